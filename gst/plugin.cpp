@@ -1,0 +1,26 @@
+/* pointcast: NumPy points and video over WebRTC, as GStreamer elements. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/gst.h>
+
+#include "points/gstnpypack.h"
+#include "points/gstnpyunpack.h"
+#include "points/gstpointsink.h"
+#include "points/gstpointsrc.h"
+
+static gboolean
+plugin_init(GstPlugin *plugin)
+{
+  gboolean ok = FALSE;
+  ok |= GST_ELEMENT_REGISTER(pointsrc, plugin);
+  ok |= GST_ELEMENT_REGISTER(npypack, plugin);
+  ok |= GST_ELEMENT_REGISTER(npyunpack, plugin);
+  ok |= GST_ELEMENT_REGISTER(pointsink, plugin);
+  return ok;
+}
+
+GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, pointcast,
+    "NumPy points and video over WebRTC", plugin_init, VERSION, "LGPL",
+    "pointcast", "https://github.com/pointcast/pointcast")
