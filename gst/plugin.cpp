@@ -5,19 +5,11 @@
 
 #include <gst/gst.h>
 
-#include "points/gstnpypack.h"
-#include "points/gstnpyunpack.h"
-#include "points/gstpointsink.h"
-#include "points/gstpointsrc.h"
 
 static gboolean
 plugin_init(GstPlugin *plugin)
 {
   gboolean ok = FALSE;
-  ok |= GST_ELEMENT_REGISTER(pointsrc, plugin);
-  ok |= GST_ELEMENT_REGISTER(npypack, plugin);
-  ok |= GST_ELEMENT_REGISTER(npyunpack, plugin);
-  ok |= GST_ELEMENT_REGISTER(pointsink, plugin);
   return ok;
 }
 
