@@ -70,7 +70,14 @@ protected:
   Signaller() = default;
 };
 
-/* Builds the signaller for cfg.uri's scheme; on a bad URI returns nullptr and sets *error. */
+/* Builds the signaller for cfg.uri's scheme; on a bad URI returns nullptr and sets *error.
+ * Dispatches to the per-transport factories below (each in its own file). */
 std::unique_ptr<Signaller> make_signaller(const SignallerConfig &cfg, std::string *error);
+
+std::unique_ptr<Signaller> make_ws_signaller(const SignallerConfig &cfg, std::string *error);
+std::unique_ptr<Signaller> make_tcp_signaller(const SignallerConfig &cfg, std::string *error);
+std::unique_ptr<Signaller> make_http_signaller(const SignallerConfig &cfg, std::string *error);
+// local://NAME: peers in one process find each other by NAME; for fast in-process tests.
+std::unique_ptr<Signaller> make_local_signaller(const SignallerConfig &cfg, std::string *error);
 
 } // namespace pointcast
