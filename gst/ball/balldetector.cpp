@@ -151,7 +151,7 @@ Detector::detect(const ImageView &v)
     const int y = top + s / 2 + j * s;
     uint8_t *row = samples.ptr<uint8_t>(j);
     for (int i = 0; i < gw; i++) {
-      int px[3];
+      int px[3] = {0, 0, 0};
       read_px(v, s / 2 + i * s, y, px);
       for (int c = 0; c < 3; c++) {
         row[3 * i + c] = static_cast<uint8_t>(px[c]);
@@ -173,12 +173,21 @@ Detector::detect(const ImageView &v)
       max_d = std::max(max_d, m);
     }
   }
-  // Half of the strongest contrast separates ball from noise; a frame whose strongest
-  // difference is small has no ball.
+  // Noise level: the median difference from the background (the ball covers far less than
+  // half of the frame). Half of the strongest contrast, kept well above the noise, separates
+  // ball from background; a frame without a difference well above the noise has no ball.
+  std::array<int, 256> dhist{};
+  for (int j = 0; j < gh; j++) {
+    const uint8_t *d = diff.ptr<uint8_t>(j);
+    for (int i = 0; i < gw; i++)
+      dhist[d[i]]++;
+  }
+  const int noise = median_of_hist(dhist, n);
   constexpr int kMinContrast = 32;
-  if (max_d < kMinContrast)
+  const int min_contrast = std::max(kMinContrast, 4 * noise + 16);
+  if (max_d < min_contrast)
     return res;
-  const int thr = std::max(kMinContrast / 2, max_d / 2);
+  const int thr = std::max({kMinContrast / 2, max_d / 2, 3 * noise + 8});
   cv::Mat mask = diff > thr;
   cv::Mat labels, stats, centroids;
   const int ncomp = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
@@ -197,6 +206,8 @@ Detector::detect(const ImageView &v)
       for (int i = cl; i < cl + cw; i++)
         if (labels.at<int>(j, i) == comp)
           comp_max = std::max<int>(comp_max, diff.at<uint8_t>(j, i));
+    if (comp_max < min_contrast)
+      continue;
     double ball[3] = {0, 0, 0};
     int nb = 0;
     for (int j = ct; j < ct + ch; j++) {
@@ -223,11 +234,12 @@ Detector::detect(const ImageView &v)
     const int rw = x1 - x0, rh = y1 - y0;
     alpha_.assign(static_cast<size_t>(rw) * rh, 0.0f);
     double sa = 0, sx = 0, sy = 0;
+    int n_half = 0;
     bool touches = false;
     for (int y = y0; y < y1; y++) {
       float *arow = &alpha_[static_cast<size_t>(y - y0) * rw];
       for (int x = x0; x < x1; x++) {
-        int px[3];
+        int px[3] = {0, 0, 0};
         read_px(v, x, y, px);
         const double proj = ((px[0] - bg[0]) * dir[0] + (px[1] - bg[1]) * dir[1] +
                                 (px[2] - bg[2]) * dir[2]) / norm2;
@@ -237,6 +249,7 @@ Detector::detect(const ImageView &v)
         sa += a;
         sx += a * x;
         sy += a * y;
+        n_half += a >= 0.5;
         if (a >= 0.5 && (x == 0 || x == W - 1 || y == top || y == H - 1))
           touches = true;
       }
@@ -244,6 +257,16 @@ Detector::detect(const ImageView &v)
     if (sa <= 0)
       continue;
     Detection det{sx / sa, sy / sa, std::sqrt(sa / M_PI), false};
+    // A disc is solid: its centre is ball colour and its weight sits inside its 50% rim.
+    // Scattered noise fails both.
+    {
+      const int ix = static_cast<int>(std::lround(det.x)), iy = static_cast<int>(std::lround(det.y));
+      if (!touches && (ix < x0 || ix >= x1 || iy < y0 || iy >= y1 ||
+                          alpha_[static_cast<size_t>(iy - y0) * rw + (ix - x0)] < 0.5f))
+        continue;
+      if (!touches && std::fabs(n_half - sa) > 0.25 * sa + 4.0)
+        continue;
+    }
 
     if (touches) {
       // Rim points where the fraction crosses 50%, along rows and columns, only where the rim
