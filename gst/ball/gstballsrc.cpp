@@ -287,6 +287,49 @@ gst_ball_src_set_caps(GstBaseSrc *src, GstCaps *caps)
   return TRUE;
 }
 
+/* A pool of whole frames: basesrc's default would hand out blocksize (4 KiB) buffers when
+ * downstream proposes no pool. */
+static gboolean
+gst_ball_src_decide_allocation(GstBaseSrc *src, GstQuery *query)
+{
+  GstCaps *caps = nullptr;
+  gst_query_parse_allocation(query, &caps, nullptr);
+  GstVideoInfo info;
+  if (!caps || !gst_video_info_from_caps(&info, caps))
+    return FALSE;
+  GstBufferPool *pool = nullptr;
+  guint size = 0, min = 0, max = 0;
+  const bool have_pool = gst_query_get_n_allocation_pools(query) > 0;
+  if (have_pool) {
+    gst_query_parse_nth_allocation_pool(query, 0, &pool, &size, &min, &max);
+    size = MAX(size, GST_VIDEO_INFO_SIZE(&info));
+  } else {
+    size = GST_VIDEO_INFO_SIZE(&info);
+    min = max = 0;
+  }
+  if (!pool)
+    pool = gst_video_buffer_pool_new();
+  GstStructure *config = gst_buffer_pool_get_config(pool);
+  gst_buffer_pool_config_set_params(config, caps, size, min, max);
+  if (gst_query_find_allocation_meta(query, GST_VIDEO_META_API_TYPE, nullptr))
+    gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+  if (!gst_buffer_pool_set_config(pool, config)) {
+    // The pool may have adjusted the config; accept what it suggests.
+    config = gst_buffer_pool_get_config(pool);
+    if (!gst_buffer_pool_config_validate_params(config, caps, size, min, max) ||
+        !gst_buffer_pool_set_config(pool, config)) {
+      gst_object_unref(pool);
+      return FALSE;
+    }
+  }
+  if (have_pool)
+    gst_query_set_nth_allocation_pool(query, 0, pool, size, min, max);
+  else
+    gst_query_add_allocation_pool(query, pool, size, min, max);
+  gst_object_unref(pool);
+  return GST_BASE_SRC_CLASS(gst_ball_src_parent_class)->decide_allocation(src, query);
+}
+
 static gboolean
 gst_ball_src_start(GstBaseSrc *src)
 {
@@ -524,6 +567,7 @@ gst_ball_src_class_init(GstBallSrcClass *klass)
   basesrc_class->fixate = gst_ball_src_fixate;
   basesrc_class->set_caps = gst_ball_src_set_caps;
   basesrc_class->start = gst_ball_src_start;
+  basesrc_class->decide_allocation = gst_ball_src_decide_allocation;
   basesrc_class->get_times = gst_ball_src_get_times;
   basesrc_class->query = gst_ball_src_query;
   pushsrc_class->fill = gst_ball_src_fill;
