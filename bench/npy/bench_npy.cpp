@@ -3,7 +3,8 @@
  * Each element runs alone: buffers are pushed straight into its sink pad from a pad owned here,
  * and its output lands on a pad owned here that drops it, so the figures are the element's own
  * per-buffer cost (base class, header, copy, pool), not a pipeline's threads or queues.
- * Sizes: 1k, 100k and 1M points (x 3 float32) per buffer. Best of 5 rounds of >= 0.2 s each.
+ * Sizes: 1k, 100k and 1M points (x 3 float32) per buffer. Best of 5 rounds of >= 0.2 s each,
+ * the four measurements interleaved round by round.
  * `identity us` is the per-buffer cost of an element doing nothing: the floor for any element. */
 #include "npy.h"
 
@@ -72,24 +73,20 @@ struct Rig {
   }
 };
 
-/* Best seconds per iteration of fn over kRounds rounds. */
+/* Seconds per iteration of fn over one round of >= kRoundSeconds. */
 template <typename F>
 double
-best_per_iter(F &&fn)
+per_iter(F &&fn)
 {
-  double best = 1e9;
-  for (int round = 0; round < kRounds; ++round) {
-    long n = 0;
-    auto t0 = Clock::now();
-    double elapsed = 0;
-    do {
-      for (int k = 0; k < 8; ++k, ++n)
-        fn();
-      elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-    } while (elapsed < kRoundSeconds);
-    best = std::min(best, elapsed / n);
-  }
-  return best;
+  long n = 0;
+  auto t0 = Clock::now();
+  double elapsed = 0;
+  do {
+    for (int k = 0; k < 8; ++k, ++n)
+      fn();
+    elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+  } while (elapsed < kRoundSeconds);
+  return elapsed / n;
 }
 
 }  // namespace
@@ -98,6 +95,19 @@ int
 main(int argc, char **argv)
 {
   gst_init(&argc, &argv);
+  // runs straight from the build tree too: load the plugin built next to this benchmark
+  GstPluginFeature *known = gst_registry_find_feature(gst_registry_get(), "npypack", GST_TYPE_ELEMENT_FACTORY);
+  if (known) {
+    gst_object_unref(known);
+  } else {
+    GError *err = nullptr;
+    GstPlugin *plugin = gst_plugin_load_file(PC_PLUGIN_FILE, &err);
+    if (!plugin) {
+      std::fprintf(stderr, "cannot load %s: %s\n", PC_PLUGIN_FILE, err->message);
+      return 1;
+    }
+    gst_object_unref(plugin);
+  }
   std::printf("npy benchmark: throughput of the payload bytes (points x 3 x 4 B); ratio = element / memcpy "
               "of the same bytes, same run\n");
   std::printf("%9s %10s | %11s | %12s %7s | %11s %7s %10s | %13s\n", "points", "bytes", "memcpy GB/s",
@@ -110,31 +120,26 @@ main(int argc, char **argv)
 
     // memcpy reference: same bytes, into a destination reused like a pooled buffer
     std::vector<std::uint8_t> dst(bytes);
-    double t_memcpy = best_per_iter([&] {
-      std::memcpy(dst.data(), values.data(), bytes);
-      asm volatile("" : : "r"(dst.data()) : "memory");  // keep the copy
-    });
-
     GstBuffer *points_buf = gst_buffer_new_memdup(values.data(), bytes);
-    double t_pack;
-    {
-      Rig pack("npypack", "application/x-points, columns=(int)3");
-      t_pack = best_per_iter([&] { gst_pad_push(pack.src, gst_buffer_ref(points_buf)); });
-    }
-
     std::string file = npy::make_header_f32(points, 3);
     file.append(reinterpret_cast<const char *>(values.data()), bytes);
     GstBuffer *npy_buf = gst_buffer_new_memdup(file.data(), file.size());
-    double t_unpack;
+    double t_memcpy = 1e9, t_pack = 1e9, t_unpack = 1e9, t_identity = 1e9;
     {
+      Rig pack("npypack", "application/x-points, columns=(int)3");
       Rig unpack("npyunpack", "application/x-npy");
-      t_unpack = best_per_iter([&] { gst_pad_push(unpack.src, gst_buffer_ref(npy_buf)); });
-    }
-    // floor: the same push through identity, an element that does no work
-    double t_identity;
-    {
+      // floor: the same push through identity, an element that does no work
       Rig ident("identity", "application/x-points, columns=(int)3");
-      t_identity = best_per_iter([&] { gst_pad_push(ident.src, gst_buffer_ref(points_buf)); });
+      // rounds interleave the four measurements, so load changes on a shared machine hit all alike
+      for (int round = 0; round < kRounds; ++round) {
+        t_memcpy = std::min(t_memcpy, per_iter([&] {
+          std::memcpy(dst.data(), values.data(), bytes);
+          asm volatile("" : : "r"(dst.data()) : "memory");  // keep the copy
+        }));
+        t_pack = std::min(t_pack, per_iter([&] { gst_pad_push(pack.src, gst_buffer_ref(points_buf)); }));
+        t_unpack = std::min(t_unpack, per_iter([&] { gst_pad_push(unpack.src, gst_buffer_ref(npy_buf)); }));
+        t_identity = std::min(t_identity, per_iter([&] { gst_pad_push(ident.src, gst_buffer_ref(points_buf)); }));
+      }
     }
     gst_buffer_unref(points_buf);
     gst_buffer_unref(npy_buf);
