@@ -141,7 +141,8 @@ gst_npy_pack_transform(GstBaseTransform *trans, GstBuffer *inbuf, GstBuffer *out
     return GST_FLOW_ERROR;
   }
   std::memcpy(out.data(), p->header.data(), p->header.size());
-  std::memcpy(out.data() + p->header.size(), in.data(), in.size());
+  if (in.size() > 0)  // zero rows: the input may map to a null pointer
+    std::memcpy(out.data() + p->header.size(), in.data(), in.size());
   return GST_FLOW_OK;
 }
 

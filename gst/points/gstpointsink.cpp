@@ -8,7 +8,9 @@
  *     pointsink0: #3 shape=(100, 3) min=[-0.99, -1, -0.98] max=[0.97, 0.99, 1] mean=[0.01, -0.02, 0.03] latency=0.412 ms
  *
  * `#N` is the buffer index (from 0), latency is the pipeline running time at render minus the
- * buffer's running time (from its PTS); it is left out when there is no PTS or no clock.
+ * buffer's running time (from its PTS); it is left out when there is no PTS or no clock. With
+ * `sync=true` (the default) the sink renders at PTS + the pipeline latency, so the figure includes
+ * that configured latency (basesink's 20 ms `processing-deadline` in a live pipeline).
  * Counters are read-only properties: `messages`, `rows`, `bytes`, `dropped`, `columns`,
  * `last-latency`.
  *

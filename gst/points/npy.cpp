@@ -28,8 +28,8 @@ struct Value {
   bool negative = false;
   bool too_big = false;  // integer does not fit in 64 bits
   std::uint64_t integer = 0;
-  std::vector<Value> items;                         // Tuple, List
-  std::vector<std::pair<Value, Value>> entries;     // Dict
+  std::vector<Value> items;  // Tuple, List; Dict values
+  std::vector<Value> keys;   // Dict keys, parallel to items
 };
 
 class LiteralParser {
@@ -191,7 +191,8 @@ private:
       auto val = value(depth + 1);
       if (!val)
         return std::nullopt;
-      v.entries.emplace_back(std::move(*key), std::move(*val));
+      v.keys.push_back(std::move(*key));
+      v.items.push_back(std::move(*val));
       if (eat(',')) {
         if (eat('}'))
           break;
@@ -357,7 +358,9 @@ ParseResult parse(const std::uint8_t *data, std::size_t size)
   if (!dict || dict->kind != Value::Kind::Dict)
     return fail(Error::BadDict, "not a Python dict literal");
   const Value *descr_v = nullptr, *fortran_v = nullptr, *shape_v = nullptr;
-  for (const auto &[k, v] : dict->entries) {
+  for (std::size_t i = 0; i < dict->keys.size(); ++i) {
+    const Value &k = dict->keys[i];
+    const Value &v = dict->items[i];
     if (k.kind != Value::Kind::Str)
       return fail(Error::BadDict, "non-string key");
     const Value **slot = k.str == "descr" ? &descr_v
@@ -480,6 +483,8 @@ void convert_items(const std::uint8_t *src, float *dst, std::size_t count)
 
 void convert_to_f32(DType t, const std::uint8_t *src, float *dst, std::size_t count)
 {
+  if (count == 0)  // dst/src may be null for empty arrays; memcpy must not see them
+    return;
   switch (t) {
   case DType::F4:
     std::memcpy(dst, src, count * sizeof(float));
