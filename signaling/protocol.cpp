@@ -321,7 +321,13 @@ ParseResult parse(std::string_view text) {
     if (f.req_str("code", m.code) && f.opt_str_default("message", m.message, false))
       r.message = std::move(m);
   } else {
-    std::string shown = type.size() > 64 ? type.substr(0, 64) + "..." : type;
+    std::string shown = type;
+    if (shown.size() > 64) { // cut on a UTF-8 character boundary so the reply stays valid text
+      std::size_t n = 64;
+      while (n > 0 && (static_cast<unsigned char>(shown[n]) & 0xC0) == 0x80)
+        n--;
+      shown = shown.substr(0, n) + "...";
+    }
     r.error = {code::kUnknownType, "unknown message type \"" + shown + "\""};
   }
   return r;
