@@ -219,6 +219,9 @@ bool Server::start(std::string *error) {
   soup_ = soup_server_new("server-header", "pointcast-signaling", nullptr);
   if (cert)
     soup_server_set_tls_certificate(soup_, cert);
+  // No permessage-deflate: signaling messages are small, compression costs CPU per message, and
+  // inflating would let a tiny frame expand past the payload limit (a decompression bomb).
+  soup_server_remove_websocket_extension(soup_, SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
 
   soup_server_add_websocket_handler(
       soup_, "/ws", nullptr, nullptr,
