@@ -150,14 +150,27 @@ Detector::detect(const ImageView &v)
   for (int j = 0; j < gh; j++) {
     const int y = top + s / 2 + j * s;
     uint8_t *row = samples.ptr<uint8_t>(j);
-    for (int i = 0; i < gw; i++) {
-      int px[3] = {0, 0, 0};
-      read_px(v, s / 2 + i * s, y, px);
-      for (int c = 0; c < 3; c++) {
-        row[3 * i + c] = static_cast<uint8_t>(px[c]);
-        hist[c][px[c]]++;
+    if (v.layout == PixelLayout::I420) {
+      // The common case (decoder output) without a per-pixel switch.
+      const uint8_t *ly = v.data[0] + static_cast<size_t>(y) * v.stride[0];
+      const uint8_t *lu = v.data[1] + static_cast<size_t>(y / 2) * v.stride[1];
+      const uint8_t *lv = v.data[2] + static_cast<size_t>(y / 2) * v.stride[2];
+      for (int i = 0, x = s / 2; i < gw; i++, x += s) {
+        row[3 * i] = ly[x];
+        row[3 * i + 1] = lu[x / 2];
+        row[3 * i + 2] = lv[x / 2];
+      }
+    } else {
+      for (int i = 0; i < gw; i++) {
+        int px[3] = {0, 0, 0};
+        read_px(v, s / 2 + i * s, y, px);
+        for (int c = 0; c < 3; c++)
+          row[3 * i + c] = static_cast<uint8_t>(px[c]);
       }
     }
+    for (int i = 0; i < gw; i++)
+      for (int c = 0; c < 3; c++)
+        hist[c][row[3 * i + c]]++;
   }
   const int n = gw * gh;
   const int bg[3] = {median_of_hist(hist[0], n), median_of_hist(hist[1], n), median_of_hist(hist[2], n)};

@@ -19,7 +19,7 @@
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 ballsrc mark=true num-buffers=90 ! video/x-raw,width=640,height=480,framerate=30/1 ! videoconvert ! autovideosink
+ * gst-launch-1.0 ballsrc mark=true num-buffers=90 ! video/x-raw,width=640,height=480,framerate=30/1 ! vp8enc deadline=1 ! webmmux ! filesink location=ball.webm
  * ]|
  */
 #include "gstballsrc.h"
