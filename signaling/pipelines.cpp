@@ -297,6 +297,8 @@ void child_setup(gpointer) {
 
 PipelineManager::PipelineManager(PipelinesConfig cfg) : priv_(std::make_unique<Private>()) {
   priv_->cfg = std::move(cfg);
+  auto &d = priv_->cfg.dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
 }
 
 PipelineManager::~PipelineManager() {
@@ -438,8 +440,11 @@ ApiReply PipelineManager::start(std::string_view name, std::string_view body) {
   c.peer_id = peer_id;
   int out_fd = -1, err_fd = -1;
   g_autoptr(GError) err = nullptr;
+  // Run where `./pointcast launch` runs: the folder above pipelines/, so relative paths in the
+  // files (data/ball.png) resolve the same way.
+  g_autofree char *cwd = g_path_get_dirname(cfg.dir.c_str());
   gboolean ok = g_spawn_async_with_pipes(
-      cfg.dir.c_str(), argv.data(), envp,
+      cwd, argv.data(), envp,
       static_cast<GSpawnFlags>(G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
                                G_SPAWN_STDIN_FROM_DEV_NULL),
       child_setup, nullptr, &c.pid, nullptr, &out_fd, &err_fd, &err);

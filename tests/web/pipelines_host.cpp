@@ -1,6 +1,7 @@
 /* A minimal SoupServer carrying only the pipeline API (signaling/pipelines.cpp), so the API can be
  * tested on its own: pipelines_host --pipelines-dir D [--max-pipelines N] [--token T]
- * [--launcher PROG]. Listens on 127.0.0.1, a free port, printed as "port N" on stdout. */
+ * [--launcher PROG] [--web-root DIR]. Listens on 127.0.0.1, a free port, printed as "port N" on
+ * stdout. With --web-root it also serves the viewer's files (flat directory only). */
 #include "pipelines.h"
 
 #include <glib-unix.h>
@@ -8,6 +9,28 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+
+static std::string web_root;
+
+static void serve_file(SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *, gpointer) {
+  std::string p = path;
+  if (p == "/") p = "/index.html";
+  std::string name = p.substr(1);
+  const char *type = nullptr;
+  auto ends = [&](const char *e) { return g_str_has_suffix(name.c_str(), e); };
+  if (ends(".html")) type = "text/html; charset=utf-8";
+  else if (ends(".js")) type = "text/javascript; charset=utf-8";
+  else if (ends(".css")) type = "text/css; charset=utf-8";
+  gchar *data = nullptr;
+  gsize len = 0;
+  if (web_root.empty() || !type || name.find('/') != std::string::npos || name[0] == '.' ||
+      !g_file_get_contents((web_root + "/" + name).c_str(), &data, &len, nullptr)) {
+    soup_server_message_set_status(msg, 404, nullptr);
+    return;
+  }
+  soup_server_message_set_status(msg, 200, nullptr);
+  soup_server_message_set_response(msg, type, SOUP_MEMORY_TAKE, data, len);
+}
 
 int main(int argc, char **argv) {
   pointcast::PipelinesConfig cfg;
@@ -17,6 +40,7 @@ int main(int argc, char **argv) {
     else if (k == "--max-pipelines") cfg.max_running = std::stoul(argv[i + 1]);
     else if (k == "--token") cfg.token = argv[i + 1];
     else if (k == "--launcher") cfg.launcher = argv[i + 1];
+    else if (k == "--web-root") web_root = argv[i + 1];
     else if (k == "--stop-grace-ms") cfg.stop_grace_ms = std::stoul(argv[i + 1]);
     else {
       fprintf(stderr, "unknown option %s\n", argv[i]);
@@ -34,6 +58,7 @@ int main(int argc, char **argv) {
     pointcast::PipelineManager mgr(cfg);
     g_autoptr(SoupServer) server = soup_server_new(nullptr, nullptr);
     pointcast::pipelines_attach(server, &mgr);
+    soup_server_add_handler(server, "/", serve_file, nullptr, nullptr);
     g_autoptr(GError) err = nullptr;
     g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
     g_autoptr(GSocketAddress) addr = g_inet_socket_address_new(lo, 0);

@@ -1,0 +1,287 @@
+// The web viewer in Debian's Chromium (headless, driven by playwright-core; no browser download).
+// The daemon serves the page from signaling/web and starts senders from a copy of pipelines/.
+// Screenshots go to <build>/tests/web-artifacts/.
+//
+// Tests that need a sender pipeline file (testsrc-sender, ball-sender, points-sender) or the
+// rtcpeer element are skipped, with the reason, while those are not in the tree.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildRoot, sourceRoot, startServer, stopServer } from './lib.mjs';
+
+const require = (await import('node:module')).createRequire(import.meta.url);
+let chromium;
+try {
+  ({ chromium } = require('playwright-core'));
+} catch {
+  chromium = null;
+}
+const CHROMIUM = process.env.POINTCAST_CHROMIUM || '/usr/bin/chromium';
+const artifacts = path.join(buildRoot, 'tests', 'web-artifacts');
+mkdirSync(artifacts, { recursive: true });
+
+const daemonBin = path.join(buildRoot, 'signaling/pointcast-signaling');
+const hostBin = path.join(buildRoot, 'tests/web/pipelines_host');
+const hasDaemon = existsSync(daemonBin);
+const repoPipelines = path.join(sourceRoot, 'pipelines');
+const hasPipeline = (n) => existsSync(path.join(repoPipelines, `${n}.pipeline`));
+const hasRtcpeer = (() => {
+  try {
+    execFileSync('gst-inspect-1.0', ['rtcpeer'], { stdio: 'ignore', env: process.env, timeout: 30000 });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const skipUnlessBrowser = !chromium ? 'playwright-core is not installed (./pointcast setup installs it)' : !existsSync(CHROMIUM) ? `no ${CHROMIUM}` : false;
+const skipUnlessDaemon = skipUnlessBrowser || (!hasDaemon && 'the signaling daemon is not built');
+const needSender = (n) => skipUnlessDaemon || (!hasRtcpeer && 'rtcpeer is not in the plugin') || (!hasPipeline(n) && `pipelines/${n}.pipeline is missing`);
+
+// A private copy of pipelines/ (senders started by the tests) next to data/ so relative paths in
+// the files resolve as they do from the source tree; plus one sender that only idles.
+const work = mkdtempSync(path.join(tmpdir(), 'pointcast-browser-'));
+const pipelinesDir = path.join(work, 'pipelines');
+mkdirSync(pipelinesDir);
+if (existsSync(repoPipelines)) {
+  for (const f of readdirSync(repoPipelines)) if (f.endsWith('.pipeline')) copyFileSync(path.join(repoPipelines, f), path.join(pipelinesDir, f));
+}
+writeFileSync(path.join(pipelinesDir, 'idle-sender.pipeline'), '# Does nothing until stopped (for UI tests)\nvideotestsrc is-live=true ! fakesink\n');
+if (existsSync(path.join(sourceRoot, 'data'))) {
+  execFileSync('ln', ['-s', path.join(sourceRoot, 'data'), path.join(work, 'data')]);
+}
+
+let server;
+let browser;
+let base;
+
+async function startDaemon(extra = [], { port = 0 } = {}) {
+  if (hasDaemon) {
+    return startServer(daemonBin, ['--host', '127.0.0.1', '--port', String(port), '--web-root', path.join(sourceRoot, 'signaling/web'),
+      '--pipelines-dir', pipelinesDir, '--max-pipelines', '3', '--log-level', 'INFO', ...extra], { ready: /listening on \S+?:(\d+)/i });
+  }
+  return startServer(hostBin, ['--pipelines-dir', pipelinesDir, '--web-root', path.join(sourceRoot, 'signaling/web')]);
+}
+
+before(async () => {
+  if (skipUnlessBrowser) return;
+  server = await startDaemon();
+  base = `http://127.0.0.1:${server.port}`;
+  browser = await chromium.launchPersistentContext(mkdtempSync(path.join(work, 'profile-')), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+      // Plain host candidates (no mDNS names) including loopback, so a GStreamer peer on the same
+      // machine can reach the page over 127.0.0.1.
+      '--disable-features=WebRtcHideLocalIpsWithMdns', '--allow-loopback-in-peer-connection',
+      '--ignore-certificate-errors'],
+    viewport: { width: 1200, height: 900 },
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  await stopServer(server);
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function openPage(query = '') {
+  const page = await browser.newPage();
+  page.jsErrors = [];
+  page.on('pageerror', (e) => page.jsErrors.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error') page.jsErrors.push(`console: ${m.text()}`);
+  });
+  await page.goto(`${base}/${query}`);
+  await page.waitForFunction(() => window.pointcast && document.querySelectorAll('#source option').length > 0);
+  return page;
+}
+
+const stats = (page) => page.evaluate(() => window.pointcast.stats());
+const logText = (page) => page.locator('#log').innerText();
+
+async function waitStats(page, pred, timeoutMs, what) {
+  const t0 = Date.now();
+  let s;
+  for (;;) {
+    s = await stats(page);
+    if (pred(s)) return s;
+    if (Date.now() - t0 > timeoutMs) {
+      const log = await logText(page);
+      throw new Error(`timed out waiting for ${what}; stats ${JSON.stringify(s)}\nlog:\n${log.slice(-3000)}`);
+    }
+    await sleep(200);
+  }
+}
+
+async function startThroughUi(page, name) {
+  await page.selectOption('#source', name);
+  await page.click('#start');
+  await page.waitForFunction(() => window.pointcast.state.sender && window.pointcast.state.sender.state === 'running', null, { timeout: 15000 });
+  return (await stats(page)).sender;
+}
+
+async function stopThroughUi(page) {
+  await page.click('#stop');
+  await page.waitForFunction(() => window.pointcast.state.sender && window.pointcast.state.sender.state === 'ended', null, { timeout: 20000 });
+}
+
+// Expected picture size from the pipeline file's caps (width=W ... height=H), if it says.
+function fileResolution(name) {
+  const text = readFileSync(path.join(repoPipelines, `${name}.pipeline`), 'utf8').split('\n').filter((l) => !/^\s*#/.test(l)).join(' ');
+  const w = /\bwidth=(?:\(int\))?(\d+)/.exec(text);
+  const h = /\bheight=(?:\(int\))?(\d+)/.exec(text);
+  return w && h ? [Number(w[1]), Number(h[1])] : null;
+}
+
+test('the page loads, lists the pipelines and has no script errors', { skip: skipUnlessBrowser }, async () => {
+  const page = await openPage();
+  const options = await page.$$eval('#source option', (os) => os.map((o) => ({ value: o.value, disabled: o.disabled, text: o.textContent })));
+  const values = options.map((o) => o.value);
+  for (const n of ['testsrc-sender', 'ball-sender', 'camera-sender', 'file-sender', 'idle-sender']) assert.ok(values.includes(n), `${n} offered`);
+  assert.equal(options.find((o) => o.value === 'idle-sender').disabled, false);
+  assert.equal(options.find((o) => o.value === 'testsrc-sender').text.startsWith('test pattern'), true);
+  await page.screenshot({ path: path.join(artifacts, 'page-loaded.png') });
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
+test('starting an unknown pipeline shows the error', { skip: skipUnlessBrowser }, async () => {
+  const page = await openPage('?source=no-such-sender');
+  assert.equal(await page.inputValue('#source'), 'no-such-sender');
+  await page.click('#start');
+  const banner = page.locator('#error');
+  await banner.waitFor({ state: 'visible', timeout: 10000 });
+  const text = await banner.innerText();
+  assert.match(text, /could not start no-such-sender/);
+  assert.match(text, /404/);
+  assert.match(text, /no pipeline named 'no-such-sender'/);
+  assert.equal((await stats(page)).sender, null);
+  await page.screenshot({ path: path.join(artifacts, 'unknown-pipeline.png') });
+  await page.close();
+});
+
+test('a started sender streams its log into the page; stopping it shows it ended', { skip: skipUnlessBrowser }, async () => {
+  const page = await openPage('?room=idle-room');
+  const sender = await startThroughUi(page, 'idle-sender');
+  assert.match(sender.id, /^idle-sender-\d+$/);
+  assert.equal(await page.locator('#sender-status').innerText(), 'sender: idle-sender running');
+  // gst-launch's own output arrives through the event stream.
+  await page.waitForFunction(() => /\[idle-sender-\d+\] Setting pipeline to PLAYING/.test(document.getElementById('log').innerText), null, { timeout: 20000 });
+  await stopThroughUi(page);
+  assert.match(await page.locator('#sender-status').innerText(), /sender: idle-sender ended/);
+  assert.match(await logText(page), /sender idle-sender-\d+ ended \(stopped\): exit status 0/);
+  assert.equal(await page.isDisabled('#stop'), true);
+  await page.screenshot({ path: path.join(artifacts, 'sender-stopped.png') });
+  await page.close();
+});
+
+test('test pattern: video decodes in the page at the expected size', { skip: needSender('testsrc-sender'), timeout: 90000 }, async () => {
+  const page = await openPage('?room=testsrc');
+  await startThroughUi(page, 'testsrc-sender');
+  const s1 = await waitStats(page, (s) => s.videoFrames > 10 && s.videoWidth > 0, 45000, 'decoded video frames');
+  await sleep(1500);
+  const s2 = await stats(page);
+  assert.ok(s2.videoFrames > s1.videoFrames + 5, `frames advance (${s1.videoFrames} -> ${s2.videoFrames})`);
+  assert.ok(s2.currentTime > s1.currentTime, 'playback time advances');
+  const want = fileResolution('testsrc-sender');
+  if (want) assert.deepEqual([s2.videoWidth, s2.videoHeight], want);
+  assert.match(await page.locator('#peer-status').innerText(), /connected/);
+  await page.screenshot({ path: path.join(artifacts, 'testsrc-sender.png') });
+  await stopThroughUi(page);
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
+// The ball's centre found in the current video frame (the pixels that differ most from the
+// background), to compare with where the page drew the data channel's true position.
+const findBallInFrame = () => {
+  const v = document.getElementById('video');
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth;
+  c.height = v.videoHeight;
+  const ctx = c.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(v, 0, 0);
+  const { data } = ctx.getImageData(0, 0, c.width, c.height);
+  const bg = [data[0], data[1], data[2]];
+  let sx = 0;
+  let sy = 0;
+  let n = 0;
+  for (let y = 0; y < c.height; y += 2) {
+    for (let x = 0; x < c.width; x += 2) {
+      const o = (y * c.width + x) * 4;
+      const d = Math.abs(data[o] - bg[0]) + Math.abs(data[o + 1] - bg[1]) + Math.abs(data[o + 2] - bg[2]);
+      if (d > 150) {
+        sx += x;
+        sy += y;
+        n++;
+      }
+    }
+  }
+  return { x: n ? sx / n : -1, y: n ? sy / n : -1, n, overlay: window.pointcast.state.lastOverlay };
+};
+
+test('ball: the true position from the data channel is drawn over the video, in step', { skip: needSender('ball-sender'), timeout: 90000 }, async () => {
+  const page = await openPage('?room=ball');
+  await startThroughUi(page, 'ball-sender');
+  await waitStats(page, (s) => s.videoFrames > 10 && s.overlayDraws > 10, 45000, 'video frames and overlay drawings');
+  const s1 = await stats(page);
+  assert.ok(s1.dataMessages > 0 && s1.lastShape && s1.lastShape.length === 2 && s1.lastShape[1] >= 3, `points arrive: ${JSON.stringify(s1.lastShape)}`);
+  // Sample several frames: the overlay position (video pixels) against the ball in the picture.
+  const errors = [];
+  for (let k = 0; k < 8; k++) {
+    await sleep(250);
+    const r = await page.evaluate(findBallInFrame);
+    if (r.n > 10 && r.overlay) errors.push(Math.hypot(r.x - r.overlay.x, r.y - r.overlay.y));
+  }
+  assert.ok(errors.length >= 4, 'the ball was found in the frames');
+  errors.sort((a, b) => a - b);
+  const median = errors[Math.floor(errors.length / 2)];
+  assert.ok(median < 40, `overlay within 40 px of the ball in the frame (median ${median.toFixed(1)} px; ${errors.map((e) => e.toFixed(1))})`);
+  const s2 = await stats(page);
+  assert.ok(s2.overlayDraws > s1.overlayDraws, 'the overlay keeps being redrawn');
+  await page.screenshot({ path: path.join(artifacts, 'ball-sender.png') });
+  await stopThroughUi(page);
+  await page.close();
+});
+
+test('points: the (N, 3) array is drawn as a live scatter', { skip: needSender('points-sender'), timeout: 90000 }, async () => {
+  const page = await openPage('?room=points');
+  await startThroughUi(page, 'points-sender');
+  const s1 = await waitStats(page, (s) => s.dataMessages >= 2 && s.pointsDrawn > 0, 45000, 'points messages');
+  assert.equal(s1.lastShape.length, 2);
+  assert.equal(s1.lastShape[1], 3);
+  // Lit pixels in the scatter canvas.
+  const lit = await page.evaluate(() => {
+    const c = document.getElementById('scatter');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let k = 0; k < d.length; k += 4) if (d[k] + d[k + 1] + d[k + 2] > 60) n++;
+    return n;
+  });
+  assert.ok(lit > 4 * Math.min(s1.lastShape[0], 50) * 0.5, `scatter has lit pixels (${lit})`);
+  await waitStats(page, (s) => s.dataMessages > s1.dataMessages, 10000, 'more points messages');
+  await page.screenshot({ path: path.join(artifacts, 'points-sender.png') });
+  await stopThroughUi(page);
+  await page.close();
+});
+
+test('the page reconnects after the daemon restarts', { skip: skipUnlessDaemon, timeout: 60000 }, async () => {
+  const page = await openPage('?room=restart&connect=1');
+  await page.waitForFunction(() => window.pointcast.state.signaling === 'in room restart', null, { timeout: 15000 });
+  const port = server.port;
+  await stopServer(server);
+  await page.waitForFunction(() => /reconnecting/.test(window.pointcast.state.signaling), null, { timeout: 15000 });
+  server = await startDaemon([], { port });
+  await page.waitForFunction(() => window.pointcast.state.signaling === 'in room restart', null, { timeout: 20000 });
+  // And the pipeline API works again from the same page.
+  const sender = await startThroughUi(page, 'idle-sender');
+  assert.ok(sender.id);
+  await stopThroughUi(page);
+  await page.close();
+});
