@@ -609,10 +609,9 @@ void ensure_signaling_url(SoupServer *server, PipelineManager *mgr) {
   g_slist_free_full(uris, reinterpret_cast<GDestroyNotify>(g_uri_unref));
 }
 
-void api_pipelines(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-                   gpointer data) {
-  auto *mgr = static_cast<PipelineManager *>(data);
-  if (!authorized(mgr, msg, query)) return;
+void handle_pipelines(PipelineManager *mgr, SoupServer *server, SoupServerMessage *msg,
+                      const char *path, GHashTable *query, bool check_token) {
+  if (check_token && !authorized(mgr, msg, query)) return;
   const char *method = soup_server_message_get_method(msg);
   // libsoup hands over the decoded path (it refuses dot segments and NUL itself with 400), so
   // a name holding an encoded '/' arrives as several segments: join them back and let the name
@@ -695,9 +694,8 @@ void stream_close(gpointer data) {
   delete s;
 }
 
-void api_events(SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data) {
-  auto *mgr = static_cast<PipelineManager *>(data);
-  if (!authorized(mgr, msg, query)) return;
+void handle_events(PipelineManager *mgr, SoupServerMessage *msg, GHashTable *query, bool check_token) {
+  if (check_token && !authorized(mgr, msg, query)) return;
   if (strcmp(soup_server_message_get_method(msg), "GET")) {
     reply(msg, error_reply(405, "method_not_allowed", "use GET on /api/events"));
     return;
@@ -730,7 +728,7 @@ void api_events(SoupServer *, SoupServerMessage *msg, const char *path, GHashTab
   }), nullptr);
 }
 
-void api_other(SoupServer *, SoupServerMessage *msg, const char *, GHashTable *, gpointer) {
+void handle_other(SoupServerMessage *msg) {
   reply(msg, error_reply(404, "not_found",
                          "unknown API path; see GET /api/pipelines, POST /api/pipelines/NAME/start, "
                          "DELETE /api/pipelines/ID, GET /api/events"));
@@ -739,9 +737,67 @@ void api_other(SoupServer *, SoupServerMessage *msg, const char *, GHashTable *,
 }  // namespace
 
 void pipelines_attach(SoupServer *server, PipelineManager *mgr) {
-  soup_server_add_handler(server, "/api", api_other, nullptr, nullptr);
-  soup_server_add_handler(server, "/api/pipelines", api_pipelines, mgr, nullptr);
-  soup_server_add_handler(server, "/api/events", api_events, mgr, nullptr);
+  soup_server_add_handler(
+      server, "/api",
+      [](SoupServer *, SoupServerMessage *msg, const char *, GHashTable *, gpointer) { handle_other(msg); },
+      nullptr, nullptr);
+  soup_server_add_handler(
+      server, "/api/pipelines",
+      [](SoupServer *srv, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data) {
+        handle_pipelines(static_cast<PipelineManager *>(data), srv, msg, path, query, true);
+      },
+      mgr, nullptr);
+  soup_server_add_handler(
+      server, "/api/events",
+      [](SoupServer *, SoupServerMessage *msg, const char *, GHashTable *query, gpointer data) {
+        handle_events(static_cast<PipelineManager *>(data), msg, query, true);
+      },
+      mgr, nullptr);
 }
 
 }  // namespace pointcast
+
+/* ---------------------------------------------------------------------------------------------
+ * The daemon (pointcast-signaling) picks this file up and its routes through RouteInstaller; the
+ * token is checked by the daemon before these handlers run. */
+#if __has_include("server.h") && !defined(PC_PIPELINES_STANDALONE)
+#include "log.h"
+#include "server.h"
+
+namespace {
+
+using pointcast::PipelineManager;
+using pointcast::PipelinesConfig;
+namespace sig = pointcast::signaling;
+
+// One manager per daemon server; destroyed at exit, which stops every child still running.
+std::vector<std::unique_ptr<PipelineManager>> &managers() {
+  static std::vector<std::unique_ptr<PipelineManager>> list;
+  return list;
+}
+
+sig::RouteInstaller pipeline_routes{[](sig::Server &server) {
+  PipelinesConfig cfg;
+  cfg.dir = server.config().pipelines_dir;
+  cfg.token = server.config().token;
+  cfg.max_running = server.config().max_pipelines;
+  cfg.log = [](const char *level, const std::string &m) {
+    auto l = pointcast::log::parse_level(level).value_or(pointcast::log::Level::Info);
+    if (pointcast::log::enabled(l)) pointcast::log::write(l, "pipelines", "%s", m.c_str());
+  };
+  managers().push_back(std::make_unique<PipelineManager>(std::move(cfg)));
+  PipelineManager *mgr = managers().back().get();
+  sig::Server *srv = &server;
+  server.add_route("/api", [](SoupServerMessage *msg, const char *, GHashTable *) {
+    pointcast::handle_other(msg);
+  });
+  server.add_route("/api/pipelines", [mgr, srv](SoupServerMessage *msg, const char *path, GHashTable *query) {
+    pointcast::handle_pipelines(mgr, srv->soup(), msg, path, query, false);
+  });
+  server.add_route("/api/events", [mgr](SoupServerMessage *msg, const char *, GHashTable *query) {
+    pointcast::handle_events(mgr, msg, query, false);
+  });
+}};
+
+}  // namespace
+#endif
