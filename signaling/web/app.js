@@ -140,7 +140,11 @@ async function loadPipelines() {
     listed = j.pipelines;
     running = j.running || [];
   } catch (e) {
-    warn(`cannot list pipelines: ${e.message}`);
+    if (e.status === 401) {
+      showError(token ? 'the daemon refused the token in the page address' : 'the daemon requires a token: open this page as …/?token=YOUR_TOKEN');
+    } else {
+      warn(`cannot list pipelines: ${e.message}`);
+    }
   }
   const names = new Map(listed.map((p) => [p.name, p.description]));
   select.replaceChildren();
@@ -197,7 +201,8 @@ async function stopSender() {
   try {
     await api('DELETE', `/api/pipelines/${encodeURIComponent(s.id)}`);
     log(`stopping sender ${s.id}`);
-    setSender({ ...s, state: 'stopping' });
+    // Its exit event may already have arrived while the DELETE was answered.
+    if (state.sender && state.sender.id === s.id && state.sender.state === 'running') setSender({ ...s, state: 'stopping' });
   } catch (e) {
     showError(`could not stop ${s.id}: ${e.message}`);
     if (e.status === 404) setSender({ ...s, state: 'ended' });

@@ -119,6 +119,14 @@ async function waitStats(page, pred, timeoutMs, what) {
   }
 }
 
+async function waitLog(page, re, timeoutMs, what) {
+  try {
+    await page.waitForFunction((src) => new RegExp(src).test(document.getElementById('log').innerText), re.source, { timeout: timeoutMs });
+  } catch (e) {
+    throw new Error(`timed out waiting for ${what} in the page log:\n${(await logText(page)).slice(-3000)}`);
+  }
+}
+
 async function startThroughUi(page, name) {
   await page.selectOption('#source', name);
   await page.click('#start');
@@ -172,7 +180,7 @@ test('a started sender streams its log into the page; stopping it shows it ended
   assert.match(sender.id, /^idle-sender-\d+$/);
   assert.equal(await page.locator('#sender-status').innerText(), 'sender: idle-sender running');
   // gst-launch's own output arrives through the event stream.
-  await page.waitForFunction(() => /\[idle-sender-\d+\] Setting pipeline to PLAYING/.test(document.getElementById('log').innerText), null, { timeout: 20000 });
+  await waitLog(page, /\[idle-sender-\d+\] Setting pipeline to PLAYING/, 20000, 'the sender log');
   await stopThroughUi(page);
   assert.match(await page.locator('#sender-status').innerText(), /sender: idle-sender ended/);
   assert.match(await logText(page), /sender idle-sender-\d+ ended \(stopped\): exit status 0/);
@@ -284,4 +292,36 @@ test('the page reconnects after the daemon restarts', { skip: skipUnlessDaemon, 
   assert.ok(sender.id);
   await stopThroughUi(page);
   await page.close();
+});
+
+test('over https/wss with a token: the page registers, lists and starts senders; without it, it says so', { skip: skipUnlessDaemon, timeout: 60000 }, async () => {
+  const tlsDir = mkdtempSync(path.join(work, 'tls-'));
+  const cert = path.join(tlsDir, 'cert.pem');
+  const key = path.join(tlsDir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1',
+    '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  const tls = await startDaemon(['--tls-cert', cert, '--tls-key', key, '--token', 'tok-123']);
+  try {
+    const origin = `https://127.0.0.1:${tls.port}`;
+    const page = await browser.newPage();
+    await page.goto(`${origin}/?token=tok-123&room=tls&connect=1`);
+    await page.waitForFunction(() => window.pointcast && window.pointcast.state.signaling === 'in room tls', null, { timeout: 20000 });
+    assert.match(await logText(page), /signaling wss:\/\/127\.0\.0\.1:\d+\/ws\?token=…/);
+    const options = await page.$$eval('#source option', (os) => os.filter((o) => !o.disabled).map((o) => o.value));
+    assert.ok(options.includes('idle-sender'));
+    await startThroughUi(page, 'idle-sender');
+    await waitLog(page, /\[idle-sender-\d+\] Setting pipeline to PLAYING/, 20000, 'the sender log');
+    await stopThroughUi(page);
+    await page.screenshot({ path: path.join(artifacts, 'wss-token.png') });
+    await page.close();
+
+    const denied = await browser.newPage();
+    await denied.goto(`${origin}/?room=tls&connect=1`);
+    await denied.locator('#error').waitFor({ state: 'visible', timeout: 15000 });
+    assert.match(await denied.locator('#error').innerText(), /requires a token/);
+    assert.notEqual(await denied.evaluate(() => window.pointcast.state.signaling), 'in room tls');
+    await denied.close();
+  } finally {
+    await stopServer(tls);
+  }
 });
