@@ -325,3 +325,80 @@ test('over https/wss with a token: the page registers, lists and starts senders;
     await stopServer(tls);
   }
 });
+
+// The page against an independent WebRTC implementation: an aiortc peer in the room
+// (tests/web/aiortc_peer.py) that sends a ball video with its true position, or a point cloud.
+const hasAiortc = (() => {
+  try {
+    execFileSync('/usr/bin/python3', ['-c', 'import aiortc, websockets, numpy, av'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const skipUnlessAiortc = skipUnlessDaemon || (!hasAiortc && '/usr/bin/python3 lacks aiortc/websockets/numpy');
+
+async function aiortcPeer(room, role, kind) {
+  const p = await startServer('/usr/bin/python3', [path.join(sourceRoot, 'tests/web/aiortc_peer.py'),
+    '--signaling', `ws://127.0.0.1:${server.port}/ws`, '--room', room, '--peer-id', `aiortc-${role}`,
+    '--role', role, '--kind', kind], { ready: /^(ready)$/m });
+  return p;
+}
+
+for (const [pageRole, peerRole] of [['auto', 'offer'], ['auto', 'answer'], ['offer', 'answer']]) {
+  test(`aiortc ball sender (${peerRole}er), page role ${pageRole}: video decodes and the true position is drawn on the ball`, { skip: skipUnlessAiortc, timeout: 90000 }, async () => {
+    const room = `aiortc-${pageRole}-${peerRole}`;
+    const peer = await aiortcPeer(room, peerRole, 'ball');
+    const page = await openPage(`?room=${room}&role=${pageRole}&mode=overlay&connect=1`);
+    try {
+      await waitStats(page, (s) => s.videoFrames > 20 && s.overlayDraws > 20, 45000, 'video frames and overlay drawings');
+      const s = await stats(page);
+      assert.deepEqual([s.videoWidth, s.videoHeight], [320, 240]);
+      assert.deepEqual(s.lastShape, [1, 3]);
+      assert.equal(s.lastLabel, 'points');
+      const log = await logText(page);
+      assert.match(log, peerRole === 'offer' ? /offer from aiortc-offer/ : /offer sent to aiortc-answer/);
+      const errors = [];
+      for (let k = 0; k < 10; k++) {
+        await sleep(150);
+        const r = await page.evaluate(findBallInFrame);
+        if (r.n > 10 && r.overlay) errors.push(Math.hypot(r.x - r.overlay.x, r.y - r.overlay.y));
+      }
+      errors.sort((a, b) => a - b);
+      assert.ok(errors.length >= 6, `ball found in ${errors.length} frames`);
+      const median = errors[Math.floor(errors.length / 2)];
+      assert.ok(median < 12, `overlay on the ball: median error ${median.toFixed(1)} px (${errors.map((e) => e.toFixed(1))})`);
+      await page.screenshot({ path: path.join(artifacts, `aiortc-ball-${peerRole}er.png`) });
+      assert.deepEqual(page.jsErrors, []);
+    } finally {
+      await page.close();
+      await stopServer(peer);
+    }
+  });
+}
+
+test('aiortc points sender: the (N, 3) cloud is drawn as a scatter', { skip: skipUnlessAiortc, timeout: 90000 }, async () => {
+  const peer = await aiortcPeer('aiortc-points', 'offer', 'points');
+  const page = await openPage('?room=aiortc-points&mode=scatter&connect=1');
+  try {
+    const s1 = await waitStats(page, (s) => s.dataMessages >= 3 && s.lastShape && s.lastShape[0] === 2000, 45000, 'point clouds');
+    assert.deepEqual(s1.lastShape, [2000, 3]);
+    await sleep(500);
+    const drawn = await page.evaluate(() => window.pointcast.state.scatterDrawn);
+    assert.ok(drawn > 1500, `most points drawn (${drawn})`);
+    const lit = await page.evaluate(() => {
+      const c = document.getElementById('scatter');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let k = 0; k < d.length; k += 4) if (d[k] + d[k + 1] + d[k + 2] > 60) n++;
+      return n;
+    });
+    assert.ok(lit > 2000, `lit pixels in the scatter: ${lit}`);
+    const s2 = await waitStats(page, (s) => s.dataMessages > s1.dataMessages + 2, 10000, 'more clouds');
+    assert.equal(s2.dataErrors, 0);
+    await page.screenshot({ path: path.join(artifacts, 'aiortc-points.png') });
+  } finally {
+    await page.close();
+    await stopServer(peer);
+  }
+});
