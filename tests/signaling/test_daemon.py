@@ -587,39 +587,62 @@ async def case_shutdown():
     check(any("shutting down" in l for l in d.log_lines + [d.proc.stderr.read() or ""]), "no shutdown log")
 
 
+def raw_ws(port):
+    """A bare WebSocket client on a socket: it never answers pings (a hung or vanished peer)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % key).encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(4096)
+    check(data.startswith(b"HTTP/1.1 101"), data[:40])
+    return s, data.split(b"\r\n\r\n", 1)[1]
+
+
+def raw_send_text(s, text):
+    payload = text.encode()
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126, n >> 8, n & 0xFF])
+    s.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+
 async def case_keepalive():
-    with Daemon("--ping-interval", "1", "--register-timeout", "2") as d:
-        # A raw client that never answers: it must see ping frames from the server.
-        s = socket.create_connection(("127.0.0.1", d.port), timeout=TIMEOUT)
-        key = base64.b64encode(os.urandom(16)).decode()
-        s.sendall(("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % key).encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            data += s.recv(4096)
-        check(data.startswith(b"HTTP/1.1 101"), data[:40])
-        data = data.split(b"\r\n\r\n", 1)[1]
+    with Daemon("--ping-interval", "1") as d:
+        live = await Client.open(d.ws, "live", ping_interval=None)  # answers pings, sends none
+        await live.register("live", "ka")
+        s, data = raw_ws(d.port)
+        raw_send_text(s, json.dumps({"type": "register", "client_id": "hung", "room_id": "ka"}))
+        await live.expect("peer_joined", client_id="hung")
+        # The silent peer gets pings, never answers, and is dropped within about two intervals;
+        # its room hears peer_left. The live client, which answers, stays.
         t0 = time.time()
         s.settimeout(0.5)
         opcodes = []
-        while time.time() - t0 < 3.5:
-            while len(data) >= 2:
-                n = data[1] & 0x7F
-                if len(data) < 2 + n:
-                    break
+        dropped = False
+        while time.time() - t0 < 8 and not dropped:
+            while len(data) >= 2 and len(data) >= 2 + (data[1] & 0x7F):
                 opcodes.append(data[0] & 0x0F)
-                data = data[2 + n:]
+                data = data[2 + (data[1] & 0x7F):]
             try:
-                chunk = s.recv(4096)
+                chunk = await asyncio.to_thread(s.recv, 4096)
             except socket.timeout:
                 continue
+            except ConnectionError:
+                chunk = b""
             if not chunk:
-                break
+                dropped = True
             data += chunk
         check(0x9 in opcodes, "no ping frame from the server: %r" % opcodes)
-        # It never registered: closed by --register-timeout (close frame 0x8 after an error).
-        check(0x8 in opcodes, "unregistered client not closed: %r" % opcodes)
+        check(dropped, "a peer that never answers pings was not dropped")
+        check(time.time() - t0 < 6, "dropped only after %.1fs" % (time.time() - t0))
+        await live.expect("peer_left", client_id="hung")
         s.close()
+        await asyncio.sleep(2.5)  # several more ping intervals
+        other = await Client.open(d.ws, "other")
+        await other.register("other", "ka")
+        await live.expect("peer_joined", client_id="other")
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
