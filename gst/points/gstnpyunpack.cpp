@@ -7,7 +7,8 @@
  * for C-order arrays of shape (N, C) or (C,) (one row) with dtype `<f4`, `<f8`, `<i4` or `<i8`
  * (`=`/`|` byte-order forms too), in format 1.0, 2.0 or 3.0. Other dtypes are converted to
  * float32; float32 payloads are not copied (the output is a sub-buffer of the input).
- * The output caps follow the data: new caps are sent whenever C changes.
+ * The output caps follow the data: new caps are sent whenever C changes; when downstream does not
+ * accept the new number of columns, that buffer is dropped with a warning and the stream goes on.
  *
  * A malformed buffer (bad magic, unknown version, truncated or oversized header, header length
  * past the buffer, unparsable dict, fortran_order True, big-endian or unsupported dtype,
@@ -141,13 +142,18 @@ gst_npy_unpack_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
   if (h.columns != p->columns) {
     GstCaps *caps = gst_caps_new_simple("application/x-points", "columns", G_TYPE_INT, static_cast<gint>(h.columns), nullptr);
     GST_DEBUG_OBJECT(self, "columns now %" G_GUINT64_FORMAT ": %" GST_PTR_FORMAT, h.columns, caps);
-    gboolean ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(caps));
+    // A peer sending another width must not take the pipeline down: if downstream cannot take
+    // this many columns, the buffer is dropped with a warning and the old caps stay.
+    gboolean ok = !gst_pad_is_linked(self->srcpad) || gst_pad_peer_query_accept_caps(self->srcpad, caps);
+    if (ok)
+      ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(gst_caps_ref(caps)));
     gst_caps_unref(caps);
     if (!ok) {
       gst_buffer_unref(out);
-      GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr),
-          ("downstream refused application/x-points, columns=%" G_GUINT64_FORMAT, h.columns));
-      return GST_FLOW_NOT_NEGOTIATED;
+      p->dropped++;
+      GST_ELEMENT_WARNING(self, STREAM, FORMAT,
+          ("Dropped a .npy buffer: downstream does not accept %" G_GUINT64_FORMAT " columns", h.columns), (nullptr));
+      return GST_FLOW_OK;
     }
     p->columns = h.columns;
   }

@@ -205,6 +205,28 @@ GST_START_TEST(test_unpack_roundtrip_with_pack)
 }
 GST_END_TEST;
 
+GST_START_TEST(test_unpack_refused_columns)
+{
+  // downstream takes only 3 columns: a (1, 2) array is dropped with a warning, the stream goes on
+  GstHarness *h = gst_harness_new_parse("npyunpack ! capsfilter caps=application/x-points,columns=3");
+  gst_harness_set_src_caps_str(h, "application/x-npy");
+  GstBus *bus = attach_bus(h);
+  fail_unless_equals_int(gst_harness_push(h, buffer_from(npy::make_header_f32(1, 2) + payload<float>({1, 2}))),
+      GST_FLOW_OK);
+  fail_unless_equals_int(gst_harness_buffers_in_queue(h), 0);
+  auto w = pop_warnings(bus);
+  fail_unless_equals_int(w.size(), 1);
+  fail_unless(w[0].find("downstream does not accept 2 columns") != std::string::npos, "%s", w[0].c_str());
+  GstBuffer *out =
+      gst_harness_push_and_pull(h, buffer_from(npy::make_header_f32(1, 3) + payload<float>({4, 5, 6})));
+  fail_unless(buffer_floats(out) == std::vector<float>({4, 5, 6}));
+  gst_buffer_unref(out);
+  gst_element_set_bus(h->element, nullptr);
+  gst_object_unref(bus);
+  gst_harness_teardown(h);
+}
+GST_END_TEST;
+
 static Suite *
 npyunpack_suite(void)
 {
@@ -217,6 +239,7 @@ npyunpack_suite(void)
   tcase_add_test(tc, test_unpack_malformed);
   tcase_add_test(tc, test_unpack_eos_without_data);
   tcase_add_test(tc, test_unpack_roundtrip_with_pack);
+  tcase_add_test(tc, test_unpack_refused_columns);
   return s;
 }
 
