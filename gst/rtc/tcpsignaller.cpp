@@ -257,6 +257,8 @@ private:
       self->schedule_retry();
       return;
     }
+    // The client's timeout bounds connecting; the signalling socket itself may idle forever.
+    g_socket_set_timeout(g_socket_connection_get_socket(connection), 0);
     self->failures_ = 0;
     self->backoff_ms_ = kRetryFirstMs;
     std::string peer = "tcp:" + self->authority() + "/" + std::to_string(++self->connections_);
