@@ -74,7 +74,7 @@ def main():
     p.add_argument("--dcbench", required=True)
     p.add_argument("--seconds", default="1.5")
     p.add_argument("--reps", default="3")
-    p.add_argument("--latency", default="15")
+    p.add_argument("--latency", default="20")
     p.add_argument("--rounds", type=int, default=2,
                    help="implementations run in turn this many times; the best figure counts")
     p.add_argument("--skip", default="", help="comma list of bare,aiortc,rtcpeer to leave out")
