@@ -38,6 +38,9 @@ from aiortc.contrib.signaling import BYE, TcpSocketSignaling
 TIMEOUT = 45          # seconds for one whole case, generous for a loaded 2-core machine
 BACK_COUNT = 12       # arrays rtcpeer sends (pointsrc num-buffers)
 BACK_POINTS = 50      # rows per array
+BIG_COUNT = 3         # arrays rtcpeer sends on "big", each beyond the 64 KiB SCTP limit
+BIG_POINTS = 6000     # 72 KB of float32 + header: rtcpeer sends them with its fragment framing
+CHUNK = 65536         # webrtcbin's (and aiortc's) a=max-message-size
 DTYPES = ["<f4", "<f8", "<i4", "<i8"]
 
 
@@ -52,10 +55,11 @@ def free_port():
 
 
 def arrays_to_send():
-    """(N, 3) arrays with distinct statistics, one per dtype twice, and one > 16 KiB."""
+    """(N, 3) arrays with distinct statistics, each dtype twice; the last one (480 KB) goes
+    beyond the 64 KiB limit and is sent with rtcpeer's fragment framing."""
     out = []
     for k in range(8):
-        n = 3 + 11 * k if k != 7 else 2000
+        n = 3 + 11 * k if k != 7 else 20000
         base = np.arange(n * 3, dtype=np.float64).reshape(n, 3)
         a = (base * (k + 1) - 40.0 * k).astype(DTYPES[k % 4])
         out.append(a)
@@ -74,6 +78,43 @@ def counter_array(i, points=BACK_POINTS):
     return v.astype(np.float32).reshape(points, 3)
 
 
+def send_framed(ch, data):
+    """rtcpeer's framing for a message above the limit, as any plain peer can do it: a text
+    announcement {"pointcast":"fragments","size":S,"count":N}, then N binary pieces."""
+    if len(data) <= CHUNK:
+        ch.send(data)
+        return
+    pieces = [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)]
+    ch.send(json.dumps({"pointcast": "fragments", "size": len(data), "count": len(pieces)},
+                       separators=(",", ":")))
+    for piece in pieces:
+        ch.send(piece)
+
+
+class Reassembler:
+    """The receiving half of the framing: whole messages out of announcements and pieces."""
+
+    def __init__(self):
+        self.messages = []
+        self.pending = None  # [size, count, parts]
+
+    def feed(self, m):
+        if isinstance(m, str):
+            a = json.loads(m)
+            assert a.get("pointcast") == "fragments", m
+            self.pending = [a["size"], a["count"], []]
+            return
+        if self.pending is None:
+            self.messages.append(m)
+            return
+        self.pending[2].append(m)
+        if len(self.pending[2]) == self.pending[1]:
+            whole = b"".join(self.pending[2])
+            assert len(whole) == self.pending[0], (len(whole), self.pending[0])
+            self.messages.append(whole)
+            self.pending = None
+
+
 class GstSide:
     """gst-launch-1.0 running rtcpeer: receives into files + pointsink, sends counter arrays."""
 
@@ -84,8 +125,9 @@ class GstSide:
                 "t. ! queue ! npyunpack ! pointsink sync=false" % self.dir)
         # Back on a channel of its own: one element cannot have a sink and a src pad both named
         # data_points (GStreamer pad names are unique per element).
-        send = ("pointsrc pattern=counter rate=20 points=%d num-buffers=%d ! npypack ! rtc.data_back"
-                % (BACK_POINTS, BACK_COUNT))
+        send = ("pointsrc pattern=counter rate=20 points=%d num-buffers=%d ! npypack ! rtc.data_back "
+                "pointsrc pattern=counter rate=10 points=%d num-buffers=%d ! npypack ! rtc.data_big"
+                % (BACK_POINTS, BACK_COUNT, BIG_POINTS, BIG_COUNT))
         desc = "rtcpeer name=rtc wait-for-peers=1 %s %s %s" % (rtc_props, recv, send)
         log("gst-launch-1.0", desc)
         self.proc = subprocess.Popen(["gst-launch-1.0", "-q"] + desc.split(),
@@ -122,6 +164,7 @@ class AiortcSide:
     def __init__(self, create_channel):
         self.pc = RTCPeerConnection()
         self.received = []
+        self.big = Reassembler()
         self.channels = []
         self.opened = asyncio.Event()
         if create_channel:
@@ -138,6 +181,8 @@ class AiortcSide:
         def on_message(m):
             if ch.label == "back":
                 self.received.append(m)
+            elif ch.label == "big":
+                self.big.feed(m)
 
         if ch.readyState == "open":
             self.opened.set()
@@ -174,13 +219,13 @@ async def exchange(peer, gst):
     sent = arrays_to_send()
     ch = peer.channel()
     for i, a in enumerate(sent):
-        ch.send(npy_bytes(a))
+        send_framed(ch, npy_bytes(a))
         if i == 3:
             ch.send(b"this is not an npy file")
     await until(lambda: len(gst.received_files()) >= len(sent) + 1,
                 "rtcpeer to receive %d messages" % (len(sent) + 1), gst=gst)
-    await until(lambda: len(peer.received) >= BACK_COUNT,
-                "aiortc to receive %d arrays" % BACK_COUNT, gst=gst)
+    await until(lambda: len(peer.received) >= BACK_COUNT and len(peer.big.messages) >= BIG_COUNT,
+                "aiortc to receive %d + %d arrays" % (BACK_COUNT, BIG_COUNT), gst=gst)
     await asyncio.sleep(0.5)  # anything extra would show up now
     return sent
 
@@ -212,8 +257,14 @@ def verify(sent, peer, gst):
         got = np.load(io.BytesIO(m))
         assert got.dtype == np.float32 and got.shape == (BACK_POINTS, 3), (got.dtype, got.shape)
         assert np.array_equal(got, counter_array(i)), "array %d differs from pointsrc's counter" % i
-    log("ok: %d arrays + 1 garbage message to rtcpeer (byte-identical, pointsink stats match), "
-        "%d counter arrays back to aiortc" % (len(sent), BACK_COUNT))
+    assert len(peer.big.messages) == BIG_COUNT, "aiortc reassembled %d big arrays" % len(
+        peer.big.messages)
+    for i, m in enumerate(peer.big.messages):
+        got = np.load(io.BytesIO(m))
+        assert np.array_equal(got, counter_array(i, BIG_POINTS)), "big array %d differs" % i
+    log("ok: %d arrays (one of %d bytes, framed) + 1 garbage message to rtcpeer (byte-identical, "
+        "pointsink stats match); %d counter arrays back to aiortc, and %d of %d bytes framed" % (
+            len(sent), len(npy_bytes(sent[-1])), BACK_COUNT, BIG_COUNT, len(peer.big.messages[0])))
 
 
 # ---------------------------------------------------------------- cases
