@@ -156,6 +156,37 @@ GST_START_TEST(tcp_roles_and_retry) {
 }
 GST_END_TEST;
 
+// An answerer outlives its offerer: after the bye it connects to the next one, quietly.
+GST_START_TEST(tcp_answerer_serves_next_offerer) {
+  int port = free_port();
+  std::string uri = "tcp://127.0.0.1:" + std::to_string(port);
+  Recorder ra, r1, r2;
+  auto first = make(uri, Role::Offerer);
+  first->start(g_main_context_default(), r1.hooks());
+  fail_unless(wait_for([&] { return r1.find("ready") != nullptr; }));
+  auto answerer = make(uri, Role::Auto);
+  answerer->start(g_main_context_default(), ra.hooks());
+  fail_unless(wait_for([&] { return ra.find("joined") && r1.find("joined"); }));
+  first->stop();
+  fail_unless(wait_for([&] { return ra.find("left") != nullptr; }));
+  fail_unless(ra.find("left")->peer == ra.find("joined")->peer);
+  first.reset();
+
+  auto second = make(uri, Role::Offerer);
+  second->start(g_main_context_default(), r2.hooks());
+  fail_unless(wait_for([&] { return ra.count("joined") == 2 && r2.find("joined"); }));
+  std::string again = ra.find("joined", 1)->peer;
+  fail_unless(again != ra.find("joined")->peer, "a new connection is a new peer");
+  second->send_sdp(r2.find("joined")->peer, "offer", kOffer);
+  fail_unless(wait_for([&] { return ra.find("sdp") != nullptr; }));
+  fail_unless(ra.find("sdp")->peer == again);
+  fail_unless(ra.count("error") == 0, "a bye is not an error: %s",
+              ra.count("error") ? ra.find("error")->a.c_str() : "");
+  answerer->stop();
+  second->stop();
+}
+GST_END_TEST;
+
 // A raw client speaking lines, as aiortc does: bad lines are reported and skipped, good ones work.
 GST_START_TEST(tcp_bad_lines_and_wire_format) {
   int port = free_port();
@@ -463,6 +494,7 @@ static Suite *signallers_suite() {
   tcase_set_timeout(tc, 60);
   suite_add_tcase(s, tc);
   tcase_add_test(tc, tcp_roles_and_retry);
+  tcase_add_test(tc, tcp_answerer_serves_next_offerer);
   tcase_add_test(tc, tcp_bad_lines_and_wire_format);
   tcase_add_test(tc, http_offer_answer);
   tcase_add_test(tc, http_errors);
