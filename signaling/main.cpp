@@ -43,7 +43,7 @@ bool parse_uint(const char *s, unsigned long max, unsigned long *out) {
 int main(int argc, char **argv) {
   g_autofree char *host = nullptr, *log_level = nullptr, *tls_cert = nullptr, *tls_key = nullptr,
                   *token = nullptr, *web_root = nullptr, *pipelines_dir = nullptr;
-  gint port = -1, max_peers = -1, max_clients = -1, ping = -1;
+  gint port = -1, max_peers = -1, max_clients = -1, ping = -1, max_pipelines = -1;
   gint64 max_size = -1;
   gdouble max_rate = -1, offer_timeout = -1, grace = -1, register_timeout = -1;
   GOptionEntry entries[] = {
@@ -57,6 +57,7 @@ int main(int argc, char **argv) {
        "Require this token from every client (?token= or Authorization: Bearer)", "TOKEN"},
       {"web-root", 0, 0, G_OPTION_ARG_FILENAME, &web_root, "Serve static files (the web viewer) from DIR", "DIR"},
       {"pipelines-dir", 0, 0, G_OPTION_ARG_FILENAME, &pipelines_dir, "Pipelines the web API may start", "DIR"},
+      {"max-pipelines", 0, 0, G_OPTION_ARG_INT, &max_pipelines, "Senders the web API may run at once (default 4)", "N"},
       {"max-message-size", 0, 0, G_OPTION_ARG_INT64, &max_size, "Largest message in bytes (default 65536)", "BYTES"},
       {"max-peers-per-room", 0, 0, G_OPTION_ARG_INT, &max_peers, "Clients per room (default 100; 0: no limit)", "N"},
       {"max-rate", 0, 0, G_OPTION_ARG_DOUBLE, &max_rate,
@@ -118,6 +119,7 @@ int main(int argc, char **argv) {
   if (token) cfg.token = token;
   if (web_root) cfg.web_root = web_root;
   if (pipelines_dir) cfg.pipelines_dir = pipelines_dir;
+  if (max_pipelines >= 0) cfg.max_pipelines = static_cast<unsigned>(max_pipelines);
   if (max_size == 0 || max_size > (1 << 26)) {
     std::fprintf(stderr, "pointcast-signaling: --max-message-size must be 1..%d\n", 1 << 26);
     return 2;

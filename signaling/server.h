@@ -27,6 +27,7 @@ struct ServerConfig {
   std::string token;             // non-empty: required on /ws, /offer and added routes
   std::string web_root;          // static files; empty: none
   std::string pipelines_dir;     // for routes that start pipelines (see pipelines.cpp)
+  unsigned max_pipelines = 4;    // senders those routes may run at once
   unsigned ping_interval = 20;   // seconds between WebSocket pings; 0: none
   Limits limits;
 };

@@ -1,0 +1,404 @@
+// The web viewer in Debian's Chromium (headless, driven by playwright-core; no browser download).
+// The daemon serves the page from signaling/web and starts senders from a copy of pipelines/.
+// Screenshots go to <build>/tests/web-artifacts/.
+//
+// Tests that need a sender pipeline file (testsrc-sender, ball-sender, points-sender) or the
+// rtcpeer element are skipped, with the reason, while those are not in the tree.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildRoot, sourceRoot, startServer, stopServer } from './lib.mjs';
+
+const require = (await import('node:module')).createRequire(import.meta.url);
+let chromium;
+try {
+  ({ chromium } = require('playwright-core'));
+} catch {
+  chromium = null;
+}
+const CHROMIUM = process.env.POINTCAST_CHROMIUM || '/usr/bin/chromium';
+const artifacts = path.join(buildRoot, 'tests', 'web-artifacts');
+mkdirSync(artifacts, { recursive: true });
+
+const daemonBin = path.join(buildRoot, 'signaling/pointcast-signaling');
+const hostBin = path.join(buildRoot, 'tests/web/pipelines_host');
+const hasDaemon = existsSync(daemonBin);
+const repoPipelines = path.join(sourceRoot, 'pipelines');
+const hasPipeline = (n) => existsSync(path.join(repoPipelines, `${n}.pipeline`));
+const hasRtcpeer = (() => {
+  try {
+    execFileSync('gst-inspect-1.0', ['rtcpeer'], { stdio: 'ignore', env: process.env, timeout: 30000 });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const skipUnlessBrowser = !chromium ? 'playwright-core is not installed (./pointcast setup installs it)' : !existsSync(CHROMIUM) ? `no ${CHROMIUM}` : false;
+const skipUnlessDaemon = skipUnlessBrowser || (!hasDaemon && 'the signaling daemon is not built');
+const needSender = (n) => skipUnlessDaemon || (!hasRtcpeer && 'rtcpeer is not in the plugin') || (!hasPipeline(n) && `pipelines/${n}.pipeline is missing`);
+
+// A private copy of pipelines/ (senders started by the tests) next to data/ so relative paths in
+// the files resolve as they do from the source tree; plus one sender that only idles.
+const work = mkdtempSync(path.join(tmpdir(), 'pointcast-browser-'));
+const pipelinesDir = path.join(work, 'pipelines');
+mkdirSync(pipelinesDir);
+if (existsSync(repoPipelines)) {
+  for (const f of readdirSync(repoPipelines)) if (f.endsWith('.pipeline')) copyFileSync(path.join(repoPipelines, f), path.join(pipelinesDir, f));
+}
+writeFileSync(path.join(pipelinesDir, 'idle-sender.pipeline'), '# Does nothing until stopped (for UI tests)\nvideotestsrc is-live=true ! fakesink\n');
+if (existsSync(path.join(sourceRoot, 'data'))) {
+  execFileSync('ln', ['-s', path.join(sourceRoot, 'data'), path.join(work, 'data')]);
+}
+
+let server;
+let browser;
+let base;
+
+async function startDaemon(extra = [], { port = 0 } = {}) {
+  if (hasDaemon) {
+    return startServer(daemonBin, ['--host', '127.0.0.1', '--port', String(port), '--web-root', path.join(sourceRoot, 'signaling/web'),
+      '--pipelines-dir', pipelinesDir, '--max-pipelines', '3', '--log-level', 'INFO', ...extra], { ready: /listening on \S+?:(\d+)/i });
+  }
+  return startServer(hostBin, ['--pipelines-dir', pipelinesDir, '--web-root', path.join(sourceRoot, 'signaling/web')]);
+}
+
+before(async () => {
+  if (skipUnlessBrowser) return;
+  server = await startDaemon();
+  base = `http://127.0.0.1:${server.port}`;
+  browser = await chromium.launchPersistentContext(mkdtempSync(path.join(work, 'profile-')), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+      // Plain host candidates (no mDNS names) including loopback, so a GStreamer peer on the same
+      // machine can reach the page over 127.0.0.1.
+      '--disable-features=WebRtcHideLocalIpsWithMdns', '--allow-loopback-in-peer-connection',
+      '--ignore-certificate-errors'],
+    viewport: { width: 1200, height: 900 },
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  await stopServer(server);
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function openPage(query = '') {
+  const page = await browser.newPage();
+  page.jsErrors = [];
+  page.on('pageerror', (e) => page.jsErrors.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error') page.jsErrors.push(`console: ${m.text()}`);
+  });
+  await page.goto(`${base}/${query}`);
+  await page.waitForFunction(() => window.pointcast && document.querySelectorAll('#source option').length > 0);
+  return page;
+}
+
+const stats = (page) => page.evaluate(() => window.pointcast.stats());
+const logText = (page) => page.locator('#log').innerText();
+
+async function waitStats(page, pred, timeoutMs, what) {
+  const t0 = Date.now();
+  let s;
+  for (;;) {
+    s = await stats(page);
+    if (pred(s)) return s;
+    if (Date.now() - t0 > timeoutMs) {
+      const log = await logText(page);
+      throw new Error(`timed out waiting for ${what}; stats ${JSON.stringify(s)}\nlog:\n${log.slice(-3000)}`);
+    }
+    await sleep(200);
+  }
+}
+
+async function waitLog(page, re, timeoutMs, what) {
+  try {
+    await page.waitForFunction((src) => new RegExp(src).test(document.getElementById('log').innerText), re.source, { timeout: timeoutMs });
+  } catch (e) {
+    throw new Error(`timed out waiting for ${what} in the page log:\n${(await logText(page)).slice(-3000)}`);
+  }
+}
+
+async function startThroughUi(page, name) {
+  await page.selectOption('#source', name);
+  await page.click('#start');
+  await page.waitForFunction(() => window.pointcast.state.sender && window.pointcast.state.sender.state === 'running', null, { timeout: 15000 });
+  return (await stats(page)).sender;
+}
+
+async function stopThroughUi(page) {
+  await page.click('#stop');
+  await page.waitForFunction(() => window.pointcast.state.sender && window.pointcast.state.sender.state === 'ended', null, { timeout: 20000 });
+}
+
+// Expected picture size from the pipeline file's caps (width=W ... height=H), if it says.
+function fileResolution(name) {
+  const text = readFileSync(path.join(repoPipelines, `${name}.pipeline`), 'utf8').split('\n').filter((l) => !/^\s*#/.test(l)).join(' ');
+  const w = /\bwidth=(?:\(int\))?(\d+)/.exec(text);
+  const h = /\bheight=(?:\(int\))?(\d+)/.exec(text);
+  return w && h ? [Number(w[1]), Number(h[1])] : null;
+}
+
+test('the page loads, lists the pipelines and has no script errors', { skip: skipUnlessBrowser }, async () => {
+  const page = await openPage();
+  const options = await page.$$eval('#source option', (os) => os.map((o) => ({ value: o.value, disabled: o.disabled, text: o.textContent })));
+  const values = options.map((o) => o.value);
+  for (const n of ['testsrc-sender', 'ball-sender', 'camera-sender', 'file-sender', 'idle-sender']) assert.ok(values.includes(n), `${n} offered`);
+  assert.equal(options.find((o) => o.value === 'idle-sender').disabled, false);
+  assert.equal(options.find((o) => o.value === 'testsrc-sender').text.startsWith('test pattern'), true);
+  await page.screenshot({ path: path.join(artifacts, 'page-loaded.png') });
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
+test('starting an unknown pipeline shows the error', { skip: skipUnlessBrowser }, async () => {
+  const page = await openPage('?source=no-such-sender');
+  assert.equal(await page.inputValue('#source'), 'no-such-sender');
+  await page.click('#start');
+  const banner = page.locator('#error');
+  await banner.waitFor({ state: 'visible', timeout: 10000 });
+  const text = await banner.innerText();
+  assert.match(text, /could not start no-such-sender/);
+  assert.match(text, /404/);
+  assert.match(text, /no pipeline named 'no-such-sender'/);
+  assert.equal((await stats(page)).sender, null);
+  await page.screenshot({ path: path.join(artifacts, 'unknown-pipeline.png') });
+  await page.close();
+});
+
+test('a started sender streams its log into the page; stopping it shows it ended', { skip: skipUnlessBrowser }, async () => {
+  const page = await openPage('?room=idle-room');
+  const sender = await startThroughUi(page, 'idle-sender');
+  assert.match(sender.id, /^idle-sender-\d+$/);
+  assert.equal(await page.locator('#sender-status').innerText(), 'sender: idle-sender running');
+  // gst-launch's own output arrives through the event stream.
+  await waitLog(page, /\[idle-sender-\d+\] Setting pipeline to PLAYING/, 20000, 'the sender log');
+  await stopThroughUi(page);
+  assert.match(await page.locator('#sender-status').innerText(), /sender: idle-sender ended/);
+  assert.match(await logText(page), /sender idle-sender-\d+ ended \(stopped\): exit status 0/);
+  assert.equal(await page.isDisabled('#stop'), true);
+  await page.screenshot({ path: path.join(artifacts, 'sender-stopped.png') });
+  await page.close();
+});
+
+test('test pattern: video decodes in the page at the expected size', { skip: needSender('testsrc-sender'), timeout: 90000 }, async () => {
+  const page = await openPage('?room=testsrc');
+  await startThroughUi(page, 'testsrc-sender');
+  const s1 = await waitStats(page, (s) => s.videoFrames > 10 && s.videoWidth > 0, 45000, 'decoded video frames');
+  await sleep(1500);
+  const s2 = await stats(page);
+  assert.ok(s2.videoFrames > s1.videoFrames + 5, `frames advance (${s1.videoFrames} -> ${s2.videoFrames})`);
+  assert.ok(s2.currentTime > s1.currentTime, 'playback time advances');
+  const want = fileResolution('testsrc-sender');
+  if (want) assert.deepEqual([s2.videoWidth, s2.videoHeight], want);
+  assert.match(await page.locator('#peer-status').innerText(), /connected/);
+  await page.screenshot({ path: path.join(artifacts, 'testsrc-sender.png') });
+  await stopThroughUi(page);
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
+// The ball's centre found in the current video frame (the pixels that differ most from the
+// background), to compare with where the page drew the data channel's true position.
+const findBallInFrame = () => {
+  const v = document.getElementById('video');
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth;
+  c.height = v.videoHeight;
+  const ctx = c.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(v, 0, 0);
+  const { data } = ctx.getImageData(0, 0, c.width, c.height);
+  const bg = [data[0], data[1], data[2]];
+  let sx = 0;
+  let sy = 0;
+  let n = 0;
+  for (let y = 0; y < c.height; y += 2) {
+    for (let x = 0; x < c.width; x += 2) {
+      const o = (y * c.width + x) * 4;
+      const d = Math.abs(data[o] - bg[0]) + Math.abs(data[o + 1] - bg[1]) + Math.abs(data[o + 2] - bg[2]);
+      if (d > 150) {
+        sx += x;
+        sy += y;
+        n++;
+      }
+    }
+  }
+  return { x: n ? sx / n : -1, y: n ? sy / n : -1, n, overlay: window.pointcast.state.lastOverlay };
+};
+
+test('ball: the true position from the data channel is drawn over the video, in step', { skip: needSender('ball-sender'), timeout: 90000 }, async () => {
+  const page = await openPage('?room=ball');
+  await startThroughUi(page, 'ball-sender');
+  await waitStats(page, (s) => s.videoFrames > 10 && s.overlayDraws > 10, 45000, 'video frames and overlay drawings');
+  const s1 = await stats(page);
+  assert.ok(s1.dataMessages > 0 && s1.lastShape && s1.lastShape.length === 2 && s1.lastShape[1] >= 3, `points arrive: ${JSON.stringify(s1.lastShape)}`);
+  // Sample several frames: the overlay position (video pixels) against the ball in the picture.
+  const errors = [];
+  for (let k = 0; k < 8; k++) {
+    await sleep(250);
+    const r = await page.evaluate(findBallInFrame);
+    if (r.n > 10 && r.overlay) errors.push(Math.hypot(r.x - r.overlay.x, r.y - r.overlay.y));
+  }
+  assert.ok(errors.length >= 4, 'the ball was found in the frames');
+  errors.sort((a, b) => a - b);
+  const median = errors[Math.floor(errors.length / 2)];
+  assert.ok(median < 40, `overlay within 40 px of the ball in the frame (median ${median.toFixed(1)} px; ${errors.map((e) => e.toFixed(1))})`);
+  const s2 = await stats(page);
+  assert.ok(s2.overlayDraws > s1.overlayDraws, 'the overlay keeps being redrawn');
+  await page.screenshot({ path: path.join(artifacts, 'ball-sender.png') });
+  await stopThroughUi(page);
+  await page.close();
+});
+
+test('points: the (N, 3) array is drawn as a live scatter', { skip: needSender('points-sender'), timeout: 90000 }, async () => {
+  const page = await openPage('?room=points');
+  await startThroughUi(page, 'points-sender');
+  const s1 = await waitStats(page, (s) => s.dataMessages >= 2 && s.pointsDrawn > 0, 45000, 'points messages');
+  assert.equal(s1.lastShape.length, 2);
+  assert.equal(s1.lastShape[1], 3);
+  // Lit pixels in the scatter canvas.
+  const lit = await page.evaluate(() => {
+    const c = document.getElementById('scatter');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let k = 0; k < d.length; k += 4) if (d[k] + d[k + 1] + d[k + 2] > 60) n++;
+    return n;
+  });
+  assert.ok(lit > 4 * Math.min(s1.lastShape[0], 50) * 0.5, `scatter has lit pixels (${lit})`);
+  await waitStats(page, (s) => s.dataMessages > s1.dataMessages, 10000, 'more points messages');
+  await page.screenshot({ path: path.join(artifacts, 'points-sender.png') });
+  await stopThroughUi(page);
+  await page.close();
+});
+
+test('the page reconnects after the daemon restarts', { skip: skipUnlessDaemon, timeout: 60000 }, async () => {
+  const page = await openPage('?room=restart&connect=1');
+  await page.waitForFunction(() => window.pointcast.state.signaling === 'in room restart', null, { timeout: 15000 });
+  const port = server.port;
+  await stopServer(server);
+  await page.waitForFunction(() => /reconnecting/.test(window.pointcast.state.signaling), null, { timeout: 15000 });
+  server = await startDaemon([], { port });
+  await page.waitForFunction(() => window.pointcast.state.signaling === 'in room restart', null, { timeout: 20000 });
+  // And the pipeline API works again from the same page.
+  const sender = await startThroughUi(page, 'idle-sender');
+  assert.ok(sender.id);
+  await stopThroughUi(page);
+  await page.close();
+});
+
+test('over https/wss with a token: the page registers, lists and starts senders; without it, it says so', { skip: skipUnlessDaemon, timeout: 60000 }, async () => {
+  const tlsDir = mkdtempSync(path.join(work, 'tls-'));
+  const cert = path.join(tlsDir, 'cert.pem');
+  const key = path.join(tlsDir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1',
+    '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  const tls = await startDaemon(['--tls-cert', cert, '--tls-key', key, '--token', 'tok-123']);
+  try {
+    const origin = `https://127.0.0.1:${tls.port}`;
+    const page = await browser.newPage();
+    await page.goto(`${origin}/?token=tok-123&room=tls&connect=1`);
+    await page.waitForFunction(() => window.pointcast && window.pointcast.state.signaling === 'in room tls', null, { timeout: 20000 });
+    assert.match(await logText(page), /signaling wss:\/\/127\.0\.0\.1:\d+\/ws\?token=…/);
+    const options = await page.$$eval('#source option', (os) => os.filter((o) => !o.disabled).map((o) => o.value));
+    assert.ok(options.includes('idle-sender'));
+    await startThroughUi(page, 'idle-sender');
+    await waitLog(page, /\[idle-sender-\d+\] Setting pipeline to PLAYING/, 20000, 'the sender log');
+    await stopThroughUi(page);
+    await page.screenshot({ path: path.join(artifacts, 'wss-token.png') });
+    await page.close();
+
+    const denied = await browser.newPage();
+    await denied.goto(`${origin}/?room=tls&connect=1`);
+    await denied.locator('#error').waitFor({ state: 'visible', timeout: 15000 });
+    assert.match(await denied.locator('#error').innerText(), /requires a token/);
+    assert.notEqual(await denied.evaluate(() => window.pointcast.state.signaling), 'in room tls');
+    await denied.close();
+  } finally {
+    await stopServer(tls);
+  }
+});
+
+// The page against an independent WebRTC implementation: an aiortc peer in the room
+// (tests/web/aiortc_peer.py) that sends a ball video with its true position, or a point cloud.
+const hasAiortc = (() => {
+  try {
+    execFileSync('/usr/bin/python3', ['-c', 'import aiortc, websockets, numpy, av'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const skipUnlessAiortc = skipUnlessDaemon || (!hasAiortc && '/usr/bin/python3 lacks aiortc/websockets/numpy');
+
+async function aiortcPeer(room, role, kind) {
+  const p = await startServer('/usr/bin/python3', [path.join(sourceRoot, 'tests/web/aiortc_peer.py'),
+    '--signaling', `ws://127.0.0.1:${server.port}/ws`, '--room', room, '--peer-id', `aiortc-${role}`,
+    '--role', role, '--kind', kind], { ready: /^(ready)$/m });
+  return p;
+}
+
+for (const [pageRole, peerRole] of [['auto', 'offer'], ['auto', 'answer'], ['offer', 'answer']]) {
+  test(`aiortc ball sender (${peerRole}er), page role ${pageRole}: video decodes and the true position is drawn on the ball`, { skip: skipUnlessAiortc, timeout: 90000 }, async () => {
+    const room = `aiortc-${pageRole}-${peerRole}`;
+    const peer = await aiortcPeer(room, peerRole, 'ball');
+    const page = await openPage(`?room=${room}&role=${pageRole}&mode=overlay&connect=1`);
+    try {
+      await waitStats(page, (s) => s.videoFrames > 20 && s.overlayDraws > 20, 45000, 'video frames and overlay drawings');
+      const s = await stats(page);
+      assert.deepEqual([s.videoWidth, s.videoHeight], [320, 240]);
+      assert.deepEqual(s.lastShape, [1, 3]);
+      assert.equal(s.lastLabel, 'points');
+      const log = await logText(page);
+      assert.match(log, peerRole === 'offer' ? /offer from aiortc-offer/ : /offer sent to aiortc-answer/);
+      const errors = [];
+      for (let k = 0; k < 10; k++) {
+        await sleep(150);
+        const r = await page.evaluate(findBallInFrame);
+        if (r.n > 10 && r.overlay) errors.push(Math.hypot(r.x - r.overlay.x, r.y - r.overlay.y));
+      }
+      errors.sort((a, b) => a - b);
+      assert.ok(errors.length >= 6, `ball found in ${errors.length} frames`);
+      const median = errors[Math.floor(errors.length / 2)];
+      assert.ok(median < 12, `overlay on the ball: median error ${median.toFixed(1)} px (${errors.map((e) => e.toFixed(1))})`);
+      await page.screenshot({ path: path.join(artifacts, `aiortc-ball-${peerRole}er.png`) });
+      assert.deepEqual(page.jsErrors, []);
+    } finally {
+      await page.close();
+      await stopServer(peer);
+    }
+  });
+}
+
+test('aiortc points sender: the (N, 3) cloud is drawn as a scatter', { skip: skipUnlessAiortc, timeout: 90000 }, async () => {
+  const peer = await aiortcPeer('aiortc-points', 'offer', 'points');
+  const page = await openPage('?room=aiortc-points&mode=scatter&connect=1');
+  try {
+    const s1 = await waitStats(page, (s) => s.dataMessages >= 3 && s.lastShape && s.lastShape[0] === 2000, 45000, 'point clouds');
+    assert.deepEqual(s1.lastShape, [2000, 3]);
+    await sleep(500);
+    const drawn = await page.evaluate(() => window.pointcast.state.scatterDrawn);
+    assert.ok(drawn > 1500, `most points drawn (${drawn})`);
+    const lit = await page.evaluate(() => {
+      const c = document.getElementById('scatter');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let k = 0; k < d.length; k += 4) if (d[k] + d[k + 1] + d[k + 2] > 60) n++;
+      return n;
+    });
+    assert.ok(lit > 2000, `lit pixels in the scatter: ${lit}`);
+    const s2 = await waitStats(page, (s) => s.dataMessages > s1.dataMessages + 2, 10000, 'more clouds');
+    assert.equal(s2.dataErrors, 0);
+    await page.screenshot({ path: path.join(artifacts, 'aiortc-points.png') });
+  } finally {
+    await page.close();
+    await stopServer(peer);
+  }
+});
