@@ -53,6 +53,12 @@ median_of_hist(const std::array<int, 256> &h, int n)
   return 255;
 }
 
+// Fraction of the ball colour mapped to weight 0, and the range of the one mapped to 1
+// (see detect()).
+constexpr double kAlphaLow = 0.1;
+constexpr double kAlphaHighShaded = 0.3;
+constexpr double kAlphaHighPlain = 0.9;
+
 } // namespace
 
 std::optional<Circle>
@@ -237,6 +243,31 @@ Detector::detect(const ImageView &v)
     const double norm2 = dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2];
     if (norm2 < kMinContrast * kMinContrast / 4.0)
       continue;
+    // How uniform is the ball? Over the blob's interior samples (all four neighbours in the
+    // blob too, so no rim), the low end of the fraction of ball colour is ~1 for a plain disc
+    // and lower for a shaded sprite.
+    std::vector<double> fracs;
+    auto in_comp = [&](int j, int i) {
+      return j >= 0 && i >= 0 && j < gh && i < gw && labels.at<int>(j, i) == comp;
+    };
+    for (int j = ct; j < ct + ch; j++) {
+      for (int i = cl; i < cl + cw; i++) {
+        if (!in_comp(j, i) || !in_comp(j - 1, i) || !in_comp(j + 1, i) || !in_comp(j, i - 1) ||
+            !in_comp(j, i + 1))
+          continue;
+        const uint8_t *q = samples.ptr<uint8_t>(j) + 3 * i;
+        fracs.push_back(((q[0] - bg[0]) * dir[0] + (q[1] - bg[1]) * dir[1] + (q[2] - bg[2]) * dir[2]) / norm2);
+      }
+    }
+    double low_frac = 1.0;
+    if (!fracs.empty()) {
+      const size_t k = fracs.size() / 20;
+      std::nth_element(fracs.begin(), fracs.begin() + k, fracs.end());
+      low_frac = fracs[k];
+    }
+    // A plain disc keeps a wide ramp (finest sub-pixel information); a shaded one saturates
+    // early so that its darker side weighs as much as its highlight.
+    const double alpha_high = low_frac > 0.8 ? kAlphaHighPlain : kAlphaHighShaded;
 
     // Fine pass over the blob's box grown by one coarse step and the anti-aliased rim.
     const int margin = s + 3;
@@ -256,8 +287,10 @@ Detector::detect(const ImageView &v)
         read_px(v, x, y, px);
         const double proj = ((px[0] - bg[0]) * dir[0] + (px[1] - bg[1]) * dir[1] +
                                 (px[2] - bg[2]) * dir[2]) / norm2;
-        // Symmetric dead band against coding noise; keeps the rim's 50% level in place.
-        const double a = std::clamp((proj - 0.1) / 0.8, 0.0, 1.0);
+        // Dead band against coding noise, and saturation below the ball's darkest parts so that
+        // a shaded ball (a sprite) weighs as a solid disc. Any monotonic map of a radially
+        // symmetric picture stays symmetric, so the centroid of a disc is unaffected.
+        const double a = std::clamp((proj - kAlphaLow) / (alpha_high - kAlphaLow), 0.0, 1.0);
         arow[x - x0] = static_cast<float>(a);
         sa += a;
         sx += a * x;

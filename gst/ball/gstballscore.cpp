@@ -12,8 +12,10 @@
  * for one frame, the one nearest the truth is scored and the others count as extra detections.
  *
  * Every second ballscore prints a progress line and posts a "ballscore-progress" element
- * message; at EOS (or when stopped) it prints the final report with g_print and posts
- * "ballscore-report". Both messages carry: frames-sent, frames-received (detection buffers),
+ * message; at EOS it prints the final report with g_print and posts "ballscore-report". When
+ * the detections come over a network their path may never carry an EOS, so the report also
+ * comes 2 s after the source itself sent EOS (e.g. after its num-buffers), or when ballscore
+ * stops. Both messages carry: frames-sent, frames-received (detection buffers),
  * frames-scored, detections, extra-detections, outliers (error > 5 px: misread mark or false
  * detection), error-mean, error-p50, error-p99, error-max (px), latency-p50, latency-p99,
  * latency-max (ms; -1 when unknown). #GstBallScore:report writes one CSV row per scored frame.
@@ -40,6 +42,8 @@ GST_DEBUG_CATEGORY_STATIC(gst_ball_score_debug);
 namespace {
 
 constexpr double kOutlierPx = 5.0;
+// After the source's last frame, how long detections still in flight may take.
+constexpr GstClockTime kEndGrace = 2 * GST_SECOND;
 
 struct FileCloser {
   void operator()(FILE *f) const { if (f) fclose(f); }
@@ -77,6 +81,10 @@ struct BallScorePrivate {
   guint64 received = 0, scored = 0, detections = 0, extra = 0, outliers = 0;
   gint64 last_progress_us = 0;
   bool reported = false;
+  // The source's end: a pad probe on its src pad, then a clock callback after the grace period.
+  std::mutex stats_lock; // the figures above: streaming thread and clock thread
+  gulong eos_probe = 0;
+  GstClockID end_timer = nullptr;
 };
 
 struct _GstBallScore {
@@ -133,6 +141,8 @@ find_in_pipeline(GstElement *self, const std::string &name)
   return found;
 }
 
+static GstPadProbeReturn source_eos_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data);
+
 static gboolean
 gst_ball_score_start(GstBaseSink *sink)
 {
@@ -157,6 +167,11 @@ gst_ball_score_start(GstBaseSink *sink)
     return FALSE;
   }
   p->src = src;
+  if (GstPad *srcpad = gst_element_get_static_pad(src, "src")) {
+    p->eos_probe = gst_pad_add_probe(srcpad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, source_eos_probe,
+        self, nullptr);
+    gst_object_unref(srcpad);
+  }
   if (!report.empty()) {
     p->csv.reset(fopen(report.c_str(), "w"));
     if (!p->csv) {
@@ -215,6 +230,7 @@ summary_structure(const char *name, const Summary &s)
       G_TYPE_DOUBLE, s.lat_max, nullptr);
 }
 
+/* Called with stats_lock held. */
 static void
 final_report(GstBallScore *self)
 {
@@ -226,17 +242,50 @@ final_report(GstBallScore *self)
     fflush(p->csv.get());
   const Summary s = summarize(p);
   const double pct = s.received ? 100.0 * s.scored / s.received : 0.0;
+  const double pct_sent = s.sent ? 100.0 * s.scored / s.sent : 0.0;
   g_print("ballscore report (%s):\n"
           "  frames: sent %" G_GUINT64_FORMAT ", received %" G_GUINT64_FORMAT
-          ", scored %" G_GUINT64_FORMAT " (%.2f%% of received)\n"
+          ", scored %" G_GUINT64_FORMAT " (%.2f%% of sent, %.2f%% of received)\n"
           "  detections: %" G_GUINT64_FORMAT " (extra %" G_GUINT64_FORMAT
           ", outliers > %.0f px %" G_GUINT64_FORMAT ")\n"
           "  error px: mean %.3f, p50 %.3f, p99 %.3f, max %.3f\n"
           "  latency ms: p50 %.2f, p99 %.2f, max %.2f\n",
-      GST_OBJECT_NAME(self), s.sent, s.received, s.scored, pct, s.detections, s.extra, kOutlierPx,
+      GST_OBJECT_NAME(self), s.sent, s.received, s.scored, pct_sent, pct, s.detections, s.extra, kOutlierPx,
       s.outliers, s.mean, s.p50, s.p99, s.max, s.lat_p50, s.lat_p99, s.lat_max);
   gst_element_post_message(GST_ELEMENT(self),
       gst_message_new_element(GST_OBJECT(self), summary_structure("ballscore-report", s)));
+}
+
+static gboolean
+end_timer_fired(GstClock *clock, GstClockTime time, GstClockID id, gpointer user_data)
+{
+  GstBallScore *self = GST_BALL_SCORE(user_data);
+  std::lock_guard<std::mutex> guard(self->priv->stats_lock);
+  final_report(self);
+  return TRUE;
+}
+
+/* The source sent EOS: its last frame is out. Over a network the detections' path may never
+ * carry that EOS to us (gst-launch -e only ends sources), so report after a grace period. */
+static GstPadProbeReturn
+source_eos_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
+  if (!event || GST_EVENT_TYPE(event) != GST_EVENT_EOS)
+    return GST_PAD_PROBE_OK;
+  GstBallScore *self = GST_BALL_SCORE(user_data);
+  BallScorePrivate *p = self->priv;
+  GstClock *clock = gst_element_get_clock(GST_ELEMENT(self));
+  if (!clock)
+    return GST_PAD_PROBE_OK;
+  std::lock_guard<std::mutex> guard(p->stats_lock);
+  if (!p->end_timer && !p->reported) {
+    GST_INFO_OBJECT(self, "source finished; final report in %" GST_TIME_FORMAT, GST_TIME_ARGS(kEndGrace));
+    p->end_timer = gst_clock_new_single_shot_id(clock, gst_clock_get_time(clock) + kEndGrace);
+    gst_clock_id_wait_async(p->end_timer, end_timer_fired, gst_object_ref(self), gst_object_unref);
+  }
+  gst_object_unref(clock);
+  return GST_PAD_PROBE_OK;
 }
 
 static void
@@ -278,6 +327,12 @@ gst_ball_score_render(GstBaseSink *sink, GstBuffer *buffer)
   }
   const size_t rows = map.size / (3 * sizeof(float));
   const auto *f = reinterpret_cast<const float *>(map.data);
+  std::lock_guard<std::mutex> guard(p->stats_lock);
+  if (p->reported) {
+    // The final report is out (the source ended); late detections are not in it.
+    gst_buffer_unmap(buffer, &map);
+    return GST_FLOW_OK;
+  }
   p->received++;
   p->detections += rows;
 
@@ -341,8 +396,10 @@ gst_ball_score_render(GstBaseSink *sink, GstBuffer *buffer)
 static gboolean
 gst_ball_score_event(GstBaseSink *sink, GstEvent *event)
 {
-  if (GST_EVENT_TYPE(event) == GST_EVENT_EOS)
+  if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) {
+    std::lock_guard<std::mutex> guard(GST_BALL_SCORE(sink)->priv->stats_lock);
     final_report(GST_BALL_SCORE(sink));
+  }
   return GST_BASE_SINK_CLASS(gst_ball_score_parent_class)->event(sink, event);
 }
 
@@ -351,11 +408,26 @@ gst_ball_score_stop(GstBaseSink *sink)
 {
   GstBallScore *self = GST_BALL_SCORE(sink);
   BallScorePrivate *p = self->priv;
-  // Stopped without EOS (e.g. Ctrl-C without -e): the figures are still worth printing.
-  if (p->src && p->received > 0)
-    final_report(self);
-  p->csv.reset();
+  {
+    std::lock_guard<std::mutex> guard(p->stats_lock);
+    if (p->end_timer) {
+      gst_clock_id_unschedule(p->end_timer);
+      gst_clock_id_unref(p->end_timer);
+      p->end_timer = nullptr;
+    }
+    // Stopped without EOS (e.g. Ctrl-C without -e): the figures are still worth printing.
+    if (p->src && p->received > 0)
+      final_report(self);
+    p->csv.reset();
+  }
   if (p->src) {
+    if (p->eos_probe) {
+      if (GstPad *srcpad = gst_element_get_static_pad(p->src, "src")) {
+        gst_pad_remove_probe(srcpad, p->eos_probe);
+        gst_object_unref(srcpad);
+      }
+      p->eos_probe = 0;
+    }
     gst_object_unref(p->src);
     p->src = nullptr;
   }

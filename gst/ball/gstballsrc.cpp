@@ -119,7 +119,8 @@ enum {
 enum { SIGNAL_TRUTH, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
-#define BALL_FORMATS "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, I420, NV12 }"
+// I420 first: what video encoders take, so a ballsrc feeding one needs no conversion.
+#define BALL_FORMATS "{ I420, NV12, RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR }"
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC,
     GST_PAD_ALWAYS,

@@ -194,6 +194,36 @@ GST_START_TEST(test_two_balls_and_mark)
 }
 GST_END_TEST;
 
+GST_START_TEST(test_shaded_sprite)
+{
+  // A sprite lit from the upper left (brightness 100% down to 40%): weighted by colour it would
+  // pull towards the highlight; balldetect treats it as a solid disc.
+  const int n = 96;
+  std::vector<uint8_t> rgba(n * n * 4);
+  for (int y = 0; y < n; y++)
+    for (int x = 0; x < n; x++) {
+      const double d = std::hypot(x + 0.5 - 48, y + 0.5 - 48);
+      const double shade = std::clamp(1.0 - 0.6 * std::hypot(x - 33.0, y - 33.0) / 68.0, 0.4, 1.0);
+      uint8_t *p = &rgba[(y * n + x) * 4];
+      p[0] = static_cast<uint8_t>(230 * shade);
+      p[1] = static_cast<uint8_t>(60 * shade);
+      p[2] = static_cast<uint8_t>(20 * shade);
+      p[3] = static_cast<uint8_t>(std::lround(std::clamp(47.0 - d, 0.0, 1.0) * 255));
+    }
+  const Sprite sprite = Sprite::from_rgba(rgba.data(), n, n, n * 4);
+  for (double r : {20.0, 35.0}) {
+    Frame f(640, 480, PixelLayout::I420);
+    fill(f.v, kBlack);
+    draw_ball(f.v, 300.3, 200.6, r, kWhite, 1.0, kBlack, &sprite);
+    Detector det;
+    auto res = det.detect(f.v);
+    fail_unless_equals_int(res.balls.size(), 1);
+    const double e = err(res.balls[0], 300.3, 200.6);
+    fail_unless(e < 0.3, "shaded sprite r %g: error %f", r, e);
+  }
+}
+GST_END_TEST;
+
 GST_START_TEST(test_circle_fit)
 {
   std::vector<double> xs, ys;
@@ -224,6 +254,7 @@ balldetector_suite(void)
   tcase_add_test(tc, test_noise);
   tcase_add_test(tc, test_no_ball);
   tcase_add_test(tc, test_two_balls_and_mark);
+  tcase_add_test(tc, test_shaded_sprite);
   tcase_add_test(tc, test_circle_fit);
   return s;
 }

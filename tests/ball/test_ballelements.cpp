@@ -450,6 +450,42 @@ GST_START_TEST(test_live_latency)
 }
 GST_END_TEST;
 
+GST_START_TEST(test_report_when_source_ends)
+{
+  // The detections' path never ends (as over WebRTC): they come from a second, identical and
+  // endless ballsrc. The report must still come, shortly after the scored source's last frame.
+  GstElement *pipeline = gst_parse_launch(
+      "ballsrc name=ball mark=true num-buffers=30 ! video/x-raw,width=320,height=240,framerate=30/1 ! fakesink "
+      "ballsrc mark=true ! video/x-raw,width=320,height=240,framerate=30/1 ! balldetect ! ballscore source=ball",
+      nullptr);
+  fail_unless(pipeline != nullptr);
+  GstBus *bus = gst_element_get_bus(pipeline);
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  const gint64 start = g_get_monotonic_time();
+  GstStructure *report = nullptr;
+  while (!report && g_get_monotonic_time() - start < 30 * G_USEC_PER_SEC) {
+    GstMessage *msg = gst_bus_timed_pop(bus, 100 * GST_MSECOND);
+    if (!msg)
+      continue;
+    fail_if(GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR);
+    const GstStructure *s = gst_message_get_structure(msg);
+    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ELEMENT && gst_structure_has_name(s, "ballscore-report"))
+      report = gst_structure_copy(s);
+    gst_message_unref(msg);
+  }
+  fail_unless(report != nullptr, "no report after the source ended");
+  // 30 frames take 1 s, the grace period 2 s; allow a loaded machine plenty more.
+  fail_unless(g_get_monotonic_time() - start < 15 * G_USEC_PER_SEC);
+  fail_unless_equals_uint64(get_u(report, "frames-sent"), 30);
+  fail_unless(get_u(report, "frames-scored") >= 29);
+  fail_unless(get_d(report, "error-max") < 0.1);
+  gst_structure_free(report);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(bus);
+  gst_object_unref(pipeline);
+}
+GST_END_TEST;
+
 static Suite *
 ballelements_suite(void)
 {
@@ -466,6 +502,7 @@ ballelements_suite(void)
   tcase_add_test(tc, test_score_needs_source);
   tcase_add_test(tc, test_local_loop);
   tcase_add_test(tc, test_live_latency);
+  tcase_add_test(tc, test_report_when_source_ends);
   return s;
 }
 
