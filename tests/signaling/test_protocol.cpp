@@ -4,6 +4,9 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include <random>
+#include <string>
+
 using namespace pointcast::protocol;
 
 static Message must_parse(const char *text) {
@@ -144,10 +147,12 @@ static void test_errors() {
 }
 
 // Whatever the fast path accepts, json-glib accepts with the same result.
+static int g_fast_accepted = 0;
 static void agree(const std::string &text) {
   auto fast = parse_fast(text);
   if (!fast)
     return;
+  g_fast_accepted++;
   ParseResult full = parse_full(text);
   if (!full.ok())
     g_error("fast path accepted what json-glib refuses (%s): %s", full.error.message.c_str(), text.c_str());
@@ -188,6 +193,26 @@ static void test_fast_path() {
       }
     }
   }
+  // Random multi-byte mutations (fixed seed): inserts, deletes and replacements that favour the
+  // characters JSON cares about, including escapes.
+  std::mt19937 rng(20261123);
+  const std::string alphabet = "\"\\{}[],: \t\nxu0123456789abcdefABCDEF-+.eEtrunlsf/\x01\x7f\xc3\xa9";
+  for (int iter = 0; iter < 30000; iter++) {
+    std::string m = common[rng() % (sizeof common / sizeof common[0])];
+    int edits = 1 + rng() % 3;
+    for (int e = 0; e < edits && !m.empty(); e++) {
+      std::size_t pos = rng() % m.size();
+      char ch = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+      case 0: m.insert(m.begin() + pos, ch); break;
+      case 1: m.erase(pos, 1); break;
+      default: m[pos] = ch;
+      }
+    }
+    agree(m);
+  }
+  // The comparison really ran on many mutated inputs the fast path accepted.
+  g_assert_cmpint(g_fast_accepted, >, 5000);
   // Duplicates and unusual types go to the full parser, which still answers.
   g_assert_false(parse_fast(R"({"type":"offer","type":"answer","sdp":"v=0"})").has_value());
   g_assert_false(parse_fast(R"({"type":"peer_left","client_id":"a"})").has_value());
