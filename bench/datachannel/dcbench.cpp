@@ -4,9 +4,10 @@
  *                   in-process, as gst-plugins-bad's tests/check/elements/webrtcbin.c does); the
  *                   sender calls send-data itself and keeps at most 1 MiB buffered
  *                   (buffered-amount / on-buffered-amount-low, as a browser app would).
- *   --impl rtcpeer  appsrc ! rtcpeer (offerer)  ~ local:// ~  rtcpeer (answerer) ! appsink, the
- *                   way a pipeline uses it; rtcpeer does its own flow control and splits messages
- *                   above the SCTP limit.
+ *   --impl rtcpeer  rtcpeer (offerer)  ~ local:// ~  rtcpeer (answerer) ! appsink; the sending
+ *                   thread pushes buffers into the offerer's data_bench pad itself, as a source
+ *                   element's streaming thread would. rtcpeer does its own flow control and
+ *                   splits messages above the SCTP limit.
  *
  * usage: dcbench --impl bare,rtcpeer [--sizes 1024,65536,1048576] [--seconds S] [--reps R]
  *                [--latency SECONDS] [--latency-size BYTES]
@@ -216,7 +217,6 @@ public:
     }
     std::string room = "dcbench-" + std::to_string(getpid()) + "-" + std::to_string(g_random_int());
     std::string desc =
-        "appsrc name=src format=bytes block=true max-bytes=1048576 ! tx.data_bench "
         "rtcpeer name=tx signaling=local://" + room + " role=offerer wait-for-peers=1 "
         "rtcpeer name=rx signaling=local://" + room + " role=answerer "
         "rx.data_bench ! appsink name=sink sync=false async=false max-buffers=0";
@@ -227,7 +227,15 @@ public:
       g_clear_error(&e);
       return false;
     }
-    src_ = gst_bin_get_by_name(GST_BIN(pipe_), "src");
+    // The sending thread pushes into tx.data_bench itself, as a source element's streaming
+    // thread does (and as the bare sender calls send-data itself): no queue hop in between.
+    tx_ = gst_bin_get_by_name(GST_BIN(pipe_), "tx");
+    sinkpad_ = gst_element_request_pad_simple(tx_, "data_bench");
+    srcpad_ = gst_pad_new("bench", GST_PAD_SRC);
+    if (!sinkpad_ || gst_pad_link(srcpad_, sinkpad_) != GST_PAD_LINK_OK) {
+      *err = "cannot link to rtcpeer's data_bench pad";
+      return false;
+    }
     GstElement *sink = gst_bin_get_by_name(GST_BIN(pipe_), "sink");
     GstAppSinkCallbacks cb = {};
     cb.new_sample = [](GstAppSink *s, gpointer data) -> GstFlowReturn {
@@ -244,6 +252,14 @@ public:
     gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, this, nullptr);
     gst_object_unref(sink);
     gst_element_set_state(pipe_, GST_STATE_PLAYING);
+    gst_pad_set_active(srcpad_, TRUE);
+    gst_pad_push_event(srcpad_, gst_event_new_stream_start("dcbench"));
+    GstCaps *caps = gst_caps_new_empty_simple("application/octet-stream");
+    gst_pad_push_event(srcpad_, gst_event_new_caps(caps));
+    gst_caps_unref(caps);
+    GstSegment seg;
+    gst_segment_init(&seg, GST_FORMAT_BYTES);
+    gst_pad_push_event(srcpad_, gst_event_new_segment(&seg));
     // The channel is open once a first message gets through (wait-for-peers=1 holds it).
     std::vector<guint8> hello(16, 0);
     GBytes *b = g_bytes_new(hello.data(), hello.size());
@@ -260,8 +276,9 @@ public:
 
   bool send(GBytes *msg, std::string *err) override {
     GstBuffer *buf = gst_buffer_new_wrapped_bytes(msg);
-    if (gst_app_src_push_buffer(GST_APP_SRC(src_), buf) != GST_FLOW_OK) {
-      *err = "appsrc refused the buffer: " + bus_error();
+    GstFlowReturn ret = gst_pad_push(srcpad_, buf);
+    if (ret != GST_FLOW_OK) {
+      *err = std::string("rtcpeer refused the buffer (") + gst_flow_get_name(ret) + "): " + bus_error();
       return false;
     }
     return true;
@@ -269,8 +286,13 @@ public:
 
   void stop() override {
     if (pipe_) {
+      gst_pad_set_active(srcpad_, FALSE);
       gst_element_set_state(pipe_, GST_STATE_NULL);
-      gst_object_unref(src_);
+      gst_pad_unlink(srcpad_, sinkpad_);
+      gst_element_release_request_pad(tx_, sinkpad_);
+      gst_object_unref(sinkpad_);
+      gst_object_unref(srcpad_);
+      gst_object_unref(tx_);
       gst_object_unref(pipe_);
       pipe_ = nullptr;
     }
@@ -296,7 +318,8 @@ private:
     return out;
   }
 
-  GstElement *pipe_ = nullptr, *src_ = nullptr;
+  GstElement *pipe_ = nullptr, *tx_ = nullptr;
+  GstPad *srcpad_ = nullptr, *sinkpad_ = nullptr;
 };
 
 // ---------------------------------------------------------------- measuring

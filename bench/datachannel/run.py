@@ -73,8 +73,8 @@ def value(rec, size):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dcbench", required=True)
-    p.add_argument("--seconds", default="1.5")
-    p.add_argument("--reps", default="3")
+    p.add_argument("--seconds", default="1.0")
+    p.add_argument("--reps", default="5")
     p.add_argument("--latency", default="20")
     p.add_argument("--rounds", type=int, default=2,
                    help="implementations run in turn this many times; the best figure counts")
