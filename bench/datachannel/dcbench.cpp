@@ -4,14 +4,17 @@
  *                   in-process, as gst-plugins-bad's tests/check/elements/webrtcbin.c does); the
  *                   sender calls send-data itself and keeps at most 1 MiB buffered
  *                   (buffered-amount / on-buffered-amount-low, as a browser app would).
- *   --impl rtcpeer  appsrc ! rtcpeer (offerer)  ~ local:// ~  rtcpeer (answerer) ! appsink, the
- *                   way a pipeline uses it; rtcpeer does its own flow control and splits messages
- *                   above the SCTP limit.
+ *   --impl rtcpeer  rtcpeer (offerer)  ~ local:// ~  rtcpeer (answerer) ! appsink; the sending
+ *                   thread pushes buffers into the offerer's data_bench pad itself, as a source
+ *                   element's streaming thread would. rtcpeer does its own flow control and
+ *                   splits messages above the SCTP limit.
  *
- * usage: dcbench --impl bare|rtcpeer [--sizes 1024,65536,1048576] [--seconds S] [--reps R]
+ * usage: dcbench --impl bare,rtcpeer [--sizes 1024,65536,1048576] [--seconds S] [--reps R]
  *                [--latency SECONDS] [--latency-size BYTES]
- * Each size is sent for about S seconds (run length found by a probe), R times; the best run
- * counts (the machine is shared, so the best run is the least disturbed one). With --latency,
+ * With several implementations (--impl bare,rtcpeer) all are set up at once and their runs
+ * alternate, size by size, so a change of load on the shared machine hits them alike. Each size
+ * is sent for about S seconds (run length found by a probe), R times; the best run counts (the
+ * least disturbed one). With --latency,
  * one message of latency-size bytes every 250 ms (4 Hz) carries its send time; the receiver
  * takes the difference (same clock: same process).
  * Prints one JSON object per line: {"impl":...,"size":...,"messages":...,"seconds":...,
@@ -214,7 +217,6 @@ public:
     }
     std::string room = "dcbench-" + std::to_string(getpid()) + "-" + std::to_string(g_random_int());
     std::string desc =
-        "appsrc name=src format=bytes block=true max-bytes=1048576 ! tx.data_bench "
         "rtcpeer name=tx signaling=local://" + room + " role=offerer wait-for-peers=1 "
         "rtcpeer name=rx signaling=local://" + room + " role=answerer "
         "rx.data_bench ! appsink name=sink sync=false async=false max-buffers=0";
@@ -225,7 +227,15 @@ public:
       g_clear_error(&e);
       return false;
     }
-    src_ = gst_bin_get_by_name(GST_BIN(pipe_), "src");
+    // The sending thread pushes into tx.data_bench itself, as a source element's streaming
+    // thread does (and as the bare sender calls send-data itself): no queue hop in between.
+    tx_ = gst_bin_get_by_name(GST_BIN(pipe_), "tx");
+    sinkpad_ = gst_element_request_pad_simple(tx_, "data_bench");
+    srcpad_ = gst_pad_new("bench", GST_PAD_SRC);
+    if (!sinkpad_ || gst_pad_link(srcpad_, sinkpad_) != GST_PAD_LINK_OK) {
+      *err = "cannot link to rtcpeer's data_bench pad";
+      return false;
+    }
     GstElement *sink = gst_bin_get_by_name(GST_BIN(pipe_), "sink");
     GstAppSinkCallbacks cb = {};
     cb.new_sample = [](GstAppSink *s, gpointer data) -> GstFlowReturn {
@@ -242,6 +252,14 @@ public:
     gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, this, nullptr);
     gst_object_unref(sink);
     gst_element_set_state(pipe_, GST_STATE_PLAYING);
+    gst_pad_set_active(srcpad_, TRUE);
+    gst_pad_push_event(srcpad_, gst_event_new_stream_start("dcbench"));
+    GstCaps *caps = gst_caps_new_empty_simple("application/octet-stream");
+    gst_pad_push_event(srcpad_, gst_event_new_caps(caps));
+    gst_caps_unref(caps);
+    GstSegment seg;
+    gst_segment_init(&seg, GST_FORMAT_BYTES);
+    gst_pad_push_event(srcpad_, gst_event_new_segment(&seg));
     // The channel is open once a first message gets through (wait-for-peers=1 holds it).
     std::vector<guint8> hello(16, 0);
     GBytes *b = g_bytes_new(hello.data(), hello.size());
@@ -258,8 +276,9 @@ public:
 
   bool send(GBytes *msg, std::string *err) override {
     GstBuffer *buf = gst_buffer_new_wrapped_bytes(msg);
-    if (gst_app_src_push_buffer(GST_APP_SRC(src_), buf) != GST_FLOW_OK) {
-      *err = "appsrc refused the buffer: " + bus_error();
+    GstFlowReturn ret = gst_pad_push(srcpad_, buf);
+    if (ret != GST_FLOW_OK) {
+      *err = std::string("rtcpeer refused the buffer (") + gst_flow_get_name(ret) + "): " + bus_error();
       return false;
     }
     return true;
@@ -267,8 +286,13 @@ public:
 
   void stop() override {
     if (pipe_) {
+      gst_pad_set_active(srcpad_, FALSE);
       gst_element_set_state(pipe_, GST_STATE_NULL);
-      gst_object_unref(src_);
+      gst_pad_unlink(srcpad_, sinkpad_);
+      gst_element_release_request_pad(tx_, sinkpad_);
+      gst_object_unref(sinkpad_);
+      gst_object_unref(srcpad_);
+      gst_object_unref(tx_);
       gst_object_unref(pipe_);
       pipe_ = nullptr;
     }
@@ -294,7 +318,8 @@ private:
     return out;
   }
 
-  GstElement *pipe_ = nullptr, *src_ = nullptr;
+  GstElement *pipe_ = nullptr, *tx_ = nullptr;
+  GstPad *srcpad_ = nullptr, *sinkpad_ = nullptr;
 };
 
 // ---------------------------------------------------------------- measuring
@@ -345,26 +370,75 @@ std::string json_escape(const std::string &s) {
   return out;
 }
 
+// One message every 250 ms carrying its send time; p50/p99 of the arrival delays.
+void measure_latency(Impl &impl, const char *name, double latency_s, size_t latency_size) {
+  auto &c = impl.counter;
+  {
+    std::lock_guard lk(c.mu);
+    c.received = 0;
+    c.target = 0;
+    c.latency_mode = true;
+    c.latencies_ms.clear();
+  }
+  std::vector<guint8> payload(latency_size, 0x5a);
+  guint64 count = std::max<guint64>(1, guint64(latency_s * 4));
+  gint64 next = g_get_monotonic_time();
+  std::string err;
+  for (guint64 i = 0; i < count && err.empty(); i++) {
+    next += 250000;
+    gint64 now = g_get_monotonic_time();
+    memcpy(payload.data(), &now, 8);
+    GBytes *msg = g_bytes_new(payload.data(), payload.size());
+    impl.send(msg, &err);
+    g_bytes_unref(msg);
+    gint64 wait = next - g_get_monotonic_time();
+    if (wait > 0)
+      g_usleep(wait);
+  }
+  std::unique_lock lk(c.mu);
+  c.cv.wait_for(lk, std::chrono::seconds(5), [&] { return c.received >= count; });
+  c.latency_mode = false;
+  if (c.latencies_ms.empty()) {
+    std::printf("{\"impl\":\"%s\",\"latency\":true,\"error\":\"%s\"}\n", name,
+                json_escape(err.empty() ? "nothing arrived" : err).c_str());
+  } else {
+    size_t over = std::count_if(c.latencies_ms.begin(), c.latencies_ms.end(),
+                                [](double v) { return v > 10.0; });
+    std::printf("{\"impl\":\"%s\",\"latency\":true,\"size\":%zu,\"samples\":%zu,\"sent\":%"
+                G_GUINT64_FORMAT ",\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f,"
+                "\"over_10ms\":%zu}\n",
+                name, latency_size, c.latencies_ms.size(), count, percentile(c.latencies_ms, 50),
+                percentile(c.latencies_ms, 99), over);
+  }
+  std::fflush(stdout);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   gst_init(&argc, &argv);
-  std::string which = "bare";
+  std::vector<std::string> names = {"bare"};
   std::vector<size_t> sizes = {1024, 65536, 1048576};
   double seconds = 1.5, latency_s = 0;
   size_t latency_size = 12128;  // a (1000, 3) float32 array as numpy.save writes it
   int reps = 3;
+  auto split = [](const std::string &v) {
+    std::vector<std::string> out;
+    std::stringstream ss(v);
+    std::string tok;
+    while (std::getline(ss, tok, ','))
+      if (!tok.empty())
+        out.push_back(tok);
+    return out;
+  };
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i], v = argv[i + 1];
     if (a == "--impl")
-      which = v;
+      names = split(v);
     else if (a == "--sizes") {
       sizes.clear();
-      std::stringstream ss(v);
-      std::string tok;
-      while (std::getline(ss, tok, ','))
-        if (!tok.empty())
-          sizes.push_back(std::stoul(tok));
+      for (auto &t : split(v))
+        sizes.push_back(std::stoul(t));
     } else if (a == "--seconds")
       seconds = std::stod(v);
     else if (a == "--reps")
@@ -374,86 +448,78 @@ int main(int argc, char **argv) {
     else if (a == "--latency-size")
       latency_size = std::max<size_t>(8, std::stoul(v));
   }
-  std::unique_ptr<Impl> impl;
-  if (which == "bare")
-    impl = std::make_unique<Bare>();
-  else if (which == "rtcpeer")
-    impl = std::make_unique<RtcPeer>();
-  else {
-    std::fprintf(stderr, "unknown --impl %s\n", which.c_str());
-    return 2;
-  }
-  const char *name = which.c_str();
-  std::string err;
-  if (!impl->start(&err)) {
-    std::printf("{\"impl\":\"%s\",\"error\":\"%s\"}\n", name, json_escape(err).c_str());
-    impl->stop();
-    return 1;
-  }
 
-  run(*impl, 1024, 2000, &err);  // warm-up: SCTP's congestion window opens
-  for (size_t size : sizes) {
-    guint64 n = size <= 4096 ? 2000 : std::max<guint64>(8, (8u << 20) / size);
-    err.clear();
-    double t = run(*impl, size, n, &err);
-    while (t > 0 && t < seconds / 4) {
-      n *= 4;
-      t = run(*impl, size, n, &err);
-    }
-    if (t > 0)
-      n = std::max<guint64>(4, guint64(n * seconds / t));
+  // Every implementation is set up first; then, size by size, their runs alternate so that
+  // the load of the shared machine hits them alike.
+  struct Entry {
+    std::string name;
+    std::unique_ptr<Impl> impl;
+    guint64 n = 0;
     double best = -1;
-    for (int r = 0; r < reps && err.empty(); r++) {
-      double s = run(*impl, size, n, &err);
-      if (s > 0 && (best < 0 || s < best))
-        best = s;
+    std::string err;
+  };
+  std::vector<Entry> entries;
+  for (auto &name : names) {
+    Entry e;
+    e.name = name;
+    if (name == "bare")
+      e.impl = std::make_unique<Bare>();
+    else if (name == "rtcpeer")
+      e.impl = std::make_unique<RtcPeer>();
+    else {
+      std::fprintf(stderr, "unknown --impl %s\n", name.c_str());
+      return 2;
     }
-    if (!err.empty() || best <= 0)
-      std::printf("{\"impl\":\"%s\",\"size\":%zu,\"error\":\"%s\"}\n", name, size,
-                  json_escape(err).c_str());
-    else
-      std::printf("{\"impl\":\"%s\",\"size\":%zu,\"messages\":%" G_GUINT64_FORMAT
-                  ",\"seconds\":%.4f,\"msg_per_s\":%.1f,\"mb_per_s\":%.3f}\n",
-                  name, size, n, best, n / best, n * size / best / 1e6);
+    std::string err;
+    if (!e.impl->start(&err)) {
+      std::printf("{\"impl\":\"%s\",\"error\":\"%s\"}\n", name.c_str(), json_escape(err).c_str());
+      std::fflush(stdout);
+      e.impl->stop();
+      continue;
+    }
+    run(*e.impl, 1024, 2000, &err);  // warm-up: SCTP's congestion window opens
+    entries.push_back(std::move(e));
+  }
+
+  for (size_t size : sizes) {
+    for (auto &e : entries) {
+      // Probe until a run takes a noticeable time, then size the runs to about `seconds`.
+      e.err.clear();
+      e.best = -1;
+      e.n = size <= 4096 ? 2000 : std::max<guint64>(8, (8u << 20) / size);
+      double t = run(*e.impl, size, e.n, &e.err);
+      while (t > 0 && t < seconds / 4) {
+        e.n *= 4;
+        t = run(*e.impl, size, e.n, &e.err);
+      }
+      if (t > 0)
+        e.n = std::max<guint64>(4, guint64(e.n * seconds / t));
+    }
+    for (int r = 0; r < reps; r++)
+      for (auto &e : entries) {
+        if (!e.err.empty())
+          continue;
+        double s = run(*e.impl, size, e.n, &e.err);
+        if (s > 0 && (e.best < 0 || s < e.best))
+          e.best = s;
+      }
+    for (auto &e : entries) {
+      const char *name = e.name.c_str();
+      if (!e.err.empty() || e.best <= 0)
+        std::printf("{\"impl\":\"%s\",\"size\":%zu,\"error\":\"%s\"}\n", name, size,
+                    json_escape(e.err).c_str());
+      else
+        std::printf("{\"impl\":\"%s\",\"size\":%zu,\"messages\":%" G_GUINT64_FORMAT
+                    ",\"seconds\":%.4f,\"msg_per_s\":%.1f,\"mb_per_s\":%.3f}\n",
+                    name, size, e.n, e.best, e.n / e.best, e.n * size / e.best / 1e6);
+    }
     std::fflush(stdout);
   }
 
-  if (latency_s > 0) {
-    auto &c = impl->counter;
-    {
-      std::lock_guard lk(c.mu);
-      c.received = 0;
-      c.target = 0;
-      c.latency_mode = true;
-      c.latencies_ms.clear();
-    }
-    std::vector<guint8> payload(latency_size, 0x5a);
-    guint64 count = std::max<guint64>(1, guint64(latency_s * 4));
-    gint64 next = g_get_monotonic_time();
-    err.clear();
-    for (guint64 i = 0; i < count && err.empty(); i++) {
-      next += 250000;
-      gint64 now = g_get_monotonic_time();
-      memcpy(payload.data(), &now, 8);
-      GBytes *msg = g_bytes_new(payload.data(), payload.size());
-      impl->send(msg, &err);
-      g_bytes_unref(msg);
-      gint64 wait = next - g_get_monotonic_time();
-      if (wait > 0)
-        g_usleep(wait);
-    }
-    std::unique_lock lk(c.mu);
-    c.cv.wait_for(lk, std::chrono::seconds(5), [&] { return c.received >= count; });
-    if (c.latencies_ms.empty())
-      std::printf("{\"impl\":\"%s\",\"latency\":true,\"error\":\"%s\"}\n", name,
-                  json_escape(err.empty() ? "nothing arrived" : err).c_str());
-    else
-      std::printf("{\"impl\":\"%s\",\"latency\":true,\"size\":%zu,\"samples\":%zu,\"sent\":%"
-                  G_GUINT64_FORMAT ",\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f}\n",
-                  name, latency_size, c.latencies_ms.size(), count,
-                  percentile(c.latencies_ms, 50), percentile(c.latencies_ms, 99));
-    std::fflush(stdout);
-  }
-  impl->stop();
-  return 0;
+  if (latency_s > 0)
+    for (auto &e : entries)
+      measure_latency(*e.impl, e.name.c_str(), latency_s, latency_size);
+  for (auto &e : entries)
+    e.impl->stop();
+  return entries.size() == names.size() ? 0 : 1;
 }

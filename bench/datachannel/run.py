@@ -19,27 +19,28 @@ SIZES = [1024, 65536, 1048576]
 
 
 def measure(cmd, timeout):
-    """Runs one implementation; returns {size: record} plus a 'latency' record when present."""
+    """Runs one benchmark process; returns {impl: {size: record, "latency": record}}."""
     out = {}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         lines = proc.stdout.splitlines()
         if proc.returncode not in (0, 1) and not lines:
-            return {"error": "exit %d: %s" % (proc.returncode, proc.stderr[-400:])}
+            return {"?": {"error": "exit %d: %s" % (proc.returncode, proc.stderr[-400:])}}
     except subprocess.TimeoutExpired as e:
         lines = (e.stdout or b"").decode(errors="replace").splitlines()
-        out["error"] = "timed out after %d s" % timeout
+        out["?"] = {"error": "timed out after %d s" % timeout}
     for line in lines:
         try:
             rec = json.loads(line)
         except ValueError:
             continue
+        mine = out.setdefault(rec.get("impl", "?"), {})
         if rec.get("latency"):
-            out["latency"] = rec
+            mine["latency"] = rec
         elif "size" in rec:
-            out[rec["size"]] = rec
+            mine[rec["size"]] = rec
         elif "error" in rec:
-            out["error"] = rec["error"]
+            mine["error"] = rec["error"]
     return out
 
 
@@ -72,8 +73,8 @@ def value(rec, size):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dcbench", required=True)
-    p.add_argument("--seconds", default="1.5")
-    p.add_argument("--reps", default="3")
+    p.add_argument("--seconds", default="1.0")
+    p.add_argument("--reps", default="5")
     p.add_argument("--latency", default="20")
     p.add_argument("--rounds", type=int, default=2,
                    help="implementations run in turn this many times; the best figure counts")
@@ -83,21 +84,22 @@ def main():
     sizes = ",".join(str(s) for s in SIZES)
     common = ["--sizes", sizes, "--seconds", a.seconds, "--reps", a.reps]
     results = {}
-    print("data channel benchmark: one process per implementation, loopback; %d rounds taking turns,"
-          " each size best of %s runs of ~%s s" % (a.rounds, a.reps, a.seconds), flush=True)
-    cmds = {
-        "bare": ([a.dcbench, "--impl", "bare"] + common, 300),
-        "rtcpeer": ([a.dcbench, "--impl", "rtcpeer"] + common, 300),
-        "aiortc": ([sys.executable, os.path.join(HERE, "aiortc_pair.py")] + common, 400),
-    }
+    print("data channel benchmark on loopback: bare webrtcbin and rtcpeer in one process, runs"
+          " alternating; aiortc in another; %d rounds; each size best of %s runs of ~%s s"
+          % (a.rounds, a.reps, a.seconds), flush=True)
+    gst_impls = ",".join(n for n in ("bare", "rtcpeer") if n not in skip)
     for rnd in range(a.rounds):
-        for name in ("bare", "rtcpeer", "aiortc"):
-            if name in skip:
-                continue
-            cmd, timeout = cmds[name]
-            if rnd == a.rounds - 1 and name != "aiortc":
-                cmd = cmd + ["--latency", a.latency]
-            merge(results.setdefault(name, {}), measure(cmd, timeout))
+        last = rnd == a.rounds - 1
+        if gst_impls:
+            cmd = [a.dcbench, "--impl", gst_impls] + common
+            if last:
+                cmd += ["--latency", a.latency]
+            for name, rec in measure(cmd, 600).items():
+                merge(results.setdefault(name, {}), rec)
+        if "aiortc" not in skip:
+            cmd = [sys.executable, os.path.join(HERE, "aiortc_pair.py")] + common
+            for name, rec in measure(cmd, 400).items():
+                merge(results.setdefault(name, {}), rec)
 
     names = [n for n in ("rtcpeer", "bare", "aiortc") if n in results]
     print("\n%-10s %-22s %-22s %-22s" % ("", "1 KiB", "64 KiB", "1 MiB"))
@@ -135,8 +137,9 @@ def main():
         lat = results[n].get("latency")
         if lat and "error" not in lat:
             print("%s one-way latency at 4 Hz, %d-byte messages: p50 %.2f ms, p99 %.2f ms "
-                  "(%d/%d arrived)" % (n, lat["size"], lat["latency_p50_ms"], lat["latency_p99_ms"],
-                                       lat["samples"], lat["sent"]))
+                  "(%d/%d arrived, %d over 10 ms)" % (
+                      n, lat["size"], lat["latency_p50_ms"], lat["latency_p99_ms"],
+                      lat["samples"], lat["sent"], lat.get("over_10ms", -1)))
         elif lat:
             print("%s latency: n/a (%s)" % (n, lat["error"]))
     if "rtcpeer" in results and not any(isinstance(rt.get(s), dict) and "error" not in rt[s]

@@ -388,6 +388,83 @@ GST_START_TEST(test_env_defaults)
 }
 GST_END_TEST;
 
+namespace {
+void on_video_pad(GstElement *, GstPad *pad, gpointer data)
+{
+  if (!g_str_has_prefix(GST_PAD_NAME(pad), "video_"))
+    return;
+  GstPad *sink = gst_element_get_static_pad(GST_ELEMENT(data), "sink");
+  if (!gst_pad_is_linked(sink))
+    gst_pad_link(pad, sink);
+  gst_object_unref(sink);
+}
+
+Peer make_video_receiver(const std::string &uri)
+{
+  Peer p;
+  p.pipeline = gst_pipeline_new(nullptr);
+  p.rtc = gst_element_factory_make("rtcpeer", nullptr);
+  g_object_set(p.rtc, "signaling", uri.c_str(), nullptr);
+  p.appsink = gst_element_factory_make("appsink", nullptr);
+  g_object_set(p.appsink, "sync", FALSE, "max-buffers", 5u, "drop", TRUE, nullptr);
+  gst_bin_add_many(GST_BIN(p.pipeline), p.rtc, p.appsink, nullptr);
+  g_signal_connect(p.rtc, "pad-added", G_CALLBACK(on_video_pad), p.appsink);
+  return p;
+}
+
+void expect_frame(Peer &p)
+{
+  GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(p.appsink), 30 * GST_SECOND);
+  fail_unless(sample != nullptr, "no decoded video frame arrived");
+  GstStructure *st = gst_caps_get_structure(gst_sample_get_caps(sample), 0);
+  gint w = 0, h = 0;
+  gst_structure_get_int(st, "width", &w);
+  gst_structure_get_int(st, "height", &h);
+  fail_unless_equals_int(w, 160);
+  fail_unless_equals_int(h, 120);
+  gst_sample_unref(sample);
+}
+} // namespace
+
+GST_START_TEST(test_video_to_two_receivers)
+{
+  // Raw video is encoded once (VP8) and sent to each receiver; a receiver joining later decodes
+  // too (it gets a keyframe when it connects).
+  auto uri = unique_room("video");
+  Peer rx1 = make_video_receiver(uri);
+  start(rx1);
+  Peer tx;
+  tx.pipeline = gst_parse_launch(("videotestsrc is-live=true pattern=ball ! "
+      "video/x-raw,width=160,height=120,framerate=30/1 ! rtc.video_0 "
+      "rtcpeer name=rtc receive-video=false signaling=" + uri).c_str(), nullptr);
+  fail_unless(tx.pipeline != nullptr);
+  start(tx);
+  expect_frame(rx1);
+  Peer rx2 = make_video_receiver(uri);
+  start(rx2);
+  expect_frame(rx2);
+  expect_frame(rx1);
+  // One encoder for both peers.
+  GstElement *rtc = gst_bin_get_by_name(GST_BIN(tx.pipeline), "rtc");
+  int encoders = 0;
+  GstIterator *it = gst_bin_iterate_recurse(GST_BIN(rtc));
+  GValue v = G_VALUE_INIT;
+  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    GstElementFactory *f = gst_element_get_factory(GST_ELEMENT(g_value_get_object(&v)));
+    if (f && g_str_equal(GST_OBJECT_NAME(f), "vp8enc"))
+      encoders++;
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+  gst_object_unref(rtc);
+  fail_unless_equals_int(encoders, 1);
+  stop(tx);
+  stop(rx1);
+  stop(rx2);
+}
+GST_END_TEST;
+
 static Suite *rtcpeer_suite()
 {
   Suite *s = suite_create("rtcpeer");
@@ -403,6 +480,7 @@ static Suite *rtcpeer_suite()
   tcase_add_test(tc, test_receiver_leaves_late_joiner);
   tcase_add_test(tc, test_eos_after_everything_sent);
   tcase_add_test(tc, test_unknown_target_warns);
+  tcase_add_test(tc, test_video_to_two_receivers);
   return s;
 }
 
