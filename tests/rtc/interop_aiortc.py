@@ -13,8 +13,10 @@ In every case aiortc sends numpy.save bytes of (N, 3) arrays of <f4, <f8, <i4 an
 garbage message, on the channel "points"; the rtcpeer side runs
     rtc.data_points ! tee ! multifilesink (one file per message: byte-exact check)
                           ! npyunpack ! pointsink (one line per array: shape, min, max, mean)
-and, with wait-for-peers=1, sends pointsrc pattern=counter arrays back on the channel "back",
-which aiortc checks value by value. Needs GST_PLUGIN_PATH (meson's test_env) and, for daemon-offer, POINTCAST_BUILD_ROOT."""
+(the garbage message must give npyunpack's warning, and nothing may log a CRITICAL or an ERROR)
+and, with wait-for-peers=1, sends pointsrc pattern=counter arrays back on the channel "back"
+(50 rows) and "big" (6000 rows, beyond 64 KiB: rtcpeer's fragment framing), which aiortc checks
+value by value. aiortc frames its one 480 KB array the same way. Needs GST_PLUGIN_PATH (meson's test_env) and, for daemon-offer, POINTCAST_BUILD_ROOT."""
 import asyncio
 import io
 import json
@@ -130,7 +132,8 @@ class GstSide:
                 % (BACK_POINTS, BACK_COUNT, BIG_POINTS, BIG_COUNT))
         desc = "rtcpeer name=rtc wait-for-peers=1 %s %s %s" % (rtc_props, recv, send)
         log("gst-launch-1.0", desc)
-        self.proc = subprocess.Popen(["gst-launch-1.0", "-q"] + desc.split(),
+        # Not -q: gst-launch prints the bus's warnings and errors, which verify() looks at.
+        self.proc = subprocess.Popen(["gst-launch-1.0"] + desc.split(),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output = None
 
@@ -250,6 +253,10 @@ def verify(sent, peer, gst):
         for grp, want in ((3, f.min(axis=0)), (4, f.max(axis=0)), (5, f.mean(axis=0))):
             got = np.array([float(x) for x in m.group(grp).split(",")])
             assert np.allclose(got, want, rtol=1e-4, atol=1e-3), "%s: want %s" % (line, want)
+    problems = [l for l in output.splitlines() if "CRITICAL" in l or l.startswith("ERROR")]
+    assert not problems, "gst-launch reported:\n%s" % "\n".join(problems)
+    assert re.search(r"WARNING: from element .*npyunpack", output), (
+        "the garbage message did not give a warning from npyunpack:\n%s" % output)
     assert len(peer.received) == BACK_COUNT, "aiortc received %d arrays, expected %d" % (
         len(peer.received), BACK_COUNT)
     for i, m in enumerate(peer.received):
