@@ -467,6 +467,7 @@ static void on_message_string(GstWebRTCDataChannel *ch, const gchar *str, gpoint
 
 static void remove_session(GstRtcPeer *self, const std::string &peer, const std::string &reason);
 static void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s, bool always);
+static void connect_pending_media(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 
 static void restore_flags(GstRtcPeer *self)
 {
@@ -789,7 +790,11 @@ static void on_description_created(GstPromise *promise, gpointer user_data, cons
   g_signal_emit_by_name(s->webrtc, "set-local-description", desc, nullptr);
   gst_webrtc_session_description_free(desc);
   if (std::string_view(type) == "answer")
-    run_async(self, [self, weak] { open_channels_when_ready(self, weak, 0); });
+    run_async(self, [self, weak] {
+      if (auto s = weak.lock(); s && !s->removed)
+        connect_pending_media(self, s);
+      open_channels_when_ready(self, weak, 0);
+    });
 }
 
 static void on_offer_created(GstPromise *promise, gpointer user_data)
@@ -994,6 +999,20 @@ static void on_webrtc_pad_added(GstElement *webrtc, GstPad *pad, gpointer user_d
   gst_object_unref(sink);
 }
 
+static void connect_tee(GstRtcPeer *self, MediaLink &l)
+{
+  GstPad *tpad = gst_element_request_pad_simple(l.send->tee, "src_%u");
+  GstPad *qsink = gst_element_get_static_pad(l.queue, "sink");
+  if (!tpad || gst_pad_link(tpad, qsink) != GST_PAD_LINK_OK)
+    GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("Could not send %s to a peer",
+                        l.send->name.c_str()), (nullptr));
+  gst_object_unref(qsink);
+  l.tee_pad = tpad;
+}
+
+/* Each session: tee -> queue -> webrtcbin sink pad. An answerer's queue is fed only once the
+ * answer exists: webrtcbin (1.22) answers with the caps already on its sink pad when there are
+ * some, and those (ssrc, offsets...) can fail to match the offer, rejecting the media. */
 static void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, MediaSend *m)
 {
   GstElement *queue = gst_element_factory_make("queue", nullptr);
@@ -1013,19 +1032,31 @@ static void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, Medi
       gst_object_unref(trans);
     }
   }
-  GstPad *tpad = gst_element_request_pad_simple(m->tee, "src_%u");
-  GstPad *qsink = gst_element_get_static_pad(queue, "sink");
   GstPad *qsrc = gst_element_get_static_pad(queue, "src");
-  bool ok = wpad && tpad && gst_pad_link(tpad, qsink) == GST_PAD_LINK_OK &&
-            gst_pad_link(qsrc, wpad) == GST_PAD_LINK_OK;
-  gst_object_unref(qsink);
+  bool ok = wpad && gst_pad_link(qsrc, wpad) == GST_PAD_LINK_OK;
   gst_object_unref(qsrc);
   if (!ok)
     GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("Could not send %s to peer '%s'",
                         m->name.c_str(), s->id.c_str()), (nullptr));
   gst_element_sync_state_with_parent(queue);
+  MediaLink l{m, nullptr, queue, wpad};
+  if (s->offerer)
+    connect_tee(self, l);
   std::lock_guard lk(self->priv->lock);
-  s->media.push_back({m, tpad, queue, wpad});
+  s->media.push_back(l);
+}
+
+// Answerer: the answer is made, now feed its media (and start with a keyframe).
+static void connect_pending_media(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  bool any = false;
+  for (auto &l : s->media)
+    if (!l.tee_pad) {
+      connect_tee(self, l);
+      any = true;
+    }
+  if (any)
+    request_keyframes(self);
 }
 
 static void add_recv_transceiver(GstElement *webrtc, const char *caps_str)
@@ -1165,6 +1196,8 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
       gst_webrtc_data_channel_close(ch);
     gst_object_unref(ch);
   }
+  // Cut the session off the shared tees, then stop its webrtcbin first: that flushes what the
+  // session's queues are pushing into it, so the queues can stop without waiting on it.
   for (auto &m : media) {
     if (m.tee_pad) {
       GstPad *peer_pad = gst_pad_get_peer(m.tee_pad);
@@ -1175,6 +1208,9 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
       gst_element_release_request_pad(m.send->tee, m.tee_pad);
       gst_object_unref(m.tee_pad);
     }
+  }
+  shut_down(self, s->webrtc);
+  for (auto &m : media) {
     shut_down(self, m.queue);
     if (m.webrtc_pad)
       gst_object_unref(m.webrtc_pad);
@@ -1187,7 +1223,7 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
     shut_down(self, d);
     gst_object_unref(d);
   }
-  shut_down(self, s->webrtc);
+
   s->webrtc = nullptr;
   restore_flags(self);
   post_peer_message(self, "rtcpeer-peer-left", peer, "reason", reason);
