@@ -790,11 +790,7 @@ static void on_description_created(GstPromise *promise, gpointer user_data, cons
   g_signal_emit_by_name(s->webrtc, "set-local-description", desc, nullptr);
   gst_webrtc_session_description_free(desc);
   if (std::string_view(type) == "answer")
-    run_async(self, [self, weak] {
-      if (auto s = weak.lock(); s && !s->removed)
-        connect_pending_media(self, s);
-      open_channels_when_ready(self, weak, 0);
-    });
+    run_async(self, [self, weak] { open_channels_when_ready(self, weak, 0); });
 }
 
 static void on_offer_created(GstPromise *promise, gpointer user_data)
@@ -889,8 +885,12 @@ static void on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_
         GST_INFO_OBJECT(self, "connected to '%s'", s->id.c_str());
         post_peer_message(self, "rtcpeer-peer-connected", s->id);
         g_object_notify(G_OBJECT(self), "connected-peers");
-        // A peer that joins late needs a keyframe to start decoding.
+        // Start its media; a peer that joins late needs a keyframe to start decoding.
+        connect_pending_media(self, s);
         request_keyframes(self);
+        // Again shortly: the first one can be dropped while the new path is still settling.
+        for (guint ms : {300u, 1000u})
+          add_timeout(self, ms, [self] { request_keyframes(self); });
       }
       break;
     case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED:
@@ -973,6 +973,17 @@ static void on_decoded_pad(GstElement *decodebin, GstPad *pad, gpointer user_dat
   post_peer_message(self, "rtcpeer-media-added", s->id, "pad", name);
 }
 
+// Depayloaders ask the sender for a keyframe (PLI) when they start without one or lose packets,
+// instead of waiting for the next periodic keyframe.
+static void on_decoder_element(GstBin *, GstBin *, GstElement *element, gpointer)
+{
+  GObjectClass *klass = G_OBJECT_GET_CLASS(element);
+  if (g_object_class_find_property(klass, "request-keyframe"))
+    g_object_set(element, "request-keyframe", TRUE, nullptr);
+  if (g_object_class_find_property(klass, "wait-for-keyframe"))
+    g_object_set(element, "wait-for-keyframe", TRUE, nullptr);
+}
+
 static void on_webrtc_pad_added(GstElement *webrtc, GstPad *pad, gpointer user_data)
 {
   auto *h = static_cast<SessionHandle *>(user_data);
@@ -987,6 +998,7 @@ static void on_webrtc_pad_added(GstElement *webrtc, GstPad *pad, gpointer user_d
   }
   g_signal_connect_data(dec, "pad-added", G_CALLBACK(on_decoded_pad), new_handle(self, s),
                         free_handle, GConnectFlags(0));
+  g_signal_connect(dec, "deep-element-added", G_CALLBACK(on_decoder_element), nullptr);
   gst_bin_add(GST_BIN(self), dec);
   {
     std::lock_guard lk(self->priv->lock);
@@ -1010,9 +1022,11 @@ static void connect_tee(GstRtcPeer *self, MediaLink &l)
   l.tee_pad = tpad;
 }
 
-/* Each session: tee -> queue -> webrtcbin sink pad. An answerer's queue is fed only once the
- * answer exists: webrtcbin (1.22) answers with the caps already on its sink pad when there are
- * some, and those (ssrc, offsets...) can fail to match the offer, rejecting the media. */
+/* Each session: tee -> queue -> webrtcbin sink pad. The queue is fed from the shared tee only
+ * once the peer is connected: webrtcbin (1.22) answers with the caps already on its sink pad when
+ * there are some, and those (ssrc, offsets...) can fail to match the offer; and until it is
+ * negotiated it blocks its sink pads, so a serialized query (allocation, after the tee got a new
+ * pad) would wait in the queue and stall the encoder for every peer. */
 static void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, MediaSend *m)
 {
   GstElement *queue = gst_element_factory_make("queue", nullptr);
@@ -1040,13 +1054,11 @@ static void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, Medi
                         m->name.c_str(), s->id.c_str()), (nullptr));
   gst_element_sync_state_with_parent(queue);
   MediaLink l{m, nullptr, queue, wpad};
-  if (s->offerer)
-    connect_tee(self, l);
   std::lock_guard lk(self->priv->lock);
   s->media.push_back(l);
 }
 
-// Answerer: the answer is made, now feed its media (and start with a keyframe).
+// The peer is connected: feed it the shared media, starting with a keyframe.
 static void connect_pending_media(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
   bool any = false;

@@ -428,7 +428,7 @@ void expect_frame(Peer &p)
 
 GST_START_TEST(test_video_encoded_once)
 {
-  // Raw video is encoded inside (VP8, one encoder) and decoded on the receiving side.
+  // Raw video is encoded inside (VP8, one encoder for all peers) and decoded by the receivers.
   auto uri = unique_room("video");
   Peer rx1 = make_video_receiver(uri);
   start(rx1);
@@ -439,6 +439,11 @@ GST_START_TEST(test_video_encoded_once)
   fail_unless(tx.pipeline != nullptr);
   start(tx);
   expect_frame(rx1);
+  // A receiver joining later decodes too (keyframe on connect, PLI from its depayloader), and the
+  // first one keeps getting frames.
+  Peer rx2 = make_video_receiver(uri);
+  start(rx2);
+  expect_frame(rx2);
   expect_frame(rx1);
   // One encoder for both peers.
   GstElement *rtc = gst_bin_get_by_name(GST_BIN(tx.pipeline), "rtc");
@@ -457,6 +462,7 @@ GST_START_TEST(test_video_encoded_once)
   fail_unless_equals_int(encoders, 1);
   stop(tx);
   stop(rx1);
+  stop(rx2);
 }
 GST_END_TEST;
 
