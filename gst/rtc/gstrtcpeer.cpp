@@ -467,6 +467,7 @@ static void on_message_string(GstWebRTCDataChannel *ch, const gchar *str, gpoint
 
 static void remove_session(GstRtcPeer *self, const std::string &peer, const std::string &reason);
 static void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s, bool always);
+static void connect_pending_media(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 
 static void restore_flags(GstRtcPeer *self)
 {
@@ -884,8 +885,12 @@ static void on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_
         GST_INFO_OBJECT(self, "connected to '%s'", s->id.c_str());
         post_peer_message(self, "rtcpeer-peer-connected", s->id);
         g_object_notify(G_OBJECT(self), "connected-peers");
-        // A peer that joins late needs a keyframe to start decoding.
+        // Start its media; a peer that joins late needs a keyframe to start decoding.
+        connect_pending_media(self, s);
         request_keyframes(self);
+        // Again shortly: the first one can be dropped while the new path is still settling.
+        for (guint ms : {300u, 1000u})
+          add_timeout(self, ms, [self] { request_keyframes(self); });
       }
       break;
     case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED:
@@ -968,6 +973,17 @@ static void on_decoded_pad(GstElement *decodebin, GstPad *pad, gpointer user_dat
   post_peer_message(self, "rtcpeer-media-added", s->id, "pad", name);
 }
 
+// Depayloaders ask the sender for a keyframe (PLI) when they start without one or lose packets,
+// instead of waiting for the next periodic keyframe.
+static void on_decoder_element(GstBin *, GstBin *, GstElement *element, gpointer)
+{
+  GObjectClass *klass = G_OBJECT_GET_CLASS(element);
+  if (g_object_class_find_property(klass, "request-keyframe"))
+    g_object_set(element, "request-keyframe", TRUE, nullptr);
+  if (g_object_class_find_property(klass, "wait-for-keyframe"))
+    g_object_set(element, "wait-for-keyframe", TRUE, nullptr);
+}
+
 static void on_webrtc_pad_added(GstElement *webrtc, GstPad *pad, gpointer user_data)
 {
   auto *h = static_cast<SessionHandle *>(user_data);
@@ -982,6 +998,7 @@ static void on_webrtc_pad_added(GstElement *webrtc, GstPad *pad, gpointer user_d
   }
   g_signal_connect_data(dec, "pad-added", G_CALLBACK(on_decoded_pad), new_handle(self, s),
                         free_handle, GConnectFlags(0));
+  g_signal_connect(dec, "deep-element-added", G_CALLBACK(on_decoder_element), nullptr);
   gst_bin_add(GST_BIN(self), dec);
   {
     std::lock_guard lk(self->priv->lock);
@@ -994,6 +1011,22 @@ static void on_webrtc_pad_added(GstElement *webrtc, GstPad *pad, gpointer user_d
   gst_object_unref(sink);
 }
 
+static void connect_tee(GstRtcPeer *self, MediaLink &l)
+{
+  GstPad *tpad = gst_element_request_pad_simple(l.send->tee, "src_%u");
+  GstPad *qsink = gst_element_get_static_pad(l.queue, "sink");
+  if (!tpad || gst_pad_link(tpad, qsink) != GST_PAD_LINK_OK)
+    GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("Could not send %s to a peer",
+                        l.send->name.c_str()), (nullptr));
+  gst_object_unref(qsink);
+  l.tee_pad = tpad;
+}
+
+/* Each session: tee -> queue -> webrtcbin sink pad. The queue is fed from the shared tee only
+ * once the peer is connected: webrtcbin (1.22) answers with the caps already on its sink pad when
+ * there are some, and those (ssrc, offsets...) can fail to match the offer; and until it is
+ * negotiated it blocks its sink pads, so a serialized query (allocation, after the tee got a new
+ * pad) would wait in the queue and stall the encoder for every peer. */
 static void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, MediaSend *m)
 {
   GstElement *queue = gst_element_factory_make("queue", nullptr);
@@ -1013,19 +1046,29 @@ static void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, Medi
       gst_object_unref(trans);
     }
   }
-  GstPad *tpad = gst_element_request_pad_simple(m->tee, "src_%u");
-  GstPad *qsink = gst_element_get_static_pad(queue, "sink");
   GstPad *qsrc = gst_element_get_static_pad(queue, "src");
-  bool ok = wpad && tpad && gst_pad_link(tpad, qsink) == GST_PAD_LINK_OK &&
-            gst_pad_link(qsrc, wpad) == GST_PAD_LINK_OK;
-  gst_object_unref(qsink);
+  bool ok = wpad && gst_pad_link(qsrc, wpad) == GST_PAD_LINK_OK;
   gst_object_unref(qsrc);
   if (!ok)
     GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("Could not send %s to peer '%s'",
                         m->name.c_str(), s->id.c_str()), (nullptr));
   gst_element_sync_state_with_parent(queue);
+  MediaLink l{m, nullptr, queue, wpad};
   std::lock_guard lk(self->priv->lock);
-  s->media.push_back({m, tpad, queue, wpad});
+  s->media.push_back(l);
+}
+
+// The peer is connected: feed it the shared media, starting with a keyframe.
+static void connect_pending_media(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  bool any = false;
+  for (auto &l : s->media)
+    if (!l.tee_pad) {
+      connect_tee(self, l);
+      any = true;
+    }
+  if (any)
+    request_keyframes(self);
 }
 
 static void add_recv_transceiver(GstElement *webrtc, const char *caps_str)
@@ -1165,6 +1208,8 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
       gst_webrtc_data_channel_close(ch);
     gst_object_unref(ch);
   }
+  // Cut the session off the shared tees, then stop its webrtcbin first: that flushes what the
+  // session's queues are pushing into it, so the queues can stop without waiting on it.
   for (auto &m : media) {
     if (m.tee_pad) {
       GstPad *peer_pad = gst_pad_get_peer(m.tee_pad);
@@ -1175,6 +1220,9 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
       gst_element_release_request_pad(m.send->tee, m.tee_pad);
       gst_object_unref(m.tee_pad);
     }
+  }
+  shut_down(self, s->webrtc);
+  for (auto &m : media) {
     shut_down(self, m.queue);
     if (m.webrtc_pad)
       gst_object_unref(m.webrtc_pad);
@@ -1187,7 +1235,7 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
     shut_down(self, d);
     gst_object_unref(d);
   }
-  shut_down(self, s->webrtc);
+
   s->webrtc = nullptr;
   restore_flags(self);
   post_peer_message(self, "rtcpeer-peer-left", peer, "reason", reason);

@@ -426,10 +426,9 @@ void expect_frame(Peer &p)
 }
 } // namespace
 
-GST_START_TEST(test_video_to_two_receivers)
+GST_START_TEST(test_video_encoded_once)
 {
-  // Raw video is encoded once (VP8) and sent to each receiver; a receiver joining later decodes
-  // too (it gets a keyframe when it connects).
+  // Raw video is encoded inside (VP8, one encoder for all peers) and decoded by the receivers.
   auto uri = unique_room("video");
   Peer rx1 = make_video_receiver(uri);
   start(rx1);
@@ -440,6 +439,8 @@ GST_START_TEST(test_video_to_two_receivers)
   fail_unless(tx.pipeline != nullptr);
   start(tx);
   expect_frame(rx1);
+  // A receiver joining later decodes too (keyframe on connect, PLI from its depayloader), and the
+  // first one keeps getting frames.
   Peer rx2 = make_video_receiver(uri);
   start(rx2);
   expect_frame(rx2);
@@ -480,7 +481,7 @@ static Suite *rtcpeer_suite()
   tcase_add_test(tc, test_receiver_leaves_late_joiner);
   tcase_add_test(tc, test_eos_after_everything_sent);
   tcase_add_test(tc, test_unknown_target_warns);
-  tcase_add_test(tc, test_video_to_two_receivers);
+  tcase_add_test(tc, test_video_encoded_once);
   return s;
 }
 
