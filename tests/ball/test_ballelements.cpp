@@ -414,6 +414,7 @@ GST_START_TEST(test_local_loop)
   const guint64 sent = get_u(rep, "frames-sent"), scored = get_u(rep, "frames-scored");
   fail_unless_equals_uint64(sent, frames);
   fail_unless_equals_uint64(get_u(rep, "frames-received"), frames);
+  fail_unless_equals_uint64(get_u(rep, "frames-expected"), frames);
   fail_unless(scored * 1000 >= sent * 999, "scored %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT, scored, sent);
   fail_unless_equals_uint64(get_u(rep, "outliers"), 0);
   fail_unless_equals_uint64(get_u(rep, "extra-detections"), 0);
