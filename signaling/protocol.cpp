@@ -6,11 +6,15 @@
 #include <json-glib/json-glib.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 
 namespace pointcast::protocol {
 
 namespace {
+
+constexpr int kMaxDepth = 32;
 
 struct ParserDeleter {
   void operator()(JsonParser *p) const { g_object_unref(p); }
@@ -248,6 +252,433 @@ bool parse_peer_list(Fields &f, Registered &out) {
   return true;
 }
 
+/* Fast path for the messages the daemon relays all day (offer, answer, ice_candidate, register):
+ * one strict RFC 8259 pass that validates the whole text and picks out the protocol's members,
+ * without building a tree. It only ever accepts; anything unusual (a known member with an
+ * unexpected type, a duplicate, a server-only type, an escape it does not like, any syntax
+ * error) returns nullopt and the json-glib parser below decides, with its precise error. The
+ * unit tests check that whatever this accepts, json-glib accepts with the same result. */
+class FastParser {
+public:
+  explicit FastParser(std::string_view t) : s_(t.data()), end_(t.data() + t.size()) {}
+
+  std::optional<Message> run() {
+    ws();
+    if (!top_object())
+      return std::nullopt;
+    ws();
+    if (s_ != end_)
+      return std::nullopt;
+    if (high_bytes_ && !g_utf8_validate_len(begin_of_text_, text_len_, nullptr))
+      return std::nullopt;
+    return build();
+  }
+  void set_text(std::string_view t) {
+    begin_of_text_ = t.data();
+    text_len_ = t.size();
+  }
+
+private:
+  enum class Kind { Absent, Null, String, True, False, Integer, Object, Other };
+  struct Field {
+    Kind kind = Kind::Absent;
+    std::string str;
+    long long num = 0;
+  };
+  // Top level, and one level inside "sdp" / "candidate".
+  Field type_, client_id_, room_id_, client_type_, target_id_, from_id_, sdp_, trickle_, candidate_;
+  Field sdp_type_, sdp_sdp_, c_candidate_, c_mid_, c_mline_;
+
+  const char *s_;
+  const char *end_;
+  const char *begin_of_text_ = nullptr;
+  std::size_t text_len_ = 0;
+  bool high_bytes_ = false;
+
+  void ws() {
+    while (s_ < end_ && (*s_ == ' ' || *s_ == '\t' || *s_ == '\n' || *s_ == '\r'))
+      s_++;
+  }
+  bool lit(const char *w, std::size_t n) {
+    if (std::size_t(end_ - s_) < n || std::memcmp(s_, w, n) != 0)
+      return false;
+    s_ += n;
+    return true;
+  }
+  static int hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+  bool u4(unsigned &v) {
+    if (end_ - s_ < 4)
+      return false;
+    v = 0;
+    for (int i = 0; i < 4; i++) {
+      int h = hex(s_[i]);
+      if (h < 0)
+        return false;
+      v = (v << 4) | unsigned(h);
+    }
+    s_ += 4;
+    return true;
+  }
+  // At the opening quote. out may be null (skip).
+  bool string(std::string *out) {
+    s_++;
+    const char *run = s_;
+    for (;;) {
+      if (s_ >= end_)
+        return false;
+      unsigned char c = static_cast<unsigned char>(*s_);
+      if (c == '"') {
+        if (out)
+          out->append(run, s_ - run);
+        s_++;
+        return true;
+      }
+      if (c < 0x20)
+        return false;
+      if (c >= 0x80)
+        high_bytes_ = true;
+      if (c != '\\') {
+        s_++;
+        continue;
+      }
+      if (out)
+        out->append(run, s_ - run);
+      s_++;
+      if (s_ >= end_)
+        return false;
+      char e = *s_++;
+      char simple = 0;
+      switch (e) {
+      case '"': simple = '"'; break;
+      case '\\': simple = '\\'; break;
+      case '/': simple = '/'; break;
+      case 'b': simple = '\b'; break;
+      case 'f': simple = '\f'; break;
+      case 'n': simple = '\n'; break;
+      case 'r': simple = '\r'; break;
+      case 't': simple = '\t'; break;
+      case 'u': {
+        unsigned cp;
+        if (!u4(cp))
+          return false;
+        if (cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+          return false; // NUL ends json-glib's strings; lone low surrogate: let it decide
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          unsigned lo;
+          if (!lit("\\u", 2) || !u4(lo) || lo < 0xDC00 || lo > 0xDFFF)
+            return false;
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        if (out) {
+          char buf[4];
+          int n = g_unichar_to_utf8(cp, buf);
+          out->append(buf, n);
+        }
+        break;
+      }
+      default:
+        return false;
+      }
+      if (simple && out)
+        out->push_back(simple);
+      run = s_;
+    }
+  }
+  bool number(Field *f) {
+    const char *start = s_;
+    if (s_ < end_ && *s_ == '-')
+      s_++;
+    if (s_ >= end_)
+      return false;
+    if (*s_ == '0') {
+      s_++;
+    } else if (*s_ >= '1' && *s_ <= '9') {
+      while (s_ < end_ && *s_ >= '0' && *s_ <= '9')
+        s_++;
+    } else {
+      return false;
+    }
+    bool integer = true;
+    if (s_ < end_ && *s_ == '.') {
+      integer = false;
+      s_++;
+      if (s_ >= end_ || *s_ < '0' || *s_ > '9')
+        return false;
+      while (s_ < end_ && *s_ >= '0' && *s_ <= '9')
+        s_++;
+    }
+    if (s_ < end_ && (*s_ == 'e' || *s_ == 'E')) {
+      integer = false;
+      s_++;
+      if (s_ < end_ && (*s_ == '+' || *s_ == '-'))
+        s_++;
+      if (s_ >= end_ || *s_ < '0' || *s_ > '9')
+        return false;
+      while (s_ < end_ && *s_ >= '0' && *s_ <= '9')
+        s_++;
+    }
+    if (f) {
+      if (integer && s_ - start <= 15) {
+        f->kind = Kind::Integer;
+        f->num = std::strtoll(std::string(start, s_).c_str(), nullptr, 10);
+      } else {
+        f->kind = Kind::Other;
+      }
+    }
+    return true;
+  }
+  // Any value; records scalars into f when given (objects/arrays are validated and skipped).
+  bool value(Field *f, int depth) {
+    if (depth > kMaxDepth || s_ >= end_)
+      return false;
+    char c = *s_;
+    if (c == '"') {
+      if (f) {
+        f->kind = Kind::String;
+        return string(&f->str);
+      }
+      return string(nullptr);
+    }
+    if (c == '{') {
+      if (f)
+        f->kind = Kind::Object;
+      return skip_container('{', '}', depth);
+    }
+    if (c == '[') {
+      if (f)
+        f->kind = Kind::Other;
+      return skip_container('[', ']', depth);
+    }
+    if (lit("true", 4)) {
+      if (f) f->kind = Kind::True;
+      return true;
+    }
+    if (lit("false", 5)) {
+      if (f) f->kind = Kind::False;
+      return true;
+    }
+    if (lit("null", 4)) {
+      if (f) f->kind = Kind::Null;
+      return true;
+    }
+    return number(f);
+  }
+  bool skip_container(char open, char close, int depth) {
+    s_++;
+    ws();
+    if (s_ < end_ && *s_ == close) {
+      s_++;
+      return true;
+    }
+    for (;;) {
+      if (open == '{') {
+        if (s_ >= end_ || *s_ != '"' || !string(nullptr))
+          return false;
+        ws();
+        if (s_ >= end_ || *s_ != ':')
+          return false;
+        s_++;
+        ws();
+      }
+      if (!value(nullptr, depth + 1))
+        return false;
+      ws();
+      if (s_ >= end_)
+        return false;
+      if (*s_ == ',') {
+        s_++;
+        ws();
+        continue;
+      }
+      if (*s_ == close) {
+        s_++;
+        return true;
+      }
+      return false;
+    }
+  }
+  enum class Scope { Top, Sdp, Candidate };
+  // Which field a member goes to (nullptr: skipped); false for a duplicate of a known member.
+  bool lookup(Scope scope, const std::string &k, Field *&f, bool &nested) {
+    f = nullptr;
+    nested = false;
+    switch (scope) {
+    case Scope::Top:
+      if (k == "type") f = &type_;
+      else if (k == "client_id") f = &client_id_;
+      else if (k == "room_id") f = &room_id_;
+      else if (k == "client_type") f = &client_type_;
+      else if (k == "target_id") f = &target_id_;
+      else if (k == "from_id") f = &from_id_;
+      else if (k == "trickle") f = &trickle_;
+      else if (k == "sdp") { f = &sdp_; nested = true; }
+      else if (k == "candidate") { f = &candidate_; nested = true; }
+      break;
+    case Scope::Sdp:
+      if (k == "type") f = &sdp_type_;
+      else if (k == "sdp") f = &sdp_sdp_;
+      break;
+    case Scope::Candidate:
+      if (k == "candidate") f = &c_candidate_;
+      else if (k == "sdpMid") f = &c_mid_;
+      else if (k == "sdpMLineIndex") f = &c_mline_;
+      break;
+    }
+    return !f || f->kind == Kind::Absent;
+  }
+  bool object(Scope scope, int depth) {
+    if (s_ >= end_ || *s_ != '{')
+      return false;
+    s_++;
+    ws();
+    if (s_ < end_ && *s_ == '}') {
+      s_++;
+      return true;
+    }
+    std::string key;
+    for (;;) {
+      if (s_ >= end_ || *s_ != '"')
+        return false;
+      key.clear();
+      if (!string(&key))
+        return false;
+      ws();
+      if (s_ >= end_ || *s_ != ':')
+        return false;
+      s_++;
+      ws();
+      Field *f = nullptr;
+      bool nested = false;
+      if (!lookup(scope, key, f, nested))
+        return false; // duplicate
+      if (nested && s_ < end_ && *s_ == '{') {
+        // sdp / candidate objects are descended into; anything else is recorded as is.
+        f->kind = Kind::Object;
+        if (!object(f == &sdp_ ? Scope::Sdp : Scope::Candidate, depth + 1))
+          return false;
+      } else if (!value(f, depth + 1)) {
+        return false;
+      }
+      ws();
+      if (s_ >= end_)
+        return false;
+      if (*s_ == ',') {
+        s_++;
+        ws();
+        continue;
+      }
+      if (*s_ == '}') {
+        s_++;
+        return true;
+      }
+      return false;
+    }
+  }
+  bool top_object() { return object(Scope::Top, 1); }
+
+  static bool id_ok(const Field &f) { return !f.str.empty() && f.str.size() <= kMaxIdLength; }
+  // Optional id: absent/null -> nullopt; valid string -> value; anything else -> fail.
+  static bool opt_id(const Field &f, std::optional<std::string> &out) {
+    if (f.kind == Kind::Absent || f.kind == Kind::Null)
+      return true;
+    if (f.kind != Kind::String || !id_ok(f))
+      return false;
+    out = f.str;
+    return true;
+  }
+  static bool opt_str(const Field &f, std::optional<std::string> &out) {
+    if (f.kind == Kind::Absent || f.kind == Kind::Null)
+      return true;
+    if (f.kind != Kind::String)
+      return false;
+    out = f.str;
+    return true;
+  }
+
+  std::optional<Message> build() {
+    if (type_.kind != Kind::String)
+      return std::nullopt;
+    const std::string &t = type_.str;
+    if (t == "offer" || t == "answer") {
+      Sdp m;
+      if (!opt_id(target_id_, m.target_id) || !opt_id(from_id_, m.from_id))
+        return std::nullopt;
+      if (sdp_.kind == Kind::String) {
+        m.sdp = {t, std::move(sdp_.str)};
+      } else if (sdp_.kind == Kind::Object) {
+        if (sdp_sdp_.kind != Kind::String)
+          return std::nullopt;
+        std::optional<std::string> st;
+        if (!opt_str(sdp_type_, st) || (st && *st != t))
+          return std::nullopt;
+        m.sdp = {t, std::move(sdp_sdp_.str)};
+      } else {
+        return std::nullopt;
+      }
+      if (m.sdp.sdp.empty())
+        return std::nullopt;
+      if (trickle_.kind == Kind::True || trickle_.kind == Kind::False)
+        m.trickle = trickle_.kind == Kind::True;
+      else if (trickle_.kind != Kind::Absent && trickle_.kind != Kind::Null)
+        return std::nullopt;
+      return Message(std::move(m));
+    }
+    if (t == "ice_candidate") {
+      Candidate m;
+      if (!opt_id(target_id_, m.target_id) || !opt_id(from_id_, m.from_id))
+        return std::nullopt;
+      if (candidate_.kind == Kind::Null)
+        return Message(std::move(m));
+      if (candidate_.kind != Kind::Object || c_candidate_.kind != Kind::String)
+        return std::nullopt;
+      m.candidate.candidate = std::move(c_candidate_.str);
+      if (!opt_str(c_mid_, m.candidate.sdp_mid))
+        return std::nullopt;
+      if (c_mline_.kind == Kind::Integer) {
+        if (c_mline_.num < 0 || c_mline_.num > 65535)
+          return std::nullopt;
+        m.candidate.sdp_mline_index = int(c_mline_.num);
+      } else if (c_mline_.kind != Kind::Absent && c_mline_.kind != Kind::Null) {
+        return std::nullopt;
+      }
+      if (!m.candidate.sdp_mid && !m.candidate.sdp_mline_index && !m.candidate.candidate.empty())
+        return std::nullopt;
+      return Message(std::move(m));
+    }
+    if (t == "register") {
+      Register m;
+      if (client_id_.kind != Kind::String || !id_ok(client_id_))
+        return std::nullopt;
+      m.client_id = std::move(client_id_.str);
+      for (auto [f, out] : {std::pair{&room_id_, &m.room_id}, std::pair{&client_type_, &m.client_type}}) {
+        if (f->kind == Kind::String) {
+          if (!id_ok(*f))
+            return std::nullopt;
+          *out = std::move(f->str);
+        } else if (f->kind != Kind::Absent && f->kind != Kind::Null) {
+          return std::nullopt;
+        }
+      }
+      return Message(std::move(m));
+    }
+    return std::nullopt; // server-side and unknown types: the full parser answers
+  }
+};
+
+} // namespace
+
+std::optional<Message> parse_fast(std::string_view text) {
+  FastParser p(text);
+  p.set_text(text);
+  return p.run();
+}
+
+namespace {
 } // namespace
 
 const char *type_name(const Message &msg) {
@@ -265,6 +696,40 @@ const char *type_name(const Message &msg) {
 
 ParseResult parse(std::string_view text) {
   ParseResult r;
+  if (auto m = parse_fast(text)) {
+    r.message = std::move(*m);
+    return r;
+  }
+  return parse_full(text);
+}
+
+ParseResult parse_full(std::string_view text) {
+  ParseResult r;
+  // json-glib parses recursively: a frame of 60,000 '[' would exhaust the stack. Protocol
+  // messages nest three levels deep; refuse anything past kMaxDepth before parsing.
+  {
+    int depth = 0;
+    bool in_string = false, escaped = false;
+    for (char ch : text) {
+      if (in_string) {
+        if (escaped)
+          escaped = false;
+        else if (ch == '\\')
+          escaped = true;
+        else if (ch == '"')
+          in_string = false;
+      } else if (ch == '"') {
+        in_string = true;
+      } else if (ch == '{' || ch == '[') {
+        if (++depth > kMaxDepth) {
+          r.error = {code::kBadJson, "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels"};
+          return r;
+        }
+      } else if (ch == '}' || ch == ']') {
+        depth--;
+      }
+    }
+  }
   JsonParser *parser = thread_parser();
   GError *gerr = nullptr;
   if (!json_parser_load_from_data(parser, text.data(), static_cast<gssize>(text.size()), &gerr)) {

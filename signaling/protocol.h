@@ -118,6 +118,11 @@ struct ParseResult {
  * be null (end of candidates); absent room_id/client_type take the defaults above. Strict
  * elsewhere: every other deviation is an Error with a code from `code` and a readable reason. */
 ParseResult parse(std::string_view text);
+// The two halves of parse(), exposed for tests: a fast single-pass parser that only accepts the
+// common, well-formed messages (nullopt for everything else), and the json-glib parser that
+// answers every input, with the error code and reason.
+std::optional<Message> parse_fast(std::string_view text);
+ParseResult parse_full(std::string_view text);
 
 // Serializes to compact JSON (one line, no trailing newline).
 std::string serialize(const Message &msg);

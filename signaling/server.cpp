@@ -630,7 +630,9 @@ void Server::Impl::on_offer(SoupServerMessage *msg, const char *path, GHashTable
   };
   p.finished_handler = g_signal_connect_data(
       msg, "finished", G_CALLBACK(+[](SoupServerMessage *, gpointer user) {
-        // Only reached when the HTTP client went away first: answered offers disconnect this.
+        // Only reached when libsoup finishes the message before the answer (answered offers
+        // disconnect this first). libsoup 3.2 does not watch a paused message's socket, so an
+        // HTTP client that hangs up is mostly noticed by --offer-timeout instead.
         auto *x = static_cast<Ctx *>(user);
         if (x->impl->offers.erase(x->id)) {
           x->impl->self->rooms().end_offer(x->id);

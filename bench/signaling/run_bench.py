@@ -8,6 +8,7 @@ Prints both servers' figures and the ratios against the targets (>= 5x throughpu
 10,000 connections held).
 """
 import argparse
+import os
 import json
 import signal
 import subprocess
@@ -35,20 +36,29 @@ def start(cmd, marker):
     raise SystemExit("server did not start: %s" % " ".join(cmd))
 
 
+def loadtool(args, port, pid, connections, pairs):
+    out = subprocess.run([args.loadtool, "--port", str(port), "--connections", str(connections),
+                          "--pairs", str(pairs), "--window", str(args.window),
+                          "--seconds", str(args.seconds), "--server-pid", str(pid)],
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise SystemExit("loadtool failed: %s" % out.stderr)
+    if out.stderr:
+        sys.stderr.write(out.stderr)
+    return json.loads(out.stdout)
+
+
 def run(name, cmd, marker, args):
+    """Hold phase once, then the relay phase `reps` times; relay figures are the medians."""
     proc, port = start(cmd, marker)
     try:
-        out = subprocess.run([args.loadtool, "--port", str(port), "--connections", str(args.connections),
-                              "--pairs", str(args.pairs), "--window", str(args.window),
-                              "--seconds", str(args.seconds), "--server-pid", str(proc.pid)],
-                             capture_output=True, text=True, timeout=600)
-        if out.returncode != 0:
-            raise SystemExit("%s: loadtool failed: %s" % (name, out.stderr))
-        if out.stderr:
-            sys.stderr.write("%s: %s" % (name, out.stderr))
-        res = json.loads(out.stdout)
-        alive = proc.poll() is None
-        res["server_alive"] = alive
+        res = loadtool(args, port, proc.pid, args.connections, 0)
+        reps = [loadtool(args, port, proc.pid, 0, args.pairs) for _ in range(args.reps)]
+        for key in ("throughput_msg_s", "latency_p50_ms", "latency_p99_ms"):
+            values = sorted(r[key] for r in reps)
+            res[key] = values[len(values) // 2]
+            res[key + "_runs"] = [r[key] for r in reps]
+        res["server_alive"] = proc.poll() is None
         return res
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -67,7 +77,14 @@ def main():
     ap.add_argument("--pairs", type=int, default=100)
     ap.add_argument("--window", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
+    # On a shared machine other processes' time slices land in the latency tail; a higher
+    # priority for both servers and the load tool (inherited from here) measures the servers.
+    try:
+        os.nice(-10)
+    except OSError:
+        pass
 
     # Limits raised only where the benchmark itself would hit them (the default rate limit is
     # 100 msg/s per client); everything else is the daemon's default configuration.
@@ -80,8 +97,8 @@ def main():
     def row(label, key, fmt):
         print("  %-34s %14s %14s" % (label, fmt % ours[key], fmt % ref[key]))
 
-    print("signaling benchmark: %d connections, %d sending pairs, window %d, %.0f s" %
-          (args.connections, args.pairs, args.window, args.seconds))
+    print("signaling benchmark: %d connections, %d sending pairs, window %d, %.0f s x %d runs (medians)" %
+          (args.connections, args.pairs, args.window, args.seconds, args.reps))
     print("  %-34s %14s %14s" % ("", "pointcast", "python ref"))
     row("connections held", "connections_held", "%d")
     row("time to connect+register (s)", "connect_seconds", "%.2f")
@@ -89,6 +106,10 @@ def main():
     row("relay throughput (msg/s)", "throughput_msg_s", "%.0f")
     row("relay latency p50 (ms)", "latency_p50_ms", "%.3f")
     row("relay latency p99 (ms)", "latency_p99_ms", "%.3f")
+    for key in ("throughput_msg_s", "latency_p99_ms"):
+        print("  %-34s %14s %14s" % (key + " runs", "/".join("%.0f" % v if v > 100 else "%.1f" % v
+                                                               for v in ours[key + "_runs"]),
+                                     "/".join("%.0f" % v if v > 100 else "%.1f" % v for v in ref[key + "_runs"])))
     tput = ours["throughput_msg_s"] / max(ref["throughput_msg_s"], 1e-9)
     p99 = ours["latency_p99_ms"] / max(ref["latency_p99_ms"], 1e-9)
     mem = ours["kb_per_connection"] / ref["kb_per_connection"] if ref["kb_per_connection"] > 0 else float("nan")

@@ -169,6 +169,7 @@ struct RtcPeerPrivate {
   guint wait_for_peers = 0;
   guint video_bitrate = kDefaultVideoBitrate;
   gboolean receive_video = TRUE, receive_audio = FALSE;
+  gboolean end_with_peers = FALSE;
 
   // The context thread: signaller events and session management run here.
   GMainContext *ctx = nullptr;
@@ -219,6 +220,7 @@ enum {
   PROP_RECEIVE_VIDEO,
   PROP_RECEIVE_AUDIO,
   PROP_CONNECTED_PEERS,
+  PROP_END_WITH_PEERS,
 };
 
 static GstStaticPadTemplate data_sink_template = GST_STATIC_PAD_TEMPLATE("data_%s",
@@ -485,6 +487,8 @@ static void restore_flags(GstRtcPeer *self)
   GST_OBJECT_UNLOCK(self);
 }
 
+static void maybe_end_src(GstRtcPeer *self, const std::string &label);
+
 static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user_data)
 {
   auto *cs = static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(ch), channel_quark()));
@@ -505,9 +509,9 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
     GST_INFO_OBJECT(self, "channel '%s' with peer '%s' open", cs->label.c_str(), cs->peer.c_str());
     post_peer_message(self, "rtcpeer-channel-open", cs->peer, "label", cs->label);
   } else if (state == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED) {
-    std::string peer = cs->peer;
+    std::string peer = cs->peer, label = cs->label;
     gst_object_ref(ch);
-    run_async(self, [self, peer, ch] {
+    run_async(self, [self, peer, label, ch] {
       auto *p = self->priv;
       std::shared_ptr<Session> s;
       bool any_open = false;
@@ -533,10 +537,50 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
         std::lock_guard lk(p->lock);
         draining = p->eos_posted;
       }
+      if (!draining)
+        maybe_end_src(self, label);
       if (s && !draining && !any_open && s->media.empty() && s->media_srcs.empty())
         remove_session(self, peer, "the peer closed its data channels");
     });
   }
+}
+
+// end-with-peers: EOS on data_<label> once no peer has that channel open any more.
+static void maybe_end_src(GstRtcPeer *self, const std::string &label)
+{
+  auto *p = self->priv;
+  DataSrc *src = nullptr;
+  {
+    std::lock_guard plk(p->props_lock);
+    if (!p->end_with_peers)
+      return;
+  }
+  std::vector<GstWebRTCDataChannel *> channels;
+  {
+    std::lock_guard lk(p->lock);
+    auto it = p->data_srcs.find(label);
+    if (it == p->data_srcs.end())
+      return;
+    src = it->second.get();
+    for (auto &[id, s] : p->sessions)
+      for (auto *c : s->channels)
+        channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(c)));
+  }
+  bool open = false;
+  for (auto *c : channels) {
+    auto *cs = static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(c), channel_quark()));
+    GstWebRTCDataChannelState st;
+    g_object_get(c, "ready-state", &st, nullptr);
+    open |= cs && cs->label == label && (st == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN ||
+                                         st == GST_WEBRTC_DATA_CHANNEL_STATE_CONNECTING);
+    gst_object_unref(c);
+  }
+  if (open)
+    return;
+  GST_INFO_OBJECT(self, "every peer closed channel '%s': EOS on data_%s", label.c_str(),
+                  label.c_str());
+  std::lock_guard lk(src->push);
+  gst_pad_push_event(src->pad, gst_event_new_eos());
 }
 
 static void on_buffered_amount_low(GstWebRTCDataChannel *, gpointer user_data)
@@ -2160,6 +2204,9 @@ static void gst_rtc_peer_set_property(GObject *object, guint prop_id, const GVal
   case PROP_RECEIVE_AUDIO:
     p->receive_audio = g_value_get_boolean(value);
     break;
+  case PROP_END_WITH_PEERS:
+    p->end_with_peers = g_value_get_boolean(value);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     break;
@@ -2224,6 +2271,9 @@ static void gst_rtc_peer_get_property(GObject *object, guint prop_id, GValue *va
     break;
   case PROP_RECEIVE_AUDIO:
     g_value_set_boolean(value, p->receive_audio);
+    break;
+  case PROP_END_WITH_PEERS:
+    g_value_set_boolean(value, p->end_with_peers);
     break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -2317,6 +2367,10 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
       g_param_spec_boolean("receive-audio", "Receive audio",
           "When offering without an audio_%u sink pad, still offer to receive one audio track",
           FALSE, flags));
+  g_object_class_install_property(gobject_class, PROP_END_WITH_PEERS,
+      g_param_spec_boolean("end-with-peers", "End with peers",
+          "End each data_%s src pad (EOS) once every peer that sent on its channel has closed it, "
+          "so that a receiver pipeline finishes when its sender does", FALSE, flags));
   g_object_class_install_property(gobject_class, PROP_CONNECTED_PEERS,
       g_param_spec_uint("connected-peers", "Connected peers",
           "Number of peers with an established connection", 0, G_MAXUINT, 0,

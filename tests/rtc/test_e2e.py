@@ -365,6 +365,32 @@ def case_unreachable_and_token(work):
         d.kill()
 
 
+def pipeline_desc(name, faster=False):
+    root = os.environ.get("POINTCAST_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "../.."))
+    with open(os.path.join(root, "pipelines", name + ".pipeline")) as f:
+        text = " ".join(line for line in f if not line.lstrip().startswith("#"))
+    if faster:  # the same pipeline, 25 times faster, so the test is short
+        assert " rate=4 " in text
+        text = text.replace(" rate=4 ", " rate=100 ")
+    return text
+
+
+def case_pipeline_files(work):
+    """pipelines/points-sender and points-receiver as the README runs them (POINTCAST_* from the
+    environment): all 240 arrays arrive and both pipelines end by themselves."""
+    d = Daemon(work).start()
+    try:
+        rx = Gst(work, "rx", pipeline_desc("points-receiver"), env_for(d, "lab", "rx"))
+        tx = Gst(work, "tx", pipeline_desc("points-sender", faster=True), env_for(d, "lab", "tx"))
+        ok_exit(tx, 90)
+        ok_exit(rx, 30)
+        lines = [l for l in rx.text().splitlines() if l.startswith("pointsink")]
+        assert len(lines) == 240, f"{len(lines)} arrays logged:\n{rx.text()[-2000:]}"
+        assert "shape=(100, 3)" in lines[-1], lines[-1]
+    finally:
+        d.kill()
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

@@ -645,6 +645,100 @@ async def case_keepalive():
         await live.expect("peer_joined", client_id="other")
 
 
+def raw_frame(opcode, payload, fin=True, mask=True):
+    n = len(payload)
+    b0 = (0x80 if fin else 0) | opcode
+    if n < 126:
+        head = bytes([b0, (0x80 if mask else 0) | n])
+    elif n < 65536:
+        head = bytes([b0, (0x80 if mask else 0) | 126, n >> 8, n & 0xFF])
+    else:
+        head = bytes([b0, (0x80 if mask else 0) | 127]) + n.to_bytes(8, "big")
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+class RawReader:
+    def __init__(self, sock, data):
+        self.s, self.buf = sock, data
+        self.s.settimeout(TIMEOUT)
+
+    def frame(self):
+        """(opcode, payload) of the next server frame, or None at end of stream."""
+        while True:
+            if len(self.buf) >= 2:
+                n, hdr = self.buf[1] & 0x7F, 2
+                if n == 126 and len(self.buf) >= 4:
+                    n, hdr = int.from_bytes(self.buf[2:4], "big"), 4
+                elif n == 127 and len(self.buf) >= 10:
+                    n, hdr = int.from_bytes(self.buf[2:10], "big"), 10
+                if n < 126 or hdr > 2:
+                    check(not self.buf[1] & 0x80, "server frames are never masked")
+                    if len(self.buf) >= hdr + n:
+                        op, payload = self.buf[0] & 0x0F, self.buf[hdr:hdr + n]
+                        self.buf = self.buf[hdr + n:]
+                        return op, payload
+            chunk = self.s.recv(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+
+    def text(self):
+        f = self.frame()
+        check(f is not None and f[0] == 0x1, "expected a text frame, got %r" % (f,))
+        return json.loads(f[1])
+
+
+async def case_framing():
+    """The daemon's own RFC 6455 framing (websocket.cpp), driven byte by byte."""
+    with Daemon() as d:
+        def run():
+            s, data = raw_ws(d.port)
+            r = RawReader(s, data)
+            # A message in three fragments, with a ping in between: pong first, then the message.
+            msg = json.dumps({"type": "register", "client_id": "frag", "room_id": "f"}).encode()
+            s.sendall(raw_frame(0x1, msg[:10], fin=False) + raw_frame(0x9, b"hello") +
+                      raw_frame(0x0, msg[10:20], fin=False) + raw_frame(0x0, msg[20:]))
+            check(r.frame() == (0xA, b"hello"), "pong with the ping's payload")
+            check(r.text()["type"] == "registered", "fragmented register")
+            # 16-bit and 64-bit lengths: under the limit it is relayed, over it answered.
+            big = json.dumps({"type": "ice_candidate", "candidate": None, "pad": "x" * 1000}).encode()
+            s.sendall(raw_frame(0x1, big))
+            huge = json.dumps({"type": "offer", "sdp": "v=0" + "x" * 70000}).encode()
+            s.sendall(raw_frame(0x1, huge))
+            e = r.text()
+            check(e["type"] == "error" and e["code"] == "message_too_large", "70 kB message: %r" % e)
+            s.sendall(raw_frame(0x2, b"\x00\x01"))
+            check(r.text()["code"] == "binary_not_supported", "binary frame")
+            # Client-initiated close: the code is echoed and the server closes the TCP connection.
+            s.sendall(raw_frame(0x8, (4321).to_bytes(2, "big") + b"bye"))
+            f = r.frame()
+            check(f is not None and f[0] == 0x8 and int.from_bytes(f[1][:2], "big") == 4321, "close echo %r" % (f,))
+            check(r.frame() is None, "TCP not closed after the close handshake")
+            s.close()
+            # Protocol violations end the connection with the right close code.
+            for frame, code in ((raw_frame(0x1, b'{"type":"x"}', mask=False), 1002),
+                                (raw_frame(0x1, b'{"type":"\xff\xfe"}'), 1007),
+                                (raw_frame(0x0, b"orphan continuation"), 1002),
+                                (raw_frame(0x9, b"p" * 126), 1002),
+                                (bytes([0xC1, 0x80, 0, 0, 0, 0]), 1002)):  # RSV bit set
+                s, data = raw_ws(d.port)
+                r = RawReader(s, data)
+                s.sendall(frame)
+                f = r.frame()
+                check(f is not None and f[0] == 0x8 and int.from_bytes(f[1][:2], "big") == code,
+                      "frame %r: close %r, expected %d" % (frame[:8], f, code))
+                check(r.frame() is None, "connection not closed after protocol error")
+                s.close()
+        await asyncio.to_thread(run)
+        # Nothing of that disturbed the daemon.
+        a = await Client.open(d.ws, "a")
+        await a.register("a", "after")
+        check(d.alive(), "daemon died")
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 if __name__ == "__main__":

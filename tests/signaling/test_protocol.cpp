@@ -4,6 +4,9 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include <random>
+#include <string>
+
 using namespace pointcast::protocol;
 
 static Message must_parse(const char *text) {
@@ -107,6 +110,11 @@ static void test_errors() {
   expect_error("42", code::kNotObject);
   expect_error("\"register\"", code::kNotObject);
   expect_error("null", code::kNotObject);
+  expect_error(std::string(100000, '[').c_str(), code::kBadJson); // no stack overflow
+  std::string deep = R"({"type":"register","client_id":"a","x":)" + std::string(40, '[') + std::string(40, ']') + "}";
+  expect_error(deep.c_str(), code::kBadJson);
+  std::string ok = R"({"type":"register","client_id":"a","x":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["})";
+  g_assert_true(parse(ok).ok()); // brackets inside strings do not count
   expect_error("{}", code::kMissingType);
   expect_error(R"({"type":7})", code::kMissingType);
   expect_error(R"({"type":"hello"})", code::kUnknownType);
@@ -138,6 +146,80 @@ static void test_errors() {
   expect_error(R"({"type":"error"})", code::kMissingField);
 }
 
+// Whatever the fast path accepts, json-glib accepts with the same result.
+static int g_fast_accepted = 0;
+static void agree(const std::string &text) {
+  auto fast = parse_fast(text);
+  if (!fast)
+    return;
+  g_fast_accepted++;
+  ParseResult full = parse_full(text);
+  if (!full.ok())
+    g_error("fast path accepted what json-glib refuses (%s): %s", full.error.message.c_str(), text.c_str());
+  std::string a = serialize(*fast), b = serialize(*full.message);
+  if (a != b)
+    g_error("fast and full parsers differ on %s:\n%s\n%s", text.c_str(), a.c_str(), b.c_str());
+}
+
+static void test_fast_path() {
+  const char *common[] = {
+      R"({"type":"offer","target_id":"b","sdp":{"type":"offer","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"}})",
+      R"({"type": "answer", "target_id": "a", "sdp": {"sdp": "v=0\r\n", "type": "answer"}, "trickle": false})",
+      R"({"type":"answer","sdp":"v=0\r\n","extra":[1,2.5e3,{"k":null,"t":true}],"z":-0.0})",
+      R"({"type":"ice_candidate","target_id":"b","candidate":{"candidate":"candidate:1 1 udp 2122260223 192.168.1.10 54321 typ host","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"abc"}})",
+      R"({"type":"ice_candidate","candidate":null})",
+      R"({"type":"ice_candidate","candidate":{"candidate":"","sdpMid":null,"sdpMLineIndex":null}})",
+      R"({"type":"register","client_id":"caf\u00e9 \ud83d\ude00 \"q\" \\ \/","room_id":"r\n1","client_type":"browser"})",
+      "{\"type\":\"register\",\"client_id\":\"\xc3\xa9t\xc3\xa9\"}",
+      R"(  {"client_id":"x","type":"register","room_id":null}  )",
+  };
+  for (const char *c : common) {
+    if (!parse_fast(c))
+      g_error("fast path refused a common message: %s", c);
+    agree(c);
+  }
+  // Mutations of every common message at every position: the fast path may refuse, but never
+  // accept what json-glib refuses or read it differently.
+  const char subst[] = {'"', '\\', '{', '}', '[', ']', ',', ':', ' ', 'x', '0', '-', 'e', '.', '\x01', 'u', '\xc3'};
+  for (const char *c : common) {
+    std::string base = c;
+    for (std::size_t i = 0; i < base.size(); i++) {
+      agree(base.substr(0, i));
+      agree(base.substr(0, i) + base.substr(i + 1));
+      for (char ch : subst) {
+        std::string m = base;
+        m[i] = ch;
+        agree(m);
+      }
+    }
+  }
+  // Random multi-byte mutations (fixed seed): inserts, deletes and replacements that favour the
+  // characters JSON cares about, including escapes.
+  std::mt19937 rng(20261123);
+  const std::string alphabet = "\"\\{}[],: \t\nxu0123456789abcdefABCDEF-+.eEtrunlsf/\x01\x7f\xc3\xa9";
+  for (int iter = 0; iter < 30000; iter++) {
+    std::string m = common[rng() % (sizeof common / sizeof common[0])];
+    int edits = 1 + rng() % 3;
+    for (int e = 0; e < edits && !m.empty(); e++) {
+      std::size_t pos = rng() % m.size();
+      char ch = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+      case 0: m.insert(m.begin() + pos, ch); break;
+      case 1: m.erase(pos, 1); break;
+      default: m[pos] = ch;
+      }
+    }
+    agree(m);
+  }
+  // The comparison really ran on many mutated inputs the fast path accepted.
+  g_assert_cmpint(g_fast_accepted, >, 5000);
+  // Duplicates and unusual types go to the full parser, which still answers.
+  g_assert_false(parse_fast(R"({"type":"offer","type":"answer","sdp":"v=0"})").has_value());
+  g_assert_false(parse_fast(R"({"type":"peer_left","client_id":"a"})").has_value());
+  g_assert_true(parse(R"({"type":"peer_left","client_id":"a"})").ok());
+  g_assert_false(parse_fast("{\"type\":\"register\",\"client_id\":\"\xff\"}").has_value());
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, nullptr);
   g_test_add_func("/protocol/register", test_register);
@@ -146,5 +228,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/protocol/server-messages", test_server_messages);
   g_test_add_func("/protocol/append-from-id", test_append_from_id);
   g_test_add_func("/protocol/errors", test_errors);
+  g_test_add_func("/protocol/fast-path", test_fast_path);
   return g_test_run();
 }
