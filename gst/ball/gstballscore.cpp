@@ -12,7 +12,8 @@
  * for one frame, the one nearest the truth is scored and the others count as extra detections.
  *
  * Every second ballscore prints a progress line and posts a "ballscore-progress" element
- * message; at EOS it prints the final report with g_print and posts "ballscore-report". When
+ * message (frames-expected: frames sent from the first scored one on, the fair denominator
+ * when trackers connect after the source started); at EOS it prints the final report with g_print and posts "ballscore-report". When
  * the detections come over a network their path may never carry an EOS, so the report also
  * comes 2 s after the source itself sent EOS (e.g. after its num-buffers), or when ballscore
  * stops. Both messages carry: frames-sent, frames-received (detection buffers),
@@ -63,6 +64,7 @@ percentile(std::vector<double> v, double q)
 
 struct Summary {
   guint64 sent = 0, received = 0, scored = 0, detections = 0, extra = 0, outliers = 0;
+  guint64 expected = 0; // frames sent from the first scored one on
   double mean = -1, p50 = -1, p99 = -1, max = -1;
   double lat_p50 = -1, lat_p99 = -1, lat_max = -1;
 };
@@ -79,6 +81,8 @@ struct BallScorePrivate {
   std::vector<double> errors;
   std::vector<double> latencies;
   guint64 received = 0, scored = 0, detections = 0, extra = 0, outliers = 0;
+  // Lowest frame number scored: frames before it went out before any tracker was connected.
+  guint64 first_frame = G_MAXUINT64;
   gint64 last_progress_us = 0;
   bool reported = false;
   // The source's end: a pad probe on its src pad, then a clock callback after the grace period.
@@ -184,6 +188,7 @@ gst_ball_score_start(GstBaseSink *sink)
   p->errors.clear();
   p->latencies.clear();
   p->received = p->scored = p->detections = p->extra = p->outliers = 0;
+  p->first_frame = G_MAXUINT64;
   p->last_progress_us = g_get_monotonic_time();
   p->reported = false;
   return TRUE;
@@ -201,6 +206,8 @@ summarize(BallScorePrivate *p)
   s.detections = p->detections;
   s.extra = p->extra;
   s.outliers = p->outliers;
+  if (p->first_frame != G_MAXUINT64 && s.sent > p->first_frame)
+    s.expected = s.sent - p->first_frame;
   if (!p->errors.empty()) {
     double sum = 0;
     for (double e : p->errors)
@@ -222,7 +229,7 @@ static GstStructure *
 summary_structure(const char *name, const Summary &s)
 {
   return gst_structure_new(name, "frames-sent", G_TYPE_UINT64, s.sent, "frames-received",
-      G_TYPE_UINT64, s.received, "frames-scored", G_TYPE_UINT64, s.scored, "detections",
+      G_TYPE_UINT64, s.received, "frames-expected", G_TYPE_UINT64, s.expected, "frames-scored", G_TYPE_UINT64, s.scored, "detections",
       G_TYPE_UINT64, s.detections, "extra-detections", G_TYPE_UINT64, s.extra, "outliers",
       G_TYPE_UINT64, s.outliers, "error-mean", G_TYPE_DOUBLE, s.mean, "error-p50", G_TYPE_DOUBLE,
       s.p50, "error-p99", G_TYPE_DOUBLE, s.p99, "error-max", G_TYPE_DOUBLE, s.max, "latency-p50",
@@ -242,15 +249,16 @@ final_report(GstBallScore *self)
     fflush(p->csv.get());
   const Summary s = summarize(p);
   const double pct = s.received ? 100.0 * s.scored / s.received : 0.0;
-  const double pct_sent = s.sent ? 100.0 * s.scored / s.sent : 0.0;
+  const double pct_expected = s.expected ? 100.0 * s.scored / s.expected : 0.0;
   g_print("ballscore report (%s):\n"
           "  frames: sent %" G_GUINT64_FORMAT ", received %" G_GUINT64_FORMAT
-          ", scored %" G_GUINT64_FORMAT " (%.2f%% of sent, %.2f%% of received)\n"
+          ", scored %" G_GUINT64_FORMAT " (%.2f%% of the %" G_GUINT64_FORMAT
+          " sent from the first detection on, %.2f%% of received)\n"
           "  detections: %" G_GUINT64_FORMAT " (extra %" G_GUINT64_FORMAT
           ", outliers > %.0f px %" G_GUINT64_FORMAT ")\n"
           "  error px: mean %.3f, p50 %.3f, p99 %.3f, max %.3f\n"
           "  latency ms: p50 %.2f, p99 %.2f, max %.2f\n",
-      GST_OBJECT_NAME(self), s.sent, s.received, s.scored, pct_sent, pct, s.detections, s.extra, kOutlierPx,
+      GST_OBJECT_NAME(self), s.sent, s.received, s.scored, pct_expected, s.expected, pct, s.detections, s.extra, kOutlierPx,
       s.outliers, s.mean, s.p50, s.p99, s.max, s.lat_p50, s.lat_p99, s.lat_max);
   gst_element_post_message(GST_ELEMENT(self),
       gst_message_new_element(GST_OBJECT(self), summary_structure("ballscore-report", s)));
@@ -380,6 +388,7 @@ gst_ball_score_render(GstBaseSink *sink, GstBuffer *buffer)
     if (b.err < 0)
       continue;
     p->scored++;
+    p->first_frame = std::min<guint64>(p->first_frame, b.frame);
     p->errors.push_back(b.err);
     if (b.err > kOutlierPx)
       p->outliers++;

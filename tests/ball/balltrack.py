@@ -59,16 +59,24 @@ def decode_mark(luma: np.ndarray):
 
 
 def detect_ball(bgr: np.ndarray, band: int):
-    """Centre (x, y) of the one ball below the mark band, or None: fraction of ball colour per
-    pixel, weighted centroid."""
-    img = bgr[band + 2:].astype(np.float64)
-    bg = np.median(img[::4, ::4].reshape(-1, 3), axis=0)
-    diff = np.abs(img - bg).max(axis=2)
-    if diff.max() < 32:
+    """Centre (x, y) of the one ball below the mark band, or None: coarse search on every 4th
+    pixel, then in the ball's box each pixel's fraction of ball colour and the weighted
+    centroid."""
+    top = band + 2
+    img = bgr[top:]
+    small = img[::4, ::4].astype(np.int16)
+    bg = np.median(small.reshape(-1, 3), axis=0)
+    diff = np.abs(small - bg).max(axis=2)
+    m = diff.max()
+    if m < 32:
         return None
-    ball = img[diff >= 0.75 * diff.max()].mean(axis=0)
+    ys, xs = np.nonzero(diff > m / 2)
+    y0, y1 = max(0, ys.min() * 4 - 8), min(img.shape[0], ys.max() * 4 + 12)
+    x0, x1 = max(0, xs.min() * 4 - 8), min(img.shape[1], xs.max() * 4 + 12)
+    roi = img[y0:y1, x0:x1].astype(np.float64)
+    ball = roi[np.abs(roi - bg).max(axis=2) >= 0.75 * m].mean(axis=0)
     d = ball - bg
-    a = np.clip((((img - bg) @ d) / (d @ d) - 0.1) / 0.8, 0.0, 1.0)
-    ys, xs = np.nonzero(a > 0)
-    w = a[ys, xs]
-    return float((w * xs).sum() / w.sum()), float((w * ys).sum() / w.sum()) + band + 2
+    a = np.clip((((roi - bg) @ d) / (d @ d) - 0.1) / 0.8, 0.0, 1.0)
+    ry, rx = np.nonzero(a > 0)
+    w = a[ry, rx]
+    return float((w * rx).sum() / w.sum()) + x0, float((w * ry).sum() / w.sum()) + y0 + top
