@@ -1,0 +1,642 @@
+#include "rooms.h"
+
+#include "log.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace pointcast::signaling {
+
+namespace proto = pointcast::protocol;
+namespace code = pointcast::protocol::code;
+
+namespace {
+const char *kModule = "rooms";
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::string fmt_seconds(std::chrono::milliseconds ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", ms.count() / 1000.0);
+  return buf;
+}
+} // namespace
+
+struct Rooms::Client {
+  Handle handle = 0;
+  std::string remote;
+  Time connected;
+  bool registered = false;
+  bool closing = false;
+  std::string id;
+  std::string type;
+  Room *room = nullptr;
+  double tokens = 0;
+  Time refilled;
+  double strikes = 0;
+  Time struck;
+  Time rate_error_sent;
+  bool rate_error_ever = false;
+};
+
+struct Rooms::Room {
+  std::string name;
+  std::vector<Client *> members; // registration order
+  std::unordered_map<std::string, Client *> by_id;
+};
+
+struct Rooms::Bridge {
+  enum class State { Waiting, Answered, Done };
+  std::uint64_t id = 0;
+  std::string peer_id;
+  std::string room;
+  Handle answerer = 0;
+  std::string answerer_id;
+  State state = State::Waiting;
+  Time deadline;       // Waiting: answer due; Answered: end of candidate grace
+  bool end_of_candidates = false;
+  std::string answer_sdp;
+  std::vector<proto::IceCandidate> candidates;
+};
+
+Rooms::Rooms(Limits limits) : limits_(limits) {}
+Rooms::~Rooms() = default;
+
+std::size_t Rooms::clients() const { return clients_.size(); }
+std::size_t Rooms::registered_clients() const { return registered_; }
+std::size_t Rooms::rooms() const { return rooms_.size(); }
+std::size_t Rooms::pending_offers() const {
+  return std::count_if(bridges_.begin(), bridges_.end(),
+                       [](const auto &kv) { return kv.second->state != Bridge::State::Done; });
+}
+
+std::uint32_t Rooms::push_text(std::string s) {
+  actions_.texts.push_back(std::move(s));
+  return static_cast<std::uint32_t>(actions_.texts.size() - 1);
+}
+
+void Rooms::connect(Handle h, Time now, std::string_view remote) {
+  auto c = std::make_unique<Client>();
+  c->handle = h;
+  c->remote = remote;
+  c->connected = now;
+  c->refilled = c->struck = now;
+  c->tokens = std::max(limits_.max_messages_per_second * limits_.burst_seconds, 10.0);
+  Client &ref = *c;
+  metrics_.connections_total++;
+  bool full = limits_.max_clients && clients_.size() >= limits_.max_clients;
+  clients_[h] = std::move(c);
+  PC_LOG(Debug, kModule, "connection %llu from %s", (unsigned long long)h, ref.remote.c_str());
+  if (full) {
+    reply_error(ref, code::kServerFull, "the server holds its maximum of " +
+                                            std::to_string(limits_.max_clients) + " clients");
+    close(ref, kCloseTryAgain, "server full");
+  }
+}
+
+void Rooms::reply_error(Client &c, const char *code, std::string message) {
+  metrics_.errors_total++;
+  PC_LOG(Info, kModule, "client %s: error %s: %s",
+         c.registered ? c.id.c_str() : ("#" + std::to_string(c.handle)).c_str(), code, message.c_str());
+  actions_.sends.push_back({c.handle, push_text(proto::error_json(code, message))});
+}
+
+void Rooms::strike(Client &c, Time now, const char *why) {
+  c.strikes = std::max(0.0, c.strikes - seconds(now - c.struck)) + 1;
+  c.struck = now;
+  if (limits_.max_strikes > 0 && c.strikes > limits_.max_strikes && !c.closing) {
+    metrics_.abuse_disconnects_total++;
+    PC_LOG(Warning, kModule, "client %s (%s): disconnected after too many rejected messages (last: %s)",
+           c.registered ? c.id.c_str() : ("#" + std::to_string(c.handle)).c_str(), c.remote.c_str(), why);
+    close(c, kClosePolicy, "too many rejected messages");
+  }
+}
+
+void Rooms::close(Client &c, std::uint16_t code, std::string reason) {
+  if (c.closing)
+    return;
+  c.closing = true;
+  leave_room(c);
+  actions_.closes.push_back({c.handle, code, std::move(reason)});
+}
+
+void Rooms::binary(Handle h, std::size_t size, Time now) {
+  auto it = clients_.find(h);
+  if (it == clients_.end() || it->second->closing)
+    return;
+  Client &c = *it->second;
+  metrics_.messages_received_total++;
+  reply_error(c, code::kBinary, "binary frames are not part of the protocol; send JSON text");
+  strike(c, now, code::kBinary);
+}
+
+void Rooms::text(Handle h, std::string_view text, Time now) {
+  auto it = clients_.find(h);
+  if (it == clients_.end() || it->second->closing)
+    return;
+  Client &c = *it->second;
+  metrics_.messages_received_total++;
+
+  if (limits_.max_messages_per_second > 0) {
+    double cap = std::max(limits_.max_messages_per_second * limits_.burst_seconds, 10.0);
+    c.tokens = std::min(cap, c.tokens + seconds(now - c.refilled) * limits_.max_messages_per_second);
+    c.refilled = now;
+    if (c.tokens < 1) {
+      // One error a second at most: answering every message would amplify the flood.
+      if (!c.rate_error_ever || now - c.rate_error_sent >= std::chrono::seconds(1)) {
+        c.rate_error_ever = true;
+        c.rate_error_sent = now;
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "over %g messages per second; message dropped",
+                      limits_.max_messages_per_second);
+        reply_error(c, code::kRateLimited, buf);
+      }
+      strike(c, now, code::kRateLimited);
+      return;
+    }
+    c.tokens -= 1;
+  }
+  if (text.size() > limits_.max_message_bytes) {
+    reply_error(c, code::kTooLarge, "message of " + std::to_string(text.size()) +
+                                        " bytes is over the limit of " +
+                                        std::to_string(limits_.max_message_bytes));
+    strike(c, now, code::kTooLarge);
+    return;
+  }
+
+  proto::ParseResult r = proto::parse(text);
+  if (!r.ok()) {
+    reply_error(c, r.error.code.c_str(), std::move(r.error.message));
+    strike(c, now, "invalid message");
+    return;
+  }
+  proto::Message &msg = *r.message;
+  if (auto *reg = std::get_if<proto::Register>(&msg)) {
+    on_register(c, *reg, now);
+    return;
+  }
+  std::optional<std::string> target;
+  bool has_from = false;
+  if (auto *s = std::get_if<proto::Sdp>(&msg)) {
+    target = s->target_id;
+    has_from = s->from_id.has_value();
+  } else if (auto *cand = std::get_if<proto::Candidate>(&msg)) {
+    target = cand->target_id;
+    has_from = cand->from_id.has_value();
+  } else {
+    reply_error(c, code::kUnknownType,
+                std::string("\"") + proto::type_name(msg) + "\" is sent by the server, not to it");
+    strike(c, now, "server message type");
+    return;
+  }
+  if (!c.registered) {
+    reply_error(c, code::kNotRegistered, "send {\"type\":\"register\",...} first");
+    strike(c, now, code::kNotRegistered);
+    return;
+  }
+  relay(c, text, msg, target, has_from, now);
+}
+
+void Rooms::on_register(Client &c, proto::Register &reg, Time now) {
+  if (c.registered) {
+    reply_error(c, code::kAlreadyRegistered,
+                "already registered as \"" + c.id + "\" in room \"" + c.room->name + "\"");
+    strike(c, now, code::kAlreadyRegistered);
+    return;
+  }
+  auto rit = rooms_.find(reg.room_id);
+  Room *room = rit == rooms_.end() ? nullptr : rit->second.get();
+  if (room && room->by_id.count(reg.client_id)) {
+    reply_error(c, code::kDuplicateId, "client_id \"" + reg.client_id + "\" is already in room \"" +
+                                           reg.room_id + "\"");
+    strike(c, now, code::kDuplicateId);
+    return;
+  }
+  if (auto b = bridge_by_peer.find(reg.client_id); b != bridge_by_peer.end()) {
+    if (bridges_.at(b->second)->room == reg.room_id) {
+      reply_error(c, code::kDuplicateId, "client_id \"" + reg.client_id +
+                                             "\" is an HTTP offer's peer in room \"" + reg.room_id + "\"");
+      strike(c, now, code::kDuplicateId);
+      return;
+    }
+  }
+  if (room && limits_.max_peers_per_room && room->members.size() >= limits_.max_peers_per_room) {
+    reply_error(c, code::kRoomFull, "room \"" + reg.room_id + "\" holds its maximum of " +
+                                        std::to_string(limits_.max_peers_per_room) + " peers");
+    strike(c, now, code::kRoomFull);
+    return;
+  }
+  if (!room) {
+    auto r = std::make_unique<Room>();
+    r->name = reg.room_id;
+    room = r.get();
+    rooms_.emplace(reg.room_id, std::move(r));
+  }
+  proto::Registered reply{reg.client_id, reg.room_id, {}};
+  reply.peers.reserve(room->members.size());
+  for (Client *m : room->members)
+    reply.peers.push_back({m->id, m->type});
+
+  c.registered = true;
+  c.id = std::move(reg.client_id);
+  c.type = std::move(reg.client_type);
+  c.room = room;
+  room->members.push_back(&c);
+  room->by_id.emplace(c.id, &c);
+  registered_++;
+  metrics_.registrations_total++;
+  PC_LOG(Info, kModule, "%s (%s) registered in room %s from %s, %zu peer(s) there", c.id.c_str(),
+         c.type.c_str(), room->name.c_str(), c.remote.c_str(), reply.peers.size());
+
+  actions_.sends.push_back({c.handle, push_text(proto::serialize(reply))});
+  if (room->members.size() > 1) {
+    std::uint32_t t = push_text(proto::serialize(proto::PeerJoined{c.id, c.type}));
+    for (Client *m : room->members)
+      if (m != &c)
+        actions_.sends.push_back({m->handle, t});
+  }
+}
+
+void Rooms::relay(Client &c, std::string_view raw, const proto::Message &msg,
+                  const std::optional<std::string> &target, bool has_from, Time now) {
+  auto make_text = [&]() {
+    if (!has_from)
+      return proto::append_from_id(raw, c.id);
+    // The sender put its own from_id in: the server's word replaces it.
+    proto::Message copy = msg;
+    if (auto *s = std::get_if<proto::Sdp>(&copy))
+      s->from_id = c.id;
+    else if (auto *k = std::get_if<proto::Candidate>(&copy))
+      k->from_id = c.id;
+    return proto::serialize(copy);
+  };
+  Room &room = *c.room;
+  if (!target) {
+    std::size_t n = room.members.size() - 1;
+    if (n == 0)
+      return;
+    std::uint32_t t = push_text(make_text());
+    for (Client *m : room.members)
+      if (m != &c)
+        actions_.sends.push_back({m->handle, t});
+    metrics_.messages_relayed_total += n;
+    PC_LOG(Debug, kModule, "%s from %s broadcast to %zu peer(s) in room %s", proto::type_name(msg),
+           c.id.c_str(), n, room.name.c_str());
+    return;
+  }
+  if (*target == c.id) {
+    reply_error(c, code::kUnknownTarget, "target_id is the sender itself");
+    strike(c, now, code::kUnknownTarget);
+    return;
+  }
+  if (auto it = room.by_id.find(*target); it != room.by_id.end()) {
+    actions_.sends.push_back({it->second->handle, push_text(make_text())});
+    metrics_.messages_relayed_total++;
+    PC_LOG(Debug, kModule, "%s %s -> %s in room %s", proto::type_name(msg), c.id.c_str(),
+           target->c_str(), room.name.c_str());
+    return;
+  }
+  if (auto b = bridge_by_peer.find(*target); b != bridge_by_peer.end()) {
+    Bridge &bridge = *bridges_.at(b->second);
+    if (bridge.room == room.name && bridge.answerer == c.handle) {
+      to_bridge(c, bridge, msg, now);
+      return;
+    }
+  }
+  reply_error(c, code::kUnknownTarget, "no peer \"" + *target + "\" in room \"" + room.name + "\"");
+  strike(c, now, code::kUnknownTarget);
+}
+
+void Rooms::to_bridge(Client &c, Bridge &b, const proto::Message &msg, Time now) {
+  metrics_.messages_relayed_total++;
+  if (b.state == Bridge::State::Done)
+    return; // late candidates after the HTTP answer went out: nothing left to do with them
+  if (auto *s = std::get_if<proto::Sdp>(&msg)) {
+    if (s->sdp.type != "answer") {
+      reply_error(c, code::kBadField, "\"" + b.peer_id + "\" is an HTTP offer; it takes an answer only");
+      strike(c, now, code::kBadField);
+      return;
+    }
+    if (b.state == Bridge::State::Answered)
+      return; // a repeated answer changes nothing
+    b.answer_sdp = s->sdp.sdp;
+    PC_LOG(Info, kModule, "HTTP offer %s answered by %s", b.peer_id.c_str(), c.id.c_str());
+    bool complete = b.end_of_candidates || (s->trickle && !*s->trickle) ||
+                    b.answer_sdp.find("a=end-of-candidates") != std::string::npos;
+    if (complete) {
+      finish_bridge(b, 200, {});
+    } else {
+      b.state = Bridge::State::Answered;
+      b.deadline = now + limits_.candidate_grace;
+    }
+    return;
+  }
+  const auto &cand = std::get<proto::Candidate>(msg).candidate;
+  if (cand.candidate.empty()) {
+    b.end_of_candidates = true;
+    if (b.state == Bridge::State::Answered)
+      finish_bridge(b, 200, {});
+    return;
+  }
+  if (b.candidates.size() < 256)
+    b.candidates.push_back(cand);
+}
+
+void Rooms::finish_bridge(Bridge &b, int status, std::string reason) {
+  OfferResult res;
+  res.offer_id = b.id;
+  res.status = status;
+  if (status == 200) {
+    res.answer_sdp = merge_candidates(b.answer_sdp, b.candidates);
+    metrics_.http_offers_answered_total++;
+    b.state = Bridge::State::Done;
+    b.candidates.clear();
+    b.answer_sdp.clear();
+    actions_.offers.push_back(std::move(res));
+    return;
+  }
+  metrics_.http_offers_failed_total++;
+  PC_LOG(Warning, kModule, "HTTP offer %s failed: %s", b.peer_id.c_str(), reason.c_str());
+  res.reason = std::move(reason);
+  actions_.offers.push_back(std::move(res));
+  // The answerer may have started a session for the virtual peer: tell it the peer is gone.
+  if (auto it = clients_.find(b.answerer); it != clients_.end() && !it->second->closing)
+    actions_.sends.push_back({b.answerer, push_text(proto::serialize(proto::PeerLeft{b.peer_id}))});
+  bridge_by_peer.erase(b.peer_id);
+  bridges_.erase(b.id);
+}
+
+void Rooms::leave_room(Client &c) {
+  if (!c.registered)
+    return;
+  Room *room = c.room;
+  c.registered = false;
+  c.room = nullptr;
+  registered_--;
+  room->by_id.erase(c.id);
+  room->members.erase(std::find(room->members.begin(), room->members.end(), &c));
+  PC_LOG(Info, kModule, "%s left room %s, %zu peer(s) remain", c.id.c_str(), room->name.c_str(),
+         room->members.size());
+  if (!room->members.empty()) {
+    std::uint32_t t = push_text(proto::serialize(proto::PeerLeft{c.id}));
+    for (Client *m : room->members)
+      actions_.sends.push_back({m->handle, t});
+  }
+  // Offers this client was answering cannot complete any more.
+  std::vector<Bridge *> mine;
+  for (auto &[id, b] : bridges_)
+    if (b->answerer == c.handle)
+      mine.push_back(b.get());
+  for (Bridge *b : mine) {
+    if (b->state == Bridge::State::Done) {
+      bridge_by_peer.erase(b->peer_id);
+      bridges_.erase(b->id);
+    } else {
+      finish_bridge(*b, 503, "answering peer \"" + c.id + "\" left before answering");
+    }
+  }
+  if (room->members.empty())
+    rooms_.erase(room->name);
+}
+
+void Rooms::disconnect(Handle h, Time now) {
+  auto it = clients_.find(h);
+  if (it == clients_.end())
+    return;
+  PC_LOG(Debug, kModule, "connection %llu closed", (unsigned long long)h);
+  leave_room(*it->second);
+  clients_.erase(it);
+}
+
+void Rooms::tick(Time now) {
+  std::vector<Client *> idle;
+  for (auto &[h, c] : clients_)
+    if (!c->registered && !c->closing && now - c->connected >= limits_.register_timeout)
+      idle.push_back(c.get());
+  for (Client *c : idle) {
+    PC_LOG(Info, kModule, "connection %llu from %s closed: not registered within %s s",
+           (unsigned long long)c->handle, c->remote.c_str(), fmt_seconds(limits_.register_timeout).c_str());
+    reply_error(*c, code::kNotRegistered, "not registered within " +
+                                              fmt_seconds(limits_.register_timeout) + " s");
+    close(*c, kCloseIdle, "not registered in time");
+  }
+  std::vector<Bridge *> due;
+  for (auto &[id, b] : bridges_)
+    if (b->state != Bridge::State::Done && now >= b->deadline)
+      due.push_back(b.get());
+  for (Bridge *b : due) {
+    if (b->state == Bridge::State::Answered)
+      finish_bridge(*b, 200, {});
+    else
+      finish_bridge(*b, 503, "no answer from \"" + b->answerer_id + "\" within " +
+                                 fmt_seconds(limits_.offer_timeout) + " s");
+  }
+}
+
+OfferStart Rooms::begin_offer(std::string_view room_name, std::string_view sdp,
+                              std::string_view target, Time now) {
+  OfferStart res;
+  metrics_.http_offers_total++;
+  auto fail = [&](int status, std::string reason) {
+    metrics_.http_offers_failed_total++;
+    PC_LOG(Warning, kModule, "HTTP offer to room %.*s refused: %s", (int)room_name.size(),
+           room_name.data(), reason.c_str());
+    res.status = status;
+    res.reason = std::move(reason);
+    return res;
+  };
+  auto rit = rooms_.find(std::string(room_name));
+  if (rit == rooms_.end())
+    return fail(503, "no peer is registered in room \"" + std::string(room_name) + "\"");
+  Room &room = *rit->second;
+  Client *answerer = nullptr;
+  if (!target.empty()) {
+    auto t = room.by_id.find(std::string(target));
+    if (t == room.by_id.end())
+      return fail(404, "no peer \"" + std::string(target) + "\" in room \"" + room.name + "\"");
+    answerer = t->second;
+  }
+  for (Client *m : room.members)
+    if (!answerer && (m->type == "answerer" || m->type == "receiver"))
+      answerer = m;
+  for (Client *m : room.members)
+    if (!answerer && m->type != "browser")
+      answerer = m;
+  if (!answerer)
+    return fail(503, "no answering peer in room \"" + room.name +
+                         "\" (only browsers are registered; an answerer registers with a "
+                         "client_type other than \"browser\")");
+
+  auto b = std::make_unique<Bridge>();
+  b->id = next_offer_++;
+  b->peer_id = "http-" + std::to_string(b->id);
+  while (room.by_id.count(b->peer_id))
+    b->peer_id += "x";
+  b->room = room.name;
+  b->answerer = answerer->handle;
+  b->answerer_id = answerer->id;
+  b->deadline = now + limits_.offer_timeout;
+  proto::Sdp offer;
+  offer.from_id = b->peer_id;
+  offer.sdp = {"offer", std::string(sdp)};
+  offer.trickle = false;
+  actions_.sends.push_back({answerer->handle, push_text(proto::serialize(offer))});
+  metrics_.messages_relayed_total++;
+  PC_LOG(Info, kModule, "HTTP offer %s sent to %s in room %s", b->peer_id.c_str(),
+         answerer->id.c_str(), room.name.c_str());
+  res.offer_id = b->id;
+  res.peer_id = b->peer_id;
+  res.answerer = answerer->id;
+  bridge_by_peer.emplace(b->peer_id, b->id);
+  bridges_.emplace(b->id, std::move(b));
+
+  // Finished bridges are kept for late candidates and WHIP DELETE; bound how many.
+  constexpr std::size_t kKeepDone = 1024;
+  std::size_t done = bridges_.size() - pending_offers();
+  for (auto it = bridges_.begin(); done > kKeepDone && it != bridges_.end();) {
+    if (it->second->state == Bridge::State::Done) {
+      bridge_by_peer.erase(it->second->peer_id);
+      it = bridges_.erase(it);
+      done--;
+    } else {
+      ++it;
+    }
+  }
+  return res;
+}
+
+void Rooms::end_offer(std::uint64_t offer_id) {
+  auto it = bridges_.find(offer_id);
+  if (it == bridges_.end() || it->second->state == Bridge::State::Done)
+    return;
+  Bridge &b = *it->second;
+  PC_LOG(Info, kModule, "HTTP offer %s abandoned by the HTTP client", b.peer_id.c_str());
+  metrics_.http_offers_failed_total++;
+  if (auto c = clients_.find(b.answerer); c != clients_.end() && !c->second->closing)
+    actions_.sends.push_back({b.answerer, push_text(proto::serialize(proto::PeerLeft{b.peer_id}))});
+  bridge_by_peer.erase(b.peer_id);
+  bridges_.erase(it);
+}
+
+bool Rooms::end_session(std::string_view peer_id) {
+  auto it = bridge_by_peer.find(std::string(peer_id));
+  if (it == bridge_by_peer.end())
+    return false;
+  Bridge &b = *bridges_.at(it->second);
+  if (b.state != Bridge::State::Done)
+    return false;
+  PC_LOG(Info, kModule, "HTTP session %s ended (DELETE)", b.peer_id.c_str());
+  if (auto c = clients_.find(b.answerer); c != clients_.end() && !c->second->closing)
+    actions_.sends.push_back({b.answerer, push_text(proto::serialize(proto::PeerLeft{b.peer_id}))});
+  std::uint64_t id = b.id;
+  bridge_by_peer.erase(it);
+  bridges_.erase(id);
+  return true;
+}
+
+std::string Rooms::prometheus() const {
+  std::string out;
+  out.reserve(2048);
+  auto metric = [&](const char *name, const char *type, const char *help, std::uint64_t v) {
+    out += "# HELP pointcast_signaling_";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE pointcast_signaling_";
+    out += name;
+    out += ' ';
+    out += type;
+    out += "\npointcast_signaling_";
+    out += name;
+    out += ' ';
+    out += std::to_string(v);
+    out += '\n';
+  };
+  metric("clients", "gauge", "Open WebSocket connections.", clients_.size());
+  metric("registered_clients", "gauge", "Clients registered in a room.", registered_);
+  metric("rooms", "gauge", "Rooms with at least one client.", rooms_.size());
+  metric("pending_http_offers", "gauge", "HTTP offers waiting for an answer.", pending_offers());
+  metric("connections_total", "counter", "WebSocket connections accepted.", metrics_.connections_total);
+  metric("registrations_total", "counter", "Successful registrations.", metrics_.registrations_total);
+  metric("messages_received_total", "counter", "Messages received from clients.",
+         metrics_.messages_received_total);
+  metric("messages_relayed_total", "counter", "Offer/answer/candidate deliveries to peers.",
+         metrics_.messages_relayed_total);
+  metric("errors_total", "counter", "Error replies sent to clients.", metrics_.errors_total);
+  metric("abuse_disconnects_total", "counter", "Clients disconnected for too many rejected messages.",
+         metrics_.abuse_disconnects_total);
+  metric("http_offers_total", "counter", "POST /offer requests.", metrics_.http_offers_total);
+  metric("http_offers_answered_total", "counter", "HTTP offers answered.",
+         metrics_.http_offers_answered_total);
+  metric("http_offers_failed_total", "counter", "HTTP offers refused or unanswered.",
+         metrics_.http_offers_failed_total);
+  return out;
+}
+
+std::string merge_candidates(std::string_view sdp, const std::vector<proto::IceCandidate> &cands) {
+  std::vector<std::string> lines;
+  std::size_t pos = 0;
+  while (pos < sdp.size()) {
+    std::size_t nl = sdp.find('\n', pos);
+    std::string_view line = sdp.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    if (!line.empty() && line.back() == '\r')
+      line.remove_suffix(1);
+    if (!line.empty())
+      lines.emplace_back(line);
+    if (nl == std::string_view::npos)
+      break;
+    pos = nl + 1;
+  }
+  // Section k spans [start[k], start[k+1]); section -1 (session level) is never a target.
+  std::vector<std::size_t> starts;
+  std::vector<std::string> mids;
+  for (std::size_t i = 0; i < lines.size(); i++) {
+    if (lines[i].rfind("m=", 0) == 0) {
+      starts.push_back(i);
+      mids.emplace_back();
+    } else if (!starts.empty() && lines[i].rfind("a=mid:", 0) == 0) {
+      mids.back() = lines[i].substr(6);
+    }
+  }
+  std::vector<std::vector<std::string>> extra(starts.size());
+  for (const auto &c : cands) {
+    if (c.candidate.empty())
+      continue;
+    long idx = -1;
+    if (c.sdp_mline_index && *c.sdp_mline_index < (int)starts.size())
+      idx = *c.sdp_mline_index;
+    else if (c.sdp_mid)
+      for (std::size_t k = 0; k < mids.size(); k++)
+        if (mids[k] == *c.sdp_mid)
+          idx = (long)k;
+    if (idx < 0)
+      continue;
+    std::string line = c.candidate.rfind("a=", 0) == 0 ? c.candidate : "a=" + c.candidate;
+    std::size_t end = idx + 1 < (long)starts.size() ? starts[idx + 1] : lines.size();
+    bool present = std::find(lines.begin() + starts[idx], lines.begin() + end, line) != lines.begin() + end;
+    auto &ex = extra[idx];
+    if (!present && std::find(ex.begin(), ex.end(), line) == ex.end())
+      ex.push_back(std::move(line));
+  }
+  std::string out;
+  out.reserve(sdp.size() + 256);
+  std::size_t section = 0;
+  for (std::size_t i = 0; i <= lines.size(); i++) {
+    // Before each m= line (and at the end) flush the candidates of the section that just ended.
+    bool boundary = i == lines.size() || lines[i].rfind("m=", 0) == 0;
+    if (boundary && i > 0 && !starts.empty() && i > starts[0]) {
+      for (auto &l : extra[section]) {
+        out += l;
+        out += "\r\n";
+      }
+      section++;
+    }
+    if (i < lines.size()) {
+      out += lines[i];
+      out += "\r\n";
+    }
+  }
+  return out;
+}
+
+} // namespace pointcast::signaling

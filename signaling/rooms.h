@@ -1,0 +1,167 @@
+/* The signaling daemon's protocol handling as a pure state machine: no sockets, no clock of its
+ * own, no main loop. The transport (server.cpp) feeds it events for opaque client handles and
+ * carries out what it asks for (send text to a handle, close a handle, answer an HTTP offer).
+ * Tests drive it directly.
+ *
+ * The /offer bridge: an HTTP offer becomes a virtual peer "http-<n>" in the room. Its offer goes
+ * to one answering client, chosen in this order:
+ *   1. the client named by the request's target (when given and registered in the room);
+ *   2. the earliest registered client whose client_type is "answerer" or "receiver";
+ *   3. the earliest registered client whose client_type is not "browser".
+ * The answering client gets {"type":"offer","from_id":"http-<n>","sdp":{..},"trickle":false} and
+ * replies {"type":"answer","target_id":"http-<n>",...}. Candidates it trickles to "http-<n>"
+ * (before or up to `candidate_grace` after the answer) are merged into the returned SDP; an answer
+ * with trickle=false, an a=end-of-candidates line or an end-of-candidates message completes at
+ * once. */
+#pragma once
+
+#include "protocol.h"
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace pointcast::signaling {
+
+using Handle = std::uint64_t;
+using Clock = std::chrono::steady_clock;
+using Time = Clock::time_point;
+
+struct Limits {
+  std::size_t max_message_bytes = 64 * 1024; // text frame size; larger: error
+  std::size_t max_peers_per_room = 100;
+  double max_messages_per_second = 100;      // sustained, per client; 0 = unlimited
+  double burst_seconds = 2;                  // the rate bucket holds this many seconds' worth
+  std::size_t max_clients = 50000;           // WebSocket connections; 0 = unlimited
+  double max_strikes = 50;                   // rejected messages (decaying 1/s) before disconnect
+  std::chrono::milliseconds register_timeout{30000}; // connected but never registered: closed
+  std::chrono::milliseconds offer_timeout{10000};    // /offer: answerer must answer within this
+  std::chrono::milliseconds candidate_grace{1000};   // /offer: trickled candidates after the answer
+};
+
+// WebSocket close codes the state machine asks for.
+inline constexpr std::uint16_t kClosePolicy = 1008;  // abuse: too many rejected messages
+inline constexpr std::uint16_t kCloseTryAgain = 1013; // server full
+inline constexpr std::uint16_t kCloseIdle = 4000;     // never registered
+
+struct Metrics {
+  std::uint64_t connections_total = 0;
+  std::uint64_t registrations_total = 0;
+  std::uint64_t messages_received_total = 0;
+  std::uint64_t messages_relayed_total = 0; // deliveries of offer/answer/ice_candidate
+  std::uint64_t errors_total = 0;           // error replies sent
+  std::uint64_t abuse_disconnects_total = 0;
+  std::uint64_t http_offers_total = 0;
+  std::uint64_t http_offers_answered_total = 0;
+  std::uint64_t http_offers_failed_total = 0;
+};
+
+struct OfferResult { // outcome of an HTTP offer, reported once per offer id
+  std::uint64_t offer_id = 0;
+  int status = 200;       // 200 answered; 503 nobody answered / answerer left
+  std::string answer_sdp; // complete SDP when status == 200
+  std::string reason;     // why, when status != 200
+};
+
+struct Actions {
+  struct Send {
+    Handle to;
+    std::uint32_t text; // index into texts (a broadcast shares one text)
+  };
+  struct Close {
+    Handle client;
+    std::uint16_t code;
+    std::string reason;
+  };
+  std::vector<std::string> texts;
+  std::vector<Send> sends;
+  std::vector<Close> closes;
+  std::vector<OfferResult> offers;
+
+  void clear() {
+    texts.clear();
+    sends.clear();
+    closes.clear();
+    offers.clear();
+  }
+  bool empty() const { return sends.empty() && closes.empty() && offers.empty(); }
+};
+
+struct OfferStart {
+  std::uint64_t offer_id = 0; // 0: failed to start, see status/reason
+  std::string peer_id;        // the virtual peer, "http-<n>"
+  std::string answerer;
+  int status = 0;
+  std::string reason;
+};
+
+class Rooms {
+public:
+  explicit Rooms(Limits limits = {});
+  ~Rooms();
+  Rooms(const Rooms &) = delete;
+  Rooms &operator=(const Rooms &) = delete;
+
+  // Events. Each appends what to do to actions(); the caller drains and clear()s it.
+  void connect(Handle h, Time now, std::string_view remote = {});
+  void text(Handle h, std::string_view text, Time now);
+  void binary(Handle h, std::size_t size, Time now);
+  void disconnect(Handle h, Time now);
+  void tick(Time now); // timeouts; call every few hundred ms
+
+  // HTTP /offer bridge.
+  OfferStart begin_offer(std::string_view room, std::string_view sdp, std::string_view target,
+                         Time now);
+  // The HTTP side gave up (client went away); the answerer is told the virtual peer left.
+  void end_offer(std::uint64_t offer_id);
+  // WHIP DELETE of a finished offer's resource: tells the answerer the virtual peer left.
+  bool end_session(std::string_view peer_id);
+
+  Actions &actions() { return actions_; }
+  const Metrics &metrics() const { return metrics_; }
+  const Limits &limits() const { return limits_; }
+  std::size_t clients() const;
+  std::size_t registered_clients() const;
+  std::size_t rooms() const;
+  std::size_t pending_offers() const;
+  // Prometheus text exposition of the gauges and counters above.
+  std::string prometheus() const;
+
+  struct Client;
+  struct Room;
+  struct Bridge;
+
+private:
+  void reply_error(Client &c, const char *code, std::string message);
+  void strike(Client &c, Time now, const char *why);
+  void on_register(Client &c, protocol::Register &reg, Time now);
+  void relay(Client &c, std::string_view raw, const protocol::Message &msg,
+             const std::optional<std::string> &target, bool has_from, Time now);
+  void to_bridge(Client &c, Bridge &b, const protocol::Message &msg, Time now);
+  void finish_bridge(Bridge &b, int status, std::string reason);
+  void leave_room(Client &c);
+  void close(Client &c, std::uint16_t code, std::string reason);
+  std::uint32_t push_text(std::string s);
+
+  Limits limits_;
+  Metrics metrics_;
+  Actions actions_;
+  std::unordered_map<Handle, std::unique_ptr<Client>> clients_;
+  std::unordered_map<std::string, std::unique_ptr<Room>> rooms_;
+  std::map<std::uint64_t, std::unique_ptr<Bridge>> bridges_; // by offer id
+  std::unordered_map<std::string, std::uint64_t> bridge_by_peer; // virtual peer id -> offer id
+  std::uint64_t next_offer_ = 1;
+  std::size_t registered_ = 0;
+};
+
+/* Inserts candidate lines into the m-sections they belong to (by sdpMLineIndex, else by mid) and
+ * returns the new SDP; candidates already present are not repeated. Exposed for tests. */
+std::string merge_candidates(std::string_view sdp, const std::vector<protocol::IceCandidate> &cands);
+
+} // namespace pointcast::signaling

@@ -1,0 +1,699 @@
+#include "server.h"
+
+#include "log.h"
+#include "websocket.h"
+
+#include <json-glib/json-glib.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <unordered_map>
+
+namespace pointcast::signaling {
+
+namespace {
+const char *kModule = "server";
+constexpr gsize kMaxHttpBody = 1 << 20; // /offer bodies and other POSTs
+
+std::vector<std::function<void(Server &)>> &installers() {
+  static std::vector<std::function<void(Server &)>> list;
+  return list;
+}
+
+std::string remote_of(SoupServerMessage *msg) {
+  const char *host = soup_server_message_get_remote_host(msg);
+  GSocketAddress *addr = soup_server_message_get_remote_address(msg);
+  std::string s = host ? host : "?";
+  if (addr && G_IS_INET_SOCKET_ADDRESS(addr))
+    s += ":" + std::to_string(g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(addr)));
+  return s;
+}
+
+const char *mime_for(const std::string &path) {
+  static const std::pair<const char *, const char *> table[] = {
+      {".html", "text/html; charset=utf-8"}, {".htm", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"}, {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"}, {".json", "application/json"},
+      {".svg", "image/svg+xml"}, {".png", "image/png"}, {".jpg", "image/jpeg"},
+      {".jpeg", "image/jpeg"}, {".ico", "image/x-icon"}, {".txt", "text/plain; charset=utf-8"},
+      {".wasm", "application/wasm"}, {".map", "application/json"}};
+  for (auto &[ext, type] : table) {
+    std::size_t n = std::strlen(ext);
+    if (path.size() >= n && g_ascii_strcasecmp(path.c_str() + path.size() - n, ext) == 0)
+      return type;
+  }
+  return "application/octet-stream";
+}
+} // namespace
+
+RouteInstaller::RouteInstaller(std::function<void(Server &)> install) {
+  installers().push_back(std::move(install));
+}
+
+void respond_text(SoupServerMessage *msg, guint status, const std::string &body, const char *content_type) {
+  soup_server_message_set_status(msg, status, nullptr);
+  soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, body.data(), body.size());
+}
+
+void respond_json_error(SoupServerMessage *msg, guint status, const std::string &reason) {
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "error");
+  json_builder_add_string_value(b, reason.c_str());
+  json_builder_end_object(b);
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  g_autofree char *text = json_to_string(root, FALSE);
+  respond_text(msg, status, std::string(text) + "\n", "application/json");
+}
+
+struct PendingOffer {
+  SoupServerMessage *msg = nullptr;
+  bool whip = false;
+  std::string peer_id;
+  gulong finished_handler = 0;
+};
+
+struct Server::Impl final : WsListener {
+  Server *self = nullptr;
+  std::unordered_map<Handle, std::unique_ptr<WsConn>> conns;
+  std::vector<WsConn *> dirty;                 // connections with output to write
+  std::vector<std::unique_ptr<WsConn>> graveyard; // closed, freed outside their callbacks
+  GSource *flusher = nullptr;
+  std::int64_t last_keepalive_us = 0;
+  std::unordered_map<std::uint64_t, PendingOffer> offers;
+  std::vector<std::pair<std::string, bool>> token_paths; // path prefix, needs token
+  Handle next_handle = 1;
+  Actions spare; // swapped with the state machine's queue so buffers are reused
+  bool applying = false;
+  guint tick_source = 0;
+  std::uint64_t http_requests = 0;
+  std::uint64_t http_unauthorized = 0;
+
+  void apply();
+  void flush_all();
+  void keepalive();
+  void on_upgrade(SoupServerMessage *msg);
+  void on_ws(SoupServerMessage *msg);
+  void ws_text(WsConn &c, std::string_view text) override;
+  void ws_binary(WsConn &c, std::size_t size) override;
+  void ws_dirty(WsConn &c) override;
+  void ws_closed(WsConn &c, std::uint16_t code, const char *why) override;
+  void on_offer(SoupServerMessage *msg, const char *path, GHashTable *query);
+  void on_static(SoupServerMessage *msg, const char *path);
+  void finish_offer(const OfferResult &r);
+  void early(SoupServerMessage *msg, const char *path);
+  void add_early(const char *path);
+};
+
+Server::Server(ServerConfig config) : config_(std::move(config)), rooms_(config_.limits) {
+  impl_ = std::make_unique<Impl>();
+  impl_->self = this;
+}
+
+Server::~Server() {
+  shutdown();
+  if (impl_->tick_source)
+    g_source_remove(impl_->tick_source);
+  if (impl_->flusher) {
+    g_source_destroy(impl_->flusher);
+    g_source_unref(impl_->flusher);
+  }
+  impl_->conns.clear();
+  impl_->graveyard.clear();
+  g_clear_object(&soup_);
+}
+
+std::vector<std::string> Server::uris() const {
+  std::vector<std::string> out;
+  if (!soup_)
+    return out;
+  GSList *list = soup_server_get_uris(soup_);
+  for (GSList *l = list; l; l = l->next) {
+    g_autofree char *s = g_uri_to_string(static_cast<GUri *>(l->data));
+    out.emplace_back(s);
+  }
+  g_slist_free_full(list, reinterpret_cast<GDestroyNotify>(g_uri_unref));
+  return out;
+}
+
+bool Server::authorized(SoupServerMessage *msg) const {
+  if (config_.token.empty())
+    return true;
+  const char *auth = soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
+                                                  "Authorization");
+  if (auth && g_ascii_strncasecmp(auth, "Bearer ", 7) == 0) {
+    const char *t = auth + 7;
+    while (*t == ' ')
+      t++;
+    if (config_.token == t)
+      return true;
+  }
+  GUri *uri = soup_server_message_get_uri(msg);
+  if (const char *q = g_uri_get_query(uri)) {
+    g_autoptr(GHashTable) params = g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, nullptr);
+    if (params) {
+      auto *tok = static_cast<const char *>(g_hash_table_lookup(params, "token"));
+      if (tok && config_.token == tok)
+        return true;
+    }
+  }
+  return false;
+}
+
+void Server::add_route(const std::string &path, RouteHandler handler, bool needs_token) {
+  impl_->token_paths.emplace_back(path, needs_token);
+  impl_->add_early(path.c_str());
+  auto *h = new RouteHandler(std::move(handler));
+  soup_server_add_handler(
+      soup_, path.c_str(),
+      [](SoupServer *, SoupServerMessage *msg, const char *p, GHashTable *query, gpointer data) {
+        (*static_cast<RouteHandler *>(data))(msg, p, query);
+      },
+      h, [](gpointer data) { delete static_cast<RouteHandler *>(data); });
+}
+
+// Token and body-size checks, run once the headers are in, before the body is read and before a
+// WebSocket upgrade. libsoup matches early handlers per path, so each route path gets one.
+void Server::Impl::early(SoupServerMessage *msg, const char *path) {
+  http_requests++;
+  bool needs = g_str_has_prefix(path, "/ws") || g_str_has_prefix(path, "/offer");
+  for (auto &[p, t] : token_paths)
+    if (t && g_str_has_prefix(path, p.c_str()))
+      needs = true;
+  if (needs && !self->authorized(msg)) {
+    http_unauthorized++;
+    PC_LOG(Warning, kModule, "%s %s from %s refused: missing or wrong token",
+           soup_server_message_get_method(msg), path, remote_of(msg).c_str());
+    // Close after the refusal: a WebSocket client that failed its handshake waits for that.
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "WWW-Authenticate",
+                                 "Bearer realm=\"pointcast\"");
+    respond_json_error(msg, SOUP_STATUS_UNAUTHORIZED,
+                       "a token is required (?token=... or Authorization: Bearer ...)");
+    return;
+  }
+  goffset len = soup_message_headers_get_content_length(soup_server_message_get_request_headers(msg));
+  if (len > (goffset)kMaxHttpBody) {
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
+    respond_json_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                       "request body over " + std::to_string(kMaxHttpBody) + " bytes");
+  }
+}
+
+void Server::Impl::add_early(const char *path) {
+  soup_server_add_early_handler(
+      self->soup(), path,
+      [](SoupServer *, SoupServerMessage *msg, const char *p, GHashTable *, gpointer data) {
+        static_cast<Impl *>(data)->early(msg, p);
+      },
+      this, nullptr);
+}
+
+bool Server::start(std::string *error) {
+  if (config_.tls_cert.empty() != config_.tls_key.empty()) {
+    *error = "--tls-cert and --tls-key go together";
+    return false;
+  }
+  GError *err = nullptr;
+  g_autoptr(GTlsCertificate) cert = nullptr;
+  if (!config_.tls_cert.empty()) {
+    cert = g_tls_certificate_new_from_files(config_.tls_cert.c_str(), config_.tls_key.c_str(), &err);
+    if (!cert) {
+      *error = std::string("cannot load TLS certificate/key: ") + err->message;
+      g_error_free(err);
+      return false;
+    }
+  }
+  soup_ = soup_server_new("server-header", "pointcast-signaling", nullptr);
+  if (cert)
+    soup_server_set_tls_certificate(soup_, cert);
+  // No permessage-deflate: signaling messages are small, compression costs CPU per message, and
+  // inflating would let a tiny frame expand past the payload limit (a decompression bomb).
+  soup_server_remove_websocket_extension(soup_, SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
+
+  // libsoup answers the upgrade handshake; the connection is then ours (websocket.h).
+  soup_server_add_handler(
+      soup_, "/ws",
+      [](SoupServer *, SoupServerMessage *msg, const char *, GHashTable *, gpointer data) {
+        static_cast<Impl *>(data)->on_ws(msg);
+      },
+      impl_.get(), nullptr);
+  soup_server_add_handler(
+      soup_, "/healthz",
+      [](SoupServer *, SoupServerMessage *msg, const char *, GHashTable *, gpointer) {
+        respond_text(msg, SOUP_STATUS_OK, "ok\n");
+      },
+      nullptr, nullptr);
+  soup_server_add_handler(
+      soup_, "/metrics",
+      [](SoupServer *, SoupServerMessage *msg, const char *, GHashTable *, gpointer data) {
+        auto *impl = static_cast<Impl *>(data);
+        std::string body = impl->self->rooms().prometheus();
+        body += "# HELP pointcast_signaling_http_requests_total HTTP requests received.\n"
+                "# TYPE pointcast_signaling_http_requests_total counter\n"
+                "pointcast_signaling_http_requests_total " + std::to_string(impl->http_requests) + "\n"
+                "# HELP pointcast_signaling_http_unauthorized_total Requests refused for a missing or wrong token.\n"
+                "# TYPE pointcast_signaling_http_unauthorized_total counter\n"
+                "pointcast_signaling_http_unauthorized_total " + std::to_string(impl->http_unauthorized) + "\n";
+        respond_text(msg, SOUP_STATUS_OK, body, "text/plain; version=0.0.4; charset=utf-8");
+      },
+      impl_.get(), nullptr);
+  soup_server_add_handler(
+      soup_, "/offer",
+      [](SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data) {
+        static_cast<Impl *>(data)->on_offer(msg, path, query);
+      },
+      impl_.get(), nullptr);
+  soup_server_add_handler(
+      soup_, nullptr,
+      [](SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *, gpointer data) {
+        static_cast<Impl *>(data)->on_static(msg, path);
+      },
+      impl_.get(), nullptr);
+
+  for (const char *p : {"/ws", "/healthz", "/metrics", "/offer", "/"})
+    impl_->add_early(p);
+  for (auto &install : installers())
+    install(*this);
+
+  g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(config_.host.c_str());
+  if (!addr) {
+    // A name such as "localhost": resolve it.
+    g_autoptr(GResolver) resolver = g_resolver_get_default();
+    GList *addrs = g_resolver_lookup_by_name(resolver, config_.host.c_str(), nullptr, &err);
+    if (!addrs) {
+      *error = "cannot resolve --host " + config_.host + ": " + (err ? err->message : "?");
+      g_clear_error(&err);
+      return false;
+    }
+    addr = G_INET_ADDRESS(g_object_ref(addrs->data));
+    g_resolver_free_addresses(addrs);
+  }
+  g_autoptr(GSocketAddress) sa = g_inet_socket_address_new(addr, config_.port);
+  auto opts = static_cast<SoupServerListenOptions>(cert ? SOUP_SERVER_LISTEN_HTTPS : 0);
+  // Our own socket for a deep accept backlog: GSocket's default of 10 drops SYNs when many
+  // clients (re)connect at once, e.g. after a restart.
+  g_autoptr(GSocket) sock = g_socket_new(g_inet_address_get_family(addr), G_SOCKET_TYPE_STREAM,
+                                         G_SOCKET_PROTOCOL_TCP, &err);
+  if (sock) {
+    g_socket_set_listen_backlog(sock, 4096);
+    if (!g_socket_bind(sock, sa, TRUE, &err) || !g_socket_listen(sock, &err))
+      g_clear_object(&sock);
+  }
+  if (!sock || !soup_server_listen_socket(soup_, sock, opts, &err)) {
+    *error = "cannot listen on " + config_.host + ":" + std::to_string(config_.port) + ": " +
+             (err ? err->message : "?");
+    g_clear_error(&err);
+    return false;
+  }
+  impl_->tick_source = g_timeout_add(
+      250,
+      [](gpointer data) -> gboolean {
+        auto *impl = static_cast<Impl *>(data);
+        impl->self->rooms().tick(Clock::now());
+        impl->apply();
+        impl->keepalive();
+        return G_SOURCE_CONTINUE;
+      },
+      impl_.get());
+  // Output is written once per main-loop iteration, just before the loop polls: everything
+  // relayed to a connection in that iteration leaves in one write.
+  static GSourceFuncs flush_funcs = {
+      [](GSource *src, gint *timeout) -> gboolean {
+        *timeout = -1;
+        (*reinterpret_cast<Impl **>(reinterpret_cast<char *>(src) + sizeof(GSource)))->flush_all();
+        return FALSE;
+      },
+      [](GSource *) -> gboolean { return FALSE; },
+      [](GSource *, GSourceFunc, gpointer) -> gboolean { return G_SOURCE_CONTINUE; },
+      nullptr, nullptr, nullptr};
+  impl_->flusher = g_source_new(&flush_funcs, sizeof(GSource) + sizeof(Impl *));
+  *reinterpret_cast<Impl **>(reinterpret_cast<char *>(impl_->flusher) + sizeof(GSource)) = impl_.get();
+  g_source_set_priority(impl_->flusher, G_PRIORITY_HIGH);
+  g_source_attach(impl_->flusher, g_main_context_get_thread_default());
+  return true;
+}
+
+void Server::shutdown() {
+  if (!soup_)
+    return;
+  std::vector<WsConn *> open;
+  for (auto &[h, c] : impl_->conns)
+    open.push_back(c.get());
+  for (WsConn *c : open)
+    c->close(1001, "server shutting down");
+  impl_->flush_all();
+  for (auto &[id, p] : impl_->offers) {
+    g_signal_handler_disconnect(p.msg, p.finished_handler);
+    respond_json_error(p.msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "server shutting down");
+    soup_server_message_unpause(p.msg);
+  }
+  impl_->offers.clear();
+}
+
+void Server::Impl::on_ws(SoupServerMessage *msg) {
+  GError *err = nullptr;
+  if (!soup_websocket_server_check_handshake(msg, nullptr, nullptr, nullptr, &err)) {
+    respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, std::string("not a WebSocket handshake: ") + err->message);
+    g_error_free(err);
+    return;
+  }
+  soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr);
+  g_signal_connect(msg, "wrote-informational", G_CALLBACK(+[](SoupServerMessage *m, gpointer data) {
+                     static_cast<Impl *>(data)->on_upgrade(m);
+                   }),
+                   this);
+}
+
+void Server::Impl::on_upgrade(SoupServerMessage *msg) {
+  const ServerConfig &cfg = self->config();
+  std::string remote = remote_of(msg);
+  int poll_fd = -1;
+  if (GSocket *sock = soup_server_message_get_socket(msg)) {
+    int fd = g_socket_get_fd(sock);
+    if (cfg.tls_cert.empty())
+      poll_fd = fd;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (cfg.ping_interval) {
+      // Also let the kernel give up on a peer that stopped acknowledging (the ping provokes it).
+      unsigned timeout_ms = cfg.ping_interval * 2000 + 1000;
+      setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof timeout_ms);
+    }
+  }
+  g_object_ref(msg);
+  GIOStream *stream = soup_server_message_steal_connection(msg);
+  g_object_unref(msg);
+  if (!stream)
+    return;
+  Handle h = next_handle++;
+  // Frames far over the limit end the connection (1009); between the limit and this the state
+  // machine answers with an error and the client stays.
+  std::size_t hard = std::max<std::size_t>(cfg.limits.max_message_bytes * 4 + 4096, 64 * 1024);
+  auto conn = std::make_unique<WsConn>(stream, poll_fd, this, h, hard, std::size_t(16) << 20);
+  g_object_unref(stream);
+  WsConn *c = conn.get();
+  conns.emplace(h, std::move(conn));
+  self->rooms().connect(h, Clock::now(), remote);
+  apply();
+  c->start();
+}
+
+void Server::Impl::ws_text(WsConn &c, std::string_view text) {
+  self->rooms().text(c.handle(), text, Clock::now());
+  apply();
+}
+
+void Server::Impl::ws_binary(WsConn &c, std::size_t size) {
+  self->rooms().binary(c.handle(), size, Clock::now());
+  apply();
+}
+
+void Server::Impl::ws_dirty(WsConn &c) { dirty.push_back(&c); }
+
+void Server::Impl::ws_closed(WsConn &c, std::uint16_t code, const char *why) {
+  Handle h = c.handle();
+  PC_LOG(Debug, kModule, "connection %llu closed (%u, %s)", (unsigned long long)h, code, why);
+  auto it = conns.find(h);
+  if (it != conns.end()) {
+    graveyard.push_back(std::move(it->second));
+    conns.erase(it);
+  }
+  // Flushing must not touch it any more.
+  dirty.erase(std::remove(dirty.begin(), dirty.end(), &c), dirty.end());
+  self->rooms().disconnect(h, Clock::now());
+  apply();
+}
+
+void Server::Impl::flush_all() {
+  // Flushing can close a connection, whose peer_left then dirties others: loop until quiet.
+  std::vector<WsConn *> batch;
+  while (!dirty.empty()) {
+    batch.swap(dirty);
+    for (std::size_t i = 0; i < batch.size(); i++) {
+      WsConn *c = batch[i];
+      if (!c)
+        continue;
+      c->dirty = false;
+      c->flush();
+    }
+    batch.clear();
+  }
+  graveyard.clear();
+}
+
+void Server::Impl::keepalive() {
+  unsigned interval = self->config().ping_interval;
+  if (!interval)
+    return;
+  std::int64_t now = g_get_monotonic_time();
+  if (now - last_keepalive_us < 1000000)
+    return;
+  last_keepalive_us = now;
+  std::vector<WsConn *> all;
+  all.reserve(conns.size());
+  for (auto &[h, c] : conns)
+    all.push_back(c.get());
+  for (WsConn *c : all)
+    if (!c->keepalive(now, std::int64_t(interval) * 1000000))
+      PC_LOG(Info, kModule, "connection %llu dropped: no answer to keep-alive pings", (unsigned long long)c->handle());
+}
+
+void Server::Impl::apply() {
+  // A send can fail and close a connection synchronously, which re-enters through "closed":
+  // the nested call leaves its actions queued and this loop picks them up.
+  if (applying)
+    return;
+  applying = true;
+  Actions &queued = self->rooms().actions();
+  while (!queued.empty()) {
+    std::swap(spare, queued);
+    for (const auto &s : spare.sends) {
+      auto it = conns.find(s.to);
+      if (it != conns.end())
+        it->second->send_text(spare.texts[s.text]);
+    }
+    for (const auto &c : spare.closes) {
+      auto it = conns.find(c.client);
+      if (it != conns.end())
+        it->second->close(c.code, c.reason);
+    }
+    for (const auto &r : spare.offers)
+      finish_offer(r);
+    spare.clear();
+  }
+  queued.clear();
+  applying = false;
+}
+
+void Server::Impl::finish_offer(const OfferResult &r) {
+  auto it = offers.find(r.offer_id);
+  if (it == offers.end())
+    return;
+  PendingOffer p = it->second;
+  offers.erase(it);
+  g_signal_handler_disconnect(p.msg, p.finished_handler);
+  if (r.status == 200) {
+    if (p.whip) {
+      respond_text(p.msg, SOUP_STATUS_CREATED, r.answer_sdp, "application/sdp");
+      soup_message_headers_replace(soup_server_message_get_response_headers(p.msg), "Location",
+                                   ("/offer/" + p.peer_id).c_str());
+    } else {
+      g_autoptr(JsonBuilder) b = json_builder_new();
+      json_builder_begin_object(b);
+      json_builder_set_member_name(b, "sdp");
+      json_builder_add_string_value(b, r.answer_sdp.c_str());
+      json_builder_set_member_name(b, "type");
+      json_builder_add_string_value(b, "answer");
+      json_builder_end_object(b);
+      g_autoptr(JsonNode) root = json_builder_get_root(b);
+      g_autofree char *text = json_to_string(root, FALSE);
+      respond_text(p.msg, SOUP_STATUS_OK, text, "application/json");
+    }
+  } else {
+    respond_json_error(p.msg, r.status, r.reason);
+  }
+  soup_server_message_unpause(p.msg);
+}
+
+void Server::Impl::on_offer(SoupServerMessage *msg, const char *path, GHashTable *query) {
+  const char *method = soup_server_message_get_method(msg);
+  SoupMessageHeaders *resp = soup_server_message_get_response_headers(msg);
+  soup_message_headers_replace(resp, "Access-Control-Allow-Origin", "*");
+  if (!strcmp(method, "OPTIONS")) {
+    soup_message_headers_replace(resp, "Access-Control-Allow-Methods", "POST, DELETE, OPTIONS");
+    soup_message_headers_replace(resp, "Access-Control-Allow-Headers", "Content-Type, Authorization");
+    soup_message_headers_replace(resp, "Access-Control-Expose-Headers", "Location");
+    soup_server_message_set_status(msg, SOUP_STATUS_NO_CONTENT, nullptr);
+    return;
+  }
+  if (g_str_has_prefix(path, "/offer/")) {
+    // WHIP session resource: DELETE ends it.
+    if (strcmp(method, "DELETE")) {
+      soup_message_headers_replace(resp, "Allow", "DELETE, OPTIONS");
+      respond_json_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "use DELETE on a session resource");
+      return;
+    }
+    if (self->rooms().end_session(path + strlen("/offer/"))) {
+      apply();
+      soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
+    } else {
+      respond_json_error(msg, SOUP_STATUS_NOT_FOUND, "no such session");
+    }
+    return;
+  }
+  if (strcmp(path, "/offer") != 0) {
+    respond_json_error(msg, SOUP_STATUS_NOT_FOUND, "not found");
+    return;
+  }
+  if (strcmp(method, "POST")) {
+    soup_message_headers_replace(resp, "Allow", "POST, OPTIONS");
+    respond_json_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "POST an SDP offer to /offer");
+    return;
+  }
+  const char *room = query ? static_cast<const char *>(g_hash_table_lookup(query, "room")) : nullptr;
+  const char *target = query ? static_cast<const char *>(g_hash_table_lookup(query, "target")) : nullptr;
+  if (!room || !*room)
+    room = "default";
+
+  SoupMessageBody *body = soup_server_message_get_request_body(msg);
+  g_autoptr(GBytes) bytes = soup_message_body_flatten(body);
+  gsize size = 0;
+  auto *data = static_cast<const char *>(g_bytes_get_data(bytes, &size));
+  std::string text(data ? data : "", size);
+  const char *ctype = soup_message_headers_get_content_type(soup_server_message_get_request_headers(msg), nullptr);
+  bool whip = ctype && !g_ascii_strcasecmp(ctype, "application/sdp");
+  std::string sdp;
+  if (whip) {
+    sdp = std::move(text);
+  } else {
+    if (ctype && g_ascii_strcasecmp(ctype, "application/json") && g_ascii_strcasecmp(ctype, "text/plain")) {
+      respond_json_error(msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
+                         std::string("Content-Type ") + ctype + " is neither application/json nor application/sdp");
+      return;
+    }
+    g_autoptr(JsonParser) parser = json_parser_new();
+    GError *err = nullptr;
+    if (text.empty() || !json_parser_load_from_data(parser, text.data(), (gssize)text.size(), &err)) {
+      respond_json_error(msg, SOUP_STATUS_BAD_REQUEST,
+                         std::string("body is not JSON: ") + (err ? err->message : "empty body"));
+      g_clear_error(&err);
+      return;
+    }
+    JsonNode *root = json_parser_get_root(parser);
+    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+      respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, "body must be a JSON object {\"sdp\":...,\"type\":\"offer\"}");
+      return;
+    }
+    JsonObject *o = json_node_get_object(root);
+    JsonNode *s = json_object_get_member(o, "sdp");
+    JsonNode *t = json_object_get_member(o, "type");
+    if (!s || !JSON_NODE_HOLDS_VALUE(s) || json_node_get_value_type(s) != G_TYPE_STRING) {
+      respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, "body needs a string member \"sdp\"");
+      return;
+    }
+    if (t && (!JSON_NODE_HOLDS_VALUE(t) || json_node_get_value_type(t) != G_TYPE_STRING ||
+              strcmp(json_node_get_string(t), "offer"))) {
+      respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, "\"type\" must be \"offer\"");
+      return;
+    }
+    sdp = json_node_get_string(s);
+  }
+  if (sdp.rfind("v=0", 0) != 0 || sdp.find("\nm=") == std::string::npos) {
+    respond_json_error(msg, SOUP_STATUS_BAD_REQUEST,
+                       "the offer is not an SDP session description (must start with v=0 and have an m= line)");
+    return;
+  }
+  if (!g_utf8_validate(sdp.data(), (gssize)sdp.size(), nullptr)) {
+    respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, "the SDP is not valid UTF-8");
+    return;
+  }
+  OfferStart st = self->rooms().begin_offer(room, sdp, target ? target : "", Clock::now());
+  if (!st.offer_id) {
+    self->rooms().actions().clear();
+    respond_json_error(msg, st.status, st.reason);
+    return;
+  }
+  PendingOffer p;
+  p.msg = msg;
+  p.whip = whip;
+  p.peer_id = st.peer_id;
+  struct Ctx {
+    Impl *impl;
+    std::uint64_t id;
+  };
+  p.finished_handler = g_signal_connect_data(
+      msg, "finished", G_CALLBACK(+[](SoupServerMessage *, gpointer user) {
+        // Only reached when the HTTP client went away first: answered offers disconnect this.
+        auto *x = static_cast<Ctx *>(user);
+        if (x->impl->offers.erase(x->id)) {
+          x->impl->self->rooms().end_offer(x->id);
+          x->impl->apply();
+        }
+      }),
+      new Ctx{this, st.offer_id}, [](gpointer user, GClosure *) { delete static_cast<Ctx *>(user); },
+      GConnectFlags(0));
+  offers.emplace(st.offer_id, p);
+  soup_server_message_pause(msg);
+  apply();
+}
+
+void Server::Impl::on_static(SoupServerMessage *msg, const char *path) {
+  const char *method = soup_server_message_get_method(msg);
+  if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow", "GET, HEAD");
+    respond_json_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method not allowed");
+    return;
+  }
+  const std::string &root = self->config().web_root;
+  if (root.empty()) {
+    respond_text(msg, SOUP_STATUS_NOT_FOUND, "not found (the daemon runs without --web-root)\n");
+    return;
+  }
+  g_autofree char *decoded = g_uri_unescape_string(path, nullptr);
+  if (!decoded || strchr(decoded, '\\')) {
+    respond_text(msg, SOUP_STATUS_BAD_REQUEST, "bad path\n");
+    return;
+  }
+  // No ".." segment ever reaches the file system; realpath below catches symlinks out of root.
+  g_auto(GStrv) parts = g_strsplit(decoded, "/", -1);
+  for (char **p = parts; *p; p++)
+    if (!strcmp(*p, "..")) {
+      respond_text(msg, SOUP_STATUS_FORBIDDEN, "forbidden\n");
+      return;
+    }
+  std::string rel = decoded;
+  if (rel.empty() || rel.back() == '/')
+    rel += "index.html";
+  std::string full = root + "/" + rel;
+  if (g_file_test(full.c_str(), G_FILE_TEST_IS_DIR))
+    full += "/index.html";
+  char rroot[PATH_MAX], rfull[PATH_MAX];
+  if (!realpath(root.c_str(), rroot) || !realpath(full.c_str(), rfull) ||
+      !g_file_test(rfull, G_FILE_TEST_IS_REGULAR)) {
+    respond_text(msg, SOUP_STATUS_NOT_FOUND, "not found\n");
+    return;
+  }
+  std::string prefix = std::string(rroot) + "/";
+  if (strncmp(rfull, prefix.c_str(), prefix.size()) != 0) {
+    respond_text(msg, SOUP_STATUS_FORBIDDEN, "forbidden\n");
+    return;
+  }
+  gchar *contents = nullptr;
+  gsize len = 0;
+  if (!g_file_get_contents(rfull, &contents, &len, nullptr)) {
+    respond_text(msg, SOUP_STATUS_NOT_FOUND, "not found\n");
+    return;
+  }
+  soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
+  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control", "no-cache");
+  soup_server_message_set_response(msg, mime_for(rfull), SOUP_MEMORY_TAKE, contents, len);
+}
+
+} // namespace pointcast::signaling

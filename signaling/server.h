@@ -1,0 +1,78 @@
+/* pointcast-signaling's transport: a SoupServer carrying the room protocol on WebSocket /ws and
+ * the HTTP endpoints (/offer, /healthz, /metrics, static files). All protocol decisions are made
+ * by Rooms (rooms.h); this file only moves bytes between sockets and the state machine.
+ *
+ * Other files add HTTP routes without touching this one: define, at namespace scope,
+ *   static pointcast::signaling::RouteInstaller routes{[](Server &s) {
+ *     s.add_route("/api/pipelines", [](SoupServerMessage *m, const char *path, GHashTable *q) {...});
+ *   }};
+ * and add the file to the daemon's sources in signaling/meson.build. */
+#pragma once
+
+#include "rooms.h"
+
+#include <libsoup/soup.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pointcast::signaling {
+
+struct ServerConfig {
+  std::string host = "0.0.0.0";
+  int port = 8765; // 0: any free port (the log line "listening on" tells which)
+  std::string tls_cert, tls_key; // both set: https:// and wss://
+  std::string token;             // non-empty: required on /ws, /offer and added routes
+  std::string web_root;          // static files; empty: none
+  std::string pipelines_dir;     // for routes that start pipelines (see pipelines.cpp)
+  unsigned ping_interval = 20;   // seconds between WebSocket pings; 0: none
+  Limits limits;
+};
+
+class Server;
+using RouteHandler = std::function<void(SoupServerMessage *msg, const char *path, GHashTable *query)>;
+
+struct RouteInstaller {
+  explicit RouteInstaller(std::function<void(Server &)> install);
+};
+
+class Server {
+public:
+  explicit Server(ServerConfig config);
+  ~Server();
+  Server(const Server &) = delete;
+  Server &operator=(const Server &) = delete;
+
+  // Binds and starts serving on the thread-default main context. False with *error on failure.
+  bool start(std::string *error);
+  // Closes every WebSocket (1001, going away) and stops listening.
+  void shutdown();
+
+  // Adds an HTTP route below `path`. needs_token: refused with 401 unless the token is presented
+  // (when the daemon has one).
+  void add_route(const std::string &path, RouteHandler handler, bool needs_token = true);
+  // True when msg carries the configured token (or none is configured).
+  bool authorized(SoupServerMessage *msg) const;
+
+  const ServerConfig &config() const { return config_; }
+  Rooms &rooms() { return rooms_; }
+  SoupServer *soup() const { return soup_; }
+  std::vector<std::string> uris() const;
+
+  struct Impl;
+
+private:
+  ServerConfig config_;
+  Rooms rooms_;
+  SoupServer *soup_ = nullptr;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Shared helpers for route handlers.
+void respond_text(SoupServerMessage *msg, guint status, const std::string &body,
+                  const char *content_type = "text/plain; charset=utf-8");
+void respond_json_error(SoupServerMessage *msg, guint status, const std::string &reason);
+
+} // namespace pointcast::signaling

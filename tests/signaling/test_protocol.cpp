@@ -1,0 +1,150 @@
+// Room protocol: every message type round-trips, every malformed input gets its error code.
+#include "protocol.h"
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+using namespace pointcast::protocol;
+
+static Message must_parse(const char *text) {
+  ParseResult r = parse(text);
+  if (!r.ok())
+    g_error("parse(%s) failed: %s %s", text, r.error.code.c_str(), r.error.message.c_str());
+  return *r.message;
+}
+
+static void expect_error(const char *text, const char *code) {
+  ParseResult r = parse(text);
+  if (r.ok())
+    g_error("parse(%s) unexpectedly succeeded", text);
+  if (r.error.code != code)
+    g_error("parse(%s): code %s, expected %s (%s)", text, r.error.code.c_str(), code,
+            r.error.message.c_str());
+  g_assert_false(r.error.message.empty());
+}
+
+static void test_register() {
+  auto m = std::get<Register>(must_parse(R"({"type":"register","client_id":"a","room_id":"r1","client_type":"browser"})"));
+  g_assert_cmpstr(m.client_id.c_str(), ==, "a");
+  g_assert_cmpstr(m.room_id.c_str(), ==, "r1");
+  g_assert_cmpstr(m.client_type.c_str(), ==, "browser");
+  auto d = std::get<Register>(must_parse(R"({"type":"register","client_id":"b"})"));
+  g_assert_cmpstr(d.room_id.c_str(), ==, "default");
+  g_assert_cmpstr(d.client_type.c_str(), ==, "unknown");
+  auto back = std::get<Register>(must_parse(serialize(m).c_str()));
+  g_assert_cmpstr(back.client_type.c_str(), ==, "browser");
+  g_assert_cmpstr(type_name(m), ==, "register");
+}
+
+static void test_sdp() {
+  auto m = std::get<Sdp>(must_parse(R"({"type":"offer","target_id":"b","sdp":{"type":"offer","sdp":"v=0\r\n"},"extra":1})"));
+  g_assert_cmpstr(m.target_id->c_str(), ==, "b");
+  g_assert_false(m.from_id.has_value());
+  g_assert_cmpstr(m.sdp.sdp.c_str(), ==, "v=0\r\n");
+  g_assert_cmpstr(type_name(m), ==, "offer");
+  // Bare SDP string, as some peers send it.
+  auto a = std::get<Sdp>(must_parse(R"({"type":"answer","sdp":"v=0\r\n","trickle":false})"));
+  g_assert_cmpstr(a.sdp.type.c_str(), ==, "answer");
+  g_assert_false(a.target_id.has_value());
+  g_assert_true(a.trickle.has_value() && !*a.trickle);
+  a.from_id = "x\"y";
+  auto back = std::get<Sdp>(must_parse(serialize(a).c_str()));
+  g_assert_cmpstr(back.from_id->c_str(), ==, "x\"y");
+  g_assert_cmpstr(back.sdp.sdp.c_str(), ==, "v=0\r\n");
+  g_assert_true(back.trickle.has_value() && !*back.trickle);
+}
+
+static void test_candidate() {
+  auto c = std::get<Candidate>(must_parse(
+      R"({"type":"ice_candidate","target_id":"b","candidate":{"candidate":"candidate:1 1 UDP 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}})"));
+  g_assert_cmpint(*c.candidate.sdp_mline_index, ==, 0);
+  g_assert_cmpstr(c.candidate.sdp_mid->c_str(), ==, "0");
+  auto back = std::get<Candidate>(must_parse(serialize(c).c_str()));
+  g_assert_cmpstr(back.candidate.candidate.c_str(), ==, c.candidate.candidate.c_str());
+  auto end = std::get<Candidate>(must_parse(R"({"type":"ice_candidate","candidate":null})"));
+  g_assert_true(end.candidate.candidate.empty());
+  auto end2 = std::get<Candidate>(must_parse(R"({"type":"ice_candidate","candidate":{"candidate":"","sdpMid":null}})"));
+  g_assert_true(end2.candidate.candidate.empty());
+  g_assert_cmpstr(type_name(end2), ==, "ice_candidate");
+}
+
+static void test_server_messages() {
+  Registered r{"me", "room", {{"a", "browser"}, {"b", "gstreamer"}}};
+  auto back = std::get<Registered>(must_parse(serialize(r).c_str()));
+  g_assert_cmpuint(back.peers.size(), ==, 2);
+  g_assert_cmpstr(back.peers[1].client_id.c_str(), ==, "b");
+  g_assert_cmpstr(back.peers[1].client_type.c_str(), ==, "gstreamer");
+  auto j = std::get<PeerJoined>(must_parse(serialize(PeerJoined{"a", "browser"}).c_str()));
+  g_assert_cmpstr(j.client_type.c_str(), ==, "browser");
+  auto l = std::get<PeerLeft>(must_parse(serialize(PeerLeft{"a"}).c_str()));
+  g_assert_cmpstr(l.client_id.c_str(), ==, "a");
+  auto e = std::get<Error>(must_parse(error_json("bad_json", "line 1: \"oops\"\n").c_str()));
+  g_assert_cmpstr(e.code.c_str(), ==, "bad_json");
+  g_assert_cmpstr(e.message.c_str(), ==, "line 1: \"oops\"\n");
+  // Control characters are escaped so the output stays one valid JSON line.
+  std::string s = error_json("c", std::string("a\x01b", 3));
+  g_assert_null(strchr(s.c_str(), '\x01'));
+  g_assert_cmpstr(std::get<Error>(must_parse(s.c_str())).message.c_str(), ==, "a\x01b");
+}
+
+static void test_append_from_id() {
+  const char *in = R"( {"type":"offer","target_id":"b","sdp":{"type":"offer","sdp":"x"},"extra":[1,{"k":"}"}]} )";
+  std::string out = append_from_id(in, "a\\b");
+  auto m = std::get<Sdp>(must_parse(out.c_str()));
+  g_assert_cmpstr(m.from_id->c_str(), ==, "a\\b");
+  // Extra members the sender added survive the relay.
+  g_autoptr(JsonParser) p = json_parser_new();
+  g_assert_true(json_parser_load_from_data(p, out.c_str(), -1, nullptr));
+  JsonObject *o = json_node_get_object(json_parser_get_root(p));
+  g_assert_true(json_object_has_member(o, "extra"));
+}
+
+static void test_errors() {
+  expect_error("", code::kBadJson);
+  expect_error("{", code::kBadJson);
+  expect_error("{\"type\":\"register\",}", code::kBadJson);
+  expect_error("[1,2]", code::kNotObject);
+  expect_error("42", code::kNotObject);
+  expect_error("\"register\"", code::kNotObject);
+  expect_error("null", code::kNotObject);
+  expect_error("{}", code::kMissingType);
+  expect_error(R"({"type":7})", code::kMissingType);
+  expect_error(R"({"type":"hello"})", code::kUnknownType);
+  expect_error(R"({"type":"register"})", code::kMissingField);
+  expect_error(R"({"type":"register","client_id":null})", code::kMissingField);
+  expect_error(R"({"type":"register","client_id":5})", code::kBadField);
+  expect_error(R"({"type":"register","client_id":""})", code::kBadField);
+  expect_error(R"({"type":"register","client_id":"a","room_id":["r"]})", code::kBadField);
+  expect_error(R"({"type":"register","client_id":"a","client_type":{}})", code::kBadField);
+  std::string longid = R"({"type":"register","client_id":")" + std::string(300, 'x') + "\"}";
+  expect_error(longid.c_str(), code::kBadField);
+  expect_error(R"({"type":"offer","target_id":"b"})", code::kMissingField);
+  expect_error(R"({"type":"offer","target_id":"b","sdp":5})", code::kBadField);
+  expect_error(R"({"type":"offer","target_id":"b","sdp":{"type":"offer"}})", code::kMissingField);
+  expect_error(R"({"type":"offer","target_id":"b","sdp":{"type":"answer","sdp":"v=0"}})", code::kBadField);
+  expect_error(R"({"type":"offer","target_id":"b","sdp":""})", code::kBadField);
+  expect_error(R"({"type":"answer","target_id":3,"sdp":"v=0"})", code::kBadField);
+  expect_error(R"({"type":"answer","sdp":"v=0","trickle":"no"})", code::kBadField);
+  expect_error(R"({"type":"ice_candidate","target_id":"b"})", code::kMissingField);
+  expect_error(R"({"type":"ice_candidate","candidate":"candidate:1"})", code::kBadField);
+  expect_error(R"({"type":"ice_candidate","candidate":{"sdpMid":"0"}})", code::kMissingField);
+  expect_error(R"({"type":"ice_candidate","candidate":{"candidate":"candidate:1"}})", code::kBadField);
+  expect_error(R"({"type":"ice_candidate","candidate":{"candidate":"c","sdpMLineIndex":"0"}})", code::kBadField);
+  expect_error(R"({"type":"ice_candidate","candidate":{"candidate":"c","sdpMLineIndex":-1}})", code::kBadField);
+  expect_error(R"({"type":"ice_candidate","candidate":{"candidate":"c","sdpMLineIndex":1.5}})", code::kBadField);
+  expect_error(R"({"type":"registered","client_id":"a","room_id":"r"})", code::kMissingField);
+  expect_error(R"({"type":"registered","client_id":"a","room_id":"r","peers":[1]})", code::kBadField);
+  expect_error(R"({"type":"peer_left"})", code::kMissingField);
+  expect_error(R"({"type":"error"})", code::kMissingField);
+}
+
+int main(int argc, char **argv) {
+  g_test_init(&argc, &argv, nullptr);
+  g_test_add_func("/protocol/register", test_register);
+  g_test_add_func("/protocol/sdp", test_sdp);
+  g_test_add_func("/protocol/candidate", test_candidate);
+  g_test_add_func("/protocol/server-messages", test_server_messages);
+  g_test_add_func("/protocol/append-from-id", test_append_from_id);
+  g_test_add_func("/protocol/errors", test_errors);
+  return g_test_run();
+}
