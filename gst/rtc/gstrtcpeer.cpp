@@ -111,6 +111,7 @@ struct MediaSend {
   GstCaps *rtp_caps = nullptr;   // what webrtcbin is told we send
   std::vector<GstElement *> chain;
   bool built = false;
+  bool eos = false;              // guarded by the element's lock
 };
 
 struct MediaLink {
@@ -1034,6 +1035,10 @@ static void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, Medi
   g_object_set(queue, "max-size-buffers", 8u, "max-size-bytes", 0u, "max-size-time", guint64(0),
                "leaky", 2 /* downstream */, nullptr);
   gst_bin_add(GST_BIN(self), queue);
+  // Running, and linked downstream, before the tee can push into it: a buffer reaching a
+  // still-flushing queue returns FLUSHING up the sender's streaming thread, which silently
+  // stops a non-live source (a file) for good.
+  gst_element_sync_state_with_parent(queue);
   GstPadTemplate *templ =
       gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(s->webrtc), "sink_%u");
   GstPad *wpad = gst_element_request_pad(s->webrtc, templ, nullptr, m->rtp_caps);
@@ -1703,6 +1708,11 @@ static void maybe_post_eos(GstRtcPeer *self, guint32 seqnum)
     for (auto &[label, sink] : p->data_sinks)
       if (!sink->eos)
         return;
+    // A media pad that never got caps (e.g. a decodebin branch for audio the file lacks)
+    // carries nothing and must not hold the end back.
+    for (auto &m : p->media_sends)
+      if (m->built && !m->eos)
+        return;
     p->eos_posted = true;
   }
   drain_channels(self);
@@ -1871,6 +1881,30 @@ static GstPadProbeReturn media_caps_probe(GstPad *pad, GstPadProbeInfo *info, gp
   return ok ? GST_PAD_PROBE_REMOVE : GST_PAD_PROBE_DROP;
 }
 
+// EOS on a media pad: that stream ended (e.g. the end of a file). Once every pad that carried
+// something has ended, the element posts EOS so that the pipeline can finish.
+static GstPadProbeReturn media_eos_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  auto *m = static_cast<MediaSend *>(user_data);
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
+  if (GST_EVENT_TYPE(ev) != GST_EVENT_EOS && GST_EVENT_TYPE(ev) != GST_EVENT_FLUSH_STOP)
+    return GST_PAD_PROBE_OK;
+  auto *self = GST_RTC_PEER(gst_object_get_parent(GST_OBJECT(m->head)));
+  if (!self)
+    return GST_PAD_PROBE_OK;
+  bool eos = GST_EVENT_TYPE(ev) == GST_EVENT_EOS;
+  {
+    std::lock_guard lk(self->priv->lock);
+    m->eos = eos;
+    if (!eos)
+      self->priv->eos_posted = false;
+  }
+  if (eos)
+    maybe_post_eos(self, gst_event_get_seqnum(ev));
+  gst_object_unref(self);
+  return GST_PAD_PROBE_OK;
+}
+
 static GstCaps *rtp_caps_for(GstRtcPeer *self, bool video)
 {
   if (!video)
@@ -1916,6 +1950,8 @@ static GstPad *request_media_pad(GstRtcPeer *self, GstPadTemplate *templ, bool v
   GstPad *head_src = gst_element_get_static_pad(m->head, "src");
   gst_pad_add_probe(head_src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, media_caps_probe, m.get(),
                     nullptr);
+  gst_pad_add_probe(head_src, GstPadProbeType(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
+                    GST_PAD_PROBE_TYPE_EVENT_FLUSH), media_eos_probe, m.get(), nullptr);
   gst_object_unref(head_src);
   GstPad *ghost = m->ghost;
   {
@@ -2092,6 +2128,9 @@ static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
     p->ctx = g_main_context_new();
     p->loop = g_main_loop_new(p->ctx, FALSE);
     p->thread = g_thread_new("rtcpeer", loop_thread, p);
+    // Wait until the loop runs: a READY -> NULL right after this (another element of the
+    // pipeline failing to start, e.g. v4l2src without a camera) otherwise hung in g_thread_join.
+    run_sync(self, [] {});
     break;
   case GST_STATE_CHANGE_READY_TO_PAUSED: {
     {
@@ -2100,6 +2139,8 @@ static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
       p->eos_posted = false;
       for (auto &[label, sink] : p->data_sinks)
         sink->eos = false;
+      for (auto &m : p->media_sends)
+        m->eos = false;
     }
     if (!start_signaling(self))
       return GST_STATE_CHANGE_FAILURE;
