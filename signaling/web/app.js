@@ -6,6 +6,7 @@
 // role (auto, offer, answer), mode (auto, overlay, scatter), connect=1 (connect on load).
 import { parseNpy, toFloat64, NpyError } from './npy.js';
 import { Reassembler } from './framing.js';
+import { markLayout, readMark } from './mark.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -35,7 +36,9 @@ const state = {
   lastLabel: null,
   pointsDrawn: 0,
   overlayDraws: 0,
-  lastOverlay: null, // { frame, x, y, videoX, videoY, at }
+  lastOverlay: null, // { frame, x, y, canvasX, canvasY, at, matchedBy: 'mark' | 'arrival' }
+  markMatches: 0, // overlay drawings matched to the frame's own mark
+  lastMark: null,
   errors: [],
 };
 window.pointcast = {
@@ -56,6 +59,8 @@ window.pointcast = {
       pointsDrawn: state.pointsDrawn,
       overlayDraws: state.overlayDraws,
       lastOverlay: state.lastOverlay,
+      markMatches: state.markMatches,
+      lastMark: state.lastMark,
       sender: state.sender,
       clientId: state.clientId,
     };
@@ -560,6 +565,7 @@ function jsonPoints(j) {
 }
 
 const dataLog = []; // recent arrays with their arrival time, for matching to video frames
+const byFrame = new Map(); // frame number -> the [frame, x, y] array sent for it (ball senders)
 let latestCloud = null;
 let pointsInfoAt = 0;
 
@@ -569,6 +575,10 @@ function onArray(label, a) {
   dataLog.push({ at: now, a });
   while (dataLog.length > 240 || (dataLog.length && now - dataLog[0].at > 4000)) dataLog.shift();
   latestCloud = a;
+  if (a.cols >= 3 && a.rows >= 1 && a.rows <= 16) {
+    byFrame.set(a.values[0], a);
+    if (byFrame.size > 1200) byFrame.delete(byFrame.keys().next().value);
+  }
   if (now - pointsInfoAt > 250) {
     pointsInfoAt = now;
     $('points-info').textContent = `"${label}" #${state.dataMessages} shape (${a.shape.join(', ')}) ${a.dtype}`;
@@ -618,7 +628,7 @@ function fitCanvas(canvas) {
   }
 }
 
-function drawOverlay(a) {
+function drawOverlay(a, how = 'arrival') {
   const canvas = $('overlay');
   fitCanvas(canvas);
   const ctx = canvas.getContext('2d');
@@ -643,7 +653,7 @@ function drawOverlay(a) {
     ctx.lineTo(cx, cy + k);
     ctx.stroke();
     ctx.fillText(`#${frame} (${x.toFixed(1)}, ${y.toFixed(1)})`, cx + k, cy - k);
-    state.lastOverlay = { frame, x, y, canvasX: cx, canvasY: cy, at: performance.now() };
+    state.lastOverlay = { frame, x, y, canvasX: cx, canvasY: cy, at: performance.now(), matchedBy: how };
   }
   state.overlayDraws++;
   state.pointsDrawn += a.rows;
@@ -661,12 +671,44 @@ function onVideoFrame(now, meta) {
   const v = $('video');
   $('video-info').textContent = `${v.videoWidth}x${v.videoHeight} · ${fpsWindow.length} fps · frame ${state.videoFrames}`;
   if (currentMode() === 'overlay') {
-    const when = meta && meta.receiveTime ? meta.receiveTime : now;
-    let best = null;
-    for (const d of dataLog) if (!best || Math.abs(d.at - when) < Math.abs(best.at - when)) best = d;
-    drawOverlay(best ? best.a : null);
+    // Best: the frame number ballsrc drew into the picture, matched to the data sent for it.
+    const f = frameMark(v);
+    const exact = f !== null ? byFrame.get(f) : undefined;
+    if (exact) {
+      state.markMatches++;
+      drawOverlay(exact, 'mark');
+    } else {
+      const when = meta && meta.receiveTime ? meta.receiveTime : now;
+      let best = null;
+      for (const d of dataLog) if (!best || Math.abs(d.at - when) < Math.abs(best.at - when)) best = d;
+      drawOverlay(best ? best.a : null, 'arrival');
+    }
   }
   v.requestVideoFrameCallback(onVideoFrame);
+}
+
+// The frame number in the band at the top of the current video frame, or null.
+let markCanvas = null;
+let markMisses = 0;
+function frameMark(v) {
+  const L = markLayout(v.videoWidth);
+  // Frames that never carried a mark stop being searched after a while (cheap for other videos).
+  if (!L || markMisses > 300) return null;
+  if (!markCanvas) markCanvas = document.createElement('canvas');
+  if (markCanvas.width !== v.videoWidth || markCanvas.height !== L.height) {
+    markCanvas.width = v.videoWidth;
+    markCanvas.height = L.height;
+  }
+  const ctx = markCanvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(v, 0, 0, v.videoWidth, L.height, 0, 0, v.videoWidth, L.height);
+  const f = readMark(ctx.getImageData(0, 0, v.videoWidth, L.height).data, v.videoWidth);
+  if (f === null) {
+    if (state.markMatches === 0) markMisses++;
+  } else {
+    markMisses = 0;
+    state.lastMark = f;
+  }
+  return f;
 }
 
 // A rotating orthographic view of an (N, 3) cloud, coloured by depth, drawn pixel by pixel so
