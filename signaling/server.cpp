@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include "log.h"
+#include "websocket.h"
 
 #include <json-glib/json-glib.h>
 
@@ -8,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -70,11 +72,6 @@ void respond_json_error(SoupServerMessage *msg, guint status, const std::string 
   respond_text(msg, status, std::string(text) + "\n", "application/json");
 }
 
-struct Conn {
-  SoupWebsocketConnection *ws = nullptr;
-  gulong handlers[3] = {0, 0, 0};
-};
-
 struct PendingOffer {
   SoupServerMessage *msg = nullptr;
   bool whip = false;
@@ -82,9 +79,13 @@ struct PendingOffer {
   gulong finished_handler = 0;
 };
 
-struct Server::Impl {
+struct Server::Impl final : WsListener {
   Server *self = nullptr;
-  std::unordered_map<Handle, Conn> conns;
+  std::unordered_map<Handle, std::unique_ptr<WsConn>> conns;
+  std::vector<WsConn *> dirty;                 // connections with output to write
+  std::vector<std::unique_ptr<WsConn>> graveyard; // closed, freed outside their callbacks
+  GSource *flusher = nullptr;
+  std::int64_t last_keepalive_us = 0;
   std::unordered_map<std::uint64_t, PendingOffer> offers;
   std::vector<std::pair<std::string, bool>> token_paths; // path prefix, needs token
   Handle next_handle = 1;
@@ -95,7 +96,14 @@ struct Server::Impl {
   std::uint64_t http_unauthorized = 0;
 
   void apply();
-  void on_ws(SoupServerMessage *msg, SoupWebsocketConnection *ws);
+  void flush_all();
+  void keepalive();
+  void on_upgrade(SoupServerMessage *msg);
+  void on_ws(SoupServerMessage *msg);
+  void ws_text(WsConn &c, std::string_view text) override;
+  void ws_binary(WsConn &c, std::size_t size) override;
+  void ws_dirty(WsConn &c) override;
+  void ws_closed(WsConn &c, std::uint16_t code, const char *why) override;
   void on_offer(SoupServerMessage *msg, const char *path, GHashTable *query);
   void on_static(SoupServerMessage *msg, const char *path);
   void finish_offer(const OfferResult &r);
@@ -112,6 +120,12 @@ Server::~Server() {
   shutdown();
   if (impl_->tick_source)
     g_source_remove(impl_->tick_source);
+  if (impl_->flusher) {
+    g_source_destroy(impl_->flusher);
+    g_source_unref(impl_->flusher);
+  }
+  impl_->conns.clear();
+  impl_->graveyard.clear();
   g_clear_object(&soup_);
 }
 
@@ -219,14 +233,17 @@ bool Server::start(std::string *error) {
   soup_ = soup_server_new("server-header", "pointcast-signaling", nullptr);
   if (cert)
     soup_server_set_tls_certificate(soup_, cert);
+  // No permessage-deflate: signaling messages are small, compression costs CPU per message, and
+  // inflating would let a tiny frame expand past the payload limit (a decompression bomb).
+  soup_server_remove_websocket_extension(soup_, SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
 
-  soup_server_add_websocket_handler(
-      soup_, "/ws", nullptr, nullptr,
-      [](SoupServer *, SoupServerMessage *msg, const char *, SoupWebsocketConnection *ws, gpointer data) {
-        static_cast<Impl *>(data)->on_ws(msg, ws);
+  // libsoup answers the upgrade handshake; the connection is then ours (websocket.h).
+  soup_server_add_handler(
+      soup_, "/ws",
+      [](SoupServer *, SoupServerMessage *msg, const char *, GHashTable *, gpointer data) {
+        static_cast<Impl *>(data)->on_ws(msg);
       },
       impl_.get(), nullptr);
-
   soup_server_add_handler(
       soup_, "/healthz",
       [](SoupServer *, SoupServerMessage *msg, const char *, GHashTable *, gpointer) {
@@ -280,9 +297,19 @@ bool Server::start(std::string *error) {
   }
   g_autoptr(GSocketAddress) sa = g_inet_socket_address_new(addr, config_.port);
   auto opts = static_cast<SoupServerListenOptions>(cert ? SOUP_SERVER_LISTEN_HTTPS : 0);
-  if (!soup_server_listen(soup_, sa, opts, &err)) {
-    *error = "cannot listen on " + config_.host + ":" + std::to_string(config_.port) + ": " + err->message;
-    g_error_free(err);
+  // Our own socket for a deep accept backlog: GSocket's default of 10 drops SYNs when many
+  // clients (re)connect at once, e.g. after a restart.
+  g_autoptr(GSocket) sock = g_socket_new(g_inet_address_get_family(addr), G_SOCKET_TYPE_STREAM,
+                                         G_SOCKET_PROTOCOL_TCP, &err);
+  if (sock) {
+    g_socket_set_listen_backlog(sock, 4096);
+    if (!g_socket_bind(sock, sa, TRUE, &err) || !g_socket_listen(sock, &err))
+      g_clear_object(&sock);
+  }
+  if (!sock || !soup_server_listen_socket(soup_, sock, opts, &err)) {
+    *error = "cannot listen on " + config_.host + ":" + std::to_string(config_.port) + ": " +
+             (err ? err->message : "?");
+    g_clear_error(&err);
     return false;
   }
   impl_->tick_source = g_timeout_add(
@@ -291,18 +318,37 @@ bool Server::start(std::string *error) {
         auto *impl = static_cast<Impl *>(data);
         impl->self->rooms().tick(Clock::now());
         impl->apply();
+        impl->keepalive();
         return G_SOURCE_CONTINUE;
       },
       impl_.get());
+  // Output is written once per main-loop iteration, just before the loop polls: everything
+  // relayed to a connection in that iteration leaves in one write.
+  static GSourceFuncs flush_funcs = {
+      [](GSource *src, gint *timeout) -> gboolean {
+        *timeout = -1;
+        (*reinterpret_cast<Impl **>(reinterpret_cast<char *>(src) + sizeof(GSource)))->flush_all();
+        return FALSE;
+      },
+      [](GSource *) -> gboolean { return FALSE; },
+      [](GSource *, GSourceFunc, gpointer) -> gboolean { return G_SOURCE_CONTINUE; },
+      nullptr, nullptr, nullptr};
+  impl_->flusher = g_source_new(&flush_funcs, sizeof(GSource) + sizeof(Impl *));
+  *reinterpret_cast<Impl **>(reinterpret_cast<char *>(impl_->flusher) + sizeof(GSource)) = impl_.get();
+  g_source_set_priority(impl_->flusher, G_PRIORITY_HIGH);
+  g_source_attach(impl_->flusher, g_main_context_get_thread_default());
   return true;
 }
 
 void Server::shutdown() {
   if (!soup_)
     return;
+  std::vector<WsConn *> open;
   for (auto &[h, c] : impl_->conns)
-    if (soup_websocket_connection_get_state(c.ws) == SOUP_WEBSOCKET_STATE_OPEN)
-      soup_websocket_connection_close(c.ws, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "server shutting down");
+    open.push_back(c.get());
+  for (WsConn *c : open)
+    c->close(1001, "server shutting down");
+  impl_->flush_all();
   for (auto &[id, p] : impl_->offers) {
     g_signal_handler_disconnect(p.msg, p.finished_handler);
     respond_json_error(p.msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "server shutting down");
@@ -311,77 +357,112 @@ void Server::shutdown() {
   impl_->offers.clear();
 }
 
-void Server::Impl::on_ws(SoupServerMessage *msg, SoupWebsocketConnection *ws) {
-  Rooms &rooms = self->rooms();
+void Server::Impl::on_ws(SoupServerMessage *msg) {
+  GError *err = nullptr;
+  if (!soup_websocket_server_check_handshake(msg, nullptr, nullptr, nullptr, &err)) {
+    respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, std::string("not a WebSocket handshake: ") + err->message);
+    g_error_free(err);
+    return;
+  }
+  soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr);
+  g_signal_connect(msg, "wrote-informational", G_CALLBACK(+[](SoupServerMessage *m, gpointer data) {
+                     static_cast<Impl *>(data)->on_upgrade(m);
+                   }),
+                   this);
+}
+
+void Server::Impl::on_upgrade(SoupServerMessage *msg) {
   const ServerConfig &cfg = self->config();
-  Handle h = next_handle++;
-  Conn &c = conns[h];
-  c.ws = SOUP_WEBSOCKET_CONNECTION(g_object_ref(ws));
-  // Frames far over the limit are cut off by libsoup (close 1009); between the limit and this
-  // the state machine answers with an error and the client stays.
-  guint64 hard = std::max<guint64>(cfg.limits.max_message_bytes * 4 + 4096, 64 * 1024);
-  soup_websocket_connection_set_max_incoming_payload_size(ws, hard);
-  if (cfg.ping_interval) {
-    soup_websocket_connection_set_keepalive_interval(ws, cfg.ping_interval);
-    // libsoup 3.2 does not report pongs, so dead peers are found by TCP instead: a ping that
-    // stays unacknowledged for two intervals makes the kernel drop the connection.
-    if (GSocket *sock = soup_server_message_get_socket(msg)) {
-      int fd = g_socket_get_fd(sock);
+  std::string remote = remote_of(msg);
+  int poll_fd = -1;
+  if (GSocket *sock = soup_server_message_get_socket(msg)) {
+    int fd = g_socket_get_fd(sock);
+    if (cfg.tls_cert.empty())
+      poll_fd = fd;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (cfg.ping_interval) {
+      // Also let the kernel give up on a peer that stopped acknowledging (the ping provokes it).
       unsigned timeout_ms = cfg.ping_interval * 2000 + 1000;
       setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof timeout_ms);
     }
   }
-  if (GSocket *sock = soup_server_message_get_socket(msg)) {
-    int one = 1;
-    setsockopt(g_socket_get_fd(sock), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  // Handle and Impl travel together in a small heap block owned by the connection's signals.
-  struct Ctx {
-    Impl *impl;
-    Handle h;
-  };
-  auto *ctx = new Ctx{this, h};
-  c.handlers[0] = g_signal_connect_data(
-      ws, "message",
-      G_CALLBACK(+[](SoupWebsocketConnection *, gint type, GBytes *data, gpointer user) {
-        auto *x = static_cast<Ctx *>(user);
-        gsize size = 0;
-        auto *bytes = static_cast<const char *>(g_bytes_get_data(data, &size));
-        Rooms &r = x->impl->self->rooms();
-        if (type == SOUP_WEBSOCKET_DATA_TEXT)
-          r.text(x->h, std::string_view(bytes ? bytes : "", size), Clock::now());
-        else
-          r.binary(x->h, size, Clock::now());
-        x->impl->apply();
-      }),
-      ctx, [](gpointer user, GClosure *) { delete static_cast<Ctx *>(user); }, GConnectFlags(0));
-  c.handlers[1] = g_signal_connect(
-      ws, "closed", G_CALLBACK(+[](SoupWebsocketConnection *conn, gpointer user) {
-        auto *x = static_cast<Ctx *>(user);
-        Impl *impl = x->impl;
-        Handle hh = x->h;
-        PC_LOG(Debug, kModule, "connection %llu closed (code %u)", (unsigned long long)hh,
-               soup_websocket_connection_get_close_code(conn));
-        impl->self->rooms().disconnect(hh, Clock::now());
-        auto it = impl->conns.find(hh);
-        if (it != impl->conns.end()) {
-          SoupWebsocketConnection *ws2 = it->second.ws;
-          impl->conns.erase(it);
-          impl->apply();
-          // Disconnecting the "message" handler frees ctx; do it last.
-          g_signal_handlers_disconnect_by_data(ws2, x);
-          g_object_unref(ws2);
-        }
-      }),
-      ctx);
-  c.handlers[2] = g_signal_connect(
-      ws, "error", G_CALLBACK(+[](SoupWebsocketConnection *, GError *err, gpointer user) {
-        auto *x = static_cast<Ctx *>(user);
-        PC_LOG(Info, kModule, "connection %llu: %s", (unsigned long long)x->h, err->message);
-      }),
-      ctx);
-  rooms.connect(h, Clock::now(), remote_of(msg));
+  g_object_ref(msg);
+  GIOStream *stream = soup_server_message_steal_connection(msg);
+  g_object_unref(msg);
+  if (!stream)
+    return;
+  Handle h = next_handle++;
+  // Frames far over the limit end the connection (1009); between the limit and this the state
+  // machine answers with an error and the client stays.
+  std::size_t hard = std::max<std::size_t>(cfg.limits.max_message_bytes * 4 + 4096, 64 * 1024);
+  auto conn = std::make_unique<WsConn>(stream, poll_fd, this, h, hard, std::size_t(16) << 20);
+  g_object_unref(stream);
+  WsConn *c = conn.get();
+  conns.emplace(h, std::move(conn));
+  self->rooms().connect(h, Clock::now(), remote);
   apply();
+  c->start();
+}
+
+void Server::Impl::ws_text(WsConn &c, std::string_view text) {
+  self->rooms().text(c.handle(), text, Clock::now());
+  apply();
+}
+
+void Server::Impl::ws_binary(WsConn &c, std::size_t size) {
+  self->rooms().binary(c.handle(), size, Clock::now());
+  apply();
+}
+
+void Server::Impl::ws_dirty(WsConn &c) { dirty.push_back(&c); }
+
+void Server::Impl::ws_closed(WsConn &c, std::uint16_t code, const char *why) {
+  Handle h = c.handle();
+  PC_LOG(Debug, kModule, "connection %llu closed (%u, %s)", (unsigned long long)h, code, why);
+  auto it = conns.find(h);
+  if (it != conns.end()) {
+    graveyard.push_back(std::move(it->second));
+    conns.erase(it);
+  }
+  // Flushing must not touch it any more.
+  dirty.erase(std::remove(dirty.begin(), dirty.end(), &c), dirty.end());
+  self->rooms().disconnect(h, Clock::now());
+  apply();
+}
+
+void Server::Impl::flush_all() {
+  // Flushing can close a connection, whose peer_left then dirties others: loop until quiet.
+  std::vector<WsConn *> batch;
+  while (!dirty.empty()) {
+    batch.swap(dirty);
+    for (std::size_t i = 0; i < batch.size(); i++) {
+      WsConn *c = batch[i];
+      if (!c)
+        continue;
+      c->dirty = false;
+      c->flush();
+    }
+    batch.clear();
+  }
+  graveyard.clear();
+}
+
+void Server::Impl::keepalive() {
+  unsigned interval = self->config().ping_interval;
+  if (!interval)
+    return;
+  std::int64_t now = g_get_monotonic_time();
+  if (now - last_keepalive_us < 1000000)
+    return;
+  last_keepalive_us = now;
+  std::vector<WsConn *> all;
+  all.reserve(conns.size());
+  for (auto &[h, c] : conns)
+    all.push_back(c.get());
+  for (WsConn *c : all)
+    if (!c->keepalive(now, std::int64_t(interval) * 1000000))
+      PC_LOG(Info, kModule, "connection %llu dropped: no answer to keep-alive pings", (unsigned long long)c->handle());
 }
 
 void Server::Impl::apply() {
@@ -395,16 +476,13 @@ void Server::Impl::apply() {
     std::swap(spare, queued);
     for (const auto &s : spare.sends) {
       auto it = conns.find(s.to);
-      if (it == conns.end())
-        continue;
-      SoupWebsocketConnection *ws = it->second.ws;
-      if (soup_websocket_connection_get_state(ws) == SOUP_WEBSOCKET_STATE_OPEN)
-        soup_websocket_connection_send_text(ws, spare.texts[s.text].c_str());
+      if (it != conns.end())
+        it->second->send_text(spare.texts[s.text]);
     }
     for (const auto &c : spare.closes) {
       auto it = conns.find(c.client);
-      if (it != conns.end() && soup_websocket_connection_get_state(it->second.ws) == SOUP_WEBSOCKET_STATE_OPEN)
-        soup_websocket_connection_close(it->second.ws, c.code, c.reason.c_str());
+      if (it != conns.end())
+        it->second->close(c.code, c.reason);
     }
     for (const auto &r : spare.offers)
       finish_offer(r);

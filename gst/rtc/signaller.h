@@ -62,6 +62,9 @@ public:
   // false: the remote cannot trickle (aiortc); send SDP only once ICE gathering is complete,
   // with every candidate inside, and never call send_candidate.
   virtual bool trickles() const = 0;
+  // Whether this particular remote peer trickles. Defaults to trickles(); the room protocol
+  // overrides it for offers that carry "trickle": false (the daemon's HTTP /offer bridge).
+  virtual bool peer_trickles(const std::string &peer) const { return trickles(); }
   // The role this transport implies when the element's role is auto
   // (tcp: offerer listens, answerer connects; http: always offerer).
   virtual Role resolve_role(Role requested) const { return requested; }

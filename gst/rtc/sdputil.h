@@ -1,0 +1,31 @@
+/* Small SDP text helpers for rtcpeer (pure C++, tested directly). */
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pointcast::sdp {
+
+// The SCTP max-message-size the remote announced in its data section (RFC 8841): 65536 when the
+// attribute is absent, 0 when the remote allows any size.
+uint64_t max_message_size(std::string_view sdp);
+
+struct Candidate {
+  int mline = 0;
+  std::string candidate;  // "candidate:..." (with or without a leading "a=")
+};
+
+/* Puts gathered candidates into an SDP for peers that do not trickle: each goes at the end of its
+ * m-section, followed by a=end-of-candidates. Sections that already list candidates are left as
+ * they are. Line endings are CRLF as SDP requires. */
+std::string with_candidates(std::string_view sdp, const std::vector<Candidate> &candidates);
+
+// Number of m= sections.
+int media_count(std::string_view sdp);
+
+// The a=mid of each m-section, in order ("" where a section has none).
+std::vector<std::string> mids(std::string_view sdp);
+
+} // namespace pointcast::sdp

@@ -1,0 +1,397 @@
+#include "websocket.h"
+
+#include <cstring>
+
+namespace pointcast::signaling {
+
+namespace {
+constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kReadBudget = 512 * 1024; // per wake-up, so one busy peer cannot starve others
+constexpr guint kCloseWaitMs = 3000;
+
+void unmask(char *p, std::size_t n, const unsigned char key[4]) {
+  std::uint64_t k8;
+  unsigned char kb[8] = {key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]};
+  std::memcpy(&k8, kb, 8);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    v ^= k8;
+    std::memcpy(p + i, &v, 8);
+  }
+  for (; i < n; i++)
+    p[i] ^= key[i & 3];
+}
+} // namespace
+
+WsConn::WsConn(GIOStream *stream, int poll_fd, WsListener *listener, std::uint64_t handle,
+               std::size_t max_payload, std::size_t max_buffered)
+    : stream_(G_IO_STREAM(g_object_ref(stream))),
+      in_(G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream))),
+      out_(G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream))), listener_(listener),
+      handle_(handle), max_payload_(max_payload), max_buffered_(max_buffered) {
+  poll_fd_ = poll_fd;
+  last_rx_us_ = g_get_monotonic_time();
+}
+
+void WsConn::stop_sources() {
+  for (GSource **s : {&read_src_, &write_src_, &fd_src_}) {
+    if (*s) {
+      g_source_destroy(*s);
+      g_source_unref(*s);
+      *s = nullptr;
+    }
+  }
+}
+
+void WsConn::watch_output(bool on) {
+  if (on == want_out_ || !fd_src_)
+    return;
+  want_out_ = on;
+  g_source_modify_unix_fd(fd_src_, fd_tag_, on ? GIOCondition(G_IO_IN | G_IO_OUT) : G_IO_IN);
+}
+
+WsConn::~WsConn() {
+  stop_sources();
+  if (close_timer_)
+    g_source_remove(close_timer_);
+  if (!g_io_stream_is_closed(stream_))
+    g_io_stream_close_async(stream_, G_PRIORITY_DEFAULT, nullptr, nullptr, nullptr);
+  g_object_unref(stream_);
+}
+
+struct FdSource {
+  GSource base;
+  WsConn *conn;
+};
+
+gboolean WsConn::fd_dispatch(GSource *src, GSourceFunc, gpointer) {
+  WsConn *c = reinterpret_cast<FdSource *>(src)->conn;
+  GIOCondition ev = g_source_query_unix_fd(src, c->fd_tag_);
+  if (ev & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+    c->read_some();
+  if ((ev & G_IO_OUT) && c->state_ != State::Closed)
+    c->flush();
+  return G_SOURCE_CONTINUE;
+}
+
+void WsConn::start() {
+  if (poll_fd_ >= 0) {
+    // Plain TCP: watch the fd directly. A pollable-stream source has a child source that GLib
+    // blocks and unblocks around every dispatch, and each of those wakes the main context
+    // through its eventfd: two extra syscalls per read.
+    static GSourceFuncs funcs = {nullptr, nullptr, fd_dispatch, nullptr, nullptr, nullptr};
+    fd_src_ = g_source_new(&funcs, sizeof(FdSource));
+    reinterpret_cast<FdSource *>(fd_src_)->conn = this;
+    fd_tag_ = g_source_add_unix_fd(fd_src_, poll_fd_, G_IO_IN);
+    g_source_set_can_recurse(fd_src_, TRUE); // never blocked, so never re-added per dispatch
+    g_source_attach(fd_src_, g_main_context_get_thread_default());
+    // libsoup may hold bytes it read past the handshake; the fd will not announce those.
+    if (g_pollable_input_stream_is_readable(in_))
+      read_some();
+    return;
+  }
+  read_src_ = g_pollable_input_stream_create_source(in_, nullptr);
+  g_source_set_callback(read_src_, G_SOURCE_FUNC(on_readable), this, nullptr);
+  // GLib otherwise "blocks" a source around each dispatch, removing and re-adding its fd, and
+  // each of those wakes the main context through its eventfd: two syscalls per read. The
+  // callbacks never iterate the main context, so recursion cannot happen.
+  g_source_set_can_recurse(read_src_, TRUE);
+  g_source_attach(read_src_, g_main_context_get_thread_default());
+  // Bytes may already be buffered (TLS records, a frame sent right behind the handshake).
+  if (g_pollable_input_stream_is_readable(in_))
+    read_some();
+}
+
+gboolean WsConn::on_readable(GObject *, gpointer self) {
+  static_cast<WsConn *>(self)->read_some();
+  return G_SOURCE_CONTINUE;
+}
+
+void WsConn::read_some() {
+  // One scratch buffer for every connection: an idle connection keeps no 64 KiB read buffer.
+  static thread_local char scratch[kReadChunk];
+  std::size_t budget = kReadBudget;
+  while (state_ != State::Closed && budget > 0) {
+    GError *err = nullptr;
+    gssize n = g_pollable_input_stream_read_nonblocking(in_, scratch, kReadChunk, nullptr, &err);
+    if (n < 0) {
+      if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+        g_error_free(err);
+        break;
+      }
+      std::string why = err->message;
+      g_error_free(err);
+      teardown(1006, why.c_str());
+      return;
+    }
+    if (n == 0) {
+      teardown(1006, "connection closed by peer");
+      return;
+    }
+    in_buf_.append(scratch, n);
+    last_rx_us_ = g_get_monotonic_time();
+    ping_outstanding_ = false;
+    budget -= std::min<std::size_t>(budget, n);
+    parse();
+    if ((std::size_t)n < kReadChunk)
+      break;
+  }
+}
+
+void WsConn::parse() {
+  while (state_ != State::Closed) {
+    std::size_t avail = in_buf_.size() - in_off_;
+    if (avail < 2)
+      break;
+    auto *p = reinterpret_cast<unsigned char *>(in_buf_.data() + in_off_);
+    bool fin = p[0] & 0x80;
+    int opcode = p[0] & 0x0f;
+    if (p[0] & 0x70)
+      return fail(1002, "reserved bits set (no extension was negotiated)");
+    if (!(p[1] & 0x80))
+      return fail(1002, "client frames must be masked");
+    std::uint64_t len = p[1] & 0x7f;
+    std::size_t hdr = 2;
+    if (len == 126) {
+      if (avail < 4)
+        break;
+      len = (std::uint64_t(p[2]) << 8) | p[3];
+      hdr = 4;
+    } else if (len == 127) {
+      if (avail < 10)
+        break;
+      len = 0;
+      for (int i = 0; i < 8; i++)
+        len = (len << 8) | p[2 + i];
+      hdr = 10;
+    }
+    if (opcode >= 8 && (!fin || len > 125))
+      return fail(1002, "bad control frame");
+    if (len > max_payload_ || frag_.size() + len > max_payload_)
+      return fail(1009, "message too big");
+    if (avail < hdr + 4 + len)
+      break;
+    unsigned char key[4];
+    std::memcpy(key, p + hdr, 4);
+    char *payload = in_buf_.data() + in_off_ + hdr + 4;
+    unmask(payload, len, key);
+    std::string_view data(payload, len);
+    in_off_ += hdr + 4 + len;
+
+    switch (opcode) {
+    case 0x8: { // close
+      std::uint16_t code = len >= 2 ? (std::uint16_t(std::uint8_t(data[0])) << 8) | std::uint8_t(data[1]) : 1005;
+      if (!close_sent_) {
+        char echo[2] = {char(code == 1005 ? 0x03 : data[0]), char(code == 1005 ? 0xe8 : data[1])};
+        queue_frame(0x8, std::string_view(echo, 2));
+        close_sent_ = true;
+      }
+      flush();
+      teardown(code, "closed by peer");
+      return;
+    }
+    case 0x9:
+      queue_frame(0xA, data);
+      break;
+    case 0xA:
+      break; // liveness already noted on read
+    case 0x1:
+    case 0x2:
+      if (frag_op_)
+        return fail(1002, "new message inside a fragmented one");
+      if (!fin) {
+        frag_op_ = opcode;
+        frag_.assign(data);
+        break;
+      }
+      if (opcode == 0x1) {
+        if (!g_utf8_validate_len(data.data(), data.size(), nullptr))
+          return fail(1007, "text frame is not UTF-8");
+        if (state_ == State::Open)
+          listener_->ws_text(*this, data);
+      } else if (state_ == State::Open) {
+        listener_->ws_binary(*this, data.size());
+      }
+      break;
+    case 0x0:
+      if (!frag_op_)
+        return fail(1002, "continuation without a message");
+      frag_.append(data);
+      if (fin) {
+        int op = frag_op_;
+        frag_op_ = 0;
+        std::string msg = std::move(frag_);
+        frag_.clear();
+        if (op == 0x1) {
+          if (!g_utf8_validate_len(msg.data(), msg.size(), nullptr))
+            return fail(1007, "text message is not UTF-8");
+          if (state_ == State::Open)
+            listener_->ws_text(*this, msg);
+        } else if (state_ == State::Open) {
+          listener_->ws_binary(*this, msg.size());
+        }
+      }
+      break;
+    default:
+      return fail(1002, "unknown opcode");
+    }
+  }
+  if (in_off_ == in_buf_.size()) {
+    in_buf_.clear();
+    in_off_ = 0;
+    if (in_buf_.capacity() > 4096)
+      in_buf_.shrink_to_fit(); // a big message passed; idle connections stay small
+  } else if (in_off_ > kReadChunk) {
+    in_buf_.erase(0, in_off_);
+    in_off_ = 0;
+  }
+}
+
+void WsConn::queue_frame(int opcode, std::string_view payload) {
+  if (state_ == State::Closed || close_sent_)
+    return;
+  unsigned char h[10];
+  std::size_t n = 0, len = payload.size();
+  h[n++] = 0x80 | opcode;
+  if (len < 126) {
+    h[n++] = len;
+  } else if (len < 65536) {
+    h[n++] = 126;
+    h[n++] = len >> 8;
+    h[n++] = len & 0xff;
+  } else {
+    h[n++] = 127;
+    for (int i = 7; i >= 0; i--)
+      h[n++] = (std::uint64_t(len) >> (8 * i)) & 0xff;
+  }
+  out_buf_.append(reinterpret_cast<char *>(h), n);
+  out_buf_.append(payload);
+  if (out_buf_.size() - out_off_ > max_buffered_) {
+    // The peer stopped reading: keeping its backlog would grow without bound.
+    teardown(1008, "peer does not read its messages");
+    return;
+  }
+  if (!dirty) {
+    dirty = true;
+    listener_->ws_dirty(*this);
+  }
+}
+
+void WsConn::send_text(std::string_view text) {
+  if (state_ == State::Open)
+    queue_frame(0x1, text);
+}
+
+void WsConn::close(std::uint16_t code, std::string_view reason) {
+  if (state_ != State::Open)
+    return;
+  std::string payload;
+  payload.push_back(char(code >> 8));
+  payload.push_back(char(code & 0xff));
+  payload.append(reason.substr(0, 123));
+  queue_frame(0x8, payload);
+  close_sent_ = true;
+  state_ = State::Closing;
+  close_timer_ = g_timeout_add(kCloseWaitMs, on_close_timeout, this);
+}
+
+gboolean WsConn::on_close_timeout(gpointer self) {
+  auto *c = static_cast<WsConn *>(self);
+  c->close_timer_ = 0;
+  c->teardown(1006, "no close reply");
+  return G_SOURCE_REMOVE;
+}
+
+void WsConn::fail(std::uint16_t code, const char *why) {
+  if (state_ == State::Closed)
+    return;
+  if (!close_sent_) {
+    char payload[2] = {char(code >> 8), char(code & 0xff)};
+    queue_frame(0x8, std::string_view(payload, 2));
+    close_sent_ = true;
+  }
+  flush();
+  teardown(code, why);
+}
+
+void WsConn::flush() {
+  while (state_ != State::Closed && out_off_ < out_buf_.size()) {
+    GError *err = nullptr;
+    gssize n = g_pollable_output_stream_write_nonblocking(out_, out_buf_.data() + out_off_,
+                                                          out_buf_.size() - out_off_, nullptr, &err);
+    if (n < 0) {
+      if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+        g_error_free(err);
+        if (fd_src_) {
+          watch_output(true);
+        } else if (!write_src_) {
+          write_src_ = g_pollable_output_stream_create_source(out_, nullptr);
+          g_source_set_callback(write_src_, G_SOURCE_FUNC(on_writable), this, nullptr);
+          g_source_set_can_recurse(write_src_, TRUE);
+          g_source_attach(write_src_, g_main_context_get_thread_default());
+        }
+        return;
+      }
+      std::string why = err->message;
+      g_error_free(err);
+      teardown(1006, why.c_str());
+      return;
+    }
+    out_off_ += n;
+  }
+  out_buf_.clear();
+  out_off_ = 0;
+  if (out_buf_.capacity() > 65536)
+    out_buf_.shrink_to_fit();
+  if (fd_src_)
+    watch_output(false);
+  if (write_src_) {
+    g_source_destroy(write_src_);
+    g_source_unref(write_src_);
+    write_src_ = nullptr;
+  }
+}
+
+gboolean WsConn::on_writable(GObject *, gpointer self) {
+  auto *c = static_cast<WsConn *>(self);
+  // flush() destroys write_src_ once drained; keep the source alive until this returns.
+  GSource *src = c->write_src_ ? g_source_ref(c->write_src_) : nullptr;
+  c->flush();
+  bool keep = c->write_src_ != nullptr;
+  if (src)
+    g_source_unref(src);
+  return keep ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+bool WsConn::keepalive(std::int64_t now_us, std::int64_t interval_us) {
+  if (state_ != State::Open || interval_us <= 0)
+    return state_ != State::Closed;
+  if (ping_outstanding_ && now_us - ping_sent_us_ >= interval_us) {
+    teardown(1006, "no pong to the keep-alive ping");
+    return false;
+  }
+  if (!ping_outstanding_ && now_us - last_rx_us_ >= interval_us) {
+    ping_outstanding_ = true;
+    ping_sent_us_ = now_us;
+    queue_frame(0x9, "pc");
+  }
+  return true;
+}
+
+void WsConn::teardown(std::uint16_t code, const char *why) {
+  if (state_ == State::Closed)
+    return;
+  state_ = State::Closed;
+  stop_sources();
+  if (close_timer_) {
+    g_source_remove(close_timer_);
+    close_timer_ = 0;
+  }
+  // The server closes the TCP connection first (RFC 6455 7.1.1); async so TLS never blocks.
+  g_io_stream_close_async(stream_, G_PRIORITY_DEFAULT, nullptr, nullptr, nullptr);
+  listener_->ws_closed(*this, code, why);
+}
+
+} // namespace pointcast::signaling

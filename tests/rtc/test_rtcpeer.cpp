@@ -1,0 +1,409 @@
+/* rtcpeer in one process: peers find each other through local:// signaling (no server), and
+ * talk over real webrtcbin connections on loopback. */
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+// After the C++ headers: gstcheck defines a macro named fail().
+#include <gst/app/app.h>
+#include <gst/check/gstcheck.h>
+
+namespace {
+
+std::string unique_room(const char *what)
+{
+  return std::string("local://") + what + "-" + std::to_string(g_random_int());
+}
+
+struct Peer {
+  GstElement *pipeline = nullptr;
+  GstElement *rtc = nullptr;
+  GstElement *appsrc = nullptr;  // sender side
+  GstElement *appsink = nullptr; // receiver side
+};
+
+void on_pad_added(GstElement *, GstPad *pad, gpointer data)
+{
+  auto *peer = static_cast<Peer *>(data);
+  if (g_strcmp0(GST_PAD_NAME(pad), "data_x") != 0)
+    return;
+  GstPad *sink = gst_element_get_static_pad(peer->appsink, "sink");
+  fail_unless_equals_int(gst_pad_link(pad, sink), GST_PAD_LINK_OK);
+  gst_object_unref(sink);
+}
+
+// A receiving peer: rtcpeer, with its data_x src pad linked to an appsink when it appears.
+Peer make_receiver(const std::string &uri, const char *extra = "")
+{
+  Peer p;
+  p.pipeline = gst_pipeline_new(nullptr);
+  p.rtc = gst_element_factory_make("rtcpeer", nullptr);
+  fail_unless(p.rtc != nullptr);
+  g_object_set(p.rtc, "signaling", uri.c_str(), "receive-video", FALSE, nullptr);
+  if (*extra)
+    gst_util_set_object_arg(G_OBJECT(p.rtc), "role", extra);
+  p.appsink = gst_element_factory_make("appsink", nullptr);
+  g_object_set(p.appsink, "sync", FALSE, "max-buffers", 0u, nullptr);
+  gst_bin_add_many(GST_BIN(p.pipeline), p.rtc, p.appsink, nullptr);
+  g_signal_connect(p.rtc, "pad-added", G_CALLBACK(on_pad_added), &p);
+  return p;
+}
+
+// A sending peer: appsrc ! rtcpeer.data_x
+Peer make_sender(const std::string &uri, guint wait_for)
+{
+  Peer p;
+  p.pipeline = gst_pipeline_new(nullptr);
+  p.rtc = gst_element_factory_make("rtcpeer", nullptr);
+  g_object_set(p.rtc, "signaling", uri.c_str(), "wait-for-peers", wait_for, "receive-video",
+               FALSE, nullptr);
+  p.appsrc = gst_element_factory_make("appsrc", nullptr);
+  GstCaps *caps = gst_caps_new_empty_simple("application/octet-stream");
+  g_object_set(p.appsrc, "is-live", TRUE, "format", GST_FORMAT_TIME, "caps", caps,
+               "max-bytes", guint64(8 << 20), "block", TRUE, nullptr);
+  gst_caps_unref(caps);
+  gst_bin_add_many(GST_BIN(p.pipeline), p.appsrc, p.rtc, nullptr);
+  fail_unless(gst_element_link_pads(p.appsrc, "src", p.rtc, "data_x"));
+  return p;
+}
+
+void start(Peer &p)
+{
+  fail_if(gst_element_set_state(p.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+}
+
+void stop(Peer &p)
+{
+  gst_element_set_state(p.pipeline, GST_STATE_NULL);
+  gst_object_unref(p.pipeline);
+  p = Peer{};
+}
+
+// Message i: an 8-byte index, then bytes that depend on i and the position.
+GstBuffer *make_message(guint64 i, size_t size)
+{
+  size = std::max<size_t>(size, 8);
+  GstBuffer *buf = gst_buffer_new_allocate(nullptr, size, nullptr);
+  GstMapInfo map;
+  gst_buffer_map(buf, &map, GST_MAP_WRITE);
+  std::memcpy(map.data, &i, 8);
+  for (size_t k = 8; k < size; k++)
+    map.data[k] = guint8((k * 131 + i * 17) >> 3);
+  gst_buffer_unmap(buf, &map);
+  return buf;
+}
+
+// Pulls one message and checks it is message `i` of `size` bytes, byte for byte.
+void expect_message(GstElement *appsink, guint64 i, size_t size)
+{
+  GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(appsink), 20 * GST_SECOND);
+  fail_unless(sample != nullptr, "message %" G_GUINT64_FORMAT " did not arrive", i);
+  GstBuffer *got = gst_sample_get_buffer(sample);
+  GstBuffer *want = make_message(i, size);
+  GstMapInfo a, b;
+  gst_buffer_map(got, &a, GST_MAP_READ);
+  gst_buffer_map(want, &b, GST_MAP_READ);
+  guint64 idx = G_MAXUINT64;
+  if (a.size >= 8)
+    std::memcpy(&idx, a.data, 8);
+  fail_unless_equals_uint64(idx, i);
+  fail_unless_equals_uint64(a.size, b.size);
+  fail_unless(std::memcmp(a.data, b.data, a.size) == 0, "message %" G_GUINT64_FORMAT " differs", i);
+  gst_buffer_unmap(got, &a);
+  gst_buffer_unmap(want, &b);
+  gst_buffer_unref(want);
+  gst_sample_unref(sample);
+}
+
+size_t size_of(guint64 i)
+{
+  return 8 + (i * 389) % 4000;
+}
+
+// Waits for an element message `name` from `from` (any element when null) on p's bus.
+GstStructure *wait_element_message(Peer &p, const char *name, GstClockTime timeout)
+{
+  GstBus *bus = gst_element_get_bus(p.pipeline);
+  gint64 end = g_get_monotonic_time() + gint64(timeout / 1000);
+  GstStructure *found = nullptr;
+  while (!found && g_get_monotonic_time() < end) {
+    GstMessage *msg = gst_bus_timed_pop_filtered(bus, 100 * GST_MSECOND,
+        GstMessageType(GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR));
+    if (!msg)
+      continue;
+    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+      GError *err = nullptr;
+      gst_message_parse_error(msg, &err, nullptr);
+      fail("unexpected error: %s", err->message);
+    }
+    const GstStructure *s = gst_message_get_structure(msg);
+    if (s && gst_structure_has_name(s, name))
+      found = gst_structure_copy(s);
+    gst_message_unref(msg);
+  }
+  gst_object_unref(bus);
+  return found;
+}
+
+// Waits for a warning or error whose text contains `needle`.
+bool wait_problem(Peer &p, GstMessageType type, const char *needle, GstClockTime timeout)
+{
+  GstBus *bus = gst_element_get_bus(p.pipeline);
+  gint64 end = g_get_monotonic_time() + gint64(timeout / 1000);
+  bool found = false;
+  while (!found && g_get_monotonic_time() < end) {
+    GstMessage *msg = gst_bus_timed_pop_filtered(bus, 100 * GST_MSECOND, type);
+    if (!msg)
+      continue;
+    GError *err = nullptr;
+    gchar *dbg = nullptr;
+    if (type == GST_MESSAGE_WARNING)
+      gst_message_parse_warning(msg, &err, &dbg);
+    else
+      gst_message_parse_error(msg, &err, &dbg);
+    std::string text = std::string(err->message) + " " + (dbg ? dbg : "");
+    GST_INFO("problem: %s", text.c_str());
+    found = text.find(needle) != std::string::npos;
+    g_error_free(err);
+    g_free(dbg);
+    gst_message_unref(msg);
+  }
+  gst_object_unref(bus);
+  return found;
+}
+
+} // namespace
+
+GST_START_TEST(test_messages_in_order)
+{
+  auto uri = unique_room("order");
+  Peer rx = make_receiver(uri);
+  Peer tx = make_sender(uri, 1);
+  start(rx);
+  start(tx);
+  const guint64 n = 400;
+  for (guint64 i = 0; i < n; i++)
+    fail_unless_equals_int(gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc),
+                                                   make_message(i, size_of(i))), GST_FLOW_OK);
+  for (guint64 i = 0; i < n; i++)
+    expect_message(rx.appsink, i, size_of(i));
+  // Nothing extra.
+  fail_unless(gst_app_sink_try_pull_sample(GST_APP_SINK(rx.appsink), 300 * GST_MSECOND) ==
+              nullptr);
+  stop(tx);
+  stop(rx);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_large_messages_whole)
+{
+  auto uri = unique_room("large");
+  Peer rx = make_receiver(uri);
+  Peer tx = make_sender(uri, 1);
+  start(rx);
+  start(tx);
+  // Around webrtcbin's 64 KiB SCTP limit, 1 MiB, and an odd size over 3 MiB.
+  const std::vector<size_t> sizes = {65535, 65536, 65537, 1 << 20, 100, (3 << 20) + 7, 8};
+  for (size_t i = 0; i < sizes.size(); i++)
+    fail_unless_equals_int(gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc),
+                                                   make_message(i, sizes[i])), GST_FLOW_OK);
+  for (size_t i = 0; i < sizes.size(); i++)
+    expect_message(rx.appsink, i, sizes[i]);
+  stop(tx);
+  stop(rx);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_two_receivers)
+{
+  auto uri = unique_room("two");
+  Peer rx1 = make_receiver(uri);
+  Peer rx2 = make_receiver(uri);
+  start(rx1);
+  start(rx2);
+  Peer tx = make_sender(uri, 2);
+  start(tx);
+  const guint64 n = 200;
+  for (guint64 i = 0; i < n; i++)
+    gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc), make_message(i, size_of(i)));
+  for (guint64 i = 0; i < n; i++) {
+    expect_message(rx1.appsink, i, size_of(i));
+    expect_message(rx2.appsink, i, size_of(i));
+  }
+  guint connected = 0;
+  g_object_get(tx.rtc, "connected-peers", &connected, nullptr);
+  fail_unless_equals_int(connected, 2);
+  stop(tx);
+  stop(rx1);
+  stop(rx2);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_non_trickle)
+{
+  // The receiver asks for complete SDP (as aiortc does); the sender gathers first.
+  auto base = unique_room("notrickle");
+  Peer rx = make_receiver(base + "?trickle=false");
+  Peer tx = make_sender(base, 1);
+  start(rx);
+  start(tx);
+  for (guint64 i = 0; i < 20; i++)
+    gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc), make_message(i, size_of(i)));
+  for (guint64 i = 0; i < 20; i++)
+    expect_message(rx.appsink, i, size_of(i));
+  stop(tx);
+  stop(rx);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_receiver_leaves_late_joiner)
+{
+  auto uri = unique_room("late");
+  Peer tx = make_sender(uri, 1);
+  start(tx);
+  std::atomic<bool> run{true};
+  std::atomic<guint64> pushed{0};
+  std::thread feeder([&] {
+    for (guint64 i = 0; run; i++) {
+      if (gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc), make_message(i, 64)) != GST_FLOW_OK)
+        break;
+      pushed = i + 1;
+      g_usleep(5000);
+    }
+  });
+  Peer rx1 = make_receiver(uri);
+  start(rx1);
+  expect_message(rx1.appsink, 0, 64); // wait-for-peers held message 0 for the first receiver
+  for (guint64 i = 1; i < 20; i++)
+    expect_message(rx1.appsink, i, 64);
+  stop(rx1);
+  guint64 at_leave = pushed;
+  // The sender keeps going without anybody...
+  GstStructure *left = wait_element_message(tx, "rtcpeer-peer-left", 10 * GST_SECOND);
+  fail_unless(left != nullptr, "the sender did not notice the receiver leaving");
+  gst_structure_free(left);
+  g_usleep(300000);
+  fail_unless(pushed > at_leave, "the sender stalled after the receiver left");
+  // ...and a receiver joining later gets the stream from where it is, in order.
+  Peer rx2 = make_receiver(uri);
+  start(rx2);
+  GstSample *first = gst_app_sink_try_pull_sample(GST_APP_SINK(rx2.appsink), 20 * GST_SECOND);
+  fail_unless(first != nullptr, "the late joiner got nothing");
+  guint64 idx;
+  gst_buffer_extract(gst_sample_get_buffer(first), 0, &idx, 8);
+  gst_sample_unref(first);
+  fail_unless(idx > 20);
+  for (guint64 i = idx + 1; i < idx + 20; i++)
+    expect_message(rx2.appsink, i, 64);
+  run = false;
+  feeder.join();
+  stop(tx);
+  stop(rx2);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_eos_after_everything_sent)
+{
+  auto uri = unique_room("eos");
+  Peer rx = make_receiver(uri);
+  Peer tx = make_sender(uri, 1);
+  start(rx);
+  start(tx);
+  for (guint64 i = 0; i < 50; i++)
+    gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc), make_message(i, 70000));
+  gst_app_src_end_of_stream(GST_APP_SRC(tx.appsrc));
+  GstBus *bus = gst_element_get_bus(tx.pipeline);
+  GstMessage *msg = gst_bus_timed_pop_filtered(bus, 30 * GST_SECOND,
+      GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  fail_unless(msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS, "the sender did not reach EOS");
+  gst_message_unref(msg);
+  gst_object_unref(bus);
+  for (guint64 i = 0; i < 50; i++)
+    expect_message(rx.appsink, i, 70000);
+  stop(tx);
+  stop(rx);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_bad_uri)
+{
+  GstElement *rtc = gst_element_factory_make("rtcpeer", nullptr);
+  Peer p;
+  p.pipeline = gst_pipeline_new(nullptr);
+  p.rtc = rtc;
+  gst_bin_add(GST_BIN(p.pipeline), rtc);
+  g_object_set(rtc, "signaling", "no-scheme-here", nullptr);
+  fail_unless_equals_int(gst_element_set_state(p.pipeline, GST_STATE_PLAYING),
+                         GST_STATE_CHANGE_FAILURE);
+  fail_unless(wait_problem(p, GST_MESSAGE_ERROR, "no scheme", GST_SECOND));
+  gst_element_set_state(p.pipeline, GST_STATE_NULL);
+  g_object_set(rtc, "signaling", "gopher://example", nullptr);
+  fail_unless_equals_int(gst_element_set_state(p.pipeline, GST_STATE_PLAYING),
+                         GST_STATE_CHANGE_FAILURE);
+  fail_unless(wait_problem(p, GST_MESSAGE_ERROR, "gopher", GST_SECOND));
+  stop(p);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_unknown_target_warns)
+{
+  auto uri = unique_room("target");
+  Peer p = make_receiver(uri);
+  g_object_set(p.rtc, "target", "nobody-here", nullptr);
+  start(p);
+  fail_unless(wait_problem(p, GST_MESSAGE_WARNING, "nobody-here", 5 * GST_SECOND));
+  stop(p);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_env_defaults)
+{
+  g_setenv("POINTCAST_SIGNALING", "local://from-env", TRUE);
+  g_setenv("POINTCAST_ROOM", "envroom", TRUE);
+  g_setenv("POINTCAST_PEER_ID", "env-peer", TRUE);
+  GstElement *rtc = gst_element_factory_make("rtcpeer", nullptr);
+  gchar *sig, *room, *id;
+  g_object_get(rtc, "signaling", &sig, "room", &room, "peer-id", &id, nullptr);
+  fail_unless_equals_string(sig, "local://from-env");
+  fail_unless_equals_string(room, "envroom");
+  fail_unless_equals_string(id, "env-peer");
+  g_free(sig);
+  g_free(room);
+  g_free(id);
+  gst_object_unref(rtc);
+  g_unsetenv("POINTCAST_SIGNALING");
+  g_unsetenv("POINTCAST_ROOM");
+  g_unsetenv("POINTCAST_PEER_ID");
+  rtc = gst_element_factory_make("rtcpeer", nullptr);
+  g_object_get(rtc, "signaling", &sig, "room", &room, "peer-id", &id, nullptr);
+  fail_unless_equals_string(sig, "ws://127.0.0.1:8765/ws");
+  fail_unless_equals_string(room, "default");
+  fail_unless(g_str_has_prefix(id, "rtcpeer-"));
+  g_free(sig);
+  g_free(room);
+  g_free(id);
+  gst_object_unref(rtc);
+}
+GST_END_TEST;
+
+static Suite *rtcpeer_suite()
+{
+  Suite *s = suite_create("rtcpeer");
+  TCase *tc = tcase_create("local");
+  tcase_set_timeout(tc, 120);
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_env_defaults);
+  tcase_add_test(tc, test_bad_uri);
+  tcase_add_test(tc, test_messages_in_order);
+  tcase_add_test(tc, test_large_messages_whole);
+  tcase_add_test(tc, test_two_receivers);
+  tcase_add_test(tc, test_non_trickle);
+  tcase_add_test(tc, test_receiver_leaves_late_joiner);
+  tcase_add_test(tc, test_eos_after_everything_sent);
+  tcase_add_test(tc, test_unknown_target_warns);
+  return s;
+}
+
+GST_CHECK_MAIN(rtcpeer)
