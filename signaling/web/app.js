@@ -13,11 +13,13 @@ const params = new URLSearchParams(location.search);
 const token = params.get('token') || '';
 
 // Names shown for the pipelines every pointcast install has; others are listed by file name.
+// The first file of each entry that exists is used (ball-viewer sends the ball's position with
+// the video; ball-sender is the tracking loop's sender, which waits for detections instead).
 const KNOWN_SOURCES = [
-  ['testsrc-sender', 'test pattern'],
-  ['ball-sender', 'ball'],
-  ['camera-sender', 'camera'],
-  ['file-sender', 'file'],
+  [['testsrc-sender'], 'test pattern'],
+  [['ball-viewer', 'ball-sender'], 'ball'],
+  [['camera-sender'], 'camera'],
+  [['file-sender'], 'file'],
 ];
 
 /* ------------------------------------------------------------------------------------------- */
@@ -161,10 +163,13 @@ async function loadPipelines() {
     if (title) o.title = title;
     select.append(o);
   };
-  for (const [name, label] of KNOWN_SOURCES) add(name, label, names.has(name), names.get(name));
-  for (const p of listed) {
-    if (!KNOWN_SOURCES.some(([n]) => n === p.name)) add(p.name, p.name, true, p.description);
+  const shown = new Set();
+  for (const [files, label] of KNOWN_SOURCES) {
+    const name = files.find((f) => names.has(f)) || files[0];
+    shown.add(name);
+    add(name, label, names.has(name), names.get(name));
   }
+  for (const p of listed) if (!shown.has(p.name)) add(p.name, p.name, true, p.description);
   if (keep && ![...select.options].some((o) => o.value === keep)) add(keep, `${keep} (not listed)`, true);
   const wanted = [...select.options].find((o) => o.value === keep && !o.disabled) ||
     [...select.options].find((o) => !o.disabled);

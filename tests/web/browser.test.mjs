@@ -151,7 +151,8 @@ test('the page loads, lists the pipelines and has no script errors', { skip: ski
   const page = await openPage();
   const options = await page.$$eval('#source option', (os) => os.map((o) => ({ value: o.value, disabled: o.disabled, text: o.textContent })));
   const values = options.map((o) => o.value);
-  for (const n of ['testsrc-sender', 'ball-sender', 'camera-sender', 'file-sender', 'idle-sender']) assert.ok(values.includes(n), `${n} offered`);
+  for (const n of ['testsrc-sender', 'camera-sender', 'file-sender', 'idle-sender']) assert.ok(values.includes(n), `${n} offered`);
+  assert.ok(values.includes('ball-viewer') || values.includes('ball-sender'), 'a ball source offered');
   assert.equal(options.find((o) => o.value === 'idle-sender').disabled, false);
   assert.equal(options.find((o) => o.value === 'testsrc-sender').text.startsWith('test pattern'), true);
   await page.screenshot({ path: path.join(artifacts, 'page-loaded.png') });
@@ -241,26 +242,31 @@ const findBallInFrame = () => new Promise((resolve) => {
   });
 });
 
-test('ball: the true position from the data channel is drawn over the video, in step', { skip: needSender('ball-sender'), timeout: 90000 }, async () => {
+test('ball: the true position from the data channel is drawn on the ball of the same frame', { skip: needSender('ball-viewer'), timeout: 90000 }, async (t) => {
   const page = await openPage('?room=ball');
-  await startThroughUi(page, 'ball-sender');
-  await waitStats(page, (s) => s.videoFrames > 10 && s.overlayDraws > 10, 45000, 'video frames and overlay drawings');
+  await startThroughUi(page, 'ball-viewer');
+  await waitStats(page, (s) => s.videoFrames > 10 && s.markMatches > 10, 45000, 'video frames and overlays matched by frame mark');
   const s1 = await stats(page);
-  assert.ok(s1.dataMessages > 0 && s1.lastShape && s1.lastShape.length === 2 && s1.lastShape[1] >= 3, `points arrive: ${JSON.stringify(s1.lastShape)}`);
-  // Sample several frames: the overlay position (video pixels) against the ball in the picture.
+  assert.deepEqual([s1.videoWidth, s1.videoHeight], [640, 480]);
+  assert.deepEqual(s1.lastShape, [1, 3], 'one [frame, x, y] row per message');
+  assert.equal(s1.lastLabel, 'points');
+  // The overlay of each sampled frame against the ball found in that very frame.
   const errors = [];
-  for (let k = 0; k < 8; k++) {
-    await sleep(250);
+  for (let k = 0; k < 10; k++) {
+    await sleep(150);
     const r = await page.evaluate(findBallInFrame);
-    if (r.n > 10 && r.overlay) errors.push(Math.hypot(r.x - r.overlay.x, r.y - r.overlay.y));
+    if (r.n > 10 && r.overlay && r.overlay.matchedBy === 'mark') errors.push(Math.hypot(r.x - r.overlay.x, r.y - r.overlay.y));
   }
-  assert.ok(errors.length >= 4, 'the ball was found in the frames');
   errors.sort((a, b) => a - b);
+  assert.ok(errors.length >= 6, `ball and mark found in ${errors.length} of 10 frames`);
   const median = errors[Math.floor(errors.length / 2)];
-  assert.ok(median < 40, `overlay within 40 px of the ball in the frame (median ${median.toFixed(1)} px; ${errors.map((e) => e.toFixed(1))})`);
+  t.diagnostic(`ball-viewer overlay vs ball in the decoded frame: median ${median.toFixed(2)} px, max ${errors[errors.length - 1].toFixed(2)} px over ${errors.length} frames`);
+  // The ball is a 640x480 VP8 picture: its centroid moves a little with coding; 3 px is far
+  // below one frame of motion, so the position is the one of this frame.
+  assert.ok(median < 3, `overlay on the ball of the same frame (median ${median.toFixed(2)} px; ${errors.map((e) => e.toFixed(1))})`);
   const s2 = await stats(page);
-  assert.ok(s2.overlayDraws > s1.overlayDraws, 'the overlay keeps being redrawn');
-  await page.screenshot({ path: path.join(artifacts, 'ball-sender.png') });
+  assert.ok(s2.markMatches > s1.markMatches && s2.videoFrames > s1.videoFrames, 'video and overlay keep going');
+  await page.screenshot({ path: path.join(artifacts, 'ball-viewer.png') });
   await stopThroughUi(page);
   await page.close();
 });
