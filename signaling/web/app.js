@@ -49,7 +49,7 @@ window.pointcast = {
     const v = $('video');
     return {
       signaling: state.signaling,
-      peers: [...state.sessions.entries()].map(([id, s]) => ({ id, state: s.pc.connectionState })),
+      peers: [...state.sessions.entries()].map(([id, s]) => ({ id, state: s.pc.connectionState, media: s.remoteMedia })),
       videoWidth: v.videoWidth,
       videoHeight: v.videoHeight,
       videoFrames: state.videoFrames,
@@ -353,7 +353,9 @@ async function onSignal(msg) {
     case 'answer': {
       const s = state.sessions.get(msg.from_id);
       if (!s) return warn(`answer from unknown peer ${msg.from_id}`);
-      await s.pc.setRemoteDescription(normSdp(msg.sdp, 'answer'));
+      const desc = normSdp(msg.sdp, 'answer');
+      s.remoteMedia = mediaOf(desc.sdp);
+      await s.pc.setRemoteDescription(desc);
       await s.flushCandidates();
       log(`answer from ${msg.from_id} applied`);
       break;
@@ -375,6 +377,8 @@ async function onSignal(msg) {
 }
 
 const normSdp = (sdp, type) => (typeof sdp === 'string' ? { type, sdp } : sdp);
+// Kinds of the m= sections of an SDP ("video", "audio", "application").
+const mediaOf = (sdp) => [...String(sdp).matchAll(/^m=(\w+) [1-9]/gm)].map((m) => m[1]);
 
 // A sender is in the room: it offers to us (rtcpeer's default), or, if it is an answerer, we offer.
 function expectPeer(id) {
@@ -397,6 +401,7 @@ class Session {
     this.peer = peer;
     this.pc = new RTCPeerConnection({ iceServers: [] });
     this.pending = [];
+    this.remoteMedia = [];
     this.reassembler = new Reassembler();
     this.pc.onicecandidate = (e) => {
       const c = e.candidate;
@@ -496,9 +501,12 @@ function newSession(id) {
 }
 
 async function onOffer(from, sdp) {
-  log(`offer from ${from}`);
+  const desc = normSdp(sdp, 'offer');
   const s = newSession(from);
-  await s.pc.setRemoteDescription(normSdp(sdp, 'offer'));
+  s.remoteMedia = mediaOf(desc.sdp);
+  log(`offer from ${from} (${s.remoteMedia.join(', ') || 'no media'})`);
+  if (!s.remoteMedia.includes('video')) warn(`the offer from ${from} has no video`);
+  await s.pc.setRemoteDescription(desc);
   await s.flushCandidates();
   const answer = await s.pc.createAnswer();
   await s.pc.setLocalDescription(answer);
