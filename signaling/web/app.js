@@ -367,8 +367,10 @@ async function onSignal(msg) {
     }
     case 'error':
       showError(`signaling error ${msg.code}: ${msg.message}`);
-      if (msg.code === 'unauthorized' || msg.code === 'duplicate_client_id') {
-        if (msg.code === 'duplicate_client_id') state.clientId = `browser-${Math.random().toString(36).slice(2, 10)}`;
+      if (msg.code === 'duplicate_client_id' && ws) {
+        // Our old connection is still known to the daemon (a quick reconnect): join as someone new.
+        state.clientId = `browser-${Math.random().toString(36).slice(2, 10)}`;
+        ws.close(4000, 'new id');
       }
       break;
     default:
