@@ -295,7 +295,7 @@ test('points: the (N, 3) array is drawn as a live scatter', { skip: needSender('
   await page.close();
 });
 
-test('ball-sender (the tracking loop\'s sender, offerer): its video plays in the page', { skip: needSender('ball-sender'), timeout: 90000 }, async (t) => {
+test('ball-sender (the tracking loop\'s sender): its video plays in the page', { skip: needSender('ball-sender'), timeout: 90000 }, async (t) => {
   const page = await openPage('?room=ballsender&connect=1');
   await page.waitForFunction(() => window.pointcast.state.signaling === 'in room ballsender', null, { timeout: 15000 });
   await startThroughUi(page, 'ball-sender');
@@ -311,7 +311,8 @@ test('ball-sender (the tracking loop\'s sender, offerer): its video plays in the
   assert.deepEqual([s1.videoWidth, s1.videoHeight], [640, 480]);
   await sleep(1000);
   assert.ok((await stats(page)).videoFrames > s1.videoFrames, 'frames advance');
-  assert.match(await logText(page), /offer from ball-sender-\d+ \(video/, 'rtcpeer (role=offerer) offered; the page answered');
+  // Whoever offered (rtcpeer, or the page when no offer came within 2.5 s), video was in it.
+  t.diagnostic(/offer from ball-sender/.test(await logText(page)) ? 'ball-sender offered' : 'the page offered (no offer from ball-sender in 2.5 s)');
   assert.equal((await stats(page)).markMatches, 0, 'no data to draw: ball-sender waits for detections');
   await page.screenshot({ path: path.join(artifacts, 'ball-sender.png') });
   await stopThroughUi(page);
@@ -470,5 +471,21 @@ test('aiortc points sender: the (N, 3) cloud is drawn as a scatter', { skip: ski
   } finally {
     await page.close();
     await stopServer(peer);
+  }
+});
+
+test('with a token: the page passes it on and a sender started from the page plays', { skip: needSender('testsrc-sender'), timeout: 90000 }, async () => {
+  const own = await startDaemon(['--token', 'tok-456']);
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${own.port}/?token=tok-456&room=tokvideo`);
+    await page.waitForFunction(() => window.pointcast && [...document.querySelectorAll('#source option')].some((o) => o.value === 'testsrc-sender' && !o.disabled), null, { timeout: 15000 });
+    await startThroughUi(page, 'testsrc-sender');
+    const s = await waitStats(page, (x) => x.videoFrames > 10, 45000, 'decoded video under a token');
+    assert.deepEqual([s.videoWidth, s.videoHeight], fileResolution('testsrc-sender') || [s.videoWidth, s.videoHeight]);
+    await stopThroughUi(page);
+    await page.close();
+  } finally {
+    await stopServer(own);
   }
 });
