@@ -37,6 +37,10 @@ const hasRtcpeer = (() => {
     return false;
   }
 })();
+// meson runs this file twice: POINTCAST_BROWSER_GROUP=main (pipelines started from the page)
+// and =aiortc (the page against an aiortc peer), each with its own time limit.
+const group = process.env.POINTCAST_BROWSER_GROUP || 'all';
+const notMain = group === 'aiortc' && 'runs in the browser (main) test';
 const skipUnlessBrowser = !chromium ? 'playwright-core is not installed (./pointcast setup installs it)' : !existsSync(CHROMIUM) ? `no ${CHROMIUM}` : false;
 const skipUnlessDaemon = skipUnlessBrowser || (!hasDaemon && 'the signaling daemon is not built');
 const needSender = (n) => skipUnlessDaemon || (!hasRtcpeer && 'rtcpeer is not in the plugin') || (!hasPipeline(n) && `pipelines/${n}.pipeline is missing`);
@@ -150,7 +154,7 @@ function fileResolution(name) {
   return w && h ? [Number(w[1]), Number(h[1])] : null;
 }
 
-test('the page loads, lists the pipelines and has no script errors', { skip: skipUnlessBrowser }, async () => {
+test('the page loads, lists the pipelines and has no script errors', { skip: notMain || skipUnlessBrowser }, async () => {
   const page = await openPage();
   const options = await page.$$eval('#source option', (os) => os.map((o) => ({ value: o.value, disabled: o.disabled, text: o.textContent })));
   const values = options.map((o) => o.value);
@@ -163,7 +167,7 @@ test('the page loads, lists the pipelines and has no script errors', { skip: ski
   await page.close();
 });
 
-test('starting an unknown pipeline shows the error', { skip: skipUnlessBrowser }, async () => {
+test('starting an unknown pipeline shows the error', { skip: notMain || skipUnlessBrowser }, async () => {
   const page = await openPage('?source=no-such-sender');
   assert.equal(await page.inputValue('#source'), 'no-such-sender');
   await page.click('#start');
@@ -178,7 +182,7 @@ test('starting an unknown pipeline shows the error', { skip: skipUnlessBrowser }
   await page.close();
 });
 
-test('a started sender streams its log into the page; stopping it shows it ended', { skip: skipUnlessBrowser }, async () => {
+test('a started sender streams its log into the page; stopping it shows it ended', { skip: notMain || skipUnlessBrowser }, async () => {
   const page = await openPage('?room=idle-room');
   const sender = await startThroughUi(page, 'idle-sender');
   assert.match(sender.id, /^idle-sender-\d+$/);
@@ -193,13 +197,12 @@ test('a started sender streams its log into the page; stopping it shows it ended
   await page.close();
 });
 
-test('test pattern: video decodes in the page at the expected size', { skip: needSender('testsrc-sender'), timeout: 90000 }, async () => {
+test('test pattern: video decodes in the page at the expected size', { skip: notMain || needSender('testsrc-sender'), timeout: 90000 }, async () => {
   const page = await openPage('?room=testsrc');
   await startThroughUi(page, 'testsrc-sender');
   const s1 = await waitStats(page, (s) => s.videoFrames > 10 && s.videoWidth > 0, 45000, 'decoded video frames');
-  await sleep(1500);
-  const s2 = await stats(page);
-  assert.ok(s2.videoFrames > s1.videoFrames + 5, `frames advance (${s1.videoFrames} -> ${s2.videoFrames})`);
+  // Generous on a loaded machine: a few new frames within 3 s means the stream is live.
+  const s2 = await waitStats(page, (s) => s.videoFrames >= s1.videoFrames + 3, 3000 + 10000, 'frames advancing');
   assert.ok(s2.currentTime > s1.currentTime, 'playback time advances');
   const want = fileResolution('testsrc-sender');
   if (want) assert.deepEqual([s2.videoWidth, s2.videoHeight], want);
@@ -245,7 +248,7 @@ const findBallInFrame = () => new Promise((resolve) => {
   });
 });
 
-test('ball: the true position from the data channel is drawn on the ball of the same frame', { skip: needSender('ball-viewer'), timeout: 90000 }, async (t) => {
+test('ball: the true position from the data channel is drawn on the ball of the same frame', { skip: notMain || needSender('ball-viewer'), timeout: 90000 }, async (t) => {
   const page = await openPage('?room=ball');
   await startThroughUi(page, 'ball-viewer');
   await waitStats(page, (s) => s.videoFrames > 10 && s.markMatches > 10, 45000, 'video frames and overlays matched by frame mark');
@@ -274,7 +277,7 @@ test('ball: the true position from the data channel is drawn on the ball of the 
   await page.close();
 });
 
-test('points: the (N, 3) array is drawn as a live scatter', { skip: needSender('points-sender'), timeout: 90000 }, async () => {
+test('points: the (N, 3) array is drawn as a live scatter', { skip: notMain || needSender('points-sender'), timeout: 90000 }, async () => {
   const page = await openPage('?room=points');
   await startThroughUi(page, 'points-sender');
   const s1 = await waitStats(page, (s) => s.dataMessages >= 2 && s.pointsDrawn > 0, 45000, 'points messages');
@@ -295,7 +298,7 @@ test('points: the (N, 3) array is drawn as a live scatter', { skip: needSender('
   await page.close();
 });
 
-test('ball-sender (the tracking loop\'s sender): its video plays in the page', { skip: needSender('ball-sender'), timeout: 90000 }, async (t) => {
+test('ball-sender (the tracking loop\'s sender): its video plays in the page', { skip: notMain || needSender('ball-sender'), timeout: 90000 }, async (t) => {
   const page = await openPage('?room=ballsender&connect=1');
   await page.waitForFunction(() => window.pointcast.state.signaling === 'in room ballsender', null, { timeout: 15000 });
   await startThroughUi(page, 'ball-sender');
@@ -320,7 +323,7 @@ test('ball-sender (the tracking loop\'s sender): its video plays in the page', {
   await page.close();
 });
 
-test('a 1.2 MB point cloud crosses rtcpeer\'s framing and is drawn', { skip: skipUnlessDaemon || (!hasRtcpeer && 'rtcpeer is not in the plugin'), timeout: 90000 }, async () => {
+test('a 1.2 MB point cloud crosses rtcpeer\'s framing and is drawn', { skip: notMain || skipUnlessDaemon || (!hasRtcpeer && 'rtcpeer is not in the plugin'), timeout: 90000 }, async () => {
   const page = await openPage('?room=cloud&mode=scatter');
   await startThroughUi(page, 'cloud-sender');
   const s1 = await waitStats(page, (s) => s.dataMessages >= 2 && s.lastShape && s.lastShape[0] === 100000, 60000, 'large clouds');
@@ -334,7 +337,7 @@ test('a 1.2 MB point cloud crosses rtcpeer\'s framing and is drawn', { skip: ski
   await page.close();
 });
 
-test('the page reconnects after the daemon restarts', { skip: skipUnlessDaemon, timeout: 60000 }, async () => {
+test('the page reconnects after the daemon restarts', { skip: notMain || skipUnlessDaemon, timeout: 60000 }, async () => {
   const page = await openPage('?room=restart&connect=1');
   await page.waitForFunction(() => window.pointcast.state.signaling === 'in room restart', null, { timeout: 15000 });
   const port = server.port;
@@ -349,7 +352,7 @@ test('the page reconnects after the daemon restarts', { skip: skipUnlessDaemon, 
   await page.close();
 });
 
-test('over https/wss with a token: the page registers, lists and starts senders; without it, it says so', { skip: skipUnlessDaemon, timeout: 60000 }, async () => {
+test('over https/wss with a token: the page registers, lists and starts senders; without it, it says so', { skip: notMain || skipUnlessDaemon, timeout: 60000 }, async () => {
   const tlsDir = mkdtempSync(path.join(work, 'tls-'));
   const cert = path.join(tlsDir, 'cert.pem');
   const key = path.join(tlsDir, 'key.pem');
@@ -391,7 +394,8 @@ const hasAiortc = (() => {
     return false;
   }
 })();
-const skipUnlessAiortc = skipUnlessDaemon || (!hasAiortc && '/usr/bin/python3 lacks aiortc/websockets/numpy');
+const skipUnlessAiortc = skipUnlessDaemon || (!hasAiortc && '/usr/bin/python3 lacks aiortc/websockets/numpy') ||
+  (group === 'main' && 'aiortc tests run as the browser-aiortc test');
 
 async function aiortcPeer(room, role, kind, extra = []) {
   const p = await startServer('/usr/bin/python3', [path.join(sourceRoot, 'tests/web/aiortc_peer.py'),
@@ -474,7 +478,7 @@ test('aiortc points sender: the (N, 3) cloud is drawn as a scatter', { skip: ski
   }
 });
 
-test('with a token: the page passes it on and a sender started from the page plays', { skip: needSender('testsrc-sender'), timeout: 90000 }, async () => {
+test('with a token: the page passes it on and a sender started from the page plays', { skip: notMain || needSender('testsrc-sender'), timeout: 90000 }, async () => {
   const own = await startDaemon(['--token', 'tok-456']);
   try {
     const page = await browser.newPage();
