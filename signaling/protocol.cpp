@@ -12,6 +12,8 @@ namespace pointcast::protocol {
 
 namespace {
 
+constexpr int kMaxDepth = 32;
+
 struct ParserDeleter {
   void operator()(JsonParser *p) const { g_object_unref(p); }
 };
@@ -265,6 +267,31 @@ const char *type_name(const Message &msg) {
 
 ParseResult parse(std::string_view text) {
   ParseResult r;
+  // json-glib parses recursively: a frame of 60,000 '[' would exhaust the stack. Protocol
+  // messages nest three levels deep; refuse anything past kMaxDepth before parsing.
+  {
+    int depth = 0;
+    bool in_string = false, escaped = false;
+    for (char ch : text) {
+      if (in_string) {
+        if (escaped)
+          escaped = false;
+        else if (ch == '\\')
+          escaped = true;
+        else if (ch == '"')
+          in_string = false;
+      } else if (ch == '"') {
+        in_string = true;
+      } else if (ch == '{' || ch == '[') {
+        if (++depth > kMaxDepth) {
+          r.error = {code::kBadJson, "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels"};
+          return r;
+        }
+      } else if (ch == '}' || ch == ']') {
+        depth--;
+      }
+    }
+  }
   JsonParser *parser = thread_parser();
   GError *gerr = nullptr;
   if (!json_parser_load_from_data(parser, text.data(), static_cast<gssize>(text.size()), &gerr)) {

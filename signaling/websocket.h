@@ -69,13 +69,13 @@ private:
   GPollableOutputStream *out_;
   GSource *read_src_ = nullptr;  // pollable-stream sources (TLS) ...
   GSource *write_src_ = nullptr;
-  GSource *fd_src_ = nullptr;    // ... or one fd source for plain TCP, the fast path
-  gpointer fd_tag_ = nullptr;
-  int poll_fd_ = -1;
+  int poll_fd_ = -1;              // ... or the fd in the shared epoll set (plain TCP, fast path)
+  bool in_epoll_ = false;
   bool want_out_ = false;
   void watch_output(bool on);
   void stop_sources();
-  static gboolean fd_dispatch(GSource *src, GSourceFunc, gpointer);
+  friend struct EpollSource;
+  void on_epoll(std::uint32_t events);
   guint close_timer_ = 0;
   WsListener *listener_;
   std::uint64_t handle_;

@@ -107,6 +107,11 @@ static void test_errors() {
   expect_error("42", code::kNotObject);
   expect_error("\"register\"", code::kNotObject);
   expect_error("null", code::kNotObject);
+  expect_error(std::string(100000, '[').c_str(), code::kBadJson); // no stack overflow
+  std::string deep = R"({"type":"register","client_id":"a","x":)" + std::string(40, '[') + std::string(40, ']') + "}";
+  expect_error(deep.c_str(), code::kBadJson);
+  std::string ok = R"({"type":"register","client_id":"a","x":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["})";
+  g_assert_true(parse(ok).ok()); // brackets inside strings do not count
   expect_error("{}", code::kMissingType);
   expect_error(R"({"type":7})", code::kMissingType);
   expect_error(R"({"type":"hello"})", code::kUnknownType);

@@ -1,0 +1,315 @@
+/* http://host:port/offer (and https://) — the offer/answer POST of aiortc's server example and of
+ * the pointcast daemon's POST /offer.
+ *
+ * Always the offerer: the server behind the URL is reported as one remote peer (named by the URL)
+ * as soon as start() runs; the element offers to it, and once ICE gathering is complete (this
+ * transport cannot trickle) send_sdp() POSTs {"sdp": ..., "type": "offer"} as JSON. A 2xx answer
+ * ({"sdp": ..., "type": "answer"}, or an application/sdp body as WHIP servers send) comes back as
+ * the sdp("answer") event.
+ *
+ * Failures carry the HTTP status and the server's reason (its JSON "error"/"message"/"reason"
+ * field or the start of the body). A server that is not reachable or answers 502/503/504 (e.g.
+ * the daemon with no answerer in the room yet) is retried a few times with backoff and reported
+ * as a non-fatal error each time; any other status, a malformed answer or the last failed retry
+ * is fatal. */
+#include "signaller.h"
+#include "sigutil.h"
+
+#include <gst/gst.h>
+#include <libsoup/soup.h>
+
+#include <memory>
+#include <mutex>
+
+GST_DEBUG_CATEGORY_STATIC(pc_httpsig_debug);
+#define GST_CAT_DEFAULT pc_httpsig_debug
+
+namespace pointcast {
+namespace {
+
+constexpr unsigned kAttempts = 5;             // first try + 4 retries: 0.5 + 1 + 2 + 4 s of waits
+constexpr unsigned kFirstBackoffMs = 500;
+constexpr guint kTimeoutS = 30;               // the daemon may wait a while for an answerer
+
+// The server's reason from an error body: a JSON field when there is one, else its start.
+std::string body_reason(GBytes *body) {
+  if (!body || g_bytes_get_size(body) == 0)
+    return "";
+  gsize n;
+  auto *p = static_cast<const char *>(g_bytes_get_data(body, &n));
+  std::string why;
+  if (auto obj = sigutil::parse_object(p, n, &why)) {
+    for (const char *field : {"error", "message", "reason", "detail"})
+      if (auto s = obj->str(field))
+        return *s;
+  }
+  std::string text(p, std::min<gsize>(n, 200));
+  if (!g_utf8_validate(text.data(), text.size(), nullptr))
+    return "(binary body)";
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
+    text.pop_back();
+  return text + (n > 200 ? "..." : "");
+}
+
+class Impl : public std::enable_shared_from_this<Impl> {
+public:
+  explicit Impl(std::string uri) : uri_(std::move(uri)) {}
+  ~Impl() {
+    if (session_)
+      g_object_unref(session_);
+    if (cancel_)
+      g_object_unref(cancel_);
+    if (ctx_)
+      g_main_context_unref(ctx_);
+  }
+
+  void start(GMainContext *ctx, SignallerEvents ev) {
+    std::lock_guard lk(mu_);
+    if (ctx_)
+      return;
+    ctx_ = g_main_context_ref(ctx);
+    ev_ = std::move(ev);
+    cancel_ = g_cancellable_new();
+    auto self = shared_from_this();
+    sigutil::invoke(ctx_, [self] {
+      std::lock_guard lk(self->mu_);
+      if (self->stopped_)
+        return;
+      // Created here, with ctx as thread-default, so its callbacks come back on ctx.
+      self->session_ = soup_session_new_with_options("timeout", kTimeoutS, "user-agent",
+                                                     "pointcast-rtcpeer", nullptr);
+      if (self->ev_.ready)
+        self->ev_.ready({});
+      if (!self->stopped_ && self->ev_.peer_joined)
+        self->ev_.peer_joined(self->uri_, "http");
+    });
+  }
+
+  void stop() {
+    std::lock_guard lk(mu_);
+    if (stopped_)
+      return;
+    stopped_ = true;
+    if (cancel_)
+      g_cancellable_cancel(cancel_);
+    if (retry_) {
+      g_source_destroy(retry_);
+      g_source_unref(retry_);
+      retry_ = nullptr;
+    }
+  }
+
+  void offer(const std::string &sdp) {
+    std::lock_guard lk(mu_);
+    if (stopped_ || !ctx_)
+      return;
+    auto self = shared_from_this();
+    sigutil::invoke(ctx_, [self, sdp] {
+      std::lock_guard lk(self->mu_);
+      if (self->stopped_)
+        return;
+      self->offer_ = sdp;
+      self->attempt_ = 0;
+      self->post();
+    });
+  }
+
+  void error(const std::string &reason, bool fatal) {
+    std::lock_guard lk(mu_);
+    emit_error(reason, fatal);
+  }
+
+private:
+  void emit_error(const std::string &reason, bool fatal) {
+    GST_WARNING("%s", reason.c_str());
+    if (!stopped_ && ev_.error)
+      ev_.error(reason, fatal);
+  }
+
+  void post() {
+    SoupMessage *msg = soup_message_new("POST", uri_.c_str());
+    if (!msg) {
+      emit_error("http signalling: cannot POST to '" + uri_ + "': not a valid http(s) URL", true);
+      return;
+    }
+    JsonBuilder *b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "sdp");
+    json_builder_add_string_value(b, offer_.c_str());
+    json_builder_set_member_name(b, "type");
+    json_builder_add_string_value(b, "offer");
+    json_builder_end_object(b);
+    std::string body = sigutil::to_line(b);
+    g_object_unref(b);
+    GBytes *bytes = g_bytes_new(body.data(), body.size());
+    soup_message_set_request_body_from_bytes(msg, "application/json", bytes);
+    g_bytes_unref(bytes);
+    soup_message_headers_replace(soup_message_get_request_headers(msg), "Accept",
+                                 "application/json, application/sdp");
+    attempt_++;
+    GST_INFO("POST offer to %s (attempt %u)", uri_.c_str(), attempt_);
+    struct Op {
+      std::shared_ptr<Impl> self;
+      SoupMessage *msg;
+    };
+    soup_session_send_and_read_async(
+        session_, msg, G_PRIORITY_DEFAULT, cancel_,
+        [](GObject *src, GAsyncResult *res, gpointer data) {
+          std::unique_ptr<Op> op(static_cast<Op *>(data));
+          GError *err = nullptr;
+          GBytes *reply = soup_session_send_and_read_finish(SOUP_SESSION(src), res, &err);
+          op->self->on_reply(op->msg, reply, err);
+          if (reply)
+            g_bytes_unref(reply);
+          g_clear_error(&err);
+          g_object_unref(op->msg);
+        },
+        new Op{shared_from_this(), msg});
+  }
+
+  void on_reply(SoupMessage *msg, GBytes *reply, GError *err) {
+    std::lock_guard lk(mu_);
+    if (stopped_)
+      return;
+    std::string where = "http signalling: POST " + uri_;
+    if (!reply) {
+      return retry_or_fail(where + " failed: " + err->message);
+    }
+    guint status = soup_message_get_status(msg);
+    if (!SOUP_STATUS_IS_SUCCESSFUL(status)) {
+      std::string reason = body_reason(reply);
+      const char *phrase = soup_message_get_reason_phrase(msg);
+      std::string what = where + " failed: " + std::to_string(status) + " " +
+                         (phrase ? phrase : "") + (reason.empty() ? "" : ": " + reason);
+      if (status == 502 || status == 503 || status == 504)
+        return retry_or_fail(what);
+      return emit_error(what, true);
+    }
+    gsize n;
+    auto *p = static_cast<const char *>(g_bytes_get_data(reply, &n));
+    const char *ctype =
+        soup_message_headers_get_content_type(soup_message_get_response_headers(msg), nullptr);
+    std::string answer;
+    if (ctype && g_ascii_strcasecmp(ctype, "application/sdp") == 0) {
+      answer.assign(p, n);
+    } else {
+      std::string why;
+      auto obj = sigutil::parse_object(p, n, &why);
+      if (!obj)
+        return emit_error(where + ": the answer is " + why, true);
+      auto type = obj->str("type");
+      auto sdp = obj->str("sdp");
+      if (!sdp)
+        return emit_error(where + ": the reply has no \"sdp\" string", true);
+      if (type && *type != "answer")
+        return emit_error(where + ": the reply is of type \"" + *type + "\", not \"answer\"", true);
+      answer = *sdp;
+    }
+    if (answer.rfind("v=0", 0) != 0)
+      return emit_error(where + ": the answer is not SDP (it does not start with v=0)", true);
+    GST_INFO("answer from %s (%zu bytes)", uri_.c_str(), answer.size());
+    if (ev_.sdp)
+      ev_.sdp(uri_, "answer", answer);
+  }
+
+  void retry_or_fail(const std::string &what) {
+    if (attempt_ >= kAttempts)
+      return emit_error(what + "; giving up after " + std::to_string(attempt_) + " attempts", true);
+    unsigned ms = kFirstBackoffMs << (attempt_ - 1);
+    emit_error(what + "; retrying in " + std::to_string(ms) + " ms", false);
+    if (stopped_ || retry_)
+      return;
+    std::weak_ptr<Impl> weak = shared_from_this();
+    retry_ = sigutil::timeout(ctx_, ms, [weak] {
+      auto self = weak.lock();
+      if (!self)
+        return;
+      std::lock_guard lk(self->mu_);
+      if (self->retry_) {
+        g_source_unref(self->retry_);
+        self->retry_ = nullptr;
+      }
+      if (!self->stopped_)
+        self->post();
+    });
+  }
+
+  std::recursive_mutex mu_;
+  std::string uri_;
+  GMainContext *ctx_ = nullptr;
+  SignallerEvents ev_;
+  GCancellable *cancel_ = nullptr;
+  SoupSession *session_ = nullptr;
+  GSource *retry_ = nullptr;
+  bool stopped_ = false;
+  std::string offer_;
+  unsigned attempt_ = 0;
+};
+
+class HttpSignaller final : public Signaller {
+public:
+  explicit HttpSignaller(const std::string &uri) : impl_(std::make_shared<Impl>(uri)) {}
+  ~HttpSignaller() override { impl_->stop(); }
+
+  void start(GMainContext *ctx, SignallerEvents events) override {
+    impl_->start(ctx, std::move(events));
+  }
+  void stop() override { impl_->stop(); }
+  void send_sdp(const std::string &peer, const std::string &type, const std::string &sdp) override {
+    if (type != "offer") {
+      impl_->error("http signalling: only offers can be POSTed (got " + type +
+                       "); with http:// rtcpeer is the offerer",
+                   false);
+      return;
+    }
+    impl_->offer(sdp);
+  }
+  void send_candidate(const std::string &, const std::string &, int, const std::string &) override {
+    // Nothing to do: the offer is only sent with every candidate inside (trickles() is false).
+  }
+  bool trickles() const override { return false; }
+  Role resolve_role(Role) const override { return Role::Offerer; }
+
+private:
+  std::shared_ptr<Impl> impl_;
+};
+
+} // namespace
+
+std::unique_ptr<Signaller> make_http_signaller(const SignallerConfig &cfg, std::string *error) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    GST_DEBUG_CATEGORY_INIT(pc_httpsig_debug, "rtcpeer-http", 0,
+                            "rtcpeer HTTP offer/answer transport");
+  });
+  GError *err = nullptr;
+  GUri *uri = g_uri_parse(cfg.uri.c_str(), G_URI_FLAGS_NONE, &err);
+  if (!uri) {
+    if (error)
+      *error = "bad signaling URI '" + cfg.uri + "': " + err->message;
+    g_error_free(err);
+    return nullptr;
+  }
+  std::string scheme = g_uri_get_scheme(uri);
+  bool has_host = g_uri_get_host(uri) && *g_uri_get_host(uri);
+  g_uri_unref(uri);
+  if (scheme != "http" && scheme != "https") {
+    if (error)
+      *error = "bad signaling URI '" + cfg.uri + "': not http:// or https://";
+    return nullptr;
+  }
+  if (!has_host) {
+    if (error)
+      *error = "bad signaling URI '" + cfg.uri + "': no host";
+    return nullptr;
+  }
+  if (cfg.role == Role::Answerer) {
+    if (error)
+      *error = "role=answerer does not work with " + scheme +
+               "://: the HTTP offer/answer exchange is always started by the offerer";
+    return nullptr;
+  }
+  return std::make_unique<HttpSignaller>(cfg.uri);
+}
+
+} // namespace pointcast

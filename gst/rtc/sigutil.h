@@ -1,0 +1,123 @@
+/* Small helpers shared by the tcp:// and http:// signallers (header only, no GObject types).
+ *
+ * Threading model of both: every GIO/libsoup operation is started inside the GMainContext given
+ * to Signaller::start() with that context pushed as thread-default, so their callbacks run there
+ * too. Public calls from other threads (send_sdp from webrtcbin's thread) are marshalled with
+ * g_main_context_invoke. One recursive mutex guards the state and is held while an event is
+ * delivered, so that once stop() returns no event is delivered any more. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace pointcast::sigutil {
+
+// Runs fn on ctx (at once when this thread already owns ctx), with ctx as thread-default.
+inline void invoke(GMainContext *ctx, std::function<void()> fn) {
+  struct Call {
+    GMainContext *ctx;
+    std::function<void()> fn;
+  };
+  auto *call = new Call{g_main_context_ref(ctx), std::move(fn)};
+  g_main_context_invoke_full(
+      ctx, G_PRIORITY_DEFAULT,
+      [](gpointer data) -> gboolean {
+        auto *c = static_cast<Call *>(data);
+        g_main_context_push_thread_default(c->ctx);
+        c->fn();
+        g_main_context_pop_thread_default(c->ctx);
+        return G_SOURCE_REMOVE;
+      },
+      call,
+      [](gpointer data) {
+        auto *c = static_cast<Call *>(data);
+        g_main_context_unref(c->ctx);
+        delete c;
+      });
+}
+
+// Adds a one-shot timeout on ctx; returns the source (owned by the caller, destroy to cancel).
+inline GSource *timeout(GMainContext *ctx, unsigned ms, std::function<void()> fn) {
+  GSource *src = g_timeout_source_new(ms);
+  auto *f = new std::function<void()>(std::move(fn));
+  g_source_set_callback(
+      src,
+      [](gpointer data) -> gboolean {
+        (*static_cast<std::function<void()> *>(data))();
+        return G_SOURCE_REMOVE;
+      },
+      f, [](gpointer data) { delete static_cast<std::function<void()> *>(data); });
+  g_source_attach(src, ctx);
+  return src;
+}
+
+// One JSON object from text; nullopt and *why on anything else.
+struct JsonObj {
+  JsonParser *parser = nullptr;
+  JsonObject *obj = nullptr;  // owned by parser
+  JsonObj() = default;
+  JsonObj(const JsonObj &) = delete;
+  JsonObj &operator=(const JsonObj &) = delete;
+  JsonObj(JsonObj &&o) noexcept : parser(std::exchange(o.parser, nullptr)), obj(o.obj) {}
+  ~JsonObj() {
+    if (parser)
+      g_object_unref(parser);
+  }
+
+  // A string member, or nullopt when absent / not a string.
+  std::optional<std::string> str(const char *name) const {
+    JsonNode *n = json_object_get_member(obj, name);
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
+      return std::nullopt;
+    return std::string(json_node_get_string(n));
+  }
+  bool is_null(const char *name) const {
+    JsonNode *n = json_object_get_member(obj, name);
+    return !n || JSON_NODE_HOLDS_NULL(n);
+  }
+  // An integer member, or nullopt.
+  std::optional<gint64> integer(const char *name) const {
+    JsonNode *n = json_object_get_member(obj, name);
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
+      return std::nullopt;
+    return json_node_get_int(n);
+  }
+};
+
+inline std::optional<JsonObj> parse_object(const char *data, gssize len, std::string *why) {
+  JsonObj o;
+  o.parser = json_parser_new();
+  GError *err = nullptr;
+  if (!json_parser_load_from_data(o.parser, data, len, &err)) {
+    *why = std::string("not JSON: ") + err->message;
+    g_error_free(err);
+    return std::nullopt;
+  }
+  JsonNode *root = json_parser_get_root(o.parser);
+  if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+    *why = "not a JSON object";
+    return std::nullopt;
+  }
+  o.obj = json_node_get_object(root);
+  return o;
+}
+
+// Serialises a builder's root on one line (no newlines inside: JSON escapes them).
+inline std::string to_line(JsonBuilder *b) {
+  JsonNode *root = json_builder_get_root(b);
+  JsonGenerator *gen = json_generator_new();
+  json_generator_set_root(gen, root);
+  gchar *text = json_generator_to_data(gen, nullptr);
+  std::string out(text);
+  g_free(text);
+  g_object_unref(gen);
+  json_node_unref(root);
+  return out;
+}
+
+} // namespace pointcast::sigutil
