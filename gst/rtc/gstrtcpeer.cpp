@@ -57,6 +57,7 @@ constexpr guint kDefaultVideoBitrate = 2000; // kbit/s
 constexpr guint64 kHighWater = 4 << 20;      // bytes queued on a channel before the sender waits
 constexpr guint64 kLowWater = 1 << 20;
 constexpr auto kStallLimit = 10s;            // a peer not draining for this long loses messages
+constexpr auto kEosLinger = 1500ms;         // at EOS, after the channels drained (see drain_channels)
 constexpr guint kLeftGraceMs = 5000;         // a connected peer whose signaling dropped may return
 constexpr guint kGatherTimeoutMs = 5000;     // non-trickle: send what we have after this
 constexpr const char *kDefaultSignaling = "ws://127.0.0.1:8765/ws";
@@ -168,6 +169,7 @@ struct RtcPeerPrivate {
   guint wait_for_peers = 0;
   guint video_bitrate = kDefaultVideoBitrate;
   gboolean receive_video = TRUE, receive_audio = FALSE;
+  gboolean end_with_peers = FALSE;
 
   // The context thread: signaller events and session management run here.
   GMainContext *ctx = nullptr;
@@ -178,6 +180,10 @@ struct RtcPeerPrivate {
 
   std::mutex lock; // sessions, pads, channel maps
   std::condition_variable cond;
+  // Waiting for a channel to drain: never held while calling into webrtcbin, whose threads take
+  // it (briefly) to wake the waiter.
+  std::mutex wake_lock;
+  std::condition_variable wake;
   std::map<std::string, std::shared_ptr<Session>> sessions;
   std::map<std::string, std::unique_ptr<DataSink>> data_sinks;
   std::map<std::string, std::unique_ptr<DataSrc>> data_srcs;
@@ -214,6 +220,7 @@ enum {
   PROP_RECEIVE_VIDEO,
   PROP_RECEIVE_AUDIO,
   PROP_CONNECTED_PEERS,
+  PROP_END_WITH_PEERS,
 };
 
 static GstStaticPadTemplate data_sink_template = GST_STATIC_PAD_TEMPLATE("data_%s",
@@ -480,6 +487,8 @@ static void restore_flags(GstRtcPeer *self)
   GST_OBJECT_UNLOCK(self);
 }
 
+static void maybe_end_src(GstRtcPeer *self, const std::string &label);
+
 static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user_data)
 {
   auto *cs = static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(ch), channel_quark()));
@@ -500,9 +509,9 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
     GST_INFO_OBJECT(self, "channel '%s' with peer '%s' open", cs->label.c_str(), cs->peer.c_str());
     post_peer_message(self, "rtcpeer-channel-open", cs->peer, "label", cs->label);
   } else if (state == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED) {
-    std::string peer = cs->peer;
+    std::string peer = cs->peer, label = cs->label;
     gst_object_ref(ch);
-    run_async(self, [self, peer, ch] {
+    run_async(self, [self, peer, label, ch] {
       auto *p = self->priv;
       std::shared_ptr<Session> s;
       bool any_open = false;
@@ -521,18 +530,76 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
         }
       }
       gst_object_unref(ch);
-      // A peer that closed all its channels and sends no media has gone.
-      if (s && !any_open && s->media.empty() && s->media_srcs.empty())
+      // A peer that closed all its channels and sends no media has gone (our own closing at EOS
+      // does not count: the pipeline is about to stop anyway).
+      bool draining;
+      {
+        std::lock_guard lk(p->lock);
+        draining = p->eos_posted;
+      }
+      if (!draining)
+        maybe_end_src(self, label);
+      if (s && !draining && !any_open && s->media.empty() && s->media_srcs.empty())
         remove_session(self, peer, "the peer closed its data channels");
     });
   }
 }
 
+// end-with-peers: EOS on data_<label> once no peer has that channel open any more.
+static void maybe_end_src(GstRtcPeer *self, const std::string &label)
+{
+  auto *p = self->priv;
+  DataSrc *src = nullptr;
+  {
+    std::lock_guard plk(p->props_lock);
+    if (!p->end_with_peers)
+      return;
+  }
+  std::vector<GstWebRTCDataChannel *> channels;
+  {
+    std::lock_guard lk(p->lock);
+    auto it = p->data_srcs.find(label);
+    if (it == p->data_srcs.end())
+      return;
+    src = it->second.get();
+    for (auto &[id, s] : p->sessions)
+      for (auto *c : s->channels)
+        channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(c)));
+  }
+  bool open = false;
+  for (auto *c : channels) {
+    auto *cs = static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(c), channel_quark()));
+    GstWebRTCDataChannelState st;
+    g_object_get(c, "ready-state", &st, nullptr);
+    open |= cs && cs->label == label && (st == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN ||
+                                         st == GST_WEBRTC_DATA_CHANNEL_STATE_CONNECTING);
+    gst_object_unref(c);
+  }
+  if (open)
+    return;
+  GST_INFO_OBJECT(self, "every peer closed channel '%s': EOS on data_%s", label.c_str(),
+                  label.c_str());
+  std::lock_guard lk(src->push);
+  gst_pad_push_event(src->pad, gst_event_new_eos());
+}
+
 static void on_buffered_amount_low(GstWebRTCDataChannel *, gpointer user_data)
 {
   auto *self = static_cast<GstRtcPeer *>(user_data);
-  std::lock_guard lk(self->priv->lock);
-  self->priv->cond.notify_all();
+  std::lock_guard lk(self->priv->wake_lock);
+  self->priv->wake.notify_all();
+}
+
+static bool is_flushing(RtcPeerPrivate *p)
+{
+  std::lock_guard lk(p->lock);
+  return p->flushing;
+}
+
+static void nap(RtcPeerPrivate *p, std::chrono::milliseconds d)
+{
+  std::unique_lock lk(p->wake_lock);
+  p->wake.wait_for(lk, d);
 }
 
 static void on_channel_error(GstWebRTCDataChannel *ch, GError *error, gpointer user_data)
@@ -610,6 +677,31 @@ static void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s,
 
 static void send_local_description(GstRtcPeer *self, const std::shared_ptr<Session> &s,
                                    const std::string &type, const std::string &sdp_text);
+
+/* The answerer opens its own channels once SCTP is up: channels created earlier sometimes never
+ * open with webrtcbin 1.22 when the DTLS role is not settled yet. Polled on the context thread. */
+static void open_channels_when_ready(GstRtcPeer *self, std::weak_ptr<Session> weak, int tries)
+{
+  auto s = weak.lock();
+  if (!s || s->removed)
+    return;
+  GstWebRTCSCTPTransport *t = nullptr;
+  g_object_get(s->webrtc, "sctp-transport", &t, nullptr);
+  GstWebRTCSCTPTransportState st = GST_WEBRTC_SCTP_TRANSPORT_STATE_NEW;
+  if (t) {
+    g_object_get(t, "state", &st, nullptr);
+    gst_object_unref(t);
+  }
+  if (st == GST_WEBRTC_SCTP_TRANSPORT_STATE_CONNECTED) {
+    create_channels(self, s, false);
+    return;
+  }
+  if (tries > 600) { // 30 s: the connection has failed long since and reported it
+    GST_WARNING_OBJECT(self, "SCTP with '%s' never came up; no channels of ours", s->id.c_str());
+    return;
+  }
+  add_timeout(self, 50, [self, weak, tries] { open_channels_when_ready(self, weak, tries + 1); });
+}
 
 static void finish_gathering(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
@@ -696,12 +788,8 @@ static void on_description_created(GstPromise *promise, gpointer user_data, cons
   });
   g_signal_emit_by_name(s->webrtc, "set-local-description", desc, nullptr);
   gst_webrtc_session_description_free(desc);
-  if (std::string_view(type) == "answer") {
-    run_async(self, [self, weak] {
-      if (auto s = weak.lock(); s && !s->removed)
-        create_channels(self, s, false);
-    });
-  }
+  if (std::string_view(type) == "answer")
+    run_async(self, [self, weak] { open_channels_when_ready(self, weak, 0); });
 }
 
 static void on_offer_created(GstPromise *promise, gpointer user_data)
@@ -916,6 +1004,15 @@ static void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, Medi
   GstPadTemplate *templ =
       gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(s->webrtc), "sink_%u");
   GstPad *wpad = gst_element_request_pad(s->webrtc, templ, nullptr, m->rtp_caps);
+  if (wpad) {
+    // The offer must not depend on whether caps have reached the tee yet.
+    GstWebRTCRTPTransceiver *trans = nullptr;
+    g_object_get(wpad, "transceiver", &trans, nullptr);
+    if (trans) {
+      g_object_set(trans, "codec-preferences", m->rtp_caps, nullptr);
+      gst_object_unref(trans);
+    }
+  }
   GstPad *tpad = gst_element_request_pad_simple(m->tee, "src_%u");
   GstPad *qsink = gst_element_get_static_pad(queue, "sink");
   GstPad *qsrc = gst_element_get_static_pad(queue, "src");
@@ -1009,10 +1106,10 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
   if (offerer) {
     if (recv_video && !has_video)
       add_recv_transceiver(s->webrtc, "application/x-rtp,media=video,encoding-name=VP8,"
-                                      "payload=96,clock-rate=90000");
+                                      "payload=96,clock-rate=90000,rtcp-fb-nack-pli=(boolean)true");
     if (recv_audio && !has_audio)
       add_recv_transceiver(s->webrtc, "application/x-rtp,media=audio,encoding-name=OPUS,"
-                                      "payload=97,clock-rate=48000");
+                                      "payload=97,clock-rate=48000,encoding-params=(string)2");
   }
   gst_element_sync_state_with_parent(s->webrtc);
   post_peer_message(self, "rtcpeer-session-created", peer, "role", offerer ? "offerer" : "answerer");
@@ -1024,6 +1121,14 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
     g_signal_emit_by_name(s->webrtc, "create-offer", nullptr, promise);
   }
   return s;
+}
+
+// Takes a child out of a bin that may be changing state in another thread at the same time.
+static void shut_down(GstRtcPeer *self, GstElement *e)
+{
+  gst_element_set_locked_state(e, TRUE);
+  gst_element_set_state(e, GST_STATE_NULL);
+  gst_bin_remove(GST_BIN(self), e);
 }
 
 static void remove_session(GstRtcPeer *self, const std::string &peer, const std::string &reason)
@@ -1070,8 +1175,7 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
       gst_element_release_request_pad(m.send->tee, m.tee_pad);
       gst_object_unref(m.tee_pad);
     }
-    gst_element_set_state(m.queue, GST_STATE_NULL);
-    gst_bin_remove(GST_BIN(self), m.queue);
+    shut_down(self, m.queue);
     if (m.webrtc_pad)
       gst_object_unref(m.webrtc_pad);
   }
@@ -1080,12 +1184,10 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
     gst_object_unref(pad);
   }
   for (auto *d : decoders) {
-    gst_element_set_state(d, GST_STATE_NULL);
-    gst_bin_remove(GST_BIN(self), d);
+    shut_down(self, d);
     gst_object_unref(d);
   }
-  gst_element_set_state(s->webrtc, GST_STATE_NULL);
-  gst_bin_remove(GST_BIN(self), s->webrtc);
+  shut_down(self, s->webrtc);
   s->webrtc = nullptr;
   restore_flags(self);
   post_peer_message(self, "rtcpeer-peer-left", peer, "reason", reason);
@@ -1375,16 +1477,15 @@ static bool wait_for_room(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelSta
   if (amount <= kHighWater)
     return true;
   auto deadline = std::chrono::steady_clock::now() + kStallLimit;
-  std::unique_lock lk(p->lock);
   while (true) {
-    if (p->flushing || !cs->open)
+    if (is_flushing(p) || !cs->open)
       return false;
     g_object_get(ch, "buffered-amount", &amount, nullptr);
     if (amount <= kLowWater)
       return true;
     if (std::chrono::steady_clock::now() > deadline)
       return false;
-    p->cond.wait_for(lk, 20ms);
+    nap(p, 20ms);
   }
 }
 
@@ -1490,23 +1591,58 @@ static GstFlowReturn data_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
   return GST_FLOW_OK;
 }
 
+/* At EOS: a buffered-amount of 0 only means webrtcbin handed the data to SCTP, which may still
+ * hold it unacknowledged. Closing a channel resets its SCTP stream, which the remote completes
+ * only after it has received everything sent before; so wait for the channels to be closed. */
 static void drain_channels(GstRtcPeer *self)
 {
   auto *p = self->priv;
-  auto deadline = std::chrono::steady_clock::now() + 5s;
-  std::unique_lock lk(p->lock);
-  while (!p->flushing && std::chrono::steady_clock::now() < deadline) {
-    guint64 total = 0;
+  std::vector<GstWebRTCDataChannel *> channels;
+  {
+    std::lock_guard lk(p->lock);
     for (auto &[id, s] : p->sessions)
-      for (auto *ch : s->channels) {
-        guint64 amount = 0;
-        g_object_get(ch, "buffered-amount", &amount, nullptr);
-        total += amount;
-      }
-    if (total == 0)
-      return;
-    p->cond.wait_for(lk, 20ms);
+      for (auto &[label, ch] : s->send_channels)
+        if (p->data_sinks.count(label))
+          channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(ch)));
   }
+  // First everything out of webrtcbin, then a moment for the remote to consume what its SCTP
+  // stack holds: webrtcbin (1.22) drops messages still queued in its sctpdec when the stream is
+  // reset, so closing right away can lose the last large message.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!is_flushing(p) && std::chrono::steady_clock::now() < deadline) {
+    guint64 total = 0;
+    for (auto *ch : channels) {
+      guint64 amount = 0;
+      g_object_get(ch, "buffered-amount", &amount, nullptr);
+      total += amount;
+    }
+    if (total == 0)
+      break;
+    nap(p, 20ms);
+  }
+  {
+    std::unique_lock lk(p->wake_lock);
+    p->wake.wait_for(lk, kEosLinger, [p] { return is_flushing(p); });
+  }
+  for (auto *ch : channels) {
+    GstWebRTCDataChannelState st;
+    g_object_get(ch, "ready-state", &st, nullptr);
+    if (st == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN)
+      gst_webrtc_data_channel_close(ch);
+  }
+  while (!is_flushing(p) && std::chrono::steady_clock::now() < deadline) {
+    bool all_closed = true;
+    for (auto *ch : channels) {
+      GstWebRTCDataChannelState st;
+      g_object_get(ch, "ready-state", &st, nullptr);
+      all_closed &= st == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED;
+    }
+    if (all_closed)
+      break;
+    nap(p, 20ms);
+  }
+  for (auto *ch : channels)
+    gst_object_unref(ch);
 }
 
 static void maybe_post_eos(GstRtcPeer *self, guint32 seqnum)
@@ -1643,6 +1779,9 @@ static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
                       m->name.c_str()), (nullptr));
     return false;
   }
+  // Pin the payloader's output to exactly what webrtcbin was told (payload type, codec name).
+  GstElement *filter = add(gst_element_factory_make("capsfilter", nullptr));
+  g_object_set(filter, "caps", m->rtp_caps, nullptr);
   for (auto *e : chain)
     ok &= e != nullptr;
   if (!ok || chain.empty()) {
@@ -1688,15 +1827,17 @@ static GstCaps *rtp_caps_for(GstRtcPeer *self, bool video)
 {
   if (!video)
     return gst_caps_from_string("application/x-rtp,media=audio,encoding-name=OPUS,payload=97,"
-                                "clock-rate=48000");
+                                "clock-rate=48000,encoding-params=(string)2");
   std::string codec;
   {
     std::lock_guard lk(self->priv->props_lock);
     codec = self->priv->video_codec;
   }
   std::string enc = codec == "h264" ? "H264" : codec == "vp9" ? "VP9" : "VP8";
+  // nack-pli lets a receiver ask for a keyframe (late joiner, loss).
   std::string s = "application/x-rtp,media=video,encoding-name=" + enc +
-                  ",payload=96,clock-rate=90000";
+                  ",payload=96,clock-rate=90000,rtcp-fb-nack-pli=(boolean)true,"
+                  "rtcp-fb-ccm-fir=(boolean)true";
   if (codec == "h264")
     s += ",packetization-mode=(string)1,profile-level-id=(string)42e01f";
   return gst_caps_from_string(s.c_str());
@@ -1917,9 +2058,13 @@ static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
     break;
   }
   case GST_STATE_CHANGE_PAUSED_TO_READY: {
-    std::lock_guard lk(p->lock);
-    p->flushing = true;
-    p->cond.notify_all();
+    {
+      std::lock_guard lk(p->lock);
+      p->flushing = true;
+      p->cond.notify_all();
+    }
+    std::lock_guard lk(p->wake_lock);
+    p->wake.notify_all();
     break;
   }
   default:
@@ -2059,6 +2204,9 @@ static void gst_rtc_peer_set_property(GObject *object, guint prop_id, const GVal
   case PROP_RECEIVE_AUDIO:
     p->receive_audio = g_value_get_boolean(value);
     break;
+  case PROP_END_WITH_PEERS:
+    p->end_with_peers = g_value_get_boolean(value);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     break;
@@ -2123,6 +2271,9 @@ static void gst_rtc_peer_get_property(GObject *object, guint prop_id, GValue *va
     break;
   case PROP_RECEIVE_AUDIO:
     g_value_set_boolean(value, p->receive_audio);
+    break;
+  case PROP_END_WITH_PEERS:
+    g_value_set_boolean(value, p->end_with_peers);
     break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -2216,6 +2367,10 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
       g_param_spec_boolean("receive-audio", "Receive audio",
           "When offering without an audio_%u sink pad, still offer to receive one audio track",
           FALSE, flags));
+  g_object_class_install_property(gobject_class, PROP_END_WITH_PEERS,
+      g_param_spec_boolean("end-with-peers", "End with peers",
+          "End each data_%s src pad (EOS) once every peer that sent on its channel has closed it, "
+          "so that a receiver pipeline finishes when its sender does", FALSE, flags));
   g_object_class_install_property(gobject_class, PROP_CONNECTED_PEERS,
       g_param_spec_uint("connected-peers", "Connected peers",
           "Number of peers with an established connection", 0, G_MAXUINT, 0,

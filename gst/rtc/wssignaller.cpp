@@ -4,12 +4,14 @@
  * under the same id; what is sent meanwhile is queued and flushed after registering. */
 #include "rtc/signaller.h"
 
+#include "protocol.h"
+
 #include <gst/gst.h>
-#include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
 #include <deque>
 #include <map>
+#include <variant>
 
 GST_DEBUG_CATEGORY_STATIC(pc_ws_debug);
 #define GST_CAT_DEFAULT pc_ws_debug
@@ -20,29 +22,6 @@ namespace {
 constexpr guint kFirstRetryMs = 250;
 constexpr guint kMaxRetryMs = 4000;
 constexpr size_t kMaxQueued = 1000;
-
-std::string to_json(JsonBuilder *b)
-{
-  JsonNode *root = json_builder_get_root(b);
-  JsonGenerator *gen = json_generator_new();
-  json_generator_set_root(gen, root);
-  gchar *text = json_generator_to_data(gen, nullptr);
-  std::string out = text;
-  g_free(text);
-  g_object_unref(gen);
-  json_node_unref(root);
-  return out;
-}
-
-const char *member_string(JsonObject *o, const char *name)
-{
-  if (!o || !json_object_has_member(o, name))
-    return nullptr;
-  JsonNode *n = json_object_get_member(o, name);
-  if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
-    return nullptr;
-  return json_node_get_string(n);
-}
 
 class WsSignaller final : public Signaller {
 public:
@@ -79,45 +58,21 @@ public:
 
   void send_sdp(const std::string &peer, const std::string &type, const std::string &sdp) override
   {
-    JsonBuilder *b = json_builder_new();
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "type");
-    json_builder_add_string_value(b, type.c_str());
-    json_builder_set_member_name(b, "target_id");
-    json_builder_add_string_value(b, peer.c_str());
-    json_builder_set_member_name(b, "sdp");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "type");
-    json_builder_add_string_value(b, type.c_str());
-    json_builder_set_member_name(b, "sdp");
-    json_builder_add_string_value(b, sdp.c_str());
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-    send(to_json(b));
-    g_object_unref(b);
+    protocol::Sdp m;
+    m.target_id = peer;
+    m.sdp = {type, sdp};
+    send(protocol::serialize(m));
   }
 
   void send_candidate(const std::string &peer, const std::string &mid, int mline,
                       const std::string &candidate) override
   {
-    JsonBuilder *b = json_builder_new();
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "type");
-    json_builder_add_string_value(b, "ice_candidate");
-    json_builder_set_member_name(b, "target_id");
-    json_builder_add_string_value(b, peer.c_str());
-    json_builder_set_member_name(b, "candidate");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "candidate");
-    json_builder_add_string_value(b, candidate.c_str());
-    json_builder_set_member_name(b, "sdpMid");
-    json_builder_add_string_value(b, mid.c_str());
-    json_builder_set_member_name(b, "sdpMLineIndex");
-    json_builder_add_int_value(b, mline);
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-    send(to_json(b));
-    g_object_unref(b);
+    protocol::Candidate m;
+    m.target_id = peer;
+    m.candidate.candidate = candidate;
+    m.candidate.sdp_mid = mid;
+    m.candidate.sdp_mline_index = mline;
+    send(protocol::serialize(m));
   }
 
   bool trickles() const override { return true; }
@@ -138,6 +93,9 @@ private:
       report_error("invalid signaling URI '" + cfg_.uri + "'", true);
       return;
     }
+    if (!cfg_.token.empty())
+      soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization",
+                                   ("Bearer " + cfg_.token).c_str());
     msg_ = msg;
     cancel_ = g_cancellable_new();
     GST_DEBUG("connecting to %s", cfg_.uri.c_str());
@@ -202,23 +160,11 @@ private:
 
   void send_register()
   {
-    JsonBuilder *b = json_builder_new();
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "type");
-    json_builder_add_string_value(b, "register");
-    json_builder_set_member_name(b, "client_id");
-    json_builder_add_string_value(b, cfg_.peer_id.c_str());
-    json_builder_set_member_name(b, "room_id");
-    json_builder_add_string_value(b, cfg_.room.c_str());
-    json_builder_set_member_name(b, "client_type");
-    json_builder_add_string_value(b, cfg_.peer_type.c_str());
-    if (!cfg_.token.empty()) {
-      json_builder_set_member_name(b, "token");
-      json_builder_add_string_value(b, cfg_.token.c_str());
-    }
-    json_builder_end_object(b);
-    soup_websocket_connection_send_text(conn_, to_json(b).c_str());
-    g_object_unref(b);
+    protocol::Register m;
+    m.client_id = cfg_.peer_id;
+    m.room_id = cfg_.room;
+    m.client_type = cfg_.peer_type;
+    soup_websocket_connection_send_text(conn_, protocol::serialize(m).c_str());
   }
 
   static void on_closed(SoupWebsocketConnection *conn, gpointer data)
@@ -298,172 +244,96 @@ private:
     auto *self = static_cast<WsSignaller *>(data);
     gsize size = 0;
     const char *text = static_cast<const char *>(g_bytes_get_data(message, &size));
-    std::string copy(text ? text : "", size);
+    std::string_view view(text ? text : "", size);
     if (type != SOUP_WEBSOCKET_DATA_TEXT) {
       self->warn_malformed("binary frame", "");
       return;
     }
-    JsonParser *parser = json_parser_new();
-    GError *err = nullptr;
-    if (!json_parser_load_from_data(parser, copy.c_str(), gssize(copy.size()), &err)) {
-      self->warn_malformed(std::string("bad JSON: ") + err->message, copy.c_str());
-      g_error_free(err);
-      g_object_unref(parser);
+    protocol::ParseResult r = protocol::parse(view);
+    if (!r.ok()) {
+      self->warn_malformed(r.error.code + ": " + r.error.message, std::string(view).c_str());
       return;
     }
-    JsonNode *root = json_parser_get_root(parser);
-    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-      self->warn_malformed("not a JSON object", copy.c_str());
-    } else {
-      self->handle(json_node_get_object(root), copy.c_str());
-    }
-    g_object_unref(parser);
+    std::visit([self](auto &m) { self->handle(m); }, *r.message);
   }
 
-  void handle(JsonObject *o, const char *text)
+  void handle(const protocol::Registered &m)
   {
-    const char *type = member_string(o, "type");
-    if (!type) {
-      warn_malformed("no type", text);
+    registered_ = true;
+    backoff_ms_ = kFirstRetryMs;
+    std::vector<std::pair<std::string, std::string>> present;
+    for (auto &p : m.peers)
+      present.emplace_back(p.client_id, p.client_type);
+    // What was sent while the connection was down goes out now.
+    std::deque<std::string> queued;
+    queued.swap(queue_);
+    if (events_.ready)
+      events_.ready(present);
+    for (auto &q : queued)
+      send(std::move(q));
+  }
+
+  void handle(const protocol::PeerJoined &m)
+  {
+    no_trickle_.erase(m.client_id);
+    if (events_.peer_joined)
+      events_.peer_joined(m.client_id, m.client_type);
+  }
+
+  void handle(const protocol::PeerLeft &m)
+  {
+    if (events_.peer_left)
+      events_.peer_left(m.client_id);
+    no_trickle_.erase(m.client_id);
+  }
+
+  void handle(const protocol::Sdp &m)
+  {
+    if (!m.from_id) {
+      warn_malformed(m.sdp.type + " without from_id", "");
       return;
     }
-    std::string t = type;
-    const char *from = member_string(o, "from_id");
-    if (t == "registered") {
-      registered_ = true;
-      backoff_ms_ = kFirstRetryMs;
-      std::vector<std::pair<std::string, std::string>> present;
-      if (json_object_has_member(o, "peers") &&
-          JSON_NODE_HOLDS_ARRAY(json_object_get_member(o, "peers"))) {
-        JsonArray *peers = json_object_get_array_member(o, "peers");
-        JsonObject *types = nullptr;
-        if (json_object_has_member(o, "peer_types") &&
-            JSON_NODE_HOLDS_OBJECT(json_object_get_member(o, "peer_types")))
-          types = json_object_get_object_member(o, "peer_types");
-        for (guint i = 0; i < json_array_get_length(peers); i++) {
-          JsonNode *n = json_array_get_element(peers, i);
-          if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING) {
-            const char *id = json_node_get_string(n);
-            const char *pt = member_string(types, id);
-            present.emplace_back(id, pt ? pt : "");
-          } else if (JSON_NODE_HOLDS_OBJECT(n)) {
-            JsonObject *po = json_node_get_object(n);
-            const char *id = member_string(po, "client_id");
-            const char *pt = member_string(po, "client_type");
-            if (id)
-              present.emplace_back(id, pt ? pt : "");
-          }
-        }
-      }
-      // What was sent while the connection was down goes out now.
-      std::deque<std::string> queued;
-      queued.swap(queue_);
-      if (events_.ready)
-        events_.ready(present);
-      for (auto &m : queued)
-        send(std::move(m));
-    } else if (t == "peer_joined") {
-      const char *id = member_string(o, "client_id");
-      const char *pt = member_string(o, "client_type");
-      if (!id) {
-        warn_malformed("peer_joined without client_id", text);
-        return;
-      }
-      no_trickle_.erase(id);
-      if (events_.peer_joined)
-        events_.peer_joined(id, pt ? pt : "");
-    } else if (t == "peer_left") {
-      const char *id = member_string(o, "client_id");
-      if (!id) {
-        warn_malformed("peer_left without client_id", text);
-        return;
-      }
-      if (events_.peer_left)
-        events_.peer_left(id);
-      no_trickle_.erase(id);
-    } else if (t == "offer" || t == "answer") {
-      JsonObject *sdp = nullptr;
-      const char *sdp_text = nullptr;
-      if (json_object_has_member(o, "sdp")) {
-        JsonNode *n = json_object_get_member(o, "sdp");
-        if (JSON_NODE_HOLDS_OBJECT(n)) {
-          sdp = json_node_get_object(n);
-          sdp_text = member_string(sdp, "sdp");
-        } else {
-          sdp_text = member_string(o, "sdp"); // {"type":"offer","sdp":"v=0..."} as aiortc writes
-        }
-      }
-      if (!from || !sdp_text) {
-        warn_malformed(t + " without from_id or sdp", text);
-        return;
-      }
-      if (t == "offer") {
-        bool trickle = true;
-        for (JsonObject *obj : {o, sdp}) {
-          if (obj && json_object_has_member(obj, "trickle")) {
-            JsonNode *n = json_object_get_member(obj, "trickle");
-            if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_BOOLEAN)
-              trickle = json_node_get_boolean(n);
-          }
-        }
-        if (trickle)
-          no_trickle_.erase(from);
-        else
-          no_trickle_[from] = true;
-      }
-      if (events_.sdp)
-        events_.sdp(from, t, sdp_text);
-    } else if (t == "ice_candidate" || t == "candidate") {
-      if (!from) {
-        warn_malformed("ice_candidate without from_id", text);
-        return;
-      }
-      JsonObject *c = nullptr;
-      if (json_object_has_member(o, "candidate") &&
-          JSON_NODE_HOLDS_OBJECT(json_object_get_member(o, "candidate")))
-        c = json_object_get_object_member(o, "candidate");
-      const char *cand = c ? member_string(c, "candidate") : member_string(o, "candidate");
-      const char *mid = member_string(c ? c : o, "sdpMid");
-      int mline = -1;
-      JsonObject *src = c ? c : o;
-      if (json_object_has_member(src, "sdpMLineIndex")) {
-        JsonNode *n = json_object_get_member(src, "sdpMLineIndex");
-        if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64)
-          mline = int(json_node_get_int(n));
-      }
-      if (events_.candidate)
-        events_.candidate(from, mid ? mid : "", mline, cand ? cand : "");
-    } else if (t == "error") {
-      const char *code = member_string(o, "code");
-      const char *message = member_string(o, "message");
-      std::string c = code ? code : "";
-      std::string m = message ? message : "";
-      std::string lc = c + " " + m;
-      for (auto &ch : lc)
-        ch = char(g_ascii_tolower(ch));
-      std::string reason = "signaling server error" + (c.empty() ? "" : " " + c) +
-                           (m.empty() ? "" : ": " + m);
-      if (lc.find("token") != std::string::npos || lc.find("auth") != std::string::npos ||
-          lc.find("forbidden") != std::string::npos) {
-        stopped_reason_fatal(reason);
-      } else if (!registered_ && lc.find("duplicate") != std::string::npos) {
-        // Our previous connection may still be registered; try again shortly.
-        report_error(reason + " (retrying)", false);
-        drop_connection(true);
-        schedule_retry();
-      } else {
-        report_error(reason, false);
-      }
+    if (m.sdp.type == "offer") {
+      // The daemon's HTTP /offer bridge marks offers from peers that cannot trickle.
+      if (m.trickle.value_or(true))
+        no_trickle_.erase(*m.from_id);
+      else
+        no_trickle_[*m.from_id] = true;
+    }
+    if (events_.sdp)
+      events_.sdp(*m.from_id, m.sdp.type, m.sdp.sdp);
+  }
+
+  void handle(const protocol::Candidate &m)
+  {
+    if (!m.from_id) {
+      warn_malformed("ice_candidate without from_id", "");
+      return;
+    }
+    if (events_.candidate)
+      events_.candidate(*m.from_id, m.candidate.sdp_mid.value_or(""),
+                        m.candidate.sdp_mline_index.value_or(-1), m.candidate.candidate);
+  }
+
+  void handle(const protocol::Error &m)
+  {
+    std::string reason = "signaling server error " + m.code + (m.message.empty() ? "" : ": " +
+                                                               m.message);
+    if (m.code == protocol::code::kDuplicateId && !registered_) {
+      // Our previous connection may still be registered; try again shortly.
+      report_error(reason + " (retrying)", false);
+      drop_connection(true);
+      schedule_retry();
+    } else if (m.code == protocol::code::kUnknownTarget) {
+      report_error("unknown target peer: " + m.message, false);
     } else {
-      GST_DEBUG("ignoring message type '%s'", type);
+      report_error(reason, false);
     }
   }
 
-  void stopped_reason_fatal(const std::string &reason)
+  template <typename T> void handle(const T &)
   {
-    report_error(reason, true);
-    stopped_ = true; // a refused token will not be accepted on retry
-    drop_connection(true);
+    GST_DEBUG("ignoring a message not meant for clients");
   }
 
   SignallerConfig cfg_;

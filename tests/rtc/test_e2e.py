@@ -1,0 +1,417 @@
+#!/usr/bin/python3
+"""rtcpeer end to end: gst-launch-1.0 processes talking through the real pointcast-signaling
+daemon on loopback. NumPy points from pointsrc (pattern=counter) are packed with npypack, sent,
+and what arrives is compared byte for byte with what was sent (every message once, in order).
+
+Usage: test_e2e.py [CASE ...]   (default: all cases; each starts its own daemon on a free port)
+"""
+import asyncio
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+import numpy as np
+
+BUILD = os.environ.get("POINTCAST_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "../../build"))
+DAEMON = os.path.join(BUILD, "signaling", "pointcast-signaling")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    def __init__(self, workdir, port=None, args=()):
+        self.port = port or free_port()
+        self.args = list(args)
+        self.workdir = workdir
+        self.proc = None
+        self.starts = 0
+
+    @property
+    def ws(self):
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self):
+        self.starts += 1
+        self.log = os.path.join(self.workdir, f"daemon-{self.starts}.log")
+        deadline = time.monotonic() + 10
+        while True:
+            self.proc = subprocess.Popen(
+                [DAEMON, "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "DEBUG"]
+                + self.args, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                    return self
+                except OSError:
+                    time.sleep(0.05)
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"daemon did not start: {open(self.log).read()}")
+            time.sleep(0.2)  # the port may still be held by the previous instance
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def text(self):
+        return open(self.log).read()
+
+
+class Gst:
+    """A gst-launch-1.0 process with its output in a log file."""
+
+    def __init__(self, workdir, name, desc, env):
+        self.name = name
+        self.log = os.path.join(workdir, name + ".log")
+        full_env = dict(os.environ)
+        full_env.update(env)
+        self.proc = subprocess.Popen(["gst-launch-1.0", "-e"] + shlex.split(desc),
+                                     stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
+                                     env=full_env)
+
+    def text(self):
+        return open(self.log, errors="replace").read()
+
+    def wait(self, timeout):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.name} did not finish in {timeout} s:\n{self.text()[-3000:]}")
+
+    def stop(self, sig=signal.SIGKILL):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def env_for(daemon, room, peer_id):
+    return {"POINTCAST_SIGNALING": daemon.ws, "POINTCAST_ROOM": room, "POINTCAST_PEER_ID": peer_id}
+
+
+def sender(work, name, daemon, room, n, rate, points=50, wait=1, extra=""):
+    out = os.path.join(work, name)
+    os.makedirs(out)
+    desc = (f"pointsrc pattern=counter rate={rate} points={points} num-buffers={n} ! npypack ! "
+            f"tee name=t ! queue ! rtc.data_points "
+            f"t. ! queue ! multifilesink location={out}/%06d.npy "
+            f"rtcpeer name=rtc wait-for-peers={wait} {extra}")
+    return Gst(work, name, desc, env_for(daemon, room, name)), out
+
+
+def receiver(work, name, daemon, room, extra=""):
+    out = os.path.join(work, name)
+    os.makedirs(out)
+    desc = (f"rtcpeer name=rtc {extra} rtc.data_points ! tee name=t "
+            f"t. ! queue ! multifilesink location={out}/%06d.npy "
+            f"t. ! queue ! npyunpack ! pointsink silent=true")
+    return Gst(work, name, desc, env_for(daemon, room, name)), out
+
+
+def files(d):
+    return [open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d))]
+
+
+def wait_count(d, n, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(os.listdir(d)) >= n:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: {len(os.listdir(d))} of {n} messages after {timeout} s")
+
+
+def check_same(sent_dir, recv_dir, points):
+    sent, got = files(sent_dir), files(recv_dir)
+    assert len(got) == len(sent), f"received {len(got)} messages, sent {len(sent)}"
+    for i, (a, b) in enumerate(zip(sent, got)):
+        assert a == b, f"message {i} differs ({len(a)} bytes sent, {len(b)} received)"
+    # And they are what numpy.save writes: (points, 3) float32, loadable.
+    for path in sorted(os.listdir(recv_dir))[:5]:
+        arr = np.load(os.path.join(recv_dir, path))
+        assert arr.shape == (points, 3) and arr.dtype == np.float32, (arr.shape, arr.dtype)
+
+
+def ok_exit(g, timeout):
+    rc = g.wait(timeout)
+    assert rc == 0, f"{g.name} exited with {rc}:\n{g.text()[-3000:]}"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def case_stream_in_order(work):
+    """Every message arrives once, in order, byte-identical; the receiver's npyunpack is happy."""
+    d = Daemon(work).start()
+    try:
+        rx, rdir = receiver(work, "rx", d, "r1")
+        tx, sdir = sender(work, "tx", d, "r1", n=400, rate=200)
+        ok_exit(tx, 60)
+        wait_count(rdir, 400, 10, "receiver")
+        time.sleep(0.3)
+        check_same(sdir, rdir, 50)
+        assert "WARNING" not in rx.text(), rx.text()[-2000:]
+        rx.stop()
+    finally:
+        d.kill()
+
+
+def case_megabyte_message(work):
+    """Messages over 1 MiB (well over the 64 KiB SCTP limit) arrive whole."""
+    d = Daemon(work).start()
+    try:
+        rx, rdir = receiver(work, "rx", d, "big")
+        points = 90000  # 90000 x 3 x 4 bytes + header = 1,080,128 bytes
+        tx, sdir = sender(work, "tx", d, "big", n=6, rate=10, points=points)
+        ok_exit(tx, 60)
+        wait_count(rdir, 6, 20, "receiver")
+        check_same(sdir, rdir, points)
+        assert len(files(rdir)[0]) > (1 << 20)
+        rx.stop()
+    finally:
+        d.kill()
+
+
+def case_two_receivers(work):
+    """Two receivers in one room both get everything."""
+    d = Daemon(work).start()
+    try:
+        rx1, r1 = receiver(work, "rx1", d, "two")
+        rx2, r2 = receiver(work, "rx2", d, "two")
+        tx, sdir = sender(work, "tx", d, "two", n=300, rate=150, wait=2)
+        ok_exit(tx, 60)
+        wait_count(r1, 300, 10, "rx1")
+        wait_count(r2, 300, 10, "rx2")
+        check_same(sdir, r1, 50)
+        check_same(sdir, r2, 50)
+        rx1.stop()
+        rx2.stop()
+    finally:
+        d.kill()
+
+
+def case_daemon_restart(work):
+    """The daemon is killed and restarted while points flow: nothing is lost on the established
+    connection, and both peers register again under the same ids."""
+    d = Daemon(work).start()
+    try:
+        rx, rdir = receiver(work, "rx-keep", d, "restart")
+        tx, sdir = sender(work, "tx-keep", d, "restart", n=500, rate=50)
+        wait_count(rdir, 50, 30, "receiver before the restart")
+        d.kill()
+        before = len(os.listdir(rdir))
+        time.sleep(2.0)
+        wait_count(rdir, before + 25, 10, "receiver while the daemon is down")
+        d.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            log = d.text()
+            if "tx-keep (gstreamer) registered" in log and "rx-keep (gstreamer) registered" in log:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"peers did not register again:\n{d.text()}")
+        ok_exit(tx, 60)
+        wait_count(rdir, 500, 10, "receiver")
+        check_same(sdir, rdir, 50)
+        assert "Signaling connection lost" in rx.text(), rx.text()[-2000:]
+        rx.stop()
+    finally:
+        d.kill()
+
+
+def case_leave_and_late_join(work):
+    """A receiver that disappears does not stop the sender; a receiver joining later gets the
+    stream from there on, in order."""
+    d = Daemon(work).start()
+    try:
+        n = 700
+        tx, sdir = sender(work, "tx", d, "late", n=n, rate=50)
+        rx1, r1 = receiver(work, "rx1", d, "late")
+        wait_count(r1, 40, 30, "first receiver")
+        rx1.stop(signal.SIGKILL)
+        time.sleep(1.0)
+        sent_at_leave = len(os.listdir(sdir))
+        rx2, r2 = receiver(work, "rx2", d, "late")
+        ok_exit(tx, 60)
+        assert len(os.listdir(sdir)) == n
+        time.sleep(0.5)
+        sent = files(sdir)
+        index = {b: i for i, b in enumerate(sent)}
+        got = [index.get(b) for b in files(r2)]
+        assert got and None not in got, "the late receiver got messages that were not sent"
+        assert got == list(range(got[0], n)), f"late receiver: not a consecutive tail: {got[:5]}..."
+        assert got[0] >= sent_at_leave - 5 and len(got) > 100, (got[0], len(got), sent_at_leave)
+        rx2.stop()
+    finally:
+        d.kill()
+
+
+def case_garbage_on_channel(work):
+    """Garbage on the data channel reaches npyunpack, which drops it with a warning; the receiver
+    carries on and takes the next sender's points."""
+    d = Daemon(work).start()
+    try:
+        out = os.path.join(work, "rx")
+        os.makedirs(out)
+        rx = Gst(work, "rx", f"rtcpeer name=rtc rtc.data_points ! npyunpack ! npypack ! "
+                 f"multifilesink location={out}/%06d.npy", env_for(d, "garbage", "rx"))
+        junk = Gst(work, "junk", "fakesrc num-buffers=5 sizetype=fixed sizemax=300 "
+                   "filltype=random ! rtc.data_points rtcpeer name=rtc wait-for-peers=1",
+                   env_for(d, "garbage", "junk"))
+        ok_exit(junk, 60)
+        deadline = time.monotonic() + 10
+        while "npyunpack" not in rx.text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "WARNING" in rx.text() and "npyunpack" in rx.text(), rx.text()[-2000:]
+        tx, sdir = sender(work, "tx", d, "garbage", n=20, rate=50)
+        ok_exit(tx, 60)
+        wait_count(out, 20, 10, "receiver after garbage")
+        check_same(sdir, out, 50)
+        assert rx.proc.poll() is None, "the receiver died"
+        rx.stop()
+    finally:
+        d.kill()
+
+
+async def send_bad_signaling(ws_url, room, target):
+    import websockets
+    async with websockets.connect(ws_url) as ws:
+        await ws.send(json.dumps({"type": "register", "client_id": "evil", "room_id": room,
+                                  "client_type": "test"}))
+        await ws.recv()
+        await ws.send(json.dumps({"type": "offer", "target_id": target,
+                                  "sdp": {"type": "offer", "sdp": "this is not SDP"}}))
+        await ws.send(json.dumps({"type": "answer", "target_id": target,
+                                  "sdp": {"type": "answer", "sdp": "v=0\r\n"}}))
+        await ws.send(json.dumps({"type": "ice_candidate", "target_id": target,
+                                  "candidate": {"candidate": "candidate:garbage",
+                                                "sdpMLineIndex": 0}}))
+        await asyncio.sleep(1.0)
+
+
+def case_malformed_signaling(work):
+    """Malformed signaling reaching a peer is ignored with a warning; the peer keeps working."""
+    d = Daemon(work).start()
+    try:
+        rx, rdir = receiver(work, "rx", d, "bad", extra="role=answerer")
+        deadline = time.monotonic() + 10
+        while "rx (gstreamer) registered" not in d.text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        asyncio.run(send_bad_signaling(d.ws, "bad", "rx"))
+        deadline = time.monotonic() + 10
+        while "malformed signaling message" not in rx.text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "malformed signaling message" in rx.text(), rx.text()[-2000:]
+        # The receiver only answers, so this sender (which joins later) must make the offer.
+        tx, sdir = sender(work, "tx", d, "bad", n=30, rate=50, extra="role=offerer")
+        ok_exit(tx, 60)
+        wait_count(rdir, 30, 10, "receiver after malformed signaling")
+        check_same(sdir, rdir, 50)
+        rx.stop()
+    finally:
+        d.kill()
+
+
+def case_unreachable_and_token(work):
+    """An unreachable server is a clear warning (and the element keeps retrying); a refused token
+    is an error that ends the pipeline."""
+    port = free_port()
+    g = Gst(work, "unreachable", "rtcpeer name=rtc rtc.data_x ! fakesink",
+            {"POINTCAST_SIGNALING": f"ws://127.0.0.1:{port}/ws"})
+    deadline = time.monotonic() + 10
+    while "cannot reach signaling server" not in g.text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "cannot reach signaling server" in g.text(), g.text()[-2000:]
+    assert g.proc.poll() is None
+    # The server appears: the element connects and registers.
+    d = Daemon(work, port=port).start()
+    try:
+        deadline = time.monotonic() + 15
+        while "registered in room" not in d.text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "registered in room" in d.text(), d.text()
+        g.stop()
+    finally:
+        d.kill()
+    d = Daemon(work, args=["--token", "s3cret"]).start()
+    try:
+        bad = Gst(work, "badtoken", "rtcpeer name=rtc token=wrong rtc.data_x ! fakesink",
+                  env_for(d, "tok", "bad"))
+        rc = bad.wait(20)
+        assert rc != 0 and "refused the token" in bad.text(), bad.text()[-2000:]
+        good = Gst(work, "goodtoken", "rtcpeer name=rtc token=s3cret rtc.data_x ! fakesink",
+                   env_for(d, "tok", "good"))
+        deadline = time.monotonic() + 10
+        while "good (gstreamer) registered" not in d.text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "good (gstreamer) registered" in d.text(), d.text()
+        good.stop()
+    finally:
+        d.kill()
+
+
+def pipeline_desc(name, faster=False):
+    root = os.environ.get("POINTCAST_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "../.."))
+    with open(os.path.join(root, "pipelines", name + ".pipeline")) as f:
+        text = " ".join(line for line in f if not line.lstrip().startswith("#"))
+    if faster:  # the same pipeline, 25 times faster, so the test is short
+        assert " rate=4 " in text
+        text = text.replace(" rate=4 ", " rate=100 ")
+    return text
+
+
+def case_pipeline_files(work):
+    """pipelines/points-sender and points-receiver as the README runs them (POINTCAST_* from the
+    environment): all 240 arrays arrive and both pipelines end by themselves."""
+    d = Daemon(work).start()
+    try:
+        rx = Gst(work, "rx", pipeline_desc("points-receiver"), env_for(d, "lab", "rx"))
+        tx = Gst(work, "tx", pipeline_desc("points-sender", faster=True), env_for(d, "lab", "tx"))
+        ok_exit(tx, 90)
+        ok_exit(rx, 30)
+        lines = [l for l in rx.text().splitlines() if l.startswith("pointsink")]
+        assert len(lines) == 240, f"{len(lines)} arrays logged:\n{rx.text()[-2000:]}"
+        assert "shape=(100, 3)" in lines[-1], lines[-1]
+    finally:
+        d.kill()
+
+
+CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+
+def main():
+    names = sys.argv[1:] or list(CASES)
+    failed = []
+    for name in names:
+        work = tempfile.mkdtemp(prefix=f"rtc-{name}-")
+        t0 = time.monotonic()
+        try:
+            CASES[name](work)
+            print(f"ok   {name} ({time.monotonic() - t0:.1f} s)", flush=True)
+        except Exception:
+            failed.append(name)
+            print(f"FAIL {name} ({time.monotonic() - t0:.1f} s; logs in {work})", flush=True)
+            traceback.print_exc()
+    if failed:
+        print("failed:", " ".join(failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
