@@ -31,7 +31,8 @@ const state = {
   sessions: new Map(), // remote peer id -> Session
   activeVideoPeer: null,
   sender: null, // { id, name, room, state }
-  videoFrames: 0,
+  videoFrames: 0, // frames presented (requestVideoFrameCallback)
+  framesDecoded: 0, // frames the decoder produced (inbound-rtp stats of the shown peer)
   dataMessages: 0,
   dataErrors: 0,
   lastShape: null,
@@ -53,6 +54,7 @@ window.pointcast = {
       videoWidth: v.videoWidth,
       videoHeight: v.videoHeight,
       videoFrames: state.videoFrames,
+      framesDecoded: state.framesDecoded,
       currentTime: v.currentTime,
       dataMessages: state.dataMessages,
       dataErrors: state.dataErrors,
@@ -684,7 +686,7 @@ function onVideoFrame(now, meta) {
   fpsWindow.push(now);
   while (fpsWindow.length && now - fpsWindow[0] > 1000) fpsWindow.shift();
   const v = $('video');
-  $('video-info').textContent = `${v.videoWidth}x${v.videoHeight} · ${fpsWindow.length} fps · frame ${state.videoFrames}`;
+  $('video-info').textContent = `${v.videoWidth}x${v.videoHeight} · ${fpsWindow.length} fps · ${state.framesDecoded} decoded`;
   if (currentMode() === 'overlay') {
     // Best: the frame number ballsrc drew into the picture, matched to the data sent for it.
     const f = frameMark(v);
@@ -802,6 +804,22 @@ function drawScatter() {
   requestAnimationFrame(drawScatter);
 }
 
+// Decoder progress of the peer whose video is shown (the page's info line and the tests use it).
+async function pollVideoStats() {
+  const s = state.activeVideoPeer && state.sessions.get(state.activeVideoPeer);
+  if (s) {
+    try {
+      const report = await s.pc.getStats();
+      report.forEach((r) => {
+        if (r.type === 'inbound-rtp' && r.kind === 'video' && r.framesDecoded !== undefined) state.framesDecoded = r.framesDecoded;
+      });
+    } catch {
+      /* the connection went away meanwhile */
+    }
+  }
+  setTimeout(pollVideoStats, 500);
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Wiring */
 
@@ -833,6 +851,7 @@ function init() {
     warn('this browser has no requestVideoFrameCallback; the overlay follows data arrival');
   }
   requestAnimationFrame(drawScatter);
+  pollVideoStats();
   openEvents();
   loadPipelines().then(updateMode);
   if (params.get('connect') === '1') connect();
