@@ -426,7 +426,14 @@ ApiReply PipelineManager::start(std::string_view name, std::string_view body) {
   argv.push_back(nullptr);
 
   char **envp = g_get_environ();
-  envp = g_environ_setenv(envp, "POINTCAST_SIGNALING", cfg.signaling_url.c_str(), TRUE);
+  // The token rides in the URL too (the daemon accepts ?token= on /ws), so rtcpeer needs no
+  // extra property to get in.
+  std::string url = cfg.signaling_url;
+  if (!cfg.token.empty() && url.find("token=") == std::string::npos) {
+    g_autofree char *t = g_uri_escape_string(cfg.token.c_str(), nullptr, FALSE);
+    url += (url.find('?') == std::string::npos ? "?token=" : "&token=") + std::string(t);
+  }
+  envp = g_environ_setenv(envp, "POINTCAST_SIGNALING", url.c_str(), TRUE);
   envp = g_environ_setenv(envp, "POINTCAST_ROOM", room.c_str(), TRUE);
   envp = g_environ_setenv(envp, "POINTCAST_PEER_ID", peer_id.c_str(), TRUE);
   if (!cfg.token.empty()) envp = g_environ_setenv(envp, "POINTCAST_TOKEN", cfg.token.c_str(), TRUE);

@@ -6,17 +6,20 @@
 // role (auto, offer, answer), mode (auto, overlay, scatter), connect=1 (connect on load).
 import { parseNpy, toFloat64, NpyError } from './npy.js';
 import { Reassembler } from './framing.js';
+import { markLayout, readMark } from './mark.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const token = params.get('token') || '';
 
 // Names shown for the pipelines every pointcast install has; others are listed by file name.
+// The first file of each entry that exists is used (ball-viewer sends the ball's position with
+// the video; ball-sender is the tracking loop's sender, which waits for detections instead).
 const KNOWN_SOURCES = [
-  ['testsrc-sender', 'test pattern'],
-  ['ball-sender', 'ball'],
-  ['camera-sender', 'camera'],
-  ['file-sender', 'file'],
+  [['testsrc-sender'], 'test pattern'],
+  [['ball-viewer', 'ball-sender'], 'ball'],
+  [['camera-sender'], 'camera'],
+  [['file-sender'], 'file'],
 ];
 
 /* ------------------------------------------------------------------------------------------- */
@@ -28,14 +31,17 @@ const state = {
   sessions: new Map(), // remote peer id -> Session
   activeVideoPeer: null,
   sender: null, // { id, name, room, state }
-  videoFrames: 0,
+  videoFrames: 0, // frames presented (requestVideoFrameCallback)
+  framesDecoded: 0, // frames the decoder produced (inbound-rtp stats of the shown peer)
   dataMessages: 0,
   dataErrors: 0,
   lastShape: null,
   lastLabel: null,
   pointsDrawn: 0,
   overlayDraws: 0,
-  lastOverlay: null, // { frame, x, y, videoX, videoY, at }
+  lastOverlay: null, // { frame, x, y, canvasX, canvasY, at, matchedBy: 'mark' | 'arrival' }
+  markMatches: 0, // overlay drawings matched to the frame's own mark
+  lastMark: null,
   errors: [],
 };
 window.pointcast = {
@@ -44,10 +50,11 @@ window.pointcast = {
     const v = $('video');
     return {
       signaling: state.signaling,
-      peers: [...state.sessions.entries()].map(([id, s]) => ({ id, state: s.pc.connectionState })),
+      peers: [...state.sessions.entries()].map(([id, s]) => ({ id, state: s.pc.connectionState, media: s.remoteMedia })),
       videoWidth: v.videoWidth,
       videoHeight: v.videoHeight,
       videoFrames: state.videoFrames,
+      framesDecoded: state.framesDecoded,
       currentTime: v.currentTime,
       dataMessages: state.dataMessages,
       dataErrors: state.dataErrors,
@@ -56,6 +63,8 @@ window.pointcast = {
       pointsDrawn: state.pointsDrawn,
       overlayDraws: state.overlayDraws,
       lastOverlay: state.lastOverlay,
+      markMatches: state.markMatches,
+      lastMark: state.lastMark,
       sender: state.sender,
       clientId: state.clientId,
     };
@@ -156,10 +165,13 @@ async function loadPipelines() {
     if (title) o.title = title;
     select.append(o);
   };
-  for (const [name, label] of KNOWN_SOURCES) add(name, label, names.has(name), names.get(name));
-  for (const p of listed) {
-    if (!KNOWN_SOURCES.some(([n]) => n === p.name)) add(p.name, p.name, true, p.description);
+  const shown = new Set();
+  for (const [files, label] of KNOWN_SOURCES) {
+    const name = files.find((f) => names.has(f)) || files[0];
+    shown.add(name);
+    add(name, label, names.has(name), names.get(name));
   }
+  for (const p of listed) if (!shown.has(p.name)) add(p.name, p.name, true, p.description);
   if (keep && ![...select.options].some((o) => o.value === keep)) add(keep, `${keep} (not listed)`, true);
   const wanted = [...select.options].find((o) => o.value === keep && !o.disabled) ||
     [...select.options].find((o) => !o.disabled);
@@ -343,7 +355,9 @@ async function onSignal(msg) {
     case 'answer': {
       const s = state.sessions.get(msg.from_id);
       if (!s) return warn(`answer from unknown peer ${msg.from_id}`);
-      await s.pc.setRemoteDescription(normSdp(msg.sdp, 'answer'));
+      const desc = normSdp(msg.sdp, 'answer');
+      s.remoteMedia = mediaOf(desc.sdp);
+      await s.pc.setRemoteDescription(desc);
       await s.flushCandidates();
       log(`answer from ${msg.from_id} applied`);
       break;
@@ -355,8 +369,10 @@ async function onSignal(msg) {
     }
     case 'error':
       showError(`signaling error ${msg.code}: ${msg.message}`);
-      if (msg.code === 'unauthorized' || msg.code === 'duplicate_client_id') {
-        if (msg.code === 'duplicate_client_id') state.clientId = `browser-${Math.random().toString(36).slice(2, 10)}`;
+      if (msg.code === 'duplicate_client_id' && ws) {
+        // Our old connection is still known to the daemon (a quick reconnect): join as someone new.
+        state.clientId = `browser-${Math.random().toString(36).slice(2, 10)}`;
+        ws.close(4000, 'new id');
       }
       break;
     default:
@@ -365,6 +381,8 @@ async function onSignal(msg) {
 }
 
 const normSdp = (sdp, type) => (typeof sdp === 'string' ? { type, sdp } : sdp);
+// Kinds of the m= sections of an SDP ("video", "audio", "application").
+const mediaOf = (sdp) => [...String(sdp).matchAll(/^m=(\w+) [1-9]/gm)].map((m) => m[1]);
 
 // A sender is in the room: it offers to us (rtcpeer's default), or, if it is an answerer, we offer.
 function expectPeer(id) {
@@ -387,6 +405,7 @@ class Session {
     this.peer = peer;
     this.pc = new RTCPeerConnection({ iceServers: [] });
     this.pending = [];
+    this.remoteMedia = [];
     this.reassembler = new Reassembler();
     this.pc.onicecandidate = (e) => {
       const c = e.candidate;
@@ -486,9 +505,12 @@ function newSession(id) {
 }
 
 async function onOffer(from, sdp) {
-  log(`offer from ${from}`);
+  const desc = normSdp(sdp, 'offer');
   const s = newSession(from);
-  await s.pc.setRemoteDescription(normSdp(sdp, 'offer'));
+  s.remoteMedia = mediaOf(desc.sdp);
+  log(`offer from ${from} (${s.remoteMedia.join(', ') || 'no media'})`);
+  if (!s.remoteMedia.includes('video')) warn(`the offer from ${from} has no video`);
+  await s.pc.setRemoteDescription(desc);
   await s.flushCandidates();
   const answer = await s.pc.createAnswer();
   await s.pc.setLocalDescription(answer);
@@ -560,6 +582,7 @@ function jsonPoints(j) {
 }
 
 const dataLog = []; // recent arrays with their arrival time, for matching to video frames
+const byFrame = new Map(); // frame number -> the [frame, x, y] array sent for it (ball senders)
 let latestCloud = null;
 let pointsInfoAt = 0;
 
@@ -569,6 +592,10 @@ function onArray(label, a) {
   dataLog.push({ at: now, a });
   while (dataLog.length > 240 || (dataLog.length && now - dataLog[0].at > 4000)) dataLog.shift();
   latestCloud = a;
+  if (a.cols >= 3 && a.rows >= 1 && a.rows <= 16) {
+    byFrame.set(a.values[0], a);
+    if (byFrame.size > 1200) byFrame.delete(byFrame.keys().next().value);
+  }
   if (now - pointsInfoAt > 250) {
     pointsInfoAt = now;
     $('points-info').textContent = `"${label}" #${state.dataMessages} shape (${a.shape.join(', ')}) ${a.dtype}`;
@@ -618,7 +645,7 @@ function fitCanvas(canvas) {
   }
 }
 
-function drawOverlay(a) {
+function drawOverlay(a, how = 'arrival') {
   const canvas = $('overlay');
   fitCanvas(canvas);
   const ctx = canvas.getContext('2d');
@@ -643,7 +670,7 @@ function drawOverlay(a) {
     ctx.lineTo(cx, cy + k);
     ctx.stroke();
     ctx.fillText(`#${frame} (${x.toFixed(1)}, ${y.toFixed(1)})`, cx + k, cy - k);
-    state.lastOverlay = { frame, x, y, canvasX: cx, canvasY: cy, at: performance.now() };
+    state.lastOverlay = { frame, x, y, canvasX: cx, canvasY: cy, at: performance.now(), matchedBy: how };
   }
   state.overlayDraws++;
   state.pointsDrawn += a.rows;
@@ -659,14 +686,46 @@ function onVideoFrame(now, meta) {
   fpsWindow.push(now);
   while (fpsWindow.length && now - fpsWindow[0] > 1000) fpsWindow.shift();
   const v = $('video');
-  $('video-info').textContent = `${v.videoWidth}x${v.videoHeight} · ${fpsWindow.length} fps · frame ${state.videoFrames}`;
+  $('video-info').textContent = `${v.videoWidth}x${v.videoHeight} · ${fpsWindow.length} fps · ${state.framesDecoded} decoded`;
   if (currentMode() === 'overlay') {
-    const when = meta && meta.receiveTime ? meta.receiveTime : now;
-    let best = null;
-    for (const d of dataLog) if (!best || Math.abs(d.at - when) < Math.abs(best.at - when)) best = d;
-    drawOverlay(best ? best.a : null);
+    // Best: the frame number ballsrc drew into the picture, matched to the data sent for it.
+    const f = frameMark(v);
+    const exact = f !== null ? byFrame.get(f) : undefined;
+    if (exact) {
+      state.markMatches++;
+      drawOverlay(exact, 'mark');
+    } else {
+      const when = meta && meta.receiveTime ? meta.receiveTime : now;
+      let best = null;
+      for (const d of dataLog) if (!best || Math.abs(d.at - when) < Math.abs(best.at - when)) best = d;
+      drawOverlay(best ? best.a : null, 'arrival');
+    }
   }
   v.requestVideoFrameCallback(onVideoFrame);
+}
+
+// The frame number in the band at the top of the current video frame, or null.
+let markCanvas = null;
+let markMisses = 0;
+function frameMark(v) {
+  const L = markLayout(v.videoWidth);
+  // Frames that never carried a mark stop being searched after a while (cheap for other videos).
+  if (!L || markMisses > 300) return null;
+  if (!markCanvas) markCanvas = document.createElement('canvas');
+  if (markCanvas.width !== v.videoWidth || markCanvas.height !== L.height) {
+    markCanvas.width = v.videoWidth;
+    markCanvas.height = L.height;
+  }
+  const ctx = markCanvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(v, 0, 0, v.videoWidth, L.height, 0, 0, v.videoWidth, L.height);
+  const f = readMark(ctx.getImageData(0, 0, v.videoWidth, L.height).data, v.videoWidth);
+  if (f === null) {
+    if (state.markMatches === 0) markMisses++;
+  } else {
+    markMisses = 0;
+    state.lastMark = f;
+  }
+  return f;
 }
 
 // A rotating orthographic view of an (N, 3) cloud, coloured by depth, drawn pixel by pixel so
@@ -745,6 +804,22 @@ function drawScatter() {
   requestAnimationFrame(drawScatter);
 }
 
+// Decoder progress of the peer whose video is shown (the page's info line and the tests use it).
+async function pollVideoStats() {
+  const s = state.activeVideoPeer && state.sessions.get(state.activeVideoPeer);
+  if (s) {
+    try {
+      const report = await s.pc.getStats();
+      report.forEach((r) => {
+        if (r.type === 'inbound-rtp' && r.kind === 'video' && r.framesDecoded !== undefined) state.framesDecoded = r.framesDecoded;
+      });
+    } catch {
+      /* the connection went away meanwhile */
+    }
+  }
+  setTimeout(pollVideoStats, 500);
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Wiring */
 
@@ -776,6 +851,7 @@ function init() {
     warn('this browser has no requestVideoFrameCallback; the overlay follows data arrival');
   }
   requestAnimationFrame(drawScatter);
+  pollVideoStats();
   openEvents();
   loadPipelines().then(updateMode);
   if (params.get('connect') === '1') connect();

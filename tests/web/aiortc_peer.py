@@ -26,15 +26,40 @@ from av import VideoFrame
 W, H, R = 320, 240, 14
 
 
-def ball_at(n):
-    # Bounces inside the frame; deterministic in the frame number.
+def ball_at(n, top=0):
+    # Bounces inside the frame (below the mark band when there is one); deterministic in n.
+    lo_y = top + 30
     x = 30 + (n * 5) % (2 * (W - 60))
-    y = 30 + (n * 3) % (2 * (H - 60))
+    y = lo_y + (n * 3) % (2 * (H - 30 - lo_y))
     if x > W - 30:
         x = 2 * (W - 30) - x
     if y > H - 30:
         y = 2 * (H - 30) - y
     return float(x), float(y)
+
+
+def crc16(data):
+    crc = 0xFFFF
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def draw_mark(img, n):
+    """ballsrc's frame mark (README "The frame mark"), written from its description."""
+    per_row = W // 16
+    rows = -(-80 // per_row)
+    copies = rows * per_row // 40
+    f = n % (1 << 24)
+    word = f << 16 | crc16(f.to_bytes(3, "big"))
+    img[: 16 * rows] = 0
+    for k in range(40 * copies):
+        if word >> (39 - k % 40) & 1:
+            col, row = k % per_row, k // per_row
+            img[16 * row:16 * row + 16, 16 * col:16 * col + 16] = 255
+    return 16 * rows
 
 
 def npy(arr):
@@ -44,17 +69,19 @@ def npy(arr):
 
 
 class BallTrack(VideoStreamTrack):
-    def __init__(self, on_frame):
+    def __init__(self, on_frame, mark):
         super().__init__()
         self.n = 0
+        self.mark = mark
         self.on_frame = on_frame
         yy, xx = np.mgrid[0:H, 0:W]
         self.yy, self.xx = yy, xx
 
     async def recv(self):
         pts, time_base = await self.next_timestamp()
-        x, y = ball_at(self.n)
         img = np.zeros((H, W, 3), np.uint8)
+        top = draw_mark(img, self.n) + 4 if self.mark else 0
+        x, y = ball_at(self.n, top)
         img[(self.xx - x) ** 2 + (self.yy - y) ** 2 <= R * R] = 255
         frame = VideoFrame.from_ndarray(img, format="rgb24")
         frame.pts, frame.time_base = pts, time_base
@@ -71,6 +98,7 @@ async def main():
     ap.add_argument("--role", choices=["offer", "answer"], default="offer")
     ap.add_argument("--kind", choices=["ball", "points"], default="ball")
     ap.add_argument("--token", default="")
+    ap.add_argument("--mark", action="store_true", help="draw the frame number as ballsrc does")
     a = ap.parse_args()
 
     url = a.signaling
@@ -106,7 +134,7 @@ async def main():
         def new_pc(peer):
             pc = RTCPeerConnection()
             sessions[peer] = pc
-            pc.addTrack(BallTrack(on_frame))
+            pc.addTrack(BallTrack(on_frame, a.mark))
 
             @pc.on("datachannel")
             def on_dc(ch):

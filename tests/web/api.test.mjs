@@ -283,7 +283,9 @@ test('with a token, the API needs it', async () => {
     assert.equal(res2.status, 201);
     const { id } = await res2.json();
     const env = await sse.waitFor((e) => e.id === id && /^env:/.test(e.line || ''), 15000, 'env');
-    assert.ok(env.line.endsWith('|s3cret'), 'the child gets the token as POINTCAST_TOKEN');
+    const [url, , , tok] = env.line.slice(4).split('|');
+    assert.equal(tok, 's3cret', 'the child gets the token as POINTCAST_TOKEN');
+    assert.match(url, /^ws:\/\/127\.0\.0\.1:\d+\/ws\?token=s3cret$/, 'and in the signaling URL');
     sse.close();
   } finally {
     await stopServer(own);

@@ -1,0 +1,3 @@
+// The "main" half of browser.test.mjs (see there), so each half has its own time limit.
+process.env.POINTCAST_BROWSER_GROUP = 'main';
+await import('./browser.test.mjs');
