@@ -1848,9 +1848,11 @@ static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
       encoder = add(make(self, vp9 ? "vp9enc" : "vp8enc"));
       if (encoder) {
         // Real-time: no look-ahead, frames decodable on their own after a loss, fast preset.
+        // One thread: a real-time frame takes a few ms on one core, while libvpx's worker
+        // threads on busy cores stalled frames by 100+ ms and lost two thirds of them.
         g_object_set(encoder, "deadline", gint64(1), "lag-in-frames", 0, "cpu-used", 8,
                      "target-bitrate", gint(bitrate * 1000), "keyframe-max-dist", 120,
-                     "threads", 2, nullptr);
+                     "threads", 1, nullptr);
         gst_util_set_object_arg(G_OBJECT(encoder), "error-resilient", "default");
         gst_util_set_object_arg(G_OBJECT(encoder), "end-usage", "cbr");
       }
