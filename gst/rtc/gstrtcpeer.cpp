@@ -985,6 +985,53 @@ static void on_decoder_element(GstBin *, GstBin *, GstElement *element, gpointer
     g_object_set(element, "wait-for-keyframe", TRUE, nullptr);
 }
 
+// Whether any media fed to the element comes from a live source (a camera, ballsrc) rather than a file.
+static bool fed_live(GstRtcPeer *self)
+{
+  bool live = false, answered = false;
+  GstIterator *it = gst_element_iterate_sink_pads(GST_ELEMENT(self));
+  GValue v = G_VALUE_INIT;
+  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    GstPad *pad = GST_PAD(g_value_get_object(&v));
+    // Media pads only: a data pad may be fed from this element's own received media, and a query
+    // back into webrtcbin while it adds an element could wait on webrtcbin's own lock.
+    if (g_str_has_prefix(GST_OBJECT_NAME(pad), "data_")) {
+      g_value_reset(&v);
+      continue;
+    }
+    GstQuery *q = gst_query_new_latency();
+    if (gst_pad_peer_query(pad, q)) {
+      gboolean l = FALSE;
+      gst_query_parse_latency(q, &l, nullptr, nullptr);
+      live |= l;
+      answered = true;
+    }
+    gst_query_unref(q);
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+  return live || !answered;
+}
+
+// webrtcbin (1.20+) puts a clocksync with sync=true in front of rtpbin on every media sink pad:
+// each encoded frame then waits until its timestamp plus the pipeline latency (a live source's
+// frame duration and more), about one frame (33 ms at 30 fps) of pure delay on the way out. Live
+// frames are real-time already, so they go out as soon as they are encoded; only a non-live
+// source (a file played as fast as it decodes) still needs that clock to pace it.
+static void on_webrtc_element_added(GstBin *, GstElement *element, gpointer user_data)
+{
+  GstElementFactory *f = gst_element_get_factory(element);
+  if (!f || g_strcmp0(GST_OBJECT_NAME(f), "clocksync") != 0)
+    return;
+  GstRtcPeer *self = GST_RTC_PEER(user_data);
+  bool live = fed_live(self);
+  GST_DEBUG_OBJECT(self, "%s source: %s sync %s", live ? "live" : "non-live",
+                   GST_OBJECT_NAME(element), live ? "off" : "on");
+  if (live)
+    g_object_set(element, "sync", FALSE, nullptr);
+}
+
 static void on_webrtc_pad_added(GstElement *webrtc, GstPad *pad, gpointer user_data)
 {
   auto *h = static_cast<SessionHandle *>(user_data);
@@ -1134,6 +1181,7 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
   connect("notify::ice-connection-state", G_CALLBACK(on_ice_connection_state));
   connect("on-data-channel", G_CALLBACK(on_data_channel));
   connect("pad-added", G_CALLBACK(on_webrtc_pad_added));
+  g_signal_connect(s->webrtc, "element-added", G_CALLBACK(on_webrtc_element_added), self);
   {
     std::lock_guard lk(p->lock);
     p->sessions[peer] = s;
@@ -1800,9 +1848,11 @@ static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
       encoder = add(make(self, vp9 ? "vp9enc" : "vp8enc"));
       if (encoder) {
         // Real-time: no look-ahead, frames decodable on their own after a loss, fast preset.
+        // One thread: a real-time frame takes a few ms on one core, while libvpx's worker
+        // threads on busy cores stalled frames by 100+ ms and lost two thirds of them.
         g_object_set(encoder, "deadline", gint64(1), "lag-in-frames", 0, "cpu-used", 8,
                      "target-bitrate", gint(bitrate * 1000), "keyframe-max-dist", 120,
-                     "threads", 2, nullptr);
+                     "threads", 1, nullptr);
         gst_util_set_object_arg(G_OBJECT(encoder), "error-resilient", "default");
         gst_util_set_object_arg(G_OBJECT(encoder), "end-usage", "cbr");
       }
