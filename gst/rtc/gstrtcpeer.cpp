@@ -1079,8 +1079,11 @@ static void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, Medi
 {
   GstElement *queue = gst_element_factory_make("queue", nullptr);
   // A slow peer drops its own old frames instead of holding up the encoder and the other peers.
-  g_object_set(queue, "max-size-buffers", 8u, "max-size-bytes", 0u, "max-size-time", guint64(0),
-               "leaky", 2 /* downstream */, nullptr);
+  // The limit is time, not packets: a keyframe arrives as a burst of dozens of RTP packets with one
+  // timestamp, and a packet count (it was 8) dropped parts of every large keyframe, so a browser
+  // never got a whole one and froze after a few frames (no retransmission without RTX).
+  g_object_set(queue, "max-size-buffers", 2000u, "max-size-bytes", 0u,
+               "max-size-time", guint64(500 * GST_MSECOND), "leaky", 2 /* downstream */, nullptr);
   gst_bin_add(GST_BIN(self), queue);
   // Running, and linked downstream, before the tee can push into it: a buffer reaching a
   // still-flushing queue returns FLUSHING up the sender's streaming thread, which silently
