@@ -109,6 +109,7 @@ struct MediaSend {
   GstElement *tee = nullptr;
   GstElement *encoder = nullptr; // null when the input was already encoded
   GstCaps *rtp_caps = nullptr;   // what webrtcbin is told we send
+  guint pt = 96;                 // payload type, distinct per pad (see alloc_payload_type)
   std::vector<GstElement *> chain;
   bool built = false;
   bool eos = false;              // guarded by the element's lock
@@ -1794,7 +1795,7 @@ static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
       add(make(self, "h264parse"));
       GstElement *pay = add(make(self, "rtph264pay"));
       if (pay)
-        g_object_set(pay, "config-interval", -1, "pt", 96u, nullptr);
+        g_object_set(pay, "config-interval", -1, "pt", m->pt, nullptr);
     } else {
       bool vp9 = codec == "vp9";
       encoder = add(make(self, vp9 ? "vp9enc" : "vp8enc"));
@@ -1808,17 +1809,17 @@ static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
       }
       GstElement *pay = add(make(self, vp9 ? "rtpvp9pay" : "rtpvp8pay"));
       if (pay)
-        g_object_set(pay, "pt", 96u, nullptr);
+        g_object_set(pay, "pt", m->pt, nullptr);
     }
   } else if (name == "video/x-vp8" || name == "video/x-vp9") {
     GstElement *pay = add(make(self, name == "video/x-vp8" ? "rtpvp8pay" : "rtpvp9pay"));
     if (pay)
-      g_object_set(pay, "pt", 96u, nullptr);
+      g_object_set(pay, "pt", m->pt, nullptr);
   } else if (name == "video/x-h264") {
     add(make(self, "h264parse"));
     GstElement *pay = add(make(self, "rtph264pay"));
     if (pay)
-      g_object_set(pay, "config-interval", -1, "pt", 96u, nullptr);
+      g_object_set(pay, "config-interval", -1, "pt", m->pt, nullptr);
   } else if (name == "audio/x-raw") {
     add(make(self, "audioconvert"));
     add(make(self, "audioresample"));
@@ -1827,11 +1828,11 @@ static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
       gst_util_set_object_arg(G_OBJECT(encoder), "frame-size", "10");
     GstElement *pay = add(make(self, "rtpopuspay"));
     if (pay)
-      g_object_set(pay, "pt", 97u, nullptr);
+      g_object_set(pay, "pt", m->pt, nullptr);
   } else if (name == "audio/x-opus") {
     GstElement *pay = add(make(self, "rtpopuspay"));
     if (pay)
-      g_object_set(pay, "pt", 97u, nullptr);
+      g_object_set(pay, "pt", m->pt, nullptr);
   } else {
     GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Cannot send %s on %s", name.c_str(),
                       m->name.c_str()), (nullptr));
@@ -1905,11 +1906,28 @@ static GstPadProbeReturn media_eos_probe(GstPad *pad, GstPadProbeInfo *info, gpo
   return GST_PAD_PROBE_OK;
 }
 
-static GstCaps *rtp_caps_for(GstRtcPeer *self, bool video)
+/* Every sink pad gets its own payload type (video 96, 98, ...; audio 97, 99, ...): tracks share
+ * one BUNDLE transport and no MID header extension is sent, so a receiving webrtcbin tells two
+ * video tracks apart only by payload type; with the same one it merges them into one src pad. */
+static guint alloc_payload_type(GstRtcPeer *self, bool video)
+{
+  std::lock_guard lk(self->priv->lock);
+  for (guint pt = video ? 96 : 97; pt <= 127; pt += 2) {
+    bool used = false;
+    for (auto &m : self->priv->media_sends)
+      used |= m->pt == pt;
+    if (!used)
+      return pt;
+  }
+  return 0;
+}
+
+static GstCaps *rtp_caps_for(GstRtcPeer *self, bool video, guint pt)
 {
   if (!video)
-    return gst_caps_from_string("application/x-rtp,media=audio,encoding-name=OPUS,payload=97,"
-                                "clock-rate=48000,encoding-params=(string)2");
+    return gst_caps_from_string(("application/x-rtp,media=audio,encoding-name=OPUS,payload=" +
+                                 std::to_string(pt) +
+                                 ",clock-rate=48000,encoding-params=(string)2").c_str());
   std::string codec;
   {
     std::lock_guard lk(self->priv->props_lock);
@@ -1918,8 +1936,8 @@ static GstCaps *rtp_caps_for(GstRtcPeer *self, bool video)
   std::string enc = codec == "h264" ? "H264" : codec == "vp9" ? "VP9" : "VP8";
   // nack-pli lets a receiver ask for a keyframe (late joiner, loss).
   std::string s = "application/x-rtp,media=video,encoding-name=" + enc +
-                  ",payload=96,clock-rate=90000,rtcp-fb-nack-pli=(boolean)true,"
-                  "rtcp-fb-ccm-fir=(boolean)true";
+                  ",payload=" + std::to_string(pt) + ",clock-rate=90000,"
+                  "rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true";
   if (codec == "h264")
     s += ",packetization-mode=(string)1,profile-level-id=(string)42e01f";
   return gst_caps_from_string(s.c_str());
@@ -1931,6 +1949,12 @@ static GstPad *request_media_pad(GstRtcPeer *self, GstPadTemplate *templ, bool v
   auto *p = self->priv;
   auto m = std::make_unique<MediaSend>();
   m->video = video;
+  m->pt = alloc_payload_type(self, video);
+  if (!m->pt) {
+    GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("Too many %s pads: no payload type left",
+                        video ? "video" : "audio"), (nullptr));
+    return nullptr;
+  }
   {
     std::lock_guard lk(p->lock);
     guint n = video ? p->next_video++ : p->next_audio++;
@@ -1940,7 +1964,7 @@ static GstPad *request_media_pad(GstRtcPeer *self, GstPadTemplate *templ, bool v
   m->tee = gst_element_factory_make("tee", nullptr);
   g_object_set(m->tee, "allow-not-linked", TRUE, nullptr);
   g_object_set(m->head, "silent", TRUE, nullptr);
-  m->rtp_caps = rtp_caps_for(self, video);
+  m->rtp_caps = rtp_caps_for(self, video, m->pt);
   gst_bin_add_many(GST_BIN(self), m->head, m->tee, nullptr);
   gst_element_sync_state_with_parent(m->head);
   gst_element_sync_state_with_parent(m->tee);
