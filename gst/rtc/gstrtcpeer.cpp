@@ -792,7 +792,11 @@ static void on_description_created(GstPromise *promise, gpointer user_data, cons
   g_signal_emit_by_name(s->webrtc, "set-local-description", desc, nullptr);
   gst_webrtc_session_description_free(desc);
   if (std::string_view(type) == "answer")
-    run_async(self, [self, weak] { open_channels_when_ready(self, weak, 0); });
+    run_async(self, [self, weak] {
+      // A renegotiation (connected already) keeps the channels it has.
+      if (auto s = weak.lock(); s && !s->connected)
+        open_channels_when_ready(self, weak, 0);
+    });
 }
 
 static void on_offer_created(GstPromise *promise, gpointer user_data)
@@ -869,6 +873,26 @@ static void request_keyframes(GstRtcPeer *self)
   }
 }
 
+static bool media_negotiated(const MediaLink &l);
+
+/* The remote's offer had fewer m-lines than we send tracks (e.g. it offered to receive one video
+ * track and we send two cameras): once connected, offer again with every track. */
+static void renegotiate_if_needed(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  if (s->offerer)
+    return;
+  bool missing = false;
+  for (auto &l : s->media)
+    missing |= !media_negotiated(l);
+  if (!missing)
+    return;
+  GST_INFO_OBJECT(self, "offering '%s' the tracks its offer left out", s->id.c_str());
+  s->offerer = true;
+  GstPromise *promise = gst_promise_new_with_change_func(on_offer_created, new_handle(self, s),
+                                                         [](gpointer d) { free_handle(d); });
+  g_signal_emit_by_name(s->webrtc, "create-offer", nullptr, promise);
+}
+
 static void on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_data)
 {
   auto *h = static_cast<SessionHandle *>(user_data);
@@ -889,6 +913,7 @@ static void on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_
         g_object_notify(G_OBJECT(self), "connected-peers");
         // Start its media; a peer that joins late needs a keyframe to start decoding.
         connect_pending_media(self, s);
+        renegotiate_if_needed(self, s);
         request_keyframes(self);
         // Again shortly: the first one can be dropped while the new path is still settling.
         for (guint ms : {300u, 1000u})
@@ -1064,12 +1089,29 @@ static void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, Medi
   s->media.push_back(l);
 }
 
+// Whether the track has an m-line in the negotiated session (an answer may leave some out).
+static bool media_negotiated(const MediaLink &l)
+{
+  if (!l.webrtc_pad)
+    return false;
+  GstWebRTCRTPTransceiver *trans = nullptr;
+  g_object_get(l.webrtc_pad, "transceiver", &trans, nullptr);
+  gchar *mid = nullptr;
+  if (trans) {
+    g_object_get(trans, "mid", &mid, nullptr);
+    gst_object_unref(trans);
+  }
+  bool ok = mid != nullptr;
+  g_free(mid);
+  return ok;
+}
+
 // The peer is connected: feed it the shared media, starting with a keyframe.
 static void connect_pending_media(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
   bool any = false;
   for (auto &l : s->media)
-    if (!l.tee_pad) {
+    if (!l.tee_pad && media_negotiated(l)) {
       connect_tee(self, l);
       any = true;
     }
@@ -1296,6 +1338,8 @@ static void on_remote_set(GstPromise *promise, gpointer user_data)
     for (auto &c : s->pending_candidates)
       g_signal_emit_by_name(s->webrtc, "add-ice-candidate", guint(c.mline), c.candidate.c_str());
     s->pending_candidates.clear();
+    if (s->offerer && s->connected)
+      connect_pending_media(self, s); // a renegotiation's answer: the new tracks have m-lines
     if (!s->offerer) {
       GstPromise *answer = gst_promise_new_with_change_func(on_answer_created,
                                                             new_handle(self, s),
@@ -1303,6 +1347,30 @@ static void on_remote_set(GstPromise *promise, gpointer user_data)
       g_signal_emit_by_name(s->webrtc, "create-answer", nullptr, answer);
     }
   });
+}
+
+// The DTLS fingerprint of an SDP ("" if none): the same one means the same peer connection.
+static std::string sdp_fingerprint(const std::string &text)
+{
+  size_t at = text.find("a=fingerprint:");
+  if (at == std::string::npos)
+    return "";
+  return text.substr(at, text.find_first_of("\r\n", at) - at);
+}
+
+// Whether an offer comes from the remote end of the current connection (a renegotiation), not
+// from a restarted peer.
+static bool same_dtls(GstElement *webrtc, const std::string &offer_text)
+{
+  GstWebRTCSessionDescription *cur = nullptr;
+  g_object_get(webrtc, "current-remote-description", &cur, nullptr);
+  if (!cur)
+    return false;
+  gchar *t = gst_sdp_message_as_text(cur->sdp);
+  std::string fp = sdp_fingerprint(t);
+  g_free(t);
+  gst_webrtc_session_description_free(cur);
+  return !fp.empty() && fp == sdp_fingerprint(offer_text);
 }
 
 static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const std::string &type,
@@ -1333,15 +1401,20 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
       std::lock_guard lk(p->props_lock);
       my_id = p->peer_id;
     }
-    if (st == GST_WEBRTC_SIGNALING_STATE_HAVE_LOCAL_OFFER && my_id < peer) {
+    if (st == GST_WEBRTC_SIGNALING_STATE_STABLE && s->connected && same_dtls(s->webrtc, text)) {
+      // Renegotiation (the peer adds tracks): answer it on the same connection.
+      GST_INFO_OBJECT(self, "'%s' renegotiates", peer.c_str());
+      s->offerer = false;
+    } else if (st == GST_WEBRTC_SIGNALING_STATE_HAVE_LOCAL_OFFER && my_id < peer) {
       // Both offered at once: the smaller id keeps its offer, the other answers it.
       GST_INFO_OBJECT(self, "offer glare with '%s': keeping ours", peer.c_str());
       gst_sdp_message_free(msg);
       return;
+    } else {
+      // Glare we lose, or the peer restarted: start over as the answerer.
+      remove_session(self, peer, "the peer sent a new offer");
+      s = nullptr;
     }
-    // Glare we lose, or the peer restarted: start over as the answerer.
-    remove_session(self, peer, "the peer sent a new offer");
-    s = nullptr;
   }
   if (!s) {
     if (!offer) {
@@ -1355,7 +1428,7 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
       gst_sdp_message_free(msg);
       return;
     }
-  } else if (!s->offerer) {
+  } else if (!offer && !s->offerer) {
     GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Ignored a malformed signaling message"),
                         ("unexpected answer from '%s'", peer.c_str()));
     gst_sdp_message_free(msg);
