@@ -109,6 +109,7 @@ struct MediaSend {
   GstElement *tee = nullptr;
   GstElement *encoder = nullptr; // null when the input was already encoded
   GstCaps *rtp_caps = nullptr;   // what webrtcbin is told we send
+  guint pt = 96;                 // payload type, distinct per pad (see alloc_payload_type)
   std::vector<GstElement *> chain;
   bool built = false;
   bool eos = false;              // guarded by the element's lock
@@ -791,7 +792,11 @@ static void on_description_created(GstPromise *promise, gpointer user_data, cons
   g_signal_emit_by_name(s->webrtc, "set-local-description", desc, nullptr);
   gst_webrtc_session_description_free(desc);
   if (std::string_view(type) == "answer")
-    run_async(self, [self, weak] { open_channels_when_ready(self, weak, 0); });
+    run_async(self, [self, weak] {
+      // A renegotiation (connected already) keeps the channels it has.
+      if (auto s = weak.lock(); s && !s->connected)
+        open_channels_when_ready(self, weak, 0);
+    });
 }
 
 static void on_offer_created(GstPromise *promise, gpointer user_data)
@@ -868,6 +873,26 @@ static void request_keyframes(GstRtcPeer *self)
   }
 }
 
+static bool media_negotiated(const MediaLink &l);
+
+/* The remote's offer had fewer m-lines than we send tracks (e.g. it offered to receive one video
+ * track and we send two cameras): once connected, offer again with every track. */
+static void renegotiate_if_needed(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  if (s->offerer)
+    return;
+  bool missing = false;
+  for (auto &l : s->media)
+    missing |= !media_negotiated(l);
+  if (!missing)
+    return;
+  GST_INFO_OBJECT(self, "offering '%s' the tracks its offer left out", s->id.c_str());
+  s->offerer = true;
+  GstPromise *promise = gst_promise_new_with_change_func(on_offer_created, new_handle(self, s),
+                                                         [](gpointer d) { free_handle(d); });
+  g_signal_emit_by_name(s->webrtc, "create-offer", nullptr, promise);
+}
+
 static void on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_data)
 {
   auto *h = static_cast<SessionHandle *>(user_data);
@@ -888,6 +913,7 @@ static void on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_
         g_object_notify(G_OBJECT(self), "connected-peers");
         // Start its media; a peer that joins late needs a keyframe to start decoding.
         connect_pending_media(self, s);
+        renegotiate_if_needed(self, s);
         request_keyframes(self);
         // Again shortly: the first one can be dropped while the new path is still settling.
         for (guint ms : {300u, 1000u})
@@ -1113,12 +1139,29 @@ static void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, Medi
   s->media.push_back(l);
 }
 
+// Whether the track has an m-line in the negotiated session (an answer may leave some out).
+static bool media_negotiated(const MediaLink &l)
+{
+  if (!l.webrtc_pad)
+    return false;
+  GstWebRTCRTPTransceiver *trans = nullptr;
+  g_object_get(l.webrtc_pad, "transceiver", &trans, nullptr);
+  gchar *mid = nullptr;
+  if (trans) {
+    g_object_get(trans, "mid", &mid, nullptr);
+    gst_object_unref(trans);
+  }
+  bool ok = mid != nullptr;
+  g_free(mid);
+  return ok;
+}
+
 // The peer is connected: feed it the shared media, starting with a keyframe.
 static void connect_pending_media(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
   bool any = false;
   for (auto &l : s->media)
-    if (!l.tee_pad) {
+    if (!l.tee_pad && media_negotiated(l)) {
       connect_tee(self, l);
       any = true;
     }
@@ -1346,6 +1389,8 @@ static void on_remote_set(GstPromise *promise, gpointer user_data)
     for (auto &c : s->pending_candidates)
       g_signal_emit_by_name(s->webrtc, "add-ice-candidate", guint(c.mline), c.candidate.c_str());
     s->pending_candidates.clear();
+    if (s->offerer && s->connected)
+      connect_pending_media(self, s); // a renegotiation's answer: the new tracks have m-lines
     if (!s->offerer) {
       GstPromise *answer = gst_promise_new_with_change_func(on_answer_created,
                                                             new_handle(self, s),
@@ -1353,6 +1398,30 @@ static void on_remote_set(GstPromise *promise, gpointer user_data)
       g_signal_emit_by_name(s->webrtc, "create-answer", nullptr, answer);
     }
   });
+}
+
+// The DTLS fingerprint of an SDP ("" if none): the same one means the same peer connection.
+static std::string sdp_fingerprint(const std::string &text)
+{
+  size_t at = text.find("a=fingerprint:");
+  if (at == std::string::npos)
+    return "";
+  return text.substr(at, text.find_first_of("\r\n", at) - at);
+}
+
+// Whether an offer comes from the remote end of the current connection (a renegotiation), not
+// from a restarted peer.
+static bool same_dtls(GstElement *webrtc, const std::string &offer_text)
+{
+  GstWebRTCSessionDescription *cur = nullptr;
+  g_object_get(webrtc, "current-remote-description", &cur, nullptr);
+  if (!cur)
+    return false;
+  gchar *t = gst_sdp_message_as_text(cur->sdp);
+  std::string fp = sdp_fingerprint(t);
+  g_free(t);
+  gst_webrtc_session_description_free(cur);
+  return !fp.empty() && fp == sdp_fingerprint(offer_text);
 }
 
 static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const std::string &type,
@@ -1383,15 +1452,20 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
       std::lock_guard lk(p->props_lock);
       my_id = p->peer_id;
     }
-    if (st == GST_WEBRTC_SIGNALING_STATE_HAVE_LOCAL_OFFER && my_id < peer) {
+    if (st == GST_WEBRTC_SIGNALING_STATE_STABLE && s->connected && same_dtls(s->webrtc, text)) {
+      // Renegotiation (the peer adds tracks): answer it on the same connection.
+      GST_INFO_OBJECT(self, "'%s' renegotiates", peer.c_str());
+      s->offerer = false;
+    } else if (st == GST_WEBRTC_SIGNALING_STATE_HAVE_LOCAL_OFFER && my_id < peer) {
       // Both offered at once: the smaller id keeps its offer, the other answers it.
       GST_INFO_OBJECT(self, "offer glare with '%s': keeping ours", peer.c_str());
       gst_sdp_message_free(msg);
       return;
+    } else {
+      // Glare we lose, or the peer restarted: start over as the answerer.
+      remove_session(self, peer, "the peer sent a new offer");
+      s = nullptr;
     }
-    // Glare we lose, or the peer restarted: start over as the answerer.
-    remove_session(self, peer, "the peer sent a new offer");
-    s = nullptr;
   }
   if (!s) {
     if (!offer) {
@@ -1405,7 +1479,7 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
       gst_sdp_message_free(msg);
       return;
     }
-  } else if (!s->offerer) {
+  } else if (!offer && !s->offerer) {
     GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Ignored a malformed signaling message"),
                         ("unexpected answer from '%s'", peer.c_str()));
     gst_sdp_message_free(msg);
@@ -1845,7 +1919,7 @@ static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
       add(make(self, "h264parse"));
       GstElement *pay = add(make(self, "rtph264pay"));
       if (pay)
-        g_object_set(pay, "config-interval", -1, "pt", 96u, nullptr);
+        g_object_set(pay, "config-interval", -1, "pt", m->pt, nullptr);
     } else {
       bool vp9 = codec == "vp9";
       encoder = add(make(self, vp9 ? "vp9enc" : "vp8enc"));
@@ -1861,17 +1935,17 @@ static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
       }
       GstElement *pay = add(make(self, vp9 ? "rtpvp9pay" : "rtpvp8pay"));
       if (pay)
-        g_object_set(pay, "pt", 96u, nullptr);
+        g_object_set(pay, "pt", m->pt, nullptr);
     }
   } else if (name == "video/x-vp8" || name == "video/x-vp9") {
     GstElement *pay = add(make(self, name == "video/x-vp8" ? "rtpvp8pay" : "rtpvp9pay"));
     if (pay)
-      g_object_set(pay, "pt", 96u, nullptr);
+      g_object_set(pay, "pt", m->pt, nullptr);
   } else if (name == "video/x-h264") {
     add(make(self, "h264parse"));
     GstElement *pay = add(make(self, "rtph264pay"));
     if (pay)
-      g_object_set(pay, "config-interval", -1, "pt", 96u, nullptr);
+      g_object_set(pay, "config-interval", -1, "pt", m->pt, nullptr);
   } else if (name == "audio/x-raw") {
     add(make(self, "audioconvert"));
     add(make(self, "audioresample"));
@@ -1880,11 +1954,11 @@ static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
       gst_util_set_object_arg(G_OBJECT(encoder), "frame-size", "10");
     GstElement *pay = add(make(self, "rtpopuspay"));
     if (pay)
-      g_object_set(pay, "pt", 97u, nullptr);
+      g_object_set(pay, "pt", m->pt, nullptr);
   } else if (name == "audio/x-opus") {
     GstElement *pay = add(make(self, "rtpopuspay"));
     if (pay)
-      g_object_set(pay, "pt", 97u, nullptr);
+      g_object_set(pay, "pt", m->pt, nullptr);
   } else {
     GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Cannot send %s on %s", name.c_str(),
                       m->name.c_str()), (nullptr));
@@ -1958,11 +2032,28 @@ static GstPadProbeReturn media_eos_probe(GstPad *pad, GstPadProbeInfo *info, gpo
   return GST_PAD_PROBE_OK;
 }
 
-static GstCaps *rtp_caps_for(GstRtcPeer *self, bool video)
+/* Every sink pad gets its own payload type (video 96, 98, ...; audio 97, 99, ...): tracks share
+ * one BUNDLE transport and no MID header extension is sent, so a receiving webrtcbin tells two
+ * video tracks apart only by payload type; with the same one it merges them into one src pad. */
+static guint alloc_payload_type(GstRtcPeer *self, bool video)
+{
+  std::lock_guard lk(self->priv->lock);
+  for (guint pt = video ? 96 : 97; pt <= 127; pt += 2) {
+    bool used = false;
+    for (auto &m : self->priv->media_sends)
+      used |= m->pt == pt;
+    if (!used)
+      return pt;
+  }
+  return 0;
+}
+
+static GstCaps *rtp_caps_for(GstRtcPeer *self, bool video, guint pt)
 {
   if (!video)
-    return gst_caps_from_string("application/x-rtp,media=audio,encoding-name=OPUS,payload=97,"
-                                "clock-rate=48000,encoding-params=(string)2");
+    return gst_caps_from_string(("application/x-rtp,media=audio,encoding-name=OPUS,payload=" +
+                                 std::to_string(pt) +
+                                 ",clock-rate=48000,encoding-params=(string)2").c_str());
   std::string codec;
   {
     std::lock_guard lk(self->priv->props_lock);
@@ -1971,8 +2062,8 @@ static GstCaps *rtp_caps_for(GstRtcPeer *self, bool video)
   std::string enc = codec == "h264" ? "H264" : codec == "vp9" ? "VP9" : "VP8";
   // nack-pli lets a receiver ask for a keyframe (late joiner, loss).
   std::string s = "application/x-rtp,media=video,encoding-name=" + enc +
-                  ",payload=96,clock-rate=90000,rtcp-fb-nack-pli=(boolean)true,"
-                  "rtcp-fb-ccm-fir=(boolean)true";
+                  ",payload=" + std::to_string(pt) + ",clock-rate=90000,"
+                  "rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true";
   if (codec == "h264")
     s += ",packetization-mode=(string)1,profile-level-id=(string)42e01f";
   return gst_caps_from_string(s.c_str());
@@ -1984,6 +2075,12 @@ static GstPad *request_media_pad(GstRtcPeer *self, GstPadTemplate *templ, bool v
   auto *p = self->priv;
   auto m = std::make_unique<MediaSend>();
   m->video = video;
+  m->pt = alloc_payload_type(self, video);
+  if (!m->pt) {
+    GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("Too many %s pads: no payload type left",
+                        video ? "video" : "audio"), (nullptr));
+    return nullptr;
+  }
   {
     std::lock_guard lk(p->lock);
     guint n = video ? p->next_video++ : p->next_audio++;
@@ -1993,7 +2090,7 @@ static GstPad *request_media_pad(GstRtcPeer *self, GstPadTemplate *templ, bool v
   m->tee = gst_element_factory_make("tee", nullptr);
   g_object_set(m->tee, "allow-not-linked", TRUE, nullptr);
   g_object_set(m->head, "silent", TRUE, nullptr);
-  m->rtp_caps = rtp_caps_for(self, video);
+  m->rtp_caps = rtp_caps_for(self, video, m->pt);
   gst_bin_add_many(GST_BIN(self), m->head, m->tee, nullptr);
   gst_element_sync_state_with_parent(m->head);
   gst_element_sync_state_with_parent(m->tee);

@@ -250,11 +250,8 @@ class TestsrcSender(Case):
 
 
 class MulticamSender(Case):
-    # Known gap in rtcpeer (the rtc area): with two video_%u sink pads the receiver gets at most
-    # one of the two tracks (both are sent with payload type 96 in one BUNDLE and no MID header
-    # extension, so the receiving webrtcbin cannot tell them apart). When rtcpeer is fixed this
-    # "unexpected success" fails the suite: remove the marker then.
-    @unittest.expectedFailure
+    # Each camera is its own track with its own payload type; the receiver offered to receive
+    # only one video track, so the sender offers the second one on the same connection.
     def test_two_video_tracks_in_one_connection(self):
         receiver = self.receiver()
         words = replace_cameras(description("multicam-sender", "width=320", "height=240"),
