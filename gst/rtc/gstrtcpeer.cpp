@@ -1717,6 +1717,7 @@ static GstFlowReturn data_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
   auto *p = self->priv;
   auto *sink = static_cast<DataSink *>(gst_pad_get_element_private(pad));
   std::vector<GstWebRTCDataChannel *> targets;
+  std::vector<GstElement *> bins;
   {
     std::unique_lock lk(p->lock);
     guint want;
@@ -1736,10 +1737,18 @@ static GstFlowReturn data_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
         continue;
       auto *cs = static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(it->second),
                                                                 channel_quark()));
-      if (cs && cs->open)
+      if (cs && cs->open) {
         targets.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(it->second)));
+        // A channel keeps only a plain pointer to its webrtcbin: hold the webrtcbin too, or a
+        // session removed meanwhile frees it under the send (heap corruption).
+        bins.push_back(GST_ELEMENT(gst_object_ref(s->webrtc)));
+      }
     }
   }
+  struct Unref {
+    std::vector<GstElement *> &v;
+    ~Unref() { for (auto *e : v) gst_object_unref(e); }
+  } unref_bins{bins};
   if (targets.empty()) {
     gst_buffer_unref(buf);
     return GST_FLOW_OK;

@@ -14,7 +14,7 @@ namespace {
 struct Member {
   std::string id, type;
   bool trickle = true;
-  GMainContext *ctx = nullptr;
+  GMainContext *ctx = nullptr; // not owned: valid only while the member is in its room
   SignallerEvents events;
   bool alive = true;  // read and written only on ctx's thread
 };
@@ -160,20 +160,20 @@ private:
   {
     if (!me_)
       return;
-    std::shared_ptr<Member> to;
     {
+      // Posted under the lock: once a member has left (stop() takes this lock), its element may
+      // free its context at any moment, and attaching a source to a freed context corrupts the
+      // heap. A member still in the room has a live context.
       auto &reg = registry();
       std::lock_guard lk(reg.lock);
       auto r = reg.rooms.find(room_);
       if (r != reg.rooms.end()) {
         auto m = r->second.find(peer);
-        if (m != r->second.end())
-          to = m->second;
+        if (m != r->second.end()) {
+          post(m->second, std::move(fn));
+          return;
+        }
       }
-    }
-    if (to) {
-      post(to, std::move(fn));
-      return;
     }
     post(me_, [peer](Member &m) {
       if (m.events.error)
