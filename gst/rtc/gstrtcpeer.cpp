@@ -34,6 +34,10 @@
 #include <gst/video/video.h>
 #include <gst/webrtc/webrtc.h>
 
+#ifdef PC_HAVE_LIBCRYPTO
+#include <openssl/crypto.h>
+#endif
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -202,7 +206,21 @@ struct _GstRtcPeer {
 };
 
 G_DEFINE_TYPE(GstRtcPeer, gst_rtc_peer, GST_TYPE_BIN);
-GST_ELEMENT_REGISTER_DEFINE(rtcpeer, "rtcpeer", GST_RANK_NONE, GST_TYPE_RTC_PEER);
+/* OpenSSL 3.0's exit-time cleanup (OPENSSL_cleanup, registered with atexit by the first
+ * initialisation) frees every thread's thread-stop list without a lock, while streaming threads
+ * that used DTLS may be exiting and freeing their own: a double free at process exit, seen as an
+ * intermittent "double free or corruption" when a pipeline with webrtcbin ends. Initialise libcrypto
+ * here, before webrtcbin's DTLS elements do, without that atexit handler; the kernel reclaims
+ * the memory anyway. */
+static void init_libcrypto_without_atexit()
+{
+#ifdef PC_HAVE_LIBCRYPTO
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
+#endif
+}
+
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE(rtcpeer, "rtcpeer", GST_RANK_NONE, GST_TYPE_RTC_PEER,
+                                      init_libcrypto_without_atexit());
 
 enum {
   PROP_0,
