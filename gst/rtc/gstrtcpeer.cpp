@@ -62,6 +62,7 @@ constexpr guint64 kHighWater = 4 << 20;      // bytes queued on a channel before
 constexpr guint64 kLowWater = 1 << 20;
 constexpr auto kStallLimit = 10s;            // a peer not draining for this long loses messages
 constexpr auto kEosLinger = 1500ms;         // at EOS, after the channels drained (see drain_channels)
+constexpr guint kOfferFallbackMs = 3000;    // role=auto: a peer already in the room that never offers
 constexpr guint kLeftGraceMs = 5000;         // a connected peer whose signaling dropped may return
 constexpr guint kGatherTimeoutMs = 5000;     // non-trickle: send what we have after this
 constexpr const char *kDefaultSignaling = "ws://127.0.0.1:8765/ws";
@@ -183,6 +184,9 @@ struct RtcPeerPrivate {
   GThread *thread = nullptr;
   std::unique_ptr<Signaller> signaller;
   bool signaling_lost = false;
+  // role=auto, ctx thread: peers that were in the room when we registered and are expected to offer;
+  // if one has not offered when its timer fires (it is an answerer), we offer instead.
+  std::map<std::string, guint> offer_fallbacks;
 
   std::mutex lock; // sessions, pads, channel maps
   std::condition_variable cond;
@@ -1367,6 +1371,38 @@ static std::shared_ptr<Session> find_session(GstRtcPeer *self, const std::string
   return it == self->priv->sessions.end() ? nullptr : it->second;
 }
 
+static void cancel_offer_fallback(GstRtcPeer *self, const std::string &peer)
+{
+  auto &fallbacks = self->priv->offer_fallbacks;
+  auto it = fallbacks.find(peer);
+  if (it == fallbacks.end())
+    return;
+  cancel_timeout(self, &it->second);
+  fallbacks.erase(it);
+}
+
+/* role=auto answers the peers already in the room: they offer to newcomers. A peer there with
+ * role=answerer never does, so after kOfferFallbackMs without an offer we offer ourselves (if
+ * both end up offering, handle_remote_sdp resolves the glare by peer id). */
+static void expect_offer(GstRtcPeer *self, const std::string &peer, const std::string &type)
+{
+  auto *p = self->priv;
+  {
+    std::lock_guard lk(p->props_lock);
+    if (p->role != Role::Auto || !p->target.empty())
+      return;
+  }
+  cancel_offer_fallback(self, peer);
+  p->offer_fallbacks[peer] = add_timeout(self, kOfferFallbackMs, [self, peer, type] {
+    self->priv->offer_fallbacks.erase(peer);
+    if (find_session(self, peer))
+      return;
+    GST_INFO_OBJECT(self, "'%s' has not offered in %u ms: offering", peer.c_str(),
+                    kOfferFallbackMs);
+    create_session(self, peer, type, true);
+  });
+}
+
 static bool should_offer(GstRtcPeer *self, const std::string &peer, bool joined_later)
 {
   auto *p = self->priv;
@@ -1575,6 +1611,8 @@ static SignallerEvents make_events(GstRtcPeer *self)
       }
       if (should_offer(self, peer, false))
         create_session(self, peer, type, true);
+      else
+        expect_offer(self, peer, type);
     }
     if (!target_present && p->role != Role::Answerer)
       GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND, ("Unknown target peer '%s'", target.c_str()),
@@ -1596,6 +1634,7 @@ static SignallerEvents make_events(GstRtcPeer *self)
       create_session(self, peer, type, true);
   };
   ev.peer_left = [self](const std::string &peer) {
+    cancel_offer_fallback(self, peer);
     auto s = find_session(self, peer);
     if (!s)
       return;
@@ -2274,6 +2313,8 @@ static void stop_signaling(GstRtcPeer *self)
     }
     for (auto &peer : peers)
       remove_session(self, peer, "shutting down");
+    while (!p->offer_fallbacks.empty())
+      cancel_offer_fallback(self, p->offer_fallbacks.begin()->first);
     if (p->signaller)
       p->signaller->stop();
     p->signaller.reset();

@@ -170,6 +170,22 @@ def case_stream_in_order(work):
         d.kill()
 
 
+def case_answerer_in_room(work):
+    """A role=answerer peer already in the room never offers; a role=auto newcomer (which answers
+    the peers it finds) notices and offers itself, so the stream still flows."""
+    d = Daemon(work).start()
+    try:
+        rx, rdir = receiver(work, "rx", d, "r1", extra="role=answerer")
+        time.sleep(1.5)  # registered well before the sender joins
+        tx, sdir = sender(work, "tx", d, "r1", n=40, rate=40)
+        ok_exit(tx, 60)
+        wait_count(rdir, 40, 10, "receiver")
+        check_same(sdir, rdir, 50)
+        rx.stop()
+    finally:
+        d.kill()
+
+
 def case_megabyte_message(work):
     """Messages over 1 MiB (well over the 64 KiB SCTP limit) arrive whole."""
     d = Daemon(work).start()
