@@ -27,6 +27,8 @@ JsonParser *thread_parser() {
   return parser.get();
 }
 
+} // namespace
+
 void append_escaped(std::string &out, std::string_view s) {
   out.push_back('"');
   for (unsigned char c : s) {
@@ -50,6 +52,8 @@ void append_escaped(std::string &out, std::string_view s) {
   }
   out.push_back('"');
 }
+
+namespace {
 
 class Writer {
 public:
