@@ -277,32 +277,16 @@ private:
 } // namespace
 
 std::unique_ptr<Signaller> make_http_signaller(const SignallerConfig &cfg, std::string *error) {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    GST_DEBUG_CATEGORY_INIT(pc_httpsig_debug, "rtcpeer-http", 0,
-                            "rtcpeer HTTP offer/answer transport");
-  });
-  GError *err = nullptr;
-  GUri *uri = g_uri_parse(cfg.uri.c_str(), G_URI_FLAGS_NONE, &err);
-  if (!uri) {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri + "': " + err->message;
-    g_error_free(err);
+  sigutil::debug_category_once(&pc_httpsig_debug, "rtcpeer-http",
+                               "rtcpeer HTTP offer/answer transport");
+  auto uri = sigutil::parse_signaling_uri(cfg.uri, G_URI_FLAGS_NONE, error);
+  if (!uri)
     return nullptr;
-  }
-  std::string scheme = g_uri_get_scheme(uri);
-  bool has_host = g_uri_get_host(uri) && *g_uri_get_host(uri);
-  g_uri_unref(uri);
-  if (scheme != "http" && scheme != "https") {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri + "': not http:// or https://";
-    return nullptr;
-  }
-  if (!has_host) {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri + "': no host";
-    return nullptr;
-  }
+  const std::string &scheme = uri->scheme;
+  if (scheme != "http" && scheme != "https")
+    return sigutil::bad_uri(error, cfg.uri, "not http:// or https://");
+  if (uri->host.empty())
+    return sigutil::bad_uri(error, cfg.uri, "no host");
   if (cfg.role == Role::Answerer) {
     if (error)
       *error = "role=answerer does not work with " + scheme +

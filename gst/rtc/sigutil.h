@@ -1,21 +1,68 @@
-/* Small helpers shared by the tcp:// and http:// signallers (header only, no GObject types).
+/* Small helpers shared by the signallers (header only).
  *
- * Threading model of both: every GIO/libsoup operation is started inside the GMainContext given
- * to Signaller::start() with that context pushed as thread-default, so their callbacks run there
- * too. Public calls from other threads (send_sdp from webrtcbin's thread) are marshalled with
- * g_main_context_invoke. One recursive mutex guards the state and is held while an event is
- * delivered, so that once stop() returns no event is delivered any more. */
+ * Threading model of the tcp:// and http:// transports: every GIO/libsoup operation is started
+ * inside the GMainContext given to Signaller::start() with that context pushed as thread-default,
+ * so their callbacks run there too. Public calls from other threads (send_sdp from webrtcbin's
+ * thread) are marshalled with g_main_context_invoke. One recursive mutex guards the state and is
+ * held while an event is delivered, so that once stop() returns no event is delivered any more. */
 #pragma once
 
 #include <glib.h>
+#include <gst/gst.h>
 #include <json-glib/json-glib.h>
 
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace pointcast::sigutil {
+
+/* Creates a transport's debug category the first time one of its signallers is made (not in
+ * plugin_init: test programs build and use the signallers without the plugin). */
+inline void debug_category_once(GstDebugCategory **cat, const char *name, const char *description) {
+  if (g_once_init_enter(cat)) {
+    GstDebugCategory *made = nullptr;
+    GST_DEBUG_CATEGORY_INIT(made, name, 0, description);
+    g_once_init_leave(cat, made);
+  }
+}
+
+// Sets *error (when asked for) to "bad signaling URI 'URI': WHY"; returns nullptr to return on.
+inline std::nullptr_t bad_uri(std::string *error, const std::string &uri, std::string_view why) {
+  if (error)
+    *error = "bad signaling URI '" + uri + "': " + std::string(why);
+  return nullptr;
+}
+
+// The parts of a signaling URI the transports look at.
+struct SignalingUri {
+  std::string scheme;
+  std::string host;  // empty when the URI has none
+  int port = -1;     // -1 when the URI has none
+  std::string path;
+};
+
+// Parses a signaling URI; nullopt on failure, with bad_uri()'s message carrying GLib's reason.
+inline std::optional<SignalingUri> parse_signaling_uri(const std::string &text, GUriFlags flags,
+                                                       std::string *error) {
+  GError *err = nullptr;
+  GUri *uri = g_uri_parse(text.c_str(), flags, &err);
+  if (!uri) {
+    bad_uri(error, text, err->message);
+    g_error_free(err);
+    return std::nullopt;
+  }
+  SignalingUri out;
+  out.scheme = g_uri_get_scheme(uri);
+  out.host = g_uri_get_host(uri) ? g_uri_get_host(uri) : "";
+  out.port = g_uri_get_port(uri);
+  out.path = g_uri_get_path(uri);
+  g_uri_unref(uri);
+  return out;
+}
 
 // Runs fn on ctx (at once when this thread already owns ctx), with ctx as thread-default.
 inline void invoke(GMainContext *ctx, std::function<void()> fn) {

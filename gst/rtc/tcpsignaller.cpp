@@ -590,48 +590,23 @@ private:
 } // namespace
 
 std::unique_ptr<Signaller> make_tcp_signaller(const SignallerConfig &cfg, std::string *error) {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    GST_DEBUG_CATEGORY_INIT(pc_tcpsig_debug, "rtcpeer-tcp", 0,
-                            "rtcpeer aiortc TcpSocketSignaling transport");
-  });
-  GError *err = nullptr;
-  GUri *uri = g_uri_parse(cfg.uri.c_str(), G_URI_FLAGS_NON_DNS, &err);
-  if (!uri) {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri + "': " + err->message;
-    g_error_free(err);
+  sigutil::debug_category_once(&pc_tcpsig_debug, "rtcpeer-tcp",
+                               "rtcpeer aiortc TcpSocketSignaling transport");
+  auto uri = sigutil::parse_signaling_uri(cfg.uri, G_URI_FLAGS_NON_DNS, error);
+  if (!uri)
     return nullptr;
-  }
-  std::string scheme = g_uri_get_scheme(uri);
-  std::string host = g_uri_get_host(uri) ? g_uri_get_host(uri) : "";
-  int port = g_uri_get_port(uri);
-  std::string path = g_uri_get_path(uri);
-  g_uri_unref(uri);
-  if (scheme != "tcp") {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri + "': not tcp://";
-    return nullptr;
-  }
-  if (path != "" && path != "/") {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri + "': tcp://host:port takes no path";
-    return nullptr;
-  }
-  if (port < 0)
-    port = kDefaultPort;
-  if (port > 65535) {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri + "': port out of range";
-    return nullptr;
-  }
+  if (uri->scheme != "tcp")
+    return sigutil::bad_uri(error, cfg.uri, "not tcp://");
+  if (uri->path != "" && uri->path != "/")
+    return sigutil::bad_uri(error, cfg.uri, "tcp://host:port takes no path");
+  const std::string &host = uri->host;
+  int port = uri->port < 0 ? kDefaultPort : uri->port;
+  if (port > 65535)
+    return sigutil::bad_uri(error, cfg.uri, "port out of range");
   Role role = TcpSignaller::resolve(cfg.role, host);
-  if (role == Role::Answerer && is_wildcard(host)) {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri +
-               "': the answerer connects to the offerer, so it needs the offerer's host";
-    return nullptr;
-  }
+  if (role == Role::Answerer && is_wildcard(host))
+    return sigutil::bad_uri(error, cfg.uri,
+                            "the answerer connects to the offerer, so it needs the offerer's host");
   return std::make_unique<TcpSignaller>(host, port, cfg.role);
 }
 
