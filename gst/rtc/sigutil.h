@@ -7,12 +7,17 @@
  * held while an event is delivered, so that once stop() returns no event is delivered any more. */
 #pragma once
 
+#include "signaller.h"
+
 #include <glib.h>
+#include <gio/gio.h>
 #include <gst/gst.h>
 #include <json-glib/json-glib.h>
 
 #include <cstddef>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -102,6 +107,81 @@ inline GSource *timeout(GMainContext *ctx, unsigned ms, std::function<void()> fn
   g_source_attach(src, ctx);
   return src;
 }
+
+/* The state and lifecycle the tcp:// and http:// transports share (threading model above): the
+ * context and events given to start(), a cancellable for pending I/O, one retry timer, and the
+ * recursive mutex over all of it. Derived (made by std::make_shared) provides on_started(), run
+ * in ctx with the mutex held unless stopped by then, and may provide on_stopping(), run once by
+ * stop() with the mutex held. */
+template <class Derived>
+class Transport : public std::enable_shared_from_this<Derived> {
+public:
+  void start(GMainContext *ctx, SignallerEvents ev) {
+    std::lock_guard lk(mu_);
+    if (ctx_)
+      return;
+    ctx_ = g_main_context_ref(ctx);
+    ev_ = std::move(ev);
+    cancel_ = g_cancellable_new();
+    std::shared_ptr<Derived> self = this->shared_from_this();
+    invoke(ctx_, [self] {
+      std::lock_guard lk(self->mu_);
+      if (!self->stopped_)
+        self->on_started();
+    });
+  }
+
+  void stop() {
+    std::lock_guard lk(mu_);
+    if (stopped_)
+      return;
+    stopped_ = true;
+    if (cancel_)
+      g_cancellable_cancel(cancel_);
+    if (retry_) {
+      g_source_destroy(retry_);
+      g_source_unref(retry_);
+      retry_ = nullptr;
+    }
+    static_cast<Derived *>(this)->on_stopping();
+  }
+
+protected:
+  Transport() = default;
+  ~Transport() {
+    if (cancel_)
+      g_object_unref(cancel_);
+    if (ctx_)
+      g_main_context_unref(ctx_);
+  }
+  void on_stopping() {}
+
+  // Runs (self->*again)() in ctx after ms, unless a retry is pending already or we stopped.
+  void retry_after(unsigned ms, void (Derived::*again)()) {
+    if (stopped_ || retry_)
+      return;
+    std::weak_ptr<Derived> weak = this->shared_from_this();
+    retry_ = timeout(ctx_, ms, [weak, again] {
+      std::shared_ptr<Derived> self = weak.lock();
+      if (!self)
+        return;
+      std::lock_guard lk(self->mu_);
+      if (self->retry_) {
+        g_source_unref(self->retry_);
+        self->retry_ = nullptr;
+      }
+      if (!self->stopped_)
+        (self.get()->*again)();
+    });
+  }
+
+  std::recursive_mutex mu_;
+  GMainContext *ctx_ = nullptr;
+  SignallerEvents ev_;
+  GCancellable *cancel_ = nullptr;
+  GSource *retry_ = nullptr;
+  bool stopped_ = false;
+};
 
 // One JSON object from text; nullopt and *why on anything else.
 struct JsonObj {
