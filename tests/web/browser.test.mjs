@@ -152,6 +152,17 @@ async function stopThroughUi(page) {
   await page.waitForFunction(() => window.pointcast.state.sender && window.pointcast.state.sender.state === 'ended', null, { timeout: 20000 });
 }
 
+// Lit pixels in the scatter canvas (brighter than its background).
+async function litScatterPixels(page) {
+  return page.evaluate(() => {
+    const c = document.getElementById('scatter');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let k = 0; k < d.length; k += 4) if (d[k] + d[k + 1] + d[k + 2] > 60) n++;
+    return n;
+  });
+}
+
 // Expected picture size from the pipeline file's caps (width=W ... height=H), if it says.
 function fileResolution(name) {
   const text = readFileSync(path.join(repoPipelines, `${name}.pipeline`), 'utf8').split('\n').filter((l) => !/^\s*#/.test(l)).join(' ');
@@ -289,14 +300,7 @@ test('points: the (N, 3) array is drawn as a live scatter', { skip: notMain || n
   const s1 = await waitStats(page, (s) => s.dataMessages >= 2 && s.pointsDrawn > 0, 45000, 'points messages');
   assert.equal(s1.lastShape.length, 2);
   assert.equal(s1.lastShape[1], 3);
-  // Lit pixels in the scatter canvas.
-  const lit = await page.evaluate(() => {
-    const c = document.getElementById('scatter');
-    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    let n = 0;
-    for (let k = 0; k < d.length; k += 4) if (d[k] + d[k + 1] + d[k + 2] > 60) n++;
-    return n;
-  });
+  const lit = await litScatterPixels(page);
   assert.ok(lit > 4 * Math.min(s1.lastShape[0], 50) * 0.5, `scatter has lit pixels (${lit})`);
   await waitStats(page, (s) => s.dataMessages > s1.dataMessages, 10000, 'more points messages');
   await page.screenshot({ path: path.join(artifacts, 'points-sender.png') });
@@ -469,13 +473,7 @@ test('aiortc points sender: the (N, 3) cloud is drawn as a scatter', { skip: ski
     await sleep(500);
     const drawn = await page.evaluate(() => window.pointcast.state.scatterDrawn);
     assert.ok(drawn > 1500, `most points drawn (${drawn})`);
-    const lit = await page.evaluate(() => {
-      const c = document.getElementById('scatter');
-      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-      let n = 0;
-      for (let k = 0; k < d.length; k += 4) if (d[k] + d[k + 1] + d[k + 2] > 60) n++;
-      return n;
-    });
+    const lit = await litScatterPixels(page);
     assert.ok(lit > 2000, `lit pixels in the scatter: ${lit}`);
     const s2 = await waitStats(page, (s) => s.dataMessages > s1.dataMessages + 2, 10000, 'more clouds');
     assert.equal(s2.dataErrors, 0);
