@@ -1,4 +1,5 @@
 #include "pipelines.h"
+#include "protocol.h"
 
 #include <glib-unix.h>
 #include <glib/gstdio.h>
@@ -97,30 +98,15 @@ std::string pipeline_description(const std::string &text) {
 }
 
 std::string json_quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
+  std::string out;
+  out.reserve(s.size() + 2);
+  protocol::append_escaped(out, s);
   // Child output may not be UTF-8; keep the JSON valid for the browser.
   if (!g_utf8_validate(out.data(), out.size(), nullptr)) {
     g_autofree char *fixed = g_utf8_make_valid(out.data(), out.size());
     out = fixed;
   }
-  return out + "\"";
+  return out;
 }
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -27,6 +27,8 @@ JsonParser *thread_parser() {
   return parser.get();
 }
 
+} // namespace
+
 void append_escaped(std::string &out, std::string_view s) {
   out.push_back('"');
   for (unsigned char c : s) {
@@ -50,6 +52,8 @@ void append_escaped(std::string &out, std::string_view s) {
   }
   out.push_back('"');
 }
+
+namespace {
 
 class Writer {
 public:
@@ -468,38 +472,53 @@ private:
     }
     return number(f);
   }
-  bool skip_container(char open, char close, int depth) {
+  // Steps past an opening bracket; true when `close` follows at once (an empty container).
+  bool open_empty(char close) {
     s_++;
     ws();
     if (s_ < end_ && *s_ == close) {
       s_++;
       return true;
     }
+    return false;
+  }
+  // The ':' after a member's key, with the blanks around it.
+  bool colon() {
+    ws();
+    if (s_ >= end_ || *s_ != ':')
+      return false;
+    s_++;
+    ws();
+    return true;
+  }
+  // After a member or element: ',' means more follow, `close` ends the container.
+  enum class Next { More, Done, Bad };
+  Next next(char close) {
+    ws();
+    if (s_ >= end_)
+      return Next::Bad;
+    if (*s_ == ',') {
+      s_++;
+      ws();
+      return Next::More;
+    }
+    if (*s_ == close) {
+      s_++;
+      return Next::Done;
+    }
+    return Next::Bad;
+  }
+  bool skip_container(char open, char close, int depth) {
+    if (open_empty(close))
+      return true;
     for (;;) {
-      if (open == '{') {
-        if (s_ >= end_ || *s_ != '"' || !string(nullptr))
-          return false;
-        ws();
-        if (s_ >= end_ || *s_ != ':')
-          return false;
-        s_++;
-        ws();
-      }
+      if (open == '{' && (s_ >= end_ || *s_ != '"' || !string(nullptr) || !colon()))
+        return false;
       if (!value(nullptr, depth + 1))
         return false;
-      ws();
-      if (s_ >= end_)
-        return false;
-      if (*s_ == ',') {
-        s_++;
-        ws();
-        continue;
-      }
-      if (*s_ == close) {
-        s_++;
-        return true;
-      }
-      return false;
+      Next n = next(close);
+      if (n != Next::More)
+        return n == Next::Done;
     }
   }
   enum class Scope { Top, Sdp, Candidate };
@@ -534,24 +553,15 @@ private:
   bool object(Scope scope, int depth) {
     if (s_ >= end_ || *s_ != '{')
       return false;
-    s_++;
-    ws();
-    if (s_ < end_ && *s_ == '}') {
-      s_++;
+    if (open_empty('}'))
       return true;
-    }
     std::string key;
     for (;;) {
       if (s_ >= end_ || *s_ != '"')
         return false;
       key.clear();
-      if (!string(&key))
+      if (!string(&key) || !colon())
         return false;
-      ws();
-      if (s_ >= end_ || *s_ != ':')
-        return false;
-      s_++;
-      ws();
       Field *f = nullptr;
       bool nested = false;
       if (!lookup(scope, key, f, nested))
@@ -564,19 +574,9 @@ private:
       } else if (!value(f, depth + 1)) {
         return false;
       }
-      ws();
-      if (s_ >= end_)
-        return false;
-      if (*s_ == ',') {
-        s_++;
-        ws();
-        continue;
-      }
-      if (*s_ == '}') {
-        s_++;
-        return true;
-      }
-      return false;
+      Next n = next('}');
+      if (n != Next::More)
+        return n == Next::Done;
     }
   }
   bool top_object() { return object(Scope::Top, 1); }

@@ -127,6 +127,10 @@ ParseResult parse_full(std::string_view text);
 // Serializes to compact JSON (one line, no trailing newline).
 std::string serialize(const Message &msg);
 
+/* Appends s to out as a quoted JSON string: '"', '\\' and control characters escaped, every
+ * other byte copied as it is (the caller owns UTF-8 validity). */
+void append_escaped(std::string &out, std::string_view s);
+
 // Convenience for the frequent error reply.
 std::string error_json(std::string_view code, std::string_view message);
 

@@ -65,7 +65,6 @@ constexpr auto kEosLinger = 1500ms;         // at EOS, after the channels draine
 constexpr guint kOfferFallbackMs = 3000;    // role=auto: a peer already in the room that never offers
 constexpr guint kLeftGraceMs = 5000;         // a connected peer whose signaling dropped may return
 constexpr guint kGatherTimeoutMs = 5000;     // non-trickle: send what we have after this
-constexpr const char *kDefaultSignaling = "ws://127.0.0.1:8765/ws";
 constexpr const char *kDefaultChannel = "pointcast";
 
 GQuark channel_quark()
@@ -74,11 +73,20 @@ GQuark channel_quark()
   return q;
 }
 
-std::string env_or(const char *name, const char *fallback)
-{
-  const char *v = g_getenv(name);
-  return v && *v ? v : fallback;
-}
+/* The one source of the signaling / room / peer-id defaults: the environment variable that
+ * `./pointcast launch` exports, else a fixed value. */
+struct EnvDefault {
+  const char *env;
+  const char *fallback;
+  std::string value() const
+  {
+    const char *v = g_getenv(env);
+    return v && *v ? v : fallback;
+  }
+};
+constexpr EnvDefault kSignalingDefault{"POINTCAST_SIGNALING", "ws://127.0.0.1:8765/ws"};
+constexpr EnvDefault kRoomDefault{"POINTCAST_ROOM", "default"};
+constexpr EnvDefault kPeerIdDefault{"POINTCAST_PEER_ID", ""};
 
 struct Session;
 
@@ -165,9 +173,9 @@ struct SessionHandle {
 
 struct RtcPeerPrivate {
   std::mutex props_lock;
-  std::string signaling = env_or("POINTCAST_SIGNALING", kDefaultSignaling);
-  std::string room = env_or("POINTCAST_ROOM", "default");
-  std::string peer_id = env_or("POINTCAST_PEER_ID", "");
+  std::string signaling = kSignalingDefault.value();
+  std::string room = kRoomDefault.value();
+  std::string peer_id = kPeerIdDefault.value();
   std::string peer_type = "gstreamer";
   std::string target, token, stun_server, turn_server;
   std::string video_codec = "vp8";
@@ -2455,12 +2463,12 @@ static void gst_rtc_peer_set_property(GObject *object, guint prop_id, const GVal
   switch (prop_id) {
   case PROP_SIGNALING: {
     const char *s = g_value_get_string(value);
-    p->signaling = s && *s ? s : env_or("POINTCAST_SIGNALING", kDefaultSignaling);
+    p->signaling = s && *s ? s : kSignalingDefault.value();
     break;
   }
   case PROP_ROOM: {
     const char *s = g_value_get_string(value);
-    p->room = s && *s ? s : env_or("POINTCAST_ROOM", "default");
+    p->room = s && *s ? s : kRoomDefault.value();
     break;
   }
   case PROP_PEER_ID:
@@ -2624,10 +2632,10 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
           "Signaling URI: ws://host:port/ws (room protocol), tcp://host:port (aiortc "
           "TcpSocketSignaling), http://host:port/offer, or local://NAME (in-process). "
           "Default: $POINTCAST_SIGNALING, else ws://127.0.0.1:8765/ws",
-          kDefaultSignaling, flags));
+          kSignalingDefault.fallback, flags));
   g_object_class_install_property(gobject_class, PROP_ROOM,
       g_param_spec_string("room", "Room", "Room to join. Default: $POINTCAST_ROOM, else 'default'",
-          "default", flags));
+          kRoomDefault.fallback, flags));
   g_object_class_install_property(gobject_class, PROP_PEER_ID,
       g_param_spec_string("peer-id", "Peer id",
           "Our id in the room. Default: $POINTCAST_PEER_ID, else a generated rtcpeer-XXXXXXXX",

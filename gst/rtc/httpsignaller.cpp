@@ -51,52 +51,12 @@ std::string body_reason(GBytes *body) {
   return text + (n > 200 ? "..." : "");
 }
 
-class Impl : public std::enable_shared_from_this<Impl> {
+class Impl : public sigutil::Transport<Impl> {
 public:
   explicit Impl(std::string uri) : uri_(std::move(uri)) {}
   ~Impl() {
     if (session_)
       g_object_unref(session_);
-    if (cancel_)
-      g_object_unref(cancel_);
-    if (ctx_)
-      g_main_context_unref(ctx_);
-  }
-
-  void start(GMainContext *ctx, SignallerEvents ev) {
-    std::lock_guard lk(mu_);
-    if (ctx_)
-      return;
-    ctx_ = g_main_context_ref(ctx);
-    ev_ = std::move(ev);
-    cancel_ = g_cancellable_new();
-    auto self = shared_from_this();
-    sigutil::invoke(ctx_, [self] {
-      std::lock_guard lk(self->mu_);
-      if (self->stopped_)
-        return;
-      // Created here, with ctx as thread-default, so its callbacks come back on ctx.
-      self->session_ = soup_session_new_with_options("timeout", kTimeoutS, "user-agent",
-                                                     "pointcast-rtcpeer", nullptr);
-      if (self->ev_.ready)
-        self->ev_.ready({});
-      if (!self->stopped_ && self->ev_.peer_joined)
-        self->ev_.peer_joined(self->uri_, "http");
-    });
-  }
-
-  void stop() {
-    std::lock_guard lk(mu_);
-    if (stopped_)
-      return;
-    stopped_ = true;
-    if (cancel_)
-      g_cancellable_cancel(cancel_);
-    if (retry_) {
-      g_source_destroy(retry_);
-      g_source_unref(retry_);
-      retry_ = nullptr;
-    }
   }
 
   void offer(const std::string &sdp) {
@@ -120,6 +80,18 @@ public:
   }
 
 private:
+  friend class sigutil::Transport<Impl>;
+
+  void on_started() {
+    // Created here, with ctx as thread-default, so its callbacks come back on ctx.
+    session_ = soup_session_new_with_options("timeout", kTimeoutS, "user-agent",
+                                             "pointcast-rtcpeer", nullptr);
+    if (ev_.ready)
+      ev_.ready({});
+    if (!stopped_ && ev_.peer_joined)
+      ev_.peer_joined(uri_, "http");
+  }
+
   void emit_error(const std::string &reason, bool fatal) {
     GST_WARNING("%s", reason.c_str());
     if (!stopped_ && ev_.error)
@@ -217,31 +189,11 @@ private:
       return emit_error(what + "; giving up after " + std::to_string(attempt_) + " attempts", true);
     unsigned ms = kFirstBackoffMs << (attempt_ - 1);
     emit_error(what + "; retrying in " + std::to_string(ms) + " ms", false);
-    if (stopped_ || retry_)
-      return;
-    std::weak_ptr<Impl> weak = shared_from_this();
-    retry_ = sigutil::timeout(ctx_, ms, [weak] {
-      auto self = weak.lock();
-      if (!self)
-        return;
-      std::lock_guard lk(self->mu_);
-      if (self->retry_) {
-        g_source_unref(self->retry_);
-        self->retry_ = nullptr;
-      }
-      if (!self->stopped_)
-        self->post();
-    });
+    retry_after(ms, &Impl::post);
   }
 
-  std::recursive_mutex mu_;
   std::string uri_;
-  GMainContext *ctx_ = nullptr;
-  SignallerEvents ev_;
-  GCancellable *cancel_ = nullptr;
   SoupSession *session_ = nullptr;
-  GSource *retry_ = nullptr;
-  bool stopped_ = false;
   std::string offer_;
   unsigned attempt_ = 0;
 };
@@ -277,32 +229,16 @@ private:
 } // namespace
 
 std::unique_ptr<Signaller> make_http_signaller(const SignallerConfig &cfg, std::string *error) {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    GST_DEBUG_CATEGORY_INIT(pc_httpsig_debug, "rtcpeer-http", 0,
-                            "rtcpeer HTTP offer/answer transport");
-  });
-  GError *err = nullptr;
-  GUri *uri = g_uri_parse(cfg.uri.c_str(), G_URI_FLAGS_NONE, &err);
-  if (!uri) {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri + "': " + err->message;
-    g_error_free(err);
+  sigutil::debug_category_once(&pc_httpsig_debug, "rtcpeer-http",
+                               "rtcpeer HTTP offer/answer transport");
+  auto uri = sigutil::parse_signaling_uri(cfg.uri, G_URI_FLAGS_NONE, error);
+  if (!uri)
     return nullptr;
-  }
-  std::string scheme = g_uri_get_scheme(uri);
-  bool has_host = g_uri_get_host(uri) && *g_uri_get_host(uri);
-  g_uri_unref(uri);
-  if (scheme != "http" && scheme != "https") {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri + "': not http:// or https://";
-    return nullptr;
-  }
-  if (!has_host) {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri + "': no host";
-    return nullptr;
-  }
+  const std::string &scheme = uri->scheme;
+  if (scheme != "http" && scheme != "https")
+    return sigutil::bad_uri(error, cfg.uri, "not http:// or https://");
+  if (uri->host.empty())
+    return sigutil::bad_uri(error, cfg.uri, "no host");
   if (cfg.role == Role::Answerer) {
     if (error)
       *error = "role=answerer does not work with " + scheme +

@@ -58,63 +58,9 @@ struct Conn {
   }
 };
 
-class Impl : public std::enable_shared_from_this<Impl> {
+class Impl : public sigutil::Transport<Impl> {
 public:
   Impl(std::string host, int port, bool listen) : host_(std::move(host)), port_(port), listen_(listen) {}
-
-  ~Impl() {
-    if (cancel_)
-      g_object_unref(cancel_);
-    if (ctx_)
-      g_main_context_unref(ctx_);
-  }
-
-  void start(GMainContext *ctx, SignallerEvents ev) {
-    std::lock_guard lk(mu_);
-    if (ctx_)
-      return;
-    ctx_ = g_main_context_ref(ctx);
-    ev_ = std::move(ev);
-    cancel_ = g_cancellable_new();
-    auto self = shared_from_this();
-    sigutil::invoke(ctx_, [self] {
-      std::lock_guard lk(self->mu_);
-      if (self->stopped_)
-        return;
-      if (self->listen_)
-        self->start_listening();
-      else
-        self->connect_now();
-    });
-  }
-
-  void stop() {
-    std::lock_guard lk(mu_);
-    if (stopped_)
-      return;
-    stopped_ = true;
-    if (cancel_)
-      g_cancellable_cancel(cancel_);
-    if (retry_) {
-      g_source_destroy(retry_);
-      g_source_unref(retry_);
-      retry_ = nullptr;
-    }
-    for (auto &[peer, c] : conns_)
-      close_conn(*c, true);
-    conns_.clear();
-    if (service_) {
-      g_socket_service_stop(service_);
-      g_socket_listener_close(G_SOCKET_LISTENER(service_));
-      g_signal_handlers_disconnect_by_data(service_, this);
-      g_object_unref(service_);
-      service_ = nullptr;
-    }
-    if (client_) {
-      g_object_unref(client_);
-      client_ = nullptr;
-    }
-  }
 
   void send_line(const std::string &peer, std::string line) {
     std::lock_guard lk(mu_);
@@ -136,6 +82,33 @@ public:
   }
 
 private:
+  friend class sigutil::Transport<Impl>;
+
+  void on_started() {
+    if (listen_)
+      start_listening();
+    else
+      connect_now();
+  }
+
+  // Closes every connection and the listener (stop(), mutex held).
+  void on_stopping() {
+    for (auto &[peer, c] : conns_)
+      close_conn(*c, true);
+    conns_.clear();
+    if (service_) {
+      g_socket_service_stop(service_);
+      g_socket_listener_close(G_SOCKET_LISTENER(service_));
+      g_signal_handlers_disconnect_by_data(service_, this);
+      g_object_unref(service_);
+      service_ = nullptr;
+    }
+    if (client_) {
+      g_object_unref(client_);
+      client_ = nullptr;
+    }
+  }
+
   // ---- events (called with mu_ held, in ctx) ----
   void emit_error(const std::string &reason, bool fatal) {
     GST_WARNING("%s", reason.c_str());
@@ -148,8 +121,7 @@ private:
     service_ = g_socket_service_new();
     GError *err = nullptr;
     bool ok;
-    std::string where = (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" +
-                        std::to_string(port_);
+    std::string where = authority();
     if (is_wildcard(host_)) {
       ok = g_socket_listener_add_inet_port(G_SOCKET_LISTENER(service_), port_, nullptr, &err);
     } else {
@@ -279,19 +251,7 @@ private:
       return;
     unsigned ms = backoff_ms_;
     backoff_ms_ = std::min(backoff_ms_ * 2, kRetryMaxMs);
-    std::weak_ptr<Impl> weak = shared_from_this();
-    retry_ = sigutil::timeout(ctx_, ms, [weak] {
-      auto self = weak.lock();
-      if (!self)
-        return;
-      std::lock_guard lk(self->mu_);
-      if (self->retry_) {
-        g_source_unref(self->retry_);
-        self->retry_ = nullptr;
-      }
-      if (!self->stopped_)
-        self->connect_now();
-    });
+    retry_after(ms, &Impl::connect_now);
   }
 
   std::string authority() const {
@@ -505,17 +465,11 @@ private:
     g_socket_close(sock, nullptr);
   }
 
-  std::recursive_mutex mu_;
   std::string host_;
   int port_;
   bool listen_;
-  GMainContext *ctx_ = nullptr;
-  SignallerEvents ev_;
-  GCancellable *cancel_ = nullptr;
-  bool stopped_ = false;
   GSocketService *service_ = nullptr;
   GSocketClient *client_ = nullptr;
-  GSource *retry_ = nullptr;
   unsigned backoff_ms_ = kRetryFirstMs;
   unsigned failures_ = 0;
   unsigned connections_ = 0;
@@ -590,48 +544,23 @@ private:
 } // namespace
 
 std::unique_ptr<Signaller> make_tcp_signaller(const SignallerConfig &cfg, std::string *error) {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    GST_DEBUG_CATEGORY_INIT(pc_tcpsig_debug, "rtcpeer-tcp", 0,
-                            "rtcpeer aiortc TcpSocketSignaling transport");
-  });
-  GError *err = nullptr;
-  GUri *uri = g_uri_parse(cfg.uri.c_str(), G_URI_FLAGS_NON_DNS, &err);
-  if (!uri) {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri + "': " + err->message;
-    g_error_free(err);
+  sigutil::debug_category_once(&pc_tcpsig_debug, "rtcpeer-tcp",
+                               "rtcpeer aiortc TcpSocketSignaling transport");
+  auto uri = sigutil::parse_signaling_uri(cfg.uri, G_URI_FLAGS_NON_DNS, error);
+  if (!uri)
     return nullptr;
-  }
-  std::string scheme = g_uri_get_scheme(uri);
-  std::string host = g_uri_get_host(uri) ? g_uri_get_host(uri) : "";
-  int port = g_uri_get_port(uri);
-  std::string path = g_uri_get_path(uri);
-  g_uri_unref(uri);
-  if (scheme != "tcp") {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri + "': not tcp://";
-    return nullptr;
-  }
-  if (path != "" && path != "/") {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri + "': tcp://host:port takes no path";
-    return nullptr;
-  }
-  if (port < 0)
-    port = kDefaultPort;
-  if (port > 65535) {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri + "': port out of range";
-    return nullptr;
-  }
+  if (uri->scheme != "tcp")
+    return sigutil::bad_uri(error, cfg.uri, "not tcp://");
+  if (uri->path != "" && uri->path != "/")
+    return sigutil::bad_uri(error, cfg.uri, "tcp://host:port takes no path");
+  const std::string &host = uri->host;
+  int port = uri->port < 0 ? kDefaultPort : uri->port;
+  if (port > 65535)
+    return sigutil::bad_uri(error, cfg.uri, "port out of range");
   Role role = TcpSignaller::resolve(cfg.role, host);
-  if (role == Role::Answerer && is_wildcard(host)) {
-    if (error)
-      *error = "bad signaling URI '" + cfg.uri +
-               "': the answerer connects to the offerer, so it needs the offerer's host";
-    return nullptr;
-  }
+  if (role == Role::Answerer && is_wildcard(host))
+    return sigutil::bad_uri(error, cfg.uri,
+                            "the answerer connects to the offerer, so it needs the offerer's host");
   return std::make_unique<TcpSignaller>(host, port, cfg.role);
 }
 

@@ -3,6 +3,7 @@
  * libsoup 3 WebSocket. Reconnects with backoff after the connection drops and registers again
  * under the same id; what is sent meanwhile is queued and flushed after registering. */
 #include "rtc/signaller.h"
+#include "rtc/sigutil.h"
 
 #include "protocol.h"
 
@@ -356,19 +357,12 @@ private:
 
 std::unique_ptr<Signaller> make_ws_signaller(const SignallerConfig &cfg, std::string *error)
 {
-  static gsize once = 0;
-  if (g_once_init_enter(&once)) {
-    GST_DEBUG_CATEGORY_INIT(pc_ws_debug, "rtcpeer-ws", 0, "rtcpeer room-protocol signaller");
-    g_once_init_leave(&once, 1);
-  }
-  GUri *uri = g_uri_parse(cfg.uri.c_str(), G_URI_FLAGS_NONE, nullptr);
-  if (!uri || !g_uri_get_host(uri) || !*g_uri_get_host(uri)) {
-    if (uri)
-      g_uri_unref(uri);
+  sigutil::debug_category_once(&pc_ws_debug, "rtcpeer-ws", "rtcpeer room-protocol signaller");
+  auto uri = sigutil::parse_signaling_uri(cfg.uri, G_URI_FLAGS_NONE, nullptr);
+  if (!uri || uri->host.empty()) {
     *error = "'" + cfg.uri + "' is not a valid ws:// URI (expected ws://host:port/ws)";
     return nullptr;
   }
-  g_uri_unref(uri);
   return std::make_unique<WsSignaller>(cfg);
 }
 

@@ -42,6 +42,25 @@ buffer_from(const std::string &s)
   return buffer_from(s.data(), s.size());
 }
 
+/* A buffer of float32 values with the given timestamps. */
+static inline GstBuffer *
+floats_buffer(const std::vector<float> &v, GstClockTime pts = GST_CLOCK_TIME_NONE,
+    GstClockTime duration = GST_CLOCK_TIME_NONE)
+{
+  GstBuffer *b = buffer_from(v.data(), v.size() * sizeof(float));
+  GST_BUFFER_PTS(b) = pts;
+  GST_BUFFER_DURATION(b) = duration;
+  return b;
+}
+
+/* Feeds the harness application/x-points with the given number of columns. */
+static inline void
+set_points_caps(GstHarness *h, int columns)
+{
+  std::string caps = "application/x-points, columns=(int)" + std::to_string(columns);
+  gst_harness_set_src_caps_str(h, caps.c_str());
+}
+
 /* Gives the harness' element a bus so its messages (warnings, element messages) can be read. */
 static inline GstBus *
 attach_bus(GstHarness *h)
@@ -49,6 +68,27 @@ attach_bus(GstHarness *h)
   GstBus *bus = gst_bus_new();
   gst_element_set_bus(h->element, bus);
   return bus;
+}
+
+/* Undoes attach_bus (before gst_harness_teardown). */
+static inline void
+detach_bus(GstHarness *h, GstBus *bus)
+{
+  gst_element_set_bus(h->element, nullptr);
+  gst_object_unref(bus);
+}
+
+/* The caps a fresh `factory` accepts on its sink pad are exactly `expected`. */
+static inline void
+check_sink_caps(const char *factory, const char *expected)
+{
+  GstHarness *h = gst_harness_new(factory);
+  GstCaps *caps = gst_pad_query_caps(GST_PAD_PEER(h->srcpad), nullptr);
+  GstCaps *expect = gst_caps_from_string(expected);
+  fail_unless(gst_caps_is_equal(caps, expect), "%s: %" GST_PTR_FORMAT, factory, caps);
+  gst_caps_unref(caps);
+  gst_caps_unref(expect);
+  gst_harness_teardown(h);
 }
 
 /* Text of every warning message waiting on the bus (message and debug joined). */

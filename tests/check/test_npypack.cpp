@@ -6,25 +6,22 @@ static GstHarness *
 make_pack(int columns)
 {
   GstHarness *h = gst_harness_new("npypack");
-  std::string caps = "application/x-points, columns=(int)" + std::to_string(columns);
-  gst_harness_set_src_caps_str(h, caps.c_str());
+  set_points_caps(h, columns);
   return h;
 }
 
+/* Input rows; every buffer lasts 250 ms, so the duration passed through can be checked. */
 static GstBuffer *
-floats_buffer(std::vector<float> v, GstClockTime pts)
+rows_buffer(const std::vector<float> &v, GstClockTime pts)
 {
-  GstBuffer *b = buffer_from(v.data(), v.size() * sizeof(float));
-  GST_BUFFER_PTS(b) = pts;
-  GST_BUFFER_DURATION(b) = 250 * GST_MSECOND;
-  return b;
+  return floats_buffer(v, pts, 250 * GST_MSECOND);
 }
 
 GST_START_TEST(test_pack_bytes)
 {
   GstHarness *h = make_pack(3);
   std::vector<float> v = {1, 2, 3, 4.5f, -5, 6e7f};
-  GstBuffer *out = gst_harness_push_and_pull(h, floats_buffer(v, 3 * GST_SECOND));
+  GstBuffer *out = gst_harness_push_and_pull(h, rows_buffer(v, 3 * GST_SECOND));
   fail_unless(out != nullptr);
   auto bytes = buffer_bytes(out);
   // numpy.save(f, np.array([[1, 2, 3], [4.5, -5, 6e7]], '<f4')) writes exactly this
@@ -43,7 +40,7 @@ GST_START_TEST(test_pack_bytes)
   gst_buffer_unref(out);
 
   // zero rows: a valid (0, 3) file, header only
-  out = gst_harness_push_and_pull(h, floats_buffer({}, 4 * GST_SECOND));
+  out = gst_harness_push_and_pull(h, rows_buffer({}, 4 * GST_SECOND));
   bytes = buffer_bytes(out);
   auto r = npy::parse(bytes.data(), bytes.size());
   fail_unless(r.ok(), "%s", r.detail.c_str());
@@ -72,7 +69,7 @@ GST_START_TEST(test_pack_large_and_columns)
   for (std::size_t i = 0; i < big.size(); ++i)
     big[i] = static_cast<float>(i % 1000);
   for (int round = 0; round < 2; ++round) {  // second round reuses the pooled buffer
-    GstBuffer *out = gst_harness_push_and_pull(h, floats_buffer(big, round * GST_SECOND));
+    GstBuffer *out = gst_harness_push_and_pull(h, rows_buffer(big, round * GST_SECOND));
     auto bytes = buffer_bytes(out);
     auto r = npy::parse(bytes.data(), bytes.size());
     fail_unless(r.ok(), "%s", r.detail.c_str());
@@ -81,8 +78,8 @@ GST_START_TEST(test_pack_large_and_columns)
     gst_buffer_unref(out);
   }
   // new caps mid-stream: columns follow
-  gst_harness_set_src_caps_str(h, "application/x-points, columns=(int)2");
-  GstBuffer *out = gst_harness_push_and_pull(h, floats_buffer({1, 2, 3, 4, 5, 6}, 5 * GST_SECOND));
+  set_points_caps(h, 2);
+  GstBuffer *out = gst_harness_push_and_pull(h, rows_buffer({1, 2, 3, 4, 5, 6}, 5 * GST_SECOND));
   auto bytes = buffer_bytes(out);
   auto r = npy::parse(bytes.data(), bytes.size());
   fail_unless(r.ok());
@@ -104,24 +101,17 @@ GST_START_TEST(test_pack_bad_size_dropped)
   fail_unless_equals_int(w.size(), 1);
   fail_unless(w[0].find("not a whole number of rows") != std::string::npos, "%s", w[0].c_str());
   // the stream goes on
-  GstBuffer *out = gst_harness_push_and_pull(h, floats_buffer({1, 2, 3}, 0));
+  GstBuffer *out = gst_harness_push_and_pull(h, rows_buffer({1, 2, 3}, 0));
   fail_unless(out != nullptr);
   gst_buffer_unref(out);
-  gst_element_set_bus(h->element, nullptr);
-  gst_object_unref(bus);
+  detach_bus(h, bus);
   gst_harness_teardown(h);
 }
 GST_END_TEST;
 
 GST_START_TEST(test_pack_caps)
 {
-  GstHarness *h = gst_harness_new("npypack");
-  GstCaps *sink = gst_pad_query_caps(GST_PAD_PEER(h->srcpad), nullptr);
-  GstCaps *expect = gst_caps_from_string("application/x-points, columns=(int)[1, 2147483647]");
-  fail_unless(gst_caps_is_equal(sink, expect), "%" GST_PTR_FORMAT, sink);
-  gst_caps_unref(sink);
-  gst_caps_unref(expect);
-  gst_harness_teardown(h);
+  check_sink_caps("npypack", "application/x-points, columns=(int)[1, 2147483647]");
 }
 GST_END_TEST;
 

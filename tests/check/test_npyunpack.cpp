@@ -163,8 +163,7 @@ GST_START_TEST(test_unpack_malformed)
     gst_event_unref(ev);
   }
   fail_unless(eos);
-  gst_element_set_bus(h->element, nullptr);
-  gst_object_unref(bus);
+  detach_bus(h, bus);
   gst_harness_teardown(h);
 }
 GST_END_TEST;
@@ -184,8 +183,7 @@ GST_START_TEST(test_unpack_eos_without_data)
   }
   fail_unless(eos && segment);
   fail_unless_equals_int(pop_warnings(bus).size(), 1);
-  gst_element_set_bus(h->element, nullptr);
-  gst_object_unref(bus);
+  detach_bus(h, bus);
   gst_harness_teardown(h);
 }
 GST_END_TEST;
@@ -221,8 +219,7 @@ GST_START_TEST(test_unpack_refused_columns)
       gst_harness_push_and_pull(h, buffer_from(npy::make_header_f32(1, 3) + payload<float>({4, 5, 6})));
   fail_unless(buffer_floats(out) == std::vector<float>({4, 5, 6}));
   gst_buffer_unref(out);
-  gst_element_set_bus(h->element, nullptr);
-  gst_object_unref(bus);
+  detach_bus(h, bus);
   gst_harness_teardown(h);
 }
 GST_END_TEST;

@@ -15,16 +15,8 @@ make_sink(const char *name)
   GstElement *e = gst_element_factory_make("pointsink", name);
   g_object_set(e, "sync", FALSE, nullptr);
   GstHarness *h = gst_harness_new_with_element(e, "sink", nullptr);
-  gst_harness_set_src_caps_str(h, "application/x-points, columns=(int)3");
+  set_points_caps(h, 3);
   return h;
-}
-
-static GstBuffer *
-floats_buffer(std::vector<float> v, GstClockTime pts = GST_CLOCK_TIME_NONE)
-{
-  GstBuffer *b = buffer_from(v.data(), v.size() * sizeof(float));
-  GST_BUFFER_PTS(b) = pts;
-  return b;
 }
 
 static std::vector<double>
@@ -152,21 +144,14 @@ GST_START_TEST(test_sink_messages_latency_eos)
   m = gst_bus_timed_pop_filtered(bus, 5 * GST_SECOND, GST_MESSAGE_EOS);
   fail_unless(m != nullptr, "no EOS message");
   gst_message_unref(m);
-  gst_element_set_bus(h->element, nullptr);
-  gst_object_unref(bus);
+  detach_bus(h, bus);
   gst_harness_teardown(h);
 }
 GST_END_TEST;
 
 GST_START_TEST(test_sink_caps)
 {
-  GstHarness *h = gst_harness_new("pointsink");
-  GstCaps *caps = gst_pad_query_caps(GST_PAD_PEER(h->srcpad), nullptr);
-  GstCaps *expect = gst_caps_from_string("application/x-points, columns=(int)[1, 2147483647]");
-  fail_unless(gst_caps_is_equal(caps, expect), "%" GST_PTR_FORMAT, caps);
-  gst_caps_unref(caps);
-  gst_caps_unref(expect);
-  gst_harness_teardown(h);
+  check_sink_caps("pointsink", "application/x-points, columns=(int)[1, 2147483647]");
 }
 GST_END_TEST;
 

@@ -81,6 +81,24 @@ void stop(Peer &p)
   p = Peer{};
 }
 
+// One sender (waiting for one peer) and one receiver in a fresh local:// room, both playing;
+// the receiver's URI gets rx_query appended. Both stop when it goes out of scope.
+struct SenderReceiver {
+  std::string uri;
+  Peer rx, tx;
+  SenderReceiver(const char *what, const char *rx_query = "")
+      : uri(unique_room(what)), rx(make_receiver(uri + rx_query)), tx(make_sender(uri, 1))
+  {
+    start(rx);
+    start(tx);
+  }
+  ~SenderReceiver()
+  {
+    stop(tx);
+    stop(rx);
+  }
+};
+
 // Message i: an 8-byte index, then bytes that depend on i and the position.
 GstBuffer *make_message(guint64 i, size_t size)
 {
@@ -178,11 +196,8 @@ bool wait_problem(Peer &p, GstMessageType type, const char *needle, GstClockTime
 
 GST_START_TEST(test_messages_in_order)
 {
-  auto uri = unique_room("order");
-  Peer rx = make_receiver(uri);
-  Peer tx = make_sender(uri, 1);
-  start(rx);
-  start(tx);
+  SenderReceiver peers("order");
+  Peer &rx = peers.rx, &tx = peers.tx;
   const guint64 n = 400;
   for (guint64 i = 0; i < n; i++)
     fail_unless_equals_int(gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc),
@@ -192,18 +207,13 @@ GST_START_TEST(test_messages_in_order)
   // Nothing extra.
   fail_unless(gst_app_sink_try_pull_sample(GST_APP_SINK(rx.appsink), 300 * GST_MSECOND) ==
               nullptr);
-  stop(tx);
-  stop(rx);
 }
 GST_END_TEST;
 
 GST_START_TEST(test_large_messages_whole)
 {
-  auto uri = unique_room("large");
-  Peer rx = make_receiver(uri);
-  Peer tx = make_sender(uri, 1);
-  start(rx);
-  start(tx);
+  SenderReceiver peers("large");
+  Peer &rx = peers.rx, &tx = peers.tx;
   // Around webrtcbin's 64 KiB SCTP limit, 1 MiB, and an odd size over 3 MiB.
   const std::vector<size_t> sizes = {65535, 65536, 65537, 1 << 20, 100, (3 << 20) + 7, 8};
   for (size_t i = 0; i < sizes.size(); i++)
@@ -211,8 +221,6 @@ GST_START_TEST(test_large_messages_whole)
                                                    make_message(i, sizes[i])), GST_FLOW_OK);
   for (size_t i = 0; i < sizes.size(); i++)
     expect_message(rx.appsink, i, sizes[i]);
-  stop(tx);
-  stop(rx);
 }
 GST_END_TEST;
 
@@ -244,17 +252,12 @@ GST_END_TEST;
 GST_START_TEST(test_non_trickle)
 {
   // The receiver asks for complete SDP (as aiortc does); the sender gathers first.
-  auto base = unique_room("notrickle");
-  Peer rx = make_receiver(base + "?trickle=false");
-  Peer tx = make_sender(base, 1);
-  start(rx);
-  start(tx);
+  SenderReceiver peers("notrickle", "?trickle=false");
+  Peer &rx = peers.rx, &tx = peers.tx;
   for (guint64 i = 0; i < 20; i++)
     gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc), make_message(i, size_of(i)));
   for (guint64 i = 0; i < 20; i++)
     expect_message(rx.appsink, i, size_of(i));
-  stop(tx);
-  stop(rx);
 }
 GST_END_TEST;
 
@@ -306,11 +309,8 @@ GST_END_TEST;
 
 GST_START_TEST(test_eos_after_everything_sent)
 {
-  auto uri = unique_room("eos");
-  Peer rx = make_receiver(uri);
-  Peer tx = make_sender(uri, 1);
-  start(rx);
-  start(tx);
+  SenderReceiver peers("eos");
+  Peer &rx = peers.rx, &tx = peers.tx;
   for (guint64 i = 0; i < 50; i++)
     gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc), make_message(i, 70000));
   gst_app_src_end_of_stream(GST_APP_SRC(tx.appsrc));
@@ -322,8 +322,6 @@ GST_START_TEST(test_eos_after_everything_sent)
   gst_object_unref(bus);
   for (guint64 i = 0; i < 50; i++)
     expect_message(rx.appsink, i, 70000);
-  stop(tx);
-  stop(rx);
 }
 GST_END_TEST;
 

@@ -19,6 +19,14 @@ struct Out {
   std::string text;
 };
 
+const char *kHttpOffer = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+                         "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:0\r\n";
+
+struct Peer {
+  std::string id;
+  std::string type = "peer";
+};
+
 struct Harness {
   Rooms rooms;
   Time now = Time{} + 1000s;
@@ -52,6 +60,31 @@ struct Harness {
                 R"(","client_type":")" + type + R"("})");
     Message m = take_one(h);
     g_assert_cmpstr(type_name(m), ==, "registered");
+  }
+  // Registers peers as clients 1, 2, ... of room, in order, then takes the peer_joined notices
+  // they caused (each still checked as valid), so the test starts from a quiet room.
+  void reg_room(const std::string &room, const std::vector<Peer> &peers) {
+    for (std::size_t i = 0; i < peers.size(); i++)
+      reg(Handle(i + 1), peers[i].id, room, peers[i].type);
+    for (std::size_t i = 0; i + 1 < peers.size(); i++)
+      take(Handle(i + 1));
+  }
+  void disconnect(Handle h) {
+    rooms.disconnect(h, now);
+    drain();
+  }
+  // Moves the clock on and lets the timers run.
+  void advance(Clock::duration d) {
+    now += d;
+    rooms.tick(now);
+    drain();
+  }
+  // An HTTP /offer into room; the offer relayed to the answerer is taken (still checked as valid).
+  OfferStart http_offer(Handle answerer, const std::string &room = "r") {
+    OfferStart s = rooms.begin_offer(room, kHttpOffer, "", now);
+    drain();
+    take(answerer);
+    return s;
   }
   // Messages sent to h since the last call, parsed; every one must be valid protocol JSON.
   std::vector<Message> take(Handle h) {
@@ -121,11 +154,7 @@ void test_register_and_join() {
 
 void test_relay_targeted() {
   Harness t;
-  t.reg(1, "a", "r");
-  t.reg(2, "b", "r");
-  t.reg(3, "c", "r");
-  t.take(1);
-  t.take(2);
+  t.reg_room("r", {{"a"}, {"b"}, {"c"}});
   t.send(1, kOffer);
   auto off = std::get<Sdp>(t.take_one(2));
   g_assert_cmpstr(off.from_id->c_str(), ==, "a");
@@ -157,12 +186,8 @@ void test_relay_targeted() {
 
 void test_broadcast() {
   Harness t;
-  t.reg(1, "a", "r");
-  t.reg(2, "b", "r");
-  t.reg(3, "c", "r");
+  t.reg_room("r", {{"a"}, {"b"}, {"c"}});
   t.reg(4, "d", "other");
-  t.take(1);
-  t.take(2);
   t.send(1, R"({"type":"offer","sdp":"v=0\r\n"})");
   g_assert_true(std::get<Sdp>(t.take_one(2)).from_id == std::string("a"));
   g_assert_true(std::get<Sdp>(t.take_one(3)).from_id == std::string("a"));
@@ -174,28 +199,23 @@ void test_broadcast() {
 
 void test_peer_left() {
   Harness t;
-  t.reg(1, "a", "r");
-  t.reg(2, "b", "r");
+  t.reg_room("r", {{"a"}, {"b"}});
   t.reg(3, "c", "x");
-  t.take(1);
-  t.rooms.disconnect(2, t.now);
-  t.drain();
+  t.disconnect(2);
   auto left = std::get<PeerLeft>(t.take_one(1));
   g_assert_cmpstr(left.client_id.c_str(), ==, "b");
   t.expect_silence();
   // The id is free again.
   t.reg(4, "b", "r");
   t.take(1);
-  t.rooms.disconnect(1, t.now);
-  t.rooms.disconnect(4, t.now);
-  t.drain();
+  t.disconnect(1);
+  t.disconnect(4);
   g_assert_true(std::get<PeerLeft>(t.take_one(4)).client_id == std::string("a"));
   g_assert_cmpuint(t.rooms.rooms(), ==, 1);
   g_assert_cmpuint(t.rooms.clients(), ==, 1);
   // An unregistered client leaving tells nobody.
   t.connect(9);
-  t.rooms.disconnect(9, t.now);
-  t.drain();
+  t.disconnect(9);
   t.expect_silence();
 }
 
@@ -241,9 +261,7 @@ void test_size_limit() {
   Limits l;
   l.max_message_bytes = 200;
   Harness t(l);
-  t.reg(1, "a", "r");
-  t.reg(2, "b", "r");
-  t.take(1);
+  t.reg_room("r", {{"a"}, {"b"}});
   std::string big = R"({"type":"offer","target_id":"b","sdp":")" + std::string(300, 'x') + "\"}";
   t.expect_error(1, big, code::kTooLarge);
   t.expect_silence();
@@ -253,9 +271,7 @@ void test_room_limit() {
   Limits l;
   l.max_peers_per_room = 2;
   Harness t(l);
-  t.reg(1, "a", "r");
-  t.reg(2, "b", "r");
-  t.take(1);
+  t.reg_room("r", {{"a"}, {"b"}});
   t.connect(3);
   t.expect_error(3, R"({"type":"register","client_id":"c","room_id":"r"})", code::kRoomFull);
   t.expect_silence(); // a and b heard nothing
@@ -282,9 +298,7 @@ void test_rate_limit_and_abuse() {
   l.burst_seconds = 1; // bucket of 10
   l.max_strikes = 5;
   Harness t(l);
-  t.reg(1, "a", "r"); // 1 token used
-  t.reg(2, "b", "r");
-  t.take(1);
+  t.reg_room("r", {{"a"}, {"b"}}); // 1 token used by a
   const char *cand = R"({"type":"ice_candidate","target_id":"b","candidate":null})";
   for (int i = 0; i < 9; i++)
     t.send(1, cand);
@@ -335,21 +349,15 @@ void test_register_timeout() {
   Harness t(l);
   t.connect(1);
   t.reg(2, "b", "r");
-  t.now += 4s;
-  t.rooms.tick(t.now);
-  t.drain();
+  t.advance(4s);
   g_assert_true(t.closed.empty());
-  t.now += 2s;
-  t.rooms.tick(t.now);
-  t.drain();
+  t.advance(2s);
   g_assert_cmpuint(t.closed.size(), ==, 1);
   g_assert_cmpuint(t.closed[0].client, ==, 1);
   g_assert_cmpuint(t.closed[0].code, ==, kCloseIdle);
   g_assert_true(t.error_code(1) == code::kNotRegistered);
 }
 
-const char *kHttpOffer = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
-                         "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:0\r\n";
 const char *kAnswerSdp = "v=0\r\no=- 2 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
                          "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v\r\n"
                          "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:d\r\n";
@@ -364,11 +372,7 @@ std::string answer_json(const std::string &to, const std::string &sdp, const cha
 
 void test_offer_choice() {
   Harness t;
-  t.reg(1, "web", "r", "browser");
-  t.reg(2, "gst", "r", "gstreamer");
-  t.reg(3, "rx", "r", "receiver");
-  t.take(1);
-  t.take(2);
+  t.reg_room("r", {{"web", "browser"}, {"gst", "gstreamer"}, {"rx", "receiver"}});
   OfferStart s = t.rooms.begin_offer("r", kHttpOffer, "", t.now);
   t.drain();
   g_assert_cmpuint(s.offer_id, !=, 0);
@@ -380,11 +384,7 @@ void test_offer_choice() {
   t.expect_silence();
 
   Harness u;
-  u.reg(1, "web", "r", "browser");
-  u.reg(2, "gst", "r", "gstreamer");
-  u.reg(3, "py", "r", "aiortc");
-  u.take(1);
-  u.take(2);
+  u.reg_room("r", {{"web", "browser"}, {"gst", "gstreamer"}, {"py", "aiortc"}});
   OfferStart s2 = u.rooms.begin_offer("r", kHttpOffer, "", u.now);
   g_assert_cmpstr(s2.answerer.c_str(), ==, "gst"); // earliest non-browser
   OfferStart s3 = u.rooms.begin_offer("r", kHttpOffer, "py", u.now);
@@ -406,9 +406,7 @@ void test_offer_choice() {
 void test_offer_answer_complete() {
   Harness t;
   t.reg(1, "gst", "r", "gstreamer");
-  OfferStart s = t.rooms.begin_offer("r", kHttpOffer, "", t.now);
-  t.drain();
-  t.take(1);
+  OfferStart s = t.http_offer(1);
   t.send(1, answer_json(s.peer_id, "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\n",
                         R"(,"trickle":false)"));
   g_assert_cmpuint(t.offers.size(), ==, 1);
@@ -434,9 +432,7 @@ void test_offer_trickled_candidates_merged() {
   l.candidate_grace = 500ms;
   Harness t(l);
   t.reg(1, "gst", "r", "gstreamer");
-  OfferStart s = t.rooms.begin_offer("r", kHttpOffer, "", t.now);
-  t.drain();
-  t.take(1);
+  OfferStart s = t.http_offer(1);
   auto cand = [&](const char *c, const char *where) {
     t.send(1, R"({"type":"ice_candidate","target_id":")" + s.peer_id + R"(","candidate":{"candidate":")" + c +
                   "\"," + where + "}}");
@@ -446,9 +442,7 @@ void test_offer_trickled_candidates_merged() {
   g_assert_true(t.offers.empty()); // waits for more candidates
   cand("candidate:2 1 udp 1 10.0.0.2 2000 typ host", R"("sdpMid":"d")");
   cand("candidate:2 1 udp 1 10.0.0.2 2000 typ host", R"("sdpMid":"d")"); // duplicate
-  t.now += 600ms;
-  t.rooms.tick(t.now);
-  t.drain();
+  t.advance(600ms);
   g_assert_cmpuint(t.offers.size(), ==, 1);
   const std::string &sdp = t.offers[0].answer_sdp;
   std::size_t m1 = sdp.find("m=video"), m2 = sdp.find("m=application");
@@ -459,9 +453,7 @@ void test_offer_trickled_candidates_merged() {
   g_assert_true(sdp.find("\r\n") != std::string::npos);
 
   // End-of-candidates completes at once, without waiting for the grace period.
-  OfferStart s2 = t.rooms.begin_offer("r", kHttpOffer, "", t.now);
-  t.drain();
-  t.take(1);
+  OfferStart s2 = t.http_offer(1);
   t.send(1, answer_json(s2.peer_id, kAnswerSdp));
   g_assert_cmpuint(t.offers.size(), ==, 1);
   t.send(1, R"({"type":"ice_candidate","target_id":")" + s2.peer_id + R"(","candidate":null})");
@@ -473,18 +465,12 @@ void test_offer_failures() {
   Limits l;
   l.offer_timeout = 2s;
   Harness t(l);
-  t.reg(1, "gst", "r", "gstreamer");
-  t.reg(2, "other", "r", "gstreamer");
-  t.take(1);
-  OfferStart s = t.rooms.begin_offer("r", kHttpOffer, "", t.now);
-  t.drain();
-  t.take(1);
+  t.reg_room("r", {{"gst", "gstreamer"}, {"other", "gstreamer"}});
+  OfferStart s = t.http_offer(1);
   // Only the chosen answerer may answer; an offer is not an answer.
   t.expect_error(2, answer_json(s.peer_id, kAnswerSdp), code::kUnknownTarget);
   t.expect_error(1, R"({"type":"offer","target_id":")" + s.peer_id + R"(","sdp":"v=0\r\n"})", code::kBadField);
-  t.now += 3s;
-  t.rooms.tick(t.now);
-  t.drain();
+  t.advance(3s);
   g_assert_cmpuint(t.offers.size(), ==, 1);
   g_assert_cmpint(t.offers[0].status, ==, 503);
   g_assert_true(t.offers[0].reason.find("gst") != std::string::npos);
@@ -492,21 +478,16 @@ void test_offer_failures() {
   g_assert_true(std::get<PeerLeft>(t.take_one(1)).client_id == std::string(s.peer_id.c_str()));
 
   // The answerer leaving fails its pending offer at once.
-  OfferStart s2 = t.rooms.begin_offer("r", kHttpOffer, "", t.now);
-  t.drain();
-  t.take(1);
-  t.rooms.disconnect(1, t.now);
-  t.drain();
+  OfferStart s2 = t.http_offer(1);
+  t.disconnect(1);
   g_assert_cmpuint(t.offers.size(), ==, 2);
   g_assert_cmpint(t.offers[1].status, ==, 503);
   g_assert_cmpuint(t.offers[1].offer_id, ==, s2.offer_id);
   t.take(2);
 
   // The HTTP client giving up tells the answerer.
-  OfferStart s3 = t.rooms.begin_offer("r", kHttpOffer, "", t.now);
-  t.drain();
+  OfferStart s3 = t.http_offer(2);
   g_assert_cmpstr(s3.answerer.c_str(), ==, "other");
-  t.take(2);
   t.rooms.end_offer(s3.offer_id);
   t.drain();
   g_assert_true(std::get<PeerLeft>(t.take_one(2)).client_id == std::string(s3.peer_id.c_str()));
@@ -517,9 +498,7 @@ void test_offer_failures() {
 void test_virtual_id_is_reserved() {
   Harness t;
   t.reg(1, "gst", "r", "gstreamer");
-  OfferStart s = t.rooms.begin_offer("r", kHttpOffer, "", t.now);
-  t.drain();
-  t.take(1);
+  OfferStart s = t.http_offer(1);
   t.connect(2);
   t.expect_error(2, R"({"type":"register","client_id":")" + s.peer_id + R"(","room_id":"r"})", code::kDuplicateId);
 }
