@@ -90,6 +90,9 @@ struct BallSrcPrivate {
   bool mark_active = false;
   BufferGuard background_frame; // the background painted once per caps
   guint64 n_frames = 0;
+  // Frames that left the pad: at EOS basesrc drops the frame it had just created, so this is the
+  // count a scorer must use, not n_frames.
+  guint64 n_out = 0;
   std::deque<HistoryEntry> history;
   GstClockTime frame_duration = GST_CLOCK_TIME_NONE;
 };
@@ -222,7 +225,7 @@ gst_ball_src_get_property(GObject *object, guint prop_id, GValue *value, GParamS
     break;
   case PROP_MARK: g_value_set_boolean(value, p->mark); break;
   case PROP_IS_LIVE: g_value_set_boolean(value, p->is_live); break;
-  case PROP_FRAMES: g_value_set_uint64(value, p->n_frames); break;
+  case PROP_FRAMES: g_value_set_uint64(value, p->n_out); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -340,6 +343,7 @@ gst_ball_src_start(GstBaseSrc *src)
   {
     std::lock_guard<std::mutex> guard(p->lock);
     p->n_frames = 0;
+    p->n_out = 0;
     p->history.clear();
     p->sprite = pb::Sprite();
     location = p->image_location;
@@ -453,6 +457,7 @@ ball_src_left_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   const guint64 n = GST_BUFFER_OFFSET(buf);
   BallSrcPrivate *p = self->priv;
   std::lock_guard<std::mutex> guard(p->lock);
+  p->n_out = std::max(p->n_out, n + 1);
   for (auto it = p->history.rbegin(); it != p->history.rend(); ++it) {
     if (it->frame == n) {
       it->left = now;
@@ -542,7 +547,8 @@ gst_ball_src_class_init(GstBallSrcClass *klass)
       g_param_spec_boolean("is-live", "Is live",
           "Produce frames at their clock time (false: as fast as downstream takes them)", TRUE, rw));
   g_object_class_install_property(gobject_class, PROP_FRAMES,
-      g_param_spec_uint64("frames", "Frames", "Frames produced since the stream started", 0,
+      g_param_spec_uint64("frames", "Frames",
+          "Frames that left the source pad since the stream started", 0,
           G_MAXUINT64, 0, static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
   /**

@@ -61,6 +61,7 @@ constexpr guint kDefaultVideoBitrate = 2000; // kbit/s
 constexpr guint64 kHighWater = 4 << 20;      // bytes queued on a channel before the sender waits
 constexpr guint64 kLowWater = 1 << 20;
 constexpr auto kStallLimit = 10s;            // a peer not draining for this long loses messages
+constexpr guint kSrcEosWaitMs = 5000;       // gst-launch -e: longest wait for our sinks to end
 constexpr auto kEosLinger = 1500ms;         // at EOS, after the channels drained (see drain_channels)
 constexpr guint kOfferFallbackMs = 3000;    // role=auto: a peer already in the room that never offers
 constexpr guint kLeftGraceMs = 5000;         // a connected peer whose signaling dropped may return
@@ -209,6 +210,10 @@ struct RtcPeerPrivate {
   std::mutex src_create_lock;
   bool flushing = true;
   bool eos_posted = false;
+  // EOS sent to the element (gst-launch -e) while its sink pads still carry data: the src pads end
+  // only after the sinks have ended and drained, so replies to what was sent last still come out.
+  GstEvent *pending_src_eos = nullptr;
+  guint src_eos_timer = 0;
   guint next_video = 0, next_audio = 0, next_src_video = 0, next_src_audio = 0, next_session = 0;
 };
 
@@ -1897,6 +1902,30 @@ static void drain_channels(GstRtcPeer *self)
     gst_object_unref(ch);
 }
 
+// Ends every data and media src pad with the EOS the application sent, once.
+static void end_src_pads(GstRtcPeer *self)
+{
+  auto *p = self->priv;
+  GstEvent *event = nullptr;
+  std::vector<GstPad *> pads;
+  {
+    std::lock_guard lk(p->lock);
+    std::swap(event, p->pending_src_eos);
+    if (!event)
+      return;
+    for (auto &[label, src] : p->data_srcs)
+      pads.push_back(GST_PAD(gst_object_ref(src->pad)));
+    for (auto &[id, s] : p->sessions)
+      for (auto *pad : s->media_srcs)
+        pads.push_back(GST_PAD(gst_object_ref(pad)));
+  }
+  for (auto *pad : pads) {
+    gst_pad_push_event(pad, gst_event_ref(event));
+    gst_object_unref(pad);
+  }
+  gst_event_unref(event);
+}
+
 static void maybe_post_eos(GstRtcPeer *self, guint32 seqnum)
 {
   auto *p = self->priv;
@@ -1919,6 +1948,7 @@ static void maybe_post_eos(GstRtcPeer *self, guint32 seqnum)
   if (seqnum != GST_SEQNUM_INVALID)
     gst_message_set_seqnum(msg, seqnum);
   gst_element_post_message(GST_ELEMENT(self), msg);
+  end_src_pads(self); // if the application asked for EOS, after the drain's linger
 }
 
 static gboolean data_sink_event(GstPad *pad, GstObject *parent, GstEvent *event)
@@ -2377,6 +2407,10 @@ static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
       std::lock_guard lk(p->lock);
       p->flushing = true;
       p->cond.notify_all();
+      cancel_timeout(self, &p->src_eos_timer);
+      if (p->pending_src_eos)
+        gst_event_unref(p->pending_src_eos);
+      p->pending_src_eos = nullptr;
     }
     std::lock_guard lk(p->wake_lock);
     p->wake.notify_all();
@@ -2424,26 +2458,37 @@ static gboolean gst_rtc_peer_send_event(GstElement *element, GstEvent *event)
   auto *self = GST_RTC_PEER(element);
   auto *p = self->priv;
   if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) {
-    // As a source (gst-launch -e): end every stream we produce; as a pure receiver also post EOS.
-    std::vector<GstPad *> pads;
+    /* As a source (gst-launch -e): end every stream we produce. An element that also sends
+     * (ball-sender: video out, detections back) ends its src pads only once its sink pads have
+     * ended and drained (maybe_post_eos), so the replies to its last frames are not cut off; at
+     * most kSrcEosWaitMs. A pure receiver ends at once and posts EOS itself. */
+    bool sending, data_sinks;
     {
       std::lock_guard lk(p->lock);
-      for (auto &[label, src] : p->data_srcs)
-        pads.push_back(GST_PAD(gst_object_ref(src->pad)));
-      for (auto &[id, s] : p->sessions)
-        for (auto *pad : s->media_srcs)
-          pads.push_back(GST_PAD(gst_object_ref(pad)));
+      if (p->pending_src_eos)
+        gst_event_unref(p->pending_src_eos);
+      p->pending_src_eos = gst_event_ref(event);
+      data_sinks = !p->data_sinks.empty();
+      sending = false;
+      for (auto &[label, sink] : p->data_sinks)
+        sending |= !sink->eos;
+      for (auto &m : p->media_sends)
+        sending |= m->built && !m->eos;
+      sending &= !p->eos_posted;
+      if (sending && p->ctx) {
+        cancel_timeout(self, &p->src_eos_timer);
+        p->src_eos_timer = add_timeout(self, kSrcEosWaitMs, [self] {
+          {
+            std::lock_guard lk(self->priv->lock);
+            self->priv->src_eos_timer = 0;
+          }
+          end_src_pads(self);
+        });
+      }
     }
-    for (auto *pad : pads) {
-      gst_pad_push_event(pad, gst_event_ref(event));
-      gst_object_unref(pad);
-    }
-    bool sinks;
-    {
-      std::lock_guard lk(p->lock);
-      sinks = !p->data_sinks.empty();
-    }
-    if (!sinks)
+    if (!sending)
+      end_src_pads(self);
+    if (!data_sinks)
       maybe_post_eos(self, gst_event_get_seqnum(event));
     gst_event_unref(event);
     return TRUE;
@@ -2602,6 +2647,8 @@ static void gst_rtc_peer_finalize(GObject *object)
   for (auto &m : self->priv->media_sends)
     if (m->rtp_caps)
       gst_caps_unref(m->rtp_caps);
+  if (self->priv->pending_src_eos)
+    gst_event_unref(self->priv->pending_src_eos);
   delete self->priv;
   G_OBJECT_CLASS(gst_rtc_peer_parent_class)->finalize(object);
 }

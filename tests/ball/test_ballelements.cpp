@@ -488,6 +488,39 @@ GST_START_TEST(test_report_when_source_ends)
 }
 GST_END_TEST;
 
+GST_START_TEST(test_frames_counts_what_left)
+{
+  // gst-launch -e ends a live ballsrc with an EOS event; basesrc then drops the frame it had
+  // just created. "frames" (ballscore's frames-sent) must count only frames that left the pad,
+  // else the scorer expects a detection for a frame nobody ever saw.
+  GError *error = nullptr;
+  GstElement *pipeline = gst_parse_launch(
+      "ballsrc name=ball ! video/x-raw,width=160,height=120,framerate=30/1 ! "
+      "appsink name=out sync=false emit-signals=false max-buffers=1000", &error);
+  fail_unless(pipeline != nullptr && error == nullptr, "%s", error ? error->message : "no pipeline");
+  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "ball");
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "out");
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  // Frames leave every 33 ms; the EOS lands somewhere within a frame interval.
+  g_usleep(300000 + g_random_int_range(0, 33000));
+  gst_element_send_event(pipeline, gst_event_new_eos());
+  guint64 got = 0;
+  while (GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 2 * GST_SECOND)) {
+    got++;
+    gst_sample_unref(sample);
+  }
+  fail_unless(gst_app_sink_is_eos(GST_APP_SINK(sink)));
+  guint64 frames = 0;
+  g_object_get(src, "frames", &frames, nullptr);
+  fail_unless(got > 5, "only %" G_GUINT64_FORMAT " frames", got);
+  fail_unless_equals_uint64(frames, got);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(src);
+  gst_object_unref(sink);
+  gst_object_unref(pipeline);
+}
+GST_END_TEST;
+
 static Suite *
 ballelements_suite(void)
 {
@@ -505,6 +538,7 @@ ballelements_suite(void)
   tcase_add_test(tc, test_local_loop);
   tcase_add_test(tc, test_live_latency);
   tcase_add_test(tc, test_report_when_source_ends);
+  tcase_add_test(tc, test_frames_counts_what_left);
   return s;
 }
 
