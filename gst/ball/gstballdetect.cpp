@@ -27,11 +27,14 @@
 
 #include <gst/video/video.h>
 
+#include <dlfcn.h>
+
 #include <exception>
 #include <mutex>
 #include <optional>
 
 #include "balldetector.h"
+#include "detectmodule.h"
 #include "ballmodel.h"
 #include "ballvideo.h"
 
@@ -53,6 +56,7 @@ struct BallDetectPrivate {
   GstVideoInfo info{};
   bool have_info = false;
   pb::Detector detector;
+  pb::DetectEntry detect = nullptr; // from the OpenCV module (detectmodule.h)
   guint64 counter = 0;                   // frames seen
   std::optional<guint64> last_mark;      // last frame number read
   guint64 last_mark_counter = 0;         // counter value when it was read
@@ -132,6 +136,23 @@ static gboolean
 gst_ball_detect_start(GstBaseTransform *trans)
 {
   BallDetectPrivate *p = GST_BALL_DETECT(trans)->priv;
+  if (!p->detect) {
+    // The module sits next to the plugin file this code was loaded from.
+    Dl_info where{};
+    std::string dir = ".";
+    if (dladdr(reinterpret_cast<void *>(&gst_ball_detect_start), &where) && where.dli_fname) {
+      gchar *d = g_path_get_dirname(where.dli_fname);
+      dir = d;
+      g_free(d);
+    }
+    std::string error;
+    p->detect = pb::load_detect_module(dir, &error);
+    if (!p->detect) {
+      GST_ELEMENT_ERROR(trans, LIBRARY, INIT, ("balldetect cannot load its OpenCV module"),
+                        ("%s", error.c_str()));
+      return FALSE;
+    }
+  }
   p->detector.reset();
   p->counter = 0;
   p->last_mark.reset();
@@ -170,7 +191,7 @@ gst_ball_detect_generate_output(GstBaseTransform *trans, GstBuffer **outbuf)
   bool ok = pb::view_for_frame(&frame, view);
   if (ok) {
     try {
-      result = p->detector.detect(view);
+      p->detect(&p->detector, &view, &result);
     } catch (const std::exception &e) {
       GST_ELEMENT_WARNING(self, STREAM, FAILED, (nullptr), ("detection failed: %s", e.what()));
       ok = false;
