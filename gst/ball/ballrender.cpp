@@ -144,20 +144,43 @@ paint(ImageView &v, int x0, int y0, int x1, int y1, Shade &&shade)
   }
 }
 
+/* One colour over [x0, x1) x [y0, y1) of a YUV frame, as paint() would store it but with the
+ * bytes computed once: rows of luma, and chroma for every 2x2 block the rectangle touches (a
+ * constant colour's block mean is that colour). Rendering a frame was dominated by per-pixel
+ * colour conversion before. */
+static void
+fill_yuv_rect(ImageView &v, int x0, int y0, int x1, int y1, const Rgb &c)
+{
+  const Yuv yuv = to_yuv(v, c);
+  const uint8_t luma = clamp_byte(yuv.y), u = clamp_byte(yuv.u), w = clamp_byte(yuv.v);
+  for (int y = y0; y < y1; y++)
+    std::memset(v.data[0] + static_cast<size_t>(y) * v.stride[0] + x0, luma, x1 - x0);
+  const int cx0 = x0 / 2, cx1 = (x1 + 1) / 2, cy0 = y0 / 2, cy1 = (y1 + 1) / 2;
+  for (int cy = cy0; cy < cy1; cy++) {
+    if (v.layout == PixelLayout::I420) {
+      std::memset(v.data[1] + static_cast<size_t>(cy) * v.stride[1] + cx0, u, cx1 - cx0);
+      std::memset(v.data[2] + static_cast<size_t>(cy) * v.stride[2] + cx0, w, cx1 - cx0);
+    } else {
+      uint8_t *p = v.data[1] + static_cast<size_t>(cy) * v.stride[1] + 2 * cx0;
+      for (int cx = cx0; cx < cx1; cx++, p += 2) {
+        p[0] = u;
+        p[1] = w;
+      }
+    }
+  }
+}
+
 void
 fill(ImageView &v, const Rgb &c)
 {
-  if (v.layout == PixelLayout::Gray || is_yuv(v)) {
-    const Yuv yuv = to_yuv(v, c);
-    const uint8_t luma = clamp_byte(v.layout == PixelLayout::Gray ? luma_of(v, c) : yuv.y);
+  if (is_yuv(v)) {
+    fill_yuv_rect(v, 0, 0, v.width, v.height, c);
+    return;
+  }
+  if (v.layout == PixelLayout::Gray) {
+    const uint8_t luma = clamp_byte(luma_of(v, c));
     for (int y = 0; y < v.height; y++)
       std::memset(v.data[0] + static_cast<size_t>(y) * v.stride[0], luma, v.width);
-    if (v.layout == PixelLayout::Gray)
-      return;
-    const int cw = (v.width + 1) / 2, ch = (v.height + 1) / 2;
-    for (int y = 0; y < ch; y++)
-      for (int x = 0; x < cw; x++)
-        put_chroma(v, x, y, yuv.u, yuv.v);
     return;
   }
   // One row by pixel, the others copied from it.
@@ -171,6 +194,15 @@ fill(ImageView &v, const Rgb &c)
 void
 fill_rect(ImageView &v, int x0, int y0, int x1, int y1, const Rgb &c)
 {
+  if (is_yuv(v)) {
+    x0 = std::max(x0, 0);
+    y0 = std::max(y0, 0);
+    x1 = std::min(x1, v.width);
+    y1 = std::min(y1, v.height);
+    if (x0 < x1 && y0 < y1)
+      fill_yuv_rect(v, x0, y0, x1, y1, c);
+    return;
+  }
   paint(v, x0, y0, x1, y1, [&](int, int) { return c; });
 }
 
