@@ -92,16 +92,18 @@ def main():
         lp50, lp99, _ = map(float, re.search(
             r"latency ms: p50 ([\d.]+), p99 ([\d.]+), max ([\d.]+)", report).groups())
         assert outliers == 0, f"{outliers} outliers (misread marks or false detections)"
-        assert mean <= 0.5 and p99 <= 1.5, f"error mean {mean} p99 {p99} px"
+        assert mean <= 0.3 and p99 <= 1.0, f"error mean {mean} p99 {p99} px"
         if args.tracker == "aiortc":
             # Interop: an aiortc tracker (the original system's kind) is scored; its speed is
             # Python's, so only accuracy and a steady stream are asserted.
             assert scored >= 3 * args.seconds, f"only {scored} frames scored"
             return 0
-        # Targets (issue 5 / TARGETS.md) with room for a CI machine (this test runs alone).
+        # Targets (TARGETS.md: >= 99.9 % scored, p50 <= 15 ms, p99 <= 30 ms) with room for a
+        # loaded CI machine (this test runs alone; with three busy loops beside it the demo gave
+        # 100 %, 6.6 / 25 ms).
         assert scored >= 0.8 * 30 * args.seconds, f"only {scored} frames scored"
-        assert pct >= 97.0, f"{pct}% of frames scored"
-        assert lp50 <= 66 and lp99 <= 330, f"latency p50 {lp50} p99 {lp99} ms"
+        assert pct >= 99.0, f"{pct}% of frames scored"
+        assert lp50 <= 30 and lp99 <= 100, f"latency p50 {lp50} p99 {lp99} ms"
     finally:
         for p in reversed(procs):
             if p.poll() is None:
