@@ -1523,8 +1523,11 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
       // Renegotiation (the peer adds tracks): answer it on the same connection.
       GST_INFO_OBJECT(self, "'%s' renegotiates", peer.c_str());
       s->offerer = false;
-    } else if (st == GST_WEBRTC_SIGNALING_STATE_HAVE_LOCAL_OFFER && my_id < peer) {
-      // Both offered at once: the smaller id keeps its offer, the other answers it.
+    } else if ((st == GST_WEBRTC_SIGNALING_STATE_HAVE_LOCAL_OFFER ||
+                (s->offerer && !s->remote_set)) && my_id < peer) {
+      // Both offered at once: the smaller id keeps its offer, the other answers it. Ours counts
+      // from the moment we decided to offer: while webrtcbin still creates it the state is
+      // STABLE, and dropping it then while the other side kept its own left both waiting.
       GST_INFO_OBJECT(self, "offer glare with '%s': keeping ours", peer.c_str());
       gst_sdp_message_free(msg);
       return;

@@ -186,6 +186,22 @@ def case_answerer_in_room(work):
         d.kill()
 
 
+def case_both_offer(work):
+    """Glare: two role=offerer peers offer to each other at once; the smaller id keeps its offer,
+    the other answers it, and the stream flows."""
+    d = Daemon(work).start()
+    try:
+        rx, rdir = receiver(work, "rx", d, "r1", extra="role=offerer")
+        time.sleep(1.0)
+        tx, sdir = sender(work, "tx", d, "r1", n=40, rate=40, extra="role=offerer")
+        ok_exit(tx, 60)
+        wait_count(rdir, 40, 10, "receiver")
+        check_same(sdir, rdir, 50)
+        rx.stop()
+    finally:
+        d.kill()
+
+
 def case_megabyte_message(work):
     """Messages over 1 MiB (well over the 64 KiB SCTP limit) arrive whole."""
     d = Daemon(work).start()
