@@ -151,6 +151,17 @@ def ok_exit(g, timeout):
     assert rc == 0, f"{g.name} exited with {rc}:\n{g.text()[-3000:]}"
 
 
+def stream_to(work, d, room, rdir, n, rate, points=50, extra="", timeout=10, what="receiver",
+              settle=0.0):
+    """Runs a sender of n messages into ROOM until it exits, waits for all n in RDIR, lets any
+    stray extra message arrive for SETTLE s, and checks they are the sent ones, byte for byte."""
+    tx, sdir = sender(work, "tx", d, room, n=n, rate=rate, points=points, extra=extra)
+    ok_exit(tx, 60)
+    wait_count(rdir, n, timeout, what)
+    time.sleep(settle)
+    check_same(sdir, rdir, points)
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -159,12 +170,20 @@ def case_stream_in_order(work):
     d = Daemon(work).start()
     try:
         rx, rdir = receiver(work, "rx", d, "r1")
-        tx, sdir = sender(work, "tx", d, "r1", n=400, rate=200)
-        ok_exit(tx, 60)
-        wait_count(rdir, 400, 10, "receiver")
-        time.sleep(0.3)
-        check_same(sdir, rdir, 50)
+        stream_to(work, d, "r1", rdir, n=400, rate=200, settle=0.3)
         assert "WARNING" not in rx.text(), rx.text()[-2000:]
+        rx.stop()
+    finally:
+        d.kill()
+
+
+def stream_with_roles(work, rx_extra, tx_extra):
+    """The receiver registers well before the sender joins; 40 messages must get through."""
+    d = Daemon(work).start()
+    try:
+        rx, rdir = receiver(work, "rx", d, "r1", extra=rx_extra)
+        time.sleep(1.5)
+        stream_to(work, d, "r1", rdir, n=40, rate=40, extra=tx_extra)
         rx.stop()
     finally:
         d.kill()
@@ -173,33 +192,13 @@ def case_stream_in_order(work):
 def case_answerer_in_room(work):
     """A role=answerer peer already in the room never offers; a role=auto newcomer (which answers
     the peers it finds) notices and offers itself, so the stream still flows."""
-    d = Daemon(work).start()
-    try:
-        rx, rdir = receiver(work, "rx", d, "r1", extra="role=answerer")
-        time.sleep(1.5)  # registered well before the sender joins
-        tx, sdir = sender(work, "tx", d, "r1", n=40, rate=40)
-        ok_exit(tx, 60)
-        wait_count(rdir, 40, 10, "receiver")
-        check_same(sdir, rdir, 50)
-        rx.stop()
-    finally:
-        d.kill()
+    stream_with_roles(work, "role=answerer", "")
 
 
 def case_both_offer(work):
     """Glare: two role=offerer peers offer to each other at once; the smaller id keeps its offer,
     the other answers it, and the stream flows."""
-    d = Daemon(work).start()
-    try:
-        rx, rdir = receiver(work, "rx", d, "r1", extra="role=offerer")
-        time.sleep(1.0)
-        tx, sdir = sender(work, "tx", d, "r1", n=40, rate=40, extra="role=offerer")
-        ok_exit(tx, 60)
-        wait_count(rdir, 40, 10, "receiver")
-        check_same(sdir, rdir, 50)
-        rx.stop()
-    finally:
-        d.kill()
+    stream_with_roles(work, "role=offerer", "role=offerer")
 
 
 def case_megabyte_message(work):
@@ -208,10 +207,7 @@ def case_megabyte_message(work):
     try:
         rx, rdir = receiver(work, "rx", d, "big")
         points = 90000  # 90000 x 3 x 4 bytes + header = 1,080,128 bytes
-        tx, sdir = sender(work, "tx", d, "big", n=6, rate=10, points=points)
-        ok_exit(tx, 60)
-        wait_count(rdir, 6, 20, "receiver")
-        check_same(sdir, rdir, points)
+        stream_to(work, d, "big", rdir, n=6, rate=10, points=points, timeout=20)
         assert len(files(rdir)[0]) > (1 << 20)
         rx.stop()
     finally:
@@ -310,10 +306,7 @@ def case_garbage_on_channel(work):
         while "npyunpack" not in rx.text() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert "WARNING" in rx.text() and "npyunpack" in rx.text(), rx.text()[-2000:]
-        tx, sdir = sender(work, "tx", d, "garbage", n=20, rate=50)
-        ok_exit(tx, 60)
-        wait_count(out, 20, 10, "receiver after garbage")
-        check_same(sdir, out, 50)
+        stream_to(work, d, "garbage", out, n=20, rate=50, what="receiver after garbage")
         assert rx.proc.poll() is None, "the receiver died"
         rx.stop()
     finally:
@@ -350,10 +343,8 @@ def case_malformed_signaling(work):
             time.sleep(0.2)
         assert "malformed signaling message" in rx.text(), rx.text()[-2000:]
         # The receiver only answers, so this sender (which joins later) must make the offer.
-        tx, sdir = sender(work, "tx", d, "bad", n=30, rate=50, extra="role=offerer")
-        ok_exit(tx, 60)
-        wait_count(rdir, 30, 10, "receiver after malformed signaling")
-        check_same(sdir, rdir, 50)
+        stream_to(work, d, "bad", rdir, n=30, rate=50, extra="role=offerer",
+                  what="receiver after malformed signaling")
         rx.stop()
     finally:
         d.kill()
