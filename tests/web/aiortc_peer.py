@@ -14,6 +14,7 @@ import asyncio
 import io
 import json
 import math
+import os
 import sys
 import urllib.parse
 
@@ -22,6 +23,10 @@ import websockets
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 from aiortc.sdp import candidate_from_sdp
 from av import VideoFrame
+
+# The frame mark's CRC and layout, as the README describes them (tests/ball/balltrack.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ball"))
+from balltrack import WORD_BITS, crc16_ccitt_false, mark_layout  # noqa: E402
 
 W, H, R = 320, 240, 14
 
@@ -38,28 +43,17 @@ def ball_at(n, top=0):
     return float(x), float(y)
 
 
-def crc16(data):
-    crc = 0xFFFF
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-    return crc
-
-
 def draw_mark(img, n):
     """ballsrc's frame mark (README "The frame mark"), written from its description."""
-    per_row = W // 16
-    rows = -(-80 // per_row)
-    copies = rows * per_row // 40
+    per_row, rows, copies, band = mark_layout(W)
     f = n % (1 << 24)
-    word = f << 16 | crc16(f.to_bytes(3, "big"))
-    img[: 16 * rows] = 0
-    for k in range(40 * copies):
-        if word >> (39 - k % 40) & 1:
+    word = f << 16 | crc16_ccitt_false(f.to_bytes(3, "big"))
+    img[:band] = 0
+    for k in range(WORD_BITS * copies):
+        if word >> (WORD_BITS - 1 - k % WORD_BITS) & 1:
             col, row = k % per_row, k // per_row
             img[16 * row:16 * row + 16, 16 * col:16 * col + 16] = 255
-    return 16 * rows
+    return band
 
 
 def npy(arr):
