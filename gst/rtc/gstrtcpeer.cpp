@@ -1929,21 +1929,27 @@ static void end_src_pads(GstRtcPeer *self)
   gst_event_unref(event);
 }
 
+// Under priv->lock: every sink pad that carries something has ended.
+static bool sinks_ended(RtcPeerPrivate *p)
+{
+  for (auto &[label, sink] : p->data_sinks)
+    if (!sink->eos)
+      return false;
+  // A media pad that never got caps (e.g. a decodebin branch for audio the file lacks) carries
+  // nothing and must not hold the end back.
+  for (auto &m : p->media_sends)
+    if (m->built && !m->eos)
+      return false;
+  return true;
+}
+
 static void maybe_post_eos(GstRtcPeer *self, guint32 seqnum)
 {
   auto *p = self->priv;
   {
     std::lock_guard lk(p->lock);
-    if (p->eos_posted)
+    if (p->eos_posted || !sinks_ended(p))
       return;
-    for (auto &[label, sink] : p->data_sinks)
-      if (!sink->eos)
-        return;
-    // A media pad that never got caps (e.g. a decodebin branch for audio the file lacks)
-    // carries nothing and must not hold the end back.
-    for (auto &m : p->media_sends)
-      if (m->built && !m->eos)
-        return;
     p->eos_posted = true;
   }
   drain_channels(self);
@@ -2413,9 +2419,7 @@ static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
       p->flushing = true;
       p->cond.notify_all();
       cancel_timeout(self, &p->src_eos_timer);
-      if (p->pending_src_eos)
-        gst_event_unref(p->pending_src_eos);
-      p->pending_src_eos = nullptr;
+      gst_clear_event(&p->pending_src_eos);
     }
     std::lock_guard lk(p->wake_lock);
     p->wake.notify_all();
@@ -2470,16 +2474,9 @@ static gboolean gst_rtc_peer_send_event(GstElement *element, GstEvent *event)
     bool sending, data_sinks;
     {
       std::lock_guard lk(p->lock);
-      if (p->pending_src_eos)
-        gst_event_unref(p->pending_src_eos);
-      p->pending_src_eos = gst_event_ref(event);
+      gst_event_replace(&p->pending_src_eos, event);
       data_sinks = !p->data_sinks.empty();
-      sending = false;
-      for (auto &[label, sink] : p->data_sinks)
-        sending |= !sink->eos;
-      for (auto &m : p->media_sends)
-        sending |= m->built && !m->eos;
-      sending &= !p->eos_posted;
+      sending = !p->eos_posted && !sinks_ended(p);
       if (sending && p->ctx) {
         cancel_timeout(self, &p->src_eos_timer);
         p->src_eos_timer = add_timeout(self, kSrcEosWaitMs, [self] {
@@ -2652,8 +2649,7 @@ static void gst_rtc_peer_finalize(GObject *object)
   for (auto &m : self->priv->media_sends)
     if (m->rtp_caps)
       gst_caps_unref(m->rtp_caps);
-  if (self->priv->pending_src_eos)
-    gst_event_unref(self->priv->pending_src_eos);
+  gst_clear_event(&self->priv->pending_src_eos);
   delete self->priv;
   G_OBJECT_CLASS(gst_rtc_peer_parent_class)->finalize(object);
 }
