@@ -1519,8 +1519,10 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
       std::lock_guard lk(p->props_lock);
       my_id = p->peer_id;
     }
-    if (st == GST_WEBRTC_SIGNALING_STATE_STABLE && s->connected && same_dtls(s->webrtc, text)) {
-      // Renegotiation (the peer adds tracks): answer it on the same connection.
+    if (st == GST_WEBRTC_SIGNALING_STATE_STABLE && s->remote_set && same_dtls(s->webrtc, text)) {
+      // Renegotiation (the peer adds tracks): answer it on the same connection. Negotiated once
+      // is enough: the peer may see the connection up (and re-offer) before we do, and taking
+      // that offer for a restart dropped a working session (ICE then failed on both sides).
       GST_INFO_OBJECT(self, "'%s' renegotiates", peer.c_str());
       s->offerer = false;
     } else if ((st == GST_WEBRTC_SIGNALING_STATE_HAVE_LOCAL_OFFER ||
