@@ -2,6 +2,7 @@
  * metrics and the web viewer's static files. CLI, logging and the main loop only; see server.h
  * and rooms.h for the rest. */
 #include "log.h"
+#include "pipelineroutes.h"
 #include "server.h"
 
 #include <glib-unix.h>
@@ -139,6 +140,7 @@ int main(int argc, char **argv) {
 
   g_autoptr(GMainLoop) loop = g_main_loop_new(nullptr, FALSE);
   Server server(cfg);
+  server.add_routes(pointcast::install_pipeline_routes);
   std::string error;
   if (!server.start(&error)) {
     PC_LOG(Error, "main", "%s", error.c_str());

@@ -602,6 +602,8 @@ void ensure_signaling_url(SoupServer *server, PipelineManager *mgr) {
   g_slist_free_full(uris, reinterpret_cast<GDestroyNotify>(g_uri_unref));
 }
 
+}  // namespace
+
 void handle_pipelines(PipelineManager *mgr, SoupServer *server, SoupServerMessage *msg,
                       const char *path, GHashTable *query, bool check_token) {
   if (check_token && !authorized(mgr, msg, query)) return;
@@ -727,8 +729,6 @@ void handle_other(SoupServerMessage *msg) {
                          "DELETE /api/pipelines/ID, GET /api/events"));
 }
 
-}  // namespace
-
 void pipelines_attach(SoupServer *server, PipelineManager *mgr) {
   soup_server_add_handler(
       server, "/api",
@@ -749,48 +749,3 @@ void pipelines_attach(SoupServer *server, PipelineManager *mgr) {
 }
 
 }  // namespace pointcast
-
-/* ---------------------------------------------------------------------------------------------
- * The daemon (pointcast-signaling) picks this file up and its routes through RouteInstaller; the
- * token is checked by the daemon before these handlers run. */
-#if __has_include("server.h") && !defined(PC_PIPELINES_STANDALONE)
-#include "log.h"
-#include "server.h"
-
-namespace {
-
-using pointcast::PipelineManager;
-using pointcast::PipelinesConfig;
-namespace sig = pointcast::signaling;
-
-// One manager per daemon server; destroyed at exit, which stops every child still running.
-std::vector<std::unique_ptr<PipelineManager>> &managers() {
-  static std::vector<std::unique_ptr<PipelineManager>> list;
-  return list;
-}
-
-sig::RouteInstaller pipeline_routes{[](sig::Server &server) {
-  PipelinesConfig cfg;
-  cfg.dir = server.config().pipelines_dir;
-  cfg.token = server.config().token;
-  cfg.max_running = server.config().max_pipelines;
-  cfg.log = [](const char *level, const std::string &m) {
-    auto l = pointcast::log::parse_level(level).value_or(pointcast::log::Level::Info);
-    if (pointcast::log::enabled(l)) pointcast::log::write(l, "pipelines", "%s", m.c_str());
-  };
-  managers().push_back(std::make_unique<PipelineManager>(std::move(cfg)));
-  PipelineManager *mgr = managers().back().get();
-  sig::Server *srv = &server;
-  server.add_route("/api", [](SoupServerMessage *msg, const char *, GHashTable *) {
-    pointcast::handle_other(msg);
-  });
-  server.add_route("/api/pipelines", [mgr, srv](SoupServerMessage *msg, const char *path, GHashTable *query) {
-    pointcast::handle_pipelines(mgr, srv->soup(), msg, path, query, false);
-  });
-  server.add_route("/api/events", [mgr](SoupServerMessage *msg, const char *, GHashTable *query) {
-    pointcast::handle_events(mgr, msg, query, false);
-  });
-}};
-
-}  // namespace
-#endif

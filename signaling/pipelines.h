@@ -81,4 +81,10 @@ private:
 // use of it). Token: ?token=, "Authorization: Bearer T" or "X-Pointcast-Token: T".
 void pipelines_attach(SoupServer *server, PipelineManager *mgr);
 
+// The route bodies, for a server that checks the token itself (check_token false).
+void handle_pipelines(PipelineManager *mgr, SoupServer *server, SoupServerMessage *msg,
+                      const char *path, GHashTable *query, bool check_token);
+void handle_events(PipelineManager *mgr, SoupServerMessage *msg, GHashTable *query, bool check_token);
+void handle_other(SoupServerMessage *msg);
+
 }  // namespace pointcast

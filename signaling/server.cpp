@@ -21,11 +21,6 @@ namespace {
 const char *kModule = "server";
 constexpr gsize kMaxHttpBody = 1 << 20; // /offer bodies and other POSTs
 
-std::vector<std::function<void(Server &)>> &installers() {
-  static std::vector<std::function<void(Server &)>> list;
-  return list;
-}
-
 std::string remote_of(SoupServerMessage *msg) {
   const char *host = soup_server_message_get_remote_host(msg);
   GSocketAddress *addr = soup_server_message_get_remote_address(msg);
@@ -52,8 +47,8 @@ const char *mime_for(const std::string &path) {
 }
 } // namespace
 
-RouteInstaller::RouteInstaller(std::function<void(Server &)> install) {
-  installers().push_back(std::move(install));
+void Server::add_routes(std::function<void(Server &)> install) {
+  route_setups_.push_back(std::move(install));
 }
 
 void respond_text(SoupServerMessage *msg, guint status, const std::string &body, const char *content_type) {
@@ -279,7 +274,7 @@ bool Server::start(std::string *error) {
 
   for (const char *p : {"/ws", "/healthz", "/metrics", "/offer", "/"})
     impl_->add_early(p);
-  for (auto &install : installers())
+  for (auto &install : route_setups_)
     install(*this);
 
   g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(config_.host.c_str());

@@ -2,11 +2,7 @@
  * the HTTP endpoints (/offer, /healthz, /metrics, static files). All protocol decisions are made
  * by Rooms (rooms.h); this file only moves bytes between sockets and the state machine.
  *
- * Other files add HTTP routes without touching this one: define, at namespace scope,
- *   static pointcast::signaling::RouteInstaller routes{[](Server &s) {
- *     s.add_route("/api/pipelines", [](SoupServerMessage *m, const char *path, GHashTable *q) {...});
- *   }};
- * and add the file to the daemon's sources in signaling/meson.build. */
+ * Other route sets (pipelineroutes.cpp: /api/...) are handed to add_routes() by main.cpp. */
 #pragma once
 
 #include "rooms.h"
@@ -35,10 +31,6 @@ struct ServerConfig {
 class Server;
 using RouteHandler = std::function<void(SoupServerMessage *msg, const char *path, GHashTable *query)>;
 
-struct RouteInstaller {
-  explicit RouteInstaller(std::function<void(Server &)> install);
-};
-
 class Server {
 public:
   explicit Server(ServerConfig config);
@@ -51,7 +43,9 @@ public:
   // Closes every WebSocket (1001, going away) and stops listening.
   void shutdown();
 
-  // Adds an HTTP route below `path`. needs_token: refused with 401 unless the token is presented
+  // Queues a set of routes; start() installs them once the SoupServer exists.
+  void add_routes(std::function<void(Server &)> install);
+  // Adds an HTTP route below `path` (from inside a route set). needs_token: refused with 401 unless the token is presented
   // (when the daemon has one).
   void add_route(const std::string &path, RouteHandler handler, bool needs_token = true);
   // True when msg carries the configured token (or none is configured).
@@ -68,6 +62,7 @@ private:
   ServerConfig config_;
   Rooms rooms_;
   SoupServer *soup_ = nullptr;
+  std::vector<std::function<void(Server &)>> route_setups_;
   std::unique_ptr<Impl> impl_;
 };
 

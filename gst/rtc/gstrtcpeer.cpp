@@ -34,9 +34,7 @@
 #include <gst/video/video.h>
 #include <gst/webrtc/webrtc.h>
 
-#ifdef PC_HAVE_LIBCRYPTO
 #include <openssl/crypto.h>
-#endif
 
 #include <atomic>
 #include <chrono>
@@ -231,9 +229,7 @@ G_DEFINE_TYPE(GstRtcPeer, gst_rtc_peer, GST_TYPE_BIN);
  * the memory anyway. */
 static void init_libcrypto_without_atexit()
 {
-#ifdef PC_HAVE_LIBCRYPTO
   OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
-#endif
 }
 
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE(rtcpeer, "rtcpeer", GST_RANK_NONE, GST_TYPE_RTC_PEER,

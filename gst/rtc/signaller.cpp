@@ -19,22 +19,10 @@ std::unique_ptr<Signaller> make_signaller(const SignallerConfig &cfg, std::strin
     return make_ws_signaller(cfg, error);
   if (scheme == "local")
     return make_local_signaller(cfg, error);
-  if (scheme == "tcp") {
-#ifdef PC_HAVE_TCP_SIGNALLER
+  if (scheme == "tcp")
     return make_tcp_signaller(cfg, error);
-#else
-    *error = "tcp:// signaling support not built into this plugin";
-    return nullptr;
-#endif
-  }
-  if (scheme == "http" || scheme == "https") {
-#ifdef PC_HAVE_HTTP_SIGNALLER
+  if (scheme == "http" || scheme == "https")
     return make_http_signaller(cfg, error);
-#else
-    *error = "http:// signaling support not built into this plugin";
-    return nullptr;
-#endif
-  }
   *error = "unsupported signaling URI scheme '" + scheme + "' in '" + uri + "'";
   return nullptr;
 }

@@ -1,0 +1,11 @@
+/* The pipelines API as daemon routes; main.cpp installs them explicitly. */
+#pragma once
+
+#include "server.h"
+
+namespace pointcast {
+
+// Adds /api, /api/pipelines and /api/events to server (call before Server::start).
+void install_pipeline_routes(signaling::Server &server);
+
+} // namespace pointcast
