@@ -3,7 +3,7 @@ aiortc's TcpSocketSignaling. It answers ball-sender's offer, detects the ball in
 (balltrack.py: the README's mark encoding and a weighted centroid), and sends one numpy.save()
 array of [frame, x, y] rows per frame back on the data channel "detections".
 
-    POINTCAST_SIGNALING=tcp://127.0.0.1:9999 ./pointcast launch ball-sender &
+    POINTCAST_SIGNALING=tcp://127.0.0.1:9999 ./pointcast launch ball-sender --set rtc.role=offerer &
     /usr/bin/python3 tests/ball/aiortc_tracker.py --port 9999
 """
 import argparse
