@@ -8,6 +8,9 @@
                 counter arrays arrive with exactly the predicted values
   ball-tracker  examples/python/ball_tracker.py against pipelines/ball-sender.pipeline: ballscore
                 scores it within balldetect's accuracy targets (TARGETS.md)
+  plot          examples/plot_ballscore.py on the CSV of a short local ball loop: a PNG of the
+                asked size; a CSV that is not ballscore's is refused
+  demo-plot     ./pointcast demo --seconds 3 --plot FILE.png: a 1200 x 800 PNG and the report
 
 Usage: test_examples.py CASE"""
 import os
@@ -157,13 +160,51 @@ def case_ball_tracker(run):
     check(int(scored) >= 200 and float(pct) >= 97.0, "only %s frames (%s%%) scored" % (scored, pct))
 
 
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    check(head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", "%s is not a PNG" % path)
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def case_plot(run):
+    csv, png = os.path.join(run.tmp, "score.csv"), os.path.join(run.tmp, "score.png")
+    loop = run.start("loop", ["gst-launch-1.0", "-q", "-e", "ballsrc", "name=ball", "is-live=false", "mark=true",
+                              "num-buffers=60", "!", "video/x-raw,width=320,height=240,framerate=30/1", "!",
+                              "vp8enc", "deadline=1", "!", "vp8dec", "!", "balldetect", "!",
+                              "ballscore", "source=ball", "report=" + csv])
+    check(run.wait(loop, 60) == 0, "the ball loop failed:\n" + run.log("loop"))
+    plot = [os.path.join(ROOT, "examples", "plot_ballscore.py")]
+    r = subprocess.run(["/usr/bin/python3"] + plot + [csv, png, "--size", "900x600"], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, "plot_ballscore.py: %s" % r.stderr)
+    check(png_size(png) == (900, 600), "PNG size %s" % (png_size(png),))
+    check(re.search(r"60 frames; error mean [\d.]+ px", r.stdout), "summary line: %r" % r.stdout)
+    with open(os.path.join(run.tmp, "other.csv"), "w") as f:
+        f.write("a,b\n1,2\n")
+    r = subprocess.run(["/usr/bin/python3"] + plot + [os.path.join(run.tmp, "other.csv"), png], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 1 and "header" in r.stderr, "a foreign CSV must be refused: %r" % r.stderr)
+
+
+def case_demo_plot(run):
+    png = os.path.join(run.tmp, "demo.png")
+    env = dict(os.environ, POINTCAST_BUILD=BUILD, TMPDIR=run.tmp)  # the demo keeps its logs there
+    r = subprocess.run([os.path.join(ROOT, "pointcast"), "demo", "--seconds", "3", "--plot", png],
+                       capture_output=True, text=True, timeout=150, env=env)
+    check(r.returncode == 0, "demo failed:\n%s" % r.stderr[-3000:])
+    check(png_size(png) == (1200, 800), "PNG size %s" % (png_size(png),))
+    check("plot of error and latency written to " + png in r.stderr, "demo names the plot")
+    m = re.search(r"\[pointcast\] done: (\d+) frames scored", r.stderr)
+    check(m and int(m.group(1)) > 30, "frames scored: %s" % (m and m.group(0)))
+
+
 def main():
     case = sys.argv[1]
     with tempfile.TemporaryDirectory() as tmp:
         run = Run(tmp)
         failed = True
         try:
-            {"arrays": case_arrays, "c-app": case_c_app, "ball-tracker": case_ball_tracker}[case](run)
+            {"arrays": case_arrays, "c-app": case_c_app, "ball-tracker": case_ball_tracker,
+             "plot": case_plot, "demo-plot": case_demo_plot}[case](run)
             failed = False
         finally:
             run.close(failed)
