@@ -1,4 +1,5 @@
-// Debian's Chromium (headless, playwright-core) on two pages of the daemon:
+// openapi.json validated by swagger-parser (npm, in signaling/docs), then Debian's Chromium
+// (headless, playwright-core) on two pages of the daemon:
 // - /docs renders Swagger UI from the daemon's own files and lists every operation of
 //   signaling/docs/openapi.json, with the link to the room protocol's JSON Schema;
 // - the viewer's live statistics (stats.js) chart non-zero bitrate and frame rate for a running
@@ -57,6 +58,15 @@ async function openPage(url) {
   await page.goto(url);
   return page;
 }
+
+test('openapi.json is a valid OpenAPI 3.1 document (swagger-parser)', async () => {
+  const docsRequire = (await import('node:module')).createRequire(path.join(sourceRoot, 'signaling/docs/package.json'));
+  const SwaggerParser = docsRequire('@apidevtools/swagger-parser');
+  const api = await SwaggerParser.validate(path.join(sourceRoot, 'signaling/docs/openapi.json'));
+  assert.equal(api.openapi, '3.1.0');
+  // The copy the daemon serves is the same document.
+  assert.deepEqual(await (await fetch(`${base}/openapi.json`)).json(), doc);
+});
 
 test('/docs renders Swagger UI locally and lists every documented operation', { timeout: 60000 }, async () => {
   const page = await openPage(`${base}/docs`);
