@@ -144,6 +144,7 @@ def case_ball_tracker(run):
     sender.send_signal(signal.SIGINT)
     run.wait(sender, 30)
     check(run.wait(tracker, 30) == 0, "ball_tracker.py failed:\n" + run.log("tracker"))
+    print(run.log("tracker").strip().splitlines()[-1])
     report = run.log("sender")
     report = report[report.rindex("ballscore report"):]
     print(report)
