@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 import jsonschema
 import websockets
@@ -151,7 +150,7 @@ async def answerer(port, room, ready):
                                           "sdp": {"type": "answer", "sdp": SDP}}))
 
 
-async def open_paths(port, pipelines_dir):
+async def open_paths(port):
     P = lambda *a, **k: asyncio.to_thread(probe, port, *a, **k)  # noqa: E731
     # Operations and documentation.
     _, _, body = await P("GET", "/openapi.json", expect=200)
@@ -267,7 +266,7 @@ def main():
             f.write("# nothing\n")
         d = Daemon("--pipelines-dir", tmp, "--max-pipelines", "1", "--offer-timeout", "1")
         try:
-            asyncio.run(open_paths(d.port, tmp))
+            asyncio.run(open_paths(d.port))
         except Exception:
             sys.stderr.write("".join(d.log[-40:]))
             raise
