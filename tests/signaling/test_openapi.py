@@ -4,8 +4,8 @@
 - every route the daemon's sources install (Server::add_route, soup_server_add_handler) is a
   documented path;
 - requests to every documented operation, including the failures that can be provoked, answer
-  with a status the document lists for that operation and a content type it lists for that
-  status (or no body where it lists none);
+  with a status the document lists for that operation, a content type it lists for that status
+  (or no body where it lists none), and a body matching that content's schema;
 - with --token, the operations that declare the bearer scheme refuse a request without it (401)
   and those with `security: []` stay open.
 
@@ -82,6 +82,17 @@ def request(port, method, path, body=None, headers=None):
     return r.status, {k.lower(): v for k, v in r.getheaders()}, data
 
 
+def body_matches(where, schema, ctype, data):
+    """The body against the documented schema (JSON bodies parsed, text ones as strings)."""
+    if not schema or ctype.startswith("image/"):
+        return
+    value = json.loads(data) if ctype.endswith("json") else data.decode()
+    # The document is the root, so "#/components/..." references resolve.
+    errors = list(jsonschema.Draft202012Validator(dict(schema, components=DOC["components"])).iter_errors(value))
+    check(not errors, "%s: body %r does not match its documented schema: %s"
+          % (where, data[:200], "; ".join(e.message for e in errors[:3])))
+
+
 def probe(port, method, path, body=None, headers=None, expect=None):
     """One request, checked against the document. Returns (status, headers, body)."""
     status, hdrs, data = request(port, method, path, body, headers)
@@ -102,8 +113,7 @@ def probe(port, method, path, body=None, headers=None, expect=None):
     content = resp.get("content")
     if content:
         check(ctype in content, "%s: Content-Type %r, documented %s" % (where, ctype, sorted(content)))
-        if ctype == "application/json" and method != "HEAD":
-            json.loads(data)
+        body_matches(where, content[ctype].get("schema"), ctype, data)
     else:
         check(not data, "%s: %d has a body (%r) where none is documented" % (where, status, data[:100]))
     for h in resp.get("headers", {}):
