@@ -1,6 +1,7 @@
 /* pointcast-signaling: the room-protocol WebSocket server with the /offer bridge, health,
  * metrics and the web viewer's static files. CLI, logging and the main loop only; see server.h
  * and rooms.h for the rest. */
+#include "docroutes.h"
 #include "log.h"
 #include "pipelineroutes.h"
 #include "server.h"
@@ -43,7 +44,8 @@ bool parse_uint(const char *s, unsigned long max, unsigned long *out) {
 
 int main(int argc, char **argv) {
   g_autofree char *host = nullptr, *log_level = nullptr, *tls_cert = nullptr, *tls_key = nullptr,
-                  *token = nullptr, *web_root = nullptr, *pipelines_dir = nullptr;
+                  *token = nullptr, *web_root = nullptr, *pipelines_dir = nullptr,
+                  *docs_root = nullptr;
   gint port = -1, max_peers = -1, max_clients = -1, ping = -1, max_pipelines = -1;
   gint64 max_size = -1;
   gdouble max_rate = -1, offer_timeout = -1, grace = -1, register_timeout = -1;
@@ -57,6 +59,8 @@ int main(int argc, char **argv) {
       {"token", 0, 0, G_OPTION_ARG_STRING, &token,
        "Require this token from every client (?token= or Authorization: Bearer)", "TOKEN"},
       {"web-root", 0, 0, G_OPTION_ARG_FILENAME, &web_root, "Serve static files (the web viewer) from DIR", "DIR"},
+      {"docs-root", 0, 0, G_OPTION_ARG_FILENAME, &docs_root,
+       "API docs for /openapi.json and /docs (default: docs/ beside --web-root, else the installed share folder)", "DIR"},
       {"pipelines-dir", 0, 0, G_OPTION_ARG_FILENAME, &pipelines_dir, "Pipelines the web API may start", "DIR"},
       {"max-pipelines", 0, 0, G_OPTION_ARG_INT, &max_pipelines, "Senders the web API may run at once (default 4)", "N"},
       {"max-message-size", 0, 0, G_OPTION_ARG_INT64, &max_size, "Largest message in bytes (default 65536)", "BYTES"},
@@ -75,7 +79,8 @@ int main(int argc, char **argv) {
   g_autoptr(GOptionContext) ctx = g_option_context_new("- pointcast signaling daemon");
   g_option_context_set_summary(ctx,
       "Room-based WebRTC signaling over WebSocket /ws, HTTP offers on POST /offer,\n"
-      "GET /healthz, GET /metrics (Prometheus) and static files from --web-root.");
+      "GET /healthz, GET /metrics (Prometheus), GET /openapi.json and /docs (the API),\n"
+      "and static files from --web-root.");
   g_option_context_add_main_entries(ctx, entries, nullptr);
   GError *err = nullptr;
   if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
@@ -141,6 +146,8 @@ int main(int argc, char **argv) {
   g_autoptr(GMainLoop) loop = g_main_loop_new(nullptr, FALSE);
   Server server(cfg);
   server.add_routes(pointcast::install_pipeline_routes);
+  std::string docs_dir = docs_root ? docs_root : pointcast::default_docs_root(cfg.web_root);
+  server.add_routes([docs_dir](Server &s) { pointcast::install_doc_routes(s, docs_dir); });
   std::string error;
   if (!server.start(&error)) {
     PC_LOG(Error, "main", "%s", error.c_str());
@@ -160,6 +167,8 @@ int main(int argc, char **argv) {
   }
   if (!cfg.web_root.empty() && !g_file_test(cfg.web_root.c_str(), G_FILE_TEST_IS_DIR))
     PC_LOG(Warning, "main", "--web-root %s is not a directory; static files will 404", cfg.web_root.c_str());
+  if (docs_root && !g_file_test((docs_dir + "/openapi.json").c_str(), G_FILE_TEST_IS_REGULAR))
+    PC_LOG(Warning, "main", "--docs-root %s has no openapi.json; /openapi.json and /docs will 404", docs_root);
 
   auto quit = +[](gpointer data) -> gboolean {
     PC_LOG(Info, "main", "shutting down");

@@ -7,6 +7,7 @@
 import { parseNpy, toFloat64, NpyError } from './npy.js';
 import { Reassembler } from './framing.js';
 import { markLayout, readMark } from './mark.js';
+import { watchStats } from './stats.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -404,6 +405,7 @@ class Session {
   constructor(peer) {
     this.peer = peer;
     this.pc = new RTCPeerConnection({ iceServers: [] });
+    watchStats(peer, this.pc); // live getStats() charts (stats.js)
     this.pending = [];
     this.remoteMedia = [];
     this.reassembler = new Reassembler();

@@ -22,6 +22,8 @@ import urllib.request
 
 import websockets
 
+from room_schema import check_server_message  # every received message is checked
+
 DAEMON = None
 TIMEOUT = 10
 
@@ -103,7 +105,7 @@ class Client:
 
     async def recv(self, timeout=TIMEOUT):
         try:
-            return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            return check_server_message(json.loads(await asyncio.wait_for(self.ws.recv(), timeout)))
         except asyncio.TimeoutError:
             raise AssertionError("%s: nothing received within %ss" % (self.name, timeout))
 
@@ -688,7 +690,7 @@ class RawReader:
     def text(self):
         f = self.frame()
         check(f is not None and f[0] == 0x1, "expected a text frame, got %r" % (f,))
-        return json.loads(f[1])
+        return check_server_message(json.loads(f[1]))
 
 
 async def case_framing():
