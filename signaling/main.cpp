@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
   g_autofree char *host = nullptr, *log_level = nullptr, *tls_cert = nullptr, *tls_key = nullptr,
                   *token = nullptr, *web_root = nullptr, *pipelines_dir = nullptr;
   gint port = -1, max_peers = -1, max_clients = -1, ping = -1, max_pipelines = -1;
-  gint64 max_size = -1;
+  gint64 max_size = -1, max_body = -1;
   gdouble max_rate = -1, offer_timeout = -1, grace = -1, register_timeout = -1;
   GOptionEntry entries[] = {
       {"host", 0, 0, G_OPTION_ARG_STRING, &host, "Address to listen on (default 0.0.0.0)", "ADDR"},
@@ -60,6 +60,8 @@ int main(int argc, char **argv) {
       {"pipelines-dir", 0, 0, G_OPTION_ARG_FILENAME, &pipelines_dir, "Pipelines the web API may start", "DIR"},
       {"max-pipelines", 0, 0, G_OPTION_ARG_INT, &max_pipelines, "Senders the web API may run at once (default 4)", "N"},
       {"max-message-size", 0, 0, G_OPTION_ARG_INT64, &max_size, "Largest message in bytes (default 65536)", "BYTES"},
+      {"max-body-size", 0, 0, G_OPTION_ARG_INT64, &max_body,
+       "Largest HTTP request body in bytes, chunked or not (default 1048576)", "BYTES"},
       {"max-peers-per-room", 0, 0, G_OPTION_ARG_INT, &max_peers, "Clients per room (default 100; 0: no limit)", "N"},
       {"max-rate", 0, 0, G_OPTION_ARG_DOUBLE, &max_rate,
        "Messages per second per client, sustained (default 100; bursts of 2 s; 0: no limit)", "N"},
@@ -125,6 +127,11 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "pointcast-signaling: --max-message-size must be 1..%d\n", 1 << 26);
     return 2;
   }
+  if (max_body == 0 || max_body > (1 << 28)) {
+    std::fprintf(stderr, "pointcast-signaling: --max-body-size must be 1..%d\n", 1 << 28);
+    return 2;
+  }
+  if (max_body > 0) cfg.max_body_bytes = static_cast<std::size_t>(max_body);
   if (max_size > 0) cfg.limits.max_message_bytes = static_cast<std::size_t>(max_size);
   if (max_peers >= 0) cfg.limits.max_peers_per_room = static_cast<std::size_t>(max_peers);
   if (max_rate >= 0) cfg.limits.max_messages_per_second = max_rate;

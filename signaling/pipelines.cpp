@@ -5,6 +5,8 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
+#include "protocol.h"
+
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -366,6 +368,8 @@ ApiReply PipelineManager::start(std::string_view name, std::string_view body) {
     g_autoptr(GError) err = nullptr;
     std::string b(body);
     if (b.find_first_not_of(" \t\r\n") == std::string::npos) b = "{}";
+    // Bounded first: json-glib's recursion crashed on a body of a million '['.
+    if (auto bad = protocol::check_json(b)) return error_reply(400, bad->code, "request body: " + bad->message);
     if (!json_parser_load_from_data(parser, b.data(), b.size(), &err))
       return error_reply(400, "bad_json", std::string("request body is not JSON: ") + err->message);
     JsonNode *root = json_parser_get_root(parser);

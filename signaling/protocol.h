@@ -124,6 +124,16 @@ ParseResult parse(std::string_view text);
 std::optional<Message> parse_fast(std::string_view text);
 ParseResult parse_full(std::string_view text);
 
+/* The bounded check every JSON text the daemon reads goes through before json-glib sees it (the
+ * room protocol, POST /offer bodies, the /api bodies); the rtcpeer signallers can use it too.
+ * Strict RFC 8259 (no comments, no single quotes, nothing json-glib's looser grammar adds),
+ * nested at most 32 levels, valid UTF-8, and refused besides: \u0000 in any string and lone
+ * UTF-16 surrogates (kBadField: neither is a Unicode scalar value every reader agrees on),
+ * duplicate member names (kBadJson: readers differ on which one wins). nullopt: acceptable. */
+std::optional<Error> check_json(std::string_view text);
+// True when s is UTF-8 of Unicode scalar values (no overlongs, no surrogates); NUL is allowed.
+bool utf8_valid(std::string_view s);
+
 // Serializes to compact JSON (one line, no trailing newline).
 std::string serialize(const Message &msg);
 

@@ -19,7 +19,6 @@ namespace pointcast::signaling {
 
 namespace {
 const char *kModule = "server";
-constexpr gsize kMaxHttpBody = 1 << 20; // /offer bodies and other POSTs
 
 std::string remote_of(SoupServerMessage *msg) {
   const char *host = soup_server_message_get_remote_host(msg);
@@ -89,6 +88,7 @@ struct Server::Impl final : WsListener {
   guint tick_source = 0;
   std::uint64_t http_requests = 0;
   std::uint64_t http_unauthorized = 0;
+  std::uint64_t http_body_cut = 0;
 
   void apply();
   void flush_all();
@@ -103,6 +103,7 @@ struct Server::Impl final : WsListener {
   void on_static(SoupServerMessage *msg, const char *path);
   void finish_offer(const OfferResult &r);
   void early(SoupServerMessage *msg, const char *path);
+  void watch_body(SoupServerMessage *msg, bool refused);
   void add_early(const char *path);
 };
 
@@ -193,12 +194,50 @@ void Server::Impl::early(SoupServerMessage *msg, const char *path) {
                        "a token is required (?token=... or Authorization: Bearer ...)");
     return;
   }
-  goffset len = soup_message_headers_get_content_length(soup_server_message_get_request_headers(msg));
-  if (len > (goffset)kMaxHttpBody) {
+  const std::size_t cap = self->config().max_body_bytes;
+  SoupMessageHeaders *req = soup_server_message_get_request_headers(msg);
+  bool refused = soup_message_headers_get_encoding(req) == SOUP_ENCODING_CONTENT_LENGTH &&
+                 soup_message_headers_get_content_length(req) > (goffset)cap;
+  if (refused) {
     soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
     respond_json_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-                       "request body over " + std::to_string(kMaxHttpBody) + " bytes");
+                       "request body over " + std::to_string(cap) + " bytes (--max-body-size)");
   }
+  watch_body(msg, refused);
+}
+
+/* Bodies are counted while libsoup reads them. A chunked one announces no length: it is cut off
+ * (connection closed) the moment it passes the cap; a 300 MiB chunked POST used to be held whole,
+ * twice. An announced-too-long one already has its 413, which libsoup only sends once it has
+ * read the body: that body is discarded as it arrives, and cut off too past 16x the cap. */
+void Server::Impl::watch_body(SoupServerMessage *msg, bool refused) {
+  struct Count {
+    Impl *impl;
+    bool refused;
+    std::size_t total = 0;
+    bool cut = false;
+  };
+  auto *count = new Count{this, refused};
+  g_object_set_data_full(G_OBJECT(msg), "pointcast-body", count, [](gpointer p) { delete static_cast<Count *>(p); });
+  g_signal_connect(msg, "got-chunk", G_CALLBACK(+[](SoupServerMessage *m, GBytes *chunk, gpointer data) {
+                     auto *c = static_cast<Count *>(data);
+                     std::size_t cap = c->impl->self->config().max_body_bytes;
+                     c->total += g_bytes_get_size(chunk);
+                     SoupMessageBody *body = soup_server_message_get_request_body(m);
+                     if (c->refused)
+                       soup_message_body_truncate(body);
+                     if (c->cut || c->total <= (c->refused ? cap * 16 : cap))
+                       return;
+                     c->cut = true;
+                     c->impl->http_body_cut++;
+                     PC_LOG(Warning, kModule, "%s %s from %s: body over %zu bytes, connection closed",
+                            soup_server_message_get_method(m), g_uri_get_path(soup_server_message_get_uri(m)),
+                            remote_of(m).c_str(), cap);
+                     soup_message_body_truncate(body);
+                     if (GSocket *sock = soup_server_message_get_socket(m))
+                       g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+                   }),
+                   count);
 }
 
 void Server::Impl::add_early(const char *path) {
@@ -255,7 +294,10 @@ bool Server::start(std::string *error) {
                 "pointcast_signaling_http_requests_total " + std::to_string(impl->http_requests) + "\n"
                 "# HELP pointcast_signaling_http_unauthorized_total Requests refused for a missing or wrong token.\n"
                 "# TYPE pointcast_signaling_http_unauthorized_total counter\n"
-                "pointcast_signaling_http_unauthorized_total " + std::to_string(impl->http_unauthorized) + "\n";
+                "pointcast_signaling_http_unauthorized_total " + std::to_string(impl->http_unauthorized) + "\n"
+                "# HELP pointcast_signaling_http_body_cut_total Requests cut off for a body over --max-body-size.\n"
+                "# TYPE pointcast_signaling_http_body_cut_total counter\n"
+                "pointcast_signaling_http_body_cut_total " + std::to_string(impl->http_body_cut) + "\n";
         respond_text(msg, SOUP_STATUS_OK, body, "text/plain; version=0.0.4; charset=utf-8");
       },
       impl_.get(), nullptr);
@@ -571,6 +613,11 @@ void Server::Impl::on_offer(SoupServerMessage *msg, const char *path, GHashTable
     if (ctype && g_ascii_strcasecmp(ctype, "application/json") && g_ascii_strcasecmp(ctype, "text/plain")) {
       respond_json_error(msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
                          std::string("Content-Type ") + ctype + " is neither application/json nor application/sdp");
+      return;
+    }
+    // Bounded first: json-glib's recursion crashed on a body of a million '['.
+    if (auto bad = protocol::check_json(text)) {
+      respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, "body is not acceptable JSON: " + bad->message);
       return;
     }
     g_autoptr(JsonParser) parser = json_parser_new();

@@ -25,6 +25,7 @@ struct ServerConfig {
   std::string pipelines_dir;     // for routes that start pipelines (see pipelines.cpp)
   unsigned max_pipelines = 4;    // senders those routes may run at once
   unsigned ping_interval = 20;   // seconds between WebSocket pings; 0: none
+  std::size_t max_body_bytes = 1 << 20; // any HTTP request body, chunked or not
   Limits limits;
 };
 
