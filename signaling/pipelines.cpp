@@ -416,11 +416,12 @@ ApiReply PipelineManager::start(std::string_view name, std::string_view body) {
   argv.push_back(nullptr);
 
   char **envp = g_get_environ();
-  // The token rides in the URL too (the daemon accepts ?token= on /ws), so rtcpeer needs no
-  // extra property to get in.
+  // rtcpeer in a pipeline file has no token property set, so the child gets in with the
+  // daemon's child credential in the URL (accepted on /ws from loopback only); the user's token
+  // never goes into a URL. POINTCAST_TOKEN carries the real one for programs that want it.
   std::string url = cfg.signaling_url;
-  if (!cfg.token.empty() && url.find("token=") == std::string::npos) {
-    g_autofree char *t = g_uri_escape_string(cfg.token.c_str(), nullptr, FALSE);
+  if (!cfg.url_token.empty() && url.find("token=") == std::string::npos) {
+    g_autofree char *t = g_uri_escape_string(cfg.url_token.c_str(), nullptr, FALSE);
     url += (url.find('?') == std::string::npos ? "?token=" : "&token=") + std::string(t);
   }
   envp = g_environ_setenv(envp, "POINTCAST_SIGNALING", url.c_str(), TRUE);
@@ -579,12 +580,12 @@ bool authorized(PipelineManager *mgr, SoupServerMessage *msg, GHashTable *query)
   const std::string &token = mgr->config().token;
   if (token.empty()) return true;
   const char *q = query ? static_cast<const char *>(g_hash_table_lookup(query, "token")) : nullptr;
-  if (q && token == q) return true;
+  if (q && protocol::secret_equal(q, token)) return true;
   auto *h = soup_server_message_get_request_headers(msg);
-  if (const char *x = soup_message_headers_get_one(h, "X-Pointcast-Token"); x && token == x) return true;
+  if (const char *x = soup_message_headers_get_one(h, "X-Pointcast-Token"); x && protocol::secret_equal(x, token)) return true;
   if (const char *a = soup_message_headers_get_one(h, "Authorization")) {
     std::string_view v(a);
-    if (v.substr(0, 7) == "Bearer " && v.substr(7) == token) return true;
+    if (v.substr(0, 7) == "Bearer " && protocol::secret_equal(v.substr(7), token)) return true;
   }
   reply(msg, error_reply(401, "unauthorized", "a valid token is required (?token=, Authorization: Bearer, or X-Pointcast-Token)"));
   return false;

@@ -24,6 +24,8 @@ struct PipelinesConfig {
   unsigned max_running = 4;             // --max-pipelines
   std::string signaling_url;            // POINTCAST_SIGNALING for children; empty: derived from the server
   std::string token;                    // daemon --token: required on the API, handed to children
+  std::string url_token;                // put in the children's signaling URL as ?token= (the
+                                        // daemon's loopback-only child credential, never `token`)
   std::string launcher = "gst-launch-1.0";
   unsigned stop_grace_ms = 4000;        // SIGINT (EOS via -e), then SIGKILL after this long
   size_t backlog_lines = 200;           // log lines kept per child for late subscribers

@@ -543,7 +543,7 @@ private:
     long long num = 0;
   };
   // Top level, and one level inside "sdp" / "candidate".
-  Field type_, client_id_, room_id_, client_type_, target_id_, from_id_, sdp_, trickle_, candidate_;
+  Field type_, client_id_, room_id_, client_type_, target_id_, from_id_, sdp_, trickle_, candidate_, token_;
   Field sdp_type_, sdp_sdp_, c_candidate_, c_mid_, c_mline_;
 
   bool number(Field *f) {
@@ -666,6 +666,7 @@ private:
       else if (k == "target_id") f = &target_id_;
       else if (k == "from_id") f = &from_id_;
       else if (k == "trickle") f = &trickle_;
+      else if (k == "token") f = &token_;
       else if (k == "sdp") { f = &sdp_; nested = true; }
       else if (k == "candidate") { f = &candidate_; nested = true; }
       break;
@@ -797,6 +798,8 @@ private:
           return std::nullopt;
         }
       }
+      if (!opt_str(token_, m.token))
+        return std::nullopt;
       return Message(std::move(m));
     }
     return std::nullopt; // server-side and unknown types: the full parser answers
@@ -938,7 +941,7 @@ ParseResult parse_full(std::string_view text) {
   if (type == "register") {
     Register m;
     if (f.req_str("client_id", m.client_id, true) && f.opt_str_default("room_id", m.room_id, true) &&
-        f.opt_str_default("client_type", m.client_type, true))
+        f.opt_str_default("client_type", m.client_type, true) && f.opt_str("token", m.token))
       r.message = std::move(m);
   } else if (type == "offer" || type == "answer") {
     Sdp m;
@@ -982,7 +985,7 @@ std::string serialize(const Message &msg) {
   struct V {
     std::string operator()(const Register &m) const {
       return Writer("register").str("client_id", m.client_id).str("room_id", m.room_id)
-          .str("client_type", m.client_type).done();
+          .str("client_type", m.client_type).opt("token", m.token).done();
     }
     std::string operator()(const Registered &m) const {
       std::string ids = "[", types = "{";
@@ -1023,6 +1026,13 @@ std::string serialize(const Message &msg) {
     }
   };
   return std::visit(V{}, msg);
+}
+
+bool secret_equal(std::string_view presented, std::string_view secret) {
+  unsigned char diff = presented.size() != secret.size();
+  for (std::size_t i = 0; i < secret.size(); i++)
+    diff |= static_cast<unsigned char>((i < presented.size() ? presented[i] : 0) ^ secret[i]);
+  return diff == 0;
 }
 
 std::string error_json(std::string_view c, std::string_view message) {
