@@ -113,6 +113,9 @@ struct Server::Impl final : WsListener {
   void finish_offer(const OfferResult &r);
   void early(SoupServerMessage *msg, const char *path);
   void watch_body(SoupServerMessage *msg, bool refused);
+  void arm_deadline(SoupServerMessage *msg);
+  static void on_finished_idle(SoupServerMessage *m, gpointer data);
+  std::uint64_t http_timeouts = 0;
   void add_early(const char *path);
 };
 
@@ -412,6 +415,72 @@ void Server::Impl::watch_body(SoupServerMessage *msg, bool refused) {
                    count);
 }
 
+/* Every request must be read in full within --http-timeout from the moment libsoup starts it:
+ * that covers a slow or stalled header or body (slowloris), a TLS handshake that never ends and
+ * a keep-alive connection left idle (libsoup starts the next request as soon as one is done).
+ * Paused /offer requests and event streams are past this point: their own limits apply. */
+void Server::Impl::arm_deadline(SoupServerMessage *msg) {
+  struct Deadline {
+    Impl *impl;
+    SoupServerMessage *msg;
+    guint source = 0;
+  };
+  auto *d = new Deadline{this, msg};
+  d->source = g_timeout_add_seconds(self->config().http_timeout, [](gpointer p) -> gboolean {
+    auto *d = static_cast<Deadline *>(p);
+    d->source = 0;
+    d->impl->http_timeouts++;
+    PC_LOG(Info, kModule, "HTTP connection from %s closed: request not read within %u s",
+           remote_of(d->msg).c_str(), d->impl->self->config().http_timeout);
+    if (GSocket *sock = soup_server_message_get_socket(d->msg))
+      g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+    return G_SOURCE_REMOVE;
+  }, d);
+  g_object_set_data_full(G_OBJECT(msg), "pointcast-deadline", d, [](gpointer p) {
+    auto *d = static_cast<Deadline *>(p);
+    if (d->source)
+      g_source_remove(d->source);
+    delete d;
+  });
+  g_signal_connect(msg, "got-body", G_CALLBACK(+[](SoupServerMessage *m, gpointer) {
+                     g_object_set_data(G_OBJECT(m), "pointcast-deadline", nullptr);
+                   }),
+                   nullptr);
+  GSocket *sock = soup_server_message_get_socket(msg);
+  if (!sock)
+    return;
+  g_object_set_data(G_OBJECT(sock), "pointcast-idle", nullptr); // the connection is busy again
+  // libsoup starts the next request on a keep-alive connection only when bytes arrive: the idle
+  // time between requests gets its own timer, on the socket.
+  g_signal_connect(msg, "finished", G_CALLBACK(on_finished_idle), this);
+}
+
+void Server::Impl::on_finished_idle(SoupServerMessage *m, gpointer data) {
+  if (g_object_get_data(G_OBJECT(m), "pointcast-upgraded"))
+    return; // a WebSocket now: keep-alive pings watch it
+  GSocket *s = soup_server_message_get_socket(m);
+  if (!s || !g_socket_is_connected(s))
+    return;
+  auto *impl = static_cast<Impl *>(data);
+  struct Idle {
+    GSocket *sock;
+    guint source;
+  };
+  auto *idle = new Idle{s, 0};
+  idle->source = g_timeout_add_seconds(impl->self->config().http_timeout, [](gpointer p) -> gboolean {
+    auto *i = static_cast<Idle *>(p);
+    i->source = 0;
+    g_socket_shutdown(i->sock, TRUE, TRUE, nullptr);
+    return G_SOURCE_REMOVE;
+  }, idle);
+  g_object_set_data_full(G_OBJECT(s), "pointcast-idle", idle, [](gpointer p) {
+    auto *i = static_cast<Idle *>(p);
+    if (i->source)
+      g_source_remove(i->source);
+    delete i;
+  });
+}
+
 void Server::Impl::add_early(const char *path) {
   soup_server_add_early_handler(
       self->soup(), path,
@@ -472,7 +541,10 @@ bool Server::start(std::string *error) {
                 "pointcast_signaling_http_body_cut_total " + std::to_string(impl->http_body_cut) + "\n"
                 "# HELP pointcast_signaling_http_forbidden_total Requests refused for their Host or Origin, or an API without a token.\n"
                 "# TYPE pointcast_signaling_http_forbidden_total counter\n"
-                "pointcast_signaling_http_forbidden_total " + std::to_string(impl->http_forbidden) + "\n";
+                "pointcast_signaling_http_forbidden_total " + std::to_string(impl->http_forbidden) + "\n"
+                "# HELP pointcast_signaling_http_timeouts_total HTTP connections closed by --http-timeout.\n"
+                "# TYPE pointcast_signaling_http_timeouts_total counter\n"
+                "pointcast_signaling_http_timeouts_total " + std::to_string(impl->http_timeouts) + "\n";
         respond_text(msg, SOUP_STATUS_OK, body, "text/plain; version=0.0.4; charset=utf-8");
       },
       impl_.get(), nullptr);
@@ -491,6 +563,10 @@ bool Server::start(std::string *error) {
 
   for (const char *p : {"/ws", "/healthz", "/metrics", "/offer", "/"})
     impl_->add_early(p);
+  g_signal_connect(soup_, "request-started", G_CALLBACK(+[](SoupServer *, SoupServerMessage *msg, gpointer data) {
+                     static_cast<Impl *>(data)->arm_deadline(msg);
+                   }),
+                   impl_.get());
   for (auto &install : route_setups_)
     install(*this);
 
@@ -578,6 +654,7 @@ void Server::Impl::on_ws(SoupServerMessage *msg) {
     return;
   }
   soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr);
+  g_object_set_data(G_OBJECT(msg), "pointcast-upgraded", GINT_TO_POINTER(1));
   g_signal_connect(msg, "wrote-informational", G_CALLBACK(+[](SoupServerMessage *m, gpointer data) {
                      static_cast<Impl *>(data)->on_upgrade(m);
                    }),
