@@ -247,6 +247,9 @@ bool parse_peer_list(Fields &f, Registered &out) {
     if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING)
       return f.fail(code::kBadField, "field \"peers\" must hold strings");
     PeerInfo p{json_node_get_string(e), "unknown"};
+    for (const auto &q : out.peers)
+      if (q.client_id == p.client_id)
+        return f.fail(code::kBadField, "field \"peers\" names a peer twice");
     if (types) {
       JsonNode *tn = json_object_get_member(types, p.client_id.c_str());
       if (tn && JSON_NODE_HOLDS_VALUE(tn) && json_node_get_value_type(tn) == G_TYPE_STRING)
