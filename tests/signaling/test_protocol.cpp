@@ -184,6 +184,12 @@ static void test_hostile() {
   g_assert_false(utf8_valid("\xc0\x80"));
   g_assert_false(utf8_valid("\xf4\x90\x80\x80"));
   g_assert_false(utf8_valid("abcdefgh\xc3"));
+  // Tokens: equal only when equal (length included), whatever the prefix in common.
+  g_assert_true(secret_equal("s3cret", "s3cret"));
+  for (const char *no : {"", "s", "s3cre", "s3cret!", "S3cret", "s3cres", std::string("s3cret\0", 7).c_str()})
+    g_assert_false(secret_equal(no, "s3cret"));
+  g_assert_false(secret_equal(std::string_view("s3cret\0", 7), "s3cret"));
+  g_assert_true(secret_equal("", ""));
 }
 
 // Whatever the fast path accepts, json-glib accepts with the same result.
