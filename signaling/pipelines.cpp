@@ -1,6 +1,8 @@
 #include "pipelines.h"
 #include "protocol.h"
 
+#include <sys/socket.h>
+
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -753,8 +755,10 @@ void handle_events(PipelineManager *mgr, SoupServerMessage *msg, GHashTable *que
     g_source_set_callback(s->hangup, G_SOURCE_FUNC(+[](GSocket *sk, GIOCondition, gpointer d) -> gboolean {
       auto *st = static_cast<Stream *>(d);
       char c;
-      gssize n = g_socket_receive_with_blocking(sk, &c, 1, FALSE, nullptr, nullptr);
-      if (n < 0) return G_SOURCE_CONTINUE;  // nothing after all
+      // Peeked, never read: under TLS the bytes belong to the TLS layer.
+      ssize_t n = recv(g_socket_get_fd(sk), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return G_SOURCE_CONTINUE;
+      if (n < 0) n = 0;  // a socket error: gone as well
       if (n == 0) {
         // Gone: free the place now; completing the body lets libsoup finish the message.
         if (st->sub && !st->mgr_alive.expired()) st->mgr->unsubscribe(st->sub);
