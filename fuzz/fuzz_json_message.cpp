@@ -20,6 +20,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   ParseResult r = parse(text);
   if (!r.ok() && (r.error.code.empty() || r.error.message.empty()))
     std::abort();
+  // The error reply goes back over the WebSocket: it must be valid text.
+  if (!r.ok() && (!utf8_valid(r.error.message) || check_json(error_json(r.error.code, r.error.message))))
+    std::abort();
   if (bad && (full.ok() || r.ok() || full.error.code != bad->code))
     std::abort(); // the validator's refusal is final
   if (fast) {

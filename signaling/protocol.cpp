@@ -820,6 +820,9 @@ std::optional<Error> check_json(std::string_view text) {
   Validator v(text);
   if (v.run())
     return std::nullopt;
+  // Not UTF-8 comes first: the other reasons may quote the text, and a reply must be UTF-8.
+  if (v.fault() != Fault::Utf8 && !utf8_valid(text))
+    return Error{code::kBadJson, "text is not valid UTF-8"};
   std::string at = " (at byte " + std::to_string(v.offset()) + ")";
   switch (v.fault()) {
   case Fault::Depth:
@@ -829,8 +832,15 @@ std::optional<Error> check_json(std::string_view text) {
   case Fault::Surrogate:
     return Error{code::kBadField, "a string holds a lone UTF-16 surrogate, which is not a Unicode character" + at};
   case Fault::Duplicate: {
+    std::string name = v.duplicate();
+    if (name.size() > 64) { // cut on a character boundary: the reply must stay UTF-8
+      std::size_t n = 64;
+      while (n > 0 && (static_cast<unsigned char>(name[n]) & 0xC0) == 0x80)
+        n--;
+      name = name.substr(0, n) + "...";
+    }
     std::string k;
-    append_escaped(k, v.duplicate().substr(0, 64));
+    append_escaped(k, name);
     return Error{code::kBadJson, "duplicate member " + k + at};
   }
   case Fault::Utf8:

@@ -166,6 +166,9 @@ static void test_hostile() {
   expect_error(R"({"type":"offer","type":"peer_left","client_id":"x"})", code::kBadJson);
   expect_error(R"({"type":"offer","target_id":"b","sdp":{"sdp":"v=0","sdp":"v=1"}})", code::kBadJson);
   expect_error(R"({"type":"register","client_id":"a","x":1,"\u0078":2})", code::kBadJson);
+  std::string dupkey = std::string(63, 'k') + "\u00e9";
+  ParseResult dup = parse("{\"" + dupkey + "\":1,\"" + dupkey + "\":2}");
+  g_assert_true(utf8_valid(dup.error.message)); // the name is cut on a character boundary
   // json-glib's own extensions never reach it.
   expect_error(R"({'type':'register','client_id':'a'})", code::kBadJson);
   expect_error(R"({"type":"register",/* c */"client_id":"a"})", code::kBadJson);
