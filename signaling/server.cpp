@@ -220,14 +220,14 @@ bool Server::authorized(SoupServerMessage *msg) const {
 }
 
 bool Server::query_token_is(SoupServerMessage *msg, const std::string &secret) const {
-  if (secret.empty())
-    return false;
   const char *q = g_uri_get_query(soup_server_message_get_uri(msg));
   if (!q)
     return false;
   g_autoptr(GHashTable) params = g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, nullptr);
   auto *tok = params ? static_cast<const char *>(g_hash_table_lookup(params, "token")) : nullptr;
-  return tok && protocol::secret_equal(tok, secret);
+  if (!tok)
+    return false;
+  return secret.empty() || protocol::secret_equal(tok, secret); // empty: is there one at all
 }
 
 bool Server::host_allowed(const std::string &host) const {
@@ -341,18 +341,19 @@ void Server::Impl::early(SoupServerMessage *msg, const char *path) {
   if (!refused && needs && !preflight && !self->authorized(msg)) {
     if (ws && self->query_token_is(msg, cfg.child_token) && is_loopback(msg)) {
       // A sender this daemon started (pipelines.cpp): rtcpeer has no token property set there.
-    } else if (ws && !header(msg, "Authorization") && !g_uri_get_query(soup_server_message_get_uri(msg))) {
+    } else if (ws && !header(msg, "Authorization") && !self->query_token_is(msg, {})) {
       // Upgraded, but the register message must carry the token (Rooms enforces it).
       g_object_set_data(G_OBJECT(msg), "pointcast-needs-token", GINT_TO_POINTER(1));
     } else {
       http_unauthorized++;
+      bool in_url = !header(msg, "Authorization") && self->query_token_is(msg, {});
       // Close after the refusal: a WebSocket client that failed its handshake waits for that.
       soup_message_headers_replace(resp, "WWW-Authenticate", "Bearer realm=\"pointcast\"");
       refuse(SOUP_STATUS_UNAUTHORIZED,
-             ws ? "a token in the URL is not accepted (it ends up in logs): send \"Authorization: Bearer "
-                  "...\" or \"token\" in the register message"
-                : "a token is required (Authorization: Bearer ...)",
-             ws ? "token in the URL" : "missing or wrong token");
+             in_url ? "a token in the URL is not accepted (URLs end up in logs): send \"Authorization: "
+                      "Bearer ...\" or \"token\" in the register message"
+                    : "a token is required (Authorization: Bearer ...)",
+             in_url ? "token in the URL" : "missing or wrong token");
     }
   }
   if (!refused && api && !strcmp(method, "POST")) {

@@ -61,6 +61,7 @@ public:
   // and for /api also ?token= or X-Pointcast-Token.
   bool authorized(SoupServerMessage *msg) const;
   bool header_token_ok(SoupServerMessage *msg) const;
+  // ?token= equals secret (secret empty: any ?token= at all).
   bool query_token_is(SoupServerMessage *msg, const std::string &secret) const;
   // Host names that address this daemon (IP literals, localhost, this machine, --host, the hosts
   // of --allow-origin); the Origin check: the daemon's own origin or an --allow-origin one.
