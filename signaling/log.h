@@ -4,6 +4,7 @@
 #include <glib.h>
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace pointcast::log {
@@ -16,6 +17,10 @@ inline bool enabled(Level l) { return static_cast<int>(l) >= static_cast<int>(le
 // "DEBUG", "INFO", "WARNING"/"WARN", "ERROR", any case; nullopt otherwise.
 std::optional<Level> parse_level(std::string_view name);
 
+// s with control characters, invalid UTF-8 and bidi overrides escaped (\n, \x1b, \u202e).
+std::string printable(std::string_view s);
+
+// Writes one line; the formatted message goes through printable().
 void write(Level l, const char *module, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
 } // namespace pointcast::log

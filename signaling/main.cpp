@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 using namespace pointcast;
 using namespace pointcast::signaling;
@@ -47,7 +48,11 @@ int main(int argc, char **argv) {
                   *token = nullptr, *web_root = nullptr, *pipelines_dir = nullptr,
                   *docs_root = nullptr;
   gint port = -1, max_peers = -1, max_clients = -1, ping = -1, max_pipelines = -1;
-  gint64 max_size = -1;
+  gint max_per_addr = -1, max_offers = -1, max_offers_addr = -1, http_timeout = -1, max_sse = -1;
+  gint64 max_queued = -1;
+  g_auto(GStrv) allow_origins = nullptr;
+  gboolean allow_unauth_api = FALSE;
+  gint64 max_size = -1, max_body = -1;
   gdouble max_rate = -1, offer_timeout = -1, grace = -1, register_timeout = -1;
   GOptionEntry entries[] = {
       {"host", 0, 0, G_OPTION_ARG_STRING, &host, "Address to listen on (default 0.0.0.0)", "ADDR"},
@@ -57,17 +62,35 @@ int main(int argc, char **argv) {
       {"tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &tls_cert, "PEM certificate: serve https:// and wss://", "FILE"},
       {"tls-key", 0, 0, G_OPTION_ARG_FILENAME, &tls_key, "PEM private key for --tls-cert", "FILE"},
       {"token", 0, 0, G_OPTION_ARG_STRING, &token,
-       "Require this token from every client (?token= or Authorization: Bearer)", "TOKEN"},
+       "Require this token from every client (Authorization: Bearer, or \"token\" in the register message)", "TOKEN"},
+      {"allow-origin", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allow_origins,
+       "Another origin (scheme://host[:port]) allowed to call /api and DELETE /offer/...; repeatable", "ORIGIN"},
+      {"allow-unauthenticated-api", 0, 0, G_OPTION_ARG_NONE, &allow_unauth_api,
+       "Serve /api without --token on a non-loopback address (anyone who reaches it may start senders)", nullptr},
       {"web-root", 0, 0, G_OPTION_ARG_FILENAME, &web_root, "Serve static files (the web viewer) from DIR", "DIR"},
       {"docs-root", 0, 0, G_OPTION_ARG_FILENAME, &docs_root,
        "API docs for /openapi.json and /docs (default: docs/ beside --web-root, else the installed share folder)", "DIR"},
       {"pipelines-dir", 0, 0, G_OPTION_ARG_FILENAME, &pipelines_dir, "Pipelines the web API may start", "DIR"},
       {"max-pipelines", 0, 0, G_OPTION_ARG_INT, &max_pipelines, "Senders the web API may run at once (default 4)", "N"},
       {"max-message-size", 0, 0, G_OPTION_ARG_INT64, &max_size, "Largest message in bytes (default 65536)", "BYTES"},
+      {"max-body-size", 0, 0, G_OPTION_ARG_INT64, &max_body,
+       "Largest HTTP request body in bytes, chunked or not (default 1048576)", "BYTES"},
       {"max-peers-per-room", 0, 0, G_OPTION_ARG_INT, &max_peers, "Clients per room (default 100; 0: no limit)", "N"},
       {"max-rate", 0, 0, G_OPTION_ARG_DOUBLE, &max_rate,
        "Messages per second per client, sustained (default 100; bursts of 2 s; 0: no limit)", "N"},
       {"max-clients", 0, 0, G_OPTION_ARG_INT, &max_clients, "WebSocket connections (default 50000; 0: no limit)", "N"},
+      {"max-connections-per-address", 0, 0, G_OPTION_ARG_INT, &max_per_addr,
+       "WebSocket connections from one IP address (default 256; 0: no limit)", "N"},
+      {"max-pending-offers", 0, 0, G_OPTION_ARG_INT, &max_offers,
+       "HTTP /offer requests waiting for an answer, in all (default 64; 0: no limit)", "N"},
+      {"max-pending-offers-per-address", 0, 0, G_OPTION_ARG_INT, &max_offers_addr,
+       "... from one IP address (default 8; 0: no limit)", "N"},
+      {"max-queued-bytes", 0, 0, G_OPTION_ARG_INT64, &max_queued,
+       "Unsent output per WebSocket before that client is dropped as not reading (default 4194304)", "BYTES"},
+      {"max-event-subscribers", 0, 0, G_OPTION_ARG_INT, &max_sse,
+       "Open GET /api/events streams (default 32)", "N"},
+      {"http-timeout", 0, 0, G_OPTION_ARG_INT, &http_timeout,
+       "Seconds for an HTTP request's headers and body, a TLS handshake or an idle keep-alive (default 15)", "S"},
       {"ping-interval", 0, 0, G_OPTION_ARG_INT, &ping, "Seconds between keep-alive pings (default 20; 0: off)", "S"},
       {"offer-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &offer_timeout,
        "Seconds an HTTP /offer waits for the answer (default 10)", "S"},
@@ -129,6 +152,39 @@ int main(int argc, char **argv) {
   if (max_size == 0 || max_size > (1 << 26)) {
     std::fprintf(stderr, "pointcast-signaling: --max-message-size must be 1..%d\n", 1 << 26);
     return 2;
+  }
+  if (max_body == 0 || max_body > (1 << 28)) {
+    std::fprintf(stderr, "pointcast-signaling: --max-body-size must be 1..%d\n", 1 << 28);
+    return 2;
+  }
+  if (max_body > 0) cfg.max_body_bytes = static_cast<std::size_t>(max_body);
+  if (max_queued == 0 || max_queued > (gint64(1) << 30)) {
+    std::fprintf(stderr, "pointcast-signaling: --max-queued-bytes must be 1..%lld\n", 1LL << 30);
+    return 2;
+  }
+  if (max_queued > 0) cfg.max_queued_bytes = static_cast<std::size_t>(max_queued);
+  if (http_timeout == 0) {
+    std::fprintf(stderr, "pointcast-signaling: --http-timeout must be at least 1\n");
+    return 2;
+  }
+  if (http_timeout > 0) cfg.http_timeout = static_cast<unsigned>(http_timeout);
+  if (max_sse >= 0) cfg.max_event_subscribers = static_cast<unsigned>(max_sse);
+  if (max_per_addr >= 0) cfg.limits.max_connections_per_address = static_cast<std::size_t>(max_per_addr);
+  if (max_offers >= 0) cfg.limits.max_pending_offers = static_cast<std::size_t>(max_offers);
+  if (max_offers_addr >= 0) cfg.limits.max_pending_offers_per_address = static_cast<std::size_t>(max_offers_addr);
+  cfg.allow_unauthenticated_api = allow_unauth_api;
+  for (char **o = allow_origins; o && *o; o++) {
+    g_autoptr(GUri) u = g_uri_parse(*o, G_URI_FLAGS_NONE, nullptr);
+    const char *scheme = u ? g_uri_get_scheme(u) : nullptr;
+    if (!u || !g_uri_get_host(u) || (g_strcmp0(scheme, "http") && g_strcmp0(scheme, "https")) ||
+        (*g_uri_get_path(u) && strcmp(g_uri_get_path(u), "/")) || g_uri_get_query(u)) {
+      std::fprintf(stderr, "pointcast-signaling: --allow-origin %s is not an origin like https://host:port\n", *o);
+      return 2;
+    }
+    std::string origin = *o;
+    while (!origin.empty() && origin.back() == '/')
+      origin.pop_back();
+    cfg.allow_origins.push_back(origin);
   }
   if (max_size > 0) cfg.limits.max_message_bytes = static_cast<std::size_t>(max_size);
   if (max_peers >= 0) cfg.limits.max_peers_per_room = static_cast<std::size_t>(max_peers);

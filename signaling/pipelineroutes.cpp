@@ -29,7 +29,9 @@ void install_pipeline_routes(signaling::Server &server) {
   PipelinesConfig cfg;
   cfg.dir = server.config().pipelines_dir;
   cfg.token = server.config().token;
+  cfg.url_token = server.config().child_token;
   cfg.max_running = server.config().max_pipelines;
+  cfg.max_subscribers = server.config().max_event_subscribers;
   cfg.log = [](const char *level, const std::string &m) {
     auto l = pointcast::log::parse_level(level).value_or(pointcast::log::Level::Info);
     if (pointcast::log::enabled(l)) pointcast::log::write(l, "pipelines", "%s", m.c_str());

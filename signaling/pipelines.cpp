@@ -1,9 +1,13 @@
 #include "pipelines.h"
 #include "protocol.h"
 
+#include <sys/socket.h>
+
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+
+#include "protocol.h"
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -366,6 +370,8 @@ ApiReply PipelineManager::start(std::string_view name, std::string_view body) {
     g_autoptr(GError) err = nullptr;
     std::string b(body);
     if (b.find_first_not_of(" \t\r\n") == std::string::npos) b = "{}";
+    // Bounded first: json-glib's recursion crashed on a body of a million '['.
+    if (auto bad = protocol::check_json(b)) return error_reply(400, bad->code, "request body: " + bad->message);
     if (!json_parser_load_from_data(parser, b.data(), b.size(), &err))
       return error_reply(400, "bad_json", std::string("request body is not JSON: ") + err->message);
     JsonNode *root = json_parser_get_root(parser);
@@ -412,11 +418,12 @@ ApiReply PipelineManager::start(std::string_view name, std::string_view body) {
   argv.push_back(nullptr);
 
   char **envp = g_get_environ();
-  // The token rides in the URL too (the daemon accepts ?token= on /ws), so rtcpeer needs no
-  // extra property to get in.
+  // rtcpeer in a pipeline file has no token property set, so the child gets in with the
+  // daemon's child credential in the URL (accepted on /ws from loopback only); the user's token
+  // never goes into a URL. POINTCAST_TOKEN carries the real one for programs that want it.
   std::string url = cfg.signaling_url;
-  if (!cfg.token.empty() && url.find("token=") == std::string::npos) {
-    g_autofree char *t = g_uri_escape_string(cfg.token.c_str(), nullptr, FALSE);
+  if (!cfg.url_token.empty() && url.find("token=") == std::string::npos) {
+    g_autofree char *t = g_uri_escape_string(cfg.url_token.c_str(), nullptr, FALSE);
     url += (url.find('?') == std::string::npos ? "?token=" : "&token=") + std::string(t);
   }
   envp = g_environ_setenv(envp, "POINTCAST_SIGNALING", url.c_str(), TRUE);
@@ -558,6 +565,7 @@ unsigned PipelineManager::subscribe(std::string room, Listener listener, bool re
 }
 
 void PipelineManager::unsubscribe(unsigned id) { priv_->subscribers.erase(id); }
+size_t PipelineManager::subscribers() const { return priv_->subscribers.size(); }
 std::weak_ptr<void> PipelineManager::lifetime() const { return alive_; }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -575,12 +583,12 @@ bool authorized(PipelineManager *mgr, SoupServerMessage *msg, GHashTable *query)
   const std::string &token = mgr->config().token;
   if (token.empty()) return true;
   const char *q = query ? static_cast<const char *>(g_hash_table_lookup(query, "token")) : nullptr;
-  if (q && token == q) return true;
+  if (q && protocol::secret_equal(q, token)) return true;
   auto *h = soup_server_message_get_request_headers(msg);
-  if (const char *x = soup_message_headers_get_one(h, "X-Pointcast-Token"); x && token == x) return true;
+  if (const char *x = soup_message_headers_get_one(h, "X-Pointcast-Token"); x && protocol::secret_equal(x, token)) return true;
   if (const char *a = soup_message_headers_get_one(h, "Authorization")) {
     std::string_view v(a);
-    if (v.substr(0, 7) == "Bearer " && v.substr(7) == token) return true;
+    if (v.substr(0, 7) == "Bearer " && protocol::secret_equal(v.substr(7), token)) return true;
   }
   reply(msg, error_reply(401, "unauthorized", "a valid token is required (?token=, Authorization: Bearer, or X-Pointcast-Token)"));
   return false;
@@ -674,9 +682,22 @@ struct Stream {
   SoupServerMessage *msg;
   unsigned sub = 0;
   guint keepalive = 0;
+  size_t unsent = 0;  // appended but not yet written to the socket
+  bool dropped = false;
+  GSource *hangup = nullptr;
 };
 
+/* The response body does not accumulate (nothing sent is kept), and what a subscriber has not
+ * read yet is bounded: a client that stops reading is cut off instead of buffered without end. */
 void stream_send(Stream *s, const std::string &chunk) {
+  if (s->dropped) return;
+  if (s->unsent + chunk.size() > s->mgr->config().max_stream_backlog) {
+    s->dropped = true;
+    if (s->mgr->config().log) s->mgr->config().log("WARNING", "an /api/events subscriber stopped reading; stream closed");
+    if (GSocket *sock = soup_server_message_get_socket(s->msg)) g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+    return;
+  }
+  s->unsent += chunk.size();
   auto *body = soup_server_message_get_response_body(s->msg);
   soup_message_body_append(body, SOUP_MEMORY_COPY, chunk.data(), chunk.size());
   soup_server_message_unpause(s->msg);
@@ -686,6 +707,10 @@ void stream_close(gpointer data) {
   auto *s = static_cast<Stream *>(data);
   if (s->sub && !s->mgr_alive.expired()) s->mgr->unsubscribe(s->sub);
   if (s->keepalive) g_source_remove(s->keepalive);
+  if (s->hangup) {
+    g_source_destroy(s->hangup);
+    g_source_unref(s->hangup);
+  }
   delete s;
 }
 
@@ -703,15 +728,53 @@ void handle_events(PipelineManager *mgr, SoupServerMessage *msg, GHashTable *que
       return;
     }
   }
+  if (mgr->subscribers() >= mgr->config().max_subscribers) {
+    reply(msg, error_reply(503, "too_many_subscribers",
+                           "already " + std::to_string(mgr->config().max_subscribers) +
+                               " event streams open (--max-event-subscribers)"));
+    return;
+  }
   soup_server_message_set_status(msg, 200, nullptr);
   auto *h = soup_server_message_get_response_headers(msg);
   soup_message_headers_set_encoding(h, SOUP_ENCODING_CHUNKED);
   soup_message_headers_set_content_type(h, "text/event-stream", nullptr);
   soup_message_headers_replace(h, "Cache-Control", "no-store");
+  soup_message_body_set_accumulate(soup_server_message_get_response_body(msg), FALSE);
   auto *s = new Stream{mgr, mgr->lifetime(), msg};
   // The message outlives nothing of ours: when it finishes (client gone, daemon exiting), drop
   // the subscription.
   g_object_set_data_full(G_OBJECT(msg), "pointcast-stream", s, stream_close);
+  g_signal_connect(msg, "wrote-body-data", G_CALLBACK(+[](SoupServerMessage *, guint n, gpointer d) {
+    auto *st = static_cast<Stream *>(d);
+    st->unsent -= std::min<size_t>(st->unsent, n);
+  }), s);
+  // A subscriber that hangs up is noticed at once (libsoup would only notice on the next write,
+  // up to 15 s later, and the stream would hold a --max-event-subscribers place until then).
+  if (GSocket *sock = soup_server_message_get_socket(msg)) {
+    s->hangup = g_socket_create_source(sock, GIOCondition(G_IO_IN | G_IO_HUP | G_IO_ERR), nullptr);
+    g_source_set_callback(s->hangup, G_SOURCE_FUNC(+[](GSocket *sk, GIOCondition, gpointer d) -> gboolean {
+      auto *st = static_cast<Stream *>(d);
+      char c;
+      // Peeked, never read: under TLS the bytes belong to the TLS layer.
+      ssize_t n = recv(g_socket_get_fd(sk), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return G_SOURCE_CONTINUE;
+      if (n < 0) n = 0;  // a socket error: gone as well
+      if (n == 0) {
+        // Gone: free the place now; completing the body lets libsoup finish the message.
+        if (st->sub && !st->mgr_alive.expired()) st->mgr->unsubscribe(st->sub);
+        st->sub = 0;
+        st->dropped = true;
+        soup_message_body_complete(soup_server_message_get_response_body(st->msg));
+        soup_server_message_unpause(st->msg);
+      }
+      // Released here, so stream_close finds nothing left to destroy.
+      g_source_destroy(st->hangup);
+      g_source_unref(st->hangup);
+      st->hangup = nullptr;
+      return G_SOURCE_REMOVE;
+    }), s, nullptr);
+    g_source_attach(s->hangup, g_main_context_get_thread_default());
+  }
   stream_send(s, "retry: 2000\n\n");
   s->sub = mgr->subscribe(room, [s](const std::string &json) { stream_send(s, "data: " + json + "\n\n"); }, true);
   s->keepalive = g_timeout_add_seconds(15, [](gpointer d) -> gboolean {

@@ -24,9 +24,13 @@ struct PipelinesConfig {
   unsigned max_running = 4;             // --max-pipelines
   std::string signaling_url;            // POINTCAST_SIGNALING for children; empty: derived from the server
   std::string token;                    // daemon --token: required on the API, handed to children
+  std::string url_token;                // put in the children's signaling URL as ?token= (the
+                                        // daemon's loopback-only child credential, never `token`)
   std::string launcher = "gst-launch-1.0";
   unsigned stop_grace_ms = 4000;        // SIGINT (EOS via -e), then SIGKILL after this long
   size_t backlog_lines = 200;           // log lines kept per child for late subscribers
+  unsigned max_subscribers = 32;        // open GET /api/events streams; more: 503
+  size_t max_stream_backlog = 1 << 20;  // bytes an events stream may have unsent before it is dropped
   // Daemon log sink: level is DEBUG/INFO/WARNING/ERROR. Default: stderr in the daemon's format.
   std::function<void(const char *level, const std::string &message)> log;
 };
@@ -67,6 +71,7 @@ public:
   using Listener = std::function<void(const std::string &json)>;
   unsigned subscribe(std::string room, Listener listener, bool replay);
   void unsubscribe(unsigned id);
+  size_t subscribers() const;
   // Expires when the manager is destroyed (for callbacks that may outlive it).
   std::weak_ptr<void> lifetime() const;
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <unordered_set>
 
 namespace pointcast::protocol {
 
@@ -246,6 +247,9 @@ bool parse_peer_list(Fields &f, Registered &out) {
     if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING)
       return f.fail(code::kBadField, "field \"peers\" must hold strings");
     PeerInfo p{json_node_get_string(e), "unknown"};
+    for (const auto &q : out.peers)
+      if (q.client_id == p.client_id)
+        return f.fail(code::kBadField, "field \"peers\" names a peer twice");
     if (types) {
       JsonNode *tn = json_object_get_member(types, p.client_id.c_str());
       if (tn && JSON_NODE_HOLDS_VALUE(tn) && json_node_get_value_type(tn) == G_TYPE_STRING)
@@ -256,49 +260,25 @@ bool parse_peer_list(Fields &f, Registered &out) {
   return true;
 }
 
-/* Fast path for the messages the daemon relays all day (offer, answer, ice_candidate, register):
- * one strict RFC 8259 pass that validates the whole text and picks out the protocol's members,
- * without building a tree. It only ever accepts; anything unusual (a known member with an
- * unexpected type, a duplicate, a server-only type, an escape it does not like, any syntax
- * error) returns nullopt and the json-glib parser below decides, with its precise error. The
- * unit tests check that whatever this accepts, json-glib accepts with the same result. */
-class FastParser {
+/* The one JSON grammar the daemon reads with. Strict RFC 8259 with these extra refusals, each
+ * for a way two JSON readers could see different things in the same text: \u0000 (json-glib's
+ * strings end there, a browser's do not), lone UTF-16 surrogates (they decode to bytes that are
+ * not UTF-8, which the daemon would then relay), duplicate members (readers disagree on which
+ * one wins), and nesting past kMaxDepth (json-glib recurses per level). */
+enum class Fault { None, Syntax, Depth, Nul, Surrogate, Duplicate, Utf8 };
+
+class Lexer {
 public:
-  explicit FastParser(std::string_view t) : s_(t.data()), end_(t.data() + t.size()) {}
+  explicit Lexer(std::string_view t) : begin_(t.data()), s_(t.data()), end_(t.data() + t.size()) {}
+  Fault fault() const { return fault_; }
+  std::size_t offset() const { return std::size_t(s_ - begin_); }
 
-  std::optional<Message> run() {
-    ws();
-    if (!top_object())
-      return std::nullopt;
-    ws();
-    if (s_ != end_)
-      return std::nullopt;
-    if (high_bytes_ && !g_utf8_validate_len(begin_of_text_, text_len_, nullptr))
-      return std::nullopt;
-    return build();
+protected:
+  bool fail(Fault f) {
+    if (fault_ == Fault::None)
+      fault_ = f;
+    return false;
   }
-  void set_text(std::string_view t) {
-    begin_of_text_ = t.data();
-    text_len_ = t.size();
-  }
-
-private:
-  enum class Kind { Absent, Null, String, True, False, Integer, Object, Other };
-  struct Field {
-    Kind kind = Kind::Absent;
-    std::string str;
-    long long num = 0;
-  };
-  // Top level, and one level inside "sdp" / "candidate".
-  Field type_, client_id_, room_id_, client_type_, target_id_, from_id_, sdp_, trickle_, candidate_;
-  Field sdp_type_, sdp_sdp_, c_candidate_, c_mid_, c_mline_;
-
-  const char *s_;
-  const char *end_;
-  const char *begin_of_text_ = nullptr;
-  std::size_t text_len_ = 0;
-  bool high_bytes_ = false;
-
   void ws() {
     while (s_ < end_ && (*s_ == ' ' || *s_ == '\t' || *s_ == '\n' || *s_ == '\r'))
       s_++;
@@ -328,13 +308,13 @@ private:
     s_ += 4;
     return true;
   }
-  // At the opening quote. out may be null (skip).
+  // At the opening quote; decodes into out (may be null: validate only).
   bool string(std::string *out) {
     s_++;
     const char *run = s_;
     for (;;) {
       if (s_ >= end_)
-        return false;
+        return fail(Fault::Syntax);
       unsigned char c = static_cast<unsigned char>(*s_);
       if (c == '"') {
         if (out)
@@ -343,7 +323,7 @@ private:
         return true;
       }
       if (c < 0x20)
-        return false;
+        return fail(Fault::Syntax);
       if (c >= 0x80)
         high_bytes_ = true;
       if (c != '\\') {
@@ -352,9 +332,10 @@ private:
       }
       if (out)
         out->append(run, s_ - run);
+      escaped_ = true;
       s_++;
       if (s_ >= end_)
-        return false;
+        return fail(Fault::Syntax);
       char e = *s_++;
       char simple = 0;
       switch (e) {
@@ -369,13 +350,15 @@ private:
       case 'u': {
         unsigned cp;
         if (!u4(cp))
-          return false;
-        if (cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
-          return false; // NUL ends json-glib's strings; lone low surrogate: let it decide
+          return fail(Fault::Syntax);
+        if (cp == 0)
+          return fail(Fault::Nul);
+        if (cp >= 0xDC00 && cp <= 0xDFFF)
+          return fail(Fault::Surrogate);
         if (cp >= 0xD800 && cp <= 0xDBFF) {
           unsigned lo;
           if (!lit("\\u", 2) || !u4(lo) || lo < 0xDC00 || lo > 0xDFFF)
-            return false;
+            return fail(Fault::Surrogate);
           cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
         }
         if (out) {
@@ -386,33 +369,33 @@ private:
         break;
       }
       default:
-        return false;
+        return fail(Fault::Syntax);
       }
       if (simple && out)
         out->push_back(simple);
       run = s_;
     }
   }
-  bool number(Field *f) {
-    const char *start = s_;
+  // A number; integer tells whether it had no fraction or exponent.
+  bool number(bool &integer) {
+    integer = true;
     if (s_ < end_ && *s_ == '-')
       s_++;
     if (s_ >= end_)
-      return false;
+      return fail(Fault::Syntax);
     if (*s_ == '0') {
       s_++;
     } else if (*s_ >= '1' && *s_ <= '9') {
       while (s_ < end_ && *s_ >= '0' && *s_ <= '9')
         s_++;
     } else {
-      return false;
+      return fail(Fault::Syntax);
     }
-    bool integer = true;
     if (s_ < end_ && *s_ == '.') {
       integer = false;
       s_++;
       if (s_ >= end_ || *s_ < '0' || *s_ > '9')
-        return false;
+        return fail(Fault::Syntax);
       while (s_ < end_ && *s_ >= '0' && *s_ <= '9')
         s_++;
     }
@@ -422,10 +405,158 @@ private:
       if (s_ < end_ && (*s_ == '+' || *s_ == '-'))
         s_++;
       if (s_ >= end_ || *s_ < '0' || *s_ > '9')
-        return false;
+        return fail(Fault::Syntax);
       while (s_ < end_ && *s_ >= '0' && *s_ <= '9')
         s_++;
     }
+    return true;
+  }
+  // Whole text done: only blanks may follow, and any non-ASCII byte must be UTF-8.
+  bool finish() {
+    ws();
+    if (s_ != end_)
+      return fail(Fault::Syntax);
+    if (high_bytes_ && !utf8_valid(std::string_view(begin_, end_ - begin_)))
+      return fail(Fault::Utf8);
+    return true;
+  }
+
+  const char *begin_;
+  const char *s_;
+  const char *end_;
+  bool high_bytes_ = false;
+  bool escaped_ = false; // a backslash escape was seen (set, never cleared, by string())
+  Fault fault_ = Fault::None;
+};
+
+// The full grammar, validating only (no tree): what json-glib is allowed to see.
+class Validator : public Lexer {
+public:
+  using Lexer::Lexer;
+  bool run() {
+    ws();
+    return value(1) && finish();
+  }
+  const std::string &duplicate() const { return dup_; }
+
+private:
+  bool value(int depth) {
+    if (s_ >= end_)
+      return fail(Fault::Syntax);
+    char c = *s_;
+    if (c == '"')
+      return string(nullptr);
+    if (c == '{' || c == '[') {
+      if (depth > kMaxDepth)
+        return fail(Fault::Depth);
+      return container(depth);
+    }
+    if (lit("true", 4) || lit("false", 5) || lit("null", 4))
+      return true;
+    bool integer;
+    return number(integer);
+  }
+  bool container(int depth) {
+    bool obj = *s_ == '{';
+    char close = obj ? '}' : ']';
+    s_++;
+    ws();
+    if (s_ < end_ && *s_ == close) {
+      s_++;
+      return true;
+    }
+    std::unordered_set<std::string> keys;
+    std::string key;
+    for (;;) {
+      if (obj) {
+        if (s_ >= end_ || *s_ != '"')
+          return fail(Fault::Syntax);
+        key.clear();
+        if (!string(&key))
+          return false;
+        if (!keys.insert(key).second) {
+          dup_ = key;
+          return fail(Fault::Duplicate);
+        }
+        ws();
+        if (s_ >= end_ || *s_ != ':')
+          return fail(Fault::Syntax);
+        s_++;
+        ws();
+      }
+      if (!value(depth + 1))
+        return false;
+      ws();
+      if (s_ < end_ && *s_ == ',') {
+        s_++;
+        ws();
+        continue;
+      }
+      if (s_ < end_ && *s_ == close) {
+        s_++;
+        return true;
+      }
+      return fail(Fault::Syntax);
+    }
+  }
+  std::string dup_;
+};
+
+// Raw (undecoded) member names of one object, to refuse duplicates on the fast path.
+class KeySet {
+public:
+  // False for a duplicate or too many names (the full path decides those). Names with escapes
+  // are refused by the caller: raw bytes would not compare equal to their decoded twins.
+  bool add(const char *b, const char *e) {
+    std::string_view k(b, e - b);
+    if (n_ == kMax)
+      return false;
+    for (int i = 0; i < n_; i++)
+      if (keys_[i] == k)
+        return false;
+    keys_[n_++] = k;
+    return true;
+  }
+
+private:
+  static constexpr int kMax = 16;
+  std::string_view keys_[kMax];
+  int n_ = 0;
+};
+
+/* Fast path for the messages the daemon relays all day (offer, answer, ice_candidate, register):
+ * one pass of the same grammar that picks out the protocol's members without building a tree.
+ * It only ever accepts; anything unusual (a known member with an unexpected type, a duplicate,
+ * a server-only type, an escaped member name, any fault) returns nullopt and the full path
+ * decides, with its precise error. Tests and fuzz/fuzz_json check that whatever this accepts,
+ * the full path accepts with the same result. */
+class FastParser : public Lexer {
+public:
+  using Lexer::Lexer;
+
+  std::optional<Message> run() {
+    ws();
+    if (!top_object() || !finish())
+      return std::nullopt;
+    return build();
+  }
+
+private:
+  enum class Kind { Absent, Null, String, True, False, Integer, Object, Other };
+  struct Field {
+    Kind kind = Kind::Absent;
+    std::string str;
+    long long num = 0;
+  };
+  // Top level, and one level inside "sdp" / "candidate".
+  Field type_, client_id_, room_id_, client_type_, target_id_, from_id_, sdp_, trickle_, candidate_, token_;
+  Field sdp_type_, sdp_sdp_, c_candidate_, c_mid_, c_mline_;
+
+  bool number(Field *f) {
+    const char *start = s_;
+    bool integer;
+    if (!Lexer::number(integer))
+      return false;
     if (f) {
       if (integer && s_ - start <= 15) {
         f->kind = Kind::Integer;
@@ -511,9 +642,16 @@ private:
   bool skip_container(char open, char close, int depth) {
     if (open_empty(close))
       return true;
+    KeySet keys;
     for (;;) {
-      if (open == '{' && (s_ >= end_ || *s_ != '"' || !string(nullptr) || !colon()))
-        return false;
+      if (open == '{') {
+        if (s_ >= end_ || *s_ != '"')
+          return false;
+        const char *k = s_ + 1;
+        escaped_ = false;
+        if (!string(nullptr) || escaped_ || !keys.add(k, s_ - 1) || !colon())
+          return false;
+      }
       if (!value(nullptr, depth + 1))
         return false;
       Next n = next(close);
@@ -524,28 +662,31 @@ private:
   enum class Scope { Top, Sdp, Candidate };
   // Which field a member goes to (nullptr: skipped); false for a duplicate of a known member.
   bool lookup(Scope scope, const std::string &k, Field *&f, bool &nested) {
+    // Length first, then the bytes: this runs for every member of every relayed message.
+    auto is = [&k](std::string_view w) { return k.size() == w.size() && std::memcmp(k.data(), w.data(), w.size()) == 0; };
     f = nullptr;
     nested = false;
     switch (scope) {
     case Scope::Top:
-      if (k == "type") f = &type_;
-      else if (k == "client_id") f = &client_id_;
-      else if (k == "room_id") f = &room_id_;
-      else if (k == "client_type") f = &client_type_;
-      else if (k == "target_id") f = &target_id_;
-      else if (k == "from_id") f = &from_id_;
-      else if (k == "trickle") f = &trickle_;
-      else if (k == "sdp") { f = &sdp_; nested = true; }
-      else if (k == "candidate") { f = &candidate_; nested = true; }
+      if (is("type")) f = &type_;
+      else if (is("client_id")) f = &client_id_;
+      else if (is("room_id")) f = &room_id_;
+      else if (is("client_type")) f = &client_type_;
+      else if (is("target_id")) f = &target_id_;
+      else if (is("from_id")) f = &from_id_;
+      else if (is("trickle")) f = &trickle_;
+      else if (is("token")) f = &token_;
+      else if (is("sdp")) { f = &sdp_; nested = true; }
+      else if (is("candidate")) { f = &candidate_; nested = true; }
       break;
     case Scope::Sdp:
-      if (k == "type") f = &sdp_type_;
-      else if (k == "sdp") f = &sdp_sdp_;
+      if (is("type")) f = &sdp_type_;
+      else if (is("sdp")) f = &sdp_sdp_;
       break;
     case Scope::Candidate:
-      if (k == "candidate") f = &c_candidate_;
-      else if (k == "sdpMid") f = &c_mid_;
-      else if (k == "sdpMLineIndex") f = &c_mline_;
+      if (is("candidate")) f = &c_candidate_;
+      else if (is("sdpMid")) f = &c_mid_;
+      else if (is("sdpMLineIndex")) f = &c_mline_;
       break;
     }
     return !f || f->kind == Kind::Absent;
@@ -556,11 +697,14 @@ private:
     if (open_empty('}'))
       return true;
     std::string key;
+    KeySet keys;
     for (;;) {
       if (s_ >= end_ || *s_ != '"')
         return false;
       key.clear();
-      if (!string(&key) || !colon())
+      const char *k = s_ + 1;
+      escaped_ = false;
+      if (!string(&key) || escaped_ || !keys.add(k, s_ - 1) || !colon())
         return false;
       Field *f = nullptr;
       bool nested = false;
@@ -664,6 +808,8 @@ private:
           return std::nullopt;
         }
       }
+      if (!opt_str(token_, m.token))
+        return std::nullopt;
       return Message(std::move(m));
     }
     return std::nullopt; // server-side and unknown types: the full parser answers
@@ -674,12 +820,88 @@ private:
 
 std::optional<Message> parse_fast(std::string_view text) {
   FastParser p(text);
-  p.set_text(text);
   return p.run();
 }
 
-namespace {
-} // namespace
+std::optional<Error> check_json(std::string_view text) {
+  Validator v(text);
+  if (v.run())
+    return std::nullopt;
+  // Not UTF-8 comes first: the other reasons may quote the text, and a reply must be UTF-8.
+  if (v.fault() != Fault::Utf8 && !utf8_valid(text))
+    return Error{code::kBadJson, "text is not valid UTF-8"};
+  std::string at = " (at byte " + std::to_string(v.offset()) + ")";
+  switch (v.fault()) {
+  case Fault::Depth:
+    return Error{code::kBadJson, "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels"};
+  case Fault::Nul:
+    return Error{code::kBadField, "\\u0000 (NUL) is not allowed in strings" + at};
+  case Fault::Surrogate:
+    return Error{code::kBadField, "a string holds a lone UTF-16 surrogate, which is not a Unicode character" + at};
+  case Fault::Duplicate: {
+    std::string name = v.duplicate();
+    if (name.size() > 64) { // cut on a character boundary: the reply must stay UTF-8
+      std::size_t n = 64;
+      while (n > 0 && (static_cast<unsigned char>(name[n]) & 0xC0) == 0x80)
+        n--;
+      name = name.substr(0, n) + "...";
+    }
+    std::string k;
+    append_escaped(k, name);
+    return Error{code::kBadJson, "duplicate member " + k + at};
+  }
+  case Fault::Utf8:
+    return Error{code::kBadJson, "text is not valid UTF-8"};
+  default:
+    return Error{code::kBadJson, text.find_first_not_of(" \t\r\n") == std::string_view::npos
+                                     ? std::string("empty message")
+                                     : "invalid JSON" + at};
+  }
+}
+
+bool utf8_valid(std::string_view s) {
+  auto *p = reinterpret_cast<const unsigned char *>(s.data());
+  const unsigned char *e = p + s.size();
+  while (p < e) {
+    // ASCII runs 8 bytes at a time: SDP is almost all ASCII.
+    while (e - p >= 8) {
+      std::uint64_t v;
+      std::memcpy(&v, p, 8);
+      if (v & 0x8080808080808080ull)
+        break;
+      p += 8;
+    }
+    if (p >= e)
+      break;
+    unsigned c = *p;
+    if (c < 0x80) {
+      p++;
+      continue;
+    }
+    int n;
+    unsigned cp, min;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (e - p <= n)
+      return false;
+    for (int i = 1; i <= n; i++) {
+      if ((p[i] & 0xC0) != 0x80)
+        return false;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    p += n + 1;
+  }
+  return true;
+}
 
 const char *type_name(const Message &msg) {
   struct V {
@@ -705,30 +927,11 @@ ParseResult parse(std::string_view text) {
 
 ParseResult parse_full(std::string_view text) {
   ParseResult r;
-  // json-glib parses recursively: a frame of 60,000 '[' would exhaust the stack. Protocol
-  // messages nest three levels deep; refuse anything past kMaxDepth before parsing.
-  {
-    int depth = 0;
-    bool in_string = false, escaped = false;
-    for (char ch : text) {
-      if (in_string) {
-        if (escaped)
-          escaped = false;
-        else if (ch == '\\')
-          escaped = true;
-        else if (ch == '"')
-          in_string = false;
-      } else if (ch == '"') {
-        in_string = true;
-      } else if (ch == '{' || ch == '[') {
-        if (++depth > kMaxDepth) {
-          r.error = {code::kBadJson, "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels"};
-          return r;
-        }
-      } else if (ch == '}' || ch == ']') {
-        depth--;
-      }
-    }
+  // json-glib recurses per nesting level and has its own looser grammar (comments, single
+  // quotes, NUL-terminated strings): it only ever sees text the strict validator passed.
+  if (auto bad = check_json(text)) {
+    r.error = std::move(*bad);
+    return r;
   }
   JsonParser *parser = thread_parser();
   GError *gerr = nullptr;
@@ -758,7 +961,7 @@ ParseResult parse_full(std::string_view text) {
   if (type == "register") {
     Register m;
     if (f.req_str("client_id", m.client_id, true) && f.opt_str_default("room_id", m.room_id, true) &&
-        f.opt_str_default("client_type", m.client_type, true))
+        f.opt_str_default("client_type", m.client_type, true) && f.opt_str("token", m.token))
       r.message = std::move(m);
   } else if (type == "offer" || type == "answer") {
     Sdp m;
@@ -802,7 +1005,7 @@ std::string serialize(const Message &msg) {
   struct V {
     std::string operator()(const Register &m) const {
       return Writer("register").str("client_id", m.client_id).str("room_id", m.room_id)
-          .str("client_type", m.client_type).done();
+          .str("client_type", m.client_type).opt("token", m.token).done();
     }
     std::string operator()(const Registered &m) const {
       std::string ids = "[", types = "{";
@@ -843,6 +1046,13 @@ std::string serialize(const Message &msg) {
     }
   };
   return std::visit(V{}, msg);
+}
+
+bool secret_equal(std::string_view presented, std::string_view secret) {
+  unsigned char diff = presented.size() != secret.size();
+  for (std::size_t i = 0; i < secret.size(); i++)
+    diff |= static_cast<unsigned char>((i < presented.size() ? presented[i] : 0) ^ secret[i]);
+  return diff == 0;
 }
 
 std::string error_json(std::string_view c, std::string_view message) {

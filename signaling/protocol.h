@@ -2,7 +2,9 @@
  * C++ values with JSON parse/serialize. Shared by pointcast-signaling and rtcpeer's ws://
  * signaller, so both sides agree on field names and on what is valid.
  *
- *   register      {"type":"register","client_id":ID,"room_id":ROOM,"client_type":TYPE}
+ *   register      {"type":"register","client_id":ID,"room_id":ROOM,"client_type":TYPE,
+ *                  "token":T}  (token: when the daemon has one and the upgrade request did not
+ *                  carry it in "Authorization: Bearer"; a browser's WebSocket cannot set headers)
  *   registered    {"type":"registered","client_id":ID,"room_id":ROOM,"peers":[ids],
  *                  "peer_types":{id:type,...}}
  *   peer_joined   {"type":"peer_joined","client_id":ID,"client_type":TYPE}
@@ -42,6 +44,7 @@ inline constexpr const char *kTooLarge = "message_too_large";     // message-siz
 inline constexpr const char *kRateLimited = "rate_limited";       // messages-per-second limit
 inline constexpr const char *kBinary = "binary_not_supported";    // binary frame on /ws
 inline constexpr const char *kServerFull = "server_full";         // total clients limit
+inline constexpr const char *kUnauthorized = "unauthorized";      // the daemon's token is missing or wrong
 } // namespace code
 
 // Longest client_id / room_id / client_type accepted (bytes); longer is kBadField.
@@ -62,6 +65,7 @@ struct Register {
   std::string client_id;
   std::string room_id = "default";
   std::string client_type = "unknown";
+  std::optional<std::string> token;
 };
 
 struct PeerInfo {
@@ -124,12 +128,26 @@ ParseResult parse(std::string_view text);
 std::optional<Message> parse_fast(std::string_view text);
 ParseResult parse_full(std::string_view text);
 
+/* The bounded check every JSON text the daemon reads goes through before json-glib sees it (the
+ * room protocol, POST /offer bodies, the /api bodies); the rtcpeer signallers can use it too.
+ * Strict RFC 8259 (no comments, no single quotes, nothing json-glib's looser grammar adds),
+ * nested at most 32 levels, valid UTF-8, and refused besides: \u0000 in any string and lone
+ * UTF-16 surrogates (kBadField: neither is a Unicode scalar value every reader agrees on),
+ * duplicate member names (kBadJson: readers differ on which one wins). nullopt: acceptable. */
+std::optional<Error> check_json(std::string_view text);
+// True when s is UTF-8 of Unicode scalar values (no overlongs, no surrogates); NUL is allowed.
+bool utf8_valid(std::string_view s);
+
 // Serializes to compact JSON (one line, no trailing newline).
 std::string serialize(const Message &msg);
 
 /* Appends s to out as a quoted JSON string: '"', '\\' and control characters escaped, every
  * other byte copied as it is (the caller owns UTF-8 validity). */
 void append_escaped(std::string &out, std::string_view s);
+
+/* Compares a presented secret with the configured one in time that depends only on the
+ * configured one's length, so response timing does not reveal how much of a guess was right. */
+bool secret_equal(std::string_view presented, std::string_view secret);
 
 // Convenience for the frequent error reply.
 std::string error_json(std::string_view code, std::string_view message);

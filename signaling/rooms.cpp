@@ -22,9 +22,22 @@ std::string fmt_seconds(std::chrono::milliseconds ms) {
 }
 } // namespace
 
+struct Rooms::Address {
+  std::string ip;
+  std::size_t connections = 0;
+  std::size_t pending_offers = 0;
+  bool saved = false; // the fields below hold a closed connection's state
+  double tokens = 0;
+  Time refilled;
+  double strikes = 0;
+  Time struck;
+};
+
 struct Rooms::Client {
   Handle handle = 0;
   std::string remote;
+  Address *addr = nullptr;
+  bool needs_token = false;
   Time connected;
   bool registered = false;
   bool closing = false;
@@ -57,6 +70,7 @@ struct Rooms::Bridge {
   bool end_of_candidates = false;
   std::string answer_sdp;
   std::vector<proto::IceCandidate> candidates;
+  Address *addr = nullptr; // the HTTP client's, while the offer is pending
 };
 
 Rooms::Rooms(Limits limits) : limits_(limits) {}
@@ -75,22 +89,57 @@ std::uint32_t Rooms::push_text(std::string s) {
   return static_cast<std::uint32_t>(actions_.texts.size() - 1);
 }
 
-void Rooms::connect(Handle h, Time now, std::string_view remote) {
+Rooms::Address &Rooms::address(const std::string &ip) {
+  auto &slot = addresses_[ip];
+  if (!slot) {
+    slot = std::make_unique<Address>();
+    slot->ip = ip;
+  }
+  return *slot;
+}
+
+void Rooms::connect(Handle h, Time now, std::string_view remote, std::string_view ip, bool authenticated) {
   auto c = std::make_unique<Client>();
   c->handle = h;
   c->remote = remote;
   c->connected = now;
   c->refilled = c->struck = now;
-  c->tokens = std::max(limits_.max_messages_per_second * limits_.burst_seconds, 10.0);
+  c->needs_token = !authenticated && !token_.empty();
+  double cap = std::max(limits_.max_messages_per_second * limits_.burst_seconds, 10.0);
+  c->tokens = cap;
+  Address &a = address(std::string(ip));
+  c->addr = &a;
+  if (a.saved) {
+    // A reconnect picks up where the last connection from this address left off.
+    c->tokens = std::min(cap, a.tokens + seconds(now - a.refilled) * limits_.max_messages_per_second);
+    c->strikes = std::max(0.0, a.strikes - seconds(now - a.struck));
+  }
+  a.connections++;
   Client &ref = *c;
   metrics_.connections_total++;
   bool full = limits_.max_clients && clients_.size() >= limits_.max_clients;
+  bool addr_full = limits_.max_connections_per_address && a.connections > limits_.max_connections_per_address;
   clients_[h] = std::move(c);
   PC_LOG(Debug, kModule, "connection %llu from %s", (unsigned long long)h, ref.remote.c_str());
   if (full) {
     reply_error(ref, code::kServerFull, "the server holds its maximum of " +
                                             std::to_string(limits_.max_clients) + " clients");
     close(ref, kCloseTryAgain, "server full");
+  } else if (addr_full) {
+    metrics_.address_limit_total++;
+    PC_LOG(Warning, kModule, "connection %llu from %s refused: %zu connections from that address",
+           (unsigned long long)h, ref.remote.c_str(), a.connections - 1);
+    reply_error(ref, code::kServerFull, "this address holds its maximum of " +
+                                            std::to_string(limits_.max_connections_per_address) +
+                                            " connections (--max-connections-per-address)");
+    close(ref, kCloseTryAgain, "too many connections from this address");
+  }
+}
+
+void Rooms::offer_settled(Bridge &b) {
+  if (b.addr) {
+    b.addr->pending_offers--;
+    b.addr = nullptr;
   }
 }
 
@@ -171,6 +220,19 @@ void Rooms::text(Handle h, std::string_view text, Time now) {
     return;
   }
   proto::Message &msg = *r.message;
+  if (c.needs_token) {
+    auto *reg = std::get_if<proto::Register>(&msg);
+    if (!reg || !reg->token || !proto::secret_equal(*reg->token, token_)) {
+      PC_LOG(Warning, kModule, "connection %llu from %s refused: %s", (unsigned long long)c.handle,
+             c.remote.c_str(), reg && reg->token ? "wrong token" : "no token");
+      reply_error(c, code::kUnauthorized,
+                  "this daemon requires a token: send it as \"token\" in the register message "
+                  "or as \"Authorization: Bearer ...\" on the WebSocket request");
+      close(c, kClosePolicy, "token required");
+      return;
+    }
+    c.needs_token = false;
+  }
   if (auto *reg = std::get_if<proto::Register>(&msg)) {
     on_register(c, *reg, now);
     return;
@@ -343,6 +405,7 @@ void Rooms::to_bridge(Client &c, Bridge &b, const proto::Message &msg, Time now)
 }
 
 void Rooms::finish_bridge(Bridge &b, int status, std::string reason) {
+  offer_settled(b);
   OfferResult res;
   res.offer_id = b.id;
   res.status = status;
@@ -404,11 +467,31 @@ void Rooms::disconnect(Handle h, Time now) {
   if (it == clients_.end())
     return;
   PC_LOG(Debug, kModule, "connection %llu closed", (unsigned long long)h);
-  leave_room(*it->second);
+  Client &c = *it->second;
+  leave_room(c);
+  if (Address *a = c.addr) {
+    a->connections--;
+    a->saved = true;
+    a->tokens = c.tokens;
+    a->refilled = c.refilled;
+    a->strikes = c.strikes;
+    a->struck = c.struck;
+  }
   clients_.erase(it);
 }
 
 void Rooms::tick(Time now) {
+  // Address entries with nothing open, whose saved bucket has refilled and strikes decayed.
+  double cap = std::max(limits_.max_messages_per_second * limits_.burst_seconds, 10.0);
+  double refill = limits_.max_messages_per_second > 0 ? cap / limits_.max_messages_per_second : 0;
+  for (auto it = addresses_.begin(); it != addresses_.end();) {
+    Address &a = *it->second;
+    bool recovered = !a.saved || (seconds(now - a.refilled) >= refill && seconds(now - a.struck) >= a.strikes);
+    if (a.connections == 0 && a.pending_offers == 0 && recovered)
+      it = addresses_.erase(it);
+    else
+      ++it;
+  }
   std::vector<Client *> idle;
   for (auto &[h, c] : clients_)
     if (!c->registered && !c->closing && now - c->connected >= limits_.register_timeout)
@@ -434,7 +517,7 @@ void Rooms::tick(Time now) {
 }
 
 OfferStart Rooms::begin_offer(std::string_view room_name, std::string_view sdp,
-                              std::string_view target, Time now) {
+                              std::string_view target, Time now, std::string_view ip) {
   OfferStart res;
   metrics_.http_offers_total++;
   auto fail = [&](int status, std::string reason) {
@@ -445,6 +528,14 @@ OfferStart Rooms::begin_offer(std::string_view room_name, std::string_view sdp,
     res.reason = std::move(reason);
     return res;
   };
+  Address &addr = address(std::string(ip));
+  // Each pending offer holds an HTTP request open: bounded overall and per address.
+  if (limits_.max_pending_offers && pending_offers() >= limits_.max_pending_offers)
+    return fail(503, "the daemon holds its maximum of " + std::to_string(limits_.max_pending_offers) +
+                         " pending offers (--max-pending-offers); try again shortly");
+  if (limits_.max_pending_offers_per_address && addr.pending_offers >= limits_.max_pending_offers_per_address)
+    return fail(429, "this address has " + std::to_string(addr.pending_offers) +
+                         " offers pending (--max-pending-offers-per-address); wait for their answers");
   auto rit = rooms_.find(std::string(room_name));
   if (rit == rooms_.end())
     return fail(503, "no peer is registered in room \"" + std::string(room_name) + "\"");
@@ -476,6 +567,8 @@ OfferStart Rooms::begin_offer(std::string_view room_name, std::string_view sdp,
   b->answerer = answerer->handle;
   b->answerer_id = answerer->id;
   b->deadline = now + limits_.offer_timeout;
+  b->addr = &addr;
+  addr.pending_offers++;
   proto::Sdp offer;
   offer.from_id = b->peer_id;
   offer.sdp = {"offer", std::string(sdp)};
@@ -511,6 +604,7 @@ void Rooms::end_offer(std::uint64_t offer_id) {
     return;
   Bridge &b = *it->second;
   PC_LOG(Info, kModule, "HTTP offer %s abandoned by the HTTP client", b.peer_id.c_str());
+  offer_settled(b);
   metrics_.http_offers_failed_total++;
   if (auto c = clients_.find(b.answerer); c != clients_.end() && !c->second->closing)
     actions_.sends.push_back({b.answerer, push_text(proto::serialize(proto::PeerLeft{b.peer_id}))});
@@ -565,6 +659,8 @@ std::string Rooms::prometheus() const {
   metric("errors_total", "counter", "Error replies sent to clients.", metrics_.errors_total);
   metric("abuse_disconnects_total", "counter", "Clients disconnected for too many rejected messages.",
          metrics_.abuse_disconnects_total);
+  metric("address_limit_total", "counter", "Connections refused by --max-connections-per-address.",
+         metrics_.address_limit_total);
   metric("http_offers_total", "counter", "POST /offer requests.", metrics_.http_offers_total);
   metric("http_offers_answered_total", "counter", "HTTP offers answered.",
          metrics_.http_offers_answered_total);

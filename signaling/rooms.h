@@ -39,6 +39,9 @@ struct Limits {
   double max_messages_per_second = 100;      // sustained, per client; 0 = unlimited
   double burst_seconds = 2;                  // the rate bucket holds this many seconds' worth
   std::size_t max_clients = 50000;           // WebSocket connections; 0 = unlimited
+  std::size_t max_connections_per_address = 256; // WebSocket connections from one address; 0 = unlimited
+  std::size_t max_pending_offers = 64;       // HTTP /offer requests waiting for an answer; 0 = unlimited
+  std::size_t max_pending_offers_per_address = 8; // ... from one address; 0 = unlimited
   double max_strikes = 50;                   // rejected messages (decaying 1/s) before disconnect
   std::chrono::milliseconds register_timeout{30000}; // connected but never registered: closed
   std::chrono::milliseconds offer_timeout{10000};    // /offer: answerer must answer within this
@@ -57,6 +60,7 @@ struct Metrics {
   std::uint64_t messages_relayed_total = 0; // deliveries of offer/answer/ice_candidate
   std::uint64_t errors_total = 0;           // error replies sent
   std::uint64_t abuse_disconnects_total = 0;
+  std::uint64_t address_limit_total = 0;    // connections refused by the per-address limit
   std::uint64_t http_offers_total = 0;
   std::uint64_t http_offers_answered_total = 0;
   std::uint64_t http_offers_failed_total = 0;
@@ -108,8 +112,15 @@ public:
   Rooms(const Rooms &) = delete;
   Rooms &operator=(const Rooms &) = delete;
 
-  // Events. Each appends what to do to actions(); the caller drains and clear()s it.
-  void connect(Handle h, Time now, std::string_view remote = {});
+  // Clients that connect unauthenticated must send this token in their register message.
+  void set_token(std::string token) { token_ = std::move(token); }
+
+  /* Events. Each appends what to do to actions(); the caller drains and clear()s it.
+   * remote: for log lines ("addr:port"); address: the client's IP, which the per-address limits
+   * and the rate-limit state (kept across reconnects) are keyed by; authenticated: the upgrade
+   * request carried the token (or none is needed), else the register message must. */
+  void connect(Handle h, Time now, std::string_view remote = {}, std::string_view address = {},
+               bool authenticated = true);
   void text(Handle h, std::string_view text, Time now);
   void binary(Handle h, std::size_t size, Time now);
   void disconnect(Handle h, Time now);
@@ -117,7 +128,7 @@ public:
 
   // HTTP /offer bridge.
   OfferStart begin_offer(std::string_view room, std::string_view sdp, std::string_view target,
-                         Time now);
+                         Time now, std::string_view address = {});
   // The HTTP side gave up (client went away); the answerer is told the virtual peer left.
   void end_offer(std::uint64_t offer_id);
   // WHIP DELETE of a finished offer's resource: tells the answerer the virtual peer left.
@@ -136,6 +147,7 @@ public:
   struct Client;
   struct Room;
   struct Bridge;
+  struct Address;
 
 private:
   void reply_error(Client &c, const char *code, std::string message);
@@ -158,6 +170,12 @@ private:
   std::unordered_map<std::string, std::uint64_t> bridge_by_peer; // virtual peer id -> offer id
   std::uint64_t next_offer_ = 1;
   std::size_t registered_ = 0;
+  std::string token_;
+  // Per client IP: open connections, pending offers, and the rate/strike state of its last
+  // closed connection (so reconnecting does not refill the bucket). Idle entries expire in tick().
+  std::unordered_map<std::string, std::unique_ptr<Address>> addresses_;
+  Address &address(const std::string &ip);
+  void offer_settled(Bridge &b);
 };
 
 /* Inserts candidate lines into the m-sections they belong to (by sdpMLineIndex, else by mid) and

@@ -7,7 +7,11 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+
+#include <cerrno>
+#include <deque>
 
 #include <algorithm>
 #include <climits>
@@ -19,7 +23,6 @@ namespace pointcast::signaling {
 
 namespace {
 const char *kModule = "server";
-constexpr gsize kMaxHttpBody = 1 << 20; // /offer bodies and other POSTs
 
 std::string remote_of(SoupServerMessage *msg) {
   const char *host = soup_server_message_get_remote_host(msg);
@@ -82,6 +85,8 @@ struct Server::Impl final : WsListener {
   GSource *flusher = nullptr;
   std::int64_t last_keepalive_us = 0;
   std::unordered_map<std::uint64_t, PendingOffer> offers;
+  std::unordered_map<std::string, std::string> whip_sessions; // Location id -> virtual peer id
+  std::deque<std::string> whip_order;
   std::vector<std::pair<std::string, bool>> token_paths; // path prefix, needs token
   Handle next_handle = 1;
   Actions spare; // swapped with the state machine's queue so buffers are reused
@@ -89,6 +94,10 @@ struct Server::Impl final : WsListener {
   guint tick_source = 0;
   std::uint64_t http_requests = 0;
   std::uint64_t http_unauthorized = 0;
+  std::uint64_t http_body_cut = 0;
+  std::uint64_t http_forbidden = 0;
+  bool listen_loopback = false;
+  static bool is_loopback(SoupServerMessage *msg);
 
   void apply();
   void flush_all();
@@ -103,12 +112,38 @@ struct Server::Impl final : WsListener {
   void on_static(SoupServerMessage *msg, const char *path);
   void finish_offer(const OfferResult &r);
   void early(SoupServerMessage *msg, const char *path);
+  void watch_body(SoupServerMessage *msg, bool refused);
+  void arm_deadline(SoupServerMessage *msg);
+  static void on_finished_idle(SoupServerMessage *m, gpointer data);
+  std::uint64_t http_timeouts = 0;
   void add_early(const char *path);
 };
 
 Server::Server(ServerConfig config) : config_(std::move(config)), rooms_(config_.limits) {
   impl_ = std::make_unique<Impl>();
   impl_->self = this;
+  if (!config_.token.empty() && config_.child_token.empty())
+    config_.child_token = random_hex(16);
+  rooms_.set_token(config_.token);
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  std::size_t got = 0;
+  while (got < bytes) {
+    ssize_t n = getrandom(raw.data() + got, bytes - got, 0);
+    if (n > 0)
+      got += std::size_t(n);
+    else if (errno != EINTR)
+      g_error("getrandom failed: %s", g_strerror(errno));
+  }
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
 }
 
 Server::~Server() {
@@ -137,28 +172,94 @@ std::vector<std::string> Server::uris() const {
   return out;
 }
 
+namespace {
+const char *header(SoupServerMessage *msg, const char *name) {
+  return soup_message_headers_get_one(soup_server_message_get_request_headers(msg), name);
+}
+
+// The host part of a Host header or origin authority: "[::1]:80" -> "::1", "a.b:80" -> "a.b".
+std::string host_part(std::string_view authority) {
+  if (!authority.empty() && authority[0] == '[') {
+    std::size_t close = authority.find(']');
+    return std::string(authority.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1));
+  }
+  std::size_t colon = authority.find(':');
+  if (colon != std::string_view::npos && authority.find(':', colon + 1) == std::string_view::npos)
+    authority = authority.substr(0, colon);
+  return std::string(authority);
+}
+
+std::string lower(std::string s) {
+  for (char &c : s)
+    c = g_ascii_tolower(c);
+  return s;
+}
+} // namespace
+
+bool Server::header_token_ok(SoupServerMessage *msg) const {
+  const char *auth = header(msg, "Authorization");
+  if (!auth || g_ascii_strncasecmp(auth, "Bearer ", 7) != 0)
+    return false;
+  const char *t = auth + 7;
+  while (*t == ' ')
+    t++;
+  return protocol::secret_equal(t, config_.token);
+}
+
 bool Server::authorized(SoupServerMessage *msg) const {
-  if (config_.token.empty())
+  if (config_.token.empty() || header_token_ok(msg))
     return true;
-  const char *auth = soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
-                                                  "Authorization");
-  if (auth && g_ascii_strncasecmp(auth, "Bearer ", 7) == 0) {
-    const char *t = auth + 7;
-    while (*t == ' ')
-      t++;
-    if (config_.token == t)
+  // The API also takes ?token= and X-Pointcast-Token: EventSource cannot set headers, and the API
+  // only answers the daemon's own origin (see early()).
+  const char *path = g_uri_get_path(soup_server_message_get_uri(msg));
+  if (!g_str_has_prefix(path, "/api"))
+    return false;
+  if (const char *x = header(msg, "X-Pointcast-Token"); x && protocol::secret_equal(x, config_.token))
+    return true;
+  return query_token_is(msg, config_.token);
+}
+
+bool Server::query_token_is(SoupServerMessage *msg, const std::string &secret) const {
+  const char *q = g_uri_get_query(soup_server_message_get_uri(msg));
+  if (!q)
+    return false;
+  g_autoptr(GHashTable) params = g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, nullptr);
+  auto *tok = params ? static_cast<const char *>(g_hash_table_lookup(params, "token")) : nullptr;
+  if (!tok)
+    return false;
+  return secret.empty() || protocol::secret_equal(tok, secret); // empty: is there one at all
+}
+
+bool Server::host_allowed(const std::string &host) const {
+  std::string h = lower(host);
+  if (h.empty())
+    return false;
+  if (g_hostname_is_ip_address(h.c_str()) || h == "localhost" || g_str_has_suffix(h.c_str(), ".localhost"))
+    return true;
+  std::string me = lower(g_get_host_name());
+  if (h == me || h == me + ".local" || h == lower(host_part(config_.host)))
+    return true;
+  for (const auto &o : config_.allow_origins) {
+    const char *sep = strstr(o.c_str(), "://");
+    if (sep && h == lower(host_part(sep + 3)))
       return true;
   }
-  GUri *uri = soup_server_message_get_uri(msg);
-  if (const char *q = g_uri_get_query(uri)) {
-    g_autoptr(GHashTable) params = g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, nullptr);
-    if (params) {
-      auto *tok = static_cast<const char *>(g_hash_table_lookup(params, "token"));
-      if (tok && config_.token == tok)
-        return true;
-    }
-  }
   return false;
+}
+
+bool Server::origin_allowed(SoupServerMessage *msg, const char *origin) const {
+  std::string o = lower(origin);
+  while (!o.empty() && o.back() == '/')
+    o.pop_back();
+  for (const auto &a : config_.allow_origins)
+    if (o == lower(a))
+      return true;
+  const char *host = header(msg, "Host");
+  if (!host)
+    return false;
+  // The daemon's own origin: the scheme it serves and the Host the browser addressed.
+  std::string own = std::string(config_.tls_cert.empty() ? "http://" : "https://") + lower(host);
+  return o == own;
 }
 
 void Server::add_route(const std::string &path, RouteHandler handler, bool needs_token) {
@@ -173,32 +274,212 @@ void Server::add_route(const std::string &path, RouteHandler handler, bool needs
       h, [](gpointer data) { delete static_cast<RouteHandler *>(data); });
 }
 
-// Token and body-size checks, run once the headers are in, before the body is read and before a
-// WebSocket upgrade. libsoup matches early handlers per path, so each route path gets one.
+/* Checks run once the headers are in, before the body is read and before a WebSocket upgrade
+ * (libsoup matches early handlers per path, so each route path gets one):
+ *   - /api and DELETE /offer/...: Host must name this daemon (DNS rebinding), a browser's
+ *     Origin must be the daemon's own or an --allow-origin one, CORS preflights are answered
+ *     for those origins only, POST bodies must be application/json; with no token and a
+ *     non-loopback listen address the API is off unless --allow-unauthenticated-api.
+ *   - the token: "Authorization: Bearer" on /ws and /offer (never ?token=, which ends up in
+ *     logs); a /ws without it may still send it in its register message (browsers cannot set
+ *     headers on a WebSocket).
+ *   - the body-size cap, for every request. */
 void Server::Impl::early(SoupServerMessage *msg, const char *path) {
   http_requests++;
-  bool needs = g_str_has_prefix(path, "/ws") || g_str_has_prefix(path, "/offer");
+  const ServerConfig &cfg = self->config();
+  const char *method = soup_server_message_get_method(msg);
+  SoupMessageHeaders *resp = soup_server_message_get_response_headers(msg);
+  bool api = g_str_has_prefix(path, "/api");
+  bool offer = g_str_has_prefix(path, "/offer");
+  bool ws = g_str_has_prefix(path, "/ws");
+  bool preflight = !strcmp(method, "OPTIONS");
+  bool guarded = api || (offer && g_str_has_prefix(path, "/offer/") && strcmp(method, "POST"));
+  bool refused = false;
+  auto refuse = [&](guint status, const std::string &why, const char *counter_log) {
+    PC_LOG(Warning, kModule, "%s %s from %s refused: %s", method, path, remote_of(msg).c_str(), counter_log);
+    soup_message_headers_replace(resp, "Connection", "close");
+    respond_json_error(msg, status, why);
+    refused = true;
+  };
+  const char *origin = header(msg, "Origin");
+  if (guarded) {
+    const char *host = header(msg, "Host");
+    if (!host || !self->host_allowed(host_part(host))) {
+      http_forbidden++;
+      refuse(SOUP_STATUS_FORBIDDEN,
+             std::string("Host \"") + (host ? host : "") +
+                 "\" is not a name of this daemon (a DNS rebinding page?); add it with --allow-origin",
+             "Host not allowed");
+    } else if (origin && !self->origin_allowed(msg, origin)) {
+      http_forbidden++;
+      refuse(SOUP_STATUS_FORBIDDEN,
+             std::string("requests from ") + origin + " are not allowed here (--allow-origin ORIGIN)",
+             "cross-site Origin");
+    } else if (api && cfg.token.empty() && !listen_loopback && !cfg.allow_unauthenticated_api) {
+      http_forbidden++;
+      refuse(SOUP_STATUS_FORBIDDEN,
+             "the API is off: the daemon listens beyond loopback without --token "
+             "(set --token, or --allow-unauthenticated-api to open it to anyone who can reach it)",
+             "API without a token on a non-loopback address");
+    } else if (origin) {
+      soup_message_headers_replace(resp, "Access-Control-Allow-Origin", origin);
+      soup_message_headers_append(resp, "Vary", "Origin");
+      if (preflight && api) {
+        soup_message_headers_replace(resp, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+        soup_message_headers_replace(resp, "Access-Control-Allow-Headers",
+                                     "Content-Type, Authorization, X-Pointcast-Token");
+        soup_message_headers_replace(resp, "Access-Control-Max-Age", "600");
+        soup_server_message_set_status(msg, SOUP_STATUS_NO_CONTENT, nullptr);
+        refused = true; // answered
+      }
+    }
+  }
+  bool needs = ws || offer || api;
   for (auto &[p, t] : token_paths)
     if (t && g_str_has_prefix(path, p.c_str()))
       needs = true;
-  if (needs && !self->authorized(msg)) {
-    http_unauthorized++;
-    PC_LOG(Warning, kModule, "%s %s from %s refused: missing or wrong token",
-           soup_server_message_get_method(msg), path, remote_of(msg).c_str());
-    // Close after the refusal: a WebSocket client that failed its handshake waits for that.
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "WWW-Authenticate",
-                                 "Bearer realm=\"pointcast\"");
-    respond_json_error(msg, SOUP_STATUS_UNAUTHORIZED,
-                       "a token is required (?token=... or Authorization: Bearer ...)");
-    return;
+  if (!refused && needs && !preflight && !self->authorized(msg)) {
+    if (ws && self->query_token_is(msg, cfg.child_token) && is_loopback(msg)) {
+      // A sender this daemon started (pipelines.cpp): rtcpeer has no token property set there.
+    } else if (ws && !header(msg, "Authorization") && !self->query_token_is(msg, {})) {
+      // Upgraded, but the register message must carry the token (Rooms enforces it).
+      g_object_set_data(G_OBJECT(msg), "pointcast-needs-token", GINT_TO_POINTER(1));
+    } else {
+      http_unauthorized++;
+      bool in_url = !header(msg, "Authorization") && self->query_token_is(msg, {});
+      // Close after the refusal: a WebSocket client that failed its handshake waits for that.
+      soup_message_headers_replace(resp, "WWW-Authenticate", "Bearer realm=\"pointcast\"");
+      refuse(SOUP_STATUS_UNAUTHORIZED,
+             in_url ? "a token in the URL is not accepted (URLs end up in logs): send \"Authorization: "
+                      "Bearer ...\" or \"token\" in the register message"
+                    : "a token is required (Authorization: Bearer ...)",
+             in_url ? "token in the URL" : "missing or wrong token");
+    }
   }
-  goffset len = soup_message_headers_get_content_length(soup_server_message_get_request_headers(msg));
-  if (len > (goffset)kMaxHttpBody) {
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
+  if (!refused && api && !strcmp(method, "POST")) {
+    const char *ctype = soup_message_headers_get_content_type(soup_server_message_get_request_headers(msg), nullptr);
+    if (!ctype || g_ascii_strcasecmp(ctype, "application/json"))
+      refuse(SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
+             std::string("Content-Type must be application/json, not ") + (ctype ? ctype : "none"),
+             "not application/json");
+  }
+  const std::size_t cap = cfg.max_body_bytes;
+  SoupMessageHeaders *req = soup_server_message_get_request_headers(msg);
+  bool too_long = soup_message_headers_get_encoding(req) == SOUP_ENCODING_CONTENT_LENGTH &&
+                  soup_message_headers_get_content_length(req) > (goffset)cap;
+  if (too_long && !refused) {
+    soup_message_headers_replace(resp, "Connection", "close");
     respond_json_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-                       "request body over " + std::to_string(kMaxHttpBody) + " bytes");
+                       "request body over " + std::to_string(cap) + " bytes (--max-body-size)");
   }
+  // A refused request's body is never used: discard it as it arrives.
+  watch_body(msg, refused || too_long);
+}
+
+bool Server::Impl::is_loopback(SoupServerMessage *msg) {
+  GSocketAddress *addr = soup_server_message_get_remote_address(msg);
+  return addr && G_IS_INET_SOCKET_ADDRESS(addr) &&
+         g_inet_address_get_is_loopback(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(addr)));
+}
+
+/* Bodies are counted while libsoup reads them. A chunked one announces no length: it is cut off
+ * (connection closed) the moment it passes the cap; a 300 MiB chunked POST used to be held whole,
+ * twice. An announced-too-long one already has its 413, which libsoup only sends once it has
+ * read the body: that body is discarded as it arrives, and cut off too past 16x the cap. */
+void Server::Impl::watch_body(SoupServerMessage *msg, bool refused) {
+  struct Count {
+    Impl *impl;
+    bool refused;
+    std::size_t total = 0;
+    bool cut = false;
+  };
+  auto *count = new Count{this, refused};
+  g_object_set_data_full(G_OBJECT(msg), "pointcast-body", count, [](gpointer p) { delete static_cast<Count *>(p); });
+  g_signal_connect(msg, "got-chunk", G_CALLBACK(+[](SoupServerMessage *m, GBytes *chunk, gpointer data) {
+                     auto *c = static_cast<Count *>(data);
+                     std::size_t cap = c->impl->self->config().max_body_bytes;
+                     c->total += g_bytes_get_size(chunk);
+                     SoupMessageBody *body = soup_server_message_get_request_body(m);
+                     if (c->refused)
+                       soup_message_body_truncate(body);
+                     if (c->cut || c->total <= (c->refused ? cap * 16 : cap))
+                       return;
+                     c->cut = true;
+                     c->impl->http_body_cut++;
+                     PC_LOG(Warning, kModule, "%s %s from %s: body over %zu bytes, connection closed",
+                            soup_server_message_get_method(m), g_uri_get_path(soup_server_message_get_uri(m)),
+                            remote_of(m).c_str(), cap);
+                     soup_message_body_truncate(body);
+                     if (GSocket *sock = soup_server_message_get_socket(m))
+                       g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+                   }),
+                   count);
+}
+
+/* Every request must be read in full within --http-timeout from the moment libsoup starts it:
+ * that covers a slow or stalled header or body (slowloris), a TLS handshake that never ends and
+ * a keep-alive connection left idle (libsoup starts the next request as soon as one is done).
+ * Paused /offer requests and event streams are past this point: their own limits apply. */
+void Server::Impl::arm_deadline(SoupServerMessage *msg) {
+  struct Deadline {
+    Impl *impl;
+    SoupServerMessage *msg;
+    guint source = 0;
+  };
+  auto *d = new Deadline{this, msg};
+  d->source = g_timeout_add_seconds(self->config().http_timeout, [](gpointer p) -> gboolean {
+    auto *d = static_cast<Deadline *>(p);
+    d->source = 0;
+    d->impl->http_timeouts++;
+    PC_LOG(Info, kModule, "HTTP connection from %s closed: request not read within %u s",
+           remote_of(d->msg).c_str(), d->impl->self->config().http_timeout);
+    if (GSocket *sock = soup_server_message_get_socket(d->msg))
+      g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+    return G_SOURCE_REMOVE;
+  }, d);
+  g_object_set_data_full(G_OBJECT(msg), "pointcast-deadline", d, [](gpointer p) {
+    auto *d = static_cast<Deadline *>(p);
+    if (d->source)
+      g_source_remove(d->source);
+    delete d;
+  });
+  g_signal_connect(msg, "got-body", G_CALLBACK(+[](SoupServerMessage *m, gpointer) {
+                     g_object_set_data(G_OBJECT(m), "pointcast-deadline", nullptr);
+                   }),
+                   nullptr);
+  GSocket *sock = soup_server_message_get_socket(msg);
+  if (!sock)
+    return;
+  g_object_set_data(G_OBJECT(sock), "pointcast-idle", nullptr); // the connection is busy again
+  // libsoup starts the next request on a keep-alive connection only when bytes arrive: the idle
+  // time between requests gets its own timer, on the socket.
+  g_signal_connect(msg, "finished", G_CALLBACK(on_finished_idle), this);
+}
+
+void Server::Impl::on_finished_idle(SoupServerMessage *m, gpointer data) {
+  if (g_object_get_data(G_OBJECT(m), "pointcast-upgraded"))
+    return; // a WebSocket now: keep-alive pings watch it
+  GSocket *s = soup_server_message_get_socket(m);
+  if (!s || !g_socket_is_connected(s))
+    return;
+  auto *impl = static_cast<Impl *>(data);
+  struct Idle {
+    GSocket *sock;
+    guint source;
+  };
+  auto *idle = new Idle{s, 0};
+  idle->source = g_timeout_add_seconds(impl->self->config().http_timeout, [](gpointer p) -> gboolean {
+    auto *i = static_cast<Idle *>(p);
+    i->source = 0;
+    g_socket_shutdown(i->sock, TRUE, TRUE, nullptr);
+    return G_SOURCE_REMOVE;
+  }, idle);
+  g_object_set_data_full(G_OBJECT(s), "pointcast-idle", idle, [](gpointer p) {
+    auto *i = static_cast<Idle *>(p);
+    if (i->source)
+      g_source_remove(i->source);
+    delete i;
+  });
 }
 
 void Server::Impl::add_early(const char *path) {
@@ -255,7 +536,16 @@ bool Server::start(std::string *error) {
                 "pointcast_signaling_http_requests_total " + std::to_string(impl->http_requests) + "\n"
                 "# HELP pointcast_signaling_http_unauthorized_total Requests refused for a missing or wrong token.\n"
                 "# TYPE pointcast_signaling_http_unauthorized_total counter\n"
-                "pointcast_signaling_http_unauthorized_total " + std::to_string(impl->http_unauthorized) + "\n";
+                "pointcast_signaling_http_unauthorized_total " + std::to_string(impl->http_unauthorized) + "\n"
+                "# HELP pointcast_signaling_http_body_cut_total Requests cut off for a body over --max-body-size.\n"
+                "# TYPE pointcast_signaling_http_body_cut_total counter\n"
+                "pointcast_signaling_http_body_cut_total " + std::to_string(impl->http_body_cut) + "\n"
+                "# HELP pointcast_signaling_http_forbidden_total Requests refused for their Host or Origin, or an API without a token.\n"
+                "# TYPE pointcast_signaling_http_forbidden_total counter\n"
+                "pointcast_signaling_http_forbidden_total " + std::to_string(impl->http_forbidden) + "\n"
+                "# HELP pointcast_signaling_http_timeouts_total HTTP connections closed by --http-timeout.\n"
+                "# TYPE pointcast_signaling_http_timeouts_total counter\n"
+                "pointcast_signaling_http_timeouts_total " + std::to_string(impl->http_timeouts) + "\n";
         respond_text(msg, SOUP_STATUS_OK, body, "text/plain; version=0.0.4; charset=utf-8");
       },
       impl_.get(), nullptr);
@@ -274,6 +564,10 @@ bool Server::start(std::string *error) {
 
   for (const char *p : {"/ws", "/healthz", "/metrics", "/offer", "/"})
     impl_->add_early(p);
+  g_signal_connect(soup_, "request-started", G_CALLBACK(+[](SoupServer *, SoupServerMessage *msg, gpointer data) {
+                     static_cast<Impl *>(data)->arm_deadline(msg);
+                   }),
+                   impl_.get());
   for (auto &install : route_setups_)
     install(*this);
 
@@ -290,6 +584,7 @@ bool Server::start(std::string *error) {
     addr = G_INET_ADDRESS(g_object_ref(addrs->data));
     g_resolver_free_addresses(addrs);
   }
+  impl_->listen_loopback = g_inet_address_get_is_loopback(addr);
   g_autoptr(GSocketAddress) sa = g_inet_socket_address_new(addr, config_.port);
   auto opts = static_cast<SoupServerListenOptions>(cert ? SOUP_SERVER_LISTEN_HTTPS : 0);
   // Our own socket for a deep accept backlog: GSocket's default of 10 drops SYNs when many
@@ -360,6 +655,7 @@ void Server::Impl::on_ws(SoupServerMessage *msg) {
     return;
   }
   soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr);
+  g_object_set_data(G_OBJECT(msg), "pointcast-upgraded", GINT_TO_POINTER(1));
   g_signal_connect(msg, "wrote-informational", G_CALLBACK(+[](SoupServerMessage *m, gpointer data) {
                      static_cast<Impl *>(data)->on_upgrade(m);
                    }),
@@ -369,6 +665,9 @@ void Server::Impl::on_ws(SoupServerMessage *msg) {
 void Server::Impl::on_upgrade(SoupServerMessage *msg) {
   const ServerConfig &cfg = self->config();
   std::string remote = remote_of(msg);
+  const char *ip = soup_server_message_get_remote_host(msg);
+  std::string address = ip ? ip : "?";
+  bool authenticated = !g_object_get_data(G_OBJECT(msg), "pointcast-needs-token");
   int poll_fd = -1;
   if (GSocket *sock = soup_server_message_get_socket(msg)) {
     int fd = g_socket_get_fd(sock);
@@ -391,11 +690,11 @@ void Server::Impl::on_upgrade(SoupServerMessage *msg) {
   // Frames far over the limit end the connection (1009); between the limit and this the state
   // machine answers with an error and the client stays.
   std::size_t hard = std::max<std::size_t>(cfg.limits.max_message_bytes * 4 + 4096, 64 * 1024);
-  auto conn = std::make_unique<WsConn>(stream, poll_fd, this, h, hard, std::size_t(16) << 20);
+  auto conn = std::make_unique<WsConn>(stream, poll_fd, this, h, hard, cfg.max_queued_bytes);
   g_object_unref(stream);
   WsConn *c = conn.get();
   conns.emplace(h, std::move(conn));
-  self->rooms().connect(h, Clock::now(), remote);
+  self->rooms().connect(h, Clock::now(), remote, address, authenticated);
   apply();
   c->start();
 }
@@ -497,8 +796,16 @@ void Server::Impl::finish_offer(const OfferResult &r) {
   if (r.status == 200) {
     if (p.whip) {
       respond_text(p.msg, SOUP_STATUS_CREATED, r.answer_sdp, "application/sdp");
+      // The resource URL is a capability (DELETE ends the session): random, not "http-<n>".
+      std::string session = random_hex(16);
+      whip_sessions.emplace(session, p.peer_id);
+      whip_order.push_back(session);
+      while (whip_order.size() > 1024) { // as many as Rooms keeps finished offers for
+        whip_sessions.erase(whip_order.front());
+        whip_order.pop_front();
+      }
       soup_message_headers_replace(soup_server_message_get_response_headers(p.msg), "Location",
-                                   ("/offer/" + p.peer_id).c_str());
+                                   ("/offer/" + session).c_str());
     } else {
       g_autoptr(JsonBuilder) b = json_builder_new();
       json_builder_begin_object(b);
@@ -520,22 +827,28 @@ void Server::Impl::finish_offer(const OfferResult &r) {
 void Server::Impl::on_offer(SoupServerMessage *msg, const char *path, GHashTable *query) {
   const char *method = soup_server_message_get_method(msg);
   SoupMessageHeaders *resp = soup_server_message_get_response_headers(msg);
-  soup_message_headers_replace(resp, "Access-Control-Allow-Origin", "*");
+  bool resource = g_str_has_prefix(path, "/offer/");
+  // POST /offer is for any page (the seed systems serve theirs from another port); a session
+  // resource only for allowed origins, which early() already checked.
+  if (!resource)
+    soup_message_headers_replace(resp, "Access-Control-Allow-Origin", "*");
   if (!strcmp(method, "OPTIONS")) {
-    soup_message_headers_replace(resp, "Access-Control-Allow-Methods", "POST, DELETE, OPTIONS");
+    soup_message_headers_replace(resp, "Access-Control-Allow-Methods", resource ? "DELETE, OPTIONS" : "POST, OPTIONS");
     soup_message_headers_replace(resp, "Access-Control-Allow-Headers", "Content-Type, Authorization");
     soup_message_headers_replace(resp, "Access-Control-Expose-Headers", "Location");
     soup_server_message_set_status(msg, SOUP_STATUS_NO_CONTENT, nullptr);
     return;
   }
-  if (g_str_has_prefix(path, "/offer/")) {
+  if (resource) {
     // WHIP session resource: DELETE ends it.
     if (strcmp(method, "DELETE")) {
       soup_message_headers_replace(resp, "Allow", "DELETE, OPTIONS");
       respond_json_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "use DELETE on a session resource");
       return;
     }
-    if (self->rooms().end_session(path + strlen("/offer/"))) {
+    auto it = whip_sessions.find(path + strlen("/offer/"));
+    if (it != whip_sessions.end() && self->rooms().end_session(it->second)) {
+      whip_sessions.erase(it);
       apply();
       soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
     } else {
@@ -571,6 +884,11 @@ void Server::Impl::on_offer(SoupServerMessage *msg, const char *path, GHashTable
     if (ctype && g_ascii_strcasecmp(ctype, "application/json") && g_ascii_strcasecmp(ctype, "text/plain")) {
       respond_json_error(msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
                          std::string("Content-Type ") + ctype + " is neither application/json nor application/sdp");
+      return;
+    }
+    // Bounded first: json-glib's recursion crashed on a body of a million '['.
+    if (auto bad = protocol::check_json(text)) {
+      respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, "body is not acceptable JSON: " + bad->message);
       return;
     }
     g_autoptr(JsonParser) parser = json_parser_new();
@@ -609,7 +927,8 @@ void Server::Impl::on_offer(SoupServerMessage *msg, const char *path, GHashTable
     respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, "the SDP is not valid UTF-8");
     return;
   }
-  OfferStart st = self->rooms().begin_offer(room, sdp, target ? target : "", Clock::now());
+  const char *ip = soup_server_message_get_remote_host(msg);
+  OfferStart st = self->rooms().begin_offer(room, sdp, target ? target : "", Clock::now(), ip ? ip : "?");
   if (!st.offer_id) {
     self->rooms().actions().clear();
     respond_json_error(msg, st.status, st.reason);

@@ -24,7 +24,16 @@ struct ServerConfig {
   std::string web_root;          // static files; empty: none
   std::string pipelines_dir;     // for routes that start pipelines (see pipelines.cpp)
   unsigned max_pipelines = 4;    // senders those routes may run at once
+  unsigned max_event_subscribers = 32; // open GET /api/events streams
   unsigned ping_interval = 20;   // seconds between WebSocket pings; 0: none
+  std::size_t max_body_bytes = 1 << 20; // any HTTP request body, chunked or not
+  std::size_t max_queued_bytes = 4 << 20; // unsent output per WebSocket; past it: dropped
+  unsigned http_timeout = 15;    // seconds for a request's headers and body (and TLS handshake)
+  std::vector<std::string> allow_origins; // besides the daemon's own, for /api and DELETE /offer
+  bool allow_unauthenticated_api = false; // /api without a token on a non-loopback address
+  // Accepted as ?token= on /ws from loopback only: how senders the daemon starts get in (their
+  // rtcpeer has no token property set). Random per run; never the user's token.
+  std::string child_token;
   Limits limits;
 };
 
@@ -48,8 +57,16 @@ public:
   // Adds an HTTP route below `path` (from inside a route set). needs_token: refused with 401 unless the token is presented
   // (when the daemon has one).
   void add_route(const std::string &path, RouteHandler handler, bool needs_token = true);
-  // True when msg carries the configured token (or none is configured).
+  // True when msg carries the configured token (or none is configured): "Authorization: Bearer",
+  // and for /api also ?token= or X-Pointcast-Token.
   bool authorized(SoupServerMessage *msg) const;
+  bool header_token_ok(SoupServerMessage *msg) const;
+  // ?token= equals secret (secret empty: any ?token= at all).
+  bool query_token_is(SoupServerMessage *msg, const std::string &secret) const;
+  // Host names that address this daemon (IP literals, localhost, this machine, --host, the hosts
+  // of --allow-origin); the Origin check: the daemon's own origin or an --allow-origin one.
+  bool host_allowed(const std::string &host) const;
+  bool origin_allowed(SoupServerMessage *msg, const char *origin) const;
 
   const ServerConfig &config() const { return config_; }
   Rooms &rooms() { return rooms_; }
@@ -67,6 +84,7 @@ private:
 };
 
 // Shared helpers for route handlers.
+std::string random_hex(std::size_t bytes); // from getrandom(): for unguessable ids
 void respond_text(SoupServerMessage *msg, guint status, const std::string &body,
                   const char *content_type = "text/plain; charset=utf-8");
 void respond_json_error(SoupServerMessage *msg, guint status, const std::string &reason);

@@ -1,5 +1,7 @@
 #include "websocket.h"
 
+#include "protocol.h"
+
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -12,20 +14,6 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr std::size_t kReadBudget = 512 * 1024; // per wake-up, so one busy peer cannot starve others
 constexpr guint kCloseWaitMs = 3000;
 
-void unmask(char *p, std::size_t n, const unsigned char key[4]) {
-  std::uint64_t k8;
-  unsigned char kb[8] = {key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]};
-  std::memcpy(&k8, kb, 8);
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    std::uint64_t v;
-    std::memcpy(&v, p + i, 8);
-    v ^= k8;
-    std::memcpy(p + i, &v, 8);
-  }
-  for (; i < n; i++)
-    p[i] ^= key[i & 3];
-}
 } // namespace
 
 WsConn::WsConn(GIOStream *stream, int poll_fd, WsListener *listener, std::uint64_t handle,
@@ -33,7 +21,7 @@ WsConn::WsConn(GIOStream *stream, int poll_fd, WsListener *listener, std::uint64
     : stream_(G_IO_STREAM(g_object_ref(stream))),
       in_(G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream))),
       out_(G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream))), listener_(listener),
-      handle_(handle), max_payload_(max_payload), max_buffered_(max_buffered) {
+      handle_(handle), max_buffered_(max_buffered), decoder_(max_payload) {
   poll_fd_ = poll_fd;
   last_rx_us_ = g_get_monotonic_time();
 }
@@ -179,101 +167,35 @@ void WsConn::read_some() {
 }
 
 void WsConn::parse() {
-  while (state_ != State::Closed) {
-    std::size_t avail = in_buf_.size() - in_off_;
-    if (avail < 2)
-      break;
-    auto *p = reinterpret_cast<unsigned char *>(in_buf_.data() + in_off_);
-    bool fin = p[0] & 0x80;
-    int opcode = p[0] & 0x0f;
-    if (p[0] & 0x70)
-      return fail(1002, "reserved bits set (no extension was negotiated)");
-    if (!(p[1] & 0x80))
-      return fail(1002, "client frames must be masked");
-    std::uint64_t len = p[1] & 0x7f;
-    std::size_t hdr = 2;
-    if (len == 126) {
-      if (avail < 4)
-        break;
-      len = (std::uint64_t(p[2]) << 8) | p[3];
-      hdr = 4;
-    } else if (len == 127) {
-      if (avail < 10)
-        break;
-      len = 0;
-      for (int i = 0; i < 8; i++)
-        len = (len << 8) | p[2 + i];
-      hdr = 10;
-    }
-    if (opcode >= 8 && (!fin || len > 125))
-      return fail(1002, "bad control frame");
-    if (len > max_payload_ || frag_.size() + len > max_payload_)
-      return fail(1009, "message too big");
-    if (avail < hdr + 4 + len)
-      break;
-    unsigned char key[4];
-    std::memcpy(key, p + hdr, 4);
-    char *payload = in_buf_.data() + in_off_ + hdr + 4;
-    unmask(payload, len, key);
-    std::string_view data(payload, len);
-    in_off_ += hdr + 4 + len;
-
-    switch (opcode) {
-    case 0x8: { // close
-      std::uint16_t code = len >= 2 ? (std::uint16_t(std::uint8_t(data[0])) << 8) | std::uint8_t(data[1]) : 1005;
+  WsDecoder::Event ev;
+  while (state_ != State::Closed && decoder_.next(in_buf_, in_off_, ev)) {
+    switch (ev.kind) {
+    case WsDecoder::Kind::Error:
+      return fail(ev.code, ev.why);
+    case WsDecoder::Kind::Close: {
       if (!close_sent_) {
-        char echo[2] = {char(code == 1005 ? 0x03 : data[0]), char(code == 1005 ? 0xe8 : data[1])};
+        std::uint16_t code = ev.code == 1005 ? 1000 : ev.code;
+        char echo[2] = {char(code >> 8), char(code & 0xff)};
         queue_frame(0x8, std::string_view(echo, 2));
         close_sent_ = true;
       }
       flush();
-      teardown(code, "closed by peer");
+      teardown(ev.code, "closed by peer");
       return;
     }
-    case 0x9:
-      queue_frame(0xA, data);
+    case WsDecoder::Kind::Ping:
+      queue_frame(0xA, ev.data);
       break;
-    case 0xA:
+    case WsDecoder::Kind::Pong:
       break; // liveness already noted on read
-    case 0x1:
-    case 0x2:
-      if (frag_op_)
-        return fail(1002, "new message inside a fragmented one");
-      if (!fin) {
-        frag_op_ = opcode;
-        frag_.assign(data);
-        break;
-      }
-      if (opcode == 0x1) {
-        if (!g_utf8_validate_len(data.data(), data.size(), nullptr))
-          return fail(1007, "text frame is not UTF-8");
-        if (state_ == State::Open)
-          listener_->ws_text(*this, data);
-      } else if (state_ == State::Open) {
-        listener_->ws_binary(*this, data.size());
-      }
+    case WsDecoder::Kind::Text:
+      if (state_ == State::Open)
+        listener_->ws_text(*this, ev.data);
       break;
-    case 0x0:
-      if (!frag_op_)
-        return fail(1002, "continuation without a message");
-      frag_.append(data);
-      if (fin) {
-        int op = frag_op_;
-        frag_op_ = 0;
-        std::string msg = std::move(frag_);
-        frag_.clear();
-        if (op == 0x1) {
-          if (!g_utf8_validate_len(msg.data(), msg.size(), nullptr))
-            return fail(1007, "text message is not UTF-8");
-          if (state_ == State::Open)
-            listener_->ws_text(*this, msg);
-        } else if (state_ == State::Open) {
-          listener_->ws_binary(*this, msg.size());
-        }
-      }
+    case WsDecoder::Kind::Binary:
+      if (state_ == State::Open)
+        listener_->ws_binary(*this, ev.data.size());
       break;
-    default:
-      return fail(1002, "unknown opcode");
     }
   }
   if (in_off_ == in_buf_.size()) {

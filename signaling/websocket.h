@@ -5,6 +5,8 @@
  * frame separately), and pongs are visible, so keep-alive can drop peers that stopped answering. */
 #pragma once
 
+#include "wsframe.h"
+
 #include <gio/gio.h>
 
 #include <cstdint>
@@ -79,7 +81,6 @@ private:
   guint close_timer_ = 0;
   WsListener *listener_;
   std::uint64_t handle_;
-  std::size_t max_payload_;
   std::size_t max_buffered_;
   State state_ = State::Open;
   bool close_sent_ = false;
@@ -87,8 +88,7 @@ private:
   std::size_t in_off_ = 0;
   std::string out_buf_;
   std::size_t out_off_ = 0;
-  std::string frag_;   // a fragmented message being assembled
-  int frag_op_ = 0;
+  WsDecoder decoder_;
   std::int64_t last_rx_us_ = 0;
   std::int64_t ping_sent_us_ = 0;
   bool ping_outstanding_ = false;

@@ -87,9 +87,11 @@ def main():
         pass
 
     # Limits raised only where the benchmark itself would hit them (the default rate limit is
-    # 100 msg/s per client); everything else is the daemon's default configuration.
+    # 100 msg/s per client; every load-tool connection comes from 127.0.0.1); everything else is
+    # the daemon's default configuration.
     ours = run("pointcast-signaling",
-               [args.daemon, "--host", "127.0.0.1", "--port", "0", "--max-rate", "0"],
+               [args.daemon, "--host", "127.0.0.1", "--port", "0", "--max-rate", "0",
+                "--max-connections-per-address", "0"],
                "listening on", args)
     ref = run("reference", ["/usr/bin/python3", args.reference, "--host", "127.0.0.1", "--port", "0"],
               "listening on", args)

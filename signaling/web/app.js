@@ -263,8 +263,7 @@ function signalingUrl() {
   const given = params.get('signaling');
   const u = new URL(given || '/ws', location.href);
   if (!given) u.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  if (token && !u.searchParams.has('token')) u.searchParams.set('token', token);
-  return u.toString();
+  return u.toString(); // the token goes in the register message, never in a URL
 }
 
 function setSignaling(s, kind) {
@@ -291,7 +290,9 @@ function connect() {
     if (ws !== sock) return;
     reconnectDelay = 500;
     setSignaling('registering', 'busy');
-    sock.send(JSON.stringify({ type: 'register', client_id: state.clientId, room_id: room(), client_type: 'browser' }));
+    const reg = { type: 'register', client_id: state.clientId, room_id: room(), client_type: 'browser' };
+    if (token) reg.token = token;
+    sock.send(JSON.stringify(reg));
   };
   sock.onmessage = (m) => {
     if (ws !== sock) return;
@@ -857,7 +858,7 @@ function init() {
   openEvents();
   loadPipelines().then(updateMode);
   if (params.get('connect') === '1') connect();
-  log(`viewer ready; room "${room()}", signaling ${signalingUrl().replace(/token=[^&]*/, 'token=…')}`);
+  log(`viewer ready; room "${room()}", signaling ${signalingUrl()}`);
 }
 
 init();

@@ -62,6 +62,7 @@ class Daemon:
 def doc_operation(path):
     """The documented path template matching a concrete path: literal segments beat templates."""
     best = None
+    path = path.split("?")[0]
     for tmpl in DOC["paths"]:
         # {path} (the static files) spans folders; other parameters are one segment.
         rx = "^" + re.sub(r"\\\{(\w+)\\\}", lambda m: ".+" if m.group(1) == "path" else "[^/]+",
@@ -231,11 +232,12 @@ async def open_paths(port):
 
 
 async def token_paths(port):
-    """With --token: bearer operations refuse without it, accept with it; open ones stay open."""
+    """With --token: bearer operations refuse without it, accept with it; open ones stay open. /ws
+    takes the token in its register message, so its upgrade is refused only for a token in the URL."""
     P = lambda *a, **k: asyncio.to_thread(probe, port, *a, **k)  # noqa: E731
     bearer = {"Authorization": "Bearer s3cret"}
     for path, op in (("/api/pipelines", "get"), ("/api/events", "get"), ("/api/other", "get"),
-                     ("/offer", "post"), ("/offer/http-1", "delete"), ("/ws", "get"),
+                     ("/offer", "post"), ("/offer/http-1", "delete"), ("/ws?token=s3cret", "get"),
                      ("/api/pipelines/idle/start", "post"), ("/api/pipelines/x-1", "delete")):
         tmpl = doc_operation(path)
         sec = DOC["paths"][tmpl][op].get("security")

@@ -8,6 +8,7 @@
 #include <string>
 
 using namespace pointcast::protocol;
+using namespace std::string_literals;
 
 static Message must_parse(const char *text) {
   ParseResult r = parse(text);
@@ -16,8 +17,9 @@ static Message must_parse(const char *text) {
   return *r.message;
 }
 
-static void expect_error(const char *text, const char *code) {
-  ParseResult r = parse(text);
+static void expect_error(const std::string &str, const char *code) {
+  const char *text = str.c_str();
+  ParseResult r = parse(str);
   if (r.ok())
     g_error("parse(%s) unexpectedly succeeded", text);
   if (r.error.code != code)
@@ -146,6 +148,53 @@ static void test_errors() {
   expect_error(R"({"type":"error"})", code::kMissingField);
 }
 
+// Texts that two JSON readers could read differently are refused before any of them reads it.
+static void test_hostile() {
+  // A lone surrogate escape decodes to bytes that are not UTF-8 (the daemon used to relay them
+  // in peer_joined, and every client in the room dropped with 1007).
+  expect_error(R"({"type":"register","client_id":"\udc00x"})", code::kBadField);
+  expect_error(R"({"type":"register","client_id":"a\ud800"})", code::kBadField);
+  expect_error(R"({"type":"register","client_id":"a\ud800\u0041"})", code::kBadField);
+  expect_error(R"({"type":"offer","target_id":"b","sdp":"v=0","x":"\udfff"})", code::kBadField);
+  g_assert_true(parse(R"({"type":"register","client_id":"\ud83d\ude00"})").ok()); // a pair is fine
+  // NUL: json-glib's key "type\u0000" is "type", a browser's is not (forged peer_left).
+  expect_error(R"({"type":"offer","target_id":"b","sdp":"v=0","type\u0000":"peer_left"})", code::kBadField);
+  expect_error(R"({"type":"register","client_id":"a\u0000b"})", code::kBadField);
+  expect_error("{\"type\":\"register\",\"client_id\":\"a\0b\"}"s, code::kBadJson);
+  expect_error(std::string("abc\0def", 7), code::kBadJson);
+  // Duplicates: readers differ on which one wins.
+  expect_error(R"({"type":"offer","type":"peer_left","client_id":"x"})", code::kBadJson);
+  expect_error(R"({"type":"offer","target_id":"b","sdp":{"sdp":"v=0","sdp":"v=1"}})", code::kBadJson);
+  expect_error(R"({"type":"register","client_id":"a","x":1,"\u0078":2})", code::kBadJson);
+  std::string dupkey = std::string(63, 'k') + "\u00e9";
+  ParseResult dup = parse("{\"" + dupkey + "\":1,\"" + dupkey + "\":2}");
+  g_assert_true(utf8_valid(dup.error.message)); // the name is cut on a character boundary
+  // json-glib's own extensions never reach it.
+  expect_error(R"({'type':'register','client_id':'a'})", code::kBadJson);
+  expect_error(R"({"type":"register",/* c */"client_id":"a"})", code::kBadJson);
+  expect_error("{\"type\":\"register\",\"client_id\":\"a\"} // c", code::kBadJson);
+  expect_error(R"({"type":"register","client_id":"a",})", code::kBadJson);
+  expect_error("\xef\xbb\xbf{\"type\":\"register\",\"client_id\":\"a\"}", code::kBadJson); // BOM
+  expect_error("not json at all", code::kBadJson);
+  // Size-independent depth bound, also for bodies that are not protocol messages.
+  g_assert_true(check_json(std::string(1000000, '[')).has_value());
+  g_assert_true(check_json(std::string(32, '[') + std::string(32, ']')) == std::nullopt);
+  g_assert_true(check_json(std::string(33, '[') + std::string(33, ']')).has_value());
+  // UTF-8: NUL is a character; surrogates and overlongs are not.
+  g_assert_true(utf8_valid(std::string("a\0b", 3)));
+  g_assert_true(utf8_valid("\xc3\xa9\xf0\x9f\x98\x80"));
+  g_assert_false(utf8_valid("\xed\xb0\x80"));
+  g_assert_false(utf8_valid("\xc0\x80"));
+  g_assert_false(utf8_valid("\xf4\x90\x80\x80"));
+  g_assert_false(utf8_valid("abcdefgh\xc3"));
+  // Tokens: equal only when equal (length included), whatever the prefix in common.
+  g_assert_true(secret_equal("s3cret", "s3cret"));
+  for (const char *no : {"", "s", "s3cre", "s3cret!", "S3cret", "s3cres", std::string("s3cret\0", 7).c_str()})
+    g_assert_false(secret_equal(no, "s3cret"));
+  g_assert_false(secret_equal(std::string_view("s3cret\0", 7), "s3cret"));
+  g_assert_true(secret_equal("", ""));
+}
+
 // Whatever the fast path accepts, json-glib accepts with the same result.
 static int g_fast_accepted = 0;
 static void agree(const std::string &text) {
@@ -153,6 +202,8 @@ static void agree(const std::string &text) {
   if (!fast)
     return;
   g_fast_accepted++;
+  if (auto bad = check_json(text))
+    g_error("fast path accepted what the validator refuses (%s): %s", bad->message.c_str(), text.c_str());
   ParseResult full = parse_full(text);
   if (!full.ok())
     g_error("fast path accepted what json-glib refuses (%s): %s", full.error.message.c_str(), text.c_str());
@@ -229,5 +280,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/protocol/append-from-id", test_append_from_id);
   g_test_add_func("/protocol/errors", test_errors);
   g_test_add_func("/protocol/fast-path", test_fast_path);
+  g_test_add_func("/protocol/hostile", test_hostile);
   return g_test_run();
 }

@@ -46,8 +46,8 @@ struct Harness {
       offers.push_back(o);
     a.clear();
   }
-  void connect(Handle h) {
-    rooms.connect(h, now, "test");
+  void connect(Handle h, const std::string &ip = "", bool authenticated = true) {
+    rooms.connect(h, now, "test", ip, authenticated);
     drain();
   }
   void send(Handle h, const std::string &text) {
@@ -517,6 +517,111 @@ void test_metrics_text() {
 
 } // namespace
 
+
+// Connections per address: the one over the limit is told why and closed; other addresses are not affected.
+void test_per_address_limit() {
+  Limits l;
+  l.max_connections_per_address = 2;
+  Harness t(l);
+  t.connect(1, "10.0.0.1");
+  t.connect(2, "10.0.0.1");
+  t.expect_silence();
+  t.connect(3, "10.0.0.1");
+  g_assert_cmpstr(t.error_code(3).c_str(), ==, code::kServerFull);
+  g_assert_cmpuint(t.closed.size(), ==, 1);
+  g_assert_cmpuint(t.closed[0].client, ==, 3);
+  g_assert_cmpuint(t.closed[0].code, ==, kCloseTryAgain);
+  t.connect(4, "10.0.0.2");
+  t.disconnect(3);
+  t.disconnect(1);
+  t.connect(5, "10.0.0.1"); // a place came free
+  t.expect_silence();
+  g_assert_cmpuint(t.closed.size(), ==, 1);
+  g_assert_true(t.rooms.prometheus().find("pointcast_signaling_address_limit_total 1\n") != std::string::npos);
+}
+
+// Reconnecting does not refill the rate bucket: the new connection continues the old one's state.
+void test_rate_survives_reconnect() {
+  Limits l;
+  l.max_messages_per_second = 5; // bucket of max(5 * 2, 10) = 10
+  Harness t(l);
+  t.connect(1, "10.0.0.1");
+  for (int i = 0; i < 10; i++)
+    t.expect_error(1, "{}", code::kMissingType);
+  t.expect_error(1, "{}", code::kRateLimited);
+  t.disconnect(1);
+  t.connect(2, "10.0.0.1");
+  t.expect_error(2, "{}", code::kRateLimited);
+  t.connect(3, "10.0.0.2"); // another address has its own
+  t.expect_error(3, "{}", code::kMissingType);
+  t.disconnect(2);
+  t.advance(1s); // 5 tokens back
+  t.connect(4, "10.0.0.1");
+  for (int i = 0; i < 4; i++)
+    t.expect_error(4, "{}", code::kMissingType);
+  // The entry of an address with nothing open goes once its bucket is full again.
+  t.disconnect(3);
+  t.disconnect(4);
+  t.advance(3s);
+  t.connect(5, "10.0.0.1");
+  for (int i = 0; i < 10; i++)
+    t.expect_error(5, "{}", code::kMissingType);
+}
+
+// A connection that did not present the token in its headers must send it in its register.
+void test_token_in_register() {
+  Harness t;
+  t.rooms.set_token("s3cret");
+  for (const char *text : {R"({"type":"register","client_id":"a"})", R"({"type":"register","client_id":"a","token":"s3cre"})",
+                           R"({"type":"register","client_id":"a","token":"s3cret!"})",
+                           R"({"type":"offer","target_id":"b","sdp":"v=0","token":"s3cret"})"}) {
+    std::size_t closes = t.closed.size();
+    t.connect(1, "", false);
+    t.expect_error(1, text, code::kUnauthorized);
+    g_assert_cmpuint(t.closed.size(), ==, closes + 1);
+    g_assert_cmpuint(t.closed.back().code, ==, kClosePolicy);
+    t.disconnect(1);
+  }
+  t.connect(2, "", false);
+  t.send(2, R"({"type":"register","client_id":"a","room_id":"r","token":"s3cret"})");
+  g_assert_cmpstr(type_name(t.take_one(2)), ==, "registered");
+  t.connect(3, "", true); // the token came in the Authorization header
+  t.send(3, R"({"type":"register","client_id":"b","room_id":"r"})");
+  g_assert_cmpstr(type_name(t.take_one(3)), ==, "registered");
+  // The token is not passed on to anyone.
+  auto joined = t.take(2);
+  g_assert_cmpuint(joined.size(), ==, 1);
+  g_assert_cmpstr(type_name(joined[0]), ==, "peer_joined");
+}
+
+// Pending HTTP offers: bounded per address and in all; settled ones free their place.
+void test_pending_offer_limits() {
+  Limits l;
+  l.max_pending_offers = 3;
+  l.max_pending_offers_per_address = 2;
+  Harness t(l);
+  t.reg_room("r", {{"ans", "answerer"}});
+  auto offer = [&](const char *ip) {
+    OfferStart s = t.rooms.begin_offer("r", kHttpOffer, "", t.now, ip);
+    t.drain();
+    if (s.offer_id)
+      t.take(1);
+    return s;
+  };
+  g_assert_cmpuint(offer("10.0.0.1").offer_id, !=, 0);
+  g_assert_cmpuint(offer("10.0.0.1").offer_id, !=, 0);
+  OfferStart third = offer("10.0.0.1");
+  g_assert_cmpuint(third.offer_id, ==, 0);
+  g_assert_cmpint(third.status, ==, 429);
+  g_assert_cmpuint(offer("10.0.0.2").offer_id, !=, 0);
+  OfferStart over = offer("10.0.0.3");
+  g_assert_cmpint(over.status, ==, 503);
+  t.advance(l.offer_timeout + 1s); // all three time out
+  g_assert_cmpuint(t.offers.size(), ==, 3);
+  t.take(1);
+  g_assert_cmpuint(offer("10.0.0.1").offer_id, !=, 0);
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, nullptr);
   pointcast::log::set_level(pointcast::log::Level::Error);
@@ -537,5 +642,9 @@ int main(int argc, char **argv) {
   g_test_add_func("/rooms/offer-failures", test_offer_failures);
   g_test_add_func("/rooms/virtual-id-reserved", test_virtual_id_is_reserved);
   g_test_add_func("/rooms/metrics-text", test_metrics_text);
+  g_test_add_func("/rooms/per-address-limit", test_per_address_limit);
+  g_test_add_func("/rooms/rate-survives-reconnect", test_rate_survives_reconnect);
+  g_test_add_func("/rooms/token-in-register", test_token_in_register);
+  g_test_add_func("/rooms/pending-offer-limits", test_pending_offer_limits);
   return g_test_run();
 }

@@ -1,0 +1,497 @@
+#!/usr/bin/python3
+"""Hostile input against the real pointcast-signaling on loopback.
+
+Usage: test_hostile.py DAEMON CASE. Every case starts its own daemon, has two bystanders ("a" and
+"b" in room "bystanders") registered before the attack, and after it checks that the daemon is
+alive, that the bystanders still relay an offer both ways, and that the daemon's memory (VmRSS
+and VmHWM from /proc) grew by less than the case's stated bound.
+"""
+import asyncio
+import json
+import os
+import socket
+import sys
+import time
+
+import websockets
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_daemon  # noqa: E402
+from test_daemon import (ANSWER_SDP, OFFER_SDP, TIMEOUT, Client, Daemon, check, http,  # noqa: E402
+                         raw_frame, raw_ws)
+
+MIB = 1024 * 1024
+
+
+def mem(d):
+    """(VmRSS, VmHWM) of the daemon in bytes."""
+    out = {}
+    with open("/proc/%d/status" % d.proc.pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                out[k] = int(v.split()[0]) * 1024
+    return out["VmRSS"], out["VmHWM"]
+
+
+class Bystanders:
+    """Two clients registered before the attack; after it they must still talk."""
+
+    def __init__(self, d, url=None, **kw):
+        self.d, self.url, self.kw = d, url or d.ws, kw
+
+    async def __aenter__(self):
+        self.a = await Client.open(self.url, "a", **self.kw)
+        await self.a.register("a", "bystanders")
+        self.b = await Client.open(self.url, "b", **self.kw)
+        await self.b.register("b", "bystanders")
+        await self.a.expect("peer_joined", client_id="b")
+        self.rss0, self.hwm0 = mem(self.d)
+        return self
+
+    async def relay(self):
+        check(self.d.alive(), "the daemon died")
+        await self.a.send({"type": "offer", "target_id": "b", "sdp": {"type": "offer", "sdp": OFFER_SDP}})
+        m = await self.b.expect("offer", from_id="a")
+        check(m["sdp"]["sdp"] == OFFER_SDP, "the offer arrived changed")
+        await self.b.send({"type": "answer", "target_id": "a", "sdp": {"type": "answer", "sdp": ANSWER_SDP}})
+        await self.a.expect("answer", from_id="b")
+
+    async def __aexit__(self, *exc):
+        if exc[0] is None:
+            await self.relay()
+            rss, hwm = mem(self.d)
+            bound = self.bound
+            check(hwm - self.hwm0 < bound and rss - self.rss0 < bound,
+                  "daemon memory grew by %.1f MiB RSS / %.1f MiB peak, bound %.0f MiB"
+                  % ((rss - self.rss0) / MIB, (hwm - self.hwm0) / MIB, bound / MIB))
+            print("memory: +%.1f MiB RSS, +%.1f MiB peak (bound %.0f MiB)"
+                  % ((rss - self.rss0) / MIB, (hwm - self.hwm0) / MIB, bound / MIB))
+        await self.a.ws.close()
+        await self.b.ws.close()
+
+    # Under AddressSanitizer (tests/meson.build preloads it) freed memory sits in its quarantine
+    # (capped below) and every allocation has redzones, so the daemon's bound is wider there.
+    bound = (96 if "libasan" in os.environ.get("LD_PRELOAD", "") else 16) * MIB
+
+
+def raw_http(port, data, read=True, timeout=10):
+    """Sends raw bytes, returns (status, whole response) or (None, b"") when cut off."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        if not read:
+            return s
+        buf = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (ConnectionError, socket.timeout):
+                break
+            if not chunk:
+                break
+            buf += chunk
+            if b"\r\n\r\n" in buf:
+                head, _, body = buf.partition(b"\r\n\r\n")
+                n = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+                if n and len(body) >= n[0]:
+                    break
+        status = int(buf.split(b" ")[1]) if buf.startswith(b"HTTP/1.1 ") else None
+        return status, buf
+    finally:
+        if read:
+            s.close()
+
+
+def pipelines_dir():
+    import tempfile
+    d = tempfile.mkdtemp(prefix="pc-hostile-")
+    with open(os.path.join(d, "idle.pipeline"), "w") as f:
+        f.write("# does nothing\nfakesrc num-buffers=1 ! fakesink\n")
+    return d
+
+
+async def case_json_bomb():
+    """A million '[' crashed the daemon (json-glib recursion) on /offer and on the API."""
+    with Daemon("--pipelines-dir", pipelines_dir(), "--max-message-size", str(2 * MIB)) as d:
+        async with Bystanders(d):
+            bomb = b"[" * 1000000
+            for ctype in ("application/json", "text/plain"):
+                hdrs = {"Content-Type": ctype} if ctype else {}
+                st, _, body = http("POST", d.http + "/offer?room=bystanders", bomb, hdrs)
+                check(st == 400 and b"nested deeper" in body, "/offer bomb (%s): %s %r" % (ctype, st, body[:200]))
+            st, _, body = http("POST", d.http + "/api/pipelines/idle/start", bomb,
+                               {"Content-Type": "application/json"})
+            check(st == 400 and b"bad_json" in body, "/api bomb: %s %r" % (st, body[:200]))
+            # Objects nest the same way; single quotes and comments (json-glib's extensions) are
+            # refused before json-glib sees them.
+            for text in (b'{"a":' * 200000, b"{'sdp':'v=0','type':'offer'}", b'{"sdp":"v=0"/*x*/}'):
+                st, _, body = http("POST", d.http + "/offer?room=bystanders", text, {"Content-Type": "application/json"})
+                check(st == 400, "/offer %r...: %s" % (text[:20], st))
+            # The same over WebSocket, under the message-size limit.
+            c = await Client.open(d.ws, "c")
+            await c.send("[" * 1000000)
+            await c.error("bad_json")
+            await c.send('{"type":"register","client_id":"c",' + '"x":[' * 100000)
+            await c.error("bad_json")
+            await c.register("c", "other")  # the attacker's own connection stays usable
+
+
+async def case_chunked():
+    """A chunked body is cut off at --max-body-size while it is read, never held whole."""
+    with Daemon("--max-body-size", str(256 * 1024)) as d:
+        async with Bystanders(d):
+            s = raw_http(d.port, b"POST /offer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                 b"Transfer-Encoding: chunked\r\n\r\n", read=False)
+            chunk = b"%x\r\n" % MIB + b"[" * MIB + b"\r\n"
+            sent = 0
+            t0 = time.time()
+            try:
+                while sent < 300 * MIB and time.time() - t0 < 30:
+                    await asyncio.to_thread(s.sendall, chunk)
+                    sent += MIB
+            except (BrokenPipeError, ConnectionResetError, socket.timeout):
+                pass
+            s.close()
+            check(sent < 32 * MIB, "the daemon took %d MiB of a chunked body" % (sent // MIB))
+            print("chunked body cut off after %d MiB were sent (cap 256 KiB)" % (sent // MIB))
+            # Content-Length over the cap: 413 at once when the client waits for it (Expect), and
+            # a body sent anyway is discarded as it arrives, then cut off.
+            st, resp = raw_http(d.port, b"POST /offer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                        b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % (300 * MIB))
+            check(st == 413, "Content-Length 300 MiB: %s" % st)
+            s = raw_http(d.port, b"POST /offer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: %d\r\n\r\n" % (300 * MIB), read=False)
+            sent = 0
+            try:
+                while sent < 300 * MIB and time.time() - t0 < 60:
+                    await asyncio.to_thread(s.sendall, b"x" * MIB)
+                    sent += MIB
+            except (BrokenPipeError, ConnectionResetError, socket.timeout):
+                pass
+            s.close()
+            check(sent < 64 * MIB, "the daemon read %d MiB of a refused body" % (sent // MIB))
+            # Under the cap, chunked, is read and answered.
+            body = json.dumps({"type": "offer", "sdp": OFFER_SDP}).encode()
+            st, resp = raw_http(d.port, b"POST /offer?room=nobody HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                        + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+            check(st == 503 and b"no peer" in resp, "small chunked offer: %s %r" % (st, resp[-200:]))
+            st, _, m = http("GET", d.http + "/metrics")
+            check(b"pointcast_signaling_http_body_cut_total 2" in m, "metrics: body cuts not counted")
+
+
+async def case_text():
+    """Valid UTF-8 that is not JSON, NUL, lone surrogates and NUL keys: errors, never 1007."""
+    with Daemon() as d:
+        async with Bystanders(d) as by:
+            c = await Client.open(d.ws, "c")
+            for text, code in (('"\u0000"', "bad_json"), ("abc\u0000def", "bad_json"),
+                               ("not json", "bad_json"), ("{'type':'register'}", "bad_json"),
+                               ('{"type":"register","client_id":"\\u0000"}', "bad_field"),
+                               ('{"type":"register","client_id":"\\udc00x"}', "bad_field"),
+                               ('{"type":"register","client_id":"x\\ud800"}', "bad_field"),
+                               ('{"type":"register","client_id":"c","client_id":"d"}', "bad_json")):
+                await c.send(text)
+                await c.error(code)
+            # Nothing of that reached the room: no peer_joined with an undecodable id.
+            await by.a.nothing(0.2)
+            await by.b.nothing(0.1)
+            # A registered member cannot forge another type through an escaped NUL in a key: the
+            # daemon refuses it rather than relay text its receivers read differently.
+            await c.register("c", "bystanders")
+            await by.a.expect("peer_joined", client_id="c")
+            await by.b.expect("peer_joined", client_id="c")
+            forged = ('{"type":"offer","target_id":"b","sdp":"' + OFFER_SDP.replace("\r\n", "\\r\\n")
+                      + '","type\\u0000":"peer_left","client_id":"a"}')
+            await c.send(forged)
+            await c.error("bad_field")
+            await c.send('{"type":"offer","type":"peer_left","target_id":"b","sdp":"v=0"}')
+            await c.error("bad_json")
+            await by.b.nothing(0.2)
+            # Ids with newlines and terminal escapes are relayed as JSON escapes and logged
+            # escaped: no log line starts with the attacker's text.
+            e = await Client.open(d.ws, "e")
+            await e.register("evil\n2026-01-01 00:00:00 [ERROR] fake: line\x1b[31m", "bystanders")
+            for who in (by.a, by.b, c):
+                m = await who.expect("peer_joined")
+                check(m["client_id"].startswith("evil\n"), "id arrived changed: %r" % m)
+            await asyncio.sleep(0.2)
+            check(not any(l.startswith("2026-01-01") or "\x1b" in l for l in d.log_lines),
+                  "an id wrote its own log line: %r" % [l for l in d.log_lines if "fake" in l])
+            check(any("evil\\n2026" in l for l in d.log_lines), "the id is logged escaped")
+
+
+def request(d, method, path, body=None, headers=None):
+    """(status, headers, body) of one request with exactly these headers (Host included)."""
+    hdrs = {"Host": "127.0.0.1:%d" % d.port, "Connection": "close"}
+    hdrs.update(headers or {})
+    data = body or b""
+    head = "%s %s HTTP/1.1\r\n" % (method, path) + "".join("%s: %s\r\n" % kv for kv in hdrs.items() if kv[1] is not None)
+    if body is not None:
+        head += "Content-Length: %d\r\n" % len(data)
+    st, resp = raw_http(d.port, head.encode() + b"\r\n" + data)
+    head, _, rbody = resp.partition(b"\r\n\r\n")
+    rh = {}
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.decode().partition(":")
+        rh[k.strip().lower()] = v.strip()
+    return st, rh, rbody
+
+
+async def case_cross_site():
+    """A page on another site cannot start senders, end sessions or rebind DNS onto the API."""
+    with Daemon("--pipelines-dir", pipelines_dir(), "--allow-origin", "https://good.example:8443") as d:
+        async with Bystanders(d):
+            own = "http://127.0.0.1:%d" % d.port
+            start = "/api/pipelines/idle/start"
+            js = {"Content-Type": "application/json"}
+            for hdrs, want in (
+                    ({"Origin": "http://evil.example", **js}, 403),            # cross-site
+                    ({"Origin": "null", **js}, 403),                           # sandboxed frame
+                    ({"Content-Type": "text/plain"}, 415),                     # a "simple" request
+                    ({}, 415),
+                    ({"Host": "evil.example:%d" % d.port, **js}, 403),         # DNS rebinding
+                    ({"Host": "evil.example:%d" % d.port, "Origin": "http://evil.example:%d" % d.port, **js}, 403)):
+                st, _, body = request(d, "POST", start, b'{"room":"x"}', hdrs)
+                check(st == want, "POST %s with %r: %s %r" % (start, hdrs, st, body))
+            st, _, body = request(d, "GET", "/api/pipelines", None, {"Host": "rebound.example"})
+            check(st == 403, "GET /api with a foreign Host: %s" % st)
+            # CORS preflights: answered for allowed origins only.
+            pre = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+            st, h, _ = request(d, "OPTIONS", start, None, {"Origin": "http://evil.example", **pre})
+            check(st == 403 and "access-control-allow-origin" not in h, "evil preflight: %s %r" % (st, h))
+            st, h, _ = request(d, "OPTIONS", start, None, {"Origin": "https://good.example:8443", **pre})
+            check(st == 204 and h.get("access-control-allow-origin") == "https://good.example:8443", "good preflight %s %r" % (st, h))
+            st, h, body = request(d, "POST", start, b'{"room":"x"}', {"Origin": "https://good.example:8443", **js})
+            check(st == 201 and h.get("access-control-allow-origin") == "https://good.example:8443", "allowed origin: %s %r" % (st, body))
+            st, h, body = request(d, "POST", start, b'{"room":"y"}', {"Origin": own, **js})
+            check(st == 201, "own origin: %s %r" % (st, body))
+            # Session resources: only from allowed origins.
+            st, _, _ = request(d, "DELETE", "/offer/0123456789abcdef0123456789abcdef", None, {"Origin": "http://evil.example"})
+            check(st == 403, "cross-site DELETE /offer/...: %s" % st)
+            st, _, _ = request(d, "DELETE", "/offer/0123456789abcdef0123456789abcdef", None, {})
+            check(st == 404, "DELETE of an unknown session: %s" % st)
+            # /ws and POST /offer stay open to other origins (the seed systems' pages).
+            c = await Client.open(d.ws, "c", origin="http://elsewhere.example")
+            await c.register("c", "cross")
+            st, h, _ = request(d, "POST", "/offer?room=nobody", json.dumps({"type": "offer", "sdp": OFFER_SDP}).encode(),
+                               {"Origin": "http://elsewhere.example", **js})
+            check(st == 503 and h.get("access-control-allow-origin") == "*", "cross-origin POST /offer: %s %r" % (st, h))
+            st, _, m = http("GET", d.http + "/metrics")
+            check(b"pointcast_signaling_http_forbidden_total 7" in m, "forbidden requests counted: %r"
+                  % [l for l in m.split(b"\n") if b"forbidden" in l])
+
+
+async def case_events():
+    """Event streams are capped (--max-event-subscribers); closing one frees its place."""
+    with Daemon("--pipelines-dir", pipelines_dir(), "--max-event-subscribers", "2") as d:
+        async with Bystanders(d):
+            def open_stream():
+                s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+                s.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += s.recv(4096)
+                return s, int(head.split(b" ")[1])
+            streams = [open_stream() for _ in range(2)]
+            check(all(st == 200 for _, st in streams), "streams: %r" % [st for _, st in streams])
+            s3, st = open_stream()
+            check(st == 503, "a third stream: %s" % st)
+            s3.close()
+            streams[0][0].close()
+            await asyncio.sleep(0.3)
+            s4, st = open_stream()
+            check(st == 200, "a stream after one closed: %s" % st)
+            s4.close()
+            streams[1][0].close()
+
+
+async def case_api_exposed():
+    """No token and a non-loopback address: the API is off unless --allow-unauthenticated-api.
+    Runs in a private network namespace whose lo also holds 10.200.0.1 (not a loopback address)."""
+    if os.environ.get("PC_IN_NETNS") != "1":
+        import subprocess
+        script = "ip link set lo up && ip addr add 10.200.0.1/32 dev lo && exec \"$@\""
+        rc = subprocess.run(["unshare", "-rn", "sh", "-c", script, "sh", sys.executable, os.path.abspath(__file__),
+                             test_daemon.DAEMON, "api-exposed"], env={**os.environ, "PC_IN_NETNS": "1"}).returncode
+        sys.exit(rc)
+    import urllib.request
+    for extra, want in (([], 403), (["--allow-unauthenticated-api"], 200), (["--token", "t0k"], 401)):
+        proc = __import__("subprocess").Popen([test_daemon.DAEMON, "--host", "10.200.0.1", "--port", "0", *extra],
+                                              stderr=__import__("subprocess").PIPE, text=True)
+        try:
+            line = ""
+            while "listening on" not in line:
+                line = proc.stderr.readline()
+                check(line, "daemon did not start")
+            port = int(line.split("10.200.0.1:")[1].split("/")[0])
+            st, _, body = http("GET", "http://10.200.0.1:%d/api/pipelines" % port)
+            check(st == want, "%r: GET /api/pipelines %s %r" % (extra, st, body))
+            if want == 403:
+                check(b"--allow-unauthenticated-api" in body, "the refusal says how to open it: %r" % body)
+            st, _, _ = http("GET", "http://10.200.0.1:%d/healthz" % port)
+            check(st == 200, "healthz stays open")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+async def case_fairness():
+    """Connections per address, rate state across reconnects, a reader that stops reading."""
+    with Daemon("--max-connections-per-address", "6", "--max-rate", "5", "--max-queued-bytes", str(256 * 1024)) as d:
+        async with Bystanders(d) as by:
+            extra = [await Client.open(d.ws, "x%d" % i) for i in range(4)]  # 2 bystanders + 4 = 6
+            over = await Client.open(d.ws, "over")
+            await over.error("server_full")
+            try:
+                await asyncio.wait_for(over.ws.recv(), TIMEOUT)
+                raise AssertionError("the 7th connection from one address stayed open")
+            except websockets.exceptions.ConnectionClosed as e:
+                check(e.code == 1013, "closed with %s" % e.code)
+            for x in extra:
+                await x.ws.close()
+            # A flood is rate limited, and reconnecting does not refill the bucket.
+            f = await Client.open(d.ws, "f")
+            for i in range(30):
+                await f.send({"type": "register", "client_id": "", "room_id": "r"})
+            codes = [(await f.error())["code"] for _ in range(11)]
+            check("rate_limited" in codes, "no rate limit: %r" % codes)
+            await f.ws.close()
+            f = await Client.open(d.ws, "f2")
+            for i in range(3):
+                await f.send({"type": "register", "client_id": "", "room_id": "r"})
+            m = await f.error()
+            check(m["code"] == "rate_limited", "a reconnect got a fresh bucket: %r" % m)
+            await f.ws.close()
+
+
+async def case_slow_reader():
+    """A peer that stops reading is dropped once its queue passes --max-queued-bytes; the sender
+    and the rest of the room carry on, and the daemon did not buffer the backlog."""
+    with Daemon("--max-rate", "0", "--max-queued-bytes", str(256 * 1024)) as d:
+        async with Bystanders(d) as by:
+            s, data = raw_ws(d.port)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(raw_frame(0x1, json.dumps({"type": "register", "client_id": "slow", "room_id": "bystanders"}).encode()))
+            await by.a.expect("peer_joined", client_id="slow")
+            await by.b.expect("peer_joined", client_id="slow")
+            big = {"type": "ice_candidate", "target_id": "slow",
+                   "candidate": {"candidate": "candidate:" + "x" * 60000, "sdpMid": "0"}}
+            t0 = time.time()
+            sent = 0
+            left = None
+            while time.time() - t0 < 20 and left is None:
+                for _ in range(20):
+                    await by.a.send(big)
+                sent += 20
+                try:
+                    m = await asyncio.wait_for(by.b.ws.recv(), 0.05)
+                    left = json.loads(m)
+                except asyncio.TimeoutError:
+                    pass
+            check(left and left["type"] == "peer_left" and left["client_id"] == "slow",
+                  "the reader that stopped was not dropped (%d sent): %r" % (sent, left))
+            # The sender hears it left; what it sent after that was refused as unknown_target.
+            while True:
+                m = await by.a.recv()
+                if m["type"] == "peer_left":
+                    break
+                check(m.get("code") == "unknown_target", "sender got %r" % m)
+            while True:
+                try:
+                    m = json.loads(await asyncio.wait_for(by.a.ws.recv(), 0.3))
+                    check(m.get("code") == "unknown_target", "sender got %r" % m)
+                except asyncio.TimeoutError:
+                    break
+            print("slow reader dropped after %d x 60 KB" % sent)
+            s.close()
+
+
+async def case_offers():
+    """Pending HTTP offers are bounded per address and in all; an answerer that never answers
+    cannot make the daemon hold requests without end."""
+    for args, want, why in ((["--max-pending-offers-per-address", "2"], 429, "per-address"),
+                            (["--max-pending-offers-per-address", "0", "--max-pending-offers", "2"], 503, "overall")):
+        with Daemon("--offer-timeout", "4", *args) as d:
+            async with Bystanders(d):
+                mute = await Client.open(d.ws, "mute")
+                await mute.register("mute", "offers", "answerer")
+                body = json.dumps({"type": "offer", "sdp": OFFER_SDP}).encode()
+                hdr = {"Content-Type": "application/json"}
+                pending = [asyncio.create_task(asyncio.to_thread(http, "POST", d.http + "/offer?room=offers", body, hdr))
+                           for _ in range(2)]
+                for _ in range(2):
+                    await mute.expect("offer")
+                st, _, text = await asyncio.to_thread(http, "POST", d.http + "/offer?room=offers", body, hdr)
+                check(st == want and b"pending" in text, "%s: third offer %s %r" % (why, st, text))
+                for p in pending:
+                    st, _, _ = await p
+                    check(st == 503, "an unanswered offer times out with 503: %s" % st)
+                for _ in range(2):
+                    await mute.expect("peer_left")  # the answerer hears the timed-out ones end
+                # Once they are settled, offers go through again.
+                task = asyncio.create_task(asyncio.to_thread(http, "POST", d.http + "/offer?room=offers", body, hdr))
+                m = await mute.expect("offer")
+                await mute.send({"type": "answer", "target_id": m["from_id"], "trickle": False,
+                                  "sdp": {"type": "answer", "sdp": ANSWER_SDP}})
+                st, _, _ = await task
+                check(st == 200, "offer after the others settled: %s" % st)
+
+
+async def case_timeouts():
+    """Idle, slow and half-open connections are closed after --http-timeout; TLS handshakes too."""
+    import ssl
+    import tempfile
+    cert, key = test_daemon.make_cert(tempfile.mkdtemp(prefix="pc-hostile-tls-"))
+    for tls in (False, True):
+        extra = ["--tls-cert", cert, "--tls-key", key] if tls else []
+        with Daemon("--http-timeout", "1", *extra, scheme="https" if tls else "http") as d:
+            ctx = ssl.create_default_context(cafile=cert)
+            async with Bystanders(d, ssl=ctx if tls else None) if tls else Bystanders(d) as by:
+                if tls:
+                    ctx.check_hostname = False
+                sends = [b"", b"GET /healthz HTTP/1.1\r\nHost: x", b"POST /offer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc"]
+                if tls:
+                    sends = [b"", b"\x16\x03\x01\x02\x00\x01"]  # nothing, or half a ClientHello
+                socks = []
+                for data in sends * 20:  # 20 of each at once
+                    s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+                    s.sendall(data)
+                    socks.append(s)
+                t0 = time.time()
+                for s in socks:
+                    try:
+                        while s.recv(4096):
+                            pass
+                    except ConnectionError:
+                        pass
+                    s.close()
+                took = time.time() - t0
+                check(took < 4, "%d stalled connections took %.1fs to be closed" % (len(socks), took))
+                # A keep-alive connection left idle after a request is closed too.
+                if not tls:
+                    s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    t0 = time.time()
+                    got = b""
+                    while True:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            break
+                        got += chunk
+                    check(got.startswith(b"HTTP/1.1 200") and time.time() - t0 < 4, "idle keep-alive: %r" % got[:20])
+                    s.close()
+                # WebSockets are not HTTP requests any more: they outlive the timeout.
+                await asyncio.sleep(1.5)
+                print("%s: %d stalled connections closed in %.1fs" % ("TLS" if tls else "TCP", len(socks), took))
+
+
+CASES = {name[5:].replace("_", "-"): fn for name, fn in globals().items() if name.startswith("case_")}
+
+if __name__ == "__main__":
+    if "libasan" in os.environ.get("LD_PRELOAD", ""):
+        os.environ["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=32"
+    test_daemon.DAEMON = sys.argv[1]
+    asyncio.run(CASES[sys.argv[2]]())
+    print("ok:", sys.argv[2])
