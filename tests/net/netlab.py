@@ -1,0 +1,345 @@
+"""netlab: network namespaces joined by pcnet-router (an impairment router over TUN devices) or
+by plain veth pairs, a TURN server, and commands run inside the namespaces; everything is torn
+down on exit, on failure, and on SIGTERM (meson's timeout). Names carry the pid and a random
+tag, so parallel runs do not clash, and namespaces left by a run that was SIGKILLed are removed
+by the next one.
+
+    with netlab.Lab() as lab:
+        net = lab.direct(both="loss=2% delay=25")      # a <-> router <-> b
+        lab.popen(net.b, ["some", "server"], log="server")
+        lab.run(net.a, ["some", "client", net.addr_b])
+        net.router.set("a2b", "down=1")                # at runtime
+        print(net.router.stats())
+
+Tests need root: call require_root() first (exits 77, meson's "skipped", with the reason).
+"""
+import atexit
+import ctypes
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PREFIX = "pcnet"
+BUILD = os.environ.get("POINTCAST_BUILD_ROOT",
+                       os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build"))
+ROUTER = os.environ.get("PCNET_ROUTER", os.path.join(BUILD, "tests", "net", "pcnet-router"))
+SKIP = 77
+
+TURN_USER, TURN_PASSWORD, TURN_PORT = "pointcast", "netlab-secret", 3478
+
+
+def skip(reason):
+    print(f"SKIP: {reason}")
+    sys.exit(SKIP)
+
+
+def require_root(need_turn=False):
+    """Exits with meson's skip status, saying why, when this machine cannot run the lab."""
+    if os.geteuid() != 0:
+        skip("network namespaces and TUN devices need root (run the net suite as root)")
+    if not shutil.which("ip"):
+        skip("iproute2's ip is not installed")
+    if not os.path.exists("/dev/net/tun"):
+        skip("/dev/net/tun is missing")
+    if not os.access(ROUTER, os.X_OK):
+        skip(f"{ROUTER} is not built")
+    if need_turn and not shutil.which("turnserver"):
+        skip("coturn (turnserver) is not installed: ./pointcast setup installs it")
+
+
+def _sh(*args, check=True):
+    r = subprocess.run(list(args), capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)}: {r.stderr.strip()}")
+    return r
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _delete_netns(name):
+    # Processes still inside keep the namespace alive: end them (they are the lab's), then delete.
+    pids = _sh("ip", "netns", "pids", name, check=False).stdout.split()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for p in pids:
+            try:
+                os.kill(int(p), sig)
+            except (ProcessLookupError, ValueError):
+                pass
+        if pids:
+            time.sleep(0.2)
+        pids = _sh("ip", "netns", "pids", name, check=False).stdout.split()
+        if not pids:
+            break
+    _sh("ip", "netns", "del", name, check=False)
+
+
+def sweep_stale():
+    """Removes the namespaces of earlier runs whose process is gone (e.g. SIGKILLed)."""
+    for line in _sh("ip", "netns", "list", check=False).stdout.splitlines():
+        m = re.match(rf"({PREFIX}-(\d+)-\w+-\w+)", line)
+        if m and not _pid_alive(int(m.group(2))):
+            _delete_netns(m.group(1))
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+
+
+class InNetns:
+    """`with InNetns(name):` makes this thread's new sockets belong to namespace NAME."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        fd = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), f"setns {self.name}")
+        finally:
+            os.close(fd)
+
+    def __exit__(self, *exc):
+        _libc.setns(self.home, CLONE_NEWNET)
+        os.close(self.home)
+
+
+class Router:
+    """A running pcnet-router; settings change at runtime through its control socket."""
+
+    def __init__(self, lab, proc, control, log):
+        self.lab, self.proc, self.control, self.log = lab, proc, control, log
+
+    def command(self, line):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(self.control)
+            s.sendall(line.encode() + b"\n")
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        return reply.decode().strip()
+
+    def set(self, direction, settings):
+        reply = self.command(f"set {direction} {settings}")
+        if reply != "ok":
+            raise ValueError(f"router: {reply}")
+
+    def stats(self):
+        return json.loads(self.command("stats"))
+
+    def get(self):
+        return json.loads(self.command("get"))
+
+
+class Net:
+    """A topology: its namespaces and addresses by role."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+class Lab:
+    def __init__(self, keep_logs=False):
+        sweep_stale()
+        self.tag = f"{PREFIX}-{os.getpid()}-{random.getrandbits(24):06x}"
+        self.namespaces = []
+        self.procs = []
+        self.workdir = tempfile.mkdtemp(prefix=self.tag + "-")
+        self.keep_logs = keep_logs
+        self.closed = False
+        atexit.register(self.close)
+        # meson's timeout sends SIGTERM: turn it into an exception so that finally/with run.
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- building blocks ------------------------------------------------------------------------
+    def netns(self, short):
+        name = f"{self.tag}-{short}"
+        _sh("ip", "netns", "add", name)
+        self.namespaces.append(name)
+        _sh("ip", "-n", name, "link", "set", "lo", "up")
+        return name
+
+    def tun(self, ns, dev, addr, peer):
+        """A point-to-point TUN device in NS: ADDR here, PEER on the other side of the router."""
+        _sh("ip", "-n", ns, "tuntap", "add", "dev", dev, "mode", "tun")
+        _sh("ip", "-n", ns, "addr", "add", f"{addr}/32", "peer", f"{peer}/32", "dev", dev)
+        _sh("ip", "-n", ns, "link", "set", dev, "up")
+
+    def veth(self, ns_a, dev_a, cidr_a, ns_b, dev_b, cidr_b):
+        """A plain (unimpaired) cable between two namespaces."""
+        _sh("ip", "link", "add", "name", dev_a, "netns", ns_a, "type", "veth",
+            "peer", "name", dev_b, "netns", ns_b)
+        for ns, dev, cidr in ((ns_a, dev_a, cidr_a), (ns_b, dev_b, cidr_b)):
+            _sh("ip", "-n", ns, "addr", "add", cidr, "dev", dev)
+            _sh("ip", "-n", ns, "link", "set", dev, "up")
+
+    def router(self, a, b, a2b="", b2a="", both="", schedule=None, seed=None, name="router"):
+        """Starts pcnet-router between the TUN devices A and B ("NETNS:DEV"); returns when ready."""
+        control = os.path.join(self.workdir, name + ".sock")
+        args = [ROUTER, "--a", a, "--b", b, "--control", control, "--realtime"]
+        for flag, value in (("--both", both), ("--a2b", a2b), ("--b2a", b2a)):
+            if value:
+                args += [flag, value]
+        if schedule:
+            path = os.path.join(self.workdir, name + ".schedule")
+            with open(path, "w") as f:
+                f.write(schedule)
+            args += ["--schedule", path]
+        if seed is not None:
+            args += ["--seed", str(seed)]
+        log = os.path.join(self.workdir, name + ".log")
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
+        self.procs.append(proc)
+        line = proc.stdout.readline()
+        if not line.startswith("ready"):
+            proc.wait(5)
+            raise RuntimeError(f"pcnet-router did not start: {open(log).read()}")
+        return Router(self, proc, control, log)
+
+    def popen(self, ns, cmd, log=None, env=None, **kw):
+        """Starts CMD inside NS (ip netns exec replaces itself by CMD: the pid is CMD's)."""
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        if log is not None:
+            kw.setdefault("stdout", open(self.logpath(log), "w"))
+            kw.setdefault("stderr", subprocess.STDOUT)
+        proc = subprocess.Popen(["ip", "netns", "exec", ns] + list(cmd), env=full_env, **kw)
+        self.procs.append(proc)
+        return proc
+
+    def run(self, ns, cmd, timeout=60, **kw):
+        kw.setdefault("capture_output", True)
+        kw.setdefault("text", True)
+        return subprocess.run(["ip", "netns", "exec", ns] + list(cmd), timeout=timeout, **kw)
+
+    def logpath(self, name):
+        return os.path.join(self.workdir, name + ".log")
+
+    def read_log(self, name):
+        with open(self.logpath(name), errors="replace") as f:
+            return f.read()
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+        deadline = time.monotonic() + 5
+        for p in reversed(self.procs):
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for ns in reversed(self.namespaces):
+            _delete_netns(ns)
+        if not self.keep_logs:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- topologies -----------------------------------------------------------------------------
+    def direct(self, a2b="", b2a="", both="", schedule=None, seed=None):
+        """a <-> pcnet-router <-> b: the only path between a (10.99.0.1) and b (10.99.0.2)."""
+        a, b = self.netns("a"), self.netns("b")
+        addr_a, addr_b = "10.99.0.1", "10.99.0.2"
+        self.tun(a, "pcn0", addr_a, addr_b)
+        self.tun(b, "pcn0", addr_b, addr_a)
+        r = self.router(f"{a}:pcn0", f"{b}:pcn0", a2b=a2b, b2a=b2a, both=both,
+                        schedule=schedule, seed=seed)
+        return Net(a=a, b=b, addr_a=addr_a, addr_b=addr_b, router=r)
+
+    def turn_only(self, impair_a=None):
+        """a and b each see only namespace t (10.99.1.0/24 and 10.99.2.0/24, their default route),
+        which does not forward between them (a new namespace has ip_forward=0): a and b can talk
+        only through the TURN server in t. With IMPAIR_A (router settings), a's cable to t is pcnet-router."""
+        a, b, t = self.netns("a"), self.netns("b"), self.netns("t")
+        if impair_a is None:
+            self.veth(a, "pcn0", "10.99.1.2/24", t, "pcna", "10.99.1.1/24")
+            router = None
+        else:
+            self.tun(a, "pcn0", "10.99.1.2", "10.99.1.1")
+            self.tun(t, "pcna", "10.99.1.1", "10.99.1.2")
+            router = self.router(f"{a}:pcn0", f"{t}:pcna", both=impair_a)
+        self.veth(b, "pcn0", "10.99.2.2/24", t, "pcnb", "10.99.2.1/24")
+        # Default routes into t: a relay address on t's other side must be able to answer
+        # (coturn picks relay addresses round-robin), and a or b sending to the other's host
+        # address only reaches t, which drops it.
+        _sh("ip", "-n", a, "route", "add", "default", "dev", "pcn0")
+        _sh("ip", "-n", b, "route", "add", "default", "via", "10.99.2.1")
+        net = Net(a=a, b=b, t=t, addr_a="10.99.1.2", addr_b="10.99.2.2",
+                  turn_a="10.99.1.1", turn_b="10.99.2.1", router=router)
+        net.turn = self.turnserver(t, ["10.99.1.1", "10.99.2.1"])
+        return net
+
+    def turnserver(self, ns, addresses):
+        """coturn with long-term credentials (TURN_USER/TURN_PASSWORD), UDP and TCP, listening
+        and relaying on ADDRESSES in NS; its own config, nothing from /etc."""
+        db = os.path.join(self.workdir, "turndb")
+        args = ["turnserver", "-n", "--no-tls", "--no-dtls", "--no-cli", "--lt-cred-mech",
+                "--user", f"{TURN_USER}:{TURN_PASSWORD}", "--realm", "pointcast",
+                "--listening-port", str(TURN_PORT), "--min-port", "49152", "--max-port", "49999",
+                "--userdb", db, "--pidfile", os.path.join(self.workdir, "turn.pid"),
+                "--log-file", "stdout", "--simple-log", "--no-software-attribute"]
+        for a in addresses:
+            args += ["--listening-ip", a, "--relay-ip", a]
+        proc = self.popen(ns, args, log="turnserver")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"turnserver ended: {self.read_log('turnserver')[-2000:]}")
+            listening = self.run(ns, ["ss", "-lun"]).stdout
+            if all(f"{a}:{TURN_PORT}" in listening for a in addresses):
+                return proc
+            time.sleep(0.1)
+        raise RuntimeError(f"turnserver did not listen: {self.read_log('turnserver')[-2000:]}")
+
+
+def turn_uri(host, transport=None):
+    uri = f"turn://{TURN_USER}:{TURN_PASSWORD}@{host}:{TURN_PORT}"
+    return uri + (f"?transport={transport}" if transport else "")
+
+
+def wait_tcp(ns, host, port, timeout=10):
+    """Waits until HOST:PORT accepts TCP connections from namespace NS."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with InNetns(ns):
+            s = socket.socket()
+        try:
+            s.settimeout(0.5)
+            s.connect((host, port))
+            return
+        except OSError:
+            time.sleep(0.1)
+        finally:
+            s.close()
+    raise AssertionError(f"nothing listens on {host}:{port} (seen from {ns}) after {timeout} s")
