@@ -99,6 +99,7 @@ def sweep_stale():
 
 _libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
+SO_TIMESTAMPNS = 35  # Linux; the socket module does not export it
 
 
 class InNetns:
@@ -165,6 +166,7 @@ class Lab:
         self.tag = f"{PREFIX}-{os.getpid()}-{random.getrandbits(24):06x}"
         self.namespaces = []
         self.procs = []
+        self.routers = 0
         self.workdir = tempfile.mkdtemp(prefix=self.tag + "-")
         self.keep_logs = keep_logs
         self.closed = False
@@ -181,7 +183,10 @@ class Lab:
 
     # -- building blocks ------------------------------------------------------------------------
     def netns(self, short):
-        name = f"{self.tag}-{short}"
+        name, n = f"{self.tag}-{short}", 1
+        while name in self.namespaces:   # a second topology in the same lab
+            n += 1
+            name = f"{self.tag}-{short}{n}"
         _sh("ip", "netns", "add", name)
         self.namespaces.append(name)
         _sh("ip", "-n", name, "link", "set", "lo", "up")
@@ -201,8 +206,10 @@ class Lab:
             _sh("ip", "-n", ns, "addr", "add", cidr, "dev", dev)
             _sh("ip", "-n", ns, "link", "set", dev, "up")
 
-    def router(self, a, b, a2b="", b2a="", both="", schedule=None, seed=None, name="router"):
+    def router(self, a, b, a2b="", b2a="", both="", schedule=None, seed=None):
         """Starts pcnet-router between the TUN devices A and B ("NETNS:DEV"); returns when ready."""
+        self.routers += 1
+        name = f"router{self.routers}"
         control = os.path.join(self.workdir, name + ".sock")
         args = [ROUTER, "--a", a, "--b", b, "--control", control, "--realtime"]
         for flag, value in (("--both", both), ("--a2b", a2b), ("--b2a", b2a)):
@@ -308,10 +315,10 @@ class Lab:
                 "--user", f"{TURN_USER}:{TURN_PASSWORD}", "--realm", "pointcast",
                 "--listening-port", str(TURN_PORT), "--min-port", "49152", "--max-port", "49999",
                 "--userdb", db, "--pidfile", os.path.join(self.workdir, "turn.pid"),
-                "--log-file", "stdout", "--simple-log", "--no-software-attribute"]
+                "--log-file", self.logpath("turnserver"), "--simple-log", "--verbose", "--no-software-attribute"]
         for a in addresses:
             args += ["--listening-ip", a, "--relay-ip", a]
-        proc = self.popen(ns, args, log="turnserver")
+        proc = self.popen(ns, args, log="turnserver-out")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -343,3 +350,68 @@ def wait_tcp(ns, host, port, timeout=10):
         finally:
             s.close()
     raise AssertionError(f"nothing listens on {host}:{port} (seen from {ns}) after {timeout} s")
+
+
+class Probe:
+    """UDP probes from namespace SRC to DST: each packet carries its sequence number and send
+    time; the receiver takes the kernel's arrival timestamp (SO_TIMESTAMPNS), so the receiving
+    thread's scheduling on a loaded machine does not count as network delay."""
+
+    def __init__(self, src_ns, src_addr, dst_ns, dst_addr, port=47000):
+        with InNetns(dst_ns):
+            self.rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rx.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.rx.bind((dst_addr, port))
+        with InNetns(src_ns):
+            self.tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.tx.bind((src_addr, 0))
+        self.dst = (dst_addr, port)
+
+    def close(self):
+        self.rx.close()
+        self.tx.close()
+
+    def run(self, count, interval, size=100, linger=1.0):
+        """Sends COUNT packets of SIZE bytes (UDP payload), one per INTERVAL s, and collects
+        what arrives until LINGER s after the last. Returns (sent send-times in ns by seq,
+        arrivals [(seq, send_ns, recv_ns)] in arrival order)."""
+        import threading
+        import struct
+        arrivals = []
+        done = threading.Event()
+
+        def receive():
+            self.rx.settimeout(0.1)
+            while True:
+                try:
+                    data, anc, _, _ = self.rx.recvmsg(65536, socket.CMSG_SPACE(16))
+                except socket.timeout:
+                    if done.is_set():
+                        return
+                    continue
+                recv_ns = time.time_ns()
+                for level, kind, raw in anc:
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                        sec, nsec = struct.unpack("qq", raw[:16])
+                        recv_ns = sec * 1_000_000_000 + nsec
+                seq, send_ns = struct.unpack_from("<qq", data)
+                arrivals.append((seq, send_ns, recv_ns))
+
+        t = threading.Thread(target=receive)
+        t.start()
+        sent = []
+        pad = b"\0" * max(0, size - 16)
+        start = time.monotonic()
+        for seq in range(count):
+            # Paced against the start so that a late wake-up does not slow the whole train.
+            delay = start + seq * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            now = time.time_ns()
+            sent.append(now)
+            self.tx.sendto(struct.pack("<qq", seq, now) + pad, self.dst)
+        time.sleep(linger)
+        done.set()
+        t.join()
+        return sent, arrivals
