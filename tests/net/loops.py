@@ -73,12 +73,16 @@ def parse_ballscore(text):
 
 
 def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_props=(),
-              connect_timeout=60):
+              connect_timeout=60, actions=()):
     """Runs the ball loop for SECONDS from the first scored detection and returns ballscore's
-    report as a dict (sent, scored, pct, outliers, err_*, lat_p50/p99/max, report)."""
+    report as a dict (sent, scored, pct, outliers, err_*, lat_p50/p99/max, report, and rows:
+    (frame, error_px, latency_ms) per scored frame from ballscore's CSV). ACTIONS: (seconds
+    after the first detection, router settings for both directions) applied on the way."""
     tag = f"ball{len(lab.procs)}"
     env = {"POINTCAST_ROOM": tag}
-    sender_words = pipeline("ball-sender") + list(sender_props)
+    csv = lab.logpath(tag + "-score")
+    sender_words = pipeline("ball-sender", replace=[("source=ball", f"source=ball report={csv}")])
+    sender_words = " ".join(sender_words).split() + list(sender_props)
     env_b = {}
     if tracker == "rtcpeer":
         env["POINTCAST_SIGNALING"], env_b["POINTCAST_SIGNALING"] = signaling(lab, net)
@@ -96,7 +100,11 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
     trk = lab.popen(net.b, tracker_cmd, log=tag + "-tracker",
                     env=dict(env, POINTCAST_PEER_ID="ball-tracker", **env_b))
     wait_for(lab, tag + "-sender", r"^ballscore: ", connect_timeout, (sender, trk))
-    time.sleep(seconds)
+    t0 = time.monotonic()
+    for at, settings in sorted(actions):
+        time.sleep(max(0, t0 + at - time.monotonic()))
+        net.router.set("both", settings)
+    time.sleep(max(0, t0 + seconds - time.monotonic()))
     sender.send_signal(signal.SIGINT)
     wait_for(lab, tag + "-sender", r"^  latency ms:", 30)
     trk.terminate()
@@ -105,7 +113,35 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
             p.wait(10)
         except Exception:
             p.kill()
-    return parse_ballscore(lab.read_log(tag + "-sender"))
+    out = parse_ballscore(lab.read_log(tag + "-sender"))
+    with open(csv) as f:
+        next(f)
+        out["rows"] = [(int(float(c[0])), float(c[5]), float(c[6]))
+                       for c in (line.split(",") for line in f if line.strip())]
+    return out
+
+
+def timeline(rows, fps=30):
+    """What a freeze or a bandwidth drop did to the loop, from ballscore's rows: the longest gap
+    between detections arriving (frame n arrives n/fps + latency after the start), and how long
+    after the first frame later than 200 ms the per-second p99 latency went back under 200 ms
+    for good (None: never within the run; 0: never above)."""
+    rows = sorted(rows)
+    arrivals = sorted(n / fps + lat / 1000 for n, _, lat in rows)
+    gap = max((b - a for a, b in zip(arrivals, arrivals[1:])), default=0)
+    late = [n for n, _, lat in rows if lat > 200]
+    recover = 0.0
+    if late:
+        first = late[0]
+        windows = {}
+        for n, _, lat in rows:
+            if n >= first:
+                windows.setdefault((n - first) // fps, []).append(lat)
+        p99 = {w: sorted(v)[min(len(v) - 1, int(0.99 * len(v)))] for w, v in windows.items()}
+        bad = [w for w, v in p99.items() if v > 200]
+        last_bad = max(bad) if bad else -1
+        recover = None if last_bad == max(p99) else float(last_bad + 1)
+    return {"longest_gap_s": round(gap, 3), "recover_s": recover}
 
 
 def points_stream(lab, net, n=200, rate=20, points=1000, sender_props="", receiver_props="",
