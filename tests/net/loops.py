@@ -73,16 +73,24 @@ def parse_ballscore(text):
 
 
 def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_props=(),
-              connect_timeout=60, actions=()):
+              connect_timeout=60, actions=(), noise=0.0):
     """Runs the ball loop for SECONDS from the first scored detection and returns ballscore's
     report as a dict (sent, scored, pct, outliers, err_*, lat_p50/p99/max, report, and rows:
     (frame, error_px, latency_ms) per scored frame from ballscore's CSV). ACTIONS: (seconds
-    after the first detection, router settings for both directions) applied on the way."""
+    after the first detection, router settings for both directions) applied on the way. NOISE:
+    alpha of videotestsrc snow mixed over the ball (0.12 makes VP8 use its whole 2 Mbit/s; the
+    mark and the ball still read in every frame)."""
     tag = f"ball{len(lab.procs)}"
     env = {"POINTCAST_ROOM": tag}
     csv = lab.logpath(tag + "-score")
     sender_words = pipeline("ball-sender", replace=[("source=ball", f"source=ball report={csv}")])
     sender_words = " ".join(sender_words).split() + list(sender_props)
+    if noise:
+        caps = next(w for w in sender_words if w.startswith("video/x-raw"))
+        at = sender_words.index(caps) + 1
+        sender_words[at:at] = ["!", "comp.sink_0", "videotestsrc", "pattern=snow", "is-live=true",
+                               "!", caps, "!", "comp.sink_1", "compositor", "name=comp",
+                               f"sink_1::alpha={noise}", "!", caps.split(",framerate")[0]]
     env_b = {}
     if tracker == "rtcpeer":
         env["POINTCAST_SIGNALING"], env_b["POINTCAST_SIGNALING"] = signaling(lab, net)
@@ -101,7 +109,7 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
                     env=dict(env, POINTCAST_PEER_ID="ball-tracker", **env_b))
     wait_for(lab, tag + "-sender", r"^ballscore: ", connect_timeout, (sender, trk))
     t0 = time.monotonic()
-    for at, settings in sorted(actions):
+    for at, settings in sorted(actions or ()):
         time.sleep(max(0, t0 + at - time.monotonic()))
         net.router.set("both", settings)
     time.sleep(max(0, t0 + seconds - time.monotonic()))

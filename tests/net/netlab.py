@@ -415,3 +415,11 @@ class Probe:
         done.set()
         t.join()
         return sent, arrivals
+
+
+if __name__ == "__main__":
+    # python3 tests/net/netlab.py SOCKET COMMAND...: talk to a running pcnet-router.
+    if len(sys.argv) < 3:
+        print("usage: netlab.py CONTROL_SOCKET 'set both loss=5%' | get | stats", file=sys.stderr)
+        sys.exit(2)
+    print(Router(None, None, sys.argv[1], None).command(" ".join(sys.argv[2:])))
