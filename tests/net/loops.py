@@ -14,6 +14,8 @@ ROOT = os.environ.get("POINTCAST_SOURCE_ROOT",
 BUILD = netlab.BUILD
 DAEMON = os.path.join(BUILD, "signaling", "pointcast-signaling")
 SIGNALING_PORT = 8765
+# Run from a checkout without meson's test environment: the plugin of the build next to it.
+os.environ.setdefault("GST_PLUGIN_PATH", os.path.join(BUILD, "gst"))
 
 
 def pipeline(name, replace=()):
@@ -24,7 +26,12 @@ def pipeline(name, replace=()):
     return words
 
 
-def wait_for(lab, log, pattern, timeout, procs=()):
+class NoConnection(AssertionError):
+    """The peers did not get a working loop within the time allowed (a result, not a bug of
+    the harness)."""
+
+
+def wait_for(lab, log, pattern, timeout, procs=(), error=AssertionError):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         m = re.search(pattern, lab.read_log(log), re.M)
@@ -35,7 +42,7 @@ def wait_for(lab, log, pattern, timeout, procs=()):
                 raise AssertionError(f"{p.args[3:6]} ended early ({p.returncode}):\n"
                                      + lab.read_log(log)[-2000:])
         time.sleep(0.2)
-    raise AssertionError(f"no {pattern!r} in {log} within {timeout} s:\n" + lab.read_log(log)[-2000:])
+    raise error(f"no {pattern!r} in {log} within {timeout} s:\n" + lab.read_log(log)[-2000:])
 
 
 def start_daemon(lab, ns, addr):
@@ -107,7 +114,7 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
     time.sleep(1.0)
     trk = lab.popen(net.b, tracker_cmd, log=tag + "-tracker",
                     env=dict(env, POINTCAST_PEER_ID="ball-tracker", **env_b))
-    wait_for(lab, tag + "-sender", r"^ballscore: ", connect_timeout, (sender, trk))
+    wait_for(lab, tag + "-sender", r"^ballscore: ", connect_timeout, (sender, trk), NoConnection)
     t0 = time.monotonic()
     for at, settings in sorted(actions or ()):
         time.sleep(max(0, t0 + at - time.monotonic()))

@@ -190,6 +190,10 @@ class Lab:
         _sh("ip", "netns", "add", name)
         self.namespaces.append(name)
         _sh("ip", "-n", name, "link", "set", "lo", "up")
+        # A new namespace copies the host's IPv4 forwarding setting (on where Docker runs):
+        # none of ours forwards, so only the router and the TURN relay join them.
+        _sh("ip", "netns", "exec", name, "sh", "-c",
+            "echo 0 > /proc/sys/net/ipv4/conf/all/forwarding")
         return name
 
     def tun(self, ns, dev, addr, peer):
@@ -286,8 +290,8 @@ class Lab:
 
     def turn_only(self, impair_a=None):
         """a and b each see only namespace t (10.99.1.0/24 and 10.99.2.0/24, their default route),
-        which does not forward between them (a new namespace has ip_forward=0): a and b can talk
-        only through the TURN server in t. With IMPAIR_A (router settings), a's cable to t is pcnet-router."""
+        which does not forward between them (forwarding is switched off in every lab namespace):
+        a and b can talk only through the TURN server in t. With IMPAIR_A (router settings), a's cable to t is pcnet-router."""
         a, b, t = self.netns("a"), self.netns("b"), self.netns("t")
         if impair_a is None:
             self.veth(a, "pcn0", "10.99.1.2/24", t, "pcna", "10.99.1.1/24")
@@ -299,8 +303,8 @@ class Lab:
         self.veth(b, "pcn0", "10.99.2.2/24", t, "pcnb", "10.99.2.1/24")
         # Default routes into t: a relay address on t's other side must be able to answer
         # (coturn picks relay addresses round-robin), and a or b sending to the other's host
-        # address only reaches t, which drops it.
-        _sh("ip", "-n", a, "route", "add", "default", "dev", "pcn0")
+        # address only reaches t, which does not forward it.
+        _sh("ip", "-n", a, "route", "add", "default", "via", "10.99.1.1")
         _sh("ip", "-n", b, "route", "add", "default", "via", "10.99.2.1")
         net = Net(a=a, b=b, t=t, addr_a="10.99.1.2", addr_b="10.99.2.2",
                   turn_a="10.99.1.1", turn_b="10.99.2.1", router=router)

@@ -15,6 +15,7 @@
 #include <linux/if_tun.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -305,6 +306,11 @@ int main(int argc, char **argv) {
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
+  // A test killed with SIGKILL cannot stop us: we live outside its namespaces, which the next
+  // run sweeps, so we go with our parent.
+  const pid_t parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) return 0;
   signal(SIGPIPE, SIG_IGN);
   std::printf("ready seed=%llu\n", (unsigned long long)seed);
   std::fflush(stdout);

@@ -89,7 +89,7 @@ def case_delay(b):
     d = delays_ms(got)
     check(len(got) == 500, f"{len(got)}/500 arrived")
     check(abs(pct(d, 50) - base50 - 25) < 1.0, f"delay p50 {pct(d, 50):.2f} ms (baseline {base50:.2f})")
-    check(min(d) >= 24.9 and pct(d, 99) < 30, f"delay min {min(d):.2f} p99 {pct(d, 99):.2f} ms")
+    check(min(d) >= 24.9 and pct(d, 99) < 35, f"delay min {min(d):.2f} p99 {pct(d, 99):.2f} ms")
 
 
 def case_jitter_reorder(b):
@@ -147,7 +147,7 @@ def case_outage_schedule(lab):
     recv = sorted(r for _, _, r in got)
     gaps = [(recv[i + 1] - recv[i]) / 1e6 for i in range(len(recv) - 1)]
     gap = max(gaps)
-    check(abs(gap - 1000) < 50, f"outage: longest gap in arrivals {gap:.0f} ms (1000)")
+    check(abs(gap - 1000) < 80, f"outage: longest gap in arrivals {gap:.0f} ms (1000)")
     at = (recv[gaps.index(gap)] - start) / 1e9
     check(0.9 < at < 1.2, f"outage starts {at:.2f} s after the router (1.0)")
     before = [r for r in recv if start + 2.3e9 < r < start + 2.9e9]

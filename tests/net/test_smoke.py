@@ -6,7 +6,8 @@ links are in the benchmark, bench/net/, until rtcpeer meets them):
               through pcnet-router with no impairment: scored, accurate, quick
   points_loss the points counter stream (1,000 x 3 at 20 Hz, 200 messages) at 2 % loss + 25 ms
               each way: every message delivered, byte-identical, in order
-  turn        the TURN-only topology: a cannot reach b, coturn allocates and relays for
+  turn        the TURN-only topology: a and b cannot reach each other (only t), coturn
+              allocates and relays for
               turnutils_uclient over UDP and TCP (and refuses a wrong password), and rtcpeer
               with turn-server streams points from a to b through it
 
@@ -35,7 +36,8 @@ def case_ball(lab):
     # Loopback gives 100 % and p50 ~3 ms; the router adds a copy each way. Room for a loaded CI
     # machine: this is a smoke test of the harness path, the figures are the benchmark's.
     check(r["scored"] >= 0.8 * 30 * 8, f"{r['scored']} frames scored in 8 s")
-    check(r["pct"] >= 97, f"{r['pct']} % of the frames sent were scored")
+    # 98-100 % on a quiet machine; 94 % once with the 2 cores shared by five other builds.
+    check(r["pct"] >= 90, f"{r['pct']} % of the frames sent were scored")
     check(r["outliers"] == 0 and r["err_p99"] <= 1.0, f"error p99 {r['err_p99']} px, no outliers")
     check(r["lat_p50"] <= 30, f"latency p50 {r['lat_p50']} ms")
     st = net.router.stats()
@@ -63,17 +65,20 @@ def uclient(lab, net, *extra, password=netlab.TURN_PASSWORD):
 
 def case_turn(lab):
     net = lab.turn_only()
-    # a's packets to b reach t only (t does not forward): a UDP echo peer in b answers whatever
-    # reaches it, and nothing comes back.
+    # a's and b's packets to each other reach t only (t does not forward): UDP probes between
+    # them arrive nowhere, while the same probes from t arrive.
+    for src, src_addr, dst, dst_addr in ((net.a, net.addr_a, net.b, net.addr_b),
+                                         (net.b, net.addr_b, net.a, net.addr_a)):
+        probe = netlab.Probe(src, src_addr, dst, dst_addr)
+        _, direct = probe.run(20, 0.01, linger=0.5)
+        probe.close()
+        probe = netlab.Probe(net.t, net.turn_a if dst == net.a else net.turn_b, dst, dst_addr)
+        _, via_t = probe.run(20, 0.01, linger=0.5)
+        probe.close()
+        check(not direct and len(via_t) == 20,
+              f"{dst_addr} gets {len(direct)} of 20 probes from {src_addr}, {len(via_t)} of 20 from t")
     lab.popen(net.b, ["turnutils_peer", "-L", net.addr_b, "-p", "3480"], log="peer")
     time.sleep(0.5)
-    direct = lab.run(net.a, ["/usr/bin/python3", "-c",
-                             "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM);"
-                             "s.settimeout(1.5);"
-                             f"s.sendto(b'hello', ('{net.addr_b}', 3480));"
-                             "print(s.recv(100))"])
-    check(direct.returncode != 0 and "timed out" in direct.stderr,
-          "a cannot reach b directly (a UDP echo from b never comes back)")
     for transport, extra in (("UDP", []), ("TCP", ["-t"])):
         rc, lost = uclient(lab, net, *extra)
         check(rc == 0 and lost == 0, f"TURN over {transport}: allocation relays to b, {lost} of 20 lost")
