@@ -151,7 +151,7 @@ def print_table(results, names, aiortc):
         res = results[name]
         b = res.get("ball-rtcpeer", {})
         met, target = ball_target(name, b, rtt) if b and "error" not in b else (None, "")
-        label = settings or "no impairment"
+        label = ("noisy 2 Mbit/s video; " if name.startswith("noisy") else "") + (settings or "no impairment")
         for at, change in SCENARIOS[name][2] or ():
             label += f"; {change} at +{at} s"
         row = [f"{name}: {label}", summary_ball(b) if b else "", target,
