@@ -136,6 +136,14 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
     return out
 
 
+def window(rows, first_frame, last_frame):
+    """Share of the frames FIRST_FRAME..LAST_FRAME that were scored, and their p99 latency."""
+    lats = sorted(lat for n, _, lat in rows if first_frame <= n <= last_frame)
+    total = last_frame - first_frame + 1
+    return (100.0 * len(lats) / total if total > 0 else 0.0,
+            lats[min(len(lats) - 1, int(0.99 * len(lats)))] if lats else None)
+
+
 def timeline(rows, fps=30):
     """What a freeze or a bandwidth drop did to the loop, from ballscore's rows: the longest gap
     between detections arriving (frame n arrives n/fps + latency after the start), and how long
