@@ -312,9 +312,11 @@ int main(int argc, char **argv) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) return 0;
   signal(SIGPIPE, SIG_IGN);
-  std::printf("ready seed=%llu\n", (unsigned long long)seed);
+  // The schedule's clock starts now; t0 (CLOCK_MONOTONIC ns) lets a test line it up.
+  const int64_t t0 = now_ns();
+  std::printf("ready seed=%llu t0=%lld\n", (unsigned long long)seed, (long long)t0);
   std::fflush(stdout);
-  r.run(now_ns());
+  r.run(t0);
   if (!control_path.empty()) unlink(control_path.c_str());
   std::fprintf(stderr, "pcnet-router: a2b %s\npcnet-router: b2a %s\n", stats_json(r.dirs_[0]).c_str(),
       stats_json(r.dirs_[1]).c_str());
