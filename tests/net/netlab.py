@@ -96,11 +96,17 @@ def _delete_netns(name):
 
 
 def sweep_stale():
-    """Removes the namespaces of earlier runs whose process is gone (e.g. SIGKILLed)."""
+    """Removes the namespaces and work directories of earlier runs whose process is gone
+    (e.g. SIGKILLed)."""
     for line in _sh("ip", "netns", "list", check=False).stdout.splitlines():
         m = re.match(rf"({PREFIX}-(\d+)-\w+-\w+)", line)
         if m and not _pid_alive(int(m.group(2))):
             _delete_netns(m.group(1))
+    tmp = tempfile.gettempdir()
+    for name in os.listdir(tmp):
+        m = re.match(rf"{PREFIX}-(\d+)-[0-9a-f]{{6}}-", name)
+        if m and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
 
 
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -78,6 +78,10 @@ def main():
     with netlab.Lab():   # sweeps what the killed run left
         pass
     check_gone(tag, router, "SIGKILL, then the next lab")
+    import tempfile
+    left = [d for d in os.listdir(tempfile.gettempdir()) if d.startswith(tag + "-")]
+    assert not left, f"work directory left: {left}"
+    print("  ok: and its work directory")
     assert len(namespaces(other_tag)) == 2, "the sweep must leave a live run's namespaces alone"
     print("  ok: a live lab's namespaces survive the sweep")
     other.send_signal(signal.SIGTERM)
