@@ -400,7 +400,16 @@ class Probe:
         arrivals = []
         done = threading.Event()
 
+        def realtime():
+            # Both threads SCHED_FIFO (below the router): the sender must not wait for the GIL
+            # behind a receiver thread preempted by the machine's load.
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(5))
+            except OSError:
+                pass
+
         def receive():
+            realtime()
             self.rx.settimeout(0.1)
             while True:
                 try:
@@ -421,13 +430,8 @@ class Probe:
         t.start()
         sent = []
         pad = b"\0" * max(0, size - 16)
-        # The sending thread runs SCHED_FIFO (below the router) so that the machine's load
-        # does not thin out the train; it sleeps between packets.
         policy = os.sched_getscheduler(0)
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(5))
-        except OSError:
-            pass
+        realtime()
         try:
             start = time.monotonic()
             for seq in range(count):

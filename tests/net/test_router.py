@@ -142,7 +142,7 @@ def case_outage_schedule(lab):
                               "0 a2b rate=4M queue-ms=50\n3.0 a2b rate=500 queue-ms=50\n")
     start = time.time_ns() - (time.monotonic_ns() - net.router.t0)   # the schedule's 0 s
     p = netlab.Probe(net.a, net.addr_a, net.b, net.addr_b, port=47100)
-    sent, got = p.run(1800, 0.002, size=600)   # 2.4 Mbit/s for 3.6 s
+    sent, got = p.run(2100, 0.002, size=600)   # 2.4 Mbit/s for 4.2 s
     p.close()
     recv = sorted(r for _, _, r in got)
     gaps = [(recv[i + 1] - recv[i]) / 1e6 for i in range(len(recv) - 1)]
