@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""Today's pointcast through the harness, where it already works (issue 13's targets on impaired
+links are in the benchmark, bench/net/, until rtcpeer meets them):
+
+  ball        the ball loop (ball-sender in namespace a with the daemon, ball-tracker in b)
+              through pcnet-router with no impairment: scored, accurate, quick
+  points_loss the points counter stream (1,000 x 3 at 20 Hz, 200 messages) at 2 % loss + 25 ms
+              each way: every message delivered, byte-identical, in order
+  turn        the TURN-only topology: a and b cannot reach each other (only t), coturn
+              allocates and relays for
+              turnutils_uclient over UDP and TCP (and refuses a wrong password), and rtcpeer
+              with turn-server streams points from a to b through it
+
+Usage: test_smoke.py CASE...
+"""
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import loops  # noqa: E402
+import netlab  # noqa: E402
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+    print("  ok:", msg)
+
+
+def case_ball(lab):
+    net = lab.direct()
+    r = loops.ball_loop(lab, net, seconds=8)
+    print(r["report"])
+    # Loopback gives 100 % and p50 ~3 ms; the router adds a copy each way. Room for a loaded CI
+    # machine: this is a smoke test of the harness path, the figures are the benchmark's.
+    check(r["scored"] >= 0.8 * 30 * 8, f"{r['scored']} frames scored in 8 s")
+    # 98-100 % on a quiet machine; 94 % once with the 2 cores shared by five other builds.
+    check(r["pct"] >= 90, f"{r['pct']} % of the frames sent were scored")
+    check(r["outliers"] == 0 and r["err_p99"] <= 1.0, f"error p99 {r['err_p99']} px, no outliers")
+    check(r["lat_p50"] <= 30, f"latency p50 {r['lat_p50']} ms")
+    st = net.router.stats()
+    check(st["a2b"]["out"] > 100 and st["b2a"]["out"] > 100,
+          f"the loop went through the router ({st['a2b']['out']} / {st['b2a']['out']} packets)")
+
+
+def case_points_loss(lab):
+    net = lab.direct(both="loss=2% delay=25")
+    r = loops.points_stream(lab, net, n=200, rate=20, points=1000)
+    check(r["tx_rc"] == 0, f"sender exited {r['tx_rc']}")
+    check(r["delivered"] == 200 and r["intact"] and r["in_order"],
+          f"{r['delivered']}/200 delivered, intact {r['intact']}, in order {r['in_order']}")
+    st = net.router.stats()
+    check(st["a2b"]["lost"] > 0, f"the router dropped {st['a2b']['lost']} packets on the way")
+
+
+def uclient(lab, net, *extra, password=netlab.TURN_PASSWORD):
+    r = lab.run(net.a, ["turnutils_uclient", "-c", *extra, "-u", netlab.TURN_USER, "-w", password,
+                        "-e", net.addr_b, "-r", "3480", "-n", "20", "-m", "1", "-l", "200",
+                        net.turn_a], timeout=30)
+    m = re.search(r"Total lost packets (\d+) \(([\d.]+)%\)", r.stdout)
+    return r.returncode, (int(m.group(1)) if m else None)
+
+
+def case_turn(lab):
+    net = lab.turn_only()
+    # a's and b's packets to each other reach t only (t does not forward): UDP probes between
+    # them arrive nowhere, while the same probes from t arrive.
+    for src, src_addr, dst, dst_addr in ((net.a, net.addr_a, net.b, net.addr_b),
+                                         (net.b, net.addr_b, net.a, net.addr_a)):
+        probe = netlab.Probe(src, src_addr, dst, dst_addr)
+        _, direct = probe.run(20, 0.01, linger=0.5)
+        probe.close()
+        probe = netlab.Probe(net.t, net.turn_a if dst == net.a else net.turn_b, dst, dst_addr)
+        _, via_t = probe.run(20, 0.01, linger=0.5)
+        probe.close()
+        check(not direct and len(via_t) == 20,
+              f"{dst_addr} gets {len(direct)} of 20 probes from {src_addr}, {len(via_t)} of 20 from t")
+    lab.popen(net.b, ["turnutils_peer", "-L", net.addr_b, "-p", "3480"], log="peer")
+    time.sleep(0.5)
+    for transport, extra in (("UDP", []), ("TCP", ["-t"])):
+        rc, lost = uclient(lab, net, *extra)
+        check(rc == 0 and lost == 0, f"TURN over {transport}: allocation relays to b, {lost} of 20 lost")
+    rc, lost = uclient(lab, net, password="wrong")
+    check(rc != 0 and lost is None, "TURN refuses a wrong password")
+    r = loops.points_stream(lab, net, n=40, rate=20, points=50, timeout=60,
+                            sender_props="turn-server=" + netlab.turn_uri(net.turn_a),
+                            receiver_props="turn-server=" + netlab.turn_uri(net.turn_b))
+    check(r["delivered"] == 40 and r["intact"] and r["in_order"],
+          f"rtcpeer over TURN: {r['delivered']}/40 points messages, intact, in order")
+    peers = set(re.findall(r"peer (10\.99\.\d+\.\d+) lifetime updated", lab.read_log("turnserver")))
+    check(peers & {net.addr_a, net.addr_b}, f"rtcpeer's relays opened permissions for {sorted(peers)}")
+
+
+def main():
+    netlab.require_root(need_turn="turn" in sys.argv[1:])
+    for name in sys.argv[1:]:
+        print(f"{name}:")
+        with netlab.Lab() as lab:
+            globals()[f"case_{name}"](lab)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
