@@ -1,7 +1,8 @@
 #!/bin/bash
 # Entry point of the pointcast image: what the container is comes from its command.
 #   daemon [FLAGS]       pointcast-signaling on 0.0.0.0:$PORT with the web viewer and the
-#                        pipelines API; $POINTCAST_TOKEN becomes --token; FLAGS are added last
+#                        pipelines API; $POINTCAST_TOKEN becomes --token; then the words of
+#                        $POINTCAST_DAEMON_FLAGS (e.g. from a ConfigMap), then FLAGS
 #   NAME                 a pipeline from /usr/share/pointcast/pipelines (testsrc-sender,
 #                        ball-sender, ball-tracker, camera-sender, ...), run by gst-launch-1.0 -e
 #   sender | tracker     $SENDER_PIPELINE (default testsrc-sender) | ball-tracker
@@ -71,6 +72,10 @@ case "$cmd" in
     echo daemon >"$ROLE_FILE" 2>/dev/null || true
     args=(--host "${HOST:-0.0.0.0}" --web-root /usr/share/pointcast/web --pipelines-dir "$PIPELINES")
     [ -n "${POINTCAST_TOKEN:-}" ] && args+=(--token "$POINTCAST_TOKEN")
+    set -f
+    # shellcheck disable=SC2206  # split on spaces, no globbing
+    args+=(${POINTCAST_DAEMON_FLAGS:-})
+    set +f
     exec pointcast-signaling "${args[@]}" "$@" ;;
   sender) run_pipeline "${SENDER_PIPELINE:-testsrc-sender}" ;;
   tracker) run_pipeline ball-tracker ;;
