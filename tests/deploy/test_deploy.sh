@@ -196,10 +196,14 @@ say "apt install ok: rtcpeer found without GST_PLUGIN_PATH, balldetect ran, unit
 mkdir -p "$WORK/prebuilt/debs"
 cp "$WORK"/debs/*.deb "$WORK/prebuilt/debs/"
 say "building $IMAGE (podman build --pull=never, the .debs above as stage build)"
+old_image="$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 t=$SECONDS
 quiet nice podman build --pull=never --format docker --build-context "build=$WORK/prebuilt" \
   -f "$SRC/deploy/Dockerfile" -t "$IMAGE" "$SRC" >"$WORK/image-build.log" 2>&1 \
   || { tail -30 "$WORK/image-build.log"; fail "image build failed"; }
+# The image this one replaces (now untagged) goes, so runs do not pile up images.
+[ -z "$old_image" ] || [ "$old_image" = "$(podman image inspect --format '{{.Id}}' "$IMAGE")" ] \
+  || podman rmi "$old_image" >/dev/null 2>&1 || true
 size="$(podman image inspect --format '{{.Size}}' "$IMAGE")"
 say "image built in $((SECONDS - t)) s, $((size / 1000000)) MB"
 [ "$(podman image inspect --format '{{.Config.User}}' "$IMAGE")" = 10001 ] || fail "the image does not run as uid 10001"
