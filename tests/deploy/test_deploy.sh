@@ -34,6 +34,10 @@ for c in podman podman-compose debootstrap dpkg-buildpackage curl; do
   command -v "$c" >/dev/null || skip "$c is not installed (./pointcast setup installs it)"
 done
 
+# One run at a time per machine: the image tag, the secret and the pod names are global.
+exec 9>/run/lock/pointcast-deploy-test.lock
+flock -w 1800 9 || fail "another deploy test run holds /run/lock/pointcast-deploy-test.lock"
+
 free_port() { /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # A container's whole log (grep reads a string: no SIGPIPE for podman under pipefail).
 logs_of() { podman logs "$1" 2>&1 || true; }
@@ -192,13 +196,17 @@ say "apt install ok: rtcpeer found without GST_PLUGIN_PATH, balldetect ran, unit
 
 # --- 3. the image ----------------------------------------------------------------------------
 # The .debs just built replace the Dockerfile's build stage (--build-context build=...), which
-# would compile the same sources again.
+# would compile the same sources again; POINTCAST_DEPLOY_FULL_BUILD=1 runs that stage instead
+# (the -dev packages and a compile inside: about 6 min more).
 mkdir -p "$WORK/prebuilt/debs"
 cp "$WORK"/debs/*.deb "$WORK/prebuilt/debs/"
-say "building $IMAGE (podman build --pull=never, the .debs above as stage build)"
+build_args=(--build-context "build=$WORK/prebuilt")
+how="the .debs above as stage build"
+if [ "${POINTCAST_DEPLOY_FULL_BUILD:-0}" = 1 ]; then build_args=(); how="multi-stage, compiling in stage build"; fi
 old_image="$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
+say "building $IMAGE (podman build --pull=never, $how)"
 t=$SECONDS
-quiet nice podman build --pull=never --format docker --build-context "build=$WORK/prebuilt" \
+quiet nice podman build --pull=never --format docker "${build_args[@]}" \
   -f "$SRC/deploy/Dockerfile" -t "$IMAGE" "$SRC" >"$WORK/image-build.log" 2>&1 \
   || { tail -30 "$WORK/image-build.log"; fail "image build failed"; }
 # The image this one replaces (now untagged) goes, so runs do not pile up images.
