@@ -64,10 +64,8 @@ trap cleanup EXIT
 
 # GET/POST with curl; prints the body, checks the status.
 http() {
-  local want="$1"; shift
-  local out code
-  out="$(curl -sS -o "$WORK/body" -w '%{http_code}' "$@")" || fail "curl $* failed"
-  code="$out"
+  local want="$1" code; shift
+  code="$(curl -sS -o "$WORK/body" -w '%{http_code}' "$@")" || fail "curl $* failed"
   [ "$code" = "$want" ] || fail "$* answered $code, expected $want: $(head -c 300 "$WORK/body")"
   cat "$WORK/body"
 }
@@ -132,7 +130,7 @@ rm -rf "${WORK:?}"/*
 say "building the .debs (dpkg-buildpackage -b)"
 pkgsrc="$WORK/src/pointcast-0.1.0"
 mkdir -p "$pkgsrc"
-tar -C "$SRC" --exclude='./build*' --exclude=node_modules --exclude=.git --exclude=./deploy/debs -cf - . \
+tar -C "$SRC" --exclude='./build*' --exclude=node_modules --exclude=.git --exclude='./obj-*' -cf - . \
   | tar -C "$pkgsrc" -xf -
 # debhelper gives the build a HOME of its own, so ccache is pointed at the usual cache
 # explicitly (the copy sits at the same path every run, so unchanged files hit).
