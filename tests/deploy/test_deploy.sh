@@ -110,7 +110,7 @@ sys.exit("pipelines missing from the API: %s" % sorted(missing) if missing else 
   say "pipelines API: listed, started $id (registered), stopped"
   # The ball loop between two containers: ballscore's progress line in the ball-sender's log.
   local line="" frames=0 mean=99
-  for i in $(seq 180); do
+  for i in $(seq 240); do
     line="$(logs_of "$ballsender" | grep '^ballscore: frames' | tail -1 || true)"
     if [[ "$line" =~ detections\ ([0-9]+),\ error\ mean\ ([0-9.]+)\ px ]]; then
       frames="${BASH_REMATCH[1]}"; mean="${BASH_REMATCH[2]}"
@@ -118,7 +118,7 @@ sys.exit("pipelines missing from the API: %s" % sorted(missing) if missing else 
     fi
     sleep 0.5
   done
-  [ "$frames" -ge 90 ] || { logs_of "$ballsender" | tail -20; fail "the ball loop scored $frames detections in 90 s (want >= 90)"; }
+  [ "$frames" -ge 90 ] || { logs_of "$ballsender" | tail -20; fail "the ball loop scored $frames detections in 120 s (want >= 90)"; }
   awk -v m="$mean" 'BEGIN { exit !(m <= 1.0) }' || fail "ball loop error mean $mean px > 1 px: $line"
   say "ball loop: $line"
 }
