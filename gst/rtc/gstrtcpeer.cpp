@@ -65,6 +65,12 @@ constexpr guint kOfferFallbackMs = 3000;    // role=auto: a peer already in the 
 constexpr guint kLeftGraceMs = 5000;         // a connected peer whose signaling dropped may return
 constexpr guint kGatherTimeoutMs = 5000;     // non-trickle: send what we have after this
 constexpr const char *kDefaultChannel = "pointcast";
+constexpr uint64_t kMinChunk = 256;          // a piece must hold the fragment announcement
+// What one remote peer may open: channels on its connection, and distinct labels (each becomes a
+// src pad of this element) across all peers.
+constexpr size_t kMaxChannels = 64;
+constexpr size_t kMaxDataSrcs = 64;
+constexpr size_t kMaxMedia = 32; // m-lines in one remote description
 
 GQuark channel_quark()
 {
@@ -97,7 +103,9 @@ struct ChannelState {
   framing::Reassembler reasm;
   std::atomic<bool> open{false};
   std::atomic<bool> ever_open{false};
-  std::atomic<uint64_t> chunk{65536};
+  // The session's piece size: the remote's max-message-size arrives with its SDP, often after
+  // the channel was created.
+  std::shared_ptr<std::atomic<uint64_t>> chunk;
   bool warned_send = false;
 };
 
@@ -109,6 +117,7 @@ struct DataSink {
 struct DataSrc {
   GstPad *pad = nullptr;
   std::mutex push;
+  guint64 dropped = 0; // under push: messages nobody linked the pad for
 };
 
 /* A video_%u / audio_%u sink pad: ghost -> identity -> (built on caps: convert ! encoder ! pay) ->
@@ -153,7 +162,9 @@ struct Session {
   std::vector<RemoteCandidate> pending_candidates;
   std::vector<sdp::Candidate> local_candidates;
   std::vector<std::string> mids;
-  std::atomic<uint64_t> chunk{65536};
+  std::shared_ptr<std::atomic<uint64_t>> chunk = std::make_shared<std::atomic<uint64_t>>(65536);
+  // Channels the remote opened beyond kMaxChannels (closed at once), counted for one warning.
+  std::atomic<guint> refused_channels{0};
   // Under priv->lock: the channel used to send each label, and every channel of this session.
   std::map<std::string, GstWebRTCDataChannel *> send_channels;
   std::vector<GstWebRTCDataChannel *> channels;
@@ -206,6 +217,7 @@ struct RtcPeerPrivate {
   std::map<std::string, std::unique_ptr<DataSrc>> data_srcs;
   std::vector<std::unique_ptr<MediaSend>> media_sends;
   std::mutex src_create_lock;
+  guint64 refused_labels = 0; // messages on labels past kMaxDataSrcs
   bool flushing = true;
   bool eos_posted = false;
   // EOS sent to the element (gst-launch -e) while its sink pads still carry data: the src pads end
@@ -389,6 +401,14 @@ static DataSrc *ensure_data_src(GstRtcPeer *self, const std::string &label)
       return it->second.get();
     if (p->flushing)
       return nullptr;
+    if (p->data_srcs.size() >= kMaxDataSrcs) {
+      // Each label is a pad: a peer must not be able to make this element grow without end.
+      if (p->refused_labels++ == 0)
+        GST_ELEMENT_WARNING(self, STREAM, DEMUX, ("Too many data channel labels"),
+                            ("already %zu data_%%s src pads; dropping messages on '%s' and any "
+                             "further new label", kMaxDataSrcs, label.c_str()));
+      return nullptr;
+    }
   }
   std::lock_guard create(p->src_create_lock);
   {
@@ -441,7 +461,11 @@ static void push_message(GstRtcPeer *self, const std::string &label, GstBuffer *
   }
   std::lock_guard lk(src->push); // several peers' SCTP threads may deliver to one pad
   GstFlowReturn ret = gst_pad_push(src->pad, buf);
-  if (ret != GST_FLOW_OK)
+  if (ret == GST_FLOW_NOT_LINKED && src->dropped++ == 0)
+    GST_ELEMENT_WARNING(self, STREAM, DEMUX, ("Nothing is linked to data_%s", label.c_str()),
+                        ("messages on channel '%s' are dropped until something links it",
+                         label.c_str()));
+  else if (ret != GST_FLOW_OK)
     GST_LOG_OBJECT(self, "pushing on data_%s: %s", label.c_str(), gst_flow_get_name(ret));
 }
 
@@ -658,6 +682,7 @@ static void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s,
   cs->self = self;
   cs->peer = s->id;
   cs->label = label;
+  cs->chunk = s->chunk;
   g_object_set_qdata_full(G_OBJECT(ch), channel_quark(), cs,
                           [](gpointer d) { delete static_cast<ChannelState *>(d); });
   g_object_set(ch, "buffered-amount-low-threshold", guint64(kLowWater), nullptr);
@@ -679,8 +704,22 @@ static void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s,
 static void on_data_channel(GstElement *webrtc, GstWebRTCDataChannel *ch, gpointer user_data)
 {
   auto *h = static_cast<SessionHandle *>(user_data);
-  if (auto s = h->session.lock())
-    setup_channel(h->self, s, ch);
+  auto s = h->session.lock();
+  if (!s)
+    return;
+  size_t n;
+  {
+    std::lock_guard lk(h->self->priv->lock);
+    n = s->channels.size();
+  }
+  if (n >= kMaxChannels) {
+    if (s->refused_channels++ == 0)
+      GST_ELEMENT_WARNING(h->self, STREAM, DEMUX, ("Peer '%s' opens too many data channels",
+                          s->id.c_str()), ("%zu are open; closing the rest", n));
+    gst_webrtc_data_channel_close(ch);
+    return;
+  }
+  setup_channel(h->self, s, ch);
 }
 
 static void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s, bool always)
@@ -1018,17 +1057,33 @@ static void on_decoded_pad(GstElement *decodebin, GstPad *pad, gpointer user_dat
       break;
     gst_object_unref(taken);
   }
+  // A tee that may run unlinked: a track nobody links (a second sender in the room, media the
+  // pipeline does not expect) is dropped there instead of failing decodebin with not-linked.
+  GstElement *tee = gst_element_factory_make("tee", nullptr);
+  g_object_set(tee, "allow-not-linked", TRUE, nullptr);
+  gst_bin_add(GST_BIN(self), tee);
+  gst_element_sync_state_with_parent(tee);
+  GstPad *tee_sink = gst_element_get_static_pad(tee, "sink");
+  gst_pad_link(pad, tee_sink);
+  gst_object_unref(tee_sink);
+  GstPad *tee_src = gst_element_request_pad_simple(tee, "src_%u");
   GstPadTemplate *templ = gst_static_pad_template_get(video ? &video_src_template
                                                             : &audio_src_template);
-  GstPad *ghost = gst_ghost_pad_new_from_template(name.c_str(), pad, templ);
+  GstPad *ghost = gst_ghost_pad_new_from_template(name.c_str(), tee_src, templ);
   gst_object_unref(templ);
+  gst_object_unref(tee_src);
   gst_pad_set_active(ghost, TRUE);
   {
     std::lock_guard lk(p->lock);
     s->media_srcs.push_back(GST_PAD(gst_object_ref(ghost)));
+    s->decoders.push_back(GST_ELEMENT(gst_object_ref(tee)));
   }
   gst_element_add_pad(GST_ELEMENT(self), ghost);
   post_peer_message(self, "rtcpeer-media-added", s->id, "pad", name);
+  if (!gst_pad_is_linked(ghost))
+    GST_ELEMENT_WARNING(self, STREAM, DEMUX, ("Nothing is linked to %s", name.c_str()),
+                        ("the %s track from peer '%s' is dropped until something links it",
+                         video ? "video" : "audio", s->id.c_str()));
 }
 
 // Depayloaders ask the sender for a keyframe (PLI) when they start without one or lose packets,
@@ -1330,7 +1385,10 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
   GST_INFO_OBJECT(self, "removing peer '%s': %s", peer.c_str(), reason.c_str());
   cancel_timeout(self, &s->gather_timer);
   cancel_timeout(self, &s->left_timer);
+  std::vector<std::string> labels;
   for (auto *ch : channels) {
+    if (auto *cs = static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(ch), channel_quark())))
+      labels.push_back(cs->label);
     g_signal_handlers_disconnect_by_data(ch, self);
     GstWebRTCDataChannelState st;
     g_object_get(ch, "ready-state", &st, nullptr);
@@ -1369,6 +1427,16 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
   s->webrtc = nullptr;
   restore_flags(self);
   post_peer_message(self, "rtcpeer-peer-left", peer, "reason", reason);
+  // end-with-peers: a sender that leaves (or fails) without closing its channels first ends
+  // them too; not while we shut down ourselves.
+  bool stopping;
+  {
+    std::lock_guard lk(p->lock);
+    stopping = p->flushing || p->eos_posted;
+  }
+  if (!stopping)
+    for (auto &label : labels)
+      maybe_end_src(self, label);
   if (s->connected)
     g_object_notify(G_OBJECT(self), "connected-peers");
 }
@@ -1499,6 +1567,14 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
   }
   GstSDPMessage *msg = nullptr;
   gst_sdp_message_new_from_text(text.c_str(), &msg);
+  if (sdp::media_count(text) > int(kMaxMedia)) {
+    GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Ignored an offer with too many m-lines"),
+                        ("%d sections from '%s'; at most %zu", sdp::media_count(text),
+                         peer.c_str(), kMaxMedia));
+    if (msg)
+      gst_sdp_message_free(msg);
+    return;
+  }
   if (!msg || sdp::media_count(text) == 0) {
     GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Ignored a malformed signaling message"),
                         ("unparsable %s SDP from '%s'", type.c_str(), peer.c_str()));
@@ -1555,7 +1631,7 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
   }
   // Pieces no larger than the remote accepts (0 = any size; webrtcbin itself takes 64 KiB).
   uint64_t mms = sdp::max_message_size(text);
-  s->chunk = (mms == 0 || mms > 65536) ? 65536 : std::max<uint64_t>(mms, 1024);
+  *s->chunk = (mms == 0 || mms > 65536) ? 65536 : std::max<uint64_t>(mms, kMinChunk);
   GstWebRTCSessionDescription *desc = gst_webrtc_session_description_new(
       offer ? GST_WEBRTC_SDP_TYPE_OFFER : GST_WEBRTC_SDP_TYPE_ANSWER, msg);
   GstPromise *promise = gst_promise_new_with_change_func(on_remote_set, new_handle(self, s),
@@ -1752,7 +1828,7 @@ static void send_one(GstRtcPeer *self, GstWebRTCDataChannel *ch, GBytes *bytes)
   }
   GError *err = nullptr;
   gsize size = g_bytes_get_size(bytes);
-  uint64_t chunk = cs->chunk;
+  uint64_t chunk = cs->chunk ? cs->chunk->load() : 65536;
   bool ok;
   if (size <= chunk) {
     ok = gst_webrtc_data_channel_send_data_full(ch, bytes, &err);
@@ -2460,6 +2536,62 @@ static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
   return ret;
 }
 
+/* Nothing one peer does may stop the pipeline: an error from a child that belongs to one session
+ * (its webrtcbin: ICE, DTLS, SCTP; its decoders: a track we cannot decode) becomes a warning, and
+ * a failed webrtcbin takes only its own session with it. */
+static void gst_rtc_peer_handle_message(GstBin *bin, GstMessage *msg)
+{
+  auto *self = GST_RTC_PEER(bin);
+  auto *p = self->priv;
+  if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR && GST_MESSAGE_SRC(msg)) {
+    // The child of ours the message comes from.
+    GstObject *child = GST_MESSAGE_SRC(msg);
+    gst_object_ref(child);
+    while (true) {
+      GstObject *parent = gst_object_get_parent(child);
+      if (!parent || parent == GST_OBJECT(self)) {
+        if (parent)
+          gst_object_unref(parent);
+        break;
+      }
+      gst_object_unref(child);
+      child = parent;
+    }
+    std::string peer;
+    bool is_webrtc = false;
+    {
+      std::lock_guard lk(p->lock);
+      for (auto &[id, s] : p->sessions) {
+        bool decoder = false;
+        for (auto *d : s->decoders)
+          decoder |= GST_OBJECT(d) == child;
+        if (decoder || GST_OBJECT(s->webrtc) == child) {
+          peer = id;
+          is_webrtc = GST_OBJECT(s->webrtc) == child;
+          break;
+        }
+      }
+    }
+    gst_object_unref(child);
+    if (!peer.empty()) {
+      GError *err = nullptr;
+      gchar *dbg = nullptr;
+      gst_message_parse_error(msg, &err, &dbg);
+      GST_ELEMENT_WARNING(self, STREAM, FAILED, ("Peer '%s': %s", peer.c_str(),
+                          err ? err->message : "error"),
+                          ("%s%s", dbg ? dbg : "", is_webrtc ? "; removing this peer only"
+                                                             : "; dropping that track"));
+      g_clear_error(&err);
+      g_free(dbg);
+      gst_message_unref(msg);
+      if (is_webrtc)
+        run_async(self, [self, peer] { remove_session(self, peer, "its connection failed"); });
+      return;
+    }
+  }
+  GST_BIN_CLASS(gst_rtc_peer_parent_class)->handle_message(bin, msg);
+}
+
 static gboolean gst_rtc_peer_send_event(GstElement *element, GstEvent *event)
 {
   auto *self = GST_RTC_PEER(element);
@@ -2750,6 +2882,7 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
   element_class->release_pad = gst_rtc_peer_release_pad;
   element_class->change_state = gst_rtc_peer_change_state;
   element_class->send_event = gst_rtc_peer_send_event;
+  GST_BIN_CLASS(klass)->handle_message = gst_rtc_peer_handle_message;
   gst_type_mark_as_plugin_api(GST_TYPE_RTC_PEER_ROLE, GstPluginAPIFlags(0));
   GST_DEBUG_CATEGORY_INIT(gst_rtc_peer_debug, "rtcpeer", 0, "WebRTC peer with signaling");
 }

@@ -1,6 +1,8 @@
 /* rtcpeer in one process: peers find each other through local:// signaling (no server), and
  * talk over real webrtcbin connections on loopback. */
+#include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -464,6 +466,139 @@ GST_START_TEST(test_video_encoded_once)
 }
 GST_END_TEST;
 
+namespace {
+// Every video_%u src pad gets its own appsink; the frame sizes seen are collected.
+struct MultiVideo {
+  GstElement *pipeline = nullptr;
+  std::mutex lock;
+  std::vector<std::pair<int, int>> sizes; // one entry per appsink that produced a frame
+};
+
+GstFlowReturn on_multi_sample(GstAppSink *sink, gpointer data)
+{
+  auto *mv = static_cast<MultiVideo *>(data);
+  GstSample *sample = gst_app_sink_pull_sample(sink);
+  if (!sample)
+    return GST_FLOW_ERROR;
+  GstStructure *st = gst_caps_get_structure(gst_sample_get_caps(sample), 0);
+  gint w = 0, h = 0;
+  gst_structure_get_int(st, "width", &w);
+  gst_structure_get_int(st, "height", &h);
+  gst_sample_unref(sample);
+  std::lock_guard lk(mv->lock);
+  auto entry = std::make_pair(w, h);
+  if (std::find(mv->sizes.begin(), mv->sizes.end(), entry) == mv->sizes.end())
+    mv->sizes.push_back(entry);
+  return GST_FLOW_OK;
+}
+
+void on_multi_pad(GstElement *rtc, GstPad *pad, gpointer data)
+{
+  auto *mv = static_cast<MultiVideo *>(data);
+  if (!g_str_has_prefix(GST_PAD_NAME(pad), "video_") || GST_PAD_DIRECTION(pad) != GST_PAD_SRC)
+    return;
+  GstElement *sink = gst_element_factory_make("appsink", nullptr);
+  g_object_set(sink, "sync", FALSE, "emit-signals", TRUE, "max-buffers", 2u, "drop", TRUE,
+               nullptr);
+  g_signal_connect(sink, "new-sample", G_CALLBACK(on_multi_sample), mv);
+  gst_bin_add(GST_BIN(mv->pipeline), sink);
+  gst_element_sync_state_with_parent(sink);
+  GstPad *sinkpad = gst_element_get_static_pad(sink, "sink");
+  gst_pad_link(pad, sinkpad);
+  gst_object_unref(sinkpad);
+}
+
+GstElement *video_sender(const std::string &uri, int w, int h)
+{
+  std::string desc = "videotestsrc is-live=true pattern=ball ! video/x-raw,width=" +
+                     std::to_string(w) + ",height=" + std::to_string(h) +
+                     ",framerate=30/1 ! rtc.video_0 rtcpeer name=rtc signaling=" + uri;
+  GstElement *p = gst_parse_launch(desc.c_str(), nullptr);
+  fail_unless(p != nullptr);
+  return p;
+}
+
+// Fails on any ERROR on the bus; true once a warning containing `needle` was seen.
+bool no_error_until(GstElement *pipeline, const char *needle, GstClockTime timeout)
+{
+  GstBus *bus = gst_element_get_bus(pipeline);
+  gint64 end = g_get_monotonic_time() + gint64(timeout / 1000);
+  bool seen = false;
+  while (g_get_monotonic_time() < end) {
+    GstMessage *msg = gst_bus_timed_pop_filtered(bus, 100 * GST_MSECOND,
+        GstMessageType(GST_MESSAGE_WARNING | GST_MESSAGE_ERROR));
+    if (!msg)
+      continue;
+    GError *err = nullptr;
+    gchar *dbg = nullptr;
+    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+      gst_message_parse_error(msg, &err, &dbg);
+      fail("a peer stopped the pipeline: %s (%s)", err->message, dbg ? dbg : "");
+    }
+    gst_message_parse_warning(msg, &err, &dbg);
+    std::string text = std::string(err->message) + " " + (dbg ? dbg : "");
+    seen |= needle && text.find(needle) != std::string::npos;
+    g_error_free(err);
+    g_free(dbg);
+    gst_message_unref(msg);
+  }
+  gst_object_unref(bus);
+  return seen;
+}
+} // namespace
+
+GST_START_TEST(test_two_senders_one_receiver)
+{
+  // Two senders in one room negotiate with each other too and receive each other's video, which
+  // nobody links: dropped with a warning, never fatal. The receiver gets both.
+  auto uri = unique_room("twosenders");
+  GstElement *tx1 = video_sender(uri, 160, 120);
+  GstElement *tx2 = video_sender(uri, 176, 144);
+  fail_if(gst_element_set_state(tx1, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  fail_if(gst_element_set_state(tx2, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  MultiVideo rx;
+  rx.pipeline = gst_pipeline_new(nullptr);
+  GstElement *rtc = gst_element_factory_make("rtcpeer", nullptr);
+  g_object_set(rtc, "signaling", uri.c_str(), nullptr);
+  gst_bin_add(GST_BIN(rx.pipeline), rtc);
+  g_signal_connect(rtc, "pad-added", G_CALLBACK(on_multi_pad), &rx);
+  fail_if(gst_element_set_state(rx.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+  bool warned = false;
+  while (g_get_monotonic_time() < end) {
+    warned |= no_error_until(tx1, "Nothing is linked to video_", 100 * GST_MSECOND);
+    warned |= no_error_until(tx2, "Nothing is linked to video_", 100 * GST_MSECOND);
+    no_error_until(rx.pipeline, nullptr, 100 * GST_MSECOND);
+    std::lock_guard lk(rx.lock);
+    if (rx.sizes.size() >= 2)
+      break;
+  }
+  {
+    std::lock_guard lk(rx.lock);
+    fail_unless_equals_int(rx.sizes.size(), 2);
+    bool small = false, large = false;
+    for (auto &[w, h] : rx.sizes) {
+      small |= w == 160 && h == 120;
+      large |= w == 176 && h == 144;
+    }
+    fail_unless(small && large, "the receiver did not get both senders");
+  }
+  // Both senders stay up a while longer, each with the other's track dropped.
+  no_error_until(tx1, nullptr, GST_SECOND);
+  warned |= no_error_until(tx2, "Nothing is linked to video_", GST_SECOND);
+  fail_unless(warned, "no warning about the unlinked track");
+  guint c1 = 0, c2 = 0;
+  g_object_get(gst_bin_get_by_name(GST_BIN(tx1), "rtc"), "connected-peers", &c1, nullptr);
+  g_object_get(gst_bin_get_by_name(GST_BIN(tx2), "rtc"), "connected-peers", &c2, nullptr);
+  fail_unless_equals_int(c1, 2);
+  fail_unless_equals_int(c2, 2);
+  for (GstElement *p : {tx1, tx2, rx.pipeline}) {
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(p);
+  }
+}
+GST_END_TEST;
+
 static Suite *rtcpeer_suite()
 {
   Suite *s = suite_create("rtcpeer");
@@ -480,6 +615,7 @@ static Suite *rtcpeer_suite()
   tcase_add_test(tc, test_eos_after_everything_sent);
   tcase_add_test(tc, test_unknown_target_warns);
   tcase_add_test(tc, test_video_encoded_once);
+  tcase_add_test(tc, test_two_senders_one_receiver);
   return s;
 }
 
