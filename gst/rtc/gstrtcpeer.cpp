@@ -27,6 +27,7 @@
 #include "rtc/gstrtcpeer.h"
 
 #include "rtc/framing.h"
+#include "rtc/negotiation.h"
 #include "rtc/sdputil.h"
 #include "rtc/signaller.h"
 
@@ -61,7 +62,6 @@ constexpr guint64 kLowWater = 1 << 20;
 constexpr auto kStallLimit = 10s;            // a peer not draining for this long loses messages
 constexpr guint kSrcEosWaitMs = 5000;       // gst-launch -e: longest wait for our sinks to end
 constexpr auto kEosLinger = 1500ms;         // at EOS, after the channels drained (see drain_channels)
-constexpr guint kOfferFallbackMs = 3000;    // role=auto: a peer already in the room that never offers
 constexpr guint kLeftGraceMs = 5000;         // a connected peer whose signaling dropped may return
 constexpr guint kGatherTimeoutMs = 5000;     // non-trickle: send what we have after this
 constexpr const char *kDefaultChannel = "pointcast";
@@ -147,7 +147,10 @@ struct Session {
   GstRtcPeer *self = nullptr;
   std::string id, type;
   GstElement *webrtc = nullptr;
-  bool offerer = false;
+  // ctx thread: who offers when (perfect negotiation), and the descriptions webrtcbin made that
+  // it still has to be given (our offer may be applied only when its answer comes).
+  std::unique_ptr<negotiation::Negotiator> neg;
+  GstWebRTCSessionDescription *offer = nullptr, *answer = nullptr;
   bool removed = false;       // ctx thread
   bool connected = false;     // ctx thread
   bool remote_set = false;    // ctx thread
@@ -202,9 +205,6 @@ struct RtcPeerPrivate {
   GThread *thread = nullptr;
   std::unique_ptr<Signaller> signaller;
   bool signaling_lost = false;
-  // role=auto, ctx thread: peers that were in the room when we registered and are expected to offer;
-  // if one has not offered when its timer fires (it is an answerer), we offer instead.
-  std::map<std::string, guint> offer_fallbacks;
 
   std::mutex lock; // sessions, pads, channel maps
   std::condition_variable cond;
@@ -289,7 +289,8 @@ GType gst_rtc_peer_role_get_type(void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
-      {int(Role::Auto), "Offer to peers that join after us, answer the others", "auto"},
+      {int(Role::Auto), "Offer to every peer (or to target); glare is resolved by the polite rule",
+       "auto"},
       {int(Role::Offerer), "Offer to every peer (or to target)", "offerer"},
       {int(Role::Answerer), "Only answer offers", "answerer"},
       {0, nullptr, nullptr},
@@ -822,51 +823,49 @@ static void send_local_description(GstRtcPeer *self, const std::shared_ptr<Sessi
   });
 }
 
+static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
+                      const std::vector<negotiation::Action> &actions,
+                      GstWebRTCSessionDescription *remote = nullptr);
+
+// webrtcbin's thread: hand the description to the context thread, where the negotiator decides.
 static void on_description_created(GstPromise *promise, gpointer user_data, const char *field,
                                    const char *type)
 {
   auto *h = static_cast<SessionHandle *>(user_data);
   GstRtcPeer *self = h->self;
-  auto s = h->session.lock();
+  std::weak_ptr<Session> weak = h->session;
   const GstStructure *reply = gst_promise_get_reply(promise);
   GstWebRTCSessionDescription *desc = nullptr;
-  if (reply)
+  GError *err = nullptr;
+  if (reply) {
     gst_structure_get(reply, field, GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &desc, nullptr);
-  if (!s || !desc) {
-    if (s) {
-      GError *err = nullptr;
-      if (reply)
-        gst_structure_get(reply, "error", G_TYPE_ERROR, &err, nullptr);
-      GST_ELEMENT_WARNING(self, LIBRARY, FAILED, ("Could not create an %s for peer '%s'", type,
-                          s->id.c_str()), ("%s", err ? err->message : "no description"));
-      g_clear_error(&err);
-      std::string peer = s->id;
-      run_async(self, [self, peer, type] {
-        remove_session(self, peer, std::string("could not create an ") + type);
-      });
-    }
-    if (desc)
-      gst_webrtc_session_description_free(desc);
-    return;
+    if (!desc)
+      gst_structure_get(reply, "error", G_TYPE_ERROR, &err, nullptr);
   }
-  gchar *text = gst_sdp_message_as_text(desc->sdp);
-  std::string sdp_text = text;
-  g_free(text);
-  // Queue the send before set-local-description starts gathering, so that the description
-  // reaches the remote before any trickled candidate.
-  std::weak_ptr<Session> weak = s;
-  run_async(self, [self, weak, sdp_text, type] {
-    if (auto s = weak.lock())
-      send_local_description(self, s, type, sdp_text);
+  std::string error = err ? err->message : "no description";
+  g_clear_error(&err);
+  bool is_offer = std::string_view(type) == "offer";
+  run_async(self, [self, weak, desc, error, is_offer] {
+    auto s = weak.lock();
+    if (!s || s->removed) { // from a webrtcbin that was replaced meanwhile
+      if (desc)
+        gst_webrtc_session_description_free(desc);
+      return;
+    }
+    if (!desc) {
+      GST_ELEMENT_WARNING(self, LIBRARY, FAILED, ("Could not create an %s for peer '%s'",
+                          is_offer ? "offer" : "answer", s->id.c_str()), ("%s", error.c_str()));
+      s->neg->failed();
+      remove_session(self, s->id, std::string("could not create an ") +
+                                      (is_offer ? "offer" : "answer"));
+      return;
+    }
+    auto &slot = is_offer ? s->offer : s->answer;
+    if (slot)
+      gst_webrtc_session_description_free(slot);
+    slot = desc;
+    negotiate(self, s, is_offer ? s->neg->offer_created() : s->neg->answer_created());
   });
-  g_signal_emit_by_name(s->webrtc, "set-local-description", desc, nullptr);
-  gst_webrtc_session_description_free(desc);
-  if (std::string_view(type) == "answer")
-    run_async(self, [self, weak] {
-      // A renegotiation (connected already) keeps the channels it has.
-      if (auto s = weak.lock(); s && !s->connected)
-        open_channels_when_ready(self, weak, 0);
-    });
 }
 
 static void on_offer_created(GstPromise *promise, gpointer user_data)
@@ -949,18 +948,13 @@ static bool media_negotiated(const MediaLink &l);
  * track and we send two cameras): once connected, offer again with every track. */
 static void renegotiate_if_needed(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
-  if (s->offerer)
-    return;
   bool missing = false;
   for (auto &l : s->media)
     missing |= !media_negotiated(l);
   if (!missing)
     return;
   GST_INFO_OBJECT(self, "offering '%s' the tracks its offer left out", s->id.c_str());
-  s->offerer = true;
-  GstPromise *promise = gst_promise_new_with_change_func(on_offer_created, new_handle(self, s),
-                                                         [](gpointer d) { free_handle(d); });
-  g_signal_emit_by_name(s->webrtc, "create-offer", nullptr, promise);
+  negotiate(self, s, s->neg->negotiation_needed());
 }
 
 static void on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_data)
@@ -1266,16 +1260,25 @@ static void add_recv_transceiver(GstElement *webrtc, const char *caps_str)
     gst_object_unref(t);
 }
 
+/* A session for `peer`; offer_first: we make the first offer (role, target), which then carries
+ * the receive-only tracks and a data section. */
 static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::string &peer,
-                                               const std::string &type, bool offerer)
+                                               const std::string &type, bool offer_first)
 {
   auto *p = self->priv;
   auto s = std::make_shared<Session>();
   s->self = self;
   s->id = peer;
   s->type = type;
-  s->offerer = offerer;
   s->trickle = p->signaller ? p->signaller->peer_trickles(peer) : true;
+  {
+    std::lock_guard lk(p->props_lock);
+    negotiation::Negotiator::Options o;
+    o.polite = negotiation::is_polite(p->peer_id, peer);
+    o.trickle = s->trickle;
+    o.redo_withdrawn = false; // renegotiate_if_needed checks once connected
+    s->neg = std::make_unique<negotiation::Negotiator>(o);
+  }
   std::string stun, turn;
   guint latency;
   gboolean recv_video, recv_audio;
@@ -1331,7 +1334,7 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
     link_media(self, s, m);
     (m->video ? has_video : has_audio) = true;
   }
-  if (offerer) {
+  if (offer_first) {
     if (recv_video && !has_video)
       add_recv_transceiver(s->webrtc, "application/x-rtp,media=video,encoding-name=VP8,"
                                       "payload=96,clock-rate=90000,rtcp-fb-nack-pli=(boolean)true");
@@ -1340,13 +1343,11 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
                                       "payload=97,clock-rate=48000,encoding-params=(string)2");
   }
   gst_element_sync_state_with_parent(s->webrtc);
-  post_peer_message(self, "rtcpeer-session-created", peer, "role", offerer ? "offerer" : "answerer");
-  if (offerer) {
+  post_peer_message(self, "rtcpeer-session-created", peer, "role",
+                    offer_first ? "offerer" : "answerer");
+  if (offer_first) {
     create_channels(self, s, true);
-    GstPromise *promise =
-        gst_promise_new_with_change_func(on_offer_created, new_handle(self, s),
-                                         [](gpointer d) { free_handle(d); });
-    g_signal_emit_by_name(s->webrtc, "create-offer", nullptr, promise);
+    negotiate(self, s, s->neg->negotiation_needed());
   }
   return s;
 }
@@ -1425,6 +1426,11 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
   }
 
   s->webrtc = nullptr;
+  if (s->offer)
+    gst_webrtc_session_description_free(s->offer);
+  if (s->answer)
+    gst_webrtc_session_description_free(s->answer);
+  s->offer = s->answer = nullptr;
   restore_flags(self);
   post_peer_message(self, "rtcpeer-peer-left", peer, "reason", reason);
   // end-with-peers: a sender that leaves (or fails) without closing its channels first ends
@@ -1448,39 +1454,11 @@ static std::shared_ptr<Session> find_session(GstRtcPeer *self, const std::string
   return it == self->priv->sessions.end() ? nullptr : it->second;
 }
 
-static void cancel_offer_fallback(GstRtcPeer *self, const std::string &peer)
-{
-  auto &fallbacks = self->priv->offer_fallbacks;
-  auto it = fallbacks.find(peer);
-  if (it == fallbacks.end())
-    return;
-  cancel_timeout(self, &it->second);
-  fallbacks.erase(it);
-}
-
-/* role=auto answers the peers already in the room: they offer to newcomers. A peer there with
- * role=answerer never does, so after kOfferFallbackMs without an offer we offer ourselves (if
- * both end up offering, handle_remote_sdp resolves the glare by peer id). */
-static void expect_offer(GstRtcPeer *self, const std::string &peer, const std::string &type)
-{
-  auto *p = self->priv;
-  {
-    std::lock_guard lk(p->props_lock);
-    if (p->role != Role::Auto || !p->target.empty())
-      return;
-  }
-  cancel_offer_fallback(self, peer);
-  p->offer_fallbacks[peer] = add_timeout(self, kOfferFallbackMs, [self, peer, type] {
-    self->priv->offer_fallbacks.erase(peer);
-    if (find_session(self, peer))
-      return;
-    GST_INFO_OBJECT(self, "'%s' has not offered in %u ms: offering", peer.c_str(),
-                    kOfferFallbackMs);
-    create_session(self, peer, type, true);
-  });
-}
-
-static bool should_offer(GstRtcPeer *self, const std::string &peer, bool joined_later)
+/* Who makes the first offer. role=answerer never does; a target gets one; otherwise we offer to
+ * every peer, those already in the room included: with perfect negotiation both sides offering at
+ * once costs nothing (the polite side's offer was never applied), while waiting for a peer that
+ * may itself only answer would stall. */
+static bool should_offer(GstRtcPeer *self, const std::string &peer)
 {
   auto *p = self->priv;
   std::lock_guard lk(p->props_lock);
@@ -1488,7 +1466,7 @@ static bool should_offer(GstRtcPeer *self, const std::string &peer, bool joined_
     return false;
   if (!p->target.empty())
     return peer == p->target;
-  return joined_later || p->role == Role::Offerer;
+  return true;
 }
 
 static void on_remote_set(GstPromise *promise, gpointer user_data)
@@ -1520,45 +1498,14 @@ static void on_remote_set(GstPromise *promise, gpointer user_data)
     for (auto &c : s->pending_candidates)
       g_signal_emit_by_name(s->webrtc, "add-ice-candidate", guint(c.mline), c.candidate.c_str());
     s->pending_candidates.clear();
-    if (s->offerer && s->connected)
-      connect_pending_media(self, s); // a renegotiation's answer: the new tracks have m-lines
-    if (!s->offerer) {
-      GstPromise *answer = gst_promise_new_with_change_func(on_answer_created,
-                                                            new_handle(self, s),
-                                                            [](gpointer d) { free_handle(d); });
-      g_signal_emit_by_name(s->webrtc, "create-answer", nullptr, answer);
-    }
+    if (s->connected)
+      connect_pending_media(self, s); // a renegotiation: the new tracks have m-lines
   });
-}
-
-// The DTLS fingerprint of an SDP ("" if none): the same one means the same peer connection.
-static std::string sdp_fingerprint(const std::string &text)
-{
-  size_t at = text.find("a=fingerprint:");
-  if (at == std::string::npos)
-    return "";
-  return text.substr(at, text.find_first_of("\r\n", at) - at);
-}
-
-// Whether an offer comes from the remote end of the current connection (a renegotiation), not
-// from a restarted peer.
-static bool same_dtls(GstElement *webrtc, const std::string &offer_text)
-{
-  GstWebRTCSessionDescription *cur = nullptr;
-  g_object_get(webrtc, "current-remote-description", &cur, nullptr);
-  if (!cur)
-    return false;
-  gchar *t = gst_sdp_message_as_text(cur->sdp);
-  std::string fp = sdp_fingerprint(t);
-  g_free(t);
-  gst_webrtc_session_description_free(cur);
-  return !fp.empty() && fp == sdp_fingerprint(offer_text);
 }
 
 static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const std::string &type,
                               const std::string &text)
 {
-  auto *p = self->priv;
   bool offer = type == "offer";
   if (!offer && type != "answer") {
     GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Ignored a malformed signaling message"),
@@ -1583,34 +1530,6 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
     return;
   }
   auto s = find_session(self, peer);
-  if (offer && s) {
-    GstWebRTCSignalingState st;
-    g_object_get(s->webrtc, "signaling-state", &st, nullptr);
-    std::string my_id;
-    {
-      std::lock_guard lk(p->props_lock);
-      my_id = p->peer_id;
-    }
-    if (st == GST_WEBRTC_SIGNALING_STATE_STABLE && s->remote_set && same_dtls(s->webrtc, text)) {
-      // Renegotiation (the peer adds tracks): answer it on the same connection. Negotiated once
-      // is enough: the peer may see the connection up (and re-offer) before we do, and taking
-      // that offer for a restart dropped a working session (ICE then failed on both sides).
-      GST_INFO_OBJECT(self, "'%s' renegotiates", peer.c_str());
-      s->offerer = false;
-    } else if ((st == GST_WEBRTC_SIGNALING_STATE_HAVE_LOCAL_OFFER ||
-                (s->offerer && !s->remote_set)) && my_id < peer) {
-      // Both offered at once: the smaller id keeps its offer, the other answers it. Ours counts
-      // from the moment we decided to offer: while webrtcbin still creates it the state is
-      // STABLE, and dropping it then while the other side kept its own left both waiting.
-      GST_INFO_OBJECT(self, "offer glare with '%s': keeping ours", peer.c_str());
-      gst_sdp_message_free(msg);
-      return;
-    } else {
-      // Glare we lose, or the peer restarted: start over as the answerer.
-      remove_session(self, peer, "the peer sent a new offer");
-      s = nullptr;
-    }
-  }
   if (!s) {
     if (!offer) {
       GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Ignored a malformed signaling message"),
@@ -1623,9 +1542,13 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
       gst_sdp_message_free(msg);
       return;
     }
-  } else if (!offer && !s->offerer) {
-    GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Ignored a malformed signaling message"),
-                        ("unexpected answer from '%s'", peer.c_str()));
+  }
+  std::string fp = negotiation::fingerprint(text);
+  auto actions = offer ? s->neg->remote_offer(fp) : s->neg->remote_answer(fp);
+  if (actions.empty()) {
+    // Glare we win (the polite side answers ours instead), or an answer to nothing pending.
+    GST_INFO_OBJECT(self, "%s from '%s' ignored (%s)", type.c_str(), peer.c_str(),
+                    offer ? "offer glare: the polite side answers ours" : "no offer pending");
     gst_sdp_message_free(msg);
     return;
   }
@@ -1634,10 +1557,80 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
   *s->chunk = (mms == 0 || mms > 65536) ? 65536 : std::max<uint64_t>(mms, kMinChunk);
   GstWebRTCSessionDescription *desc = gst_webrtc_session_description_new(
       offer ? GST_WEBRTC_SDP_TYPE_OFFER : GST_WEBRTC_SDP_TYPE_ANSWER, msg);
-  GstPromise *promise = gst_promise_new_with_change_func(on_remote_set, new_handle(self, s),
-                                                         [](gpointer d) { free_handle(d); });
-  g_signal_emit_by_name(s->webrtc, "set-remote-description", desc, promise);
+  negotiate(self, s, actions, desc);
   gst_webrtc_session_description_free(desc);
+}
+
+/* Carries out the negotiator's actions on the session's webrtcbin, in order (webrtcbin queues
+ * them as tasks, so an answer can be asked for right after the remote offer is set). remote: the
+ * description that came with the event, if any. Context thread. */
+static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
+                      const std::vector<negotiation::Action> &actions,
+                      GstWebRTCSessionDescription *remote)
+{
+  using negotiation::Action;
+  auto promise = [&](void (*fn)(GstPromise *, gpointer)) {
+    return gst_promise_new_with_change_func(fn, new_handle(self, s),
+                                            [](gpointer d) { free_handle(d); });
+  };
+  auto text_of = [](GstWebRTCSessionDescription *d) {
+    gchar *t = gst_sdp_message_as_text(d->sdp);
+    std::string out = t;
+    g_free(t);
+    return out;
+  };
+  for (Action a : actions) {
+    if (s->removed)
+      return;
+    GST_DEBUG_OBJECT(self, "'%s': %s", s->id.c_str(), negotiation::action_name(a));
+    switch (a) {
+    case Action::CreateOffer:
+      g_signal_emit_by_name(s->webrtc, "create-offer", nullptr, promise(on_offer_created));
+      break;
+    case Action::ApplyLocalOffer:
+      if (s->offer)
+        g_signal_emit_by_name(s->webrtc, "set-local-description", s->offer, nullptr);
+      break;
+    case Action::SendOffer:
+      // Queued before any candidate: candidates reach this thread only after this call.
+      if (s->offer)
+        send_local_description(self, s, "offer", text_of(s->offer));
+      break;
+    case Action::ApplyRemoteOffer:
+    case Action::ApplyRemoteAnswer:
+      if (remote)
+        g_signal_emit_by_name(s->webrtc, "set-remote-description", remote,
+                              promise(on_remote_set));
+      break;
+    case Action::CreateAnswer:
+      g_signal_emit_by_name(s->webrtc, "create-answer", nullptr, promise(on_answer_created));
+      break;
+    case Action::ApplyLocalAnswer:
+      if (s->answer)
+        g_signal_emit_by_name(s->webrtc, "set-local-description", s->answer, nullptr);
+      break;
+    case Action::SendAnswer:
+      if (s->answer)
+        send_local_description(self, s, "answer", text_of(s->answer));
+      // Our own channels open once SCTP is up; a renegotiation keeps the ones it has.
+      if (!s->connected)
+        open_channels_when_ready(self, s, 0);
+      break;
+    case Action::Recreate: {
+      // A restarted peer, or our applied offer withdrawn: a fresh webrtcbin for the same peer.
+      GST_INFO_OBJECT(self, "'%s': new peer connection", s->id.c_str());
+      auto neg = std::move(s->neg);
+      std::string id = s->id, type = s->type;
+      remove_session(self, id, "the peer restarted its connection");
+      auto fresh = create_session(self, id, type, false);
+      if (!fresh)
+        return;
+      fresh->neg = std::move(neg);
+      s = fresh;
+      break;
+    }
+    }
+  }
 }
 
 static void handle_remote_candidate(GstRtcPeer *self, const std::string &peer,
@@ -1659,6 +1652,10 @@ static void handle_remote_candidate(GstRtcPeer *self, const std::string &peer,
       mline = 0;
   }
   std::string text = g_str_has_prefix(cand.c_str(), "a=") ? cand.substr(2) : cand;
+  if (s->neg->remote_candidate() == negotiation::CandidateFate::Drop) {
+    GST_DEBUG_OBJECT(self, "candidate of the offer from '%s' we ignored", peer.c_str());
+    return;
+  }
   if (!s->remote_set) {
     s->pending_candidates.push_back({mline, text});
     return;
@@ -1699,10 +1696,8 @@ static SignallerEvents make_events(GstRtcPeer *self)
         cancel_timeout(self, &s->left_timer);
         continue;
       }
-      if (should_offer(self, peer, false))
+      if (should_offer(self, peer))
         create_session(self, peer, type, true);
-      else
-        expect_offer(self, peer, type);
     }
     if (!target_present && p->role != Role::Answerer)
       GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND, ("Unknown target peer '%s'", target.c_str()),
@@ -1720,11 +1715,10 @@ static SignallerEvents make_events(GstRtcPeer *self)
         return;
       remove_session(self, peer, "the peer joined again");
     }
-    if (should_offer(self, peer, true))
+    if (should_offer(self, peer))
       create_session(self, peer, type, true);
   };
   ev.peer_left = [self](const std::string &peer) {
-    cancel_offer_fallback(self, peer);
     auto s = find_session(self, peer);
     if (!s)
       return;
@@ -2436,8 +2430,6 @@ static void stop_signaling(GstRtcPeer *self)
     }
     for (auto &peer : peers)
       remove_session(self, peer, "shutting down");
-    while (!p->offer_fallbacks.empty())
-      cancel_offer_fallback(self, p->offer_fallbacks.begin()->first);
     if (p->signaller)
       p->signaller->stop();
     p->signaller.reset();
@@ -2823,8 +2815,8 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
           "gstreamer", flags));
   g_object_class_install_property(gobject_class, PROP_TARGET,
       g_param_spec_string("target", "Target",
-          "Peer to call; empty: offer to every peer that joins after us (auto/offerer) and answer "
-          "the others", nullptr, flags));
+          "Peer to call; empty: offer to every peer (auto/offerer); either way either side may "
+          "renegotiate later", nullptr, flags));
   g_object_class_install_property(gobject_class, PROP_TOKEN,
       g_param_spec_string("token", "Token", "Token the signaling server requires", nullptr,
           flags));

@@ -93,7 +93,8 @@ std::vector<Action> Negotiator::remote_offer(std::string_view fp)
       return {};
     }
     if (collision) {
-      pending_ = true; // ours is withdrawn, offered again once this exchange is done
+      if (opt_.redo_withdrawn)
+        pending_ = true; // ours is withdrawn, offered again once this exchange is done
       if (making_offer_)
         withdrawn_ = true;
       if (state_ == State::HaveLocalOffer && offer_applied_) {

@@ -54,6 +54,10 @@ public:
     // The remote trickles ICE. When it does not, our offers carry every candidate and so must
     // be applied before they are sent.
     bool trickle = true;
+    // Offer again after an offer of ours was withdrawn in a glare (W3C: negotiationneeded fires
+    // again). Off: the owner re-checks once connected what the remote's offer left out, which
+    // spares a second exchange when nothing is missing (two rtcpeers that both offered).
+    bool redo_withdrawn = true;
   };
   explicit Negotiator(Options o) : opt_(o) {}
 

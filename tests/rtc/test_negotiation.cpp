@@ -424,6 +424,27 @@ void test_restart()
   CHECK(w.a.recreated == 1);
 }
 
+// Without redo_withdrawn the polite side's withdrawn offer is not made again: one exchange.
+void test_no_redo()
+{
+  Negotiator polite({true, true, false}), impolite({false, true, false});
+  CHECK(polite.negotiation_needed().size() == 1);
+  CHECK(impolite.negotiation_needed().size() == 1);
+  polite.offer_created();
+  impolite.offer_created();
+  CHECK(impolite.remote_offer("p").empty());
+  auto acts = polite.remote_offer("i");
+  CHECK(acts.size() == 2 && acts[0] == Action::ApplyRemoteOffer);
+  CHECK(!polite.pending());
+  acts = polite.answer_created();
+  CHECK(acts.size() == 2); // apply and send; no new offer
+  acts = impolite.remote_answer("p");
+  CHECK(acts.size() == 1 && acts[0] == Action::ApplyRemoteAnswer);
+  CHECK(polite.negotiated() && impolite.negotiated());
+  // Asking explicitly still works.
+  CHECK(polite.negotiation_needed().size() == 1);
+}
+
 void test_unexpected_answer()
 {
   Negotiator n({true, true});
@@ -527,6 +548,7 @@ int main()
   test_renegotiation();
   test_rollback_redo();
   test_restart();
+  test_no_redo();
   test_unexpected_answer();
   test_fuzz();
   test_payload_types();
