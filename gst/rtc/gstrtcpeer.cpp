@@ -141,6 +141,8 @@ struct MediaLink {
   GstPad *tee_pad = nullptr;
   GstElement *queue = nullptr;
   GstPad *webrtc_pad = nullptr;
+  guint remote_pt = 0; // the payload type the remote offered for our codec, when not ours
+  std::vector<GstElement *> repay; // depay, pay for remote_pt (see repayload)
 };
 
 struct Session {
@@ -1219,6 +1221,103 @@ static void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, Medi
   s->media.push_back(l);
 }
 
+static bool media_negotiated(const MediaLink &l);
+
+/* One encoder feeds every peer with one payload type. A peer that offered another one for the
+ * codec (Firefox: VP8 as 120, aiortc: 97) gets the packets re-payloaded in its own branch:
+ * queue ! depay ! pay pt=N ! webrtcbin; no decoding, and caps stay consistent on both sides (a
+ * probe rewriting the payload type would leave the tee's caps queries disagreeing). Before the
+ * session is connected, so nothing flows yet. */
+static void repayload(GstRtcPeer *self, const std::shared_ptr<Session> &s, MediaLink &l,
+                      const std::string &codec)
+{
+  static const struct {
+    const char *name, *depay, *pay;
+  } kPayloaders[] = {{"VP8", "rtpvp8depay", "rtpvp8pay"},
+                     {"VP9", "rtpvp9depay", "rtpvp9pay"},
+                     {"H264", "rtph264depay", "rtph264pay"},
+                     {"OPUS", "rtpopusdepay", "rtpopuspay"}};
+  for (auto &k : kPayloaders) {
+    if (codec != k.name)
+      continue;
+    GstElement *depay = gst_element_factory_make(k.depay, nullptr);
+    GstElement *pay = gst_element_factory_make(k.pay, nullptr);
+    if (!depay || !pay) {
+      GST_ELEMENT_WARNING(self, CORE, MISSING_PLUGIN, ("Cannot re-payload %s", k.name),
+                          (nullptr));
+      if (depay)
+        gst_object_unref(depay);
+      if (pay)
+        gst_object_unref(pay);
+      return;
+    }
+    g_object_set(pay, "pt", l.remote_pt, nullptr);
+    if (codec == "H264")
+      g_object_set(pay, "config-interval", -1, nullptr);
+    GstPad *qsrc = gst_element_get_static_pad(l.queue, "src");
+    gst_pad_unlink(qsrc, l.webrtc_pad);
+    gst_object_unref(qsrc);
+    gst_bin_add_many(GST_BIN(self), depay, pay, nullptr);
+    gst_element_sync_state_with_parent(depay);
+    gst_element_sync_state_with_parent(pay);
+    GstPad *psrc = gst_element_get_static_pad(pay, "src");
+    bool ok = gst_element_link_many(l.queue, depay, pay, nullptr) &&
+              gst_pad_link(psrc, l.webrtc_pad) == GST_PAD_LINK_OK;
+    gst_object_unref(psrc);
+    if (!ok)
+      GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("Could not re-payload %s for peer '%s'",
+                          l.send->name.c_str(), s->id.c_str()), (nullptr));
+    l.repay = {depay, pay};
+    return;
+  }
+}
+
+/* Answering: each of our tracks not negotiated yet takes the payload type (and, through
+ * webrtcbin's intersection with the offer, the parameters) the remote offered for its codec in
+ * the first free m-line of its kind. */
+static void adopt_remote_payload_types(GstRtcPeer *self, const std::shared_ptr<Session> &s,
+                                       GstWebRTCSessionDescription *offer)
+{
+  gchar *t = gst_sdp_message_as_text(offer->sdp);
+  std::string text = t;
+  g_free(t);
+  auto kinds = negotiation::media_kinds(text);
+  std::vector<bool> taken(kinds.size(), false);
+  for (auto &l : s->media) {
+    if (!l.webrtc_pad || media_negotiated(l) || l.remote_pt)
+      continue;
+    const GstStructure *ours = gst_caps_get_structure(l.send->rtp_caps, 0);
+    const char *codec = gst_structure_get_string(ours, "encoding-name");
+    const char *kind = l.send->video ? "video" : "audio";
+    for (size_t i = 0; i < kinds.size(); i++) {
+      if (taken[i] || kinds[i] != kind)
+        continue;
+      auto c = negotiation::match_codec(negotiation::offered_codecs(text, int(i)), codec);
+      if (!c)
+        continue;
+      taken[i] = true;
+      if (guint(c->pt) == l.send->pt)
+        break;
+      GST_INFO_OBJECT(self, "'%s' offered %s as payload type %d: sending %s with it",
+                      s->id.c_str(), codec, c->pt, l.send->name.c_str());
+      GstCaps *prefs = gst_caps_copy(l.send->rtp_caps);
+      GstStructure *st = gst_caps_get_structure(prefs, 0);
+      gst_structure_set(st, "payload", G_TYPE_INT, c->pt, nullptr);
+      gst_structure_remove_field(st, "profile-level-id"); // the remote's, from its offer
+      GstWebRTCRTPTransceiver *trans = nullptr;
+      g_object_get(l.webrtc_pad, "transceiver", &trans, nullptr);
+      if (trans) {
+        g_object_set(trans, "codec-preferences", prefs, nullptr);
+        gst_object_unref(trans);
+      }
+      gst_caps_unref(prefs);
+      l.remote_pt = guint(c->pt);
+      repayload(self, s, l, codec);
+      break;
+    }
+  }
+}
+
 // Whether the track has an m-line in the negotiated session (an answer may leave some out).
 static bool media_negotiated(const MediaLink &l)
 {
@@ -1412,6 +1511,8 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
   }
   shut_down(self, s->webrtc);
   for (auto &m : media) {
+    for (auto *e : m.repay)
+      shut_down(self, e);
     shut_down(self, m.queue);
     if (m.webrtc_pad)
       gst_object_unref(m.webrtc_pad);
@@ -1504,8 +1605,9 @@ static void on_remote_set(GstPromise *promise, gpointer user_data)
 }
 
 static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const std::string &type,
-                              const std::string &text)
+                              const std::string &received)
 {
+  const std::string text = sdp::drop_bundle_with_split_ice(received);
   bool offer = type == "offer";
   if (!offer && type != "answer") {
     GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Ignored a malformed signaling message"),
@@ -1597,6 +1699,9 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
         send_local_description(self, s, "offer", text_of(s->offer));
       break;
     case Action::ApplyRemoteOffer:
+      if (remote)
+        adopt_remote_payload_types(self, s, remote);
+      [[fallthrough]];
     case Action::ApplyRemoteAnswer:
       if (remote)
         g_signal_emit_by_name(s->webrtc, "set-remote-description", remote,

@@ -130,12 +130,31 @@ static void test_sdp()
   CHECK(sdp::with_candidates(full, {{0, "candidate:9 1 UDP 1 127.0.0.1 1 typ host"}}) == full);
 }
 
+// aiortc 1.4's offer: one BUNDLE group, separate ICE credentials per section.
+static void test_split_ice_bundle()
+{
+  const std::string aiortc =
+      "v=0\r\na=group:BUNDLE 0 1\r\nm=video 9 UDP/TLS/RTP/SAVPF 97\r\na=mid:0\r\n"
+      "a=ice-ufrag:aaaa\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:1\r\n"
+      "a=ice-ufrag:bbbb\r\n";
+  std::string fixed = sdp::drop_bundle_with_split_ice(aiortc);
+  CHECK(fixed.find("a=group:BUNDLE") == std::string::npos);
+  CHECK(fixed.find("a=ice-ufrag:bbbb\r\n") != std::string::npos);
+  CHECK(sdp::media_count(fixed) == 2);
+  // A proper bundle (one ufrag) is left alone, byte for byte.
+  const std::string good =
+      "v=0\r\na=group:BUNDLE 0 1\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=ice-ufrag:aaaa\r\n"
+      "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=ice-ufrag:aaaa\r\n";
+  CHECK(sdp::drop_bundle_with_split_ice(good) == good);
+}
+
 int main()
 {
   test_announcement_roundtrip();
   test_reassembly();
   test_reassembly_errors();
   test_sdp();
+  test_split_ice_bundle();
   if (failures) {
     std::fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;

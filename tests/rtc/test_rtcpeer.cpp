@@ -2,6 +2,7 @@
  * talk over real webrtcbin connections on loopback. */
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <cstring>
 #include <string>
@@ -599,6 +600,106 @@ GST_START_TEST(test_two_senders_one_receiver)
 }
 GST_END_TEST;
 
+namespace {
+// One of several all-to-all peers: sends on channel from_<name>, receives everyone else's.
+struct Mesh {
+  std::string name;
+  GstElement *pipeline = nullptr, *rtc = nullptr, *appsrc = nullptr;
+  std::mutex lock;
+  std::map<std::string, guint64> got; // label -> messages
+};
+
+GstFlowReturn on_mesh_sample(GstAppSink *sink, gpointer data)
+{
+  auto *m = static_cast<Mesh *>(data);
+  GstSample *sample = gst_app_sink_pull_sample(sink);
+  if (!sample)
+    return GST_FLOW_ERROR;
+  gst_sample_unref(sample);
+  std::lock_guard lk(m->lock);
+  m->got[GST_OBJECT_NAME(sink)]++;
+  return GST_FLOW_OK;
+}
+
+void on_mesh_pad(GstElement *, GstPad *pad, gpointer data)
+{
+  auto *m = static_cast<Mesh *>(data);
+  if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC || !g_str_has_prefix(GST_PAD_NAME(pad), "data_"))
+    return;
+  GstElement *sink = gst_element_factory_make("appsink", GST_PAD_NAME(pad) + 5);
+  g_object_set(sink, "sync", FALSE, "emit-signals", TRUE, nullptr);
+  g_signal_connect(sink, "new-sample", G_CALLBACK(on_mesh_sample), m);
+  gst_bin_add(GST_BIN(m->pipeline), sink);
+  gst_element_sync_state_with_parent(sink);
+  GstPad *sp = gst_element_get_static_pad(sink, "sink");
+  gst_pad_link(pad, sp);
+  gst_object_unref(sp);
+}
+} // namespace
+
+GST_START_TEST(test_three_all_to_all)
+{
+  // Three peers, each sending and receiving, in any arrival order: every pair connects once
+  // (whoever offers; glare resolved by the polite rule) and everyone gets everyone's messages.
+  auto uri = unique_room("mesh");
+  Mesh peers[3];
+  const char *names[] = {"a", "b", "c"};
+  for (int i = 0; i < 3; i++) {
+    Mesh &m = peers[i];
+    m.name = names[i];
+    m.pipeline = gst_pipeline_new(nullptr);
+    m.rtc = gst_element_factory_make("rtcpeer", nullptr);
+    g_object_set(m.rtc, "signaling", uri.c_str(), "receive-video", FALSE, "wait-for-peers", 2u,
+                 nullptr);
+    m.appsrc = gst_element_factory_make("appsrc", nullptr);
+    GstCaps *caps = gst_caps_new_empty_simple("application/octet-stream");
+    g_object_set(m.appsrc, "is-live", TRUE, "format", GST_FORMAT_TIME, "caps", caps, nullptr);
+    gst_caps_unref(caps);
+    gst_bin_add_many(GST_BIN(m.pipeline), m.appsrc, m.rtc, nullptr);
+    fail_unless(gst_element_link_pads(m.appsrc, "src", m.rtc, ("data_from_" + m.name).c_str()));
+    g_signal_connect(m.rtc, "pad-added", G_CALLBACK(on_mesh_pad), &m);
+    fail_if(gst_element_set_state(m.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+    g_usleep(100000 * i); // staggered arrivals
+  }
+  const guint64 n = 50;
+  std::vector<std::thread> feeders;
+  for (auto &m : peers)
+    feeders.emplace_back([&m] {
+      for (guint64 i = 0; i < n; i++)
+        gst_app_src_push_buffer(GST_APP_SRC(m.appsrc), make_message(i, 100));
+    });
+  for (auto &t : feeders)
+    t.join();
+  gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+  auto complete = [&] {
+    for (auto &m : peers) {
+      std::lock_guard lk(m.lock);
+      for (auto &o : peers)
+        if (&o != &m && m.got["from_" + o.name] < n)
+          return false;
+    }
+    return true;
+  };
+  while (!complete() && g_get_monotonic_time() < end)
+    g_usleep(50000);
+  for (auto &m : peers) {
+    std::lock_guard lk(m.lock);
+    for (auto &o : peers)
+      if (&o != &m)
+        fail_unless(m.got["from_" + o.name] == n, "%s got %" G_GUINT64_FORMAT " of %"
+                    G_GUINT64_FORMAT " messages from %s", m.name.c_str(),
+                    m.got["from_" + o.name], n, o.name.c_str());
+    guint connected = 0;
+    g_object_get(m.rtc, "connected-peers", &connected, nullptr);
+    fail_unless_equals_int(connected, 2);
+  }
+  for (auto &m : peers) {
+    gst_element_set_state(m.pipeline, GST_STATE_NULL);
+    gst_object_unref(m.pipeline);
+  }
+}
+GST_END_TEST;
+
 static Suite *rtcpeer_suite()
 {
   Suite *s = suite_create("rtcpeer");
@@ -616,6 +717,7 @@ static Suite *rtcpeer_suite()
   tcase_add_test(tc, test_unknown_target_warns);
   tcase_add_test(tc, test_video_encoded_once);
   tcase_add_test(tc, test_two_senders_one_receiver);
+  tcase_add_test(tc, test_three_all_to_all);
   return s;
 }
 
