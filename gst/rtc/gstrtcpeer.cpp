@@ -153,8 +153,9 @@ struct Session {
   // it still has to be given (our offer may be applied only when its answer comes).
   std::unique_ptr<negotiation::Negotiator> neg;
   GstWebRTCSessionDescription *offer = nullptr, *answer = nullptr;
-  bool removed = false;       // ctx thread
-  bool connected = false;     // ctx thread
+  // Written on the context thread, read from others (get_property, streaming threads).
+  std::atomic<bool> removed{false};
+  std::atomic<bool> connected{false};
   bool remote_set = false;    // ctx thread
   bool trickle = true;        // ctx thread
   std::string waiting_type;   // non-trickle: local description waiting for gathering to finish
@@ -186,6 +187,12 @@ struct SessionHandle {
 
 } // namespace
 
+/* Threads: the context thread (ctx) runs signaller events, negotiation and session set-up and
+ * tear-down (functions marked "ctx" assert it); webrtcbin's threads (promises, ICE, SCTP receive,
+ * decodebin's pad-added) hand work to it with run_async; streaming threads run the sink pads.
+ * Lock order, outer first: src_create_lock -> lock -> props_lock. DataSrc::push and wake_lock are
+ * leaves (nothing else is taken while holding them). No lock is held while calling into a
+ * webrtcbin: its threads call back into this element and take `lock`. */
 struct RtcPeerPrivate {
   std::mutex props_lock;
   std::string signaling = kSignalingDefault.value();
@@ -304,6 +311,9 @@ GType gst_rtc_peer_role_get_type(void)
 
 /* ---------------------------------------------------------------------------------------------
  * Context thread helpers */
+
+// Functions that may only run on the context thread start with this.
+#define ASSERT_CTX(self) g_assert(g_main_context_is_owner((self)->priv->ctx))
 
 static void run_async(GstRtcPeer *self, std::function<void()> fn)
 {
@@ -600,7 +610,12 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
       }
       if (!draining)
         maybe_end_src(self, label);
-      if (s && !draining && !any_open && s->media.empty() && s->media_srcs.empty())
+      bool has_media = false;
+      if (s) {
+        std::lock_guard lk(p->lock); // media_srcs grows on decodebin's thread
+        has_media = !s->media.empty() || !s->media_srcs.empty();
+      }
+      if (s && !draining && !any_open && !has_media)
         remove_session(self, peer, "the peer closed its data channels");
     });
   }
@@ -1364,6 +1379,7 @@ static void add_recv_transceiver(GstElement *webrtc, const char *caps_str)
 static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::string &peer,
                                                const std::string &type, bool offer_first)
 {
+  ASSERT_CTX(self);
   auto *p = self->priv;
   auto s = std::make_shared<Session>();
   s->self = self;
@@ -1459,8 +1475,10 @@ static void shut_down(GstRtcPeer *self, GstElement *e)
   gst_bin_remove(GST_BIN(self), e);
 }
 
+// ctx
 static void remove_session(GstRtcPeer *self, const std::string &peer, const std::string &reason)
 {
+  ASSERT_CTX(self);
   auto *p = self->priv;
   std::shared_ptr<Session> s;
   std::vector<GstWebRTCDataChannel *> channels;
@@ -1607,6 +1625,7 @@ static void on_remote_set(GstPromise *promise, gpointer user_data)
 static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const std::string &type,
                               const std::string &received)
 {
+  ASSERT_CTX(self);
   const std::string text = sdp::drop_bundle_with_split_ice(received);
   bool offer = type == "offer";
   if (!offer && type != "answer") {
@@ -1670,6 +1689,7 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
                       const std::vector<negotiation::Action> &actions,
                       GstWebRTCSessionDescription *remote)
 {
+  ASSERT_CTX(self);
   using negotiation::Action;
   auto promise = [&](void (*fn)(GstPromise *, gpointer)) {
     return gst_promise_new_with_change_func(fn, new_handle(self, s),
