@@ -26,6 +26,7 @@
  */
 #include "rtc/gstrtcpeer.h"
 
+#include "rtc/codecs.h"
 #include "rtc/framing.h"
 #include "rtc/negotiation.h"
 #include "rtc/sdputil.h"
@@ -1243,22 +1244,19 @@ static bool media_negotiated(const MediaLink &l);
  * queue ! depay ! pay pt=N ! webrtcbin; no decoding, and caps stay consistent on both sides (a
  * probe rewriting the payload type would leave the tee's caps queries disagreeing). Before the
  * session is connected, so nothing flows yet. */
+static void configure_payloader(GstElement *pay, guint pt);
+
 static void repayload(GstRtcPeer *self, const std::shared_ptr<Session> &s, MediaLink &l,
                       const std::string &codec)
 {
-  static const struct {
-    const char *name, *depay, *pay;
-  } kPayloaders[] = {{"VP8", "rtpvp8depay", "rtpvp8pay"},
-                     {"VP9", "rtpvp9depay", "rtpvp9pay"},
-                     {"H264", "rtph264depay", "rtph264pay"},
-                     {"OPUS", "rtpopusdepay", "rtpopuspay"}};
-  for (auto &k : kPayloaders) {
-    if (codec != k.name)
-      continue;
-    GstElement *depay = gst_element_factory_make(k.depay, nullptr);
-    GstElement *pay = gst_element_factory_make(k.pay, nullptr);
+  const codecs::Codec *c = codecs::by_encoding(codec);
+  if (!c)
+    return;
+  {
+    GstElement *depay = gst_element_factory_make(c->depayloader, nullptr);
+    GstElement *pay = gst_element_factory_make(c->payloader, nullptr);
     if (!depay || !pay) {
-      GST_ELEMENT_WARNING(self, CORE, MISSING_PLUGIN, ("Cannot re-payload %s", k.name),
+      GST_ELEMENT_WARNING(self, CORE, MISSING_PLUGIN, ("Cannot re-payload %s", c->encoding),
                           (nullptr));
       if (depay)
         gst_object_unref(depay);
@@ -1266,9 +1264,7 @@ static void repayload(GstRtcPeer *self, const std::shared_ptr<Session> &s, Media
         gst_object_unref(pay);
       return;
     }
-    g_object_set(pay, "pt", l.remote_pt, nullptr);
-    if (codec == "H264")
-      g_object_set(pay, "config-interval", -1, nullptr);
+    configure_payloader(pay, l.remote_pt);
     GstPad *qsrc = gst_element_get_static_pad(l.queue, "src");
     gst_pad_unlink(qsrc, l.webrtc_pad);
     gst_object_unref(qsrc);
@@ -1296,6 +1292,29 @@ static void adopt_remote_payload_types(GstRtcPeer *self, const std::shared_ptr<S
   gchar *t = gst_sdp_message_as_text(offer->sdp);
   std::string text = t;
   g_free(t);
+  // Our receive-only tracks (from an offer of ours that lost a glare) take the remote's payload
+  // types as they are: their preferences keep the codecs, not our numbers.
+  GArray *all = nullptr;
+  g_signal_emit_by_name(s->webrtc, "get-transceivers", &all);
+  for (guint i = 0; all && i < all->len; i++) {
+    auto *t = g_array_index(all, GstWebRTCRTPTransceiver *, i);
+    GstWebRTCRTPTransceiverDirection dir;
+    gchar *mid = nullptr;
+    GstCaps *prefs = nullptr;
+    g_object_get(t, "direction", &dir, "mid", &mid, "codec-preferences", &prefs, nullptr);
+    if (dir == GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY && !mid && prefs) {
+      GstCaps *any_pt = gst_caps_copy(prefs);
+      for (guint k = 0; k < gst_caps_get_size(any_pt); k++)
+        gst_structure_remove_field(gst_caps_get_structure(any_pt, k), "payload");
+      g_object_set(t, "codec-preferences", any_pt, nullptr);
+      gst_caps_unref(any_pt);
+    }
+    g_free(mid);
+    if (prefs)
+      gst_caps_unref(prefs);
+  }
+  if (all)
+    g_array_unref(all);
   auto kinds = negotiation::media_kinds(text);
   std::vector<bool> taken(kinds.size(), false);
   for (auto &l : s->media) {
@@ -1361,6 +1380,21 @@ static void connect_pending_media(GstRtcPeer *self, const std::shared_ptr<Sessio
     }
   if (any)
     request_keyframes(self);
+}
+
+/* What we offer to receive: every codec of the table of that kind, VP8 first, each with a
+ * payload type of its own (96, 98, ...; audio 97, ...), so that a sender of any of them can answer. */
+static std::string recv_caps(bool video)
+{
+  std::string out;
+  guint pt = video ? 96 : 97;
+  for (auto &c : codecs::all()) {
+    if (c.video != video)
+      continue;
+    out += (out.empty() ? "" : ";") + codecs::rtp_caps(c, pt);
+    pt += 2;
+  }
+  return out;
 }
 
 static void add_recv_transceiver(GstElement *webrtc, const char *caps_str)
@@ -1451,11 +1485,9 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
   }
   if (offer_first) {
     if (recv_video && !has_video)
-      add_recv_transceiver(s->webrtc, "application/x-rtp,media=video,encoding-name=VP8,"
-                                      "payload=96,clock-rate=90000,rtcp-fb-nack-pli=(boolean)true");
+      add_recv_transceiver(s->webrtc, recv_caps(true).c_str());
     if (recv_audio && !has_audio)
-      add_recv_transceiver(s->webrtc, "application/x-rtp,media=audio,encoding-name=OPUS,"
-                                      "payload=97,clock-rate=48000,encoding-params=(string)2");
+      add_recv_transceiver(s->webrtc, recv_caps(false).c_str());
   }
   gst_element_sync_state_with_parent(s->webrtc);
   post_peer_message(self, "rtcpeer-session-created", peer, "role",
@@ -2192,19 +2224,50 @@ static GstElement *make(GstRtcPeer *self, const char *factory)
   return e;
 }
 
+// Per-codec encoder settings (the rest of what a codec needs is its row in rtc/codecs.h).
+static void configure_encoder(GstElement *encoder, const codecs::Codec &c, guint bitrate)
+{
+  std::string_view name = c.name;
+  if (name == "h264") {
+    gst_util_set_object_arg(G_OBJECT(encoder), "tune", "zerolatency");
+    gst_util_set_object_arg(G_OBJECT(encoder), "speed-preset", "ultrafast");
+    g_object_set(encoder, "bitrate", bitrate, "key-int-max", 120u, nullptr);
+  } else if (name == "vp8" || name == "vp9") {
+    // Real-time: no look-ahead, frames decodable on their own after a loss, the fastest
+    // preset (VP8's 16 took a third less CPU than 8 in the ball loop and encodes faster,
+    // at the same accuracy; VP9's real-time presets end at 9).
+    // One thread: a real-time frame takes a few ms on one core, while libvpx's worker
+    // threads on busy cores stalled frames by 100+ ms and lost two thirds of them.
+    g_object_set(encoder, "deadline", gint64(1), "lag-in-frames", 0, "cpu-used",
+                 name == "vp9" ? 9 : 16, "target-bitrate", gint(bitrate * 1000),
+                 "keyframe-max-dist", 120, "threads", 1, nullptr);
+    gst_util_set_object_arg(G_OBJECT(encoder), "error-resilient", "default");
+    gst_util_set_object_arg(G_OBJECT(encoder), "end-usage", "cbr");
+  } else if (name == "opus") {
+    gst_util_set_object_arg(G_OBJECT(encoder), "frame-size", "10");
+  }
+}
+
+static void configure_payloader(GstElement *pay, guint pt)
+{
+  g_object_set(pay, "pt", pt, nullptr);
+  // H.264: SPS/PPS with every keyframe, so a late joiner can decode.
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(pay), "config-interval"))
+    g_object_set(pay, "config-interval", -1, nullptr);
+}
+
 static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
 {
   auto *p = self->priv;
   const GstStructure *st = gst_caps_get_structure(caps, 0);
   std::string name = gst_structure_get_name(st);
-  std::string codec;
+  std::string codec_name;
   guint bitrate;
   {
     std::lock_guard lk(p->props_lock);
-    codec = p->video_codec;
+    codec_name = p->video_codec;
     bitrate = p->video_bitrate;
   }
-  std::vector<std::string> factories;
   GstElement *encoder = nullptr;
   std::vector<GstElement *> chain;
   auto add = [&](GstElement *e) {
@@ -2213,65 +2276,31 @@ static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
     return e;
   };
   bool ok = true;
-  if (name == "video/x-raw") {
-    add(make(self, "videoconvert"));
-    if (codec == "h264") {
-      encoder = add(make(self, "x264enc"));
-      if (encoder) {
-        gst_util_set_object_arg(G_OBJECT(encoder), "tune", "zerolatency");
-        gst_util_set_object_arg(G_OBJECT(encoder), "speed-preset", "ultrafast");
-        g_object_set(encoder, "bitrate", bitrate, "key-int-max", 120u, nullptr);
-      }
-      add(make(self, "h264parse"));
-      GstElement *pay = add(make(self, "rtph264pay"));
-      if (pay)
-        g_object_set(pay, "config-interval", -1, "pt", m->pt, nullptr);
+  const codecs::Codec *codec = nullptr;
+  if (name == "video/x-raw" || name == "audio/x-raw") {
+    codec = codecs::by_name(name == "video/x-raw" ? codec_name : "opus");
+    if (name == "video/x-raw") {
+      add(make(self, "videoconvert"));
     } else {
-      bool vp9 = codec == "vp9";
-      encoder = add(make(self, vp9 ? "vp9enc" : "vp8enc"));
-      if (encoder) {
-        // Real-time: no look-ahead, frames decodable on their own after a loss, the fastest
-        // preset (VP8's 16 took a third less CPU than 8 in the ball loop and encodes faster,
-        // at the same accuracy; VP9's real-time presets end at 9).
-        // One thread: a real-time frame takes a few ms on one core, while libvpx's worker
-        // threads on busy cores stalled frames by 100+ ms and lost two thirds of them.
-        g_object_set(encoder, "deadline", gint64(1), "lag-in-frames", 0, "cpu-used", vp9 ? 9 : 16,
-                     "target-bitrate", gint(bitrate * 1000), "keyframe-max-dist", 120,
-                     "threads", 1, nullptr);
-        gst_util_set_object_arg(G_OBJECT(encoder), "error-resilient", "default");
-        gst_util_set_object_arg(G_OBJECT(encoder), "end-usage", "cbr");
-      }
-      GstElement *pay = add(make(self, vp9 ? "rtpvp9pay" : "rtpvp8pay"));
-      if (pay)
-        g_object_set(pay, "pt", m->pt, nullptr);
+      add(make(self, "audioconvert"));
+      add(make(self, "audioresample"));
     }
-  } else if (name == "video/x-vp8" || name == "video/x-vp9") {
-    GstElement *pay = add(make(self, name == "video/x-vp8" ? "rtpvp8pay" : "rtpvp9pay"));
-    if (pay)
-      g_object_set(pay, "pt", m->pt, nullptr);
-  } else if (name == "video/x-h264") {
-    add(make(self, "h264parse"));
-    GstElement *pay = add(make(self, "rtph264pay"));
-    if (pay)
-      g_object_set(pay, "config-interval", -1, "pt", m->pt, nullptr);
-  } else if (name == "audio/x-raw") {
-    add(make(self, "audioconvert"));
-    add(make(self, "audioresample"));
-    encoder = add(make(self, "opusenc"));
-    if (encoder)
-      gst_util_set_object_arg(G_OBJECT(encoder), "frame-size", "10");
-    GstElement *pay = add(make(self, "rtpopuspay"));
-    if (pay)
-      g_object_set(pay, "pt", m->pt, nullptr);
-  } else if (name == "audio/x-opus") {
-    GstElement *pay = add(make(self, "rtpopuspay"));
-    if (pay)
-      g_object_set(pay, "pt", m->pt, nullptr);
+    if (codec && (encoder = add(make(self, codec->encoder))))
+      configure_encoder(encoder, *codec, bitrate);
   } else {
+    codec = codecs::by_encoded(name); // already encoded: payload it as it is
+  }
+  if (!codec) {
     GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Cannot send %s on %s", name.c_str(),
                       m->name.c_str()), (nullptr));
+    for (auto *e : chain)
+      gst_object_unref(e);
     return false;
   }
+  if (codec->parser)
+    add(make(self, codec->parser));
+  if (GstElement *pay = add(make(self, codec->payloader)))
+    configure_payloader(pay, m->pt);
   // Pin the payloader's output to exactly what webrtcbin was told (payload type, codec name).
   GstElement *filter = add(gst_element_factory_make("capsfilter", nullptr));
   g_object_set(filter, "caps", m->rtp_caps, nullptr);
@@ -2358,23 +2387,13 @@ static guint alloc_payload_type(GstRtcPeer *self, bool video)
 
 static GstCaps *rtp_caps_for(GstRtcPeer *self, bool video, guint pt)
 {
-  if (!video)
-    return gst_caps_from_string(("application/x-rtp,media=audio,encoding-name=OPUS,payload=" +
-                                 std::to_string(pt) +
-                                 ",clock-rate=48000,encoding-params=(string)2").c_str());
-  std::string codec;
-  {
+  std::string name = "opus";
+  if (video) {
     std::lock_guard lk(self->priv->props_lock);
-    codec = self->priv->video_codec;
+    name = self->priv->video_codec;
   }
-  std::string enc = codec == "h264" ? "H264" : codec == "vp9" ? "VP9" : "VP8";
-  // nack-pli lets a receiver ask for a keyframe (late joiner, loss).
-  std::string s = "application/x-rtp,media=video,encoding-name=" + enc +
-                  ",payload=" + std::to_string(pt) + ",clock-rate=90000,"
-                  "rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true";
-  if (codec == "h264")
-    s += ",packetization-mode=(string)1,profile-level-id=(string)42e01f";
-  return gst_caps_from_string(s.c_str());
+  const codecs::Codec *c = codecs::by_name(name);
+  return gst_caps_from_string(codecs::rtp_caps(c ? *c : *codecs::by_name("vp8"), pt).c_str());
 }
 
 static GstPad *request_media_pad(GstRtcPeer *self, GstPadTemplate *templ, bool video,
@@ -2808,7 +2827,8 @@ static void gst_rtc_peer_set_property(GObject *object, guint prop_id, const GVal
     std::string c = g_value_get_string(value) ? g_value_get_string(value) : "vp8";
     for (auto &ch : c)
       ch = char(g_ascii_tolower(ch));
-    if (c != "vp8" && c != "vp9" && c != "h264") {
+    const codecs::Codec *known = codecs::by_name(c);
+    if (!known || !known->video) {
       GST_WARNING_OBJECT(object, "unknown video-codec '%s' (vp8, vp9, h264); keeping %s",
                          c.c_str(), p->video_codec.c_str());
       break;

@@ -1,4 +1,5 @@
 /* Pure C++ parts of rtcpeer: message framing for large messages, SDP helpers. */
+#include "rtc/codecs.h"
 #include "rtc/framing.h"
 #include "rtc/sdputil.h"
 
@@ -148,6 +149,26 @@ static void test_split_ice_bundle()
   CHECK(sdp::drop_bundle_with_split_ice(good) == good);
 }
 
+// The codec table: every lookup finds the same row, and the RTP caps carry what webrtcbin needs.
+static void test_codec_table()
+{
+  for (auto &c : codecs::all()) {
+    CHECK(codecs::by_name(c.name) == &c);
+    CHECK(codecs::by_encoded(c.encoded) == &c);
+    CHECK(codecs::by_encoding(c.encoding) == &c);
+    CHECK(c.encoder && c.payloader && c.depayloader && c.clock_rate > 0);
+  }
+  CHECK(codecs::by_name("VP8") == codecs::by_name("vp8")); // case-insensitive
+  CHECK(codecs::by_encoding("opus") && !codecs::by_encoding("opus")->video);
+  CHECK(!codecs::by_name("av1") && !codecs::by_encoded("video/x-raw"));
+  CHECK(codecs::rtp_caps(*codecs::by_name("vp8"), 98) ==
+        "application/x-rtp,media=video,encoding-name=VP8,payload=98,clock-rate=90000,"
+        "rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true");
+  CHECK(codecs::rtp_caps(*codecs::by_name("h264"), 96).find("packetization-mode=(string)1") !=
+        std::string::npos);
+  CHECK(codecs::by_name("h264")->parser != nullptr);
+}
+
 int main()
 {
   test_announcement_roundtrip();
@@ -155,6 +176,7 @@ int main()
   test_reassembly_errors();
   test_sdp();
   test_split_ice_bundle();
+  test_codec_table();
   if (failures) {
     std::fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;
