@@ -26,7 +26,9 @@
  */
 #include "rtc/gstrtcpeer.h"
 
+#include "rtc/codecs.h"
 #include "rtc/framing.h"
+#include "rtc/negotiation.h"
 #include "rtc/sdputil.h"
 #include "rtc/signaller.h"
 
@@ -61,10 +63,15 @@ constexpr guint64 kLowWater = 1 << 20;
 constexpr auto kStallLimit = 10s;            // a peer not draining for this long loses messages
 constexpr guint kSrcEosWaitMs = 5000;       // gst-launch -e: longest wait for our sinks to end
 constexpr auto kEosLinger = 1500ms;         // at EOS, after the channels drained (see drain_channels)
-constexpr guint kOfferFallbackMs = 3000;    // role=auto: a peer already in the room that never offers
 constexpr guint kLeftGraceMs = 5000;         // a connected peer whose signaling dropped may return
 constexpr guint kGatherTimeoutMs = 5000;     // non-trickle: send what we have after this
 constexpr const char *kDefaultChannel = "pointcast";
+constexpr uint64_t kMinChunk = 256;          // a piece must hold the fragment announcement
+// What one remote peer may open: channels on its connection, and distinct labels (each becomes a
+// src pad of this element) across all peers.
+constexpr size_t kMaxChannels = 64;
+constexpr size_t kMaxDataSrcs = 64;
+constexpr size_t kMaxMedia = 32; // m-lines in one remote description
 
 GQuark channel_quark()
 {
@@ -97,7 +104,9 @@ struct ChannelState {
   framing::Reassembler reasm;
   std::atomic<bool> open{false};
   std::atomic<bool> ever_open{false};
-  std::atomic<uint64_t> chunk{65536};
+  // The session's piece size: the remote's max-message-size arrives with its SDP, often after
+  // the channel was created.
+  std::shared_ptr<std::atomic<uint64_t>> chunk;
   bool warned_send = false;
 };
 
@@ -109,6 +118,7 @@ struct DataSink {
 struct DataSrc {
   GstPad *pad = nullptr;
   std::mutex push;
+  guint64 dropped = 0; // under push: messages nobody linked the pad for
 };
 
 /* A video_%u / audio_%u sink pad: ghost -> identity -> (built on caps: convert ! encoder ! pay) ->
@@ -132,15 +142,21 @@ struct MediaLink {
   GstPad *tee_pad = nullptr;
   GstElement *queue = nullptr;
   GstPad *webrtc_pad = nullptr;
+  guint remote_pt = 0; // the payload type the remote offered for our codec, when not ours
+  std::vector<GstElement *> repay; // depay, pay for remote_pt (see repayload)
 };
 
 struct Session {
   GstRtcPeer *self = nullptr;
   std::string id, type;
   GstElement *webrtc = nullptr;
-  bool offerer = false;
-  bool removed = false;       // ctx thread
-  bool connected = false;     // ctx thread
+  // ctx thread: who offers when (perfect negotiation), and the descriptions webrtcbin made that
+  // it still has to be given (our offer may be applied only when its answer comes).
+  std::unique_ptr<negotiation::Negotiator> neg;
+  GstWebRTCSessionDescription *offer = nullptr, *answer = nullptr;
+  // Written on the context thread, read from others (get_property, streaming threads).
+  std::atomic<bool> removed{false};
+  std::atomic<bool> connected{false};
   bool remote_set = false;    // ctx thread
   bool trickle = true;        // ctx thread
   std::string waiting_type;   // non-trickle: local description waiting for gathering to finish
@@ -153,7 +169,9 @@ struct Session {
   std::vector<RemoteCandidate> pending_candidates;
   std::vector<sdp::Candidate> local_candidates;
   std::vector<std::string> mids;
-  std::atomic<uint64_t> chunk{65536};
+  std::shared_ptr<std::atomic<uint64_t>> chunk = std::make_shared<std::atomic<uint64_t>>(65536);
+  // Channels the remote opened beyond kMaxChannels (closed at once), counted for one warning.
+  std::atomic<guint> refused_channels{0};
   // Under priv->lock: the channel used to send each label, and every channel of this session.
   std::map<std::string, GstWebRTCDataChannel *> send_channels;
   std::vector<GstWebRTCDataChannel *> channels;
@@ -170,6 +188,12 @@ struct SessionHandle {
 
 } // namespace
 
+/* Threads: the context thread (ctx) runs signaller events, negotiation and session set-up and
+ * tear-down (functions marked "ctx" assert it); webrtcbin's threads (promises, ICE, SCTP receive,
+ * decodebin's pad-added) hand work to it with run_async; streaming threads run the sink pads.
+ * Lock order, outer first: src_create_lock -> lock -> props_lock. DataSrc::push and wake_lock are
+ * leaves (nothing else is taken while holding them). No lock is held while calling into a
+ * webrtcbin: its threads call back into this element and take `lock`. */
 struct RtcPeerPrivate {
   std::mutex props_lock;
   std::string signaling = kSignalingDefault.value();
@@ -191,9 +215,6 @@ struct RtcPeerPrivate {
   GThread *thread = nullptr;
   std::unique_ptr<Signaller> signaller;
   bool signaling_lost = false;
-  // role=auto, ctx thread: peers that were in the room when we registered and are expected to offer;
-  // if one has not offered when its timer fires (it is an answerer), we offer instead.
-  std::map<std::string, guint> offer_fallbacks;
 
   std::mutex lock; // sessions, pads, channel maps
   std::condition_variable cond;
@@ -206,6 +227,7 @@ struct RtcPeerPrivate {
   std::map<std::string, std::unique_ptr<DataSrc>> data_srcs;
   std::vector<std::unique_ptr<MediaSend>> media_sends;
   std::mutex src_create_lock;
+  guint64 refused_labels = 0; // messages on labels past kMaxDataSrcs
   bool flushing = true;
   bool eos_posted = false;
   // EOS sent to the element (gst-launch -e) while its sink pads still carry data: the src pads end
@@ -277,7 +299,8 @@ GType gst_rtc_peer_role_get_type(void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
-      {int(Role::Auto), "Offer to peers that join after us, answer the others", "auto"},
+      {int(Role::Auto), "Offer to every peer (or to target); glare is resolved by the polite rule",
+       "auto"},
       {int(Role::Offerer), "Offer to every peer (or to target)", "offerer"},
       {int(Role::Answerer), "Only answer offers", "answerer"},
       {0, nullptr, nullptr},
@@ -289,6 +312,9 @@ GType gst_rtc_peer_role_get_type(void)
 
 /* ---------------------------------------------------------------------------------------------
  * Context thread helpers */
+
+// Functions that may only run on the context thread start with this.
+#define ASSERT_CTX(self) g_assert(g_main_context_is_owner((self)->priv->ctx))
 
 static void run_async(GstRtcPeer *self, std::function<void()> fn)
 {
@@ -389,6 +415,14 @@ static DataSrc *ensure_data_src(GstRtcPeer *self, const std::string &label)
       return it->second.get();
     if (p->flushing)
       return nullptr;
+    if (p->data_srcs.size() >= kMaxDataSrcs) {
+      // Each label is a pad: a peer must not be able to make this element grow without end.
+      if (p->refused_labels++ == 0)
+        GST_ELEMENT_WARNING(self, STREAM, DEMUX, ("Too many data channel labels"),
+                            ("already %zu data_%%s src pads; dropping messages on '%s' and any "
+                             "further new label", kMaxDataSrcs, label.c_str()));
+      return nullptr;
+    }
   }
   std::lock_guard create(p->src_create_lock);
   {
@@ -441,7 +475,11 @@ static void push_message(GstRtcPeer *self, const std::string &label, GstBuffer *
   }
   std::lock_guard lk(src->push); // several peers' SCTP threads may deliver to one pad
   GstFlowReturn ret = gst_pad_push(src->pad, buf);
-  if (ret != GST_FLOW_OK)
+  if (ret == GST_FLOW_NOT_LINKED && src->dropped++ == 0)
+    GST_ELEMENT_WARNING(self, STREAM, DEMUX, ("Nothing is linked to data_%s", label.c_str()),
+                        ("messages on channel '%s' are dropped until something links it",
+                         label.c_str()));
+  else if (ret != GST_FLOW_OK)
     GST_LOG_OBJECT(self, "pushing on data_%s: %s", label.c_str(), gst_flow_get_name(ret));
 }
 
@@ -573,7 +611,12 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
       }
       if (!draining)
         maybe_end_src(self, label);
-      if (s && !draining && !any_open && s->media.empty() && s->media_srcs.empty())
+      bool has_media = false;
+      if (s) {
+        std::lock_guard lk(p->lock); // media_srcs grows on decodebin's thread
+        has_media = !s->media.empty() || !s->media_srcs.empty();
+      }
+      if (s && !draining && !any_open && !has_media)
         remove_session(self, peer, "the peer closed its data channels");
     });
   }
@@ -658,6 +701,7 @@ static void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s,
   cs->self = self;
   cs->peer = s->id;
   cs->label = label;
+  cs->chunk = s->chunk;
   g_object_set_qdata_full(G_OBJECT(ch), channel_quark(), cs,
                           [](gpointer d) { delete static_cast<ChannelState *>(d); });
   g_object_set(ch, "buffered-amount-low-threshold", guint64(kLowWater), nullptr);
@@ -679,8 +723,22 @@ static void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s,
 static void on_data_channel(GstElement *webrtc, GstWebRTCDataChannel *ch, gpointer user_data)
 {
   auto *h = static_cast<SessionHandle *>(user_data);
-  if (auto s = h->session.lock())
-    setup_channel(h->self, s, ch);
+  auto s = h->session.lock();
+  if (!s)
+    return;
+  size_t n;
+  {
+    std::lock_guard lk(h->self->priv->lock);
+    n = s->channels.size();
+  }
+  if (n >= kMaxChannels) {
+    if (s->refused_channels++ == 0)
+      GST_ELEMENT_WARNING(h->self, STREAM, DEMUX, ("Peer '%s' opens too many data channels",
+                          s->id.c_str()), ("%zu are open; closing the rest", n));
+    gst_webrtc_data_channel_close(ch);
+    return;
+  }
+  setup_channel(h->self, s, ch);
 }
 
 static void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s, bool always)
@@ -783,51 +841,49 @@ static void send_local_description(GstRtcPeer *self, const std::shared_ptr<Sessi
   });
 }
 
+static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
+                      const std::vector<negotiation::Action> &actions,
+                      GstWebRTCSessionDescription *remote = nullptr);
+
+// webrtcbin's thread: hand the description to the context thread, where the negotiator decides.
 static void on_description_created(GstPromise *promise, gpointer user_data, const char *field,
                                    const char *type)
 {
   auto *h = static_cast<SessionHandle *>(user_data);
   GstRtcPeer *self = h->self;
-  auto s = h->session.lock();
+  std::weak_ptr<Session> weak = h->session;
   const GstStructure *reply = gst_promise_get_reply(promise);
   GstWebRTCSessionDescription *desc = nullptr;
-  if (reply)
+  GError *err = nullptr;
+  if (reply) {
     gst_structure_get(reply, field, GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &desc, nullptr);
-  if (!s || !desc) {
-    if (s) {
-      GError *err = nullptr;
-      if (reply)
-        gst_structure_get(reply, "error", G_TYPE_ERROR, &err, nullptr);
-      GST_ELEMENT_WARNING(self, LIBRARY, FAILED, ("Could not create an %s for peer '%s'", type,
-                          s->id.c_str()), ("%s", err ? err->message : "no description"));
-      g_clear_error(&err);
-      std::string peer = s->id;
-      run_async(self, [self, peer, type] {
-        remove_session(self, peer, std::string("could not create an ") + type);
-      });
-    }
-    if (desc)
-      gst_webrtc_session_description_free(desc);
-    return;
+    if (!desc)
+      gst_structure_get(reply, "error", G_TYPE_ERROR, &err, nullptr);
   }
-  gchar *text = gst_sdp_message_as_text(desc->sdp);
-  std::string sdp_text = text;
-  g_free(text);
-  // Queue the send before set-local-description starts gathering, so that the description
-  // reaches the remote before any trickled candidate.
-  std::weak_ptr<Session> weak = s;
-  run_async(self, [self, weak, sdp_text, type] {
-    if (auto s = weak.lock())
-      send_local_description(self, s, type, sdp_text);
+  std::string error = err ? err->message : "no description";
+  g_clear_error(&err);
+  bool is_offer = std::string_view(type) == "offer";
+  run_async(self, [self, weak, desc, error, is_offer] {
+    auto s = weak.lock();
+    if (!s || s->removed) { // from a webrtcbin that was replaced meanwhile
+      if (desc)
+        gst_webrtc_session_description_free(desc);
+      return;
+    }
+    if (!desc) {
+      GST_ELEMENT_WARNING(self, LIBRARY, FAILED, ("Could not create an %s for peer '%s'",
+                          is_offer ? "offer" : "answer", s->id.c_str()), ("%s", error.c_str()));
+      s->neg->failed();
+      remove_session(self, s->id, std::string("could not create an ") +
+                                      (is_offer ? "offer" : "answer"));
+      return;
+    }
+    auto &slot = is_offer ? s->offer : s->answer;
+    if (slot)
+      gst_webrtc_session_description_free(slot);
+    slot = desc;
+    negotiate(self, s, is_offer ? s->neg->offer_created() : s->neg->answer_created());
   });
-  g_signal_emit_by_name(s->webrtc, "set-local-description", desc, nullptr);
-  gst_webrtc_session_description_free(desc);
-  if (std::string_view(type) == "answer")
-    run_async(self, [self, weak] {
-      // A renegotiation (connected already) keeps the channels it has.
-      if (auto s = weak.lock(); s && !s->connected)
-        open_channels_when_ready(self, weak, 0);
-    });
 }
 
 static void on_offer_created(GstPromise *promise, gpointer user_data)
@@ -910,18 +966,13 @@ static bool media_negotiated(const MediaLink &l);
  * track and we send two cameras): once connected, offer again with every track. */
 static void renegotiate_if_needed(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
-  if (s->offerer)
-    return;
   bool missing = false;
   for (auto &l : s->media)
     missing |= !media_negotiated(l);
   if (!missing)
     return;
   GST_INFO_OBJECT(self, "offering '%s' the tracks its offer left out", s->id.c_str());
-  s->offerer = true;
-  GstPromise *promise = gst_promise_new_with_change_func(on_offer_created, new_handle(self, s),
-                                                         [](gpointer d) { free_handle(d); });
-  g_signal_emit_by_name(s->webrtc, "create-offer", nullptr, promise);
+  negotiate(self, s, s->neg->negotiation_needed());
 }
 
 static void on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_data)
@@ -1018,17 +1069,33 @@ static void on_decoded_pad(GstElement *decodebin, GstPad *pad, gpointer user_dat
       break;
     gst_object_unref(taken);
   }
+  // A tee that may run unlinked: a track nobody links (a second sender in the room, media the
+  // pipeline does not expect) is dropped there instead of failing decodebin with not-linked.
+  GstElement *tee = gst_element_factory_make("tee", nullptr);
+  g_object_set(tee, "allow-not-linked", TRUE, nullptr);
+  gst_bin_add(GST_BIN(self), tee);
+  gst_element_sync_state_with_parent(tee);
+  GstPad *tee_sink = gst_element_get_static_pad(tee, "sink");
+  gst_pad_link(pad, tee_sink);
+  gst_object_unref(tee_sink);
+  GstPad *tee_src = gst_element_request_pad_simple(tee, "src_%u");
   GstPadTemplate *templ = gst_static_pad_template_get(video ? &video_src_template
                                                             : &audio_src_template);
-  GstPad *ghost = gst_ghost_pad_new_from_template(name.c_str(), pad, templ);
+  GstPad *ghost = gst_ghost_pad_new_from_template(name.c_str(), tee_src, templ);
   gst_object_unref(templ);
+  gst_object_unref(tee_src);
   gst_pad_set_active(ghost, TRUE);
   {
     std::lock_guard lk(p->lock);
     s->media_srcs.push_back(GST_PAD(gst_object_ref(ghost)));
+    s->decoders.push_back(GST_ELEMENT(gst_object_ref(tee)));
   }
   gst_element_add_pad(GST_ELEMENT(self), ghost);
   post_peer_message(self, "rtcpeer-media-added", s->id, "pad", name);
+  if (!gst_pad_is_linked(ghost))
+    GST_ELEMENT_WARNING(self, STREAM, DEMUX, ("Nothing is linked to %s", name.c_str()),
+                        ("the %s track from peer '%s' is dropped until something links it",
+                         video ? "video" : "audio", s->id.c_str()));
 }
 
 // Depayloaders ask the sender for a keyframe (PLI) when they start without one or lose packets,
@@ -1170,6 +1237,121 @@ static void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, Medi
   s->media.push_back(l);
 }
 
+static bool media_negotiated(const MediaLink &l);
+
+/* One encoder feeds every peer with one payload type. A peer that offered another one for the
+ * codec (Firefox: VP8 as 120, aiortc: 97) gets the packets re-payloaded in its own branch:
+ * queue ! depay ! pay pt=N ! webrtcbin; no decoding, and caps stay consistent on both sides (a
+ * probe rewriting the payload type would leave the tee's caps queries disagreeing). Before the
+ * session is connected, so nothing flows yet. */
+static void configure_payloader(GstElement *pay, guint pt);
+
+static void repayload(GstRtcPeer *self, const std::shared_ptr<Session> &s, MediaLink &l,
+                      const std::string &codec)
+{
+  const codecs::Codec *c = codecs::by_encoding(codec);
+  if (!c)
+    return;
+  {
+    GstElement *depay = gst_element_factory_make(c->depayloader, nullptr);
+    GstElement *pay = gst_element_factory_make(c->payloader, nullptr);
+    if (!depay || !pay) {
+      GST_ELEMENT_WARNING(self, CORE, MISSING_PLUGIN, ("Cannot re-payload %s", c->encoding),
+                          (nullptr));
+      if (depay)
+        gst_object_unref(depay);
+      if (pay)
+        gst_object_unref(pay);
+      return;
+    }
+    configure_payloader(pay, l.remote_pt);
+    GstPad *qsrc = gst_element_get_static_pad(l.queue, "src");
+    gst_pad_unlink(qsrc, l.webrtc_pad);
+    gst_object_unref(qsrc);
+    gst_bin_add_many(GST_BIN(self), depay, pay, nullptr);
+    gst_element_sync_state_with_parent(depay);
+    gst_element_sync_state_with_parent(pay);
+    GstPad *psrc = gst_element_get_static_pad(pay, "src");
+    bool ok = gst_element_link_many(l.queue, depay, pay, nullptr) &&
+              gst_pad_link(psrc, l.webrtc_pad) == GST_PAD_LINK_OK;
+    gst_object_unref(psrc);
+    if (!ok)
+      GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("Could not re-payload %s for peer '%s'",
+                          l.send->name.c_str(), s->id.c_str()), (nullptr));
+    l.repay = {depay, pay};
+    return;
+  }
+}
+
+/* Answering: each of our tracks not negotiated yet takes the payload type (and, through
+ * webrtcbin's intersection with the offer, the parameters) the remote offered for its codec in
+ * the first free m-line of its kind. */
+static void adopt_remote_payload_types(GstRtcPeer *self, const std::shared_ptr<Session> &s,
+                                       GstWebRTCSessionDescription *offer)
+{
+  gchar *t = gst_sdp_message_as_text(offer->sdp);
+  std::string text = t;
+  g_free(t);
+  // Our receive-only tracks (from an offer of ours that lost a glare) take the remote's payload
+  // types as they are: their preferences keep the codecs, not our numbers.
+  GArray *all = nullptr;
+  g_signal_emit_by_name(s->webrtc, "get-transceivers", &all);
+  for (guint i = 0; all && i < all->len; i++) {
+    auto *t = g_array_index(all, GstWebRTCRTPTransceiver *, i);
+    GstWebRTCRTPTransceiverDirection dir;
+    gchar *mid = nullptr;
+    GstCaps *prefs = nullptr;
+    g_object_get(t, "direction", &dir, "mid", &mid, "codec-preferences", &prefs, nullptr);
+    if (dir == GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY && !mid && prefs) {
+      GstCaps *any_pt = gst_caps_copy(prefs);
+      for (guint k = 0; k < gst_caps_get_size(any_pt); k++)
+        gst_structure_remove_field(gst_caps_get_structure(any_pt, k), "payload");
+      g_object_set(t, "codec-preferences", any_pt, nullptr);
+      gst_caps_unref(any_pt);
+    }
+    g_free(mid);
+    if (prefs)
+      gst_caps_unref(prefs);
+  }
+  if (all)
+    g_array_unref(all);
+  auto kinds = negotiation::media_kinds(text);
+  std::vector<bool> taken(kinds.size(), false);
+  for (auto &l : s->media) {
+    if (!l.webrtc_pad || media_negotiated(l) || l.remote_pt)
+      continue;
+    const GstStructure *ours = gst_caps_get_structure(l.send->rtp_caps, 0);
+    const char *codec = gst_structure_get_string(ours, "encoding-name");
+    const char *kind = l.send->video ? "video" : "audio";
+    for (size_t i = 0; i < kinds.size(); i++) {
+      if (taken[i] || kinds[i] != kind)
+        continue;
+      auto c = negotiation::match_codec(negotiation::offered_codecs(text, int(i)), codec);
+      if (!c)
+        continue;
+      taken[i] = true;
+      if (guint(c->pt) == l.send->pt)
+        break;
+      GST_INFO_OBJECT(self, "'%s' offered %s as payload type %d: sending %s with it",
+                      s->id.c_str(), codec, c->pt, l.send->name.c_str());
+      GstCaps *prefs = gst_caps_copy(l.send->rtp_caps);
+      GstStructure *st = gst_caps_get_structure(prefs, 0);
+      gst_structure_set(st, "payload", G_TYPE_INT, c->pt, nullptr);
+      gst_structure_remove_field(st, "profile-level-id"); // the remote's, from its offer
+      GstWebRTCRTPTransceiver *trans = nullptr;
+      g_object_get(l.webrtc_pad, "transceiver", &trans, nullptr);
+      if (trans) {
+        g_object_set(trans, "codec-preferences", prefs, nullptr);
+        gst_object_unref(trans);
+      }
+      gst_caps_unref(prefs);
+      l.remote_pt = guint(c->pt);
+      repayload(self, s, l, codec);
+      break;
+    }
+  }
+}
+
 // Whether the track has an m-line in the negotiated session (an answer may leave some out).
 static bool media_negotiated(const MediaLink &l)
 {
@@ -1200,6 +1382,21 @@ static void connect_pending_media(GstRtcPeer *self, const std::shared_ptr<Sessio
     request_keyframes(self);
 }
 
+/* What we offer to receive: every codec of the table of that kind, VP8 first, each with a
+ * payload type of its own (96, 98, ...; audio 97, ...), so that a sender of any of them can answer. */
+static std::string recv_caps(bool video)
+{
+  std::string out;
+  guint pt = video ? 96 : 97;
+  for (auto &c : codecs::all()) {
+    if (c.video != video)
+      continue;
+    out += (out.empty() ? "" : ";") + codecs::rtp_caps(c, pt);
+    pt += 2;
+  }
+  return out;
+}
+
 static void add_recv_transceiver(GstElement *webrtc, const char *caps_str)
 {
   GstCaps *caps = gst_caps_from_string(caps_str);
@@ -1211,16 +1408,26 @@ static void add_recv_transceiver(GstElement *webrtc, const char *caps_str)
     gst_object_unref(t);
 }
 
+/* A session for `peer`; offer_first: we make the first offer (role, target), which then carries
+ * the receive-only tracks and a data section. */
 static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::string &peer,
-                                               const std::string &type, bool offerer)
+                                               const std::string &type, bool offer_first)
 {
+  ASSERT_CTX(self);
   auto *p = self->priv;
   auto s = std::make_shared<Session>();
   s->self = self;
   s->id = peer;
   s->type = type;
-  s->offerer = offerer;
   s->trickle = p->signaller ? p->signaller->peer_trickles(peer) : true;
+  {
+    std::lock_guard lk(p->props_lock);
+    negotiation::Negotiator::Options o;
+    o.polite = negotiation::is_polite(p->peer_id, peer);
+    o.trickle = s->trickle;
+    o.redo_withdrawn = false; // renegotiate_if_needed checks once connected
+    s->neg = std::make_unique<negotiation::Negotiator>(o);
+  }
   std::string stun, turn;
   guint latency;
   gboolean recv_video, recv_audio;
@@ -1276,22 +1483,18 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
     link_media(self, s, m);
     (m->video ? has_video : has_audio) = true;
   }
-  if (offerer) {
+  if (offer_first) {
     if (recv_video && !has_video)
-      add_recv_transceiver(s->webrtc, "application/x-rtp,media=video,encoding-name=VP8,"
-                                      "payload=96,clock-rate=90000,rtcp-fb-nack-pli=(boolean)true");
+      add_recv_transceiver(s->webrtc, recv_caps(true).c_str());
     if (recv_audio && !has_audio)
-      add_recv_transceiver(s->webrtc, "application/x-rtp,media=audio,encoding-name=OPUS,"
-                                      "payload=97,clock-rate=48000,encoding-params=(string)2");
+      add_recv_transceiver(s->webrtc, recv_caps(false).c_str());
   }
   gst_element_sync_state_with_parent(s->webrtc);
-  post_peer_message(self, "rtcpeer-session-created", peer, "role", offerer ? "offerer" : "answerer");
-  if (offerer) {
+  post_peer_message(self, "rtcpeer-session-created", peer, "role",
+                    offer_first ? "offerer" : "answerer");
+  if (offer_first) {
     create_channels(self, s, true);
-    GstPromise *promise =
-        gst_promise_new_with_change_func(on_offer_created, new_handle(self, s),
-                                         [](gpointer d) { free_handle(d); });
-    g_signal_emit_by_name(s->webrtc, "create-offer", nullptr, promise);
+    negotiate(self, s, s->neg->negotiation_needed());
   }
   return s;
 }
@@ -1304,8 +1507,10 @@ static void shut_down(GstRtcPeer *self, GstElement *e)
   gst_bin_remove(GST_BIN(self), e);
 }
 
+// ctx
 static void remove_session(GstRtcPeer *self, const std::string &peer, const std::string &reason)
 {
+  ASSERT_CTX(self);
   auto *p = self->priv;
   std::shared_ptr<Session> s;
   std::vector<GstWebRTCDataChannel *> channels;
@@ -1330,7 +1535,10 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
   GST_INFO_OBJECT(self, "removing peer '%s': %s", peer.c_str(), reason.c_str());
   cancel_timeout(self, &s->gather_timer);
   cancel_timeout(self, &s->left_timer);
+  std::vector<std::string> labels;
   for (auto *ch : channels) {
+    if (auto *cs = static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(ch), channel_quark())))
+      labels.push_back(cs->label);
     g_signal_handlers_disconnect_by_data(ch, self);
     GstWebRTCDataChannelState st;
     g_object_get(ch, "ready-state", &st, nullptr);
@@ -1353,6 +1561,8 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
   }
   shut_down(self, s->webrtc);
   for (auto &m : media) {
+    for (auto *e : m.repay)
+      shut_down(self, e);
     shut_down(self, m.queue);
     if (m.webrtc_pad)
       gst_object_unref(m.webrtc_pad);
@@ -1367,8 +1577,23 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
   }
 
   s->webrtc = nullptr;
+  if (s->offer)
+    gst_webrtc_session_description_free(s->offer);
+  if (s->answer)
+    gst_webrtc_session_description_free(s->answer);
+  s->offer = s->answer = nullptr;
   restore_flags(self);
   post_peer_message(self, "rtcpeer-peer-left", peer, "reason", reason);
+  // end-with-peers: a sender that leaves (or fails) without closing its channels first ends
+  // them too; not while we shut down ourselves.
+  bool stopping;
+  {
+    std::lock_guard lk(p->lock);
+    stopping = p->flushing || p->eos_posted;
+  }
+  if (!stopping)
+    for (auto &label : labels)
+      maybe_end_src(self, label);
   if (s->connected)
     g_object_notify(G_OBJECT(self), "connected-peers");
 }
@@ -1380,39 +1605,11 @@ static std::shared_ptr<Session> find_session(GstRtcPeer *self, const std::string
   return it == self->priv->sessions.end() ? nullptr : it->second;
 }
 
-static void cancel_offer_fallback(GstRtcPeer *self, const std::string &peer)
-{
-  auto &fallbacks = self->priv->offer_fallbacks;
-  auto it = fallbacks.find(peer);
-  if (it == fallbacks.end())
-    return;
-  cancel_timeout(self, &it->second);
-  fallbacks.erase(it);
-}
-
-/* role=auto answers the peers already in the room: they offer to newcomers. A peer there with
- * role=answerer never does, so after kOfferFallbackMs without an offer we offer ourselves (if
- * both end up offering, handle_remote_sdp resolves the glare by peer id). */
-static void expect_offer(GstRtcPeer *self, const std::string &peer, const std::string &type)
-{
-  auto *p = self->priv;
-  {
-    std::lock_guard lk(p->props_lock);
-    if (p->role != Role::Auto || !p->target.empty())
-      return;
-  }
-  cancel_offer_fallback(self, peer);
-  p->offer_fallbacks[peer] = add_timeout(self, kOfferFallbackMs, [self, peer, type] {
-    self->priv->offer_fallbacks.erase(peer);
-    if (find_session(self, peer))
-      return;
-    GST_INFO_OBJECT(self, "'%s' has not offered in %u ms: offering", peer.c_str(),
-                    kOfferFallbackMs);
-    create_session(self, peer, type, true);
-  });
-}
-
-static bool should_offer(GstRtcPeer *self, const std::string &peer, bool joined_later)
+/* Who makes the first offer. role=answerer never does; a target gets one; otherwise we offer to
+ * every peer, those already in the room included: with perfect negotiation both sides offering at
+ * once costs nothing (the polite side's offer was never applied), while waiting for a peer that
+ * may itself only answer would stall. */
+static bool should_offer(GstRtcPeer *self, const std::string &peer)
 {
   auto *p = self->priv;
   std::lock_guard lk(p->props_lock);
@@ -1420,7 +1617,7 @@ static bool should_offer(GstRtcPeer *self, const std::string &peer, bool joined_
     return false;
   if (!p->target.empty())
     return peer == p->target;
-  return joined_later || p->role == Role::Offerer;
+  return true;
 }
 
 static void on_remote_set(GstPromise *promise, gpointer user_data)
@@ -1452,45 +1649,16 @@ static void on_remote_set(GstPromise *promise, gpointer user_data)
     for (auto &c : s->pending_candidates)
       g_signal_emit_by_name(s->webrtc, "add-ice-candidate", guint(c.mline), c.candidate.c_str());
     s->pending_candidates.clear();
-    if (s->offerer && s->connected)
-      connect_pending_media(self, s); // a renegotiation's answer: the new tracks have m-lines
-    if (!s->offerer) {
-      GstPromise *answer = gst_promise_new_with_change_func(on_answer_created,
-                                                            new_handle(self, s),
-                                                            [](gpointer d) { free_handle(d); });
-      g_signal_emit_by_name(s->webrtc, "create-answer", nullptr, answer);
-    }
+    if (s->connected)
+      connect_pending_media(self, s); // a renegotiation: the new tracks have m-lines
   });
 }
 
-// The DTLS fingerprint of an SDP ("" if none): the same one means the same peer connection.
-static std::string sdp_fingerprint(const std::string &text)
-{
-  size_t at = text.find("a=fingerprint:");
-  if (at == std::string::npos)
-    return "";
-  return text.substr(at, text.find_first_of("\r\n", at) - at);
-}
-
-// Whether an offer comes from the remote end of the current connection (a renegotiation), not
-// from a restarted peer.
-static bool same_dtls(GstElement *webrtc, const std::string &offer_text)
-{
-  GstWebRTCSessionDescription *cur = nullptr;
-  g_object_get(webrtc, "current-remote-description", &cur, nullptr);
-  if (!cur)
-    return false;
-  gchar *t = gst_sdp_message_as_text(cur->sdp);
-  std::string fp = sdp_fingerprint(t);
-  g_free(t);
-  gst_webrtc_session_description_free(cur);
-  return !fp.empty() && fp == sdp_fingerprint(offer_text);
-}
-
 static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const std::string &type,
-                              const std::string &text)
+                              const std::string &received)
 {
-  auto *p = self->priv;
+  ASSERT_CTX(self);
+  const std::string text = sdp::drop_bundle_with_split_ice(received);
   bool offer = type == "offer";
   if (!offer && type != "answer") {
     GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Ignored a malformed signaling message"),
@@ -1499,6 +1667,14 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
   }
   GstSDPMessage *msg = nullptr;
   gst_sdp_message_new_from_text(text.c_str(), &msg);
+  if (sdp::media_count(text) > int(kMaxMedia)) {
+    GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Ignored an offer with too many m-lines"),
+                        ("%d sections from '%s'; at most %zu", sdp::media_count(text),
+                         peer.c_str(), kMaxMedia));
+    if (msg)
+      gst_sdp_message_free(msg);
+    return;
+  }
   if (!msg || sdp::media_count(text) == 0) {
     GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Ignored a malformed signaling message"),
                         ("unparsable %s SDP from '%s'", type.c_str(), peer.c_str()));
@@ -1507,34 +1683,6 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
     return;
   }
   auto s = find_session(self, peer);
-  if (offer && s) {
-    GstWebRTCSignalingState st;
-    g_object_get(s->webrtc, "signaling-state", &st, nullptr);
-    std::string my_id;
-    {
-      std::lock_guard lk(p->props_lock);
-      my_id = p->peer_id;
-    }
-    if (st == GST_WEBRTC_SIGNALING_STATE_STABLE && s->remote_set && same_dtls(s->webrtc, text)) {
-      // Renegotiation (the peer adds tracks): answer it on the same connection. Negotiated once
-      // is enough: the peer may see the connection up (and re-offer) before we do, and taking
-      // that offer for a restart dropped a working session (ICE then failed on both sides).
-      GST_INFO_OBJECT(self, "'%s' renegotiates", peer.c_str());
-      s->offerer = false;
-    } else if ((st == GST_WEBRTC_SIGNALING_STATE_HAVE_LOCAL_OFFER ||
-                (s->offerer && !s->remote_set)) && my_id < peer) {
-      // Both offered at once: the smaller id keeps its offer, the other answers it. Ours counts
-      // from the moment we decided to offer: while webrtcbin still creates it the state is
-      // STABLE, and dropping it then while the other side kept its own left both waiting.
-      GST_INFO_OBJECT(self, "offer glare with '%s': keeping ours", peer.c_str());
-      gst_sdp_message_free(msg);
-      return;
-    } else {
-      // Glare we lose, or the peer restarted: start over as the answerer.
-      remove_session(self, peer, "the peer sent a new offer");
-      s = nullptr;
-    }
-  }
   if (!s) {
     if (!offer) {
       GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Ignored a malformed signaling message"),
@@ -1547,21 +1695,99 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
       gst_sdp_message_free(msg);
       return;
     }
-  } else if (!offer && !s->offerer) {
-    GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Ignored a malformed signaling message"),
-                        ("unexpected answer from '%s'", peer.c_str()));
+  }
+  std::string fp = negotiation::fingerprint(text);
+  auto actions = offer ? s->neg->remote_offer(fp) : s->neg->remote_answer(fp);
+  if (actions.empty()) {
+    // Glare we win (the polite side answers ours instead), or an answer to nothing pending.
+    GST_INFO_OBJECT(self, "%s from '%s' ignored (%s)", type.c_str(), peer.c_str(),
+                    offer ? "offer glare: the polite side answers ours" : "no offer pending");
     gst_sdp_message_free(msg);
     return;
   }
   // Pieces no larger than the remote accepts (0 = any size; webrtcbin itself takes 64 KiB).
   uint64_t mms = sdp::max_message_size(text);
-  s->chunk = (mms == 0 || mms > 65536) ? 65536 : std::max<uint64_t>(mms, 1024);
+  *s->chunk = (mms == 0 || mms > 65536) ? 65536 : std::max<uint64_t>(mms, kMinChunk);
   GstWebRTCSessionDescription *desc = gst_webrtc_session_description_new(
       offer ? GST_WEBRTC_SDP_TYPE_OFFER : GST_WEBRTC_SDP_TYPE_ANSWER, msg);
-  GstPromise *promise = gst_promise_new_with_change_func(on_remote_set, new_handle(self, s),
-                                                         [](gpointer d) { free_handle(d); });
-  g_signal_emit_by_name(s->webrtc, "set-remote-description", desc, promise);
+  negotiate(self, s, actions, desc);
   gst_webrtc_session_description_free(desc);
+}
+
+/* Carries out the negotiator's actions on the session's webrtcbin, in order (webrtcbin queues
+ * them as tasks, so an answer can be asked for right after the remote offer is set). remote: the
+ * description that came with the event, if any. Context thread. */
+static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
+                      const std::vector<negotiation::Action> &actions,
+                      GstWebRTCSessionDescription *remote)
+{
+  ASSERT_CTX(self);
+  using negotiation::Action;
+  auto promise = [&](void (*fn)(GstPromise *, gpointer)) {
+    return gst_promise_new_with_change_func(fn, new_handle(self, s),
+                                            [](gpointer d) { free_handle(d); });
+  };
+  auto text_of = [](GstWebRTCSessionDescription *d) {
+    gchar *t = gst_sdp_message_as_text(d->sdp);
+    std::string out = t;
+    g_free(t);
+    return out;
+  };
+  for (Action a : actions) {
+    if (s->removed)
+      return;
+    GST_DEBUG_OBJECT(self, "'%s': %s", s->id.c_str(), negotiation::action_name(a));
+    switch (a) {
+    case Action::CreateOffer:
+      g_signal_emit_by_name(s->webrtc, "create-offer", nullptr, promise(on_offer_created));
+      break;
+    case Action::ApplyLocalOffer:
+      if (s->offer)
+        g_signal_emit_by_name(s->webrtc, "set-local-description", s->offer, nullptr);
+      break;
+    case Action::SendOffer:
+      // Queued before any candidate: candidates reach this thread only after this call.
+      if (s->offer)
+        send_local_description(self, s, "offer", text_of(s->offer));
+      break;
+    case Action::ApplyRemoteOffer:
+      if (remote)
+        adopt_remote_payload_types(self, s, remote);
+      [[fallthrough]];
+    case Action::ApplyRemoteAnswer:
+      if (remote)
+        g_signal_emit_by_name(s->webrtc, "set-remote-description", remote,
+                              promise(on_remote_set));
+      break;
+    case Action::CreateAnswer:
+      g_signal_emit_by_name(s->webrtc, "create-answer", nullptr, promise(on_answer_created));
+      break;
+    case Action::ApplyLocalAnswer:
+      if (s->answer)
+        g_signal_emit_by_name(s->webrtc, "set-local-description", s->answer, nullptr);
+      break;
+    case Action::SendAnswer:
+      if (s->answer)
+        send_local_description(self, s, "answer", text_of(s->answer));
+      // Our own channels open once SCTP is up; a renegotiation keeps the ones it has.
+      if (!s->connected)
+        open_channels_when_ready(self, s, 0);
+      break;
+    case Action::Recreate: {
+      // A restarted peer, or our applied offer withdrawn: a fresh webrtcbin for the same peer.
+      GST_INFO_OBJECT(self, "'%s': new peer connection", s->id.c_str());
+      auto neg = std::move(s->neg);
+      std::string id = s->id, type = s->type;
+      remove_session(self, id, "the peer restarted its connection");
+      auto fresh = create_session(self, id, type, false);
+      if (!fresh)
+        return;
+      fresh->neg = std::move(neg);
+      s = fresh;
+      break;
+    }
+    }
+  }
 }
 
 static void handle_remote_candidate(GstRtcPeer *self, const std::string &peer,
@@ -1583,6 +1809,10 @@ static void handle_remote_candidate(GstRtcPeer *self, const std::string &peer,
       mline = 0;
   }
   std::string text = g_str_has_prefix(cand.c_str(), "a=") ? cand.substr(2) : cand;
+  if (s->neg->remote_candidate() == negotiation::CandidateFate::Drop) {
+    GST_DEBUG_OBJECT(self, "candidate of the offer from '%s' we ignored", peer.c_str());
+    return;
+  }
   if (!s->remote_set) {
     s->pending_candidates.push_back({mline, text});
     return;
@@ -1623,10 +1853,8 @@ static SignallerEvents make_events(GstRtcPeer *self)
         cancel_timeout(self, &s->left_timer);
         continue;
       }
-      if (should_offer(self, peer, false))
+      if (should_offer(self, peer))
         create_session(self, peer, type, true);
-      else
-        expect_offer(self, peer, type);
     }
     if (!target_present && p->role != Role::Answerer)
       GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND, ("Unknown target peer '%s'", target.c_str()),
@@ -1644,11 +1872,10 @@ static SignallerEvents make_events(GstRtcPeer *self)
         return;
       remove_session(self, peer, "the peer joined again");
     }
-    if (should_offer(self, peer, true))
+    if (should_offer(self, peer))
       create_session(self, peer, type, true);
   };
   ev.peer_left = [self](const std::string &peer) {
-    cancel_offer_fallback(self, peer);
     auto s = find_session(self, peer);
     if (!s)
       return;
@@ -1752,7 +1979,7 @@ static void send_one(GstRtcPeer *self, GstWebRTCDataChannel *ch, GBytes *bytes)
   }
   GError *err = nullptr;
   gsize size = g_bytes_get_size(bytes);
-  uint64_t chunk = cs->chunk;
+  uint64_t chunk = cs->chunk ? cs->chunk->load() : 65536;
   bool ok;
   if (size <= chunk) {
     ok = gst_webrtc_data_channel_send_data_full(ch, bytes, &err);
@@ -1997,19 +2224,50 @@ static GstElement *make(GstRtcPeer *self, const char *factory)
   return e;
 }
 
+// Per-codec encoder settings (the rest of what a codec needs is its row in rtc/codecs.h).
+static void configure_encoder(GstElement *encoder, const codecs::Codec &c, guint bitrate)
+{
+  std::string_view name = c.name;
+  if (name == "h264") {
+    gst_util_set_object_arg(G_OBJECT(encoder), "tune", "zerolatency");
+    gst_util_set_object_arg(G_OBJECT(encoder), "speed-preset", "ultrafast");
+    g_object_set(encoder, "bitrate", bitrate, "key-int-max", 120u, nullptr);
+  } else if (name == "vp8" || name == "vp9") {
+    // Real-time: no look-ahead, frames decodable on their own after a loss, the fastest
+    // preset (VP8's 16 took a third less CPU than 8 in the ball loop and encodes faster,
+    // at the same accuracy; VP9's real-time presets end at 9).
+    // One thread: a real-time frame takes a few ms on one core, while libvpx's worker
+    // threads on busy cores stalled frames by 100+ ms and lost two thirds of them.
+    g_object_set(encoder, "deadline", gint64(1), "lag-in-frames", 0, "cpu-used",
+                 name == "vp9" ? 9 : 16, "target-bitrate", gint(bitrate * 1000),
+                 "keyframe-max-dist", 120, "threads", 1, nullptr);
+    gst_util_set_object_arg(G_OBJECT(encoder), "error-resilient", "default");
+    gst_util_set_object_arg(G_OBJECT(encoder), "end-usage", "cbr");
+  } else if (name == "opus") {
+    gst_util_set_object_arg(G_OBJECT(encoder), "frame-size", "10");
+  }
+}
+
+static void configure_payloader(GstElement *pay, guint pt)
+{
+  g_object_set(pay, "pt", pt, nullptr);
+  // H.264: SPS/PPS with every keyframe, so a late joiner can decode.
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(pay), "config-interval"))
+    g_object_set(pay, "config-interval", -1, nullptr);
+}
+
 static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
 {
   auto *p = self->priv;
   const GstStructure *st = gst_caps_get_structure(caps, 0);
   std::string name = gst_structure_get_name(st);
-  std::string codec;
+  std::string codec_name;
   guint bitrate;
   {
     std::lock_guard lk(p->props_lock);
-    codec = p->video_codec;
+    codec_name = p->video_codec;
     bitrate = p->video_bitrate;
   }
-  std::vector<std::string> factories;
   GstElement *encoder = nullptr;
   std::vector<GstElement *> chain;
   auto add = [&](GstElement *e) {
@@ -2018,65 +2276,31 @@ static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
     return e;
   };
   bool ok = true;
-  if (name == "video/x-raw") {
-    add(make(self, "videoconvert"));
-    if (codec == "h264") {
-      encoder = add(make(self, "x264enc"));
-      if (encoder) {
-        gst_util_set_object_arg(G_OBJECT(encoder), "tune", "zerolatency");
-        gst_util_set_object_arg(G_OBJECT(encoder), "speed-preset", "ultrafast");
-        g_object_set(encoder, "bitrate", bitrate, "key-int-max", 120u, nullptr);
-      }
-      add(make(self, "h264parse"));
-      GstElement *pay = add(make(self, "rtph264pay"));
-      if (pay)
-        g_object_set(pay, "config-interval", -1, "pt", m->pt, nullptr);
+  const codecs::Codec *codec = nullptr;
+  if (name == "video/x-raw" || name == "audio/x-raw") {
+    codec = codecs::by_name(name == "video/x-raw" ? codec_name : "opus");
+    if (name == "video/x-raw") {
+      add(make(self, "videoconvert"));
     } else {
-      bool vp9 = codec == "vp9";
-      encoder = add(make(self, vp9 ? "vp9enc" : "vp8enc"));
-      if (encoder) {
-        // Real-time: no look-ahead, frames decodable on their own after a loss, the fastest
-        // preset (VP8's 16 took a third less CPU than 8 in the ball loop and encodes faster,
-        // at the same accuracy; VP9's real-time presets end at 9).
-        // One thread: a real-time frame takes a few ms on one core, while libvpx's worker
-        // threads on busy cores stalled frames by 100+ ms and lost two thirds of them.
-        g_object_set(encoder, "deadline", gint64(1), "lag-in-frames", 0, "cpu-used", vp9 ? 9 : 16,
-                     "target-bitrate", gint(bitrate * 1000), "keyframe-max-dist", 120,
-                     "threads", 1, nullptr);
-        gst_util_set_object_arg(G_OBJECT(encoder), "error-resilient", "default");
-        gst_util_set_object_arg(G_OBJECT(encoder), "end-usage", "cbr");
-      }
-      GstElement *pay = add(make(self, vp9 ? "rtpvp9pay" : "rtpvp8pay"));
-      if (pay)
-        g_object_set(pay, "pt", m->pt, nullptr);
+      add(make(self, "audioconvert"));
+      add(make(self, "audioresample"));
     }
-  } else if (name == "video/x-vp8" || name == "video/x-vp9") {
-    GstElement *pay = add(make(self, name == "video/x-vp8" ? "rtpvp8pay" : "rtpvp9pay"));
-    if (pay)
-      g_object_set(pay, "pt", m->pt, nullptr);
-  } else if (name == "video/x-h264") {
-    add(make(self, "h264parse"));
-    GstElement *pay = add(make(self, "rtph264pay"));
-    if (pay)
-      g_object_set(pay, "config-interval", -1, "pt", m->pt, nullptr);
-  } else if (name == "audio/x-raw") {
-    add(make(self, "audioconvert"));
-    add(make(self, "audioresample"));
-    encoder = add(make(self, "opusenc"));
-    if (encoder)
-      gst_util_set_object_arg(G_OBJECT(encoder), "frame-size", "10");
-    GstElement *pay = add(make(self, "rtpopuspay"));
-    if (pay)
-      g_object_set(pay, "pt", m->pt, nullptr);
-  } else if (name == "audio/x-opus") {
-    GstElement *pay = add(make(self, "rtpopuspay"));
-    if (pay)
-      g_object_set(pay, "pt", m->pt, nullptr);
+    if (codec && (encoder = add(make(self, codec->encoder))))
+      configure_encoder(encoder, *codec, bitrate);
   } else {
+    codec = codecs::by_encoded(name); // already encoded: payload it as it is
+  }
+  if (!codec) {
     GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Cannot send %s on %s", name.c_str(),
                       m->name.c_str()), (nullptr));
+    for (auto *e : chain)
+      gst_object_unref(e);
     return false;
   }
+  if (codec->parser)
+    add(make(self, codec->parser));
+  if (GstElement *pay = add(make(self, codec->payloader)))
+    configure_payloader(pay, m->pt);
   // Pin the payloader's output to exactly what webrtcbin was told (payload type, codec name).
   GstElement *filter = add(gst_element_factory_make("capsfilter", nullptr));
   g_object_set(filter, "caps", m->rtp_caps, nullptr);
@@ -2163,23 +2387,13 @@ static guint alloc_payload_type(GstRtcPeer *self, bool video)
 
 static GstCaps *rtp_caps_for(GstRtcPeer *self, bool video, guint pt)
 {
-  if (!video)
-    return gst_caps_from_string(("application/x-rtp,media=audio,encoding-name=OPUS,payload=" +
-                                 std::to_string(pt) +
-                                 ",clock-rate=48000,encoding-params=(string)2").c_str());
-  std::string codec;
-  {
+  std::string name = "opus";
+  if (video) {
     std::lock_guard lk(self->priv->props_lock);
-    codec = self->priv->video_codec;
+    name = self->priv->video_codec;
   }
-  std::string enc = codec == "h264" ? "H264" : codec == "vp9" ? "VP9" : "VP8";
-  // nack-pli lets a receiver ask for a keyframe (late joiner, loss).
-  std::string s = "application/x-rtp,media=video,encoding-name=" + enc +
-                  ",payload=" + std::to_string(pt) + ",clock-rate=90000,"
-                  "rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true";
-  if (codec == "h264")
-    s += ",packetization-mode=(string)1,profile-level-id=(string)42e01f";
-  return gst_caps_from_string(s.c_str());
+  const codecs::Codec *c = codecs::by_name(name);
+  return gst_caps_from_string(codecs::rtp_caps(c ? *c : *codecs::by_name("vp8"), pt).c_str());
 }
 
 static GstPad *request_media_pad(GstRtcPeer *self, GstPadTemplate *templ, bool video,
@@ -2360,8 +2574,6 @@ static void stop_signaling(GstRtcPeer *self)
     }
     for (auto &peer : peers)
       remove_session(self, peer, "shutting down");
-    while (!p->offer_fallbacks.empty())
-      cancel_offer_fallback(self, p->offer_fallbacks.begin()->first);
     if (p->signaller)
       p->signaller->stop();
     p->signaller.reset();
@@ -2381,6 +2593,21 @@ static void remove_data_srcs(GstRtcPeer *self)
     gst_pad_set_active(src->pad, FALSE);
     gst_element_remove_pad(GST_ELEMENT(self), src->pad);
   }
+}
+
+/* webrtcbin's DTLS elements make one RSA-2048 certificate per process, on the first connection:
+ * 0.2-0.5 s here, on the way to the first frame. Make it while signaling connects instead (the
+ * dtls plugin keeps that certificate for every later element). */
+static void prepare_dtls_certificate()
+{
+  static std::once_flag once;
+  std::call_once(once, [] {
+    g_thread_unref(g_thread_new("rtcpeer-dtls", [](gpointer) -> gpointer {
+      if (GstElement *dec = gst_element_factory_make("dtlsdec", nullptr))
+        gst_object_unref(gst_object_ref_sink(dec));
+      return nullptr;
+    }, nullptr));
+  });
 }
 
 static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
@@ -2458,6 +2685,62 @@ static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
     break;
   }
   return ret;
+}
+
+/* Nothing one peer does may stop the pipeline: an error from a child that belongs to one session
+ * (its webrtcbin: ICE, DTLS, SCTP; its decoders: a track we cannot decode) becomes a warning, and
+ * a failed webrtcbin takes only its own session with it. */
+static void gst_rtc_peer_handle_message(GstBin *bin, GstMessage *msg)
+{
+  auto *self = GST_RTC_PEER(bin);
+  auto *p = self->priv;
+  if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR && GST_MESSAGE_SRC(msg)) {
+    // The child of ours the message comes from.
+    GstObject *child = GST_MESSAGE_SRC(msg);
+    gst_object_ref(child);
+    while (true) {
+      GstObject *parent = gst_object_get_parent(child);
+      if (!parent || parent == GST_OBJECT(self)) {
+        if (parent)
+          gst_object_unref(parent);
+        break;
+      }
+      gst_object_unref(child);
+      child = parent;
+    }
+    std::string peer;
+    bool is_webrtc = false;
+    {
+      std::lock_guard lk(p->lock);
+      for (auto &[id, s] : p->sessions) {
+        bool decoder = false;
+        for (auto *d : s->decoders)
+          decoder |= GST_OBJECT(d) == child;
+        if (decoder || GST_OBJECT(s->webrtc) == child) {
+          peer = id;
+          is_webrtc = GST_OBJECT(s->webrtc) == child;
+          break;
+        }
+      }
+    }
+    gst_object_unref(child);
+    if (!peer.empty()) {
+      GError *err = nullptr;
+      gchar *dbg = nullptr;
+      gst_message_parse_error(msg, &err, &dbg);
+      GST_ELEMENT_WARNING(self, STREAM, FAILED, ("Peer '%s': %s", peer.c_str(),
+                          err ? err->message : "error"),
+                          ("%s%s", dbg ? dbg : "", is_webrtc ? "; removing this peer only"
+                                                             : "; dropping that track"));
+      g_clear_error(&err);
+      g_free(dbg);
+      gst_message_unref(msg);
+      if (is_webrtc)
+        run_async(self, [self, peer] { remove_session(self, peer, "its connection failed"); });
+      return;
+    }
+  }
+  GST_BIN_CLASS(gst_rtc_peer_parent_class)->handle_message(bin, msg);
 }
 
 static gboolean gst_rtc_peer_send_event(GstElement *element, GstEvent *event)
@@ -2544,7 +2827,8 @@ static void gst_rtc_peer_set_property(GObject *object, guint prop_id, const GVal
     std::string c = g_value_get_string(value) ? g_value_get_string(value) : "vp8";
     for (auto &ch : c)
       ch = char(g_ascii_tolower(ch));
-    if (c != "vp8" && c != "vp9" && c != "h264") {
+    const codecs::Codec *known = codecs::by_name(c);
+    if (!known || !known->video) {
       GST_WARNING_OBJECT(object, "unknown video-codec '%s' (vp8, vp9, h264); keeping %s",
                          c.c_str(), p->video_codec.c_str());
       break;
@@ -2654,6 +2938,7 @@ static void gst_rtc_peer_finalize(GObject *object)
 
 static void gst_rtc_peer_init(GstRtcPeer *self)
 {
+  prepare_dtls_certificate(); // as early as possible: gst-launch parses long before PLAYING
   self->priv = new RtcPeerPrivate;
   if (self->priv->peer_id.empty()) {
     // Stable for the element's lifetime, so reconnections re-register under the same id.
@@ -2691,8 +2976,8 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
           "gstreamer", flags));
   g_object_class_install_property(gobject_class, PROP_TARGET,
       g_param_spec_string("target", "Target",
-          "Peer to call; empty: offer to every peer that joins after us (auto/offerer) and answer "
-          "the others", nullptr, flags));
+          "Peer to call; empty: offer to every peer (auto/offerer); either way either side may "
+          "renegotiate later", nullptr, flags));
   g_object_class_install_property(gobject_class, PROP_TOKEN,
       g_param_spec_string("token", "Token", "Token the signaling server requires", nullptr,
           flags));
@@ -2750,6 +3035,7 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
   element_class->release_pad = gst_rtc_peer_release_pad;
   element_class->change_state = gst_rtc_peer_change_state;
   element_class->send_event = gst_rtc_peer_send_event;
+  GST_BIN_CLASS(klass)->handle_message = gst_rtc_peer_handle_message;
   gst_type_mark_as_plugin_api(GST_TYPE_RTC_PEER_ROLE, GstPluginAPIFlags(0));
   GST_DEBUG_CATEGORY_INIT(gst_rtc_peer_debug, "rtcpeer", 0, "WebRTC peer with signaling");
 }

@@ -92,3 +92,34 @@ std::string with_candidates(std::string_view sdp, const std::vector<Candidate> &
 }
 
 } // namespace pointcast::sdp
+
+namespace pointcast::sdp {
+
+std::string drop_bundle_with_split_ice(std::string_view sdp)
+{
+  auto lines = split_lines(sdp);
+  std::string first_ufrag;
+  bool split = false, grouped = false;
+  for (auto line : lines) {
+    if (line.substr(0, 14) == "a=group:BUNDLE")
+      grouped = true;
+    if (line.substr(0, 12) == "a=ice-ufrag:") {
+      std::string u(line.substr(12));
+      if (first_ufrag.empty())
+        first_ufrag = u;
+      else if (u != first_ufrag)
+        split = true;
+    }
+  }
+  if (!grouped || !split)
+    return std::string(sdp);
+  std::string out;
+  for (auto line : lines)
+    if (line.substr(0, 14) != "a=group:BUNDLE") {
+      out += line;
+      out += "\r\n";
+    }
+  return out;
+}
+
+} // namespace pointcast::sdp

@@ -28,4 +28,9 @@ int media_count(std::string_view sdp);
 // The a=mid of each m-section, in order ("" where a section has none).
 std::vector<std::string> mids(std::string_view sdp);
 
+/* aiortc 1.4 offers a BUNDLE group whose sections have ICE credentials of their own, which
+ * webrtcbin refuses ("media 1 has different ice-ufrag values in bundle"). Without the group the
+ * same offer is valid: one transport per section. Other SDP comes back unchanged. */
+std::string drop_bundle_with_split_ice(std::string_view sdp);
+
 } // namespace pointcast::sdp

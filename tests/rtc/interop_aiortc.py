@@ -8,6 +8,10 @@ usage: /usr/bin/python3 interop_aiortc.py CASE
   tcp-rtcpeer-offers  rtcpeer offers (listens), aiortc answers (connects).
   http-rtcpeer-offers rtcpeer POSTs to http://.../offer, served here in the way of aiortc's
                       server example (no aiohttp in Debian's python3: a minimal asyncio server).
+  tcp-aiortc-offers-video, tcp-rtcpeer-offers-video
+                      as the tcp cases, and rtcpeer also sends videotestsrc (VP8) that aiortc
+                      receives and decodes. When aiortc offers, its VP8 is payload type 97 where
+                      rtcpeer's own is 96: rtcpeer must answer with (and send) aiortc's.
 
 In every case aiortc sends numpy.save bytes of (N, 3) arrays of <f4, <f8, <i4 and <i8, plus one
 garbage message, on the channel "points"; the rtcpeer side runs
@@ -44,6 +48,8 @@ BIG_COUNT = 3         # arrays rtcpeer sends on "big", each beyond the 64 KiB SC
 BIG_POINTS = 6000     # 72 KB of float32 + header: rtcpeer sends them with its fragment framing
 CHUNK = 65536         # webrtcbin's (and aiortc's) a=max-message-size
 DTYPES = ["<f4", "<f8", "<i4", "<i8"]
+VIDEO_SIZE = (320, 240)
+VIDEO_FRAMES = 15     # decoded frames aiortc must get in the video cases
 
 
 def log(*a):
@@ -120,7 +126,7 @@ class Reassembler:
 class GstSide:
     """gst-launch-1.0 running rtcpeer: receives into files + pointsink, sends counter arrays."""
 
-    def __init__(self, rtc_props):
+    def __init__(self, rtc_props, video=False):
         self.dir = tempfile.mkdtemp(prefix="pc-interop-")
         recv = ("rtc.data_points ! tee name=t "
                 "t. ! queue ! multifilesink sync=false location=%s/msg-%%05d.bin "
@@ -130,6 +136,9 @@ class GstSide:
         send = ("pointsrc pattern=counter rate=20 points=%d num-buffers=%d ! npypack ! rtc.data_back "
                 "pointsrc pattern=counter rate=10 points=%d num-buffers=%d ! npypack ! rtc.data_big"
                 % (BACK_POINTS, BACK_COUNT, BIG_POINTS, BIG_COUNT))
+        if video:
+            send += (" videotestsrc is-live=true pattern=smpte ! video/x-raw,width=%d,height=%d,"
+                     "framerate=30/1 ! rtc.video_0" % VIDEO_SIZE)
         desc = "rtcpeer name=rtc wait-for-peers=1 %s %s %s" % (rtc_props, recv, send)
         log("gst-launch-1.0", desc)
         # Not -q: gst-launch prints the bus's warnings and errors, which verify() looks at.
@@ -164,8 +173,9 @@ class GstSide:
 class AiortcSide:
     """One RTCPeerConnection with a "points" channel to send on and a "back" one to receive."""
 
-    def __init__(self, create_channel):
+    def __init__(self, create_channel, video=False):
         self.pc = RTCPeerConnection()
+        self.frames = []      # (width, height) of each decoded video frame
         self.received = []
         self.big = Reassembler()
         self.channels = []
@@ -176,6 +186,22 @@ class AiortcSide:
         @self.pc.on("datachannel")
         def on_datachannel(ch):
             self._watch(ch)
+
+        if video and create_channel:  # the offering side asks for rtcpeer's video
+            self.pc.addTransceiver("video", direction="recvonly")
+
+        @self.pc.on("track")
+        def on_track(track):
+            if track.kind == "video":
+                asyncio.ensure_future(self._frames(track))
+
+    async def _frames(self, track):
+        while True:
+            try:
+                frame = await track.recv()
+            except Exception:  # MediaStreamError once the connection closes
+                return
+            self.frames.append((frame.width, frame.height))
 
     def _watch(self, ch):
         self.channels.append(ch)
@@ -275,20 +301,32 @@ def verify(sent, peer, gst):
 
 
 # ---------------------------------------------------------------- cases
-async def case_tcp_aiortc_offers():
+async def expect_video(peer, gst):
+    await until(lambda: len(peer.frames) >= VIDEO_FRAMES,
+                "aiortc to decode %d frames of rtcpeer's video" % VIDEO_FRAMES, gst=gst)
+    assert all(f == VIDEO_SIZE for f in peer.frames), "frame sizes %s" % set(peer.frames)
+    log("ok: aiortc decoded %d frames of %dx%d" % ((len(peer.frames),) + VIDEO_SIZE))
+
+
+async def case_tcp_aiortc_offers(video=False):
     port = free_port()
     # rtcpeer first: it must retry until aiortc listens (aiortc only listens once its offer is ready).
-    gst = GstSide("signaling=tcp://127.0.0.1:%d" % port)
+    gst = GstSide("signaling=tcp://127.0.0.1:%d" % port, video)
     try:
         await asyncio.sleep(1.0)
-        peer = AiortcSide(create_channel=True)
+        peer = AiortcSide(create_channel=True, video=video)
         sig = TcpSocketSignaling("127.0.0.1", port)
         await peer.pc.setLocalDescription(await peer.pc.createOffer())
         await asyncio.wait_for(sig.send(peer.pc.localDescription), TIMEOUT)
         answer = await asyncio.wait_for(sig.receive(), TIMEOUT)
         assert isinstance(answer, RTCSessionDescription) and answer.type == "answer", answer
         await peer.pc.setRemoteDescription(answer)
+        if video:
+            assert re.search(r"m=video \d+ \S+ 97\b", answer.sdp), (
+                "rtcpeer did not answer with aiortc's VP8 payload type 97:\n" + answer.sdp)
         sent = await exchange(peer, gst)
+        if video:
+            await expect_video(peer, gst)
         await sig.close()
         verify(sent, peer, gst)
         await peer.pc.close()
@@ -296,11 +334,11 @@ async def case_tcp_aiortc_offers():
         gst.stop()
 
 
-async def case_tcp_rtcpeer_offers():
+async def case_tcp_rtcpeer_offers(video=False):
     port = free_port()
-    gst = GstSide("signaling=tcp://127.0.0.1:%d role=offerer" % port)
+    gst = GstSide("signaling=tcp://127.0.0.1:%d role=offerer" % port, video)
     try:
-        peer = AiortcSide(create_channel=False)
+        peer = AiortcSide(create_channel=False, video=video)
         sig = TcpSocketSignaling("127.0.0.1", port)
         end = time.monotonic() + TIMEOUT
         while True:  # aiortc's receive() connects once and does not retry
@@ -317,6 +355,8 @@ async def case_tcp_rtcpeer_offers():
         await peer.pc.setLocalDescription(await peer.pc.createAnswer())
         await sig.send(peer.pc.localDescription)
         sent = await exchange(peer, gst)
+        if video:
+            await expect_video(peer, gst)
         await sig.close()
         verify(sent, peer, gst)
         await peer.pc.close()
@@ -435,6 +475,8 @@ CASES = {
     "tcp-aiortc-offers": case_tcp_aiortc_offers,
     "tcp-rtcpeer-offers": case_tcp_rtcpeer_offers,
     "http-rtcpeer-offers": case_http_rtcpeer_offers,
+    "tcp-aiortc-offers-video": lambda: case_tcp_aiortc_offers(video=True),
+    "tcp-rtcpeer-offers-video": lambda: case_tcp_rtcpeer_offers(video=True),
 }
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 /* Pure C++ parts of rtcpeer: message framing for large messages, SDP helpers. */
+#include "rtc/codecs.h"
 #include "rtc/framing.h"
 #include "rtc/sdputil.h"
 
@@ -130,12 +131,52 @@ static void test_sdp()
   CHECK(sdp::with_candidates(full, {{0, "candidate:9 1 UDP 1 127.0.0.1 1 typ host"}}) == full);
 }
 
+// aiortc 1.4's offer: one BUNDLE group, separate ICE credentials per section.
+static void test_split_ice_bundle()
+{
+  const std::string aiortc =
+      "v=0\r\na=group:BUNDLE 0 1\r\nm=video 9 UDP/TLS/RTP/SAVPF 97\r\na=mid:0\r\n"
+      "a=ice-ufrag:aaaa\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:1\r\n"
+      "a=ice-ufrag:bbbb\r\n";
+  std::string fixed = sdp::drop_bundle_with_split_ice(aiortc);
+  CHECK(fixed.find("a=group:BUNDLE") == std::string::npos);
+  CHECK(fixed.find("a=ice-ufrag:bbbb\r\n") != std::string::npos);
+  CHECK(sdp::media_count(fixed) == 2);
+  // A proper bundle (one ufrag) is left alone, byte for byte.
+  const std::string good =
+      "v=0\r\na=group:BUNDLE 0 1\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=ice-ufrag:aaaa\r\n"
+      "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=ice-ufrag:aaaa\r\n";
+  CHECK(sdp::drop_bundle_with_split_ice(good) == good);
+}
+
+// The codec table: every lookup finds the same row, and the RTP caps carry what webrtcbin needs.
+static void test_codec_table()
+{
+  for (auto &c : codecs::all()) {
+    CHECK(codecs::by_name(c.name) == &c);
+    CHECK(codecs::by_encoded(c.encoded) == &c);
+    CHECK(codecs::by_encoding(c.encoding) == &c);
+    CHECK(c.encoder && c.payloader && c.depayloader && c.clock_rate > 0);
+  }
+  CHECK(codecs::by_name("VP8") == codecs::by_name("vp8")); // case-insensitive
+  CHECK(codecs::by_encoding("opus") && !codecs::by_encoding("opus")->video);
+  CHECK(!codecs::by_name("av1") && !codecs::by_encoded("video/x-raw"));
+  CHECK(codecs::rtp_caps(*codecs::by_name("vp8"), 98) ==
+        "application/x-rtp,media=video,encoding-name=VP8,payload=98,clock-rate=90000,"
+        "rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true");
+  CHECK(codecs::rtp_caps(*codecs::by_name("h264"), 96).find("packetization-mode=(string)1") !=
+        std::string::npos);
+  CHECK(codecs::by_name("h264")->parser != nullptr);
+}
+
 int main()
 {
   test_announcement_roundtrip();
   test_reassembly();
   test_reassembly_errors();
   test_sdp();
+  test_split_ice_bundle();
+  test_codec_table();
   if (failures) {
     std::fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;

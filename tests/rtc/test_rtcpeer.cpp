@@ -1,6 +1,9 @@
 /* rtcpeer in one process: peers find each other through local:// signaling (no server), and
  * talk over real webrtcbin connections on loopback. */
+#include <algorithm>
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -464,6 +467,262 @@ GST_START_TEST(test_video_encoded_once)
 }
 GST_END_TEST;
 
+namespace {
+// Every video_%u src pad gets its own appsink; the frame sizes seen are collected.
+struct MultiVideo {
+  GstElement *pipeline = nullptr;
+  std::mutex lock;
+  std::vector<std::pair<int, int>> sizes; // one entry per appsink that produced a frame
+};
+
+GstFlowReturn on_multi_sample(GstAppSink *sink, gpointer data)
+{
+  auto *mv = static_cast<MultiVideo *>(data);
+  GstSample *sample = gst_app_sink_pull_sample(sink);
+  if (!sample)
+    return GST_FLOW_ERROR;
+  GstStructure *st = gst_caps_get_structure(gst_sample_get_caps(sample), 0);
+  gint w = 0, h = 0;
+  gst_structure_get_int(st, "width", &w);
+  gst_structure_get_int(st, "height", &h);
+  gst_sample_unref(sample);
+  std::lock_guard lk(mv->lock);
+  auto entry = std::make_pair(w, h);
+  if (std::find(mv->sizes.begin(), mv->sizes.end(), entry) == mv->sizes.end())
+    mv->sizes.push_back(entry);
+  return GST_FLOW_OK;
+}
+
+void on_multi_pad(GstElement *rtc, GstPad *pad, gpointer data)
+{
+  auto *mv = static_cast<MultiVideo *>(data);
+  if (!g_str_has_prefix(GST_PAD_NAME(pad), "video_") || GST_PAD_DIRECTION(pad) != GST_PAD_SRC)
+    return;
+  GstElement *sink = gst_element_factory_make("appsink", nullptr);
+  g_object_set(sink, "sync", FALSE, "emit-signals", TRUE, "max-buffers", 2u, "drop", TRUE,
+               nullptr);
+  g_signal_connect(sink, "new-sample", G_CALLBACK(on_multi_sample), mv);
+  gst_bin_add(GST_BIN(mv->pipeline), sink);
+  gst_element_sync_state_with_parent(sink);
+  GstPad *sinkpad = gst_element_get_static_pad(sink, "sink");
+  gst_pad_link(pad, sinkpad);
+  gst_object_unref(sinkpad);
+}
+
+GstElement *video_sender(const std::string &uri, int w, int h)
+{
+  std::string desc = "videotestsrc is-live=true pattern=ball ! video/x-raw,width=" +
+                     std::to_string(w) + ",height=" + std::to_string(h) +
+                     ",framerate=30/1 ! rtc.video_0 rtcpeer name=rtc signaling=" + uri;
+  GstElement *p = gst_parse_launch(desc.c_str(), nullptr);
+  fail_unless(p != nullptr);
+  return p;
+}
+
+// Fails on any ERROR on the bus; true once a warning containing `needle` was seen.
+bool no_error_until(GstElement *pipeline, const char *needle, GstClockTime timeout)
+{
+  GstBus *bus = gst_element_get_bus(pipeline);
+  gint64 end = g_get_monotonic_time() + gint64(timeout / 1000);
+  bool seen = false;
+  while (g_get_monotonic_time() < end) {
+    GstMessage *msg = gst_bus_timed_pop_filtered(bus, 100 * GST_MSECOND,
+        GstMessageType(GST_MESSAGE_WARNING | GST_MESSAGE_ERROR));
+    if (!msg)
+      continue;
+    GError *err = nullptr;
+    gchar *dbg = nullptr;
+    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+      gst_message_parse_error(msg, &err, &dbg);
+      fail("a peer stopped the pipeline: %s (%s)", err->message, dbg ? dbg : "");
+    }
+    gst_message_parse_warning(msg, &err, &dbg);
+    std::string text = std::string(err->message) + " " + (dbg ? dbg : "");
+    seen |= needle && text.find(needle) != std::string::npos;
+    g_error_free(err);
+    g_free(dbg);
+    gst_message_unref(msg);
+  }
+  gst_object_unref(bus);
+  return seen;
+}
+} // namespace
+
+GST_START_TEST(test_two_senders_one_receiver)
+{
+  // Two senders in one room negotiate with each other too and receive each other's video, which
+  // nobody links: dropped with a warning, never fatal. The receiver gets both.
+  auto uri = unique_room("twosenders");
+  GstElement *tx1 = video_sender(uri, 160, 120);
+  GstElement *tx2 = video_sender(uri, 176, 144);
+  fail_if(gst_element_set_state(tx1, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  fail_if(gst_element_set_state(tx2, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  MultiVideo rx;
+  rx.pipeline = gst_pipeline_new(nullptr);
+  GstElement *rtc = gst_element_factory_make("rtcpeer", nullptr);
+  g_object_set(rtc, "signaling", uri.c_str(), nullptr);
+  gst_bin_add(GST_BIN(rx.pipeline), rtc);
+  g_signal_connect(rtc, "pad-added", G_CALLBACK(on_multi_pad), &rx);
+  fail_if(gst_element_set_state(rx.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+  bool warned = false;
+  while (g_get_monotonic_time() < end) {
+    warned |= no_error_until(tx1, "Nothing is linked to video_", 100 * GST_MSECOND);
+    warned |= no_error_until(tx2, "Nothing is linked to video_", 100 * GST_MSECOND);
+    no_error_until(rx.pipeline, nullptr, 100 * GST_MSECOND);
+    std::lock_guard lk(rx.lock);
+    if (rx.sizes.size() >= 2)
+      break;
+  }
+  {
+    std::lock_guard lk(rx.lock);
+    fail_unless_equals_int(rx.sizes.size(), 2);
+    bool small = false, large = false;
+    for (auto &[w, h] : rx.sizes) {
+      small |= w == 160 && h == 120;
+      large |= w == 176 && h == 144;
+    }
+    fail_unless(small && large, "the receiver did not get both senders");
+  }
+  // Both senders stay up a while longer, each with the other's track dropped.
+  no_error_until(tx1, nullptr, GST_SECOND);
+  warned |= no_error_until(tx2, "Nothing is linked to video_", GST_SECOND);
+  fail_unless(warned, "no warning about the unlinked track");
+  guint c1 = 0, c2 = 0;
+  g_object_get(gst_bin_get_by_name(GST_BIN(tx1), "rtc"), "connected-peers", &c1, nullptr);
+  g_object_get(gst_bin_get_by_name(GST_BIN(tx2), "rtc"), "connected-peers", &c2, nullptr);
+  fail_unless_equals_int(c1, 2);
+  fail_unless_equals_int(c2, 2);
+  for (GstElement *p : {tx1, tx2, rx.pipeline}) {
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(p);
+  }
+}
+GST_END_TEST;
+
+namespace {
+// One of several all-to-all peers: sends on channel from_<name>, receives everyone else's.
+struct Mesh {
+  std::string name;
+  GstElement *pipeline = nullptr, *rtc = nullptr, *appsrc = nullptr;
+  std::mutex lock;
+  std::map<std::string, guint64> got; // label -> messages
+};
+
+GstFlowReturn on_mesh_sample(GstAppSink *sink, gpointer data)
+{
+  auto *m = static_cast<Mesh *>(data);
+  GstSample *sample = gst_app_sink_pull_sample(sink);
+  if (!sample)
+    return GST_FLOW_ERROR;
+  gst_sample_unref(sample);
+  std::lock_guard lk(m->lock);
+  m->got[GST_OBJECT_NAME(sink)]++;
+  return GST_FLOW_OK;
+}
+
+void on_mesh_pad(GstElement *, GstPad *pad, gpointer data)
+{
+  auto *m = static_cast<Mesh *>(data);
+  if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC || !g_str_has_prefix(GST_PAD_NAME(pad), "data_"))
+    return;
+  GstElement *sink = gst_element_factory_make("appsink", GST_PAD_NAME(pad) + 5);
+  g_object_set(sink, "sync", FALSE, "emit-signals", TRUE, nullptr);
+  g_signal_connect(sink, "new-sample", G_CALLBACK(on_mesh_sample), m);
+  gst_bin_add(GST_BIN(m->pipeline), sink);
+  gst_element_sync_state_with_parent(sink);
+  GstPad *sp = gst_element_get_static_pad(sink, "sink");
+  gst_pad_link(pad, sp);
+  gst_object_unref(sp);
+}
+} // namespace
+
+GST_START_TEST(test_three_all_to_all)
+{
+  // Three peers, each sending and receiving, in any arrival order: every pair connects once
+  // (whoever offers; glare resolved by the polite rule) and everyone gets everyone's messages.
+  auto uri = unique_room("mesh");
+  Mesh peers[3];
+  const char *names[] = {"a", "b", "c"};
+  for (int i = 0; i < 3; i++) {
+    Mesh &m = peers[i];
+    m.name = names[i];
+    m.pipeline = gst_pipeline_new(nullptr);
+    m.rtc = gst_element_factory_make("rtcpeer", nullptr);
+    g_object_set(m.rtc, "signaling", uri.c_str(), "receive-video", FALSE, "wait-for-peers", 2u,
+                 nullptr);
+    m.appsrc = gst_element_factory_make("appsrc", nullptr);
+    GstCaps *caps = gst_caps_new_empty_simple("application/octet-stream");
+    g_object_set(m.appsrc, "is-live", TRUE, "format", GST_FORMAT_TIME, "caps", caps, nullptr);
+    gst_caps_unref(caps);
+    gst_bin_add_many(GST_BIN(m.pipeline), m.appsrc, m.rtc, nullptr);
+    fail_unless(gst_element_link_pads(m.appsrc, "src", m.rtc, ("data_from_" + m.name).c_str()));
+    g_signal_connect(m.rtc, "pad-added", G_CALLBACK(on_mesh_pad), &m);
+    fail_if(gst_element_set_state(m.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+    g_usleep(100000 * i); // staggered arrivals
+  }
+  const guint64 n = 50;
+  std::vector<std::thread> feeders;
+  for (auto &m : peers)
+    feeders.emplace_back([&m] {
+      for (guint64 i = 0; i < n; i++)
+        gst_app_src_push_buffer(GST_APP_SRC(m.appsrc), make_message(i, 100));
+    });
+  for (auto &t : feeders)
+    t.join();
+  gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+  auto complete = [&] {
+    for (auto &m : peers) {
+      std::lock_guard lk(m.lock);
+      for (auto &o : peers)
+        if (&o != &m && m.got["from_" + o.name] < n)
+          return false;
+    }
+    return true;
+  };
+  while (!complete() && g_get_monotonic_time() < end)
+    g_usleep(50000);
+  for (auto &m : peers) {
+    std::lock_guard lk(m.lock);
+    for (auto &o : peers)
+      if (&o != &m)
+        fail_unless(m.got["from_" + o.name] == n, "%s got %" G_GUINT64_FORMAT " of %"
+                    G_GUINT64_FORMAT " messages from %s", m.name.c_str(),
+                    m.got["from_" + o.name], n, o.name.c_str());
+    guint connected = 0;
+    g_object_get(m.rtc, "connected-peers", &connected, nullptr);
+    fail_unless_equals_int(connected, 2);
+  }
+  for (auto &m : peers) {
+    gst_element_set_state(m.pipeline, GST_STATE_NULL);
+    gst_object_unref(m.pipeline);
+  }
+}
+GST_END_TEST;
+
+GST_START_TEST(test_other_codecs)
+{
+  // A codec other than the default end to end: the receiver offers every codec of the table
+  // (or answers the sender's offer), whichever side wins the glare. (H.264 between two rtcpeers
+  // negotiates but no frame arrives yet: see README Known issues.)
+  for (const char *codec : {"vp9"}) {
+    auto uri = unique_room(codec);
+    Peer rx = make_video_receiver(uri);
+    start(rx);
+    Peer tx;
+    tx.pipeline = gst_parse_launch(("videotestsrc is-live=true pattern=ball ! "
+        "video/x-raw,width=160,height=120,framerate=30/1 ! rtc.video_0 "
+        "rtcpeer name=rtc receive-video=false video-codec=" + std::string(codec) +
+        " signaling=" + uri).c_str(), nullptr);
+    fail_unless(tx.pipeline != nullptr);
+    start(tx);
+    expect_frame(rx);
+    stop(tx);
+    stop(rx);
+  }
+}
+GST_END_TEST;
+
 static Suite *rtcpeer_suite()
 {
   Suite *s = suite_create("rtcpeer");
@@ -480,6 +739,9 @@ static Suite *rtcpeer_suite()
   tcase_add_test(tc, test_eos_after_everything_sent);
   tcase_add_test(tc, test_unknown_target_warns);
   tcase_add_test(tc, test_video_encoded_once);
+  tcase_add_test(tc, test_two_senders_one_receiver);
+  tcase_add_test(tc, test_three_all_to_all);
+  tcase_add_test(tc, test_other_codecs);
   return s;
 }
 

@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "rtc/negotiation.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+namespace pointcast::negotiation {
+
+bool is_polite(std::string_view self_id, std::string_view remote_id)
+{
+  return self_id < remote_id; // std::string_view compares bytes (char_traits<char>)
+}
+
+const char *action_name(Action a)
+{
+  switch (a) {
+  case Action::CreateOffer: return "create-offer";
+  case Action::ApplyLocalOffer: return "apply-local-offer";
+  case Action::SendOffer: return "send-offer";
+  case Action::ApplyRemoteOffer: return "apply-remote-offer";
+  case Action::CreateAnswer: return "create-answer";
+  case Action::ApplyLocalAnswer: return "apply-local-answer";
+  case Action::SendAnswer: return "send-answer";
+  case Action::ApplyRemoteAnswer: return "apply-remote-answer";
+  case Action::Recreate: return "recreate";
+  }
+  return "?";
+}
+
+std::vector<Action> Negotiator::negotiation_needed()
+{
+  if (state_ != State::Stable || making_offer_) {
+    pending_ = true;
+    return {};
+  }
+  pending_ = false;
+  making_offer_ = true;
+  withdrawn_ = false;
+  return {Action::CreateOffer};
+}
+
+std::vector<Action> Negotiator::finish_exchange()
+{
+  if (!pending_ || making_offer_ || state_ != State::Stable)
+    return {};
+  return negotiation_needed();
+}
+
+std::vector<Action> Negotiator::offer_created()
+{
+  if (!making_offer_)
+    return {};
+  making_offer_ = false;
+  if (withdrawn_) {
+    // Lost a glare while webrtcbin was still creating it; the renegotiation is owed (pending_).
+    withdrawn_ = false;
+    return finish_exchange();
+  }
+  state_ = State::HaveLocalOffer;
+  // The polite side may have to withdraw this offer, so it leaves webrtcbin stable until the
+  // answer comes (see the header). A non-trickling peer's first offer must carry candidates.
+  bool defer = opt_.polite && (opt_.trickle || negotiated_);
+  offer_applied_ = !defer;
+  if (defer)
+    return {Action::SendOffer};
+  return {Action::ApplyLocalOffer, Action::SendOffer};
+}
+
+void Negotiator::failed()
+{
+  making_offer_ = false;
+  withdrawn_ = false;
+  offer_applied_ = false;
+  state_ = State::Stable;
+}
+
+std::vector<Action> Negotiator::remote_offer(std::string_view fp)
+{
+  std::vector<Action> out;
+  bool restart = negotiated_ && !remote_fingerprint_.empty() && !fp.empty() &&
+                 fp != remote_fingerprint_;
+  if (restart) {
+    // A new peer connection on the other side: ours cannot be renegotiated into it.
+    bool owed = pending_ || making_offer_ || state_ == State::HaveLocalOffer;
+    reset();
+    pending_ = owed;
+    out.push_back(Action::Recreate);
+  } else {
+    bool collision = making_offer_ || state_ == State::HaveLocalOffer;
+    if (collision && !opt_.polite) {
+      ignore_offer_ = true; // the polite side answers ours instead
+      return {};
+    }
+    if (collision) {
+      if (opt_.redo_withdrawn)
+        pending_ = true; // ours is withdrawn, offered again once this exchange is done
+      if (making_offer_)
+        withdrawn_ = true;
+      if (state_ == State::HaveLocalOffer && offer_applied_) {
+        // Applied already (a non-trickling peer, nothing negotiated yet): only a fresh
+        // webrtcbin can take the remote offer now.
+        out.push_back(Action::Recreate);
+        making_offer_ = false;
+        withdrawn_ = false;
+        negotiated_ = false;
+      }
+      offer_applied_ = false;
+    }
+  }
+  ignore_offer_ = false;
+  state_ = State::HaveRemoteOffer;
+  remote_fingerprint_ = std::string(fp);
+  remote_applied_ = true;
+  out.push_back(Action::ApplyRemoteOffer);
+  out.push_back(Action::CreateAnswer);
+  return out;
+}
+
+std::vector<Action> Negotiator::answer_created()
+{
+  if (state_ != State::HaveRemoteOffer)
+    return {};
+  state_ = State::Stable;
+  negotiated_ = true;
+  std::vector<Action> out{Action::ApplyLocalAnswer, Action::SendAnswer};
+  for (Action a : finish_exchange())
+    out.push_back(a);
+  return out;
+}
+
+std::vector<Action> Negotiator::remote_answer(std::string_view fp)
+{
+  if (state_ != State::HaveLocalOffer)
+    return {};
+  std::vector<Action> out;
+  if (!offer_applied_)
+    out.push_back(Action::ApplyLocalOffer);
+  out.push_back(Action::ApplyRemoteAnswer);
+  state_ = State::Stable;
+  offer_applied_ = false;
+  ignore_offer_ = false;
+  negotiated_ = true;
+  remote_applied_ = true;
+  remote_fingerprint_ = std::string(fp);
+  for (Action a : finish_exchange())
+    out.push_back(a);
+  return out;
+}
+
+CandidateFate Negotiator::remote_candidate() const
+{
+  if (ignore_offer_)
+    return CandidateFate::Drop; // belongs to the offer we ignored
+  return remote_applied_ ? CandidateFate::Add : CandidateFate::Queue;
+}
+
+void Negotiator::reset()
+{
+  Options o = opt_;
+  *this = Negotiator(o);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+
+namespace {
+
+std::vector<std::string_view> lines(std::string_view sdp)
+{
+  std::vector<std::string_view> out;
+  size_t at = 0;
+  while (at < sdp.size()) {
+    size_t end = sdp.find('\n', at);
+    if (end == std::string_view::npos)
+      end = sdp.size();
+    std::string_view l = sdp.substr(at, end - at);
+    if (!l.empty() && l.back() == '\r')
+      l.remove_suffix(1);
+    out.push_back(l);
+    at = end + 1;
+  }
+  return out;
+}
+
+std::string upper(std::string_view s)
+{
+  std::string out(s);
+  for (auto &c : out)
+    c = char(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Parses the leading decimal payload type of "PT rest"; -1 if none.
+int leading_pt(std::string_view v, std::string_view *rest)
+{
+  size_t sp = v.find(' ');
+  std::string num(v.substr(0, sp));
+  if (num.empty() || num.size() > 3 || !std::all_of(num.begin(), num.end(), ::isdigit))
+    return -1;
+  *rest = sp == std::string_view::npos ? std::string_view() : v.substr(sp + 1);
+  return std::atoi(num.c_str());
+}
+
+} // namespace
+
+std::vector<std::string> media_kinds(std::string_view sdp)
+{
+  std::vector<std::string> out;
+  for (auto l : lines(sdp))
+    if (l.substr(0, 2) == "m=")
+      out.emplace_back(l.substr(2, l.find(' ') - 2));
+  return out;
+}
+
+std::vector<Codec> offered_codecs(std::string_view sdp, int mline)
+{
+  std::vector<Codec> out;
+  int section = -1;
+  auto find = [&](int pt) -> Codec * {
+    for (auto &c : out)
+      if (c.pt == pt)
+        return &c;
+    return nullptr;
+  };
+  for (auto l : lines(sdp)) {
+    if (l.substr(0, 2) == "m=") {
+      section++;
+      if (section != mline)
+        continue;
+      // m=video 9 UDP/TLS/RTP/SAVPF 120 124 ...: the order of preference.
+      size_t at = 0;
+      for (int field = 0; field < 3 && at != std::string_view::npos; field++)
+        at = l.find(' ', at + 1);
+      while (at != std::string_view::npos) {
+        size_t next = l.find(' ', at + 1);
+        std::string num(l.substr(at + 1, next == std::string_view::npos ? l.npos : next - at - 1));
+        if (!num.empty() && std::all_of(num.begin(), num.end(), ::isdigit)) {
+          Codec c;
+          c.pt = std::atoi(num.c_str());
+          out.push_back(c);
+        }
+        at = next;
+      }
+      continue;
+    }
+    if (section != mline || l.substr(0, 2) != "a=")
+      continue;
+    std::string_view a = l.substr(2), rest;
+    if (a.substr(0, 7) == "rtpmap:") {
+      int pt = leading_pt(a.substr(7), &rest);
+      Codec *c = pt >= 0 ? find(pt) : nullptr;
+      if (!c)
+        continue;
+      // NAME/clock[/channels]
+      size_t s1 = rest.find('/');
+      c->name = upper(rest.substr(0, s1));
+      if (s1 != std::string_view::npos) {
+        std::string_view tail = rest.substr(s1 + 1);
+        size_t s2 = tail.find('/');
+        c->clock_rate = std::atoi(std::string(tail.substr(0, s2)).c_str());
+        if (s2 != std::string_view::npos)
+          c->channels = std::atoi(std::string(tail.substr(s2 + 1)).c_str());
+      }
+    } else if (a.substr(0, 5) == "fmtp:") {
+      int pt = leading_pt(a.substr(5), &rest);
+      if (Codec *c = pt >= 0 ? find(pt) : nullptr)
+        c->fmtp = std::string(rest);
+    } else if (a.substr(0, 8) == "rtcp-fb:") {
+      int pt = leading_pt(a.substr(8), &rest);
+      if (Codec *c = pt >= 0 ? find(pt) : nullptr)
+        c->rtcp_fb.emplace_back(rest);
+    }
+  }
+  return out;
+}
+
+std::optional<Codec> match_codec(const std::vector<Codec> &offered, std::string_view name)
+{
+  std::string want = upper(name);
+  const Codec *first = nullptr;
+  for (auto &c : offered) {
+    if (c.name != want)
+      continue;
+    if (want != "H264")
+      return c;
+    if (!first)
+      first = &c;
+    if (c.fmtp.find("packetization-mode=1") != std::string::npos)
+      return c;
+  }
+  if (first)
+    return *first;
+  return std::nullopt;
+}
+
+std::string fingerprint(std::string_view sdp)
+{
+  for (auto l : lines(sdp))
+    if (l.substr(0, 14) == "a=fingerprint:")
+      return std::string(l);
+  return "";
+}
+
+} // namespace pointcast::negotiation
