@@ -189,7 +189,7 @@ static void test_hostile() {
   g_assert_false(utf8_valid("abcdefgh\xc3"));
   // Tokens: equal only when equal (length included), whatever the prefix in common.
   g_assert_true(secret_equal("s3cret", "s3cret"));
-  for (const char *no : {"", "s", "s3cre", "s3cret!", "S3cret", "s3cres", std::string("s3cret\0", 7).c_str()})
+  for (const char *no : {"", "s", "s3cre", "s3cret!", "S3cret", "s3cres"})
     g_assert_false(secret_equal(no, "s3cret"));
   g_assert_false(secret_equal(std::string_view("s3cret\0", 7), "s3cret"));
   g_assert_true(secret_equal("", ""));

@@ -527,7 +527,8 @@ void test_per_address_limit() {
   t.connect(2, "10.0.0.1");
   t.expect_silence();
   t.connect(3, "10.0.0.1");
-  g_assert_cmpstr(t.error_code(3).c_str(), ==, code::kServerFull);
+  std::string code3 = t.error_code(3);
+  g_assert_cmpstr(code3.c_str(), ==, code::kServerFull);
   g_assert_cmpuint(t.closed.size(), ==, 1);
   g_assert_cmpuint(t.closed[0].client, ==, 3);
   g_assert_cmpuint(t.closed[0].code, ==, kCloseTryAgain);
