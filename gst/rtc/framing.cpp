@@ -53,6 +53,22 @@ std::optional<Announcement> parse_announcement(std::string_view text)
   return a;
 }
 
+// Remote text for a warning: control characters and non-ASCII bytes escaped.
+static std::string printable(std::string_view s)
+{
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(char(c));
+    } else {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\x%02x", c);
+      out += b;
+    }
+  }
+  return out;
+}
+
 static std::string seconds_text(Clock::duration d)
 {
   char b[32];
@@ -220,11 +236,17 @@ Reassembler::Status Reassembler::on_text(std::string_view text, Clock::time_poin
   skip_ = 0;  // a text message: whatever was dropped has ended
   expire_locked(now);
   auto a = parse_announcement(text);
+  bool bogus = !a && text.substr(0, kPrefix.size()) == kPrefix;
   bool interrupted = expected_ > 0;
   if (interrupted)
     error_ = "fragmented message interrupted after " + std::to_string(received_) + " of " +
              std::to_string(expected_) + " pieces";
   reset();
+  if (bogus) {
+    error_ = (interrupted ? error_ + ", then a " : std::string("a ")) +
+             "malformed fragment announcement: " + printable(text.substr(0, 120));
+    return Status::Error;
+  }
   if (!a)
     return interrupted ? Status::Error : Status::Plain;
   if (interrupted)
