@@ -163,6 +163,7 @@ private:
     soup_websocket_connection_set_max_incoming_payload_size(conn, sigcheck::kMaxMessageBytes + 1024);
     g_signal_connect(conn, "message", G_CALLBACK(on_message), self);
     g_signal_connect(conn, "closed", G_CALLBACK(on_closed), self);
+    g_signal_connect(conn, "error", G_CALLBACK(on_error), self);
     self->send_register();
   }
 
@@ -173,6 +174,13 @@ private:
     m.room_id = cfg_.room;
     m.client_type = cfg_.peer_type;
     soup_websocket_connection_send_text(conn_, protocol::serialize(m).c_str());
+  }
+
+  // Protocol errors, e.g. a message over the size limit: libsoup closes with 1009 after this.
+  static void on_error(SoupWebsocketConnection *, GError *error, gpointer data)
+  {
+    static_cast<WsSignaller *>(data)->report_error(
+        std::string("signaling connection error: ") + (error ? error->message : "unknown"), false);
   }
 
   static void on_closed(SoupWebsocketConnection *conn, gpointer data)

@@ -1,6 +1,7 @@
 /* Pure C++ parts of rtcpeer: message framing for large messages, SDP helpers. */
 #include "rtc/framing.h"
 #include "rtc/sdputil.h"
+#include "rtc/sigcheck.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -186,6 +187,69 @@ static void test_reassembly_bounds()
   CHECK(budget->used() == 0);
 }
 
+static void test_sigcheck()
+{
+  using namespace pointcast::sigcheck;
+  CHECK(valid_utf8("plain") && valid_utf8("\xc3\xa9t\xc3\xa9") && valid_utf8("\xf0\x9f\x98\x80"));
+  CHECK(!valid_utf8("\xc3"));              // cut short
+  CHECK(!valid_utf8("\xc0\xaf"));          // overlong '/'
+  CHECK(!valid_utf8("\xe0\x80\xaf"));      // overlong
+  CHECK(!valid_utf8("\xed\xb0\x80"));      // lone surrogate U+DC00
+  CHECK(!valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+  CHECK(!valid_utf8("\xff"));
+
+  const std::string sdp = "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=caf\xc3\xa9\r\nt=0 0\r\n";
+  CHECK(!check_sdp("offer", sdp) && !check_sdp("answer", sdp));
+  CHECK(check_sdp("pranswer", sdp)->find("expected offer or answer") != std::string::npos);
+  CHECK(check_sdp("offer", "hello")->find("v=0") != std::string::npos);
+  CHECK(check_sdp("offer", sdp + std::string("a=x\0y\r\n", 8))->find("NUL") != std::string::npos);
+  CHECK(check_sdp("offer", sdp + "a=\x1b[2J\r\n")->find("control character") != std::string::npos);
+  CHECK(check_sdp("offer", sdp + "a=\xed\xa0\x80\r\n")->find("UTF-8") != std::string::npos);
+  CHECK(check_sdp("offer", sdp + std::string(kMaxSdpBytes, 'a'))->find("limit 65536") != std::string::npos);
+
+  const std::string cand = "candidate:1 1 UDP 2015363327 127.0.0.1 40000 typ host";
+  CHECK(!check_candidate("0", 0, cand) && !check_candidate("", -1, "a=" + cand) && !check_candidate("0", 0, ""));
+  // CR/LF would become SDP lines of the sender's choosing once merged into an SDP
+  CHECK(check_candidate("0", 0, cand + "\r\na=fingerprint:x")->find("control character") != std::string::npos);
+  CHECK(check_candidate("0", 0, "typ host")->find("candidate:") != std::string::npos);
+  CHECK(check_candidate("0", 0, cand + std::string(1024, ' '))->find("limit 1024") != std::string::npos);
+  CHECK(check_candidate(std::string(300, 'm'), 0, cand)->find("sdpMid") != std::string::npos);
+  CHECK(check_candidate("0", 5000, cand)->find("out of range") != std::string::npos);
+  CHECK(check_candidate(std::string("a\0", 2), 0, cand)->find("NUL") != std::string::npos);
+
+  CHECK(!check_id("peer id", "cam-1") && !check_id("peer id", "\xc3\xa9"));
+  CHECK(check_id("peer id", "")->find("empty") != std::string::npos);
+  CHECK(check_id("peer id", "a\nb")->find("control") != std::string::npos);
+  CHECK(check_id("peer id", std::string(257, 'x'))->find("limit 256") != std::string::npos);
+  CHECK(check_id("peer id", "\xed\xb0\x80x")->find("UTF-8") != std::string::npos);
+
+  CHECK(printable("a\nb\x1b[2J\\ \xc3\xa9\xff") == "a\\nb\\x1b[2J\\\\ \xc3\xa9\\xff");
+  CHECK(printable(std::string(300, 'x'), 10) == std::string(10, 'x') + "...");
+
+  // Lines: bounded, the over-long one skipped without being kept, CRLF accepted, split reads.
+  LineSplitter split(16);
+  std::vector<std::string> lines;
+  int overlong = 0;
+  auto on_line = [&](std::string &l) { lines.push_back(l); return true; };
+  auto on_long = [&] { overlong++; return true; };
+  std::string big(1 << 20, 'x');
+  split.feed("one\r\ntw", 7, on_line, on_long);
+  split.feed("o\n", 2, on_line, on_long);
+  split.feed(big.data(), big.size(), on_line, on_long);
+  CHECK(split.buffered() == 0);
+  split.feed(big.data(), big.size(), on_line, on_long);
+  split.feed("tail\nsixteen-bytes-ok\nseventeen-bytes-x\nlast", 44, on_line, on_long);
+  CHECK(overlong == 2);
+  CHECK(lines.size() == 3 && lines[0] == "one" && lines[1] == "two" && lines[2] == "sixteen-bytes-ok");
+  split.feed("\n", 1, on_line, on_long);
+  CHECK(lines.size() == 4 && lines[3] == "last");
+  // a callback can stop the feed (the connection was closed)
+  LineSplitter stop(100);
+  int seen = 0;
+  stop.feed("a\nb\nc\n", 6, [&](std::string &) { return ++seen < 2; }, on_long);
+  CHECK(seen == 2);
+}
+
 static const char *kOffer =
     "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE video0 application1\r\n"
     "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:video0\r\na=rtpmap:96 VP8/90000\r\n"
@@ -229,6 +293,7 @@ int main()
   test_reassembly();
   test_reassembly_errors();
   test_reassembly_bounds();
+  test_sigcheck();
   test_sdp();
   if (failures) {
     std::fprintf(stderr, "%d check(s) failed\n", failures);
