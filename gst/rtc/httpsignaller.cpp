@@ -44,6 +44,10 @@ constexpr gsize kReadChunk = 16 * 1024;
 // JSON object text that protocol.h's bounded parser accepts as JSON (its room-protocol verdict
 // does not matter here), parsed; nullopt and *why otherwise.
 std::optional<sigutil::JsonObj> parse_bounded(const char *p, gsize n, std::string *why) {
+  if (sigcheck::has_escaped_nul(std::string_view(p, n))) {
+    *why = "JSON with an escaped NUL (\\u0000)";
+    return std::nullopt;
+  }
   protocol::ParseResult gate = protocol::parse(std::string_view(p, n));
   const std::string &code = gate.error.code;
   if (!gate.ok() && code != protocol::code::kMissingType && code != protocol::code::kUnknownType &&

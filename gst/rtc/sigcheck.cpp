@@ -122,6 +122,18 @@ std::optional<std::string> check_id(std::string_view what, std::string_view id)
   return check_text(what, id, "");
 }
 
+bool has_escaped_nul(std::string_view json)
+{
+  for (std::size_t i = json.find("u0000"); i != std::string_view::npos; i = json.find("u0000", i + 1)) {
+    std::size_t slashes = 0;
+    while (slashes < i && json[i - 1 - slashes] == '\\')
+      slashes++;
+    if (slashes % 2 == 1)
+      return true;
+  }
+  return false;
+}
+
 void LineSplitter::feed(const char *p, std::size_t n, const std::function<bool(std::string &)> &on_line,
                         const std::function<bool()> &on_overlong)
 {

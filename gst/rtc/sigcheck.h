@@ -32,6 +32,10 @@ std::optional<std::string> check_sdp(std::string_view type, std::string_view sdp
 std::optional<std::string> check_candidate(std::string_view mid, int mline, std::string_view candidate);
 std::optional<std::string> check_id(std::string_view what, std::string_view id);
 
+/* Whether JSON text holds the escape \u0000 (an odd run of backslashes before "u0000"): json-glib
+ * keeps strings NUL-terminated, so such a value would be cut short without notice. */
+bool has_escaped_nul(std::string_view json);
+
 // Remote text for a log line or warning: at most max bytes, control characters, backslashes
 // and invalid UTF-8 escaped (\n, \x1b...), "..." when cut.
 std::string printable(std::string_view s, std::size_t max = 200);

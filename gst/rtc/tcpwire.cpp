@@ -1,5 +1,7 @@
 #include "rtc/tcpwire.h"
 
+#include "rtc/sigcheck.h"
+
 #include "protocol.h"
 
 #include <json-glib/json-glib.h>
@@ -53,7 +55,7 @@ Message parse_line(std::string_view line)
       gate.error.code != protocol::code::kBadField)
     return bad(gate.error.code + ": " + gate.error.message);
   // json-glib keeps strings NUL-terminated: an escaped NUL would silently cut the value short
-  if (line.find("\\u0000") != std::string_view::npos)
+  if (sigcheck::has_escaped_nul(line))
     return bad("escaped NUL (\\u0000) in the message");
   Parser ps;
   GError *err = nullptr;

@@ -267,6 +267,11 @@ private:
       self->warn_malformed("binary frame", "");
       return;
     }
+    // json-glib would cut such a string short (an SDP silently truncated)
+    if (sigcheck::has_escaped_nul(view)) {
+      self->warn_malformed("escaped NUL (\\u0000) in the message", std::string(view).c_str());
+      return;
+    }
     protocol::ParseResult r = protocol::parse(view);
     if (!r.ok()) {
       self->warn_malformed(r.error.code + ": " + r.error.message, std::string(view).c_str());

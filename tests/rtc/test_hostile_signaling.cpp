@@ -403,6 +403,9 @@ struct BadWs {
           c, ("{\"type\":\"offer\",\"from_id\":\"good\",\"sdp\":{\"type\":\"offer\",\"sdp\":\"" + kSdp +
               "a=x:\\u0007\\r\\n\"}}").c_str());
       soup_websocket_connection_send_text(
+          c, ("{\"type\":\"offer\",\"from_id\":\"good\",\"sdp\":{\"type\":\"offer\",\"sdp\":\"" + kSdp +
+              "a=x:\\u0000\\r\\n\"}}").c_str());
+      soup_websocket_connection_send_text(
           c, ("{\"type\":\"peer_left\",\"client_id\":\"" + std::string(70000, 'x') + "\"}").c_str());
     }), nullptr);
   }
@@ -423,6 +426,7 @@ GST_START_TEST(ws_malicious_server)
               "%s", r.dump().c_str());
   fail_unless(r.errors_with("ignored an SDP from good: SDP contains a control character") >= 1, "%s",
               r.dump().c_str());
+  fail_unless(r.errors_with("escaped NUL") >= 1, "%s", r.dump().c_str());  // not a truncated SDP
   fail_unless(r.count("sdp") == 0 && r.count("left") == 0);
   // closed by us for the oversized message each time, and retried with a backoff that grows
   // (0.25, 0.5, 1, 2 s): a server dropping us at once does not get a reconnection storm

@@ -223,6 +223,8 @@ static void test_sigcheck()
   CHECK(check_id("peer id", std::string(257, 'x'))->find("limit 256") != std::string::npos);
   CHECK(check_id("peer id", "\xed\xb0\x80x")->find("UTF-8") != std::string::npos);
 
+  CHECK(has_escaped_nul("{\"sdp\":\"v=0\\u0000\"}") && has_escaped_nul("\\\\\\u0000"));
+  CHECK(!has_escaped_nul("{\"sdp\":\"a\\\\u0000\"}") && !has_escaped_nul("u0000") && !has_escaped_nul(""));
   CHECK(printable("a\nb\x1b[2J\\ \xc3\xa9\xff") == "a\\nb\\x1b[2J\\\\ \xc3\xa9\\xff");
   CHECK(printable(std::string(300, 'x'), 10) == std::string(10, 'x') + "...");
 
