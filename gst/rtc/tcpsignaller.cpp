@@ -9,7 +9,8 @@
  * Roles, as in aiortc: the offerer listens (aiortc starts its server on its first send()) and the
  * answerer connects (on its first receive()). aiortc's answerer fails at once when nobody listens
  * yet; ours retries with backoff (100 ms doubling to 2 s) until the offerer is up, and connects
- * again after the offerer goes away, ready for the next one. Our offerer accepts any number of
+ * again after the offerer goes away, ready for the next one (the backoff starts over only after
+ * a connection that lasted 5 s). Our offerer accepts any number of
  * connections, one remote peer each, and offers to each.
  *
  * resolve_role(auto): answerer (connect to host:port), unless host is a wildcard address
@@ -44,6 +45,7 @@ namespace {
 constexpr int kDefaultPort = 1234;            // aiortc's --signaling-port default
 constexpr unsigned kMaxConnections = 16;      // answerers one listening offerer serves at once
 constexpr unsigned kRetryFirstMs = 100, kRetryMaxMs = 2000;
+constexpr gint64 kStableMs = 5000;  // a connection this long resets the reconnect backoff
 
 bool is_wildcard(const std::string &host) {
   return host.empty() || host == "0.0.0.0" || host == "::" || host == "*";
@@ -245,7 +247,7 @@ private:
     // The client's timeout bounds connecting; the signalling socket itself may idle forever.
     g_socket_set_timeout(g_socket_connection_get_socket(connection), 0);
     self->failures_ = 0;
-    self->backoff_ms_ = kRetryFirstMs;
+    self->connected_at_ = g_get_monotonic_time();
     std::string peer = "tcp:" + self->authority() + "/" + std::to_string(++self->connections_);
     auto c = std::make_shared<Conn>();
     c->peer = peer;
@@ -370,6 +372,10 @@ private:
       if (!why.empty() && ev_.disconnected)
         ev_.disconnected("tcp signalling connection to " + c->peer + " lost: " + why);
       failures_ = 1;  // already reported: reconnect quietly, for the next offerer
+      // An offerer that keeps accepting and dropping us (each time a new peer connection) is
+      // retried with growing backoff; a real session ends the streak.
+      if (g_get_monotonic_time() - connected_at_ >= kStableMs * 1000)
+        backoff_ms_ = kRetryFirstMs;
       schedule_retry();
     }
   }
@@ -441,6 +447,7 @@ private:
   unsigned backoff_ms_ = kRetryFirstMs;
   unsigned failures_ = 0;
   unsigned connections_ = 0;
+  gint64 connected_at_ = 0;
   std::map<std::string, std::shared_ptr<Conn>> conns_;
 };
 

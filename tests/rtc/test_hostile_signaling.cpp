@@ -223,6 +223,39 @@ GST_START_TEST(tcp_malicious_offerer)
 }
 GST_END_TEST;
 
+GST_START_TEST(tcp_offerer_that_drops_us)
+{
+  // An offerer that accepts and closes at once: each connection is a new peer (a new peer
+  // connection in rtcpeer), so the answerer's retries must slow down, not storm.
+  GSocketListener *listener = g_socket_listener_new();
+  guint16 port = g_socket_listener_add_any_inet_port(listener, nullptr, nullptr);
+  GCancellable *cancel = g_cancellable_new();
+  std::vector<gint64> times;
+  std::thread server([&] {
+    while (GSocketConnection *c = g_socket_listener_accept(listener, nullptr, cancel, nullptr)) {
+      times.push_back(g_get_monotonic_time());
+      g_io_stream_close(G_IO_STREAM(c), nullptr, nullptr);
+      g_object_unref(c);
+    }
+  });
+  Recorder r;
+  auto s = make("tcp://127.0.0.1:" + std::to_string(port), Role::Answerer);
+  s->start(g_main_context_default(), r.hooks());
+  wait_for([] { return false; }, 4500);
+  g_cancellable_cancel(cancel);
+  server.join();
+  s->stop();
+  // 100, 200, 400, 800, 1600 ms: about 6 connections in 4.5 s (a retry every 100 ms: 40)
+  fail_unless(times.size() >= 4 && times.size() <= 8, "%zu connections in 4.5 s", times.size());
+  for (size_t i = 2; i < times.size(); i++)
+    fail_unless(times[i] - times[i - 1] > times[i - 1] - times[i - 2], "retries did not slow down");
+  for (const auto &e : r.events)
+    fail_if(e.fatal, "%s", e.a.c_str());
+  g_object_unref(cancel);
+  g_object_unref(listener);
+}
+GST_END_TEST;
+
 GST_START_TEST(tcp_connection_flood)
 {
   // A listening offerer serves 16 answerers; the 17th connection is closed with a warning.
@@ -453,6 +486,7 @@ static Suite *hostile_suite()
   suite_add_tcase(s, tc);
   tcase_add_test(tc, tcp_line_decoder);
   tcase_add_test(tc, tcp_malicious_offerer);
+  tcase_add_test(tc, tcp_offerer_that_drops_us);
   tcase_add_test(tc, tcp_connection_flood);
   tcase_add_test(tc, http_oversized_answer);
   tcase_add_test(tc, http_trickling_answer);
