@@ -20,8 +20,7 @@
 #include "signaller.h"
 #include "sigcheck.h"
 #include "sigutil.h"
-
-#include "protocol.h"
+#include "tcpwire.h"
 
 #include <gst/gst.h>
 #include <libsoup/soup.h>
@@ -41,18 +40,10 @@ constexpr guint kTimeoutS = 30;               // the daemon may wait a while for
 constexpr guint kDeadlineS = 40;              // a whole request, however slowly the bytes come
 constexpr gsize kReadChunk = 16 * 1024;
 
-// JSON object text that protocol.h's bounded parser accepts as JSON (its room-protocol verdict
-// does not matter here), parsed; nullopt and *why otherwise.
+// JSON object text parsed once tcpwire::json_refusal lets it through; nullopt and *why otherwise.
 std::optional<sigutil::JsonObj> parse_bounded(const char *p, gsize n, std::string *why) {
-  if (sigcheck::has_escaped_nul(std::string_view(p, n))) {
-    *why = "JSON with an escaped NUL (\\u0000)";
-    return std::nullopt;
-  }
-  protocol::ParseResult gate = protocol::parse(std::string_view(p, n));
-  const std::string &code = gate.error.code;
-  if (!gate.ok() && code != protocol::code::kMissingType && code != protocol::code::kUnknownType &&
-      code != protocol::code::kMissingField && code != protocol::code::kBadField) {
-    *why = code + ": " + gate.error.message;
+  if (auto refusal = tcpwire::json_refusal(std::string_view(p, n))) {
+    *why = *refusal;
     return std::nullopt;
   }
   return sigutil::parse_object(p, gssize(n), why);

@@ -39,6 +39,18 @@ Message bad(std::string why)
 
 } // namespace
 
+std::optional<std::string> json_refusal(std::string_view text)
+{
+  if (sigcheck::has_escaped_nul(text))
+    return std::string("escaped NUL (\\u0000) in the message");
+  protocol::ParseResult gate = protocol::parse(text);
+  const std::string &code = gate.error.code;
+  if (!gate.ok() && code != protocol::code::kMissingType && code != protocol::code::kUnknownType &&
+      code != protocol::code::kMissingField && code != protocol::code::kBadField)
+    return code + ": " + gate.error.message;
+  return std::nullopt;
+}
+
 Message parse_line(std::string_view line)
 {
   Message m;
@@ -46,17 +58,8 @@ Message parse_line(std::string_view line)
     m.kind = Message::Kind::Blank;
     return m;
   }
-  // json-glib only after the bounded parser: text it refuses as JSON (too deep, too long, not
-  // JSON at all) never reaches json-glib's recursion. Its verdict on the room protocol's own
-  // types is irrelevant here (tcp's "candidate" and "bye" are unknown types to it).
-  protocol::ParseResult gate = protocol::parse(line);
-  if (!gate.ok() && gate.error.code != protocol::code::kMissingType &&
-      gate.error.code != protocol::code::kUnknownType && gate.error.code != protocol::code::kMissingField &&
-      gate.error.code != protocol::code::kBadField)
-    return bad(gate.error.code + ": " + gate.error.message);
-  // json-glib keeps strings NUL-terminated: an escaped NUL would silently cut the value short
-  if (sigcheck::has_escaped_nul(line))
-    return bad("escaped NUL (\\u0000) in the message");
+  if (auto why = json_refusal(line))
+    return bad(*why);
   Parser ps;
   GError *err = nullptr;
   if (!json_parser_load_from_data(ps.p, line.data(), gssize(line.size()), &err)) {

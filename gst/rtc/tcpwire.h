@@ -6,6 +6,7 @@
  * Lines come from rtc/sigcheck.h's LineSplitter, so they are at most kMaxMessageBytes long. */
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,5 +23,11 @@ struct Message {
 };
 
 Message parse_line(std::string_view line);
+
+/* Why JSON text from a signaling server must not reach json-glib, or nullopt: protocol.h's
+ * bounded parser refuses it as JSON (too deep, too long, not JSON; its verdict on the room
+ * protocol's own types does not matter), or it holds an escaped NUL (json-glib keeps strings
+ * NUL-terminated and would cut the value short). The one gate for tcp:// and http:// input. */
+std::optional<std::string> json_refusal(std::string_view text);
 
 } // namespace pointcast::tcpwire
