@@ -216,12 +216,13 @@ bool Reassembler::expire(Clock::time_point now)
 }
 
 // Grows the buffer to hold `need` bytes (at most the announced size): memory follows the bytes
-// that arrive, not the announcement.
+// that arrive, not the announcement (beyond the first MiB).
 bool Reassembler::grow(uint64_t need)
 {
   if (need <= capacity_)
     return true;
-  uint64_t cap = std::max<uint64_t>(need, std::min<uint64_t>(size_, capacity_ * 2));
+  // up to 1 MiB at once (one allocation, no regrowth, for typical large messages), then doubling
+  uint64_t cap = std::max<uint64_t>(need, std::min<uint64_t>(size_, std::max<uint64_t>(capacity_ * 2, 1u << 20)));
   auto *p = static_cast<uint8_t *>(std::realloc(buf_, cap ? cap : 1));
   if (!p)
     return false;
