@@ -12,9 +12,14 @@
  *
  * A malformed buffer (bad magic, unknown version, truncated or oversized header, header length
  * past the buffer, unparsable dict, fortran_order True, big-endian or unsupported dtype,
- * 0-D/3-D shape, shape not matching the payload, shape product overflowing) is dropped: a
- * warning message naming the reason is posted and the stream goes on. The `dropped` and
- * `unpacked` properties count both outcomes.
+ * 0-D/3-D shape, shape not matching the payload, shape product overflowing, more columns than
+ * `max-columns`) is dropped: a warning message naming the reason is posted and the stream goes
+ * on. The `dropped` and `unpacked` properties count both outcomes.
+ *
+ * A `.npy` from a remote peer is untrusted: its shape costs nothing to write, so the column count
+ * is bounded by `max-columns` (default 4096) even when the payload agrees with it (a 128-byte file
+ * of shape (0, 2147483647) would otherwise make caps, and per-column state downstream, of two
+ * billion columns), and the row count must agree with the payload bytes.
  *
  * Element base class: GstElement, because the output caps are only known from the data.
  *
@@ -33,13 +38,16 @@
 GST_DEBUG_CATEGORY_STATIC(gst_npy_unpack_debug);
 #define GST_CAT_DEFAULT gst_npy_unpack_debug
 
-enum { PROP_0, PROP_UNPACKED, PROP_DROPPED };
+enum { PROP_0, PROP_UNPACKED, PROP_DROPPED, PROP_MAX_COLUMNS };
+
+constexpr guint kDefaultMaxColumns = 4096;
 
 struct GstNpyUnpackPrivate {
   guint64 columns = 0;                // columns of the caps last sent; 0 = none yet
   GstEvent *pending_segment = nullptr;  // held until caps are sent (caps must precede segment)
   std::atomic<guint64> unpacked{0};
   std::atomic<guint64> dropped{0};
+  std::atomic<guint> max_columns{kDefaultMaxColumns};
 
   ~GstNpyUnpackPrivate() { gst_clear_event(&pending_segment); }
 };
@@ -96,11 +104,8 @@ gst_npy_unpack_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
       GST_ELEMENT_ERROR(self, RESOURCE, READ, (nullptr), ("cannot map input buffer"));
       return GST_FLOW_ERROR;
     }
-    npy::ParseResult r = npy::parse(in.data(), in.size());
-    if (r.ok() && r.header.columns > static_cast<guint64>(G_MAXINT)) {
-      r.error = npy::Error::UnsupportedShape;
-      r.detail = "unsupported shape: more than G_MAXINT columns";
-    }
+    // max-columns is at most G_MAXINT, so the columns always fit the caps' int
+    npy::ParseResult r = npy::parse(in.data(), in.size(), p->max_columns.load());
     if (r.ok() && r.header.dtype != npy::DType::F4 &&
         r.header.payload_bytes / npy::item_size(r.header.dtype) > G_MAXSIZE / sizeof(float)) {
       r.error = npy::Error::ShapeOverflow;
@@ -209,10 +214,27 @@ gst_npy_unpack_change_state(GstElement *element, GstStateChange transition)
 }
 
 static void
+gst_npy_unpack_set_property(GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  GstNpyUnpackPrivate *p = GST_NPY_UNPACK(object)->priv;
+  switch (prop_id) {
+  case PROP_MAX_COLUMNS:
+    p->max_columns = g_value_get_uint(value);
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
+  }
+}
+
+static void
 gst_npy_unpack_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
   GstNpyUnpackPrivate *p = GST_NPY_UNPACK(object)->priv;
   switch (prop_id) {
+  case PROP_MAX_COLUMNS:
+    g_value_set_uint(value, p->max_columns.load());
+    break;
   case PROP_UNPACKED:
     g_value_set_uint64(value, p->unpacked.load());
     break;
@@ -239,6 +261,7 @@ gst_npy_unpack_class_init(GstNpyUnpackClass *klass)
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
 
   GST_DEBUG_CATEGORY_INIT(gst_npy_unpack_debug, "npyunpack", 0, ".npy to points");
+  gobject_class->set_property = gst_npy_unpack_set_property;
   gobject_class->get_property = gst_npy_unpack_get_property;
   gobject_class->finalize = gst_npy_unpack_finalize;
 
@@ -248,6 +271,12 @@ gst_npy_unpack_class_init(GstNpyUnpackClass *klass)
   g_object_class_install_property(gobject_class, PROP_DROPPED,
       g_param_spec_uint64("dropped", "Dropped", "Malformed buffers dropped (each posted a warning)", 0,
           G_MAXUINT64, 0, GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(gobject_class, PROP_MAX_COLUMNS,
+      g_param_spec_uint("max-columns", "Max columns",
+          "Largest column count accepted; a .npy with more is dropped with a warning (its shape is "
+          "untrusted input: downstream state grows with the columns)",
+          1, G_MAXINT, kDefaultMaxColumns,
+          GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);

@@ -21,6 +21,11 @@
  *
  * A buffer whose size is not a whole number of rows is dropped with a warning.
  *
+ * The caps' column count comes from upstream (from a remote peer's `.npy` shape, through
+ * `npyunpack`), so it is untrusted: the sink accepts at most `max-columns` (default 4096; caps
+ * with more are refused, so `npyunpack` drops such a buffer with a warning), and its per-buffer
+ * state (min/max/mean) is at most `max-columns` values, allocated only when a buffer has rows.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 pointsrc rate=4 points=10 num-buffers=8 ! pointsink post-messages=true
@@ -50,7 +55,10 @@ enum {
   PROP_DROPPED,
   PROP_COLUMNS,
   PROP_LAST_LATENCY,
+  PROP_MAX_COLUMNS,
 };
+
+constexpr gint kDefaultMaxColumns = 4096;
 
 struct GstPointSinkPrivate {
   std::atomic<bool> silent{false};
@@ -61,6 +69,7 @@ struct GstPointSinkPrivate {
   std::atomic<guint64> bytes{0};
   std::atomic<guint64> dropped{0};
   std::atomic<gint64> last_latency{-1};
+  std::atomic<gint> max_columns{kDefaultMaxColumns};
 };
 
 struct _GstPointSink {
@@ -74,13 +83,35 @@ GST_ELEMENT_REGISTER_DEFINE(pointsink, "pointsink", GST_RANK_NONE, GST_TYPE_POIN
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK,
     GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-points, columns=(int)[1, MAX]"));
 
+/* The template narrowed to columns [1, max-columns]: accept-caps refuses wider caps. */
+static GstCaps *
+gst_point_sink_get_caps(GstBaseSink *sink, GstCaps *filter)
+{
+  const gint max = GST_POINT_SINK(sink)->priv->max_columns;
+  GstCaps *caps = max > 1
+      ? gst_caps_new_simple("application/x-points", "columns", GST_TYPE_INT_RANGE, 1, max, nullptr)
+      : gst_caps_new_simple("application/x-points", "columns", G_TYPE_INT, 1, nullptr);  // a range needs min < max
+  if (filter) {
+    GstCaps *both = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref(caps);
+    caps = both;
+  }
+  return caps;
+}
+
 static gboolean
 gst_point_sink_set_caps(GstBaseSink *sink, GstCaps *caps)
 {
+  GstPointSinkPrivate *p = GST_POINT_SINK(sink)->priv;
   gint columns = 0;
   if (!gst_structure_get_int(gst_caps_get_structure(caps, 0), "columns", &columns) || columns < 1)
     return FALSE;
-  GST_POINT_SINK(sink)->priv->columns = columns;
+  if (columns > p->max_columns) {
+    GST_ELEMENT_WARNING(sink, STREAM, FORMAT, ("Refused caps of %d columns (max-columns is %d)", columns,
+        p->max_columns.load()), (nullptr));
+    return FALSE;
+  }
+  p->columns = columns;
   return TRUE;
 }
 
@@ -154,24 +185,24 @@ gst_point_sink_render(GstBaseSink *sink, GstBuffer *buf)
     p->last_latency = latency;
 
   if (!silent || post) {
-    std::vector<double> mn(columns, std::numeric_limits<double>::infinity());
-    std::vector<double> mx(columns, -std::numeric_limits<double>::infinity());
-    std::vector<double> sum(columns, 0.0);
-    std::vector<float> row(columns);
+    // columns <= max-columns (set_caps); a buffer without rows allocates nothing
+    const std::size_t n = rows ? static_cast<std::size_t>(columns) : 0;
+    std::vector<double> mn(n, std::numeric_limits<double>::infinity());
+    std::vector<double> mx(n, -std::numeric_limits<double>::infinity());
+    std::vector<double> sum(n, 0.0);
+    std::vector<float> row(n);
     for (guint64 r = 0; r < rows; ++r) {
       std::memcpy(row.data(), map.data() + r * row_bytes, row_bytes);  // payload may be unaligned
-      for (gint c = 0; c < columns; ++c) {
+      for (std::size_t c = 0; c < n; ++c) {
         double v = row[c];
         mn[c] = std::min(mn[c], v);
         mx[c] = std::max(mx[c], v);
         sum[c] += v;
       }
     }
-    std::vector<double> mean(columns);
-    for (gint c = 0; c < columns; ++c)
+    std::vector<double> mean(n);
+    for (std::size_t c = 0; c < n; ++c)
       mean[c] = sum[c] / static_cast<double>(rows);
-    if (rows == 0)
-      mn.clear(), mx.clear(), mean.clear();
 
     if (!silent) {
       g_autofree gchar *name = gst_object_get_name(GST_OBJECT(self));
@@ -224,6 +255,9 @@ gst_point_sink_set_property(GObject *object, guint prop_id, const GValue *value,
   case PROP_POST_MESSAGES:
     p->post_messages = g_value_get_boolean(value);
     break;
+  case PROP_MAX_COLUMNS:
+    p->max_columns = g_value_get_int(value);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     break;
@@ -258,6 +292,9 @@ gst_point_sink_get_property(GObject *object, guint prop_id, GValue *value, GPara
     break;
   case PROP_LAST_LATENCY:
     g_value_set_int64(value, p->last_latency);
+    break;
+  case PROP_MAX_COLUMNS:
+    g_value_set_int(value, p->max_columns);
     break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -307,12 +344,19 @@ gst_point_sink_class_init(GstPointSinkClass *klass)
       g_param_spec_int64("last-latency", "Last latency",
           "Latency of the last buffer with a known one (running time at render minus PTS), ns; -1 = unknown", -1,
           G_MAXINT64, -1, ro));
+  g_object_class_install_property(gobject_class, PROP_MAX_COLUMNS,
+      g_param_spec_int("max-columns", "Max columns",
+          "Largest column count accepted in caps (upstream's shape is untrusted: per-buffer state grows "
+          "with the columns)",
+          1, G_MAXINT, kDefaultMaxColumns, GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY)));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_set_static_metadata(element_class, "Point sink", "Sink/Points",
       "Logs one line per points buffer (index, shape, min/max/mean per column, latency) and counts them",
       "pointcast");
 
+  basesink_class->get_caps = gst_point_sink_get_caps;
   basesink_class->set_caps = gst_point_sink_set_caps;
   basesink_class->render = gst_point_sink_render;
   basesink_class->start = gst_point_sink_start;

@@ -325,11 +325,13 @@ const char *error_name(Error e)
     return "shape does not match payload";
   case Error::ShapeOverflow:
     return "shape product overflows";
+  case Error::TooManyColumns:
+    return "too many columns";
   }
   return "unknown error";
 }
 
-ParseResult parse(const std::uint8_t *data, std::size_t size)
+ParseResult parse(const std::uint8_t *data, std::size_t size, std::uint64_t max_columns)
 {
   if (size < kMagicLen + 2) {
     if (size > 0 && std::memcmp(data, kMagic, size < kMagicLen ? size : kMagicLen) != 0)
@@ -421,6 +423,11 @@ ParseResult parse(const std::uint8_t *data, std::size_t size)
   h.columns = ndim == 2 ? h.shape[1] : h.shape[0];
   if (h.columns == 0)
     return fail(Error::UnsupportedShape, shape_repr(h.shape) + " has zero columns");
+  // Checked even when the payload agrees: (0, 2147483647) is 128 bytes, and downstream sizes
+  // per-column state from it.
+  if (h.columns > max_columns)
+    return fail(Error::TooManyColumns, shape_repr(h.shape) + " has " + std::to_string(h.columns) +
+        " columns, more than the limit of " + std::to_string(max_columns));
   std::uint64_t have = size - h.data_offset;
   if (h.payload_bytes != have)
     return fail(Error::ShapeMismatch, shape_repr(h.shape) + " of " + descr_v->str + " needs " +

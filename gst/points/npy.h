@@ -34,6 +34,7 @@ enum class Error {
   UnsupportedShape,  // 0-D, 3-D or more, or zero columns
   ShapeMismatch,     // payload size differs from product(shape) * item size
   ShapeOverflow,     // product(shape) * item size does not fit in 64 bits
+  TooManyColumns,    // more columns than the caller's limit (parse's max_columns)
 };
 
 /* Short human-readable reason, e.g. "bad magic". */
@@ -61,9 +62,11 @@ struct ParseResult {
   bool ok() const { return error == Error::None; }
 };
 
-/* Parses and validates one complete .npy file held in data[0..size): preamble, header dict, and
- * that the payload is exactly product(shape) * item size bytes. Never reads outside the range. */
-ParseResult parse(const std::uint8_t *data, std::size_t size);
+/* Parses and validates one complete .npy file held in data[0..size): preamble, header dict, that
+ * the column count is at most max_columns, and that the payload is exactly
+ * product(shape) * item size bytes (so the row count agrees with it). Every product is
+ * overflow-checked. Never reads outside the range. */
+ParseResult parse(const std::uint8_t *data, std::size_t size, std::uint64_t max_columns = UINT64_MAX);
 
 /* Writes the header numpy.save writes for a <f4 C-order array of the given shape (2-D when
  * one_d is false: (rows, columns); 1-D: (columns,)). Returns its length (a multiple of 64). */

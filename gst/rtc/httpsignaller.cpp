@@ -11,9 +11,16 @@
  * field or the start of the body). A server that is not reachable or answers 502/503/504 (e.g.
  * the daemon with no answerer in the room yet) is retried a few times with backoff and reported
  * as a non-fatal error each time; any other status, a malformed answer or the last failed retry
- * is fatal. */
+ * is fatal.
+ *
+ * The server is untrusted: its body is read in pieces and refused past sigcheck::kMaxMessageBytes
+ * (never buffered whole), a request that has not completed within kDeadlineS is abandoned like
+ * an unreachable server (a slow server cannot hold it by trickling bytes), and JSON is parsed
+ * only after protocol.h's bounded parser accepted it. */
 #include "signaller.h"
+#include "sigcheck.h"
 #include "sigutil.h"
+#include "tcpwire.h"
 
 #include <gst/gst.h>
 #include <libsoup/soup.h>
@@ -30,6 +37,17 @@ namespace {
 constexpr unsigned kAttempts = 5;             // first try + 4 retries: 0.5 + 1 + 2 + 4 s of waits
 constexpr unsigned kFirstBackoffMs = 500;
 constexpr guint kTimeoutS = 30;               // the daemon may wait a while for an answerer
+constexpr guint kDeadlineS = 40;              // a whole request, however slowly the bytes come
+constexpr gsize kReadChunk = 16 * 1024;
+
+// JSON object text parsed once tcpwire::json_refusal lets it through; nullopt and *why otherwise.
+std::optional<sigutil::JsonObj> parse_bounded(const char *p, gsize n, std::string *why) {
+  if (auto refusal = tcpwire::json_refusal(std::string_view(p, n))) {
+    *why = *refusal;
+    return std::nullopt;
+  }
+  return sigutil::parse_object(p, gssize(n), why);
+}
 
 // The server's reason from an error body: a JSON field when there is one, else its start.
 std::string body_reason(GBytes *body) {
@@ -38,17 +56,17 @@ std::string body_reason(GBytes *body) {
   gsize n;
   auto *p = static_cast<const char *>(g_bytes_get_data(body, &n));
   std::string why;
-  if (auto obj = sigutil::parse_object(p, n, &why)) {
+  if (auto obj = parse_bounded(p, n, &why)) {
     for (const char *field : {"error", "message", "reason", "detail"})
       if (auto s = obj->str(field))
         return *s;
   }
-  std::string text(p, std::min<gsize>(n, 200));
-  if (!g_utf8_validate(text.data(), text.size(), nullptr))
+  std::string_view text(p, std::min<gsize>(n, 200));
+  if (!g_utf8_validate(p, std::min<gsize>(n, 200), nullptr))
     return "(binary body)";
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
-    text.pop_back();
-  return text + (n > 200 ? "..." : "");
+    text.remove_suffix(1);
+  return sigcheck::printable(text, 200) + (n > 200 ? "..." : "");
 }
 
 class Impl : public sigutil::Transport<Impl> {
@@ -120,23 +138,117 @@ private:
                                  "application/json, application/sdp");
     attempt_++;
     GST_INFO("POST offer to %s (attempt %u)", uri_.c_str(), attempt_);
-    struct Op {
-      std::shared_ptr<Impl> self;
-      SoupMessage *msg;
-    };
-    soup_session_send_and_read_async(
-        session_, msg, G_PRIORITY_DEFAULT, cancel_,
-        [](GObject *src, GAsyncResult *res, gpointer data) {
-          std::unique_ptr<Op> op(static_cast<Op *>(data));
-          GError *err = nullptr;
-          GBytes *reply = soup_session_send_and_read_finish(SOUP_SESSION(src), res, &err);
-          op->self->on_reply(op->msg, reply, err);
-          if (reply)
-            g_bytes_unref(reply);
-          g_clear_error(&err);
-          g_object_unref(op->msg);
-        },
-        new Op{shared_from_this(), msg});
+    auto *op = new Op{shared_from_this(), msg, nullptr, {}, g_cancellable_new()};
+    req_cancel_ = op->cancel;
+    timed_out_ = false;
+    std::weak_ptr<Impl> weak = shared_from_this();
+    GCancellable *cancel = op->cancel;
+    deadline_ = sigutil::timeout(ctx_, kDeadlineS * 1000, [weak, cancel] {
+      auto self = weak.lock();
+      if (!self)
+        return;
+      std::lock_guard lk(self->mu_);
+      if (self->req_cancel_ == cancel) {
+        self->timed_out_ = true;
+        g_cancellable_cancel(cancel);
+      }
+    });
+    soup_session_send_async(session_, msg, G_PRIORITY_DEFAULT, op->cancel, &Impl::on_sent, op);
+  }
+
+  struct Op {
+    std::shared_ptr<Impl> self;
+    SoupMessage *msg;
+    GInputStream *in;
+    std::string body;
+    GCancellable *cancel;
+    ~Op() {
+      if (in)
+        g_object_unref(in);
+      g_object_unref(msg);
+      g_object_unref(cancel);
+    }
+  };
+
+  static void on_sent(GObject *src, GAsyncResult *res, gpointer data) {
+    std::unique_ptr<Op> op(static_cast<Op *>(data));
+    GError *err = nullptr;
+    op->in = soup_session_send_finish(SOUP_SESSION(src), res, &err);
+    if (!op->in)
+      return op->self->finish(*op, &err);
+    read_more(std::move(op));
+  }
+
+  static void read_more(std::unique_ptr<Op> op) {
+    GInputStream *in = op->in;
+    GCancellable *cancel = op->cancel;
+    g_input_stream_read_bytes_async(in, kReadChunk, G_PRIORITY_DEFAULT, cancel, &Impl::on_read,
+                                    op.release());
+  }
+
+  static void on_read(GObject *src, GAsyncResult *res, gpointer data) {
+    std::unique_ptr<Op> op(static_cast<Op *>(data));
+    GError *err = nullptr;
+    GBytes *bytes = g_input_stream_read_bytes_finish(G_INPUT_STREAM(src), res, &err);
+    if (!bytes)
+      return op->self->finish(*op, &err);
+    gsize n = 0;
+    auto *p = static_cast<const char *>(g_bytes_get_data(bytes, &n));
+    if (n == 0) {
+      g_bytes_unref(bytes);
+      return op->self->finish(*op, nullptr);
+    }
+    if (op->body.size() + n > sigcheck::kMaxMessageBytes) {
+      g_bytes_unref(bytes);
+      g_set_error(&err, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                  "the response body is larger than %zu bytes", sigcheck::kMaxMessageBytes);
+      return op->self->finish(*op, &err, true);
+    }
+    op->body.append(p, n);
+    g_bytes_unref(bytes);
+    read_more(std::move(op));
+  }
+
+  // The request ended: with the whole body, or with err (taken). too_large: a refusal, not a
+  // transport failure, so it is not retried.
+  void finish(Op &op, GError **err, bool too_large = false) {
+    std::unique_lock lk(mu_);
+    if (req_cancel_ == op.cancel) {
+      req_cancel_ = nullptr;
+      if (deadline_) {
+        g_source_destroy(deadline_);
+        g_source_unref(deadline_);
+        deadline_ = nullptr;
+      }
+    }
+    if (stopped_) {
+      g_clear_error(err);
+      return;
+    }
+    if (err && *err && g_error_matches(*err, G_IO_ERROR, G_IO_ERROR_CANCELLED) && timed_out_) {
+      g_clear_error(err);
+      g_set_error(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "no complete answer within %u s", kDeadlineS);
+    }
+    if (too_large) {
+      std::string why = (*err)->message;
+      g_clear_error(err);
+      return emit_error("http signalling: POST " + uri_ + ": " + why, true);
+    }
+    GBytes *reply = err && *err ? nullptr : g_bytes_new(op.body.data(), op.body.size());
+    on_reply(op.msg, reply, err ? *err : nullptr);
+    if (reply)
+      g_bytes_unref(reply);
+    g_clear_error(err);
+  }
+
+  void on_stopping() {
+    if (req_cancel_)
+      g_cancellable_cancel(req_cancel_);
+    if (deadline_) {
+      g_source_destroy(deadline_);
+      g_source_unref(deadline_);
+      deadline_ = nullptr;
+    }
   }
 
   void on_reply(SoupMessage *msg, GBytes *reply, GError *err) {
@@ -166,7 +278,7 @@ private:
       answer.assign(p, n);
     } else {
       std::string why;
-      auto obj = sigutil::parse_object(p, n, &why);
+      auto obj = parse_bounded(p, n, &why);
       if (!obj)
         return emit_error(where + ": the answer is " + why, true);
       auto type = obj->str("type");
@@ -196,6 +308,9 @@ private:
   SoupSession *session_ = nullptr;
   std::string offer_;
   unsigned attempt_ = 0;
+  GCancellable *req_cancel_ = nullptr;  // the request in flight (owned by its Op)
+  GSource *deadline_ = nullptr;
+  bool timed_out_ = false;
 };
 
 class HttpSignaller final : public Signaller {

@@ -74,7 +74,9 @@ protected:
 };
 
 /* Builds the signaller for cfg.uri's scheme; on a bad URI returns nullptr and sets *error.
- * Dispatches to the per-transport factories below (each in its own file). */
+ * Dispatches to the per-transport factories below (each in its own file), and checks every
+ * event they report (rtc/sigcheck.h): an SDP, candidate or peer id that is too long, not UTF-8,
+ * holds NUL or control characters is refused with an error event (not fatal) instead. */
 std::unique_ptr<Signaller> make_signaller(const SignallerConfig &cfg, std::string *error);
 
 std::unique_ptr<Signaller> make_ws_signaller(const SignallerConfig &cfg, std::string *error);

@@ -9,7 +9,8 @@
  * Roles, as in aiortc: the offerer listens (aiortc starts its server on its first send()) and the
  * answerer connects (on its first receive()). aiortc's answerer fails at once when nobody listens
  * yet; ours retries with backoff (100 ms doubling to 2 s) until the offerer is up, and connects
- * again after the offerer goes away, ready for the next one. Our offerer accepts any number of
+ * again after the offerer goes away, ready for the next one (the backoff starts over only after
+ * a connection that lasted 5 s). Our offerer accepts any number of
  * connections, one remote peer each, and offers to each.
  *
  * resolve_role(auto): answerer (connect to host:port), unless host is a wildcard address
@@ -17,9 +18,15 @@
  * resolve_role(cfg.role) itself, so the element must pass its role property in the config.
  *
  * aiortc does not trickle: trickles() is false (complete SDP); candidates the remote sends anyway
- * are accepted. A bad line is reported (error, not fatal) and skipped; the connection stays. */
+ * are accepted. A bad line is reported (error, not fatal) and skipped; the connection stays.
+ *
+ * The remote is untrusted: lines are at most sigcheck::kMaxMessageBytes (a longer one is reported
+ * and skipped without being buffered), decoded by tcpwire::parse_line, and a listening offerer
+ * keeps at most kMaxConnections answerers (one peer connection each); more are refused. */
 #include "signaller.h"
+#include "sigcheck.h"
 #include "sigutil.h"
+#include "tcpwire.h"
 
 #include <gio/gio.h>
 #include <gst/gst.h>
@@ -36,8 +43,9 @@ namespace pointcast {
 namespace {
 
 constexpr int kDefaultPort = 1234;            // aiortc's --signaling-port default
-constexpr gsize kMaxLine = 4 * 1024 * 1024;   // an SDP is a few KiB; refuse unbounded growth
+constexpr unsigned kMaxConnections = 16;      // answerers one listening offerer serves at once
 constexpr unsigned kRetryFirstMs = 100, kRetryMaxMs = 2000;
+constexpr gint64 kStableMs = 5000;  // a connection this long resets the reconnect backoff
 
 bool is_wildcard(const std::string &host) {
   return host.empty() || host == "0.0.0.0" || host == "::" || host == "*";
@@ -46,8 +54,7 @@ bool is_wildcard(const std::string &host) {
 struct Conn {
   std::string peer;
   GSocketConnection *conn = nullptr;
-  std::string inbuf;
-  bool discarding = false;  // inside an over-long line: skip to its end
+  sigcheck::LineSplitter lines;
   std::deque<std::string> outq;
   bool writing = false;
   bool closed = false;
@@ -163,6 +170,14 @@ private:
     if (self->stopped_)
       return FALSE;
     std::string peer = "tcp:" + describe_remote(connection);
+    if (self->conns_.size() >= kMaxConnections) {
+      // Each answerer costs a peer connection: a flood of sockets must not become one.
+      self->emit_error("tcp signalling: refused a connection from " + peer + ": already " +
+                           std::to_string(kMaxConnections) + " answerers connected",
+                       false);
+      g_io_stream_close(G_IO_STREAM(connection), nullptr, nullptr);
+      return TRUE;
+    }
     auto c = std::make_shared<Conn>();
     c->peer = peer;
     c->conn = G_SOCKET_CONNECTION(g_object_ref(connection));
@@ -232,7 +247,7 @@ private:
     // The client's timeout bounds connecting; the signalling socket itself may idle forever.
     g_socket_set_timeout(g_socket_connection_get_socket(connection), 0);
     self->failures_ = 0;
-    self->backoff_ms_ = kRetryFirstMs;
+    self->connected_at_ = g_get_monotonic_time();
     std::string peer = "tcp:" + self->authority() + "/" + std::to_string(++self->connections_);
     auto c = std::make_shared<Conn>();
     c->peer = peer;
@@ -302,89 +317,44 @@ private:
 
   void feed(const std::shared_ptr<Conn> &cp, const char *p, gsize n) {
     Conn &c = *cp;
-    const char *end = p + n;
-    while (p < end && !c.closed && !stopped_) {
-      auto *nl = static_cast<const char *>(memchr(p, '\n', end - p));
-      const char *stop = nl ? nl : end;
-      if (c.discarding) {
-        if (nl)
-          c.discarding = false;
-      } else if (c.inbuf.size() + (stop - p) > kMaxLine) {
-        emit_error("tcp signalling: ignoring a line of more than 4 MiB from " + c.peer, false);
-        c.inbuf.clear();
-        c.discarding = !nl;
-      } else {
-        c.inbuf.append(p, stop);
-        if (nl) {
-          std::string line;
-          line.swap(c.inbuf);
+    c.lines.feed(
+        p, n,
+        [&](std::string &line) {
           handle_line(cp, line);
-        }
-      }
-      p = nl ? nl + 1 : end;
-    }
+          return !c.closed && !stopped_;
+        },
+        [&] {
+          emit_error("tcp signalling: ignoring a line of more than " +
+                         std::to_string(sigcheck::kMaxMessageBytes) + " bytes from " + c.peer,
+                     false);
+          return !c.closed && !stopped_;
+        });
   }
 
-  void handle_line(const std::shared_ptr<Conn> &cp, std::string &line) {
+  void handle_line(const std::shared_ptr<Conn> &cp, const std::string &line) {
     const std::string &peer = cp->peer;
-    if (!line.empty() && line.back() == '\r')
-      line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos)
+    tcpwire::Message m = tcpwire::parse_line(line);
+    switch (m.kind) {
+    case tcpwire::Message::Kind::Blank:
       return;
-    std::string why;
-    auto msg = sigutil::parse_object(line.data(), line.size(), &why);
-    auto bad = [&](const std::string &reason) {
-      std::string shown = line.size() > 80 ? line.substr(0, 80) + "..." : line;
-      emit_error("tcp signalling: ignoring bad message from " + peer + " (" + reason + "): " + shown,
+    case tcpwire::Message::Kind::Bad:
+      emit_error("tcp signalling: ignoring bad message from " + peer + " (" + m.why +
+                     "): " + sigcheck::printable(line, 80),
                  false);
-    };
-    if (!msg)
-      return bad(why);
-    auto type = msg->str("type");
-    if (!type)
-      return bad("no \"type\"");
-    if (*type == "offer" || *type == "answer") {
-      auto sdp = msg->str("sdp");
-      if (!sdp)
-        return bad("no \"sdp\" string");
-      GST_DEBUG("%s from %s", type->c_str(), peer.c_str());
+      return;
+    case tcpwire::Message::Kind::Sdp:
+      GST_DEBUG("%s from %s", m.type.c_str(), peer.c_str());
       if (ev_.sdp)
-        ev_.sdp(peer, *type, *sdp);
-    } else if (*type == "candidate") {
-      // aiortc ignores a candidate message whose "candidate" is empty; we pass it on as
-      // end-of-candidates.
-      std::string cand;
-      if (!msg->is_null("candidate")) {
-        auto s = msg->str("candidate");
-        if (!s)
-          return bad("\"candidate\" is not a string");
-        cand = *s;
-      }
-      if (!cand.empty() && cand.rfind("candidate:", 0) != 0)
-        cand = "candidate:" + cand;
-      std::string mid;
-      if (!msg->is_null("id")) {
-        auto s = msg->str("id");
-        if (!s)
-          return bad("\"id\" (sdpMid) is not a string");
-        mid = *s;
-      }
-      int mline = 0;
-      if (!msg->is_null("label")) {
-        auto l = msg->integer("label");
-        if (!l || *l < 0 || *l > 1024)
-          return bad("\"label\" (sdpMLineIndex) is not a small integer");
-        mline = static_cast<int>(*l);
-      } else if (mid.empty()) {
-        return bad("neither \"id\" nor \"label\"");
-      }
+        ev_.sdp(peer, m.type, m.sdp);
+      return;
+    case tcpwire::Message::Kind::Candidate:
       if (ev_.candidate)
-        ev_.candidate(peer, mid, mline, cand);
-    } else if (*type == "bye") {
+        ev_.candidate(peer, m.mid, m.mline, m.candidate);
+      return;
+    case tcpwire::Message::Kind::Bye:
       GST_INFO("bye from %s", peer.c_str());
       lost(cp, "");
-    } else {
-      bad("unknown type \"" + *type + "\"");
+      return;
     }
   }
 
@@ -402,6 +372,10 @@ private:
       if (!why.empty() && ev_.disconnected)
         ev_.disconnected("tcp signalling connection to " + c->peer + " lost: " + why);
       failures_ = 1;  // already reported: reconnect quietly, for the next offerer
+      // An offerer that keeps accepting and dropping us (each time a new peer connection) is
+      // retried with growing backoff; a real session ends the streak.
+      if (g_get_monotonic_time() - connected_at_ >= kStableMs * 1000)
+        backoff_ms_ = kRetryFirstMs;
       schedule_retry();
     }
   }
@@ -473,6 +447,7 @@ private:
   unsigned backoff_ms_ = kRetryFirstMs;
   unsigned failures_ = 0;
   unsigned connections_ = 0;
+  gint64 connected_at_ = 0;
   std::map<std::string, std::shared_ptr<Conn>> conns_;
 };
 

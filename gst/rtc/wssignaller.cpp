@@ -1,8 +1,14 @@
 /* ws:// and wss:// — the room protocol of pointcast-signaling (README "Signaling daemon"):
  * register / registered / peer_joined / peer_left / offer / answer / ice_candidate / error, over a
  * libsoup 3 WebSocket. Reconnects with backoff after the connection drops and registers again
- * under the same id; what is sent meanwhile is queued and flushed after registering. */
+ * under the same id; what is sent meanwhile is queued and flushed after registering.
+ *
+ * The server may be malicious: a message over sigcheck::kMaxMessageBytes (+1 KiB for the from_id
+ * the daemon appends) closes the connection (1009) before any JSON is parsed, everything else
+ * goes through protocol::parse, and a server that keeps accepting and dropping us is retried
+ * with growing backoff: it resets only after a registration that lasted kStableMs. */
 #include "rtc/signaller.h"
+#include "rtc/sigcheck.h"
 #include "rtc/sigutil.h"
 
 #include "protocol.h"
@@ -23,6 +29,7 @@ namespace {
 constexpr guint kFirstRetryMs = 250;
 constexpr guint kMaxRetryMs = 4000;
 constexpr size_t kMaxQueued = 1000;
+constexpr gint64 kStableMs = 5000;
 
 class WsSignaller final : public Signaller {
 public:
@@ -153,9 +160,10 @@ private:
     self->conn_ = conn;
     // Notice a silently dead server (pings answered by the server's pongs).
     soup_websocket_connection_set_keepalive_interval(conn, 5);
-    soup_websocket_connection_set_max_incoming_payload_size(conn, 16 << 20);
+    soup_websocket_connection_set_max_incoming_payload_size(conn, sigcheck::kMaxMessageBytes + 1024);
     g_signal_connect(conn, "message", G_CALLBACK(on_message), self);
     g_signal_connect(conn, "closed", G_CALLBACK(on_closed), self);
+    g_signal_connect(conn, "error", G_CALLBACK(on_error), self);
     self->send_register();
   }
 
@@ -166,6 +174,13 @@ private:
     m.room_id = cfg_.room;
     m.client_type = cfg_.peer_type;
     soup_websocket_connection_send_text(conn_, protocol::serialize(m).c_str());
+  }
+
+  // Protocol errors, e.g. a message over the size limit: libsoup closes with 1009 after this.
+  static void on_error(SoupWebsocketConnection *, GError *error, gpointer data)
+  {
+    static_cast<WsSignaller *>(data)->report_error(
+        std::string("signaling connection error: ") + (error ? error->message : "unknown"), false);
   }
 
   static void on_closed(SoupWebsocketConnection *conn, gpointer data)
@@ -180,6 +195,8 @@ private:
     self->drop_connection(false);
     bool was_registered = self->registered_;
     self->registered_ = false;
+    if (was_registered && g_get_monotonic_time() - self->registered_at_ >= kStableMs * 1000)
+      self->backoff_ms_ = kFirstRetryMs;
     if (self->stopped_)
       return;
     if (was_registered && self->events_.disconnected)
@@ -236,7 +253,7 @@ private:
 
   void warn_malformed(const std::string &why, const char *text)
   {
-    std::string excerpt = text ? std::string(text).substr(0, 120) : "";
+    std::string excerpt = text ? sigcheck::printable(text, 120) : "";
     report_error("ignored a malformed signaling message (" + why + "): " + excerpt, false);
   }
 
@@ -250,6 +267,11 @@ private:
       self->warn_malformed("binary frame", "");
       return;
     }
+    // json-glib would cut such a string short (an SDP silently truncated)
+    if (sigcheck::has_escaped_nul(view)) {
+      self->warn_malformed("escaped NUL (\\u0000) in the message", std::string(view).c_str());
+      return;
+    }
     protocol::ParseResult r = protocol::parse(view);
     if (!r.ok()) {
       self->warn_malformed(r.error.code + ": " + r.error.message, std::string(view).c_str());
@@ -261,7 +283,7 @@ private:
   void handle(const protocol::Registered &m)
   {
     registered_ = true;
-    backoff_ms_ = kFirstRetryMs;
+    registered_at_ = g_get_monotonic_time();
     std::vector<std::pair<std::string, std::string>> present;
     for (auto &p : m.peers)
       present.emplace_back(p.client_id, p.client_type);
@@ -347,6 +369,7 @@ private:
   bool stopped_ = true;
   bool registered_ = false;
   bool unreachable_reported_ = false;
+  gint64 registered_at_ = 0;
   guint retry_ = 0;
   guint backoff_ms_ = kFirstRetryMs;
   std::deque<std::string> queue_;

@@ -214,6 +214,29 @@ GST_START_TEST(test_parse_refusals)
 }
 GST_END_TEST;
 
+GST_START_TEST(test_parse_column_limit)
+{
+  // the column bound applies even when an empty payload agrees with the shape
+  std::string wide = npy::make_header_f32(0, 2147483647);
+  fail_unless_equals_int(wide.size(), 128);
+  fail_unless(parse(wide).ok());  // no limit asked for
+  auto r = npy::parse(reinterpret_cast<const std::uint8_t *>(wide.data()), wide.size(), 4096);
+  fail_unless(r.error == npy::Error::TooManyColumns, "%s", r.detail.c_str());
+  fail_unless_equals_string(r.detail.c_str(),
+      "too many columns: (0, 2147483647) has 2147483647 columns, more than the limit of 4096");
+  // 1-D: the columns are the only axis
+  std::string one_d = npy::make_header_f32(1, 5000, true) + std::string(5000 * 4, '\0');
+  r = npy::parse(reinterpret_cast<const std::uint8_t *>(one_d.data()), one_d.size(), 4096);
+  fail_unless(r.error == npy::Error::TooManyColumns, "%s", r.detail.c_str());
+  r = npy::parse(reinterpret_cast<const std::uint8_t *>(one_d.data()), one_d.size(), 5000);
+  fail_unless(r.ok() && r.header.columns == 5000 && r.header.rows == 1);
+  // rows are bounded by the payload: a huge row count with zero bytes is a mismatch, not a shape
+  std::string rows = npy::make_header_f32(1000000000, 3);
+  r = npy::parse(reinterpret_cast<const std::uint8_t *>(rows.data()), rows.size(), 4096);
+  fail_unless(r.error == npy::Error::ShapeMismatch, "%s", r.detail.c_str());
+}
+GST_END_TEST;
+
 GST_START_TEST(test_parse_never_reads_past_end)
 {
   // every prefix of a valid file is refused without reading outside it (ASan checks the reads)
@@ -237,6 +260,7 @@ npy_suite(void)
   tcase_add_test(tc, test_parse_versions_and_dtypes);
   tcase_add_test(tc, test_parse_refusals);
   tcase_add_test(tc, test_parse_never_reads_past_end);
+  tcase_add_test(tc, test_parse_column_limit);
   return s;
 }
 

@@ -224,6 +224,57 @@ GST_START_TEST(test_unpack_refused_columns)
 }
 GST_END_TEST;
 
+GST_START_TEST(test_unpack_max_columns)
+{
+  // Issue 11: a 128-byte file of shape (0, 2147483647) (and (0, 100000000)) agrees with its empty
+  // payload, but is refused by the column bound before any caps are made from it.
+  GstHarness *h = make_unpack();
+  GstBus *bus = attach_bus(h);
+  guint max = 0;
+  g_object_get(h->element, "max-columns", &max, nullptr);
+  fail_unless_equals_int(max, 4096);
+  for (std::uint64_t cols : {std::uint64_t(2147483647), std::uint64_t(100000000), std::uint64_t(4097)}) {
+    std::string file = npy::make_header_f32(0, cols);
+    if (cols == 2147483647)
+      fail_unless_equals_int(file.size(), 128);
+    fail_unless_equals_int(gst_harness_push(h, buffer_from(file)), GST_FLOW_OK);
+    fail_unless_equals_int(gst_harness_buffers_in_queue(h), 0);
+    auto w = pop_warnings(bus);
+    fail_unless_equals_int(w.size(), 1);
+    fail_unless(w[0].find("Dropped a malformed .npy buffer: too many columns") == 0, "%s", w[0].c_str());
+    fail_unless(w[0].find(std::to_string(cols) + " columns, more than the limit of 4096") != std::string::npos,
+        "%s", w[0].c_str());
+    fail_unless_equals_int(pad_caps_int(h->sinkpad, "columns"), -1);  // no caps made from it
+  }
+  // exactly the bound is accepted, zero rows and with rows
+  GstBuffer *out = gst_harness_push_and_pull(h, buffer_from(npy::make_header_f32(0, 4096)));
+  fail_unless_equals_int(gst_buffer_get_size(out), 0);
+  fail_unless_equals_int(pad_caps_int(h->sinkpad, "columns"), 4096);
+  gst_buffer_unref(out);
+  std::vector<float> row(4096, 1.5f);
+  out = gst_harness_push_and_pull(h, buffer_from(npy::make_header_f32(1, 4096) + payload(row)));
+  fail_unless(buffer_floats(out) == row);
+  gst_buffer_unref(out);
+  // a row count that disagrees with the payload is refused whatever the columns
+  gst_harness_push(h, buffer_from(npy::make_header_f32(5, 2) + payload<float>({1, 2})));
+  auto w = pop_warnings(bus);
+  fail_unless_equals_int(w.size(), 1);
+  fail_unless(w[0].find("shape does not match payload") != std::string::npos, "%s", w[0].c_str());
+  // the bound is a property
+  g_object_set(h->element, "max-columns", 2u, nullptr);
+  gst_harness_push(h, buffer_from(npy::make_header_f32(1, 3) + payload<float>({1, 2, 3})));
+  fail_unless_equals_int(gst_harness_buffers_in_queue(h), 0);
+  fail_unless_equals_int(pop_warnings(bus).size(), 1);
+  out = gst_harness_push_and_pull(h, buffer_from(npy::make_header_f32(1, 2) + payload<float>({1, 2})));
+  gst_buffer_unref(out);
+  guint64 dropped = 0;
+  g_object_get(h->element, "dropped", &dropped, nullptr);
+  fail_unless_equals_uint64(dropped, 5);
+  detach_bus(h, bus);
+  gst_harness_teardown(h);
+}
+GST_END_TEST;
+
 static Suite *
 npyunpack_suite(void)
 {
@@ -237,6 +288,7 @@ npyunpack_suite(void)
   tcase_add_test(tc, test_unpack_eos_without_data);
   tcase_add_test(tc, test_unpack_roundtrip_with_pack);
   tcase_add_test(tc, test_unpack_refused_columns);
+  tcase_add_test(tc, test_unpack_max_columns);
   return s;
 }
 

@@ -1,5 +1,8 @@
 /* pointsink: log line, counters, element messages, latency, bad sizes, EOS. */
+#include <fstream>
+
 #include "helpers.h"
+#include "npy.h"
 
 static std::vector<std::string> printed;
 
@@ -151,7 +154,7 @@ GST_END_TEST;
 
 GST_START_TEST(test_sink_caps)
 {
-  check_sink_caps("pointsink", "application/x-points, columns=(int)[1, 2147483647]");
+  check_sink_caps("pointsink", "application/x-points, columns=(int)[1, 4096]");
 }
 GST_END_TEST;
 
@@ -181,6 +184,105 @@ GST_START_TEST(test_sink_in_pipeline)
 }
 GST_END_TEST;
 
+/* Peak resident set size of this process in KiB (VmHWM), after resetting it to the current RSS. */
+static long
+vm_hwm_kib()
+{
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0)
+      return std::stol(line.substr(6));
+  return -1;
+}
+
+static void
+reset_hwm()
+{
+  std::ofstream("/proc/self/clear_refs") << "5";  // Linux: peak RSS back to the current RSS
+}
+
+/* Pushes each .npy file through `desc` (npyunpack ... pointsink) and returns the growth of peak
+ * RSS in KiB while doing so. */
+static long
+hwm_growth_pushing(const char *desc, const std::vector<std::string> &files, guint64 *rendered)
+{
+  GstHarness *h = gst_harness_new_parse(desc);
+  gst_harness_set_src_caps_str(h, "application/x-npy");
+  GstBus *bus = attach_bus(h);
+  reset_hwm();
+  long before = vm_hwm_kib();
+  for (const auto &f : files)
+    fail_unless_equals_int(gst_harness_push(h, buffer_from(f)), GST_FLOW_OK);
+  long growth = vm_hwm_kib() - before;
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(h->element), "s");
+  g_object_get(sink, "messages", rendered, nullptr);
+  gst_object_unref(sink);
+  detach_bus(h, bus);
+  gst_harness_teardown(h);
+  return growth;
+}
+
+GST_START_TEST(test_sink_untrusted_shape_memory)
+{
+  // Issue 11's reproductions: 128-byte files of shape (0, 2147483647) and (0, 100000000) made
+  // pointsink allocate 24 GB and 3.5 GB (per-column statistics sized from the shape).
+  const std::vector<std::string> files = {npy::make_header_f32(0, 2147483647), npy::make_header_f32(0, 100000000)};
+  const long bound_kib = 16 * 1024;
+  printed.clear();
+  GPrintFunc old = g_set_print_handler(collect_print);
+  guint64 rendered = 0;
+  // as shipped: npyunpack refuses them (max-columns 4096)
+  long growth = hwm_growth_pushing("npyunpack ! pointsink name=s sync=false post-messages=true", files, &rendered);
+  fail_unless(growth >= 0 && growth < bound_kib, "peak RSS grew by %ld KiB", growth);
+  fail_unless_equals_uint64(rendered, 0);
+  // both bounds lifted: the shape reaches pointsink, which still allocates nothing for zero rows
+  growth = hwm_growth_pushing("npyunpack max-columns=2147483647 ! pointsink name=s sync=false post-messages=true "
+                              "max-columns=2147483647",
+      files, &rendered);
+  g_set_print_handler(old);
+  fail_unless(growth >= 0 && growth < bound_kib, "peak RSS grew by %ld KiB", growth);
+  fail_unless_equals_uint64(rendered, 2);
+  fail_unless_equals_int(printed.size(), 2);
+  fail_unless(printed[0].find("shape=(0, 2147483647) min=[] max=[] mean=[]") != std::string::npos, "%s",
+      printed[0].c_str());
+}
+GST_END_TEST;
+
+GST_START_TEST(test_sink_max_columns)
+{
+  // caps from upstream are untrusted too: more than max-columns is refused at accept-caps
+  GstElement *e = gst_element_factory_make("pointsink", nullptr);
+  gint max = 0;
+  g_object_get(e, "max-columns", &max, nullptr);
+  fail_unless_equals_int(max, 4096);
+  GstPad *pad = gst_element_get_static_pad(e, "sink");
+  GstCaps *wide = gst_caps_from_string("application/x-points, columns=(int)4097");
+  GstCaps *fits = gst_caps_from_string("application/x-points, columns=(int)4096");
+  fail_unless(!gst_pad_query_accept_caps(pad, wide));
+  fail_unless(gst_pad_query_accept_caps(pad, fits));
+  g_object_set(e, "max-columns", 5000, nullptr);
+  fail_unless(gst_pad_query_accept_caps(pad, wide));
+  g_object_set(e, "max-columns", 1, nullptr);
+  fail_unless(!gst_pad_query_accept_caps(pad, fits));
+  gst_caps_unref(wide);
+  gst_caps_unref(fits);
+  gst_object_unref(pad);
+  gst_object_unref(e);
+
+  // a harness forcing such caps: the buffer is not rendered, nothing is allocated for it
+  e = gst_element_factory_make("pointsink", nullptr);
+  g_object_set(e, "sync", FALSE, "silent", TRUE, nullptr);
+  GstHarness *h = gst_harness_new_with_element(e, "sink", nullptr);
+  set_points_caps(h, 100000000);
+  fail_unless(gst_harness_push(h, floats_buffer({})) != GST_FLOW_OK);
+  guint64 messages = 1;
+  g_object_get(h->element, "messages", &messages, nullptr);
+  fail_unless_equals_uint64(messages, 0);
+  gst_harness_teardown(h);
+}
+GST_END_TEST;
+
 static Suite *
 pointsink_suite(void)
 {
@@ -193,6 +295,8 @@ pointsink_suite(void)
   tcase_add_test(tc, test_sink_messages_latency_eos);
   tcase_add_test(tc, test_sink_caps);
   tcase_add_test(tc, test_sink_in_pipeline);
+  tcase_add_test(tc, test_sink_untrusted_shape_memory);
+  tcase_add_test(tc, test_sink_max_columns);
   return s;
 }
 

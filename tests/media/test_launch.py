@@ -78,6 +78,61 @@ class Launch(unittest.TestCase):
                 self.assertEqual(r.returncode, 1)
                 self.assertIn("--set needs KEY=VALUE", r.stderr)
 
+    def test_set_values_cannot_add_elements(self):
+        # Each value is refused unless it stays one literal property value for gst-launch-1.0.
+        for bad in ("location=x!fakesink", 'location="a', "location=a'b", "location=a\\b",
+                    "location=a(b)", "location=a{b}", "location=a[b]", "location=a<b>",
+                    "location=a\x01b", "location=a\x1bb"):
+            with self.subTest(bad=bad):
+                r = launch("file-sender", "--set", bad)
+                self.assertEqual(r.returncode, 1)
+                self.assertIn("the value may not contain", r.stderr)
+                self.assertEqual(r.stdout, "")
+        for bad in ("location=a b", "location=x ! fakesink name=evil", "location=a\tb"):
+            with self.subTest(bad=bad):
+                r = launch("file-sender", "--set", bad)
+                self.assertEqual(r.returncode, 1)
+                self.assertIn("--set needs KEY=VALUE", r.stderr)
+
+    def test_set_cannot_rename_elements(self):
+        for bad in ("name=evil", "cam0.name=rtc"):
+            with self.subTest(bad=bad):
+                r = launch("multicam-sender", "--set", bad)
+                self.assertEqual(r.returncode, 1)
+                self.assertIn("cannot rename elements", r.stderr)
+
+    def test_caps_field_value_cannot_add_fields(self):
+        for bad in ("width=1280,format=RGB", "framerate=15/1;video/x-bayer"):
+            with self.subTest(bad=bad):
+                r = launch("camera-sender", "--set", bad)
+                self.assertEqual(r.returncode, 1)
+                self.assertIn("a caps field value cannot contain , or ;", r.stderr)
+
+    def test_accepted_value_is_one_literal_property(self):
+        # What gst-launch-1.0 builds from the words: the same elements, and the value verbatim.
+        import gi
+        gi.require_version("Gst", "1.0")
+        from gi.repository import Gst
+        Gst.init(None)
+        value = "/tmp/a&b;c,$HOME*=x.mp4"
+        w = words("file-sender", "--set", "location=" + value)
+        default = words("file-sender")
+        # rtcpeer need not be loadable here: the description up to decodebin is what matters
+        head = w[:w.index("!")]
+        self.assertEqual(head, ["filesrc", "location=" + value])
+        pipe = Gst.parse_launchv(head)
+        self.assertEqual(pipe.get_property("location"), value)
+        self.assertEqual(len(w), len(default))
+
+    def test_name_must_be_a_file_in_pipelines(self):
+        for bad in ("../README", "/etc/passwd", "../pipelines/file-sender", ".hidden",
+                    "pipelines/file-sender", "file-sender/..", "a b", ".."):
+            with self.subTest(bad=bad):
+                r = launch(bad)
+                self.assertEqual(r.returncode, 1)
+                self.assertIn("no pipeline", r.stderr)
+                self.assertEqual(r.stdout, "")
+
     def test_unknown_pipeline(self):
         r = launch("no-such-sender")
         self.assertEqual(r.returncode, 1)
