@@ -267,7 +267,7 @@ test('points: the (N, 3) array is drawn as a live scatter', { skip: notMain || n
 
 test('ball-sender (the tracking loop\'s sender): its video plays in the page', { skip: notMain || needSender('ball-sender'), timeout: 90000 }, async (t) => {
   // ball-sender has role=auto: it offers to peers that join after it and answers the others, so
-  // the page (auto, already in the room) makes the offer after its short wait.
+  // the page (auto, already in the room) offers to it as soon as it joins.
   const page = await openPage('?room=ballsender&connect=1');
   await page.waitForFunction(() => window.pointcast.state.signaling === 'in room ballsender', null, { timeout: 15000 });
   await startThroughUi(page, 'ball-sender');

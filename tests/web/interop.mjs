@@ -34,7 +34,7 @@ export const allCells = () => BROWSER_NAMES.flatMap((b) => ROLES.flatMap((r) => 
  */
 export function selectCells(spec) {
   const all = allCells();
-  const pats = String(spec).split(/[,\n]/).map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
+  const pats = String(spec).split('\n').flatMap((l) => l.replace(/#.*/, '').split(',')).map((p) => p.trim()).filter(Boolean);
   if (pats.includes('all')) return all;
   const out = [];
   for (const p of pats) {
@@ -177,10 +177,11 @@ const CHECKS = {
 
 /**
  * Runs one cell; resolves to { cell, ttffMs (first presented video frame, or first data
- * message for points, after the sender start request), browserVersion } or throws with the
- * symptom (page stats, page log tail, sender log tail in err.details).
+ * message for points, after the sender start request), browserVersion, peer } or throws with
+ * the symptom (page stats, page log tail, the daemon's lines about the sender in err.details).
+ * check=false: stop at the first frame (the benchmark).
  */
-export async function runCell(h, cell, { artifacts = null, check = true } = {}) {
+export async function runCell(h, cell, { artifacts = null, check = true, firstTimeoutMs = 20000 } = {}) {
   const { browser: bname, role, order, sender } = parseCell(cell);
   const spec = SENDERS[sender];
   const n = h.nextId();
@@ -216,10 +217,10 @@ export async function runCell(h, cell, { artifacts = null, check = true } = {}) 
     }
     let first;
     if (sender === 'points') {
-      first = await waitStats(page, (x) => x.dataMessages > 0, 20000, 'the first points message');
+      await waitStats(page, (x) => x.dataMessages > 0, firstTimeoutMs, 'the first points message');
       first = await page.evaluate(() => window.pointcast.state.firstDataAt);
     } else {
-      first = (await waitStats(page, (x) => x.firstFrameAt, 20000, 'the first video frame')).firstFrameAt;
+      first = (await waitStats(page, (x) => x.firstFrameAt, firstTimeoutMs, 'the first video frame')).firstFrameAt;
     }
     if (check) await CHECKS[sender](page);
     const s = await stats(page);

@@ -4,7 +4,7 @@
 // re-offers. The signaling between the two is in-page with a delay, so offers really cross.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sourceRoot, startServer, stopServer, buildRoot } from './lib.mjs';
@@ -39,6 +39,9 @@ test('matrix cell selection', () => {
   assert.deepEqual(selectCells('firefox/offer/*/testsrc'), ['firefox/offer/page-first/testsrc', 'firefox/offer/sender-first/testsrc']);
   assert.equal(selectCells('all').length, 36);
   assert.deepEqual(selectCells('# comment\nchromium/auto/page-first/ball # why\n'), ['chromium/auto/page-first/ball']);
+  assert.deepEqual(selectCells('# a, b\nfirefox/answer/page-first/ball,chromium/auto/page-first/ball # c, d'),
+    ['firefox/answer/page-first/ball', 'chromium/auto/page-first/ball']);
+  assert.equal(selectCells(readFileSync(path.join(sourceRoot, 'tests/web/matrix-cells.txt'), 'utf8')).length, 29, 'the default cells');
   assert.throws(() => selectCells('safari/*'), /no matrix cell matches/);
 });
 
