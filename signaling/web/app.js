@@ -64,6 +64,7 @@ window.pointcast = {
       framesDecoded: state.framesDecoded,
       currentTime: v.currentTime,
       dataMessages: state.dataMessages,
+      firstDataAt: state.firstDataAt,
       dataErrors: state.dataErrors,
       lastShape: state.lastShape,
       lastLabel: state.lastLabel,

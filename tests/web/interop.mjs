@@ -217,8 +217,7 @@ export async function runCell(h, cell, { artifacts = null, check = true, firstTi
     }
     let first;
     if (sender === 'points') {
-      await waitStats(page, (x) => x.dataMessages > 0, firstTimeoutMs, 'the first points message');
-      first = await page.evaluate(() => window.pointcast.state.firstDataAt);
+      first = (await waitStats(page, (x) => x.firstDataAt, firstTimeoutMs, 'the first points message')).firstDataAt;
     } else {
       first = (await waitStats(page, (x) => x.firstFrameAt, firstTimeoutMs, 'the first video frame')).firstFrameAt;
     }
