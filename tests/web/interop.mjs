@@ -177,7 +177,8 @@ const CHECKS = {
 
 /**
  * Runs one cell; resolves to { cell, ttffMs (first presented video frame, or first data
- * message for points, after the sender start request), browserVersion, peer } or throws with
+ * message for points, after the sender start request), afterRegisteredMs (the same after the
+ * daemon logged the sender's registration), browserVersion, peer } or throws with
  * the symptom (page stats, page log tail, the daemon's lines about the sender in err.details).
  * check=false: stop at the first frame (the benchmark).
  */
@@ -201,18 +202,28 @@ export async function runCell(h, cell, { artifacts = null, check = true, firstTi
       started = await api(h.base, 'POST', `/api/pipelines/${spec.pipeline}/start`, { room, peer_id: peerId });
       return t0;
     };
-    let t0;
-    if (order === 'page-first') {
-      await connectPage();
-      t0 = await startSender();
-    } else {
-      t0 = await startSender();
-      const registered = new RegExp(`${peerId} \\(\\S+\\) registered in room ${room}\\b`);
+    // When the sender's registration shows up in the daemon's log (polled every 10 ms): what
+    // follows is negotiation, ICE, DTLS and the first frame, without the sender's start-up.
+    const registered = new RegExp(`${peerId} \\(\\S+\\) registered in room ${room}\\b`);
+    const waitRegistered = async () => {
       const tw = Date.now();
       while (!registered.test(h.daemonLog())) {
         if (Date.now() - tw > 20000) throw new Error(`${peerId} did not register within 20 s`);
-        await sleep(20);
+        await sleep(10);
       }
+      return Date.now();
+    };
+    let t0;
+    let reg;
+    if (order === 'page-first') {
+      await connectPage();
+      t0 = await startSender();
+      reg = waitRegistered();
+      reg.catch(() => {});
+    } else {
+      t0 = await startSender();
+      reg = waitRegistered();
+      await reg;
       await connectPage();
     }
     let first;
@@ -224,7 +235,8 @@ export async function runCell(h, cell, { artifacts = null, check = true, firstTi
     if (check) await CHECKS[sender](page);
     const s = await stats(page);
     if (page.errors.length) throw new Error(`script errors in the page: ${page.errors.join('; ')}`);
-    return { cell, ttffMs: first - t0, browserVersion: b.version, peer: s.peers.find((p) => p.id === peerId) };
+    const tReg = await reg;
+    return { cell, ttffMs: first - t0, afterRegisteredMs: first - tReg, browserVersion: b.version, peer: s.peers.find((p) => p.id === peerId) };
   } catch (e) {
     const s = await stats(page).catch(() => null);
     const log = await pageLog(page).catch(() => '');
