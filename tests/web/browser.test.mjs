@@ -13,6 +13,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildRoot, sourceRoot, startServer, stopServer } from './lib.mjs';
 import { findBallInFrame, litScatterInPage } from './pagechecks.mjs';
+import { CHROMIUM_ARGS } from './browsers.mjs';
 
 const require = (await import('node:module')).createRequire(import.meta.url);
 let chromium;
@@ -81,13 +82,7 @@ before(async () => {
   browser = await chromium.launchPersistentContext(mkdtempSync(path.join(work, 'profile-')), {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-      // Plain host candidates (no mDNS names) including loopback, so a GStreamer peer on the same
-      // machine can reach the page over 127.0.0.1.
-      '--disable-features=WebRtcHideLocalIpsWithMdns', '--allow-loopback-in-peer-connection',
-      '--ignore-certificate-errors'],
+    args: CHROMIUM_ARGS,
     viewport: { width: 1200, height: 900 },
   });
 });

@@ -42,7 +42,7 @@ export function browserMissing(name) {
 
 // Chromium: plain host candidates (no mDNS names) including loopback, so a GStreamer peer on
 // this machine reaches the page over 127.0.0.1.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--autoplay-policy=no-user-gesture-required',
   '--disable-features=WebRtcHideLocalIpsWithMdns', '--allow-loopback-in-peer-connection',
