@@ -7,7 +7,7 @@
 import { parseNpy, toFloat64, NpyError } from './npy.js';
 import { Reassembler } from './framing.js';
 import { markLayout, readMark } from './mark.js';
-import { Negotiator, isPolite, mediaOf } from './negotiation.js';
+import { Negotiator, directionOf, isPolite, mediaOf } from './negotiation.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -56,6 +56,7 @@ window.pointcast = {
       peers: [...state.sessions.entries()].map(([id, s]) => ({
         id, state: s.pc.connectionState, media: s.remoteMedia, polite: s.neg.polite,
         offers: s.neg.offers, answers: s.neg.answers, rollbacks: s.neg.rollbacks,
+        remoteVideo: s.pc.remoteDescription ? directionOf(s.pc.remoteDescription.sdp, 'video') : '',
       })),
       videoWidth: v.videoWidth,
       videoHeight: v.videoHeight,

@@ -28,6 +28,14 @@ export function fingerprintOf(sdp) {
 /** Kinds of the m= sections of an SDP that are not rejected ("video", "audio", "application"). */
 export const mediaOf = (sdp) => [...String(sdp || '').matchAll(/^m=(\w+) [1-9]/gm)].map((m) => m[1]);
 
+/** a= direction of the first m=KIND section ("sendonly", "inactive", ...), '' when none. */
+export function directionOf(sdp, kind) {
+  const sections = String(sdp || '').split(/^(?=m=)/m);
+  const m = sections.find((x) => x.startsWith(`m=${kind} `));
+  const d = m && /^a=(sendrecv|sendonly|recvonly|inactive)\s*$/m.exec(m);
+  return d ? d[1] : m ? 'sendrecv' : '';
+}
+
 export class Negotiator {
   /**
    * pc: the RTCPeerConnection; polite: see isPolite; signal(description): sends our offer or

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { sourceRoot, startServer, stopServer, buildRoot } from './lib.mjs';
 import { browserMissing, launchBrowser } from './browsers.mjs';
 
-const { isPolite, fingerprintOf, mediaOf } = await import(path.join(sourceRoot, 'signaling/web/negotiation.js'));
+const { isPolite, fingerprintOf, mediaOf, directionOf } = await import(path.join(sourceRoot, 'signaling/web/negotiation.js'));
 const { selectCells, allCells } = await import('./interop.mjs');
 
 test('polite is the byte-wise smaller UTF-8 client_id, and exactly one of a pair is polite', () => {
@@ -32,6 +32,9 @@ test('fingerprint and media kinds of an SDP', () => {
   assert.equal(fingerprintOf(sdp), 'sha-256 ab:cd');
   assert.equal(fingerprintOf('v=0\r\n'), '');
   assert.deepEqual(mediaOf(sdp), ['video', 'audio'], 'a rejected (port 0) section is not media');
+  assert.equal(directionOf(sdp, 'video'), 'sendrecv', 'no attribute: sendrecv');
+  assert.equal(directionOf('v=0\r\na=sendrecv\r\nm=video 9 X 120\r\na=inactive\r\nm=audio 9 X 111\r\na=sendonly\r\n', 'video'), 'inactive');
+  assert.equal(directionOf(sdp, 'text'), '');
 });
 
 test('matrix cell selection', () => {
