@@ -8,6 +8,7 @@ import { parseNpy, toFloat64, NpyError } from './npy.js';
 import { Reassembler } from './framing.js';
 import { markLayout, readMark } from './mark.js';
 import { watchStats } from './stats.js';
+import { Negotiator, directionOf, isPolite, mediaOf } from './negotiation.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -33,8 +34,10 @@ const state = {
   activeVideoPeer: null,
   sender: null, // { id, name, room, state }
   videoFrames: 0, // frames presented (requestVideoFrameCallback)
+  firstFrameAt: null, // Date.now() when the first frame was presented (time-to-first-frame)
   framesDecoded: 0, // frames the decoder produced (inbound-rtp stats of the shown peer)
   dataMessages: 0,
+  firstDataAt: null, // Date.now() when the first data message arrived
   dataErrors: 0,
   lastShape: null,
   lastLabel: null,
@@ -51,13 +54,19 @@ window.pointcast = {
     const v = $('video');
     return {
       signaling: state.signaling,
-      peers: [...state.sessions.entries()].map(([id, s]) => ({ id, state: s.pc.connectionState, media: s.remoteMedia })),
+      peers: [...state.sessions.entries()].map(([id, s]) => ({
+        id, state: s.pc.connectionState, media: s.remoteMedia, polite: s.neg.polite,
+        offers: s.neg.offers, answers: s.neg.answers, rollbacks: s.neg.rollbacks,
+        remoteVideo: s.pc.remoteDescription ? directionOf(s.pc.remoteDescription.sdp, 'video') : '',
+      })),
       videoWidth: v.videoWidth,
       videoHeight: v.videoHeight,
       videoFrames: state.videoFrames,
+      firstFrameAt: state.firstFrameAt,
       framesDecoded: state.framesDecoded,
       currentTime: v.currentTime,
       dataMessages: state.dataMessages,
+      firstDataAt: state.firstDataAt,
       dataErrors: state.dataErrors,
       lastShape: state.lastShape,
       lastLabel: state.lastLabel,
@@ -339,34 +348,33 @@ async function onSignal(msg) {
       const types = msg.peer_types || {};
       for (const p of msg.peers || []) {
         const id = typeof p === 'string' ? p : p.client_id;
-        if (isSender(types[id] || 'unknown') && !state.sessions.has(id)) expectPeer(id);
+        if (isSender(types[id] || 'unknown') && !state.sessions.has(id)) expectPeer(id, types[id] || 'unknown', false);
       }
       break;
     }
     case 'peer_joined':
       log(`peer ${msg.client_id} (${msg.client_type}) joined`);
-      if (isSender(msg.client_type)) expectPeer(msg.client_id);
+      if (isSender(msg.client_type)) expectPeer(msg.client_id, msg.client_type, true);
       break;
     case 'peer_left':
       log(`peer ${msg.client_id} left`);
       closeSession(msg.client_id, 'left the room');
       break;
     case 'offer':
-      await onOffer(msg.from_id, msg.sdp);
+      await onOffer(msg.from_id, normSdp(msg.sdp, 'offer'));
       break;
     case 'answer': {
       const s = state.sessions.get(msg.from_id);
       if (!s) return warn(`answer from unknown peer ${msg.from_id}`);
       const desc = normSdp(msg.sdp, 'answer');
+      if ((await s.neg.description(desc)) !== 'applied') return;
       s.remoteMedia = mediaOf(desc.sdp);
-      await s.pc.setRemoteDescription(desc);
-      await s.flushCandidates();
       log(`answer from ${msg.from_id} applied`);
       break;
     }
     case 'ice_candidate': {
       const s = state.sessions.get(msg.from_id);
-      if (s) await s.addCandidate(msg.candidate);
+      if (s) await s.neg.candidate(msg.candidate);
       break;
     }
     case 'error':
@@ -383,20 +391,17 @@ async function onSignal(msg) {
 }
 
 const normSdp = (sdp, type) => (typeof sdp === 'string' ? { type, sdp } : sdp);
-// Kinds of the m= sections of an SDP ("video", "audio", "application").
-const mediaOf = (sdp) => [...String(sdp).matchAll(/^m=(\w+) [1-9]/gm)].map((m) => m[1]);
 
-// A sender is in the room: it offers to us (rtcpeer's default), or, if it is an answerer, we offer.
-function expectPeer(id) {
+// A sender is in the room. The role only says who offers first (either side may offer later):
+// offer: we do; answer: it does; auto: as rtcpeer's role=auto, whoever was in the room first
+// offers to the newcomer, so we offer to a sender that joins after us and to one that says it
+// only answers (client_type answerer or receiver), and wait for the others' offer. No timers.
+const ANSWER_ONLY_TYPES = new Set(['answerer', 'receiver']);
+function expectPeer(id, type, joinedAfterUs) {
   const role = $('role').value;
-  if (role === 'offer') return makeOffer(id);
-  if (role === 'answer') return log(`waiting for ${id} to offer`);
-  setTimeout(() => {
-    if (!state.sessions.has(id) && ws && wantConnected) {
-      log(`${id} did not offer; offering to it`);
-      makeOffer(id).catch((e) => showError(`offer to ${id}: ${e.message}`));
-    }
-  }, 2500);
+  const weOffer = role === 'offer' || (role === 'auto' && (joinedAfterUs || ANSWER_ONLY_TYPES.has(type)));
+  if (!weOffer) return log(`waiting for ${id} to offer`);
+  makeOffer(id);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -407,8 +412,16 @@ class Session {
     this.peer = peer;
     this.pc = new RTCPeerConnection({ iceServers: [] });
     watchStats(peer, this.pc); // live getStats() charts (stats.js)
-    this.pending = [];
     this.remoteMedia = [];
+    this.neg = new Negotiator(this.pc, {
+      polite: isPolite(state.clientId, peer),
+      signal: (desc) => {
+        send({ type: desc.type, target_id: peer, sdp: desc });
+        if (desc.type === 'offer') log(`offer sent to ${peer}`);
+      },
+      log: (t) => log(`peer ${peer}: ${t}`),
+      warn: (t) => warn(`peer ${peer}: ${t}`),
+    });
     this.reassembler = new Reassembler();
     this.pc.onicecandidate = (e) => {
       const c = e.candidate;
@@ -455,25 +468,6 @@ class Session {
     onMessage(label, whole);
   }
 
-  async addCandidate(c) {
-    const cand = c && c.candidate ? c : null;
-    if (!this.pc.remoteDescription) {
-      this.pending.push(cand);
-      return;
-    }
-    try {
-      await this.pc.addIceCandidate(cand || undefined);
-    } catch (e) {
-      warn(`candidate from ${this.peer}: ${e.message}`);
-    }
-  }
-
-  async flushCandidates() {
-    const list = this.pending;
-    this.pending = [];
-    for (const c of list) await this.addCandidate(c);
-  }
-
   close() {
     this.pc.close();
   }
@@ -507,27 +501,24 @@ function newSession(id) {
   return s;
 }
 
-async function onOffer(from, sdp) {
-  const desc = normSdp(sdp, 'offer');
-  const s = newSession(from);
-  s.remoteMedia = mediaOf(desc.sdp);
-  log(`offer from ${from} (${s.remoteMedia.join(', ') || 'no media'})`);
-  if (!s.remoteMedia.includes('video')) warn(`the offer from ${from} has no video`);
-  await s.pc.setRemoteDescription(desc);
-  await s.flushCandidates();
-  const answer = await s.pc.createAnswer();
-  await s.pc.setLocalDescription(answer);
-  send({ type: 'answer', target_id: from, sdp: { type: 'answer', sdp: s.pc.localDescription.sdp } });
+// An offer goes to the live connection with its sender (a renegotiation, or glare resolved by
+// perfect negotiation); a new connection only for a new peer or one that restarted its own.
+async function onOffer(from, desc) {
+  let s = state.sessions.get(from);
+  if (!s || s.neg.isRestart(desc)) s = newSession(from);
+  const media = mediaOf(desc.sdp);
+  log(`${s.neg.negotiated ? 're-offer' : 'offer'} from ${from} (${media.join(', ') || 'no media'})`);
+  if (!media.includes('video')) warn(`the offer from ${from} has no video`);
+  if ((await s.neg.description(desc)) === 'applied') s.remoteMedia = media;
 }
 
-async function makeOffer(id) {
-  const s = newSession(id);
+// We offer first: receive-only video and a "points" channel; the offer itself is made by the
+// negotiator when the browser asks for one (negotiationneeded).
+function makeOffer(id) {
+  const s = state.sessions.get(id) || newSession(id);
+  if (s.pc.getTransceivers().length) return; // already negotiating with it
   s.pc.addTransceiver('video', { direction: 'recvonly' });
   s.attachChannel(s.pc.createDataChannel('points'));
-  const offer = await s.pc.createOffer();
-  await s.pc.setLocalDescription(offer);
-  send({ type: 'offer', target_id: id, sdp: { type: 'offer', sdp: s.pc.localDescription.sdp } });
-  log(`offer sent to ${id}`);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -537,7 +528,7 @@ const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
 let lastDataLog = 0;
 
 function onMessage(label, data) {
-  state.dataMessages++;
+  if (!state.dataMessages++) state.firstDataAt = Date.now();
   state.lastLabel = label;
   if (typeof data === 'string') {
     try {
@@ -685,7 +676,7 @@ function drawOverlay(a, how = 'arrival') {
 let videoFrameCallbacks = false;
 let fpsWindow = [];
 function onVideoFrame(now, meta) {
-  state.videoFrames++;
+  if (!state.videoFrames++) state.firstFrameAt = Date.now();
   fpsWindow.push(now);
   while (fpsWindow.length && now - fpsWindow[0] > 1000) fpsWindow.shift();
   const v = $('video');

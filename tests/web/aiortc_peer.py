@@ -144,8 +144,10 @@ async def main():
             await send({"type": "offer", "target_id": peer,
                         "sdp": {"type": "offer", "sdp": pc.localDescription.sdp}})
 
+        # An answer-only peer says so (as for the daemon's POST /offer): a page in role auto
+        # that joins after it then offers at once instead of waiting for an offer.
         await send({"type": "register", "client_id": a.peer_id, "room_id": a.room,
-                    "client_type": "aiortc-" + a.kind})
+                    "client_type": "answerer" if a.role == "answer" else "aiortc-" + a.kind})
         asyncio.ensure_future(cloud_loop())
         async for raw in ws:
             m = json.loads(raw)

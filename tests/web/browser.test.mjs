@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildRoot, sourceRoot, startServer, stopServer } from './lib.mjs';
+import { findBallInFrame, litScatterInPage } from './pagechecks.mjs';
+import { CHROMIUM_ARGS } from './browsers.mjs';
 
 const require = (await import('node:module')).createRequire(import.meta.url);
 let chromium;
@@ -80,13 +82,7 @@ before(async () => {
   browser = await chromium.launchPersistentContext(mkdtempSync(path.join(work, 'profile-')), {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-      // Plain host candidates (no mDNS names) including loopback, so a GStreamer peer on the same
-      // machine can reach the page over 127.0.0.1.
-      '--disable-features=WebRtcHideLocalIpsWithMdns', '--allow-loopback-in-peer-connection',
-      '--ignore-certificate-errors'],
+    args: CHROMIUM_ARGS,
     viewport: { width: 1200, height: 900 },
   });
 });
@@ -152,16 +148,7 @@ async function stopThroughUi(page) {
   await page.waitForFunction(() => window.pointcast.state.sender && window.pointcast.state.sender.state === 'ended', null, { timeout: 20000 });
 }
 
-// Lit pixels in the scatter canvas (brighter than its background).
-async function litScatterPixels(page) {
-  return page.evaluate(() => {
-    const c = document.getElementById('scatter');
-    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    let n = 0;
-    for (let k = 0; k < d.length; k += 4) if (d[k] + d[k + 1] + d[k + 2] > 60) n++;
-    return n;
-  });
-}
+const litScatterPixels = (page) => page.evaluate(litScatterInPage);
 
 // Expected picture size from the pipeline file's caps (width=W ... height=H), if it says.
 function fileResolution(name) {
@@ -230,43 +217,6 @@ test('test pattern: video decodes in the page at the expected size', { skip: not
   await page.close();
 });
 
-// The ball's centre found in the next decoded video frame (the pixels that differ most from the
-// background, below the mark band if there is one), the frame number its mark carries, and the
-// overlay the page drew last. Under load the frame drawn here can already be a later one than the
-// page's own callback saw, so callers compare only when the two frame numbers agree.
-const findBallInFrame = () => import('/mark.js').then(({ readMark }) => new Promise((resolve) => {
-  const v = document.getElementById('video');
-  v.requestVideoFrameCallback(() => {
-    const W = v.videoWidth;
-    const H = v.videoHeight;
-    const c = document.createElement('canvas');
-    c.width = W;
-    c.height = H;
-    const ctx = c.getContext('2d', { willReadFrequently: true });
-    ctx.drawImage(v, 0, 0);
-    const { data } = ctx.getImageData(0, 0, W, H);
-    const top = window.pointcast.state.lastMark !== null ? 16 * Math.ceil(80 / Math.floor(W / 16)) + 2 : 0;
-    const o0 = ((H - 1) * W) * 4;
-    const bg = [data[o0], data[o0 + 1], data[o0 + 2]];
-    let sx = 0;
-    let sy = 0;
-    let n = 0;
-    for (let y = top; y < H; y++) {
-      for (let x = 0; x < W; x++) {
-        const o = (y * W + x) * 4;
-        const d = Math.abs(data[o] - bg[0]) + Math.abs(data[o + 1] - bg[1]) + Math.abs(data[o + 2] - bg[2]);
-        if (d > 150) {
-          sx += x;
-          sy += y;
-          n++;
-        }
-      }
-    }
-    const frame = window.pointcast.state.lastMark !== null ? readMark(data, W) : null;
-    resolve({ x: n ? sx / n : -1, y: n ? sy / n : -1, n, frame, overlay: window.pointcast.state.lastOverlay });
-  });
-}));
-
 test('ball: the true position from the data channel is drawn on the ball of the same frame', { skip: notMain || needSender('ball-viewer'), timeout: 90000 }, async (t) => {
   const page = await openPage('?room=ball');
   await startThroughUi(page, 'ball-viewer');
@@ -312,7 +262,7 @@ test('points: the (N, 3) array is drawn as a live scatter', { skip: notMain || n
 
 test('ball-sender (the tracking loop\'s sender): its video plays in the page', { skip: notMain || needSender('ball-sender'), timeout: 90000 }, async (t) => {
   // ball-sender has role=auto: it offers to peers that join after it and answers the others, so
-  // the page (auto, already in the room) makes the offer after its short wait.
+  // the page (auto, already in the room) offers to it as soon as it joins.
   const page = await openPage('?room=ballsender&connect=1');
   await page.waitForFunction(() => window.pointcast.state.signaling === 'in room ballsender', null, { timeout: 15000 });
   await startThroughUi(page, 'ball-sender');
