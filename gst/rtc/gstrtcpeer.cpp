@@ -66,6 +66,7 @@ constexpr auto kEosLinger = 1500ms;         // at EOS, after the channels draine
 constexpr guint kLeftGraceMs = 5000;         // a connected peer whose signaling dropped may return
 constexpr guint kGatherTimeoutMs = 5000;     // non-trickle: send what we have after this
 constexpr const char *kDefaultChannel = "pointcast";
+constexpr const char *kDefaultPeerType = "gstreamer";
 constexpr uint64_t kMinChunk = 256;          // a piece must hold the fragment announcement
 // What one remote peer may open: channels on its connection, and distinct labels (each becomes a
 // src pad of this element) across all peers.
@@ -199,7 +200,7 @@ struct RtcPeerPrivate {
   std::string signaling = kSignalingDefault.value();
   std::string room = kRoomDefault.value();
   std::string peer_id = kPeerIdDefault.value();
-  std::string peer_type = "gstreamer";
+  std::string peer_type = kDefaultPeerType;
   std::string target, token, stun_server, turn_server;
   std::string video_codec = "vp8";
   Role role = Role::Auto;
@@ -299,7 +300,7 @@ GType gst_rtc_peer_role_get_type(void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
-      {int(Role::Auto), "Offer to every peer (or to target); glare is resolved by the polite rule",
+      {int(Role::Auto), "Offer to peers that join after us, and to those that only answer (or to target)",
        "auto"},
       {int(Role::Offerer), "Offer to every peer (or to target)", "offerer"},
       {int(Role::Answerer), "Only answer offers", "answerer"},
@@ -1605,11 +1606,13 @@ static std::shared_ptr<Session> find_session(GstRtcPeer *self, const std::string
   return it == self->priv->sessions.end() ? nullptr : it->second;
 }
 
-/* Who makes the first offer. role=answerer never does; a target gets one; otherwise we offer to
- * every peer, those already in the room included: with perfect negotiation both sides offering at
- * once costs nothing (the polite side's offer was never applied), while waiting for a peer that
- * may itself only answer would stall. */
-static bool should_offer(GstRtcPeer *self, const std::string &peer)
+/* Who makes the first offer. role=answerer never does; a target gets one; role=offerer offers to
+ * every peer. role=auto: whoever was in the room first offers to the newcomer, so between two
+ * rtcpeers there is one offer and no glare; we also offer to present peers that may only answer
+ * (client_type answerer or receiver) and to browsers, whose page role we cannot see (a page in
+ * role answer waits for us; in role auto it offers too, and the polite rule settles the glare). */
+static bool should_offer(GstRtcPeer *self, const std::string &peer, const std::string &type,
+                         bool joined_after_us)
 {
   auto *p = self->priv;
   std::lock_guard lk(p->props_lock);
@@ -1617,7 +1620,9 @@ static bool should_offer(GstRtcPeer *self, const std::string &peer)
     return false;
   if (!p->target.empty())
     return peer == p->target;
-  return true;
+  if (p->role == Role::Offerer)
+    return true;
+  return joined_after_us || type == "answerer" || type == "receiver" || type == "browser";
 }
 
 static void on_remote_set(GstPromise *promise, gpointer user_data)
@@ -1853,7 +1858,7 @@ static SignallerEvents make_events(GstRtcPeer *self)
         cancel_timeout(self, &s->left_timer);
         continue;
       }
-      if (should_offer(self, peer))
+      if (should_offer(self, peer, type, false))
         create_session(self, peer, type, true);
     }
     if (!target_present && p->role != Role::Answerer)
@@ -1872,7 +1877,7 @@ static SignallerEvents make_events(GstRtcPeer *self)
         return;
       remove_session(self, peer, "the peer joined again");
     }
-    if (should_offer(self, peer))
+    if (should_offer(self, peer, type, true))
       create_session(self, peer, type, true);
   };
   ev.peer_left = [self](const std::string &peer) {
@@ -2538,7 +2543,8 @@ static bool start_signaling(GstRtcPeer *self)
     cfg.uri = p->signaling;
     cfg.room = p->room;
     cfg.peer_id = p->peer_id;
-    cfg.peer_type = p->peer_type;
+    // An answer-only peer says so, so that auto newcomers offer to it (should_offer).
+    cfg.peer_type = p->role == Role::Answerer && p->peer_type == kDefaultPeerType ? "answerer" : p->peer_type;
     cfg.target = p->target;
     cfg.token = p->token;
     cfg.role = p->role;
@@ -2972,8 +2978,10 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
           "Our id in the room. Default: $POINTCAST_PEER_ID, else a generated rtcpeer-XXXXXXXX",
           nullptr, flags));
   g_object_class_install_property(gobject_class, PROP_PEER_TYPE,
-      g_param_spec_string("peer-type", "Peer type", "client_type announced to the room",
-          "gstreamer", flags));
+      g_param_spec_string("peer-type", "Peer type",
+          "client_type announced to the room (with role=answerer the default is announced as "
+          "'answerer', so that role=auto newcomers offer to us)",
+          kDefaultPeerType, flags));
   g_object_class_install_property(gobject_class, PROP_TARGET,
       g_param_spec_string("target", "Target",
           "Peer to call; empty: offer to every peer (auto/offerer); either way either side may "

@@ -505,7 +505,13 @@ function newSession(id) {
 // perfect negotiation); a new connection only for a new peer or one that restarted its own.
 async function onOffer(from, desc) {
   let s = state.sessions.get(from);
-  if (!s || s.neg.isRestart(desc)) s = newSession(from);
+  // Glare before anything was ever negotiated, and we are polite: answer on a fresh connection
+  // instead of rolling back (Chromium cannot answer after rolling back an offer that carried a
+  // data channel: "Failed to start SCTP transport"); the unanswered one had nothing to keep.
+  const firstGlare = s && s.neg.polite && !s.neg.negotiated &&
+    (s.neg.makingOffer || s.pc.signalingState === 'have-local-offer');
+  if (firstGlare) log(`offers crossed before the first negotiation: answering ${from} on a new connection`);
+  if (!s || firstGlare || s.neg.isRestart(desc)) s = newSession(from);
   const media = mediaOf(desc.sdp);
   log(`${s.neg.negotiated ? 're-offer' : 'offer'} from ${from} (${media.join(', ') || 'no media'})`);
   if (!media.includes('video')) warn(`the offer from ${from} has no video`);
