@@ -9,7 +9,7 @@
 #   healthcheck          the daemon: GET /healthz answers 200; a pipeline: it is running
 #   anything else        run as given (gst-inspect-1.0 rtcpeer, bash, ...)
 # Pipelines take the signaling URL from POINTCAST_SIGNALING, or SIGNALING_URL as the seed
-# compose files set it; POINTCAST_TOKEN is added to it as ?token=. They wait (up to
+# compose files set it; rtcpeer takes POINTCAST_TOKEN from the environment. They wait (up to
 # $SIGNALING_WAIT s, default 60) for the daemon to accept connections, so start order does not
 # matter. POINTCAST_ROOM and POINTCAST_PEER_ID pass straight to rtcpeer.
 set -euo pipefail
@@ -49,9 +49,7 @@ run_pipeline() {
   [[ "$name" =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] && [ -f "$file" ] \
     || die "no pipeline '$name' (have: $(cd "$PIPELINES" && ls -- *.pipeline | sed 's/\.pipeline$//' | tr '\n' ' '))"
   local url="${POINTCAST_SIGNALING:-${SIGNALING_URL:-ws://127.0.0.1:${PORT:-8765}/ws}}"
-  if [ -n "${POINTCAST_TOKEN:-}" ] && [[ "$url" != *token=* ]]; then
-    [[ "$url" == *\?* ]] && url+="&token=$POINTCAST_TOKEN" || url+="?token=$POINTCAST_TOKEN"
-  fi
+  # rtcpeer sends $POINTCAST_TOKEN as "Authorization: Bearer" (the daemon refuses a token in a URL).
   export POINTCAST_SIGNALING="$url"
   echo pipeline >"$ROLE_FILE" 2>/dev/null || true
   wait_for_signaling "$url"
