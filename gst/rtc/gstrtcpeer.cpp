@@ -93,6 +93,7 @@ struct EnvDefault {
 constexpr EnvDefault kSignalingDefault{"POINTCAST_SIGNALING", "ws://127.0.0.1:8765/ws"};
 constexpr EnvDefault kRoomDefault{"POINTCAST_ROOM", "default"};
 constexpr EnvDefault kPeerIdDefault{"POINTCAST_PEER_ID", ""};
+constexpr EnvDefault kTokenDefault{"POINTCAST_TOKEN", ""};
 
 struct Session;
 
@@ -200,7 +201,8 @@ struct RtcPeerPrivate {
   std::string room = kRoomDefault.value();
   std::string peer_id = kPeerIdDefault.value();
   std::string peer_type = "gstreamer";
-  std::string target, token, stun_server, turn_server;
+  std::string target, stun_server, turn_server;
+  std::string token = kTokenDefault.value();
   std::string video_codec = "vp8";
   Role role = Role::Auto;
   guint latency = kDefaultLatency;
@@ -2808,9 +2810,11 @@ static void gst_rtc_peer_set_property(GObject *object, guint prop_id, const GVal
   case PROP_TARGET:
     str(p->target);
     break;
-  case PROP_TOKEN:
-    str(p->token);
+  case PROP_TOKEN: {
+    const char *s = g_value_get_string(value);
+    p->token = s && *s ? s : kTokenDefault.value();
     break;
+  }
   case PROP_ROLE:
     p->role = Role(g_value_get_enum(value));
     break;
@@ -2979,7 +2983,8 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
           "Peer to call; empty: offer to every peer (auto/offerer); either way either side may "
           "renegotiate later", nullptr, flags));
   g_object_class_install_property(gobject_class, PROP_TOKEN,
-      g_param_spec_string("token", "Token", "Token the signaling server requires", nullptr,
+      g_param_spec_string("token", "Token", "Token the signaling server requires (ws://: sent as \"Authorization: Bearer\", never in the "
+          "URL). Default: $POINTCAST_TOKEN, else none", nullptr,
           flags));
   g_object_class_install_property(gobject_class, PROP_ROLE,
       g_param_spec_enum("role", "Role", "Who makes the offer", GST_TYPE_RTC_PEER_ROLE,

@@ -384,8 +384,38 @@ def case_unreachable_and_token(work):
             time.sleep(0.2)
         assert "good (gstreamer) registered" in d.text(), d.text()
         good.stop()
+        # The token from $POINTCAST_TOKEN, as `./pointcast launch` and the daemon's children get it.
+        env = dict(env_for(d, "tok", "fromenv"), POINTCAST_TOKEN="s3cret")
+        fromenv = Gst(work, "envtoken", "rtcpeer name=rtc rtc.data_x ! fakesink", env)
+        deadline = time.monotonic() + 10
+        while "fromenv (gstreamer) registered" not in d.text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "fromenv (gstreamer) registered" in d.text(), d.text() + fromenv.text()[-2000:]
+        fromenv.stop()
     finally:
         d.kill()
+    # What goes on the wire: the token in the Authorization header, never in the URL (logs).
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        srv.settimeout(15)
+        port = srv.getsockname()[1]
+        env = {"POINTCAST_SIGNALING": f"ws://127.0.0.1:{port}/ws", "POINTCAST_TOKEN": "s3cret"}
+        g = Gst(work, "wiretoken", "rtcpeer name=rtc rtc.data_x ! fakesink", env)
+        try:
+            conn, _ = srv.accept()
+            conn.settimeout(10)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                assert chunk, head
+                head += chunk
+            conn.close()
+        finally:
+            g.stop()
+        lines = head.decode().split("\r\n")
+        assert lines[0].startswith("GET /ws ") and "s3cret" not in lines[0], lines[0]
+        assert "authorization: bearer s3cret" in [l.lower() for l in lines], lines
 
 
 def pipeline_desc(name, faster=False):
