@@ -837,6 +837,7 @@ static void send_local_description(GstRtcPeer *self, const std::shared_ptr<Sessi
   auto *p = self->priv;
   if (s->removed || !p->signaller)
     return;
+  GST_LOG_OBJECT(self, "%s to '%s':\n%s", type.c_str(), s->id.c_str(), sdp_text.c_str());
   s->mids = sdp::mids(sdp_text);
   if (s->trickle) {
     p->signaller->send_sdp(s->id, type, sdp_text);
@@ -1772,8 +1773,10 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
       break;
     case Action::SendOffer:
       // Queued before any candidate: candidates reach this thread only after this call.
+      // A re-offer keeps the live BUNDLE transport's port and DTLS role in every section (the
+      // remote answers that; webrtcbin keeps its own copy, which only differs there).
       if (s->offer)
-        send_local_description(self, s, "offer", text_of(s->offer));
+        send_local_description(self, s, "offer", sdp::keep_bundle_in_reoffer(text_of(s->offer)));
       break;
     case Action::ApplyRemoteOffer:
       if (remote)
