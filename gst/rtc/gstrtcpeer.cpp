@@ -2546,9 +2546,13 @@ static GstPad *gst_rtc_peer_request_new_pad(GstElement *element, GstPadTemplate 
       GST_WARNING_OBJECT(self, "data_%s is already requested", label.c_str());
       return nullptr;
     }
-    // Linked as a src pad already (gst-launch retries that link at every pad-added).
-    if (p->awaited_srcs.count(req_name))
-      return nullptr;
+    // Linked as a src pad already (gst-launch retries that link at every pad-added, running);
+    // asked for again before the start, it is a sink pad after all.
+    if (p->awaited_srcs.count(req_name)) {
+      if (GST_STATE(element) != GST_STATE_NULL)
+        return nullptr;
+      p->awaited_srcs.erase(req_name);
+    }
   }
   GstPad *pad = gst_pad_new_from_template(templ, req_name);
   auto sink = std::make_unique<DataSink>();
