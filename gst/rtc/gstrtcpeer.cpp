@@ -45,6 +45,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -94,6 +95,7 @@ struct EnvDefault {
 constexpr EnvDefault kSignalingDefault{"POINTCAST_SIGNALING", "ws://127.0.0.1:8765/ws"};
 constexpr EnvDefault kRoomDefault{"POINTCAST_ROOM", "default"};
 constexpr EnvDefault kPeerIdDefault{"POINTCAST_PEER_ID", ""};
+constexpr EnvDefault kTokenDefault{"POINTCAST_TOKEN", ""};
 
 struct Session;
 
@@ -201,7 +203,8 @@ struct RtcPeerPrivate {
   std::string room = kRoomDefault.value();
   std::string peer_id = kPeerIdDefault.value();
   std::string peer_type = kDefaultPeerType;
-  std::string target, token, stun_server, turn_server;
+  std::string target, stun_server, turn_server;
+  std::string token = kTokenDefault.value();
   std::string video_codec = "vp8";
   Role role = Role::Auto;
   guint latency = kDefaultLatency;
@@ -235,6 +238,15 @@ struct RtcPeerPrivate {
   // only after the sinks have ended and drained, so replies to what was sent last still come out.
   GstEvent *pending_src_eos = nullptr;
   guint src_eos_timer = 0;
+  /* Src pads the pipeline links to before they exist (gst-launch's `rtc.data_x ! ...`): its first
+   * try requests the name, gets one of our request sink pads and releases it; we keep the name so
+   * that at EOS a pad that never came (no peer sent on it) is made and ended, or the sinks behind
+   * it would never get EOS and gst-launch -e would wait forever. A name is one pad, so such a
+   * label is never also a data sink pad. */
+  std::set<std::string> awaited_srcs;
+  std::vector<GstPad *> ended_srcs; // media src pads made only to carry that EOS
+  // What a departed peer's media src pads were linked to: EOS goes there directly at the end.
+  std::vector<GstPad *> orphaned_sinks;
   guint next_video = 0, next_audio = 0, next_src_video = 0, next_src_audio = 0, next_session = 0;
 };
 
@@ -406,6 +418,14 @@ static gboolean data_src_query(GstPad *pad, GstObject *parent, GstQuery *query)
   }
 }
 
+/* What a data src pad (or a media one made only to end, make_ended_media_src) carries comes from
+ * no sink pad of ours: upstream events and queries go nowhere. The default (every sink pad) sent
+ * a reconfigure from ball-tracker's data_detections back round its own loop without end. */
+static GstIterator *no_internal_links(GstPad *, GstObject *)
+{
+  return nullptr;
+}
+
 static DataSrc *ensure_data_src(GstRtcPeer *self, const std::string &label)
 {
   auto *p = self->priv;
@@ -435,6 +455,7 @@ static DataSrc *ensure_data_src(GstRtcPeer *self, const std::string &label)
   std::string name = "data_" + label;
   GstPad *pad = gst_pad_new_from_static_template(&data_src_template, name.c_str());
   gst_pad_set_query_function(pad, data_src_query);
+  gst_pad_set_iterate_internal_links_function(pad, no_internal_links);
   gst_pad_use_fixed_caps(pad);
   gst_pad_set_active(pad, TRUE);
   auto src = std::make_unique<DataSrc>();
@@ -817,6 +838,7 @@ static void send_local_description(GstRtcPeer *self, const std::shared_ptr<Sessi
   auto *p = self->priv;
   if (s->removed || !p->signaller)
     return;
+  GST_LOG_OBJECT(self, "%s to '%s':\n%s", type.c_str(), s->id.c_str(), sdp_text.c_str());
   s->mids = sdp::mids(sdp_text);
   if (s->trickle) {
     p->signaller->send_sdp(s->id, type, sdp_text);
@@ -1569,6 +1591,10 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
       gst_object_unref(m.webrtc_pad);
   }
   for (auto *pad : media_srcs) {
+    if (GstPad *peer_pad = gst_pad_get_peer(pad)) {
+      std::lock_guard lk(p->lock);
+      p->orphaned_sinks.push_back(peer_pad);
+    }
     gst_element_remove_pad(GST_ELEMENT(self), pad);
     gst_object_unref(pad);
   }
@@ -1752,8 +1778,10 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
       break;
     case Action::SendOffer:
       // Queued before any candidate: candidates reach this thread only after this call.
+      // A re-offer keeps the live BUNDLE transport's port and DTLS role in every section (the
+      // remote answers that; webrtcbin keeps its own copy, which only differs there).
       if (s->offer)
-        send_local_description(self, s, "offer", text_of(s->offer));
+        send_local_description(self, s, "offer", sdp::keep_bundle_in_reoffer(text_of(s->offer)));
       break;
     case Action::ApplyRemoteOffer:
       if (remote)
@@ -2110,7 +2138,13 @@ static void drain_channels(GstRtcPeer *self)
       break;
     nap(p, 20ms);
   }
+  bool connected = false;
   {
+    std::lock_guard lk(p->lock);
+    for (auto &[id, s] : p->sessions)
+      connected |= s->connected;
+  }
+  if (connected || !channels.empty()) { // else no peer: nothing to drain or wait replies from
     std::unique_lock lk(p->wake_lock);
     p->wake.wait_for(lk, kEosLinger, [p] { return is_flushing(p); });
   }
@@ -2135,12 +2169,37 @@ static void drain_channels(GstRtcPeer *self)
     gst_object_unref(ch);
 }
 
-// Ends every data and media src pad with the EOS the application sent, once.
+// A media src pad that no peer's track filled: made at EOS so the branch linked to it ends.
+static GstPad *make_ended_media_src(GstRtcPeer *self, const std::string &name)
+{
+  bool video = g_str_has_prefix(name.c_str(), "video_");
+  GstPad *pad = gst_pad_new_from_static_template(video ? &video_src_template : &audio_src_template,
+                                                 name.c_str());
+  gst_pad_set_query_function(pad, data_src_query);
+  gst_pad_set_iterate_internal_links_function(pad, no_internal_links);
+  gst_pad_set_active(pad, TRUE);
+  if (!gst_element_add_pad(GST_ELEMENT(self), pad))
+    return nullptr; // the name was taken meanwhile; add_pad sank the pad
+  {
+    std::lock_guard lk(self->priv->lock);
+    self->priv->ended_srcs.push_back(GST_PAD(gst_object_ref(pad)));
+  }
+  gst_pad_push_event(pad, gst_event_new_stream_start(("ended/" + name).c_str()));
+  GstSegment seg;
+  gst_segment_init(&seg, GST_FORMAT_TIME);
+  gst_pad_push_event(pad, gst_event_new_segment(&seg));
+  return GST_PAD(gst_object_ref(pad));
+}
+
+// Ends every data and media src pad with the EOS the application sent, once; pads the pipeline
+// links to that no peer has filled yet are made first (awaited_srcs).
 static void end_src_pads(GstRtcPeer *self)
 {
   auto *p = self->priv;
   GstEvent *event = nullptr;
   std::vector<GstPad *> pads;
+  std::vector<std::string> missing;
+  std::vector<GstPad *> orphans;
   {
     std::lock_guard lk(p->lock);
     std::swap(event, p->pending_src_eos);
@@ -2151,6 +2210,26 @@ static void end_src_pads(GstRtcPeer *self)
     for (auto &[id, s] : p->sessions)
       for (auto *pad : s->media_srcs)
         pads.push_back(GST_PAD(gst_object_ref(pad)));
+    missing.assign(p->awaited_srcs.begin(), p->awaited_srcs.end());
+    orphans.swap(p->orphaned_sinks);
+  }
+  for (auto *sink : orphans) {
+    if (!gst_pad_is_linked(sink))
+      gst_pad_send_event(sink, gst_event_ref(event));
+    gst_object_unref(sink);
+  }
+  for (auto &name : missing) {
+    if (GstPad *have = gst_element_get_static_pad(GST_ELEMENT(self), name.c_str())) {
+      gst_object_unref(have); // exists (and is in `pads` if it is a src pad of ours)
+      continue;
+    }
+    GST_INFO_OBJECT(self, "%s never had data: made to carry the EOS", name.c_str());
+    if (g_str_has_prefix(name.c_str(), "data_")) {
+      if (DataSrc *src = ensure_data_src(self, name.substr(5)))
+        pads.push_back(GST_PAD(gst_object_ref(src->pad)));
+    } else if (GstPad *pad = make_ended_media_src(self, name)) {
+      pads.push_back(pad);
+    }
   }
   for (auto *pad : pads) {
     gst_pad_push_event(pad, gst_event_ref(event));
@@ -2472,6 +2551,13 @@ static GstPad *gst_rtc_peer_request_new_pad(GstElement *element, GstPadTemplate 
       GST_WARNING_OBJECT(self, "data_%s is already requested", label.c_str());
       return nullptr;
     }
+    // Linked as a src pad already (gst-launch retries that link at every pad-added, running);
+    // asked for again before the start, it is a sink pad after all.
+    if (p->awaited_srcs.count(req_name)) {
+      if (GST_STATE(element) != GST_STATE_NULL)
+        return nullptr;
+      p->awaited_srcs.erase(req_name);
+    }
   }
   GstPad *pad = gst_pad_new_from_template(templ, req_name);
   auto sink = std::make_unique<DataSink>();
@@ -2507,6 +2593,11 @@ static void gst_rtc_peer_release_pad(GstElement *element, GstPad *pad)
   auto *self = GST_RTC_PEER(element);
   auto *p = self->priv;
   std::string name = GST_PAD_NAME(pad);
+  if (GST_STATE(element) == GST_STATE_NULL && !gst_pad_is_linked(pad)) {
+    // Requested and released unlinked before the start: a link that wanted a src pad of that name.
+    std::lock_guard lk(p->lock);
+    p->awaited_srcs.insert(name);
+  }
   if (g_str_has_prefix(name.c_str(), "data_")) {
     std::unique_ptr<DataSink> sink;
     {
@@ -2598,6 +2689,19 @@ static void remove_data_srcs(GstRtcPeer *self)
   for (auto &[label, src] : srcs) {
     gst_pad_set_active(src->pad, FALSE);
     gst_element_remove_pad(GST_ELEMENT(self), src->pad);
+  }
+  std::vector<GstPad *> ended, orphans;
+  {
+    std::lock_guard lk(p->lock);
+    ended.swap(p->ended_srcs);
+    orphans.swap(p->orphaned_sinks);
+  }
+  for (auto *pad : orphans)
+    gst_object_unref(pad);
+  for (auto *pad : ended) {
+    gst_pad_set_active(pad, FALSE);
+    gst_element_remove_pad(GST_ELEMENT(self), pad);
+    gst_object_unref(pad);
   }
 }
 
@@ -2757,13 +2861,18 @@ static gboolean gst_rtc_peer_send_event(GstElement *element, GstEvent *event)
     /* As a source (gst-launch -e): end every stream we produce. An element that also sends
      * (ball-sender: video out, detections back) ends its src pads only once its sink pads have
      * ended and drained (maybe_post_eos), so the replies to its last frames are not cut off; at
-     * most kSrcEosWaitMs. A pure receiver ends at once and posts EOS itself. */
+     * most kSrcEosWaitMs. A pure receiver, or one with no peer connected, ends at once and
+     * posts EOS itself once its sinks have ended. */
     bool sending, data_sinks;
     {
       std::lock_guard lk(p->lock);
       gst_event_replace(&p->pending_src_eos, event);
       data_sinks = !p->data_sinks.empty();
-      sending = !p->eos_posted && !sinks_ended(p);
+      // With no peer connected there are no replies to wait for: end the src pads now.
+      bool connected = false;
+      for (auto &[id, sess] : p->sessions)
+        connected |= sess->connected;
+      sending = connected && !p->eos_posted && !sinks_ended(p);
       if (sending && p->ctx) {
         cancel_timeout(self, &p->src_eos_timer);
         p->src_eos_timer = add_timeout(self, kSrcEosWaitMs, [self] {
@@ -2814,9 +2923,11 @@ static void gst_rtc_peer_set_property(GObject *object, guint prop_id, const GVal
   case PROP_TARGET:
     str(p->target);
     break;
-  case PROP_TOKEN:
-    str(p->token);
+  case PROP_TOKEN: {
+    const char *s = g_value_get_string(value);
+    p->token = s && *s ? s : kTokenDefault.value();
     break;
+  }
   case PROP_ROLE:
     p->role = Role(g_value_get_enum(value));
     break;
@@ -2987,7 +3098,8 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
           "Peer to call; empty: offer to every peer (auto/offerer); either way either side may "
           "renegotiate later", nullptr, flags));
   g_object_class_install_property(gobject_class, PROP_TOKEN,
-      g_param_spec_string("token", "Token", "Token the signaling server requires", nullptr,
+      g_param_spec_string("token", "Token", "Token the signaling server requires (ws://: sent as \"Authorization: Bearer\", never in the "
+          "URL). Default: $POINTCAST_TOKEN, else none", nullptr,
           flags));
   g_object_class_install_property(gobject_class, PROP_ROLE,
       g_param_spec_enum("role", "Role", "Who makes the offer", GST_TYPE_RTC_PEER_ROLE,

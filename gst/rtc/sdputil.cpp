@@ -123,3 +123,77 @@ std::string drop_bundle_with_split_ice(std::string_view sdp)
 }
 
 } // namespace pointcast::sdp
+
+namespace pointcast::sdp {
+
+std::string keep_bundle_in_reoffer(std::string_view sdp)
+{
+  auto lines = split_lines(sdp);
+  std::vector<std::string> group; // mids of the BUNDLE group, the tag first
+  std::vector<std::vector<std::string>> sections(1); // [0]: session part
+  for (auto line : lines) {
+    if (line.substr(0, 2) == "m=")
+      sections.emplace_back();
+    sections.back().emplace_back(line);
+    if (sections.size() == 1 && line.substr(0, 15) == "a=group:BUNDLE ") {
+      std::string_view rest = line.substr(15);
+      while (!rest.empty()) {
+        size_t sp = rest.find(' ');
+        if (sp != 0)
+          group.emplace_back(rest.substr(0, sp));
+        if (sp == std::string_view::npos)
+          break;
+        rest.remove_prefix(sp + 1);
+      }
+    }
+  }
+  auto mid_of = [](const std::vector<std::string> &sec) -> std::string {
+    for (auto &l : sec)
+      if (l.rfind("a=mid:", 0) == 0)
+        return l.substr(6);
+    return "";
+  };
+  auto in_group = [&](const std::string &mid) {
+    for (auto &g : group)
+      if (g == mid)
+        return !mid.empty();
+    return false;
+  };
+  // The tag: the first section of the group that has a port.
+  std::string port, setup;
+  for (size_t i = 1; i < sections.size() && port.empty(); i++) {
+    if (!in_group(mid_of(sections[i])))
+      continue;
+    const std::string &m = sections[i][0];
+    size_t a = m.find(' '), b = a == std::string::npos ? a : m.find(' ', a + 1);
+    if (b == std::string::npos || m.substr(a + 1, b - a - 1) == "0")
+      continue;
+    port = m.substr(a + 1, b - a - 1);
+    for (auto &l : sections[i])
+      if (l.rfind("a=setup:", 0) == 0)
+        setup = l;
+  }
+  if (port.empty() || (setup != "a=setup:active" && setup != "a=setup:passive"))
+    return std::string(sdp);
+  std::string out;
+  out.reserve(sdp.size() + 64);
+  for (size_t i = 0; i < sections.size(); i++) {
+    bool fix = i > 0 && in_group(mid_of(sections[i]));
+    for (size_t j = 0; j < sections[i].size(); j++) {
+      std::string line = sections[i][j];
+      if (fix && j == 0) {
+        size_t a = line.find(' '), b = a == std::string::npos ? a : line.find(' ', a + 1);
+        if (b != std::string::npos)
+          line = line.substr(0, a + 1) + port + line.substr(b);
+      } else if (fix && line == "a=bundle-only") {
+        continue;
+      } else if (fix && line.rfind("a=setup:", 0) == 0) {
+        line = setup;
+      }
+      out.append(line).append("\r\n");
+    }
+  }
+  return out;
+}
+
+} // namespace pointcast::sdp

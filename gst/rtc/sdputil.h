@@ -33,4 +33,13 @@ std::vector<std::string> mids(std::string_view sdp);
  * same offer is valid: one transport per section. Other SDP comes back unchanged. */
 std::string drop_bundle_with_split_ice(std::string_view sdp);
 
+/* webrtcbin 1.22's offer on an established BUNDLE transport (a renegotiation) gives only the
+ * first section of the group the DTLS role already in use (a=setup:active or passive); the others
+ * say actpass, and carry port 0 with a=bundle-only. A remote that takes actpass as a new choice
+ * may flip the role of the one transport they share (Firefox refuses the conflict). Every section
+ * of the group gets the first section's port and role here, without bundle-only, as browsers
+ * re-offer. A first offer (the first section says actpass), sections outside the group and SDP
+ * without a group come back unchanged. */
+std::string keep_bundle_in_reoffer(std::string_view sdp);
+
 } // namespace pointcast::sdp

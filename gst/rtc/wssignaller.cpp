@@ -111,16 +111,10 @@ private:
                                          cancel_, on_connected, this);
   }
 
-  std::string uri_with_token() const
-  {
-    if (cfg_.token.empty())
-      return cfg_.uri;
-    gchar *esc = g_uri_escape_string(cfg_.token.c_str(), nullptr, FALSE);
-    std::string uri = cfg_.uri + (cfg_.uri.find('?') == std::string::npos ? "?" : "&") +
-                      "token=" + esc;
-    g_free(esc);
-    return uri;
-  }
+  // The token goes only in the Authorization header: URLs end up in logs, and the daemon
+  // refuses a ?token= on /ws unless a valid header comes with it. A URL that already carries
+  // one (the daemon's child credential, pipelines.cpp) is passed through as given.
+  std::string uri_with_token() const { return cfg_.uri; }
 
   static void on_connected(GObject *source, GAsyncResult *res, gpointer data)
   {

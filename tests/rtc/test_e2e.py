@@ -8,6 +8,7 @@ Usage: test_e2e.py [CASE ...]   (default: all cases; each starts its own daemon 
 import asyncio
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -384,8 +385,38 @@ def case_unreachable_and_token(work):
             time.sleep(0.2)
         assert "good (gstreamer) registered" in d.text(), d.text()
         good.stop()
+        # The token from $POINTCAST_TOKEN, as `./pointcast launch` and the daemon's children get it.
+        env = dict(env_for(d, "tok", "fromenv"), POINTCAST_TOKEN="s3cret")
+        fromenv = Gst(work, "envtoken", "rtcpeer name=rtc rtc.data_x ! fakesink", env)
+        deadline = time.monotonic() + 10
+        while "fromenv (gstreamer) registered" not in d.text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "fromenv (gstreamer) registered" in d.text(), d.text() + fromenv.text()[-2000:]
+        fromenv.stop()
     finally:
         d.kill()
+    # What goes on the wire: the token in the Authorization header, never in the URL (logs).
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        srv.settimeout(15)
+        port = srv.getsockname()[1]
+        env = {"POINTCAST_SIGNALING": f"ws://127.0.0.1:{port}/ws", "POINTCAST_TOKEN": "s3cret"}
+        g = Gst(work, "wiretoken", "rtcpeer name=rtc rtc.data_x ! fakesink", env)
+        try:
+            conn, _ = srv.accept()
+            conn.settimeout(10)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                assert chunk, head
+                head += chunk
+            conn.close()
+        finally:
+            g.stop()
+        lines = head.decode().split("\r\n")
+        assert lines[0].startswith("GET /ws ") and "s3cret" not in lines[0], lines[0]
+        assert "authorization: bearer s3cret" in [l.lower() for l in lines], lines
 
 
 def pipeline_desc(name, faster=False):
@@ -410,6 +441,49 @@ def case_pipeline_files(work):
         lines = [l for l in rx.text().splitlines() if l.startswith("pointsink")]
         assert len(lines) == 240, f"{len(lines)} arrays logged:\n{rx.text()[-2000:]}"
         assert "shape=(100, 3)" in lines[-1], lines[-1]
+    finally:
+        d.kill()
+
+
+def sigint_exits(g, timeout=5):
+    """gst-launch -e ends on SIGINT: EOS reaches every sink, also those behind src pads no peer
+    ever filled (the pad is made at EOS), within `timeout` s."""
+    g.proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    rc = g.wait(timeout)
+    assert rc == 0, f"{g.name} exited {rc}:\n{g.text()[-3000:]}"
+    return time.monotonic() - t0
+
+
+def case_eos_without_peer(work):
+    """ball-sender and ball-tracker alone in a room end on SIGINT (before, gst-launch stayed at
+    "Waiting for EOS": ballscore, behind the never-made data_detections src pad, got no EOS); then
+    both together, connected, still end on SIGINT with the loop scored."""
+    d = Daemon(work).start()
+    try:
+        for name in ["ball-sender", "ball-tracker"]:
+            g = Gst(work, name + "-alone", pipeline_desc(name), env_for(d, "alone-" + name, name))
+            deadline = time.monotonic() + 15
+            while f"{name} (" not in d.text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert f"{name} (" in d.text(), d.text()[-2000:]
+            time.sleep(0.5)  # PLAYING
+            took = sigint_exits(g)
+            print(f"{name} alone: exited {took:.2f} s after SIGINT")
+            assert "Waiting for EOS" in g.text() and "Got EOS" in g.text(), g.text()[-2000:]
+        tx = Gst(work, "tx", pipeline_desc("ball-sender"), env_for(d, "loop", "tx"))
+        rx = Gst(work, "rx", pipeline_desc("ball-tracker"), env_for(d, "loop", "rx"))
+        deadline = time.monotonic() + 30
+        scored = re.compile(r"ballscore: frames \d+, detections [1-9]")
+        while not scored.search(tx.text()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert scored.search(tx.text()), tx.text()[-3000:] + rx.text()[-2000:]
+        took = sigint_exits(tx, timeout=10)
+        print(f"ball-sender with a tracker: exited {took:.2f} s after SIGINT")
+        # Its sender's session lingers (kLeftGraceMs) and its sinks wait on its own src pads, so
+        # it ends at rtcpeer's kSrcEosWaitMs (5 s).
+        took = sigint_exits(rx, timeout=10)
+        print(f"ball-tracker after its sender: exited {took:.2f} s after SIGINT")
     finally:
         d.kill()
 

@@ -308,6 +308,40 @@ static void test_split_ice_bundle()
   CHECK(sdp::drop_bundle_with_split_ice(good) == good);
 }
 
+// webrtcbin 1.22's re-offer once connected (taken from a run; candidates and codecs cut).
+static void test_reoffer_keeps_bundle()
+{
+  const std::string reoffer =
+      "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE video0 application1 video3\r\n"
+      "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=setup:active\r\na=sendrecv\r\n"
+      "a=mid:video0\r\n"
+      "m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=setup:actpass\r\n"
+      "a=bundle-only\r\na=mid:application1\r\na=sctp-port:5000\r\n"
+      "m=video 0 UDP/TLS/RTP/SAVPF 98\r\nc=IN IP4 0.0.0.0\r\na=setup:actpass\r\na=bundle-only\r\n"
+      "a=sendrecv\r\na=mid:video3\r\na=rtcp-mux-only\r\n";
+  std::string fixed = sdp::keep_bundle_in_reoffer(reoffer);
+  // Every m-line and the group kept; one port, one DTLS role (the one in use), no bundle-only.
+  CHECK(sdp::mids(fixed) == std::vector<std::string>({"video0", "application1", "video3"}));
+  CHECK(fixed.find("a=group:BUNDLE video0 application1 video3\r\n") != std::string::npos);
+  CHECK(fixed.find("m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n") != std::string::npos);
+  CHECK(fixed.find("m=video 9 UDP/TLS/RTP/SAVPF 98\r\n") != std::string::npos);
+  CHECK(fixed.find("a=setup:actpass") == std::string::npos);
+  CHECK(fixed.find("a=bundle-only") == std::string::npos);
+  size_t n = 0;
+  for (size_t at = 0; (at = fixed.find("a=setup:active\r\n", at)) != std::string::npos; at++)
+    n++;
+  CHECK(n == 3);
+  CHECK(fixed.find("a=sctp-port:5000\r\n") != std::string::npos);
+  CHECK(sdp::keep_bundle_in_reoffer(fixed) == fixed);
+  // A first offer (actpass everywhere) is left alone, as is SDP without a group.
+  std::string first = reoffer;
+  first.replace(first.find("a=setup:active"), 14, "a=setup:actpass");
+  CHECK(sdp::keep_bundle_in_reoffer(first) == first);
+  const std::string ungrouped = "v=0\r\nm=video 9 RTP/AVP 96\r\na=setup:active\r\na=mid:0\r\n"
+                                "m=video 0 RTP/AVP 97\r\na=setup:actpass\r\na=mid:1\r\n";
+  CHECK(sdp::keep_bundle_in_reoffer(ungrouped) == ungrouped);
+}
+
 // The codec table: every lookup finds the same row, and the RTP caps carry what webrtcbin needs.
 static void test_codec_table()
 {
@@ -337,6 +371,7 @@ int main()
   test_sigcheck();
   test_sdp();
   test_split_ice_bundle();
+  test_reoffer_keeps_bundle();
   test_codec_table();
   if (failures) {
     std::fprintf(stderr, "%d check(s) failed\n", failures);

@@ -364,27 +364,38 @@ GST_START_TEST(test_env_defaults)
   g_setenv("POINTCAST_SIGNALING", "local://from-env", TRUE);
   g_setenv("POINTCAST_ROOM", "envroom", TRUE);
   g_setenv("POINTCAST_PEER_ID", "env-peer", TRUE);
+  g_setenv("POINTCAST_TOKEN", "env-token", TRUE);
   GstElement *rtc = gst_element_factory_make("rtcpeer", nullptr);
-  gchar *sig, *room, *id;
-  g_object_get(rtc, "signaling", &sig, "room", &room, "peer-id", &id, nullptr);
+  gchar *sig, *room, *id, *token;
+  g_object_get(rtc, "signaling", &sig, "room", &room, "peer-id", &id, "token", &token, nullptr);
   fail_unless_equals_string(sig, "local://from-env");
   fail_unless_equals_string(room, "envroom");
   fail_unless_equals_string(id, "env-peer");
+  fail_unless_equals_string(token, "env-token");
   g_free(sig);
   g_free(room);
   g_free(id);
+  g_free(token);
+  // An empty value set by hand means the default again, as for signaling and room.
+  g_object_set(rtc, "token", "", nullptr);
+  g_object_get(rtc, "token", &token, nullptr);
+  fail_unless_equals_string(token, "env-token");
+  g_free(token);
   gst_object_unref(rtc);
   g_unsetenv("POINTCAST_SIGNALING");
   g_unsetenv("POINTCAST_ROOM");
   g_unsetenv("POINTCAST_PEER_ID");
+  g_unsetenv("POINTCAST_TOKEN");
   rtc = gst_element_factory_make("rtcpeer", nullptr);
-  g_object_get(rtc, "signaling", &sig, "room", &room, "peer-id", &id, nullptr);
+  g_object_get(rtc, "signaling", &sig, "room", &room, "peer-id", &id, "token", &token, nullptr);
   fail_unless_equals_string(sig, "ws://127.0.0.1:8765/ws");
   fail_unless_equals_string(room, "default");
   fail_unless(g_str_has_prefix(id, "rtcpeer-"));
+  fail_unless_equals_string(token, "");
   g_free(sig);
   g_free(room);
   g_free(id);
+  g_free(token);
   gst_object_unref(rtc);
 }
 GST_END_TEST;
@@ -600,6 +611,56 @@ GST_START_TEST(test_two_senders_one_receiver)
 }
 GST_END_TEST;
 
+GST_START_TEST(test_reoffer_adds_tracks)
+{
+  // The receiver's offer wins (it is the impolite side) and asks for one video track; the sender
+  // has two, answers with one, and once connected re-offers with both on the live connection
+  // (keep_bundle_in_reoffer: one BUNDLE, the DTLS role kept). Both tracks then play, and go on.
+  auto uri = unique_room("reoffer");
+  MultiVideo rx;
+  rx.pipeline = gst_pipeline_new(nullptr);
+  GstElement *rtc = gst_element_factory_make("rtcpeer", nullptr);
+  g_object_set(rtc, "signaling", uri.c_str(), "peer-id", "zzz-rx", nullptr);
+  gst_bin_add(GST_BIN(rx.pipeline), rtc);
+  g_signal_connect(rtc, "pad-added", G_CALLBACK(on_multi_pad), &rx);
+  fail_if(gst_element_set_state(rx.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  GstElement *tx = gst_parse_launch(("videotestsrc is-live=true pattern=ball ! "
+      "video/x-raw,width=160,height=120,framerate=30/1 ! rtc.video_0 "
+      "videotestsrc is-live=true ! video/x-raw,width=176,height=144,framerate=30/1 ! rtc.video_1 "
+      "rtcpeer name=rtc peer-id=aaa-tx receive-video=false signaling=" + uri).c_str(), nullptr);
+  fail_unless(tx != nullptr);
+  fail_if(gst_element_set_state(tx, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  for (int round = 0; round < 2; round++) {
+    gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    while (g_get_monotonic_time() < end) {
+      no_error_until(tx, nullptr, 100 * GST_MSECOND);
+      no_error_until(rx.pipeline, nullptr, 100 * GST_MSECOND);
+      std::lock_guard lk(rx.lock);
+      if (rx.sizes.size() >= 2)
+        break;
+    }
+    std::lock_guard lk(rx.lock);
+    fail_unless_equals_int(rx.sizes.size(), 2);
+    bool small = false, large = false;
+    for (auto &[w, h] : rx.sizes) {
+      small |= w == 160 && h == 120;
+      large |= w == 176 && h == 144;
+    }
+    fail_unless(small && large, "the re-offer did not bring the second track (round %d)", round);
+    rx.sizes.clear(); // round 2: both still flow after the renegotiation
+  }
+  guint connected = 0;
+  GstElement *txrtc = gst_bin_get_by_name(GST_BIN(tx), "rtc");
+  g_object_get(txrtc, "connected-peers", &connected, nullptr);
+  gst_object_unref(txrtc);
+  fail_unless_equals_int(connected, 1);
+  for (GstElement *p : {tx, rx.pipeline}) {
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(p);
+  }
+}
+GST_END_TEST;
+
 namespace {
 // One of several all-to-all peers: sends on channel from_<name>, receives everyone else's.
 struct Mesh {
@@ -742,6 +803,7 @@ static Suite *rtcpeer_suite()
   tcase_add_test(tc, test_two_senders_one_receiver);
   tcase_add_test(tc, test_three_all_to_all);
   tcase_add_test(tc, test_other_codecs);
+  tcase_add_test(tc, test_reoffer_adds_tracks);
   return s;
 }
 
