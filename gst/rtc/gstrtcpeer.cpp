@@ -2238,16 +2238,75 @@ static void end_src_pads(GstRtcPeer *self)
   gst_event_unref(event);
 }
 
-// Under priv->lock: every sink pad that carries something has ended.
-static bool sinks_ended(RtcPeerPrivate *p)
+static void push_sink_pads(GstElement *e, std::vector<GstPad *> &out)
+{
+  GstIterator *it = gst_element_iterate_sink_pads(e);
+  GValue v = G_VALUE_INIT;
+  bool done = false;
+  while (!done) {
+    switch (gst_iterator_next(it, &v)) {
+    case GST_ITERATOR_OK:
+      out.push_back(GST_PAD(g_value_dup_object(&v)));
+      g_value_reset(&v);
+      break;
+    case GST_ITERATOR_RESYNC:
+      gst_iterator_resync(it);
+      break;
+    default:
+      done = true;
+    }
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+}
+
+/* Names of our sink pads whose data comes from our own src pads (ball-tracker: video_0 src ->
+ * balldetect -> data_detections sink). Those end only after our src pads do, so the EOS of the
+ * src pads must not wait for them (it waited kSrcEosWaitMs). Walks the pipeline upstream. */
+static std::set<std::string> sinks_fed_by_self(GstRtcPeer *self)
+{
+  std::set<std::string> fed;
+  std::vector<GstPad *> ours;
+  push_sink_pads(GST_ELEMENT(self), ours);
+  for (GstPad *sink : ours) {
+    std::vector<GstPad *> todo{GST_PAD(gst_object_ref(sink))};
+    std::set<GstElement *> seen; // identity only
+    bool found = false;
+    for (int budget = 512; !todo.empty() && !found && budget > 0; budget--) {
+      GstPad *pad = todo.back();
+      todo.pop_back();
+      GstPad *peer = gst_pad_get_peer(pad);
+      gst_object_unref(pad);
+      GstElement *up = peer ? gst_pad_get_parent_element(peer) : nullptr;
+      if (peer)
+        gst_object_unref(peer);
+      if (!up)
+        continue;
+      if (up == GST_ELEMENT(self))
+        found = true;
+      else if (seen.insert(up).second)
+        push_sink_pads(up, todo);
+      gst_object_unref(up);
+    }
+    for (GstPad *pad : todo)
+      gst_object_unref(pad);
+    if (found)
+      fed.insert(GST_PAD_NAME(sink));
+    gst_object_unref(sink);
+  }
+  return fed;
+}
+
+// Under priv->lock: every sink pad that carries something has ended (but those in `except`).
+static bool sinks_ended(RtcPeerPrivate *p, const std::set<std::string> &except = {})
 {
   for (auto &[label, sink] : p->data_sinks)
-    if (!sink->eos)
+    if (!sink->eos && !except.count("data_" + label))
       return false;
   // A media pad that never got caps (e.g. a decodebin branch for audio the file lacks) carries
   // nothing and must not hold the end back.
   for (auto &m : p->media_sends)
-    if (m->built && !m->eos)
+    if (m->built && !m->eos && !except.count(m->name))
       return false;
   return true;
 }
@@ -2864,6 +2923,7 @@ static gboolean gst_rtc_peer_send_event(GstElement *element, GstEvent *event)
      * most kSrcEosWaitMs. A pure receiver, or one with no peer connected, ends at once and
      * posts EOS itself once its sinks have ended. */
     bool sending, data_sinks;
+    std::set<std::string> fed_by_self = sinks_fed_by_self(self);
     {
       std::lock_guard lk(p->lock);
       gst_event_replace(&p->pending_src_eos, event);
@@ -2872,7 +2932,7 @@ static gboolean gst_rtc_peer_send_event(GstElement *element, GstEvent *event)
       bool connected = false;
       for (auto &[id, sess] : p->sessions)
         connected |= sess->connected;
-      sending = connected && !p->eos_posted && !sinks_ended(p);
+      sending = connected && !p->eos_posted && !sinks_ended(p, fed_by_self);
       if (sending && p->ctx) {
         cancel_timeout(self, &p->src_eos_timer);
         p->src_eos_timer = add_timeout(self, kSrcEosWaitMs, [self] {

@@ -471,6 +471,19 @@ def case_eos_without_peer(work):
             took = sigint_exits(g)
             print(f"{name} alone: exited {took:.2f} s after SIGINT")
             assert "Waiting for EOS" in g.text() and "Got EOS" in g.text(), g.text()[-2000:]
+        # The tracker stopped first, its sender still there: its only sink is fed from its own
+        # src pad, so its src pads end at once (15 s before: the 5 s wait for that sink, then
+        # the channel drain's 10 s limit, which is what is left).
+        tx = Gst(work, "tx0", pipeline_desc("ball-sender"), env_for(d, "loop0", "tx0"))
+        rx = Gst(work, "rx0", pipeline_desc("ball-tracker"), env_for(d, "loop0", "rx0"))
+        scored = re.compile(r"ballscore: frames \d+, detections [1-9]")
+        deadline = time.monotonic() + 30
+        while not scored.search(tx.text()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert scored.search(tx.text()), tx.text()[-3000:] + rx.text()[-2000:]
+        took = sigint_exits(rx, timeout=13)
+        print(f"ball-tracker with its sender: exited {took:.2f} s after SIGINT")
+        sigint_exits(tx, timeout=10)
         tx = Gst(work, "tx", pipeline_desc("ball-sender"), env_for(d, "loop", "tx"))
         rx = Gst(work, "rx", pipeline_desc("ball-tracker"), env_for(d, "loop", "rx"))
         deadline = time.monotonic() + 30
@@ -480,8 +493,6 @@ def case_eos_without_peer(work):
         assert scored.search(tx.text()), tx.text()[-3000:] + rx.text()[-2000:]
         took = sigint_exits(tx, timeout=10)
         print(f"ball-sender with a tracker: exited {took:.2f} s after SIGINT")
-        # Its sender's session lingers (kLeftGraceMs) and its sinks wait on its own src pads, so
-        # it ends at rtcpeer's kSrcEosWaitMs (5 s).
         took = sigint_exits(rx, timeout=10)
         print(f"ball-tracker after its sender: exited {took:.2f} s after SIGINT")
     finally:
