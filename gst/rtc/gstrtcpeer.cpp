@@ -102,6 +102,8 @@ struct Session;
 /* Per data channel state, attached to the GstWebRTCDataChannel as qdata so it lives exactly as long
  * as the channel. Receive callbacks run on the channel's SCTP thread. */
 struct ChannelState {
+  // Every channel of one peer reassembles against that peer's budget (Session::reasm_budget).
+  explicit ChannelState(std::shared_ptr<framing::Budget> budget) : reasm(framing::Limits{}, std::move(budget)) {}
   GstRtcPeer *self = nullptr;
   std::string peer, label;
   framing::Reassembler reasm;
@@ -152,6 +154,9 @@ struct MediaLink {
 struct Session {
   GstRtcPeer *self = nullptr;
   std::string id, type;
+  // Bytes of partial (announced, incomplete) messages this peer may hold over all its channels.
+  std::shared_ptr<framing::Budget> reasm_budget =
+      std::make_shared<framing::Budget>(framing::Limits{}.max_message);
   GstElement *webrtc = nullptr;
   // ctx thread: who offers when (perfect negotiation), and the descriptions webrtcbin made that
   // it still has to be given (our offer may be applied only when its answer comes).
@@ -719,7 +724,7 @@ static void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s,
   g_object_get(ch, "label", &label_c, nullptr);
   std::string label = label_c ? label_c : "";
   g_free(label_c);
-  auto *cs = new ChannelState;
+  auto *cs = new ChannelState(s->reasm_budget);
   cs->self = self;
   cs->peer = s->id;
   cs->label = label;
