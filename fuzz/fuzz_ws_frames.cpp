@@ -19,11 +19,15 @@ struct Seen {
   int kind;
   std::string data;
   std::uint16_t code;
-  bool operator==(const Seen &o) const { return kind == o.kind && data == o.data && code == o.code; }
+  bool operator==(const Seen &o) const
+  {
+    return kind == o.kind && data == o.data && code == o.code;
+  }
 };
 
 // Feeds `parts` one after another, as WsConn does: decode what is there, keep the rest.
-std::vector<Seen> run(const std::vector<std::string> &parts, std::size_t max_payload) {
+std::vector<Seen> run(const std::vector<std::string> &parts, std::size_t max_payload)
+{
   WsDecoder dec(max_payload);
   std::vector<Seen> out;
   std::string buf;
@@ -32,18 +36,14 @@ std::vector<Seen> run(const std::vector<std::string> &parts, std::size_t max_pay
     buf.append(p);
     WsDecoder::Event ev;
     while (dec.next(buf, off, ev)) {
-      if (ev.data.size() > max_payload)
-        std::abort();
+      if (ev.data.size() > max_payload) std::abort();
       if (ev.kind == WsDecoder::Kind::Text && !pointcast::protocol::utf8_valid(ev.data))
         std::abort();
-      if (ev.kind == WsDecoder::Kind::Error && (!ev.why || ev.code < 1000))
-        std::abort();
+      if (ev.kind == WsDecoder::Kind::Error && (!ev.why || ev.code < 1000)) std::abort();
       out.push_back({int(ev.kind), std::string(ev.data), ev.code});
-      if (ev.kind == WsDecoder::Kind::Error || ev.kind == WsDecoder::Kind::Close)
-        return out;
+      if (ev.kind == WsDecoder::Kind::Error || ev.kind == WsDecoder::Kind::Close) return out;
     }
-    if (off > buf.size() || dec.pending() > max_payload)
-      std::abort();
+    if (off > buf.size() || dec.pending() > max_payload) std::abort();
     buf.erase(0, off);
     off = 0;
   }
@@ -51,20 +51,17 @@ std::vector<Seen> run(const std::vector<std::string> &parts, std::size_t max_pay
 }
 } // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
-  if (size < 1)
-    return 0;
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
+{
+  if (size < 1) return 0;
   std::size_t max_payload = 16 + (data[0] & 0x0f) * 64; // 16..976 bytes: limits get hit
   std::string body(reinterpret_cast<const char *>(data + 1), size - 1);
   std::size_t split = body.empty() ? 0 : (std::size_t(data[0] >> 4) * 7919) % (body.size() + 1);
   auto whole = run({body}, max_payload);
   auto halves = run({body.substr(0, split), body.substr(split)}, max_payload);
-  if (!(whole == halves))
-    std::abort();
+  if (!(whole == halves)) std::abort();
   std::vector<std::string> bytes;
-  for (char c : body)
-    bytes.emplace_back(1, c);
-  if (body.size() < 4096 && !(run(bytes, max_payload) == whole))
-    std::abort();
+  for (char c : body) bytes.emplace_back(1, c);
+  if (body.size() < 4096 && !(run(bytes, max_payload) == whole)) std::abort();
   return 0;
 }

@@ -10,8 +10,7 @@
 #include "points/gstpointsrc.h"
 #include "rtc/gstrtcpeer.h"
 
-static gboolean
-plugin_init(GstPlugin *plugin)
+static gboolean plugin_init(GstPlugin *plugin)
 {
   gboolean ok = FALSE;
   ok |= GST_ELEMENT_REGISTER(pointsrc, plugin);
@@ -26,5 +25,5 @@ plugin_init(GstPlugin *plugin)
 }
 
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, pointcast,
-    "NumPy points and video over WebRTC", plugin_init, VERSION, "LGPL",
-    "pointcast", "https://github.com/pointcast/pointcast")
+                  "NumPy points and video over WebRTC", plugin_init, VERSION, "LGPL", "pointcast",
+                  "https://github.com/pointcast/pointcast")

@@ -16,7 +16,8 @@ std::atomic<int> g_level{static_cast<int>(Level::Info)};
 const char *names[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
 } // namespace
 
-std::string printable(std::string_view s) {
+std::string printable(std::string_view s)
+{
   std::string out;
   out.reserve(s.size());
   const char *p = s.data(), *end = p + s.size();
@@ -55,10 +56,17 @@ std::string printable(std::string_view s) {
   return out;
 }
 
-void set_level(Level l) { g_level.store(static_cast<int>(l), std::memory_order_relaxed); }
-Level level() { return static_cast<Level>(g_level.load(std::memory_order_relaxed)); }
+void set_level(Level l)
+{
+  g_level.store(static_cast<int>(l), std::memory_order_relaxed);
+}
+Level level()
+{
+  return static_cast<Level>(g_level.load(std::memory_order_relaxed));
+}
 
-std::optional<Level> parse_level(std::string_view name) {
+std::optional<Level> parse_level(std::string_view name)
+{
   std::string n(name);
   if (!strcasecmp(n.c_str(), "DEBUG")) return Level::Debug;
   if (!strcasecmp(n.c_str(), "INFO")) return Level::Info;
@@ -67,7 +75,8 @@ std::optional<Level> parse_level(std::string_view name) {
   return std::nullopt;
 }
 
-void write(Level l, const char *module, const char *fmt, ...) {
+void write(Level l, const char *module, const char *fmt, ...)
+{
   char when[32];
   std::time_t t = std::time(nullptr);
   std::tm tm{};

@@ -13,7 +13,10 @@ enum class Level { Debug = 0, Info = 1, Warning = 2, Error = 3 };
 
 void set_level(Level level);
 Level level();
-inline bool enabled(Level l) { return static_cast<int>(l) >= static_cast<int>(level()); }
+inline bool enabled(Level l)
+{
+  return static_cast<int>(l) >= static_cast<int>(level());
+}
 // "DEBUG", "INFO", "WARNING"/"WARN", "ERROR", any case; nullopt otherwise.
 std::optional<Level> parse_level(std::string_view name);
 

@@ -20,7 +20,8 @@ using namespace pointcast::signaling;
 
 namespace {
 
-void raise_fd_limit() {
+void raise_fd_limit()
+{
   // Every client is a socket; the usual soft limit of 1024 would cap the daemon far too early.
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -29,21 +30,21 @@ void raise_fd_limit() {
   }
 }
 
-bool parse_uint(const char *s, unsigned long max, unsigned long *out) {
-  if (!s || !*s)
-    return false;
+bool parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+  if (!s || !*s) return false;
   char *end = nullptr;
   errno = 0;
   unsigned long v = std::strtoul(s, &end, 10);
-  if (errno || *end || v > max || s[0] == '-')
-    return false;
+  if (errno || *end || v > max || s[0] == '-') return false;
   *out = v;
   return true;
 }
 
 } // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
   g_autofree char *host = nullptr, *log_level = nullptr, *tls_cert = nullptr, *tls_key = nullptr,
                   *token = nullptr, *web_root = nullptr, *pipelines_dir = nullptr,
                   *docs_root = nullptr;
@@ -56,29 +57,45 @@ int main(int argc, char **argv) {
   gdouble max_rate = -1, offer_timeout = -1, grace = -1, register_timeout = -1;
   GOptionEntry entries[] = {
       {"host", 0, 0, G_OPTION_ARG_STRING, &host, "Address to listen on (default 0.0.0.0)", "ADDR"},
-      {"port", 0, 0, G_OPTION_ARG_INT, &port, "Port (default 8765, or $PORT; 0 picks a free one)", "PORT"},
+      {"port", 0, 0, G_OPTION_ARG_INT, &port, "Port (default 8765, or $PORT; 0 picks a free one)",
+       "PORT"},
       {"log-level", 0, 0, G_OPTION_ARG_STRING, &log_level,
        "DEBUG, INFO, WARNING or ERROR (default INFO, or $LOG_LEVEL)", "LEVEL"},
-      {"tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &tls_cert, "PEM certificate: serve https:// and wss://", "FILE"},
+      {"tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &tls_cert,
+       "PEM certificate: serve https:// and wss://", "FILE"},
       {"tls-key", 0, 0, G_OPTION_ARG_FILENAME, &tls_key, "PEM private key for --tls-cert", "FILE"},
       {"token", 0, 0, G_OPTION_ARG_STRING, &token,
-       "Require this token from every client (Authorization: Bearer, or \"token\" in the register message)", "TOKEN"},
+       "Require this token from every client (Authorization: Bearer, or \"token\" in the register "
+       "message)",
+       "TOKEN"},
       {"allow-origin", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allow_origins,
-       "Another origin (scheme://host[:port]) allowed to call /api and DELETE /offer/...; repeatable", "ORIGIN"},
+       "Another origin (scheme://host[:port]) allowed to call /api and DELETE /offer/...; "
+       "repeatable",
+       "ORIGIN"},
       {"allow-unauthenticated-api", 0, 0, G_OPTION_ARG_NONE, &allow_unauth_api,
-       "Serve /api without --token on a non-loopback address (anyone who reaches it may start senders)", nullptr},
-      {"web-root", 0, 0, G_OPTION_ARG_FILENAME, &web_root, "Serve static files (the web viewer) from DIR", "DIR"},
+       "Serve /api without --token on a non-loopback address (anyone who reaches it may start "
+       "senders)",
+       nullptr},
+      {"web-root", 0, 0, G_OPTION_ARG_FILENAME, &web_root,
+       "Serve static files (the web viewer) from DIR", "DIR"},
       {"docs-root", 0, 0, G_OPTION_ARG_FILENAME, &docs_root,
-       "API docs for /openapi.json and /docs (default: docs/ beside --web-root, else the installed share folder)", "DIR"},
-      {"pipelines-dir", 0, 0, G_OPTION_ARG_FILENAME, &pipelines_dir, "Pipelines the web API may start", "DIR"},
-      {"max-pipelines", 0, 0, G_OPTION_ARG_INT, &max_pipelines, "Senders the web API may run at once (default 4)", "N"},
-      {"max-message-size", 0, 0, G_OPTION_ARG_INT64, &max_size, "Largest message in bytes (default 65536)", "BYTES"},
+       "API docs for /openapi.json and /docs (default: docs/ beside --web-root, else the installed "
+       "share folder)",
+       "DIR"},
+      {"pipelines-dir", 0, 0, G_OPTION_ARG_FILENAME, &pipelines_dir,
+       "Pipelines the web API may start", "DIR"},
+      {"max-pipelines", 0, 0, G_OPTION_ARG_INT, &max_pipelines,
+       "Senders the web API may run at once (default 4)", "N"},
+      {"max-message-size", 0, 0, G_OPTION_ARG_INT64, &max_size,
+       "Largest message in bytes (default 65536)", "BYTES"},
       {"max-body-size", 0, 0, G_OPTION_ARG_INT64, &max_body,
        "Largest HTTP request body in bytes, chunked or not (default 1048576)", "BYTES"},
-      {"max-peers-per-room", 0, 0, G_OPTION_ARG_INT, &max_peers, "Clients per room (default 100; 0: no limit)", "N"},
+      {"max-peers-per-room", 0, 0, G_OPTION_ARG_INT, &max_peers,
+       "Clients per room (default 100; 0: no limit)", "N"},
       {"max-rate", 0, 0, G_OPTION_ARG_DOUBLE, &max_rate,
        "Messages per second per client, sustained (default 100; bursts of 2 s; 0: no limit)", "N"},
-      {"max-clients", 0, 0, G_OPTION_ARG_INT, &max_clients, "WebSocket connections (default 50000; 0: no limit)", "N"},
+      {"max-clients", 0, 0, G_OPTION_ARG_INT, &max_clients,
+       "WebSocket connections (default 50000; 0: no limit)", "N"},
       {"max-connections-per-address", 0, 0, G_OPTION_ARG_INT, &max_per_addr,
        "WebSocket connections from one IP address (default 256; 0: no limit)", "N"},
       {"max-pending-offers", 0, 0, G_OPTION_ARG_INT, &max_offers,
@@ -86,12 +103,16 @@ int main(int argc, char **argv) {
       {"max-pending-offers-per-address", 0, 0, G_OPTION_ARG_INT, &max_offers_addr,
        "... from one IP address (default 8; 0: no limit)", "N"},
       {"max-queued-bytes", 0, 0, G_OPTION_ARG_INT64, &max_queued,
-       "Unsent output per WebSocket before that client is dropped as not reading (default 4194304)", "BYTES"},
+       "Unsent output per WebSocket before that client is dropped as not reading (default 4194304)",
+       "BYTES"},
       {"max-event-subscribers", 0, 0, G_OPTION_ARG_INT, &max_sse,
        "Open GET /api/events streams (default 32)", "N"},
       {"http-timeout", 0, 0, G_OPTION_ARG_INT, &http_timeout,
-       "Seconds for an HTTP request's headers and body, a TLS handshake or an idle keep-alive (default 15)", "S"},
-      {"ping-interval", 0, 0, G_OPTION_ARG_INT, &ping, "Seconds between keep-alive pings (default 20; 0: off)", "S"},
+       "Seconds for an HTTP request's headers and body, a TLS handshake or an idle keep-alive "
+       "(default 15)",
+       "S"},
+      {"ping-interval", 0, 0, G_OPTION_ARG_INT, &ping,
+       "Seconds between keep-alive pings (default 20; 0: off)", "S"},
       {"offer-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &offer_timeout,
        "Seconds an HTTP /offer waits for the answer (default 10)", "S"},
       {"candidate-grace", 0, 0, G_OPTION_ARG_DOUBLE, &grace,
@@ -100,7 +121,8 @@ int main(int argc, char **argv) {
        "Seconds a connection may stay unregistered (default 30)", "S"},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
   g_autoptr(GOptionContext) ctx = g_option_context_new("- pointcast signaling daemon");
-  g_option_context_set_summary(ctx,
+  g_option_context_set_summary(
+      ctx,
       "Room-based WebRTC signaling over WebSocket /ws, HTTP offers on POST /offer,\n"
       "GET /healthz, GET /metrics (Prometheus), GET /openapi.json and /docs (the API),\n"
       "and static files from --web-root.");
@@ -120,15 +142,16 @@ int main(int argc, char **argv) {
   if (level_name && *level_name) {
     auto l = log::parse_level(level_name);
     if (!l) {
-      std::fprintf(stderr, "pointcast-signaling: unknown log level %s (DEBUG, INFO, WARNING, ERROR)\n", level_name);
+      std::fprintf(stderr,
+                   "pointcast-signaling: unknown log level %s (DEBUG, INFO, WARNING, ERROR)\n",
+                   level_name);
       return 2;
     }
     log::set_level(*l);
   }
 
   ServerConfig cfg;
-  if (host)
-    cfg.host = host;
+  if (host) cfg.host = host;
   if (port >= 0) {
     cfg.port = port;
   } else if (const char *env = g_getenv("PORT"); env && *env) {
@@ -169,21 +192,24 @@ int main(int argc, char **argv) {
   }
   if (http_timeout > 0) cfg.http_timeout = static_cast<unsigned>(http_timeout);
   if (max_sse >= 0) cfg.max_event_subscribers = static_cast<unsigned>(max_sse);
-  if (max_per_addr >= 0) cfg.limits.max_connections_per_address = static_cast<std::size_t>(max_per_addr);
+  if (max_per_addr >= 0)
+    cfg.limits.max_connections_per_address = static_cast<std::size_t>(max_per_addr);
   if (max_offers >= 0) cfg.limits.max_pending_offers = static_cast<std::size_t>(max_offers);
-  if (max_offers_addr >= 0) cfg.limits.max_pending_offers_per_address = static_cast<std::size_t>(max_offers_addr);
+  if (max_offers_addr >= 0)
+    cfg.limits.max_pending_offers_per_address = static_cast<std::size_t>(max_offers_addr);
   cfg.allow_unauthenticated_api = allow_unauth_api;
   for (char **o = allow_origins; o && *o; o++) {
     g_autoptr(GUri) u = g_uri_parse(*o, G_URI_FLAGS_NONE, nullptr);
     const char *scheme = u ? g_uri_get_scheme(u) : nullptr;
     if (!u || !g_uri_get_host(u) || (g_strcmp0(scheme, "http") && g_strcmp0(scheme, "https")) ||
         (*g_uri_get_path(u) && strcmp(g_uri_get_path(u), "/")) || g_uri_get_query(u)) {
-      std::fprintf(stderr, "pointcast-signaling: --allow-origin %s is not an origin like https://host:port\n", *o);
+      std::fprintf(
+          stderr,
+          "pointcast-signaling: --allow-origin %s is not an origin like https://host:port\n", *o);
       return 2;
     }
     std::string origin = *o;
-    while (!origin.empty() && origin.back() == '/')
-      origin.pop_back();
+    while (!origin.empty() && origin.back() == '/') origin.pop_back();
     cfg.allow_origins.push_back(origin);
   }
   if (max_size > 0) cfg.limits.max_message_bytes = static_cast<std::size_t>(max_size);
@@ -216,21 +242,21 @@ int main(int argc, char **argv) {
       ws = "wss://" + ws.substr(8);
     else if (ws.rfind("http://", 0) == 0)
       ws = "ws://" + ws.substr(7);
-    if (!ws.empty() && ws.back() == '/')
-      ws.pop_back();
+    if (!ws.empty() && ws.back() == '/') ws.pop_back();
     PC_LOG(Info, "main", "listening on %s (WebSocket %s/ws)%s%s", uri.c_str(), ws.c_str(),
            tls ? ", TLS" : "", cfg.token.empty() ? "" : ", token required");
   }
   if (!cfg.web_root.empty() && !g_file_test(cfg.web_root.c_str(), G_FILE_TEST_IS_DIR))
-    PC_LOG(Warning, "main", "--web-root %s is not a directory; static files will 404", cfg.web_root.c_str());
+    PC_LOG(Warning, "main", "--web-root %s is not a directory; static files will 404",
+           cfg.web_root.c_str());
   if (docs_root && !g_file_test((docs_dir + "/openapi.json").c_str(), G_FILE_TEST_IS_REGULAR))
-    PC_LOG(Warning, "main", "--docs-root %s has no openapi.json; /openapi.json and /docs will 404", docs_root);
+    PC_LOG(Warning, "main", "--docs-root %s has no openapi.json; /openapi.json and /docs will 404",
+           docs_root);
 
   auto quit = +[](gpointer data) -> gboolean {
     PC_LOG(Info, "main", "shutting down");
     g_main_loop_quit(static_cast<GMainLoop *>(data));
     return G_SOURCE_CONTINUE; // removed below, after the loop
-
   };
   guint sigint = g_unix_signal_add(SIGINT, quit, loop);
   guint sigterm = g_unix_signal_add(SIGTERM, quit, loop);

@@ -16,7 +16,8 @@ using pointcast::PipelinesConfig;
 namespace sig = pointcast::signaling;
 
 // One manager per daemon server; destroyed at exit, which stops every child still running.
-std::vector<std::unique_ptr<PipelineManager>> &managers() {
+std::vector<std::unique_ptr<PipelineManager>> &managers()
+{
   static std::vector<std::unique_ptr<PipelineManager>> list;
   return list;
 }
@@ -25,7 +26,8 @@ std::vector<std::unique_ptr<PipelineManager>> &managers() {
 
 namespace pointcast {
 
-void install_pipeline_routes(signaling::Server &server) {
+void install_pipeline_routes(signaling::Server &server)
+{
   PipelinesConfig cfg;
   cfg.dir = server.config().pipelines_dir;
   cfg.token = server.config().token;
@@ -42,9 +44,10 @@ void install_pipeline_routes(signaling::Server &server) {
   server.add_route("/api", [](SoupServerMessage *msg, const char *, GHashTable *) {
     pointcast::handle_other(msg);
   });
-  server.add_route("/api/pipelines", [mgr, srv](SoupServerMessage *msg, const char *path, GHashTable *query) {
-    pointcast::handle_pipelines(mgr, srv->soup(), msg, path, query, false);
-  });
+  server.add_route("/api/pipelines",
+                   [mgr, srv](SoupServerMessage *msg, const char *path, GHashTable *query) {
+                     pointcast::handle_pipelines(mgr, srv->soup(), msg, path, query, false);
+                   });
   server.add_route("/api/events", [mgr](SoupServerMessage *msg, const char *, GHashTable *query) {
     pointcast::handle_events(mgr, msg, query, false);
   });

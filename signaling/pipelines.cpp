@@ -28,17 +28,21 @@ namespace pointcast {
 
 namespace {
 
-bool word_char(char c) {
+bool word_char(char c)
+{
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-bool token_ok(std::string_view s, std::string_view extra) {
+bool token_ok(std::string_view s, std::string_view extra)
+{
   if (s.empty() || s.size() > 64 || !word_char(s[0])) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [&](char c) { return word_char(c) || extra.find(c) != std::string_view::npos; });
+  return std::all_of(s.begin(), s.end(), [&](char c) {
+    return word_char(c) || extra.find(c) != std::string_view::npos;
+  });
 }
 
-void default_log(const char *level, const std::string &message) {
+void default_log(const char *level, const std::string &message)
+{
   char when[32];
   time_t now = time(nullptr);
   struct tm tm;
@@ -47,16 +51,24 @@ void default_log(const char *level, const std::string &message) {
   fprintf(stderr, "%s [%s] pipelines: %s\n", when, level, message.c_str());
 }
 
-ApiReply error_reply(unsigned status, const std::string &code, const std::string &message) {
+ApiReply error_reply(unsigned status, const std::string &code, const std::string &message)
+{
   return {status, "{\"error\":" + json_quote(code) + ",\"message\":" + json_quote(message) + "}"};
 }
 
-}  // namespace
+} // namespace
 
-bool pipeline_name_ok(std::string_view name) { return token_ok(name, "_-"); }
-bool room_ok(std::string_view room) { return token_ok(room, "_.-"); }
+bool pipeline_name_ok(std::string_view name)
+{
+  return token_ok(name, "_-");
+}
+bool room_ok(std::string_view room)
+{
+  return token_ok(room, "_.-");
+}
 
-std::vector<std::string> pipeline_words(const std::string &text) {
+std::vector<std::string> pipeline_words(const std::string &text)
+{
   std::vector<std::string> words;
   size_t pos = 0;
   while (pos <= text.size()) {
@@ -81,7 +93,8 @@ std::vector<std::string> pipeline_words(const std::string &text) {
   return words;
 }
 
-std::string pipeline_description(const std::string &text) {
+std::string pipeline_description(const std::string &text)
+{
   size_t pos = 0;
   while (pos < text.size()) {
     size_t end = text.find('\n', pos);
@@ -101,7 +114,8 @@ std::string pipeline_description(const std::string &text) {
   return "";
 }
 
-std::string json_quote(std::string_view s) {
+std::string json_quote(std::string_view s)
+{
   std::string out;
   out.reserve(s.size() + 2);
   protocol::append_escaped(out, s);
@@ -118,15 +132,15 @@ std::string json_quote(std::string_view s) {
 struct Child {
   std::string id, name, room, peer_id;
   GPid pid = 0;
-  bool running = true;       // process not reaped yet
-  bool stopping = false;     // stop requested
-  int open_streams = 0;      // stdout/stderr still open
+  bool running = true;   // process not reaped yet
+  bool stopping = false; // stop requested
+  int open_streams = 0;  // stdout/stderr still open
   int wait_status = 0;
   gint64 started_us = 0;
   guint child_watch = 0, kill_timer = 0;
   guint io_watch[2] = {0, 0};
   GIOChannel *chan[2] = {nullptr, nullptr};
-  std::deque<std::string> backlog;  // JSON events
+  std::deque<std::string> backlog; // JSON events
   bool announced_exit = false;
 };
 
@@ -137,31 +151,37 @@ struct Subscriber {
 
 struct PipelineManager::Private {
   PipelinesConfig cfg;
-  std::map<std::string, std::unique_ptr<Child>> children;  // running or recently ended
-  std::deque<std::string> ended;                            // ids of ended children, oldest first
+  std::map<std::string, std::unique_ptr<Child>> children; // running or recently ended
+  std::deque<std::string> ended;                          // ids of ended children, oldest first
   std::map<unsigned, Subscriber> subscribers;
   unsigned next_sub = 1;
   unsigned serial = 0;
 
-  void log(const char *level, const std::string &m) { cfg.log ? cfg.log(level, m) : default_log(level, m); }
+  void log(const char *level, const std::string &m)
+  {
+    cfg.log ? cfg.log(level, m) : default_log(level, m);
+  }
 
-  std::string child_json(const Child &c) const {
+  std::string child_json(const Child &c) const
+  {
     std::string state = c.running ? (c.stopping ? "stopping" : "running") : "exited";
     std::string j = "{\"id\":" + json_quote(c.id) + ",\"name\":" + json_quote(c.name) +
-                    ",\"room\":" + json_quote(c.room) + ",\"peer_id\":" + json_quote(c.peer_id) +
-                    ",\"pid\":" + std::to_string(c.pid) + ",\"state\":\"" + state + "\"";
+        ",\"room\":" + json_quote(c.room) + ",\"peer_id\":" + json_quote(c.peer_id) +
+        ",\"pid\":" + std::to_string(c.pid) + ",\"state\":\"" + state + "\"";
     if (!c.running) j += ",\"exit\":" + json_quote(exit_text(c));
     return j + "}";
   }
 
-  static std::string exit_text(const Child &c) {
+  static std::string exit_text(const Child &c)
+  {
     int st = c.wait_status;
     if (WIFEXITED(st)) return "exit status " + std::to_string(WEXITSTATUS(st));
     if (WIFSIGNALED(st)) return std::string("killed by ") + strsignal(WTERMSIG(st));
     return "ended";
   }
 
-  void emit(const Child &c, const std::string &json) {
+  void emit(const Child &c, const std::string &json)
+  {
     std::vector<Listener> targets;
     for (auto &[id, s] : subscribers)
       if (s.room.empty() || s.room == c.room) targets.push_back(s.listener);
@@ -169,7 +189,8 @@ struct PipelineManager::Private {
     for (auto &l : targets) l(json);
   }
 
-  void event(Child &c, const std::string &json, bool keep) {
+  void event(Child &c, const std::string &json, bool keep)
+  {
     if (keep) {
       c.backlog.push_back(json);
       while (c.backlog.size() > cfg.backlog_lines) c.backlog.pop_front();
@@ -177,24 +198,27 @@ struct PipelineManager::Private {
     emit(c, json);
   }
 
-  void line(Child &c, const char *stream, std::string text) {
+  void line(Child &c, const char *stream, std::string text)
+  {
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     if (text.size() > 4096) text.resize(4096);
-    std::string j = "{\"type\":\"pipeline_log\",\"id\":" + json_quote(c.id) + ",\"name\":" +
-                    json_quote(c.name) + ",\"room\":" + json_quote(c.room) + ",\"stream\":\"" +
-                    stream + "\",\"line\":" + json_quote(text) + "}";
+    std::string j = "{\"type\":\"pipeline_log\",\"id\":" + json_quote(c.id) +
+        ",\"name\":" + json_quote(c.name) + ",\"room\":" + json_quote(c.room) + ",\"stream\":\"" +
+        stream + "\",\"line\":" + json_quote(text) + "}";
     event(c, j, true);
   }
 
-  void maybe_finish(Child &c) {
+  void maybe_finish(Child &c)
+  {
     if (c.running || c.open_streams > 0 || c.announced_exit) return;
     c.announced_exit = true;
     if (c.kill_timer) g_source_remove(c.kill_timer), c.kill_timer = 0;
     std::string why = exit_text(c);
-    log("INFO", "pipeline " + c.id + " ended: " + why + (c.stopping ? " (stopped on request)" : ""));
-    std::string j = "{\"type\":\"pipeline_exited\",\"id\":" + json_quote(c.id) + ",\"name\":" +
-                    json_quote(c.name) + ",\"room\":" + json_quote(c.room) + ",\"exit\":" +
-                    json_quote(why) + ",\"requested\":" + (c.stopping ? "true" : "false") + "}";
+    log("INFO",
+        "pipeline " + c.id + " ended: " + why + (c.stopping ? " (stopped on request)" : ""));
+    std::string j = "{\"type\":\"pipeline_exited\",\"id\":" + json_quote(c.id) +
+        ",\"name\":" + json_quote(c.name) + ",\"room\":" + json_quote(c.room) +
+        ",\"exit\":" + json_quote(why) + ",\"requested\":" + (c.stopping ? "true" : "false") + "}";
     event(c, j, true);
     ended.push_back(c.id);
     while (ended.size() > 20) {
@@ -203,7 +227,8 @@ struct PipelineManager::Private {
     }
   }
 
-  unsigned running_count() const {
+  unsigned running_count() const
+  {
     unsigned n = 0;
     for (auto &[id, c] : children) n += c->running ? 1 : 0;
     return n;
@@ -217,10 +242,11 @@ namespace {
 struct IoCtx {
   PipelineManager::Private *p;
   std::string id;
-  int which;  // 0 stdout, 1 stderr
+  int which; // 0 stdout, 1 stderr
 };
 
-gboolean on_child_io(GIOChannel *chan, GIOCondition cond, gpointer data) {
+gboolean on_child_io(GIOChannel *chan, GIOCondition cond, gpointer data)
+{
   auto *ctx = static_cast<IoCtx *>(data);
   auto it = ctx->p->children.find(ctx->id);
   if (it == ctx->p->children.end()) return G_SOURCE_REMOVE;
@@ -248,7 +274,7 @@ gboolean on_child_io(GIOChannel *chan, GIOCondition cond, gpointer data) {
       }
       return G_SOURCE_CONTINUE;
     }
-    break;  // EOF or error
+    break; // EOF or error
   }
   c.io_watch[ctx->which] = 0;
   g_io_channel_shutdown(chan, FALSE, nullptr);
@@ -264,7 +290,8 @@ struct WatchCtx {
   std::string id;
 };
 
-void on_child_exit(GPid pid, gint status, gpointer data) {
+void on_child_exit(GPid pid, gint status, gpointer data)
+{
   auto *ctx = static_cast<WatchCtx *>(data);
   g_spawn_close_pid(pid);
   auto it = ctx->p->children.find(ctx->id);
@@ -278,20 +305,23 @@ void on_child_exit(GPid pid, gint status, gpointer data) {
   ctx->p->maybe_finish(c);
 }
 
-void child_setup(gpointer) {
+void child_setup(gpointer)
+{
   setpgid(0, 0);                    // own group: stop kills the whole sender
-  prctl(PR_SET_PDEATHSIG, SIGTERM);  // and a daemon killed with -9 does not leave it behind
+  prctl(PR_SET_PDEATHSIG, SIGTERM); // and a daemon killed with -9 does not leave it behind
 }
 
-}  // namespace
+} // namespace
 
-PipelineManager::PipelineManager(PipelinesConfig cfg) : priv_(std::make_unique<Private>()) {
+PipelineManager::PipelineManager(PipelinesConfig cfg) : priv_(std::make_unique<Private>())
+{
   priv_->cfg = std::move(cfg);
   auto &d = priv_->cfg.dir;
   while (d.size() > 1 && d.back() == '/') d.pop_back();
 }
 
-PipelineManager::~PipelineManager() {
+PipelineManager::~PipelineManager()
+{
   stop_all();
   priv_->subscribers.clear();
   for (auto &[id, c] : priv_->children) {
@@ -304,10 +334,17 @@ PipelineManager::~PipelineManager() {
   }
 }
 
-const PipelinesConfig &PipelineManager::config() const { return priv_->cfg; }
-void PipelineManager::set_signaling_url(std::string url) { priv_->cfg.signaling_url = std::move(url); }
+const PipelinesConfig &PipelineManager::config() const
+{
+  return priv_->cfg;
+}
+void PipelineManager::set_signaling_url(std::string url)
+{
+  priv_->cfg.signaling_url = std::move(url);
+}
 
-ApiReply PipelineManager::list() const {
+ApiReply PipelineManager::list() const
+{
   const auto &cfg = priv_->cfg;
   std::string j = "{\"pipelines\":[";
   if (!cfg.dir.empty()) {
@@ -316,7 +353,8 @@ ApiReply PipelineManager::list() const {
       while (const char *f = g_dir_read_name(d)) {
         std::string file = f;
         const std::string ext = ".pipeline";
-        if (file.size() <= ext.size() || file.compare(file.size() - ext.size(), ext.size(), ext)) continue;
+        if (file.size() <= ext.size() || file.compare(file.size() - ext.size(), ext.size(), ext))
+          continue;
         std::string name = file.substr(0, file.size() - ext.size());
         if (!pipeline_name_ok(name)) continue;
         g_autofree char *path = g_build_filename(cfg.dir.c_str(), f, nullptr);
@@ -333,7 +371,7 @@ ApiReply PipelineManager::list() const {
     std::sort(found.begin(), found.end());
     for (size_t k = 0; k < found.size(); k++)
       j += (k ? "," : "") + std::string("{\"name\":") + json_quote(found[k].first) +
-           ",\"description\":" + json_quote(found[k].second) + "}";
+          ",\"description\":" + json_quote(found[k].second) + "}";
   }
   // "running": started and not yet reaped; "recent": the last ones that ended.
   for (bool live : {true, false}) {
@@ -349,7 +387,8 @@ ApiReply PipelineManager::list() const {
   return {200, j};
 }
 
-ApiReply PipelineManager::start(std::string_view name, std::string_view body) {
+ApiReply PipelineManager::start(std::string_view name, std::string_view body)
+{
   auto &p = *priv_;
   const auto &cfg = p.cfg;
   if (!pipeline_name_ok(name))
@@ -358,11 +397,13 @@ ApiReply PipelineManager::start(std::string_view name, std::string_view body) {
                        "other characters)");
   if (cfg.dir.empty())
     return error_reply(404, "no_pipelines_dir", "the daemon was started without --pipelines-dir");
-  g_autofree char *path = g_build_filename(cfg.dir.c_str(), (std::string(name) + ".pipeline").c_str(), nullptr);
+  g_autofree char *path =
+      g_build_filename(cfg.dir.c_str(), (std::string(name) + ".pipeline").c_str(), nullptr);
   GStatBuf st;
   // lstat: a symlink could point outside the directory, so only plain files count.
   if (g_lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
-    return error_reply(404, "unknown_pipeline", "no pipeline named '" + std::string(name) + "' in the pipelines directory");
+    return error_reply(404, "unknown_pipeline",
+                       "no pipeline named '" + std::string(name) + "' in the pipelines directory");
 
   std::string room, peer_id;
   {
@@ -371,12 +412,14 @@ ApiReply PipelineManager::start(std::string_view name, std::string_view body) {
     std::string b(body);
     if (b.find_first_not_of(" \t\r\n") == std::string::npos) b = "{}";
     // Bounded first: json-glib's recursion crashed on a body of a million '['.
-    if (auto bad = protocol::check_json(b)) return error_reply(400, bad->code, "request body: " + bad->message);
+    if (auto bad = protocol::check_json(b))
+      return error_reply(400, bad->code, "request body: " + bad->message);
     if (!json_parser_load_from_data(parser, b.data(), b.size(), &err))
       return error_reply(400, "bad_json", std::string("request body is not JSON: ") + err->message);
     JsonNode *root = json_parser_get_root(parser);
     if (!root || !JSON_NODE_HOLDS_OBJECT(root))
-      return error_reply(400, "bad_json", "request body must be a JSON object like {\"room\":\"default\"}");
+      return error_reply(400, "bad_json",
+                         "request body must be a JSON object like {\"room\":\"default\"}");
     JsonObject *o = json_node_get_object(root);
     auto get = [&](const char *key, std::string *out) -> bool {
       JsonNode *n = json_object_get_member(o, key);
@@ -394,15 +437,17 @@ ApiReply PipelineManager::start(std::string_view name, std::string_view body) {
   if (!peer_id.empty() && !room_ok(peer_id))
     return error_reply(400, "bad_peer_id", "peer ids are 1-64 letters, digits, '.', '-' or '_'");
   if (p.running_count() >= cfg.max_running)
-    return error_reply(429, "too_many", "already " + std::to_string(cfg.max_running) +
-                                            " pipelines running (--max-pipelines); stop one first");
+    return error_reply(429, "too_many",
+                       "already " + std::to_string(cfg.max_running) +
+                           " pipelines running (--max-pipelines); stop one first");
 
   g_autofree char *text = nullptr;
   gsize text_len = 0;
   if (!g_file_get_contents(path, &text, &text_len, nullptr))
     return error_reply(500, "unreadable", "cannot read the pipeline file");
   auto words = pipeline_words(std::string(text, text_len));
-  if (words.empty()) return error_reply(422, "empty_pipeline", "the pipeline file has no pipeline in it");
+  if (words.empty())
+    return error_reply(422, "empty_pipeline", "the pipeline file has no pipeline in it");
 
   std::string id;
   do id = std::string(name) + "-" + std::to_string(++p.serial);
@@ -451,7 +496,8 @@ ApiReply PipelineManager::start(std::string_view name, std::string_view body) {
   g_strfreev(envp);
   if (!ok) {
     p.log("ERROR", "cannot start pipeline " + id + ": " + err->message);
-    return error_reply(500, "spawn_failed", std::string("cannot start ") + cfg.launcher + ": " + err->message);
+    return error_reply(500, "spawn_failed",
+                       std::string("cannot start ") + cfg.launcher + ": " + err->message);
   }
   c.started_us = g_get_monotonic_time();
   p.children[id] = std::move(child);
@@ -462,21 +508,23 @@ ApiReply PipelineManager::start(std::string_view name, std::string_view body) {
     g_io_channel_set_encoding(c.chan[k], nullptr, nullptr);
     g_io_channel_set_flags(c.chan[k], G_IO_FLAG_NONBLOCK, nullptr);
     c.open_streams++;
-    c.io_watch[k] = g_io_add_watch_full(c.chan[k], G_PRIORITY_DEFAULT,
-                                        static_cast<GIOCondition>(G_IO_IN | G_IO_HUP | G_IO_ERR),
-                                        on_child_io, new IoCtx{&p, id, k},
-                                        [](gpointer d) { delete static_cast<IoCtx *>(d); });
+    c.io_watch[k] = g_io_add_watch_full(
+        c.chan[k], G_PRIORITY_DEFAULT, static_cast<GIOCondition>(G_IO_IN | G_IO_HUP | G_IO_ERR),
+        on_child_io, new IoCtx{&p, id, k}, [](gpointer d) { delete static_cast<IoCtx *>(d); });
   }
-  c.child_watch = g_child_watch_add_full(G_PRIORITY_DEFAULT, c.pid, on_child_exit, new WatchCtx{&p, id},
-                                         [](gpointer d) { delete static_cast<WatchCtx *>(d); });
-  p.log("INFO", "started pipeline " + id + " (pid " + std::to_string(c.pid) + ") in room " + room +
-                    " as peer " + peer_id);
+  c.child_watch =
+      g_child_watch_add_full(G_PRIORITY_DEFAULT, c.pid, on_child_exit, new WatchCtx{&p, id},
+                             [](gpointer d) { delete static_cast<WatchCtx *>(d); });
+  p.log("INFO",
+        "started pipeline " + id + " (pid " + std::to_string(c.pid) + ") in room " + room +
+            " as peer " + peer_id);
   std::string started = p.child_json(c);
   p.event(c, "{\"type\":\"pipeline_started\",\"pipeline\":" + started + "}", true);
   return {201, started};
 }
 
-ApiReply PipelineManager::stop(std::string_view id) {
+ApiReply PipelineManager::stop(std::string_view id)
+{
   auto &p = *priv_;
   auto it = p.children.find(std::string(id));
   if (!pipeline_name_ok(id) || it == p.children.end())
@@ -509,7 +557,8 @@ ApiReply PipelineManager::stop(std::string_view id) {
   return {202, p.child_json(c)};
 }
 
-void PipelineManager::stop_all() {
+void PipelineManager::stop_all()
+{
   auto &p = *priv_;
   std::vector<Child *> live;
   for (auto &[id, c] : p.children)
@@ -548,10 +597,12 @@ void PipelineManager::stop_all() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  for (Child *c : live) p.log("INFO", "pipeline " + c->id + " stopped (" + Private::exit_text(*c) + ")");
+  for (Child *c : live)
+    p.log("INFO", "pipeline " + c->id + " stopped (" + Private::exit_text(*c) + ")");
 }
 
-unsigned PipelineManager::subscribe(std::string room, Listener listener, bool replay) {
+unsigned PipelineManager::subscribe(std::string room, Listener listener, bool replay)
+{
   auto &p = *priv_;
   unsigned id = p.next_sub++;
   if (replay) {
@@ -564,56 +615,78 @@ unsigned PipelineManager::subscribe(std::string room, Listener listener, bool re
   return id;
 }
 
-void PipelineManager::unsubscribe(unsigned id) { priv_->subscribers.erase(id); }
-size_t PipelineManager::subscribers() const { return priv_->subscribers.size(); }
-std::weak_ptr<void> PipelineManager::lifetime() const { return alive_; }
+void PipelineManager::unsubscribe(unsigned id)
+{
+  priv_->subscribers.erase(id);
+}
+size_t PipelineManager::subscribers() const
+{
+  return priv_->subscribers.size();
+}
+std::weak_ptr<void> PipelineManager::lifetime() const
+{
+  return alive_;
+}
 
 /* ------------------------------------------------------------------------------------------- */
 
 namespace {
 
-void reply(SoupServerMessage *msg, const ApiReply &r) {
+void reply(SoupServerMessage *msg, const ApiReply &r)
+{
   soup_server_message_set_status(msg, r.status, nullptr);
   auto *h = soup_server_message_get_response_headers(msg);
   soup_message_headers_replace(h, "Cache-Control", "no-store");
-  soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_COPY, r.json.data(), r.json.size());
+  soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_COPY, r.json.data(),
+                                   r.json.size());
 }
 
-bool authorized(PipelineManager *mgr, SoupServerMessage *msg, GHashTable *query) {
+bool authorized(PipelineManager *mgr, SoupServerMessage *msg, GHashTable *query)
+{
   const std::string &token = mgr->config().token;
   if (token.empty()) return true;
   const char *q = query ? static_cast<const char *>(g_hash_table_lookup(query, "token")) : nullptr;
   if (q && protocol::secret_equal(q, token)) return true;
   auto *h = soup_server_message_get_request_headers(msg);
-  if (const char *x = soup_message_headers_get_one(h, "X-Pointcast-Token"); x && protocol::secret_equal(x, token)) return true;
+  if (const char *x = soup_message_headers_get_one(h, "X-Pointcast-Token");
+      x && protocol::secret_equal(x, token))
+    return true;
   if (const char *a = soup_message_headers_get_one(h, "Authorization")) {
     std::string_view v(a);
     if (v.substr(0, 7) == "Bearer " && protocol::secret_equal(v.substr(7), token)) return true;
   }
-  reply(msg, error_reply(401, "unauthorized", "a valid token is required (?token=, Authorization: Bearer, or X-Pointcast-Token)"));
+  reply(msg,
+        error_reply(
+            401, "unauthorized",
+            "a valid token is required (?token=, Authorization: Bearer, or X-Pointcast-Token)"));
   return false;
 }
 
 // ws(s)://host:port/ws of this server as seen from a child on the same machine.
-void ensure_signaling_url(SoupServer *server, PipelineManager *mgr) {
+void ensure_signaling_url(SoupServer *server, PipelineManager *mgr)
+{
   if (!mgr->config().signaling_url.empty()) return;
   GSList *uris = soup_server_get_uris(server);
   if (!uris) return;
   GUri *u = static_cast<GUri *>(uris->data);
   std::string host = g_uri_get_host(u) ? g_uri_get_host(u) : "127.0.0.1";
-  if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
-  else if (host == "::") host = "[::1]";
-  else if (host.find(':') != std::string::npos && host[0] != '[') host = "[" + host + "]";
+  if (host == "0.0.0.0" || host.empty())
+    host = "127.0.0.1";
+  else if (host == "::")
+    host = "[::1]";
+  else if (host.find(':') != std::string::npos && host[0] != '[')
+    host = "[" + host + "]";
   bool tls = g_strcmp0(g_uri_get_scheme(u), "https") == 0;
   mgr->set_signaling_url(std::string(tls ? "wss://" : "ws://") + host + ":" +
                          std::to_string(g_uri_get_port(u)) + "/ws");
   g_slist_free_full(uris, reinterpret_cast<GDestroyNotify>(g_uri_unref));
 }
 
-}  // namespace
+} // namespace
 
 void handle_pipelines(PipelineManager *mgr, SoupServer *server, SoupServerMessage *msg,
-                      const char *path, GHashTable *query, bool check_token) {
+                      const char *path, GHashTable *query, bool check_token)
+{
   if (check_token && !authorized(mgr, msg, query)) return;
   const char *method = soup_server_message_get_method(msg);
   // libsoup hands over the decoded path (it refuses dot segments and NUL itself with 400), so
@@ -628,7 +701,7 @@ void handle_pipelines(PipelineManager *mgr, SoupServer *server, SoupServerMessag
     i = j + 1;
   }
   // seg[0] = "api", seg[1] = "pipelines"
-  if (seg.size() >= 3 && seg.back().empty()) seg.pop_back();  // trailing slash
+  if (seg.size() >= 3 && seg.back().empty()) seg.pop_back(); // trailing slash
   auto join = [&](size_t from, size_t to) {
     std::string out;
     for (size_t k = from; k < to; k++) out += (k > from ? "/" : "") + seg[k];
@@ -644,14 +717,16 @@ void handle_pipelines(PipelineManager *mgr, SoupServer *server, SoupServerMessag
   }
   if (!strcmp(method, "POST")) {
     if (seg.size() < 4 || seg.back() != "start") {
-      reply(msg, error_reply(404, "not_found", "start a pipeline with POST /api/pipelines/NAME/start"));
+      reply(msg,
+            error_reply(404, "not_found", "start a pipeline with POST /api/pipelines/NAME/start"));
       return;
     }
     std::string name = join(2, seg.size() - 1);
     if (!pipeline_name_ok(name)) {
-      reply(msg, error_reply(400, "bad_name",
-                             "pipeline names are 1-64 letters, digits, '-' or '_' (no paths, dots or "
-                             "other characters)"));
+      reply(msg,
+            error_reply(400, "bad_name",
+                        "pipeline names are 1-64 letters, digits, '-' or '_' (no paths, dots or "
+                        "other characters)"));
       return;
     }
     ensure_signaling_url(server, mgr);
@@ -671,9 +746,10 @@ void handle_pipelines(PipelineManager *mgr, SoupServer *server, SoupServerMessag
     reply(msg, mgr->stop(id));
     return;
   }
-  reply(msg, error_reply(405, "method_not_allowed",
-                         "use GET /api/pipelines, POST /api/pipelines/NAME/start or "
-                         "DELETE /api/pipelines/ID"));
+  reply(msg,
+        error_reply(405, "method_not_allowed",
+                    "use GET /api/pipelines, POST /api/pipelines/NAME/start or "
+                    "DELETE /api/pipelines/ID"));
 }
 
 struct Stream {
@@ -682,19 +758,22 @@ struct Stream {
   SoupServerMessage *msg;
   unsigned sub = 0;
   guint keepalive = 0;
-  size_t unsent = 0;  // appended but not yet written to the socket
+  size_t unsent = 0; // appended but not yet written to the socket
   bool dropped = false;
   GSource *hangup = nullptr;
 };
 
 /* The response body does not accumulate (nothing sent is kept), and what a subscriber has not
  * read yet is bounded: a client that stops reading is cut off instead of buffered without end. */
-void stream_send(Stream *s, const std::string &chunk) {
+void stream_send(Stream *s, const std::string &chunk)
+{
   if (s->dropped) return;
   if (s->unsent + chunk.size() > s->mgr->config().max_stream_backlog) {
     s->dropped = true;
-    if (s->mgr->config().log) s->mgr->config().log("WARNING", "an /api/events subscriber stopped reading; stream closed");
-    if (GSocket *sock = soup_server_message_get_socket(s->msg)) g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+    if (s->mgr->config().log)
+      s->mgr->config().log("WARNING", "an /api/events subscriber stopped reading; stream closed");
+    if (GSocket *sock = soup_server_message_get_socket(s->msg))
+      g_socket_shutdown(sock, TRUE, TRUE, nullptr);
     return;
   }
   s->unsent += chunk.size();
@@ -703,7 +782,8 @@ void stream_send(Stream *s, const std::string &chunk) {
   soup_server_message_unpause(s->msg);
 }
 
-void stream_close(gpointer data) {
+void stream_close(gpointer data)
+{
   auto *s = static_cast<Stream *>(data);
   if (s->sub && !s->mgr_alive.expired()) s->mgr->unsubscribe(s->sub);
   if (s->keepalive) g_source_remove(s->keepalive);
@@ -714,24 +794,29 @@ void stream_close(gpointer data) {
   delete s;
 }
 
-void handle_events(PipelineManager *mgr, SoupServerMessage *msg, GHashTable *query, bool check_token) {
+void handle_events(PipelineManager *mgr, SoupServerMessage *msg, GHashTable *query,
+                   bool check_token)
+{
   if (check_token && !authorized(mgr, msg, query)) return;
   if (strcmp(soup_server_message_get_method(msg), "GET")) {
     reply(msg, error_reply(405, "method_not_allowed", "use GET on /api/events"));
     return;
   }
   std::string room;
-  if (const char *r = query ? static_cast<const char *>(g_hash_table_lookup(query, "room")) : nullptr) {
+  if (const char *r =
+          query ? static_cast<const char *>(g_hash_table_lookup(query, "room")) : nullptr) {
     room = r;
     if (!room_ok(room)) {
-      reply(msg, error_reply(400, "bad_room", "room names are 1-64 letters, digits, '.', '-' or '_'"));
+      reply(msg,
+            error_reply(400, "bad_room", "room names are 1-64 letters, digits, '.', '-' or '_'"));
       return;
     }
   }
   if (mgr->subscribers() >= mgr->config().max_subscribers) {
-    reply(msg, error_reply(503, "too_many_subscribers",
-                           "already " + std::to_string(mgr->config().max_subscribers) +
-                               " event streams open (--max-event-subscribers)"));
+    reply(msg,
+          error_reply(503, "too_many_subscribers",
+                      "already " + std::to_string(mgr->config().max_subscribers) +
+                          " event streams open (--max-event-subscribers)"));
     return;
   }
   soup_server_message_set_status(msg, 200, nullptr);
@@ -744,62 +829,77 @@ void handle_events(PipelineManager *mgr, SoupServerMessage *msg, GHashTable *que
   // The message outlives nothing of ours: when it finishes (client gone, daemon exiting), drop
   // the subscription.
   g_object_set_data_full(G_OBJECT(msg), "pointcast-stream", s, stream_close);
-  g_signal_connect(msg, "wrote-body-data", G_CALLBACK(+[](SoupServerMessage *, guint n, gpointer d) {
-    auto *st = static_cast<Stream *>(d);
-    st->unsent -= std::min<size_t>(st->unsent, n);
-  }), s);
+  g_signal_connect(msg, "wrote-body-data",
+                   G_CALLBACK(+[](SoupServerMessage *, guint n, gpointer d) {
+                     auto *st = static_cast<Stream *>(d);
+                     st->unsent -= std::min<size_t>(st->unsent, n);
+                   }),
+                   s);
   // A subscriber that hangs up is noticed at once (libsoup would only notice on the next write,
   // up to 15 s later, and the stream would hold a --max-event-subscribers place until then).
   if (GSocket *sock = soup_server_message_get_socket(msg)) {
     s->hangup = g_socket_create_source(sock, GIOCondition(G_IO_IN | G_IO_HUP | G_IO_ERR), nullptr);
-    g_source_set_callback(s->hangup, G_SOURCE_FUNC(+[](GSocket *sk, GIOCondition, gpointer d) -> gboolean {
-      auto *st = static_cast<Stream *>(d);
-      char c;
-      // Peeked, never read: under TLS the bytes belong to the TLS layer.
-      ssize_t n = recv(g_socket_get_fd(sk), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return G_SOURCE_CONTINUE;
-      if (n < 0) n = 0;  // a socket error: gone as well
-      if (n == 0) {
-        // Gone: free the place now; completing the body lets libsoup finish the message.
-        if (st->sub && !st->mgr_alive.expired()) st->mgr->unsubscribe(st->sub);
-        st->sub = 0;
-        st->dropped = true;
-        soup_message_body_complete(soup_server_message_get_response_body(st->msg));
-        soup_server_message_unpause(st->msg);
-      }
-      // Released here, so stream_close finds nothing left to destroy.
-      g_source_destroy(st->hangup);
-      g_source_unref(st->hangup);
-      st->hangup = nullptr;
-      return G_SOURCE_REMOVE;
-    }), s, nullptr);
+    g_source_set_callback(
+        s->hangup, G_SOURCE_FUNC(+[](GSocket *sk, GIOCondition, gpointer d) -> gboolean {
+          auto *st = static_cast<Stream *>(d);
+          char c;
+          // Peeked, never read: under TLS the bytes belong to the TLS layer.
+          ssize_t n = recv(g_socket_get_fd(sk), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+          if (n < 0 && (errno == EAGAIN || errno == EINTR)) return G_SOURCE_CONTINUE;
+          if (n < 0) n = 0; // a socket error: gone as well
+          if (n == 0) {
+            // Gone: free the place now; completing the body lets libsoup finish the message.
+            if (st->sub && !st->mgr_alive.expired()) st->mgr->unsubscribe(st->sub);
+            st->sub = 0;
+            st->dropped = true;
+            soup_message_body_complete(soup_server_message_get_response_body(st->msg));
+            soup_server_message_unpause(st->msg);
+          }
+          // Released here, so stream_close finds nothing left to destroy.
+          g_source_destroy(st->hangup);
+          g_source_unref(st->hangup);
+          st->hangup = nullptr;
+          return G_SOURCE_REMOVE;
+        }),
+        s, nullptr);
     g_source_attach(s->hangup, g_main_context_get_thread_default());
   }
   stream_send(s, "retry: 2000\n\n");
-  s->sub = mgr->subscribe(room, [s](const std::string &json) { stream_send(s, "data: " + json + "\n\n"); }, true);
-  s->keepalive = g_timeout_add_seconds(15, [](gpointer d) -> gboolean {
-    stream_send(static_cast<Stream *>(d), ": keepalive\n\n");
-    return G_SOURCE_CONTINUE;
-  }, s);
+  s->sub = mgr->subscribe(
+      room, [s](const std::string &json) { stream_send(s, "data: " + json + "\n\n"); }, true);
+  s->keepalive = g_timeout_add_seconds(
+      15,
+      [](gpointer d) -> gboolean {
+        stream_send(static_cast<Stream *>(d), ": keepalive\n\n");
+        return G_SOURCE_CONTINUE;
+      },
+      s);
   g_signal_connect(msg, "finished", G_CALLBACK(+[](SoupServerMessage *m, gpointer) {
-    g_object_set_data(G_OBJECT(m), "pointcast-stream", nullptr);
-  }), nullptr);
+                     g_object_set_data(G_OBJECT(m), "pointcast-stream", nullptr);
+                   }),
+                   nullptr);
 }
 
-void handle_other(SoupServerMessage *msg) {
-  reply(msg, error_reply(404, "not_found",
-                         "unknown API path; see GET /api/pipelines, POST /api/pipelines/NAME/start, "
-                         "DELETE /api/pipelines/ID, GET /api/events"));
+void handle_other(SoupServerMessage *msg)
+{
+  reply(msg,
+        error_reply(404, "not_found",
+                    "unknown API path; see GET /api/pipelines, POST /api/pipelines/NAME/start, "
+                    "DELETE /api/pipelines/ID, GET /api/events"));
 }
 
-void pipelines_attach(SoupServer *server, PipelineManager *mgr) {
+void pipelines_attach(SoupServer *server, PipelineManager *mgr)
+{
   soup_server_add_handler(
       server, "/api",
-      [](SoupServer *, SoupServerMessage *msg, const char *, GHashTable *, gpointer) { handle_other(msg); },
+      [](SoupServer *, SoupServerMessage *msg, const char *, GHashTable *, gpointer) {
+        handle_other(msg);
+      },
       nullptr, nullptr);
   soup_server_add_handler(
       server, "/api/pipelines",
-      [](SoupServer *srv, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data) {
+      [](SoupServer *srv, SoupServerMessage *msg, const char *path, GHashTable *query,
+         gpointer data) {
         handle_pipelines(static_cast<PipelineManager *>(data), srv, msg, path, query, true);
       },
       mgr, nullptr);
@@ -811,4 +911,4 @@ void pipelines_attach(SoupServer *server, PipelineManager *mgr) {
       mgr, nullptr);
 }
 
-}  // namespace pointcast
+} // namespace pointcast

@@ -20,24 +20,25 @@
 namespace pointcast {
 
 struct PipelinesConfig {
-  std::string dir;                      // --pipelines-dir; empty: the API says it is not configured
-  unsigned max_running = 4;             // --max-pipelines
-  std::string signaling_url;            // POINTCAST_SIGNALING for children; empty: derived from the server
-  std::string token;                    // daemon --token: required on the API, handed to children
-  std::string url_token;                // put in the children's signaling URL as ?token= (the
-                                        // daemon's loopback-only child credential, never `token`)
+  std::string dir;           // --pipelines-dir; empty: the API says it is not configured
+  unsigned max_running = 4;  // --max-pipelines
+  std::string signaling_url; // POINTCAST_SIGNALING for children; empty: derived from the server
+  std::string token;         // daemon --token: required on the API, handed to children
+  std::string url_token;     // put in the children's signaling URL as ?token= (the
+                             // daemon's loopback-only child credential, never `token`)
   std::string launcher = "gst-launch-1.0";
-  unsigned stop_grace_ms = 4000;        // SIGINT (EOS via -e), then SIGKILL after this long
-  size_t backlog_lines = 200;           // log lines kept per child for late subscribers
-  unsigned max_subscribers = 32;        // open GET /api/events streams; more: 503
-  size_t max_stream_backlog = 1 << 20;  // bytes an events stream may have unsent before it is dropped
+  unsigned stop_grace_ms = 4000; // SIGINT (EOS via -e), then SIGKILL after this long
+  size_t backlog_lines = 200;    // log lines kept per child for late subscribers
+  unsigned max_subscribers = 32; // open GET /api/events streams; more: 503
+  size_t max_stream_backlog =
+      1 << 20; // bytes an events stream may have unsent before it is dropped
   // Daemon log sink: level is DEBUG/INFO/WARNING/ERROR. Default: stderr in the daemon's format.
   std::function<void(const char *level, const std::string &message)> log;
 };
 
 // Pure helpers, tested directly.
-bool pipeline_name_ok(std::string_view name);   // [A-Za-z0-9][A-Za-z0-9_-]{0,63}
-bool room_ok(std::string_view room);            // [A-Za-z0-9][A-Za-z0-9_.-]{0,63}
+bool pipeline_name_ok(std::string_view name); // [A-Za-z0-9][A-Za-z0-9_-]{0,63}
+bool room_ok(std::string_view room);          // [A-Za-z0-9][A-Za-z0-9_.-]{0,63}
 // Words of a pipeline file: lines whose first non-blank character is '#' are dropped, the rest is
 // split on whitespace (quotes are left to gst-launch's own parser, exactly as with $(grep ...)).
 std::vector<std::string> pipeline_words(const std::string &text);
@@ -53,7 +54,7 @@ struct ApiReply {
 class PipelineManager {
 public:
   explicit PipelineManager(PipelinesConfig cfg);
-  ~PipelineManager();  // stops every child and waits briefly for them
+  ~PipelineManager(); // stops every child and waits briefly for them
   PipelineManager(const PipelineManager &) = delete;
   PipelineManager &operator=(const PipelineManager &) = delete;
 
@@ -89,7 +90,8 @@ void pipelines_attach(SoupServer *server, PipelineManager *mgr);
 // The route bodies, for a server that checks the token itself (check_token false).
 void handle_pipelines(PipelineManager *mgr, SoupServer *server, SoupServerMessage *msg,
                       const char *path, GHashTable *query, bool check_token);
-void handle_events(PipelineManager *mgr, SoupServerMessage *msg, GHashTable *query, bool check_token);
+void handle_events(PipelineManager *mgr, SoupServerMessage *msg, GHashTable *query,
+                   bool check_token);
 void handle_other(SoupServerMessage *msg);
 
-}  // namespace pointcast
+} // namespace pointcast

@@ -29,22 +29,23 @@ namespace pointcast::protocol {
 
 // Error codes carried in {"type":"error","code":...}. Stable strings: clients may match on them.
 namespace code {
-inline constexpr const char *kBadJson = "bad_json";               // not parseable JSON
-inline constexpr const char *kNotObject = "not_object";           // JSON, but not an object
-inline constexpr const char *kMissingType = "missing_type";       // no string "type" member
-inline constexpr const char *kUnknownType = "unknown_type";       // "type" not in the protocol
-inline constexpr const char *kMissingField = "missing_field";     // a required member is absent
-inline constexpr const char *kBadField = "bad_field";             // a member has the wrong type/value
-inline constexpr const char *kNotRegistered = "not_registered";   // message before register
+inline constexpr const char *kBadJson = "bad_json";             // not parseable JSON
+inline constexpr const char *kNotObject = "not_object";         // JSON, but not an object
+inline constexpr const char *kMissingType = "missing_type";     // no string "type" member
+inline constexpr const char *kUnknownType = "unknown_type";     // "type" not in the protocol
+inline constexpr const char *kMissingField = "missing_field";   // a required member is absent
+inline constexpr const char *kBadField = "bad_field";           // a member has the wrong type/value
+inline constexpr const char *kNotRegistered = "not_registered"; // message before register
 inline constexpr const char *kAlreadyRegistered = "already_registered";
 inline constexpr const char *kDuplicateId = "duplicate_client_id";
-inline constexpr const char *kUnknownTarget = "unknown_target";   // target_id not in the room
-inline constexpr const char *kRoomFull = "room_full";             // peers-per-room limit
-inline constexpr const char *kTooLarge = "message_too_large";     // message-size limit
-inline constexpr const char *kRateLimited = "rate_limited";       // messages-per-second limit
-inline constexpr const char *kBinary = "binary_not_supported";    // binary frame on /ws
-inline constexpr const char *kServerFull = "server_full";         // total clients limit
-inline constexpr const char *kUnauthorized = "unauthorized";      // the daemon's token is missing or wrong
+inline constexpr const char *kUnknownTarget = "unknown_target"; // target_id not in the room
+inline constexpr const char *kRoomFull = "room_full";           // peers-per-room limit
+inline constexpr const char *kTooLarge = "message_too_large";   // message-size limit
+inline constexpr const char *kRateLimited = "rate_limited";     // messages-per-second limit
+inline constexpr const char *kBinary = "binary_not_supported";  // binary frame on /ws
+inline constexpr const char *kServerFull = "server_full";       // total clients limit
+inline constexpr const char *kUnauthorized =
+    "unauthorized"; // the daemon's token is missing or wrong
 } // namespace code
 
 // Longest client_id / room_id / client_type accepted (bytes); longer is kBadField.

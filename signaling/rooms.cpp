@@ -13,9 +13,13 @@ namespace code = pointcast::protocol::code;
 namespace {
 const char *kModule = "rooms";
 
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double seconds(Clock::duration d)
+{
+  return std::chrono::duration<double>(d).count();
+}
 
-std::string fmt_seconds(std::chrono::milliseconds ms) {
+std::string fmt_seconds(std::chrono::milliseconds ms)
+{
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", ms.count() / 1000.0);
   return buf;
@@ -66,7 +70,7 @@ struct Rooms::Bridge {
   Handle answerer = 0;
   std::string answerer_id;
   State state = State::Waiting;
-  Time deadline;       // Waiting: answer due; Answered: end of candidate grace
+  Time deadline; // Waiting: answer due; Answered: end of candidate grace
   bool end_of_candidates = false;
   std::string answer_sdp;
   std::vector<proto::IceCandidate> candidates;
@@ -76,20 +80,32 @@ struct Rooms::Bridge {
 Rooms::Rooms(Limits limits) : limits_(limits) {}
 Rooms::~Rooms() = default;
 
-std::size_t Rooms::clients() const { return clients_.size(); }
-std::size_t Rooms::registered_clients() const { return registered_; }
-std::size_t Rooms::rooms() const { return rooms_.size(); }
-std::size_t Rooms::pending_offers() const {
+std::size_t Rooms::clients() const
+{
+  return clients_.size();
+}
+std::size_t Rooms::registered_clients() const
+{
+  return registered_;
+}
+std::size_t Rooms::rooms() const
+{
+  return rooms_.size();
+}
+std::size_t Rooms::pending_offers() const
+{
   return std::count_if(bridges_.begin(), bridges_.end(),
                        [](const auto &kv) { return kv.second->state != Bridge::State::Done; });
 }
 
-std::uint32_t Rooms::push_text(std::string s) {
+std::uint32_t Rooms::push_text(std::string s)
+{
   actions_.texts.push_back(std::move(s));
   return static_cast<std::uint32_t>(actions_.texts.size() - 1);
 }
 
-Rooms::Address &Rooms::address(const std::string &ip) {
+Rooms::Address &Rooms::address(const std::string &ip)
+{
   auto &slot = addresses_[ip];
   if (!slot) {
     slot = std::make_unique<Address>();
@@ -98,7 +114,9 @@ Rooms::Address &Rooms::address(const std::string &ip) {
   return *slot;
 }
 
-void Rooms::connect(Handle h, Time now, std::string_view remote, std::string_view ip, bool authenticated) {
+void Rooms::connect(Handle h, Time now, std::string_view remote, std::string_view ip,
+                    bool authenticated)
+{
   auto c = std::make_unique<Client>();
   c->handle = h;
   c->remote = remote;
@@ -111,84 +129,95 @@ void Rooms::connect(Handle h, Time now, std::string_view remote, std::string_vie
   c->addr = &a;
   if (a.saved) {
     // A reconnect picks up where the last connection from this address left off.
-    c->tokens = std::min(cap, a.tokens + seconds(now - a.refilled) * limits_.max_messages_per_second);
+    c->tokens =
+        std::min(cap, a.tokens + seconds(now - a.refilled) * limits_.max_messages_per_second);
     c->strikes = std::max(0.0, a.strikes - seconds(now - a.struck));
   }
   a.connections++;
   Client &ref = *c;
   metrics_.connections_total++;
   bool full = limits_.max_clients && clients_.size() >= limits_.max_clients;
-  bool addr_full = limits_.max_connections_per_address && a.connections > limits_.max_connections_per_address;
+  bool addr_full =
+      limits_.max_connections_per_address && a.connections > limits_.max_connections_per_address;
   clients_[h] = std::move(c);
   PC_LOG(Debug, kModule, "connection %llu from %s", (unsigned long long)h, ref.remote.c_str());
   if (full) {
-    reply_error(ref, code::kServerFull, "the server holds its maximum of " +
-                                            std::to_string(limits_.max_clients) + " clients");
+    reply_error(ref, code::kServerFull,
+                "the server holds its maximum of " + std::to_string(limits_.max_clients) +
+                    " clients");
     close(ref, kCloseTryAgain, "server full");
   } else if (addr_full) {
     metrics_.address_limit_total++;
     PC_LOG(Warning, kModule, "connection %llu from %s refused: %zu connections from that address",
            (unsigned long long)h, ref.remote.c_str(), a.connections - 1);
-    reply_error(ref, code::kServerFull, "this address holds its maximum of " +
-                                            std::to_string(limits_.max_connections_per_address) +
-                                            " connections (--max-connections-per-address)");
+    reply_error(ref, code::kServerFull,
+                "this address holds its maximum of " +
+                    std::to_string(limits_.max_connections_per_address) +
+                    " connections (--max-connections-per-address)");
     close(ref, kCloseTryAgain, "too many connections from this address");
   }
 }
 
-void Rooms::offer_settled(Bridge &b) {
+void Rooms::offer_settled(Bridge &b)
+{
   if (b.addr) {
     b.addr->pending_offers--;
     b.addr = nullptr;
   }
 }
 
-void Rooms::reply_error(Client &c, const char *code, std::string message) {
+void Rooms::reply_error(Client &c, const char *code, std::string message)
+{
   metrics_.errors_total++;
   PC_LOG(Info, kModule, "client %s: error %s: %s",
-         c.registered ? c.id.c_str() : ("#" + std::to_string(c.handle)).c_str(), code, message.c_str());
+         c.registered ? c.id.c_str() : ("#" + std::to_string(c.handle)).c_str(), code,
+         message.c_str());
   actions_.sends.push_back({c.handle, push_text(proto::error_json(code, message))});
 }
 
-void Rooms::strike(Client &c, Time now, const char *why) {
+void Rooms::strike(Client &c, Time now, const char *why)
+{
   c.strikes = std::max(0.0, c.strikes - seconds(now - c.struck)) + 1;
   c.struck = now;
   if (limits_.max_strikes > 0 && c.strikes > limits_.max_strikes && !c.closing) {
     metrics_.abuse_disconnects_total++;
-    PC_LOG(Warning, kModule, "client %s (%s): disconnected after too many rejected messages (last: %s)",
-           c.registered ? c.id.c_str() : ("#" + std::to_string(c.handle)).c_str(), c.remote.c_str(), why);
+    PC_LOG(Warning, kModule,
+           "client %s (%s): disconnected after too many rejected messages (last: %s)",
+           c.registered ? c.id.c_str() : ("#" + std::to_string(c.handle)).c_str(), c.remote.c_str(),
+           why);
     close(c, kClosePolicy, "too many rejected messages");
   }
 }
 
-void Rooms::close(Client &c, std::uint16_t code, std::string reason) {
-  if (c.closing)
-    return;
+void Rooms::close(Client &c, std::uint16_t code, std::string reason)
+{
+  if (c.closing) return;
   c.closing = true;
   leave_room(c);
   actions_.closes.push_back({c.handle, code, std::move(reason)});
 }
 
-void Rooms::binary(Handle h, std::size_t size, Time now) {
+void Rooms::binary(Handle h, std::size_t size, Time now)
+{
   auto it = clients_.find(h);
-  if (it == clients_.end() || it->second->closing)
-    return;
+  if (it == clients_.end() || it->second->closing) return;
   Client &c = *it->second;
   metrics_.messages_received_total++;
   reply_error(c, code::kBinary, "binary frames are not part of the protocol; send JSON text");
   strike(c, now, code::kBinary);
 }
 
-void Rooms::text(Handle h, std::string_view text, Time now) {
+void Rooms::text(Handle h, std::string_view text, Time now)
+{
   auto it = clients_.find(h);
-  if (it == clients_.end() || it->second->closing)
-    return;
+  if (it == clients_.end() || it->second->closing) return;
   Client &c = *it->second;
   metrics_.messages_received_total++;
 
   if (limits_.max_messages_per_second > 0) {
     double cap = std::max(limits_.max_messages_per_second * limits_.burst_seconds, 10.0);
-    c.tokens = std::min(cap, c.tokens + seconds(now - c.refilled) * limits_.max_messages_per_second);
+    c.tokens =
+        std::min(cap, c.tokens + seconds(now - c.refilled) * limits_.max_messages_per_second);
     c.refilled = now;
     if (c.tokens < 1) {
       // One error a second at most: answering every message would amplify the flood.
@@ -206,9 +235,9 @@ void Rooms::text(Handle h, std::string_view text, Time now) {
     c.tokens -= 1;
   }
   if (text.size() > limits_.max_message_bytes) {
-    reply_error(c, code::kTooLarge, "message of " + std::to_string(text.size()) +
-                                        " bytes is over the limit of " +
-                                        std::to_string(limits_.max_message_bytes));
+    reply_error(c, code::kTooLarge,
+                "message of " + std::to_string(text.size()) + " bytes is over the limit of " +
+                    std::to_string(limits_.max_message_bytes));
     strike(c, now, code::kTooLarge);
     return;
   }
@@ -259,7 +288,8 @@ void Rooms::text(Handle h, std::string_view text, Time now) {
   relay(c, text, msg, target, has_from, now);
 }
 
-void Rooms::on_register(Client &c, proto::Register &reg, Time now) {
+void Rooms::on_register(Client &c, proto::Register &reg, Time now)
+{
   if (c.registered) {
     reply_error(c, code::kAlreadyRegistered,
                 "already registered as \"" + c.id + "\" in room \"" + c.room->name + "\"");
@@ -269,22 +299,24 @@ void Rooms::on_register(Client &c, proto::Register &reg, Time now) {
   auto rit = rooms_.find(reg.room_id);
   Room *room = rit == rooms_.end() ? nullptr : rit->second.get();
   if (room && room->by_id.count(reg.client_id)) {
-    reply_error(c, code::kDuplicateId, "client_id \"" + reg.client_id + "\" is already in room \"" +
-                                           reg.room_id + "\"");
+    reply_error(c, code::kDuplicateId,
+                "client_id \"" + reg.client_id + "\" is already in room \"" + reg.room_id + "\"");
     strike(c, now, code::kDuplicateId);
     return;
   }
   if (auto b = bridge_by_peer.find(reg.client_id); b != bridge_by_peer.end()) {
     if (bridges_.at(b->second)->room == reg.room_id) {
-      reply_error(c, code::kDuplicateId, "client_id \"" + reg.client_id +
-                                             "\" is an HTTP offer's peer in room \"" + reg.room_id + "\"");
+      reply_error(c, code::kDuplicateId,
+                  "client_id \"" + reg.client_id + "\" is an HTTP offer's peer in room \"" +
+                      reg.room_id + "\"");
       strike(c, now, code::kDuplicateId);
       return;
     }
   }
   if (room && limits_.max_peers_per_room && room->members.size() >= limits_.max_peers_per_room) {
-    reply_error(c, code::kRoomFull, "room \"" + reg.room_id + "\" holds its maximum of " +
-                                        std::to_string(limits_.max_peers_per_room) + " peers");
+    reply_error(c, code::kRoomFull,
+                "room \"" + reg.room_id + "\" holds its maximum of " +
+                    std::to_string(limits_.max_peers_per_room) + " peers");
     strike(c, now, code::kRoomFull);
     return;
   }
@@ -296,8 +328,7 @@ void Rooms::on_register(Client &c, proto::Register &reg, Time now) {
   }
   proto::Registered reply{reg.client_id, reg.room_id, {}};
   reply.peers.reserve(room->members.size());
-  for (Client *m : room->members)
-    reply.peers.push_back({m->id, m->type});
+  for (Client *m : room->members) reply.peers.push_back({m->id, m->type});
 
   c.registered = true;
   c.id = std::move(reg.client_id);
@@ -314,16 +345,15 @@ void Rooms::on_register(Client &c, proto::Register &reg, Time now) {
   if (room->members.size() > 1) {
     std::uint32_t t = push_text(proto::serialize(proto::PeerJoined{c.id, c.type}));
     for (Client *m : room->members)
-      if (m != &c)
-        actions_.sends.push_back({m->handle, t});
+      if (m != &c) actions_.sends.push_back({m->handle, t});
   }
 }
 
 void Rooms::relay(Client &c, std::string_view raw, const proto::Message &msg,
-                  const std::optional<std::string> &target, bool has_from, Time now) {
+                  const std::optional<std::string> &target, bool has_from, Time now)
+{
   auto make_text = [&]() {
-    if (!has_from)
-      return proto::append_from_id(raw, c.id);
+    if (!has_from) return proto::append_from_id(raw, c.id);
     // The sender put its own from_id in: the server's word replaces it.
     proto::Message copy = msg;
     if (auto *s = std::get_if<proto::Sdp>(&copy))
@@ -335,12 +365,10 @@ void Rooms::relay(Client &c, std::string_view raw, const proto::Message &msg,
   Room &room = *c.room;
   if (!target) {
     std::size_t n = room.members.size() - 1;
-    if (n == 0)
-      return;
+    if (n == 0) return;
     std::uint32_t t = push_text(make_text());
     for (Client *m : room.members)
-      if (m != &c)
-        actions_.sends.push_back({m->handle, t});
+      if (m != &c) actions_.sends.push_back({m->handle, t});
     metrics_.messages_relayed_total += n;
     PC_LOG(Debug, kModule, "%s from %s broadcast to %zu peer(s) in room %s", proto::type_name(msg),
            c.id.c_str(), n, room.name.c_str());
@@ -369,22 +397,23 @@ void Rooms::relay(Client &c, std::string_view raw, const proto::Message &msg,
   strike(c, now, code::kUnknownTarget);
 }
 
-void Rooms::to_bridge(Client &c, Bridge &b, const proto::Message &msg, Time now) {
+void Rooms::to_bridge(Client &c, Bridge &b, const proto::Message &msg, Time now)
+{
   metrics_.messages_relayed_total++;
   if (b.state == Bridge::State::Done)
     return; // late candidates after the HTTP answer went out: nothing left to do with them
   if (auto *s = std::get_if<proto::Sdp>(&msg)) {
     if (s->sdp.type != "answer") {
-      reply_error(c, code::kBadField, "\"" + b.peer_id + "\" is an HTTP offer; it takes an answer only");
+      reply_error(c, code::kBadField,
+                  "\"" + b.peer_id + "\" is an HTTP offer; it takes an answer only");
       strike(c, now, code::kBadField);
       return;
     }
-    if (b.state == Bridge::State::Answered)
-      return; // a repeated answer changes nothing
+    if (b.state == Bridge::State::Answered) return; // a repeated answer changes nothing
     b.answer_sdp = s->sdp.sdp;
     PC_LOG(Info, kModule, "HTTP offer %s answered by %s", b.peer_id.c_str(), c.id.c_str());
     bool complete = b.end_of_candidates || (s->trickle && !*s->trickle) ||
-                    b.answer_sdp.find("a=end-of-candidates") != std::string::npos;
+        b.answer_sdp.find("a=end-of-candidates") != std::string::npos;
     if (complete) {
       finish_bridge(b, 200, {});
     } else {
@@ -396,15 +425,14 @@ void Rooms::to_bridge(Client &c, Bridge &b, const proto::Message &msg, Time now)
   const auto &cand = std::get<proto::Candidate>(msg).candidate;
   if (cand.candidate.empty()) {
     b.end_of_candidates = true;
-    if (b.state == Bridge::State::Answered)
-      finish_bridge(b, 200, {});
+    if (b.state == Bridge::State::Answered) finish_bridge(b, 200, {});
     return;
   }
-  if (b.candidates.size() < 256)
-    b.candidates.push_back(cand);
+  if (b.candidates.size() < 256) b.candidates.push_back(cand);
 }
 
-void Rooms::finish_bridge(Bridge &b, int status, std::string reason) {
+void Rooms::finish_bridge(Bridge &b, int status, std::string reason)
+{
   offer_settled(b);
   OfferResult res;
   res.offer_id = b.id;
@@ -429,9 +457,9 @@ void Rooms::finish_bridge(Bridge &b, int status, std::string reason) {
   bridges_.erase(b.id);
 }
 
-void Rooms::leave_room(Client &c) {
-  if (!c.registered)
-    return;
+void Rooms::leave_room(Client &c)
+{
+  if (!c.registered) return;
   Room *room = c.room;
   c.registered = false;
   c.room = nullptr;
@@ -442,14 +470,12 @@ void Rooms::leave_room(Client &c) {
          room->members.size());
   if (!room->members.empty()) {
     std::uint32_t t = push_text(proto::serialize(proto::PeerLeft{c.id}));
-    for (Client *m : room->members)
-      actions_.sends.push_back({m->handle, t});
+    for (Client *m : room->members) actions_.sends.push_back({m->handle, t});
   }
   // Offers this client was answering cannot complete any more.
   std::vector<Bridge *> mine;
   for (auto &[id, b] : bridges_)
-    if (b->answerer == c.handle)
-      mine.push_back(b.get());
+    if (b->answerer == c.handle) mine.push_back(b.get());
   for (Bridge *b : mine) {
     if (b->state == Bridge::State::Done) {
       bridge_by_peer.erase(b->peer_id);
@@ -458,14 +484,13 @@ void Rooms::leave_room(Client &c) {
       finish_bridge(*b, 503, "answering peer \"" + c.id + "\" left before answering");
     }
   }
-  if (room->members.empty())
-    rooms_.erase(room->name);
+  if (room->members.empty()) rooms_.erase(room->name);
 }
 
-void Rooms::disconnect(Handle h, Time now) {
+void Rooms::disconnect(Handle h, Time now)
+{
   auto it = clients_.find(h);
-  if (it == clients_.end())
-    return;
+  if (it == clients_.end()) return;
   PC_LOG(Debug, kModule, "connection %llu closed", (unsigned long long)h);
   Client &c = *it->second;
   leave_room(c);
@@ -480,13 +505,15 @@ void Rooms::disconnect(Handle h, Time now) {
   clients_.erase(it);
 }
 
-void Rooms::tick(Time now) {
+void Rooms::tick(Time now)
+{
   // Address entries with nothing open, whose saved bucket has refilled and strikes decayed.
   double cap = std::max(limits_.max_messages_per_second * limits_.burst_seconds, 10.0);
   double refill = limits_.max_messages_per_second > 0 ? cap / limits_.max_messages_per_second : 0;
   for (auto it = addresses_.begin(); it != addresses_.end();) {
     Address &a = *it->second;
-    bool recovered = !a.saved || (seconds(now - a.refilled) >= refill && seconds(now - a.struck) >= a.strikes);
+    bool recovered =
+        !a.saved || (seconds(now - a.refilled) >= refill && seconds(now - a.struck) >= a.strikes);
     if (a.connections == 0 && a.pending_offers == 0 && recovered)
       it = addresses_.erase(it);
     else
@@ -498,26 +525,28 @@ void Rooms::tick(Time now) {
       idle.push_back(c.get());
   for (Client *c : idle) {
     PC_LOG(Info, kModule, "connection %llu from %s closed: not registered within %s s",
-           (unsigned long long)c->handle, c->remote.c_str(), fmt_seconds(limits_.register_timeout).c_str());
-    reply_error(*c, code::kNotRegistered, "not registered within " +
-                                              fmt_seconds(limits_.register_timeout) + " s");
+           (unsigned long long)c->handle, c->remote.c_str(),
+           fmt_seconds(limits_.register_timeout).c_str());
+    reply_error(*c, code::kNotRegistered,
+                "not registered within " + fmt_seconds(limits_.register_timeout) + " s");
     close(*c, kCloseIdle, "not registered in time");
   }
   std::vector<Bridge *> due;
   for (auto &[id, b] : bridges_)
-    if (b->state != Bridge::State::Done && now >= b->deadline)
-      due.push_back(b.get());
+    if (b->state != Bridge::State::Done && now >= b->deadline) due.push_back(b.get());
   for (Bridge *b : due) {
     if (b->state == Bridge::State::Answered)
       finish_bridge(*b, 200, {});
     else
-      finish_bridge(*b, 503, "no answer from \"" + b->answerer_id + "\" within " +
-                                 fmt_seconds(limits_.offer_timeout) + " s");
+      finish_bridge(*b, 503,
+                    "no answer from \"" + b->answerer_id + "\" within " +
+                        fmt_seconds(limits_.offer_timeout) + " s");
   }
 }
 
 OfferStart Rooms::begin_offer(std::string_view room_name, std::string_view sdp,
-                              std::string_view target, Time now, std::string_view ip) {
+                              std::string_view target, Time now, std::string_view ip)
+{
   OfferStart res;
   metrics_.http_offers_total++;
   auto fail = [&](int status, std::string reason) {
@@ -531,11 +560,14 @@ OfferStart Rooms::begin_offer(std::string_view room_name, std::string_view sdp,
   Address &addr = address(std::string(ip));
   // Each pending offer holds an HTTP request open: bounded overall and per address.
   if (limits_.max_pending_offers && pending_offers() >= limits_.max_pending_offers)
-    return fail(503, "the daemon holds its maximum of " + std::to_string(limits_.max_pending_offers) +
-                         " pending offers (--max-pending-offers); try again shortly");
-  if (limits_.max_pending_offers_per_address && addr.pending_offers >= limits_.max_pending_offers_per_address)
-    return fail(429, "this address has " + std::to_string(addr.pending_offers) +
-                         " offers pending (--max-pending-offers-per-address); wait for their answers");
+    return fail(503,
+                "the daemon holds its maximum of " + std::to_string(limits_.max_pending_offers) +
+                    " pending offers (--max-pending-offers); try again shortly");
+  if (limits_.max_pending_offers_per_address &&
+      addr.pending_offers >= limits_.max_pending_offers_per_address)
+    return fail(429,
+                "this address has " + std::to_string(addr.pending_offers) +
+                    " offers pending (--max-pending-offers-per-address); wait for their answers");
   auto rit = rooms_.find(std::string(room_name));
   if (rit == rooms_.end())
     return fail(503, "no peer is registered in room \"" + std::string(room_name) + "\"");
@@ -548,21 +580,19 @@ OfferStart Rooms::begin_offer(std::string_view room_name, std::string_view sdp,
     answerer = t->second;
   }
   for (Client *m : room.members)
-    if (!answerer && (m->type == "answerer" || m->type == "receiver"))
-      answerer = m;
+    if (!answerer && (m->type == "answerer" || m->type == "receiver")) answerer = m;
   for (Client *m : room.members)
-    if (!answerer && m->type != "browser")
-      answerer = m;
+    if (!answerer && m->type != "browser") answerer = m;
   if (!answerer)
-    return fail(503, "no answering peer in room \"" + room.name +
-                         "\" (only browsers are registered; an answerer registers with a "
-                         "client_type other than \"browser\")");
+    return fail(503,
+                "no answering peer in room \"" + room.name +
+                    "\" (only browsers are registered; an answerer registers with a "
+                    "client_type other than \"browser\")");
 
   auto b = std::make_unique<Bridge>();
   b->id = next_offer_++;
   b->peer_id = "http-" + std::to_string(b->id);
-  while (room.by_id.count(b->peer_id))
-    b->peer_id += "x";
+  while (room.by_id.count(b->peer_id)) b->peer_id += "x";
   b->room = room.name;
   b->answerer = answerer->handle;
   b->answerer_id = answerer->id;
@@ -598,10 +628,10 @@ OfferStart Rooms::begin_offer(std::string_view room_name, std::string_view sdp,
   return res;
 }
 
-void Rooms::end_offer(std::uint64_t offer_id) {
+void Rooms::end_offer(std::uint64_t offer_id)
+{
   auto it = bridges_.find(offer_id);
-  if (it == bridges_.end() || it->second->state == Bridge::State::Done)
-    return;
+  if (it == bridges_.end() || it->second->state == Bridge::State::Done) return;
   Bridge &b = *it->second;
   PC_LOG(Info, kModule, "HTTP offer %s abandoned by the HTTP client", b.peer_id.c_str());
   offer_settled(b);
@@ -612,13 +642,12 @@ void Rooms::end_offer(std::uint64_t offer_id) {
   bridges_.erase(it);
 }
 
-bool Rooms::end_session(std::string_view peer_id) {
+bool Rooms::end_session(std::string_view peer_id)
+{
   auto it = bridge_by_peer.find(std::string(peer_id));
-  if (it == bridge_by_peer.end())
-    return false;
+  if (it == bridge_by_peer.end()) return false;
   Bridge &b = *bridges_.at(it->second);
-  if (b.state != Bridge::State::Done)
-    return false;
+  if (b.state != Bridge::State::Done) return false;
   PC_LOG(Info, kModule, "HTTP session %s ended (DELETE)", b.peer_id.c_str());
   if (auto c = clients_.find(b.answerer); c != clients_.end() && !c->second->closing)
     actions_.sends.push_back({b.answerer, push_text(proto::serialize(proto::PeerLeft{b.peer_id}))});
@@ -628,7 +657,8 @@ bool Rooms::end_session(std::string_view peer_id) {
   return true;
 }
 
-std::string Rooms::prometheus() const {
+std::string Rooms::prometheus() const
+{
   std::string out;
   out.reserve(2048);
   auto metric = [&](const char *name, const char *type, const char *help, std::uint64_t v) {
@@ -650,15 +680,17 @@ std::string Rooms::prometheus() const {
   metric("registered_clients", "gauge", "Clients registered in a room.", registered_);
   metric("rooms", "gauge", "Rooms with at least one client.", rooms_.size());
   metric("pending_http_offers", "gauge", "HTTP offers waiting for an answer.", pending_offers());
-  metric("connections_total", "counter", "WebSocket connections accepted.", metrics_.connections_total);
-  metric("registrations_total", "counter", "Successful registrations.", metrics_.registrations_total);
+  metric("connections_total", "counter", "WebSocket connections accepted.",
+         metrics_.connections_total);
+  metric("registrations_total", "counter", "Successful registrations.",
+         metrics_.registrations_total);
   metric("messages_received_total", "counter", "Messages received from clients.",
          metrics_.messages_received_total);
   metric("messages_relayed_total", "counter", "Offer/answer/candidate deliveries to peers.",
          metrics_.messages_relayed_total);
   metric("errors_total", "counter", "Error replies sent to clients.", metrics_.errors_total);
-  metric("abuse_disconnects_total", "counter", "Clients disconnected for too many rejected messages.",
-         metrics_.abuse_disconnects_total);
+  metric("abuse_disconnects_total", "counter",
+         "Clients disconnected for too many rejected messages.", metrics_.abuse_disconnects_total);
   metric("address_limit_total", "counter", "Connections refused by --max-connections-per-address.",
          metrics_.address_limit_total);
   metric("http_offers_total", "counter", "POST /offer requests.", metrics_.http_offers_total);
@@ -669,18 +701,17 @@ std::string Rooms::prometheus() const {
   return out;
 }
 
-std::string merge_candidates(std::string_view sdp, const std::vector<proto::IceCandidate> &cands) {
+std::string merge_candidates(std::string_view sdp, const std::vector<proto::IceCandidate> &cands)
+{
   std::vector<std::string> lines;
   std::size_t pos = 0;
   while (pos < sdp.size()) {
     std::size_t nl = sdp.find('\n', pos);
-    std::string_view line = sdp.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-    if (!line.empty() && line.back() == '\r')
-      line.remove_suffix(1);
-    if (!line.empty())
-      lines.emplace_back(line);
-    if (nl == std::string_view::npos)
-      break;
+    std::string_view line =
+        sdp.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty()) lines.emplace_back(line);
+    if (nl == std::string_view::npos) break;
     pos = nl + 1;
   }
   // Section k spans [start[k], start[k+1]); section -1 (session level) is never a target.
@@ -696,20 +727,18 @@ std::string merge_candidates(std::string_view sdp, const std::vector<proto::IceC
   }
   std::vector<std::vector<std::string>> extra(starts.size());
   for (const auto &c : cands) {
-    if (c.candidate.empty())
-      continue;
+    if (c.candidate.empty()) continue;
     long idx = -1;
     if (c.sdp_mline_index && *c.sdp_mline_index < (int)starts.size())
       idx = *c.sdp_mline_index;
     else if (c.sdp_mid)
       for (std::size_t k = 0; k < mids.size(); k++)
-        if (mids[k] == *c.sdp_mid)
-          idx = (long)k;
-    if (idx < 0)
-      continue;
+        if (mids[k] == *c.sdp_mid) idx = (long)k;
+    if (idx < 0) continue;
     std::string line = c.candidate.rfind("a=", 0) == 0 ? c.candidate : "a=" + c.candidate;
     std::size_t end = idx + 1 < (long)starts.size() ? starts[idx + 1] : lines.size();
-    bool present = std::find(lines.begin() + starts[idx], lines.begin() + end, line) != lines.begin() + end;
+    bool present =
+        std::find(lines.begin() + starts[idx], lines.begin() + end, line) != lines.begin() + end;
     auto &ex = extra[idx];
     if (!present && std::find(ex.begin(), ex.end(), line) == ex.end())
       ex.push_back(std::move(line));

@@ -36,20 +36,21 @@ using Time = Clock::time_point;
 struct Limits {
   std::size_t max_message_bytes = 64 * 1024; // text frame size; larger: error
   std::size_t max_peers_per_room = 100;
-  double max_messages_per_second = 100;      // sustained, per client; 0 = unlimited
-  double burst_seconds = 2;                  // the rate bucket holds this many seconds' worth
-  std::size_t max_clients = 50000;           // WebSocket connections; 0 = unlimited
-  std::size_t max_connections_per_address = 256; // WebSocket connections from one address; 0 = unlimited
-  std::size_t max_pending_offers = 64;       // HTTP /offer requests waiting for an answer; 0 = unlimited
+  double max_messages_per_second = 100; // sustained, per client; 0 = unlimited
+  double burst_seconds = 2;             // the rate bucket holds this many seconds' worth
+  std::size_t max_clients = 50000;      // WebSocket connections; 0 = unlimited
+  std::size_t max_connections_per_address =
+      256;                             // WebSocket connections from one address; 0 = unlimited
+  std::size_t max_pending_offers = 64; // HTTP /offer requests waiting for an answer; 0 = unlimited
   std::size_t max_pending_offers_per_address = 8; // ... from one address; 0 = unlimited
-  double max_strikes = 50;                   // rejected messages (decaying 1/s) before disconnect
+  double max_strikes = 50; // rejected messages (decaying 1/s) before disconnect
   std::chrono::milliseconds register_timeout{30000}; // connected but never registered: closed
   std::chrono::milliseconds offer_timeout{10000};    // /offer: answerer must answer within this
   std::chrono::milliseconds candidate_grace{1000};   // /offer: trickled candidates after the answer
 };
 
 // WebSocket close codes the state machine asks for.
-inline constexpr std::uint16_t kClosePolicy = 1008;  // abuse: too many rejected messages
+inline constexpr std::uint16_t kClosePolicy = 1008;   // abuse: too many rejected messages
 inline constexpr std::uint16_t kCloseTryAgain = 1013; // server full
 inline constexpr std::uint16_t kCloseIdle = 4000;     // never registered
 
@@ -60,7 +61,7 @@ struct Metrics {
   std::uint64_t messages_relayed_total = 0; // deliveries of offer/answer/ice_candidate
   std::uint64_t errors_total = 0;           // error replies sent
   std::uint64_t abuse_disconnects_total = 0;
-  std::uint64_t address_limit_total = 0;    // connections refused by the per-address limit
+  std::uint64_t address_limit_total = 0; // connections refused by the per-address limit
   std::uint64_t http_offers_total = 0;
   std::uint64_t http_offers_answered_total = 0;
   std::uint64_t http_offers_failed_total = 0;
@@ -88,7 +89,8 @@ struct Actions {
   std::vector<Close> closes;
   std::vector<OfferResult> offers;
 
-  void clear() {
+  void clear()
+  {
     texts.clear();
     sends.clear();
     closes.clear();
@@ -166,7 +168,7 @@ private:
   Actions actions_;
   std::unordered_map<Handle, std::unique_ptr<Client>> clients_;
   std::unordered_map<std::string, std::unique_ptr<Room>> rooms_;
-  std::map<std::uint64_t, std::unique_ptr<Bridge>> bridges_; // by offer id
+  std::map<std::uint64_t, std::unique_ptr<Bridge>> bridges_;     // by offer id
   std::unordered_map<std::string, std::uint64_t> bridge_by_peer; // virtual peer id -> offer id
   std::uint64_t next_offer_ = 1;
   std::size_t registered_ = 0;
@@ -180,6 +182,7 @@ private:
 
 /* Inserts candidate lines into the m-sections they belong to (by sdpMLineIndex, else by mid) and
  * returns the new SDP; candidates already present are not repeated. Exposed for tests. */
-std::string merge_candidates(std::string_view sdp, const std::vector<protocol::IceCandidate> &cands);
+std::string merge_candidates(std::string_view sdp,
+                             const std::vector<protocol::IceCandidate> &cands);
 
 } // namespace pointcast::signaling

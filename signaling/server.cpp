@@ -24,7 +24,8 @@ namespace pointcast::signaling {
 namespace {
 const char *kModule = "server";
 
-std::string remote_of(SoupServerMessage *msg) {
+std::string remote_of(SoupServerMessage *msg)
+{
   const char *host = soup_server_message_get_remote_host(msg);
   GSocketAddress *addr = soup_server_message_get_remote_address(msg);
   std::string s = host ? host : "?";
@@ -33,14 +34,23 @@ std::string remote_of(SoupServerMessage *msg) {
   return s;
 }
 
-const char *mime_for(const std::string &path) {
+const char *mime_for(const std::string &path)
+{
   static const std::pair<const char *, const char *> table[] = {
-      {".html", "text/html; charset=utf-8"}, {".htm", "text/html; charset=utf-8"},
-      {".js", "text/javascript; charset=utf-8"}, {".mjs", "text/javascript; charset=utf-8"},
-      {".css", "text/css; charset=utf-8"}, {".json", "application/json"},
-      {".svg", "image/svg+xml"}, {".png", "image/png"}, {".jpg", "image/jpeg"},
-      {".jpeg", "image/jpeg"}, {".ico", "image/x-icon"}, {".txt", "text/plain; charset=utf-8"},
-      {".wasm", "application/wasm"}, {".map", "application/json"}};
+      {".html", "text/html; charset=utf-8"},
+      {".htm", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".jpg", "image/jpeg"},
+      {".jpeg", "image/jpeg"},
+      {".ico", "image/x-icon"},
+      {".txt", "text/plain; charset=utf-8"},
+      {".wasm", "application/wasm"},
+      {".map", "application/json"}};
   for (auto &[ext, type] : table) {
     std::size_t n = std::strlen(ext);
     if (path.size() >= n && g_ascii_strcasecmp(path.c_str() + path.size() - n, ext) == 0)
@@ -50,16 +60,20 @@ const char *mime_for(const std::string &path) {
 }
 } // namespace
 
-void Server::add_routes(std::function<void(Server &)> install) {
+void Server::add_routes(std::function<void(Server &)> install)
+{
   route_setups_.push_back(std::move(install));
 }
 
-void respond_text(SoupServerMessage *msg, guint status, const std::string &body, const char *content_type) {
+void respond_text(SoupServerMessage *msg, guint status, const std::string &body,
+                  const char *content_type)
+{
   soup_server_message_set_status(msg, status, nullptr);
   soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, body.data(), body.size());
 }
 
-void respond_json_error(SoupServerMessage *msg, guint status, const std::string &reason) {
+void respond_json_error(SoupServerMessage *msg, guint status, const std::string &reason)
+{
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
   json_builder_set_member_name(b, "error");
@@ -80,7 +94,7 @@ struct PendingOffer {
 struct Server::Impl final : WsListener {
   Server *self = nullptr;
   std::unordered_map<Handle, std::unique_ptr<WsConn>> conns;
-  std::vector<WsConn *> dirty;                 // connections with output to write
+  std::vector<WsConn *> dirty;                    // connections with output to write
   std::vector<std::unique_ptr<WsConn>> graveyard; // closed, freed outside their callbacks
   GSource *flusher = nullptr;
   std::int64_t last_keepalive_us = 0;
@@ -119,15 +133,16 @@ struct Server::Impl final : WsListener {
   void add_early(const char *path);
 };
 
-Server::Server(ServerConfig config) : config_(std::move(config)), rooms_(config_.limits) {
+Server::Server(ServerConfig config) : config_(std::move(config)), rooms_(config_.limits)
+{
   impl_ = std::make_unique<Impl>();
   impl_->self = this;
-  if (!config_.token.empty() && config_.child_token.empty())
-    config_.child_token = random_hex(16);
+  if (!config_.token.empty() && config_.child_token.empty()) config_.child_token = random_hex(16);
   rooms_.set_token(config_.token);
 }
 
-std::string random_hex(std::size_t bytes) {
+std::string random_hex(std::size_t bytes)
+{
   std::string raw(bytes, '\0');
   std::size_t got = 0;
   while (got < bytes) {
@@ -146,10 +161,10 @@ std::string random_hex(std::size_t bytes) {
   return out;
 }
 
-Server::~Server() {
+Server::~Server()
+{
   shutdown();
-  if (impl_->tick_source)
-    g_source_remove(impl_->tick_source);
+  if (impl_->tick_source) g_source_remove(impl_->tick_source);
   if (impl_->flusher) {
     g_source_destroy(impl_->flusher);
     g_source_unref(impl_->flusher);
@@ -159,10 +174,10 @@ Server::~Server() {
   g_clear_object(&soup_);
 }
 
-std::vector<std::string> Server::uris() const {
+std::vector<std::string> Server::uris() const
+{
   std::vector<std::string> out;
-  if (!soup_)
-    return out;
+  if (!soup_) return out;
   GSList *list = soup_server_get_uris(soup_);
   for (GSList *l = list; l; l = l->next) {
     g_autofree char *s = g_uri_to_string(static_cast<GUri *>(l->data));
@@ -173,15 +188,18 @@ std::vector<std::string> Server::uris() const {
 }
 
 namespace {
-const char *header(SoupServerMessage *msg, const char *name) {
+const char *header(SoupServerMessage *msg, const char *name)
+{
   return soup_message_headers_get_one(soup_server_message_get_request_headers(msg), name);
 }
 
 // The host part of a Host header or origin authority: "[::1]:80" -> "::1", "a.b:80" -> "a.b".
-std::string host_part(std::string_view authority) {
+std::string host_part(std::string_view authority)
+{
   if (!authority.empty() && authority[0] == '[') {
     std::size_t close = authority.find(']');
-    return std::string(authority.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1));
+    return std::string(
+        authority.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1));
   }
   std::size_t colon = authority.find(':');
   if (colon != std::string_view::npos && authority.find(':', colon + 1) == std::string_view::npos)
@@ -189,80 +207,76 @@ std::string host_part(std::string_view authority) {
   return std::string(authority);
 }
 
-std::string lower(std::string s) {
-  for (char &c : s)
-    c = g_ascii_tolower(c);
+std::string lower(std::string s)
+{
+  for (char &c : s) c = g_ascii_tolower(c);
   return s;
 }
 } // namespace
 
-bool Server::header_token_ok(SoupServerMessage *msg) const {
+bool Server::header_token_ok(SoupServerMessage *msg) const
+{
   const char *auth = header(msg, "Authorization");
-  if (!auth || g_ascii_strncasecmp(auth, "Bearer ", 7) != 0)
-    return false;
+  if (!auth || g_ascii_strncasecmp(auth, "Bearer ", 7) != 0) return false;
   const char *t = auth + 7;
-  while (*t == ' ')
-    t++;
+  while (*t == ' ') t++;
   return protocol::secret_equal(t, config_.token);
 }
 
-bool Server::authorized(SoupServerMessage *msg) const {
-  if (config_.token.empty() || header_token_ok(msg))
-    return true;
+bool Server::authorized(SoupServerMessage *msg) const
+{
+  if (config_.token.empty() || header_token_ok(msg)) return true;
   // The API also takes ?token= and X-Pointcast-Token: EventSource cannot set headers, and the API
   // only answers the daemon's own origin (see early()).
   const char *path = g_uri_get_path(soup_server_message_get_uri(msg));
-  if (!g_str_has_prefix(path, "/api"))
-    return false;
-  if (const char *x = header(msg, "X-Pointcast-Token"); x && protocol::secret_equal(x, config_.token))
+  if (!g_str_has_prefix(path, "/api")) return false;
+  if (const char *x = header(msg, "X-Pointcast-Token");
+      x && protocol::secret_equal(x, config_.token))
     return true;
   return query_token_is(msg, config_.token);
 }
 
-bool Server::query_token_is(SoupServerMessage *msg, const std::string &secret) const {
+bool Server::query_token_is(SoupServerMessage *msg, const std::string &secret) const
+{
   const char *q = g_uri_get_query(soup_server_message_get_uri(msg));
-  if (!q)
-    return false;
+  if (!q) return false;
   g_autoptr(GHashTable) params = g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, nullptr);
   auto *tok = params ? static_cast<const char *>(g_hash_table_lookup(params, "token")) : nullptr;
-  if (!tok)
-    return false;
+  if (!tok) return false;
   return secret.empty() || protocol::secret_equal(tok, secret); // empty: is there one at all
 }
 
-bool Server::host_allowed(const std::string &host) const {
+bool Server::host_allowed(const std::string &host) const
+{
   std::string h = lower(host);
-  if (h.empty())
-    return false;
-  if (g_hostname_is_ip_address(h.c_str()) || h == "localhost" || g_str_has_suffix(h.c_str(), ".localhost"))
+  if (h.empty()) return false;
+  if (g_hostname_is_ip_address(h.c_str()) || h == "localhost" ||
+      g_str_has_suffix(h.c_str(), ".localhost"))
     return true;
   std::string me = lower(g_get_host_name());
-  if (h == me || h == me + ".local" || h == lower(host_part(config_.host)))
-    return true;
+  if (h == me || h == me + ".local" || h == lower(host_part(config_.host))) return true;
   for (const auto &o : config_.allow_origins) {
     const char *sep = strstr(o.c_str(), "://");
-    if (sep && h == lower(host_part(sep + 3)))
-      return true;
+    if (sep && h == lower(host_part(sep + 3))) return true;
   }
   return false;
 }
 
-bool Server::origin_allowed(SoupServerMessage *msg, const char *origin) const {
+bool Server::origin_allowed(SoupServerMessage *msg, const char *origin) const
+{
   std::string o = lower(origin);
-  while (!o.empty() && o.back() == '/')
-    o.pop_back();
+  while (!o.empty() && o.back() == '/') o.pop_back();
   for (const auto &a : config_.allow_origins)
-    if (o == lower(a))
-      return true;
+    if (o == lower(a)) return true;
   const char *host = header(msg, "Host");
-  if (!host)
-    return false;
+  if (!host) return false;
   // The daemon's own origin: the scheme it serves and the Host the browser addressed.
   std::string own = std::string(config_.tls_cert.empty() ? "http://" : "https://") + lower(host);
   return o == own;
 }
 
-void Server::add_route(const std::string &path, RouteHandler handler, bool needs_token) {
+void Server::add_route(const std::string &path, RouteHandler handler, bool needs_token)
+{
   impl_->token_paths.emplace_back(path, needs_token);
   impl_->add_early(path.c_str());
   auto *h = new RouteHandler(std::move(handler));
@@ -284,7 +298,8 @@ void Server::add_route(const std::string &path, RouteHandler handler, bool needs
  *     logs); a /ws without it may still send it in its register message (browsers cannot set
  *     headers on a WebSocket).
  *   - the body-size cap, for every request. */
-void Server::Impl::early(SoupServerMessage *msg, const char *path) {
+void Server::Impl::early(SoupServerMessage *msg, const char *path)
+{
   http_requests++;
   const ServerConfig &cfg = self->config();
   const char *method = soup_server_message_get_method(msg);
@@ -296,7 +311,8 @@ void Server::Impl::early(SoupServerMessage *msg, const char *path) {
   bool guarded = api || (offer && g_str_has_prefix(path, "/offer/") && strcmp(method, "POST"));
   bool refused = false;
   auto refuse = [&](guint status, const std::string &why, const char *counter_log) {
-    PC_LOG(Warning, kModule, "%s %s from %s refused: %s", method, path, remote_of(msg).c_str(), counter_log);
+    PC_LOG(Warning, kModule, "%s %s from %s refused: %s", method, path, remote_of(msg).c_str(),
+           counter_log);
     soup_message_headers_replace(resp, "Connection", "close");
     respond_json_error(msg, status, why);
     refused = true;
@@ -306,14 +322,16 @@ void Server::Impl::early(SoupServerMessage *msg, const char *path) {
     const char *host = header(msg, "Host");
     if (!host || !self->host_allowed(host_part(host))) {
       http_forbidden++;
-      refuse(SOUP_STATUS_FORBIDDEN,
-             std::string("Host \"") + (host ? host : "") +
-                 "\" is not a name of this daemon (a DNS rebinding page?); add it with --allow-origin",
-             "Host not allowed");
+      refuse(
+          SOUP_STATUS_FORBIDDEN,
+          std::string("Host \"") + (host ? host : "") +
+              "\" is not a name of this daemon (a DNS rebinding page?); add it with --allow-origin",
+          "Host not allowed");
     } else if (origin && !self->origin_allowed(msg, origin)) {
       http_forbidden++;
       refuse(SOUP_STATUS_FORBIDDEN,
-             std::string("requests from ") + origin + " are not allowed here (--allow-origin ORIGIN)",
+             std::string("requests from ") + origin +
+                 " are not allowed here (--allow-origin ORIGIN)",
              "cross-site Origin");
     } else if (api && cfg.token.empty() && !listen_loopback && !cfg.allow_unauthenticated_api) {
       http_forbidden++;
@@ -325,7 +343,8 @@ void Server::Impl::early(SoupServerMessage *msg, const char *path) {
       soup_message_headers_replace(resp, "Access-Control-Allow-Origin", origin);
       soup_message_headers_append(resp, "Vary", "Origin");
       if (preflight && api) {
-        soup_message_headers_replace(resp, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+        soup_message_headers_replace(resp, "Access-Control-Allow-Methods",
+                                     "GET, POST, DELETE, OPTIONS");
         soup_message_headers_replace(resp, "Access-Control-Allow-Headers",
                                      "Content-Type, Authorization, X-Pointcast-Token");
         soup_message_headers_replace(resp, "Access-Control-Max-Age", "600");
@@ -336,8 +355,7 @@ void Server::Impl::early(SoupServerMessage *msg, const char *path) {
   }
   bool needs = ws || offer || api;
   for (auto &[p, t] : token_paths)
-    if (t && g_str_has_prefix(path, p.c_str()))
-      needs = true;
+    if (t && g_str_has_prefix(path, p.c_str())) needs = true;
   if (!refused && needs && !preflight && !self->authorized(msg)) {
     if (ws && self->query_token_is(msg, cfg.child_token) && is_loopback(msg)) {
       // A sender this daemon started (pipelines.cpp): rtcpeer has no token property set there.
@@ -349,15 +367,18 @@ void Server::Impl::early(SoupServerMessage *msg, const char *path) {
       bool in_url = !header(msg, "Authorization") && self->query_token_is(msg, {});
       // Close after the refusal: a WebSocket client that failed its handshake waits for that.
       soup_message_headers_replace(resp, "WWW-Authenticate", "Bearer realm=\"pointcast\"");
-      refuse(SOUP_STATUS_UNAUTHORIZED,
-             in_url ? "a token in the URL is not accepted (URLs end up in logs): send \"Authorization: "
-                      "Bearer ...\" or \"token\" in the register message"
-                    : "a token is required (Authorization: Bearer ...)",
-             in_url ? "token in the URL" : "missing or wrong token");
+      refuse(
+          SOUP_STATUS_UNAUTHORIZED,
+          in_url
+              ? "a token in the URL is not accepted (URLs end up in logs): send \"Authorization: "
+                "Bearer ...\" or \"token\" in the register message"
+              : "a token is required (Authorization: Bearer ...)",
+          in_url ? "token in the URL" : "missing or wrong token");
     }
   }
   if (!refused && api && !strcmp(method, "POST")) {
-    const char *ctype = soup_message_headers_get_content_type(soup_server_message_get_request_headers(msg), nullptr);
+    const char *ctype = soup_message_headers_get_content_type(
+        soup_server_message_get_request_headers(msg), nullptr);
     if (!ctype || g_ascii_strcasecmp(ctype, "application/json"))
       refuse(SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
              std::string("Content-Type must be application/json, not ") + (ctype ? ctype : "none"),
@@ -366,7 +387,7 @@ void Server::Impl::early(SoupServerMessage *msg, const char *path) {
   const std::size_t cap = cfg.max_body_bytes;
   SoupMessageHeaders *req = soup_server_message_get_request_headers(msg);
   bool too_long = soup_message_headers_get_encoding(req) == SOUP_ENCODING_CONTENT_LENGTH &&
-                  soup_message_headers_get_content_length(req) > (goffset)cap;
+      soup_message_headers_get_content_length(req) > (goffset)cap;
   if (too_long && !refused) {
     soup_message_headers_replace(resp, "Connection", "close");
     respond_json_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
@@ -376,17 +397,20 @@ void Server::Impl::early(SoupServerMessage *msg, const char *path) {
   watch_body(msg, refused || too_long);
 }
 
-bool Server::Impl::is_loopback(SoupServerMessage *msg) {
+bool Server::Impl::is_loopback(SoupServerMessage *msg)
+{
   GSocketAddress *addr = soup_server_message_get_remote_address(msg);
   return addr && G_IS_INET_SOCKET_ADDRESS(addr) &&
-         g_inet_address_get_is_loopback(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(addr)));
+      g_inet_address_get_is_loopback(
+             g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(addr)));
 }
 
 /* Bodies are counted while libsoup reads them. A chunked one announces no length: it is cut off
  * (connection closed) the moment it passes the cap; a 300 MiB chunked POST used to be held whole,
  * twice. An announced-too-long one already has its 413, which libsoup only sends once it has
  * read the body: that body is discarded as it arrives, and cut off too past 16x the cap. */
-void Server::Impl::watch_body(SoupServerMessage *msg, bool refused) {
+void Server::Impl::watch_body(SoupServerMessage *msg, bool refused)
+{
   struct Count {
     Impl *impl;
     bool refused;
@@ -394,53 +418,56 @@ void Server::Impl::watch_body(SoupServerMessage *msg, bool refused) {
     bool cut = false;
   };
   auto *count = new Count{this, refused};
-  g_object_set_data_full(G_OBJECT(msg), "pointcast-body", count, [](gpointer p) { delete static_cast<Count *>(p); });
-  g_signal_connect(msg, "got-chunk", G_CALLBACK(+[](SoupServerMessage *m, GBytes *chunk, gpointer data) {
-                     auto *c = static_cast<Count *>(data);
-                     std::size_t cap = c->impl->self->config().max_body_bytes;
-                     c->total += g_bytes_get_size(chunk);
-                     SoupMessageBody *body = soup_server_message_get_request_body(m);
-                     if (c->refused)
-                       soup_message_body_truncate(body);
-                     if (c->cut || c->total <= (c->refused ? cap * 16 : cap))
-                       return;
-                     c->cut = true;
-                     c->impl->http_body_cut++;
-                     PC_LOG(Warning, kModule, "%s %s from %s: body over %zu bytes, connection closed",
-                            soup_server_message_get_method(m), g_uri_get_path(soup_server_message_get_uri(m)),
-                            remote_of(m).c_str(), cap);
-                     soup_message_body_truncate(body);
-                     if (GSocket *sock = soup_server_message_get_socket(m))
-                       g_socket_shutdown(sock, TRUE, TRUE, nullptr);
-                   }),
-                   count);
+  g_object_set_data_full(G_OBJECT(msg), "pointcast-body", count,
+                         [](gpointer p) { delete static_cast<Count *>(p); });
+  g_signal_connect(
+      msg, "got-chunk", G_CALLBACK(+[](SoupServerMessage *m, GBytes *chunk, gpointer data) {
+        auto *c = static_cast<Count *>(data);
+        std::size_t cap = c->impl->self->config().max_body_bytes;
+        c->total += g_bytes_get_size(chunk);
+        SoupMessageBody *body = soup_server_message_get_request_body(m);
+        if (c->refused) soup_message_body_truncate(body);
+        if (c->cut || c->total <= (c->refused ? cap * 16 : cap)) return;
+        c->cut = true;
+        c->impl->http_body_cut++;
+        PC_LOG(Warning, kModule, "%s %s from %s: body over %zu bytes, connection closed",
+               soup_server_message_get_method(m), g_uri_get_path(soup_server_message_get_uri(m)),
+               remote_of(m).c_str(), cap);
+        soup_message_body_truncate(body);
+        if (GSocket *sock = soup_server_message_get_socket(m))
+          g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+      }),
+      count);
 }
 
 /* Every request must be read in full within --http-timeout from the moment libsoup starts it:
  * that covers a slow or stalled header or body (slowloris), a TLS handshake that never ends and
  * a keep-alive connection left idle (libsoup starts the next request as soon as one is done).
  * Paused /offer requests and event streams are past this point: their own limits apply. */
-void Server::Impl::arm_deadline(SoupServerMessage *msg) {
+void Server::Impl::arm_deadline(SoupServerMessage *msg)
+{
   struct Deadline {
     Impl *impl;
     SoupServerMessage *msg;
     guint source = 0;
   };
   auto *d = new Deadline{this, msg};
-  d->source = g_timeout_add_seconds(self->config().http_timeout, [](gpointer p) -> gboolean {
-    auto *d = static_cast<Deadline *>(p);
-    d->source = 0;
-    d->impl->http_timeouts++;
-    PC_LOG(Info, kModule, "HTTP connection from %s closed: request not read within %u s",
-           remote_of(d->msg).c_str(), d->impl->self->config().http_timeout);
-    if (GSocket *sock = soup_server_message_get_socket(d->msg))
-      g_socket_shutdown(sock, TRUE, TRUE, nullptr);
-    return G_SOURCE_REMOVE;
-  }, d);
+  d->source = g_timeout_add_seconds(
+      self->config().http_timeout,
+      [](gpointer p) -> gboolean {
+        auto *d = static_cast<Deadline *>(p);
+        d->source = 0;
+        d->impl->http_timeouts++;
+        PC_LOG(Info, kModule, "HTTP connection from %s closed: request not read within %u s",
+               remote_of(d->msg).c_str(), d->impl->self->config().http_timeout);
+        if (GSocket *sock = soup_server_message_get_socket(d->msg))
+          g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+        return G_SOURCE_REMOVE;
+      },
+      d);
   g_object_set_data_full(G_OBJECT(msg), "pointcast-deadline", d, [](gpointer p) {
     auto *d = static_cast<Deadline *>(p);
-    if (d->source)
-      g_source_remove(d->source);
+    if (d->source) g_source_remove(d->source);
     delete d;
   });
   g_signal_connect(msg, "got-body", G_CALLBACK(+[](SoupServerMessage *m, gpointer) {
@@ -448,41 +475,43 @@ void Server::Impl::arm_deadline(SoupServerMessage *msg) {
                    }),
                    nullptr);
   GSocket *sock = soup_server_message_get_socket(msg);
-  if (!sock)
-    return;
+  if (!sock) return;
   g_object_set_data(G_OBJECT(sock), "pointcast-idle", nullptr); // the connection is busy again
   // libsoup starts the next request on a keep-alive connection only when bytes arrive: the idle
   // time between requests gets its own timer, on the socket.
   g_signal_connect(msg, "finished", G_CALLBACK(on_finished_idle), this);
 }
 
-void Server::Impl::on_finished_idle(SoupServerMessage *m, gpointer data) {
+void Server::Impl::on_finished_idle(SoupServerMessage *m, gpointer data)
+{
   if (g_object_get_data(G_OBJECT(m), "pointcast-upgraded"))
     return; // a WebSocket now: keep-alive pings watch it
   GSocket *s = soup_server_message_get_socket(m);
-  if (!s || !g_socket_is_connected(s))
-    return;
+  if (!s || !g_socket_is_connected(s)) return;
   auto *impl = static_cast<Impl *>(data);
   struct Idle {
     GSocket *sock;
     guint source;
   };
   auto *idle = new Idle{s, 0};
-  idle->source = g_timeout_add_seconds(impl->self->config().http_timeout, [](gpointer p) -> gboolean {
-    auto *i = static_cast<Idle *>(p);
-    i->source = 0;
-    g_socket_shutdown(i->sock, TRUE, TRUE, nullptr);
-    return G_SOURCE_REMOVE;
-  }, idle);
+  idle->source = g_timeout_add_seconds(
+      impl->self->config().http_timeout,
+      [](gpointer p) -> gboolean {
+        auto *i = static_cast<Idle *>(p);
+        i->source = 0;
+        g_socket_shutdown(i->sock, TRUE, TRUE, nullptr);
+        return G_SOURCE_REMOVE;
+      },
+      idle);
   g_object_set_data_full(G_OBJECT(s), "pointcast-idle", idle, [](gpointer p) {
     auto *i = static_cast<Idle *>(p);
-    if (i->source)
-      g_source_remove(i->source);
+    if (i->source) g_source_remove(i->source);
     delete i;
   });
 }
 
-void Server::Impl::add_early(const char *path) {
+void Server::Impl::add_early(const char *path)
+{
   soup_server_add_early_handler(
       self->soup(), path,
       [](SoupServer *, SoupServerMessage *msg, const char *p, GHashTable *, gpointer data) {
@@ -491,7 +520,8 @@ void Server::Impl::add_early(const char *path) {
       this, nullptr);
 }
 
-bool Server::start(std::string *error) {
+bool Server::start(std::string *error)
+{
   if (config_.tls_cert.empty() != config_.tls_key.empty()) {
     *error = "--tls-cert and --tls-key go together";
     return false;
@@ -499,7 +529,8 @@ bool Server::start(std::string *error) {
   GError *err = nullptr;
   g_autoptr(GTlsCertificate) cert = nullptr;
   if (!config_.tls_cert.empty()) {
-    cert = g_tls_certificate_new_from_files(config_.tls_cert.c_str(), config_.tls_key.c_str(), &err);
+    cert =
+        g_tls_certificate_new_from_files(config_.tls_cert.c_str(), config_.tls_key.c_str(), &err);
     if (!cert) {
       *error = std::string("cannot load TLS certificate/key: ") + err->message;
       g_error_free(err);
@@ -507,8 +538,7 @@ bool Server::start(std::string *error) {
     }
   }
   soup_ = soup_server_new("server-header", "pointcast-signaling", nullptr);
-  if (cert)
-    soup_server_set_tls_certificate(soup_, cert);
+  if (cert) soup_server_set_tls_certificate(soup_, cert);
   // No permessage-deflate: signaling messages are small, compression costs CPU per message, and
   // inflating would let a tiny frame expand past the payload limit (a decompression bomb).
   soup_server_remove_websocket_extension(soup_, SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
@@ -533,19 +563,32 @@ bool Server::start(std::string *error) {
         std::string body = impl->self->rooms().prometheus();
         body += "# HELP pointcast_signaling_http_requests_total HTTP requests received.\n"
                 "# TYPE pointcast_signaling_http_requests_total counter\n"
-                "pointcast_signaling_http_requests_total " + std::to_string(impl->http_requests) + "\n"
-                "# HELP pointcast_signaling_http_unauthorized_total Requests refused for a missing or wrong token.\n"
-                "# TYPE pointcast_signaling_http_unauthorized_total counter\n"
-                "pointcast_signaling_http_unauthorized_total " + std::to_string(impl->http_unauthorized) + "\n"
-                "# HELP pointcast_signaling_http_body_cut_total Requests cut off for a body over --max-body-size.\n"
-                "# TYPE pointcast_signaling_http_body_cut_total counter\n"
-                "pointcast_signaling_http_body_cut_total " + std::to_string(impl->http_body_cut) + "\n"
-                "# HELP pointcast_signaling_http_forbidden_total Requests refused for their Host or Origin, or an API without a token.\n"
-                "# TYPE pointcast_signaling_http_forbidden_total counter\n"
-                "pointcast_signaling_http_forbidden_total " + std::to_string(impl->http_forbidden) + "\n"
-                "# HELP pointcast_signaling_http_timeouts_total HTTP connections closed by --http-timeout.\n"
-                "# TYPE pointcast_signaling_http_timeouts_total counter\n"
-                "pointcast_signaling_http_timeouts_total " + std::to_string(impl->http_timeouts) + "\n";
+                "pointcast_signaling_http_requests_total " +
+            std::to_string(impl->http_requests) +
+            "\n"
+            "# HELP pointcast_signaling_http_unauthorized_total Requests refused for a missing or "
+            "wrong token.\n"
+            "# TYPE pointcast_signaling_http_unauthorized_total counter\n"
+            "pointcast_signaling_http_unauthorized_total " +
+            std::to_string(impl->http_unauthorized) +
+            "\n"
+            "# HELP pointcast_signaling_http_body_cut_total Requests cut off for a body over "
+            "--max-body-size.\n"
+            "# TYPE pointcast_signaling_http_body_cut_total counter\n"
+            "pointcast_signaling_http_body_cut_total " +
+            std::to_string(impl->http_body_cut) +
+            "\n"
+            "# HELP pointcast_signaling_http_forbidden_total Requests refused for their Host or "
+            "Origin, or an API without a token.\n"
+            "# TYPE pointcast_signaling_http_forbidden_total counter\n"
+            "pointcast_signaling_http_forbidden_total " +
+            std::to_string(impl->http_forbidden) +
+            "\n"
+            "# HELP pointcast_signaling_http_timeouts_total HTTP connections closed by "
+            "--http-timeout.\n"
+            "# TYPE pointcast_signaling_http_timeouts_total counter\n"
+            "pointcast_signaling_http_timeouts_total " +
+            std::to_string(impl->http_timeouts) + "\n";
         respond_text(msg, SOUP_STATUS_OK, body, "text/plain; version=0.0.4; charset=utf-8");
       },
       impl_.get(), nullptr);
@@ -562,14 +605,13 @@ bool Server::start(std::string *error) {
       },
       impl_.get(), nullptr);
 
-  for (const char *p : {"/ws", "/healthz", "/metrics", "/offer", "/"})
-    impl_->add_early(p);
-  g_signal_connect(soup_, "request-started", G_CALLBACK(+[](SoupServer *, SoupServerMessage *msg, gpointer data) {
+  for (const char *p : {"/ws", "/healthz", "/metrics", "/offer", "/"}) impl_->add_early(p);
+  g_signal_connect(soup_, "request-started",
+                   G_CALLBACK(+[](SoupServer *, SoupServerMessage *msg, gpointer data) {
                      static_cast<Impl *>(data)->arm_deadline(msg);
                    }),
                    impl_.get());
-  for (auto &install : route_setups_)
-    install(*this);
+  for (auto &install : route_setups_) install(*this);
 
   g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(config_.host.c_str());
   if (!addr) {
@@ -593,12 +635,11 @@ bool Server::start(std::string *error) {
                                          G_SOCKET_PROTOCOL_TCP, &err);
   if (sock) {
     g_socket_set_listen_backlog(sock, 4096);
-    if (!g_socket_bind(sock, sa, TRUE, &err) || !g_socket_listen(sock, &err))
-      g_clear_object(&sock);
+    if (!g_socket_bind(sock, sa, TRUE, &err) || !g_socket_listen(sock, &err)) g_clear_object(&sock);
   }
   if (!sock || !soup_server_listen_socket(soup_, sock, opts, &err)) {
     *error = "cannot listen on " + config_.host + ":" + std::to_string(config_.port) + ": " +
-             (err ? err->message : "?");
+        (err ? err->message : "?");
     g_clear_error(&err);
     return false;
   }
@@ -622,22 +663,23 @@ bool Server::start(std::string *error) {
       },
       [](GSource *) -> gboolean { return FALSE; },
       [](GSource *, GSourceFunc, gpointer) -> gboolean { return G_SOURCE_CONTINUE; },
-      nullptr, nullptr, nullptr};
+      nullptr,
+      nullptr,
+      nullptr};
   impl_->flusher = g_source_new(&flush_funcs, sizeof(GSource) + sizeof(Impl *));
-  *reinterpret_cast<Impl **>(reinterpret_cast<char *>(impl_->flusher) + sizeof(GSource)) = impl_.get();
+  *reinterpret_cast<Impl **>(reinterpret_cast<char *>(impl_->flusher) + sizeof(GSource)) =
+      impl_.get();
   g_source_set_priority(impl_->flusher, G_PRIORITY_HIGH);
   g_source_attach(impl_->flusher, g_main_context_get_thread_default());
   return true;
 }
 
-void Server::shutdown() {
-  if (!soup_)
-    return;
+void Server::shutdown()
+{
+  if (!soup_) return;
   std::vector<WsConn *> open;
-  for (auto &[h, c] : impl_->conns)
-    open.push_back(c.get());
-  for (WsConn *c : open)
-    c->close(1001, "server shutting down");
+  for (auto &[h, c] : impl_->conns) open.push_back(c.get());
+  for (WsConn *c : open) c->close(1001, "server shutting down");
   impl_->flush_all();
   for (auto &[id, p] : impl_->offers) {
     g_signal_handler_disconnect(p.msg, p.finished_handler);
@@ -647,10 +689,12 @@ void Server::shutdown() {
   impl_->offers.clear();
 }
 
-void Server::Impl::on_ws(SoupServerMessage *msg) {
+void Server::Impl::on_ws(SoupServerMessage *msg)
+{
   GError *err = nullptr;
   if (!soup_websocket_server_check_handshake(msg, nullptr, nullptr, nullptr, &err)) {
-    respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, std::string("not a WebSocket handshake: ") + err->message);
+    respond_json_error(msg, SOUP_STATUS_BAD_REQUEST,
+                       std::string("not a WebSocket handshake: ") + err->message);
     g_error_free(err);
     return;
   }
@@ -662,7 +706,8 @@ void Server::Impl::on_ws(SoupServerMessage *msg) {
                    this);
 }
 
-void Server::Impl::on_upgrade(SoupServerMessage *msg) {
+void Server::Impl::on_upgrade(SoupServerMessage *msg)
+{
   const ServerConfig &cfg = self->config();
   std::string remote = remote_of(msg);
   const char *ip = soup_server_message_get_remote_host(msg);
@@ -671,8 +716,7 @@ void Server::Impl::on_upgrade(SoupServerMessage *msg) {
   int poll_fd = -1;
   if (GSocket *sock = soup_server_message_get_socket(msg)) {
     int fd = g_socket_get_fd(sock);
-    if (cfg.tls_cert.empty())
-      poll_fd = fd;
+    if (cfg.tls_cert.empty()) poll_fd = fd;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (cfg.ping_interval) {
@@ -684,8 +728,7 @@ void Server::Impl::on_upgrade(SoupServerMessage *msg) {
   g_object_ref(msg);
   GIOStream *stream = soup_server_message_steal_connection(msg);
   g_object_unref(msg);
-  if (!stream)
-    return;
+  if (!stream) return;
   Handle h = next_handle++;
   // Frames far over the limit end the connection (1009); between the limit and this the state
   // machine answers with an error and the client stays.
@@ -699,19 +742,25 @@ void Server::Impl::on_upgrade(SoupServerMessage *msg) {
   c->start();
 }
 
-void Server::Impl::ws_text(WsConn &c, std::string_view text) {
+void Server::Impl::ws_text(WsConn &c, std::string_view text)
+{
   self->rooms().text(c.handle(), text, Clock::now());
   apply();
 }
 
-void Server::Impl::ws_binary(WsConn &c, std::size_t size) {
+void Server::Impl::ws_binary(WsConn &c, std::size_t size)
+{
   self->rooms().binary(c.handle(), size, Clock::now());
   apply();
 }
 
-void Server::Impl::ws_dirty(WsConn &c) { dirty.push_back(&c); }
+void Server::Impl::ws_dirty(WsConn &c)
+{
+  dirty.push_back(&c);
+}
 
-void Server::Impl::ws_closed(WsConn &c, std::uint16_t code, const char *why) {
+void Server::Impl::ws_closed(WsConn &c, std::uint16_t code, const char *why)
+{
   Handle h = c.handle();
   PC_LOG(Debug, kModule, "connection %llu closed (%u, %s)", (unsigned long long)h, code, why);
   auto it = conns.find(h);
@@ -725,15 +774,15 @@ void Server::Impl::ws_closed(WsConn &c, std::uint16_t code, const char *why) {
   apply();
 }
 
-void Server::Impl::flush_all() {
+void Server::Impl::flush_all()
+{
   // Flushing can close a connection, whose peer_left then dirties others: loop until quiet.
   std::vector<WsConn *> batch;
   while (!dirty.empty()) {
     batch.swap(dirty);
     for (std::size_t i = 0; i < batch.size(); i++) {
       WsConn *c = batch[i];
-      if (!c)
-        continue;
+      if (!c) continue;
       c->dirty = false;
       c->flush();
     }
@@ -742,54 +791,50 @@ void Server::Impl::flush_all() {
   graveyard.clear();
 }
 
-void Server::Impl::keepalive() {
+void Server::Impl::keepalive()
+{
   unsigned interval = self->config().ping_interval;
-  if (!interval)
-    return;
+  if (!interval) return;
   std::int64_t now = g_get_monotonic_time();
-  if (now - last_keepalive_us < 1000000)
-    return;
+  if (now - last_keepalive_us < 1000000) return;
   last_keepalive_us = now;
   std::vector<WsConn *> all;
   all.reserve(conns.size());
-  for (auto &[h, c] : conns)
-    all.push_back(c.get());
+  for (auto &[h, c] : conns) all.push_back(c.get());
   for (WsConn *c : all)
     if (!c->keepalive(now, std::int64_t(interval) * 1000000))
-      PC_LOG(Info, kModule, "connection %llu dropped: no answer to keep-alive pings", (unsigned long long)c->handle());
+      PC_LOG(Info, kModule, "connection %llu dropped: no answer to keep-alive pings",
+             (unsigned long long)c->handle());
 }
 
-void Server::Impl::apply() {
+void Server::Impl::apply()
+{
   // A send can fail and close a connection synchronously, which re-enters through "closed":
   // the nested call leaves its actions queued and this loop picks them up.
-  if (applying)
-    return;
+  if (applying) return;
   applying = true;
   Actions &queued = self->rooms().actions();
   while (!queued.empty()) {
     std::swap(spare, queued);
     for (const auto &s : spare.sends) {
       auto it = conns.find(s.to);
-      if (it != conns.end())
-        it->second->send_text(spare.texts[s.text]);
+      if (it != conns.end()) it->second->send_text(spare.texts[s.text]);
     }
     for (const auto &c : spare.closes) {
       auto it = conns.find(c.client);
-      if (it != conns.end())
-        it->second->close(c.code, c.reason);
+      if (it != conns.end()) it->second->close(c.code, c.reason);
     }
-    for (const auto &r : spare.offers)
-      finish_offer(r);
+    for (const auto &r : spare.offers) finish_offer(r);
     spare.clear();
   }
   queued.clear();
   applying = false;
 }
 
-void Server::Impl::finish_offer(const OfferResult &r) {
+void Server::Impl::finish_offer(const OfferResult &r)
+{
   auto it = offers.find(r.offer_id);
-  if (it == offers.end())
-    return;
+  if (it == offers.end()) return;
   PendingOffer p = it->second;
   offers.erase(it);
   g_signal_handler_disconnect(p.msg, p.finished_handler);
@@ -824,17 +869,19 @@ void Server::Impl::finish_offer(const OfferResult &r) {
   soup_server_message_unpause(p.msg);
 }
 
-void Server::Impl::on_offer(SoupServerMessage *msg, const char *path, GHashTable *query) {
+void Server::Impl::on_offer(SoupServerMessage *msg, const char *path, GHashTable *query)
+{
   const char *method = soup_server_message_get_method(msg);
   SoupMessageHeaders *resp = soup_server_message_get_response_headers(msg);
   bool resource = g_str_has_prefix(path, "/offer/");
   // POST /offer is for any page (the seed systems serve theirs from another port); a session
   // resource only for allowed origins, which early() already checked.
-  if (!resource)
-    soup_message_headers_replace(resp, "Access-Control-Allow-Origin", "*");
+  if (!resource) soup_message_headers_replace(resp, "Access-Control-Allow-Origin", "*");
   if (!strcmp(method, "OPTIONS")) {
-    soup_message_headers_replace(resp, "Access-Control-Allow-Methods", resource ? "DELETE, OPTIONS" : "POST, OPTIONS");
-    soup_message_headers_replace(resp, "Access-Control-Allow-Headers", "Content-Type, Authorization");
+    soup_message_headers_replace(resp, "Access-Control-Allow-Methods",
+                                 resource ? "DELETE, OPTIONS" : "POST, OPTIONS");
+    soup_message_headers_replace(resp, "Access-Control-Allow-Headers",
+                                 "Content-Type, Authorization");
     soup_message_headers_replace(resp, "Access-Control-Expose-Headers", "Location");
     soup_server_message_set_status(msg, SOUP_STATUS_NO_CONTENT, nullptr);
     return;
@@ -865,35 +912,41 @@ void Server::Impl::on_offer(SoupServerMessage *msg, const char *path, GHashTable
     respond_json_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "POST an SDP offer to /offer");
     return;
   }
-  const char *room = query ? static_cast<const char *>(g_hash_table_lookup(query, "room")) : nullptr;
-  const char *target = query ? static_cast<const char *>(g_hash_table_lookup(query, "target")) : nullptr;
-  if (!room || !*room)
-    room = "default";
+  const char *room =
+      query ? static_cast<const char *>(g_hash_table_lookup(query, "room")) : nullptr;
+  const char *target =
+      query ? static_cast<const char *>(g_hash_table_lookup(query, "target")) : nullptr;
+  if (!room || !*room) room = "default";
 
   SoupMessageBody *body = soup_server_message_get_request_body(msg);
   g_autoptr(GBytes) bytes = soup_message_body_flatten(body);
   gsize size = 0;
   auto *data = static_cast<const char *>(g_bytes_get_data(bytes, &size));
   std::string text(data ? data : "", size);
-  const char *ctype = soup_message_headers_get_content_type(soup_server_message_get_request_headers(msg), nullptr);
+  const char *ctype =
+      soup_message_headers_get_content_type(soup_server_message_get_request_headers(msg), nullptr);
   bool whip = ctype && !g_ascii_strcasecmp(ctype, "application/sdp");
   std::string sdp;
   if (whip) {
     sdp = std::move(text);
   } else {
-    if (ctype && g_ascii_strcasecmp(ctype, "application/json") && g_ascii_strcasecmp(ctype, "text/plain")) {
+    if (ctype && g_ascii_strcasecmp(ctype, "application/json") &&
+        g_ascii_strcasecmp(ctype, "text/plain")) {
       respond_json_error(msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
-                         std::string("Content-Type ") + ctype + " is neither application/json nor application/sdp");
+                         std::string("Content-Type ") + ctype +
+                             " is neither application/json nor application/sdp");
       return;
     }
     // Bounded first: json-glib's recursion crashed on a body of a million '['.
     if (auto bad = protocol::check_json(text)) {
-      respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, "body is not acceptable JSON: " + bad->message);
+      respond_json_error(msg, SOUP_STATUS_BAD_REQUEST,
+                         "body is not acceptable JSON: " + bad->message);
       return;
     }
     g_autoptr(JsonParser) parser = json_parser_new();
     GError *err = nullptr;
-    if (text.empty() || !json_parser_load_from_data(parser, text.data(), (gssize)text.size(), &err)) {
+    if (text.empty() ||
+        !json_parser_load_from_data(parser, text.data(), (gssize)text.size(), &err)) {
       respond_json_error(msg, SOUP_STATUS_BAD_REQUEST,
                          std::string("body is not JSON: ") + (err ? err->message : "empty body"));
       g_clear_error(&err);
@@ -901,7 +954,8 @@ void Server::Impl::on_offer(SoupServerMessage *msg, const char *path, GHashTable
     }
     JsonNode *root = json_parser_get_root(parser);
     if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-      respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, "body must be a JSON object {\"sdp\":...,\"type\":\"offer\"}");
+      respond_json_error(msg, SOUP_STATUS_BAD_REQUEST,
+                         "body must be a JSON object {\"sdp\":...,\"type\":\"offer\"}");
       return;
     }
     JsonObject *o = json_node_get_object(root);
@@ -911,16 +965,18 @@ void Server::Impl::on_offer(SoupServerMessage *msg, const char *path, GHashTable
       respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, "body needs a string member \"sdp\"");
       return;
     }
-    if (t && (!JSON_NODE_HOLDS_VALUE(t) || json_node_get_value_type(t) != G_TYPE_STRING ||
-              strcmp(json_node_get_string(t), "offer"))) {
+    if (t &&
+        (!JSON_NODE_HOLDS_VALUE(t) || json_node_get_value_type(t) != G_TYPE_STRING ||
+         strcmp(json_node_get_string(t), "offer"))) {
       respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, "\"type\" must be \"offer\"");
       return;
     }
     sdp = json_node_get_string(s);
   }
   if (sdp.rfind("v=0", 0) != 0 || sdp.find("\nm=") == std::string::npos) {
-    respond_json_error(msg, SOUP_STATUS_BAD_REQUEST,
-                       "the offer is not an SDP session description (must start with v=0 and have an m= line)");
+    respond_json_error(
+        msg, SOUP_STATUS_BAD_REQUEST,
+        "the offer is not an SDP session description (must start with v=0 and have an m= line)");
     return;
   }
   if (!g_utf8_validate(sdp.data(), (gssize)sdp.size(), nullptr)) {
@@ -928,7 +984,8 @@ void Server::Impl::on_offer(SoupServerMessage *msg, const char *path, GHashTable
     return;
   }
   const char *ip = soup_server_message_get_remote_host(msg);
-  OfferStart st = self->rooms().begin_offer(room, sdp, target ? target : "", Clock::now(), ip ? ip : "?");
+  OfferStart st =
+      self->rooms().begin_offer(room, sdp, target ? target : "", Clock::now(), ip ? ip : "?");
   if (!st.offer_id) {
     self->rooms().actions().clear();
     respond_json_error(msg, st.status, st.reason);
@@ -953,17 +1010,19 @@ void Server::Impl::on_offer(SoupServerMessage *msg, const char *path, GHashTable
           x->impl->apply();
         }
       }),
-      new Ctx{this, st.offer_id}, [](gpointer user, GClosure *) { delete static_cast<Ctx *>(user); },
-      GConnectFlags(0));
+      new Ctx{this, st.offer_id},
+      [](gpointer user, GClosure *) { delete static_cast<Ctx *>(user); }, GConnectFlags(0));
   offers.emplace(st.offer_id, p);
   soup_server_message_pause(msg);
   apply();
 }
 
-void Server::Impl::on_static(SoupServerMessage *msg, const char *path) {
+void Server::Impl::on_static(SoupServerMessage *msg, const char *path)
+{
   const char *method = soup_server_message_get_method(msg);
   if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow", "GET, HEAD");
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow",
+                                 "GET, HEAD");
     respond_json_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method not allowed");
     return;
   }
@@ -985,11 +1044,9 @@ void Server::Impl::on_static(SoupServerMessage *msg, const char *path) {
       return;
     }
   std::string rel = decoded;
-  if (rel.empty() || rel.back() == '/')
-    rel += "index.html";
+  if (rel.empty() || rel.back() == '/') rel += "index.html";
   std::string full = root + "/" + rel;
-  if (g_file_test(full.c_str(), G_FILE_TEST_IS_DIR))
-    full += "/index.html";
+  if (g_file_test(full.c_str(), G_FILE_TEST_IS_DIR)) full += "/index.html";
   char rroot[PATH_MAX], rfull[PATH_MAX];
   if (!realpath(root.c_str(), rroot) || !realpath(full.c_str(), rfull) ||
       !g_file_test(rfull, G_FILE_TEST_IS_REGULAR)) {
@@ -1008,7 +1065,8 @@ void Server::Impl::on_static(SoupServerMessage *msg, const char *path) {
     return;
   }
   soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
-  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control", "no-cache");
+  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control",
+                               "no-cache");
   soup_server_message_set_response(msg, mime_for(rfull), SOUP_MEMORY_TAKE, contents, len);
 }
 

@@ -18,17 +18,17 @@ namespace pointcast::signaling {
 
 struct ServerConfig {
   std::string host = "0.0.0.0";
-  int port = 8765; // 0: any free port (the log line "listening on" tells which)
-  std::string tls_cert, tls_key; // both set: https:// and wss://
-  std::string token;             // non-empty: required on /ws, /offer and added routes
-  std::string web_root;          // static files; empty: none
-  std::string pipelines_dir;     // for routes that start pipelines (see pipelines.cpp)
-  unsigned max_pipelines = 4;    // senders those routes may run at once
+  int port = 8765;                     // 0: any free port (the log line "listening on" tells which)
+  std::string tls_cert, tls_key;       // both set: https:// and wss://
+  std::string token;                   // non-empty: required on /ws, /offer and added routes
+  std::string web_root;                // static files; empty: none
+  std::string pipelines_dir;           // for routes that start pipelines (see pipelines.cpp)
+  unsigned max_pipelines = 4;          // senders those routes may run at once
   unsigned max_event_subscribers = 32; // open GET /api/events streams
-  unsigned ping_interval = 20;   // seconds between WebSocket pings; 0: none
-  std::size_t max_body_bytes = 1 << 20; // any HTTP request body, chunked or not
+  unsigned ping_interval = 20;         // seconds between WebSocket pings; 0: none
+  std::size_t max_body_bytes = 1 << 20;   // any HTTP request body, chunked or not
   std::size_t max_queued_bytes = 4 << 20; // unsent output per WebSocket; past it: dropped
-  unsigned http_timeout = 15;    // seconds for a request's headers and body (and TLS handshake)
+  unsigned http_timeout = 15; // seconds for a request's headers and body (and TLS handshake)
   std::vector<std::string> allow_origins; // besides the daemon's own, for /api and DELETE /offer
   bool allow_unauthenticated_api = false; // /api without a token on a non-loopback address
   // Accepted as ?token= on /ws from loopback only: how senders the daemon starts get in (their
@@ -38,7 +38,8 @@ struct ServerConfig {
 };
 
 class Server;
-using RouteHandler = std::function<void(SoupServerMessage *msg, const char *path, GHashTable *query)>;
+using RouteHandler =
+    std::function<void(SoupServerMessage *msg, const char *path, GHashTable *query)>;
 
 class Server {
 public:

@@ -11,7 +11,8 @@ namespace pointcast::signaling {
 
 namespace {
 constexpr std::size_t kReadChunk = 64 * 1024;
-constexpr std::size_t kReadBudget = 512 * 1024; // per wake-up, so one busy peer cannot starve others
+constexpr std::size_t kReadBudget =
+    512 * 1024; // per wake-up, so one busy peer cannot starve others
 constexpr guint kCloseWaitMs = 3000;
 
 } // namespace
@@ -21,7 +22,8 @@ WsConn::WsConn(GIOStream *stream, int poll_fd, WsListener *listener, std::uint64
     : stream_(G_IO_STREAM(g_object_ref(stream))),
       in_(G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream))),
       out_(G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream))), listener_(listener),
-      handle_(handle), max_buffered_(max_buffered), decoder_(max_payload) {
+      handle_(handle), max_buffered_(max_buffered), decoder_(max_payload)
+{
   poll_fd_ = poll_fd;
   last_rx_us_ = g_get_monotonic_time();
 }
@@ -33,7 +35,8 @@ struct EpollSource {
   GSource base;
   int ep;
 
-  static EpollSource *get() {
+  static EpollSource *get()
+  {
     static thread_local EpollSource *self = [] {
       static GSourceFuncs funcs = {nullptr, nullptr, dispatch, nullptr, nullptr, nullptr};
       auto *s = reinterpret_cast<EpollSource *>(g_source_new(&funcs, sizeof(EpollSource)));
@@ -46,27 +49,26 @@ struct EpollSource {
     return self;
   }
 
-  static gboolean dispatch(GSource *src, GSourceFunc, gpointer) {
+  static gboolean dispatch(GSource *src, GSourceFunc, gpointer)
+  {
     // Connections closed in here are only freed after dispatch (the server's graveyard), so
     // the pointers in this batch stay valid; closed ones ignore their events.
     epoll_event evs[256];
     int n = epoll_wait(reinterpret_cast<EpollSource *>(src)->ep, evs, 256, 0);
-    for (int i = 0; i < n; i++)
-      static_cast<WsConn *>(evs[i].data.ptr)->on_epoll(evs[i].events);
+    for (int i = 0; i < n; i++) static_cast<WsConn *>(evs[i].data.ptr)->on_epoll(evs[i].events);
     return G_SOURCE_CONTINUE;
   }
 };
 
-void WsConn::on_epoll(std::uint32_t events) {
-  if (state_ == State::Closed)
-    return;
-  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-    read_some();
-  if ((events & EPOLLOUT) && state_ != State::Closed)
-    flush();
+void WsConn::on_epoll(std::uint32_t events)
+{
+  if (state_ == State::Closed) return;
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) read_some();
+  if ((events & EPOLLOUT) && state_ != State::Closed) flush();
 }
 
-void WsConn::stop_sources() {
+void WsConn::stop_sources()
+{
   if (in_epoll_) {
     epoll_ctl(EpollSource::get()->ep, EPOLL_CTL_DEL, poll_fd_, nullptr);
     in_epoll_ = false;
@@ -80,9 +82,9 @@ void WsConn::stop_sources() {
   }
 }
 
-void WsConn::watch_output(bool on) {
-  if (on == want_out_ || !in_epoll_)
-    return;
+void WsConn::watch_output(bool on)
+{
+  if (on == want_out_ || !in_epoll_) return;
   want_out_ = on;
   epoll_event ev{};
   ev.events = EPOLLIN | (on ? unsigned(EPOLLOUT) : 0u);
@@ -90,16 +92,17 @@ void WsConn::watch_output(bool on) {
   epoll_ctl(EpollSource::get()->ep, EPOLL_CTL_MOD, poll_fd_, &ev);
 }
 
-WsConn::~WsConn() {
+WsConn::~WsConn()
+{
   stop_sources();
-  if (close_timer_)
-    g_source_remove(close_timer_);
+  if (close_timer_) g_source_remove(close_timer_);
   if (!g_io_stream_is_closed(stream_))
     g_io_stream_close_async(stream_, G_PRIORITY_DEFAULT, nullptr, nullptr, nullptr);
   g_object_unref(stream_);
 }
 
-void WsConn::start() {
+void WsConn::start()
+{
   if (poll_fd_ >= 0) {
     // Plain TCP: the fd goes into the shared epoll set. (A pollable-stream source would also
     // have a child source that GLib blocks and unblocks around every dispatch, each time
@@ -114,8 +117,7 @@ void WsConn::start() {
       return;
     }
     // libsoup may hold bytes it read past the handshake; the fd will not announce those.
-    if (g_pollable_input_stream_is_readable(in_))
-      read_some();
+    if (g_pollable_input_stream_is_readable(in_)) read_some();
     return;
   }
   read_src_ = g_pollable_input_stream_create_source(in_, nullptr);
@@ -126,16 +128,17 @@ void WsConn::start() {
   g_source_set_can_recurse(read_src_, TRUE);
   g_source_attach(read_src_, g_main_context_get_thread_default());
   // Bytes may already be buffered (TLS records, a frame sent right behind the handshake).
-  if (g_pollable_input_stream_is_readable(in_))
-    read_some();
+  if (g_pollable_input_stream_is_readable(in_)) read_some();
 }
 
-gboolean WsConn::on_readable(GObject *, gpointer self) {
+gboolean WsConn::on_readable(GObject *, gpointer self)
+{
   static_cast<WsConn *>(self)->read_some();
   return G_SOURCE_CONTINUE;
 }
 
-void WsConn::read_some() {
+void WsConn::read_some()
+{
   // One scratch buffer for every connection: an idle connection keeps no 64 KiB read buffer.
   static thread_local char scratch[kReadChunk];
   std::size_t budget = kReadBudget;
@@ -161,17 +164,16 @@ void WsConn::read_some() {
     ping_outstanding_ = false;
     budget -= std::min<std::size_t>(budget, n);
     parse();
-    if ((std::size_t)n < kReadChunk)
-      break;
+    if ((std::size_t)n < kReadChunk) break;
   }
 }
 
-void WsConn::parse() {
+void WsConn::parse()
+{
   WsDecoder::Event ev;
   while (state_ != State::Closed && decoder_.next(in_buf_, in_off_, ev)) {
     switch (ev.kind) {
-    case WsDecoder::Kind::Error:
-      return fail(ev.code, ev.why);
+    case WsDecoder::Kind::Error: return fail(ev.code, ev.why);
     case WsDecoder::Kind::Close: {
       if (!close_sent_) {
         std::uint16_t code = ev.code == 1005 ? 1000 : ev.code;
@@ -183,18 +185,13 @@ void WsConn::parse() {
       teardown(ev.code, "closed by peer");
       return;
     }
-    case WsDecoder::Kind::Ping:
-      queue_frame(0xA, ev.data);
-      break;
-    case WsDecoder::Kind::Pong:
-      break; // liveness already noted on read
+    case WsDecoder::Kind::Ping: queue_frame(0xA, ev.data); break;
+    case WsDecoder::Kind::Pong: break; // liveness already noted on read
     case WsDecoder::Kind::Text:
-      if (state_ == State::Open)
-        listener_->ws_text(*this, ev.data);
+      if (state_ == State::Open) listener_->ws_text(*this, ev.data);
       break;
     case WsDecoder::Kind::Binary:
-      if (state_ == State::Open)
-        listener_->ws_binary(*this, ev.data.size());
+      if (state_ == State::Open) listener_->ws_binary(*this, ev.data.size());
       break;
     }
   }
@@ -209,9 +206,9 @@ void WsConn::parse() {
   }
 }
 
-void WsConn::queue_frame(int opcode, std::string_view payload) {
-  if (state_ == State::Closed || close_sent_)
-    return;
+void WsConn::queue_frame(int opcode, std::string_view payload)
+{
+  if (state_ == State::Closed || close_sent_) return;
   unsigned char h[10];
   std::size_t n = 0, len = payload.size();
   h[n++] = 0x80 | opcode;
@@ -223,8 +220,7 @@ void WsConn::queue_frame(int opcode, std::string_view payload) {
     h[n++] = len & 0xff;
   } else {
     h[n++] = 127;
-    for (int i = 7; i >= 0; i--)
-      h[n++] = (std::uint64_t(len) >> (8 * i)) & 0xff;
+    for (int i = 7; i >= 0; i--) h[n++] = (std::uint64_t(len) >> (8 * i)) & 0xff;
   }
   out_buf_.append(reinterpret_cast<char *>(h), n);
   out_buf_.append(payload);
@@ -239,14 +235,14 @@ void WsConn::queue_frame(int opcode, std::string_view payload) {
   }
 }
 
-void WsConn::send_text(std::string_view text) {
-  if (state_ == State::Open)
-    queue_frame(0x1, text);
+void WsConn::send_text(std::string_view text)
+{
+  if (state_ == State::Open) queue_frame(0x1, text);
 }
 
-void WsConn::close(std::uint16_t code, std::string_view reason) {
-  if (state_ != State::Open)
-    return;
+void WsConn::close(std::uint16_t code, std::string_view reason)
+{
+  if (state_ != State::Open) return;
   std::string payload;
   payload.push_back(char(code >> 8));
   payload.push_back(char(code & 0xff));
@@ -257,16 +253,17 @@ void WsConn::close(std::uint16_t code, std::string_view reason) {
   close_timer_ = g_timeout_add(kCloseWaitMs, on_close_timeout, this);
 }
 
-gboolean WsConn::on_close_timeout(gpointer self) {
+gboolean WsConn::on_close_timeout(gpointer self)
+{
   auto *c = static_cast<WsConn *>(self);
   c->close_timer_ = 0;
   c->teardown(1006, "no close reply");
   return G_SOURCE_REMOVE;
 }
 
-void WsConn::fail(std::uint16_t code, const char *why) {
-  if (state_ == State::Closed)
-    return;
+void WsConn::fail(std::uint16_t code, const char *why)
+{
+  if (state_ == State::Closed) return;
   if (!close_sent_) {
     char payload[2] = {char(code >> 8), char(code & 0xff)};
     queue_frame(0x8, std::string_view(payload, 2));
@@ -276,11 +273,12 @@ void WsConn::fail(std::uint16_t code, const char *why) {
   teardown(code, why);
 }
 
-void WsConn::flush() {
+void WsConn::flush()
+{
   while (state_ != State::Closed && out_off_ < out_buf_.size()) {
     GError *err = nullptr;
-    gssize n = g_pollable_output_stream_write_nonblocking(out_, out_buf_.data() + out_off_,
-                                                          out_buf_.size() - out_off_, nullptr, &err);
+    gssize n = g_pollable_output_stream_write_nonblocking(
+        out_, out_buf_.data() + out_off_, out_buf_.size() - out_off_, nullptr, &err);
     if (n < 0) {
       if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
         g_error_free(err);
@@ -303,10 +301,8 @@ void WsConn::flush() {
   }
   out_buf_.clear();
   out_off_ = 0;
-  if (out_buf_.capacity() > 65536)
-    out_buf_.shrink_to_fit();
-  if (in_epoll_)
-    watch_output(false);
+  if (out_buf_.capacity() > 65536) out_buf_.shrink_to_fit();
+  if (in_epoll_) watch_output(false);
   if (write_src_) {
     g_source_destroy(write_src_);
     g_source_unref(write_src_);
@@ -314,20 +310,20 @@ void WsConn::flush() {
   }
 }
 
-gboolean WsConn::on_writable(GObject *, gpointer self) {
+gboolean WsConn::on_writable(GObject *, gpointer self)
+{
   auto *c = static_cast<WsConn *>(self);
   // flush() destroys write_src_ once drained; keep the source alive until this returns.
   GSource *src = c->write_src_ ? g_source_ref(c->write_src_) : nullptr;
   c->flush();
   bool keep = c->write_src_ != nullptr;
-  if (src)
-    g_source_unref(src);
+  if (src) g_source_unref(src);
   return keep ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
-bool WsConn::keepalive(std::int64_t now_us, std::int64_t interval_us) {
-  if (state_ != State::Open || interval_us <= 0)
-    return state_ != State::Closed;
+bool WsConn::keepalive(std::int64_t now_us, std::int64_t interval_us)
+{
+  if (state_ != State::Open || interval_us <= 0) return state_ != State::Closed;
   if (ping_outstanding_ && now_us - ping_sent_us_ >= interval_us) {
     teardown(1006, "no pong to the keep-alive ping");
     return false;
@@ -340,9 +336,9 @@ bool WsConn::keepalive(std::int64_t now_us, std::int64_t interval_us) {
   return true;
 }
 
-void WsConn::teardown(std::uint16_t code, const char *why) {
-  if (state_ == State::Closed)
-    return;
+void WsConn::teardown(std::uint16_t code, const char *why)
+{
+  if (state_ == State::Closed) return;
   state_ = State::Closed;
   stop_sources();
   if (close_timer_) {

@@ -69,9 +69,9 @@ private:
   GIOStream *stream_;
   GPollableInputStream *in_;
   GPollableOutputStream *out_;
-  GSource *read_src_ = nullptr;  // pollable-stream sources (TLS) ...
+  GSource *read_src_ = nullptr; // pollable-stream sources (TLS) ...
   GSource *write_src_ = nullptr;
-  int poll_fd_ = -1;              // ... or the fd in the shared epoll set (plain TCP, fast path)
+  int poll_fd_ = -1; // ... or the fd in the shared epoll set (plain TCP, fast path)
   bool in_epoll_ = false;
   bool want_out_ = false;
   void watch_output(bool on);

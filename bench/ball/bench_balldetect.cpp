@@ -20,8 +20,7 @@ using namespace pointcast::ball;
 using Clock = std::chrono::steady_clock;
 
 /* CPU time of this thread in ms: on a shared machine wall time also counts other processes. */
-static double
-cpu_ms()
+static double cpu_ms()
 {
   timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -52,8 +51,7 @@ struct Figures {
   int found = 0;
 };
 
-void
-run_size(int w, int h, double radius, int frames)
+void run_size(int w, int h, double radius, int frames)
 {
   const Rgb bg{40, 60, 90}, ball{240, 200, 40};
   const auto layout = mark::layout_for_width(w);
@@ -72,8 +70,7 @@ run_size(int w, int h, double radius, int frames)
     draw_mark(f.view, layout, i);
     const Point p = motion.at_frame(i * 7, 30, 1);
     draw_ball(f.view, p.x, p.y, radius, ball, 1.0, bg, nullptr);
-    for (auto &b : f.y)
-      b = static_cast<uint8_t>(std::clamp(std::lround(b + noise(gen)), 0L, 255L));
+    for (auto &b : f.y) b = static_cast<uint8_t>(std::clamp(std::lround(b + noise(gen)), 0L, 255L));
     truth.push_back(p);
     grays.push_back(cv::Mat(h, w, CV_8U, f.y.data()));
   }
@@ -81,8 +78,7 @@ run_size(int w, int h, double radius, int frames)
   Figures ours, hough;
   Detector det(DetectorParams{4, 400});
   // Warm up, then time: best of three passes over all frames (the machine is shared).
-  for (int i = 0; i < std::min(frames, 5); i++)
-    det.detect(imgs[i].view);
+  for (int i = 0; i < std::min(frames, 5); i++) det.detect(imgs[i].view);
   double best = 1e9;
   for (int pass = 0; pass < 3; pass++) {
     const auto t0 = Clock::now();
@@ -97,7 +93,8 @@ run_size(int w, int h, double radius, int frames)
       }
     }
     const double ms = (cpu_ms() - c0) / frames;
-    const double wall = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / frames;
+    const double wall =
+        std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / frames;
     if (ms < best) {
       best = ms;
       ours = Figures{ms, wall, found ? err / found : -1, found};
@@ -114,14 +111,15 @@ run_size(int w, int h, double radius, int frames)
     for (int i = 0; i < hough_frames; i++) {
       std::vector<cv::Vec3f> circles;
       cv::HoughCircles(grays[i], circles, cv::HOUGH_GRADIENT, 1, h / 4.0, 100, 20,
-          static_cast<int>(radius * 0.7), static_cast<int>(radius * 1.3));
+                       static_cast<int>(radius * 0.7), static_cast<int>(radius * 1.3));
       if (!circles.empty()) {
         found++;
         err += std::hypot(circles[0][0] - truth[i].x, circles[0][1] - truth[i].y);
       }
     }
     const double ms = (cpu_ms() - c0) / hough_frames;
-    const double wall = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / hough_frames;
+    const double wall =
+        std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / hough_frames;
     if (ms < best) {
       best = ms;
       hough = Figures{ms, wall, found ? err / found : -1, found};
@@ -130,17 +128,16 @@ run_size(int w, int h, double radius, int frames)
   printf("%dx%d r=%.0f: balldetect %.3f ms/frame CPU (%.3f wall; found %d/%d, mean error %.3f px); "
          "cv::HoughCircles %.3f ms/frame CPU (%.3f wall; found %d/%d, mean error %.3f px); "
          "balldetect/Hough = %.3f\n",
-      w, h, radius, ours.ms_per_frame, ours.wall_ms, ours.found, frames, ours.mean_err,
-      hough.ms_per_frame, hough.wall_ms, hough.found, hough_frames, hough.mean_err,
-      ours.ms_per_frame / hough.ms_per_frame);
+         w, h, radius, ours.ms_per_frame, ours.wall_ms, ours.found, frames, ours.mean_err,
+         hough.ms_per_frame, hough.wall_ms, hough.found, hough_frames, hough.mean_err,
+         ours.ms_per_frame / hough.ms_per_frame);
   printf("  target: <= %s ms CPU per frame on one core: %s\n", w <= 640 ? "1" : "4",
-      ours.ms_per_frame <= (w <= 640 ? 1.0 : 4.0) ? "met" : "NOT met");
+         ours.ms_per_frame <= (w <= 640 ? 1.0 : 4.0) ? "met" : "NOT met");
 }
 
 } // namespace
 
-int
-main()
+int main()
 {
   cv::setNumThreads(1);
   run_size(640, 480, 20, 200);

@@ -50,7 +50,8 @@ struct Counter {
   bool latency_mode = false;
   std::vector<double> latencies_ms;
 
-  void on_message(const guint8 *data, gsize size) {
+  void on_message(const guint8 *data, gsize size)
+  {
     gint64 now = g_get_monotonic_time();
     std::lock_guard lk(mu);
     received++;
@@ -60,8 +61,7 @@ struct Counter {
       memcpy(&sent, data, 8);
       latencies_ms.push_back((now - sent) / 1000.0);
     }
-    if (received == target)
-      last = Clock::now();
+    if (received == target) last = Clock::now();
     cv.notify_all();
   }
 };
@@ -79,7 +79,8 @@ public:
 // ---------------------------------------------------------------- bare webrtcbin
 class Bare final : public Impl {
 public:
-  bool start(std::string *err) override {
+  bool start(std::string *err) override
+  {
     pipe_ = gst_pipeline_new(nullptr);
     w1_ = gst_element_factory_make("webrtcbin", "w1");
     w2_ = gst_element_factory_make("webrtcbin", "w2");
@@ -110,11 +111,12 @@ public:
     return true;
   }
 
-  bool send(GBytes *msg, std::string *err) override {
+  bool send(GBytes *msg, std::string *err) override
+  {
     if (buffered() > kHigh) {
       std::unique_lock lk(mu_);
       low_ = false;
-      if (buffered() > kHigh)  // re-check under the lock: the event may have fired meanwhile
+      if (buffered() > kHigh) // re-check under the lock: the event may have fired meanwhile
         cv_.wait_for(lk, std::chrono::seconds(10), [&] { return low_; });
     }
     GError *e = nullptr;
@@ -126,27 +128,28 @@ public:
     return true;
   }
 
-  void stop() override {
+  void stop() override
+  {
     if (pipe_) {
       gst_element_set_state(pipe_, GST_STATE_NULL);
       gst_object_unref(pipe_);
       pipe_ = nullptr;
     }
-    if (rx_)
-      g_object_unref(rx_);
-    if (tx_)
-      g_object_unref(tx_);
+    if (rx_) g_object_unref(rx_);
+    if (tx_) g_object_unref(tx_);
     rx_ = tx_ = nullptr;
   }
 
 private:
-  guint64 buffered() {
+  guint64 buffered()
+  {
     guint64 v = 0;
     g_object_get(tx_, "buffered-amount", &v, nullptr);
     return v;
   }
 
-  static void on_answer(GstPromise *p, gpointer data) {
+  static void on_answer(GstPromise *p, gpointer data)
+  {
     auto *b = static_cast<Bare *>(data);
     GstWebRTCSessionDescription *answer = nullptr;
     gst_structure_get(gst_promise_get_reply(p), "answer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION,
@@ -156,7 +159,8 @@ private:
     g_signal_emit_by_name(b->w1_, "set-remote-description", answer, nullptr);
     gst_webrtc_session_description_free(answer);
   }
-  static void on_offer(GstPromise *p, gpointer data) {
+  static void on_offer(GstPromise *p, gpointer data)
+  {
     auto *b = static_cast<Bare *>(data);
     GstWebRTCSessionDescription *offer = nullptr;
     gst_structure_get(gst_promise_get_reply(p), "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION,
@@ -168,32 +172,38 @@ private:
     g_signal_emit_by_name(b->w2_, "create-answer", nullptr,
                           gst_promise_new_with_change_func(on_answer, b, nullptr));
   }
-  static void on_negotiation_needed(GstElement *w1, gpointer data) {
+  static void on_negotiation_needed(GstElement *w1, gpointer data)
+  {
     g_signal_emit_by_name(w1, "create-offer", nullptr,
                           gst_promise_new_with_change_func(on_offer, data, nullptr));
   }
-  static void on_candidate(GstElement *, guint mline, gchar *cand, gpointer other) {
+  static void on_candidate(GstElement *, guint mline, gchar *cand, gpointer other)
+  {
     g_signal_emit_by_name(GST_ELEMENT(other), "add-ice-candidate", mline, cand);
   }
-  static void on_message(GstWebRTCDataChannel *, GBytes *bytes, gpointer data) {
+  static void on_message(GstWebRTCDataChannel *, GBytes *bytes, gpointer data)
+  {
     gsize n;
     auto *p = static_cast<const guint8 *>(g_bytes_get_data(bytes, &n));
     static_cast<Bare *>(data)->counter.on_message(p, n);
   }
-  static void on_data_channel(GstElement *, GstWebRTCDataChannel *chan, gpointer data) {
+  static void on_data_channel(GstElement *, GstWebRTCDataChannel *chan, gpointer data)
+  {
     auto *b = static_cast<Bare *>(data);
     g_signal_connect(chan, "on-message-data", G_CALLBACK(on_message), b);
     std::lock_guard lk(b->mu_);
     b->rx_ = GST_WEBRTC_DATA_CHANNEL(g_object_ref(chan));
     b->cv_.notify_all();
   }
-  static void on_open(GstWebRTCDataChannel *, gpointer data) {
+  static void on_open(GstWebRTCDataChannel *, gpointer data)
+  {
     auto *b = static_cast<Bare *>(data);
     std::lock_guard lk(b->mu_);
     b->open_ = true;
     b->cv_.notify_all();
   }
-  static void on_low(GstWebRTCDataChannel *, gpointer data) {
+  static void on_low(GstWebRTCDataChannel *, gpointer data)
+  {
     auto *b = static_cast<Bare *>(data);
     std::lock_guard lk(b->mu_);
     b->low_ = true;
@@ -210,15 +220,18 @@ private:
 // ---------------------------------------------------------------- rtcpeer
 class RtcPeer final : public Impl {
 public:
-  bool start(std::string *err) override {
+  bool start(std::string *err) override
+  {
     if (!gst_element_factory_find("rtcpeer")) {
       *err = "rtcpeer not found (GST_PLUGIN_PATH must hold libgstpointcast.so)";
       return false;
     }
     std::string room = "dcbench-" + std::to_string(getpid()) + "-" + std::to_string(g_random_int());
-    std::string desc =
-        "rtcpeer name=tx signaling=local://" + room + " role=offerer wait-for-peers=1 "
-        "rtcpeer name=rx signaling=local://" + room + " role=answerer "
+    std::string desc = "rtcpeer name=tx signaling=local://" + room +
+        " role=offerer wait-for-peers=1 "
+        "rtcpeer name=rx signaling=local://" +
+        room +
+        " role=answerer "
         "rx.data_bench ! appsink name=sink sync=false async=false max-buffers=0";
     GError *e = nullptr;
     pipe_ = gst_parse_launch(desc.c_str(), &e);
@@ -266,25 +279,28 @@ public:
     bool ok = send(b, err);
     g_bytes_unref(b);
     std::unique_lock lk(counter.mu);
-    if (!ok || !counter.cv.wait_for(lk, std::chrono::seconds(30), [&] { return counter.received > 0; })) {
-      if (err->empty())
-        *err = "no message arrived within 30 s: " + bus_error();
+    if (!ok ||
+        !counter.cv.wait_for(lk, std::chrono::seconds(30), [&] { return counter.received > 0; })) {
+      if (err->empty()) *err = "no message arrived within 30 s: " + bus_error();
       return false;
     }
     return true;
   }
 
-  bool send(GBytes *msg, std::string *err) override {
+  bool send(GBytes *msg, std::string *err) override
+  {
     GstBuffer *buf = gst_buffer_new_wrapped_bytes(msg);
     GstFlowReturn ret = gst_pad_push(srcpad_, buf);
     if (ret != GST_FLOW_OK) {
-      *err = std::string("rtcpeer refused the buffer (") + gst_flow_get_name(ret) + "): " + bus_error();
+      *err = std::string("rtcpeer refused the buffer (") + gst_flow_get_name(ret) +
+          "): " + bus_error();
       return false;
     }
     return true;
   }
 
-  void stop() override {
+  void stop() override
+  {
     if (pipe_) {
       gst_pad_set_active(srcpad_, FALSE);
       gst_element_set_state(pipe_, GST_STATE_NULL);
@@ -299,10 +315,12 @@ public:
   }
 
 private:
-  std::string bus_error() {
+  std::string bus_error()
+  {
     GstBus *bus = gst_element_get_bus(pipe_);
     std::string out = "no error on the bus";
-    while (GstMessage *m = gst_bus_pop_filtered(bus, GstMessageType(GST_MESSAGE_ERROR | GST_MESSAGE_WARNING))) {
+    while (GstMessage *m =
+               gst_bus_pop_filtered(bus, GstMessageType(GST_MESSAGE_ERROR | GST_MESSAGE_WARNING))) {
       GError *e = nullptr;
       gchar *dbg = nullptr;
       if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR)
@@ -324,10 +342,10 @@ private:
 
 // ---------------------------------------------------------------- measuring
 // Sends n messages of size bytes; seconds from the first send to the last arrival, or -1.
-double run(Impl &impl, size_t size, guint64 n, std::string *err) {
+double run(Impl &impl, size_t size, guint64 n, std::string *err)
+{
   std::vector<guint8> payload(size);
-  for (size_t i = 0; i < size; i++)
-    payload[i] = guint8(i * 7);
+  for (size_t i = 0; i < size; i++) payload[i] = guint8(i * 7);
   GBytes *msg = g_bytes_new(payload.data(), size);
   {
     std::lock_guard lk(impl.counter.mu);
@@ -351,19 +369,21 @@ double run(Impl &impl, size_t size, guint64 n, std::string *err) {
   }
   if (c.received != n || c.bytes != n * size) {
     *err = "count mismatch: " + std::to_string(c.received) + " messages, " +
-           std::to_string(c.bytes) + " bytes";
+        std::to_string(c.bytes) + " bytes";
     return -1;
   }
   return std::chrono::duration<double>(c.last - t0).count();
 }
 
-double percentile(std::vector<double> v, double p) {
+double percentile(std::vector<double> v, double p)
+{
   std::sort(v.begin(), v.end());
   size_t i = std::min(v.size() - 1, size_t(p / 100.0 * v.size()));
   return v[i];
 }
 
-std::string json_escape(const std::string &s) {
+std::string json_escape(const std::string &s)
+{
   gchar *e = g_strescape(s.c_str(), nullptr);
   std::string out(e);
   g_free(e);
@@ -371,7 +391,8 @@ std::string json_escape(const std::string &s) {
 }
 
 // One message every 250 ms carrying its send time; p50/p99 of the arrival delays.
-void measure_latency(Impl &impl, const char *name, double latency_s, size_t latency_size) {
+void measure_latency(Impl &impl, const char *name, double latency_s, size_t latency_size)
+{
   auto &c = impl.counter;
   {
     std::lock_guard lk(c.mu);
@@ -392,8 +413,7 @@ void measure_latency(Impl &impl, const char *name, double latency_s, size_t late
     impl.send(msg, &err);
     g_bytes_unref(msg);
     gint64 wait = next - g_get_monotonic_time();
-    if (wait > 0)
-      g_usleep(wait);
+    if (wait > 0) g_usleep(wait);
   }
   std::unique_lock lk(c.mu);
   c.cv.wait_for(lk, std::chrono::seconds(5), [&] { return c.received >= count; });
@@ -404,31 +424,32 @@ void measure_latency(Impl &impl, const char *name, double latency_s, size_t late
   } else {
     size_t over = std::count_if(c.latencies_ms.begin(), c.latencies_ms.end(),
                                 [](double v) { return v > 10.0; });
-    std::printf("{\"impl\":\"%s\",\"latency\":true,\"size\":%zu,\"samples\":%zu,\"sent\":%"
-                G_GUINT64_FORMAT ",\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f,"
-                "\"over_10ms\":%zu}\n",
-                name, latency_size, c.latencies_ms.size(), count, percentile(c.latencies_ms, 50),
-                percentile(c.latencies_ms, 99), over);
+    std::printf(
+        "{\"impl\":\"%s\",\"latency\":true,\"size\":%zu,\"samples\":%zu,\"sent\":%" G_GUINT64_FORMAT
+        ",\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f,"
+        "\"over_10ms\":%zu}\n",
+        name, latency_size, c.latencies_ms.size(), count, percentile(c.latencies_ms, 50),
+        percentile(c.latencies_ms, 99), over);
   }
   std::fflush(stdout);
 }
 
 } // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
   gst_init(&argc, &argv);
   std::vector<std::string> names = {"bare"};
   std::vector<size_t> sizes = {1024, 65536, 1048576};
   double seconds = 1.5, latency_s = 0;
-  size_t latency_size = 12128;  // a (1000, 3) float32 array as numpy.save writes it
+  size_t latency_size = 12128; // a (1000, 3) float32 array as numpy.save writes it
   int reps = 3;
   auto split = [](const std::string &v) {
     std::vector<std::string> out;
     std::stringstream ss(v);
     std::string tok;
     while (std::getline(ss, tok, ','))
-      if (!tok.empty())
-        out.push_back(tok);
+      if (!tok.empty()) out.push_back(tok);
     return out;
   };
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -437,8 +458,7 @@ int main(int argc, char **argv) {
       names = split(v);
     else if (a == "--sizes") {
       sizes.clear();
-      for (auto &t : split(v))
-        sizes.push_back(std::stoul(t));
+      for (auto &t : split(v)) sizes.push_back(std::stoul(t));
     } else if (a == "--seconds")
       seconds = std::stod(v);
     else if (a == "--reps")
@@ -477,7 +497,7 @@ int main(int argc, char **argv) {
       e.impl->stop();
       continue;
     }
-    run(*e.impl, 1024, 2000, &err);  // warm-up: SCTP's congestion window opens
+    run(*e.impl, 1024, 2000, &err); // warm-up: SCTP's congestion window opens
     entries.push_back(std::move(e));
   }
 
@@ -492,16 +512,13 @@ int main(int argc, char **argv) {
         e.n *= 4;
         t = run(*e.impl, size, e.n, &e.err);
       }
-      if (t > 0)
-        e.n = std::max<guint64>(4, guint64(e.n * seconds / t));
+      if (t > 0) e.n = std::max<guint64>(4, guint64(e.n * seconds / t));
     }
     for (int r = 0; r < reps; r++)
       for (auto &e : entries) {
-        if (!e.err.empty())
-          continue;
+        if (!e.err.empty()) continue;
         double s = run(*e.impl, size, e.n, &e.err);
-        if (s > 0 && (e.best < 0 || s < e.best))
-          e.best = s;
+        if (s > 0 && (e.best < 0 || s < e.best)) e.best = s;
       }
     for (auto &e : entries) {
       const char *name = e.name.c_str();
@@ -517,9 +534,7 @@ int main(int argc, char **argv) {
   }
 
   if (latency_s > 0)
-    for (auto &e : entries)
-      measure_latency(*e.impl, e.name.c_str(), latency_s, latency_size);
-  for (auto &e : entries)
-    e.impl->stop();
+    for (auto &e : entries) measure_latency(*e.impl, e.name.c_str(), latency_s, latency_size);
+  for (auto &e : entries) e.impl->stop();
   return entries.size() == names.size() ? 0 : 1;
 }

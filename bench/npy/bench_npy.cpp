@@ -22,8 +22,7 @@ using Clock = std::chrono::steady_clock;
 constexpr int kRounds = 5;
 constexpr double kRoundSeconds = 0.2;
 
-GstFlowReturn
-drop_chain(GstPad *, GstObject *, GstBuffer *buf)
+GstFlowReturn drop_chain(GstPad *, GstObject *, GstBuffer *buf)
 {
   gst_buffer_unref(buf);
   return GST_FLOW_OK;
@@ -75,28 +74,26 @@ struct Rig {
 
 /* Seconds per iteration of fn over one round of >= kRoundSeconds. */
 template <typename F>
-double
-per_iter(F &&fn)
+double per_iter(F &&fn)
 {
   long n = 0;
   auto t0 = Clock::now();
   double elapsed = 0;
   do {
-    for (int k = 0; k < 8; ++k, ++n)
-      fn();
+    for (int k = 0; k < 8; ++k, ++n) fn();
     elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
   } while (elapsed < kRoundSeconds);
   return elapsed / n;
 }
 
-}  // namespace
+} // namespace
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
   gst_init(&argc, &argv);
   // runs straight from the build tree too: load the plugin built next to this benchmark
-  GstPluginFeature *known = gst_registry_find_feature(gst_registry_get(), "npypack", GST_TYPE_ELEMENT_FACTORY);
+  GstPluginFeature *known =
+      gst_registry_find_feature(gst_registry_get(), "npypack", GST_TYPE_ELEMENT_FACTORY);
   if (known) {
     gst_object_unref(known);
   } else {
@@ -108,10 +105,12 @@ main(int argc, char **argv)
     }
     gst_object_unref(plugin);
   }
-  std::printf("npy benchmark: throughput of the payload bytes (points x 3 x 4 B); ratio = element / memcpy "
-              "of the same bytes, same run\n");
-  std::printf("%9s %10s | %11s | %12s %7s | %11s %7s %10s | %13s\n", "points", "bytes", "memcpy GB/s",
-      "npypack GB/s", "ratio", "unpack GB/s", "ratio", "unpack us", "identity us");
+  std::printf(
+      "npy benchmark: throughput of the payload bytes (points x 3 x 4 B); ratio = element / memcpy "
+      "of the same bytes, same run\n");
+  std::printf("%9s %10s | %11s | %12s %7s | %11s %7s %10s | %13s\n", "points", "bytes",
+              "memcpy GB/s", "npypack GB/s", "ratio", "unpack GB/s", "ratio", "unpack us",
+              "identity us");
   for (std::size_t points : {std::size_t(1000), std::size_t(100000), std::size_t(1000000)}) {
     const std::size_t bytes = points * 3 * sizeof(float);
     std::vector<float> values(points * 3);
@@ -133,21 +132,24 @@ main(int argc, char **argv)
       // rounds interleave the four measurements, so load changes on a shared machine hit all alike
       for (int round = 0; round < kRounds; ++round) {
         t_memcpy = std::min(t_memcpy, per_iter([&] {
-          std::memcpy(dst.data(), values.data(), bytes);
-          asm volatile("" : : "r"(dst.data()) : "memory");  // keep the copy
-        }));
-        t_pack = std::min(t_pack, per_iter([&] { gst_pad_push(pack.src, gst_buffer_ref(points_buf)); }));
-        t_unpack = std::min(t_unpack, per_iter([&] { gst_pad_push(unpack.src, gst_buffer_ref(npy_buf)); }));
-        t_identity = std::min(t_identity, per_iter([&] { gst_pad_push(ident.src, gst_buffer_ref(points_buf)); }));
+                              std::memcpy(dst.data(), values.data(), bytes);
+                              asm volatile("" : : "r"(dst.data()) : "memory"); // keep the copy
+                            }));
+        t_pack =
+            std::min(t_pack, per_iter([&] { gst_pad_push(pack.src, gst_buffer_ref(points_buf)); }));
+        t_unpack = std::min(t_unpack,
+                            per_iter([&] { gst_pad_push(unpack.src, gst_buffer_ref(npy_buf)); }));
+        t_identity = std::min(
+            t_identity, per_iter([&] { gst_pad_push(ident.src, gst_buffer_ref(points_buf)); }));
       }
     }
     gst_buffer_unref(points_buf);
     gst_buffer_unref(npy_buf);
 
     auto gbps = [&](double t) { return bytes / t / 1e9; };
-    std::printf("%9zu %10zu | %11.2f | %12.2f %6.2fx | %11.2f %6.2fx %10.2f | %13.2f\n", points, bytes,
-        gbps(t_memcpy), gbps(t_pack), t_memcpy / t_pack, gbps(t_unpack), t_memcpy / t_unpack, t_unpack * 1e6,
-        t_identity * 1e6);
+    std::printf("%9zu %10zu | %11.2f | %12.2f %6.2fx | %11.2f %6.2fx %10.2f | %13.2f\n", points,
+                bytes, gbps(t_memcpy), gbps(t_pack), t_memcpy / t_pack, gbps(t_unpack),
+                t_memcpy / t_unpack, t_unpack * 1e6, t_identity * 1e6);
   }
   return 0;
 }

@@ -33,20 +33,20 @@
 
 namespace {
 
-std::int64_t now_ns() {
+std::int64_t now_ns()
+{
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-long rss_kb(int pid) {
-  if (pid <= 0)
-    return -1;
+long rss_kb(int pid)
+{
+  if (pid <= 0) return -1;
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::strtol(line.c_str() + 6, nullptr, 10);
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
   return -1;
 }
 
@@ -55,16 +55,16 @@ enum class State { Connecting, Handshake, Open, Closed };
 struct Conn {
   int fd = -1;
   State state = State::Connecting;
-  std::string in;     // bytes received, not yet parsed
+  std::string in; // bytes received, not yet parsed
   std::size_t in_off = 0;
-  std::string out;    // bytes to write
+  std::string out; // bytes to write
   std::size_t out_off = 0;
   bool want_write = false;
   bool registered = false;
   bool dirty = false; // frames queued, flushed after the current epoll batch
   int pair = -1;      // relay phase: pair index
   bool sender = false;
-  std::string reg;    // register message to send once open
+  std::string reg; // register message to send once open
 };
 
 struct Options {
@@ -81,7 +81,8 @@ struct Options {
 
 class Load {
 public:
-  explicit Load(const Options &o) : opt(o) {
+  explicit Load(const Options &o) : opt(o)
+  {
     ep = epoll_create1(0);
     addr.sin_family = AF_INET;
     addr.sin_port = htons(o.port);
@@ -90,7 +91,8 @@ public:
 
   // Frame a client text message (mask key 0: masking is then the identity, which RFC 6455
   // permits; it keeps the tool's CPU out of the measurement).
-  static void frame(std::string &out, std::string_view payload, int opcode = 1) {
+  static void frame(std::string &out, std::string_view payload, int opcode = 1)
+  {
     unsigned char h[14];
     std::size_t n = 0, len = payload.size();
     h[n++] = 0x80 | opcode;
@@ -102,15 +104,15 @@ public:
       h[n++] = len & 0xff;
     } else {
       h[n++] = 0x80 | 127;
-      for (int i = 7; i >= 0; i--)
-        h[n++] = (len >> (8 * i)) & 0xff;
+      for (int i = 7; i >= 0; i--) h[n++] = (len >> (8 * i)) & 0xff;
     }
     h[n++] = 0, h[n++] = 0, h[n++] = 0, h[n++] = 0;
     out.append(reinterpret_cast<char *>(h), n);
     out.append(payload);
   }
 
-  int open_conn(std::string reg) {
+  int open_conn(std::string reg)
+  {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       std::fprintf(stderr, "loadtool: socket: %s\n", std::strerror(errno));
@@ -123,14 +125,14 @@ public:
       close(fd);
       return -1;
     }
-    if ((std::size_t)fd >= conns.size())
-      conns.resize(fd + 1024);
+    if ((std::size_t)fd >= conns.size()) conns.resize(fd + 1024);
     Conn &c = conns[fd];
     c = Conn{};
     c.fd = fd;
     c.reg = std::move(reg);
-    c.out = "GET /ws HTTP/1.1\r\nHost: " + opt.host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    c.out = "GET /ws HTTP/1.1\r\nHost: " + opt.host +
+        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT;
     ev.data.fd = fd;
@@ -140,13 +142,11 @@ public:
     return fd;
   }
 
-  void close_conn(Conn &c) {
-    if (c.fd < 0)
-      return;
-    if (c.state != State::Open)
-      pending_open--;
-    if (c.registered)
-      registered--;
+  void close_conn(Conn &c)
+  {
+    if (c.fd < 0) return;
+    if (c.state != State::Open) pending_open--;
+    if (c.registered) registered--;
     epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
     close(c.fd);
     c.state = State::Closed;
@@ -154,12 +154,12 @@ public:
     closed++;
   }
 
-  void flush(Conn &c) {
+  void flush(Conn &c)
+  {
     while (c.out_off < c.out.size()) {
       ssize_t n = write(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off);
       if (n < 0) {
-        if (errno == EAGAIN)
-          break;
+        if (errno == EAGAIN) break;
         close_conn(c);
         return;
       }
@@ -179,31 +179,30 @@ public:
     }
   }
 
-  void send_text(Conn &c, std::string_view text) {
+  void send_text(Conn &c, std::string_view text)
+  {
     frame(c.out, text);
     flush(c);
   }
 
   // Called for every text message a connection receives.
-  void on_text(Conn &c, std::string_view msg) {
+  void on_text(Conn &c, std::string_view msg)
+  {
     if (!c.registered && msg.find("\"registered\"") != std::string_view::npos) {
       c.registered = true;
       registered++;
       return;
     }
-    if (c.pair < 0 || c.sender)
-      return;
+    if (c.pair < 0 || c.sender) return;
     // Relayed candidate: "candidate:<pair> <send time ns> ..."
     std::size_t p = msg.find("candidate:");
-    if (p == std::string_view::npos)
-      return;
+    if (p == std::string_view::npos) return;
     const char *s = msg.data() + p + 10;
     char *end = nullptr;
     long pair = std::strtol(s, &end, 10);
     std::int64_t sent = std::strtoll(end, nullptr, 10);
     std::int64_t t = now_ns();
-    if (pair < 0 || pair >= (long)inflight.size())
-      return;
+    if (pair < 0 || pair >= (long)inflight.size()) return;
     inflight[pair]--;
     if (measuring && sent >= measure_start) {
       latencies.push_back(t - sent);
@@ -212,17 +211,18 @@ public:
     pump(pair);
   }
 
-  void pump(int pair) {
+  void pump(int pair)
+  {
     Conn &s = conns[senders[pair]];
-    if (s.state != State::Open || !relay_running)
-      return;
+    if (s.state != State::Open || !relay_running) return;
     while (inflight[pair] < opt.window) {
       char buf[320];
-      int n = std::snprintf(buf, sizeof buf,
-                            "{\"type\":\"ice_candidate\",\"target_id\":\"rx%d\",\"candidate\":{\"candidate\":"
-                            "\"candidate:%d %" PRId64 " 1 udp 2122260223 192.168.1.10 54321 typ host "
-                            "generation 0 ufrag aBcD network-id 1\",\"sdpMid\":\"0\",\"sdpMLineIndex\":0}}",
-                            pair, pair, now_ns());
+      int n = std::snprintf(
+          buf, sizeof buf,
+          "{\"type\":\"ice_candidate\",\"target_id\":\"rx%d\",\"candidate\":{\"candidate\":"
+          "\"candidate:%d %" PRId64 " 1 udp 2122260223 192.168.1.10 54321 typ host "
+          "generation 0 ufrag aBcD network-id 1\",\"sdpMid\":\"0\",\"sdpMLineIndex\":0}}",
+          pair, pair, now_ns());
       frame(s.out, std::string_view(buf, n));
       inflight[pair]++;
       sent_total++;
@@ -233,7 +233,8 @@ public:
     }
   }
 
-  void on_readable(Conn &c) {
+  void on_readable(Conn &c)
+  {
     char buf[65536];
     for (;;) {
       ssize_t n = read(c.fd, buf, sizeof buf);
@@ -242,18 +243,15 @@ public:
         return;
       }
       if (n < 0) {
-        if (errno != EAGAIN)
-          close_conn(c);
+        if (errno != EAGAIN) close_conn(c);
         break;
       }
       c.in.append(buf, n);
-      if (n < (ssize_t)sizeof buf)
-        break;
+      if (n < (ssize_t)sizeof buf) break;
     }
     if (c.state == State::Handshake) {
       std::size_t e = c.in.find("\r\n\r\n");
-      if (e == std::string::npos)
-        return;
+      if (e == std::string::npos) return;
       if (c.in.compare(0, 12, "HTTP/1.1 101") != 0) {
         std::fprintf(stderr, "loadtool: handshake refused: %.40s\n", c.in.c_str());
         close_conn(c);
@@ -264,32 +262,26 @@ public:
       pending_open--;
       opened++;
       send_text(c, c.reg);
-      if (c.fd < 0)
-        return;
+      if (c.fd < 0) return;
     }
     // Parse complete server frames (unmasked).
     for (;;) {
       std::size_t avail = c.in.size() - c.in_off;
-      if (avail < 2)
-        break;
+      if (avail < 2) break;
       auto *p = reinterpret_cast<const unsigned char *>(c.in.data() + c.in_off);
       int opcode = p[0] & 0x0f;
       std::size_t len = p[1] & 0x7f, hdr = 2;
       if (len == 126) {
-        if (avail < 4)
-          break;
+        if (avail < 4) break;
         len = (p[2] << 8) | p[3];
         hdr = 4;
       } else if (len == 127) {
-        if (avail < 10)
-          break;
+        if (avail < 10) break;
         len = 0;
-        for (int i = 0; i < 8; i++)
-          len = (len << 8) | p[2 + i];
+        for (int i = 0; i < 8; i++) len = (len << 8) | p[2 + i];
         hdr = 10;
       }
-      if (avail < hdr + len)
-        break;
+      if (avail < hdr + len) break;
       std::string_view payload(c.in.data() + c.in_off + hdr, len);
       c.in_off += hdr + len;
       if (opcode == 1) {
@@ -301,8 +293,7 @@ public:
         close_conn(c);
         return;
       }
-      if (c.fd < 0)
-        return;
+      if (c.fd < 0) return;
     }
     if (c.in_off == c.in.size()) {
       c.in.clear();
@@ -313,13 +304,13 @@ public:
     }
   }
 
-  void poll_once(int timeout_ms) {
+  void poll_once(int timeout_ms)
+  {
     epoll_event evs[512];
     int n = epoll_wait(ep, evs, 512, timeout_ms);
     for (int i = 0; i < n; i++) {
       Conn &c = conns[evs[i].data.fd];
-      if (c.fd < 0)
-        continue;
+      if (c.fd < 0) continue;
       if (c.state == State::Connecting && (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
         int err = 0;
         socklen_t l = sizeof err;
@@ -331,26 +322,23 @@ public:
         }
         c.state = State::Handshake;
         flush(c);
-        if (c.fd < 0)
-          continue;
+        if (c.fd < 0) continue;
       }
-      if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-        on_readable(c);
-      if (c.fd >= 0 && (evs[i].events & EPOLLOUT) && c.state != State::Connecting)
-        flush(c);
+      if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
+      if (c.fd >= 0 && (evs[i].events & EPOLLOUT) && c.state != State::Connecting) flush(c);
     }
     // One write per sender per batch, like a real client library with Nagle off would not do,
     // but it keeps the load tool's own syscalls out of the way of the servers under test.
     for (int fd : dirty) {
       Conn &c = conns[fd];
       c.dirty = false;
-      if (c.fd >= 0)
-        flush(c);
+      if (c.fd >= 0) flush(c);
     }
     dirty.clear();
   }
 
-  void hold_phase(std::string &json) {
+  void hold_phase(std::string &json)
+  {
     long before = rss_kb(opt.server_pid);
     std::int64_t t0 = now_ns();
     std::vector<int> fds;
@@ -360,80 +348,81 @@ public:
       while (started < opt.connections && pending_open < opt.parallel_connects) {
         char reg[160];
         std::snprintf(reg, sizeof reg,
-                      "{\"type\":\"register\",\"client_id\":\"c%d\",\"room_id\":\"hold-%d\",\"client_type\":\"bench\"}",
+                      "{\"type\":\"register\",\"client_id\":\"c%d\",\"room_id\":\"hold-%d\","
+                      "\"client_type\":\"bench\"}",
                       started, started / 2);
         int fd = open_conn(reg);
         started++;
-        if (fd >= 0)
-          fds.push_back(fd);
+        if (fd >= 0) fds.push_back(fd);
       }
-      if (registered >= opt.connections || (started >= opt.connections && pending_open == 0 &&
-                                             registered + closed >= opt.connections))
+      if (registered >= opt.connections ||
+          (started >= opt.connections && pending_open == 0 &&
+           registered + closed >= opt.connections))
         break;
       poll_once(10);
     }
     double secs = (now_ns() - t0) / 1e9;
     // Let the server settle (peer_joined deliveries) before reading its memory.
-    for (int i = 0; i < 50; i++)
-      poll_once(10);
+    for (int i = 0; i < 50; i++) poll_once(10);
     long after = rss_kb(opt.server_pid);
     int held = registered;
     char buf[512];
     std::snprintf(buf, sizeof buf,
                   "\"connections_target\":%d,\"connections_held\":%d,\"connect_seconds\":%.2f,"
-                  "\"connect_errors\":%d,\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"kb_per_connection\":%.2f",
+                  "\"connect_errors\":%d,\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"kb_per_"
+                  "connection\":%.2f",
                   opt.connections, held, secs, connect_errors, before, after,
                   held > 0 && before >= 0 ? double(after - before) / held : -1.0);
     json += buf;
     for (int fd : fds)
-      if (conns[fd].fd >= 0)
-        close_conn(conns[fd]);
+      if (conns[fd].fd >= 0) close_conn(conns[fd]);
     registered = 0;
     // Give the server time to notice the closes before the next phase.
-    for (int i = 0; i < 100; i++)
-      poll_once(10);
+    for (int i = 0; i < 100; i++) poll_once(10);
   }
 
-  void relay_phase(std::string &json) {
+  void relay_phase(std::string &json)
+  {
     inflight.assign(opt.pairs, 0);
     senders.assign(opt.pairs, -1);
     std::vector<int> fds;
     for (int k = 0; k < opt.pairs; k++) {
       char reg[160];
-      std::snprintf(reg, sizeof reg, "{\"type\":\"register\",\"client_id\":\"rx%d\",\"room_id\":\"pair-%d\",\"client_type\":\"bench\"}", k, k);
+      std::snprintf(reg, sizeof reg,
+                    "{\"type\":\"register\",\"client_id\":\"rx%d\",\"room_id\":\"pair-%d\","
+                    "\"client_type\":\"bench\"}",
+                    k, k);
       int r = open_conn(reg);
-      if (r < 0)
-        break;
+      if (r < 0) break;
       conns[r].pair = k;
       fds.push_back(r);
     }
     // Receivers first so the senders' targets exist.
     std::int64_t deadline = now_ns() + 30LL * 1000000000;
-    while (registered < (int)fds.size() && now_ns() < deadline)
-      poll_once(10);
+    while (registered < (int)fds.size() && now_ns() < deadline) poll_once(10);
     for (int k = 0; k < opt.pairs; k++) {
       char reg[160];
-      std::snprintf(reg, sizeof reg, "{\"type\":\"register\",\"client_id\":\"tx%d\",\"room_id\":\"pair-%d\",\"client_type\":\"bench\"}", k, k);
+      std::snprintf(reg, sizeof reg,
+                    "{\"type\":\"register\",\"client_id\":\"tx%d\",\"room_id\":\"pair-%d\","
+                    "\"client_type\":\"bench\"}",
+                    k, k);
       int s = open_conn(reg);
-      if (s < 0)
-        break;
+      if (s < 0) break;
       conns[s].pair = k;
       conns[s].sender = true;
       senders[k] = s;
       fds.push_back(s);
     }
-    while (registered < 2 * opt.pairs && now_ns() < deadline)
-      poll_once(10);
+    while (registered < 2 * opt.pairs && now_ns() < deadline) poll_once(10);
     if (registered < 2 * opt.pairs)
-      std::fprintf(stderr, "loadtool: only %d of %d relay clients registered\n", registered, 2 * opt.pairs);
+      std::fprintf(stderr, "loadtool: only %d of %d relay clients registered\n", registered,
+                   2 * opt.pairs);
     // Drain the peer_joined messages, then go.
-    for (int i = 0; i < 20; i++)
-      poll_once(5);
+    for (int i = 0; i < 20; i++) poll_once(5);
     latencies.reserve(4 << 20);
     relay_running = true;
     for (int k = 0; k < opt.pairs; k++)
-      if (senders[k] >= 0)
-        pump(k);
+      if (senders[k] >= 0) pump(k);
     std::int64_t start = now_ns();
     std::int64_t warm_end = start + std::int64_t(opt.warmup * 1e9);
     std::int64_t end = warm_end + std::int64_t(opt.seconds * 1e9);
@@ -450,21 +439,20 @@ public:
     relay_running = false;
     std::sort(latencies.begin(), latencies.end());
     auto pct = [&](double q) {
-      if (latencies.empty())
-        return -1.0;
+      if (latencies.empty()) return -1.0;
       std::size_t i = std::min(latencies.size() - 1, std::size_t(q * latencies.size()));
       return latencies[i] / 1e6;
     };
     char buf[512];
     std::snprintf(buf, sizeof buf,
                   ",\"pairs\":%d,\"window\":%d,\"relay_seconds\":%.2f,\"delivered\":%llu,"
-                  "\"throughput_msg_s\":%.0f,\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f,\"latency_max_ms\":%.3f",
-                  opt.pairs, opt.window, secs, (unsigned long long)delivered, delivered / secs, pct(0.5),
-                  pct(0.99), latencies.empty() ? -1.0 : latencies.back() / 1e6);
+                  "\"throughput_msg_s\":%.0f,\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f,"
+                  "\"latency_max_ms\":%.3f",
+                  opt.pairs, opt.window, secs, (unsigned long long)delivered, delivered / secs,
+                  pct(0.5), pct(0.99), latencies.empty() ? -1.0 : latencies.back() / 1e6);
     json += buf;
     for (int fd : fds)
-      if (conns[fd].fd >= 0)
-        close_conn(conns[fd]);
+      if (conns[fd].fd >= 0) close_conn(conns[fd]);
   }
 
   Options opt;
@@ -481,7 +469,8 @@ public:
 
 } // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
   Options o;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
@@ -492,17 +481,26 @@ int main(int argc, char **argv) {
       }
       return argv[++i];
     };
-    if (a == "--host") o.host = next();
-    else if (a == "--port") o.port = std::atoi(next());
-    else if (a == "--connections") o.connections = std::atoi(next());
-    else if (a == "--pairs") o.pairs = std::atoi(next());
-    else if (a == "--window") o.window = std::atoi(next());
-    else if (a == "--seconds") o.seconds = std::atof(next());
-    else if (a == "--warmup") o.warmup = std::atof(next());
-    else if (a == "--server-pid") o.server_pid = std::atoi(next());
+    if (a == "--host")
+      o.host = next();
+    else if (a == "--port")
+      o.port = std::atoi(next());
+    else if (a == "--connections")
+      o.connections = std::atoi(next());
+    else if (a == "--pairs")
+      o.pairs = std::atoi(next());
+    else if (a == "--window")
+      o.window = std::atoi(next());
+    else if (a == "--seconds")
+      o.seconds = std::atof(next());
+    else if (a == "--warmup")
+      o.warmup = std::atof(next());
+    else if (a == "--server-pid")
+      o.server_pid = std::atoi(next());
     else {
-      std::fprintf(stderr, "usage: loadtool --port P [--host H] [--connections N] [--pairs P] "
-                           "[--window W] [--seconds S] [--warmup S] [--server-pid PID]\n");
+      std::fprintf(stderr,
+                   "usage: loadtool --port P [--host H] [--connections N] [--pairs P] "
+                   "[--window W] [--seconds S] [--warmup S] [--server-pid PID]\n");
       return 2;
     }
   }
@@ -515,7 +513,8 @@ int main(int argc, char **argv) {
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
   if (rl.rlim_cur < (rlim_t)o.connections + 256)
-    std::fprintf(stderr, "loadtool: only %llu file descriptors allowed\n", (unsigned long long)rl.rlim_cur);
+    std::fprintf(stderr, "loadtool: only %llu file descriptors allowed\n",
+                 (unsigned long long)rl.rlim_cur);
 
   Load load(o);
   std::string json = "{";
@@ -523,8 +522,7 @@ int main(int argc, char **argv) {
     load.hold_phase(json);
   else
     json += "\"connections_held\":0";
-  if (o.pairs > 0)
-    load.relay_phase(json);
+  if (o.pairs > 0) load.relay_phase(json);
   json += "}";
   std::printf("%s\n", json.c_str());
   return 0;

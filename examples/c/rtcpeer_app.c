@@ -22,12 +22,14 @@ typedef struct {
   guint channels_open;
 } App;
 
-static gboolean quit_cb(gpointer data) {
+static gboolean quit_cb(gpointer data)
+{
   g_main_loop_quit(((App *)data)->loop);
   return G_SOURCE_REMOVE;
 }
 
-static gboolean on_bus(GstBus *bus, GstMessage *msg, gpointer data) {
+static gboolean on_bus(GstBus *bus, GstMessage *msg, gpointer data)
+{
   App *app = data;
   switch (GST_MESSAGE_TYPE(msg)) {
   case GST_MESSAGE_ERROR: {
@@ -47,22 +49,18 @@ static gboolean on_bus(GstBus *bus, GstMessage *msg, gpointer data) {
     g_clear_error(&err);
     break;
   }
-  case GST_MESSAGE_EOS:
-    g_main_loop_quit(app->loop);
-    break;
+  case GST_MESSAGE_EOS: g_main_loop_quit(app->loop); break;
   case GST_MESSAGE_ELEMENT: {
     const GstStructure *s = gst_message_get_structure(msg);
     const char *name = s ? gst_structure_get_name(s) : "";
-    if (!g_str_has_prefix(name, "rtcpeer-"))
-      break;
+    if (!g_str_has_prefix(name, "rtcpeer-")) break;
     const char *peer = gst_structure_get_string(s, "peer-id");
     printf("%s%s%s\n", name, peer ? " peer-id=" : "", peer ? peer : "");
     if (!strcmp(name, "rtcpeer-peer-connected")) {
       guint n = 0;
       g_object_get(app->rtc, "connected-peers", &n, NULL);
       printf("connected-peers=%u\n", n);
-      if (!app->connected)
-        g_timeout_add_seconds(app->seconds, quit_cb, app);
+      if (!app->connected) g_timeout_add_seconds(app->seconds, quit_cb, app);
       app->connected = TRUE;
     } else if (!strcmp(name, "rtcpeer-channel-open")) {
       app->channels_open++;
@@ -74,13 +72,13 @@ static gboolean on_bus(GstBus *bus, GstMessage *msg, gpointer data) {
     fflush(stdout);
     break;
   }
-  default:
-    break;
+  default: break;
   }
   return TRUE;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
   gst_init(&argc, &argv);
   if (argc < 4) {
     fprintf(stderr, "usage: %s PLUGIN SIGNALING ROOM [SECONDS]\n", argv[0]);
@@ -108,8 +106,8 @@ int main(int argc, char **argv) {
   }
   g_object_set(src, "rate", 4.0, "points", 10u, NULL); /* a gdouble and a guint, as varargs need */
   gst_util_set_object_arg(G_OBJECT(src), "pattern", "counter");
-  g_object_set(app.rtc, "signaling", argv[2], "room", argv[3], "peer-id", "c-app", "peer-type", "c-app",
-               "wait-for-peers", 1u, NULL);
+  g_object_set(app.rtc, "signaling", argv[2], "room", argv[3], "peer-id", "c-app", "peer-type",
+               "c-app", "wait-for-peers", 1u, NULL);
   gst_bin_add_many(GST_BIN(pipe), src, pack, app.rtc, NULL);
   /* rtcpeer's data sink pads are request pads: the name after data_ is the channel label. */
   GstPad *sink = gst_element_request_pad_simple(app.rtc, "data_points");
@@ -127,7 +125,8 @@ int main(int argc, char **argv) {
   gst_element_set_state(pipe, GST_STATE_PLAYING);
   g_main_loop_run(app.loop);
 
-  printf("peer connected: %s, channels opened: %u\n", app.connected ? "yes" : "no", app.channels_open);
+  printf("peer connected: %s, channels opened: %u\n", app.connected ? "yes" : "no",
+         app.channels_open);
   gst_element_set_state(pipe, GST_STATE_NULL);
   g_source_remove(timeout);
   gst_bus_remove_watch(bus);

@@ -11,12 +11,12 @@ namespace pointcast::ball {
 namespace {
 
 /* Three channel values of one pixel: R, G, B for packed frames, Y, U, V for YUV, Y for gray. */
-inline void
-read_px(const ImageView &v, int x, int y, int out[3])
+inline void read_px(const ImageView &v, int x, int y, int out[3])
 {
   switch (v.layout) {
   case PixelLayout::Packed: {
-    const uint8_t *p = v.data[0] + static_cast<size_t>(y) * v.stride[0] + static_cast<size_t>(x) * v.pstride;
+    const uint8_t *p =
+        v.data[0] + static_cast<size_t>(y) * v.stride[0] + static_cast<size_t>(x) * v.pstride;
     out[0] = p[v.off_r];
     out[1] = p[v.off_g];
     out[2] = p[v.off_b];
@@ -41,14 +41,12 @@ read_px(const ImageView &v, int x, int y, int out[3])
   }
 }
 
-int
-median_of_hist(const std::array<int, 256> &h, int n)
+int median_of_hist(const std::array<int, 256> &h, int n)
 {
   int acc = 0;
   for (int i = 0; i < 256; i++) {
     acc += h[i];
-    if (2 * acc >= n)
-      return i;
+    if (2 * acc >= n) return i;
   }
   return 255;
 }
@@ -61,12 +59,10 @@ constexpr double kAlphaHighPlain = 0.9;
 
 } // namespace
 
-std::optional<Circle>
-fit_circle(const std::vector<double> &xs, const std::vector<double> &ys)
+std::optional<Circle> fit_circle(const std::vector<double> &xs, const std::vector<double> &ys)
 {
   const size_t n = xs.size();
-  if (n < 6)
-    return std::nullopt;
+  if (n < 6) return std::nullopt;
   // Kasa: x^2 + y^2 + D x + E y + F = 0, least squares, centred on the mean for conditioning.
   double mx = 0, my = 0;
   for (size_t i = 0; i < n; i++) {
@@ -84,14 +80,12 @@ fit_circle(const std::vector<double> &xs, const std::vector<double> &ys)
     b.at<double>(static_cast<int>(i), 0) = -(u * u + w * w);
   }
   cv::Mat sol;
-  if (!cv::solve(A, b, sol, cv::DECOMP_SVD))
-    return std::nullopt;
+  if (!cv::solve(A, b, sol, cv::DECOMP_SVD)) return std::nullopt;
   Circle c;
   c.x = -sol.at<double>(0) / 2.0;
   c.y = -sol.at<double>(1) / 2.0;
   const double rr = c.x * c.x + c.y * c.y - sol.at<double>(2);
-  if (!(rr > 0))
-    return std::nullopt;
+  if (!(rr > 0)) return std::nullopt;
   c.r = std::sqrt(rr);
   // Gauss-Newton on sum (|p - c| - r)^2: the algebraic fit is biased on short arcs.
   for (int it = 0; it < 8; it++) {
@@ -100,36 +94,30 @@ fit_circle(const std::vector<double> &xs, const std::vector<double> &ys)
     for (size_t i = 0; i < n; i++) {
       const double dx = xs[i] - mx - c.x, dy = ys[i] - my - c.y;
       const double d = std::hypot(dx, dy);
-      if (d < 1e-9)
-        continue;
+      if (d < 1e-9) continue;
       const cv::Vec3d J(-dx / d, -dy / d, -1.0);
       const double res = d - c.r;
       JtJ += J * J.t();
       Jtr += J * res;
     }
     cv::Vec3d step;
-    if (!cv::solve(cv::Mat(JtJ), cv::Mat(-Jtr), cv::Mat(step), cv::DECOMP_CHOLESKY))
-      break;
+    if (!cv::solve(cv::Mat(JtJ), cv::Mat(-Jtr), cv::Mat(step), cv::DECOMP_CHOLESKY)) break;
     c.x += step[0];
     c.y += step[1];
     c.r += step[2];
-    if (std::fabs(step[0]) + std::fabs(step[1]) + std::fabs(step[2]) < 1e-6)
-      break;
+    if (std::fabs(step[0]) + std::fabs(step[1]) + std::fabs(step[2]) < 1e-6) break;
   }
   c.x += mx;
   c.y += my;
-  if (!(c.r > 0) || !std::isfinite(c.x) || !std::isfinite(c.y))
-    return std::nullopt;
+  if (!(c.r > 0) || !std::isfinite(c.x) || !std::isfinite(c.y)) return std::nullopt;
   return c;
 }
 
-Detector::Result
-Detector::detect(const ImageView &v)
+Detector::Result Detector::detect(const ImageView &v)
 {
   Result res;
   const int W = v.width, H = v.height;
-  if (W <= 0 || H <= 0)
-    return res;
+  if (W <= 0 || H <= 0) return res;
 
   // Frame mark first: once a stream has shown a mark, its band is never searched for balls.
   const mark::Layout layout = mark::layout_for_width(W);
@@ -137,20 +125,17 @@ Detector::detect(const ImageView &v)
     const std::vector<double> cells = mark_cell_luma(v, layout);
     if (!cells.empty()) {
       res.mark = mark::decode_cells(layout, cells.data()).frame;
-      if (res.mark)
-        mark_seen_ = true;
+      if (res.mark) mark_seen_ = true;
     }
   }
   const int top = mark_seen_ ? std::min(H, layout.band_height + 2) : 0;
-  if (top >= H)
-    return res;
+  if (top >= H) return res;
 
   // Coarse pass.
   const int s = std::clamp(static_cast<int>(params_.min_radius), 2, 8);
   const int gw = (W - 1 - s / 2) / s + 1;
   const int gh = (H - top - 1 - s / 2) / s + 1;
-  if (gw <= 0 || gh <= 0)
-    return res;
+  if (gw <= 0 || gh <= 0) return res;
   cv::Mat samples(gh, gw, CV_8UC3);
   std::array<std::array<int, 256>, 3> hist{};
   for (int j = 0; j < gh; j++) {
@@ -170,16 +155,15 @@ Detector::detect(const ImageView &v)
       for (int i = 0; i < gw; i++) {
         int px[3] = {0, 0, 0};
         read_px(v, s / 2 + i * s, y, px);
-        for (int c = 0; c < 3; c++)
-          row[3 * i + c] = static_cast<uint8_t>(px[c]);
+        for (int c = 0; c < 3; c++) row[3 * i + c] = static_cast<uint8_t>(px[c]);
       }
     }
     for (int i = 0; i < gw; i++)
-      for (int c = 0; c < 3; c++)
-        hist[c][row[3 * i + c]]++;
+      for (int c = 0; c < 3; c++) hist[c][row[3 * i + c]]++;
   }
   const int n = gw * gh;
-  const int bg[3] = {median_of_hist(hist[0], n), median_of_hist(hist[1], n), median_of_hist(hist[2], n)};
+  const int bg[3] = {median_of_hist(hist[0], n), median_of_hist(hist[1], n),
+                     median_of_hist(hist[2], n)};
   cv::Mat diff(gh, gw, CV_8U);
   int max_d = 0;
   for (int j = 0; j < gh; j++) {
@@ -187,7 +171,7 @@ Detector::detect(const ImageView &v)
     uint8_t *d = diff.ptr<uint8_t>(j);
     for (int i = 0; i < gw; i++) {
       const int m = std::max({std::abs(row[3 * i] - bg[0]), std::abs(row[3 * i + 1] - bg[1]),
-          std::abs(row[3 * i + 2] - bg[2])});
+                              std::abs(row[3 * i + 2] - bg[2])});
       d[i] = static_cast<uint8_t>(m);
       max_d = std::max(max_d, m);
     }
@@ -198,14 +182,12 @@ Detector::detect(const ImageView &v)
   std::array<int, 256> dhist{};
   for (int j = 0; j < gh; j++) {
     const uint8_t *d = diff.ptr<uint8_t>(j);
-    for (int i = 0; i < gw; i++)
-      dhist[d[i]]++;
+    for (int i = 0; i < gw; i++) dhist[d[i]]++;
   }
   const int noise = median_of_hist(dhist, n);
   constexpr int kMinContrast = 32;
   const int min_contrast = std::max(kMinContrast, 4 * noise + 16);
-  if (max_d < min_contrast)
-    return res;
+  if (max_d < min_contrast) return res;
   const int thr = std::max({kMinContrast / 2, max_d / 2, 3 * noise + 8});
   cv::Mat mask = diff > thr;
   cv::Mat labels, stats, centroids;
@@ -214,10 +196,10 @@ Detector::detect(const ImageView &v)
   for (int comp = 1; comp < ncomp; comp++) {
     const int area = stats.at<int>(comp, cv::CC_STAT_AREA);
     const double coarse_r = std::sqrt(area * double(s) * s / M_PI);
-    if (coarse_r < 0.5 * params_.min_radius || coarse_r > 1.5 * params_.max_radius + s)
-      continue;
+    if (coarse_r < 0.5 * params_.min_radius || coarse_r > 1.5 * params_.max_radius + s) continue;
     const int cl = stats.at<int>(comp, cv::CC_STAT_LEFT), ct = stats.at<int>(comp, cv::CC_STAT_TOP);
-    const int cw = stats.at<int>(comp, cv::CC_STAT_WIDTH), ch = stats.at<int>(comp, cv::CC_STAT_HEIGHT);
+    const int cw = stats.at<int>(comp, cv::CC_STAT_WIDTH),
+              ch = stats.at<int>(comp, cv::CC_STAT_HEIGHT);
 
     // Ball colour: mean of the component's samples near its strongest difference.
     int comp_max = 0;
@@ -225,24 +207,20 @@ Detector::detect(const ImageView &v)
       for (int i = cl; i < cl + cw; i++)
         if (labels.at<int>(j, i) == comp)
           comp_max = std::max<int>(comp_max, diff.at<uint8_t>(j, i));
-    if (comp_max < min_contrast)
-      continue;
+    if (comp_max < min_contrast) continue;
     double ball[3] = {0, 0, 0};
     int nb = 0;
     for (int j = ct; j < ct + ch; j++) {
       for (int i = cl; i < cl + cw; i++) {
-        if (labels.at<int>(j, i) != comp || diff.at<uint8_t>(j, i) * 4 < comp_max * 3)
-          continue;
+        if (labels.at<int>(j, i) != comp || diff.at<uint8_t>(j, i) * 4 < comp_max * 3) continue;
         const uint8_t *p = samples.ptr<uint8_t>(j) + 3 * i;
-        for (int c = 0; c < 3; c++)
-          ball[c] += p[c];
+        for (int c = 0; c < 3; c++) ball[c] += p[c];
         nb++;
       }
     }
     const double dir[3] = {ball[0] / nb - bg[0], ball[1] / nb - bg[1], ball[2] / nb - bg[2]};
     const double norm2 = dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2];
-    if (norm2 < kMinContrast * kMinContrast / 4.0)
-      continue;
+    if (norm2 < kMinContrast * kMinContrast / 4.0) continue;
     // How uniform is the ball? Over the blob's interior samples (all four neighbours in the
     // blob too, so no rim), the low end of the fraction of ball colour is ~1 for a plain disc
     // and lower for a shaded sprite.
@@ -256,7 +234,8 @@ Detector::detect(const ImageView &v)
             !in_comp(j, i + 1))
           continue;
         const uint8_t *q = samples.ptr<uint8_t>(j) + 3 * i;
-        fracs.push_back(((q[0] - bg[0]) * dir[0] + (q[1] - bg[1]) * dir[1] + (q[2] - bg[2]) * dir[2]) / norm2);
+        fracs.push_back(
+            ((q[0] - bg[0]) * dir[0] + (q[1] - bg[1]) * dir[1] + (q[2] - bg[2]) * dir[2]) / norm2);
       }
     }
     double low_frac = 1.0;
@@ -285,8 +264,9 @@ Detector::detect(const ImageView &v)
       for (int x = x0; x < x1; x++) {
         int px[3] = {0, 0, 0};
         read_px(v, x, y, px);
-        const double proj = ((px[0] - bg[0]) * dir[0] + (px[1] - bg[1]) * dir[1] +
-                                (px[2] - bg[2]) * dir[2]) / norm2;
+        const double proj =
+            ((px[0] - bg[0]) * dir[0] + (px[1] - bg[1]) * dir[1] + (px[2] - bg[2]) * dir[2]) /
+            norm2;
         // Dead band against coding noise, and saturation below the ball's darkest parts so that
         // a shaded ball (a sprite) weighs as a solid disc. Any monotonic map of a radially
         // symmetric picture stays symmetric, so the centroid of a disc is unaffected.
@@ -296,22 +276,21 @@ Detector::detect(const ImageView &v)
         sx += a * x;
         sy += a * y;
         n_half += a >= 0.5;
-        if (a >= 0.5 && (x == 0 || x == W - 1 || y == top || y == H - 1))
-          touches = true;
+        if (a >= 0.5 && (x == 0 || x == W - 1 || y == top || y == H - 1)) touches = true;
       }
     }
-    if (sa <= 0)
-      continue;
+    if (sa <= 0) continue;
     Detection det{sx / sa, sy / sa, std::sqrt(sa / M_PI), false};
     // A disc is solid: its centre is ball colour and its weight sits inside its 50% rim.
     // Scattered noise fails both.
     {
-      const int ix = static_cast<int>(std::lround(det.x)), iy = static_cast<int>(std::lround(det.y));
-      if (!touches && (ix < x0 || ix >= x1 || iy < y0 || iy >= y1 ||
-                          alpha_[static_cast<size_t>(iy - y0) * rw + (ix - x0)] < 0.5f))
+      const int ix = static_cast<int>(std::lround(det.x)),
+                iy = static_cast<int>(std::lround(det.y));
+      if (!touches &&
+          (ix < x0 || ix >= x1 || iy < y0 || iy >= y1 ||
+           alpha_[static_cast<size_t>(iy - y0) * rw + (ix - x0)] < 0.5f))
         continue;
-      if (!touches && std::fabs(n_half - sa) > 0.25 * sa + 4.0)
-        continue;
+      if (!touches && std::fabs(n_half - sa) > 0.25 * sa + 4.0) continue;
     }
 
     if (touches) {
@@ -322,8 +301,7 @@ Detector::detect(const ImageView &v)
         const float *a = &alpha_[static_cast<size_t>(y - y0) * rw];
         for (int i = 1; i < rw; i++) {
           const float p = a[i - 1], q = a[i];
-          if ((p < 0.5f) == (q < 0.5f) || std::fabs(q - p) < 0.4f)
-            continue;
+          if ((p < 0.5f) == (q < 0.5f) || std::fabs(q - p) < 0.4f) continue;
           xs.push_back(x0 + (i - 1) + (0.5 - p) / (q - p));
           ys.push_back(y);
         }
@@ -332,8 +310,7 @@ Detector::detect(const ImageView &v)
         for (int j = 1; j < rh; j++) {
           const float p = alpha_[static_cast<size_t>(j - 1) * rw + (x - x0)];
           const float q = alpha_[static_cast<size_t>(j) * rw + (x - x0)];
-          if ((p < 0.5f) == (q < 0.5f) || std::fabs(q - p) < 0.4f)
-            continue;
+          if ((p < 0.5f) == (q < 0.5f) || std::fabs(q - p) < 0.4f) continue;
           xs.push_back(x);
           ys.push_back(y0 + (j - 1) + (0.5 - p) / (q - p));
         }
@@ -342,8 +319,7 @@ Detector::detect(const ImageView &v)
         det = Detection{c->x, c->y, c->r, true};
       }
     }
-    if (det.radius < params_.min_radius || det.radius > params_.max_radius)
-      continue;
+    if (det.radius < params_.min_radius || det.radius > params_.max_radius) continue;
     res.balls.push_back(det);
   }
   return res;

@@ -63,11 +63,11 @@ private:
  * See README "Ball tracking" for the exact layout. */
 namespace mark {
 
-constexpr int kCell = 16;          // px; equal to the macroblock size of VP8 and H.264
-constexpr int kDataBits = 24;      // frame number modulo 2^24 (exact in float32)
-constexpr int kCrcBits = 16;       // CRC-16/CCITT-FALSE of the three frame-number bytes
+constexpr int kCell = 16;     // px; equal to the macroblock size of VP8 and H.264
+constexpr int kDataBits = 24; // frame number modulo 2^24 (exact in float32)
+constexpr int kCrcBits = 16;  // CRC-16/CCITT-FALSE of the three frame-number bytes
 constexpr int kWordBits = kDataBits + kCrcBits;
-constexpr int kMinCopies = 2;      // the band holds at least two copies of the word
+constexpr int kMinCopies = 2; // the band holds at least two copies of the word
 constexpr uint32_t kFrameModulo = 1u << kDataBits;
 
 struct Layout {

@@ -6,40 +6,33 @@
 
 namespace pointcast::ball {
 
-Rgb
-rgb_from_argb(uint32_t argb)
+Rgb rgb_from_argb(uint32_t argb)
 {
   return Rgb{static_cast<double>((argb >> 16) & 0xff), static_cast<double>((argb >> 8) & 0xff),
-      static_cast<double>(argb & 0xff)};
+             static_cast<double>(argb & 0xff)};
 }
 
-Yuv
-to_yuv(const ImageView &v, const Rgb &c)
+Yuv to_yuv(const ImageView &v, const Rgb &c)
 {
   const double y = v.kr * c.r + (1.0 - v.kr - v.kb) * c.g + v.kb * c.b;
   const double cb = (c.b - y) / (2.0 * (1.0 - v.kb));
   const double cr = (c.r - y) / (2.0 * (1.0 - v.kr));
-  if (v.full_range)
-    return {y, 128.0 + cb, 128.0 + cr};
+  if (v.full_range) return {y, 128.0 + cb, 128.0 + cr};
   return {16.0 + y * 219.0 / 255.0, 128.0 + cb * 224.0 / 255.0, 128.0 + cr * 224.0 / 255.0};
 }
 
-double
-luma_of(const ImageView &v, const Rgb &c)
+double luma_of(const ImageView &v, const Rgb &c)
 {
-  if (v.layout == PixelLayout::Packed)
-    return 0.299 * c.r + 0.587 * c.g + 0.114 * c.b;
+  if (v.layout == PixelLayout::Packed) return 0.299 * c.r + 0.587 * c.g + 0.114 * c.b;
   return to_yuv(v, c).y;
 }
 
-static inline uint8_t
-clamp_byte(double x)
+static inline uint8_t clamp_byte(double x)
 {
   return static_cast<uint8_t>(std::clamp(std::lround(x), 0L, 255L));
 }
 
-Sprite
-Sprite::from_rgba(const uint8_t *rgba, int width, int height, int stride)
+Sprite Sprite::from_rgba(const uint8_t *rgba, int width, int height, int stride)
 {
   Sprite s;
   s.width = width;
@@ -60,29 +53,26 @@ Sprite::from_rgba(const uint8_t *rgba, int width, int height, int stride)
 }
 
 /* Writes one pixel of a packed or gray frame. */
-static inline void
-put_packed(ImageView &v, int x, int y, const Rgb &c)
+static inline void put_packed(ImageView &v, int x, int y, const Rgb &c)
 {
   if (v.layout == PixelLayout::Gray) {
     v.data[0][static_cast<size_t>(y) * v.stride[0] + x] = clamp_byte(luma_of(v, c));
     return;
   }
-  uint8_t *p = v.data[0] + static_cast<size_t>(y) * v.stride[0] + static_cast<size_t>(x) * v.pstride;
+  uint8_t *p =
+      v.data[0] + static_cast<size_t>(y) * v.stride[0] + static_cast<size_t>(x) * v.pstride;
   p[v.off_r] = clamp_byte(c.r);
   p[v.off_g] = clamp_byte(c.g);
   p[v.off_b] = clamp_byte(c.b);
-  if (v.off_a >= 0)
-    p[v.off_a] = 255;
+  if (v.off_a >= 0) p[v.off_a] = 255;
 }
 
-static inline void
-put_luma(ImageView &v, int x, int y, double luma)
+static inline void put_luma(ImageView &v, int x, int y, double luma)
 {
   v.data[0][static_cast<size_t>(y) * v.stride[0] + x] = clamp_byte(luma);
 }
 
-static inline void
-put_chroma(ImageView &v, int cx, int cy, double u, double w)
+static inline void put_chroma(ImageView &v, int cx, int cy, double u, double w)
 {
   if (v.layout == PixelLayout::I420) {
     v.data[1][static_cast<size_t>(cy) * v.stride[1] + cx] = clamp_byte(u);
@@ -94,8 +84,7 @@ put_chroma(ImageView &v, int cx, int cy, double u, double w)
   }
 }
 
-static bool
-is_yuv(const ImageView &v)
+static bool is_yuv(const ImageView &v)
 {
   return v.layout == PixelLayout::I420 || v.layout == PixelLayout::NV12;
 }
@@ -103,19 +92,16 @@ is_yuv(const ImageView &v)
 /* Calls shade(x, y) -> Rgb for every pixel of [x0, x1) x [y0, y1) (clipped) and stores it; for
  * subsampled YUV the chroma of each 2x2 block is the mean of its pixels' colours. */
 template <typename Shade>
-static void
-paint(ImageView &v, int x0, int y0, int x1, int y1, Shade &&shade)
+static void paint(ImageView &v, int x0, int y0, int x1, int y1, Shade &&shade)
 {
   x0 = std::max(x0, 0);
   y0 = std::max(y0, 0);
   x1 = std::min(x1, v.width);
   y1 = std::min(y1, v.height);
-  if (x0 >= x1 || y0 >= y1)
-    return;
+  if (x0 >= x1 || y0 >= y1) return;
   if (!is_yuv(v)) {
     for (int y = y0; y < y1; y++)
-      for (int x = x0; x < x1; x++)
-        put_packed(v, x, y, shade(x, y));
+      for (int x = x0; x < x1; x++) put_packed(v, x, y, shade(x, y));
     return;
   }
   // Whole 2x2 chroma blocks, so a block half inside the rectangle gets its full mean.
@@ -127,11 +113,9 @@ paint(ImageView &v, int x0, int y0, int x1, int y1, Shade &&shade)
       for (int dy = 0; dy < 2; dy++) {
         for (int dx = 0; dx < 2; dx++) {
           const int x = bx + dx, y = by + dy;
-          if (x >= v.width || y >= v.height)
-            continue;
+          if (x >= v.width || y >= v.height) continue;
           const Rgb c = shade(x, y);
-          if (x >= x0 && x < x1 && y >= y0 && y < y1)
-            put_luma(v, x, y, to_yuv(v, c).y);
+          if (x >= x0 && x < x1 && y >= y0 && y < y1) put_luma(v, x, y, to_yuv(v, c).y);
           sum.r += c.r;
           sum.g += c.g;
           sum.b += c.b;
@@ -148,8 +132,7 @@ paint(ImageView &v, int x0, int y0, int x1, int y1, Shade &&shade)
  * bytes computed once: rows of luma, and chroma for every 2x2 block the rectangle touches (a
  * constant colour's block mean is that colour). Rendering a frame was dominated by per-pixel
  * colour conversion before. */
-static void
-fill_yuv_rect(ImageView &v, int x0, int y0, int x1, int y1, const Rgb &c)
+static void fill_yuv_rect(ImageView &v, int x0, int y0, int x1, int y1, const Rgb &c)
 {
   const Yuv yuv = to_yuv(v, c);
   const uint8_t luma = clamp_byte(yuv.y), u = clamp_byte(yuv.u), w = clamp_byte(yuv.v);
@@ -170,8 +153,7 @@ fill_yuv_rect(ImageView &v, int x0, int y0, int x1, int y1, const Rgb &c)
   }
 }
 
-void
-fill(ImageView &v, const Rgb &c)
+void fill(ImageView &v, const Rgb &c)
 {
   if (is_yuv(v)) {
     fill_yuv_rect(v, 0, 0, v.width, v.height, c);
@@ -184,51 +166,45 @@ fill(ImageView &v, const Rgb &c)
     return;
   }
   // One row by pixel, the others copied from it.
-  for (int x = 0; x < v.width; x++)
-    put_packed(v, x, 0, c);
+  for (int x = 0; x < v.width; x++) put_packed(v, x, 0, c);
   const size_t row_bytes = static_cast<size_t>(v.width) * v.pstride;
   for (int y = 1; y < v.height; y++)
     std::memcpy(v.data[0] + static_cast<size_t>(y) * v.stride[0], v.data[0], row_bytes);
 }
 
-void
-fill_rect(ImageView &v, int x0, int y0, int x1, int y1, const Rgb &c)
+void fill_rect(ImageView &v, int x0, int y0, int x1, int y1, const Rgb &c)
 {
   if (is_yuv(v)) {
     x0 = std::max(x0, 0);
     y0 = std::max(y0, 0);
     x1 = std::min(x1, v.width);
     y1 = std::min(y1, v.height);
-    if (x0 < x1 && y0 < y1)
-      fill_yuv_rect(v, x0, y0, x1, y1, c);
+    if (x0 < x1 && y0 < y1) fill_yuv_rect(v, x0, y0, x1, y1, c);
     return;
   }
   paint(v, x0, y0, x1, y1, [&](int, int) { return c; });
 }
 
-void
-draw_mark(ImageView &v, const mark::Layout &l, uint64_t frame)
+void draw_mark(ImageView &v, const mark::Layout &l, uint64_t frame)
 {
-  if (!l.valid() || l.band_height > v.height)
-    return;
+  if (!l.valid() || l.band_height > v.height) return;
   const uint64_t word = mark::encode_word(frame);
   const Rgb black{0, 0, 0}, white{255, 255, 255};
   for (int row = 0; row < l.rows; row++) {
     for (int col = 0; col < l.cells_per_row; col++) {
       const int k = row * l.cells_per_row + col;
       fill_rect(v, col * mark::kCell, row * mark::kCell, (col + 1) * mark::kCell,
-          (row + 1) * mark::kCell, mark::cell_value(l, word, k) ? white : black);
+                (row + 1) * mark::kCell, mark::cell_value(l, word, k) ? white : black);
     }
     // Columns right of the last whole cell stay black.
-    fill_rect(v, l.cells_per_row * mark::kCell, row * mark::kCell, v.width,
-        (row + 1) * mark::kCell, black);
+    fill_rect(v, l.cells_per_row * mark::kCell, row * mark::kCell, v.width, (row + 1) * mark::kCell,
+              black);
   }
 }
 
 /* Bilinear sample of a premultiplied sprite at sprite-pixel coordinates (centre of pixel i at
  * i); transparent outside. */
-static inline void
-sample_sprite(const Sprite &s, double u, double w, float out[4])
+static inline void sample_sprite(const Sprite &s, double u, double w, float out[4])
 {
   const double fu = std::floor(u), fw = std::floor(w);
   const int iu = static_cast<int>(fu), iw = static_cast<int>(fw);
@@ -236,27 +212,22 @@ sample_sprite(const Sprite &s, double u, double w, float out[4])
   out[0] = out[1] = out[2] = out[3] = 0.0f;
   for (int dy = 0; dy < 2; dy++) {
     const int y = iw + dy;
-    if (y < 0 || y >= s.height)
-      continue;
+    if (y < 0 || y >= s.height) continue;
     const double wy = dy ? aw : 1.0 - aw;
     for (int dx = 0; dx < 2; dx++) {
       const int x = iu + dx;
-      if (x < 0 || x >= s.width)
-        continue;
+      if (x < 0 || x >= s.width) continue;
       const double wt = wy * (dx ? au : 1.0 - au);
       const float *p = &s.premul[(static_cast<size_t>(y) * s.width + x) * 4];
-      for (int c = 0; c < 4; c++)
-        out[c] += static_cast<float>(wt * p[c]);
+      for (int c = 0; c < 4; c++) out[c] += static_cast<float>(wt * p[c]);
     }
   }
 }
 
-void
-draw_ball(ImageView &v, double cx, double cy, double r, const Rgb &ball, double alpha,
-    const Rgb &bg, const Sprite *sprite)
+void draw_ball(ImageView &v, double cx, double cy, double r, const Rgb &ball, double alpha,
+               const Rgb &bg, const Sprite *sprite)
 {
-  if (r <= 0.0)
-    return;
+  if (r <= 0.0) return;
   const int x0 = static_cast<int>(std::floor(cx - r - 1.0));
   const int y0 = static_cast<int>(std::floor(cy - r - 1.0));
   const int x1 = static_cast<int>(std::ceil(cx + r + 2.0));
@@ -274,13 +245,12 @@ draw_ball(ImageView &v, double cx, double cy, double r, const Rgb &ball, double 
           const double px = x - 0.375 + 0.25 * i, py = y - 0.375 + 0.25 * j;
           float s[4];
           sample_sprite(*sprite, su + (px - cx) * scale, sw + (py - cy) * scale, s);
-          for (int c = 0; c < 4; c++)
-            acc[c] += s[c];
+          for (int c = 0; c < 4; c++) acc[c] += s[c];
         }
       }
       const double a = acc[3] / 16.0 * alpha;
       return Rgb{bg.r * (1.0 - a) + acc[0] / 16.0 * alpha, bg.g * (1.0 - a) + acc[1] / 16.0 * alpha,
-          bg.b * (1.0 - a) + acc[2] / 16.0 * alpha};
+                 bg.b * (1.0 - a) + acc[2] / 16.0 * alpha};
     });
     return;
   }
@@ -293,12 +263,10 @@ draw_ball(ImageView &v, double cx, double cy, double r, const Rgb &ball, double 
   });
 }
 
-std::vector<double>
-mark_cell_luma(const ImageView &v, const mark::Layout &l)
+std::vector<double> mark_cell_luma(const ImageView &v, const mark::Layout &l)
 {
   std::vector<double> out;
-  if (!l.valid() || l.band_height > v.height || l.cells_per_row * mark::kCell > v.width)
-    return out;
+  if (!l.valid() || l.band_height > v.height || l.cells_per_row * mark::kCell > v.width) return out;
   out.reserve(static_cast<size_t>(l.rows) * l.cells_per_row);
   for (int row = 0; row < l.rows; row++) {
     for (int col = 0; col < l.cells_per_row; col++) {

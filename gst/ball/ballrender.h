@@ -59,8 +59,8 @@ void draw_mark(ImageView &view, const mark::Layout &layout, uint64_t frame);
 /* An anti-aliased disc (or the sprite scaled to diameter 2r) centred on (cx, cy) over a
  * uniform background bg. alpha scales the ball's opacity. Only the ball's bounding box is
  * written. */
-void draw_ball(ImageView &view, double cx, double cy, double radius, const Rgb &ball,
-    double alpha, const Rgb &bg, const Sprite *sprite);
+void draw_ball(ImageView &view, double cx, double cy, double radius, const Rgb &ball, double alpha,
+               const Rgb &bg, const Sprite *sprite);
 
 /* Mean luma of the central 8x8 pixels of each mark cell, row-major. */
 std::vector<double> mark_cell_luma(const ImageView &view, const mark::Layout &layout);

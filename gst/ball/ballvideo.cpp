@@ -5,8 +5,7 @@
 namespace pointcast::ball {
 
 /* Describes a mapped frame for the renderer. */
-bool
-view_for_frame(GstVideoFrame *frame, ImageView &v)
+bool view_for_frame(GstVideoFrame *frame, ImageView &v)
 {
   const GstVideoInfo *info = &frame->info;
   const GstVideoFormatInfo *f = info->finfo;
@@ -23,22 +22,15 @@ view_for_frame(GstVideoFrame *frame, ImageView &v)
     v.stride[i] = GST_VIDEO_FRAME_PLANE_STRIDE(frame, i);
   }
   switch (GST_VIDEO_INFO_FORMAT(info)) {
-  case GST_VIDEO_FORMAT_I420:
-    v.layout = PixelLayout::I420;
-    return true;
+  case GST_VIDEO_FORMAT_I420: v.layout = PixelLayout::I420; return true;
   case GST_VIDEO_FORMAT_YV12:
     v.layout = PixelLayout::I420;
     std::swap(v.data[1], v.data[2]);
     std::swap(v.stride[1], v.stride[2]);
     return true;
-  case GST_VIDEO_FORMAT_NV12:
-    v.layout = PixelLayout::NV12;
-    return true;
-  case GST_VIDEO_FORMAT_GRAY8:
-    v.layout = PixelLayout::Gray;
-    return true;
-  default:
-    break;
+  case GST_VIDEO_FORMAT_NV12: v.layout = PixelLayout::NV12; return true;
+  case GST_VIDEO_FORMAT_GRAY8: v.layout = PixelLayout::Gray; return true;
+  default: break;
   }
   if (!GST_VIDEO_FORMAT_INFO_IS_RGB(f) || GST_VIDEO_FORMAT_INFO_N_PLANES(f) != 1 ||
       GST_VIDEO_FORMAT_INFO_BITS(f) != 8)

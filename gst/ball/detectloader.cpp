@@ -12,8 +12,7 @@ DetectEntry load_detect_module(const std::string &dir, std::string *error)
   static std::mutex lock;
   static DetectEntry entry = nullptr;
   std::lock_guard guard(lock);
-  if (entry)
-    return entry;
+  if (entry) return entry;
   const std::string path = dir + "/" + kDetectModuleName;
   // Never unloaded: detectors of later pipelines reuse it.
   void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);

@@ -46,7 +46,7 @@ namespace pb = pointcast::ball;
 namespace {
 constexpr double kDefaultMinRadius = 4.0;
 constexpr double kDefaultMaxRadius = 400.0;
-}
+} // namespace
 
 struct BallDetectPrivate {
   std::mutex lock; // properties
@@ -57,9 +57,9 @@ struct BallDetectPrivate {
   bool have_info = false;
   pb::Detector detector;
   pb::DetectEntry detect = nullptr; // from the OpenCV module (detectmodule.h)
-  guint64 counter = 0;                   // frames seen
-  std::optional<guint64> last_mark;      // last frame number read
-  guint64 last_mark_counter = 0;         // counter value when it was read
+  guint64 counter = 0;              // frames seen
+  std::optional<guint64> last_mark; // last frame number read
+  guint64 last_mark_counter = 0;    // counter value when it was read
 };
 
 struct _GstBallDetect {
@@ -72,15 +72,15 @@ GST_ELEMENT_REGISTER_DEFINE(balldetect, "balldetect", GST_RANK_NONE, GST_TYPE_BA
 
 enum { PROP_0, PROP_MIN_RADIUS, PROP_MAX_RADIUS };
 
-static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK,
-    GST_PAD_ALWAYS,
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
     GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(
         "{ I420, YV12, NV12, GRAY8, RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR }")));
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC,
-    GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-points, columns = (int) 3"));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-points, columns = (int) 3"));
 
-static void
-gst_ball_detect_set_property(GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+static void gst_ball_detect_set_property(GObject *object, guint prop_id, const GValue *value,
+                                         GParamSpec *pspec)
 {
   BallDetectPrivate *p = GST_BALL_DETECT(object)->priv;
   std::lock_guard<std::mutex> guard(p->lock);
@@ -91,8 +91,8 @@ gst_ball_detect_set_property(GObject *object, guint prop_id, const GValue *value
   }
 }
 
-static void
-gst_ball_detect_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+static void gst_ball_detect_get_property(GObject *object, guint prop_id, GValue *value,
+                                         GParamSpec *pspec)
 {
   BallDetectPrivate *p = GST_BALL_DETECT(object)->priv;
   std::lock_guard<std::mutex> guard(p->lock);
@@ -103,9 +103,8 @@ gst_ball_detect_get_property(GObject *object, guint prop_id, GValue *value, GPar
   }
 }
 
-static GstCaps *
-gst_ball_detect_transform_caps(GstBaseTransform *trans, GstPadDirection direction, GstCaps *caps,
-    GstCaps *filter)
+static GstCaps *gst_ball_detect_transform_caps(GstBaseTransform *trans, GstPadDirection direction,
+                                               GstCaps *caps, GstCaps *filter)
 {
   // Any raw frame gives points, and points can come from any raw frame we accept.
   GstCaps *other = direction == GST_PAD_SINK ? gst_static_pad_template_get_caps(&src_template)
@@ -118,13 +117,13 @@ gst_ball_detect_transform_caps(GstBaseTransform *trans, GstPadDirection directio
   return other;
 }
 
-static gboolean
-gst_ball_detect_set_caps(GstBaseTransform *trans, GstCaps *incaps, GstCaps *outcaps)
+static gboolean gst_ball_detect_set_caps(GstBaseTransform *trans, GstCaps *incaps, GstCaps *outcaps)
 {
   GstBallDetect *self = GST_BALL_DETECT(trans);
   GstVideoInfo info;
   if (!gst_video_info_from_caps(&info, incaps)) {
-    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr), ("unusable caps %" GST_PTR_FORMAT, incaps));
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr),
+                      ("unusable caps %" GST_PTR_FORMAT, incaps));
     return FALSE;
   }
   self->priv->info = info;
@@ -132,8 +131,7 @@ gst_ball_detect_set_caps(GstBaseTransform *trans, GstCaps *incaps, GstCaps *outc
   return TRUE;
 }
 
-static gboolean
-gst_ball_detect_start(GstBaseTransform *trans)
+static gboolean gst_ball_detect_start(GstBaseTransform *trans)
 {
   BallDetectPrivate *p = GST_BALL_DETECT(trans)->priv;
   if (!p->detect) {
@@ -159,16 +157,14 @@ gst_ball_detect_start(GstBaseTransform *trans)
   return TRUE;
 }
 
-static GstFlowReturn
-gst_ball_detect_generate_output(GstBaseTransform *trans, GstBuffer **outbuf)
+static GstFlowReturn gst_ball_detect_generate_output(GstBaseTransform *trans, GstBuffer **outbuf)
 {
   GstBallDetect *self = GST_BALL_DETECT(trans);
   BallDetectPrivate *p = self->priv;
   *outbuf = nullptr;
   GstBuffer *in = trans->queued_buf;
   trans->queued_buf = nullptr;
-  if (!in)
-    return GST_FLOW_OK;
+  if (!in) return GST_FLOW_OK;
   if (!p->have_info) {
     gst_buffer_unref(in);
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr), ("buffer before caps"));
@@ -228,21 +224,19 @@ gst_ball_detect_generate_output(GstBaseTransform *trans, GstBuffer **outbuf)
   }
   gst_buffer_copy_into(out, in, static_cast<GstBufferCopyFlags>(GST_BUFFER_COPY_TIMESTAMPS), 0, -1);
   GST_LOG_OBJECT(self, "frame %" G_GUINT64_FORMAT ": %zu balls%s", number, rows,
-      result.mark ? "" : " (no mark read)");
+                 result.mark ? "" : " (no mark read)");
   gst_buffer_unref(in);
   *outbuf = out;
   return GST_FLOW_OK;
 }
 
-static void
-gst_ball_detect_finalize(GObject *object)
+static void gst_ball_detect_finalize(GObject *object)
 {
   delete GST_BALL_DETECT(object)->priv;
   G_OBJECT_CLASS(gst_ball_detect_parent_class)->finalize(object);
 }
 
-static void
-gst_ball_detect_class_init(GstBallDetectClass *klass)
+static void gst_ball_detect_class_init(GstBallDetectClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
@@ -254,18 +248,22 @@ gst_ball_detect_class_init(GstBallDetectClass *klass)
   gobject_class->get_property = gst_ball_detect_get_property;
   gobject_class->finalize = gst_ball_detect_finalize;
 
-  const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
-  g_object_class_install_property(gobject_class, PROP_MIN_RADIUS,
+  const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                                           GST_PARAM_MUTABLE_PLAYING);
+  g_object_class_install_property(
+      gobject_class, PROP_MIN_RADIUS,
       g_param_spec_double("min-radius", "Minimum radius",
-          "Smallest ball radius in pixels (also sets the coarse search step)", 1.0, 4096.0,
-          kDefaultMinRadius, rw));
+                          "Smallest ball radius in pixels (also sets the coarse search step)", 1.0,
+                          4096.0, kDefaultMinRadius, rw));
   g_object_class_install_property(gobject_class, PROP_MAX_RADIUS,
-      g_param_spec_double("max-radius", "Maximum radius", "Largest ball radius in pixels", 1.0,
-          16384.0, kDefaultMaxRadius, rw));
+                                  g_param_spec_double("max-radius", "Maximum radius",
+                                                      "Largest ball radius in pixels", 1.0, 16384.0,
+                                                      kDefaultMaxRadius, rw));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
-  gst_element_class_set_static_metadata(element_class, "Ball detector", "Filter/Analyzer/Video",
+  gst_element_class_set_static_metadata(
+      element_class, "Ball detector", "Filter/Analyzer/Video",
       "Finds balls in raw video with sub-pixel accuracy and reads ballsrc's frame mark; outputs "
       "[frame, x, y] rows as application/x-points",
       "pointcast");
@@ -277,8 +275,7 @@ gst_ball_detect_class_init(GstBallDetectClass *klass)
   trans_class->passthrough_on_same_caps = FALSE;
 }
 
-static void
-gst_ball_detect_init(GstBallDetect *self)
+static void gst_ball_detect_init(GstBallDetect *self)
 {
   self->priv = new BallDetectPrivate();
 }

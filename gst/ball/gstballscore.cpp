@@ -47,14 +47,15 @@ constexpr double kOutlierPx = 5.0;
 constexpr GstClockTime kEndGrace = 2 * GST_SECOND;
 
 struct FileCloser {
-  void operator()(FILE *f) const { if (f) fclose(f); }
+  void operator()(FILE *f) const
+  {
+    if (f) fclose(f);
+  }
 };
 
-double
-percentile(std::vector<double> v, double q)
+double percentile(std::vector<double> v, double q)
 {
-  if (v.empty())
-    return -1.0;
+  if (v.empty()) return -1.0;
   // Nearest rank: the smallest value with at least q of the values at or below it.
   const double rank = std::ceil(q * v.size());
   const size_t k = static_cast<size_t>(std::clamp(rank - 1.0, 0.0, v.size() - 1.0));
@@ -101,11 +102,12 @@ GST_ELEMENT_REGISTER_DEFINE(ballscore, "ballscore", GST_RANK_NONE, GST_TYPE_BALL
 
 enum { PROP_0, PROP_SOURCE, PROP_REPORT };
 
-static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK,
-    GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-points, columns = (int) 3"));
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+                            GST_STATIC_CAPS("application/x-points, columns = (int) 3"));
 
-static void
-gst_ball_score_set_property(GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+static void gst_ball_score_set_property(GObject *object, guint prop_id, const GValue *value,
+                                        GParamSpec *pspec)
 {
   BallScorePrivate *p = GST_BALL_SCORE(object)->priv;
   std::lock_guard<std::mutex> guard(p->lock);
@@ -117,21 +119,24 @@ gst_ball_score_set_property(GObject *object, guint prop_id, const GValue *value,
   }
 }
 
-static void
-gst_ball_score_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+static void gst_ball_score_get_property(GObject *object, guint prop_id, GValue *value,
+                                        GParamSpec *pspec)
 {
   BallScorePrivate *p = GST_BALL_SCORE(object)->priv;
   std::lock_guard<std::mutex> guard(p->lock);
   switch (prop_id) {
-  case PROP_SOURCE: g_value_set_string(value, p->source.empty() ? nullptr : p->source.c_str()); break;
-  case PROP_REPORT: g_value_set_string(value, p->report.empty() ? nullptr : p->report.c_str()); break;
+  case PROP_SOURCE:
+    g_value_set_string(value, p->source.empty() ? nullptr : p->source.c_str());
+    break;
+  case PROP_REPORT:
+    g_value_set_string(value, p->report.empty() ? nullptr : p->report.c_str());
+    break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
 
 /* The element called name anywhere in the pipeline that holds self. */
-static GstElement *
-find_in_pipeline(GstElement *self, const std::string &name)
+static GstElement *find_in_pipeline(GstElement *self, const std::string &name)
 {
   GstObject *top = GST_OBJECT(gst_object_ref(self));
   while (GstObject *parent = gst_object_get_parent(top)) {
@@ -139,16 +144,14 @@ find_in_pipeline(GstElement *self, const std::string &name)
     top = parent;
   }
   GstElement *found = nullptr;
-  if (GST_IS_BIN(top))
-    found = gst_bin_get_by_name(GST_BIN(top), name.c_str());
+  if (GST_IS_BIN(top)) found = gst_bin_get_by_name(GST_BIN(top), name.c_str());
   gst_object_unref(top);
   return found;
 }
 
 static GstPadProbeReturn source_eos_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data);
 
-static gboolean
-gst_ball_score_start(GstBaseSink *sink)
+static gboolean gst_ball_score_start(GstBaseSink *sink)
 {
   GstBallScore *self = GST_BALL_SCORE(sink);
   BallScorePrivate *p = self->priv;
@@ -159,28 +162,28 @@ gst_ball_score_start(GstBaseSink *sink)
     report = p->report;
   }
   if (source.empty()) {
-    GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS, ("ballscore needs source=<name of a ballsrc>"), (nullptr));
+    GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS, ("ballscore needs source=<name of a ballsrc>"),
+                      (nullptr));
     return FALSE;
   }
   GstElement *src = find_in_pipeline(GST_ELEMENT(self), source);
   if (!src || g_signal_lookup("truth", G_OBJECT_TYPE(src)) == 0) {
-    if (src)
-      gst_object_unref(src);
+    if (src) gst_object_unref(src);
     GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS,
-        ("no ballsrc named \"%s\" in this pipeline", source.c_str()), (nullptr));
+                      ("no ballsrc named \"%s\" in this pipeline", source.c_str()), (nullptr));
     return FALSE;
   }
   p->src = src;
   if (GstPad *srcpad = gst_element_get_static_pad(src, "src")) {
     p->eos_probe = gst_pad_add_probe(srcpad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, source_eos_probe,
-        self, nullptr);
+                                     self, nullptr);
     gst_object_unref(srcpad);
   }
   if (!report.empty()) {
     p->csv.reset(fopen(report.c_str(), "w"));
     if (!p->csv) {
       GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE, ("cannot write report \"%s\"", report.c_str()),
-          ("%s", g_strerror(errno)));
+                        ("%s", g_strerror(errno)));
       return FALSE;
     }
     fputs("frame,true_x,true_y,det_x,det_y,error_px,latency_ms\n", p->csv.get());
@@ -194,8 +197,7 @@ gst_ball_score_start(GstBaseSink *sink)
   return TRUE;
 }
 
-static Summary
-summarize(BallScorePrivate *p)
+static Summary summarize(BallScorePrivate *p)
 {
   Summary s;
   if (p->src) {
@@ -210,8 +212,7 @@ summarize(BallScorePrivate *p)
     s.expected = s.sent - p->first_frame;
   if (!p->errors.empty()) {
     double sum = 0;
-    for (double e : p->errors)
-      sum += e;
+    for (double e : p->errors) sum += e;
     s.mean = sum / p->errors.size();
     s.p50 = percentile(p->errors, 0.5);
     s.p99 = percentile(p->errors, 0.99);
@@ -225,28 +226,25 @@ summarize(BallScorePrivate *p)
   return s;
 }
 
-static GstStructure *
-summary_structure(const char *name, const Summary &s)
+static GstStructure *summary_structure(const char *name, const Summary &s)
 {
-  return gst_structure_new(name, "frames-sent", G_TYPE_UINT64, s.sent, "frames-received",
-      G_TYPE_UINT64, s.received, "frames-expected", G_TYPE_UINT64, s.expected, "frames-scored", G_TYPE_UINT64, s.scored, "detections",
-      G_TYPE_UINT64, s.detections, "extra-detections", G_TYPE_UINT64, s.extra, "outliers",
-      G_TYPE_UINT64, s.outliers, "error-mean", G_TYPE_DOUBLE, s.mean, "error-p50", G_TYPE_DOUBLE,
-      s.p50, "error-p99", G_TYPE_DOUBLE, s.p99, "error-max", G_TYPE_DOUBLE, s.max, "latency-p50",
-      G_TYPE_DOUBLE, s.lat_p50, "latency-p99", G_TYPE_DOUBLE, s.lat_p99, "latency-max",
-      G_TYPE_DOUBLE, s.lat_max, nullptr);
+  return gst_structure_new(
+      name, "frames-sent", G_TYPE_UINT64, s.sent, "frames-received", G_TYPE_UINT64, s.received,
+      "frames-expected", G_TYPE_UINT64, s.expected, "frames-scored", G_TYPE_UINT64, s.scored,
+      "detections", G_TYPE_UINT64, s.detections, "extra-detections", G_TYPE_UINT64, s.extra,
+      "outliers", G_TYPE_UINT64, s.outliers, "error-mean", G_TYPE_DOUBLE, s.mean, "error-p50",
+      G_TYPE_DOUBLE, s.p50, "error-p99", G_TYPE_DOUBLE, s.p99, "error-max", G_TYPE_DOUBLE, s.max,
+      "latency-p50", G_TYPE_DOUBLE, s.lat_p50, "latency-p99", G_TYPE_DOUBLE, s.lat_p99,
+      "latency-max", G_TYPE_DOUBLE, s.lat_max, nullptr);
 }
 
 /* Called with stats_lock held. */
-static void
-final_report(GstBallScore *self)
+static void final_report(GstBallScore *self)
 {
   BallScorePrivate *p = self->priv;
-  if (p->reported)
-    return;
+  if (p->reported) return;
   p->reported = true;
-  if (p->csv)
-    fflush(p->csv.get());
+  if (p->csv) fflush(p->csv.get());
   const Summary s = summarize(p);
   const double pct = s.received ? 100.0 * s.scored / s.received : 0.0;
   const double pct_expected = s.expected ? 100.0 * s.scored / s.expected : 0.0;
@@ -258,14 +256,16 @@ final_report(GstBallScore *self)
           ", outliers > %.0f px %" G_GUINT64_FORMAT ")\n"
           "  error px: mean %.3f, p50 %.3f, p99 %.3f, max %.3f\n"
           "  latency ms: p50 %.2f, p99 %.2f, max %.2f\n",
-      GST_OBJECT_NAME(self), s.sent, s.received, s.scored, pct_expected, s.expected, pct, s.detections, s.extra, kOutlierPx,
-      s.outliers, s.mean, s.p50, s.p99, s.max, s.lat_p50, s.lat_p99, s.lat_max);
-  gst_element_post_message(GST_ELEMENT(self),
+          GST_OBJECT_NAME(self), s.sent, s.received, s.scored, pct_expected, s.expected, pct,
+          s.detections, s.extra, kOutlierPx, s.outliers, s.mean, s.p50, s.p99, s.max, s.lat_p50,
+          s.lat_p99, s.lat_max);
+  gst_element_post_message(
+      GST_ELEMENT(self),
       gst_message_new_element(GST_OBJECT(self), summary_structure("ballscore-report", s)));
 }
 
-static gboolean
-end_timer_fired(GstClock *clock, GstClockTime time, GstClockID id, gpointer user_data)
+static gboolean end_timer_fired(GstClock *clock, GstClockTime time, GstClockID id,
+                                gpointer user_data)
 {
   GstBallScore *self = GST_BALL_SCORE(user_data);
   std::lock_guard<std::mutex> guard(self->priv->stats_lock);
@@ -275,20 +275,18 @@ end_timer_fired(GstClock *clock, GstClockTime time, GstClockID id, gpointer user
 
 /* The source sent EOS: its last frame is out. Over a network the detections' path may never
  * carry that EOS to us (gst-launch -e only ends sources), so report after a grace period. */
-static GstPadProbeReturn
-source_eos_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+static GstPadProbeReturn source_eos_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
   GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
-  if (!event || GST_EVENT_TYPE(event) != GST_EVENT_EOS)
-    return GST_PAD_PROBE_OK;
+  if (!event || GST_EVENT_TYPE(event) != GST_EVENT_EOS) return GST_PAD_PROBE_OK;
   GstBallScore *self = GST_BALL_SCORE(user_data);
   BallScorePrivate *p = self->priv;
   GstClock *clock = gst_element_get_clock(GST_ELEMENT(self));
-  if (!clock)
-    return GST_PAD_PROBE_OK;
+  if (!clock) return GST_PAD_PROBE_OK;
   std::lock_guard<std::mutex> guard(p->stats_lock);
   if (!p->end_timer && !p->reported) {
-    GST_INFO_OBJECT(self, "source finished; final report in %" GST_TIME_FORMAT, GST_TIME_ARGS(kEndGrace));
+    GST_INFO_OBJECT(self, "source finished; final report in %" GST_TIME_FORMAT,
+                    GST_TIME_ARGS(kEndGrace));
     p->end_timer = gst_clock_new_single_shot_id(clock, gst_clock_get_time(clock) + kEndGrace);
     gst_clock_id_wait_async(p->end_timer, end_timer_fired, gst_object_ref(self), gst_object_unref);
   }
@@ -296,24 +294,22 @@ source_eos_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   return GST_PAD_PROBE_OK;
 }
 
-static void
-maybe_progress(GstBallScore *self)
+static void maybe_progress(GstBallScore *self)
 {
   BallScorePrivate *p = self->priv;
   const gint64 now = g_get_monotonic_time();
-  if (now - p->last_progress_us < G_USEC_PER_SEC)
-    return;
+  if (now - p->last_progress_us < G_USEC_PER_SEC) return;
   p->last_progress_us = now;
   const Summary s = summarize(p);
   g_print("ballscore: frames %" G_GUINT64_FORMAT ", detections %" G_GUINT64_FORMAT
           ", error mean %.3f px p99 %.3f px, latency p50 %.2f ms p99 %.2f ms\n",
-      s.received, s.scored, s.mean, s.p99, s.lat_p50, s.lat_p99);
-  gst_element_post_message(GST_ELEMENT(self),
+          s.received, s.scored, s.mean, s.p99, s.lat_p50, s.lat_p99);
+  gst_element_post_message(
+      GST_ELEMENT(self),
       gst_message_new_element(GST_OBJECT(self), summary_structure("ballscore-progress", s)));
 }
 
-static GstFlowReturn
-gst_ball_score_render(GstBaseSink *sink, GstBuffer *buffer)
+static GstFlowReturn gst_ball_score_render(GstBaseSink *sink, GstBuffer *buffer)
 {
   GstBallScore *self = GST_BALL_SCORE(sink);
   BallScorePrivate *p = self->priv;
@@ -324,12 +320,15 @@ gst_ball_score_render(GstBaseSink *sink, GstBuffer *buffer)
   }
   GstMapInfo map;
   if (!gst_buffer_map(buffer, &map, GST_MAP_READ)) {
-    GST_ELEMENT_WARNING(self, STREAM, DECODE, (nullptr), ("cannot map a detection buffer; dropped"));
+    GST_ELEMENT_WARNING(self, STREAM, DECODE, (nullptr),
+                        ("cannot map a detection buffer; dropped"));
     return GST_FLOW_OK;
   }
   if (map.size % (3 * sizeof(float)) != 0) {
     GST_ELEMENT_WARNING(self, STREAM, DECODE, ("malformed detection buffer"),
-        ("%" G_GSIZE_FORMAT " bytes is not a whole number of 3-column float32 rows; dropped", map.size));
+                        ("%" G_GSIZE_FORMAT
+                         " bytes is not a whole number of 3-column float32 rows; dropped",
+                         map.size));
     gst_buffer_unmap(buffer, &map);
     return GST_FLOW_OK;
   }
@@ -362,12 +361,11 @@ gst_ball_score_render(GstBaseSink *sink, GstBuffer *buffer)
     g_signal_emit_by_name(p->src, "truth", frame, &truth);
     Best &b = per_frame[frame];
     b.rows++;
-    if (!truth)
-      continue;
+    if (!truth) continue;
     double tx = 0, ty = 0;
     guint64 left = GST_CLOCK_TIME_NONE, full = frame;
     gst_structure_get(truth, "x", G_TYPE_DOUBLE, &tx, "y", G_TYPE_DOUBLE, &ty, "left-time",
-        G_TYPE_UINT64, &left, "frame", G_TYPE_UINT64, &full, nullptr);
+                      G_TYPE_UINT64, &left, "frame", G_TYPE_UINT64, &full, nullptr);
     gst_structure_free(truth);
     const double err = std::hypot(x - tx, y - ty);
     if (b.err < 0 || err < b.err) {
@@ -378,32 +376,29 @@ gst_ball_score_render(GstBaseSink *sink, GstBuffer *buffer)
       b.true_y = ty;
       b.frame = full;
       b.latency = (GST_CLOCK_TIME_IS_VALID(left) && GST_CLOCK_TIME_IS_VALID(now) && now >= left)
-          ? (now - left) / 1e6 : -1.0;
+          ? (now - left) / 1e6
+          : -1.0;
     }
   }
   gst_buffer_unmap(buffer, &map);
 
   for (const auto &[frame, b] : per_frame) {
     p->extra += b.rows > 1 ? b.rows - 1 : 0;
-    if (b.err < 0)
-      continue;
+    if (b.err < 0) continue;
     p->scored++;
     p->first_frame = std::min<guint64>(p->first_frame, b.frame);
     p->errors.push_back(b.err);
-    if (b.err > kOutlierPx)
-      p->outliers++;
-    if (b.latency >= 0)
-      p->latencies.push_back(b.latency);
+    if (b.err > kOutlierPx) p->outliers++;
+    if (b.latency >= 0) p->latencies.push_back(b.latency);
     if (p->csv)
-      fprintf(p->csv.get(), "%" G_GUINT64_FORMAT ",%.4f,%.4f,%.4f,%.4f,%.4f,%.3f\n", b.frame, b.true_x,
-          b.true_y, b.det_x, b.det_y, b.err, b.latency);
+      fprintf(p->csv.get(), "%" G_GUINT64_FORMAT ",%.4f,%.4f,%.4f,%.4f,%.4f,%.3f\n", b.frame,
+              b.true_x, b.true_y, b.det_x, b.det_y, b.err, b.latency);
   }
   maybe_progress(self);
   return GST_FLOW_OK;
 }
 
-static gboolean
-gst_ball_score_event(GstBaseSink *sink, GstEvent *event)
+static gboolean gst_ball_score_event(GstBaseSink *sink, GstEvent *event)
 {
   if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) {
     std::lock_guard<std::mutex> guard(GST_BALL_SCORE(sink)->priv->stats_lock);
@@ -412,8 +407,7 @@ gst_ball_score_event(GstBaseSink *sink, GstEvent *event)
   return GST_BASE_SINK_CLASS(gst_ball_score_parent_class)->event(sink, event);
 }
 
-static gboolean
-gst_ball_score_stop(GstBaseSink *sink)
+static gboolean gst_ball_score_stop(GstBaseSink *sink)
 {
   GstBallScore *self = GST_BALL_SCORE(sink);
   BallScorePrivate *p = self->priv;
@@ -425,8 +419,7 @@ gst_ball_score_stop(GstBaseSink *sink)
       p->end_timer = nullptr;
     }
     // Stopped without EOS (e.g. Ctrl-C without -e): the figures are still worth printing.
-    if (p->src && p->received > 0)
-      final_report(self);
+    if (p->src && p->received > 0) final_report(self);
     p->csv.reset();
   }
   if (p->src) {
@@ -443,18 +436,15 @@ gst_ball_score_stop(GstBaseSink *sink)
   return TRUE;
 }
 
-static void
-gst_ball_score_finalize(GObject *object)
+static void gst_ball_score_finalize(GObject *object)
 {
   GstBallScore *self = GST_BALL_SCORE(object);
-  if (self->priv->src)
-    gst_object_unref(self->priv->src);
+  if (self->priv->src) gst_object_unref(self->priv->src);
   delete self->priv;
   G_OBJECT_CLASS(gst_ball_score_parent_class)->finalize(object);
 }
 
-static void
-gst_ball_score_class_init(GstBallScoreClass *klass)
+static void gst_ball_score_class_init(GstBallScoreClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
@@ -466,17 +456,24 @@ gst_ball_score_class_init(GstBallScoreClass *klass)
   gobject_class->get_property = gst_ball_score_get_property;
   gobject_class->finalize = gst_ball_score_finalize;
 
-  const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
-  g_object_class_install_property(gobject_class, PROP_SOURCE,
-      g_param_spec_string("source", "Source", "Name of the ballsrc in this pipeline whose frames are scored",
-          nullptr, rw));
-  g_object_class_install_property(gobject_class, PROP_REPORT,
-      g_param_spec_string("report", "Report",
+  const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                                           GST_PARAM_MUTABLE_READY);
+  g_object_class_install_property(
+      gobject_class, PROP_SOURCE,
+      g_param_spec_string("source", "Source",
+                          "Name of the ballsrc in this pipeline whose frames are scored", nullptr,
+                          rw));
+  g_object_class_install_property(
+      gobject_class, PROP_REPORT,
+      g_param_spec_string(
+          "report", "Report",
           "Path of a CSV file: frame,true_x,true_y,det_x,det_y,error_px,latency_ms, one row per "
-          "scored frame", nullptr, rw));
+          "scored frame",
+          nullptr, rw));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
-  gst_element_class_set_static_metadata(element_class, "Ball tracking scorer", "Sink/Analyzer",
+  gst_element_class_set_static_metadata(
+      element_class, "Ball tracking scorer", "Sink/Analyzer",
       "Compares [frame, x, y] detections with ballsrc's true positions; reports pixel error and "
       "loop latency",
       "pointcast");
@@ -487,8 +484,7 @@ gst_ball_score_class_init(GstBallScoreClass *klass)
   sink_class->event = gst_ball_score_event;
 }
 
-static void
-gst_ball_score_init(GstBallScore *self)
+static void gst_ball_score_init(GstBallScore *self)
 {
   self->priv = new BallScorePrivate();
   // Detections are scored when they arrive; waiting for their PTS would add latency.

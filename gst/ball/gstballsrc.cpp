@@ -63,7 +63,10 @@ struct HistoryEntry {
 
 struct BufferGuard {
   GstBuffer *buf = nullptr;
-  ~BufferGuard() { if (buf) gst_buffer_unref(buf); }
+  ~BufferGuard()
+  {
+    if (buf) gst_buffer_unref(buf);
+  }
 };
 
 } // namespace
@@ -125,15 +128,14 @@ static guint signals[N_SIGNALS];
 // I420 first: what video encoders take, so a ballsrc feeding one needs no conversion.
 #define BALL_FORMATS "{ I420, NV12, RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR }"
 
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC,
-    GST_PAD_ALWAYS,
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS,
     GST_STATIC_CAPS("video/x-raw, format = (string) " BALL_FORMATS
                     ", width = (int) [ 1, 16384 ], height = (int) [ 1, 16384 ], "
                     "framerate = (fraction) [ 1/10000, 10000/1 ]"));
 
 /* Loads a PNG (or anything GStreamer can decode) as RGBA with a small private pipeline. */
-static bool
-load_sprite(const std::string &location, pb::Sprite &out, std::string &why)
+static bool load_sprite(const std::string &location, pb::Sprite &out, std::string &why)
 {
   g_autoptr(GError) err = nullptr;
   g_autofree gchar *escaped = g_strescape(location.c_str(), nullptr);
@@ -166,9 +168,10 @@ load_sprite(const std::string &location, pb::Sprite &out, std::string &why)
     GstVideoFrame frame;
     if (gst_video_info_from_caps(&info, gst_sample_get_caps(sample)) &&
         gst_video_frame_map(&frame, &info, gst_sample_get_buffer(sample), GST_MAP_READ)) {
-      out = pb::Sprite::from_rgba(static_cast<const uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0)),
-          GST_VIDEO_FRAME_WIDTH(&frame), GST_VIDEO_FRAME_HEIGHT(&frame),
-          GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0));
+      out =
+          pb::Sprite::from_rgba(static_cast<const uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0)),
+                                GST_VIDEO_FRAME_WIDTH(&frame), GST_VIDEO_FRAME_HEIGHT(&frame),
+                                GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0));
       gst_video_frame_unmap(&frame);
       ok = true;
     } else {
@@ -180,8 +183,8 @@ load_sprite(const std::string &location, pb::Sprite &out, std::string &why)
   return ok;
 }
 
-static void
-gst_ball_src_set_property(GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+static void gst_ball_src_set_property(GObject *object, guint prop_id, const GValue *value,
+                                      GParamSpec *pspec)
 {
   GstBallSrc *self = GST_BALL_SRC(object);
   BallSrcPrivate *p = self->priv;
@@ -207,8 +210,8 @@ gst_ball_src_set_property(GObject *object, guint prop_id, const GValue *value, G
   }
 }
 
-static void
-gst_ball_src_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+static void gst_ball_src_get_property(GObject *object, guint prop_id, GValue *value,
+                                      GParamSpec *pspec)
 {
   GstBallSrc *self = GST_BALL_SRC(object);
   BallSrcPrivate *p = self->priv;
@@ -230,8 +233,7 @@ gst_ball_src_get_property(GObject *object, guint prop_id, GValue *value, GParamS
   }
 }
 
-static GstCaps *
-gst_ball_src_fixate(GstBaseSrc *src, GstCaps *caps)
+static GstCaps *gst_ball_src_fixate(GstBaseSrc *src, GstCaps *caps)
 {
   caps = gst_caps_make_writable(caps);
   GstStructure *s = gst_caps_get_structure(caps, 0);
@@ -241,8 +243,7 @@ gst_ball_src_fixate(GstBaseSrc *src, GstCaps *caps)
   return GST_BASE_SRC_CLASS(gst_ball_src_parent_class)->fixate(src, caps);
 }
 
-static gboolean
-gst_ball_src_set_caps(GstBaseSrc *src, GstCaps *caps)
+static gboolean gst_ball_src_set_caps(GstBaseSrc *src, GstCaps *caps)
 {
   GstBallSrc *self = GST_BALL_SRC(src);
   BallSrcPrivate *p = self->priv;
@@ -260,8 +261,7 @@ gst_ball_src_set_caps(GstBaseSrc *src, GstCaps *caps)
   }
   const bool known = pb::view_for_frame(&frame, view);
   std::lock_guard<std::mutex> guard(p->lock);
-  if (known)
-    pb::fill(view, pb::rgb_from_argb(p->background));
+  if (known) pb::fill(view, pb::rgb_from_argb(p->background));
   gst_video_frame_unmap(&frame);
   if (!known) {
     gst_buffer_unref(bg);
@@ -270,37 +270,36 @@ gst_ball_src_set_caps(GstBaseSrc *src, GstCaps *caps)
   }
   p->info = info;
   p->have_info = true;
-  if (p->background_frame.buf)
-    gst_buffer_unref(p->background_frame.buf);
+  if (p->background_frame.buf) gst_buffer_unref(p->background_frame.buf);
   p->background_frame.buf = bg;
   const int w = GST_VIDEO_INFO_WIDTH(&info), h = GST_VIDEO_INFO_HEIGHT(&info);
   p->layout = pb::mark::layout_for_width(w);
-  p->mark_active = p->mark && p->layout.valid() &&
-      p->layout.band_height + kBandGap + 2.0 * p->radius + 2.0 <= h;
+  p->mark_active =
+      p->mark && p->layout.valid() && p->layout.band_height + kBandGap + 2.0 * p->radius + 2.0 <= h;
   if (p->mark && !p->mark_active)
-    GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("frame too small for the frame mark"),
+    GST_ELEMENT_WARNING(
+        self, STREAM, FORMAT, ("frame too small for the frame mark"),
         ("%dx%d with radius %.1f: the mark needs a width of at least 16 px and a %d px band "
-         "above the ball; drawing no mark", w, h, p->radius, p->layout.band_height));
+         "above the ball; drawing no mark",
+         w, h, p->radius, p->layout.band_height));
   const double reserved = p->mark_active ? p->layout.band_height + kBandGap : 0.0;
   p->motion.emplace(pb::MotionParams{p->radius, p->speed, p->angle, p->seed},
-      pb::Field::whole_frame(w, h, reserved));
+                    pb::Field::whole_frame(w, h, reserved));
   p->frame_duration = gst_util_uint64_scale_int(GST_SECOND, GST_VIDEO_INFO_FPS_D(&info),
-      GST_VIDEO_INFO_FPS_N(&info));
-  GST_INFO_OBJECT(self, "%dx%d, mark %s, start (%.3f, %.3f)", w, h,
-      p->mark_active ? "on" : "off", p->motion->start().x, p->motion->start().y);
+                                                GST_VIDEO_INFO_FPS_N(&info));
+  GST_INFO_OBJECT(self, "%dx%d, mark %s, start (%.3f, %.3f)", w, h, p->mark_active ? "on" : "off",
+                  p->motion->start().x, p->motion->start().y);
   return TRUE;
 }
 
 /* A pool of whole frames: basesrc's default would hand out blocksize (4 KiB) buffers when
  * downstream proposes no pool. */
-static gboolean
-gst_ball_src_decide_allocation(GstBaseSrc *src, GstQuery *query)
+static gboolean gst_ball_src_decide_allocation(GstBaseSrc *src, GstQuery *query)
 {
   GstCaps *caps = nullptr;
   gst_query_parse_allocation(query, &caps, nullptr);
   GstVideoInfo info;
-  if (!caps || !gst_video_info_from_caps(&info, caps))
-    return FALSE;
+  if (!caps || !gst_video_info_from_caps(&info, caps)) return FALSE;
   GstBufferPool *pool = nullptr;
   guint size = 0, min = 0, max = 0;
   const bool have_pool = gst_query_get_n_allocation_pools(query) > 0;
@@ -311,8 +310,7 @@ gst_ball_src_decide_allocation(GstBaseSrc *src, GstQuery *query)
     size = GST_VIDEO_INFO_SIZE(&info);
     min = max = 0;
   }
-  if (!pool)
-    pool = gst_video_buffer_pool_new();
+  if (!pool) pool = gst_video_buffer_pool_new();
   GstStructure *config = gst_buffer_pool_get_config(pool);
   gst_buffer_pool_config_set_params(config, caps, size, min, max);
   if (gst_query_find_allocation_meta(query, GST_VIDEO_META_API_TYPE, nullptr))
@@ -334,8 +332,7 @@ gst_ball_src_decide_allocation(GstBaseSrc *src, GstQuery *query)
   return GST_BASE_SRC_CLASS(gst_ball_src_parent_class)->decide_allocation(src, query);
 }
 
-static gboolean
-gst_ball_src_start(GstBaseSrc *src)
+static gboolean gst_ball_src_start(GstBaseSrc *src)
 {
   GstBallSrc *self = GST_BALL_SRC(src);
   BallSrcPrivate *p = self->priv;
@@ -352,8 +349,9 @@ gst_ball_src_start(GstBaseSrc *src)
     pb::Sprite sprite;
     std::string why;
     if (!load_sprite(location, sprite, why)) {
-      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("cannot load image-location \"%s\"", location.c_str()),
-          ("%s", why.c_str()));
+      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+                        ("cannot load image-location \"%s\"", location.c_str()),
+                        ("%s", why.c_str()));
       return FALSE;
     }
     std::lock_guard<std::mutex> guard(p->lock);
@@ -362,20 +360,20 @@ gst_ball_src_start(GstBaseSrc *src)
   return TRUE;
 }
 
-static void
-gst_ball_src_get_times(GstBaseSrc *src, GstBuffer *buffer, GstClockTime *start, GstClockTime *end)
+static void gst_ball_src_get_times(GstBaseSrc *src, GstBuffer *buffer, GstClockTime *start,
+                                   GstClockTime *end)
 {
   // Live: basesrc waits on the clock until each frame's time has come.
   if (gst_base_src_is_live(src)) {
     *start = GST_BUFFER_PTS(buffer);
-    *end = GST_BUFFER_DURATION_IS_VALID(buffer) ? *start + GST_BUFFER_DURATION(buffer) : GST_CLOCK_TIME_NONE;
+    *end = GST_BUFFER_DURATION_IS_VALID(buffer) ? *start + GST_BUFFER_DURATION(buffer)
+                                                : GST_CLOCK_TIME_NONE;
   } else {
     *start = *end = GST_CLOCK_TIME_NONE;
   }
 }
 
-static gboolean
-gst_ball_src_query(GstBaseSrc *src, GstQuery *query)
+static gboolean gst_ball_src_query(GstBaseSrc *src, GstQuery *query)
 {
   GstBallSrc *self = GST_BALL_SRC(src);
   if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
@@ -384,8 +382,7 @@ gst_ball_src_query(GstBaseSrc *src, GstQuery *query)
       std::lock_guard<std::mutex> guard(self->priv->lock);
       d = self->priv->frame_duration;
     }
-    if (!GST_CLOCK_TIME_IS_VALID(d))
-      return FALSE;
+    if (!GST_CLOCK_TIME_IS_VALID(d)) return FALSE;
     // A live frame is complete one frame duration after its timestamp.
     gst_query_set_latency(query, gst_base_src_is_live(src), d, d);
     return TRUE;
@@ -393,8 +390,7 @@ gst_ball_src_query(GstBaseSrc *src, GstQuery *query)
   return GST_BASE_SRC_CLASS(gst_ball_src_parent_class)->query(src, query);
 }
 
-static GstFlowReturn
-gst_ball_src_fill(GstPushSrc *src, GstBuffer *buffer)
+static GstFlowReturn gst_ball_src_fill(GstPushSrc *src, GstBuffer *buffer)
 {
   GstBallSrc *self = GST_BALL_SRC(src);
   BallSrcPrivate *p = self->priv;
@@ -417,38 +413,35 @@ gst_ball_src_fill(GstPushSrc *src, GstBuffer *buffer)
   pb::ImageView view;
   pb::view_for_frame(&frame, view);
   const guint64 n = p->n_frames;
-  if (p->mark_active)
-    pb::draw_mark(view, p->layout, n);
-  const pb::Point pos = p->motion->at_frame(n, GST_VIDEO_INFO_FPS_N(&p->info), GST_VIDEO_INFO_FPS_D(&p->info));
+  if (p->mark_active) pb::draw_mark(view, p->layout, n);
+  const pb::Point pos =
+      p->motion->at_frame(n, GST_VIDEO_INFO_FPS_N(&p->info), GST_VIDEO_INFO_FPS_D(&p->info));
   const guint32 c = p->color;
   pb::draw_ball(view, pos.x, pos.y, p->radius, pb::rgb_from_argb(c), ((c >> 24) & 0xff) / 255.0,
-      pb::rgb_from_argb(p->background), p->sprite.empty() ? nullptr : &p->sprite);
+                pb::rgb_from_argb(p->background), p->sprite.empty() ? nullptr : &p->sprite);
   gst_video_frame_unmap(&frame);
 
   const GstClockTime pts = gst_util_uint64_scale_int(n * GST_SECOND, GST_VIDEO_INFO_FPS_D(&p->info),
-      GST_VIDEO_INFO_FPS_N(&p->info));
-  const GstClockTime next = gst_util_uint64_scale_int((n + 1) * GST_SECOND,
-      GST_VIDEO_INFO_FPS_D(&p->info), GST_VIDEO_INFO_FPS_N(&p->info));
+                                                     GST_VIDEO_INFO_FPS_N(&p->info));
+  const GstClockTime next = gst_util_uint64_scale_int(
+      (n + 1) * GST_SECOND, GST_VIDEO_INFO_FPS_D(&p->info), GST_VIDEO_INFO_FPS_N(&p->info));
   GST_BUFFER_PTS(buffer) = pts;
   GST_BUFFER_DTS(buffer) = GST_CLOCK_TIME_NONE;
   GST_BUFFER_DURATION(buffer) = next - pts;
   GST_BUFFER_OFFSET(buffer) = n;
   GST_BUFFER_OFFSET_END(buffer) = n + 1;
   p->history.push_back(HistoryEntry{n, pos.x, pos.y, pts, GST_CLOCK_TIME_NONE});
-  while (p->history.size() > kHistory)
-    p->history.pop_front();
+  while (p->history.size() > kHistory) p->history.pop_front();
   p->n_frames = n + 1;
   return GST_FLOW_OK;
 }
 
 /* Stamps the clock time at which each frame leaves the source pad (after basesrc's clock wait). */
-static GstPadProbeReturn
-ball_src_left_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+static GstPadProbeReturn ball_src_left_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
   GstBallSrc *self = GST_BALL_SRC(user_data);
   GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
-  if (!buf)
-    return GST_PAD_PROBE_OK;
+  if (!buf) return GST_PAD_PROBE_OK;
   GstClockTime now = GST_CLOCK_TIME_NONE;
   if (GstClock *clock = gst_element_get_clock(GST_ELEMENT(self))) {
     now = gst_clock_get_time(clock);
@@ -469,43 +462,40 @@ ball_src_left_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 
 /* "truth" action signal: the true position of a frame. Frame numbers are taken modulo 2^24
  * (as the mark carries them); the most recent frame with that number is meant. */
-static GstStructure *
-gst_ball_src_truth(GstBallSrc *self, guint64 frame)
+static GstStructure *gst_ball_src_truth(GstBallSrc *self, guint64 frame)
 {
   BallSrcPrivate *p = self->priv;
   std::lock_guard<std::mutex> guard(p->lock);
-  if (!p->motion || p->n_frames == 0)
-    return nullptr;
+  if (!p->motion || p->n_frames == 0) return nullptr;
   const guint64 mod = pb::mark::kFrameModulo;
   const guint64 want = frame % mod;
   const guint64 last = p->n_frames - 1;
-  if (last < want)
-    return nullptr; // not produced yet
+  if (last < want) return nullptr; // not produced yet
   // The most recent frame with this number.
   const guint64 full = last - (last - want) % mod;
   GstClockTime left = GST_CLOCK_TIME_NONE;
   if (!p->history.empty() && full >= p->history.front().frame) {
     const HistoryEntry &e = p->history[full - p->history.front().frame];
-    if (e.frame == full)
-      left = e.left;
+    if (e.frame == full) left = e.left;
   }
-  const pb::Point pos = p->motion->at_frame(full, GST_VIDEO_INFO_FPS_N(&p->info), GST_VIDEO_INFO_FPS_D(&p->info));
-  return gst_structure_new("ballsrc-truth", "frame", G_TYPE_UINT64, full, "x", G_TYPE_DOUBLE, pos.x,
-      "y", G_TYPE_DOUBLE, pos.y, "left-time", G_TYPE_UINT64, left, "pts", G_TYPE_UINT64,
-      gst_util_uint64_scale_int(full * GST_SECOND, GST_VIDEO_INFO_FPS_D(&p->info), GST_VIDEO_INFO_FPS_N(&p->info)),
+  const pb::Point pos =
+      p->motion->at_frame(full, GST_VIDEO_INFO_FPS_N(&p->info), GST_VIDEO_INFO_FPS_D(&p->info));
+  return gst_structure_new(
+      "ballsrc-truth", "frame", G_TYPE_UINT64, full, "x", G_TYPE_DOUBLE, pos.x, "y", G_TYPE_DOUBLE,
+      pos.y, "left-time", G_TYPE_UINT64, left, "pts", G_TYPE_UINT64,
+      gst_util_uint64_scale_int(full * GST_SECOND, GST_VIDEO_INFO_FPS_D(&p->info),
+                                GST_VIDEO_INFO_FPS_N(&p->info)),
       nullptr);
 }
 
-static void
-gst_ball_src_finalize(GObject *object)
+static void gst_ball_src_finalize(GObject *object)
 {
   GstBallSrc *self = GST_BALL_SRC(object);
   delete self->priv;
   G_OBJECT_CLASS(gst_ball_src_parent_class)->finalize(object);
 }
 
-static void
-gst_ball_src_class_init(GstBallSrcClass *klass)
+static void gst_ball_src_class_init(GstBallSrcClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
@@ -518,37 +508,56 @@ gst_ball_src_class_init(GstBallSrcClass *klass)
   gobject_class->get_property = gst_ball_src_get_property;
   gobject_class->finalize = gst_ball_src_finalize;
 
-  const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+  const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                                           GST_PARAM_MUTABLE_READY);
   g_object_class_install_property(gobject_class, PROP_RADIUS,
-      g_param_spec_double("radius", "Radius", "Ball radius in pixels", 0.5, 4096.0, kDefaultRadius, rw));
+                                  g_param_spec_double("radius", "Radius", "Ball radius in pixels",
+                                                      0.5, 4096.0, kDefaultRadius, rw));
   g_object_class_install_property(gobject_class, PROP_SPEED,
-      g_param_spec_double("speed", "Speed", "Ball speed in pixels per second", 0.0, 1e6, kDefaultSpeed, rw));
-  g_object_class_install_property(gobject_class, PROP_ANGLE,
-      g_param_spec_double("angle", "Angle",
-          "Direction of motion in degrees (0 = right, 90 = up)", -360.0, 360.0, kDefaultAngle, rw));
+                                  g_param_spec_double("speed", "Speed",
+                                                      "Ball speed in pixels per second", 0.0, 1e6,
+                                                      kDefaultSpeed, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_ANGLE,
+      g_param_spec_double("angle", "Angle", "Direction of motion in degrees (0 = right, 90 = up)",
+                          -360.0, 360.0, kDefaultAngle, rw));
   g_object_class_install_property(gobject_class, PROP_COLOR,
-      g_param_spec_uint("color", "Color", "Ball colour as 0xAARRGGBB (alpha = opacity)", 0,
-          G_MAXUINT32, kDefaultColor, rw));
-  g_object_class_install_property(gobject_class, PROP_BACKGROUND,
-      g_param_spec_uint("background", "Background", "Background colour as 0xAARRGGBB (alpha ignored)",
-          0, G_MAXUINT32, kDefaultBackground, rw));
+                                  g_param_spec_uint("color", "Color",
+                                                    "Ball colour as 0xAARRGGBB (alpha = opacity)",
+                                                    0, G_MAXUINT32, kDefaultColor, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_BACKGROUND,
+      g_param_spec_uint("background", "Background",
+                        "Background colour as 0xAARRGGBB (alpha ignored)", 0, G_MAXUINT32,
+                        kDefaultBackground, rw));
   g_object_class_install_property(gobject_class, PROP_SEED,
-      g_param_spec_uint64("seed", "Seed", "Chooses the start position (splitmix64)", 0,
-          G_MAXUINT64, 0, rw));
-  g_object_class_install_property(gobject_class, PROP_IMAGE_LOCATION,
-      g_param_spec_string("image-location", "Image location",
+                                  g_param_spec_uint64("seed", "Seed",
+                                                      "Chooses the start position (splitmix64)", 0,
+                                                      G_MAXUINT64, 0, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_IMAGE_LOCATION,
+      g_param_spec_string(
+          "image-location", "Image location",
           "Optional sprite (e.g. a PNG with alpha) drawn instead of the disc; its larger side "
-          "spans the diameter", nullptr, rw));
-  g_object_class_install_property(gobject_class, PROP_MARK,
-      g_param_spec_boolean("mark", "Mark",
+          "spans the diameter",
+          nullptr, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_MARK,
+      g_param_spec_boolean(
+          "mark", "Mark",
           "Draw the frame number as a coding-proof band of 16x16 cells at the top (README: "
-          "Ball tracking)", FALSE, rw));
-  g_object_class_install_property(gobject_class, PROP_IS_LIVE,
-      g_param_spec_boolean("is-live", "Is live",
-          "Produce frames at their clock time (false: as fast as downstream takes them)", TRUE, rw));
-  g_object_class_install_property(gobject_class, PROP_FRAMES,
-      g_param_spec_uint64("frames", "Frames",
-          "Frames that left the source pad since the stream started", 0,
+          "Ball tracking)",
+          FALSE, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_IS_LIVE,
+      g_param_spec_boolean(
+          "is-live", "Is live",
+          "Produce frames at their clock time (false: as fast as downstream takes them)", TRUE,
+          rw));
+  g_object_class_install_property(
+      gobject_class, PROP_FRAMES,
+      g_param_spec_uint64(
+          "frames", "Frames", "Frames that left the source pad since the stream started", 0,
           G_MAXUINT64, 0, static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
   /**
@@ -561,12 +570,15 @@ gst_ball_src_class_init(GstBallSrcClass *klass)
    * GST_CLOCK_TIME_NONE when unknown or older than the history), or NULL for a frame not
    * produced yet.
    */
-  signals[SIGNAL_TRUTH] = g_signal_new_class_handler("truth", G_TYPE_FROM_CLASS(klass),
-      static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION), G_CALLBACK(gst_ball_src_truth),
-      nullptr, nullptr, nullptr, GST_TYPE_STRUCTURE, 1, G_TYPE_UINT64);
+  signals[SIGNAL_TRUTH] =
+      g_signal_new_class_handler("truth", G_TYPE_FROM_CLASS(klass),
+                                 static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+                                 G_CALLBACK(gst_ball_src_truth), nullptr, nullptr, nullptr,
+                                 GST_TYPE_STRUCTURE, 1, G_TYPE_UINT64);
 
   gst_element_class_add_static_pad_template(element_class, &src_template);
-  gst_element_class_set_static_metadata(element_class, "Bouncing ball source", "Source/Video",
+  gst_element_class_set_static_metadata(
+      element_class, "Bouncing ball source", "Source/Video",
       "Live video of a ball bouncing off the frame edges, with an optional coding-proof frame "
       "number mark and the true position of every frame",
       "pointcast");
@@ -580,8 +592,7 @@ gst_ball_src_class_init(GstBallSrcClass *klass)
   pushsrc_class->fill = gst_ball_src_fill;
 }
 
-static void
-gst_ball_src_init(GstBallSrc *self)
+static void gst_ball_src_init(GstBallSrc *self)
 {
   self->priv = new BallSrcPrivate();
   gst_base_src_set_live(GST_BASE_SRC(self), TRUE);

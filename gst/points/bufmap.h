@@ -5,11 +5,13 @@
 
 class BufferMap {
 public:
-  BufferMap(GstBuffer *buf, GstMapFlags flags) : buf_(buf) { ok_ = gst_buffer_map(buf, &info_, flags); }
+  BufferMap(GstBuffer *buf, GstMapFlags flags) : buf_(buf)
+  {
+    ok_ = gst_buffer_map(buf, &info_, flags);
+  }
   ~BufferMap()
   {
-    if (ok_)
-      gst_buffer_unmap(buf_, &info_);
+    if (ok_) gst_buffer_unmap(buf_, &info_);
   }
   BufferMap(const BufferMap &) = delete;
   BufferMap &operator=(const BufferMap &) = delete;

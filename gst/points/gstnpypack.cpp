@@ -33,7 +33,7 @@ struct GstNpyPackPrivate {
   // Header cache: rows change rarely, so the header text is built once per shape.
   guint64 header_rows = G_MAXUINT64;
   std::string header;
-  GstBufferPool *pool = nullptr;  // buffers of pool_size bytes
+  GstBufferPool *pool = nullptr; // buffers of pool_size bytes
   gsize pool_size = 0;
 
   ~GstNpyPackPrivate() { drop_pool(); }
@@ -56,13 +56,14 @@ struct _GstNpyPack {
 G_DEFINE_TYPE(GstNpyPack, gst_npy_pack, GST_TYPE_BASE_TRANSFORM);
 GST_ELEMENT_REGISTER_DEFINE(npypack, "npypack", GST_RANK_NONE, GST_TYPE_NPY_PACK);
 
-static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK,
-    GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-points, columns=(int)[1, MAX]"));
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC,
-    GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-npy"));
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+                            GST_STATIC_CAPS("application/x-points, columns=(int)[1, MAX]"));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-npy"));
 
-static GstCaps *
-gst_npy_pack_transform_caps(GstBaseTransform *trans, GstPadDirection direction, GstCaps *caps, GstCaps *filter)
+static GstCaps *gst_npy_pack_transform_caps(GstBaseTransform *trans, GstPadDirection direction,
+                                            GstCaps *caps, GstCaps *filter)
 {
   GstCaps *out = direction == GST_PAD_SINK ? gst_static_pad_template_get_caps(&src_template)
                                            : gst_static_pad_template_get_caps(&sink_template);
@@ -74,8 +75,7 @@ gst_npy_pack_transform_caps(GstBaseTransform *trans, GstPadDirection direction, 
   return out;
 }
 
-static gboolean
-gst_npy_pack_set_caps(GstBaseTransform *trans, GstCaps *incaps, GstCaps *outcaps)
+static gboolean gst_npy_pack_set_caps(GstBaseTransform *trans, GstCaps *incaps, GstCaps *outcaps)
 {
   GstNpyPackPrivate *p = GST_NPY_PACK(trans)->priv;
   gint columns = 0;
@@ -86,8 +86,8 @@ gst_npy_pack_set_caps(GstBaseTransform *trans, GstCaps *incaps, GstCaps *outcaps
   return TRUE;
 }
 
-static GstFlowReturn
-gst_npy_pack_prepare_output_buffer(GstBaseTransform *trans, GstBuffer *input, GstBuffer **outbuf)
+static GstFlowReturn gst_npy_pack_prepare_output_buffer(GstBaseTransform *trans, GstBuffer *input,
+                                                        GstBuffer **outbuf)
 {
   GstNpyPack *self = GST_NPY_PACK(trans);
   GstNpyPackPrivate *p = self->priv;
@@ -99,9 +99,10 @@ gst_npy_pack_prepare_output_buffer(GstBaseTransform *trans, GstBuffer *input, Gs
   gsize in_size = gst_buffer_get_size(input);
   gsize row_bytes = static_cast<gsize>(p->columns) * sizeof(float);
   if (in_size % row_bytes != 0) {
-    GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Dropped a points buffer: size is not a whole number of rows"),
+    GST_ELEMENT_WARNING(
+        self, STREAM, FORMAT, ("Dropped a points buffer: size is not a whole number of rows"),
         ("%" G_GSIZE_FORMAT " bytes is not a multiple of %" G_GSIZE_FORMAT " (columns=%d)", in_size,
-            row_bytes, p->columns));
+         row_bytes, p->columns));
     return GST_BASE_TRANSFORM_FLOW_DROPPED;
   }
   guint64 rows = in_size / row_bytes;
@@ -115,22 +116,25 @@ gst_npy_pack_prepare_output_buffer(GstBaseTransform *trans, GstBuffer *input, Gs
     p->pool = gst_buffer_pool_new();
     GstStructure *config = gst_buffer_pool_get_config(p->pool);
     gst_buffer_pool_config_set_params(config, nullptr, static_cast<guint>(out_size), 0, 0);
-    if (!gst_buffer_pool_set_config(p->pool, config) || !gst_buffer_pool_set_active(p->pool, TRUE)) {
+    if (!gst_buffer_pool_set_config(p->pool, config) ||
+        !gst_buffer_pool_set_active(p->pool, TRUE)) {
       p->drop_pool();
-      GST_ELEMENT_ERROR(self, RESOURCE, NO_SPACE_LEFT, (nullptr), ("cannot set up a pool of %" G_GSIZE_FORMAT " byte buffers", out_size));
+      GST_ELEMENT_ERROR(self, RESOURCE, NO_SPACE_LEFT, (nullptr),
+                        ("cannot set up a pool of %" G_GSIZE_FORMAT " byte buffers", out_size));
       return GST_FLOW_ERROR;
     }
     p->pool_size = out_size;
   }
   GstFlowReturn ret = gst_buffer_pool_acquire_buffer(p->pool, outbuf, nullptr);
-  if (ret != GST_FLOW_OK)
-    return ret;
-  gst_buffer_copy_into(*outbuf, input, GstBufferCopyFlags(GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_TIMESTAMPS), 0, -1);
+  if (ret != GST_FLOW_OK) return ret;
+  gst_buffer_copy_into(*outbuf, input,
+                       GstBufferCopyFlags(GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_TIMESTAMPS), 0,
+                       -1);
   return GST_FLOW_OK;
 }
 
-static GstFlowReturn
-gst_npy_pack_transform(GstBaseTransform *trans, GstBuffer *inbuf, GstBuffer *outbuf)
+static GstFlowReturn gst_npy_pack_transform(GstBaseTransform *trans, GstBuffer *inbuf,
+                                            GstBuffer *outbuf)
 {
   GstNpyPack *self = GST_NPY_PACK(trans);
   GstNpyPackPrivate *p = self->priv;
@@ -141,13 +145,12 @@ gst_npy_pack_transform(GstBaseTransform *trans, GstBuffer *inbuf, GstBuffer *out
     return GST_FLOW_ERROR;
   }
   std::memcpy(out.data(), p->header.data(), p->header.size());
-  if (in.size() > 0)  // zero rows: the input may map to a null pointer
+  if (in.size() > 0) // zero rows: the input may map to a null pointer
     std::memcpy(out.data() + p->header.size(), in.data(), in.size());
   return GST_FLOW_OK;
 }
 
-static gboolean
-gst_npy_pack_stop(GstBaseTransform *trans)
+static gboolean gst_npy_pack_stop(GstBaseTransform *trans)
 {
   GstNpyPackPrivate *p = GST_NPY_PACK(trans)->priv;
   p->drop_pool();
@@ -155,15 +158,13 @@ gst_npy_pack_stop(GstBaseTransform *trans)
   return TRUE;
 }
 
-static void
-gst_npy_pack_finalize(GObject *object)
+static void gst_npy_pack_finalize(GObject *object)
 {
   delete GST_NPY_PACK(object)->priv;
   G_OBJECT_CLASS(gst_npy_pack_parent_class)->finalize(object);
 }
 
-static void
-gst_npy_pack_class_init(GstNpyPackClass *klass)
+static void gst_npy_pack_class_init(GstNpyPackClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
@@ -174,7 +175,8 @@ gst_npy_pack_class_init(GstNpyPackClass *klass)
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
-  gst_element_class_set_static_metadata(element_class, "NumPy packer", "Codec/Encoder/Points",
+  gst_element_class_set_static_metadata(
+      element_class, "NumPy packer", "Codec/Encoder/Points",
       "Writes each points buffer as one .npy file, as numpy.save does for float32 (rows, columns)",
       "pointcast");
 
@@ -186,8 +188,7 @@ gst_npy_pack_class_init(GstNpyPackClass *klass)
   trans_class->passthrough_on_same_caps = FALSE;
 }
 
-static void
-gst_npy_pack_init(GstNpyPack *self)
+static void gst_npy_pack_init(GstNpyPack *self)
 {
   self->priv = new GstNpyPackPrivate();
 }

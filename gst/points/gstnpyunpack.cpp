@@ -43,8 +43,8 @@ enum { PROP_0, PROP_UNPACKED, PROP_DROPPED, PROP_MAX_COLUMNS };
 constexpr guint kDefaultMaxColumns = 4096;
 
 struct GstNpyUnpackPrivate {
-  guint64 columns = 0;                // columns of the caps last sent; 0 = none yet
-  GstEvent *pending_segment = nullptr;  // held until caps are sent (caps must precede segment)
+  guint64 columns = 0;                 // columns of the caps last sent; 0 = none yet
+  GstEvent *pending_segment = nullptr; // held until caps are sent (caps must precede segment)
   std::atomic<guint64> unpacked{0};
   std::atomic<guint64> dropped{0};
   std::atomic<guint> max_columns{kDefaultMaxColumns};
@@ -62,13 +62,13 @@ struct _GstNpyUnpack {
 G_DEFINE_TYPE(GstNpyUnpack, gst_npy_unpack, GST_TYPE_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE(npyunpack, "npyunpack", GST_RANK_NONE, GST_TYPE_NPY_UNPACK);
 
-static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK,
-    GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-npy"));
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC,
-    GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-points, columns=(int)[1, MAX]"));
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-npy"));
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS,
+                            GST_STATIC_CAPS("application/x-points, columns=(int)[1, MAX]"));
 
-static void
-push_pending_segment(GstNpyUnpack *self)
+static void push_pending_segment(GstNpyUnpack *self)
 {
   GstNpyUnpackPrivate *p = self->priv;
   GstEvent *seg = nullptr;
@@ -76,21 +76,19 @@ push_pending_segment(GstNpyUnpack *self)
   seg = p->pending_segment;
   p->pending_segment = nullptr;
   GST_OBJECT_UNLOCK(self);
-  if (seg)
-    gst_pad_push_event(self->srcpad, seg);
+  if (seg) gst_pad_push_event(self->srcpad, seg);
 }
 
-static void
-warn_malformed(GstNpyUnpack *self, GstBuffer *buf, const npy::ParseResult &r)
+static void warn_malformed(GstNpyUnpack *self, GstBuffer *buf, const npy::ParseResult &r)
 {
   self->priv->dropped++;
-  GST_ELEMENT_WARNING(self, STREAM, DECODE, ("Dropped a malformed .npy buffer: %s", npy::error_name(r.error)),
+  GST_ELEMENT_WARNING(
+      self, STREAM, DECODE, ("Dropped a malformed .npy buffer: %s", npy::error_name(r.error)),
       ("%s (buffer of %" G_GSIZE_FORMAT " bytes, pts %" GST_TIME_FORMAT ")", r.detail.c_str(),
-          gst_buffer_get_size(buf), GST_TIME_ARGS(GST_BUFFER_PTS(buf))));
+       gst_buffer_get_size(buf), GST_TIME_ARGS(GST_BUFFER_PTS(buf))));
 }
 
-static GstFlowReturn
-gst_npy_unpack_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
+static GstFlowReturn gst_npy_unpack_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
 {
   GstNpyUnpack *self = GST_NPY_UNPACK(parent);
   GstNpyUnpackPrivate *p = self->priv;
@@ -121,21 +119,24 @@ gst_npy_unpack_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
       out = gst_buffer_new_allocate(nullptr, count * sizeof(float), nullptr);
       if (!out) {
         gst_buffer_unref(buf);
-        GST_ELEMENT_ERROR(self, RESOURCE, NO_SPACE_LEFT, (nullptr), ("cannot allocate %" G_GSIZE_FORMAT " floats", count));
+        GST_ELEMENT_ERROR(self, RESOURCE, NO_SPACE_LEFT, (nullptr),
+                          ("cannot allocate %" G_GSIZE_FORMAT " floats", count));
         return GST_FLOW_ERROR;
       }
       BufferMap o(out, GST_MAP_WRITE);
-      npy::convert_to_f32(h.dtype, in.data() + h.data_offset, reinterpret_cast<float *>(o.data()), count);
+      npy::convert_to_f32(h.dtype, in.data() + h.data_offset, reinterpret_cast<float *>(o.data()),
+                          count);
       gst_buffer_copy_into(out, buf, GstBufferCopyFlags(GST_BUFFER_COPY_METADATA), 0, -1);
     }
   }
-  if (malformed) {  // dropped; the stream goes on
+  if (malformed) { // dropped; the stream goes on
     gst_buffer_unref(buf);
     return GST_FLOW_OK;
   }
-  if (!out)  // float32 already: share the payload memory, no copy
-    out = gst_buffer_copy_region(buf, GstBufferCopyFlags(GST_BUFFER_COPY_METADATA | GST_BUFFER_COPY_MEMORY),
-        h.data_offset, h.payload_bytes);
+  if (!out) // float32 already: share the payload memory, no copy
+    out = gst_buffer_copy_region(
+        buf, GstBufferCopyFlags(GST_BUFFER_COPY_METADATA | GST_BUFFER_COPY_MEMORY), h.data_offset,
+        h.payload_bytes);
   // copy_region only copies timestamps for offset 0; the PTS must be kept
   GST_BUFFER_PTS(out) = GST_BUFFER_PTS(buf);
   GST_BUFFER_DTS(out) = GST_BUFFER_DTS(buf);
@@ -145,19 +146,23 @@ gst_npy_unpack_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
   gst_buffer_unref(buf);
 
   if (h.columns != p->columns) {
-    GstCaps *caps = gst_caps_new_simple("application/x-points", "columns", G_TYPE_INT, static_cast<gint>(h.columns), nullptr);
+    GstCaps *caps = gst_caps_new_simple("application/x-points", "columns", G_TYPE_INT,
+                                        static_cast<gint>(h.columns), nullptr);
     GST_DEBUG_OBJECT(self, "columns now %" G_GUINT64_FORMAT ": %" GST_PTR_FORMAT, h.columns, caps);
     // A peer sending another width must not take the pipeline down: if downstream cannot take
     // this many columns, the buffer is dropped with a warning and the old caps stay.
-    gboolean ok = !gst_pad_is_linked(self->srcpad) || gst_pad_peer_query_accept_caps(self->srcpad, caps);
-    if (ok)
-      ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(gst_caps_ref(caps)));
+    gboolean ok =
+        !gst_pad_is_linked(self->srcpad) || gst_pad_peer_query_accept_caps(self->srcpad, caps);
+    if (ok) ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(gst_caps_ref(caps)));
     gst_caps_unref(caps);
     if (!ok) {
       gst_buffer_unref(out);
       p->dropped++;
       GST_ELEMENT_WARNING(self, STREAM, FORMAT,
-          ("Dropped a .npy buffer: downstream does not accept %" G_GUINT64_FORMAT " columns", h.columns), (nullptr));
+                          ("Dropped a .npy buffer: downstream does not accept %" G_GUINT64_FORMAT
+                           " columns",
+                           h.columns),
+                          (nullptr));
       return GST_FLOW_OK;
     }
     p->columns = h.columns;
@@ -167,8 +172,7 @@ gst_npy_unpack_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
   return gst_pad_push(self->srcpad, out);
 }
 
-static gboolean
-gst_npy_unpack_sink_event(GstPad *pad, GstObject *parent, GstEvent *event)
+static gboolean gst_npy_unpack_sink_event(GstPad *pad, GstObject *parent, GstEvent *event)
 {
   GstNpyUnpack *self = GST_NPY_UNPACK(parent);
   GstNpyUnpackPrivate *p = self->priv;
@@ -177,9 +181,7 @@ gst_npy_unpack_sink_event(GstPad *pad, GstObject *parent, GstEvent *event)
     // Our caps come from the data (columns), sent before the first buffer of each shape.
     gst_event_unref(event);
     return TRUE;
-  case GST_EVENT_STREAM_START:
-    p->columns = 0;
-    break;
+  case GST_EVENT_STREAM_START: p->columns = 0; break;
   case GST_EVENT_SEGMENT:
     if (p->columns == 0) {
       GST_OBJECT_LOCK(self);
@@ -190,20 +192,18 @@ gst_npy_unpack_sink_event(GstPad *pad, GstObject *parent, GstEvent *event)
     }
     break;
   case GST_EVENT_EOS:
-  case GST_EVENT_GAP:
-    push_pending_segment(self);
-    break;
-  default:
-    break;
+  case GST_EVENT_GAP: push_pending_segment(self); break;
+  default: break;
   }
   return gst_pad_event_default(pad, parent, event);
 }
 
-static GstStateChangeReturn
-gst_npy_unpack_change_state(GstElement *element, GstStateChange transition)
+static GstStateChangeReturn gst_npy_unpack_change_state(GstElement *element,
+                                                        GstStateChange transition)
 {
   GstNpyUnpack *self = GST_NPY_UNPACK(element);
-  GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_npy_unpack_parent_class)->change_state(element, transition);
+  GstStateChangeReturn ret =
+      GST_ELEMENT_CLASS(gst_npy_unpack_parent_class)->change_state(element, transition);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
     self->priv->columns = 0;
     GST_OBJECT_LOCK(self);
@@ -213,49 +213,35 @@ gst_npy_unpack_change_state(GstElement *element, GstStateChange transition)
   return ret;
 }
 
-static void
-gst_npy_unpack_set_property(GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+static void gst_npy_unpack_set_property(GObject *object, guint prop_id, const GValue *value,
+                                        GParamSpec *pspec)
 {
   GstNpyUnpackPrivate *p = GST_NPY_UNPACK(object)->priv;
   switch (prop_id) {
-  case PROP_MAX_COLUMNS:
-    p->max_columns = g_value_get_uint(value);
-    break;
-  default:
-    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-    break;
+  case PROP_MAX_COLUMNS: p->max_columns = g_value_get_uint(value); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
 
-static void
-gst_npy_unpack_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+static void gst_npy_unpack_get_property(GObject *object, guint prop_id, GValue *value,
+                                        GParamSpec *pspec)
 {
   GstNpyUnpackPrivate *p = GST_NPY_UNPACK(object)->priv;
   switch (prop_id) {
-  case PROP_MAX_COLUMNS:
-    g_value_set_uint(value, p->max_columns.load());
-    break;
-  case PROP_UNPACKED:
-    g_value_set_uint64(value, p->unpacked.load());
-    break;
-  case PROP_DROPPED:
-    g_value_set_uint64(value, p->dropped.load());
-    break;
-  default:
-    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-    break;
+  case PROP_MAX_COLUMNS: g_value_set_uint(value, p->max_columns.load()); break;
+  case PROP_UNPACKED: g_value_set_uint64(value, p->unpacked.load()); break;
+  case PROP_DROPPED: g_value_set_uint64(value, p->dropped.load()); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
 
-static void
-gst_npy_unpack_finalize(GObject *object)
+static void gst_npy_unpack_finalize(GObject *object)
 {
   delete GST_NPY_UNPACK(object)->priv;
   G_OBJECT_CLASS(gst_npy_unpack_parent_class)->finalize(object);
 }
 
-static void
-gst_npy_unpack_class_init(GstNpyUnpackClass *klass)
+static void gst_npy_unpack_class_init(GstNpyUnpackClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
@@ -265,14 +251,19 @@ gst_npy_unpack_class_init(GstNpyUnpackClass *klass)
   gobject_class->get_property = gst_npy_unpack_get_property;
   gobject_class->finalize = gst_npy_unpack_finalize;
 
-  g_object_class_install_property(gobject_class, PROP_UNPACKED,
+  g_object_class_install_property(
+      gobject_class, PROP_UNPACKED,
       g_param_spec_uint64("unpacked", "Unpacked", "Buffers unpacked and pushed", 0, G_MAXUINT64, 0,
-          GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(gobject_class, PROP_DROPPED,
-      g_param_spec_uint64("dropped", "Dropped", "Malformed buffers dropped (each posted a warning)", 0,
-          G_MAXUINT64, 0, GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(gobject_class, PROP_MAX_COLUMNS,
-      g_param_spec_uint("max-columns", "Max columns",
+                          GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_DROPPED,
+      g_param_spec_uint64("dropped", "Dropped", "Malformed buffers dropped (each posted a warning)",
+                          0, G_MAXUINT64, 0,
+                          GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_MAX_COLUMNS,
+      g_param_spec_uint(
+          "max-columns", "Max columns",
           "Largest column count accepted; a .npy with more is dropped with a warning (its shape is "
           "untrusted input: downstream state grows with the columns)",
           1, G_MAXINT, kDefaultMaxColumns,
@@ -280,14 +271,14 @@ gst_npy_unpack_class_init(GstNpyUnpackClass *klass)
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
-  gst_element_class_set_static_metadata(element_class, "NumPy unpacker", "Codec/Decoder/Points",
+  gst_element_class_set_static_metadata(
+      element_class, "NumPy unpacker", "Codec/Decoder/Points",
       "Reads each buffer as a .npy file (1-D/2-D, <f4 <f8 <i4 <i8) and outputs float32 points",
       "pointcast");
   element_class->change_state = gst_npy_unpack_change_state;
 }
 
-static void
-gst_npy_unpack_init(GstNpyUnpack *self)
+static void gst_npy_unpack_init(GstNpyUnpack *self)
 {
   self->priv = new GstNpyUnpackPrivate();
   self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");

@@ -58,13 +58,16 @@ struct SplitMix64 {
     return z ^ (z >> 31);
   }
   /* Uniform in [-1, 1) with 24 significant bits. */
-  float symmetric() { return static_cast<float>(static_cast<double>(next() >> 40) / 8388608.0 - 1.0); }
+  float symmetric()
+  {
+    return static_cast<float>(static_cast<double>(next() >> 40) / 8388608.0 - 1.0);
+  }
 };
 
-}  // namespace
+} // namespace
 
 struct GstPointSrcPrivate {
-  std::mutex lock;  // guards the properties
+  std::mutex lock; // guards the properties
   double rate = kDefaultRate;
   guint points = kDefaultPoints;
   GstPointSrcPattern pattern = kDefaultPattern;
@@ -84,19 +87,18 @@ struct _GstPointSrc {
 G_DEFINE_TYPE(GstPointSrc, gst_point_src, GST_TYPE_PUSH_SRC);
 GST_ELEMENT_REGISTER_DEFINE(pointsrc, "pointsrc", GST_RANK_NONE, GST_TYPE_POINT_SRC);
 
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC,
-    GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-points, columns=(int)3"));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-points, columns=(int)3"));
 
-GType
-gst_point_src_pattern_get_type(void)
+GType gst_point_src_pattern_get_type(void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
-    {GST_POINT_SRC_PATTERN_RANDOM, "Uniform random values in [-1, 1)", "random"},
-    {GST_POINT_SRC_PATTERN_SPHERE, "Random points on the unit sphere", "sphere"},
-    {GST_POINT_SRC_PATTERN_COUNTER,
-        "Value (i*points + r)*3 + c mod 2^24 at buffer i, row r, column c", "counter"},
-    {0, nullptr, nullptr},
+      {GST_POINT_SRC_PATTERN_RANDOM, "Uniform random values in [-1, 1)", "random"},
+      {GST_POINT_SRC_PATTERN_SPHERE, "Random points on the unit sphere", "sphere"},
+      {GST_POINT_SRC_PATTERN_COUNTER,
+       "Value (i*points + r)*3 + c mod 2^24 at buffer i, row r, column c", "counter"},
+      {0, nullptr, nullptr},
   };
   if (g_once_init_enter(&type)) {
     GType t = g_enum_register_static("GstPointSrcPattern", values);
@@ -105,25 +107,21 @@ gst_point_src_pattern_get_type(void)
   return type;
 }
 
-static GstClockTime
-current_running_time(GstElement *element)
+static GstClockTime current_running_time(GstElement *element)
 {
   GstClock *clock = gst_element_get_clock(element);
-  if (!clock)
-    return GST_CLOCK_TIME_NONE;
+  if (!clock) return GST_CLOCK_TIME_NONE;
   GstClockTime now = gst_clock_get_time(clock);
   gst_object_unref(clock);
   GstClockTime base = gst_element_get_base_time(element);
   return now >= base ? now - base : 0;
 }
 
-static void
-fill_points(GstPointSrcPrivate *p, GstPointSrcPattern pattern, guint points, float *out)
+static void fill_points(GstPointSrcPrivate *p, GstPointSrcPattern pattern, guint points, float *out)
 {
   switch (pattern) {
   case GST_POINT_SRC_PATTERN_RANDOM:
-    for (guint i = 0; i < points * kColumns; ++i)
-      out[i] = p->rng.symmetric();
+    for (guint i = 0; i < points * kColumns; ++i) out[i] = p->rng.symmetric();
     break;
   case GST_POINT_SRC_PATTERN_SPHERE:
     for (guint r = 0; r < points; ++r) {
@@ -144,8 +142,7 @@ fill_points(GstPointSrcPrivate *p, GstPointSrcPattern pattern, guint points, flo
   }
 }
 
-static GstFlowReturn
-gst_point_src_create(GstPushSrc *psrc, GstBuffer **outbuf)
+static GstFlowReturn gst_point_src_create(GstPushSrc *psrc, GstBuffer **outbuf)
 {
   GstPointSrc *self = GST_POINT_SRC(psrc);
   GstPointSrcPrivate *p = self->priv;
@@ -159,9 +156,11 @@ gst_point_src_create(GstPushSrc *psrc, GstBuffer **outbuf)
     pattern = p->pattern;
   }
 
-  GstBuffer *buf = gst_buffer_new_allocate(nullptr, static_cast<gsize>(points) * kColumns * sizeof(float), nullptr);
+  GstBuffer *buf = gst_buffer_new_allocate(
+      nullptr, static_cast<gsize>(points) * kColumns * sizeof(float), nullptr);
   if (!buf) {
-    GST_ELEMENT_ERROR(self, RESOURCE, NO_SPACE_LEFT, (nullptr), ("cannot allocate %u points", points));
+    GST_ELEMENT_ERROR(self, RESOURCE, NO_SPACE_LEFT, (nullptr),
+                      ("cannot allocate %u points", points));
     return GST_FLOW_ERROR;
   }
   {
@@ -182,7 +181,7 @@ gst_point_src_create(GstPushSrc *psrc, GstBuffer **outbuf)
     }
     GST_BUFFER_PTS(buf) = p->next_pts;
     GST_BUFFER_DURATION(buf) = duration;
-    p->next_pts += duration;  // incremental, so a rate change mid-stream keeps PTS monotonic
+    p->next_pts += duration; // incremental, so a rate change mid-stream keeps PTS monotonic
   } else {
     GST_BUFFER_PTS(buf) = current_running_time(GST_ELEMENT(self));
   }
@@ -194,8 +193,8 @@ gst_point_src_create(GstPushSrc *psrc, GstBuffer **outbuf)
 }
 
 /* Lets basesrc wait on the clock until each buffer's PTS (live pacing); no wait when rate=0. */
-static void
-gst_point_src_get_times(GstBaseSrc *src, GstBuffer *buffer, GstClockTime *start, GstClockTime *end)
+static void gst_point_src_get_times(GstBaseSrc *src, GstBuffer *buffer, GstClockTime *start,
+                                    GstClockTime *end)
 {
   *start = *end = GST_CLOCK_TIME_NONE;
   if (GST_BUFFER_DURATION_IS_VALID(buffer) && GST_BUFFER_PTS_IS_VALID(buffer)) {
@@ -205,8 +204,7 @@ gst_point_src_get_times(GstBaseSrc *src, GstBuffer *buffer, GstClockTime *start,
 }
 
 /* Buffers are made on demand, so any amount of downstream latency is fine (no max). */
-static gboolean
-gst_point_src_query(GstBaseSrc *src, GstQuery *query)
+static gboolean gst_point_src_query(GstBaseSrc *src, GstQuery *query)
 {
   if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
     gst_query_set_latency(query, TRUE, 0, GST_CLOCK_TIME_NONE);
@@ -215,8 +213,7 @@ gst_point_src_query(GstBaseSrc *src, GstQuery *query)
   return GST_BASE_SRC_CLASS(gst_point_src_parent_class)->query(src, query);
 }
 
-static gboolean
-gst_point_src_start(GstBaseSrc *src)
+static gboolean gst_point_src_start(GstBaseSrc *src)
 {
   GstPointSrcPrivate *p = GST_POINT_SRC(src)->priv;
   std::lock_guard<std::mutex> g(p->lock);
@@ -226,63 +223,41 @@ gst_point_src_start(GstBaseSrc *src)
   return TRUE;
 }
 
-static void
-gst_point_src_set_property(GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+static void gst_point_src_set_property(GObject *object, guint prop_id, const GValue *value,
+                                       GParamSpec *pspec)
 {
   GstPointSrcPrivate *p = GST_POINT_SRC(object)->priv;
   std::lock_guard<std::mutex> g(p->lock);
   switch (prop_id) {
-  case PROP_RATE:
-    p->rate = g_value_get_double(value);
-    break;
-  case PROP_POINTS:
-    p->points = g_value_get_uint(value);
-    break;
-  case PROP_PATTERN:
-    p->pattern = static_cast<GstPointSrcPattern>(g_value_get_enum(value));
-    break;
-  case PROP_SEED:
-    p->seed = g_value_get_uint64(value);
-    break;
-  default:
-    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-    break;
+  case PROP_RATE: p->rate = g_value_get_double(value); break;
+  case PROP_POINTS: p->points = g_value_get_uint(value); break;
+  case PROP_PATTERN: p->pattern = static_cast<GstPointSrcPattern>(g_value_get_enum(value)); break;
+  case PROP_SEED: p->seed = g_value_get_uint64(value); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
 
-static void
-gst_point_src_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+static void gst_point_src_get_property(GObject *object, guint prop_id, GValue *value,
+                                       GParamSpec *pspec)
 {
   GstPointSrcPrivate *p = GST_POINT_SRC(object)->priv;
   std::lock_guard<std::mutex> g(p->lock);
   switch (prop_id) {
-  case PROP_RATE:
-    g_value_set_double(value, p->rate);
-    break;
-  case PROP_POINTS:
-    g_value_set_uint(value, p->points);
-    break;
-  case PROP_PATTERN:
-    g_value_set_enum(value, p->pattern);
-    break;
-  case PROP_SEED:
-    g_value_set_uint64(value, p->seed);
-    break;
-  default:
-    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-    break;
+  case PROP_RATE: g_value_set_double(value, p->rate); break;
+  case PROP_POINTS: g_value_set_uint(value, p->points); break;
+  case PROP_PATTERN: g_value_set_enum(value, p->pattern); break;
+  case PROP_SEED: g_value_set_uint64(value, p->seed); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
 
-static void
-gst_point_src_finalize(GObject *object)
+static void gst_point_src_finalize(GObject *object)
 {
   delete GST_POINT_SRC(object)->priv;
   G_OBJECT_CLASS(gst_point_src_parent_class)->finalize(object);
 }
 
-static void
-gst_point_src_class_init(GstPointSrcClass *klass)
+static void gst_point_src_class_init(GstPointSrcClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
@@ -295,23 +270,32 @@ gst_point_src_class_init(GstPointSrcClass *klass)
   gobject_class->get_property = gst_point_src_get_property;
   gobject_class->finalize = gst_point_src_finalize;
 
-  g_object_class_install_property(gobject_class, PROP_RATE,
-      g_param_spec_double("rate", "Rate",
-          "Buffers per second (Hz), paced by the clock; 0 = as fast as possible", 0.0, 1e6,
-          kDefaultRate, GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
-  g_object_class_install_property(gobject_class, PROP_POINTS,
-      g_param_spec_uint("points", "Points", "Rows (points) per buffer", 0, kMaxPoints, kDefaultPoints,
+  g_object_class_install_property(
+      gobject_class, PROP_RATE,
+      g_param_spec_double(
+          "rate", "Rate", "Buffers per second (Hz), paced by the clock; 0 = as fast as possible",
+          0.0, 1e6, kDefaultRate,
           GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
-  g_object_class_install_property(gobject_class, PROP_PATTERN,
-      g_param_spec_enum("pattern", "Pattern", "What the points are", GST_TYPE_POINT_SRC_PATTERN,
-          kDefaultPattern, GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
-  g_object_class_install_property(gobject_class, PROP_SEED,
-      g_param_spec_uint64("seed", "Seed", "Seed of the random and sphere patterns (applied at start)",
-          0, G_MAXUINT64, kDefaultSeed,
+  g_object_class_install_property(
+      gobject_class, PROP_POINTS,
+      g_param_spec_uint(
+          "points", "Points", "Rows (points) per buffer", 0, kMaxPoints, kDefaultPoints,
+          GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  g_object_class_install_property(
+      gobject_class, PROP_PATTERN,
+      g_param_spec_enum(
+          "pattern", "Pattern", "What the points are", GST_TYPE_POINT_SRC_PATTERN, kDefaultPattern,
+          GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  g_object_class_install_property(
+      gobject_class, PROP_SEED,
+      g_param_spec_uint64(
+          "seed", "Seed", "Seed of the random and sphere patterns (applied at start)", 0,
+          G_MAXUINT64, kDefaultSeed,
           GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
 
   gst_element_class_add_static_pad_template(element_class, &src_template);
-  gst_element_class_set_static_metadata(element_class, "Point source", "Source/Points",
+  gst_element_class_set_static_metadata(
+      element_class, "Point source", "Source/Points",
       "Live source of 3-D points (application/x-points, columns=3): random, sphere or counter",
       "pointcast");
   gst_type_mark_as_plugin_api(GST_TYPE_POINT_SRC_PATTERN, GstPluginAPIFlags(0));
@@ -322,8 +306,7 @@ gst_point_src_class_init(GstPointSrcClass *klass)
   pushsrc_class->create = gst_point_src_create;
 }
 
-static void
-gst_point_src_init(GstPointSrc *self)
+static void gst_point_src_init(GstPointSrc *self)
 {
   self->priv = new GstPointSrcPrivate();
   gst_base_src_set_live(GST_BASE_SRC(self), TRUE);

@@ -8,7 +8,8 @@
 
 namespace npy {
 
-static_assert(std::endian::native == std::endian::little,
+static_assert(
+    std::endian::native == std::endian::little,
     "payloads are little-endian and used in place; a big-endian port needs byte swapping");
 
 namespace {
@@ -16,8 +17,8 @@ namespace {
 constexpr std::uint8_t kMagic[] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 constexpr std::size_t kMagicLen = sizeof(kMagic);
 constexpr std::size_t kAlign = 64;            // numpy.lib.format.ARRAY_ALIGN
-constexpr std::size_t kGrowthAxisDigits = 21;  // numpy.lib.format.GROWTH_AXIS_MAX_DIGITS
-constexpr int kMaxDepth = 16;                  // nesting limit for the literal parser
+constexpr std::size_t kGrowthAxisDigits = 21; // numpy.lib.format.GROWTH_AXIS_MAX_DIGITS
+constexpr int kMaxDepth = 16;                 // nesting limit for the literal parser
 
 /* The subset of Python literals numpy headers use: strings, True/False, integers, tuples,
  * lists and dicts (the last two only so that structured dtypes are recognised and refused). */
@@ -26,10 +27,10 @@ struct Value {
   std::string str;
   bool boolean = false;
   bool negative = false;
-  bool too_big = false;  // integer does not fit in 64 bits
+  bool too_big = false; // integer does not fit in 64 bits
   std::uint64_t integer = 0;
-  std::vector<Value> items;  // Tuple, List; Dict values
-  std::vector<Value> keys;   // Dict keys, parallel to items
+  std::vector<Value> items; // Tuple, List; Dict values
+  std::vector<Value> keys;  // Dict keys, parallel to items
 };
 
 class LiteralParser {
@@ -39,11 +40,9 @@ public:
   std::optional<Value> parse_all()
   {
     auto v = value(0);
-    if (!v)
-      return std::nullopt;
+    if (!v) return std::nullopt;
     skip_ws();
-    if (p_ != end_)
-      return std::nullopt;
+    if (p_ != end_) return std::nullopt;
     return v;
   }
 
@@ -53,8 +52,7 @@ private:
 
   void skip_ws()
   {
-    while (p_ < end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r'))
-      ++p_;
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
   }
 
   bool eat(char c)
@@ -82,20 +80,14 @@ private:
 
   std::optional<Value> value(int depth)
   {
-    if (depth > kMaxDepth)
-      return std::nullopt;
+    if (depth > kMaxDepth) return std::nullopt;
     skip_ws();
-    if (p_ >= end_)
-      return std::nullopt;
+    if (p_ >= end_) return std::nullopt;
     char c = *p_;
-    if (c == '\'' || c == '"')
-      return string();
-    if (c == '(' || c == '[')
-      return sequence(depth);
-    if (c == '{')
-      return dict(depth);
-    if (c == '-' || (c >= '0' && c <= '9'))
-      return integer();
+    if (c == '\'' || c == '"') return string();
+    if (c == '(' || c == '[') return sequence(depth);
+    if (c == '{') return dict(depth);
+    if (c == '-' || (c >= '0' && c <= '9')) return integer();
     Value v;
     if (keyword("True")) {
       v.kind = Value::Kind::Bool;
@@ -115,12 +107,11 @@ private:
     Value v;
     v.kind = Value::Kind::Str;
     while (p_ < end_ && *p_ != quote) {
-      if (*p_ == '\\' || *p_ == '\n')  // escapes never occur in numpy headers
+      if (*p_ == '\\' || *p_ == '\n') // escapes never occur in numpy headers
         return std::nullopt;
       v.str.push_back(*p_++);
     }
-    if (p_ >= end_)
-      return std::nullopt;
+    if (p_ >= end_) return std::nullopt;
     ++p_;
     return v;
   }
@@ -133,8 +124,7 @@ private:
       v.negative = true;
       ++p_;
     }
-    if (p_ >= end_ || *p_ < '0' || *p_ > '9')
-      return std::nullopt;
+    if (p_ >= end_ || *p_ < '0' || *p_ > '9') return std::nullopt;
     while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
       std::uint64_t d = static_cast<std::uint64_t>(*p_ - '0');
       if (__builtin_mul_overflow(v.integer, 10u, &v.integer) ||
@@ -142,7 +132,7 @@ private:
         v.too_big = true;
       ++p_;
     }
-    if (p_ < end_ && (*p_ == 'L' || *p_ == 'l'))  // Python 2 longs in old headers
+    if (p_ < end_ && (*p_ == 'L' || *p_ == 'l')) // Python 2 longs in old headers
       ++p_;
     return v;
   }
@@ -155,25 +145,22 @@ private:
     ++p_;
     bool saw_comma = false;
     if (eat(close)) {
-      return v;  // () or []
+      return v; // () or []
     }
     for (;;) {
       auto item = value(depth + 1);
-      if (!item)
-        return std::nullopt;
+      if (!item) return std::nullopt;
       v.items.push_back(std::move(*item));
       if (eat(',')) {
         saw_comma = true;
-        if (eat(close))
-          break;
+        if (eat(close)) break;
         continue;
       }
-      if (eat(close))
-        break;
+      if (eat(close)) break;
       return std::nullopt;
     }
     if (v.kind == Value::Kind::Tuple && v.items.size() == 1 && !saw_comma)
-      return std::move(v.items[0]);  // (x) is just x in Python
+      return std::move(v.items[0]); // (x) is just x in Python
     return v;
   }
 
@@ -182,24 +169,19 @@ private:
     Value v;
     v.kind = Value::Kind::Dict;
     ++p_;
-    if (eat('}'))
-      return v;
+    if (eat('}')) return v;
     for (;;) {
       auto key = value(depth + 1);
-      if (!key || !eat(':'))
-        return std::nullopt;
+      if (!key || !eat(':')) return std::nullopt;
       auto val = value(depth + 1);
-      if (!val)
-        return std::nullopt;
+      if (!val) return std::nullopt;
       v.keys.push_back(std::move(*key));
       v.items.push_back(std::move(*val));
       if (eat(',')) {
-        if (eat('}'))
-          break;
+        if (eat('}')) break;
         continue;
       }
-      if (eat('}'))
-        break;
+      if (eat('}')) break;
       return std::nullopt;
     }
     return v;
@@ -214,7 +196,10 @@ ParseResult fail(Error e, std::string detail)
   return r;
 }
 
-std::uint16_t read_le16(const std::uint8_t *p) { return static_cast<std::uint16_t>(p[0] | (p[1] << 8)); }
+std::uint16_t read_le16(const std::uint8_t *p)
+{
+  return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
+}
 std::uint32_t read_le32(const std::uint8_t *p)
 {
   return static_cast<std::uint32_t>(p[0]) | (static_cast<std::uint32_t>(p[1]) << 8) |
@@ -257,26 +242,22 @@ std::string shape_repr(const std::vector<std::uint64_t> &s)
 {
   std::string r = "(";
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (i)
-      r += ", ";
+    if (i) r += ", ";
     r += std::to_string(s[i]);
   }
-  if (s.size() == 1)
-    r += ",";
+  if (s.size() == 1) r += ",";
   return r + ")";
 }
 
-}  // namespace
+} // namespace
 
 std::size_t item_size(DType t)
 {
   switch (t) {
   case DType::F4:
-  case DType::I4:
-    return 4;
+  case DType::I4: return 4;
   case DType::F8:
-  case DType::I8:
-    return 8;
+  case DType::I8: return 8;
   }
   return 0;
 }
@@ -284,14 +265,10 @@ std::size_t item_size(DType t)
 const char *descr(DType t)
 {
   switch (t) {
-  case DType::F4:
-    return "<f4";
-  case DType::F8:
-    return "<f8";
-  case DType::I4:
-    return "<i4";
-  case DType::I8:
-    return "<i8";
+  case DType::F4: return "<f4";
+  case DType::F8: return "<f8";
+  case DType::I4: return "<i4";
+  case DType::I8: return "<i8";
   }
   return "?";
 }
@@ -299,34 +276,20 @@ const char *descr(DType t)
 const char *error_name(Error e)
 {
   switch (e) {
-  case Error::None:
-    return "ok";
-  case Error::BadMagic:
-    return "bad magic";
-  case Error::UnknownVersion:
-    return "unknown format version";
-  case Error::TruncatedHeader:
-    return "truncated header";
-  case Error::OversizedHeader:
-    return "oversized header";
-  case Error::HeaderPastBuffer:
-    return "header length past end of buffer";
-  case Error::BadDict:
-    return "unparsable header dict";
-  case Error::FortranOrder:
-    return "fortran_order is True";
-  case Error::BigEndian:
-    return "big-endian dtype";
-  case Error::UnsupportedDtype:
-    return "unsupported dtype";
-  case Error::UnsupportedShape:
-    return "unsupported shape";
-  case Error::ShapeMismatch:
-    return "shape does not match payload";
-  case Error::ShapeOverflow:
-    return "shape product overflows";
-  case Error::TooManyColumns:
-    return "too many columns";
+  case Error::None: return "ok";
+  case Error::BadMagic: return "bad magic";
+  case Error::UnknownVersion: return "unknown format version";
+  case Error::TruncatedHeader: return "truncated header";
+  case Error::OversizedHeader: return "oversized header";
+  case Error::HeaderPastBuffer: return "header length past end of buffer";
+  case Error::BadDict: return "unparsable header dict";
+  case Error::FortranOrder: return "fortran_order is True";
+  case Error::BigEndian: return "big-endian dtype";
+  case Error::UnsupportedDtype: return "unsupported dtype";
+  case Error::UnsupportedShape: return "unsupported shape";
+  case Error::ShapeMismatch: return "shape does not match payload";
+  case Error::ShapeOverflow: return "shape product overflows";
+  case Error::TooManyColumns: return "too many columns";
   }
   return "unknown error";
 }
@@ -350,10 +313,11 @@ ParseResult parse(const std::uint8_t *data, std::size_t size, std::uint64_t max_
   std::uint64_t hlen = major == 1 ? read_le16(data + 8) : read_le32(data + 8);
   if (hlen > kMaxHeaderLen)
     return fail(Error::OversizedHeader,
-        std::to_string(hlen) + " bytes (limit " + std::to_string(kMaxHeaderLen) + ")");
+                std::to_string(hlen) + " bytes (limit " + std::to_string(kMaxHeaderLen) + ")");
   if (hlen > size - preamble)
-    return fail(Error::HeaderPastBuffer, "header of " + std::to_string(hlen) + " bytes, buffer has " +
-        std::to_string(size - preamble) + " after the preamble");
+    return fail(Error::HeaderPastBuffer,
+                "header of " + std::to_string(hlen) + " bytes, buffer has " +
+                    std::to_string(size - preamble) + " after the preamble");
 
   const char *text = reinterpret_cast<const char *>(data + preamble);
   auto dict = LiteralParser(text, text + hlen).parse_all();
@@ -363,27 +327,22 @@ ParseResult parse(const std::uint8_t *data, std::size_t size, std::uint64_t max_
   for (std::size_t i = 0; i < dict->keys.size(); ++i) {
     const Value &k = dict->keys[i];
     const Value &v = dict->items[i];
-    if (k.kind != Value::Kind::Str)
-      return fail(Error::BadDict, "non-string key");
+    if (k.kind != Value::Kind::Str) return fail(Error::BadDict, "non-string key");
     const Value **slot = k.str == "descr" ? &descr_v
         : k.str == "fortran_order"        ? &fortran_v
         : k.str == "shape"                ? &shape_v
                                           : nullptr;
-    if (!slot)
-      return fail(Error::BadDict, "unexpected key '" + k.str + "'");
-    if (*slot)
-      return fail(Error::BadDict, "duplicate key '" + k.str + "'");
+    if (!slot) return fail(Error::BadDict, "unexpected key '" + k.str + "'");
+    if (*slot) return fail(Error::BadDict, "duplicate key '" + k.str + "'");
     *slot = &v;
   }
   if (!descr_v || !fortran_v || !shape_v)
     return fail(Error::BadDict, "needs the keys descr, fortran_order and shape");
   if (fortran_v->kind != Value::Kind::Bool)
     return fail(Error::BadDict, "fortran_order is not a bool");
-  if (shape_v->kind != Value::Kind::Tuple)
-    return fail(Error::BadDict, "shape is not a tuple");
+  if (shape_v->kind != Value::Kind::Tuple) return fail(Error::BadDict, "shape is not a tuple");
   for (const auto &d : shape_v->items)
-    if (d.kind != Value::Kind::Int)
-      return fail(Error::BadDict, "shape holds a non-integer");
+    if (d.kind != Value::Kind::Int) return fail(Error::BadDict, "shape holds a non-integer");
 
   ParseResult r;
   Header &h = r.header;
@@ -391,17 +350,14 @@ ParseResult parse(const std::uint8_t *data, std::size_t size, std::uint64_t max_
   h.minor = minor;
   h.data_offset = preamble + hlen;
 
-  if (descr_v->kind != Value::Kind::Str)
-    return fail(Error::UnsupportedDtype, "structured dtype");
+  if (descr_v->kind != Value::Kind::Str) return fail(Error::UnsupportedDtype, "structured dtype");
   Error derr = Error::None;
   std::string why;
   auto dt = parse_descr(descr_v->str, derr, why);
-  if (!dt)
-    return fail(derr, why);
+  if (!dt) return fail(derr, why);
   h.dtype = *dt;
   h.fortran_order = fortran_v->boolean;
-  if (h.fortran_order)
-    return fail(Error::FortranOrder, "only C-order arrays are accepted");
+  if (h.fortran_order) return fail(Error::FortranOrder, "only C-order arrays are accepted");
 
   std::size_t ndim = shape_v->items.size();
   if (ndim != 1 && ndim != 2)
@@ -409,15 +365,15 @@ ParseResult parse(const std::uint8_t *data, std::size_t size, std::uint64_t max_
   for (const auto &d : shape_v->items) {
     if (d.negative && (d.integer != 0 || d.too_big))
       return fail(Error::UnsupportedShape, "negative dimension");
-    if (d.too_big)
-      return fail(Error::ShapeOverflow, "a dimension does not fit in 64 bits");
+    if (d.too_big) return fail(Error::ShapeOverflow, "a dimension does not fit in 64 bits");
     h.shape.push_back(d.integer);
   }
   std::uint64_t count = 1;
   for (auto d : h.shape)
     if (__builtin_mul_overflow(count, d, &count))
       return fail(Error::ShapeOverflow, shape_repr(h.shape));
-  if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(item_size(h.dtype)), &h.payload_bytes))
+  if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(item_size(h.dtype)),
+                             &h.payload_bytes))
     return fail(Error::ShapeOverflow, shape_repr(h.shape) + " of " + descr_v->str);
   h.rows = ndim == 2 ? h.shape[0] : 1;
   h.columns = ndim == 2 ? h.shape[1] : h.shape[0];
@@ -426,12 +382,15 @@ ParseResult parse(const std::uint8_t *data, std::size_t size, std::uint64_t max_
   // Checked even when the payload agrees: (0, 2147483647) is 128 bytes, and downstream sizes
   // per-column state from it.
   if (h.columns > max_columns)
-    return fail(Error::TooManyColumns, shape_repr(h.shape) + " has " + std::to_string(h.columns) +
-        " columns, more than the limit of " + std::to_string(max_columns));
+    return fail(Error::TooManyColumns,
+                shape_repr(h.shape) + " has " + std::to_string(h.columns) +
+                    " columns, more than the limit of " + std::to_string(max_columns));
   std::uint64_t have = size - h.data_offset;
   if (h.payload_bytes != have)
-    return fail(Error::ShapeMismatch, shape_repr(h.shape) + " of " + descr_v->str + " needs " +
-        std::to_string(h.payload_bytes) + " payload bytes, buffer has " + std::to_string(have));
+    return fail(Error::ShapeMismatch,
+                shape_repr(h.shape) + " of " + descr_v->str + " needs " +
+                    std::to_string(h.payload_bytes) + " payload bytes, buffer has " +
+                    std::to_string(have));
   return r;
 }
 
@@ -439,18 +398,16 @@ namespace {
 std::string dict_text(std::uint64_t rows, std::uint64_t columns, bool one_d)
 {
   std::vector<std::uint64_t> shape;
-  if (!one_d)
-    shape.push_back(rows);
+  if (!one_d) shape.push_back(rows);
   shape.push_back(columns);
   // numpy writes the keys sorted, each as "'key': repr(value), ", then room for the first axis
   // to grow in place.
   std::string h = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape_repr(shape) + ", }";
   std::size_t digits = std::to_string(shape[0]).size();
-  if (digits < kGrowthAxisDigits)
-    h.append(kGrowthAxisDigits - digits, ' ');
+  if (digits < kGrowthAxisDigits) h.append(kGrowthAxisDigits - digits, ' ');
   return h;
 }
-}  // namespace
+} // namespace
 
 std::size_t header_size_f32(std::uint64_t rows, std::uint64_t columns, bool one_d)
 {
@@ -464,7 +421,7 @@ std::string make_header_f32(std::uint64_t rows, std::uint64_t columns, bool one_
   std::string dict = dict_text(rows, columns, one_d);
   std::size_t hlen = dict.size() + 1;
   std::size_t pad = kAlign - ((kMagicLen + 2 + 2 + hlen) % kAlign);
-  std::size_t total_hlen = hlen + pad;  // always < 65536 for this dict: format 1.0
+  std::size_t total_hlen = hlen + pad; // always < 65536 for this dict: format 1.0
   std::string out(reinterpret_cast<const char *>(kMagic), kMagicLen);
   out.push_back('\x01');
   out.push_back('\x00');
@@ -486,26 +443,18 @@ void convert_items(const std::uint8_t *src, float *dst, std::size_t count)
     dst[i] = static_cast<float>(v);
   }
 }
-}  // namespace
+} // namespace
 
 void convert_to_f32(DType t, const std::uint8_t *src, float *dst, std::size_t count)
 {
-  if (count == 0)  // dst/src may be null for empty arrays; memcpy must not see them
+  if (count == 0) // dst/src may be null for empty arrays; memcpy must not see them
     return;
   switch (t) {
-  case DType::F4:
-    std::memcpy(dst, src, count * sizeof(float));
-    break;
-  case DType::F8:
-    convert_items<double>(src, dst, count);
-    break;
-  case DType::I4:
-    convert_items<std::int32_t>(src, dst, count);
-    break;
-  case DType::I8:
-    convert_items<std::int64_t>(src, dst, count);
-    break;
+  case DType::F4: std::memcpy(dst, src, count * sizeof(float)); break;
+  case DType::F8: convert_items<double>(src, dst, count); break;
+  case DType::I4: convert_items<std::int32_t>(src, dst, count); break;
+  case DType::I8: convert_items<std::int64_t>(src, dst, count); break;
   }
 }
 
-}  // namespace npy
+} // namespace npy

@@ -22,19 +22,19 @@ const char *descr(DType t);
 
 enum class Error {
   None,
-  BadMagic,          // does not start with "\x93NUMPY"
-  UnknownVersion,    // format version other than 1.0, 2.0, 3.0
-  TruncatedHeader,   // the buffer ends inside the fixed preamble (magic, version, length)
-  OversizedHeader,   // header length above kMaxHeaderLen
-  HeaderPastBuffer,  // header length points past the end of the buffer
-  BadDict,           // header is not a dict with exactly descr, fortran_order, shape
-  FortranOrder,      // fortran_order True
-  BigEndian,         // '>' byte order
-  UnsupportedDtype,  // anything but f4, f8, i4, i8
-  UnsupportedShape,  // 0-D, 3-D or more, or zero columns
-  ShapeMismatch,     // payload size differs from product(shape) * item size
-  ShapeOverflow,     // product(shape) * item size does not fit in 64 bits
-  TooManyColumns,    // more columns than the caller's limit (parse's max_columns)
+  BadMagic,         // does not start with "\x93NUMPY"
+  UnknownVersion,   // format version other than 1.0, 2.0, 3.0
+  TruncatedHeader,  // the buffer ends inside the fixed preamble (magic, version, length)
+  OversizedHeader,  // header length above kMaxHeaderLen
+  HeaderPastBuffer, // header length points past the end of the buffer
+  BadDict,          // header is not a dict with exactly descr, fortran_order, shape
+  FortranOrder,     // fortran_order True
+  BigEndian,        // '>' byte order
+  UnsupportedDtype, // anything but f4, f8, i4, i8
+  UnsupportedShape, // 0-D, 3-D or more, or zero columns
+  ShapeMismatch,    // payload size differs from product(shape) * item size
+  ShapeOverflow,    // product(shape) * item size does not fit in 64 bits
+  TooManyColumns,   // more columns than the caller's limit (parse's max_columns)
 };
 
 /* Short human-readable reason, e.g. "bad magic". */
@@ -49,15 +49,15 @@ struct Header {
   DType dtype = DType::F4;
   bool fortran_order = false;
   std::vector<std::uint64_t> shape;
-  std::size_t data_offset = 0;  // first payload byte
-  std::uint64_t rows = 0;       // shape[0] for 2-D, 1 for 1-D
-  std::uint64_t columns = 0;    // shape[1] for 2-D, shape[0] for 1-D
+  std::size_t data_offset = 0; // first payload byte
+  std::uint64_t rows = 0;      // shape[0] for 2-D, 1 for 1-D
+  std::uint64_t columns = 0;   // shape[1] for 2-D, shape[0] for 1-D
   std::uint64_t payload_bytes = 0;
 };
 
 struct ParseResult {
   Error error = Error::None;
-  std::string detail;  // reason with specifics, for warnings
+  std::string detail; // reason with specifics, for warnings
   Header header;
   bool ok() const { return error == Error::None; }
 };
@@ -66,7 +66,8 @@ struct ParseResult {
  * the column count is at most max_columns, and that the payload is exactly
  * product(shape) * item size bytes (so the row count agrees with it). Every product is
  * overflow-checked. Never reads outside the range. */
-ParseResult parse(const std::uint8_t *data, std::size_t size, std::uint64_t max_columns = UINT64_MAX);
+ParseResult parse(const std::uint8_t *data, std::size_t size,
+                  std::uint64_t max_columns = UINT64_MAX);
 
 /* Writes the header numpy.save writes for a <f4 C-order array of the given shape (2-D when
  * one_d is false: (rows, columns); 1-D: (columns,)). Returns its length (a multiple of 64). */
@@ -78,4 +79,4 @@ std::size_t header_size_f32(std::uint64_t rows, std::uint64_t columns, bool one_
 /* Converts count items of dtype t at src (any alignment, little-endian) into float32 at dst. */
 void convert_to_f32(DType t, const std::uint8_t *src, float *dst, std::size_t count);
 
-}  // namespace npy
+} // namespace npy

@@ -8,8 +8,7 @@ namespace pointcast::codecs {
 namespace {
 bool iequal(std::string_view a, std::string_view b)
 {
-  if (a.size() != b.size())
-    return false;
+  if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); i++)
     if (std::tolower(static_cast<unsigned char>(a[i])) !=
         std::tolower(static_cast<unsigned char>(b[i])))
@@ -39,34 +38,30 @@ const std::vector<Codec> &all()
 const Codec *by_name(std::string_view name)
 {
   for (auto &c : all())
-    if (iequal(c.name, name))
-      return &c;
+    if (iequal(c.name, name)) return &c;
   return nullptr;
 }
 
 const Codec *by_encoded(std::string_view caps_name)
 {
   for (auto &c : all())
-    if (caps_name == c.encoded)
-      return &c;
+    if (caps_name == c.encoded) return &c;
   return nullptr;
 }
 
 const Codec *by_encoding(std::string_view encoding)
 {
   for (auto &c : all())
-    if (iequal(c.encoding, encoding))
-      return &c;
+    if (iequal(c.encoding, encoding)) return &c;
   return nullptr;
 }
 
 std::string rtp_caps(const Codec &c, unsigned pt)
 {
   std::string s = std::string("application/x-rtp,media=") + (c.video ? "video" : "audio") +
-                  ",encoding-name=" + c.encoding + ",payload=" + std::to_string(pt) +
-                  ",clock-rate=" + std::to_string(c.clock_rate);
-  if (*c.rtp_extra)
-    s += std::string(",") + c.rtp_extra;
+      ",encoding-name=" + c.encoding + ",payload=" + std::to_string(pt) +
+      ",clock-rate=" + std::to_string(c.clock_rate);
+  if (*c.rtp_extra) s += std::string(",") + c.rtp_extra;
   return s;
 }
 

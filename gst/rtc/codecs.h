@@ -11,16 +11,16 @@
 namespace pointcast::codecs {
 
 struct Codec {
-  const char *name;        // video-codec property value: "vp8"
-  const char *encoding;    // RTP encoding-name: "VP8"
+  const char *name;     // video-codec property value: "vp8"
+  const char *encoding; // RTP encoding-name: "VP8"
   bool video;
-  const char *encoded;     // caps name of the encoded stream: "video/x-vp8"
-  const char *encoder;     // raw -> encoded
-  const char *parser;      // between encoder (or input) and payloader; nullptr if none
+  const char *encoded; // caps name of the encoded stream: "video/x-vp8"
+  const char *encoder; // raw -> encoded
+  const char *parser;  // between encoder (or input) and payloader; nullptr if none
   const char *payloader;
   const char *depayloader;
   int clock_rate;
-  const char *rtp_extra;   // further application/x-rtp fields, "" if none
+  const char *rtp_extra; // further application/x-rtp fields, "" if none
 };
 
 const std::vector<Codec> &all();

@@ -36,12 +36,15 @@ std::string announce(uint64_t size, uint64_t count);
 // Parses an announcement; nullopt when `text` is not one (then it is an ordinary text message).
 std::optional<Announcement> parse_announcement(std::string_view text);
 // Number of pieces for `size` bytes with pieces of at most `chunk` bytes.
-inline uint64_t piece_count(uint64_t size, uint64_t chunk) { return (size + chunk - 1) / chunk; }
+inline uint64_t piece_count(uint64_t size, uint64_t chunk)
+{
+  return (size + chunk - 1) / chunk;
+}
 
 using Clock = std::chrono::steady_clock;
 
 struct Limits {
-  uint64_t max_message = uint64_t(256) << 20;  // largest announced message accepted
+  uint64_t max_message = uint64_t(256) << 20; // largest announced message accepted
   // An incomplete message whose next piece takes longer than this is dropped (an ordered,
   // reliable channel that makes progress delivers pieces back to back).
   Clock::duration idle_timeout = std::chrono::seconds(10);
@@ -83,11 +86,11 @@ private:
 class Reassembler {
 public:
   enum class Status {
-    Plain,     // not part of a fragmented message: deliver the message as it is
-    Pending,   // consumed; more pieces to come (or a late piece of a dropped message)
-    Complete,  // consumed; take() returns the whole message
-    Error,     // refused announcement or inconsistent framing; error() says why; the partial
-               // message is dropped, and so are its remaining pieces when they come
+    Plain,    // not part of a fragmented message: deliver the message as it is
+    Pending,  // consumed; more pieces to come (or a late piece of a dropped message)
+    Complete, // consumed; take() returns the whole message
+    Error,    // refused announcement or inconsistent framing; error() says why; the partial
+              // message is dropped, and so are its remaining pieces when they come
   };
 
   // A reassembler with a budget of its own of max_size bytes (limits otherwise default).
@@ -122,7 +125,7 @@ private:
   mutable std::mutex mu_;
   uint8_t *buf_ = nullptr;
   uint64_t capacity_ = 0, size_ = 0, filled_ = 0, expected_ = 0, received_ = 0;
-  uint64_t skip_ = 0;  // pieces of a dropped message still to come
+  uint64_t skip_ = 0; // pieces of a dropped message still to come
   Clock::time_point last_;
   uint8_t *done_ = nullptr;
   uint64_t done_size_ = 0;

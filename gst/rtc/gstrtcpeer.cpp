@@ -57,18 +57,18 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr guint kDefaultLatency = 10;        // ms of jitterbuffer; webrtcbin's 200 ms is far too much
+constexpr guint kDefaultLatency = 10; // ms of jitterbuffer; webrtcbin's 200 ms is far too much
 constexpr guint kDefaultVideoBitrate = 2000; // kbit/s
 constexpr guint64 kHighWater = 4 << 20;      // bytes queued on a channel before the sender waits
 constexpr guint64 kLowWater = 1 << 20;
-constexpr auto kStallLimit = 10s;            // a peer not draining for this long loses messages
-constexpr guint kSrcEosWaitMs = 5000;       // gst-launch -e: longest wait for our sinks to end
-constexpr auto kEosLinger = 1500ms;         // at EOS, after the channels drained (see drain_channels)
-constexpr guint kLeftGraceMs = 5000;         // a connected peer whose signaling dropped may return
-constexpr guint kGatherTimeoutMs = 5000;     // non-trickle: send what we have after this
+constexpr auto kStallLimit = 10s;        // a peer not draining for this long loses messages
+constexpr guint kSrcEosWaitMs = 5000;    // gst-launch -e: longest wait for our sinks to end
+constexpr auto kEosLinger = 1500ms;      // at EOS, after the channels drained (see drain_channels)
+constexpr guint kLeftGraceMs = 5000;     // a connected peer whose signaling dropped may return
+constexpr guint kGatherTimeoutMs = 5000; // non-trickle: send what we have after this
 constexpr const char *kDefaultChannel = "pointcast";
 constexpr const char *kDefaultPeerType = "gstreamer";
-constexpr uint64_t kMinChunk = 256;          // a piece must hold the fragment announcement
+constexpr uint64_t kMinChunk = 256; // a piece must hold the fragment announcement
 // What one remote peer may open: channels on its connection, and distinct labels (each becomes a
 // src pad of this element) across all peers.
 constexpr size_t kMaxChannels = 64;
@@ -103,7 +103,10 @@ struct Session;
  * as the channel. Receive callbacks run on the channel's SCTP thread. */
 struct ChannelState {
   // Every channel of one peer reassembles against that peer's budget (Session::reasm_budget).
-  explicit ChannelState(std::shared_ptr<framing::Budget> budget) : reasm(framing::Limits{}, std::move(budget)) {}
+  explicit ChannelState(std::shared_ptr<framing::Budget> budget)
+      : reasm(framing::Limits{}, std::move(budget))
+  {
+  }
   GstRtcPeer *self = nullptr;
   std::string peer, label;
   framing::Reassembler reasm;
@@ -139,7 +142,7 @@ struct MediaSend {
   guint pt = 96;                 // payload type, distinct per pad (see alloc_payload_type)
   std::vector<GstElement *> chain;
   bool built = false;
-  bool eos = false;              // guarded by the element's lock
+  bool eos = false; // guarded by the element's lock
 };
 
 struct MediaLink {
@@ -165,9 +168,9 @@ struct Session {
   // Written on the context thread, read from others (get_property, streaming threads).
   std::atomic<bool> removed{false};
   std::atomic<bool> connected{false};
-  bool remote_set = false;    // ctx thread
-  bool trickle = true;        // ctx thread
-  std::string waiting_type;   // non-trickle: local description waiting for gathering to finish
+  bool remote_set = false;  // ctx thread
+  bool trickle = true;      // ctx thread
+  std::string waiting_type; // non-trickle: local description waiting for gathering to finish
   std::string waiting_sdp;
   guint gather_timer = 0, left_timer = 0;
   struct RemoteCandidate {
@@ -296,29 +299,29 @@ enum {
   PROP_END_WITH_PEERS,
 };
 
-static GstStaticPadTemplate data_sink_template = GST_STATIC_PAD_TEMPLATE("data_%s",
-    GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS_ANY);
-static GstStaticPadTemplate video_sink_template = GST_STATIC_PAD_TEMPLATE("video_%u",
-    GST_PAD_SINK, GST_PAD_REQUEST,
+static GstStaticPadTemplate data_sink_template =
+    GST_STATIC_PAD_TEMPLATE("data_%s", GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS_ANY);
+static GstStaticPadTemplate video_sink_template = GST_STATIC_PAD_TEMPLATE(
+    "video_%u", GST_PAD_SINK, GST_PAD_REQUEST,
     GST_STATIC_CAPS("video/x-raw; video/x-vp8; video/x-vp9; video/x-h264, "
                     "stream-format=(string)byte-stream, alignment=(string)au"));
-static GstStaticPadTemplate audio_sink_template = GST_STATIC_PAD_TEMPLATE("audio_%u",
-    GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS("audio/x-raw; audio/x-opus"));
+static GstStaticPadTemplate audio_sink_template = GST_STATIC_PAD_TEMPLATE(
+    "audio_%u", GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS("audio/x-raw; audio/x-opus"));
 /* A pad template name is unique per element class, so the src templates cannot share the sink
  * templates' names; the src pads themselves are still named data_%s, video_%u and audio_%u. */
-static GstStaticPadTemplate data_src_template = GST_STATIC_PAD_TEMPLATE("src_data_%s",
-    GST_PAD_SRC, GST_PAD_SOMETIMES, GST_STATIC_CAPS_ANY);
-static GstStaticPadTemplate video_src_template = GST_STATIC_PAD_TEMPLATE("src_video_%u",
-    GST_PAD_SRC, GST_PAD_SOMETIMES, GST_STATIC_CAPS("video/x-raw"));
-static GstStaticPadTemplate audio_src_template = GST_STATIC_PAD_TEMPLATE("src_audio_%u",
-    GST_PAD_SRC, GST_PAD_SOMETIMES, GST_STATIC_CAPS("audio/x-raw"));
+static GstStaticPadTemplate data_src_template =
+    GST_STATIC_PAD_TEMPLATE("src_data_%s", GST_PAD_SRC, GST_PAD_SOMETIMES, GST_STATIC_CAPS_ANY);
+static GstStaticPadTemplate video_src_template = GST_STATIC_PAD_TEMPLATE(
+    "src_video_%u", GST_PAD_SRC, GST_PAD_SOMETIMES, GST_STATIC_CAPS("video/x-raw"));
+static GstStaticPadTemplate audio_src_template = GST_STATIC_PAD_TEMPLATE(
+    "src_audio_%u", GST_PAD_SRC, GST_PAD_SOMETIMES, GST_STATIC_CAPS("audio/x-raw"));
 
 GType gst_rtc_peer_role_get_type(void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
-      {int(Role::Auto), "Offer to peers that join after us, and to those that only answer (or to target)",
-       "auto"},
+      {int(Role::Auto),
+       "Offer to peers that join after us, and to those that only answer (or to target)", "auto"},
       {int(Role::Offerer), "Offer to every peer (or to target)", "offerer"},
       {int(Role::Answerer), "Only answer offers", "answerer"},
       {0, nullptr, nullptr},
@@ -337,22 +340,25 @@ GType gst_rtc_peer_role_get_type(void)
 static void run_async(GstRtcPeer *self, std::function<void()> fn)
 {
   auto *p = self->priv;
-  if (!p->ctx)
-    return;
+  if (!p->ctx) return;
   struct Call {
     GstRtcPeer *self;
     std::function<void()> fn;
   };
   auto *call = new Call{GST_RTC_PEER(gst_object_ref(self)), std::move(fn)};
   GSource *src = g_idle_source_new();
-  g_source_set_callback(src, [](gpointer d) -> gboolean {
-    static_cast<Call *>(d)->fn();
-    return G_SOURCE_REMOVE;
-  }, call, [](gpointer d) {
-    auto *c = static_cast<Call *>(d);
-    gst_object_unref(c->self);
-    delete c;
-  });
+  g_source_set_callback(
+      src,
+      [](gpointer d) -> gboolean {
+        static_cast<Call *>(d)->fn();
+        return G_SOURCE_REMOVE;
+      },
+      call,
+      [](gpointer d) {
+        auto *c = static_cast<Call *>(d);
+        gst_object_unref(c->self);
+        delete c;
+      });
   g_source_attach(src, p->ctx);
   g_source_unref(src);
 }
@@ -381,10 +387,13 @@ static guint add_timeout(GstRtcPeer *self, guint ms, std::function<void()> fn)
 {
   auto *f = new std::function<void()>(std::move(fn));
   GSource *src = g_timeout_source_new(ms);
-  g_source_set_callback(src, [](gpointer d) -> gboolean {
-    (*static_cast<std::function<void()> *>(d))();
-    return G_SOURCE_REMOVE;
-  }, f, [](gpointer d) { delete static_cast<std::function<void()> *>(d); });
+  g_source_set_callback(
+      src,
+      [](gpointer d) -> gboolean {
+        (*static_cast<std::function<void()> *>(d))();
+        return G_SOURCE_REMOVE;
+      },
+      f, [](gpointer d) { delete static_cast<std::function<void()> *>(d); });
   guint id = g_source_attach(src, self->priv->ctx);
   g_source_unref(src);
   return id;
@@ -394,8 +403,7 @@ static void cancel_timeout(GstRtcPeer *self, guint *id)
 {
   if (*id) {
     GSource *src = g_main_context_find_source_by_id(self->priv->ctx, *id);
-    if (src)
-      g_source_destroy(src);
+    if (src) g_source_destroy(src);
     *id = 0;
   }
 }
@@ -404,8 +412,7 @@ static void post_peer_message(GstRtcPeer *self, const char *name, const std::str
                               const char *extra_key = nullptr, const std::string &extra = "")
 {
   GstStructure *s = gst_structure_new(name, "peer-id", G_TYPE_STRING, peer.c_str(), nullptr);
-  if (extra_key)
-    gst_structure_set(s, extra_key, G_TYPE_STRING, extra.c_str(), nullptr);
+  if (extra_key) gst_structure_set(s, extra_key, G_TYPE_STRING, extra.c_str(), nullptr);
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
 }
 
@@ -415,11 +422,8 @@ static void post_peer_message(GstRtcPeer *self, const char *name, const std::str
 static gboolean data_src_query(GstPad *pad, GstObject *parent, GstQuery *query)
 {
   switch (GST_QUERY_TYPE(query)) {
-  case GST_QUERY_LATENCY:
-    gst_query_set_latency(query, TRUE, 0, GST_CLOCK_TIME_NONE);
-    return TRUE;
-  default:
-    return gst_pad_query_default(pad, parent, query);
+  case GST_QUERY_LATENCY: gst_query_set_latency(query, TRUE, 0, GST_CLOCK_TIME_NONE); return TRUE;
+  default: return gst_pad_query_default(pad, parent, query);
   }
 }
 
@@ -437,16 +441,15 @@ static DataSrc *ensure_data_src(GstRtcPeer *self, const std::string &label)
   {
     std::lock_guard lk(p->lock);
     auto it = p->data_srcs.find(label);
-    if (it != p->data_srcs.end())
-      return it->second.get();
-    if (p->flushing)
-      return nullptr;
+    if (it != p->data_srcs.end()) return it->second.get();
+    if (p->flushing) return nullptr;
     if (p->data_srcs.size() >= kMaxDataSrcs) {
       // Each label is a pad: a peer must not be able to make this element grow without end.
       if (p->refused_labels++ == 0)
         GST_ELEMENT_WARNING(self, STREAM, DEMUX, ("Too many data channel labels"),
                             ("already %zu data_%%s src pads; dropping messages on '%s' and any "
-                             "further new label", kMaxDataSrcs, label.c_str()));
+                             "further new label",
+                             kMaxDataSrcs, label.c_str()));
       return nullptr;
     }
   }
@@ -454,8 +457,7 @@ static DataSrc *ensure_data_src(GstRtcPeer *self, const std::string &label)
   {
     std::lock_guard lk(p->lock);
     auto it = p->data_srcs.find(label);
-    if (it != p->data_srcs.end())
-      return it->second.get();
+    if (it != p->data_srcs.end()) return it->second.get();
   }
   std::string name = "data_" + label;
   GstPad *pad = gst_pad_new_from_static_template(&data_src_template, name.c_str());
@@ -483,8 +485,7 @@ static DataSrc *ensure_data_src(GstRtcPeer *self, const std::string &label)
   } else {
     caps = gst_caps_fixate(gst_caps_copy_nth(peer_caps, 0));
   }
-  if (peer_caps)
-    gst_caps_unref(peer_caps);
+  if (peer_caps) gst_caps_unref(peer_caps);
   gst_pad_push_event(pad, gst_event_new_caps(caps));
   gst_caps_unref(caps);
   GstSegment seg;
@@ -503,9 +504,9 @@ static void push_message(GstRtcPeer *self, const std::string &label, GstBuffer *
   std::lock_guard lk(src->push); // several peers' SCTP threads may deliver to one pad
   GstFlowReturn ret = gst_pad_push(src->pad, buf);
   if (ret == GST_FLOW_NOT_LINKED && src->dropped++ == 0)
-    GST_ELEMENT_WARNING(self, STREAM, DEMUX, ("Nothing is linked to data_%s", label.c_str()),
-                        ("messages on channel '%s' are dropped until something links it",
-                         label.c_str()));
+    GST_ELEMENT_WARNING(
+        self, STREAM, DEMUX, ("Nothing is linked to data_%s", label.c_str()),
+        ("messages on channel '%s' are dropped until something links it", label.c_str()));
   else if (ret != GST_FLOW_OK)
     GST_LOG_OBJECT(self, "pushing on data_%s: %s", label.c_str(), gst_flow_get_name(ret));
 }
@@ -513,20 +514,18 @@ static void push_message(GstRtcPeer *self, const std::string &label, GstBuffer *
 static void on_message_data(GstWebRTCDataChannel *ch, GBytes *data, gpointer user_data)
 {
   auto *cs = static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(ch), channel_quark()));
-  if (!cs)
-    return;
+  if (!cs) return;
   gsize size = 0;
   const void *bytes = data ? g_bytes_get_data(data, &size) : nullptr;
   switch (cs->reasm.on_binary(bytes, size)) {
   case framing::Reassembler::Status::Plain:
-    push_message(cs->self, cs->label,
-                 data ? gst_buffer_new_wrapped_bytes(data) : gst_buffer_new());
+    push_message(cs->self, cs->label, data ? gst_buffer_new_wrapped_bytes(data) : gst_buffer_new());
     break;
   case framing::Reassembler::Status::Complete: {
     size_t n = 0;
     void *msg = cs->reasm.take(&n);
-    push_message(cs->self, cs->label, gst_buffer_new_wrapped_full(GstMemoryFlags(0), msg, n, 0, n,
-                                                                  msg, g_free));
+    push_message(cs->self, cs->label,
+                 gst_buffer_new_wrapped_full(GstMemoryFlags(0), msg, n, 0, n, msg, g_free));
     break;
   }
   case framing::Reassembler::Status::Error:
@@ -534,29 +533,25 @@ static void on_message_data(GstWebRTCDataChannel *ch, GBytes *data, gpointer use
                         ("channel '%s' from peer '%s': %s", cs->label.c_str(), cs->peer.c_str(),
                          cs->reasm.error().c_str()));
     break;
-  case framing::Reassembler::Status::Pending:
-    break;
+  case framing::Reassembler::Status::Pending: break;
   }
 }
 
 static void on_message_string(GstWebRTCDataChannel *ch, const gchar *str, gpointer user_data)
 {
   auto *cs = static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(ch), channel_quark()));
-  if (!cs)
-    return;
+  if (!cs) return;
   std::string_view text = str ? str : "";
   switch (cs->reasm.on_text(text)) {
   case framing::Reassembler::Status::Plain:
-    push_message(cs->self, cs->label,
-                 gst_buffer_new_memdup(text.data(), text.size()));
+    push_message(cs->self, cs->label, gst_buffer_new_memdup(text.data(), text.size()));
     break;
   case framing::Reassembler::Status::Error:
     GST_ELEMENT_WARNING(cs->self, STREAM, DECODE, ("Dropped a broken fragmented message"),
                         ("channel '%s' from peer '%s': %s", cs->label.c_str(), cs->peer.c_str(),
                          cs->reasm.error().c_str()));
     break;
-  default:
-    break;
+  default: break;
   }
 }
 
@@ -591,8 +586,7 @@ static void maybe_end_src(GstRtcPeer *self, const std::string &label);
 static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user_data)
 {
   auto *cs = static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(ch), channel_quark()));
-  if (!cs)
-    return;
+  if (!cs) return;
   GstWebRTCDataChannelState state;
   g_object_get(ch, "ready-state", &state, nullptr);
   GstRtcPeer *self = cs->self;
@@ -600,8 +594,7 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
   {
     std::lock_guard lk(p->lock);
     cs->open = state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN;
-    if (cs->open)
-      cs->ever_open = true;
+    if (cs->open) cs->ever_open = true;
   }
   p->cond.notify_all();
   if (state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN) {
@@ -624,7 +617,7 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
             GstWebRTCDataChannelState st;
             g_object_get(c, "ready-state", &st, nullptr);
             any_open |= st != GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED &&
-                        st != GST_WEBRTC_DATA_CHANNEL_STATE_CLOSING && o;
+                st != GST_WEBRTC_DATA_CHANNEL_STATE_CLOSING && o;
           }
         }
       }
@@ -636,8 +629,7 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
         std::lock_guard lk(p->lock);
         draining = p->eos_posted;
       }
-      if (!draining)
-        maybe_end_src(self, label);
+      if (!draining) maybe_end_src(self, label);
       bool has_media = false;
       if (s) {
         std::lock_guard lk(p->lock); // media_srcs grows on decodebin's thread
@@ -656,31 +648,28 @@ static void maybe_end_src(GstRtcPeer *self, const std::string &label)
   DataSrc *src = nullptr;
   {
     std::lock_guard plk(p->props_lock);
-    if (!p->end_with_peers)
-      return;
+    if (!p->end_with_peers) return;
   }
   std::vector<GstWebRTCDataChannel *> channels;
   {
     std::lock_guard lk(p->lock);
     auto it = p->data_srcs.find(label);
-    if (it == p->data_srcs.end())
-      return;
+    if (it == p->data_srcs.end()) return;
     src = it->second.get();
     for (auto &[id, s] : p->sessions)
-      for (auto *c : s->channels)
-        channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(c)));
+      for (auto *c : s->channels) channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(c)));
   }
   bool open = false;
   for (auto *c : channels) {
     auto *cs = static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(c), channel_quark()));
     GstWebRTCDataChannelState st;
     g_object_get(c, "ready-state", &st, nullptr);
-    open |= cs && cs->label == label && (st == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN ||
-                                         st == GST_WEBRTC_DATA_CHANNEL_STATE_CONNECTING);
+    open |= cs && cs->label == label &&
+        (st == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN ||
+         st == GST_WEBRTC_DATA_CHANNEL_STATE_CONNECTING);
     gst_object_unref(c);
   }
-  if (open)
-    return;
+  if (open) return;
   GST_INFO_OBJECT(self, "every peer closed channel '%s': EOS on data_%s", label.c_str(),
                   label.c_str());
   std::lock_guard lk(src->push);
@@ -709,10 +698,9 @@ static void nap(RtcPeerPrivate *p, std::chrono::milliseconds d)
 static void on_channel_error(GstWebRTCDataChannel *ch, GError *error, gpointer user_data)
 {
   auto *cs = static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(ch), channel_quark()));
-  GST_ELEMENT_WARNING(static_cast<GstRtcPeer *>(user_data), RESOURCE, WRITE,
-                      ("Data channel error"), ("channel '%s' with peer '%s': %s",
-                       cs ? cs->label.c_str() : "?", cs ? cs->peer.c_str() : "?",
-                       error ? error->message : "unknown"));
+  GST_ELEMENT_WARNING(static_cast<GstRtcPeer *>(user_data), RESOURCE, WRITE, ("Data channel error"),
+                      ("channel '%s' with peer '%s': %s", cs ? cs->label.c_str() : "?",
+                       cs ? cs->peer.c_str() : "?", error ? error->message : "unknown"));
 }
 
 // Any thread. Takes a reference to ch.
@@ -740,8 +728,7 @@ static void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s,
   {
     std::lock_guard lk(p->lock);
     s->channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(ch)));
-    if (!s->send_channels.count(label))
-      s->send_channels[label] = ch;
+    if (!s->send_channels.count(label)) s->send_channels[label] = ch;
   }
   // The channel may already be open (remote-created channels arrive open).
   on_ready_state(ch, nullptr, self);
@@ -751,8 +738,7 @@ static void on_data_channel(GstElement *webrtc, GstWebRTCDataChannel *ch, gpoint
 {
   auto *h = static_cast<SessionHandle *>(user_data);
   auto s = h->session.lock();
-  if (!s)
-    return;
+  if (!s) return;
   size_t n;
   {
     std::lock_guard lk(h->self->priv->lock);
@@ -760,8 +746,9 @@ static void on_data_channel(GstElement *webrtc, GstWebRTCDataChannel *ch, gpoint
   }
   if (n >= kMaxChannels) {
     if (s->refused_channels++ == 0)
-      GST_ELEMENT_WARNING(h->self, STREAM, DEMUX, ("Peer '%s' opens too many data channels",
-                          s->id.c_str()), ("%zu are open; closing the rest", n));
+      GST_ELEMENT_WARNING(h->self, STREAM, DEMUX,
+                          ("Peer '%s' opens too many data channels", s->id.c_str()),
+                          ("%zu are open; closing the rest", n));
     gst_webrtc_data_channel_close(ch);
     return;
   }
@@ -775,8 +762,7 @@ static void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s,
   {
     std::lock_guard lk(p->lock);
     for (auto &[label, sink] : p->data_sinks)
-      if (!s->send_channels.count(label))
-        labels.push_back(label);
+      if (!s->send_channels.count(label)) labels.push_back(label);
     // An offer needs a data section so that the answerer can open channels of its own.
     if (always && p->data_sinks.empty() && s->send_channels.empty())
       labels.push_back(kDefaultChannel);
@@ -785,8 +771,9 @@ static void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s,
     GstWebRTCDataChannel *ch = nullptr;
     g_signal_emit_by_name(s->webrtc, "create-data-channel", label.c_str(), nullptr, &ch);
     if (!ch) {
-      GST_ELEMENT_WARNING(self, RESOURCE, FAILED, ("Could not create data channel '%s'",
-                          label.c_str()), ("peer '%s'", s->id.c_str()));
+      GST_ELEMENT_WARNING(self, RESOURCE, FAILED,
+                          ("Could not create data channel '%s'", label.c_str()),
+                          ("peer '%s'", s->id.c_str()));
       continue;
     }
     setup_channel(self, s, ch);
@@ -802,8 +789,7 @@ static void send_local_description(GstRtcPeer *self, const std::shared_ptr<Sessi
 static void open_channels_when_ready(GstRtcPeer *self, std::weak_ptr<Session> weak, int tries)
 {
   auto s = weak.lock();
-  if (!s || s->removed)
-    return;
+  if (!s || s->removed) return;
   GstWebRTCSCTPTransport *t = nullptr;
   g_object_get(s->webrtc, "sctp-transport", &t, nullptr);
   GstWebRTCSCTPTransportState st = GST_WEBRTC_SCTP_TRANSPORT_STATE_NEW;
@@ -825,24 +811,21 @@ static void open_channels_when_ready(GstRtcPeer *self, std::weak_ptr<Session> we
 static void finish_gathering(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
   auto *p = self->priv;
-  if (s->removed || s->waiting_type.empty())
-    return;
+  if (s->removed || s->waiting_type.empty()) return;
   cancel_timeout(self, &s->gather_timer);
   std::string sdp_text = sdp::with_candidates(s->waiting_sdp, s->local_candidates);
   std::string type = s->waiting_type;
   s->waiting_type.clear();
   s->waiting_sdp.clear();
   GST_DEBUG_OBJECT(self, "sending complete %s to '%s'", type.c_str(), s->id.c_str());
-  if (p->signaller)
-    p->signaller->send_sdp(s->id, type, sdp_text);
+  if (p->signaller) p->signaller->send_sdp(s->id, type, sdp_text);
 }
 
 static void send_local_description(GstRtcPeer *self, const std::shared_ptr<Session> &s,
                                    const std::string &type, const std::string &sdp_text)
 {
   auto *p = self->priv;
-  if (s->removed || !p->signaller)
-    return;
+  if (s->removed || !p->signaller) return;
   GST_LOG_OBJECT(self, "%s to '%s':\n%s", type.c_str(), s->id.c_str(), sdp_text.c_str());
   s->mids = sdp::mids(sdp_text);
   if (s->trickle) {
@@ -885,8 +868,7 @@ static void on_description_created(GstPromise *promise, gpointer user_data, cons
   GError *err = nullptr;
   if (reply) {
     gst_structure_get(reply, field, GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &desc, nullptr);
-    if (!desc)
-      gst_structure_get(reply, "error", G_TYPE_ERROR, &err, nullptr);
+    if (!desc) gst_structure_get(reply, "error", G_TYPE_ERROR, &err, nullptr);
   }
   std::string error = err ? err->message : "no description";
   g_clear_error(&err);
@@ -894,21 +876,21 @@ static void on_description_created(GstPromise *promise, gpointer user_data, cons
   run_async(self, [self, weak, desc, error, is_offer] {
     auto s = weak.lock();
     if (!s || s->removed) { // from a webrtcbin that was replaced meanwhile
-      if (desc)
-        gst_webrtc_session_description_free(desc);
+      if (desc) gst_webrtc_session_description_free(desc);
       return;
     }
     if (!desc) {
-      GST_ELEMENT_WARNING(self, LIBRARY, FAILED, ("Could not create an %s for peer '%s'",
-                          is_offer ? "offer" : "answer", s->id.c_str()), ("%s", error.c_str()));
+      GST_ELEMENT_WARNING(
+          self, LIBRARY, FAILED,
+          ("Could not create an %s for peer '%s'", is_offer ? "offer" : "answer", s->id.c_str()),
+          ("%s", error.c_str()));
       s->neg->failed();
-      remove_session(self, s->id, std::string("could not create an ") +
-                                      (is_offer ? "offer" : "answer"));
+      remove_session(self, s->id,
+                     std::string("could not create an ") + (is_offer ? "offer" : "answer"));
       return;
     }
     auto &slot = is_offer ? s->offer : s->answer;
-    if (slot)
-      gst_webrtc_session_description_free(slot);
+    if (slot) gst_webrtc_session_description_free(slot);
     slot = desc;
     negotiate(self, s, is_offer ? s->neg->offer_created() : s->neg->answer_created());
   });
@@ -944,8 +926,7 @@ static void on_ice_candidate(GstElement *webrtc, guint mline, gchar *candidate, 
   std::string cand = candidate ? candidate : "";
   run_async(self, [self, weak, mline, cand] {
     auto s = weak.lock();
-    if (!s || s->removed)
-      return;
+    if (!s || s->removed) return;
     s->local_candidates.push_back({int(mline), cand});
     if (s->trickle && self->priv->signaller) {
       std::string mid = mline < s->mids.size() ? s->mids[mline] : std::to_string(mline);
@@ -959,13 +940,11 @@ static void on_gathering_state(GstElement *webrtc, GParamSpec *, gpointer user_d
   auto *h = static_cast<SessionHandle *>(user_data);
   GstWebRTCICEGatheringState gs;
   g_object_get(webrtc, "ice-gathering-state", &gs, nullptr);
-  if (gs != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE)
-    return;
+  if (gs != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) return;
   GstRtcPeer *self = h->self;
   std::weak_ptr<Session> weak = h->session;
   run_async(self, [self, weak] {
-    if (auto s = weak.lock())
-      finish_gathering(self, s);
+    if (auto s = weak.lock()) finish_gathering(self, s);
   });
 }
 
@@ -976,13 +955,12 @@ static void request_keyframes(GstRtcPeer *self)
   {
     std::lock_guard lk(p->lock);
     for (auto &m : p->media_sends)
-      if (m->encoder)
-        encoders.push_back(GST_ELEMENT(gst_object_ref(m->encoder)));
+      if (m->encoder) encoders.push_back(GST_ELEMENT(gst_object_ref(m->encoder)));
   }
   for (auto *e : encoders) {
     GstPad *src = gst_element_get_static_pad(e, "src");
-    gst_pad_send_event(src, gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE,
-                                                                        TRUE, 0));
+    gst_pad_send_event(src,
+                       gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
     gst_object_unref(src);
     gst_object_unref(e);
   }
@@ -995,10 +973,8 @@ static bool media_negotiated(const MediaLink &l);
 static void renegotiate_if_needed(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
   bool missing = false;
-  for (auto &l : s->media)
-    missing |= !media_negotiated(l);
-  if (!missing)
-    return;
+  for (auto &l : s->media) missing |= !media_negotiated(l);
+  if (!missing) return;
   GST_INFO_OBJECT(self, "offering '%s' the tracks its offer left out", s->id.c_str());
   negotiate(self, s, s->neg->negotiation_needed());
 }
@@ -1012,8 +988,7 @@ static void on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_
   std::weak_ptr<Session> weak = h->session;
   run_async(self, [self, weak, state] {
     auto s = weak.lock();
-    if (!s || s->removed)
-      return;
+    if (!s || s->removed) return;
     switch (state) {
     case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED:
       if (!s->connected) {
@@ -1026,8 +1001,7 @@ static void on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_
         renegotiate_if_needed(self, s);
         request_keyframes(self);
         // Again shortly: the first one can be dropped while the new path is still settling.
-        for (guint ms : {300u, 1000u})
-          add_timeout(self, ms, [self] { request_keyframes(self); });
+        for (guint ms : {300u, 1000u}) add_timeout(self, ms, [self] { request_keyframes(self); });
       }
       break;
     case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED:
@@ -1039,8 +1013,7 @@ static void on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_
     case GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED:
       remove_session(self, s->id, "connection closed");
       break;
-    default:
-      break;
+    default: break;
     }
   });
 }
@@ -1050,14 +1023,12 @@ static void on_ice_connection_state(GstElement *webrtc, GParamSpec *, gpointer u
   auto *h = static_cast<SessionHandle *>(user_data);
   GstWebRTCICEConnectionState state;
   g_object_get(webrtc, "ice-connection-state", &state, nullptr);
-  if (state != GST_WEBRTC_ICE_CONNECTION_STATE_FAILED)
-    return;
+  if (state != GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) return;
   GstRtcPeer *self = h->self;
   std::weak_ptr<Session> weak = h->session;
   run_async(self, [self, weak] {
     auto s = weak.lock();
-    if (!s || s->removed)
-      return;
+    if (!s || s->removed) return;
     GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ_WRITE,
                         ("ICE failed with peer '%s'", s->id.c_str()),
                         ("no candidate pair works (firewall, or a STUN/TURN server is needed); "
@@ -1072,17 +1043,14 @@ static void on_decoded_pad(GstElement *decodebin, GstPad *pad, gpointer user_dat
   auto *h = static_cast<SessionHandle *>(user_data);
   GstRtcPeer *self = h->self;
   auto s = h->session.lock();
-  if (!s)
-    return;
+  if (!s) return;
   GstCaps *caps = gst_pad_get_current_caps(pad);
-  if (!caps)
-    caps = gst_pad_query_caps(pad, nullptr);
+  if (!caps) caps = gst_pad_query_caps(pad, nullptr);
   const char *media = gst_structure_get_name(gst_caps_get_structure(caps, 0));
   bool video = g_str_has_prefix(media, "video/");
   bool audio = g_str_has_prefix(media, "audio/");
   gst_caps_unref(caps);
-  if (!video && !audio)
-    return;
+  if (!video && !audio) return;
   auto *p = self->priv;
   std::string name;
   while (true) {
@@ -1093,8 +1061,7 @@ static void on_decoded_pad(GstElement *decodebin, GstPad *pad, gpointer user_dat
     }
     // Sink pads use the same names; skip any taken.
     GstPad *taken = gst_element_get_static_pad(GST_ELEMENT(self), name.c_str());
-    if (!taken)
-      break;
+    if (!taken) break;
     gst_object_unref(taken);
   }
   // A tee that may run unlinked: a track nobody links (a second sender in the room, media the
@@ -1107,8 +1074,8 @@ static void on_decoded_pad(GstElement *decodebin, GstPad *pad, gpointer user_dat
   gst_pad_link(pad, tee_sink);
   gst_object_unref(tee_sink);
   GstPad *tee_src = gst_element_request_pad_simple(tee, "src_%u");
-  GstPadTemplate *templ = gst_static_pad_template_get(video ? &video_src_template
-                                                            : &audio_src_template);
+  GstPadTemplate *templ =
+      gst_static_pad_template_get(video ? &video_src_template : &audio_src_template);
   GstPad *ghost = gst_ghost_pad_new_from_template(name.c_str(), tee_src, templ);
   gst_object_unref(templ);
   gst_object_unref(tee_src);
@@ -1174,14 +1141,12 @@ static bool fed_live(GstRtcPeer *self)
 static void on_webrtc_element_added(GstBin *, GstElement *element, gpointer user_data)
 {
   GstElementFactory *f = gst_element_get_factory(element);
-  if (!f || g_strcmp0(GST_OBJECT_NAME(f), "clocksync") != 0)
-    return;
+  if (!f || g_strcmp0(GST_OBJECT_NAME(f), "clocksync") != 0) return;
   GstRtcPeer *self = GST_RTC_PEER(user_data);
   bool live = fed_live(self);
   GST_DEBUG_OBJECT(self, "%s source: %s sync %s", live ? "live" : "non-live",
                    GST_OBJECT_NAME(element), live ? "off" : "on");
-  if (live)
-    g_object_set(element, "sync", FALSE, nullptr);
+  if (live) g_object_set(element, "sync", FALSE, nullptr);
 }
 
 static void on_webrtc_pad_added(GstElement *webrtc, GstPad *pad, gpointer user_data)
@@ -1189,8 +1154,7 @@ static void on_webrtc_pad_added(GstElement *webrtc, GstPad *pad, gpointer user_d
   auto *h = static_cast<SessionHandle *>(user_data);
   GstRtcPeer *self = h->self;
   auto s = h->session.lock();
-  if (!s || GST_PAD_DIRECTION(pad) != GST_PAD_SRC)
-    return;
+  if (!s || GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
   GstElement *dec = gst_element_factory_make("decodebin", nullptr);
   if (!dec) {
     GST_ELEMENT_WARNING(self, CORE, MISSING_PLUGIN, ("decodebin is missing"), (nullptr));
@@ -1216,8 +1180,8 @@ static void connect_tee(GstRtcPeer *self, MediaLink &l)
   GstPad *tpad = gst_element_request_pad_simple(l.send->tee, "src_%u");
   GstPad *qsink = gst_element_get_static_pad(l.queue, "sink");
   if (!tpad || gst_pad_link(tpad, qsink) != GST_PAD_LINK_OK)
-    GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("Could not send %s to a peer",
-                        l.send->name.c_str()), (nullptr));
+    GST_ELEMENT_WARNING(self, CORE, NEGOTIATION,
+                        ("Could not send %s to a peer", l.send->name.c_str()), (nullptr));
   gst_object_unref(qsink);
   l.tee_pad = tpad;
 }
@@ -1234,8 +1198,8 @@ static void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, Medi
   // The limit is time, not packets: a keyframe arrives as a burst of dozens of RTP packets with one
   // timestamp, and a packet count (it was 8) dropped parts of every large keyframe, so a browser
   // never got a whole one and froze after a few frames (no retransmission without RTX).
-  g_object_set(queue, "max-size-buffers", 2000u, "max-size-bytes", 0u,
-               "max-size-time", guint64(500 * GST_MSECOND), "leaky", 2 /* downstream */, nullptr);
+  g_object_set(queue, "max-size-buffers", 2000u, "max-size-bytes", 0u, "max-size-time",
+               guint64(500 * GST_MSECOND), "leaky", 2 /* downstream */, nullptr);
   gst_bin_add(GST_BIN(self), queue);
   // Running, and linked downstream, before the tee can push into it: a buffer reaching a
   // still-flushing queue returns FLUSHING up the sender's streaming thread, which silently
@@ -1257,8 +1221,9 @@ static void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, Medi
   bool ok = wpad && gst_pad_link(qsrc, wpad) == GST_PAD_LINK_OK;
   gst_object_unref(qsrc);
   if (!ok)
-    GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("Could not send %s to peer '%s'",
-                        m->name.c_str(), s->id.c_str()), (nullptr));
+    GST_ELEMENT_WARNING(self, CORE, NEGOTIATION,
+                        ("Could not send %s to peer '%s'", m->name.c_str(), s->id.c_str()),
+                        (nullptr));
   gst_element_sync_state_with_parent(queue);
   MediaLink l{m, nullptr, queue, wpad};
   std::lock_guard lk(self->priv->lock);
@@ -1278,18 +1243,15 @@ static void repayload(GstRtcPeer *self, const std::shared_ptr<Session> &s, Media
                       const std::string &codec)
 {
   const codecs::Codec *c = codecs::by_encoding(codec);
-  if (!c)
-    return;
+  if (!c) return;
   {
     GstElement *depay = gst_element_factory_make(c->depayloader, nullptr);
     GstElement *pay = gst_element_factory_make(c->payloader, nullptr);
     if (!depay || !pay) {
       GST_ELEMENT_WARNING(self, CORE, MISSING_PLUGIN, ("Cannot re-payload %s", c->encoding),
                           (nullptr));
-      if (depay)
-        gst_object_unref(depay);
-      if (pay)
-        gst_object_unref(pay);
+      if (depay) gst_object_unref(depay);
+      if (pay) gst_object_unref(pay);
       return;
     }
     configure_payloader(pay, l.remote_pt);
@@ -1301,11 +1263,13 @@ static void repayload(GstRtcPeer *self, const std::shared_ptr<Session> &s, Media
     gst_element_sync_state_with_parent(pay);
     GstPad *psrc = gst_element_get_static_pad(pay, "src");
     bool ok = gst_element_link_many(l.queue, depay, pay, nullptr) &&
-              gst_pad_link(psrc, l.webrtc_pad) == GST_PAD_LINK_OK;
+        gst_pad_link(psrc, l.webrtc_pad) == GST_PAD_LINK_OK;
     gst_object_unref(psrc);
     if (!ok)
-      GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("Could not re-payload %s for peer '%s'",
-                          l.send->name.c_str(), s->id.c_str()), (nullptr));
+      GST_ELEMENT_WARNING(
+          self, CORE, NEGOTIATION,
+          ("Could not re-payload %s for peer '%s'", l.send->name.c_str(), s->id.c_str()),
+          (nullptr));
     l.repay = {depay, pay};
     return;
   }
@@ -1338,30 +1302,24 @@ static void adopt_remote_payload_types(GstRtcPeer *self, const std::shared_ptr<S
       gst_caps_unref(any_pt);
     }
     g_free(mid);
-    if (prefs)
-      gst_caps_unref(prefs);
+    if (prefs) gst_caps_unref(prefs);
   }
-  if (all)
-    g_array_unref(all);
+  if (all) g_array_unref(all);
   auto kinds = negotiation::media_kinds(text);
   std::vector<bool> taken(kinds.size(), false);
   for (auto &l : s->media) {
-    if (!l.webrtc_pad || media_negotiated(l) || l.remote_pt)
-      continue;
+    if (!l.webrtc_pad || media_negotiated(l) || l.remote_pt) continue;
     const GstStructure *ours = gst_caps_get_structure(l.send->rtp_caps, 0);
     const char *codec = gst_structure_get_string(ours, "encoding-name");
     const char *kind = l.send->video ? "video" : "audio";
     for (size_t i = 0; i < kinds.size(); i++) {
-      if (taken[i] || kinds[i] != kind)
-        continue;
+      if (taken[i] || kinds[i] != kind) continue;
       auto c = negotiation::match_codec(negotiation::offered_codecs(text, int(i)), codec);
-      if (!c)
-        continue;
+      if (!c) continue;
       taken[i] = true;
-      if (guint(c->pt) == l.send->pt)
-        break;
-      GST_INFO_OBJECT(self, "'%s' offered %s as payload type %d: sending %s with it",
-                      s->id.c_str(), codec, c->pt, l.send->name.c_str());
+      if (guint(c->pt) == l.send->pt) break;
+      GST_INFO_OBJECT(self, "'%s' offered %s as payload type %d: sending %s with it", s->id.c_str(),
+                      codec, c->pt, l.send->name.c_str());
       GstCaps *prefs = gst_caps_copy(l.send->rtp_caps);
       GstStructure *st = gst_caps_get_structure(prefs, 0);
       gst_structure_set(st, "payload", G_TYPE_INT, c->pt, nullptr);
@@ -1383,8 +1341,7 @@ static void adopt_remote_payload_types(GstRtcPeer *self, const std::shared_ptr<S
 // Whether the track has an m-line in the negotiated session (an answer may leave some out).
 static bool media_negotiated(const MediaLink &l)
 {
-  if (!l.webrtc_pad)
-    return false;
+  if (!l.webrtc_pad) return false;
   GstWebRTCRTPTransceiver *trans = nullptr;
   g_object_get(l.webrtc_pad, "transceiver", &trans, nullptr);
   gchar *mid = nullptr;
@@ -1406,8 +1363,7 @@ static void connect_pending_media(GstRtcPeer *self, const std::shared_ptr<Sessio
       connect_tee(self, l);
       any = true;
     }
-  if (any)
-    request_keyframes(self);
+  if (any) request_keyframes(self);
 }
 
 /* What we offer to receive: every codec of the table of that kind, VP8 first, each with a
@@ -1417,8 +1373,7 @@ static std::string recv_caps(bool video)
   std::string out;
   guint pt = video ? 96 : 97;
   for (auto &c : codecs::all()) {
-    if (c.video != video)
-      continue;
+    if (c.video != video) continue;
     out += (out.empty() ? "" : ";") + codecs::rtp_caps(c, pt);
     pt += 2;
   }
@@ -1432,8 +1387,7 @@ static void add_recv_transceiver(GstElement *webrtc, const char *caps_str)
   g_signal_emit_by_name(webrtc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
                         caps, &t);
   gst_caps_unref(caps);
-  if (t)
-    gst_object_unref(t);
+  if (t) gst_object_unref(t);
 }
 
 /* A session for `peer`; offer_first: we make the first offer (role, target), which then carries
@@ -1480,10 +1434,8 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
   }
   g_object_set(s->webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", latency,
                nullptr);
-  if (!stun.empty())
-    g_object_set(s->webrtc, "stun-server", stun.c_str(), nullptr);
-  if (!turn.empty())
-    g_object_set(s->webrtc, "turn-server", turn.c_str(), nullptr);
+  if (!stun.empty()) g_object_set(s->webrtc, "stun-server", stun.c_str(), nullptr);
+  if (!turn.empty()) g_object_set(s->webrtc, "turn-server", turn.c_str(), nullptr);
   auto connect = [&](const char *sig, GCallback cb) {
     g_signal_connect_data(s->webrtc, sig, cb, new_handle(self, s), free_handle, GConnectFlags(0));
   };
@@ -1503,8 +1455,7 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
   std::vector<MediaSend *> sends;
   {
     std::lock_guard lk(p->lock);
-    for (auto &m : p->media_sends)
-      sends.push_back(m.get());
+    for (auto &m : p->media_sends) sends.push_back(m.get());
   }
   bool has_video = false, has_audio = false;
   for (auto *m : sends) {
@@ -1512,10 +1463,8 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
     (m->video ? has_video : has_audio) = true;
   }
   if (offer_first) {
-    if (recv_video && !has_video)
-      add_recv_transceiver(s->webrtc, recv_caps(true).c_str());
-    if (recv_audio && !has_audio)
-      add_recv_transceiver(s->webrtc, recv_caps(false).c_str());
+    if (recv_video && !has_video) add_recv_transceiver(s->webrtc, recv_caps(true).c_str());
+    if (recv_audio && !has_audio) add_recv_transceiver(s->webrtc, recv_caps(false).c_str());
   }
   gst_element_sync_state_with_parent(s->webrtc);
   post_peer_message(self, "rtcpeer-session-created", peer, "role",
@@ -1548,8 +1497,7 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
   {
     std::lock_guard lk(p->lock);
     auto it = p->sessions.find(peer);
-    if (it == p->sessions.end())
-      return;
+    if (it == p->sessions.end()) return;
     s = it->second;
     p->sessions.erase(it);
     s->removed = true;
@@ -1570,8 +1518,7 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
     g_signal_handlers_disconnect_by_data(ch, self);
     GstWebRTCDataChannelState st;
     g_object_get(ch, "ready-state", &st, nullptr);
-    if (st == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN)
-      gst_webrtc_data_channel_close(ch);
+    if (st == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN) gst_webrtc_data_channel_close(ch);
     gst_object_unref(ch);
   }
   // Cut the session off the shared tees, then stop its webrtcbin first: that flushes what the
@@ -1589,11 +1536,9 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
   }
   shut_down(self, s->webrtc);
   for (auto &m : media) {
-    for (auto *e : m.repay)
-      shut_down(self, e);
+    for (auto *e : m.repay) shut_down(self, e);
     shut_down(self, m.queue);
-    if (m.webrtc_pad)
-      gst_object_unref(m.webrtc_pad);
+    if (m.webrtc_pad) gst_object_unref(m.webrtc_pad);
   }
   for (auto *pad : media_srcs) {
     if (GstPad *peer_pad = gst_pad_get_peer(pad)) {
@@ -1609,10 +1554,8 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
   }
 
   s->webrtc = nullptr;
-  if (s->offer)
-    gst_webrtc_session_description_free(s->offer);
-  if (s->answer)
-    gst_webrtc_session_description_free(s->answer);
+  if (s->offer) gst_webrtc_session_description_free(s->offer);
+  if (s->answer) gst_webrtc_session_description_free(s->answer);
   s->offer = s->answer = nullptr;
   restore_flags(self);
   post_peer_message(self, "rtcpeer-peer-left", peer, "reason", reason);
@@ -1624,10 +1567,8 @@ static void remove_session(GstRtcPeer *self, const std::string &peer, const std:
     stopping = p->flushing || p->eos_posted;
   }
   if (!stopping)
-    for (auto &label : labels)
-      maybe_end_src(self, label);
-  if (s->connected)
-    g_object_notify(G_OBJECT(self), "connected-peers");
+    for (auto &label : labels) maybe_end_src(self, label);
+  if (s->connected) g_object_notify(G_OBJECT(self), "connected-peers");
 }
 
 static std::shared_ptr<Session> find_session(GstRtcPeer *self, const std::string &peer)
@@ -1647,12 +1588,9 @@ static bool should_offer(GstRtcPeer *self, const std::string &peer, const std::s
 {
   auto *p = self->priv;
   std::lock_guard lk(p->props_lock);
-  if (p->role == Role::Answerer)
-    return false;
-  if (!p->target.empty())
-    return peer == p->target;
-  if (p->role == Role::Offerer)
-    return true;
+  if (p->role == Role::Answerer) return false;
+  if (!p->target.empty()) return peer == p->target;
+  if (p->role == Role::Offerer) return true;
   return joined_after_us || type == "answerer" || type == "receiver" || type == "browser";
 }
 
@@ -1666,18 +1604,17 @@ static void on_remote_set(GstPromise *promise, gpointer user_data)
   if (reply && gst_structure_has_field(reply, "error"))
     gst_structure_get(reply, "error", G_TYPE_ERROR, &err, nullptr);
   gst_promise_unref(promise);
-  if (!s)
-    return;
+  if (!s) return;
   std::weak_ptr<Session> weak = s;
   std::string error = err ? err->message : "";
   g_clear_error(&err);
   run_async(self, [self, weak, error] {
     auto s = weak.lock();
-    if (!s || s->removed)
-      return;
+    if (!s || s->removed) return;
     if (!error.empty()) {
-      GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Peer '%s' sent an unusable description",
-                          s->id.c_str()), ("%s", error.c_str()));
+      GST_ELEMENT_WARNING(self, STREAM, FORMAT,
+                          ("Peer '%s' sent an unusable description", s->id.c_str()),
+                          ("%s", error.c_str()));
       remove_session(self, s->id, "unusable description");
       return;
     }
@@ -1704,18 +1641,16 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
   GstSDPMessage *msg = nullptr;
   gst_sdp_message_new_from_text(text.c_str(), &msg);
   if (sdp::media_count(text) > int(kMaxMedia)) {
-    GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Ignored an offer with too many m-lines"),
-                        ("%d sections from '%s'; at most %zu", sdp::media_count(text),
-                         peer.c_str(), kMaxMedia));
-    if (msg)
-      gst_sdp_message_free(msg);
+    GST_ELEMENT_WARNING(
+        self, STREAM, FORMAT, ("Ignored an offer with too many m-lines"),
+        ("%d sections from '%s'; at most %zu", sdp::media_count(text), peer.c_str(), kMaxMedia));
+    if (msg) gst_sdp_message_free(msg);
     return;
   }
   if (!msg || sdp::media_count(text) == 0) {
     GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Ignored a malformed signaling message"),
                         ("unparsable %s SDP from '%s'", type.c_str(), peer.c_str()));
-    if (msg)
-      gst_sdp_message_free(msg);
+    if (msg) gst_sdp_message_free(msg);
     return;
   }
   auto s = find_session(self, peer);
@@ -1770,16 +1705,14 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
     return out;
   };
   for (Action a : actions) {
-    if (s->removed)
-      return;
+    if (s->removed) return;
     GST_DEBUG_OBJECT(self, "'%s': %s", s->id.c_str(), negotiation::action_name(a));
     switch (a) {
     case Action::CreateOffer:
       g_signal_emit_by_name(s->webrtc, "create-offer", nullptr, promise(on_offer_created));
       break;
     case Action::ApplyLocalOffer:
-      if (s->offer)
-        g_signal_emit_by_name(s->webrtc, "set-local-description", s->offer, nullptr);
+      if (s->offer) g_signal_emit_by_name(s->webrtc, "set-local-description", s->offer, nullptr);
       break;
     case Action::SendOffer:
       // Queued before any candidate: candidates reach this thread only after this call.
@@ -1789,27 +1722,22 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
         send_local_description(self, s, "offer", sdp::keep_bundle_in_reoffer(text_of(s->offer)));
       break;
     case Action::ApplyRemoteOffer:
-      if (remote)
-        adopt_remote_payload_types(self, s, remote);
+      if (remote) adopt_remote_payload_types(self, s, remote);
       [[fallthrough]];
     case Action::ApplyRemoteAnswer:
       if (remote)
-        g_signal_emit_by_name(s->webrtc, "set-remote-description", remote,
-                              promise(on_remote_set));
+        g_signal_emit_by_name(s->webrtc, "set-remote-description", remote, promise(on_remote_set));
       break;
     case Action::CreateAnswer:
       g_signal_emit_by_name(s->webrtc, "create-answer", nullptr, promise(on_answer_created));
       break;
     case Action::ApplyLocalAnswer:
-      if (s->answer)
-        g_signal_emit_by_name(s->webrtc, "set-local-description", s->answer, nullptr);
+      if (s->answer) g_signal_emit_by_name(s->webrtc, "set-local-description", s->answer, nullptr);
       break;
     case Action::SendAnswer:
-      if (s->answer)
-        send_local_description(self, s, "answer", text_of(s->answer));
+      if (s->answer) send_local_description(self, s, "answer", text_of(s->answer));
       // Our own channels open once SCTP is up; a renegotiation keeps the ones it has.
-      if (!s->connected)
-        open_channels_when_ready(self, s, 0);
+      if (!s->connected) open_channels_when_ready(self, s, 0);
       break;
     case Action::Recreate: {
       // A restarted peer, or our applied offer withdrawn: a fresh webrtcbin for the same peer.
@@ -1818,8 +1746,7 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
       std::string id = s->id, type = s->type;
       remove_session(self, id, "the peer restarted its connection");
       auto fresh = create_session(self, id, type, false);
-      if (!fresh)
-        return;
+      if (!fresh) return;
       fresh->neg = std::move(neg);
       s = fresh;
       break;
@@ -1836,15 +1763,12 @@ static void handle_remote_candidate(GstRtcPeer *self, const std::string &peer,
     GST_DEBUG_OBJECT(self, "candidate from '%s' without a session", peer.c_str());
     return;
   }
-  if (cand.empty())
-    return; // end of candidates
+  if (cand.empty()) return; // end of candidates
   if (mline < 0) {
     // Only a mid was given: find its m-line in the local description.
     for (size_t i = 0; i < s->mids.size(); i++)
-      if (s->mids[i] == mid)
-        mline = int(i);
-    if (mline < 0)
-      mline = 0;
+      if (s->mids[i] == mid) mline = int(i);
+    if (mline < 0) mline = 0;
   }
   std::string text = g_str_has_prefix(cand.c_str(), "a=") ? cand.substr(2) : cand;
   if (s->neg->remote_candidate() == negotiation::CandidateFate::Drop) {
@@ -1891,13 +1815,12 @@ static SignallerEvents make_events(GstRtcPeer *self)
         cancel_timeout(self, &s->left_timer);
         continue;
       }
-      if (should_offer(self, peer, type, false))
-        create_session(self, peer, type, true);
+      if (should_offer(self, peer, type, false)) create_session(self, peer, type, true);
     }
     if (!target_present && p->role != Role::Answerer)
-      GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND, ("Unknown target peer '%s'", target.c_str()),
-                          ("'%s' is not in room '%s'; waiting for it to join", target.c_str(),
-                           room.c_str()));
+      GST_ELEMENT_WARNING(
+          self, RESOURCE, NOT_FOUND, ("Unknown target peer '%s'", target.c_str()),
+          ("'%s' is not in room '%s'; waiting for it to join", target.c_str(), room.c_str()));
   };
   ev.peer_joined = [self](const std::string &peer, const std::string &type) {
     GST_INFO_OBJECT(self, "peer '%s' (%s) joined", peer.c_str(), type.c_str());
@@ -1906,17 +1829,14 @@ static SignallerEvents make_events(GstRtcPeer *self)
     if (s) {
       // Back after a signaling hiccup: the connection is still good.
       cancel_timeout(self, &s->left_timer);
-      if (s->connected)
-        return;
+      if (s->connected) return;
       remove_session(self, peer, "the peer joined again");
     }
-    if (should_offer(self, peer, type, true))
-      create_session(self, peer, type, true);
+    if (should_offer(self, peer, type, true)) create_session(self, peer, type, true);
   };
   ev.peer_left = [self](const std::string &peer) {
     auto s = find_session(self, peer);
-    if (!s)
-      return;
+    if (!s) return;
     if (!s->connected) {
       remove_session(self, peer, "the peer left");
       return;
@@ -1951,8 +1871,8 @@ static SignallerEvents make_events(GstRtcPeer *self)
     self->priv->signaling_lost = true;
     GST_ELEMENT_WARNING(self, RESOURCE, READ, ("Signaling connection lost: %s", reason.c_str()),
                         ("reconnecting; established peer connections keep flowing"));
-    GstStructure *st = gst_structure_new("rtcpeer-signaling-disconnected", "reason",
-                                         G_TYPE_STRING, reason.c_str(), nullptr);
+    GstStructure *st = gst_structure_new("rtcpeer-signaling-disconnected", "reason", G_TYPE_STRING,
+                                         reason.c_str(), nullptr);
     gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), st));
   };
   return ev;
@@ -1973,10 +1893,9 @@ static size_t open_count(RtcPeerPrivate *p, const std::string &label)
   size_t n = 0;
   for (auto &[id, s] : p->sessions) {
     auto it = s->send_channels.find(label);
-    if (it == s->send_channels.end())
-      continue;
-    auto *cs = static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(it->second),
-                                                              channel_quark()));
+    if (it == s->send_channels.end()) continue;
+    auto *cs =
+        static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(it->second), channel_quark()));
     n += cs && cs->open;
   }
   return n;
@@ -1988,17 +1907,13 @@ static bool wait_for_room(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelSta
   auto *p = self->priv;
   guint64 amount = 0;
   g_object_get(ch, "buffered-amount", &amount, nullptr);
-  if (amount <= kHighWater)
-    return true;
+  if (amount <= kHighWater) return true;
   auto deadline = std::chrono::steady_clock::now() + kStallLimit;
   while (true) {
-    if (is_flushing(p) || !cs->open)
-      return false;
+    if (is_flushing(p) || !cs->open) return false;
     g_object_get(ch, "buffered-amount", &amount, nullptr);
-    if (amount <= kLowWater)
-      return true;
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
+    if (amount <= kLowWater) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
     nap(p, 20ms);
   }
 }
@@ -2009,9 +1924,10 @@ static void send_one(GstRtcPeer *self, GstWebRTCDataChannel *ch, GBytes *bytes)
   if (!cs || !wait_for_room(self, ch, cs)) {
     if (cs && cs->open && !cs->warned_send) {
       cs->warned_send = true;
-      GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("Peer '%s' is not keeping up",
-                          cs->peer.c_str()), ("dropping messages on channel '%s' after %d s "
-                          "without progress", cs->label.c_str(), int(kStallLimit.count())));
+      GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("Peer '%s' is not keeping up", cs->peer.c_str()),
+                          ("dropping messages on channel '%s' after %d s "
+                           "without progress",
+                           cs->label.c_str(), int(kStallLimit.count())));
     }
     return;
   }
@@ -2035,13 +1951,13 @@ static void send_one(GstRtcPeer *self, GstWebRTCDataChannel *ch, GBytes *bytes)
     }
   }
   if (!ok) {
-    GST_WARNING_OBJECT(self, "send on '%s' to '%s' failed: %s", cs->label.c_str(),
-                       cs->peer.c_str(), err ? err->message : "peer stalled");
+    GST_WARNING_OBJECT(self, "send on '%s' to '%s' failed: %s", cs->label.c_str(), cs->peer.c_str(),
+                       err ? err->message : "peer stalled");
     if (!cs->warned_send) {
       cs->warned_send = true;
-      GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("Could not send to peer '%s'", cs->peer.c_str()),
-                          ("channel '%s': %s", cs->label.c_str(),
-                           err ? err->message : "the peer stalled"));
+      GST_ELEMENT_WARNING(
+          self, RESOURCE, WRITE, ("Could not send to peer '%s'", cs->peer.c_str()),
+          ("channel '%s': %s", cs->label.c_str(), err ? err->message : "the peer stalled"));
     }
   }
   g_clear_error(&err);
@@ -2069,10 +1985,9 @@ static GstFlowReturn data_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
     }
     for (auto &[id, s] : p->sessions) {
       auto it = s->send_channels.find(sink->label);
-      if (it == s->send_channels.end())
-        continue;
-      auto *cs = static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(it->second),
-                                                                channel_quark()));
+      if (it == s->send_channels.end()) continue;
+      auto *cs =
+          static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(it->second), channel_quark()));
       if (cs && cs->open) {
         targets.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(it->second)));
         // A channel keeps only a plain pointer to its webrtcbin: hold the webrtcbin too, or a
@@ -2083,7 +1998,10 @@ static GstFlowReturn data_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
   }
   struct Unref {
     std::vector<GstElement *> &v;
-    ~Unref() { for (auto *e : v) gst_object_unref(e); }
+    ~Unref()
+    {
+      for (auto *e : v) gst_object_unref(e);
+    }
   } unref_bins{bins};
   if (targets.empty()) {
     gst_buffer_unref(buf);
@@ -2095,17 +2013,19 @@ static GstFlowReturn data_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
   if (!gst_buffer_map(buf, &mb->map, GST_MAP_READ)) {
     delete mb;
     gst_buffer_unref(buf);
-    for (auto *ch : targets)
-      gst_object_unref(ch);
+    for (auto *ch : targets) gst_object_unref(ch);
     GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Could not map a buffer"), (nullptr));
     return GST_FLOW_ERROR;
   }
-  GBytes *bytes = g_bytes_new_with_free_func(mb->map.data, mb->map.size, [](gpointer d) {
-    auto *m = static_cast<MappedBuffer *>(d);
-    gst_buffer_unmap(m->buf, &m->map);
-    gst_buffer_unref(m->buf);
-    delete m;
-  }, mb);
+  GBytes *bytes = g_bytes_new_with_free_func(
+      mb->map.data, mb->map.size,
+      [](gpointer d) {
+        auto *m = static_cast<MappedBuffer *>(d);
+        gst_buffer_unmap(m->buf, &m->map);
+        gst_buffer_unref(m->buf);
+        delete m;
+      },
+      mb);
   for (auto *ch : targets) {
     send_one(self, ch, bytes);
     gst_object_unref(ch);
@@ -2139,15 +2059,13 @@ static void drain_channels(GstRtcPeer *self)
       g_object_get(ch, "buffered-amount", &amount, nullptr);
       total += amount;
     }
-    if (total == 0)
-      break;
+    if (total == 0) break;
     nap(p, 20ms);
   }
   bool connected = false;
   {
     std::lock_guard lk(p->lock);
-    for (auto &[id, s] : p->sessions)
-      connected |= s->connected;
+    for (auto &[id, s] : p->sessions) connected |= s->connected;
   }
   if (connected || !channels.empty()) { // else no peer: nothing to drain or wait replies from
     std::unique_lock lk(p->wake_lock);
@@ -2156,8 +2074,7 @@ static void drain_channels(GstRtcPeer *self)
   for (auto *ch : channels) {
     GstWebRTCDataChannelState st;
     g_object_get(ch, "ready-state", &st, nullptr);
-    if (st == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN)
-      gst_webrtc_data_channel_close(ch);
+    if (st == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN) gst_webrtc_data_channel_close(ch);
   }
   while (!is_flushing(p) && std::chrono::steady_clock::now() < deadline) {
     bool all_closed = true;
@@ -2166,12 +2083,10 @@ static void drain_channels(GstRtcPeer *self)
       g_object_get(ch, "ready-state", &st, nullptr);
       all_closed &= st == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED;
     }
-    if (all_closed)
-      break;
+    if (all_closed) break;
     nap(p, 20ms);
   }
-  for (auto *ch : channels)
-    gst_object_unref(ch);
+  for (auto *ch : channels) gst_object_unref(ch);
 }
 
 // A media src pad that no peer's track filled: made at EOS so the branch linked to it ends.
@@ -2208,19 +2123,15 @@ static void end_src_pads(GstRtcPeer *self)
   {
     std::lock_guard lk(p->lock);
     std::swap(event, p->pending_src_eos);
-    if (!event)
-      return;
-    for (auto &[label, src] : p->data_srcs)
-      pads.push_back(GST_PAD(gst_object_ref(src->pad)));
+    if (!event) return;
+    for (auto &[label, src] : p->data_srcs) pads.push_back(GST_PAD(gst_object_ref(src->pad)));
     for (auto &[id, s] : p->sessions)
-      for (auto *pad : s->media_srcs)
-        pads.push_back(GST_PAD(gst_object_ref(pad)));
+      for (auto *pad : s->media_srcs) pads.push_back(GST_PAD(gst_object_ref(pad)));
     missing.assign(p->awaited_srcs.begin(), p->awaited_srcs.end());
     orphans.swap(p->orphaned_sinks);
   }
   for (auto *sink : orphans) {
-    if (!gst_pad_is_linked(sink))
-      gst_pad_send_event(sink, gst_event_ref(event));
+    if (!gst_pad_is_linked(sink)) gst_pad_send_event(sink, gst_event_ref(event));
     gst_object_unref(sink);
   }
   for (auto &name : missing) {
@@ -2254,11 +2165,8 @@ static void push_sink_pads(GstElement *e, std::vector<GstPad *> &out)
       out.push_back(GST_PAD(g_value_dup_object(&v)));
       g_value_reset(&v);
       break;
-    case GST_ITERATOR_RESYNC:
-      gst_iterator_resync(it);
-      break;
-    default:
-      done = true;
+    case GST_ITERATOR_RESYNC: gst_iterator_resync(it); break;
+    default: done = true;
     }
   }
   g_value_unset(&v);
@@ -2283,20 +2191,16 @@ static std::set<std::string> sinks_fed_by_self(GstRtcPeer *self)
       GstPad *peer = gst_pad_get_peer(pad);
       gst_object_unref(pad);
       GstElement *up = peer ? gst_pad_get_parent_element(peer) : nullptr;
-      if (peer)
-        gst_object_unref(peer);
-      if (!up)
-        continue;
+      if (peer) gst_object_unref(peer);
+      if (!up) continue;
       if (up == GST_ELEMENT(self))
         found = true;
       else if (seen.insert(up).second)
         push_sink_pads(up, todo);
       gst_object_unref(up);
     }
-    for (GstPad *pad : todo)
-      gst_object_unref(pad);
-    if (found)
-      fed.insert(GST_PAD_NAME(sink));
+    for (GstPad *pad : todo) gst_object_unref(pad);
+    if (found) fed.insert(GST_PAD_NAME(sink));
     gst_object_unref(sink);
   }
   return fed;
@@ -2306,13 +2210,11 @@ static std::set<std::string> sinks_fed_by_self(GstRtcPeer *self)
 static bool sinks_ended(RtcPeerPrivate *p, const std::set<std::string> &except = {})
 {
   for (auto &[label, sink] : p->data_sinks)
-    if (!sink->eos && !except.count("data_" + label))
-      return false;
+    if (!sink->eos && !except.count("data_" + label)) return false;
   // A media pad that never got caps (e.g. a decodebin branch for audio the file lacks) carries
   // nothing and must not hold the end back.
   for (auto &m : p->media_sends)
-    if (m->built && !m->eos && !except.count(m->name))
-      return false;
+    if (m->built && !m->eos && !except.count(m->name)) return false;
   return true;
 }
 
@@ -2321,14 +2223,12 @@ static void maybe_post_eos(GstRtcPeer *self, guint32 seqnum)
   auto *p = self->priv;
   {
     std::lock_guard lk(p->lock);
-    if (p->eos_posted || !sinks_ended(p))
-      return;
+    if (p->eos_posted || !sinks_ended(p)) return;
     p->eos_posted = true;
   }
   drain_channels(self);
   GstMessage *msg = gst_message_new_eos(GST_OBJECT(self));
-  if (seqnum != GST_SEQNUM_INVALID)
-    gst_message_set_seqnum(msg, seqnum);
+  if (seqnum != GST_SEQNUM_INVALID) gst_message_set_seqnum(msg, seqnum);
   gst_element_post_message(GST_ELEMENT(self), msg);
   end_src_pads(self); // if the application asked for EOS, after the drain's linger
 }
@@ -2354,8 +2254,7 @@ static gboolean data_sink_event(GstPad *pad, GstObject *parent, GstEvent *event)
     self->priv->eos_posted = false;
     break;
   }
-  default:
-    break;
+  default: break;
   }
   gst_event_unref(event);
   return TRUE;
@@ -2419,8 +2318,7 @@ static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
   GstElement *encoder = nullptr;
   std::vector<GstElement *> chain;
   auto add = [&](GstElement *e) {
-    if (e)
-      chain.push_back(e);
+    if (e) chain.push_back(e);
     return e;
   };
   bool ok = true;
@@ -2439,36 +2337,29 @@ static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
     codec = codecs::by_encoded(name); // already encoded: payload it as it is
   }
   if (!codec) {
-    GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Cannot send %s on %s", name.c_str(),
-                      m->name.c_str()), (nullptr));
-    for (auto *e : chain)
-      gst_object_unref(e);
+    GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Cannot send %s on %s", name.c_str(), m->name.c_str()),
+                      (nullptr));
+    for (auto *e : chain) gst_object_unref(e);
     return false;
   }
-  if (codec->parser)
-    add(make(self, codec->parser));
-  if (GstElement *pay = add(make(self, codec->payloader)))
-    configure_payloader(pay, m->pt);
+  if (codec->parser) add(make(self, codec->parser));
+  if (GstElement *pay = add(make(self, codec->payloader))) configure_payloader(pay, m->pt);
   // Pin the payloader's output to exactly what webrtcbin was told (payload type, codec name).
   GstElement *filter = add(gst_element_factory_make("capsfilter", nullptr));
   g_object_set(filter, "caps", m->rtp_caps, nullptr);
-  for (auto *e : chain)
-    ok &= e != nullptr;
+  for (auto *e : chain) ok &= e != nullptr;
   if (!ok || chain.empty()) {
-    for (auto *e : chain)
-      gst_object_unref(e);
+    for (auto *e : chain) gst_object_unref(e);
     return false;
   }
-  for (auto *e : chain)
-    gst_bin_add(GST_BIN(self), e);
+  for (auto *e : chain) gst_bin_add(GST_BIN(self), e);
   GstElement *prev = m->head;
   for (auto *e : chain) {
     ok &= gst_element_link(prev, e);
     prev = e;
   }
   ok &= gst_element_link(prev, m->tee);
-  for (auto *e : chain)
-    gst_element_sync_state_with_parent(e);
+  for (auto *e : chain) gst_element_sync_state_with_parent(e);
   std::lock_guard lk(p->lock);
   m->encoder = encoder;
   m->chain = chain;
@@ -2480,11 +2371,9 @@ static GstPadProbeReturn media_caps_probe(GstPad *pad, GstPadProbeInfo *info, gp
 {
   auto *m = static_cast<MediaSend *>(user_data);
   GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
-  if (GST_EVENT_TYPE(ev) != GST_EVENT_CAPS || m->built)
-    return GST_PAD_PROBE_OK;
+  if (GST_EVENT_TYPE(ev) != GST_EVENT_CAPS || m->built) return GST_PAD_PROBE_OK;
   auto *self = GST_RTC_PEER(gst_object_get_parent(GST_OBJECT(m->head)));
-  if (!self)
-    return GST_PAD_PROBE_OK;
+  if (!self) return GST_PAD_PROBE_OK;
   GstCaps *caps;
   gst_event_parse_caps(ev, &caps);
   // Built here, in the streaming thread, so the caps event flows on into the new elements.
@@ -2502,17 +2391,14 @@ static GstPadProbeReturn media_eos_probe(GstPad *pad, GstPadProbeInfo *info, gpo
   if (GST_EVENT_TYPE(ev) != GST_EVENT_EOS && GST_EVENT_TYPE(ev) != GST_EVENT_FLUSH_STOP)
     return GST_PAD_PROBE_OK;
   auto *self = GST_RTC_PEER(gst_object_get_parent(GST_OBJECT(m->head)));
-  if (!self)
-    return GST_PAD_PROBE_OK;
+  if (!self) return GST_PAD_PROBE_OK;
   bool eos = GST_EVENT_TYPE(ev) == GST_EVENT_EOS;
   {
     std::lock_guard lk(self->priv->lock);
     m->eos = eos;
-    if (!eos)
-      self->priv->eos_posted = false;
+    if (!eos) self->priv->eos_posted = false;
   }
-  if (eos)
-    maybe_post_eos(self, gst_event_get_seqnum(ev));
+  if (eos) maybe_post_eos(self, gst_event_get_seqnum(ev));
   gst_object_unref(self);
   return GST_PAD_PROBE_OK;
 }
@@ -2525,10 +2411,8 @@ static guint alloc_payload_type(GstRtcPeer *self, bool video)
   std::lock_guard lk(self->priv->lock);
   for (guint pt = video ? 96 : 97; pt <= 127; pt += 2) {
     bool used = false;
-    for (auto &m : self->priv->media_sends)
-      used |= m->pt == pt;
-    if (!used)
-      return pt;
+    for (auto &m : self->priv->media_sends) used |= m->pt == pt;
+    if (!used) return pt;
   }
   return 0;
 }
@@ -2552,8 +2436,9 @@ static GstPad *request_media_pad(GstRtcPeer *self, GstPadTemplate *templ, bool v
   m->video = video;
   m->pt = alloc_payload_type(self, video);
   if (!m->pt) {
-    GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("Too many %s pads: no payload type left",
-                        video ? "video" : "audio"), (nullptr));
+    GST_ELEMENT_WARNING(self, CORE, NEGOTIATION,
+                        ("Too many %s pads: no payload type left", video ? "video" : "audio"),
+                        (nullptr));
     return nullptr;
   }
   {
@@ -2575,8 +2460,10 @@ static GstPad *request_media_pad(GstRtcPeer *self, GstPadTemplate *templ, bool v
   GstPad *head_src = gst_element_get_static_pad(m->head, "src");
   gst_pad_add_probe(head_src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, media_caps_probe, m.get(),
                     nullptr);
-  gst_pad_add_probe(head_src, GstPadProbeType(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
-                    GST_PAD_PROBE_TYPE_EVENT_FLUSH), media_eos_probe, m.get(), nullptr);
+  gst_pad_add_probe(
+      head_src,
+      GstPadProbeType(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_EVENT_FLUSH),
+      media_eos_probe, m.get(), nullptr);
   gst_object_unref(head_src);
   GstPad *ghost = m->ghost;
   {
@@ -2598,10 +2485,8 @@ static GstPad *gst_rtc_peer_request_new_pad(GstElement *element, GstPadTemplate 
   auto *self = GST_RTC_PEER(element);
   auto *p = self->priv;
   const char *tname = GST_PAD_TEMPLATE_NAME_TEMPLATE(templ);
-  if (g_str_equal(tname, "video_%u"))
-    return request_media_pad(self, templ, true, req_name);
-  if (g_str_equal(tname, "audio_%u"))
-    return request_media_pad(self, templ, false, req_name);
+  if (g_str_equal(tname, "video_%u")) return request_media_pad(self, templ, true, req_name);
+  if (g_str_equal(tname, "audio_%u")) return request_media_pad(self, templ, false, req_name);
   if (!g_str_equal(tname, "data_%s") || GST_PAD_TEMPLATE_DIRECTION(templ) != GST_PAD_SINK)
     return nullptr;
   std::string label = req_name && g_str_has_prefix(req_name, "data_") ? req_name + 5 : "";
@@ -2618,8 +2503,7 @@ static GstPad *gst_rtc_peer_request_new_pad(GstElement *element, GstPadTemplate 
     // Linked as a src pad already (gst-launch retries that link at every pad-added, running);
     // asked for again before the start, it is a sink pad after all.
     if (p->awaited_srcs.count(req_name)) {
-      if (GST_STATE(element) != GST_STATE_NULL)
-        return nullptr;
+      if (GST_STATE(element) != GST_STATE_NULL) return nullptr;
       p->awaited_srcs.erase(req_name);
     }
   }
@@ -2642,12 +2526,10 @@ static GstPad *gst_rtc_peer_request_new_pad(GstElement *element, GstPadTemplate 
       std::vector<std::shared_ptr<Session>> all;
       {
         std::lock_guard lk(self->priv->lock);
-        for (auto &[id, s] : self->priv->sessions)
-          all.push_back(s);
+        for (auto &[id, s] : self->priv->sessions) all.push_back(s);
       }
       for (auto &s : all)
-        if (s->remote_set)
-          create_channels(self, s, false);
+        if (s->remote_set) create_channels(self, s, false);
     });
   return pad;
 }
@@ -2699,7 +2581,8 @@ static bool start_signaling(GstRtcPeer *self)
     cfg.room = p->room;
     cfg.peer_id = p->peer_id;
     // An answer-only peer says so, so that auto newcomers offer to it (should_offer).
-    cfg.peer_type = p->role == Role::Answerer && p->peer_type == kDefaultPeerType ? "answerer" : p->peer_type;
+    cfg.peer_type =
+        p->role == Role::Answerer && p->peer_type == kDefaultPeerType ? "answerer" : p->peer_type;
     cfg.target = p->target;
     cfg.token = p->token;
     cfg.role = p->role;
@@ -2730,13 +2613,10 @@ static void stop_signaling(GstRtcPeer *self)
     std::vector<std::string> peers;
     {
       std::lock_guard lk(p->lock);
-      for (auto &[id, s] : p->sessions)
-        peers.push_back(id);
+      for (auto &[id, s] : p->sessions) peers.push_back(id);
     }
-    for (auto &peer : peers)
-      remove_session(self, peer, "shutting down");
-    if (p->signaller)
-      p->signaller->stop();
+    for (auto &peer : peers) remove_session(self, peer, "shutting down");
+    if (p->signaller) p->signaller->stop();
     p->signaller.reset();
     p->signaling_lost = false;
   });
@@ -2760,8 +2640,7 @@ static void remove_data_srcs(GstRtcPeer *self)
     ended.swap(p->ended_srcs);
     orphans.swap(p->orphaned_sinks);
   }
-  for (auto *pad : orphans)
-    gst_object_unref(pad);
+  for (auto *pad : orphans) gst_object_unref(pad);
   for (auto *pad : ended) {
     gst_pad_set_active(pad, FALSE);
     gst_element_remove_pad(GST_ELEMENT(self), pad);
@@ -2776,11 +2655,14 @@ static void prepare_dtls_certificate()
 {
   static std::once_flag once;
   std::call_once(once, [] {
-    g_thread_unref(g_thread_new("rtcpeer-dtls", [](gpointer) -> gpointer {
-      if (GstElement *dec = gst_element_factory_make("dtlsdec", nullptr))
-        gst_object_unref(gst_object_ref_sink(dec));
-      return nullptr;
-    }, nullptr));
+    g_thread_unref(g_thread_new(
+        "rtcpeer-dtls",
+        [](gpointer) -> gpointer {
+          if (GstElement *dec = gst_element_factory_make("dtlsdec", nullptr))
+            gst_object_unref(gst_object_ref_sink(dec));
+          return nullptr;
+        },
+        nullptr));
   });
 }
 
@@ -2803,13 +2685,10 @@ static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
       std::lock_guard lk(p->lock);
       p->flushing = false;
       p->eos_posted = false;
-      for (auto &[label, sink] : p->data_sinks)
-        sink->eos = false;
-      for (auto &m : p->media_sends)
-        m->eos = false;
+      for (auto &[label, sink] : p->data_sinks) sink->eos = false;
+      for (auto &m : p->media_sends) m->eos = false;
     }
-    if (!start_signaling(self))
-      return GST_STATE_CHANGE_FAILURE;
+    if (!start_signaling(self)) return GST_STATE_CHANGE_FAILURE;
     break;
   }
   case GST_STATE_CHANGE_PAUSED_TO_READY: {
@@ -2824,13 +2703,11 @@ static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
     p->wake.notify_all();
     break;
   }
-  default:
-    break;
+  default: break;
   }
-  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
-    stop_signaling(self);
-  GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_rtc_peer_parent_class)->change_state(element,
-                                                                                      transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) stop_signaling(self);
+  GstStateChangeReturn ret =
+      GST_ELEMENT_CLASS(gst_rtc_peer_parent_class)->change_state(element, transition);
   switch (transition) {
   case GST_STATE_CHANGE_READY_TO_PAUSED:
     if (ret == GST_STATE_CHANGE_FAILURE)
@@ -2839,12 +2716,9 @@ static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
       ret = GST_STATE_CHANGE_NO_PREROLL; // live: data arrives only once peers connect
     break;
   case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
-    if (ret == GST_STATE_CHANGE_SUCCESS)
-      ret = GST_STATE_CHANGE_NO_PREROLL;
+    if (ret == GST_STATE_CHANGE_SUCCESS) ret = GST_STATE_CHANGE_NO_PREROLL;
     break;
-  case GST_STATE_CHANGE_PAUSED_TO_READY:
-    remove_data_srcs(self);
-    break;
+  case GST_STATE_CHANGE_PAUSED_TO_READY: remove_data_srcs(self); break;
   case GST_STATE_CHANGE_READY_TO_NULL:
     // Quit from inside the loop: a quit before the thread entered g_main_loop_run() would be lost.
     run_async(self, [p] { g_main_loop_quit(p->loop); });
@@ -2855,8 +2729,7 @@ static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
     p->loop = nullptr;
     p->ctx = nullptr;
     break;
-  default:
-    break;
+  default: break;
   }
   return ret;
 }
@@ -2875,8 +2748,7 @@ static void gst_rtc_peer_handle_message(GstBin *bin, GstMessage *msg)
     while (true) {
       GstObject *parent = gst_object_get_parent(child);
       if (!parent || parent == GST_OBJECT(self)) {
-        if (parent)
-          gst_object_unref(parent);
+        if (parent) gst_object_unref(parent);
         break;
       }
       gst_object_unref(child);
@@ -2888,8 +2760,7 @@ static void gst_rtc_peer_handle_message(GstBin *bin, GstMessage *msg)
       std::lock_guard lk(p->lock);
       for (auto &[id, s] : p->sessions) {
         bool decoder = false;
-        for (auto *d : s->decoders)
-          decoder |= GST_OBJECT(d) == child;
+        for (auto *d : s->decoders) decoder |= GST_OBJECT(d) == child;
         if (decoder || GST_OBJECT(s->webrtc) == child) {
           peer = id;
           is_webrtc = GST_OBJECT(s->webrtc) == child;
@@ -2902,10 +2773,10 @@ static void gst_rtc_peer_handle_message(GstBin *bin, GstMessage *msg)
       GError *err = nullptr;
       gchar *dbg = nullptr;
       gst_message_parse_error(msg, &err, &dbg);
-      GST_ELEMENT_WARNING(self, STREAM, FAILED, ("Peer '%s': %s", peer.c_str(),
-                          err ? err->message : "error"),
-                          ("%s%s", dbg ? dbg : "", is_webrtc ? "; removing this peer only"
-                                                             : "; dropping that track"));
+      GST_ELEMENT_WARNING(self, STREAM, FAILED,
+                          ("Peer '%s': %s", peer.c_str(), err ? err->message : "error"),
+                          ("%s%s", dbg ? dbg : "",
+                           is_webrtc ? "; removing this peer only" : "; dropping that track"));
       g_clear_error(&err);
       g_free(dbg);
       gst_message_unref(msg);
@@ -2935,8 +2806,7 @@ static gboolean gst_rtc_peer_send_event(GstElement *element, GstEvent *event)
       data_sinks = !p->data_sinks.empty();
       // With no peer connected there are no replies to wait for: end the src pads now.
       bool connected = false;
-      for (auto &[id, sess] : p->sessions)
-        connected |= sess->connected;
+      for (auto &[id, sess] : p->sessions) connected |= sess->connected;
       sending = connected && !p->eos_posted && !sinks_ended(p, fed_by_self);
       if (sending && p->ctx) {
         cancel_timeout(self, &p->src_eos_timer);
@@ -2949,10 +2819,8 @@ static gboolean gst_rtc_peer_send_event(GstElement *element, GstEvent *event)
         });
       }
     }
-    if (!sending)
-      end_src_pads(self);
-    if (!data_sinks)
-      maybe_post_eos(self, gst_event_get_seqnum(event));
+    if (!sending) end_src_pads(self);
+    if (!data_sinks) maybe_post_eos(self, gst_event_get_seqnum(event));
     gst_event_unref(event);
     return TRUE;
   }
@@ -2979,63 +2847,36 @@ static void gst_rtc_peer_set_property(GObject *object, guint prop_id, const GVal
     p->room = s && *s ? s : kRoomDefault.value();
     break;
   }
-  case PROP_PEER_ID:
-    str(p->peer_id);
-    break;
-  case PROP_PEER_TYPE:
-    str(p->peer_type);
-    break;
-  case PROP_TARGET:
-    str(p->target);
-    break;
+  case PROP_PEER_ID: str(p->peer_id); break;
+  case PROP_PEER_TYPE: str(p->peer_type); break;
+  case PROP_TARGET: str(p->target); break;
   case PROP_TOKEN: {
     const char *s = g_value_get_string(value);
     p->token = s && *s ? s : kTokenDefault.value();
     break;
   }
-  case PROP_ROLE:
-    p->role = Role(g_value_get_enum(value));
-    break;
-  case PROP_STUN_SERVER:
-    str(p->stun_server);
-    break;
-  case PROP_TURN_SERVER:
-    str(p->turn_server);
-    break;
-  case PROP_LATENCY:
-    p->latency = g_value_get_uint(value);
-    break;
+  case PROP_ROLE: p->role = Role(g_value_get_enum(value)); break;
+  case PROP_STUN_SERVER: str(p->stun_server); break;
+  case PROP_TURN_SERVER: str(p->turn_server); break;
+  case PROP_LATENCY: p->latency = g_value_get_uint(value); break;
   case PROP_VIDEO_CODEC: {
     std::string c = g_value_get_string(value) ? g_value_get_string(value) : "vp8";
-    for (auto &ch : c)
-      ch = char(g_ascii_tolower(ch));
+    for (auto &ch : c) ch = char(g_ascii_tolower(ch));
     const codecs::Codec *known = codecs::by_name(c);
     if (!known || !known->video) {
-      GST_WARNING_OBJECT(object, "unknown video-codec '%s' (vp8, vp9, h264); keeping %s",
-                         c.c_str(), p->video_codec.c_str());
+      GST_WARNING_OBJECT(object, "unknown video-codec '%s' (vp8, vp9, h264); keeping %s", c.c_str(),
+                         p->video_codec.c_str());
       break;
     }
     p->video_codec = c;
     break;
   }
-  case PROP_VIDEO_BITRATE:
-    p->video_bitrate = g_value_get_uint(value);
-    break;
-  case PROP_WAIT_FOR_PEERS:
-    p->wait_for_peers = g_value_get_uint(value);
-    break;
-  case PROP_RECEIVE_VIDEO:
-    p->receive_video = g_value_get_boolean(value);
-    break;
-  case PROP_RECEIVE_AUDIO:
-    p->receive_audio = g_value_get_boolean(value);
-    break;
-  case PROP_END_WITH_PEERS:
-    p->end_with_peers = g_value_get_boolean(value);
-    break;
-  default:
-    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-    break;
+  case PROP_VIDEO_BITRATE: p->video_bitrate = g_value_get_uint(value); break;
+  case PROP_WAIT_FOR_PEERS: p->wait_for_peers = g_value_get_uint(value); break;
+  case PROP_RECEIVE_VIDEO: p->receive_video = g_value_get_boolean(value); break;
+  case PROP_RECEIVE_AUDIO: p->receive_audio = g_value_get_boolean(value); break;
+  case PROP_END_WITH_PEERS: p->end_with_peers = g_value_get_boolean(value); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
 
@@ -3046,64 +2887,29 @@ static void gst_rtc_peer_get_property(GObject *object, guint prop_id, GValue *va
   if (prop_id == PROP_CONNECTED_PEERS) {
     guint n = 0;
     std::lock_guard lk(p->lock);
-    for (auto &[id, s] : p->sessions)
-      n += s->connected;
+    for (auto &[id, s] : p->sessions) n += s->connected;
     g_value_set_uint(value, n);
     return;
   }
   std::lock_guard lk(p->props_lock);
   switch (prop_id) {
-  case PROP_SIGNALING:
-    g_value_set_string(value, p->signaling.c_str());
-    break;
-  case PROP_ROOM:
-    g_value_set_string(value, p->room.c_str());
-    break;
-  case PROP_PEER_ID:
-    g_value_set_string(value, p->peer_id.c_str());
-    break;
-  case PROP_PEER_TYPE:
-    g_value_set_string(value, p->peer_type.c_str());
-    break;
-  case PROP_TARGET:
-    g_value_set_string(value, p->target.c_str());
-    break;
-  case PROP_TOKEN:
-    g_value_set_string(value, p->token.c_str());
-    break;
-  case PROP_ROLE:
-    g_value_set_enum(value, int(p->role));
-    break;
-  case PROP_STUN_SERVER:
-    g_value_set_string(value, p->stun_server.c_str());
-    break;
-  case PROP_TURN_SERVER:
-    g_value_set_string(value, p->turn_server.c_str());
-    break;
-  case PROP_LATENCY:
-    g_value_set_uint(value, p->latency);
-    break;
-  case PROP_VIDEO_CODEC:
-    g_value_set_string(value, p->video_codec.c_str());
-    break;
-  case PROP_VIDEO_BITRATE:
-    g_value_set_uint(value, p->video_bitrate);
-    break;
-  case PROP_WAIT_FOR_PEERS:
-    g_value_set_uint(value, p->wait_for_peers);
-    break;
-  case PROP_RECEIVE_VIDEO:
-    g_value_set_boolean(value, p->receive_video);
-    break;
-  case PROP_RECEIVE_AUDIO:
-    g_value_set_boolean(value, p->receive_audio);
-    break;
-  case PROP_END_WITH_PEERS:
-    g_value_set_boolean(value, p->end_with_peers);
-    break;
-  default:
-    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-    break;
+  case PROP_SIGNALING: g_value_set_string(value, p->signaling.c_str()); break;
+  case PROP_ROOM: g_value_set_string(value, p->room.c_str()); break;
+  case PROP_PEER_ID: g_value_set_string(value, p->peer_id.c_str()); break;
+  case PROP_PEER_TYPE: g_value_set_string(value, p->peer_type.c_str()); break;
+  case PROP_TARGET: g_value_set_string(value, p->target.c_str()); break;
+  case PROP_TOKEN: g_value_set_string(value, p->token.c_str()); break;
+  case PROP_ROLE: g_value_set_enum(value, int(p->role)); break;
+  case PROP_STUN_SERVER: g_value_set_string(value, p->stun_server.c_str()); break;
+  case PROP_TURN_SERVER: g_value_set_string(value, p->turn_server.c_str()); break;
+  case PROP_LATENCY: g_value_set_uint(value, p->latency); break;
+  case PROP_VIDEO_CODEC: g_value_set_string(value, p->video_codec.c_str()); break;
+  case PROP_VIDEO_BITRATE: g_value_set_uint(value, p->video_bitrate); break;
+  case PROP_WAIT_FOR_PEERS: g_value_set_uint(value, p->wait_for_peers); break;
+  case PROP_RECEIVE_VIDEO: g_value_set_boolean(value, p->receive_video); break;
+  case PROP_RECEIVE_AUDIO: g_value_set_boolean(value, p->receive_audio); break;
+  case PROP_END_WITH_PEERS: g_value_set_boolean(value, p->end_with_peers); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
 
@@ -3111,8 +2917,7 @@ static void gst_rtc_peer_finalize(GObject *object)
 {
   auto *self = GST_RTC_PEER(object);
   for (auto &m : self->priv->media_sends)
-    if (m->rtp_caps)
-      gst_caps_unref(m->rtp_caps);
+    if (m->rtp_caps) gst_caps_unref(m->rtp_caps);
   gst_clear_event(&self->priv->pending_src_eos);
   delete self->priv;
   G_OBJECT_CLASS(gst_rtc_peer_parent_class)->finalize(object);
@@ -3140,72 +2945,103 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
   gobject_class->finalize = gst_rtc_peer_finalize;
   auto flags = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
 
-  g_object_class_install_property(gobject_class, PROP_SIGNALING,
-      g_param_spec_string("signaling", "Signaling",
+  g_object_class_install_property(
+      gobject_class, PROP_SIGNALING,
+      g_param_spec_string(
+          "signaling", "Signaling",
           "Signaling URI: ws://host:port/ws (room protocol), tcp://host:port (aiortc "
           "TcpSocketSignaling), http://host:port/offer, or local://NAME (in-process). "
           "Default: $POINTCAST_SIGNALING, else ws://127.0.0.1:8765/ws",
           kSignalingDefault.fallback, flags));
-  g_object_class_install_property(gobject_class, PROP_ROOM,
+  g_object_class_install_property(
+      gobject_class, PROP_ROOM,
       g_param_spec_string("room", "Room", "Room to join. Default: $POINTCAST_ROOM, else 'default'",
-          kRoomDefault.fallback, flags));
-  g_object_class_install_property(gobject_class, PROP_PEER_ID,
-      g_param_spec_string("peer-id", "Peer id",
+                          kRoomDefault.fallback, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_PEER_ID,
+      g_param_spec_string(
+          "peer-id", "Peer id",
           "Our id in the room. Default: $POINTCAST_PEER_ID, else a generated rtcpeer-XXXXXXXX",
           nullptr, flags));
-  g_object_class_install_property(gobject_class, PROP_PEER_TYPE,
-      g_param_spec_string("peer-type", "Peer type",
+  g_object_class_install_property(
+      gobject_class, PROP_PEER_TYPE,
+      g_param_spec_string(
+          "peer-type", "Peer type",
           "client_type announced to the room (with role=answerer the default is announced as "
           "'answerer', so that role=auto newcomers offer to us)",
           kDefaultPeerType, flags));
-  g_object_class_install_property(gobject_class, PROP_TARGET,
-      g_param_spec_string("target", "Target",
+  g_object_class_install_property(
+      gobject_class, PROP_TARGET,
+      g_param_spec_string(
+          "target", "Target",
           "Peer to call; empty: offer to every peer (auto/offerer); either way either side may "
-          "renegotiate later", nullptr, flags));
-  g_object_class_install_property(gobject_class, PROP_TOKEN,
-      g_param_spec_string("token", "Token", "Token the signaling server requires (ws://: sent as \"Authorization: Bearer\", never in the "
-          "URL). Default: $POINTCAST_TOKEN, else none", nullptr,
-          flags));
+          "renegotiate later",
+          nullptr, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_TOKEN,
+      g_param_spec_string("token", "Token",
+                          "Token the signaling server requires (ws://: sent as \"Authorization: "
+                          "Bearer\", never in the "
+                          "URL). Default: $POINTCAST_TOKEN, else none",
+                          nullptr, flags));
   g_object_class_install_property(gobject_class, PROP_ROLE,
-      g_param_spec_enum("role", "Role", "Who makes the offer", GST_TYPE_RTC_PEER_ROLE,
-          int(Role::Auto), flags));
-  g_object_class_install_property(gobject_class, PROP_STUN_SERVER,
+                                  g_param_spec_enum("role", "Role", "Who makes the offer",
+                                                    GST_TYPE_RTC_PEER_ROLE, int(Role::Auto),
+                                                    flags));
+  g_object_class_install_property(
+      gobject_class, PROP_STUN_SERVER,
       g_param_spec_string("stun-server", "STUN server",
-          "stun://host:port; empty (default): host candidates only", nullptr, flags));
-  g_object_class_install_property(gobject_class, PROP_TURN_SERVER,
+                          "stun://host:port; empty (default): host candidates only", nullptr,
+                          flags));
+  g_object_class_install_property(
+      gobject_class, PROP_TURN_SERVER,
       g_param_spec_string("turn-server", "TURN server",
-          "turn(s)://user:password@host:port; empty by default", nullptr, flags));
-  g_object_class_install_property(gobject_class, PROP_LATENCY,
+                          "turn(s)://user:password@host:port; empty by default", nullptr, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_LATENCY,
       g_param_spec_uint("latency", "Latency",
-          "Jitterbuffer latency of received media in ms (webrtcbin's default is 200)", 0, 10000,
-          kDefaultLatency, flags));
-  g_object_class_install_property(gobject_class, PROP_VIDEO_CODEC,
+                        "Jitterbuffer latency of received media in ms (webrtcbin's default is 200)",
+                        0, 10000, kDefaultLatency, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_VIDEO_CODEC,
       g_param_spec_string("video-codec", "Video codec",
-          "Codec for raw video on video_%u pads: vp8, vp9 or h264", "vp8", flags));
+                          "Codec for raw video on video_%u pads: vp8, vp9 or h264", "vp8", flags));
   g_object_class_install_property(gobject_class, PROP_VIDEO_BITRATE,
-      g_param_spec_uint("video-bitrate", "Video bitrate", "Target video bitrate in kbit/s", 50,
-          100000, kDefaultVideoBitrate, flags));
-  g_object_class_install_property(gobject_class, PROP_WAIT_FOR_PEERS,
-      g_param_spec_uint("wait-for-peers", "Wait for peers",
+                                  g_param_spec_uint("video-bitrate", "Video bitrate",
+                                                    "Target video bitrate in kbit/s", 50, 100000,
+                                                    kDefaultVideoBitrate, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_WAIT_FOR_PEERS,
+      g_param_spec_uint(
+          "wait-for-peers", "Wait for peers",
           "Hold data on each data_%s pad until this many peers have that channel open "
-          "(0: send to whoever is connected, drop otherwise)", 0, 1000, 0,
+          "(0: send to whoever is connected, drop otherwise)",
+          0, 1000, 0,
           GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
-  g_object_class_install_property(gobject_class, PROP_RECEIVE_VIDEO,
-      g_param_spec_boolean("receive-video", "Receive video",
-          "When offering without a video_%u sink pad, still offer to receive one video track",
-          TRUE, flags));
-  g_object_class_install_property(gobject_class, PROP_RECEIVE_AUDIO,
-      g_param_spec_boolean("receive-audio", "Receive audio",
+  g_object_class_install_property(
+      gobject_class, PROP_RECEIVE_VIDEO,
+      g_param_spec_boolean(
+          "receive-video", "Receive video",
+          "When offering without a video_%u sink pad, still offer to receive one video track", TRUE,
+          flags));
+  g_object_class_install_property(
+      gobject_class, PROP_RECEIVE_AUDIO,
+      g_param_spec_boolean(
+          "receive-audio", "Receive audio",
           "When offering without an audio_%u sink pad, still offer to receive one audio track",
           FALSE, flags));
-  g_object_class_install_property(gobject_class, PROP_END_WITH_PEERS,
-      g_param_spec_boolean("end-with-peers", "End with peers",
+  g_object_class_install_property(
+      gobject_class, PROP_END_WITH_PEERS,
+      g_param_spec_boolean(
+          "end-with-peers", "End with peers",
           "End each data_%s src pad (EOS) once every peer that sent on its channel has closed it, "
-          "so that a receiver pipeline finishes when its sender does", FALSE, flags));
-  g_object_class_install_property(gobject_class, PROP_CONNECTED_PEERS,
+          "so that a receiver pipeline finishes when its sender does",
+          FALSE, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_CONNECTED_PEERS,
       g_param_spec_uint("connected-peers", "Connected peers",
-          "Number of peers with an established connection", 0, G_MAXUINT, 0,
-          GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+                        "Number of peers with an established connection", 0, G_MAXUINT, 0,
+                        GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
   gst_element_class_add_static_pad_template(element_class, &data_sink_template);
   gst_element_class_add_static_pad_template(element_class, &video_sink_template);
@@ -3213,9 +3049,11 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
   gst_element_class_add_static_pad_template(element_class, &data_src_template);
   gst_element_class_add_static_pad_template(element_class, &video_src_template);
   gst_element_class_add_static_pad_template(element_class, &audio_src_template);
-  gst_element_class_set_static_metadata(element_class, "WebRTC peer", "Filter/Network/WebRTC",
+  gst_element_class_set_static_metadata(
+      element_class, "WebRTC peer", "Filter/Network/WebRTC",
       "webrtcbin with built-in signaling: data channels, video and audio to and from several "
-      "peers", "pointcast");
+      "peers",
+      "pointcast");
   element_class->request_new_pad = gst_rtc_peer_request_new_pad;
   element_class->release_pad = gst_rtc_peer_release_pad;
   element_class->change_state = gst_rtc_peer_change_state;

@@ -34,14 +34,15 @@ GST_DEBUG_CATEGORY_STATIC(pc_httpsig_debug);
 namespace pointcast {
 namespace {
 
-constexpr unsigned kAttempts = 5;             // first try + 4 retries: 0.5 + 1 + 2 + 4 s of waits
+constexpr unsigned kAttempts = 5; // first try + 4 retries: 0.5 + 1 + 2 + 4 s of waits
 constexpr unsigned kFirstBackoffMs = 500;
-constexpr guint kTimeoutS = 30;               // the daemon may wait a while for an answerer
-constexpr guint kDeadlineS = 40;              // a whole request, however slowly the bytes come
+constexpr guint kTimeoutS = 30;  // the daemon may wait a while for an answerer
+constexpr guint kDeadlineS = 40; // a whole request, however slowly the bytes come
 constexpr gsize kReadChunk = 16 * 1024;
 
 // JSON object text parsed once tcpwire::json_refusal lets it through; nullopt and *why otherwise.
-std::optional<sigutil::JsonObj> parse_bounded(const char *p, gsize n, std::string *why) {
+std::optional<sigutil::JsonObj> parse_bounded(const char *p, gsize n, std::string *why)
+{
   if (auto refusal = tcpwire::json_refusal(std::string_view(p, n))) {
     *why = *refusal;
     return std::nullopt;
@@ -50,20 +51,18 @@ std::optional<sigutil::JsonObj> parse_bounded(const char *p, gsize n, std::strin
 }
 
 // The server's reason from an error body: a JSON field when there is one, else its start.
-std::string body_reason(GBytes *body) {
-  if (!body || g_bytes_get_size(body) == 0)
-    return "";
+std::string body_reason(GBytes *body)
+{
+  if (!body || g_bytes_get_size(body) == 0) return "";
   gsize n;
   auto *p = static_cast<const char *>(g_bytes_get_data(body, &n));
   std::string why;
   if (auto obj = parse_bounded(p, n, &why)) {
     for (const char *field : {"error", "message", "reason", "detail"})
-      if (auto s = obj->str(field))
-        return *s;
+      if (auto s = obj->str(field)) return *s;
   }
   std::string_view text(p, std::min<gsize>(n, 200));
-  if (!g_utf8_validate(p, std::min<gsize>(n, 200), nullptr))
-    return "(binary body)";
+  if (!g_utf8_validate(p, std::min<gsize>(n, 200), nullptr)) return "(binary body)";
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
     text.remove_suffix(1);
   return sigcheck::printable(text, 200) + (n > 200 ? "..." : "");
@@ -72,27 +71,27 @@ std::string body_reason(GBytes *body) {
 class Impl : public sigutil::Transport<Impl> {
 public:
   explicit Impl(std::string uri) : uri_(std::move(uri)) {}
-  ~Impl() {
-    if (session_)
-      g_object_unref(session_);
+  ~Impl()
+  {
+    if (session_) g_object_unref(session_);
   }
 
-  void offer(const std::string &sdp) {
+  void offer(const std::string &sdp)
+  {
     std::lock_guard lk(mu_);
-    if (stopped_ || !ctx_)
-      return;
+    if (stopped_ || !ctx_) return;
     auto self = shared_from_this();
     sigutil::invoke(ctx_, [self, sdp] {
       std::lock_guard lk(self->mu_);
-      if (self->stopped_)
-        return;
+      if (self->stopped_) return;
       self->offer_ = sdp;
       self->attempt_ = 0;
       self->post();
     });
   }
 
-  void error(const std::string &reason, bool fatal) {
+  void error(const std::string &reason, bool fatal)
+  {
     std::lock_guard lk(mu_);
     emit_error(reason, fatal);
   }
@@ -100,23 +99,23 @@ public:
 private:
   friend class sigutil::Transport<Impl>;
 
-  void on_started() {
+  void on_started()
+  {
     // Created here, with ctx as thread-default, so its callbacks come back on ctx.
     session_ = soup_session_new_with_options("timeout", kTimeoutS, "user-agent",
                                              "pointcast-rtcpeer", nullptr);
-    if (ev_.ready)
-      ev_.ready({});
-    if (!stopped_ && ev_.peer_joined)
-      ev_.peer_joined(uri_, "http");
+    if (ev_.ready) ev_.ready({});
+    if (!stopped_ && ev_.peer_joined) ev_.peer_joined(uri_, "http");
   }
 
-  void emit_error(const std::string &reason, bool fatal) {
+  void emit_error(const std::string &reason, bool fatal)
+  {
     GST_WARNING("%s", reason.c_str());
-    if (!stopped_ && ev_.error)
-      ev_.error(reason, fatal);
+    if (!stopped_ && ev_.error) ev_.error(reason, fatal);
   }
 
-  void post() {
+  void post()
+  {
     SoupMessage *msg = soup_message_new("POST", uri_.c_str());
     if (!msg) {
       emit_error("http signalling: cannot POST to '" + uri_ + "': not a valid http(s) URL", true);
@@ -145,8 +144,7 @@ private:
     GCancellable *cancel = op->cancel;
     deadline_ = sigutil::timeout(ctx_, kDeadlineS * 1000, [weak, cancel] {
       auto self = weak.lock();
-      if (!self)
-        return;
+      if (!self) return;
       std::lock_guard lk(self->mu_);
       if (self->req_cancel_ == cancel) {
         self->timed_out_ = true;
@@ -162,36 +160,37 @@ private:
     GInputStream *in;
     std::string body;
     GCancellable *cancel;
-    ~Op() {
-      if (in)
-        g_object_unref(in);
+    ~Op()
+    {
+      if (in) g_object_unref(in);
       g_object_unref(msg);
       g_object_unref(cancel);
     }
   };
 
-  static void on_sent(GObject *src, GAsyncResult *res, gpointer data) {
+  static void on_sent(GObject *src, GAsyncResult *res, gpointer data)
+  {
     std::unique_ptr<Op> op(static_cast<Op *>(data));
     GError *err = nullptr;
     op->in = soup_session_send_finish(SOUP_SESSION(src), res, &err);
-    if (!op->in)
-      return op->self->finish(*op, &err);
+    if (!op->in) return op->self->finish(*op, &err);
     read_more(std::move(op));
   }
 
-  static void read_more(std::unique_ptr<Op> op) {
+  static void read_more(std::unique_ptr<Op> op)
+  {
     GInputStream *in = op->in;
     GCancellable *cancel = op->cancel;
     g_input_stream_read_bytes_async(in, kReadChunk, G_PRIORITY_DEFAULT, cancel, &Impl::on_read,
                                     op.release());
   }
 
-  static void on_read(GObject *src, GAsyncResult *res, gpointer data) {
+  static void on_read(GObject *src, GAsyncResult *res, gpointer data)
+  {
     std::unique_ptr<Op> op(static_cast<Op *>(data));
     GError *err = nullptr;
     GBytes *bytes = g_input_stream_read_bytes_finish(G_INPUT_STREAM(src), res, &err);
-    if (!bytes)
-      return op->self->finish(*op, &err);
+    if (!bytes) return op->self->finish(*op, &err);
     gsize n = 0;
     auto *p = static_cast<const char *>(g_bytes_get_data(bytes, &n));
     if (n == 0) {
@@ -211,7 +210,8 @@ private:
 
   // The request ended: with the whole body, or with err (taken). too_large: a refusal, not a
   // transport failure, so it is not retried.
-  void finish(Op &op, GError **err, bool too_large = false) {
+  void finish(Op &op, GError **err, bool too_large = false)
+  {
     std::unique_lock lk(mu_);
     if (req_cancel_ == op.cancel) {
       req_cancel_ = nullptr;
@@ -227,7 +227,8 @@ private:
     }
     if (err && *err && g_error_matches(*err, G_IO_ERROR, G_IO_ERROR_CANCELLED) && timed_out_) {
       g_clear_error(err);
-      g_set_error(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "no complete answer within %u s", kDeadlineS);
+      g_set_error(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "no complete answer within %u s",
+                  kDeadlineS);
     }
     if (too_large) {
       std::string why = (*err)->message;
@@ -236,14 +237,13 @@ private:
     }
     GBytes *reply = err && *err ? nullptr : g_bytes_new(op.body.data(), op.body.size());
     on_reply(op.msg, reply, err ? *err : nullptr);
-    if (reply)
-      g_bytes_unref(reply);
+    if (reply) g_bytes_unref(reply);
     g_clear_error(err);
   }
 
-  void on_stopping() {
-    if (req_cancel_)
-      g_cancellable_cancel(req_cancel_);
+  void on_stopping()
+  {
+    if (req_cancel_) g_cancellable_cancel(req_cancel_);
     if (deadline_) {
       g_source_destroy(deadline_);
       g_source_unref(deadline_);
@@ -251,10 +251,10 @@ private:
     }
   }
 
-  void on_reply(SoupMessage *msg, GBytes *reply, GError *err) {
+  void on_reply(SoupMessage *msg, GBytes *reply, GError *err)
+  {
     std::lock_guard lk(mu_);
-    if (stopped_)
-      return;
+    if (stopped_) return;
     std::string where = "http signalling: POST " + uri_;
     if (!reply) {
       return retry_or_fail(where + " failed: " + err->message);
@@ -264,9 +264,8 @@ private:
       std::string reason = body_reason(reply);
       const char *phrase = soup_message_get_reason_phrase(msg);
       std::string what = where + " failed: " + std::to_string(status) + " " +
-                         (phrase ? phrase : "") + (reason.empty() ? "" : ": " + reason);
-      if (status == 502 || status == 503 || status == 504)
-        return retry_or_fail(what);
+          (phrase ? phrase : "") + (reason.empty() ? "" : ": " + reason);
+      if (status == 502 || status == 503 || status == 504) return retry_or_fail(what);
       return emit_error(what, true);
     }
     gsize n;
@@ -279,12 +278,10 @@ private:
     } else {
       std::string why;
       auto obj = parse_bounded(p, n, &why);
-      if (!obj)
-        return emit_error(where + ": the answer is " + why, true);
+      if (!obj) return emit_error(where + ": the answer is " + why, true);
       auto type = obj->str("type");
       auto sdp = obj->str("sdp");
-      if (!sdp)
-        return emit_error(where + ": the reply has no \"sdp\" string", true);
+      if (!sdp) return emit_error(where + ": the reply has no \"sdp\" string", true);
       if (type && *type != "answer")
         return emit_error(where + ": the reply is of type \"" + *type + "\", not \"answer\"", true);
       answer = *sdp;
@@ -292,11 +289,11 @@ private:
     if (answer.rfind("v=0", 0) != 0)
       return emit_error(where + ": the answer is not SDP (it does not start with v=0)", true);
     GST_INFO("answer from %s (%zu bytes)", uri_.c_str(), answer.size());
-    if (ev_.sdp)
-      ev_.sdp(uri_, "answer", answer);
+    if (ev_.sdp) ev_.sdp(uri_, "answer", answer);
   }
 
-  void retry_or_fail(const std::string &what) {
+  void retry_or_fail(const std::string &what)
+  {
     if (attempt_ >= kAttempts)
       return emit_error(what + "; giving up after " + std::to_string(attempt_) + " attempts", true);
     unsigned ms = kFirstBackoffMs << (attempt_ - 1);
@@ -308,7 +305,7 @@ private:
   SoupSession *session_ = nullptr;
   std::string offer_;
   unsigned attempt_ = 0;
-  GCancellable *req_cancel_ = nullptr;  // the request in flight (owned by its Op)
+  GCancellable *req_cancel_ = nullptr; // the request in flight (owned by its Op)
   GSource *deadline_ = nullptr;
   bool timed_out_ = false;
 };
@@ -318,11 +315,13 @@ public:
   explicit HttpSignaller(const std::string &uri) : impl_(std::make_shared<Impl>(uri)) {}
   ~HttpSignaller() override { impl_->stop(); }
 
-  void start(GMainContext *ctx, SignallerEvents events) override {
+  void start(GMainContext *ctx, SignallerEvents events) override
+  {
     impl_->start(ctx, std::move(events));
   }
   void stop() override { impl_->stop(); }
-  void send_sdp(const std::string &peer, const std::string &type, const std::string &sdp) override {
+  void send_sdp(const std::string &peer, const std::string &type, const std::string &sdp) override
+  {
     if (type != "offer") {
       impl_->error("http signalling: only offers can be POSTed (got " + type +
                        "); with http:// rtcpeer is the offerer",
@@ -331,7 +330,8 @@ public:
     }
     impl_->offer(sdp);
   }
-  void send_candidate(const std::string &, const std::string &, int, const std::string &) override {
+  void send_candidate(const std::string &, const std::string &, int, const std::string &) override
+  {
     // Nothing to do: the offer is only sent with every candidate inside (trickles() is false).
   }
   bool trickles() const override { return false; }
@@ -343,21 +343,20 @@ private:
 
 } // namespace
 
-std::unique_ptr<Signaller> make_http_signaller(const SignallerConfig &cfg, std::string *error) {
+std::unique_ptr<Signaller> make_http_signaller(const SignallerConfig &cfg, std::string *error)
+{
   sigutil::debug_category_once(&pc_httpsig_debug, "rtcpeer-http",
                                "rtcpeer HTTP offer/answer transport");
   auto uri = sigutil::parse_signaling_uri(cfg.uri, G_URI_FLAGS_NONE, error);
-  if (!uri)
-    return nullptr;
+  if (!uri) return nullptr;
   const std::string &scheme = uri->scheme;
   if (scheme != "http" && scheme != "https")
     return sigutil::bad_uri(error, cfg.uri, "not http:// or https://");
-  if (uri->host.empty())
-    return sigutil::bad_uri(error, cfg.uri, "no host");
+  if (uri->host.empty()) return sigutil::bad_uri(error, cfg.uri, "no host");
   if (cfg.role == Role::Answerer) {
     if (error)
       *error = "role=answerer does not work with " + scheme +
-               "://: the HTTP offer/answer exchange is always started by the offerer";
+          "://: the HTTP offer/answer exchange is always started by the offerer";
     return nullptr;
   }
   return std::make_unique<HttpSignaller>(cfg.uri);

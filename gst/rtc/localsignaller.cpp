@@ -16,7 +16,7 @@ struct Member {
   bool trickle = true;
   GMainContext *ctx = nullptr; // not owned: valid only while the member is in its room
   SignallerEvents events;
-  bool alive = true;  // read and written only on ctx's thread
+  bool alive = true; // read and written only on ctx's thread
 };
 
 struct Registry {
@@ -39,12 +39,14 @@ void post(const std::shared_ptr<Member> &m, std::function<void(Member &)> fn)
   };
   auto *call = new Call{m, std::move(fn)};
   GSource *src = g_idle_source_new();
-  g_source_set_callback(src, [](gpointer data) -> gboolean {
-    auto *c = static_cast<Call *>(data);
-    if (c->m->alive)
-      c->fn(*c->m);
-    return G_SOURCE_REMOVE;
-  }, call, [](gpointer data) { delete static_cast<Call *>(data); });
+  g_source_set_callback(
+      src,
+      [](gpointer data) -> gboolean {
+        auto *c = static_cast<Call *>(data);
+        if (c->m->alive) c->fn(*c->m);
+        return G_SOURCE_REMOVE;
+      },
+      call, [](gpointer data) { delete static_cast<Call *>(data); });
   g_source_attach(src, m->ctx);
   g_source_unref(src);
 }
@@ -52,7 +54,9 @@ void post(const std::shared_ptr<Member> &m, std::function<void(Member &)> fn)
 class LocalSignaller final : public Signaller {
 public:
   LocalSignaller(const SignallerConfig &cfg, std::string room, bool trickle)
-      : cfg_(cfg), room_(std::move(room)), trickle_(trickle) {}
+      : cfg_(cfg), room_(std::move(room)), trickle_(trickle)
+  {
+  }
   ~LocalSignaller() override { stop(); }
 
   void start(GMainContext *ctx, SignallerEvents events) override
@@ -70,8 +74,7 @@ public:
       std::lock_guard lk(reg.lock);
       auto &room = reg.rooms[room_];
       if (me_->id.empty()) {
-        do
-          me_->id = "local-" + std::to_string(g_random_int());
+        do me_->id = "local-" + std::to_string(g_random_int());
         while (room.count(me_->id));
       }
       if (room.count(me_->id)) {
@@ -80,8 +83,7 @@ public:
         for (auto &[id, m] : room) {
           present.emplace_back(id, m->type);
           post(m, [id = me_->id, type = me_->type](Member &to) {
-            if (to.events.peer_joined)
-              to.events.peer_joined(id, type);
+            if (to.events.peer_joined) to.events.peer_joined(id, type);
           });
         }
         room[me_->id] = me_;
@@ -96,15 +98,13 @@ public:
     }
     registered_ = true;
     post(me_, [present](Member &m) {
-      if (m.events.ready)
-        m.events.ready(present);
+      if (m.events.ready) m.events.ready(present);
     });
   }
 
   void stop() override
   {
-    if (!me_)
-      return;
+    if (!me_) return;
     me_->alive = false;
     if (registered_) {
       auto &reg = registry();
@@ -113,11 +113,9 @@ public:
       room.erase(me_->id);
       for (auto &[id, m] : room)
         post(m, [id = me_->id](Member &to) {
-          if (to.events.peer_left)
-            to.events.peer_left(id);
+          if (to.events.peer_left) to.events.peer_left(id);
         });
-      if (room.empty())
-        reg.rooms.erase(room_);
+      if (room.empty()) reg.rooms.erase(room_);
     }
     registered_ = false;
     me_.reset();
@@ -126,8 +124,7 @@ public:
   void send_sdp(const std::string &peer, const std::string &type, const std::string &sdp) override
   {
     deliver(peer, [from = me_->id, type, sdp](Member &to) {
-      if (to.events.sdp)
-        to.events.sdp(from, type, sdp);
+      if (to.events.sdp) to.events.sdp(from, type, sdp);
     });
   }
 
@@ -135,8 +132,7 @@ public:
                       const std::string &candidate) override
   {
     deliver(peer, [from = me_->id, mid, mline, candidate](Member &to) {
-      if (to.events.candidate)
-        to.events.candidate(from, mid, mline, candidate);
+      if (to.events.candidate) to.events.candidate(from, mid, mline, candidate);
     });
   }
 
@@ -144,13 +140,11 @@ public:
 
   bool peer_trickles(const std::string &peer) const override
   {
-    if (!trickle_)
-      return false;
+    if (!trickle_) return false;
     auto &reg = registry();
     std::lock_guard lk(reg.lock);
     auto r = reg.rooms.find(room_);
-    if (r == reg.rooms.end())
-      return true;
+    if (r == reg.rooms.end()) return true;
     auto m = r->second.find(peer);
     return m == r->second.end() || m->second->trickle;
   }
@@ -158,8 +152,7 @@ public:
 private:
   void deliver(const std::string &peer, std::function<void(Member &)> fn)
   {
-    if (!me_)
-      return;
+    if (!me_) return;
     {
       // Posted under the lock: once a member has left (stop() takes this lock), its element may
       // free its context at any moment, and attaching a source to a freed context corrupts the
@@ -176,8 +169,7 @@ private:
       }
     }
     post(me_, [peer](Member &m) {
-      if (m.events.error)
-        m.events.error("unknown target peer '" + peer + "'", false);
+      if (m.events.error) m.events.error("unknown target peer '" + peer + "'", false);
     });
   }
 

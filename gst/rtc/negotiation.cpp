@@ -42,15 +42,13 @@ std::vector<Action> Negotiator::negotiation_needed()
 
 std::vector<Action> Negotiator::finish_exchange()
 {
-  if (!pending_ || making_offer_ || state_ != State::Stable)
-    return {};
+  if (!pending_ || making_offer_ || state_ != State::Stable) return {};
   return negotiation_needed();
 }
 
 std::vector<Action> Negotiator::offer_created()
 {
-  if (!making_offer_)
-    return {};
+  if (!making_offer_) return {};
   making_offer_ = false;
   if (withdrawn_) {
     // Lost a glare while webrtcbin was still creating it; the renegotiation is owed (pending_).
@@ -62,8 +60,7 @@ std::vector<Action> Negotiator::offer_created()
   // answer comes (see the header). A non-trickling peer's first offer must carry candidates.
   bool defer = opt_.polite && (opt_.trickle || negotiated_);
   offer_applied_ = !defer;
-  if (defer)
-    return {Action::SendOffer};
+  if (defer) return {Action::SendOffer};
   return {Action::ApplyLocalOffer, Action::SendOffer};
 }
 
@@ -78,8 +75,8 @@ void Negotiator::failed()
 std::vector<Action> Negotiator::remote_offer(std::string_view fp)
 {
   std::vector<Action> out;
-  bool restart = negotiated_ && !remote_fingerprint_.empty() && !fp.empty() &&
-                 fp != remote_fingerprint_;
+  bool restart =
+      negotiated_ && !remote_fingerprint_.empty() && !fp.empty() && fp != remote_fingerprint_;
   if (restart) {
     // A new peer connection on the other side: ours cannot be renegotiated into it.
     bool owed = pending_ || making_offer_ || state_ == State::HaveLocalOffer;
@@ -95,8 +92,7 @@ std::vector<Action> Negotiator::remote_offer(std::string_view fp)
     if (collision) {
       if (opt_.redo_withdrawn)
         pending_ = true; // ours is withdrawn, offered again once this exchange is done
-      if (making_offer_)
-        withdrawn_ = true;
+      if (making_offer_) withdrawn_ = true;
       if (state_ == State::HaveLocalOffer && offer_applied_) {
         // Applied already (a non-trickling peer, nothing negotiated yet): only a fresh
         // webrtcbin can take the remote offer now.
@@ -119,23 +115,19 @@ std::vector<Action> Negotiator::remote_offer(std::string_view fp)
 
 std::vector<Action> Negotiator::answer_created()
 {
-  if (state_ != State::HaveRemoteOffer)
-    return {};
+  if (state_ != State::HaveRemoteOffer) return {};
   state_ = State::Stable;
   negotiated_ = true;
   std::vector<Action> out{Action::ApplyLocalAnswer, Action::SendAnswer};
-  for (Action a : finish_exchange())
-    out.push_back(a);
+  for (Action a : finish_exchange()) out.push_back(a);
   return out;
 }
 
 std::vector<Action> Negotiator::remote_answer(std::string_view fp)
 {
-  if (state_ != State::HaveLocalOffer)
-    return {};
+  if (state_ != State::HaveLocalOffer) return {};
   std::vector<Action> out;
-  if (!offer_applied_)
-    out.push_back(Action::ApplyLocalOffer);
+  if (!offer_applied_) out.push_back(Action::ApplyLocalOffer);
   out.push_back(Action::ApplyRemoteAnswer);
   state_ = State::Stable;
   offer_applied_ = false;
@@ -143,15 +135,13 @@ std::vector<Action> Negotiator::remote_answer(std::string_view fp)
   negotiated_ = true;
   remote_applied_ = true;
   remote_fingerprint_ = std::string(fp);
-  for (Action a : finish_exchange())
-    out.push_back(a);
+  for (Action a : finish_exchange()) out.push_back(a);
   return out;
 }
 
 CandidateFate Negotiator::remote_candidate() const
 {
-  if (ignore_offer_)
-    return CandidateFate::Drop; // belongs to the offer we ignored
+  if (ignore_offer_) return CandidateFate::Drop; // belongs to the offer we ignored
   return remote_applied_ ? CandidateFate::Add : CandidateFate::Queue;
 }
 
@@ -171,11 +161,9 @@ std::vector<std::string_view> lines(std::string_view sdp)
   size_t at = 0;
   while (at < sdp.size()) {
     size_t end = sdp.find('\n', at);
-    if (end == std::string_view::npos)
-      end = sdp.size();
+    if (end == std::string_view::npos) end = sdp.size();
     std::string_view l = sdp.substr(at, end - at);
-    if (!l.empty() && l.back() == '\r')
-      l.remove_suffix(1);
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
     out.push_back(l);
     at = end + 1;
   }
@@ -185,8 +173,7 @@ std::vector<std::string_view> lines(std::string_view sdp)
 std::string upper(std::string_view s)
 {
   std::string out(s);
-  for (auto &c : out)
-    c = char(std::toupper(static_cast<unsigned char>(c)));
+  for (auto &c : out) c = char(std::toupper(static_cast<unsigned char>(c)));
   return out;
 }
 
@@ -195,8 +182,7 @@ int leading_pt(std::string_view v, std::string_view *rest)
 {
   size_t sp = v.find(' ');
   std::string num(v.substr(0, sp));
-  if (num.empty() || num.size() > 3 || !std::all_of(num.begin(), num.end(), ::isdigit))
-    return -1;
+  if (num.empty() || num.size() > 3 || !std::all_of(num.begin(), num.end(), ::isdigit)) return -1;
   *rest = sp == std::string_view::npos ? std::string_view() : v.substr(sp + 1);
   return std::atoi(num.c_str());
 }
@@ -207,8 +193,7 @@ std::vector<std::string> media_kinds(std::string_view sdp)
 {
   std::vector<std::string> out;
   for (auto l : lines(sdp))
-    if (l.substr(0, 2) == "m=")
-      out.emplace_back(l.substr(2, l.find(' ') - 2));
+    if (l.substr(0, 2) == "m=") out.emplace_back(l.substr(2, l.find(' ') - 2));
   return out;
 }
 
@@ -218,15 +203,13 @@ std::vector<Codec> offered_codecs(std::string_view sdp, int mline)
   int section = -1;
   auto find = [&](int pt) -> Codec * {
     for (auto &c : out)
-      if (c.pt == pt)
-        return &c;
+      if (c.pt == pt) return &c;
     return nullptr;
   };
   for (auto l : lines(sdp)) {
     if (l.substr(0, 2) == "m=") {
       section++;
-      if (section != mline)
-        continue;
+      if (section != mline) continue;
       // m=video 9 UDP/TLS/RTP/SAVPF 120 124 ...: the order of preference.
       size_t at = 0;
       for (int field = 0; field < 3 && at != std::string_view::npos; field++)
@@ -243,14 +226,12 @@ std::vector<Codec> offered_codecs(std::string_view sdp, int mline)
       }
       continue;
     }
-    if (section != mline || l.substr(0, 2) != "a=")
-      continue;
+    if (section != mline || l.substr(0, 2) != "a=") continue;
     std::string_view a = l.substr(2), rest;
     if (a.substr(0, 7) == "rtpmap:") {
       int pt = leading_pt(a.substr(7), &rest);
       Codec *c = pt >= 0 ? find(pt) : nullptr;
-      if (!c)
-        continue;
+      if (!c) continue;
       // NAME/clock[/channels]
       size_t s1 = rest.find('/');
       c->name = upper(rest.substr(0, s1));
@@ -263,12 +244,10 @@ std::vector<Codec> offered_codecs(std::string_view sdp, int mline)
       }
     } else if (a.substr(0, 5) == "fmtp:") {
       int pt = leading_pt(a.substr(5), &rest);
-      if (Codec *c = pt >= 0 ? find(pt) : nullptr)
-        c->fmtp = std::string(rest);
+      if (Codec *c = pt >= 0 ? find(pt) : nullptr) c->fmtp = std::string(rest);
     } else if (a.substr(0, 8) == "rtcp-fb:") {
       int pt = leading_pt(a.substr(8), &rest);
-      if (Codec *c = pt >= 0 ? find(pt) : nullptr)
-        c->rtcp_fb.emplace_back(rest);
+      if (Codec *c = pt >= 0 ? find(pt) : nullptr) c->rtcp_fb.emplace_back(rest);
     }
   }
   return out;
@@ -279,25 +258,19 @@ std::optional<Codec> match_codec(const std::vector<Codec> &offered, std::string_
   std::string want = upper(name);
   const Codec *first = nullptr;
   for (auto &c : offered) {
-    if (c.name != want)
-      continue;
-    if (want != "H264")
-      return c;
-    if (!first)
-      first = &c;
-    if (c.fmtp.find("packetization-mode=1") != std::string::npos)
-      return c;
+    if (c.name != want) continue;
+    if (want != "H264") return c;
+    if (!first) first = &c;
+    if (c.fmtp.find("packetization-mode=1") != std::string::npos) return c;
   }
-  if (first)
-    return *first;
+  if (first) return *first;
   return std::nullopt;
 }
 
 std::string fingerprint(std::string_view sdp)
 {
   for (auto l : lines(sdp))
-    if (l.substr(0, 14) == "a=fingerprint:")
-      return std::string(l);
+    if (l.substr(0, 14) == "a=fingerprint:") return std::string(l);
   return "";
 }
 

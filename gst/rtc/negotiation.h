@@ -96,10 +96,10 @@ private:
 
   Options opt_;
   State state_ = State::Stable;
-  bool making_offer_ = false;    // CreateOffer asked, offer_created not yet reported
-  bool withdrawn_ = false;       // the offer being created lost a glare: drop it when it comes
-  bool offer_applied_ = false;   // our outstanding offer is set on webrtcbin
-  bool ignore_offer_ = false;    // impolite: we ignored the glare offer; its candidates too
+  bool making_offer_ = false;  // CreateOffer asked, offer_created not yet reported
+  bool withdrawn_ = false;     // the offer being created lost a glare: drop it when it comes
+  bool offer_applied_ = false; // our outstanding offer is set on webrtcbin
+  bool ignore_offer_ = false;  // impolite: we ignored the glare offer; its candidates too
   bool negotiated_ = false;
   bool remote_applied_ = false;
   bool pending_ = false;
@@ -110,10 +110,10 @@ private:
  * offers VP8 as 120; answering with our own 96 made webrtcbin reject the section). */
 struct Codec {
   int pt = -1;
-  std::string name;    // encoding name, upper case: VP8, H264, OPUS
+  std::string name; // encoding name, upper case: VP8, H264, OPUS
   int clock_rate = 0;
-  int channels = 0;    // 0: not given
-  std::string fmtp;    // a=fmtp parameters, verbatim
+  int channels = 0;                 // 0: not given
+  std::string fmtp;                 // a=fmtp parameters, verbatim
   std::vector<std::string> rtcp_fb; // a=rtcp-fb values ("nack", "nack pli", "ccm fir", ...)
 };
 

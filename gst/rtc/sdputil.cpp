@@ -10,12 +10,9 @@ static std::vector<std::string_view> split_lines(std::string_view sdp)
   while (!sdp.empty()) {
     size_t n = sdp.find('\n');
     std::string_view line = sdp.substr(0, n);
-    if (!line.empty() && line.back() == '\r')
-      line.remove_suffix(1);
-    if (!line.empty())
-      lines.push_back(line);
-    if (n == std::string_view::npos)
-      break;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty()) lines.push_back(line);
+    if (n == std::string_view::npos) break;
     sdp.remove_prefix(n + 1);
   }
   return lines;
@@ -37,8 +34,7 @@ uint64_t max_message_size(std::string_view sdp)
 int media_count(std::string_view sdp)
 {
   int n = 0;
-  for (auto line : split_lines(sdp))
-    n += line.substr(0, 2) == "m=";
+  for (auto line : split_lines(sdp)) n += line.substr(0, 2) == "m=";
   return n;
 }
 
@@ -60,8 +56,7 @@ std::string with_candidates(std::string_view sdp, const std::vector<Candidate> &
   // Sections: [0] is the session part, [i+1] the i-th m-section.
   std::vector<std::vector<std::string_view>> sections(1);
   for (auto line : lines) {
-    if (line.substr(0, 2) == "m=")
-      sections.emplace_back();
+    if (line.substr(0, 2) == "m=") sections.emplace_back();
     sections.back().push_back(line);
   }
   std::string out;
@@ -73,20 +68,16 @@ std::string with_candidates(std::string_view sdp, const std::vector<Candidate> &
       has |= line.substr(0, 12) == "a=candidate:";
       has_end |= line == "a=end-of-candidates";
     }
-    if (s == 0 || has)
-      continue;
+    if (s == 0 || has) continue;
     bool added = false;
     for (const auto &c : candidates) {
-      if (c.mline != int(s) - 1 || c.candidate.empty())
-        continue;
+      if (c.mline != int(s) - 1 || c.candidate.empty()) continue;
       std::string_view text = c.candidate;
-      if (text.substr(0, 2) == "a=")
-        text.remove_prefix(2);
+      if (text.substr(0, 2) == "a=") text.remove_prefix(2);
       out.append("a=").append(text).append("\r\n");
       added = true;
     }
-    if (added && !has_end)
-      out.append("a=end-of-candidates\r\n");
+    if (added && !has_end) out.append("a=end-of-candidates\r\n");
   }
   return out;
 }
@@ -101,8 +92,7 @@ std::string drop_bundle_with_split_ice(std::string_view sdp)
   std::string first_ufrag;
   bool split = false, grouped = false;
   for (auto line : lines) {
-    if (line.substr(0, 14) == "a=group:BUNDLE")
-      grouped = true;
+    if (line.substr(0, 14) == "a=group:BUNDLE") grouped = true;
     if (line.substr(0, 12) == "a=ice-ufrag:") {
       std::string u(line.substr(12));
       if (first_ufrag.empty())
@@ -111,8 +101,7 @@ std::string drop_bundle_with_split_ice(std::string_view sdp)
         split = true;
     }
   }
-  if (!grouped || !split)
-    return std::string(sdp);
+  if (!grouped || !split) return std::string(sdp);
   std::string out;
   for (auto line : lines)
     if (line.substr(0, 14) != "a=group:BUNDLE") {
@@ -129,49 +118,41 @@ namespace pointcast::sdp {
 std::string keep_bundle_in_reoffer(std::string_view sdp)
 {
   auto lines = split_lines(sdp);
-  std::vector<std::string> group; // mids of the BUNDLE group, the tag first
+  std::vector<std::string> group;                    // mids of the BUNDLE group, the tag first
   std::vector<std::vector<std::string>> sections(1); // [0]: session part
   for (auto line : lines) {
-    if (line.substr(0, 2) == "m=")
-      sections.emplace_back();
+    if (line.substr(0, 2) == "m=") sections.emplace_back();
     sections.back().emplace_back(line);
     if (sections.size() == 1 && line.substr(0, 15) == "a=group:BUNDLE ") {
       std::string_view rest = line.substr(15);
       while (!rest.empty()) {
         size_t sp = rest.find(' ');
-        if (sp != 0)
-          group.emplace_back(rest.substr(0, sp));
-        if (sp == std::string_view::npos)
-          break;
+        if (sp != 0) group.emplace_back(rest.substr(0, sp));
+        if (sp == std::string_view::npos) break;
         rest.remove_prefix(sp + 1);
       }
     }
   }
   auto mid_of = [](const std::vector<std::string> &sec) -> std::string {
     for (auto &l : sec)
-      if (l.rfind("a=mid:", 0) == 0)
-        return l.substr(6);
+      if (l.rfind("a=mid:", 0) == 0) return l.substr(6);
     return "";
   };
   auto in_group = [&](const std::string &mid) {
     for (auto &g : group)
-      if (g == mid)
-        return !mid.empty();
+      if (g == mid) return !mid.empty();
     return false;
   };
   // The tag: the first section of the group that has a port.
   std::string port, setup;
   for (size_t i = 1; i < sections.size() && port.empty(); i++) {
-    if (!in_group(mid_of(sections[i])))
-      continue;
+    if (!in_group(mid_of(sections[i]))) continue;
     const std::string &m = sections[i][0];
     size_t a = m.find(' '), b = a == std::string::npos ? a : m.find(' ', a + 1);
-    if (b == std::string::npos || m.substr(a + 1, b - a - 1) == "0")
-      continue;
+    if (b == std::string::npos || m.substr(a + 1, b - a - 1) == "0") continue;
     port = m.substr(a + 1, b - a - 1);
     for (auto &l : sections[i])
-      if (l.rfind("a=setup:", 0) == 0)
-        setup = l;
+      if (l.rfind("a=setup:", 0) == 0) setup = l;
   }
   if (port.empty() || (setup != "a=setup:active" && setup != "a=setup:passive"))
     return std::string(sdp);
@@ -183,8 +164,7 @@ std::string keep_bundle_in_reoffer(std::string_view sdp)
       std::string line = sections[i][j];
       if (fix && j == 0) {
         size_t a = line.find(' '), b = a == std::string::npos ? a : line.find(' ', a + 1);
-        if (b != std::string::npos)
-          line = line.substr(0, a + 1) + port + line.substr(b);
+        if (b != std::string::npos) line = line.substr(0, a + 1) + port + line.substr(b);
       } else if (fix && line == "a=bundle-only") {
         continue;
       } else if (fix && line.rfind("a=setup:", 0) == 0) {

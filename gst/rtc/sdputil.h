@@ -14,7 +14,7 @@ uint64_t max_message_size(std::string_view sdp);
 
 struct Candidate {
   int mline = 0;
-  std::string candidate;  // "candidate:..." (with or without a leading "a=")
+  std::string candidate; // "candidate:..." (with or without a leading "a=")
 };
 
 /* Puts gathered candidates into an SDP for peers that do not trickle: each goes at the end of its

@@ -14,8 +14,8 @@
 namespace pointcast::sigcheck {
 
 inline constexpr std::size_t kMaxSdpBytes = 64 * 1024;  // a real SDP is a few KiB
-inline constexpr std::size_t kMaxCandidateBytes = 1024;  // a candidate line is ~100-200 bytes
-inline constexpr std::size_t kMaxIdBytes = 256;          // peer ids, peer types, sdpMid
+inline constexpr std::size_t kMaxCandidateBytes = 1024; // a candidate line is ~100-200 bytes
+inline constexpr std::size_t kMaxIdBytes = 256;         // peer ids, peer types, sdpMid
 inline constexpr int kMaxMLine = 1023;
 // Candidates taken from one peer between two of its SDPs (an ICE agent sends tens).
 inline constexpr unsigned kMaxCandidatesPerSdp = 1000;
@@ -29,7 +29,8 @@ bool valid_utf8(std::string_view s);
 // nullopt when acceptable, else the reason.
 std::optional<std::string> check_sdp(std::string_view type, std::string_view sdp);
 // An empty candidate (end of candidates) is acceptable; mline -1 means "by mid".
-std::optional<std::string> check_candidate(std::string_view mid, int mline, std::string_view candidate);
+std::optional<std::string> check_candidate(std::string_view mid, int mline,
+                                           std::string_view candidate);
 std::optional<std::string> check_id(std::string_view what, std::string_view id);
 
 /* Whether JSON text holds the escape \u0000 (an odd run of backslashes before "u0000"): json-glib
@@ -46,7 +47,8 @@ std::string printable(std::string_view s, std::size_t max = 200);
 class LineSplitter {
 public:
   explicit LineSplitter(std::size_t max_line = kMaxMessageBytes) : max_(max_line) {}
-  void feed(const char *data, std::size_t size, const std::function<bool(std::string &line)> &on_line,
+  void feed(const char *data, std::size_t size,
+            const std::function<bool(std::string &line)> &on_line,
             const std::function<bool()> &on_overlong);
   std::size_t buffered() const { return buf_.size(); }
 

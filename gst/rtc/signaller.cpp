@@ -13,8 +13,7 @@ namespace {
 std::string safe_text(const std::string &s)
 {
   bool clean = sigcheck::valid_utf8(s) && s.size() <= 1000;
-  for (unsigned char c : s)
-    clean = clean && c >= 0x20 && c != 0x7f;
+  for (unsigned char c : s) clean = clean && c >= 0x20 && c != 0x7f;
   return clean ? s : sigcheck::printable(s, 1000);
 }
 
@@ -32,10 +31,8 @@ public:
     w.ready = [st](const std::vector<std::pair<std::string, std::string>> &present) {
       std::vector<std::pair<std::string, std::string>> ok;
       for (const auto &[id, type] : present)
-        if (st->id_ok(id, type))
-          ok.emplace_back(id, type);
-      if (st->ev.ready)
-        st->ev.ready(ok);
+        if (st->id_ok(id, type)) ok.emplace_back(id, type);
+      if (st->ev.ready) st->ev.ready(ok);
     };
     w.peer_joined = [st](const std::string &peer, const std::string &type) {
       if (st->id_ok(peer, type) && st->ev.peer_joined) {
@@ -50,38 +47,34 @@ public:
       }
     };
     w.sdp = [st](const std::string &peer, const std::string &type, const std::string &sdp) {
-      if (!st->id_ok(peer, ""))
-        return;
+      if (!st->id_ok(peer, "")) return;
       if (auto why = sigcheck::check_sdp(type, sdp))
         return st->refuse("an SDP from " + sigcheck::printable(peer, 80), *why);
       st->candidates.erase(peer);
-      if (st->ev.sdp)
-        st->ev.sdp(peer, type, sdp);
+      if (st->ev.sdp) st->ev.sdp(peer, type, sdp);
     };
-    w.candidate = [st](const std::string &peer, const std::string &mid, int mline, const std::string &cand) {
-      if (!st->id_ok(peer, ""))
-        return;
+    w.candidate = [st](const std::string &peer, const std::string &mid, int mline,
+                       const std::string &cand) {
+      if (!st->id_ok(peer, "")) return;
       if (auto why = sigcheck::check_candidate(mid, mline, cand))
         return st->refuse("a candidate from " + sigcheck::printable(peer, 80), *why);
       unsigned &n = st->candidates[peer];
       if (n >= sigcheck::kMaxCandidatesPerSdp) {
-        if (n++ == sigcheck::kMaxCandidatesPerSdp)  // reported once per SDP
+        if (n++ == sigcheck::kMaxCandidatesPerSdp) // reported once per SDP
           st->refuse("candidates from " + sigcheck::printable(peer, 80),
-                     "more than " + std::to_string(sigcheck::kMaxCandidatesPerSdp) + " for one SDP");
+                     "more than " + std::to_string(sigcheck::kMaxCandidatesPerSdp) +
+                         " for one SDP");
         return;
       }
       n++;
-      if (st->ev.candidate)
-        st->ev.candidate(peer, mid, mline, cand);
+      if (st->ev.candidate) st->ev.candidate(peer, mid, mline, cand);
     };
     // Reasons may quote the server: escaped for the log, whatever it sent.
     w.error = [st](const std::string &reason, bool fatal) {
-      if (st->ev.error)
-        st->ev.error(safe_text(reason), fatal);
+      if (st->ev.error) st->ev.error(safe_text(reason), fatal);
     };
     w.disconnected = [st](const std::string &reason) {
-      if (st->ev.disconnected)
-        st->ev.disconnected(safe_text(reason));
+      if (st->ev.disconnected) st->ev.disconnected(safe_text(reason));
     };
     inner_->start(ctx, std::move(w));
   }
@@ -102,20 +95,17 @@ public:
 private:
   struct State {
     SignallerEvents ev;
-    std::map<std::string, unsigned> candidates;  // per peer, since its last SDP
+    std::map<std::string, unsigned> candidates; // per peer, since its last SDP
 
     void refuse(const std::string &what, const std::string &why)
     {
-      if (ev.error)
-        ev.error("ignored " + what + ": " + why, false);
+      if (ev.error) ev.error("ignored " + what + ": " + why, false);
     }
     bool id_ok(const std::string &id, const std::string &type)
     {
       auto why = sigcheck::check_id("peer id", id);
-      if (!why && !type.empty())
-        why = sigcheck::check_id("peer type", type);
-      if (why)
-        refuse("a message about peer " + sigcheck::printable(id, 80), *why);
+      if (!why && !type.empty()) why = sigcheck::check_id("peer type", type);
+      if (why) refuse("a message about peer " + sigcheck::printable(id, 80), *why);
       return !why;
     }
   };
@@ -127,21 +117,17 @@ std::unique_ptr<Signaller> make_transport(const SignallerConfig &cfg, std::strin
   const std::string &uri = cfg.uri;
   auto scheme_end = uri.find("://");
   if (scheme_end == std::string::npos || scheme_end == 0) {
-    *error = "signaling URI '" + uri + "' has no scheme (expected ws://, wss://, tcp://, http://, "
-             "https:// or local://)";
+    *error = "signaling URI '" + uri +
+        "' has no scheme (expected ws://, wss://, tcp://, http://, "
+        "https:// or local://)";
     return nullptr;
   }
   std::string scheme = uri.substr(0, scheme_end);
-  for (auto &c : scheme)
-    c = char(g_ascii_tolower(c));
-  if (scheme == "ws" || scheme == "wss")
-    return make_ws_signaller(cfg, error);
-  if (scheme == "local")
-    return make_local_signaller(cfg, error);
-  if (scheme == "tcp")
-    return make_tcp_signaller(cfg, error);
-  if (scheme == "http" || scheme == "https")
-    return make_http_signaller(cfg, error);
+  for (auto &c : scheme) c = char(g_ascii_tolower(c));
+  if (scheme == "ws" || scheme == "wss") return make_ws_signaller(cfg, error);
+  if (scheme == "local") return make_local_signaller(cfg, error);
+  if (scheme == "tcp") return make_tcp_signaller(cfg, error);
+  if (scheme == "http" || scheme == "https") return make_http_signaller(cfg, error);
   *error = "unsupported signaling URI scheme '" + scheme + "' in '" + uri + "'";
   return nullptr;
 }
@@ -151,8 +137,7 @@ std::unique_ptr<Signaller> make_transport(const SignallerConfig &cfg, std::strin
 std::unique_ptr<Signaller> make_signaller(const SignallerConfig &cfg, std::string *error)
 {
   auto inner = make_transport(cfg, error);
-  if (!inner)
-    return nullptr;
+  if (!inner) return nullptr;
   return std::make_unique<CheckedSignaller>(std::move(inner));
 }
 

@@ -17,11 +17,11 @@ namespace pointcast {
 enum class Role { Auto, Offerer, Answerer };
 
 struct SignallerConfig {
-  std::string uri;            // ws://host:port/ws, tcp://host:port, http://host:port/offer
+  std::string uri; // ws://host:port/ws, tcp://host:port, http://host:port/offer
   std::string room = "default";
-  std::string peer_id;        // empty: the signaller picks a unique one
+  std::string peer_id; // empty: the signaller picks a unique one
   std::string peer_type = "gstreamer";
-  std::string target;         // peer to call; empty: offer to every peer that joins (or answer)
+  std::string target; // peer to call; empty: offer to every peer that joins (or answer)
   std::string token;
   Role role = Role::Auto;
 };
@@ -38,7 +38,8 @@ struct SignallerEvents {
   std::function<void(const std::string &peer, const std::string &type, const std::string &sdp)> sdp;
   // An empty candidate string means end-of-candidates.
   std::function<void(const std::string &peer, const std::string &mid, int mline,
-                     const std::string &candidate)> candidate;
+                     const std::string &candidate)>
+      candidate;
   // Something went wrong. fatal=false: recoverable (the signaller retries, e.g. reconnecting);
   // fatal=true: it gave up (refused token, bad URI) and the element should post an error.
   std::function<void(const std::string &reason, bool fatal)> error;
@@ -56,7 +57,8 @@ public:
   virtual void start(GMainContext *ctx, SignallerEvents events) = 0;
   // Say goodbye where the protocol has a way to, and release sockets. Idempotent.
   virtual void stop() = 0;
-  virtual void send_sdp(const std::string &peer, const std::string &type, const std::string &sdp) = 0;
+  virtual void send_sdp(const std::string &peer, const std::string &type,
+                        const std::string &sdp) = 0;
   virtual void send_candidate(const std::string &peer, const std::string &mid, int mline,
                               const std::string &candidate) = 0;
   // false: the remote cannot trickle (aiortc); send SDP only once ICE gathering is complete,

@@ -27,7 +27,8 @@ namespace pointcast::sigutil {
 
 /* Creates a transport's debug category the first time one of its signallers is made (not in
  * plugin_init: test programs build and use the signallers without the plugin). */
-inline void debug_category_once(GstDebugCategory **cat, const char *name, const char *description) {
+inline void debug_category_once(GstDebugCategory **cat, const char *name, const char *description)
+{
   if (g_once_init_enter(cat)) {
     GstDebugCategory *made = nullptr;
     GST_DEBUG_CATEGORY_INIT(made, name, 0, description);
@@ -36,23 +37,24 @@ inline void debug_category_once(GstDebugCategory **cat, const char *name, const 
 }
 
 // Sets *error (when asked for) to "bad signaling URI 'URI': WHY"; returns nullptr to return on.
-inline std::nullptr_t bad_uri(std::string *error, const std::string &uri, std::string_view why) {
-  if (error)
-    *error = "bad signaling URI '" + uri + "': " + std::string(why);
+inline std::nullptr_t bad_uri(std::string *error, const std::string &uri, std::string_view why)
+{
+  if (error) *error = "bad signaling URI '" + uri + "': " + std::string(why);
   return nullptr;
 }
 
 // The parts of a signaling URI the transports look at.
 struct SignalingUri {
   std::string scheme;
-  std::string host;  // empty when the URI has none
-  int port = -1;     // -1 when the URI has none
+  std::string host; // empty when the URI has none
+  int port = -1;    // -1 when the URI has none
   std::string path;
 };
 
 // Parses a signaling URI; nullopt on failure, with bad_uri()'s message carrying GLib's reason.
 inline std::optional<SignalingUri> parse_signaling_uri(const std::string &text, GUriFlags flags,
-                                                       std::string *error) {
+                                                       std::string *error)
+{
   GError *err = nullptr;
   GUri *uri = g_uri_parse(text.c_str(), flags, &err);
   if (!uri) {
@@ -70,7 +72,8 @@ inline std::optional<SignalingUri> parse_signaling_uri(const std::string &text, 
 }
 
 // Runs fn on ctx (at once when this thread already owns ctx), with ctx as thread-default.
-inline void invoke(GMainContext *ctx, std::function<void()> fn) {
+inline void invoke(GMainContext *ctx, std::function<void()> fn)
+{
   struct Call {
     GMainContext *ctx;
     std::function<void()> fn;
@@ -94,7 +97,8 @@ inline void invoke(GMainContext *ctx, std::function<void()> fn) {
 }
 
 // Adds a one-shot timeout on ctx; returns the source (owned by the caller, destroy to cancel).
-inline GSource *timeout(GMainContext *ctx, unsigned ms, std::function<void()> fn) {
+inline GSource *timeout(GMainContext *ctx, unsigned ms, std::function<void()> fn)
+{
   GSource *src = g_timeout_source_new(ms);
   auto *f = new std::function<void()>(std::move(fn));
   g_source_set_callback(
@@ -116,28 +120,26 @@ inline GSource *timeout(GMainContext *ctx, unsigned ms, std::function<void()> fn
 template <class Derived>
 class Transport : public std::enable_shared_from_this<Derived> {
 public:
-  void start(GMainContext *ctx, SignallerEvents ev) {
+  void start(GMainContext *ctx, SignallerEvents ev)
+  {
     std::lock_guard lk(mu_);
-    if (ctx_)
-      return;
+    if (ctx_) return;
     ctx_ = g_main_context_ref(ctx);
     ev_ = std::move(ev);
     cancel_ = g_cancellable_new();
     std::shared_ptr<Derived> self = this->shared_from_this();
     invoke(ctx_, [self] {
       std::lock_guard lk(self->mu_);
-      if (!self->stopped_)
-        self->on_started();
+      if (!self->stopped_) self->on_started();
     });
   }
 
-  void stop() {
+  void stop()
+  {
     std::lock_guard lk(mu_);
-    if (stopped_)
-      return;
+    if (stopped_) return;
     stopped_ = true;
-    if (cancel_)
-      g_cancellable_cancel(cancel_);
+    if (cancel_) g_cancellable_cancel(cancel_);
     if (retry_) {
       g_source_destroy(retry_);
       g_source_unref(retry_);
@@ -148,30 +150,27 @@ public:
 
 protected:
   Transport() = default;
-  ~Transport() {
-    if (cancel_)
-      g_object_unref(cancel_);
-    if (ctx_)
-      g_main_context_unref(ctx_);
+  ~Transport()
+  {
+    if (cancel_) g_object_unref(cancel_);
+    if (ctx_) g_main_context_unref(ctx_);
   }
   void on_stopping() {}
 
   // Runs (self->*again)() in ctx after ms, unless a retry is pending already or we stopped.
-  void retry_after(unsigned ms, void (Derived::*again)()) {
-    if (stopped_ || retry_)
-      return;
+  void retry_after(unsigned ms, void (Derived::*again)())
+  {
+    if (stopped_ || retry_) return;
     std::weak_ptr<Derived> weak = this->shared_from_this();
     retry_ = timeout(ctx_, ms, [weak, again] {
       std::shared_ptr<Derived> self = weak.lock();
-      if (!self)
-        return;
+      if (!self) return;
       std::lock_guard lk(self->mu_);
       if (self->retry_) {
         g_source_unref(self->retry_);
         self->retry_ = nullptr;
       }
-      if (!self->stopped_)
-        (self.get()->*again)();
+      if (!self->stopped_) (self.get()->*again)();
     });
   }
 
@@ -186,29 +185,32 @@ protected:
 // One JSON object from text; nullopt and *why on anything else.
 struct JsonObj {
   JsonParser *parser = nullptr;
-  JsonObject *obj = nullptr;  // owned by parser
+  JsonObject *obj = nullptr; // owned by parser
   JsonObj() = default;
   JsonObj(const JsonObj &) = delete;
   JsonObj &operator=(const JsonObj &) = delete;
   JsonObj(JsonObj &&o) noexcept : parser(std::exchange(o.parser, nullptr)), obj(o.obj) {}
-  ~JsonObj() {
-    if (parser)
-      g_object_unref(parser);
+  ~JsonObj()
+  {
+    if (parser) g_object_unref(parser);
   }
 
   // A string member, or nullopt when absent / not a string.
-  std::optional<std::string> str(const char *name) const {
+  std::optional<std::string> str(const char *name) const
+  {
     JsonNode *n = json_object_get_member(obj, name);
     if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
       return std::nullopt;
     return std::string(json_node_get_string(n));
   }
-  bool is_null(const char *name) const {
+  bool is_null(const char *name) const
+  {
     JsonNode *n = json_object_get_member(obj, name);
     return !n || JSON_NODE_HOLDS_NULL(n);
   }
   // An integer member, or nullopt.
-  std::optional<gint64> integer(const char *name) const {
+  std::optional<gint64> integer(const char *name) const
+  {
     JsonNode *n = json_object_get_member(obj, name);
     if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
       return std::nullopt;
@@ -216,7 +218,8 @@ struct JsonObj {
   }
 };
 
-inline std::optional<JsonObj> parse_object(const char *data, gssize len, std::string *why) {
+inline std::optional<JsonObj> parse_object(const char *data, gssize len, std::string *why)
+{
   JsonObj o;
   o.parser = json_parser_new();
   GError *err = nullptr;
@@ -235,7 +238,8 @@ inline std::optional<JsonObj> parse_object(const char *data, gssize len, std::st
 }
 
 // Serialises a builder's root on one line (no newlines inside: JSON escapes them).
-inline std::string to_line(JsonBuilder *b) {
+inline std::string to_line(JsonBuilder *b)
+{
   JsonNode *root = json_builder_get_root(b);
   JsonGenerator *gen = json_generator_new();
   json_generator_set_root(gen, root);

@@ -42,12 +42,13 @@ GST_DEBUG_CATEGORY_STATIC(pc_tcpsig_debug);
 namespace pointcast {
 namespace {
 
-constexpr int kDefaultPort = 1234;            // aiortc's --signaling-port default
-constexpr unsigned kMaxConnections = 16;      // answerers one listening offerer serves at once
+constexpr int kDefaultPort = 1234;       // aiortc's --signaling-port default
+constexpr unsigned kMaxConnections = 16; // answerers one listening offerer serves at once
 constexpr unsigned kRetryFirstMs = 100, kRetryMaxMs = 2000;
-constexpr gint64 kStableMs = 5000;  // a connection this long resets the reconnect backoff
+constexpr gint64 kStableMs = 5000; // a connection this long resets the reconnect backoff
 
-bool is_wildcard(const std::string &host) {
+bool is_wildcard(const std::string &host)
+{
   return host.empty() || host == "0.0.0.0" || host == "::" || host == "*";
 }
 
@@ -59,25 +60,27 @@ struct Conn {
   bool writing = false;
   bool closed = false;
 
-  ~Conn() {
-    if (conn)
-      g_object_unref(conn);
+  ~Conn()
+  {
+    if (conn) g_object_unref(conn);
   }
 };
 
 class Impl : public sigutil::Transport<Impl> {
 public:
-  Impl(std::string host, int port, bool listen) : host_(std::move(host)), port_(port), listen_(listen) {}
+  Impl(std::string host, int port, bool listen)
+      : host_(std::move(host)), port_(port), listen_(listen)
+  {
+  }
 
-  void send_line(const std::string &peer, std::string line) {
+  void send_line(const std::string &peer, std::string line)
+  {
     std::lock_guard lk(mu_);
-    if (stopped_ || !ctx_)
-      return;
+    if (stopped_ || !ctx_) return;
     auto self = shared_from_this();
     sigutil::invoke(ctx_, [self, peer, line = std::move(line)]() mutable {
       std::lock_guard lk(self->mu_);
-      if (self->stopped_)
-        return;
+      if (self->stopped_) return;
       auto it = self->conns_.find(peer);
       if (it == self->conns_.end() || it->second->closed) {
         self->emit_error("tcp signalling: cannot send to " + peer + ": not connected", false);
@@ -91,7 +94,8 @@ public:
 private:
   friend class sigutil::Transport<Impl>;
 
-  void on_started() {
+  void on_started()
+  {
     if (listen_)
       start_listening();
     else
@@ -99,9 +103,9 @@ private:
   }
 
   // Closes every connection and the listener (stop(), mutex held).
-  void on_stopping() {
-    for (auto &[peer, c] : conns_)
-      close_conn(*c, true);
+  void on_stopping()
+  {
+    for (auto &[peer, c] : conns_) close_conn(*c, true);
     conns_.clear();
     if (service_) {
       g_socket_service_stop(service_);
@@ -117,14 +121,15 @@ private:
   }
 
   // ---- events (called with mu_ held, in ctx) ----
-  void emit_error(const std::string &reason, bool fatal) {
+  void emit_error(const std::string &reason, bool fatal)
+  {
     GST_WARNING("%s", reason.c_str());
-    if (!stopped_ && ev_.error)
-      ev_.error(reason, fatal);
+    if (!stopped_ && ev_.error) ev_.error(reason, fatal);
   }
 
   // ---- offerer: listen ----
-  void start_listening() {
+  void start_listening()
+  {
     service_ = g_socket_service_new();
     GError *err = nullptr;
     bool ok;
@@ -159,16 +164,15 @@ private:
     g_signal_connect(service_, "incoming", G_CALLBACK(&Impl::on_incoming), this);
     g_socket_service_start(service_);
     GST_INFO("offerer listening on %s", where.c_str());
-    if (ev_.ready)
-      ev_.ready({});
+    if (ev_.ready) ev_.ready({});
   }
 
   static gboolean on_incoming(GSocketService *, GSocketConnection *connection, GObject *,
-                              gpointer data) {
+                              gpointer data)
+  {
     auto *self = static_cast<Impl *>(data);
     std::lock_guard lk(self->mu_);
-    if (self->stopped_)
-      return FALSE;
+    if (self->stopped_) return FALSE;
     std::string peer = "tcp:" + describe_remote(connection);
     if (self->conns_.size() >= kMaxConnections) {
       // Each answerer costs a peer connection: a flood of sockets must not become one.
@@ -184,30 +188,29 @@ private:
     self->conns_[peer] = c;
     GST_INFO("answerer connected: %s", peer.c_str());
     self->read_more(c);
-    if (self->ev_.peer_joined)
-      self->ev_.peer_joined(peer, "tcp");
+    if (self->ev_.peer_joined) self->ev_.peer_joined(peer, "tcp");
     return TRUE;
   }
 
-  static std::string describe_remote(GSocketConnection *connection) {
+  static std::string describe_remote(GSocketConnection *connection)
+  {
     std::string out = "?";
     GSocketAddress *a = g_socket_connection_get_remote_address(connection, nullptr);
     if (a && G_IS_INET_SOCKET_ADDRESS(a)) {
-      gchar *ip = g_inet_address_to_string(
-          g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(a)));
+      gchar *ip =
+          g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(a)));
       std::string s(ip);
       g_free(ip);
-      if (s.find(':') != std::string::npos)
-        s = "[" + s + "]";
+      if (s.find(':') != std::string::npos) s = "[" + s + "]";
       out = s + ":" + std::to_string(g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(a)));
     }
-    if (a)
-      g_object_unref(a);
+    if (a) g_object_unref(a);
     return out;
   }
 
   // ---- answerer: connect, retrying ----
-  void connect_now() {
+  void connect_now()
+  {
     if (!client_) {
       client_ = g_socket_client_new();
       g_socket_client_set_timeout(client_, 5);
@@ -218,16 +221,15 @@ private:
     g_object_unref(addr);
   }
 
-  static void on_connected(GObject *src, GAsyncResult *res, gpointer data) {
+  static void on_connected(GObject *src, GAsyncResult *res, gpointer data)
+  {
     std::unique_ptr<std::shared_ptr<Impl>> keep(static_cast<std::shared_ptr<Impl> *>(data));
     Impl *self = keep->get();
     GError *err = nullptr;
-    GSocketConnection *connection =
-        g_socket_client_connect_finish(G_SOCKET_CLIENT(src), res, &err);
+    GSocketConnection *connection = g_socket_client_connect_finish(G_SOCKET_CLIENT(src), res, &err);
     std::lock_guard lk(self->mu_);
     if (self->stopped_) {
-      if (connection)
-        g_object_unref(connection);
+      if (connection) g_object_unref(connection);
       g_clear_error(&err);
       return;
     }
@@ -255,23 +257,22 @@ private:
     self->conns_[peer] = c;
     GST_INFO("connected to the offerer: %s", peer.c_str());
     self->read_more(c);
-    if (self->ev_.ready)
-      self->ev_.ready({});
-    if (!self->stopped_ && self->ev_.peer_joined)
-      self->ev_.peer_joined(peer, "tcp");
+    if (self->ev_.ready) self->ev_.ready({});
+    if (!self->stopped_ && self->ev_.peer_joined) self->ev_.peer_joined(peer, "tcp");
   }
 
-  void schedule_retry() {
-    if (retry_ || stopped_)
-      return;
+  void schedule_retry()
+  {
+    if (retry_ || stopped_) return;
     unsigned ms = backoff_ms_;
     backoff_ms_ = std::min(backoff_ms_ * 2, kRetryMaxMs);
     retry_after(ms, &Impl::connect_now);
   }
 
-  std::string authority() const {
+  std::string authority() const
+  {
     return (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" +
-           std::to_string(port_);
+        std::to_string(port_);
   }
 
   // ---- reading lines ----
@@ -280,13 +281,15 @@ private:
     std::shared_ptr<Conn> conn;
   };
 
-  void read_more(const std::shared_ptr<Conn> &c) {
+  void read_more(const std::shared_ptr<Conn> &c)
+  {
     GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(c->conn));
     g_input_stream_read_bytes_async(in, 64 * 1024, G_PRIORITY_DEFAULT, cancel_, &Impl::on_read,
                                     new Op{shared_from_this(), c});
   }
 
-  static void on_read(GObject *src, GAsyncResult *res, gpointer data) {
+  static void on_read(GObject *src, GAsyncResult *res, gpointer data)
+  {
     std::unique_ptr<Op> op(static_cast<Op *>(data));
     Impl *self = op->self.get();
     Conn &c = *op->conn;
@@ -294,16 +297,14 @@ private:
     GBytes *bytes = g_input_stream_read_bytes_finish(G_INPUT_STREAM(src), res, &err);
     std::lock_guard lk(self->mu_);
     if (self->stopped_ || c.closed) {
-      if (bytes)
-        g_bytes_unref(bytes);
+      if (bytes) g_bytes_unref(bytes);
       g_clear_error(&err);
       return;
     }
     if (!bytes || g_bytes_get_size(bytes) == 0) {
       std::string why = err ? err->message : "connection closed by the remote";
       g_clear_error(&err);
-      if (bytes)
-        g_bytes_unref(bytes);
+      if (bytes) g_bytes_unref(bytes);
       self->lost(op->conn, why);
       return;
     }
@@ -311,11 +312,11 @@ private:
     auto *p = static_cast<const char *>(g_bytes_get_data(bytes, &n));
     self->feed(op->conn, p, n);
     g_bytes_unref(bytes);
-    if (!self->stopped_ && !c.closed)
-      self->read_more(op->conn);
+    if (!self->stopped_ && !c.closed) self->read_more(op->conn);
   }
 
-  void feed(const std::shared_ptr<Conn> &cp, const char *p, gsize n) {
+  void feed(const std::shared_ptr<Conn> &cp, const char *p, gsize n)
+  {
     Conn &c = *cp;
     c.lines.feed(
         p, n,
@@ -331,12 +332,12 @@ private:
         });
   }
 
-  void handle_line(const std::shared_ptr<Conn> &cp, const std::string &line) {
+  void handle_line(const std::shared_ptr<Conn> &cp, const std::string &line)
+  {
     const std::string &peer = cp->peer;
     tcpwire::Message m = tcpwire::parse_line(line);
     switch (m.kind) {
-    case tcpwire::Message::Kind::Blank:
-      return;
+    case tcpwire::Message::Kind::Blank: return;
     case tcpwire::Message::Kind::Bad:
       emit_error("tcp signalling: ignoring bad message from " + peer + " (" + m.why +
                      "): " + sigcheck::printable(line, 80),
@@ -344,12 +345,10 @@ private:
       return;
     case tcpwire::Message::Kind::Sdp:
       GST_DEBUG("%s from %s", m.type.c_str(), peer.c_str());
-      if (ev_.sdp)
-        ev_.sdp(peer, m.type, m.sdp);
+      if (ev_.sdp) ev_.sdp(peer, m.type, m.sdp);
       return;
     case tcpwire::Message::Kind::Candidate:
-      if (ev_.candidate)
-        ev_.candidate(peer, m.mid, m.mline, m.candidate);
+      if (ev_.candidate) ev_.candidate(peer, m.mid, m.mline, m.candidate);
       return;
     case tcpwire::Message::Kind::Bye:
       GST_INFO("bye from %s", peer.c_str());
@@ -360,30 +359,28 @@ private:
 
   // The remote said bye or went away: its session is over. An answerer waits for the next
   // offerer.
-  void lost(const std::shared_ptr<Conn> &c, const std::string &why) {
-    if (c->closed)
-      return;
+  void lost(const std::shared_ptr<Conn> &c, const std::string &why)
+  {
+    if (c->closed) return;
     GST_INFO("%s gone%s%s", c->peer.c_str(), why.empty() ? "" : ": ", why.c_str());
     close_conn(*c, false);
     conns_.erase(c->peer);
-    if (ev_.peer_left)
-      ev_.peer_left(c->peer);
+    if (ev_.peer_left) ev_.peer_left(c->peer);
     if (!listen_ && !stopped_) {
       if (!why.empty() && ev_.disconnected)
         ev_.disconnected("tcp signalling connection to " + c->peer + " lost: " + why);
-      failures_ = 1;  // already reported: reconnect quietly, for the next offerer
+      failures_ = 1; // already reported: reconnect quietly, for the next offerer
       // An offerer that keeps accepting and dropping us (each time a new peer connection) is
       // retried with growing backoff; a real session ends the streak.
-      if (g_get_monotonic_time() - connected_at_ >= kStableMs * 1000)
-        backoff_ms_ = kRetryFirstMs;
+      if (g_get_monotonic_time() - connected_at_ >= kStableMs * 1000) backoff_ms_ = kRetryFirstMs;
       schedule_retry();
     }
   }
 
   // ---- writing ----
-  void pump(const std::shared_ptr<Conn> &c) {
-    if (c->writing || c->outq.empty() || c->closed)
-      return;
+  void pump(const std::shared_ptr<Conn> &c)
+  {
+    if (c->writing || c->outq.empty() || c->closed) return;
     c->writing = true;
     GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(c->conn));
     const std::string &head = c->outq.front();
@@ -391,7 +388,8 @@ private:
                                     &Impl::on_written, new Op{shared_from_this(), c});
   }
 
-  static void on_written(GObject *src, GAsyncResult *res, gpointer data) {
+  static void on_written(GObject *src, GAsyncResult *res, gpointer data)
+  {
     std::unique_ptr<Op> op(static_cast<Op *>(data));
     Impl *self = op->self.get();
     GError *err = nullptr;
@@ -415,9 +413,9 @@ private:
 
   // Closes the socket; with say_bye, first writes what is queued and a bye (blocking, bounded
   // by a 1 s socket timeout) unless an asynchronous write is half done.
-  void close_conn(Conn &c, bool say_bye) {
-    if (c.closed)
-      return;
+  void close_conn(Conn &c, bool say_bye)
+  {
+    if (c.closed) return;
     c.closed = true;
     GSocket *sock = g_socket_connection_get_socket(c.conn);
     if (say_bye && !c.writing) {
@@ -427,12 +425,10 @@ private:
         gsize off = 0;
         while (off < m.size()) {
           gssize w = g_socket_send(sock, m.data() + off, m.size() - off, nullptr, nullptr);
-          if (w <= 0)
-            break;
+          if (w <= 0) break;
           off += w;
         }
-        if (off < m.size())
-          break;
+        if (off < m.size()) break;
       }
     }
     c.outq.clear();
@@ -451,7 +447,8 @@ private:
   std::map<std::string, std::shared_ptr<Conn>> conns_;
 };
 
-std::string sdp_line(const std::string &type, const std::string &sdp) {
+std::string sdp_line(const std::string &type, const std::string &sdp)
+{
   JsonBuilder *b = json_builder_new();
   json_builder_begin_object(b);
   json_builder_set_member_name(b, "sdp");
@@ -464,7 +461,8 @@ std::string sdp_line(const std::string &type, const std::string &sdp) {
   return s;
 }
 
-std::string candidate_line(const std::string &mid, int mline, const std::string &candidate) {
+std::string candidate_line(const std::string &mid, int mline, const std::string &candidate)
+{
   JsonBuilder *b = json_builder_new();
   json_builder_begin_object(b);
   json_builder_set_member_name(b, "candidate");
@@ -484,27 +482,31 @@ std::string candidate_line(const std::string &mid, int mline, const std::string 
 class TcpSignaller final : public Signaller {
 public:
   TcpSignaller(const std::string &host, int port, Role role)
-      : host_(host), impl_(std::make_shared<Impl>(host, port, resolve(role, host) == Role::Offerer)) {}
+      : host_(host), impl_(std::make_shared<Impl>(host, port, resolve(role, host) == Role::Offerer))
+  {
+  }
   ~TcpSignaller() override { impl_->stop(); }
 
-  static Role resolve(Role requested, const std::string &host) {
-    if (requested != Role::Auto)
-      return requested;
+  static Role resolve(Role requested, const std::string &host)
+  {
+    if (requested != Role::Auto) return requested;
     return is_wildcard(host) ? Role::Offerer : Role::Answerer;
   }
 
-  void start(GMainContext *ctx, SignallerEvents events) override {
+  void start(GMainContext *ctx, SignallerEvents events) override
+  {
     impl_->start(ctx, std::move(events));
   }
   void stop() override { impl_->stop(); }
-  void send_sdp(const std::string &peer, const std::string &type, const std::string &sdp) override {
+  void send_sdp(const std::string &peer, const std::string &type, const std::string &sdp) override
+  {
     impl_->send_line(peer, sdp_line(type, sdp));
   }
   void send_candidate(const std::string &peer, const std::string &mid, int mline,
-                      const std::string &candidate) override {
+                      const std::string &candidate) override
+  {
     // aiortc parses every candidate it gets; end-of-candidates has no line of its own.
-    if (candidate.empty())
-      return;
+    if (candidate.empty()) return;
     std::string c = candidate.rfind("candidate:", 0) == 0 ? candidate : "candidate:" + candidate;
     impl_->send_line(peer, candidate_line(mid, mline, c));
   }
@@ -518,20 +520,18 @@ private:
 
 } // namespace
 
-std::unique_ptr<Signaller> make_tcp_signaller(const SignallerConfig &cfg, std::string *error) {
+std::unique_ptr<Signaller> make_tcp_signaller(const SignallerConfig &cfg, std::string *error)
+{
   sigutil::debug_category_once(&pc_tcpsig_debug, "rtcpeer-tcp",
                                "rtcpeer aiortc TcpSocketSignaling transport");
   auto uri = sigutil::parse_signaling_uri(cfg.uri, G_URI_FLAGS_NON_DNS, error);
-  if (!uri)
-    return nullptr;
-  if (uri->scheme != "tcp")
-    return sigutil::bad_uri(error, cfg.uri, "not tcp://");
+  if (!uri) return nullptr;
+  if (uri->scheme != "tcp") return sigutil::bad_uri(error, cfg.uri, "not tcp://");
   if (uri->path != "" && uri->path != "/")
     return sigutil::bad_uri(error, cfg.uri, "tcp://host:port takes no path");
   const std::string &host = uri->host;
   int port = uri->port < 0 ? kDefaultPort : uri->port;
-  if (port > 65535)
-    return sigutil::bad_uri(error, cfg.uri, "port out of range");
+  if (port > 65535) return sigutil::bad_uri(error, cfg.uri, "port out of range");
   Role role = TcpSignaller::resolve(cfg.role, host);
   if (role == Role::Answerer && is_wildcard(host))
     return sigutil::bad_uri(error, cfg.uri,

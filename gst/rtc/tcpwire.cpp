@@ -21,8 +21,7 @@ struct Parser {
 std::optional<std::string> str(JsonObject *o, const char *name, bool *bad)
 {
   JsonNode *n = json_object_get_member(o, name);
-  if (!n || JSON_NODE_HOLDS_NULL(n))
-    return std::nullopt;
+  if (!n || JSON_NODE_HOLDS_NULL(n)) return std::nullopt;
   if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) {
     *bad = true;
     return std::nullopt;
@@ -41,8 +40,7 @@ Message bad(std::string why)
 
 std::optional<std::string> json_refusal(std::string_view text)
 {
-  if (sigcheck::has_escaped_nul(text))
-    return std::string("escaped NUL (\\u0000) in the message");
+  if (sigcheck::has_escaped_nul(text)) return std::string("escaped NUL (\\u0000) in the message");
   protocol::ParseResult gate = protocol::parse(text);
   const std::string &code = gate.error.code;
   if (!gate.ok() && code != protocol::code::kMissingType && code != protocol::code::kUnknownType &&
@@ -58,8 +56,7 @@ Message parse_line(std::string_view line)
     m.kind = Message::Kind::Blank;
     return m;
   }
-  if (auto why = json_refusal(line))
-    return bad(*why);
+  if (auto why = json_refusal(line)) return bad(*why);
   Parser ps;
   GError *err = nullptr;
   if (!json_parser_load_from_data(ps.p, line.data(), gssize(line.size()), &err)) {
@@ -68,17 +65,14 @@ Message parse_line(std::string_view line)
     return bad(why);
   }
   JsonNode *root = json_parser_get_root(ps.p);
-  if (!root || !JSON_NODE_HOLDS_OBJECT(root))
-    return bad("not a JSON object");
+  if (!root || !JSON_NODE_HOLDS_OBJECT(root)) return bad("not a JSON object");
   JsonObject *o = json_node_get_object(root);
   bool wrong = false;
   auto type = str(o, "type", &wrong);
-  if (!type)
-    return bad("no \"type\" string");
+  if (!type) return bad("no \"type\" string");
   if (*type == "offer" || *type == "answer") {
     auto sdp = str(o, "sdp", &wrong);
-    if (!sdp)
-      return bad("no \"sdp\" string");
+    if (!sdp) return bad("no \"sdp\" string");
     m.kind = Message::Kind::Sdp;
     m.type = *type;
     m.sdp = std::move(*sdp);
@@ -88,14 +82,12 @@ Message parse_line(std::string_view line)
     // aiortc ignores a candidate message whose "candidate" is empty; we pass it on as
     // end-of-candidates.
     auto cand = str(o, "candidate", &wrong);
-    if (wrong)
-      return bad("\"candidate\" is not a string");
+    if (wrong) return bad("\"candidate\" is not a string");
     m.candidate = cand.value_or("");
     if (!m.candidate.empty() && m.candidate.rfind("candidate:", 0) != 0)
       m.candidate = "candidate:" + m.candidate;
     auto mid = str(o, "id", &wrong);
-    if (wrong)
-      return bad("\"id\" (sdpMid) is not a string");
+    if (wrong) return bad("\"id\" (sdpMid) is not a string");
     m.mid = mid.value_or("");
     JsonNode *label = json_object_get_member(o, "label");
     if (label && !JSON_NODE_HOLDS_NULL(label)) {

@@ -14,12 +14,12 @@ namespace pointcast::tcpwire {
 
 struct Message {
   enum class Kind { Blank, Sdp, Candidate, Bye, Bad } kind = Kind::Bad;
-  std::string type;       // Sdp: "offer" or "answer"
-  std::string sdp;        // Sdp
-  std::string candidate;  // Candidate: "candidate:..." ("" = end of candidates)
-  std::string mid;        // Candidate: sdpMid ("" when absent)
-  int mline = 0;          // Candidate: sdpMLineIndex (0 when absent)
-  std::string why;        // Bad: the reason
+  std::string type;      // Sdp: "offer" or "answer"
+  std::string sdp;       // Sdp
+  std::string candidate; // Candidate: "candidate:..." ("" = end of candidates)
+  std::string mid;       // Candidate: sdpMid ("" when absent)
+  int mline = 0;         // Candidate: sdpMLineIndex (0 when absent)
+  std::string why;       // Bad: the reason
 };
 
 Message parse_line(std::string_view line);

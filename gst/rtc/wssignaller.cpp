@@ -47,13 +47,11 @@ public:
 
   void stop() override
   {
-    if (stopped_)
-      return;
+    if (stopped_) return;
     stopped_ = true;
     if (retry_) {
       GSource *src = g_main_context_find_source_by_id(ctx_, retry_);
-      if (src)
-        g_source_destroy(src);
+      if (src) g_source_destroy(src);
       retry_ = 0;
     }
     if (cancel_) {
@@ -94,8 +92,7 @@ public:
 private:
   void connect()
   {
-    if (stopped_)
-      return;
+    if (stopped_) return;
     SoupMessage *msg = soup_message_new("GET", uri_with_token().c_str());
     if (!msg) {
       report_error("invalid signaling URI '" + cfg_.uri + "'", true);
@@ -133,28 +130,28 @@ private:
       guint status = msg ? soup_message_get_status(msg) : 0;
       std::string reason = err ? err->message : "unknown error";
       g_clear_error(&err);
-      if (msg)
-        g_object_unref(msg);
+      if (msg) g_object_unref(msg);
       if (status == SOUP_STATUS_UNAUTHORIZED || status == SOUP_STATUS_FORBIDDEN) {
-        self->report_error("the signaling server refused the token (HTTP " +
-                           std::to_string(status) + ")", true);
+        self->report_error(
+            "the signaling server refused the token (HTTP " + std::to_string(status) + ")", true);
         return;
       }
       if (!self->unreachable_reported_) {
         self->unreachable_reported_ = true;
         self->report_error("cannot reach signaling server " + self->cfg_.uri + ": " + reason +
-                           " (retrying)", false);
+                               " (retrying)",
+                           false);
       }
       self->schedule_retry();
       return;
     }
-    if (msg)
-      g_object_unref(msg);
+    if (msg) g_object_unref(msg);
     self->unreachable_reported_ = false;
     self->conn_ = conn;
     // Notice a silently dead server (pings answered by the server's pongs).
     soup_websocket_connection_set_keepalive_interval(conn, 5);
-    soup_websocket_connection_set_max_incoming_payload_size(conn, sigcheck::kMaxMessageBytes + 1024);
+    soup_websocket_connection_set_max_incoming_payload_size(conn,
+                                                            sigcheck::kMaxMessageBytes + 1024);
     g_signal_connect(conn, "message", G_CALLBACK(on_message), self);
     g_signal_connect(conn, "closed", G_CALLBACK(on_closed), self);
     g_signal_connect(conn, "error", G_CALLBACK(on_error), self);
@@ -184,24 +181,21 @@ private:
     const char *why = soup_websocket_connection_get_close_data(conn);
     std::string reason = "connection closed";
     if (code)
-      reason += " (code " + std::to_string(code) + (why && *why ? std::string(": ") + why : "") +
-                ")";
+      reason +=
+          " (code " + std::to_string(code) + (why && *why ? std::string(": ") + why : "") + ")";
     self->drop_connection(false);
     bool was_registered = self->registered_;
     self->registered_ = false;
     if (was_registered && g_get_monotonic_time() - self->registered_at_ >= kStableMs * 1000)
       self->backoff_ms_ = kFirstRetryMs;
-    if (self->stopped_)
-      return;
-    if (was_registered && self->events_.disconnected)
-      self->events_.disconnected(reason);
+    if (self->stopped_) return;
+    if (was_registered && self->events_.disconnected) self->events_.disconnected(reason);
     self->schedule_retry();
   }
 
   void drop_connection(bool close)
   {
-    if (!conn_)
-      return;
+    if (!conn_) return;
     g_signal_handlers_disconnect_by_data(conn_, this);
     if (close && soup_websocket_connection_get_state(conn_) == SOUP_WEBSOCKET_STATE_OPEN)
       soup_websocket_connection_close(conn_, SOUP_WEBSOCKET_CLOSE_NORMAL, "bye");
@@ -210,18 +204,20 @@ private:
 
   void schedule_retry()
   {
-    if (stopped_ || retry_)
-      return;
+    if (stopped_ || retry_) return;
     guint delay = backoff_ms_;
     backoff_ms_ = std::min(backoff_ms_ * 2, kMaxRetryMs);
     GST_DEBUG("reconnecting in %u ms", delay);
     GSource *src = g_timeout_source_new(delay);
-    g_source_set_callback(src, [](gpointer d) -> gboolean {
-      auto *self = static_cast<WsSignaller *>(d);
-      self->retry_ = 0;
-      self->connect();
-      return G_SOURCE_REMOVE;
-    }, this, nullptr);
+    g_source_set_callback(
+        src,
+        [](gpointer d) -> gboolean {
+          auto *self = static_cast<WsSignaller *>(d);
+          self->retry_ = 0;
+          self->connect();
+          return G_SOURCE_REMOVE;
+        },
+        this, nullptr);
     retry_ = g_source_attach(src, ctx_);
     g_source_unref(src);
   }
@@ -233,16 +229,14 @@ private:
       soup_websocket_connection_send_text(conn_, text.c_str());
       return;
     }
-    if (queue_.size() >= kMaxQueued)
-      queue_.pop_front();
+    if (queue_.size() >= kMaxQueued) queue_.pop_front();
     queue_.push_back(std::move(text));
   }
 
   void report_error(const std::string &reason, bool fatal)
   {
     GST_WARNING("%s", reason.c_str());
-    if (events_.error)
-      events_.error(reason, fatal);
+    if (events_.error) events_.error(reason, fatal);
   }
 
   void warn_malformed(const std::string &why, const char *text)
@@ -279,28 +273,23 @@ private:
     registered_ = true;
     registered_at_ = g_get_monotonic_time();
     std::vector<std::pair<std::string, std::string>> present;
-    for (auto &p : m.peers)
-      present.emplace_back(p.client_id, p.client_type);
+    for (auto &p : m.peers) present.emplace_back(p.client_id, p.client_type);
     // What was sent while the connection was down goes out now.
     std::deque<std::string> queued;
     queued.swap(queue_);
-    if (events_.ready)
-      events_.ready(present);
-    for (auto &q : queued)
-      send(std::move(q));
+    if (events_.ready) events_.ready(present);
+    for (auto &q : queued) send(std::move(q));
   }
 
   void handle(const protocol::PeerJoined &m)
   {
     no_trickle_.erase(m.client_id);
-    if (events_.peer_joined)
-      events_.peer_joined(m.client_id, m.client_type);
+    if (events_.peer_joined) events_.peer_joined(m.client_id, m.client_type);
   }
 
   void handle(const protocol::PeerLeft &m)
   {
-    if (events_.peer_left)
-      events_.peer_left(m.client_id);
+    if (events_.peer_left) events_.peer_left(m.client_id);
     no_trickle_.erase(m.client_id);
   }
 
@@ -317,8 +306,7 @@ private:
       else
         no_trickle_[*m.from_id] = true;
     }
-    if (events_.sdp)
-      events_.sdp(*m.from_id, m.sdp.type, m.sdp.sdp);
+    if (events_.sdp) events_.sdp(*m.from_id, m.sdp.type, m.sdp.sdp);
   }
 
   void handle(const protocol::Candidate &m)
@@ -334,8 +322,8 @@ private:
 
   void handle(const protocol::Error &m)
   {
-    std::string reason = "signaling server error " + m.code + (m.message.empty() ? "" : ": " +
-                                                               m.message);
+    std::string reason =
+        "signaling server error " + m.code + (m.message.empty() ? "" : ": " + m.message);
     if (m.code == protocol::code::kDuplicateId && !registered_) {
       // Our previous connection may still be registered; try again shortly.
       report_error(reason + " (retrying)", false);
@@ -348,7 +336,8 @@ private:
     }
   }
 
-  template <typename T> void handle(const T &)
+  template <typename T>
+  void handle(const T &)
   {
     GST_DEBUG("ignoring a message not meant for clients");
   }

@@ -10,8 +10,7 @@
 using namespace pointcast::ball;
 
 /* Straightforward time stepping with explicit reflections: the reference for the analytic path. */
-static Point
-simulate(const MotionParams &p, const Field &f, double t_end, double dt)
+static Point simulate(const MotionParams &p, const Field &f, double t_end, double dt)
 {
   Motion m(p, f);
   Point pos = m.start();
@@ -22,10 +21,22 @@ simulate(const MotionParams &p, const Field &f, double t_end, double dt)
   for (long i = 0; i < steps; i++) {
     pos.x += v.x * dt;
     pos.y += v.y * dt;
-    if (pos.x > hi_x) { pos.x = 2 * hi_x - pos.x; v.x = -v.x; }
-    if (pos.x < lo_x) { pos.x = 2 * lo_x - pos.x; v.x = -v.x; }
-    if (pos.y > hi_y) { pos.y = 2 * hi_y - pos.y; v.y = -v.y; }
-    if (pos.y < lo_y) { pos.y = 2 * lo_y - pos.y; v.y = -v.y; }
+    if (pos.x > hi_x) {
+      pos.x = 2 * hi_x - pos.x;
+      v.x = -v.x;
+    }
+    if (pos.x < lo_x) {
+      pos.x = 2 * lo_x - pos.x;
+      v.x = -v.x;
+    }
+    if (pos.y > hi_y) {
+      pos.y = 2 * hi_y - pos.y;
+      v.y = -v.y;
+    }
+    if (pos.y < lo_y) {
+      pos.y = 2 * lo_y - pos.y;
+      v.y = -v.y;
+    }
   }
   return pos;
 }
@@ -40,7 +51,8 @@ GST_START_TEST(test_motion_matches_simulation)
       const Point a = m.at_time(t);
       const Point s = simulate(p, field, t, 1.0 / 3000.0);
       fail_unless(std::fabs(a.x - s.x) < 1e-6 && std::fabs(a.y - s.y) < 1e-6,
-          "angle %g t %g: analytic (%f, %f) simulated (%f, %f)", angle, t, a.x, a.y, s.x, s.y);
+                  "angle %g t %g: analytic (%f, %f) simulated (%f, %f)", angle, t, a.x, a.y, s.x,
+                  s.y);
       // Always inside the field, the rim touching a wall at most.
       fail_unless(a.x >= field.left + 20 - 1e-9 && a.x <= field.right - 20 + 1e-9);
       fail_unless(a.y >= field.top + 20 - 1e-9 && a.y <= field.bottom - 20 + 1e-9);
@@ -58,13 +70,15 @@ GST_START_TEST(test_motion_bounces_and_frames)
   const double x0 = m.start().x, hi = 199.5 - 10.0, lo = -0.5 + 10.0;
   const double t_hit = (hi - x0) / 100.0;
   fail_unless(std::fabs(m.at_time(t_hit).x - hi) < 1e-9);
-  fail_unless(std::fabs(m.at_time(t_hit + 0.25).x - (hi - 25.0)) < 1e-9, "elastic: same speed back");
+  fail_unless(std::fabs(m.at_time(t_hit + 0.25).x - (hi - 25.0)) < 1e-9,
+              "elastic: same speed back");
   const double t_left = t_hit + (hi - lo) / 100.0;
   fail_unless(std::fabs(m.at_time(t_left).x - lo) < 1e-9);
   fail_unless(m.at_time(3.0).y == m.start().y, "angle 0 keeps y");
   // Frame n at 30/1 is time n/30; at 30000/1001 it is n*1001/30000.
   fail_unless(std::fabs(m.at_frame(45, 30, 1).x - m.at_time(1.5).x) < 1e-12);
-  fail_unless(std::fabs(m.at_frame(300, 30000, 1001).x - m.at_time(300 * 1001.0 / 30000).x) < 1e-12);
+  fail_unless(std::fabs(m.at_frame(300, 30000, 1001).x - m.at_time(300 * 1001.0 / 30000).x) <
+              1e-12);
   // Sub-pixel motion: 100 px/s at 30 fps moves 3.333 px per frame.
   fail_unless(std::fabs(m.at_frame(1, 30, 1).x - m.at_frame(0, 30, 1).x - 100.0 / 30) < 1e-9);
   // Seeds choose different start positions; equal seeds equal ones.
@@ -120,8 +134,7 @@ GST_START_TEST(test_mark_layout)
 }
 GST_END_TEST;
 
-static std::vector<uint8_t>
-rgb_frame(int w, int h, ImageView &v)
+static std::vector<uint8_t> rgb_frame(int w, int h, ImageView &v)
 {
   std::vector<uint8_t> buf(static_cast<size_t>(w) * h * 3);
   v = ImageView{};
@@ -147,8 +160,7 @@ GST_START_TEST(test_mark_render_decode)
     fail_unless(r.frame && *r.frame == f);
     fail_unless_equals_int(r.valid_copies, 2);
     // One copy destroyed: the other still reads.
-    for (int k = 0; k < 40; k++)
-      cells[k] = 128.0;
+    for (int k = 0; k < 40; k++) cells[k] = 128.0;
     r = mark::decode_cells(l, cells.data());
     fail_unless(r.frame && *r.frame == f);
   }
@@ -181,8 +193,9 @@ GST_START_TEST(test_render_subpixel_centre)
       // (8-bit rounding of the rim limits tiny discs to about 0.02 px.)
       const double tol = r < 5 ? 0.03 : 0.02;
       fail_unless(std::fabs(sx / s - cx) < tol && std::fabs(sy / s - cy) < tol,
-          "r %g: centroid (%f, %f) for (%f, %f)", r, sx / s, sy / s, cx, cy);
-      fail_unless(std::fabs(s - M_PI * r * r) < 0.02 * M_PI * r * r + 1.0, "area %f for r %g", s, r);
+                  "r %g: centroid (%f, %f) for (%f, %f)", r, sx / s, sy / s, cx, cy);
+      fail_unless(std::fabs(s - M_PI * r * r) < 0.02 * M_PI * r * r + 1.0, "area %f for r %g", s,
+                  r);
     }
   }
 }
@@ -213,8 +226,7 @@ GST_START_TEST(test_render_i420)
 }
 GST_END_TEST;
 
-static Suite *
-ballcore_suite(void)
+static Suite *ballcore_suite(void)
 {
   Suite *s = suite_create("ballcore");
   TCase *tc = tcase_create("general");

@@ -38,39 +38,33 @@ struct Frame {
       v.stride[0] = w;
       v.stride[1] = v.stride[2] = cw;
     }
-    for (int i = 0; i < 3; i++)
-      v.data[i] = planes[i].empty() ? nullptr : planes[i].data();
+    for (int i = 0; i < 3; i++) v.data[i] = planes[i].empty() ? nullptr : planes[i].data();
   }
   void noise(double sigma, unsigned seed)
   {
     std::mt19937 gen(seed);
     std::normal_distribution<double> n(0.0, sigma);
     for (auto &p : planes)
-      for (auto &b : p)
-        b = static_cast<uint8_t>(std::clamp(std::lround(b + n(gen)), 0L, 255L));
+      for (auto &b : p) b = static_cast<uint8_t>(std::clamp(std::lround(b + n(gen)), 0L, 255L));
   }
 };
 
-double
-err(const Detection &d, double x, double y)
+double err(const Detection &d, double x, double y)
 {
   return std::hypot(d.x - x, d.y - y);
 }
 
 /* Renders one ball and returns the detector's error (or -1 if it found not exactly one). */
-double
-one_ball(PixelLayout layout, int w, int h, double cx, double cy, double r, Rgb ball, Rgb bg,
-    double noise = 0.0, DetectorParams params = {})
+double one_ball(PixelLayout layout, int w, int h, double cx, double cy, double r, Rgb ball, Rgb bg,
+                double noise = 0.0, DetectorParams params = {})
 {
   Frame f(w, h, layout);
   fill(f.v, bg);
   draw_ball(f.v, cx, cy, r, ball, 1.0, bg, nullptr);
-  if (noise > 0)
-    f.noise(noise, 1234);
+  if (noise > 0) f.noise(noise, 1234);
   Detector det(params);
   auto res = det.detect(f.v);
-  if (res.balls.size() != 1)
-    return -1.0;
+  if (res.balls.size() != 1) return -1.0;
   return err(res.balls[0], cx, cy);
 }
 
@@ -95,16 +89,16 @@ GST_START_TEST(test_edges_and_corners)
   struct Case {
     double x, y, max_err;
   } cases[] = {
-    {19.5, 240, 0.05}, {619.5, 240, 0.05}, {320, 19.5, 0.05}, {320, 459.5, 0.05},
-    {19.5, 19.5, 0.05}, {619.5, 459.5, 0.05},
-    {8.0, 240, 0.15}, {632.3, 200, 0.15}, {300, 4.2, 0.15}, {300, 470.6, 0.15},
-    {6.0, 7.0, 0.25}, {633.0, 472.0, 0.25}, {-5.0, 100.0, 0.4},
+      {19.5, 240, 0.05},  {619.5, 240, 0.05},   {320, 19.5, 0.05}, {320, 459.5, 0.05},
+      {19.5, 19.5, 0.05}, {619.5, 459.5, 0.05}, {8.0, 240, 0.15},  {632.3, 200, 0.15},
+      {300, 4.2, 0.15},   {300, 470.6, 0.15},   {6.0, 7.0, 0.25},  {633.0, 472.0, 0.25},
+      {-5.0, 100.0, 0.4},
   };
   for (auto layout : {PixelLayout::Packed, PixelLayout::I420}) {
     for (const auto &c : cases) {
       const double e = one_ball(layout, 640, 480, c.x, c.y, 20.0, kWhite, kBlack);
-      fail_unless(e >= 0 && e < c.max_err, "layout %d ball at (%g, %g): error %f", (int)layout,
-          c.x, c.y, e);
+      fail_unless(e >= 0 && e < c.max_err, "layout %d ball at (%g, %g): error %f", (int)layout, c.x,
+                  c.y, e);
     }
   }
 }
@@ -118,9 +112,9 @@ GST_START_TEST(test_radii)
   }
   // Outside [min-radius, max-radius]: not reported.
   fail_unless(one_ball(PixelLayout::Packed, 640, 480, 300, 200, 30, kWhite, kBlack, 0.0,
-                  DetectorParams{4, 20}) < 0);
+                       DetectorParams{4, 20}) < 0);
   fail_unless(one_ball(PixelLayout::Packed, 640, 480, 300, 200, 8, kWhite, kBlack, 0.0,
-                  DetectorParams{12, 100}) < 0);
+                       DetectorParams{12, 100}) < 0);
 }
 GST_END_TEST;
 
@@ -129,17 +123,17 @@ GST_START_TEST(test_colours_and_background)
   struct Case {
     Rgb ball, bg;
   } cases[] = {
-    {{255, 0, 0}, {128, 128, 128}},   // red on grey
-    {{0, 0, 255}, {255, 255, 0}},     // blue on yellow
-    {{20, 20, 20}, {230, 230, 230}},  // dark ball, bright background
-    {{0, 200, 0}, {40, 60, 160}},     // green on blue
-    {{255, 160, 0}, {255, 255, 255}}, // orange on white
+      {{255, 0, 0}, {128, 128, 128}},   // red on grey
+      {{0, 0, 255}, {255, 255, 0}},     // blue on yellow
+      {{20, 20, 20}, {230, 230, 230}},  // dark ball, bright background
+      {{0, 200, 0}, {40, 60, 160}},     // green on blue
+      {{255, 160, 0}, {255, 255, 255}}, // orange on white
   };
   for (auto layout : {PixelLayout::Packed, PixelLayout::I420}) {
     for (const auto &c : cases) {
       const double e = one_ball(layout, 640, 480, 200.4, 300.7, 18.0, c.ball, c.bg);
       fail_unless(e >= 0 && e < 0.05, "layout %d ball (%g,%g,%g) on (%g,%g,%g): error %f",
-          (int)layout, c.ball.r, c.ball.g, c.ball.b, c.bg.r, c.bg.g, c.bg.b, e);
+                  (int)layout, c.ball.r, c.ball.g, c.ball.b, c.bg.r, c.bg.g, c.bg.b, e);
     }
   }
 }
@@ -149,8 +143,8 @@ GST_START_TEST(test_noise)
 {
   for (double sigma : {4.0, 10.0}) {
     for (auto layout : {PixelLayout::Packed, PixelLayout::I420}) {
-      const double e = one_ball(layout, 640, 480, 410.3, 122.8, 20.0, Rgb{250, 220, 40},
-          Rgb{30, 40, 70}, sigma);
+      const double e =
+          one_ball(layout, 640, 480, 410.3, 122.8, 20.0, Rgb{250, 220, 40}, Rgb{30, 40, 70}, sigma);
       fail_unless(e >= 0 && e < 0.2, "noise %g layout %d: error %f", sigma, (int)layout, e);
     }
   }
@@ -234,15 +228,14 @@ GST_START_TEST(test_circle_fit)
   }
   auto c = fit_circle(xs, ys);
   fail_unless(c && std::fabs(c->x - 10.0) < 1e-6 && std::fabs(c->y + 4.0) < 1e-6 &&
-      std::fabs(c->r - 30.0) < 1e-6);
+              std::fabs(c->r - 30.0) < 1e-6);
   xs.resize(4);
   ys.resize(4);
   fail_if(fit_circle(xs, ys).has_value());
 }
 GST_END_TEST;
 
-static Suite *
-balldetector_suite(void)
+static Suite *balldetector_suite(void)
 {
   Suite *s = suite_create("balldetector");
   TCase *tc = tcase_create("general");

@@ -30,30 +30,25 @@ struct Run {
   std::string error;
   ~Run()
   {
-    for (auto *s : samples)
-      gst_sample_unref(s);
-    for (auto *m : messages)
-      gst_structure_free(m);
+    for (auto *s : samples) gst_sample_unref(s);
+    for (auto *m : messages) gst_structure_free(m);
   }
   const GstStructure *message(const char *name) const
   {
     for (auto it = messages.rbegin(); it != messages.rend(); ++it)
-      if (gst_structure_has_name(*it, name))
-        return *it;
+      if (gst_structure_has_name(*it, name)) return *it;
     return nullptr;
   }
 };
 
-void
-run_pipeline(const std::string &desc, Run &run, GstClockTime timeout = 120 * GST_SECOND)
+void run_pipeline(const std::string &desc, Run &run, GstClockTime timeout = 120 * GST_SECOND)
 {
   GError *err = nullptr;
   GstElement *pipeline = gst_parse_launch(desc.c_str(), &err);
   fail_unless(pipeline != nullptr, "parse %s: %s", desc.c_str(), err ? err->message : "?");
   g_clear_error(&err);
   GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "out");
-  if (sink)
-    g_object_set(sink, "sync", FALSE, "max-buffers", 0, "emit-signals", FALSE, nullptr);
+  if (sink) g_object_set(sink, "sync", FALSE, "max-buffers", 0, "emit-signals", FALSE, nullptr);
   GstBus *bus = gst_element_get_bus(pipeline);
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
   const gint64 deadline = g_get_monotonic_time() + timeout / 1000;
@@ -64,8 +59,7 @@ run_pipeline(const std::string &desc, Run &run, GstClockTime timeout = 120 * GST
         run.samples.push_back(s);
     }
     GstMessage *msg = gst_bus_timed_pop(bus, 10 * GST_MSECOND);
-    if (!msg)
-      continue;
+    if (!msg) continue;
     switch (GST_MESSAGE_TYPE(msg)) {
     case GST_MESSAGE_EOS: done = true; break;
     case GST_MESSAGE_ERROR: {
@@ -94,8 +88,7 @@ run_pipeline(const std::string &desc, Run &run, GstClockTime timeout = 120 * GST
   gst_object_unref(pipeline);
 }
 
-std::vector<uint8_t>
-bytes_of(GstSample *s)
+std::vector<uint8_t> bytes_of(GstSample *s)
 {
   GstBuffer *b = gst_sample_get_buffer(s);
   std::vector<uint8_t> out(gst_buffer_get_size(b));
@@ -108,8 +101,7 @@ struct Rows {
   size_t rows() const { return v.size() / 3; }
 };
 
-Rows
-rows_of(GstSample *s)
+Rows rows_of(GstSample *s)
 {
   auto bytes = bytes_of(s);
   Rows r;
@@ -129,27 +121,29 @@ GST_START_TEST(test_determinism)
       run_pipeline(std::string("ballsrc is-live=false num-buffers=12 seed=9 speed=777 angle=41 "
                                "mark=true color=0xff20c0f0 background=0xff402010 radius=13.3 ! "
                                "video/x-raw,format=") +
-              format + ",width=333,height=251,framerate=25/1 ! appsink name=out",
-          run);
+                       format + ",width=333,height=251,framerate=25/1 ! appsink name=out",
+                   run);
       fail_unless(run.error.empty(), "%s: %s", format, run.error.c_str());
       fail_unless_equals_int(run.samples.size(), 12);
-      for (auto *s : run.samples)
-        frames[i].push_back(bytes_of(s));
+      for (auto *s : run.samples) frames[i].push_back(bytes_of(s));
     }
     fail_unless(frames[0] == frames[1], "format %s: two instances differ", format);
     fail_unless(frames[0][0] != frames[0][1], "format %s: the ball does not move", format);
   }
   // A different seed is a different video.
   Run a, b;
-  run_pipeline("ballsrc is-live=false num-buffers=1 seed=1 ! video/x-raw,format=RGB,width=64,height=64 ! appsink name=out", a);
-  run_pipeline("ballsrc is-live=false num-buffers=1 seed=2 ! video/x-raw,format=RGB,width=64,height=64 ! appsink name=out", b);
+  run_pipeline("ballsrc is-live=false num-buffers=1 seed=1 ! "
+               "video/x-raw,format=RGB,width=64,height=64 ! appsink name=out",
+               a);
+  run_pipeline("ballsrc is-live=false num-buffers=1 seed=2 ! "
+               "video/x-raw,format=RGB,width=64,height=64 ! appsink name=out",
+               b);
   fail_unless(bytes_of(a.samples[0]) != bytes_of(b.samples[0]));
 }
 GST_END_TEST;
 
 /* Intensity centroid of the red channel of an RGB frame below row top. */
-static Point
-red_centroid(const std::vector<uint8_t> &rgb, int w, int h, int top)
+static Point red_centroid(const std::vector<uint8_t> &rgb, int w, int h, int top)
 {
   double s = 0, sx = 0, sy = 0;
   for (int y = top; y < h; y++)
@@ -169,12 +163,16 @@ GST_START_TEST(test_motion_geometry)
   const int w = 320, h = 240;
   for (bool with_mark : {false, true}) {
     GError *err = nullptr;
-    GstElement *pipeline = gst_parse_launch(
-        with_mark ? "ballsrc name=ball is-live=false num-buffers=60 seed=3 speed=900 angle=63 radius=15 color=0xffff0000 mark=true ! "
-                    "video/x-raw,format=RGB,width=320,height=240,framerate=30/1 ! appsink name=out sync=false"
-                  : "ballsrc name=ball is-live=false num-buffers=60 seed=3 speed=900 angle=63 radius=15 color=0xffff0000 ! "
-                    "video/x-raw,format=RGB,width=320,height=240,framerate=30/1 ! appsink name=out sync=false",
-        &err);
+    GstElement *pipeline =
+        gst_parse_launch(with_mark ? "ballsrc name=ball is-live=false num-buffers=60 seed=3 "
+                                     "speed=900 angle=63 radius=15 color=0xffff0000 mark=true ! "
+                                     "video/x-raw,format=RGB,width=320,height=240,framerate=30/1 ! "
+                                     "appsink name=out sync=false"
+                                   : "ballsrc name=ball is-live=false num-buffers=60 seed=3 "
+                                     "speed=900 angle=63 radius=15 color=0xffff0000 ! "
+                                     "video/x-raw,format=RGB,width=320,height=240,framerate=30/1 ! "
+                                     "appsink name=out sync=false",
+                         &err);
     fail_unless(pipeline != nullptr);
     GstElement *ball = gst_bin_get_by_name(GST_BIN(pipeline), "ball");
     GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "out");
@@ -190,8 +188,8 @@ GST_START_TEST(test_motion_geometry)
       fail_unless_equals_uint64(GST_BUFFER_PTS(buf), gst_util_uint64_scale(n, GST_SECOND, 30));
       const Point c = red_centroid(bytes_of(s), w, h, top);
       const Point m = model.at_frame(n, 30, 1);
-      fail_unless(std::hypot(c.x - m.x, c.y - m.y) < 0.03, "frame %d: drawn (%f, %f), model (%f, %f)",
-          (int)n, c.x, c.y, m.x, m.y);
+      fail_unless(std::hypot(c.x - m.x, c.y - m.y) < 0.03,
+                  "frame %d: drawn (%f, %f), model (%f, %f)", (int)n, c.x, c.y, m.x, m.y);
       GstStructure *truth = nullptr;
       g_signal_emit_by_name(ball, "truth", n, &truth);
       fail_unless(truth != nullptr);
@@ -217,11 +215,11 @@ GST_START_TEST(test_motion_geometry)
 GST_END_TEST;
 
 /* Marks read back from decoded frames, through an encoder/decoder pair. */
-static void
-check_mark_round_trip(const std::string &codec, int frames)
+static void check_mark_round_trip(const std::string &codec, int frames)
 {
   Run run;
-  run_pipeline("ballsrc is-live=false mark=true num-buffers=" + std::to_string(frames) +
+  run_pipeline(
+      "ballsrc is-live=false mark=true num-buffers=" + std::to_string(frames) +
           " speed=400 ! video/x-raw,width=640,height=480,framerate=30/1 ! videoconvert ! " + codec +
           " ! videoconvert ! video/x-raw,format=I420 ! appsink name=out",
       run);
@@ -233,7 +231,8 @@ check_mark_round_trip(const std::string &codec, int frames)
     GstVideoInfo info;
     gst_video_info_from_caps(&info, gst_sample_get_caps(run.samples[i]));
     GstVideoFrame vf;
-    fail_unless(gst_video_frame_map(&vf, &info, gst_sample_get_buffer(run.samples[i]), GST_MAP_READ));
+    fail_unless(
+        gst_video_frame_map(&vf, &info, gst_sample_get_buffer(run.samples[i]), GST_MAP_READ));
     ImageView v;
     v.layout = PixelLayout::I420;
     v.width = 640;
@@ -243,11 +242,9 @@ check_mark_round_trip(const std::string &codec, int frames)
     auto cells = mark_cell_luma(v, layout);
     auto r = mark::decode_cells(layout, cells.data());
     gst_video_frame_unmap(&vf);
-    if (!r.frame)
-      continue;
+    if (!r.frame) continue;
     read++;
-    if (*r.frame != i)
-      misread++;
+    if (*r.frame != i) misread++;
   }
   fail_unless_equals_int(misread, 0);
   fail_unless_equals_int(read, frames);
@@ -256,7 +253,8 @@ check_mark_round_trip(const std::string &codec, int frames)
 GST_START_TEST(test_mark_vp8)
 {
   // 150 kbit/s for 640x480 at 30 fps is well below what VP8 needs for a clean picture.
-  check_mark_round_trip("vp8enc target-bitrate=150000 deadline=1 cpu-used=8 keyframe-max-dist=300 ! vp8dec", 300);
+  check_mark_round_trip(
+      "vp8enc target-bitrate=150000 deadline=1 cpu-used=8 keyframe-max-dist=300 ! vp8dec", 300);
 }
 GST_END_TEST;
 
@@ -265,15 +263,15 @@ GST_START_TEST(test_mark_h264)
   GstElementFactory *x264 = gst_element_factory_find("x264enc");
   GstElementFactory *dec = gst_element_factory_find("avdec_h264");
   if (x264 && dec) {
-    check_mark_round_trip("x264enc bitrate=150 speed-preset=ultrafast tune=zerolatency key-int-max=300 ! "
-                          "h264parse ! avdec_h264", 300);
+    check_mark_round_trip(
+        "x264enc bitrate=150 speed-preset=ultrafast tune=zerolatency key-int-max=300 ! "
+        "h264parse ! avdec_h264",
+        300);
   } else {
     check_mark_round_trip("openh264enc bitrate=150000 ! h264parse ! openh264dec", 300);
   }
-  if (x264)
-    gst_object_unref(x264);
-  if (dec)
-    gst_object_unref(dec);
+  if (x264) gst_object_unref(x264);
+  if (dec) gst_object_unref(dec);
 }
 GST_END_TEST;
 
@@ -281,8 +279,10 @@ GST_START_TEST(test_detect_stream)
 {
   // One buffer per frame with the frame's PTS; zero rows when the ball is invisible.
   Run run;
-  run_pipeline("ballsrc is-live=false num-buffers=10 mark=true ! video/x-raw,width=320,height=240 ! "
-               "balldetect ! appsink name=out", run);
+  run_pipeline(
+      "ballsrc is-live=false num-buffers=10 mark=true ! video/x-raw,width=320,height=240 ! "
+      "balldetect ! appsink name=out",
+      run);
   fail_unless(run.error.empty(), "%s", run.error.c_str());
   fail_unless_equals_int(run.samples.size(), 10);
   for (size_t i = 0; i < run.samples.size(); i++) {
@@ -298,8 +298,10 @@ GST_START_TEST(test_detect_stream)
   fail_unless_equals_int(columns, 3);
 
   Run empty;
-  run_pipeline("ballsrc is-live=false num-buffers=5 color=0xff000000 ! video/x-raw,width=320,height=240 ! "
-               "balldetect ! appsink name=out", empty);
+  run_pipeline(
+      "ballsrc is-live=false num-buffers=5 color=0xff000000 ! video/x-raw,width=320,height=240 ! "
+      "balldetect ! appsink name=out",
+      empty);
   fail_unless_equals_int(empty.samples.size(), 5);
   for (auto *s : empty.samples)
     fail_unless_equals_int(gst_buffer_get_size(gst_sample_get_buffer(s)), 0);
@@ -326,7 +328,10 @@ GST_START_TEST(test_sprite)
   {
     GstElement *p = gst_parse_launch(
         (std::string("appsrc name=in caps=video/x-raw,format=RGBA,width=64,height=64,framerate=1/1 "
-                     "! pngenc ! filesink location=") + png).c_str(), nullptr);
+                     "! pngenc ! filesink location=") +
+         png)
+            .c_str(),
+        nullptr);
     GstElement *in = gst_bin_get_by_name(GST_BIN(p), "in");
     gst_element_set_state(p, GST_STATE_PLAYING);
     GstBuffer *buf = gst_buffer_new_memdup(rgba.data(), rgba.size());
@@ -334,8 +339,8 @@ GST_START_TEST(test_sprite)
     gst_app_src_push_buffer(GST_APP_SRC(in), buf);
     gst_app_src_end_of_stream(GST_APP_SRC(in));
     GstBus *bus = gst_element_get_bus(p);
-    GstMessage *m = gst_bus_timed_pop_filtered(bus, 10 * GST_SECOND,
-        static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+    GstMessage *m = gst_bus_timed_pop_filtered(
+        bus, 10 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
     fail_unless(m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS);
     gst_message_unref(m);
     gst_object_unref(bus);
@@ -344,8 +349,11 @@ GST_START_TEST(test_sprite)
     gst_object_unref(p);
   }
   Run run;
-  run_pipeline(std::string("ballsrc is-live=false num-buffers=8 seed=4 speed=300 radius=12 image-location=") +
-          png + " ! video/x-raw,format=RGB,width=200,height=150,framerate=30/1 ! appsink name=out", run);
+  run_pipeline(
+      std::string(
+          "ballsrc is-live=false num-buffers=8 seed=4 speed=300 radius=12 image-location=") +
+          png + " ! video/x-raw,format=RGB,width=200,height=150,framerate=30/1 ! appsink name=out",
+      run);
   fail_unless(run.error.empty(), "%s", run.error.c_str());
   fail_unless_equals_int(run.samples.size(), 8);
   Motion model(MotionParams{12, 300, 30, 4}, Field::whole_frame(200, 150));
@@ -353,8 +361,8 @@ GST_START_TEST(test_sprite)
     const auto rgb = bytes_of(run.samples[i]);
     const Point c = red_centroid(rgb, 200, 150, 0);
     const Point m = model.at_frame(i, 30, 1);
-    fail_unless(std::hypot(c.x - m.x, c.y - m.y) < 0.05, "sprite frame %d at (%f, %f), model (%f, %f)",
-        (int)i, c.x, c.y, m.x, m.y);
+    fail_unless(std::hypot(c.x - m.x, c.y - m.y) < 0.05,
+                "sprite frame %d at (%f, %f), model (%f, %f)", (int)i, c.x, c.y, m.x, m.y);
     // The sprite is red only: no green or blue anywhere, transparent parts show the background.
     fail_unless_equals_int(rgb[1], 0);
   }
@@ -362,8 +370,10 @@ GST_START_TEST(test_sprite)
   g_free(png);
 
   Run bad;
-  run_pipeline("ballsrc is-live=false num-buffers=2 image-location=/nonexistent/ball.png ! fakesink", bad);
-  fail_unless(bad.error.find("/nonexistent/ball.png") != std::string::npos, "error: %s", bad.error.c_str());
+  run_pipeline(
+      "ballsrc is-live=false num-buffers=2 image-location=/nonexistent/ball.png ! fakesink", bad);
+  fail_unless(bad.error.find("/nonexistent/ball.png") != std::string::npos, "error: %s",
+              bad.error.c_str());
 }
 GST_END_TEST;
 
@@ -378,15 +388,13 @@ GST_START_TEST(test_score_needs_source)
 }
 GST_END_TEST;
 
-static double
-get_d(const GstStructure *s, const char *f)
+static double get_d(const GstStructure *s, const char *f)
 {
   double v = -1;
   fail_unless(gst_structure_get_double(s, f, &v), "%s missing", f);
   return v;
 }
-static guint64
-get_u(const GstStructure *s, const char *f)
+static guint64 get_u(const GstStructure *s, const char *f)
 {
   guint64 v = 0;
   fail_unless(gst_structure_get_uint64(s, f, &v), "%s missing", f);
@@ -401,11 +409,13 @@ GST_START_TEST(test_local_loop)
   close(fd);
   const int frames = 450;
   Run run;
-  run_pipeline("ballsrc name=ball is-live=false mark=true num-buffers=" + std::to_string(frames) +
+  run_pipeline(
+      "ballsrc name=ball is-live=false mark=true num-buffers=" + std::to_string(frames) +
           " speed=240 angle=37 seed=11 background=0xff304050 color=0xfff0d020 ! "
           "video/x-raw,width=640,height=480,framerate=30/1 ! tee name=t ! queue ! videoconvert ! "
           "vp8enc target-bitrate=600000 deadline=1 cpu-used=8 ! vp8dec ! balldetect ! "
-          "ballscore source=ball report=" + std::string(csv) + "  t. ! queue ! fakesink",
+          "ballscore source=ball report=" +
+          std::string(csv) + "  t. ! queue ! fakesink",
       run);
   fail_unless(run.error.empty(), "%s", run.error.c_str());
   const GstStructure *rep = run.message("ballscore-report");
@@ -414,7 +424,8 @@ GST_START_TEST(test_local_loop)
   fail_unless_equals_uint64(sent, frames);
   fail_unless_equals_uint64(get_u(rep, "frames-received"), frames);
   fail_unless_equals_uint64(get_u(rep, "frames-expected"), frames);
-  fail_unless(scored * 1000 >= sent * 999, "scored %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT, scored, sent);
+  fail_unless(scored * 1000 >= sent * 999, "scored %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT,
+              scored, sent);
   fail_unless_equals_uint64(get_u(rep, "outliers"), 0);
   fail_unless_equals_uint64(get_u(rep, "extra-detections"), 0);
   const double mean = get_d(rep, "error-mean"), p99 = get_d(rep, "error-p99");
@@ -424,10 +435,10 @@ GST_START_TEST(test_local_loop)
   std::ifstream in(csv);
   std::string line;
   std::getline(in, line);
-  fail_unless(line == "frame,true_x,true_y,det_x,det_y,error_px,latency_ms", "header %s", line.c_str());
+  fail_unless(line == "frame,true_x,true_y,det_x,det_y,error_px,latency_ms", "header %s",
+              line.c_str());
   guint64 lines = 0;
-  while (std::getline(in, line))
-    lines++;
+  while (std::getline(in, line)) lines++;
   fail_unless_equals_uint64(lines, scored);
   remove(csv);
   g_free(csv);
@@ -438,9 +449,10 @@ GST_START_TEST(test_live_latency)
 {
   // Live: frames leave ballsrc at their clock time, so the latency is the loop's own time.
   Run run;
-  run_pipeline("ballsrc name=ball mark=true num-buffers=45 ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+  run_pipeline("ballsrc name=ball mark=true num-buffers=45 ! "
+               "video/x-raw,width=320,height=240,framerate=30/1 ! "
                "balldetect ! ballscore source=ball",
-      run, 60 * GST_SECOND);
+               run, 60 * GST_SECOND);
   fail_unless(run.error.empty(), "%s", run.error.c_str());
   const GstStructure *rep = run.message("ballscore-report");
   fail_unless(rep != nullptr);
@@ -456,10 +468,12 @@ GST_START_TEST(test_report_when_source_ends)
 {
   // The detections' path never ends (as over WebRTC): they come from a second, identical and
   // endless ballsrc. The report must still come, shortly after the scored source's last frame.
-  GstElement *pipeline = gst_parse_launch(
-      "ballsrc name=ball mark=true num-buffers=30 ! video/x-raw,width=320,height=240,framerate=30/1 ! fakesink "
-      "ballsrc mark=true ! video/x-raw,width=320,height=240,framerate=30/1 ! balldetect ! ballscore source=ball",
-      nullptr);
+  GstElement *pipeline =
+      gst_parse_launch("ballsrc name=ball mark=true num-buffers=30 ! "
+                       "video/x-raw,width=320,height=240,framerate=30/1 ! fakesink "
+                       "ballsrc mark=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+                       "balldetect ! ballscore source=ball",
+                       nullptr);
   fail_unless(pipeline != nullptr);
   GstBus *bus = gst_element_get_bus(pipeline);
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
@@ -467,11 +481,11 @@ GST_START_TEST(test_report_when_source_ends)
   GstStructure *report = nullptr;
   while (!report && g_get_monotonic_time() - start < 30 * G_USEC_PER_SEC) {
     GstMessage *msg = gst_bus_timed_pop(bus, 100 * GST_MSECOND);
-    if (!msg)
-      continue;
+    if (!msg) continue;
     fail_if(GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR);
     const GstStructure *s = gst_message_get_structure(msg);
-    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ELEMENT && gst_structure_has_name(s, "ballscore-report"))
+    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ELEMENT &&
+        gst_structure_has_name(s, "ballscore-report"))
       report = gst_structure_copy(s);
     gst_message_unref(msg);
   }
@@ -494,10 +508,12 @@ GST_START_TEST(test_frames_counts_what_left)
   // just created. "frames" (ballscore's frames-sent) must count only frames that left the pad,
   // else the scorer expects a detection for a frame nobody ever saw.
   GError *error = nullptr;
-  GstElement *pipeline = gst_parse_launch(
-      "ballsrc name=ball ! video/x-raw,width=160,height=120,framerate=30/1 ! "
-      "appsink name=out sync=false emit-signals=false max-buffers=1000", &error);
-  fail_unless(pipeline != nullptr && error == nullptr, "%s", error ? error->message : "no pipeline");
+  GstElement *pipeline =
+      gst_parse_launch("ballsrc name=ball ! video/x-raw,width=160,height=120,framerate=30/1 ! "
+                       "appsink name=out sync=false emit-signals=false max-buffers=1000",
+                       &error);
+  fail_unless(pipeline != nullptr && error == nullptr, "%s",
+              error ? error->message : "no pipeline");
   GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "ball");
   GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "out");
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
@@ -521,8 +537,7 @@ GST_START_TEST(test_frames_counts_what_left)
 }
 GST_END_TEST;
 
-static Suite *
-ballelements_suite(void)
+static Suite *ballelements_suite(void)
 {
   Suite *s = suite_create("ballelements");
   TCase *tc = tcase_create("general");

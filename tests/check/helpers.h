@@ -9,43 +9,36 @@
 #include <vector>
 
 /* Bytes of a buffer. */
-static inline std::vector<guint8>
-buffer_bytes(GstBuffer *buf)
+static inline std::vector<guint8> buffer_bytes(GstBuffer *buf)
 {
   std::vector<guint8> v(gst_buffer_get_size(buf));
-  if (!v.empty())
-    gst_buffer_extract(buf, 0, v.data(), v.size());
+  if (!v.empty()) gst_buffer_extract(buf, 0, v.data(), v.size());
   return v;
 }
 
 /* Float32 values of a buffer. */
-static inline std::vector<float>
-buffer_floats(GstBuffer *buf)
+static inline std::vector<float> buffer_floats(GstBuffer *buf)
 {
   std::vector<float> v(gst_buffer_get_size(buf) / sizeof(float));
-  if (!v.empty())
-    gst_buffer_extract(buf, 0, v.data(), v.size() * sizeof(float));
+  if (!v.empty()) gst_buffer_extract(buf, 0, v.data(), v.size() * sizeof(float));
   return v;
 }
 
-static inline GstBuffer *
-buffer_from(const void *data, gsize size)
+static inline GstBuffer *buffer_from(const void *data, gsize size)
 {
-  if (size == 0)
-    return gst_buffer_new();
+  if (size == 0) return gst_buffer_new();
   return gst_buffer_new_memdup(data, size);
 }
 
-static inline GstBuffer *
-buffer_from(const std::string &s)
+static inline GstBuffer *buffer_from(const std::string &s)
 {
   return buffer_from(s.data(), s.size());
 }
 
 /* A buffer of float32 values with the given timestamps. */
-static inline GstBuffer *
-floats_buffer(const std::vector<float> &v, GstClockTime pts = GST_CLOCK_TIME_NONE,
-    GstClockTime duration = GST_CLOCK_TIME_NONE)
+static inline GstBuffer *floats_buffer(const std::vector<float> &v,
+                                       GstClockTime pts = GST_CLOCK_TIME_NONE,
+                                       GstClockTime duration = GST_CLOCK_TIME_NONE)
 {
   GstBuffer *b = buffer_from(v.data(), v.size() * sizeof(float));
   GST_BUFFER_PTS(b) = pts;
@@ -54,16 +47,14 @@ floats_buffer(const std::vector<float> &v, GstClockTime pts = GST_CLOCK_TIME_NON
 }
 
 /* Feeds the harness application/x-points with the given number of columns. */
-static inline void
-set_points_caps(GstHarness *h, int columns)
+static inline void set_points_caps(GstHarness *h, int columns)
 {
   std::string caps = "application/x-points, columns=(int)" + std::to_string(columns);
   gst_harness_set_src_caps_str(h, caps.c_str());
 }
 
 /* Gives the harness' element a bus so its messages (warnings, element messages) can be read. */
-static inline GstBus *
-attach_bus(GstHarness *h)
+static inline GstBus *attach_bus(GstHarness *h)
 {
   GstBus *bus = gst_bus_new();
   gst_element_set_bus(h->element, bus);
@@ -71,16 +62,14 @@ attach_bus(GstHarness *h)
 }
 
 /* Undoes attach_bus (before gst_harness_teardown). */
-static inline void
-detach_bus(GstHarness *h, GstBus *bus)
+static inline void detach_bus(GstHarness *h, GstBus *bus)
 {
   gst_element_set_bus(h->element, nullptr);
   gst_object_unref(bus);
 }
 
 /* The caps a fresh `factory` accepts on its sink pad are exactly `expected`. */
-static inline void
-check_sink_caps(const char *factory, const char *expected)
+static inline void check_sink_caps(const char *factory, const char *expected)
 {
   GstHarness *h = gst_harness_new(factory);
   GstCaps *caps = gst_pad_query_caps(GST_PAD_PEER(h->srcpad), nullptr);
@@ -92,8 +81,7 @@ check_sink_caps(const char *factory, const char *expected)
 }
 
 /* Text of every warning message waiting on the bus (message and debug joined). */
-static inline std::vector<std::string>
-pop_warnings(GstBus *bus)
+static inline std::vector<std::string> pop_warnings(GstBus *bus)
 {
   std::vector<std::string> out;
   while (GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING)) {
@@ -109,8 +97,7 @@ pop_warnings(GstBus *bus)
 }
 
 /* Integer field of the current caps on a pad, or -1. */
-static inline gint
-pad_caps_int(GstPad *pad, const char *field)
+static inline gint pad_caps_int(GstPad *pad, const char *field)
 {
   GstCaps *caps = gst_pad_get_current_caps(pad);
   gint v = -1;

@@ -32,13 +32,13 @@ std::string npy_file(const std::string &dict, const std::string &payload, int ma
 {
   std::size_t pre = major == 1 ? 10 : 12;
   std::string h = dict;
-  while ((pre + h.size() + 1) % 64)
-    h.push_back(' ');
+  while ((pre + h.size() + 1) % 64) h.push_back(' ');
   h.push_back('\n');
   return preamble(major, h.size()) + h + payload;
 }
 
-std::string dict_for(const std::string &descr, const std::string &shape, const char *fortran = "False")
+std::string dict_for(const std::string &descr, const std::string &shape,
+                     const char *fortran = "False")
 {
   return "{'descr': '" + descr + "', 'fortran_order': " + fortran + ", 'shape': " + shape + ", }";
 }
@@ -56,7 +56,7 @@ std::string payload(std::initializer_list<T> v)
   return s;
 }
 
-}  // namespace
+} // namespace
 
 GST_START_TEST(test_header_matches_numpy)
 {
@@ -113,12 +113,12 @@ GST_START_TEST(test_parse_versions_and_dtypes)
     std::string data;
     npy::DType type;
   } cases[] = {
-    {"<f8", payload<double>({1.5, -2.25, 1e10}), npy::DType::F8},
-    {"<i4", payload<std::int32_t>({-7, 0, 2147483647}), npy::DType::I4},
-    {"<i8", payload<std::int64_t>({-7, 1ll << 40, 3}), npy::DType::I8},
-    {"=f4", payload<float>({1, 2, 3}), npy::DType::F4},
-    {"|i4", payload<std::int32_t>({1, 2, 3}), npy::DType::I4},
-    {"f8", payload<double>({1, 2, 3}), npy::DType::F8},
+      {"<f8", payload<double>({1.5, -2.25, 1e10}), npy::DType::F8},
+      {"<i4", payload<std::int32_t>({-7, 0, 2147483647}), npy::DType::I4},
+      {"<i8", payload<std::int64_t>({-7, 1ll << 40, 3}), npy::DType::I8},
+      {"=f4", payload<float>({1, 2, 3}), npy::DType::F4},
+      {"|i4", payload<std::int32_t>({1, 2, 3}), npy::DType::I4},
+      {"f8", payload<double>({1, 2, 3}), npy::DType::F8},
   };
   for (auto &c : cases) {
     auto r = parse(npy_file(dict_for(c.descr, "(3,)"), c.data));
@@ -127,20 +127,19 @@ GST_START_TEST(test_parse_versions_and_dtypes)
     fail_unless_equals_int(r.header.rows, 1);
     fail_unless_equals_int(r.header.columns, 3);
     float out[3];
-    npy::convert_to_f32(r.header.dtype, reinterpret_cast<const std::uint8_t *>(c.data.data()), out, 3);
+    npy::convert_to_f32(r.header.dtype, reinterpret_cast<const std::uint8_t *>(c.data.data()), out,
+                        3);
     if (c.type == npy::DType::F8 && std::string(c.descr) == "<f8") {
       fail_unless_equals_float(out[0], 1.5f);
       fail_unless_equals_float(out[1], -2.25f);
       fail_unless_equals_float(out[2], 1e10f);
     }
-    if (std::string(c.descr) == "<i4")
-      fail_unless(out[0] == -7.0f && out[2] == 2147483648.0f);
-    if (std::string(c.descr) == "<i8")
-      fail_unless(out[1] == 1099511627776.0f);
+    if (std::string(c.descr) == "<i4") fail_unless(out[0] == -7.0f && out[2] == 2147483648.0f);
+    if (std::string(c.descr) == "<i8") fail_unless(out[1] == 1099511627776.0f);
   }
   // keys in another order, double quotes, no trailing comma, extra spaces: still a dict
   auto r = parse(npy_file("{ \"shape\" : ( 2 , 1 ) , 'fortran_order':False,'descr':'<f4'}",
-      payload<float>({1, 2})));
+                          payload<float>({1, 2})));
   fail_unless(r.ok(), "%s", r.detail.c_str());
   fail_unless_equals_int(r.header.rows, 2);
   fail_unless_equals_int(r.header.columns, 1);
@@ -169,47 +168,57 @@ GST_START_TEST(test_parse_refusals)
     std::string data;
     npy::Error expect;
   } cases[] = {
-    {"bad magic", bad_magic, npy::Error::BadMagic},
-    {"short bad magic", std::string("PK\x03", 3), npy::Error::BadMagic},
-    {"unknown version", bad_version, npy::Error::UnknownVersion},
-    {"unknown minor", bad_minor, npy::Error::UnknownVersion},
-    {"truncated", good.substr(0, 9), npy::Error::TruncatedHeader},
-    {"truncated v2", preamble(2, 64).substr(0, 10), npy::Error::TruncatedHeader},
-    {"empty", std::string(), npy::Error::TruncatedHeader},
-    {"oversized", oversized, npy::Error::OversizedHeader},
-    {"past buffer", past, npy::Error::HeaderPastBuffer},
-    {"not a dict", npy_file("[1, 2]", ok_payload), npy::Error::BadDict},
-    {"garbage", npy_file("{'descr': <f4", ok_payload), npy::Error::BadDict},
-    {"missing key", npy_file("{'descr': '<f4', 'shape': (1, 3)}", ok_payload), npy::Error::BadDict},
-    {"extra key", npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), 'x': 1}", ok_payload),
-        npy::Error::BadDict},
-    {"duplicate key", npy_file("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1, 3)}",
-                          ok_payload),
-        npy::Error::BadDict},
-    {"shape not tuple", npy_file(dict_for("<f4", "[1, 3]"), ok_payload), npy::Error::BadDict},
-    {"shape (3) is an int", npy_file(dict_for("<f4", "(3)"), ok_payload), npy::Error::BadDict},
-    {"fortran", npy_file(dict_for("<f4", "(1, 3)", "True"), ok_payload), npy::Error::FortranOrder},
-    {"big-endian", npy_file(dict_for(">f4", "(1, 3)"), ok_payload), npy::Error::BigEndian},
-    {"f2", npy_file(dict_for("<f2", "(1, 3)"), ok_payload), npy::Error::UnsupportedDtype},
-    {"u1", npy_file(dict_for("|u1", "(1, 12)"), ok_payload), npy::Error::UnsupportedDtype},
-    {"structured", npy_file("{'descr': [('x', '<f4')], 'fortran_order': False, 'shape': (3,)}", ok_payload),
-        npy::Error::UnsupportedDtype},
-    {"3-D", npy_file(dict_for("<f4", "(1, 1, 3)"), ok_payload), npy::Error::UnsupportedShape},
-    {"0-D", npy_file(dict_for("<f4", "()"), ok_payload.substr(0, 4)), npy::Error::UnsupportedShape},
-    {"zero columns", npy_file(dict_for("<f4", "(3, 0)"), ""), npy::Error::UnsupportedShape},
-    {"negative", npy_file(dict_for("<f4", "(-1, 3)"), ok_payload), npy::Error::UnsupportedShape},
-    {"mismatch short", npy_file(dict_for("<f4", "(2, 3)"), ok_payload), npy::Error::ShapeMismatch},
-    {"mismatch long", npy_file(ok_dict, ok_payload + "xxxx"), npy::Error::ShapeMismatch},
-    {"overflow", npy_file(dict_for("<f4", "(4294967296, 4294967296)"), ""), npy::Error::ShapeOverflow},
-    {"overflow itemsize", npy_file(dict_for("<f8", "(2305843009213693952, 2)"), ""), npy::Error::ShapeOverflow},
-    {"overflow digits", too_big_dim, npy::Error::ShapeOverflow},
+      {"bad magic", bad_magic, npy::Error::BadMagic},
+      {"short bad magic", std::string("PK\x03", 3), npy::Error::BadMagic},
+      {"unknown version", bad_version, npy::Error::UnknownVersion},
+      {"unknown minor", bad_minor, npy::Error::UnknownVersion},
+      {"truncated", good.substr(0, 9), npy::Error::TruncatedHeader},
+      {"truncated v2", preamble(2, 64).substr(0, 10), npy::Error::TruncatedHeader},
+      {"empty", std::string(), npy::Error::TruncatedHeader},
+      {"oversized", oversized, npy::Error::OversizedHeader},
+      {"past buffer", past, npy::Error::HeaderPastBuffer},
+      {"not a dict", npy_file("[1, 2]", ok_payload), npy::Error::BadDict},
+      {"garbage", npy_file("{'descr': <f4", ok_payload), npy::Error::BadDict},
+      {"missing key", npy_file("{'descr': '<f4', 'shape': (1, 3)}", ok_payload),
+       npy::Error::BadDict},
+      {"extra key",
+       npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), 'x': 1}", ok_payload),
+       npy::Error::BadDict},
+      {"duplicate key",
+       npy_file("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1, 3)}",
+                ok_payload),
+       npy::Error::BadDict},
+      {"shape not tuple", npy_file(dict_for("<f4", "[1, 3]"), ok_payload), npy::Error::BadDict},
+      {"shape (3) is an int", npy_file(dict_for("<f4", "(3)"), ok_payload), npy::Error::BadDict},
+      {"fortran", npy_file(dict_for("<f4", "(1, 3)", "True"), ok_payload),
+       npy::Error::FortranOrder},
+      {"big-endian", npy_file(dict_for(">f4", "(1, 3)"), ok_payload), npy::Error::BigEndian},
+      {"f2", npy_file(dict_for("<f2", "(1, 3)"), ok_payload), npy::Error::UnsupportedDtype},
+      {"u1", npy_file(dict_for("|u1", "(1, 12)"), ok_payload), npy::Error::UnsupportedDtype},
+      {"structured",
+       npy_file("{'descr': [('x', '<f4')], 'fortran_order': False, 'shape': (3,)}", ok_payload),
+       npy::Error::UnsupportedDtype},
+      {"3-D", npy_file(dict_for("<f4", "(1, 1, 3)"), ok_payload), npy::Error::UnsupportedShape},
+      {"0-D", npy_file(dict_for("<f4", "()"), ok_payload.substr(0, 4)),
+       npy::Error::UnsupportedShape},
+      {"zero columns", npy_file(dict_for("<f4", "(3, 0)"), ""), npy::Error::UnsupportedShape},
+      {"negative", npy_file(dict_for("<f4", "(-1, 3)"), ok_payload), npy::Error::UnsupportedShape},
+      {"mismatch short", npy_file(dict_for("<f4", "(2, 3)"), ok_payload),
+       npy::Error::ShapeMismatch},
+      {"mismatch long", npy_file(ok_dict, ok_payload + "xxxx"), npy::Error::ShapeMismatch},
+      {"overflow", npy_file(dict_for("<f4", "(4294967296, 4294967296)"), ""),
+       npy::Error::ShapeOverflow},
+      {"overflow itemsize", npy_file(dict_for("<f8", "(2305843009213693952, 2)"), ""),
+       npy::Error::ShapeOverflow},
+      {"overflow digits", too_big_dim, npy::Error::ShapeOverflow},
   };
   for (auto &c : cases) {
     auto r = parse(c.data);
-    fail_unless(r.error == c.expect, "%s: got '%s' (%s), expected '%s'", c.name, npy::error_name(r.error),
-        r.detail.c_str(), npy::error_name(c.expect));
+    fail_unless(r.error == c.expect, "%s: got '%s' (%s), expected '%s'", c.name,
+                npy::error_name(r.error), r.detail.c_str(), npy::error_name(c.expect));
     // every refusal names its reason
-    fail_unless(r.detail.rfind(npy::error_name(c.expect), 0) == 0, "%s: %s", c.name, r.detail.c_str());
+    fail_unless(r.detail.rfind(npy::error_name(c.expect), 0) == 0, "%s: %s", c.name,
+                r.detail.c_str());
   }
 }
 GST_END_TEST;
@@ -219,10 +228,11 @@ GST_START_TEST(test_parse_column_limit)
   // the column bound applies even when an empty payload agrees with the shape
   std::string wide = npy::make_header_f32(0, 2147483647);
   fail_unless_equals_int(wide.size(), 128);
-  fail_unless(parse(wide).ok());  // no limit asked for
+  fail_unless(parse(wide).ok()); // no limit asked for
   auto r = npy::parse(reinterpret_cast<const std::uint8_t *>(wide.data()), wide.size(), 4096);
   fail_unless(r.error == npy::Error::TooManyColumns, "%s", r.detail.c_str());
-  fail_unless_equals_string(r.detail.c_str(),
+  fail_unless_equals_string(
+      r.detail.c_str(),
       "too many columns: (0, 2147483647) has 2147483647 columns, more than the limit of 4096");
   // 1-D: the columns are the only axis
   std::string one_d = npy::make_header_f32(1, 5000, true) + std::string(5000 * 4, '\0');
@@ -249,8 +259,7 @@ GST_START_TEST(test_parse_never_reads_past_end)
 }
 GST_END_TEST;
 
-static Suite *
-npy_suite(void)
+static Suite *npy_suite(void)
 {
   Suite *s = suite_create("npy");
   TCase *tc = tcase_create("general");

@@ -2,8 +2,7 @@
 #include "helpers.h"
 #include "npy.h"
 
-static GstHarness *
-make_pack(int columns)
+static GstHarness *make_pack(int columns)
 {
   GstHarness *h = gst_harness_new("npypack");
   set_points_caps(h, columns);
@@ -11,8 +10,7 @@ make_pack(int columns)
 }
 
 /* Input rows; every buffer lasts 250 ms, so the duration passed through can be checked. */
-static GstBuffer *
-rows_buffer(const std::vector<float> &v, GstClockTime pts)
+static GstBuffer *rows_buffer(const std::vector<float> &v, GstClockTime pts)
 {
   return floats_buffer(v, pts, 250 * GST_MSECOND);
 }
@@ -66,9 +64,8 @@ GST_START_TEST(test_pack_large_and_columns)
 {
   GstHarness *h = make_pack(3);
   std::vector<float> big(1000000 * 3);
-  for (std::size_t i = 0; i < big.size(); ++i)
-    big[i] = static_cast<float>(i % 1000);
-  for (int round = 0; round < 2; ++round) {  // second round reuses the pooled buffer
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i % 1000);
+  for (int round = 0; round < 2; ++round) { // second round reuses the pooled buffer
     GstBuffer *out = gst_harness_push_and_pull(h, rows_buffer(big, round * GST_SECOND));
     auto bytes = buffer_bytes(out);
     auto r = npy::parse(bytes.data(), bytes.size());
@@ -115,8 +112,7 @@ GST_START_TEST(test_pack_caps)
 }
 GST_END_TEST;
 
-static Suite *
-npypack_suite(void)
+static Suite *npypack_suite(void)
 {
   Suite *s = suite_create("npypack");
   TCase *tc = tcase_create("general");

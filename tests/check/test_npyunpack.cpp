@@ -4,13 +4,11 @@
 
 #include <cstdint>
 
-static std::string
-npy_file(const std::string &dict, const std::string &payload, int major = 1)
+static std::string npy_file(const std::string &dict, const std::string &payload, int major = 1)
 {
   std::size_t pre = major == 1 ? 10 : 12;
   std::string h = dict;
-  while ((pre + h.size() + 1) % 64)
-    h.push_back(' ');
+  while ((pre + h.size() + 1) % 64) h.push_back(' ');
   h.push_back('\n');
   std::string s("\x93NUMPY", 6);
   s.push_back(static_cast<char>(major));
@@ -21,29 +19,26 @@ npy_file(const std::string &dict, const std::string &payload, int major = 1)
   return s + h + payload;
 }
 
-static std::string
-dict_for(const std::string &descr, const std::string &shape, const char *fortran = "False")
+static std::string dict_for(const std::string &descr, const std::string &shape,
+                            const char *fortran = "False")
 {
   return "{'descr': '" + descr + "', 'fortran_order': " + fortran + ", 'shape': " + shape + ", }";
 }
 
 template <typename T>
-static std::string
-payload(const std::vector<T> &v)
+static std::string payload(const std::vector<T> &v)
 {
   return std::string(reinterpret_cast<const char *>(v.data()), v.size() * sizeof(T));
 }
 
-static GstHarness *
-make_unpack()
+static GstHarness *make_unpack()
 {
   GstHarness *h = gst_harness_new("npyunpack");
   gst_harness_set_src_caps_str(h, "application/x-npy");
   return h;
 }
 
-static GstBuffer *
-with_pts(GstBuffer *b, GstClockTime pts)
+static GstBuffer *with_pts(GstBuffer *b, GstClockTime pts)
 {
   GST_BUFFER_PTS(b) = pts;
   return b;
@@ -61,7 +56,7 @@ GST_START_TEST(test_unpack_f32_zero_copy)
   gst_buffer_map(in, &in_map, GST_MAP_READ);
   const guint8 *in_data = in_map.data;
   gst_buffer_unmap(in, &in_map);
-  gst_buffer_ref(in);  // keep it alive to compare memory
+  gst_buffer_ref(in); // keep it alive to compare memory
 
   GstBuffer *out = gst_harness_push_and_pull(h, in);
   fail_unless(buffer_floats(out) == v);
@@ -86,12 +81,18 @@ GST_START_TEST(test_unpack_dtypes_shapes_versions)
     int columns;
     std::vector<float> expect;
   } cases[] = {
-    {npy_file(dict_for("<f8", "(2, 2)"), payload<double>({1.5, -2.5, 1e10, 0.125})), 2, {1.5f, -2.5f, 1e10f, 0.125f}},
-    {npy_file(dict_for("<i4", "(1, 3)"), payload<std::int32_t>({-1, 0, 16777217})), 3, {-1, 0, 16777216}},
-    {npy_file(dict_for("<i8", "(4,)"), payload<std::int64_t>({1, -2, 3, 1ll << 40})), 4, {1, -2, 3, 1099511627776.0f}},
-    {npy_file(dict_for("<f4", "(3,)"), payload<float>({9, 8, 7}), 2), 3, {9, 8, 7}},
-    {npy_file(dict_for("<f4", "(0, 5)"), "", 3), 5, {}},
-    {npy_file(dict_for("=f4", "(1, 2)"), payload<float>({4, 5})), 2, {4, 5}},
+      {npy_file(dict_for("<f8", "(2, 2)"), payload<double>({1.5, -2.5, 1e10, 0.125})),
+       2,
+       {1.5f, -2.5f, 1e10f, 0.125f}},
+      {npy_file(dict_for("<i4", "(1, 3)"), payload<std::int32_t>({-1, 0, 16777217})),
+       3,
+       {-1, 0, 16777216}},
+      {npy_file(dict_for("<i8", "(4,)"), payload<std::int64_t>({1, -2, 3, 1ll << 40})),
+       4,
+       {1, -2, 3, 1099511627776.0f}},
+      {npy_file(dict_for("<f4", "(3,)"), payload<float>({9, 8, 7}), 2), 3, {9, 8, 7}},
+      {npy_file(dict_for("<f4", "(0, 5)"), "", 3), 5, {}},
+      {npy_file(dict_for("=f4", "(1, 2)"), payload<float>({4, 5})), 2, {4, 5}},
   };
   for (auto &c : cases) {
     GstBuffer *out = gst_harness_push_and_pull(h, buffer_from(c.file));
@@ -117,35 +118,41 @@ GST_START_TEST(test_unpack_malformed)
   bad_magic[0] = 'X';
   std::string bad_version = ok;
   bad_version[6] = 9;
-  std::string oversized = std::string("\x93NUMPY\x02\x00\x00\x00\x10\x00", 12) + std::string(64, ' ');
+  std::string oversized =
+      std::string("\x93NUMPY\x02\x00\x00\x00\x10\x00", 12) + std::string(64, ' ');
   std::string past = std::string("\x93NUMPY\x01\x00\xff\x01", 10) + "{'descr': '<f4'";
   struct Case {
     std::string file;
     const char *reason;
   } cases[] = {
-    {bad_magic, "bad magic"},
-    {bad_version, "unknown format version"},
-    {ok.substr(0, 7), "truncated header"},
-    {oversized, "oversized header"},
-    {past, "header length past end of buffer"},
-    {npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3", payload<float>({1, 2, 3})),
-        "unparsable header dict"},
-    {npy_file(dict_for("<f4", "(1, 3)", "True"), payload<float>({1, 2, 3})), "fortran_order is True"},
-    {npy_file(dict_for(">f4", "(1, 3)"), payload<float>({1, 2, 3})), "big-endian dtype"},
-    {npy_file(dict_for("<c8", "(1, 3)"), payload<float>({1, 2, 3, 4, 5, 6})), "unsupported dtype"},
-    {npy_file(dict_for("<f4", "(1, 1, 3)"), payload<float>({1, 2, 3})), "unsupported shape"},
-    {npy_file(dict_for("<f4", "(2, 3)"), payload<float>({1, 2, 3})), "shape does not match payload"},
-    {npy_file(dict_for("<f4", "(4611686018427387904, 8)"), ""), "shape product overflows"},
+      {bad_magic, "bad magic"},
+      {bad_version, "unknown format version"},
+      {ok.substr(0, 7), "truncated header"},
+      {oversized, "oversized header"},
+      {past, "header length past end of buffer"},
+      {npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3",
+                payload<float>({1, 2, 3})),
+       "unparsable header dict"},
+      {npy_file(dict_for("<f4", "(1, 3)", "True"), payload<float>({1, 2, 3})),
+       "fortran_order is True"},
+      {npy_file(dict_for(">f4", "(1, 3)"), payload<float>({1, 2, 3})), "big-endian dtype"},
+      {npy_file(dict_for("<c8", "(1, 3)"), payload<float>({1, 2, 3, 4, 5, 6})),
+       "unsupported dtype"},
+      {npy_file(dict_for("<f4", "(1, 1, 3)"), payload<float>({1, 2, 3})), "unsupported shape"},
+      {npy_file(dict_for("<f4", "(2, 3)"), payload<float>({1, 2, 3})),
+       "shape does not match payload"},
+      {npy_file(dict_for("<f4", "(4611686018427387904, 8)"), ""), "shape product overflows"},
   };
   guint64 n = 0;
   for (auto &c : cases) {
-    fail_unless_equals_int(gst_harness_push(h, with_pts(buffer_from(c.file), n * GST_SECOND)), GST_FLOW_OK);
+    fail_unless_equals_int(gst_harness_push(h, with_pts(buffer_from(c.file), n * GST_SECOND)),
+                           GST_FLOW_OK);
     n++;
     fail_unless_equals_int(gst_harness_buffers_in_queue(h), 0);
     auto w = pop_warnings(bus);
     fail_unless_equals_int(w.size(), 1);
-    fail_unless(w[0].find(std::string("Dropped a malformed .npy buffer: ") + c.reason) == 0, "expected '%s', got '%s'",
-        c.reason, w[0].c_str());
+    fail_unless(w[0].find(std::string("Dropped a malformed .npy buffer: ") + c.reason) == 0,
+                "expected '%s', got '%s'", c.reason, w[0].c_str());
     // the stream goes on: the next good buffer comes out
     GstBuffer *out = gst_harness_push_and_pull(h, buffer_from(ok));
     fail_unless(buffer_floats(out) == std::vector<float>({1, 2, 3}));
@@ -193,8 +200,7 @@ GST_START_TEST(test_unpack_roundtrip_with_pack)
   GstHarness *h = gst_harness_new_parse("npypack ! npyunpack");
   gst_harness_set_src_caps_str(h, "application/x-points, columns=(int)4");
   std::vector<float> v(4 * 1000);
-  for (std::size_t i = 0; i < v.size(); ++i)
-    v[i] = static_cast<float>(i) * 0.5f;
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i) * 0.5f;
   GstBuffer *out = gst_harness_push_and_pull(h, buffer_from(v.data(), v.size() * 4));
   fail_unless(buffer_floats(out) == v);
   fail_unless_equals_int(pad_caps_int(h->sinkpad, "columns"), 4);
@@ -206,17 +212,20 @@ GST_END_TEST;
 GST_START_TEST(test_unpack_refused_columns)
 {
   // downstream takes only 3 columns: a (1, 2) array is dropped with a warning, the stream goes on
-  GstHarness *h = gst_harness_new_parse("npyunpack ! capsfilter caps=application/x-points,columns=3");
+  GstHarness *h =
+      gst_harness_new_parse("npyunpack ! capsfilter caps=application/x-points,columns=3");
   gst_harness_set_src_caps_str(h, "application/x-npy");
   GstBus *bus = attach_bus(h);
-  fail_unless_equals_int(gst_harness_push(h, buffer_from(npy::make_header_f32(1, 2) + payload<float>({1, 2}))),
+  fail_unless_equals_int(
+      gst_harness_push(h, buffer_from(npy::make_header_f32(1, 2) + payload<float>({1, 2}))),
       GST_FLOW_OK);
   fail_unless_equals_int(gst_harness_buffers_in_queue(h), 0);
   auto w = pop_warnings(bus);
   fail_unless_equals_int(w.size(), 1);
-  fail_unless(w[0].find("downstream does not accept 2 columns") != std::string::npos, "%s", w[0].c_str());
-  GstBuffer *out =
-      gst_harness_push_and_pull(h, buffer_from(npy::make_header_f32(1, 3) + payload<float>({4, 5, 6})));
+  fail_unless(w[0].find("downstream does not accept 2 columns") != std::string::npos, "%s",
+              w[0].c_str());
+  GstBuffer *out = gst_harness_push_and_pull(
+      h, buffer_from(npy::make_header_f32(1, 3) + payload<float>({4, 5, 6})));
   fail_unless(buffer_floats(out) == std::vector<float>({4, 5, 6}));
   gst_buffer_unref(out);
   detach_bus(h, bus);
@@ -233,18 +242,20 @@ GST_START_TEST(test_unpack_max_columns)
   guint max = 0;
   g_object_get(h->element, "max-columns", &max, nullptr);
   fail_unless_equals_int(max, 4096);
-  for (std::uint64_t cols : {std::uint64_t(2147483647), std::uint64_t(100000000), std::uint64_t(4097)}) {
+  for (std::uint64_t cols :
+       {std::uint64_t(2147483647), std::uint64_t(100000000), std::uint64_t(4097)}) {
     std::string file = npy::make_header_f32(0, cols);
-    if (cols == 2147483647)
-      fail_unless_equals_int(file.size(), 128);
+    if (cols == 2147483647) fail_unless_equals_int(file.size(), 128);
     fail_unless_equals_int(gst_harness_push(h, buffer_from(file)), GST_FLOW_OK);
     fail_unless_equals_int(gst_harness_buffers_in_queue(h), 0);
     auto w = pop_warnings(bus);
     fail_unless_equals_int(w.size(), 1);
-    fail_unless(w[0].find("Dropped a malformed .npy buffer: too many columns") == 0, "%s", w[0].c_str());
-    fail_unless(w[0].find(std::to_string(cols) + " columns, more than the limit of 4096") != std::string::npos,
-        "%s", w[0].c_str());
-    fail_unless_equals_int(pad_caps_int(h->sinkpad, "columns"), -1);  // no caps made from it
+    fail_unless(w[0].find("Dropped a malformed .npy buffer: too many columns") == 0, "%s",
+                w[0].c_str());
+    fail_unless(w[0].find(std::to_string(cols) + " columns, more than the limit of 4096") !=
+                    std::string::npos,
+                "%s", w[0].c_str());
+    fail_unless_equals_int(pad_caps_int(h->sinkpad, "columns"), -1); // no caps made from it
   }
   // exactly the bound is accepted, zero rows and with rows
   GstBuffer *out = gst_harness_push_and_pull(h, buffer_from(npy::make_header_f32(0, 4096)));
@@ -265,7 +276,8 @@ GST_START_TEST(test_unpack_max_columns)
   gst_harness_push(h, buffer_from(npy::make_header_f32(1, 3) + payload<float>({1, 2, 3})));
   fail_unless_equals_int(gst_harness_buffers_in_queue(h), 0);
   fail_unless_equals_int(pop_warnings(bus).size(), 1);
-  out = gst_harness_push_and_pull(h, buffer_from(npy::make_header_f32(1, 2) + payload<float>({1, 2})));
+  out = gst_harness_push_and_pull(h,
+                                  buffer_from(npy::make_header_f32(1, 2) + payload<float>({1, 2})));
   gst_buffer_unref(out);
   guint64 dropped = 0;
   g_object_get(h->element, "dropped", &dropped, nullptr);
@@ -275,8 +287,7 @@ GST_START_TEST(test_unpack_max_columns)
 }
 GST_END_TEST;
 
-static Suite *
-npyunpack_suite(void)
+static Suite *npyunpack_suite(void)
 {
   Suite *s = suite_create("npyunpack");
   TCase *tc = tcase_create("general");

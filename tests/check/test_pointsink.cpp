@@ -6,14 +6,12 @@
 
 static std::vector<std::string> printed;
 
-static void
-collect_print(const gchar *s)
+static void collect_print(const gchar *s)
 {
   printed.emplace_back(s);
 }
 
-static GstHarness *
-make_sink(const char *name)
+static GstHarness *make_sink(const char *name)
 {
   GstElement *e = gst_element_factory_make("pointsink", name);
   g_object_set(e, "sync", FALSE, nullptr);
@@ -22,8 +20,7 @@ make_sink(const char *name)
   return h;
 }
 
-static std::vector<double>
-array_field(const GstStructure *s, const char *name)
+static std::vector<double> array_field(const GstStructure *s, const char *name)
 {
   std::vector<double> out;
   const GValue *arr = gst_structure_get_value(s, name);
@@ -40,8 +37,9 @@ GST_START_TEST(test_sink_properties)
   guint64 messages, rows, bytes, dropped;
   gint64 latency;
   gint columns;
-  g_object_get(e, "silent", &silent, "post-messages", &post, "messages", &messages, "rows", &rows, "bytes", &bytes,
-      "dropped", &dropped, "last-latency", &latency, "columns", &columns, nullptr);
+  g_object_get(e, "silent", &silent, "post-messages", &post, "messages", &messages, "rows", &rows,
+               "bytes", &bytes, "dropped", &dropped, "last-latency", &latency, "columns", &columns,
+               nullptr);
   fail_unless(!silent && !post);
   fail_unless(messages == 0 && rows == 0 && bytes == 0 && dropped == 0);
   fail_unless_equals_int64(latency, -1);
@@ -66,11 +64,12 @@ GST_START_TEST(test_sink_log_and_counters)
   g_set_print_handler(old);
   fail_unless_equals_int(printed.size(), 2);
   fail_unless_equals_string(printed[0].c_str(),
-      "ps: #0 shape=(2, 3) min=[1, -4, 3] max=[3, 2, 6] mean=[2, -1, 4.5]\n");
+                            "ps: #0 shape=(2, 3) min=[1, -4, 3] max=[3, 2, 6] mean=[2, -1, 4.5]\n");
   fail_unless_equals_string(printed[1].c_str(), "ps: #1 shape=(0, 3) min=[] max=[] mean=[]\n");
   guint64 messages, rows, bytes;
   gint columns;
-  g_object_get(h->element, "messages", &messages, "rows", &rows, "bytes", &bytes, "columns", &columns, nullptr);
+  g_object_get(h->element, "messages", &messages, "rows", &rows, "bytes", &bytes, "columns",
+               &columns, nullptr);
   fail_unless_equals_uint64(messages, 2);
   fail_unless_equals_uint64(rows, 2);
   fail_unless_equals_uint64(bytes, 24);
@@ -100,7 +99,8 @@ GST_START_TEST(test_sink_messages_latency_eos)
   gst_element_set_base_time(h->element, gst_clock_get_time(clock));
   gst_object_unref(clock);
 
-  fail_unless_equals_int(gst_harness_push(h, floats_buffer({0, 10, 20, 2, 30, 40}, 0)), GST_FLOW_OK);
+  fail_unless_equals_int(gst_harness_push(h, floats_buffer({0, 10, 20, 2, 30, 40}, 0)),
+                         GST_FLOW_OK);
   GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT);
   fail_unless(m != nullptr);
   const GstStructure *s = gst_message_get_structure(m);
@@ -108,8 +108,9 @@ GST_START_TEST(test_sink_messages_latency_eos)
   guint64 index, rows, pts;
   gint columns;
   gint64 latency;
-  fail_unless(gst_structure_get(s, "index", G_TYPE_UINT64, &index, "rows", G_TYPE_UINT64, &rows, "columns", G_TYPE_INT,
-      &columns, "pts", G_TYPE_UINT64, &pts, "latency", G_TYPE_INT64, &latency, nullptr));
+  fail_unless(gst_structure_get(s, "index", G_TYPE_UINT64, &index, "rows", G_TYPE_UINT64, &rows,
+                                "columns", G_TYPE_INT, &columns, "pts", G_TYPE_UINT64, &pts,
+                                "latency", G_TYPE_INT64, &latency, nullptr));
   fail_unless_equals_uint64(index, 0);
   fail_unless_equals_uint64(rows, 2);
   fail_unless_equals_int(columns, 3);
@@ -161,13 +162,14 @@ GST_END_TEST;
 GST_START_TEST(test_sink_in_pipeline)
 {
   // pointsrc ! npypack ! npyunpack ! pointsink reaches EOS with every row counted and a latency
-  GstElement *p = gst_parse_launch(
-      "pointsrc rate=50 points=10 num-buffers=10 pattern=counter ! npypack ! npyunpack ! pointsink name=s silent=true",
-      nullptr);
+  GstElement *p = gst_parse_launch("pointsrc rate=50 points=10 num-buffers=10 pattern=counter ! "
+                                   "npypack ! npyunpack ! pointsink name=s silent=true",
+                                   nullptr);
   fail_unless(p != nullptr);
   gst_element_set_state(p, GST_STATE_PLAYING);
   GstBus *bus = gst_element_get_bus(p);
-  GstMessage *m = gst_bus_timed_pop_filtered(bus, 20 * GST_SECOND, GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  GstMessage *m = gst_bus_timed_pop_filtered(bus, 20 * GST_SECOND,
+                                             GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
   fail_unless(m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS);
   gst_message_unref(m);
   GstElement *s = gst_bin_get_by_name(GST_BIN(p), "s");
@@ -185,27 +187,24 @@ GST_START_TEST(test_sink_in_pipeline)
 GST_END_TEST;
 
 /* Peak resident set size of this process in KiB (VmHWM), after resetting it to the current RSS. */
-static long
-vm_hwm_kib()
+static long vm_hwm_kib()
 {
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0)
-      return std::stol(line.substr(6));
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
   return -1;
 }
 
-static void
-reset_hwm()
+static void reset_hwm()
 {
-  std::ofstream("/proc/self/clear_refs") << "5";  // Linux: peak RSS back to the current RSS
+  std::ofstream("/proc/self/clear_refs") << "5"; // Linux: peak RSS back to the current RSS
 }
 
 /* Pushes each .npy file through `desc` (npyunpack ... pointsink) and returns the growth of peak
  * RSS in KiB while doing so. */
-static long
-hwm_growth_pushing(const char *desc, const std::vector<std::string> &files, guint64 *rendered)
+static long hwm_growth_pushing(const char *desc, const std::vector<std::string> &files,
+                               guint64 *rendered)
 {
   GstHarness *h = gst_harness_new_parse(desc);
   gst_harness_set_src_caps_str(h, "application/x-npy");
@@ -227,25 +226,28 @@ GST_START_TEST(test_sink_untrusted_shape_memory)
 {
   // Issue 11's reproductions: 128-byte files of shape (0, 2147483647) and (0, 100000000) made
   // pointsink allocate 24 GB and 3.5 GB (per-column statistics sized from the shape).
-  const std::vector<std::string> files = {npy::make_header_f32(0, 2147483647), npy::make_header_f32(0, 100000000)};
+  const std::vector<std::string> files = {npy::make_header_f32(0, 2147483647),
+                                          npy::make_header_f32(0, 100000000)};
   const long bound_kib = 16 * 1024;
   printed.clear();
   GPrintFunc old = g_set_print_handler(collect_print);
   guint64 rendered = 0;
   // as shipped: npyunpack refuses them (max-columns 4096)
-  long growth = hwm_growth_pushing("npyunpack ! pointsink name=s sync=false post-messages=true", files, &rendered);
+  long growth = hwm_growth_pushing("npyunpack ! pointsink name=s sync=false post-messages=true",
+                                   files, &rendered);
   fail_unless(growth >= 0 && growth < bound_kib, "peak RSS grew by %ld KiB", growth);
   fail_unless_equals_uint64(rendered, 0);
   // both bounds lifted: the shape reaches pointsink, which still allocates nothing for zero rows
-  growth = hwm_growth_pushing("npyunpack max-columns=2147483647 ! pointsink name=s sync=false post-messages=true "
-                              "max-columns=2147483647",
+  growth = hwm_growth_pushing(
+      "npyunpack max-columns=2147483647 ! pointsink name=s sync=false post-messages=true "
+      "max-columns=2147483647",
       files, &rendered);
   g_set_print_handler(old);
   fail_unless(growth >= 0 && growth < bound_kib, "peak RSS grew by %ld KiB", growth);
   fail_unless_equals_uint64(rendered, 2);
   fail_unless_equals_int(printed.size(), 2);
-  fail_unless(printed[0].find("shape=(0, 2147483647) min=[] max=[] mean=[]") != std::string::npos, "%s",
-      printed[0].c_str());
+  fail_unless(printed[0].find("shape=(0, 2147483647) min=[] max=[] mean=[]") != std::string::npos,
+              "%s", printed[0].c_str());
 }
 GST_END_TEST;
 
@@ -283,8 +285,7 @@ GST_START_TEST(test_sink_max_columns)
 }
 GST_END_TEST;
 
-static Suite *
-pointsink_suite(void)
+static Suite *pointsink_suite(void)
 {
   Suite *s = suite_create("pointsink");
   TCase *tc = tcase_create("general");

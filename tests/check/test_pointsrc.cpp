@@ -5,8 +5,7 @@
 
 #include <cmath>
 
-static GstHarness *
-make_src(const char *props)
+static GstHarness *make_src(const char *props)
 {
   std::string desc = std::string("pointsrc ") + props;
   GstHarness *h = gst_harness_new_parse(desc.c_str());
@@ -15,8 +14,7 @@ make_src(const char *props)
 }
 
 /* Pulls n buffers from a harness around pointsrc. */
-static std::vector<GstBuffer *>
-pull_n(GstHarness *h, int n)
+static std::vector<GstBuffer *> pull_n(GstHarness *h, int n)
 {
   std::vector<GstBuffer *> v;
   for (int i = 0; i < n; ++i) {
@@ -27,11 +25,9 @@ pull_n(GstHarness *h, int n)
   return v;
 }
 
-static void
-unref_all(std::vector<GstBuffer *> &v)
+static void unref_all(std::vector<GstBuffer *> &v)
 {
-  for (auto *b : v)
-    gst_buffer_unref(b);
+  for (auto *b : v) gst_buffer_unref(b);
   v.clear();
 }
 
@@ -45,8 +41,8 @@ GST_START_TEST(test_caps_and_defaults)
   guint64 seed;
   gint num_buffers;
   gboolean live = gst_base_src_is_live(GST_BASE_SRC(e));
-  g_object_get(e, "rate", &rate, "points", &points, "pattern", &pattern, "seed", &seed, "num-buffers",
-      &num_buffers, nullptr);
+  g_object_get(e, "rate", &rate, "points", &points, "pattern", &pattern, "seed", &seed,
+               "num-buffers", &num_buffers, nullptr);
   fail_unless_equals_float(rate, 4.0);
   fail_unless_equals_int(points, 100);
   fail_unless_equals_int(pattern, 0);
@@ -85,7 +81,8 @@ GST_START_TEST(test_counter_formula)
     fail_unless_equals_int(v.size(), points * 3);
     for (guint r = 0; r < points; ++r)
       for (guint c = 0; c < 3; ++c)
-        fail_unless_equals_float(v[r * 3 + c], static_cast<float>(((i * points + r) * 3 + c) % (1u << 24)));
+        fail_unless_equals_float(v[r * 3 + c],
+                                 static_cast<float>(((i * points + r) * 3 + c) % (1u << 24)));
     fail_unless_equals_uint64(GST_BUFFER_OFFSET(bufs[i]), i);
   }
   unref_all(bufs);
@@ -104,14 +101,12 @@ GST_START_TEST(test_counter_formula)
 }
 GST_END_TEST;
 
-static std::vector<std::vector<guint8>>
-run_bytes(const char *props, int n)
+static std::vector<std::vector<guint8>> run_bytes(const char *props, int n)
 {
   GstHarness *h = make_src(props);
   auto bufs = pull_n(h, n);
   std::vector<std::vector<guint8>> out;
-  for (auto *b : bufs)
-    out.push_back(buffer_bytes(b));
+  for (auto *b : bufs) out.push_back(buffer_bytes(b));
   unref_all(bufs);
   gst_harness_teardown(h);
   return out;
@@ -138,7 +133,8 @@ GST_START_TEST(test_pattern_ranges)
   GstBuffer *b = gst_harness_pull(h);
   auto v = buffer_floats(b);
   for (std::size_t r = 0; r < 2000; ++r) {
-    double n = std::sqrt(v[3 * r] * v[3 * r] + v[3 * r + 1] * v[3 * r + 1] + v[3 * r + 2] * v[3 * r + 2]);
+    double n =
+        std::sqrt(v[3 * r] * v[3 * r] + v[3 * r + 1] * v[3 * r + 1] + v[3 * r + 2] * v[3 * r + 2]);
     fail_unless(std::fabs(n - 1.0) < 1e-5, "row %zu has norm %f", r, n);
   }
   gst_buffer_unref(b);
@@ -152,7 +148,8 @@ GST_START_TEST(test_pattern_ranges)
     fail_unless(f >= -1.0f && f < 1.0f);
     sum += f;
   }
-  fail_unless(std::fabs(sum / v.size()) < 0.05, "mean %f of uniform [-1, 1) is off", sum / v.size());
+  fail_unless(std::fabs(sum / v.size()) < 0.05, "mean %f of uniform [-1, 1) is off",
+              sum / v.size());
   gst_buffer_unref(b);
   gst_harness_teardown(h);
 }
@@ -166,7 +163,7 @@ GST_START_TEST(test_num_buffers_and_eos)
   // then EOS, and nothing after it
   bool eos = false;
   while (!eos) {
-    GstEvent *ev = gst_harness_pull_event(h);  // waits; NULL after the harness timeout
+    GstEvent *ev = gst_harness_pull_event(h); // waits; NULL after the harness timeout
     fail_unless(ev != nullptr, "no EOS after num-buffers");
     eos = GST_EVENT_TYPE(ev) == GST_EVENT_EOS;
     gst_event_unref(ev);
@@ -194,11 +191,13 @@ GST_START_TEST(test_rate)
   auto bufs = pull_n(h, 6);
   gint64 elapsed_us = g_get_monotonic_time() - t0;
   for (std::size_t i = 1; i < bufs.size(); ++i) {
-    fail_unless_equals_uint64(GST_BUFFER_PTS(bufs[i]) - GST_BUFFER_PTS(bufs[i - 1]), 50 * GST_MSECOND);
+    fail_unless_equals_uint64(GST_BUFFER_PTS(bufs[i]) - GST_BUFFER_PTS(bufs[i - 1]),
+                              50 * GST_MSECOND);
     fail_unless_equals_uint64(GST_BUFFER_DURATION(bufs[i]), 50 * GST_MSECOND);
   }
   // 5 intervals of 50 ms: at least 200 ms even on a loaded machine (pacing never runs early)
-  fail_unless(elapsed_us >= 200000, "6 buffers at 20 Hz took only %" G_GINT64_FORMAT " us", elapsed_us);
+  fail_unless(elapsed_us >= 200000, "6 buffers at 20 Hz took only %" G_GINT64_FORMAT " us",
+              elapsed_us);
   unref_all(bufs);
   gst_harness_teardown(h);
 
@@ -217,8 +216,7 @@ GST_START_TEST(test_rate)
 }
 GST_END_TEST;
 
-static Suite *
-pointsrc_suite(void)
+static Suite *pointsrc_suite(void)
 {
   Suite *s = suite_create("pointsrc");
   TCase *tc = tcase_create("general");

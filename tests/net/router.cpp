@@ -41,20 +41,23 @@ namespace {
 
 volatile sig_atomic_t g_stop = 0;
 
-int64_t now_ns() {
+int64_t now_ns()
+{
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-[[noreturn]] void die(const std::string &msg) {
+[[noreturn]] void die(const std::string &msg)
+{
   std::fprintf(stderr, "pcnet-router: %s\n", msg.c_str());
   std::exit(2);
 }
 
 // Opens DEV in network namespace NETNS ("-" = ours): TUNSETIFF looks the name up in the
 // caller's namespace, so we enter it for the call and come back.
-int open_tun(const std::string &spec) {
+int open_tun(const std::string &spec)
+{
   auto colon = spec.find(':');
   if (colon == std::string::npos) die("expected NETNS:DEV, got " + spec);
   std::string ns = spec.substr(0, colon), dev = spec.substr(colon + 1);
@@ -81,7 +84,7 @@ int open_tun(const std::string &spec) {
 
 struct Pending {
   int64_t due;
-  uint64_t seq;  // ties keep arrival order
+  uint64_t seq; // ties keep arrival order
   int dir;
   std::vector<uint8_t> data;
   bool operator>(const Pending &o) const { return due != o.due ? due > o.due : seq > o.seq; }
@@ -92,10 +95,12 @@ struct Change {
   std::string dir, settings;
 };
 
-std::string stats_json(const pcnet::Direction &d) {
+std::string stats_json(const pcnet::Direction &d)
+{
   const auto &s = d.stats;
   char buf[400];
-  std::snprintf(buf, sizeof buf,
+  std::snprintf(
+      buf, sizeof buf,
       "{\"in\":%llu,\"in_bytes\":%llu,\"lost\":%llu,\"queue_drops\":%llu,\"down_drops\":%llu,"
       "\"out\":%llu,\"out_bytes\":%llu,\"write_errors\":%llu,\"late_max_us\":%.1f,"
       "\"late_mean_us\":%.2f}",
@@ -108,20 +113,25 @@ std::string stats_json(const pcnet::Direction &d) {
 }
 
 class Router {
- public:
+public:
   Router(uint64_t seed) : dirs_{pcnet::Direction(seed), pcnet::Direction(seed * 2654435761u + 1)} {}
-  int fd[2] = {-1, -1};  // fd[0] = side a, fd[1] = side b; dir 0 = a->b, dir 1 = b->a
+  int fd[2] = {-1, -1}; // fd[0] = side a, fd[1] = side b; dir 0 = a->b, dir 1 = b->a
   pcnet::Direction dirs_[2];
   std::vector<Change> schedule;
   size_t next_change = 0;
   int control = -1;
 
-  std::string set(const std::string &dir, const std::string &settings) {
+  std::string set(const std::string &dir, const std::string &settings)
+  {
     std::vector<int> which;
-    if (dir == "a2b") which = {0};
-    else if (dir == "b2a") which = {1};
-    else if (dir == "both") which = {0, 1};
-    else return "unknown direction '" + dir + "' (a2b, b2a, both)";
+    if (dir == "a2b")
+      which = {0};
+    else if (dir == "b2a")
+      which = {1};
+    else if (dir == "both")
+      which = {0, 1};
+    else
+      return "unknown direction '" + dir + "' (a2b, b2a, both)";
     for (int i : which) {
       std::string err = pcnet::apply_settings(dirs_[i].params, settings);
       if (!err.empty()) return err;
@@ -129,15 +139,16 @@ class Router {
     return {};
   }
 
-  std::string handle(const std::string &line) {
+  std::string handle(const std::string &line)
+  {
     std::istringstream in(line);
     std::string cmd, dir;
     in >> cmd;
     if (cmd == "stats")
       return "{\"a2b\":" + stats_json(dirs_[0]) + ",\"b2a\":" + stats_json(dirs_[1]) + "}";
     if (cmd == "get")
-      return "{\"a2b\":" + pcnet::describe(dirs_[0].params) + ",\"b2a\":" +
-             pcnet::describe(dirs_[1].params) + "}";
+      return "{\"a2b\":" + pcnet::describe(dirs_[0].params) +
+          ",\"b2a\":" + pcnet::describe(dirs_[1].params) + "}";
     if (cmd == "set") {
       in >> dir;
       std::string rest;
@@ -148,10 +159,11 @@ class Router {
     return "error: unknown command '" + cmd + "' (set, get, stats)";
   }
 
-  void serve_control() {
+  void serve_control()
+  {
     int c = accept4(control, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) return;
-    timeval tv{1, 0};  // a client that sends nothing must not stall the packets
+    timeval tv{1, 0}; // a client that sends nothing must not stall the packets
     setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     std::string line;
     char ch;
@@ -161,7 +173,8 @@ class Router {
     close(c);
   }
 
-  void run(int64_t start) {
+  void run(int64_t start)
+  {
     std::priority_queue<Pending, std::vector<Pending>, std::greater<Pending>> heap;
     uint64_t seq = 0;
     std::vector<uint8_t> buf(65536);
@@ -171,7 +184,8 @@ class Router {
         const Change &c = schedule[next_change++];
         std::string err = set(c.dir, c.settings);
         std::fprintf(stderr, "pcnet-router: t=%.3f s %s %s%s%s\n", (now - start) / 1e9,
-            c.dir.c_str(), c.settings.c_str(), err.empty() ? "" : " -> error: ", err.c_str());
+                     c.dir.c_str(), c.settings.c_str(),
+                     err.empty() ? "" : " -> error: ", err.c_str());
       }
       while (!heap.empty() && heap.top().due <= now) {
         const Pending &p = heap.top();
@@ -219,7 +233,8 @@ class Router {
   }
 };
 
-std::vector<Change> read_schedule(const std::string &path) {
+std::vector<Change> read_schedule(const std::string &path)
+{
   std::ifstream f(path);
   if (!f) die("cannot read schedule " + path);
   std::vector<Change> out;
@@ -237,20 +252,26 @@ std::vector<Change> read_schedule(const std::string &path) {
     std::getline(in, c.settings);
     pcnet::Params probe;
     std::string err = pcnet::apply_settings(probe, c.settings);
-    if (c.dir != "a2b" && c.dir != "b2a" && c.dir != "both") err = "direction must be a2b, b2a or both";
+    if (c.dir != "a2b" && c.dir != "b2a" && c.dir != "both")
+      err = "direction must be a2b, b2a or both";
     if (!err.empty()) die(path + ":" + std::to_string(lineno) + ": " + err);
     c.at_ns = int64_t(at * 1e9);
     out.push_back(c);
   }
-  std::stable_sort(out.begin(), out.end(), [](const Change &x, const Change &y) { return x.at_ns < y.at_ns; });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Change &x, const Change &y) { return x.at_ns < y.at_ns; });
   return out;
 }
 
-void on_signal(int) { g_stop = 1; }
+void on_signal(int)
+{
+  g_stop = 1;
+}
 
-}  // namespace
+} // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
   std::string a, b, control_path, schedule_path;
   std::vector<std::pair<std::string, std::string>> initial;
   uint64_t seed = uint64_t(now_ns());
@@ -261,18 +282,26 @@ int main(int argc, char **argv) {
       if (i + 1 >= argc) die(arg + " needs a value");
       return argv[++i];
     };
-    if (arg == "--a") a = value();
-    else if (arg == "--b") b = value();
-    else if (arg == "--a2b" || arg == "--b2a" || arg == "--both") initial.push_back({arg.substr(2), value()});
-    else if (arg == "--schedule") schedule_path = value();
-    else if (arg == "--control") control_path = value();
-    else if (arg == "--seed") seed = std::stoull(value());
-    else if (arg == "--realtime") realtime = true;
+    if (arg == "--a")
+      a = value();
+    else if (arg == "--b")
+      b = value();
+    else if (arg == "--a2b" || arg == "--b2a" || arg == "--both")
+      initial.push_back({arg.substr(2), value()});
+    else if (arg == "--schedule")
+      schedule_path = value();
+    else if (arg == "--control")
+      control_path = value();
+    else if (arg == "--seed")
+      seed = std::stoull(value());
+    else if (arg == "--realtime")
+      realtime = true;
     else if (arg == "--help" || arg == "-h") {
       std::puts("usage: pcnet-router --a NETNS:DEV --b NETNS:DEV [--a2b|--b2a|--both SETTINGS]... "
                 "[--schedule FILE] [--control SOCKET] [--seed N] [--realtime]");
       return 0;
-    } else die("unknown argument " + arg);
+    } else
+      die("unknown argument " + arg);
   }
   if (a.empty() || b.empty()) die("--a and --b are required (NETNS:DEV)");
 
@@ -300,9 +329,9 @@ int main(int argc, char **argv) {
     sp.sched_priority = 10;
     if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0)
       std::fprintf(stderr, "pcnet-router: no realtime priority (%s), timing may drift under load\n",
-          strerror(errno));
+                   strerror(errno));
   }
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
@@ -318,7 +347,7 @@ int main(int argc, char **argv) {
   std::fflush(stdout);
   r.run(t0);
   if (!control_path.empty()) unlink(control_path.c_str());
-  std::fprintf(stderr, "pcnet-router: a2b %s\npcnet-router: b2a %s\n", stats_json(r.dirs_[0]).c_str(),
-      stats_json(r.dirs_[1]).c_str());
+  std::fprintf(stderr, "pcnet-router: a2b %s\npcnet-router: b2a %s\n",
+               stats_json(r.dirs_[0]).c_str(), stats_json(r.dirs_[1]).c_str());
   return 0;
 }

@@ -10,24 +10,29 @@
 using namespace pcnet;
 
 static int failures = 0;
-#define CHECK(cond, ...)                                                     \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);   \
-      std::fprintf(stderr, __VA_ARGS__);                                     \
-      std::fprintf(stderr, "\n");                                            \
-      failures++;                                                            \
-    }                                                                        \
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                         \
+      std::fprintf(stderr, __VA_ARGS__);                                                           \
+      std::fprintf(stderr, "\n");                                                                  \
+      failures++;                                                                                  \
+    }                                                                                              \
   } while (0)
 
-static Direction make(const char *settings, uint64_t seed = 7) {
+static Direction make(const char *settings, uint64_t seed = 7)
+{
   Direction d(seed);
   std::string err = apply_settings(d.params, settings);
-  if (!err.empty()) { std::fprintf(stderr, "settings %s: %s\n", settings, err.c_str()); std::exit(1); }
+  if (!err.empty()) {
+    std::fprintf(stderr, "settings %s: %s\n", settings, err.c_str());
+    std::exit(1);
+  }
   return d;
 }
 
-static void random_loss() {
+static void random_loss()
+{
   Direction d = make("loss=2%");
   int lost = 0, n = 200000;
   int64_t due;
@@ -36,7 +41,8 @@ static void random_loss() {
   CHECK(std::fabs(rate - 0.02) < 0.002, "loss %.4f", rate);
 }
 
-static void gilbert_elliott() {
+static void gilbert_elliott()
+{
   // P(g->b)=0.01, P(b->g)=0.25, all lost in bad: mean loss 0.01/0.26 = 3.85 %, bursts of 4.
   Direction d = make("ge=0.01:0.25");
   int lost = 0, n = 400000, bursts = 0;
@@ -53,7 +59,8 @@ static void gilbert_elliott() {
   CHECK(std::fabs(mean_burst - 4.0) < 0.4, "GE mean burst %.2f", mean_burst);
 }
 
-static void rate_and_queue() {
+static void rate_and_queue()
+{
   // 1000 kbit/s = 125 bytes/ms: 1250-byte packets leave 10 ms apart; offered at 1/ms the
   // 12,500-byte queue (100 ms) fills and the rest is dropped at its tail.
   Direction d = make("rate=1M queue-ms=100");
@@ -63,8 +70,10 @@ static void rate_and_queue() {
   for (int i = 0; i < 1000; i++) {
     int64_t due;
     Verdict v = d.admit(i * 1000000LL, 1250, &due);
-    if (v == Verdict::Pass) out.push_back(due);
-    else drops += v == Verdict::QueueFull;
+    if (v == Verdict::Pass)
+      out.push_back(due);
+    else
+      drops += v == Verdict::QueueFull;
   }
   // Throughput over the second: one packet per 10 ms, and none waits longer than the queue.
   CHECK(out.size() >= 100 && out.size() <= 112, "%zu passed", out.size());
@@ -73,7 +82,8 @@ static void rate_and_queue() {
     CHECK(out[i] - out[i - 1] == 10000000, "spacing %lld ns", (long long)(out[i] - out[i - 1]));
 }
 
-static void delay_jitter_order() {
+static void delay_jitter_order()
+{
   // Without reordering a late packet holds back the next; with it, some overtake.
   for (int reorder = 0; reorder < 2; reorder++) {
     Direction d = make(reorder ? "delay=25 jitter=5 reorder=1" : "delay=25 jitter=5");
@@ -81,7 +91,7 @@ static void delay_jitter_order() {
     double sum = 0, sum2 = 0;
     int n = 20000;
     for (int i = 0; i < n; i++) {
-      int64_t now = i * 1000000LL, due;  // 1 ms apart: jitter of 5 ms reorders often
+      int64_t now = i * 1000000LL, due; // 1 ms apart: jitter of 5 ms reorders often
       CHECK(d.admit(now, 100, &due) == Verdict::Pass, "dropped");
       inversions += due < prev;
       prev = std::max(prev, due);
@@ -100,7 +110,8 @@ static void delay_jitter_order() {
   }
 }
 
-static void outage_and_parsing() {
+static void outage_and_parsing()
+{
   Direction d = make("down=1");
   int64_t due;
   CHECK(d.admit(0, 100, &due) == Verdict::Down, "not down");
@@ -112,10 +123,11 @@ static void outage_and_parsing() {
   CHECK(!apply_settings(p, "ge=0.1").empty(), "GE without a way out accepted");
   CHECK(apply_settings(p, "rate=300k").empty() && p.rate_kbit == 300, "rate %g", p.rate_kbit);
   CHECK(apply_settings(p, "delay=5 clear jitter=1").empty() && p.delay_ms == 0 && p.jitter_ms == 1,
-      "clear");
+        "clear");
 }
 
-int main() {
+int main()
+{
   random_loss();
   gilbert_elliott();
   rate_and_queue();

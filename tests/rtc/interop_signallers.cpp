@@ -23,7 +23,8 @@ struct Event {
 
 struct Recorder {
   std::vector<Event> events;
-  SignallerEvents hooks() {
+  SignallerEvents hooks()
+  {
     SignallerEvents ev;
     ev.ready = [this](const auto &) { events.push_back({"ready", "", "", ""}); };
     ev.peer_joined = [this](const std::string &p, const std::string &t) {
@@ -33,7 +34,8 @@ struct Recorder {
     ev.sdp = [this](const std::string &p, const std::string &t, const std::string &s) {
       events.push_back({"sdp", p, t, s});
     };
-    ev.candidate = [this](const std::string &p, const std::string &mid, int ml, const std::string &c) {
+    ev.candidate = [this](const std::string &p, const std::string &mid, int ml,
+                          const std::string &c) {
       events.push_back({"candidate", p, mid + "/" + std::to_string(ml), c});
     };
     ev.error = [this](const std::string &r, bool fatal) {
@@ -41,37 +43,42 @@ struct Recorder {
       e.fatal = fatal;
       events.push_back(e);
     };
-    ev.disconnected = [this](const std::string &r) { events.push_back({"disconnected", "", r, ""}); };
+    ev.disconnected = [this](const std::string &r) {
+      events.push_back({"disconnected", "", r, ""});
+    };
     return ev;
   }
-  const Event *find(const std::string &kind, size_t nth = 0) const {
+  const Event *find(const std::string &kind, size_t nth = 0) const
+  {
     for (const auto &e : events)
-      if (e.kind == kind && nth-- == 0)
-        return &e;
+      if (e.kind == kind && nth-- == 0) return &e;
     return nullptr;
   }
-  size_t count(const std::string &kind) const {
+  size_t count(const std::string &kind) const
+  {
     size_t n = 0;
-    for (const auto &e : events)
-      n += e.kind == kind;
+    for (const auto &e : events) n += e.kind == kind;
     return n;
   }
 };
 
 // Iterates the default context until pred() holds or timeout_ms passes.
-template <class P> bool wait_for(P pred, int timeout_ms = 10000) {
+template <class P>
+bool wait_for(P pred, int timeout_ms = 10000)
+{
   gint64 end = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
   while (!pred()) {
-    if (g_get_monotonic_time() > end)
-      return false;
+    if (g_get_monotonic_time() > end) return false;
     g_main_context_iteration(nullptr, FALSE);
     g_usleep(1000);
   }
   return true;
 }
 
-int free_port() {
-  GSocket *s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, nullptr);
+int free_port()
+{
+  GSocket *s =
+      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, nullptr);
   GInetAddress *lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
   GSocketAddress *a = g_inet_socket_address_new(lo, 0);
   g_socket_bind(s, a, TRUE, nullptr);
@@ -86,23 +93,27 @@ int free_port() {
 }
 
 // Dispatches by scheme without the rest of rtcpeer (signaller.cpp belongs to the element).
-std::unique_ptr<Signaller> make(const std::string &uri, Role role) {
+std::unique_ptr<Signaller> make(const std::string &uri, Role role)
+{
   SignallerConfig cfg;
   cfg.uri = uri;
   cfg.role = role;
   std::string err;
-  auto s = uri.rfind("tcp:", 0) == 0 ? make_tcp_signaller(cfg, &err) : make_http_signaller(cfg, &err);
+  auto s =
+      uri.rfind("tcp:", 0) == 0 ? make_tcp_signaller(cfg, &err) : make_http_signaller(cfg, &err);
   fail_unless(s != nullptr, "%s: %s", uri.c_str(), err.c_str());
   return s;
 }
 
-const char *kOffer = "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP "
-                     "webrtc-datachannel\r\na=mid:0\r\n";
+const char *kOffer =
+    "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP "
+    "webrtc-datachannel\r\na=mid:0\r\n";
 const char *kAnswer = "v=0\r\no=- 2 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\"quoted\" \\ é\r\n";
 
 } // namespace
 
-GST_START_TEST(tcp_roles_and_retry) {
+GST_START_TEST(tcp_roles_and_retry)
+{
   int port = free_port();
   std::string uri = "tcp://127.0.0.1:" + std::to_string(port);
   fail_unless(make(uri, Role::Auto)->resolve_role(Role::Auto) == Role::Answerer);
@@ -112,7 +123,8 @@ GST_START_TEST(tcp_roles_and_retry) {
   SignallerConfig bad;
   bad.uri = "tcp://0.0.0.0:1";
   bad.role = Role::Answerer;
-  fail_unless(make_tcp_signaller(bad, &err) == nullptr && err.find("offerer's host") != std::string::npos);
+  fail_unless(make_tcp_signaller(bad, &err) == nullptr &&
+              err.find("offerer's host") != std::string::npos);
   bad.uri = "tcp://127.0.0.1:1/path";
   fail_unless(make_tcp_signaller(bad, &err) == nullptr);
 
@@ -122,7 +134,8 @@ GST_START_TEST(tcp_roles_and_retry) {
   answerer->start(g_main_context_default(), ra.hooks());
   fail_unless(wait_for([&] { return ra.count("error") == 1; }));
   fail_if(ra.find("error")->fatal);
-  fail_unless(ra.find("error")->a.find("retrying") != std::string::npos, "%s", ra.find("error")->a.c_str());
+  fail_unless(ra.find("error")->a.find("retrying") != std::string::npos, "%s",
+              ra.find("error")->a.c_str());
   fail_unless(!answerer->trickles());
 
   auto offerer = make(uri, Role::Offerer);
@@ -138,7 +151,8 @@ GST_START_TEST(tcp_roles_and_retry) {
   fail_unless(ra.find("sdp")->peer == to_offerer);
 
   answerer->send_sdp(to_offerer, "answer", kAnswer);
-  answerer->send_candidate(to_offerer, "0", 0, "candidate:1 1 UDP 2122252543 127.0.0.1 40000 typ host");
+  answerer->send_candidate(to_offerer, "0", 0,
+                           "candidate:1 1 UDP 2122252543 127.0.0.1 40000 typ host");
   fail_unless(wait_for([&] { return ro.find("candidate") != nullptr; }));
   fail_unless(ro.find("sdp")->a == "answer" && ro.find("sdp")->b == kAnswer);
   fail_unless(ro.find("candidate")->a == "0/0");
@@ -150,14 +164,15 @@ GST_START_TEST(tcp_roles_and_retry) {
   fail_unless(ro.find("left")->peer == to_answerer);
   size_t before = ra.events.size();
   offerer->stop();
-  offerer->stop();  // idempotent
+  offerer->stop(); // idempotent
   wait_for([] { return false; }, 100);
   fail_unless(ra.events.size() == before, "no event after stop()");
 }
 GST_END_TEST;
 
 // An answerer outlives its offerer: after the bye it connects to the next one, quietly.
-GST_START_TEST(tcp_answerer_serves_next_offerer) {
+GST_START_TEST(tcp_answerer_serves_next_offerer)
+{
   int port = free_port();
   std::string uri = "tcp://127.0.0.1:" + std::to_string(port);
   Recorder ra, r1, r2;
@@ -188,7 +203,8 @@ GST_START_TEST(tcp_answerer_serves_next_offerer) {
 GST_END_TEST;
 
 // A raw client speaking lines, as aiortc does: bad lines are reported and skipped, good ones work.
-GST_START_TEST(tcp_bad_lines_and_wire_format) {
+GST_START_TEST(tcp_bad_lines_and_wire_format)
+{
   int port = free_port();
   Recorder ro;
   auto offerer = make("tcp://127.0.0.1:" + std::to_string(port), Role::Offerer);
@@ -196,18 +212,17 @@ GST_START_TEST(tcp_bad_lines_and_wire_format) {
   fail_unless(wait_for([&] { return ro.find("ready") != nullptr; }));
 
   GSocketClient *client = g_socket_client_new();
-  GSocketConnection *conn =
-      g_socket_client_connect_to_host(client, ("127.0.0.1:" + std::to_string(port)).c_str(), 0,
-                                      nullptr, nullptr);
+  GSocketConnection *conn = g_socket_client_connect_to_host(
+      client, ("127.0.0.1:" + std::to_string(port)).c_str(), 0, nullptr, nullptr);
   fail_unless(conn != nullptr);
   fail_unless(wait_for([&] { return ro.find("joined") != nullptr; }));
   std::string peer = ro.find("joined")->peer;
 
   std::string lines = std::string("not json\n") + "[1,2]\n" + "{\"type\":\"dance\"}\n" +
-                      "{\"type\":\"answer\"}\n" + "\n" +
-                      "{\"type\":\"candidate\",\"candidate\":\"candidate:9 1 udp 1 127.0.0.1 9 typ "
-                      "host\",\"id\":\"0\",\"label\":0}\r\n" +
-                      "{\"sdp\": \"v=0\\r\\n\", \"type\": \"answer\"}\n";
+      "{\"type\":\"answer\"}\n" + "\n" +
+      "{\"type\":\"candidate\",\"candidate\":\"candidate:9 1 udp 1 127.0.0.1 9 typ "
+      "host\",\"id\":\"0\",\"label\":0}\r\n" +
+      "{\"sdp\": \"v=0\\r\\n\", \"type\": \"answer\"}\n";
   // Split mid-line to check reassembly across reads.
   GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
   g_output_stream_write_all(out, lines.data(), 30, nullptr, nullptr, nullptr);
@@ -215,8 +230,7 @@ GST_START_TEST(tcp_bad_lines_and_wire_format) {
   g_output_stream_write_all(out, lines.data() + 30, lines.size() - 30, nullptr, nullptr, nullptr);
   fail_unless(wait_for([&] { return ro.find("sdp") != nullptr; }));
   fail_unless(ro.count("error") == 4, "4 bad lines, got %zu errors", ro.count("error"));
-  for (size_t i = 0; i < 4; i++)
-    fail_if(ro.find("error", i)->fatal);
+  for (size_t i = 0; i < 4; i++) fail_if(ro.find("error", i)->fatal);
   fail_unless(ro.find("error", 2)->a.find("dance") != std::string::npos);
   fail_unless(ro.find("candidate")->a == "0/0");
   fail_unless(ro.find("sdp")->b == "v=0\r\n");
@@ -230,14 +244,17 @@ GST_START_TEST(tcp_bad_lines_and_wire_format) {
     std::atomic<bool> done{false};
     gchar *line = nullptr;
   } rd{in};
-  GThread *reader = g_thread_new("reader", [](gpointer d) -> gpointer {
-    auto *r = static_cast<Read *>(d);
-    gsize len;
-    r->line = g_data_input_stream_read_line(r->in, &len, nullptr, nullptr);
-    r->done = true;
-    return nullptr;
-  }, &rd);
-  fail_unless(wait_for([&] { return rd.done.load(); }));  // the write happens on this context
+  GThread *reader = g_thread_new(
+      "reader",
+      [](gpointer d) -> gpointer {
+        auto *r = static_cast<Read *>(d);
+        gsize len;
+        r->line = g_data_input_stream_read_line(r->in, &len, nullptr, nullptr);
+        r->done = true;
+        return nullptr;
+      },
+      &rd);
+  fail_unless(wait_for([&] { return rd.done.load(); })); // the write happens on this context
   g_thread_join(reader);
   gchar *line = rd.line;
   fail_unless(line != nullptr);
@@ -263,7 +280,8 @@ GST_START_TEST(tcp_bad_lines_and_wire_format) {
 GST_END_TEST;
 
 // aiortc's own TcpSocketSignaling on the other end, in both roles.
-static void run_aiortc(const char *role, int port, Recorder &r, Signaller &s) {
+static void run_aiortc(const char *role, int port, Recorder &r, Signaller &s)
+{
   const char *root = g_getenv("POINTCAST_SOURCE_ROOT");
   fail_unless(root != nullptr);
   std::string script = std::string(root) + "/tests/rtc/interop_tcpsig_peer.py";
@@ -274,11 +292,11 @@ static void run_aiortc(const char *role, int port, Recorder &r, Signaller &s) {
     s.start(g_main_context_default(), r.hooks());
     fail_unless(wait_for([&] { return r.find("ready") != nullptr; }));
   }
-  GSubprocess *proc = g_subprocess_new(GSubprocessFlags(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE), &err, "/usr/bin/python3",
-                                       script.c_str(), role, std::to_string(port).c_str(), nullptr);
+  GSubprocess *proc = g_subprocess_new(
+      GSubprocessFlags(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE), &err,
+      "/usr/bin/python3", script.c_str(), role, std::to_string(port).c_str(), nullptr);
   fail_unless(proc != nullptr, "%s", err ? err->message : "");
-  if (g_str_equal(role, "offer"))
-    s.start(g_main_context_default(), r.hooks());
+  if (g_str_equal(role, "offer")) s.start(g_main_context_default(), r.hooks());
   if (g_str_equal(role, "answer")) {
     // We offer: wait for aiortc to connect, then send; it answers with its own SDP + bye.
     fail_unless(wait_for([&] { return r.find("joined") != nullptr; }, 20000));
@@ -305,12 +323,12 @@ static void run_aiortc(const char *role, int port, Recorder &r, Signaller &s) {
   fail_unless(g_subprocess_get_if_exited(proc) && g_subprocess_get_exit_status(proc) == 0,
               "aiortc side failed: %s", outs.c_str());
   fail_unless(outs.find("OK") != std::string::npos, "n=%zu out=%s", n, outs.c_str());
-  for (const auto &e : r.events)
-    fail_if(e.kind == "error" && e.fatal, "%s", e.a.c_str());
+  for (const auto &e : r.events) fail_if(e.kind == "error" && e.fatal, "%s", e.a.c_str());
   g_object_unref(proc);
 }
 
-GST_START_TEST(tcp_with_aiortc_offerer) {
+GST_START_TEST(tcp_with_aiortc_offerer)
+{
   int port = free_port();
   Recorder r;
   auto s = make("tcp://127.0.0.1:" + std::to_string(port), Role::Auto);
@@ -319,7 +337,8 @@ GST_START_TEST(tcp_with_aiortc_offerer) {
 }
 GST_END_TEST;
 
-GST_START_TEST(tcp_with_aiortc_answerer) {
+GST_START_TEST(tcp_with_aiortc_answerer)
+{
   int port = free_port();
   Recorder r;
   auto s = make("tcp://127.0.0.1:" + std::to_string(port), Role::Offerer);
@@ -332,13 +351,14 @@ GST_END_TEST;
 struct Server {
   SoupServer *server = nullptr;
   int port = 0;
-  std::vector<guint> statuses;  // replies in order; the last one repeats
+  std::vector<guint> statuses; // replies in order; the last one repeats
   std::string body_for_error = "{\"error\": \"no answerer in room lab\"}";
   std::vector<std::string> requests;
   std::string ctype;
   const char *answer_ctype = "application/json";
 
-  Server() {
+  Server()
+  {
     server = soup_server_new(nullptr, nullptr);
     soup_server_add_handler(server, "/offer", &Server::handle, this, nullptr);
     GError *err = nullptr;
@@ -350,7 +370,8 @@ struct Server {
   ~Server() { g_object_unref(server); }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/offer"; }
 
-  static void handle(SoupServer *, SoupServerMessage *msg, const char *, GHashTable *, gpointer d) {
+  static void handle(SoupServer *, SoupServerMessage *msg, const char *, GHashTable *, gpointer d)
+  {
     auto *self = static_cast<Server *>(d);
     SoupMessageBody *body = soup_server_message_get_request_body(msg);
     GBytes *b = soup_message_body_flatten(body);
@@ -386,7 +407,8 @@ struct Server {
         g_object_unref(jb);
       }
       soup_server_message_set_status(msg, 200, nullptr);
-      soup_server_message_set_response(msg, self->answer_ctype, SOUP_MEMORY_COPY, reply.data(), reply.size());
+      soup_server_message_set_response(msg, self->answer_ctype, SOUP_MEMORY_COPY, reply.data(),
+                                       reply.size());
     } else {
       soup_server_message_set_status(msg, status, nullptr);
       soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_COPY,
@@ -395,7 +417,8 @@ struct Server {
   }
 };
 
-GST_START_TEST(http_offer_answer) {
+GST_START_TEST(http_offer_answer)
+{
   Server srv;
   srv.statuses = {200};
   Recorder r;
@@ -410,7 +433,8 @@ GST_START_TEST(http_offer_answer) {
   fail_unless(r.find("sdp")->a == "answer" && r.find("sdp")->b == kAnswer);
   fail_unless(srv.ctype == "application/json");
   JsonParser *p = json_parser_new();
-  fail_unless(json_parser_load_from_data(p, srv.requests[0].data(), srv.requests[0].size(), nullptr));
+  fail_unless(
+      json_parser_load_from_data(p, srv.requests[0].data(), srv.requests[0].size(), nullptr));
   JsonObject *o = json_node_get_object(json_parser_get_root(p));
   fail_unless(g_str_equal(json_object_get_string_member(o, "type"), "offer"));
   fail_unless(json_object_get_string_member(o, "sdp") == std::string(kOffer));
@@ -433,11 +457,13 @@ GST_START_TEST(http_offer_answer) {
   SignallerConfig cfg;
   cfg.uri = srv.url();
   cfg.role = Role::Answerer;
-  fail_unless(make_http_signaller(cfg, &err) == nullptr && err.find("offerer") != std::string::npos);
+  fail_unless(make_http_signaller(cfg, &err) == nullptr &&
+              err.find("offerer") != std::string::npos);
 }
 GST_END_TEST;
 
-GST_START_TEST(http_errors) {
+GST_START_TEST(http_errors)
+{
   // 503 (no answerer yet) is retried, then the answer arrives.
   Server srv;
   srv.statuses = {503, 200};
@@ -450,7 +476,8 @@ GST_START_TEST(http_errors) {
   fail_unless(r.count("error") == 1);
   const Event *e = r.find("error");
   fail_if(e->fatal);
-  fail_unless(e->a.find("503") != std::string::npos && e->a.find("no answerer in room lab") != std::string::npos,
+  fail_unless(e->a.find("503") != std::string::npos &&
+                  e->a.find("no answerer in room lab") != std::string::npos,
               "%s", e->a.c_str());
   fail_unless(srv.requests.size() == 2);
 
@@ -480,7 +507,8 @@ GST_START_TEST(http_errors) {
   sn->send_sdp(url, "offer", kOffer);
   fail_unless(wait_for([&] { return rn.find("error") != nullptr; }));
   fail_if(rn.find("error")->fatal);
-  fail_unless(rn.find("error")->a.find(url) != std::string::npos, "%s", rn.find("error")->a.c_str());
+  fail_unless(rn.find("error")->a.find(url) != std::string::npos, "%s",
+              rn.find("error")->a.c_str());
   sn->stop();
   size_t n = rn.events.size();
   wait_for([] { return false; }, 1500);
@@ -488,7 +516,8 @@ GST_START_TEST(http_errors) {
 }
 GST_END_TEST;
 
-static Suite *signallers_suite() {
+static Suite *signallers_suite()
+{
   Suite *s = suite_create("interop_signallers");
   TCase *tc = tcase_create("general");
   tcase_set_timeout(tc, 60);

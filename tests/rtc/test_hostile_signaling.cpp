@@ -35,16 +35,18 @@ struct Recorder {
     SignallerEvents ev;
     ev.ready = [this](const std::vector<std::pair<std::string, std::string>> &present) {
       std::string ids;
-      for (const auto &p : present)
-        ids += p.first + ",";
+      for (const auto &p : present) ids += p.first + ",";
       events.push_back({"ready", "", ids, ""});
     };
-    ev.peer_joined = [this](const std::string &p, const std::string &t) { events.push_back({"joined", p, t, ""}); };
+    ev.peer_joined = [this](const std::string &p, const std::string &t) {
+      events.push_back({"joined", p, t, ""});
+    };
     ev.peer_left = [this](const std::string &p) { events.push_back({"left", p, "", ""}); };
     ev.sdp = [this](const std::string &p, const std::string &t, const std::string &s) {
       events.push_back({"sdp", p, t, s});
     };
-    ev.candidate = [this](const std::string &p, const std::string &mid, int ml, const std::string &c) {
+    ev.candidate = [this](const std::string &p, const std::string &mid, int ml,
+                          const std::string &c) {
       events.push_back({"candidate", p, mid + "/" + std::to_string(ml), c});
     };
     ev.error = [this](const std::string &r, bool fatal) {
@@ -52,29 +54,28 @@ struct Recorder {
       e.fatal = fatal;
       events.push_back(e);
     };
-    ev.disconnected = [this](const std::string &r) { events.push_back({"disconnected", "", r, ""}); };
+    ev.disconnected = [this](const std::string &r) {
+      events.push_back({"disconnected", "", r, ""});
+    };
     return ev;
   }
   size_t count(const std::string &kind) const
   {
     size_t n = 0;
-    for (const auto &e : events)
-      n += e.kind == kind;
+    for (const auto &e : events) n += e.kind == kind;
     return n;
   }
   const Event *find(const std::string &kind, size_t nth = 0) const
   {
     for (const auto &e : events)
-      if (e.kind == kind && nth-- == 0)
-        return &e;
+      if (e.kind == kind && nth-- == 0) return &e;
     return nullptr;
   }
   // Errors whose reason contains `what`.
   size_t errors_with(const std::string &what) const
   {
     size_t n = 0;
-    for (const auto &e : events)
-      n += e.kind == "error" && e.a.find(what) != std::string::npos;
+    for (const auto &e : events) n += e.kind == "error" && e.a.find(what) != std::string::npos;
     return n;
   }
   std::string dump() const
@@ -87,12 +88,12 @@ struct Recorder {
   }
 };
 
-template <class P> bool wait_for(P pred, int timeout_ms = 10000)
+template <class P>
+bool wait_for(P pred, int timeout_ms = 10000)
 {
   gint64 end = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
   while (!pred()) {
-    if (g_get_monotonic_time() > end)
-      return false;
+    if (g_get_monotonic_time() > end) return false;
     g_main_context_iteration(nullptr, FALSE);
     g_usleep(1000);
   }
@@ -104,8 +105,7 @@ long status_kib(const char *field)
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line))
-    if (line.rfind(field, 0) == 0)
-      return std::stol(line.substr(std::strlen(field)));
+    if (line.rfind(field, 0) == 0) return std::stol(line.substr(std::strlen(field)));
   return -1;
 }
 
@@ -117,7 +117,10 @@ constexpr bool kRssMeaningful = false;
 constexpr bool kRssMeaningful = true;
 #endif
 
-void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+void reset_peak_rss()
+{
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
 
 std::unique_ptr<Signaller> make(const std::string &uri, Role role)
 {
@@ -131,7 +134,8 @@ std::unique_ptr<Signaller> make(const std::string &uri, Role role)
   return s;
 }
 
-const std::string kSdp = "v=0\\r\\no=- 1 0 IN IP4 0.0.0.0\\r\\ns=-\\r\\nt=0 0\\r\\n";  // JSON-escaped
+const std::string kSdp =
+    "v=0\\r\\no=- 1 0 IN IP4 0.0.0.0\\r\\ns=-\\r\\nt=0 0\\r\\n"; // JSON-escaped
 const std::string kCand = "candidate:1 1 UDP 2015363327 127.0.0.1 40000 typ host";
 
 } // namespace
@@ -142,15 +146,17 @@ GST_START_TEST(tcp_line_decoder)
   fail_unless(tcpwire::parse_line("  \r").kind == K::Blank);
   auto m = tcpwire::parse_line("{\"sdp\": \"" + kSdp + "\", \"type\": \"answer\"}");
   fail_unless(m.kind == K::Sdp && m.type == "answer" && m.sdp.rfind("v=0\r\n", 0) == 0);
-  m = tcpwire::parse_line("{\"candidate\": \"1 1 UDP 1 127.0.0.1 9 typ host\", \"id\": \"0\", \"label\": 0, "
-                          "\"type\": \"candidate\"}");
-  fail_unless(m.kind == K::Candidate && m.candidate == "candidate:1 1 UDP 1 127.0.0.1 9 typ host" && m.mid == "0");
+  m = tcpwire::parse_line(
+      "{\"candidate\": \"1 1 UDP 1 127.0.0.1 9 typ host\", \"id\": \"0\", \"label\": 0, "
+      "\"type\": \"candidate\"}");
+  fail_unless(m.kind == K::Candidate && m.candidate == "candidate:1 1 UDP 1 127.0.0.1 9 typ host" &&
+              m.mid == "0");
   fail_unless(tcpwire::parse_line("{\"type\": \"bye\"}").kind == K::Bye);
   // refused, each with its reason
   struct Case {
     std::string line, why;
   } cases[] = {
-      {std::string(60000, '['), "bad_json"},  // deep nesting: no recursion crash
+      {std::string(60000, '['), "bad_json"}, // deep nesting: no recursion crash
       {std::string(30000, '[') + std::string(30000, ']'), ""},
       {"{\"type\":\"offer\",\"sdp\":\"v=0\\u0000\"}", "escaped NUL"},
       {"{\"type\":\"candidate\",\"candidate\":\"" + kCand + "\",\"label\":99999}", "small integer"},
@@ -179,24 +185,27 @@ GST_START_TEST(tcp_malicious_offerer)
     GSocketConnection *c = g_socket_listener_accept(listener, nullptr, nullptr, nullptr);
     fail_unless(c != nullptr);
     GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(c));
-    auto send = [&](const std::string &s) { g_output_stream_write_all(out, s.data(), s.size(), nullptr, nullptr, nullptr); };
+    auto send = [&](const std::string &s) {
+      g_output_stream_write_all(out, s.data(), s.size(), nullptr, nullptr, nullptr);
+    };
     // 8 MiB in one line, written from a 64 KiB block: the reader must not keep it
     std::string block(65536, 'x');
-    for (int i = 0; i < 128; i++)
-      send(block);
+    for (int i = 0; i < 128; i++) send(block);
     send("\n");
     send(std::string(60000, '[') + "\n");
     send("{\"type\":\"offer\",\"sdp\":\"" + kSdp + "a=x:\\u001b[2J\\r\\n\"}\n");
     send("{\"type\":\"offer\",\"sdp\":\"" + kSdp + "a=x:\\u0000\\r\\n\"}\n");
-    send("{\"type\":\"offer\",\"sdp\":\"" + kSdp + "s=\xed\xb0\x80\\r\\n\"}\n");  // a raw surrogate
-    send("{\"type\":\"candidate\",\"candidate\":\"" + kCand + "\\r\\na=fingerprint:sha-256 00\",\"id\":\"0\",\"label\":0}\n");
+    send("{\"type\":\"offer\",\"sdp\":\"" + kSdp + "s=\xed\xb0\x80\\r\\n\"}\n"); // a raw surrogate
+    send("{\"type\":\"candidate\",\"candidate\":\"" + kCand +
+         "\\r\\na=fingerprint:sha-256 00\",\"id\":\"0\",\"label\":0}\n");
     for (int i = 0; i < 1001; i++)
       send("{\"type\":\"candidate\",\"candidate\":\"" + kCand + "\",\"id\":\"0\",\"label\":0}\n");
     send("{\"type\":\"offer\",\"sdp\":\"" + kSdp + "\"}\n");
     // the answer comes back on the same connection: the stream is still in step
     GDataInputStream *in = g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(c)));
     gchar *line = g_data_input_stream_read_line(in, nullptr, nullptr, nullptr);
-    fail_unless(line && std::string(line).find("\"type\":\"answer\"") != std::string::npos, "%s", line);
+    fail_unless(line && std::string(line).find("\"type\":\"answer\"") != std::string::npos, "%s",
+                line);
     g_free(line);
     g_object_unref(in);
     g_object_unref(c);
@@ -209,11 +218,14 @@ GST_START_TEST(tcp_malicious_offerer)
   s->start(g_main_context_default(), r.hooks());
   fail_unless(wait_for([&] { return r.count("sdp") == 1; }, 30000), "%s", r.dump().c_str());
   long growth = status_kib("VmHWM:") - before;
-  fail_unless(!kRssMeaningful || growth < 16 * 1024, "peak RSS grew by %ld KiB reading an 8 MiB line", growth);
-  fail_unless(r.errors_with("ignoring a line of more than 65536 bytes") == 1, "%s", r.dump().c_str());
+  fail_unless(!kRssMeaningful || growth < 16 * 1024,
+              "peak RSS grew by %ld KiB reading an 8 MiB line", growth);
+  fail_unless(r.errors_with("ignoring a line of more than 65536 bytes") == 1, "%s",
+              r.dump().c_str());
   // deep nesting and a raw surrogate: refused by protocol.h's parser before json-glib sees them
   fail_unless(r.errors_with("bad_json") == 2, "%s", r.dump().c_str());
-  fail_unless(r.errors_with("ignored an SDP from tcp:127.0.0.1") == 1 && r.errors_with("control character") >= 1,
+  fail_unless(r.errors_with("ignored an SDP from tcp:127.0.0.1") == 1 &&
+                  r.errors_with("control character") >= 1,
               "%s", r.dump().c_str());
   fail_unless(r.errors_with("escaped NUL") == 1, "%s", r.dump().c_str());
   fail_unless(r.errors_with("ignored a candidate from") == 1, "%s", r.dump().c_str());
@@ -257,8 +269,7 @@ GST_START_TEST(tcp_offerer_that_drops_us)
   fail_unless(times.size() >= 4 && times.size() <= 8, "%zu connections in 4.5 s", times.size());
   for (size_t i = 2; i < times.size(); i++)
     fail_unless(times[i] - times[i - 1] > times[i - 1] - times[i - 2], "retries did not slow down");
-  for (const auto &e : r.events)
-    fail_if(e.fatal, "%s", e.a.c_str());
+  for (const auto &e : r.events) fail_if(e.fatal, "%s", e.a.c_str());
   g_object_unref(cancel);
   g_object_unref(listener);
 }
@@ -279,26 +290,28 @@ GST_START_TEST(tcp_connection_flood)
   std::vector<GSocketConnection *> conns;
   for (int i = 0; i < 17; i++) {
     // one at a time, letting the service accept: the listen backlog is small
-    conns.push_back(g_socket_client_connect_to_host(client, ("127.0.0.1:" + std::to_string(port)).c_str(), 0,
-                                                    nullptr, nullptr));
+    conns.push_back(g_socket_client_connect_to_host(
+        client, ("127.0.0.1:" + std::to_string(port)).c_str(), 0, nullptr, nullptr));
     fail_unless(conns.back() != nullptr);
-    fail_unless(wait_for([&] { return r.count("joined") + r.errors_with("refused a connection") == size_t(i + 1); }),
+    fail_unless(wait_for([&] {
+                  return r.count("joined") + r.errors_with("refused a connection") == size_t(i + 1);
+                }),
                 "%s", r.dump().c_str());
   }
-  fail_unless(r.count("joined") == 16 && r.errors_with("refused a connection from tcp:127.0.0.1") == 1, "%s",
-              r.dump().c_str());
+  fail_unless(r.count("joined") == 16 &&
+                  r.errors_with("refused a connection from tcp:127.0.0.1") == 1,
+              "%s", r.dump().c_str());
   fail_unless(r.errors_with("already 16 answerers connected") == 1, "%s", r.dump().c_str());
   // the refused one reads end-of-stream; the others stay open
   char b;
   GSocket *last = g_socket_connection_get_socket(conns.back());
   g_socket_set_timeout(last, 5);
   fail_unless(g_socket_receive(last, &b, 1, nullptr, nullptr) == 0);
-  for (auto *c : conns)
-    g_object_unref(c);
+  for (auto *c : conns) g_object_unref(c);
   fail_unless(wait_for([&] { return r.count("left") == 16; }), "%s", r.dump().c_str());
   // room again for a new one
-  GSocketConnection *again =
-      g_socket_client_connect_to_host(client, ("127.0.0.1:" + std::to_string(port)).c_str(), 0, nullptr, nullptr);
+  GSocketConnection *again = g_socket_client_connect_to_host(
+      client, ("127.0.0.1:" + std::to_string(port)).c_str(), 0, nullptr, nullptr);
   fail_unless(wait_for([&] { return r.count("joined") == 17; }), "%s", r.dump().c_str());
   g_object_unref(again);
   s->stop();
@@ -324,28 +337,36 @@ struct BadHttp {
     GSList *uris = soup_server_get_uris(server);
     port = g_uri_get_port(static_cast<GUri *>(uris->data));
     g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
-    tick = g_timeout_add(1000, [](gpointer d) -> gboolean {
-      auto *self = static_cast<BadHttp *>(d);
-      for (auto *m : self->slow) {
-        soup_message_body_append(soup_server_message_get_response_body(m), SOUP_MEMORY_STATIC, " ", 1);
-        soup_server_message_unpause(m);
-      }
-      return G_SOURCE_CONTINUE;
-    }, this);
+    tick = g_timeout_add(
+        1000,
+        [](gpointer d) -> gboolean {
+          auto *self = static_cast<BadHttp *>(d);
+          for (auto *m : self->slow) {
+            soup_message_body_append(soup_server_message_get_response_body(m), SOUP_MEMORY_STATIC,
+                                     " ", 1);
+            soup_server_message_unpause(m);
+          }
+          return G_SOURCE_CONTINUE;
+        },
+        this);
   }
   ~BadHttp()
   {
     g_source_remove(tick);
     g_object_unref(server);
   }
-  std::string url(const char *path) const { return "http://127.0.0.1:" + std::to_string(port) + path; }
+  std::string url(const char *path) const
+  {
+    return "http://127.0.0.1:" + std::to_string(port) + path;
+  }
 
   static void big(SoupServer *, SoupServerMessage *msg, const char *, GHashTable *, gpointer d)
   {
     static_cast<BadHttp *>(d)->requests++;
     std::string body = "{\"type\":\"answer\",\"sdp\":\"" + std::string(4 << 20, 'v') + "\"}";
     soup_server_message_set_status(msg, 200, nullptr);
-    soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_COPY, body.data(), body.size());
+    soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_COPY, body.data(),
+                                     body.size());
   }
   static void on_slow(SoupServer *, SoupServerMessage *msg, const char *, GHashTable *, gpointer d)
   {
@@ -357,9 +378,10 @@ struct BadHttp {
     soup_message_headers_set_content_type(h, "application/json", nullptr);
     self->slow.push_back(msg);
     g_signal_connect(msg, "finished", G_CALLBACK(+[](SoupServerMessage *m, gpointer d) {
-      auto &v = static_cast<BadHttp *>(d)->slow;
-      v.erase(std::remove(v.begin(), v.end(), m), v.end());
-    }), self);
+                       auto &v = static_cast<BadHttp *>(d)->slow;
+                       v.erase(std::remove(v.begin(), v.end(), m), v.end());
+                     }),
+                     self);
   }
 };
 } // namespace
@@ -376,7 +398,8 @@ GST_START_TEST(http_oversized_answer)
   s->send_sdp(r.find("joined")->peer, "offer", "v=0\r\n");
   fail_unless(wait_for([&] { return r.count("error") == 1; }), "%s", r.dump().c_str());
   fail_unless(r.find("error")->fatal);
-  fail_unless(r.errors_with("the response body is larger than 65536 bytes") == 1, "%s", r.dump().c_str());
+  fail_unless(r.errors_with("the response body is larger than 65536 bytes") == 1, "%s",
+              r.dump().c_str());
   fail_unless(r.count("sdp") == 0 && srv.requests == 1);
   s->stop();
   // the server's own 4 MiB copy is most of the growth; the signaller kept at most 64 KiB of it
@@ -398,7 +421,8 @@ GST_START_TEST(http_trickling_answer)
   fail_unless(wait_for([&] { return r.count("error") == 1; }, 60000), "%s", r.dump().c_str());
   double took = (g_get_monotonic_time() - t0) / 1e6;
   fail_unless(took > 39 && took < 50, "%.1f s", took);
-  fail_unless(r.errors_with("no complete answer within 40 s; retrying") == 1, "%s", r.dump().c_str());
+  fail_unless(r.errors_with("no complete answer within 40 s; retrying") == 1, "%s",
+              r.dump().c_str());
   fail_if(r.find("error")->fatal);
   s->stop();
   size_t n = r.events.size();
@@ -414,12 +438,13 @@ namespace {
 struct BadWs {
   SoupServer *server = soup_server_new(nullptr, nullptr);
   int port = 0;
-  std::vector<gint64> connected;  // monotonic times
+  std::vector<gint64> connected; // monotonic times
   std::vector<SoupWebsocketConnection *> conns;
 
   BadWs()
   {
-    soup_server_add_websocket_handler(server, "/ws", nullptr, nullptr, &BadWs::on_ws, this, nullptr);
+    soup_server_add_websocket_handler(server, "/ws", nullptr, nullptr, &BadWs::on_ws, this,
+                                      nullptr);
     fail_unless(soup_server_listen_local(server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, nullptr));
     GSList *uris = soup_server_get_uris(server);
     port = g_uri_get_port(static_cast<GUri *>(uris->data));
@@ -427,28 +452,38 @@ struct BadWs {
   }
   ~BadWs()
   {
-    for (auto *c : conns)
-      g_object_unref(c);
+    for (auto *c : conns) g_object_unref(c);
     g_object_unref(server);
   }
-  static void on_ws(SoupServer *, SoupServerMessage *, const char *, SoupWebsocketConnection *conn, gpointer d)
+  static void on_ws(SoupServer *, SoupServerMessage *, const char *, SoupWebsocketConnection *conn,
+                    gpointer d)
   {
     auto *self = static_cast<BadWs *>(d);
     self->connected.push_back(g_get_monotonic_time());
     self->conns.push_back(SOUP_WEBSOCKET_CONNECTION(g_object_ref(conn)));
-    g_signal_connect(conn, "message", G_CALLBACK(+[](SoupWebsocketConnection *c, gint, GBytes *, gpointer) {
-      soup_websocket_connection_send_text(
-          c, "{\"type\":\"registered\",\"client_id\":\"me\",\"room_id\":\"default\",\"peers\":[\"good\",\"bad\\u001bid\"],"
-             "\"peer_types\":{\"good\":\"browser\",\"bad\\u001bid\":\"browser\"}}");
-      soup_websocket_connection_send_text(
-          c, ("{\"type\":\"offer\",\"from_id\":\"good\",\"sdp\":{\"type\":\"offer\",\"sdp\":\"" + kSdp +
-              "a=x:\\u0007\\r\\n\"}}").c_str());
-      soup_websocket_connection_send_text(
-          c, ("{\"type\":\"offer\",\"from_id\":\"good\",\"sdp\":{\"type\":\"offer\",\"sdp\":\"" + kSdp +
-              "a=x:\\u0000\\r\\n\"}}").c_str());
-      soup_websocket_connection_send_text(
-          c, ("{\"type\":\"peer_left\",\"client_id\":\"" + std::string(70000, 'x') + "\"}").c_str());
-    }), nullptr);
+    g_signal_connect(
+        conn, "message", G_CALLBACK(+[](SoupWebsocketConnection *c, gint, GBytes *, gpointer) {
+          soup_websocket_connection_send_text(
+              c,
+              "{\"type\":\"registered\",\"client_id\":\"me\",\"room_id\":\"default\",\"peers\":["
+              "\"good\",\"bad\\u001bid\"],"
+              "\"peer_types\":{\"good\":\"browser\",\"bad\\u001bid\":\"browser\"}}");
+          soup_websocket_connection_send_text(
+              c,
+              ("{\"type\":\"offer\",\"from_id\":\"good\",\"sdp\":{\"type\":\"offer\",\"sdp\":\"" +
+               kSdp + "a=x:\\u0007\\r\\n\"}}")
+                  .c_str());
+          soup_websocket_connection_send_text(
+              c,
+              ("{\"type\":\"offer\",\"from_id\":\"good\",\"sdp\":{\"type\":\"offer\",\"sdp\":\"" +
+               kSdp + "a=x:\\u0000\\r\\n\"}}")
+                  .c_str());
+          soup_websocket_connection_send_text(
+              c,
+              ("{\"type\":\"peer_left\",\"client_id\":\"" + std::string(70000, 'x') + "\"}")
+                  .c_str());
+        }),
+        nullptr);
   }
 };
 } // namespace
@@ -463,11 +498,13 @@ GST_START_TEST(ws_malicious_server)
   // the bad id never reaches the events; the good one does
   const Event *ready = r.find("ready");
   fail_unless(ready && ready->a == "good,", "%s", r.dump().c_str());
-  fail_unless(r.errors_with("ignored a message about peer bad\\x1bid: peer id contains a control character") >= 1,
+  fail_unless(
+      r.errors_with(
+          "ignored a message about peer bad\\x1bid: peer id contains a control character") >= 1,
+      "%s", r.dump().c_str());
+  fail_unless(r.errors_with("ignored an SDP from good: SDP contains a control character") >= 1,
               "%s", r.dump().c_str());
-  fail_unless(r.errors_with("ignored an SDP from good: SDP contains a control character") >= 1, "%s",
-              r.dump().c_str());
-  fail_unless(r.errors_with("escaped NUL") >= 1, "%s", r.dump().c_str());  // not a truncated SDP
+  fail_unless(r.errors_with("escaped NUL") >= 1, "%s", r.dump().c_str()); // not a truncated SDP
   fail_unless(r.count("sdp") == 0 && r.count("left") == 0);
   // closed by us for the oversized message each time, and retried with a backoff that grows
   // (0.25, 0.5, 1, 2 s): a server dropping us at once does not get a reconnection storm
@@ -475,11 +512,12 @@ GST_START_TEST(ws_malicious_server)
   size_t n = srv.connected.size();
   fail_unless(n >= 3 && n <= 6, "%zu connections in 4.5 s", n);
   for (size_t i = 2; i < n; i++) {
-    gint64 gap = srv.connected[i] - srv.connected[i - 1], before = srv.connected[i - 1] - srv.connected[i - 2];
-    fail_unless(gap > before, "gap %" G_GINT64_FORMAT " after %" G_GINT64_FORMAT " us", gap, before);
+    gint64 gap = srv.connected[i] - srv.connected[i - 1],
+           before = srv.connected[i - 1] - srv.connected[i - 2];
+    fail_unless(gap > before, "gap %" G_GINT64_FORMAT " after %" G_GINT64_FORMAT " us", gap,
+                before);
   }
-  for (const auto &e : r.events)
-    fail_if(e.fatal, "%s", e.a.c_str());
+  for (const auto &e : r.events) fail_if(e.fatal, "%s", e.a.c_str());
   fail_unless(r.count("disconnected") >= 2, "%s", r.dump().c_str());
   fail_unless(r.errors_with("signaling connection error:") >= 2, "%s", r.dump().c_str());
   s->stop();

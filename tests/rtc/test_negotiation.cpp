@@ -12,12 +12,12 @@
 #include <vector>
 
 static int failures = 0;
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                                   \
-    }                                                                               \
+#define CHECK(cond)                                                                                \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                \
+      failures++;                                                                                  \
+    }                                                                                              \
   } while (0)
 
 using namespace pointcast::negotiation;
@@ -28,9 +28,9 @@ enum class BinState { Stable, HaveLocalOffer, HaveRemoteOffer };
 
 struct Msg {
   enum Kind { Offer, Answer, Candidate } kind;
-  int offer_id = 0;  // the offer (or the offer answered)
-  int gen = 0;       // sender's webrtcbin generation
-  int need = 0;      // Offer: the offerer's request count when it created it
+  int offer_id = 0; // the offer (or the offer answered)
+  int gen = 0;      // sender's webrtcbin generation
+  int need = 0;     // Offer: the offerer's request count when it created it
 };
 
 /* One side: a Negotiator, a model webrtcbin, and webrtcbin's asynchronous replies. */
@@ -66,8 +66,8 @@ struct World {
   int next_offer = 1;
   bool restarts_allowed = false;
   World(bool trickle_a = true, bool trickle_b = true)
-      : a("alice", is_polite("alice", "bob"), trickle_b), b("bob", is_polite("bob", "alice"),
-                                                             trickle_a)
+      : a("alice", is_polite("alice", "bob"), trickle_b),
+        b("bob", is_polite("bob", "alice"), trickle_a)
   {
   }
   Side &other(Side &s) { return &s == &a ? b : a; }
@@ -81,19 +81,16 @@ struct World {
     for (Action act : actions) {
       switch (act) {
       case Action::CreateOffer:
-        if (s.bin != BinState::Stable)
-          error(s, "create-offer while not stable");
+        if (s.bin != BinState::Stable) error(s, "create-offer while not stable");
         s.replies.push_back({true, s.gen, s.needs});
         break;
       case Action::ApplyLocalOffer:
-        if (s.bin == BinState::HaveRemoteOffer)
-          error(s, "local offer in have-remote-offer");
+        if (s.bin == BinState::HaveRemoteOffer) error(s, "local offer in have-remote-offer");
         s.bin = BinState::HaveLocalOffer;
         s.local_offer_applied = s.created_offer;
         // Gathering starts here; candidates follow the description (rtcpeer queues the send
         // before applying).
-        if (!s.trickle)
-          break;
+        if (!s.trickle) break;
         if (s.sent_offer == s.created_offer)
           out(s).push_back({Msg::Candidate, s.created_offer, s.gen});
         else
@@ -114,19 +111,15 @@ struct World {
         s.remote_gen = incoming ? incoming->gen : -1;
         s.has_remote = true;
         break;
-      case Action::CreateAnswer:
-        s.replies.push_back({false, s.gen, 0});
-        break;
+      case Action::CreateAnswer: s.replies.push_back({false, s.gen, 0}); break;
       case Action::ApplyLocalAnswer:
-        if (s.bin != BinState::HaveRemoteOffer)
-          error(s, "local answer outside have-remote-offer");
+        if (s.bin != BinState::HaveRemoteOffer) error(s, "local answer outside have-remote-offer");
         s.bin = BinState::Stable;
         s.bin_negotiated = true;
         break;
       case Action::SendAnswer:
         out(s).push_back({Msg::Answer, s.remote_offer, s.gen});
-        if (s.trickle)
-          out(s).push_back({Msg::Candidate, s.remote_offer, s.gen});
+        if (s.trickle) out(s).push_back({Msg::Candidate, s.remote_offer, s.gen});
         break;
       case Action::ApplyRemoteAnswer:
         if (s.bin != BinState::HaveLocalOffer)
@@ -141,8 +134,7 @@ struct World {
         break;
       case Action::Recreate:
         // Only a restarted remote may cost a negotiated connection.
-        if (s.bin_negotiated && !restarts_allowed)
-          error(s, "dropped a negotiated connection");
+        if (s.bin_negotiated && !restarts_allowed) error(s, "dropped a negotiated connection");
         s.bin_negotiated = false;
         s.gen++;
         s.recreated++;
@@ -164,8 +156,7 @@ struct World {
     q.pop_front();
     switch (m.kind) {
     case Msg::Offer:
-      if (to.neg.making_offer() || to.neg.state() == Negotiator::State::HaveLocalOffer)
-        to.glares++;
+      if (to.neg.making_offer() || to.neg.state() == Negotiator::State::HaveLocalOffer) to.glares++;
       run(to, to.neg.remote_offer(fp(m.gen, from)), &m);
       break;
     case Msg::Answer: {
@@ -175,8 +166,7 @@ struct World {
       // The offerer's requests up to when it created the offer are met.
       if (answers)
         for (auto &o : done_offers)
-          if (o.first == m.offer_id && o.second > to.satisfied)
-            to.satisfied = o.second;
+          if (o.first == m.offer_id && o.second > to.satisfied) to.satisfied = o.second;
       break;
     }
     case Msg::Candidate:
@@ -187,9 +177,7 @@ struct World {
         break;
       case CandidateFate::Queue:
         break; // the model adds queued candidates when the remote description is set: fine
-      case CandidateFate::Drop:
-        to.dropped_candidates++;
-        break;
+      case CandidateFate::Drop: to.dropped_candidates++; break;
       }
       break;
     }
@@ -201,8 +189,7 @@ struct World {
   {
     auto r = s.replies.front();
     s.replies.pop_front();
-    if (r.gen != s.gen)
-      return; // from a replaced webrtcbin: the session drops it
+    if (r.gen != s.gen) return; // from a replaced webrtcbin: the session drops it
     if (r.offer) {
       s.created_offer = next_offer++;
       s.created_need = r.need;
@@ -228,8 +215,7 @@ struct World {
       if (!b_to_a.empty()) choices.push_back(1);
       if (!a.replies.empty()) choices.push_back(2);
       if (!b.replies.empty()) choices.push_back(3);
-      if (choices.empty())
-        return true;
+      if (choices.empty()) return true;
       switch (choices[rng() % choices.size()]) {
       case 0: deliver(b); break;
       case 1: deliver(a); break;
@@ -243,15 +229,14 @@ struct World {
   bool quiet(Side &s)
   {
     return s.neg.state() == Negotiator::State::Stable && !s.neg.making_offer() &&
-           !s.neg.pending() && s.bin == BinState::Stable && s.errors.empty();
+        !s.neg.pending() && s.bin == BinState::Stable && s.errors.empty();
   }
 };
 
 void print_errors(World &w)
 {
   for (Side *s : {&w.a, &w.b})
-    for (auto &e : s->errors)
-      std::fprintf(stderr, "  %s: %s\n", s->id.c_str(), e.c_str());
+    for (auto &e : s->errors) std::fprintf(stderr, "  %s: %s\n", s->id.c_str(), e.c_str());
 }
 
 void test_polite_rule()
@@ -463,8 +448,9 @@ void test_fuzz()
     bool trickle = seed % 4 != 3;
     World w(trickle, trickle);
     int wants = 1 + rng() % 6;
-    for (int i = 0; i < 400 && (wants > 0 || !w.a_to_b.empty() || !w.b_to_a.empty() ||
-                                !w.a.replies.empty() || !w.b.replies.empty());
+    for (int i = 0; i < 400 &&
+         (wants > 0 || !w.a_to_b.empty() || !w.b_to_a.empty() || !w.a.replies.empty() ||
+          !w.b.replies.empty());
          i++) {
       unsigned r = rng() % 10;
       if (wants > 0 && r < 3) {
@@ -476,7 +462,7 @@ void test_fuzz()
     }
     bool settled = w.settle(rng);
     bool ok = settled && w.quiet(w.a) && w.quiet(w.b) && w.a.satisfied == w.a.needs &&
-              w.b.satisfied == w.b.needs && w.a.neg.negotiated() && w.b.neg.negotiated();
+        w.b.satisfied == w.b.needs && w.a.neg.negotiated() && w.b.neg.negotiated();
     if (!ok) {
       std::fprintf(stderr, "fuzz seed %u: settled %d, a %d/%d, b %d/%d\n", seed, settled,
                    w.a.satisfied, w.a.needs, w.b.satisfied, w.b.needs);
@@ -488,8 +474,8 @@ void test_fuzz()
     glare += w.a.glares + w.b.glares > 0;
     recreates += w.a.recreated + w.b.recreated;
   }
-  std::printf("fuzz: %d runs settled (%d with glare, %d fresh webrtcbins, all without trickle)\n", runs, glare,
-              recreates);
+  std::printf("fuzz: %d runs settled (%d with glare, %d fresh webrtcbins, all without trickle)\n",
+              runs, glare, recreates);
 }
 
 void test_payload_types()

@@ -42,8 +42,7 @@ int main(int argc, char **argv)
     return 1;
   }
   GstElement *webrtc = gst_element_factory_make("webrtcbin", nullptr);
-  if (webrtc)
-    gst_object_unref(webrtc);
+  if (webrtc) gst_object_unref(webrtc);
   gst_object_unref(rtc);
   return 0;
 }

@@ -13,12 +13,12 @@
 #include <vector>
 
 static int failures = 0;
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                                   \
-    }                                                                               \
+#define CHECK(cond)                                                                                \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                \
+      failures++;                                                                                  \
+    }                                                                                              \
   } while (0)
 
 using namespace pointcast;
@@ -44,8 +44,7 @@ static void test_announcement_roundtrip()
 static void test_reassembly()
 {
   std::vector<uint8_t> msg(200000);
-  for (size_t i = 0; i < msg.size(); i++)
-    msg[i] = uint8_t(i * 7 + 3);
+  for (size_t i = 0; i < msg.size(); i++) msg[i] = uint8_t(i * 7 + 3);
   const size_t chunk = 65536;
   framing::Reassembler r;
   CHECK(r.on_binary("plain", 5) == Status::Plain);
@@ -103,8 +102,7 @@ static long rss_kib()
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::stol(line.substr(6));
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   return -1;
 }
 
@@ -112,7 +110,7 @@ static void test_reassembly_bounds()
 {
   using namespace std::chrono_literals;
   const auto t0 = framing::Clock::now();
-  framing::Limits limits;  // 256 MiB per message, 10 s idle timeout
+  framing::Limits limits; // 256 MiB per message, 10 s idle timeout
   CHECK(limits.max_message == (uint64_t(256) << 20) && limits.idle_timeout == 10s);
 
   // Announcing costs nothing until the bytes arrive: 200 MiB announced, 64 KiB sent.
@@ -131,12 +129,12 @@ static void test_reassembly_bounds()
           Status::Error);
     CHECK(r.error().find("exceeds the limit of 268435456") != std::string::npos);
     // the announcement's prefix with anything else is refused, not passed on as text
-    CHECK(r.on_text("{\"pointcast\":\"fragments\",\"size\":99999999999999999999,\"count\":1}", t0) ==
-          Status::Error);
+    CHECK(r.on_text("{\"pointcast\":\"fragments\",\"size\":99999999999999999999,\"count\":1}",
+                    t0) == Status::Error);
     CHECK(r.error().find("malformed fragment announcement") != std::string::npos);
-    CHECK(r.on_text("{\"pointcast\":\"fragments\",\"size\":5,\"count\":1,\"x\":\"\n\x1b[2J\"}", t0) ==
-          Status::Error);
-    CHECK(r.error().find("\\x1b") != std::string::npos);  // shown escaped
+    CHECK(r.on_text("{\"pointcast\":\"fragments\",\"size\":5,\"count\":1,\"x\":\"\n\x1b[2J\"}",
+                    t0) == Status::Error);
+    CHECK(r.error().find("\\x1b") != std::string::npos); // shown escaped
     CHECK(r.on_text("{\"pointcast\":\"fragment\"}", t0) == Status::Plain);
     CHECK(r.on_text(framing::announce(100, 102), t0) == Status::Error);
     CHECK(r.error().find("102 pieces for 100 bytes") != std::string::npos);
@@ -149,7 +147,7 @@ static void test_reassembly_bounds()
     CHECK(budget->used() == 800);
     CHECK(b.on_text(framing::announce(300, 1), t0) == Status::Error);
     CHECK(b.error().find("reassembly budget (800 of 1000 bytes") != std::string::npos);
-    CHECK(b.on_text(framing::announce(200, 1), t0) == Status::Pending);  // what fits is taken
+    CHECK(b.on_text(framing::announce(200, 1), t0) == Status::Pending); // what fits is taken
     CHECK(b.on_binary(std::string(200, 'b').data(), 200, t0) == Status::Complete);
     size_t n = 0;
     std::free(b.take(&n));
@@ -165,12 +163,12 @@ static void test_reassembly_bounds()
     CHECK(a.on_binary("0123456789", 10, t0 + 16s) == Status::Error);
     CHECK(a.error().find("no piece for 11.0 s (limit 10.0 s), 1 of 3 pieces") != std::string::npos);
     CHECK(budget->used() == 0 && !a.in_progress());
-    CHECK(a.on_binary("0123456789", 10, t0 + 16s) == Status::Pending);  // the third, late
+    CHECK(a.on_binary("0123456789", 10, t0 + 16s) == Status::Pending); // the third, late
     CHECK(a.on_binary("next", 4, t0 + 16s) == Status::Plain);
 
     // An abandoned message is dropped when another channel needs the room...
     CHECK(a.on_text(framing::announce(900, 2), t0) == Status::Pending);
-    CHECK(b.on_text(framing::announce(500, 1), t0 + 5s) == Status::Error);  // not idle long enough
+    CHECK(b.on_text(framing::announce(500, 1), t0 + 5s) == Status::Error); // not idle long enough
     CHECK(b.on_text(framing::announce(500, 1), t0 + 11s) == Status::Pending);
     CHECK(!a.in_progress() && budget->used() == 500);
     CHECK(b.on_binary(std::string(500, 'b').data(), 500, t0 + 11s) == Status::Complete);
@@ -192,11 +190,11 @@ static void test_sigcheck()
 {
   using namespace pointcast::sigcheck;
   CHECK(valid_utf8("plain") && valid_utf8("\xc3\xa9t\xc3\xa9") && valid_utf8("\xf0\x9f\x98\x80"));
-  CHECK(!valid_utf8("\xc3"));              // cut short
-  CHECK(!valid_utf8("\xc0\xaf"));          // overlong '/'
-  CHECK(!valid_utf8("\xe0\x80\xaf"));      // overlong
-  CHECK(!valid_utf8("\xed\xb0\x80"));      // lone surrogate U+DC00
-  CHECK(!valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+  CHECK(!valid_utf8("\xc3"));             // cut short
+  CHECK(!valid_utf8("\xc0\xaf"));         // overlong '/'
+  CHECK(!valid_utf8("\xe0\x80\xaf"));     // overlong
+  CHECK(!valid_utf8("\xed\xb0\x80"));     // lone surrogate U+DC00
+  CHECK(!valid_utf8("\xf4\x90\x80\x80")); // past U+10FFFF
   CHECK(!valid_utf8("\xff"));
 
   const std::string sdp = "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=caf\xc3\xa9\r\nt=0 0\r\n";
@@ -206,14 +204,18 @@ static void test_sigcheck()
   CHECK(check_sdp("offer", sdp + std::string("a=x\0y\r\n", 8))->find("NUL") != std::string::npos);
   CHECK(check_sdp("offer", sdp + "a=\x1b[2J\r\n")->find("control character") != std::string::npos);
   CHECK(check_sdp("offer", sdp + "a=\xed\xa0\x80\r\n")->find("UTF-8") != std::string::npos);
-  CHECK(check_sdp("offer", sdp + std::string(kMaxSdpBytes, 'a'))->find("limit 65536") != std::string::npos);
+  CHECK(check_sdp("offer", sdp + std::string(kMaxSdpBytes, 'a'))->find("limit 65536") !=
+        std::string::npos);
 
   const std::string cand = "candidate:1 1 UDP 2015363327 127.0.0.1 40000 typ host";
-  CHECK(!check_candidate("0", 0, cand) && !check_candidate("", -1, "a=" + cand) && !check_candidate("0", 0, ""));
+  CHECK(!check_candidate("0", 0, cand) && !check_candidate("", -1, "a=" + cand) &&
+        !check_candidate("0", 0, ""));
   // CR/LF would become SDP lines of the sender's choosing once merged into an SDP
-  CHECK(check_candidate("0", 0, cand + "\r\na=fingerprint:x")->find("control character") != std::string::npos);
+  CHECK(check_candidate("0", 0, cand + "\r\na=fingerprint:x")->find("control character") !=
+        std::string::npos);
   CHECK(check_candidate("0", 0, "typ host")->find("candidate:") != std::string::npos);
-  CHECK(check_candidate("0", 0, cand + std::string(1024, ' '))->find("limit 1024") != std::string::npos);
+  CHECK(check_candidate("0", 0, cand + std::string(1024, ' '))->find("limit 1024") !=
+        std::string::npos);
   CHECK(check_candidate(std::string(300, 'm'), 0, cand)->find("sdpMid") != std::string::npos);
   CHECK(check_candidate("0", 5000, cand)->find("out of range") != std::string::npos);
   CHECK(check_candidate(std::string("a\0", 2), 0, cand)->find("NUL") != std::string::npos);
@@ -225,7 +227,8 @@ static void test_sigcheck()
   CHECK(check_id("peer id", "\xed\xb0\x80x")->find("UTF-8") != std::string::npos);
 
   CHECK(has_escaped_nul("{\"sdp\":\"v=0\\u0000\"}") && has_escaped_nul("\\\\\\u0000"));
-  CHECK(!has_escaped_nul("{\"sdp\":\"a\\\\u0000\"}") && !has_escaped_nul("u0000") && !has_escaped_nul(""));
+  CHECK(!has_escaped_nul("{\"sdp\":\"a\\\\u0000\"}") && !has_escaped_nul("u0000") &&
+        !has_escaped_nul(""));
   CHECK(printable("a\nb\x1b[2J\\ \xc3\xa9\xff") == "a\\nb\\x1b[2J\\\\ \xc3\xa9\\xff");
   CHECK(printable(std::string(300, 'x'), 10) == std::string(10, 'x') + "...");
 
@@ -233,8 +236,14 @@ static void test_sigcheck()
   LineSplitter split(16);
   std::vector<std::string> lines;
   int overlong = 0;
-  auto on_line = [&](std::string &l) { lines.push_back(l); return true; };
-  auto on_long = [&] { overlong++; return true; };
+  auto on_line = [&](std::string &l) {
+    lines.push_back(l);
+    return true;
+  };
+  auto on_long = [&] {
+    overlong++;
+    return true;
+  };
   std::string big(1 << 20, 'x');
   split.feed("one\r\ntw", 7, on_line, on_long);
   split.feed("o\n", 2, on_line, on_long);
@@ -243,19 +252,22 @@ static void test_sigcheck()
   split.feed(big.data(), big.size(), on_line, on_long);
   split.feed("tail\nsixteen-bytes-ok\nseventeen-bytes-x\nlast", 44, on_line, on_long);
   CHECK(overlong == 2);
-  CHECK(lines.size() == 3 && lines[0] == "one" && lines[1] == "two" && lines[2] == "sixteen-bytes-ok");
+  CHECK(lines.size() == 3 && lines[0] == "one" && lines[1] == "two" &&
+        lines[2] == "sixteen-bytes-ok");
   split.feed("\n", 1, on_line, on_long);
   CHECK(lines.size() == 4 && lines[3] == "last");
   // a callback can stop the feed (the connection was closed)
   LineSplitter stop(100);
   int seen = 0;
-  stop.feed("a\nb\nc\n", 6, [&](std::string &) { return ++seen < 2; }, on_long);
+  stop.feed(
+      "a\nb\nc\n", 6, [&](std::string &) { return ++seen < 2; }, on_long);
   CHECK(seen == 2);
 }
 
 static const char *kOffer =
     "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE video0 application1\r\n"
-    "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:video0\r\na=rtpmap:96 VP8/90000\r\n"
+    "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:video0\r\na=rtpmap:96 "
+    "VP8/90000\r\n"
     "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:application1\r\n"
     "a=sctp-port:5000\r\na=max-message-size:262144\r\n";
 
@@ -272,9 +284,10 @@ static void test_sdp()
   CHECK(mids.size() == 2 && mids[0] == "video0" && mids[1] == "application1");
 
   std::string full = sdp::with_candidates(
-      kOffer, {{0, "candidate:1 1 UDP 2015363327 127.0.0.1 40000 typ host"},
-               {0, "a=candidate:2 1 TCP 1015021823 127.0.0.1 9 typ host tcptype active"},
-               {1, "candidate:3 1 UDP 2015363327 127.0.0.1 40001 typ host"}});
+      kOffer,
+      {{0, "candidate:1 1 UDP 2015363327 127.0.0.1 40000 typ host"},
+       {0, "a=candidate:2 1 TCP 1015021823 127.0.0.1 9 typ host tcptype active"},
+       {1, "candidate:3 1 UDP 2015363327 127.0.0.1 40001 typ host"}});
   auto video = full.find("m=video");
   auto app = full.find("m=application");
   auto c1 = full.find("a=candidate:1 ");
@@ -312,7 +325,8 @@ static void test_split_ice_bundle()
 static void test_reoffer_keeps_bundle()
 {
   const std::string reoffer =
-      "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE video0 application1 video3\r\n"
+      "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE video0 application1 "
+      "video3\r\n"
       "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=setup:active\r\na=sendrecv\r\n"
       "a=mid:video0\r\n"
       "m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=setup:actpass\r\n"
@@ -328,8 +342,7 @@ static void test_reoffer_keeps_bundle()
   CHECK(fixed.find("a=setup:actpass") == std::string::npos);
   CHECK(fixed.find("a=bundle-only") == std::string::npos);
   size_t n = 0;
-  for (size_t at = 0; (at = fixed.find("a=setup:active\r\n", at)) != std::string::npos; at++)
-    n++;
+  for (size_t at = 0; (at = fixed.find("a=setup:active\r\n", at)) != std::string::npos; at++) n++;
   CHECK(n == 3);
   CHECK(fixed.find("a=sctp-port:5000\r\n") != std::string::npos);
   CHECK(sdp::keep_bundle_in_reoffer(fixed) == fixed);

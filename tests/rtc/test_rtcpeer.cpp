@@ -30,8 +30,7 @@ struct Peer {
 void on_pad_added(GstElement *, GstPad *pad, gpointer data)
 {
   auto *peer = static_cast<Peer *>(data);
-  if (g_strcmp0(GST_PAD_NAME(pad), "data_x") != 0)
-    return;
+  if (g_strcmp0(GST_PAD_NAME(pad), "data_x") != 0) return;
   GstPad *sink = gst_element_get_static_pad(peer->appsink, "sink");
   fail_unless_equals_int(gst_pad_link(pad, sink), GST_PAD_LINK_OK);
   gst_object_unref(sink);
@@ -45,8 +44,7 @@ Peer make_receiver(const std::string &uri, const char *extra = "")
   p.rtc = gst_element_factory_make("rtcpeer", nullptr);
   fail_unless(p.rtc != nullptr);
   g_object_set(p.rtc, "signaling", uri.c_str(), "receive-video", FALSE, nullptr);
-  if (*extra)
-    gst_util_set_object_arg(G_OBJECT(p.rtc), "role", extra);
+  if (*extra) gst_util_set_object_arg(G_OBJECT(p.rtc), "role", extra);
   p.appsink = gst_element_factory_make("appsink", nullptr);
   g_object_set(p.appsink, "sync", FALSE, "max-buffers", 0u, nullptr);
   gst_bin_add_many(GST_BIN(p.pipeline), p.rtc, p.appsink, nullptr);
@@ -60,12 +58,12 @@ Peer make_sender(const std::string &uri, guint wait_for)
   Peer p;
   p.pipeline = gst_pipeline_new(nullptr);
   p.rtc = gst_element_factory_make("rtcpeer", nullptr);
-  g_object_set(p.rtc, "signaling", uri.c_str(), "wait-for-peers", wait_for, "receive-video",
-               FALSE, nullptr);
+  g_object_set(p.rtc, "signaling", uri.c_str(), "wait-for-peers", wait_for, "receive-video", FALSE,
+               nullptr);
   p.appsrc = gst_element_factory_make("appsrc", nullptr);
   GstCaps *caps = gst_caps_new_empty_simple("application/octet-stream");
-  g_object_set(p.appsrc, "is-live", TRUE, "format", GST_FORMAT_TIME, "caps", caps,
-               "max-bytes", guint64(8 << 20), "block", TRUE, nullptr);
+  g_object_set(p.appsrc, "is-live", TRUE, "format", GST_FORMAT_TIME, "caps", caps, "max-bytes",
+               guint64(8 << 20), "block", TRUE, nullptr);
   gst_caps_unref(caps);
   gst_bin_add_many(GST_BIN(p.pipeline), p.appsrc, p.rtc, nullptr);
   fail_unless(gst_element_link_pads(p.appsrc, "src", p.rtc, "data_x"));
@@ -110,8 +108,7 @@ GstBuffer *make_message(guint64 i, size_t size)
   GstMapInfo map;
   gst_buffer_map(buf, &map, GST_MAP_WRITE);
   std::memcpy(map.data, &i, 8);
-  for (size_t k = 8; k < size; k++)
-    map.data[k] = guint8((k * 131 + i * 17) >> 3);
+  for (size_t k = 8; k < size; k++) map.data[k] = guint8((k * 131 + i * 17) >> 3);
   gst_buffer_unmap(buf, &map);
   return buf;
 }
@@ -127,8 +124,7 @@ void expect_message(GstElement *appsink, guint64 i, size_t size)
   gst_buffer_map(got, &a, GST_MAP_READ);
   gst_buffer_map(want, &b, GST_MAP_READ);
   guint64 idx = G_MAXUINT64;
-  if (a.size >= 8)
-    std::memcpy(&idx, a.data, 8);
+  if (a.size >= 8) std::memcpy(&idx, a.data, 8);
   fail_unless_equals_uint64(idx, i);
   fail_unless_equals_uint64(a.size, b.size);
   fail_unless(std::memcmp(a.data, b.data, a.size) == 0, "message %" G_GUINT64_FORMAT " differs", i);
@@ -150,18 +146,16 @@ GstStructure *wait_element_message(Peer &p, const char *name, GstClockTime timeo
   gint64 end = g_get_monotonic_time() + gint64(timeout / 1000);
   GstStructure *found = nullptr;
   while (!found && g_get_monotonic_time() < end) {
-    GstMessage *msg = gst_bus_timed_pop_filtered(bus, 100 * GST_MSECOND,
-        GstMessageType(GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR));
-    if (!msg)
-      continue;
+    GstMessage *msg = gst_bus_timed_pop_filtered(
+        bus, 100 * GST_MSECOND, GstMessageType(GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR));
+    if (!msg) continue;
     if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
       GError *err = nullptr;
       gst_message_parse_error(msg, &err, nullptr);
       fail("unexpected error: %s", err->message);
     }
     const GstStructure *s = gst_message_get_structure(msg);
-    if (s && gst_structure_has_name(s, name))
-      found = gst_structure_copy(s);
+    if (s && gst_structure_has_name(s, name)) found = gst_structure_copy(s);
     gst_message_unref(msg);
   }
   gst_object_unref(bus);
@@ -176,8 +170,7 @@ bool wait_problem(Peer &p, GstMessageType type, const char *needle, GstClockTime
   bool found = false;
   while (!found && g_get_monotonic_time() < end) {
     GstMessage *msg = gst_bus_timed_pop_filtered(bus, 100 * GST_MSECOND, type);
-    if (!msg)
-      continue;
+    if (!msg) continue;
     GError *err = nullptr;
     gchar *dbg = nullptr;
     if (type == GST_MESSAGE_WARNING)
@@ -203,13 +196,11 @@ GST_START_TEST(test_messages_in_order)
   Peer &rx = peers.rx, &tx = peers.tx;
   const guint64 n = 400;
   for (guint64 i = 0; i < n; i++)
-    fail_unless_equals_int(gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc),
-                                                   make_message(i, size_of(i))), GST_FLOW_OK);
-  for (guint64 i = 0; i < n; i++)
-    expect_message(rx.appsink, i, size_of(i));
+    fail_unless_equals_int(
+        gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc), make_message(i, size_of(i))), GST_FLOW_OK);
+  for (guint64 i = 0; i < n; i++) expect_message(rx.appsink, i, size_of(i));
   // Nothing extra.
-  fail_unless(gst_app_sink_try_pull_sample(GST_APP_SINK(rx.appsink), 300 * GST_MSECOND) ==
-              nullptr);
+  fail_unless(gst_app_sink_try_pull_sample(GST_APP_SINK(rx.appsink), 300 * GST_MSECOND) == nullptr);
 }
 GST_END_TEST;
 
@@ -220,10 +211,9 @@ GST_START_TEST(test_large_messages_whole)
   // Around webrtcbin's 64 KiB SCTP limit, 1 MiB, and an odd size over 3 MiB.
   const std::vector<size_t> sizes = {65535, 65536, 65537, 1 << 20, 100, (3 << 20) + 7, 8};
   for (size_t i = 0; i < sizes.size(); i++)
-    fail_unless_equals_int(gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc),
-                                                   make_message(i, sizes[i])), GST_FLOW_OK);
-  for (size_t i = 0; i < sizes.size(); i++)
-    expect_message(rx.appsink, i, sizes[i]);
+    fail_unless_equals_int(
+        gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc), make_message(i, sizes[i])), GST_FLOW_OK);
+  for (size_t i = 0; i < sizes.size(); i++) expect_message(rx.appsink, i, sizes[i]);
 }
 GST_END_TEST;
 
@@ -259,8 +249,7 @@ GST_START_TEST(test_non_trickle)
   Peer &rx = peers.rx, &tx = peers.tx;
   for (guint64 i = 0; i < 20; i++)
     gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc), make_message(i, size_of(i)));
-  for (guint64 i = 0; i < 20; i++)
-    expect_message(rx.appsink, i, size_of(i));
+  for (guint64 i = 0; i < 20; i++) expect_message(rx.appsink, i, size_of(i));
 }
 GST_END_TEST;
 
@@ -282,8 +271,7 @@ GST_START_TEST(test_receiver_leaves_late_joiner)
   Peer rx1 = make_receiver(uri);
   start(rx1);
   expect_message(rx1.appsink, 0, 64); // wait-for-peers held message 0 for the first receiver
-  for (guint64 i = 1; i < 20; i++)
-    expect_message(rx1.appsink, i, 64);
+  for (guint64 i = 1; i < 20; i++) expect_message(rx1.appsink, i, 64);
   stop(rx1);
   guint64 at_leave = pushed;
   // The sender keeps going without anybody...
@@ -301,8 +289,7 @@ GST_START_TEST(test_receiver_leaves_late_joiner)
   gst_buffer_extract(gst_sample_get_buffer(first), 0, &idx, 8);
   gst_sample_unref(first);
   fail_unless(idx > 20);
-  for (guint64 i = idx + 1; i < idx + 20; i++)
-    expect_message(rx2.appsink, i, 64);
+  for (guint64 i = idx + 1; i < idx + 20; i++) expect_message(rx2.appsink, i, 64);
   run = false;
   feeder.join();
   stop(tx);
@@ -319,12 +306,11 @@ GST_START_TEST(test_eos_after_everything_sent)
   gst_app_src_end_of_stream(GST_APP_SRC(tx.appsrc));
   GstBus *bus = gst_element_get_bus(tx.pipeline);
   GstMessage *msg = gst_bus_timed_pop_filtered(bus, 30 * GST_SECOND,
-      GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+                                               GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
   fail_unless(msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS, "the sender did not reach EOS");
   gst_message_unref(msg);
   gst_object_unref(bus);
-  for (guint64 i = 0; i < 50; i++)
-    expect_message(rx.appsink, i, 70000);
+  for (guint64 i = 0; i < 50; i++) expect_message(rx.appsink, i, 70000);
 }
 GST_END_TEST;
 
@@ -403,11 +389,9 @@ GST_END_TEST;
 namespace {
 void on_video_pad(GstElement *, GstPad *pad, gpointer data)
 {
-  if (!g_str_has_prefix(GST_PAD_NAME(pad), "video_"))
-    return;
+  if (!g_str_has_prefix(GST_PAD_NAME(pad), "video_")) return;
   GstPad *sink = gst_element_get_static_pad(GST_ELEMENT(data), "sink");
-  if (!gst_pad_is_linked(sink))
-    gst_pad_link(pad, sink);
+  if (!gst_pad_is_linked(sink)) gst_pad_link(pad, sink);
   gst_object_unref(sink);
 }
 
@@ -446,8 +430,11 @@ GST_START_TEST(test_video_encoded_once)
   start(rx1);
   Peer tx;
   tx.pipeline = gst_parse_launch(("videotestsrc is-live=true pattern=ball ! "
-      "video/x-raw,width=160,height=120,framerate=30/1 ! rtc.video_0 "
-      "rtcpeer name=rtc receive-video=false signaling=" + uri).c_str(), nullptr);
+                                  "video/x-raw,width=160,height=120,framerate=30/1 ! rtc.video_0 "
+                                  "rtcpeer name=rtc receive-video=false signaling=" +
+                                  uri)
+                                     .c_str(),
+                                 nullptr);
   fail_unless(tx.pipeline != nullptr);
   start(tx);
   expect_frame(rx1);
@@ -464,8 +451,7 @@ GST_START_TEST(test_video_encoded_once)
   GValue v = G_VALUE_INIT;
   while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
     GstElementFactory *f = gst_element_get_factory(GST_ELEMENT(g_value_get_object(&v)));
-    if (f && g_str_equal(GST_OBJECT_NAME(f), "vp8enc"))
-      encoders++;
+    if (f && g_str_equal(GST_OBJECT_NAME(f), "vp8enc")) encoders++;
     g_value_reset(&v);
   }
   g_value_unset(&v);
@@ -490,8 +476,7 @@ GstFlowReturn on_multi_sample(GstAppSink *sink, gpointer data)
 {
   auto *mv = static_cast<MultiVideo *>(data);
   GstSample *sample = gst_app_sink_pull_sample(sink);
-  if (!sample)
-    return GST_FLOW_ERROR;
+  if (!sample) return GST_FLOW_ERROR;
   GstStructure *st = gst_caps_get_structure(gst_sample_get_caps(sample), 0);
   gint w = 0, h = 0;
   gst_structure_get_int(st, "width", &w);
@@ -510,8 +495,7 @@ void on_multi_pad(GstElement *rtc, GstPad *pad, gpointer data)
   if (!g_str_has_prefix(GST_PAD_NAME(pad), "video_") || GST_PAD_DIRECTION(pad) != GST_PAD_SRC)
     return;
   GstElement *sink = gst_element_factory_make("appsink", nullptr);
-  g_object_set(sink, "sync", FALSE, "emit-signals", TRUE, "max-buffers", 2u, "drop", TRUE,
-               nullptr);
+  g_object_set(sink, "sync", FALSE, "emit-signals", TRUE, "max-buffers", 2u, "drop", TRUE, nullptr);
   g_signal_connect(sink, "new-sample", G_CALLBACK(on_multi_sample), mv);
   gst_bin_add(GST_BIN(mv->pipeline), sink);
   gst_element_sync_state_with_parent(sink);
@@ -522,9 +506,10 @@ void on_multi_pad(GstElement *rtc, GstPad *pad, gpointer data)
 
 GstElement *video_sender(const std::string &uri, int w, int h)
 {
-  std::string desc = "videotestsrc is-live=true pattern=ball ! video/x-raw,width=" +
-                     std::to_string(w) + ",height=" + std::to_string(h) +
-                     ",framerate=30/1 ! rtc.video_0 rtcpeer name=rtc signaling=" + uri;
+  std::string desc =
+      "videotestsrc is-live=true pattern=ball ! video/x-raw,width=" + std::to_string(w) +
+      ",height=" + std::to_string(h) +
+      ",framerate=30/1 ! rtc.video_0 rtcpeer name=rtc signaling=" + uri;
   GstElement *p = gst_parse_launch(desc.c_str(), nullptr);
   fail_unless(p != nullptr);
   return p;
@@ -537,10 +522,9 @@ bool no_error_until(GstElement *pipeline, const char *needle, GstClockTime timeo
   gint64 end = g_get_monotonic_time() + gint64(timeout / 1000);
   bool seen = false;
   while (g_get_monotonic_time() < end) {
-    GstMessage *msg = gst_bus_timed_pop_filtered(bus, 100 * GST_MSECOND,
-        GstMessageType(GST_MESSAGE_WARNING | GST_MESSAGE_ERROR));
-    if (!msg)
-      continue;
+    GstMessage *msg = gst_bus_timed_pop_filtered(
+        bus, 100 * GST_MSECOND, GstMessageType(GST_MESSAGE_WARNING | GST_MESSAGE_ERROR));
+    if (!msg) continue;
     GError *err = nullptr;
     gchar *dbg = nullptr;
     if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
@@ -582,8 +566,7 @@ GST_START_TEST(test_two_senders_one_receiver)
     warned |= no_error_until(tx2, "Nothing is linked to video_", 100 * GST_MSECOND);
     no_error_until(rx.pipeline, nullptr, 100 * GST_MSECOND);
     std::lock_guard lk(rx.lock);
-    if (rx.sizes.size() >= 2)
-      break;
+    if (rx.sizes.size() >= 2) break;
   }
   {
     std::lock_guard lk(rx.lock);
@@ -624,10 +607,14 @@ GST_START_TEST(test_reoffer_adds_tracks)
   gst_bin_add(GST_BIN(rx.pipeline), rtc);
   g_signal_connect(rtc, "pad-added", G_CALLBACK(on_multi_pad), &rx);
   fail_if(gst_element_set_state(rx.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
-  GstElement *tx = gst_parse_launch(("videotestsrc is-live=true pattern=ball ! "
-      "video/x-raw,width=160,height=120,framerate=30/1 ! rtc.video_0 "
-      "videotestsrc is-live=true ! video/x-raw,width=176,height=144,framerate=30/1 ! rtc.video_1 "
-      "rtcpeer name=rtc peer-id=aaa-tx receive-video=false signaling=" + uri).c_str(), nullptr);
+  GstElement *tx = gst_parse_launch(
+      ("videotestsrc is-live=true pattern=ball ! "
+       "video/x-raw,width=160,height=120,framerate=30/1 ! rtc.video_0 "
+       "videotestsrc is-live=true ! video/x-raw,width=176,height=144,framerate=30/1 ! rtc.video_1 "
+       "rtcpeer name=rtc peer-id=aaa-tx receive-video=false signaling=" +
+       uri)
+          .c_str(),
+      nullptr);
   fail_unless(tx != nullptr);
   fail_if(gst_element_set_state(tx, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
   for (int round = 0; round < 2; round++) {
@@ -636,8 +623,7 @@ GST_START_TEST(test_reoffer_adds_tracks)
       no_error_until(tx, nullptr, 100 * GST_MSECOND);
       no_error_until(rx.pipeline, nullptr, 100 * GST_MSECOND);
       std::lock_guard lk(rx.lock);
-      if (rx.sizes.size() >= 2)
-        break;
+      if (rx.sizes.size() >= 2) break;
     }
     std::lock_guard lk(rx.lock);
     fail_unless_equals_int(rx.sizes.size(), 2);
@@ -674,8 +660,7 @@ GstFlowReturn on_mesh_sample(GstAppSink *sink, gpointer data)
 {
   auto *m = static_cast<Mesh *>(data);
   GstSample *sample = gst_app_sink_pull_sample(sink);
-  if (!sample)
-    return GST_FLOW_ERROR;
+  if (!sample) return GST_FLOW_ERROR;
   gst_sample_unref(sample);
   std::lock_guard lk(m->lock);
   m->got[GST_OBJECT_NAME(sink)]++;
@@ -729,27 +714,24 @@ GST_START_TEST(test_three_all_to_all)
       for (guint64 i = 0; i < n; i++)
         gst_app_src_push_buffer(GST_APP_SRC(m.appsrc), make_message(i, 100));
     });
-  for (auto &t : feeders)
-    t.join();
+  for (auto &t : feeders) t.join();
   gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
   auto complete = [&] {
     for (auto &m : peers) {
       std::lock_guard lk(m.lock);
       for (auto &o : peers)
-        if (&o != &m && m.got["from_" + o.name] < n)
-          return false;
+        if (&o != &m && m.got["from_" + o.name] < n) return false;
     }
     return true;
   };
-  while (!complete() && g_get_monotonic_time() < end)
-    g_usleep(50000);
+  while (!complete() && g_get_monotonic_time() < end) g_usleep(50000);
   for (auto &m : peers) {
     std::lock_guard lk(m.lock);
     for (auto &o : peers)
       if (&o != &m)
-        fail_unless(m.got["from_" + o.name] == n, "%s got %" G_GUINT64_FORMAT " of %"
-                    G_GUINT64_FORMAT " messages from %s", m.name.c_str(),
-                    m.got["from_" + o.name], n, o.name.c_str());
+        fail_unless(m.got["from_" + o.name] == n,
+                    "%s got %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " messages from %s",
+                    m.name.c_str(), m.got["from_" + o.name], n, o.name.c_str());
     guint connected = 0;
     g_object_get(m.rtc, "connected-peers", &connected, nullptr);
     fail_unless_equals_int(connected, 2);
@@ -772,9 +754,11 @@ GST_START_TEST(test_other_codecs)
     start(rx);
     Peer tx;
     tx.pipeline = gst_parse_launch(("videotestsrc is-live=true pattern=ball ! "
-        "video/x-raw,width=160,height=120,framerate=30/1 ! rtc.video_0 "
-        "rtcpeer name=rtc receive-video=false video-codec=" + std::string(codec) +
-        " signaling=" + uri).c_str(), nullptr);
+                                    "video/x-raw,width=160,height=120,framerate=30/1 ! rtc.video_0 "
+                                    "rtcpeer name=rtc receive-video=false video-codec=" +
+                                    std::string(codec) + " signaling=" + uri)
+                                       .c_str(),
+                                   nullptr);
     fail_unless(tx.pipeline != nullptr);
     start(tx);
     expect_frame(rx);

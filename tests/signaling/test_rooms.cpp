@@ -36,58 +36,65 @@ struct Harness {
 
   explicit Harness(Limits l = {}) : rooms(l) {}
 
-  void drain() {
+  void drain()
+  {
     Actions &a = rooms.actions();
-    for (auto &s : a.sends)
-      sent.push_back({s.to, a.texts.at(s.text)});
-    for (auto &c : a.closes)
-      closed.push_back(c);
-    for (auto &o : a.offers)
-      offers.push_back(o);
+    for (auto &s : a.sends) sent.push_back({s.to, a.texts.at(s.text)});
+    for (auto &c : a.closes) closed.push_back(c);
+    for (auto &o : a.offers) offers.push_back(o);
     a.clear();
   }
-  void connect(Handle h, const std::string &ip = "", bool authenticated = true) {
+  void connect(Handle h, const std::string &ip = "", bool authenticated = true)
+  {
     rooms.connect(h, now, "test", ip, authenticated);
     drain();
   }
-  void send(Handle h, const std::string &text) {
+  void send(Handle h, const std::string &text)
+  {
     rooms.text(h, text, now);
     drain();
   }
-  void reg(Handle h, const std::string &id, const std::string &room, const std::string &type = "peer") {
+  void reg(Handle h, const std::string &id, const std::string &room,
+           const std::string &type = "peer")
+  {
     connect(h);
-    send(h, R"({"type":"register","client_id":")" + id + R"(","room_id":")" + room +
-                R"(","client_type":")" + type + R"("})");
+    send(h,
+         R"({"type":"register","client_id":")" + id + R"(","room_id":")" + room +
+             R"(","client_type":")" + type + R"("})");
     Message m = take_one(h);
     g_assert_cmpstr(type_name(m), ==, "registered");
   }
   // Registers peers as clients 1, 2, ... of room, in order, then takes the peer_joined notices
   // they caused (each still checked as valid), so the test starts from a quiet room.
-  void reg_room(const std::string &room, const std::vector<Peer> &peers) {
+  void reg_room(const std::string &room, const std::vector<Peer> &peers)
+  {
     for (std::size_t i = 0; i < peers.size(); i++)
       reg(Handle(i + 1), peers[i].id, room, peers[i].type);
-    for (std::size_t i = 0; i + 1 < peers.size(); i++)
-      take(Handle(i + 1));
+    for (std::size_t i = 0; i + 1 < peers.size(); i++) take(Handle(i + 1));
   }
-  void disconnect(Handle h) {
+  void disconnect(Handle h)
+  {
     rooms.disconnect(h, now);
     drain();
   }
   // Moves the clock on and lets the timers run.
-  void advance(Clock::duration d) {
+  void advance(Clock::duration d)
+  {
     now += d;
     rooms.tick(now);
     drain();
   }
   // An HTTP /offer into room; the offer relayed to the answerer is taken (still checked as valid).
-  OfferStart http_offer(Handle answerer, const std::string &room = "r") {
+  OfferStart http_offer(Handle answerer, const std::string &room = "r")
+  {
     OfferStart s = rooms.begin_offer(room, kHttpOffer, "", now);
     drain();
     take(answerer);
     return s;
   }
   // Messages sent to h since the last call, parsed; every one must be valid protocol JSON.
-  std::vector<Message> take(Handle h) {
+  std::vector<Message> take(Handle h)
+  {
     std::vector<Message> out;
     std::vector<Out> rest;
     for (auto &o : sent) {
@@ -103,35 +110,40 @@ struct Harness {
     sent = rest;
     return out;
   }
-  Message take_one(Handle h) {
+  Message take_one(Handle h)
+  {
     auto v = take(h);
     if (v.size() != 1)
       g_error("expected one message for %llu, got %zu", (unsigned long long)h, v.size());
     return v[0];
   }
-  std::string error_code(Handle h) {
+  std::string error_code(Handle h)
+  {
     auto m = take_one(h);
     auto *e = std::get_if<Error>(&m);
-    if (!e)
-      g_error("expected an error for %llu, got %s", (unsigned long long)h, type_name(m));
+    if (!e) g_error("expected an error for %llu, got %s", (unsigned long long)h, type_name(m));
     g_assert_false(e->message.empty());
     return e->code;
   }
-  void expect_error(Handle h, const std::string &text, const char *code) {
+  void expect_error(Handle h, const std::string &text, const char *code)
+  {
     send(h, text);
     std::string got = error_code(h);
-    if (got != code)
-      g_error("%s: got error %s, expected %s", text.c_str(), got.c_str(), code);
+    if (got != code) g_error("%s: got error %s, expected %s", text.c_str(), got.c_str(), code);
   }
-  void expect_silence() {
+  void expect_silence()
+  {
     if (!sent.empty())
-      g_error("unexpected message to %llu: %s", (unsigned long long)sent[0].to, sent[0].text.c_str());
+      g_error("unexpected message to %llu: %s", (unsigned long long)sent[0].to,
+              sent[0].text.c_str());
   }
 };
 
-const char *kOffer = R"({"type":"offer","target_id":"b","sdp":{"type":"offer","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"},"x":1})";
+const char *kOffer =
+    R"({"type":"offer","target_id":"b","sdp":{"type":"offer","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"},"x":1})";
 
-void test_register_and_join() {
+void test_register_and_join()
+{
   Harness t;
   t.reg(1, "a", "r1", "browser");
   t.connect(2);
@@ -152,7 +164,8 @@ void test_register_and_join() {
   g_assert_cmpuint(t.rooms.registered_clients(), ==, 3);
 }
 
-void test_relay_targeted() {
+void test_relay_targeted()
+{
   Harness t;
   t.reg_room("r", {{"a"}, {"b"}, {"c"}});
   t.send(1, kOffer);
@@ -171,7 +184,9 @@ void test_relay_targeted() {
   g_assert_cmpstr(ans.sdp.type.c_str(), ==, "answer");
   g_assert_cmpstr(ans.from_id->c_str(), ==, "b");
 
-  t.send(2, R"({"type":"ice_candidate","target_id":"a","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}})");
+  t.send(
+      2,
+      R"({"type":"ice_candidate","target_id":"a","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}})");
   auto cand = std::get<Candidate>(t.take_one(1));
   g_assert_cmpstr(cand.from_id->c_str(), ==, "b");
   g_assert_cmpint(*cand.candidate.sdp_mline_index, ==, 0);
@@ -184,7 +199,8 @@ void test_relay_targeted() {
   g_assert_cmpuint(t.rooms.metrics().messages_relayed_total, ==, 5);
 }
 
-void test_broadcast() {
+void test_broadcast()
+{
   Harness t;
   t.reg_room("r", {{"a"}, {"b"}, {"c"}});
   t.reg(4, "d", "other");
@@ -197,7 +213,8 @@ void test_broadcast() {
   t.expect_silence();
 }
 
-void test_peer_left() {
+void test_peer_left()
+{
   Harness t;
   t.reg_room("r", {{"a"}, {"b"}});
   t.reg(3, "c", "x");
@@ -219,14 +236,16 @@ void test_peer_left() {
   t.expect_silence();
 }
 
-void test_errors() {
+void test_errors()
+{
   Harness t;
   t.connect(1);
   t.expect_error(1, "not json", code::kBadJson);
   t.expect_error(1, "[]", code::kNotObject);
   t.expect_error(1, "{}", code::kMissingType);
   t.expect_error(1, R"({"type":"dance"})", code::kUnknownType);
-  t.expect_error(1, R"({"type":"registered","client_id":"a","room_id":"r","peers":[]})", code::kUnknownType);
+  t.expect_error(1, R"({"type":"registered","client_id":"a","room_id":"r","peers":[]})",
+                 code::kUnknownType);
   t.expect_error(1, R"({"type":"peer_left","client_id":"a"})", code::kUnknownType);
   t.expect_error(1, R"({"type":"error","code":"x"})", code::kUnknownType);
   t.expect_error(1, kOffer, code::kNotRegistered);
@@ -239,13 +258,16 @@ void test_errors() {
 
   t.send(1, R"({"type":"register","client_id":"a","room_id":"r"})");
   t.take(1);
-  t.expect_error(1, R"({"type":"register","client_id":"z","room_id":"r"})", code::kAlreadyRegistered);
+  t.expect_error(1, R"({"type":"register","client_id":"z","room_id":"r"})",
+                 code::kAlreadyRegistered);
   t.connect(2);
   t.expect_error(2, R"({"type":"register","client_id":"a","room_id":"r"})", code::kDuplicateId);
   t.expect_error(1, R"({"type":"offer","target_id":"nobody","sdp":"v=0"})", code::kUnknownTarget);
   t.expect_error(1, R"({"type":"offer","target_id":"a","sdp":"v=0"})", code::kUnknownTarget);
-  t.expect_error(1, R"({"type":"offer","target_id":"b","sdp":{"type":"offer"}})", code::kMissingField);
-  t.expect_error(1, R"({"type":"answer","target_id":"b","sdp":{"type":"offer","sdp":"v=0"}})", code::kBadField);
+  t.expect_error(1, R"({"type":"offer","target_id":"b","sdp":{"type":"offer"}})",
+                 code::kMissingField);
+  t.expect_error(1, R"({"type":"answer","target_id":"b","sdp":{"type":"offer","sdp":"v=0"}})",
+                 code::kBadField);
   t.expect_error(1, R"({"type":"ice_candidate","target_id":"b"})", code::kMissingField);
   // A peer in another room is unknown here.
   t.send(2, R"({"type":"register","client_id":"b","room_id":"elsewhere"})");
@@ -257,7 +279,8 @@ void test_errors() {
   g_assert_true(t.closed.empty());
 }
 
-void test_size_limit() {
+void test_size_limit()
+{
   Limits l;
   l.max_message_bytes = 200;
   Harness t(l);
@@ -267,7 +290,8 @@ void test_size_limit() {
   t.expect_silence();
 }
 
-void test_room_limit() {
+void test_room_limit()
+{
   Limits l;
   l.max_peers_per_room = 2;
   Harness t(l);
@@ -279,7 +303,8 @@ void test_room_limit() {
   g_assert_cmpstr(type_name(t.take_one(3)), ==, "registered");
 }
 
-void test_max_clients() {
+void test_max_clients()
+{
   Limits l;
   l.max_clients = 2;
   Harness t(l);
@@ -292,7 +317,8 @@ void test_max_clients() {
   g_assert_cmpuint(t.closed[0].code, ==, kCloseTryAgain);
 }
 
-void test_rate_limit_and_abuse() {
+void test_rate_limit_and_abuse()
+{
   Limits l;
   l.max_messages_per_second = 10;
   l.burst_seconds = 1; // bucket of 10
@@ -300,8 +326,7 @@ void test_rate_limit_and_abuse() {
   Harness t(l);
   t.reg_room("r", {{"a"}, {"b"}}); // 1 token used by a
   const char *cand = R"({"type":"ice_candidate","target_id":"b","candidate":null})";
-  for (int i = 0; i < 9; i++)
-    t.send(1, cand);
+  for (int i = 0; i < 9; i++) t.send(1, cand);
   g_assert_cmpuint(t.take(2).size(), ==, 9);
   t.send(1, cand); // over the rate: dropped with an error
   g_assert_true(t.error_code(1) == code::kRateLimited);
@@ -314,8 +339,7 @@ void test_rate_limit_and_abuse() {
   g_assert_cmpuint(t.take(2).size(), ==, 1);
   g_assert_true(t.closed.empty());
   // Sustained flooding: past max_strikes the client is disconnected and its room told.
-  for (int i = 0; i < 30; i++)
-    t.send(1, cand);
+  for (int i = 0; i < 30; i++) t.send(1, cand);
   g_assert_cmpuint(t.closed.size(), ==, 1);
   g_assert_cmpuint(t.closed[0].client, ==, 1);
   g_assert_cmpuint(t.closed[0].code, ==, kClosePolicy);
@@ -328,7 +352,8 @@ void test_rate_limit_and_abuse() {
   t.expect_silence();
 }
 
-void test_strikes_decay() {
+void test_strikes_decay()
+{
   Limits l;
   l.max_strikes = 3;
   Harness t(l);
@@ -338,12 +363,12 @@ void test_strikes_decay() {
     t.now += 2s;
   }
   g_assert_true(t.closed.empty());
-  for (int i = 0; i < 4; i++)
-    t.send(1, "{");
+  for (int i = 0; i < 4; i++) t.send(1, "{");
   g_assert_cmpuint(t.closed.size(), ==, 1);
 }
 
-void test_register_timeout() {
+void test_register_timeout()
+{
   Limits l;
   l.register_timeout = 5s;
   Harness t(l);
@@ -362,15 +387,17 @@ const char *kAnswerSdp = "v=0\r\no=- 2 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
                          "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v\r\n"
                          "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:d\r\n";
 
-std::string answer_json(const std::string &to, const std::string &sdp, const char *extra = "") {
+std::string answer_json(const std::string &to, const std::string &sdp, const char *extra = "")
+{
   std::string esc;
   for (char c : sdp)
     esc += c == '\r' ? std::string("\\r") : c == '\n' ? std::string("\\n") : std::string(1, c);
-  return R"({"type":"answer","target_id":")" + to + R"(","sdp":{"type":"answer","sdp":")" + esc + "\"}" +
-         extra + "}";
+  return R"({"type":"answer","target_id":")" + to + R"(","sdp":{"type":"answer","sdp":")" + esc +
+      "\"}" + extra + "}";
 }
 
-void test_offer_choice() {
+void test_offer_choice()
+{
   Harness t;
   t.reg_room("r", {{"web", "browser"}, {"gst", "gstreamer"}, {"rx", "receiver"}});
   OfferStart s = t.rooms.begin_offer("r", kHttpOffer, "", t.now);
@@ -403,12 +430,16 @@ void test_offer_choice() {
   g_assert_cmpint(only_browser.status, ==, 503);
 }
 
-void test_offer_answer_complete() {
+void test_offer_answer_complete()
+{
   Harness t;
   t.reg(1, "gst", "r", "gstreamer");
   OfferStart s = t.http_offer(1);
-  t.send(1, answer_json(s.peer_id, "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\n",
-                        R"(,"trickle":false)"));
+  t.send(1,
+         answer_json(s.peer_id,
+                     "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=candidate:1 1 "
+                     "udp 1 127.0.0.1 5000 typ host\r\n",
+                     R"(,"trickle":false)"));
   g_assert_cmpuint(t.offers.size(), ==, 1);
   g_assert_cmpint(t.offers[0].status, ==, 200);
   g_assert_cmpuint(t.offers[0].offer_id, ==, s.offer_id);
@@ -416,8 +447,10 @@ void test_offer_answer_complete() {
   t.expect_silence();
   g_assert_cmpuint(t.rooms.pending_offers(), ==, 0);
   // Late candidates for the finished offer are dropped quietly.
-  t.send(1, R"({"type":"ice_candidate","target_id":")" + s.peer_id +
-                R"(","candidate":{"candidate":"candidate:9 1 udp 1 127.0.0.1 9 typ host","sdpMLineIndex":0}})");
+  t.send(
+      1,
+      R"({"type":"ice_candidate","target_id":")" + s.peer_id +
+          R"(","candidate":{"candidate":"candidate:9 1 udp 1 127.0.0.1 9 typ host","sdpMLineIndex":0}})");
   t.expect_silence();
   g_assert_cmpuint(t.offers.size(), ==, 1);
   // WHIP DELETE tells the answerer the virtual peer is gone.
@@ -427,15 +460,17 @@ void test_offer_answer_complete() {
   g_assert_false(t.rooms.end_session(s.peer_id));
 }
 
-void test_offer_trickled_candidates_merged() {
+void test_offer_trickled_candidates_merged()
+{
   Limits l;
   l.candidate_grace = 500ms;
   Harness t(l);
   t.reg(1, "gst", "r", "gstreamer");
   OfferStart s = t.http_offer(1);
   auto cand = [&](const char *c, const char *where) {
-    t.send(1, R"({"type":"ice_candidate","target_id":")" + s.peer_id + R"(","candidate":{"candidate":")" + c +
-                  "\"," + where + "}}");
+    t.send(1,
+           R"({"type":"ice_candidate","target_id":")" + s.peer_id +
+               R"(","candidate":{"candidate":")" + c + "\"," + where + "}}");
   };
   cand("candidate:1 1 udp 1 10.0.0.1 1000 typ host", R"("sdpMid":"v","sdpMLineIndex":0)");
   t.send(1, answer_json(s.peer_id, kAnswerSdp));
@@ -461,7 +496,8 @@ void test_offer_trickled_candidates_merged() {
   g_assert_cmpint(t.offers[1].status, ==, 200);
 }
 
-void test_offer_failures() {
+void test_offer_failures()
+{
   Limits l;
   l.offer_timeout = 2s;
   Harness t(l);
@@ -469,7 +505,8 @@ void test_offer_failures() {
   OfferStart s = t.http_offer(1);
   // Only the chosen answerer may answer; an offer is not an answer.
   t.expect_error(2, answer_json(s.peer_id, kAnswerSdp), code::kUnknownTarget);
-  t.expect_error(1, R"({"type":"offer","target_id":")" + s.peer_id + R"(","sdp":"v=0\r\n"})", code::kBadField);
+  t.expect_error(1, R"({"type":"offer","target_id":")" + s.peer_id + R"(","sdp":"v=0\r\n"})",
+                 code::kBadField);
   t.advance(3s);
   g_assert_cmpuint(t.offers.size(), ==, 1);
   g_assert_cmpint(t.offers[0].status, ==, 503);
@@ -495,15 +532,18 @@ void test_offer_failures() {
   g_assert_cmpuint(t.rooms.metrics().http_offers_failed_total, ==, 3);
 }
 
-void test_virtual_id_is_reserved() {
+void test_virtual_id_is_reserved()
+{
   Harness t;
   t.reg(1, "gst", "r", "gstreamer");
   OfferStart s = t.http_offer(1);
   t.connect(2);
-  t.expect_error(2, R"({"type":"register","client_id":")" + s.peer_id + R"(","room_id":"r"})", code::kDuplicateId);
+  t.expect_error(2, R"({"type":"register","client_id":")" + s.peer_id + R"(","room_id":"r"})",
+                 code::kDuplicateId);
 }
 
-void test_metrics_text() {
+void test_metrics_text()
+{
   Harness t;
   t.reg(1, "a", "r");
   t.connect(2);
@@ -512,14 +552,15 @@ void test_metrics_text() {
   g_assert_true(m.find("pointcast_signaling_clients 2\n") != std::string::npos);
   g_assert_true(m.find("pointcast_signaling_rooms 1\n") != std::string::npos);
   g_assert_true(m.find("pointcast_signaling_errors_total 1\n") != std::string::npos);
-  g_assert_true(m.find("# TYPE pointcast_signaling_messages_relayed_total counter\n") != std::string::npos);
+  g_assert_true(m.find("# TYPE pointcast_signaling_messages_relayed_total counter\n") !=
+                std::string::npos);
 }
 
 } // namespace
 
-
 // Connections per address: the one over the limit is told why and closed; other addresses are not affected.
-void test_per_address_limit() {
+void test_per_address_limit()
+{
   Limits l;
   l.max_connections_per_address = 2;
   Harness t(l);
@@ -538,17 +579,18 @@ void test_per_address_limit() {
   t.connect(5, "10.0.0.1"); // a place came free
   t.expect_silence();
   g_assert_cmpuint(t.closed.size(), ==, 1);
-  g_assert_true(t.rooms.prometheus().find("pointcast_signaling_address_limit_total 1\n") != std::string::npos);
+  g_assert_true(t.rooms.prometheus().find("pointcast_signaling_address_limit_total 1\n") !=
+                std::string::npos);
 }
 
 // Reconnecting does not refill the rate bucket: the new connection continues the old one's state.
-void test_rate_survives_reconnect() {
+void test_rate_survives_reconnect()
+{
   Limits l;
   l.max_messages_per_second = 5; // bucket of max(5 * 2, 10) = 10
   Harness t(l);
   t.connect(1, "10.0.0.1");
-  for (int i = 0; i < 10; i++)
-    t.expect_error(1, "{}", code::kMissingType);
+  for (int i = 0; i < 10; i++) t.expect_error(1, "{}", code::kMissingType);
   t.expect_error(1, "{}", code::kRateLimited);
   t.disconnect(1);
   t.connect(2, "10.0.0.1");
@@ -558,22 +600,22 @@ void test_rate_survives_reconnect() {
   t.disconnect(2);
   t.advance(1s); // 5 tokens back
   t.connect(4, "10.0.0.1");
-  for (int i = 0; i < 4; i++)
-    t.expect_error(4, "{}", code::kMissingType);
+  for (int i = 0; i < 4; i++) t.expect_error(4, "{}", code::kMissingType);
   // The entry of an address with nothing open goes once its bucket is full again.
   t.disconnect(3);
   t.disconnect(4);
   t.advance(3s);
   t.connect(5, "10.0.0.1");
-  for (int i = 0; i < 10; i++)
-    t.expect_error(5, "{}", code::kMissingType);
+  for (int i = 0; i < 10; i++) t.expect_error(5, "{}", code::kMissingType);
 }
 
 // A connection that did not present the token in its headers must send it in its register.
-void test_token_in_register() {
+void test_token_in_register()
+{
   Harness t;
   t.rooms.set_token("s3cret");
-  for (const char *text : {R"({"type":"register","client_id":"a"})", R"({"type":"register","client_id":"a","token":"s3cre"})",
+  for (const char *text : {R"({"type":"register","client_id":"a"})",
+                           R"({"type":"register","client_id":"a","token":"s3cre"})",
                            R"({"type":"register","client_id":"a","token":"s3cret!"})",
                            R"({"type":"offer","target_id":"b","sdp":"v=0","token":"s3cret"})"}) {
     std::size_t closes = t.closed.size();
@@ -596,7 +638,8 @@ void test_token_in_register() {
 }
 
 // Pending HTTP offers: bounded per address and in all; settled ones free their place.
-void test_pending_offer_limits() {
+void test_pending_offer_limits()
+{
   Limits l;
   l.max_pending_offers = 3;
   l.max_pending_offers_per_address = 2;
@@ -605,8 +648,7 @@ void test_pending_offer_limits() {
   auto offer = [&](const char *ip) {
     OfferStart s = t.rooms.begin_offer("r", kHttpOffer, "", t.now, ip);
     t.drain();
-    if (s.offer_id)
-      t.take(1);
+    if (s.offer_id) t.take(1);
     return s;
   };
   g_assert_cmpuint(offer("10.0.0.1").offer_id, !=, 0);
@@ -623,7 +665,8 @@ void test_pending_offer_limits() {
   g_assert_cmpuint(offer("10.0.0.1").offer_id, !=, 0);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
   g_test_init(&argc, &argv, nullptr);
   pointcast::log::set_level(pointcast::log::Level::Error);
   g_test_add_func("/rooms/register-and-join", test_register_and_join);

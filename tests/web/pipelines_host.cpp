@@ -12,15 +12,20 @@
 
 static std::string web_root;
 
-static void serve_file(SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *, gpointer) {
+static void serve_file(SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *,
+                       gpointer)
+{
   std::string p = path;
   if (p == "/") p = "/index.html";
   std::string name = p.substr(1);
   const char *type = nullptr;
   auto ends = [&](const char *e) { return g_str_has_suffix(name.c_str(), e); };
-  if (ends(".html")) type = "text/html; charset=utf-8";
-  else if (ends(".js")) type = "text/javascript; charset=utf-8";
-  else if (ends(".css")) type = "text/css; charset=utf-8";
+  if (ends(".html"))
+    type = "text/html; charset=utf-8";
+  else if (ends(".js"))
+    type = "text/javascript; charset=utf-8";
+  else if (ends(".css"))
+    type = "text/css; charset=utf-8";
   gchar *data = nullptr;
   gsize len = 0;
   if (web_root.empty() || !type || name.find('/') != std::string::npos || name[0] == '.' ||
@@ -32,16 +37,23 @@ static void serve_file(SoupServer *, SoupServerMessage *msg, const char *path, G
   soup_server_message_set_response(msg, type, SOUP_MEMORY_TAKE, data, len);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
   pointcast::PipelinesConfig cfg;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
-    if (k == "--pipelines-dir") cfg.dir = argv[i + 1];
-    else if (k == "--max-pipelines") cfg.max_running = std::stoul(argv[i + 1]);
-    else if (k == "--token") cfg.token = argv[i + 1];
-    else if (k == "--launcher") cfg.launcher = argv[i + 1];
-    else if (k == "--web-root") web_root = argv[i + 1];
-    else if (k == "--stop-grace-ms") cfg.stop_grace_ms = std::stoul(argv[i + 1]);
+    if (k == "--pipelines-dir")
+      cfg.dir = argv[i + 1];
+    else if (k == "--max-pipelines")
+      cfg.max_running = std::stoul(argv[i + 1]);
+    else if (k == "--token")
+      cfg.token = argv[i + 1];
+    else if (k == "--launcher")
+      cfg.launcher = argv[i + 1];
+    else if (k == "--web-root")
+      web_root = argv[i + 1];
+    else if (k == "--stop-grace-ms")
+      cfg.stop_grace_ms = std::stoul(argv[i + 1]);
     else {
       fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;
