@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Draw data/ball.png: a shaded ball on a transparent square (RGBA, PNG).
 
 The ball is centred, fills the square up to a one-pixel margin, and has an anti-aliased rim: each

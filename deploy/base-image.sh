@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Makes the base image `debian:bookworm-slim` locally (no image registry needed): a debootstrap
 # minbase of Debian 12 from deb.debian.org, slimmed like the official image (no apt lists, docs
 # or man pages, apt told not to install recommends), imported into podman (or docker).

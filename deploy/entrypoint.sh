@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Entry point of the pointcast image: what the container is comes from its command.
 #   daemon [FLAGS]       pointcast-signaling on 0.0.0.0:$PORT with the web viewer and the
 #                        pipelines API; $POINTCAST_TOKEN becomes --token; then the words of

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Draw ballscore's CSV report (ballscore report=FILE, or ./pointcast demo --plot): tracking
 error and loop latency over time, and their histograms, in one PNG.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* libFuzzer target for the fragment reassembler (gst/rtc/framing.cpp): two channels of one peer
  * sharing a small budget, driven by a byte program (announce, text, piece, time passing, sweep).
  * Whatever arrives: no crash, leak or UB; reservations never exceed the budget and all return

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* libFuzzer target for the daemon's JSON message parser (signaling/protocol.cpp).
  * Whatever the text: no crash, no UB, json-glib never recursing past the bound. The fast path
  * and the full path agree: what the fast path accepts, the validator and the full (json-glib)

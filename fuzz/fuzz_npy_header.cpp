@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* libFuzzer target for the .npy header parser (gst/points/npy.cpp).
  * Whatever the bytes, parse() must not read outside them, must not crash or hit UB, and when it
  * accepts a buffer its header must describe exactly that buffer. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* libFuzzer target for the tcp:// (aiortc TcpSocketSignaling) input path of rtcpeer: bytes from
  * the remote, cut into reads at places the input chooses, through sigcheck::LineSplitter and
  * tcpwire::parse_line. No crash, leak or UB; no line over the bound; every decoded message

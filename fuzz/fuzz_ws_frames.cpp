@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* libFuzzer target for the daemon's WebSocket frame decoder (signaling/wsframe.cpp).
  * The first input byte picks a payload limit and a split point; the rest is what a client sent.
  * Whatever the bytes: no read outside them, no crash or UB; every text message is UTF-8 and

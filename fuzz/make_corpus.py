@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Writes the seed corpus (fuzz/corpus/) from numpy.save output plus a few malformed headers."""
 import io
 import os

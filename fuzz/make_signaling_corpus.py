@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Writes the seed corpora of the daemon's fuzz targets: fuzz/corpus_json (protocol messages,
 well-formed and hostile) and fuzz/corpus_ws (WebSocket frames as a client sends them, behind the
 control byte fuzz_ws_frames reads first)."""

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Configure-time probe: can clang++ link a libFuzzer target?
 #include <cstddef>
 #include <cstdint>

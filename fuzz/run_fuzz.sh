@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Bounded libFuzzer run for the test suite: run_fuzz.sh FUZZER SEED_CORPUS DICT SECONDS WORKDIR
 # New inputs go to WORKDIR/corpus (never into the source tree); crashes to WORKDIR/crash-*.
 set -eu

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* pointcast: NumPy points and video over WebRTC, as GStreamer elements. */
 #include <gst/gst.h>
 

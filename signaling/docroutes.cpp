@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* GET /openapi.json, GET /docs and GET /docs/FILE from the docs folder (see docroutes.h). Only
  * fixed names and single-segment asset names are served, so nothing outside the folder can be
  * reached whatever the request holds. */

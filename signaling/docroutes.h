@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* The daemon's API documentation as routes: GET /openapi.json, GET /docs (Swagger UI) and
  * GET /docs/... (the room protocol's JSON Schema, the page's assets). main.cpp installs them. */
 #pragma once

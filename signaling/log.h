@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Daemon log lines: `YYYY-MM-DD HH:MM:SS [LEVEL] module: message` on stderr. */
 #pragma once
 

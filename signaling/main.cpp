@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* pointcast-signaling: the room-protocol WebSocket server with the /offer bridge, health,
  * metrics and the web viewer's static files. CLI, logging and the main loop only; see server.h
  * and rooms.h for the rest. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* The daemon's /api routes (GET /api/pipelines, POST /api/pipelines/{name}/start,
  * DELETE /api/pipelines/{id}, GET /api/events) on top of PipelineManager (pipelines.h). The
  * daemon's token check runs before these handlers. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* The pipelines API as daemon routes; main.cpp installs them explicitly. */
 #pragma once
 

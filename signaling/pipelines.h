@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Senders started by the daemon: GET /api/pipelines, POST /api/pipelines/{name}/start,
  * DELETE /api/pipelines/{id}, and GET /api/events (Server-Sent Events: pipeline_started,
  * pipeline_log, pipeline_exited).

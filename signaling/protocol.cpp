@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Room protocol: JSON parse with json-glib, serialize with a small writer (the daemon serializes
  * on every relay and reply, and building a JsonNode tree only to print it costs more than the
  * message is worth). */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* The room protocol spoken on the signaling daemon's WebSocket /ws (see CONTRACT.md), as plain
  * C++ values with JSON parse/serialize. Shared by pointcast-signaling and rtcpeer's ws://
  * signaller, so both sides agree on field names and on what is valid.

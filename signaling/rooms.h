@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* The signaling daemon's protocol handling as a pure state machine: no sockets, no clock of its
  * own, no main loop. The transport (server.cpp) feeds it events for opaque client handles and
  * carries out what it asks for (send text to a handle, close a handle, answer an HTTP offer).

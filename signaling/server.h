@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* pointcast-signaling's transport: a SoupServer carrying the room protocol on WebSocket /ws and
  * the HTTP endpoints (/offer, /healthz, /metrics, static files). All protocol decisions are made
  * by Rooms (rooms.h); this file only moves bytes between sockets and the state machine.

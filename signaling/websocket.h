@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Server side of one WebSocket connection (RFC 6455 framing) over the GIOStream that libsoup
  * hands over after it has answered the upgrade handshake. The daemon does its own framing rather
  * than use SoupWebsocketConnection because relaying is its hot path: frames for a connection are

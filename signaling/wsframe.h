@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* RFC 6455 frame decoding for the server side, without sockets: bytes in, whole messages and
  * control frames out. WsConn (websocket.h) feeds it what it reads; fuzz/fuzz_ws_frames feeds it
  * anything. */

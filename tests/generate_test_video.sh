@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # generate_test_video.sh — make a test video with ffmpeg: SMPTE-like test pattern or a ball
 # (data/ball.png) bouncing over black, with an optional warbling 440 Hz tone.
 # Run with -h for the options. Exit status: 0 written, 1 runtime failure (output exists without

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* balldetect's per-frame cost next to cv::HoughCircles on the same frames, in the same run.
  * Frames: I420 (what vp8dec/avdec_h264 deliver), a ball on a coloured background with the frame
  * mark, mild noise; 640x480 and 1920x1080. One core (OpenCV threads off). */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Reference for the data channel benchmark: two aiortc peers in one process (one asyncio loop),
 SDP handed over directly, one reliable ordered channel. The sender keeps at most HIGH bytes
 buffered (bufferedAmount / bufferedamountlow), as the bare webrtcbin reference does.

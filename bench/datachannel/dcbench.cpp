@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Data channel throughput and latency, in one process, for two implementations:
  *
  *   --impl bare     two bare webrtcbins connected directly (SDP and candidates handed over

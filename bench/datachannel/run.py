@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Data channel benchmark: rtcpeer -> rtcpeer next to two bare webrtcbins and two aiortc peers,
 all in one run on this machine, each in one process over loopback.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Today's pointcast on impaired links (tests/net: two network namespaces joined by pcnet-router),
 next to issue 13's targets: the ball loop (ball-sender + ball-tracker; with --aiortc also
 ball-sender + tests/ball/aiortc_tracker.py, aiortc's NACK/PLI/REMB on the receiving side) and

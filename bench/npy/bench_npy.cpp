@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* npypack / npyunpack throughput against memcpy of the same bytes, in the same run.
  *
  * Each element runs alone: buffers are pushed straight into its sink pad from a pad owned here,

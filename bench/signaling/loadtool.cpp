@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Load generator for room-protocol signaling servers (pointcast-signaling and the Python
  * reference): raw sockets + epoll, one thread, no allocation per message on the hot path.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Reference room-protocol signaling server in Python `websockets` (the kind users run today),
 used as the baseline in the signaling benchmark. Same protocol as pointcast-signaling's /ws:
 register/registered (+peer types), offer/answer/ice_candidate relayed with from_id (broadcast

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Signaling benchmark: pointcast-signaling against the Python `websockets` reference server, in
 the same run, with the same C++ load tool (loadtool.cpp).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Time to first frame in the browsers (benchmark web-ttff): from the request that starts
 // testsrc-sender (what *Start sender* sends) to the first video frame the page presents
 // (requestVideoFrameCallback), for Chromium and Firefox ESR, page roles auto/answer/offer, page

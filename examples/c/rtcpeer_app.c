@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* A C application on the pointcast plugin: loads libgstpointcast.so by path (no GST_PLUGIN_PATH
  * needed), builds pointsrc ! npypack ! rtcpeer in code, watches rtcpeer's bus messages and reads
  * its connected-peers property.

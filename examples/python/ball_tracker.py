@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """A ball tracker in Python/OpenCV for the ball-tracking loop: decoded frames come from rtcpeer
 through an appsink as NumPy BGR images, detections [frame, x, y] go back through an appsrc on the
 data channel "detections", where the sender's ballscore scores them like any tracker's.

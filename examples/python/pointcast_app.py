@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """A small helper for Python applications on the pointcast plugin (PyGObject + NumPy).
 
     import pointcast_app as pc

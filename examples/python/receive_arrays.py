@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Receive NumPy arrays from a room: every numpy.save message on the data channel "points"
 becomes a numpy.ndarray (float32, rows x columns) with its PTS.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Send NumPy arrays from Python to a room: appsrc ! npypack ! rtcpeer. Every peer in the room
 (a points-receiver pipeline, receive_arrays.py, the web viewer, an aiortc program) gets each array
 as numpy.save bytes on the data channel "points".

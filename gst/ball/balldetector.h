@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Ball detection on raw frames (plain C++ with OpenCV, no GObject): balldetect's core, also
  * used directly by the tests and the benchmark. */
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Ball motion model and frame-mark codec: plain C++, no GObject, shared by ballsrc, balldetect,
  * ballscore, the tests and the benchmark.
  *

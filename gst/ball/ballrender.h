@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Drawing the ball, its background and the frame mark into raw video memory (plain C++). */
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Mapping a GstVideoFrame to the renderer's and detector's ImageView. */
 #pragma once
 

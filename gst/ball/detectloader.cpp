@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Plugin side of detectmodule.h: finds and loads libpcballdetect.so.0. */
 #include "detectmodule.h"
 

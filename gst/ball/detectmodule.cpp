@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* The OpenCV module's entry point (built into libpcballdetect.so.0, see detectmodule.h). */
 #include "detectmodule.h"
 

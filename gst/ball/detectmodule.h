@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* balldetect's OpenCV half as a module of its own.
  *
  * balldetector.cpp (the OpenCV code) is built into libpcballdetect.so.0, installed next to

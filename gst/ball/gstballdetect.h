@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* balldetect: raw video in, [frame, x, y] points out (see gstballdetect.cpp). */
 #pragma once
 

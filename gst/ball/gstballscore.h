@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* ballscore: scores detections against ballsrc's true positions (see gstballscore.cpp). */
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* ballsrc: live video of a bouncing ball (see gstballsrc.cpp). */
 #pragma once
 

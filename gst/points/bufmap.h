@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* BufferMap: RAII for gst_buffer_map, so no early return leaks a mapping. */
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* npypack: application/x-points to application/x-npy (one .npy file per buffer). */
 #pragma once
 

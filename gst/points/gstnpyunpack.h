@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* npyunpack: application/x-npy (one .npy file per buffer) to application/x-points. */
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* pointsink: logs and counts application/x-points buffers. */
 #pragma once
 

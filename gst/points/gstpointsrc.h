@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* pointsrc: live source of application/x-points, columns=3. */
 #pragma once
 

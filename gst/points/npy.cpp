@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* npy: .npy header writer and parser. See npy.h. */
 #include "npy.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* npy: the NumPy .npy header, written and parsed in plain C++ (no GObject).
  *
  * Writer: exactly the bytes numpy.save (NumPy 1.24) writes for a little-endian float32 array

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Large messages over WebRTC data channels.
  *
  * SCTP peers announce a max-message-size (64 KiB for webrtcbin and aiortc); a bigger send fails.

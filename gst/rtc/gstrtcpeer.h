@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* rtcpeer: a bin around webrtcbin that does its own signaling. */
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* http://host:port/offer (and https://) — the offer/answer POST of aiortc's server example and of
  * the pointcast daemon's POST /offer.
  *
@@ -118,7 +119,7 @@ private:
   {
     SoupMessage *msg = soup_message_new("POST", uri_.c_str());
     if (!msg) {
-      emit_error("http signalling: cannot POST to '" + uri_ + "': not a valid http(s) URL", true);
+      emit_error("http signaling: cannot POST to '" + uri_ + "': not a valid http(s) URL", true);
       return;
     }
     JsonBuilder *b = json_builder_new();
@@ -233,7 +234,7 @@ private:
     if (too_large) {
       std::string why = (*err)->message;
       g_clear_error(err);
-      return emit_error("http signalling: POST " + uri_ + ": " + why, true);
+      return emit_error("http signaling: POST " + uri_ + ": " + why, true);
     }
     GBytes *reply = err && *err ? nullptr : g_bytes_new(op.body.data(), op.body.size());
     on_reply(op.msg, reply, err ? *err : nullptr);
@@ -255,7 +256,7 @@ private:
   {
     std::lock_guard lk(mu_);
     if (stopped_) return;
-    std::string where = "http signalling: POST " + uri_;
+    std::string where = "http signaling: POST " + uri_;
     if (!reply) {
       return retry_or_fail(where + " failed: " + err->message);
     }
@@ -323,7 +324,7 @@ public:
   void send_sdp(const std::string &peer, const std::string &type, const std::string &sdp) override
   {
     if (type != "offer") {
-      impl_->error("http signalling: only offers can be POSTed (got " + type +
+      impl_->error("http signaling: only offers can be POSTed (got " + type +
                        "); with http:// rtcpeer is the offerer",
                    false);
       return;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* local://NAME — an in-process room, for tests of several rtcpeers in one process without any
  * server (like gst-plugins-bad's webrtcbin check tests). It follows the room protocol's rules:
  * register -> ready(peers present), the others get peer_joined; stop -> peer_left; messages to an

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Small SDP text helpers for rtcpeer (pure C++, tested directly). */
 #pragma once
 

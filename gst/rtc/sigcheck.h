@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* What rtcpeer accepts from a signaling server or a remote peer before it reaches webrtcbin or a
  * log line (plain C++, no GLib). The server may be malicious: every SDP, candidate and peer id is
  * bounded in size and must be valid UTF-8 without NUL, and the aiortc tcp:// wire format (one

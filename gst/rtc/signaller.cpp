@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* make_signaller: picks the transport by the URI's scheme, and puts every event it reports
  * through the checks of rtc/sigcheck.h: whatever a (possibly malicious) signaling server sends,
  * webrtcbin and the logs only see bounded, valid UTF-8 SDP, candidates and peer ids. */

@@ -1,4 +1,5 @@
-/* The signalling side of rtcpeer, kept apart from the bin (as in gst-plugins-rs' webrtcsink):
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The signaling side of rtcpeer, kept apart from the bin (as in gst-plugins-rs' webrtcsink):
  * the bin only manages pads and webrtcbin sessions; a Signaller only moves SDP and candidates.
  * Three transports implement it: the room WebSocket protocol (ws:// wss://), aiortc's
  * TcpSocketSignaling (tcp://) and an HTTP offer/answer POST (http:// https://). */
@@ -43,7 +44,7 @@ struct SignallerEvents {
   // Something went wrong. fatal=false: recoverable (the signaller retries, e.g. reconnecting);
   // fatal=true: it gave up (refused token, bad URI) and the element should post an error.
   std::function<void(const std::string &reason, bool fatal)> error;
-  // Signalling connection lost; established peer connections are not affected.
+  // Signaling connection lost; established peer connections are not affected.
   std::function<void(const std::string &reason)> disconnected;
 };
 

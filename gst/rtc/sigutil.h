@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Small helpers shared by the signallers (header only).
  *
  * Threading model of the tcp:// and http:// transports: every GIO/libsoup operation is started

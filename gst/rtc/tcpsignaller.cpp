@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* tcp://host:port — aiortc's TcpSocketSignaling (aiortc/contrib/signaling.py, aiortc 1.4.0).
  *
  * Wire format: one JSON object per line (UTF-8, '\n'):
@@ -83,7 +84,7 @@ public:
       if (self->stopped_) return;
       auto it = self->conns_.find(peer);
       if (it == self->conns_.end() || it->second->closed) {
-        self->emit_error("tcp signalling: cannot send to " + peer + ": not connected", false);
+        self->emit_error("tcp signaling: cannot send to " + peer + ": not connected", false);
         return;
       }
       it->second->outq.push_back(std::move(line) + "\n");
@@ -141,7 +142,7 @@ private:
       std::string lit = host_ == "localhost" ? "127.0.0.1" : host_;
       GSocketAddress *addr = g_inet_socket_address_new_from_string(lit.c_str(), port_);
       if (!addr) {
-        emit_error("tcp signalling: cannot listen on " + where +
+        emit_error("tcp signaling: cannot listen on " + where +
                        ": the offerer listens, so the host must be an IP address of this machine",
                    true);
         return;
@@ -157,7 +158,7 @@ private:
       }
     }
     if (!ok) {
-      emit_error("tcp signalling: cannot listen on " + where + ": " + err->message, true);
+      emit_error("tcp signaling: cannot listen on " + where + ": " + err->message, true);
       g_error_free(err);
       return;
     }
@@ -176,7 +177,7 @@ private:
     std::string peer = "tcp:" + describe_remote(connection);
     if (self->conns_.size() >= kMaxConnections) {
       // Each answerer costs a peer connection: a flood of sockets must not become one.
-      self->emit_error("tcp signalling: refused a connection from " + peer + ": already " +
+      self->emit_error("tcp signaling: refused a connection from " + peer + ": already " +
                            std::to_string(kMaxConnections) + " answerers connected",
                        false);
       g_io_stream_close(G_IO_STREAM(connection), nullptr, nullptr);
@@ -237,7 +238,7 @@ private:
       // Reported once per streak: the offerer may simply not be up yet (aiortc only listens
       // once its offer is ready).
       if (self->failures_++ == 0)
-        self->emit_error(std::string("tcp signalling: cannot connect to the offerer at tcp://") +
+        self->emit_error(std::string("tcp signaling: cannot connect to the offerer at tcp://") +
                              self->authority() + ": " + err->message + "; retrying",
                          false);
       else
@@ -246,7 +247,7 @@ private:
       self->schedule_retry();
       return;
     }
-    // The client's timeout bounds connecting; the signalling socket itself may idle forever.
+    // The client's timeout bounds connecting; the signaling socket itself may idle forever.
     g_socket_set_timeout(g_socket_connection_get_socket(connection), 0);
     self->failures_ = 0;
     self->connected_at_ = g_get_monotonic_time();
@@ -325,7 +326,7 @@ private:
           return !c.closed && !stopped_;
         },
         [&] {
-          emit_error("tcp signalling: ignoring a line of more than " +
+          emit_error("tcp signaling: ignoring a line of more than " +
                          std::to_string(sigcheck::kMaxMessageBytes) + " bytes from " + c.peer,
                      false);
           return !c.closed && !stopped_;
@@ -339,7 +340,7 @@ private:
     switch (m.kind) {
     case tcpwire::Message::Kind::Blank: return;
     case tcpwire::Message::Kind::Bad:
-      emit_error("tcp signalling: ignoring bad message from " + peer + " (" + m.why +
+      emit_error("tcp signaling: ignoring bad message from " + peer + " (" + m.why +
                      "): " + sigcheck::printable(line, 80),
                  false);
       return;
@@ -368,7 +369,7 @@ private:
     if (ev_.peer_left) ev_.peer_left(c->peer);
     if (!listen_ && !stopped_) {
       if (!why.empty() && ev_.disconnected)
-        ev_.disconnected("tcp signalling connection to " + c->peer + " lost: " + why);
+        ev_.disconnected("tcp signaling connection to " + c->peer + " lost: " + why);
       failures_ = 1; // already reported: reconnect quietly, for the next offerer
       // An offerer that keeps accepting and dropping us (each time a new peer connection) is
       // retried with growing backoff; a real session ends the streak.
@@ -403,7 +404,7 @@ private:
     if (!ok) {
       std::string why = err->message;
       g_error_free(err);
-      self->emit_error("tcp signalling: cannot write to " + op->conn->peer + ": " + why, false);
+      self->emit_error("tcp signaling: cannot write to " + op->conn->peer + ": " + why, false);
       self->lost(op->conn, why);
       return;
     }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* The lines of aiortc's TcpSocketSignaling (tcp://), decoded (json-glib, after protocol.h's
  * bounded parser has accepted the text as JSON):
  *   {"sdp": "...", "type": "offer"|"answer"}

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* ws:// and wss:// — the room protocol of pointcast-signaling (README "Signaling daemon"):
  * register / registered / peer_joined / peer_left / offer / answer / ice_candidate / error, over a
  * libsoup 3 WebSocket. Reconnects with backoff after the connection drops and registers again

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // pointcast web viewer: start a sender through the daemon's pipeline API, join its room on the
 // signaling WebSocket, receive its video and data channel, and draw the points live.
 //

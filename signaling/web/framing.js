@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // framing.js — rtcpeer's framing of data-channel messages larger than the SCTP limit.
 //
 // rtcpeer sends a message that does not fit (64 KiB pieces) as a text announcement

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // mark.js — read the frame number that `ballsrc mark=true` draws in a band at the top of each
 // frame (README "Ball tracking", "The frame mark"), from RGBA pixels of that band.
 //

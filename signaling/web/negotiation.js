@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // negotiation.js — "perfect negotiation" (W3C webrtc-pc, section 10.7) for one peer connection.
 //
 // Either side may offer at any time. Of a pair, the peer whose client_id is byte-wise smaller

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // npy.js — parse NumPy .npy files (format versions 1.0, 2.0 and 3.0) in the browser or in node.
 //
 //   import { parseNpy } from './npy.js';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Live connection statistics of every peer connection of the page, from getStats() once a
 // second: bitrate (in and out), frames per second, round-trip time, packet loss and the video
 // jitter buffer's delay, each as a small chart (chart.js, served by the daemon from

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """A ball tracker written the way the original aiortc systems were: aiortc + NumPy/OpenCV, with
 aiortc's TcpSocketSignaling. It answers ball-sender's offer, detects the ball in every frame
 (balltrack.py: the README's mark encoding and a weighted centroid), and sends one numpy.save()

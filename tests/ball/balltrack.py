@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """A ball tracker in Python (NumPy + OpenCV) written from the README's "Ball tracking" section
 only: reads ballsrc's frame mark and finds the ball's centre. Used by the tests to prove that the
 documented encoding is enough for a tracker in another language, and usable as the detection half

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Pure C++ parts of ball tracking: motion model, frame-mark codec, rendering. */
 #include <gst/check/gstcheck.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* balldetect's core on synthetic frames with known truth. */
 #include <gst/check/gstcheck.h>
 

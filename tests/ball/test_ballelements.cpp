@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* ballsrc, balldetect and ballscore in real pipelines: determinism, geometry, the frame mark
  * through VP8 and H.264 at low bitrates, sprites, and the local tracking loop. */
 // Standard streams before gstcheck.h, whose fail() macro would clash with std::ios::fail().

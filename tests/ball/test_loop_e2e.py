@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """End to end over rtcpeer: the signaling daemon, pipelines/ball-sender.pipeline and a tracker
 (pipelines/ball-tracker.pipeline through the daemon, or --tracker aiortc: tests/ball/
 aiortc_tracker.py over aiortc's tcp:// signaling). ballscore's final report is parsed and checked

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """balldetect's OpenCV code is a module loaded on demand (gst/ball/detectmodule.h): a pipeline
 without balldetect, such as ball-sender, does not map OpenCV; one with balldetect does; and a
 plugin directory without the module gives balldetect a clear error instead of a crash."""

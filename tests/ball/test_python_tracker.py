@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The README's mark encoding, implemented independently in Python, reads every frame of
 ballsrc's video after VP8 coding, and a NumPy tracker finds the ball where ballsrc says it is."""
 import os

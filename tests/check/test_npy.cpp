@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* The plain-C++ .npy header code: exact numpy.save bytes, every accepted form, every refusal. */
 #include "helpers.h"
 #include "npy.h"

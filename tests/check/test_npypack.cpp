@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* npypack: exact numpy.save bytes, caps, timestamps, zero rows, column changes, bad sizes, EOS. */
 #include "helpers.h"
 #include "npy.h"

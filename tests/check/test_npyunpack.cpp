@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* npyunpack: accepted forms, zero copy, caps that follow the data, every malformed case, EOS. */
 #include "helpers.h"
 #include "npy.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* pointsink: log line, counters, element messages, latency, bad sizes, EOS. */
 #include <fstream>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* pointsrc: caps, properties, counter formula, determinism, num-buffers, rate, EOS. */
 #include "helpers.h"
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Suite `deploy`: the Debian packages, the container image, Compose and Kubernetes, for real.
 #  1. dpkg-buildpackage -b builds the .debs from a copy of the source tree;
 #  2. they are installed with apt into a fresh container of the local debian:bookworm-slim

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """examples/ against the real daemon, each checking its result:
 
   arrays        examples/python/send_arrays.py -> receive_arrays.py: every array equal to what

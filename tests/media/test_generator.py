@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Tests of tests/generate_test_video.sh and data/make_ball.py, checked with ffprobe/ffmpeg.
 
 Run one class: /usr/bin/python3 tests/media/test_generator.py Defaults

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """`./pointcast launch NAME --set [ELEMENT.]KEY=VALUE --dry-run`: how the media senders are
 configured without editing their files (camera size/rate/device, the file to send)."""
 import os

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The media senders in pipelines/, run from their files, received by a second rtcpeer.
 
 Each sender description is exactly what `./pointcast launch NAME --dry-run` gives (the file, with

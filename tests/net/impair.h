@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The impairment model of pcnet-router, one direction of a link, with no I/O: a packet that
 // arrives at time `now` is either dropped (with a reason) or given the time it leaves.
 // Order of effects, as on a real path: outage, loss (random or Gilbert-Elliott), the bottleneck

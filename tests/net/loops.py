@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The two pointcast workloads run across a netlab topology: the ball-tracking loop
 (pipelines/ball-sender.pipeline in namespace a, with the signaling daemon; the tracker in b) and
 the points counter stream (pointsrc pattern=counter in a, a receiver in b). Both return what a

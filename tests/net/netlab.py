@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """netlab: network namespaces joined by pcnet-router (an impairment router over TUN devices) or
 by plain veth pairs, a TURN server, and commands run inside the namespaces; everything is torn
 down on exit, on failure, and on SIGTERM (meson's timeout). Names carry the pid and a random

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // pcnet-router: forwards IP packets between two TUN devices (each may live in its own network
 // namespace) through the impairment model of impair.h, one model per direction.
 //

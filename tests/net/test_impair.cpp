@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The impairment model on a virtual clock: loss rates, Gilbert-Elliott bursts, the rate limit
 // and its drop-tail bound, delay and jitter with and without reordering, settings parsing.
 #include <cmath>

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """netlab leaves nothing behind: a lab whose test raises, one stopped by SIGTERM (meson's
 timeout) and one SIGKILLed (swept by the next lab) all end with their namespaces deleted and
 their processes (router, commands inside the namespaces) gone; two labs at once do not clash."""

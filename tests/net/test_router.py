@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """pcnet-router measured against its settings with UDP probes between two namespaces: random and
 Gilbert-Elliott loss (per direction), delay, jitter with and without reordering, the rate cap's
 throughput and queue bound, and a scheduled outage's length. Tolerances allow for the sampling

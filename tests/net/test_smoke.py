@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Today's pointcast through the harness, where it already works (issue 13's targets on impaired
 links are in the benchmark, bench/net/, until rtcpeer meets them):
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """NumPy interop of npypack/npyunpack, both ways, through gst-launch-1.0.
 
   npy_interop.py pack       pointsrc ! npypack files load in numpy, byte-identical to numpy.save

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """aiortc 1.4.0 peers talking to rtcpeer (run by gst-launch-1.0), NumPy arrays both ways.
 
 usage: /usr/bin/python3 interop_aiortc.py CASE

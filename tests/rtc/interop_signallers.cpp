@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* The tcp:// (aiortc TcpSocketSignaling) and http:// (POST /offer) signallers on their own, on
  * loopback: each other, raw sockets speaking the wire format, a SoupServer standing in for an
  * aiortc server example, and aiortc's own TcpSocketSignaling class in a Python child. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """aiortc's own TcpSocketSignaling (aiortc 1.4.0) against pointcast's tcp:// signaller.
 
 usage: interop_tcpsig_peer.py offer|answer PORT

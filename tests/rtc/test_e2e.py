@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """rtcpeer end to end: gst-launch-1.0 processes talking through the real pointcast-signaling
 daemon on loopback. NumPy points from pointsrc (pattern=counter) are packed with npypack, sent,
 and what arrives is compared byte for byte with what was sent (every message once, in order).

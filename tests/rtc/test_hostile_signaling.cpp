@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* rtcpeer's signallers against a malicious server (issue 11), through make_signaller as rtcpeer
  * uses them: over-long tcp:// lines, deep JSON, NUL and control characters in SDP and
  * candidates, candidate floods, connection floods, an http:// server sending an endless or a

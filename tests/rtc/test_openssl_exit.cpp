@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Regression test: a process that uses rtcpeer must not run OpenSSL's exit-time cleanup.
  *
  * OpenSSL 3.0's OPENSSL_cleanup (an atexit handler) frees every thread's thread-stop list while

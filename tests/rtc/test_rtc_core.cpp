@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Pure C++ parts of rtcpeer: message framing for large messages, SDP helpers. */
 #include "rtc/codecs.h"
 #include "rtc/framing.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* rtcpeer in one process: peers find each other through local:// signaling (no server), and
  * talk over real webrtcbin connections on loopback. */
 #include <algorithm>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The room protocol's JSON Schema (signaling/docs/room-protocol.schema.json) as a validator for
 the tests: every message a test receives from the daemon goes through check_server_message."""
 import atexit

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Integration tests of pointcast-signaling on loopback with python3-websockets clients.
 
 Usage: test_daemon.py DAEMON CASE   (CASE: rooms, offer, tls, token, malformed, http, shutdown,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Hostile input against the real pointcast-signaling on loopback.
 
 Usage: test_hostile.py DAEMON CASE. Every case starts its own daemon, has two bystanders ("a" and

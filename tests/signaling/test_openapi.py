@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The daemon's OpenAPI document (signaling/docs/openapi.json) against the daemon itself:
 
 - every route the daemon's sources install (Server::add_route, soup_server_add_handler) is a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Room protocol: every message type round-trips, every malformed input gets its error code.
 #include "protocol.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The daemon's room state machine, driven directly: every message type, every error, the limits
 // and the /offer bridge, with a fake clock and no sockets.
 #include "log.h"

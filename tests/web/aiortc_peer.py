@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """A sender in a pointcast room written with aiortc: the viewer's WebRTC side tested against a
 second, independent implementation (and the kind of Python peer pointcast must interoperate with).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The pipeline endpoints: GET /api/pipelines, POST /api/pipelines/{name}/start,
 // DELETE /api/pipelines/{id}, GET /api/events. Runs against the daemon when it is built with the
 // pipeline API (POINTCAST_WEB_API_SERVER=daemon, the default then), else against

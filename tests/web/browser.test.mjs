@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The web viewer in Debian's Chromium (headless, driven by playwright-core; no browser download).
 // The daemon serves the page from signaling/web and starts senders from a copy of pipelines/.
 // Screenshots go to <build>/tests/web-artifacts/.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The browsers the web tests drive, behind one small interface: Debian's Chromium through
 // playwright-core (CDP) and Debian's Firefox ESR through puppeteer-core over WebDriver BiDi.
 // Neither downloads a browser. Each launch gets a fresh profile in `profileRoot`.

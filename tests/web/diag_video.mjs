@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Diagnostic (not a test): inbound video stats of the page over time for one sender pipeline.
 // POINTCAST_SOURCE_ROOT=. POINTCAST_BUILD_ROOT=build GST_PLUGIN_PATH=build/gst node tests/web/diag_video.mjs testsrc-sender
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // openapi.json validated by swagger-parser (npm, in signaling/docs), then Debian's Chromium
 // (headless, playwright-core) on two pages of the daemon:
 // - /docs renders Swagger UI from the daemon's own files and lists every operation of

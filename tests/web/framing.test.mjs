@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Unit tests of signaling/web/framing.js (rtcpeer's framing of messages over 64 KiB).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

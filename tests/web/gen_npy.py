@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Writes .npy files with numpy for the npy.js unit tests, plus manifest.json describing each:
 shape, descr and the values (C order, as floats/ints; NaN/inf as strings)."""
 import io

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The browser interop matrix, shared by tests/web/matrix.test.mjs (does each cell work?) and
 // bench/web/ttff.mjs (how long to the first frame?). A cell is one browser, one page role, one
 // arrival order and one sender:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Shared helpers of the web tests: start a server process, wait for its port, read SSE streams.
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';

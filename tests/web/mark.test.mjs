@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Unit tests of signaling/web/mark.js: the ball frame mark, drawn here from the README's rules.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

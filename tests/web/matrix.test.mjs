@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The interop matrix (suite web, test browser-matrix): Chromium and Firefox ESR, each with the
 // page in role auto, answer and offer, page first and sender first in the room, against
 // testsrc-sender (the colour bars checked), ball-viewer (overlay on the ball of the same frame)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // signaling/web/negotiation.js: the polite rule and SDP helpers in node, and perfect negotiation
 // between two RTCPeerConnections in one page of each real browser (Chromium, Firefox ESR):
 // crossing first offers, renegotiation from either side on the live connection, crossing

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Unit tests of signaling/web/npy.js against files written by numpy (/usr/bin/python3).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Checks that run inside the page (pass them to page.evaluate; playwright and puppeteer both
 // send the function's source): what a user would see in the video and the canvases.
 

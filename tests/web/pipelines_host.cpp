@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* A minimal SoupServer carrying only the pipeline API (signaling/pipelines.cpp), so the API can be
  * tested on its own: pipelines_host --pipelines-dir D [--max-pipelines N] [--token T]
  * [--launcher PROG] [--web-root DIR]. Listens on 127.0.0.1, a free port, printed as "port N" on
