@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The signaling side of rtcpeer, kept apart from the bin (as in gst-plugins-rs' webrtcsink):
  * the bin only manages pads and webrtcbin sessions; a Signaller only moves SDP and candidates.
- * Three transports implement it: the room WebSocket protocol (ws:// wss://), aiortc's
- * TcpSocketSignaling (tcp://) and an HTTP offer/answer POST (http:// https://). */
+ * Transports implementing it: the room WebSocket protocol (ws:// wss://), aiortc's
+ * TcpSocketSignaling (tcp://), an HTTP offer/answer POST (http:// https://), a Janus VideoRoom
+ * (janus:// januss://) and local:// for tests. */
 #pragma once
 
 #include <glib.h>
@@ -77,6 +78,9 @@ protected:
 };
 
 /* Builds the signaller for cfg.uri's scheme; on a bad URI returns nullptr and sets *error.
+ * A comma-separated list of URIs gives a failover signaller: it uses the first, and when that
+ * connection drops (or cannot be reached) moves on to the next, round the list, registering
+ * under the same peer id; established peer connections are not touched.
  * Dispatches to the per-transport factories below (each in its own file), and checks every
  * event they report (rtc/sigcheck.h): an SDP, candidate or peer id that is too long, not UTF-8,
  * holds NUL or control characters is refused with an error event (not fatal) instead. */
@@ -87,5 +91,7 @@ std::unique_ptr<Signaller> make_tcp_signaller(const SignallerConfig &cfg, std::s
 std::unique_ptr<Signaller> make_http_signaller(const SignallerConfig &cfg, std::string *error);
 // local://NAME: peers in one process find each other by NAME; for fast in-process tests.
 std::unique_ptr<Signaller> make_local_signaller(const SignallerConfig &cfg, std::string *error);
+// janus://host:port/ROOM: a Janus VideoRoom over Janus's WebSocket API (janussignaller.cpp).
+std::unique_ptr<Signaller> make_janus_signaller(const SignallerConfig &cfg, std::string *error);
 
 } // namespace pointcast

@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Writes a minimal Janus configuration for pointcast into a folder: only the VideoRoom plugin and
+the WebSocket transport are loaded, ICE is limited to the given addresses and no STUN server is
+used. The tests and the fan-out benchmark generate theirs with it; deploy/janus/etc is its output
+for a single host.
+
+Usage: janusconf.py DIR [--ws-ip IP] [--ws-port PORT] [--ice-ip IP]
+"""
+import argparse
+import glob
+import os
+
+LIB = "/usr/lib/x86_64-linux-gnu/janus"
+
+
+def others(kind, keep):
+    # Janus loads every .so in a folder unless listed in `disable`.
+    names = [os.path.basename(p) for p in glob.glob(f"{LIB}/{kind}/*.so")]
+    return ",".join(sorted(n for n in names if n != keep))
+
+
+def write(folder, ws_ip="127.0.0.1", ws_port=8188, ice_ip="127.0.0.1", debug_level=4):
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "janus.jcfg"), "w") as f:
+        f.write(f"""general: {{
+\tconfigs_folder = "{folder}"
+\tplugins_folder = "{LIB}/plugins"
+\ttransports_folder = "{LIB}/transports"
+\tevents_folder = "{LIB}/events"
+\tloggers_folder = "{LIB}/loggers"
+\tdebug_level = {debug_level}
+\t# idle sessions go after this; rtcpeer sends a keepalive every 25 s
+\tsession_timeout = 60
+}}
+media: {{
+\t# pointcast's point clouds come in messages up to 64 KiB (larger ones are fragmented)
+\tdtls_mtu = 1200
+}}
+nat: {{
+\tnice_debug = false
+\tice_enforce_list = "{ice_ip}"
+\tfull_trickle = true
+}}
+plugins: {{
+\tdisable = "{others('plugins', 'libjanus_videoroom.so')}"
+}}
+transports: {{
+\tdisable = "{others('transports', 'libjanus_websockets.so')}"
+}}
+loggers: {{
+\tdisable = "{others('loggers', '')}"
+}}
+events: {{
+\tbroadcast = false
+\tdisable = "{others('events', '')}"
+}}
+""")
+    with open(os.path.join(folder, "janus.transport.websockets.jcfg"), "w") as f:
+        f.write(f"""general: {{
+\tjson = "compact"
+\tws = true
+\tws_ip = "{ws_ip}"
+\tws_port = {ws_port}
+\twss = false
+}}
+admin: {{
+\tadmin_ws = false
+}}
+""")
+    with open(os.path.join(folder, "janus.plugin.videoroom.jcfg"), "w") as f:
+        # Rooms are created on demand by rtcpeer (request "create"); room 1234 is there from the
+        # start for clients that cannot create one.
+        f.write("""general: {
+}
+room-1234: {
+\tdescription = "pointcast"
+\tpublishers = 16
+\tvideocodec = "vp8"
+\taudiocodec = "opus"
+}
+""")
+    return os.path.join(folder, "janus.jcfg")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dir")
+    ap.add_argument("--ws-ip", default="127.0.0.1")
+    ap.add_argument("--ws-port", type=int, default=8188)
+    ap.add_argument("--ice-ip", default="127.0.0.1")
+    a = ap.parse_args()
+    print(write(os.path.abspath(a.dir), a.ws_ip, a.ws_port, a.ice_ip))
