@@ -39,7 +39,7 @@ media: {{
 }}
 nat: {{
 \tnice_debug = false
-\tice_enforce_list = "{ice_ip}"
+\tice_enforce_list = "lo"
 \tfull_trickle = true
 }}
 plugins: {{

@@ -248,8 +248,7 @@ private:
       g_clear_error(&err);
       if (!self->unreachable_reported_) {
         self->unreachable_reported_ = true;
-        self->report_error("cannot reach Janus at " + self->ws_uri_ + ": " + reason +
-                               " (retrying)",
+        self->report_error("cannot reach Janus at " + self->ws_uri_ + ": " + reason + " (retrying)",
                            false);
       }
       self->schedule_retry();
@@ -318,7 +317,8 @@ private:
   // A one-shot timeout on ctx_ running fn; returns its id.
   guint g_timeout_add_full_ctx(guint ms, std::function<void()> fn)
   {
-    GSource *src = ms % 1000 == 0 ? g_timeout_source_new_seconds(ms / 1000) : g_timeout_source_new(ms);
+    GSource *src =
+        ms % 1000 == 0 ? g_timeout_source_new_seconds(ms / 1000) : g_timeout_source_new(ms);
     auto *f = new std::function<void()>(std::move(fn));
     g_source_set_callback(
         src,
@@ -483,38 +483,40 @@ private:
   void create_room()
   {
     // The room may exist already (error 427), which is as good.
-    message(pub_handle_, "create", "", "",
-            [this](JsonBuilder *b) {
-              add_id(b, "room", room_);
-              json_builder_set_member_name(b, "publishers");
-              json_builder_add_int_value(b, 16);
-              json_builder_set_member_name(b, "videocodec");
-              json_builder_add_string_value(b, "vp8,vp9,h264");
-            },
-            [this](JsonObject *) { join_room(); });
+    message(
+        pub_handle_, "create", "", "",
+        [this](JsonBuilder *b) {
+          add_id(b, "room", room_);
+          json_builder_set_member_name(b, "publishers");
+          json_builder_add_int_value(b, 16);
+          json_builder_set_member_name(b, "videocodec");
+          json_builder_add_string_value(b, "vp8,vp9,h264");
+        },
+        [this](JsonObject *) { join_room(); });
   }
 
   void join_room()
   {
-    message(pub_handle_, "join", "", "",
-            [this](JsonBuilder *b) {
-              add_id(b, "room", room_);
-              json_builder_set_member_name(b, "ptype");
-              json_builder_add_string_value(b, "publisher");
-              json_builder_set_member_name(b, "display");
-              json_builder_add_string_value(b, cfg_.peer_id.c_str());
-            },
-            [this](JsonObject *m) {
-              JsonObject *data = obj_of(obj_of(m, "plugindata"), "data");
-              if (str_of(data, "videoroom") != std::string("joined"))
-                return fail("could not join Janus room " + room_.text(), m);
-              backoff_ms_ = kFirstRetryMs;
-              ready_ = true;
-              std::vector<std::pair<std::string, std::string>> present;
-              if (!subscribe_) present.emplace_back(kPublisherPeer, "answerer");
-              if (events_.ready) events_.ready(present);
-              publishers(arr_of(data, "publishers"));
-            });
+    message(
+        pub_handle_, "join", "", "",
+        [this](JsonBuilder *b) {
+          add_id(b, "room", room_);
+          json_builder_set_member_name(b, "ptype");
+          json_builder_add_string_value(b, "publisher");
+          json_builder_set_member_name(b, "display");
+          json_builder_add_string_value(b, cfg_.peer_id.c_str());
+        },
+        [this](JsonObject *m) {
+          JsonObject *data = obj_of(obj_of(m, "plugindata"), "data");
+          if (str_of(data, "videoroom") != std::string("joined"))
+            return fail("could not join Janus room " + room_.text(), m);
+          backoff_ms_ = kFirstRetryMs;
+          ready_ = true;
+          std::vector<std::pair<std::string, std::string>> present;
+          if (!subscribe_) present.emplace_back(kPublisherPeer, "answerer");
+          if (events_.ready) events_.ready(present);
+          publishers(arr_of(data, "publishers"));
+        });
   }
 
   // A list of publishers (in "joined" or a "publishers" event): subscribe to those we want.
@@ -541,7 +543,7 @@ private:
       f.id = *id;
       // The peer is named by the publisher's display (a pointcast peer id), else by its feed.
       bool usable = !display.empty() && !sigcheck::check_id("peer id", display) &&
-                    display != kPublisherPeer && !feed_by_peer(display);
+          display != kPublisherPeer && !feed_by_peer(display);
       f.peer = usable ? display : "janus-feed-" + id->text();
       feeds_.push_back(f);
       subscribe(*id);
@@ -778,7 +780,8 @@ std::unique_ptr<Signaller> make_janus_signaller(const SignallerConfig &cfg, std:
   std::string room = uri->path;
   while (!room.empty() && room.front() == '/') room.erase(0, 1);
   if (room.empty() || room.find('/') != std::string::npos || sigcheck::check_id("room", room))
-    return sigutil::bad_uri(error, cfg.uri, "expected one room after the port: janus://host:port/ROOM");
+    return sigutil::bad_uri(error, cfg.uri,
+                            "expected one room after the port: janus://host:port/ROOM");
   JanusId id;
   // Numeric rooms are integers for Janus (its default); others need string_ids in its config.
   if (room.find_first_not_of("0123456789") == std::string::npos && room.size() <= 15)
@@ -788,8 +791,8 @@ std::unique_ptr<Signaller> make_janus_signaller(const SignallerConfig &cfg, std:
   if (id.num && *id.num <= 0) return sigutil::bad_uri(error, cfg.uri, "room 0 is not a room");
   bool tls = uri->scheme == "januss";
   std::string ws = std::string(tls ? "wss://" : "ws://") +
-                   (uri->host.find(':') != std::string::npos ? "[" + uri->host + "]" : uri->host) +
-                   ":" + std::to_string(uri->port > 0 ? uri->port : 8188) + "/";
+      (uri->host.find(':') != std::string::npos ? "[" + uri->host + "]" : uri->host) + ":" +
+      std::to_string(uri->port > 0 ? uri->port : 8188) + "/";
   return std::make_unique<JanusSignaller>(cfg, ws, id);
 }
 

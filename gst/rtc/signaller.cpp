@@ -304,7 +304,7 @@ std::unique_ptr<Signaller> make_failover(const SignallerConfig &cfg, std::string
 std::unique_ptr<Signaller> make_signaller(const SignallerConfig &cfg, std::string *error)
 {
   auto inner = cfg.uri.find(',') != std::string::npos ? make_failover(cfg, error)
-                                                     : make_transport(cfg, error);
+                                                      : make_transport(cfg, error);
   if (!inner) return nullptr;
   return std::make_unique<CheckedSignaller>(std::move(inner));
 }
