@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Writes a minimal Janus configuration for pointcast into a folder: only the VideoRoom plugin and
-the WebSocket transport are loaded, ICE is limited to the given addresses and no STUN server is
-used. The tests and the fan-out benchmark generate theirs with it; deploy/janus/etc is its output
+the WebSocket transport are loaded, ICE is limited to one address and no STUN server is used.
+Janus never gathers loopback candidates (it skips IFF_LOOPBACK interfaces), so on one host the
+address is the host's own first global IPv4 address: traffic still never leaves the machine. The tests and the fan-out benchmark generate theirs with it; deploy/janus/etc is its output
 for a single host.
 
 Usage: janusconf.py DIR [--ws-ip IP] [--ws-port PORT] [--ice-ip IP]
@@ -10,6 +11,7 @@ Usage: janusconf.py DIR [--ws-ip IP] [--ws-port PORT] [--ice-ip IP]
 import argparse
 import glob
 import os
+import subprocess
 
 LIB = "/usr/lib/x86_64-linux-gnu/janus"
 
@@ -20,7 +22,19 @@ def others(kind, keep):
     return ",".join(sorted(n for n in names if n != keep))
 
 
-def write(folder, ws_ip="127.0.0.1", ws_port=8188, ice_ip="127.0.0.1", debug_level=4):
+def local_ipv4():
+    """The host's first global IPv4 address, or None."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"],
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if "inet" in parts:
+            return parts[parts.index("inet") + 1].split("/")[0]
+    return None
+
+
+def write(folder, ws_ip="127.0.0.1", ws_port=8188, ice_ip=None, debug_level=4):
+    ice_ip = ice_ip or local_ipv4() or "127.0.0.1"
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "janus.jcfg"), "w") as f:
         f.write(f"""general: {{
@@ -88,6 +102,6 @@ if __name__ == "__main__":
     ap.add_argument("dir")
     ap.add_argument("--ws-ip", default="127.0.0.1")
     ap.add_argument("--ws-port", type=int, default=8188)
-    ap.add_argument("--ice-ip", default="127.0.0.1")
+    ap.add_argument("--ice-ip", help="address for media (default: the first global IPv4)")
     a = ap.parse_args()
     print(write(os.path.abspath(a.dir), a.ws_ip, a.ws_port, a.ice_ip))

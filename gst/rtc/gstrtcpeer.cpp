@@ -171,6 +171,7 @@ struct Session {
   std::atomic<bool> connected{false};
   bool remote_set = false;  // ctx thread
   bool trickle = true;      // ctx thread
+  std::string data_label;   // non-empty: the label the channels this peer opens come out as
   std::string waiting_type; // non-trickle: local description waiting for gathering to finish
   std::string waiting_sdp;
   guint gather_timer = 0, left_timer = 0;
@@ -706,12 +707,12 @@ static void on_channel_error(GstWebRTCDataChannel *ch, GError *error, gpointer u
 
 // Any thread. Takes a reference to ch.
 static void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s,
-                          GstWebRTCDataChannel *ch)
+                          GstWebRTCDataChannel *ch, bool remote = false)
 {
   auto *p = self->priv;
   gchar *label_c = nullptr;
   g_object_get(ch, "label", &label_c, nullptr);
-  std::string label = label_c ? label_c : "";
+  std::string label = remote && !s->data_label.empty() ? s->data_label : label_c ? label_c : "";
   g_free(label_c);
   auto *cs = new ChannelState(s->reasm_budget);
   cs->self = self;
@@ -753,7 +754,7 @@ static void on_data_channel(GstElement *webrtc, GstWebRTCDataChannel *ch, gpoint
     gst_webrtc_data_channel_close(ch);
     return;
   }
-  setup_channel(h->self, s, ch);
+  setup_channel(h->self, s, ch, true);
 }
 
 static void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s, bool always)
@@ -799,7 +800,8 @@ static void open_channels_when_ready(GstRtcPeer *self, std::weak_ptr<Session> we
     gst_object_unref(t);
   }
   if (st == GST_WEBRTC_SCTP_TRANSPORT_STATE_CONNECTED) {
-    create_channels(self, s, false);
+    auto *p = self->priv;
+    create_channels(self, s, p->signaller && p->signaller->answerer_opens_channel(s->id));
     return;
   }
   if (tries > 600) { // 30 s: the connection has failed long since and reported it
@@ -1403,6 +1405,7 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
   s->id = peer;
   s->type = type;
   s->trickle = p->signaller ? p->signaller->peer_trickles(peer) : true;
+  if (p->signaller) s->data_label = p->signaller->data_label(peer);
   {
     std::lock_guard lk(p->props_lock);
     negotiation::Negotiator::Options o;

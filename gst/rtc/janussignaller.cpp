@@ -102,8 +102,8 @@ JsonArray *arr_of(JsonObject *o, const char *name)
 
 class JanusSignaller final : public Signaller {
 public:
-  JanusSignaller(const SignallerConfig &cfg, std::string ws_uri, JanusId room)
-      : cfg_(cfg), ws_uri_(std::move(ws_uri)), room_(std::move(room)),
+  JanusSignaller(const SignallerConfig &cfg, std::string ws_uri, JanusId room, std::string channel)
+      : cfg_(cfg), ws_uri_(std::move(ws_uri)), room_(std::move(room)), channel_(std::move(channel)),
         subscribe_(cfg.role == Role::Answerer || !cfg.target.empty())
   {
   }
@@ -192,6 +192,20 @@ public:
   }
 
   bool trickles() const override { return true; }
+
+  bool answerer_opens_channel(const std::string &peer) const override
+  {
+    // Janus relays a publisher's data to a subscriber only once the subscriber's SCTP is in
+    // use (janus.js opens a default channel for the same reason).
+    for (auto &f : feeds_)
+      if (f.peer == peer) return true;
+    return false;
+  }
+
+  std::string data_label(const std::string &peer) const override
+  {
+    return feed_by_peer(peer) ? channel_ : "";
+  }
 
   Role resolve_role(Role requested) const override
   {
@@ -414,10 +428,8 @@ private:
       start_keepalive();
       attach([this](JanusId h) {
         pub_handle_ = h;
-        if (subscribe_)
-          join_room();
-        else
-          create_room();
+        // Either side may come first: whoever does creates the room.
+        create_room();
       });
     });
   }
@@ -593,6 +605,12 @@ private:
       if (f.peer == peer) return &f;
     return nullptr;
   }
+  const Feed *feed_by_peer(const std::string &peer) const
+  {
+    for (auto &f : feeds_)
+      if (f.peer == peer) return &f;
+    return nullptr;
+  }
   Feed *feed_by_handle(const JanusId &h)
   {
     for (auto &f : feeds_)
@@ -610,6 +628,7 @@ private:
                  false);
     // Start over on a fresh connection after the backoff.
     forget_session();
+    drop_connection(true);
     connection_lost("Janus refused a request");
   }
 
@@ -748,6 +767,7 @@ private:
   SignallerConfig cfg_;
   std::string ws_uri_;
   JanusId room_;
+  std::string channel_; // the label a subscription's data comes out as
   bool subscribe_;
   GMainContext *ctx_ = nullptr;
   SignallerEvents events_;
@@ -789,11 +809,26 @@ std::unique_ptr<Signaller> make_janus_signaller(const SignallerConfig &cfg, std:
   else
     id.str = room;
   if (id.num && *id.num <= 0) return sigutil::bad_uri(error, cfg.uri, "room 0 is not a room");
+  // ?channel=NAME: the src pad (data_NAME) a subscription's data comes out of; Janus merges
+  // all of a publisher's channels into one and drops their labels.
+  std::string channel = "points";
+  if (GUri *g = g_uri_parse(cfg.uri.c_str(), G_URI_FLAGS_NONE, nullptr)) {
+    if (const char *q = g_uri_get_query(g)) {
+      if (GHashTable *params = g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, nullptr)) {
+        if (auto *c = static_cast<const char *>(g_hash_table_lookup(params, "channel")))
+          channel = c;
+        g_hash_table_unref(params);
+      }
+    }
+    g_uri_unref(g);
+  }
+  if (channel.empty() || sigcheck::check_id("channel", channel))
+    return sigutil::bad_uri(error, cfg.uri, "bad ?channel= label");
   bool tls = uri->scheme == "januss";
   std::string ws = std::string(tls ? "wss://" : "ws://") +
       (uri->host.find(':') != std::string::npos ? "[" + uri->host + "]" : uri->host) + ":" +
       std::to_string(uri->port > 0 ? uri->port : 8188) + "/";
-  return std::make_unique<JanusSignaller>(cfg, ws, id);
+  return std::make_unique<JanusSignaller>(cfg, ws, id, channel);
 }
 
 } // namespace pointcast

@@ -93,6 +93,14 @@ public:
   }
   bool trickles() const override { return inner_->trickles(); }
   bool peer_trickles(const std::string &peer) const override { return inner_->peer_trickles(peer); }
+  bool answerer_opens_channel(const std::string &peer) const override
+  {
+    return inner_->answerer_opens_channel(peer);
+  }
+  std::string data_label(const std::string &peer) const override
+  {
+    return inner_->data_label(peer);
+  }
   Role resolve_role(Role requested) const override { return inner_->resolve_role(requested); }
 
 private:
@@ -179,6 +187,14 @@ public:
   bool peer_trickles(const std::string &peer) const override
   {
     return !inner_ || inner_->peer_trickles(peer);
+  }
+  bool answerer_opens_channel(const std::string &peer) const override
+  {
+    return inner_ && inner_->answerer_opens_channel(peer);
+  }
+  std::string data_label(const std::string &peer) const override
+  {
+    return inner_ ? inner_->data_label(peer) : "";
   }
   Role resolve_role(Role requested) const override { return role_; }
 

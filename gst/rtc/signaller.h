@@ -69,6 +69,12 @@ public:
   // Whether this particular remote peer trickles. Defaults to trickles(); the room protocol
   // overrides it for offers that carry "trickle": false (the daemon's HTTP /offer bridge).
   virtual bool peer_trickles(const std::string &peer) const { return trickles(); }
+  // Whether our answer to this peer must open a data channel of its own even with no data_%s
+  // sink pad: a Janus subscription relays nothing until the subscriber has opened one.
+  virtual bool answerer_opens_channel(const std::string &peer) const { return false; }
+  // Non-empty: every data channel this peer opens comes out as data_<this> (a Janus VideoRoom
+  // relays all of a publisher's channels as one, labelled with its feed id). Asked once per peer.
+  virtual std::string data_label(const std::string &peer) const { return ""; }
   // The role this transport implies when the element's role is auto
   // (tcp: offerer listens, answerer connects; http: always offerer).
   virtual Role resolve_role(Role requested) const { return requested; }

@@ -30,16 +30,28 @@ import janusconf  # noqa: E402
 from test_e2e import Daemon, Gst, check_same, files, free_port, ok_exit, wait_count  # noqa: E402
 
 W, H = 320, 240
-# videotestsrc's first seven bars, left to right (RGB, 75 % amplitude in SMPTE: ~191).
-BARS = [(191, 191, 191), (191, 191, 0), (0, 191, 191), (0, 191, 0), (191, 0, 191), (191, 0, 0),
-        (0, 0, 191)]
+
+
+def reference_frame(work):
+    """videotestsrc's bars as RGB, made here the way the subscribers convert theirs."""
+    path = os.path.join(work, "reference.rgb")
+    subprocess.run(["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=1", "!",
+                    f"video/x-raw,width={W},height={H}", "!", "videoconvert", "!",
+                    f"video/x-raw,format=RGB,width={W},height={H}", "!", "filesink",
+                    f"location={path}"], check=True)
+    return np.fromfile(path, dtype=np.uint8).reshape(H, W, 3).astype(int)
 
 
 class Janus:
     def __init__(self, work):
         self.port = free_port()
         self.conf = os.path.join(work, "janus-conf")
-        janusconf.write(self.conf, ws_ip="127.0.0.1", ws_port=self.port, ice_ip="lo")
+        self.ice_ip = janusconf.local_ipv4()
+        if not self.ice_ip:
+            # Janus gathers no loopback candidates: without another address it cannot work here.
+            print("SKIP: no global IPv4 address for Janus's ICE")
+            sys.exit(77)
+        janusconf.write(self.conf, ws_ip="127.0.0.1", ws_port=self.port, ice_ip=self.ice_ip)
         self.log = os.path.join(work, "janus.log")
         self.proc = subprocess.Popen(
             [shutil.which("janus") or "/usr/bin/janus", "-C", os.path.join(self.conf, "janus.jcfg"),
@@ -70,17 +82,19 @@ class Janus:
                 self.proc.wait()
 
 
-def check_bars(path):
+def check_bars(path, ref):
+    """The seven top bars have the colours of the reference (VP8 blurs their edges only)."""
     frame = np.fromfile(path, dtype=np.uint8)
     assert frame.size == W * H * 3, f"{path}: {frame.size} bytes, not a {W}x{H} RGB frame"
     frame = frame.reshape(H, W, 3).astype(int)
-    for i, want in enumerate(BARS):
+    for i in range(7):
         x = int((i + 0.5) * W / 7)
-        got = frame[H // 4, x]
+        got, want = frame[H // 4, x], ref[H // 4, x]
         assert np.abs(got - want).max() <= 40, f"{path}: bar {i} at x={x} is {got}, want {want}"
 
 
 def case_fanout(work):
+    ref = reference_frame(work)
     janus = Janus(work)
     subs = []
     try:
@@ -115,8 +129,7 @@ def case_fanout(work):
             check_same(sdir, os.path.join(out, "points"), 40)
             frames = sorted(os.listdir(os.path.join(out, "video")))
             assert frames, f"{g.name} decoded no video"
-            check_bars(os.path.join(out, "video", frames[-1]))
-        # The publisher's points reached Janus once, not once per subscriber.
+            check_bars(os.path.join(out, "video", frames[-1]), ref)
         pub.stop()
         print(f"3 subscribers: {n} points messages each, video bars correct")
     finally:
