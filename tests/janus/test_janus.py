@@ -97,6 +97,7 @@ def case_fanout(work):
     ref = reference_frame(work)
     janus = Janus(work)
     subs = []
+    pub = None
     try:
         room = 4242
         n = 24
@@ -135,6 +136,8 @@ def case_fanout(work):
     finally:
         for g, _ in subs:
             g.stop()
+        if pub:
+            pub.stop()
         janus.stop()
 
 
@@ -144,6 +147,7 @@ def case_failover(work):
     a = Daemon(os.path.join(work, "a")).start()
     b = Daemon(os.path.join(work, "b")).start()
     try:
+        rx = tx = None
         both = f"{a.ws},{b.ws}"
         env = {"POINTCAST_SIGNALING": both, "POINTCAST_ROOM": "fo"}
         rdir = os.path.join(work, "rx")
@@ -177,6 +181,9 @@ def case_failover(work):
         rx.stop()
         print(f"{n} messages across the failover; both peers registered again on b")
     finally:
+        for g in (rx, tx):
+            if g:
+                g.stop()
         a.kill()
         b.kill()
 
