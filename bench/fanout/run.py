@@ -5,7 +5,8 @@
   - rtcpeer publishing into a Janus VideoRoom (one peer connection, Janus fans out),
   - the aiortc reference sender (one encoder per peer connection).
 Video: 640x480 at 30 fps, videotestsrc's moving ball (the aiortc sender loops 2 s of the same
-frames). The viewers are rtcpeers in one separate process (bench/fanout/viewers.py); a point
+frames), VP8 CBR at 500 kbit/s on both sides (aiortc's starting bitrate, which it keeps: rtcpeer
+viewers send no REMB; rtcpeer's video-bitrate is set to match). The viewers are rtcpeers in one separate process (bench/fanout/viewers.py); a point
 counts only if every viewer decodes frames during the window (its slowest fps is printed).
 CPU = user+system time of the sender process over the window, in % of one core.
 
@@ -27,6 +28,7 @@ sys.path.insert(0, os.path.join(SRC, "deploy", "janus"))
 import janusconf  # noqa: E402
 
 W, H, FPS = 640, 480, 30
+KBPS = 500
 PY = "/usr/bin/python3"
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -69,7 +71,7 @@ def stop(p):
 def gst_sender(signaling, room, log):
     desc = (f"videotestsrc is-live=true pattern=ball ! video/x-raw,width={W},height={H},"
             f"framerate={FPS}/1 ! rtc.video_0 rtcpeer name=rtc signaling={signaling} room={room} "
-            f"peer-id=sender")
+            f"peer-id=sender video-bitrate={KBPS}")
     return subprocess.Popen(["gst-launch-1.0"] + desc.split(), stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -176,7 +178,7 @@ def main():
         print("janus: skipped (no janus binary or no global IPv4 address for its ICE)")
         systems.remove("janus")
     work = tempfile.mkdtemp(prefix="bench-fanout-")
-    print(f"fan-out, {W}x{H}@{FPS} VP8, sender CPU in % of one core over {a.seconds:g} s "
+    print(f"fan-out, {W}x{H}@{FPS} VP8 {KBPS} kbit/s, sender CPU in % of one core over {a.seconds:g} s "
           f"(logs in {work})")
     res = {s: run_system(s, ns, a.seconds, work) for s in systems}
     print("\nviewers  " + "".join(f"{s:>10s}" for s in systems))

@@ -3,10 +3,11 @@
 """Writes a minimal Janus configuration for pointcast into a folder: only the VideoRoom plugin and
 the WebSocket transport are loaded, ICE is limited to one address and no STUN server is used.
 Janus never gathers loopback candidates (it skips IFF_LOOPBACK interfaces), so on one host the
-address is the host's own first global IPv4 address: traffic still never leaves the machine. The tests and the fan-out benchmark generate theirs with it; deploy/janus/etc is its output
-for a single host.
+address is the host's own first global IPv4 address: traffic still never leaves the machine.
+The tests and the fan-out benchmark generate theirs with it; deploy/janus/etc/ is its output
+for a server (`janusconf.py etc --ws-ip 0.0.0.0 --ice-ip eth0 --configs-folder /etc/janus`).
 
-Usage: janusconf.py DIR [--ws-ip IP] [--ws-port PORT] [--ice-ip IP]
+Usage: janusconf.py DIR [--ws-ip IP] [--ws-port PORT] [--ice-ip IP|IFACE] [--configs-folder D]
 """
 import argparse
 import glob
@@ -33,12 +34,13 @@ def local_ipv4():
     return None
 
 
-def write(folder, ws_ip="127.0.0.1", ws_port=8188, ice_ip=None, debug_level=4):
+def write(folder, ws_ip="127.0.0.1", ws_port=8188, ice_ip=None, debug_level=4, configs_folder=None):
     ice_ip = ice_ip or local_ipv4() or "127.0.0.1"
     os.makedirs(folder, exist_ok=True)
+    head = "# SPDX-License-Identifier: LGPL-2.1-or-later\n# Written by deploy/janus/janusconf.py\n"
     with open(os.path.join(folder, "janus.jcfg"), "w") as f:
-        f.write(f"""general: {{
-\tconfigs_folder = "{folder}"
+        f.write(head + f"""general: {{
+\tconfigs_folder = "{configs_folder or folder}"
 \tplugins_folder = "{LIB}/plugins"
 \ttransports_folder = "{LIB}/transports"
 \tevents_folder = "{LIB}/events"
@@ -47,13 +49,10 @@ def write(folder, ws_ip="127.0.0.1", ws_port=8188, ice_ip=None, debug_level=4):
 \t# idle sessions go after this; rtcpeer sends a keepalive every 25 s
 \tsession_timeout = 60
 }}
-media: {{
-\t# pointcast's point clouds come in messages up to 64 KiB (larger ones are fragmented)
-\tdtls_mtu = 1200
-}}
 nat: {{
 \tnice_debug = false
-\tice_enforce_list = "lo"
+\tice_enforce_list = "{ice_ip}"
+\t# candidates are trickled to rtcpeer as Janus finds them
 \tfull_trickle = true
 }}
 plugins: {{
@@ -71,7 +70,7 @@ events: {{
 }}
 """)
     with open(os.path.join(folder, "janus.transport.websockets.jcfg"), "w") as f:
-        f.write(f"""general: {{
+        f.write(head + f"""general: {{
 \tjson = "compact"
 \tws = true
 \tws_ip = "{ws_ip}"
@@ -85,7 +84,7 @@ admin: {{
     with open(os.path.join(folder, "janus.plugin.videoroom.jcfg"), "w") as f:
         # Rooms are created on demand by rtcpeer (request "create"); room 1234 is there from the
         # start for clients that cannot create one.
-        f.write("""general: {
+        f.write(head + """general: {
 }
 room-1234: {
 \tdescription = "pointcast"
@@ -102,6 +101,9 @@ if __name__ == "__main__":
     ap.add_argument("dir")
     ap.add_argument("--ws-ip", default="127.0.0.1")
     ap.add_argument("--ws-port", type=int, default=8188)
-    ap.add_argument("--ice-ip", help="address for media (default: the first global IPv4)")
+    ap.add_argument("--ice-ip", help="address or interface for media (default: the first global "
+                    "IPv4 address)")
+    ap.add_argument("--configs-folder", help="where Janus will read these files (default: DIR)")
     a = ap.parse_args()
-    print(write(os.path.abspath(a.dir), a.ws_ip, a.ws_port, a.ice_ip))
+    print(write(os.path.abspath(a.dir), a.ws_ip, a.ws_port, a.ice_ip,
+                configs_folder=a.configs_folder))
