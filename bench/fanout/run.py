@@ -4,8 +4,9 @@
   - rtcpeer peer-to-peer through pointcast-signaling (one encoder, RTP fanned out per peer),
   - rtcpeer publishing into a Janus VideoRoom (one peer connection, Janus fans out),
   - the aiortc reference sender (one encoder per peer connection).
-Video: 640x480 at 30 fps, videotestsrc's moving ball (the aiortc sender loops 2 s of the same
-frames), VP8 CBR at 500 kbit/s on both sides (aiortc's starting bitrate, which it keeps: rtcpeer
+Video: 640x480 at 30 fps, 2 s of videotestsrc's moving ball made once and looped from memory by
+both kinds of sender (multifilesrc + clocksync for rtcpeer: drawing the ball live would cost more
+than rtcpeer's encoder), VP8 CBR at 500 kbit/s on both sides (aiortc's starting bitrate, which it keeps: rtcpeer
 viewers send no REMB; rtcpeer's video-bitrate is set to match). The viewers are rtcpeers in one separate process (bench/fanout/viewers.py); a point
 counts only if every viewer decodes frames during the window (its slowest fps is printed).
 CPU = user+system time of the sender process over the window, in % of one core.
@@ -68,9 +69,9 @@ def stop(p):
             p.wait()
 
 
-def gst_sender(signaling, room, log):
-    desc = (f"videotestsrc is-live=true pattern=ball ! video/x-raw,width={W},height={H},"
-            f"framerate={FPS}/1 ! rtc.video_0 rtcpeer name=rtc signaling={signaling} room={room} "
+def gst_sender(signaling, room, frames, log):
+    desc = (f"multifilesrc location={frames} loop=true ! rawvideoparse format=i420 width={W} "
+            f"height={H} framerate={FPS}/1 ! clocksync ! rtc.video_0 rtcpeer name=rtc signaling={signaling} room={room} "
             f"peer-id=sender video-bitrate={KBPS}")
     return subprocess.Popen(["gst-launch-1.0"] + desc.split(), stdout=log, stderr=subprocess.STDOUT)
 
@@ -131,7 +132,7 @@ def run_system(system, ns, seconds, work):
                                       "-F", conf], stdout=log, stderr=log)
             wait_port(port, janus, "janus")
         frames = os.path.join(work, "frames.yuv")
-        if system == "aiortc" and not os.path.exists(frames):
+        if not os.path.exists(frames):
             subprocess.run(["gst-launch-1.0", "-q", "videotestsrc", "pattern=ball",
                             f"num-buffers={2 * FPS}", "!",
                             f"video/x-raw,format=I420,width={W},height={H},framerate={FPS}/1",
@@ -139,11 +140,11 @@ def run_system(system, ns, seconds, work):
         for i, n in enumerate(ns):
             room = f"{system}-{i}"
             if system == "p2p":
-                sender = gst_sender(uri, room, log)
+                sender = gst_sender(uri, room, frames, log)
                 viewer_uri = uri
             elif system == "janus":
                 room = str(5000 + i)
-                sender = gst_sender(f"janus://127.0.0.1:{port}/{room}", room, log)
+                sender = gst_sender(f"janus://127.0.0.1:{port}/{room}", room, frames, log)
                 viewer_uri = f"janus://127.0.0.1:{port}/{room}"
             else:
                 sender = subprocess.Popen([PY, os.path.join(HERE, "aiortc_sender.py"), uri, room,

@@ -139,7 +139,7 @@ public:
   void send_sdp(const std::string &peer, const std::string &type, const std::string &sdp) override
   {
     GST_LOG("%s to %s:\n%s", type.c_str(), peer.c_str(), sdp.c_str());
-    if (!subscribe_ && peer == kPublisherPeer && type == "offer" && !pub_handle_.empty()) {
+    if (!subscribe_ && peer == pub_peer_ && type == "offer" && !pub_handle_.empty()) {
       // "publish" once; renegotiations of a running publisher are "configure".
       bool first = !published_;
       published_ = true;
@@ -163,7 +163,7 @@ public:
                       const std::string &candidate) override
   {
     JanusId handle;
-    if (!subscribe_ && peer == kPublisherPeer)
+    if (!subscribe_ && peer == pub_peer_)
       handle = pub_handle_;
     else if (Feed *f = feed_by_peer(peer))
       handle = f->handle;
@@ -451,7 +451,7 @@ private:
       backoff_ms_ = kFirstRetryMs;
       ready_ = true;
       std::vector<std::pair<std::string, std::string>> present;
-      if (!subscribe_) present.emplace_back(kPublisherPeer, "answerer");
+      if (!subscribe_) present.emplace_back(pub_peer_, "answerer");
       if (events_.ready) events_.ready(present);
     });
   }
@@ -461,11 +461,15 @@ private:
     session_id_ = {};
     pub_handle_ = {};
     published_ = false;
-    if (!subscribe_ && events_.peer_left) events_.peer_left(kPublisherPeer);
+    if (!subscribe_ && events_.peer_left) events_.peer_left(pub_peer_);
     auto feeds = std::move(feeds_);
     feeds_.clear();
     for (auto &f : feeds)
       if (f.announced && events_.peer_left) events_.peer_left(f.peer);
+    // The peer connections of the old session are gone with it: the next session's peers get
+    // new names, so that rtcpeer makes new connections instead of renegotiating dead ones.
+    generation_++;
+    pub_peer_ = std::string(kPublisherPeer) + "-" + std::to_string(generation_);
   }
 
   void attach(std::function<void(JanusId)> done)
@@ -525,7 +529,7 @@ private:
           backoff_ms_ = kFirstRetryMs;
           ready_ = true;
           std::vector<std::pair<std::string, std::string>> present;
-          if (!subscribe_) present.emplace_back(kPublisherPeer, "answerer");
+          if (!subscribe_) present.emplace_back(pub_peer_, "answerer");
           if (events_.ready) events_.ready(present);
           publishers(arr_of(data, "publishers"));
         });
@@ -555,8 +559,9 @@ private:
       f.id = *id;
       // The peer is named by the publisher's display (a pointcast peer id), else by its feed.
       bool usable = !display.empty() && !sigcheck::check_id("peer id", display) &&
-          display != kPublisherPeer && !feed_by_peer(display);
+          display.rfind(kPublisherPeer, 0) != 0 && !feed_by_peer(display);
       f.peer = usable ? display : "janus-feed-" + id->text();
+      if (generation_) f.peer += "-" + std::to_string(generation_);
       feeds_.push_back(f);
       subscribe(*id);
     }
@@ -711,7 +716,7 @@ private:
         auto type = str_of(jsep, "type");
         auto sdp = str_of(jsep, "sdp");
         if (type == std::string("answer") && sdp && events_.sdp)
-          events_.sdp(kPublisherPeer, *type, *sdp);
+          events_.sdp(pub_peer_, *type, *sdp);
       }
       return;
     }
@@ -742,7 +747,7 @@ private:
     if (!c || !events_.candidate) return;
     std::string peer;
     if (sender == pub_handle_ && !subscribe_)
-      peer = kPublisherPeer;
+      peer = pub_peer_;
     else if (Feed *f = feed_by_handle(sender))
       peer = f->peer;
     else
@@ -785,6 +790,8 @@ private:
   guint64 next_txn_ = 0;
   JanusId session_id_;
   JanusId pub_handle_;
+  std::string pub_peer_ = kPublisherPeer; // the publishing peer connection's name
+  unsigned generation_ = 0;               // Janus sessions lost so far
   std::map<std::string, Reply> pending_;
   std::vector<Feed> feeds_;
 };
