@@ -7,7 +7,8 @@ fanout:   an rtcpeer publishes videotestsrc bars and NumPy points into a Janus V
           checked) and receive every points message, byte for byte, in order.
 failover: two pointcast-signaling daemons; sender and receiver use signaling=ws://a,ws://b;
           daemon a is killed (-9) while points flow: no message is lost on the established
-          connection and both peers register again on b under the same ids.
+          connection and both peers register again on b under the same ids; a peer started
+          after that, with the dead daemon first in its list, registers on b.
 
 Usage: test_janus.py CASE ...
 """
@@ -174,6 +175,16 @@ def case_failover(work):
         else:
             raise AssertionError(f"peers did not register on b:\n{b.text()[-3000:]}")
         print(f"re-registered on b after {before} of {n} messages")
+        # A peer starting now, with a dead first URI, goes straight on to the next one.
+        late = Gst(work, "late", f"rtcpeer name=rtc signaling={both} room=fo peer-id=late-fo "
+                   f"role=answerer rtc.data_points ! fakesink", env)
+        try:
+            deadline = time.monotonic() + 10
+            while "late-fo (answerer) registered" not in b.text():
+                assert time.monotonic() < deadline, f"late peer not on b:\n{late.text()[-2000:]}"
+                time.sleep(0.1)
+        finally:
+            late.stop()
         ok_exit(tx, 60)
         wait_count(rdir, n, 10, "receiver")
         check_same(sdir, rdir, 50)
