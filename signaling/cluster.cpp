@@ -7,6 +7,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 namespace pointcast::signaling {
@@ -188,6 +189,9 @@ RedisCluster::RedisCluster(Server &server, RedisAddress addr)
     : server_(server), addr_(std::move(addr)), inst_(random_hex(6))
 {
   pfx_ = "pointcast:" + std::to_string(addr_.db) + ":";
+  ch_members_ = pfx_ + "members";
+  ch_inbox_ = pfx_ + "inst:" + inst_;
+  ch_room_ = pfx_ + "room:";
   server_.rooms().set_cluster(this);
 }
 
@@ -361,8 +365,8 @@ void RedisCluster::online()
   if (addr_.db) command({"SELECT", std::to_string(addr_.db)}, nullptr);
 
   // Subscriptions: the member events, our inbox, and every room we have members in.
-  std::vector<std::string> chans = {"SUBSCRIBE", pfx_ + "members", pfx_ + "inst:" + inst_};
-  for (auto &r : server_.rooms().local_rooms()) chans.push_back(pfx_ + "room:" + r);
+  std::vector<std::string> chans = {"SUBSCRIBE", ch_members_, ch_inbox_};
+  for (auto &r : server_.rooms().local_rooms()) chans.push_back(ch_room_ + r);
   std::vector<const char *> argv;
   std::vector<size_t> lens;
   for (auto &c : chans) {
@@ -541,29 +545,40 @@ void RedisCluster::left(const std::string &room, const std::string &id)
 void RedisCluster::room_used(const std::string &room, bool used)
 {
   if (!online_ || !sub_) return;
-  std::string ch = pfx_ + "room:" + room;
+  std::string ch = ch_room_ + room;
   const char *argv[] = {used ? "SUBSCRIBE" : "UNSUBSCRIBE", ch.data()};
   size_t lens[] = {std::strlen(argv[0]), ch.size()};
   redisAsyncCommandArgv(sub_, Callbacks::sub, nullptr, 2, argv, lens);
 }
 
+// The relay path: buffers reused, no reply wanted, hiredis copies into its output buffer.
+void RedisCluster::publish()
+{
+  if (!online_ || !cmd_) {
+    unsent_++;
+    return;
+  }
+  published_++;
+  const char *argv[] = {"PUBLISH", chan_buf_.data(), env_buf_.data()};
+  size_t lens[] = {7, chan_buf_.size(), env_buf_.size()};
+  if (redisAsyncCommandArgv(cmd_, nullptr, nullptr, 3, argv, lens) != REDIS_OK) unsent_++;
+}
+
 void RedisCluster::send(const std::string &instance, const std::string &room, const std::string &to,
                         const std::string &text)
 {
-  std::string env =
-      "T " + inst_ + " " + std::to_string(room.size()) + " " + std::to_string(to.size()) + "\n";
-  env.reserve(env.size() + room.size() + to.size() + text.size());
-  env += room;
-  env += to;
-  env += text;
-  published_++;
-  command({"PUBLISH", pfx_ + "inst:" + instance, std::move(env)}, nullptr);
+  chan_buf_.assign(pfx_).append("inst:").append(instance);
+  char head[64];
+  int n = std::snprintf(head, sizeof head, " %zu %zu\n", room.size(), to.size());
+  env_buf_.assign("T ").append(inst_).append(head, n).append(room).append(to).append(text);
+  publish();
 }
 
 void RedisCluster::broadcast(const std::string &room, const std::string &text)
 {
-  published_++;
-  command({"PUBLISH", pfx_ + "room:" + room, "B " + inst_ + "\n" + text}, nullptr);
+  chan_buf_.assign(ch_room_).append(room);
+  env_buf_.assign("B ").append(inst_).append("\n").append(text);
+  publish();
 }
 
 void RedisCluster::on_sub(redisReply *r)
@@ -580,20 +595,20 @@ void RedisCluster::on_sub(redisReply *r)
   Rooms &rooms = server_.rooms();
   auto bad = [&](const char *why) { rooms.drop_remote(why); };
   if (!split_header(msg->str, msg->len, &tok, &payload)) return bad("no header");
-  if (chan == pfx_ + "members") {
+  if (chan == ch_members_) {
     on_member_event(msg->str, msg->len);
-  } else if (chan == pfx_ + "inst:" + inst_) {
+  } else if (chan == ch_inbox_) {
     std::size_t rl = 0, tl = 0;
     if (tok.size() != 4 || tok[0] != "T" || !valid_instance(tok[1]) || !parse_len(tok[2], &rl) ||
         !parse_len(tok[3], &tl) || rl + tl > payload.size())
       return bad("malformed targeted message");
     rooms.remote_text(tok[1], payload.substr(0, rl), payload.substr(rl, tl),
                       payload.substr(rl + tl), Clock::now());
-  } else if (chan.substr(0, pfx_.size() + 5) == pfx_ + "room:") {
+  } else if (chan.substr(0, ch_room_.size()) == ch_room_) {
     if (tok.size() != 2 || tok[0] != "B" || !valid_instance(tok[1]))
       return bad("malformed broadcast");
     if (tok[1] == inst_) return; // our own
-    rooms.remote_text(tok[1], chan.substr(pfx_.size() + 5), {}, payload, Clock::now());
+    rooms.remote_text(tok[1], chan.substr(ch_room_.size()), {}, payload, Clock::now());
   }
   server_.apply_actions();
 }

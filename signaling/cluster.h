@@ -68,6 +68,7 @@ private:
   void republish();
   void load_instance(const std::string &inst);
   void on_sub(redisReply *r);
+  void publish(); // PUBLISH chan_buf_ env_buf_
   void on_member_event(const char *p, std::size_t n);
   void command(std::vector<std::string> args, void (*done)(RedisCluster &, redisReply *, Call &),
                Call *ctx = nullptr);
@@ -80,6 +81,8 @@ private:
   RedisAddress addr_;
   std::string inst_;
   std::string pfx_; // "pointcast:<db>:"
+  std::string ch_members_, ch_inbox_, ch_room_;
+  std::string chan_buf_, env_buf_; // reused by every relayed message
   redisAsyncContext *cmd_ = nullptr, *sub_ = nullptr;
   GSource *cmd_src_ = nullptr, *sub_src_ = nullptr;
   std::vector<GSource *> dead_sources_; // of contexts hiredis is freeing

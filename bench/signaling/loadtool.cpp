@@ -528,6 +528,12 @@ int main(int argc, char **argv)
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
+  // 20,000 connections need more than a hard limit of 20,000; root may raise it.
+  rlim_t want = rlim_t(o.connections) + 1024;
+  if (rl.rlim_max < want) {
+    rlimit more{want, want};
+    if (setrlimit(RLIMIT_NOFILE, &more) == 0) rl = more;
+  }
   if (rl.rlim_cur < (rlim_t)o.connections + 256)
     std::fprintf(stderr, "loadtool: only %llu file descriptors allowed\n",
                  (unsigned long long)rl.rlim_cur);
