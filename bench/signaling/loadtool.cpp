@@ -83,6 +83,10 @@ struct Options {
   int server_pid = 0;
   int port2 = 0; // a second daemon: rooms split across the two
   int server_pid2 = 0;
+  // Hold phase split over processes (one process cannot hold 20,000 sockets under a hard limit
+  // of 20,000 descriptors): connection j of this process is global number base + j * step.
+  int id_base = 0, id_step = 1;
+  double hold_seconds = 0; // keep the connections open this long once registered
   int parallel_connects = 100;
 };
 
@@ -358,11 +362,12 @@ public:
     while (now_ns() < deadline) {
       while (started < opt.connections && pending_open < opt.parallel_connects) {
         char reg[160];
+        int g = opt.id_base + started * opt.id_step;
         std::snprintf(reg, sizeof reg,
                       "{\"type\":\"register\",\"client_id\":\"c%d\",\"room_id\":\"hold-%d\","
                       "\"client_type\":\"bench\"}",
-                      started, started / 2);
-        int fd = open_conn(reg, opt.port2 && started % 2);
+                      g, g / 2);
+        int fd = open_conn(reg, opt.port2 && g % 2);
         started++;
         if (fd >= 0) fds.push_back(fd);
       }
@@ -375,6 +380,8 @@ public:
     double secs = (now_ns() - t0) / 1e9;
     // Let the server settle (peer_joined deliveries) before reading its memory.
     for (int i = 0; i < 50; i++) poll_once(10);
+    for (std::int64_t until = now_ns() + std::int64_t(opt.hold_seconds * 1e9); now_ns() < until;)
+      poll_once(10);
     long after = rss_kb(opt.server_pid) + (opt.server_pid2 ? rss_kb(opt.server_pid2) : 0);
     int held = registered;
     char buf[512];
@@ -508,6 +515,12 @@ int main(int argc, char **argv)
       o.warmup = std::atof(next());
     else if (a == "--port2")
       o.port2 = std::atoi(next());
+    else if (a == "--id-base")
+      o.id_base = std::atoi(next());
+    else if (a == "--id-step")
+      o.id_step = std::max(1, std::atoi(next()));
+    else if (a == "--hold-seconds")
+      o.hold_seconds = std::atof(next());
     else if (a == "--server-pid2")
       o.server_pid2 = std::atoi(next());
     else if (a == "--server-pid")
@@ -516,7 +529,7 @@ int main(int argc, char **argv)
       std::fprintf(stderr,
                    "usage: loadtool --port P [--host H] [--connections N] [--pairs P] "
                    "[--window W] [--seconds S] [--warmup S] [--server-pid PID] [--port2 P2] "
-                   "[--server-pid2 PID2]\n");
+                   "[--server-pid2 PID2] [--id-base B --id-step S] [--hold-seconds S]\n");
       return 2;
     }
   }

@@ -83,6 +83,59 @@ def run(name, cmd, marker, args):
         stop(proc)
 
 
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cluster_gauge(port):
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("pointcast_signaling_cluster_clients "):
+                return int(float(line.split()[1]))
+    return -1
+
+
+def cluster_hold(args, first, second):
+    """Half the connections from each of two load-tool processes (one process may not hold
+    20,000 sockets), rooms split across the daemons; held = what both daemons' cluster-wide
+    client gauge shows at once."""
+    half = args.cluster_connections // 2
+    before = rss_kb(first[1]) + rss_kb(second[1])
+    t0 = time.time()
+    tools = [subprocess.Popen([args.loadtool, "--port", str(first[0]), "--port2", str(second[0]),
+                               "--connections", str(half), "--pairs", "0", "--id-base", str(k),
+                               "--id-step", "2", "--hold-seconds", "4"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for k in (0, 1)]
+    seen, rss_peak, at = (0, 0), 0, None
+    while any(t.poll() is None for t in tools):
+        try:
+            g = (cluster_gauge(first[0]), cluster_gauge(second[0]))
+        except OSError:
+            g = (0, 0)
+        if min(g) > min(seen):
+            seen = g
+            rss_peak = rss_kb(first[1]) + rss_kb(second[1])
+            if min(g) >= 2 * half and at is None:
+                at = time.time() - t0
+        time.sleep(0.25)
+    outs = [json.loads(t.stdout.read()) for t in tools]
+    for t in tools:
+        err = t.stderr.read()
+        if err:
+            sys.stderr.write(err)
+    held = min(seen)
+    return {"connections_target": 2 * half, "connections_held": held,
+            "connections_per_tool": [o["connections_held"] for o in outs],
+            "connect_seconds": at if at is not None else max(o["connect_seconds"] for o in outs),
+            "kb_per_connection": (rss_peak - before) / held if held else -1.0}
+
+
 def run_cluster(daemon_cmd, args, redis_server):
     """Two daemons on one Redis (no persistence, a free loopback port), rooms split across them."""
     with socket.socket() as s:
@@ -107,7 +160,9 @@ def run_cluster(daemon_cmd, args, redis_server):
             procs.append(start(daemon_cmd + ["--redis", url], "listening on"))
         time.sleep(1)  # both connected to Redis
         (p1, port1), (p2, port2) = procs
-        res = measure(args, port1, p1.pid, args.cluster_connections, (port2, p2.pid))
+        hold = cluster_hold(args, (port1, p1.pid), (port2, p2.pid))
+        res = measure(args, port1, p1.pid, 0, (port2, p2.pid))
+        res.update(hold)
         res["server_alive"] = p1.poll() is None and p2.poll() is None
         return res
     finally:
