@@ -126,6 +126,11 @@ bool parse_redis_url(const std::string &url, RedisAddress *out, std::string *err
   return true;
 }
 
+struct RedisCluster::FlushSource {
+  GSource source;
+  RedisCluster *self;
+};
+
 struct RedisCluster::Call {
   RedisCluster *self = nullptr;
   void (*done)(RedisCluster &, redisReply *, Call &) = nullptr;
@@ -193,11 +198,28 @@ RedisCluster::RedisCluster(Server &server, RedisAddress addr)
   ch_inbox_ = pfx_ + "inst:" + inst_;
   ch_room_ = pfx_ + "room:";
   server_.rooms().set_cluster(this);
+  // Relayed messages leave once per main-loop iteration, just before it polls.
+  static GSourceFuncs funcs = {
+      [](GSource *src, gint *timeout) -> gboolean {
+        *timeout = -1;
+        reinterpret_cast<FlushSource *>(src)->self->flush_batches();
+        return FALSE;
+      },
+      nullptr,
+      [](GSource *, GSourceFunc, gpointer) -> gboolean { return G_SOURCE_CONTINUE; },
+      nullptr,
+      nullptr,
+      nullptr};
+  flusher_ = g_source_new(&funcs, sizeof(FlushSource));
+  reinterpret_cast<FlushSource *>(flusher_)->self = this;
+  g_source_attach(flusher_, nullptr);
 }
 
 RedisCluster::~RedisCluster()
 {
   stopping_ = true;
+  g_source_destroy(flusher_);
+  g_source_unref(flusher_);
   server_.rooms().set_cluster(nullptr);
   for (guint *t : {&retry_timer_, &beat_timer_, &connect_timer_, &teardown_idle_})
     if (*t) g_source_remove(*t);
@@ -322,6 +344,7 @@ void RedisCluster::command(std::vector<std::string> args,
     delete ctx;
     return;
   }
+  flush_batches(); // relayed messages queued before this command go first
   std::vector<const char *> argv;
   std::vector<size_t> lens;
   argv.reserve(args.size());
@@ -551,34 +574,55 @@ void RedisCluster::room_used(const std::string &room, bool used)
   redisAsyncCommandArgv(sub_, Callbacks::sub, nullptr, 2, argv, lens);
 }
 
-// The relay path: buffers reused, no reply wanted, hiredis copies into its output buffer.
-void RedisCluster::publish()
+/* The relay path. Relayed messages are batched per main-loop iteration: consecutive ones for the
+ * same channel share one PUBLISH (under load, a whole iteration's worth for a daemon in one), so
+ * Redis does one command for many messages. Order is kept: a batch only grows at its end, and
+ * every other command flushes first. */
+void RedisCluster::queue(const std::string &channel, const char *head, std::size_t head_len,
+                         std::string_view a, std::string_view b, std::string_view text)
 {
   if (!online_ || !cmd_) {
     unsent_++;
     return;
   }
   published_++;
-  const char *argv[] = {"PUBLISH", chan_buf_.data(), env_buf_.data()};
-  size_t lens[] = {7, chan_buf_.size(), env_buf_.size()};
-  if (redisAsyncCommandArgv(cmd_, nullptr, nullptr, 3, argv, lens) != REDIS_OK) unsent_++;
+  constexpr std::size_t kMaxBatch = 256 * 1024;
+  if (batch_.empty() || batch_.back().first != channel || batch_.back().second.size() > kMaxBatch)
+    batch_.emplace_back(channel, std::string());
+  std::string &out = batch_.back().second;
+  out.append(head, head_len).append(a).append(b).append(text);
+}
+
+void RedisCluster::flush_batches()
+{
+  if (batch_.empty()) return;
+  std::vector<std::pair<std::string, std::string>> now;
+  now.swap(batch_);
+  for (auto &[chan, payload] : now) {
+    if (!cmd_) break;
+    const char *argv[] = {"PUBLISH", chan.data(), payload.data()};
+    size_t lens[] = {7, chan.size(), payload.size()};
+    if (redisAsyncCommandArgv(cmd_, nullptr, nullptr, 3, argv, lens) != REDIS_OK) unsent_++;
+    batches_++;
+  }
 }
 
 void RedisCluster::send(const std::string &instance, const std::string &room, const std::string &to,
                         const std::string &text)
 {
   chan_buf_.assign(pfx_).append("inst:").append(instance);
-  char head[64];
-  int n = std::snprintf(head, sizeof head, " %zu %zu\n", room.size(), to.size());
-  env_buf_.assign("T ").append(inst_).append(head, n).append(room).append(to).append(text);
-  publish();
+  char head[96];
+  int n = std::snprintf(head, sizeof head, "T %s %zu %zu %zu\n", inst_.c_str(), room.size(),
+                        to.size(), text.size());
+  queue(chan_buf_, head, n, room, to, text);
 }
 
 void RedisCluster::broadcast(const std::string &room, const std::string &text)
 {
   chan_buf_.assign(ch_room_).append(room);
-  env_buf_.assign("B ").append(inst_).append("\n").append(text);
-  publish();
+  char head[64];
+  int n = std::snprintf(head, sizeof head, "B %s %zu\n", inst_.c_str(), text.size());
+  queue(chan_buf_, head, n, {}, {}, text);
 }
 
 void RedisCluster::on_sub(redisReply *r)
@@ -591,24 +635,38 @@ void RedisCluster::on_sub(redisReply *r)
   received_++;
   std::string_view chan(ch->str, ch->len);
   std::vector<std::string_view> tok;
-  std::string_view payload;
+  std::string_view payload, rest(msg->str, msg->len);
   Rooms &rooms = server_.rooms();
-  auto bad = [&](const char *why) { rooms.drop_remote(why); };
-  if (!split_header(msg->str, msg->len, &tok, &payload)) return bad("no header");
+  auto bad = [&](const char *why) {
+    rooms.drop_remote(why);
+    server_.apply_actions();
+  };
   if (chan == ch_members_) {
     on_member_event(msg->str, msg->len);
-  } else if (chan == ch_inbox_) {
-    std::size_t rl = 0, tl = 0;
-    if (tok.size() != 4 || tok[0] != "T" || !valid_instance(tok[1]) || !parse_len(tok[2], &rl) ||
-        !parse_len(tok[3], &tl) || rl + tl > payload.size())
-      return bad("malformed targeted message");
-    rooms.remote_text(tok[1], payload.substr(0, rl), payload.substr(rl, tl),
-                      payload.substr(rl + tl), Clock::now());
-  } else if (chan.substr(0, ch_room_.size()) == ch_room_) {
-    if (tok.size() != 2 || tok[0] != "B" || !valid_instance(tok[1]))
-      return bad("malformed broadcast");
-    if (tok[1] == inst_) return; // our own
-    rooms.remote_text(tok[1], chan.substr(ch_room_.size()), {}, payload, Clock::now());
+    server_.apply_actions();
+    return;
+  }
+  bool inbox = chan == ch_inbox_;
+  if (!inbox && chan.substr(0, ch_room_.size()) != ch_room_) return;
+  Time now = Clock::now();
+  // One or more records; a malformed one ends the batch (nothing after it can be framed).
+  while (!rest.empty()) {
+    if (!split_header(rest.data(), rest.size(), &tok, &payload)) return bad("no header");
+    std::size_t rl = 0, tl = 0, xl = 0;
+    if (inbox) {
+      if (tok.size() != 5 || tok[0] != "T" || !valid_instance(tok[1]) || !parse_len(tok[2], &rl) ||
+          !parse_len(tok[3], &tl) || !parse_len(tok[4], &xl) || rl + tl + xl > payload.size())
+        return bad("malformed targeted message");
+      rooms.remote_text(tok[1], payload.substr(0, rl), payload.substr(rl, tl),
+                        payload.substr(rl + tl, xl), now);
+    } else {
+      if (tok.size() != 3 || tok[0] != "B" || !valid_instance(tok[1]) || !parse_len(tok[2], &xl) ||
+          xl > payload.size())
+        return bad("malformed broadcast");
+      if (tok[1] == inst_) return; // our own batch
+      rooms.remote_text(tok[1], chan.substr(ch_room_.size()), {}, payload.substr(0, xl), now);
+    }
+    rest = payload.substr(rl + tl + xl);
   }
   server_.apply_actions();
 }
@@ -663,6 +721,8 @@ std::string RedisCluster::prometheus() const
          known_.size() + 1);
   metric("cluster_published_total", "counter", "Relayed messages published to other daemons.",
          published_);
+  metric("cluster_publish_commands_total", "counter",
+         "PUBLISH commands that carried them (consecutive messages share one).", batches_);
   metric("cluster_received_total", "counter", "Pub/sub messages received from Redis.", received_);
   metric("cluster_unsent_total", "counter", "Redis commands not sent: Redis was unreachable.",
          unsent_);

@@ -9,8 +9,10 @@
  * Pub/sub channels (all payloads go through Rooms::remote_* checks on arrival):
  *   members         "J <inst> <len(room)> <len(id)> <hidden>\n<room><id><type>",
  *                   "L <inst> <len(room)>\n<room><id>", "S <inst>\n" (reload my members)
- *   inst:<inst>     targeted: "T <inst> <len(room)> <len(to)>\n<room><to><protocol JSON>"
- *   room:<room>     broadcast: "B <inst>\n<protocol JSON>"
+ *   inst:<inst>     targeted: "T <inst> <len(room)> <len(to)> <len(json)>\n<room><to><json>"...
+ *   room:<room>     broadcast: "B <inst> <len(json)>\n<json>"...
+ *                   (one or more records per PUBLISH: a main-loop iteration's relays are
+ *                   batched per channel, in order)
  * Joins and leaves are Lua scripts (claim + hash + publish in one atomic step), so every daemon
  * sees them in the order Redis decided the claims. Redis down: local rooms keep working, the
  * daemon reconnects with backoff and then re-announces its members. */
@@ -23,6 +25,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pointcast::signaling {
@@ -57,6 +60,7 @@ public:
   std::string prometheus() const override;
 
   struct Call; // a reply callback's context
+  struct FlushSource;
 
 private:
   void connect();
@@ -68,7 +72,9 @@ private:
   void republish();
   void load_instance(const std::string &inst);
   void on_sub(redisReply *r);
-  void publish(); // PUBLISH chan_buf_ env_buf_
+  void queue(const std::string &channel, const char *head, std::size_t head_len, std::string_view a,
+             std::string_view b, std::string_view text);
+  void flush_batches();
   void on_member_event(const char *p, std::size_t n);
   void command(std::vector<std::string> args, void (*done)(RedisCluster &, redisReply *, Call &),
                Call *ctx = nullptr);
@@ -82,7 +88,10 @@ private:
   std::string inst_;
   std::string pfx_; // "pointcast:<db>:"
   std::string ch_members_, ch_inbox_, ch_room_;
-  std::string chan_buf_, env_buf_; // reused by every relayed message
+  std::string chan_buf_;                                   // reused by every relayed message
+  std::vector<std::pair<std::string, std::string>> batch_; // channel, records: one PUBLISH each
+  GSource *flusher_ = nullptr;
+  std::uint64_t batches_ = 0;
   redisAsyncContext *cmd_ = nullptr, *sub_ = nullptr;
   GSource *cmd_src_ = nullptr, *sub_src_ = nullptr;
   std::vector<GSource *> dead_sources_; // of contexts hiredis is freeing

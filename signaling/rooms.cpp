@@ -413,7 +413,7 @@ void Rooms::complete_register(Client &c, std::string room_id, std::string client
   for (Client *m : room->members) reply.peers.push_back({m->id, m->type});
   if (remote)
     for (auto &[id, m] : *remote)
-      if (!m.hidden) reply.peers.push_back({id, m.type});
+      if (!m.hidden && id != reg.client_id) reply.peers.push_back({id, m.type});
 
   c.registered = true;
   c.id = std::move(reg.client_id);

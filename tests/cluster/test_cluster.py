@@ -402,19 +402,27 @@ async def case_hostile():
             bomb = "[" * 100000
             good = json.dumps({"type": "offer", "target_id": "x", "from_id": "y",
                                "sdp": {"type": "offer", "sdp": OFFER_SDP}})
+            def T(inst, text, room="room", to="x"):  # a targeted record, framed as daemons do
+                return "T %s %d %d %d\n%s%s%s" % (inst, len(room.encode()), len(to.encode()),
+                                                 len(text.encode()), room, to, text)
+
+            def B(inst, text):
+                return "B %s %d\n%s" % (inst, len(text.encode()), text)
+            inbox = pfx + "inst:" + ia
             hostile = [
-                (pfx + "inst:" + ia, "garbage"),
-                (pfx + "inst:" + ia, "T %s 4 1\nroomx%s" % (ib, bomb)),                    # JSON bomb
-                (pfx + "inst:" + ia, "T %s 4 1\nroomx{\"type\":\"offer\"" % ib),         # truncated
-                (pfx + "inst:" + ia, "T %s 4 1\nroomx%s" % (ib, good.replace('"y"', '"nobody"'))),  # unknown sender
-                (pfx + "inst:" + ia, "T %s 4 1\nroomx%s" % ("abcdef", good)),            # wrong daemon for y
-                (pfx + "inst:" + ia, "T %s 4 1\nroomx%s" % (ib, good.replace('"x"', '"q"', 1))),  # target mismatch
-                (pfx + "inst:" + ia, "T %s 4 1\nroomx%s" % (ib, json.dumps({"type": "registered", "client_id": "x",
-                                                                            "room_id": "room", "peers": []}))),
-                (pfx + "inst:" + ia, "T %s 999999 1\nroom" % ib),                       # lengths past the end
-                (pfx + "inst:" + ia, "T %s 4 1\nroomx%s" % (ib, good.replace("offer\",", "offer\\u0000\",", 1))),
-                (pfx + "room:room", "B %s\n%s" % (ib, '{"type":"ice_candidate","from_id":"y","candidate":{}}')),
-                (pfx + "room:room", "B %s\n%s" % (ib, "\xff\xfe")),
+                (inbox, "garbage"),
+                (inbox, T(ib, bomb)),                                               # JSON bomb
+                (inbox, T(ib, '{"type":"offer"')),                                  # truncated
+                (inbox, T(ib, good.replace('"y"', '"nobody"'))),                    # unknown sender
+                (inbox, T("abcdef", good)),                                         # wrong daemon for y
+                (inbox, T(ib, good.replace('"x"', '"q"', 1))),                      # target mismatch
+                (inbox, T(ib, json.dumps({"type": "registered", "client_id": "x", "room_id": "room",
+                                          "peers": []}))),                          # server-only type
+                (inbox, "T %s 999999 1 5\nroom" % ib),                              # lengths past the end
+                (inbox, "T %s 4 1\nroomx%s" % (ib, good)),                          # no text length
+                (inbox, T(ib, good.replace("offer\",", "offer\\u0000\",", 1))),     # NUL in a string
+                (pfx + "room:room", B(ib, '{"type":"ice_candidate","from_id":"y","candidate":{}}')),
+                (pfx + "room:room", B(ib, "\xff\xfe")),
                 (pfx + "members", "J %s 4 300 0\nroom%s" % (ib, "i" * 300)),            # id too long
                 (pfx + "members", "J nothex 4 1 0\nroomzpeer"),
                 (pfx + "members", "J %s 4 1 0\nroomx" % ib),                             # x is A's own
@@ -423,18 +431,20 @@ async def case_hostile():
             ]
             for ch, payload in hostile:
                 r.command("PUBLISH", ch, payload)
-            r.command("PUBLISH", pfx + "inst:" + ia, ("T %s 4 1\nroomx" % ib).encode() + b"{\"type\":\xc3\x28}")
+            r.command("PUBLISH", inbox, ("T %s 4 1 13\nroomx" % ib).encode() + b"{\"type\":\xc3\x28}")
             await asyncio.sleep(0.5)
             check(a.alive() and b.alive(), "a daemon died of hostile input")
             await x.nothing(0.3)
             await y.nothing(0.1)
             ma = metrics(a)
-            check(ma["pointcast_signaling_cluster_dropped_total"] >= 12, "drops counted: %r" % ma)
+            check(ma["pointcast_signaling_cluster_dropped_total"] >= 15, "drops counted: %r" % ma)
             check(ma["pointcast_signaling_cluster_clients"] == 2, "hostile joins changed the view %r" % ma)
             # A well-formed relay in the same envelope format still goes through: the checks are
             # about content, not about who published.
-            r.command("PUBLISH", pfx + "inst:" + ia, "T %s 4 1\nroomx%s" % (ib, good))
+            r.command("PUBLISH", inbox, T(ib, good) + T(ib, good.replace("v=0", "v=0 again")))
             m = await x.expect("offer", from_id="y")
+            m = await x.expect("offer", from_id="y")  # two records in one publish, both delivered
+            check(m["sdp"]["sdp"].startswith("v=0 again"), "second record: %r" % m)
             # And the service carries on for everyone.
             await x.send({"type": "offer", "target_id": "y", "sdp": {"type": "offer", "sdp": OFFER_SDP}})
             await y.expect("offer", from_id="x")
