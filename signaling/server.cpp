@@ -1103,6 +1103,19 @@ void Server::Impl::on_offer(SoupServerMessage *msg, const char *path, GHashTable
     respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, "the SDP is not valid UTF-8");
     return;
   }
+  // The answerer gets it as a room message, which must fit the room's message limit (rtcpeer
+  // and browsers drop a connection on a bigger one: an oversized POST would disconnect them).
+  std::string quoted;
+  protocol::append_escaped(quoted, sdp);
+  constexpr std::size_t kEnvelope = 128; // {"type":"offer","from_id":"http-N","sdp":{...},...}
+  if (quoted.size() + kEnvelope > self->config().limits.max_message_bytes) {
+    respond_json_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                       "the SDP is " + std::to_string(quoted.size()) +
+                           " bytes as a room message; answerers take at most " +
+                           std::to_string(self->config().limits.max_message_bytes) +
+                           " (--max-message-size)");
+    return;
+  }
   const char *ip = soup_server_message_get_remote_host(msg);
   OfferStart st =
       self->rooms().begin_offer(room, sdp, target ? target : "", Clock::now(), ip ? ip : "?");

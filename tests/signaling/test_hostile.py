@@ -569,6 +569,36 @@ async def case_offers():
                 check(st == 200, "offer after the others settled: %s" % st)
 
 
+async def case_offer_size():
+    """An HTTP offer is relayed only when it fits the room's message limit: a 1 MiB body is a
+    valid request, but rtcpeer (and a browser) would drop its connection on a 1 MiB message."""
+    with Daemon("--max-message-size", "16384") as d:
+        async with Bystanders(d):
+            ans = await Client.open(d.ws, "ans")
+            await ans.register("ans", "offers", "answerer")
+            big = OFFER_SDP + "a=x-pad:" + "p" * 20000 + "\r\n"
+            for ctype, body in (("application/json", json.dumps({"type": "offer", "sdp": big}).encode()),
+                                ("application/sdp", big.encode())):
+                st, _, text = await asyncio.to_thread(http, "POST", d.http + "/offer?room=offers", body,
+                                                      {"Content-Type": ctype})
+                check(st == 413 and b"--max-message-size" in text, "%s, 20 KB SDP: %s %r" % (ctype, st, text))
+            # A WHIP SDP of many short lines grows when escaped (CRLF -> \r\n): counted as sent.
+            lines = OFFER_SDP + "a=x:y\r\n" * 2000  # 14 KB as sent, 18 KB escaped
+            st, _, text = await asyncio.to_thread(http, "POST", d.http + "/offer?room=offers", lines.encode(),
+                                                  {"Content-Type": "application/sdp"})
+            check(st == 413, "SDP of 2000 short lines: %s %r" % (st, text))
+            await ans.nothing(0.3)
+            # One that fits goes through to the same answerer.
+            task = asyncio.create_task(asyncio.to_thread(
+                http, "POST", d.http + "/offer?room=offers", json.dumps({"type": "offer", "sdp": OFFER_SDP}).encode(),
+                {"Content-Type": "application/json"}))
+            m = await ans.expect("offer")
+            await ans.send({"type": "answer", "target_id": m["from_id"], "trickle": False,
+                            "sdp": {"type": "answer", "sdp": ANSWER_SDP}})
+            st, _, _ = await task
+            check(st == 200, "an offer that fits: %s" % st)
+
+
 async def case_timeouts():
     """Idle, slow and half-open connections are closed after --http-timeout; TLS handshakes too."""
     import ssl
