@@ -232,6 +232,19 @@ async def case_chunked():
             check(st == 413 and sent < 32 * MIB, "TLS, chunked 300 MiB: %s after %d MiB" % (st, sent // MIB))
 
 
+async def case_headers():
+    """Request headers are bounded (64 KiB, libsoup's limit): an endless header line or endless
+    header lines end the connection, not the daemon's memory."""
+    with Daemon() as d:
+        async with Bystanders(d):
+            for what, piece in (("one endless line", b"a" * 65536),
+                                ("endless lines", (b"X-A: " + b"a" * 1000 + b"\r\n") * 64)):
+                st, sent, resp = await asyncio.to_thread(
+                    send_until_answered, d.port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-B: ", piece, 256 * MIB, 20)
+                check(sent < 16 * MIB, "%s: the daemon took %d MiB of headers" % (what, sent // MIB))
+                print("%s: connection ended after %d KiB" % (what, sent // 1024))
+
+
 async def case_text():
     """Valid UTF-8 that is not JSON, NUL, lone surrogates and NUL keys: errors, never 1007."""
     with Daemon() as d:
