@@ -143,6 +143,18 @@ struct Server::Impl final : WsListener {
     ~Linger();
   };
   std::vector<std::unique_ptr<Linger>> lingers;
+  // HTTP connections (not yet WebSockets) per address, as weak references to their sockets.
+  struct WeakSocket {
+    GWeakRef ref;
+    explicit WeakSocket(GSocket *s) { g_weak_ref_init(&ref, s); }
+    ~WeakSocket() { g_weak_ref_clear(&ref); }
+  };
+  std::unordered_map<std::string, std::vector<std::unique_ptr<WeakSocket>>> http_conns;
+  std::uint64_t http_address_limit = 0;
+  std::int64_t last_sweep_us = 0;
+  bool count_connection(SoupServerMessage *msg);
+  static void prune(std::vector<std::unique_ptr<WeakSocket>> &live);
+  void sweep_connections();
   void arm_deadline(SoupServerMessage *msg);
   static void on_finished_idle(SoupServerMessage *m, gpointer data);
   std::uint64_t http_timeouts = 0;
@@ -564,8 +576,73 @@ Server::Impl::Linger::~Linger()
  * that covers a slow or stalled header or body (slowloris), a TLS handshake that never ends and
  * a keep-alive connection left idle (libsoup starts the next request as soon as one is done).
  * Paused /offer requests and event streams are past this point: their own limits apply. */
+/* --max-connections-per-address covers HTTP connections too (WebSockets are counted by Rooms once
+ * upgraded): each may hold up to 64 KiB of headers and a body up to --max-body-size for
+ * --http-timeout, so one address opening thousands of them could hold gigabytes. Counted from
+ * a connection's first request until its socket goes (or becomes a WebSocket); past the limit
+ * the connection is closed before libsoup reads its headers. */
+// Drops the sockets that are gone, closed or WebSockets now (a count kept by finalizers would
+// never go down if libsoup kept a socket alive, see release_leaked_accept_ref).
+void Server::Impl::prune(std::vector<std::unique_ptr<WeakSocket>> &live)
+{
+  live.erase(std::remove_if(live.begin(), live.end(),
+                            [](const std::unique_ptr<WeakSocket> &w) {
+                              g_autoptr(GSocket) s = G_SOCKET(g_weak_ref_get(&w->ref));
+                              return !s || g_socket_is_closed(s) ||
+                                  g_object_get_data(G_OBJECT(s), "pointcast-websocket");
+                            }),
+             live.end());
+}
+
+// Once a second: addresses whose connections all ended are forgotten.
+void Server::Impl::sweep_connections()
+{
+  for (auto it = http_conns.begin(); it != http_conns.end();) {
+    prune(it->second);
+    it = it->second.empty() ? http_conns.erase(it) : std::next(it);
+  }
+}
+
+bool Server::Impl::count_connection(SoupServerMessage *msg)
+{
+  GSocket *sock = soup_server_message_get_socket(msg);
+  std::size_t limit = self->config().limits.max_connections_per_address;
+  if (!sock || g_object_get_data(G_OBJECT(sock), "pointcast-counted")) return true;
+  g_object_set_data(G_OBJECT(sock), "pointcast-counted", GINT_TO_POINTER(1));
+  const char *ip = soup_server_message_get_remote_host(msg);
+  auto &live = http_conns[ip ? ip : "?"];
+  prune(live);
+  if (limit && live.size() >= limit) {
+    http_address_limit++;
+    PC_LOG(Warning, kModule, "HTTP connection from %s closed: %zu from that address already",
+           remote_of(msg).c_str(), limit);
+    g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+    return false;
+  }
+  live.push_back(std::make_unique<WeakSocket>(sock));
+  return true;
+}
+
+/* libsoup before 3.4 never drops the reference g_socket_accept() gave it (soup-listener.c;
+ * upstream commit b545d5f0 "soup-listener: Plug a leak", in 3.4.0, not in Debian 12's 3.2.3):
+ * every connection left its GSocket behind, ~450 bytes (20,000 connections: +9 MiB, also in a
+ * bare SoupServer). The first request-started of a connection is emitted while that reference
+ * and the connection's own are the only ones (soup_server_connection_accepted), so a count of 2
+ * there is the leak, and dropping one leaves the connection's; a fixed libsoup shows 1 and is
+ * left alone. */
+static void release_leaked_accept_ref(SoupServerMessage *msg)
+{
+  static const bool leaky = soup_get_major_version() == 3 && soup_get_minor_version() < 4;
+  GSocket *sock = soup_server_message_get_socket(msg);
+  if (!leaky || !sock || g_object_get_data(G_OBJECT(sock), "pointcast-seen")) return;
+  g_object_set_data(G_OBJECT(sock), "pointcast-seen", GINT_TO_POINTER(1));
+  if (g_atomic_int_get(&G_OBJECT(sock)->ref_count) == 2) g_object_unref(sock);
+}
+
 void Server::Impl::arm_deadline(SoupServerMessage *msg)
 {
+  release_leaked_accept_ref(msg);
+  if (!count_connection(msg)) return;
   struct Deadline {
     Impl *impl;
     SoupServerMessage *msg;
@@ -604,6 +681,7 @@ void Server::Impl::arm_deadline(SoupServerMessage *msg)
 
 void Server::Impl::on_finished_idle(SoupServerMessage *m, gpointer data)
 {
+
   if (g_object_get_data(G_OBJECT(m), "pointcast-upgraded"))
     return; // a WebSocket now: keep-alive pings watch it
   GSocket *s = soup_server_message_get_socket(m);
@@ -704,6 +782,12 @@ bool Server::start(std::string *error)
             "pointcast_signaling_http_forbidden_total " +
             std::to_string(impl->http_forbidden) +
             "\n"
+            "# HELP pointcast_signaling_http_address_limit_total HTTP connections closed by "
+            "--max-connections-per-address.\n"
+            "# TYPE pointcast_signaling_http_address_limit_total counter\n"
+            "pointcast_signaling_http_address_limit_total " +
+            std::to_string(impl->http_address_limit) +
+            "\n"
             "# HELP pointcast_signaling_http_timeouts_total HTTP connections closed by "
             "--http-timeout.\n"
             "# TYPE pointcast_signaling_http_timeouts_total counter\n"
@@ -770,6 +854,10 @@ bool Server::start(std::string *error)
         impl->self->rooms().tick(Clock::now());
         impl->apply();
         impl->keepalive();
+        if (std::int64_t now = g_get_monotonic_time(); now - impl->last_sweep_us >= 1000000) {
+          impl->last_sweep_us = now;
+          impl->sweep_connections();
+        }
         return G_SOURCE_CONTINUE;
       },
       impl_.get());
@@ -845,6 +933,8 @@ void Server::Impl::on_upgrade(SoupServerMessage *msg)
       setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof timeout_ms);
     }
   }
+  if (GSocket *sock = soup_server_message_get_socket(msg))
+    g_object_set_data(G_OBJECT(sock), "pointcast-websocket", GINT_TO_POINTER(1)); // Rooms counts it
   g_object_ref(msg);
   GIOStream *stream = soup_server_message_steal_connection(msg);
   g_object_unref(msg);
