@@ -530,6 +530,14 @@ void Rooms::to_bridge(Client *c, Bridge &b, const proto::Message &msg, Time now)
     if (b.state == Bridge::State::Answered) finish_bridge(b, 200, {});
     return;
   }
+  // Merged into the HTTP answer: bounded in count and size (a real candidate line is ~100-200
+  // bytes), so a pending offer holds at most 256 KiB of them, not 256 messages of 64 KiB.
+  constexpr std::size_t kMaxCandidateBytes = 1024;
+  if (cand.candidate.size() > kMaxCandidateBytes) {
+    PC_LOG(Warning, kModule, "candidate of %zu bytes from %s for %s dropped (limit %zu)",
+           cand.candidate.size(), c.id.c_str(), b.peer_id.c_str(), kMaxCandidateBytes);
+    return;
+  }
   if (b.candidates.size() < 256) b.candidates.push_back(cand);
 }
 
