@@ -535,7 +535,8 @@ void Rooms::to_bridge(Client *c, Bridge &b, const proto::Message &msg, Time now)
   constexpr std::size_t kMaxCandidateBytes = 1024;
   if (cand.candidate.size() > kMaxCandidateBytes) {
     PC_LOG(Warning, kModule, "candidate of %zu bytes from %s for %s dropped (limit %zu)",
-           cand.candidate.size(), c.id.c_str(), b.peer_id.c_str(), kMaxCandidateBytes);
+           cand.candidate.size(), c ? c->id.c_str() : "another daemon", b.peer_id.c_str(),
+           kMaxCandidateBytes);
     return;
   }
   if (b.candidates.size() < 256) b.candidates.push_back(cand);
