@@ -3,8 +3,9 @@
 """Scale-out end to end, with gst-launch-1.0 processes on loopback.
 
 fanout:   an rtcpeer publishes videotestsrc bars and NumPy points into a Janus VideoRoom
-          (janus://); three rtcpeer subscribers each decode the video (the bars' colours are
-          checked) and receive every points message, byte for byte, in order.
+          (janus://); three rtcpeer subscribers (two with role=answerer, one with a target)
+          each decode the video (the bars' colours are checked) and receive every points
+          message, byte for byte, in order.
 failover: two pointcast-signaling daemons; sender and receiver use signaling=ws://a,ws://b;
           daemon a is killed (-9) while points flow: no message is lost on the established
           connection and both peers register again on b under the same ids; a peer started
@@ -111,7 +112,9 @@ def case_fanout(work):
             out = os.path.join(work, name)
             os.makedirs(os.path.join(out, "video"))
             os.makedirs(os.path.join(out, "points"))
-            desc = (f"rtcpeer name=rtc signaling={janus.uri(room)} role=answerer peer-id={name} "
+            # Two subscribe as answerers (every publisher), one by naming the publisher.
+            how = "target=publisher" if i == 2 else "role=answerer"
+            desc = (f"rtcpeer name=rtc signaling={janus.uri(room)} {how} peer-id={name} "
                     f"rtc.data_points ! multifilesink location={out}/points/%06d.npy "
                     f"rtc.video_0 ! videoconvert ! videoscale ! video/x-raw,format=RGB,width={W},height={H} "
                     f"! multifilesink location={out}/video/%06d.rgb max-files=5")
