@@ -3,11 +3,16 @@
 """Scale-out end to end, with gst-launch-1.0 processes on loopback.
 
 fanout:   an rtcpeer publishes videotestsrc bars and NumPy points into a Janus VideoRoom
-          (janus://); three rtcpeer subscribers each decode the video (the bars' colours are
-          checked) and receive every points message, byte for byte, in order.
+          (janus://); three rtcpeer subscribers (two with role=answerer, one with a target)
+          each decode the video (the bars' colours are checked) and receive every points
+          message, byte for byte, in order.
 failover: two pointcast-signaling daemons; sender and receiver use signaling=ws://a,ws://b;
           daemon a is killed (-9) while points flow: no message is lost on the established
-          connection and both peers register again on b under the same ids.
+          connection and both peers register again on b under the same ids; a peer started
+          after that, with the dead daemon first in its list, registers on b.
+
+cluster_failover: the same across two daemons sharing rooms on Redis, with the peers on
+          different daemons.
 
 Usage: test_janus.py CASE ...
 """
@@ -107,7 +112,9 @@ def case_fanout(work):
             out = os.path.join(work, name)
             os.makedirs(os.path.join(out, "video"))
             os.makedirs(os.path.join(out, "points"))
-            desc = (f"rtcpeer name=rtc signaling={janus.uri(room)} role=answerer peer-id={name} "
+            # Two subscribe as answerers (every publisher), one by naming the publisher.
+            how = "target=publisher" if i == 2 else "role=answerer"
+            desc = (f"rtcpeer name=rtc signaling={janus.uri(room)} {how} peer-id={name} "
                     f"rtc.data_points ! multifilesink location={out}/points/%06d.npy "
                     f"rtc.video_0 ! videoconvert ! videoscale ! video/x-raw,format=RGB,width={W},height={H} "
                     f"! multifilesink location={out}/video/%06d.rgb max-files=5")
@@ -174,6 +181,16 @@ def case_failover(work):
         else:
             raise AssertionError(f"peers did not register on b:\n{b.text()[-3000:]}")
         print(f"re-registered on b after {before} of {n} messages")
+        # A peer starting now, with a dead first URI, goes straight on to the next one.
+        late = Gst(work, "late", f"rtcpeer name=rtc signaling={both} room=fo peer-id=late-fo "
+                   f"role=answerer rtc.data_points ! fakesink", env)
+        try:
+            deadline = time.monotonic() + 10
+            while "late-fo (answerer) registered" not in b.text():
+                assert time.monotonic() < deadline, f"late peer not on b:\n{late.text()[-2000:]}"
+                time.sleep(0.1)
+        finally:
+            late.stop()
         ok_exit(tx, 60)
         wait_count(rdir, n, 10, "receiver")
         check_same(sdir, rdir, 50)
@@ -186,6 +203,58 @@ def case_failover(work):
                 g.stop()
         a.kill()
         b.kill()
+
+
+def case_cluster_failover(work):
+    """Two daemons on one Redis; the receiver is registered on a, the sender on b, and points flow
+    between them. a is killed (-9): no message is lost on the established connection, and the
+    receiver fails over to b and registers there under the same id (once the cluster has
+    expired a's claim on it)."""
+    sys.path.insert(0, os.path.join(SRC, "tests", "cluster"))
+    from test_cluster import Redis  # noqa: E402
+    if not shutil.which("redis-server"):
+        print("SKIP: no redis-server")
+        sys.exit(77)
+    redis = Redis()
+    for d in ("a", "b"):
+        os.makedirs(os.path.join(work, d))
+    a = Daemon(os.path.join(work, "a"), args=["--redis", redis.url]).start()
+    b = Daemon(os.path.join(work, "b"), args=["--redis", redis.url]).start()
+    rx = tx = None
+    try:
+        env = {"POINTCAST_ROOM": "cfo"}
+        rdir = os.path.join(work, "rx")
+        os.makedirs(rdir)
+        rx = Gst(work, "rx", f"rtcpeer name=rtc signaling={a.ws},{b.ws} room=cfo peer-id=rx-cfo "
+                 f"rtc.data_points ! multifilesink location={rdir}/%06d.npy", env)
+        sdir = os.path.join(work, "tx")
+        os.makedirs(sdir)
+        n = 600
+        tx = Gst(work, "tx", f"pointsrc pattern=counter rate=40 points=50 num-buffers={n} ! npypack "
+                 f"! tee name=t t. ! queue ! rtc.data_points t. ! queue ! multifilesink "
+                 f"location={sdir}/%06d.npy rtcpeer name=rtc signaling={b.ws},{a.ws} room=cfo "
+                 f"peer-id=tx-cfo wait-for-peers=1", env)
+        wait_count(rdir, 40, 30, "receiver before the kill")
+        assert "rx-cfo (gstreamer) registered in room cfo from" in a.text(), a.text()[-2000:]
+        assert "tx-cfo (gstreamer) registered in room cfo from" in b.text(), b.text()[-2000:]
+        a.kill()
+        t0 = time.monotonic()
+        # b logs a's clients as "registered ... on daemon <id>", its own as "... from <address>"
+        while "rx-cfo (gstreamer) registered in room cfo from" not in b.text():
+            assert time.monotonic() - t0 < 20, f"rx did not register on b:\n{b.text()[-3000:]}"
+            time.sleep(0.1)
+        took = time.monotonic() - t0
+        ok_exit(tx, 60)
+        wait_count(rdir, n, 10, "receiver")
+        check_same(sdir, rdir, 50)
+        print(f"{n} messages across the loss of daemon a; rx on b after {took:.1f} s")
+    finally:
+        for g in (rx, tx):
+            if g:
+                g.stop()
+        a.kill()
+        b.kill()
+        redis.stop()
 
 
 def main():
