@@ -2,6 +2,7 @@
 /* The perfect-negotiation state machine (gst/rtc/negotiation.h), without GStreamer: two
  * Negotiators drive two model webrtcbins that enforce webrtcbin 1.22's rules (no rollback:
  * a remote offer in have-local-offer is an error), over ordered signaling channels. */
+#include "check.h"
 #include "rtc/negotiation.h"
 
 #include <cstdio>
@@ -10,15 +11,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-static int failures = 0;
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 using namespace pointcast::negotiation;
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Pure C++ parts of rtcpeer: message framing for large messages, SDP helpers. */
+#include "check.h"
 #include "rtc/codecs.h"
 #include "rtc/framing.h"
 #include "rtc/sdputil.h"
@@ -12,15 +13,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-static int failures = 0;
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 using namespace pointcast;
 using Status = framing::Reassembler::Status;
