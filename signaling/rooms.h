@@ -249,6 +249,8 @@ private:
   std::unordered_map<std::string, std::map<std::string, RemoteMember>> remote_;
   std::size_t remote_visible_ = 0, remote_total_ = 0;
   std::unordered_map<std::string, Handle> claiming_; // room + '\n' + id -> registering client
+  // room + '\n' + a remote HTTP offer's virtual peer -> the local client it was offered to
+  std::unordered_map<std::string, Handle> remote_bridge_answerer_;
   std::uint64_t cluster_dropped_ = 0;
   Time last_drop_log_{};
   ClusterLink *cluster_ = nullptr;
