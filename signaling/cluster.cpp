@@ -173,7 +173,18 @@ struct Callbacks {
     } else {
       self->sub_ready_ = true;
     }
-    if (self->cmd_ready_ && self->sub_ready_) self->online();
+    // A TCP connection is not yet Redis (a proxy may accept anything): online once it answers.
+    if (self->cmd_ready_ && self->sub_ready_) {
+      auto *call = new RedisCluster::Call;
+      call->self = self;
+      call->done = [](RedisCluster &me, redisReply *r, RedisCluster::Call &) {
+        if (r->type == REDIS_REPLY_STATUS && std::string_view(r->str, r->len) == "PONG")
+          me.online();
+        else
+          me.teardown("no Redis answer to PING");
+      };
+      redisAsyncCommand(self->cmd_, Callbacks::reply, call, "PING");
+    }
   }
   static void disconnected(const redisAsyncContext *ac, int)
   {
