@@ -13,7 +13,8 @@
  * replies {"type":"answer","target_id":"http-<n>",...}. Candidates it trickles to "http-<n>"
  * (before or up to `candidate_grace` after the answer) are merged into the returned SDP; an answer
  * with trickle=false, an a=end-of-candidates line or an end-of-candidates message completes at
- * once. */
+ * once. In a cluster (set_cluster) the virtual peer is "http-<n>-<instance>", and answerers on
+ * other daemons are chosen in the same order after the local ones of each tier. */
 #pragma once
 
 #include "protocol.h"
