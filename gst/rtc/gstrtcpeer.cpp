@@ -16,6 +16,11 @@
  * Messages larger than the remote's SCTP max-message-size are announced and sent in pieces (see
  * README "rtcpeer"); rtcpeer reassembles them, so every buffer arrives whole.
  *
+ * Each data_%s sink pad chooses its channel's reliability (`ordered`, `max-retransmits`,
+ * `max-packet-lifetime`), in gst-launch as `rtcpeer name=rtc data_x::ordered=false`. A sender
+ * waits while a peer drains, however slowly; at EOS it delivers everything, or posts an error
+ * naming how many messages were not delivered.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 pointsrc rate=4 num-buffers=240 ! npypack ! rtcpeer wait-for-peers=1 \
