@@ -5,6 +5,8 @@
 #include "rtc/sdputil.h"
 #include "rtc/sigcheck.h"
 
+#include "check.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,15 +14,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-static int failures = 0;
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 using namespace pointcast;
 using Status = framing::Reassembler::Status;
@@ -394,8 +387,8 @@ int main()
   test_split_ice_bundle();
   test_reoffer_keeps_bundle();
   test_codec_table();
-  if (failures) {
-    std::fprintf(stderr, "%d check(s) failed\n", failures);
+  if (check_failures()) {
+    std::fprintf(stderr, "%d check(s) failed\n", check_failures());
     return 1;
   }
   std::printf("all rtc core checks passed\n");
