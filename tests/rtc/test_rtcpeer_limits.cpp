@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* rtcpeer against a malicious room server (issue 11): however many peers the server announces,
+ * in its registered list or in a peer_joined flood, rtcpeer makes at most max-peers peer
+ * connections, says so once per run of refusals, and takes new peers again once one leaves. */
+#include <string>
+#include <vector>
+
+#include <gst/check/gstcheck.h>
+#include <libsoup/soup.h>
+
+namespace {
+
+// A room server that answers the register message with `listed` peers (all browsers, so that
+// rtcpeer offers to each) and then announces `joined` more; send() adds messages later.
+struct FloodWs {
+  SoupServer *server = soup_server_new(nullptr, nullptr);
+  int port = 0;
+  int listed, joined;
+  SoupWebsocketConnection *conn = nullptr;
+
+  FloodWs(int listed_peers, int joined_peers) : listed(listed_peers), joined(joined_peers)
+  {
+    soup_server_add_websocket_handler(server, "/ws", nullptr, nullptr, &FloodWs::on_ws, this,
+                                      nullptr);
+    fail_unless(soup_server_listen_local(server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, nullptr));
+    GSList *uris = soup_server_get_uris(server);
+    port = g_uri_get_port(static_cast<GUri *>(uris->data));
+    g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
+  }
+  ~FloodWs()
+  {
+    if (conn) g_object_unref(conn);
+    g_object_unref(server);
+  }
+  void send(const std::string &text)
+  {
+    fail_unless(conn != nullptr);
+    soup_websocket_connection_send_text(conn, text.c_str());
+  }
+  void join(const std::string &id)
+  {
+    send("{\"type\":\"peer_joined\",\"client_id\":\"" + id + "\",\"client_type\":\"browser\"}");
+  }
+  static void on_message(SoupWebsocketConnection *, gint, GBytes *msg, gpointer d)
+  {
+    auto *self = static_cast<FloodWs *>(d);
+    gsize n = 0;
+    auto *text = static_cast<const char *>(g_bytes_get_data(msg, &n));
+    if (std::string(text, n).find("\"register\"") == std::string::npos) return;
+    std::string peers, types;
+    for (int i = 0; i < self->listed; i++) {
+      std::string id = "\"p" + std::to_string(i) + "\"";
+      peers += (i ? "," : "") + id;
+      types += (i ? "," : "") + id + ":\"browser\"";
+    }
+    self->send("{\"type\":\"registered\",\"client_id\":\"me\",\"room_id\":\"default\",\"peers\":[" +
+               peers + "],\"peer_types\":{" + types + "}}");
+    for (int i = 0; i < self->joined; i++) self->join("j" + std::to_string(i));
+  }
+  static void on_ws(SoupServer *, SoupServerMessage *, const char *, SoupWebsocketConnection *c,
+                    gpointer d)
+  {
+    auto *self = static_cast<FloodWs *>(d);
+    if (self->conn) return; // one connection is enough here
+    self->conn = SOUP_WEBSOCKET_CONNECTION(g_object_ref(c));
+    g_signal_connect(c, "message", G_CALLBACK(on_message), self);
+  }
+};
+
+struct Watch {
+  GstElement *pipeline, *rtc;
+  GstBus *bus;
+  int created = 0, left = 0, too_many = 0;
+
+  explicit Watch(const std::string &uri, guint max_peers)
+  {
+    pipeline = gst_pipeline_new(nullptr);
+    rtc = gst_element_factory_make("rtcpeer", nullptr);
+    fail_unless(rtc != nullptr);
+    g_object_set(rtc, "signaling", uri.c_str(), "receive-video", FALSE, "max-peers", max_peers,
+                 nullptr);
+    gst_bin_add(GST_BIN(pipeline), rtc);
+    bus = gst_element_get_bus(pipeline);
+    fail_if(gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  }
+  ~Watch()
+  {
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(bus);
+    gst_object_unref(pipeline);
+  }
+  // Runs the default context (the server's) and counts what the bus said, for ms.
+  void run(int ms)
+  {
+    gint64 end = g_get_monotonic_time() + gint64(ms) * 1000;
+    while (g_get_monotonic_time() < end) {
+      while (g_main_context_iteration(nullptr, FALSE)) {}
+      while (GstMessage *m = gst_bus_pop(bus)) {
+        const GstStructure *s = gst_message_get_structure(m);
+        if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT && s) {
+          created += gst_structure_has_name(s, "rtcpeer-session-created");
+          left += gst_structure_has_name(s, "rtcpeer-peer-left");
+        } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
+          GError *err = nullptr;
+          gst_message_parse_warning(m, &err, nullptr);
+          too_many += g_str_has_prefix(err->message, "Too many peers");
+          g_error_free(err);
+        }
+        gst_message_unref(m);
+      }
+      g_usleep(2000);
+    }
+  }
+  int sessions() const
+  {
+    // Each session is one webrtcbin child.
+    int n = 0;
+    GstIterator *it = gst_bin_iterate_elements(GST_BIN(rtc));
+    GValue v = G_VALUE_INIT;
+    while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+      auto *e = GST_ELEMENT(g_value_get_object(&v));
+      GstElementFactory *f = gst_element_get_factory(e);
+      n += f && !g_strcmp0(gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(f)), "webrtcbin");
+      g_value_reset(&v);
+    }
+    g_value_unset(&v);
+    gst_iterator_free(it);
+    return n;
+  }
+};
+
+} // namespace
+
+GST_START_TEST(test_peer_flood_bounded)
+{
+  FloodWs srv(50, 100);
+  Watch w("ws://127.0.0.1:" + std::to_string(srv.port) + "/ws", 4);
+  w.run(4000);
+  fail_unless_equals_int(w.created, 4);
+  fail_unless_equals_int(w.sessions(), 4);
+  fail_unless_equals_int(w.too_many, 1); // one warning for the whole flood
+  // One of them leaves: a new peer is taken again, and the next flood warns again.
+  srv.send("{\"type\":\"peer_left\",\"client_id\":\"p0\"}");
+  w.run(500);
+  srv.join("late");
+  w.run(1500);
+  fail_unless_equals_int(w.created, 5);
+  fail_unless_equals_int(w.sessions(), 4);
+  for (int i = 0; i < 20; i++) srv.join("again" + std::to_string(i));
+  w.run(1000);
+  fail_unless_equals_int(w.sessions(), 4);
+  fail_unless_equals_int(w.too_many, 2);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_default_bound)
+{
+  GstElement *rtc = gst_element_factory_make("rtcpeer", nullptr);
+  guint max = 0;
+  g_object_get(rtc, "max-peers", &max, nullptr);
+  fail_unless_equals_int(max, 256);
+  gst_object_unref(rtc);
+}
+GST_END_TEST;
+
+static Suite *limits_suite()
+{
+  Suite *s = suite_create("rtcpeer_limits");
+  TCase *tc = tcase_create("general");
+  tcase_set_timeout(tc, 60);
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_default_bound);
+  tcase_add_test(tc, test_peer_flood_bounded);
+  return s;
+}
+
+GST_CHECK_MAIN(limits);
