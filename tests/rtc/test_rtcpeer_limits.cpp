@@ -70,7 +70,7 @@ struct FloodWs {
 struct Watch {
   GstElement *pipeline, *rtc;
   GstBus *bus;
-  int created = 0, left = 0, too_many = 0;
+  int created = 0, left = 0, too_many = 0, too_many_mlines = 0;
 
   explicit Watch(const std::string &uri, guint max_peers)
   {
@@ -104,6 +104,8 @@ struct Watch {
           GError *err = nullptr;
           gst_message_parse_warning(m, &err, nullptr);
           too_many += g_str_has_prefix(err->message, "Too many peers");
+          too_many_mlines +=
+              g_str_has_prefix(err->message, "Ignored an offer with too many m-lines");
           g_error_free(err);
         }
         gst_message_unref(m);
@@ -153,6 +155,25 @@ GST_START_TEST(test_peer_flood_bounded)
 }
 GST_END_TEST;
 
+// 2000 m-lines fit in the 64 KiB an SDP may have: refused before webrtcbin sees them (it would
+// make a transceiver and transport per section), and no peer connection is made for them.
+GST_START_TEST(test_offer_with_many_mlines)
+{
+  FloodWs srv(0, 0);
+  Watch w("ws://127.0.0.1:" + std::to_string(srv.port) + "/ws", 4);
+  w.run(1000);
+  std::string sdp = "v=0\\r\\no=- 1 1 IN IP4 0.0.0.0\\r\\ns=-\\r\\nt=0 0\\r\\n";
+  for (int i = 0; i < 2000; i++) sdp += "m=audio 9 UDP/TLS/RTP/SAVPF 0\\r\\n";
+  fail_unless(sdp.size() < 64 * 1024 + 2000 * 2);
+  srv.send("{\"type\":\"offer\",\"from_id\":\"x\",\"sdp\":{\"type\":\"offer\",\"sdp\":\"" + sdp +
+           "\"}}");
+  w.run(1500);
+  fail_unless_equals_int(w.too_many_mlines, 1);
+  fail_unless_equals_int(w.created, 0);
+  fail_unless_equals_int(w.sessions(), 0);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_default_bound)
 {
   GstElement *rtc = gst_element_factory_make("rtcpeer", nullptr);
@@ -171,6 +192,7 @@ static Suite *limits_suite()
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_default_bound);
   tcase_add_test(tc, test_peer_flood_bounded);
+  tcase_add_test(tc, test_offer_with_many_mlines);
   return s;
 }
 
