@@ -1030,6 +1030,11 @@ void Server::Impl::keepalive()
              (unsigned long long)c->handle());
 }
 
+void Server::apply_actions()
+{
+  impl_->apply();
+}
+
 void Server::Impl::apply()
 {
   // A send can fail and close a connection synchronously, which re-enters through "closed":

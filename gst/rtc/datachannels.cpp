@@ -281,12 +281,13 @@ static void on_channel_error(GstWebRTCDataChannel *ch, GError *error, gpointer u
 }
 
 // Any thread. Takes a reference to ch.
-void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRTCDataChannel *ch)
+void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRTCDataChannel *ch,
+                   bool remote)
 {
   auto *p = self->priv;
   gchar *label_c = nullptr;
   g_object_get(ch, "label", &label_c, nullptr);
-  std::string label = label_c ? label_c : "";
+  std::string label = remote && !s->data_label.empty() ? s->data_label : label_c ? label_c : "";
   g_free(label_c);
   auto *cs = new ChannelState(s->reasm_budget);
   cs->self = self;
@@ -328,7 +329,7 @@ void on_data_channel(GstElement *webrtc, GstWebRTCDataChannel *ch, gpointer user
     gst_webrtc_data_channel_close(ch);
     return;
   }
-  setup_channel(h->self, s, ch);
+  setup_channel(h->self, s, ch, true);
 }
 
 void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s, bool always)
@@ -373,7 +374,8 @@ void open_channels_when_ready(GstRtcPeer *self, std::weak_ptr<Session> weak, int
     gst_object_unref(t);
   }
   if (st == GST_WEBRTC_SCTP_TRANSPORT_STATE_CONNECTED) {
-    create_channels(self, s, false);
+    auto *p = self->priv;
+    create_channels(self, s, p->signaller && p->signaller->answerer_opens_channel(s->id));
     return;
   }
   if (tries > 600) { // 30 s: the connection has failed long since and reported it

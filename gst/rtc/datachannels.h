@@ -77,8 +77,10 @@ GstIterator *no_internal_links(GstPad *, GstObject *);
 // or past kMaxDataSrcs labels. Any thread.
 DataSrc *ensure_data_src(GstRtcPeer *self, const std::string &label);
 
-// Any thread (webrtcbin's, for remote-created channels). Takes a reference to ch.
-void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRTCDataChannel *ch);
+// Any thread (webrtcbin's, for remote-created channels). Takes a reference to ch. A channel the
+// remote created (remote=true) comes out as the session's data_label when it has one.
+void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRTCDataChannel *ch,
+                   bool remote = false);
 // webrtcbin's on-data-channel (user data: a SessionHandle).
 void on_data_channel(GstElement *webrtc, GstWebRTCDataChannel *ch, gpointer user_data);
 /* ctx: opens our channel for each data sink label the session lacks; always: even with no data

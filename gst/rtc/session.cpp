@@ -272,6 +272,7 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
   s->id = peer;
   s->type = type;
   s->trickle = p->signaller ? p->signaller->peer_trickles(peer) : true;
+  if (p->signaller) s->data_label = p->signaller->data_label(peer);
   {
     std::lock_guard lk(p->props_lock);
     negotiation::Negotiator::Options o;

@@ -38,6 +38,7 @@ struct Session {
   std::atomic<bool> connected{false};
   bool remote_set = false;  // ctx thread
   bool trickle = true;      // ctx thread
+  std::string data_label;   // non-empty: the label the channels this peer opens come out as
   std::string waiting_type; // ctx: non-trickle, local description waiting for gathering to finish
   std::string waiting_sdp;
   guint gather_timer = 0, left_timer = 0; // ctx
