@@ -115,6 +115,7 @@ enum {
   PROP_RECEIVE_AUDIO,
   PROP_CONNECTED_PEERS,
   PROP_END_WITH_PEERS,
+  PROP_MAX_PEERS,
 };
 
 namespace pointcast::rtc {
@@ -327,6 +328,7 @@ static bool start_signaling(GstRtcPeer *self)
     }
     p->signaller = std::move(sig);
     p->signaller->start(p->ctx.context(), make_events(self));
+    start_expiry(self);
   });
   return true;
 }
@@ -335,6 +337,7 @@ static void stop_signaling(GstRtcPeer *self)
 {
   auto *p = self->priv;
   p->ctx.run_sync([&] {
+    stop_expiry(self);
     remove_all_sessions(self);
     if (p->signaller) p->signaller->stop();
     p->signaller.reset();
@@ -580,6 +583,7 @@ static void gst_rtc_peer_set_property(GObject *object, guint prop_id, const GVal
   case PROP_RECEIVE_VIDEO: p->receive_video = g_value_get_boolean(value); break;
   case PROP_RECEIVE_AUDIO: p->receive_audio = g_value_get_boolean(value); break;
   case PROP_END_WITH_PEERS: p->end_with_peers = g_value_get_boolean(value); break;
+  case PROP_MAX_PEERS: p->max_peers = g_value_get_uint(value); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -613,6 +617,7 @@ static void gst_rtc_peer_get_property(GObject *object, guint prop_id, GValue *va
   case PROP_RECEIVE_VIDEO: g_value_set_boolean(value, p->receive_video); break;
   case PROP_RECEIVE_AUDIO: g_value_set_boolean(value, p->receive_audio); break;
   case PROP_END_WITH_PEERS: g_value_set_boolean(value, p->end_with_peers); break;
+  case PROP_MAX_PEERS: g_value_set_uint(value, p->max_peers); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -741,6 +746,14 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
           "End each data_%s src pad (EOS) once every peer that sent on its channel has closed it, "
           "so that a receiver pipeline finishes when its sender does",
           FALSE, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_MAX_PEERS,
+      g_param_spec_uint(
+          "max-peers", "Max peers",
+          "Remote peers (peer connections) at once; further peers that the signaling server "
+          "announces or that offer are ignored, with a warning (0: no limit)",
+          0, G_MAXUINT, kDefaultMaxPeers,
+          GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
   g_object_class_install_property(
       gobject_class, PROP_CONNECTED_PEERS,
       g_param_spec_uint("connected-peers", "Connected peers",

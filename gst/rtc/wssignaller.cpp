@@ -5,7 +5,8 @@
  * under the same id; what is sent meanwhile is queued and flushed after registering.
  *
  * The server may be malicious: a message over sigcheck::kMaxMessageBytes (+1 KiB for the from_id
- * the daemon appends) closes the connection (1009) before any JSON is parsed, everything else
+ * the daemon appends; sigcheck::kMaxRegisteredBytes until the reply to register, which lists the
+ * room) closes the connection (1009) before any JSON is parsed, everything else
  * goes through protocol::parse, and a server that keeps accepting and dropping us is retried
  * with growing backoff: it resets only after a registration that lasted kStableMs. */
 #include "rtc/signaller.h"
@@ -151,8 +152,7 @@ private:
     self->conn_ = conn;
     // Notice a silently dead server (pings answered by the server's pongs).
     soup_websocket_connection_set_keepalive_interval(conn, 5);
-    soup_websocket_connection_set_max_incoming_payload_size(conn,
-                                                            sigcheck::kMaxMessageBytes + 1024);
+    soup_websocket_connection_set_max_incoming_payload_size(conn, sigcheck::kMaxRegisteredBytes);
     g_signal_connect(conn, "message", G_CALLBACK(on_message), self);
     g_signal_connect(conn, "closed", G_CALLBACK(on_closed), self);
     g_signal_connect(conn, "error", G_CALLBACK(on_error), self);
@@ -271,6 +271,10 @@ private:
 
   void handle(const protocol::Registered &m)
   {
+    // Every later message is one relayed from a member, within the daemon's own limit.
+    if (conn_)
+      soup_websocket_connection_set_max_incoming_payload_size(conn_,
+                                                              sigcheck::kMaxMessageBytes + 1024);
     registered_ = true;
     registered_at_ = g_get_monotonic_time();
     std::vector<std::pair<std::string, std::string>> present;
