@@ -5,6 +5,7 @@
 
 #include <hiredis/adapters/glib.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -20,6 +21,7 @@ constexpr gint64 kClaimRefreshUs = 10 * G_USEC_PER_SEC;
 constexpr int kPresenceTtlMs = 3000; // a dead daemon is noticed within this plus one check (1 s)
 constexpr unsigned kMaxBackoffMs = 1000;
 constexpr gint64 kReconnectGraceUs = 5 * G_USEC_PER_SEC;
+constexpr std::size_t kMaxUnsentBytes = 64 << 20; // relays waiting for Redis; past it: dropped
 
 // Claim the id, record the member, announce it: one atomic step, so the announcements reach
 // every daemon in the order the claims were decided.
@@ -136,6 +138,7 @@ struct RedisCluster::Call {
   void (*done)(RedisCluster &, redisReply *, Call &) = nullptr;
   std::string a, b;
   Handle client = 0;
+  gint64 sent_us = 0;
   bool on_null = false; // also called (with a null reply) when the connection went away
 };
 
@@ -173,7 +176,18 @@ struct Callbacks {
     } else {
       self->sub_ready_ = true;
     }
-    if (self->cmd_ready_ && self->sub_ready_) self->online();
+    // A TCP connection is not yet Redis (a proxy may accept anything): online once it answers.
+    if (self->cmd_ready_ && self->sub_ready_) {
+      auto *call = new RedisCluster::Call;
+      call->self = self;
+      call->done = [](RedisCluster &me, redisReply *r, RedisCluster::Call &) {
+        if (r->type == REDIS_REPLY_STATUS && std::string_view(r->str, r->len) == "PONG")
+          me.online();
+        else
+          me.teardown("no Redis answer to PING");
+      };
+      redisAsyncCommand(self->cmd_, Callbacks::reply, call, "PING");
+    }
   }
   static void disconnected(const redisAsyncContext *ac, int)
   {
@@ -460,14 +474,24 @@ void RedisCluster::heartbeat()
 {
   if (!online_) return;
   command({"SET", pfx_ + "alive:" + inst_, "1", "PX", std::to_string(kPresenceTtlMs)}, nullptr);
-  command({"SADD", pfx_ + "instances", inst_}, [](RedisCluster &self, redisReply *r, Call &) {
-    // 1: we were not in the set, so the others took us for dead (or Redis lost its data).
-    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1 &&
-        g_get_monotonic_time() - self.last_claim_refresh_us_ > G_USEC_PER_SEC) {
-      PC_LOG(Warning, kModule, "the cluster had dropped this daemon: announcing its members again");
-      self.republish();
-    }
-  });
+  auto *beat = new Call;
+  beat->sent_us = g_get_monotonic_time();
+  command(
+      {"SADD", pfx_ + "instances", inst_},
+      [](RedisCluster &self, redisReply *r, Call &c) {
+        // Redis stalled for a while (every presence may have expired meanwhile): judge nobody
+        // until the others' heartbeats are through again.
+        gint64 now_us = g_get_monotonic_time();
+        if (now_us - c.sent_us > G_USEC_PER_SEC) self.judge_after_us_ = now_us + kReconnectGraceUs;
+        // 1: we were not in the set, so the others took us for dead (or Redis lost its data).
+        if (r->type == REDIS_REPLY_INTEGER && r->integer == 1 &&
+            g_get_monotonic_time() - self.last_claim_refresh_us_ > G_USEC_PER_SEC) {
+          PC_LOG(Warning, kModule,
+                 "the cluster had dropped this daemon: announcing its members again");
+          self.republish();
+        }
+      },
+      beat);
   gint64 now = g_get_monotonic_time();
   if (now - last_claim_refresh_us_ >= kClaimRefreshUs) {
     last_claim_refresh_us_ = now;
@@ -484,12 +508,17 @@ void RedisCluster::check_instances()
   std::set<std::string> all = known_;
   for (auto &i : server_.rooms().remote_instances()) all.insert(i);
   for (auto &inst : all) {
+    // The script checks the presence and cleans up in one step: a daemon whose heartbeat lands
+    // between a separate check and the cleanup is never taken for dead.
     auto *call = new Call;
     call->a = inst;
     command(
-        {"EXISTS", pfx_ + "alive:" + inst},
+        {"EVAL", kReapScript, "3", pfx_ + "instances", pfx_ + "members:" + inst,
+         pfx_ + "alive:" + inst, inst, pfx_ + "id:"},
         [](RedisCluster &self, redisReply *r, Call &c) {
-          if (r->type != REDIS_REPLY_INTEGER || r->integer != 0) return;
+          if (r->type != REDIS_REPLY_INTEGER || r->integer < 0) return;
+          // Redis just stalled: that daemon re-announces itself when its heartbeat lands.
+          if (g_get_monotonic_time() < self.judge_after_us_) return;
           self.known_.erase(c.a);
           std::size_t before = self.server_.rooms().remote_clients();
           self.server_.rooms().remote_gone(c.a);
@@ -498,11 +527,6 @@ void RedisCluster::check_instances()
           PC_LOG(Warning, kModule,
                  "daemon %s is gone (its presence key expired or was removed): %zu client(s) left",
                  c.a.c_str(), before - self.server_.rooms().remote_clients());
-          std::string inst = c.a;
-          self.command({"EVAL", kReapScript, "3", self.pfx_ + "instances",
-                        self.pfx_ + "members:" + inst, self.pfx_ + "alive:" + inst, inst,
-                        self.pfx_ + "id:"},
-                       nullptr);
         },
         call);
   }
@@ -585,12 +609,18 @@ void RedisCluster::queue(const std::string &channel, const char *head, std::size
     unsent_++;
     return;
   }
+  // A Redis that stops reading (stalled, not gone) must not grow our output without bound.
+  if (sdslen(cmd_->c.obuf) + batch_bytes_ > kMaxUnsentBytes) {
+    unsent_++;
+    return;
+  }
   published_++;
   constexpr std::size_t kMaxBatch = 256 * 1024;
   if (batch_.empty() || batch_.back().first != channel || batch_.back().second.size() > kMaxBatch)
     batch_.emplace_back(channel, std::string());
   std::string &out = batch_.back().second;
   out.append(head, head_len).append(a).append(b).append(text);
+  batch_bytes_ += head_len + a.size() + b.size() + text.size();
 }
 
 void RedisCluster::flush_batches()
@@ -598,6 +628,7 @@ void RedisCluster::flush_batches()
   if (batch_.empty()) return;
   std::vector<std::pair<std::string, std::string>> now;
   now.swap(batch_);
+  batch_bytes_ = 0;
   for (auto &[chan, payload] : now) {
     if (!cmd_) break;
     const char *argv[] = {"PUBLISH", chan.data(), payload.data()};

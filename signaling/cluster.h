@@ -91,6 +91,7 @@ private:
   std::string chan_buf_;                                   // reused by every relayed message
   std::vector<std::pair<std::string, std::string>> batch_; // channel, records: one PUBLISH each
   GSource *flusher_ = nullptr;
+  std::size_t batch_bytes_ = 0;
   std::uint64_t batches_ = 0;
   redisAsyncContext *cmd_ = nullptr, *sub_ = nullptr;
   GSource *cmd_src_ = nullptr, *sub_src_ = nullptr;

@@ -893,6 +893,14 @@ void Rooms::remote_left(std::string_view inst, std::string_view room_name, std::
   if (rit->second.empty()) remote_.erase(rit);
   PC_LOG(Info, kModule, "%s left room %.*s on daemon %.*s", cid.c_str(), (int)room_name.size(),
          room_name.data(), (int)inst.size(), inst.data());
+  if (hidden) {
+    auto a = remote_bridge_answerer_.find(std::string(room_name) + '\n' + cid);
+    if (a != remote_bridge_answerer_.end()) {
+      if (auto c = clients_.find(a->second); c != clients_.end() && !c->second->closing)
+        actions_.sends.push_back({a->second, push_text(proto::serialize(proto::PeerLeft{cid}))});
+      remote_bridge_answerer_.erase(a);
+    }
+  }
   auto lit = rooms_.find(std::string(room_name));
   if (lit != rooms_.end() && !hidden) {
     std::uint32_t t = push_text(proto::serialize(proto::PeerLeft{cid}));
@@ -982,6 +990,13 @@ bool Rooms::remote_text(std::string_view inst, std::string_view room_name, std::
   if (room)
     if (auto it = room->by_id.find(tid); it != room->by_id.end()) {
       actions_.sends.push_back({it->second->handle, push_text(std::string(text))});
+      // Who answers a remote HTTP offer: told if that daemon dies before saying it ended.
+      std::string key = std::string(room_name) + '\n';
+      if (auto *pl = std::get_if<proto::PeerLeft>(&msg)) {
+        remote_bridge_answerer_.erase(key + pl->client_id);
+      } else if (auto m = rit->second.find(**from); m != rit->second.end() && m->second.hidden) {
+        remote_bridge_answerer_[key + **from] = it->second->handle;
+      }
       return true;
     }
   if (from)

@@ -13,7 +13,8 @@
  * replies {"type":"answer","target_id":"http-<n>",...}. Candidates it trickles to "http-<n>"
  * (before or up to `candidate_grace` after the answer) are merged into the returned SDP; an answer
  * with trickle=false, an a=end-of-candidates line or an end-of-candidates message completes at
- * once. */
+ * once. In a cluster (set_cluster) the virtual peer is "http-<n>-<instance>", and answerers on
+ * other daemons are chosen in the same order after the local ones of each tier. */
 #pragma once
 
 #include "protocol.h"
@@ -249,6 +250,8 @@ private:
   std::unordered_map<std::string, std::map<std::string, RemoteMember>> remote_;
   std::size_t remote_visible_ = 0, remote_total_ = 0;
   std::unordered_map<std::string, Handle> claiming_; // room + '\n' + id -> registering client
+  // room + '\n' + a remote HTTP offer's virtual peer -> the local client it was offered to
+  std::unordered_map<std::string, Handle> remote_bridge_answerer_;
   std::uint64_t cluster_dropped_ = 0;
   Time last_drop_log_{};
   ClusterLink *cluster_ = nullptr;

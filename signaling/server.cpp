@@ -154,7 +154,8 @@ struct Server::Impl final : WsListener {
   std::uint64_t http_address_limit = 0;
   std::int64_t last_sweep_us = 0;
   bool count_connection(SoupServerMessage *msg);
-  static void prune(std::vector<std::unique_ptr<WeakSocket>> &live);
+  std::size_t http_total = 0; // entries in http_conns
+  void prune(std::vector<std::unique_ptr<WeakSocket>> &live);
   void sweep_connections();
   void arm_deadline(SoupServerMessage *msg);
   static void on_finished_idle(SoupServerMessage *m, gpointer data);
@@ -578,6 +579,7 @@ Server::Impl::Linger::~Linger()
 // never go down if libsoup kept a socket alive, see release_leaked_accept_ref).
 void Server::Impl::prune(std::vector<std::unique_ptr<WeakSocket>> &live)
 {
+  std::size_t before = live.size();
   live.erase(std::remove_if(live.begin(), live.end(),
                             [](const std::unique_ptr<WeakSocket> &w) {
                               g_autoptr(GSocket) s = G_SOCKET(g_weak_ref_get(&w->ref));
@@ -585,6 +587,7 @@ void Server::Impl::prune(std::vector<std::unique_ptr<WeakSocket>> &live)
                                   g_object_get_data(G_OBJECT(s), "pointcast-websocket");
                             }),
              live.end());
+  http_total -= before - live.size();
 }
 
 // Once a second: addresses whose connections all ended are forgotten.
@@ -612,7 +615,17 @@ bool Server::Impl::count_connection(SoupServerMessage *msg)
     g_socket_shutdown(sock, TRUE, TRUE, nullptr);
     return false;
   }
+  // Many addresses (an IPv6 prefix) meet --max-clients, applied to HTTP connections apart.
+  std::size_t total = self->config().limits.max_clients;
+  if (total && http_total >= total) {
+    http_address_limit++;
+    PC_LOG(Warning, kModule, "HTTP connection from %s closed: %zu HTTP connections open",
+           remote_of(msg).c_str(), total);
+    g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+    return false;
+  }
   live.push_back(std::make_unique<WeakSocket>(sock));
+  http_total++;
   return true;
 }
 

@@ -26,6 +26,9 @@ namespace pointcast::rtc {
 constexpr guint kDefaultLatency = 10; // ms of jitterbuffer; webrtcbin's 200 ms is far too much
 constexpr guint kDefaultVideoBitrate = 2000; // kbit/s
 constexpr const char *kDefaultPeerType = "gstreamer";
+// Remote peers (webrtcbin sessions) at most: a signaling server announcing thousands of peers, or
+// offering on behalf of them, must not make thousands of peer connections.
+constexpr guint kDefaultMaxPeers = 256;
 
 /* The one source of the signaling / room / peer-id defaults: the environment variable that
  * `./pointcast launch` exports, else a fixed value. */
@@ -58,11 +61,14 @@ struct RtcPeerPrivate {
   guint video_bitrate = kDefaultVideoBitrate;
   gboolean receive_video = TRUE, receive_audio = FALSE;
   gboolean end_with_peers = FALSE;
+  guint max_peers = kDefaultMaxPeers;
 
   // Signaller events and session management run on this thread (READY and above).
   ContextThread ctx;
   std::unique_ptr<Signaller> signaller; // ctx thread
   bool signaling_lost = false;          // ctx thread
+  guint refused_peers = 0;              // ctx thread: new peers ignored past max-peers
+  guint expire_timer = 0;               // ctx thread: drops stalled fragmented messages
 
   std::mutex lock; // sessions, pads, channel maps, and the fields below
   std::condition_variable cond;

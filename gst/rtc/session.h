@@ -80,6 +80,10 @@ std::vector<std::shared_ptr<Session>> all_sessions(GstRtcPeer *self);
 void remove_session(GstRtcPeer *self, const std::string &peer, const std::string &reason);
 // Removes every session (the element stops).
 void remove_all_sessions(GstRtcPeer *self);
+// Once a second, until stop_expiry: every session's fragmented messages with no piece for the
+// idle timeout are dropped with a warning, releasing their memory (framing::Budget::expire).
+void start_expiry(GstRtcPeer *self);
+void stop_expiry(GstRtcPeer *self);
 // The signaller's events: sessions made and removed as peers come and go. Run on ctx.
 SignallerEvents make_events(GstRtcPeer *self);
 

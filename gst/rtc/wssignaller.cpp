@@ -5,7 +5,8 @@
  * under the same id; what is sent meanwhile is queued and flushed after registering.
  *
  * The server may be malicious: a message over sigcheck::kMaxMessageBytes (+1 KiB for the from_id
- * the daemon appends) closes the connection (1009) before any JSON is parsed, everything else
+ * the daemon appends; sigcheck::kMaxRegisteredBytes until the reply to register, which lists the
+ * room) closes the connection (1009) before any JSON is parsed, everything else
  * goes through protocol::parse, and a server that keeps accepting and dropping us is retried
  * with growing backoff: it resets only after a registration that lasted kStableMs. */
 #include "rtc/signaller.h"
@@ -140,7 +141,8 @@ private:
     if (msg) g_object_unref(msg);
     self->unreachable_reported_ = false;
     self->conn_ = conn;
-    sigutil::watch_ws(conn, sigcheck::kMaxMessageBytes + 1024, self, G_CALLBACK(on_message),
+    // The reply to register may be large (a big room's list); later messages are held lower.
+    sigutil::watch_ws(conn, sigcheck::kMaxRegisteredBytes, self, G_CALLBACK(on_message),
                       G_CALLBACK(on_closed), G_CALLBACK(on_error));
     self->send_register();
   }
@@ -241,6 +243,10 @@ private:
 
   void handle(const protocol::Registered &m)
   {
+    // Every later message is one relayed from a member, within the daemon's own limit.
+    if (conn_)
+      soup_websocket_connection_set_max_incoming_payload_size(conn_,
+                                                              sigcheck::kMaxMessageBytes + 1024);
     registered_ = true;
     registered_at_ = g_get_monotonic_time();
     std::vector<std::pair<std::string, std::string>> present;

@@ -3,7 +3,8 @@
 """Daemons sharing rooms through Redis, on loopback: a redis-server started here (free port, no
 persistence) and two or three pointcast-signaling daemons with --redis.
 
-Usage: test_cluster.py DAEMON CASE   (CASE: relay, offer, duplicate, kill, redis-restart, hostile)
+Usage: test_cluster.py DAEMON CASE   (CASE: relay, offer, duplicate, kill, redis-restart,
+       redis-stall, hostile)
 """
 import asyncio
 import contextlib
@@ -392,6 +393,41 @@ async def case_redis_restart():
             for cl in (x, x2):
                 await cl.ws.close()
         print("redis-restart: ok")
+
+
+async def case_redis_stall():
+    """Redis stopped (SIGSTOP) past every presence expiry, then continued: nobody is taken for
+    dead, and cross-daemon relay carries on."""
+    r = Redis()
+    try:
+        with Daemon("--redis", r.url) as a, Daemon("--redis", r.url) as b:
+            await wait_connected(a, b)
+            x, _ = await registered(a.ws, "x", "room")
+            y, _ = await registered(b.ws, "y", "room")
+            await x.expect("peer_joined", client_id="y")
+            r.proc.send_signal(signal.SIGSTOP)
+            await asyncio.sleep(5)  # > the 3 s presence expiry
+            await x.send({"type": "offer", "target_id": "y", "sdp": {"type": "offer", "sdp": OFFER_SDP}})
+            r.proc.send_signal(signal.SIGCONT)
+            m = await y.expect("offer", from_id="x")  # queued meanwhile, delivered after
+            await asyncio.sleep(7)  # past the grace: still nobody gone
+            for cl in (x, y):
+                while True:
+                    try:
+                        m = json.loads(await asyncio.wait_for(cl.ws.recv(), 0.3))
+                    except asyncio.TimeoutError:
+                        break
+                    check(m["type"] not in ("peer_left", "peer_joined"), "%s got %r after the stall" % (cl.name, m))
+            await y.send({"type": "answer", "target_id": "x", "sdp": {"type": "answer", "sdp": ANSWER_SDP}})
+            await x.expect("answer", from_id="y")
+            for m in (metrics(a), metrics(b)):
+                check(m["pointcast_signaling_cluster_clients"] == 2, "cluster clients after the stall %r" % m)
+            for cl in (x, y):
+                await cl.ws.close()
+        print("redis-stall: ok")
+    finally:
+        r.proc.send_signal(signal.SIGCONT)
+        r.stop()
 
 
 async def case_hostile():

@@ -309,6 +309,26 @@ void test_http_offer_answered_on_other_daemon()
   g_assert_cmpint(t.a.offers[1].status, ==, 503);
 }
 
+void test_http_offer_owner_dies()
+{
+  Two t;
+  t.reg(t.b, 1, "ans", "cam", "answerer");
+  t.b.take(1);
+  // Ended normally: the answerer hears peer_left for the virtual peer once.
+  OfferStart s = t.a.rooms.begin_offer("cam", "v=0\r\nm=application 9 x\r\n", "", t.bus.now);
+  t.bus.pump();
+  t.b.take(1);
+  t.a.rooms.end_offer(s.offer_id);
+  t.bus.pump();
+  g_assert_cmpstr(one<PeerLeft>(t.b.take(1)).client_id.c_str(), ==, s.peer_id.c_str());
+  // The offering daemon dies mid-offer: the answerer still hears peer_left, from its own daemon.
+  OfferStart s2 = t.a.rooms.begin_offer("cam", "v=0\r\nm=application 9 x\r\n", "", t.bus.now);
+  t.bus.pump();
+  t.b.take(1);
+  t.b.rooms.remote_gone("aaaa");
+  g_assert_cmpstr(one<PeerLeft>(t.b.take(1)).client_id.c_str(), ==, s2.peer_id.c_str());
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -323,5 +343,6 @@ int main(int argc, char **argv)
   g_test_add_func("/cluster/dead-daemon-members-leave", test_dead_daemon_members_leave);
   g_test_add_func("/cluster/http-offer-answered-on-other-daemon",
                   test_http_offer_answered_on_other_daemon);
+  g_test_add_func("/cluster/http-offer-owner-dies", test_http_offer_owner_dies);
   return g_test_run();
 }

@@ -2,8 +2,9 @@
 /* The perfect-negotiation state machine (gst/rtc/negotiation.h), without GStreamer: two
  * Negotiators drive two model webrtcbins that enforce webrtcbin 1.22's rules (no rollback:
  * a remote offer in have-local-offer is an error), over ordered signaling channels. */
-#include "check.h"
 #include "rtc/negotiation.h"
+
+#include "check.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -459,7 +460,7 @@ void test_fuzz()
       std::fprintf(stderr, "fuzz seed %u: settled %d, a %d/%d, b %d/%d\n", seed, settled,
                    w.a.satisfied, w.a.needs, w.b.satisfied, w.b.needs);
       print_errors(w);
-      failures++;
+      check_failures()++;
       break;
     }
     runs++;
@@ -530,9 +531,9 @@ int main()
   test_unexpected_answer();
   test_fuzz();
   test_payload_types();
-  if (failures)
-    std::fprintf(stderr, "%d checks failed\n", failures);
+  if (check_failures())
+    std::fprintf(stderr, "%d checks failed\n", check_failures());
   else
     std::printf("all negotiation checks passed\n");
-  return failures ? 1 : 0;
+  return check_failures() ? 1 : 0;
 }

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Pure C++ parts of rtcpeer: message framing for large messages, SDP helpers. */
-#include "check.h"
 #include "rtc/codecs.h"
 #include "rtc/framing.h"
 #include "rtc/sdputil.h"
 #include "rtc/sigcheck.h"
+
+#include "check.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -386,8 +387,8 @@ int main()
   test_split_ice_bundle();
   test_reoffer_keeps_bundle();
   test_codec_table();
-  if (failures) {
-    std::fprintf(stderr, "%d check(s) failed\n", failures);
+  if (check_failures()) {
+    std::fprintf(stderr, "%d check(s) failed\n", check_failures());
     return 1;
   }
   std::printf("all rtc core checks passed\n");

@@ -545,6 +545,27 @@ async def case_http_connections():
             c = await Client.open(d.ws, "c")
             await c.register("c", "elsewhere")
             await c.ws.close()
+    # Many addresses at once (here: no per-address limit) meet --max-clients, counted for HTTP
+    # connections apart from WebSockets.
+    with Daemon("--max-connections-per-address", "0", "--max-clients", "6", "--http-timeout", "5") as d:
+        async with Bystanders(d):
+            held = []
+            for i in range(40):
+                s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 60000)
+                held.append(s)
+            await asyncio.sleep(0.5)
+            open_ = 0
+            for s in held:
+                s.setblocking(False)
+                try:
+                    s.recv(1)
+                except BlockingIOError:
+                    open_ += 1
+                except ConnectionError:
+                    pass
+                s.close()
+            check(open_ == 6, "%d of 40 HTTP connections stayed open with --max-clients 6" % open_)
 
 
 async def case_connection_churn():
