@@ -416,7 +416,13 @@ void RedisCluster::online()
   pending_leaves_.clear();
   heartbeat();
   republish();
-  // What the others hold now.
+  // What the others hold now; read again each beat for a while (see heartbeat).
+  resync_until_us_ = g_get_monotonic_time() + kReconnectGraceUs;
+  load_all();
+}
+
+void RedisCluster::load_all()
+{
   command({"SMEMBERS", pfx_ + "instances"}, [](RedisCluster &self, redisReply *r, Call &) {
     if (r->type != REDIS_REPLY_ARRAY) return;
     for (size_t i = 0; i < r->elements; i++) {
@@ -499,6 +505,9 @@ void RedisCluster::heartbeat()
       command({"EXPIRE", pfx_ + "id:" + field(m.room, m.id), std::to_string(kClaimTtlSeconds)},
               nullptr);
   }
+  // Daemons reconnecting together may each publish their members before the other has
+  // subscribed again: re-reading every hash for a few beats closes that gap.
+  if (now < resync_until_us_) load_all();
   check_instances();
 }
 

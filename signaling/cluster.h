@@ -71,6 +71,7 @@ private:
   void check_instances();
   void republish();
   void load_instance(const std::string &inst);
+  void load_all(); // every other daemon's members, from the instance set
   void on_sub(redisReply *r);
   void queue(const std::string &channel, const char *head, std::size_t head_len, std::string_view a,
              std::string_view b, std::string_view text);
@@ -97,6 +98,7 @@ private:
   GSource *cmd_src_ = nullptr, *sub_src_ = nullptr;
   std::vector<GSource *> dead_sources_; // of contexts hiredis is freeing
   bool cmd_ready_ = false, sub_ready_ = false, online_ = false, stopping_ = false;
+  gint64 resync_until_us_ = 0; // until then each heartbeat re-reads the others' members
   guint retry_timer_ = 0, beat_timer_ = 0, connect_timer_ = 0, teardown_idle_ = 0;
   unsigned backoff_ms_ = 100;
   bool outage_logged_ = false;
