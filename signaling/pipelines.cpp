@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "pipelines.h"
+#include "auth.h"
 #include "protocol.h"
 
 #include <sys/socket.h>
@@ -657,17 +658,9 @@ void reply(SoupServerMessage *msg, const ApiReply &r)
 bool authorized(PipelineManager *mgr, SoupServerMessage *msg, GHashTable *query)
 {
   const std::string &token = mgr->config().token;
-  if (token.empty()) return true;
-  const char *q = query ? static_cast<const char *>(g_hash_table_lookup(query, "token")) : nullptr;
-  if (q && protocol::secret_equal(q, token)) return true;
-  auto *h = soup_server_message_get_request_headers(msg);
-  if (const char *x = soup_message_headers_get_one(h, "X-Pointcast-Token");
-      x && protocol::secret_equal(x, token))
+  if (token.empty() ||
+      auth::presents(msg, token, auth::kQuery | auth::kXHeader | auth::kBearer, query))
     return true;
-  if (const char *a = soup_message_headers_get_one(h, "Authorization")) {
-    std::string_view v(a);
-    if (v.substr(0, 7) == "Bearer " && protocol::secret_equal(v.substr(7), token)) return true;
-  }
   reply(msg,
         error_reply(
             401, "unauthorized",

@@ -2,6 +2,7 @@
 #include "rooms.h"
 
 #include "log.h"
+#include "sdp.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -1121,65 +1122,11 @@ std::string Rooms::prometheus() const
 
 std::string merge_candidates(std::string_view sdp, const std::vector<proto::IceCandidate> &cands)
 {
-  std::vector<std::string> lines;
-  std::size_t pos = 0;
-  while (pos < sdp.size()) {
-    std::size_t nl = sdp.find('\n', pos);
-    std::string_view line =
-        sdp.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (!line.empty()) lines.emplace_back(line);
-    if (nl == std::string_view::npos) break;
-    pos = nl + 1;
-  }
-  // Section k spans [start[k], start[k+1]); section -1 (session level) is never a target.
-  std::vector<std::size_t> starts;
-  std::vector<std::string> mids;
-  for (std::size_t i = 0; i < lines.size(); i++) {
-    if (lines[i].rfind("m=", 0) == 0) {
-      starts.push_back(i);
-      mids.emplace_back();
-    } else if (!starts.empty() && lines[i].rfind("a=mid:", 0) == 0) {
-      mids.back() = lines[i].substr(6);
-    }
-  }
-  std::vector<std::vector<std::string>> extra(starts.size());
-  for (const auto &c : cands) {
-    if (c.candidate.empty()) continue;
-    long idx = -1;
-    if (c.sdp_mline_index && *c.sdp_mline_index < (int)starts.size())
-      idx = *c.sdp_mline_index;
-    else if (c.sdp_mid)
-      for (std::size_t k = 0; k < mids.size(); k++)
-        if (mids[k] == *c.sdp_mid) idx = (long)k;
-    if (idx < 0) continue;
-    std::string line = c.candidate.rfind("a=", 0) == 0 ? c.candidate : "a=" + c.candidate;
-    std::size_t end = idx + 1 < (long)starts.size() ? starts[idx + 1] : lines.size();
-    bool present =
-        std::find(lines.begin() + starts[idx], lines.begin() + end, line) != lines.begin() + end;
-    auto &ex = extra[idx];
-    if (!present && std::find(ex.begin(), ex.end(), line) == ex.end())
-      ex.push_back(std::move(line));
-  }
-  std::string out;
-  out.reserve(sdp.size() + 256);
-  std::size_t section = 0;
-  for (std::size_t i = 0; i <= lines.size(); i++) {
-    // Before each m= line (and at the end) flush the candidates of the section that just ended.
-    bool boundary = i == lines.size() || lines[i].rfind("m=", 0) == 0;
-    if (boundary && i > 0 && !starts.empty() && i > starts[0]) {
-      for (auto &l : extra[section]) {
-        out += l;
-        out += "\r\n";
-      }
-      section++;
-    }
-    if (i < lines.size()) {
-      out += lines[i];
-      out += "\r\n";
-    }
-  }
-  return out;
+  std::vector<sdp::Candidate> in;
+  in.reserve(cands.size());
+  for (const auto &c : cands)
+    in.push_back({c.sdp_mline_index.value_or(-1), c.candidate, c.sdp_mid});
+  return sdp::with_candidates(sdp, in, sdp::Fill::Merge);
 }
 
 } // namespace pointcast::signaling

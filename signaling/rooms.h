@@ -258,8 +258,8 @@ private:
   void offer_settled(Bridge &b);
 };
 
-/* Inserts candidate lines into the m-sections they belong to (by sdpMLineIndex, else by mid) and
- * returns the new SDP; candidates already present are not repeated. Exposed for tests. */
+/* The answer of a POST /offer with what the answerer trickled: sdp::with_candidates (Merge) puts
+ * each candidate into its m-section (by sdpMLineIndex, else by mid), once. */
 std::string merge_candidates(std::string_view sdp,
                              const std::vector<protocol::IceCandidate> &cands);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "server.h"
+#include "auth.h"
 
 #include "log.h"
 #include "websocket.h"
@@ -245,34 +246,26 @@ std::string lower(std::string s)
 
 bool Server::header_token_ok(SoupServerMessage *msg) const
 {
-  const char *auth = header(msg, "Authorization");
-  if (!auth || g_ascii_strncasecmp(auth, "Bearer ", 7) != 0) return false;
-  const char *t = auth + 7;
-  while (*t == ' ') t++;
-  return protocol::secret_equal(t, config_.token);
+  return auth::presents(msg, config_.token, auth::kBearer);
 }
 
 bool Server::authorized(SoupServerMessage *msg) const
 {
-  if (config_.token.empty() || header_token_ok(msg)) return true;
+  if (config_.token.empty()) return true;
   // The API also takes ?token= and X-Pointcast-Token: EventSource cannot set headers, and the API
   // only answers the daemon's own origin (see early()).
   const char *path = g_uri_get_path(soup_server_message_get_uri(msg));
-  if (!g_str_has_prefix(path, "/api")) return false;
-  if (const char *x = header(msg, "X-Pointcast-Token");
-      x && protocol::secret_equal(x, config_.token))
-    return true;
-  return query_token_is(msg, config_.token);
+  unsigned sources = auth::kBearer;
+  if (g_str_has_prefix(path, "/api")) sources |= auth::kXHeader | auth::kQuery;
+  return auth::presents(msg, config_.token, sources);
 }
 
 bool Server::query_token_is(SoupServerMessage *msg, const std::string &secret) const
 {
-  const char *q = g_uri_get_query(soup_server_message_get_uri(msg));
-  if (!q) return false;
-  g_autoptr(GHashTable) params = g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, nullptr);
-  auto *tok = params ? static_cast<const char *>(g_hash_table_lookup(params, "token")) : nullptr;
-  if (!tok) return false;
-  return secret.empty() || protocol::secret_equal(tok, secret); // empty: is there one at all
+  if (!secret.empty()) return auth::presents(msg, secret, auth::kQuery);
+  bool found = false; // empty secret: is there one at all
+  auth::query_token(msg, &found);
+  return found;
 }
 
 bool Server::host_allowed(const std::string &host) const

@@ -221,12 +221,7 @@ private:
   };
   using Reply = std::function<void(JsonObject *msg)>;
 
-  void clear_source(guint *id)
-  {
-    if (!*id) return;
-    if (GSource *src = g_main_context_find_source_by_id(ctx_, *id)) g_source_destroy(src);
-    *id = 0;
-  }
+  void clear_source(guint *id) { mainctx::clear_source(ctx_, id); }
 
   void connect()
   {
@@ -246,20 +241,15 @@ private:
 
   static void on_connected(GObject *source, GAsyncResult *res, gpointer data)
   {
-    GError *err = nullptr;
-    SoupWebsocketConnection *conn =
-        soup_session_websocket_connect_finish(SOUP_SESSION(source), res, &err);
-    if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-      g_error_free(err);
-      return; // stopped; `this` may be gone
-    }
+    bool cancelled = false;
+    std::string reason;
+    SoupWebsocketConnection *conn = sigutil::finish_ws_connect(source, res, &cancelled, &reason);
+    if (cancelled) return; // stopped; `this` may be gone
     auto *self = static_cast<JanusSignaller *>(data);
     if (self->msg_) g_object_unref(self->msg_);
     self->msg_ = nullptr;
     g_clear_object(&self->cancel_);
     if (!conn) {
-      std::string reason = err ? err->message : "unknown error";
-      g_clear_error(&err);
       if (!self->unreachable_reported_) {
         self->unreachable_reported_ = true;
         self->report_error("cannot reach Janus at " + self->ws_uri_ + ": " + reason + " (retrying)",
@@ -270,11 +260,8 @@ private:
     }
     self->unreachable_reported_ = false;
     self->conn_ = conn;
-    soup_websocket_connection_set_keepalive_interval(conn, 5);
-    soup_websocket_connection_set_max_incoming_payload_size(conn, sigcheck::kMaxMessageBytes);
-    g_signal_connect(conn, "message", G_CALLBACK(on_message), self);
-    g_signal_connect(conn, "closed", G_CALLBACK(on_closed), self);
-    g_signal_connect(conn, "error", G_CALLBACK(on_error), self);
+    sigutil::watch_ws(conn, sigcheck::kMaxMessageBytes, self, G_CALLBACK(on_message),
+                      G_CALLBACK(on_closed), G_CALLBACK(on_error));
     if (!self->session_id_.empty())
       self->claim_session();
     else
@@ -308,42 +295,16 @@ private:
     schedule_retry();
   }
 
-  void drop_connection(bool close)
-  {
-    if (!conn_) return;
-    g_signal_handlers_disconnect_by_data(conn_, this);
-    if (close && soup_websocket_connection_get_state(conn_) == SOUP_WEBSOCKET_STATE_OPEN)
-      soup_websocket_connection_close(conn_, SOUP_WEBSOCKET_CLOSE_NORMAL, "bye");
-    g_clear_object(&conn_);
-  }
+  void drop_connection(bool close) { sigutil::drop_ws(&conn_, this, close); }
 
   void schedule_retry()
   {
     if (stopped_ || retry_) return;
-    guint delay = backoff_ms_;
-    backoff_ms_ = std::min(backoff_ms_ * 2, kMaxRetryMs);
-    retry_ = g_timeout_add_full_ctx(delay, [this] {
+    guint delay = sigutil::next_backoff(&backoff_ms_, kMaxRetryMs);
+    retry_ = mainctx::timeout_id(ctx_, delay, [this] {
       retry_ = 0;
       connect();
     });
-  }
-
-  // A one-shot timeout on ctx_ running fn; returns its id.
-  guint g_timeout_add_full_ctx(guint ms, std::function<void()> fn)
-  {
-    GSource *src =
-        ms % 1000 == 0 ? g_timeout_source_new_seconds(ms / 1000) : g_timeout_source_new(ms);
-    auto *f = new std::function<void()>(std::move(fn));
-    g_source_set_callback(
-        src,
-        [](gpointer d) -> gboolean {
-          (*static_cast<std::function<void()> *>(d))();
-          return G_SOURCE_REMOVE;
-        },
-        f, [](gpointer d) { delete static_cast<std::function<void()> *>(d); });
-    guint id = g_source_attach(src, ctx_);
-    g_source_unref(src);
-    return id;
   }
 
   void report_error(const std::string &reason, bool fatal)
@@ -488,7 +449,7 @@ private:
   void start_keepalive()
   {
     clear_source(&keepalive_);
-    keepalive_ = g_timeout_add_full_ctx(kKeepaliveS * 1000, [this] {
+    keepalive_ = mainctx::timeout_seconds_id(ctx_, kKeepaliveS, [this] {
       keepalive_ = 0;
       if (!conn_ || session_id_.empty()) return;
       send_raw(finish(begin("keepalive", session_id_)));

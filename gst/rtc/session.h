@@ -9,7 +9,7 @@
 #include "rtc/gstrtcpeer.h"
 #include "rtc/mediasend.h"
 #include "rtc/negotiation.h"
-#include "rtc/sdputil.h"
+#include "sdp.h"
 #include "rtc/signaller.h"
 
 #include <gst/webrtc/webrtc.h>

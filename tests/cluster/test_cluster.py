@@ -7,6 +7,7 @@ Usage: test_cluster.py DAEMON CASE   (CASE: relay, offer, duplicate, kill, redis
        redis-stall, hostile)
 """
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -73,6 +74,12 @@ class Redis:
     def url(self):
         return "redis://127.0.0.1:%d" % self.port
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
 
 def metrics(d):
     with urllib.request.urlopen(d.http + "/metrics", timeout=5) as r:
@@ -105,10 +112,24 @@ async def registered(url, cid, room, ctype="peer"):
     return c, reg
 
 
+@contextlib.contextmanager
+def daemons(r, count):
+    """count daemons sharing rooms through Redis r, stopped on leaving."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(Daemon("--redis", r.url)) for _ in range(count)]
+
+
+async def pair(a, b, room="room"):
+    """x on daemon a and y on daemon b in one room, once x has been told of y."""
+    x, _ = await registered(a.ws, "x", room)
+    y, _ = await registered(b.ws, "y", room)
+    await x.expect("peer_joined", client_id="y")
+    return x, y
+
+
 async def case_relay():
-    r = Redis()
-    try:
-        with Daemon("--redis", r.url) as a, Daemon("--redis", r.url) as b:
+    with Redis() as r:
+        with daemons(r, 2) as (a, b):
             await wait_connected(a, b)
             x, reg = await registered(a.ws, "x", "room")
             check(reg["peers"] == [], "first peer sees %r" % reg["peers"])
@@ -177,8 +198,6 @@ async def case_relay():
             for c in (x, z, y2, o):
                 await c.ws.close()
         print("relay: ok")
-    finally:
-        r.stop()
 
 
 async def answerer(cl, count):
@@ -194,9 +213,8 @@ async def answerer(cl, count):
 
 
 async def case_offer():
-    r = Redis()
-    try:
-        with Daemon("--redis", r.url) as a, Daemon("--redis", r.url) as b:
+    with Redis() as r:
+        with daemons(r, 2) as (a, b):
             await wait_connected(a, b)
             ans, _ = await registered(b.ws, "ans", "cam", "answerer")
             viewer, _ = await registered(a.ws, "viewer", "cam", "browser")
@@ -231,14 +249,11 @@ async def case_offer():
             await viewer.expect("peer_left", client_id="ans")
             await viewer.ws.close()
         print("offer: ok")
-    finally:
-        r.stop()
 
 
 async def case_duplicate():
-    r = Redis()
-    try:
-        with Daemon("--redis", r.url) as a, Daemon("--redis", r.url) as b, Daemon("--redis", r.url) as c:
+    with Redis() as r:
+        with daemons(r, 3) as (a, b, c):
             await wait_connected(a, b, c)
             x, _ = await registered(a.ws, "same", "room")
             for d in (b, c):
@@ -273,14 +288,11 @@ async def case_duplicate():
             for cl in clients + [x, y]:
                 await cl.ws.close()
         print("duplicate: ok")
-    finally:
-        r.stop()
 
 
 async def case_kill():
-    r = Redis()
-    try:
-        with Daemon("--redis", r.url) as a, Daemon("--redis", r.url) as c:
+    with Redis() as r:
+        with daemons(r, 2) as (a, c):
             b = Daemon("--redis", r.url)
             try:
                 await wait_connected(a, b, c)
@@ -323,18 +335,13 @@ async def case_kill():
                 if b.alive():
                     b.proc.kill()
         print("kill: ok")
-    finally:
-        r.stop()
 
 
 async def case_redis_restart():
-    r = Redis()
-    try:
-        with Daemon("--redis", r.url) as a, Daemon("--redis", r.url) as b:
+    with Redis() as r:
+        with daemons(r, 2) as (a, b):
             await wait_connected(a, b)
-            x, _ = await registered(a.ws, "x", "room")
-            y, _ = await registered(b.ws, "y", "room")
-            await x.expect("peer_joined", client_id="y")
+            x, y = await pair(a, b)
             r.stop()
             # Local rooms keep working while Redis is away.
             x2, reg = await registered(a.ws, "x2", "room")
@@ -386,8 +393,6 @@ async def case_redis_restart():
             for cl in (x, x2):
                 await cl.ws.close()
         print("redis-restart: ok")
-    finally:
-        r.stop()
 
 
 async def case_redis_stall():
@@ -426,13 +431,10 @@ async def case_redis_stall():
 
 
 async def case_hostile():
-    r = Redis()
-    try:
-        with Daemon("--redis", r.url) as a, Daemon("--redis", r.url) as b:
+    with Redis() as r:
+        with daemons(r, 2) as (a, b):
             await wait_connected(a, b)
-            x, _ = await registered(a.ws, "x", "room")
-            y, _ = await registered(b.ws, "y", "room")
-            await x.expect("peer_joined", client_id="y")
+            x, y = await pair(a, b)
             ia, ib = instance_of(a), instance_of(b)
             pfx = "pointcast:0:"
             bomb = "[" * 100000
@@ -487,8 +489,6 @@ async def case_hostile():
             for cl in (x, y):
                 await cl.ws.close()
         print("hostile: ok")
-    finally:
-        r.stop()
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ SRC = os.environ.get("POINTCAST_SOURCE_ROOT", os.path.join(HERE, "../.."))
 sys.path.insert(0, os.path.join(SRC, "tests", "rtc"))
 sys.path.insert(0, os.path.join(SRC, "deploy", "janus"))
 import janusconf  # noqa: E402
-from test_e2e import Daemon, Gst, check_same, files, free_port, ok_exit, wait_count  # noqa: E402
+from test_e2e import (Daemon, Gst, all_delivered, check_same, free_port, wait_count,  # noqa: E402
+                      wait_registered)
 
 W, H = 320, 240
 
@@ -148,6 +149,23 @@ def case_fanout(work):
         janus.stop()
 
 
+def points_pair(work, rx_signaling, tx_signaling, room, n, env):
+    """A receiver rx-ROOM writing what arrives into work/rx, and a sender tx-ROOM of n counter
+    messages (50 rows at 40 Hz) that keeps a copy of each in work/tx; returns rx, tx and the two
+    folders."""
+    rdir = os.path.join(work, "rx")
+    os.makedirs(rdir)
+    rx = Gst(work, "rx", f"rtcpeer name=rtc signaling={rx_signaling} room={room} peer-id=rx-{room} "
+             f"rtc.data_points ! multifilesink location={rdir}/%06d.npy", env)
+    sdir = os.path.join(work, "tx")
+    os.makedirs(sdir)
+    tx = Gst(work, "tx", f"pointsrc pattern=counter rate=40 points=50 num-buffers={n} ! npypack "
+             f"! tee name=t t. ! queue ! rtc.data_points t. ! queue ! multifilesink "
+             f"location={sdir}/%06d.npy rtcpeer name=rtc signaling={tx_signaling} room={room} "
+             f"peer-id=tx-{room} wait-for-peers=1", env)
+    return rx, tx, rdir, sdir
+
+
 def case_failover(work):
     for d in ("a", "b"):
         os.makedirs(os.path.join(work, d))
@@ -157,29 +175,13 @@ def case_failover(work):
         rx = tx = None
         both = f"{a.ws},{b.ws}"
         env = {"POINTCAST_SIGNALING": both, "POINTCAST_ROOM": "fo"}
-        rdir = os.path.join(work, "rx")
-        os.makedirs(rdir)
-        rx = Gst(work, "rx", f"rtcpeer name=rtc signaling={both} room=fo peer-id=rx-fo "
-                 f"rtc.data_points ! multifilesink location={rdir}/%06d.npy", env)
-        sdir = os.path.join(work, "tx")
-        os.makedirs(sdir)
         n = 400
-        tx = Gst(work, "tx", f"pointsrc pattern=counter rate=40 points=50 num-buffers={n} ! npypack "
-                 f"! tee name=t t. ! queue ! rtc.data_points t. ! queue ! multifilesink "
-                 f"location={sdir}/%06d.npy rtcpeer name=rtc signaling={both} room=fo "
-                 f"peer-id=tx-fo wait-for-peers=1", env)
+        rx, tx, rdir, sdir = points_pair(work, both, both, "fo", n, env)
         wait_count(rdir, 40, 30, "receiver before the failover")
         assert "tx-fo (gstreamer) registered" in a.text(), a.text()[-2000:]
         a.kill()
         before = len(os.listdir(rdir))
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            log = b.text()
-            if "tx-fo (gstreamer) registered" in log and "rx-fo (gstreamer) registered" in log:
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError(f"peers did not register on b:\n{b.text()[-3000:]}")
+        wait_registered(b, ["tx-fo", "rx-fo"], 15)
         print(f"re-registered on b after {before} of {n} messages")
         # A peer starting now, with a dead first URI, goes straight on to the next one.
         late = Gst(work, "late", f"rtcpeer name=rtc signaling={both} room=fo peer-id=late-fo "
@@ -191,9 +193,7 @@ def case_failover(work):
                 time.sleep(0.1)
         finally:
             late.stop()
-        ok_exit(tx, 60)
-        wait_count(rdir, n, 10, "receiver")
-        check_same(sdir, rdir, 50)
+        all_delivered(tx, sdir, rdir, n)
         assert "Signaling connection lost" in rx.text(), rx.text()[-2000:]
         rx.stop()
         print(f"{n} messages across the failover; both peers registered again on b")
@@ -223,17 +223,8 @@ def case_cluster_failover(work):
     rx = tx = None
     try:
         env = {"POINTCAST_ROOM": "cfo"}
-        rdir = os.path.join(work, "rx")
-        os.makedirs(rdir)
-        rx = Gst(work, "rx", f"rtcpeer name=rtc signaling={a.ws},{b.ws} room=cfo peer-id=rx-cfo "
-                 f"rtc.data_points ! multifilesink location={rdir}/%06d.npy", env)
-        sdir = os.path.join(work, "tx")
-        os.makedirs(sdir)
         n = 600
-        tx = Gst(work, "tx", f"pointsrc pattern=counter rate=40 points=50 num-buffers={n} ! npypack "
-                 f"! tee name=t t. ! queue ! rtc.data_points t. ! queue ! multifilesink "
-                 f"location={sdir}/%06d.npy rtcpeer name=rtc signaling={b.ws},{a.ws} room=cfo "
-                 f"peer-id=tx-cfo wait-for-peers=1", env)
+        rx, tx, rdir, sdir = points_pair(work, f"{a.ws},{b.ws}", f"{b.ws},{a.ws}", "cfo", n, env)
         wait_count(rdir, 40, 30, "receiver before the kill")
         assert "rx-cfo (gstreamer) registered in room cfo from" in a.text(), a.text()[-2000:]
         assert "tx-cfo (gstreamer) registered in room cfo from" in b.text(), b.text()[-2000:]
@@ -244,9 +235,7 @@ def case_cluster_failover(work):
             assert time.monotonic() - t0 < 20, f"rx did not register on b:\n{b.text()[-3000:]}"
             time.sleep(0.1)
         took = time.monotonic() - t0
-        ok_exit(tx, 60)
-        wait_count(rdir, n, 10, "receiver")
-        check_same(sdir, rdir, 50)
+        all_delivered(tx, sdir, rdir, n)
         print(f"{n} messages across the loss of daemon a; rx on b after {took:.1f} s")
     finally:
         for g in (rx, tx):
