@@ -49,6 +49,33 @@ for _, k in ipairs(f) do
 end
 redis.call('DEL', KEYS[2])
 return #f)";
+// Presence, and whether the instance set still lists us (0: we were taken for dead).
+const char *kBeatScript = R"(
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
+return redis.call('SISMEMBER', KEYS[2], ARGV[1]))";
+// Our whole member hash rebuilt, then our entry in the instance set, in one step: a reader
+// never sees a listed daemon with a partial hash. Returns the 1-based indexes of lost claims.
+// KEYS: members hash, instances; ARGV: inst, claim prefix, ttl, channel, event, then pairs.
+const char *kRepublishScript = R"(
+redis.call('DEL', KEYS[1])
+local lost = {}
+for i = 6, #ARGV, 2 do
+  local ck = ARGV[2] .. ARGV[i]
+  local ok = redis.call('SET', ck, ARGV[1], 'NX', 'EX', ARGV[3])
+  if not ok and redis.call('GET', ck) == ARGV[1] then
+    redis.call('EXPIRE', ck, ARGV[3])
+    ok = true
+  end
+  if ok then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) else lost[#lost + 1] = (i - 4) / 2 end
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return lost)";
+// A daemon's members, or nil while the instance set does not list it: it was reaped and is
+// (if alive) about to republish, so its hash is not the truth yet.
+const char *kLoadScript = R"(
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return false end
+return redis.call('HGETALL', KEYS[2]))";
 
 bool valid_instance(std::string_view s)
 {
@@ -140,6 +167,7 @@ struct RedisCluster::Call {
   Handle client = 0;
   gint64 sent_us = 0;
   bool on_null = false; // also called (with a null reply) when the connection went away
+  std::vector<Rooms::RemoteEntry> entries; // republished members, for lost claims
 };
 
 struct Callbacks {
@@ -439,10 +467,45 @@ void RedisCluster::load_all()
 void RedisCluster::republish()
 {
   // Our hash is rebuilt from what we hold (members that left while Redis was away vanish).
-  command({"DEL", pfx_ + "members:" + inst_}, nullptr);
-  for (auto &m : server_.rooms().local_members()) eval_join(m.room, m.id, m.type, m.hidden, 0);
-  command({"PUBLISH", pfx_ + "members", "S " + inst_ + "\n"}, nullptr);
-  last_claim_refresh_us_ = g_get_monotonic_time();
+  std::vector<Rooms::RemoteEntry> members = server_.rooms().local_members();
+  std::vector<std::string> args = {"EVAL",
+                                   kRepublishScript,
+                                   "2",
+                                   pfx_ + "members:" + inst_,
+                                   pfx_ + "instances",
+                                   inst_,
+                                   pfx_ + "id:",
+                                   std::to_string(kClaimTtlSeconds),
+                                   ch_members_,
+                                   "S " + inst_ + "\n"};
+  args.reserve(args.size() + 2 * members.size());
+  for (auto &m : members) {
+    args.push_back(field(m.room, m.id));
+    args.push_back((m.hidden ? "1" : "0") + m.type);
+  }
+  auto *call = new Call;
+  call->entries = std::move(members);
+  command(
+      std::move(args),
+      [](RedisCluster &self, redisReply *r, Call &c) {
+        if (r->type == REDIS_REPLY_ERROR) {
+          PC_LOG(Warning, kModule, "announcing the members failed in Redis: %s", r->str);
+          return;
+        }
+        if (r->type != REDIS_REPLY_ARRAY) return;
+        for (size_t i = 0; i < r->elements; i++) {
+          redisReply *e = r->element[i];
+          if (e->type != REDIS_REPLY_INTEGER || e->integer < 1 ||
+              (std::size_t)e->integer > c.entries.size())
+            continue;
+          auto &m = c.entries[e->integer - 1];
+          self.claims_lost_++;
+          self.server_.rooms().claim_lost(m.room, m.id);
+        }
+        self.server_.apply_actions();
+      },
+      call);
+  last_claim_refresh_us_ = last_republish_us_ = g_get_monotonic_time();
 }
 
 void RedisCluster::load_instance(const std::string &inst)
@@ -450,9 +513,9 @@ void RedisCluster::load_instance(const std::string &inst)
   auto *call = new Call;
   call->a = inst;
   command(
-      {"HGETALL", pfx_ + "members:" + inst},
+      {"EVAL", kLoadScript, "2", pfx_ + "instances", pfx_ + "members:" + inst, inst},
       [](RedisCluster &self, redisReply *r, Call &c) {
-        if (r->type != REDIS_REPLY_ARRAY) return;
+        if (r->type != REDIS_REPLY_ARRAY) return; // nil: not listed (see kLoadScript)
         std::vector<Rooms::RemoteEntry> entries;
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
           redisReply *f = r->element[i], *v = r->element[i + 1];
@@ -479,19 +542,19 @@ void RedisCluster::load_instance(const std::string &inst)
 void RedisCluster::heartbeat()
 {
   if (!online_) return;
-  command({"SET", pfx_ + "alive:" + inst_, "1", "PX", std::to_string(kPresenceTtlMs)}, nullptr);
   auto *beat = new Call;
   beat->sent_us = g_get_monotonic_time();
   command(
-      {"SADD", pfx_ + "instances", inst_},
+      {"EVAL", kBeatScript, "2", pfx_ + "alive:" + inst_, pfx_ + "instances", inst_,
+       std::to_string(kPresenceTtlMs)},
       [](RedisCluster &self, redisReply *r, Call &c) {
         // Redis stalled for a while (every presence may have expired meanwhile): judge nobody
         // until the others' heartbeats are through again.
         gint64 now_us = g_get_monotonic_time();
         if (now_us - c.sent_us > G_USEC_PER_SEC) self.judge_after_us_ = now_us + kReconnectGraceUs;
-        // 1: we were not in the set, so the others took us for dead (or Redis lost its data).
-        if (r->type == REDIS_REPLY_INTEGER && r->integer == 1 &&
-            g_get_monotonic_time() - self.last_claim_refresh_us_ > G_USEC_PER_SEC) {
+        // 0: we are not in the set, so the others took us for dead (or Redis lost its data).
+        if (r->type == REDIS_REPLY_INTEGER && r->integer == 0 &&
+            now_us - self.last_republish_us_ > G_USEC_PER_SEC) {
           PC_LOG(Warning, kModule,
                  "the cluster had dropped this daemon: announcing its members again");
           self.republish();

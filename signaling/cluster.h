@@ -104,7 +104,8 @@ private:
   bool outage_logged_ = false;
   gint64 judge_after_us_ = 0; // no death verdicts until then (just reconnected)
   gint64 last_claim_refresh_us_ = 0;
-  std::set<std::string> known_;                                     // other instances seen
+  gint64 last_republish_us_ = 0; // one republish for a burst of late "dropped" beats
+  std::set<std::string> known_;  // other instances seen
   std::vector<std::pair<std::string, std::string>> pending_leaves_; // while offline
   std::uint64_t published_ = 0, received_ = 0, unsent_ = 0, reconnects_ = 0, dead_found_ = 0;
   std::uint64_t claims_lost_ = 0;
