@@ -52,6 +52,9 @@ void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &pa
       std::fill(outage.begin() + i, outage.begin() + j + 1, true);
     i = j + 1;
   }
+  // Overuse in any group of this feedback counts: a later group of the same batch must not hide
+  // it (the sender hears about the queue only this once).
+  overuse_seen_ = false;
   for (size_t i = 0; i < packets.size(); i++) {
     const auto &p = packets[i];
     if (outage[i]) continue;
@@ -73,6 +76,7 @@ void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &pa
     lo = std::min(lo, p.recv_us);
     hi = std::max(hi, p.recv_us);
   }
+  if (overuse_seen_) usage_ = Usage::Overuse;
   if (total >= 10) loss_ = double(lost) / double(total);
   if (hi > lo) acked_bps_ = double(bytes) * 8e6 / double(std::max<int64_t>(hi - lo, 100'000));
   update_loss_target(now_us);
@@ -156,6 +160,7 @@ void Controller::detect(int64_t now_us, double trend, int64_t dt_us)
     usage_ = Usage::Normal;
   }
   if (queue_ms_ > kQueueGuardMs) usage_ = Usage::Overuse;
+  overuse_seen_ |= usage_ == Usage::Overuse;
   prev_trend_ = trend;
   // The threshold follows |t| slowly upwards and faster downwards, so that a link with steady
   // jitter does not look congested and a quiet one notices a queue early.
@@ -178,7 +183,10 @@ void Controller::update_rate(int64_t now_us)
     // At most one cut per round trip: the feedback after a cut still shows the old queue.
     if (last_decrease_ && double(now_us - *last_decrease_) < std::max(rtt, 200.0) * 1000) return;
     double base = acked_bps_ > 0 ? acked_bps_ : target;
-    delay_target_ = clamp(std::min(kBeta * base, delay_target_));
+    // At most halved per cut: an encoder sending far below its target (a still scene) would
+    // otherwise fall to 0.85 x its own small rate on one late burst (a receiver descheduled for
+    // 30 ms on a busy machine looks like a queue); a real bottleneck takes one or two cuts more.
+    delay_target_ = clamp(std::min(std::max(kBeta * base, 0.5 * target), delay_target_));
     last_decrease_ = now_us;
     // Where the link congested, smoothed: the next increase slows down near it.
     if (congestion_ema_) {

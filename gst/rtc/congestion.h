@@ -91,6 +91,7 @@ private:
   double prev_trend_ = 0;
   int overuse_count_ = 0;
   Usage usage_ = Usage::Normal;
+  bool overuse_seen_ = false;
   // Standing queue: the least one-way delay (clock offset included) in the last packet group,
   // minus the least of the last 10 s. Per group, because the last packets of a frame's burst
   // always wait for the first ones (33 ms at 1 Mbit/s), which is no queue to drain.

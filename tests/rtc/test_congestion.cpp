@@ -55,7 +55,8 @@ struct Sim {
   std::deque<Pending> feedback;
   // Per 100 ms: the target, and the queuing delay a packet sent then met.
   std::vector<double> targets, queue_ms;
-  double app_limit_bps = 0; // an encoder that cannot fill its target (0: no limit)
+  double app_limit_bps = 0;               // an encoder that cannot fill its target (0: no limit)
+  int64_t stall_from = -1, stall_to = -1; // the receiver does not run: arrivals wait until then
 
   explicit Sim(cc::Config c) : ctl(c) {}
 
@@ -77,6 +78,7 @@ struct Sim {
         } else {
           link_free_at = start + int64_t(s.size * 8 / link.rate_bps * 1e6);
           s.recv = link_free_at + int64_t(link.delay_ms * 1000);
+          if (s.recv >= stall_from && s.recv < stall_to) s.recv = stall_to;
         }
       }
       sent.push_back(s);
@@ -264,6 +266,21 @@ void test_application_limited()
   CHECK(sim.ctl.target_bps() <= 350'000);
 }
 
+// A receiver descheduled for 150 ms (a busy machine) makes one burst look queued. A stream far
+// below its target must not fall to a fraction of its own rate for that: at most halved.
+void test_receiver_stall_is_not_a_collapse()
+{
+  Sim sim(config(2'000'000));
+  sim.link.rate_bps = 20e6;
+  sim.app_limit_bps = 200'000;
+  sim.stall_from = 5'000'000;
+  sim.stall_to = 5'150'000;
+  sim.run(7);
+  std::fprintf(stderr, "stall: target before %.0f, after %u\n", sim.targets[49],
+               sim.ctl.target_bps());
+  CHECK(sim.ctl.target_bps() >= 1'000'000);
+}
+
 void test_allocate()
 {
   // The encoder follows the slowest viewer above the floor; the one below gets fewer frames.
@@ -303,6 +320,7 @@ int main()
   test_receiver_reports_alone();
   test_bounds();
   test_application_limited();
+  test_receiver_stall_is_not_a_collapse();
   test_allocate();
   test_frame_fraction();
   if (failures) std::fprintf(stderr, "%d check(s) failed\n", failures);
