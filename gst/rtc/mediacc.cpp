@@ -150,7 +150,12 @@ struct EncoderControl::Shared {
   uint32_t applied = 0;
   double fraction = 1.0, credit = 0;
   KeyframeGate keyframes;
-  gulong raw_probe = 0;
+  bool keyframe_pending = false; // asked for within the gate's interval: sent when it ends
+  gulong raw_probe = 0, out_probe = 0;
+  // What the encoder puts out (bit/s, over about a second): whether the target binds at all.
+  double out_bps = 0;
+  int64_t out_since = -1;
+  uint64_t out_bytes = 0;
 
   void apply_locked();
 };
@@ -173,7 +178,9 @@ void EncoderControl::Shared::apply_locked()
   for (auto &[id, p] : peers) targets.push_back(p.ctl->target_bps());
   if (targets.empty()) return;
   auto a = cc::allocate(targets, floor, cfg.min_bps, cfg.max_bps);
-  fraction = cc::frame_fraction(a.encoder_bps, floor);
+  // Fewer frames only when the target binds: an encoder that sends less than it (a still
+  // scene) loses nothing to a low target, and dropping its frames would.
+  fraction = out_bps >= 0.8 * a.encoder_bps ? cc::frame_fraction(a.encoder_bps, floor) : 1.0;
   // Small steps are noise; each change reconfigures the encoder.
   if (applied && std::fabs(double(a.encoder_bps) - applied) < 0.03 * applied) return;
   GST_DEBUG_OBJECT(encoder, "bitrate %u -> %u bit/s (%zu viewers), frames kept %.2f", applied,
@@ -193,8 +200,13 @@ static GstPadProbeReturn on_upstream(GstPad *, GstPadProbeInfo *info, gpointer u
   if (!shared || !ev) return GST_PAD_PROBE_OK;
   if (gst_video_event_is_force_key_unit(ev)) {
     std::lock_guard lk(shared->lock);
-    if (shared->keyframes.allow(now_us())) return GST_PAD_PROBE_OK;
-    GST_LOG("keyframe request from '%s' dropped: one was sent just now", tap->peer.c_str());
+    if (shared->keyframes.allow(now_us())) {
+      shared->keyframe_pending = false;
+      return GST_PAD_PROBE_OK;
+    }
+    // Coalesced, not dropped: a receiver whose keyframe was the one lost asks only once.
+    GST_LOG("keyframe request from '%s' deferred: one was sent just now", tap->peer.c_str());
+    shared->keyframe_pending = true;
     return GST_PAD_PROBE_DROP;
   }
   std::vector<cc::PacketResult> packets;
@@ -202,7 +214,12 @@ static GstPadProbeReturn on_upstream(GstPad *, GstPadProbeInfo *info, gpointer u
   std::lock_guard lk(shared->lock);
   auto it = shared->peers.find(tap->peer);
   if (it != shared->peers.end() && !packets.empty()) {
-    it->second.ctl->on_feedback(now_us(), packets);
+    auto &c = *it->second.ctl;
+    c.on_feedback(now_us(), packets);
+    GST_LOG("'%s': %zu packets, usage %d, queue %.1f ms, loss %.3f, received %u bit/s, "
+            "target delay %u loss %u",
+            tap->peer.c_str(), packets.size(), int(c.usage()), c.queuing_delay_ms(),
+            c.loss_fraction(), c.acked_bps(), c.delay_target_bps(), c.loss_target_bps());
     shared->apply_locked();
   }
   return GST_PAD_PROBE_DROP; // ours; nothing upstream of the tee wants it
@@ -211,14 +228,47 @@ static GstPadProbeReturn on_upstream(GstPad *, GstPadProbeInfo *info, gpointer u
 static GstPadProbeReturn on_raw_frame(GstPad *, GstPadProbeInfo *, gpointer user_data)
 {
   auto *shared = static_cast<EncoderControl::Shared *>(user_data);
-  std::lock_guard lk(shared->lock);
-  if (shared->fraction >= 1.0) return GST_PAD_PROBE_OK;
-  shared->credit += shared->fraction;
-  if (shared->credit >= 1.0) {
-    shared->credit -= 1.0;
-    return GST_PAD_PROBE_OK;
+  bool keyframe = false;
+  GstPadProbeReturn ret = GST_PAD_PROBE_OK;
+  {
+    std::lock_guard lk(shared->lock);
+    if (shared->keyframe_pending && shared->keyframes.allow(now_us())) {
+      shared->keyframe_pending = false;
+      keyframe = true;
+    }
+    if (shared->fraction < 1.0 && !keyframe) {
+      shared->credit += shared->fraction;
+      if (shared->credit >= 1.0)
+        shared->credit -= 1.0;
+      else
+        ret = GST_PAD_PROBE_DROP;
+    }
   }
-  return GST_PAD_PROBE_DROP;
+  if (keyframe) {
+    // Into the encoder's src pad as a receiver's request would come; before this frame enters.
+    GstPad *src = gst_element_get_static_pad(shared->encoder, "src");
+    gst_pad_send_event(src,
+                       gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+    gst_object_unref(src);
+  }
+  return ret;
+}
+
+static GstPadProbeReturn on_encoded(GstPad *, GstPadProbeInfo *info, gpointer user_data)
+{
+  auto *shared = static_cast<EncoderControl::Shared *>(user_data);
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (!buf) return GST_PAD_PROBE_OK;
+  int64_t now = now_us();
+  std::lock_guard lk(shared->lock);
+  if (shared->out_since < 0) shared->out_since = now;
+  shared->out_bytes += gst_buffer_get_size(buf);
+  if (now - shared->out_since >= 1'000'000) {
+    shared->out_bps = double(shared->out_bytes) * 8e6 / double(now - shared->out_since);
+    shared->out_since = now;
+    shared->out_bytes = 0;
+  }
+  return GST_PAD_PROBE_OK;
 }
 
 EncoderControl::EncoderControl(GstElement *encoder, cc::Config cfg, uint32_t floor_bps)
@@ -236,6 +286,11 @@ EncoderControl::EncoderControl(GstElement *encoder, cc::Config cfg, uint32_t flo
         gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_BUFFER, on_raw_frame, shared_.get(), nullptr);
     gst_object_unref(sink);
   }
+  if (GstPad *src = gst_element_get_static_pad(encoder, "src")) {
+    shared_->out_probe =
+        gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_BUFFER, on_encoded, shared_.get(), nullptr);
+    gst_object_unref(src);
+  }
 }
 
 EncoderControl::~EncoderControl()
@@ -252,6 +307,10 @@ EncoderControl::~EncoderControl()
   if (GstPad *sink = gst_element_get_static_pad(shared_->encoder, "sink")) {
     if (shared_->raw_probe) gst_pad_remove_probe(sink, shared_->raw_probe);
     gst_object_unref(sink);
+  }
+  if (GstPad *src = gst_element_get_static_pad(shared_->encoder, "src")) {
+    if (shared_->out_probe) gst_pad_remove_probe(src, shared_->out_probe);
+    gst_object_unref(src);
   }
   gst_object_unref(shared_->encoder);
 }
