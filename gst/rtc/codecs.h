@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* rtcpeer's one codec table (as webrtcsink's utils.rs): what each codec it sends is called in
  * the codec property, in caps and in RTP, and which elements encode, parse, payload and depayload
- * it. Adding a codec is one row here plus its encoder settings (gstrtcpeer.cpp configure_encoder). */
+ * it. Adding a codec is one row here plus its encoder settings (mediasend.cpp configure_encoder). */
 #pragma once
 
 #include <string>

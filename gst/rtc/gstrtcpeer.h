@@ -1,5 +1,27 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* rtcpeer: a bin around webrtcbin that does its own signaling. */
+/* rtcpeer: a bin around webrtcbin that does its own signaling.
+ *
+ * Files: gstrtcpeer.cpp (properties, pad dispatch, state changes, wiring), session.* (one remote
+ * peer: its webrtcbin, negotiation glue, candidates, connection state, removal), negotiation.*
+ * (the pure perfect-negotiation state machine), datachannels.* (channels, flow control,
+ * fragmentation, reassembly), mediasend.* (codec table to encoders, payloaders, transceivers, the
+ * shared encoder and tee), mediarecv.* (incoming tracks, decodebin, src pads), eos.* (end of
+ * stream), contextthread.* (the context thread), rtcpeerpriv.h (the state they share).
+ *
+ * Threads:
+ * - the context thread (ctx, contextthread.h) runs signaller events, negotiation, session set-up
+ *   and tear-down; functions that need it start with ASSERT_CTX. Every other thread hands it work
+ *   with run_async (rtcpeerpriv.h), the one way onto it.
+ * - webrtcbin's threads (promises, ICE, SCTP receive, decodebin's pad-added) only read what they
+ *   were given, push received data, and post to ctx.
+ * - streaming threads run the sink pads (data_chain, the media chains) and the application's
+ *   thread the state changes and properties.
+ * Cross-thread fields are atomics or guarded by the lock named beside them.
+ *
+ * Lock order, outer first: src_create_lock -> lock -> props_lock. DataSrc::push and wake_lock are
+ * leaves (nothing else is taken while holding them). No lock is held while calling into a
+ * webrtcbin (signals, properties, pads): its threads call back into this element and take `lock`.
+ */
 #pragma once
 
 #include <gst/gst.h>

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "rtc/negotiation.h"
 
+#include "rtc/sdputil.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -155,21 +157,6 @@ void Negotiator::reset()
 
 namespace {
 
-std::vector<std::string_view> lines(std::string_view sdp)
-{
-  std::vector<std::string_view> out;
-  size_t at = 0;
-  while (at < sdp.size()) {
-    size_t end = sdp.find('\n', at);
-    if (end == std::string_view::npos) end = sdp.size();
-    std::string_view l = sdp.substr(at, end - at);
-    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
-    out.push_back(l);
-    at = end + 1;
-  }
-  return out;
-}
-
 std::string upper(std::string_view s)
 {
   std::string out(s);
@@ -192,7 +179,7 @@ int leading_pt(std::string_view v, std::string_view *rest)
 std::vector<std::string> media_kinds(std::string_view sdp)
 {
   std::vector<std::string> out;
-  for (auto l : lines(sdp))
+  for (auto l : sdp::lines(sdp))
     if (l.substr(0, 2) == "m=") out.emplace_back(l.substr(2, l.find(' ') - 2));
   return out;
 }
@@ -206,7 +193,7 @@ std::vector<Codec> offered_codecs(std::string_view sdp, int mline)
       if (c.pt == pt) return &c;
     return nullptr;
   };
-  for (auto l : lines(sdp)) {
+  for (auto l : sdp::lines(sdp)) {
     if (l.substr(0, 2) == "m=") {
       section++;
       if (section != mline) continue;
@@ -269,7 +256,7 @@ std::optional<Codec> match_codec(const std::vector<Codec> &offered, std::string_
 
 std::string fingerprint(std::string_view sdp)
 {
-  for (auto l : lines(sdp))
+  for (auto l : sdp::lines(sdp))
     if (l.substr(0, 14) == "a=fingerprint:") return std::string(l);
   return "";
 }

@@ -5,7 +5,7 @@
 
 namespace pointcast::sdp {
 
-static std::vector<std::string_view> split_lines(std::string_view sdp)
+std::vector<std::string_view> lines(std::string_view sdp)
 {
   std::vector<std::string_view> lines;
   while (!sdp.empty()) {
@@ -19,11 +19,17 @@ static std::vector<std::string_view> split_lines(std::string_view sdp)
   return lines;
 }
 
+std::string_view candidate_value(std::string_view candidate)
+{
+  if (candidate.substr(0, 2) == "a=") candidate.remove_prefix(2);
+  return candidate;
+}
+
 uint64_t max_message_size(std::string_view sdp)
 {
   static constexpr std::string_view attr = "a=max-message-size:";
   bool in_application = false;
-  for (auto line : split_lines(sdp)) {
+  for (auto line : lines(sdp)) {
     if (line.substr(0, 2) == "m=")
       in_application = line.substr(0, 14) == "m=application ";
     else if (in_application && line.substr(0, attr.size()) == attr)
@@ -35,14 +41,14 @@ uint64_t max_message_size(std::string_view sdp)
 int media_count(std::string_view sdp)
 {
   int n = 0;
-  for (auto line : split_lines(sdp)) n += line.substr(0, 2) == "m=";
+  for (auto line : lines(sdp)) n += line.substr(0, 2) == "m=";
   return n;
 }
 
 std::vector<std::string> mids(std::string_view sdp)
 {
   std::vector<std::string> out;
-  for (auto line : split_lines(sdp)) {
+  for (auto line : lines(sdp)) {
     if (line.substr(0, 2) == "m=")
       out.emplace_back();
     else if (!out.empty() && line.substr(0, 6) == "a=mid:")
@@ -53,7 +59,7 @@ std::vector<std::string> mids(std::string_view sdp)
 
 std::string with_candidates(std::string_view sdp, const std::vector<Candidate> &candidates)
 {
-  auto lines = split_lines(sdp);
+  auto lines = sdp::lines(sdp);
   // Sections: [0] is the session part, [i+1] the i-th m-section.
   std::vector<std::vector<std::string_view>> sections(1);
   for (auto line : lines) {
@@ -73,8 +79,7 @@ std::string with_candidates(std::string_view sdp, const std::vector<Candidate> &
     bool added = false;
     for (const auto &c : candidates) {
       if (c.mline != int(s) - 1 || c.candidate.empty()) continue;
-      std::string_view text = c.candidate;
-      if (text.substr(0, 2) == "a=") text.remove_prefix(2);
+      std::string_view text = candidate_value(c.candidate);
       out.append("a=").append(text).append("\r\n");
       added = true;
     }
@@ -89,7 +94,7 @@ namespace pointcast::sdp {
 
 std::string drop_bundle_with_split_ice(std::string_view sdp)
 {
-  auto lines = split_lines(sdp);
+  auto lines = sdp::lines(sdp);
   std::string first_ufrag;
   bool split = false, grouped = false;
   for (auto line : lines) {
@@ -118,7 +123,7 @@ namespace pointcast::sdp {
 
 std::string keep_bundle_in_reoffer(std::string_view sdp)
 {
-  auto lines = split_lines(sdp);
+  auto lines = sdp::lines(sdp);
   std::vector<std::string> group;                    // mids of the BUNDLE group, the tag first
   std::vector<std::vector<std::string>> sections(1); // [0]: session part
   for (auto line : lines) {

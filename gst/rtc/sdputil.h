@@ -9,6 +9,12 @@
 
 namespace pointcast::sdp {
 
+// The lines of an SDP without their CR LF (or LF) endings; empty lines are left out.
+std::vector<std::string_view> lines(std::string_view sdp);
+
+// A candidate attribute's value: "candidate:..." with any leading "a=" taken off.
+std::string_view candidate_value(std::string_view candidate);
+
 // The SCTP max-message-size the remote announced in its data section (RFC 8841): 65536 when the
 // attribute is absent, 0 when the remote allows any size.
 uint64_t max_message_size(std::string_view sdp);

@@ -281,6 +281,13 @@ static void test_sdp()
   // An attribute in another section does not count.
   CHECK(sdp::max_message_size("v=0\nm=video 9 x\na=max-message-size:5\n") == 65536);
   CHECK(sdp::media_count(kOffer) == 2);
+  // One line splitter for every SDP reader (CRLF or LF, empty lines dropped).
+  auto lines = sdp::lines("v=0\r\n\r\nm=video 9 x\na=mid:0");
+  CHECK(lines.size() == 3 && lines[0] == "v=0" && lines[1] == "m=video 9 x" &&
+        lines[2] == "a=mid:0");
+  CHECK(sdp::candidate_value("a=candidate:1 1 UDP 1 1.2.3.4 5 typ host") ==
+        "candidate:1 1 UDP 1 1.2.3.4 5 typ host");
+  CHECK(sdp::candidate_value("candidate:1") == "candidate:1");
   auto mids = sdp::mids(kOffer);
   CHECK(mids.size() == 2 && mids[0] == "video0" && mids[1] == "application1");
 

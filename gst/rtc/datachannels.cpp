@@ -1,0 +1,620 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "rtc/datachannels.h"
+
+#include "rtc/eos.h"
+#include "rtc/rtcpeerpriv.h"
+
+#include "points/bufmap.h"
+
+namespace pointcast::rtc {
+
+namespace {
+GQuark channel_quark()
+{
+  static GQuark q = g_quark_from_static_string("pointcast-channel-state");
+  return q;
+}
+} // namespace
+
+ChannelState *channel_state(GstWebRTCDataChannel *ch)
+{
+  return static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(ch), channel_quark()));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Received data: one src pad per label */
+
+gboolean data_src_query(GstPad *pad, GstObject *parent, GstQuery *query)
+{
+  switch (GST_QUERY_TYPE(query)) {
+  case GST_QUERY_LATENCY: gst_query_set_latency(query, TRUE, 0, GST_CLOCK_TIME_NONE); return TRUE;
+  default: return gst_pad_query_default(pad, parent, query);
+  }
+}
+
+/* What a data src pad (or a media one made only to end, make_ended_media_src) carries comes from
+ * no sink pad of ours: upstream events and queries go nowhere. The default (every sink pad) sent
+ * a reconfigure from ball-tracker's data_detections back round its own loop without end. */
+GstIterator *no_internal_links(GstPad *, GstObject *)
+{
+  return nullptr;
+}
+
+DataSrc *ensure_data_src(GstRtcPeer *self, const std::string &label)
+{
+  auto *p = self->priv;
+  {
+    std::lock_guard lk(p->lock);
+    auto it = p->data_srcs.find(label);
+    if (it != p->data_srcs.end()) return it->second.get();
+    if (p->flushing) return nullptr;
+    if (p->data_srcs.size() >= kMaxDataSrcs) {
+      // Each label is a pad: a peer must not be able to make this element grow without end.
+      if (p->refused_labels++ == 0)
+        GST_ELEMENT_WARNING(self, STREAM, DEMUX, ("Too many data channel labels"),
+                            ("already %zu data_%%s src pads; dropping messages on '%s' and any "
+                             "further new label",
+                             kMaxDataSrcs, label.c_str()));
+      return nullptr;
+    }
+  }
+  std::lock_guard create(p->src_create_lock);
+  {
+    std::lock_guard lk(p->lock);
+    auto it = p->data_srcs.find(label);
+    if (it != p->data_srcs.end()) return it->second.get();
+  }
+  std::string name = "data_" + label;
+  GstPad *pad = gst_pad_new_from_static_template(&data_src_template, name.c_str());
+  gst_pad_set_query_function(pad, data_src_query);
+  gst_pad_set_iterate_internal_links_function(pad, no_internal_links);
+  gst_pad_use_fixed_caps(pad);
+  gst_pad_set_active(pad, TRUE);
+  auto src = std::make_unique<DataSrc>();
+  src->pad = pad;
+  DataSrc *raw = src.get();
+  {
+    std::lock_guard lk(p->lock);
+    p->data_srcs[label] = std::move(src);
+  }
+  // pad-added lets gst-launch (and applications) link before the first buffer.
+  gst_element_add_pad(GST_ELEMENT(self), pad);
+  std::string stream_id = std::string("data/") + label;
+  gst_pad_push_event(pad, gst_event_new_stream_start(stream_id.c_str()));
+  // Messages are opaque bytes; take whatever fixed format downstream wants (application/x-npy for
+  // npyunpack), else application/octet-stream.
+  GstCaps *peer_caps = gst_pad_peer_query_caps(pad, nullptr);
+  GstCaps *caps;
+  if (!peer_caps || gst_caps_is_any(peer_caps) || gst_caps_is_empty(peer_caps)) {
+    caps = gst_caps_new_empty_simple("application/octet-stream");
+  } else {
+    caps = gst_caps_fixate(gst_caps_copy_nth(peer_caps, 0));
+  }
+  if (peer_caps) gst_caps_unref(peer_caps);
+  gst_pad_push_event(pad, gst_event_new_caps(caps));
+  gst_caps_unref(caps);
+  GstSegment seg;
+  gst_segment_init(&seg, GST_FORMAT_TIME);
+  gst_pad_push_event(pad, gst_event_new_segment(&seg));
+  return raw;
+}
+
+static void push_message(GstRtcPeer *self, const std::string &label, GstBuffer *buf)
+{
+  DataSrc *src = ensure_data_src(self, label);
+  if (!src) {
+    gst_buffer_unref(buf);
+    return;
+  }
+  std::lock_guard lk(src->push); // several peers' SCTP threads may deliver to one pad
+  GstFlowReturn ret = gst_pad_push(src->pad, buf);
+  if (ret == GST_FLOW_NOT_LINKED && src->dropped++ == 0)
+    GST_ELEMENT_WARNING(
+        self, STREAM, DEMUX, ("Nothing is linked to data_%s", label.c_str()),
+        ("messages on channel '%s' are dropped until something links it", label.c_str()));
+  else if (ret != GST_FLOW_OK)
+    GST_LOG_OBJECT(self, "pushing on data_%s: %s", label.c_str(), gst_flow_get_name(ret));
+}
+
+static void on_message_data(GstWebRTCDataChannel *ch, GBytes *data, gpointer user_data)
+{
+  auto *cs = channel_state(ch);
+  if (!cs) return;
+  gsize size = 0;
+  const void *bytes = data ? g_bytes_get_data(data, &size) : nullptr;
+  switch (cs->reasm.on_binary(bytes, size)) {
+  case framing::Reassembler::Status::Plain:
+    push_message(cs->self, cs->label, data ? gst_buffer_new_wrapped_bytes(data) : gst_buffer_new());
+    break;
+  case framing::Reassembler::Status::Complete: {
+    size_t n = 0;
+    void *msg = cs->reasm.take(&n);
+    push_message(cs->self, cs->label,
+                 gst_buffer_new_wrapped_full(GstMemoryFlags(0), msg, n, 0, n, msg, g_free));
+    break;
+  }
+  case framing::Reassembler::Status::Error:
+    GST_ELEMENT_WARNING(cs->self, STREAM, DECODE, ("Dropped a broken fragmented message"),
+                        ("channel '%s' from peer '%s': %s", cs->label.c_str(), cs->peer.c_str(),
+                         cs->reasm.error().c_str()));
+    break;
+  case framing::Reassembler::Status::Pending: break;
+  }
+}
+
+static void on_message_string(GstWebRTCDataChannel *ch, const gchar *str, gpointer user_data)
+{
+  auto *cs = channel_state(ch);
+  if (!cs) return;
+  std::string_view text = str ? str : "";
+  switch (cs->reasm.on_text(text)) {
+  case framing::Reassembler::Status::Plain:
+    push_message(cs->self, cs->label, gst_buffer_new_memdup(text.data(), text.size()));
+    break;
+  case framing::Reassembler::Status::Error:
+    GST_ELEMENT_WARNING(cs->self, STREAM, DECODE, ("Dropped a broken fragmented message"),
+                        ("channel '%s' from peer '%s': %s", cs->label.c_str(), cs->peer.c_str(),
+                         cs->reasm.error().c_str()));
+    break;
+  default: break;
+  }
+}
+
+static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user_data)
+{
+  auto *cs = channel_state(ch);
+  if (!cs) return;
+  GstWebRTCDataChannelState state;
+  g_object_get(ch, "ready-state", &state, nullptr);
+  GstRtcPeer *self = cs->self;
+  auto *p = self->priv;
+  {
+    std::lock_guard lk(p->lock);
+    cs->open = state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN;
+    if (cs->open) cs->ever_open = true;
+  }
+  p->cond.notify_all();
+  if (state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN) {
+    GST_INFO_OBJECT(self, "channel '%s' with peer '%s' open", cs->label.c_str(), cs->peer.c_str());
+    post_peer_message(self, "rtcpeer-channel-open", cs->peer, "label", cs->label);
+  } else if (state == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED) {
+    std::string peer = cs->peer, label = cs->label;
+    gst_object_ref(ch);
+    run_async(self, [self, peer, label, ch] {
+      auto *p = self->priv;
+      std::shared_ptr<Session> s;
+      bool any_open = false;
+      {
+        std::lock_guard lk(p->lock);
+        auto it = p->sessions.find(peer);
+        if (it != p->sessions.end()) {
+          s = it->second;
+          for (auto *c : s->channels) {
+            auto *o = channel_state(c);
+            GstWebRTCDataChannelState st;
+            g_object_get(c, "ready-state", &st, nullptr);
+            any_open |= st != GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED &&
+                st != GST_WEBRTC_DATA_CHANNEL_STATE_CLOSING && o;
+          }
+        }
+      }
+      gst_object_unref(ch);
+      // A peer that closed all its channels and sends no media has gone (our own closing at EOS
+      // does not count: the pipeline is about to stop anyway).
+      bool draining;
+      {
+        std::lock_guard lk(p->lock);
+        draining = p->eos_posted;
+      }
+      if (!draining) maybe_end_src(self, label);
+      bool has_media = false;
+      if (s) {
+        std::lock_guard lk(p->lock); // media_srcs grows on decodebin's thread
+        has_media = !s->media.empty() || !s->media_srcs.empty();
+      }
+      if (s && !draining && !any_open && !has_media)
+        remove_session(self, peer, "the peer closed its data channels");
+    });
+  }
+}
+
+// end-with-peers: EOS on data_<label> once no peer has that channel open any more.
+void maybe_end_src(GstRtcPeer *self, const std::string &label)
+{
+  auto *p = self->priv;
+  DataSrc *src = nullptr;
+  {
+    std::lock_guard plk(p->props_lock);
+    if (!p->end_with_peers) return;
+  }
+  std::vector<GstWebRTCDataChannel *> channels;
+  {
+    std::lock_guard lk(p->lock);
+    auto it = p->data_srcs.find(label);
+    if (it == p->data_srcs.end()) return;
+    src = it->second.get();
+    for (auto &[id, s] : p->sessions)
+      for (auto *c : s->channels) channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(c)));
+  }
+  bool open = false;
+  for (auto *c : channels) {
+    auto *cs = channel_state(c);
+    GstWebRTCDataChannelState st;
+    g_object_get(c, "ready-state", &st, nullptr);
+    open |= cs && cs->label == label &&
+        (st == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN ||
+         st == GST_WEBRTC_DATA_CHANNEL_STATE_CONNECTING);
+    gst_object_unref(c);
+  }
+  if (open) return;
+  GST_INFO_OBJECT(self, "every peer closed channel '%s': EOS on data_%s", label.c_str(),
+                  label.c_str());
+  std::lock_guard lk(src->push);
+  gst_pad_push_event(src->pad, gst_event_new_eos());
+}
+
+static void on_buffered_amount_low(GstWebRTCDataChannel *, gpointer user_data)
+{
+  auto *self = static_cast<GstRtcPeer *>(user_data);
+  std::lock_guard lk(self->priv->wake_lock);
+  self->priv->wake.notify_all();
+}
+
+static bool is_flushing(RtcPeerPrivate *p)
+{
+  std::lock_guard lk(p->lock);
+  return p->flushing;
+}
+
+static void nap(RtcPeerPrivate *p, std::chrono::milliseconds d)
+{
+  std::unique_lock lk(p->wake_lock);
+  p->wake.wait_for(lk, d);
+}
+
+static void on_channel_error(GstWebRTCDataChannel *ch, GError *error, gpointer user_data)
+{
+  auto *cs = channel_state(ch);
+  GST_ELEMENT_WARNING(static_cast<GstRtcPeer *>(user_data), RESOURCE, WRITE, ("Data channel error"),
+                      ("channel '%s' with peer '%s': %s", cs ? cs->label.c_str() : "?",
+                       cs ? cs->peer.c_str() : "?", error ? error->message : "unknown"));
+}
+
+// Any thread. Takes a reference to ch.
+void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRTCDataChannel *ch)
+{
+  auto *p = self->priv;
+  gchar *label_c = nullptr;
+  g_object_get(ch, "label", &label_c, nullptr);
+  std::string label = label_c ? label_c : "";
+  g_free(label_c);
+  auto *cs = new ChannelState(s->reasm_budget);
+  cs->self = self;
+  cs->peer = s->id;
+  cs->label = label;
+  cs->chunk = s->chunk;
+  g_object_set_qdata_full(G_OBJECT(ch), channel_quark(), cs,
+                          [](gpointer d) { delete static_cast<ChannelState *>(d); });
+  g_object_set(ch, "buffered-amount-low-threshold", guint64(kLowWater), nullptr);
+  g_signal_connect(ch, "on-message-data", G_CALLBACK(on_message_data), self);
+  g_signal_connect(ch, "on-message-string", G_CALLBACK(on_message_string), self);
+  g_signal_connect(ch, "notify::ready-state", G_CALLBACK(on_ready_state), self);
+  g_signal_connect(ch, "on-buffered-amount-low", G_CALLBACK(on_buffered_amount_low), self);
+  g_signal_connect(ch, "on-error", G_CALLBACK(on_channel_error), self);
+  {
+    std::lock_guard lk(p->lock);
+    s->channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(ch)));
+    if (!s->send_channels.count(label)) s->send_channels[label] = ch;
+  }
+  // The channel may already be open (remote-created channels arrive open).
+  on_ready_state(ch, nullptr, self);
+}
+
+void on_data_channel(GstElement *webrtc, GstWebRTCDataChannel *ch, gpointer user_data)
+{
+  auto *h = static_cast<SessionHandle *>(user_data);
+  auto s = h->session.lock();
+  if (!s) return;
+  size_t n;
+  {
+    std::lock_guard lk(h->self->priv->lock);
+    n = s->channels.size();
+  }
+  if (n >= kMaxChannels) {
+    if (s->refused_channels++ == 0)
+      GST_ELEMENT_WARNING(h->self, STREAM, DEMUX,
+                          ("Peer '%s' opens too many data channels", s->id.c_str()),
+                          ("%zu are open; closing the rest", n));
+    gst_webrtc_data_channel_close(ch);
+    return;
+  }
+  setup_channel(h->self, s, ch);
+}
+
+void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s, bool always)
+{
+  ASSERT_CTX(self);
+  auto *p = self->priv;
+  std::vector<std::string> labels;
+  {
+    std::lock_guard lk(p->lock);
+    for (auto &[label, sink] : p->data_sinks)
+      if (!s->send_channels.count(label)) labels.push_back(label);
+    // An offer needs a data section so that the answerer can open channels of its own.
+    if (always && p->data_sinks.empty() && s->send_channels.empty())
+      labels.push_back(kDefaultChannel);
+  }
+  for (auto &label : labels) {
+    GstWebRTCDataChannel *ch = nullptr;
+    g_signal_emit_by_name(s->webrtc, "create-data-channel", label.c_str(), nullptr, &ch);
+    if (!ch) {
+      GST_ELEMENT_WARNING(self, RESOURCE, FAILED,
+                          ("Could not create data channel '%s'", label.c_str()),
+                          ("peer '%s'", s->id.c_str()));
+      continue;
+    }
+    setup_channel(self, s, ch);
+    gst_object_unref(ch);
+  }
+}
+
+/* The answerer opens its own channels once SCTP is up: channels created earlier sometimes never
+ * open with webrtcbin 1.22 when the DTLS role is not settled yet. Polled on the context thread. */
+void open_channels_when_ready(GstRtcPeer *self, std::weak_ptr<Session> weak, int tries)
+{
+  ASSERT_CTX(self);
+  auto s = weak.lock();
+  if (!s || s->removed) return;
+  GstWebRTCSCTPTransport *t = nullptr;
+  g_object_get(s->webrtc, "sctp-transport", &t, nullptr);
+  GstWebRTCSCTPTransportState st = GST_WEBRTC_SCTP_TRANSPORT_STATE_NEW;
+  if (t) {
+    g_object_get(t, "state", &st, nullptr);
+    gst_object_unref(t);
+  }
+  if (st == GST_WEBRTC_SCTP_TRANSPORT_STATE_CONNECTED) {
+    create_channels(self, s, false);
+    return;
+  }
+  if (tries > 600) { // 30 s: the connection has failed long since and reported it
+    GST_WARNING_OBJECT(self, "SCTP with '%s' never came up; no channels of ours", s->id.c_str());
+    return;
+  }
+  add_timeout(self, 50, [self, weak, tries] { open_channels_when_ready(self, weak, tries + 1); });
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Sending data */
+
+namespace {
+// A buffer reference and its read mapping, owned by the GBytes that sends it.
+struct MappedBuffer {
+  explicit MappedBuffer(GstBuffer *b) : buf(b), map(b, GST_MAP_READ) {}
+  struct Ref {
+    GstBuffer *buf;
+    ~Ref() { gst_buffer_unref(buf); }
+  } buf; // released after the mapping (members end in reverse order)
+  BufferMap map;
+};
+} // namespace
+
+static size_t open_count(RtcPeerPrivate *p, const std::string &label)
+{
+  size_t n = 0;
+  for (auto &[id, s] : p->sessions) {
+    auto it = s->send_channels.find(label);
+    if (it == s->send_channels.end()) continue;
+    auto *cs = channel_state(it->second);
+    n += cs && cs->open;
+  }
+  return n;
+}
+
+// Waits (bounded) until the channel has room; false when the peer stalls or we are flushing.
+static bool wait_for_room(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelState *cs)
+{
+  auto *p = self->priv;
+  guint64 amount = 0;
+  g_object_get(ch, "buffered-amount", &amount, nullptr);
+  if (amount <= kHighWater) return true;
+  auto deadline = std::chrono::steady_clock::now() + kStallLimit;
+  while (true) {
+    if (is_flushing(p) || !cs->open) return false;
+    g_object_get(ch, "buffered-amount", &amount, nullptr);
+    if (amount <= kLowWater) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    nap(p, 20ms);
+  }
+}
+
+static void send_one(GstRtcPeer *self, GstWebRTCDataChannel *ch, GBytes *bytes)
+{
+  auto *cs = channel_state(ch);
+  if (!cs || !wait_for_room(self, ch, cs)) {
+    if (cs && cs->open && !cs->warned_send) {
+      cs->warned_send = true;
+      GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("Peer '%s' is not keeping up", cs->peer.c_str()),
+                          ("dropping messages on channel '%s' after %d s "
+                           "without progress",
+                           cs->label.c_str(), int(kStallLimit.count())));
+    }
+    return;
+  }
+  GError *err = nullptr;
+  gsize size = g_bytes_get_size(bytes);
+  uint64_t chunk = cs->chunk ? cs->chunk->load() : 65536;
+  bool ok;
+  if (size <= chunk) {
+    ok = gst_webrtc_data_channel_send_data_full(ch, bytes, &err);
+  } else {
+    uint64_t count = framing::piece_count(size, chunk);
+    ok = gst_webrtc_data_channel_send_string_full(ch, framing::announce(size, count).c_str(), &err);
+    for (uint64_t off = 0; ok && off < size; off += chunk) {
+      if (!wait_for_room(self, ch, cs)) {
+        ok = false;
+        break;
+      }
+      GBytes *piece = g_bytes_new_from_bytes(bytes, off, std::min<uint64_t>(chunk, size - off));
+      ok = gst_webrtc_data_channel_send_data_full(ch, piece, &err);
+      g_bytes_unref(piece);
+    }
+  }
+  if (!ok) {
+    GST_WARNING_OBJECT(self, "send on '%s' to '%s' failed: %s", cs->label.c_str(), cs->peer.c_str(),
+                       err ? err->message : "peer stalled");
+    if (!cs->warned_send) {
+      cs->warned_send = true;
+      GST_ELEMENT_WARNING(
+          self, RESOURCE, WRITE, ("Could not send to peer '%s'", cs->peer.c_str()),
+          ("channel '%s': %s", cs->label.c_str(), err ? err->message : "the peer stalled"));
+    }
+  }
+  g_clear_error(&err);
+}
+
+GstFlowReturn data_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
+{
+  auto *self = GST_RTC_PEER(parent);
+  auto *p = self->priv;
+  auto *sink = static_cast<DataSink *>(gst_pad_get_element_private(pad));
+  std::vector<GstWebRTCDataChannel *> targets;
+  std::vector<GstElement *> bins;
+  {
+    std::unique_lock lk(p->lock);
+    guint want;
+    {
+      std::lock_guard plk(p->props_lock);
+      want = p->wait_for_peers;
+    }
+    while (!p->flushing && want > 0 && open_count(p, sink->label) < want)
+      p->cond.wait_for(lk, 100ms);
+    if (p->flushing) {
+      gst_buffer_unref(buf);
+      return GST_FLOW_FLUSHING;
+    }
+    for (auto &[id, s] : p->sessions) {
+      auto it = s->send_channels.find(sink->label);
+      if (it == s->send_channels.end()) continue;
+      auto *cs = channel_state(it->second);
+      if (cs && cs->open) {
+        targets.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(it->second)));
+        // A channel keeps only a plain pointer to its webrtcbin: hold the webrtcbin too, or a
+        // session removed meanwhile frees it under the send (heap corruption).
+        bins.push_back(GST_ELEMENT(gst_object_ref(s->webrtc)));
+      }
+    }
+  }
+  struct Unref {
+    std::vector<GstElement *> &v;
+    ~Unref()
+    {
+      for (auto *e : v) gst_object_unref(e);
+    }
+  } unref_bins{bins};
+  if (targets.empty()) {
+    gst_buffer_unref(buf);
+    return GST_FLOW_OK;
+  }
+  // The channel gets the buffer's memory itself, no copy; it is unmapped when the last send
+  // lets go of it.
+  auto *mb = new MappedBuffer(buf);
+  if (!mb->map) {
+    delete mb;
+    for (auto *ch : targets) gst_object_unref(ch);
+    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Could not map a buffer"), (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  GBytes *bytes = g_bytes_new_with_free_func(
+      mb->map.data(), mb->map.size(), [](gpointer d) { delete static_cast<MappedBuffer *>(d); },
+      mb);
+  for (auto *ch : targets) {
+    send_one(self, ch, bytes);
+    gst_object_unref(ch);
+  }
+  g_bytes_unref(bytes);
+  return GST_FLOW_OK;
+}
+
+/* At EOS: a buffered-amount of 0 only means webrtcbin handed the data to SCTP, which may still
+ * hold it unacknowledged. Closing a channel resets its SCTP stream, which the remote completes
+ * only after it has received everything sent before; so wait for the channels to be closed. */
+void drain_channels(GstRtcPeer *self)
+{
+  auto *p = self->priv;
+  std::vector<GstWebRTCDataChannel *> channels;
+  {
+    std::lock_guard lk(p->lock);
+    for (auto &[id, s] : p->sessions)
+      for (auto &[label, ch] : s->send_channels)
+        if (p->data_sinks.count(label))
+          channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(ch)));
+  }
+  // First everything out of webrtcbin, then a moment for the remote to consume what its SCTP
+  // stack holds: webrtcbin (1.22) drops messages still queued in its sctpdec when the stream is
+  // reset, so closing right away can lose the last large message.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!is_flushing(p) && std::chrono::steady_clock::now() < deadline) {
+    guint64 total = 0;
+    for (auto *ch : channels) {
+      guint64 amount = 0;
+      g_object_get(ch, "buffered-amount", &amount, nullptr);
+      total += amount;
+    }
+    if (total == 0) break;
+    nap(p, 20ms);
+  }
+  bool connected = false;
+  {
+    std::lock_guard lk(p->lock);
+    for (auto &[id, s] : p->sessions) connected |= s->connected;
+  }
+  if (connected || !channels.empty()) { // else no peer: nothing to drain or wait replies from
+    std::unique_lock lk(p->wake_lock);
+    p->wake.wait_for(lk, kEosLinger, [p] { return is_flushing(p); });
+  }
+  for (auto *ch : channels) {
+    GstWebRTCDataChannelState st;
+    g_object_get(ch, "ready-state", &st, nullptr);
+    if (st == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN) gst_webrtc_data_channel_close(ch);
+  }
+  while (!is_flushing(p) && std::chrono::steady_clock::now() < deadline) {
+    bool all_closed = true;
+    for (auto *ch : channels) {
+      GstWebRTCDataChannelState st;
+      g_object_get(ch, "ready-state", &st, nullptr);
+      all_closed &= st == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED;
+    }
+    if (all_closed) break;
+    nap(p, 20ms);
+  }
+  for (auto *ch : channels) gst_object_unref(ch);
+}
+
+gboolean data_sink_event(GstPad *pad, GstObject *parent, GstEvent *event)
+{
+  auto *self = GST_RTC_PEER(parent);
+  auto *sink = static_cast<DataSink *>(gst_pad_get_element_private(pad));
+  switch (GST_EVENT_TYPE(event)) {
+  case GST_EVENT_EOS: {
+    guint32 seqnum = gst_event_get_seqnum(event);
+    {
+      std::lock_guard lk(self->priv->lock);
+      sink->eos = true;
+    }
+    gst_event_unref(event);
+    maybe_post_eos(self, seqnum);
+    return TRUE;
+  }
+  case GST_EVENT_FLUSH_STOP: {
+    std::lock_guard lk(self->priv->lock);
+    sink->eos = false;
+    self->priv->eos_posted = false;
+    break;
+  }
+  default: break;
+  }
+  gst_event_unref(event);
+  return TRUE;
+}
+
+} // namespace pointcast::rtc

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* rtcpeer's data channels: the data_%s sink pads send each buffer as one message to every peer
+ * that has the channel open (waiting while a peer's queue is above high water, in pieces when the
+ * message is larger than the remote accepts); received messages are reassembled and come out of
+ * one data_%s src pad per label, from all peers. */
+#pragma once
+
+#include "rtc/framing.h"
+#include "rtc/gstrtcpeer.h"
+
+#include <gst/webrtc/webrtc.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace pointcast::rtc {
+
+using namespace std::chrono_literals;
+
+struct Session;
+
+constexpr guint64 kHighWater = 4 << 20; // bytes queued on a channel before the sender waits
+constexpr guint64 kLowWater = 1 << 20;
+constexpr auto kStallLimit = 10s;   // a peer not draining for this long loses messages
+constexpr auto kEosLinger = 1500ms; // at EOS, after the channels drained (see drain_channels)
+constexpr const char *kDefaultChannel = "pointcast";
+constexpr uint64_t kMinChunk = 256; // a piece must hold the fragment announcement
+// What one remote peer may open: channels on its connection, and distinct labels (each becomes a
+// src pad of this element) across all peers.
+constexpr size_t kMaxChannels = 64;
+constexpr size_t kMaxDataSrcs = 64;
+
+/* Per data channel state, attached to the GstWebRTCDataChannel as qdata so it lives exactly as long
+ * as the channel. Receive callbacks run on the channel's SCTP thread. */
+struct ChannelState {
+  // Every channel of one peer reassembles against that peer's budget (Session::reasm_budget).
+  explicit ChannelState(std::shared_ptr<framing::Budget> budget)
+      : reasm(framing::Limits{}, std::move(budget))
+  {
+  }
+  GstRtcPeer *self = nullptr;
+  std::string peer, label;
+  framing::Reassembler reasm; // the channel's SCTP receive thread only
+  std::atomic<bool> open{false};
+  std::atomic<bool> ever_open{false};
+  // The session's piece size: the remote's max-message-size arrives with its SDP, often after
+  // the channel was created.
+  std::shared_ptr<std::atomic<uint64_t>> chunk;
+  std::atomic<bool> warned_send{false};
+};
+
+// The ChannelState of a channel set up by setup_channel, or null.
+ChannelState *channel_state(GstWebRTCDataChannel *ch);
+
+// A data_%s sink pad (its element private).
+struct DataSink {
+  std::string label;
+  bool eos = false; // under priv->lock
+};
+
+// A data_%s src pad.
+struct DataSrc {
+  GstPad *pad = nullptr;
+  std::mutex push;
+  guint64 dropped = 0; // under push: messages nobody linked the pad for
+};
+
+/* Src pads whose data comes from no sink pad of ours (data, and media made only to end): their
+ * query function and internal links. */
+gboolean data_src_query(GstPad *pad, GstObject *parent, GstQuery *query);
+GstIterator *no_internal_links(GstPad *, GstObject *);
+
+// The src pad for a label, made (and announced with pad-added) on first use; null when flushing
+// or past kMaxDataSrcs labels. Any thread.
+DataSrc *ensure_data_src(GstRtcPeer *self, const std::string &label);
+
+// Any thread (webrtcbin's, for remote-created channels). Takes a reference to ch.
+void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRTCDataChannel *ch);
+// webrtcbin's on-data-channel (user data: a SessionHandle).
+void on_data_channel(GstElement *webrtc, GstWebRTCDataChannel *ch, gpointer user_data);
+/* ctx: opens our channel for each data sink label the session lacks; always: even with no data
+ * sink (an offer needs a data section so that the answerer can open channels of its own). */
+void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s, bool always);
+// ctx: the answerer's channels, once SCTP is up.
+void open_channels_when_ready(GstRtcPeer *self, std::weak_ptr<Session> weak, int tries);
+// end-with-peers: EOS on data_<label> once no peer has that channel open any more. Any thread.
+void maybe_end_src(GstRtcPeer *self, const std::string &label);
+
+// The data_%s sink pad's chain and event functions.
+GstFlowReturn data_chain(GstPad *pad, GstObject *parent, GstBuffer *buf);
+gboolean data_sink_event(GstPad *pad, GstObject *parent, GstEvent *event);
+
+// At EOS, on the thread that ends the last sink: everything sent out, then the channels closed.
+void drain_channels(GstRtcPeer *self);
+
+} // namespace pointcast::rtc

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "rtc/mediarecv.h"
+
+#include "rtc/rtcpeerpriv.h"
+
+namespace pointcast::rtc {
+
+// Incoming media: decode and expose as video_%u / audio_%u.
+static void on_decoded_pad(GstElement *decodebin, GstPad *pad, gpointer user_data)
+{
+  auto *h = static_cast<SessionHandle *>(user_data);
+  GstRtcPeer *self = h->self;
+  auto s = h->session.lock();
+  if (!s) return;
+  GstCaps *caps = gst_pad_get_current_caps(pad);
+  if (!caps) caps = gst_pad_query_caps(pad, nullptr);
+  const char *media = gst_structure_get_name(gst_caps_get_structure(caps, 0));
+  bool video = g_str_has_prefix(media, "video/");
+  bool audio = g_str_has_prefix(media, "audio/");
+  gst_caps_unref(caps);
+  if (!video && !audio) return;
+  auto *p = self->priv;
+  std::string name;
+  while (true) {
+    {
+      std::lock_guard lk(p->lock);
+      name = video ? "video_" + std::to_string(p->next_src_video++)
+                   : "audio_" + std::to_string(p->next_src_audio++);
+    }
+    // Sink pads use the same names; skip any taken.
+    GstPad *taken = gst_element_get_static_pad(GST_ELEMENT(self), name.c_str());
+    if (!taken) break;
+    gst_object_unref(taken);
+  }
+  // A tee that may run unlinked: a track nobody links (a second sender in the room, media the
+  // pipeline does not expect) is dropped there instead of failing decodebin with not-linked.
+  GstElement *tee = gst_element_factory_make("tee", nullptr);
+  g_object_set(tee, "allow-not-linked", TRUE, nullptr);
+  gst_bin_add(GST_BIN(self), tee);
+  gst_element_sync_state_with_parent(tee);
+  GstPad *tee_sink = gst_element_get_static_pad(tee, "sink");
+  gst_pad_link(pad, tee_sink);
+  gst_object_unref(tee_sink);
+  GstPad *tee_src = gst_element_request_pad_simple(tee, "src_%u");
+  GstPadTemplate *templ =
+      gst_static_pad_template_get(video ? &video_src_template : &audio_src_template);
+  GstPad *ghost = gst_ghost_pad_new_from_template(name.c_str(), tee_src, templ);
+  gst_object_unref(templ);
+  gst_object_unref(tee_src);
+  gst_pad_set_active(ghost, TRUE);
+  {
+    std::lock_guard lk(p->lock);
+    s->media_srcs.push_back(GST_PAD(gst_object_ref(ghost)));
+    s->decoders.push_back(GST_ELEMENT(gst_object_ref(tee)));
+  }
+  gst_element_add_pad(GST_ELEMENT(self), ghost);
+  post_peer_message(self, "rtcpeer-media-added", s->id, "pad", name);
+  if (!gst_pad_is_linked(ghost))
+    GST_ELEMENT_WARNING(self, STREAM, DEMUX, ("Nothing is linked to %s", name.c_str()),
+                        ("the %s track from peer '%s' is dropped until something links it",
+                         video ? "video" : "audio", s->id.c_str()));
+}
+
+// Depayloaders ask the sender for a keyframe (PLI) when they start without one or lose packets,
+// instead of waiting for the next periodic keyframe.
+static void on_decoder_element(GstBin *, GstBin *, GstElement *element, gpointer)
+{
+  GObjectClass *klass = G_OBJECT_GET_CLASS(element);
+  if (g_object_class_find_property(klass, "request-keyframe"))
+    g_object_set(element, "request-keyframe", TRUE, nullptr);
+  if (g_object_class_find_property(klass, "wait-for-keyframe"))
+    g_object_set(element, "wait-for-keyframe", TRUE, nullptr);
+}
+
+void on_webrtc_pad_added(GstElement *webrtc, GstPad *pad, gpointer user_data)
+{
+  auto *h = static_cast<SessionHandle *>(user_data);
+  GstRtcPeer *self = h->self;
+  auto s = h->session.lock();
+  if (!s || GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
+  GstElement *dec = gst_element_factory_make("decodebin", nullptr);
+  if (!dec) {
+    GST_ELEMENT_WARNING(self, CORE, MISSING_PLUGIN, ("decodebin is missing"), (nullptr));
+    return;
+  }
+  g_signal_connect_data(dec, "pad-added", G_CALLBACK(on_decoded_pad), new_handle(self, s),
+                        free_handle, GConnectFlags(0));
+  g_signal_connect(dec, "deep-element-added", G_CALLBACK(on_decoder_element), nullptr);
+  gst_bin_add(GST_BIN(self), dec);
+  {
+    std::lock_guard lk(self->priv->lock);
+    s->decoders.push_back(GST_ELEMENT(gst_object_ref(dec)));
+  }
+  gst_element_sync_state_with_parent(dec);
+  GstPad *sink = gst_element_get_static_pad(dec, "sink");
+  if (gst_pad_link(pad, sink) != GST_PAD_LINK_OK)
+    GST_WARNING_OBJECT(self, "could not link incoming media of '%s'", s->id.c_str());
+  gst_object_unref(sink);
+}
+
+// A media src pad that no peer's track filled: made at EOS so the branch linked to it ends.
+GstPad *make_ended_media_src(GstRtcPeer *self, const std::string &name)
+{
+  bool video = g_str_has_prefix(name.c_str(), "video_");
+  GstPad *pad = gst_pad_new_from_static_template(video ? &video_src_template : &audio_src_template,
+                                                 name.c_str());
+  gst_pad_set_query_function(pad, data_src_query);
+  gst_pad_set_iterate_internal_links_function(pad, no_internal_links);
+  gst_pad_set_active(pad, TRUE);
+  if (!gst_element_add_pad(GST_ELEMENT(self), pad))
+    return nullptr; // the name was taken meanwhile; add_pad sank the pad
+  {
+    std::lock_guard lk(self->priv->lock);
+    self->priv->ended_srcs.push_back(GST_PAD(gst_object_ref(pad)));
+  }
+  gst_pad_push_event(pad, gst_event_new_stream_start(("ended/" + name).c_str()));
+  GstSegment seg;
+  gst_segment_init(&seg, GST_FORMAT_TIME);
+  gst_pad_push_event(pad, gst_event_new_segment(&seg));
+  return GST_PAD(gst_object_ref(pad));
+}
+
+void release_received_media(GstRtcPeer *self, std::vector<GstPad *> &media_srcs,
+                            std::vector<GstElement *> &decoders)
+{
+  auto *p = self->priv;
+  for (auto *pad : media_srcs) {
+    // At EOS what it was linked to gets the EOS directly (end_src_pads).
+    if (GstPad *peer_pad = gst_pad_get_peer(pad)) {
+      std::lock_guard lk(p->lock);
+      p->orphaned_sinks.push_back(peer_pad);
+    }
+    gst_element_remove_pad(GST_ELEMENT(self), pad);
+    gst_object_unref(pad);
+  }
+  media_srcs.clear();
+  for (auto *d : decoders) {
+    shut_down(self, d);
+    gst_object_unref(d);
+  }
+  decoders.clear();
+}
+
+} // namespace pointcast::rtc

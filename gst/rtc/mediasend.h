@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* rtcpeer's outgoing media: each video_%u / audio_%u sink pad is encoded once (its row in
+ * rtc/codecs.h gives encoder, parser, payloader and RTP caps) into a tee; each session hangs a
+ * queue off that tee into a send transceiver of its webrtcbin. */
+#pragma once
+
+#include "rtc/gstrtcpeer.h"
+
+#include <gst/webrtc/webrtc.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pointcast::rtc {
+
+struct Session;
+
+/* A video_%u / audio_%u sink pad: ghost -> identity -> (built on caps: convert ! encoder ! pay) ->
+ * tee; each session hangs a queue off the tee. */
+struct MediaSend {
+  bool video = true;
+  std::string name;
+  GstPad *ghost = nullptr;
+  GstElement *head = nullptr;
+  GstElement *tee = nullptr;
+  GstElement *encoder = nullptr; // under priv->lock; null when the input was already encoded
+  GstCaps *rtp_caps = nullptr;   // what webrtcbin is told we send
+  guint pt = 96;                 // payload type, distinct per pad (see alloc_payload_type)
+  std::vector<GstElement *> chain;
+  std::atomic<bool> built{false};
+  bool eos = false; // under priv->lock
+};
+
+// One MediaSend feeding one session (ctx thread).
+struct MediaLink {
+  MediaSend *send = nullptr;
+  GstPad *tee_pad = nullptr;
+  GstElement *queue = nullptr;
+  GstPad *webrtc_pad = nullptr;
+  guint remote_pt = 0; // the payload type the remote offered for our codec, when not ours
+  std::vector<GstElement *> repay; // depay, pay for remote_pt (see repayload)
+};
+
+// request_new_pad for video_%u / audio_%u.
+GstPad *request_media_pad(GstRtcPeer *self, GstPadTemplate *templ, bool video,
+                          const gchar *req_name);
+
+// ctx: a send transceiver and queue in the session for m (fed once connected).
+void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, MediaSend *m);
+// ctx: answering, our tracks take the payload types the remote's offer gives their codecs.
+void adopt_remote_payload_types(GstRtcPeer *self, const std::shared_ptr<Session> &s,
+                                GstWebRTCSessionDescription *offer);
+// Whether the track has an m-line in the negotiated session (an answer may leave some out).
+bool media_negotiated(const MediaLink &l);
+// ctx: the peer is connected: feed it the shared media, starting with a keyframe.
+void connect_pending_media(GstRtcPeer *self, const std::shared_ptr<Session> &s);
+// Asks every encoder for a keyframe. Any thread.
+void request_keyframes(GstRtcPeer *self);
+// Offering with no sink pad of that kind: one receive-only transceiver for every codec we decode.
+void add_recv_transceiver(GstElement *webrtc, bool video);
+// webrtcbin's element-added: clocksync off for live input.
+void on_webrtc_element_added(GstBin *, GstElement *element, gpointer user_data);
+// ctx, removing a session: first cut it off the tees, then (its webrtcbin stopped) free the rest.
+void unlink_media(std::vector<MediaLink> &media);
+void release_media(GstRtcPeer *self, std::vector<MediaLink> &media);
+
+} // namespace pointcast::rtc

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* rtcpeer's private state, shared by the element (gstrtcpeer.cpp) and its parts (session,
+ * datachannels, mediasend, mediarecv, eos, contextthread). Threads and lock order: gstrtcpeer.h. */
+#pragma once
+
+#include "rtc/contextthread.h"
+#include "rtc/datachannels.h"
+#include "rtc/gstrtcpeer.h"
+#include "rtc/mediasend.h"
+#include "rtc/session.h"
+#include "rtc/signaller.h"
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+GST_DEBUG_CATEGORY_EXTERN(gst_rtc_peer_debug);
+#define GST_CAT_DEFAULT gst_rtc_peer_debug
+
+namespace pointcast::rtc {
+
+constexpr guint kDefaultLatency = 10; // ms of jitterbuffer; webrtcbin's 200 ms is far too much
+constexpr guint kDefaultVideoBitrate = 2000; // kbit/s
+constexpr const char *kDefaultPeerType = "gstreamer";
+
+/* The one source of the signaling / room / peer-id defaults: the environment variable that
+ * `./pointcast launch` exports, else a fixed value. */
+struct EnvDefault {
+  const char *env;
+  const char *fallback;
+  std::string value() const
+  {
+    const char *v = g_getenv(env);
+    return v && *v ? v : fallback;
+  }
+};
+constexpr EnvDefault kSignalingDefault{"POINTCAST_SIGNALING", "ws://127.0.0.1:8765/ws"};
+constexpr EnvDefault kRoomDefault{"POINTCAST_ROOM", "default"};
+constexpr EnvDefault kPeerIdDefault{"POINTCAST_PEER_ID", ""};
+constexpr EnvDefault kTokenDefault{"POINTCAST_TOKEN", ""};
+
+struct RtcPeerPrivate {
+  std::mutex props_lock; // the properties below, up to end_with_peers
+  std::string signaling = kSignalingDefault.value();
+  std::string room = kRoomDefault.value();
+  std::string peer_id = kPeerIdDefault.value();
+  std::string peer_type = kDefaultPeerType;
+  std::string target, stun_server, turn_server;
+  std::string token = kTokenDefault.value();
+  std::string video_codec = "vp8";
+  Role role = Role::Auto;
+  guint latency = kDefaultLatency;
+  guint wait_for_peers = 0;
+  guint video_bitrate = kDefaultVideoBitrate;
+  gboolean receive_video = TRUE, receive_audio = FALSE;
+  gboolean end_with_peers = FALSE;
+
+  // Signaller events and session management run on this thread (READY and above).
+  ContextThread ctx;
+  std::unique_ptr<Signaller> signaller; // ctx thread
+  bool signaling_lost = false;          // ctx thread
+
+  std::mutex lock; // sessions, pads, channel maps, and the fields below
+  std::condition_variable cond;
+  // Waiting for a channel to drain: never held while calling into webrtcbin, whose threads take
+  // it (briefly) to wake the waiter.
+  std::mutex wake_lock;
+  std::condition_variable wake;
+  std::map<std::string, std::shared_ptr<Session>> sessions;
+  std::map<std::string, std::unique_ptr<DataSink>> data_sinks;
+  std::map<std::string, std::unique_ptr<DataSrc>> data_srcs;
+  std::vector<std::unique_ptr<MediaSend>> media_sends;
+  std::mutex src_create_lock;
+  guint64 refused_labels = 0; // messages on labels past kMaxDataSrcs
+  bool flushing = true;
+  bool eos_posted = false;
+  // EOS sent to the element (gst-launch -e) while its sink pads still carry data: the src pads end
+  // only after the sinks have ended and drained, so replies to what was sent last still come out.
+  GstEvent *pending_src_eos = nullptr;
+  guint src_eos_timer = 0;
+  /* Src pads the pipeline links to before they exist (gst-launch's `rtc.data_x ! ...`): its first
+   * try requests the name, gets one of our request sink pads and releases it; we keep the name so
+   * that at EOS a pad that never came (no peer sent on it) is made and ended, or the sinks behind
+   * it would never get EOS and gst-launch -e would wait forever. A name is one pad, so such a
+   * label is never also a data sink pad. */
+  std::set<std::string> awaited_srcs;
+  std::vector<GstPad *> ended_srcs; // media src pads made only to carry that EOS
+  // What a departed peer's media src pads were linked to: EOS goes there directly at the end.
+  std::vector<GstPad *> orphaned_sinks;
+  guint next_video = 0, next_audio = 0, next_src_video = 0, next_src_audio = 0, next_session = 0;
+};
+
+// The one way onto the context thread: fn runs there soon, with the element kept alive.
+void run_async(GstRtcPeer *self, std::function<void()> fn);
+// fn once after ms on the context thread (the element is not kept alive).
+guint add_timeout(GstRtcPeer *self, guint ms, std::function<void()> fn);
+void cancel_timeout(GstRtcPeer *self, guint *id);
+// Functions that may only run on the context thread start with this.
+#define ASSERT_CTX(self) ::pointcast::rtc::assert_ctx_thread((self)->priv->ctx, G_STRFUNC)
+
+// An element message naming a peer (and one more string field).
+void post_peer_message(GstRtcPeer *self, const char *name, const std::string &peer,
+                       const char *extra_key = nullptr, const std::string &extra = "");
+// GstBin recomputes SINK/SOURCE from its children: put ours back.
+void restore_flags(GstRtcPeer *self);
+// Takes a child out of a bin that may be changing state in another thread at the same time.
+void shut_down(GstRtcPeer *self, GstElement *e);
+// A new element, or an error posted naming the missing factory.
+GstElement *make(GstRtcPeer *self, const char *factory);
+
+extern GstStaticPadTemplate data_src_template;
+extern GstStaticPadTemplate video_src_template;
+extern GstStaticPadTemplate audio_src_template;
+
+} // namespace pointcast::rtc
+
+struct _GstRtcPeer {
+  GstBin parent;
+  pointcast::rtc::RtcPeerPrivate *priv;
+};
