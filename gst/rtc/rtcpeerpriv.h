@@ -23,8 +23,13 @@ GST_DEBUG_CATEGORY_EXTERN(gst_rtc_peer_debug);
 
 namespace pointcast::rtc {
 
-constexpr guint kDefaultLatency = 10; // ms of jitterbuffer; webrtcbin's 200 ms is far too much
-constexpr guint kDefaultVideoBitrate = 2000; // kbit/s
+// ms of jitterbuffer: room for a retransmission at 50 ms RTT (with 10 ms, the default before NACK
+// and RTX, a repaired packet always came too late). Only frames behind a loss wait for it.
+constexpr guint kDefaultLatency = 200;
+constexpr guint kDefaultVideoBitrate = 2000;    // kbit/s, where congestion control starts
+constexpr guint kDefaultVideoBitrateMin = 100;  // kbit/s; below 300 the frame rate goes down
+constexpr guint kDefaultVideoBitrateMax = 4000; // kbit/s
+constexpr guint kFrameRateFloor = 300; // kbit/s: below it, fewer frames (cc::frame_fraction)
 constexpr const char *kDefaultPeerType = "gstreamer";
 
 /* The one source of the signaling / room / peer-id defaults: the environment variable that
@@ -56,6 +61,7 @@ struct RtcPeerPrivate {
   guint latency = kDefaultLatency;
   guint wait_for_peers = 0;
   guint video_bitrate = kDefaultVideoBitrate;
+  guint video_bitrate_min = kDefaultVideoBitrateMin, video_bitrate_max = kDefaultVideoBitrateMax;
   gboolean receive_video = TRUE, receive_audio = FALSE;
   gboolean end_with_peers = FALSE;
 
