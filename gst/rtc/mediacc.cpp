@@ -157,7 +157,11 @@ struct EncoderControl::Shared {
   int64_t out_since = -1;
   uint64_t out_bytes = 0;
 
-  void apply_locked();
+  // Under lock: the encoder rate the viewers call for now, 0 when it need not change. The caller
+  // sets it with set_rate() after unlocking: the encoder's own lock may be held by its streaming
+  // thread, which takes ours in on_encoded().
+  uint32_t update_locked();
+  void set_rate(uint32_t bps);
 };
 
 namespace {
@@ -172,24 +176,30 @@ int64_t now_us()
 }
 } // namespace
 
-void EncoderControl::Shared::apply_locked()
+uint32_t EncoderControl::Shared::update_locked()
 {
   std::vector<uint32_t> targets;
   for (auto &[id, p] : peers) targets.push_back(p.ctl->target_bps());
-  if (targets.empty()) return;
+  if (targets.empty()) return 0;
   auto a = cc::allocate(targets, floor, cfg.min_bps, cfg.max_bps);
   // Fewer frames only when the target binds: an encoder that sends less than it (a still
   // scene) loses nothing to a low target, and dropping its frames would.
   fraction = out_bps >= 0.8 * a.encoder_bps ? cc::frame_fraction(a.encoder_bps, floor) : 1.0;
   // Small steps are noise; each change reconfigures the encoder.
-  if (applied && std::fabs(double(a.encoder_bps) - applied) < 0.03 * applied) return;
+  if (applied && std::fabs(double(a.encoder_bps) - applied) < 0.03 * applied) return 0;
   GST_DEBUG_OBJECT(encoder, "bitrate %u -> %u bit/s (%zu viewers), frames kept %.2f", applied,
                    a.encoder_bps, targets.size(), fraction);
   applied = a.encoder_bps;
+  return applied;
+}
+
+void EncoderControl::Shared::set_rate(uint32_t bps)
+{
+  if (!bps) return;
   if (kbit)
-    g_object_set(encoder, "bitrate", guint(std::max<uint32_t>(1, applied / 1000)), nullptr);
+    g_object_set(encoder, "bitrate", guint(std::max<uint32_t>(1, bps / 1000)), nullptr);
   else
-    g_object_set(encoder, "target-bitrate", gint(applied), nullptr);
+    g_object_set(encoder, "target-bitrate", gint(bps), nullptr);
 }
 
 static GstPadProbeReturn on_upstream(GstPad *, GstPadProbeInfo *info, gpointer user_data)
@@ -211,17 +221,21 @@ static GstPadProbeReturn on_upstream(GstPad *, GstPadProbeInfo *info, gpointer u
   }
   std::vector<cc::PacketResult> packets;
   if (!parse_twcc_event(ev, packets)) return GST_PAD_PROBE_OK;
-  std::lock_guard lk(shared->lock);
-  auto it = shared->peers.find(tap->peer);
-  if (it != shared->peers.end() && !packets.empty()) {
-    auto &c = *it->second.ctl;
-    c.on_feedback(now_us(), packets);
-    GST_LOG("'%s': %zu packets, usage %d, queue %.1f ms, loss %.3f, received %u bit/s, "
-            "target delay %u loss %u",
-            tap->peer.c_str(), packets.size(), int(c.usage()), c.queuing_delay_ms(),
-            c.loss_fraction(), c.acked_bps(), c.delay_target_bps(), c.loss_target_bps());
-    shared->apply_locked();
+  uint32_t rate = 0;
+  {
+    std::lock_guard lk(shared->lock);
+    auto it = shared->peers.find(tap->peer);
+    if (it != shared->peers.end() && !packets.empty()) {
+      auto &c = *it->second.ctl;
+      c.on_feedback(now_us(), packets);
+      GST_LOG("'%s': %zu packets, usage %d, queue %.1f ms, loss %.3f, received %u bit/s, "
+              "target delay %u loss %u",
+              tap->peer.c_str(), packets.size(), int(c.usage()), c.queuing_delay_ms(),
+              c.loss_fraction(), c.acked_bps(), c.delay_target_bps(), c.loss_target_bps());
+      rate = shared->update_locked();
+    }
   }
+  shared->set_rate(rate);
   return GST_PAD_PROBE_DROP; // ours; nothing upstream of the tee wants it
 }
 
@@ -334,14 +348,16 @@ void EncoderControl::watch(const std::string &peer, GstPad *pad)
 void EncoderControl::forget(const std::string &peer)
 {
   Shared::Peer p;
+  uint32_t rate = 0;
   {
     std::lock_guard lk(shared_->lock);
     auto it = shared_->peers.find(peer);
     if (it == shared_->peers.end()) return;
     p = std::move(it->second);
     shared_->peers.erase(it);
-    shared_->apply_locked(); // the viewers left set the rate from now on
+    rate = shared_->update_locked(); // the viewers left set the rate from now on
   }
+  shared_->set_rate(rate);
   if (p.probe) gst_pad_remove_probe(p.pad, p.probe);
   gst_object_unref(p.pad);
 }
