@@ -690,7 +690,7 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
       gobject_class, PROP_VIDEO_BITRATE_MIN,
       g_param_spec_uint("video-bitrate-min", "Minimum video bitrate",
                         "Congestion control never sets the encoder below this (kbit/s); under "
-                        "300 kbit/s it also drops frames, keeping each frame's quality",
+                        "150 kbit/s it also drops frames, keeping each frame's quality",
                         20, 100000, kDefaultVideoBitrateMin, flags));
   g_object_class_install_property(
       gobject_class, PROP_VIDEO_BITRATE_MAX,

@@ -50,7 +50,7 @@ bool parse_twcc_event(GstEvent *event, std::vector<cc::PacketResult> &out);
 // keyframe a PLI storm asks for makes the loss that caused it worse.
 class KeyframeGate {
 public:
-  explicit KeyframeGate(int64_t min_interval_us = 200'000) : min_(min_interval_us) {}
+  explicit KeyframeGate(int64_t min_interval_us = 100'000) : min_(min_interval_us) {}
   bool allow(int64_t now_us)
   {
     if (last_ >= 0 && now_us - last_ < min_) return false;

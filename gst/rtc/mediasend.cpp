@@ -332,6 +332,28 @@ void prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session
   gst_webrtc_session_description_free(remote);
 }
 
+// See on_new_jitterbuffer (mediasend.h).
+static GstPadProbeReturn restore_latency(GstPad *pad, GstPadProbeInfo *, gpointer user_data)
+{
+  if (GstElement *jb = gst_pad_get_parent_element(pad)) {
+    g_object_set(jb, "latency", GPOINTER_TO_UINT(user_data), nullptr);
+    gst_object_unref(jb);
+  }
+  return GST_PAD_PROBE_REMOVE;
+}
+
+void on_new_jitterbuffer(GstElement *, GstElement *jb, guint, guint, gpointer)
+{
+  guint latency = 0;
+  g_object_get(jb, "latency", &latency, nullptr);
+  if (latency <= 10) return;
+  g_object_set(jb, "latency", 10u, nullptr);
+  GstPad *src = gst_element_get_static_pad(jb, "src");
+  gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_BUFFER, restore_latency, GUINT_TO_POINTER(latency),
+                    nullptr);
+  gst_object_unref(src);
+}
+
 void on_webrtc_deep_element_added(GstBin *, GstBin *, GstElement *element, gpointer)
 {
   GstElementFactory *f = gst_element_get_factory(element);

@@ -76,6 +76,10 @@ void prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session
  * harness), long after the jitterbuffer had given up. Now: a 20 ms minimum, 8 kB/s for
  * receivers' RTCP and TWCC feedback every 50 ms with the regular packets. */
 void on_webrtc_deep_element_added(GstBin *, GstBin *, GstElement *element, gpointer);
+// rtpbin's new-jitterbuffer: starts at 10 ms, gets `latency` once its first packet is out (the
+// first packet waits `latency`, its deadline timer, and every frame arriving meanwhile: with
+// 200 ms the first ~6 frames of every stream came 200 ms late).
+void on_new_jitterbuffer(GstElement *, GstElement *jb, guint, guint, gpointer);
 // webrtcbin's element-added: clocksync off for live input.
 void on_webrtc_element_added(GstBin *, GstElement *element, gpointer user_data);
 // ctx, removing a session: first cut it off the tees, then (its webrtcbin stopped) free the rest.

@@ -27,9 +27,11 @@ namespace pointcast::rtc {
 // and RTX, a repaired packet always came too late). Only frames behind a loss wait for it.
 constexpr guint kDefaultLatency = 200;
 constexpr guint kDefaultVideoBitrate = 2000;    // kbit/s, where congestion control starts
-constexpr guint kDefaultVideoBitrateMin = 100;  // kbit/s; below 300 the frame rate goes down
+constexpr guint kDefaultVideoBitrateMin = 100;  // kbit/s; below 150 the frame rate goes down
 constexpr guint kDefaultVideoBitrateMax = 4000; // kbit/s
-constexpr guint kFrameRateFloor = 300; // kbit/s: below it, fewer frames (cc::frame_fraction)
+// kbit/s: below it, fewer frames (cc::frame_fraction). Not higher: the ball loop's own video is
+// 150-200 kbit/s, and a target pulled a little under 300 by a busy receiver dropped its frames.
+constexpr guint kFrameRateFloor = 150;
 constexpr const char *kDefaultPeerType = "gstreamer";
 
 /* The one source of the signaling / room / peer-id defaults: the environment variable that

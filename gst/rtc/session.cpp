@@ -297,6 +297,10 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
   g_signal_connect(s->webrtc, "element-added", G_CALLBACK(on_webrtc_element_added), self);
   g_signal_connect(s->webrtc, "deep-element-added", G_CALLBACK(on_webrtc_deep_element_added),
                    nullptr);
+  if (GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(s->webrtc), "rtpbin")) {
+    g_signal_connect(rtpbin, "new-jitterbuffer", G_CALLBACK(on_new_jitterbuffer), nullptr);
+    gst_object_unref(rtpbin);
+  }
   {
     std::lock_guard lk(p->lock);
     p->sessions[peer] = s;
