@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* libFuzzer target for the daemon's JSON message parser (signaling/protocol.cpp).
+/* libFuzzer target for the daemon's JSON message parser (common/protocol.cpp).
  * Whatever the text: no crash, no UB, json-glib never recursing past the bound. The fast path
  * and the full path agree: what the fast path accepts, the validator and the full (json-glib)
  * path accept with the same message. Every refusal has a code and a reason. And what the daemon

@@ -2,6 +2,7 @@
 /* pointcast-signaling: the room-protocol WebSocket server with the /offer bridge, health,
  * metrics and the web viewer's static files. CLI, logging and the main loop only; see server.h
  * and rooms.h for the rest. */
+#include "cluster.h"
 #include "docroutes.h"
 #include "log.h"
 #include "pipelineroutes.h"
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 using namespace pointcast;
 using namespace pointcast::signaling;
@@ -48,7 +50,7 @@ int main(int argc, char **argv)
 {
   g_autofree char *host = nullptr, *log_level = nullptr, *tls_cert = nullptr, *tls_key = nullptr,
                   *token = nullptr, *web_root = nullptr, *pipelines_dir = nullptr,
-                  *docs_root = nullptr;
+                  *docs_root = nullptr, *redis_url = nullptr;
   gint port = -1, max_peers = -1, max_clients = -1, ping = -1, max_pipelines = -1;
   gint max_per_addr = -1, max_offers = -1, max_offers_addr = -1, http_timeout = -1, max_sse = -1;
   gint64 max_queued = -1;
@@ -118,6 +120,9 @@ int main(int argc, char **argv)
        "Seconds an HTTP /offer waits for the answer (default 10)", "S"},
       {"candidate-grace", 0, 0, G_OPTION_ARG_DOUBLE, &grace,
        "Seconds an HTTP /offer waits for trickled candidates after the answer (default 1)", "S"},
+      {"redis", 0, 0, G_OPTION_ARG_STRING, &redis_url,
+       "Share rooms with the other daemons on this Redis (or $REDIS_URL)",
+       "redis://HOST:PORT[/DB]"},
       {"register-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &register_timeout,
        "Seconds a connection may stay unregistered (default 30)", "S"},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
@@ -223,6 +228,17 @@ int main(int argc, char **argv)
   if (grace >= 0) cfg.limits.candidate_grace = ms(grace);
   if (register_timeout > 0) cfg.limits.register_timeout = ms(register_timeout);
 
+  RedisAddress redis_addr;
+  const char *redis = redis_url ? redis_url : g_getenv("REDIS_URL");
+  bool clustered = redis && *redis;
+  if (clustered) {
+    std::string why;
+    if (!parse_redis_url(redis, &redis_addr, &why)) {
+      std::fprintf(stderr, "pointcast-signaling: %s\n", why.c_str());
+      return 2;
+    }
+  }
+
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
 
@@ -235,6 +251,12 @@ int main(int argc, char **argv)
   if (!server.start(&error)) {
     PC_LOG(Error, "main", "%s", error.c_str());
     return 1;
+  }
+  // No --redis: no cluster object at all, the one-daemon path stays as it was.
+  std::unique_ptr<RedisCluster> cluster;
+  if (clustered) {
+    cluster = std::make_unique<RedisCluster>(server, redis_addr);
+    cluster->start();
   }
   bool tls = !cfg.tls_cert.empty();
   for (const auto &uri : server.uris()) {
@@ -270,6 +292,13 @@ int main(int argc, char **argv)
   gint64 until = g_get_monotonic_time() + 500 * 1000;
   while (server.rooms().clients() > 0 && g_get_monotonic_time() < until)
     g_main_context_iteration(nullptr, FALSE) || (g_usleep(1000), true);
+  if (cluster) {
+    cluster->stop();
+    until = g_get_monotonic_time() + 200 * 1000;
+    while (g_get_monotonic_time() < until)
+      g_main_context_iteration(nullptr, FALSE) || (g_usleep(1000), true);
+    cluster.reset();
+  }
   PC_LOG(Info, "main", "stopped");
   return 0;
 }

@@ -2,6 +2,7 @@
 #include "rooms.h"
 
 #include "log.h"
+#include "sdp.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -45,6 +46,8 @@ struct Rooms::Client {
   bool needs_token = false;
   Time connected;
   bool registered = false;
+  bool claiming = false; // registration waits for the cluster-wide claim of its id
+  std::string claim_room;
   bool closing = false;
   std::string id;
   std::string type;
@@ -68,8 +71,10 @@ struct Rooms::Bridge {
   std::uint64_t id = 0;
   std::string peer_id;
   std::string room;
-  Handle answerer = 0;
+  Handle answerer = 0; // 0: the answerer is on another daemon
   std::string answerer_id;
+  std::string answerer_instance; // set when answerer == 0
+  bool announced = false;        // the virtual peer was announced to the cluster
   State state = State::Waiting;
   Time deadline; // Waiting: answer due; Answered: end of candidate grace
   bool end_of_candidates = false;
@@ -291,9 +296,11 @@ void Rooms::text(Handle h, std::string_view text, Time now)
 
 void Rooms::on_register(Client &c, proto::Register &reg, Time now)
 {
-  if (c.registered) {
+  if (c.registered || c.claiming) {
     reply_error(c, code::kAlreadyRegistered,
-                "already registered as \"" + c.id + "\" in room \"" + c.room->name + "\"");
+                c.claiming
+                    ? "a registration as \"" + c.id + "\" is in progress"
+                    : "already registered as \"" + c.id + "\" in room \"" + c.room->name + "\"");
     strike(c, now, code::kAlreadyRegistered);
     return;
   }
@@ -305,6 +312,17 @@ void Rooms::on_register(Client &c, proto::Register &reg, Time now)
     strike(c, now, code::kDuplicateId);
     return;
   }
+  const std::map<std::string, RemoteMember> *remote = nullptr;
+  if (cluster_) {
+    if (auto it = remote_.find(reg.room_id); it != remote_.end()) remote = &it->second;
+    if (remote && remote->count(reg.client_id)) {
+      reply_error(c, code::kDuplicateId,
+                  "client_id \"" + reg.client_id + "\" is already in room \"" + reg.room_id +
+                      "\" (on another daemon of the cluster)");
+      strike(c, now, code::kDuplicateId);
+      return;
+    }
+  }
   if (auto b = bridge_by_peer.find(reg.client_id); b != bridge_by_peer.end()) {
     if (bridges_.at(b->second)->room == reg.room_id) {
       reply_error(c, code::kDuplicateId,
@@ -314,22 +332,89 @@ void Rooms::on_register(Client &c, proto::Register &reg, Time now)
       return;
     }
   }
-  if (room && limits_.max_peers_per_room && room->members.size() >= limits_.max_peers_per_room) {
+  std::size_t in_room = (room ? room->members.size() : 0);
+  if (remote)
+    for (auto &[id, m] : *remote) in_room += !m.hidden;
+  if (limits_.max_peers_per_room && in_room >= limits_.max_peers_per_room) {
     reply_error(c, code::kRoomFull,
                 "room \"" + reg.room_id + "\" holds its maximum of " +
                     std::to_string(limits_.max_peers_per_room) + " peers");
     strike(c, now, code::kRoomFull);
     return;
   }
+  if (cluster_) {
+    std::string key = reg.room_id + '\n' + reg.client_id;
+    if (claiming_.count(key)) {
+      reply_error(c, code::kDuplicateId,
+                  "client_id \"" + reg.client_id + "\" is being registered in room \"" +
+                      reg.room_id + "\" by another connection");
+      strike(c, now, code::kDuplicateId);
+      return;
+    }
+    if (cluster_->claim(reg.room_id, reg.client_id, reg.client_type, false, c.handle)) {
+      c.claiming = true;
+      c.claim_room = std::move(reg.room_id);
+      c.id = std::move(reg.client_id);
+      c.type = std::move(reg.client_type);
+      claiming_.emplace(std::move(key), c.handle);
+      return;
+    }
+  }
+  complete_register(c, std::move(reg.room_id), std::move(reg.client_id),
+                    std::move(reg.client_type));
+}
+
+void Rooms::claim_done(Handle h, std::string_view room_name, std::string_view id, bool ok, Time now)
+{
+  if (!h) return; // a virtual peer's
+  std::string key = std::string(room_name) + '\n' + std::string(id);
+  if (auto it = claiming_.find(key); it != claiming_.end() && it->second == h) claiming_.erase(it);
+  auto it = clients_.find(h);
+  Client *c = it == clients_.end() ? nullptr : it->second.get();
+  if (!c || !c->claiming || c->closing || c->id != id || c->claim_room != room_name) {
+    // Gone while the claim was under way: give the id back.
+    if (ok && cluster_) cluster_->left(std::string(room_name), std::string(id));
+    return;
+  }
+  c->claiming = false;
+  if (!ok) {
+    reply_error(*c, code::kDuplicateId,
+                "client_id \"" + c->id + "\" is already in room \"" + c->claim_room +
+                    "\" (on another daemon of the cluster)");
+    strike(*c, now, code::kDuplicateId);
+    return;
+  }
+  complete_register(*c, std::move(c->claim_room), std::string(id), c->type);
+}
+
+void Rooms::complete_register(Client &c, std::string room_id, std::string client_id,
+                              std::string client_type)
+{
+  proto::Register reg;
+  reg.room_id = std::move(room_id);
+  reg.client_id = std::move(client_id);
+  reg.client_type = std::move(client_type);
+  auto rit = rooms_.find(reg.room_id);
+  Room *room = rit == rooms_.end() ? nullptr : rit->second.get();
+  const std::map<std::string, RemoteMember> *remote = nullptr;
+  if (cluster_)
+    if (auto it = remote_.find(reg.room_id); it != remote_.end()) remote = &it->second;
+  std::size_t in_room = (room ? room->members.size() : 0);
+  if (remote)
+    for (auto &[id, m] : *remote) in_room += !m.hidden;
   if (!room) {
     auto r = std::make_unique<Room>();
     r->name = reg.room_id;
     room = r.get();
     rooms_.emplace(reg.room_id, std::move(r));
+    if (cluster_) cluster_->room_used(room->name, true);
   }
   proto::Registered reply{reg.client_id, reg.room_id, {}};
-  reply.peers.reserve(room->members.size());
+  reply.peers.reserve(in_room);
   for (Client *m : room->members) reply.peers.push_back({m->id, m->type});
+  if (remote)
+    for (auto &[id, m] : *remote)
+      if (!m.hidden && id != reg.client_id) reply.peers.push_back({id, m.type});
 
   c.registered = true;
   c.id = std::move(reg.client_id);
@@ -366,10 +451,16 @@ void Rooms::relay(Client &c, std::string_view raw, const proto::Message &msg,
   Room &room = *c.room;
   if (!target) {
     std::size_t n = room.members.size() - 1;
-    if (n == 0) return;
+    std::size_t far = 0;
+    if (cluster_)
+      if (auto it = remote_.find(room.name); it != remote_.end())
+        for (auto &[id, m] : it->second) far += !m.hidden;
+    if (n + far == 0) return;
     std::uint32_t t = push_text(make_text());
     for (Client *m : room.members)
       if (m != &c) actions_.sends.push_back({m->handle, t});
+    if (far) cluster_->broadcast(room.name, actions_.texts[t]);
+    n += far;
     metrics_.messages_relayed_total += n;
     PC_LOG(Debug, kModule, "%s from %s broadcast to %zu peer(s) in room %s", proto::type_name(msg),
            c.id.c_str(), n, room.name.c_str());
@@ -390,29 +481,40 @@ void Rooms::relay(Client &c, std::string_view raw, const proto::Message &msg,
   if (auto b = bridge_by_peer.find(*target); b != bridge_by_peer.end()) {
     Bridge &bridge = *bridges_.at(b->second);
     if (bridge.room == room.name && bridge.answerer == c.handle) {
-      to_bridge(c, bridge, msg, now);
+      to_bridge(&c, bridge, msg, now);
       return;
+    }
+  }
+  if (cluster_) {
+    if (auto it = remote_.find(room.name); it != remote_.end()) {
+      if (auto m = it->second.find(*target); m != it->second.end()) {
+        cluster_->send(m->second.instance, room.name, *target, make_text());
+        metrics_.messages_relayed_total++;
+        return;
+      }
     }
   }
   reply_error(c, code::kUnknownTarget, "no peer \"" + *target + "\" in room \"" + room.name + "\"");
   strike(c, now, code::kUnknownTarget);
 }
 
-void Rooms::to_bridge(Client &c, Bridge &b, const proto::Message &msg, Time now)
+void Rooms::to_bridge(Client *c, Bridge &b, const proto::Message &msg, Time now)
 {
   metrics_.messages_relayed_total++;
   if (b.state == Bridge::State::Done)
     return; // late candidates after the HTTP answer went out: nothing left to do with them
   if (auto *s = std::get_if<proto::Sdp>(&msg)) {
     if (s->sdp.type != "answer") {
-      reply_error(c, code::kBadField,
-                  "\"" + b.peer_id + "\" is an HTTP offer; it takes an answer only");
-      strike(c, now, code::kBadField);
+      if (c) {
+        reply_error(*c, code::kBadField,
+                    "\"" + b.peer_id + "\" is an HTTP offer; it takes an answer only");
+        strike(*c, now, code::kBadField);
+      }
       return;
     }
     if (b.state == Bridge::State::Answered) return; // a repeated answer changes nothing
     b.answer_sdp = s->sdp.sdp;
-    PC_LOG(Info, kModule, "HTTP offer %s answered by %s", b.peer_id.c_str(), c.id.c_str());
+    PC_LOG(Info, kModule, "HTTP offer %s answered by %s", b.peer_id.c_str(), b.answerer_id.c_str());
     bool complete = b.end_of_candidates || (s->trickle && !*s->trickle) ||
         b.answer_sdp.find("a=end-of-candidates") != std::string::npos;
     if (complete) {
@@ -427,6 +529,15 @@ void Rooms::to_bridge(Client &c, Bridge &b, const proto::Message &msg, Time now)
   if (cand.candidate.empty()) {
     b.end_of_candidates = true;
     if (b.state == Bridge::State::Answered) finish_bridge(b, 200, {});
+    return;
+  }
+  // Merged into the HTTP answer: bounded in count and size (a real candidate line is ~100-200
+  // bytes), so a pending offer holds at most 256 KiB of them, not 256 messages of 64 KiB.
+  constexpr std::size_t kMaxCandidateBytes = 1024;
+  if (cand.candidate.size() > kMaxCandidateBytes) {
+    PC_LOG(Warning, kModule, "candidate of %zu bytes from %s for %s dropped (limit %zu)",
+           cand.candidate.size(), c ? c->id.c_str() : "another daemon", b.peer_id.c_str(),
+           kMaxCandidateBytes);
     return;
   }
   if (b.candidates.size() < 256) b.candidates.push_back(cand);
@@ -452,10 +563,27 @@ void Rooms::finish_bridge(Bridge &b, int status, std::string reason)
   res.reason = std::move(reason);
   actions_.offers.push_back(std::move(res));
   // The answerer may have started a session for the virtual peer: tell it the peer is gone.
+  tell_answerer_left(b);
+  erase_bridge(b);
+}
+
+void Rooms::tell_answerer_left(Bridge &b)
+{
+  if (!b.answerer) {
+    if (cluster_)
+      cluster_->send(b.answerer_instance, b.room, b.answerer_id,
+                     proto::serialize(proto::PeerLeft{b.peer_id}));
+    return;
+  }
   if (auto it = clients_.find(b.answerer); it != clients_.end() && !it->second->closing)
     actions_.sends.push_back({b.answerer, push_text(proto::serialize(proto::PeerLeft{b.peer_id}))});
+}
+
+void Rooms::erase_bridge(Bridge &b)
+{
+  if (b.announced && cluster_) cluster_->left(b.room, b.peer_id);
   bridge_by_peer.erase(b.peer_id);
-  bridges_.erase(b.id);
+  bridges_.erase(b.id); // b is gone
 }
 
 void Rooms::leave_room(Client &c)
@@ -469,6 +597,7 @@ void Rooms::leave_room(Client &c)
   room->members.erase(std::find(room->members.begin(), room->members.end(), &c));
   PC_LOG(Info, kModule, "%s left room %s, %zu peer(s) remain", c.id.c_str(), room->name.c_str(),
          room->members.size());
+  if (cluster_) cluster_->left(room->name, c.id);
   if (!room->members.empty()) {
     std::uint32_t t = push_text(proto::serialize(proto::PeerLeft{c.id}));
     for (Client *m : room->members) actions_.sends.push_back({m->handle, t});
@@ -479,13 +608,15 @@ void Rooms::leave_room(Client &c)
     if (b->answerer == c.handle) mine.push_back(b.get());
   for (Bridge *b : mine) {
     if (b->state == Bridge::State::Done) {
-      bridge_by_peer.erase(b->peer_id);
-      bridges_.erase(b->id);
+      erase_bridge(*b);
     } else {
       finish_bridge(*b, 503, "answering peer \"" + c.id + "\" left before answering");
     }
   }
-  if (room->members.empty()) rooms_.erase(room->name);
+  if (room->members.empty()) {
+    if (cluster_) cluster_->room_used(room->name, false);
+    rooms_.erase(room->name);
+  }
 }
 
 void Rooms::disconnect(Handle h, Time now)
@@ -569,34 +700,59 @@ OfferStart Rooms::begin_offer(std::string_view room_name, std::string_view sdp,
     return fail(429,
                 "this address has " + std::to_string(addr.pending_offers) +
                     " offers pending (--max-pending-offers-per-address); wait for their answers");
-  auto rit = rooms_.find(std::string(room_name));
-  if (rit == rooms_.end())
-    return fail(503, "no peer is registered in room \"" + std::string(room_name) + "\"");
-  Room &room = *rit->second;
+  std::string rname(room_name);
+  auto rit = rooms_.find(rname);
+  Room *room = rit == rooms_.end() ? nullptr : rit->second.get();
+  // Other daemons' members can answer too; the local ones are asked first in each tier.
+  const std::map<std::string, RemoteMember> *remote = nullptr;
+  if (cluster_)
+    if (auto it = remote_.find(rname); it != remote_.end() && !it->second.empty())
+      remote = &it->second;
+  if (!room && !remote) return fail(503, "no peer is registered in room \"" + rname + "\"");
   Client *answerer = nullptr;
+  const std::pair<const std::string, RemoteMember> *far = nullptr;
   if (!target.empty()) {
-    auto t = room.by_id.find(std::string(target));
-    if (t == room.by_id.end())
-      return fail(404, "no peer \"" + std::string(target) + "\" in room \"" + room.name + "\"");
-    answerer = t->second;
+    std::string t(target);
+    if (room)
+      if (auto it = room->by_id.find(t); it != room->by_id.end()) answerer = it->second;
+    if (!answerer && remote)
+      if (auto it = remote->find(t); it != remote->end() && !it->second.hidden) far = &*it;
+    if (!answerer && !far) return fail(404, "no peer \"" + t + "\" in room \"" + rname + "\"");
   }
-  for (Client *m : room.members)
-    if (!answerer && (m->type == "answerer" || m->type == "receiver")) answerer = m;
-  for (Client *m : room.members)
-    if (!answerer && m->type != "browser") answerer = m;
-  if (!answerer)
+  auto pick = [&](auto pred) {
+    if (answerer || far) return;
+    if (room)
+      for (Client *m : room->members)
+        if (!answerer && pred(m->type)) answerer = m;
+    if (!answerer && remote)
+      for (auto &kv : *remote)
+        if (!far && !kv.second.hidden && pred(kv.second.type)) far = &kv;
+  };
+  pick([](const std::string &t) { return t == "answerer" || t == "receiver"; });
+  pick([](const std::string &t) { return t != "browser"; });
+  if (!answerer && !far)
     return fail(503,
-                "no answering peer in room \"" + room.name +
+                "no answering peer in room \"" + rname +
                     "\" (only browsers are registered; an answerer registers with a "
                     "client_type other than \"browser\")");
 
   auto b = std::make_unique<Bridge>();
   b->id = next_offer_++;
   b->peer_id = "http-" + std::to_string(b->id);
-  while (room.by_id.count(b->peer_id)) b->peer_id += "x";
-  b->room = room.name;
-  b->answerer = answerer->handle;
-  b->answerer_id = answerer->id;
+  // In a cluster every daemon counts its own offers: the instance keeps the names apart.
+  if (cluster_) b->peer_id += "-" + cluster_->instance();
+  auto taken = [&](const std::string &id) {
+    return (room && room->by_id.count(id)) || (remote && remote->count(id));
+  };
+  while (taken(b->peer_id)) b->peer_id += "x";
+  b->room = rname;
+  if (answerer) {
+    b->answerer = answerer->handle;
+    b->answerer_id = answerer->id;
+  } else {
+    b->answerer_id = far->first;
+    b->answerer_instance = far->second.instance;
+  }
   b->deadline = now + limits_.offer_timeout;
   b->addr = &addr;
   addr.pending_offers++;
@@ -604,13 +760,20 @@ OfferStart Rooms::begin_offer(std::string_view room_name, std::string_view sdp,
   offer.from_id = b->peer_id;
   offer.sdp = {"offer", std::string(sdp)};
   offer.trickle = false;
-  actions_.sends.push_back({answerer->handle, push_text(proto::serialize(offer))});
+  if (answerer) {
+    actions_.sends.push_back({answerer->handle, push_text(proto::serialize(offer))});
+  } else {
+    // The answerer's daemon must know the virtual peer to route the answer back here.
+    b->announced = true;
+    cluster_->claim(rname, b->peer_id, "http", true, 0);
+    cluster_->send(b->answerer_instance, rname, b->answerer_id, proto::serialize(offer));
+  }
   metrics_.messages_relayed_total++;
-  PC_LOG(Info, kModule, "HTTP offer %s sent to %s in room %s", b->peer_id.c_str(),
-         answerer->id.c_str(), room.name.c_str());
+  PC_LOG(Info, kModule, "HTTP offer %s sent to %s in room %s%s", b->peer_id.c_str(),
+         b->answerer_id.c_str(), rname.c_str(), answerer ? "" : " (on another daemon)");
   res.offer_id = b->id;
   res.peer_id = b->peer_id;
-  res.answerer = answerer->id;
+  res.answerer = b->answerer_id;
   bridge_by_peer.emplace(b->peer_id, b->id);
   bridges_.emplace(b->id, std::move(b));
 
@@ -619,8 +782,9 @@ OfferStart Rooms::begin_offer(std::string_view room_name, std::string_view sdp,
   std::size_t done = bridges_.size() - pending_offers();
   for (auto it = bridges_.begin(); done > kKeepDone && it != bridges_.end();) {
     if (it->second->state == Bridge::State::Done) {
-      bridge_by_peer.erase(it->second->peer_id);
-      it = bridges_.erase(it);
+      Bridge &old = *it->second;
+      ++it;
+      erase_bridge(old);
       done--;
     } else {
       ++it;
@@ -637,10 +801,8 @@ void Rooms::end_offer(std::uint64_t offer_id)
   PC_LOG(Info, kModule, "HTTP offer %s abandoned by the HTTP client", b.peer_id.c_str());
   offer_settled(b);
   metrics_.http_offers_failed_total++;
-  if (auto c = clients_.find(b.answerer); c != clients_.end() && !c->second->closing)
-    actions_.sends.push_back({b.answerer, push_text(proto::serialize(proto::PeerLeft{b.peer_id}))});
-  bridge_by_peer.erase(b.peer_id);
-  bridges_.erase(it);
+  tell_answerer_left(b);
+  erase_bridge(b);
 }
 
 bool Rooms::end_session(std::string_view peer_id)
@@ -650,12 +812,257 @@ bool Rooms::end_session(std::string_view peer_id)
   Bridge &b = *bridges_.at(it->second);
   if (b.state != Bridge::State::Done) return false;
   PC_LOG(Info, kModule, "HTTP session %s ended (DELETE)", b.peer_id.c_str());
-  if (auto c = clients_.find(b.answerer); c != clients_.end() && !c->second->closing)
-    actions_.sends.push_back({b.answerer, push_text(proto::serialize(proto::PeerLeft{b.peer_id}))});
-  std::uint64_t id = b.id;
-  bridge_by_peer.erase(it);
-  bridges_.erase(id);
+  tell_answerer_left(b);
+  erase_bridge(b);
   return true;
+}
+
+// ---- cluster: what the other daemons tell this one (untrusted: each input is checked) ----
+
+bool Rooms::drop_remote(const char *why)
+{
+  cluster_dropped_++;
+  Time now = Clock::now();
+  // A flood of bad input must not become a flood of log lines.
+  if (now - last_drop_log_ >= std::chrono::seconds(1)) {
+    last_drop_log_ = now;
+    PC_LOG(Warning, kModule, "dropped a message from the cluster: %s (%llu dropped so far)", why,
+           (unsigned long long)cluster_dropped_);
+  }
+  return false;
+}
+
+namespace {
+bool valid_name(std::string_view s)
+{
+  return !s.empty() && s.size() <= proto::kMaxIdLength && proto::utf8_valid(s) &&
+      s.find('\0') == std::string_view::npos;
+}
+// Bounds the view of the other daemons, whatever they announce.
+constexpr std::size_t kMaxRemoteMembers = 1000000;
+} // namespace
+
+bool Rooms::remote_joined(std::string_view inst, std::string_view room_name, std::string_view id,
+                          std::string_view type, bool hidden)
+{
+  if (!cluster_) return false;
+  if (!valid_name(inst) || !valid_name(room_name) || !valid_name(id) || !valid_name(type))
+    return drop_remote("join with an invalid instance, room, id or type");
+  if (inst == cluster_->instance()) return true; // our own, echoed back
+  std::string rname(room_name), cid(id);
+  auto lit = rooms_.find(rname);
+  Room *room = lit == rooms_.end() ? nullptr : lit->second.get();
+  if (room && room->by_id.count(cid))
+    return drop_remote("join of an id a local client holds in that room");
+  auto &members = remote_[rname];
+  if (auto it = members.find(cid); it != members.end()) {
+    if (it->second.instance != inst) return drop_remote("join of an id another daemon holds");
+    return true; // already known (a re-announcement)
+  }
+  if (remote_total_ >= kMaxRemoteMembers) return drop_remote("too many remote members");
+  if (!hidden && limits_.max_peers_per_room) {
+    std::size_t n = room ? room->members.size() : 0;
+    for (auto &[k, m] : members) n += !m.hidden;
+    if (n >= limits_.max_peers_per_room) {
+      if (members.empty()) remote_.erase(rname);
+      return drop_remote("join into a full room");
+    }
+  }
+  members.emplace(cid, RemoteMember{std::string(inst), std::string(type), hidden});
+  remote_total_++;
+  if (!hidden) remote_visible_++;
+  PC_LOG(Info, kModule, "%s (%s) registered in room %s on daemon %.*s", cid.c_str(),
+         std::string(type).c_str(), rname.c_str(), (int)inst.size(), inst.data());
+  if (room && !hidden) {
+    std::uint32_t t = push_text(proto::serialize(proto::PeerJoined{cid, std::string(type)}));
+    for (Client *m : room->members) actions_.sends.push_back({m->handle, t});
+  }
+  return true;
+}
+
+void Rooms::remote_left(std::string_view inst, std::string_view room_name, std::string_view id)
+{
+  auto rit = remote_.find(std::string(room_name));
+  if (rit == remote_.end()) return;
+  auto it = rit->second.find(std::string(id));
+  if (it == rit->second.end() || it->second.instance != inst) return;
+  bool hidden = it->second.hidden;
+  std::string cid = it->first;
+  rit->second.erase(it);
+  remote_total_--;
+  if (!hidden) remote_visible_--;
+  if (rit->second.empty()) remote_.erase(rit);
+  PC_LOG(Info, kModule, "%s left room %.*s on daemon %.*s", cid.c_str(), (int)room_name.size(),
+         room_name.data(), (int)inst.size(), inst.data());
+  if (hidden) {
+    auto a = remote_bridge_answerer_.find(std::string(room_name) + '\n' + cid);
+    if (a != remote_bridge_answerer_.end()) {
+      if (auto c = clients_.find(a->second); c != clients_.end() && !c->second->closing)
+        actions_.sends.push_back({a->second, push_text(proto::serialize(proto::PeerLeft{cid}))});
+      remote_bridge_answerer_.erase(a);
+    }
+  }
+  auto lit = rooms_.find(std::string(room_name));
+  if (lit != rooms_.end() && !hidden) {
+    std::uint32_t t = push_text(proto::serialize(proto::PeerLeft{cid}));
+    for (Client *m : lit->second->members) actions_.sends.push_back({m->handle, t});
+  }
+  // Offers it was answering cannot complete any more.
+  std::vector<Bridge *> mine;
+  for (auto &[bid, b] : bridges_)
+    if (!b->answerer && b->answerer_instance == inst && b->answerer_id == cid &&
+        b->room == room_name)
+      mine.push_back(b.get());
+  for (Bridge *b : mine) {
+    if (b->state == Bridge::State::Done)
+      erase_bridge(*b);
+    else
+      finish_bridge(*b, 503, "answering peer \"" + cid + "\" left before answering");
+  }
+}
+
+void Rooms::remote_gone(std::string_view inst)
+{
+  std::vector<std::pair<std::string, std::string>> gone;
+  for (auto &[room, members] : remote_)
+    for (auto &[id, m] : members)
+      if (m.instance == inst) gone.emplace_back(room, id);
+  for (auto &[room, id] : gone) remote_left(inst, room, id);
+}
+
+void Rooms::remote_sync(std::string_view inst, const std::vector<RemoteEntry> &members)
+{
+  std::vector<std::pair<std::string, std::string>> stale;
+  for (auto &[room, ms] : remote_)
+    for (auto &[id, m] : ms) {
+      if (m.instance != inst) continue;
+      bool listed = std::any_of(members.begin(), members.end(),
+                                [&](const RemoteEntry &e) { return e.room == room && e.id == id; });
+      if (!listed) stale.emplace_back(room, id);
+    }
+  for (auto &[room, id] : stale) remote_left(inst, room, id);
+  for (const auto &e : members) remote_joined(inst, e.room, e.id, e.type, e.hidden);
+}
+
+bool Rooms::remote_text(std::string_view inst, std::string_view room_name, std::string_view to,
+                        std::string_view text, Time now)
+{
+  if (!cluster_) return false;
+  // Our own text: a sender appended from_id, and a peer_left can name a peer: bounded by both.
+  if (text.size() > limits_.max_message_bytes + 2 * proto::kMaxIdLength + 64)
+    return drop_remote("relayed message over the size limit");
+  auto rit = remote_.find(std::string(room_name));
+  if (rit == remote_.end()) return drop_remote("message for a room with no member on that daemon");
+  proto::ParseResult r = proto::parse(text);
+  if (!r.ok()) return drop_remote("relayed message is not a valid protocol message");
+  const proto::Message &msg = *r.message;
+  const std::optional<std::string> *from = nullptr, *target = nullptr;
+  if (auto *s = std::get_if<proto::Sdp>(&msg)) {
+    from = &s->from_id;
+    target = &s->target_id;
+  } else if (auto *c = std::get_if<proto::Candidate>(&msg)) {
+    from = &c->from_id;
+    target = &c->target_id;
+  } else if (auto *pl = std::get_if<proto::PeerLeft>(&msg)) {
+    // Only the end of an HTTP offer that daemon announced, to the client that answered it.
+    auto m = rit->second.find(pl->client_id);
+    if (to.empty() || m == rit->second.end() || m->second.instance != inst || !m->second.hidden)
+      return drop_remote("peer_left for a peer that daemon does not hold");
+  } else {
+    return drop_remote("relayed message of a type that is never relayed");
+  }
+  if (from) {
+    auto m = from->has_value() ? rit->second.find(**from) : rit->second.end();
+    if (m == rit->second.end() || m->second.instance != inst)
+      return drop_remote("relayed message from a client that daemon does not hold");
+    // A broadcast has no target_id; a targeted one names its target (an HTTP offer's may not).
+    if ((to.empty() && target->has_value()) || (target->has_value() && **target != to))
+      return drop_remote("relayed message whose target_id disagrees with its routing");
+  }
+  auto lit = rooms_.find(std::string(room_name));
+  Room *room = lit == rooms_.end() ? nullptr : lit->second.get();
+  if (to.empty()) {
+    if (!room) return drop_remote("broadcast for a room with no local member");
+    std::uint32_t t = push_text(std::string(text));
+    for (Client *m : room->members) actions_.sends.push_back({m->handle, t});
+    return true;
+  }
+  std::string tid(to);
+  if (room)
+    if (auto it = room->by_id.find(tid); it != room->by_id.end()) {
+      actions_.sends.push_back({it->second->handle, push_text(std::string(text))});
+      // Who answers a remote HTTP offer: told if that daemon dies before saying it ended.
+      std::string key = std::string(room_name) + '\n';
+      if (auto *pl = std::get_if<proto::PeerLeft>(&msg)) {
+        remote_bridge_answerer_.erase(key + pl->client_id);
+      } else if (auto m = rit->second.find(**from); m != rit->second.end() && m->second.hidden) {
+        remote_bridge_answerer_[key + **from] = it->second->handle;
+      }
+      return true;
+    }
+  if (from)
+    if (auto b = bridge_by_peer.find(tid); b != bridge_by_peer.end()) {
+      Bridge &bridge = *bridges_.at(b->second);
+      if (bridge.room == room_name && !bridge.answerer && bridge.answerer_instance == inst &&
+          bridge.answerer_id == **from) {
+        to_bridge(nullptr, bridge, msg, now);
+        return true;
+      }
+    }
+  return drop_remote("relayed message for a client not on this daemon");
+}
+
+void Rooms::claim_lost(std::string_view room_name, std::string_view id)
+{
+  auto lit = rooms_.find(std::string(room_name));
+  if (lit == rooms_.end()) return;
+  auto it = lit->second->by_id.find(std::string(id));
+  if (it == lit->second->by_id.end()) return;
+  Client &c = *it->second;
+  PC_LOG(Warning, kModule, "%s in room %s: another daemon of the cluster holds that id",
+         c.id.c_str(), c.room->name.c_str());
+  reply_error(c, code::kDuplicateId,
+              "client_id \"" + c.id + "\" is already in room \"" + c.room->name +
+                  "\" (on another daemon of the cluster); you are no longer registered");
+  leave_room(c);
+}
+
+std::vector<Rooms::RemoteEntry> Rooms::local_members() const
+{
+  std::vector<RemoteEntry> out;
+  out.reserve(registered_);
+  for (auto &[name, room] : rooms_)
+    for (Client *m : room->members) out.push_back({name, m->id, m->type, false});
+  for (auto &[id, b] : bridges_)
+    if (b->announced) out.push_back({b->room, b->peer_id, "http", true});
+  return out;
+}
+
+std::vector<std::string> Rooms::local_rooms() const
+{
+  std::vector<std::string> out;
+  out.reserve(rooms_.size());
+  for (auto &[name, room] : rooms_) out.push_back(name);
+  return out;
+}
+
+std::vector<std::string> Rooms::remote_instances() const
+{
+  std::vector<std::string> out;
+  for (auto &[room, ms] : remote_)
+    for (auto &[id, m] : ms)
+      if (std::find(out.begin(), out.end(), m.instance) == out.end()) out.push_back(m.instance);
+  return out;
+}
+
+std::size_t Rooms::cluster_rooms() const
+{
+  std::size_t n = rooms_.size();
+  for (auto &[name, ms] : remote_) {
+    bool visible = std::any_of(ms.begin(), ms.end(), [](auto &kv) { return !kv.second.hidden; });
+    if (visible && !rooms_.count(name)) n++;
+  }
+  return n;
 }
 
 std::string Rooms::prometheus() const
@@ -699,70 +1106,27 @@ std::string Rooms::prometheus() const
          metrics_.http_offers_answered_total);
   metric("http_offers_failed_total", "counter", "HTTP offers refused or unanswered.",
          metrics_.http_offers_failed_total);
+  if (cluster_) {
+    metric("cluster_clients", "gauge", "Clients registered on every daemon of the cluster.",
+           registered_ + remote_visible_);
+    metric("cluster_rooms", "gauge", "Rooms with a client on any daemon of the cluster.",
+           cluster_rooms());
+    metric("cluster_remote_clients", "gauge", "Clients registered on the other daemons.",
+           remote_visible_);
+    metric("cluster_dropped_total", "counter",
+           "Messages from other daemons dropped as invalid or unroutable.", cluster_dropped_);
+    out += cluster_->prometheus();
+  }
   return out;
 }
 
 std::string merge_candidates(std::string_view sdp, const std::vector<proto::IceCandidate> &cands)
 {
-  std::vector<std::string> lines;
-  std::size_t pos = 0;
-  while (pos < sdp.size()) {
-    std::size_t nl = sdp.find('\n', pos);
-    std::string_view line =
-        sdp.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (!line.empty()) lines.emplace_back(line);
-    if (nl == std::string_view::npos) break;
-    pos = nl + 1;
-  }
-  // Section k spans [start[k], start[k+1]); section -1 (session level) is never a target.
-  std::vector<std::size_t> starts;
-  std::vector<std::string> mids;
-  for (std::size_t i = 0; i < lines.size(); i++) {
-    if (lines[i].rfind("m=", 0) == 0) {
-      starts.push_back(i);
-      mids.emplace_back();
-    } else if (!starts.empty() && lines[i].rfind("a=mid:", 0) == 0) {
-      mids.back() = lines[i].substr(6);
-    }
-  }
-  std::vector<std::vector<std::string>> extra(starts.size());
-  for (const auto &c : cands) {
-    if (c.candidate.empty()) continue;
-    long idx = -1;
-    if (c.sdp_mline_index && *c.sdp_mline_index < (int)starts.size())
-      idx = *c.sdp_mline_index;
-    else if (c.sdp_mid)
-      for (std::size_t k = 0; k < mids.size(); k++)
-        if (mids[k] == *c.sdp_mid) idx = (long)k;
-    if (idx < 0) continue;
-    std::string line = c.candidate.rfind("a=", 0) == 0 ? c.candidate : "a=" + c.candidate;
-    std::size_t end = idx + 1 < (long)starts.size() ? starts[idx + 1] : lines.size();
-    bool present =
-        std::find(lines.begin() + starts[idx], lines.begin() + end, line) != lines.begin() + end;
-    auto &ex = extra[idx];
-    if (!present && std::find(ex.begin(), ex.end(), line) == ex.end())
-      ex.push_back(std::move(line));
-  }
-  std::string out;
-  out.reserve(sdp.size() + 256);
-  std::size_t section = 0;
-  for (std::size_t i = 0; i <= lines.size(); i++) {
-    // Before each m= line (and at the end) flush the candidates of the section that just ended.
-    bool boundary = i == lines.size() || lines[i].rfind("m=", 0) == 0;
-    if (boundary && i > 0 && !starts.empty() && i > starts[0]) {
-      for (auto &l : extra[section]) {
-        out += l;
-        out += "\r\n";
-      }
-      section++;
-    }
-    if (i < lines.size()) {
-      out += lines[i];
-      out += "\r\n";
-    }
-  }
-  return out;
+  std::vector<sdp::Candidate> in;
+  in.reserve(cands.size());
+  for (const auto &c : cands)
+    in.push_back({c.sdp_mline_index.value_or(-1), c.candidate, c.sdp_mid});
+  return sdp::with_candidates(sdp, in, sdp::Fill::Merge);
 }
 
 } // namespace pointcast::signaling

@@ -13,7 +13,8 @@
  * replies {"type":"answer","target_id":"http-<n>",...}. Candidates it trickles to "http-<n>"
  * (before or up to `candidate_grace` after the answer) are merged into the returned SDP; an answer
  * with trickle=false, an a=end-of-candidates line or an end-of-candidates message completes at
- * once. */
+ * once. In a cluster (set_cluster) the virtual peer is "http-<n>-<instance>", and answerers on
+ * other daemons are chosen in the same order after the local ones of each tier. */
 #pragma once
 
 #include "protocol.h"
@@ -100,6 +101,29 @@ struct Actions {
   bool empty() const { return sends.empty() && closes.empty() && offers.empty(); }
 };
 
+/* What Rooms tells the other daemons of a cluster (cluster.h implements it over Redis). Called
+ * synchronously from the events; the implementation queues its own I/O. Ids and texts are
+ * validated before they get here. */
+class ClusterLink {
+public:
+  virtual ~ClusterLink() = default;
+  virtual const std::string &instance() const = 0;
+  /* A local client wants to enter a room (or, hidden, an HTTP offer's virtual peer with a remote
+   * answerer was made): claims the id cluster-wide and, once it holds, announces the member.
+   * True: the outcome comes back as Rooms::claim_done(client, ...); false: Redis is away, the
+   * member is announced when it is back. */
+  virtual bool claim(const std::string &room, const std::string &id, const std::string &type,
+                     bool hidden, Handle client) = 0;
+  virtual void left(const std::string &room, const std::string &id) = 0;
+  // The first local member entered a room / the last one left it.
+  virtual void room_used(const std::string &room, bool used) = 0;
+  // Relayed text (validated protocol JSON, from_id set) for one remote client / a whole room.
+  virtual void send(const std::string &instance, const std::string &room, const std::string &to,
+                    const std::string &text) = 0;
+  virtual void broadcast(const std::string &room, const std::string &text) = 0;
+  virtual std::string prometheus() const = 0;
+};
+
 struct OfferStart {
   std::uint64_t offer_id = 0; // 0: failed to start, see status/reason
   std::string peer_id;        // the virtual peer, "http-<n>"
@@ -129,6 +153,41 @@ public:
   void disconnect(Handle h, Time now);
   void tick(Time now); // timeouts; call every few hundred ms
 
+  /* Cluster (set_cluster: nullptr, the default, is one daemon on its own). Rooms keeps a view of
+   * the other daemons' members; the link feeds it with what arrives from them, and every input
+   * is checked as untrusted (another daemon may be buggy): bad ones are dropped and counted. */
+  void set_cluster(ClusterLink *link) { cluster_ = link; }
+  // Returns false (dropped) when the announcement is invalid or conflicts.
+  bool remote_joined(std::string_view instance, std::string_view room, std::string_view id,
+                     std::string_view type, bool hidden);
+  void remote_left(std::string_view instance, std::string_view room, std::string_view id);
+  // Every member of a daemon that died (or whose state is being replaced) leaves.
+  void remote_gone(std::string_view instance);
+  // The full member list of a daemon (room, id, type, hidden), replacing what was known of it.
+  struct RemoteEntry {
+    std::string room, id, type;
+    bool hidden = false;
+  };
+  void remote_sync(std::string_view instance, const std::vector<RemoteEntry> &members);
+  // Relayed text from a client on another daemon, to one local client (to non-empty) or to
+  // every local member of the room. False: invalid, dropped.
+  bool remote_text(std::string_view instance, std::string_view room, std::string_view to,
+                   std::string_view text, Time now);
+  // Outcome of claim(): ok, the registration completes; else duplicate_client_id.
+  void claim_done(Handle client, std::string_view room, std::string_view id, bool ok, Time now);
+  // A re-announcement found another daemon holding a local client's id: that client loses it.
+  void claim_lost(std::string_view room, std::string_view id);
+  // Local clients (room, id, type) and announced virtual peers (type "http", hidden), for a
+  // re-announcement after Redis came back.
+  std::vector<RemoteEntry> local_members() const;
+  std::vector<std::string> local_rooms() const;
+  std::vector<std::string> remote_instances() const;
+  std::size_t remote_clients() const { return remote_visible_; }
+  std::size_t cluster_rooms() const;
+  std::uint64_t cluster_dropped() const { return cluster_dropped_; }
+  // Counts (and logs, at most once a second) a dropped input from the cluster; returns false.
+  bool drop_remote(const char *why);
+
   // HTTP /offer bridge.
   OfferStart begin_offer(std::string_view room, std::string_view sdp, std::string_view target,
                          Time now, std::string_view address = {});
@@ -156,9 +215,10 @@ private:
   void reply_error(Client &c, const char *code, std::string message);
   void strike(Client &c, Time now, const char *why);
   void on_register(Client &c, protocol::Register &reg, Time now);
+  void complete_register(Client &c, std::string room_id, std::string id, std::string type);
   void relay(Client &c, std::string_view raw, const protocol::Message &msg,
              const std::optional<std::string> &target, bool has_from, Time now);
-  void to_bridge(Client &c, Bridge &b, const protocol::Message &msg, Time now);
+  void to_bridge(Client *c, Bridge &b, const protocol::Message &msg, Time now);
   void finish_bridge(Bridge &b, int status, std::string reason);
   void leave_room(Client &c);
   void close(Client &c, std::uint16_t code, std::string reason);
@@ -178,11 +238,28 @@ private:
   // closed connection (so reconnecting does not refill the bucket). Idle entries expire in tick().
   std::unordered_map<std::string, std::unique_ptr<Address>> addresses_;
   Address &address(const std::string &ip);
+  void erase_bridge(Bridge &b);
+  void tell_answerer_left(Bridge &b);
+
+  struct RemoteMember {
+    std::string instance;
+    std::string type;
+    bool hidden = false;
+  };
+  // Other daemons' members by room, then by client id.
+  std::unordered_map<std::string, std::map<std::string, RemoteMember>> remote_;
+  std::size_t remote_visible_ = 0, remote_total_ = 0;
+  std::unordered_map<std::string, Handle> claiming_; // room + '\n' + id -> registering client
+  // room + '\n' + a remote HTTP offer's virtual peer -> the local client it was offered to
+  std::unordered_map<std::string, Handle> remote_bridge_answerer_;
+  std::uint64_t cluster_dropped_ = 0;
+  Time last_drop_log_{};
+  ClusterLink *cluster_ = nullptr;
   void offer_settled(Bridge &b);
 };
 
-/* Inserts candidate lines into the m-sections they belong to (by sdpMLineIndex, else by mid) and
- * returns the new SDP; candidates already present are not repeated. Exposed for tests. */
+/* The answer of a POST /offer with what the answerer trickled: sdp::with_candidates (Merge) puts
+ * each candidate into its m-section (by sdpMLineIndex, else by mid), once. */
 std::string merge_candidates(std::string_view sdp,
                              const std::vector<protocol::IceCandidate> &cands);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "server.h"
+#include "auth.h"
 
 #include "log.h"
 #include "websocket.h"
@@ -127,7 +128,35 @@ struct Server::Impl final : WsListener {
   void on_static(SoupServerMessage *msg, const char *path);
   void finish_offer(const OfferResult &r);
   void early(SoupServerMessage *msg, const char *path);
-  void watch_body(SoupServerMessage *msg, bool refused);
+  void watch_body(SoupServerMessage *msg, bool refused, bool too_long);
+  void answer_now(SoupServerMessage *msg);
+  // A connection taken from libsoup to answer a request before its body ended (answer_now).
+  struct Linger {
+    Impl *impl = nullptr;
+    GSocket *sock = nullptr;
+    GIOStream *stream = nullptr;
+    GSource *reader = nullptr;
+    guint timer = 0;
+    std::size_t drained = 0;
+    static constexpr std::size_t kLingerBytes = 16u << 20;
+    void drain();
+    static gboolean end(gpointer data);
+    ~Linger();
+  };
+  std::vector<std::unique_ptr<Linger>> lingers;
+  // HTTP connections (not yet WebSockets) per address, as weak references to their sockets.
+  struct WeakSocket {
+    GWeakRef ref;
+    explicit WeakSocket(GSocket *s) { g_weak_ref_init(&ref, s); }
+    ~WeakSocket() { g_weak_ref_clear(&ref); }
+  };
+  std::unordered_map<std::string, std::vector<std::unique_ptr<WeakSocket>>> http_conns;
+  std::uint64_t http_address_limit = 0;
+  std::int64_t last_sweep_us = 0;
+  bool count_connection(SoupServerMessage *msg);
+  std::size_t http_total = 0; // entries in http_conns
+  void prune(std::vector<std::unique_ptr<WeakSocket>> &live);
+  void sweep_connections();
   void arm_deadline(SoupServerMessage *msg);
   static void on_finished_idle(SoupServerMessage *m, gpointer data);
   std::uint64_t http_timeouts = 0;
@@ -217,34 +246,26 @@ std::string lower(std::string s)
 
 bool Server::header_token_ok(SoupServerMessage *msg) const
 {
-  const char *auth = header(msg, "Authorization");
-  if (!auth || g_ascii_strncasecmp(auth, "Bearer ", 7) != 0) return false;
-  const char *t = auth + 7;
-  while (*t == ' ') t++;
-  return protocol::secret_equal(t, config_.token);
+  return auth::presents(msg, config_.token, auth::kBearer);
 }
 
 bool Server::authorized(SoupServerMessage *msg) const
 {
-  if (config_.token.empty() || header_token_ok(msg)) return true;
+  if (config_.token.empty()) return true;
   // The API also takes ?token= and X-Pointcast-Token: EventSource cannot set headers, and the API
   // only answers the daemon's own origin (see early()).
   const char *path = g_uri_get_path(soup_server_message_get_uri(msg));
-  if (!g_str_has_prefix(path, "/api")) return false;
-  if (const char *x = header(msg, "X-Pointcast-Token");
-      x && protocol::secret_equal(x, config_.token))
-    return true;
-  return query_token_is(msg, config_.token);
+  unsigned sources = auth::kBearer;
+  if (g_str_has_prefix(path, "/api")) sources |= auth::kXHeader | auth::kQuery;
+  return auth::presents(msg, config_.token, sources);
 }
 
 bool Server::query_token_is(SoupServerMessage *msg, const std::string &secret) const
 {
-  const char *q = g_uri_get_query(soup_server_message_get_uri(msg));
-  if (!q) return false;
-  g_autoptr(GHashTable) params = g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, nullptr);
-  auto *tok = params ? static_cast<const char *>(g_hash_table_lookup(params, "token")) : nullptr;
-  if (!tok) return false;
-  return secret.empty() || protocol::secret_equal(tok, secret); // empty: is there one at all
+  if (!secret.empty()) return auth::presents(msg, secret, auth::kQuery);
+  bool found = false; // empty secret: is there one at all
+  auth::query_token(msg, &found);
+  return found;
 }
 
 bool Server::host_allowed(const std::string &host) const
@@ -395,7 +416,7 @@ void Server::Impl::early(SoupServerMessage *msg, const char *path)
                        "request body over " + std::to_string(cap) + " bytes (--max-body-size)");
   }
   // A refused request's body is never used: discard it as it arrives.
-  watch_body(msg, refused || too_long);
+  watch_body(msg, refused || too_long, too_long);
 }
 
 bool Server::Impl::is_loopback(SoupServerMessage *msg)
@@ -406,19 +427,19 @@ bool Server::Impl::is_loopback(SoupServerMessage *msg)
              g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(addr)));
 }
 
-/* Bodies are counted while libsoup reads them. A chunked one announces no length: it is cut off
- * (connection closed) the moment it passes the cap; a 300 MiB chunked POST used to be held whole,
- * twice. An announced-too-long one already has its 413, which libsoup only sends once it has
- * read the body: that body is discarded as it arrives, and cut off too past 16x the cap. */
-void Server::Impl::watch_body(SoupServerMessage *msg, bool refused)
+/* Bodies are counted while libsoup reads them, and a body that passes --max-body-size is answered
+ * there and then: a chunked one announces no length and is refused the moment it passes the cap
+ * (a 300 MiB chunked POST used to be held whole, twice); one whose Content-Length is over the cap
+ * already has its 413 and gets it at its first chunk; any other refused request past the cap too.
+ * Below the cap a refused body is discarded as it arrives and libsoup answers after it. */
+void Server::Impl::watch_body(SoupServerMessage *msg, bool refused, bool too_long)
 {
   struct Count {
     Impl *impl;
-    bool refused;
+    bool refused, too_long;
     std::size_t total = 0;
-    bool cut = false;
   };
-  auto *count = new Count{this, refused};
+  auto *count = new Count{this, refused, too_long};
   g_object_set_data_full(G_OBJECT(msg), "pointcast-body", count,
                          [](gpointer p) { delete static_cast<Count *>(p); });
   g_signal_connect(
@@ -428,25 +449,206 @@ void Server::Impl::watch_body(SoupServerMessage *msg, bool refused)
         c->total += g_bytes_get_size(chunk);
         SoupMessageBody *body = soup_server_message_get_request_body(m);
         if (c->refused) soup_message_body_truncate(body);
-        if (c->cut || c->total <= (c->refused ? cap * 16 : cap)) return;
-        c->cut = true;
+        if (!c->too_long && c->total <= cap) return;
         c->impl->http_body_cut++;
-        PC_LOG(Warning, kModule, "%s %s from %s: body over %zu bytes, connection closed",
-               soup_server_message_get_method(m), g_uri_get_path(soup_server_message_get_uri(m)),
-               remote_of(m).c_str(), cap);
         soup_message_body_truncate(body);
-        if (GSocket *sock = soup_server_message_get_socket(m))
-          g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+        if (!c->refused)
+          respond_json_error(m, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                             "request body over " + std::to_string(cap) +
+                                 " bytes (--max-body-size)");
+        PC_LOG(Warning, kModule, "%s %s from %s: body over %zu bytes, answered %u",
+               soup_server_message_get_method(m), g_uri_get_path(soup_server_message_get_uri(m)),
+               remote_of(m).c_str(), cap, soup_server_message_get_status(m));
+        c->impl->answer_now(m);
       }),
       count);
+}
+
+/* libsoup 3.2 writes a response only once the whole request body is read (soup-server-message-
+ * io-http1.c: io_read runs to BODY_DONE before io_write starts), and cannot be told to stop
+ * reading. So the connection is taken from it (soup_server_message_steal_connection, safe inside
+ * got-chunk: libsoup checks that the message still has its I/O after every callback), the
+ * response the message holds is written by hand with "Connection: close", and the rest of what
+ * the client sends is read and dropped for up to 2 s (16 MiB) before the socket closes: closing
+ * with unread input would reset the connection and could destroy the answer before the client
+ * read it (the "lingering close" of Apache and nginx). */
+void Server::Impl::answer_now(SoupServerMessage *msg)
+{
+  guint status = soup_server_message_get_status(msg);
+  std::string out =
+      "HTTP/1.1 " + std::to_string(status) + " " + soup_status_get_phrase(status) + "\r\n";
+  soup_message_headers_foreach(
+      soup_server_message_get_response_headers(msg),
+      [](const char *name, const char *value, gpointer data) {
+        if (!g_ascii_strcasecmp(name, "Content-Length") ||
+            !g_ascii_strcasecmp(name, "Connection") ||
+            !g_ascii_strcasecmp(name, "Transfer-Encoding"))
+          return;
+        *static_cast<std::string *>(data) += std::string(name) + ": " + value + "\r\n";
+      },
+      &out);
+  g_autoptr(GBytes) body = soup_message_body_flatten(soup_server_message_get_response_body(msg));
+  gsize n = 0;
+  auto *bytes = static_cast<const char *>(g_bytes_get_data(body, &n));
+  out += "Content-Length: " + std::to_string(n) + "\r\nConnection: close\r\n\r\n";
+  out.append(bytes ? bytes : "", n);
+
+  GSocket *sock = soup_server_message_get_socket(msg);
+  if (!sock) return;
+  auto linger = std::make_unique<Linger>();
+  linger->impl = this;
+  linger->sock = G_SOCKET(g_object_ref(sock));
+  g_object_ref(msg);
+  linger->stream = soup_server_message_steal_connection(msg);
+  g_object_unref(msg);
+  if (!linger->stream) {
+    g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+    return;
+  }
+  // A few hundred bytes on a connection that has sent at most a 100 Continue: the socket buffer
+  // takes them at once (if not, the client gets the close it got before).
+  g_autoptr(GError) err = nullptr;
+  gsize wrote = 0;
+  if (!g_pollable_stream_write_all(g_io_stream_get_output_stream(linger->stream), out.data(),
+                                   out.size(), FALSE, &wrote, nullptr, &err))
+    PC_LOG(Info, kModule, "could not write the %u answer: %s", status, err->message);
+  Linger *l = linger.get();
+  lingers.push_back(std::move(linger));
+  l->drain();
+}
+
+void Server::Impl::Linger::drain()
+{
+  g_socket_shutdown(sock, FALSE, TRUE, nullptr); // FIN after the answer; reading goes on
+  timer = g_timeout_add_seconds(2, Linger::end, this);
+  reader = g_socket_create_source(sock, GIOCondition(G_IO_IN | G_IO_HUP | G_IO_ERR), nullptr);
+  g_source_set_callback(
+      reader, G_SOURCE_FUNC(+[](GSocket *s, GIOCondition, gpointer d) -> gboolean {
+        auto *l = static_cast<Linger *>(d);
+        char buf[16384];
+        for (;;) {
+          g_autoptr(GError) e = nullptr;
+          gssize got = g_socket_receive_with_blocking(s, buf, sizeof buf, FALSE, nullptr, &e);
+          if (got > 0 && (l->drained += std::size_t(got)) < kLingerBytes) continue;
+          if (got < 0 && g_error_matches(e, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            return G_SOURCE_CONTINUE;
+          break; // EOF, an error, or enough
+        }
+        // Ended from an idle callback: this source is being dispatched.
+        if (l->timer) g_source_remove(l->timer);
+        l->timer = g_idle_add(Linger::end, l);
+        return G_SOURCE_REMOVE;
+      }),
+      this, nullptr);
+  g_source_attach(reader, g_main_context_get_thread_default());
+}
+
+gboolean Server::Impl::Linger::end(gpointer data)
+{
+  auto *l = static_cast<Linger *>(data);
+  l->timer = 0;
+  auto &all = l->impl->lingers;
+  auto it = std::find_if(all.begin(), all.end(),
+                         [l](const std::unique_ptr<Linger> &p) { return p.get() == l; });
+  if (it != all.end()) all.erase(it);
+  return G_SOURCE_REMOVE;
+}
+
+Server::Impl::Linger::~Linger()
+{
+  if (timer) g_source_remove(timer);
+  if (reader) {
+    g_source_destroy(reader);
+    g_source_unref(reader);
+  }
+  g_socket_close(sock, nullptr);
+  g_object_unref(sock);
+  if (stream) g_object_unref(stream);
 }
 
 /* Every request must be read in full within --http-timeout from the moment libsoup starts it:
  * that covers a slow or stalled header or body (slowloris), a TLS handshake that never ends and
  * a keep-alive connection left idle (libsoup starts the next request as soon as one is done).
  * Paused /offer requests and event streams are past this point: their own limits apply. */
+/* --max-connections-per-address covers HTTP connections too (WebSockets are counted by Rooms once
+ * upgraded): each may hold up to 64 KiB of headers and a body up to --max-body-size for
+ * --http-timeout, so one address opening thousands of them could hold gigabytes. Counted from
+ * a connection's first request until its socket goes (or becomes a WebSocket); past the limit
+ * the connection is closed before libsoup reads its headers. */
+// Drops the sockets that are gone, closed or WebSockets now (a count kept by finalizers would
+// never go down if libsoup kept a socket alive, see release_leaked_accept_ref).
+void Server::Impl::prune(std::vector<std::unique_ptr<WeakSocket>> &live)
+{
+  std::size_t before = live.size();
+  live.erase(std::remove_if(live.begin(), live.end(),
+                            [](const std::unique_ptr<WeakSocket> &w) {
+                              g_autoptr(GSocket) s = G_SOCKET(g_weak_ref_get(&w->ref));
+                              return !s || g_socket_is_closed(s) ||
+                                  g_object_get_data(G_OBJECT(s), "pointcast-websocket");
+                            }),
+             live.end());
+  http_total -= before - live.size();
+}
+
+// Once a second: addresses whose connections all ended are forgotten.
+void Server::Impl::sweep_connections()
+{
+  for (auto it = http_conns.begin(); it != http_conns.end();) {
+    prune(it->second);
+    it = it->second.empty() ? http_conns.erase(it) : std::next(it);
+  }
+}
+
+bool Server::Impl::count_connection(SoupServerMessage *msg)
+{
+  GSocket *sock = soup_server_message_get_socket(msg);
+  std::size_t limit = self->config().limits.max_connections_per_address;
+  if (!sock || g_object_get_data(G_OBJECT(sock), "pointcast-counted")) return true;
+  g_object_set_data(G_OBJECT(sock), "pointcast-counted", GINT_TO_POINTER(1));
+  const char *ip = soup_server_message_get_remote_host(msg);
+  auto &live = http_conns[ip ? ip : "?"];
+  prune(live);
+  if (limit && live.size() >= limit) {
+    http_address_limit++;
+    PC_LOG(Warning, kModule, "HTTP connection from %s closed: %zu from that address already",
+           remote_of(msg).c_str(), limit);
+    g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+    return false;
+  }
+  // Many addresses (an IPv6 prefix) meet --max-clients, applied to HTTP connections apart.
+  std::size_t total = self->config().limits.max_clients;
+  if (total && http_total >= total) {
+    http_address_limit++;
+    PC_LOG(Warning, kModule, "HTTP connection from %s closed: %zu HTTP connections open",
+           remote_of(msg).c_str(), total);
+    g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+    return false;
+  }
+  live.push_back(std::make_unique<WeakSocket>(sock));
+  http_total++;
+  return true;
+}
+
+/* libsoup before 3.4 never drops the reference g_socket_accept() gave it (soup-listener.c;
+ * upstream commit b545d5f0 "soup-listener: Plug a leak", in 3.4.0, not in Debian 12's 3.2.3):
+ * every connection left its GSocket behind, ~450 bytes (20,000 connections: +9 MiB, also in a
+ * bare SoupServer). The first request-started of a connection is emitted while that reference
+ * and the connection's own are the only ones (soup_server_connection_accepted), so a count of 2
+ * there is the leak, and dropping one leaves the connection's; a fixed libsoup shows 1 and is
+ * left alone. */
+static void release_leaked_accept_ref(SoupServerMessage *msg)
+{
+  static const bool leaky = soup_get_major_version() == 3 && soup_get_minor_version() < 4;
+  GSocket *sock = soup_server_message_get_socket(msg);
+  if (!leaky || !sock || g_object_get_data(G_OBJECT(sock), "pointcast-seen")) return;
+  g_object_set_data(G_OBJECT(sock), "pointcast-seen", GINT_TO_POINTER(1));
+  if (g_atomic_int_get(&G_OBJECT(sock)->ref_count) == 2) g_object_unref(sock);
+}
+
 void Server::Impl::arm_deadline(SoupServerMessage *msg)
 {
+  release_leaked_accept_ref(msg);
+  if (!count_connection(msg)) return;
   struct Deadline {
     Impl *impl;
     SoupServerMessage *msg;
@@ -485,6 +687,7 @@ void Server::Impl::arm_deadline(SoupServerMessage *msg)
 
 void Server::Impl::on_finished_idle(SoupServerMessage *m, gpointer data)
 {
+
   if (g_object_get_data(G_OBJECT(m), "pointcast-upgraded"))
     return; // a WebSocket now: keep-alive pings watch it
   GSocket *s = soup_server_message_get_socket(m);
@@ -573,8 +776,8 @@ bool Server::start(std::string *error)
             "pointcast_signaling_http_unauthorized_total " +
             std::to_string(impl->http_unauthorized) +
             "\n"
-            "# HELP pointcast_signaling_http_body_cut_total Requests cut off for a body over "
-            "--max-body-size.\n"
+            "# HELP pointcast_signaling_http_body_cut_total Requests answered (413) and closed "
+            "before their body ended: over --max-body-size.\n"
             "# TYPE pointcast_signaling_http_body_cut_total counter\n"
             "pointcast_signaling_http_body_cut_total " +
             std::to_string(impl->http_body_cut) +
@@ -584,6 +787,12 @@ bool Server::start(std::string *error)
             "# TYPE pointcast_signaling_http_forbidden_total counter\n"
             "pointcast_signaling_http_forbidden_total " +
             std::to_string(impl->http_forbidden) +
+            "\n"
+            "# HELP pointcast_signaling_http_address_limit_total HTTP connections closed by "
+            "--max-connections-per-address.\n"
+            "# TYPE pointcast_signaling_http_address_limit_total counter\n"
+            "pointcast_signaling_http_address_limit_total " +
+            std::to_string(impl->http_address_limit) +
             "\n"
             "# HELP pointcast_signaling_http_timeouts_total HTTP connections closed by "
             "--http-timeout.\n"
@@ -651,6 +860,10 @@ bool Server::start(std::string *error)
         impl->self->rooms().tick(Clock::now());
         impl->apply();
         impl->keepalive();
+        if (std::int64_t now = g_get_monotonic_time(); now - impl->last_sweep_us >= 1000000) {
+          impl->last_sweep_us = now;
+          impl->sweep_connections();
+        }
         return G_SOURCE_CONTINUE;
       },
       impl_.get());
@@ -726,6 +939,8 @@ void Server::Impl::on_upgrade(SoupServerMessage *msg)
       setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof timeout_ms);
     }
   }
+  if (GSocket *sock = soup_server_message_get_socket(msg))
+    g_object_set_data(G_OBJECT(sock), "pointcast-websocket", GINT_TO_POINTER(1)); // Rooms counts it
   g_object_ref(msg);
   GIOStream *stream = soup_server_message_steal_connection(msg);
   g_object_unref(msg);
@@ -806,6 +1021,11 @@ void Server::Impl::keepalive()
     if (!c->keepalive(now, std::int64_t(interval) * 1000000))
       PC_LOG(Info, kModule, "connection %llu dropped: no answer to keep-alive pings",
              (unsigned long long)c->handle());
+}
+
+void Server::apply_actions()
+{
+  impl_->apply();
 }
 
 void Server::Impl::apply()
@@ -982,6 +1202,19 @@ void Server::Impl::on_offer(SoupServerMessage *msg, const char *path, GHashTable
   }
   if (!g_utf8_validate(sdp.data(), (gssize)sdp.size(), nullptr)) {
     respond_json_error(msg, SOUP_STATUS_BAD_REQUEST, "the SDP is not valid UTF-8");
+    return;
+  }
+  // The answerer gets it as a room message, which must fit the room's message limit (rtcpeer
+  // and browsers drop a connection on a bigger one: an oversized POST would disconnect them).
+  std::string quoted;
+  protocol::append_escaped(quoted, sdp);
+  constexpr std::size_t kEnvelope = 128; // {"type":"offer","from_id":"http-N","sdp":{...},...}
+  if (quoted.size() + kEnvelope > self->config().limits.max_message_bytes) {
+    respond_json_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                       "the SDP is " + std::to_string(quoted.size()) +
+                           " bytes as a room message; answerers take at most " +
+                           std::to_string(self->config().limits.max_message_bytes) +
+                           " (--max-message-size)");
     return;
   }
   const char *ip = soup_server_message_get_remote_host(msg);

@@ -72,6 +72,8 @@ public:
 
   const ServerConfig &config() const { return config_; }
   Rooms &rooms() { return rooms_; }
+  // Carries out what rooms() queued outside the server's own events (cluster input).
+  void apply_actions();
   SoupServer *soup() const { return soup_; }
   std::vector<std::string> uris() const;
 

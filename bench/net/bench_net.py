@@ -85,6 +85,7 @@ def run_points(name, settings, rtt):
         net = lab.direct(both=settings)
         r = loops.points_stream(lab, net, n=200, rate=20, points=1000, settle=5, timeout=120)
         r.pop("tx_log", None)
+        r.pop("tx_problems", None)
         return r
 
 

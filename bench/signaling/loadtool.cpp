@@ -3,7 +3,11 @@
  * reference): raw sockets + epoll, one thread, no allocation per message on the hot path.
  *
  *   loadtool --port P [--host 127.0.0.1] [--connections 10000] [--pairs 100] [--window 8]
- *            [--seconds 5] [--warmup 1] [--server-pid PID]
+ *            [--seconds 5] [--warmup 1] [--server-pid PID] [--port2 P2 [--server-pid2 PID2]]
+ *
+ * With --port2 (a second daemon of the same cluster), every room is split across the two:
+ * in the hold phase the two clients of a room go one to each daemon, in the relay phase the
+ * receivers are on the first and the senders on the second, so every message crosses daemons.
  *
  * Phase 1 (hold): opens N WebSocket connections and registers each (rooms of two); reports how
  * many were registered and the server's RSS growth per connection (/proc/PID/status), then
@@ -77,6 +81,12 @@ struct Options {
   double seconds = 5;
   double warmup = 1;
   int server_pid = 0;
+  int port2 = 0; // a second daemon: rooms split across the two
+  int server_pid2 = 0;
+  // Hold phase split over processes (one process cannot hold 20,000 sockets under a hard limit
+  // of 20,000 descriptors): connection j of this process is global number base + j * step.
+  int id_base = 0, id_step = 1;
+  double hold_seconds = 0; // keep the connections open this long once registered
   int parallel_connects = 100;
 };
 
@@ -88,6 +98,8 @@ public:
     addr.sin_family = AF_INET;
     addr.sin_port = htons(o.port);
     inet_pton(AF_INET, o.host.c_str(), &addr.sin_addr);
+    addr2 = addr;
+    if (o.port2) addr2.sin_port = htons(o.port2);
   }
 
   // Frame a client text message (mask key 0: masking is then the identity, which RFC 6455
@@ -112,8 +124,9 @@ public:
     out.append(payload);
   }
 
-  int open_conn(std::string reg)
+  int open_conn(std::string reg, bool second = false)
   {
+    const sockaddr_in &to = second ? addr2 : addr;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       std::fprintf(stderr, "loadtool: socket: %s\n", std::strerror(errno));
@@ -121,7 +134,8 @@ public:
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) < 0 && errno != EINPROGRESS) {
+    if (connect(fd, reinterpret_cast<const sockaddr *>(&to), sizeof to) < 0 &&
+        errno != EINPROGRESS) {
       std::fprintf(stderr, "loadtool: connect: %s\n", std::strerror(errno));
       close(fd);
       return -1;
@@ -340,7 +354,7 @@ public:
 
   void hold_phase(std::string &json)
   {
-    long before = rss_kb(opt.server_pid);
+    long before = rss_kb(opt.server_pid) + (opt.server_pid2 ? rss_kb(opt.server_pid2) : 0);
     std::int64_t t0 = now_ns();
     std::vector<int> fds;
     int started = 0;
@@ -348,11 +362,12 @@ public:
     while (now_ns() < deadline) {
       while (started < opt.connections && pending_open < opt.parallel_connects) {
         char reg[160];
+        int g = opt.id_base + started * opt.id_step;
         std::snprintf(reg, sizeof reg,
                       "{\"type\":\"register\",\"client_id\":\"c%d\",\"room_id\":\"hold-%d\","
                       "\"client_type\":\"bench\"}",
-                      started, started / 2);
-        int fd = open_conn(reg);
+                      g, g / 2);
+        int fd = open_conn(reg, opt.port2 && g % 2);
         started++;
         if (fd >= 0) fds.push_back(fd);
       }
@@ -365,7 +380,9 @@ public:
     double secs = (now_ns() - t0) / 1e9;
     // Let the server settle (peer_joined deliveries) before reading its memory.
     for (int i = 0; i < 50; i++) poll_once(10);
-    long after = rss_kb(opt.server_pid);
+    for (std::int64_t until = now_ns() + std::int64_t(opt.hold_seconds * 1e9); now_ns() < until;)
+      poll_once(10);
+    long after = rss_kb(opt.server_pid) + (opt.server_pid2 ? rss_kb(opt.server_pid2) : 0);
     int held = registered;
     char buf[512];
     std::snprintf(buf, sizeof buf,
@@ -407,7 +424,7 @@ public:
                     "{\"type\":\"register\",\"client_id\":\"tx%d\",\"room_id\":\"pair-%d\","
                     "\"client_type\":\"bench\"}",
                     k, k);
-      int s = open_conn(reg);
+      int s = open_conn(reg, opt.port2 != 0);
       if (s < 0) break;
       conns[s].pair = k;
       conns[s].sender = true;
@@ -458,7 +475,7 @@ public:
 
   Options opt;
   int ep;
-  sockaddr_in addr{};
+  sockaddr_in addr{}, addr2{};
   std::vector<Conn> conns;
   int pending_open = 0, opened = 0, registered = 0, closed = 0, connect_errors = 0;
   std::vector<int> inflight, senders, dirty;
@@ -496,12 +513,23 @@ int main(int argc, char **argv)
       o.seconds = std::atof(next());
     else if (a == "--warmup")
       o.warmup = std::atof(next());
+    else if (a == "--port2")
+      o.port2 = std::atoi(next());
+    else if (a == "--id-base")
+      o.id_base = std::atoi(next());
+    else if (a == "--id-step")
+      o.id_step = std::max(1, std::atoi(next()));
+    else if (a == "--hold-seconds")
+      o.hold_seconds = std::atof(next());
+    else if (a == "--server-pid2")
+      o.server_pid2 = std::atoi(next());
     else if (a == "--server-pid")
       o.server_pid = std::atoi(next());
     else {
       std::fprintf(stderr,
                    "usage: loadtool --port P [--host H] [--connections N] [--pairs P] "
-                   "[--window W] [--seconds S] [--warmup S] [--server-pid PID]\n");
+                   "[--window W] [--seconds S] [--warmup S] [--server-pid PID] [--port2 P2] "
+                   "[--server-pid2 PID2] [--id-base B --id-step S] [--hold-seconds S]\n");
       return 2;
     }
   }
@@ -513,6 +541,12 @@ int main(int argc, char **argv)
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
+  // 20,000 connections need more than a hard limit of 20,000; root may raise it.
+  rlim_t want = rlim_t(o.connections) + 1024;
+  if (rl.rlim_max < want) {
+    rlimit more{want, want};
+    if (setrlimit(RLIMIT_NOFILE, &more) == 0) rl = more;
+  }
   if (rl.rlim_cur < (rlim_t)o.connections + 256)
     std::fprintf(stderr, "loadtool: only %llu file descriptors allowed\n",
                  (unsigned long long)rl.rlim_cur);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "rtc/contextthread.h"
+#include "rtc/mainctx.h"
 
 #include <condition_variable>
 #include <mutex>
@@ -103,29 +104,12 @@ void ContextThread::run_sync(std::function<void()> fn) const
 guint ContextThread::add_timeout(guint ms, std::function<void()> fn) const
 {
   GMainContext *ctx = ctx_.load();
-  if (!ctx) return 0;
-  auto *f = new std::function<void()>(std::move(fn));
-  GSource *src = g_timeout_source_new(ms);
-  g_source_set_callback(
-      src,
-      [](gpointer d) -> gboolean {
-        (*static_cast<std::function<void()> *>(d))();
-        return G_SOURCE_REMOVE;
-      },
-      f, [](gpointer d) { delete static_cast<std::function<void()> *>(d); });
-  guint id = g_source_attach(src, ctx);
-  g_source_unref(src);
-  return id;
+  return ctx ? mainctx::timeout_id(ctx, ms, std::move(fn)) : 0;
 }
 
 void ContextThread::cancel_timeout(guint *id) const
 {
-  GMainContext *ctx = ctx_.load();
-  if (*id && ctx) {
-    GSource *src = g_main_context_find_source_by_id(ctx, *id);
-    if (src) g_source_destroy(src);
-  }
-  *id = 0;
+  mainctx::clear_source(ctx_.load(), id);
 }
 
 void assert_ctx_thread(const ContextThread &t, const char *where)

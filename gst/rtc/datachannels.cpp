@@ -6,7 +6,96 @@
 
 #include "points/bufmap.h"
 
+#include <algorithm>
+
+struct _GstRtcDataPad {
+  GstPad parent;
+  // Under the object lock; -1: not set.
+  gboolean ordered;
+  gint max_retransmits;
+  gint max_packet_lifetime;
+};
+
+G_DEFINE_TYPE(GstRtcDataPad, gst_rtc_data_pad, GST_TYPE_PAD);
+
+enum { PAD_PROP_0, PAD_PROP_ORDERED, PAD_PROP_MAX_RETRANSMITS, PAD_PROP_MAX_PACKET_LIFETIME };
+
+static void gst_rtc_data_pad_set_property(GObject *object, guint prop_id, const GValue *value,
+                                          GParamSpec *pspec)
+{
+  auto *pad = GST_RTC_DATA_PAD(object);
+  GST_OBJECT_LOCK(pad);
+  switch (prop_id) {
+  case PAD_PROP_ORDERED: pad->ordered = g_value_get_boolean(value); break;
+  case PAD_PROP_MAX_RETRANSMITS: pad->max_retransmits = g_value_get_int(value); break;
+  case PAD_PROP_MAX_PACKET_LIFETIME: pad->max_packet_lifetime = g_value_get_int(value); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+  }
+  GST_OBJECT_UNLOCK(pad);
+}
+
+static void gst_rtc_data_pad_get_property(GObject *object, guint prop_id, GValue *value,
+                                          GParamSpec *pspec)
+{
+  auto *pad = GST_RTC_DATA_PAD(object);
+  GST_OBJECT_LOCK(pad);
+  switch (prop_id) {
+  case PAD_PROP_ORDERED: g_value_set_boolean(value, pad->ordered); break;
+  case PAD_PROP_MAX_RETRANSMITS: g_value_set_int(value, pad->max_retransmits); break;
+  case PAD_PROP_MAX_PACKET_LIFETIME: g_value_set_int(value, pad->max_packet_lifetime); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+  }
+  GST_OBJECT_UNLOCK(pad);
+}
+
+static void gst_rtc_data_pad_init(GstRtcDataPad *pad)
+{
+  pad->ordered = TRUE;
+  pad->max_retransmits = -1;
+  pad->max_packet_lifetime = -1;
+}
+
+static void gst_rtc_data_pad_class_init(GstRtcDataPadClass *klass)
+{
+  auto *gobject_class = G_OBJECT_CLASS(klass);
+  gobject_class->set_property = gst_rtc_data_pad_set_property;
+  gobject_class->get_property = gst_rtc_data_pad_get_property;
+  auto flags = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+  g_object_class_install_property(
+      gobject_class, PAD_PROP_ORDERED,
+      g_param_spec_boolean("ordered", "Ordered",
+                           "Messages arrive in the order sent (false: as they come, e.g. "
+                           "\"latest wins\" telemetry)",
+                           TRUE, flags));
+  g_object_class_install_property(
+      gobject_class, PAD_PROP_MAX_RETRANSMITS,
+      g_param_spec_int("max-retransmits", "Max retransmits",
+                       "Partially reliable: resend a lost message at most this often (0: never); "
+                       "-1: fully reliable. Not with max-packet-lifetime",
+                       -1, 65535, -1, flags));
+  g_object_class_install_property(
+      gobject_class, PAD_PROP_MAX_PACKET_LIFETIME,
+      g_param_spec_int("max-packet-lifetime", "Max packet lifetime",
+                       "Partially reliable: resend a lost message only within this many ms; -1: "
+                       "fully reliable. Not with max-retransmits",
+                       -1, 65535, -1, flags));
+}
+
 namespace pointcast::rtc {
+
+GstStructure *channel_options(GstPad *pad)
+{
+  if (!pad || !GST_IS_RTC_DATA_PAD(pad)) return nullptr;
+  auto *dp = GST_RTC_DATA_PAD(pad);
+  GST_OBJECT_LOCK(dp);
+  GstStructure *s = gst_structure_new("options", "ordered", G_TYPE_BOOLEAN, dp->ordered, nullptr);
+  if (dp->max_retransmits >= 0)
+    gst_structure_set(s, "max-retransmits", G_TYPE_INT, dp->max_retransmits, nullptr);
+  if (dp->max_packet_lifetime >= 0)
+    gst_structure_set(s, "max-packet-lifetime", G_TYPE_INT, dp->max_packet_lifetime, nullptr);
+  GST_OBJECT_UNLOCK(dp);
+  return s;
+}
 
 namespace {
 GQuark channel_quark()
@@ -176,7 +265,16 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
   p->cond.notify_all();
   if (state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN) {
     GST_INFO_OBJECT(self, "channel '%s' with peer '%s' open", cs->label.c_str(), cs->peer.c_str());
-    post_peer_message(self, "rtcpeer-channel-open", cs->peer, "label", cs->label);
+    // With the reliability the channel was opened with (by either side).
+    gboolean ordered = TRUE;
+    gint retransmits = -1, lifetime = -1;
+    g_object_get(ch, "ordered", &ordered, "max-retransmits", &retransmits, "max-packet-lifetime",
+                 &lifetime, nullptr);
+    GstStructure *st = gst_structure_new(
+        "rtcpeer-channel-open", "peer-id", G_TYPE_STRING, cs->peer.c_str(), "label", G_TYPE_STRING,
+        cs->label.c_str(), "ordered", G_TYPE_BOOLEAN, ordered, "max-retransmits", G_TYPE_INT,
+        retransmits, "max-packet-lifetime", G_TYPE_INT, lifetime, nullptr);
+    gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), st));
   } else if (state == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED) {
     std::string peer = cs->peer, label = cs->label;
     gst_object_ref(ch);
@@ -281,12 +379,13 @@ static void on_channel_error(GstWebRTCDataChannel *ch, GError *error, gpointer u
 }
 
 // Any thread. Takes a reference to ch.
-void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRTCDataChannel *ch)
+void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRTCDataChannel *ch,
+                   bool remote)
 {
   auto *p = self->priv;
   gchar *label_c = nullptr;
   g_object_get(ch, "label", &label_c, nullptr);
-  std::string label = label_c ? label_c : "";
+  std::string label = remote && !s->data_label.empty() ? s->data_label : label_c ? label_c : "";
   g_free(label_c);
   auto *cs = new ChannelState(s->reasm_budget);
   cs->self = self;
@@ -328,25 +427,26 @@ void on_data_channel(GstElement *webrtc, GstWebRTCDataChannel *ch, gpointer user
     gst_webrtc_data_channel_close(ch);
     return;
   }
-  setup_channel(h->self, s, ch);
+  setup_channel(h->self, s, ch, true);
 }
 
 void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s, bool always)
 {
   ASSERT_CTX(self);
   auto *p = self->priv;
-  std::vector<std::string> labels;
+  std::vector<std::pair<std::string, GstStructure *>> labels;
   {
     std::lock_guard lk(p->lock);
     for (auto &[label, sink] : p->data_sinks)
-      if (!s->send_channels.count(label)) labels.push_back(label);
+      if (!s->send_channels.count(label)) labels.push_back({label, channel_options(sink->pad)});
     // An offer needs a data section so that the answerer can open channels of its own.
     if (always && p->data_sinks.empty() && s->send_channels.empty())
-      labels.push_back(kDefaultChannel);
+      labels.push_back({kDefaultChannel, nullptr});
   }
-  for (auto &label : labels) {
+  for (auto &[label, options] : labels) {
     GstWebRTCDataChannel *ch = nullptr;
-    g_signal_emit_by_name(s->webrtc, "create-data-channel", label.c_str(), nullptr, &ch);
+    g_signal_emit_by_name(s->webrtc, "create-data-channel", label.c_str(), options, &ch);
+    if (options) gst_structure_free(options);
     if (!ch) {
       GST_ELEMENT_WARNING(self, RESOURCE, FAILED,
                           ("Could not create data channel '%s'", label.c_str()),
@@ -373,7 +473,8 @@ void open_channels_when_ready(GstRtcPeer *self, std::weak_ptr<Session> weak, int
     gst_object_unref(t);
   }
   if (st == GST_WEBRTC_SCTP_TRANSPORT_STATE_CONNECTED) {
-    create_channels(self, s, false);
+    auto *p = self->priv;
+    create_channels(self, s, p->signaller && p->signaller->answerer_opens_channel(s->id));
     return;
   }
   if (tries > 600) { // 30 s: the connection has failed long since and reported it
@@ -411,18 +512,65 @@ static size_t open_count(RtcPeerPrivate *p, const std::string &label)
 }
 
 // Waits (bounded) until the channel has room; false when the peer stalls or we are flushing.
+static guint64 buffered_amount(GstWebRTCDataChannel *ch)
+{
+  guint64 amount = 0;
+  g_object_get(ch, "buffered-amount", &amount, nullptr);
+  return amount;
+}
+
+// Counts `bytes` handed to the channel; end_message: they complete a message.
+static void note_sent(ChannelState *cs, guint64 bytes, bool end_message)
+{
+  std::lock_guard lk(cs->acct);
+  cs->sent_bytes += bytes;
+  if (end_message) cs->ends.push_back(cs->sent_bytes);
+}
+
+/* Messages the channel still holds: those that end beyond what it has passed on to SCTP (what we
+ * gave it minus its buffered-amount). Forgets the ones passed on. */
+static guint64 still_queued(ChannelState *cs, guint64 amount)
+{
+  std::lock_guard lk(cs->acct);
+  guint64 passed = cs->sent_bytes > amount ? cs->sent_bytes - amount : 0;
+  while (!cs->ends.empty() && cs->ends.front() <= passed) cs->ends.pop_front();
+  return cs->ends.size();
+}
+
+/* Waits until the channel has room: below high water at once, else until it drained to low water,
+ * however long that takes while the peer makes progress (the sender slows down to the link).
+ * False when the peer takes nothing for kStallLimit, the channel closes or we are flushing. A
+ * channel above high water for kSaturatedWarn gets one warning per such episode. */
 static bool wait_for_room(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelState *cs)
 {
   auto *p = self->priv;
-  guint64 amount = 0;
-  g_object_get(ch, "buffered-amount", &amount, nullptr);
+  guint64 amount = buffered_amount(ch);
+  still_queued(cs, amount);
   if (amount <= kHighWater) return true;
-  auto deadline = std::chrono::steady_clock::now() + kStallLimit;
+  auto since = std::chrono::steady_clock::now(), progress = since;
+  guint64 least = amount;
   while (true) {
     if (is_flushing(p) || !cs->open) return false;
-    g_object_get(ch, "buffered-amount", &amount, nullptr);
-    if (amount <= kLowWater) return true;
-    if (std::chrono::steady_clock::now() > deadline) return false;
+    amount = buffered_amount(ch);
+    if (amount <= kLowWater) {
+      cs->saturated = false;
+      return true;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (amount < least) {
+      least = amount;
+      progress = now;
+    }
+    if (!cs->saturated && now - since > kSaturatedWarn) {
+      cs->saturated = true;
+      GST_ELEMENT_WARNING(
+          self, RESOURCE, WRITE,
+          ("Peer '%s' is not keeping up on channel '%s'", cs->peer.c_str(), cs->label.c_str()),
+          ("%" G_GUINT64_FORMAT " bytes queued for more than %d s: the sender waits for the peer "
+           "(nothing is dropped while it makes progress)",
+           amount, int(std::chrono::duration_cast<std::chrono::seconds>(kSaturatedWarn).count())));
+    }
+    if (now - progress > kStallLimit) return false;
     nap(p, 20ms);
   }
 }
@@ -430,8 +578,10 @@ static bool wait_for_room(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelSta
 static void send_one(GstRtcPeer *self, GstWebRTCDataChannel *ch, GBytes *bytes)
 {
   auto *cs = channel_state(ch);
-  if (!cs || !wait_for_room(self, ch, cs)) {
-    if (cs && cs->open && !cs->warned_send) {
+  if (!cs) return;
+  if (!wait_for_room(self, ch, cs)) {
+    cs->dropped++;
+    if (cs->open && !cs->warned_send) {
       cs->warned_send = true;
       GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("Peer '%s' is not keeping up", cs->peer.c_str()),
                           ("dropping messages on channel '%s' after %d s "
@@ -446,20 +596,26 @@ static void send_one(GstRtcPeer *self, GstWebRTCDataChannel *ch, GBytes *bytes)
   bool ok;
   if (size <= chunk) {
     ok = gst_webrtc_data_channel_send_data_full(ch, bytes, &err);
+    if (ok) note_sent(cs, size, true);
   } else {
     uint64_t count = framing::piece_count(size, chunk);
-    ok = gst_webrtc_data_channel_send_string_full(ch, framing::announce(size, count).c_str(), &err);
+    std::string announcement = framing::announce(size, count);
+    ok = gst_webrtc_data_channel_send_string_full(ch, announcement.c_str(), &err);
+    if (ok) note_sent(cs, announcement.size(), false);
     for (uint64_t off = 0; ok && off < size; off += chunk) {
       if (!wait_for_room(self, ch, cs)) {
         ok = false;
         break;
       }
-      GBytes *piece = g_bytes_new_from_bytes(bytes, off, std::min<uint64_t>(chunk, size - off));
+      uint64_t n = std::min<uint64_t>(chunk, size - off);
+      GBytes *piece = g_bytes_new_from_bytes(bytes, off, n);
       ok = gst_webrtc_data_channel_send_data_full(ch, piece, &err);
       g_bytes_unref(piece);
+      if (ok) note_sent(cs, n, off + n == size);
     }
   }
   if (!ok) {
+    cs->dropped++;
     GST_WARNING_OBJECT(self, "send on '%s' to '%s' failed: %s", cs->label.c_str(), cs->peer.c_str(),
                        err ? err->message : "peer stalled");
     if (!cs->warned_send) {
@@ -535,6 +691,41 @@ GstFlowReturn data_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
   return GST_FLOW_OK;
 }
 
+/* At EOS, after the drain: how many accepted messages did not reach a peer (given up on while
+ * sending, or still queued in a channel that stopped draining). Messages SCTP already holds are
+ * not counted: it does not say which of them arrived. */
+struct Undelivered {
+  guint64 lost = 0;
+  std::string detail;
+};
+
+static Undelivered count_undelivered(const std::vector<GstWebRTCDataChannel *> &channels)
+{
+  guint64 lost = 0;
+  std::string detail;
+  for (auto *ch : channels) {
+    auto *cs = channel_state(ch);
+    if (!cs) continue;
+    guint64 queued = still_queued(cs, buffered_amount(ch)), dropped = cs->dropped;
+    if (!queued && !dropped) continue;
+    lost += queued + dropped;
+    if (detail.size() < 2000)
+      detail += "peer '" + cs->peer + "', channel '" + cs->label + "': " + std::to_string(queued) +
+          " still queued, " + std::to_string(dropped) + " given up while sending; ";
+  }
+  return {lost, detail};
+}
+
+// An error naming the messages lost for certain.
+static void report_lost(GstRtcPeer *self, const Undelivered &u)
+{
+  if (u.lost)
+    GST_ELEMENT_ERROR(
+        self, RESOURCE, WRITE,
+        ("%" G_GUINT64_FORMAT " data channel messages were not delivered", u.lost),
+        ("%sa peer took nothing for %d s", u.detail.c_str(), int(kStallLimit.count())));
+}
+
 /* At EOS: a buffered-amount of 0 only means webrtcbin handed the data to SCTP, which may still
  * hold it unacknowledged. Closing a channel resets its SCTP stream, which the remote completes
  * only after it has received everything sent before; so wait for the channels to be closed. */
@@ -549,20 +740,28 @@ void drain_channels(GstRtcPeer *self)
         if (p->data_sinks.count(label))
           channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(ch)));
   }
-  // First everything out of webrtcbin, then a moment for the remote to consume what its SCTP
-  // stack holds: webrtcbin (1.22) drops messages still queued in its sctpdec when the stream is
-  // reset, so closing right away can lose the last large message.
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!is_flushing(p) && std::chrono::steady_clock::now() < deadline) {
+  // First everything out of webrtcbin, for as long as the peers keep taking data (a narrow link
+  // drains megabytes slowly); a channel that takes nothing for kStallLimit is given up. Then a
+  // moment for the remote to consume what its SCTP stack holds: webrtcbin (1.22) drops messages
+  // still queued in its sctpdec when the stream is reset, so closing right away can lose the last
+  // large message.
+  auto progress = std::chrono::steady_clock::now(), drain_start = progress;
+  guint64 least = G_MAXUINT64;
+  while (!is_flushing(p)) {
     guint64 total = 0;
-    for (auto *ch : channels) {
-      guint64 amount = 0;
-      g_object_get(ch, "buffered-amount", &amount, nullptr);
-      total += amount;
-    }
+    for (auto *ch : channels)
+      if (auto *cs = channel_state(ch); cs && cs->open) total += buffered_amount(ch);
     if (total == 0) break;
+    auto now = std::chrono::steady_clock::now();
+    if (total < least) {
+      least = total;
+      progress = now;
+    }
+    if (now - progress > kStallLimit) break;
     nap(p, 20ms);
   }
+  // Said at once: an application that stops on the error loses nothing more by it.
+  report_lost(self, count_undelivered(channels));
   bool connected = false;
   {
     std::lock_guard lk(p->lock);
@@ -577,16 +776,42 @@ void drain_channels(GstRtcPeer *self)
     g_object_get(ch, "ready-state", &st, nullptr);
     if (st == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN) gst_webrtc_data_channel_close(ch);
   }
-  while (!is_flushing(p) && std::chrono::steady_clock::now() < deadline) {
-    bool all_closed = true;
+  auto deadline = drain_start + kCloseWait +
+      std::min<std::chrono::steady_clock::duration>(2 * (progress - drain_start), kCloseWaitMore);
+  // Not closed yet, and its peer still there (a removed session's channels never close).
+  auto unconfirmed_channels = [&] {
+    std::vector<GstWebRTCDataChannel *> out;
     for (auto *ch : channels) {
       GstWebRTCDataChannelState st;
       g_object_get(ch, "ready-state", &st, nullptr);
-      all_closed &= st == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED;
+      if (st == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED) continue;
+      std::lock_guard lk(p->lock);
+      for (auto &[id, s] : p->sessions)
+        if (std::find(s->channels.begin(), s->channels.end(), ch) != s->channels.end()) {
+          out.push_back(ch);
+          break;
+        }
     }
-    if (all_closed) break;
+    return out;
+  };
+  while (!is_flushing(p) && std::chrono::steady_clock::now() < deadline) {
+    if (unconfirmed_channels().empty()) break;
     nap(p, 20ms);
   }
+  std::string unconfirmed;
+  for (auto *ch : unconfirmed_channels()) {
+    auto *cs = channel_state(ch);
+    if (cs && unconfirmed.size() < 1000)
+      unconfirmed += (unconfirmed.empty() ? "'" : ", '") + cs->label + "' to '" + cs->peer + "'";
+  }
+  if (!is_flushing(p) && !unconfirmed.empty())
+    GST_ELEMENT_WARNING(
+        self, RESOURCE, WRITE, ("A peer did not confirm the last data messages"),
+        ("channels not closed by the peer within %d s of the end of stream (the last messages may "
+         "be "
+         "lost): %s",
+         int(std::chrono::duration_cast<std::chrono::seconds>(deadline - drain_start).count()),
+         unconfirmed.c_str()));
   for (auto *ch : channels) gst_object_unref(ch);
 }
 

@@ -12,9 +12,17 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
+
+G_BEGIN_DECLS
+/* The data_%s sink pad: its properties choose the reliability of the channels it opens (set them
+ * before the pad's channels open, e.g. in gst-launch `rtcpeer name=rtc data_x::ordered=false`). */
+#define GST_TYPE_RTC_DATA_PAD (gst_rtc_data_pad_get_type())
+G_DECLARE_FINAL_TYPE(GstRtcDataPad, gst_rtc_data_pad, GST, RTC_DATA_PAD, GstPad)
+G_END_DECLS
 
 namespace pointcast::rtc {
 
@@ -24,8 +32,16 @@ struct Session;
 
 constexpr guint64 kHighWater = 4 << 20; // bytes queued on a channel before the sender waits
 constexpr guint64 kLowWater = 1 << 20;
-constexpr auto kStallLimit = 10s;   // a peer not draining for this long loses messages
+constexpr auto kStallLimit = 10s;   // a peer taking nothing for this long loses messages
+constexpr auto kSaturatedWarn = 2s; // above high water this long: a warning
 constexpr auto kEosLinger = 1500ms; // at EOS, after the channels drained (see drain_channels)
+/* At EOS, from the start of the drain: for the peers to confirm closing the channels, which they
+ * do once they have received everything sent before. Plus twice as long as the channels took to
+ * drain, up to kCloseWaitMore: SCTP may still hold most of a megabyte then (18 s at 300 kbit/s,
+ * after a 55 s drain), while some peers never confirm (ball-tracker's detections channels, whose
+ * wait ends at kCloseWait as before). */
+constexpr auto kCloseWait = 10s;
+constexpr auto kCloseWaitMore = 120s;
 constexpr const char *kDefaultChannel = "pointcast";
 constexpr uint64_t kMinChunk = 256; // a piece must hold the fragment announcement
 // What one remote peer may open: channels on its connection, and distinct labels (each becomes a
@@ -50,15 +66,28 @@ struct ChannelState {
   // the channel was created.
   std::shared_ptr<std::atomic<uint64_t>> chunk;
   std::atomic<bool> warned_send{false};
+  // Sending (the data sink pad's streaming thread, then EOS): above high water since the last
+  // warning; messages given up on.
+  std::atomic<bool> saturated{false};
+  std::atomic<guint64> dropped{0};
+  // Under acct: bytes handed to the channel, and the count at the end of each message it may still
+  // hold (see still_queued).
+  std::mutex acct;
+  guint64 sent_bytes = 0;
+  std::deque<guint64> ends;
 };
 
 // The ChannelState of a channel set up by setup_channel, or null.
 ChannelState *channel_state(GstWebRTCDataChannel *ch);
 
+// The create-data-channel options of a data sink pad (null: webrtcbin's defaults).
+GstStructure *channel_options(GstPad *pad);
+
 // A data_%s sink pad (its element private).
 struct DataSink {
   std::string label;
-  bool eos = false; // under priv->lock
+  GstPad *pad = nullptr; // not a reference: the pad owns this
+  bool eos = false;      // under priv->lock
 };
 
 // A data_%s src pad.
@@ -77,8 +106,10 @@ GstIterator *no_internal_links(GstPad *, GstObject *);
 // or past kMaxDataSrcs labels. Any thread.
 DataSrc *ensure_data_src(GstRtcPeer *self, const std::string &label);
 
-// Any thread (webrtcbin's, for remote-created channels). Takes a reference to ch.
-void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRTCDataChannel *ch);
+// Any thread (webrtcbin's, for remote-created channels). Takes a reference to ch. A channel the
+// remote created (remote=true) comes out as the session's data_label when it has one.
+void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRTCDataChannel *ch,
+                   bool remote = false);
 // webrtcbin's on-data-channel (user data: a SessionHandle).
 void on_data_channel(GstElement *webrtc, GstWebRTCDataChannel *ch, gpointer user_data);
 /* ctx: opens our channel for each data sink label the session lacks; always: even with no data

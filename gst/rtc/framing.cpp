@@ -95,7 +95,7 @@ void Budget::release(uint64_t n)
   used_ -= n;
 }
 
-size_t Budget::expire(Clock::time_point now)
+size_t Budget::expire(Clock::time_point now, std::vector<std::string> *reasons)
 {
   // Collected first: expiring a member releases into this budget, which takes mu_.
   std::vector<Reassembler *> members;
@@ -112,7 +112,10 @@ size_t Budget::expire(Clock::time_point now)
     if (std::find(members_.begin(), members_.end(), r) == members_.end()) continue;
     std::unique_lock rl(r->mu_, std::try_to_lock);
     lk.unlock();
-    if (rl.owns_lock() && r->expire_locked(now)) dropped++;
+    if (rl.owns_lock() && r->expire_locked(now)) {
+      dropped++;
+      if (reasons) reasons->push_back(r->error_);
+    }
   }
   return dropped;
 }

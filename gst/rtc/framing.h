@@ -64,9 +64,9 @@ public:
   uint64_t limit() const { return max_; }
   uint64_t used() const;
   // Drops the partial messages of member reassemblers that have been idle past their timeout
-  // (also done by itself when a reservation would not fit); returns how many were dropped.
-  // A periodic call bounds how long an abandoned message holds memory.
-  size_t expire(Clock::time_point now);
+  // (also done by itself when a reservation would not fit); returns how many were dropped, and
+  // appends why to *reasons. A periodic call bounds how long an abandoned message holds memory.
+  size_t expire(Clock::time_point now, std::vector<std::string> *reasons = nullptr);
 
 private:
   friend class Reassembler;

@@ -16,6 +16,11 @@
  * Messages larger than the remote's SCTP max-message-size are announced and sent in pieces (see
  * README "rtcpeer"); rtcpeer reassembles them, so every buffer arrives whole.
  *
+ * Each data_%s sink pad chooses its channel's reliability (`ordered`, `max-retransmits`,
+ * `max-packet-lifetime`), in gst-launch as `rtcpeer name=rtc data_x::ordered=false`. A sender
+ * waits while a peer drains, however slowly; at EOS it delivers everything, or posts an error
+ * naming how many messages were not delivered.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 pointsrc rate=4 num-buffers=240 ! npypack ! rtcpeer wait-for-peers=1 \
@@ -48,7 +53,35 @@ namespace {
 constexpr guint kSrcEosWaitMs = 5000; // gst-launch -e: longest wait for our sinks to end
 } // namespace
 
-G_DEFINE_TYPE(GstRtcPeer, gst_rtc_peer, GST_TYPE_BIN);
+static void gst_rtc_peer_child_proxy_init(gpointer g_iface, gpointer);
+
+G_DEFINE_TYPE_WITH_CODE(GstRtcPeer, gst_rtc_peer, GST_TYPE_BIN,
+                        G_IMPLEMENT_INTERFACE(GST_TYPE_CHILD_PROXY, gst_rtc_peer_child_proxy_init));
+
+/* The data_%s sink pads are children too, so that their properties can be set by name as in
+ * gst-launch's `rtcpeer name=rtc data_x::ordered=false` (set when the pad is requested, after the
+ * parse): GstBin's own children are its elements. */
+static GstChildProxyInterface *bin_child_proxy = nullptr;
+
+static GObject *gst_rtc_peer_child_by_name(GstChildProxy *proxy, const gchar *name)
+{
+  if (g_str_has_prefix(name, "data_")) {
+    if (GstPad *pad = gst_element_get_static_pad(GST_ELEMENT(proxy), name)) {
+      if (GST_PAD_IS_SINK(pad)) return G_OBJECT(pad);
+      gst_object_unref(pad);
+    }
+  }
+  return bin_child_proxy->get_child_by_name(proxy, name);
+}
+
+static void gst_rtc_peer_child_proxy_init(gpointer g_iface, gpointer)
+{
+  auto *iface = static_cast<GstChildProxyInterface *>(g_iface);
+  bin_child_proxy = static_cast<GstChildProxyInterface *>(g_type_interface_peek_parent(iface));
+  iface->get_child_by_name = gst_rtc_peer_child_by_name;
+  iface->get_child_by_index = bin_child_proxy->get_child_by_index;
+  iface->get_children_count = bin_child_proxy->get_children_count;
+}
 /* OpenSSL 3.0's exit-time cleanup (OPENSSL_cleanup, registered with atexit by the first
  * initialisation) frees every thread's thread-stop list without a lock, while streaming threads
  * that used DTLS may be exiting and freeing their own: a double free at process exit, seen as an
@@ -84,6 +117,7 @@ enum {
   PROP_RECEIVE_AUDIO,
   PROP_CONNECTED_PEERS,
   PROP_END_WITH_PEERS,
+  PROP_MAX_PEERS,
 };
 
 namespace pointcast::rtc {
@@ -216,6 +250,7 @@ static GstPad *gst_rtc_peer_request_new_pad(GstElement *element, GstPadTemplate 
   GstPad *pad = gst_pad_new_from_template(templ, req_name);
   auto sink = std::make_unique<DataSink>();
   sink->label = label;
+  sink->pad = pad;
   gst_pad_set_element_private(pad, sink.get());
   gst_pad_set_chain_function(pad, data_chain);
   gst_pad_set_event_function(pad, data_sink_event);
@@ -225,6 +260,7 @@ static GstPad *gst_rtc_peer_request_new_pad(GstElement *element, GstPadTemplate 
   }
   gst_pad_set_active(pad, TRUE);
   gst_element_add_pad(element, pad);
+  gst_child_proxy_child_added(GST_CHILD_PROXY(element), G_OBJECT(pad), GST_OBJECT_NAME(pad));
   restore_flags(self);
   // Sessions that already run open the new channel right away.
   run_async(self, [self] {
@@ -254,6 +290,7 @@ static void gst_rtc_peer_release_pad(GstElement *element, GstPad *pad)
         p->data_sinks.erase(it);
       }
     }
+    gst_child_proxy_child_removed(GST_CHILD_PROXY(element), G_OBJECT(pad), name.c_str());
     gst_element_remove_pad(element, pad);
     restore_flags(self);
     return;
@@ -293,6 +330,7 @@ static bool start_signaling(GstRtcPeer *self)
     }
     p->signaller = std::move(sig);
     p->signaller->start(p->ctx.context(), make_events(self));
+    start_expiry(self);
   });
   return true;
 }
@@ -301,6 +339,7 @@ static void stop_signaling(GstRtcPeer *self)
 {
   auto *p = self->priv;
   p->ctx.run_sync([&] {
+    stop_expiry(self);
     remove_all_sessions(self);
     if (p->signaller) p->signaller->stop();
     p->signaller.reset();
@@ -548,6 +587,7 @@ static void gst_rtc_peer_set_property(GObject *object, guint prop_id, const GVal
   case PROP_RECEIVE_VIDEO: p->receive_video = g_value_get_boolean(value); break;
   case PROP_RECEIVE_AUDIO: p->receive_audio = g_value_get_boolean(value); break;
   case PROP_END_WITH_PEERS: p->end_with_peers = g_value_get_boolean(value); break;
+  case PROP_MAX_PEERS: p->max_peers = g_value_get_uint(value); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -583,6 +623,7 @@ static void gst_rtc_peer_get_property(GObject *object, guint prop_id, GValue *va
   case PROP_RECEIVE_VIDEO: g_value_set_boolean(value, p->receive_video); break;
   case PROP_RECEIVE_AUDIO: g_value_set_boolean(value, p->receive_audio); break;
   case PROP_END_WITH_PEERS: g_value_set_boolean(value, p->end_with_peers); break;
+  case PROP_MAX_PEERS: g_value_set_uint(value, p->max_peers); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -725,12 +766,21 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
           "so that a receiver pipeline finishes when its sender does",
           FALSE, flags));
   g_object_class_install_property(
+      gobject_class, PROP_MAX_PEERS,
+      g_param_spec_uint(
+          "max-peers", "Max peers",
+          "Remote peers (peer connections) at once; further peers that the signaling server "
+          "announces or that offer are ignored, with a warning (0: no limit)",
+          0, G_MAXUINT, kDefaultMaxPeers,
+          GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  g_object_class_install_property(
       gobject_class, PROP_CONNECTED_PEERS,
       g_param_spec_uint("connected-peers", "Connected peers",
                         "Number of peers with an established connection", 0, G_MAXUINT, 0,
                         GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
-  gst_element_class_add_static_pad_template(element_class, &data_sink_template);
+  gst_element_class_add_static_pad_template_with_gtype(element_class, &data_sink_template,
+                                                       GST_TYPE_RTC_DATA_PAD);
   gst_element_class_add_static_pad_template(element_class, &video_sink_template);
   gst_element_class_add_static_pad_template(element_class, &audio_sink_template);
   gst_element_class_add_static_pad_template(element_class, &data_src_template);

@@ -543,7 +543,12 @@ static GstCaps *rtp_caps_for(GstRtcPeer *self, bool video, guint pt)
     name = self->priv->video_codec;
   }
   const codecs::Codec *c = codecs::by_name(name);
-  return gst_caps_from_string(codecs::rtp_caps(c ? *c : *codecs::by_name("vp8"), pt).c_str());
+  GstCaps *caps =
+      gst_caps_from_string(codecs::rtp_caps(c ? *c : *codecs::by_name("vp8"), pt).c_str());
+  // A fixed SSRC (the payloader takes it from these caps) so that offers carry a=ssrc: an SFU
+  // (Janus) routes incoming RTP by the SSRCs of the offer and drops what it cannot place.
+  gst_caps_set_simple(caps, "ssrc", G_TYPE_UINT, g_random_int_range(1, G_MAXINT32), nullptr);
+  return caps;
 }
 
 GstPad *request_media_pad(GstRtcPeer *self, GstPadTemplate *templ, bool video,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "rtc/negotiation.h"
 
-#include "rtc/sdputil.h"
+#include "sdp.h"
 
 #include <algorithm>
 #include <cctype>

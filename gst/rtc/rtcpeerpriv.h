@@ -33,6 +33,9 @@ constexpr guint kDefaultVideoBitrateMax = 4000; // kbit/s
 // 150-200 kbit/s, and a target pulled a little under 300 by a busy receiver dropped its frames.
 constexpr guint kFrameRateFloor = 150;
 constexpr const char *kDefaultPeerType = "gstreamer";
+// Remote peers (webrtcbin sessions) at most: a signaling server announcing thousands of peers, or
+// offering on behalf of them, must not make thousands of peer connections.
+constexpr guint kDefaultMaxPeers = 256;
 
 /* The one source of the signaling / room / peer-id defaults: the environment variable that
  * `./pointcast launch` exports, else a fixed value. */
@@ -66,11 +69,14 @@ struct RtcPeerPrivate {
   guint video_bitrate_min = kDefaultVideoBitrateMin, video_bitrate_max = kDefaultVideoBitrateMax;
   gboolean receive_video = TRUE, receive_audio = FALSE;
   gboolean end_with_peers = FALSE;
+  guint max_peers = kDefaultMaxPeers;
 
   // Signaller events and session management run on this thread (READY and above).
   ContextThread ctx;
   std::unique_ptr<Signaller> signaller; // ctx thread
   bool signaling_lost = false;          // ctx thread
+  guint refused_peers = 0;              // ctx thread: new peers ignored past max-peers
+  guint expire_timer = 0;               // ctx thread: drops stalled fragmented messages
 
   std::mutex lock; // sessions, pads, channel maps, and the fields below
   std::condition_variable cond;

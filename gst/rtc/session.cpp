@@ -3,6 +3,7 @@
 
 #include "rtc/mediarecv.h"
 #include "rtc/rtcpeerpriv.h"
+#include "rtc/sigcheck.h"
 
 #include <gst/sdp/sdp.h>
 
@@ -240,17 +241,38 @@ static void on_ice_connection_state(GstElement *webrtc, GParamSpec *, gpointer u
 }
 
 /* A session for `peer`; offer_first: we make the first offer (role, target), which then carries
- * the receive-only tracks and a data section. */
+ * the receive-only tracks and a data section. Null past max-peers (one warning for a run of
+ * refusals; the next one after a session was made again warns again). */
 static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::string &peer,
                                                const std::string &type, bool offer_first)
 {
   ASSERT_CTX(self);
   auto *p = self->priv;
+  guint max_peers;
+  {
+    std::lock_guard lk(p->props_lock);
+    max_peers = p->max_peers;
+  }
+  size_t count;
+  {
+    std::lock_guard lk(p->lock);
+    count = p->sessions.size();
+  }
+  if (max_peers && count >= max_peers) {
+    if (p->refused_peers++ == 0)
+      GST_ELEMENT_WARNING(self, RESOURCE, BUSY, ("Too many peers"),
+                          ("already %zu peer connections (max-peers=%u); ignoring '%s' and further "
+                           "new peers until one leaves",
+                           count, max_peers, sigcheck::printable(peer, 80).c_str()));
+    return nullptr;
+  }
+  p->refused_peers = 0;
   auto s = std::make_shared<Session>();
   s->self = self;
   s->id = peer;
   s->type = type;
   s->trickle = p->signaller ? p->signaller->peer_trickles(peer) : true;
+  if (p->signaller) s->data_label = p->signaller->data_label(peer);
   {
     std::lock_guard lk(p->props_lock);
     negotiation::Negotiator::Options o;
@@ -413,6 +435,38 @@ void remove_all_sessions(GstRtcPeer *self)
 {
   ASSERT_CTX(self);
   for (auto &s : all_sessions(self)) remove_session(self, s->id, "shutting down");
+}
+
+/* Without this a peer that announced a large message, sent most of it and went silent kept what
+ * it sent (up to 256 MiB) until its next message on that channel or a reservation that did not
+ * fit. */
+static void expire_tick(GstRtcPeer *self)
+{
+  ASSERT_CTX(self);
+  auto *p = self->priv;
+  p->expire_timer = 0;
+  auto now = framing::Clock::now();
+  for (auto &s : all_sessions(self)) {
+    std::vector<std::string> reasons;
+    s->reasm_budget->expire(now, &reasons);
+    for (auto &why : reasons)
+      GST_ELEMENT_WARNING(self, STREAM, DECODE, ("Dropped a stalled fragmented message"),
+                          ("from peer '%s': %s", s->id.c_str(), why.c_str()));
+  }
+  p->expire_timer = add_timeout(self, 1000, [self] { expire_tick(self); });
+}
+
+void start_expiry(GstRtcPeer *self)
+{
+  ASSERT_CTX(self);
+  if (!self->priv->expire_timer)
+    self->priv->expire_timer = add_timeout(self, 1000, [self] { expire_tick(self); });
+}
+
+void stop_expiry(GstRtcPeer *self)
+{
+  ASSERT_CTX(self);
+  cancel_timeout(self, &self->priv->expire_timer);
 }
 
 /* Who makes the first offer. role=answerer never does; a target gets one; role=offerer offers to

@@ -9,7 +9,7 @@
 #include "rtc/gstrtcpeer.h"
 #include "rtc/mediasend.h"
 #include "rtc/negotiation.h"
-#include "rtc/sdputil.h"
+#include "sdp.h"
 #include "rtc/signaller.h"
 
 #include <gst/webrtc/webrtc.h>
@@ -38,6 +38,7 @@ struct Session {
   std::atomic<bool> connected{false};
   bool remote_set = false;  // ctx thread
   bool trickle = true;      // ctx thread
+  std::string data_label;   // non-empty: the label the channels this peer opens come out as
   std::string waiting_type; // ctx: non-trickle, local description waiting for gathering to finish
   std::string waiting_sdp;
   guint gather_timer = 0, left_timer = 0; // ctx
@@ -79,6 +80,10 @@ std::vector<std::shared_ptr<Session>> all_sessions(GstRtcPeer *self);
 void remove_session(GstRtcPeer *self, const std::string &peer, const std::string &reason);
 // Removes every session (the element stops).
 void remove_all_sessions(GstRtcPeer *self);
+// Once a second, until stop_expiry: every session's fragmented messages with no piece for the
+// idle timeout are dropped with a warning, releasing their memory (framing::Budget::expire).
+void start_expiry(GstRtcPeer *self);
+void stop_expiry(GstRtcPeer *self);
 // The signaller's events: sessions made and removed as peers come and go. Run on ctx.
 SignallerEvents make_events(GstRtcPeer *self);
 

@@ -23,6 +23,10 @@ inline constexpr unsigned kMaxCandidatesPerSdp = 1000;
 /* Longest signaling message read from a server: a tcp:// line, an http:// response body, a
  * ws:// message (the daemon's default message limit). JSON is parsed only after this bound. */
 inline constexpr std::size_t kMaxMessageBytes = 64 * 1024;
+/* The one larger message: the daemon's reply to register lists every member with its type
+ * (100 members with 256-byte ids and types are 77 KB, which closed the connection, so the
+ * members of a room could keep rtcpeer out of it). Allowed only until that reply came. */
+inline constexpr std::size_t kMaxRegisteredBytes = 1024 * 1024;
 
 // Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF.
 bool valid_utf8(std::string_view s);

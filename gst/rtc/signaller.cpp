@@ -5,6 +5,8 @@
 #include "rtc/signaller.h"
 #include "rtc/sigcheck.h"
 
+#include <gst/gst.h>
+
 #include <map>
 
 namespace pointcast {
@@ -91,6 +93,14 @@ public:
   }
   bool trickles() const override { return inner_->trickles(); }
   bool peer_trickles(const std::string &peer) const override { return inner_->peer_trickles(peer); }
+  bool answerer_opens_channel(const std::string &peer) const override
+  {
+    return inner_->answerer_opens_channel(peer);
+  }
+  std::string data_label(const std::string &peer) const override
+  {
+    return inner_->data_label(peer);
+  }
   Role resolve_role(Role requested) const override { return inner_->resolve_role(requested); }
 
 private:
@@ -120,7 +130,7 @@ std::unique_ptr<Signaller> make_transport(const SignallerConfig &cfg, std::strin
   if (scheme_end == std::string::npos || scheme_end == 0) {
     *error = "signaling URI '" + uri +
         "' has no scheme (expected ws://, wss://, tcp://, http://, "
-        "https:// or local://)";
+        "https://, janus://, januss:// or local://)";
     return nullptr;
   }
   std::string scheme = uri.substr(0, scheme_end);
@@ -129,15 +139,188 @@ std::unique_ptr<Signaller> make_transport(const SignallerConfig &cfg, std::strin
   if (scheme == "local") return make_local_signaller(cfg, error);
   if (scheme == "tcp") return make_tcp_signaller(cfg, error);
   if (scheme == "http" || scheme == "https") return make_http_signaller(cfg, error);
+  if (scheme == "janus" || scheme == "januss") return make_janus_signaller(cfg, error);
   *error = "unsupported signaling URI scheme '" + scheme + "' in '" + uri + "'";
   return nullptr;
+}
+
+/* "uri1,uri2,...": one transport at a time, the next one once it drops (or cannot register),
+ * round the list. Every transport registers with the same config (same peer id); the element
+ * sees one disconnected and one ready per switch, its peer connections untouched. Events from a
+ * transport that is no longer current are dropped. Runs in ctx only, as the transports do. */
+class FailoverSignaller final : public Signaller {
+public:
+  explicit FailoverSignaller(std::vector<SignallerConfig> cfgs, Role role)
+      : cfgs_(std::move(cfgs)), role_(role)
+  {
+  }
+  ~FailoverSignaller() override { stop(); }
+
+  void start(GMainContext *ctx, SignallerEvents ev) override
+  {
+    ctx_ = ctx;
+    ev_ = std::move(ev);
+    stopped_ = false;
+    open(0);
+  }
+  void stop() override
+  {
+    if (stopped_) return;
+    stopped_ = true;
+    if (switch_) {
+      g_source_destroy(switch_);
+      g_source_unref(switch_);
+      switch_ = nullptr;
+    }
+    if (inner_) inner_->stop();
+  }
+  void send_sdp(const std::string &peer, const std::string &type, const std::string &sdp) override
+  {
+    if (inner_) inner_->send_sdp(peer, type, sdp);
+  }
+  void send_candidate(const std::string &peer, const std::string &mid, int mline,
+                      const std::string &candidate) override
+  {
+    if (inner_) inner_->send_candidate(peer, mid, mline, candidate);
+  }
+  bool trickles() const override { return !inner_ || inner_->trickles(); }
+  bool peer_trickles(const std::string &peer) const override
+  {
+    return !inner_ || inner_->peer_trickles(peer);
+  }
+  bool answerer_opens_channel(const std::string &peer) const override
+  {
+    return inner_ && inner_->answerer_opens_channel(peer);
+  }
+  std::string data_label(const std::string &peer) const override
+  {
+    return inner_ ? inner_->data_label(peer) : "";
+  }
+  Role resolve_role(Role requested) const override { return role_; }
+
+private:
+  static constexpr unsigned kMaxBackoffMs = 4000;
+
+  void open(size_t i)
+  {
+    cur_ = i;
+    gen_++;
+    std::string error;
+    inner_ = make_transport(cfgs_[i], &error); // checked when made: cannot fail here
+    if (!inner_) {
+      if (ev_.error) ev_.error(error, true);
+      return;
+    }
+    GST_INFO("signaling through %s", cfgs_[i].uri.c_str());
+    unsigned gen = gen_;
+    SignallerEvents w;
+    w.ready = [this, gen](const std::vector<std::pair<std::string, std::string>> &present) {
+      if (gen != gen_) return;
+      registered_ = true;
+      failures_ = 0;
+      if (ev_.ready) ev_.ready(present);
+    };
+    w.peer_joined = [this, gen](const std::string &peer, const std::string &type) {
+      if (gen == gen_ && ev_.peer_joined) ev_.peer_joined(peer, type);
+    };
+    w.peer_left = [this, gen](const std::string &peer) {
+      if (gen == gen_ && ev_.peer_left) ev_.peer_left(peer);
+    };
+    w.sdp = [this, gen](const std::string &peer, const std::string &type, const std::string &sdp) {
+      if (gen == gen_ && ev_.sdp) ev_.sdp(peer, type, sdp);
+    };
+    w.candidate = [this, gen](const std::string &peer, const std::string &mid, int mline,
+                              const std::string &c) {
+      if (gen == gen_ && ev_.candidate) ev_.candidate(peer, mid, mline, c);
+    };
+    w.error = [this, gen](const std::string &reason, bool fatal) {
+      if (gen != gen_) return;
+      if (ev_.error) ev_.error(reason, fatal);
+      // Not registered yet (unreachable, refused, duplicate id): try the next one.
+      if (!fatal && !registered_) next();
+    };
+    w.disconnected = [this, gen](const std::string &reason) {
+      if (gen != gen_) return;
+      registered_ = false;
+      if (ev_.disconnected)
+        ev_.disconnected(reason + "; failing over to " + cfgs_[(cur_ + 1) % cfgs_.size()].uri);
+      next();
+    };
+    registered_ = false;
+    inner_->start(ctx_, std::move(w));
+  }
+
+  // Switches outside the transport's own callback (it may still touch itself after the event).
+  void next()
+  {
+    if (stopped_ || switch_) return;
+    failures_++;
+    // A round with no registration anywhere: wait a little longer before each further try.
+    unsigned rounds = (failures_ - 1) / unsigned(cfgs_.size());
+    unsigned delay = rounds ? std::min(kMaxBackoffMs, 250u << std::min(rounds, 5u)) : 0;
+    switch_ = g_timeout_source_new(delay);
+    g_source_set_callback(
+        switch_,
+        [](gpointer d) -> gboolean {
+          auto *self = static_cast<FailoverSignaller *>(d);
+          g_source_unref(self->switch_);
+          self->switch_ = nullptr;
+          if (self->inner_) self->inner_->stop();
+          self->inner_.reset();
+          self->open((self->cur_ + 1) % self->cfgs_.size());
+          return G_SOURCE_REMOVE;
+        },
+        this, nullptr);
+    g_source_attach(switch_, ctx_);
+  }
+
+  std::vector<SignallerConfig> cfgs_;
+  Role role_;
+  GMainContext *ctx_ = nullptr;
+  SignallerEvents ev_;
+  std::unique_ptr<Signaller> inner_;
+  GSource *switch_ = nullptr;
+  size_t cur_ = 0;
+  unsigned gen_ = 0;
+  unsigned failures_ = 0;
+  bool registered_ = false;
+  bool stopped_ = true;
+};
+
+std::unique_ptr<Signaller> make_failover(const SignallerConfig &cfg, std::string *error)
+{
+  std::vector<SignallerConfig> cfgs;
+  Role role = cfg.role;
+  gchar **parts = g_strsplit(cfg.uri.c_str(), ",", -1);
+  for (gchar **p = parts; *p; p++) {
+    std::string uri = g_strstrip(*p);
+    if (uri.empty()) continue;
+    SignallerConfig one = cfg;
+    one.uri = uri;
+    // Made once here to check every URI up front.
+    auto t = make_transport(one, error);
+    if (!t) {
+      g_strfreev(parts);
+      return nullptr;
+    }
+    if (cfgs.empty()) role = t->resolve_role(cfg.role);
+    cfgs.push_back(std::move(one));
+  }
+  g_strfreev(parts);
+  if (cfgs.empty()) {
+    *error = "signaling URI list '" + cfg.uri + "' holds no URI";
+    return nullptr;
+  }
+  if (cfgs.size() == 1) return make_transport(cfgs[0], error);
+  return std::make_unique<FailoverSignaller>(std::move(cfgs), role);
 }
 
 } // namespace
 
 std::unique_ptr<Signaller> make_signaller(const SignallerConfig &cfg, std::string *error)
 {
-  auto inner = make_transport(cfg, error);
+  auto inner = cfg.uri.find(',') != std::string::npos ? make_failover(cfg, error)
+                                                      : make_transport(cfg, error);
   if (!inner) return nullptr;
   return std::make_unique<CheckedSignaller>(std::move(inner));
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The signaling side of rtcpeer, kept apart from the bin (as in gst-plugins-rs' webrtcsink):
  * the bin only manages pads and webrtcbin sessions; a Signaller only moves SDP and candidates.
- * Three transports implement it: the room WebSocket protocol (ws:// wss://), aiortc's
- * TcpSocketSignaling (tcp://) and an HTTP offer/answer POST (http:// https://). */
+ * Transports implementing it: the room WebSocket protocol (ws:// wss://), aiortc's
+ * TcpSocketSignaling (tcp://), an HTTP offer/answer POST (http:// https://), a Janus VideoRoom
+ * (janus:// januss://) and local:// for tests. */
 #pragma once
 
 #include <glib.h>
@@ -68,6 +69,12 @@ public:
   // Whether this particular remote peer trickles. Defaults to trickles(); the room protocol
   // overrides it for offers that carry "trickle": false (the daemon's HTTP /offer bridge).
   virtual bool peer_trickles(const std::string &peer) const { return trickles(); }
+  // Whether our answer to this peer must open a data channel of its own even with no data_%s
+  // sink pad: a Janus subscription relays nothing until the subscriber has opened one.
+  virtual bool answerer_opens_channel(const std::string &peer) const { return false; }
+  // Non-empty: every data channel this peer opens comes out as data_<this> (a Janus VideoRoom
+  // relays all of a publisher's channels as one, labelled with its feed id). Asked once per peer.
+  virtual std::string data_label(const std::string &peer) const { return ""; }
   // The role this transport implies when the element's role is auto
   // (tcp: offerer listens, answerer connects; http: always offerer).
   virtual Role resolve_role(Role requested) const { return requested; }
@@ -77,6 +84,9 @@ protected:
 };
 
 /* Builds the signaller for cfg.uri's scheme; on a bad URI returns nullptr and sets *error.
+ * A comma-separated list of URIs gives a failover signaller: it uses the first, and when that
+ * connection drops (or cannot be reached) moves on to the next, round the list, registering
+ * under the same peer id; established peer connections are not touched.
  * Dispatches to the per-transport factories below (each in its own file), and checks every
  * event they report (rtc/sigcheck.h): an SDP, candidate or peer id that is too long, not UTF-8,
  * holds NUL or control characters is refused with an error event (not fatal) instead. */
@@ -87,5 +97,7 @@ std::unique_ptr<Signaller> make_tcp_signaller(const SignallerConfig &cfg, std::s
 std::unique_ptr<Signaller> make_http_signaller(const SignallerConfig &cfg, std::string *error);
 // local://NAME: peers in one process find each other by NAME; for fast in-process tests.
 std::unique_ptr<Signaller> make_local_signaller(const SignallerConfig &cfg, std::string *error);
+// janus://host:port/ROOM: a Janus VideoRoom over Janus's WebSocket API (janussignaller.cpp).
+std::unique_ptr<Signaller> make_janus_signaller(const SignallerConfig &cfg, std::string *error);
 
 } // namespace pointcast

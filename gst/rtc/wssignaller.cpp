@@ -5,7 +5,8 @@
  * under the same id; what is sent meanwhile is queued and flushed after registering.
  *
  * The server may be malicious: a message over sigcheck::kMaxMessageBytes (+1 KiB for the from_id
- * the daemon appends) closes the connection (1009) before any JSON is parsed, everything else
+ * the daemon appends; sigcheck::kMaxRegisteredBytes until the reply to register, which lists the
+ * room) closes the connection (1009) before any JSON is parsed, everything else
  * goes through protocol::parse, and a server that keeps accepting and dropping us is retried
  * with growing backoff: it resets only after a registration that lasted kStableMs. */
 #include "rtc/signaller.h"
@@ -50,11 +51,7 @@ public:
   {
     if (stopped_) return;
     stopped_ = true;
-    if (retry_) {
-      GSource *src = g_main_context_find_source_by_id(ctx_, retry_);
-      if (src) g_source_destroy(src);
-      retry_ = 0;
-    }
+    mainctx::clear_source(ctx_, &retry_);
     if (cancel_) {
       g_cancellable_cancel(cancel_);
       g_clear_object(&cancel_);
@@ -116,21 +113,16 @@ private:
 
   static void on_connected(GObject *source, GAsyncResult *res, gpointer data)
   {
-    GError *err = nullptr;
-    SoupWebsocketConnection *conn =
-        soup_session_websocket_connect_finish(SOUP_SESSION(source), res, &err);
-    if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-      g_error_free(err);
-      return; // stopped; `this` may be gone
-    }
+    bool cancelled = false;
+    std::string reason;
+    SoupWebsocketConnection *conn = sigutil::finish_ws_connect(source, res, &cancelled, &reason);
+    if (cancelled) return; // stopped; `this` may be gone
     auto *self = static_cast<WsSignaller *>(data);
     SoupMessage *msg = self->msg_;
     self->msg_ = nullptr;
     g_clear_object(&self->cancel_);
     if (!conn) {
       guint status = msg ? soup_message_get_status(msg) : 0;
-      std::string reason = err ? err->message : "unknown error";
-      g_clear_error(&err);
       if (msg) g_object_unref(msg);
       if (status == SOUP_STATUS_UNAUTHORIZED || status == SOUP_STATUS_FORBIDDEN) {
         self->report_error(
@@ -149,13 +141,9 @@ private:
     if (msg) g_object_unref(msg);
     self->unreachable_reported_ = false;
     self->conn_ = conn;
-    // Notice a silently dead server (pings answered by the server's pongs).
-    soup_websocket_connection_set_keepalive_interval(conn, 5);
-    soup_websocket_connection_set_max_incoming_payload_size(conn,
-                                                            sigcheck::kMaxMessageBytes + 1024);
-    g_signal_connect(conn, "message", G_CALLBACK(on_message), self);
-    g_signal_connect(conn, "closed", G_CALLBACK(on_closed), self);
-    g_signal_connect(conn, "error", G_CALLBACK(on_error), self);
+    // The reply to register may be large (a big room's list); later messages are held lower.
+    sigutil::watch_ws(conn, sigcheck::kMaxRegisteredBytes, self, G_CALLBACK(on_message),
+                      G_CALLBACK(on_closed), G_CALLBACK(on_error));
     self->send_register();
   }
 
@@ -194,33 +182,17 @@ private:
     self->schedule_retry();
   }
 
-  void drop_connection(bool close)
-  {
-    if (!conn_) return;
-    g_signal_handlers_disconnect_by_data(conn_, this);
-    if (close && soup_websocket_connection_get_state(conn_) == SOUP_WEBSOCKET_STATE_OPEN)
-      soup_websocket_connection_close(conn_, SOUP_WEBSOCKET_CLOSE_NORMAL, "bye");
-    g_clear_object(&conn_);
-  }
+  void drop_connection(bool close) { sigutil::drop_ws(&conn_, this, close); }
 
   void schedule_retry()
   {
     if (stopped_ || retry_) return;
-    guint delay = backoff_ms_;
-    backoff_ms_ = std::min(backoff_ms_ * 2, kMaxRetryMs);
+    guint delay = sigutil::next_backoff(&backoff_ms_, kMaxRetryMs);
     GST_DEBUG("reconnecting in %u ms", delay);
-    GSource *src = g_timeout_source_new(delay);
-    g_source_set_callback(
-        src,
-        [](gpointer d) -> gboolean {
-          auto *self = static_cast<WsSignaller *>(d);
-          self->retry_ = 0;
-          self->connect();
-          return G_SOURCE_REMOVE;
-        },
-        this, nullptr);
-    retry_ = g_source_attach(src, ctx_);
-    g_source_unref(src);
+    retry_ = mainctx::timeout_id(ctx_, delay, [this] {
+      retry_ = 0;
+      connect();
+    });
   }
 
   void send(std::string text)
@@ -271,6 +243,10 @@ private:
 
   void handle(const protocol::Registered &m)
   {
+    // Every later message is one relayed from a member, within the daemon's own limit.
+    if (conn_)
+      soup_websocket_connection_set_max_incoming_payload_size(conn_,
+                                                              sigcheck::kMaxMessageBytes + 1024);
     registered_ = true;
     registered_at_ = g_get_monotonic_time();
     std::vector<std::pair<std::string, std::string>> present;

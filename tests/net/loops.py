@@ -6,6 +6,7 @@ user would look at: ballscore's report, or how many messages arrived intact."""
 import os
 import re
 import signal
+import threading
 import time
 
 import netlab
@@ -169,10 +170,11 @@ def timeline(rows, fps=30):
 
 
 def points_stream(lab, net, n=200, rate=20, points=1000, sender_props="", receiver_props="",
-                  settle=3.0, timeout=120):
+                  settle=3.0, timeout=120, during=None):
     """Streams N counter arrays (POINTS x 3 float32) at RATE Hz from a to b and returns
     {"sent", "delivered", "intact", "in_order", "seconds"}: delivered counts the messages that
-    arrived; intact that each is byte-identical to one sent, in_order that they came in order."""
+    arrived; intact that each is byte-identical to one sent, in_order that they came in order.
+    DURING(received) runs in a thread while the sender runs; received() is the count so far."""
     tag = f"points{len(lab.procs)}"
     uri_a, uri_b = signaling(lab, net)
     env = {"POINTCAST_ROOM": tag}
@@ -190,6 +192,9 @@ def points_stream(lab, net, n=200, rate=20, points=1000, sender_props="", receiv
                            "multifilesink", f"location={sdir}/%06d.npy", "rtcpeer", "name=rtc",
                            "wait-for-peers=1"] + sender_props.split(),
                    log=tag + "-tx", env=dict(env, POINTCAST_PEER_ID="points-tx", POINTCAST_SIGNALING=uri_a))
+    if during:
+        helper = threading.Thread(target=during, args=(lambda: len(os.listdir(rdir)),), daemon=True)
+        helper.start()
     try:
         tx.wait(timeout)
     except Exception:
@@ -211,4 +216,6 @@ def points_stream(lab, net, n=200, rate=20, points=1000, sender_props="", receiv
     positions = [index.get(data, -1) for data in got]
     return dict(sent=len(sent), delivered=len(got), intact=all(p >= 0 for p in positions),
                 in_order=positions == sorted(positions) and len(set(positions)) == len(positions),
-                seconds=seconds, tx_rc=tx.returncode, tx_log=lab.read_log(tag + "-tx")[-1500:])
+                seconds=seconds, tx_rc=tx.returncode, tx_log=lab.read_log(tag + "-tx")[-1500:],
+                tx_problems=[line for line in lab.read_log(tag + "-tx").splitlines()
+                             if line.startswith(("WARNING", "ERROR"))])

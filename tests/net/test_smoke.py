@@ -7,6 +7,12 @@ links are in the benchmark, bench/net/, until rtcpeer meets them):
               through pcnet-router with no impairment: scored, accurate, quick
   points_loss the points counter stream (1,000 x 3 at 20 Hz, 200 messages) at 2 % loss + 25 ms
               each way: every message delivered, byte-identical, in order
+  points_narrow  the same stream (~1.9 Mbit/s) through a 300 kbit/s link: the sender slows
+              down and drains at EOS for as long as the peer keeps taking data; all 200 arrive
+  points_outage 120 KB messages at 20 Hz and a 5 s outage: the sender's channel fills, it warns
+              once and waits; after the outage everything arrives, nothing dropped
+  points_undelivered the link goes down for good mid-stream: the sender ends with an error
+              naming how many messages were not delivered (never a silent loss)
   turn        the TURN-only topology: a and b cannot reach each other (only t), coturn
               allocates and relays for
               turnutils_uclient over UDP and TCP (and refuses a wrong password), and rtcpeer
@@ -54,6 +60,53 @@ def case_points_loss(lab):
           f"{r['delivered']}/200 delivered, intact {r['intact']}, in order {r['in_order']}")
     st = net.router.stats()
     check(st["a2b"]["lost"] > 0, f"the router dropped {st['a2b']['lost']} packets on the way")
+
+
+def case_points_narrow(lab):
+    net = lab.direct(both="rate=300k queue-ms=100")
+    # 200 x 12 KB: ~65 s through the link, of which ~55 s are the drain after the sender's EOS.
+    r = loops.points_stream(lab, net, n=200, rate=20, points=1000, settle=5, timeout=240)
+    check(r["tx_rc"] == 0, f"sender exited {r['tx_rc']}: {r['tx_problems']}")
+    check(r["delivered"] == 200 and r["intact"] and r["in_order"],
+          f"{r['delivered']}/200 delivered in {r['seconds']:.0f} s, intact {r['intact']}, "
+          f"in order {r['in_order']}")
+    check(r["seconds"] > 30, f"it took {r['seconds']:.0f} s: the link, not the stream, set the pace")
+
+
+def outage_after(net, first, seconds):
+    """DURING helper: once FIRST messages arrived, the link goes down for SECONDS (None: for good)."""
+    def run(received):
+        end = time.monotonic() + 60
+        while received() < first and time.monotonic() < end:
+            time.sleep(0.05)
+        net.router.set("both", "down=1")
+        if seconds is not None:
+            time.sleep(seconds)
+            net.router.set("both", "down=0")
+    return run
+
+
+def case_points_outage(lab):
+    net = lab.direct()
+    # 2.4 MB/s: the 4 MiB high water is reached ~2 s into the outage, the warning 2 s later.
+    r = loops.points_stream(lab, net, n=240, rate=20, points=10000, settle=5, timeout=120,
+                            during=outage_after(net, 20, 5.0))
+    warnings = [w for w in r["tx_problems"] if "is not keeping up on channel 'points'" in w]
+    check(r["tx_rc"] == 0, f"sender exited {r['tx_rc']}: {r['tx_problems']}")
+    check(len(warnings) == 1, f"one saturation warning: {r['tx_problems']}")
+    check(r["delivered"] == 240 and r["intact"] and r["in_order"],
+          f"{r['delivered']}/240 delivered, intact {r['intact']}, in order {r['in_order']}")
+
+
+def case_points_undelivered(lab):
+    net = lab.direct()
+    r = loops.points_stream(lab, net, n=200, rate=20, points=1000, settle=1, timeout=90,
+                            during=outage_after(net, 20, None))
+    errors = [e for e in r["tx_problems"] if "data channel messages were not delivered" in e]
+    check(r["tx_rc"] != 0 and errors, f"the sender failed naming the loss: {r['tx_problems']}")
+    lost = int(re.search(r"(\d+) data channel messages", errors[0]).group(1))
+    check(r["delivered"] < 200 and 0 < lost <= 200 - r["delivered"],
+          f"{r['delivered']} delivered, the error names {lost} of the other {200 - r['delivered']}")
 
 
 def uclient(lab, net, *extra, password=netlab.TURN_PASSWORD):

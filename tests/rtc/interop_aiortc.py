@@ -452,6 +452,61 @@ async def case_daemon_offer():
             daemon.kill()
 
 
+def rss(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+async def case_tcp_stalled_fragments():
+    """A peer that announces a 48 MiB message, sends 32 MiB of it and goes silent: rtcpeer drops
+    it within the idle timeout (10 s, checked every second) and its memory goes back, without
+    waiting for that peer's next message; the rest of the stalled message is skipped when it
+    comes late, and the channel carries on (issue 11)."""
+    port = free_port()
+    gst = GstSide("signaling=tcp://127.0.0.1:%d" % port)
+    try:
+        await asyncio.sleep(1.0)
+        peer = AiortcSide(create_channel=True)
+        sig = TcpSocketSignaling("127.0.0.1", port)
+        await peer.pc.setLocalDescription(await peer.pc.createOffer())
+        await asyncio.wait_for(sig.send(peer.pc.localDescription), TIMEOUT)
+        await peer.pc.setRemoteDescription(await asyncio.wait_for(sig.receive(), TIMEOUT))
+        await until(lambda: peer.channel() is not None, "the data channel to open", gst=gst)
+        ch = peer.channel()
+        ch.send(npy_bytes(np.zeros((4, 3), np.float32)))
+        await until(lambda: len(gst.received_files()) == 1, "a first message", gst=gst)
+        base = rss(gst.proc.pid)
+        size, count, sent = 48 << 20, (48 << 20) // CHUNK, 512
+        ch.send(json.dumps({"pointcast": "fragments", "size": size, "count": count},
+                           separators=(",", ":")))
+        for _ in range(sent):
+            ch.send(b"\x01" * CHUNK)
+        await until(lambda: rss(gst.proc.pid) > base + (24 << 20), "rtcpeer to hold the pieces",
+                    gst=gst)
+        held = rss(gst.proc.pid) - base
+        t0 = time.monotonic()
+        await until(lambda: rss(gst.proc.pid) < base + (8 << 20), "the stalled message to be dropped",
+                    timeout=20, gst=gst)
+        took = time.monotonic() - t0
+        log("held %.1f MiB of a stalled message; released after %.1f s of silence" % (held / 2**20, took))
+        for _ in range(count - sent):  # the rest, late: skipped, not taken for new messages
+            ch.send(b"\x02" * CHUNK)
+        ch.send(npy_bytes(np.ones((5, 3), np.float32)))
+        await until(lambda: len(gst.received_files()) == 2, "the message after the late pieces", gst=gst)
+        await asyncio.sleep(1.0)
+        files = gst.received_files()
+        output = gst.stop()
+        assert len(files) == 2, "%d messages came out" % len(files)
+        assert "Dropped a stalled fragmented message" in output and "no piece for" in output, output
+        await sig.close()
+        await peer.pc.close()
+    finally:
+        gst.stop()
+
+
 def _healthy(port):
     try:
         with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port, timeout=1) as r:
@@ -478,6 +533,7 @@ CASES = {
     "http-rtcpeer-offers": case_http_rtcpeer_offers,
     "tcp-aiortc-offers-video": lambda: case_tcp_aiortc_offers(video=True),
     "tcp-rtcpeer-offers-video": lambda: case_tcp_rtcpeer_offers(video=True),
+    "tcp-stalled-fragments": case_tcp_stalled_fragments,
 }
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
  * loopback: each other, raw sockets speaking the wire format, a SoupServer standing in for an
  * aiortc server example, and aiortc's own TcpSocketSignaling class in a Python child. */
 #include "rtc/signaller.h"
+#include "sigrecorder.h"
 
 #include <gio/gio.h>
 #include <gst/check/gstcheck.h>
@@ -17,64 +18,9 @@ using namespace pointcast;
 
 namespace {
 
-struct Event {
-  std::string kind, peer, a, b;
-  bool fatal = false;
-};
-
-struct Recorder {
-  std::vector<Event> events;
-  SignallerEvents hooks()
-  {
-    SignallerEvents ev;
-    ev.ready = [this](const auto &) { events.push_back({"ready", "", "", ""}); };
-    ev.peer_joined = [this](const std::string &p, const std::string &t) {
-      events.push_back({"joined", p, t, ""});
-    };
-    ev.peer_left = [this](const std::string &p) { events.push_back({"left", p, "", ""}); };
-    ev.sdp = [this](const std::string &p, const std::string &t, const std::string &s) {
-      events.push_back({"sdp", p, t, s});
-    };
-    ev.candidate = [this](const std::string &p, const std::string &mid, int ml,
-                          const std::string &c) {
-      events.push_back({"candidate", p, mid + "/" + std::to_string(ml), c});
-    };
-    ev.error = [this](const std::string &r, bool fatal) {
-      Event e{"error", "", r, ""};
-      e.fatal = fatal;
-      events.push_back(e);
-    };
-    ev.disconnected = [this](const std::string &r) {
-      events.push_back({"disconnected", "", r, ""});
-    };
-    return ev;
-  }
-  const Event *find(const std::string &kind, size_t nth = 0) const
-  {
-    for (const auto &e : events)
-      if (e.kind == kind && nth-- == 0) return &e;
-    return nullptr;
-  }
-  size_t count(const std::string &kind) const
-  {
-    size_t n = 0;
-    for (const auto &e : events) n += e.kind == kind;
-    return n;
-  }
-};
-
-// Iterates the default context until pred() holds or timeout_ms passes.
-template <class P>
-bool wait_for(P pred, int timeout_ms = 10000)
-{
-  gint64 end = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
-  while (!pred()) {
-    if (g_get_monotonic_time() > end) return false;
-    g_main_context_iteration(nullptr, FALSE);
-    g_usleep(1000);
-  }
-  return true;
-}
+using sigtest::Event;
+using sigtest::Recorder;
+using sigtest::wait_for;
 
 int free_port()
 {

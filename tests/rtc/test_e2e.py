@@ -153,15 +153,32 @@ def ok_exit(g, timeout):
     assert rc == 0, f"{g.name} exited with {rc}:\n{g.text()[-3000:]}"
 
 
+def all_delivered(tx, sdir, rdir, n, points=50, timeout=10, what="receiver", settle=0.0):
+    """The sender tx exits cleanly, all n messages arrive in RDIR (any stray extra one within
+    SETTLE s more), and they are the ones it kept in SDIR, byte for byte."""
+    ok_exit(tx, 60)
+    wait_count(rdir, n, timeout, what)
+    time.sleep(settle)
+    check_same(sdir, rdir, points)
+
+
+def wait_registered(d, peer_ids, timeout):
+    """Waits until daemon d has logged every one of peer_ids (gstreamer peers) as registered."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = d.text()
+        if all(f"{p} (gstreamer) registered" in log for p in peer_ids):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{', '.join(peer_ids)} did not register:\n{d.text()[-3000:]}")
+
+
 def stream_to(work, d, room, rdir, n, rate, points=50, extra="", timeout=10, what="receiver",
               settle=0.0):
     """Runs a sender of n messages into ROOM until it exits, waits for all n in RDIR, lets any
     stray extra message arrive for SETTLE s, and checks they are the sent ones, byte for byte."""
     tx, sdir = sender(work, "tx", d, room, n=n, rate=rate, points=points, extra=extra)
-    ok_exit(tx, 60)
-    wait_count(rdir, n, timeout, what)
-    time.sleep(settle)
-    check_same(sdir, rdir, points)
+    all_delivered(tx, sdir, rdir, n, points, timeout, what, settle)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,17 +264,8 @@ def case_daemon_restart(work):
         time.sleep(2.0)
         wait_count(rdir, before + 25, 10, "receiver while the daemon is down")
         d.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            log = d.text()
-            if "tx-keep (gstreamer) registered" in log and "rx-keep (gstreamer) registered" in log:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError(f"peers did not register again:\n{d.text()}")
-        ok_exit(tx, 60)
-        wait_count(rdir, 500, 10, "receiver")
-        check_same(sdir, rdir, 50)
+        wait_registered(d, ["tx-keep", "rx-keep"], 20)
+        all_delivered(tx, sdir, rdir, 500)
         assert "Signaling connection lost" in rx.text(), rx.text()[-2000:]
         rx.stop()
     finally:

@@ -2,10 +2,12 @@
 /* rtcpeer's signallers against a malicious server (issue 11), through make_signaller as rtcpeer
  * uses them: over-long tcp:// lines, deep JSON, NUL and control characters in SDP and
  * candidates, candidate floods, connection floods, an http:// server sending an endless or a
- * trickling body, a ws:// server sending oversized messages and dropping us again and again.
+ * trickling body, a ws:// server sending oversized messages and dropping us again and again, a
+ * janus:// server with an endless publisher list, bad ids and candidates, and oversized messages.
  * Each case checks the warning, that nothing bad reached the events, that what is valid still
  * does, and that memory stayed bounded. */
 #include "rtc/signaller.h"
+#include "sigrecorder.h"
 #include "rtc/sigcheck.h"
 #include "rtc/tcpwire.h"
 
@@ -18,88 +20,16 @@
 
 #include <gio/gio.h>
 #include <gst/check/gstcheck.h>
+#include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
 using namespace pointcast;
 
 namespace {
 
-struct Event {
-  std::string kind, peer, a, b;
-  bool fatal = false;
-};
-
-struct Recorder {
-  std::vector<Event> events;
-  SignallerEvents hooks()
-  {
-    SignallerEvents ev;
-    ev.ready = [this](const std::vector<std::pair<std::string, std::string>> &present) {
-      std::string ids;
-      for (const auto &p : present) ids += p.first + ",";
-      events.push_back({"ready", "", ids, ""});
-    };
-    ev.peer_joined = [this](const std::string &p, const std::string &t) {
-      events.push_back({"joined", p, t, ""});
-    };
-    ev.peer_left = [this](const std::string &p) { events.push_back({"left", p, "", ""}); };
-    ev.sdp = [this](const std::string &p, const std::string &t, const std::string &s) {
-      events.push_back({"sdp", p, t, s});
-    };
-    ev.candidate = [this](const std::string &p, const std::string &mid, int ml,
-                          const std::string &c) {
-      events.push_back({"candidate", p, mid + "/" + std::to_string(ml), c});
-    };
-    ev.error = [this](const std::string &r, bool fatal) {
-      Event e{"error", "", r, ""};
-      e.fatal = fatal;
-      events.push_back(e);
-    };
-    ev.disconnected = [this](const std::string &r) {
-      events.push_back({"disconnected", "", r, ""});
-    };
-    return ev;
-  }
-  size_t count(const std::string &kind) const
-  {
-    size_t n = 0;
-    for (const auto &e : events) n += e.kind == kind;
-    return n;
-  }
-  const Event *find(const std::string &kind, size_t nth = 0) const
-  {
-    for (const auto &e : events)
-      if (e.kind == kind && nth-- == 0) return &e;
-    return nullptr;
-  }
-  // Errors whose reason contains `what`.
-  size_t errors_with(const std::string &what) const
-  {
-    size_t n = 0;
-    for (const auto &e : events) n += e.kind == "error" && e.a.find(what) != std::string::npos;
-    return n;
-  }
-  std::string dump() const
-  {
-    std::string s;
-    for (const auto &e : events)
-      if (e.kind != "candidate" && s.size() < 3000)
-        s += e.kind + " " + e.peer + " " + sigcheck::printable(e.a, 120) + "\n";
-    return s + std::to_string(count("candidate")) + " candidates\n";
-  }
-};
-
-template <class P>
-bool wait_for(P pred, int timeout_ms = 10000)
-{
-  gint64 end = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
-  while (!pred()) {
-    if (g_get_monotonic_time() > end) return false;
-    g_main_context_iteration(nullptr, FALSE);
-    g_usleep(1000);
-  }
-  return true;
-}
+using sigtest::Event;
+using sigtest::Recorder;
+using sigtest::wait_for;
 
 long status_kib(const char *field)
 {
@@ -525,6 +455,134 @@ GST_START_TEST(ws_malicious_server)
 }
 GST_END_TEST;
 
+namespace {
+/* A Janus that answers every request of rtcpeer's janus:// signaller, but: its publisher list
+ * holds 5000 entries (ids of the wrong type, a display with a control character, one good
+ * publisher), a subscription's offer comes with a candidate carrying a CR LF, replies come for
+ * transactions never sent, and then a message over the size limit. */
+struct BadJanus {
+  SoupServer *server = soup_server_new(nullptr, nullptr);
+  int port = 0;
+  int connections = 0;
+  int attaches = 0;
+  int sent_big = 0;
+  std::vector<SoupWebsocketConnection *> conns;
+
+  BadJanus()
+  {
+    static const char *protocols[] = {"janus-protocol", nullptr};
+    soup_server_add_websocket_handler(server, "/", nullptr, (char **)protocols, &BadJanus::on_ws,
+                                      this, nullptr);
+    fail_unless(soup_server_listen_local(server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, nullptr));
+    GSList *uris = soup_server_get_uris(server);
+    port = g_uri_get_port(static_cast<GUri *>(uris->data));
+    g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
+  }
+  ~BadJanus()
+  {
+    for (auto *c : conns) g_object_unref(c);
+    g_object_unref(server);
+  }
+  static void on_ws(SoupServer *, SoupServerMessage *, const char *, SoupWebsocketConnection *conn,
+                    gpointer d)
+  {
+    auto *self = static_cast<BadJanus *>(d);
+    self->connections++;
+    self->conns.push_back(SOUP_WEBSOCKET_CONNECTION(g_object_ref(conn)));
+    g_signal_connect(conn, "message", G_CALLBACK(&BadJanus::on_message), self);
+  }
+  static void on_message(SoupWebsocketConnection *c, gint, GBytes *msg, gpointer d)
+  {
+    auto *self = static_cast<BadJanus *>(d);
+    gsize n = 0;
+    const char *text = static_cast<const char *>(g_bytes_get_data(msg, &n));
+    JsonParser *parser = json_parser_new();
+    fail_unless(json_parser_load_from_data(parser, text, gssize(n), nullptr));
+    JsonObject *o = json_node_get_object(json_parser_get_root(parser));
+    std::string verb = json_object_get_string_member(o, "janus");
+    std::string txn = json_object_get_string_member(o, "transaction");
+    auto send = [c](const std::string &s) { soup_websocket_connection_send_text(c, s.c_str()); };
+    std::string head = "{\"janus\":\"success\",\"transaction\":\"" + txn + "\"";
+    if (verb == "create") send(head + ",\"data\":{\"id\":1}}");
+    if (verb == "claim")
+      send("{\"janus\":\"error\",\"transaction\":\"" + txn +
+           "\",\"error\":{\"code\":458,\"reason\":\"No such session\"}}");
+    if (verb == "attach")
+      send(head + ",\"data\":{\"id\":" + std::to_string(100 + self->attaches++) + "}}");
+    if (verb == "message") {
+      JsonObject *body = json_object_get_object_member(o, "body");
+      std::string req = json_object_get_string_member(body, "request");
+      gint64 handle = json_object_get_int_member(o, "handle_id");
+      std::string ev = "{\"janus\":\"event\",\"transaction\":\"" + txn +
+          "\",\"sender\":" + std::to_string(handle) +
+          ",\"plugindata\":{\"plugin\":\"janus.plugin.videoroom\",\"data\":";
+      if (req == "create") send(head + ",\"sender\":100,\"plugindata\":{\"data\":{}}}");
+      if (req == "join" &&
+          std::string(json_object_get_string_member(body, "ptype")) == "publisher") {
+        std::string pubs = "{\"id\":\"\"},{\"id\":-5},{\"id\":7,\"display\":\"bad\\u001bname\"},"
+                           "{\"id\":8,\"display\":\"good\"}";
+        for (int i = 0; i < 5000; i++) pubs += ",{\"id\":" + std::to_string(1000 + i) + "}";
+        send(ev + "{\"videoroom\":\"joined\",\"room\":1,\"id\":1,\"publishers\":[" + pubs + "]}}}");
+        send("{\"janus\":\"success\",\"transaction\":\"nobody-sent-this\"}");
+        send(
+            "{\"janus\":\"event\",\"sender\":99999,\"jsep\":{\"type\":\"offer\",\"sdp\":\"v=0\"}}");
+      }
+      if (req == "join" &&
+          std::string(json_object_get_string_member(body, "ptype")) == "subscriber") {
+        send(ev + "{\"videoroom\":\"attached\"}},\"jsep\":{\"type\":\"offer\",\"sdp\":\"" + kSdp +
+             "\"}}");
+        send("{\"janus\":\"trickle\",\"sender\":" + std::to_string(handle) +
+             ",\"candidate\":{\"sdpMid\":\"0\",\"sdpMLineIndex\":0,\"candidate\":\"" + kCand +
+             "\\r\\na=evil\"}}");
+        if (self->connections == 1 && self->attaches > 60 && !self->sent_big++)
+          send("{\"janus\":\"event\",\"x\":\"" + std::string(70000, 'x') + "\"}");
+      }
+    }
+    g_object_unref(parser);
+  }
+};
+} // namespace
+
+GST_START_TEST(janus_malicious_server)
+{
+  BadJanus srv;
+  Recorder r;
+  reset_peak_rss();
+  long rss0 = status_kib("VmHWM:");
+  auto s = make("janus://127.0.0.1:" + std::to_string(srv.port) + "/1", Role::Answerer);
+  s->start(g_main_context_default(), r.hooks());
+  // Past the oversized message: closed by us, reconnected, the old session refused, a new one
+  // (whose peers are named anew: good-1).
+  fail_unless(wait_for([&] { return srv.connections >= 2 && r.count("ready") >= 2; }, 20000), "%s",
+              r.dump().c_str());
+  // Subscriptions are bounded; the bad display never names a peer; the good one does.
+  auto joined_good = [&] {
+    for (const auto &e : r.events)
+      if (e.kind == "joined" && (e.peer == "good" || e.peer == "good-1")) return true;
+    return false;
+  };
+  fail_unless(wait_for(joined_good, 10000), "%s", r.dump().c_str());
+  fail_unless(r.errors_with("not subscribing to more than 64 Janus publishers") >= 1, "%s",
+              r.dump().c_str());
+  bool good = false;
+  for (const auto &e : r.events) {
+    fail_if(e.peer.find('\x1b') != std::string::npos, "%s", r.dump().c_str());
+    good |= e.kind == "joined" && (e.peer == "good" || e.peer == "good-1");
+    fail_if(e.kind == "candidate", "a candidate with CR LF got through");
+    fail_if(e.fatal, "%s", e.a.c_str());
+  }
+  fail_unless(good, "%s", r.dump().c_str());
+  fail_unless(r.find("sdp") && r.find("sdp")->a == "offer", "%s", r.dump().c_str());
+  fail_unless(r.errors_with("candidate contains a control character") >= 1, "%s", r.dump().c_str());
+  fail_unless(r.count("disconnected") >= 1 && r.count("left") >= 1, "%s", r.dump().c_str());
+  if (kRssMeaningful) {
+    long grew = status_kib("VmHWM:") - rss0;
+    fail_unless(grew < 16 * 1024, "peak RSS grew by %ld KiB", grew);
+  }
+  s->stop();
+}
+GST_END_TEST;
+
 static Suite *hostile_suite()
 {
   Suite *s = suite_create("hostile_signaling");
@@ -538,6 +596,7 @@ static Suite *hostile_suite()
   tcase_add_test(tc, http_oversized_answer);
   tcase_add_test(tc, http_trickling_answer);
   tcase_add_test(tc, ws_malicious_server);
+  tcase_add_test(tc, janus_malicious_server);
   return s;
 }
 

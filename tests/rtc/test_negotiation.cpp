@@ -4,21 +4,14 @@
  * a remote offer in have-local-offer is an error), over ordered signaling channels. */
 #include "rtc/negotiation.h"
 
+#include "check.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <random>
 #include <string>
 #include <vector>
-
-static int failures = 0;
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 using namespace pointcast::negotiation;
 
@@ -467,7 +460,7 @@ void test_fuzz()
       std::fprintf(stderr, "fuzz seed %u: settled %d, a %d/%d, b %d/%d\n", seed, settled,
                    w.a.satisfied, w.a.needs, w.b.satisfied, w.b.needs);
       print_errors(w);
-      failures++;
+      check_failures()++;
       break;
     }
     runs++;
@@ -538,9 +531,9 @@ int main()
   test_unexpected_answer();
   test_fuzz();
   test_payload_types();
-  if (failures)
-    std::fprintf(stderr, "%d checks failed\n", failures);
+  if (check_failures())
+    std::fprintf(stderr, "%d checks failed\n", check_failures());
   else
     std::printf("all negotiation checks passed\n");
-  return failures ? 1 : 0;
+  return check_failures() ? 1 : 0;
 }

@@ -2,8 +2,10 @@
 /* Pure C++ parts of rtcpeer: message framing for large messages, SDP helpers. */
 #include "rtc/codecs.h"
 #include "rtc/framing.h"
-#include "rtc/sdputil.h"
+#include "sdp.h"
 #include "rtc/sigcheck.h"
+
+#include "check.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -12,15 +14,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-static int failures = 0;
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 using namespace pointcast;
 using Status = framing::Reassembler::Status;
@@ -311,6 +304,33 @@ static void test_sdp()
   CHECK(sdp::with_candidates(full, {{0, "candidate:9 1 UDP 1 127.0.0.1 1 typ host"}}) == full);
 }
 
+// Merge (the daemon's POST /offer answer): by index, else by mid; once; no end-of-candidates.
+static void test_sdp_merge()
+{
+  const std::string answer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v\r\n"
+                             "a=candidate:1 1 UDP 1 10.0.0.1 1 typ host\r\n"
+                             "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:d\r\n";
+  auto merged = sdp::with_candidates(answer,
+                                     {{0, "candidate:1 1 UDP 1 10.0.0.1 1 typ host"},
+                                      {0, "candidate:2 1 UDP 1 10.0.0.2 2 typ host"},
+                                      {-1, "a=candidate:3 1 UDP 1 10.0.0.3 3 typ host", "d"},
+                                      {7, "candidate:4 1 UDP 1 10.0.0.4 4 typ host", "d"},
+                                      {-1, "candidate:5 1 UDP 1 10.0.0.5 5 typ host", "nope"},
+                                      {-1, "candidate:6 1 UDP 1 10.0.0.6 6 typ host"},
+                                      {-1, "", "d"}},
+                                     sdp::Fill::Merge);
+  const std::string want = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v\r\n"
+                           "a=candidate:1 1 UDP 1 10.0.0.1 1 typ host\r\n"
+                           "a=candidate:2 1 UDP 1 10.0.0.2 2 typ host\r\n"
+                           "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:d\r\n"
+                           "a=candidate:3 1 UDP 1 10.0.0.3 3 typ host\r\n"
+                           "a=candidate:4 1 UDP 1 10.0.0.4 4 typ host\r\n";
+  CHECK(merged == want);
+  if (merged != want) std::fprintf(stderr, "merged:\n%s\n", merged.c_str());
+  CHECK(sdp::with_candidates(merged, {{1, "candidate:3 1 UDP 1 10.0.0.3 3 typ host"}},
+                             sdp::Fill::Merge) == merged);
+}
+
 // aiortc 1.4's offer: one BUNDLE group, separate ICE credentials per section.
 static void test_split_ice_bundle()
 {
@@ -391,11 +411,12 @@ int main()
   test_reassembly_bounds();
   test_sigcheck();
   test_sdp();
+  test_sdp_merge();
   test_split_ice_bundle();
   test_reoffer_keeps_bundle();
   test_codec_table();
-  if (failures) {
-    std::fprintf(stderr, "%d check(s) failed\n", failures);
+  if (check_failures()) {
+    std::fprintf(stderr, "%d check(s) failed\n", check_failures());
     return 1;
   }
   std::printf("all rtc core checks passed\n");

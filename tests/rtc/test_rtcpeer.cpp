@@ -769,6 +769,145 @@ GST_START_TEST(test_other_codecs)
 }
 GST_END_TEST;
 
+// Issue 13, data that is never lost silently (on loopback; the narrow and broken links are in
+// tests/net/test_smoke.py).
+
+GST_START_TEST(test_channel_reliability_per_pad)
+{
+  // Set as gst-launch does (`data_x::ordered=false`, before the pad exists); the receiver's
+  // channel is opened with the same reliability.
+  auto uri = unique_room("reliability");
+  Peer rx = make_receiver(uri);
+  start(rx);
+  Peer tx;
+  std::string desc = "appsrc name=src is-live=true format=time caps=application/octet-stream ! "
+                     "rtc.data_x rtcpeer name=rtc receive-video=false wait-for-peers=1 "
+                     "signaling=" +
+      uri + " data_x::ordered=false data_x::max-retransmits=0";
+  GError *err = nullptr;
+  tx.pipeline = gst_parse_launch(desc.c_str(), &err);
+  fail_unless(tx.pipeline && !err, "%s", err ? err->message : "");
+  tx.rtc = gst_bin_get_by_name(GST_BIN(tx.pipeline), "rtc");
+  tx.appsrc = gst_bin_get_by_name(GST_BIN(tx.pipeline), "src");
+  GstPad *pad = gst_element_get_static_pad(tx.rtc, "data_x");
+  gboolean ordered = TRUE;
+  gint retransmits = -1, lifetime = 5;
+  g_object_get(pad, "ordered", &ordered, "max-retransmits", &retransmits, "max-packet-lifetime",
+               &lifetime, nullptr);
+  fail_unless(!ordered && retransmits == 0 && lifetime == -1);
+  gst_object_unref(pad);
+  start(tx);
+  GstStructure *open = nullptr;
+  while (!open) {
+    open = wait_element_message(rx, "rtcpeer-channel-open", 20 * GST_SECOND);
+    fail_unless(open != nullptr, "the receiver's channel did not open");
+    if (g_strcmp0(gst_structure_get_string(open, "label"), "x") != 0) {
+      gst_structure_free(open);
+      open = nullptr;
+    }
+  }
+  gst_structure_get_boolean(open, "ordered", &ordered);
+  gst_structure_get_int(open, "max-retransmits", &retransmits);
+  gst_structure_get_int(open, "max-packet-lifetime", &lifetime);
+  gst_structure_free(open);
+  fail_unless(!ordered, "the receiver's channel is ordered");
+  fail_unless_equals_int(retransmits, 0);
+  fail_unless_equals_int(lifetime, -1);
+  // Loopback loses nothing: every message comes, intact (in whatever order).
+  for (guint64 i = 0; i < 20; i++)
+    gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc), make_message(i, size_of(i)));
+  std::vector<bool> seen(20, false);
+  for (int k = 0; k < 20; k++) {
+    GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(rx.appsink), 20 * GST_SECOND);
+    fail_unless(sample != nullptr, "%d of 20 messages arrived", k);
+    guint64 idx = G_MAXUINT64;
+    GstBuffer *got = gst_sample_get_buffer(sample);
+    gst_buffer_extract(got, 0, &idx, 8);
+    fail_unless(idx < 20 && !seen[idx]);
+    seen[idx] = true;
+    fail_unless_equals_uint64(gst_buffer_get_size(got), size_of(idx));
+    gst_sample_unref(sample);
+  }
+  gst_object_unref(tx.rtc);
+  gst_object_unref(tx.appsrc);
+  stop(tx);
+  stop(rx);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_unlinked_media_data_flows)
+{
+  // A peer sends video to a receiver that links only its data pad: the track is dropped with
+  // one warning, the receiver's pipeline keeps running and the data keeps coming.
+  auto uri = unique_room("unlinked");
+  Peer rx = make_receiver(uri);
+  start(rx);
+  Peer tx;
+  std::string desc = "videotestsrc is-live=true pattern=ball ! video/x-raw,width=160,height=120,"
+                     "framerate=30/1 ! rtc.video_0 appsrc name=src is-live=true format=time "
+                     "caps=application/octet-stream ! rtc.data_x rtcpeer name=rtc "
+                     "wait-for-peers=1 signaling=" +
+      uri;
+  tx.pipeline = gst_parse_launch(desc.c_str(), nullptr);
+  fail_unless(tx.pipeline != nullptr);
+  tx.appsrc = gst_bin_get_by_name(GST_BIN(tx.pipeline), "src");
+  start(tx);
+  int warnings = 0;
+  auto count_warnings = [&](GstClockTime timeout) {
+    GstBus *bus = gst_element_get_bus(rx.pipeline);
+    gint64 end = g_get_monotonic_time() + gint64(timeout / 1000);
+    while (g_get_monotonic_time() < end) {
+      GstMessage *msg = gst_bus_timed_pop_filtered(
+          bus, 50 * GST_MSECOND, GstMessageType(GST_MESSAGE_WARNING | GST_MESSAGE_ERROR));
+      if (!msg) continue;
+      GError *err = nullptr;
+      if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+        gst_message_parse_error(msg, &err, nullptr);
+        fail("the unlinked track stopped the receiver: %s", err->message);
+      }
+      gst_message_parse_warning(msg, &err, nullptr);
+      warnings += g_str_has_prefix(err->message, "Nothing is linked to video_");
+      g_error_free(err);
+      gst_message_unref(msg);
+    }
+    gst_object_unref(bus);
+  };
+  for (guint64 round = 0; round < 2; round++) {
+    for (guint64 i = round * 50; i < round * 50 + 50; i++)
+      gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc), make_message(i, size_of(i)));
+    for (guint64 i = round * 50; i < round * 50 + 50; i++)
+      expect_message(rx.appsink, i, size_of(i));
+    count_warnings(2 * GST_SECOND); // video keeps arriving meanwhile
+  }
+  fail_unless_equals_int(warnings, 1);
+  GstState state;
+  gst_element_get_state(rx.pipeline, &state, nullptr, 0);
+  fail_unless_equals_int(state, GST_STATE_PLAYING);
+  gst_object_unref(tx.appsrc);
+  stop(tx);
+  stop(rx);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_end_with_peers_when_sender_leaves)
+{
+  auto uri = unique_room("leaves");
+  Peer rx = make_receiver(uri);
+  g_object_set(rx.rtc, "end-with-peers", TRUE, nullptr);
+  start(rx);
+  Peer tx = make_sender(uri, 1);
+  start(tx);
+  for (guint64 i = 0; i < 5; i++)
+    gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc), make_message(i, size_of(i)));
+  for (guint64 i = 0; i < 5; i++) expect_message(rx.appsink, i, size_of(i));
+  stop(tx); // leaves without EOS
+  GstSample *more = gst_app_sink_try_pull_sample(GST_APP_SINK(rx.appsink), 15 * GST_SECOND);
+  fail_unless(more == nullptr && gst_app_sink_is_eos(GST_APP_SINK(rx.appsink)),
+              "the receiver's data_x did not end when the sender left");
+  stop(rx);
+}
+GST_END_TEST;
+
 static Suite *rtcpeer_suite()
 {
   Suite *s = suite_create("rtcpeer");
@@ -789,6 +928,9 @@ static Suite *rtcpeer_suite()
   tcase_add_test(tc, test_three_all_to_all);
   tcase_add_test(tc, test_other_codecs);
   tcase_add_test(tc, test_reoffer_adds_tracks);
+  tcase_add_test(tc, test_channel_reliability_per_pad);
+  tcase_add_test(tc, test_end_with_peers_when_sender_leaves);
+  tcase_add_test(tc, test_unlinked_media_data_flows);
   return s;
 }
 

@@ -138,48 +138,111 @@ async def case_json_bomb():
             await c.register("c", "other")  # the attacker's own connection stays usable
 
 
+def send_until_answered(port, head, piece, limit, seconds=30, tls=None):
+    """Sends head, then piece over and over (up to limit bytes) while reading the answer in
+    parallel, as curl does. Returns (status or None, bytes sent, whole response)."""
+    import threading
+    s = socket.create_connection(("127.0.0.1", port), timeout=seconds)
+    if tls:
+        s = tls.wrap_socket(s, server_hostname="127.0.0.1")
+    resp = bytearray()
+
+    def reader():
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                resp.extend(chunk)
+        except OSError:
+            pass
+    t = threading.Thread(target=reader)
+    t.start()
+    sent = 0
+    t0 = time.time()
+    try:
+        s.sendall(head)
+        while sent < limit and time.time() - t0 < seconds and not resp:
+            s.sendall(piece)
+            sent += len(piece)
+    except OSError:
+        pass
+    t.join(seconds)
+    s.close()
+    status = int(resp.split(b" ")[1]) if resp.startswith(b"HTTP/1.1 ") else None
+    return status, sent, bytes(resp)
+
+
 async def case_chunked():
-    """A chunked body is cut off at --max-body-size while it is read, never held whole."""
-    with Daemon("--max-body-size", str(256 * 1024)) as d:
+    """A body over --max-body-size is answered 413 while it is read, chunked or not, and never
+    held: the connection is answered, then closed after the rest is read and dropped."""
+    cap = 256 * 1024
+    with Daemon("--max-body-size", str(cap)) as d:
         async with Bystanders(d):
-            s = raw_http(d.port, b"POST /offer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                                 b"Transfer-Encoding: chunked\r\n\r\n", read=False)
+            ct = b"POST /offer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             chunk = b"%x\r\n" % MIB + b"[" * MIB + b"\r\n"
-            sent = 0
-            t0 = time.time()
-            try:
-                while sent < 300 * MIB and time.time() - t0 < 30:
-                    await asyncio.to_thread(s.sendall, chunk)
-                    sent += MIB
-            except (BrokenPipeError, ConnectionResetError, socket.timeout):
-                pass
-            s.close()
+            st, sent, resp = await asyncio.to_thread(
+                send_until_answered, d.port, ct + b"Transfer-Encoding: chunked\r\n\r\n", chunk, 300 * MIB)
+            check(st == 413 and b"--max-body-size" in resp and b"Connection: close" in resp,
+                  "chunked 300 MiB: %s %r" % (st, resp[:300]))
             check(sent < 32 * MIB, "the daemon took %d MiB of a chunked body" % (sent // MIB))
-            print("chunked body cut off after %d MiB were sent (cap 256 KiB)" % (sent // MIB))
-            # Content-Length over the cap: 413 at once when the client waits for it (Expect), and
-            # a body sent anyway is discarded as it arrives, then cut off.
-            st, resp = raw_http(d.port, b"POST /offer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                                        b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % (300 * MIB))
-            check(st == 413, "Content-Length 300 MiB: %s" % st)
-            s = raw_http(d.port, b"POST /offer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                                 b"Content-Length: %d\r\n\r\n" % (300 * MIB), read=False)
-            sent = 0
-            try:
-                while sent < 300 * MIB and time.time() - t0 < 60:
-                    await asyncio.to_thread(s.sendall, b"x" * MIB)
-                    sent += MIB
-            except (BrokenPipeError, ConnectionResetError, socket.timeout):
-                pass
-            s.close()
-            check(sent < 64 * MIB, "the daemon read %d MiB of a refused body" % (sent // MIB))
+            print("chunked body answered 413 after %d MiB were sent (cap 256 KiB)" % (sent // MIB))
+            # Small chunks, as a browser's streaming upload sends them: 413 once past the cap.
+            small = b"1000\r\n" + b" " * 4096 + b"\r\n"
+            st, sent, resp = await asyncio.to_thread(
+                send_until_answered, d.port, ct + b"Transfer-Encoding: chunked\r\n\r\n", small, 64 * MIB)
+            check(st == 413, "chunked in 4 KiB pieces: %s %r" % (st, resp[:200]))
+            # Content-Length over the cap: 413 at once when the client waits for it (Expect)...
+            st, resp = raw_http(d.port, ct + b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % (300 * MIB))
+            check(st == 413, "Content-Length 300 MiB with Expect: %s" % st)
+            # ... and at its first bytes when it sends the body anyway (libsoup alone would answer
+            # only after reading all of it).
+            st, sent, resp = await asyncio.to_thread(
+                send_until_answered, d.port, ct + b"Content-Length: %d\r\n\r\n" % (300 * MIB), b"x" * MIB, 300 * MIB)
+            check(st == 413 and sent < 32 * MIB, "Content-Length 300 MiB: %s after %d MiB" % (st, sent // MIB))
+            # Refused for another reason (cross-site) with a huge chunked body: that refusal, early.
+            st, sent, resp = await asyncio.to_thread(
+                send_until_answered, d.port,
+                b"POST /api/pipelines/x/start HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n"
+                b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", chunk, 300 * MIB)
+            check(st == 403 and sent < 32 * MIB, "refused, chunked: %s after %d MiB" % (st, sent // MIB))
             # Under the cap, chunked, is read and answered.
             body = json.dumps({"type": "offer", "sdp": OFFER_SDP}).encode()
             st, resp = raw_http(d.port, b"POST /offer?room=nobody HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                         b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
                                         + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
             check(st == 503 and b"no peer" in resp, "small chunked offer: %s %r" % (st, resp[-200:]))
+            # Exactly the cap, chunked: read whole (then refused as an object without "sdp").
+            pad = b"{" + b" " * (cap - 2) + b"}"
+            st, resp = raw_http(d.port, b"POST /offer?room=nobody HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                        + b"%x\r\n" % len(pad) + pad + b"\r\n0\r\n\r\n")
+            check(st == 400, "a body of exactly the cap: %s %r" % (st, resp[-200:]))
             st, _, m = http("GET", d.http + "/metrics")
-            check(b"pointcast_signaling_http_body_cut_total 2" in m, "metrics: body cuts not counted")
+            check(b"pointcast_signaling_http_body_cut_total 4" in m, "metrics: early answers not counted")
+    # The same through TLS: the answer goes through the TLS layer, the rest is read and dropped.
+    import ssl
+    import tempfile
+    cert, key = test_daemon.make_cert(tempfile.mkdtemp(prefix="pc-hostile-tls-"))
+    with Daemon("--max-body-size", str(cap), "--tls-cert", cert, "--tls-key", key, scheme="https") as d:
+        ctx = ssl.create_default_context(cafile=cert)
+        async with Bystanders(d, ssl=ctx):
+            st, sent, resp = await asyncio.to_thread(
+                send_until_answered, d.port, ct + b"Transfer-Encoding: chunked\r\n\r\n", chunk, 300 * MIB, tls=ctx)
+            check(st == 413 and sent < 32 * MIB, "TLS, chunked 300 MiB: %s after %d MiB" % (st, sent // MIB))
+
+
+async def case_headers():
+    """Request headers are bounded (64 KiB, libsoup's limit): an endless header line or endless
+    header lines end the connection, not the daemon's memory."""
+    with Daemon() as d:
+        async with Bystanders(d):
+            for what, piece in (("one endless line", b"a" * 65536),
+                                ("endless lines", (b"X-A: " + b"a" * 1000 + b"\r\n") * 64)):
+                st, sent, resp = await asyncio.to_thread(
+                    send_until_answered, d.port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-B: ", piece, 256 * MIB, 20)
+                check(sent < 16 * MIB, "%s: the daemon took %d MiB of headers" % (what, sent // MIB))
+                print("%s: connection ended after %d KiB" % (what, sent // 1024))
 
 
 async def case_text():
@@ -308,6 +371,85 @@ async def case_events():
             streams[1][0].close()
 
 
+def open_events(port, rcvbuf=None):
+    """GET /api/events on a raw socket: (socket, status, bytes after the headers)."""
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(4096)
+    head, _, rest = head.partition(b"\r\n\r\n")
+    return s, int(head.split(b" ")[1]), rest
+
+
+async def case_events_flood():
+    """/api/events keeps nothing it sent: a subscriber that reads ~30 MB of events leaves the
+    daemon's memory flat (libsoup would keep every chunk of a response body by default). A
+    subscriber that stops reading is dropped once 1 MiB waits for it, the reader next to it
+    gets every event, and the dropped one's place is free again."""
+    pdir = pipelines_dir()
+    buffers = 640  # each dumped as 256 lines of hex: 163,840 events, ~30 MB of stream
+    with open(os.path.join(pdir, "chatty.pipeline"), "w") as f:
+        f.write("# prints a hex dump of every buffer, at a steady rate\n"
+                "fakesrc num-buffers=%d sizetype=fixed sizemax=4096 filltype=zero dump=true "
+                "datarate=524288 sync=true ! fakesink\n" % buffers)
+    import threading
+    with Daemon("--pipelines-dir", pdir, "--max-event-subscribers", "2") as d:
+        async with Bystanders(d):
+            fast, st1, rest = open_events(d.port)
+            slow, st2, _ = open_events(d.port, rcvbuf=4096)
+            check(st1 == 200 and st2 == 200, "streams: %s %s" % (st1, st2))
+            got = {"bytes": len(rest), "dump_lines": 0, "exited": False}
+
+            def read_fast():
+                buf = rest
+                while not got["exited"]:
+                    try:
+                        chunk = fast.recv(1 << 20)
+                    except socket.timeout:
+                        break
+                    if not chunk:
+                        break
+                    got["bytes"] += len(chunk)
+                    buf += chunk
+                    cut = buf.rfind(b"\n\n") + 2
+                    done, buf = buf[:cut], buf[cut:]
+                    got["dump_lines"] += done.count(b',"line":"00000')
+                    got["exited"] = b'"pipeline_exited"' in done
+            reader = threading.Thread(target=read_fast)
+            reader.start()
+            st, _, body = request(d, "POST", "/api/pipelines/chatty/start", json.dumps({"room": "r"}).encode(),
+                                  {"Content-Type": "application/json"})
+            check(st == 201, "start: %s %r" % (st, body))
+            await asyncio.to_thread(reader.join, 120)
+            check(got["exited"], "the reader never saw the pipeline end (%d bytes)" % got["bytes"])
+            check(got["dump_lines"] == buffers * 256, "the reader got %d of %d lines"
+                  % (got["dump_lines"], buffers * 256))
+            print("a subscriber read %.1f MB of events (%d lines)" % (got["bytes"] / 1e6, got["dump_lines"]))
+            # The one that never read was cut off: what it can still read ends before the end.
+            slow.settimeout(5)
+            tail = b""
+            try:
+                while True:
+                    chunk = slow.recv(1 << 20)
+                    if not chunk:
+                        break
+                    tail += chunk
+            except (socket.timeout, ConnectionError):
+                check(False, "the stalled subscriber was not closed")
+            check(b"pipeline_exited" not in tail, "the stalled subscriber got the whole stream")
+            check(any("stopped reading" in l for l in d.log_lines), "no log line for the drop")
+            print("the stalled subscriber was closed after %.1f MB" % (len(tail) / 1e6))
+            s3, st, _ = open_events(d.port)
+            check(st == 200, "its place was not freed: %s" % st)
+            for s in (s3, slow, fast):
+                s.close()
+
+
 async def case_api_exposed():
     """No token and a non-loopback address: the API is off unless --allow-unauthenticated-api.
     Runs in a private network namespace whose lo also holds 10.200.0.1 (not a loopback address)."""
@@ -365,6 +507,86 @@ async def case_fairness():
             m = await f.error()
             check(m["code"] == "rate_limited", "a reconnect got a fresh bucket: %r" % m)
             await f.ws.close()
+
+
+async def case_http_connections():
+    """--max-connections-per-address covers HTTP connections: one address opening many that each
+    sit on 60 KiB of headers (libsoup holds up to 64 KiB each for --http-timeout) gets the rest
+    closed at their first bytes, memory stays flat, and the address can connect again after."""
+    with Daemon("--max-connections-per-address", "8", "--http-timeout", "5") as d:
+        async with Bystanders(d):  # two WebSockets: they are not HTTP connections any more
+            held = []
+            for i in range(200):
+                s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 60000)
+                held.append(s)
+            await asyncio.sleep(0.5)
+            open_ = 0
+            for s in held:
+                s.setblocking(False)
+                try:
+                    s.recv(1)  # b"": closed by the daemon
+                except BlockingIOError:
+                    open_ += 1  # nothing to read and not closed: the daemon holds it
+                except ConnectionError:
+                    pass
+            check(open_ == 8, "%d of 200 header-holding connections from one address stayed open" % open_)
+            # The limit is reached: a ninth (this one) is closed too, at once.
+            st, sent, _ = await asyncio.to_thread(send_until_answered, d.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+                                                  b"", 0, 5)
+            check(st is None, "a ninth connection was served: %s" % st)
+            for s in held:
+                s.close()
+            await asyncio.sleep(0.3)
+            st, _, m = http("GET", d.http + "/metrics")
+            check(st == 200, "after they closed, the address connects again: %s" % st)
+            check(b"pointcast_signaling_http_address_limit_total 193" in m, "metrics: %r" % m[-300:])
+            # WebSockets of that address still have their own limit (Rooms): unaffected.
+            c = await Client.open(d.ws, "c")
+            await c.register("c", "elsewhere")
+            await c.ws.close()
+    # Many addresses at once (here: no per-address limit) meet --max-clients, counted for HTTP
+    # connections apart from WebSockets.
+    with Daemon("--max-connections-per-address", "0", "--max-clients", "6", "--http-timeout", "5") as d:
+        async with Bystanders(d):
+            held = []
+            for i in range(40):
+                s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 60000)
+                held.append(s)
+            await asyncio.sleep(0.5)
+            open_ = 0
+            for s in held:
+                s.setblocking(False)
+                try:
+                    s.recv(1)
+                except BlockingIOError:
+                    open_ += 1
+                except ConnectionError:
+                    pass
+                s.close()
+            check(open_ == 6, "%d of 40 HTTP connections stayed open with --max-clients 6" % open_)
+
+
+async def case_connection_churn():
+    """10,000 short HTTP connections leave nothing behind (libsoup 3.2 kept every connection's
+    GSocket, ~450 bytes each: +4.5 MiB here, without end over a daemon's life)."""
+    with Daemon() as d:
+        async with Bystanders(d) as by:
+            def churn(n):
+                for _ in range(n):
+                    s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    while s.recv(4096):
+                        pass
+                    s.close()
+            await asyncio.to_thread(churn, 500)  # allocator warm-up
+            by.rss0, by.hwm0 = mem(d)
+            t0 = time.time()
+            await asyncio.to_thread(churn, 10000)
+            print("10,000 connections in %.1f s" % (time.time() - t0))
+            if "libasan" not in os.environ.get("LD_PRELOAD", ""):
+                by.bound = 2 * MIB
 
 
 async def case_slow_reader():
@@ -438,6 +660,36 @@ async def case_offers():
                                   "sdp": {"type": "answer", "sdp": ANSWER_SDP}})
                 st, _, _ = await task
                 check(st == 200, "offer after the others settled: %s" % st)
+
+
+async def case_offer_size():
+    """An HTTP offer is relayed only when it fits the room's message limit: a 1 MiB body is a
+    valid request, but rtcpeer (and a browser) would drop its connection on a 1 MiB message."""
+    with Daemon("--max-message-size", "16384") as d:
+        async with Bystanders(d):
+            ans = await Client.open(d.ws, "ans")
+            await ans.register("ans", "offers", "answerer")
+            big = OFFER_SDP + "a=x-pad:" + "p" * 20000 + "\r\n"
+            for ctype, body in (("application/json", json.dumps({"type": "offer", "sdp": big}).encode()),
+                                ("application/sdp", big.encode())):
+                st, _, text = await asyncio.to_thread(http, "POST", d.http + "/offer?room=offers", body,
+                                                      {"Content-Type": ctype})
+                check(st == 413 and b"--max-message-size" in text, "%s, 20 KB SDP: %s %r" % (ctype, st, text))
+            # A WHIP SDP of many short lines grows when escaped (CRLF -> \r\n): counted as sent.
+            lines = OFFER_SDP + "a=x:y\r\n" * 2000  # 14 KB as sent, 18 KB escaped
+            st, _, text = await asyncio.to_thread(http, "POST", d.http + "/offer?room=offers", lines.encode(),
+                                                  {"Content-Type": "application/sdp"})
+            check(st == 413, "SDP of 2000 short lines: %s %r" % (st, text))
+            await ans.nothing(0.3)
+            # One that fits goes through to the same answerer.
+            task = asyncio.create_task(asyncio.to_thread(
+                http, "POST", d.http + "/offer?room=offers", json.dumps({"type": "offer", "sdp": OFFER_SDP}).encode(),
+                {"Content-Type": "application/json"}))
+            m = await ans.expect("offer")
+            await ans.send({"type": "answer", "target_id": m["from_id"], "trickle": False,
+                            "sdp": {"type": "answer", "sdp": ANSWER_SDP}})
+            st, _, _ = await task
+            check(st == 200, "an offer that fits: %s" % st)
 
 
 async def case_timeouts():

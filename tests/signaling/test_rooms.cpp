@@ -497,6 +497,35 @@ void test_offer_trickled_candidates_merged()
   g_assert_cmpint(t.offers[1].status, ==, 200);
 }
 
+// What an answerer trickles to an HTTP offer is held until the answer goes out: bounded.
+void test_offer_candidates_bounded()
+{
+  Limits l;
+  l.max_messages_per_second = 0;
+  Harness t(l);
+  t.reg(1, "gst", "r", "gstreamer");
+  OfferStart s = t.http_offer(1);
+  std::string pad(60000, 'x');
+  for (int i = 0; i < 300; i++)
+    t.send(1,
+           R"({"type":"ice_candidate","target_id":")" + s.peer_id +
+               R"(","candidate":{"candidate":"candidate:)" + std::to_string(i) + " " + pad +
+               R"(","sdpMLineIndex":0}})");
+  for (int i = 0; i < 300; i++)
+    t.send(1,
+           R"({"type":"ice_candidate","target_id":")" + s.peer_id +
+               R"(","candidate":{"candidate":"candidate:)" + std::to_string(i) +
+               R"( 1 udp 1 10.0.0.1 1000 typ host","sdpMLineIndex":0}})");
+  t.send(1, answer_json(s.peer_id, kAnswerSdp));
+  t.send(1, R"({"type":"ice_candidate","target_id":")" + s.peer_id + R"(","candidate":null})");
+  g_assert_cmpuint(t.offers.size(), ==, 1);
+  const std::string &sdp = t.offers[0].answer_sdp;
+  g_assert_true(sdp.find(pad.substr(0, 1000)) == std::string::npos); // none of the 60 KB ones
+  g_assert_true(sdp.find("a=candidate:255 1 udp") != std::string::npos);
+  g_assert_true(sdp.find("a=candidate:256 1 udp") == std::string::npos); // 256 at most
+  g_assert_cmpuint(sdp.size(), <, 64 * 1024);
+}
+
 void test_offer_failures()
 {
   Limits l;
@@ -684,6 +713,7 @@ int main(int argc, char **argv)
   g_test_add_func("/rooms/offer-choice", test_offer_choice);
   g_test_add_func("/rooms/offer-answer-complete", test_offer_answer_complete);
   g_test_add_func("/rooms/offer-trickled-candidates-merged", test_offer_trickled_candidates_merged);
+  g_test_add_func("/rooms/offer-candidates-bounded", test_offer_candidates_bounded);
   g_test_add_func("/rooms/offer-failures", test_offer_failures);
   g_test_add_func("/rooms/virtual-id-reserved", test_virtual_id_is_reserved);
   g_test_add_func("/rooms/metrics-text", test_metrics_text);

@@ -76,18 +76,7 @@ export async function launchBrowser(name, profileRoot) {
     await probe.close();
     return {
       name, version,
-      async newPage(url) {
-        const p = await ctx.newPage();
-        const page = wrap(p, {
-          evaluate: (fn, arg) => p.evaluate(fn, arg),
-          screenshot: (file) => p.screenshot({ path: file }),
-          close: () => p.close(),
-        });
-        p.on('pageerror', (e) => page.errors.push(String(e)));
-        p.on('console', (m) => m.type() === 'error' && page.errors.push(`console: ${m.text()}`));
-        await p.goto(url);
-        return page;
-      },
+      newPage: async (url) => openPage(await ctx.newPage(), url),
       close: () => ctx.close(),
     };
   }
@@ -100,36 +89,33 @@ export async function launchBrowser(name, profileRoot) {
   const version = await browser.version();
   return {
     name, version,
-    async newPage(url) {
-      const p = await browser.newPage();
-      const page = wrap(p, {
-        evaluate: (fn, arg) => p.evaluate(fn, arg),
-        screenshot: (file) => p.screenshot({ path: file }),
-        close: () => p.close(),
-      });
-      p.on('pageerror', (e) => page.errors.push(String(e)));
-      p.on('console', (m) => m.type() === 'error' && page.errors.push(`console: ${m.text()}`));
-      await p.goto(url);
-      return page;
-    },
+    newPage: async (url) => openPage(await browser.newPage(), url),
     close: () => browser.close(),
   };
 }
 
-function wrap(raw, ops) {
-  return {
-    raw,
+// A playwright or puppeteer page (their evaluate, screenshot, close and page events are called
+// alike) behind the interface above, with its errors collected, once it has loaded url.
+async function openPage(p, url) {
+  const page = {
+    raw: p,
     errors: [],
-    ...ops,
+    evaluate: (fn, arg) => p.evaluate(fn, arg),
+    screenshot: (file) => p.screenshot({ path: file }),
+    close: () => p.close(),
     /** Polls `fn(arg)` in the page until it returns something truthy; returns that. */
     async waitFor(fn, arg, timeoutMs, what) {
       const t0 = Date.now();
       for (;;) {
-        const v = await ops.evaluate(fn, arg);
+        const v = await p.evaluate(fn, arg);
         if (v) return v;
         if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
         await sleep(50);
       }
     },
   };
+  p.on('pageerror', (e) => page.errors.push(String(e)));
+  p.on('console', (m) => m.type() === 'error' && page.errors.push(`console: ${m.text()}`));
+  await p.goto(url);
+  return page;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-#include "rtc/sdputil.h"
+#include "sdp.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace pointcast::sdp {
@@ -57,7 +58,8 @@ std::vector<std::string> mids(std::string_view sdp)
   return out;
 }
 
-std::string with_candidates(std::string_view sdp, const std::vector<Candidate> &candidates)
+std::string with_candidates(std::string_view sdp, const std::vector<Candidate> &candidates,
+                            Fill fill)
 {
   auto lines = sdp::lines(sdp);
   // Sections: [0] is the session part, [i+1] the i-th m-section.
@@ -66,6 +68,17 @@ std::string with_candidates(std::string_view sdp, const std::vector<Candidate> &
     if (line.substr(0, 2) == "m=") sections.emplace_back();
     sections.back().push_back(line);
   }
+  std::vector<std::string> section_mids = sdp::mids(sdp);
+  const int media = int(section_mids.size());
+  // The m-section of c, or -1: its index when in range, else the (last) section with its mid.
+  auto section_of = [&](const Candidate &c) {
+    if (c.mline >= 0 && c.mline < media) return c.mline;
+    int found = -1;
+    if (c.mid)
+      for (int k = 0; k < media; k++)
+        if (section_mids[k] == *c.mid) found = k;
+    return found;
+  };
   std::string out;
   out.reserve(sdp.size() + candidates.size() * 100);
   for (size_t s = 0; s < sections.size(); s++) {
@@ -75,15 +88,19 @@ std::string with_candidates(std::string_view sdp, const std::vector<Candidate> &
       has |= line.substr(0, 12) == "a=candidate:";
       has_end |= line == "a=end-of-candidates";
     }
-    if (s == 0 || has) continue;
-    bool added = false;
+    if (s == 0 || (fill == Fill::Complete && has)) continue;
+    std::vector<std::string> added;
     for (const auto &c : candidates) {
-      if (c.mline != int(s) - 1 || c.candidate.empty()) continue;
-      std::string_view text = candidate_value(c.candidate);
-      out.append("a=").append(text).append("\r\n");
-      added = true;
+      if (c.candidate.empty() || section_of(c) != int(s) - 1) continue;
+      std::string line = "a=" + std::string(candidate_value(c.candidate));
+      auto &sec = sections[s];
+      if (std::find(sec.begin(), sec.end(), line) != sec.end() ||
+          std::find(added.begin(), added.end(), line) != added.end())
+        continue;
+      out.append(line).append("\r\n");
+      added.push_back(std::move(line));
     }
-    if (added && !has_end) out.append("a=end-of-candidates\r\n");
+    if (fill == Fill::Complete && !added.empty() && !has_end) out.append("a=end-of-candidates\r\n");
   }
   return out;
 }

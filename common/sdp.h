@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Small SDP text helpers for rtcpeer (pure C++, tested directly). */
+/* SDP text helpers shared by rtcpeer and pointcast-signaling (pure C++, tested directly). */
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,14 +21,24 @@ std::string_view candidate_value(std::string_view candidate);
 uint64_t max_message_size(std::string_view sdp);
 
 struct Candidate {
-  int mline = 0;
-  std::string candidate; // "candidate:..." (with or without a leading "a=")
+  int mline = -1;                 // index of its m-section; -1 (or past the last): found by mid
+  std::string candidate;          // "candidate:..." (with or without a leading "a=")
+  std::optional<std::string> mid; // the a=mid of its section
 };
 
-/* Puts gathered candidates into an SDP for peers that do not trickle: each goes at the end of its
- * m-section, followed by a=end-of-candidates. Sections that already list candidates are left as
- * they are. Line endings are CRLF as SDP requires. */
-std::string with_candidates(std::string_view sdp, const std::vector<Candidate> &candidates);
+enum class Fill {
+  /* For peers that do not trickle (rtcpeer's complete SDP): sections that already list
+   * candidates are left as they are, and a=end-of-candidates follows the ones added. */
+  Complete,
+  // Every candidate not yet in its section is added, nothing else (the daemon's POST /offer
+  // answer: what the answerer trickled, merged into its SDP).
+  Merge,
+};
+
+/* Puts candidates into an SDP: each goes at the end of its m-section, once. Candidates without a
+ * section (or empty: end of candidates) are left out. Line endings are CRLF as SDP requires. */
+std::string with_candidates(std::string_view sdp, const std::vector<Candidate> &candidates,
+                            Fill fill = Fill::Complete);
 
 // Number of m= sections.
 int media_count(std::string_view sdp);
