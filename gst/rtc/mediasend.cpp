@@ -546,7 +546,9 @@ static GstCaps *rtp_caps_for(GstRtcPeer *self, bool video, guint pt)
   GstCaps *caps =
       gst_caps_from_string(codecs::rtp_caps(c ? *c : *codecs::by_name("vp8"), pt).c_str());
   // A fixed SSRC (the payloader takes it from these caps) so that offers carry a=ssrc: an SFU
-  // (Janus) routes incoming RTP by the SSRCs of the offer and drops what it cannot place.
+  // (Janus) routes incoming RTP by the SSRCs of the offer and drops what it cannot place. Also
+  // needed for NACK/RTX (do-nack): without it webrtcbin 1.22 answers with an a=ssrc that is not
+  // the one it sends, so a browser binds its track to no stream (Chromium decodes, shows nothing).
   gst_caps_set_simple(caps, "ssrc", G_TYPE_UINT, g_random_int_range(1, G_MAXINT32), nullptr);
   return caps;
 }
