@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Today's pointcast on impaired links (tests/net: two network namespaces joined by pcnet-router),
+"""pointcast on impaired links (tests/net: two network namespaces joined by pcnet-router),
 next to issue 13's targets: the ball loop (ball-sender + ball-tracker; with --aiortc also
 ball-sender + tests/ball/aiortc_tracker.py, aiortc's NACK/PLI/REMB on the receiving side) and
 the points counter stream (1,000 x 3 float32 at 20 Hz, 200 messages), scenario by scenario.
@@ -150,11 +150,22 @@ def summary_points(r):
             f" in {r['seconds']:.0f} s")
 
 
+def ratios(b, a):
+    """rtcpeer's figures over aiortc's from the same run (TARGETS.md reports ratios): share of the
+    frames scored (higher is better), latency p50 and p99 (lower is better)."""
+    if not b or not a or "error" in b or "error" in a:
+        return ""
+    def r(x, y):
+        return f"{x / y:.2f}x" if y else "-"
+    return f"{r(b['pct'], a['pct'])}, {r(b['lat_p50'], a['lat_p50'])}, {r(b['lat_p99'], a['lat_p99'])}"
+
+
 def print_table(results, names, aiortc):
     yes_no = {True: "yes", False: "**no**", None: ""}
     head = ["scenario (each way)", "ball loop, rtcpeer", "issue 13 target", "met"]
     if aiortc:
         head.append("ball loop, rtcpeer sender + aiortc tracker")
+        head.append("rtcpeer / aiortc (scored, p50, p99)")
     head += ["points, 200 x 1000 @ 20 Hz (target: all)", "met"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in names:
@@ -170,6 +181,7 @@ def print_table(results, names, aiortc):
         if aiortc:
             a = res.get("ball-aiortc")
             row.append(summary_ball(a) if a else "")
+            row.append(ratios(b, a))
         p = res.get("points")
         pmet = None if not p or "error" in p else (p["delivered"] == p["sent"] and p["intact"]
                                                    and p["in_order"])

@@ -110,6 +110,8 @@ enum {
   PROP_LATENCY,
   PROP_VIDEO_CODEC,
   PROP_VIDEO_BITRATE,
+  PROP_VIDEO_BITRATE_MIN,
+  PROP_VIDEO_BITRATE_MAX,
   PROP_WAIT_FOR_PEERS,
   PROP_RECEIVE_VIDEO,
   PROP_RECEIVE_AUDIO,
@@ -579,6 +581,8 @@ static void gst_rtc_peer_set_property(GObject *object, guint prop_id, const GVal
     break;
   }
   case PROP_VIDEO_BITRATE: p->video_bitrate = g_value_get_uint(value); break;
+  case PROP_VIDEO_BITRATE_MIN: p->video_bitrate_min = g_value_get_uint(value); break;
+  case PROP_VIDEO_BITRATE_MAX: p->video_bitrate_max = g_value_get_uint(value); break;
   case PROP_WAIT_FOR_PEERS: p->wait_for_peers = g_value_get_uint(value); break;
   case PROP_RECEIVE_VIDEO: p->receive_video = g_value_get_boolean(value); break;
   case PROP_RECEIVE_AUDIO: p->receive_audio = g_value_get_boolean(value); break;
@@ -613,6 +617,8 @@ static void gst_rtc_peer_get_property(GObject *object, guint prop_id, GValue *va
   case PROP_LATENCY: g_value_set_uint(value, p->latency); break;
   case PROP_VIDEO_CODEC: g_value_set_string(value, p->video_codec.c_str()); break;
   case PROP_VIDEO_BITRATE: g_value_set_uint(value, p->video_bitrate); break;
+  case PROP_VIDEO_BITRATE_MIN: g_value_set_uint(value, p->video_bitrate_min); break;
+  case PROP_VIDEO_BITRATE_MAX: g_value_set_uint(value, p->video_bitrate_max); break;
   case PROP_WAIT_FOR_PEERS: g_value_set_uint(value, p->wait_for_peers); break;
   case PROP_RECEIVE_VIDEO: g_value_set_boolean(value, p->receive_video); break;
   case PROP_RECEIVE_AUDIO: g_value_set_boolean(value, p->receive_audio); break;
@@ -717,8 +723,21 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
                           "Codec for raw video on video_%u pads: vp8, vp9 or h264", "vp8", flags));
   g_object_class_install_property(gobject_class, PROP_VIDEO_BITRATE,
                                   g_param_spec_uint("video-bitrate", "Video bitrate",
-                                                    "Target video bitrate in kbit/s", 50, 100000,
-                                                    kDefaultVideoBitrate, flags));
+                                                    "Video bitrate in kbit/s at the start; then "
+                                                    "congestion control moves it between "
+                                                    "video-bitrate-min and video-bitrate-max",
+                                                    50, 100000, kDefaultVideoBitrate, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_VIDEO_BITRATE_MIN,
+      g_param_spec_uint("video-bitrate-min", "Minimum video bitrate",
+                        "Congestion control never sets the encoder below this (kbit/s); under "
+                        "150 kbit/s it also drops frames, keeping each frame's quality",
+                        20, 100000, kDefaultVideoBitrateMin, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_VIDEO_BITRATE_MAX,
+      g_param_spec_uint("video-bitrate-max", "Maximum video bitrate",
+                        "Congestion control never sets the encoder above this (kbit/s)", 50, 100000,
+                        kDefaultVideoBitrateMax, flags));
   g_object_class_install_property(
       gobject_class, PROP_WAIT_FOR_PEERS,
       g_param_spec_uint(

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "rtc/gstrtcpeer.h"
+#include "rtc/mediacc.h"
 
 #include <gst/webrtc/webrtc.h>
 
@@ -29,6 +30,8 @@ struct MediaSend {
   GstCaps *rtp_caps = nullptr;   // what webrtcbin is told we send
   guint pt = 96;                 // payload type, distinct per pad (see alloc_payload_type)
   std::vector<GstElement *> chain;
+  // Video from raw: its encoder's rate, driven by every viewer's congestion controller.
+  std::unique_ptr<mediacc::EncoderControl> control;
   std::atomic<bool> built{false};
   bool eos = false; // under priv->lock
 };
@@ -58,8 +61,25 @@ bool media_negotiated(const MediaLink &l);
 void connect_pending_media(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 // Asks every encoder for a keyframe. Any thread.
 void request_keyframes(GstRtcPeer *self);
-// Offering with no sink pad of that kind: one receive-only transceiver for every codec we decode.
+// Offering with no sink pad of that kind: one receive-only transceiver for every codec we decode
+// (video with NACK/RTX and TWCC).
 void add_recv_transceiver(GstElement *webrtc, bool video);
+/* ctx, answering, before create-answer: the transceivers webrtcbin made from the remote's offer
+ * have no codec preferences, and webrtcbin 1.22 then answers without NACK, RTX and the TWCC
+ * extension even when offered. Their preferences become the offer's own codecs
+ * (mediacc::caps_from_offer), with NACK on. */
+void prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session> &s);
+/* webrtcbin's deep-element-added: RTCP feedback in time for a retransmission. rtpsession's
+ * regular RTCP interval is at least rtcp-min-interval, 5 s by default, and AVPF allows one early
+ * packet (NACK, TWCC feedback) per regular interval: the TWCC feedback of one frame took the
+ * slot and NACKs waited for the next regular packet, up to 4.5 s (rtpsession's log through the
+ * harness), long after the jitterbuffer had given up. Now: a 20 ms minimum, 8 kB/s for
+ * receivers' RTCP and TWCC feedback every 50 ms with the regular packets. */
+void on_webrtc_deep_element_added(GstBin *, GstBin *, GstElement *element, gpointer);
+// rtpbin's new-jitterbuffer: starts at 10 ms, gets `latency` once its first packet is out (the
+// first packet waits `latency`, its deadline timer, and every frame arriving meanwhile: with
+// 200 ms the first ~6 frames of every stream came 200 ms late).
+void on_new_jitterbuffer(GstElement *, GstElement *jb, guint, guint, gpointer);
 // webrtcbin's element-added: clocksync off for live input.
 void on_webrtc_element_added(GstBin *, GstElement *element, gpointer user_data);
 // ctx, removing a session: first cut it off the tees, then (its webrtcbin stopped) free the rest.

@@ -23,8 +23,15 @@ GST_DEBUG_CATEGORY_EXTERN(gst_rtc_peer_debug);
 
 namespace pointcast::rtc {
 
-constexpr guint kDefaultLatency = 10; // ms of jitterbuffer; webrtcbin's 200 ms is far too much
-constexpr guint kDefaultVideoBitrate = 2000; // kbit/s
+// ms of jitterbuffer: room for a retransmission at 50 ms RTT (with 10 ms, the default before NACK
+// and RTX, a repaired packet always came too late). Only frames behind a loss wait for it.
+constexpr guint kDefaultLatency = 200;
+constexpr guint kDefaultVideoBitrate = 2000;    // kbit/s, where congestion control starts
+constexpr guint kDefaultVideoBitrateMin = 100;  // kbit/s; below 150 the frame rate goes down
+constexpr guint kDefaultVideoBitrateMax = 4000; // kbit/s
+// kbit/s: below it, fewer frames (cc::frame_fraction). Not higher: the ball loop's own video is
+// 150-200 kbit/s, and a target pulled a little under 300 by a busy receiver dropped its frames.
+constexpr guint kFrameRateFloor = 150;
 constexpr const char *kDefaultPeerType = "gstreamer";
 // Remote peers (webrtcbin sessions) at most: a signaling server announcing thousands of peers, or
 // offering on behalf of them, must not make thousands of peer connections.
@@ -59,6 +66,7 @@ struct RtcPeerPrivate {
   guint latency = kDefaultLatency;
   guint wait_for_peers = 0;
   guint video_bitrate = kDefaultVideoBitrate;
+  guint video_bitrate_min = kDefaultVideoBitrateMin, video_bitrate_max = kDefaultVideoBitrateMax;
   gboolean receive_video = TRUE, receive_audio = FALSE;
   gboolean end_with_peers = FALSE;
   guint max_peers = kDefaultMaxPeers;

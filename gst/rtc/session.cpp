@@ -317,6 +317,12 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
   connect("on-data-channel", G_CALLBACK(on_data_channel));
   connect("pad-added", G_CALLBACK(on_webrtc_pad_added));
   g_signal_connect(s->webrtc, "element-added", G_CALLBACK(on_webrtc_element_added), self);
+  g_signal_connect(s->webrtc, "deep-element-added", G_CALLBACK(on_webrtc_deep_element_added),
+                   nullptr);
+  if (GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(s->webrtc), "rtpbin")) {
+    g_signal_connect(rtpbin, "new-jitterbuffer", G_CALLBACK(on_new_jitterbuffer), nullptr);
+    gst_object_unref(rtpbin);
+  }
   {
     std::lock_guard lk(p->lock);
     p->sessions[peer] = s;
@@ -385,6 +391,8 @@ void remove_session(GstRtcPeer *self, const std::string &peer, const std::string
   }
   // Cut the session off the shared tees, then stop its webrtcbin first: that flushes what the
   // session's queues are pushing into it, so the queues can stop without waiting on it.
+  for (auto &m : media)
+    if (m.send->control) m.send->control->forget(peer);
   unlink_media(media);
   shut_down(self, s->webrtc);
   release_media(self, media);
@@ -607,6 +615,7 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
         g_signal_emit_by_name(s->webrtc, "set-remote-description", remote, promise(on_remote_set));
       break;
     case Action::CreateAnswer:
+      prepare_answer_transceivers(self, s);
       g_signal_emit_by_name(s->webrtc, "create-answer", nullptr, promise(on_answer_created));
       break;
     case Action::ApplyLocalAnswer:

@@ -328,6 +328,13 @@ async def case_tcp_aiortc_offers(video=False):
         sent = await exchange(peer, gst)
         if video:
             await expect_video(peer, gst)
+            # The SSRCs the answer signals are the ones on the wire: a browser binds its track to
+            # them (with NACK/RTX a stray SSRC once left Chromium's <video> blank, Firefox dark).
+            signaled = {int(x) for x in re.findall(r"^a=ssrc:(\d+) ", answer.sdp, re.M)}
+            received = {s.source for r in peer.pc.getReceivers()
+                        for s in r.getSynchronizationSources()}
+            assert received and received <= signaled, (
+                "video on SSRC %s, the answer signals %s" % (received, signaled))
         await sig.close()
         verify(sent, peer, gst)
         await peer.pc.close()

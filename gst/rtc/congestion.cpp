@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "rtc/congestion.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace pointcast::cc {
+
+namespace {
+constexpr int64_t kGroupUs = 5'000;          // packets sent within 5 ms: one group (GCC 5.2)
+constexpr size_t kTrendWindow = 20;          // groups in the trendline regression
+constexpr double kSmoothing = 0.9;           // of the accumulated delay
+constexpr double kTrendGain = 4.0;           // GCC's threshold gain
+constexpr int64_t kOveruseTimeUs = 10'000;   // the trend must stay above for this long
+constexpr double kQueueGuardMs = 30;         // a standing queue this long is overuse outright
+constexpr int64_t kWindowUs = 500'000;       // loss and receive rate over this much send time
+constexpr int64_t kMinWindowUs = 10'000'000; // the one-way-delay minimum is over 10 s
+constexpr int64_t kOutageUs = 500'000;       // a run of losses this long is an outage
+constexpr double kBeta = 0.85;               // decrease to this share of the received rate
+constexpr double kIncreasePerSecond = 1.08;  // multiplicative increase, far from congestion
+} // namespace
+
+Controller::Controller(Config c) : cfg_(c)
+{
+  if (cfg_.min_bps > cfg_.max_bps) std::swap(cfg_.min_bps, cfg_.max_bps);
+  delay_target_ = loss_target_ = clamp(cfg_.start_bps);
+}
+
+double Controller::clamp(double bps) const
+{
+  return std::clamp(bps, double(cfg_.min_bps), double(cfg_.max_bps));
+}
+
+uint32_t Controller::target_bps() const
+{
+  return uint32_t(clamp(std::min(delay_target_, loss_target_)));
+}
+
+void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &packets)
+{
+  // Losses that span more than kOutageUs of send time are an outage (the link was down, or the
+  // peer away), not congestion: cutting the rate for them would only slow the recovery.
+  std::vector<bool> outage(packets.size(), false);
+  for (size_t i = 0; i < packets.size();) {
+    if (!packets[i].lost) {
+      i++;
+      continue;
+    }
+    size_t j = i;
+    while (j + 1 < packets.size() && packets[j + 1].lost) j++;
+    if (packets[j].send_us - packets[i].send_us >= kOutageUs)
+      std::fill(outage.begin() + i, outage.begin() + j + 1, true);
+    i = j + 1;
+  }
+  // Overuse in any group of this feedback counts: a later group of the same batch must not hide
+  // it (the sender hears about the queue only this once).
+  overuse_seen_ = false;
+  for (size_t i = 0; i < packets.size(); i++) {
+    const auto &p = packets[i];
+    if (outage[i]) continue;
+    last_feedback_send_ = std::max(last_feedback_send_, p.send_us);
+    window_.push_back(p);
+    if (!p.lost) add_received(p);
+  }
+  while (!window_.empty() && window_.front().send_us < last_feedback_send_ - kWindowUs)
+    window_.pop_front();
+  size_t lost = 0, total = window_.size();
+  uint64_t bytes = 0;
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (auto &p : window_) {
+    if (p.lost) {
+      lost++;
+      continue;
+    }
+    bytes += p.size;
+    lo = std::min(lo, p.recv_us);
+    hi = std::max(hi, p.recv_us);
+  }
+  if (overuse_seen_) usage_ = Usage::Overuse;
+  if (total >= 10) loss_ = double(lost) / double(total);
+  if (hi > lo) acked_bps_ = double(bytes) * 8e6 / double(std::max<int64_t>(hi - lo, 100'000));
+  update_loss_target(now_us);
+  update_rate(now_us);
+}
+
+void Controller::on_receiver_report(int64_t now_us, double fraction_lost, double rtt_ms)
+{
+  if (rtt_ms >= 0) rtt_ms_ = rtt_ms;
+  // Without TWCC (a peer that did not negotiate it) the receiver report's loss drives the
+  // loss-based target; with it, the per-packet results are fresher and finer.
+  if (last_update_ && now_us - *last_update_ < 2'000'000) return;
+  loss_ = std::clamp(fraction_lost, 0.0, 1.0);
+  update_loss_target(now_us);
+}
+
+void Controller::add_received(const PacketResult &p)
+{
+  int64_t owd = p.recv_us - p.send_us;
+  while (!owd_min_.empty() && owd_min_.back().second >= owd) owd_min_.pop_back();
+  owd_min_.emplace_back(p.recv_us, owd);
+  while (owd_min_.front().first < p.recv_us - kMinWindowUs) owd_min_.pop_front();
+
+  if (cur_ && p.send_us - cur_->first_send <= kGroupUs && p.send_us >= cur_->first_send) {
+    cur_->last_send = std::max(cur_->last_send, p.send_us);
+    cur_->last_recv = std::max(cur_->last_recv, p.recv_us);
+    cur_->min_owd = std::min(cur_->min_owd, owd);
+    cur_->bytes += p.size;
+    return;
+  }
+  if (cur_) close_group(p.recv_us);
+  cur_ = Group{p.send_us, p.send_us, p.recv_us, owd, p.size};
+}
+
+void Controller::close_group(int64_t now_us)
+{
+  queue_ms_ = double(cur_->min_owd - owd_min_.front().second) / 1000.0;
+  if (prev_ && cur_->last_send > prev_->last_send) {
+    int64_t send_delta = cur_->last_send - prev_->last_send;
+    int64_t recv_delta = cur_->last_recv - prev_->last_recv;
+    acc_delay_ms_ += double(recv_delta - send_delta) / 1000.0;
+    smoothed_ms_ = kSmoothing * smoothed_ms_ + (1 - kSmoothing) * acc_delay_ms_;
+    if (!first_recv_) first_recv_ = cur_->last_recv;
+    trend_.emplace_back(double(cur_->last_recv - *first_recv_) / 1000.0, smoothed_ms_);
+    if (trend_.size() > kTrendWindow) trend_.pop_front();
+    double slope = 0;
+    if (trend_.size() >= 5) {
+      double mx = 0, my = 0;
+      for (auto &[x, y] : trend_) mx += x, my += y;
+      mx /= double(trend_.size());
+      my /= double(trend_.size());
+      double num = 0, den = 0;
+      for (auto &[x, y] : trend_) num += (x - mx) * (y - my), den += (x - mx) * (x - mx);
+      if (den > 0) slope = num / den;
+    }
+    detect(now_us, slope, send_delta);
+  }
+  prev_ = cur_;
+}
+
+// GCC's overuse detector (draft-ietf-rmcat-gcc-02 5.4, 5.5 as libwebrtc's trendline does it).
+void Controller::detect(int64_t now_us, double trend, int64_t dt_us)
+{
+  double t = double(std::min<size_t>(trend_.size(), 60)) * trend * kTrendGain;
+  if (trend_.size() < 5) t = 0;
+  if (t > threshold_) {
+    overuse_since_ = overuse_since_ < 0 ? dt_us / 2 : overuse_since_ + dt_us;
+    overuse_count_++;
+    if (overuse_since_ > kOveruseTimeUs && overuse_count_ > 1 && trend >= prev_trend_) {
+      usage_ = Usage::Overuse;
+      overuse_since_ = 0;
+      overuse_count_ = 0;
+    }
+  } else if (t < -threshold_) {
+    overuse_since_ = -1;
+    overuse_count_ = 0;
+    usage_ = Usage::Underuse;
+  } else {
+    overuse_since_ = -1;
+    overuse_count_ = 0;
+    usage_ = Usage::Normal;
+  }
+  if (queue_ms_ > kQueueGuardMs) usage_ = Usage::Overuse;
+  overuse_seen_ |= usage_ == Usage::Overuse;
+  prev_trend_ = trend;
+  // The threshold follows |t| slowly upwards and faster downwards, so that a link with steady
+  // jitter does not look congested and a quiet one notices a queue early.
+  if (last_threshold_update_ && std::fabs(t) <= threshold_ + 15) {
+    double k = std::fabs(t) < threshold_ ? 0.039 : 0.0087;
+    double dt_ms = std::min(double(now_us - *last_threshold_update_) / 1000.0, 100.0);
+    threshold_ = std::clamp(threshold_ + k * (std::fabs(t) - threshold_) * dt_ms, 6.0, 600.0);
+  }
+  last_threshold_update_ = now_us;
+}
+
+void Controller::update_rate(int64_t now_us)
+{
+  double dt = last_update_ ? double(now_us - *last_update_) / 1e6 : 0.0;
+  dt = std::clamp(dt, 0.0, 1.0);
+  last_update_ = now_us;
+  double rtt = rtt_ms_ > 0 ? rtt_ms_ : 100.0;
+  double target = std::min(delay_target_, loss_target_);
+  if (usage_ == Usage::Overuse) {
+    // At most one cut per round trip: the feedback after a cut still shows the old queue.
+    if (last_decrease_ && double(now_us - *last_decrease_) < std::max(rtt, 200.0) * 1000) return;
+    double base = acked_bps_ > 0 ? acked_bps_ : target;
+    // At most halved per cut: an encoder sending far below its target (a still scene) would
+    // otherwise fall to 0.85 x its own small rate on one late burst (a receiver descheduled for
+    // 30 ms on a busy machine looks like a queue); a real bottleneck takes one or two cuts more.
+    delay_target_ = clamp(std::min(std::max(kBeta * base, 0.5 * target), delay_target_));
+    last_decrease_ = now_us;
+    // Where the link congested, smoothed: the next increase slows down near it.
+    if (congestion_ema_) {
+      double d = base - *congestion_ema_;
+      *congestion_ema_ += 0.25 * d;
+      congestion_var_ = 0.75 * (congestion_var_ + 0.25 * d * d);
+    } else {
+      congestion_ema_ = base;
+      congestion_var_ = 0;
+    }
+    return;
+  }
+  if (usage_ == Usage::Underuse) return; // the queue drains: hold until it has
+  if (last_decrease_ && double(now_us - *last_decrease_) < rtt * 1000) return;
+  double next;
+  double sigma =
+      congestion_ema_ ? std::max(std::sqrt(congestion_var_), 0.05 * *congestion_ema_) : 0;
+  if (congestion_ema_ && delay_target_ > *congestion_ema_ + 3 * sigma) congestion_ema_.reset();
+  if (congestion_ema_ && delay_target_ >= *congestion_ema_ - 3 * sigma) {
+    // Near the last congestion point: about one packet per response time (GCC 5.5).
+    double bits_per_frame = delay_target_ / 30;
+    double packets = std::ceil(bits_per_frame / (1200 * 8));
+    double response_s = (rtt + 100) / 1000;
+    next = delay_target_ + std::max(1000.0, dt / response_s * bits_per_frame / packets);
+  } else {
+    next = delay_target_ * std::pow(kIncreasePerSecond, dt);
+  }
+  // Never far beyond what actually got through: an encoder that sends less than its target
+  // (a still scene) must not earn a target the link never carried.
+  if (acked_bps_ > 0) next = std::min(next, std::max(delay_target_, 1.5 * acked_bps_ + 10'000));
+  delay_target_ = clamp(next);
+}
+
+// Loss-based, homegrown_cc's rule with a wider band: above 10 % cut by half the loss, 5-10 %
+// hold, below grow. homegrown_cc holds from 2 %; with NACK + RTX a few percent of random loss
+// is repaired within a round trip, and holding there froze the rate on the 2 % links of the
+// benchmark (the unit test's 2 % link ended at 2.8 instead of 4 Mbit/s).
+void Controller::update_loss_target(int64_t now_us)
+{
+  double dt = last_loss_update_ ? double(now_us - *last_loss_update_) / 1e6 : 0.0;
+  dt = std::clamp(dt, 0.0, 1.0);
+  if (loss_ > 0.10) {
+    if (last_loss_update_ && dt < 0.3) return; // once per 300 ms: the window still has them
+    loss_target_ = clamp(std::min(delay_target_, loss_target_) * std::max(0.5, 1 - 0.5 * loss_));
+  } else if (loss_ <= 0.05) {
+    loss_target_ = clamp(loss_target_ * std::pow(kIncreasePerSecond, dt));
+  }
+  last_loss_update_ = now_us;
+}
+
+Allocation allocate(const std::vector<uint32_t> &viewer_bps, uint32_t floor_bps, uint32_t min_bps,
+                    uint32_t max_bps)
+{
+  Allocation a;
+  if (viewer_bps.empty()) {
+    a.encoder_bps = max_bps;
+    return a;
+  }
+  uint32_t slowest_above = 0, fastest = 0;
+  for (uint32_t v : viewer_bps) {
+    if (v >= floor_bps && (!slowest_above || v < slowest_above)) slowest_above = v;
+    fastest = std::max(fastest, v);
+  }
+  a.encoder_bps =
+      std::clamp(slowest_above ? slowest_above : fastest, std::min(min_bps, max_bps), max_bps);
+  for (uint32_t v : viewer_bps) {
+    double keep = 1.0;
+    while (keep > 0.125 && double(v) < keep * a.encoder_bps) keep /= 2;
+    a.keep.push_back(keep);
+  }
+  return a;
+}
+
+double frame_fraction(uint32_t target_bps, uint32_t floor_bps, double min_fraction)
+{
+  if (!floor_bps || target_bps >= floor_bps) return 1.0;
+  return std::max(min_fraction, double(target_bps) / double(floor_bps));
+}
+
+} // namespace pointcast::cc

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Congestion control for one media sender towards one remote peer, as a pure object: feedback in,
+ * a target bitrate out; no GStreamer, no clock of its own (every call says what time it is).
+ *
+ * Modelled on webrtcsink's "homegrown" controller (gst-plugins-rs net/webrtc/src/webrtcsink/
+ * homegrown_cc.rs): a delay-based target and a loss-based target, the lower of the two applied,
+ * multiplicative increase far from the last congestion point and additive close to it. It
+ * differs where that one reads webrtcbin's averaged "twcc-stats": here the delay signal is
+ * computed from the per-packet TWCC results (send time, size, arrival time or lost), as a
+ * trendline of the one-way delay variation over packet groups with an adaptive threshold (the
+ * GCC detector, draft-ietf-rmcat-gcc-02 section 5), plus a guard on the absolute queuing delay.
+ *
+ * Where the input comes from in GStreamer 1.22 (probed on this machine): when the TWCC header
+ * extension is negotiated (rtphdrexttwcc on the payloader, `extmap-N=<URI>` and
+ * `rtcp-fb-transport-cc=true` in the caps of *both* sides' transceivers; an answerer without the
+ * extmap in its codec-preferences drops it from the answer), webrtcbin's rtpsession pushes an
+ * upstream custom event "RTPTWCCPackets" into the sink pad of the track for every feedback
+ * packet: a "packets" array of "RTPTWCCPacket" structures (seqnum, local-ts and remote-ts in ns,
+ * size, payload-type, lost). The same session also has a "twcc-stats" property and get-stats'
+ * candidate-pair entry a "gst-twcc-stats" structure (averages only). RTCP receiver reports
+ * (fraction lost, RTT) come from get-stats' remote-inbound-rtp entries.
+ */
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <vector>
+
+namespace pointcast::cc {
+
+// One RTP packet as TWCC feedback reports it. Times in microseconds: send time on our clock,
+// arrival on the remote's (only differences of arrivals are used).
+struct PacketResult {
+  int64_t send_us = 0;
+  int64_t recv_us = 0; // ignored when lost
+  uint32_t size = 0;   // bytes
+  bool lost = false;
+};
+
+enum class Usage { Normal, Overuse, Underuse };
+
+struct Config {
+  uint32_t min_bps = 100'000;
+  uint32_t max_bps = 4'000'000;
+  uint32_t start_bps = 2'000'000;
+};
+
+class Controller {
+public:
+  explicit Controller(Config c);
+
+  // A TWCC feedback message: its packets in sequence-number order.
+  void on_feedback(int64_t now_us, const std::vector<PacketResult> &packets);
+  // An RTCP receiver report: fraction lost in [0, 1] since the last one; RTT in ms (< 0: unknown).
+  void on_receiver_report(int64_t now_us, double fraction_lost, double rtt_ms);
+
+  uint32_t target_bps() const;
+  uint32_t delay_target_bps() const { return uint32_t(delay_target_); }
+  uint32_t loss_target_bps() const { return uint32_t(loss_target_); }
+  // What the receiver took in over the last half second (bit/s), 0 before any feedback.
+  uint32_t acked_bps() const { return uint32_t(acked_bps_); }
+  Usage usage() const { return usage_; }
+  double loss_fraction() const { return loss_; }
+  double queuing_delay_ms() const { return queue_ms_; }
+  double rtt_ms() const { return rtt_ms_; }
+
+private:
+  struct Group {
+    int64_t first_send = 0, last_send = 0, last_recv = 0;
+    int64_t min_owd = 0; // the packet of the burst that waited least: the standing queue
+    uint64_t bytes = 0;
+  };
+  void add_received(const PacketResult &p);
+  void close_group(int64_t now_us);
+  void detect(int64_t now_us, double trend, int64_t dt_us);
+  void update_rate(int64_t now_us);
+  void update_loss_target(int64_t now_us);
+  double clamp(double bps) const;
+
+  Config cfg_;
+  double delay_target_, loss_target_;
+  // Packet groups (burst of packets sent within 5 ms) and the trendline over them.
+  std::optional<Group> cur_, prev_;
+  double acc_delay_ms_ = 0, smoothed_ms_ = 0;
+  std::deque<std::pair<double, double>> trend_; // (arrival ms since first, smoothed delay ms)
+  std::optional<int64_t> first_recv_;
+  double threshold_ = 12.5;
+  std::optional<int64_t> last_threshold_update_;
+  int64_t overuse_since_ = -1;
+  double prev_trend_ = 0;
+  int overuse_count_ = 0;
+  Usage usage_ = Usage::Normal;
+  bool overuse_seen_ = false;
+  // Standing queue: the least one-way delay (clock offset included) in the last packet group,
+  // minus the least of the last 10 s. Per group, because the last packets of a frame's burst
+  // always wait for the first ones (33 ms at 1 Mbit/s), which is no queue to drain.
+  std::deque<std::pair<int64_t, int64_t>> owd_min_; // (recv, owd) monotonic deque
+  double queue_ms_ = 0;
+  // Receive rate and loss over the last 500 ms of feedback (by send time).
+  std::deque<PacketResult> window_;
+  double acked_bps_ = 0;
+  double loss_ = 0;
+  double rtt_ms_ = -1;
+  // Rate control.
+  std::optional<int64_t> last_update_, last_decrease_, last_loss_update_;
+  std::optional<double> congestion_ema_;
+  double congestion_var_ = 0;
+  int64_t last_feedback_send_ = -1;
+};
+
+/* Several viewers of one shared encoder. The encoder follows the slowest viewer whose target is
+ * at or above FLOOR (within [min, max]); a viewer below the floor does not hold the others back:
+ * it gets a fraction of the frames instead (keep[i] = 1/2^k, as a temporal layering can drop
+ * frames nothing else refers to). When every viewer is below the floor, the encoder follows the
+ * fastest of them, so the best link still gets every frame. Why not the slowest always: one
+ * viewer on a bad LTE link would pull a room of wired viewers down to its 200 kbit/s; why not an
+ * encoder per class: CPU (the scale-out target is one encode for 8 viewers). */
+struct Allocation {
+  uint32_t encoder_bps = 0;
+  std::vector<double> keep; // per viewer, in (0, 1]
+};
+Allocation allocate(const std::vector<uint32_t> &viewer_bps, uint32_t floor_bps, uint32_t min_bps,
+                    uint32_t max_bps);
+
+/* One encoder below the floor: bitrate alone would make every frame a smear, so the frame rate
+ * goes down with it (frames kept = target / floor, at least MIN_FRACTION), keeping the bits per
+ * frame of the floor. */
+double frame_fraction(uint32_t target_bps, uint32_t floor_bps, double min_fraction = 0.2);
+
+} // namespace pointcast::cc

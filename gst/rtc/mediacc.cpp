@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "rtc/mediacc.h"
+
+#include "rtc/codecs.h"
+
+#include <gst/rtp/rtp.h>
+#include <gst/video/video.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <string_view>
+
+GST_DEBUG_CATEGORY_STATIC(mediacc_debug);
+#define GST_CAT_DEFAULT mediacc_debug
+
+namespace pointcast::mediacc {
+
+namespace {
+void init_debug()
+{
+  static std::once_flag once;
+  std::call_once(once, [] {
+    GST_DEBUG_CATEGORY_INIT(mediacc_debug, "rtcpeer-cc", 0, "rtcpeer congestion control");
+  });
+}
+
+const char *extmap_uri(const GValue *v)
+{
+  if (G_VALUE_HOLDS_STRING(v)) return g_value_get_string(v);
+  // (direction, uri, attributes) as webrtcbin also accepts it
+  if (GST_VALUE_HOLDS_ARRAY(v) && gst_value_array_get_size(v) >= 2) {
+    const GValue *u = gst_value_array_get_value(v, 1);
+    if (G_VALUE_HOLDS_STRING(u)) return g_value_get_string(u);
+  }
+  return nullptr;
+}
+} // namespace
+
+void add_feedback(GstCaps *caps, int id)
+{
+  std::string field = "extmap-" + std::to_string(id);
+  for (guint i = 0; i < gst_caps_get_size(caps); i++)
+    gst_structure_set(gst_caps_get_structure(caps, i), "rtcp-fb-nack", G_TYPE_BOOLEAN, TRUE,
+                      "rtcp-fb-transport-cc", G_TYPE_BOOLEAN, TRUE, field.c_str(), G_TYPE_STRING,
+                      kTwccUri, nullptr);
+}
+
+int twcc_id(const GstCaps *caps)
+{
+  if (!caps || gst_caps_is_empty(caps) || gst_caps_is_any(caps)) return 0;
+  const GstStructure *s = gst_caps_get_structure(caps, 0);
+  for (int i = 0; i < gst_structure_n_fields(s); i++) {
+    std::string_view name = gst_structure_nth_field_name(s, guint(i));
+    if (name.substr(0, 7) != "extmap-") continue;
+    const char *uri = extmap_uri(gst_structure_get_value(s, name.data()));
+    if (uri && std::string_view(uri) == kTwccUri) return std::atoi(name.data() + 7);
+  }
+  return 0;
+}
+
+bool add_twcc_extension(GstElement *payloader, int id)
+{
+  GstRTPHeaderExtension *ext = gst_rtp_header_extension_create_from_uri(kTwccUri);
+  if (!ext) return false;
+  gst_rtp_header_extension_set_id(ext, guint(id));
+  g_signal_emit_by_name(payloader, "add-extension", ext);
+  gst_object_unref(ext);
+  return true;
+}
+
+GstCaps *caps_from_offer(const GstSDPMedia *media)
+{
+  GstCaps *out = gst_caps_new_empty();
+  for (guint i = 0; i < gst_sdp_media_formats_len(media); i++) {
+    int pt = std::atoi(gst_sdp_media_get_format(media, i));
+    GstCaps *caps = gst_sdp_media_get_caps_from_media(media, pt);
+    if (!caps) continue;
+    // attributes_to_caps adds the m-line's extmaps (get_caps_from_media has the rtcp-fb ones).
+    gst_sdp_media_attributes_to_caps(media, caps);
+    GstStructure *s = gst_caps_get_structure(caps, 0);
+    const char *enc = gst_structure_get_string(s, "encoding-name");
+    // RTX, RED and ULPFEC are webrtcbin's to add (do-nack, fec-type); unknown codecs we
+    // could not depayload.
+    if (!enc || !codecs::by_encoding(enc)) {
+      gst_caps_unref(caps);
+      continue;
+    }
+    gst_structure_set_name(s, "application/x-rtp");
+    // Attributes of the section that are not the codec's (the answer makes its own).
+    for (const char *f : {"a-mid", "a-setup", "a-ice-ufrag", "a-ice-pwd", "a-fingerprint",
+                          "a-ice-options", "a-rtcp-mux", "a-rtcp-mux-only", "a-rtcp-rsize",
+                          "a-msid", "a-ssrc", "a-ssrc-group", "a-end-of-candidates"})
+      gst_structure_remove_field(s, f);
+    gst_caps_append(out, caps);
+  }
+  if (gst_caps_is_empty(out)) {
+    gst_caps_unref(out);
+    return nullptr;
+  }
+  return out;
+}
+
+bool parse_twcc_event(GstEvent *event, std::vector<cc::PacketResult> &out)
+{
+  if (GST_EVENT_TYPE(event) != GST_EVENT_CUSTOM_UPSTREAM) return false;
+  const GstStructure *s = gst_event_get_structure(event);
+  if (!s || !gst_structure_has_name(s, "RTPTWCCPackets")) return false;
+  const GValue *packets = gst_structure_get_value(s, "packets");
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS // rtpsession 1.22 sends a GValueArray
+      if (!packets || !G_VALUE_HOLDS(packets, g_value_array_get_type())) return false;
+  auto *array = static_cast<GValueArray *>(g_value_get_boxed(packets));
+  for (guint i = 0; array && i < array->n_values; i++) {
+    const GValue *v = g_value_array_get_nth(array, i);
+    if (!GST_VALUE_HOLDS_STRUCTURE(v)) continue;
+    const GstStructure *p = gst_value_get_structure(v);
+    guint64 local = 0, remote = GST_CLOCK_TIME_NONE;
+    guint size = 0;
+    gboolean lost = FALSE;
+    gst_structure_get(p, "local-ts", G_TYPE_UINT64, &local, "size", G_TYPE_UINT, &size, "lost",
+                      G_TYPE_BOOLEAN, &lost, nullptr);
+    gst_structure_get_uint64(p, "remote-ts", &remote);
+    if (!GST_CLOCK_TIME_IS_VALID(local)) continue; // not one of ours (sent before a restart)
+    cc::PacketResult r;
+    r.send_us = int64_t(local / 1000);
+    r.lost = lost || !GST_CLOCK_TIME_IS_VALID(remote);
+    r.recv_us = r.lost ? 0 : int64_t(remote / 1000);
+    r.size = size;
+    out.push_back(r);
+  }
+  G_GNUC_END_IGNORE_DEPRECATIONS
+  return true;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+
+struct EncoderControl::Shared {
+  std::mutex lock;
+  GstElement *encoder = nullptr;
+  bool kbit = false; // x264enc: kbit/s
+  cc::Config cfg;
+  uint32_t floor = 0;
+  struct Peer {
+    std::unique_ptr<cc::Controller> ctl;
+    GstPad *pad = nullptr;
+    gulong probe = 0;
+  };
+  std::map<std::string, Peer> peers;
+  uint32_t applied = 0;
+  double fraction = 1.0, credit = 0;
+  KeyframeGate keyframes;
+  bool keyframe_pending = false; // asked for within the gate's interval: sent when it ends
+  gulong raw_probe = 0, out_probe = 0;
+  // What the encoder puts out (bit/s, over about a second): whether the target binds at all.
+  double out_bps = 0;
+  int64_t out_since = -1;
+  uint64_t out_bytes = 0;
+
+  // Under lock: the encoder rate the viewers call for now, 0 when it need not change. The caller
+  // sets it with set_rate() after unlocking: the encoder's own lock may be held by its streaming
+  // thread, which takes ours in on_encoded().
+  uint32_t update_locked();
+  void set_rate(uint32_t bps);
+};
+
+namespace {
+struct Tap {
+  std::weak_ptr<EncoderControl::Shared> shared;
+  std::string peer;
+};
+
+int64_t now_us()
+{
+  return int64_t(g_get_monotonic_time());
+}
+} // namespace
+
+uint32_t EncoderControl::Shared::update_locked()
+{
+  std::vector<uint32_t> targets;
+  for (auto &[id, p] : peers) targets.push_back(p.ctl->target_bps());
+  if (targets.empty()) return 0;
+  auto a = cc::allocate(targets, floor, cfg.min_bps, cfg.max_bps);
+  // Fewer frames only when the target binds: an encoder that sends less than it (a still
+  // scene) loses nothing to a low target, and dropping its frames would.
+  fraction = out_bps >= 0.8 * a.encoder_bps ? cc::frame_fraction(a.encoder_bps, floor) : 1.0;
+  // Small steps are noise; each change reconfigures the encoder.
+  if (applied && std::fabs(double(a.encoder_bps) - applied) < 0.03 * applied) return 0;
+  GST_DEBUG_OBJECT(encoder, "bitrate %u -> %u bit/s (%zu viewers), frames kept %.2f", applied,
+                   a.encoder_bps, targets.size(), fraction);
+  applied = a.encoder_bps;
+  return applied;
+}
+
+void EncoderControl::Shared::set_rate(uint32_t bps)
+{
+  if (!bps) return;
+  if (kbit)
+    g_object_set(encoder, "bitrate", guint(std::max<uint32_t>(1, bps / 1000)), nullptr);
+  else
+    g_object_set(encoder, "target-bitrate", gint(bps), nullptr);
+}
+
+static GstPadProbeReturn on_upstream(GstPad *, GstPadProbeInfo *info, gpointer user_data)
+{
+  auto *tap = static_cast<Tap *>(user_data);
+  auto shared = tap->shared.lock();
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
+  if (!shared || !ev) return GST_PAD_PROBE_OK;
+  if (gst_video_event_is_force_key_unit(ev)) {
+    std::lock_guard lk(shared->lock);
+    if (shared->keyframes.allow(now_us())) {
+      shared->keyframe_pending = false;
+      return GST_PAD_PROBE_OK;
+    }
+    // Coalesced, not dropped: a receiver whose keyframe was the one lost asks only once.
+    GST_LOG("keyframe request from '%s' deferred: one was sent just now", tap->peer.c_str());
+    shared->keyframe_pending = true;
+    return GST_PAD_PROBE_DROP;
+  }
+  std::vector<cc::PacketResult> packets;
+  if (!parse_twcc_event(ev, packets)) return GST_PAD_PROBE_OK;
+  uint32_t rate = 0;
+  {
+    std::lock_guard lk(shared->lock);
+    auto it = shared->peers.find(tap->peer);
+    if (it != shared->peers.end() && !packets.empty()) {
+      auto &c = *it->second.ctl;
+      c.on_feedback(now_us(), packets);
+      GST_LOG("'%s': %zu packets, usage %d, queue %.1f ms, loss %.3f, received %u bit/s, "
+              "target delay %u loss %u",
+              tap->peer.c_str(), packets.size(), int(c.usage()), c.queuing_delay_ms(),
+              c.loss_fraction(), c.acked_bps(), c.delay_target_bps(), c.loss_target_bps());
+      rate = shared->update_locked();
+    }
+  }
+  shared->set_rate(rate);
+  return GST_PAD_PROBE_DROP; // ours; nothing upstream of the tee wants it
+}
+
+static GstPadProbeReturn on_raw_frame(GstPad *, GstPadProbeInfo *, gpointer user_data)
+{
+  auto *shared = static_cast<EncoderControl::Shared *>(user_data);
+  bool keyframe = false;
+  GstPadProbeReturn ret = GST_PAD_PROBE_OK;
+  {
+    std::lock_guard lk(shared->lock);
+    if (shared->keyframe_pending && shared->keyframes.allow(now_us())) {
+      shared->keyframe_pending = false;
+      keyframe = true;
+    }
+    if (shared->fraction < 1.0 && !keyframe) {
+      shared->credit += shared->fraction;
+      if (shared->credit >= 1.0)
+        shared->credit -= 1.0;
+      else
+        ret = GST_PAD_PROBE_DROP;
+    }
+  }
+  if (keyframe) {
+    // Into the encoder's src pad as a receiver's request would come; before this frame enters.
+    GstPad *src = gst_element_get_static_pad(shared->encoder, "src");
+    gst_pad_send_event(src,
+                       gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+    gst_object_unref(src);
+  }
+  return ret;
+}
+
+static GstPadProbeReturn on_encoded(GstPad *, GstPadProbeInfo *info, gpointer user_data)
+{
+  auto *shared = static_cast<EncoderControl::Shared *>(user_data);
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (!buf) return GST_PAD_PROBE_OK;
+  int64_t now = now_us();
+  std::lock_guard lk(shared->lock);
+  if (shared->out_since < 0) shared->out_since = now;
+  shared->out_bytes += gst_buffer_get_size(buf);
+  if (now - shared->out_since >= 1'000'000) {
+    shared->out_bps = double(shared->out_bytes) * 8e6 / double(now - shared->out_since);
+    shared->out_since = now;
+    shared->out_bytes = 0;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+EncoderControl::EncoderControl(GstElement *encoder, cc::Config cfg, uint32_t floor_bps)
+    : shared_(std::make_shared<Shared>())
+{
+  init_debug();
+  shared_->encoder = GST_ELEMENT(gst_object_ref(encoder));
+  shared_->kbit = !g_object_class_find_property(G_OBJECT_GET_CLASS(encoder), "target-bitrate");
+  shared_->cfg = cfg;
+  shared_->floor = floor_bps;
+  // Raw frames dropped before the encoder (below the floor): the encoder's rate control then
+  // spends the bits on fewer, sharper frames. The probe's data is freed with the element.
+  if (GstPad *sink = gst_element_get_static_pad(encoder, "sink")) {
+    shared_->raw_probe =
+        gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_BUFFER, on_raw_frame, shared_.get(), nullptr);
+    gst_object_unref(sink);
+  }
+  if (GstPad *src = gst_element_get_static_pad(encoder, "src")) {
+    shared_->out_probe =
+        gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_BUFFER, on_encoded, shared_.get(), nullptr);
+    gst_object_unref(src);
+  }
+}
+
+EncoderControl::~EncoderControl()
+{
+  std::map<std::string, Shared::Peer> peers;
+  {
+    std::lock_guard lk(shared_->lock);
+    peers.swap(shared_->peers);
+  }
+  for (auto &[id, p] : peers) {
+    if (p.probe) gst_pad_remove_probe(p.pad, p.probe);
+    gst_object_unref(p.pad);
+  }
+  if (GstPad *sink = gst_element_get_static_pad(shared_->encoder, "sink")) {
+    if (shared_->raw_probe) gst_pad_remove_probe(sink, shared_->raw_probe);
+    gst_object_unref(sink);
+  }
+  if (GstPad *src = gst_element_get_static_pad(shared_->encoder, "src")) {
+    if (shared_->out_probe) gst_pad_remove_probe(src, shared_->out_probe);
+    gst_object_unref(src);
+  }
+  gst_object_unref(shared_->encoder);
+}
+
+void EncoderControl::watch(const std::string &peer, GstPad *pad)
+{
+  forget(peer);
+  auto *tap = new Tap{shared_, peer};
+  gulong id = gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, on_upstream, tap,
+                                [](gpointer d) { delete static_cast<Tap *>(d); });
+  std::lock_guard lk(shared_->lock);
+  cc::Config c = shared_->cfg;
+  // A new viewer starts where the encoder is, not back at the start rate.
+  if (shared_->applied) c.start_bps = shared_->applied;
+  auto &p = shared_->peers[peer];
+  p.ctl = std::make_unique<cc::Controller>(c);
+  p.pad = GST_PAD(gst_object_ref(pad));
+  p.probe = id;
+}
+
+void EncoderControl::forget(const std::string &peer)
+{
+  Shared::Peer p;
+  uint32_t rate = 0;
+  {
+    std::lock_guard lk(shared_->lock);
+    auto it = shared_->peers.find(peer);
+    if (it == shared_->peers.end()) return;
+    p = std::move(it->second);
+    shared_->peers.erase(it);
+    rate = shared_->update_locked(); // the viewers left set the rate from now on
+  }
+  shared_->set_rate(rate);
+  if (p.probe) gst_pad_remove_probe(p.pad, p.probe);
+  gst_object_unref(p.pad);
+}
+
+uint32_t EncoderControl::bitrate_bps() const
+{
+  std::lock_guard lk(shared_->lock);
+  return shared_->applied ? shared_->applied : shared_->cfg.start_bps;
+}
+
+double EncoderControl::frame_fraction() const
+{
+  std::lock_guard lk(shared_->lock);
+  return shared_->fraction;
+}
+
+} // namespace pointcast::mediacc

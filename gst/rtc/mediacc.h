@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* What rtcpeer's media path needs from webrtcbin 1.22 for loss recovery and congestion control,
+ * kept out of the element: the caps fields that negotiate NACK/RTX and TWCC, the TWCC header
+ * extension on a payloader, the feedback webrtcbin hands upstream, and EncoderControl, which
+ * drives one shared encoder from every viewer's cc::Controller.
+ *
+ * How webrtcbin 1.22 does it (probed on this machine, GStreamer 1.22.0):
+ * - NACK + RTX: `do-nack` on the transceiver and `rtcp-fb-nack=true` in its caps; the offer then
+ *   carries `a=rtcp-fb:PT nack` and an rtx payload type with apt=PT, and webrtcbin puts
+ *   rtprtxsend/rtpstorage in the sender and do-retransmission on the receiver's jitterbuffer. An
+ *   answerer whose transceiver has no codec-preferences answers without `nack` and without RTX.
+ * - TWCC: the payloader writes the extension (rtphdrexttwcc, `add-extension`), the caps carry
+ *   `extmap-ID=<kTwccUri>` and `rtcp-fb-transport-cc=true`; rtpsession rewrites the sequence number
+ *   per session (it makes the buffer writable, so a tee shared by sessions is fine) and, for each
+ *   feedback, pushes the upstream event "RTPTWCCPackets" into the track's sink pad.
+ * - ULPFEC/RED: `fec-type=ulp-red` and `fec-percentage` on the transceiver (rtpulpfecenc +
+ *   rtpredenc inside webrtcbin); the offer gets red and ulpfec payload types. */
+#pragma once
+
+#include "rtc/congestion.h"
+
+#include <gst/gst.h>
+#include <gst/sdp/sdp.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pointcast::mediacc {
+
+inline constexpr const char *kTwccUri =
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+inline constexpr int kTwccId = 1; // our offers map TWCC to extension id 1
+
+// NACK, transport-cc feedback and the TWCC extension (as TWCC_ID) in every structure of CAPS.
+void add_feedback(GstCaps *caps, int twcc_id = kTwccId);
+// The TWCC extension id in caps (extmap-N=kTwccUri), 0 when absent.
+int twcc_id(const GstCaps *caps);
+// Makes PAYLOADER write the TWCC extension with ID; false when rtphdrexttwcc is missing.
+bool add_twcc_extension(GstElement *payloader, int id);
+/* The caps for a transceiver webrtcbin created from a remote offer (m-line MEDIA), so that the
+ * answer keeps the offer's NACK/RTX, transport-cc and TWCC extmap: every codec of the offer that
+ * rtcpeer can decode, with its own payload type and attributes. nullptr when none. */
+GstCaps *caps_from_offer(const GstSDPMedia *media);
+// The packets of an "RTPTWCCPackets" event; false for any other event.
+bool parse_twcc_event(GstEvent *event, std::vector<cc::PacketResult> &out);
+
+// At most one keyframe per interval: each is 5-10x a frame, and on a full link every extra
+// keyframe a PLI storm asks for makes the loss that caused it worse.
+class KeyframeGate {
+public:
+  explicit KeyframeGate(int64_t min_interval_us = 100'000) : min_(min_interval_us) {}
+  bool allow(int64_t now_us)
+  {
+    if (last_ >= 0 && now_us - last_ < min_) return false;
+    last_ = now_us;
+    return true;
+  }
+
+private:
+  int64_t min_, last_ = -1;
+};
+
+/* One shared video encoder driven by its viewers' controllers (cc::allocate: the slowest viewer
+ * above the floor sets the rate), below the floor with fewer frames (cc::frame_fraction), and its
+ * keyframe requests rate-limited. Thread-safe: feedback arrives on each webrtcbin's RTCP thread. */
+class EncoderControl {
+public:
+  // ENCODER: vp8enc/vp9enc (target-bitrate, bit/s) or x264enc (bitrate, kbit/s).
+  EncoderControl(GstElement *encoder, cc::Config cfg, uint32_t floor_bps);
+  ~EncoderControl();
+  EncoderControl(const EncoderControl &) = delete;
+  EncoderControl &operator=(const EncoderControl &) = delete;
+
+  /* Starts a controller for PEER, fed by the feedback events webrtcbin sends upstream out of PAD
+   * (the peer's webrtcbin sink pad for this track). Removed by forget() or with the pad. */
+  void watch(const std::string &peer, GstPad *pad);
+  void forget(const std::string &peer);
+  uint32_t bitrate_bps() const;
+  double frame_fraction() const;
+
+  struct Shared;
+
+private:
+  std::shared_ptr<Shared> shared_;
+};
+
+} // namespace pointcast::mediacc

@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The congestion controller (gst/rtc/congestion.h) against a simulated link on a virtual clock:
+ * a sender of 30 fps video at the controller's target (each frame a burst of <= 1200-byte
+ * packets, as rtcpeer sends them), a bottleneck with a drop-tail queue, random loss, one-way
+ * delay, outages, and TWCC feedback every 100 ms that reports every packet up to the highest
+ * one received. What is checked is what a viewer notices: the rate the sender settles at, how
+ * long the queue (latency) stays high, and that loss alone does not starve the video. */
+#include "rtc/congestion.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <random>
+#include <vector>
+
+static int failures = 0;
+#define CHECK(cond)                                                                                \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                \
+      failures++;                                                                                  \
+    }                                                                                              \
+  } while (0)
+
+using namespace pointcast;
+
+namespace {
+
+struct Link {
+  double rate_bps = 10e6; // bottleneck
+  double queue_ms = 100;  // drop-tail queue, as pcnet-router's queue-ms
+  double delay_ms = 25;   // one way, after the bottleneck (both directions)
+  double loss = 0;        // random, before the queue
+  bool down = false;      // outage: everything dropped
+};
+
+struct Sim {
+  cc::Controller ctl;
+  Link link;
+  std::mt19937 rng{42};
+  int64_t now = 0; // us
+  struct Sent {
+    int64_t send = 0, recv = -1;
+    uint32_t size = 0;
+  };
+  std::vector<Sent> sent;
+  int64_t link_free_at = 0; // when the bottleneck has sent everything queued
+  size_t reported = 0;      // packets up to here were in a feedback
+  struct Pending {
+    int64_t at;
+    std::vector<cc::PacketResult> packets;
+  };
+  std::deque<Pending> feedback;
+  // Per 100 ms: the target, and the queuing delay a packet sent then met.
+  std::vector<double> targets, queue_ms;
+  double app_limit_bps = 0;               // an encoder that cannot fill its target (0: no limit)
+  int64_t stall_from = -1, stall_to = -1; // the receiver does not run: arrivals wait until then
+
+  explicit Sim(cc::Config c) : ctl(c) {}
+
+  void send_frame()
+  {
+    double bps = ctl.target_bps();
+    if (app_limit_bps > 0) bps = std::min(bps, app_limit_bps);
+    auto bytes = uint32_t(bps / 8 / 30);
+    while (bytes > 0) {
+      uint32_t size = std::min<uint32_t>(bytes, 1200);
+      bytes -= size;
+      Sent s{now, -1, size + 40};
+      std::uniform_real_distribution<double> u(0, 1);
+      bool drop = link.down || u(rng) < link.loss;
+      if (!drop) {
+        int64_t start = std::max(now, link_free_at);
+        if (double(start - now) / 1000 > link.queue_ms) {
+          drop = true; // the queue is full
+        } else {
+          link_free_at = start + int64_t(s.size * 8 / link.rate_bps * 1e6);
+          s.recv = link_free_at + int64_t(link.delay_ms * 1000);
+          if (s.recv >= stall_from && s.recv < stall_to) s.recv = stall_to;
+        }
+      }
+      sent.push_back(s);
+    }
+  }
+
+  // The receiver's TWCC feedback at time `now`: every packet up to the highest one arrived.
+  void make_feedback()
+  {
+    size_t highest = reported;
+    for (size_t i = reported; i < sent.size(); i++)
+      if (sent[i].recv >= 0 && sent[i].recv <= now) highest = i + 1;
+    if (highest == reported) return;
+    Pending fb{now + int64_t(link.delay_ms * 1000), {}};
+    for (size_t i = reported; i < highest; i++) {
+      bool arrived = sent[i].recv >= 0 && sent[i].recv <= now;
+      fb.packets.push_back({sent[i].send, arrived ? sent[i].recv : 0, sent[i].size, !arrived});
+    }
+    reported = highest;
+    if (!link.down) feedback.push_back(std::move(fb));
+  }
+
+  // Runs for SECONDS; CHANGE(t in s) may alter the link on the way.
+  void run(double seconds, const std::function<void(double)> &change = {})
+  {
+    int64_t end = now + int64_t(seconds * 1e6);
+    for (; now < end; now += 1000) {
+      if (change) change(double(now) / 1e6);
+      if (now % 33'333 < 1000) send_frame();
+      if (now % 100'000 == 0) {
+        make_feedback();
+        targets.push_back(ctl.target_bps());
+        queue_ms.push_back(std::max<double>(0, double(link_free_at - now) / 1000));
+        if (getenv("CC_TRACE"))
+          std::fprintf(
+              stderr,
+              "t=%.1f target=%u delay=%u loss_t=%u acked=%u q=%.1f qest=%.1f use=%d loss=%.3f\n",
+              now / 1e6, ctl.target_bps(), ctl.delay_target_bps(), ctl.loss_target_bps(),
+              ctl.acked_bps(), queue_ms.back(), ctl.queuing_delay_ms(), int(ctl.usage()),
+              ctl.loss_fraction());
+      }
+      while (!feedback.empty() && feedback.front().at <= now) {
+        ctl.on_feedback(now, feedback.front().packets);
+        feedback.pop_front();
+      }
+    }
+  }
+
+  // Largest queuing delay met by packets sent in [from, to) seconds.
+  double max_queue(double from, double to) const
+  {
+    double m = 0;
+    for (size_t i = size_t(from * 10); i < std::min(queue_ms.size(), size_t(to * 10)); i++)
+      m = std::max(m, queue_ms[i]);
+    return m;
+  }
+  double mean_target(double from, double to) const
+  {
+    double sum = 0;
+    int n = 0;
+    for (size_t i = size_t(from * 10); i < std::min(targets.size(), size_t(to * 10)); i++)
+      sum += targets[i], n++;
+    return n ? sum / n : 0;
+  }
+};
+
+cc::Config config(uint32_t start, uint32_t min = 100'000, uint32_t max = 4'000'000)
+{
+  cc::Config c;
+  c.start_bps = start;
+  c.min_bps = min;
+  c.max_bps = max;
+  return c;
+}
+
+// An uncongested link: from 1 Mbit/s the target climbs to the maximum, the queue stays empty.
+void test_grows_on_a_clean_link()
+{
+  Sim sim(config(1'000'000));
+  sim.link.rate_bps = 20e6;
+  sim.run(25);
+  CHECK(sim.ctl.target_bps() == 4'000'000);
+  CHECK(sim.max_queue(0, 25) < 10);
+  // Multiplicative, not a jump: after 2 s still well below the maximum.
+  CHECK(sim.targets[20] < 1'500'000);
+}
+
+// Noisy video at 2 Mbit/s into a 1 Mbit/s link (the bench's noisy-rate1M): within 3 s the target
+// is under the link rate and stays near it; the 100 ms queue empties and stays short.
+void test_settles_under_a_bottleneck()
+{
+  Sim sim(config(2'000'000));
+  sim.link.rate_bps = 1e6;
+  sim.link.delay_ms = 0.5;
+  sim.run(30);
+  std::fprintf(stderr, "1 Mbit/s: target at 3 s %.0f, mean 5-30 s %.0f, queue max 3-30 s %.1f ms\n",
+               sim.targets[30], sim.mean_target(5, 30), sim.max_queue(3, 30));
+  CHECK(sim.targets[30] <= 1'000'000);
+  CHECK(sim.mean_target(5, 30) > 650'000); // uses most of the link
+  CHECK(sim.mean_target(5, 30) <= 1'000'000);
+  CHECK(sim.max_queue(5, 30) < 80);
+}
+
+// A 4 -> 0.5 Mbit/s drop at 10 s: within 2 s the target is at or under 0.5 Mbit/s and the queue
+// (latency) is back under 100 ms; afterwards it stays near the new rate.
+void test_follows_a_drop()
+{
+  Sim sim(config(2'000'000));
+  sim.link.rate_bps = 4e6;
+  sim.run(30, [&](double t) { sim.link.rate_bps = t < 10 ? 4e6 : 0.5e6; });
+  std::fprintf(stderr, "4 -> 0.5 Mbit/s: before %.0f, at +2 s %.0f, queue 12-30 s %.1f ms\n",
+               sim.targets[99], sim.targets[120], sim.max_queue(12, 30));
+  CHECK(sim.targets[99] > 2'500'000); // it had climbed towards the 4 Mbit/s link
+  CHECK(sim.targets[120] <= 500'000);
+  CHECK(sim.max_queue(12, 30) < 100);
+  CHECK(sim.mean_target(15, 30) > 300'000);
+}
+
+// 2 % random loss alone is not congestion: the target still reaches the maximum.
+void test_random_loss_is_not_congestion()
+{
+  Sim sim(config(1'000'000));
+  sim.link.rate_bps = 20e6;
+  sim.link.loss = 0.02;
+  sim.run(30);
+  std::fprintf(stderr, "2 %% loss: target %u, loss seen %.3f\n", sim.ctl.target_bps(),
+               sim.ctl.loss_fraction());
+  CHECK(sim.ctl.target_bps() >= 3'000'000);
+}
+
+// Heavy loss (20 %) brings the target down (loss-based controller), to its floor in time.
+void test_heavy_loss_backs_off()
+{
+  Sim sim(config(2'000'000));
+  sim.link.rate_bps = 20e6;
+  sim.link.loss = 0.20;
+  sim.run(5);
+  CHECK(sim.ctl.target_bps() < 1'000'000);
+  CHECK(sim.ctl.target_bps() >= 100'000); // never below min
+}
+
+// A 3 s outage is not congestion: the target after it is what it was before.
+void test_outage_keeps_the_rate()
+{
+  Sim sim(config(1'000'000, 100'000, 1'000'000));
+  sim.link.rate_bps = 20e6;
+  sim.run(16, [&](double t) { sim.link.down = t >= 10 && t < 13; });
+  std::fprintf(stderr, "outage: before %.0f, 1 s after %.0f\n", sim.targets[99], sim.targets[140]);
+  CHECK(sim.targets[99] == 1'000'000);
+  CHECK(sim.targets[140] >= 900'000);
+}
+
+// Without TWCC, receiver reports alone: 20 % loss cuts, 1 % does not.
+void test_receiver_reports_alone()
+{
+  cc::Controller c(config(2'000'000));
+  for (int i = 0; i < 10; i++) c.on_receiver_report(i * 1'000'000, 0.2, 60);
+  CHECK(c.target_bps() < 1'000'000);
+  CHECK(c.rtt_ms() == 60);
+  cc::Controller d(config(2'000'000));
+  for (int i = 0; i < 10; i++) d.on_receiver_report(i * 1'000'000, 0.01, 60);
+  CHECK(d.target_bps() >= 2'000'000);
+}
+
+// The bounds hold whatever happens; a start outside them is clamped.
+void test_bounds()
+{
+  cc::Controller c(config(10'000'000, 200'000, 800'000));
+  CHECK(c.target_bps() == 800'000);
+  Sim sim(config(500'000, 300'000, 600'000));
+  sim.link.rate_bps = 150e3; // below min: the target stays at min, not below
+  sim.run(10);
+  CHECK(sim.ctl.target_bps() == 300'000);
+  for (double t : sim.targets) CHECK(t >= 300'000 && t <= 600'000);
+}
+
+// An encoder that sends less than its target (a still scene) does not earn a higher target.
+void test_application_limited()
+{
+  Sim sim(config(300'000));
+  sim.link.rate_bps = 20e6;
+  sim.app_limit_bps = 200'000;
+  sim.run(20);
+  std::fprintf(stderr, "app-limited 200k: target %u\n", sim.ctl.target_bps());
+  CHECK(sim.ctl.target_bps() <= 350'000);
+}
+
+// A receiver descheduled for 150 ms (a busy machine) makes one burst look queued. A stream far
+// below its target must not fall to a fraction of its own rate for that: at most halved.
+void test_receiver_stall_is_not_a_collapse()
+{
+  Sim sim(config(2'000'000));
+  sim.link.rate_bps = 20e6;
+  sim.app_limit_bps = 200'000;
+  sim.stall_from = 5'000'000;
+  sim.stall_to = 5'150'000;
+  sim.run(7);
+  std::fprintf(stderr, "stall: target before %.0f, after %u\n", sim.targets[49],
+               sim.ctl.target_bps());
+  CHECK(sim.ctl.target_bps() >= 1'000'000);
+}
+
+void test_allocate()
+{
+  // The encoder follows the slowest viewer above the floor; the one below gets fewer frames.
+  auto a = cc::allocate({2'000'000, 800'000, 150'000}, 300'000, 100'000, 4'000'000);
+  CHECK(a.encoder_bps == 800'000);
+  CHECK(a.keep.size() == 3);
+  CHECK(a.keep[0] == 1.0 && a.keep[1] == 1.0);
+  CHECK(a.keep[2] == 0.125 || a.keep[2] == 0.25); // 150k of 800k: under a quarter
+  CHECK(a.keep[2] <= 150.0 / 800.0);
+  // Everyone below the floor: the fastest of them sets the rate and gets every frame.
+  auto b = cc::allocate({200'000, 120'000}, 300'000, 100'000, 4'000'000);
+  CHECK(b.encoder_bps == 200'000 && b.keep[0] == 1.0 && b.keep[1] == 0.5);
+  // Clamped to [min, max].
+  auto c = cc::allocate({9'000'000}, 300'000, 100'000, 4'000'000);
+  CHECK(c.encoder_bps == 4'000'000 && c.keep[0] == 1.0);
+  CHECK(cc::allocate({}, 300'000, 100'000, 4'000'000).encoder_bps == 4'000'000);
+}
+
+void test_frame_fraction()
+{
+  CHECK(cc::frame_fraction(500'000, 300'000) == 1.0);
+  CHECK(cc::frame_fraction(150'000, 300'000) == 0.5);
+  CHECK(cc::frame_fraction(10'000, 300'000) == 0.2);
+  CHECK(cc::frame_fraction(10'000, 0) == 1.0);
+}
+
+} // namespace
+
+int main()
+{
+  test_grows_on_a_clean_link();
+  test_settles_under_a_bottleneck();
+  test_follows_a_drop();
+  test_random_loss_is_not_congestion();
+  test_heavy_loss_backs_off();
+  test_outage_keeps_the_rate();
+  test_receiver_reports_alone();
+  test_bounds();
+  test_application_limited();
+  test_receiver_stall_is_not_a_collapse();
+  test_allocate();
+  test_frame_fraction();
+  if (failures) std::fprintf(stderr, "%d check(s) failed\n", failures);
+  return failures ? 1 : 0;
+}
