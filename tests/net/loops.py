@@ -150,7 +150,8 @@ def timeline(rows, fps=30):
     """What a freeze or a bandwidth drop did to the loop, from ballscore's rows: the longest gap
     between detections arriving (frame n arrives n/fps + latency after the start), and how long
     after the first frame later than 200 ms the per-second p99 latency went back under 200 ms
-    for good (None: never within the run; 0: never above)."""
+    for good (recover_s) and for two seconds in a row at all (back_under_s) (None: never within
+    the run; 0: never above)."""
     rows = sorted(rows)
     arrivals = sorted(n / fps + lat / 1000 for n, _, lat in rows)
     gap = max((b - a for a, b in zip(arrivals, arrivals[1:])), default=0)
@@ -166,7 +167,13 @@ def timeline(rows, fps=30):
         bad = [w for w, v in p99.items() if v > 200]
         last_bad = max(bad) if bad else -1
         recover = None if last_bad == max(p99) else float(last_bad + 1)
-    return {"longest_gap_s": round(gap, 3), "recover_s": recover}
+        # Back under at all: the first two good seconds in a row (a lone late frame afterwards,
+        # which in a 30-frame window is its p99, is a new event, not a failure to recover).
+        back = next((float(w) for w in sorted(p99) if p99[w] <= 200 and p99.get(w + 1, 1e9) <= 200),
+                    None)
+    else:
+        back = 0.0
+    return {"longest_gap_s": round(gap, 3), "recover_s": recover, "back_under_s": back}
 
 
 def points_stream(lab, net, n=200, rate=20, points=1000, sender_props="", receiver_props="",
