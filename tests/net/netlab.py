@@ -42,6 +42,14 @@ def skip(reason):
     sys.exit(SKIP)
 
 
+
+def check(cond, msg):
+    """A test assertion that also prints what held (the net tests' logs read as a checklist)."""
+    if not cond:
+        raise AssertionError(msg)
+    print("  ok:", msg)
+
+
 def require_root(need_turn=False):
     """Exits with meson's skip status, saying why, when this machine cannot run the lab."""
     if os.geteuid() != 0:
