@@ -166,13 +166,27 @@ def points_pair(work, rx_signaling, tx_signaling, room, n, env):
     return rx, tx, rdir, sdir
 
 
+def two_daemons(work, args=()):
+    """Daemons a and b (logs in work/a and work/b)."""
+    daemons = []
+    for name in ("a", "b"):
+        os.makedirs(os.path.join(work, name))
+        daemons.append(Daemon(os.path.join(work, name), args=list(args)).start())
+    return daemons
+
+
+def wait_logged(d, line, timeout, what):
+    """Waits until daemon d has logged `line`."""
+    deadline = time.monotonic() + timeout
+    while line not in d.text():
+        assert time.monotonic() < deadline, f"{what} after {timeout} s:\n{d.text()[-3000:]}"
+        time.sleep(0.1)
+
+
 def case_failover(work):
-    for d in ("a", "b"):
-        os.makedirs(os.path.join(work, d))
-    a = Daemon(os.path.join(work, "a")).start()
-    b = Daemon(os.path.join(work, "b")).start()
+    a, b = two_daemons(work)
+    rx = tx = None
     try:
-        rx = tx = None
         both = f"{a.ws},{b.ws}"
         env = {"POINTCAST_SIGNALING": both, "POINTCAST_ROOM": "fo"}
         n = 400
@@ -187,10 +201,7 @@ def case_failover(work):
         late = Gst(work, "late", f"rtcpeer name=rtc signaling={both} room=fo peer-id=late-fo "
                    f"role=answerer rtc.data_points ! fakesink", env)
         try:
-            deadline = time.monotonic() + 10
-            while "late-fo (answerer) registered" not in b.text():
-                assert time.monotonic() < deadline, f"late peer not on b:\n{late.text()[-2000:]}"
-                time.sleep(0.1)
+            wait_logged(b, "late-fo (answerer) registered", 10, "the late peer is not on b")
         finally:
             late.stop()
         all_delivered(tx, sdir, rdir, n)
@@ -216,10 +227,7 @@ def case_cluster_failover(work):
         print("SKIP: no redis-server")
         sys.exit(77)
     redis = Redis()
-    for d in ("a", "b"):
-        os.makedirs(os.path.join(work, d))
-    a = Daemon(os.path.join(work, "a"), args=["--redis", redis.url]).start()
-    b = Daemon(os.path.join(work, "b"), args=["--redis", redis.url]).start()
+    a, b = two_daemons(work, ["--redis", redis.url])
     rx = tx = None
     try:
         env = {"POINTCAST_ROOM": "cfo"}
@@ -231,9 +239,7 @@ def case_cluster_failover(work):
         a.kill()
         t0 = time.monotonic()
         # b logs a's clients as "registered ... on daemon <id>", its own as "... from <address>"
-        while "rx-cfo (gstreamer) registered in room cfo from" not in b.text():
-            assert time.monotonic() - t0 < 20, f"rx did not register on b:\n{b.text()[-3000:]}"
-            time.sleep(0.1)
+        wait_logged(b, "rx-cfo (gstreamer) registered in room cfo from", 20, "rx is not on b")
         took = time.monotonic() - t0
         all_delivered(tx, sdir, rdir, n)
         print(f"{n} messages across the loss of daemon a; rx on b after {took:.1f} s")
