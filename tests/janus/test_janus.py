@@ -191,46 +191,40 @@ def host_addresses():
 
 
 class AddressWatch:
-    """Samples the host's addresses while a case runs. An established peer connection dies with
-    the interface its ICE pair uses (on a shared host: a container network that another test
-    removes), and webrtcbin 1.22 cannot restart ICE; a delivery check that fails after such a
-    change says so instead of blaming the failover."""
+    """Samples the host's addresses while a case runs (with AddressWatch(): ...). An established
+    peer connection dies with the interface its ICE pair uses (on a shared host: a container
+    network that another test removes), and rtcpeer does not restart ICE; a check that fails after
+    such a change says so instead of blaming the failover or the SFU."""
 
-    def __init__(self):
+    def __enter__(self):
         self.first = host_addresses()
         self.seen = set(self.first)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
+        return self
 
     def _sample(self):
         while not self._stop.wait(0.2):
             self.seen |= host_addresses()
 
-    def stop(self):
+    def __exit__(self, kind, error, tb):
         self._stop.set()
         self._thread.join()
-
-    def delivered(self, tx, sdir, rdir, n):
-        """all_delivered, naming the addresses that came or went during the case if it fails."""
-        try:
-            all_delivered(tx, sdir, rdir, n)
-        except AssertionError as e:
-            self.stop()
-            now = host_addresses()
-            if self.seen != self.first or now != self.first:
-                gone = sorted(self.seen - now)
-                new = sorted(self.seen - self.first)
-                raise AssertionError(f"{e}\nthe host's addresses changed during the case (gone: {gone}, "
-                                     f"came: {new}): the peer connection's ICE path may have gone "
-                                     "with them (not a failover fault)") from None
-            raise
+        if kind is None or not issubclass(kind, AssertionError):
+            return False
+        now = host_addresses()
+        if self.seen == set(self.first) and now == self.first:
+            return False
+        gone, came = sorted(self.seen - now), sorted(self.seen - self.first)
+        raise AssertionError(f"{error}\nthe host's addresses changed during the case (gone: "
+                             f"{gone}, came: {came}): peer connections' ICE paths may have gone "
+                             "with them") from error
 
 
 def case_failover(work):
     a, b = two_daemons(work)
     rx = tx = None
-    watch = AddressWatch()
     try:
         both = f"{a.ws},{b.ws}"
         env = {"POINTCAST_SIGNALING": both, "POINTCAST_ROOM": "fo"}
@@ -249,12 +243,11 @@ def case_failover(work):
             wait_logged(b, "late-fo (answerer) registered", 10, "the late peer is not on b")
         finally:
             late.stop()
-        watch.delivered(tx, sdir, rdir, n)
+        all_delivered(tx, sdir, rdir, n)
         assert "Signaling connection lost" in rx.text(), rx.text()[-2000:]
         rx.stop()
         print(f"{n} messages across the failover; both peers registered again on b")
     finally:
-        watch.stop()
         for g in (rx, tx):
             if g:
                 g.stop()
@@ -275,7 +268,6 @@ def case_cluster_failover(work):
     redis = Redis()
     a, b = two_daemons(work, ["--redis", redis.url])
     rx = tx = None
-    watch = AddressWatch()
     try:
         env = {"POINTCAST_ROOM": "cfo"}
         n = 600
@@ -288,10 +280,9 @@ def case_cluster_failover(work):
         # b logs a's clients as "registered ... on daemon <id>", its own as "... from <address>"
         wait_logged(b, "rx-cfo (gstreamer) registered in room cfo from", 20, "rx is not on b")
         took = time.monotonic() - t0
-        watch.delivered(tx, sdir, rdir, n)
+        all_delivered(tx, sdir, rdir, n)
         print(f"{n} messages across the loss of daemon a; rx on b after {took:.1f} s")
     finally:
-        watch.stop()
         for g in (rx, tx):
             if g:
                 g.stop()
@@ -307,7 +298,8 @@ def main():
         work = tempfile.mkdtemp(prefix=f"janus-{name}-")
         t0 = time.monotonic()
         try:
-            globals()["case_" + name](work)
+            with AddressWatch():
+                globals()["case_" + name](work)
             print(f"ok {name} ({time.monotonic() - t0:.1f} s)")
             shutil.rmtree(work, ignore_errors=True)
         except Exception:
