@@ -124,13 +124,16 @@ def case_fanout(work):
         time.sleep(1.0)
         sdir = os.path.join(work, "sent")
         os.makedirs(sdir)
-        # The points wait 4 s in a queue, so the subscriptions (made once the publisher is
-        # announced) are up before the first one leaves.
+        # The points wait in a queue until pointsrc has made all of them (6 s; the threshold is
+        # above that, so its EOS lets them go), so the subscriptions (made once the publisher is
+        # announced) are up before the first one leaves: Janus relays data only to the
+        # subscribers already there. Let go after 4 s, 2 of 6 runs beside two busy loops lost the
+        # first 1 or 3 messages.
         desc = (f"videotestsrc is-live=true ! video/x-raw,width={W},height={H},framerate=15/1 ! rtc.video_0 "
                 f"pointsrc pattern=counter rate=4 points=40 num-buffers={n} ! npypack ! tee name=t "
                 f"t. ! queue ! multifilesink location={sdir}/%06d.npy "
                 f"t. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 "
-                f"min-threshold-time=4000000000 ! rtc.data_points "
+                f"min-threshold-time=8000000000 ! rtc.data_points "
                 f"rtcpeer name=rtc signaling={janus.uri(room)} peer-id=publisher wait-for-peers=1")
         pub = Gst(work, "pub", desc, {})
         for g, out in subs:
