@@ -22,6 +22,7 @@
 #include "rtc/signaller.h"
 #include "rtc/sigcheck.h"
 #include "rtc/sigutil.h"
+#include "rtc/wsclient.h"
 
 #include <gst/gst.h>
 #include <libsoup/soup.h>
@@ -37,8 +38,6 @@ namespace pointcast {
 namespace {
 
 constexpr guint kKeepaliveS = 25;
-constexpr guint kFirstRetryMs = 250;
-constexpr guint kMaxRetryMs = 4000;
 constexpr size_t kMaxFeeds = 64;        // subscriptions one rtcpeer keeps
 constexpr size_t kMaxPending = 256;     // transactions waiting for a reply
 constexpr size_t kMaxPublishers = 1024; // entries looked at in one publisher list
@@ -100,41 +99,17 @@ JsonArray *arr_of(JsonObject *o, const char *name)
   return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : nullptr;
 }
 
-class JanusSignaller final : public Signaller {
+class JanusSignaller final : public WsClient {
 public:
   JanusSignaller(const SignallerConfig &cfg, std::string ws_uri, JanusId room, std::string channel)
-      : cfg_(cfg), ws_uri_(std::move(ws_uri)), room_(std::move(room)), channel_(std::move(channel)),
+      : WsClient(pc_janus_debug,
+                 {"Janus", "Janus at " + ws_uri, "Janus connection closed", "message from Janus"},
+                 {ws_uri, "janus-protocol", "", sigcheck::kMaxMessageBytes, 0}),
+        cfg_(cfg), room_(std::move(room)), channel_(std::move(channel)),
         subscribe_(cfg.role == Role::Answerer || !cfg.target.empty())
   {
   }
   ~JanusSignaller() override { stop(); }
-
-  void start(GMainContext *ctx, SignallerEvents events) override
-  {
-    ctx_ = ctx;
-    events_ = std::move(events);
-    stopped_ = false;
-    session_ = soup_session_new();
-    connect();
-  }
-
-  void stop() override
-  {
-    if (stopped_) return;
-    stopped_ = true;
-    clear_source(&retry_);
-    clear_source(&keepalive_);
-    if (cancel_) {
-      g_cancellable_cancel(cancel_);
-      g_clear_object(&cancel_);
-    }
-    if (conn_ && !session_id_.empty()) {
-      JsonBuilder *b = begin("destroy", session_id_);
-      send_raw(finish(b));
-    }
-    drop_connection(true);
-    g_clear_object(&session_);
-  }
 
   void send_sdp(const std::string &peer, const std::string &type, const std::string &sdp) override
   {
@@ -188,7 +163,7 @@ public:
       }
     }
     json_builder_end_object(b);
-    send_raw(finish(b));
+    send_text(finish(b));
   }
 
   bool trickles() const override { return true; }
@@ -223,94 +198,24 @@ private:
 
   void clear_source(guint *id) { mainctx::clear_source(ctx_, id); }
 
-  void connect()
+  void on_open() override
   {
-    if (stopped_) return;
-    SoupMessage *msg = soup_message_new("GET", ws_uri_.c_str());
-    if (!msg) {
-      report_error("invalid Janus URI '" + cfg_.uri + "'", true);
-      return;
-    }
-    msg_ = msg;
-    cancel_ = g_cancellable_new();
-    static const char *protocols[] = {"janus-protocol", nullptr};
-    GST_DEBUG("connecting to %s", ws_uri_.c_str());
-    soup_session_websocket_connect_async(session_, msg, nullptr, (char **)protocols,
-                                         G_PRIORITY_DEFAULT, cancel_, on_connected, this);
-  }
-
-  static void on_connected(GObject *source, GAsyncResult *res, gpointer data)
-  {
-    bool cancelled = false;
-    std::string reason;
-    SoupWebsocketConnection *conn = sigutil::finish_ws_connect(source, res, &cancelled, &reason);
-    if (cancelled) return; // stopped; `this` may be gone
-    auto *self = static_cast<JanusSignaller *>(data);
-    if (self->msg_) g_object_unref(self->msg_);
-    self->msg_ = nullptr;
-    g_clear_object(&self->cancel_);
-    if (!conn) {
-      if (!self->unreachable_reported_) {
-        self->unreachable_reported_ = true;
-        self->report_error("cannot reach Janus at " + self->ws_uri_ + ": " + reason + " (retrying)",
-                           false);
-      }
-      self->schedule_retry();
-      return;
-    }
-    self->unreachable_reported_ = false;
-    self->conn_ = conn;
-    sigutil::watch_ws(conn, sigcheck::kMaxMessageBytes, self, G_CALLBACK(on_message),
-                      G_CALLBACK(on_closed), G_CALLBACK(on_error));
-    if (!self->session_id_.empty())
-      self->claim_session();
+    if (!session_id_.empty())
+      claim_session();
     else
-      self->create_session();
+      create_session();
   }
 
-  static void on_error(SoupWebsocketConnection *, GError *error, gpointer data)
+  void on_stopping() override
   {
-    static_cast<JanusSignaller *>(data)->report_error(
-        std::string("Janus connection error: ") + (error ? error->message : "unknown"), false);
+    clear_source(&keepalive_);
+    if (conn_ && !session_id_.empty()) send_text(finish(begin("destroy", session_id_)));
   }
 
-  static void on_closed(SoupWebsocketConnection *conn, gpointer data)
+  void on_dropped() override
   {
-    auto *self = static_cast<JanusSignaller *>(data);
-    gushort code = soup_websocket_connection_get_close_code(conn);
-    std::string reason = "Janus connection closed";
-    if (code) reason += " (code " + std::to_string(code) + ")";
-    self->connection_lost(reason);
-  }
-
-  void connection_lost(const std::string &reason)
-  {
-    drop_connection(false);
     clear_source(&keepalive_);
     pending_.clear();
-    bool was_ready = ready_;
-    ready_ = false;
-    if (stopped_) return;
-    if (was_ready && events_.disconnected) events_.disconnected(reason);
-    schedule_retry();
-  }
-
-  void drop_connection(bool close) { sigutil::drop_ws(&conn_, this, close); }
-
-  void schedule_retry()
-  {
-    if (stopped_ || retry_) return;
-    guint delay = sigutil::next_backoff(&backoff_ms_, kMaxRetryMs);
-    retry_ = mainctx::timeout_id(ctx_, delay, [this] {
-      retry_ = 0;
-      connect();
-    });
-  }
-
-  void report_error(const std::string &reason, bool fatal)
-  {
-    GST_WARNING("%s", reason.c_str());
-    if (events_.error) events_.error(reason, fatal);
   }
 
   /* --- requests --- */
@@ -338,17 +243,11 @@ private:
     return text;
   }
 
-  void send_raw(const std::string &text)
-  {
-    if (conn_ && soup_websocket_connection_get_state(conn_) == SOUP_WEBSOCKET_STATE_OPEN)
-      soup_websocket_connection_send_text(conn_, text.c_str());
-  }
-
   void request(JsonBuilder *b, const std::string &txn, Reply reply)
   {
     if (pending_.size() >= kMaxPending) pending_.erase(pending_.begin());
     if (reply) pending_[txn] = std::move(reply);
-    send_raw(finish(b));
+    send_text(finish(b));
   }
 
   // A videoroom request on a handle, with an optional jsep; the reply (sync "success" or async
@@ -409,8 +308,7 @@ private:
         return;
       }
       start_keepalive();
-      backoff_ms_ = kFirstRetryMs;
-      ready_ = true;
+      set_ready();
       std::vector<std::pair<std::string, std::string>> present;
       if (!subscribe_) present.emplace_back(pub_peer_, "answerer");
       if (events_.ready) events_.ready(present);
@@ -452,7 +350,7 @@ private:
     keepalive_ = mainctx::timeout_seconds_id(ctx_, kKeepaliveS, [this] {
       keepalive_ = 0;
       if (!conn_ || session_id_.empty()) return;
-      send_raw(finish(begin("keepalive", session_id_)));
+      send_text(finish(begin("keepalive", session_id_)));
       start_keepalive();
     });
   }
@@ -487,8 +385,7 @@ private:
           JsonObject *data = obj_of(obj_of(m, "plugindata"), "data");
           if (str_of(data, "videoroom") != std::string("joined"))
             return fail("could not join Janus room " + room_.text(), m);
-          backoff_ms_ = kFirstRetryMs;
-          ready_ = true;
+          set_ready();
           std::vector<std::pair<std::string, std::string>> present;
           if (!subscribe_) present.emplace_back(pub_peer_, "answerer");
           if (events_.ready) events_.ready(present);
@@ -552,7 +449,7 @@ private:
       if (!f.handle.empty()) {
         JsonBuilder *b = begin("detach", session_id_);
         add_id(b, "handle_id", f.handle);
-        send_raw(finish(b));
+        send_text(finish(b));
       }
       if (f.announced && events_.peer_left) events_.peer_left(f.peer);
       return;
@@ -600,27 +497,12 @@ private:
 
   /* --- incoming --- */
 
-  static void on_message(SoupWebsocketConnection *, gint type, GBytes *message, gpointer data)
+  void on_text(std::string_view text) override
   {
-    auto *self = static_cast<JanusSignaller *>(data);
-    gsize size = 0;
-    const char *text = static_cast<const char *>(g_bytes_get_data(message, &size));
-    std::string_view view(text ? text : "", size);
-    if (type != SOUP_WEBSOCKET_DATA_TEXT) return self->malformed("binary frame", "");
-    // json-glib would cut such a string short (an SDP silently truncated)
-    if (sigcheck::has_escaped_nul(view)) return self->malformed("escaped NUL", view);
-    GST_LOG("from Janus: %.*s", int(view.size()), view.data());
     std::string why;
-    auto parsed = sigutil::parse_object(view.data(), gssize(view.size()), &why);
-    if (!parsed) return self->malformed(why, view);
-    self->handle(parsed->obj, view);
-  }
-
-  void malformed(const std::string &why, std::string_view text)
-  {
-    report_error("ignored a malformed message from Janus (" + why +
-                     "): " + sigcheck::printable(text, 120),
-                 false);
+    auto parsed = sigutil::parse_object(text.data(), gssize(text.size()), &why);
+    if (!parsed) return malformed(why, text);
+    handle(parsed->obj, text);
   }
 
   void handle(JsonObject *m, std::string_view text)
@@ -731,23 +613,11 @@ private:
   }
 
   SignallerConfig cfg_;
-  std::string ws_uri_;
   JanusId room_;
   std::string channel_; // the label a subscription's data comes out as
   bool subscribe_;
-  GMainContext *ctx_ = nullptr;
-  SignallerEvents events_;
-  SoupSession *session_ = nullptr;
-  SoupMessage *msg_ = nullptr;
-  GCancellable *cancel_ = nullptr;
-  SoupWebsocketConnection *conn_ = nullptr;
-  bool stopped_ = true;
-  bool ready_ = false;
   bool published_ = false;
-  bool unreachable_reported_ = false;
-  guint retry_ = 0;
   guint keepalive_ = 0;
-  guint backoff_ms_ = kFirstRetryMs;
   guint64 next_txn_ = 0;
   JanusId session_id_;
   JanusId pub_handle_;

@@ -20,9 +20,46 @@ std::string safe_text(const std::string &s)
   return clean ? s : sigcheck::printable(s, 1000);
 }
 
-class CheckedSignaller final : public Signaller {
+/* A signaller wrapped around another (the checks below, failover over a list): every call that
+ * is not about the lifecycle goes to the current inner one; while there is none, sends are
+ * dropped and the answers are those of a plain trickling transport. */
+class Forwarder : public Signaller {
 public:
-  explicit CheckedSignaller(std::unique_ptr<Signaller> inner) : inner_(std::move(inner)) {}
+  void send_sdp(const std::string &peer, const std::string &type, const std::string &sdp) override
+  {
+    if (inner_) inner_->send_sdp(peer, type, sdp);
+  }
+  void send_candidate(const std::string &peer, const std::string &mid, int mline,
+                      const std::string &candidate) override
+  {
+    if (inner_) inner_->send_candidate(peer, mid, mline, candidate);
+  }
+  bool trickles() const override { return !inner_ || inner_->trickles(); }
+  bool peer_trickles(const std::string &peer) const override
+  {
+    return !inner_ || inner_->peer_trickles(peer);
+  }
+  bool answerer_opens_channel(const std::string &peer) const override
+  {
+    return inner_ && inner_->answerer_opens_channel(peer);
+  }
+  std::string data_label(const std::string &peer) const override
+  {
+    return inner_ ? inner_->data_label(peer) : "";
+  }
+  Role resolve_role(Role requested) const override
+  {
+    return inner_ ? inner_->resolve_role(requested) : requested;
+  }
+
+protected:
+  explicit Forwarder(std::unique_ptr<Signaller> inner = nullptr) : inner_(std::move(inner)) {}
+  std::unique_ptr<Signaller> inner_;
+};
+
+class CheckedSignaller final : public Forwarder {
+public:
+  explicit CheckedSignaller(std::unique_ptr<Signaller> inner) : Forwarder(std::move(inner)) {}
   ~CheckedSignaller() override { inner_->stop(); }
 
   void start(GMainContext *ctx, SignallerEvents ev) override
@@ -82,26 +119,6 @@ public:
     inner_->start(ctx, std::move(w));
   }
   void stop() override { inner_->stop(); }
-  void send_sdp(const std::string &peer, const std::string &type, const std::string &sdp) override
-  {
-    inner_->send_sdp(peer, type, sdp);
-  }
-  void send_candidate(const std::string &peer, const std::string &mid, int mline,
-                      const std::string &candidate) override
-  {
-    inner_->send_candidate(peer, mid, mline, candidate);
-  }
-  bool trickles() const override { return inner_->trickles(); }
-  bool peer_trickles(const std::string &peer) const override { return inner_->peer_trickles(peer); }
-  bool answerer_opens_channel(const std::string &peer) const override
-  {
-    return inner_->answerer_opens_channel(peer);
-  }
-  std::string data_label(const std::string &peer) const override
-  {
-    return inner_->data_label(peer);
-  }
-  Role resolve_role(Role requested) const override { return inner_->resolve_role(requested); }
 
 private:
   struct State {
@@ -120,7 +137,6 @@ private:
       return !why;
     }
   };
-  std::unique_ptr<Signaller> inner_;
 };
 
 std::unique_ptr<Signaller> make_transport(const SignallerConfig &cfg, std::string *error)
@@ -148,7 +164,7 @@ std::unique_ptr<Signaller> make_transport(const SignallerConfig &cfg, std::strin
  * round the list. Every transport registers with the same config (same peer id); the element
  * sees one disconnected and one ready per switch, its peer connections untouched. Events from a
  * transport that is no longer current are dropped. Runs in ctx only, as the transports do. */
-class FailoverSignaller final : public Signaller {
+class FailoverSignaller final : public Forwarder {
 public:
   explicit FailoverSignaller(std::vector<SignallerConfig> cfgs, Role role)
       : cfgs_(std::move(cfgs)), role_(role)
@@ -174,28 +190,7 @@ public:
     }
     if (inner_) inner_->stop();
   }
-  void send_sdp(const std::string &peer, const std::string &type, const std::string &sdp) override
-  {
-    if (inner_) inner_->send_sdp(peer, type, sdp);
-  }
-  void send_candidate(const std::string &peer, const std::string &mid, int mline,
-                      const std::string &candidate) override
-  {
-    if (inner_) inner_->send_candidate(peer, mid, mline, candidate);
-  }
-  bool trickles() const override { return !inner_ || inner_->trickles(); }
-  bool peer_trickles(const std::string &peer) const override
-  {
-    return !inner_ || inner_->peer_trickles(peer);
-  }
-  bool answerer_opens_channel(const std::string &peer) const override
-  {
-    return inner_ && inner_->answerer_opens_channel(peer);
-  }
-  std::string data_label(const std::string &peer) const override
-  {
-    return inner_ ? inner_->data_label(peer) : "";
-  }
+  // The role of the first URI's transport, whichever is current.
   Role resolve_role(Role requested) const override { return role_; }
 
 private:
@@ -278,7 +273,6 @@ private:
   Role role_;
   GMainContext *ctx_ = nullptr;
   SignallerEvents ev_;
-  std::unique_ptr<Signaller> inner_;
   GSource *switch_ = nullptr;
   size_t cur_ = 0;
   unsigned gen_ = 0;

@@ -78,54 +78,6 @@ inline std::optional<SignalingUri> parse_signaling_uri(const std::string &text, 
 using mainctx::invoke;
 using mainctx::timeout;
 
-/* Client WebSockets (ws:// and janus://): the connect, watch and drop steps both transports
- * take the same way. */
-
-// Finishes soup_session_websocket_connect_async. nullptr with *cancelled set when the connect was
-// cancelled (the owner stopped and may be gone), else with *reason set.
-inline SoupWebsocketConnection *finish_ws_connect(GObject *source, GAsyncResult *res,
-                                                  bool *cancelled, std::string *reason)
-{
-  GError *err = nullptr;
-  SoupWebsocketConnection *conn =
-      soup_session_websocket_connect_finish(SOUP_SESSION(source), res, &err);
-  *cancelled = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-  if (!conn) *reason = err ? err->message : "unknown error";
-  g_clear_error(&err);
-  return conn;
-}
-
-/* Pings every 5 s (a silently dead server is noticed by the missing pongs), closes on a message
- * over max_bytes before any JSON is parsed, and connects the handlers of its "message", "closed"
- * and "error" signals with owner as their data. */
-inline void watch_ws(SoupWebsocketConnection *conn, gsize max_bytes, gpointer owner,
-                     GCallback on_message, GCallback on_closed, GCallback on_error)
-{
-  soup_websocket_connection_set_keepalive_interval(conn, 5);
-  soup_websocket_connection_set_max_incoming_payload_size(conn, max_bytes);
-  g_signal_connect(conn, "message", on_message, owner);
-  g_signal_connect(conn, "closed", on_closed, owner);
-  g_signal_connect(conn, "error", on_error, owner);
-}
-
-// Disconnects owner's handlers, closes (when asked and still open) and drops *conn.
-inline void drop_ws(SoupWebsocketConnection **conn, gpointer owner, bool close)
-{
-  if (!*conn) return;
-  g_signal_handlers_disconnect_by_data(*conn, owner);
-  if (close && soup_websocket_connection_get_state(*conn) == SOUP_WEBSOCKET_STATE_OPEN)
-    soup_websocket_connection_close(*conn, SOUP_WEBSOCKET_CLOSE_NORMAL, "bye");
-  g_clear_object(conn);
-}
-
-// The delay before the next reconnect: *backoff_ms, which doubles up to max_ms for the one after.
-inline guint next_backoff(guint *backoff_ms, guint max_ms)
-{
-  guint delay = *backoff_ms;
-  *backoff_ms = std::min(*backoff_ms * 2, max_ms);
-  return delay;
-}
-
 /* The state and lifecycle the tcp:// and http:// transports share (threading model above): the
  * context and events given to start(), a cancellable for pending I/O, one retry timer, and the
  * recursive mutex over all of it. Derived (made by std::make_shared) provides on_started(), run

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -123,13 +124,16 @@ def case_fanout(work):
         time.sleep(1.0)
         sdir = os.path.join(work, "sent")
         os.makedirs(sdir)
-        # The points wait 4 s in a queue, so the subscriptions (made once the publisher is
-        # announced) are up before the first one leaves.
+        # The points wait in a queue until pointsrc has made all of them (6 s; the threshold is
+        # above that, so its EOS lets them go), so the subscriptions (made once the publisher is
+        # announced) are up before the first one leaves: Janus relays data only to the
+        # subscribers already there. Let go after 4 s, 2 of 6 runs beside two busy loops lost the
+        # first 1 or 3 messages.
         desc = (f"videotestsrc is-live=true ! video/x-raw,width={W},height={H},framerate=15/1 ! rtc.video_0 "
                 f"pointsrc pattern=counter rate=4 points=40 num-buffers={n} ! npypack ! tee name=t "
                 f"t. ! queue ! multifilesink location={sdir}/%06d.npy "
                 f"t. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 "
-                f"min-threshold-time=4000000000 ! rtc.data_points "
+                f"min-threshold-time=8000000000 ! rtc.data_points "
                 f"rtcpeer name=rtc signaling={janus.uri(room)} peer-id=publisher wait-for-peers=1")
         pub = Gst(work, "pub", desc, {})
         for g, out in subs:
@@ -166,13 +170,65 @@ def points_pair(work, rx_signaling, tx_signaling, room, n, env):
     return rx, tx, rdir, sdir
 
 
+def two_daemons(work, args=()):
+    """Daemons a and b (logs in work/a and work/b)."""
+    daemons = []
+    for name in ("a", "b"):
+        os.makedirs(os.path.join(work, name))
+        daemons.append(Daemon(os.path.join(work, name), args=list(args)).start())
+    return daemons
+
+
+def wait_logged(d, line, timeout, what):
+    """Waits until daemon d has logged `line`."""
+    deadline = time.monotonic() + timeout
+    while line not in d.text():
+        assert time.monotonic() < deadline, f"{what} after {timeout} s:\n{d.text()[-3000:]}"
+        time.sleep(0.1)
+
+
+def host_addresses():
+    """The host's interface addresses: ICE gathers a candidate on each."""
+    out = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True).stdout
+    return frozenset(" ".join(line.split()[1:4:2]) for line in out.splitlines())
+
+
+class AddressWatch:
+    """Samples the host's addresses while a case runs (with AddressWatch(): ...). An established
+    peer connection dies with the interface its ICE pair uses (on a shared host: a container
+    network that another test removes), and rtcpeer does not restart ICE; a check that fails after
+    such a change says so instead of blaming the failover or the SFU."""
+
+    def __enter__(self):
+        self.first = host_addresses()
+        self.seen = set(self.first)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.2):
+            self.seen |= host_addresses()
+
+    def __exit__(self, kind, error, tb):
+        self._stop.set()
+        self._thread.join()
+        if kind is None or not issubclass(kind, AssertionError):
+            return False
+        now = host_addresses()
+        if self.seen == set(self.first) and now == self.first:
+            return False
+        gone, came = sorted(self.seen - now), sorted(self.seen - self.first)
+        raise AssertionError(f"{error}\nthe host's addresses changed during the case (gone: "
+                             f"{gone}, came: {came}): peer connections' ICE paths may have gone "
+                             "with them") from error
+
+
 def case_failover(work):
-    for d in ("a", "b"):
-        os.makedirs(os.path.join(work, d))
-    a = Daemon(os.path.join(work, "a")).start()
-    b = Daemon(os.path.join(work, "b")).start()
+    a, b = two_daemons(work)
+    rx = tx = None
     try:
-        rx = tx = None
         both = f"{a.ws},{b.ws}"
         env = {"POINTCAST_SIGNALING": both, "POINTCAST_ROOM": "fo"}
         n = 400
@@ -187,10 +243,7 @@ def case_failover(work):
         late = Gst(work, "late", f"rtcpeer name=rtc signaling={both} room=fo peer-id=late-fo "
                    f"role=answerer rtc.data_points ! fakesink", env)
         try:
-            deadline = time.monotonic() + 10
-            while "late-fo (answerer) registered" not in b.text():
-                assert time.monotonic() < deadline, f"late peer not on b:\n{late.text()[-2000:]}"
-                time.sleep(0.1)
+            wait_logged(b, "late-fo (answerer) registered", 10, "the late peer is not on b")
         finally:
             late.stop()
         all_delivered(tx, sdir, rdir, n)
@@ -216,10 +269,7 @@ def case_cluster_failover(work):
         print("SKIP: no redis-server")
         sys.exit(77)
     redis = Redis()
-    for d in ("a", "b"):
-        os.makedirs(os.path.join(work, d))
-    a = Daemon(os.path.join(work, "a"), args=["--redis", redis.url]).start()
-    b = Daemon(os.path.join(work, "b"), args=["--redis", redis.url]).start()
+    a, b = two_daemons(work, ["--redis", redis.url])
     rx = tx = None
     try:
         env = {"POINTCAST_ROOM": "cfo"}
@@ -231,9 +281,7 @@ def case_cluster_failover(work):
         a.kill()
         t0 = time.monotonic()
         # b logs a's clients as "registered ... on daemon <id>", its own as "... from <address>"
-        while "rx-cfo (gstreamer) registered in room cfo from" not in b.text():
-            assert time.monotonic() - t0 < 20, f"rx did not register on b:\n{b.text()[-3000:]}"
-            time.sleep(0.1)
+        wait_logged(b, "rx-cfo (gstreamer) registered in room cfo from", 20, "rx is not on b")
         took = time.monotonic() - t0
         all_delivered(tx, sdir, rdir, n)
         print(f"{n} messages across the loss of daemon a; rx on b after {took:.1f} s")
@@ -253,7 +301,8 @@ def main():
         work = tempfile.mkdtemp(prefix=f"janus-{name}-")
         t0 = time.monotonic()
         try:
-            globals()["case_" + name](work)
+            with AddressWatch():
+                globals()["case_" + name](work)
             print(f"ok {name} ({time.monotonic() - t0:.1f} s)")
             shutil.rmtree(work, ignore_errors=True)
         except Exception:

@@ -124,6 +124,16 @@ class Client:
             check(m.get("code") == code, "%s: error code %r, expected %r (%r)" % (self.name, m.get("code"), code, m))
         return m
 
+    async def closed(self, code):
+        """Asserts that the daemon closes this connection with close code `code`, sending nothing
+        more before."""
+        try:
+            m = await asyncio.wait_for(self.ws.recv(), TIMEOUT)
+        except websockets.exceptions.ConnectionClosed as e:
+            check(e.code == code, "%s: closed with %s, expected %s" % (self.name, e.code, code))
+            return
+        raise AssertionError("%s: still open (got %r), expected a close with %s" % (self.name, m, code))
+
     async def nothing(self, wait=0.3):
         try:
             m = await asyncio.wait_for(self.ws.recv(), wait)
@@ -391,11 +401,7 @@ async def case_token():
             x = await Client.open(d.ws, "x")
             await x.send(reg)
             await x.error("unauthorized")
-            try:
-                await asyncio.wait_for(x.ws.recv(), TIMEOUT)
-                raise AssertionError("still open after a register without the token")
-            except websockets.exceptions.ConnectionClosed as e:
-                check(e.code == 1008, "closed with %s" % e.code)
+            await x.closed(1008)
         a = await Client.open(d.ws, "a")
         await a.send({"type": "register", "client_id": "a", "room_id": "r", "token": "s3cret"})
         await a.expect("registered", client_id="a", room_id="r")
