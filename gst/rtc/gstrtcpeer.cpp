@@ -406,7 +406,7 @@ static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
       for (auto &[label, sink] : p->data_sinks) sink->eos = false;
       for (auto &m : p->media_sends) m->eos = false;
     }
-    if (!start_signaling(self)) return GST_STATE_CHANGE_FAILURE;
+    if (!check_ice_servers(self) || !start_signaling(self)) return GST_STATE_CHANGE_FAILURE;
     break;
   }
   case GST_STATE_CHANGE_PAUSED_TO_READY: {
@@ -705,13 +705,17 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
                                                     flags));
   g_object_class_install_property(
       gobject_class, PROP_STUN_SERVER,
-      g_param_spec_string("stun-server", "STUN server",
-                          "stun://host:port; empty (default): host candidates only", nullptr,
-                          flags));
+      g_param_spec_string(
+          "stun-server", "STUN server",
+          "stun://host:port, checked at start; empty (default): host candidates only", nullptr,
+          flags));
   g_object_class_install_property(
       gobject_class, PROP_TURN_SERVER,
       g_param_spec_string("turn-server", "TURN server",
-                          "turn(s)://user:password@host:port; empty by default", nullptr, flags));
+                          "turn://user:password@host:port[?transport=udp|tcp] or "
+                          "turns://user:password@host:port, several separated by commas; "
+                          "checked at start; empty by default",
+                          nullptr, flags));
   g_object_class_install_property(
       gobject_class, PROP_LATENCY,
       g_param_spec_uint("latency", "Latency",

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "rtc/session.h"
 
+#include "rtc/iceconfig.h"
 #include "rtc/mediarecv.h"
 #include "rtc/rtcpeerpriv.h"
 #include "rtc/sigcheck.h"
@@ -157,6 +158,31 @@ static void on_ice_candidate(GstElement *webrtc, guint mline, gchar *candidate, 
   });
 }
 
+/* Gathering ended without a relay candidate although turn-server is set: libnice drops a refused
+ * or unanswered allocation without a word, and the peer then fails only if no direct path works. */
+static void warn_if_no_relay(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  ASSERT_CTX(self);
+  if (s->removed || s->turn_checked) return;
+  std::string turn;
+  {
+    std::lock_guard lk(self->priv->props_lock);
+    turn = self->priv->turn_server;
+  }
+  auto servers = iceconfig::parse_turn_list(turn, nullptr);
+  if (turn.empty() || !servers) return;
+  s->turn_checked = true;
+  for (auto &c : s->local_candidates)
+    if (iceconfig::is_relay_candidate(c.candidate)) return;
+  std::string names;
+  for (auto &srv : *servers) names += (names.empty() ? "" : ", ") + srv.display();
+  GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ_WRITE,
+                      ("TURN server %s gave no relay candidate (peer '%s')", names.c_str(),
+                       sigcheck::printable(s->id, 80).c_str()),
+                      ("wrong user or password, or the server does not answer on that transport; "
+                       "this peer can connect only directly"));
+}
+
 static void on_gathering_state(GstElement *webrtc, GParamSpec *, gpointer user_data)
 {
   auto *h = static_cast<SessionHandle *>(user_data);
@@ -166,7 +192,10 @@ static void on_gathering_state(GstElement *webrtc, GParamSpec *, gpointer user_d
   GstRtcPeer *self = h->self;
   std::weak_ptr<Session> weak = h->session;
   run_async(self, [self, weak] {
-    if (auto s = weak.lock()) finish_gathering(self, s);
+    auto s = weak.lock();
+    if (!s) return;
+    warn_if_no_relay(self, s);
+    finish_gathering(self, s);
   });
 }
 
@@ -240,6 +269,61 @@ static void on_ice_connection_state(GstElement *webrtc, GParamSpec *, gpointer u
   });
 }
 
+bool check_ice_servers(GstRtcPeer *self)
+{
+  std::string stun, turn, error;
+  {
+    std::lock_guard lk(self->priv->props_lock);
+    stun = self->priv->stun_server;
+    turn = self->priv->turn_server;
+  }
+  if (!stun.empty() && !iceconfig::parse_stun(stun, &error)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Bad stun-server: %s", error.c_str()), (nullptr));
+    return false;
+  }
+  if (!turn.empty() && !iceconfig::parse_turn_list(turn, &error)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Bad turn-server: %s", error.c_str()), (nullptr));
+    return false;
+  }
+  return true;
+}
+
+/* The checked values (check_ice_servers at start); one changed since then to something bad is
+ * left out with a warning. Several TURN URIs: the first is webrtcbin's turn-server, the others
+ * go through add-turn-server. */
+static void apply_ice_servers(GstRtcPeer *self, GstElement *webrtc, const std::string &stun,
+                              const std::string &turn)
+{
+  std::string error;
+  if (!stun.empty()) {
+    if (iceconfig::parse_stun(stun, &error))
+      g_object_set(webrtc, "stun-server", stun.c_str(), nullptr);
+    else
+      GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS, ("Bad stun-server: %s", error.c_str()),
+                          ("not used"));
+  }
+  if (turn.empty()) return;
+  auto servers = iceconfig::parse_turn_list(turn, &error);
+  if (!servers) {
+    GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS, ("Bad turn-server: %s", error.c_str()),
+                        ("not used"));
+    return;
+  }
+  for (size_t i = 0; i < servers->size(); i++) {
+    const std::string &uri = (*servers)[i].uri;
+    if (i == 0) {
+      g_object_set(webrtc, "turn-server", uri.c_str(), nullptr);
+      continue;
+    }
+    gboolean added = FALSE;
+    g_signal_emit_by_name(webrtc, "add-turn-server", uri.c_str(), &added);
+    if (!added)
+      GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
+                          ("webrtcbin refused TURN server %s", (*servers)[i].display().c_str()),
+                          (nullptr));
+  }
+}
+
 /* A session for `peer`; offer_first: we make the first offer (role, target), which then carries
  * the receive-only tracks and a data section. Null past max-peers (one warning for a run of
  * refusals; the next one after a session was made again warns again). */
@@ -305,8 +389,7 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
   }
   g_object_set(s->webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", latency,
                nullptr);
-  if (!stun.empty()) g_object_set(s->webrtc, "stun-server", stun.c_str(), nullptr);
-  if (!turn.empty()) g_object_set(s->webrtc, "turn-server", turn.c_str(), nullptr);
+  apply_ice_servers(self, s->webrtc, stun, turn);
   auto connect = [&](const char *sig, GCallback cb) {
     g_signal_connect_data(s->webrtc, sig, cb, new_handle(self, s), free_handle, GConnectFlags(0));
   };
