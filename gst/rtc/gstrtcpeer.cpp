@@ -107,6 +107,7 @@ enum {
   PROP_ROLE,
   PROP_STUN_SERVER,
   PROP_TURN_SERVER,
+  PROP_TURN_TLS_CA,
   PROP_LATENCY,
   PROP_VIDEO_CODEC,
   PROP_VIDEO_BITRATE,
@@ -341,6 +342,7 @@ static void stop_signaling(GstRtcPeer *self)
   p->ctx.run_sync([&] {
     stop_expiry(self);
     remove_all_sessions(self);
+    p->turn_tunnels.clear();
     if (p->signaller) p->signaller->stop();
     p->signaller.reset();
     p->signaling_lost = false;
@@ -567,6 +569,7 @@ static void gst_rtc_peer_set_property(GObject *object, guint prop_id, const GVal
   case PROP_ROLE: p->role = Role(g_value_get_enum(value)); break;
   case PROP_STUN_SERVER: str(p->stun_server); break;
   case PROP_TURN_SERVER: str(p->turn_server); break;
+  case PROP_TURN_TLS_CA: str(p->turn_tls_ca); break;
   case PROP_LATENCY: p->latency = g_value_get_uint(value); break;
   case PROP_VIDEO_CODEC: {
     std::string c = g_value_get_string(value) ? g_value_get_string(value) : "vp8";
@@ -614,6 +617,7 @@ static void gst_rtc_peer_get_property(GObject *object, guint prop_id, GValue *va
   case PROP_ROLE: g_value_set_enum(value, int(p->role)); break;
   case PROP_STUN_SERVER: g_value_set_string(value, p->stun_server.c_str()); break;
   case PROP_TURN_SERVER: g_value_set_string(value, p->turn_server.c_str()); break;
+  case PROP_TURN_TLS_CA: g_value_set_string(value, p->turn_tls_ca.c_str()); break;
   case PROP_LATENCY: g_value_set_uint(value, p->latency); break;
   case PROP_VIDEO_CODEC: g_value_set_string(value, p->video_codec.c_str()); break;
   case PROP_VIDEO_BITRATE: g_value_set_uint(value, p->video_bitrate); break;
@@ -715,6 +719,12 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
                           "turn://user:password@host:port[?transport=udp|tcp] or "
                           "turns://user:password@host:port, several separated by commas; "
                           "checked at start; empty by default",
+                          nullptr, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_TURN_TLS_CA,
+      g_param_spec_string("turn-tls-ca", "TURN TLS CA file",
+                          "PEM file of the certificates trusted for turns:// servers (e.g. a "
+                          "self-signed one); empty (default): the system's CAs",
                           nullptr, flags));
   g_object_class_install_property(
       gobject_class, PROP_LATENCY,

@@ -269,31 +269,72 @@ static void on_ice_connection_state(GstElement *webrtc, GParamSpec *, gpointer u
   });
 }
 
+/* The userinfo of a TURN URI as written (still percent-encoded). */
+static std::string raw_userinfo(const std::string &uri)
+{
+  auto start = uri.find("//") + 2, at = uri.rfind('@');
+  return at == std::string::npos || at < start ? "" : uri.substr(start, at - start);
+}
+
 bool check_ice_servers(GstRtcPeer *self)
 {
-  std::string stun, turn, error;
+  auto *p = self->priv;
+  std::string stun, turn, ca, error;
   {
-    std::lock_guard lk(self->priv->props_lock);
-    stun = self->priv->stun_server;
-    turn = self->priv->turn_server;
+    std::lock_guard lk(p->props_lock);
+    stun = p->stun_server;
+    turn = p->turn_server;
+    ca = p->turn_tls_ca;
   }
   if (!stun.empty() && !iceconfig::parse_stun(stun, &error)) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Bad stun-server: %s", error.c_str()), (nullptr));
     return false;
   }
-  if (!turn.empty() && !iceconfig::parse_turn_list(turn, &error)) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Bad turn-server: %s", error.c_str()), (nullptr));
-    return false;
+  std::vector<iceconfig::Server> servers;
+  if (!turn.empty()) {
+    auto list = iceconfig::parse_turn_list(turn, &error);
+    if (!list) {
+      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Bad turn-server: %s", error.c_str()),
+                        (nullptr));
+      return false;
+    }
+    servers = std::move(*list);
   }
-  return true;
+  bool ok = true;
+  p->ctx.run_sync([&] {
+    p->turn_tunnels.clear();
+    for (auto &srv : servers) {
+      if (srv.transport != "tls" || p->turn_tunnels.count(srv.uri)) continue;
+      std::string shown = srv.display();
+      auto on_error = [self, shown](const std::string &message, bool certificate) {
+        GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ_WRITE,
+                            ("TURN server %s: TLS failed: %s", shown.c_str(), message.c_str()),
+                            ("%s",
+                             certificate ? "to trust a self-signed certificate, set "
+                                           "turn-tls-ca to a PEM file holding it"
+                                         : "no relay over this server"));
+      };
+      auto tunnel = TurnTlsTunnel::start(srv.host, srv.port, ca, on_error, &error);
+      if (!tunnel) {
+        GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                          ("TURN server %s: %s", shown.c_str(), error.c_str()), (nullptr));
+        ok = false;
+        return;
+      }
+      GST_INFO_OBJECT(self, "%s through 127.0.0.1:%d", shown.c_str(), tunnel->local_port());
+      p->turn_tunnels[srv.uri] = std::move(tunnel);
+    }
+  });
+  return ok;
 }
 
 /* The checked values (check_ice_servers at start); one changed since then to something bad is
  * left out with a warning. Several TURN URIs: the first is webrtcbin's turn-server, the others
- * go through add-turn-server. */
+ * go through add-turn-server. A turns:// one goes to its TLS tunnel (rtc/turntls.h). */
 static void apply_ice_servers(GstRtcPeer *self, GstElement *webrtc, const std::string &stun,
                               const std::string &turn)
 {
+  ASSERT_CTX(self);
   std::string error;
   if (!stun.empty()) {
     if (iceconfig::parse_stun(stun, &error))
@@ -309,18 +350,30 @@ static void apply_ice_servers(GstRtcPeer *self, GstElement *webrtc, const std::s
                         ("not used"));
     return;
   }
-  for (size_t i = 0; i < servers->size(); i++) {
-    const std::string &uri = (*servers)[i].uri;
-    if (i == 0) {
+  bool first = true;
+  for (auto &srv : *servers) {
+    std::string uri = srv.uri;
+    if (srv.transport == "tls") {
+      auto it = self->priv->turn_tunnels.find(srv.uri);
+      if (it == self->priv->turn_tunnels.end()) {
+        GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
+                            ("TURN server %s was set after start", srv.display().c_str()),
+                            ("a turns:// server is used from the next start on"));
+        continue;
+      }
+      uri = "turn://" + raw_userinfo(srv.uri) +
+          "@127.0.0.1:" + std::to_string(it->second->local_port()) + "?transport=tcp";
+    }
+    if (first) {
       g_object_set(webrtc, "turn-server", uri.c_str(), nullptr);
+      first = false;
       continue;
     }
     gboolean added = FALSE;
     g_signal_emit_by_name(webrtc, "add-turn-server", uri.c_str(), &added);
     if (!added)
       GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
-                          ("webrtcbin refused TURN server %s", (*servers)[i].display().c_str()),
-                          (nullptr));
+                          ("webrtcbin refused TURN server %s", srv.display().c_str()), (nullptr));
   }
 }
 
