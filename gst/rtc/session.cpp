@@ -3,12 +3,14 @@
 
 #include "rtc/iceconfig.h"
 #include "rtc/mediarecv.h"
+#include "rtc/turnprobe.h"
 #include "rtc/rtcpeerpriv.h"
 #include "rtc/sigcheck.h"
 
 #include <gst/sdp/sdp.h>
 
 #include <algorithm>
+#include <thread>
 
 namespace pointcast::rtc {
 
@@ -159,7 +161,9 @@ static void on_ice_candidate(GstElement *webrtc, guint mline, gchar *candidate, 
 }
 
 /* Gathering ended without a relay candidate although turn-server is set: libnice drops a refused
- * or unanswered allocation without a word, and the peer then fails only if no direct path works. */
+ * or unanswered allocation without a word, and the peer then fails if no direct path works. Ask
+ * each server why (turnprobe: one Allocate with the credentials, freed at once; up to ~3 s, so on
+ * a thread of its own) and warn with the answer, naming the server but never the password. */
 static void warn_if_no_relay(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
   ASSERT_CTX(self);
@@ -174,13 +178,34 @@ static void warn_if_no_relay(GstRtcPeer *self, const std::shared_ptr<Session> &s
   s->turn_checked = true;
   for (auto &c : s->local_candidates)
     if (iceconfig::is_relay_candidate(c.candidate)) return;
-  std::string names;
-  for (auto &srv : *servers) names += (names.empty() ? "" : ", ") + srv.display();
-  GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ_WRITE,
-                      ("TURN server %s gave no relay candidate (peer '%s')", names.c_str(),
-                       sigcheck::printable(s->id, 80).c_str()),
-                      ("wrong user or password, or the server does not answer on that transport; "
-                       "this peer can connect only directly"));
+  struct Probe {
+    iceconfig::Server srv;
+    int port;
+    std::string transport;
+  };
+  std::vector<Probe> probes;
+  for (auto &srv : *servers) {
+    if (srv.transport != "tls") {
+      probes.push_back({srv, srv.port, srv.transport == "tcp" ? "tcp" : "udp"});
+      continue;
+    }
+    auto it = self->priv->turn_tunnels.find(srv.uri);
+    if (it != self->priv->turn_tunnels.end())
+      probes.push_back({srv, it->second->local_port(), "tcp"});
+  }
+  std::string peer = sigcheck::printable(s->id, 80);
+  gst_object_ref(self);
+  std::thread([self, probes, peer] {
+    for (auto &p : probes) {
+      std::string host = p.srv.transport == "tls" ? "127.0.0.1" : p.srv.host;
+      std::string why = turnprobe::probe(host, p.port, p.transport, p.srv.user, p.srv.password);
+      GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ_WRITE,
+                          ("TURN server %s gave no relay candidate (peer '%s'): %s",
+                           p.srv.display().c_str(), peer.c_str(), why.c_str()),
+                          ("without a relay this peer can connect only directly"));
+    }
+    gst_object_unref(self);
+  }).detach();
 }
 
 static void on_gathering_state(GstElement *webrtc, GParamSpec *, gpointer user_data)

@@ -186,6 +186,11 @@ def case_turn_tcp(lab):
     # TLS sessions name their cipher; these are plain TCP (UDP has no listener at all).
     check(len(allocs) >= 2 and not any("cipher=" in a for a in allocs),
           f"{len(allocs)} allocations, over TCP: {allocs[:2]}")
+    # Asked over UDP only, the server does not answer: the warning says so.
+    r = turn_points(lab, net, "udp", n=10, timeout=15)
+    told = [w for w in r["tx_problems"] if f"TURN server turn://{net.turn_a}:{netlab.TURN_PORT}"
+            "?transport=udp gave no relay candidate" in w and "over udp" in w]
+    check(told, f"over UDP: a warning names the server and the transport: {r['tx_problems']}")
 
 
 def case_turn_tls(lab):
@@ -214,8 +219,9 @@ def case_turn_badauth(lab):
                             sender_props="turn-server=" + netlab.turn_uri(net.turn_a, password="wrong"),
                             receiver_props="turn-server=" + netlab.turn_uri(net.turn_b, password="wrong"))
     named = [w for w in r["tx_problems"]
-             if f"TURN server turn://{net.turn_a}:{netlab.TURN_PORT} gave no relay candidate" in w]
-    check(named, f"a warning names the TURN server: {r['tx_problems']}")
+             if f"TURN server turn://{net.turn_a}:{netlab.TURN_PORT} gave no relay candidate" in w
+             and "it refused the user or password (401 Unauthorized)" in w]
+    check(named, f"a warning names the TURN server and the cause: {r['tx_problems']}")
     check(any("ICE failed with peer 'points-rx'" in w for w in r["tx_problems"]),
           f"then ICE fails: {r['tx_problems']}")
     check(r["delivered"] == 0, f"{r['delivered']} delivered")

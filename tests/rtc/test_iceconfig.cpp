@@ -2,12 +2,15 @@
 /* stun-server / turn-server values as rtcpeer checks them at start (gst/rtc/iceconfig.h): what
  * webrtcbin 1.22.0 would take silently and then never use must be refused with a reason. */
 #include "rtc/iceconfig.h"
+#include "rtc/turnprobe.h"
 
 #include "check.h"
 
+#include <cstring>
 #include <string>
 
 using namespace pointcast::rtc::iceconfig;
+namespace turnprobe = pointcast::rtc::turnprobe;
 
 static bool refused(const std::string &uri, const std::string &reason_part, bool turn = true)
 {
@@ -92,8 +95,64 @@ static void test_relay_candidate()
   CHECK(!is_relay_candidate("candidate:2 1 UDP 1677721855 1.2.3.4 40000 typ srflx raddr 10.0.0.1"));
 }
 
+static turnprobe::Bytes from_hex(const char *hex)
+{
+  turnprobe::Bytes out;
+  for (size_t i = 0; hex[i] && hex[i + 1]; i += 2) {
+    char two[3] = {hex[i], hex[i + 1], 0};
+    out.push_back(uint8_t(std::strtoul(two, nullptr, 16)));
+  }
+  return out;
+}
+
+// The TURN probe's message coding (rtc/turnprobe.h) against RFC 5769's sample request.
+static void test_stun_coding()
+{
+  using namespace turnprobe;
+  auto sample = from_hex("000100582112a442b7e7a701bc34d686fa87dfae802200105354554e207465737420"
+                         "636c69656e74002400046e0001ff80290008932ff9b151263b360006000965767"
+                         "46a3a68367659202020000800149aeaa70cbfd8cb56781ef2b5b2d3f249c1b571a2"
+                         "80280004e57a3bcf");
+  CHECK(sample.size() == 20 + 0x58 && message_size(sample) == sample.size());
+  // MESSAGE-INTEGRITY at offset 76: the HMAC of what precedes it, the length counting it.
+  Bytes covered(sample.begin(), sample.begin() + 76);
+  covered[3] = 76 - 20 + 24;
+  std::string pw = "VOkJxbRl1RmTxUk/WvJxBt";
+  Bytes mac = hmac_sha1(Bytes(pw.begin(), pw.end()), covered);
+  CHECK(Bytes(sample.begin() + 80, sample.begin() + 100) == mac);
+  CHECK(long_term_key("user", "realm", "pass") == from_hex("8493fbc53ba582fb4c044c456bdc40eb"));
+
+  uint8_t txid[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  Auth auth{"pointcast", "pointcast", "abcdef0123", long_term_key("pointcast", "pointcast", "x")};
+  Bytes req = request(kAllocate, txid, &auth);
+  CHECK(req.size() % 4 == 0 && message_size(req) == req.size());
+  CHECK(req[0] == 0 && req[1] == 3 && req[20] == 0 && req[21] == 0x19 && req[24] == 17);
+  // Its MESSAGE-INTEGRITY is the last attribute and verifies with the long-term key.
+  size_t mi = req.size() - 24;
+  CHECK(req[mi] == 0 && req[mi + 1] == 8 && req[mi + 3] == 20);
+  Bytes head(req.begin(), req.begin() + long(mi));
+  CHECK(Bytes(req.begin() + long(mi) + 4, req.end()) == hmac_sha1(auth.key, head));
+  // A request is no response; a 401 with REALM and NONCE parses, for this txid only.
+  CHECK(!parse(req, txid));
+  Bytes resp = from_hex("0113002c"
+                        "2112a442"
+                        "0102030405060708090a0b0c"
+                        "000900100000040155"
+                        "6e617574686f72697a6564"           // 401 "Unauthorized"
+                        "0014000a72656e64657a766f75730000" // REALM "rendezvous"
+                        "00150004"
+                        "6e6f6e63"); // NONCE "nonc"
+  resp[3] = uint8_t(resp.size() - 20);
+  auto r = parse(resp, txid);
+  CHECK(r && !r->success && r->error == 401 && r->reason == "Unauthorized" &&
+        r->realm == "rendezvous" && r->nonce == "nonc");
+  uint8_t other[12] = {0};
+  CHECK(!parse(resp, other));
+}
+
 int main()
 {
+  test_stun_coding();
   test_stun();
   test_turn();
   test_relay_candidate();
