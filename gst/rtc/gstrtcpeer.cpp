@@ -108,6 +108,7 @@ enum {
   PROP_STUN_SERVER,
   PROP_TURN_SERVER,
   PROP_TURN_TLS_CA,
+  PROP_ICE_TRANSPORT_POLICY,
   PROP_LATENCY,
   PROP_VIDEO_CODEC,
   PROP_VIDEO_BITRATE,
@@ -570,6 +571,9 @@ static void gst_rtc_peer_set_property(GObject *object, guint prop_id, const GVal
   case PROP_STUN_SERVER: str(p->stun_server); break;
   case PROP_TURN_SERVER: str(p->turn_server); break;
   case PROP_TURN_TLS_CA: str(p->turn_tls_ca); break;
+  case PROP_ICE_TRANSPORT_POLICY:
+    p->relay_only = g_value_get_enum(value) == GST_WEBRTC_ICE_TRANSPORT_POLICY_RELAY;
+    break;
   case PROP_LATENCY: p->latency = g_value_get_uint(value); break;
   case PROP_VIDEO_CODEC: {
     std::string c = g_value_get_string(value) ? g_value_get_string(value) : "vp8";
@@ -618,6 +622,11 @@ static void gst_rtc_peer_get_property(GObject *object, guint prop_id, GValue *va
   case PROP_STUN_SERVER: g_value_set_string(value, p->stun_server.c_str()); break;
   case PROP_TURN_SERVER: g_value_set_string(value, p->turn_server.c_str()); break;
   case PROP_TURN_TLS_CA: g_value_set_string(value, p->turn_tls_ca.c_str()); break;
+  case PROP_ICE_TRANSPORT_POLICY:
+    g_value_set_enum(value,
+                     p->relay_only ? GST_WEBRTC_ICE_TRANSPORT_POLICY_RELAY
+                                   : GST_WEBRTC_ICE_TRANSPORT_POLICY_ALL);
+    break;
   case PROP_LATENCY: g_value_set_uint(value, p->latency); break;
   case PROP_VIDEO_CODEC: g_value_set_string(value, p->video_codec.c_str()); break;
   case PROP_VIDEO_BITRATE: g_value_set_uint(value, p->video_bitrate); break;
@@ -726,6 +735,13 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
                           "PEM file of the certificates trusted for turns:// servers (e.g. a "
                           "self-signed one); empty (default): the system's CAs",
                           nullptr, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_ICE_TRANSPORT_POLICY,
+      g_param_spec_enum("ice-transport-policy", "ICE transport policy",
+                        "all (default): any candidate pair; relay: only through the TURN "
+                        "servers of turn-server (needs one)",
+                        GST_TYPE_WEBRTC_ICE_TRANSPORT_POLICY, GST_WEBRTC_ICE_TRANSPORT_POLICY_ALL,
+                        flags));
   g_object_class_install_property(
       gobject_class, PROP_LATENCY,
       g_param_spec_uint("latency", "Latency",

@@ -62,6 +62,7 @@ struct RtcPeerPrivate {
   std::string peer_type = kDefaultPeerType;
   std::string target, stun_server, turn_server;
   std::string turn_tls_ca; // PEM file of CAs trusted for turns:// ("" = the system's)
+  bool relay_only = false; // ice-transport-policy=relay: TURN relay candidates only
   std::string token = kTokenDefault.value();
   std::string video_codec = "vp8";
   Role role = Role::Auto;

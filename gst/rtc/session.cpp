@@ -305,14 +305,21 @@ bool check_ice_servers(GstRtcPeer *self)
 {
   auto *p = self->priv;
   std::string stun, turn, ca, error;
+  bool relay_only;
   {
     std::lock_guard lk(p->props_lock);
     stun = p->stun_server;
     turn = p->turn_server;
     ca = p->turn_tls_ca;
+    relay_only = p->relay_only;
   }
   if (!stun.empty() && !iceconfig::parse_stun(stun, &error)) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Bad stun-server: %s", error.c_str()), (nullptr));
+    return false;
+  }
+  if (relay_only && turn.empty()) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("ice-transport-policy=relay needs a turn-server"),
+                      (nullptr));
     return false;
   }
   std::vector<iceconfig::Server> servers;
@@ -444,12 +451,14 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
     s->neg = std::make_unique<negotiation::Negotiator>(o);
   }
   std::string stun, turn;
+  bool relay_only;
   guint latency;
   gboolean recv_video, recv_audio;
   {
     std::lock_guard lk(p->props_lock);
     stun = p->stun_server;
     turn = p->turn_server;
+    relay_only = p->relay_only;
     latency = p->latency;
     recv_video = p->receive_video;
     recv_audio = p->receive_audio;
@@ -468,6 +477,8 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
   g_object_set(s->webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", latency,
                nullptr);
   apply_ice_servers(self, s->webrtc, stun, turn);
+  if (relay_only)
+    g_object_set(s->webrtc, "ice-transport-policy", GST_WEBRTC_ICE_TRANSPORT_POLICY_RELAY, nullptr);
   auto connect = [&](const char *sig, GCallback cb) {
     g_signal_connect_data(s->webrtc, sig, cb, new_handle(self, s), free_handle, GConnectFlags(0));
   };

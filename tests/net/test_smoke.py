@@ -22,6 +22,8 @@ links are in the benchmark, bench/net/, until rtcpeer meets them):
   turn_tls    coturn listening on TLS only, a self-signed certificate: rtcpeer with turns://
               refuses the certificate by default (a warning naming the server), and with
               turn-tls-ca streams the points through it, allocations over TLS 1.3
+  turn_relay  ice-transport-policy=relay in the direct topology (coturn in a): the points go
+              through the relay; with the relay refused nothing arrives though a direct path exists
   turn_badauth  a wrong TURN password: a warning naming the TURN server, then the ICE failure
   turn_nopath   no TURN server at all: the peer in b, which the sender cannot reach, is
               reported ("ICE failed") and removed within ICE_FAIL_BOUND s while the sender goes
@@ -230,6 +232,25 @@ def case_turn_badauth(lab):
     check(re.search(rf"user <{netlab.TURN_USER}>: .* error 401", lab.read_log("turnserver")),
           "coturn refused the credentials (401 to the authenticated request)")
     print(f"  run took {time.monotonic() - t0:.1f} s")
+
+
+def case_turn_relay(lab):
+    net = lab.direct()  # a direct path, and coturn in a
+    lab.turnserver(net.a, [net.addr_a])
+    def relayed(password):
+        uri = netlab.turn_uri(net.addr_a, password=password)
+        props = f"turn-server={uri} ice-transport-policy=relay"
+        return loops.points_stream(lab, net, n=40, rate=20, points=50, timeout=20,
+                                   sender_props=props, receiver_props=props)
+    r = relayed(netlab.TURN_PASSWORD)
+    check(r["delivered"] == 40 and r["intact"] and r["in_order"],
+          f"relay only: {r['delivered']}/40 points messages, intact, in order")
+    check(len(allocations(lab)) >= 2, f"{len(allocations(lab))} allocations")
+    # With the relay refused, the direct path is there but not taken.
+    r = relayed("wrong")
+    check(r["delivered"] == 0, f"relay only, no relay: {r['delivered']} delivered (none expected)")
+    check(any("gave no relay candidate" in w for w in r["tx_problems"]),
+          f"and the warning says why: {r['tx_problems']}")
 
 
 # libnice gives up on a pair after its retransmissions; ICE failed 12-20 s after the sender

@@ -355,6 +355,14 @@ GST_START_TEST(test_bad_ice_servers)
     fail_unless(wait_problem(p, GST_MESSAGE_ERROR, c.expect, GST_SECOND), "%s", c.value);
     stop(p);
   }
+  {
+    Peer p = make_receiver(unique_room("ice"));
+    gst_util_set_object_arg(G_OBJECT(p.rtc), "ice-transport-policy", "relay");
+    fail_unless_equals_int(gst_element_set_state(p.pipeline, GST_STATE_PLAYING),
+                           GST_STATE_CHANGE_FAILURE);
+    fail_unless(wait_problem(p, GST_MESSAGE_ERROR, "needs a turn-server", GST_SECOND));
+    stop(p);
+  }
   // Well-formed ones start (the TURN servers are not contacted before a peer comes).
   Peer p = make_receiver(unique_room("ice"));
   g_object_set(p.rtc, "stun-server", "stun://127.0.0.1:3478", "turn-server",
