@@ -35,6 +35,7 @@
 #include "rtc/codecs.h"
 #include "rtc/datachannels.h"
 #include "rtc/eos.h"
+#include "rtc/iceservers.h"
 #include "rtc/mediasend.h"
 #include "rtc/rtcpeerpriv.h"
 #include "rtc/session.h"

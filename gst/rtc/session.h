@@ -78,8 +78,6 @@ std::string description_text(const GstWebRTCSessionDescription *d);
 std::shared_ptr<Session> find_session(GstRtcPeer *self, const std::string &peer);
 // Every session, connected or not. Any thread.
 std::vector<std::shared_ptr<Session>> all_sessions(GstRtcPeer *self);
-// stun-server and turn-server well formed (else an element error naming the problem). At start.
-bool check_ice_servers(GstRtcPeer *self);
 // Removes the session (if any) and everything it added to the element.
 void remove_session(GstRtcPeer *self, const std::string &peer, const std::string &reason);
 // Removes every session (the element stops).

@@ -253,8 +253,8 @@ def case_turn_relay(lab):
           f"and the warning says why: {r['tx_problems']}")
 
 
-# libnice gives up on a pair after its retransmissions; ICE failed 12-20 s after the sender
-# started in our runs (the first warning).
+# libnice gives up on a pair after its retransmissions; ICE failed 7.8-10.3 s after the sender
+# started in our runs.
 ICE_FAIL_BOUND = 30
 
 
