@@ -504,6 +504,8 @@ def main(argv):
     up.add_argument("topology", choices=["direct", "turn"])
     for flag in ("--both", "--a2b", "--b2a"):
         up.add_argument(flag, default="", help="router settings (direct), e.g. 'loss=2%% delay=25'")
+    up.add_argument("--listen", default="udp,tcp",
+                    help="turn: the client transports coturn listens on (udp,tcp,tls)")
     ctl = sub.add_parser("ctl", help="send one command to a running pcnet-router")
     ctl.add_argument("socket")
     ctl.add_argument("command", nargs="+", help="set a2b|b2a|both SETTINGS | get | stats")
@@ -519,10 +521,14 @@ def main(argv):
             print(f"b: ip netns exec {net.b} ...   ({net.addr_b})")
             print(f"router: {sys.argv[0]} ctl {net.router.control} stats | set both loss=5%")
         else:
-            net = lab.turn_only()
-            print(f"a: ip netns exec {net.a} ...   ({net.addr_a}; TURN at {turn_uri(net.turn_a)})")
-            print(f"b: ip netns exec {net.b} ...   ({net.addr_b}; TURN at {turn_uri(net.turn_b)})")
-            print(f"t: ip netns exec {net.t} ...   (coturn; {net.turn_a} and {net.turn_b})")
+            listen = tuple(args.listen.split(","))
+            net = lab.turn_only(listen=listen)
+            for ns, addr, turn in ((net.a, net.addr_a, net.turn_a), (net.b, net.addr_b, net.turn_b)):
+                uris = " ".join(turn_uri(turn, None if x == "udp" and "tcp" in listen else x)
+                                for x in listen if not (x == "tcp" and "udp" in listen))
+                print(f"{ns[-1]}: ip netns exec {ns} ...   ({addr}; TURN at {uris})")
+            print(f"t: ip netns exec {net.t} ...   (coturn; {net.turn_a} and {net.turn_b}"
+                  + (f"; certificate {net.turn_cert}, for turn-tls-ca)" if net.turn_cert else ")"))
         print("Ctrl-C tears it all down.", flush=True)
         try:
             signal.pause()
