@@ -7,9 +7,10 @@ the points counter stream (1,000 x 3 float32 at 20 Hz, 200 messages), scenario b
 Prints one table. Figures only: a target not met is reported, not a failure (exit 1 only when
 the harness itself fails).
 
-Usage: bench_net.py [--seconds N] [--aiortc] [--scenario NAME]... [--json FILE]
-Scenarios (default: all): none, delay25, loss2+delay25, ge4+delay25, rate1M, rate300k, and for
-the ball loop only outage3s, noisy-rate1M, noisy-drop4M-0.5M.
+Usage: bench_net.py [--seconds N] [--aiortc] [--points-only] [--scenario NAME]... [--json FILE]
+Scenarios (default: all): none, delay25, loss2+delay25, ge4+delay25, rate1M, rate300k, for
+the ball loop only outage3s, noisy-rate1M, noisy-drop4M-0.5M, and for the points only through
+the TURN topology turn-udp+loss2+delay25, turn-tls+loss2+delay25 (coturn relaying both peers).
 """
 import argparse
 import json
@@ -40,6 +41,14 @@ SCENARIOS = {
     "noisy-drop4M-0.5M": ("rate=4M queue-ms=100", 0, [(4, "rate=500")]),
 }
 BALL_ONLY = {"outage3s", "noisy-rate1M", "noisy-drop4M-0.5M"}
+# Points only, through coturn in the TURN topology (a and b reach only t), the settings on a's
+# cable to t (each way), both rtcpeers relayed over the transport named.
+TURN = {
+    "turn-udp+loss2+delay25": ("loss=2% delay=25", "udp"),
+    "turn-tls+loss2+delay25": ("loss=2% delay=25", "tls"),
+}
+for _name, (_settings, _transport) in TURN.items():
+    SCENARIOS[_name] = (_settings, 50, None)
 
 
 def ball_target(name, r, rtt):
@@ -82,8 +91,18 @@ def run_ball(name, settings, rtt, actions, seconds, tracker):
 
 def run_points(name, settings, rtt):
     with netlab.Lab() as lab:
-        net = lab.direct(both=settings)
-        r = loops.points_stream(lab, net, n=200, rate=20, points=1000, settle=5, timeout=120)
+        props = {}
+        if name in TURN:
+            transport = TURN[name][1]
+            net = lab.turn_only(impair_a=settings,
+                                listen=("tls",) if transport == "tls" else ("udp", "tcp"))
+            ca = f" turn-tls-ca={net.turn_cert}" if net.turn_cert else ""
+            props = dict(sender_props=f"turn-server={netlab.turn_uri(net.turn_a, transport)}{ca}",
+                         receiver_props=f"turn-server={netlab.turn_uri(net.turn_b, transport)}{ca}")
+        else:
+            net = lab.direct(both=settings)
+        r = loops.points_stream(lab, net, n=200, rate=20, points=1000, settle=5, timeout=120,
+                                **props)
         r.pop("tx_log", None)
         r.pop("tx_problems", None)
         return r
@@ -94,15 +113,18 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--aiortc", action="store_true", help="also the ball loop with the aiortc tracker")
     ap.add_argument("--scenario", action="append", choices=list(SCENARIOS))
+    ap.add_argument("--points-only", action="store_true", help="only the points stream")
     ap.add_argument("--json")
     args = ap.parse_args()
-    netlab.require_root()
     names = args.scenario or list(SCENARIOS)
+    netlab.require_root(need_turn=any(name in TURN for name in names))
     results, failed = {}, False
     for name in names:
         settings, rtt, schedule = SCENARIOS[name]
         res = results[name] = {}
         trackers = ["rtcpeer"] + (["aiortc"] if args.aiortc else [])
+        if args.points_only or name in TURN:
+            trackers = []
         for tracker in trackers:
             try:
                 secs = max(args.seconds, 12) if schedule else args.seconds

@@ -35,6 +35,7 @@
 #include "rtc/codecs.h"
 #include "rtc/datachannels.h"
 #include "rtc/eos.h"
+#include "rtc/iceservers.h"
 #include "rtc/mediasend.h"
 #include "rtc/rtcpeerpriv.h"
 #include "rtc/session.h"
@@ -107,6 +108,8 @@ enum {
   PROP_ROLE,
   PROP_STUN_SERVER,
   PROP_TURN_SERVER,
+  PROP_TURN_TLS_CA,
+  PROP_ICE_TRANSPORT_POLICY,
   PROP_LATENCY,
   PROP_VIDEO_CODEC,
   PROP_VIDEO_BITRATE,
@@ -341,6 +344,7 @@ static void stop_signaling(GstRtcPeer *self)
   p->ctx.run_sync([&] {
     stop_expiry(self);
     remove_all_sessions(self);
+    p->turn_tunnels.clear();
     if (p->signaller) p->signaller->stop();
     p->signaller.reset();
     p->signaling_lost = false;
@@ -406,7 +410,7 @@ static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
       for (auto &[label, sink] : p->data_sinks) sink->eos = false;
       for (auto &m : p->media_sends) m->eos = false;
     }
-    if (!start_signaling(self)) return GST_STATE_CHANGE_FAILURE;
+    if (!check_ice_servers(self) || !start_signaling(self)) return GST_STATE_CHANGE_FAILURE;
     break;
   }
   case GST_STATE_CHANGE_PAUSED_TO_READY: {
@@ -567,6 +571,10 @@ static void gst_rtc_peer_set_property(GObject *object, guint prop_id, const GVal
   case PROP_ROLE: p->role = Role(g_value_get_enum(value)); break;
   case PROP_STUN_SERVER: str(p->stun_server); break;
   case PROP_TURN_SERVER: str(p->turn_server); break;
+  case PROP_TURN_TLS_CA: str(p->turn_tls_ca); break;
+  case PROP_ICE_TRANSPORT_POLICY:
+    p->relay_only = g_value_get_enum(value) == GST_WEBRTC_ICE_TRANSPORT_POLICY_RELAY;
+    break;
   case PROP_LATENCY: p->latency = g_value_get_uint(value); break;
   case PROP_VIDEO_CODEC: {
     std::string c = g_value_get_string(value) ? g_value_get_string(value) : "vp8";
@@ -614,6 +622,12 @@ static void gst_rtc_peer_get_property(GObject *object, guint prop_id, GValue *va
   case PROP_ROLE: g_value_set_enum(value, int(p->role)); break;
   case PROP_STUN_SERVER: g_value_set_string(value, p->stun_server.c_str()); break;
   case PROP_TURN_SERVER: g_value_set_string(value, p->turn_server.c_str()); break;
+  case PROP_TURN_TLS_CA: g_value_set_string(value, p->turn_tls_ca.c_str()); break;
+  case PROP_ICE_TRANSPORT_POLICY:
+    g_value_set_enum(value,
+                     p->relay_only ? GST_WEBRTC_ICE_TRANSPORT_POLICY_RELAY
+                                   : GST_WEBRTC_ICE_TRANSPORT_POLICY_ALL);
+    break;
   case PROP_LATENCY: g_value_set_uint(value, p->latency); break;
   case PROP_VIDEO_CODEC: g_value_set_string(value, p->video_codec.c_str()); break;
   case PROP_VIDEO_BITRATE: g_value_set_uint(value, p->video_bitrate); break;
@@ -705,13 +719,30 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
                                                     flags));
   g_object_class_install_property(
       gobject_class, PROP_STUN_SERVER,
-      g_param_spec_string("stun-server", "STUN server",
-                          "stun://host:port; empty (default): host candidates only", nullptr,
-                          flags));
+      g_param_spec_string(
+          "stun-server", "STUN server",
+          "stun://host:port, checked at start; empty (default): host candidates only", nullptr,
+          flags));
   g_object_class_install_property(
       gobject_class, PROP_TURN_SERVER,
       g_param_spec_string("turn-server", "TURN server",
-                          "turn(s)://user:password@host:port; empty by default", nullptr, flags));
+                          "turn://user:password@host:port[?transport=udp|tcp] or "
+                          "turns://user:password@host:port, several separated by commas; "
+                          "checked at start; empty by default",
+                          nullptr, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_TURN_TLS_CA,
+      g_param_spec_string("turn-tls-ca", "TURN TLS CA file",
+                          "PEM file of the certificates trusted for turns:// servers (e.g. a "
+                          "self-signed one); empty (default): the system's CAs",
+                          nullptr, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_ICE_TRANSPORT_POLICY,
+      g_param_spec_enum("ice-transport-policy", "ICE transport policy",
+                        "all (default): any candidate pair; relay: only through the TURN "
+                        "servers of turn-server (needs one)",
+                        GST_TYPE_WEBRTC_ICE_TRANSPORT_POLICY, GST_WEBRTC_ICE_TRANSPORT_POLICY_ALL,
+                        flags));
   g_object_class_install_property(
       gobject_class, PROP_LATENCY,
       g_param_spec_uint("latency", "Latency",

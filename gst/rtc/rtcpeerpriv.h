@@ -9,6 +9,7 @@
 #include "rtc/mediasend.h"
 #include "rtc/session.h"
 #include "rtc/signaller.h"
+#include "rtc/turntls.h"
 
 #include <condition_variable>
 #include <map>
@@ -60,6 +61,8 @@ struct RtcPeerPrivate {
   std::string peer_id = kPeerIdDefault.value();
   std::string peer_type = kDefaultPeerType;
   std::string target, stun_server, turn_server;
+  std::string turn_tls_ca; // PEM file of CAs trusted for turns:// ("" = the system's)
+  bool relay_only = false; // ice-transport-policy=relay: TURN relay candidates only
   std::string token = kTokenDefault.value();
   std::string video_codec = "vp8";
   Role role = Role::Auto;
@@ -77,6 +80,8 @@ struct RtcPeerPrivate {
   bool signaling_lost = false;          // ctx thread
   guint refused_peers = 0;              // ctx thread: new peers ignored past max-peers
   guint expire_timer = 0;               // ctx thread: drops stalled fragmented messages
+  // ctx thread, from start to stop: the TLS tunnel of each turns:// URI (rtc/turntls.h).
+  std::map<std::string, std::unique_ptr<TurnTlsTunnel>> turn_tunnels;
 
   std::mutex lock; // sessions, pads, channel maps, and the fields below
   std::condition_variable cond;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "rtc/session.h"
 
+#include "rtc/iceservers.h"
 #include "rtc/mediarecv.h"
 #include "rtc/rtcpeerpriv.h"
 #include "rtc/sigcheck.h"
@@ -166,7 +167,10 @@ static void on_gathering_state(GstElement *webrtc, GParamSpec *, gpointer user_d
   GstRtcPeer *self = h->self;
   std::weak_ptr<Session> weak = h->session;
   run_async(self, [self, weak] {
-    if (auto s = weak.lock()) finish_gathering(self, s);
+    auto s = weak.lock();
+    if (!s) return;
+    warn_if_no_relay(self, s);
+    finish_gathering(self, s);
   });
 }
 
@@ -305,8 +309,7 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
   }
   g_object_set(s->webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", latency,
                nullptr);
-  if (!stun.empty()) g_object_set(s->webrtc, "stun-server", stun.c_str(), nullptr);
-  if (!turn.empty()) g_object_set(s->webrtc, "turn-server", turn.c_str(), nullptr);
+  apply_ice_servers(self, s->webrtc, stun, turn);
   auto connect = [&](const char *sig, GCallback cb) {
     g_signal_connect_data(s->webrtc, sig, cb, new_handle(self, s), free_handle, GConnectFlags(0));
   };

@@ -42,6 +42,8 @@ struct Session {
   std::string waiting_type; // ctx: non-trickle, local description waiting for gathering to finish
   std::string waiting_sdp;
   guint gather_timer = 0, left_timer = 0; // ctx
+  // ctx: warn_if_no_relay has looked at this session's candidates.
+  bool turn_checked = false;
   struct RemoteCandidate {
     int mline;
     std::string candidate;

@@ -34,7 +34,7 @@ BUILD = os.environ.get("POINTCAST_BUILD_ROOT",
 ROUTER = os.environ.get("PCNET_ROUTER", os.path.join(BUILD, "tests", "net", "pcnet-router"))
 SKIP = 77
 
-TURN_USER, TURN_PASSWORD, TURN_PORT = "pointcast", "netlab-secret", 3478
+TURN_USER, TURN_PASSWORD, TURN_PORT, TURN_TLS_PORT = "pointcast", "netlab-secret", 3478, 5349
 
 
 def skip(reason):
@@ -312,10 +312,12 @@ class Lab:
                         schedule=schedule, seed=seed)
         return Net(a=a, b=b, addr_a=addr_a, addr_b=addr_b, router=r)
 
-    def turn_only(self, impair_a=None):
+    def turn_only(self, impair_a=None, turn=True, listen=("udp", "tcp")):
         """a and b each see only namespace t (10.99.1.0/24 and 10.99.2.0/24, their default route),
         which does not forward between them (forwarding is switched off in every lab namespace):
-        a and b can talk only through the TURN server in t. With IMPAIR_A (router settings), a's cable to t is pcnet-router."""
+        a and b can talk only through the TURN server in t. With IMPAIR_A (router settings), a's
+        cable to t is pcnet-router. TURN=False: no TURN server (no path at all); LISTEN: the
+        client transports coturn listens on (udp, tcp on TURN_PORT; tls on TURN_TLS_PORT)."""
         a, b, t = self.netns("a"), self.netns("b"), self.netns("t")
         if impair_a is None:
             self.veth(a, "pcn0", "10.99.1.2/24", t, "pcna", "10.99.1.1/24")
@@ -332,34 +334,69 @@ class Lab:
         _sh("ip", "-n", b, "route", "add", "default", "via", "10.99.2.1")
         net = Net(a=a, b=b, t=t, addr_a="10.99.1.2", addr_b="10.99.2.2",
                   turn_a="10.99.1.1", turn_b="10.99.2.1", router=router)
-        net.turn = self.turnserver(t, ["10.99.1.1", "10.99.2.1"])
+        net.turn = self.turnserver(t, ["10.99.1.1", "10.99.2.1"], listen) if turn else None
+        net.turn_cert = os.path.join(self.workdir, "turn.crt") if "tls" in listen else None
         return net
 
-    def turnserver(self, ns, addresses):
-        """coturn with long-term credentials (TURN_USER/TURN_PASSWORD), UDP and TCP, listening
-        and relaying on ADDRESSES in NS; its own config, nothing from /etc."""
+    def certificate(self, name, addresses):
+        """A self-signed certificate for the IP ADDRESSES and its key, made here with the openssl
+        CLI: (cert path, key path)."""
+        cert, key = (os.path.join(self.workdir, f"{name}.{x}") for x in ("crt", "key"))
+        san = ",".join(f"IP:{a}" for a in addresses)
+        _sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-days", "2", "-subj", f"/CN={addresses[0]}", "-addext",
+            f"subjectAltName={san}", "-keyout", key, "-out", cert)
+        return cert, key
+
+    def turnserver(self, ns, addresses, listen=("udp", "tcp")):
+        """coturn with long-term credentials (TURN_USER/TURN_PASSWORD) listening for clients on
+        the transports in LISTEN (udp/tcp on TURN_PORT, tls on TURN_TLS_PORT with a self-signed
+        certificate) and relaying over UDP on ADDRESSES in NS; its own config, nothing from /etc."""
         db = os.path.join(self.workdir, "turndb")
-        args = ["turnserver", "-n", "--no-tls", "--no-dtls", "--no-cli", "--lt-cred-mech",
+        args = ["turnserver", "-n", "--no-dtls", "--no-cli", "--lt-cred-mech",
                 "--user", f"{TURN_USER}:{TURN_PASSWORD}", "--realm", "pointcast",
                 "--listening-port", str(TURN_PORT), "--min-port", "49152", "--max-port", "49999",
                 "--userdb", db, "--pidfile", os.path.join(self.workdir, "turn.pid"),
                 "--log-file", self.logpath("turnserver"), "--simple-log", "--verbose", "--no-software-attribute"]
+        args += [] if "udp" in listen else ["--no-udp"]
+        args += [] if "tcp" in listen else ["--no-tcp"]
+        if "tls" in listen:
+            cert, key = self.certificate("turn", addresses)
+            args += ["--tls-listening-port", str(TURN_TLS_PORT), "--cert", cert, "--pkey", key]
+        else:
+            args += ["--no-tls"]
         for a in addresses:
             args += ["--listening-ip", a, "--relay-ip", a]
         proc = self.popen(ns, args, log="turnserver-out")
+        want = [("-lun", TURN_PORT)] if "udp" in listen else []
+        want += [("-ltn", TURN_PORT)] if "tcp" in listen else []
+        want += [("-ltn", TURN_TLS_PORT)] if "tls" in listen else []
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"turnserver ended: {self.read_log('turnserver')[-2000:]}")
-            listening = self.run(ns, ["ss", "-lun"]).stdout
-            if all(f"{a}:{TURN_PORT}" in listening for a in addresses):
+            if all(f"{a}:{port}" in self.run(ns, ["ss", flag]).stdout
+                   for a in addresses for flag, port in want):
                 return proc
             time.sleep(0.1)
         raise RuntimeError(f"turnserver did not listen: {self.read_log('turnserver')[-2000:]}")
 
+    def listening(self, ns):
+        """(proto, address:port) of every listening UDP and TCP socket in NS."""
+        out = set()
+        for flag, proto in (("-lun", "udp"), ("-ltn", "tcp")):
+            for line in self.run(ns, ["ss", "-H", flag]).stdout.splitlines():
+                cols = line.split()
+                if len(cols) >= 4:
+                    out.add((proto, cols[3]))
+        return out
 
-def turn_uri(host, transport=None):
-    uri = f"turn://{TURN_USER}:{TURN_PASSWORD}@{host}:{TURN_PORT}"
+
+def turn_uri(host, transport=None, password=TURN_PASSWORD):
+    """rtcpeer's turn-server for coturn at HOST: transport None/udp/tcp (turn://) or tls (turns://)."""
+    if transport == "tls":
+        return f"turns://{TURN_USER}:{password}@{host}:{TURN_TLS_PORT}"
+    uri = f"turn://{TURN_USER}:{password}@{host}:{TURN_PORT}"
     return uri + (f"?transport={transport}" if transport else "")
 
 
@@ -467,6 +504,8 @@ def main(argv):
     up.add_argument("topology", choices=["direct", "turn"])
     for flag in ("--both", "--a2b", "--b2a"):
         up.add_argument(flag, default="", help="router settings (direct), e.g. 'loss=2%% delay=25'")
+    up.add_argument("--listen", default="udp,tcp",
+                    help="turn: the client transports coturn listens on (udp,tcp,tls)")
     ctl = sub.add_parser("ctl", help="send one command to a running pcnet-router")
     ctl.add_argument("socket")
     ctl.add_argument("command", nargs="+", help="set a2b|b2a|both SETTINGS | get | stats")
@@ -482,10 +521,14 @@ def main(argv):
             print(f"b: ip netns exec {net.b} ...   ({net.addr_b})")
             print(f"router: {sys.argv[0]} ctl {net.router.control} stats | set both loss=5%")
         else:
-            net = lab.turn_only()
-            print(f"a: ip netns exec {net.a} ...   ({net.addr_a}; TURN at {turn_uri(net.turn_a)})")
-            print(f"b: ip netns exec {net.b} ...   ({net.addr_b}; TURN at {turn_uri(net.turn_b)})")
-            print(f"t: ip netns exec {net.t} ...   (coturn; {net.turn_a} and {net.turn_b})")
+            listen = tuple(args.listen.split(","))
+            net = lab.turn_only(listen=listen)
+            for ns, addr, turn in ((net.a, net.addr_a, net.turn_a), (net.b, net.addr_b, net.turn_b)):
+                uris = " ".join(turn_uri(turn, None if x == "udp" and "tcp" in listen else x)
+                                for x in listen if not (x == "tcp" and "udp" in listen))
+                print(f"{ns[-1]}: ip netns exec {ns} ...   ({addr}; TURN at {uris})")
+            print(f"t: ip netns exec {net.t} ...   (coturn; {net.turn_a} and {net.turn_b}"
+                  + (f"; certificate {net.turn_cert}, for turn-tls-ca)" if net.turn_cert else ")"))
         print("Ctrl-C tears it all down.", flush=True)
         try:
             signal.pause()

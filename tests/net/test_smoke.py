@@ -17,6 +17,17 @@ links are in the benchmark, bench/net/, until rtcpeer meets them):
               allocates and relays for
               turnutils_uclient over UDP and TCP (and refuses a wrong password), and rtcpeer
               with turn-server streams points from a to b through it
+  turn_tcp    coturn listening on TCP only (no UDP socket for clients): rtcpeer with
+              turn://...?transport=tcp streams the points through it, allocations over TCP
+  turn_tls    coturn listening on TLS only, a self-signed certificate: rtcpeer with turns://
+              refuses the certificate by default (a warning naming the server), and with
+              turn-tls-ca streams the points through it, allocations over TLS 1.3
+  turn_relay  ice-transport-policy=relay in the direct topology (coturn in a): the points go
+              through the relay; with the relay refused nothing arrives though a direct path exists
+  turn_badauth  a wrong TURN password: a warning naming the TURN server, then the ICE failure
+  turn_nopath   no TURN server at all: the peer in b, which the sender cannot reach, is
+              reported ("ICE failed") and removed within ICE_FAIL_BOUND s while the sender goes
+              on streaming to a peer in t, which gets every message
 
 Usage: test_smoke.py CASE...
 """
@@ -144,8 +155,145 @@ def case_turn(lab):
     check(peers & {net.addr_a, net.addr_b}, f"rtcpeer's relays opened permissions for {sorted(peers)}")
 
 
+def turn_points(lab, net, transport, extra="", n=40, timeout=60):
+    """The points stream from a to b with both rtcpeers on coturn in t over TRANSPORT."""
+    return loops.points_stream(
+        lab, net, n=n, rate=20, points=50, timeout=timeout,
+        sender_props=f"turn-server={netlab.turn_uri(net.turn_a, transport)} {extra}",
+        receiver_props=f"turn-server={netlab.turn_uri(net.turn_b, transport)} {extra}")
+
+
+def allocations(lab):
+    """coturn's log lines of successful allocations, with the session's transport details."""
+    log = lab.read_log("turnserver")
+    sessions = dict(re.findall(r"session (\d+): new, (.*)", log))
+    ok = re.findall(r"session (\d+): .*ALLOCATE processed, success", log)
+    return [sessions.get(sid, "") for sid in ok]
+
+
+def only_listeners(lab, net, proto, port):
+    """coturn in t listens for clients on PROTO/PORT only (and its alt port PORT+1)."""
+    mine = {(p, a) for p, a in lab.listening(net.t) if not a.endswith(f":{loops.SIGNALING_PORT}")}
+    want = {(proto, f"{ip}:{p}") for ip in (net.turn_a, net.turn_b) for p in (port, port + 1)}
+    check(mine == want, f"coturn's client listeners are {proto}/{port} only: {sorted(mine)}")
+
+
+def case_turn_tcp(lab):
+    net = lab.turn_only(listen=("tcp",))
+    only_listeners(lab, net, "tcp", netlab.TURN_PORT)
+    r = turn_points(lab, net, "tcp")
+    check(r["delivered"] == 40 and r["intact"] and r["in_order"],
+          f"rtcpeer over TURN/TCP: {r['delivered']}/40 points messages, intact, in order")
+    allocs = allocations(lab)
+    # TLS sessions name their cipher; these are plain TCP (UDP has no listener at all).
+    check(len(allocs) >= 2 and not any("cipher=" in a for a in allocs),
+          f"{len(allocs)} allocations, over TCP: {allocs[:2]}")
+    # Asked over UDP only, the server does not answer: the warning says so.
+    r = turn_points(lab, net, "udp", n=10, timeout=15)
+    told = [w for w in r["tx_problems"] if f"TURN server turn://{net.turn_a}:{netlab.TURN_PORT}"
+            "?transport=udp gave no relay candidate" in w and "over udp" in w]
+    check(told, f"over UDP: a warning names the server and the transport: {r['tx_problems']}")
+
+
+def case_turn_tls(lab):
+    net = lab.turn_only(listen=("tls",))
+    only_listeners(lab, net, "tcp", netlab.TURN_TLS_PORT)
+    # The certificate is self-signed: refused unless rtcpeer is told to trust it.
+    r = turn_points(lab, net, "tls", n=10, timeout=15)
+    refusals = [w for w in r["tx_problems"]
+                if f"TURN server turns://{net.turn_a}:{netlab.TURN_TLS_PORT}: TLS failed" in w]
+    check(r["delivered"] == 0 and refusals,
+          f"an unknown certificate is refused with a warning: {r['tx_problems']}")
+    check(not allocations(lab), "no allocation without a trusted certificate")
+    r = turn_points(lab, net, "tls", extra=f"turn-tls-ca={net.turn_cert}")
+    check(r["delivered"] == 40 and r["intact"] and r["in_order"],
+          f"rtcpeer over TURN/TLS: {r['delivered']}/40 points messages, intact, in order")
+    allocs = allocations(lab)
+    check(len(allocs) >= 2 and all("method=TLSv1.3" in a for a in allocs),
+          f"{len(allocs)} allocations, all over TLS 1.3: {allocs[:2]}")
+
+
+def case_turn_badauth(lab):
+    net = lab.turn_only()
+    t0 = time.monotonic()
+    # Both wrong: with one side right, the other reaches its relay and the points do arrive.
+    r = loops.points_stream(lab, net, n=10, rate=20, points=50, timeout=25,
+                            sender_props="turn-server=" + netlab.turn_uri(net.turn_a, password="wrong"),
+                            receiver_props="turn-server=" + netlab.turn_uri(net.turn_b, password="wrong"))
+    named = [w for w in r["tx_problems"]
+             if f"TURN server turn://{net.turn_a}:{netlab.TURN_PORT} gave no relay candidate" in w
+             and "it refused the user or password (401 Unauthorized)" in w]
+    check(named, f"a warning names the TURN server and the cause: {r['tx_problems']}")
+    check(any("ICE failed with peer 'points-rx'" in w for w in r["tx_problems"]),
+          f"then ICE fails: {r['tx_problems']}")
+    check(r["delivered"] == 0, f"{r['delivered']} delivered")
+    check("wrong" not in " ".join(r["tx_problems"]).replace("wrong user or password", ""),
+          "the password is not shown")
+    check(re.search(rf"user <{netlab.TURN_USER}>: .* error 401", lab.read_log("turnserver")),
+          "coturn refused the credentials (401 to the authenticated request)")
+    print(f"  run took {time.monotonic() - t0:.1f} s")
+
+
+def case_turn_relay(lab):
+    net = lab.direct()  # a direct path, and coturn in a
+    lab.turnserver(net.a, [net.addr_a])
+    def relayed(password):
+        uri = netlab.turn_uri(net.addr_a, password=password)
+        props = f"turn-server={uri} ice-transport-policy=relay"
+        return loops.points_stream(lab, net, n=40, rate=20, points=50, timeout=20,
+                                   sender_props=props, receiver_props=props)
+    r = relayed(netlab.TURN_PASSWORD)
+    check(r["delivered"] == 40 and r["intact"] and r["in_order"],
+          f"relay only: {r['delivered']}/40 points messages, intact, in order")
+    check(len(allocations(lab)) >= 2, f"{len(allocations(lab))} allocations")
+    # With the relay refused, the direct path is there but not taken.
+    r = relayed("wrong")
+    check(r["delivered"] == 0, f"relay only, no relay: {r['delivered']} delivered (none expected)")
+    check(any("gave no relay candidate" in w for w in r["tx_problems"]),
+          f"and the warning says why: {r['tx_problems']}")
+
+
+# libnice gives up on a pair after its retransmissions; ICE failed 7.8-10.3 s after the sender
+# started in our runs.
+ICE_FAIL_BOUND = 30
+
+
+def case_turn_nopath(lab):
+    net = lab.turn_only(turn=False)
+    uri_a, uri_b = loops.signaling(lab, net)
+    env = {"POINTCAST_ROOM": "nopath", "POINTCAST_SIGNALING": uri_a}
+    outdir = {}
+    for ns, peer, uri in ((net.b, "rx-b", uri_b), (net.t, "rx-t", uri_a)):
+        outdir[peer] = os.path.join(lab.workdir, peer)
+        os.makedirs(outdir[peer])
+        lab.popen(ns, ["gst-launch-1.0", "-e", "rtcpeer", "name=rtc", "rtc.data_points", "!",
+                       "queue", "!", "multifilesink", f"location={outdir[peer]}/%06d.npy"],
+                  log=peer, env=dict(env, POINTCAST_PEER_ID=peer, POINTCAST_SIGNALING=uri))
+    time.sleep(1.0)
+    n = 600  # 30 s at 20 Hz: the sender is still streaming when b's ICE fails
+    t0 = time.monotonic()
+    tx = lab.popen(net.a, ["gst-launch-1.0", "-e", "pointsrc", "pattern=counter", "rate=20",
+                           "points=50", f"num-buffers={n}", "!", "npypack", "!",
+                           "rtc.data_points", "rtcpeer", "name=rtc", "wait-for-peers=1"],
+                   log="tx", env=dict(env, POINTCAST_PEER_ID="tx"))
+    loops.wait_for(lab, "tx", r"ICE failed with peer 'rx-b'", ICE_FAIL_BOUND, (tx,))
+    failed_after = time.monotonic() - t0
+    print(f"  ICE failed with rx-b {failed_after:.1f} s after the sender started")
+    got_then = len(os.listdir(outdir["rx-t"]))
+    tx.wait(60)
+    time.sleep(1.0)
+    log = lab.read_log("tx")
+    check(tx.returncode == 0, f"the sender went on and ended normally ({tx.returncode})")
+    check("no candidate pair works" in log, "the warning says why")
+    check("ICE failed with peer 'rx-t'" not in log, "the reachable peer is not affected")
+    got_t, got_b = len(os.listdir(outdir["rx-t"])), len(os.listdir(outdir["rx-b"]))
+    check(got_t == n and got_t > got_then,
+          f"rx-t got {got_t}/{n} ({got_then} when rx-b failed), rx-b {got_b}")
+    check(got_b == 0, f"rx-b, unreachable, got {got_b}")
+
+
 def main():
-    netlab.require_root(need_turn="turn" in sys.argv[1:])
+    netlab.require_root(need_turn=any(c.startswith("turn") for c in sys.argv[1:]))
     for name in sys.argv[1:]:
         print(f"{name}:")
         with netlab.Lab() as lab:

@@ -335,6 +335,43 @@ GST_START_TEST(test_bad_uri)
 }
 GST_END_TEST;
 
+// A malformed stun-server / turn-server stops the start with an error saying what is wrong
+// (webrtcbin 1.22 alone would take it and gather host candidates only).
+GST_START_TEST(test_bad_ice_servers)
+{
+  struct {
+    const char *prop, *value, *expect;
+  } cases[] = {
+      {"stun-server", "stun:stun.example.org:3478", "Bad stun-server"},
+      {"turn-server", "turn://10.0.0.1:3478", "has no USER:PASSWORD@"},
+      {"turn-server", "turn://u:p@10.0.0.1:3478?transport=sctp", "transport='sctp'"},
+      {"turn-server", "turn://u:p@10.0.0.1, turns://u:p@10.0.0.1?transport=udp", "no transport"},
+  };
+  for (auto &c : cases) {
+    Peer p = make_receiver(unique_room("ice"));
+    g_object_set(p.rtc, c.prop, c.value, nullptr);
+    fail_unless_equals_int(gst_element_set_state(p.pipeline, GST_STATE_PLAYING),
+                           GST_STATE_CHANGE_FAILURE);
+    fail_unless(wait_problem(p, GST_MESSAGE_ERROR, c.expect, GST_SECOND), "%s", c.value);
+    stop(p);
+  }
+  {
+    Peer p = make_receiver(unique_room("ice"));
+    gst_util_set_object_arg(G_OBJECT(p.rtc), "ice-transport-policy", "relay");
+    fail_unless_equals_int(gst_element_set_state(p.pipeline, GST_STATE_PLAYING),
+                           GST_STATE_CHANGE_FAILURE);
+    fail_unless(wait_problem(p, GST_MESSAGE_ERROR, "needs a turn-server", GST_SECOND));
+    stop(p);
+  }
+  // Well-formed ones start (the TURN servers are not contacted before a peer comes).
+  Peer p = make_receiver(unique_room("ice"));
+  g_object_set(p.rtc, "stun-server", "stun://127.0.0.1:3478", "turn-server",
+               "turn://u:p@127.0.0.1:3478?transport=tcp,turns://u:p@127.0.0.1:5349", nullptr);
+  start(p);
+  stop(p);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_unknown_target_warns)
 {
   auto uri = unique_room("target");
@@ -916,6 +953,7 @@ static Suite *rtcpeer_suite()
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_env_defaults);
   tcase_add_test(tc, test_bad_uri);
+  tcase_add_test(tc, test_bad_ice_servers);
   tcase_add_test(tc, test_messages_in_order);
   tcase_add_test(tc, test_large_messages_whole);
   tcase_add_test(tc, test_two_receivers);
