@@ -240,6 +240,25 @@ static void on_ice_connection_state(GstElement *webrtc, GParamSpec *, gpointer u
   });
 }
 
+/* libnice sends one connectivity check per Ta (default 20 ms) and nominates a pair a tick or two
+ * after the first valid one, so with three local addresses ICE took 45-65 ms on loopback. RFC 8445
+ * (section 14.2) allows Ta down to 5 ms; with host candidates that is a burst of a few checks. */
+constexpr guint kIcePacingMs = 5;
+
+static void pace_ice_checks(GstElement *webrtc)
+{
+  GObject *ice = nullptr;
+  g_object_get(webrtc, "ice-agent", &ice, nullptr);
+  if (!ice) return;
+  GObject *agent = nullptr;
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice), "agent"))
+    g_object_get(ice, "agent", &agent, nullptr);
+  if (agent && g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "stun-pacing-timer"))
+    g_object_set(agent, "stun-pacing-timer", kIcePacingMs, nullptr);
+  if (agent) g_object_unref(agent);
+  g_object_unref(ice);
+}
+
 /* A session for `peer`; offer_first: we make the first offer (role, target), which then carries
  * the receive-only tracks and a data section. Null past max-peers (one warning for a run of
  * refusals; the next one after a session was made again warns again). */
@@ -307,6 +326,7 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
                nullptr);
   if (!stun.empty()) g_object_set(s->webrtc, "stun-server", stun.c_str(), nullptr);
   if (!turn.empty()) g_object_set(s->webrtc, "turn-server", turn.c_str(), nullptr);
+  pace_ice_checks(s->webrtc);
   auto connect = [&](const char *sig, GCallback cb) {
     g_signal_connect_data(s->webrtc, sig, cb, new_handle(self, s), free_handle, GConnectFlags(0));
   };
