@@ -34,7 +34,7 @@
 
 #include "rtc/codecs.h"
 #include "rtc/datachannels.h"
-#include "rtc/dtlscert.h"
+#include "rtc/startup.h"
 #include "rtc/eos.h"
 #include "rtc/mediasend.h"
 #include "rtc/rtcpeerpriv.h"
@@ -623,7 +623,7 @@ static void gst_rtc_peer_finalize(GObject *object)
 
 static void gst_rtc_peer_init(GstRtcPeer *self)
 {
-  prepare_dtls_certificate(); // as early as possible: gst-launch parses long before PLAYING
+  prepare_first_connection(); // as early as possible: gst-launch parses long before PLAYING
   self->priv = new RtcPeerPrivate;
   if (self->priv->peer_id.empty()) {
     // Stable for the element's lifetime, so reconnections re-register under the same id.

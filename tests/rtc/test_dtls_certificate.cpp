@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* The DTLS certificate of a process that uses rtcpeer (gst/rtc/dtlscert.cpp): rtcpeer has
+/* The DTLS certificate of a process that uses rtcpeer (gst/rtc/startup.cpp): rtcpeer has
  * webrtcbin's dtlsdec make its RSA key with OpenSSL's default RSA method swapped for one that
  * finds three primes. What peers and the embedding application see must not change: an RSA
  * 2048-bit self-signed certificate whose signature verifies, made once per process, and OpenSSL's

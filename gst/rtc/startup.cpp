@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-#include "rtc/dtlscert.h"
+#include "rtc/startup.h"
 
 // RSA_METHOD is deprecated in OpenSSL 3, and dtlsdec 1.22 makes its key through it.
 #define OPENSSL_SUPPRESS_DEPRECATED
@@ -60,11 +60,25 @@ static gpointer make_certificate(gpointer)
   return nullptr;
 }
 
-void prepare_dtls_certificate()
+// Loading a plugin (dlopen, its init) once here, in parallel with the key, instead of on the
+// context thread when the first peer arrives. The dtls plugin is loaded by make_certificate.
+static gpointer load_plugins(gpointer)
+{
+  for (const char *factory : {"webrtcbin", "nicesrc", "rtpbin", "srtpenc", "sctpenc"})
+    if (GstPluginFeature *f = GST_PLUGIN_FEATURE(gst_element_factory_find(factory))) {
+      if (GstPluginFeature *loaded = gst_plugin_feature_load(f)) gst_object_unref(loaded);
+      gst_object_unref(f);
+    }
+  return nullptr;
+}
+
+void prepare_first_connection()
 {
   static std::once_flag once;
-  std::call_once(once,
-                 [] { g_thread_unref(g_thread_new("rtcpeer-dtls", make_certificate, nullptr)); });
+  std::call_once(once, [] {
+    g_thread_unref(g_thread_new("rtcpeer-dtls", make_certificate, nullptr));
+    g_thread_unref(g_thread_new("rtcpeer-plugins", load_plugins, nullptr));
+  });
 }
 
 } // namespace pointcast::rtc
