@@ -87,7 +87,11 @@ std::vector<Action> Negotiator::remote_offer(std::string_view fp)
     out.push_back(Action::Recreate);
   } else {
     bool collision = making_offer_ || state_ == State::HaveLocalOffer;
-    if (collision && !opt_.polite) {
+    // A first offer of ours still being created has reached nobody: the impolite side drops it
+    // and answers too, sparing the polite remote its withdrawal (a browser answers that on a
+    // fresh connection). What the remote's offer leaves out the owner offers once connected.
+    bool unsent_first = making_offer_ && !negotiated_;
+    if (collision && !opt_.polite && !unsent_first) {
       ignore_offer_ = true; // the polite side answers ours instead
       return {};
     }
