@@ -647,11 +647,14 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
       if (!s->connected) open_channels_when_ready(self, s, 0);
       break;
     case Action::Recreate: {
-      // A restarted peer, or our applied offer withdrawn: a fresh webrtcbin for the same peer.
+      // A restarted peer, or our first offer withdrawn: a fresh webrtcbin for the same peer.
       GST_INFO_OBJECT(self, "'%s': new peer connection", s->id.c_str());
+      bool restart = s->connected;
       auto neg = std::move(s->neg);
       std::string id = s->id, type = s->type;
-      remove_session(self, id, "the peer restarted its connection");
+      remove_session(self, id,
+                     restart ? "the peer restarted its connection"
+                             : "its offer crossed our first one: answering on a new connection");
       auto fresh = create_session(self, id, type, false);
       if (!fresh) return;
       fresh->neg = std::move(neg);
