@@ -34,6 +34,7 @@
 
 #include "rtc/codecs.h"
 #include "rtc/datachannels.h"
+#include "rtc/startup.h"
 #include "rtc/eos.h"
 #include "rtc/iceservers.h"
 #include "rtc/mediasend.h"
@@ -377,24 +378,6 @@ static void remove_data_srcs(GstRtcPeer *self)
   }
 }
 
-/* webrtcbin's DTLS elements make one RSA-2048 certificate per process, on the first connection:
- * 0.2-0.5 s here, on the way to the first frame. Make it while signaling connects instead (the
- * dtls plugin keeps that certificate for every later element). */
-static void prepare_dtls_certificate()
-{
-  static std::once_flag once;
-  std::call_once(once, [] {
-    g_thread_unref(g_thread_new(
-        "rtcpeer-dtls",
-        [](gpointer) -> gpointer {
-          if (GstElement *dec = gst_element_factory_make("dtlsdec", nullptr))
-            gst_object_unref(gst_object_ref_sink(dec));
-          return nullptr;
-        },
-        nullptr));
-  });
-}
-
 static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
                                                       GstStateChange transition)
 {
@@ -654,7 +637,7 @@ static void gst_rtc_peer_finalize(GObject *object)
 
 static void gst_rtc_peer_init(GstRtcPeer *self)
 {
-  prepare_dtls_certificate(); // as early as possible: gst-launch parses long before PLAYING
+  prepare_first_connection(); // as early as possible: gst-launch parses long before PLAYING
   self->priv = new RtcPeerPrivate;
   if (self->priv->peer_id.empty()) {
     // Stable for the element's lifetime, so reconnections re-register under the same id.

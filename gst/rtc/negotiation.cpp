@@ -87,11 +87,22 @@ std::vector<Action> Negotiator::remote_offer(std::string_view fp)
     out.push_back(Action::Recreate);
   } else {
     bool collision = making_offer_ || state_ == State::HaveLocalOffer;
-    if (collision && !opt_.polite) {
+    // A first offer of ours still being created has reached nobody: the impolite side drops it
+    // and answers too, sparing the polite remote its withdrawal (a browser answers that on a
+    // fresh connection). It answers on a fresh webrtcbin: the data channels made for that offer
+    // do not open on the old one once it answers (webrtcbin 1.22 numbers them before the DTLS
+    // role is known). What the remote's offer leaves out the owner offers once connected.
+    bool unsent_first = making_offer_ && !negotiated_;
+    if (collision && !opt_.polite && !unsent_first) {
       ignore_offer_ = true; // the polite side answers ours instead
       return {};
     }
-    if (collision) {
+    if (collision && !opt_.polite) {
+      if (opt_.redo_withdrawn) pending_ = true;
+      out.push_back(Action::Recreate);
+      making_offer_ = false;
+      withdrawn_ = false;
+    } else if (collision) {
       if (opt_.redo_withdrawn)
         pending_ = true; // ours is withdrawn, offered again once this exchange is done
       if (making_offer_) withdrawn_ = true;

@@ -5,7 +5,9 @@
  *
  * Either side may offer at any time. Of the two, the side whose id is byte-wise smaller is
  * polite. On glare (an offer arrives while we have one of our own) the impolite side ignores the
- * incoming offer and the polite side withdraws its own and answers.
+ * incoming offer and the polite side withdraws its own and answers. A first offer that webrtcbin
+ * is still creating has not been sent, so either side drops it and answers (the impolite side on
+ * a fresh webrtcbin: Recreate).
  *
  * webrtcbin 1.22 cannot roll back: set-local-description with a ROLLBACK description is refused
  * in have-local-offer ("Not in the correct state (have-local-offer) for setting local rollback

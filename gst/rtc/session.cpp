@@ -244,6 +244,25 @@ static void on_ice_connection_state(GstElement *webrtc, GParamSpec *, gpointer u
   });
 }
 
+/* libnice sends one connectivity check per Ta (default 20 ms) and nominates a pair a tick or two
+ * after the first valid one, so with three local addresses ICE took 45-65 ms on loopback. RFC 8445
+ * (section 14.2) allows Ta down to 5 ms; with host candidates that is a burst of a few checks. */
+constexpr guint kIcePacingMs = 5;
+
+static void pace_ice_checks(GstElement *webrtc)
+{
+  GObject *ice = nullptr;
+  g_object_get(webrtc, "ice-agent", &ice, nullptr);
+  if (!ice) return;
+  GObject *agent = nullptr;
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice), "agent"))
+    g_object_get(ice, "agent", &agent, nullptr);
+  if (agent && g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "stun-pacing-timer"))
+    g_object_set(agent, "stun-pacing-timer", kIcePacingMs, nullptr);
+  if (agent) g_object_unref(agent);
+  g_object_unref(ice);
+}
+
 /* A session for `peer`; offer_first: we make the first offer (role, target), which then carries
  * the receive-only tracks and a data section. Null past max-peers (one warning for a run of
  * refusals; the next one after a session was made again warns again). */
@@ -310,6 +329,7 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
   g_object_set(s->webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", latency,
                nullptr);
   apply_ice_servers(self, s->webrtc, stun, turn);
+  pace_ice_checks(s->webrtc);
   auto connect = [&](const char *sig, GCallback cb) {
     g_signal_connect_data(s->webrtc, sig, cb, new_handle(self, s), free_handle, GConnectFlags(0));
   };
@@ -630,11 +650,14 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
       if (!s->connected) open_channels_when_ready(self, s, 0);
       break;
     case Action::Recreate: {
-      // A restarted peer, or our applied offer withdrawn: a fresh webrtcbin for the same peer.
+      // A restarted peer, or our first offer withdrawn: a fresh webrtcbin for the same peer.
       GST_INFO_OBJECT(self, "'%s': new peer connection", s->id.c_str());
+      bool restart = s->connected;
       auto neg = std::move(s->neg);
       std::string id = s->id, type = s->type;
-      remove_session(self, id, "the peer restarted its connection");
+      remove_session(self, id,
+                     restart ? "the peer restarted its connection"
+                             : "its offer crossed our first one: answering on a new connection");
       auto fresh = create_session(self, id, type, false);
       if (!fresh) return;
       fresh->neg = std::move(neg);

@@ -50,7 +50,7 @@ function makePanel(peer) {
     canvas.height = 80;
     cell.append(caption, canvas);
     panel.append(cell);
-    charts[m.key] = { caption, chart: window.Chart ? newChart(canvas, m) : null };
+    charts[m.key] = { caption, canvas, chart: null }; // made with the first figures (draw)
   }
   container().append(panel);
   return { panel, charts };
@@ -114,9 +114,11 @@ const fmt = (v) => (v === null || v === undefined || Number.isNaN(v) ? '-' : v >
 
 function draw(entry, values) {
   for (const m of METRICS) {
-    const { caption, chart } = entry.charts[m.key];
+    const c = entry.charts[m.key];
     const v = values[m.key];
-    caption.textContent = `${m.label}: ${fmt(v)} ${m.unit}` + (m.pair ? ` (out ${fmt(values[m.pair])})` : '');
+    c.caption.textContent = `${m.label}: ${fmt(v)} ${m.unit}` + (m.pair ? ` (out ${fmt(values[m.pair])})` : '');
+    if (!c.chart && window.Chart) c.chart = newChart(c.canvas, m);
+    const { chart } = c;
     if (!chart) continue;
     chart.data.labels.push('');
     chart.data.datasets[0].data.push(v);
@@ -161,5 +163,8 @@ export function watchStats(peer, pc) {
   }
   const entry = { pc, ...makePanel(peer), history: [], latest: null, prev: null, timer: null };
   peers.set(peer, entry);
-  poll(peer);
+  // Not now: the connection is being negotiated, and five chart.js charts took 75-90 ms of the
+  // page's main thread, on the way to the answer and the first frame. Rates need two samples
+  // a second apart anyway.
+  entry.timer = setTimeout(() => poll(peer), 1000);
 }

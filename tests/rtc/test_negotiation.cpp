@@ -402,6 +402,40 @@ void test_restart()
   CHECK(w.a.recreated == 1);
 }
 
+// The impolite side's first offer is still being created (rtcpeer waits for its DTLS key) when
+// the polite side's arrives: nothing of ours went out, so the impolite side answers, and the
+// polite side keeps its offer (no withdrawal, no new connection on its side); bob's own need is met by the
+// offer he makes once that exchange is done (redo_withdrawn).
+void test_impolite_answers_while_creating()
+{
+  World w;
+  w.need(w.a); // alice is polite
+  w.need(w.b);
+  w.reply(w.a);   // alice's offer sent
+  w.deliver(w.b); // bob still creating his: he answers alice's, on a fresh webrtcbin
+  CHECK(w.b.neg.state() == Negotiator::State::HaveRemoteOffer);
+  CHECK(w.b.recreated == 1);
+  w.reply(w.b); // bob's offer, from the replaced webrtcbin: dropped, never sent
+  CHECK(w.b_to_a.empty());
+  CHECK(w.a.neg.state() == Negotiator::State::HaveLocalOffer);
+  std::mt19937 rng(5);
+  CHECK(w.settle(rng));
+  print_errors(w);
+  CHECK(w.quiet(w.a) && w.quiet(w.b));
+  CHECK(w.a.exchanges == 1 && w.b.exchanges == 1); // alice's offer, then bob's again
+  CHECK(w.a.satisfied == 1 && w.b.satisfied == 1);
+  CHECK(w.a.recreated == 0 && w.b.recreated == 1);
+  CHECK(w.a.neg.negotiated() && w.b.neg.negotiated());
+  // Once negotiated, an offer being created is a real glare again: the impolite side ignores.
+  w.need(w.a);
+  w.need(w.b);
+  w.reply(w.a);
+  w.deliver(w.b);
+  CHECK(w.b.neg.state() == Negotiator::State::Stable && w.b.neg.making_offer());
+  CHECK(w.settle(rng));
+  print_errors(w);
+}
+
 // Without redo_withdrawn the polite side's withdrawn offer is not made again: one exchange.
 void test_no_redo()
 {
@@ -523,6 +557,7 @@ int main()
   test_one_round_trip_either_side();
   test_glare();
   test_glare_while_creating();
+  test_impolite_answers_while_creating();
   test_glare_without_trickle();
   test_renegotiation();
   test_rollback_redo();
