@@ -358,8 +358,10 @@ void on_webrtc_deep_element_added(GstBin *, GstBin *, GstElement *element, gpoin
 {
   GstElementFactory *f = gst_element_get_factory(element);
   if (!f || g_strcmp0(GST_OBJECT_NAME(f), "rtpsession") != 0) return;
-  g_object_set(element, "rtcp-min-interval", guint64(20 * GST_MSECOND), "rtcp-rr-bandwidth", 8000,
-               nullptr);
+  // The regular RTCP interval, and so a NACK's longest wait, is set by the RTCP bandwidth
+  // (mediasend.h): ~30 ms.
+  g_object_set(element, "rtcp-min-interval", guint64(20 * GST_MSECOND), "rtcp-rr-bandwidth", 40000,
+               "rtcp-rs-bandwidth", 40000, nullptr);
   // TWCC feedback every 50 ms with the regular packets instead of one early packet per frame.
   GObject *internal = nullptr;
   g_object_get(element, "internal-session", &internal, nullptr);
