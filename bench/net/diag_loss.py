@@ -102,6 +102,15 @@ def account(r, rtt):
     }
 
 
+def detections_props(text):
+    """ball-tracker.pipeline's data_detections:: pad properties replaced by TEXT's."""
+    if text is None:
+        return ()
+    words = loops.pipeline("ball-tracker")
+    old = next(w for w in words if w.startswith("data_detections::"))
+    return [(old, " ".join("data_detections::" + p for p in text.split()))]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--settings", default="loss=2% delay=25")
@@ -110,6 +119,8 @@ def main():
     ap.add_argument("--rtt", type=int, default=50)
     ap.add_argument("--tracker-prop", action="append", default=[])
     ap.add_argument("--sender-prop", action="append", default=[])
+    ap.add_argument("--tracker-detections", help="ball-tracker's detections pad properties, e.g. "
+                    "'ordered=false max-retransmits=0'")
     ap.add_argument("--json")
     a = ap.parse_args()
     netlab.require_root()
@@ -118,7 +129,8 @@ def main():
         with netlab.Lab() as lab:
             net = lab.direct(both=a.settings)
             r = loops.ball_loop(lab, net, seconds=a.seconds, diag=True,
-                                tracker_props=a.tracker_prop, sender_props=a.sender_prop)
+                                tracker_props=a.tracker_prop, sender_props=a.sender_prop,
+                                tracker_replace=detections_props(a.tracker_detections))
             r["router"] = net.router.stats()
             acc = account(r, a.rtt)
             results.append(dict(acc, raw=r["diag"], rows=r["rows"]))

@@ -82,13 +82,14 @@ def parse_ballscore(text):
 
 
 def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_props=(),
-              connect_timeout=60, actions=(), noise=0.0, diag=False):
+              connect_timeout=60, actions=(), noise=0.0, diag=False, tracker_replace=()):
     """Runs the ball loop for SECONDS from the first scored detection and returns ballscore's
     report as a dict (sent, scored, pct, outliers, err_*, lat_p50/p99/max, report, and rows:
     (frame, error_px, latency_ms) per scored frame from ballscore's CSV). ACTIONS: (seconds
     after the first detection, router settings for both directions) applied on the way. NOISE:
     alpha of videotestsrc snow mixed over the ball (0.12 makes VP8 use its whole 2 Mbit/s; the
-    mark and the ball still read in every frame). DIAG: run both pipelines through
+    mark and the ball still read in every frame). TRACKER_REPLACE: (word, new words) changes to
+    ball-tracker.pipeline, as pipeline() takes them. DIAG: run both pipelines through
     bench/net/diag_launch.py and add its counters as out["diag"] = {"sender": ..., "tracker": ...}."""
     tag = f"ball{len(lab.procs)}"
     env = {"POINTCAST_ROOM": tag}
@@ -109,7 +110,7 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
         diag_out = {k: lab.logpath(f"{tag}-diag-{k}") for k in ("sender", "tracker")}
     if tracker == "rtcpeer":
         env["POINTCAST_SIGNALING"], env_b["POINTCAST_SIGNALING"] = signaling(lab, net)
-        tracker_cmd = launch + pipeline("ball-tracker") + list(tracker_props)
+        tracker_cmd = launch + pipeline("ball-tracker", tracker_replace) + list(tracker_props)
     else:
         # aiortc's TcpSocketSignaling: the offerer (our sender) listens, the tracker connects.
         port = 9999
