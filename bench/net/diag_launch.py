@@ -119,7 +119,6 @@ def collect():
 
 
 loop = GLib.MainLoop()
-done = {"eos": False}
 
 
 def bus_cb(bus, msg):

@@ -11,7 +11,6 @@ Usage: diag_loss.py [--settings "loss=2% delay=25"] [--runs N] [--seconds S] [--
                     [--tracker-prop PROP]... [--sender-prop PROP]... [--json FILE]
 """
 import argparse
-import bisect
 import json
 import os
 import sys
@@ -62,11 +61,6 @@ def account(r, rtt):
         t_in.setdefault(s, t)
     holds = sorted(round((t - t_in[s]) * 1000) for s, t in trk.get("frames", {}).get("jb-out", [])
                    if s in t_in)
-    seen, rtx_like = set(), 0
-    for s in jb_in:
-        if s in seen:
-            continue
-        seen.add(s)
     order_breaks = sum(1 for a, b in zip(jb_in, jb_in[1:]) if ((b - a) & 0xFFFF) > 0x8000)
     # Repairs: a seqnum arriving after a later one; how long after the gap showed (the next
     # seqnum's arrival) it came.
