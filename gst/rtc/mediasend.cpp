@@ -336,7 +336,10 @@ void prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session
 static GstPadProbeReturn restore_latency(GstPad *pad, GstPadProbeInfo *, gpointer user_data)
 {
   if (GstElement *jb = gst_pad_get_parent_element(pad)) {
-    g_object_set(jb, "latency", GPOINTER_TO_UINT(user_data), nullptr);
+    // Retries up to the deadline: by default the jitterbuffer stops one retry timeout (~RTT)
+    // before it, refusing a retry that would still be answered in time (mediasend.h).
+    guint latency = GPOINTER_TO_UINT(user_data);
+    g_object_set(jb, "latency", latency, "rtx-retry-period", gint(latency), nullptr);
     gst_object_unref(jb);
   }
   return GST_PAD_PROBE_REMOVE;
