@@ -6,6 +6,10 @@
  * Finds balls in raw video and outputs, for every frame, one `application/x-points,columns=3`
  * buffer with one row `[frame, x, y]` per ball (centre in pixels, pixel (i, j) centred on
  * (i, j)); zero rows when there is none. The buffer keeps the frame's PTS and duration.
+ * With #GstBallDetect:repeat=N each buffer also carries, after its own rows, the rows of the
+ * previous N frames: on a channel that may lose a message without retransmitting it (or
+ * retransmits late), the next one brings that frame's detections a frame later; a scorer
+ * keeps the first it gets (ballscore counts the repeats as extra detections).
  *
  * `frame` is the number read from the frame mark that #GstBallSrc:mark draws (README, "Ball
  * tracking"); when a frame's mark cannot be read it is extrapolated from the last mark read,
@@ -30,6 +34,8 @@
 
 #include <dlfcn.h>
 
+#include <array>
+#include <deque>
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -47,20 +53,23 @@ namespace pb = pointcast::ball;
 namespace {
 constexpr double kDefaultMinRadius = 4.0;
 constexpr double kDefaultMaxRadius = 400.0;
+constexpr guint kMaxRepeat = 16;
 } // namespace
 
 struct BallDetectPrivate {
   std::mutex lock; // properties
   double min_radius = kDefaultMinRadius;
   double max_radius = kDefaultMaxRadius;
+  guint repeat = 0;
   // Streaming thread only.
   GstVideoInfo info{};
   bool have_info = false;
   pb::Detector detector;
-  pb::DetectEntry detect = nullptr; // from the OpenCV module (detectmodule.h)
-  guint64 counter = 0;              // frames seen
-  std::optional<guint64> last_mark; // last frame number read
-  guint64 last_mark_counter = 0;    // counter value when it was read
+  pb::DetectEntry detect = nullptr;                     // from the OpenCV module (detectmodule.h)
+  guint64 counter = 0;                                  // frames seen
+  std::optional<guint64> last_mark;                     // last frame number read
+  guint64 last_mark_counter = 0;                        // counter value when it was read
+  std::deque<std::vector<std::array<float, 3>>> recent; // rows of the last `repeat` frames
 };
 
 struct _GstBallDetect {
@@ -71,7 +80,7 @@ struct _GstBallDetect {
 G_DEFINE_TYPE(GstBallDetect, gst_ball_detect, GST_TYPE_BASE_TRANSFORM);
 GST_ELEMENT_REGISTER_DEFINE(balldetect, "balldetect", GST_RANK_NONE, GST_TYPE_BALL_DETECT);
 
-enum { PROP_0, PROP_MIN_RADIUS, PROP_MAX_RADIUS };
+enum { PROP_0, PROP_MIN_RADIUS, PROP_MAX_RADIUS, PROP_REPEAT };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
@@ -88,6 +97,7 @@ static void gst_ball_detect_set_property(GObject *object, guint prop_id, const G
   switch (prop_id) {
   case PROP_MIN_RADIUS: p->min_radius = g_value_get_double(value); break;
   case PROP_MAX_RADIUS: p->max_radius = g_value_get_double(value); break;
+  case PROP_REPEAT: p->repeat = g_value_get_uint(value); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -100,6 +110,7 @@ static void gst_ball_detect_get_property(GObject *object, guint prop_id, GValue 
   switch (prop_id) {
   case PROP_MIN_RADIUS: g_value_set_double(value, p->min_radius); break;
   case PROP_MAX_RADIUS: g_value_set_double(value, p->max_radius); break;
+  case PROP_REPEAT: g_value_set_uint(value, p->repeat); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -135,6 +146,7 @@ static gboolean gst_ball_detect_set_caps(GstBaseTransform *trans, GstCaps *incap
 static gboolean gst_ball_detect_start(GstBaseTransform *trans)
 {
   BallDetectPrivate *p = GST_BALL_DETECT(trans)->priv;
+  p->recent.clear();
   if (!p->detect) {
     // The module sits next to the plugin file this code was loaded from.
     Dl_info where{};
@@ -171,9 +183,11 @@ static GstFlowReturn gst_ball_detect_generate_output(GstBaseTransform *trans, Gs
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr), ("buffer before caps"));
     return GST_FLOW_NOT_NEGOTIATED;
   }
+  guint repeat;
   {
     std::lock_guard<std::mutex> guard(p->lock);
     p->detector.set_params(pb::DetectorParams{p->min_radius, p->max_radius});
+    repeat = p->repeat;
   }
   GstVideoFrame frame;
   if (!gst_video_frame_map(&frame, &p->info, in, GST_MAP_READ)) {
@@ -210,18 +224,27 @@ static GstFlowReturn gst_ball_detect_generate_output(GstBaseTransform *trans, Gs
   p->counter++;
 
   const size_t rows = ok ? result.balls.size() : 0;
-  GstBuffer *out = gst_buffer_new_allocate(nullptr, rows * 3 * sizeof(float), nullptr);
-  if (rows > 0) {
+  std::vector<std::array<float, 3>> mine;
+  for (size_t i = 0; i < rows; i++)
+    mine.push_back({static_cast<float>(number), static_cast<float>(result.balls[i].x),
+                    static_cast<float>(result.balls[i].y)});
+  size_t total = mine.size();
+  while (p->recent.size() > repeat) p->recent.pop_back();
+  for (auto &r : p->recent) total += r.size();
+  GstBuffer *out = gst_buffer_new_allocate(nullptr, total * 3 * sizeof(float), nullptr);
+  if (total > 0) {
     GstMapInfo map;
     if (gst_buffer_map(out, &map, GST_MAP_WRITE)) {
       auto *f = reinterpret_cast<float *>(map.data);
-      for (size_t i = 0; i < rows; i++) {
-        f[3 * i] = static_cast<float>(number);
-        f[3 * i + 1] = static_cast<float>(result.balls[i].x);
-        f[3 * i + 2] = static_cast<float>(result.balls[i].y);
-      }
+      for (auto &row : mine) f = std::copy(row.begin(), row.end(), f);
+      for (auto &r : p->recent) // newest first
+        for (auto &row : r) f = std::copy(row.begin(), row.end(), f);
       gst_buffer_unmap(out, &map);
     }
+  }
+  if (repeat > 0) {
+    p->recent.push_front(std::move(mine));
+    if (p->recent.size() > repeat) p->recent.pop_back();
   }
   gst_buffer_copy_into(out, in, static_cast<GstBufferCopyFlags>(GST_BUFFER_COPY_TIMESTAMPS), 0, -1);
   GST_LOG_OBJECT(self, "frame %" G_GUINT64_FORMAT ": %zu balls%s", number, rows,
@@ -260,6 +283,13 @@ static void gst_ball_detect_class_init(GstBallDetectClass *klass)
                                   g_param_spec_double("max-radius", "Maximum radius",
                                                       "Largest ball radius in pixels", 1.0, 16384.0,
                                                       kDefaultMaxRadius, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_REPEAT,
+      g_param_spec_uint("repeat", "Repeat",
+                        "Also send the rows of the previous N frames in each buffer, after this "
+                        "frame's (for a channel that may lose messages: the next message brings "
+                        "them)",
+                        0, kMaxRepeat, 0, rw));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);

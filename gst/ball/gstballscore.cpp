@@ -11,6 +11,9 @@
  * Truth comes from ballsrc's "truth" action signal (the analytic position of the frame and the
  * time it left the source, kept for the last 16384 frames). When a buffer holds several rows
  * for one frame, the one nearest the truth is scored and the others count as extra detections.
+ * A frame is scored once, when its first detection arrives: rows for it in later buffers (a
+ * tracker repeating recent detections for an unreliable channel, #GstBallDetect:repeat) count
+ * as extra detections too.
  *
  * Every second ballscore prints a progress line and posts a "ballscore-progress" element
  * message (frames-expected: frames sent from the first scored one on, the fair denominator
@@ -35,6 +38,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +48,8 @@ GST_DEBUG_CATEGORY_STATIC(gst_ball_score_debug);
 namespace {
 
 constexpr double kOutlierPx = 5.0;
+// Frames remembered as scored: as many as ballsrc keeps the truth of.
+constexpr size_t kScoredMemory = 16384;
 // After the source's last frame, how long detections still in flight may take.
 constexpr GstClockTime kEndGrace = 2 * GST_SECOND;
 
@@ -85,6 +91,7 @@ struct BallScorePrivate {
   guint64 received = 0, scored = 0, detections = 0, extra = 0, outliers = 0;
   // Lowest frame number scored: frames before it went out before any tracker was connected.
   guint64 first_frame = G_MAXUINT64;
+  std::set<guint64> scored_frames; // the recent ones (older than ballsrc's history are dropped)
   gint64 last_progress_us = 0;
   bool reported = false;
   // The source's end: a pad probe on its src pad, then a clock callback after the grace period.
@@ -193,6 +200,7 @@ static gboolean gst_ball_score_start(GstBaseSink *sink)
   p->latencies.clear();
   p->received = p->scored = p->detections = p->extra = p->outliers = 0;
   p->first_frame = G_MAXUINT64;
+  p->scored_frames.clear();
   p->last_progress_us = g_get_monotonic_time();
   p->reported = false;
   return TRUE;
@@ -384,8 +392,14 @@ static GstFlowReturn gst_ball_score_render(GstBaseSink *sink, GstBuffer *buffer)
   gst_buffer_unmap(buffer, &map);
 
   for (const auto &[frame, b] : per_frame) {
+    if (b.err >= 0 && !p->scored_frames.insert(b.frame).second) {
+      p->extra += b.rows; // scored when it first arrived
+      continue;
+    }
     p->extra += b.rows > 1 ? b.rows - 1 : 0;
     if (b.err < 0) continue;
+    while (p->scored_frames.size() > kScoredMemory)
+      p->scored_frames.erase(p->scored_frames.begin());
     p->scored++;
     p->first_frame = std::min<guint64>(p->first_frame, b.frame);
     p->errors.push_back(b.err);

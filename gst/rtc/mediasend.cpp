@@ -336,7 +336,10 @@ void prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session
 static GstPadProbeReturn restore_latency(GstPad *pad, GstPadProbeInfo *, gpointer user_data)
 {
   if (GstElement *jb = gst_pad_get_parent_element(pad)) {
-    g_object_set(jb, "latency", GPOINTER_TO_UINT(user_data), nullptr);
+    // Retries up to the deadline: by default the jitterbuffer stops one retry timeout (~RTT)
+    // before it, refusing a retry that would still be answered in time (mediasend.h).
+    guint latency = GPOINTER_TO_UINT(user_data);
+    g_object_set(jb, "latency", latency, "rtx-retry-period", gint(latency), nullptr);
     gst_object_unref(jb);
   }
   return GST_PAD_PROBE_REMOVE;
@@ -358,8 +361,10 @@ void on_webrtc_deep_element_added(GstBin *, GstBin *, GstElement *element, gpoin
 {
   GstElementFactory *f = gst_element_get_factory(element);
   if (!f || g_strcmp0(GST_OBJECT_NAME(f), "rtpsession") != 0) return;
-  g_object_set(element, "rtcp-min-interval", guint64(20 * GST_MSECOND), "rtcp-rr-bandwidth", 8000,
-               nullptr);
+  // The regular RTCP interval, and so a NACK's longest wait, is set by the RTCP bandwidth
+  // (mediasend.h): ~30 ms.
+  g_object_set(element, "rtcp-min-interval", guint64(20 * GST_MSECOND), "rtcp-rr-bandwidth", 40000,
+               "rtcp-rs-bandwidth", 40000, nullptr);
   // TWCC feedback every 50 ms with the regular packets instead of one early packet per frame.
   GObject *internal = nullptr;
   g_object_get(element, "internal-session", &internal, nullptr);

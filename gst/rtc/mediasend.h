@@ -73,12 +73,20 @@ void prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session
  * regular RTCP interval is at least rtcp-min-interval, 5 s by default, and AVPF allows one early
  * packet (NACK, TWCC feedback) per regular interval: the TWCC feedback of one frame took the
  * slot and NACKs waited for the next regular packet, up to 4.5 s (rtpsession's log through the
- * harness), long after the jitterbuffer had given up. Now: a 20 ms minimum, 8 kB/s for
- * receivers' RTCP and TWCC feedback every 50 ms with the regular packets. */
+ * harness), long after the jitterbuffer had given up. With AVPF rtpsession ignores
+ * rtcp-min-interval and the regular interval is the RTCP bandwidth's (rtcp-rr/rs-bandwidth): at
+ * 8000 it was 295 ms (the session's log), so a NACK still waited up to 300 ms (repairs 67-396 ms
+ * after the gap showed, the jitterbuffer's RTT estimate 178 ms). 40000 for both gives ~30 ms
+ * (repairs 31-40 ms after the gap showed, rtx-rtt 53 ms at 50 ms RTT).
+ * TWCC feedback every 50 ms with the regular packets. */
 void on_webrtc_deep_element_added(GstBin *, GstBin *, GstElement *element, gpointer);
 // rtpbin's new-jitterbuffer: starts at 10 ms, gets `latency` once its first packet is out (the
 // first packet waits `latency`, its deadline timer, and every frame arriving meanwhile: with
-// 200 ms the first ~6 frames of every stream came 200 ms late).
+// 200 ms the first ~6 frames of every stream came 200 ms late). Its rtx-retry-period is then the
+// latency: the automatic one is the latency minus a retry timeout, so a request whose retry
+// would still be answered before the deadline was the last (the log of a packet lost for good at
+// ~4 % bursty loss: one request 55 ms after it was due, the retry refused by 3 ms, the frames
+// until the next keyframe lost).
 void on_new_jitterbuffer(GstElement *, GstElement *jb, guint, guint, gpointer);
 // webrtcbin's element-added: clocksync off for live input.
 void on_webrtc_element_added(GstBin *, GstElement *element, gpointer user_data);

@@ -538,6 +538,28 @@ GST_START_TEST(test_frames_counts_what_left)
 }
 GST_END_TEST;
 
+GST_START_TEST(test_repeat_scored_once)
+{
+  // balldetect repeat=2: each buffer carries this frame's row and the two before it (so that a
+  // lost message's detections come with the next); ballscore scores every frame once, at its
+  // first row, and counts the repeats as extra detections.
+  const int frames = 60;
+  Run run;
+  run_pipeline("ballsrc name=ball is-live=false mark=true num-buffers=" + std::to_string(frames) +
+                   " ! video/x-raw,width=320,height=240,framerate=30/1 ! balldetect repeat=2 ! "
+                   "ballscore source=ball",
+               run);
+  fail_unless(run.error.empty(), "%s", run.error.c_str());
+  const GstStructure *rep = run.message("ballscore-report");
+  fail_unless(rep != nullptr, "no final report");
+  fail_unless_equals_uint64(get_u(rep, "frames-received"), frames);
+  fail_unless_equals_uint64(get_u(rep, "frames-scored"), frames);
+  fail_unless_equals_uint64(get_u(rep, "detections"), 3 * frames - 3);
+  fail_unless_equals_uint64(get_u(rep, "extra-detections"), 2 * frames - 3);
+  fail_unless_equals_uint64(get_u(rep, "outliers"), 0);
+}
+GST_END_TEST;
+
 static Suite *ballelements_suite(void)
 {
   Suite *s = suite_create("ballelements");
@@ -555,6 +577,7 @@ static Suite *ballelements_suite(void)
   tcase_add_test(tc, test_live_latency);
   tcase_add_test(tc, test_report_when_source_ends);
   tcase_add_test(tc, test_frames_counts_what_left);
+  tcase_add_test(tc, test_repeat_scored_once);
   return s;
 }
 

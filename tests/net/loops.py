@@ -82,13 +82,15 @@ def parse_ballscore(text):
 
 
 def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_props=(),
-              connect_timeout=60, actions=(), noise=0.0):
+              connect_timeout=60, actions=(), noise=0.0, diag=False, tracker_replace=()):
     """Runs the ball loop for SECONDS from the first scored detection and returns ballscore's
     report as a dict (sent, scored, pct, outliers, err_*, lat_p50/p99/max, report, and rows:
     (frame, error_px, latency_ms) per scored frame from ballscore's CSV). ACTIONS: (seconds
     after the first detection, router settings for both directions) applied on the way. NOISE:
     alpha of videotestsrc snow mixed over the ball (0.12 makes VP8 use its whole 2 Mbit/s; the
-    mark and the ball still read in every frame)."""
+    mark and the ball still read in every frame). TRACKER_REPLACE: (word, new words) changes to
+    ball-tracker.pipeline, as pipeline() takes them. DIAG: run both pipelines through
+    bench/net/diag_launch.py and add its counters as out["diag"] = {"sender": ..., "tracker": ...}."""
     tag = f"ball{len(lab.procs)}"
     env = {"POINTCAST_ROOM": tag}
     csv = lab.logpath(tag + "-score")
@@ -101,9 +103,14 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
                                "!", caps, "!", "comp.sink_1", "compositor", "name=comp",
                                f"sink_1::alpha={noise}", "!", caps.split(",framerate")[0]]
     env_b = {}
+    launch = ["gst-launch-1.0", "-e"]
+    diag_out = {}
+    if diag:
+        launch = ["/usr/bin/python3", os.path.join(ROOT, "bench", "net", "diag_launch.py")]
+        diag_out = {k: lab.logpath(f"{tag}-diag-{k}") for k in ("sender", "tracker")}
     if tracker == "rtcpeer":
         env["POINTCAST_SIGNALING"], env_b["POINTCAST_SIGNALING"] = signaling(lab, net)
-        tracker_cmd = ["gst-launch-1.0", "-e"] + pipeline("ball-tracker") + list(tracker_props)
+        tracker_cmd = launch + pipeline("ball-tracker", tracker_replace) + list(tracker_props)
     else:
         # aiortc's TcpSocketSignaling: the offerer (our sender) listens, the tracker connects.
         port = 9999
@@ -111,11 +118,13 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
         sender_words = ["role=offerer" if w == "role=auto" else w for w in sender_words]
         tracker_cmd = ["/usr/bin/python3", os.path.join(ROOT, "tests", "ball", "aiortc_tracker.py"),
                        "--host", net.addr_a, "--port", str(port)]
-    sender = lab.popen(net.a, ["gst-launch-1.0", "-e"] + sender_words, log=tag + "-sender",
-                       env=dict(env, POINTCAST_PEER_ID="ball-sender"))
+    sender = lab.popen(net.a, launch + sender_words, log=tag + "-sender",
+                       env=dict(env, POINTCAST_PEER_ID="ball-sender",
+                                **({"PCDIAG_OUT": diag_out["sender"]} if diag else {})))
     time.sleep(1.0)
     trk = lab.popen(net.b, tracker_cmd, log=tag + "-tracker",
-                    env=dict(env, POINTCAST_PEER_ID="ball-tracker", **env_b))
+                    env=dict(env, POINTCAST_PEER_ID="ball-tracker", **env_b,
+                             **({"PCDIAG_OUT": diag_out["tracker"]} if diag else {})))
     wait_for(lab, tag + "-sender", r"^ballscore: ", connect_timeout, (sender, trk), NoConnection)
     t0 = time.monotonic()
     for at, settings in sorted(actions or ()):
@@ -135,6 +144,15 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
         next(f)
         out["rows"] = [(int(float(c[0])), float(c[5]), float(c[6]))
                        for c in (line.split(",") for line in f if line.strip())]
+    if diag:
+        import json
+        out["diag"] = {}
+        for k, path in diag_out.items():
+            try:
+                with open(path) as f:
+                    out["diag"][k] = json.load(f)
+            except (OSError, ValueError) as e:
+                out["diag"][k] = {"error": str(e)}
     return out
 
 

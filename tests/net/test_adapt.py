@@ -8,7 +8,9 @@ viewer notices, with room for a loaded machine; bench/net/ has the figures next 
                 down to the link within 3 s; from then on the frames arrive, quickly
   drop          the same noisy video on 4 Mbit/s dropping to 0.5 Mbit/s: the video goes on
   outage        a 3 s outage (25 ms each way): video again soon after the link returns
-  loss2         2 % random loss + 25 ms each way: losses repaired (NACK + RTX)
+  loss2         2 % random loss + 25 ms each way: losses repaired (NACK + RTX), detections on
+                time (unordered channel, each message repeating the last three frames')
+  bursty        Gilbert-Elliott bursts, ~4 % loss, + 25 ms each way: the same
 
 Usage: test_adapt.py CASE...
 """
@@ -66,19 +68,40 @@ def case_outage(lab):
     check(last >= r["sent"] - 30, f"still scoring at the end (frame {last} of {r['sent']})")
 
 
-def case_loss2(lab):
-    net = lab.direct(both="loss=2% delay=25")
+def lossy_loop(lab, settings, pct, p99=None):
+    net = lab.direct(both=settings)
     r = loops.ball_loop(lab, net, seconds=10)
     print(r["report"])
-    check(r["pct"] >= TARGETS["loss2_pct"], f"{r['pct']} % scored")
+    check(r["pct"] >= pct, f"{r['pct']} % scored")
     check(r["outliers"] == 0, "no outliers")
-    check(net.router.stats()["a2b"]["lost"] > 0, "the router dropped packets on the way")
+    if p99 is not None:
+        # A lost detection waits for no retransmission (SCTP's, 150 ms to 1.3 s here before).
+        check(r["lat_p99"] <= p99, f"latency p99 {r['lat_p99']} ms")
+    lost = net.router.stats()
+    check(lost["a2b"]["lost"] > 0 and lost["b2a"]["lost"] > 0,
+          "the router dropped packets both ways")
 
 
-# What the cases require: issue 13's targets are not met yet, so these are today's figures with
-# room for a loaded machine (measured 2026-12-01 at load average 8-10: noisy 69-96 %, drop
-# 42-46 %, loss 81-92 %; README "Loss recovery and congestion control" has the gap).
-TARGETS = {"noisy_pct": 60, "drop_pct": 30, "loss2_pct": 75}
+def case_loss2(lab):
+    lossy_loop(lab, "loss=2% delay=25", TARGETS["loss2_pct"], TARGETS["loss2_p99_ms"])
+
+
+def case_bursty(lab):
+    # 0.01 / 0.25: 4 %, bursts of ~4 packets. No p99: 1 run in ~8 has a stall of up to 0.9 s
+    # (p99 123-230 ms in most runs; the cause is not pinned down: SCTP on the detections' way
+    # back after a burst, or the sender stalled by the machine's load).
+    lossy_loop(lab, "ge=0.01:0.24 delay=25", TARGETS["bursty_pct"])
+
+
+# What the cases require: today's figures with room for a loaded machine (measured 2026-12-01 at
+# load average 8-10: noisy 69-96 %, drop 42-46 %; loss2 and bursty: see README "Loss recovery and
+# congestion control"), below issue 13's targets where those are not met.
+# loss2 and bursty: a packet that is never repaired costs the 8-12 frames until the next
+# keyframe, and on this loaded machine a sender stalled for 150-180 ms makes its packets too late
+# for the jitterbuffer (bursty: 2 such events and a 400 ms SCTP stall of the detections in 1 run
+# of 5), so the thresholds allow one event at 2 % and two in bursts.
+TARGETS = {"noisy_pct": 60, "drop_pct": 30, "loss2_pct": 97.0, "bursty_pct": 93.0,
+           "loss2_p99_ms": 300}
 
 
 def main():
