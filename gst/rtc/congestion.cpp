@@ -266,4 +266,26 @@ double frame_fraction(uint32_t target_bps, uint32_t floor_bps, double min_fracti
   return std::max(min_fraction, double(target_bps) / double(floor_bps));
 }
 
+uint64_t FrameClock::map(uint64_t pts, uint64_t *duration)
+{
+  constexpr double kDefault = 1e9 / 30, kStep = 0.04, kGain = 0.1;
+  constexpr double kResync = 1e9; // further apart than this: a discontinuity, not jitter
+  std::optional<uint64_t> shown;
+  if (last_real_ && pts > *last_real_ && double(pts - *last_real_) < kResync) {
+    mean_ += kGain * (double(pts - *last_real_) - mean_);
+    interval_ = std::clamp(mean_, interval_ * (1 - kStep), interval_ * (1 + kStep));
+    uint64_t next = *last_shown_ + uint64_t(std::max(1.0, interval_));
+    if (std::fabs(double(next) - double(pts)) < kResync) shown = next;
+  }
+  if (!shown) {
+    if (!last_real_) interval_ = mean_ = kDefault;
+    // Still increasing: the encoder drops (or complains about) a timestamp going backwards.
+    shown = last_shown_ && pts <= *last_shown_ ? *last_shown_ + uint64_t(interval_) : pts;
+  }
+  last_real_ = pts;
+  last_shown_ = shown;
+  if (duration) *duration = uint64_t(interval_);
+  return *shown;
+}
+
 } // namespace pointcast::cc

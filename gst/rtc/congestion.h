@@ -128,4 +128,23 @@ Allocation allocate(const std::vector<uint32_t> &viewer_bps, uint32_t floor_bps,
  * frame of the floor. */
 double frame_fraction(uint32_t target_bps, uint32_t floor_bps, double min_fraction = 0.2);
 
+/* The timestamps a rate-controlled encoder is shown. libvpx's VP8 rate control re-estimates the
+ * frame rate from every frame's timestamp and, when one interval differs from the one before by
+ * 10 %, jumps to it: the frame after a 67-100 ms gap (raw frames dropped upstream on a busy
+ * machine) gets the bits of several frames, measured 18-40x an average frame, which a narrow
+ * link's queue cannot hold (the loss, the keyframe request and the next big frame follow). Shown
+ * instead: intervals that follow the real mean interval (intentional drops below the frame-rate
+ * floor still give each frame more bits) but change by at most 4 % from one frame to the next.
+ * Times in ns; the caller puts the real timestamps back on the encoded frames. */
+class FrameClock {
+public:
+  // What to show the encoder for a frame with timestamp PTS, and as its duration.
+  uint64_t map(uint64_t pts, uint64_t *duration);
+  void reset() { last_real_.reset(); }
+
+private:
+  std::optional<uint64_t> last_real_, last_shown_;
+  double interval_ = 0, mean_ = 0;
+};
+
 } // namespace pointcast::cc

@@ -7,7 +7,9 @@
 #include <gst/video/video.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <string_view>
@@ -150,6 +152,8 @@ struct EncoderControl::Shared {
   uint32_t applied = 0;
   double fraction = 1.0, credit = 0;
   KeyframeGate keyframes;
+  cc::FrameClock clock;
+  std::deque<std::array<uint64_t, 3>> shown; // (shown pts, real pts, real duration) per frame
   bool keyframe_pending = false; // asked for within the gate's interval: sent when it ends
   gulong raw_probe = 0, out_probe = 0;
   // What the encoder puts out (bit/s, over about a second): whether the target binds at all.
@@ -227,6 +231,9 @@ static GstPadProbeReturn on_upstream(GstPad *, GstPadProbeInfo *info, gpointer u
     auto it = shared->peers.find(tap->peer);
     if (it != shared->peers.end() && !packets.empty()) {
       auto &c = *it->second.ctl;
+      for (auto &r : packets)
+        GST_TRACE("'%s' packet sent %" G_GINT64_FORMAT " recv %" G_GINT64_FORMAT " size %u%s",
+                  tap->peer.c_str(), r.send_us, r.recv_us, r.size, r.lost ? " lost" : "");
       c.on_feedback(now_us(), packets);
       GST_LOG("'%s': %zu packets, usage %d, queue %.1f ms, loss %.3f, received %u bit/s, "
               "target delay %u loss %u",
@@ -239,11 +246,13 @@ static GstPadProbeReturn on_upstream(GstPad *, GstPadProbeInfo *info, gpointer u
   return GST_PAD_PROBE_DROP; // ours; nothing upstream of the tee wants it
 }
 
-static GstPadProbeReturn on_raw_frame(GstPad *, GstPadProbeInfo *, gpointer user_data)
+static GstPadProbeReturn on_raw_frame(GstPad *, GstPadProbeInfo *info, gpointer user_data)
 {
   auto *shared = static_cast<EncoderControl::Shared *>(user_data);
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (!buf) return GST_PAD_PROBE_OK;
+  GST_TRACE("raw pts %" G_GUINT64_FORMAT " at %" G_GINT64_FORMAT, GST_BUFFER_PTS(buf), now_us());
   bool keyframe = false;
-  GstPadProbeReturn ret = GST_PAD_PROBE_OK;
   {
     std::lock_guard lk(shared->lock);
     if (shared->keyframe_pending && shared->keyframes.allow(now_us())) {
@@ -252,10 +261,19 @@ static GstPadProbeReturn on_raw_frame(GstPad *, GstPadProbeInfo *, gpointer user
     }
     if (shared->fraction < 1.0 && !keyframe) {
       shared->credit += shared->fraction;
-      if (shared->credit >= 1.0)
-        shared->credit -= 1.0;
-      else
-        ret = GST_PAD_PROBE_DROP;
+      if (shared->credit < 1.0) return GST_PAD_PROBE_DROP;
+      shared->credit -= 1.0;
+    }
+    // The encoder sees an even clock (cc::FrameClock); on_encoded() puts the real times back.
+    if (GST_BUFFER_PTS_IS_VALID(buf)) {
+      buf = gst_buffer_make_writable(buf);
+      GST_PAD_PROBE_INFO_DATA(info) = buf;
+      uint64_t duration = 0;
+      uint64_t shown = shared->clock.map(GST_BUFFER_PTS(buf), &duration);
+      shared->shown.push_back({shown, GST_BUFFER_PTS(buf), GST_BUFFER_DURATION(buf)});
+      if (shared->shown.size() > 64) shared->shown.pop_front(); // an encoder that drops frames
+      GST_BUFFER_PTS(buf) = shown;
+      GST_BUFFER_DURATION(buf) = duration;
     }
   }
   if (keyframe) {
@@ -265,7 +283,7 @@ static GstPadProbeReturn on_raw_frame(GstPad *, GstPadProbeInfo *, gpointer user
                        gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
     gst_object_unref(src);
   }
-  return ret;
+  return GST_PAD_PROBE_OK;
 }
 
 static GstPadProbeReturn on_encoded(GstPad *, GstPadProbeInfo *info, gpointer user_data)
@@ -275,6 +293,23 @@ static GstPadProbeReturn on_encoded(GstPad *, GstPadProbeInfo *info, gpointer us
   if (!buf) return GST_PAD_PROBE_OK;
   int64_t now = now_us();
   std::lock_guard lk(shared->lock);
+  // The frame's real timestamps (see on_raw_frame); entries before it were frames the encoder
+  // dropped.
+  auto &shown = shared->shown;
+  auto it = std::find_if(shown.begin(), shown.end(),
+                         [&](const auto &e) { return e[0] == GST_BUFFER_PTS(buf); });
+  if (it != shown.end()) {
+    buf = gst_buffer_make_writable(buf);
+    GST_PAD_PROBE_INFO_DATA(info) = buf;
+    GST_BUFFER_PTS(buf) = (*it)[1];
+    if (GST_BUFFER_DTS_IS_VALID(buf)) GST_BUFFER_DTS(buf) = (*it)[1];
+    GST_BUFFER_DURATION(buf) = (*it)[2];
+    shown.erase(shown.begin(), it + 1);
+  }
+  GST_TRACE("encoded %" G_GSIZE_FORMAT " bytes at %" G_GINT64_FORMAT "%s, pts %" GST_TIME_FORMAT,
+            gst_buffer_get_size(buf), now,
+            GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT) ? "" : " key",
+            GST_TIME_ARGS(GST_BUFFER_PTS(buf)));
   if (shared->out_since < 0) shared->out_since = now;
   shared->out_bytes += gst_buffer_get_size(buf);
   if (now - shared->out_since >= 1'000'000) {

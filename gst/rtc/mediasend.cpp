@@ -389,6 +389,9 @@ static void configure_encoder(GstElement *encoder, const codecs::Codec &c, guint
                  name == "vp9" ? 9 : 16, "target-bitrate", gint(bitrate * 1000),
                  "keyframe-max-dist", 120, "threads", 1, nullptr);
     gst_util_set_object_arg(G_OBJECT(encoder), "error-resilient", "default");
+    // Timestamps at RTP's 90 kHz, not in whole frames (the default): the even clock EncoderControl
+    // shows the encoder (cc::FrameClock) moves by fractions of a frame.
+    gst_util_set_object_arg(G_OBJECT(encoder), "timebase", "1/90000");
     gst_util_set_object_arg(G_OBJECT(encoder), "end-usage", "cbr");
     // A rate buffer of 150 ms (libvpx's default is 6 s) and keyframes of at most 2.5 average
     // frames, as webrtcsink sets them: the rate congestion control asks for is the rate on the
