@@ -12,12 +12,17 @@ constexpr size_t kTrendWindow = 20;          // groups in the trendline regressi
 constexpr double kSmoothing = 0.9;           // of the accumulated delay
 constexpr double kTrendGain = 4.0;           // GCC's threshold gain
 constexpr int64_t kOveruseTimeUs = 10'000;   // the trend must stay above for this long
-constexpr double kQueueGuardMs = 30;         // a standing queue this long is overuse outright
+constexpr double kQueueGuardMs = 30;         // a group this late is overuse outright
+constexpr double kStandingHoldMs = 8;        // a queue that does not drain: stop increasing
+constexpr double kStandingGuardMs = 20;      // ... and this long: overuse
+constexpr int64_t kStandingUs = 300'000;     // over this much arrival time
 constexpr int64_t kWindowUs = 500'000;       // loss and receive rate over this much send time
 constexpr int64_t kMinWindowUs = 10'000'000; // the one-way-delay minimum is over 10 s
 constexpr int64_t kOutageUs = 500'000;       // a run of losses this long is an outage
 constexpr double kBeta = 0.85;               // decrease to this share of the received rate
 constexpr double kIncreasePerSecond = 1.08;  // multiplicative increase, far from congestion
+constexpr double kBelowCongestion = 0.85;    // for a while after a cut, stay this far under it
+constexpr int64_t kSettleUs = 8'000'000;     // that while
 } // namespace
 
 Controller::Controller(Config c) : cfg_(c)
@@ -48,10 +53,14 @@ void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &pa
     }
     size_t j = i;
     while (j + 1 < packets.size() && packets[j + 1].lost) j++;
-    if (packets[j].send_us - packets[i].send_us >= kOutageUs)
+    if (packets[j].send_us - packets[i].send_us >= kOutageUs) {
       std::fill(outage.begin() + i, outage.begin() + j + 1, true);
+      outage_ended_ |= j + 1 < packets.size(); // and packets arrived again after it
+    }
     i = j + 1;
   }
+  if (last_feedback_at_ && now_us - *last_feedback_at_ >= kOutageUs) outage_ended_ = true;
+  last_feedback_at_ = now_us;
   // Overuse in any group of this feedback counts: a later group of the same batch must not hide
   // it (the sender hears about the queue only this once).
   overuse_seen_ = false;
@@ -66,7 +75,7 @@ void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &pa
     window_.pop_front();
   size_t lost = 0, total = window_.size();
   uint64_t bytes = 0;
-  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  int64_t lo = INT64_MAX, hi = INT64_MIN, send_lo = INT64_MAX, send_hi = INT64_MIN;
   for (auto &p : window_) {
     if (p.lost) {
       lost++;
@@ -75,10 +84,17 @@ void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &pa
     bytes += p.size;
     lo = std::min(lo, p.recv_us);
     hi = std::max(hi, p.recv_us);
+    send_lo = std::min(send_lo, p.send_us);
+    send_hi = std::max(send_hi, p.send_us);
   }
   if (overuse_seen_) usage_ = Usage::Overuse;
   if (total >= 10) loss_ = double(lost) / double(total);
-  if (hi > lo) acked_bps_ = double(bytes) * 8e6 / double(std::max<int64_t>(hi - lo, 100'000));
+  // Over the longer of the two spans: a receiver that was descheduled stamps a burst of arrivals
+  // within a few ms, which over the receive span alone reads as a rate above the link's
+  // (measured: 1.0 Mbit/s "received" through a 1 Mbit/s link carrying 0.87 of payload).
+  if (hi > lo)
+    acked_bps_ =
+        double(bytes) * 8e6 / double(std::max({hi - lo, send_hi - send_lo, int64_t(100'000)}));
   update_loss_target(now_us);
   update_rate(now_us);
 }
@@ -114,6 +130,10 @@ void Controller::add_received(const PacketResult &p)
 void Controller::close_group(int64_t now_us)
 {
   queue_ms_ = double(cur_->min_owd - owd_min_.front().second) / 1000.0;
+  while (!standing_.empty() && standing_.back().second >= queue_ms_) standing_.pop_back();
+  standing_.emplace_back(cur_->last_recv, queue_ms_);
+  while (standing_.front().first < cur_->last_recv - kStandingUs) standing_.pop_front();
+  standing_ms_ = standing_.front().second;
   if (prev_ && cur_->last_send > prev_->last_send) {
     int64_t send_delta = cur_->last_send - prev_->last_send;
     int64_t recv_delta = cur_->last_recv - prev_->last_recv;
@@ -159,7 +179,7 @@ void Controller::detect(int64_t now_us, double trend, int64_t dt_us)
     overuse_count_ = 0;
     usage_ = Usage::Normal;
   }
-  if (queue_ms_ > kQueueGuardMs) usage_ = Usage::Overuse;
+  if (queue_ms_ > kQueueGuardMs || standing_ms_ > kStandingGuardMs) usage_ = Usage::Overuse;
   overuse_seen_ |= usage_ == Usage::Overuse;
   prev_trend_ = trend;
   // The threshold follows |t| slowly upwards and faster downwards, so that a link with steady
@@ -200,6 +220,9 @@ void Controller::update_rate(int64_t now_us)
     return;
   }
   if (usage_ == Usage::Underuse) return; // the queue drains: hold until it has
+  // At the link's rate already (a queue builds, slowly): more would only fill it up to the loss
+  // that costs a viewer a frozen picture until the next keyframe.
+  if (standing_ms_ > kStandingHoldMs) return;
   if (last_decrease_ && double(now_us - *last_decrease_) < rtt * 1000) return;
   double next;
   double sigma =
@@ -214,6 +237,12 @@ void Controller::update_rate(int64_t now_us)
   } else {
     next = delay_target_ * std::pow(kIncreasePerSecond, dt);
   }
+  // Back to just under where the link congested, and no further for a while: the encoder's
+  // frames vary, keyframes and retransmissions come on top, and with nothing to spare each of
+  // them fills the queue up to a loss (measured: a loss, then a frozen picture until the next
+  // keyframe, every 4-5 s of the noisy 1 Mbit/s run). Probing resumes after kSettleUs.
+  if (congestion_ema_ && last_decrease_ && now_us - *last_decrease_ < kSettleUs)
+    next = std::min(next, std::max(delay_target_, kBelowCongestion * *congestion_ema_));
   // Never far beyond what actually got through: an encoder that sends less than its target
   // (a still scene) must not earn a target the link never carried.
   if (acked_bps_ > 0) next = std::min(next, std::max(delay_target_, 1.5 * acked_bps_ + 10'000));

@@ -61,8 +61,18 @@ public:
   // What the receiver took in over the last half second (bit/s), 0 before any feedback.
   uint32_t acked_bps() const { return uint32_t(acked_bps_); }
   Usage usage() const { return usage_; }
+  /* True once after feedback resumed from an outage (a run of losses over 0.5 s of send time, or
+   * 0.5 s without feedback): the receiver has lost its reference frame, and a keyframe sent now
+   * saves it the round trip of asking for one. */
+  bool take_outage_end()
+  {
+    bool r = outage_ended_;
+    outage_ended_ = false;
+    return r;
+  }
   double loss_fraction() const { return loss_; }
   double queuing_delay_ms() const { return queue_ms_; }
+  double standing_queue_ms() const { return standing_ms_; }
   double rtt_ms() const { return rtt_ms_; }
 
 private:
@@ -97,6 +107,10 @@ private:
   // always wait for the first ones (33 ms at 1 Mbit/s), which is no queue to drain.
   std::deque<std::pair<int64_t, int64_t>> owd_min_; // (recv, owd) monotonic deque
   double queue_ms_ = 0;
+  // The least of the groups' queues over the last 300 ms: what even the luckiest packet waited,
+  // a queue that does not drain. Above a few ms the rate is at the link's: hold, then cut.
+  std::deque<std::pair<int64_t, double>> standing_; // (recv, queue ms) monotonic deque
+  double standing_ms_ = 0;
   // Receive rate and loss over the last 500 ms of feedback (by send time).
   std::deque<PacketResult> window_;
   double acked_bps_ = 0;
@@ -107,6 +121,8 @@ private:
   std::optional<double> congestion_ema_;
   double congestion_var_ = 0;
   int64_t last_feedback_send_ = -1;
+  std::optional<int64_t> last_feedback_at_;
+  bool outage_ended_ = false;
 };
 
 /* Several viewers of one shared encoder. The encoder follows the slowest viewer whose target is

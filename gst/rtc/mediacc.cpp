@@ -235,6 +235,11 @@ static GstPadProbeReturn on_upstream(GstPad *, GstPadProbeInfo *info, gpointer u
         GST_TRACE("'%s' packet sent %" G_GINT64_FORMAT " recv %" G_GINT64_FORMAT " size %u%s",
                   tap->peer.c_str(), r.send_us, r.recv_us, r.size, r.lost ? " lost" : "");
       c.on_feedback(now_us(), packets);
+      // Sent with the next frame, through the gate like a receiver's request.
+      if (c.take_outage_end()) {
+        GST_DEBUG("'%s' is back after an outage: keyframe", tap->peer.c_str());
+        shared->keyframe_pending = true;
+      }
       GST_LOG("'%s': %zu packets, usage %d, queue %.1f ms, loss %.3f, received %u bit/s, "
               "target delay %u loss %u",
               tap->peer.c_str(), packets.size(), int(c.usage()), c.queuing_delay_ms(),
