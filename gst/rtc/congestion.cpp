@@ -7,22 +7,26 @@
 namespace pointcast::cc {
 
 namespace {
-constexpr int64_t kGroupUs = 5'000;          // packets sent within 5 ms: one group (GCC 5.2)
-constexpr size_t kTrendWindow = 20;          // groups in the trendline regression
-constexpr double kSmoothing = 0.9;           // of the accumulated delay
-constexpr double kTrendGain = 4.0;           // GCC's threshold gain
-constexpr int64_t kOveruseTimeUs = 10'000;   // the trend must stay above for this long
-constexpr double kQueueGuardMs = 30;         // a group this late is overuse outright
-constexpr double kStandingHoldMs = 8;        // a queue that does not drain: stop increasing
-constexpr double kStandingGuardMs = 20;      // ... and this long: overuse
-constexpr int64_t kStandingUs = 300'000;     // over this much arrival time
-constexpr int64_t kWindowUs = 500'000;       // loss and receive rate over this much send time
-constexpr int64_t kMinWindowUs = 10'000'000; // the one-way-delay minimum is over 10 s
-constexpr int64_t kOutageUs = 500'000;       // a run of losses this long is an outage
-constexpr double kBeta = 0.85;               // decrease to this share of the received rate
-constexpr double kIncreasePerSecond = 1.08;  // multiplicative increase, far from congestion
-constexpr double kBelowCongestion = 0.85;    // for a while after a cut, stay this far under it
-constexpr int64_t kSettleUs = 8'000'000;     // that while
+constexpr int64_t kGroupUs = 5'000;           // packets sent within 5 ms: one group (GCC 5.2)
+constexpr size_t kTrendWindow = 20;           // groups in the trendline regression
+constexpr double kSmoothing = 0.9;            // of the accumulated delay
+constexpr double kTrendGain = 4.0;            // GCC's threshold gain
+constexpr int64_t kOveruseTimeUs = 10'000;    // the trend must stay above for this long
+constexpr double kQueueGuardMs = 30;          // a group this late is overuse outright
+constexpr double kStandingHoldMs = 8;         // a queue that does not drain: stop increasing
+constexpr double kStandingGuardMs = 20;       // ... and this long: overuse
+constexpr int64_t kStandingUs = 300'000;      // over this much arrival time
+constexpr int64_t kWindowUs = 500'000;        // loss and receive rate over this much send time
+constexpr int64_t kMinWindowUs = 10'000'000;  // the one-way-delay minimum is over 10 s
+constexpr int64_t kOutageUs = 500'000;        // a run of losses this long is an outage
+constexpr int64_t kSaneUs = int64_t(1) << 50; // +-35 years: beyond it a timestamp is garbage
+constexpr uint32_t kMaxPacket = 65'535;       // no UDP datagram is larger
+constexpr size_t kMaxEntries = 20'000;        // per window: 500 ms of 300 Mbit/s in 1 kB packets
+constexpr int64_t kJumpUs = 2'000'000;        // a group this far off its predecessor: a new clock
+constexpr double kBeta = 0.85;                // decrease to this share of the received rate
+constexpr double kIncreasePerSecond = 1.08;   // multiplicative increase, far from congestion
+constexpr double kBelowCongestion = 0.85;     // for a while after a cut, stay this far under it
+constexpr int64_t kSettleUs = 8'000'000;      // that while
 } // namespace
 
 Controller::Controller(Config c) : cfg_(c)
@@ -41,8 +45,19 @@ uint32_t Controller::target_bps() const
   return uint32_t(clamp(std::min(delay_target_, loss_target_)));
 }
 
-void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &packets)
+void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &input)
 {
+  // The feedback is the remote's to make up: times that cannot be real are dropped, sizes
+  // bounded, and all arithmetic below stays far from int64's limits.
+  std::vector<PacketResult> packets;
+  packets.reserve(input.size());
+  for (PacketResult p : input) {
+    if (p.send_us <= -kSaneUs || p.send_us >= kSaneUs) continue;
+    if (!p.lost && (p.recv_us <= -kSaneUs || p.recv_us >= kSaneUs)) p.lost = true;
+    if (p.lost) p.recv_us = 0;
+    p.size = std::min(p.size, kMaxPacket);
+    packets.push_back(p);
+  }
   // Losses that span more than kOutageUs of send time are an outage (the link was down, or the
   // peer away), not congestion: cutting the rate for them would only slow the recovery.
   std::vector<bool> outage(packets.size(), false);
@@ -71,7 +86,9 @@ void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &pa
     window_.push_back(p);
     if (!p.lost) add_received(p);
   }
-  while (!window_.empty() && window_.front().send_us < last_feedback_send_ - kWindowUs)
+  while (
+      !window_.empty() &&
+      (window_.front().send_us < last_feedback_send_ - kWindowUs || window_.size() > kMaxEntries))
     window_.pop_front();
   size_t lost = 0, total = window_.size();
   uint64_t bytes = 0;
@@ -101,7 +118,8 @@ void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &pa
 
 void Controller::on_receiver_report(int64_t now_us, double fraction_lost, double rtt_ms)
 {
-  if (rtt_ms >= 0) rtt_ms_ = rtt_ms;
+  if (std::isfinite(rtt_ms) && rtt_ms >= 0) rtt_ms_ = std::min(rtt_ms, 10'000.0);
+  if (!std::isfinite(fraction_lost)) return;
   // Without TWCC (a peer that did not negotiate it) the receiver report's loss drives the
   // loss-based target; with it, the per-packet results are fresher and finer.
   if (last_update_ && now_us - *last_update_ < 2'000'000) return;
@@ -112,9 +130,16 @@ void Controller::on_receiver_report(int64_t now_us, double fraction_lost, double
 void Controller::add_received(const PacketResult &p)
 {
   int64_t owd = p.recv_us - p.send_us;
+  // A group far off the one before it (the remote's clock jumped, or lies): what the delay
+  // signal knew is about another clock; start over rather than read hours as a queue.
+  if (cur_ && (std::llabs((p.recv_us - cur_->last_recv) - (p.send_us - cur_->last_send)) > kJumpUs))
+    reset_delay();
+  // By send time, ours: arrival times the remote made up cannot keep a minimum alive.
   while (!owd_min_.empty() && owd_min_.back().second >= owd) owd_min_.pop_back();
-  owd_min_.emplace_back(p.recv_us, owd);
-  while (owd_min_.front().first < p.recv_us - kMinWindowUs) owd_min_.pop_front();
+  owd_min_.emplace_back(p.send_us, owd);
+  while (owd_min_.size() > 1 &&
+         (owd_min_.front().first < p.send_us - kMinWindowUs || owd_min_.size() > kMaxEntries))
+    owd_min_.pop_front();
 
   if (cur_ && p.send_us - cur_->first_send <= kGroupUs && p.send_us >= cur_->first_send) {
     cur_->last_send = std::max(cur_->last_send, p.send_us);
@@ -127,12 +152,27 @@ void Controller::add_received(const PacketResult &p)
   cur_ = Group{p.send_us, p.send_us, p.recv_us, owd, p.size};
 }
 
+void Controller::reset_delay()
+{
+  cur_.reset();
+  prev_.reset();
+  acc_delay_ms_ = smoothed_ms_ = 0;
+  trend_.clear();
+  first_recv_.reset();
+  owd_min_.clear();
+  standing_.clear();
+  queue_ms_ = standing_ms_ = 0;
+}
+
 void Controller::close_group(int64_t now_us)
 {
   queue_ms_ = double(cur_->min_owd - owd_min_.front().second) / 1000.0;
   while (!standing_.empty() && standing_.back().second >= queue_ms_) standing_.pop_back();
-  standing_.emplace_back(cur_->last_recv, queue_ms_);
-  while (standing_.front().first < cur_->last_recv - kStandingUs) standing_.pop_front();
+  standing_.emplace_back(cur_->last_send, queue_ms_);
+  while (
+      standing_.size() > 1 &&
+      (standing_.front().first < cur_->last_send - kStandingUs || standing_.size() > kMaxEntries))
+    standing_.pop_front();
   standing_ms_ = standing_.front().second;
   if (prev_ && cur_->last_send > prev_->last_send) {
     int64_t send_delta = cur_->last_send - prev_->last_send;

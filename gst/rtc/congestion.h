@@ -22,6 +22,7 @@
  */
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -59,7 +60,7 @@ public:
   uint32_t delay_target_bps() const { return uint32_t(delay_target_); }
   uint32_t loss_target_bps() const { return uint32_t(loss_target_); }
   // What the receiver took in over the last half second (bit/s), 0 before any feedback.
-  uint32_t acked_bps() const { return uint32_t(acked_bps_); }
+  uint32_t acked_bps() const { return uint32_t(std::min(acked_bps_, 4e9)); }
   Usage usage() const { return usage_; }
   /* True once after feedback resumed from an outage (a run of losses over 0.5 s of send time, or
    * 0.5 s without feedback): the receiver has lost its reference frame, and a keyframe sent now
@@ -74,6 +75,11 @@ public:
   double queuing_delay_ms() const { return queue_ms_; }
   double standing_queue_ms() const { return standing_ms_; }
   double rtt_ms() const { return rtt_ms_; }
+  // Packets and samples held (all windows together): bounded whatever the feedback.
+  size_t memory_entries() const
+  {
+    return window_.size() + owd_min_.size() + standing_.size() + trend_.size();
+  }
 
 private:
   struct Group {
@@ -83,6 +89,7 @@ private:
   };
   void add_received(const PacketResult &p);
   void close_group(int64_t now_us);
+  void reset_delay();
   void detect(int64_t now_us, double trend, int64_t dt_us);
   void update_rate(int64_t now_us);
   void update_loss_target(int64_t now_us);

@@ -117,12 +117,14 @@ bool parse_twcc_event(GstEvent *event, std::vector<cc::PacketResult> &out)
     const GValue *v = g_value_array_get_nth(array, i);
     if (!GST_VALUE_HOLDS_STRUCTURE(v)) continue;
     const GstStructure *p = gst_value_get_structure(v);
-    guint64 local = 0, remote = GST_CLOCK_TIME_NONE;
+    guint64 local = GST_CLOCK_TIME_NONE, remote = GST_CLOCK_TIME_NONE;
     guint size = 0;
     gboolean lost = FALSE;
-    gst_structure_get(p, "local-ts", G_TYPE_UINT64, &local, "size", G_TYPE_UINT, &size, "lost",
-                      G_TYPE_BOOLEAN, &lost, nullptr);
+    // Field by field: one missing or of another type must not take the others with it.
+    gst_structure_get_uint64(p, "local-ts", &local);
     gst_structure_get_uint64(p, "remote-ts", &remote);
+    gst_structure_get_uint(p, "size", &size);
+    gst_structure_get_boolean(p, "lost", &lost);
     if (!GST_CLOCK_TIME_IS_VALID(local)) continue; // not one of ours (sent before a restart)
     cc::PacketResult r;
     r.send_us = int64_t(local / 1000);
