@@ -137,6 +137,80 @@ bool parse_twcc_event(GstEvent *event, std::vector<cc::PacketResult> &out)
   return true;
 }
 
+namespace {
+struct RtxBudget {
+  std::mutex lock;
+  double share = 0.25, tokens = 0;
+  std::vector<guint> rtx_pts; // the payload types rtprtxsend retransmits with
+  bool map_read = false;
+  uint64_t dropped = 0;
+};
+
+gboolean collect_rtx_pt(GQuark, const GValue *v, gpointer user_data)
+{
+  auto *pts = static_cast<std::vector<guint> *>(user_data);
+  if (G_VALUE_HOLDS_UINT(v)) pts->push_back(g_value_get_uint(v));
+  if (G_VALUE_HOLDS_INT(v)) pts->push_back(guint(g_value_get_int(v)));
+  return TRUE;
+}
+
+GstPadProbeReturn on_rtx_out(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  auto *b = static_cast<RtxBudget *>(user_data);
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (!buf) return GST_PAD_PROBE_OK;
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  if (!gst_rtp_buffer_map(buf, GST_MAP_READ, &rtp)) return GST_PAD_PROBE_OK;
+  guint pt = gst_rtp_buffer_get_payload_type(&rtp);
+  gst_rtp_buffer_unmap(&rtp);
+  double size = double(gst_buffer_get_size(buf));
+  std::lock_guard lk(b->lock);
+  if (!b->map_read) {
+    // Set by webrtcbin before anything flows.
+    GstStructure *map = nullptr;
+    if (GstElement *rtx = gst_pad_get_parent_element(pad)) {
+      g_object_get(rtx, "payload-type-map", &map, nullptr);
+      gst_object_unref(rtx);
+    }
+    if (map) {
+      gst_structure_foreach(map, collect_rtx_pt, &b->rtx_pts);
+      gst_structure_free(map);
+    }
+    b->map_read = true;
+  }
+  bool is_rtx = std::find(b->rtx_pts.begin(), b->rtx_pts.end(), pt) != b->rtx_pts.end();
+  if (!is_rtx) {
+    // At most about a second's worth of budget saved up.
+    b->tokens = std::min(b->tokens + b->share * size, 64.0 * 1024);
+    return GST_PAD_PROBE_OK;
+  }
+  if (b->tokens >= size) {
+    b->tokens -= size;
+    return GST_PAD_PROBE_OK;
+  }
+  if (b->dropped++ % 100 == 0)
+    GST_DEBUG_OBJECT(pad, "retransmission over budget dropped (%" G_GUINT64_FORMAT " so far)",
+                     b->dropped);
+  return GST_PAD_PROBE_DROP;
+}
+} // namespace
+
+void limit_retransmissions(GstElement *rtprtxsend, double share)
+{
+  init_debug();
+  // Once per element: deep-element-added may report it with its bin and on its own.
+  if (g_object_get_data(G_OBJECT(rtprtxsend), "pointcast-rtx-budget")) return;
+  g_object_set_data(G_OBJECT(rtprtxsend), "pointcast-rtx-budget", GINT_TO_POINTER(1));
+  GstPad *src = gst_element_get_static_pad(rtprtxsend, "src");
+  if (!src) return;
+  auto *b = new RtxBudget;
+  b->share = share;
+  GST_DEBUG_OBJECT(rtprtxsend, "retransmissions limited to %.0f %% of the stream", share * 100);
+  gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_BUFFER, on_rtx_out, b,
+                    [](gpointer d) { delete static_cast<RtxBudget *>(d); });
+  gst_object_unref(src);
+}
+
 /* ------------------------------------------------------------------------------------------- */
 
 struct EncoderControl::Shared {
