@@ -81,7 +81,7 @@ def case_loss2(lab):
 
 # What the cases require, with room for a loaded machine: measured 2026-12-01 at load average
 # 5-9 from other work (README "Loss recovery and congestion control"): noisy 82-100 % from 3 s on
-# (p99 up to 241 ms), drop 100-101 % from 3 s after it, back under 200 ms after 1 s (once 3 s),
+# (p99 up to 241 ms), drop 95-101 % from 3 s after it, back under 200 ms after 1 s (once 3 s),
 # outage gap 3.10-3.29 s, loss 2 % 98.7 %. The outage bound is issue 13's target itself.
 TARGETS = {"noisy_pct": 75, "noisy_p99": 275, "drop_pct": 85, "drop_back_s": 3.0,
            "outage_gap_s": 3.5, "loss2_pct": 75}
