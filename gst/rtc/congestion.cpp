@@ -7,17 +7,26 @@
 namespace pointcast::cc {
 
 namespace {
-constexpr int64_t kGroupUs = 5'000;          // packets sent within 5 ms: one group (GCC 5.2)
-constexpr size_t kTrendWindow = 20;          // groups in the trendline regression
-constexpr double kSmoothing = 0.9;           // of the accumulated delay
-constexpr double kTrendGain = 4.0;           // GCC's threshold gain
-constexpr int64_t kOveruseTimeUs = 10'000;   // the trend must stay above for this long
-constexpr double kQueueGuardMs = 30;         // a standing queue this long is overuse outright
-constexpr int64_t kWindowUs = 500'000;       // loss and receive rate over this much send time
-constexpr int64_t kMinWindowUs = 10'000'000; // the one-way-delay minimum is over 10 s
-constexpr int64_t kOutageUs = 500'000;       // a run of losses this long is an outage
-constexpr double kBeta = 0.85;               // decrease to this share of the received rate
-constexpr double kIncreasePerSecond = 1.08;  // multiplicative increase, far from congestion
+constexpr int64_t kGroupUs = 5'000;           // packets sent within 5 ms: one group (GCC 5.2)
+constexpr size_t kTrendWindow = 20;           // groups in the trendline regression
+constexpr double kSmoothing = 0.9;            // of the accumulated delay
+constexpr double kTrendGain = 4.0;            // GCC's threshold gain
+constexpr int64_t kOveruseTimeUs = 10'000;    // the trend must stay above for this long
+constexpr double kQueueGuardMs = 30;          // a group this late is overuse outright
+constexpr double kStandingHoldMs = 8;         // a queue that does not drain: stop increasing
+constexpr double kStandingGuardMs = 20;       // ... and this long: overuse
+constexpr int64_t kStandingUs = 300'000;      // over this much arrival time
+constexpr int64_t kWindowUs = 500'000;        // loss and receive rate over this much send time
+constexpr int64_t kMinWindowUs = 10'000'000;  // the one-way-delay minimum is over 10 s
+constexpr int64_t kOutageUs = 500'000;        // a run of losses this long is an outage
+constexpr int64_t kSaneUs = int64_t(1) << 50; // +-35 years: beyond it a timestamp is garbage
+constexpr uint32_t kMaxPacket = 65'535;       // no UDP datagram is larger
+constexpr size_t kMaxEntries = 20'000;        // per window: 500 ms of 300 Mbit/s in 1 kB packets
+constexpr int64_t kJumpUs = 2'000'000;        // a group this far off its predecessor: a new clock
+constexpr double kBeta = 0.85;                // decrease to this share of the received rate
+constexpr double kIncreasePerSecond = 1.08;   // multiplicative increase, far from congestion
+constexpr double kBelowCongestion = 0.85;     // for a while after a cut, stay this far under it
+constexpr int64_t kSettleUs = 8'000'000;      // that while
 } // namespace
 
 Controller::Controller(Config c) : cfg_(c)
@@ -36,8 +45,19 @@ uint32_t Controller::target_bps() const
   return uint32_t(clamp(std::min(delay_target_, loss_target_)));
 }
 
-void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &packets)
+void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &input)
 {
+  // The feedback is the remote's to make up: times that cannot be real are dropped, sizes
+  // bounded, and all arithmetic below stays far from int64's limits.
+  std::vector<PacketResult> packets;
+  packets.reserve(input.size());
+  for (PacketResult p : input) {
+    if (p.send_us <= -kSaneUs || p.send_us >= kSaneUs) continue;
+    if (!p.lost && (p.recv_us <= -kSaneUs || p.recv_us >= kSaneUs)) p.lost = true;
+    if (p.lost) p.recv_us = 0;
+    p.size = std::min(p.size, kMaxPacket);
+    packets.push_back(p);
+  }
   // Losses that span more than kOutageUs of send time are an outage (the link was down, or the
   // peer away), not congestion: cutting the rate for them would only slow the recovery.
   std::vector<bool> outage(packets.size(), false);
@@ -48,10 +68,14 @@ void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &pa
     }
     size_t j = i;
     while (j + 1 < packets.size() && packets[j + 1].lost) j++;
-    if (packets[j].send_us - packets[i].send_us >= kOutageUs)
+    if (packets[j].send_us - packets[i].send_us >= kOutageUs) {
       std::fill(outage.begin() + i, outage.begin() + j + 1, true);
+      outage_ended_ |= j + 1 < packets.size(); // and packets arrived again after it
+    }
     i = j + 1;
   }
+  if (last_feedback_at_ && now_us - *last_feedback_at_ >= kOutageUs) outage_ended_ = true;
+  last_feedback_at_ = now_us;
   // Overuse in any group of this feedback counts: a later group of the same batch must not hide
   // it (the sender hears about the queue only this once).
   overuse_seen_ = false;
@@ -62,11 +86,13 @@ void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &pa
     window_.push_back(p);
     if (!p.lost) add_received(p);
   }
-  while (!window_.empty() && window_.front().send_us < last_feedback_send_ - kWindowUs)
+  while (
+      !window_.empty() &&
+      (window_.front().send_us < last_feedback_send_ - kWindowUs || window_.size() > kMaxEntries))
     window_.pop_front();
   size_t lost = 0, total = window_.size();
   uint64_t bytes = 0;
-  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  int64_t lo = INT64_MAX, hi = INT64_MIN, send_lo = INT64_MAX, send_hi = INT64_MIN;
   for (auto &p : window_) {
     if (p.lost) {
       lost++;
@@ -75,17 +101,25 @@ void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &pa
     bytes += p.size;
     lo = std::min(lo, p.recv_us);
     hi = std::max(hi, p.recv_us);
+    send_lo = std::min(send_lo, p.send_us);
+    send_hi = std::max(send_hi, p.send_us);
   }
   if (overuse_seen_) usage_ = Usage::Overuse;
   if (total >= 10) loss_ = double(lost) / double(total);
-  if (hi > lo) acked_bps_ = double(bytes) * 8e6 / double(std::max<int64_t>(hi - lo, 100'000));
+  // Over the longer of the two spans: a receiver that was descheduled stamps a burst of arrivals
+  // within a few ms, which over the receive span alone reads as a rate above the link's
+  // (measured: 1.0 Mbit/s "received" through a 1 Mbit/s link carrying 0.87 of payload).
+  if (hi > lo)
+    acked_bps_ =
+        double(bytes) * 8e6 / double(std::max({hi - lo, send_hi - send_lo, int64_t(100'000)}));
   update_loss_target(now_us);
   update_rate(now_us);
 }
 
 void Controller::on_receiver_report(int64_t now_us, double fraction_lost, double rtt_ms)
 {
-  if (rtt_ms >= 0) rtt_ms_ = rtt_ms;
+  if (std::isfinite(rtt_ms) && rtt_ms >= 0) rtt_ms_ = std::min(rtt_ms, 10'000.0);
+  if (!std::isfinite(fraction_lost)) return;
   // Without TWCC (a peer that did not negotiate it) the receiver report's loss drives the
   // loss-based target; with it, the per-packet results are fresher and finer.
   if (last_update_ && now_us - *last_update_ < 2'000'000) return;
@@ -96,9 +130,16 @@ void Controller::on_receiver_report(int64_t now_us, double fraction_lost, double
 void Controller::add_received(const PacketResult &p)
 {
   int64_t owd = p.recv_us - p.send_us;
+  // A group far off the one before it (the remote's clock jumped, or lies): what the delay
+  // signal knew is about another clock; start over rather than read hours as a queue.
+  if (cur_ && (std::llabs((p.recv_us - cur_->last_recv) - (p.send_us - cur_->last_send)) > kJumpUs))
+    reset_delay();
+  // By send time, ours: arrival times the remote made up cannot keep a minimum alive.
   while (!owd_min_.empty() && owd_min_.back().second >= owd) owd_min_.pop_back();
-  owd_min_.emplace_back(p.recv_us, owd);
-  while (owd_min_.front().first < p.recv_us - kMinWindowUs) owd_min_.pop_front();
+  owd_min_.emplace_back(p.send_us, owd);
+  while (owd_min_.size() > 1 &&
+         (owd_min_.front().first < p.send_us - kMinWindowUs || owd_min_.size() > kMaxEntries))
+    owd_min_.pop_front();
 
   if (cur_ && p.send_us - cur_->first_send <= kGroupUs && p.send_us >= cur_->first_send) {
     cur_->last_send = std::max(cur_->last_send, p.send_us);
@@ -111,9 +152,28 @@ void Controller::add_received(const PacketResult &p)
   cur_ = Group{p.send_us, p.send_us, p.recv_us, owd, p.size};
 }
 
+void Controller::reset_delay()
+{
+  cur_.reset();
+  prev_.reset();
+  acc_delay_ms_ = smoothed_ms_ = 0;
+  trend_.clear();
+  first_recv_.reset();
+  owd_min_.clear();
+  standing_.clear();
+  queue_ms_ = standing_ms_ = 0;
+}
+
 void Controller::close_group(int64_t now_us)
 {
   queue_ms_ = double(cur_->min_owd - owd_min_.front().second) / 1000.0;
+  while (!standing_.empty() && standing_.back().second >= queue_ms_) standing_.pop_back();
+  standing_.emplace_back(cur_->last_send, queue_ms_);
+  while (
+      standing_.size() > 1 &&
+      (standing_.front().first < cur_->last_send - kStandingUs || standing_.size() > kMaxEntries))
+    standing_.pop_front();
+  standing_ms_ = standing_.front().second;
   if (prev_ && cur_->last_send > prev_->last_send) {
     int64_t send_delta = cur_->last_send - prev_->last_send;
     int64_t recv_delta = cur_->last_recv - prev_->last_recv;
@@ -159,7 +219,7 @@ void Controller::detect(int64_t now_us, double trend, int64_t dt_us)
     overuse_count_ = 0;
     usage_ = Usage::Normal;
   }
-  if (queue_ms_ > kQueueGuardMs) usage_ = Usage::Overuse;
+  if (queue_ms_ > kQueueGuardMs || standing_ms_ > kStandingGuardMs) usage_ = Usage::Overuse;
   overuse_seen_ |= usage_ == Usage::Overuse;
   prev_trend_ = trend;
   // The threshold follows |t| slowly upwards and faster downwards, so that a link with steady
@@ -200,6 +260,9 @@ void Controller::update_rate(int64_t now_us)
     return;
   }
   if (usage_ == Usage::Underuse) return; // the queue drains: hold until it has
+  // At the link's rate already (a queue builds, slowly): more would only fill it up to the loss
+  // that costs a viewer a frozen picture until the next keyframe.
+  if (standing_ms_ > kStandingHoldMs) return;
   if (last_decrease_ && double(now_us - *last_decrease_) < rtt * 1000) return;
   double next;
   double sigma =
@@ -214,6 +277,12 @@ void Controller::update_rate(int64_t now_us)
   } else {
     next = delay_target_ * std::pow(kIncreasePerSecond, dt);
   }
+  // Back to just under where the link congested, and no further for a while: the encoder's
+  // frames vary, keyframes and retransmissions come on top, and with nothing to spare each of
+  // them fills the queue up to a loss (measured: a loss, then a frozen picture until the next
+  // keyframe, every 4-5 s of the noisy 1 Mbit/s run). Probing resumes after kSettleUs.
+  if (congestion_ema_ && last_decrease_ && now_us - *last_decrease_ < kSettleUs)
+    next = std::min(next, std::max(delay_target_, kBelowCongestion * *congestion_ema_));
   // Never far beyond what actually got through: an encoder that sends less than its target
   // (a still scene) must not earn a target the link never carried.
   if (acked_bps_ > 0) next = std::min(next, std::max(delay_target_, 1.5 * acked_bps_ + 10'000));
@@ -264,6 +333,28 @@ double frame_fraction(uint32_t target_bps, uint32_t floor_bps, double min_fracti
 {
   if (!floor_bps || target_bps >= floor_bps) return 1.0;
   return std::max(min_fraction, double(target_bps) / double(floor_bps));
+}
+
+uint64_t FrameClock::map(uint64_t pts, uint64_t *duration)
+{
+  constexpr double kDefault = 1e9 / 30, kStep = 0.04, kGain = 0.1;
+  constexpr double kResync = 1e9; // further apart than this: a discontinuity, not jitter
+  std::optional<uint64_t> shown;
+  if (last_real_ && pts > *last_real_ && double(pts - *last_real_) < kResync) {
+    mean_ += kGain * (double(pts - *last_real_) - mean_);
+    interval_ = std::clamp(mean_, interval_ * (1 - kStep), interval_ * (1 + kStep));
+    uint64_t next = *last_shown_ + uint64_t(std::max(1.0, interval_));
+    if (std::fabs(double(next) - double(pts)) < kResync) shown = next;
+  }
+  if (!shown) {
+    if (!last_real_) interval_ = mean_ = kDefault;
+    // Still increasing: the encoder drops (or complains about) a timestamp going backwards.
+    shown = last_shown_ && pts <= *last_shown_ ? *last_shown_ + uint64_t(interval_) : pts;
+  }
+  last_real_ = pts;
+  last_shown_ = shown;
+  if (duration) *duration = uint64_t(interval_);
+  return *shown;
 }
 
 } // namespace pointcast::cc

@@ -22,6 +22,7 @@
  */
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -59,11 +60,26 @@ public:
   uint32_t delay_target_bps() const { return uint32_t(delay_target_); }
   uint32_t loss_target_bps() const { return uint32_t(loss_target_); }
   // What the receiver took in over the last half second (bit/s), 0 before any feedback.
-  uint32_t acked_bps() const { return uint32_t(acked_bps_); }
+  uint32_t acked_bps() const { return uint32_t(std::min(acked_bps_, 4e9)); }
   Usage usage() const { return usage_; }
+  /* True once after feedback resumed from an outage (a run of losses over 0.5 s of send time, or
+   * 0.5 s without feedback): the receiver has lost its reference frame, and a keyframe sent now
+   * saves it the round trip of asking for one. */
+  bool take_outage_end()
+  {
+    bool r = outage_ended_;
+    outage_ended_ = false;
+    return r;
+  }
   double loss_fraction() const { return loss_; }
   double queuing_delay_ms() const { return queue_ms_; }
+  double standing_queue_ms() const { return standing_ms_; }
   double rtt_ms() const { return rtt_ms_; }
+  // Packets and samples held (all windows together): bounded whatever the feedback.
+  size_t memory_entries() const
+  {
+    return window_.size() + owd_min_.size() + standing_.size() + trend_.size();
+  }
 
 private:
   struct Group {
@@ -73,6 +89,7 @@ private:
   };
   void add_received(const PacketResult &p);
   void close_group(int64_t now_us);
+  void reset_delay();
   void detect(int64_t now_us, double trend, int64_t dt_us);
   void update_rate(int64_t now_us);
   void update_loss_target(int64_t now_us);
@@ -97,6 +114,10 @@ private:
   // always wait for the first ones (33 ms at 1 Mbit/s), which is no queue to drain.
   std::deque<std::pair<int64_t, int64_t>> owd_min_; // (recv, owd) monotonic deque
   double queue_ms_ = 0;
+  // The least of the groups' queues over the last 300 ms: what even the luckiest packet waited,
+  // a queue that does not drain. Above a few ms the rate is at the link's: hold, then cut.
+  std::deque<std::pair<int64_t, double>> standing_; // (recv, queue ms) monotonic deque
+  double standing_ms_ = 0;
   // Receive rate and loss over the last 500 ms of feedback (by send time).
   std::deque<PacketResult> window_;
   double acked_bps_ = 0;
@@ -107,6 +128,8 @@ private:
   std::optional<double> congestion_ema_;
   double congestion_var_ = 0;
   int64_t last_feedback_send_ = -1;
+  std::optional<int64_t> last_feedback_at_;
+  bool outage_ended_ = false;
 };
 
 /* Several viewers of one shared encoder. The encoder follows the slowest viewer whose target is
@@ -127,5 +150,24 @@ Allocation allocate(const std::vector<uint32_t> &viewer_bps, uint32_t floor_bps,
  * goes down with it (frames kept = target / floor, at least MIN_FRACTION), keeping the bits per
  * frame of the floor. */
 double frame_fraction(uint32_t target_bps, uint32_t floor_bps, double min_fraction = 0.2);
+
+/* The timestamps a rate-controlled encoder is shown. libvpx's VP8 rate control re-estimates the
+ * frame rate from every frame's timestamp and, when one interval differs from the one before by
+ * 10 %, jumps to it: the frame after a 67-100 ms gap (raw frames dropped upstream on a busy
+ * machine) gets the bits of several frames, measured 18-40x an average frame, which a narrow
+ * link's queue cannot hold (the loss, the keyframe request and the next big frame follow). Shown
+ * instead: intervals that follow the real mean interval (intentional drops below the frame-rate
+ * floor still give each frame more bits) but change by at most 4 % from one frame to the next.
+ * Times in ns; the caller puts the real timestamps back on the encoded frames. */
+class FrameClock {
+public:
+  // What to show the encoder for a frame with timestamp PTS, and as its duration.
+  uint64_t map(uint64_t pts, uint64_t *duration);
+  void reset() { last_real_.reset(); }
+
+private:
+  std::optional<uint64_t> last_real_, last_shown_;
+  double interval_ = 0, mean_ = 0;
+};
 
 } // namespace pointcast::cc

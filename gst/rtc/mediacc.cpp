@@ -7,7 +7,9 @@
 #include <gst/video/video.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <string_view>
@@ -115,12 +117,14 @@ bool parse_twcc_event(GstEvent *event, std::vector<cc::PacketResult> &out)
     const GValue *v = g_value_array_get_nth(array, i);
     if (!GST_VALUE_HOLDS_STRUCTURE(v)) continue;
     const GstStructure *p = gst_value_get_structure(v);
-    guint64 local = 0, remote = GST_CLOCK_TIME_NONE;
+    guint64 local = GST_CLOCK_TIME_NONE, remote = GST_CLOCK_TIME_NONE;
     guint size = 0;
     gboolean lost = FALSE;
-    gst_structure_get(p, "local-ts", G_TYPE_UINT64, &local, "size", G_TYPE_UINT, &size, "lost",
-                      G_TYPE_BOOLEAN, &lost, nullptr);
+    // Field by field: one missing or of another type must not take the others with it.
+    gst_structure_get_uint64(p, "local-ts", &local);
     gst_structure_get_uint64(p, "remote-ts", &remote);
+    gst_structure_get_uint(p, "size", &size);
+    gst_structure_get_boolean(p, "lost", &lost);
     if (!GST_CLOCK_TIME_IS_VALID(local)) continue; // not one of ours (sent before a restart)
     cc::PacketResult r;
     r.send_us = int64_t(local / 1000);
@@ -131,6 +135,80 @@ bool parse_twcc_event(GstEvent *event, std::vector<cc::PacketResult> &out)
   }
   G_GNUC_END_IGNORE_DEPRECATIONS
   return true;
+}
+
+namespace {
+struct RtxBudget {
+  std::mutex lock;
+  double share = 0.25, tokens = 0;
+  std::vector<guint> rtx_pts; // the payload types rtprtxsend retransmits with
+  bool map_read = false;
+  uint64_t dropped = 0;
+};
+
+gboolean collect_rtx_pt(GQuark, const GValue *v, gpointer user_data)
+{
+  auto *pts = static_cast<std::vector<guint> *>(user_data);
+  if (G_VALUE_HOLDS_UINT(v)) pts->push_back(g_value_get_uint(v));
+  if (G_VALUE_HOLDS_INT(v)) pts->push_back(guint(g_value_get_int(v)));
+  return TRUE;
+}
+
+GstPadProbeReturn on_rtx_out(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  auto *b = static_cast<RtxBudget *>(user_data);
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (!buf) return GST_PAD_PROBE_OK;
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  if (!gst_rtp_buffer_map(buf, GST_MAP_READ, &rtp)) return GST_PAD_PROBE_OK;
+  guint pt = gst_rtp_buffer_get_payload_type(&rtp);
+  gst_rtp_buffer_unmap(&rtp);
+  double size = double(gst_buffer_get_size(buf));
+  std::lock_guard lk(b->lock);
+  if (!b->map_read) {
+    // Set by webrtcbin before anything flows.
+    GstStructure *map = nullptr;
+    if (GstElement *rtx = gst_pad_get_parent_element(pad)) {
+      g_object_get(rtx, "payload-type-map", &map, nullptr);
+      gst_object_unref(rtx);
+    }
+    if (map) {
+      gst_structure_foreach(map, collect_rtx_pt, &b->rtx_pts);
+      gst_structure_free(map);
+    }
+    b->map_read = true;
+  }
+  bool is_rtx = std::find(b->rtx_pts.begin(), b->rtx_pts.end(), pt) != b->rtx_pts.end();
+  if (!is_rtx) {
+    // At most about a second's worth of budget saved up.
+    b->tokens = std::min(b->tokens + b->share * size, 64.0 * 1024);
+    return GST_PAD_PROBE_OK;
+  }
+  if (b->tokens >= size) {
+    b->tokens -= size;
+    return GST_PAD_PROBE_OK;
+  }
+  if (b->dropped++ % 100 == 0)
+    GST_DEBUG_OBJECT(pad, "retransmission over budget dropped (%" G_GUINT64_FORMAT " so far)",
+                     b->dropped);
+  return GST_PAD_PROBE_DROP;
+}
+} // namespace
+
+void limit_retransmissions(GstElement *rtprtxsend, double share)
+{
+  init_debug();
+  // Once per element: deep-element-added may report it with its bin and on its own.
+  if (g_object_get_data(G_OBJECT(rtprtxsend), "pointcast-rtx-budget")) return;
+  g_object_set_data(G_OBJECT(rtprtxsend), "pointcast-rtx-budget", GINT_TO_POINTER(1));
+  GstPad *src = gst_element_get_static_pad(rtprtxsend, "src");
+  if (!src) return;
+  auto *b = new RtxBudget;
+  b->share = share;
+  GST_DEBUG_OBJECT(rtprtxsend, "retransmissions limited to %.0f %% of the stream", share * 100);
+  gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_BUFFER, on_rtx_out, b,
+                    [](gpointer d) { delete static_cast<RtxBudget *>(d); });
+  gst_object_unref(src);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -150,6 +228,8 @@ struct EncoderControl::Shared {
   uint32_t applied = 0;
   double fraction = 1.0, credit = 0;
   KeyframeGate keyframes;
+  cc::FrameClock clock;
+  std::deque<std::array<uint64_t, 3>> shown; // (shown pts, real pts, real duration) per frame
   bool keyframe_pending = false; // asked for within the gate's interval: sent when it ends
   gulong raw_probe = 0, out_probe = 0;
   // What the encoder puts out (bit/s, over about a second): whether the target binds at all.
@@ -227,7 +307,15 @@ static GstPadProbeReturn on_upstream(GstPad *, GstPadProbeInfo *info, gpointer u
     auto it = shared->peers.find(tap->peer);
     if (it != shared->peers.end() && !packets.empty()) {
       auto &c = *it->second.ctl;
+      for (auto &r : packets)
+        GST_TRACE("'%s' packet sent %" G_GINT64_FORMAT " recv %" G_GINT64_FORMAT " size %u%s",
+                  tap->peer.c_str(), r.send_us, r.recv_us, r.size, r.lost ? " lost" : "");
       c.on_feedback(now_us(), packets);
+      // Sent with the next frame, through the gate like a receiver's request.
+      if (c.take_outage_end()) {
+        GST_DEBUG("'%s' is back after an outage: keyframe", tap->peer.c_str());
+        shared->keyframe_pending = true;
+      }
       GST_LOG("'%s': %zu packets, usage %d, queue %.1f ms, loss %.3f, received %u bit/s, "
               "target delay %u loss %u",
               tap->peer.c_str(), packets.size(), int(c.usage()), c.queuing_delay_ms(),
@@ -239,11 +327,13 @@ static GstPadProbeReturn on_upstream(GstPad *, GstPadProbeInfo *info, gpointer u
   return GST_PAD_PROBE_DROP; // ours; nothing upstream of the tee wants it
 }
 
-static GstPadProbeReturn on_raw_frame(GstPad *, GstPadProbeInfo *, gpointer user_data)
+static GstPadProbeReturn on_raw_frame(GstPad *, GstPadProbeInfo *info, gpointer user_data)
 {
   auto *shared = static_cast<EncoderControl::Shared *>(user_data);
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (!buf) return GST_PAD_PROBE_OK;
+  GST_TRACE("raw pts %" G_GUINT64_FORMAT " at %" G_GINT64_FORMAT, GST_BUFFER_PTS(buf), now_us());
   bool keyframe = false;
-  GstPadProbeReturn ret = GST_PAD_PROBE_OK;
   {
     std::lock_guard lk(shared->lock);
     if (shared->keyframe_pending && shared->keyframes.allow(now_us())) {
@@ -252,10 +342,19 @@ static GstPadProbeReturn on_raw_frame(GstPad *, GstPadProbeInfo *, gpointer user
     }
     if (shared->fraction < 1.0 && !keyframe) {
       shared->credit += shared->fraction;
-      if (shared->credit >= 1.0)
-        shared->credit -= 1.0;
-      else
-        ret = GST_PAD_PROBE_DROP;
+      if (shared->credit < 1.0) return GST_PAD_PROBE_DROP;
+      shared->credit -= 1.0;
+    }
+    // The encoder sees an even clock (cc::FrameClock); on_encoded() puts the real times back.
+    if (GST_BUFFER_PTS_IS_VALID(buf)) {
+      buf = gst_buffer_make_writable(buf);
+      GST_PAD_PROBE_INFO_DATA(info) = buf;
+      uint64_t duration = 0;
+      uint64_t shown = shared->clock.map(GST_BUFFER_PTS(buf), &duration);
+      shared->shown.push_back({shown, GST_BUFFER_PTS(buf), GST_BUFFER_DURATION(buf)});
+      if (shared->shown.size() > 64) shared->shown.pop_front(); // an encoder that drops frames
+      GST_BUFFER_PTS(buf) = shown;
+      GST_BUFFER_DURATION(buf) = duration;
     }
   }
   if (keyframe) {
@@ -265,7 +364,7 @@ static GstPadProbeReturn on_raw_frame(GstPad *, GstPadProbeInfo *, gpointer user
                        gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
     gst_object_unref(src);
   }
-  return ret;
+  return GST_PAD_PROBE_OK;
 }
 
 static GstPadProbeReturn on_encoded(GstPad *, GstPadProbeInfo *info, gpointer user_data)
@@ -275,6 +374,23 @@ static GstPadProbeReturn on_encoded(GstPad *, GstPadProbeInfo *info, gpointer us
   if (!buf) return GST_PAD_PROBE_OK;
   int64_t now = now_us();
   std::lock_guard lk(shared->lock);
+  // The frame's real timestamps (see on_raw_frame); entries before it were frames the encoder
+  // dropped.
+  auto &shown = shared->shown;
+  auto it = std::find_if(shown.begin(), shown.end(),
+                         [&](const auto &e) { return e[0] == GST_BUFFER_PTS(buf); });
+  if (it != shown.end()) {
+    buf = gst_buffer_make_writable(buf);
+    GST_PAD_PROBE_INFO_DATA(info) = buf;
+    GST_BUFFER_PTS(buf) = (*it)[1];
+    if (GST_BUFFER_DTS_IS_VALID(buf)) GST_BUFFER_DTS(buf) = (*it)[1];
+    GST_BUFFER_DURATION(buf) = (*it)[2];
+    shown.erase(shown.begin(), it + 1);
+  }
+  GST_TRACE("encoded %" G_GSIZE_FORMAT " bytes at %" G_GINT64_FORMAT "%s, pts %" GST_TIME_FORMAT,
+            gst_buffer_get_size(buf), now,
+            GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT) ? "" : " key",
+            GST_TIME_ARGS(GST_BUFFER_PTS(buf)));
   if (shared->out_since < 0) shared->out_since = now;
   shared->out_bytes += gst_buffer_get_size(buf);
   if (now - shared->out_since >= 1'000'000) {

@@ -46,6 +46,15 @@ GstCaps *caps_from_offer(const GstSDPMedia *media);
 // The packets of an "RTPTWCCPackets" event; false for any other event.
 bool parse_twcc_event(GstEvent *event, std::vector<cc::PacketResult> &out);
 
+/* Retransmissions within a budget: RTX bytes at most SHARE of the original packets' bytes (a
+ * token bucket on rtprtxsend's src pad, refilled by each original packet). Why: a receiver whose
+ * packets arrive late (a queue building, or its own process descheduled on a busy machine) asks
+ * again for packets that are only late (rtpjitterbuffer's expected-packet timers); each request
+ * adds a retransmission to the queue that made them late, and on the 1 Mbit/s link that feedback
+ * turned a 20 ms queue into 80 ms and 20 % loss within half a second, after the encoder's rate
+ * had already been cut. Random loss needs a few percent; SHARE leaves room for bursts of it. */
+void limit_retransmissions(GstElement *rtprtxsend, double share = 0.25);
+
 // At most one keyframe per interval: each is 5-10x a frame, and on a full link every extra
 // keyframe a PLI storm asks for makes the loss that caused it worse.
 class KeyframeGate {

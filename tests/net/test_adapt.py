@@ -39,7 +39,7 @@ def case_noisy_rate1M(lab):
     pct, p99 = after(r, rows, 3)
     # Before congestion control: 0.3-0.7 %, none from 3 s on. Issue 13: >= 95 %, p99 <= 200 ms.
     check(pct >= TARGETS["noisy_pct"], f"{pct:.1f} % of the frames from 3 s on scored")
-    check(p99 is not None and p99 <= 300, f"their latency p99 {p99} ms")
+    check(p99 is not None and p99 <= TARGETS["noisy_p99"], f"their latency p99 {p99} ms")
     check(r["outliers"] == 0, "no outliers")
 
 
@@ -53,7 +53,9 @@ def case_drop(lab):
     print(f"  from 3 s after the drop: {pct:.1f} %, p99 {p99} ms; {t}")
     # Before: none from 3 s after the drop on (5.9-35 % of the whole run).
     check(pct >= TARGETS["drop_pct"], f"{pct:.1f} % of the frames from 3 s after the drop scored")
-    check(t["back_under_s"] is not None, f"p99 latency back under 200 ms ({t['back_under_s']} s)")
+    back = t["back_under_s"]
+    check(back is not None and back <= TARGETS["drop_back_s"],
+          f"p99 latency back under 200 ms within {TARGETS['drop_back_s']} s ({back} s)")
 
 
 def case_outage(lab):
@@ -62,8 +64,10 @@ def case_outage(lab):
     rows = r.pop("rows")
     t = loops.timeline(rows)
     print(r["report"], t)
-    # Issue 13: video within 0.5 s of the link returning (3.26-3.58 s measured; before: 3.06-3.26).
-    check(t["longest_gap_s"] <= 4.0, f"longest gap {t['longest_gap_s']} s for a 3 s outage")
+    # Issue 13: video within 0.5 s of the link returning (3.10-3.29 s measured; before the
+    # keyframe sent when feedback resumes: 3.27-3.58).
+    check(t["longest_gap_s"] <= TARGETS["outage_gap_s"],
+          f"longest gap {t['longest_gap_s']} s for a 3 s outage")
     last = max(n for n, _, _ in rows)
     check(last >= r["sent"] - 30, f"still scoring at the end (frame {last} of {r['sent']})")
 
@@ -93,15 +97,16 @@ def case_bursty(lab):
     lossy_loop(lab, "ge=0.01:0.24 delay=25", TARGETS["bursty_pct"])
 
 
-# What the cases require: today's figures with room for a loaded machine (measured 2026-12-01 at
-# load average 8-10: noisy 69-96 %, drop 42-46 %; loss2 and bursty: see README "Loss recovery and
-# congestion control"), below issue 13's targets where those are not met.
+# What the cases require, with room for a loaded machine: measured 2026-12-01 at load average
+# 5-9 from other work (README "Loss recovery and congestion control"): noisy 82-100 % from 3 s on
+# (p99 up to 241 ms), drop 95-101 % from 3 s after it, back under 200 ms after 1 s (once 3 s),
+# outage gap 3.10-3.29 s. The outage bound is issue 13's target itself.
 # loss2 and bursty: a packet that is never repaired costs the 8-12 frames until the next
 # keyframe, and on this loaded machine a sender stalled for 150-180 ms makes its packets too late
 # for the jitterbuffer (bursty: 2 such events and a 400 ms SCTP stall of the detections in 1 run
 # of 5), so the thresholds allow one event at 2 % and two in bursts.
-TARGETS = {"noisy_pct": 60, "drop_pct": 30, "loss2_pct": 97.0, "bursty_pct": 93.0,
-           "loss2_p99_ms": 300}
+TARGETS = {"noisy_pct": 75, "noisy_p99": 275, "drop_pct": 85, "drop_back_s": 3.0,
+           "outage_gap_s": 3.5, "loss2_pct": 97.0, "bursty_pct": 93.0, "loss2_p99_ms": 300}
 
 
 def main():

@@ -8,6 +8,7 @@
 #include "rtc/congestion.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -307,6 +308,37 @@ void test_frame_fraction()
   CHECK(cc::frame_fraction(10'000, 0) == 1.0);
 }
 
+// The encoder's clock (cc::FrameClock): a gap of dropped frames does not show up as one long
+// interval (libvpx would give the next frame the bits of all of them), steady dropping does
+// (fewer frames, more bits each), timestamps only ever increase, and a discontinuity resyncs.
+void test_frame_clock()
+{
+  const uint64_t frame = 1'000'000'000 / 30;
+  cc::FrameClock c;
+  uint64_t d = 0, prev = c.map(5 * frame, &d), prev_d = d;
+  CHECK(prev == 5 * frame);
+  double max_change = 0;
+  auto feed = [&](uint64_t pts) {
+    uint64_t shown = c.map(pts, &d);
+    CHECK(shown > prev);
+    max_change = std::max(max_change, std::fabs(double(shown - prev) / double(prev_d) - 1));
+    prev = shown;
+    prev_d = d;
+  };
+  for (uint64_t i = 6; i < 60; i++) feed(i * frame);
+  feed(63 * frame); // two frames dropped
+  for (uint64_t i = 64; i < 120; i++) feed(i * frame);
+  CHECK(max_change < 0.05); // libvpx jumps at 10 %
+  CHECK(std::llabs(int64_t(prev) - int64_t(119 * frame)) < int64_t(3 * frame));
+  // Every other frame dropped for good: within 2 s the intervals are the real ones.
+  for (uint64_t i = 120; i < 240; i += 2) feed(i * frame);
+  CHECK(std::fabs(double(d) / double(2 * frame) - 1) < 0.05);
+  CHECK(max_change < 0.05);
+  // A jump backwards (a new segment) keeps the encoder's timestamps increasing.
+  feed(10 * frame);
+  feed(11 * frame);
+}
+
 } // namespace
 
 int main()
@@ -323,6 +355,7 @@ int main()
   test_receiver_stall_is_not_a_collapse();
   test_allocate();
   test_frame_fraction();
+  test_frame_clock();
   if (failures) std::fprintf(stderr, "%d check(s) failed\n", failures);
   return failures ? 1 : 0;
 }

@@ -5,6 +5,13 @@
 #include "rtc/mediacc.h"
 
 #include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+
+#include <algorithm>
+#include <memory>
+#include <random>
+#include <set>
+#include <vector>
 
 using namespace pointcast;
 
@@ -108,6 +115,60 @@ GST_START_TEST(test_keyframe_gate)
 }
 GST_END_TEST;
 
+/* EncoderControl shows the encoder an even clock (cc::FrameClock) and puts the real timestamps
+ * back: through a real vp8enc, raw frames with a gap of dropped frames come out with exactly the
+ * timestamps they went in with, and the frame after the gap is not the 18-40x of an average
+ * frame that libvpx made of it with the real timestamps. */
+GST_START_TEST(test_encoder_clock)
+{
+  GstHarness *h = gst_harness_new("vp8enc");
+  if (!h->element) return;
+  GstElement *enc = h->element;
+  g_object_set(enc, "deadline", gint64(1), "lag-in-frames", 0, "cpu-used", 16, "target-bitrate",
+               300'000, "threads", 1, "buffer-initial-size", 200, "buffer-optimal-size", 300,
+               "buffer-size", 400, nullptr);
+  gst_util_set_object_arg(G_OBJECT(enc), "end-usage", "cbr");
+  gst_util_set_object_arg(G_OBJECT(enc), "timebase", "1/90000");
+  cc::Config cfg;
+  cfg.start_bps = cfg.min_bps = cfg.max_bps = 300'000;
+  auto control = std::make_unique<mediacc::EncoderControl>(enc, cfg, 150'000);
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=I420,width=320,height=240,framerate=30/1");
+  std::mt19937 rng(3);
+  const GstClockTime frame = GST_SECOND / 30;
+  std::set<GstClockTime> in;
+  for (int i = 0; i < 150; i++) {
+    if (i >= 60 && i < 63) continue; // three frames dropped upstream
+    GstBuffer *b = gst_buffer_new_allocate(nullptr, 320 * 240 * 3 / 2, nullptr);
+    GstMapInfo map;
+    gst_buffer_map(b, &map, GST_MAP_WRITE);
+    for (gsize k = 0; k < map.size; k++) map.data[k] = guint8(rng() & 0x3f) + 96; // noise
+    gst_buffer_unmap(b, &map);
+    GST_BUFFER_PTS(b) = GstClockTime(i) * frame;
+    GST_BUFFER_DURATION(b) = frame;
+    in.insert(GST_BUFFER_PTS(b));
+    fail_unless_equals_int(gst_harness_push(h, b), GST_FLOW_OK);
+  }
+  gst_harness_push_event(h, gst_event_new_eos());
+  std::set<GstClockTime> out;
+  std::vector<gsize> sizes;
+  gsize after_gap = 0;
+  while (GstBuffer *b = gst_harness_try_pull(h)) {
+    out.insert(GST_BUFFER_PTS(b));
+    sizes.push_back(gst_buffer_get_size(b));
+    if (GST_BUFFER_PTS(b) == 63 * frame) after_gap = gst_buffer_get_size(b);
+    gst_buffer_unref(b);
+  }
+  fail_unless(in == out, "%zu timestamps in, %zu out, not the same", in.size(), out.size());
+  std::vector<gsize> sorted(sizes.begin() + 10, sizes.end());
+  std::sort(sorted.begin(), sorted.end());
+  gsize median = sorted[sorted.size() / 2];
+  fail_unless(after_gap > 0 && after_gap < 4 * median, "frame after the gap %zu bytes, median %zu",
+              after_gap, median);
+  control.reset();
+  gst_harness_teardown(h);
+}
+GST_END_TEST;
+
 static Suite *mediacc_suite()
 {
   Suite *s = suite_create("mediacc");
@@ -117,6 +178,7 @@ static Suite *mediacc_suite()
   tcase_add_test(tc, test_caps_from_offer);
   tcase_add_test(tc, test_parse_twcc_event);
   tcase_add_test(tc, test_keyframe_gate);
+  tcase_add_test(tc, test_encoder_clock);
   return s;
 }
 
