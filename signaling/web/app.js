@@ -659,6 +659,8 @@ function drawOverlay(a, how = 'arrival') {
   ctx.font = `${12 * devicePixelRatio}px ui-monospace, monospace`;
   for (let r = 0; r < a.rows; r++) {
     const frame = a.values[r * a.cols];
+    // balldetect repeat=N appends the previous frames' rows after the buffer's own: draw its own.
+    if (frame !== a.values[0]) break;
     const x = a.values[r * a.cols + 1];
     const y = a.values[r * a.cols + 2];
     const [cx, cy] = videoToCanvas(x, y, canvas);
