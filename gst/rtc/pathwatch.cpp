@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "rtc/pathwatch.h"
+
+#include "rtc/rtcpeerpriv.h"
+#include "rtc/session.h"
+
+#include <algorithm>
+
+namespace pointcast::rtc {
+
+namespace {
+constexpr gint64 kArmAfterUs = 300000; // later than a delayed SACK (200 ms) answering inbound data
+constexpr gint64 kSilenceUs = 3000000; // no reply this long to what we sent: the path is dead
+constexpr gint64 kConfirmLagUs = 500000; // a reply confirms what was sent this long before it
+constexpr gint64 kSnapshotUs = 50000;
+constexpr guint kCheckMs = 500;
+constexpr guint kConnectMs = 10000; // a rebuilt session must connect within this
+constexpr guint kMaxRebuilds = 4;   // in a row without connecting, then the peer is removed
+} // namespace
+
+// The first byte of a packet: 20-63 is DTLS (SCTP rides on it), 128-191 SRTP/SRTCP (RFC 7983).
+static bool is_dtls(GstPadProbeInfo *info)
+{
+  GstBuffer *b = nullptr;
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER)
+    b = GST_PAD_PROBE_INFO_BUFFER(info);
+  else if (auto *l = GST_PAD_PROBE_INFO_BUFFER_LIST(info); l && gst_buffer_list_length(l))
+    b = gst_buffer_list_get(l, 0);
+  guint8 c = 0;
+  if (!b || gst_buffer_extract(b, 0, &c, 1) != 1) return false;
+  return c >= 20 && c <= 63;
+}
+
+static GstPadProbeReturn on_inbound(GstPad *, GstPadProbeInfo *info, gpointer d)
+{
+  auto &w = **static_cast<std::shared_ptr<PathWatch> *>(d);
+  gint64 now = g_get_monotonic_time();
+  w.last_in_us = now;
+  w.armed_us = 0;
+  // Data sent kConfirmLag before a DTLS packet arrived counts as delivered: SCTP acknowledges
+  // within one RTT plus its 200 ms delayed SACK.
+  if (!is_dtls(info)) return GST_PAD_PROBE_OK;
+  std::lock_guard lk(w.lock);
+  auto &q = w.snapshots;
+  if (q.empty() || now - q.back().first >= kSnapshotUs) q.emplace_back(now, w.msgs_sent.load());
+  while (q.size() > 1 && now - q[1].first >= kConfirmLagUs) q.pop_front();
+  if (now - q.front().first >= kConfirmLagUs) w.confirmed = q.front().second;
+  return GST_PAD_PROBE_OK;
+}
+
+static GstPadProbeReturn on_outbound(GstPad *, GstPadProbeInfo *info, gpointer d)
+{
+  auto &w = **static_cast<std::shared_ptr<PathWatch> *>(d);
+  if (!is_dtls(info)) return GST_PAD_PROBE_OK; // RTP draws RTCP only now and then
+  gint64 now = g_get_monotonic_time(), none = 0;
+  if (w.armed_us == 0 && now - w.last_in_us > kArmAfterUs)
+    w.armed_us.compare_exchange_strong(none, now);
+  return GST_PAD_PROBE_OK;
+}
+
+static void free_watch_ref(gpointer d)
+{
+  delete static_cast<std::shared_ptr<PathWatch> *>(d);
+}
+
+// webrtcbin makes its ICE transport's nicesrc / nicesink during negotiation.
+static void on_deep_element_added(GstBin *, GstBin *, GstElement *element, gpointer d)
+{
+  auto &watch = *static_cast<std::shared_ptr<PathWatch> *>(d);
+  GstElementFactory *f = gst_element_get_factory(element);
+  if (!f) return;
+  bool src = g_strcmp0(GST_OBJECT_NAME(f), "nicesrc") == 0;
+  if (!src && g_strcmp0(GST_OBJECT_NAME(f), "nicesink") != 0) return;
+  GstPad *pad = gst_element_get_static_pad(element, src ? "src" : "sink");
+  if (!pad) return;
+  gst_pad_add_probe(
+      pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+      src ? on_inbound : on_outbound, new std::shared_ptr<PathWatch>(watch), free_watch_ref);
+  gst_object_unref(pad);
+}
+
+void watch_path(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  g_signal_connect_data(
+      s->webrtc, "deep-element-added", G_CALLBACK(on_deep_element_added),
+      new std::shared_ptr<PathWatch>(s->watch), [](gpointer d, GClosure *) { free_watch_ref(d); },
+      GConnectFlags(0));
+  /* Keepalives that need a reply: libnice 0.1.21 then fails a pair that has not answered for 50 s
+   * (NICE_AGENT_TIMER_KEEPALIVE_TIMEOUT), which also covers a session without data channels.
+   * The property is read at each keepalive, so setting it after webrtcbin made the agent works. */
+  GObject *ice = nullptr;
+  g_object_get(s->webrtc, "ice-agent", &ice, nullptr);
+  if (!ice) return;
+  GObject *agent = nullptr;
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice), "agent"))
+    g_object_get(ice, "agent", &agent, nullptr);
+  if (agent && g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "keepalive-conncheck"))
+    g_object_set(agent, "keepalive-conncheck", TRUE, nullptr);
+  if (agent) g_object_unref(agent);
+  g_object_unref(ice);
+  (void)self;
+}
+
+/* Something to lose: an open channel or a track. After its channels closed at the end of stream
+ * a session has nothing left that draws replies (and nothing that a new connection would carry). */
+static bool carries_anything(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  std::lock_guard lk(self->priv->lock);
+  if (!s->media.empty()) return true;
+  for (auto *ch : s->channels)
+    if (auto *cs = channel_state(ch); cs && cs->open) return true;
+  return false;
+}
+
+static void check_path(GstRtcPeer *self, const std::weak_ptr<Session> &weak)
+{
+  ASSERT_CTX(self);
+  auto s = weak.lock();
+  if (!s || s->removed) return;
+  s->watch_timer = 0;
+  gint64 armed = s->watch->armed_us;
+  if (armed && g_get_monotonic_time() - armed > kSilenceUs && carries_anything(self, s)) {
+    lose_path(self, s, "nothing came back for 3 s after sending");
+    return;
+  }
+  s->watch_timer = add_timeout(self, kCheckMs, [self, weak] { check_path(self, weak); });
+}
+
+void start_path_checks(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  ASSERT_CTX(self);
+  s->watch->last_in_us = g_get_monotonic_time();
+  s->watch->armed_us = 0;
+  cancel_timeout(self, &s->rebuild_timer);
+  if (s->rebuilds)
+    GST_ELEMENT_INFO(self, RESOURCE, READ, ("Reconnected to peer '%s'", s->id.c_str()),
+                     ("after %u attempt(s)", s->rebuilds));
+  s->rebuilds = 0;
+  std::weak_ptr<Session> weak = s;
+  if (!s->watch_timer)
+    s->watch_timer = add_timeout(self, kCheckMs, [self, weak] { check_path(self, weak); });
+}
+
+// A fresh session offering to `id`, after a backoff; again if it does not connect in time.
+static void rebuild(GstRtcPeer *self, const std::string &id, const std::string &type, guint attempt)
+{
+  guint delay = attempt == 0 ? 0 : std::min(4000u, 500u << attempt);
+  add_timeout(self, delay, [self, id, type, attempt] {
+    if (find_session(self, id)) return; // the peer made a new connection itself meanwhile
+    auto fresh = create_session(self, id, type, true);
+    if (!fresh) return;
+    fresh->rebuilds = attempt + 1;
+    std::weak_ptr<Session> weak = fresh;
+    fresh->rebuild_timer = add_timeout(self, kConnectMs, [self, weak, id, type] {
+      auto s = weak.lock();
+      if (!s || s->removed || s->connected) return;
+      s->rebuild_timer = 0;
+      guint n = s->rebuilds;
+      if (n >= kMaxRebuilds) {
+        GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ_WRITE,
+                            ("Could not reconnect to peer '%s'", id.c_str()),
+                            ("%u new connections did not connect within %u s; removing this "
+                             "peer only",
+                             n, kConnectMs / 1000));
+        remove_session(self, id, "could not reconnect");
+        return;
+      }
+      remove_session(self, id, "reconnecting again");
+      rebuild(self, id, type, n);
+    });
+  });
+}
+
+bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why)
+{
+  ASSERT_CTX(self);
+  auto *p = self->priv;
+  if (!s->connected || s->removed) return false;
+  bool may_offer;
+  {
+    std::lock_guard lk(p->props_lock);
+    may_offer = p->role != Role::Answerer;
+  }
+  // A peer whose signaling left cannot take an offer; an answerer waits for the remote's.
+  bool rebuilding = may_offer && p->signaller && !s->left_timer;
+  guint64 sent = s->watch->msgs_sent, confirmed;
+  {
+    std::lock_guard lk(s->watch->lock);
+    confirmed = s->watch->confirmed;
+  }
+  guint64 unconfirmed = sent > confirmed ? sent - confirmed : 0;
+  std::string id = s->id, type = s->type;
+  GST_ELEMENT_WARNING(self, RESOURCE, READ, ("Lost the connection to peer '%s'", id.c_str()),
+                      ("%s; %s; %" G_GUINT64_FORMAT " data channel messages sent to it without "
+                       "confirmation may be lost (%" G_GUINT64_FORMAT " sent on this connection)",
+                       why, rebuilding ? "making a new connection" : "removing this peer",
+                       unconfirmed, sent));
+  remove_session(self, id, std::string("connection lost: ") + why);
+  if (rebuilding) rebuild(self, id, type, 0);
+  return true;
+}
+
+} // namespace pointcast::rtc
