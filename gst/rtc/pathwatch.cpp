@@ -120,8 +120,7 @@ static void check_path(GstRtcPeer *self, const std::weak_ptr<Session> &weak)
   s->watch_timer = 0;
   gint64 armed = s->watch->armed_us;
   if (armed && g_get_monotonic_time() - armed > kSilenceUs && carries_anything(self, s)) {
-    lose_path(self, s, "nothing came back for 3 s after sending");
-    return;
+    if (lose_path(self, s, "nothing came back for 3 s after sending")) return;
   }
   s->watch_timer = add_timeout(self, kCheckMs, [self, weak] { check_path(self, weak); });
 }
@@ -175,14 +174,15 @@ bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *
 {
   ASSERT_CTX(self);
   auto *p = self->priv;
-  if (!s->connected || s->removed) return false;
+  // A peer whose signaling left is on its way out (the 5 s grace of session.cpp decides).
+  if (!s->connected || s->removed || s->left_timer) return false;
   bool may_offer;
   {
     std::lock_guard lk(p->props_lock);
     may_offer = p->role != Role::Answerer;
   }
-  // A peer whose signaling left cannot take an offer; an answerer waits for the remote's.
-  bool rebuilding = may_offer && p->signaller && !s->left_timer;
+  // An answerer waits for the remote's new offer.
+  bool rebuilding = may_offer && p->signaller;
   guint64 sent = s->watch->msgs_sent, confirmed;
   {
     std::lock_guard lk(s->watch->lock);

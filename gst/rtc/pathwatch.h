@@ -41,9 +41,9 @@ struct PathWatch {
 void watch_path(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 // Once connected: checks the path every 0.5 s until the session is removed.
 void start_path_checks(GstRtcPeer *self, const std::shared_ptr<Session> &s);
-/* The path of a connected session is gone (why: for the warning): rebuild it if the peer is
- * still in the room and we may offer, else remove it. False if the session was not connected
- * (the caller's own handling applies). */
+/* The path of a connected session is gone (why: for the warning): rebuild it if we may offer
+ * (else remove it and wait for the remote's offer). False, doing nothing, if the session was not
+ * connected or its peer's signaling left (session.cpp's grace period removes it). */
 bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why);
 
 } // namespace pointcast::rtc
