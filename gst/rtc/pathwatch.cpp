@@ -5,6 +5,12 @@
 #include "rtc/session.h"
 
 #include <algorithm>
+#include <set>
+#include <sstream>
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 
 namespace pointcast::rtc {
 
@@ -79,25 +85,15 @@ static void on_deep_element_added(GstBin *, GstBin *, GstElement *element, gpoin
   gst_object_unref(pad);
 }
 
+/* libnice's `keepalive-conncheck` (settable after the agent is made: read at each keepalive) is
+ * not used: it fails a pair only after 50 s without replies (NICE_AGENT_TIMER_KEEPALIVE_TIMEOUT,
+ * 0.1.21), and a link that is down for a while but comes back would lose its connection. */
 void watch_path(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
   g_signal_connect_data(
       s->webrtc, "deep-element-added", G_CALLBACK(on_deep_element_added),
       new std::shared_ptr<PathWatch>(s->watch), [](gpointer d, GClosure *) { free_watch_ref(d); },
       GConnectFlags(0));
-  /* Keepalives that need a reply: libnice 0.1.21 then fails a pair that has not answered for 50 s
-   * (NICE_AGENT_TIMER_KEEPALIVE_TIMEOUT), which also covers a session without data channels.
-   * The property is read at each keepalive, so setting it after webrtcbin made the agent works. */
-  GObject *ice = nullptr;
-  g_object_get(s->webrtc, "ice-agent", &ice, nullptr);
-  if (!ice) return;
-  GObject *agent = nullptr;
-  if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice), "agent"))
-    g_object_get(ice, "agent", &agent, nullptr);
-  if (agent && g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "keepalive-conncheck"))
-    g_object_set(agent, "keepalive-conncheck", TRUE, nullptr);
-  if (agent) g_object_unref(agent);
-  g_object_unref(ice);
   (void)self;
 }
 
@@ -112,6 +108,42 @@ static bool carries_anything(GstRtcPeer *self, const std::shared_ptr<Session> &s
   return false;
 }
 
+// The host's interface addresses now.
+static std::set<std::string> host_addresses()
+{
+  std::set<std::string> out;
+  struct ifaddrs *list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (auto *a = list; a; a = a->ifa_next) {
+    if (!a->ifa_addr) continue;
+    char buf[INET6_ADDRSTRLEN] = "";
+    if (a->ifa_addr->sa_family == AF_INET)
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in *>(a->ifa_addr)->sin_addr, buf, sizeof buf);
+    else if (a->ifa_addr->sa_family == AF_INET6)
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6 *>(a->ifa_addr)->sin6_addr, buf,
+                sizeof buf);
+    if (*buf) out.insert(buf);
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+/* A host candidate's address that the host no longer has (its interface went away), or "". A
+ * silent path whose addresses are all still there is an outage that may end (a link down for
+ * a while keeps its connection, as before). */
+static std::string vanished_address(const std::shared_ptr<Session> &s)
+{
+  auto have = host_addresses();
+  for (auto &c : s->local_candidates) {
+    // candidate:FOUNDATION COMPONENT TRANSPORT PRIORITY ADDRESS PORT typ TYPE ...
+    std::istringstream in(c.candidate);
+    std::string f[8];
+    for (auto &x : f) in >> x;
+    if (f[6] == "typ" && f[7] == "host" && !have.count(f[4])) return f[4];
+  }
+  return "";
+}
+
 static void check_path(GstRtcPeer *self, const std::weak_ptr<Session> &weak)
 {
   ASSERT_CTX(self);
@@ -120,7 +152,10 @@ static void check_path(GstRtcPeer *self, const std::weak_ptr<Session> &weak)
   s->watch_timer = 0;
   gint64 armed = s->watch->armed_us;
   if (armed && g_get_monotonic_time() - armed > kSilenceUs && carries_anything(self, s)) {
-    if (lose_path(self, s, "nothing came back for 3 s after sending")) return;
+    std::string gone = vanished_address(s);
+    std::string why =
+        "nothing came back for 3 s after sending and the local address " + gone + " is gone";
+    if (!gone.empty() && lose_path(self, s, why.c_str())) return;
   }
   s->watch_timer = add_timeout(self, kCheckMs, [self, weak] { check_path(self, weak); });
 }

@@ -37,7 +37,7 @@ struct PathWatch {
   guint64 confirmed = 0;
 };
 
-// At session creation: probes on its ICE transport, libnice keepalives that need a reply.
+// At session creation: probes on its ICE transport.
 void watch_path(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 // Once connected: checks the path every 0.5 s until the session is removed.
 void start_path_checks(GstRtcPeer *self, const std::shared_ptr<Session> &s);
