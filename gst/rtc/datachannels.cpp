@@ -392,6 +392,7 @@ void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRT
   cs->peer = s->id;
   cs->label = label;
   cs->chunk = s->chunk;
+  cs->watch = s->watch;
   g_object_set_qdata_full(G_OBJECT(ch), channel_quark(), cs,
                           [](gpointer d) { delete static_cast<ChannelState *>(d); });
   g_object_set(ch, "buffered-amount-low-threshold", guint64(kLowWater), nullptr);
@@ -525,6 +526,7 @@ static void note_sent(ChannelState *cs, guint64 bytes, bool end_message)
   std::lock_guard lk(cs->acct);
   cs->sent_bytes += bytes;
   if (end_message) cs->ends.push_back(cs->sent_bytes);
+  if (end_message && cs->watch) cs->watch->msgs_sent++;
 }
 
 /* Messages the channel still holds: those that end beyond what it has passed on to SCTP (what we

@@ -7,6 +7,7 @@
 
 #include "rtc/framing.h"
 #include "rtc/gstrtcpeer.h"
+#include "rtc/pathwatch.h"
 
 #include <gst/webrtc/webrtc.h>
 
@@ -65,6 +66,7 @@ struct ChannelState {
   // The session's piece size: the remote's max-message-size arrives with its SDP, often after
   // the channel was created.
   std::shared_ptr<std::atomic<uint64_t>> chunk;
+  std::shared_ptr<PathWatch> watch; // the session's: counts the messages sent on it
   std::atomic<bool> warned_send{false};
   // Sending (the data sink pad's streaming thread, then EOS): above high water since the last
   // warning; messages given up on.

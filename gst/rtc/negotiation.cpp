@@ -272,4 +272,17 @@ std::string fingerprint(std::string_view sdp)
   return "";
 }
 
+std::string connection_identity(std::string_view sdp)
+{
+  std::string ufrag;
+  for (auto l : sdp::lines(sdp))
+    if (l.substr(0, 12) == "a=ice-ufrag:") {
+      ufrag = std::string(l);
+      break;
+    }
+  std::string fp = fingerprint(sdp);
+  if (fp.empty() && ufrag.empty()) return "";
+  return fp + " " + ufrag;
+}
+
 } // namespace pointcast::negotiation

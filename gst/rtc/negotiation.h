@@ -128,5 +128,9 @@ std::vector<std::string> media_kinds(std::string_view sdp);
 std::optional<Codec> match_codec(const std::vector<Codec> &offered, std::string_view name);
 // The DTLS fingerprint line of an SDP ("" if none).
 std::string fingerprint(std::string_view sdp);
+/* Which peer connection an SDP belongs to: its DTLS fingerprint and first ICE ufrag. webrtcbin
+ * shares one generated certificate per process, so a fresh webrtcbin of the same peer (rtcpeer
+ * rebuilding a connection whose path died) differs only in its ICE credentials. */
+std::string connection_identity(std::string_view sdp);
 
 } // namespace pointcast::negotiation

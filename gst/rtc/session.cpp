@@ -3,6 +3,7 @@
 
 #include "rtc/iceservers.h"
 #include "rtc/mediarecv.h"
+#include "rtc/pathwatch.h"
 #include "rtc/rtcpeerpriv.h"
 #include "rtc/sigcheck.h"
 
@@ -206,12 +207,14 @@ static void on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_
         // Start its media; a peer that joins late needs a keyframe to start decoding.
         connect_pending_media(self, s);
         renegotiate_if_needed(self, s);
+        start_path_checks(self, s);
         request_keyframes(self);
         // Again shortly: the first one can be dropped while the new path is still settling.
         for (guint ms : {300u, 1000u}) add_timeout(self, ms, [self] { request_keyframes(self); });
       }
       break;
     case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED:
+      if (lose_path(self, s, "the connection failed")) break; // was connected: rebuild it
       GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ_WRITE,
                           ("Connection with peer '%s' failed", s->id.c_str()),
                           ("ICE or DTLS failed; removing this peer only"));
@@ -236,6 +239,7 @@ static void on_ice_connection_state(GstElement *webrtc, GParamSpec *, gpointer u
   run_async(self, [self, weak] {
     auto s = weak.lock();
     if (!s || s->removed) return;
+    if (lose_path(self, s, "ICE failed")) return; // was connected: rebuild it
     GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ_WRITE,
                         ("ICE failed with peer '%s'", s->id.c_str()),
                         ("no candidate pair works (firewall, or a STUN/TURN server is needed); "
@@ -266,8 +270,8 @@ static void pace_ice_checks(GstElement *webrtc)
 /* A session for `peer`; offer_first: we make the first offer (role, target), which then carries
  * the receive-only tracks and a data section. Null past max-peers (one warning for a run of
  * refusals; the next one after a session was made again warns again). */
-static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::string &peer,
-                                               const std::string &type, bool offer_first)
+std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::string &peer,
+                                        const std::string &type, bool offer_first)
 {
   ASSERT_CTX(self);
   auto *p = self->priv;
@@ -342,6 +346,7 @@ static std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::stri
   g_signal_connect(s->webrtc, "element-added", G_CALLBACK(on_webrtc_element_added), self);
   g_signal_connect(s->webrtc, "deep-element-added", G_CALLBACK(on_webrtc_deep_element_added),
                    nullptr);
+  watch_path(self, s);
   if (GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(s->webrtc), "rtpbin")) {
     g_signal_connect(rtpbin, "new-jitterbuffer", G_CALLBACK(on_new_jitterbuffer), nullptr);
     gst_object_unref(rtpbin);
@@ -403,6 +408,8 @@ void remove_session(GstRtcPeer *self, const std::string &peer, const std::string
   GST_INFO_OBJECT(self, "removing peer '%s': %s", peer.c_str(), reason.c_str());
   cancel_timeout(self, &s->gather_timer);
   cancel_timeout(self, &s->left_timer);
+  cancel_timeout(self, &s->watch_timer);
+  cancel_timeout(self, &s->rebuild_timer);
   std::vector<std::string> labels;
   for (auto *ch : channels) {
     if (auto *cs = channel_state(ch)) labels.push_back(cs->label);
@@ -581,7 +588,7 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
       return;
     }
   }
-  std::string fp = negotiation::fingerprint(text);
+  std::string fp = negotiation::connection_identity(text);
   auto actions = offer ? s->neg->remote_offer(fp) : s->neg->remote_answer(fp);
   if (actions.empty()) {
     // Glare we win (the polite side answers ours instead), or an answer to nothing pending.

@@ -9,6 +9,7 @@
 #include "rtc/gstrtcpeer.h"
 #include "rtc/mediasend.h"
 #include "rtc/negotiation.h"
+#include "rtc/pathwatch.h"
 #include "sdp.h"
 #include "rtc/signaller.h"
 
@@ -44,6 +45,11 @@ struct Session {
   guint gather_timer = 0, left_timer = 0; // ctx
   // ctx: warn_if_no_relay has looked at this session's candidates.
   bool turn_checked = false;
+  // The transport's liveness (rtc/pathwatch.h); ctx: its check timer, the connect deadline of a
+  // rebuilt session and how many rebuilds in a row have not connected yet.
+  std::shared_ptr<PathWatch> watch = std::make_shared<PathWatch>();
+  guint watch_timer = 0, rebuild_timer = 0;
+  guint rebuilds = 0;
   struct RemoteCandidate {
     int mline;
     std::string candidate;
@@ -78,6 +84,9 @@ std::string description_text(const GstWebRTCSessionDescription *d);
 std::shared_ptr<Session> find_session(GstRtcPeer *self, const std::string &peer);
 // Every session, connected or not. Any thread.
 std::vector<std::shared_ptr<Session>> all_sessions(GstRtcPeer *self);
+// A new session for `peer` (offer_first: we offer); null past max-peers or without webrtcbin.
+std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::string &peer,
+                                        const std::string &type, bool offer_first);
 // Removes the session (if any) and everything it added to the element.
 void remove_session(GstRtcPeer *self, const std::string &peer, const std::string &reason);
 // Removes every session (the element stops).

@@ -544,6 +544,13 @@ void test_payload_types()
   CHECK(offered_codecs(ff, 3).empty());
   CHECK(fingerprint(ff) == "a=fingerprint:sha-256 AA:BB");
   CHECK(fingerprint("v=0\r\n").empty());
+  // Same certificate, new ICE credentials (a rebuilt webrtcbin in the same process): another
+  // connection; the same credentials (a renegotiation): the same one.
+  std::string a = "v=0\r\na=fingerprint:sha-256 AA\r\nm=application 9\r\na=ice-ufrag:u1\r\n";
+  std::string b = "v=0\r\na=fingerprint:sha-256 AA\r\nm=application 9\r\na=ice-ufrag:u2\r\n";
+  CHECK(connection_identity(a) != connection_identity(b));
+  CHECK(connection_identity(a) == connection_identity(a + "m=video 9\r\na=ice-ufrag:u1\r\n"));
+  CHECK(connection_identity("v=0\r\n").empty());
   // LF-only line ends and a missing rtpmap are tolerated.
   auto odd = offered_codecs("m=video 9 RTP/AVP 96 x\na=rtpmap:96 vp8/90000\n", 0);
   CHECK(odd.size() == 1 && odd[0].name == "VP8");

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "rtc/pathwatch.h"
+
+#include "rtc/rtcpeerpriv.h"
+#include "rtc/session.h"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
+namespace pointcast::rtc {
+
+namespace {
+constexpr gint64 kArmAfterUs = 300000; // later than a delayed SACK (200 ms) answering inbound data
+constexpr gint64 kSilenceUs = 3000000; // no reply this long to what we sent: the path is dead
+constexpr gint64 kConfirmLagUs = 500000; // a reply confirms what was sent this long before it
+constexpr gint64 kSnapshotUs = 50000;
+constexpr guint kCheckMs = 500;
+constexpr guint kConnectMs = 10000; // a rebuilt session must connect within this
+constexpr guint kMaxRebuilds = 4;   // in a row without connecting, then the peer is removed
+} // namespace
+
+// The first byte of a packet: 20-63 is DTLS (SCTP rides on it), 128-191 SRTP/SRTCP (RFC 7983).
+static bool is_dtls(GstPadProbeInfo *info)
+{
+  GstBuffer *b = nullptr;
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER)
+    b = GST_PAD_PROBE_INFO_BUFFER(info);
+  else if (auto *l = GST_PAD_PROBE_INFO_BUFFER_LIST(info); l && gst_buffer_list_length(l))
+    b = gst_buffer_list_get(l, 0);
+  guint8 c = 0;
+  if (!b || gst_buffer_extract(b, 0, &c, 1) != 1) return false;
+  return c >= 20 && c <= 63;
+}
+
+static GstPadProbeReturn on_inbound(GstPad *, GstPadProbeInfo *info, gpointer d)
+{
+  auto &w = **static_cast<std::shared_ptr<PathWatch> *>(d);
+  gint64 now = g_get_monotonic_time();
+  w.last_in_us = now;
+  w.armed_us = 0;
+  // Data sent kConfirmLag before a DTLS packet arrived counts as delivered: SCTP acknowledges
+  // within one RTT plus its 200 ms delayed SACK.
+  if (!is_dtls(info)) return GST_PAD_PROBE_OK;
+  std::lock_guard lk(w.lock);
+  auto &q = w.snapshots;
+  if (q.empty() || now - q.back().first >= kSnapshotUs) q.emplace_back(now, w.msgs_sent.load());
+  while (q.size() > 1 && now - q[1].first >= kConfirmLagUs) q.pop_front();
+  if (now - q.front().first >= kConfirmLagUs) w.confirmed = q.front().second;
+  return GST_PAD_PROBE_OK;
+}
+
+static GstPadProbeReturn on_outbound(GstPad *, GstPadProbeInfo *info, gpointer d)
+{
+  auto &w = **static_cast<std::shared_ptr<PathWatch> *>(d);
+  if (!is_dtls(info)) return GST_PAD_PROBE_OK; // RTP draws RTCP only now and then
+  gint64 now = g_get_monotonic_time(), none = 0;
+  if (w.armed_us == 0 && now - w.last_in_us > kArmAfterUs)
+    w.armed_us.compare_exchange_strong(none, now);
+  return GST_PAD_PROBE_OK;
+}
+
+static void free_watch_ref(gpointer d)
+{
+  delete static_cast<std::shared_ptr<PathWatch> *>(d);
+}
+
+// webrtcbin makes its ICE transport's nicesrc / nicesink during negotiation.
+static void on_deep_element_added(GstBin *, GstBin *, GstElement *element, gpointer d)
+{
+  auto &watch = *static_cast<std::shared_ptr<PathWatch> *>(d);
+  GstElementFactory *f = gst_element_get_factory(element);
+  if (!f) return;
+  bool src = g_strcmp0(GST_OBJECT_NAME(f), "nicesrc") == 0;
+  if (!src && g_strcmp0(GST_OBJECT_NAME(f), "nicesink") != 0) return;
+  GstPad *pad = gst_element_get_static_pad(element, src ? "src" : "sink");
+  if (!pad) return;
+  gst_pad_add_probe(
+      pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+      src ? on_inbound : on_outbound, new std::shared_ptr<PathWatch>(watch), free_watch_ref);
+  gst_object_unref(pad);
+}
+
+/* libnice's `keepalive-conncheck` (settable after the agent is made: read at each keepalive) is
+ * not used: it fails a pair only after 50 s without replies (NICE_AGENT_TIMER_KEEPALIVE_TIMEOUT,
+ * 0.1.21), and a link that is down for a while but comes back would lose its connection. */
+void watch_path(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  g_signal_connect_data(
+      s->webrtc, "deep-element-added", G_CALLBACK(on_deep_element_added),
+      new std::shared_ptr<PathWatch>(s->watch), [](gpointer d, GClosure *) { free_watch_ref(d); },
+      GConnectFlags(0));
+  (void)self;
+}
+
+/* Something to lose: an open channel or a track. After its channels closed at the end of stream
+ * a session has nothing left that draws replies (and nothing that a new connection would carry). */
+static bool carries_anything(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  std::lock_guard lk(self->priv->lock);
+  if (!s->media.empty()) return true;
+  for (auto *ch : s->channels)
+    if (auto *cs = channel_state(ch); cs && cs->open) return true;
+  return false;
+}
+
+// The host's interface addresses now.
+static std::set<std::string> host_addresses()
+{
+  std::set<std::string> out;
+  struct ifaddrs *list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (auto *a = list; a; a = a->ifa_next) {
+    if (!a->ifa_addr) continue;
+    char buf[INET6_ADDRSTRLEN] = "";
+    if (a->ifa_addr->sa_family == AF_INET)
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in *>(a->ifa_addr)->sin_addr, buf, sizeof buf);
+    else if (a->ifa_addr->sa_family == AF_INET6)
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6 *>(a->ifa_addr)->sin6_addr, buf,
+                sizeof buf);
+    if (*buf) out.insert(buf);
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+/* A host candidate's address that the host no longer has (its interface went away), or "". A
+ * silent path whose addresses are all still there is an outage that may end (a link down for
+ * a while keeps its connection, as before). */
+static std::string vanished_address(const std::shared_ptr<Session> &s)
+{
+  auto have = host_addresses();
+  for (auto &c : s->local_candidates) {
+    // candidate:FOUNDATION COMPONENT TRANSPORT PRIORITY ADDRESS PORT typ TYPE ...
+    std::istringstream in(c.candidate);
+    std::string f[8];
+    for (auto &x : f) in >> x;
+    if (f[6] == "typ" && f[7] == "host" && !have.count(f[4])) return f[4];
+  }
+  return "";
+}
+
+static void check_path(GstRtcPeer *self, const std::weak_ptr<Session> &weak)
+{
+  ASSERT_CTX(self);
+  auto s = weak.lock();
+  if (!s || s->removed) return;
+  s->watch_timer = 0;
+  gint64 armed = s->watch->armed_us;
+  if (armed && g_get_monotonic_time() - armed > kSilenceUs && carries_anything(self, s)) {
+    std::string gone = vanished_address(s);
+    std::string why =
+        "nothing came back for 3 s after sending and the local address " + gone + " is gone";
+    if (!gone.empty() && lose_path(self, s, why.c_str())) return;
+  }
+  s->watch_timer = add_timeout(self, kCheckMs, [self, weak] { check_path(self, weak); });
+}
+
+void start_path_checks(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  ASSERT_CTX(self);
+  s->watch->last_in_us = g_get_monotonic_time();
+  s->watch->armed_us = 0;
+  cancel_timeout(self, &s->rebuild_timer);
+  if (s->rebuilds)
+    GST_ELEMENT_INFO(self, RESOURCE, READ, ("Reconnected to peer '%s'", s->id.c_str()),
+                     ("after %u attempt(s)", s->rebuilds));
+  s->rebuilds = 0;
+  std::weak_ptr<Session> weak = s;
+  if (!s->watch_timer)
+    s->watch_timer = add_timeout(self, kCheckMs, [self, weak] { check_path(self, weak); });
+}
+
+// A fresh session offering to `id`, after a backoff; again if it does not connect in time.
+static void rebuild(GstRtcPeer *self, const std::string &id, const std::string &type, guint attempt)
+{
+  guint delay = attempt == 0 ? 0 : std::min(4000u, 500u << attempt);
+  add_timeout(self, delay, [self, id, type, attempt] {
+    if (find_session(self, id)) return; // the peer made a new connection itself meanwhile
+    auto fresh = create_session(self, id, type, true);
+    if (!fresh) return;
+    fresh->rebuilds = attempt + 1;
+    std::weak_ptr<Session> weak = fresh;
+    fresh->rebuild_timer = add_timeout(self, kConnectMs, [self, weak, id, type] {
+      auto s = weak.lock();
+      if (!s || s->removed || s->connected) return;
+      s->rebuild_timer = 0;
+      guint n = s->rebuilds;
+      if (n >= kMaxRebuilds) {
+        GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ_WRITE,
+                            ("Could not reconnect to peer '%s'", id.c_str()),
+                            ("%u new connections did not connect within %u s; removing this "
+                             "peer only",
+                             n, kConnectMs / 1000));
+        remove_session(self, id, "could not reconnect");
+        return;
+      }
+      remove_session(self, id, "reconnecting again");
+      rebuild(self, id, type, n);
+    });
+  });
+}
+
+bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why)
+{
+  ASSERT_CTX(self);
+  auto *p = self->priv;
+  // A peer whose signaling left is on its way out (the 5 s grace of session.cpp decides).
+  if (!s->connected || s->removed || s->left_timer) return false;
+  bool may_offer;
+  {
+    std::lock_guard lk(p->props_lock);
+    may_offer = p->role != Role::Answerer;
+  }
+  // An answerer waits for the remote's new offer.
+  bool rebuilding = may_offer && p->signaller;
+  guint64 sent = s->watch->msgs_sent, confirmed;
+  {
+    std::lock_guard lk(s->watch->lock);
+    confirmed = s->watch->confirmed;
+  }
+  guint64 unconfirmed = sent > confirmed ? sent - confirmed : 0;
+  std::string id = s->id, type = s->type;
+  GST_ELEMENT_WARNING(self, RESOURCE, READ, ("Lost the connection to peer '%s'", id.c_str()),
+                      ("%s; %s; %" G_GUINT64_FORMAT " data channel messages sent to it without "
+                       "confirmation may be lost (%" G_GUINT64_FORMAT " sent on this connection)",
+                       why, rebuilding ? "making a new connection" : "removing this peer",
+                       unconfirmed, sent));
+  remove_session(self, id, std::string("connection lost: ") + why);
+  if (rebuilding) rebuild(self, id, type, 0);
+  return true;
+}
+
+} // namespace pointcast::rtc

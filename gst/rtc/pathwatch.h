@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Recovery from a dead ICE path (the interface of the selected pair went away: Wi-Fi or VPN down).
+ * libnice 0.1.21 keeps sending on such a pair, so rtcpeer watches each connected session's
+ * transport itself: DTLS packets (SCTP data, heartbeats) always draw a reply (SACK, heartbeat ack)
+ * within one RTT plus the 200 ms delayed SACK; when something we sent more than kArmAfter after
+ * the last inbound packet gets no inbound packet for kSilence, the path is dead. The session is
+ * then rebuilt while the peer is in the room: a fresh webrtcbin and a new offer (a new DTLS
+ * fingerprint: the remote's perfect negotiation takes it as a restarted peer). Context thread
+ * unless noted. */
+#pragma once
+
+#include "rtc/gstrtcpeer.h"
+
+#include <gst/gst.h>
+
+#include <atomic>
+#include <deque>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <mutex>
+#include <string>
+
+namespace pointcast::rtc {
+
+struct Session;
+
+// Shared by a session's transport probes (streaming threads) and its channels' send path.
+struct PathWatch {
+  std::atomic<gint64> last_in_us{0}; // monotonic time of the last inbound packet
+  std::atomic<gint64> armed_us{0};   // first DTLS packet sent unanswered since then, 0: none
+  std::atomic<guint64> msgs_sent{0}; // whole messages handed to this session's channels
+  // Inbound (probe) thread, read on ctx: msgs_sent every 50 ms as DTLS replies come, and the
+  // newest value that was at least kConfirmLag old at a reply (what the peer has surely seen).
+  std::mutex lock;
+  std::deque<std::pair<gint64, guint64>> snapshots;
+  guint64 confirmed = 0;
+};
+
+// At session creation: probes on its ICE transport.
+void watch_path(GstRtcPeer *self, const std::shared_ptr<Session> &s);
+// Once connected: checks the path every 0.5 s until the session is removed.
+void start_path_checks(GstRtcPeer *self, const std::shared_ptr<Session> &s);
+/* The path of a connected session is gone (why: for the warning): rebuild it if we may offer
+ * (else remove it and wait for the remote's offer). False, doing nothing, if the session was not
+ * connected or its peer's signaling left (session.cpp's grace period removes it). */
+bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why);
+
+} // namespace pointcast::rtc

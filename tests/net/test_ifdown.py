@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The interface of an established peer connection goes away (Wi-Fi or VPN down): rtcpeer finds
+the dead path and makes a new connection over the interface that is left.
+
+In a private network namespace (root; skipped otherwise): signaling on loopback, ICE only on
+veth interfaces (libnice skips loopback when there are others). Points flow tx -> rx over d0;
+d1 comes up, d0 is deleted mid-stream. The stream must go on within BOUND_S, every delivered
+message byte-identical and in order, and delivered + what tx's warning reports as possibly lost
+at least the sent count (nothing lost silently), over-reporting at most what was in flight."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.environ.get("POINTCAST_SOURCE_ROOT", os.path.join(HERE, "../.."))
+sys.path.insert(0, os.path.join(SRC, "tests", "rtc"))
+sys.path.insert(0, os.path.join(SRC, "tests", "janus"))
+sys.path.insert(0, os.path.join(SRC, "deploy", "janus"))
+from test_e2e import Daemon, wait_count  # noqa: E402
+from test_janus import points_pair  # noqa: E402
+
+N = 400        # 10 s at 40 Hz
+BOUND_S = 8.0  # detection 3-3.8 s (rtc/pathwatch.cpp), then ICE + DTLS + SCTP on a loaded host
+# Messages sent in the last 0.5 s before the path died (kConfirmLag, about 20 at 40 Hz) are
+# counted as possibly lost though they arrived.
+OVERCOUNT = 45
+
+
+def sh(*args):
+    subprocess.run(list(args), check=True)
+
+
+def iface(name, addr):
+    """An interface with carrier (a veth pair; this kernel has no dummy driver)."""
+    sh("ip", "link", "add", name, "type", "veth", "peer", "name", name + "p")
+    sh("ip", "addr", "add", addr, "dev", name)
+    sh("ip", "link", "set", name + "p", "up")
+    sh("ip", "link", "set", name, "up")
+
+
+def messages(d):
+    return [open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d))]
+
+
+def case(work):
+    sh("ip", "link", "set", "lo", "up")
+    # IPv4 only: link-local IPv6 would give every dummy a second candidate.
+    sh("sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1")
+    sh("sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1")
+    iface("d0", "10.77.0.1/24")
+    os.makedirs(os.path.join(work, "a"))
+    daemon = Daemon(os.path.join(work, "a")).start()
+    rx = tx = None
+    try:
+        rx, tx, rdir, sdir = points_pair(work, daemon.ws, daemon.ws, "ifdown", N, {})
+        # Past the start (the messages held until the channel opened arrive in a burst): in a
+        # steady stream, what is counted beyond the lost ones is the last 0.5 s.
+        wait_count(rdir, 120, 30, "before the interface change")
+        iface("d1", "10.77.1.1/24")
+        time.sleep(0.3)
+        sh("ip", "link", "del", "d0")
+        t0 = time.monotonic()
+        at_del = len(os.listdir(rdir))
+        resumed = None
+        while time.monotonic() - t0 < 30:
+            if len(os.listdir(rdir)) > at_del + 1:
+                resumed = time.monotonic() - t0
+                break
+            time.sleep(0.05)
+        assert resumed is not None, f"no message in 30 s after deleting d0 (rx had {at_del})"
+        rc = tx.wait(90)
+        time.sleep(2)
+        sent, got = messages(sdir), messages(rdir)
+        text = tx.text()
+        # gst-launch's own lines only (a GST_DEBUG log repeats the warning).
+        warned = r"^(?!\d+:\d\d:).*?(\d+) data channel messages sent to it without"
+        lost = [int(n) for n in re.findall(warned, text, re.M)]
+        # In order and byte-identical: what arrived is the sent stream with some messages missing.
+        it = iter(sent)
+        assert all(any(m == s for s in it) for m in got), \
+            "a delivered message differs or is out of order"
+        have = set(got)
+        missing = [i for i, m in enumerate(sent) if m not in have]
+        if missing:
+            print(f"missing: {len(missing)} messages, indices {missing[0]}..{missing[-1]}")
+        print(f"d0 deleted at {at_del} messages; stream again after {resumed:.2f} s; "
+              f"sent {len(sent)}, delivered {len(got)}, reported possibly lost {sum(lost)} "
+              f"({len(lost)} warning(s)); tx rc {rc}")
+        assert len(sent) == N, f"tx sent {len(sent)} of {N}"
+        assert resumed <= BOUND_S, f"the stream resumed after {resumed:.2f} s (bound {BOUND_S} s)"
+        assert len(got) + sum(lost) >= len(sent), (
+            f"{len(sent) - len(got) - sum(lost)} messages lost silently:\n{text[-3000:]}")
+        assert len(got) + sum(lost) <= len(sent) + OVERCOUNT, "over-reported the loss"
+    finally:
+        for p in (rx, tx):
+            if p:
+                p.stop()
+        daemon.kill()
+
+
+def main():
+    if os.environ.get("POINTCAST_IFDOWN_NS") != "1":
+        if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+            print("skip: needs root, unshare and ip (a private network namespace)")
+            return 77
+        env = dict(os.environ, POINTCAST_IFDOWN_NS="1")
+        return subprocess.run(["unshare", "--net", sys.executable, os.path.abspath(__file__)],
+                              env=env).returncode
+    work = tempfile.mkdtemp(prefix="net-ifdown-")
+    t0 = time.monotonic()
+    try:
+        case(work)
+        print(f"ok ifdown ({time.monotonic() - t0:.1f} s)")
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
+    except Exception:
+        traceback.print_exc()
+        for log in ("tx.log", "rx.log"):
+            path = os.path.join(work, log)
+            if os.path.exists(path):
+                tail = open(path, errors="replace").read()[-3000:]
+                print(f"--- {log} (last 3000 chars)\n{tail}")
+        print("logs kept in", work)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
