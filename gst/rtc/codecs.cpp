@@ -25,10 +25,15 @@ const std::vector<Codec> &all()
        "rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true"},
       {"vp9", "VP9", true, "video/x-vp9", "vp9enc", nullptr, "rtpvp9pay", "rtpvp9depay", 90000,
        "rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true"},
+      // H.264 as browsers decode it: constrained baseline, level 3.1, the SPS x264 writes
+      // (42c01f: x264 never sets constraint_set2, which 42e01f has; both are constrained
+      // baseline to libwebrtc). rtph264pay puts the SPS's value in its caps, and webrtcbin
+      // refuses caps whose profile-level-id differs from the transceiver's.
       {"h264", "H264", true, "video/x-h264", "x264enc", "h264parse", "rtph264pay", "rtph264depay",
        90000,
        "rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true,"
-       "packetization-mode=(string)1,profile-level-id=(string)42e01f"},
+       "packetization-mode=(string)1,profile-level-id=(string)42c01f",
+       "video/x-h264,profile=(string)constrained-baseline,level=(string)3.1"},
       {"opus", "OPUS", false, "audio/x-opus", "opusenc", nullptr, "rtpopuspay", "rtpopusdepay",
        48000, "encoding-params=(string)2"},
   };

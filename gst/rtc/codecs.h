@@ -21,6 +21,8 @@ struct Codec {
   const char *depayloader;
   int clock_rate;
   const char *rtp_extra; // further application/x-rtp fields, "" if none
+  // What the encoder must write, as caps after it; nullptr if anything it picks will do.
+  const char *encoder_caps = nullptr;
 };
 
 const std::vector<Codec> &all();

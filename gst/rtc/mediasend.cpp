@@ -473,8 +473,15 @@ static bool build_media_chain(GstRtcPeer *self, MediaSend *m, GstCaps *caps)
       add(make(self, "audioconvert"));
       add(make(self, "audioresample"));
     }
-    if (codec && (encoder = add(make(self, codec->encoder))))
+    if (codec && (encoder = add(make(self, codec->encoder)))) {
       configure_encoder(encoder, *codec, bitrate);
+      if (codec->encoder_caps) {
+        GstElement *profile = add(gst_element_factory_make("capsfilter", nullptr));
+        GstCaps *want = gst_caps_from_string(codec->encoder_caps);
+        g_object_set(profile, "caps", want, nullptr);
+        gst_caps_unref(want);
+      }
+    }
   } else {
     codec = codecs::by_encoded(name); // already encoded: payload it as it is
   }

@@ -251,16 +251,35 @@ std::vector<Codec> offered_codecs(std::string_view sdp, int mline)
   return out;
 }
 
+namespace {
+// Whether an H.264 fmtp names constrained baseline: profile_idc 0x42 with constraint_set1
+// (profile-iop bit 0x40), as 42e01f and x264's 42c01f; an fmtp without one defaults to it in
+// libwebrtc.
+bool constrained_baseline(std::string_view fmtp)
+{
+  auto at = fmtp.find("profile-level-id=");
+  if (at == std::string_view::npos) return true;
+  auto id = fmtp.substr(at + 17, 6);
+  if (id.size() < 4 || upper(id.substr(0, 2)) != "42") return false;
+  // strtol, not stoi: a remote's garbage must not throw.
+  long iop = std::strtol(std::string(id.substr(2, 2)).c_str(), nullptr, 16);
+  return (iop & 0x40) != 0;
+}
+} // namespace
+
 std::optional<Codec> match_codec(const std::vector<Codec> &offered, std::string_view name)
 {
   std::string want = upper(name);
-  const Codec *first = nullptr;
+  const Codec *first = nullptr, *mode1 = nullptr;
   for (auto &c : offered) {
     if (c.name != want) continue;
     if (want != "H264") return c;
     if (!first) first = &c;
-    if (c.fmtp.find("packetization-mode=1") != std::string::npos) return c;
+    if (c.fmtp.find("packetization-mode=1") == std::string::npos) continue;
+    if (constrained_baseline(c.fmtp)) return c;
+    if (!mode1) mode1 = &c;
   }
+  if (mode1) return *mode1;
   if (first) return *first;
   return std::nullopt;
 }

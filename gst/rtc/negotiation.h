@@ -123,8 +123,9 @@ struct Codec {
 std::vector<Codec> offered_codecs(std::string_view sdp, int mline);
 // The kind ("video", "audio", "application") of every m-section, in order.
 std::vector<std::string> media_kinds(std::string_view sdp);
-// The remote's first codec named `name` (case-insensitive); for H264, the first with
-// packetization-mode=1 (what rtph264pay sends), else the first H264.
+// The remote's first codec named `name` (case-insensitive); for H264, the first constrained
+// baseline with packetization-mode=1 (what x264enc and rtph264pay send), else the first with
+// packetization-mode=1, else the first H264.
 std::optional<Codec> match_codec(const std::vector<Codec> &offered, std::string_view name);
 // The DTLS fingerprint line of an SDP ("" if none).
 std::string fingerprint(std::string_view sdp);

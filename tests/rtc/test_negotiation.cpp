@@ -536,6 +536,34 @@ void test_payload_types()
   CHECK(h264 && h264->pt == 126); // packetization-mode=1 preferred over the earlier-listed 97
   auto vp9 = match_codec(video, "VP9");
   CHECK(vp9 && vp9->pt == 121);
+  // Chromium: baseline (42001f) before constrained baseline (42e01f), high (640c1f) after; the
+  // stream is x264's constrained baseline, so 106 (mode 1), not the first-listed 102.
+  const char *chrome = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+                       "m=video 9 UDP/TLS/RTP/SAVPF 96 102 104 106 108 112\r\n"
+                       "a=rtpmap:96 VP8/90000\r\n"
+                       "a=rtpmap:102 H264/90000\r\n"
+                       "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;"
+                       "profile-level-id=42001f\r\n"
+                       "a=rtpmap:104 H264/90000\r\n"
+                       "a=fmtp:104 level-asymmetry-allowed=1;packetization-mode=0;"
+                       "profile-level-id=42001f\r\n"
+                       "a=rtpmap:106 H264/90000\r\n"
+                       "a=fmtp:106 level-asymmetry-allowed=1;packetization-mode=1;"
+                       "profile-level-id=42e01f\r\n"
+                       "a=rtpmap:108 H264/90000\r\n"
+                       "a=fmtp:108 level-asymmetry-allowed=1;packetization-mode=0;"
+                       "profile-level-id=42e01f\r\n"
+                       "a=rtpmap:112 H264/90000\r\n"
+                       "a=fmtp:112 level-asymmetry-allowed=1;packetization-mode=1;"
+                       "profile-level-id=640c1f\r\n";
+  auto cr = match_codec(offered_codecs(chrome, 0), "h264");
+  CHECK(cr && cr->pt == 106);
+  // Only high profile in mode 1: still the mode-1 one.
+  auto high = offered_codecs(chrome, 0);
+  high.erase(high.begin() + 3); // 106
+  high.erase(high.begin() + 1); // 102
+  auto hi = match_codec(high, "h264");
+  CHECK(hi && hi->pt == 112);
   CHECK(!match_codec(video, "AV1"));
   auto audio = offered_codecs(ff, 1);
   auto opus = match_codec(audio, "OPUS");

@@ -521,6 +521,24 @@ void expect_frame(Peer &p)
 }
 } // namespace
 
+namespace {
+// How many elements made by `factory` the pipeline holds, at any depth.
+int count_elements(GstElement *pipeline, const char *factory)
+{
+  int n = 0;
+  GstIterator *it = gst_bin_iterate_recurse(GST_BIN(pipeline));
+  GValue v = G_VALUE_INIT;
+  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    GstElementFactory *f = gst_element_get_factory(GST_ELEMENT(g_value_get_object(&v)));
+    if (f && g_str_equal(GST_OBJECT_NAME(f), factory)) n++;
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+  return n;
+}
+} // namespace
+
 GST_START_TEST(test_video_encoded_once)
 {
   // Raw video is encoded inside (VP8, one encoder for all peers) and decoded by the receivers.
@@ -538,19 +556,7 @@ GST_START_TEST(test_video_encoded_once)
   expect_frame(rx2);
   expect_frame(rx1);
   // One encoder for both peers.
-  GstElement *rtc = rtc_of(tx.pipeline);
-  int encoders = 0;
-  GstIterator *it = gst_bin_iterate_recurse(GST_BIN(rtc));
-  GValue v = G_VALUE_INIT;
-  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
-    GstElementFactory *f = gst_element_get_factory(GST_ELEMENT(g_value_get_object(&v)));
-    if (f && g_str_equal(GST_OBJECT_NAME(f), "vp8enc")) encoders++;
-    g_value_reset(&v);
-  }
-  g_value_unset(&v);
-  gst_iterator_free(it);
-  gst_object_unref(rtc);
-  fail_unless_equals_int(encoders, 1);
+  fail_unless_equals_int(count_elements(tx.pipeline, "vp8enc"), 1);
   stop(tx);
   stop(rx1);
   stop(rx2);
@@ -786,10 +792,14 @@ GST_END_TEST;
 
 GST_START_TEST(test_other_codecs)
 {
-  // A codec other than the default end to end: the receiver offers every codec of the table
-  // (or answers the sender's offer), whichever side wins the glare. (H.264 between two rtcpeers
-  // negotiates but no frame arrives yet: see README Known issues.)
-  for (const char *codec : {"vp9"}) {
+  // A codec other than the default end to end, from raw video: the receiver offers every codec
+  // of the table (or answers the sender's offer), whichever side wins the glare, and decodes
+  // what that codec's depayloader gives it. H.264 is x264's constrained baseline 3.1, as the
+  // transceiver's profile-level-id says (any other SPS and rtph264pay fails: not-negotiated).
+  struct {
+    const char *codec, *encoder, *depayloader;
+  } cases[] = {{"vp9", "vp9enc", "rtpvp9depay"}, {"h264", "x264enc", "rtph264depay"}};
+  for (auto [codec, encoder, depayloader] : cases) {
     auto uri = unique_room(codec);
     Peer rx = make_video_receiver(uri);
     start(rx);
@@ -798,6 +808,9 @@ GST_START_TEST(test_other_codecs)
         video_sender(uri, 160, 120, std::string("receive-video=false video-codec=") + codec);
     start(tx);
     expect_frame(rx);
+    fail_unless_equals_int(count_elements(tx.pipeline, encoder), 1);
+    fail_unless(count_elements(rx.pipeline, depayloader) >= 1, "%s: no %s at the receiver", codec,
+                depayloader);
     stop(tx);
     stop(rx);
   }

@@ -8,7 +8,7 @@
 // page-first: the page is in the room when the sender starts; sender-first: the sender is
 // registered (the daemon logged it) before the page connects. The sender is started through
 // the daemon's pipeline API as *Start sender* does; the clock starts just before that request.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -24,6 +24,9 @@ export const SENDERS = {
   testsrc: { pipeline: 'testsrc-sender', mode: 'auto' },
   ball: { pipeline: 'ball-viewer', mode: 'overlay' },
   points: { pipeline: 'points-sender', mode: 'scatter' },
+  // testsrc-sender with rtcpeer's video-codec=h264 (x264, constrained baseline): written into the
+  // harness's pipelines folder, not a file of pipelines/.
+  h264: { pipeline: 'testsrc-h264-sender', from: 'testsrc-sender', props: 'video-codec=h264', mode: 'auto' },
 };
 
 export const allCells = () => BROWSER_NAMES.flatMap((b) => ROLES.flatMap((r) => ORDERS.flatMap((o) =>
@@ -64,7 +67,7 @@ export function matrixMissing() {
     return 'rtcpeer is not in the plugin';
   }
   for (const s of Object.values(SENDERS)) {
-    if (!existsSync(path.join(repoPipelines, `${s.pipeline}.pipeline`))) return `pipelines/${s.pipeline}.pipeline is missing`;
+    if (!existsSync(path.join(repoPipelines, `${s.from || s.pipeline}.pipeline`))) return `pipelines/${s.from || s.pipeline}.pipeline is missing`;
   }
   return false;
 }
@@ -79,6 +82,12 @@ export async function startHarness() {
   const pipelinesDir = path.join(work, 'pipelines');
   mkdirSync(pipelinesDir);
   for (const f of readdirSync(repoPipelines)) if (f.endsWith('.pipeline')) copyFileSync(path.join(repoPipelines, f), path.join(pipelinesDir, f));
+  for (const s of Object.values(SENDERS)) {
+    if (!s.from) continue;
+    const text = readFileSync(path.join(repoPipelines, `${s.from}.pipeline`), 'utf8');
+    if (!/^rtcpeer name=rtc\b/m.test(text)) throw new Error(`pipelines/${s.from}.pipeline has no "rtcpeer name=rtc" line`);
+    writeFileSync(path.join(pipelinesDir, `${s.pipeline}.pipeline`), text.replace(/^rtcpeer name=rtc\b/m, `rtcpeer name=rtc ${s.props}`));
+  }
   execFileSync('ln', ['-s', path.join(sourceRoot, 'data'), path.join(work, 'data')]);
   const server = await startServer(daemonBin, ['--host', '127.0.0.1', '--port', '0',
     '--web-root', path.join(sourceRoot, 'signaling/web'), '--pipelines-dir', pipelinesDir,
@@ -135,6 +144,20 @@ const BARS_STRIP = [[0, 0, 255], [0, 0, 0], [255, 0, 255], [0, 0, 0], [0, 255, 2
 
 // What the user must see for each sender; throws with the evidence when they would not.
 const CHECKS = {
+  // The colour bars, decoded from H.264 (the codec of the page's inbound video, from getStats).
+  async h264(page) {
+    await CHECKS.testsrc(page);
+    const mimes = await page.evaluate(async () => {
+      const out = [];
+      for (const s of window.pointcast.state.sessions.values()) {
+        const report = await s.pc.getStats();
+        for (const r of report.values())
+          if (r.type === 'inbound-rtp' && r.kind === 'video' && r.codecId) out.push(report.get(r.codecId)?.mimeType);
+      }
+      return out;
+    });
+    if (!mimes.length || mimes.some((m) => String(m).toLowerCase() !== 'video/h264')) throw new Error(`inbound video codecs: ${JSON.stringify(mimes)}, want video/H264`);
+  },
   async testsrc(page) {
     const s = await waitStats(page, (x) => x.framesDecoded > 10 && x.videoWidth > 0, 20000, 'decoded video');
     if (s.videoWidth !== 640 || s.videoHeight !== 480) throw new Error(`video is ${s.videoWidth}x${s.videoHeight}, want 640x480`);
