@@ -44,6 +44,7 @@
 #include <openssl/crypto.h>
 
 #include <mutex>
+#include <utility>
 
 GST_DEBUG_CATEGORY(gst_rtc_peer_debug);
 
@@ -379,20 +380,42 @@ static void remove_data_srcs(GstRtcPeer *self)
 
 /* webrtcbin's DTLS elements make one RSA-2048 certificate per process, on the first connection:
  * 0.2-0.5 s here, on the way to the first frame. Make it while signaling connects instead (the
- * dtls plugin keeps that certificate for every later element). */
+ * dtls plugin keeps that certificate for every later element).
+ *
+ * The thread is joined when the last rtcpeer is finalized, never left running on its own: a
+ * process that made an rtcpeer and dropped it at once (gst-launch with a bad pipeline, a test)
+ * would otherwise reach gst_deinit() while the thread still loads the dtls plugin or makes its
+ * element, and the registry is torn down under it ("g_object_weak_unref: couldn't find weak ref"
+ * from a plugin feature in gst_deinit, or worse). That finalize waits for the certificate then. */
+static std::mutex dtls_lock;
+static GThread *dtls_thread = nullptr; // still to be joined
+static bool dtls_started = false;
+static unsigned live_peers = 0;
+
 static void prepare_dtls_certificate()
 {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    g_thread_unref(g_thread_new(
-        "rtcpeer-dtls",
-        [](gpointer) -> gpointer {
-          if (GstElement *dec = gst_element_factory_make("dtlsdec", nullptr))
-            gst_object_unref(gst_object_ref_sink(dec));
-          return nullptr;
-        },
-        nullptr));
-  });
+  std::lock_guard lk(dtls_lock);
+  live_peers++;
+  if (dtls_started) return;
+  dtls_started = true;
+  dtls_thread = g_thread_new(
+      "rtcpeer-dtls",
+      [](gpointer) -> gpointer {
+        if (GstElement *dec = gst_element_factory_make("dtlsdec", nullptr))
+          gst_object_unref(gst_object_ref_sink(dec));
+        return nullptr;
+      },
+      nullptr);
+}
+
+static void release_dtls_certificate_thread()
+{
+  GThread *t = nullptr;
+  {
+    std::lock_guard lk(dtls_lock);
+    if (--live_peers == 0) t = std::exchange(dtls_thread, nullptr);
+  }
+  if (t) g_thread_join(t);
 }
 
 static GstStateChangeReturn gst_rtc_peer_change_state(GstElement *element,
@@ -649,6 +672,7 @@ static void gst_rtc_peer_finalize(GObject *object)
     if (m->rtp_caps) gst_caps_unref(m->rtp_caps);
   gst_clear_event(&self->priv->pending_src_eos);
   delete self->priv;
+  release_dtls_certificate_thread();
   G_OBJECT_CLASS(gst_rtc_peer_parent_class)->finalize(object);
 }
 
