@@ -632,6 +632,7 @@ static void gst_rtc_peer_finalize(GObject *object)
     if (m->rtp_caps) gst_caps_unref(m->rtp_caps);
   gst_clear_event(&self->priv->pending_src_eos);
   delete self->priv;
+  release_first_connection();
   G_OBJECT_CLASS(gst_rtc_peer_parent_class)->finalize(object);
 }
 

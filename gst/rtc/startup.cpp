@@ -9,6 +9,7 @@
 #include <gst/gst.h>
 
 #include <mutex>
+#include <vector>
 
 namespace pointcast::rtc {
 
@@ -72,13 +73,35 @@ static gpointer load_plugins(gpointer)
   return nullptr;
 }
 
+/* The threads are joined when the last rtcpeer is finalized, never left running on their own: a
+ * process that made an rtcpeer and dropped it at once (gst-launch with a bad pipeline, a test)
+ * would otherwise reach gst_deinit() while a thread still loads a plugin or makes its element,
+ * and the registry is torn down under it ("g_object_weak_unref: couldn't find weak ref" from a
+ * plugin feature in gst_deinit: 27 of 400 runs of a make-and-drop test). That finalize then
+ * waits for the certificate. */
+static std::mutex threads_lock;
+static std::vector<GThread *> threads; // still to be joined
+static bool started = false;
+static unsigned live_peers = 0;
+
 void prepare_first_connection()
 {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    g_thread_unref(g_thread_new("rtcpeer-dtls", make_certificate, nullptr));
-    g_thread_unref(g_thread_new("rtcpeer-plugins", load_plugins, nullptr));
-  });
+  std::lock_guard lk(threads_lock);
+  live_peers++;
+  if (started) return;
+  started = true;
+  threads.push_back(g_thread_new("rtcpeer-dtls", make_certificate, nullptr));
+  threads.push_back(g_thread_new("rtcpeer-plugins", load_plugins, nullptr));
+}
+
+void release_first_connection()
+{
+  std::vector<GThread *> done;
+  {
+    std::lock_guard lk(threads_lock);
+    if (live_peers > 0 && --live_peers == 0) done.swap(threads);
+  }
+  for (GThread *t : done) g_thread_join(t);
 }
 
 } // namespace pointcast::rtc

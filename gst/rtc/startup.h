@@ -12,4 +12,8 @@ namespace pointcast::rtc {
  *   rtpmanager, srtp, sctp: 40-60 ms here, more on a loaded machine). */
 void prepare_first_connection();
 
+/* Called by every rtcpeer's finalize, once per prepare_first_connection(): the last one joins
+ * the start-up threads, so none outlives the elements (and races gst_deinit at exit). */
+void release_first_connection();
+
 } // namespace pointcast::rtc
