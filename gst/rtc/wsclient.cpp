@@ -44,6 +44,8 @@ void WsClient::stop()
     g_cancellable_cancel(cancel_);
     g_clear_object(&cancel_);
   }
+  // A cancelled connect's callback returns before it touches `this`: the message is ours to drop.
+  g_clear_object(&msg_);
   on_stopping();
   drop_connection(true);
   g_clear_object(&session_);
