@@ -314,6 +314,7 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
        * answer to know everything arrived. Gone with the session, a lost answer is never sent
        * again; a few seconds more let SCTP retransmit it. */
       if (s && !draining && !any_open && !has_media) {
+        s->peer_closed = true;
         std::weak_ptr<Session> weak = s;
         add_timeout(self, guint(std::chrono::milliseconds(kPeerCloseLinger).count()),
                     [self, peer, weak] {
@@ -776,7 +777,7 @@ void drain_channels(GstRtcPeer *self)
   bool connected = false;
   {
     std::lock_guard lk(p->lock);
-    for (auto &[id, s] : p->sessions) connected |= s->connected;
+    for (auto &[id, s] : p->sessions) connected |= s->connected && !s->peer_closed;
   }
   if (connected || !channels.empty()) { // else no peer: nothing to drain or wait replies from
     std::unique_lock lk(p->wake_lock);
@@ -814,7 +815,8 @@ void drain_channels(GstRtcPeer *self)
     }
     return false;
   };
-  // Not closed yet, and its peer still there (a removed session's channels never close).
+  // Not closed yet, and its peer still there (a removed session's channels never close, nor do
+  // those of a peer that closed its own first and is going).
   auto unconfirmed_channels = [&] {
     std::vector<GstWebRTCDataChannel *> out;
     for (auto *ch : channels) {
@@ -823,7 +825,8 @@ void drain_channels(GstRtcPeer *self)
       if (st == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED) continue;
       std::lock_guard lk(p->lock);
       for (auto &[id, s] : p->sessions)
-        if (std::find(s->channels.begin(), s->channels.end(), ch) != s->channels.end()) {
+        if (!s->peer_closed &&
+            std::find(s->channels.begin(), s->channels.end(), ch) != s->channels.end()) {
           out.push_back(ch);
           break;
         }
