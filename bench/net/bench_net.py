@@ -101,7 +101,7 @@ def run_points(name, settings, rtt):
                          receiver_props=f"turn-server={netlab.turn_uri(net.turn_b, transport)}{ca}")
         else:
             net = lab.direct(both=settings)
-        r = loops.points_stream(lab, net, n=200, rate=20, points=1000, settle=5, timeout=120,
+        r = loops.points_stream(lab, net, n=200, rate=20, points=1000, settle=5, timeout=300,
                                 **props)
         r.pop("tx_log", None)
         r.pop("tx_problems", None)

@@ -310,8 +310,19 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
         std::lock_guard lk(p->lock); // media_srcs grows on decodebin's thread
         has_media = !s->media.empty() || !s->media_srcs.empty();
       }
-      if (s && !draining && !any_open && !has_media)
-        remove_session(self, peer, "the peer closed its data channels");
+      /* Not at once: our channels' closing answers the peer's, and the peer waits for that
+       * answer to know everything arrived. Gone with the session, a lost answer is never sent
+       * again; a few seconds more let SCTP retransmit it. */
+      if (s && !draining && !any_open && !has_media) {
+        s->peer_closed = true;
+        std::weak_ptr<Session> weak = s;
+        add_timeout(self, guint(std::chrono::milliseconds(kPeerCloseLinger).count()),
+                    [self, peer, weak] {
+                      auto s = weak.lock();
+                      if (!s || s->removed) return;
+                      remove_session(self, peer, "the peer closed its data channels");
+                    });
+      }
     });
   }
 }
@@ -748,11 +759,12 @@ void drain_channels(GstRtcPeer *self)
   // still queued in its sctpdec when the stream is reset, so closing right away can lose the last
   // large message.
   auto progress = std::chrono::steady_clock::now(), drain_start = progress;
-  guint64 least = G_MAXUINT64;
+  guint64 least = G_MAXUINT64, at_start = G_MAXUINT64;
   while (!is_flushing(p)) {
     guint64 total = 0;
     for (auto *ch : channels)
       if (auto *cs = channel_state(ch); cs && cs->open) total += buffered_amount(ch);
+    if (at_start == G_MAXUINT64) at_start = total;
     if (total == 0) break;
     auto now = std::chrono::steady_clock::now();
     if (total < least) {
@@ -767,7 +779,7 @@ void drain_channels(GstRtcPeer *self)
   bool connected = false;
   {
     std::lock_guard lk(p->lock);
-    for (auto &[id, s] : p->sessions) connected |= s->connected;
+    for (auto &[id, s] : p->sessions) connected |= s->connected && !s->peer_closed;
   }
   if (connected || !channels.empty()) { // else no peer: nothing to drain or wait replies from
     std::unique_lock lk(p->wake_lock);
@@ -780,7 +792,33 @@ void drain_channels(GstRtcPeer *self)
   }
   auto deadline = drain_start + kCloseWait +
       std::min<std::chrono::steady_clock::duration>(2 * (progress - drain_start), kCloseWaitMore);
-  // Not closed yet, and its peer still there (a removed session's channels never close).
+  /* A stream that was still queued at EOS went out through SCTP at the link's pace, and SCTP may
+   * still be retransmitting its last messages: through a burst of losses usrsctp's retransmission
+   * timeout doubles up to 60 s (webrtcbin offers no way to cap it), so the confirmation can come
+   * a minute or two later. Wait for it while that peer's association is up. */
+  auto backoff_deadline = std::chrono::steady_clock::now() + kRtoBackoffWait;
+  bool backlog = at_start > 0;
+  GST_INFO_OBJECT(
+      self, "drained %" G_GUINT64_FORMAT " bytes queued at EOS in %d ms", at_start,
+      int(std::chrono::duration_cast<std::chrono::milliseconds>(progress - drain_start).count()));
+  auto sctp_up = [&](GstWebRTCDataChannel *ch) {
+    std::lock_guard lk(p->lock);
+    for (auto &[id, s] : p->sessions) {
+      if (std::find(s->channels.begin(), s->channels.end(), ch) == s->channels.end()) continue;
+      if (!s->connected || !s->webrtc) return false;
+      GstWebRTCSCTPTransport *t = nullptr;
+      g_object_get(s->webrtc, "sctp-transport", &t, nullptr);
+      GstWebRTCSCTPTransportState st = GST_WEBRTC_SCTP_TRANSPORT_STATE_CLOSED;
+      if (t) {
+        g_object_get(t, "state", &st, nullptr);
+        gst_object_unref(t);
+      }
+      return st == GST_WEBRTC_SCTP_TRANSPORT_STATE_CONNECTED;
+    }
+    return false;
+  };
+  // Not closed yet, and its peer still there (a removed session's channels never close, nor do
+  // those of a peer that closed its own first and is going).
   auto unconfirmed_channels = [&] {
     std::vector<GstWebRTCDataChannel *> out;
     for (auto *ch : channels) {
@@ -789,17 +827,25 @@ void drain_channels(GstRtcPeer *self)
       if (st == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED) continue;
       std::lock_guard lk(p->lock);
       for (auto &[id, s] : p->sessions)
-        if (std::find(s->channels.begin(), s->channels.end(), ch) != s->channels.end()) {
+        if (!s->peer_closed &&
+            std::find(s->channels.begin(), s->channels.end(), ch) != s->channels.end()) {
           out.push_back(ch);
           break;
         }
     }
     return out;
   };
-  while (!is_flushing(p) && std::chrono::steady_clock::now() < deadline) {
-    if (unconfirmed_channels().empty()) break;
+  while (!is_flushing(p)) {
+    auto waiting = unconfirmed_channels();
+    if (waiting.empty()) break;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline &&
+        !(backlog && now < backoff_deadline &&
+          std::all_of(waiting.begin(), waiting.end(), sctp_up)))
+      break;
     nap(p, 20ms);
   }
+  auto waited = std::max(deadline, std::min(std::chrono::steady_clock::now(), backoff_deadline));
   std::string unconfirmed;
   for (auto *ch : unconfirmed_channels()) {
     auto *cs = channel_state(ch);
@@ -812,7 +858,7 @@ void drain_channels(GstRtcPeer *self)
         ("channels not closed by the peer within %d s of the end of stream (the last messages may "
          "be "
          "lost): %s",
-         int(std::chrono::duration_cast<std::chrono::seconds>(deadline - drain_start).count()),
+         int(std::chrono::duration_cast<std::chrono::seconds>(waited - drain_start).count()),
          unconfirmed.c_str()));
   for (auto *ch : channels) gst_object_unref(ch);
 }

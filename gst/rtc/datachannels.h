@@ -43,6 +43,10 @@ constexpr auto kEosLinger = 1500ms; // at EOS, after the channels drained (see d
  * wait ends at kCloseWait as before). */
 constexpr auto kCloseWait = 10s;
 constexpr auto kCloseWaitMore = 120s;
+// After the close, for a stream still queued at EOS whose association is up: one of usrsctp's
+// maximum retransmission timeouts (60 s).
+constexpr auto kRtoBackoffWait = 60s;
+constexpr auto kPeerCloseLinger = 8s; // a peer closed all its channels: its session ends then
 constexpr const char *kDefaultChannel = "pointcast";
 constexpr uint64_t kMinChunk = 256; // a piece must hold the fragment announcement
 // What one remote peer may open: channels on its connection, and distinct labels (each becomes a

@@ -502,7 +502,7 @@ static gboolean gst_rtc_peer_send_event(GstElement *element, GstEvent *event)
       data_sinks = !p->data_sinks.empty();
       // With no peer connected there are no replies to wait for: end the src pads now.
       bool connected = false;
-      for (auto &[id, sess] : p->sessions) connected |= sess->connected;
+      for (auto &[id, sess] : p->sessions) connected |= sess->connected && !sess->peer_closed;
       sending = connected && !p->eos_posted && !sinks_ended(p, fed_by_self);
       if (sending && p->ctx.context()) {
         cancel_timeout(self, &p->src_eos_timer);

@@ -36,6 +36,7 @@ struct Session {
   GstWebRTCSessionDescription *offer = nullptr, *answer = nullptr;
   // Written on the context thread, read from others (get_property, streaming threads).
   std::atomic<bool> removed{false};
+  std::atomic<bool> peer_closed{false}; // closed all its channels; removed a moment later
   std::atomic<bool> connected{false};
   bool remote_set = false;  // ctx thread
   bool trickle = true;      // ctx thread
