@@ -470,6 +470,19 @@ void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s, bool a
   }
 }
 
+/* The state of a webrtcbin's SCTP transport; NEW while it has none yet. */
+static GstWebRTCSCTPTransportState sctp_state(GstElement *webrtc)
+{
+  GstWebRTCSCTPTransport *t = nullptr;
+  g_object_get(webrtc, "sctp-transport", &t, nullptr);
+  GstWebRTCSCTPTransportState st = GST_WEBRTC_SCTP_TRANSPORT_STATE_NEW;
+  if (t) {
+    g_object_get(t, "state", &st, nullptr);
+    gst_object_unref(t);
+  }
+  return st;
+}
+
 /* The answerer opens its own channels once SCTP is up: channels created earlier sometimes never
  * open with webrtcbin 1.22 when the DTLS role is not settled yet. Polled on the context thread. */
 void open_channels_when_ready(GstRtcPeer *self, std::weak_ptr<Session> weak, int tries)
@@ -477,14 +490,7 @@ void open_channels_when_ready(GstRtcPeer *self, std::weak_ptr<Session> weak, int
   ASSERT_CTX(self);
   auto s = weak.lock();
   if (!s || s->removed) return;
-  GstWebRTCSCTPTransport *t = nullptr;
-  g_object_get(s->webrtc, "sctp-transport", &t, nullptr);
-  GstWebRTCSCTPTransportState st = GST_WEBRTC_SCTP_TRANSPORT_STATE_NEW;
-  if (t) {
-    g_object_get(t, "state", &st, nullptr);
-    gst_object_unref(t);
-  }
-  if (st == GST_WEBRTC_SCTP_TRANSPORT_STATE_CONNECTED) {
+  if (sctp_state(s->webrtc) == GST_WEBRTC_SCTP_TRANSPORT_STATE_CONNECTED) {
     auto *p = self->priv;
     create_channels(self, s, p->signaller && p->signaller->answerer_opens_channel(s->id));
     return;
@@ -806,14 +812,7 @@ void drain_channels(GstRtcPeer *self)
     for (auto &[id, s] : p->sessions) {
       if (std::find(s->channels.begin(), s->channels.end(), ch) == s->channels.end()) continue;
       if (!s->connected || !s->webrtc) return false;
-      GstWebRTCSCTPTransport *t = nullptr;
-      g_object_get(s->webrtc, "sctp-transport", &t, nullptr);
-      GstWebRTCSCTPTransportState st = GST_WEBRTC_SCTP_TRANSPORT_STATE_CLOSED;
-      if (t) {
-        g_object_get(t, "state", &st, nullptr);
-        gst_object_unref(t);
-      }
-      return st == GST_WEBRTC_SCTP_TRANSPORT_STATE_CONNECTED;
+      return sctp_state(s->webrtc) == GST_WEBRTC_SCTP_TRANSPORT_STATE_CONNECTED;
     }
     return false;
   };
