@@ -764,12 +764,21 @@ void drain_channels(GstRtcPeer *self)
   // moment for the remote to consume what its SCTP stack holds: webrtcbin (1.22) drops messages
   // still queued in its sctpdec when the stream is reset, so closing right away can lose the last
   // large message.
+  // A peer that left the room (its session removed after the grace period) takes nothing more:
+  // what is queued to it is counted in a warning below, not waited for.
+  auto live = [&](GstWebRTCDataChannel *ch) {
+    std::lock_guard lk(p->lock);
+    for (auto &[id, s] : p->sessions)
+      if (!s->removed && std::find(s->channels.begin(), s->channels.end(), ch) != s->channels.end())
+        return true;
+    return false;
+  };
   auto progress = std::chrono::steady_clock::now(), drain_start = progress;
   guint64 least = G_MAXUINT64, at_start = G_MAXUINT64;
   while (!is_flushing(p)) {
     guint64 total = 0;
     for (auto *ch : channels)
-      if (auto *cs = channel_state(ch); cs && cs->open) total += buffered_amount(ch);
+      if (auto *cs = channel_state(ch); cs && cs->open && live(ch)) total += buffered_amount(ch);
     if (at_start == G_MAXUINT64) at_start = total;
     if (total == 0) break;
     auto now = std::chrono::steady_clock::now();
@@ -781,7 +790,15 @@ void drain_channels(GstRtcPeer *self)
     nap(p, 20ms);
   }
   // Said at once: an application that stops on the error loses nothing more by it.
-  report_lost(self, count_undelivered(channels));
+  std::vector<GstWebRTCDataChannel *> to_live, to_gone;
+  for (auto *ch : channels) (live(ch) ? to_live : to_gone).push_back(ch);
+  report_lost(self, count_undelivered(to_live));
+  if (auto gone = count_undelivered(to_gone); gone.lost)
+    GST_ELEMENT_WARNING(self, RESOURCE, WRITE,
+                        ("%" G_GUINT64_FORMAT " data channel messages were not delivered to peers "
+                         "that left",
+                         gone.lost),
+                        ("%s", gone.detail.c_str()));
   bool connected = false;
   {
     std::lock_guard lk(p->lock);
