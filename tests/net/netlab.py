@@ -50,6 +50,16 @@ def check(cond, msg):
     print("  ok:", msg)
 
 
+def run_cases(cases, names, need_turn=False):
+    """Runs each named test case (`cases["case_" + name](lab)`) in a lab of its own."""
+    require_root(need_turn=need_turn)
+    for name in names:
+        print(f"{name}:")
+        with Lab() as lab:
+            cases[f"case_{name}"](lab)
+    return 0
+
+
 def require_root(need_turn=False):
     """Exits with meson's skip status, saying why, when this machine cannot run the lab."""
     if os.geteuid() != 0:

@@ -110,12 +110,7 @@ TARGETS = {"noisy_pct": 75, "noisy_p99": 275, "drop_pct": 85, "drop_back_s": 3.0
 
 
 def main():
-    netlab.require_root()
-    for name in sys.argv[1:]:
-        print(f"{name}:")
-        with netlab.Lab() as lab:
-            globals()[f"case_{name}"](lab)
-    return 0
+    return netlab.run_cases(globals(), sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -317,12 +317,8 @@ def case_turn_nopath(lab):
 
 
 def main():
-    netlab.require_root(need_turn=any(c.startswith("turn") for c in sys.argv[1:]))
-    for name in sys.argv[1:]:
-        print(f"{name}:")
-        with netlab.Lab() as lab:
-            globals()[f"case_{name}"](lab)
-    return 0
+    names = sys.argv[1:]
+    return netlab.run_cases(globals(), names, need_turn=any(c.startswith("turn") for c in names))
 
 
 if __name__ == "__main__":
