@@ -245,6 +245,7 @@ static void rebuild(GstRtcPeer *self, const std::string &id, const std::string &
         remove_session(self, id, "could not reconnect");
         return;
       }
+      s->keep_srcs = true;
       remove_session(self, id, "reconnecting again");
       rebuild(self, id, type, n);
     });
@@ -276,6 +277,8 @@ bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *
                        "confirmation may be lost (%" G_GUINT64_FORMAT " sent on this connection)",
                        why, rebuilding ? "making a new connection" : "removing this peer",
                        unconfirmed, sent));
+  // Its tracks go on from the same src pads once the new connection (ours or the remote's) is up.
+  s->keep_srcs = true;
   remove_session(self, id, std::string("connection lost: ") + why);
   if (rebuilding) rebuild(self, id, type, 0);
   return true;
