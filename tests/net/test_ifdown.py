@@ -16,7 +16,9 @@ d1 comes up, d0 is deleted mid-stream.
 - browser: video from rtcpeer to the viewer page in headless Chromium (skipped without node,
   Chromium and playwright-core), which must take rtcpeer's rebuilt connection as a new one.
 
-Usage: test_ifdown.py [points|video|browser]   (default: all, each in its own namespace)"""
+- video_answerer: the same with a role=answerer viewer linking `rtc.video_0`.
+
+Usage: test_ifdown.py [points|video|video_answerer|browser]   (default: all, each in its own namespace)"""
 import json
 import os
 import re
@@ -139,7 +141,7 @@ VIDEO_AFTER_S = 3.0  # frames must keep coming this long after they resumed
 VIDEO_MIN_FPS = 10   # of the 30 sent, in that time
 
 
-def case_video(work):
+def case_video(work, viewer="", link="rtc."):
     """Video only, rtcpeer to rtcpeer: 320x240 at 30 fps with the frame mark; the viewer decodes,
     reads the mark (balldetect) and writes one file per frame from the one pad it linked."""
     namespace_setup()
@@ -153,7 +155,7 @@ def case_video(work):
         # sink syncs and drops frames 20 ms late, as a video sink does: frames of the new
         # connection with timestamps off the running time would be dropped or held.
         rx = Gst(work, "rx", f"rtcpeer name=rtc signaling={daemon.ws} room=vid peer-id=rx-vid "
-                 f"rtc. ! queue ! videoconvert ! balldetect ! npypack ! multifilesink sync=true "
+                 f"{viewer} {link} ! queue ! videoconvert ! balldetect ! npypack ! multifilesink sync=true "
                  f"max-lateness=20000000 location={rdir}/%06d.npy", {})
         tx = Gst(work, "tx", "ballsrc mark=true ! video/x-raw,format=I420,width=320,height=240,"
                  "framerate=30/1 ! queue ! rtc.video_0 rtcpeer name=rtc "
@@ -314,7 +316,14 @@ def case_browser(work):
         daemon.kill()
 
 
-CASES = {"points": case_points, "video": case_video, "browser": case_browser}
+def case_video_answerer(work):
+    """The same with a viewer that only answers (it waits for the sender's new offer) and links
+    its pad by name, as pipelines/ball-tracker.pipeline does."""
+    case_video(work, viewer="role=answerer", link="rtc.video_0")
+
+
+CASES = {"points": case_points, "video": case_video, "video_answerer": case_video_answerer,
+         "browser": case_browser}
 
 
 def main():
