@@ -5,8 +5,10 @@
 #include "rtc/session.h"
 
 #include <algorithm>
+#include <array>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -156,37 +158,43 @@ static std::set<std::string> host_addresses()
  * candidate's address. A silent path whose address is still there is an outage that may end (a
  * link down for a while keeps its connection, as before); an address gone elsewhere on the host
  * (another interface, a container network) is not this path's. */
-static std::string vanished_address(const std::shared_ptr<Session> &s)
+static std::string vanished_address(const std::shared_ptr<Session> &s, bool *of_selected)
 {
+  *of_selected = false;
   auto have = host_addresses();
   std::string selected;
   {
     std::lock_guard lk(s->watch->lock);
     selected = s->watch->selected_local;
   }
-  bool known = false;
+  // candidate:FOUNDATION COMPONENT TRANSPORT PRIORITY ADDRESS PORT typ TYPE [raddr BASE ...]
+  std::vector<std::array<std::string, 10>> cands;
+  std::set<std::string> hosts;
   for (auto &c : s->local_candidates) {
-    // candidate:FOUNDATION COMPONENT TRANSPORT PRIORITY ADDRESS PORT typ TYPE [raddr BASE ...]
     std::istringstream in(c.candidate);
-    std::string f[10];
+    auto &f = cands.emplace_back();
     for (auto &x : f) in >> x;
+    if (f[6] == "typ" && f[7] == "host") hosts.insert(f[4]);
+  }
+  bool known = false;
+  for (auto &f : cands) {
     if (f[6] != "typ") continue;
     std::string foundation = f[0].substr(f[0].find(':') + 1);
-    // A server-reflexive or relayed candidate sends from its base (raddr).
-    std::string base = f[7] == "host" ? f[4] : f[8] == "raddr" ? f[9] : "";
     if (!selected.empty() && foundation != selected) continue;
-    if (base.empty() || base == "0.0.0.0") continue;
+    // A server-reflexive or relayed candidate sends from its base: its raddr when that is one of
+    // our host addresses (a relayed one may name its mapped address there instead).
+    std::string base = f[7] == "host" ? f[4] : f[8] == "raddr" ? f[9] : "";
+    if (base.empty() || !hosts.count(base)) continue;
     known = true;
+    *of_selected = !selected.empty();
     if (!have.count(base)) return base;
   }
+  *of_selected = false;
   if (known || selected.empty()) return "";
-  // The selected candidate's line was not seen (or names no base): any host candidate's.
-  for (auto &c : s->local_candidates) {
-    std::istringstream in(c.candidate);
-    std::string f[8];
-    for (auto &x : f) in >> x;
-    if (f[6] == "typ" && f[7] == "host" && !have.count(f[4])) return f[4];
-  }
+  // The selected candidate's line was not seen (peer-reflexive), or names no base of ours: any
+  // host candidate's.
+  for (auto &h : hosts)
+    if (!have.count(h)) return h;
   return "";
 }
 
@@ -198,9 +206,10 @@ static void check_path(GstRtcPeer *self, const std::weak_ptr<Session> &weak)
   s->watch_timer = 0;
   gint64 armed = s->watch->armed_us;
   if (armed && g_get_monotonic_time() - armed > kSilenceUs && carries_anything(self, s)) {
-    std::string gone = vanished_address(s);
-    std::string why =
-        "nothing came back for 3 s after sending and the local address " + gone + " is gone";
+    bool of_selected;
+    std::string gone = vanished_address(s, &of_selected);
+    std::string why = "nothing came back for 3 s after sending and the local address " + gone +
+        (of_selected ? " of the selected ICE pair" : "") + " is gone";
     if (!gone.empty() && lose_path(self, s, why.c_str())) return;
   }
   s->watch_timer = add_timeout(self, kCheckMs, [self, weak] { check_path(self, weak); });

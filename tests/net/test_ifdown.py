@@ -193,6 +193,9 @@ def case_video(work, viewer="", link="rtc."):
               f"{resumed:.2f} s; {more} frames in the {VIDEO_AFTER_S:.0f} s after; first frame "
               f"number after: {after[0] if after else None}; rebuilt by "
               f"{', '.join(g.name for g in lost) or 'nobody'}")
+        for g in lost:  # why each side rebuilt
+            why = [l for l in g.text().splitlines() if "after sending" in l and "gone" in l]
+            print(f"{g.name}: {why[0] if why else '?'}")
         assert lost, "no side noticed the dead path (the test did not test a rebuild)"
         assert resumed <= VIDEO_BOUND_S, f"frames resumed after {resumed:.2f} s (bound {VIDEO_BOUND_S} s)"
         assert more >= VIDEO_MIN_FPS * VIDEO_AFTER_S, (
