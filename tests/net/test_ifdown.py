@@ -13,12 +13,13 @@ d1 comes up, d0 is deleted mid-stream.
   viewer's `rtc. ! ...` links the first video pad only, and frames must come out of it again
   within VIDEO_BOUND_S and keep coming, later frames than before.
 
-- browser: video from rtcpeer to the viewer page in headless Chromium (skipped without node,
-  Chromium and playwright-core), which must take rtcpeer's rebuilt connection as a new one.
+- browser, browser_firefox: video from rtcpeer to the viewer page in headless Chromium or
+  Firefox ESR (skipped without node, the browser and its driver), which must take rtcpeer's
+  rebuilt connection as a new one.
 
 - video_answerer: the same with a role=answerer viewer linking `rtc.video_0`.
 
-Usage: test_ifdown.py [points|video|video_answerer|browser]   (default: all, each in its own namespace)"""
+Usage: test_ifdown.py [points|video|video_answerer|browser|browser_firefox]   (default: all, each in its own namespace)"""
 import json
 import os
 import re
@@ -210,25 +211,32 @@ def case_video(work, viewer="", link="rtc."):
         daemon.kill()
 
 
-def browser_missing():
+BROWSERS = {  # as tests/web/browsers.mjs drives them
+    "chromium": ("POINTCAST_CHROMIUM", "/usr/bin/chromium", "playwright-core"),
+    "firefox": ("POINTCAST_FIREFOX", "/usr/bin/firefox-esr", "puppeteer-core"),
+}
+
+
+def browser_missing(name):
     """Why the browser case cannot run here, or ''."""
+    env, default, driver = BROWSERS[name]
     if not shutil.which("node"):
         return "no node"
-    if not os.path.exists(os.environ.get("POINTCAST_CHROMIUM", "/usr/bin/chromium")):
-        return "no Chromium"
-    if not os.path.isdir(os.path.join(SRC, "tests", "web", "node_modules", "playwright-core")):
-        return "no playwright-core (./pointcast setup installs it)"
+    if not os.path.exists(os.environ.get(env, default)):
+        return f"no {name}"
+    if not os.path.isdir(os.path.join(SRC, "tests", "web", "node_modules", driver)):
+        return f"no {driver} (./pointcast setup installs it)"
     return ""
 
 
 class Page:
-    """The viewer page in headless Chromium (tests/web/watch_page.mjs): its stats, every 100 ms."""
+    """The viewer page in a headless browser (tests/web/watch_page.mjs): its stats, every 100 ms."""
 
-    def __init__(self, work, url):
+    def __init__(self, work, url, browser):
         self.lines, self.end = [], None
         self.log = open(os.path.join(work, "page.log"), "w")
         self.proc = subprocess.Popen(
-            ["node", os.path.join(SRC, "tests", "web", "watch_page.mjs"), url, work],
+            ["node", os.path.join(SRC, "tests", "web", "watch_page.mjs"), url, work, browser],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -256,21 +264,23 @@ class Page:
         return (self.end or {}).get("log", "")
 
 
-def case_browser(work):
+def case_browser(work, browser="chromium"):
     """rtcpeer sending video to the viewer page in Chromium: rtcpeer's rebuilt connection is a
     new offer from the same peer id (the same certificate, new ICE credentials), which the page
     must take as a new connection; its video element plays again within VIDEO_BOUND_S."""
-    missing = browser_missing()
+    missing = browser_missing(browser)
     if missing:
         print(f"skip: {missing}")
         return 77
     namespace_setup()
+    if browser == "firefox":
+        sh("ip", "route", "add", "default", "dev", "d0")  # Firefox gathers only with one
     os.makedirs(os.path.join(work, "a"))
     daemon = Daemon(os.path.join(work, "a"),
                     args=["--web-root", os.path.join(SRC, "signaling", "web")]).start()
     tx = page = None
     try:
-        page = Page(work, f"http://127.0.0.1:{daemon.port}/?room=vidb&connect=1")
+        page = Page(work, f"http://127.0.0.1:{daemon.port}/?room=vidb&connect=1", browser)
         tx = Gst(work, "tx", "ballsrc mark=true ! video/x-raw,format=I420,width=320,height=240,"
                  "framerate=30/1 ! queue ! rtc.video_0 rtcpeer name=rtc "
                  f"signaling={daemon.ws} room=vidb peer-id=tx-vidb wait-for-peers=1", {})
@@ -280,6 +290,8 @@ def case_browser(work):
                 f"the page played {page.last()} before the change:\n{tx.text()[-2000:]}")
             time.sleep(0.1)
         iface("d1", "10.77.1.1/24")
+        if browser == "firefox":  # the default route moves over, as when Wi-Fi goes down
+            sh("ip", "route", "add", "default", "dev", "d1", "metric", "100")
         time.sleep(0.3)
         sh("ip", "link", "del", "d0")
         t0 = time.monotonic()
@@ -325,8 +337,13 @@ def case_video_answerer(work):
     case_video(work, viewer="role=answerer", link="rtc.video_0")
 
 
+def case_browser_firefox(work):
+    """The same towards the page in Firefox ESR."""
+    return case_browser(work, "firefox")
+
+
 CASES = {"points": case_points, "video": case_video, "video_answerer": case_video_answerer,
-         "browser": case_browser}
+         "browser": case_browser, "browser_firefox": case_browser_firefox}
 
 
 def main():

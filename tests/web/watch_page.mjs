@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// Opens the viewer page in headless Chromium and prints its window.pointcast.stats() as one JSON
+// Opens the viewer page in headless Chromium (or Firefox) and prints its window.pointcast.stats() as one JSON
 // line every 100 ms, for a test in another language (tests/net/test_ifdown.py, case browser).
 // Ends when stdin closes or on SIGTERM, printing the page's log as {"log": ...} first.
-//   node tests/web/watch_page.mjs URL PROFILE_DIR
+//   node tests/web/watch_page.mjs URL PROFILE_DIR [chromium|firefox]
 import { launchBrowser } from './browsers.mjs';
 
-const [url, profileRoot] = process.argv.slice(2);
-const browser = await launchBrowser('chromium', profileRoot);
+const [url, profileRoot, name = 'chromium'] = process.argv.slice(2);
+const browser = await launchBrowser(name, profileRoot);
 const page = await browser.newPage(url);
 let running = true;
 const stop = () => {
