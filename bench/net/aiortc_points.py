@@ -53,7 +53,7 @@ async def send(host, port, sent_dir, n, rate, points, timeout):
         channel.send(data)
     # What aiortc can say at best: its SCTP has no chunk left that the peer did not acknowledge
     # (private state of aiortc 1.4's RTCSctpTransport; it has no public API for this).
-    sctp = pc.sctp.transport
+    sctp = pc.sctp
     ended = time.monotonic()
 
     def pending():

@@ -124,7 +124,7 @@ def run_points_aiortc(settings, n=200, rate=20, points=1000, timeout=240):
         start = time.monotonic()
         tx = lab.popen(net.a, ["/usr/bin/python3", AIORTC_POINTS, "send", net.addr_a, port, sdir,
                                str(n), str(rate), str(points), str(timeout)],
-                       log="aio-tx", stderr=subprocess.DEVNULL)
+                       log="aio-tx", stderr=open(os.path.join(lab.workdir, "aio-tx.err"), "w"))
         lab.popen(net.b, ["/usr/bin/python3", AIORTC_POINTS, "recv", net.addr_a, port, rdir],
                   log="aio-rx")
         try:
@@ -140,11 +140,10 @@ def run_points_aiortc(settings, n=200, rate=20, points=1000, timeout=240):
         r = compare(sdir, rdir)
         r.update(seconds=time.monotonic() - start, tail_s=arrival_tail(lab, "aio-sent/*", "aio-recv/*"))
         out = lab.read_log("aio-tx").strip().splitlines()
-        if out:
-            try:
-                r.update(json.loads(out[-1]))
-            except ValueError:
-                pass
+        try:
+            r.update(json.loads(out[-1]))
+        except (IndexError, ValueError):
+            r["sender_failed"] = open(os.path.join(lab.workdir, "aio-tx.err")).read()[-300:]
         return r
 
 
@@ -242,6 +241,9 @@ def summary_points(r):
         text += f", last {r['tail_s']:.1f} s after it was made"
     for e in r.get("errors", []):
         text += "; " + e.split(": ", 2)[-1][:100]
+    if r.get("sender_failed") is not None:
+        text += "; the sender failed: " + r["sender_failed"].strip().splitlines()[-1:][0][:100] \
+            if r["sender_failed"].strip() else "; the sender printed nothing"
     if r.get("all_acked") is False:
         text += f"; not all acknowledged after {r.get('drain_s')} s"
     return text

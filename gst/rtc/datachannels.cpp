@@ -951,6 +951,7 @@ void drain_channels(GstRtcPeer *self)
     guint64 least = G_MAXUINT64, acked = 0;
     std::chrono::steady_clock::time_point progress;
     bool done = false, stalled = false;
+    std::chrono::steady_clock::duration longest{}; // without progress (for the log)
   };
   auto drain_start = std::chrono::steady_clock::now(), progress = drain_start;
   std::vector<Drain> drains;
@@ -971,6 +972,7 @@ void drain_channels(GstRtcPeer *self)
         progress = std::max(progress, now);
         continue;
       }
+      d.longest = std::max(d.longest, now - d.progress);
       if (amount < d.least || acked > d.acked) {
         d.least = std::min(d.least, amount);
         d.acked = acked;
@@ -991,10 +993,12 @@ void drain_channels(GstRtcPeer *self)
     std::lock_guard lk(d.cs->acct);
     GST_INFO_OBJECT(self,
                     "channel '%s' to '%s': %" G_GUINT64_FORMAT " messages sent, %" G_GUINT64_FORMAT
-                    " known to have arrived (%" G_GUINT64_FORMAT " acknowledged%s)%s",
+                    " known to have arrived (%" G_GUINT64_FORMAT
+                    " acknowledged%s), at most %d ms without progress%s",
                     d.cs->label.c_str(), d.cs->peer.c_str(), d.cs->sent_msgs,
                     d.cs->sent_msgs - unconfirmed, d.cs->acked.load(),
                     d.cs->ack_seen ? "" : ", the peer does not acknowledge",
+                    int(std::chrono::duration_cast<std::chrono::milliseconds>(d.longest).count()),
                     d.stalled ? ", given up" : "");
   }
   // Said at once: an application that stops on the error loses nothing more by it.
