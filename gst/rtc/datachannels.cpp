@@ -1114,6 +1114,31 @@ void drain_channels(GstRtcPeer *self)
   for (auto *ch : channels) gst_object_unref(ch);
 }
 
+void warn_unconfirmed(GstRtcPeer *self, const std::string &peer,
+                      const std::vector<GstWebRTCDataChannel *> &channels, const std::string &why)
+{
+  auto *p = self->priv;
+  {
+    std::lock_guard lk(p->lock);
+    if (p->flushing || p->eos_posted) return;
+  }
+  if (why.rfind("connection lost:", 0) == 0) return;
+  std::vector<GstWebRTCDataChannel *> sent_on;
+  for (auto *ch : channels) {
+    GstWebRTCDataChannelState st;
+    g_object_get(ch, "ready-state", &st, nullptr);
+    // A closed channel's stream reset completed, after the peer got everything sent before.
+    if (st != GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED && channel_state(ch)) sent_on.push_back(ch);
+  }
+  auto u = count_undelivered(sent_on);
+  if (u.lost)
+    GST_ELEMENT_WARNING(self, RESOURCE, WRITE,
+                        ("Removed the connection to peer '%s'", peer.c_str()),
+                        ("%s; %" G_GUINT64_FORMAT " data channel messages sent to it without "
+                         "confirmation may be lost (%s)",
+                         why.c_str(), u.lost, u.detail.c_str()));
+}
+
 gboolean data_sink_event(GstPad *pad, GstObject *parent, GstEvent *event)
 {
   auto *self = GST_RTC_PEER(parent);

@@ -162,4 +162,10 @@ gboolean data_sink_event(GstPad *pad, GstObject *parent, GstEvent *event);
 // At EOS, on the thread that ends the last sink: everything sent out, then the channels closed.
 void drain_channels(GstRtcPeer *self);
 
+/* A session is removed (remove_session, before its channels are let go): a warning naming the
+ * messages sent on them not known to have arrived, unless none, we are stopping or at EOS (the
+ * drain counted them), or `why` is a lost path (lose_path warned already). */
+void warn_unconfirmed(GstRtcPeer *self, const std::string &peer,
+                      const std::vector<GstWebRTCDataChannel *> &channels, const std::string &why);
+
 } // namespace pointcast::rtc
