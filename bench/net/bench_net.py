@@ -3,7 +3,8 @@
 """pointcast on impaired links (tests/net: two network namespaces joined by pcnet-router),
 next to issue 13's targets: the ball loop (ball-sender + ball-tracker; with --aiortc also
 ball-sender + tests/ball/aiortc_tracker.py, aiortc's NACK/PLI/REMB on the receiving side) and
-the points counter stream (1,000 x 3 float32 at 20 Hz, 200 messages), scenario by scenario.
+the points counter stream (1,000 x 3 float32 at 20 Hz, 200 messages; with --aiortc also between
+two aiortc peers, bench/net/aiortc_points.py, outside the TURN scenarios), scenario by scenario.
 Prints one table. Figures only: a target not met is reported, not a failure (exit 1 only when
 the harness itself fails).
 
