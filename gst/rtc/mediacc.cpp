@@ -230,6 +230,7 @@ struct EncoderControl::Shared {
     cc::LayerSelector selector;
   };
   std::map<std::string, Peer> peers;
+  std::map<std::string, double> overhead; // set_overhead, kept across watch()
   uint32_t applied = 0;
   // Layered VP8 (set_temporal_layers): the cumulative layer targets applied, and the cumulative
   // layer rates measured at the encoder's output (bit/s, over about a second).
@@ -270,8 +271,14 @@ int64_t now_us()
 
 uint32_t EncoderControl::Shared::update_locked()
 {
+  // Each viewer's target for the encoder: its controller's less what its link carries beside
+  // the encoder's bits (set_overhead).
   std::vector<uint32_t> targets;
-  for (auto &[id, p] : peers) targets.push_back(p.ctl->target_bps());
+  for (auto &[id, p] : peers) {
+    auto o = overhead.find(id);
+    double share = o == overhead.end() ? 0.0 : o->second;
+    targets.push_back(uint32_t(double(p.ctl->target_bps()) / (1.0 + share)));
+  }
   if (targets.empty()) return 0;
   auto a = cc::allocate(targets, cc::kViewerFloorBps, cfg.min_bps, cfg.max_bps);
   // Fewer frames only when the target binds: an encoder that sends less than it (a still
@@ -284,10 +291,11 @@ uint32_t EncoderControl::Shared::update_locked()
     for (uint32_t t : targets)
       if (t < a.encoder_bps && (!slowest || t < slowest)) slowest = t;
     auto want = cc::Layering::targets(a.encoder_bps, slowest, cfg.min_bps);
+    size_t i = 0;
     for (auto &[id, p] : peers) {
       // A viewer the encoder's rate fits gets everything (the one it follows, and those above
       // it); the others what the measured layer rates say fits.
-      uint32_t t = p.ctl->target_bps();
+      uint32_t t = targets[i++];
       int w = t >= a.encoder_bps ? cc::Layering::kLayers - 1
                                  : cc::Layering::choose(t, layer_bps, p.selector.layer());
       if (w != p.wanted)
@@ -669,6 +677,20 @@ void EncoderControl::forget(const std::string &peer)
     gst_pad_remove_probe(p.frames, p.frames_probe);
     gst_object_unref(p.frames);
   }
+}
+
+void EncoderControl::set_overhead(const std::string &peer, double share)
+{
+  uint32_t rate = 0;
+  {
+    std::lock_guard lk(shared_->lock);
+    if (share > 0)
+      shared_->overhead[peer] = share;
+    else
+      shared_->overhead.erase(peer);
+    rate = shared_->update_locked();
+  }
+  shared_->set_rate(rate);
 }
 
 uint32_t EncoderControl::bitrate_bps() const

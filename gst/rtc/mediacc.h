@@ -92,6 +92,9 @@ public:
    * forget() or with the pads. */
   void watch(const std::string &peer, GstPad *pad, GstPad *frames = nullptr);
   void forget(const std::string &peer);
+  /* What PEER's link carries beyond the encoder's bits, as a share of them (its FEC packets,
+   * rtc/fec.h): that viewer's target for the encoder is its controller's / (1 + SHARE). */
+  void set_overhead(const std::string &peer, double share);
   uint32_t bitrate_bps() const;
   double frame_fraction() const;
   // The layers (0: base only .. cc::Layering::kLayers - 1: all) PEER gets now; -1: unknown peer.
