@@ -351,6 +351,13 @@ int Layering::choose(uint32_t target, const std::array<double, kLayers> &rates, 
   return best;
 }
 
+unsigned Layering::keyframe_pct(uint32_t total, uint32_t slowest)
+{
+  if (!slowest || !total) return 250;
+  double frame = double(total) / 30;
+  return unsigned(std::clamp(100 * 0.3 * double(slowest) / frame, 50.0, 250.0));
+}
+
 bool LayerSelector::pass(int layer, bool sync, bool key, int wanted)
 {
   wanted = std::clamp(wanted, 0, Layering::kLayers - 1);

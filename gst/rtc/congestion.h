@@ -174,6 +174,12 @@ struct Layering {
    * RATES of the stream now, currently at CURRENT: the highest whose rate fits the target, with
    * 10 % of hysteresis against flapping at the edge; the base layer always. */
   static int choose(uint32_t target, const std::array<double, kLayers> &rates, int current);
+  /* vp8enc's max-intra-bitrate (% of an average frame at TOTAL) for a keyframe that the slowest
+   * layer-limited viewer (SLOWEST, 0: none) takes in about 0.3 s: a keyframe any viewer asks for
+   * goes to all, and one sized for the fast viewers (2.5 frames at 1.5 Mbit/s: 15 kB) is half a
+   * second of a 250 kbit/s link, a burst its queue drops. 250 % without such a viewer (the noisy
+   * 1 Mbit/s run's setting), at least 50 %. */
+  static unsigned keyframe_pct(uint32_t total, uint32_t slowest);
 };
 
 /* One viewer's view of a layered stream: frames above its layer are dropped (before its own

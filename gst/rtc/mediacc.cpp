@@ -238,6 +238,7 @@ struct EncoderControl::Shared {
   std::array<uint32_t, cc::Layering::kLayers> applied_layers{};
   std::array<double, cc::Layering::kLayers> layer_bps{};
   std::array<uint64_t, cc::Layering::kLayers> layer_bytes{};
+  guint intra_pct = 0; // max-intra-bitrate applied (0: the encoder's own setting still)
   double fraction = 1.0, credit = 0;
   KeyframeGate keyframes;
   cc::FrameClock clock;
@@ -255,6 +256,7 @@ struct EncoderControl::Shared {
   uint32_t update_locked();
   void set_rate(uint32_t bps);
   std::array<uint32_t, cc::Layering::kLayers> pending_layers{}; // with update_locked's rate
+  guint pending_intra = 0;
 };
 
 namespace {
@@ -305,6 +307,7 @@ uint32_t EncoderControl::Shared::update_locked()
     uint32_t base = applied_layers[0];
     layers_moved = !base || std::fabs(double(want[0]) - base) >= 0.05 * base;
     pending_layers = want;
+    pending_intra = cc::Layering::keyframe_pct(a.encoder_bps, slowest);
   }
   // Small steps are noise; each change reconfigures the encoder.
   if (applied && std::fabs(double(a.encoder_bps) - applied) < 0.03 * applied && !layers_moved)
@@ -344,11 +347,14 @@ void EncoderControl::Shared::set_rate(uint32_t bps)
   if (!bps) return;
   if (layered) {
     std::array<uint32_t, cc::Layering::kLayers> layers;
+    guint intra = 0;
     {
       std::lock_guard lk(lock);
       layers = applied_layers;
+      if (pending_intra != intra_pct) intra = intra_pct = pending_intra;
     }
     set_layer_targets(encoder, layers);
+    if (intra) g_object_set(encoder, "max-intra-bitrate", gint(intra), nullptr);
   }
   if (kbit)
     g_object_set(encoder, "bitrate", guint(std::max<uint32_t>(1, bps / 1000)), nullptr);

@@ -128,7 +128,9 @@ def case_fast_slow(lab):
     check(s["increasing"], "slow viewer's frames in order, their marks read")
     check(s["kbps"] <= 260, f"slow viewer's link carried {s['kbps']} kbit/s")
     check(s["gap"] <= 1.0, f"slow viewer's longest gap {s['gap']} s")
-    check(s["late_p99"] is not None and s["late_p99"] <= 400,
+    # Measured 257-370 ms (its 250 kbit/s carry RTCP and retransmissions beside ~120 kbit/s of
+    # base layer; the jitterbuffer holds frames behind a repair); room for a loaded machine.
+    check(s["late_p99"] is not None and s["late_p99"] <= 500,
           f"slow viewer's frames late by p99 {s['late_p99']} ms")
 
 

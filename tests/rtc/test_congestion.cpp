@@ -330,6 +330,10 @@ void test_layer_targets()
   CHECK(L::choose(710'000, rates, 1) == 1); // staying: it fits
   CHECK(L::choose(690'000, rates, 1) == 0);
   CHECK(L::kLayerId[0] == 0 && L::kDecimator[0] == L::kPeriod);
+  // Keyframes: the slow viewer's 0.3 s, within 50-250 % of an average frame.
+  CHECK(L::keyframe_pct(1'500'000, 0) == 250);
+  CHECK(L::keyframe_pct(1'500'000, 150'000) == 90);
+  CHECK(L::keyframe_pct(1'500'000, 20'000) == 50);
 }
 
 // One viewer's selector: down at once, up only at a sync frame of the new layer or a keyframe;
