@@ -345,21 +345,22 @@ static void set_layer_targets(GstElement *encoder,
 void EncoderControl::Shared::set_rate(uint32_t bps)
 {
   if (!bps) return;
-  if (layered) {
-    std::array<uint32_t, cc::Layering::kLayers> layers;
-    guint intra = 0;
-    {
-      std::lock_guard lk(lock);
-      layers = applied_layers;
-      if (pending_intra != intra_pct) intra = intra_pct = pending_intra;
-    }
-    set_layer_targets(encoder, layers);
-    if (intra) g_object_set(encoder, "max-intra-bitrate", gint(intra), nullptr);
-  }
   if (kbit)
     g_object_set(encoder, "bitrate", guint(std::max<uint32_t>(1, bps / 1000)), nullptr);
   else
     g_object_set(encoder, "target-bitrate", gint(bps), nullptr);
+  if (!layered) return;
+  // After the total: vpxenc applies each property on its own (vpx_codec_enc_config_set), and
+  // the last one leaves layer targets that add up to the total.
+  std::array<uint32_t, cc::Layering::kLayers> layers;
+  guint intra = 0;
+  {
+    std::lock_guard lk(lock);
+    layers = applied_layers;
+    if (pending_intra != intra_pct) intra = intra_pct = pending_intra;
+  }
+  set_layer_targets(encoder, layers);
+  if (intra) g_object_set(encoder, "max-intra-bitrate", gint(intra), nullptr);
 }
 
 void set_temporal_layers(GstElement *enc, uint32_t total_bps)
