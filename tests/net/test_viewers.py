@@ -119,7 +119,7 @@ def case_fast_slow(lab):
     f, s = both
     # The fast viewer: every frame (room for a loaded machine), the bitrate it had alone.
     check(f["fps"] >= 0.85 * FPS, f"fast viewer {f['fps']:.1f} fps beside the slow one")
-    # Measured 0.66-1.01x (held back to the slow one's it would be ~0.1x).
+    # Measured 0.58-1.45x in 18 runs (held back to the slow one's it would be ~0.1x).
     check(f["kbps"] >= 0.5 * alone["kbps"],
           f"fast viewer {f['kbps']} kbit/s beside the slow one, {alone['kbps']} alone")
     check(f["gap"] <= 0.5, f"fast viewer's longest gap {f['gap']} s")
