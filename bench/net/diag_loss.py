@@ -7,7 +7,7 @@ return path: the detection message took long), not scored (never out of the jitt
 decoder, dropped by the tracker's queue, or detected but its message never arrived), with the
 packet counts behind them (router losses, NACKs, RTX, jitterbuffer stats, keyframes).
 
-Usage: diag_loss.py [--settings "loss=2% delay=25"] [--runs N] [--seconds S] [--rtt MS]
+Usage: diag_loss.py [--settings "loss=2% delay=25"] [--runs N] [--seconds S] [--rtt MS] [--noise A]
                     [--tracker-prop PROP]... [--sender-prop PROP]... [--json FILE]
 """
 import argparse
@@ -115,6 +115,8 @@ def main():
     ap.add_argument("--sender-prop", action="append", default=[])
     ap.add_argument("--tracker-detections", help="ball-tracker's detections pad properties, e.g. "
                     "'ordered=false max-retransmits=0'")
+    ap.add_argument("--noise", type=float, default=0.0,
+                    help="snow mixed over the ball (0.12: the noisy 2 Mbit/s video of net-adapt-noisy)")
     ap.add_argument("--json")
     a = ap.parse_args()
     netlab.require_root()
@@ -122,7 +124,7 @@ def main():
     for i in range(a.runs):
         with netlab.Lab() as lab:
             net = lab.direct(both=a.settings)
-            r = loops.ball_loop(lab, net, seconds=a.seconds, diag=True,
+            r = loops.ball_loop(lab, net, seconds=a.seconds, diag=True, noise=a.noise,
                                 tracker_props=a.tracker_prop, sender_props=a.sender_prop,
                                 tracker_replace=detections_props(a.tracker_detections))
             r["router"] = net.router.stats()

@@ -329,6 +329,49 @@ Allocation allocate(const std::vector<uint32_t> &viewer_bps, uint32_t floor_bps,
   return a;
 }
 
+std::array<uint32_t, Layering::kLayers> Layering::targets(uint32_t total, uint32_t slowest,
+                                                          uint32_t min_bps)
+{
+  double t = total;
+  double base = 0.4 * t;
+  if (slowest) base = std::min(base, 0.85 * double(slowest));
+  base = std::max(base, std::min(double(min_bps), t));
+  double mid = base + (t - base) / 3;
+  return {uint32_t(base), uint32_t(mid), total};
+}
+
+int Layering::choose(uint32_t target, const std::array<double, kLayers> &rates, int current)
+{
+  int best = 0;
+  for (int l = 1; l < kLayers; l++) {
+    // Staying needs the layer to fit; going up needs 10 % to spare.
+    double need = l <= current ? 1.0 : 0.9;
+    if (rates[size_t(l)] <= need * double(target)) best = l;
+  }
+  return best;
+}
+
+unsigned Layering::keyframe_pct(uint32_t total, uint32_t slowest)
+{
+  if (!slowest || !total) return 250;
+  double frame = double(total) / 30;
+  return unsigned(std::clamp(100 * 0.3 * double(slowest) / frame, 50.0, 250.0));
+}
+
+bool LayerSelector::pass(int layer, bool sync, bool key, int wanted)
+{
+  wanted = std::clamp(wanted, 0, Layering::kLayers - 1);
+  if (wanted < current_) current_ = wanted;
+  if (key) {
+    current_ = wanted; // every frame after it refers to it
+    return true;
+  }
+  if (layer > current_ && layer <= wanted && sync) current_ = layer;
+  if (layer <= current_) return true;
+  dropped_++;
+  return false;
+}
+
 double frame_fraction(uint32_t target_bps, uint32_t floor_bps, double min_fraction)
 {
   if (!floor_bps || target_bps >= floor_bps) return 1.0;

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -134,17 +135,69 @@ private:
 
 /* Several viewers of one shared encoder. The encoder follows the slowest viewer whose target is
  * at or above FLOOR (within [min, max]); a viewer below the floor does not hold the others back:
- * it gets a fraction of the frames instead (keep[i] = 1/2^k, as a temporal layering can drop
- * frames nothing else refers to). When every viewer is below the floor, the encoder follows the
- * fastest of them, so the best link still gets every frame. Why not the slowest always: one
- * viewer on a bad LTE link would pull a room of wired viewers down to its 200 kbit/s; why not an
- * encoder per class: CPU (the scale-out target is one encode for 8 viewers). */
+ * it gets fewer frames instead (VP8 temporal layers, see Layering). When every viewer is below
+ * the floor, the encoder follows the fastest of them, so the best link still gets every frame.
+ * Why not the slowest always: one viewer on a bad LTE link would pull a room of wired viewers
+ * down to its 200 kbit/s; why not an encoder per class: CPU (the scale-out target is one encode
+ * for 8 viewers). keep[i]: the share of the frames viewer i can take at the encoder's rate
+ * (1/2^k, at least 1/8), for codecs without layers a figure only. */
 struct Allocation {
   uint32_t encoder_bps = 0;
   std::vector<double> keep; // per viewer, in (0, 1]
 };
 Allocation allocate(const std::vector<uint32_t> &viewer_bps, uint32_t floor_bps, uint32_t min_bps,
                     uint32_t max_bps);
+
+/* The viewer floor: above it a viewer's estimate sets the shared encoder's rate, below it that
+ * viewer gets the temporal layers that fit. 500 kbit/s: at 640x480 VP8 under that is a smear at
+ * 30 fps, so a viewer there is better served by 7.5-15 sharp frames a second of the room's
+ * stream than by pulling every other viewer's picture down to it. */
+inline constexpr uint32_t kViewerFloorBps = 500'000;
+
+/* VP8 temporal layers as rtcpeer encodes them: 3 layers over a period of 4 frames, layer ids
+ * 0 2 1 2. Every frame above the base references only the last base frame and updates no
+ * reference and no entropy context, so any frame above the base can be dropped for one viewer
+ * and each is a layer sync (a viewer can switch up at any of them). Layer L with all below it:
+ * 1/4, 1/2, all of the frames. */
+struct Layering {
+  static constexpr int kLayers = 3;
+  static constexpr int kPeriod = 4;
+  static constexpr int kLayerId[kPeriod] = {0, 2, 1, 2};
+  static constexpr int kDecimator[kLayers] = {4, 2, 1};
+  /* Cumulative targets (bit/s, layer 0, 0-1, 0-2) for an encoder at TOTAL whose slowest
+   * layer-limited viewer has SLOWEST (0: none). The base layer fits that viewer (85 % of its
+   * estimate, for the retransmissions and RTCP beside it) but never takes more than the split
+   * libwebrtc uses for 3 layers (40 / 60 / 100 %) and never goes under MIN (video-bitrate-min);
+   * layer 1 takes a third of what is left above the base. */
+  static std::array<uint32_t, kLayers> targets(uint32_t total, uint32_t slowest, uint32_t min_bps);
+  /* Which layers (0..kLayers-1) a viewer with TARGET takes, given the measured cumulative rates
+   * RATES of the stream now, currently at CURRENT: the highest whose rate fits the target, with
+   * 10 % of hysteresis against flapping at the edge; the base layer always. */
+  static int choose(uint32_t target, const std::array<double, kLayers> &rates, int current);
+  /* vp8enc's max-intra-bitrate (% of an average frame at TOTAL) for a keyframe that the slowest
+   * layer-limited viewer (SLOWEST, 0: none) takes in about 0.3 s: a keyframe any viewer asks for
+   * goes to all, and one sized for the fast viewers (2.5 frames at 1.5 Mbit/s: 15 kB) is half a
+   * second of a 250 kbit/s link, a burst its queue drops. 250 % without such a viewer (the noisy
+   * 1 Mbit/s run's setting), at least 50 %. */
+  static unsigned keyframe_pct(uint32_t total, uint32_t slowest);
+};
+
+/* One viewer's view of a layered stream: frames above its layer are dropped (before its own
+ * payloader, so its RTP sequence numbers and VP8 picture ids stay continuous); going down takes
+ * effect at once (nothing below refers to what is dropped), going up at the first frame of the
+ * new layer that is a layer sync (or a keyframe). */
+class LayerSelector {
+public:
+  // Whether to send a frame of LAYER (SYNC: a layer sync; KEY: a keyframe) to a viewer that
+  // should now get layers up to WANTED.
+  bool pass(int layer, bool sync, bool key, int wanted);
+  int layer() const { return current_; }
+  uint64_t dropped() const { return dropped_; }
+
+private:
+  int current_ = Layering::kLayers - 1;
+  uint64_t dropped_ = 0;
+};
 
 /* One encoder below the floor: bitrate alone would make every frame a smear, so the frame rate
  * goes down with it (frames kept = target / floor, at least MIN_FRACTION), keeping the bits per

@@ -223,9 +223,22 @@ struct EncoderControl::Shared {
     std::unique_ptr<cc::Controller> ctl;
     GstPad *pad = nullptr;
     gulong probe = 0;
+    // Layered: the frames before this peer's payloader, and the layers it gets.
+    GstPad *frames = nullptr;
+    gulong frames_probe = 0;
+    int wanted = cc::Layering::kLayers - 1;
+    cc::LayerSelector selector;
   };
   std::map<std::string, Peer> peers;
+  std::map<std::string, double> overhead; // set_overhead, kept across watch()
   uint32_t applied = 0;
+  // Layered VP8 (set_temporal_layers): the cumulative layer targets applied, and the cumulative
+  // layer rates measured at the encoder's output (bit/s, over about a second).
+  bool layered = false;
+  std::array<uint32_t, cc::Layering::kLayers> applied_layers{};
+  std::array<double, cc::Layering::kLayers> layer_bps{};
+  std::array<uint64_t, cc::Layering::kLayers> layer_bytes{};
+  guint intra_pct = 0; // max-intra-bitrate applied (0: the encoder's own setting still)
   double fraction = 1.0, credit = 0;
   KeyframeGate keyframes;
   cc::FrameClock clock;
@@ -242,6 +255,8 @@ struct EncoderControl::Shared {
   // thread, which takes ours in on_encoded().
   uint32_t update_locked();
   void set_rate(uint32_t bps);
+  std::array<uint32_t, cc::Layering::kLayers> pending_layers{}; // with update_locked's rate
+  guint pending_intra = 0;
 };
 
 namespace {
@@ -258,19 +273,73 @@ int64_t now_us()
 
 uint32_t EncoderControl::Shared::update_locked()
 {
+  // Each viewer's target for the encoder: its controller's less what its link carries beside
+  // the encoder's bits (set_overhead).
   std::vector<uint32_t> targets;
-  for (auto &[id, p] : peers) targets.push_back(p.ctl->target_bps());
+  for (auto &[id, p] : peers) {
+    auto o = overhead.find(id);
+    double share = o == overhead.end() ? 0.0 : o->second;
+    targets.push_back(uint32_t(double(p.ctl->target_bps()) / (1.0 + share)));
+  }
   if (targets.empty()) return 0;
-  auto a = cc::allocate(targets, floor, cfg.min_bps, cfg.max_bps);
+  auto a = cc::allocate(targets, cc::kViewerFloorBps, cfg.min_bps, cfg.max_bps);
   // Fewer frames only when the target binds: an encoder that sends less than it (a still
   // scene) loses nothing to a low target, and dropping its frames would.
   fraction = out_bps >= 0.8 * a.encoder_bps ? cc::frame_fraction(a.encoder_bps, floor) : 1.0;
+  bool layers_moved = false;
+  if (layered) {
+    // The base layer fits the slowest viewer that cannot take the whole stream.
+    uint32_t slowest = 0;
+    for (uint32_t t : targets)
+      if (t < a.encoder_bps && (!slowest || t < slowest)) slowest = t;
+    auto want = cc::Layering::targets(a.encoder_bps, slowest, cfg.min_bps);
+    size_t i = 0;
+    for (auto &[id, p] : peers) {
+      // A viewer the encoder's rate fits gets everything (the one it follows, and those above
+      // it); the others what the measured layer rates say fits.
+      uint32_t t = targets[i++];
+      int w = t >= a.encoder_bps ? cc::Layering::kLayers - 1
+                                 : cc::Layering::choose(t, layer_bps, p.selector.layer());
+      if (w != p.wanted)
+        GST_DEBUG_OBJECT(encoder, "'%s' (%u bit/s) now gets layers 0-%d", id.c_str(), t, w);
+      p.wanted = w;
+    }
+    uint32_t base = applied_layers[0];
+    layers_moved = !base || std::fabs(double(want[0]) - base) >= 0.05 * base;
+    pending_layers = want;
+    pending_intra = cc::Layering::keyframe_pct(a.encoder_bps, slowest);
+  }
   // Small steps are noise; each change reconfigures the encoder.
-  if (applied && std::fabs(double(a.encoder_bps) - applied) < 0.03 * applied) return 0;
-  GST_DEBUG_OBJECT(encoder, "bitrate %u -> %u bit/s (%zu viewers), frames kept %.2f", applied,
-                   a.encoder_bps, targets.size(), fraction);
+  if (applied && std::fabs(double(a.encoder_bps) - applied) < 0.03 * applied && !layers_moved)
+    return 0;
+  GST_DEBUG_OBJECT(encoder, "bitrate %u -> %u bit/s (%zu viewers), frames kept %.2f, base %u",
+                   applied, a.encoder_bps, targets.size(), fraction, pending_layers[0]);
   applied = a.encoder_bps;
+  if (layered) {
+    pending_layers[cc::Layering::kLayers - 1] = applied;
+    applied_layers = pending_layers;
+  }
   return applied;
+}
+
+static void set_layer_targets(GstElement *encoder,
+                              const std::array<uint32_t, cc::Layering::kLayers> &bps)
+{
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS // vpxenc 1.22 takes a GValueArray
+      GValueArray *va = g_value_array_new(cc::Layering::kLayers);
+  for (uint32_t b : bps) {
+    GValue v = G_VALUE_INIT;
+    g_value_init(&v, G_TYPE_INT);
+    g_value_set_int(&v, gint(std::max<uint32_t>(b, 1000)));
+    g_value_array_append(va, &v);
+    g_value_unset(&v);
+  }
+  GValue arr = G_VALUE_INIT;
+  g_value_init(&arr, G_TYPE_VALUE_ARRAY);
+  g_value_take_boxed(&arr, va);
+  g_object_set_property(G_OBJECT(encoder), "temporal-scalability-target-bitrate", &arr);
+  g_value_unset(&arr);
+  G_GNUC_END_IGNORE_DEPRECATIONS
 }
 
 void EncoderControl::Shared::set_rate(uint32_t bps)
@@ -280,6 +349,106 @@ void EncoderControl::Shared::set_rate(uint32_t bps)
     g_object_set(encoder, "bitrate", guint(std::max<uint32_t>(1, bps / 1000)), nullptr);
   else
     g_object_set(encoder, "target-bitrate", gint(bps), nullptr);
+  if (!layered) return;
+  // After the total: vpxenc applies each property on its own (vpx_codec_enc_config_set), and
+  // the last one leaves layer targets that add up to the total.
+  std::array<uint32_t, cc::Layering::kLayers> layers;
+  guint intra = 0;
+  {
+    std::lock_guard lk(lock);
+    layers = applied_layers;
+    if (pending_intra != intra_pct) intra = intra_pct = pending_intra;
+  }
+  set_layer_targets(encoder, layers);
+  if (intra) g_object_set(encoder, "max-intra-bitrate", gint(intra), nullptr);
+}
+
+void set_temporal_layers(GstElement *enc, uint32_t total_bps)
+{
+  using L = cc::Layering;
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  auto int_array = [](const int *values, int n) {
+    GValueArray *va = g_value_array_new(guint(n));
+    for (int i = 0; i < n; i++) {
+      GValue v = G_VALUE_INIT;
+      g_value_init(&v, G_TYPE_INT);
+      g_value_set_int(&v, values[i]);
+      g_value_array_append(va, &v);
+      g_value_unset(&v);
+    }
+    return va;
+  };
+  GValueArray *ids = int_array(L::kLayerId, L::kPeriod);
+  GValueArray *dec = int_array(L::kDecimator, L::kLayers);
+  g_object_set(enc, "temporal-scalability-number-layers", L::kLayers,
+               "temporal-scalability-periodicity", L::kPeriod, "temporal-scalability-layer-id", ids,
+               "temporal-scalability-rate-decimator", dec, nullptr);
+  g_value_array_free(ids);
+  g_value_array_free(dec);
+  G_GNUC_END_IGNORE_DEPRECATIONS
+  set_layer_targets(enc, L::targets(total_bps, 0, 0));
+  // Base frames: reference and update only the last frame (the previous base frame). Frames
+  // above it: reference only that, update nothing, not even the entropy context, which a viewer
+  // that never got them would otherwise decode the next frames with wrongly.
+  GValue flags = G_VALUE_INIT, sync = G_VALUE_INIT;
+  gst_value_array_init(&flags, L::kPeriod);
+  gst_value_array_init(&sync, L::kPeriod);
+  for (int i = 0; i < L::kPeriod; i++) {
+    const char *nick = L::kLayerId[i] == 0
+        ? "no-ref-golden+no-ref-alt+no-upd-golden+no-upd-alt"
+        : "no-ref-golden+no-ref-alt+no-upd-last+no-upd-golden+no-upd-alt+no-upd-entropy";
+    GValue f = G_VALUE_INIT;
+    g_value_init(&f, g_type_from_name("GstVPXEncTsLayerFlags"));
+    gst_value_deserialize(&f, nick);
+    gst_value_array_append_and_take_value(&flags, &f);
+    GValue b = G_VALUE_INIT;
+    g_value_init(&b, G_TYPE_BOOLEAN);
+    g_value_set_boolean(&b, L::kLayerId[i] != 0);
+    gst_value_array_append_and_take_value(&sync, &b);
+  }
+  g_object_set_property(G_OBJECT(enc), "temporal-scalability-layer-flags", &flags);
+  g_object_set_property(G_OBJECT(enc), "temporal-scalability-layer-sync-flags", &sync);
+  g_value_unset(&flags);
+  g_value_unset(&sync);
+}
+
+// The temporal layer of an encoded VP8 frame (vp8enc's GstVP8Meta); false without layers.
+static bool frame_layer(GstBuffer *buf, int *layer, bool *sync)
+{
+  GstCustomMeta *meta = gst_buffer_get_custom_meta(buf, "GstVP8Meta");
+  if (!meta) return false;
+  GstStructure *s = gst_custom_meta_get_structure(meta);
+  gboolean temporal = FALSE, layer_sync = FALSE;
+  guint id = 0;
+  if (!gst_structure_get_boolean(s, "use-temporal-scaling", &temporal) || !temporal) return false;
+  gst_structure_get_uint(s, "layer-id", &id);
+  gst_structure_get_boolean(s, "layer-sync", &layer_sync);
+  *layer = int(id);
+  *sync = layer_sync;
+  return true;
+}
+
+// A peer's frames on their way into its payloader: only the layers it gets.
+static GstPadProbeReturn on_peer_frame(GstPad *, GstPadProbeInfo *info, gpointer user_data)
+{
+  auto *tap = static_cast<Tap *>(user_data);
+  auto shared = tap->shared.lock();
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (!shared || !buf) return GST_PAD_PROBE_OK;
+  int layer = 0;
+  bool sync = false;
+  if (!frame_layer(buf, &layer, &sync)) return GST_PAD_PROBE_OK;
+  bool key = !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  std::lock_guard lk(shared->lock);
+  auto it = shared->peers.find(tap->peer);
+  if (it == shared->peers.end()) return GST_PAD_PROBE_OK;
+  auto &p = it->second;
+  int before = p.selector.layer();
+  bool pass = p.selector.pass(layer, sync, key, p.wanted);
+  if (p.selector.layer() != before)
+    GST_DEBUG("'%s' layers 0-%d from here (frame of layer %d%s)", tap->peer.c_str(),
+              p.selector.layer(), layer, key ? ", keyframe" : "");
+  return pass ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
 }
 
 static GstPadProbeReturn on_upstream(GstPad *, GstPadProbeInfo *info, gpointer user_data)
@@ -393,8 +562,22 @@ static GstPadProbeReturn on_encoded(GstPad *, GstPadProbeInfo *info, gpointer us
             GST_TIME_ARGS(GST_BUFFER_PTS(buf)));
   if (shared->out_since < 0) shared->out_since = now;
   shared->out_bytes += gst_buffer_get_size(buf);
+  if (shared->layered) {
+    int layer = 0;
+    bool sync = false;
+    frame_layer(buf, &layer, &sync);
+    shared->layer_bytes[size_t(std::clamp(layer, 0, cc::Layering::kLayers - 1))] +=
+        gst_buffer_get_size(buf);
+  }
   if (now - shared->out_since >= 1'000'000) {
-    shared->out_bps = double(shared->out_bytes) * 8e6 / double(now - shared->out_since);
+    double dt = double(now - shared->out_since);
+    shared->out_bps = double(shared->out_bytes) * 8e6 / dt;
+    double sum = 0;
+    for (size_t l = 0; l < shared->layer_bytes.size(); l++) {
+      sum += double(shared->layer_bytes[l]) * 8e6 / dt;
+      shared->layer_bps[l] = sum;
+      shared->layer_bytes[l] = 0;
+    }
     shared->out_since = now;
     shared->out_bytes = 0;
   }
@@ -409,6 +592,14 @@ EncoderControl::EncoderControl(GstElement *encoder, cc::Config cfg, uint32_t flo
   shared_->kbit = !g_object_class_find_property(G_OBJECT_GET_CLASS(encoder), "target-bitrate");
   shared_->cfg = cfg;
   shared_->floor = floor_bps;
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(encoder),
+                                   "temporal-scalability-periodicity")) {
+    gint period = 0;
+    g_object_get(encoder, "temporal-scalability-periodicity", &period, nullptr);
+    shared_->layered = period == cc::Layering::kPeriod;
+    if (shared_->layered)
+      shared_->applied_layers = cc::Layering::targets(cfg.start_bps, 0, cfg.min_bps);
+  }
   // Raw frames dropped before the encoder (below the floor): the encoder's rate control then
   // spends the bits on fewer, sharper frames. The probe's data is freed with the element.
   if (GstPad *sink = gst_element_get_static_pad(encoder, "sink")) {
@@ -433,6 +624,10 @@ EncoderControl::~EncoderControl()
   for (auto &[id, p] : peers) {
     if (p.probe) gst_pad_remove_probe(p.pad, p.probe);
     gst_object_unref(p.pad);
+    if (p.frames) {
+      gst_pad_remove_probe(p.frames, p.frames_probe);
+      gst_object_unref(p.frames);
+    }
   }
   if (GstPad *sink = gst_element_get_static_pad(shared_->encoder, "sink")) {
     if (shared_->raw_probe) gst_pad_remove_probe(sink, shared_->raw_probe);
@@ -445,12 +640,17 @@ EncoderControl::~EncoderControl()
   gst_object_unref(shared_->encoder);
 }
 
-void EncoderControl::watch(const std::string &peer, GstPad *pad)
+void EncoderControl::watch(const std::string &peer, GstPad *pad, GstPad *frames)
 {
   forget(peer);
   auto *tap = new Tap{shared_, peer};
   gulong id = gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, on_upstream, tap,
                                 [](gpointer d) { delete static_cast<Tap *>(d); });
+  gulong frames_id = 0;
+  if (frames && shared_->layered)
+    frames_id =
+        gst_pad_add_probe(frames, GST_PAD_PROBE_TYPE_BUFFER, on_peer_frame, new Tap{shared_, peer},
+                          [](gpointer d) { delete static_cast<Tap *>(d); });
   std::lock_guard lk(shared_->lock);
   cc::Config c = shared_->cfg;
   // A new viewer starts where the encoder is, not back at the start rate.
@@ -459,6 +659,10 @@ void EncoderControl::watch(const std::string &peer, GstPad *pad)
   p.ctl = std::make_unique<cc::Controller>(c);
   p.pad = GST_PAD(gst_object_ref(pad));
   p.probe = id;
+  if (frames_id) {
+    p.frames = GST_PAD(gst_object_ref(frames));
+    p.frames_probe = frames_id;
+  }
 }
 
 void EncoderControl::forget(const std::string &peer)
@@ -476,12 +680,38 @@ void EncoderControl::forget(const std::string &peer)
   shared_->set_rate(rate);
   if (p.probe) gst_pad_remove_probe(p.pad, p.probe);
   gst_object_unref(p.pad);
+  if (p.frames) {
+    gst_pad_remove_probe(p.frames, p.frames_probe);
+    gst_object_unref(p.frames);
+  }
+}
+
+void EncoderControl::set_overhead(const std::string &peer, double share)
+{
+  uint32_t rate = 0;
+  {
+    std::lock_guard lk(shared_->lock);
+    if (share > 0)
+      shared_->overhead[peer] = share;
+    else
+      shared_->overhead.erase(peer);
+    rate = shared_->update_locked();
+  }
+  shared_->set_rate(rate);
 }
 
 uint32_t EncoderControl::bitrate_bps() const
 {
   std::lock_guard lk(shared_->lock);
   return shared_->applied ? shared_->applied : shared_->cfg.start_bps;
+}
+
+int EncoderControl::layer(const std::string &peer) const
+{
+  std::lock_guard lk(shared_->lock);
+  auto it = shared_->peers.find(peer);
+  if (it == shared_->peers.end()) return -1;
+  return shared_->layered ? it->second.selector.layer() : cc::Layering::kLayers - 1;
 }
 
 double EncoderControl::frame_fraction() const

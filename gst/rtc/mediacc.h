@@ -72,8 +72,12 @@ private:
 };
 
 /* One shared video encoder driven by its viewers' controllers (cc::allocate: the slowest viewer
- * above the floor sets the rate), below the floor with fewer frames (cc::frame_fraction), and its
- * keyframe requests rate-limited. Thread-safe: feedback arrives on each webrtcbin's RTCP thread. */
+ * above cc::kViewerFloorBps sets the rate), below FLOOR_BPS with fewer frames for everyone
+ * (cc::frame_fraction), its keyframe requests rate-limited. A VP8 encoder set up with temporal
+ * layers (set_temporal_layers) also gets per-layer targets (cc::Layering::targets: the base
+ * layer fits the slowest viewer below the floor), and each viewer the layers that fit its own
+ * estimate (cc::Layering::choose, cc::LayerSelector), dropped before that viewer's payloader.
+ * Thread-safe: feedback arrives on each webrtcbin's RTCP thread. */
 class EncoderControl {
 public:
   // ENCODER: vp8enc/vp9enc (target-bitrate, bit/s) or x264enc (bitrate, kbit/s).
@@ -83,16 +87,26 @@ public:
   EncoderControl &operator=(const EncoderControl &) = delete;
 
   /* Starts a controller for PEER, fed by the feedback events webrtcbin sends upstream out of PAD
-   * (the peer's webrtcbin sink pad for this track). Removed by forget() or with the pad. */
-  void watch(const std::string &peer, GstPad *pad);
+   * (the peer's webrtcbin sink pad for this track). With FRAMES (the sink pad of that peer's own
+   * payloader) and a layered encoder, that peer gets only the layers that fit. Removed by
+   * forget() or with the pads. */
+  void watch(const std::string &peer, GstPad *pad, GstPad *frames = nullptr);
   void forget(const std::string &peer);
+  /* What PEER's link carries beyond the encoder's bits, as a share of them (its FEC packets,
+   * rtc/fec.h): that viewer's target for the encoder is its controller's / (1 + SHARE). */
+  void set_overhead(const std::string &peer, double share);
   uint32_t bitrate_bps() const;
   double frame_fraction() const;
+  // The layers (0: base only .. cc::Layering::kLayers - 1: all) PEER gets now; -1: unknown peer.
+  int layer(const std::string &peer) const;
 
   struct Shared;
 
 private:
   std::shared_ptr<Shared> shared_;
 };
+
+/* Sets up VP8ENCODER for cc::Layering (before it starts; the targets follow in EncoderControl). */
+void set_temporal_layers(GstElement *vp8encoder, uint32_t total_bps);
 
 } // namespace pointcast::mediacc

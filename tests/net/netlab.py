@@ -322,6 +322,21 @@ class Lab:
                         schedule=schedule, seed=seed)
         return Net(a=a, b=b, addr_a=addr_a, addr_b=addr_b, router=r)
 
+    def star(self, *links):
+        """One sender s and a viewer per entry of LINKS (router settings for both directions),
+        each behind its own pcnet-router: viewer i (10.99.1i.2) reaches s only at 10.99.1i.1.
+        Returns Net(s=, viewers=[Net(ns=, addr=, s_addr=, router=)])."""
+        s = self.netns("s")
+        viewers = []
+        for i, settings in enumerate(links):
+            v = self.netns(f"v{i}")
+            addr_s, addr_v = f"10.99.{10 + i}.1", f"10.99.{10 + i}.2"
+            self.tun(s, f"pcn{i}", addr_s, addr_v)
+            self.tun(v, "pcn0", addr_v, addr_s)
+            r = self.router(f"{s}:pcn{i}", f"{v}:pcn0", both=settings)
+            viewers.append(Net(ns=v, addr=addr_v, s_addr=addr_s, router=r))
+        return Net(s=s, viewers=viewers)
+
     def turn_only(self, impair_a=None, turn=True, listen=("udp", "tcp")):
         """a and b each see only namespace t (10.99.1.0/24 and 10.99.2.0/24, their default route),
         which does not forward between them (forwarding is switched off in every lab namespace):

@@ -308,6 +308,56 @@ void test_frame_fraction()
   CHECK(cc::frame_fraction(10'000, 0) == 1.0);
 }
 
+// Temporal layers: the base layer fits the slowest viewer that cannot take everything, within
+// libwebrtc's 40 % share and above video-bitrate-min; a viewer gets the layers whose measured
+// rate fits its estimate, with hysteresis.
+void test_layer_targets()
+{
+  using L = cc::Layering;
+  auto alone = L::targets(2'000'000, 0, 100'000);
+  CHECK(alone[0] == 800'000 && alone[1] == 1'200'000 && alone[2] == 2'000'000);
+  auto slow = L::targets(2'000'000, 200'000, 100'000);
+  CHECK(slow[0] == 170'000); // 85 % of the slow viewer's estimate
+  CHECK(slow[1] > slow[0] && slow[1] < slow[2] && slow[2] == 2'000'000);
+  CHECK(L::targets(2'000'000, 50'000, 100'000)[0] == 100'000); // never under min
+  CHECK(L::targets(80'000, 50'000, 100'000)[0] == 80'000);     // nor over the total
+  std::array<double, 3> rates{150'000, 700'000, 1'500'000};
+  CHECK(L::choose(2'000'000, rates, 2) == 2);
+  CHECK(L::choose(200'000, rates, 2) == 0);
+  CHECK(L::choose(50'000, rates, 0) == 0);  // the base layer always
+  CHECK(L::choose(790'000, rates, 0) == 1); // up: 10 % to spare
+  CHECK(L::choose(770'000, rates, 0) == 0);
+  CHECK(L::choose(710'000, rates, 1) == 1); // staying: it fits
+  CHECK(L::choose(690'000, rates, 1) == 0);
+  CHECK(L::kLayerId[0] == 0 && L::kDecimator[0] == L::kPeriod);
+  // Keyframes: the slow viewer's 0.3 s, within 50-250 % of an average frame.
+  CHECK(L::keyframe_pct(1'500'000, 0) == 250);
+  CHECK(L::keyframe_pct(1'500'000, 150'000) == 90);
+  CHECK(L::keyframe_pct(1'500'000, 20'000) == 50);
+}
+
+// One viewer's selector: down at once, up only at a sync frame of the new layer or a keyframe;
+// what it passes of a 0 2 1 2 pattern is a quarter, a half, or all of the frames.
+void test_layer_selector()
+{
+  using L = cc::Layering;
+  auto run = [](cc::LayerSelector &sel, int wanted, int frames, bool sync) {
+    int passed = 0;
+    for (int i = 0; i < frames; i++)
+      passed += sel.pass(L::kLayerId[i % L::kPeriod], sync, false, wanted);
+    return passed;
+  };
+  cc::LayerSelector sel;
+  CHECK(run(sel, 2, 40, true) == 40);
+  CHECK(run(sel, 0, 40, true) == 10 && sel.layer() == 0);
+  CHECK(run(sel, 1, 40, true) == 20 && sel.layer() == 1);
+  // Without sync frames it stays down until a keyframe.
+  CHECK(run(sel, 2, 40, false) == 20 && sel.layer() == 1);
+  CHECK(sel.pass(2, false, true, 2) && sel.layer() == 2);
+  CHECK(run(sel, 2, 8, false) == 8);
+  CHECK(sel.dropped() == 30 + 20 + 20);
+}
+
 // The encoder's clock (cc::FrameClock): a gap of dropped frames does not show up as one long
 // interval (libvpx would give the next frame the bits of all of them), steady dropping does
 // (fewer frames, more bits each), timestamps only ever increase, and a discontinuity resyncs.
@@ -355,6 +405,8 @@ int main()
   test_receiver_stall_is_not_a_collapse();
   test_allocate();
   test_frame_fraction();
+  test_layer_targets();
+  test_layer_selector();
   test_frame_clock();
   if (failures) std::fprintf(stderr, "%d check(s) failed\n", failures);
   return failures ? 1 : 0;
