@@ -604,9 +604,11 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
     gst_sdp_message_free(msg);
     return;
   }
-  if (!offer && s->verifying) {
+  if (s->verifying && !s->neg->new_connection(fp)) {
+    // Its answer, or its own offer crossing ours (both registered again after a daemon
+    // restart), on the same connection: a signaling hiccup.
     s->verifying = false;
-    GST_INFO_OBJECT(self, "'%s' answered on the same connection: a signaling hiccup", peer.c_str());
+    GST_INFO_OBJECT(self, "'%s' is on the same connection: a signaling hiccup", peer.c_str());
   }
   auto actions = offer ? s->neg->remote_offer(fp) : s->neg->remote_answer(fp);
   if (actions.empty()) {

@@ -10,6 +10,8 @@ that stayed must take the new process as a new connection, not as a signaling hi
 - points_receiver: the points receiver is restarted; the new one gets the stream within BOUND_S,
   every message byte-identical and in order, and the sender's warning counts what the dead
   connection had not confirmed (nothing lost silently).
+- idle_hiccup: not a restart (the daemon restarted under an idle connection): the connection is
+  kept and nothing is lost.
 
 On loopback through the real daemon. Usage: test_restart.py CASE [REPEAT]"""
 import os
@@ -21,7 +23,8 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_e2e import Daemon, Gst, files, sender, stop_started, wait_count  # noqa: E402
+from test_e2e import (Daemon, Gst, check_same, files, ok_exit, receiver, sender,  # noqa: E402
+                      stop_started, wait_count, wait_registered)
 
 BOUND_S = 6.0      # restarted process started -> frames again (measured 1.5-3 s, loaded host)
 AFTER_S = 3.0      # frames must keep coming this long after
@@ -164,7 +167,33 @@ def case_points_receiver(work):
         f"{n - len(got1) - len(got2) - sum(lost)} messages lost silently:\n{tx.text()[-3000:]}")
 
 
-CASES = {"video_sender": case_video_sender, "video_viewer": case_video_viewer,
+def case_idle_hiccup(work):
+    """Not a restart: the daemon is restarted under an idle connection (one message every 2 s,
+    so nothing arrives within check_rejoined's 0.3 s). The offer on it is answered from the same
+    connection: it is kept (no "Lost the connection"), and every message arrives once, in order."""
+    d = Daemon(work).start()
+    os.environ["GST_DEBUG"] = "rtcpeer:4"  # to see which way check_rejoined went
+    try:
+        rx, rdir = receiver(work, "rx-idle", d, "idle")
+        tx, sdir = sender(work, "tx-idle", d, "idle", n=8, rate=0.5)
+    finally:
+        del os.environ["GST_DEBUG"]
+    wait_count(rdir, 2, 30, "messages before the daemon restart")
+    d.kill()
+    time.sleep(0.6)  # in the middle of the 2 s between messages
+    d.start()
+    wait_registered(d, ["tx-idle", "rx-idle"], 20)
+    ok_exit(tx, 60)
+    wait_count(rdir, 8, 10, "receiver")
+    check_same(sdir, rdir, 50)
+    print(f"idle connection across a daemon restart: {len(files(rdir))} of 8 messages; lost "
+          f"warnings: tx {lost_lines(tx)[:1]}, rx {lost_lines(rx)[:1]}")
+    assert not lost_lines(tx) and not lost_lines(rx), "a live connection was taken for a restart"
+    assert "is on the same connection" in tx.text() + rx.text(), (
+        "no offer on the idle connection (the test did not test the check)")
+
+
+CASES = {"idle_hiccup": case_idle_hiccup, "video_sender": case_video_sender, "video_viewer": case_video_viewer,
          "points_receiver": case_points_receiver}
 
 
