@@ -406,6 +406,7 @@ void remove_session(GstRtcPeer *self, const std::string &peer, const std::string
   }
   p->cond.notify_all();
   GST_INFO_OBJECT(self, "removing peer '%s': %s", peer.c_str(), reason.c_str());
+  warn_unconfirmed(self, peer, channels, reason);
   cancel_timeout(self, &s->gather_timer);
   cancel_timeout(self, &s->left_timer);
   cancel_timeout(self, &s->watch_timer);
