@@ -685,11 +685,9 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
       auto neg = std::move(s->neg);
       std::string id = s->id, type = s->type;
       s->keep_srcs = true; // the new connection's tracks come out of the same src pads
-      if (restart)
-        warn_lost(self, s, "the peer restarted its connection (an offer from a new one)",
-                  "answering on a new connection");
+      // A restart: remove_session's warning counts what the old connection left unconfirmed.
       remove_session(self, id,
-                     restart ? "connection lost: the peer restarted its connection"
+                     restart ? "the peer restarted its connection"
                              : "its offer crossed our first one: answering on a new connection");
       auto fresh = create_session(self, id, type, false);
       if (!fresh) return;
