@@ -261,8 +261,9 @@ static void rebuild(GstRtcPeer *self, const std::string &id, const std::string &
   });
 }
 
-void warn_lost(GstRtcPeer *self, const std::shared_ptr<Session> &s, const std::string &why,
-               const char *next)
+// "Lost the connection to peer": why, what happens next, the messages it did not confirm.
+static void warn_lost(GstRtcPeer *self, const std::shared_ptr<Session> &s, const std::string &why,
+                      const char *next)
 {
   ASSERT_CTX(self);
   guint64 sent = s->watch->msgs_sent, confirmed;

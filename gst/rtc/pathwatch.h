@@ -45,12 +45,6 @@ void start_path_checks(GstRtcPeer *self, const std::shared_ptr<Session> &s);
  * (else remove it and wait for the remote's offer). False, doing nothing, if the session was not
  * connected or its peer's signaling left (session.cpp's grace period removes it). */
 bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why);
-/* The connection of `s` is gone for `why` (e.g. the peer restarted): the warning "Lost the
- * connection to peer" with the data channel messages sent on it without confirmation; `next`
- * says what happens now. The caller removes the session with a reason starting "connection
- * lost:". */
-void warn_lost(GstRtcPeer *self, const std::shared_ptr<Session> &s, const std::string &why,
-               const char *next);
 /* The peer registered again (peer_joined, or present when we registered again) while its
  * session is connected: a signaling hiccup, or its process restarted under the same id (SIGKILL,
  * a container or pod restart), which left our connection dead and the new process waiting for an
