@@ -74,11 +74,15 @@ void Negotiator::failed()
   state_ = State::Stable;
 }
 
+bool Negotiator::new_connection(std::string_view fp) const
+{
+  return negotiated_ && !remote_fingerprint_.empty() && !fp.empty() && fp != remote_fingerprint_;
+}
+
 std::vector<Action> Negotiator::remote_offer(std::string_view fp)
 {
   std::vector<Action> out;
-  bool restart =
-      negotiated_ && !remote_fingerprint_.empty() && !fp.empty() && fp != remote_fingerprint_;
+  bool restart = new_connection(fp);
   if (restart) {
     // A new peer connection on the other side: ours cannot be renegotiated into it.
     bool owed = pending_ || making_offer_ || state_ == State::HaveLocalOffer;

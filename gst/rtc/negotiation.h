@@ -74,6 +74,10 @@ public:
   bool remote_applied() const { return remote_applied_; }
   // A renegotiation is owed once stable (ours was withdrawn, or asked while busy).
   bool pending() const { return pending_; }
+  /* A description with this identity comes from another peer connection than the one negotiated
+   * (a restarted peer): after a completed exchange, a different non-empty identity. An answer
+   * like that cannot be applied to ours (its ICE and DTLS belong to another connection). */
+  bool new_connection(std::string_view fingerprint) const;
 
   // We have something to negotiate (first offer, a new track or channel). Offers at once when
   // stable, else once the exchange under way completes.

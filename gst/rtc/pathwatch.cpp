@@ -261,6 +261,23 @@ static void rebuild(GstRtcPeer *self, const std::string &id, const std::string &
   });
 }
 
+// "Lost the connection to peer": why, what happens next, the messages it did not confirm.
+static void warn_lost(GstRtcPeer *self, const std::shared_ptr<Session> &s, const std::string &why,
+                      const char *next)
+{
+  ASSERT_CTX(self);
+  guint64 sent = s->watch->msgs_sent, confirmed;
+  {
+    std::lock_guard lk(s->watch->lock);
+    confirmed = s->watch->confirmed;
+  }
+  guint64 unconfirmed = sent > confirmed ? sent - confirmed : 0;
+  GST_ELEMENT_WARNING(self, RESOURCE, READ, ("Lost the connection to peer '%s'", s->id.c_str()),
+                      ("%s; %s; %" G_GUINT64_FORMAT " data channel messages sent to it without "
+                       "confirmation may be lost (%" G_GUINT64_FORMAT " sent on this connection)",
+                       why.c_str(), next, unconfirmed, sent));
+}
+
 bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why)
 {
   ASSERT_CTX(self);
@@ -274,23 +291,57 @@ bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *
   }
   // An answerer waits for the remote's new offer.
   bool rebuilding = may_offer && p->signaller;
-  guint64 sent = s->watch->msgs_sent, confirmed;
-  {
-    std::lock_guard lk(s->watch->lock);
-    confirmed = s->watch->confirmed;
-  }
-  guint64 unconfirmed = sent > confirmed ? sent - confirmed : 0;
   std::string id = s->id, type = s->type;
-  GST_ELEMENT_WARNING(self, RESOURCE, READ, ("Lost the connection to peer '%s'", id.c_str()),
-                      ("%s; %s; %" G_GUINT64_FORMAT " data channel messages sent to it without "
-                       "confirmation may be lost (%" G_GUINT64_FORMAT " sent on this connection)",
-                       why, rebuilding ? "making a new connection" : "removing this peer",
-                       unconfirmed, sent));
+  warn_lost(self, s, why, rebuilding ? "making a new connection" : "removing this peer");
   // Its tracks go on from the same src pads once the new connection (ours or the remote's) is up.
   s->keep_srcs = true;
   remove_session(self, id, std::string("connection lost: ") + why);
   if (rebuilding) rebuild(self, id, type, 0);
   return true;
+}
+
+namespace {
+constexpr guint kRejoinWindowMs = 300; // a live connection is heard from within this
+constexpr guint kVerifyMs = 5000;      // our offer on it is answered within this
+} // namespace
+
+void check_rejoined(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  ASSERT_CTX(self);
+  if (!s->connected || s->removed) return;
+  gint64 since = g_get_monotonic_time();
+  cancel_timeout(self, &s->rejoin_timer);
+  s->verifying = false;
+  std::weak_ptr<Session> weak = s;
+  s->rejoin_timer = add_timeout(self, kRejoinWindowMs, [self, weak, since] {
+    auto s = weak.lock();
+    if (!s || s->removed) return;
+    s->rejoin_timer = 0;
+    // A killed process sends nothing: anything that came after its new registration is from a
+    // live peer connection (a signaling hiccup).
+    if (s->watch->last_in_us > since) {
+      GST_DEBUG_OBJECT(self, "'%s' registered again; its connection is alive", s->id.c_str());
+      return;
+    }
+    bool may_offer;
+    {
+      std::lock_guard lk(self->priv->props_lock);
+      may_offer = self->priv->role != Role::Answerer;
+    }
+    if (!may_offer || !self->priv->signaller) return;
+    GST_INFO_OBJECT(self, "'%s' registered again and is silent: offering on the connection",
+                    s->id.c_str());
+    s->verifying = true;
+    offer_again(self, s);
+    s->rejoin_timer = add_timeout(self, kVerifyMs, [self, weak, since] {
+      auto s = weak.lock();
+      if (!s || s->removed) return;
+      s->rejoin_timer = 0;
+      if (!s->verifying || s->watch->last_in_us > since) return;
+      s->verifying = false;
+      lose_path(self, s, "the peer registered again and did not answer on this connection");
+    });
+  });
 }
 
 } // namespace pointcast::rtc

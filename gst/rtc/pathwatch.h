@@ -45,5 +45,14 @@ void start_path_checks(GstRtcPeer *self, const std::shared_ptr<Session> &s);
  * (else remove it and wait for the remote's offer). False, doing nothing, if the session was not
  * connected or its peer's signaling left (session.cpp's grace period removes it). */
 bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why);
+/* The peer registered again (peer_joined, or present when we registered again) while its
+ * session is connected: a signaling hiccup, or its process restarted under the same id (SIGKILL,
+ * a container or pod restart), which left our connection dead and the new process waiting for an
+ * offer (as a newcomer it answers). Heard from on the connection within 0.3 s: the same one.
+ * Else we offer on it: an answer with the old identity is the same connection, one with a new
+ * identity (or none in 5 s while still silent) means the peer restarted, and the session is
+ * rebuilt as for a lost path. An answerer waits for the remote's offer (a new identity: a new
+ * connection, session.cpp's Recreate). */
+void check_rejoined(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 
 } // namespace pointcast::rtc

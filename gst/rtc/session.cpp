@@ -411,6 +411,7 @@ void remove_session(GstRtcPeer *self, const std::string &peer, const std::string
   cancel_timeout(self, &s->left_timer);
   cancel_timeout(self, &s->watch_timer);
   cancel_timeout(self, &s->rebuild_timer);
+  cancel_timeout(self, &s->rejoin_timer);
   std::vector<std::string> labels;
   for (auto *ch : channels) {
     if (auto *cs = channel_state(ch)) labels.push_back(cs->label);
@@ -596,6 +597,20 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
     }
   }
   std::string fp = negotiation::connection_identity(text);
+  if (!offer && s->neg->new_connection(fp)) {
+    // Our offer on the live connection (check_rejoined's) answered by a new process of that
+    // peer: it restarted, and what we had is dead.
+    if (!lose_path(self, s, "the peer restarted (it answered from a new connection)"))
+      GST_INFO_OBJECT(self, "answer from '%s' for another connection ignored", peer.c_str());
+    gst_sdp_message_free(msg);
+    return;
+  }
+  if (s->verifying && !s->neg->new_connection(fp)) {
+    // Its answer, or its own offer crossing ours (both registered again after a daemon
+    // restart), on the same connection: a signaling hiccup.
+    s->verifying = false;
+    GST_INFO_OBJECT(self, "'%s' is on the same connection: a signaling hiccup", peer.c_str());
+  }
   auto actions = offer ? s->neg->remote_offer(fp) : s->neg->remote_answer(fp);
   if (actions.empty()) {
     // Glare we win (the polite side answers ours instead), or an answer to nothing pending.
@@ -670,6 +685,7 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
       auto neg = std::move(s->neg);
       std::string id = s->id, type = s->type;
       s->keep_srcs = true; // the new connection's tracks come out of the same src pads
+      // A restart: remove_session's warning counts what the old connection left unconfirmed.
       remove_session(self, id,
                      restart ? "the peer restarted its connection"
                              : "its offer crossed our first one: answering on a new connection");
@@ -681,6 +697,13 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
     }
     }
   }
+}
+
+void offer_again(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  ASSERT_CTX(self);
+  if (s->removed) return;
+  negotiate(self, s, s->neg->negotiation_needed());
 }
 
 static void handle_remote_candidate(GstRtcPeer *self, const std::string &peer,
@@ -744,6 +767,7 @@ SignallerEvents make_events(GstRtcPeer *self)
       auto s = find_session(self, peer);
       if (s) {
         cancel_timeout(self, &s->left_timer);
+        if (s->connected) check_rejoined(self, s); // it may have restarted meanwhile
         continue;
       }
       if (should_offer(self, peer, type, false)) create_session(self, peer, type, true);
@@ -758,9 +782,13 @@ SignallerEvents make_events(GstRtcPeer *self)
     post_peer_message(self, "rtcpeer-peer-joined", peer, "peer-type", type);
     auto s = find_session(self, peer);
     if (s) {
-      // Back after a signaling hiccup: the connection is still good.
+      // Back after a signaling hiccup (the connection is still good), or a new process under
+      // the same id (SIGKILL, a container restart) that waits for our offer: check_rejoined.
       cancel_timeout(self, &s->left_timer);
-      if (s->connected) return;
+      if (s->connected) {
+        check_rejoined(self, s);
+        return;
+      }
       remove_session(self, peer, "the peer joined again");
     }
     if (should_offer(self, peer, type, true)) create_session(self, peer, type, true);

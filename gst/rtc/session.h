@@ -51,6 +51,10 @@ struct Session {
   std::shared_ptr<PathWatch> watch = std::make_shared<PathWatch>();
   guint watch_timer = 0, rebuild_timer = 0;
   guint rebuilds = 0;
+  // ctx: the peer registered again while connected (rtc/pathwatch.h check_rejoined): the timer
+  // of that check, and whether our offer asking "same connection?" is out.
+  guint rejoin_timer = 0;
+  bool verifying = false;
   // ctx: its removal makes way for a new connection to the same peer, which takes over the src
   // pads of its tracks (rtc/mediarecv.h park_received_media).
   bool keep_srcs = false;
@@ -91,6 +95,8 @@ std::vector<std::shared_ptr<Session>> all_sessions(GstRtcPeer *self);
 // A new session for `peer` (offer_first: we offer); null past max-peers or without webrtcbin.
 std::shared_ptr<Session> create_session(GstRtcPeer *self, const std::string &peer,
                                         const std::string &type, bool offer_first);
+// Offers again on the session's connection (a renegotiation; perfect negotiation's rules).
+void offer_again(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 // Removes the session (if any) and everything it added to the element.
 void remove_session(GstRtcPeer *self, const std::string &peer, const std::string &reason);
 // Removes every session (the element stops).

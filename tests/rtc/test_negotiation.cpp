@@ -465,6 +465,25 @@ void test_unexpected_answer()
   CHECK(n.answer_created().empty());
 }
 
+// A re-offer on a connected pair answered by a restarted peer (a new process: another
+// fingerprint and ufrag) is told apart from the same connection's answer.
+void test_answer_from_new_connection()
+{
+  Negotiator n({false, true});
+  CHECK(!n.new_connection("fpA u1")); // nothing negotiated yet: any identity is the first
+  n.negotiation_needed();
+  n.offer_created();
+  n.remote_answer("fpA u1");
+  CHECK(n.negotiated());
+  CHECK(!n.new_connection("fpA u1"));
+  CHECK(!n.new_connection("")); // an SDP without either line says nothing
+  n.negotiation_needed();
+  n.offer_created();
+  CHECK(n.new_connection("fpB u2"));
+  CHECK(n.new_connection("fpA u2"));            // a fresh webrtcbin of the same process
+  CHECK(n.remote_answer("fpA u1").size() == 1); // the same connection: applied
+}
+
 // Random orders of everything: offers from either side at any moment, replies and messages
 // interleaved; every run settles, both sides stable, every request met, no rollback needed.
 void test_fuzz()
@@ -599,6 +618,7 @@ int main()
   test_restart();
   test_no_redo();
   test_unexpected_answer();
+  test_answer_from_new_connection();
   test_fuzz();
   test_payload_types();
   if (check_failures())
