@@ -225,6 +225,7 @@ struct EncoderControl::Shared {
     gulong probe = 0;
   };
   std::map<std::string, Peer> peers;
+  std::map<std::string, double> overhead; // set_overhead, kept across watch()
   uint32_t applied = 0;
   double fraction = 1.0, credit = 0;
   KeyframeGate keyframes;
@@ -259,7 +260,11 @@ int64_t now_us()
 uint32_t EncoderControl::Shared::update_locked()
 {
   std::vector<uint32_t> targets;
-  for (auto &[id, p] : peers) targets.push_back(p.ctl->target_bps());
+  for (auto &[id, p] : peers) {
+    auto o = overhead.find(id);
+    double share = o == overhead.end() ? 0.0 : o->second;
+    targets.push_back(uint32_t(double(p.ctl->target_bps()) / (1.0 + share)));
+  }
   if (targets.empty()) return 0;
   auto a = cc::allocate(targets, floor, cfg.min_bps, cfg.max_bps);
   // Fewer frames only when the target binds: an encoder that sends less than it (a still
@@ -476,6 +481,20 @@ void EncoderControl::forget(const std::string &peer)
   shared_->set_rate(rate);
   if (p.probe) gst_pad_remove_probe(p.pad, p.probe);
   gst_object_unref(p.pad);
+}
+
+void EncoderControl::set_overhead(const std::string &peer, double share)
+{
+  uint32_t rate = 0;
+  {
+    std::lock_guard lk(shared_->lock);
+    if (share > 0)
+      shared_->overhead[peer] = share;
+    else
+      shared_->overhead.erase(peer);
+    rate = shared_->update_locked();
+  }
+  shared_->set_rate(rate);
 }
 
 uint32_t EncoderControl::bitrate_bps() const

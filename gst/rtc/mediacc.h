@@ -86,6 +86,9 @@ public:
    * (the peer's webrtcbin sink pad for this track). Removed by forget() or with the pad. */
   void watch(const std::string &peer, GstPad *pad);
   void forget(const std::string &peer);
+  /* What PEER's link carries beyond the encoder's bits, as a share of them (its FEC packets,
+   * rtc/fec.h): that viewer's target for the encoder is its controller's / (1 + SHARE). */
+  void set_overhead(const std::string &peer, double share);
   uint32_t bitrate_bps() const;
   double frame_fraction() const;
 

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* ULPFEC (RFC 5109) on the receive side, as soon as a packet can be rebuilt, and the sender's
+ * protection level from the loss it is told about. Pure C++ over RTP packet bytes.
+ *
+ * Why not webrtcbin's own rtpulpfecdec: rtpbin puts it after the jitterbuffer, and it rebuilds
+ * a packet only when the jitterbuffer declares it lost, which with retransmissions on is at the
+ * jitterbuffer's deadline (its latency, 200 ms), long after a retransmission would have come.
+ * Recovery rebuilds a packet the moment the FEC packet and all the other packets it protects
+ * are in, and rtcpeer hands it to the jitterbuffer before its retransmission request is due. */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <vector>
+
+namespace pointcast::ulpfec {
+
+using Packet = std::vector<uint8_t>;
+
+class Recovery {
+public:
+  // A media packet (whole RTP packet) of the protected stream. Returns the packets it let
+  // Recovery rebuild (whole RTP packets, each with the stream's SSRC).
+  std::vector<Packet> media(const uint8_t *data, size_t size);
+  // An FEC packet (RTP packet whose payload is RFC 5109 FEC, RED already removed). FILLS, when
+  // given, gets a placeholder (an empty packet of the FEC payload type) for each seqnum missing
+  // just before this packet's protected set that can only have been an FEC packet of the frame
+  // before: see fill_lost_fec().
+  std::vector<Packet> fec(const uint8_t *data, size_t size, std::vector<Packet> *fills = nullptr);
+
+  uint64_t recovered() const { return recovered_; }
+  uint64_t fec_packets() const { return fec_in_; }
+  uint64_t filled() const { return filled_; }
+
+private:
+  struct Fec {
+    uint16_t base = 0;
+    std::vector<uint16_t> protects;
+    Packet body; // the FEC payload (headers + level 0 payload)
+    size_t headers = 0;
+    uint32_t ssrc = 0;
+  };
+  void store(uint16_t seq, const uint8_t *data, size_t size);
+  std::vector<Packet> resolve();
+  bool rebuild(const Fec &f, uint16_t missing, Packet &out) const;
+  void fill_lost_fec(uint16_t base, uint8_t pt, uint32_t ssrc, std::vector<Packet> &fills);
+  void note_frame(const Packet &p);
+
+  std::map<uint16_t, Packet> media_; // by seqnum, the last kWindow seqnums
+  std::deque<Fec> fecs_;
+  std::deque<uint16_t> fec_seen_;  // seqnums of FEC packets received or filled
+  std::deque<uint32_t> intervals_; // RTP timestamp steps between recent frames
+  uint32_t last_frame_ts_ = 0;
+  bool have_frame_ = false;
+  uint16_t newest_ = 0;
+  bool any_ = false;
+  uint64_t recovered_ = 0, fec_in_ = 0, filled_ = 0;
+};
+
+/* The FEC percentage (rtpulpfecenc's `percentage`: FEC packets per 100 media packets) for a
+ * loss fraction the receiver reports. None on a clean link. rtcpeer's video is often one packet
+ * a frame, and rtpulpfecenc protects a frame's packets only with FEC packets sent with that
+ * frame: below 100 % some frames go unprotected and wait a retransmission round trip. */
+unsigned percentage_for_loss(double loss);
+
+/* Loss over recent feedback (packets reported received / lost), smoothed over about a second;
+ * percentage() holds a raised level for a few seconds so that one clean second does not switch
+ * the protection off between random losses. */
+class LossMeter {
+public:
+  void add(int64_t now_us, unsigned received, unsigned lost);
+  double loss() const { return loss_; }
+  unsigned percentage() const { return held_; }
+
+private:
+  double loss_ = 0;
+  bool measured_ = false;
+  int64_t window_start_ = -1;
+  unsigned got_ = 0, lost_ = 0;
+  unsigned held_ = 0;
+  int64_t held_since_ = -1;
+  void close_window(int64_t now_us);
+};
+
+} // namespace pointcast::ulpfec
