@@ -6,6 +6,8 @@
 #include "rtc/rtcpeerpriv.h"
 #include "rtc/ulpfec.h"
 
+#include <gst/rtp/rtp.h>
+
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -32,6 +34,8 @@ struct SendTap {
   std::mutex lock;
   ulpfec::LossMeter meter;
   unsigned applied = 0;
+  double frame_packets = 1.0; // packets per frame, smoothed
+  unsigned in_frame = 0;
   ~SendTap() { gst_object_unref(trans); }
 };
 
@@ -51,8 +55,8 @@ GstPadProbeReturn on_feedback(GstPad *, GstPadProbeInfo *info, gpointer user_dat
     GST_LOG("'%s': feedback on %zu packets, %u lost; loss %.3f", tap->peer.c_str(), packets.size(),
             lost, tap->meter.loss());
     if (pct == tap->applied) return GST_PAD_PROBE_OK;
-    GST_INFO("'%s': loss %.2f %%, FEC %u -> %u %%", tap->peer.c_str(), tap->meter.loss() * 100,
-             tap->applied, pct);
+    GST_INFO("'%s': loss %.2f %%, %.1f packets a frame, FEC %u -> %u %%", tap->peer.c_str(),
+             tap->meter.loss() * 100, tap->frame_packets, tap->applied, pct);
     tap->applied = pct;
   }
   g_object_set(tap->trans, "fec-percentage", guint(pct), nullptr);
@@ -64,6 +68,25 @@ GstPadProbeReturn on_feedback(GstPad *, GstPadProbeInfo *info, gpointer user_dat
   // The controller's target covers everything sent (FEC packets carry TWCC too).
   if (control) control->set_overhead(tap->peer, pct / 100.0);
   return GST_PAD_PROBE_OK; // EncoderControl's probe after this one takes the event
+}
+
+// The track's packets into webrtcbin: packets per frame (marker bit ends a frame).
+GstPadProbeReturn on_media_packet(GstPad *, GstPadProbeInfo *info, gpointer user_data)
+{
+  auto *tap = static_cast<SendTap *>(user_data);
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  if (!buf || !gst_rtp_buffer_map(buf, GST_MAP_READ, &rtp)) return GST_PAD_PROBE_OK;
+  bool marker = gst_rtp_buffer_get_marker(&rtp);
+  gst_rtp_buffer_unmap(&rtp);
+  std::lock_guard lk(tap->lock);
+  tap->in_frame++;
+  if (marker) {
+    tap->frame_packets = 0.9 * tap->frame_packets + 0.1 * tap->in_frame;
+    tap->in_frame = 0;
+    tap->meter.set_frame_packets(tap->frame_packets);
+  }
+  return GST_PAD_PROBE_OK;
 }
 
 struct RecvTap {
@@ -157,6 +180,7 @@ void watch_fec(GstRtcPeer *self, MediaSend *m, const std::string &peer, GstPad *
 {
   init_debug();
   auto *tap = new SendTap{self, m, peer, GST_WEBRTC_RTP_TRANSCEIVER(gst_object_ref(trans))};
+  gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, on_media_packet, tap, nullptr);
   gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, on_feedback, tap,
                     [](gpointer d) { delete static_cast<SendTap *>(d); });
 }

@@ -222,11 +222,15 @@ bool Recovery::rebuild(const Fec &f, uint16_t missing, Packet &out) const
   return payload_of(out.data(), out.size(), off, plen);
 }
 
-unsigned percentage_for_loss(double loss)
+unsigned percentage_for_loss(double loss, double packets_per_frame)
 {
   if (!(loss >= 0.004)) return 0;
-  // 25 % steps: 0.5 % loss -> 25, 1 % -> 50, 2 % and more -> 100.
-  return unsigned(std::min(100.0, std::ceil(loss * 5000.0 / 25.0) * 25.0));
+  double k = std::max(1.0, packets_per_frame);
+  // FEC packets per frame: the frame's expected losses three times over, at least one.
+  double per_frame = std::max(1.0, std::ceil(k * loss * 3.0));
+  // +1: rtpulpfecenc adds percentage/100 per packet and sends the whole part at the frame's
+  // end; exactly 100/k can fall short of 1.0 by a rounding error and skip a frame.
+  return unsigned(std::min(100.0, std::ceil(100.0 * per_frame / k) + 1.0));
 }
 
 void LossMeter::close_window(int64_t now_us)
@@ -239,7 +243,7 @@ void LossMeter::close_window(int64_t now_us)
   }
   got_ = lost_ = 0;
   window_start_ = now_us;
-  unsigned p = percentage_for_loss(loss_);
+  unsigned p = percentage_for_loss(loss_, frame_packets_);
   // Up at once; down only after 5 s without a higher need.
   if (p >= held_) {
     held_ = p;

@@ -172,9 +172,11 @@ GST_START_TEST(test_level_follows_loss)
 {
   fail_unless_equals_int(ulpfec::percentage_for_loss(0), 0);
   fail_unless_equals_int(ulpfec::percentage_for_loss(0.002), 0);
-  fail_unless_equals_int(ulpfec::percentage_for_loss(0.005), 25);
+  fail_unless_equals_int(ulpfec::percentage_for_loss(0.005), 100); // one-packet frames
   fail_unless_equals_int(ulpfec::percentage_for_loss(0.02), 100);
-  fail_unless_equals_int(ulpfec::percentage_for_loss(0.3), 100);
+  fail_unless_equals_int(ulpfec::percentage_for_loss(0.02, 20), 11); // 2 FEC packets per frame
+  fail_unless_equals_int(ulpfec::percentage_for_loss(0.005, 20), 6); // 1
+  fail_unless_equals_int(ulpfec::percentage_for_loss(0.3, 20), 91);  // 18 of 20
   ulpfec::LossMeter m;
   int64_t t = 0;
   for (int i = 0; i < 200; i++, t += 50'000) m.add(t, 3, 0); // 10 s clean
