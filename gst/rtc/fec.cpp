@@ -31,6 +31,7 @@ struct SendTap {
   MediaSend *m;
   std::string peer;
   GstWebRTCRTPTransceiver *trans;
+  int fixed; // > 0: the fec-percentage property, not the loss
   std::mutex lock;
   ulpfec::LossMeter meter;
   unsigned applied = 0;
@@ -38,6 +39,18 @@ struct SendTap {
   unsigned in_frame = 0;
   ~SendTap() { gst_object_unref(trans); }
 };
+
+void apply(SendTap *tap, unsigned pct)
+{
+  g_object_set(tap->trans, "fec-percentage", guint(pct), nullptr);
+  mediacc::EncoderControl *control;
+  {
+    std::lock_guard lk(tap->self->priv->lock);
+    control = tap->m->control.get();
+  }
+  // The controller's target covers everything sent (FEC packets carry TWCC too).
+  if (control) control->set_overhead(tap->peer, pct / 100.0);
+}
 
 GstPadProbeReturn on_feedback(GstPad *, GstPadProbeInfo *info, gpointer user_data)
 {
@@ -51,7 +64,7 @@ GstPadProbeReturn on_feedback(GstPad *, GstPadProbeInfo *info, gpointer user_dat
   {
     std::lock_guard lk(tap->lock);
     tap->meter.add(g_get_monotonic_time(), unsigned(packets.size()) - lost, lost);
-    pct = tap->meter.percentage();
+    pct = tap->fixed > 0 ? unsigned(tap->fixed) : tap->meter.percentage();
     GST_LOG("'%s': feedback on %zu packets, %u lost; loss %.3f", tap->peer.c_str(), packets.size(),
             lost, tap->meter.loss());
     if (pct == tap->applied) return GST_PAD_PROBE_OK;
@@ -59,14 +72,7 @@ GstPadProbeReturn on_feedback(GstPad *, GstPadProbeInfo *info, gpointer user_dat
              tap->meter.loss() * 100, tap->frame_packets, tap->applied, pct);
     tap->applied = pct;
   }
-  g_object_set(tap->trans, "fec-percentage", guint(pct), nullptr);
-  mediacc::EncoderControl *control;
-  {
-    std::lock_guard lk(tap->self->priv->lock);
-    control = tap->m->control.get();
-  }
-  // The controller's target covers everything sent (FEC packets carry TWCC too).
-  if (control) control->set_overhead(tap->peer, pct / 100.0);
+  apply(tap, pct);
   return GST_PAD_PROBE_OK; // EncoderControl's probe after this one takes the event
 }
 
@@ -79,13 +85,21 @@ GstPadProbeReturn on_media_packet(GstPad *, GstPadProbeInfo *info, gpointer user
   if (!buf || !gst_rtp_buffer_map(buf, GST_MAP_READ, &rtp)) return GST_PAD_PROBE_OK;
   bool marker = gst_rtp_buffer_get_marker(&rtp);
   gst_rtp_buffer_unmap(&rtp);
-  std::lock_guard lk(tap->lock);
-  tap->in_frame++;
-  if (marker) {
-    tap->frame_packets = 0.9 * tap->frame_packets + 0.1 * tap->in_frame;
-    tap->in_frame = 0;
-    tap->meter.set_frame_packets(tap->frame_packets);
+  bool fix = false;
+  {
+    std::lock_guard lk(tap->lock);
+    tap->in_frame++;
+    if (marker) {
+      tap->frame_packets = 0.9 * tap->frame_packets + 0.1 * tap->in_frame;
+      tap->in_frame = 0;
+      tap->meter.set_frame_packets(tap->frame_packets);
+    }
+    if (tap->fixed > 0 && tap->applied != unsigned(tap->fixed)) {
+      tap->applied = unsigned(tap->fixed);
+      fix = true;
+    }
   }
+  if (fix) apply(tap, tap->applied); // from the first packet: the encoder control is built
   return GST_PAD_PROBE_OK;
 }
 
@@ -176,10 +190,10 @@ void enable_fec(GstWebRTCRTPTransceiver *trans)
 }
 
 void watch_fec(GstRtcPeer *self, MediaSend *m, const std::string &peer, GstPad *pad,
-               GstWebRTCRTPTransceiver *trans)
+               GstWebRTCRTPTransceiver *trans, int fixed)
 {
   init_debug();
-  auto *tap = new SendTap{self, m, peer, GST_WEBRTC_RTP_TRANSCEIVER(gst_object_ref(trans))};
+  auto *tap = new SendTap{self, m, peer, GST_WEBRTC_RTP_TRANSCEIVER(gst_object_ref(trans)), fixed};
   gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, on_media_packet, tap, nullptr);
   gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, on_feedback, tap,
                     [](gpointer d) { delete static_cast<SendTap *>(d); });

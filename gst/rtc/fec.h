@@ -21,9 +21,10 @@ struct MediaSend;
 // Video transceivers: RED + ULPFEC offered (or accepted), no FEC packets until loss is reported.
 void enable_fec(GstWebRTCRTPTransceiver *trans);
 /* ctx: PEER's feedback on the track sent out of PAD (its webrtcbin sink pad) sets the
- * transceiver's fec-percentage and tells M's encoder control the overhead. */
+ * transceiver's fec-percentage (FIXED instead when it is > 0: the fec-percentage property) and
+ * tells M's encoder control the overhead. */
 void watch_fec(GstRtcPeer *self, MediaSend *m, const std::string &peer, GstPad *pad,
-               GstWebRTCRTPTransceiver *trans);
+               GstWebRTCRTPTransceiver *trans, int fixed);
 // rtpbin's new-jitterbuffer: early ULPFEC recovery in front of it.
 void recover_fec(GstElement *jitterbuffer);
 // Packets rebuilt so far by recover_fec in front of JITTERBUFFER (also in its debug log).

@@ -116,8 +116,15 @@ void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, MediaSend *
       g_object_set(trans, "codec-preferences", m->rtp_caps, nullptr);
       if (m->video) {
         g_object_set(trans, "do-nack", TRUE, nullptr);
-        enable_fec(trans);
-        watch_fec(self, m, s->id, wpad, trans);
+        gint fec;
+        {
+          std::lock_guard lk(self->priv->props_lock);
+          fec = self->priv->fec_percentage;
+        }
+        if (fec) {
+          enable_fec(trans);
+          watch_fec(self, m, s->id, wpad, trans, fec);
+        }
       }
       gst_object_unref(trans);
     }
