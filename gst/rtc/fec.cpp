@@ -37,6 +37,7 @@ struct SendTap {
   unsigned applied = 0;
   double frame_packets = 1.0; // packets per frame, smoothed
   unsigned in_frame = 0;
+  uint64_t frames = 0;
   ~SendTap() { gst_object_unref(trans); }
 };
 
@@ -90,7 +91,8 @@ GstPadProbeReturn on_media_packet(GstPad *, GstPadProbeInfo *info, gpointer user
     std::lock_guard lk(tap->lock);
     tap->in_frame++;
     if (marker) {
-      tap->frame_packets = 0.9 * tap->frame_packets + 0.1 * tap->in_frame;
+      tap->frame_packets =
+          tap->frames++ ? 0.9 * tap->frame_packets + 0.1 * tap->in_frame : double(tap->in_frame);
       tap->in_frame = 0;
       tap->meter.set_frame_packets(tap->frame_packets);
     }

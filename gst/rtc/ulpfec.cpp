@@ -8,10 +8,12 @@ namespace pointcast::ulpfec {
 
 namespace {
 constexpr size_t kRtpHeader = 12;
-constexpr size_t kFecHeader = 10;      // E L P X CC M PT, SN base, TS recovery, length recovery
-constexpr int kWindow = 256;           // media seqnums kept
-constexpr size_t kMaxFec = 64;         // FEC packets waiting for their protected packets
-constexpr int64_t kWindowUs = 500'000; // loss measured per half second
+constexpr size_t kFecHeader = 10;       // E L P X CC M PT, SN base, TS recovery, length recovery
+constexpr int kWindow = 256;            // media seqnums kept
+constexpr size_t kMaxFec = 64;          // FEC packets waiting for their protected packets
+constexpr int64_t kWindowUs = 500'000;  // loss measured per half second
+constexpr int64_t kPriorUs = 3'000'000; // protected as for kPriorLoss until then
+constexpr double kPriorLoss = 0.01;
 
 uint16_t rd16(const uint8_t *p)
 {
@@ -244,6 +246,11 @@ void LossMeter::close_window(int64_t now_us)
   got_ = lost_ = 0;
   window_start_ = now_us;
   unsigned p = percentage_for_loss(loss_, frame_packets_);
+  if (now_us - start_ < kPriorUs) { // before the loss is known (see the header)
+    held_ = std::max(p, percentage_for_loss(kPriorLoss, frame_packets_));
+    held_since_ = now_us;
+    return;
+  }
   // Up at once; down only after 5 s without a higher need.
   if (p >= held_) {
     held_ = p;
@@ -256,7 +263,10 @@ void LossMeter::close_window(int64_t now_us)
 
 void LossMeter::add(int64_t now_us, unsigned received, unsigned lost)
 {
-  if (window_start_ < 0) window_start_ = now_us;
+  if (start_ < 0) {
+    start_ = window_start_ = held_since_ = now_us;
+    held_ = percentage_for_loss(kPriorLoss, frame_packets_);
+  }
   got_ += received;
   lost_ += lost;
   // A loss closes the window early once it holds enough packets: protection starts a
