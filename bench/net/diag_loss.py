@@ -9,6 +9,7 @@ packet counts behind them (router losses, NACKs, RTX, jitterbuffer stats, keyfra
 
 Usage: diag_loss.py [--settings "loss=2% delay=25"] [--runs N] [--seconds S] [--rtt MS]
                     [--tracker-prop PROP]... [--sender-prop PROP]... [--json FILE]
+                    [--tracker-detections PROPS] [--sender-rtcpeer PROPS] [--keep-logs]
 """
 import argparse
 import json
@@ -133,6 +134,8 @@ def main():
     ap.add_argument("--sender-prop", action="append", default=[])
     ap.add_argument("--tracker-detections", help="ball-tracker's detections pad properties, e.g. "
                     "'ordered=false max-retransmits=0'")
+    ap.add_argument("--sender-rtcpeer", help="more rtcpeer properties for ball-sender, e.g. "
+                    "'fec-percentage=0'")
     ap.add_argument("--json")
     ap.add_argument("--keep-logs", action="store_true", help="keep each run's logs (printed)")
     a = ap.parse_args()
@@ -149,7 +152,10 @@ def main():
             net = lab.direct(both=a.settings)
             r = loops.ball_loop(lab, net, seconds=a.seconds, diag=True,
                                 tracker_props=a.tracker_prop, sender_props=a.sender_prop,
-                                tracker_replace=detections_props(a.tracker_detections))
+                                tracker_replace=detections_props(a.tracker_detections),
+                                sender_replace=[("peer-type=ball-sender",
+                                                 "peer-type=ball-sender " + a.sender_rtcpeer)]
+                                if a.sender_rtcpeer else ())
             r["router"] = net.router.stats()
             acc = account(r, a.rtt)
             acc["fec"] = fec_counts(lab)

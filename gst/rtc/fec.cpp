@@ -145,7 +145,8 @@ void take(RecvTap *t, GstBuffer *buf, std::vector<ulpfec::Packet> &rebuilt)
     GST_TRACE_OBJECT(t->jb, "in seqnum %u%s", unsigned(map.data[2] << 8 | map.data[3]),
                      fec ? " fec" : "");
     std::lock_guard lk(t->lock);
-    auto more = fec ? t->rec.fec(map.data, map.size, &rebuilt) : t->rec.media(map.data, map.size);
+    auto more =
+        fec ? t->rec.fec(map.data, map.size, &rebuilt) : t->rec.media(map.data, map.size, &rebuilt);
     for (auto &p : more) rebuilt.push_back(std::move(p));
   }
   gst_buffer_unmap(buf, &map);

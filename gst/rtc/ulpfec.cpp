@@ -59,14 +59,21 @@ void Recovery::store(uint16_t seq, const uint8_t *data, size_t size)
     it = seq_diff(newest_, it->first) >= kWindow ? media_.erase(it) : std::next(it);
 }
 
-std::vector<Packet> Recovery::media(const uint8_t *data, size_t size)
+std::vector<Packet> Recovery::media(const uint8_t *data, size_t size, std::vector<Packet> *fills)
 {
   if (size < kRtpHeader || (data[0] >> 6) != 2) return {};
   uint16_t seq = rd16(data + 2);
   if (media_.count(seq)) return {};
   store(seq, data, size);
   note_frame(media_[seq]);
-  return resolve();
+  auto out = resolve();
+  if (fills && (data[1] & 0x80))
+    for (uint16_t b : bases_)
+      if (seq_diff(b, seq) > 0 && seq_diff(b, seq) <= 8) {
+        fill_between(seq, b, *fills);
+        break;
+      }
+  return out;
 }
 
 // The frame rate in RTP time, from the timestamps of consecutive frames' last packets.
@@ -90,39 +97,46 @@ void Recovery::note_frame(const Packet &p)
  * marker packet (or an FEC packet after it) and that base were FEC packets, unless a whole frame
  * sent without FEC fell in between: only taken as FEC when the two frames are one frame
  * interval apart. */
-void Recovery::fill_lost_fec(uint16_t base, uint8_t pt, uint32_t ssrc, std::vector<Packet> &fills)
+void Recovery::fill_lost_fec(uint16_t base, std::vector<Packet> &fills)
 {
-  auto b = media_.find(base);
-  if (b == media_.end() || intervals_.size() < 3) return;
+  uint16_t s = uint16_t(base - 1);
+  for (int i = 0; i < 8; i++, s--)
+    if (media_.count(s)) {
+      fill_between(s, base, fills);
+      return;
+    }
+}
+
+/* MARKER: a frame's last media packet; BASE: the first of a later frame. Every seqnum between
+ * them is an FEC packet of MARKER's frame when the frames are one interval apart (and none of
+ * them is a media packet we have). */
+void Recovery::fill_between(uint16_t marker, uint16_t base, std::vector<Packet> &fills)
+{
+  auto m = media_.find(marker), b = media_.find(base);
+  if (m == media_.end() || b == media_.end() || intervals_.size() < 3) return;
+  const Packet &prev = m->second;
+  if (!(prev[1] & 0x80)) return;
   std::vector<uint32_t> sorted(intervals_.begin(), intervals_.end());
   std::sort(sorted.begin(), sorted.end());
   uint32_t interval = sorted[sorted.size() / 2];
-  auto is_fec = [&](uint16_t s) {
-    return std::find(fec_seen_.begin(), fec_seen_.end(), s) != fec_seen_.end();
-  };
+  uint32_t gap = rd32(b->second.data() + 4) - rd32(prev.data() + 4);
+  if (gap > interval + interval / 2) return;
   std::vector<uint16_t> missing;
-  uint16_t s = uint16_t(base - 1);
-  for (int i = 0; i < 8; i++, s--) {
-    auto m = media_.find(s);
-    if (m != media_.end()) {
-      const Packet &prev = m->second;
-      uint32_t gap = rd32(b->second.data() + 4) - rd32(prev.data() + 4);
-      if (!(prev[1] & 0x80) || missing.empty() || gap > interval + interval / 2) return;
-      for (uint16_t x : missing) {
-        Packet f(12, 0);
-        f[0] = 0x80;
-        f[1] = pt & 0x7f;
-        f[2] = uint8_t(x >> 8);
-        f[3] = uint8_t(x);
-        for (int k = 0; k < 4; k++) f[4 + k] = prev[4 + k]; // the frame it protected
-        for (int k = 0; k < 4; k++) f[8 + k] = uint8_t(ssrc >> (24 - 8 * k));
-        fec_seen_.push_back(x);
-        fills.push_back(std::move(f));
-        filled_++;
-      }
-      return;
-    }
-    if (!is_fec(s)) missing.push_back(s);
+  for (uint16_t x = uint16_t(marker + 1); x != base; x++) {
+    if (media_.count(x)) return;
+    if (std::find(fec_seen_.begin(), fec_seen_.end(), x) == fec_seen_.end()) missing.push_back(x);
+  }
+  for (uint16_t x : missing) {
+    Packet f(12, 0);
+    f[0] = 0x80;
+    f[1] = fec_pt_ & 0x7f;
+    f[2] = uint8_t(x >> 8);
+    f[3] = uint8_t(x);
+    for (int k = 0; k < 4; k++) f[4 + k] = prev[4 + k]; // the frame it protected
+    for (int k = 0; k < 4; k++) f[8 + k] = uint8_t(ssrc_ >> (24 - 8 * k));
+    fec_seen_.push_back(x);
+    fills.push_back(std::move(f));
+    filled_++;
   }
 }
 
@@ -148,12 +162,16 @@ std::vector<Packet> Recovery::fec(const uint8_t *data, size_t size, std::vector<
   f.ssrc = rd32(data + 8);
   fec_in_++;
   uint16_t base = f.base;
+  fec_pt_ = data[1] & 0x7f;
+  ssrc_ = f.ssrc;
   fec_seen_.push_back(rd16(data + 2));
   while (fec_seen_.size() > 64) fec_seen_.pop_front();
+  if (std::find(bases_.begin(), bases_.end(), base) == bases_.end()) bases_.push_back(base);
+  while (bases_.size() > 32) bases_.pop_front();
   fecs_.push_back(std::move(f));
   if (fecs_.size() > kMaxFec) fecs_.pop_front();
   auto out = resolve(); // first: the frame's first packet may be the one rebuilt
-  if (fills) fill_lost_fec(base, data[1] & 0x7f, rd32(data + 8), *fills);
+  if (fills) fill_lost_fec(base, *fills);
   return out;
 }
 

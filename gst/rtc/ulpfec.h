@@ -22,8 +22,9 @@ using Packet = std::vector<uint8_t>;
 class Recovery {
 public:
   // A media packet (whole RTP packet) of the protected stream. Returns the packets it let
-  // Recovery rebuild (whole RTP packets, each with the stream's SSRC).
-  std::vector<Packet> media(const uint8_t *data, size_t size);
+  // Recovery rebuild (whole RTP packets, each with the stream's SSRC). FILLS: as for fec(), the
+  // FEC packets lost after a frame whose last packet this is (it came late: a retransmission).
+  std::vector<Packet> media(const uint8_t *data, size_t size, std::vector<Packet> *fills = nullptr);
   // An FEC packet (RTP packet whose payload is RFC 5109 FEC, RED already removed). FILLS, when
   // given, gets a placeholder (an empty packet of the FEC payload type) for each seqnum missing
   // just before this packet's protected set that can only have been an FEC packet of the frame
@@ -45,12 +46,16 @@ private:
   void store(uint16_t seq, const uint8_t *data, size_t size);
   std::vector<Packet> resolve();
   bool rebuild(const Fec &f, uint16_t missing, Packet &out) const;
-  void fill_lost_fec(uint16_t base, uint8_t pt, uint32_t ssrc, std::vector<Packet> &fills);
+  void fill_lost_fec(uint16_t base, std::vector<Packet> &fills);
+  void fill_between(uint16_t marker, uint16_t base, std::vector<Packet> &fills);
   void note_frame(const Packet &p);
 
   std::map<uint16_t, Packet> media_; // by seqnum, the last kWindow seqnums
   std::deque<Fec> fecs_;
-  std::deque<uint16_t> fec_seen_;  // seqnums of FEC packets received or filled
+  std::deque<uint16_t> fec_seen_; // seqnums of FEC packets received or filled
+  std::deque<uint16_t> bases_;    // first packets of frames, from FEC packets' SN base
+  uint8_t fec_pt_ = 0;
+  uint32_t ssrc_ = 0;
   std::deque<uint32_t> intervals_; // RTP timestamp steps between recent frames
   uint32_t last_frame_ts_ = 0;
   bool have_frame_ = false;

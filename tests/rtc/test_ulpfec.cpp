@@ -2,7 +2,8 @@
 /* rtcpeer's receive-side ULPFEC (gst/rtc/ulpfec.h) against the FEC packets GStreamer's own
  * rtpulpfecenc makes, as webrtcbin sends them: a lost media packet is rebuilt byte for byte as
  * soon as its FEC packet is in; a lost FEC packet is filled with a placeholder (so it holds no
- * frame back in the jitterbuffer), but a lost whole frame never is; and the FEC level follows
+ * frame back in the jitterbuffer), but a lost whole frame never is (its FEC packet is, once the
+ * frame's packet is retransmitted); and the FEC level follows
  * the reported loss (none on a clean link). */
 #include "rtc/ulpfec.h"
 
@@ -84,14 +85,20 @@ struct Result {
   std::vector<Packet> rebuilt, fills;
 };
 
-Result feed(const std::vector<Packet> &stream, const std::vector<size_t> &drop)
+Result feed(const std::vector<Packet> &stream, const std::vector<size_t> &drop,
+            const std::vector<size_t> &late = {})
 {
   ulpfec::Recovery r;
   Result res;
-  for (size_t i = 0; i < stream.size(); i++) {
-    if (std::find(drop.begin(), drop.end(), i) != drop.end()) continue;
+  std::vector<size_t> order;
+  for (size_t i = 0; i < stream.size(); i++) order.push_back(i);
+  for (size_t i : late) order.push_back(i); // a retransmission, after everything else
+  for (size_t n = 0; n < order.size(); n++) {
+    size_t i = order[n];
+    if (n < stream.size() && std::find(drop.begin(), drop.end(), i) != drop.end()) continue;
     auto &p = stream[i];
-    auto got = is_fec(p) ? r.fec(p.data(), p.size(), &res.fills) : r.media(p.data(), p.size());
+    auto got =
+        is_fec(p) ? r.fec(p.data(), p.size(), &res.fills) : r.media(p.data(), p.size(), &res.fills);
     for (auto &g : got) res.rebuilt.push_back(g);
   }
   return res;
@@ -162,6 +169,10 @@ GST_START_TEST(test_lost_frame_is_not_filled)
       continue;
     auto res = feed(stream, {i, i + 1});
     fail_unless(res.fills.empty(), "a lost frame (seqnum %u) was taken for FEC", seq_of(stream[i]));
+    // Its media packet retransmitted: now the seqnum after it can only have been its FEC.
+    auto late = feed(stream, {i, i + 1}, {i});
+    fail_unless_equals_int(late.fills.size(), 1);
+    fail_unless_equals_int(seq_of(late.fills[0]), seq_of(stream[i + 1]));
     cases++;
   }
   fail_unless(cases >= 2);
