@@ -150,12 +150,17 @@ def main():
             if a.keep_logs:
                 print("logs:", lab.workdir, flush=True)
             net = lab.direct(both=a.settings)
-            r = loops.ball_loop(lab, net, seconds=a.seconds, diag=True,
+            try:
+                r = loops.ball_loop(lab, net, seconds=a.seconds, diag=True,
                                 tracker_props=a.tracker_prop, sender_props=a.sender_prop,
                                 tracker_replace=detections_props(a.tracker_detections),
                                 sender_replace=[("peer-type=ball-sender",
                                                  "peer-type=ball-sender " + a.sender_rtcpeer)]
-                                if a.sender_rtcpeer else ())
+                                    if a.sender_rtcpeer else ())
+            except loops.NoConnection as e:  # a result: count it, go on with the next run
+                print(json.dumps({"no connection": str(e)[:300]}), flush=True)
+                results.append({"no connection": str(e)})
+                continue
             r["router"] = net.router.stats()
             acc = account(r, a.rtt)
             acc["fec"] = fec_counts(lab)
@@ -165,9 +170,9 @@ def main():
             t = acc["tracker"]
             print(json.dumps({k: v for k, v in t.items() if k != "sources"}), flush=True)
             print(json.dumps({k: v for k, v in acc["sender"].items() if k != "sources"}), flush=True)
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(results, f)
+            if a.json:  # after each run: a later one may not end
+                with open(a.json, "w") as f:
+                    json.dump(results, f)
     return 0
 
 

@@ -109,42 +109,24 @@ struct RecvTap {
   GstElement *jb;
   std::mutex lock;
   ulpfec::Recovery rec;
-  std::map<int, bool> is_fec; // payload type -> ULPFEC
+  int media_pt = -1; // the stream's; FEC packets are told apart by their shape (looks_like_fec)
   std::atomic<guint64> recovered{0};
 };
 
 thread_local bool injecting = false;
-
-bool fec_pt(RecvTap *t, int pt)
-{
-  {
-    std::lock_guard lk(t->lock);
-    auto it = t->is_fec.find(pt);
-    if (it != t->is_fec.end()) return it->second;
-  }
-  // rtpbin answers from webrtcbin's payload map (the negotiated rtpmap lines).
-  GstCaps *caps = nullptr;
-  g_signal_emit_by_name(t->jb, "request-pt-map", guint(pt), &caps);
-  bool fec = false;
-  if (caps && gst_caps_get_size(caps) > 0) {
-    const char *enc = gst_structure_get_string(gst_caps_get_structure(caps, 0), "encoding-name");
-    fec = enc && g_ascii_strcasecmp(enc, "ULPFEC") == 0;
-  }
-  if (caps) gst_caps_unref(caps);
-  std::lock_guard lk(t->lock);
-  t->is_fec[pt] = fec;
-  return fec;
-}
 
 void take(RecvTap *t, GstBuffer *buf, std::vector<ulpfec::Packet> &rebuilt)
 {
   GstMapInfo map;
   if (!gst_buffer_map(buf, &map, GST_MAP_READ)) return;
   if (map.size >= 12) {
-    bool fec = fec_pt(t, map.data[1] & 0x7f);
+    int pt = map.data[1] & 0x7f;
+    std::lock_guard lk(t->lock);
+    bool shaped = pt != t->media_pt && ulpfec::Recovery::looks_like_fec(map.data, map.size);
+    if (t->media_pt < 0 && !shaped) t->media_pt = pt;
+    bool fec = shaped && pt != t->media_pt;
     GST_TRACE_OBJECT(t->jb, "in seqnum %u%s", unsigned(map.data[2] << 8 | map.data[3]),
                      fec ? " fec" : "");
-    std::lock_guard lk(t->lock);
     auto more =
         fec ? t->rec.fec(map.data, map.size, &rebuilt) : t->rec.media(map.data, map.size, &rebuilt);
     for (auto &p : more) rebuilt.push_back(std::move(p));

@@ -140,6 +140,19 @@ void Recovery::fill_between(uint16_t marker, uint16_t base, std::vector<Packet> 
   }
 }
 
+bool Recovery::looks_like_fec(const uint8_t *data, size_t size)
+{
+  size_t off = 0, len = 0;
+  if (!payload_of(data, size, off, len) || len < kFecHeader + 4) return false;
+  const uint8_t *p = data + off;
+  if (p[0] & 0x80) return false;
+  size_t headers = kFecHeader + ((p[0] & 0x40) ? 8 : 4);
+  if (len < headers || headers + rd16(p + kFecHeader) != len) return false;
+  if (!rd16(p + kFecHeader + 2)) return false; // the mask's first 16 bits hold its first packet
+  int16_t behind = seq_diff(rd16(data + 2), rd16(p + 2));
+  return behind > 0 && behind <= 96;
+}
+
 std::vector<Packet> Recovery::fec(const uint8_t *data, size_t size, std::vector<Packet> *fills)
 {
   size_t off = 0, len = 0;

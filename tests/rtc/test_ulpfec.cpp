@@ -112,6 +112,9 @@ GST_START_TEST(test_rebuilds_each_lost_media_packet)
   for (auto &p : stream) (is_fec(p) ? fec : media)++;
   fail_unless_equals_int(media, 4 * 5); // 12 frames: 8 of one packet, 4 of three
   fail_unless(fec >= 12, "one FEC packet per frame at least, got %d", fec);
+  // Told apart by their shape alone (rtcpeer does not ask for the payload type's caps).
+  for (auto &p : stream)
+    fail_unless_equals_int(ulpfec::Recovery::looks_like_fec(p.data(), p.size()), is_fec(p));
   // Every media packet, lost alone, comes back exactly as it was sent.
   for (size_t i = 0; i < stream.size(); i++) {
     if (is_fec(stream[i])) continue;
