@@ -38,6 +38,7 @@ struct SendTap {
   double frame_packets = 1.0; // packets per frame, smoothed
   unsigned in_frame = 0;
   uint64_t frames = 0;
+  int64_t first_us = -1;
   ~SendTap() { gst_object_unref(trans); }
 };
 
@@ -65,7 +66,7 @@ GstPadProbeReturn on_feedback(GstPad *, GstPadProbeInfo *info, gpointer user_dat
   {
     std::lock_guard lk(tap->lock);
     tap->meter.add(g_get_monotonic_time(), unsigned(packets.size()) - lost, lost);
-    pct = tap->fixed > 0 ? unsigned(tap->fixed) : tap->meter.percentage();
+    pct = tap->fixed > 0 ? tap->applied : tap->meter.percentage();
     GST_LOG("'%s': feedback on %zu packets, %u lost; loss %.3f", tap->peer.c_str(), packets.size(),
             lost, tap->meter.loss());
     if (pct == tap->applied) return GST_PAD_PROBE_OK;
@@ -96,7 +97,11 @@ GstPadProbeReturn on_media_packet(GstPad *, GstPadProbeInfo *info, gpointer user
       tap->in_frame = 0;
       tap->meter.set_frame_packets(tap->frame_packets);
     }
-    if (tap->fixed > 0 && tap->applied != unsigned(tap->fixed)) {
+    int64_t now = g_get_monotonic_time();
+    if (tap->first_us < 0) tap->first_us = now;
+    // Fixed too, after the first second (ulpfec.h, LossMeter: a stall at the start).
+    if (tap->fixed > 0 && tap->applied != unsigned(tap->fixed) &&
+        now - tap->first_us >= 1'000'000) {
       tap->applied = unsigned(tap->fixed);
       fix = true;
     }

@@ -8,11 +8,12 @@ namespace pointcast::ulpfec {
 
 namespace {
 constexpr size_t kRtpHeader = 12;
-constexpr size_t kFecHeader = 10;       // E L P X CC M PT, SN base, TS recovery, length recovery
-constexpr int kWindow = 256;            // media seqnums kept
-constexpr size_t kMaxFec = 64;          // FEC packets waiting for their protected packets
-constexpr int64_t kWindowUs = 500'000;  // loss measured per half second
-constexpr int64_t kPriorUs = 3'000'000; // protected as for kPriorLoss until then
+constexpr size_t kFecHeader = 10;         // E L P X CC M PT, SN base, TS recovery, length recovery
+constexpr int kWindow = 256;              // media seqnums kept
+constexpr size_t kMaxFec = 64;            // FEC packets waiting for their protected packets
+constexpr int64_t kWindowUs = 500'000;    // loss measured per half second
+constexpr int64_t kPriorUs = 3'000'000;   // protected as for kPriorLoss until then
+constexpr int64_t kHoldOffUs = 1'000'000; // no FEC packets at all before (see the header)
 constexpr double kPriorLoss = 0.01;
 
 uint16_t rd16(const uint8_t *p)
@@ -277,6 +278,11 @@ void LossMeter::close_window(int64_t now_us)
   got_ = lost_ = 0;
   window_start_ = now_us;
   unsigned p = percentage_for_loss(loss_, frame_packets_);
+  if (now_us - start_ < kHoldOffUs) {
+    held_ = 0;
+    held_since_ = now_us;
+    return;
+  }
   if (now_us - start_ < kPriorUs) { // before the loss is known (see the header)
     held_ = std::max(p, percentage_for_loss(kPriorLoss, frame_packets_));
     held_since_ = now_us;
@@ -294,10 +300,7 @@ void LossMeter::close_window(int64_t now_us)
 
 void LossMeter::add(int64_t now_us, unsigned received, unsigned lost)
 {
-  if (start_ < 0) {
-    start_ = window_start_ = held_since_ = now_us;
-    held_ = percentage_for_loss(kPriorLoss, frame_packets_);
-  }
+  if (start_ < 0) start_ = window_start_ = held_since_ = now_us;
   got_ += received;
   lost_ += lost;
   // A loss closes the window early once it holds enough packets: protection starts a

@@ -193,7 +193,9 @@ GST_START_TEST(test_level_follows_loss)
   fail_unless_equals_int(ulpfec::percentage_for_loss(0.3, 20), 91);  // 18 of 20
   ulpfec::LossMeter m;
   int64_t t = 0;
-  m.add(t, 3, 0);
+  for (int i = 0; i < 10; i++, t += 50'000) m.add(t, 3, 0);
+  fail_unless_equals_int(m.percentage(), 0); // the first second: none (ulpfec.h)
+  for (int i = 0; i < 20; i++, t += 50'000) m.add(t, 3, 0);
   fail_unless_equals_int(m.percentage(), 100); // before the loss is known: one FEC a frame
   for (int i = 0; i < 200; i++, t += 50'000) m.add(t, 3, 0); // 10 s clean
   fail_unless_equals_int(m.percentage(), 0);
