@@ -3,7 +3,8 @@
 """pointcast on impaired links (tests/net: two network namespaces joined by pcnet-router),
 next to issue 13's targets: the ball loop (ball-sender + ball-tracker; with --aiortc also
 ball-sender + tests/ball/aiortc_tracker.py, aiortc's NACK/PLI/REMB on the receiving side) and
-the points counter stream (1,000 x 3 float32 at 20 Hz, 200 messages), scenario by scenario.
+the points counter stream (1,000 x 3 float32 at 20 Hz, 200 messages; with --aiortc also between
+two aiortc peers, bench/net/aiortc_points.py, outside the TURN scenarios), scenario by scenario.
 Prints one table. Figures only: a target not met is reported, not a failure (exit 1 only when
 the harness itself fails).
 
@@ -13,8 +14,10 @@ the ball loop only outage3s, noisy-rate1M, noisy-drop4M-0.5M, and for the points
 the TURN topology turn-udp+loss2+delay25, turn-tls+loss2+delay25 (coturn relaying both peers).
 """
 import argparse
+import glob
 import json
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -89,6 +92,62 @@ def run_ball(name, settings, rtt, actions, seconds, tracker):
         return r
 
 
+AIORTC_POINTS = os.path.join(HERE, "aiortc_points.py")
+
+
+def arrival_tail(lab, sent, recv):
+    """Seconds from the last message made to the last one received (the drain at EOS)."""
+    def last(pattern):
+        files = glob.glob(os.path.join(lab.workdir, pattern))
+        return max(os.path.getmtime(f) for f in files) if files else None
+    a, b = last(sent), last(recv)
+    return None if a is None or b is None else round(b - a, 2)
+
+
+def compare(sdir, rdir):
+    """delivered / intact / in_order of what arrived in RDIR against what was sent (SDIR)."""
+    sent = [open(os.path.join(sdir, f), "rb").read() for f in sorted(os.listdir(sdir))]
+    got = [open(os.path.join(rdir, f), "rb").read() for f in sorted(os.listdir(rdir))]
+    index = {data: i for i, data in enumerate(sent)}
+    pos = [index.get(data, -1) for data in got]
+    return dict(sent=len(sent), delivered=len(got), intact=all(p >= 0 for p in pos),
+                in_order=pos == sorted(pos) and len(set(pos)) == len(pos))
+
+
+def run_points_aiortc(settings, n=200, rate=20, points=1000, timeout=240):
+    """The same stream between two aiortc peers (bench/net/aiortc_points.py) on the same link."""
+    with netlab.Lab() as lab:
+        net = lab.direct(both=settings)
+        sdir, rdir = os.path.join(lab.workdir, "aio-sent"), os.path.join(lab.workdir, "aio-recv")
+        os.makedirs(sdir)
+        os.makedirs(rdir)
+        port = "47123"
+        start = time.monotonic()
+        tx = lab.popen(net.a, ["/usr/bin/python3", AIORTC_POINTS, "send", net.addr_a, port, sdir,
+                               str(n), str(rate), str(points), str(timeout)],
+                       log="aio-tx", stderr=open(os.path.join(lab.workdir, "aio-tx.err"), "w"))
+        lab.popen(net.b, ["/usr/bin/python3", AIORTC_POINTS, "recv", net.addr_a, port, rdir],
+                  log="aio-rx")
+        try:
+            tx.wait(timeout + 60)
+        except subprocess.TimeoutExpired:
+            tx.kill()
+        last, stable = -1, time.monotonic()
+        while time.monotonic() - stable < 5 and last < n:
+            count = len(os.listdir(rdir))
+            if count != last:
+                last, stable = count, time.monotonic()
+            time.sleep(0.2)
+        r = compare(sdir, rdir)
+        r.update(seconds=time.monotonic() - start, tail_s=arrival_tail(lab, "aio-sent/*", "aio-recv/*"))
+        out = lab.read_log("aio-tx").strip().splitlines()
+        try:
+            r.update(json.loads(out[-1]))
+        except (IndexError, ValueError):
+            r["sender_failed"] = open(os.path.join(lab.workdir, "aio-tx.err")).read()[-300:]
+        return r
+
+
 def run_points(name, settings, rtt):
     with netlab.Lab() as lab:
         props = {}
@@ -103,8 +162,9 @@ def run_points(name, settings, rtt):
             net = lab.direct(both=settings)
         r = loops.points_stream(lab, net, n=200, rate=20, points=1000, settle=5, timeout=300,
                                 **props)
+        r["tail_s"] = arrival_tail(lab, "points*-sent/*", "points*-recv/*")
         r.pop("tx_log", None)
-        r.pop("tx_problems", None)
+        r["errors"] = [line for line in r.pop("tx_problems", []) if line.startswith("ERROR")]
         return r
 
 
@@ -144,6 +204,14 @@ def main():
                 res["points"] = {"error": str(e).splitlines()[0][:120]}
                 failed = True
             print(f"[{name}] points: {summary_points(res['points'])}", flush=True)
+            if args.aiortc and name not in TURN:
+                try:
+                    res["points-aiortc"] = run_points_aiortc(settings)
+                except Exception as e:  # noqa: BLE001
+                    traceback.print_exc()
+                    res["points-aiortc"] = {"error": str(e).splitlines()[0][:120]}
+                    failed = True
+                print(f"[{name}] points/aiortc: {summary_points(res['points-aiortc'])}", flush=True)
     print_table(results, names, args.aiortc)
     if args.json:
         with open(args.json, "w") as f:
@@ -168,8 +236,27 @@ def summary_ball(r):
 def summary_points(r):
     if "error" in r:
         return "error: " + r["error"]
-    return (f"{r['delivered']}/{r['sent']} delivered{'' if r['intact'] and r['in_order'] else ' (CORRUPT/REORDERED)'}"
+    text = (f"{r['delivered']}/{r['sent']} delivered{'' if r['intact'] and r['in_order'] else ' (CORRUPT/REORDERED)'}"
             f" in {r['seconds']:.0f} s")
+    if r.get("tail_s") is not None:
+        text += f", last {r['tail_s']:.1f} s after it was made"
+    for e in r.get("errors", []):
+        text += "; " + e.split(": ", 2)[-1][:100]
+    if r.get("sender_failed") is not None:
+        text += "; the sender failed: " + r["sender_failed"].strip().splitlines()[-1:][0][:100] \
+            if r["sender_failed"].strip() else "; the sender printed nothing"
+    if r.get("all_acked") is False:
+        text += f"; not all acknowledged after {r.get('drain_s')} s"
+    return text
+
+
+def points_ratios(b, a):
+    """rtcpeer's points figures over the aiortc system's: share delivered, last-arrival delay."""
+    if not b or not a or "error" in b or "error" in a:
+        return ""
+    share = (b["delivered"] / b["sent"]) / (a["delivered"] / a["sent"]) if a["delivered"] else None
+    tail = b["tail_s"] / a["tail_s"] if b.get("tail_s") and a.get("tail_s") else None
+    return (f"{share:.2f}x" if share else "-") + ", " + (f"{tail:.2f}x" if tail else "-")
 
 
 def ratios(b, a):
@@ -189,6 +276,8 @@ def print_table(results, names, aiortc):
         head.append("ball loop, rtcpeer sender + aiortc tracker")
         head.append("rtcpeer / aiortc (scored, p50, p99)")
     head += ["points, 200 x 1000 @ 20 Hz (target: all)", "met"]
+    if aiortc:
+        head += ["points, the aiortc system", "rtcpeer / aiortc (delivered, last-arrival delay)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in names:
         settings, rtt, _ = SCENARIOS[name]
@@ -208,6 +297,9 @@ def print_table(results, names, aiortc):
         pmet = None if not p or "error" in p else (p["delivered"] == p["sent"] and p["intact"]
                                                    and p["in_order"])
         row += [summary_points(p) if p else "", yes_no[pmet]]
+        if aiortc:
+            a = res.get("points-aiortc")
+            row += [summary_points(a) if a else "", points_ratios(p, a)]
         lines.append("| " + " | ".join(row) + " |")
     print("\nNetwork benchmark (tests/net harness; the settings apply to each direction):")
     print("\n".join(lines))

@@ -7,6 +7,7 @@
 #include "points/bufmap.h"
 
 #include <algorithm>
+#include <optional>
 
 struct _GstRtcDataPad {
   GstPad parent;
@@ -188,6 +189,93 @@ DataSrc *ensure_data_src(GstRtcPeer *self, const std::string &label)
   return raw;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Acknowledgements (kAckProtocol) */
+
+namespace {
+// A channel reference owned by a pending timeout (released whether it ran or was dropped).
+struct ChannelRef {
+  explicit ChannelRef(GstWebRTCDataChannel *c) : ch(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(c))) {}
+  ~ChannelRef() { gst_object_unref(ch); }
+  ChannelRef(const ChannelRef &) = delete;
+  ChannelRef &operator=(const ChannelRef &) = delete;
+  GstWebRTCDataChannel *ch;
+};
+constexpr std::string_view kAckPrefix = "{\"pointcast\":\"ack\",\"received\":";
+} // namespace
+
+static bool is_flushing(RtcPeerPrivate *p);
+
+static std::optional<guint64> parse_ack(std::string_view text)
+{
+  if (text.substr(0, kAckPrefix.size()) != kAckPrefix || text.back() != '}') return std::nullopt;
+  std::string_view digits = text.substr(kAckPrefix.size(), text.size() - kAckPrefix.size() - 1);
+  if (digits.empty() || digits.size() > 19) return std::nullopt;
+  guint64 n = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + guint64(c - '0');
+  }
+  return n;
+}
+
+// The peer received `n` whole messages on a channel we opened.
+static void note_ack(ChannelState *cs, guint64 n)
+{
+  {
+    std::lock_guard lk(cs->acct);
+    if (n > cs->sent_msgs) n = cs->sent_msgs; // never more than we sent
+    if (n > cs->acked) cs->acked = n;
+    cs->ack_seen = true;
+  }
+  std::lock_guard lk(cs->self->priv->wake_lock);
+  cs->self->priv->wake.notify_all();
+}
+
+// ctx: tells the peer how many whole messages arrived on its channel.
+static void send_ack(GstRtcPeer *self, GstWebRTCDataChannel *ch)
+{
+  auto *cs = channel_state(ch);
+  if (!cs || !cs->open) return;
+  auto s = cs->session.lock();
+  if (!s || s->removed) return;
+  GstElement *bin = nullptr; // the channel's webrtcbin must outlive the send (see data_chain)
+  {
+    std::lock_guard lk(self->priv->lock);
+    if (s->webrtc) bin = GST_ELEMENT(gst_object_ref(s->webrtc));
+  }
+  if (!bin) return;
+  cs->ack_pending = false;
+  std::string text = std::string(kAckPrefix) + std::to_string(cs->received.load()) + "}";
+  gst_webrtc_data_channel_send_string_full(ch, text.c_str(), nullptr);
+  gst_object_unref(bin);
+}
+
+// Any thread: a whole message arrived on ch; acknowledged within kAckDelay.
+static void note_received(GstWebRTCDataChannel *ch, ChannelState *cs)
+{
+  if (!cs->acks_out) return;
+  cs->received++;
+  if (cs->ack_pending.exchange(true)) return;
+  auto ref = std::make_shared<ChannelRef>(ch);
+  GstRtcPeer *self = cs->self;
+  add_timeout(self, guint(std::chrono::milliseconds(kAckDelay).count()),
+              [self, ref] { send_ack(self, ref->ch); });
+}
+
+// ctx: every kAckKeepalive while the channel is open, so that the peer knows we are there even
+// while nothing arrives (its SCTP backing off through a burst of losses).
+static void keep_acking(GstRtcPeer *self, std::shared_ptr<ChannelRef> ref)
+{
+  auto *cs = channel_state(ref->ch);
+  if (!cs || !cs->open || is_flushing(self->priv)) return;
+  auto s = cs->session.lock();
+  if (!s || s->removed) return;
+  send_ack(self, ref->ch);
+  add_timeout(self, guint(std::chrono::milliseconds(kAckKeepalive).count()),
+              [self, ref] { keep_acking(self, ref); });
+}
+
 static void push_message(GstRtcPeer *self, const std::string &label, GstBuffer *buf)
 {
   DataSrc *src = ensure_data_src(self, label);
@@ -214,12 +302,14 @@ static void on_message_data(GstWebRTCDataChannel *ch, GBytes *data, gpointer use
   switch (cs->reasm.on_binary(bytes, size)) {
   case framing::Reassembler::Status::Plain:
     push_message(cs->self, cs->label, data ? gst_buffer_new_wrapped_bytes(data) : gst_buffer_new());
+    note_received(ch, cs);
     break;
   case framing::Reassembler::Status::Complete: {
     size_t n = 0;
     void *msg = cs->reasm.take(&n);
     push_message(cs->self, cs->label,
                  gst_buffer_new_wrapped_full(GstMemoryFlags(0), msg, n, 0, n, msg, g_free));
+    note_received(ch, cs);
     break;
   }
   case framing::Reassembler::Status::Error:
@@ -236,9 +326,16 @@ static void on_message_string(GstWebRTCDataChannel *ch, const gchar *str, gpoint
   auto *cs = channel_state(ch);
   if (!cs) return;
   std::string_view text = str ? str : "";
+  if (cs->acks_in) {
+    if (auto n = parse_ack(text)) {
+      note_ack(cs, *n);
+      return;
+    }
+  }
   switch (cs->reasm.on_text(text)) {
   case framing::Reassembler::Status::Plain:
     push_message(cs->self, cs->label, gst_buffer_new_memdup(text.data(), text.size()));
+    note_received(ch, cs);
     break;
   case framing::Reassembler::Status::Error:
     GST_ELEMENT_WARNING(cs->self, STREAM, DECODE, ("Dropped a broken fragmented message"),
@@ -270,6 +367,8 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
     gint retransmits = -1, lifetime = -1;
     g_object_get(ch, "ordered", &ordered, "max-retransmits", &retransmits, "max-packet-lifetime",
                  &lifetime, nullptr);
+    if (cs->acks_out) // from the context thread: webrtcbin may hold the channel's lock here
+      run_async(self, [self, ref = std::make_shared<ChannelRef>(ch)] { keep_acking(self, ref); });
     GstStructure *st = gst_structure_new(
         "rtcpeer-channel-open", "peer-id", G_TYPE_STRING, cs->peer.c_str(), "label", G_TYPE_STRING,
         cs->label.c_str(), "ordered", G_TYPE_BOOLEAN, ordered, "max-retransmits", G_TYPE_INT,
@@ -404,6 +503,16 @@ void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRT
   cs->label = label;
   cs->chunk = s->chunk;
   cs->watch = s->watch;
+  cs->session = s;
+  gchar *protocol = nullptr;
+  gint retransmits = -1, lifetime = -1;
+  g_object_get(ch, "protocol", &protocol, "max-retransmits", &retransmits, "max-packet-lifetime",
+               &lifetime, nullptr);
+  cs->reliable = retransmits < 0 && lifetime < 0;
+  bool acks = g_strcmp0(protocol, kAckProtocol) == 0;
+  g_free(protocol);
+  cs->acks_in = acks && !remote;
+  cs->acks_out = acks && remote;
   g_object_set_qdata_full(G_OBJECT(ch), channel_quark(), cs,
                           [](gpointer d) { delete static_cast<ChannelState *>(d); });
   g_object_set(ch, "buffered-amount-low-threshold", guint64(kLowWater), nullptr);
@@ -449,8 +558,14 @@ void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s, bool a
   std::vector<std::pair<std::string, GstStructure *>> labels;
   {
     std::lock_guard lk(p->lock);
-    for (auto &[label, sink] : p->data_sinks)
-      if (!s->send_channels.count(label)) labels.push_back({label, channel_options(sink->pad)});
+    for (auto &[label, sink] : p->data_sinks) {
+      if (s->send_channels.count(label)) continue;
+      GstStructure *options = channel_options(sink->pad);
+      if (!options) options = gst_structure_new_empty("options");
+      // A receiving rtcpeer acknowledges what arrives (kAckProtocol); other peers ignore this.
+      gst_structure_set(options, "protocol", G_TYPE_STRING, kAckProtocol, nullptr);
+      labels.push_back({label, options});
+    }
     // An offer needs a data section so that the answerer can open channels of its own.
     if (always && p->data_sinks.empty() && s->send_channels.empty())
       labels.push_back({kDefaultChannel, nullptr});
@@ -542,18 +657,67 @@ static void note_sent(ChannelState *cs, guint64 bytes, bool end_message)
 {
   std::lock_guard lk(cs->acct);
   cs->sent_bytes += bytes;
-  if (end_message) cs->ends.push_back(cs->sent_bytes);
-  if (end_message && cs->watch) cs->watch->msgs_sent++;
+  if (!end_message) return;
+  cs->sent_msgs++;
+  cs->ends.push_back(cs->sent_bytes);
+  if (cs->watch) cs->watch->msgs_sent++;
 }
 
-/* Messages the channel still holds: those that end beyond what it has passed on to SCTP (what we
- * gave it minus its buffered-amount). Forgets the ones passed on. */
+/* Under acct: forgets the messages now known to have arrived. What webrtcbin passed on (what we
+ * gave it minus its buffered-amount: 1.22 counts a buffer off when it leaves the channel's appsrc
+ * for sctpenc, not when SCTP has it acknowledged) went into sctpenc, which holds at most one piece
+ * while usrsctp's send buffer is full; usrsctp holds at most kSctpSendBuffer bytes not yet
+ * acknowledged. A partially reliable channel's message is out of our hands once SCTP took it (its
+ * policy may give it up: that is what the channel asked for). */
+static void settle_locked(ChannelState *cs, guint64 amount)
+{
+  guint64 passed = cs->sent_bytes > amount ? cs->sent_bytes - amount : 0;
+  guint64 held = cs->reliable ? kSctpSendBuffer + (cs->chunk ? cs->chunk->load() : 65536) : 0;
+  guint64 sure = passed > held ? passed - held : 0;
+  while (!cs->ends.empty() && (cs->ends.front() <= sure || cs->known < cs->acked)) {
+    cs->ends.pop_front();
+    cs->known++;
+  }
+}
+
+guint64 unconfirmed_messages(ChannelState *cs, guint64 amount)
+{
+  std::lock_guard lk(cs->acct);
+  settle_locked(cs, amount);
+  return cs->ends.size();
+}
+
+// Messages the channel (webrtcbin's queue) still holds: those that end beyond what it passed on.
 static guint64 still_queued(ChannelState *cs, guint64 amount)
 {
   std::lock_guard lk(cs->acct);
-  guint64 passed = cs->sent_bytes > amount ? cs->sent_bytes - amount : 0;
-  while (!cs->ends.empty() && cs->ends.front() <= passed) cs->ends.pop_front();
-  return cs->ends.size();
+  settle_locked(cs, amount);
+  guint64 passed = cs->sent_bytes > amount ? cs->sent_bytes - amount : 0, n = 0;
+  for (auto it = cs->ends.rbegin(); it != cs->ends.rend() && *it > passed; ++it) n++;
+  return n;
+}
+
+// Everything handed to the channel is known to have arrived (a receiving rtcpeer said so).
+static bool fully_acked(ChannelState *cs)
+{
+  std::lock_guard lk(cs->acct);
+  return cs->ack_seen && cs->acked >= cs->sent_msgs;
+}
+
+// The peer's transport delivered a packet (anything: SCTP, its acks, ICE checks) within `within`.
+static bool peer_heard(ChannelState *cs, std::chrono::steady_clock::duration within)
+{
+  if (!cs->watch) return false;
+  gint64 last = cs->watch->last_in_us;
+  return last > 0 &&
+      g_get_monotonic_time() - last <
+      std::chrono::duration_cast<std::chrono::microseconds>(within).count();
+}
+
+// No progress for `idle`: the peer is given up on (see kStallLimit).
+static bool stalled(ChannelState *cs, std::chrono::steady_clock::duration idle)
+{
+  return idle > kStallLimit && (idle > kLiveStallLimit || !peer_heard(cs, kStallLimit));
 }
 
 /* Waits until the channel has room: below high water at once, else until it drained to low water,
@@ -564,10 +728,10 @@ static bool wait_for_room(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelSta
 {
   auto *p = self->priv;
   guint64 amount = buffered_amount(ch);
-  still_queued(cs, amount);
+  unconfirmed_messages(cs, amount); // forgets what arrived: the record stays small
   if (amount <= kHighWater) return true;
   auto since = std::chrono::steady_clock::now(), progress = since;
-  guint64 least = amount;
+  guint64 least = amount, acked = cs->acked;
   while (true) {
     if (is_flushing(p) || !cs->open) return false;
     amount = buffered_amount(ch);
@@ -576,8 +740,9 @@ static bool wait_for_room(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelSta
       return true;
     }
     auto now = std::chrono::steady_clock::now();
-    if (amount < least) {
-      least = amount;
+    if (amount < least || cs->acked > acked) {
+      least = std::min(least, amount);
+      acked = cs->acked;
       progress = now;
     }
     if (!cs->saturated && now - since > kSaturatedWarn) {
@@ -589,7 +754,7 @@ static bool wait_for_room(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelSta
            "(nothing is dropped while it makes progress)",
            amount, int(std::chrono::duration_cast<std::chrono::seconds>(kSaturatedWarn).count())));
     }
-    if (now - progress > kStallLimit) return false;
+    if (stalled(cs, now - progress)) return false;
     nap(p, 20ms);
   }
 }
@@ -603,9 +768,10 @@ static void send_one(GstRtcPeer *self, GstWebRTCDataChannel *ch, GBytes *bytes)
     if (cs->open && !cs->warned_send) {
       cs->warned_send = true;
       GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("Peer '%s' is not keeping up", cs->peer.c_str()),
-                          ("dropping messages on channel '%s' after %d s "
-                           "without progress",
-                           cs->label.c_str(), int(kStallLimit.count())));
+                          ("dropping messages on channel '%s' after %d s without progress "
+                           "(%d s while the peer is still heard from)",
+                           cs->label.c_str(), int(kStallLimit.count()),
+                           int(kLiveStallLimit.count())));
     }
     return;
   }
@@ -710,44 +876,49 @@ GstFlowReturn data_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
   return GST_FLOW_OK;
 }
 
-/* At EOS, after the drain: how many accepted messages did not reach a peer (given up on while
- * sending, or still queued in a channel that stopped draining). Messages SCTP already holds are
- * not counted: it does not say which of them arrived. */
+/* At EOS: how many accepted messages are not known to have reached a peer: given up on while
+ * sending, still queued in webrtcbin, and (unconfirmed_too) taken by SCTP but neither acknowledged
+ * by the peer nor let go by SCTP. Never fewer than did not arrive. */
 struct Undelivered {
   guint64 lost = 0;
   std::string detail;
 };
 
-static Undelivered count_undelivered(const std::vector<GstWebRTCDataChannel *> &channels)
+static Undelivered count_undelivered(const std::vector<GstWebRTCDataChannel *> &channels,
+                                     bool unconfirmed_too = true)
 {
   guint64 lost = 0;
   std::string detail;
   for (auto *ch : channels) {
     auto *cs = channel_state(ch);
     if (!cs) continue;
-    guint64 queued = still_queued(cs, buffered_amount(ch)), dropped = cs->dropped;
-    if (!queued && !dropped) continue;
-    lost += queued + dropped;
+    guint64 amount = buffered_amount(ch);
+    guint64 queued = still_queued(cs, amount), dropped = cs->dropped;
+    guint64 unconfirmed = unconfirmed_too ? unconfirmed_messages(cs, amount) : queued;
+    if (!unconfirmed && !dropped) continue;
+    lost += unconfirmed + dropped;
     if (detail.size() < 2000)
       detail += "peer '" + cs->peer + "', channel '" + cs->label + "': " + std::to_string(queued) +
-          " still queued, " + std::to_string(dropped) + " given up while sending; ";
+          " still queued, " + std::to_string(unconfirmed - queued) +
+          " more sent but not confirmed, " + std::to_string(dropped) + " given up while sending; ";
   }
   return {lost, detail};
 }
 
-// An error naming the messages lost for certain.
+// An error naming the messages not known to have arrived.
 static void report_lost(GstRtcPeer *self, const Undelivered &u)
 {
   if (u.lost)
-    GST_ELEMENT_ERROR(
-        self, RESOURCE, WRITE,
-        ("%" G_GUINT64_FORMAT " data channel messages were not delivered", u.lost),
-        ("%sa peer took nothing for %d s", u.detail.c_str(), int(kStallLimit.count())));
+    GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
+                      ("%" G_GUINT64_FORMAT " data channel messages were not delivered", u.lost),
+                      ("%sthe peer made no progress for %d s (%d s while still heard from)",
+                       u.detail.c_str(), int(kStallLimit.count()), int(kLiveStallLimit.count())));
 }
 
 /* At EOS: a buffered-amount of 0 only means webrtcbin handed the data to SCTP, which may still
- * hold it unacknowledged. Closing a channel resets its SCTP stream, which the remote completes
- * only after it has received everything sent before; so wait for the channels to be closed. */
+ * hold it unacknowledged. A receiving rtcpeer acknowledges what it got (kAckProtocol): wait for
+ * that. Other peers: closing a channel resets its SCTP stream, which the remote completes only
+ * after it has received everything sent before; so wait for the channels to be closed. */
 void drain_channels(GstRtcPeer *self)
 {
   auto *p = self->priv;
@@ -759,11 +930,12 @@ void drain_channels(GstRtcPeer *self)
         if (p->data_sinks.count(label))
           channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(ch)));
   }
-  // First everything out of webrtcbin, for as long as the peers keep taking data (a narrow link
-  // drains megabytes slowly); a channel that takes nothing for kStallLimit is given up. Then a
-  // moment for the remote to consume what its SCTP stack holds: webrtcbin (1.22) drops messages
-  // still queued in its sctpdec when the stream is reset, so closing right away can lose the last
-  // large message.
+  // First everything out of webrtcbin and, from a peer that acknowledges, acknowledged, for as
+  // long as each peer makes progress (a narrow link drains megabytes slowly; through a burst of
+  // losses SCTP retransmits after up to a minute); a channel without progress is given up on
+  // (stalled). Then, unless every message is acknowledged, a moment for the remote to consume
+  // what its SCTP stack holds: webrtcbin (1.22) drops messages still queued in its sctpdec when
+  // the stream is reset, so closing right away can lose the last large message.
   // A peer that left the room (its session removed after the grace period) takes nothing more:
   // what is queued to it is counted in a warning below, not waited for.
   auto live = [&](GstWebRTCDataChannel *ch) {
@@ -773,26 +945,75 @@ void drain_channels(GstRtcPeer *self)
         return true;
     return false;
   };
-  auto progress = std::chrono::steady_clock::now(), drain_start = progress;
-  guint64 least = G_MAXUINT64, at_start = G_MAXUINT64;
-  while (!is_flushing(p)) {
-    guint64 total = 0;
-    for (auto *ch : channels)
-      if (auto *cs = channel_state(ch); cs && cs->open && live(ch)) total += buffered_amount(ch);
-    if (at_start == G_MAXUINT64) at_start = total;
-    if (total == 0) break;
-    auto now = std::chrono::steady_clock::now();
-    if (total < least) {
-      least = total;
-      progress = now;
+  struct Drain {
+    GstWebRTCDataChannel *ch;
+    ChannelState *cs;
+    guint64 least = G_MAXUINT64, acked = 0;
+    std::chrono::steady_clock::time_point progress;
+    bool done = false, stalled = false;
+    std::chrono::steady_clock::duration longest{}; // without progress (for the log)
+  };
+  auto drain_start = std::chrono::steady_clock::now(), progress = drain_start;
+  std::vector<Drain> drains;
+  guint64 at_start = 0;
+  for (auto *ch : channels)
+    if (auto *cs = channel_state(ch)) {
+      drains.push_back({ch, cs, G_MAXUINT64, cs->acked, drain_start});
+      if (cs->open && live(ch)) at_start += buffered_amount(ch);
     }
-    if (now - progress > kStallLimit) break;
+  while (!is_flushing(p)) {
+    bool waiting = false;
+    auto now = std::chrono::steady_clock::now();
+    for (auto &d : drains) {
+      if (d.done) continue;
+      guint64 amount = buffered_amount(d.ch), acked = d.cs->acked;
+      if (!d.cs->open || !live(d.ch) || (amount == 0 && (!d.cs->ack_seen || fully_acked(d.cs)))) {
+        d.done = true;
+        progress = std::max(progress, now);
+        continue;
+      }
+      d.longest = std::max(d.longest, now - d.progress);
+      if (amount < d.least || acked > d.acked) {
+        d.least = std::min(d.least, amount);
+        d.acked = acked;
+        d.progress = now;
+        progress = std::max(progress, now);
+      }
+      if (stalled(d.cs, now - d.progress)) {
+        d.done = d.stalled = true;
+        continue;
+      }
+      waiting = true;
+    }
+    if (!waiting) break;
     nap(p, 20ms);
   }
+  for (auto &d : drains) {
+    guint64 unconfirmed = unconfirmed_messages(d.cs, buffered_amount(d.ch));
+    std::lock_guard lk(d.cs->acct);
+    GST_INFO_OBJECT(self,
+                    "channel '%s' to '%s': %" G_GUINT64_FORMAT " messages sent, %" G_GUINT64_FORMAT
+                    " known to have arrived (%" G_GUINT64_FORMAT
+                    " acknowledged%s), at most %d ms without progress%s",
+                    d.cs->label.c_str(), d.cs->peer.c_str(), d.cs->sent_msgs,
+                    d.cs->sent_msgs - unconfirmed, d.cs->acked.load(),
+                    d.cs->ack_seen ? "" : ", the peer does not acknowledge",
+                    int(std::chrono::duration_cast<std::chrono::milliseconds>(d.longest).count()),
+                    d.stalled ? ", given up" : "");
+  }
   // Said at once: an application that stops on the error loses nothing more by it.
-  std::vector<GstWebRTCDataChannel *> to_live, to_gone;
-  for (auto *ch : channels) (live(ch) ? to_live : to_gone).push_back(ch);
-  report_lost(self, count_undelivered(to_live));
+  std::vector<GstWebRTCDataChannel *> to_stalled, to_live, to_gone;
+  for (auto &d : drains) {
+    if (!live(d.ch))
+      to_gone.push_back(d.ch);
+    else
+      (d.stalled ? to_stalled : to_live).push_back(d.ch);
+  }
+  auto lost = count_undelivered(to_stalled);
+  auto given_up = count_undelivered(to_live, false); // only what was given up while sending
+  lost.lost += given_up.lost;
+  lost.detail += given_up.detail;
+  report_lost(self, lost);
   if (auto gone = count_undelivered(to_gone); gone.lost)
     GST_ELEMENT_WARNING(self, RESOURCE, WRITE,
                         ("%" G_GUINT64_FORMAT " data channel messages were not delivered to peers "
@@ -804,7 +1025,9 @@ void drain_channels(GstRtcPeer *self)
     std::lock_guard lk(p->lock);
     for (auto &[id, s] : p->sessions) connected |= s->connected && !s->peer_closed;
   }
-  if (connected || !channels.empty()) { // else no peer: nothing to drain or wait replies from
+  bool all_acked = std::all_of(drains.begin(), drains.end(),
+                               [&](Drain &d) { return !live(d.ch) || fully_acked(d.cs); });
+  if (!all_acked && (connected || !channels.empty())) { // else nothing to wait replies from
     std::unique_lock lk(p->wake_lock);
     p->wake.wait_for(lk, kEosLinger, [p] { return is_flushing(p); });
   }
@@ -818,7 +1041,8 @@ void drain_channels(GstRtcPeer *self)
   /* A stream that was still queued at EOS went out through SCTP at the link's pace, and SCTP may
    * still be retransmitting its last messages: through a burst of losses usrsctp's retransmission
    * timeout doubles up to 60 s (webrtcbin offers no way to cap it), so the confirmation can come
-   * a minute or two later. Wait for it while that peer's association is up. */
+   * a minute or two later. Wait for it while that peer's association is up, unless the peer
+   * acknowledged every message already. */
   auto backoff_deadline = std::chrono::steady_clock::now() + kRtoBackoffWait;
   bool backlog = at_start > 0;
   GST_INFO_OBJECT(
@@ -851,32 +1075,68 @@ void drain_channels(GstRtcPeer *self)
     }
     return out;
   };
+  auto unacked = [](GstWebRTCDataChannel *ch) {
+    auto *cs = channel_state(ch);
+    return cs && !fully_acked(cs);
+  };
   while (!is_flushing(p)) {
     auto waiting = unconfirmed_channels();
     if (waiting.empty()) break;
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline &&
         !(backlog && now < backoff_deadline &&
+          std::any_of(waiting.begin(), waiting.end(), unacked) &&
           std::all_of(waiting.begin(), waiting.end(), sctp_up)))
       break;
     nap(p, 20ms);
   }
   auto waited = std::max(deadline, std::min(std::chrono::steady_clock::now(), backoff_deadline));
-  std::string unconfirmed;
+  // Those that neither confirmed closing nor acknowledged everything; the stalled ones are counted
+  // in the error already.
+  std::vector<GstWebRTCDataChannel *> doubtful;
+  std::string names;
   for (auto *ch : unconfirmed_channels()) {
     auto *cs = channel_state(ch);
-    if (cs && unconfirmed.size() < 1000)
-      unconfirmed += (unconfirmed.empty() ? "'" : ", '") + cs->label + "' to '" + cs->peer + "'";
+    if (!cs || fully_acked(cs) ||
+        std::find(to_stalled.begin(), to_stalled.end(), ch) != to_stalled.end())
+      continue;
+    doubtful.push_back(ch);
+    if (names.size() < 1000)
+      names += (names.empty() ? "'" : ", '") + cs->label + "' to '" + cs->peer + "'";
   }
-  if (!is_flushing(p) && !unconfirmed.empty())
+  if (!is_flushing(p) && !doubtful.empty())
     GST_ELEMENT_WARNING(
         self, RESOURCE, WRITE, ("A peer did not confirm the last data messages"),
-        ("channels not closed by the peer within %d s of the end of stream (the last messages may "
-         "be "
-         "lost): %s",
+        ("channels not closed by the peer within %d s of the end of stream: up to "
+         "%" G_GUINT64_FORMAT " messages sent on them may be lost: %s",
          int(std::chrono::duration_cast<std::chrono::seconds>(waited - drain_start).count()),
-         unconfirmed.c_str()));
+         count_undelivered(doubtful).lost, names.c_str()));
   for (auto *ch : channels) gst_object_unref(ch);
+}
+
+void warn_unconfirmed(GstRtcPeer *self, const std::string &peer,
+                      const std::vector<GstWebRTCDataChannel *> &channels, const std::string &why)
+{
+  auto *p = self->priv;
+  {
+    std::lock_guard lk(p->lock);
+    if (p->flushing || p->eos_posted) return;
+  }
+  if (why.rfind("connection lost:", 0) == 0) return;
+  std::vector<GstWebRTCDataChannel *> sent_on;
+  for (auto *ch : channels) {
+    GstWebRTCDataChannelState st;
+    g_object_get(ch, "ready-state", &st, nullptr);
+    // A closed channel's stream reset completed, after the peer got everything sent before.
+    if (st != GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED && channel_state(ch)) sent_on.push_back(ch);
+  }
+  auto u = count_undelivered(sent_on);
+  if (u.lost)
+    GST_ELEMENT_WARNING(self, RESOURCE, WRITE,
+                        ("Removed the connection to peer '%s'", peer.c_str()),
+                        ("%s; %" G_GUINT64_FORMAT " data channel messages sent to it without "
+                         "confirmation may be lost (%s)",
+                         why.c_str(), u.lost, u.detail.c_str()));
 }
 
 gboolean data_sink_event(GstPad *pad, GstObject *parent, GstEvent *event)

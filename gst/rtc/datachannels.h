@@ -33,7 +33,22 @@ struct Session;
 
 constexpr guint64 kHighWater = 4 << 20; // bytes queued on a channel before the sender waits
 constexpr guint64 kLowWater = 1 << 20;
-constexpr auto kStallLimit = 10s;   // a peer taking nothing for this long loses messages
+/* A peer taking nothing for this long loses messages (counted in the error at EOS); while it is
+ * still heard from (any packet, e.g. its acknowledgements below), for up to kLiveStallLimit: SCTP
+ * backs off its retransmission timeout up to 60 s through a burst of losses. */
+constexpr auto kStallLimit = 10s;
+constexpr auto kLiveStallLimit = 150s;
+/* webrtcbin 1.22's SCTP send buffer (sctpassociation.c: SO_SNDBUF 1 MiB): usrsctp frees a message
+ * only once the peer acknowledged it cumulatively, and takes no more than this, so all but the
+ * last kSctpSendBuffer bytes it took have arrived. */
+constexpr guint64 kSctpSendBuffer = 1 << 20;
+/* Channels we open carry this sub-protocol: a receiving rtcpeer then acknowledges every whole
+ * message it received, {"pointcast":"ack","received":N} on the same channel, within kAckDelay of
+ * a message and every kAckKeepalive while the channel is open. Other peers ignore the protocol
+ * and send nothing. */
+constexpr const char *kAckProtocol = "pointcast-ack";
+constexpr auto kAckDelay = 50ms;
+constexpr auto kAckKeepalive = 1s;
 constexpr auto kSaturatedWarn = 2s; // above high water this long: a warning
 constexpr auto kEosLinger = 1500ms; // at EOS, after the channels drained (see drain_channels)
 /* At EOS, from the start of the drain: for the peers to confirm closing the channels, which they
@@ -71,17 +86,31 @@ struct ChannelState {
   // the channel was created.
   std::shared_ptr<std::atomic<uint64_t>> chunk;
   std::shared_ptr<PathWatch> watch; // the session's: counts the messages sent on it
+  std::weak_ptr<Session> session;
   std::atomic<bool> warned_send{false};
   // Sending (the data sink pad's streaming thread, then EOS): above high water since the last
   // warning; messages given up on.
   std::atomic<bool> saturated{false};
   std::atomic<guint64> dropped{0};
-  // Under acct: bytes handed to the channel, and the count at the end of each message it may still
-  // hold (see still_queued).
+  // Under acct: what was handed to the channel, and what of it is known to have arrived.
   std::mutex acct;
   guint64 sent_bytes = 0;
-  std::deque<guint64> ends;
+  guint64 sent_msgs = 0;    // whole messages handed to the channel
+  std::deque<guint64> ends; // end offset of each message not yet known to have arrived
+  guint64 known = 0;        // messages known to have arrived (acknowledged, or let go by SCTP)
+  bool reliable = true;     // no max-retransmits / max-packet-lifetime (set up once)
+  // Acknowledgements (kAckProtocol). acks_in: we opened the channel, the peer's acks arrive on it
+  // (ack_seen once one did); acks_out: the peer opened it, we acknowledge what arrives.
+  bool acks_in = false, acks_out = false;
+  std::atomic<bool> ack_seen{false};
+  std::atomic<guint64> acked{0};    // messages the peer says it received
+  std::atomic<guint64> received{0}; // acks_out: whole messages received
+  std::atomic<bool> ack_pending{false};
 };
+
+/* Messages handed to the channel that the peer is not known to have received (the rest are
+ * known: acknowledged by a receiving rtcpeer, or let go by SCTP), given its buffered-amount. */
+guint64 unconfirmed_messages(ChannelState *cs, guint64 buffered_amount);
 
 // The ChannelState of a channel set up by setup_channel, or null.
 ChannelState *channel_state(GstWebRTCDataChannel *ch);
@@ -132,5 +161,11 @@ gboolean data_sink_event(GstPad *pad, GstObject *parent, GstEvent *event);
 
 // At EOS, on the thread that ends the last sink: everything sent out, then the channels closed.
 void drain_channels(GstRtcPeer *self);
+
+/* A session is removed (remove_session, before its channels are let go): a warning naming the
+ * messages sent on them not known to have arrived, unless none, we are stopping or at EOS (the
+ * drain counted them), or `why` is a lost path (lose_path warned already). */
+void warn_unconfirmed(GstRtcPeer *self, const std::string &peer,
+                      const std::vector<GstWebRTCDataChannel *> &channels, const std::string &why);
 
 } // namespace pointcast::rtc

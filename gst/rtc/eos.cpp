@@ -24,6 +24,7 @@ void end_src_pads(GstRtcPeer *self)
     for (auto &[label, src] : p->data_srcs) pads.push_back(GST_PAD(gst_object_ref(src->pad)));
     for (auto &[id, s] : p->sessions)
       for (auto *pad : s->media_srcs) pads.push_back(GST_PAD(gst_object_ref(pad)));
+    parked_media_pads(self, pads); // a lost connection's, waiting for the new one
     missing.assign(p->awaited_srcs.begin(), p->awaited_srcs.end());
     orphans.swap(p->orphaned_sinks);
   }

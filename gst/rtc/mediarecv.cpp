@@ -3,7 +3,42 @@
 
 #include "rtc/rtcpeerpriv.h"
 
+#include <cstdio>
+
 namespace pointcast::rtc {
+
+// Data key on a decodebin and on the src pad of its track: 1 + the track's webrtcbin m-line.
+static const char *const kMlineKey = "pointcast-mline";
+
+static bool is_video_src(GstPad *pad)
+{
+  return g_str_has_prefix(GST_PAD_NAME(pad), "video_");
+}
+
+/* A parked src pad of `peer` for a new track (the one of the same m-line, else the first of the
+ * kind), taken off the list; ref'd, or null. Any thread. */
+static GstPad *take_parked(GstRtcPeer *self, const std::string &peer, bool video, int mline)
+{
+  auto *p = self->priv;
+  std::lock_guard lk(p->lock);
+  auto it = p->parked_srcs.find(peer);
+  if (it == p->parked_srcs.end()) return nullptr;
+  auto &v = it->second;
+  auto pick = v.end();
+  for (auto i = v.begin(); i != v.end(); ++i) {
+    if (is_video_src(*i) != video) continue;
+    if (pick == v.end()) pick = i;
+    if (mline && GPOINTER_TO_INT(g_object_get_data(G_OBJECT(*i), kMlineKey)) == mline) {
+      pick = i;
+      break;
+    }
+  }
+  if (pick == v.end()) return nullptr;
+  GstPad *pad = *pick;
+  v.erase(pick);
+  if (v.empty()) p->parked_srcs.erase(it);
+  return pad;
+}
 
 // Incoming media: decode and expose as video_%u / audio_%u.
 static void on_decoded_pad(GstElement *decodebin, GstPad *pad, gpointer user_data)
@@ -11,7 +46,7 @@ static void on_decoded_pad(GstElement *decodebin, GstPad *pad, gpointer user_dat
   auto *h = static_cast<SessionHandle *>(user_data);
   GstRtcPeer *self = h->self;
   auto s = h->session.lock();
-  if (!s) return;
+  if (!s || s->removed) return; // a decoder of a connection being taken down
   GstCaps *caps = gst_pad_get_current_caps(pad);
   if (!caps) caps = gst_pad_query_caps(pad, nullptr);
   const char *media = gst_structure_get_name(gst_caps_get_structure(caps, 0));
@@ -20,8 +55,10 @@ static void on_decoded_pad(GstElement *decodebin, GstPad *pad, gpointer user_dat
   gst_caps_unref(caps);
   if (!video && !audio) return;
   auto *p = self->priv;
+  int mline = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(decodebin), kMlineKey));
+  GstPad *parked = take_parked(self, s->id, video, mline);
   std::string name;
-  while (true) {
+  while (!parked) {
     {
       std::lock_guard lk(p->lock);
       name = video ? "video_" + std::to_string(p->next_src_video++)
@@ -42,16 +79,34 @@ static void on_decoded_pad(GstElement *decodebin, GstPad *pad, gpointer user_dat
   gst_pad_link(pad, tee_sink);
   gst_object_unref(tee_sink);
   GstPad *tee_src = gst_element_request_pad_simple(tee, "src_%u");
-  GstPadTemplate *templ =
-      gst_static_pad_template_get(video ? &video_src_template : &audio_src_template);
-  GstPad *ghost = gst_ghost_pad_new_from_template(name.c_str(), tee_src, templ);
-  gst_object_unref(templ);
+  GstPad *ghost;
+  if (parked) {
+    /* The same pad, now fed by the new connection: downstream gets its stream-start, caps and
+     * segment (running time goes on: the new webrtcbin runs on the pipeline's clock and base
+     * time), then frames from a keyframe (the depayloader waits for one and asks for it). */
+    ghost = parked;
+    name = GST_PAD_NAME(ghost);
+    gst_ghost_pad_set_target(GST_GHOST_PAD(ghost), tee_src);
+    GST_INFO_OBJECT(self, "%s carries the track of '%s' on its new connection", name.c_str(),
+                    s->id.c_str());
+  } else {
+    GstPadTemplate *templ =
+        gst_static_pad_template_get(video ? &video_src_template : &audio_src_template);
+    ghost = gst_ghost_pad_new_from_template(name.c_str(), tee_src, templ);
+    gst_object_unref(templ);
+    gst_pad_set_active(ghost, TRUE);
+  }
   gst_object_unref(tee_src);
-  gst_pad_set_active(ghost, TRUE);
+  g_object_set_data(G_OBJECT(ghost), kMlineKey, GINT_TO_POINTER(mline));
   {
     std::lock_guard lk(p->lock);
     s->media_srcs.push_back(GST_PAD(gst_object_ref(ghost)));
     s->decoders.push_back(GST_ELEMENT(gst_object_ref(tee)));
+  }
+  if (parked) {
+    post_peer_message(self, "rtcpeer-media-added", s->id, "pad", name);
+    gst_object_unref(parked);
+    return;
   }
   gst_element_add_pad(GST_ELEMENT(self), ghost);
   post_peer_message(self, "rtcpeer-media-added", s->id, "pad", name);
@@ -77,12 +132,16 @@ void on_webrtc_pad_added(GstElement *webrtc, GstPad *pad, gpointer user_data)
   auto *h = static_cast<SessionHandle *>(user_data);
   GstRtcPeer *self = h->self;
   auto s = h->session.lock();
-  if (!s || GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
+  if (!s || s->removed || GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
   GstElement *dec = gst_element_factory_make("decodebin", nullptr);
   if (!dec) {
     GST_ELEMENT_WARNING(self, CORE, MISSING_PLUGIN, ("decodebin is missing"), (nullptr));
     return;
   }
+  // webrtcbin names its src pads src_<m-line>.
+  guint mline = 0;
+  if (sscanf(GST_PAD_NAME(pad), "src_%u", &mline) == 1)
+    g_object_set_data(G_OBJECT(dec), kMlineKey, GINT_TO_POINTER(int(mline) + 1));
   g_signal_connect_data(dec, "pad-added", G_CALLBACK(on_decoded_pad), new_handle(self, s),
                         free_handle, GConnectFlags(0));
   g_signal_connect(dec, "deep-element-added", G_CALLBACK(on_decoder_element), nullptr);
@@ -139,6 +198,50 @@ void release_received_media(GstRtcPeer *self, std::vector<GstPad *> &media_srcs,
     gst_object_unref(d);
   }
   decoders.clear();
+}
+
+void park_received_media(GstRtcPeer *self, const std::string &peer,
+                         std::vector<GstPad *> &media_srcs, std::vector<GstElement *> &decoders)
+{
+  auto *p = self->priv;
+  // Off the old tees first: nothing of the old connection reaches the pad after this.
+  for (auto *pad : media_srcs) gst_ghost_pad_set_target(GST_GHOST_PAD(pad), nullptr);
+  {
+    std::lock_guard lk(p->lock);
+    auto &v = p->parked_srcs[peer];
+    v.insert(v.end(), media_srcs.begin(), media_srcs.end()); // the list takes the refs
+  }
+  if (!media_srcs.empty())
+    GST_INFO_OBJECT(self, "keeping %zu src pad(s) of '%s' for its new connection",
+                    media_srcs.size(), peer.c_str());
+  media_srcs.clear();
+  std::vector<GstPad *> none;
+  release_received_media(self, none, decoders);
+}
+
+void release_parked_media(GstRtcPeer *self, const std::string &peer)
+{
+  auto *p = self->priv;
+  std::vector<GstPad *> pads;
+  {
+    std::lock_guard lk(p->lock);
+    for (auto it = p->parked_srcs.begin(); it != p->parked_srcs.end();) {
+      if (!peer.empty() && it->first != peer) {
+        ++it;
+        continue;
+      }
+      pads.insert(pads.end(), it->second.begin(), it->second.end());
+      it = p->parked_srcs.erase(it);
+    }
+  }
+  std::vector<GstElement *> none;
+  release_received_media(self, pads, none);
+}
+
+void parked_media_pads(GstRtcPeer *self, std::vector<GstPad *> &out)
+{
+  for (auto &[peer, v] : self->priv->parked_srcs)
+    for (auto *pad : v) out.push_back(GST_PAD(gst_object_ref(pad)));
 }
 
 } // namespace pointcast::rtc

@@ -22,4 +22,15 @@ GstPad *make_ended_media_src(GstRtcPeer *self, const std::string &name);
 void release_received_media(GstRtcPeer *self, std::vector<GstPad *> &media_srcs,
                             std::vector<GstElement *> &decoders);
 
+/* A connection to `peer` rebuilt (its path died, or the peer restarted it): its decoders go, but
+ * its src pads stay on the element, without a target, for the new connection's tracks of the same
+ * kind (the same m-line first), so that the pipeline linked to them (gst-launch links a
+ * sometimes pad once) goes on. ctx, after the old webrtcbin stopped. */
+void park_received_media(GstRtcPeer *self, const std::string &peer,
+                         std::vector<GstPad *> &media_srcs, std::vector<GstElement *> &decoders);
+// ctx: the parked src pads of `peer` ("": of every peer) are released as a removed session's.
+void release_parked_media(GstRtcPeer *self, const std::string &peer);
+// Under priv->lock: every parked src pad, ref'd (EOS goes to them too).
+void parked_media_pads(GstRtcPeer *self, std::vector<GstPad *> &out);
+
 } // namespace pointcast::rtc

@@ -5,8 +5,10 @@
 #include "rtc/session.h"
 
 #include <algorithm>
+#include <array>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -54,10 +56,13 @@ static GstPadProbeReturn on_inbound(GstPad *, GstPadProbeInfo *info, gpointer d)
   return GST_PAD_PROBE_OK;
 }
 
-static GstPadProbeReturn on_outbound(GstPad *, GstPadProbeInfo *info, gpointer d)
+/* Every packet: DTLS draws a SACK or heartbeat ack, RTP the receiver's RTCP (reports, NACK,
+ * transport-wide feedback; ours at least every few tens of ms, browsers' every 1 s at most), and
+ * a receiver's RTCP the sender's RTP or reports. So a video-only session, which sends no DTLS
+ * after its handshake, is watched too. */
+static GstPadProbeReturn on_outbound(GstPad *, GstPadProbeInfo *, gpointer d)
 {
   auto &w = **static_cast<std::shared_ptr<PathWatch> *>(d);
-  if (!is_dtls(info)) return GST_PAD_PROBE_OK; // RTP draws RTCP only now and then
   gint64 now = g_get_monotonic_time(), none = 0;
   if (w.armed_us == 0 && now - w.last_in_us > kArmAfterUs)
     w.armed_us.compare_exchange_strong(none, now);
@@ -85,6 +90,14 @@ static void on_deep_element_added(GstBin *, GstBin *, GstElement *element, gpoin
   gst_object_unref(pad);
 }
 
+// libnice's new-selected-pair (its thread): which local candidate the connection uses now.
+static void on_selected_pair(GObject *, guint, guint, gchar *local, gchar *, gpointer d)
+{
+  auto &w = **static_cast<std::shared_ptr<PathWatch> *>(d);
+  std::lock_guard lk(w.lock);
+  w.selected_local = local ? local : "";
+}
+
 /* libnice's `keepalive-conncheck` (settable after the agent is made: read at each keepalive) is
  * not used: it fails a pair only after 50 s without replies (NICE_AGENT_TIMER_KEEPALIVE_TIMEOUT,
  * 0.1.21), and a link that is down for a while but comes back would lose its connection. */
@@ -94,6 +107,18 @@ void watch_path(GstRtcPeer *self, const std::shared_ptr<Session> &s)
       s->webrtc, "deep-element-added", G_CALLBACK(on_deep_element_added),
       new std::shared_ptr<PathWatch>(s->watch), [](gpointer d, GClosure *) { free_watch_ref(d); },
       GConnectFlags(0));
+  // The NiceAgent behind webrtcbin's ICE object (no libnice headers: by property and signal).
+  GObject *ice = nullptr, *agent = nullptr;
+  g_object_get(s->webrtc, "ice-agent", &ice, nullptr);
+  if (ice && g_object_class_find_property(G_OBJECT_GET_CLASS(ice), "agent"))
+    g_object_get(ice, "agent", &agent, nullptr);
+  if (agent && g_signal_lookup("new-selected-pair", G_OBJECT_TYPE(agent)))
+    g_signal_connect_data(
+        agent, "new-selected-pair", G_CALLBACK(on_selected_pair),
+        new std::shared_ptr<PathWatch>(s->watch), [](gpointer d, GClosure *) { free_watch_ref(d); },
+        GConnectFlags(0));
+  if (agent) g_object_unref(agent);
+  if (ice) g_object_unref(ice);
   (void)self;
 }
 
@@ -128,19 +153,48 @@ static std::set<std::string> host_addresses()
   return out;
 }
 
-/* A host candidate's address that the host no longer has (its interface went away), or "". A
- * silent path whose addresses are all still there is an outage that may end (a link down for
- * a while keeps its connection, as before). */
-static std::string vanished_address(const std::shared_ptr<Session> &s)
+/* The interface address the selected pair's local candidate sends from, if the host no longer
+ * has it (its interface went away), or "". Before libnice named a selected pair: any host
+ * candidate's address. A silent path whose address is still there is an outage that may end (a
+ * link down for a while keeps its connection, as before); an address gone elsewhere on the host
+ * (another interface, a container network) is not this path's. */
+static std::string vanished_address(const std::shared_ptr<Session> &s, bool *of_selected)
 {
+  *of_selected = false;
   auto have = host_addresses();
-  for (auto &c : s->local_candidates) {
-    // candidate:FOUNDATION COMPONENT TRANSPORT PRIORITY ADDRESS PORT typ TYPE ...
-    std::istringstream in(c.candidate);
-    std::string f[8];
-    for (auto &x : f) in >> x;
-    if (f[6] == "typ" && f[7] == "host" && !have.count(f[4])) return f[4];
+  std::string selected;
+  {
+    std::lock_guard lk(s->watch->lock);
+    selected = s->watch->selected_local;
   }
+  // candidate:FOUNDATION COMPONENT TRANSPORT PRIORITY ADDRESS PORT typ TYPE [raddr BASE ...]
+  std::vector<std::array<std::string, 10>> cands;
+  std::set<std::string> hosts;
+  for (auto &c : s->local_candidates) {
+    std::istringstream in(c.candidate);
+    auto &f = cands.emplace_back();
+    for (auto &x : f) in >> x;
+    if (f[6] == "typ" && f[7] == "host") hosts.insert(f[4]);
+  }
+  bool known = false;
+  for (auto &f : cands) {
+    if (f[6] != "typ") continue;
+    std::string foundation = f[0].substr(f[0].find(':') + 1);
+    if (!selected.empty() && foundation != selected) continue;
+    // A server-reflexive or relayed candidate sends from its base: its raddr when that is one of
+    // our host addresses (a relayed one may name its mapped address there instead).
+    std::string base = f[7] == "host" ? f[4] : f[8] == "raddr" ? f[9] : "";
+    if (base.empty() || !hosts.count(base)) continue;
+    known = true;
+    *of_selected = !selected.empty();
+    if (!have.count(base)) return base;
+  }
+  *of_selected = false;
+  if (known || selected.empty()) return "";
+  // The selected candidate's line was not seen (peer-reflexive), or names no base of ours: any
+  // host candidate's.
+  for (auto &h : hosts)
+    if (!have.count(h)) return h;
   return "";
 }
 
@@ -152,9 +206,10 @@ static void check_path(GstRtcPeer *self, const std::weak_ptr<Session> &weak)
   s->watch_timer = 0;
   gint64 armed = s->watch->armed_us;
   if (armed && g_get_monotonic_time() - armed > kSilenceUs && carries_anything(self, s)) {
-    std::string gone = vanished_address(s);
-    std::string why =
-        "nothing came back for 3 s after sending and the local address " + gone + " is gone";
+    bool of_selected;
+    std::string gone = vanished_address(s, &of_selected);
+    std::string why = "nothing came back for 3 s after sending and the local address " + gone +
+        (of_selected ? " of the selected ICE pair" : "") + " is gone";
     if (!gone.empty() && lose_path(self, s, why.c_str())) return;
   }
   s->watch_timer = add_timeout(self, kCheckMs, [self, weak] { check_path(self, weak); });
@@ -199,6 +254,7 @@ static void rebuild(GstRtcPeer *self, const std::string &id, const std::string &
         remove_session(self, id, "could not reconnect");
         return;
       }
+      s->keep_srcs = true;
       remove_session(self, id, "reconnecting again");
       rebuild(self, id, type, n);
     });
@@ -230,6 +286,8 @@ bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *
                        "confirmation may be lost (%" G_GUINT64_FORMAT " sent on this connection)",
                        why, rebuilding ? "making a new connection" : "removing this peer",
                        unconfirmed, sent));
+  // Its tracks go on from the same src pads once the new connection (ours or the remote's) is up.
+  s->keep_srcs = true;
   remove_session(self, id, std::string("connection lost: ") + why);
   if (rebuilding) rebuild(self, id, type, 0);
   return true;

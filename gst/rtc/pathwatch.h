@@ -15,9 +15,7 @@
 
 #include <atomic>
 #include <deque>
-#include <deque>
 #include <memory>
-#include <mutex>
 #include <mutex>
 #include <string>
 
@@ -35,6 +33,8 @@ struct PathWatch {
   std::mutex lock;
   std::deque<std::pair<gint64, guint64>> snapshots;
   guint64 confirmed = 0;
+  // Under lock, from libnice's thread: the foundation of the selected pair's local candidate.
+  std::string selected_local;
 };
 
 // At session creation: probes on its ICE transport.

@@ -111,6 +111,9 @@ struct RtcPeerPrivate {
   std::vector<GstPad *> ended_srcs; // media src pads made only to carry that EOS
   // What a departed peer's media src pads were linked to: EOS goes there directly at the end.
   std::vector<GstPad *> orphaned_sinks;
+  // Src pads of a rebuilt connection's tracks, per peer, waiting for the new connection's
+  // (rtc/mediarecv.h): each ref'd, in the order they were made.
+  std::map<std::string, std::vector<GstPad *>> parked_srcs;
   guint next_video = 0, next_audio = 0, next_src_video = 0, next_src_audio = 0, next_session = 0;
 };
 

@@ -406,6 +406,7 @@ void remove_session(GstRtcPeer *self, const std::string &peer, const std::string
   }
   p->cond.notify_all();
   GST_INFO_OBJECT(self, "removing peer '%s': %s", peer.c_str(), reason.c_str());
+  warn_unconfirmed(self, peer, channels, reason);
   cancel_timeout(self, &s->gather_timer);
   cancel_timeout(self, &s->left_timer);
   cancel_timeout(self, &s->watch_timer);
@@ -426,7 +427,12 @@ void remove_session(GstRtcPeer *self, const std::string &peer, const std::string
   unlink_media(media);
   shut_down(self, s->webrtc);
   release_media(self, media);
-  release_received_media(self, media_srcs, decoders);
+  if (s->keep_srcs) {
+    park_received_media(self, peer, media_srcs, decoders);
+  } else {
+    release_received_media(self, media_srcs, decoders);
+    release_parked_media(self, peer); // of an earlier connection the new one did not take up
+  }
 
   s->webrtc = nullptr;
   if (s->offer) gst_webrtc_session_description_free(s->offer);
@@ -465,6 +471,7 @@ void remove_all_sessions(GstRtcPeer *self)
 {
   ASSERT_CTX(self);
   for (auto &s : all_sessions(self)) remove_session(self, s->id, "shutting down");
+  release_parked_media(self, ""); // of peers whose new connection was not made yet
 }
 
 /* Without this a peer that announced a large message, sent most of it and went silent kept what
@@ -662,6 +669,7 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
       bool restart = s->connected;
       auto neg = std::move(s->neg);
       std::string id = s->id, type = s->type;
+      s->keep_srcs = true; // the new connection's tracks come out of the same src pads
       remove_session(self, id,
                      restart ? "the peer restarted its connection"
                              : "its offer crossed our first one: answering on a new connection");
@@ -759,7 +767,10 @@ SignallerEvents make_events(GstRtcPeer *self)
   };
   ev.peer_left = [self](const std::string &peer) {
     auto s = find_session(self, peer);
-    if (!s) return;
+    if (!s) {
+      release_parked_media(self, peer); // its connection was lost and not made again
+      return;
+    }
     if (!s->connected) {
       remove_session(self, peer, "the peer left");
       return;

@@ -51,6 +51,9 @@ struct Session {
   std::shared_ptr<PathWatch> watch = std::make_shared<PathWatch>();
   guint watch_timer = 0, rebuild_timer = 0;
   guint rebuilds = 0;
+  // ctx: its removal makes way for a new connection to the same peer, which takes over the src
+  // pads of its tracks (rtc/mediarecv.h park_received_media).
+  bool keep_srcs = false;
   struct RemoteCandidate {
     int mline;
     std::string candidate;

@@ -6,8 +6,8 @@
 // cross (glare) the impolite side ignores the incoming offer and the polite side rolls its own
 // back (setLocalDescription({type: 'rollback'})) and answers. A later offer on the same
 // connection is a renegotiation and is applied to it; only an offer with another DTLS
-// fingerprint (the remote made a new connection) or one for a failed connection needs a new
-// RTCPeerConnection, which the caller makes (see `isRestart`). No timers anywhere.
+// fingerprint or ICE ufrag (the remote made a new connection) or one for a failed connection
+// needs a new RTCPeerConnection, which the caller makes (see `isRestart`). No timers anywhere.
 
 const utf8 = new TextEncoder();
 
@@ -24,6 +24,17 @@ export function isPolite(selfId, remoteId) {
 export function fingerprintOf(sdp) {
   const m = /^a=fingerprint:(.+?)\s*$/im.exec(String(sdp || ''));
   return m ? m[1].toLowerCase() : '';
+}
+
+/**
+ * What tells a new connection of the remote from a renegotiation of the live one: its DTLS
+ * fingerprint and first a=ice-ufrag. rtcpeer's certificate is per process, so a connection it
+ * rebuilt (its path died: README "Lost path") has the old fingerprint and a new ufrag; the
+ * senders this page talks to (rtcpeer, aiortc) never restart ICE on a live connection.
+ */
+export function connectionOf(sdp) {
+  const u = /^a=ice-ufrag:(.+?)\s*$/im.exec(String(sdp || ''));
+  return `${fingerprintOf(sdp)} ${u ? u[1] : ''}`;
 }
 
 /** Kinds of the m= sections of an SDP that are not rejected ("video", "audio", "application"). */
@@ -81,13 +92,13 @@ export class Negotiator {
     }
   }
 
-  /** Would this remote offer start a new connection (another DTLS identity, or ours is dead)? */
+  /** Would this remote offer start a new connection (another identity, or ours is dead)? */
   isRestart(desc) {
     const pc = this.pc;
     if (desc.type !== 'offer') return false;
     if (pc.connectionState === 'failed' || pc.connectionState === 'closed') return true;
     const current = pc.currentRemoteDescription || pc.remoteDescription;
-    return this.negotiated && current ? fingerprintOf(current.sdp) !== fingerprintOf(desc.sdp) : false;
+    return this.negotiated && current ? connectionOf(current.sdp) !== connectionOf(desc.sdp) : false;
   }
 
   /** A remote offer or answer; resolves once it is applied (or ignored). */

@@ -7,6 +7,7 @@ and what arrives is compared byte for byte with what was sent (every message onc
 Usage: test_e2e.py [CASE ...]   (default: all cases; each starts its own daemon on a free port)
 """
 import asyncio
+import ctypes
 import json
 import os
 import re
@@ -20,6 +21,23 @@ import time
 import traceback
 
 import numpy as np
+
+# Every process a case starts (gst-launch-1.0 pipelines, daemons): stop_started() ends them
+# after each case, passed or failed.
+STARTED = []
+
+
+def _die_with_parent():
+    """In the child before exec: SIGKILL when the test process dies (a meson timeout's SIGKILL
+    gives no chance to clean up)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def stop_started():
+    """Ends every process started so far that is still running (newest first)."""
+    while STARTED:
+        STARTED.pop().stop_quietly()
+
 
 BUILD = os.environ.get("POINTCAST_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "../../build"))
 DAEMON = os.path.join(BUILD, "signaling", "pointcast-signaling")
@@ -50,7 +68,10 @@ class Daemon:
         while True:
             self.proc = subprocess.Popen(
                 [DAEMON, "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "DEBUG"]
-                + self.args, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+                + self.args, stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent)
+            if self not in STARTED:
+                STARTED.append(self)
             while time.monotonic() < deadline and self.proc.poll() is None:
                 try:
                     socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
@@ -66,6 +87,8 @@ class Daemon:
             self.proc.kill()
             self.proc.wait()
 
+    stop_quietly = kill
+
     def text(self):
         return open(self.log).read()
 
@@ -80,7 +103,8 @@ class Gst:
         full_env.update(env)
         self.proc = subprocess.Popen(["gst-launch-1.0", "-e"] + shlex.split(desc),
                                      stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
-                                     env=full_env)
+                                     env=full_env, preexec_fn=_die_with_parent)
+        STARTED.append(self)
 
     def text(self):
         return open(self.log, errors="replace").read()
@@ -99,6 +123,9 @@ class Gst:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def stop_quietly(self):
+        self.stop(signal.SIGKILL)
 
 
 def env_for(daemon, room, peer_id):
@@ -511,9 +538,29 @@ def case_eos_without_peer(work):
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
+def live_children():
+    """Pids of this process's children that are still running (not zombies)."""
+    me, out = str(os.getpid()), []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[1] == me and fields[0] != "Z":
+            out.append(int(pid))
+    return out
+
+
+def _terminated(signum, frame):
+    # meson's timeout sends SIGTERM: end like a failure, so the case's processes are stopped.
+    raise SystemExit(f"terminated by signal {signum}")
+
+
 def main():
     names = sys.argv[1:] or list(CASES)
     failed = []
+    signal.signal(signal.SIGTERM, _terminated)
     for name in names:
         work = tempfile.mkdtemp(prefix=f"rtc-{name}-")
         t0 = time.monotonic()
@@ -524,6 +571,15 @@ def main():
             failed.append(name)
             print(f"FAIL {name} ({time.monotonic() - t0:.1f} s; logs in {work})", flush=True)
             traceback.print_exc()
+        finally:
+            stop_started()
+        left = live_children()
+        if left:  # a process the case started some other way than Gst/Daemon
+            if name not in failed:
+                failed.append(name)
+            print(f"FAIL {name}: left processes running: {left}", flush=True)
+            for pid in left:
+                os.kill(pid, signal.SIGKILL)
     if failed:
         print("failed:", " ".join(failed))
         return 1

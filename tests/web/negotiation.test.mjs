@@ -11,7 +11,7 @@ import path from 'node:path';
 import { sourceRoot, startServer, stopServer, buildRoot } from './lib.mjs';
 import { browserMissing, launchBrowser } from './browsers.mjs';
 
-const { isPolite, fingerprintOf, mediaOf, directionOf } = await import(path.join(sourceRoot, 'signaling/web/negotiation.js'));
+const { isPolite, fingerprintOf, connectionOf, mediaOf, directionOf } = await import(path.join(sourceRoot, 'signaling/web/negotiation.js'));
 const { selectCells, allCells } = await import('./interop.mjs');
 
 test('polite is the byte-wise smaller UTF-8 client_id, and exactly one of a pair is polite', () => {
@@ -32,6 +32,12 @@ test('fingerprint and media kinds of an SDP', () => {
     'm=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n';
   assert.equal(fingerprintOf(sdp), 'sha-256 ab:cd');
   assert.equal(fingerprintOf('v=0\r\n'), '');
+  // rtcpeer rebuilding a dead path: the same certificate (per process), new ICE credentials.
+  const rebuilt = sdp.replace('a=fingerprint', 'a=ice-ufrag:new1\r\na=fingerprint');
+  const live = sdp.replace('a=fingerprint', 'a=ice-ufrag:old1\r\na=fingerprint');
+  assert.notEqual(connectionOf(rebuilt), connectionOf(live), 'a new ufrag is a new connection');
+  assert.equal(connectionOf(live), connectionOf(live.replace('m=audio 9', 'm=audio 0')), 'a renegotiation is not');
+  assert.notEqual(connectionOf(live), connectionOf(live.replace('AB:CD', 'AB:CE')));
   assert.deepEqual(mediaOf(sdp), ['video', 'audio'], 'a rejected (port 0) section is not media');
   assert.equal(directionOf(sdp, 'video'), 'sendrecv', 'no attribute: sendrecv');
   assert.equal(directionOf('v=0\r\na=sendrecv\r\nm=video 9 X 120\r\na=inactive\r\nm=audio 9 X 111\r\na=sendonly\r\n', 'video'), 'inactive');
