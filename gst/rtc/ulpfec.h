@@ -33,9 +33,9 @@ public:
 
   /* Whether a packet whose payload type is not the stream's media one is an RFC 5109 FEC
    * packet: E clear, a protection length that is exactly the rest of the payload, a mask, and
-   * a protected set just before the packet's own seqnum. (Asking rtpbin for the payload type's
-   * caps from the streaming thread, as the jitterbuffer does, stalled the stream for good in 2
-   * of 20 bursty runs: it takes webrtcbin's lock.) */
+   * a protected set just before the packet's own seqnum. (Not by asking rtpbin
+   * for the payload type's caps: that runs webrtcbin's request-pt-map handler, which takes its
+   * lock, from the streaming thread.) */
   static bool looks_like_fec(const uint8_t *data, size_t size);
 
   uint64_t recovered() const { return recovered_; }
