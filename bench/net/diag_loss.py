@@ -7,8 +7,9 @@ return path: the detection message took long), not scored (never out of the jitt
 decoder, dropped by the tracker's queue, or detected but its message never arrived), with the
 packet counts behind them (router losses, NACKs, RTX, jitterbuffer stats, keyframes).
 
-Usage: diag_loss.py [--settings "loss=2% delay=25"] [--runs N] [--seconds S] [--rtt MS] [--noise A]
-                    [--tracker-prop PROP]... [--sender-prop PROP]... [--json FILE]
+Usage: diag_loss.py [--settings "loss=2% delay=25"] [--runs N] [--seconds S] [--rtt MS]
+                    [--noise A] [--tracker-prop PROP]... [--sender-prop PROP]... [--json FILE]
+                    [--tracker-detections PROPS] [--sender-rtcpeer PROPS] [--keep-logs]
 """
 import argparse
 import json
@@ -96,6 +97,24 @@ def account(r, rtt):
     }
 
 
+def fec_counts(lab):
+    """From the pipelines' logs (GST_DEBUG rtcpeer-fec:4, set by main): packets rebuilt from
+    FEC in front of the tracker's jitterbuffer, and the sender's FEC level changes."""
+    out = {"rebuilt": 0, "lost-fec-filled": 0, "levels": []}
+    for name in sorted(os.listdir(lab.workdir)):
+        if not name.endswith(".log"):
+            continue
+        with open(os.path.join(lab.workdir, name), errors="replace") as f:
+            for line in f:
+                if "rebuilt seqnum" in line:
+                    out["rebuilt"] += 1
+                elif "lost FEC packet" in line:
+                    out["lost-fec-filled"] += 1
+                elif "FEC " in line and " -> " in line and "rtcpeer-fec" in line:
+                    out["levels"].append(line.split("'", 1)[-1].strip()[:60])
+    return out
+
+
 def detections_props(text):
     """ball-tracker.pipeline's data_detections:: pad properties replaced by TEXT's."""
     if text is None:
@@ -117,27 +136,45 @@ def main():
                     "'ordered=false max-retransmits=0'")
     ap.add_argument("--noise", type=float, default=0.0,
                     help="snow mixed over the ball (0.12: the noisy 2 Mbit/s video of net-adapt-noisy)")
+    ap.add_argument("--sender-rtcpeer", help="more rtcpeer properties for ball-sender, e.g. "
+                    "'fec-percentage=0'")
     ap.add_argument("--json")
+    ap.add_argument("--keep-logs", action="store_true", help="keep each run's logs (printed)")
     a = ap.parse_args()
     netlab.require_root()
+    # FEC counts come from the pipelines' logs (fec_counts).
+    if "rtcpeer-fec" not in os.environ.get("GST_DEBUG", ""):
+        os.environ["GST_DEBUG"] = ",".join(x for x in (os.environ.get("GST_DEBUG"), "rtcpeer-fec:4")
+                                           if x)
     results = []
     for i in range(a.runs):
-        with netlab.Lab() as lab:
+        with netlab.Lab(keep_logs=a.keep_logs) as lab:
+            if a.keep_logs:
+                print("logs:", lab.workdir, flush=True)
             net = lab.direct(both=a.settings)
-            r = loops.ball_loop(lab, net, seconds=a.seconds, diag=True, noise=a.noise,
-                                tracker_props=a.tracker_prop, sender_props=a.sender_prop,
-                                tracker_replace=detections_props(a.tracker_detections))
+            try:
+                r = loops.ball_loop(lab, net, seconds=a.seconds, diag=True, noise=a.noise,
+                                    tracker_props=a.tracker_prop, sender_props=a.sender_prop,
+                                    tracker_replace=detections_props(a.tracker_detections),
+                                    sender_replace=[("peer-type=ball-sender",
+                                                     "peer-type=ball-sender " + a.sender_rtcpeer)]
+                                    if a.sender_rtcpeer else ())
+            except loops.NoConnection as e:  # a result: count it, go on with the next run
+                print(json.dumps({"no connection": str(e)[:300]}), flush=True)
+                results.append({"no connection": str(e)})
+                continue
             r["router"] = net.router.stats()
             acc = account(r, a.rtt)
+            acc["fec"] = fec_counts(lab)
             results.append(dict(acc, raw=r["diag"], rows=r["rows"]))
             print(json.dumps({k: v for k, v in acc.items() if k not in ("sender", "tracker")}),
                   flush=True)
             t = acc["tracker"]
             print(json.dumps({k: v for k, v in t.items() if k != "sources"}), flush=True)
             print(json.dumps({k: v for k, v in acc["sender"].items() if k != "sources"}), flush=True)
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(results, f)
+            if a.json:  # after each run: a later one may not end
+                with open(a.json, "w") as f:
+                    json.dump(results, f)
     return 0
 
 

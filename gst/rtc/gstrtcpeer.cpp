@@ -116,6 +116,7 @@ enum {
   PROP_VIDEO_BITRATE,
   PROP_VIDEO_BITRATE_MIN,
   PROP_VIDEO_BITRATE_MAX,
+  PROP_FEC_PERCENTAGE,
   PROP_WAIT_FOR_PEERS,
   PROP_RECEIVE_VIDEO,
   PROP_RECEIVE_AUDIO,
@@ -574,6 +575,7 @@ static void gst_rtc_peer_set_property(GObject *object, guint prop_id, const GVal
   case PROP_VIDEO_BITRATE: p->video_bitrate = g_value_get_uint(value); break;
   case PROP_VIDEO_BITRATE_MIN: p->video_bitrate_min = g_value_get_uint(value); break;
   case PROP_VIDEO_BITRATE_MAX: p->video_bitrate_max = g_value_get_uint(value); break;
+  case PROP_FEC_PERCENTAGE: p->fec_percentage = g_value_get_int(value); break;
   case PROP_WAIT_FOR_PEERS: p->wait_for_peers = g_value_get_uint(value); break;
   case PROP_RECEIVE_VIDEO: p->receive_video = g_value_get_boolean(value); break;
   case PROP_RECEIVE_AUDIO: p->receive_audio = g_value_get_boolean(value); break;
@@ -616,6 +618,7 @@ static void gst_rtc_peer_get_property(GObject *object, guint prop_id, GValue *va
   case PROP_VIDEO_BITRATE: g_value_set_uint(value, p->video_bitrate); break;
   case PROP_VIDEO_BITRATE_MIN: g_value_set_uint(value, p->video_bitrate_min); break;
   case PROP_VIDEO_BITRATE_MAX: g_value_set_uint(value, p->video_bitrate_max); break;
+  case PROP_FEC_PERCENTAGE: g_value_set_int(value, p->fec_percentage); break;
   case PROP_WAIT_FOR_PEERS: g_value_set_uint(value, p->wait_for_peers); break;
   case PROP_RECEIVE_VIDEO: g_value_set_boolean(value, p->receive_video); break;
   case PROP_RECEIVE_AUDIO: g_value_set_boolean(value, p->receive_audio); break;
@@ -753,6 +756,14 @@ static void gst_rtc_peer_class_init(GstRtcPeerClass *klass)
       g_param_spec_uint("video-bitrate-max", "Maximum video bitrate",
                         "Congestion control never sets the encoder above this (kbit/s)", 50, 100000,
                         kDefaultVideoBitrateMax, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_FEC_PERCENTAGE,
+      g_param_spec_int("fec-percentage", "FEC percentage",
+                       "Video sent with RED/ULPFEC: -1 sends FEC packets as each viewer's "
+                       "reported loss calls for (none on a clean link), 1-100 that many per 100 "
+                       "media packets always, 0 offers no RED/ULPFEC (received FEC is used "
+                       "either way); taken when a viewer connects",
+                       -1, 100, -1, flags));
   g_object_class_install_property(
       gobject_class, PROP_WAIT_FOR_PEERS,
       g_param_spec_uint(

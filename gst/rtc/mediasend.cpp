@@ -3,6 +3,7 @@
 
 #include "rtc/codecs.h"
 #include "rtc/eos.h"
+#include "rtc/fec.h"
 #include "rtc/negotiation.h"
 #include "rtc/rtcpeerpriv.h"
 
@@ -116,7 +117,18 @@ void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, MediaSend *
     g_object_get(wpad, "transceiver", &trans, nullptr);
     if (trans) {
       g_object_set(trans, "codec-preferences", m->rtp_caps, nullptr);
-      if (m->video) g_object_set(trans, "do-nack", TRUE, nullptr);
+      if (m->video) {
+        g_object_set(trans, "do-nack", TRUE, nullptr);
+        gint fec;
+        {
+          std::lock_guard lk(self->priv->props_lock);
+          fec = self->priv->fec_percentage;
+        }
+        if (fec) {
+          enable_fec(trans);
+          watch_fec(self, m, s->id, wpad, trans, fec);
+        }
+      }
       gst_object_unref(trans);
     }
   }
@@ -295,7 +307,10 @@ void add_recv_transceiver(GstElement *webrtc, bool video)
                         caps, &t);
   gst_caps_unref(caps);
   if (t) {
-    if (video) g_object_set(t, "do-nack", TRUE, nullptr);
+    if (video) {
+      g_object_set(t, "do-nack", TRUE, nullptr);
+      enable_fec(t);
+    }
     gst_object_unref(t);
   }
 }
@@ -318,6 +333,7 @@ void prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session
         GST_DEBUG_OBJECT(self, "'%s' m-line %u answered with %" GST_PTR_FORMAT, s->id.c_str(),
                          mline, caps);
         g_object_set(t, "codec-preferences", caps, "do-nack", TRUE, nullptr);
+        enable_fec(t); // answers the offer's red/ulpfec, if any
         gst_caps_unref(caps);
       }
     if (prefs) gst_caps_unref(prefs);
@@ -397,6 +413,7 @@ static void watch_duplicates(GstElement *jb)
 
 void on_new_jitterbuffer(GstElement *, GstElement *jb, guint, guint, gpointer)
 {
+  recover_fec(jb);
   watch_duplicates(jb);
   guint latency = 0;
   g_object_get(jb, "latency", &latency, nullptr);

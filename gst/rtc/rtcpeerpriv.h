@@ -70,6 +70,7 @@ struct RtcPeerPrivate {
   guint wait_for_peers = 0;
   guint video_bitrate = kDefaultVideoBitrate;
   guint video_bitrate_min = kDefaultVideoBitrateMin, video_bitrate_max = kDefaultVideoBitrateMax;
+  gint fec_percentage = -1; // -1: from the reported loss (rtc/fec.h)
   gboolean receive_video = TRUE, receive_audio = FALSE;
   gboolean end_with_peers = FALSE;
   guint max_peers = kDefaultMaxPeers;

@@ -82,6 +82,7 @@ def parse_ballscore(text):
 
 
 def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_props=(),
+              sender_replace=(),
               connect_timeout=60, actions=(), noise=0.0, diag=False, tracker_replace=()):
     """Runs the ball loop for SECONDS from the first scored detection and returns ballscore's
     report as a dict (sent, scored, pct, outliers, err_*, lat_p50/p99/max, report, and rows:
@@ -89,12 +90,13 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
     after the first detection, router settings for both directions) applied on the way. NOISE:
     alpha of videotestsrc snow mixed over the ball (0.12 makes VP8 use its whole 2 Mbit/s; the
     mark and the ball still read in every frame). TRACKER_REPLACE: (word, new words) changes to
-    ball-tracker.pipeline, as pipeline() takes them. DIAG: run both pipelines through
+    ball-tracker.pipeline, as pipeline() takes them (SENDER_REPLACE: the same for ball-sender). DIAG: run both pipelines through
     bench/net/diag_launch.py and add its counters as out["diag"] = {"sender": ..., "tracker": ...}."""
     tag = f"ball{len(lab.procs)}"
     env = {"POINTCAST_ROOM": tag}
     csv = lab.logpath(tag + "-score")
-    sender_words = pipeline("ball-sender", replace=[("source=ball", f"source=ball report={csv}")])
+    sender_words = pipeline("ball-sender", replace=[("source=ball", f"source=ball report={csv}")]
+                            + list(sender_replace))
     sender_words = " ".join(sender_words).split() + list(sender_props)
     if noise:
         caps = next(w for w in sender_words if w.startswith("video/x-raw"))

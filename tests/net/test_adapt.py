@@ -91,9 +91,8 @@ def case_loss2(lab):
 
 
 def case_bursty(lab):
-    # 0.01 / 0.25: 4 %, bursts of ~4 packets. No p99: 1 run in ~8 has a stall of up to 0.9 s
-    # (p99 123-230 ms in most runs; the cause is not pinned down: SCTP on the detections' way
-    # back after a burst, or the sender stalled by the machine's load).
+    # 0.01 / 0.25: 4 %, bursts of ~4 packets. No p99: bursts on the way back delay detections
+    # (reliable channel) by up to ~400 ms (p99 156-216 ms over 9 runs with FEC).
     lossy_loop(lab, "ge=0.01:0.24 delay=25", TARGETS["bursty_pct"])
 
 
@@ -101,12 +100,15 @@ def case_bursty(lab):
 # 5-9 from other work (README "Loss recovery and congestion control"): noisy 82-100 % from 3 s on
 # (p99 up to 241 ms), drop 95-101 % from 3 s after it, back under 200 ms after 1 s (once 3 s),
 # outage gap 3.10-3.29 s. The outage bound is issue 13's target itself.
-# loss2 and bursty: a packet that is never repaired costs the 8-12 frames until the next
-# keyframe, and on this loaded machine a sender stalled for 150-180 ms makes its packets too late
-# for the jitterbuffer (bursty: 2 such events and a 400 ms SCTP stall of the detections in 1 run
-# of 5), so the thresholds allow one event at 2 % and two in bursts.
+# loss2 and bursty, with RED/ULPFEC (README "RED/ULPFEC"), 2026-12-01 21:00-21:15 at load
+# average 2-6: loss2 100 % in 7 of 7 runs, p99 90-151 ms; bursty 100 % in 9 of 9 (FEC off, same
+# minutes: 97.1 % in 2 of 3). A packet never repaired still costs the frames until the next
+# keyframe (~3 %), and a sender stalled by the machine's load 100-260 ms (seen at load average
+# 4-6: 94-99 % at 2 %), so the thresholds allow about one such event. After merging main at
+# 21:45 (the data channel acknowledgements), the last 2-3 frames' detections of a run often do
+# not arrive before it ends (98.7-99.35 %, the missing frames the run's last): room for that too.
 TARGETS = {"noisy_pct": 75, "noisy_p99": 275, "drop_pct": 85, "drop_back_s": 3.0,
-           "outage_gap_s": 3.5, "loss2_pct": 97.0, "bursty_pct": 93.0, "loss2_p99_ms": 300}
+           "outage_gap_s": 3.5, "loss2_pct": 98.0, "bursty_pct": 97.0, "loss2_p99_ms": 200}
 
 
 def main():

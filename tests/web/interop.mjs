@@ -27,6 +27,9 @@ export const SENDERS = {
   // testsrc-sender with rtcpeer's video-codec=h264 (x264, constrained baseline): written into the
   // harness's pipelines folder, not a file of pipelines/.
   h264: { pipeline: 'testsrc-h264-sender', from: 'testsrc-sender', props: 'video-codec=h264', mode: 'auto' },
+  // testsrc-sender sending an ULPFEC packet with every media packet (RED-wrapped), whatever the
+  // loss: the browser must still decode the bars, and (Chromium) count the FEC packets.
+  fec: { pipeline: 'testsrc-fec-sender', from: 'testsrc-sender', props: 'fec-percentage=100', mode: 'auto' },
 };
 
 export const allCells = () => BROWSER_NAMES.flatMap((b) => ROLES.flatMap((r) => ORDERS.flatMap((o) =>
@@ -144,6 +147,25 @@ const BARS_STRIP = [[0, 0, 255], [0, 0, 0], [255, 0, 255], [0, 0, 0], [0, 255, 2
 
 // What the user must see for each sender; throws with the evidence when they would not.
 const CHECKS = {
+  // The colour bars through RED/ULPFEC: RED negotiated both ways, FEC packets arriving.
+  async fec(page) {
+    await CHECKS.testsrc(page);
+    const seen = await page.evaluate(async () => {
+      const out = { codecs: [], fec: [] };
+      for (const s of window.pointcast.state.sessions.values()) {
+        const sdp = s.pc.currentRemoteDescription?.sdp || '';
+        out.codecs.push(...(sdp.match(/a=rtpmap:\d+ (red|ulpfec)\/90000/gi) || []));
+        const report = await s.pc.getStats();
+        for (const r of report.values())
+          if (r.type === 'inbound-rtp' && r.kind === 'video' && 'fecPacketsReceived' in r) out.fec.push(r.fecPacketsReceived);
+      }
+      return out;
+    });
+    const names = seen.codecs.map((c) => c.split(' ')[1].split('/')[0].toLowerCase());
+    if (!names.includes('red') || !names.includes('ulpfec')) throw new Error(`rtcpeer's description has ${JSON.stringify(seen.codecs)}, want red and ulpfec`);
+    // Firefox ESR has no fecPacketsReceived; Chromium must have counted some.
+    if (seen.fec.length && !seen.fec.some((n) => n > 0)) throw new Error(`fecPacketsReceived ${JSON.stringify(seen.fec)}`);
+  },
   // The colour bars, decoded from H.264 (the codec of the page's inbound video, from getStats).
   async h264(page) {
     await CHECKS.testsrc(page);

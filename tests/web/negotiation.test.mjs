@@ -45,13 +45,13 @@ test('fingerprint and media kinds of an SDP', () => {
 });
 
 test('matrix cell selection', () => {
-  assert.equal(allCells().length, 48);
+  assert.equal(allCells().length, 60);
   assert.deepEqual(selectCells('firefox/offer/*/testsrc'), ['firefox/offer/page-first/testsrc', 'firefox/offer/sender-first/testsrc']);
-  assert.equal(selectCells('all').length, 48);
+  assert.equal(selectCells('all').length, 60);
   assert.deepEqual(selectCells('# comment\nchromium/auto/page-first/ball # why\n'), ['chromium/auto/page-first/ball']);
   assert.deepEqual(selectCells('# a, b\nfirefox/answer/page-first/ball,chromium/auto/page-first/ball # c, d'),
     ['firefox/answer/page-first/ball', 'chromium/auto/page-first/ball']);
-  assert.equal(selectCells(readFileSync(path.join(sourceRoot, 'tests/web/matrix-cells.txt'), 'utf8')).length, 37, 'the default cells: every testsrc/ball/points cell and one H.264 cell');
+  assert.equal(selectCells(readFileSync(path.join(sourceRoot, 'tests/web/matrix-cells.txt'), 'utf8')).length, 41, 'the default cells: every testsrc/ball/points cell, one H.264 cell and four RED/ULPFEC cells');
   assert.throws(() => selectCells('safari/*'), /no matrix cell matches/);
 });
 

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "rtc/fec.h"
+
+#include "rtc/mediacc.h"
+#include "rtc/mediasend.h"
+#include "rtc/rtcpeerpriv.h"
+#include "rtc/ulpfec.h"
+
+#include <gst/rtp/rtp.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+
+GST_DEBUG_CATEGORY_STATIC(fec_debug);
+#undef GST_CAT_DEFAULT
+#define GST_CAT_DEFAULT fec_debug
+
+namespace pointcast::rtc {
+
+namespace {
+void init_debug()
+{
+  static std::once_flag once;
+  std::call_once(
+      once, [] { GST_DEBUG_CATEGORY_INIT(fec_debug, "rtcpeer-fec", 0, "rtcpeer RED/ULPFEC"); });
+}
+
+struct SendTap {
+  GstRtcPeer *self;
+  MediaSend *m;
+  std::string peer;
+  GstWebRTCRTPTransceiver *trans;
+  int fixed; // > 0: the fec-percentage property, not the loss
+  std::mutex lock;
+  ulpfec::LossMeter meter;
+  unsigned applied = 0;
+  double frame_packets = 1.0; // packets per frame, smoothed
+  unsigned in_frame = 0;
+  uint64_t frames = 0;
+  int64_t first_us = -1;
+  ~SendTap() { gst_object_unref(trans); }
+};
+
+void apply(SendTap *tap, unsigned pct)
+{
+  g_object_set(tap->trans, "fec-percentage", guint(pct), nullptr);
+  mediacc::EncoderControl *control;
+  {
+    std::lock_guard lk(tap->self->priv->lock);
+    control = tap->m->control.get();
+  }
+  // The controller's target covers everything sent (FEC packets carry TWCC too).
+  if (control) control->set_overhead(tap->peer, pct / 100.0);
+}
+
+GstPadProbeReturn on_feedback(GstPad *, GstPadProbeInfo *info, gpointer user_data)
+{
+  auto *tap = static_cast<SendTap *>(user_data);
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
+  std::vector<cc::PacketResult> packets;
+  if (!ev || !mediacc::parse_twcc_event(ev, packets) || packets.empty()) return GST_PAD_PROBE_OK;
+  unsigned lost = 0;
+  for (auto &p : packets) lost += p.lost;
+  unsigned pct;
+  {
+    std::lock_guard lk(tap->lock);
+    tap->meter.add(g_get_monotonic_time(), unsigned(packets.size()) - lost, lost);
+    pct = tap->fixed > 0 ? tap->applied : tap->meter.percentage();
+    GST_LOG("'%s': feedback on %zu packets, %u lost; loss %.3f", tap->peer.c_str(), packets.size(),
+            lost, tap->meter.loss());
+    if (pct == tap->applied) return GST_PAD_PROBE_OK;
+    GST_INFO("'%s': loss %.2f %%, %.1f packets a frame, FEC %u -> %u %%", tap->peer.c_str(),
+             tap->meter.loss() * 100, tap->frame_packets, tap->applied, pct);
+    tap->applied = pct;
+  }
+  apply(tap, pct);
+  return GST_PAD_PROBE_OK; // EncoderControl's probe after this one takes the event
+}
+
+// The track's packets into webrtcbin: packets per frame (marker bit ends a frame).
+GstPadProbeReturn on_media_packet(GstPad *, GstPadProbeInfo *info, gpointer user_data)
+{
+  auto *tap = static_cast<SendTap *>(user_data);
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  if (!buf || !gst_rtp_buffer_map(buf, GST_MAP_READ, &rtp)) return GST_PAD_PROBE_OK;
+  bool marker = gst_rtp_buffer_get_marker(&rtp);
+  gst_rtp_buffer_unmap(&rtp);
+  bool fix = false;
+  {
+    std::lock_guard lk(tap->lock);
+    tap->in_frame++;
+    if (marker) {
+      tap->frame_packets =
+          tap->frames++ ? 0.9 * tap->frame_packets + 0.1 * tap->in_frame : double(tap->in_frame);
+      tap->in_frame = 0;
+      tap->meter.set_frame_packets(tap->frame_packets);
+    }
+    int64_t now = g_get_monotonic_time();
+    if (tap->first_us < 0) tap->first_us = now;
+    // Fixed too, after the first second (ulpfec.h, LossMeter: a stall at the start).
+    if (tap->fixed > 0 && tap->applied != unsigned(tap->fixed) &&
+        now - tap->first_us >= 1'000'000) {
+      tap->applied = unsigned(tap->fixed);
+      fix = true;
+    }
+  }
+  if (fix) apply(tap, tap->applied); // from the first packet: the encoder control is built
+  return GST_PAD_PROBE_OK;
+}
+
+struct RecvTap {
+  GstElement *jb;
+  std::mutex lock;
+  ulpfec::Recovery rec;
+  int media_pt = -1; // the stream's; FEC packets are told apart by their shape (looks_like_fec)
+  std::atomic<guint64> recovered{0};
+};
+
+thread_local bool injecting = false;
+
+void take(RecvTap *t, GstBuffer *buf, std::vector<ulpfec::Packet> &rebuilt)
+{
+  GstMapInfo map;
+  if (!gst_buffer_map(buf, &map, GST_MAP_READ)) return;
+  if (map.size >= 12) {
+    int pt = map.data[1] & 0x7f;
+    std::lock_guard lk(t->lock);
+    bool shaped = pt != t->media_pt && ulpfec::Recovery::looks_like_fec(map.data, map.size);
+    if (t->media_pt < 0 && !shaped) t->media_pt = pt;
+    bool fec = shaped && pt != t->media_pt;
+    GST_TRACE_OBJECT(t->jb, "in seqnum %u%s", unsigned(map.data[2] << 8 | map.data[3]),
+                     fec ? " fec" : "");
+    auto more =
+        fec ? t->rec.fec(map.data, map.size, &rebuilt) : t->rec.media(map.data, map.size, &rebuilt);
+    for (auto &p : more) rebuilt.push_back(std::move(p));
+  }
+  gst_buffer_unmap(buf, &map);
+}
+
+GstPadProbeReturn on_jitterbuffer_in(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  if (injecting) return GST_PAD_PROBE_OK;
+  auto *t = static_cast<RecvTap *>(user_data);
+  std::vector<ulpfec::Packet> rebuilt;
+  GstBuffer *at = nullptr;
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    at = GST_PAD_PROBE_INFO_BUFFER(info);
+    take(t, at, rebuilt);
+  } else if (GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info)) {
+    for (guint i = 0; i < gst_buffer_list_length(list); i++) {
+      at = gst_buffer_list_get(list, i);
+      take(t, at, rebuilt);
+    }
+  }
+  // In front of the packet that completed it: the jitterbuffer stamps its arrival now, and
+  // its retransmission request for that seqnum is cancelled.
+  for (auto &p : rebuilt) {
+    GstBuffer *b = gst_buffer_new_memdup(p.data(), p.size());
+    if (at) gst_buffer_copy_into(b, at, GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
+    if (p.size() == 12) {
+      GST_INFO_OBJECT(t->jb, "lost FEC packet %u filled", unsigned(p[2] << 8 | p[3]));
+    } else {
+      guint64 n = ++t->recovered;
+      GST_INFO_OBJECT(t->jb, "rebuilt seqnum %u from FEC (%" G_GUINT64_FORMAT " so far)",
+                      unsigned(p[2] << 8 | p[3]), n);
+    }
+    injecting = true;
+    gst_pad_chain(pad, b);
+    injecting = false;
+  }
+  return GST_PAD_PROBE_OK;
+}
+} // namespace
+
+void enable_fec(GstWebRTCRTPTransceiver *trans)
+{
+  g_object_set(trans, "fec-type", GST_WEBRTC_FEC_TYPE_ULP_RED, "fec-percentage", 0u, nullptr);
+}
+
+void watch_fec(GstRtcPeer *self, MediaSend *m, const std::string &peer, GstPad *pad,
+               GstWebRTCRTPTransceiver *trans, int fixed)
+{
+  init_debug();
+  auto *tap = new SendTap{self, m, peer, GST_WEBRTC_RTP_TRANSCEIVER(gst_object_ref(trans)), fixed};
+  gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, on_media_packet, tap, nullptr);
+  gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, on_feedback, tap,
+                    [](gpointer d) { delete static_cast<SendTap *>(d); });
+}
+
+void recover_fec(GstElement *jb)
+{
+  init_debug();
+  GstPad *sink = gst_element_get_static_pad(jb, "sink");
+  if (!sink) return;
+  auto *t = new RecvTap;
+  t->jb = jb;
+  g_object_set_data(G_OBJECT(jb), "pointcast-fec", t);
+  gst_pad_add_probe(sink,
+                    GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                    on_jitterbuffer_in, t, [](gpointer d) { delete static_cast<RecvTap *>(d); });
+  gst_object_unref(sink);
+}
+
+guint64 fec_recovered(GstElement *jb)
+{
+  auto *t = static_cast<RecvTap *>(g_object_get_data(G_OBJECT(jb), "pointcast-fec"));
+  return t ? t->recovered.load() : 0;
+}
+
+} // namespace pointcast::rtc

@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "rtc/ulpfec.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace pointcast::ulpfec {
+
+namespace {
+constexpr size_t kRtpHeader = 12;
+constexpr size_t kFecHeader = 10;         // E L P X CC M PT, SN base, TS recovery, length recovery
+constexpr int kWindow = 256;              // media seqnums kept
+constexpr size_t kMaxFec = 64;            // FEC packets waiting for their protected packets
+constexpr int64_t kWindowUs = 500'000;    // loss measured per half second
+constexpr int64_t kPriorUs = 3'000'000;   // protected as for kPriorLoss until then
+constexpr int64_t kHoldOffUs = 1'000'000; // no FEC packets at all before (see the header)
+constexpr double kPriorLoss = 0.01;
+
+uint16_t rd16(const uint8_t *p)
+{
+  return uint16_t(p[0] << 8 | p[1]);
+}
+
+uint32_t rd32(const uint8_t *p)
+{
+  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+}
+
+int16_t seq_diff(uint16_t a, uint16_t b) // a - b, wrapping
+{
+  return int16_t(uint16_t(a - b));
+}
+
+// The RTP payload of a packet (after CSRCs and the header extension), or false.
+bool payload_of(const uint8_t *d, size_t n, size_t &off, size_t &len)
+{
+  if (n < kRtpHeader || (d[0] >> 6) != 2) return false;
+  off = kRtpHeader + 4 * size_t(d[0] & 0x0f);
+  if (d[0] & 0x10) {
+    if (n < off + 4) return false;
+    off += 4 + 4 * size_t(rd16(d + off + 2));
+  }
+  if (off > n) return false;
+  len = n - off;
+  if (d[0] & 0x20) { // padding
+    if (!len || d[n - 1] > len) return false;
+    len -= d[n - 1];
+  }
+  return true;
+}
+} // namespace
+
+void Recovery::store(uint16_t seq, const uint8_t *data, size_t size)
+{
+  if (!any_ || seq_diff(seq, newest_) > 0) newest_ = seq;
+  any_ = true;
+  media_[seq] = Packet(data, data + size);
+  // Forget what fell out of the window (the map is ordered by raw seqnum, so check each).
+  for (auto it = media_.begin(); it != media_.end();)
+    it = seq_diff(newest_, it->first) >= kWindow ? media_.erase(it) : std::next(it);
+}
+
+std::vector<Packet> Recovery::media(const uint8_t *data, size_t size, std::vector<Packet> *fills)
+{
+  if (size < kRtpHeader || (data[0] >> 6) != 2) return {};
+  uint16_t seq = rd16(data + 2);
+  if (media_.count(seq)) return {};
+  store(seq, data, size);
+  note_frame(media_[seq]);
+  auto out = resolve();
+  if (fills && (data[1] & 0x80))
+    for (uint16_t b : bases_)
+      if (seq_diff(b, seq) > 0 && seq_diff(b, seq) <= 8) {
+        fill_between(seq, b, *fills);
+        break;
+      }
+  return out;
+}
+
+// The frame rate in RTP time, from the timestamps of consecutive frames' last packets.
+void Recovery::note_frame(const Packet &p)
+{
+  if (!(p[1] & 0x80)) return; // marker: the frame's last packet
+  uint32_t ts = rd32(p.data() + 4);
+  if (have_frame_ && ts != last_frame_ts_ && int32_t(ts - last_frame_ts_) > 0) {
+    intervals_.push_back(ts - last_frame_ts_);
+    if (intervals_.size() > 9) intervals_.pop_front();
+  }
+  if (!have_frame_ || int32_t(ts - last_frame_ts_) > 0) last_frame_ts_ = ts;
+  have_frame_ = true;
+}
+
+/* The jitterbuffer hands packets on in seqnum order, and FEC packets share the media's
+ * seqnums: a lost FEC packet held the next frame back until its retransmission (68 ms at 50 ms
+ * RTT), though nothing needs it. rtpulpfecenc sends a frame's FEC packets right after the
+ * frame's last (marker) packet and protects exactly one frame's packets, so a received FEC
+ * packet's base is the first packet of its frame. Seqnums missing between the previous frame's
+ * marker packet (or an FEC packet after it) and that base were FEC packets, unless a whole frame
+ * sent without FEC fell in between: only taken as FEC when the two frames are one frame
+ * interval apart. */
+void Recovery::fill_lost_fec(uint16_t base, std::vector<Packet> &fills)
+{
+  uint16_t s = uint16_t(base - 1);
+  for (int i = 0; i < 8; i++, s--)
+    if (media_.count(s)) {
+      fill_between(s, base, fills);
+      return;
+    }
+}
+
+/* MARKER: a frame's last media packet; BASE: the first of a later frame. Every seqnum between
+ * them is an FEC packet of MARKER's frame when the frames are one interval apart (and none of
+ * them is a media packet we have). */
+void Recovery::fill_between(uint16_t marker, uint16_t base, std::vector<Packet> &fills)
+{
+  auto m = media_.find(marker), b = media_.find(base);
+  if (m == media_.end() || b == media_.end() || intervals_.size() < 3) return;
+  const Packet &prev = m->second;
+  if (!(prev[1] & 0x80)) return;
+  std::vector<uint32_t> sorted(intervals_.begin(), intervals_.end());
+  std::sort(sorted.begin(), sorted.end());
+  uint32_t interval = sorted[sorted.size() / 2];
+  uint32_t gap = rd32(b->second.data() + 4) - rd32(prev.data() + 4);
+  if (gap > interval + interval / 2) return;
+  std::vector<uint16_t> missing;
+  for (uint16_t x = uint16_t(marker + 1); x != base; x++) {
+    if (media_.count(x)) return;
+    if (std::find(fec_seen_.begin(), fec_seen_.end(), x) == fec_seen_.end()) missing.push_back(x);
+  }
+  for (uint16_t x : missing) {
+    Packet f(12, 0);
+    f[0] = 0x80;
+    f[1] = fec_pt_ & 0x7f;
+    f[2] = uint8_t(x >> 8);
+    f[3] = uint8_t(x);
+    for (int k = 0; k < 4; k++) f[4 + k] = prev[4 + k]; // the frame it protected
+    for (int k = 0; k < 4; k++) f[8 + k] = uint8_t(ssrc_ >> (24 - 8 * k));
+    fec_seen_.push_back(x);
+    fills.push_back(std::move(f));
+    filled_++;
+  }
+}
+
+bool Recovery::looks_like_fec(const uint8_t *data, size_t size)
+{
+  size_t off = 0, len = 0;
+  if (!payload_of(data, size, off, len) || len < kFecHeader + 4) return false;
+  const uint8_t *p = data + off;
+  if (p[0] & 0x80) return false;
+  size_t headers = kFecHeader + ((p[0] & 0x40) ? 8 : 4);
+  if (len < headers || headers + rd16(p + kFecHeader) != len) return false;
+  if (!rd16(p + kFecHeader + 2)) return false; // the mask's first 16 bits hold its first packet
+  int16_t behind = seq_diff(rd16(data + 2), rd16(p + 2));
+  return behind > 0 && behind <= 96;
+}
+
+std::vector<Packet> Recovery::fec(const uint8_t *data, size_t size, std::vector<Packet> *fills)
+{
+  size_t off = 0, len = 0;
+  if (!payload_of(data, size, off, len) || len < kFecHeader + 4) return {};
+  const uint8_t *p = data + off;
+  if (p[0] & 0x80) return {}; // E: an extension of RFC 5109 we do not know
+  bool long_mask = p[0] & 0x40;
+  Fec f;
+  f.headers = kFecHeader + (long_mask ? 8 : 4);
+  if (len < f.headers) return {};
+  uint16_t protection = rd16(p + kFecHeader);
+  if (f.headers + protection != len) return {};
+  f.base = rd16(p + 2);
+  uint64_t mask = uint64_t(rd16(p + kFecHeader + 2)) << 32;
+  if (long_mask) mask |= rd32(p + kFecHeader + 4);
+  for (int d = 0; d < 48; d++)
+    if (mask & (uint64_t(1) << (47 - d))) f.protects.push_back(uint16_t(f.base + d));
+  if (f.protects.empty()) return {};
+  f.body.assign(p, p + len);
+  f.ssrc = rd32(data + 8);
+  fec_in_++;
+  uint16_t base = f.base;
+  fec_pt_ = data[1] & 0x7f;
+  ssrc_ = f.ssrc;
+  fec_seen_.push_back(rd16(data + 2));
+  while (fec_seen_.size() > 64) fec_seen_.pop_front();
+  if (std::find(bases_.begin(), bases_.end(), base) == bases_.end()) bases_.push_back(base);
+  while (bases_.size() > 32) bases_.pop_front();
+  fecs_.push_back(std::move(f));
+  if (fecs_.size() > kMaxFec) fecs_.pop_front();
+  auto out = resolve(); // first: the frame's first packet may be the one rebuilt
+  if (fills) fill_lost_fec(base, *fills);
+  return out;
+}
+
+/* Every waiting FEC packet that now misses exactly one of its packets rebuilds it; a rebuilt
+ * packet may complete another FEC packet's set, so until nothing changes. */
+std::vector<Packet> Recovery::resolve()
+{
+  std::vector<Packet> out;
+  for (bool again = true; again;) {
+    again = false;
+    for (auto it = fecs_.begin(); it != fecs_.end();) {
+      int missing = 0;
+      uint16_t which = 0;
+      bool stale = any_ && seq_diff(newest_, it->base) >= kWindow - 48;
+      for (uint16_t s : it->protects)
+        if (!media_.count(s)) {
+          missing++;
+          which = s;
+        }
+      if (missing == 1 && !stale) {
+        Packet p;
+        if (rebuild(*it, which, p)) {
+          store(which, p.data(), p.size());
+          out.push_back(std::move(p));
+          recovered_++;
+          again = true;
+        }
+        it = fecs_.erase(it);
+      } else if (missing == 0 || stale) {
+        it = fecs_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  return out;
+}
+
+/* RFC 5109 section 8.2: the missing packet is the XOR of the FEC packet with every other packet
+ * it protects: of each packet its first 8 header bytes (then V, P, X, CC, M, PT and the
+ * timestamp are right; the sequence number is the missing one's), its length after the fixed
+ * header, and the bytes after the fixed header (CSRCs, extension, payload, padding). */
+bool Recovery::rebuild(const Fec &f, uint16_t missing, Packet &out) const
+{
+  Packet acc = f.body;
+  for (uint16_t s : f.protects) {
+    if (s == missing) continue;
+    const Packet &m = media_.at(s);
+    size_t rest = m.size() - kRtpHeader;
+    if (acc.size() < f.headers + rest) acc.resize(f.headers + rest, 0);
+    for (size_t i = 0; i < 8; i++) acc[i] ^= m[i];
+    acc[8] ^= uint8_t(rest >> 8);
+    acc[9] ^= uint8_t(rest);
+    for (size_t i = 0; i < rest; i++) acc[f.headers + i] ^= m[kRtpHeader + i];
+  }
+  size_t len = rd16(acc.data() + 8);
+  if (len > acc.size() - f.headers) return false;
+  out.assign(kRtpHeader + len, 0);
+  std::copy(acc.begin(), acc.begin() + 8, out.begin());
+  out[0] = uint8_t(0x80 | (out[0] & 0x3f)); // version 2; P, X, CC recovered
+  out[2] = uint8_t(missing >> 8);
+  out[3] = uint8_t(missing);
+  for (int i = 0; i < 4; i++) out[8 + i] = uint8_t(f.ssrc >> (24 - 8 * i));
+  std::copy(acc.begin() + long(f.headers), acc.begin() + long(f.headers + len),
+            out.begin() + kRtpHeader);
+  // A rebuilt packet must parse as RTP (a wrong XOR set gives garbage: drop it, not the stream).
+  size_t off = 0, plen = 0;
+  return payload_of(out.data(), out.size(), off, plen);
+}
+
+unsigned percentage_for_loss(double loss, double packets_per_frame)
+{
+  if (!(loss >= 0.004)) return 0;
+  double k = std::max(1.0, packets_per_frame);
+  // FEC packets per frame: the frame's expected losses three times over, at least one.
+  double per_frame = std::max(1.0, std::ceil(k * loss * 3.0));
+  // +1: rtpulpfecenc adds percentage/100 per packet and sends the whole part at the frame's
+  // end; exactly 100/k can fall short of 1.0 by a rounding error and skip a frame.
+  return unsigned(std::min(100.0, std::ceil(100.0 * per_frame / k) + 1.0));
+}
+
+void LossMeter::close_window(int64_t now_us)
+{
+  unsigned n = got_ + lost_;
+  if (n >= 10) {
+    double w = double(lost_) / n;
+    loss_ = measured_ ? 0.6 * loss_ + 0.4 * w : w;
+    measured_ = true;
+  }
+  got_ = lost_ = 0;
+  window_start_ = now_us;
+  unsigned p = percentage_for_loss(loss_, frame_packets_);
+  if (now_us - start_ < kHoldOffUs) {
+    held_ = 0;
+    held_since_ = now_us;
+    return;
+  }
+  if (now_us - start_ < kPriorUs) { // before the loss is known (see the header)
+    held_ = std::max(p, percentage_for_loss(kPriorLoss, frame_packets_));
+    held_since_ = now_us;
+    return;
+  }
+  // Up at once; down only after 5 s without a higher need.
+  if (p >= held_) {
+    held_ = p;
+    held_since_ = now_us;
+  } else if (now_us - held_since_ >= 5'000'000) {
+    held_ = p;
+    held_since_ = now_us;
+  }
+}
+
+void LossMeter::add(int64_t now_us, unsigned received, unsigned lost)
+{
+  if (start_ < 0) start_ = window_start_ = held_since_ = now_us;
+  got_ += received;
+  lost_ += lost;
+  // A loss closes the window early once it holds enough packets: protection starts a
+  // feedback interval after the first loss, not up to half a second later.
+  if (now_us - window_start_ >= kWindowUs || (lost && got_ + lost_ >= 10)) close_window(now_us);
+}
+
+} // namespace pointcast::ulpfec
