@@ -7,6 +7,7 @@
 #include "points/bufmap.h"
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 
 struct _GstRtcDataPad {
@@ -660,7 +661,6 @@ static void note_sent(ChannelState *cs, guint64 bytes, bool end_message)
   if (!end_message) return;
   cs->sent_msgs++;
   cs->ends.push_back(cs->sent_bytes);
-  if (cs->watch) cs->watch->msgs_sent++;
 }
 
 /* Under acct: forgets the messages now known to have arrived. What webrtcbin passed on (what we
@@ -1118,11 +1118,11 @@ void warn_unconfirmed(GstRtcPeer *self, const std::string &peer,
                       const std::vector<GstWebRTCDataChannel *> &channels, const std::string &why)
 {
   auto *p = self->priv;
+  bool lost_path = why.rfind(kLostPrefix, 0) == 0;
   {
     std::lock_guard lk(p->lock);
-    if (p->flushing || p->eos_posted) return;
+    if (!lost_path && (p->flushing || p->eos_posted)) return;
   }
-  if (why.rfind("connection lost:", 0) == 0) return;
   std::vector<GstWebRTCDataChannel *> sent_on;
   for (auto *ch : channels) {
     GstWebRTCDataChannelState st;
@@ -1131,7 +1131,12 @@ void warn_unconfirmed(GstRtcPeer *self, const std::string &peer,
     if (st != GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED && channel_state(ch)) sent_on.push_back(ch);
   }
   auto u = count_undelivered(sent_on);
-  if (u.lost)
+  if (lost_path) // always said, messages or not
+    GST_ELEMENT_WARNING(self, RESOURCE, READ, ("Lost the connection to peer '%s'", peer.c_str()),
+                        ("%s; %" G_GUINT64_FORMAT " data channel messages sent to it without "
+                         "confirmation may be lost (%s)",
+                         why.c_str() + strlen(kLostPrefix), u.lost, u.detail.c_str()));
+  else if (u.lost)
     GST_ELEMENT_WARNING(self, RESOURCE, WRITE,
                         ("Removed the connection to peer '%s'", peer.c_str()),
                         ("%s; %" G_GUINT64_FORMAT " data channel messages sent to it without "

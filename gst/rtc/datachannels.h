@@ -163,8 +163,9 @@ gboolean data_sink_event(GstPad *pad, GstObject *parent, GstEvent *event);
 void drain_channels(GstRtcPeer *self);
 
 /* A session is removed (remove_session, before its channels are let go): a warning naming the
- * messages sent on them not known to have arrived, unless none, we are stopping or at EOS (the
- * drain counted them), or `why` is a lost path (lose_path warned already). */
+ * messages sent on them not known to have arrived, unless none, or we are stopping or at EOS (the
+ * drain counted them). A lost path (`why` starts with kLostPrefix) is always warned about. */
+constexpr const char *kLostPrefix = "connection lost: ";
 void warn_unconfirmed(GstRtcPeer *self, const std::string &peer,
                       const std::vector<GstWebRTCDataChannel *> &channels, const std::string &why);
 

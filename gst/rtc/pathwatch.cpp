@@ -19,25 +19,10 @@ namespace pointcast::rtc {
 namespace {
 constexpr gint64 kArmAfterUs = 300000; // later than a delayed SACK (200 ms) answering inbound data
 constexpr gint64 kSilenceUs = 3000000; // no reply this long to what we sent: the path is dead
-constexpr gint64 kConfirmLagUs = 500000; // a reply confirms what was sent this long before it
-constexpr gint64 kSnapshotUs = 50000;
 constexpr guint kCheckMs = 500;
 constexpr guint kConnectMs = 10000; // a rebuilt session must connect within this
 constexpr guint kMaxRebuilds = 4;   // in a row without connecting, then the peer is removed
 } // namespace
-
-// The first byte of a packet: 20-63 is DTLS (SCTP rides on it), 128-191 SRTP/SRTCP (RFC 7983).
-static bool is_dtls(GstPadProbeInfo *info)
-{
-  GstBuffer *b = nullptr;
-  if (info->type & GST_PAD_PROBE_TYPE_BUFFER)
-    b = GST_PAD_PROBE_INFO_BUFFER(info);
-  else if (auto *l = GST_PAD_PROBE_INFO_BUFFER_LIST(info); l && gst_buffer_list_length(l))
-    b = gst_buffer_list_get(l, 0);
-  guint8 c = 0;
-  if (!b || gst_buffer_extract(b, 0, &c, 1) != 1) return false;
-  return c >= 20 && c <= 63;
-}
 
 static GstPadProbeReturn on_inbound(GstPad *, GstPadProbeInfo *info, gpointer d)
 {
@@ -45,14 +30,6 @@ static GstPadProbeReturn on_inbound(GstPad *, GstPadProbeInfo *info, gpointer d)
   gint64 now = g_get_monotonic_time();
   w.last_in_us = now;
   w.armed_us = 0;
-  // Data sent kConfirmLag before a DTLS packet arrived counts as delivered: SCTP acknowledges
-  // within one RTT plus its 200 ms delayed SACK.
-  if (!is_dtls(info)) return GST_PAD_PROBE_OK;
-  std::lock_guard lk(w.lock);
-  auto &q = w.snapshots;
-  if (q.empty() || now - q.back().first >= kSnapshotUs) q.emplace_back(now, w.msgs_sent.load());
-  while (q.size() > 1 && now - q[1].first >= kConfirmLagUs) q.pop_front();
-  if (now - q.front().first >= kConfirmLagUs) w.confirmed = q.front().second;
   return GST_PAD_PROBE_OK;
 }
 
@@ -261,23 +238,6 @@ static void rebuild(GstRtcPeer *self, const std::string &id, const std::string &
   });
 }
 
-// "Lost the connection to peer": why, what happens next, the messages it did not confirm.
-static void warn_lost(GstRtcPeer *self, const std::shared_ptr<Session> &s, const std::string &why,
-                      const char *next)
-{
-  ASSERT_CTX(self);
-  guint64 sent = s->watch->msgs_sent, confirmed;
-  {
-    std::lock_guard lk(s->watch->lock);
-    confirmed = s->watch->confirmed;
-  }
-  guint64 unconfirmed = sent > confirmed ? sent - confirmed : 0;
-  GST_ELEMENT_WARNING(self, RESOURCE, READ, ("Lost the connection to peer '%s'", s->id.c_str()),
-                      ("%s; %s; %" G_GUINT64_FORMAT " data channel messages sent to it without "
-                       "confirmation may be lost (%" G_GUINT64_FORMAT " sent on this connection)",
-                       why.c_str(), next, unconfirmed, sent));
-}
-
 bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why)
 {
   ASSERT_CTX(self);
@@ -292,10 +252,12 @@ bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *
   // An answerer waits for the remote's new offer.
   bool rebuilding = may_offer && p->signaller;
   std::string id = s->id, type = s->type;
-  warn_lost(self, s, why, rebuilding ? "making a new connection" : "removing this peer");
   // Its tracks go on from the same src pads once the new connection (ours or the remote's) is up.
   s->keep_srcs = true;
-  remove_session(self, id, std::string("connection lost: ") + why);
+  // remove_session's warning ("Lost the connection to peer") counts what it left unconfirmed.
+  remove_session(self, id,
+                 std::string(kLostPrefix) + why +
+                     (rebuilding ? "; making a new connection" : "; removing this peer"));
   if (rebuilding) rebuild(self, id, type, 0);
   return true;
 }

@@ -14,7 +14,6 @@
 #include <gst/gst.h>
 
 #include <atomic>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,14 +25,9 @@ struct Session;
 // Shared by a session's transport probes (streaming threads) and its channels' send path.
 struct PathWatch {
   std::atomic<gint64> last_in_us{0}; // monotonic time of the last inbound packet
-  std::atomic<gint64> armed_us{0};   // first DTLS packet sent unanswered since then, 0: none
-  std::atomic<guint64> msgs_sent{0}; // whole messages handed to this session's channels
-  // Inbound (probe) thread, read on ctx: msgs_sent every 50 ms as DTLS replies come, and the
-  // newest value that was at least kConfirmLag old at a reply (what the peer has surely seen).
-  std::mutex lock;
-  std::deque<std::pair<gint64, guint64>> snapshots;
-  guint64 confirmed = 0;
+  std::atomic<gint64> armed_us{0};   // first packet sent unanswered since then, 0: none
   // Under lock, from libnice's thread: the foundation of the selected pair's local candidate.
+  std::mutex lock;
   std::string selected_local;
 };
 
