@@ -337,7 +337,14 @@ std::array<uint32_t, Layering::kLayers> Layering::targets(uint32_t total, uint32
   if (slowest) base = std::min(base, 0.85 * double(slowest));
   base = std::max(base, std::min(double(min_bps), t));
   double mid = base + (t - base) / 3;
-  return {uint32_t(base), uint32_t(mid), total};
+  /* vpxenc takes kbit/s and libvpx refuses layer targets that do not strictly increase ("Failed
+   * to set encoder configuration", an error that stops the pipeline: an encoder held at
+   * video-bitrate-min with the base layer at that minimum too). So whole kbit/s, each at least
+   * one above the one below. */
+  uint32_t top = std::max<uint32_t>(total / 1000, 3);
+  uint32_t b = std::clamp<uint32_t>(uint32_t(base / 1000), 1, top - 2);
+  uint32_t m = std::clamp<uint32_t>(uint32_t(mid / 1000), b + 1, top - 1);
+  return {b * 1000, m * 1000, std::max<uint32_t>(total, top * 1000)};
 }
 
 int Layering::choose(uint32_t target, const std::array<double, kLayers> &rates, int current)

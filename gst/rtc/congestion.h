@@ -168,7 +168,8 @@ struct Layering {
    * layer-limited viewer has SLOWEST (0: none). The base layer fits that viewer (85 % of its
    * estimate, for the retransmissions and RTCP beside it) but never takes more than the split
    * libwebrtc uses for 3 layers (40 / 60 / 100 %) and never goes under MIN (video-bitrate-min);
-   * layer 1 takes a third of what is left above the base. */
+   * layer 1 takes a third of what is left above the base. Whole kbit/s, strictly increasing
+   * (what libvpx accepts), the total at least 3 kbit/s. */
   static std::array<uint32_t, kLayers> targets(uint32_t total, uint32_t slowest, uint32_t min_bps);
   /* Which layers (0..kLayers-1) a viewer with TARGET takes, given the measured cumulative rates
    * RATES of the stream now, currently at CURRENT: the highest whose rate fits the target, with

@@ -714,6 +714,15 @@ int EncoderControl::layer(const std::string &peer) const
   return shared_->layered ? it->second.selector.layer() : cc::Layering::kLayers - 1;
 }
 
+double EncoderControl::queue_ms(const std::string &peer) const
+{
+  std::lock_guard lk(shared_->lock);
+  auto it = shared_->peers.find(peer);
+  if (it == shared_->peers.end()) return -1;
+  auto &c = *it->second.ctl;
+  return std::max(c.queuing_delay_ms(), c.standing_queue_ms());
+}
+
 double EncoderControl::frame_fraction() const
 {
   std::lock_guard lk(shared_->lock);
