@@ -116,6 +116,13 @@ bool sinks_ended(RtcPeerPrivate *p, const std::set<std::string> &except)
   return true;
 }
 
+void post_eos_message(GstRtcPeer *self, guint32 seqnum)
+{
+  GstMessage *msg = gst_message_new_eos(GST_OBJECT(self));
+  if (seqnum != GST_SEQNUM_INVALID) gst_message_set_seqnum(msg, seqnum);
+  gst_element_post_message(GST_ELEMENT(self), msg);
+}
+
 void maybe_post_eos(GstRtcPeer *self, guint32 seqnum)
 {
   auto *p = self->priv;
@@ -124,10 +131,17 @@ void maybe_post_eos(GstRtcPeer *self, guint32 seqnum)
     if (p->eos_posted || !sinks_ended(p)) return;
     p->eos_posted = true;
   }
+  {
+    std::lock_guard lk(p->eos_msg_lock);
+    p->eos_msg_sent = false;
+  }
   drain_channels(self);
-  GstMessage *msg = gst_message_new_eos(GST_OBJECT(self));
-  if (seqnum != GST_SEQNUM_INVALID) gst_message_set_seqnum(msg, seqnum);
-  gst_element_post_message(GST_ELEMENT(self), msg);
+  {
+    std::lock_guard lk(p->eos_msg_lock);
+    p->eos_msg_sent = true;
+    p->eos_msg_seqnum = seqnum;
+    post_eos_message(self, seqnum);
+  }
   end_src_pads(self); // if the application asked for EOS, after the drain's linger
 }
 
