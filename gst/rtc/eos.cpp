@@ -46,6 +46,17 @@ void end_src_pads(GstRtcPeer *self)
     }
   }
   for (auto *pad : pads) {
+    // What still comes from the peer after our EOS is dropped before the ended pad: its EOS flow
+    // return would travel back up through webrtcbin's receive chain and pause the nicesrc, so
+    // nothing more (the acknowledgements the drain waits for) would arrive from that peer.
+    if (GST_IS_GHOST_PAD(pad))
+      if (GstPad *target = gst_ghost_pad_get_target(GST_GHOST_PAD(pad))) {
+        gst_pad_add_probe(
+            target, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+            [](GstPad *, GstPadProbeInfo *, gpointer) { return GST_PAD_PROBE_DROP; }, nullptr,
+            nullptr);
+        gst_object_unref(target);
+      }
     gst_pad_push_event(pad, gst_event_ref(event));
     gst_object_unref(pad);
   }
