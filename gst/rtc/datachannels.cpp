@@ -1057,14 +1057,16 @@ void drain_channels(GstRtcPeer *self)
     }
     return false;
   };
-  // Not closed yet, and its peer still there (a removed session's channels never close, nor do
-  // those of a peer that closed its own first and is going).
+  // Not closed yet, not all acknowledged, and its peer still there (a removed session's channels
+  // never close, nor do those of a peer that closed its own first and is going).
   auto unconfirmed_channels = [&] {
     std::vector<GstWebRTCDataChannel *> out;
     for (auto *ch : channels) {
       GstWebRTCDataChannelState st;
       g_object_get(ch, "ready-state", &st, nullptr);
       if (st == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED) continue;
+      // All acknowledged: the close would confirm nothing more (it sometimes never completes).
+      if (auto *cs = channel_state(ch); cs && fully_acked(cs)) continue;
       std::lock_guard lk(p->lock);
       for (auto &[id, s] : p->sessions)
         if (!s->peer_closed &&

@@ -46,6 +46,17 @@ void end_src_pads(GstRtcPeer *self)
     }
   }
   for (auto *pad : pads) {
+    // What still comes from the peer after our EOS is dropped before the ended pad: its EOS flow
+    // return would travel back up through webrtcbin's receive chain and pause the nicesrc, so
+    // nothing more (the acknowledgements the drain waits for) would arrive from that peer.
+    if (GST_IS_GHOST_PAD(pad))
+      if (GstPad *target = gst_ghost_pad_get_target(GST_GHOST_PAD(pad))) {
+        gst_pad_add_probe(
+            target, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+            [](GstPad *, GstPadProbeInfo *, gpointer) { return GST_PAD_PROBE_DROP; }, nullptr,
+            nullptr);
+        gst_object_unref(target);
+      }
     gst_pad_push_event(pad, gst_event_ref(event));
     gst_object_unref(pad);
   }
@@ -116,6 +127,13 @@ bool sinks_ended(RtcPeerPrivate *p, const std::set<std::string> &except)
   return true;
 }
 
+void post_eos_message(GstRtcPeer *self, guint32 seqnum)
+{
+  GstMessage *msg = gst_message_new_eos(GST_OBJECT(self));
+  if (seqnum != GST_SEQNUM_INVALID) gst_message_set_seqnum(msg, seqnum);
+  gst_element_post_message(GST_ELEMENT(self), msg);
+}
+
 void maybe_post_eos(GstRtcPeer *self, guint32 seqnum)
 {
   auto *p = self->priv;
@@ -124,10 +142,17 @@ void maybe_post_eos(GstRtcPeer *self, guint32 seqnum)
     if (p->eos_posted || !sinks_ended(p)) return;
     p->eos_posted = true;
   }
+  {
+    std::lock_guard lk(p->eos_msg_lock);
+    p->eos_msg_sent = false;
+  }
   drain_channels(self);
-  GstMessage *msg = gst_message_new_eos(GST_OBJECT(self));
-  if (seqnum != GST_SEQNUM_INVALID) gst_message_set_seqnum(msg, seqnum);
-  gst_element_post_message(GST_ELEMENT(self), msg);
+  {
+    std::lock_guard lk(p->eos_msg_lock);
+    p->eos_msg_sent = true;
+    p->eos_msg_seqnum = seqnum;
+    post_eos_message(self, seqnum);
+  }
   end_src_pads(self); // if the application asked for EOS, after the drain's linger
 }
 

@@ -17,6 +17,8 @@ struct RtcPeerPrivate;
 bool sinks_ended(RtcPeerPrivate *p, const std::set<std::string> &except = {});
 // Posts EOS (once) when sinks_ended: drains the channels first, then ends the src pads if asked.
 void maybe_post_eos(GstRtcPeer *self, guint32 seqnum);
+// Posts our EOS message (seqnum may be GST_SEQNUM_INVALID).
+void post_eos_message(GstRtcPeer *self, guint32 seqnum);
 // Ends every src pad with the pending EOS (the element's send_event), once.
 void end_src_pads(GstRtcPeer *self);
 // Names of our sink pads fed (through the pipeline) by our own src pads.

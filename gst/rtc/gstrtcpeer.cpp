@@ -194,13 +194,26 @@ void restore_flags(GstRtcPeer *self)
     std::lock_guard lk(p->lock);
     sinks = !p->data_sinks.empty() || !p->media_sends.empty();
   }
+  std::lock_guard ek(p->eos_msg_lock); // against an EOS message posted meanwhile
   GST_OBJECT_LOCK(self);
+  bool lost = sinks && !GST_OBJECT_FLAG_IS_SET(self, GST_ELEMENT_FLAG_SINK);
   if (sinks)
     GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SINK);
   else
     GST_OBJECT_FLAG_UNSET(self, GST_ELEMENT_FLAG_SINK);
   GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SOURCE);
   GST_OBJECT_UNLOCK(self);
+  bool repost;
+  {
+    std::lock_guard lk(p->lock);
+    repost = lost && p->eos_posted && p->eos_msg_sent;
+  }
+  // Our EOS may have come while we were no sink (a session's webrtcbin just removed): the pipeline
+  // then did not count it and would wait forever. Once counted, the pipeline ignores a second one.
+  if (repost) {
+    GST_DEBUG_OBJECT(self, "posting EOS again: a child's removal cleared our SINK flag");
+    post_eos_message(self, p->eos_msg_seqnum);
+  }
 }
 
 // Takes a child out of a bin that may be changing state in another thread at the same time.

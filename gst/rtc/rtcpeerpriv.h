@@ -98,6 +98,11 @@ struct RtcPeerPrivate {
   guint64 refused_labels = 0; // messages on labels past kMaxDataSrcs
   bool flushing = true;
   bool eos_posted = false;
+  // The EOS message itself (after the drain), under eos_msg_lock: re-posted by restore_flags if
+  // a child's removal had cleared our SINK flag meanwhile (the pipeline ignores a non-sink's EOS).
+  std::mutex eos_msg_lock;
+  bool eos_msg_sent = false;
+  guint32 eos_msg_seqnum = GST_SEQNUM_INVALID;
   // EOS sent to the element (gst-launch -e) while its sink pads still carry data: the src pads end
   // only after the sinks have ended and drained, so replies to what was sent last still come out.
   GstEvent *pending_src_eos = nullptr;
