@@ -285,6 +285,7 @@ static void push_message(GstRtcPeer *self, const std::string &label, GstBuffer *
     return;
   }
   std::lock_guard lk(src->push); // several peers' SCTP threads may deliver to one pad
+  self->priv->last_message_in_us = g_get_monotonic_time();
   GstFlowReturn ret = gst_pad_push(src->pad, buf);
   if (ret == GST_FLOW_NOT_LINKED && src->dropped++ == 0)
     GST_ELEMENT_WARNING(
@@ -1030,6 +1031,21 @@ void drain_channels(GstRtcPeer *self)
   if (!all_acked && (connected || !channels.empty())) { // else nothing to wait replies from
     std::unique_lock lk(p->wake_lock);
     p->wake.wait_for(lk, kEosLinger, [p] { return is_flushing(p); });
+  } else if (connected) {
+    /* Replies to what we sent last may still be on their way (ball-sender at EOS: the tracker's
+     * detections of its last frames, an RTT and a detection later); our data src pads end with
+     * us, so they wait until no message has come out of them for kEosQuiet, at most kEosLinger.
+     * Without this a ball loop's last 2-3 frames went unscored in every run. */
+    bool receiving;
+    {
+      std::lock_guard lk(p->lock);
+      receiving = !p->data_srcs.empty();
+    }
+    auto until = std::chrono::steady_clock::now() + kEosLinger;
+    auto quiet = std::chrono::duration_cast<std::chrono::microseconds>(kEosQuiet).count();
+    while (receiving && !is_flushing(p) && std::chrono::steady_clock::now() < until &&
+           g_get_monotonic_time() - p->last_message_in_us < quiet)
+      nap(p, 20ms);
   }
   for (auto *ch : channels) {
     GstWebRTCDataChannelState st;

@@ -51,6 +51,7 @@ constexpr auto kAckDelay = 50ms;
 constexpr auto kAckKeepalive = 1s;
 constexpr auto kSaturatedWarn = 2s; // above high water this long: a warning
 constexpr auto kEosLinger = 1500ms; // at EOS, after the channels drained (see drain_channels)
+constexpr auto kEosQuiet = 300ms; // at EOS, replies still arriving: until the peers are this quiet
 /* At EOS, from the start of the drain: for the peers to confirm closing the channels, which they
  * do once they have received everything sent before. Plus twice as long as the channels took to
  * drain, up to kCloseWaitMore: SCTP may still hold most of a megabyte then (18 s at 300 kbit/s,

@@ -93,6 +93,7 @@ struct RtcPeerPrivate {
   std::map<std::string, std::shared_ptr<Session>> sessions;
   std::map<std::string, std::unique_ptr<DataSink>> data_sinks;
   std::map<std::string, std::unique_ptr<DataSrc>> data_srcs;
+  std::atomic<gint64> last_message_in_us{0}; // monotonic time a message last came out of them
   std::vector<std::unique_ptr<MediaSend>> media_sends;
   std::mutex src_create_lock;
   guint64 refused_labels = 0; // messages on labels past kMaxDataSrcs
