@@ -139,6 +139,24 @@ def frames(d):
 
 
 VIDEO_BOUND_S = 8.0  # detection 3-3.8 s, then ICE + DTLS + a keyframe on a loaded host
+def resumed_after(count, t0, within=30):
+    """Seconds from T0 until frames came again (COUNT() the frames so far): the frames in flight
+    (the jitterbuffer's 200 ms) come out first, then a stall, then the first of 3 new ones after
+    1 s without any. (None, ...) if not within WITHIN s; also the count at the stall."""
+    stalled_at = None
+    last, changed = count(), t0
+    while time.monotonic() - t0 < within:
+        now, n = time.monotonic(), count()
+        if n != last:
+            last, changed = n, now
+        if stalled_at is None and now - changed >= 1.0:
+            stalled_at = n
+        if stalled_at is not None and n >= stalled_at + 3:
+            return now - t0, stalled_at
+        time.sleep(0.05)
+    return None, stalled_at
+
+
 VIDEO_AFTER_S = 3.0  # frames must keep coming this long after they resumed
 VIDEO_MIN_FPS = 10   # of the 30 sent, in that time
 
@@ -169,20 +187,7 @@ def case_video(work, viewer="", link="rtc."):
         sh("ip", "link", "del", "d0")
         t0 = time.monotonic()
         at_del = len(os.listdir(rdir))
-        # The frames in flight (the jitterbuffer's 200 ms) come out first; then a stall, and
-        # frames again: the first of 3 new ones after 1 s without any.
-        resumed = stalled_at = None
-        count, changed = at_del, t0
-        while time.monotonic() - t0 < 30:
-            now, n = time.monotonic(), len(os.listdir(rdir))
-            if n != count:
-                count, changed = n, now
-            if stalled_at is None and now - changed >= 1.0:
-                stalled_at = n
-            if stalled_at is not None and n >= stalled_at + 3:
-                resumed = now - t0
-                break
-            time.sleep(0.05)
+        resumed, stalled_at = resumed_after(lambda: len(os.listdir(rdir)), t0)
         assert resumed is not None, (
             f"no frame in 30 s after deleting d0 (rx had {at_del}, stalled at {stalled_at}):\n"
             f"{rx.text()[-3000:]}")
@@ -296,18 +301,7 @@ def case_browser(work, browser="chromium"):
         time.sleep(0.3)
         sh("ip", "link", "del", "d0")
         t0 = time.monotonic()
-        resumed = stalled_at = None
-        count, changed = page.last()["videoFrames"], t0
-        while time.monotonic() - t0 < 30:
-            now, n = time.monotonic(), page.last()["videoFrames"]
-            if n != count:
-                count, changed = n, now
-            if stalled_at is None and now - changed >= 1.0:
-                stalled_at = n
-            if stalled_at is not None and n >= stalled_at + 3:
-                resumed = now - t0
-                break
-            time.sleep(0.05)
+        resumed, _ = resumed_after(lambda: page.last()["videoFrames"], t0)
         at_resume = page.last()["videoFrames"]
         if resumed is not None:
             time.sleep(VIDEO_AFTER_S)
