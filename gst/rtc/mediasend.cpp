@@ -6,6 +6,7 @@
 #include "rtc/fec.h"
 #include "rtc/negotiation.h"
 #include "rtc/rtcpeerpriv.h"
+#include "rtc/rtcprate.h"
 
 #include <gst/video/video.h>
 
@@ -411,9 +412,10 @@ static void watch_duplicates(GstElement *jb)
   gst_object_unref(src);
 }
 
-void on_new_jitterbuffer(GstElement *, GstElement *jb, guint, guint, gpointer)
+void on_new_jitterbuffer(GstElement *rtpbin, GstElement *jb, guint session, guint, gpointer)
 {
   recover_fec(jb);
+  rtcprate::watch_jitterbuffer(rtpbin, jb, session);
   watch_duplicates(jb);
   guint latency = 0;
   g_object_get(jb, "latency", &latency, nullptr);
@@ -450,9 +452,9 @@ void on_webrtc_deep_element_added(GstBin *, GstBin *, GstElement *element, gpoin
   }
   if (!f || g_strcmp0(GST_OBJECT_NAME(f), "rtpsession") != 0) return;
   // The regular RTCP interval, and so a NACK's longest wait, is set by the RTCP bandwidth
-  // (mediasend.h): ~30 ms.
-  g_object_set(element, "rtcp-min-interval", guint64(20 * GST_MSECOND), "rtcp-rr-bandwidth", 40000,
-               "rtcp-rs-bandwidth", 40000, nullptr);
+  // (mediasend.h): ~30 ms while the link needs repairs, ~250 ms while clean (rtcprate.h).
+  g_object_set(element, "rtcp-min-interval", guint64(20 * GST_MSECOND), nullptr);
+  rtcprate::configure_session(element);
   // TWCC feedback every 50 ms with the regular packets instead of one early packet per frame.
   GObject *internal = nullptr;
   g_object_get(element, "internal-session", &internal, nullptr);
