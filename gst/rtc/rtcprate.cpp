@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "rtc/rtcprate.h"
 
+#include "rtc/fec.h"
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -27,7 +29,7 @@ struct Rate {
 struct Watch {
   std::shared_ptr<Rate> rate; // with the rtpsession's
   gint64 next_check = 0;
-  guint64 lost = 0, repaired = 0;
+  guint64 lost = 0, repaired = 0, rebuilt = 0;
 };
 
 void set_fast(Rate *r, bool fast)
@@ -75,8 +77,11 @@ GstPadProbeReturn on_output(GstPad *pad, GstPadProbeInfo *, gpointer user_data)
       gst_structure_get_uint64(stats, "avg-jitter", &jitter);
       gst_structure_free(stats);
     }
+    guint64 rebuilt = fec_recovered(jb);
     gst_object_unref(jb);
-    bool bad = lost > w->lost || repaired > w->repaired || jitter > kJitterNs;
+    bool bad =
+        lost > w->lost || repaired > w->repaired || rebuilt > w->rebuilt || jitter > kJitterNs;
+    w->rebuilt = rebuilt;
     w->lost = lost;
     w->repaired = repaired;
     if (bad) trouble(w->rate.get(), now);

@@ -9,7 +9,7 @@
  * - a retry of a retransmission request from one of its jitterbuffers (at once: the first
  *   request itself leaves as an early packet; a first request alone is also what a packet late
  *   on a busy machine draws);
- * - lost packets, a packet repaired by retransmission, or a jitter over 10 ms (a queue building
+ * - lost packets, a packet repaired by retransmission or rebuilt from FEC, or a jitter over 10 ms (a queue building
  *   on the path) in its stats, checked once a second.
  * A session that only sends stays at the slow rate: its reports carry nothing a repair waits on
  * (the receiver's NACKs and TWCC feedback are the receiver's RTCP). */
