@@ -181,4 +181,76 @@ void warn_if_no_relay(GstRtcPeer *self, const std::shared_ptr<Session> &s)
   }).detach();
 }
 
+namespace {
+
+struct PairReport {
+  GstRtcPeer *self;
+  std::string peer;
+};
+
+// A sub-structure of a stats reply by its id (webrtcbin names each stat's field by its id).
+const GstStructure *stat_by_id(const GstStructure *reply, const gchar *id)
+{
+  const GValue *v = id ? gst_structure_get_value(reply, id) : nullptr;
+  return v && GST_VALUE_HOLDS_STRUCTURE(v) ? gst_value_get_structure(v) : nullptr;
+}
+
+// webrtcbin's thread: the promise of get-stats answered.
+void on_pair_stats(GstPromise *promise, gpointer data)
+{
+  auto *r = static_cast<PairReport *>(data);
+  const GstStructure *reply = gst_promise_wait(promise) == GST_PROMISE_RESULT_REPLIED
+      ? gst_promise_get_reply(promise)
+      : nullptr;
+  const GstStructure *pair = nullptr;
+  for (int i = 0, n = reply ? gst_structure_n_fields(reply) : 0; i < n && !pair; i++) {
+    const GstStructure *st = stat_by_id(reply, gst_structure_nth_field_name(reply, i));
+    if (st) pair = stat_by_id(reply, gst_structure_get_string(st, "selected-candidate-pair-id"));
+  }
+  const GstStructure *local =
+      pair ? stat_by_id(reply, gst_structure_get_string(pair, "local-candidate-id")) : nullptr;
+  const GstStructure *remote =
+      pair ? stat_by_id(reply, gst_structure_get_string(pair, "remote-candidate-id")) : nullptr;
+  if (local && remote) {
+    auto field = [](const GstStructure *st, const char *key) {
+      const gchar *v = gst_structure_get_string(st, key);
+      return std::string(v ? v : "?");
+    };
+    auto where = [&](const GstStructure *st) {
+      guint port = 0;
+      gst_structure_get_uint(st, "port", &port);
+      return field(st, "address") + ":" + std::to_string(port);
+    };
+    std::string lt = field(local, "candidate-type"), rt = field(remote, "candidate-type");
+    std::string la = where(local), ra = where(remote), proto = field(local, "protocol");
+    GST_INFO_OBJECT(r->self, "peer '%s' connected over %s %s %s -> %s %s", r->peer.c_str(),
+                    proto.c_str(), lt.c_str(), la.c_str(), rt.c_str(), ra.c_str());
+    GstStructure *m = gst_structure_new(
+        "rtcpeer-ice-pair", "peer-id", G_TYPE_STRING, r->peer.c_str(), "local-type", G_TYPE_STRING,
+        lt.c_str(), "local-address", G_TYPE_STRING, la.c_str(), "remote-type", G_TYPE_STRING,
+        rt.c_str(), "remote-address", G_TYPE_STRING, ra.c_str(), "protocol", G_TYPE_STRING,
+        proto.c_str(), nullptr);
+    gst_element_post_message(GST_ELEMENT(r->self), gst_message_new_element(GST_OBJECT(r->self), m));
+  } else {
+    GST_INFO_OBJECT(r->self, "peer '%s': webrtcbin's stats name no selected candidate pair",
+                    r->peer.c_str());
+  }
+  gst_promise_unref(promise);
+}
+
+} // namespace
+
+void report_selected_pair(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  ASSERT_CTX(self);
+  if (s->removed || !s->webrtc) return;
+  auto *r = new PairReport{GST_RTC_PEER(gst_object_ref(self)), s->id};
+  GstPromise *promise = gst_promise_new_with_change_func(on_pair_stats, r, [](gpointer d) {
+    auto *r = static_cast<PairReport *>(d);
+    gst_object_unref(r->self);
+    delete r;
+  });
+  g_signal_emit_by_name(s->webrtc, "get-stats", nullptr, promise);
+}
+
 } // namespace pointcast::rtc

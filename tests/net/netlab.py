@@ -35,6 +35,8 @@ ROUTER = os.environ.get("PCNET_ROUTER", os.path.join(BUILD, "tests", "net", "pcn
 SKIP = 77
 
 TURN_USER, TURN_PASSWORD, TURN_PORT, TURN_TLS_PORT = "pointcast", "netlab-secret", 3478, 5349
+# NAT topologies: servers on the public side, and the gateway every private side sees.
+PUBLIC_SERVER, NAT_GATEWAY = "192.0.2.1", "192.168.1.1"
 
 
 def skip(reason):
@@ -242,8 +244,9 @@ class Lab:
             _sh("ip", "-n", ns, "addr", "add", cidr, "dev", dev)
             _sh("ip", "-n", ns, "link", "set", dev, "up")
 
-    def router(self, a, b, a2b="", b2a="", both="", schedule=None, seed=None):
-        """Starts pcnet-router between the TUN devices A and B ("NETNS:DEV"); returns when ready."""
+    def router(self, a, b, a2b="", b2a="", both="", schedule=None, seed=None, nat=None):
+        """Starts pcnet-router between the TUN devices A and B ("NETNS:DEV"); returns when ready.
+        NAT: pcnet-router's --nat settings (A is then the private side)."""
         self.routers += 1
         name = f"router{self.routers}"
         control = os.path.join(self.workdir, name + ".sock")
@@ -258,6 +261,8 @@ class Lab:
             args += ["--schedule", path]
         if seed is not None:
             args += ["--seed", str(seed)]
+        if nat:
+            args += ["--nat", nat]
         log = os.path.join(self.workdir, name + ".log")
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
         self.procs.append(proc)
@@ -361,6 +366,48 @@ class Lab:
                   turn_a="10.99.1.1", turn_b="10.99.2.1", router=router)
         net.turn = self.turnserver(t, ["10.99.1.1", "10.99.2.1"], listen) if turn else None
         net.turn_cert = os.path.join(self.workdir, "turn.crt") if "tls" in listen else None
+        return net
+
+    def public(self, servers=(PUBLIC_SERVER,)):
+        """The public side ("the internet"): namespace pub holding the SERVERS addresses, which
+        forwards between the NATs' public addresses (routes are added per NAT by nat_side)."""
+        pub = self.netns("pub")
+        _sh("ip", "netns", "exec", pub, "sh", "-c",
+            "echo 1 > /proc/sys/net/ipv4/conf/all/forwarding")
+        for addr in servers[1:]:
+            _sh("ip", "-n", pub, "addr", "add", f"{addr}/32", "dev", "lo")
+        return pub
+
+    def nat_side(self, pub, short, nat, private, public, both="", timeout=None):
+        """Namespace SHORT at PRIVATE (gateway NAT_GATEWAY, its default route) behind
+        pcnet-router's NAT (NAT: cone or symmetric, optionally with more settings such as
+        "filter=address") whose public address PUBLIC is routed to it from PUB. Returns
+        Net(ns=, addr=, public=, router=)."""
+        ns = self.netns(short)
+        self.tun(ns, "pcn0", private, NAT_GATEWAY)
+        _sh("ip", "-n", ns, "route", "add", "default", "via", NAT_GATEWAY)
+        dev = f"pcn{short}"
+        self.tun(pub, dev, PUBLIC_SERVER, public)
+        settings = ("type=" + nat if "=" not in nat.split()[0] else nat) + f" ip={public}"
+        if timeout is not None:
+            settings += f" timeout={timeout}"
+        r = self.router(f"{ns}:pcn0", f"{pub}:{dev}", both=both, nat=settings)
+        return Net(ns=ns, addr=private, public=public, router=r)
+
+    def nat_pair(self, nat_a="cone", nat_b="cone", turn=True, both=""):
+        """a (192.168.1.10) and b (192.168.1.20), each behind a NAT of its own (NAT_A, NAT_B:
+        cone or symmetric; public 198.51.100.11 and 203.0.113.22), and the public namespace t
+        (192.0.2.1) with coturn (STUN and TURN on udp/3478; TURN=False: none) that the signaling
+        daemon also uses. The private addresses are routed nowhere beyond the NAT, so a and b
+        reach each other only through the NATs' mappings (or the relay)."""
+        t = self.public()
+        side_a = self.nat_side(t, "a", nat_a, "192.168.1.10", "198.51.100.11", both=both)
+        side_b = self.nat_side(t, "b", nat_b, "192.168.1.20", "203.0.113.22", both=both)
+        net = Net(a=side_a.ns, b=side_b.ns, t=t, addr_a=side_a.addr, addr_b=side_b.addr,
+                  public_a=side_a.public, public_b=side_b.public, nat_a=side_a.router,
+                  nat_b=side_b.router, turn_a=PUBLIC_SERVER, turn_b=PUBLIC_SERVER, router=None)
+        net.turn = self.turnserver(t, [PUBLIC_SERVER]) if turn else None
+        net.stun = f"stun://{PUBLIC_SERVER}:{TURN_PORT}"
         return net
 
     def certificate(self, name, addresses):
