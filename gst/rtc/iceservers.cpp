@@ -7,6 +7,9 @@
 #include "rtc/sigcheck.h"
 #include "rtc/turnprobe.h"
 
+#include <gst/webrtc/ice.h>
+#include <gst/webrtc/webrtc.h>
+
 #include <thread>
 
 namespace pointcast::rtc {
@@ -181,76 +184,73 @@ void warn_if_no_relay(GstRtcPeer *self, const std::shared_ptr<Session> &s)
   }).detach();
 }
 
-namespace {
-
-struct PairReport {
-  GstRtcPeer *self;
-  std::string peer;
-};
-
-// A sub-structure of a stats reply by its id (webrtcbin names each stat's field by its id).
-const GstStructure *stat_by_id(const GstStructure *reply, const gchar *id)
+/* The ICE transport of a session: its SCTP association's, else its first transceiver's (BUNDLE:
+ * one for everything). A new reference or nullptr. */
+static GObject *ice_transport_of(GstElement *webrtc)
 {
-  const GValue *v = id ? gst_structure_get_value(reply, id) : nullptr;
-  return v && GST_VALUE_HOLDS_STRUCTURE(v) ? gst_value_get_structure(v) : nullptr;
-}
-
-// webrtcbin's thread: the promise of get-stats answered.
-void on_pair_stats(GstPromise *promise, gpointer data)
-{
-  auto *r = static_cast<PairReport *>(data);
-  const GstStructure *reply = gst_promise_wait(promise) == GST_PROMISE_RESULT_REPLIED
-      ? gst_promise_get_reply(promise)
-      : nullptr;
-  const GstStructure *pair = nullptr;
-  for (int i = 0, n = reply ? gst_structure_n_fields(reply) : 0; i < n && !pair; i++) {
-    const GstStructure *st = stat_by_id(reply, gst_structure_nth_field_name(reply, i));
-    if (st) pair = stat_by_id(reply, gst_structure_get_string(st, "selected-candidate-pair-id"));
+  GObject *dtls = nullptr, *ice = nullptr;
+  GObject *sctp = nullptr;
+  g_object_get(webrtc, "sctp-transport", &sctp, nullptr);
+  if (sctp) {
+    g_object_get(sctp, "transport", &dtls, nullptr);
+    g_object_unref(sctp);
   }
-  const GstStructure *local =
-      pair ? stat_by_id(reply, gst_structure_get_string(pair, "local-candidate-id")) : nullptr;
-  const GstStructure *remote =
-      pair ? stat_by_id(reply, gst_structure_get_string(pair, "remote-candidate-id")) : nullptr;
-  if (local && remote) {
-    auto field = [](const GstStructure *st, const char *key) {
-      const gchar *v = gst_structure_get_string(st, key);
-      return std::string(v ? v : "?");
-    };
-    auto where = [&](const GstStructure *st) {
-      guint port = 0;
-      gst_structure_get_uint(st, "port", &port);
-      return field(st, "address") + ":" + std::to_string(port);
-    };
-    std::string lt = field(local, "candidate-type"), rt = field(remote, "candidate-type");
-    std::string la = where(local), ra = where(remote), proto = field(local, "protocol");
-    GST_INFO_OBJECT(r->self, "peer '%s' connected over %s %s %s -> %s %s", r->peer.c_str(),
-                    proto.c_str(), lt.c_str(), la.c_str(), rt.c_str(), ra.c_str());
-    GstStructure *m = gst_structure_new(
-        "rtcpeer-ice-pair", "peer-id", G_TYPE_STRING, r->peer.c_str(), "local-type", G_TYPE_STRING,
-        lt.c_str(), "local-address", G_TYPE_STRING, la.c_str(), "remote-type", G_TYPE_STRING,
-        rt.c_str(), "remote-address", G_TYPE_STRING, ra.c_str(), "protocol", G_TYPE_STRING,
-        proto.c_str(), nullptr);
-    gst_element_post_message(GST_ELEMENT(r->self), gst_message_new_element(GST_OBJECT(r->self), m));
-  } else {
-    GST_INFO_OBJECT(r->self, "peer '%s': webrtcbin's stats name no selected candidate pair",
-                    r->peer.c_str());
+  if (!dtls) {
+    GstWebRTCRTPTransceiver *trans = nullptr;
+    g_signal_emit_by_name(webrtc, "get-transceiver", 0, &trans);
+    if (trans) {
+      GObject *receiver = nullptr;
+      g_object_get(trans, "receiver", &receiver, nullptr);
+      if (receiver) {
+        g_object_get(receiver, "transport", &dtls, nullptr);
+        g_object_unref(receiver);
+      }
+      gst_object_unref(trans);
+    }
   }
-  gst_promise_unref(promise);
+  if (dtls) {
+    g_object_get(dtls, "transport", &ice, nullptr);
+    g_object_unref(dtls);
+  }
+  return ice;
 }
-
-} // namespace
 
 void report_selected_pair(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
   ASSERT_CTX(self);
   if (s->removed || !s->webrtc) return;
-  auto *r = new PairReport{GST_RTC_PEER(gst_object_ref(self)), s->id};
-  GstPromise *promise = gst_promise_new_with_change_func(on_pair_stats, r, [](gpointer d) {
-    auto *r = static_cast<PairReport *>(d);
-    gst_object_unref(r->self);
-    delete r;
-  });
-  g_signal_emit_by_name(s->webrtc, "get-stats", nullptr, promise);
+  GObject *transport = ice_transport_of(s->webrtc), *stream = nullptr;
+  GstWebRTCICE *ice = nullptr;
+  if (transport && g_object_class_find_property(G_OBJECT_GET_CLASS(transport), "stream"))
+    g_object_get(transport, "stream", &stream, nullptr);
+  g_object_get(s->webrtc, "ice-agent", &ice, nullptr);
+  GstWebRTCICECandidateStats *local = nullptr, *remote = nullptr;
+  if (ice && stream &&
+      gst_webrtc_ice_get_selected_pair(ice, GST_WEBRTC_ICE_STREAM(stream), &local, &remote) &&
+      local && remote) {
+    auto str = [](const char *v) { return std::string(v ? v : "?"); };
+    auto where = [&](const GstWebRTCICECandidateStats *c) { // [v6]:port as in a URI
+      std::string a = str(c->ipaddr);
+      return (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + std::to_string(c->port);
+    };
+    std::string lt = str(local->type), rt = str(remote->type), proto = str(local->proto);
+    std::string la = where(local), ra = where(remote);
+    GST_INFO_OBJECT(self, "peer '%s' connected over %s %s %s -> %s %s", s->id.c_str(),
+                    proto.c_str(), lt.c_str(), la.c_str(), rt.c_str(), ra.c_str());
+    GstStructure *m =
+        gst_structure_new("rtcpeer-ice-pair", "peer-id", G_TYPE_STRING, s->id.c_str(), "local-type",
+                          G_TYPE_STRING, lt.c_str(), "local-address", G_TYPE_STRING, la.c_str(),
+                          "remote-type", G_TYPE_STRING, rt.c_str(), "remote-address", G_TYPE_STRING,
+                          ra.c_str(), "protocol", G_TYPE_STRING, proto.c_str(), nullptr);
+    gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), m));
+  } else {
+    GST_INFO_OBJECT(self, "peer '%s' connected; libnice names no selected pair", s->id.c_str());
+  }
+  if (local) gst_webrtc_ice_candidate_stats_free(local);
+  if (remote) gst_webrtc_ice_candidate_stats_free(remote);
+  if (ice) gst_object_unref(ice);
+  if (stream) g_object_unref(stream);
+  if (transport) g_object_unref(transport);
 }
 
 } // namespace pointcast::rtc

@@ -197,23 +197,26 @@ def timeline(rows, fps=30):
 
 
 def points_stream(lab, net, n=200, rate=20, points=1000, sender_props="", receiver_props="",
-                  settle=3.0, timeout=120, during=None):
+                  settle=3.0, timeout=120, during=None, messages=False):
     """Streams N counter arrays (POINTS x 3 float32) at RATE Hz from a to b and returns
     {"sent", "delivered", "intact", "in_order", "seconds"}: delivered counts the messages that
     arrived; intact that each is byte-identical to one sent, in_order that they came in order.
-    DURING(received) runs in a thread while the sender runs; received() is the count so far."""
+    DURING(received) runs in a thread while the sender runs; received() is the count so far.
+    MESSAGES: gst-launch prints the bus messages (-m) into the logs, e.g. rtcpeer-ice-pair;
+    tx_log_name / rx_log_name say where (lab.read_log)."""
     tag = f"points{len(lab.procs)}"
     uri_a, uri_b = signaling(lab, net)
     env = {"POINTCAST_ROOM": tag}
     sdir, rdir = os.path.join(lab.workdir, tag + "-sent"), os.path.join(lab.workdir, tag + "-recv")
     os.makedirs(sdir)
     os.makedirs(rdir)
-    rx = lab.popen(net.b, ["gst-launch-1.0", "-e", "rtcpeer", "name=rtc"] + receiver_props.split()
+    launch = ["gst-launch-1.0", "-e"] + (["-m"] if messages else [])
+    rx = lab.popen(net.b, launch + ["rtcpeer", "name=rtc"] + receiver_props.split()
                    + ["rtc.data_points", "!", "queue", "!", "multifilesink", f"location={rdir}/%06d.npy"],
                    log=tag + "-rx", env=dict(env, POINTCAST_PEER_ID="points-rx", POINTCAST_SIGNALING=uri_b))
     time.sleep(1.0)
     start = time.monotonic()
-    tx = lab.popen(net.a, ["gst-launch-1.0", "-e", "pointsrc", "pattern=counter", f"rate={rate}",
+    tx = lab.popen(net.a, launch + ["pointsrc", "pattern=counter", f"rate={rate}",
                            f"points={points}", f"num-buffers={n}", "!", "npypack", "!", "tee",
                            "name=t", "!", "queue", "!", "rtc.data_points", "t.", "!", "queue", "!",
                            "multifilesink", f"location={sdir}/%06d.npy", "rtcpeer", "name=rtc",
@@ -243,6 +246,7 @@ def points_stream(lab, net, n=200, rate=20, points=1000, sender_props="", receiv
     positions = [index.get(data, -1) for data in got]
     return dict(sent=len(sent), delivered=len(got), intact=all(p >= 0 for p in positions),
                 in_order=positions == sorted(positions) and len(set(positions)) == len(positions),
-                seconds=seconds, tx_rc=tx.returncode, tx_log=lab.read_log(tag + "-tx")[-1500:],
+                seconds=seconds, tx_rc=tx.returncode, tx_log_name=tag + "-tx",
+                rx_log_name=tag + "-rx", tx_log=lab.read_log(tag + "-tx")[-1500:],
                 tx_problems=[line for line in lab.read_log(tag + "-tx").splitlines()
                              if line.startswith(("WARNING", "ERROR"))])

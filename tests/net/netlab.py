@@ -272,6 +272,15 @@ class Lab:
             raise RuntimeError(f"pcnet-router did not start: {open(log).read()}")
         router = Router(self, proc, control, log)
         router.t0 = int(re.search(r"t0=(\d+)", line).group(1))   # CLOCK_MONOTONIC ns
+        # The kernel turns a TUN device's carrier on when the router attaches, but activates its
+        # queue only when linkwatch gets to it (up to ~1 s later): a packet sent before that is
+        # dropped without an error (a NAT test's first packet, 1 run in 3). Wait for "state UP".
+        for ns, dev in (spec.split(":", 1) for spec in (a, b)):
+            cmd = ["ip", "-o", "link", "show", "dev", dev] if ns == "-" else \
+                ["ip", "-n", ns, "-o", "link", "show", "dev", dev]
+            deadline = time.monotonic() + 5
+            while "state UP" not in _sh(*cmd, check=False).stdout and time.monotonic() < deadline:
+                time.sleep(0.02)
         return router
 
     def popen(self, ns, cmd, log=None, env=None, **kw):
@@ -376,6 +385,13 @@ class Lab:
             "echo 1 > /proc/sys/net/ipv4/conf/all/forwarding")
         for addr in servers[1:]:
             _sh("ip", "-n", pub, "addr", "add", f"{addr}/32", "dev", "lo")
+        # Like the internet, it drops what it cannot route (private addresses: ICE's host
+        # candidates) without an error: coturn ends an allocation whose relay socket got
+        # "Network is unreachable" sending to such a peer ("closed ... reason: general"). The
+        # default route leads to namespace void, which does not forward (and so sends no ICMP).
+        void = self.netns("void")
+        self.veth(pub, "pcnvoid", "100.127.255.1/30", void, "pcn0", "100.127.255.2/30")
+        _sh("ip", "-n", pub, "route", "add", "default", "via", "100.127.255.2")
         return pub
 
     def nat_side(self, pub, short, nat, private, public, both="", timeout=None):

@@ -1,0 +1,160 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""ICE across NAT (issue 13): rtcpeers in a (192.168.1.10) and b (192.168.1.20), each behind a
+NAT of pcnet-router's own (public 198.51.100.11 and 203.0.113.22), coturn (STUN and TURN) and the
+signaling daemon at 192.0.2.1 on the public side. The points counter stream goes from a to b.
+
+  cone            both NATs cone (endpoint-independent mapping, port-restricted filtering), both
+                  rtcpeers with stun-server: every message arrives byte-identical and in order,
+                  and the selected candidate pair (rtcpeer-ice-pair, from webrtcbin's stats) is
+                  server-reflexive on both ends: the NATs' public addresses, neither host nor relay
+  cone_nostun     the same NATs without stun-server: only host candidates, which the other side
+                  cannot reach: "ICE failed" within ICE_FAIL_BOUND s, nothing delivered
+  symmetric       both NATs symmetric (a mapping per destination), stun-server only: the
+                  server-reflexive candidates are mappings toward the STUN server that the other
+                  peer cannot use: "no candidate pair works" within ICE_FAIL_BOUND s, no hang
+  symmetric_turn  the same NATs with turn-server: every message arrives through the relay, and
+                  the selected pair is a relay candidate
+
+Usage: test_natice.py CASE...
+"""
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import loops  # noqa: E402
+import netlab  # noqa: E402
+
+check = netlab.check
+N = 40
+# From the sender's start: the receiver's rtcpeer is already registered, the sender gathers
+# (host, srflx; STUN answers within milliseconds here) and libnice gives up on its checks after
+# its retransmissions: 7.5-10.5 s in our runs (test_smoke's turn_nopath measures the same).
+ICE_FAIL_BOUND = 20
+
+
+def ice_pairs(lab, log):
+    """The rtcpeer-ice-pair messages gst-launch -m printed into LOG: [{peer-id, local-type, ...}]."""
+    out = []
+    for line in lab.read_log(log).splitlines():
+        if "rtcpeer-ice-pair" in line:
+            out.append(dict(re.findall(r"([\w-]+)=\(string\)\"?([^,\";]+)", line)))
+    return out
+
+
+def stream(lab, net, props, n=N, timeout=60):
+    return loops.points_stream(lab, net, n=n, rate=20, points=50, timeout=timeout,
+                               sender_props=props, receiver_props=props, messages=True)
+
+
+def selected(lab, r):
+    tx, rx = ice_pairs(lab, r["tx_log_name"]), ice_pairs(lab, r["rx_log_name"])
+    check(len(tx) == 1 and len(rx) == 1, f"each side reported its selected pair once: {tx} {rx}")
+    print(f"  a: {tx[0]}\n  b: {rx[0]}")
+    return tx[0], rx[0]
+
+
+def delivered(r, how):
+    check(r["tx_rc"] == 0, f"sender exited {r['tx_rc']}: {r['tx_problems']}")
+    check(r["delivered"] == N and r["intact"] and r["in_order"],
+          f"{how}: {r['delivered']}/{N} points messages, byte-identical, in order")
+
+
+def nat_counts(net):
+    return {side: getattr(net, "nat_" + side).stats()["nat"]["stats"] for side in ("a", "b")}
+
+
+def case_cone(lab):
+    net = lab.nat_pair("cone", "cone")
+    r = stream(lab, net, f"stun-server={net.stun}")
+    delivered(r, "through two cone NATs with STUN")
+    tx, rx = selected(lab, r)
+    reflexive = {"srflx", "prflx"}
+    for me, peer, mine, theirs in ((tx, rx, net.public_a, net.public_b),
+                                  (rx, tx, net.public_b, net.public_a)):
+        check(me["local-type"] in reflexive and me["remote-type"] in reflexive,
+              f"{me['peer-id']}: local {me['local-type']}, remote {me['remote-type']}: "
+              "server-reflexive, not host, not relay")
+        check(me["local-address"].startswith(mine + ":") and
+              me["remote-address"].startswith(theirs + ":"),
+              f"{me['peer-id']}: {me['local-address']} -> {me['remote-address']}: the NATs' "
+              "public addresses")
+    # Each pair's ends are the same two mappings seen from both sides.
+    check(tx["local-address"] == rx["remote-address"] and tx["remote-address"] == rx["local-address"],
+          "both sides name the same pair")
+    print(f"  NAT counters: {nat_counts(net)}")
+    check("ALLOCATE" not in lab.read_log("turnserver"), "no TURN allocation was made")
+
+
+def ice_fails(lab, net, props):
+    """rtcpeers in a (sending points) and b that cannot connect: the sender must say so within
+    ICE_FAIL_BOUND s of the receiver's start and keep running; returns the seconds it took."""
+    uri_a, uri_b = loops.signaling(lab, net)
+    env = {"POINTCAST_ROOM": "fails"}
+    rx = lab.popen(net.b, ["gst-launch-1.0", "-e", "-m", "rtcpeer", "name=rtc", *props.split(),
+                           "rtc.data_points", "!", "fakesink"],
+                   log="rx", env=dict(env, POINTCAST_PEER_ID="points-rx", POINTCAST_SIGNALING=uri_b))
+    t0 = time.monotonic()
+    time.sleep(1.0)
+    tx = lab.popen(net.a, ["gst-launch-1.0", "-e", "-m", "pointsrc", "pattern=counter", "rate=20",
+                           "points=50", "!", "npypack", "!", "rtc.data_points", "rtcpeer", "name=rtc",
+                           "wait-for-peers=1", *props.split()],
+                   log="tx", env=dict(env, POINTCAST_PEER_ID="points-tx", POINTCAST_SIGNALING=uri_a))
+    loops.wait_for(lab, "tx", r"ICE failed with peer 'points-rx'", ICE_FAIL_BOUND, (tx, rx))
+    took = time.monotonic() - t0
+    log = lab.read_log("tx")
+    check("no candidate pair works" in log, "the sender says 'no candidate pair works'")
+    check(took <= ICE_FAIL_BOUND,
+          f"ICE failed {took:.1f} s after the receiver started (bound {ICE_FAIL_BOUND} s)")
+    time.sleep(0.5)
+    check(tx.poll() is None, "the sender goes on (only that peer is removed)")
+    check("rtcpeer-session-created" in log and "rtcpeer-peer-connected" not in log
+          and "rtcpeer-peer-connected" not in lab.read_log("rx"),
+          "a session was made and removed, and neither side ever connected")
+    return took
+
+
+def case_cone_nostun(lab):
+    net = lab.nat_pair("cone", "cone", turn=False)
+    ice_fails(lab, net, "")
+
+
+def case_symmetric(lab):
+    net = lab.nat_pair("symmetric", "symmetric")
+    ice_fails(lab, net, f"stun-server={net.stun}")
+    # The failure is the NATs', not a missing candidate: a's checks went to b's server-reflexive
+    # address (a mapping of a's NAT toward it) and b's NAT filtered what arrived from a.
+    stun = f"{netlab.PUBLIC_SERVER}:{netlab.TURN_PORT}"
+    b_srflx = [m["public"] for m in net.nat_b.stats()["nat"]["mappings"]
+               if m["proto"] == "udp" and stun in m["remotes"]]
+    toward = [m for m in net.nat_a.stats()["nat"]["mappings"]
+              if m["proto"] == "udp" and set(b_srflx) & set(m["remotes"])]
+    check(b_srflx and toward,
+          f"a's checks went to b's server-reflexive address {b_srflx} (b's NAT's mapping toward "
+          f"the STUN server), from a mapping of a's NAT of its own: {toward[:1]}")
+    counts = nat_counts(net)
+    check(counts["b"]["filtered"] > 0 and counts["a"]["filtered"] > 0,
+          f"and each NAT filtered the other's checks: {counts}")
+
+
+def case_symmetric_turn(lab):
+    net = lab.nat_pair("symmetric", "symmetric")
+    r = stream(lab, net, f"stun-server={net.stun} turn-server={netlab.turn_uri(netlab.PUBLIC_SERVER)}")
+    delivered(r, "through two symmetric NATs with TURN")
+    tx, rx = selected(lab, r)
+    for me in (tx, rx):
+        check("relay" in (me["local-type"], me["remote-type"]),
+              f"{me['peer-id']}: local {me['local-type']} {me['local-address']}, remote "
+              f"{me['remote-type']} {me['remote-address']}: through the relay")
+    peers = set(re.findall(r"peer (\d+\.\d+\.\d+\.\d+) lifetime updated", lab.read_log("turnserver")))
+    check(peers, f"coturn opened permissions for {sorted(peers)}")
+
+
+def main():
+    return netlab.run_cases(globals(), sys.argv[1:], need_turn=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
