@@ -83,7 +83,8 @@ def parse_ballscore(text):
 
 def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_props=(),
               sender_replace=(),
-              connect_timeout=60, actions=(), noise=0.0, diag=False, tracker_replace=()):
+              connect_timeout=60, actions=(), noise=0.0, diag=False, tracker_replace=(),
+              messages=False):
     """Runs the ball loop for SECONDS from the first scored detection and returns ballscore's
     report as a dict (sent, scored, pct, outliers, err_*, lat_p50/p99/max, report, and rows:
     (frame, error_px, latency_ms) per scored frame from ballscore's CSV). ACTIONS: (seconds
@@ -91,7 +92,9 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
     alpha of videotestsrc snow mixed over the ball (0.12 makes VP8 use its whole 2 Mbit/s; the
     mark and the ball still read in every frame). TRACKER_REPLACE: (word, new words) changes to
     ball-tracker.pipeline, as pipeline() takes them (SENDER_REPLACE: the same for ball-sender). DIAG: run both pipelines through
-    bench/net/diag_launch.py and add its counters as out["diag"] = {"sender": ..., "tracker": ...}."""
+    bench/net/diag_launch.py and add its counters as out["diag"] = {"sender": ..., "tracker": ...}.
+    MESSAGES: gst-launch prints the bus messages (-m) into out["sender_log"] / out["tracker_log"]
+    (lab.read_log names)."""
     tag = f"ball{len(lab.procs)}"
     env = {"POINTCAST_ROOM": tag}
     csv = lab.logpath(tag + "-score")
@@ -105,14 +108,16 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
                                "!", caps, "!", "comp.sink_1", "compositor", "name=comp",
                                f"sink_1::alpha={noise}", "!", caps.split(",framerate")[0]]
     env_b = {}
-    launch = ["gst-launch-1.0", "-e"]
+    launch = ["gst-launch-1.0", "-e"] + (["-m"] if messages else [])
     diag_out = {}
     if diag:
         launch = ["/usr/bin/python3", os.path.join(ROOT, "bench", "net", "diag_launch.py")]
         diag_out = {k: lab.logpath(f"{tag}-diag-{k}") for k in ("sender", "tracker")}
     if tracker == "rtcpeer":
         env["POINTCAST_SIGNALING"], env_b["POINTCAST_SIGNALING"] = signaling(lab, net)
-        tracker_cmd = launch + pipeline("ball-tracker", tracker_replace) + list(tracker_props)
+        # A replacement may be several words ("role=auto stun-server=..."): one argument each.
+        tracker_cmd = (launch + " ".join(pipeline("ball-tracker", tracker_replace)).split()
+                       + list(tracker_props))
     else:
         # aiortc's TcpSocketSignaling: the offerer (our sender) listens, the tracker connects.
         port = 9999
@@ -142,6 +147,7 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
         except Exception:
             p.kill()
     out = parse_ballscore(lab.read_log(tag + "-sender"))
+    out["sender_log"], out["tracker_log"] = tag + "-sender", tag + "-tracker"
     with open(csv) as f:
         next(f)
         out["rows"] = [(int(float(c[0])), float(c[5]), float(c[6]))

@@ -15,6 +15,8 @@ signaling daemon at 192.0.2.1 on the public side. The points counter stream goes
                   peer cannot use: "no candidate pair works" within ICE_FAIL_BOUND s, no hang
   symmetric_turn  the same NATs with turn-server: every message arrives through the relay, and
                   the selected pair is a relay candidate
+  cone_video      the ball loop (video a -> b, detections back) through the cone NATs with STUN:
+                  scored as through one plain router, over a server-reflexive pair
 
 Usage: test_natice.py CASE...
 """
@@ -150,6 +152,21 @@ def case_symmetric_turn(lab):
               f"{me['remote-type']} {me['remote-address']}: through the relay")
     peers = set(re.findall(r"peer (\d+\.\d+\.\d+\.\d+) lifetime updated", lab.read_log("turnserver")))
     check(peers, f"coturn opened permissions for {sorted(peers)}")
+
+
+def case_cone_video(lab):
+    net = lab.nat_pair("cone", "cone")
+    stun = f"role=auto stun-server={net.stun}"
+    r = loops.ball_loop(lab, net, seconds=6, sender_replace=[("role=auto", stun)],
+                        tracker_replace=[("role=auto", stun)], messages=True)
+    print("\n".join(line for line in r["report"].splitlines() if not line.startswith("Got message")))
+    # The same bounds as net-smoke-ball (the loop through one router): NATs add no loss.
+    check(r["pct"] >= 90, f"{r['pct']} % of the frames sent were scored")
+    check(r["outliers"] == 0 and r["err_p99"] <= 1.0, f"error p99 {r['err_p99']} px, no outliers")
+    check(r["lat_p50"] <= 30, f"latency p50 {r['lat_p50']} ms")
+    tx = ice_pairs(lab, r["sender_log"])
+    check(tx and tx[0]["local-type"] in ("srflx", "prflx") and tx[0]["remote-type"] in ("srflx", "prflx"),
+          f"the video goes over a server-reflexive pair: {tx}")
 
 
 def main():
