@@ -47,11 +47,15 @@ def wait_for(lab, log, pattern, timeout, procs=(), error=AssertionError):
     raise error(f"no {pattern!r} in {log} within {timeout} s:\n" + lab.read_log(log)[-2000:])
 
 
+def ws_host(addr):
+    return f"[{addr}]" if ":" in addr else addr
+
+
 def start_daemon(lab, ns, addr):
     """pointcast-signaling in NS on ADDR:8765 (one per namespace); returns its ws:// URI."""
-    uri = f"ws://{addr}:{SIGNALING_PORT}/ws"
+    uri = f"ws://{ws_host(addr)}:{SIGNALING_PORT}/ws"
     if uri not in lab.__dict__.setdefault("daemons", {}):
-        lab.daemons[uri] = lab.popen(ns, [DAEMON, "--host", "0.0.0.0", "--port", str(SIGNALING_PORT)],
+        lab.daemons[uri] = lab.popen(ns, [DAEMON, "--host", "::" if ":" in addr else "0.0.0.0", "--port", str(SIGNALING_PORT)],
                                      log=f"daemon{len(lab.daemons)}")
         netlab.wait_tcp(ns, addr, SIGNALING_PORT)
     return uri
@@ -62,7 +66,7 @@ def signaling(lab, net):
     (reachable from both without the peers reaching each other), else in a."""
     if getattr(net, "t", None):
         start_daemon(lab, net.t, net.turn_a)
-        return (f"ws://{net.turn_a}:{SIGNALING_PORT}/ws", f"ws://{net.turn_b}:{SIGNALING_PORT}/ws")
+        return tuple(f"ws://{ws_host(h)}:{SIGNALING_PORT}/ws" for h in (net.turn_a, net.turn_b))
     uri = start_daemon(lab, net.a, net.addr_a)
     return uri, uri
 

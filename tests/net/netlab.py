@@ -426,6 +426,31 @@ class Lab:
         net.stun = f"stun://{PUBLIC_SERVER}:{TURN_PORT}"
         return net
 
+    def turn_only_v6(self, keep_family=True):
+        """The TURN-only topology over IPv6 alone (ULA addresses, no IPv4 between the
+        namespaces): a (fd99:1::2) and b (fd99:2::2) see only t (fd99:1::1, fd99:2::1), which
+        does not forward; coturn in t listens and relays on both v6 addresses (udp/tcp 3478).
+        libnice 0.1.21 never sends REQUESTED-ADDRESS-FAMILY, so by RFC 6156 it asks for an IPv4
+        relay: KEEP_FAMILY gives coturn --allocation-default-address-family=keep (a relay of the
+        family the client came over); without it coturn answers 440."""
+        a, b, t = self.netns("a"), self.netns("b"), self.netns("t")
+        for ns in (a, b, t):
+            _sh("ip", "netns", "exec", ns, "sh", "-c",
+                "echo 0 > /proc/sys/net/ipv6/conf/all/forwarding")
+        for ns, dev, addr, tdev, taddr in ((a, "pcn0", "fd99:1::2", "pcna", "fd99:1::1"),
+                                           (b, "pcn0", "fd99:2::2", "pcnb", "fd99:2::1")):
+            _sh("ip", "link", "add", "name", dev, "netns", ns, "type", "veth",
+                "peer", "name", tdev, "netns", t)
+            for n, d, ad in ((ns, dev, addr), (t, tdev, taddr)):
+                _sh("ip", "-n", n, "addr", "add", f"{ad}/64", "dev", d, "nodad")
+                _sh("ip", "-n", n, "link", "set", d, "up")
+            _sh("ip", "-n", ns, "-6", "route", "add", "default", "via", taddr)
+        net = Net(a=a, b=b, t=t, addr_a="fd99:1::2", addr_b="fd99:2::2",
+                  turn_a="fd99:1::1", turn_b="fd99:2::1", router=None)
+        keep = ["--allocation-default-address-family=keep"] if keep_family else []
+        net.turn = self.turnserver(t, [net.turn_a, net.turn_b], extra=keep)
+        return net
+
     def certificate(self, name, addresses):
         """A self-signed certificate for the IP ADDRESSES and its key, made here with the openssl
         CLI: (cert path, key path)."""
@@ -436,7 +461,7 @@ class Lab:
             f"subjectAltName={san}", "-keyout", key, "-out", cert)
         return cert, key
 
-    def turnserver(self, ns, addresses, listen=("udp", "tcp")):
+    def turnserver(self, ns, addresses, listen=("udp", "tcp"), extra=()):
         """coturn with long-term credentials (TURN_USER/TURN_PASSWORD) listening for clients on
         the transports in LISTEN (udp/tcp on TURN_PORT, tls on TURN_TLS_PORT with a self-signed
         certificate) and relaying over UDP on ADDRESSES in NS; its own config, nothing from /etc."""
@@ -455,6 +480,7 @@ class Lab:
             args += ["--no-tls"]
         for a in addresses:
             args += ["--listening-ip", a, "--relay-ip", a]
+        args += list(extra)
         proc = self.popen(ns, args, log="turnserver-out")
         want = [("-lun", TURN_PORT)] if "udp" in listen else []
         want += [("-ltn", TURN_PORT)] if "tcp" in listen else []
@@ -463,7 +489,7 @@ class Lab:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"turnserver ended: {self.read_log('turnserver')[-2000:]}")
-            if all(f"{a}:{port}" in self.run(ns, ["ss", flag]).stdout
+            if all(f"{f'[{a}]' if ':' in a else a}:{port}" in self.run(ns, ["ss", flag]).stdout
                    for a in addresses for flag, port in want):
                 return proc
             time.sleep(0.1)
@@ -482,6 +508,7 @@ class Lab:
 
 def turn_uri(host, transport=None, password=TURN_PASSWORD):
     """rtcpeer's turn-server for coturn at HOST: transport None/udp/tcp (turn://) or tls (turns://)."""
+    host = f"[{host}]" if ":" in host else host
     if transport == "tls":
         return f"turns://{TURN_USER}:{password}@{host}:{TURN_TLS_PORT}"
     uri = f"turn://{TURN_USER}:{password}@{host}:{TURN_PORT}"
@@ -493,7 +520,7 @@ def wait_tcp(ns, host, port, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with InNetns(ns):
-            s = socket.socket()
+            s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         try:
             s.settimeout(0.5)
             s.connect((host, port))

@@ -15,6 +15,10 @@ signaling daemon at 192.0.2.1 on the public side. The points counter stream goes
                   peer cannot use: "no candidate pair works" within ICE_FAIL_BOUND s, no hang
   symmetric_turn  the same NATs with turn-server: every message arrives through the relay, and
                   the selected pair is a relay candidate
+  turn_v6         TURN over IPv6 only (coturn on ULA addresses, the peers reach only it): an
+                  RFC 6156 server refuses libnice's allocation (440: it asks for no address family,
+                  so IPv4, and there is none), said in a warning; with coturn's
+                  allocation-default-address-family=keep every message arrives over IPv6 relays
   cone_video      the ball loop (video a -> b, detections back) through the cone NATs with STUN:
                   scored as through one plain router, over a server-reflexive pair
 
@@ -42,7 +46,8 @@ def ice_pairs(lab, log):
     out = []
     for line in lab.read_log(log).splitlines():
         if "rtcpeer-ice-pair" in line:
-            out.append(dict(re.findall(r"([\w-]+)=\(string\)\"?([^,\";]+)", line)))
+            fields = re.findall(r"([\w-]+)=\(string\)\"?([^,\";]+)", line)
+            out.append({k: v.replace("\\", "") for k, v in fields})  # gst escapes [ and ]
     return out
 
 
@@ -167,6 +172,32 @@ def case_cone_video(lab):
     tx = ice_pairs(lab, r["sender_log"])
     check(tx and tx[0]["local-type"] in ("srflx", "prflx") and tx[0]["remote-type"] in ("srflx", "prflx"),
           f"the video goes over a server-reflexive pair: {tx}")
+
+
+def case_turn_v6(lab):
+    # An RFC 6156 server gives an IPv4 relay unless asked otherwise, and has none here.
+    net = lab.turn_only_v6(keep_family=False)
+    r = loops.points_stream(lab, net, n=10, rate=20, points=50, timeout=15,
+                            sender_props="turn-server=" + netlab.turn_uri(net.turn_a),
+                            receiver_props="turn-server=" + netlab.turn_uri(net.turn_b))
+    told = [w for w in r["tx_problems"] if "TURN server turn://[fd99:1::1]:3478 gave no relay"
+            in w and "440 Unsupported address family" in w]
+    check(r["delivered"] == 0 and told, f"without an IPv4 relay the warning says why: {told}")
+    with netlab.Lab() as lab2:  # a lab of its own: the same addresses, daemon and coturn log
+        turn_v6_keep(lab2)
+
+
+def turn_v6_keep(lab):
+    net = lab.turn_only_v6()
+    r = loops.points_stream(lab, net, n=N, rate=20, points=50, timeout=60, messages=True,
+                            sender_props="turn-server=" + netlab.turn_uri(net.turn_a),
+                            receiver_props="turn-server=" + netlab.turn_uri(net.turn_b))
+    delivered(r, "through coturn on IPv6 only")
+    tx, rx = selected(lab, r)
+    for me in (tx, rx):
+        check("relay" in (me["local-type"], me["remote-type"]) and "[fd99:" in me["local-address"],
+              f"{me['peer-id']}: {me['local-type']} {me['local-address']} -> {me['remote-type']} "
+              f"{me['remote-address']}: an IPv6 relay")
 
 
 def main():
