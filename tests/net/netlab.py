@@ -616,11 +616,14 @@ def main(argv):
     ap = argparse.ArgumentParser(prog="netlab.py", description="the network test harness by hand")
     sub = ap.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="build a topology, print how to use it, tear it down on Ctrl-C")
-    up.add_argument("topology", choices=["direct", "turn"])
+    up.add_argument("topology", choices=["direct", "turn", "nat"])
     for flag in ("--both", "--a2b", "--b2a"):
         up.add_argument(flag, default="", help="router settings (direct), e.g. 'loss=2%% delay=25'")
     up.add_argument("--listen", default="udp,tcp",
                     help="turn: the client transports coturn listens on (udp,tcp,tls)")
+    for flag in ("--nat-a", "--nat-b"):
+        up.add_argument(flag, default="cone", help="nat: cone, symmetric or pcnet-router --nat "
+                        "settings such as 'type=cone filter=address'")
     ctl = sub.add_parser("ctl", help="send one command to a running pcnet-router")
     ctl.add_argument("socket")
     ctl.add_argument("command", nargs="+", help="set a2b|b2a|both SETTINGS | get | stats")
@@ -628,9 +631,18 @@ def main(argv):
     if args.cmd == "ctl":
         print(Router(None, None, args.socket, None).command(" ".join(args.command)))
         return 0
-    require_root(need_turn=args.topology == "turn")
+    require_root(need_turn=args.topology in ("turn", "nat"))
     with Lab() as lab:
-        if args.topology == "direct":
+        if args.topology == "nat":
+            net = lab.nat_pair(args.nat_a, args.nat_b)
+            for side in ("a", "b"):
+                ns, addr = getattr(net, side), getattr(net, "addr_" + side)
+                router = getattr(net, "nat_" + side)
+                print(f"{side}: ip netns exec {ns} ...   ({addr} behind "
+                      f"{getattr(net, 'public_' + side)}; NAT: {sys.argv[0]} ctl {router.control} nat)")
+            print(f"t: ip netns exec {net.t} ...   (public side: coturn at {PUBLIC_SERVER})")
+            print(f"rtcpeer: stun-server={net.stun} turn-server={turn_uri(PUBLIC_SERVER)}")
+        elif args.topology == "direct":
             net = lab.direct(both=args.both, a2b=args.a2b, b2a=args.b2a)
             print(f"a: ip netns exec {net.a} ...   ({net.addr_a})")
             print(f"b: ip netns exec {net.b} ...   ({net.addr_b})")
