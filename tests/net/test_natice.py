@@ -13,6 +13,8 @@ signaling daemon at 192.0.2.1 on the public side. The points counter stream goes
   symmetric       both NATs symmetric (a mapping per destination), stun-server only: the
                   server-reflexive candidates are mappings toward the STUN server that the other
                   peer cannot use: "no candidate pair works" within ICE_FAIL_BOUND s, no hang
+  cone_symmetric  a cone NAT (a home router) and a symmetric one (LTE), stun-server only: no pair
+                  works either ("no candidate pair works"): such a pair needs TURN
   symmetric_turn  the same NATs with turn-server: every message arrives through the relay, and
                   the selected pair is a relay candidate
   turn_v6         TURN over IPv6 only (coturn on ULA addresses, the peers reach only it): an
@@ -144,6 +146,17 @@ def case_symmetric(lab):
     counts = nat_counts(net)
     check(counts["b"]["filtered"] > 0 and counts["a"]["filtered"] > 0,
           f"and each NAT filtered the other's checks: {counts}")
+
+
+def case_cone_symmetric(lab):
+    # A home router on one side, an LTE carrier's NAT on the other: b's checks leave from new
+    # mappings that a's port-restricted NAT has never sent to, and a's checks go to b's mapping
+    # toward the STUN server, which b's NAT keeps for the server alone.
+    net = lab.nat_pair("cone", "symmetric")
+    ice_fails(lab, net, f"stun-server={net.stun}")
+    counts = nat_counts(net)
+    check(counts["a"]["filtered"] > 0 and counts["b"]["filtered"] > 0,
+          f"each NAT filtered the other's checks: {counts}")
 
 
 def case_symmetric_turn(lab):
