@@ -51,11 +51,12 @@ def ws_host(addr):
     return f"[{addr}]" if ":" in addr else addr
 
 
-def start_daemon(lab, ns, addr):
-    """pointcast-signaling in NS on ADDR:8765 (one per namespace); returns its ws:// URI."""
+def start_daemon(lab, ns, addr, extra=()):
+    """pointcast-signaling in NS on ADDR:8765 (one per namespace; EXTRA: more of its flags);
+    returns its ws:// URI."""
     uri = f"ws://{ws_host(addr)}:{SIGNALING_PORT}/ws"
     if uri not in lab.__dict__.setdefault("daemons", {}):
-        lab.daemons[uri] = lab.popen(ns, [DAEMON, "--host", "::" if ":" in addr else "0.0.0.0", "--port", str(SIGNALING_PORT)],
+        lab.daemons[uri] = lab.popen(ns, [DAEMON, "--host", "::" if ":" in addr else "0.0.0.0", "--port", str(SIGNALING_PORT), *extra],
                                      log=f"daemon{len(lab.daemons)}")
         netlab.wait_tcp(ns, addr, SIGNALING_PORT)
     return uri

@@ -21,19 +21,25 @@ signaling daemon at 192.0.2.1 on the public side. The points counter stream goes
                   RFC 6156 server refuses libnice's allocation (440: it asks for no address family,
                   so IPv4, and there is none), said in a warning; with coturn's
                   allocation-default-address-family=keep every message arrives over IPv6 relays
+  cone_browser    the viewer page in headless Chromium (?stun=) behind one cone NAT, rtcpeer's
+                  video from behind the other: the page plays it, over the NATs' mappings
   cone_video      the ball loop (video a -> b, detections back) through the cone NATs with STUN:
                   scored as through one plain router, over a server-reflexive pair
 
 Usage: test_natice.py CASE...
 """
+import json
 import os
 import re
+import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import loops  # noqa: E402
 import netlab  # noqa: E402
+from test_ifdown import browser_missing  # noqa: E402
 
 check = netlab.check
 N = 40
@@ -211,6 +217,48 @@ def turn_v6_keep(lab):
         check("relay" in (me["local-type"], me["remote-type"]) and "[fd99:" in me["local-address"],
               f"{me['peer-id']}: {me['local-type']} {me['local-address']} -> {me['remote-type']} "
               f"{me['remote-address']}: an IPv6 relay")
+
+
+def case_cone_browser(lab):
+    missing = browser_missing("chromium")
+    if missing:
+        netlab.skip(missing)
+    net = lab.nat_pair("cone", "cone")
+    loops.start_daemon(lab, net.t, netlab.PUBLIC_SERVER,
+                       extra=["--web-root", os.path.join(loops.ROOT, "signaling", "web")])
+    ws = f"ws://{netlab.PUBLIC_SERVER}:{loops.SIGNALING_PORT}/ws"
+    url = (f"http://{netlab.PUBLIC_SERVER}:{loops.SIGNALING_PORT}/?room=natb&connect=1"
+           f"&stun=stun:{netlab.PUBLIC_SERVER}:{netlab.TURN_PORT}")
+    profile = os.path.join(lab.workdir, "profile")
+    os.makedirs(profile)
+    page = lab.popen(net.b, ["node", os.path.join(loops.ROOT, "tests", "web", "watch_page.mjs"),
+                             url, profile, "chromium"],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=open(lab.logpath("page"), "w"), text=True)
+    last = {}
+
+    def read():
+        for line in page.stdout:
+            last.update(json.loads(line))
+    threading.Thread(target=read, daemon=True).start()
+    tx = lab.popen(net.a, ["gst-launch-1.0", "-e", "-m", "ballsrc", "mark=true", "!",
+                           "video/x-raw,format=I420,width=320,height=240,framerate=30/1", "!",
+                           "queue", "!", "rtc.video_0", "rtcpeer", "name=rtc", f"signaling={ws}",
+                           "room=natb", "peer-id=tx-natb", "wait-for-peers=1",
+                           f"stun-server={net.stun}"], log="tx")
+    deadline = time.monotonic() + 45
+    while last.get("videoFrames", 0) < 60 and time.monotonic() < deadline and tx.poll() is None:
+        time.sleep(0.1)
+    frames = last.get("videoFrames", 0)
+    page.stdin.close()
+    page.wait(20)
+    check(frames >= 60, f"the page behind a NAT played {frames} frames from rtcpeer behind another"
+          + ("" if frames >= 60 else f": {last}\nsender: {lab.read_log('tx')[-1500:]}"))
+    pairs = ice_pairs(lab, "tx")
+    check(pairs and pairs[0]["local-type"] in ("srflx", "prflx")
+          and pairs[0]["local-address"].startswith(net.public_a + ":")
+          and pairs[0]["remote-address"].startswith(net.public_b + ":"),
+          f"over the two NATs' mappings: {pairs}")
 
 
 def main():
