@@ -18,13 +18,11 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_e2e import (Daemon, Gst, check_same, files, ok_exit, receiver, sender,  # noqa: E402
-                      stop_started, wait_count, wait_registered)
+from test_e2e import (Daemon, Gst, check_same, files, ok_exit, receiver, run_cases,  # noqa: E402
+                      sender, wait_count, wait_registered)
 
 BOUND_S = 6.0      # restarted process started -> frames again (measured 1.5-3 s, loaded host)
 AFTER_S = 3.0      # frames must keep coming this long after
@@ -32,11 +30,12 @@ MIN_FPS = 10       # of the 30 sent, in that time
 RESTART_AFTER = 0.5
 
 
-def frames(d):
-    """Frame numbers balldetect read from the mark, one per file with a ball."""
+def frames(d, start=0, stop=None):
+    """Frame numbers balldetect read from the mark, one per file with a ball (of the files
+    sorted[start:stop])."""
     import numpy as np
     out = []
-    for f in sorted(os.listdir(d)):
+    for f in sorted(os.listdir(d))[start:stop]:
         try:
             a = np.load(os.path.join(d, f))
         except (ValueError, OSError, EOFError):
@@ -76,57 +75,68 @@ def lost_lines(g):
             if "Lost the connection to peer" in l or "without confirmation" in l]
 
 
-def case_video_sender(work):
-    d = Daemon(work).start()
-    rdir = os.path.join(work, "rx")
-    rx = viewer(work, "rx", d, rdir)
-    tx = video_sender(work, "tx1", d)
-    wait_count(rdir, 60, 30, "frames before the restart")
-    tx.stop(signal.SIGKILL)
-    before = frames(rdir)
+class Restarted:
+    """What restart_case left: the daemon, the peers now running, the receiving directories
+    (r1 of the first receiver, r2 of a restarted one), and when frames came again."""
+
+
+def restart_case(work, make_rx, make_tx, restart, before_n, what):
+    """The shape every restart case shares: a daemon, a receiver (make_rx(work, name, d, rdir))
+    and a sender (make_tx(work, name, d)); once r1 holds before_n files, the `restart` one
+    ("rx" or "tx") is SIGKILLed and started again RESTART_AFTER s later; waits until files
+    arrive again (3 more in the directory that receives now) and returns a Restarted."""
+    r = Restarted()
+    r.d = Daemon(work).start()
+    r.r1, r.r2 = os.path.join(work, "rx1"), os.path.join(work, "rx2")
+    r.rx = make_rx(work, "rx1", r.d, r.r1)
+    r.tx = make_tx(work, "tx1", r.d)
+    wait_count(r.r1, before_n, 30, what)
+    (r.rx if restart == "rx" else r.tx).stop(signal.SIGKILL)
     time.sleep(RESTART_AFTER)
-    at_kill = len(os.listdir(rdir))
+    r.rdir = r.r2 if restart == "rx" else r.r1
+    r.at_kill = len(os.listdir(r.rdir)) if restart == "tx" else 0
     t0 = time.monotonic()
-    tx = video_sender(work, "tx2", d)
-    resumed = frames_again(rdir, at_kill, t0)
-    assert resumed is not None, f"no frame at the viewer 25 s after the restart:\n{rx.text()[-3000:]}"
-    at_resume = len(os.listdir(rdir))
+    if restart == "rx":
+        r.rx = make_rx(work, "rx2", r.d, r.r2)
+    else:
+        r.tx = make_tx(work, "tx2", r.d)
+    r.resumed = frames_again(r.rdir, r.at_kill, t0)
+    stayed = r.tx if restart == "rx" else r.rx
+    assert r.resumed is not None, f"nothing received 25 s after the restart:\n{stayed.text()[-3000:]}"
+    return r
+
+
+def frames_after(r):
+    """Files that arrived in the AFTER_S s after r resumed."""
+    at_resume = len(os.listdir(r.rdir))
     time.sleep(AFTER_S)
-    more = len(os.listdir(rdir)) - at_resume
-    after = frames(rdir)[len(before):]
-    print(f"sender restarted: frames again {resumed:.2f} s after the new process started; {more} "
+    return len(os.listdir(r.rdir)) - at_resume
+
+
+def case_video_sender(work):
+    r = restart_case(work, viewer, video_sender, "tx", 60, "frames before the restart")
+    more = frames_after(r)
+    before, after = frames(r.r1, 0, r.at_kill), frames(r.r1, r.at_kill)
+    print(f"sender restarted: frames again {r.resumed:.2f} s after the new process started; {more} "
           f"frames in the {AFTER_S:.0f} s after; frame numbers before ..{before[-1]}, after from "
-          f"{after[0] if after else None}; viewer: {lost_lines(rx)[:1]}")
-    assert resumed <= BOUND_S, f"frames again after {resumed:.2f} s (bound {BOUND_S} s)"
-    assert more >= MIN_FPS * AFTER_S, f"{more} frames in {AFTER_S} s:\n{rx.text()[-3000:]}"
+          f"{after[0] if after else None}; viewer: {lost_lines(r.rx)[:1]}")
+    assert r.resumed <= BOUND_S, f"frames again after {r.resumed:.2f} s (bound {BOUND_S} s)"
+    assert more >= MIN_FPS * AFTER_S, f"{more} frames in {AFTER_S} s:\n{r.rx.text()[-3000:]}"
     # The new ballsrc counts from 0 again: these are the new process's frames.
     assert after and min(after) < before[-1] - 30, f"not the new sender's frames: {after[:5]}"
-    assert lost_lines(rx), "the viewer did not take the restart as a lost connection"
-    assert rx.proc.poll() is None and tx.proc.poll() is None, "a pipeline ended"
+    assert lost_lines(r.rx), "the viewer did not take the restart as a lost connection"
+    assert r.rx.proc.poll() is None and r.tx.proc.poll() is None, "a pipeline ended"
 
 
 def case_video_viewer(work):
-    d = Daemon(work).start()
-    r1 = os.path.join(work, "rx1")
-    rx = viewer(work, "rx1", d, r1)
-    tx = video_sender(work, "tx", d)
-    wait_count(r1, 60, 30, "frames before the restart")
-    rx.stop(signal.SIGKILL)
-    time.sleep(RESTART_AFTER)
-    t0 = time.monotonic()
-    r2 = os.path.join(work, "rx2")
-    rx = viewer(work, "rx2", d, r2)
-    resumed = frames_again(r2, 0, t0)
-    assert resumed is not None, f"no frame at the new viewer in 25 s:\n{tx.text()[-3000:]}"
-    at_resume = len(os.listdir(r2))
-    time.sleep(AFTER_S)
-    more = len(os.listdir(r2)) - at_resume
-    print(f"viewer restarted: frames {resumed:.2f} s after the new process started; {more} "
-          f"frames in the {AFTER_S:.0f} s after; sender: {lost_lines(tx)[:1]}")
-    assert resumed <= BOUND_S, f"frames after {resumed:.2f} s (bound {BOUND_S} s)"
-    assert more >= MIN_FPS * AFTER_S, f"{more} frames in {AFTER_S} s:\n{rx.text()[-3000:]}"
-    assert lost_lines(tx), "the sender did not take the restart as a lost connection"
-    assert rx.proc.poll() is None and tx.proc.poll() is None, "a pipeline ended"
+    r = restart_case(work, viewer, video_sender, "rx", 60, "frames before the restart")
+    more = frames_after(r)
+    print(f"viewer restarted: frames {r.resumed:.2f} s after the new process started; {more} "
+          f"frames in the {AFTER_S:.0f} s after; sender: {lost_lines(r.tx)[:1]}")
+    assert r.resumed <= BOUND_S, f"frames after {r.resumed:.2f} s (bound {BOUND_S} s)"
+    assert more >= MIN_FPS * AFTER_S, f"{more} frames in {AFTER_S} s:\n{r.rx.text()[-3000:]}"
+    assert lost_lines(r.tx), "the sender did not take the restart as a lost connection"
+    assert r.rx.proc.poll() is None and r.tx.proc.poll() is None, "a pipeline ended"
 
 
 def points_receiver(work, name, d, rdir):
@@ -137,17 +147,11 @@ def points_receiver(work, name, d, rdir):
 
 def case_points_receiver(work):
     n = 400  # 10 s at 40 Hz
-    d = Daemon(work).start()
-    r1, r2 = os.path.join(work, "rx1"), os.path.join(work, "rx2")
-    rx = points_receiver(work, "rx1", d, r1)
-    tx, sdir = sender(work, "tx-rp", d, "rp", n=n, rate=40)
-    wait_count(r1, 80, 30, "messages before the restart")
-    rx.stop(signal.SIGKILL)
-    time.sleep(RESTART_AFTER)
-    t0 = time.monotonic()
-    rx = points_receiver(work, "rx2", d, r2)
-    resumed = frames_again(r2, 0, t0)
-    assert resumed is not None, f"no message at the new receiver in 25 s:\n{tx.text()[-3000:]}"
+    sdir = os.path.join(work, "tx1")  # sender() keeps what it sent in a directory named as it
+    r = restart_case(work, points_receiver,
+                     lambda w, name, d: sender(w, name, d, "rp", n=n, rate=40)[0],
+                     "rx", 80, "messages before the restart")
+    tx, resumed, r1, r2 = r.tx, r.resumed, r.r1, r.r2
     rc = tx.wait(90)
     time.sleep(1.5)
     sent = files(sdir)
@@ -198,22 +202,8 @@ CASES = {"idle_hiccup": case_idle_hiccup, "video_sender": case_video_sender, "vi
 
 
 def main():
-    name = sys.argv[1]
     repeat = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-    failed = 0
-    for i in range(repeat):
-        work = tempfile.mkdtemp(prefix=f"rtc-restart-{name}-")
-        t0 = time.monotonic()
-        try:
-            CASES[name](work)
-            print(f"ok   {name} ({time.monotonic() - t0:.1f} s)", flush=True)
-        except Exception:
-            failed += 1
-            print(f"FAIL {name} ({time.monotonic() - t0:.1f} s; logs in {work})", flush=True)
-            traceback.print_exc()
-        finally:
-            stop_started()
-    return 1 if failed else 0
+    return run_cases(CASES, [sys.argv[1]] * repeat, prefix="rtc-restart")
 
 
 if __name__ == "__main__":
