@@ -46,8 +46,9 @@ struct Rooms::Client {
   bool needs_token = false;
   Time connected;
   bool registered = false;
-  bool claiming = false; // registration waits for the cluster-wide claim of its id
-  std::string claim_room;
+  bool claiming = false;  // registration waits for the cluster-wide claim of its id
+  bool waiting = false;   // registration waits for the probe of the id's holder (probes_)
+  std::string claim_room; // the room of a claiming or waiting registration
   bool closing = false;
   std::string id;
   std::string type;
@@ -209,6 +210,7 @@ void Rooms::binary(Handle h, std::size_t size, Time now)
   if (it == clients_.end() || it->second->closing) return;
   Client &c = *it->second;
   metrics_.messages_received_total++;
+  if (!probed_.empty()) alive(h, now);
   reply_error(c, code::kBinary, "binary frames are not part of the protocol; send JSON text");
   strike(c, now, code::kBinary);
 }
@@ -219,6 +221,7 @@ void Rooms::text(Handle h, std::string_view text, Time now)
   if (it == clients_.end() || it->second->closing) return;
   Client &c = *it->second;
   metrics_.messages_received_total++;
+  if (!probed_.empty()) alive(h, now);
 
   if (limits_.max_messages_per_second > 0) {
     double cap = std::max(limits_.max_messages_per_second * limits_.burst_seconds, 10.0);
@@ -286,6 +289,15 @@ void Rooms::text(Handle h, std::string_view text, Time now)
     strike(c, now, "server message type");
     return;
   }
+  if (c.waiting) {
+    // Not queued: the outcome is not known yet, and a refused newcomer's messages must not
+    // reach the room. Not a strike either: a client may well send right behind its register.
+    reply_error(
+        c, code::kNotRegistered,
+        "registration as \"" + c.id +
+            "\" waits for the connection holding that id to answer a ping; message dropped");
+    return;
+  }
   if (!c.registered) {
     reply_error(c, code::kNotRegistered, "send {\"type\":\"register\",...} first");
     strike(c, now, code::kNotRegistered);
@@ -296,9 +308,9 @@ void Rooms::text(Handle h, std::string_view text, Time now)
 
 void Rooms::on_register(Client &c, proto::Register &reg, Time now)
 {
-  if (c.registered || c.claiming) {
+  if (c.registered || c.claiming || c.waiting) {
     reply_error(c, code::kAlreadyRegistered,
-                c.claiming
+                c.claiming || c.waiting
                     ? "a registration as \"" + c.id + "\" is in progress"
                     : "already registered as \"" + c.id + "\" in room \"" + c.room->name + "\"");
     strike(c, now, code::kAlreadyRegistered);
@@ -306,7 +318,36 @@ void Rooms::on_register(Client &c, proto::Register &reg, Time now)
   }
   auto rit = rooms_.find(reg.room_id);
   Room *room = rit == rooms_.end() ? nullptr : rit->second.get();
+  std::string key = reg.room_id + '\n' + reg.client_id;
+  if (probes_.count(key)) {
+    // Racing newcomers: the first one waits for the probe, the others are refused.
+    reply_error(c, code::kDuplicateId,
+                "client_id \"" + reg.client_id + "\" is already in room \"" + reg.room_id +
+                    "\" (its connection is being checked for another registration)");
+    strike(c, now, code::kDuplicateId);
+    return;
+  }
   if (room && room->by_id.count(reg.client_id)) {
+    if (limits_.duplicate_probe.count() > 0) {
+      /* The holder may be a connection that vanished without a close (a restarted pod): ping
+       * it. It keeps the id if it is heard from in time (a live holder cannot be taken over);
+       * else it is dropped and this registration goes ahead (end_probe). */
+      Client &holder = *room->by_id.at(reg.client_id);
+      metrics_.duplicate_probes_total++;
+      probes_[key] = Probe{holder.handle, c.handle, now + limits_.duplicate_probe};
+      probed_[holder.handle] = key;
+      actions_.probes.push_back(holder.handle);
+      c.waiting = true;
+      c.claim_room = std::move(reg.room_id);
+      c.id = std::move(reg.client_id);
+      c.type = std::move(reg.client_type);
+      PC_LOG(Info, kModule,
+             "%s registers again in room %s from %s: pinging the connection holding the id (%s), "
+             "which keeps it if heard from within %s s",
+             c.id.c_str(), c.claim_room.c_str(), c.remote.c_str(), holder.remote.c_str(),
+             fmt_seconds(limits_.duplicate_probe).c_str());
+      return;
+    }
     reply_error(c, code::kDuplicateId,
                 "client_id \"" + reg.client_id + "\" is already in room \"" + reg.room_id + "\"");
     strike(c, now, code::kDuplicateId);
@@ -343,7 +384,6 @@ void Rooms::on_register(Client &c, proto::Register &reg, Time now)
     return;
   }
   if (cluster_) {
-    std::string key = reg.room_id + '\n' + reg.client_id;
     if (claiming_.count(key)) {
       reply_error(c, code::kDuplicateId,
                   "client_id \"" + reg.client_id + "\" is being registered in room \"" +
@@ -362,6 +402,52 @@ void Rooms::on_register(Client &c, proto::Register &reg, Time now)
   }
   complete_register(c, std::move(reg.room_id), std::move(reg.client_id),
                     std::move(reg.client_type));
+}
+
+void Rooms::alive(Handle h, Time now)
+{
+  auto it = probed_.find(h);
+  if (it == probed_.end()) return;
+  std::string key = it->second;
+  end_probe(key, true, now);
+}
+
+void Rooms::end_probe(const std::string &key, bool holder_alive, Time now)
+{
+  auto it = probes_.find(key);
+  if (it == probes_.end()) return;
+  Probe p = it->second;
+  probes_.erase(it);
+  if (auto h = probed_.find(p.holder); h != probed_.end() && h->second == key) probed_.erase(h);
+  auto nit = clients_.find(p.newcomer);
+  Client *n = nit == clients_.end() ? nullptr : nit->second.get();
+  if (!n || !n->waiting || n->closing) return;
+  n->waiting = false;
+  proto::Register reg;
+  reg.room_id = std::move(n->claim_room);
+  reg.client_id = std::move(n->id);
+  reg.client_type = std::move(n->type);
+  n->id.clear();
+  if (holder_alive) {
+    reply_error(*n, code::kDuplicateId,
+                "client_id \"" + reg.client_id + "\" is already in room \"" + reg.room_id +
+                    "\" (its connection answered)");
+    strike(*n, now, code::kDuplicateId);
+    return;
+  }
+  if (auto hit = clients_.find(p.holder); hit != clients_.end()) {
+    Client &h = *hit->second;
+    if (h.registered && h.id == reg.client_id && h.room->name == reg.room_id) {
+      metrics_.duplicate_replaced_total++;
+      PC_LOG(Warning, kModule,
+             "%s (%s) in room %s: no answer to a ping within %s s; dropped, the id goes to the "
+             "new registration from %s",
+             h.id.c_str(), h.remote.c_str(), reg.room_id.c_str(),
+             fmt_seconds(limits_.duplicate_probe).c_str(), n->remote.c_str());
+      close(h, kCloseReplaced, "silent; its client_id was registered again");
+    }
+  }
+  on_register(*n, reg, now); // the id is free now: the usual checks (room full, cluster claim)
 }
 
 void Rooms::claim_done(Handle h, std::string_view room_name, std::string_view id, bool ok, Time now)
@@ -626,6 +712,16 @@ void Rooms::disconnect(Handle h, Time now)
   PC_LOG(Debug, kModule, "connection %llu closed", (unsigned long long)h);
   Client &c = *it->second;
   leave_room(c);
+  if (c.waiting) { // a newcomer gave up: the holder keeps its id
+    std::string key = c.claim_room + '\n' + c.id;
+    if (auto p = probes_.find(key); p != probes_.end() && p->second.newcomer == h) {
+      if (auto q = probed_.find(p->second.holder); q != probed_.end() && q->second == key)
+        probed_.erase(q);
+      probes_.erase(p);
+    }
+  }
+  std::string probed;
+  if (auto p = probed_.find(h); p != probed_.end()) probed = p->second;
   if (Address *a = c.addr) {
     a->connections--;
     a->saved = true;
@@ -635,6 +731,8 @@ void Rooms::disconnect(Handle h, Time now)
     a->struck = c.struck;
   }
   clients_.erase(it);
+  // A holder being probed is gone: the waiting newcomer gets its id now.
+  if (!probed.empty()) end_probe(probed, false, now);
 }
 
 void Rooms::tick(Time now)
@@ -651,6 +749,10 @@ void Rooms::tick(Time now)
     else
       ++it;
   }
+  std::vector<std::string> silent;
+  for (auto &[key, p] : probes_)
+    if (now >= p.deadline) silent.push_back(key);
+  for (const std::string &key : silent) end_probe(key, false, now);
   std::vector<Client *> idle;
   for (auto &[h, c] : clients_)
     if (!c->registered && !c->closing && now - c->connected >= limits_.register_timeout)
@@ -1106,6 +1208,12 @@ std::string Rooms::prometheus() const
          metrics_.http_offers_answered_total);
   metric("http_offers_failed_total", "counter", "HTTP offers refused or unanswered.",
          metrics_.http_offers_failed_total);
+  metric("duplicate_probes_total", "counter",
+         "Registrations of a held client_id that pinged the connection holding it.",
+         metrics_.duplicate_probes_total);
+  metric("duplicate_replaced_total", "counter",
+         "Held client_ids given to a new registration: the holder did not answer the ping.",
+         metrics_.duplicate_replaced_total);
   if (cluster_) {
     metric("cluster_clients", "gauge", "Clients registered on every daemon of the cluster.",
            registered_ + remote_visible_);
