@@ -16,18 +16,22 @@ that stayed must take the new process as a new connection, not as a signaling hi
 On loopback through the real daemon. Usage: test_restart.py CASE [REPEAT]"""
 import os
 import re
+import select
 import signal
+import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_e2e import (Daemon, Gst, check_same, files, ok_exit, receiver, run_cases,  # noqa: E402
-                      sender, wait_count, wait_registered)
+from test_e2e import (STARTED, Daemon, Gst, check_same, files, ok_exit, receiver,  # noqa: E402
+                      run_cases, sender, wait_count, wait_registered)
 
 BOUND_S = 6.0      # restarted process started -> frames again (measured 1.5-3 s, loaded host)
 AFTER_S = 3.0      # frames must keep coming this long after
 MIN_FPS = 10       # of the 30 sent, in that time
 RESTART_AFTER = 0.5
+PROBE_S = 2.0      # the daemon's --duplicate-probe default: a silent holder keeps its id this long
 
 
 def frames(d, start=0, stop=None):
@@ -45,19 +49,74 @@ def frames(d, start=0, stop=None):
     return out
 
 
-def viewer(work, name, d, rdir):
+class Blackhole:
+    """A TCP relay to the daemon that can vanish: after cut() it forwards nothing either way and
+    closes nothing, so the daemon hears neither data nor a close (nor a FIN) from what goes
+    through it, whatever happens to the process at the other end: a pod whose network is gone."""
+
+    def __init__(self, d):
+        self.target = d.port
+        self.lsock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.lsock.getsockname()[1]
+        self.cut_off = self.closed = False
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+        STARTED.append(self)
+
+    @property
+    def ws(self):
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def _accept(self):
+        while True:
+            try:
+                a, _ = self.lsock.accept()
+                b = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                return
+            self.socks += [a, b]
+            threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, a, b):
+        other = {a: b, b: a}
+        try:
+            while not self.closed:
+                ready, _, _ = select.select([a, b], [], [], 0.05)
+                if self.cut_off:
+                    return  # both sockets stay open, unread: the daemon's ping goes unanswered
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        a.close()
+                        b.close()
+                        return
+                    other[s].sendall(data)
+        except OSError:
+            pass
+
+    def cut(self):
+        self.cut_off = True
+        time.sleep(0.1)  # a pump in its select() returns before forwarding more
+
+    def stop_quietly(self):
+        self.closed = True
+        for s in [self.lsock] + self.socks:
+            s.close()
+
+
+def viewer(work, name, d, rdir, ws=None):
     # `rtc. ! ...`: gst-launch links the first src pad rtcpeer adds, and only that one; a
     # syncing sink that drops late frames, as a video sink does.
     os.makedirs(rdir)
-    return Gst(work, name, f"rtcpeer name=rtc signaling={d.ws} room=rs peer-id=rx-rs "
+    return Gst(work, name, f"rtcpeer name=rtc signaling={ws or d.ws} room=rs peer-id=rx-rs "
                "rtc. ! queue ! videoconvert ! balldetect ! npypack ! multifilesink sync=true "
                f"max-lateness=20000000 location={rdir}/%06d.npy", {})
 
 
-def video_sender(work, name, d):
+def video_sender(work, name, d, ws=None):
     return Gst(work, name, "ballsrc mark=true ! video/x-raw,format=I420,width=320,height=240,"
                "framerate=30/1 ! queue ! rtc.video_0 rtcpeer name=rtc "
-               f"signaling={d.ws} room=rs peer-id=tx-rs wait-for-peers=1", {})
+               f"signaling={ws or d.ws} room=rs peer-id=tx-rs wait-for-peers=1", {})
 
 
 def frames_again(rdir, since, t0, timeout=25):
@@ -80,17 +139,23 @@ class Restarted:
     (r1 of the first receiver, r2 of a restarted one), and when frames came again."""
 
 
-def restart_case(work, make_rx, make_tx, restart, before_n, what):
+def restart_case(work, make_rx, make_tx, restart, before_n, what, vanish=False):
     """The shape every restart case shares: a daemon, a receiver (make_rx(work, name, d, rdir))
     and a sender (make_tx(work, name, d)); once r1 holds before_n files, the `restart` one
     ("rx" or "tx") is SIGKILLed and started again RESTART_AFTER s later; waits until files
-    arrive again (3 more in the directory that receives now) and returns a Restarted."""
+    arrive again (3 more in the directory that receives now) and returns a Restarted.
+    vanish: the killed one's signaling goes through a Blackhole (make_*(..., ws=URL)), cut just
+    before the kill, so the daemon never hears that connection close."""
     r = Restarted()
     r.d = Daemon(work).start()
     r.r1, r.r2 = os.path.join(work, "rx1"), os.path.join(work, "rx2")
-    r.rx = make_rx(work, "rx1", r.d, r.r1)
-    r.tx = make_tx(work, "tx1", r.d)
+    hole = Blackhole(r.d) if vanish else None
+    via = {"ws": hole.ws} if vanish else {}
+    r.rx = make_rx(work, "rx1", r.d, r.r1, **(via if restart == "rx" else {}))
+    r.tx = make_tx(work, "tx1", r.d, **(via if restart == "tx" else {}))
     wait_count(r.r1, before_n, 30, what)
+    if hole:
+        hole.cut()
     (r.rx if restart == "rx" else r.tx).stop(signal.SIGKILL)
     time.sleep(RESTART_AFTER)
     r.rdir = r.r2 if restart == "rx" else r.r1
@@ -124,6 +189,31 @@ def case_video_sender(work):
     assert more >= MIN_FPS * AFTER_S, f"{more} frames in {AFTER_S} s:\n{r.rx.text()[-3000:]}"
     # The new ballsrc counts from 0 again: these are the new process's frames.
     assert after and min(after) < before[-1] - 30, f"not the new sender's frames: {after[:5]}"
+    assert lost_lines(r.rx), "the viewer did not take the restart as a lost connection"
+    assert r.rx.proc.poll() is None and r.tx.proc.poll() is None, "a pipeline ended"
+
+
+def case_sender_vanished(work):
+    """The sender's signaling connection vanishes (no FIN reaches the daemon), then the sender
+    is SIGKILLed and restarted: the daemon pings the silent holder of tx-rs, drops it after its
+    2 s probe and registers the new process, which the viewer takes as a new connection. Before,
+    the new sender was refused as a duplicate until keep-alive dropped the old one (20-40 s)."""
+    # 150 frames first: the old ballsrc's numbers are then above the new one's for its first 5 s.
+    r = restart_case(work, viewer, video_sender, "tx", 150, "frames before the restart",
+                     vanish=True)
+    more = frames_after(r)
+    before, after = frames(r.r1, 0, r.at_kill), frames(r.r1, r.at_kill)
+    log = r.d.text()
+    print(f"sender restarted behind a vanished connection: frames again {r.resumed:.2f} s after "
+          f"the new process started; {more} frames in the {AFTER_S:.0f} s after; daemon: "
+          f"{[l for l in log.splitlines() if 'no answer to a ping' in l][:1]}; new sender: "
+          f"{[l for l in r.tx.text().splitlines() if 'duplicate' in l][:1]}")
+    assert "no answer to a ping" in log, f"the daemon did not replace the silent holder:\n{log[-3000:]}"
+    assert r.resumed <= BOUND_S + PROBE_S, (
+        f"frames again after {r.resumed:.2f} s (bound {BOUND_S} s + the {PROBE_S} s probe)")
+    assert more >= MIN_FPS * AFTER_S, f"{more} frames in {AFTER_S} s:\n{r.rx.text()[-3000:]}"
+    # The old process's frames only count on; the new ballsrc counts from 0 again.
+    assert after and min(after) < before[-1], f"not the new sender's frames: {after[:5]}"
     assert lost_lines(r.rx), "the viewer did not take the restart as a lost connection"
     assert r.rx.proc.poll() is None and r.tx.proc.poll() is None, "a pipeline ended"
 
@@ -198,7 +288,7 @@ def case_idle_hiccup(work):
 
 
 CASES = {"idle_hiccup": case_idle_hiccup, "video_sender": case_video_sender, "video_viewer": case_video_viewer,
-         "points_receiver": case_points_receiver}
+         "points_receiver": case_points_receiver, "sender_vanished": case_sender_vanished}
 
 
 def main():
