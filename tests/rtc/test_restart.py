@@ -218,6 +218,54 @@ def case_sender_vanished(work):
     assert r.rx.proc.poll() is None and r.tx.proc.poll() is None, "a pipeline ended"
 
 
+def hold_id(ws, room, cid, release):
+    """A live client (it answers the daemon's pings) registered as cid until release is set."""
+    import asyncio
+    import json
+    import websockets
+
+    async def run():
+        async with websockets.connect(ws) as c:
+            await c.send(json.dumps({"type": "register", "client_id": cid, "room_id": room}))
+            reply = json.loads(await c.recv())
+            assert reply["type"] == "registered", reply
+            while not release.is_set():
+                await asyncio.sleep(0.05)
+    t = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
+    t.start()
+    return t
+
+
+def case_id_held(work):
+    """A live connection holds the sender's id when it starts: the daemon refuses the sender
+    (a live holder is never replaced) and rtcpeer keeps registering again, with a warning that
+    says when, the delay doubling up to 4 s; once the holder leaves, the sender registers and
+    the viewer gets frames."""
+    d = Daemon(work).start()
+    rdir = os.path.join(work, "rx")
+    release = threading.Event()
+    holder = hold_id(d.ws, "rs", "tx-rs", release)
+    rx = viewer(work, "rx", d, rdir)
+    tx = video_sender(work, "tx", d)
+    again = re.compile(r"duplicate_client_id.*registering again in ([\d.]+) s")
+    deadline = time.monotonic() + 20
+    while len(again.findall(tx.text())) < 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    delays = [float(x) for x in again.findall(tx.text())]
+    assert len(delays) >= 5, f"refused {len(delays)} times in 20 s:\n{tx.text()[-3000:]}"
+    assert not os.listdir(rdir), "frames from a sender whose id was held"
+    release.set()
+    holder.join(5)
+    t0 = time.monotonic()
+    resumed = frames_again(rdir, 0, t0)
+    delays = [float(x) for x in again.findall(tx.text())]
+    print(f"id held by a live client: sender refused {len(delays)} times, registering again after "
+          f"{delays}; frames {resumed} s after the holder left")
+    assert delays == sorted(delays) and max(delays) <= 4.0, f"backoff not bounded: {delays}"
+    assert resumed is not None and resumed <= 4.0 + BOUND_S, f"frames after {resumed} s"
+    assert tx.proc.poll() is None, "the sender gave up"
+
+
 def case_video_viewer(work):
     r = restart_case(work, viewer, video_sender, "rx", 60, "frames before the restart")
     more = frames_after(r)
@@ -288,7 +336,8 @@ def case_idle_hiccup(work):
 
 
 CASES = {"idle_hiccup": case_idle_hiccup, "video_sender": case_video_sender, "video_viewer": case_video_viewer,
-         "points_receiver": case_points_receiver, "sender_vanished": case_sender_vanished}
+         "points_receiver": case_points_receiver, "sender_vanished": case_sender_vanished,
+         "id_held": case_id_held}
 
 
 def main():
