@@ -28,6 +28,16 @@ std::string fmt_seconds(std::chrono::milliseconds ms)
 }
 } // namespace
 
+namespace {
+bool valid_name(std::string_view s)
+{
+  return !s.empty() && s.size() <= proto::kMaxIdLength && proto::utf8_valid(s) &&
+      s.find('\0') == std::string_view::npos;
+}
+// Bounds the view of the other daemons, whatever they announce.
+constexpr std::size_t kMaxRemoteMembers = 1000000;
+} // namespace
+
 struct Rooms::Address {
   std::string ip;
   std::size_t connections = 0;
@@ -221,6 +231,7 @@ void Rooms::text(Handle h, std::string_view text, Time now)
   if (it == clients_.end() || it->second->closing) return;
   Client &c = *it->second;
   metrics_.messages_received_total++;
+  now_ = now;
   if (!probed_.empty()) alive(h, now);
 
   if (limits_.max_messages_per_second > 0) {
@@ -333,19 +344,11 @@ void Rooms::on_register(Client &c, proto::Register &reg, Time now)
        * it. It keeps the id if it is heard from in time (a live holder cannot be taken over);
        * else it is dropped and this registration goes ahead (end_probe). */
       Client &holder = *room->by_id.at(reg.client_id);
-      metrics_.duplicate_probes_total++;
-      probes_[key] = Probe{holder.handle, c.handle, now + limits_.duplicate_probe};
-      probed_[holder.handle] = key;
+      Probe p;
+      p.holder = holder.handle;
+      p.deadline = now + limits_.duplicate_probe;
       actions_.probes.push_back(holder.handle);
-      c.waiting = true;
-      c.claim_room = std::move(reg.room_id);
-      c.id = std::move(reg.client_id);
-      c.type = std::move(reg.client_type);
-      PC_LOG(Info, kModule,
-             "%s registers again in room %s from %s: pinging the connection holding the id (%s), "
-             "which keeps it if heard from within %s s",
-             c.id.c_str(), c.claim_room.c_str(), c.remote.c_str(), holder.remote.c_str(),
-             fmt_seconds(limits_.duplicate_probe).c_str());
+      start_probe(c, reg, std::move(p), holder.remote);
       return;
     }
     reply_error(c, code::kDuplicateId,
@@ -357,6 +360,17 @@ void Rooms::on_register(Client &c, proto::Register &reg, Time now)
   if (cluster_) {
     if (auto it = remote_.find(reg.room_id); it != remote_.end()) remote = &it->second;
     if (remote && remote->count(reg.client_id)) {
+      const RemoteMember &m = remote->at(reg.client_id);
+      if (limits_.duplicate_probe.count() > 0 && !m.hidden) {
+        // The holder's daemon probes it; the answer (alive, or the member's leave) comes back
+        // through Redis: a second allowance for those trips.
+        Probe p;
+        p.holder_instance = m.instance;
+        p.deadline = now + 2 * limits_.duplicate_probe;
+        cluster_->probe(m.instance, reg.room_id, reg.client_id, false);
+        start_probe(c, reg, std::move(p), "daemon " + m.instance);
+        return;
+      }
       reply_error(c, code::kDuplicateId,
                   "client_id \"" + reg.client_id + "\" is already in room \"" + reg.room_id +
                       "\" (on another daemon of the cluster)");
@@ -404,23 +418,101 @@ void Rooms::on_register(Client &c, proto::Register &reg, Time now)
                     std::move(reg.client_type));
 }
 
+void Rooms::start_probe(Client &c, proto::Register &reg, Probe p, const std::string &holder)
+{
+  metrics_.duplicate_probes_total++;
+  std::string key = reg.room_id + '\n' + reg.client_id;
+  p.newcomer = c.handle;
+  p.room = reg.room_id;
+  p.id = reg.client_id;
+  if (p.holder) probed_[p.holder] = key;
+  probes_[key] = std::move(p);
+  c.waiting = true;
+  c.claim_room = std::move(reg.room_id);
+  c.id = std::move(reg.client_id);
+  c.type = std::move(reg.client_type);
+  PC_LOG(Info, kModule,
+         "%s registers again in room %s from %s: probing the id's holder (%s), which keeps it if "
+         "heard from within %s s",
+         c.id.c_str(), c.claim_room.c_str(), c.remote.c_str(), holder.c_str(),
+         fmt_seconds(limits_.duplicate_probe).c_str());
+}
+
 void Rooms::alive(Handle h, Time now)
 {
   auto it = probed_.find(h);
   if (it == probed_.end()) return;
   std::string key = it->second;
-  end_probe(key, true, now);
+  end_probe(key, ProbeEnd::Alive, now);
 }
 
-void Rooms::end_probe(const std::string &key, bool holder_alive, Time now)
+bool Rooms::remote_probe(std::string_view inst, std::string_view room_name, std::string_view id,
+                         bool alive, Time now)
+{
+  if (!cluster_) return false;
+  if (!valid_name(inst) || !valid_name(room_name) || !valid_name(id))
+    return drop_remote("probe with an invalid instance, room or id");
+  if (inst == cluster_->instance()) return true;
+  std::string key = std::string(room_name) + '\n' + std::string(id);
+  auto pit = probes_.find(key);
+  if (alive) {
+    // Late (after our deadline) or never asked: nothing waits for it.
+    if (pit == probes_.end() || pit->second.holder || pit->second.holder_instance != inst)
+      return false;
+    end_probe(key, ProbeEnd::Alive, now);
+    return true;
+  }
+  if (!limits_.duplicate_probe.count()) return false; // the asker's deadline refuses it
+  auto rit = rooms_.find(key.substr(0, room_name.size()));
+  if (rit == rooms_.end()) return false; // its view is behind: our leave is on its way
+  auto hit = rit->second->by_id.find(std::string(id));
+  if (hit == rit->second->by_id.end()) return false;
+  // Already probed for someone else: one newcomer per id, the asker's deadline refuses it.
+  if (pit != probes_.end()) return true;
+  if (probes_.size() >= kMaxRemoteMembers) return drop_remote("too many probes");
+  Client &holder = *hit->second;
+  Probe p;
+  p.holder = holder.handle;
+  p.asker = std::string(inst);
+  p.room = std::string(room_name);
+  p.id = std::string(id);
+  p.deadline = now + limits_.duplicate_probe;
+  probed_[holder.handle] = key;
+  probes_[key] = std::move(p);
+  actions_.probes.push_back(holder.handle);
+  metrics_.duplicate_probes_total++;
+  PC_LOG(Info, kModule, "%s registers again in room %s on daemon %.*s: probing its holder (%s)",
+         holder.id.c_str(), holder.room->name.c_str(), (int)inst.size(), inst.data(),
+         holder.remote.c_str());
+  return true;
+}
+
+void Rooms::end_probe(std::string key, ProbeEnd how, Time now)
 {
   auto it = probes_.find(key);
   if (it == probes_.end()) return;
-  Probe p = it->second;
+  Probe p = std::move(it->second);
   probes_.erase(it);
   if (auto h = probed_.find(p.holder); h != probed_.end() && h->second == key) probed_.erase(h);
+  if (how == ProbeEnd::Alive && !p.asker.empty() && cluster_)
+    cluster_->probe(p.asker, p.room, p.id, true);
   auto nit = clients_.find(p.newcomer);
-  Client *n = nit == clients_.end() ? nullptr : nit->second.get();
+  Client *n = p.newcomer && nit != clients_.end() ? nit->second.get() : nullptr;
+  if (how == ProbeEnd::Silent && p.holder) {
+    auto hit = clients_.find(p.holder);
+    Client *h = hit == clients_.end() ? nullptr : hit->second.get();
+    if (h && h->registered && h->id == p.id && h->room->name == p.room) {
+      metrics_.duplicate_replaced_total++;
+      PC_LOG(Warning, kModule,
+             "%s (%s) in room %s: no answer to a ping within %s s; dropped, the id goes to the "
+             "new registration from %s",
+             h->id.c_str(), h->remote.c_str(), p.room.c_str(),
+             fmt_seconds(limits_.duplicate_probe).c_str(),
+             n ? n->remote.c_str() : ("daemon " + p.asker).c_str());
+      // A remote asker registers once our leave reaches it (the claim is freed first).
+      close(*h, kCloseReplaced, "silent; its client_id was registered again");
+    }
+  }
   if (!n || !n->waiting || n->closing) return;
   n->waiting = false;
   proto::Register reg;
@@ -428,24 +520,14 @@ void Rooms::end_probe(const std::string &key, bool holder_alive, Time now)
   reg.client_id = std::move(n->id);
   reg.client_type = std::move(n->type);
   n->id.clear();
-  if (holder_alive) {
+  if (how == ProbeEnd::Alive || how == ProbeEnd::Unanswered) {
     reply_error(*n, code::kDuplicateId,
                 "client_id \"" + reg.client_id + "\" is already in room \"" + reg.room_id +
-                    "\" (its connection answered)");
+                    (how == ProbeEnd::Alive
+                         ? "\" (its connection answered)"
+                         : "\" (on another daemon of the cluster, which did not let it go)"));
     strike(*n, now, code::kDuplicateId);
     return;
-  }
-  if (auto hit = clients_.find(p.holder); hit != clients_.end()) {
-    Client &h = *hit->second;
-    if (h.registered && h.id == reg.client_id && h.room->name == reg.room_id) {
-      metrics_.duplicate_replaced_total++;
-      PC_LOG(Warning, kModule,
-             "%s (%s) in room %s: no answer to a ping within %s s; dropped, the id goes to the "
-             "new registration from %s",
-             h.id.c_str(), h.remote.c_str(), reg.room_id.c_str(),
-             fmt_seconds(limits_.duplicate_probe).c_str(), n->remote.c_str());
-      close(h, kCloseReplaced, "silent; its client_id was registered again");
-    }
   }
   on_register(*n, reg, now); // the id is free now: the usual checks (room full, cluster claim)
 }
@@ -732,7 +814,7 @@ void Rooms::disconnect(Handle h, Time now)
   }
   clients_.erase(it);
   // A holder being probed is gone: the waiting newcomer gets its id now.
-  if (!probed.empty()) end_probe(probed, false, now);
+  if (!probed.empty()) end_probe(probed, ProbeEnd::Gone, now);
 }
 
 void Rooms::tick(Time now)
@@ -749,10 +831,12 @@ void Rooms::tick(Time now)
     else
       ++it;
   }
-  std::vector<std::string> silent;
+  now_ = now;
+  std::vector<std::pair<std::string, bool>> probes_due;
   for (auto &[key, p] : probes_)
-    if (now >= p.deadline) silent.push_back(key);
-  for (const std::string &key : silent) end_probe(key, false, now);
+    if (now >= p.deadline) probes_due.emplace_back(key, p.holder != 0);
+  for (auto &[key, local] : probes_due)
+    end_probe(key, local ? ProbeEnd::Silent : ProbeEnd::Unanswered, now);
   std::vector<Client *> idle;
   for (auto &[h, c] : clients_)
     if (!c->registered && !c->closing && now - c->connected >= limits_.register_timeout)
@@ -934,16 +1018,6 @@ bool Rooms::drop_remote(const char *why)
   return false;
 }
 
-namespace {
-bool valid_name(std::string_view s)
-{
-  return !s.empty() && s.size() <= proto::kMaxIdLength && proto::utf8_valid(s) &&
-      s.find('\0') == std::string_view::npos;
-}
-// Bounds the view of the other daemons, whatever they announce.
-constexpr std::size_t kMaxRemoteMembers = 1000000;
-} // namespace
-
 bool Rooms::remote_joined(std::string_view inst, std::string_view room_name, std::string_view id,
                           std::string_view type, bool hidden)
 {
@@ -996,6 +1070,10 @@ void Rooms::remote_left(std::string_view inst, std::string_view room_name, std::
   if (rit->second.empty()) remote_.erase(rit);
   PC_LOG(Info, kModule, "%s left room %.*s on daemon %.*s", cid.c_str(), (int)room_name.size(),
          room_name.data(), (int)inst.size(), inst.data());
+  // A local registration waiting for that holder's daemon to probe it: the id is free now.
+  if (auto p = probes_.find(std::string(room_name) + '\n' + cid);
+      p != probes_.end() && !p->second.holder && p->second.holder_instance == inst)
+    end_probe(std::string(p->first), ProbeEnd::Gone, now_);
   if (hidden) {
     auto a = remote_bridge_answerer_.find(std::string(room_name) + '\n' + cid);
     if (a != remote_bridge_answerer_.end()) {

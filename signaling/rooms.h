@@ -131,6 +131,11 @@ public:
   virtual void send(const std::string &instance, const std::string &room, const std::string &to,
                     const std::string &text) = 0;
   virtual void broadcast(const std::string &room, const std::string &text) = 0;
+  /* A duplicate id's holder on another daemon (see Rooms): alive=false asks that daemon to ping
+   * its client `id` (it answers alive=true if heard from, else drops it: the member's leave
+   * frees the id); arrives there as Rooms::remote_probe. */
+  virtual void probe(const std::string &instance, const std::string &room, const std::string &id,
+                     bool alive) = 0;
   virtual std::string prometheus() const = 0;
 };
 
@@ -185,6 +190,10 @@ public:
   // every local member of the room. False: invalid, dropped.
   bool remote_text(std::string_view instance, std::string_view room, std::string_view to,
                    std::string_view text, Time now);
+  // Another daemon asks us to probe our client `id` (alive=false), or says its client answered
+  // our request (alive=true). False: invalid or unexpected, dropped.
+  bool remote_probe(std::string_view instance, std::string_view room, std::string_view id,
+                    bool alive, Time now);
   // Outcome of claim(): ok, the registration completes; else duplicate_client_id.
   void claim_done(Handle client, std::string_view room, std::string_view id, bool ok, Time now);
   // A re-announcement found another daemon holding a local client's id: that client loses it.
@@ -227,7 +236,10 @@ private:
   void reply_error(Client &c, const char *code, std::string message);
   void strike(Client &c, Time now, const char *why);
   void on_register(Client &c, protocol::Register &reg, Time now);
-  void end_probe(const std::string &key, bool holder_alive, Time now);
+  enum class ProbeEnd { Alive, Silent, Gone, Unanswered };
+  struct Probe;
+  void start_probe(Client &c, protocol::Register &reg, Probe p, const std::string &holder);
+  void end_probe(std::string key, ProbeEnd how, Time now); // key by value: callers pass map keys
   void complete_register(Client &c, std::string room_id, std::string id, std::string type);
   void relay(Client &c, std::string_view raw, const protocol::Message &msg,
              const std::optional<std::string> &target, bool has_from, Time now);
@@ -265,8 +277,11 @@ private:
   std::unordered_map<std::string, Handle> claiming_; // room + '\n' + id -> registering client
   // Registrations of an id held by a connection that was pinged (room + '\n' + id): the holder
   // keeps the id if it is heard from by the deadline. One newcomer per id; others are refused.
+  // The holder is a local client (holder != 0) or on daemon holder_instance; the newcomer a
+  // local client (newcomer != 0) or a registration on daemon asker that asked us.
   struct Probe {
     Handle holder = 0, newcomer = 0;
+    std::string room, id, holder_instance, asker;
     Time deadline;
   };
   std::map<std::string, Probe> probes_;
@@ -274,6 +289,7 @@ private:
   // room + '\n' + a remote HTTP offer's virtual peer -> the local client it was offered to
   std::unordered_map<std::string, Handle> remote_bridge_answerer_;
   std::uint64_t cluster_dropped_ = 0;
+  Time now_{}; // of the last event that had a time: for the events from the cluster that have none
   Time last_drop_log_{};
   ClusterLink *cluster_ = nullptr;
   void offer_settled(Bridge &b);
