@@ -1070,10 +1070,6 @@ void Rooms::remote_left(std::string_view inst, std::string_view room_name, std::
   if (rit->second.empty()) remote_.erase(rit);
   PC_LOG(Info, kModule, "%s left room %.*s on daemon %.*s", cid.c_str(), (int)room_name.size(),
          room_name.data(), (int)inst.size(), inst.data());
-  // A local registration waiting for that holder's daemon to probe it: the id is free now.
-  if (auto p = probes_.find(std::string(room_name) + '\n' + cid);
-      p != probes_.end() && !p->second.holder && p->second.holder_instance == inst)
-    end_probe(std::string(p->first), ProbeEnd::Gone, now_);
   if (hidden) {
     auto a = remote_bridge_answerer_.find(std::string(room_name) + '\n' + cid);
     if (a != remote_bridge_answerer_.end()) {
@@ -1099,6 +1095,11 @@ void Rooms::remote_left(std::string_view inst, std::string_view room_name, std::
     else
       finish_bridge(*b, 503, "answering peer \"" + cid + "\" left before answering");
   }
+  // A local registration waiting for that holder's daemon to probe it: the id is free now
+  // (last, so that the room hears peer_left before the newcomer's peer_joined).
+  if (auto p = probes_.find(std::string(room_name) + '\n' + cid);
+      p != probes_.end() && !p->second.holder && p->second.holder_instance == inst)
+    end_probe(std::string(p->first), ProbeEnd::Gone, now_);
 }
 
 void Rooms::remote_gone(std::string_view inst)
