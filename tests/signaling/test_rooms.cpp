@@ -634,7 +634,8 @@ void test_duplicate_probe()
   t.expect_silence();
   // And the newcomer holds the id for real: relayed with from_id "a".
   t.send(5, R"({"type":"offer","target_id":"b","sdp":{"type":"offer","sdp":"v=0"}})");
-  g_assert_cmpstr(std::get<Sdp>(t.take_one(2)).from_id->c_str(), ==, "a");
+  Message relayed = t.take_one(2);
+  g_assert_cmpstr(std::get<Sdp>(relayed).from_id->c_str(), ==, "a");
   g_assert_cmpuint(t.rooms.metrics().duplicate_probes_total, ==, 2);
   g_assert_cmpuint(t.rooms.metrics().duplicate_replaced_total, ==, 1);
 
@@ -643,7 +644,8 @@ void test_duplicate_probe()
   t.send(6, kRegA);
   t.disconnect(5);
   g_assert_true(std::holds_alternative<PeerLeft>(t.take(2).at(0)));
-  g_assert_cmpstr(std::get<Registered>(t.take_one(6)).client_id.c_str(), ==, "a");
+  Message reg6 = t.take_one(6);
+  g_assert_cmpstr(std::get<Registered>(reg6).client_id.c_str(), ==, "a");
   // The newcomer leaves during the probe: the holder keeps its id and nobody hears of it.
   t.connect(7);
   t.send(7, kRegA);
