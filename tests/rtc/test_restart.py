@@ -260,7 +260,7 @@ def case_id_held(work):
     resumed = frames_again(rdir, 0, t0)
     delays = [float(x) for x in again.findall(tx.text())]
     print(f"id held by a live client: sender refused {len(delays)} times, registering again after "
-          f"{delays}; frames {resumed:.2f} s after the holder left")
+          f"{delays}; frames {resumed if resumed is None else round(resumed, 2)} s after the holder left")
     assert delays == sorted(delays) and max(delays) <= 4.0, f"backoff not bounded: {delays}"
     assert resumed is not None and resumed <= 4.0 + BOUND_S, f"frames after {resumed} s"
     assert tx.proc.poll() is None, "the sender gave up"
