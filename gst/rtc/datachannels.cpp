@@ -450,6 +450,9 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
   auto *p = self->priv;
   {
     std::lock_guard lk(p->lock);
+    // Before `open`: the sending thread may take the channel at once (flush_resume's wait).
+    if (state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN && !cs->open)
+      cs->open_us = g_get_monotonic_time();
     cs->open = state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN;
     if (cs->open) cs->ever_open = true;
   }
@@ -461,7 +464,6 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
     gint retransmits = -1, lifetime = -1;
     g_object_get(ch, "ordered", &ordered, "max-retransmits", &retransmits, "max-packet-lifetime",
                  &lifetime, nullptr);
-    cs->open_us = g_get_monotonic_time();
     if (cs->acks_out) // from the context thread: webrtcbin may hold the channel's lock here
       run_async(self, [self, ref = std::make_shared<ChannelRef>(ch)] { keep_acking(self, ref); });
     if (cs->resume && !cs->resuming.exchange(true))
@@ -1051,7 +1053,8 @@ static bool flush_resume(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelStat
   auto wait_us = std::chrono::duration_cast<std::chrono::microseconds>(kResumeWait).count();
   while (!cs->ack_seen) {
     if (cs->gone_flag || !cs->open || is_flushing(p)) return true;
-    if (g_get_monotonic_time() - cs->open_us > wait_us) {
+    gint64 opened = cs->open_us;
+    if (opened && g_get_monotonic_time() - opened > wait_us) {
       abandon_resume(self, cs);
       return true;
     }
@@ -1282,7 +1285,7 @@ static Undelivered send_again_first(GstRtcPeer *self)
   auto deadline = std::chrono::steady_clock::now() + kResendWait;
   Undelivered u;
   while (!is_flushing(p)) {
-    std::vector<GstWebRTCDataChannel *> chans;
+    std::vector<GstWebRTCDataChannel *> chans, connecting;
     std::vector<GstElement *> bins;
     std::set<std::string> labels;
     {
@@ -1290,9 +1293,9 @@ static Undelivered send_again_first(GstRtcPeer *self)
       for (auto &[label, sink] : p->data_sinks) labels.insert(label);
       for (auto &[id, s] : p->sessions)
         for (auto &[label, ch] : s->send_channels)
-          if (auto *cs = channel_state(ch); cs && cs->resume && cs->open && labels.count(label)) {
-            chans.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(ch)));
-            bins.push_back(GST_ELEMENT(gst_object_ref(s->webrtc)));
+          if (auto *cs = channel_state(ch); cs && cs->resume && labels.count(label)) {
+            (cs->open ? chans : connecting).push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(ch)));
+            if (cs->open) bins.push_back(GST_ELEMENT(gst_object_ref(s->webrtc)));
           }
     }
     for (size_t i = 0; i < chans.size(); i++) {
@@ -1303,6 +1306,14 @@ static Undelivered send_again_first(GstRtcPeer *self)
       gst_object_unref(bins[i]);
     }
     u = {};
+    // A new connection still coming up (its channel not open yet) with messages for it (if it
+    // never opens, they are counted with that channel).
+    guint64 connecting_n = 0;
+    for (auto *ch : connecting) {
+      auto *cs = channel_state(ch);
+      connecting_n += cs->ever_open ? 0 : resume_waiting(cs);
+      gst_object_unref(ch);
+    }
     {
       std::lock_guard rl(p->resend_lock);
       for (auto &[key, r] : p->resends) {
@@ -1314,7 +1325,7 @@ static Undelivered send_again_first(GstRtcPeer *self)
               " not acknowledged on a lost connection, waiting for a new one; ";
       }
     }
-    if (!u.lost || std::chrono::steady_clock::now() >= deadline) break;
+    if ((!u.lost && !connecting_n) || std::chrono::steady_clock::now() >= deadline) break;
     nap(p, 20ms);
   }
   return u;
