@@ -10,7 +10,7 @@ that stayed must take the new process as a new connection, not as a signaling hi
 - points_receiver: the points receiver is restarted; the new one gets the stream within BOUND_S:
   every message from the first the old process had not acknowledged on, once, in order,
   byte-identical (the sender sends those again on the new connection); duplicates only among
-  what the old process had received but not yet acknowledged (at most DUP_BOUND).
+  what the old process had received but not yet acknowledged (at most 4).
 - idle_hiccup: not a restart (the daemon restarted under an idle connection): the connection is
   kept and nothing is lost.
 
@@ -31,9 +31,6 @@ BOUND_S = 6.0      # restarted process started -> frames again (measured 1.5-3 s
 AFTER_S = 3.0      # frames must keep coming this long after
 MIN_FPS = 10       # of the 30 sent, in that time
 RESTART_AFTER = 0.5
-# Messages the old receiver got but had not acknowledged when it was killed: it acknowledges
-# within 50 ms (2 messages at 40 Hz), plus one on its way each way.
-DUP_BOUND = 4
 
 
 def frames(d):
@@ -156,6 +153,9 @@ def case_points_receiver(work):
     time.sleep(1.5)
     sent = files(sdir)
     got1, got2 = files(r1), files(r2)
+    # Messages the old receiver got but had not acknowledged when it was killed: it acknowledges
+    # within 50 ms (2 messages at 40 Hz), plus one on its way each way.
+    dup_bound = 4
     # A file SIGKILL cut short is not a delivered message.
     got1 = [m for m in got1 if m in set(sent)]
     it = iter(sent)
@@ -179,7 +179,7 @@ def case_points_receiver(work):
     assert got2 == sent[first:], (
         f"the new receiver did not get every message from {first} on, once, in order: "
         f"{len(got2)} of {n - first}")
-    assert dups <= DUP_BOUND, f"{dups} duplicates (bound {DUP_BOUND})"
+    assert dups <= dup_bound, f"{dups} duplicates (bound {dup_bound})"
     assert sum(lost) == 0, f"tx reported {sum(lost)} messages as possibly lost"
     assert rc == 0, f"tx exited {rc}:\n{text[-3000:]}"
 
