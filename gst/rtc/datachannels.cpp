@@ -1334,15 +1334,8 @@ static Undelivered send_again_first(GstRtcPeer *self)
 void drain_channels(GstRtcPeer *self)
 {
   auto *p = self->priv;
-  auto waiting = send_again_first(self);
+  Undelivered not_resent; // waiting for a new connection at the end
   std::vector<GstWebRTCDataChannel *> channels;
-  {
-    std::lock_guard lk(p->lock);
-    for (auto &[id, s] : p->sessions)
-      for (auto &[label, ch] : s->send_channels)
-        if (p->data_sinks.count(label))
-          channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(ch)));
-  }
   // First everything out of webrtcbin and, from a peer that acknowledges, acknowledged, for as
   // long as each peer makes progress (a narrow link drains megabytes slowly; through a burst of
   // losses SCTP retransmits after up to a minute); a channel without progress is given up on
@@ -1369,37 +1362,60 @@ void drain_channels(GstRtcPeer *self)
   auto drain_start = std::chrono::steady_clock::now(), progress = drain_start;
   std::vector<Drain> drains;
   guint64 at_start = 0;
-  for (auto *ch : channels)
-    if (auto *cs = channel_state(ch)) {
-      drains.push_back({ch, cs, G_MAXUINT64, cs->acked, drain_start});
-      if (cs->open && live(ch)) at_start += buffered_amount(ch);
+  /* A connection lost while draining (its path, or the peer restarted) leaves what it had not had
+   * acknowledged for the peer's new connection: then again, on that one (a few times at most). */
+  for (int round = 0;; round++) {
+    not_resent = send_again_first(self);
+    {
+      std::lock_guard lk(p->lock);
+      for (auto &[id, s] : p->sessions)
+        for (auto &[label, ch] : s->send_channels)
+          if (p->data_sinks.count(label))
+            channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(ch)));
     }
-  while (!is_flushing(p)) {
-    bool waiting = false;
-    auto now = std::chrono::steady_clock::now();
+    auto round_start = std::chrono::steady_clock::now();
+    for (auto *ch : channels)
+      if (auto *cs = channel_state(ch)) {
+        drains.push_back({ch, cs, G_MAXUINT64, cs->acked, round_start});
+        if (cs->open && live(ch) && round == 0) at_start += buffered_amount(ch);
+      }
+    while (!is_flushing(p)) {
+      bool waiting = false;
+      auto now = std::chrono::steady_clock::now();
+      for (auto &d : drains) {
+        if (d.done) continue;
+        guint64 amount = buffered_amount(d.ch), acked = d.cs->acked;
+        if (!d.cs->open || !live(d.ch) || (amount == 0 && (!d.cs->ack_seen || fully_acked(d.cs)))) {
+          d.done = true;
+          progress = std::max(progress, now);
+          continue;
+        }
+        d.longest = std::max(d.longest, now - d.progress);
+        if (amount < d.least || acked > d.acked) {
+          d.least = std::min(d.least, amount);
+          d.acked = acked;
+          d.progress = now;
+          progress = std::max(progress, now);
+        }
+        if (stalled(d.cs, now - d.progress)) {
+          d.done = d.stalled = true;
+          continue;
+        }
+        waiting = true;
+      }
+      if (!waiting) break;
+      nap(p, 20ms);
+    }
+    bool handed_on = false;
     for (auto &d : drains) {
-      if (d.done) continue;
-      guint64 amount = buffered_amount(d.ch), acked = d.cs->acked;
-      if (!d.cs->open || !live(d.ch) || (amount == 0 && (!d.cs->ack_seen || fully_acked(d.cs)))) {
-        d.done = true;
-        progress = std::max(progress, now);
-        continue;
-      }
-      d.longest = std::max(d.longest, now - d.progress);
-      if (amount < d.least || acked > d.acked) {
-        d.least = std::min(d.least, amount);
-        d.acked = acked;
-        d.progress = now;
-        progress = std::max(progress, now);
-      }
-      if (stalled(d.cs, now - d.progress)) {
-        d.done = d.stalled = true;
-        continue;
-      }
-      waiting = true;
+      std::lock_guard lk(d.cs->send_mu);
+      handed_on |= d.cs->carry_to && d.cs->carried > 0;
     }
-    if (!waiting) break;
-    nap(p, 20ms);
+    if (!handed_on || round >= 3 || is_flushing(p)) break;
+    GST_INFO_OBJECT(self, "a connection was lost while draining: draining its new one");
+    for (auto *ch : channels) gst_object_unref(ch);
+    channels.clear();
+    drains.clear();
   }
   for (auto &d : drains) {
     guint64 unconfirmed = unconfirmed_messages(d.cs, buffered_amount(d.ch));
@@ -1424,8 +1440,8 @@ void drain_channels(GstRtcPeer *self)
   }
   auto lost = count_undelivered(to_stalled);
   auto given_up = count_undelivered(to_live, false); // only what was given up while sending
-  lost.lost += given_up.lost + waiting.lost;
-  lost.detail += given_up.detail + waiting.detail;
+  lost.lost += given_up.lost + not_resent.lost;
+  lost.detail += given_up.detail + not_resent.detail;
   report_lost(self, lost);
   if (auto gone = count_undelivered(to_gone); gone.lost)
     GST_ELEMENT_WARNING(self, RESOURCE, WRITE,

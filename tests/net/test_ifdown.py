@@ -9,6 +9,7 @@ d1 comes up, d0 is deleted mid-stream.
 - points: the stream must go on within BOUND_S, and the receiver must get every message sent,
   once each, in order, byte-identical: tx sends what the dead connection had not had
   acknowledged again on the new one, and rx, the same process, skips those it had received.
+- points_eos: the same, with the sender at its end of stream while the path is dead.
 - video: a video-only session (no data channel: nothing but RTP and RTCP on the path); the
   viewer's `rtc. ! ...` links the first video pad only, and frames must come out of it again
   within VIDEO_BOUND_S and keep coming, later frames than before.
@@ -19,7 +20,7 @@ d1 comes up, d0 is deleted mid-stream.
 
 - video_answerer: the same with a role=answerer viewer linking `rtc.video_0`.
 
-Usage: test_ifdown.py [points|video|video_answerer|browser|browser_firefox]   (default: all, each in its own namespace)"""
+Usage: test_ifdown.py [points|points_eos|video|video_answerer|browser|browser_firefox]   (default: all, each in its own namespace)"""
 import json
 import os
 import re
@@ -67,13 +68,13 @@ def namespace_setup():
     iface("d0", "10.77.0.1/24")
 
 
-def case_points(work):
+def case_points(work, n=N):
     namespace_setup()
     os.makedirs(os.path.join(work, "a"))
     daemon = Daemon(os.path.join(work, "a")).start()
     rx = tx = None
     try:
-        rx, tx, rdir, sdir = points_pair(work, daemon.ws, daemon.ws, "ifdown", N, {})
+        rx, tx, rdir, sdir = points_pair(work, daemon.ws, daemon.ws, "ifdown", n, {})
         # Past the start (the messages held until the channel opened arrive in a burst): in a
         # steady stream, what is counted beyond the lost ones is the last 0.5 s.
         wait_count(rdir, 120, 30, "before the interface change")
@@ -108,7 +109,7 @@ def case_points(work):
               f"sent {len(sent)}, delivered {len(got)} ({len(missing)} missing, {dups} "
               f"duplicates); tx sent again: {again} (count, from); rx skipped {skipped}; "
               f"reported possibly lost {sum(lost)} ({len(lost)} warning(s)); tx rc {rc}")
-        assert len(sent) == N, f"tx sent {len(sent)} of {N}"
+        assert len(sent) == n, f"tx sent {len(sent)} of {n}"
         assert lost, "tx did not notice the dead path (the test did not test a rebuild)"
         assert again, f"tx sent nothing again on the new connection:\n{text[-3000:]}"
         assert resumed <= BOUND_S, f"the stream resumed after {resumed:.2f} s (bound {BOUND_S} s)"
@@ -122,6 +123,12 @@ def case_points(work):
             if p:
                 p.stop()
         daemon.kill()
+
+
+def case_points_eos(work):
+    """The same with the sender's end of stream 0.4 s after d0 went, before the dead path is
+    noticed: its drain waits for the new connection and sends what the old one left there."""
+    case_points(work, n=150)
 
 
 def frames(d):
@@ -338,7 +345,7 @@ def case_browser_firefox(work):
     return case_browser(work, "firefox")
 
 
-CASES = {"points": case_points, "video": case_video, "video_answerer": case_video_answerer,
+CASES = {"points": case_points, "points_eos": case_points_eos, "video": case_video, "video_answerer": case_video_answerer,
          "browser": case_browser, "browser_firefox": case_browser_firefox}
 
 
