@@ -876,13 +876,15 @@ static bool wait_for_room(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelSta
   guint64 amount = buffered_amount(ch);
   unconfirmed_messages(cs, amount); // forgets what arrived: the record stays small
   if (amount <= kHighWater && kept_unacked(cs) <= kKeepLimit) return true;
+  // Waiting only for acknowledgements: the queue need not drain to low water as well.
+  guint64 water = amount > kHighWater ? kLowWater : kHighWater;
   auto since = std::chrono::steady_clock::now(), progress = since;
   guint64 least = amount, acked = cs->acked;
   while (true) {
     if (is_flushing(p) || !cs->open || cs->gone_flag) return false;
     amount = buffered_amount(ch);
     guint64 kept = kept_unacked(cs);
-    if (amount <= kLowWater && kept <= kKeepLimit) {
+    if (amount <= water && kept <= kKeepLimit) {
       cs->saturated = false;
       return true;
     }
