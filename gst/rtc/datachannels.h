@@ -170,7 +170,7 @@ struct ChannelState {
   // (the SCTP receive thread only, under in->mu).
   std::shared_ptr<InStream> in;
   ackproto::Cursor cursor;
-  guint64 skipped = 0;
+  guint64 skipped = 0; // duplicates dropped (for the debugger)
   bool warned_resume = false;
   ~ChannelState();
 };
@@ -237,13 +237,14 @@ void warn_unconfirmed(GstRtcPeer *self, const std::string &peer,
                       const std::vector<GstWebRTCDataChannel *> &channels, const std::string &why);
 /* A session is removed (remove_session, first): its channels send nothing more; with `keep` (a
  * new connection to the peer is coming: lost path, restart) each of our channels towards a peer
- * that acknowledges leaves what it has not had acknowledged for the next channel of its label.
- * Without `keep` the peer is gone: what waited for its new connection is counted in a warning
- * (`why`) and dropped, and what we knew of its streams is forgotten. */
+ * that acknowledges leaves what it has not had acknowledged for the next channel of its label
+ * (without, the peer is gone: remove_session then calls forget_peer). */
 void hand_over_channels(GstRtcPeer *self, const std::string &peer,
                         const std::vector<GstWebRTCDataChannel *> &channels, bool keep,
                         const std::string &why);
-// The peer is gone for good (it left while its connection was being made again): as above.
+/* The peer is gone for good (removed without a new connection coming, or it left while one was
+ * being made; "": every peer, when stopping): what waited for its new connection is counted in a
+ * warning (`why`) and dropped, and what we knew of the streams it sent us is forgotten. */
 void forget_peer(GstRtcPeer *self, const std::string &peer, const std::string &why);
 
 } // namespace pointcast::rtc
