@@ -407,7 +407,10 @@ void remove_session(GstRtcPeer *self, const std::string &peer, const std::string
   }
   p->cond.notify_all();
   GST_INFO_OBJECT(self, "removing peer '%s': %s", peer.c_str(), reason.c_str());
+  // A new connection is coming (keep_srcs): it gets what these channels had not confirmed.
+  hand_over_channels(self, peer, channels, s->keep_srcs, reason);
   warn_unconfirmed(self, peer, channels, reason);
+  if (!s->keep_srcs) forget_peer(self, peer, reason);
   cancel_timeout(self, &s->gather_timer);
   cancel_timeout(self, &s->left_timer);
   cancel_timeout(self, &s->watch_timer);
@@ -474,6 +477,7 @@ void remove_all_sessions(GstRtcPeer *self)
   ASSERT_CTX(self);
   for (auto &s : all_sessions(self)) remove_session(self, s->id, "shutting down");
   release_parked_media(self, ""); // of peers whose new connection was not made yet
+  forget_peer(self, "", "shutting down");
 }
 
 /* Without this a peer that announced a large message, sent most of it and went silent kept what
@@ -798,6 +802,7 @@ SignallerEvents make_events(GstRtcPeer *self)
     auto s = find_session(self, peer);
     if (!s) {
       release_parked_media(self, peer); // its connection was lost and not made again
+      forget_peer(self, peer, "the peer left");
       return;
     }
     if (!s->connected) {
