@@ -182,6 +182,37 @@ GST_START_TEST(test_lost_frame_is_not_filled)
 }
 GST_END_TEST;
 
+/* rtpulpfecenc gives a frame of k packets k FEC packets (percentage=100), each protecting a slice
+ * of it: only the first one's SN base is the frame's first packet. A lost start of a frame, with
+ * the FEC packet of that slice lost too, was filled as "FEC" from the next slice's base: no
+ * retransmission was asked for, and the frame (here the 3-packet ones; in a run, a keyframe)
+ * never decoded. */
+GST_START_TEST(test_lost_frame_start_is_not_filled)
+{
+  auto stream = encode(12);
+  int cases = 0;
+  for (size_t i = 10; i + 6 < stream.size(); i++) {
+    // A 3-packet frame: three media packets, then its three FEC packets.
+    bool frame3 = !is_fec(stream[i]) && !is_fec(stream[i + 1]) && !is_fec(stream[i + 2]) &&
+        (stream[i + 2][1] & 0x80) && is_fec(stream[i - 1]) && is_fec(stream[i + 3]) &&
+        is_fec(stream[i + 4]) && is_fec(stream[i + 5]);
+    if (!frame3) continue;
+    // Its first packet and the FEC packet of the first slice lost.
+    auto res = feed(stream, {i, i + 3});
+    for (auto &f : res.fills)
+      fail_unless(seq_of(f) != seq_of(stream[i]), "the frame's first packet (seqnum %u) was filled",
+                  seq_of(stream[i]));
+    // The lost FEC packet is filled all the same (it lies between the frame's last packet and
+    // the next frame's first).
+    bool filled = false;
+    for (auto &f : res.fills) filled |= seq_of(f) == seq_of(stream[i + 3]);
+    fail_unless(filled, "the lost FEC packet %u was not filled", seq_of(stream[i + 3]));
+    cases++;
+  }
+  fail_unless(cases >= 2);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_level_follows_loss)
 {
   fail_unless_equals_int(ulpfec::percentage_for_loss(0), 0);
@@ -193,10 +224,10 @@ GST_START_TEST(test_level_follows_loss)
   fail_unless_equals_int(ulpfec::percentage_for_loss(0.3, 20), 91);  // 18 of 20
   ulpfec::LossMeter m;
   int64_t t = 0;
-  for (int i = 0; i < 10; i++, t += 50'000) m.add(t, 3, 0);
-  fail_unless_equals_int(m.percentage(), 0); // the first second: none (ulpfec.h)
-  for (int i = 0; i < 20; i++, t += 50'000) m.add(t, 3, 0);
+  m.add(t, 3, 0);
   fail_unless_equals_int(m.percentage(), 100); // before the loss is known: one FEC a frame
+  for (int i = 0; i < 30; i++, t += 50'000) m.add(t, 3, 0);
+  fail_unless_equals_int(m.percentage(), 100);               // still, 1.5 s in
   for (int i = 0; i < 200; i++, t += 50'000) m.add(t, 3, 0); // 10 s clean
   fail_unless_equals_int(m.percentage(), 0);
   m.add(t, 10, 1); // one loss: protection within this feedback
@@ -216,6 +247,7 @@ static Suite *ulpfec_suite()
   tcase_add_test(tc, test_two_losses_in_one_frame);
   tcase_add_test(tc, test_lost_fec_packet_is_filled);
   tcase_add_test(tc, test_lost_frame_is_not_filled);
+  tcase_add_test(tc, test_lost_frame_start_is_not_filled);
   tcase_add_test(tc, test_level_follows_loss);
   suite_add_tcase(s, tc);
   return s;
