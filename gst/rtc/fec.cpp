@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 
 GST_DEBUG_CATEGORY_STATIC(fec_debug);
 #undef GST_CAT_DEFAULT
@@ -131,7 +132,46 @@ struct RecvTap {
   int media_pt = -1; // the stream's; FEC packets are told apart by their shape (looks_like_fec)
   std::atomic<guint64> recovered{0};
   std::atomic<guint64> dropped{0}; // FEC packets kept from rtpptdemux (on_jitterbuffer_out)
+  bool codec_known = false;        // the src pad's thread only (learn_codec)
 };
+
+/* The media's encoding, from the caps of rtpptdemux's src pad for it (set from the payload-type
+ * map when its first packet went by): VP8 lets Recovery tell a frame's first packet
+ * (ulpfec.h). Read here, in the jitterbuffer's src thread, which is the one pushing into
+ * rtpptdemux, and not asked from rtpbin (see looks_like_fec). */
+void learn_codec(RecvTap *t, GstPad *src)
+{
+  int pt;
+  {
+    std::lock_guard lk(t->lock);
+    pt = t->media_pt;
+  }
+  GstPad *peer = pt >= 0 ? gst_pad_get_peer(src) : nullptr;
+  GstElement *demux = peer ? gst_pad_get_parent_element(peer) : nullptr;
+  if (peer) gst_object_unref(peer);
+  if (!demux) return;
+  std::string enc;
+  GstIterator *it = gst_element_iterate_src_pads(demux);
+  GValue v = G_VALUE_INIT;
+  while (enc.empty() && gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    if (GstCaps *caps = gst_pad_get_current_caps(GST_PAD(g_value_get_object(&v)))) {
+      const GstStructure *st = gst_caps_get_structure(caps, 0);
+      int p = -1;
+      const char *name = gst_structure_get_string(st, "encoding-name");
+      if (gst_structure_get_int(st, "payload", &p) && p == pt && name) enc = name;
+      gst_caps_unref(caps);
+    }
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+  gst_object_unref(demux);
+  if (enc.empty()) return;
+  t->codec_known = true;
+  std::lock_guard lk(t->lock);
+  t->rec.set_vp8(!g_ascii_strcasecmp(enc.c_str(), "VP8"));
+  GST_DEBUG_OBJECT(t->jb, "media payload type %d is %s", pt, enc.c_str());
+}
 
 thread_local bool injecting = false;
 
@@ -214,9 +254,10 @@ bool is_fec_packet(RecvTap *t, GstBuffer *buf)
   return fec;
 }
 
-GstPadProbeReturn on_jitterbuffer_out(GstPad *, GstPadProbeInfo *info, gpointer user_data)
+GstPadProbeReturn on_jitterbuffer_out(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
   RecvTap *t = static_cast<std::shared_ptr<RecvTap> *>(user_data)->get();
+  if (!t->codec_known) learn_codec(t, pad);
   if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
     if (!is_fec_packet(t, GST_PAD_PROBE_INFO_BUFFER(info))) return GST_PAD_PROBE_OK;
     GST_LOG_OBJECT(t->jb, "FEC packet dropped after the jitterbuffer");

@@ -67,7 +67,15 @@ std::vector<Packet> Recovery::media(const uint8_t *data, size_t size, std::vecto
   store(seq, data, size);
   note_frame(media_[seq]);
   auto out = resolve();
+  if (fills && vp8_start(media_[seq])) fill_lost_fec(seq, *fills);
   if (fills && (data[1] & 0x80)) {
+    for (uint16_t b = uint16_t(seq + 2); b != uint16_t(seq + 9); b++) {
+      auto it = media_.find(b);
+      if (it != media_.end() && vp8_start(it->second)) {
+        fill_between(seq, b, *fills);
+        break;
+      }
+    }
     for (auto &f : seen_)
       if (seq_diff(f.base, seq) > 0 && seq_diff(f.base, seq) <= 8 && frame_start(f)) {
         fill_between(seq, f.base, *fills);
@@ -93,6 +101,24 @@ bool Recovery::frame_start(const Seen &f) const
   if (f.seq == uint16_t(f.last + 1) && seq_diff(f.last, f.base) < 47) return true;
   auto m = media_.find(uint16_t(f.seq - 1));
   return m != media_.end() && (m->second[1] & 0x80) && seq_diff(f.last, f.base) < 47;
+}
+
+// The VP8 payload descriptor's PictureID (RFC 7741 4.2), + 0x10000 when 15 bits; -1: none.
+int Recovery::vp8_picture_id(const Packet &p) const
+{
+  size_t off = 0, len = 0;
+  if (!vp8_ || !payload_of(p.data(), p.size(), off, len) || len < 3) return -1;
+  const uint8_t *d = p.data() + off;
+  if (!(d[0] & 0x80) || !(d[1] & 0x80)) return -1;           // X, then I
+  if (!(d[2] & 0x80)) return d[2];                           // 7 bits
+  return len < 4 ? -1 : 0x10000 | (d[2] & 0x7f) << 8 | d[3]; // M: 15 bits
+}
+
+bool Recovery::vp8_start(const Packet &p) const
+{
+  size_t off = 0, len = 0;
+  if (!vp8_ || !payload_of(p.data(), p.size(), off, len) || !len) return false;
+  return (p[off] & 0x10) && !(p[off] & 0x07); // S, PID 0
 }
 
 // The frame rate in RTP time, from the timestamps of consecutive frames' last packets.
@@ -132,14 +158,22 @@ void Recovery::fill_lost_fec(uint16_t base, std::vector<Packet> &fills)
 void Recovery::fill_between(uint16_t marker, uint16_t base, std::vector<Packet> &fills)
 {
   auto m = media_.find(marker), b = media_.find(base);
-  if (m == media_.end() || b == media_.end() || intervals_.size() < 3) return;
+  if (m == media_.end() || b == media_.end()) return;
   const Packet &prev = m->second;
   if (!(prev[1] & 0x80)) return;
-  std::vector<uint32_t> sorted(intervals_.begin(), intervals_.end());
-  std::sort(sorted.begin(), sorted.end());
-  uint32_t interval = sorted[sorted.size() / 2];
-  uint32_t gap = rd32(b->second.data() + 4) - rd32(prev.data() + 4);
-  if (gap > interval + interval / 2) return;
+  // VP8 picture IDs say whether a frame lies in between (an encoder's skipped frame does not).
+  int pm = vp8_picture_id(prev), pb = vp8_picture_id(b->second);
+  if (pm >= 0 && pb >= 0) {
+    int mod = pm & 0x10000 ? 0x8000 : 0x80;
+    if ((pm & 0x10000) != (pb & 0x10000) || ((pm & 0xffff) + 1) % mod != (pb & 0xffff)) return;
+  } else {
+    if (intervals_.size() < 3) return;
+    std::vector<uint32_t> sorted(intervals_.begin(), intervals_.end());
+    std::sort(sorted.begin(), sorted.end());
+    uint32_t interval = sorted[sorted.size() / 2];
+    uint32_t gap = rd32(b->second.data() + 4) - rd32(prev.data() + 4);
+    if (gap > interval + interval / 2) return;
+  }
   std::vector<uint16_t> missing;
   for (uint16_t x = uint16_t(marker + 1); x != base; x++) {
     if (media_.count(x)) return;

@@ -41,6 +41,11 @@ public:
   uint64_t recovered() const { return recovered_; }
   uint64_t fec_packets() const { return fec_in_; }
   uint64_t filled() const { return filled_; }
+  /* The media is VP8 (RFC 7741): a packet whose payload descriptor has S set and partition 0
+   * starts a frame, so the seqnums between a frame's last packet and the next frame's first
+   * (one frame interval apart) were FEC packets even when no FEC packet names that first
+   * packet as its SN base (it was lost as well). */
+  void set_vp8(bool vp8) { vp8_ = vp8; }
 
 private:
   struct Fec {
@@ -66,6 +71,9 @@ private:
   };
   std::deque<Seen> seen_;
   bool frame_start(const Seen &f) const;
+  bool vp8_start(const Packet &p) const;
+  int vp8_picture_id(const Packet &p) const;
+  bool vp8_ = false;
   uint8_t fec_pt_ = 0;
   uint32_t ssrc_ = 0;
   std::deque<uint32_t> intervals_; // RTP timestamp steps between recent frames
