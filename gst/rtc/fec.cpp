@@ -131,8 +131,7 @@ struct RecvTap {
   ulpfec::Recovery rec;
   int media_pt = -1; // the stream's; FEC packets are told apart by their shape (looks_like_fec)
   std::atomic<guint64> recovered{0};
-  std::atomic<guint64> dropped{0}; // FEC packets kept from rtpptdemux (on_jitterbuffer_out)
-  bool codec_known = false;        // the src pad's thread only (learn_codec)
+  bool codec_known = false; // the src pad's thread only (learn_codec)
 };
 
 /* The media's encoding, from the caps of rtpptdemux's src pad for it (set from the payload-type
@@ -227,6 +226,7 @@ GstPadProbeReturn on_jitterbuffer_in(GstPad *pad, GstPadProbeInfo *info, gpointe
   }
   return GST_PAD_PROBE_OK;
 }
+
 /* FEC packets go through the jitterbuffer (they hold seqnums of the stream, so a lost one is a
  * gap there) but end here, not in rtpptdemux: rtpptdemux drops a payload type only when the
  * payload-type map names it ULPFEC, and that map is webrtcbin's current remote description.
@@ -261,7 +261,6 @@ GstPadProbeReturn on_jitterbuffer_out(GstPad *pad, GstPadProbeInfo *info, gpoint
   if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
     if (!is_fec_packet(t, GST_PAD_PROBE_INFO_BUFFER(info))) return GST_PAD_PROBE_OK;
     GST_LOG_OBJECT(t->jb, "FEC packet dropped after the jitterbuffer");
-    t->dropped++;
     return GST_PAD_PROBE_DROP;
   }
   if (GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info)) {
@@ -269,7 +268,6 @@ GstPadProbeReturn on_jitterbuffer_out(GstPad *pad, GstPadProbeInfo *info, gpoint
     for (guint i = 0; i < gst_buffer_list_length(list);) {
       if (is_fec_packet(t, gst_buffer_list_get(list, i))) {
         gst_buffer_list_remove(list, i, 1);
-        t->dropped++;
       } else {
         i++;
       }
