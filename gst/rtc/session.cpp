@@ -208,6 +208,7 @@ static void on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_
         connect_pending_media(self, s);
         renegotiate_if_needed(self, s);
         start_path_checks(self, s);
+        report_selected_pair(self, s);
         request_keyframes(self);
         // Again shortly: the first one can be dropped while the new path is still settling.
         for (guint ms : {300u, 1000u}) add_timeout(self, ms, [self] { request_keyframes(self); });

@@ -29,7 +29,7 @@ export function fingerprintOf(sdp) {
 /**
  * What tells a new connection of the remote from a renegotiation of the live one: its DTLS
  * fingerprint and first a=ice-ufrag. rtcpeer's certificate is per process, so a connection it
- * rebuilt (its path died: README "Lost path") has the old fingerprint and a new ufrag; the
+ * rebuilt (its path died: docs/rtcpeer.md "Lost path") has the old fingerprint and a new ufrag; the
  * senders this page talks to (rtcpeer, aiortc) never restart ICE on a live connection.
  */
 export function connectionOf(sdp) {

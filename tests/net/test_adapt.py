@@ -97,10 +97,10 @@ def case_bursty(lab):
 
 
 # What the cases require, with room for a loaded machine: measured 2026-12-01 at load average
-# 5-9 from other work (README "Loss recovery and congestion control"): noisy 82-100 % from 3 s on
+# 5-9 from other work (docs/networks.md "Loss recovery and congestion control"): noisy 82-100 % from 3 s on
 # (p99 up to 241 ms), drop 95-101 % from 3 s after it, back under 200 ms after 1 s (once 3 s),
 # outage gap 3.10-3.29 s. The outage bound is issue 13's target itself.
-# loss2 and bursty, with RED/ULPFEC (README "RED/ULPFEC"), 2026-12-01 21:00-21:15 at load
+# loss2 and bursty, with RED/ULPFEC (docs/networks.md "RED/ULPFEC"), 2026-12-01 21:00-21:15 at load
 # average 2-6: loss2 100 % in 7 of 7 runs, p99 90-151 ms; bursty 100 % in 9 of 9 (FEC off, same
 # minutes: 97.1 % in 2 of 3). A packet never repaired still costs the frames until the next
 # keyframe (~3 %), and a sender stalled by the machine's load 100-260 ms (seen at load average
