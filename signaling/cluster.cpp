@@ -720,6 +720,16 @@ void RedisCluster::send(const std::string &instance, const std::string &room, co
   queue(chan_buf_, head, n, room, to, text);
 }
 
+void RedisCluster::probe(const std::string &instance, const std::string &room,
+                         const std::string &id, bool alive)
+{
+  chan_buf_.assign(pfx_).append("inst:").append(instance);
+  char head[96];
+  int n = std::snprintf(head, sizeof head, "%c %s %zu %zu\n", alive ? 'A' : 'P', inst_.c_str(),
+                        room.size(), id.size());
+  queue(chan_buf_, head, n, room, id, {});
+}
+
 void RedisCluster::broadcast(const std::string &room, const std::string &text)
 {
   chan_buf_.assign(ch_room_).append(room);
@@ -756,7 +766,12 @@ void RedisCluster::on_sub(redisReply *r)
   while (!rest.empty()) {
     if (!split_header(rest.data(), rest.size(), &tok, &payload)) return bad("no header");
     std::size_t rl = 0, tl = 0, xl = 0;
-    if (inbox) {
+    if (inbox && tok.size() == 4 && (tok[0] == "P" || tok[0] == "A")) {
+      if (!valid_instance(tok[1]) || !parse_len(tok[2], &rl) || !parse_len(tok[3], &tl) ||
+          rl + tl > payload.size())
+        return bad("malformed probe");
+      rooms.remote_probe(tok[1], payload.substr(0, rl), payload.substr(rl, tl), tok[0] == "A", now);
+    } else if (inbox) {
       if (tok.size() != 5 || tok[0] != "T" || !valid_instance(tok[1]) || !parse_len(tok[2], &rl) ||
           !parse_len(tok[3], &tl) || !parse_len(tok[4], &xl) || rl + tl + xl > payload.size())
         return bad("malformed targeted message");

@@ -10,6 +10,8 @@
  *   members         "J <inst> <len(room)> <len(id)> <hidden>\n<room><id><type>",
  *                   "L <inst> <len(room)>\n<room><id>", "S <inst>\n" (reload my members)
  *   inst:<inst>     targeted: "T <inst> <len(room)> <len(to)> <len(json)>\n<room><to><json>"...
+ *                   a duplicate id's holder: "P <inst> <len(room)> <len(id)>\n<room><id>" (probe
+ *                   your client id), "A ..." the same (it answered; see Rooms' probes)
  *   room:<room>     broadcast: "B <inst> <len(json)>\n<json>"...
  *                   (one or more records per PUBLISH: a main-loop iteration's relays are
  *                   batched per channel, in order)
@@ -57,6 +59,8 @@ public:
   void send(const std::string &instance, const std::string &room, const std::string &to,
             const std::string &text) override;
   void broadcast(const std::string &room, const std::string &text) override;
+  void probe(const std::string &instance, const std::string &room, const std::string &id,
+             bool alive) override;
   std::string prometheus() const override;
 
   struct Call; // a reply callback's context

@@ -57,7 +57,7 @@ int main(int argc, char **argv)
   g_auto(GStrv) allow_origins = nullptr;
   gboolean allow_unauth_api = FALSE;
   gint64 max_size = -1, max_body = -1;
-  gdouble max_rate = -1, offer_timeout = -1, grace = -1, register_timeout = -1;
+  gdouble max_rate = -1, offer_timeout = -1, grace = -1, register_timeout = -1, probe = -1;
   GOptionEntry entries[] = {
       {"host", 0, 0, G_OPTION_ARG_STRING, &host, "Address to listen on (default 0.0.0.0)", "ADDR"},
       {"port", 0, 0, G_OPTION_ARG_INT, &port, "Port (default 8765, or $PORT; 0 picks a free one)",
@@ -125,6 +125,10 @@ int main(int argc, char **argv)
        "redis://HOST:PORT[/DB]"},
       {"register-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &register_timeout,
        "Seconds a connection may stay unregistered (default 30)", "S"},
+      {"duplicate-probe", 0, 0, G_OPTION_ARG_DOUBLE, &probe,
+       "Seconds the connection holding a client_id has to answer a ping when that id registers "
+       "again, before the id goes to the new registration (default 2; 0: refuse at once)",
+       "S"},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
   g_autoptr(GOptionContext) ctx = g_option_context_new("- pointcast signaling daemon");
   g_option_context_set_summary(
@@ -227,6 +231,7 @@ int main(int argc, char **argv)
   if (offer_timeout > 0) cfg.limits.offer_timeout = ms(offer_timeout);
   if (grace >= 0) cfg.limits.candidate_grace = ms(grace);
   if (register_timeout > 0) cfg.limits.register_timeout = ms(register_timeout);
+  if (probe >= 0) cfg.limits.duplicate_probe = ms(probe);
 
   RedisAddress redis_addr;
   const char *redis = redis_url ? redis_url : g_getenv("REDIS_URL");

@@ -28,6 +28,16 @@ std::string fmt_seconds(std::chrono::milliseconds ms)
 }
 } // namespace
 
+namespace {
+bool valid_name(std::string_view s)
+{
+  return !s.empty() && s.size() <= proto::kMaxIdLength && proto::utf8_valid(s) &&
+      s.find('\0') == std::string_view::npos;
+}
+// Bounds the view of the other daemons, whatever they announce.
+constexpr std::size_t kMaxRemoteMembers = 1000000;
+} // namespace
+
 struct Rooms::Address {
   std::string ip;
   std::size_t connections = 0;
@@ -46,8 +56,9 @@ struct Rooms::Client {
   bool needs_token = false;
   Time connected;
   bool registered = false;
-  bool claiming = false; // registration waits for the cluster-wide claim of its id
-  std::string claim_room;
+  bool claiming = false;  // registration waits for the cluster-wide claim of its id
+  bool waiting = false;   // registration waits for the probe of the id's holder (probes_)
+  std::string claim_room; // the room of a claiming or waiting registration
   bool closing = false;
   std::string id;
   std::string type;
@@ -209,6 +220,7 @@ void Rooms::binary(Handle h, std::size_t size, Time now)
   if (it == clients_.end() || it->second->closing) return;
   Client &c = *it->second;
   metrics_.messages_received_total++;
+  if (!probed_.empty()) alive(h, now);
   reply_error(c, code::kBinary, "binary frames are not part of the protocol; send JSON text");
   strike(c, now, code::kBinary);
 }
@@ -219,6 +231,8 @@ void Rooms::text(Handle h, std::string_view text, Time now)
   if (it == clients_.end() || it->second->closing) return;
   Client &c = *it->second;
   metrics_.messages_received_total++;
+  now_ = now;
+  if (!probed_.empty()) alive(h, now);
 
   if (limits_.max_messages_per_second > 0) {
     double cap = std::max(limits_.max_messages_per_second * limits_.burst_seconds, 10.0);
@@ -286,6 +300,15 @@ void Rooms::text(Handle h, std::string_view text, Time now)
     strike(c, now, "server message type");
     return;
   }
+  if (c.waiting) {
+    // Not queued: the outcome is not known yet, and a refused newcomer's messages must not
+    // reach the room. Not a strike either: a client may well send right behind its register.
+    reply_error(
+        c, code::kNotRegistered,
+        "registration as \"" + c.id +
+            "\" waits for the connection holding that id to answer a ping; message dropped");
+    return;
+  }
   if (!c.registered) {
     reply_error(c, code::kNotRegistered, "send {\"type\":\"register\",...} first");
     strike(c, now, code::kNotRegistered);
@@ -296,9 +319,9 @@ void Rooms::text(Handle h, std::string_view text, Time now)
 
 void Rooms::on_register(Client &c, proto::Register &reg, Time now)
 {
-  if (c.registered || c.claiming) {
+  if (c.registered || c.claiming || c.waiting) {
     reply_error(c, code::kAlreadyRegistered,
-                c.claiming
+                c.claiming || c.waiting
                     ? "a registration as \"" + c.id + "\" is in progress"
                     : "already registered as \"" + c.id + "\" in room \"" + c.room->name + "\"");
     strike(c, now, code::kAlreadyRegistered);
@@ -306,7 +329,28 @@ void Rooms::on_register(Client &c, proto::Register &reg, Time now)
   }
   auto rit = rooms_.find(reg.room_id);
   Room *room = rit == rooms_.end() ? nullptr : rit->second.get();
+  std::string key = reg.room_id + '\n' + reg.client_id;
+  if (probes_.count(key)) {
+    // Racing newcomers: the first one waits for the probe, the others are refused.
+    reply_error(c, code::kDuplicateId,
+                "client_id \"" + reg.client_id + "\" is already in room \"" + reg.room_id +
+                    "\" (its connection is being checked for another registration)");
+    strike(c, now, code::kDuplicateId);
+    return;
+  }
   if (room && room->by_id.count(reg.client_id)) {
+    if (limits_.duplicate_probe.count() > 0) {
+      /* The holder may be a connection that vanished without a close (a restarted pod): ping
+       * it. It keeps the id if it is heard from in time (a live holder cannot be taken over);
+       * else it is dropped and this registration goes ahead (end_probe). */
+      Client &holder = *room->by_id.at(reg.client_id);
+      Probe p;
+      p.holder = holder.handle;
+      p.deadline = now + limits_.duplicate_probe;
+      actions_.probes.push_back(holder.handle);
+      start_probe(c, reg, std::move(p), holder.remote);
+      return;
+    }
     reply_error(c, code::kDuplicateId,
                 "client_id \"" + reg.client_id + "\" is already in room \"" + reg.room_id + "\"");
     strike(c, now, code::kDuplicateId);
@@ -316,6 +360,17 @@ void Rooms::on_register(Client &c, proto::Register &reg, Time now)
   if (cluster_) {
     if (auto it = remote_.find(reg.room_id); it != remote_.end()) remote = &it->second;
     if (remote && remote->count(reg.client_id)) {
+      const RemoteMember &m = remote->at(reg.client_id);
+      if (limits_.duplicate_probe.count() > 0 && !m.hidden) {
+        // The holder's daemon probes it; the answer (alive, or the member's leave) comes back
+        // through Redis: a second allowance for those trips.
+        Probe p;
+        p.holder_instance = m.instance;
+        p.deadline = now + 2 * limits_.duplicate_probe;
+        cluster_->probe(m.instance, reg.room_id, reg.client_id, false);
+        start_probe(c, reg, std::move(p), "daemon " + m.instance);
+        return;
+      }
       reply_error(c, code::kDuplicateId,
                   "client_id \"" + reg.client_id + "\" is already in room \"" + reg.room_id +
                       "\" (on another daemon of the cluster)");
@@ -343,7 +398,6 @@ void Rooms::on_register(Client &c, proto::Register &reg, Time now)
     return;
   }
   if (cluster_) {
-    std::string key = reg.room_id + '\n' + reg.client_id;
     if (claiming_.count(key)) {
       reply_error(c, code::kDuplicateId,
                   "client_id \"" + reg.client_id + "\" is being registered in room \"" +
@@ -362,6 +416,120 @@ void Rooms::on_register(Client &c, proto::Register &reg, Time now)
   }
   complete_register(c, std::move(reg.room_id), std::move(reg.client_id),
                     std::move(reg.client_type));
+}
+
+void Rooms::start_probe(Client &c, proto::Register &reg, Probe p, const std::string &holder)
+{
+  metrics_.duplicate_probes_total++;
+  std::string key = reg.room_id + '\n' + reg.client_id;
+  p.newcomer = c.handle;
+  p.room = reg.room_id;
+  p.id = reg.client_id;
+  if (p.holder) probed_[p.holder] = key;
+  probes_[key] = std::move(p);
+  c.waiting = true;
+  c.claim_room = std::move(reg.room_id);
+  c.id = std::move(reg.client_id);
+  c.type = std::move(reg.client_type);
+  PC_LOG(Info, kModule,
+         "%s registers again in room %s from %s: probing the id's holder (%s), which keeps it if "
+         "heard from within %s s",
+         c.id.c_str(), c.claim_room.c_str(), c.remote.c_str(), holder.c_str(),
+         fmt_seconds(limits_.duplicate_probe).c_str());
+}
+
+void Rooms::alive(Handle h, Time now)
+{
+  auto it = probed_.find(h);
+  if (it == probed_.end()) return;
+  std::string key = it->second;
+  end_probe(key, ProbeEnd::Alive, now);
+}
+
+bool Rooms::remote_probe(std::string_view inst, std::string_view room_name, std::string_view id,
+                         bool alive, Time now)
+{
+  if (!cluster_) return false;
+  if (!valid_name(inst) || !valid_name(room_name) || !valid_name(id))
+    return drop_remote("probe with an invalid instance, room or id");
+  if (inst == cluster_->instance()) return true;
+  std::string key = std::string(room_name) + '\n' + std::string(id);
+  auto pit = probes_.find(key);
+  if (alive) {
+    // Late (after our deadline) or never asked: nothing waits for it.
+    if (pit == probes_.end() || pit->second.holder || pit->second.holder_instance != inst)
+      return false;
+    end_probe(key, ProbeEnd::Alive, now);
+    return true;
+  }
+  if (!limits_.duplicate_probe.count()) return false; // the asker's deadline refuses it
+  auto rit = rooms_.find(key.substr(0, room_name.size()));
+  if (rit == rooms_.end()) return false; // its view is behind: our leave is on its way
+  auto hit = rit->second->by_id.find(std::string(id));
+  if (hit == rit->second->by_id.end()) return false;
+  // Already probed for someone else: one newcomer per id, the asker's deadline refuses it.
+  if (pit != probes_.end()) return true;
+  if (probes_.size() >= kMaxRemoteMembers) return drop_remote("too many probes");
+  Client &holder = *hit->second;
+  Probe p;
+  p.holder = holder.handle;
+  p.asker = std::string(inst);
+  p.room = std::string(room_name);
+  p.id = std::string(id);
+  p.deadline = now + limits_.duplicate_probe;
+  probed_[holder.handle] = key;
+  probes_[key] = std::move(p);
+  actions_.probes.push_back(holder.handle);
+  metrics_.duplicate_probes_total++;
+  PC_LOG(Info, kModule, "%s registers again in room %s on daemon %.*s: probing its holder (%s)",
+         holder.id.c_str(), holder.room->name.c_str(), (int)inst.size(), inst.data(),
+         holder.remote.c_str());
+  return true;
+}
+
+void Rooms::end_probe(std::string key, ProbeEnd how, Time now)
+{
+  auto it = probes_.find(key);
+  if (it == probes_.end()) return;
+  Probe p = std::move(it->second);
+  probes_.erase(it);
+  if (auto h = probed_.find(p.holder); h != probed_.end() && h->second == key) probed_.erase(h);
+  if (how == ProbeEnd::Alive && !p.asker.empty() && cluster_)
+    cluster_->probe(p.asker, p.room, p.id, true);
+  auto nit = clients_.find(p.newcomer);
+  Client *n = p.newcomer && nit != clients_.end() ? nit->second.get() : nullptr;
+  if (how == ProbeEnd::Silent && p.holder) {
+    auto hit = clients_.find(p.holder);
+    Client *h = hit == clients_.end() ? nullptr : hit->second.get();
+    if (h && h->registered && h->id == p.id && h->room->name == p.room) {
+      metrics_.duplicate_replaced_total++;
+      PC_LOG(Warning, kModule,
+             "%s (%s) in room %s: no answer to a ping within %s s; dropped, the id goes to the "
+             "new registration from %s",
+             h->id.c_str(), h->remote.c_str(), p.room.c_str(),
+             fmt_seconds(limits_.duplicate_probe).c_str(),
+             n ? n->remote.c_str() : ("daemon " + p.asker).c_str());
+      // A remote asker registers once our leave reaches it (the claim is freed first).
+      close(*h, kCloseReplaced, "silent; its client_id was registered again");
+    }
+  }
+  if (!n || !n->waiting || n->closing) return;
+  n->waiting = false;
+  proto::Register reg;
+  reg.room_id = std::move(n->claim_room);
+  reg.client_id = std::move(n->id);
+  reg.client_type = std::move(n->type);
+  n->id.clear();
+  if (how == ProbeEnd::Alive || how == ProbeEnd::Unanswered) {
+    reply_error(*n, code::kDuplicateId,
+                "client_id \"" + reg.client_id + "\" is already in room \"" + reg.room_id +
+                    (how == ProbeEnd::Alive
+                         ? "\" (its connection answered)"
+                         : "\" (on another daemon of the cluster, which did not let it go)"));
+    strike(*n, now, code::kDuplicateId);
+    return;
+  }
+  on_register(*n, reg, now); // the id is free now: the usual checks (room full, cluster claim)
 }
 
 void Rooms::claim_done(Handle h, std::string_view room_name, std::string_view id, bool ok, Time now)
@@ -626,6 +794,16 @@ void Rooms::disconnect(Handle h, Time now)
   PC_LOG(Debug, kModule, "connection %llu closed", (unsigned long long)h);
   Client &c = *it->second;
   leave_room(c);
+  if (c.waiting) { // a newcomer gave up: the holder keeps its id
+    std::string key = c.claim_room + '\n' + c.id;
+    if (auto p = probes_.find(key); p != probes_.end() && p->second.newcomer == h) {
+      if (auto q = probed_.find(p->second.holder); q != probed_.end() && q->second == key)
+        probed_.erase(q);
+      probes_.erase(p);
+    }
+  }
+  std::string probed;
+  if (auto p = probed_.find(h); p != probed_.end()) probed = p->second;
   if (Address *a = c.addr) {
     a->connections--;
     a->saved = true;
@@ -635,6 +813,8 @@ void Rooms::disconnect(Handle h, Time now)
     a->struck = c.struck;
   }
   clients_.erase(it);
+  // A holder being probed is gone: the waiting newcomer gets its id now.
+  if (!probed.empty()) end_probe(probed, ProbeEnd::Gone, now);
 }
 
 void Rooms::tick(Time now)
@@ -651,6 +831,12 @@ void Rooms::tick(Time now)
     else
       ++it;
   }
+  now_ = now;
+  std::vector<std::pair<std::string, bool>> probes_due;
+  for (auto &[key, p] : probes_)
+    if (now >= p.deadline) probes_due.emplace_back(key, p.holder != 0);
+  for (auto &[key, local] : probes_due)
+    end_probe(key, local ? ProbeEnd::Silent : ProbeEnd::Unanswered, now);
   std::vector<Client *> idle;
   for (auto &[h, c] : clients_)
     if (!c->registered && !c->closing && now - c->connected >= limits_.register_timeout)
@@ -832,16 +1018,6 @@ bool Rooms::drop_remote(const char *why)
   return false;
 }
 
-namespace {
-bool valid_name(std::string_view s)
-{
-  return !s.empty() && s.size() <= proto::kMaxIdLength && proto::utf8_valid(s) &&
-      s.find('\0') == std::string_view::npos;
-}
-// Bounds the view of the other daemons, whatever they announce.
-constexpr std::size_t kMaxRemoteMembers = 1000000;
-} // namespace
-
 bool Rooms::remote_joined(std::string_view inst, std::string_view room_name, std::string_view id,
                           std::string_view type, bool hidden)
 {
@@ -919,6 +1095,11 @@ void Rooms::remote_left(std::string_view inst, std::string_view room_name, std::
     else
       finish_bridge(*b, 503, "answering peer \"" + cid + "\" left before answering");
   }
+  // A local registration waiting for that holder's daemon to probe it: the id is free now
+  // (last, so that the room hears peer_left before the newcomer's peer_joined).
+  if (auto p = probes_.find(std::string(room_name) + '\n' + cid);
+      p != probes_.end() && !p->second.holder && p->second.holder_instance == inst)
+    end_probe(std::string(p->first), ProbeEnd::Gone, now_);
 }
 
 void Rooms::remote_gone(std::string_view inst)
@@ -1106,6 +1287,12 @@ std::string Rooms::prometheus() const
          metrics_.http_offers_answered_total);
   metric("http_offers_failed_total", "counter", "HTTP offers refused or unanswered.",
          metrics_.http_offers_failed_total);
+  metric("duplicate_probes_total", "counter",
+         "Registrations of a held client_id that pinged the connection holding it.",
+         metrics_.duplicate_probes_total);
+  metric("duplicate_replaced_total", "counter",
+         "Held client_ids given to a new registration: the holder did not answer the ping.",
+         metrics_.duplicate_replaced_total);
   if (cluster_) {
     metric("cluster_clients", "gauge", "Clients registered on every daemon of the cluster.",
            registered_ + remote_visible_);

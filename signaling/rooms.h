@@ -49,12 +49,17 @@ struct Limits {
   std::chrono::milliseconds register_timeout{30000}; // connected but never registered: closed
   std::chrono::milliseconds offer_timeout{10000};    // /offer: answerer must answer within this
   std::chrono::milliseconds candidate_grace{1000};   // /offer: trickled candidates after the answer
+  // A register for an id that a connection holds: that connection is pinged and must be heard
+  // from within this, or it is dropped and the id goes to the newcomer (a restarted peer whose
+  // old connection vanished without a close). 0: refuse at once, as before.
+  std::chrono::milliseconds duplicate_probe{2000};
 };
 
 // WebSocket close codes the state machine asks for.
 inline constexpr std::uint16_t kClosePolicy = 1008;   // abuse: too many rejected messages
 inline constexpr std::uint16_t kCloseTryAgain = 1013; // server full
 inline constexpr std::uint16_t kCloseIdle = 4000;     // never registered
+inline constexpr std::uint16_t kCloseReplaced = 4001; // silent; its id was registered again
 
 struct Metrics {
   std::uint64_t connections_total = 0;
@@ -67,6 +72,8 @@ struct Metrics {
   std::uint64_t http_offers_total = 0;
   std::uint64_t http_offers_answered_total = 0;
   std::uint64_t http_offers_failed_total = 0;
+  std::uint64_t duplicate_probes_total = 0;   // registrations of a held id that pinged its holder
+  std::uint64_t duplicate_replaced_total = 0; // ... whose holder did not answer: id taken over
 };
 
 struct OfferResult { // outcome of an HTTP offer, reported once per offer id
@@ -90,6 +97,8 @@ struct Actions {
   std::vector<Send> sends;
   std::vector<Close> closes;
   std::vector<OfferResult> offers;
+  // Ping these connections now; report any frame that arrives from them after it as alive().
+  std::vector<Handle> probes;
 
   void clear()
   {
@@ -97,8 +106,9 @@ struct Actions {
     sends.clear();
     closes.clear();
     offers.clear();
+    probes.clear();
   }
-  bool empty() const { return sends.empty() && closes.empty() && offers.empty(); }
+  bool empty() const { return sends.empty() && closes.empty() && offers.empty() && probes.empty(); }
 };
 
 /* What Rooms tells the other daemons of a cluster (cluster.h implements it over Redis). Called
@@ -121,6 +131,11 @@ public:
   virtual void send(const std::string &instance, const std::string &room, const std::string &to,
                     const std::string &text) = 0;
   virtual void broadcast(const std::string &room, const std::string &text) = 0;
+  /* A duplicate id's holder on another daemon (see Rooms): alive=false asks that daemon to ping
+   * its client `id` (it answers alive=true if heard from, else drops it: the member's leave
+   * frees the id); arrives there as Rooms::remote_probe. */
+  virtual void probe(const std::string &instance, const std::string &room, const std::string &id,
+                     bool alive) = 0;
   virtual std::string prometheus() const = 0;
 };
 
@@ -151,6 +166,8 @@ public:
   void text(Handle h, std::string_view text, Time now);
   void binary(Handle h, std::size_t size, Time now);
   void disconnect(Handle h, Time now);
+  // A frame arrived from a connection asked for in Actions::probes (since that ping was sent).
+  void alive(Handle h, Time now);
   void tick(Time now); // timeouts; call every few hundred ms
 
   /* Cluster (set_cluster: nullptr, the default, is one daemon on its own). Rooms keeps a view of
@@ -173,6 +190,10 @@ public:
   // every local member of the room. False: invalid, dropped.
   bool remote_text(std::string_view instance, std::string_view room, std::string_view to,
                    std::string_view text, Time now);
+  // Another daemon asks us to probe our client `id` (alive=false), or says its client answered
+  // our request (alive=true). False: invalid or unexpected, dropped.
+  bool remote_probe(std::string_view instance, std::string_view room, std::string_view id,
+                    bool alive, Time now);
   // Outcome of claim(): ok, the registration completes; else duplicate_client_id.
   void claim_done(Handle client, std::string_view room, std::string_view id, bool ok, Time now);
   // A re-announcement found another daemon holding a local client's id: that client loses it.
@@ -215,6 +236,10 @@ private:
   void reply_error(Client &c, const char *code, std::string message);
   void strike(Client &c, Time now, const char *why);
   void on_register(Client &c, protocol::Register &reg, Time now);
+  enum class ProbeEnd { Alive, Silent, Gone, Unanswered };
+  struct Probe;
+  void start_probe(Client &c, protocol::Register &reg, Probe p, const std::string &holder);
+  void end_probe(std::string key, ProbeEnd how, Time now); // key by value: callers pass map keys
   void complete_register(Client &c, std::string room_id, std::string id, std::string type);
   void relay(Client &c, std::string_view raw, const protocol::Message &msg,
              const std::optional<std::string> &target, bool has_from, Time now);
@@ -250,9 +275,21 @@ private:
   std::unordered_map<std::string, std::map<std::string, RemoteMember>> remote_;
   std::size_t remote_visible_ = 0, remote_total_ = 0;
   std::unordered_map<std::string, Handle> claiming_; // room + '\n' + id -> registering client
+  // Registrations of an id held by a connection that was pinged (room + '\n' + id): the holder
+  // keeps the id if it is heard from by the deadline. One newcomer per id; others are refused.
+  // The holder is a local client (holder != 0) or on daemon holder_instance; the newcomer a
+  // local client (newcomer != 0) or a registration on daemon asker that asked us.
+  struct Probe {
+    Handle holder = 0, newcomer = 0;
+    std::string room, id, holder_instance, asker;
+    Time deadline;
+  };
+  std::map<std::string, Probe> probes_;
+  std::unordered_map<Handle, std::string> probed_; // holder -> its probe's key
   // room + '\n' + a remote HTTP offer's virtual peer -> the local client it was offered to
   std::unordered_map<std::string, Handle> remote_bridge_answerer_;
   std::uint64_t cluster_dropped_ = 0;
+  Time now_{}; // of the last event that had a time: for the events from the cluster that have none
   Time last_drop_log_{};
   ClusterLink *cluster_ = nullptr;
   void offer_settled(Bridge &b);

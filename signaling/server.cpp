@@ -122,6 +122,7 @@ struct Server::Impl final : WsListener {
   void on_ws(SoupServerMessage *msg);
   void ws_text(WsConn &c, std::string_view text) override;
   void ws_binary(WsConn &c, std::size_t size) override;
+  void ws_alive(WsConn &c) override;
   void ws_dirty(WsConn &c) override;
   void ws_closed(WsConn &c, std::uint16_t code, const char *why) override;
   void on_offer(SoupServerMessage *msg, const char *path, GHashTable *query);
@@ -970,6 +971,12 @@ void Server::Impl::ws_binary(WsConn &c, std::size_t size)
   apply();
 }
 
+void Server::Impl::ws_alive(WsConn &c)
+{
+  self->rooms().alive(c.handle(), Clock::now());
+  apply();
+}
+
 void Server::Impl::ws_dirty(WsConn &c)
 {
   dirty.push_back(&c);
@@ -1046,6 +1053,10 @@ void Server::Impl::apply()
       if (it != conns.end()) it->second->close(c.code, c.reason);
     }
     for (const auto &r : spare.offers) finish_offer(r);
+    for (Handle h : spare.probes) {
+      auto it = conns.find(h);
+      if (it != conns.end()) it->second->probe();
+    }
     spare.clear();
   }
   queued.clear();

@@ -163,6 +163,11 @@ void WsConn::read_some()
     in_buf_.append(scratch, n);
     last_rx_us_ = g_get_monotonic_time();
     ping_outstanding_ = false;
+    if (probing_) {
+      probing_ = false;
+      listener_->ws_alive(*this);
+      if (state_ == State::Closed) return;
+    }
     budget -= std::min<std::size_t>(budget, n);
     parse();
     if ((std::size_t)n < kReadChunk) break;
@@ -335,6 +340,13 @@ bool WsConn::keepalive(std::int64_t now_us, std::int64_t interval_us)
     queue_frame(0x9, "pc");
   }
   return true;
+}
+
+void WsConn::probe()
+{
+  if (state_ != State::Open) return;
+  probing_ = true;
+  queue_frame(0x9, "pc-probe");
 }
 
 void WsConn::teardown(std::uint16_t code, const char *why)

@@ -21,6 +21,8 @@ class WsConn;
 struct WsListener {
   virtual void ws_text(WsConn &c, std::string_view text) = 0;
   virtual void ws_binary(WsConn &c, std::size_t size) = 0;
+  // Bytes arrived after probe(): the peer is alive. Called once per probe().
+  virtual void ws_alive(WsConn &c) = 0;
   // Output was queued: flush() should be called before the loop sleeps.
   virtual void ws_dirty(WsConn &c) = 0;
   // The connection is gone (close handshake done, error, or dropped). Called once; the listener
@@ -51,6 +53,8 @@ public:
   // Keep-alive: pings after `interval_us` of silence; gives up on a peer silent for a further
   // interval after a ping. Returns false when the connection was dropped.
   bool keepalive(std::int64_t now_us, std::int64_t interval_us);
+  // Pings now; the next bytes read from the peer (any frame) are reported as ws_alive().
+  void probe();
 
   bool is_open() const { return state_ == State::Open; }
   std::uint64_t handle() const { return handle_; }
@@ -93,6 +97,7 @@ private:
   std::int64_t last_rx_us_ = 0;
   std::int64_t ping_sent_us_ = 0;
   bool ping_outstanding_ = false;
+  bool probing_ = false;
 };
 
 } // namespace pointcast::signaling

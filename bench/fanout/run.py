@@ -9,12 +9,20 @@ both kinds of sender (multifilesrc + clocksync for rtcpeer: drawing the ball liv
 than rtcpeer's encoder), VP8 CBR at 500 kbit/s on both sides (aiortc's starting bitrate, which it keeps: rtcpeer
 viewers send no REMB; rtcpeer's video-bitrate is set to match). The viewers are rtcpeers in one separate process (bench/fanout/viewers.py); a point
 counts only if every viewer decodes frames during the window (its slowest fps is printed).
-CPU = user+system time of the sender process over the window, in % of one core.
+CPU = user+system time of the sender process over the window, in % of one core, measured once
+every viewer has decoded frames for --settle seconds: the first seconds of a connection cost more
+and would weigh with the number of viewers (libnice ticks its connectivity checks every 5 ms until
+5 s after the last one, FEC runs at start, keyframes), which is not what a sender with N viewers
+costs. --threads also prints where the sender's CPU went, by thread (names with digits folded:
+queueN:src = the per-session send queues and webrtcbin's receive queues, nicesrcN:src = packets
+received, rtpsession-rtcp = RTCP sent, the source's thread = encoding and payloading).
 
-usage: run.py [--viewers 1,2,4,8,16] [--seconds S] [--systems p2p,janus,aiortc]"""
+usage: run.py [--viewers 1,2,4,8,16] [--seconds S] [--settle S] [--threads]
+              [--systems p2p,janus,aiortc]"""
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -59,6 +67,28 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
 
+def thread_cpu(pid):
+    """CPU seconds per thread class (digits in the thread's name folded to N)."""
+    out = {}
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/comm") as f:
+                name = re.sub(r"\d+", "N", f.read().strip())
+            with open(f"/proc/{pid}/task/{t}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        out[(t, name)] = (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+def by_class(before, after, seconds):
+    shares = {}
+    for key, cpu in after.items():
+        shares[key[1]] = shares.get(key[1], 0) + cpu - before.get(key, 0)
+    return {k: 100 * v / seconds for k, v in sorted(shares.items(), key=lambda kv: -kv[1])}
+
+
 def stop(p):
     if p and p.poll() is None:
         p.terminate()
@@ -76,7 +106,7 @@ def gst_sender(signaling, room, frames, log):
     return subprocess.Popen(["gst-launch-1.0"] + desc.split(), stdout=log, stderr=subprocess.STDOUT)
 
 
-def measure(sender, viewer_uri, room, n, seconds, work, log):
+def measure(sender, viewer_uri, room, n, seconds, settle, work, log):
     viewers = subprocess.Popen([PY, os.path.join(HERE, "viewers.py"), str(n), viewer_uri, room],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                                text=True)
@@ -96,23 +126,23 @@ def measure(sender, viewer_uri, room, n, seconds, work, log):
         if "ready" not in buf:
             raise RuntimeError(f"not every one of {n} viewers got video in time")
         os.set_blocking(viewers.stdout.fileno(), True)
-        time.sleep(1.0)  # past the first keyframe bursts
+        time.sleep(settle)  # past the start of every connection (see the top)
 
         def counts():
             viewers.stdin.write("\n")
             viewers.stdin.flush()
             return json.loads(viewers.stdout.readline())
 
-        c0, t0, cpu0 = counts(), time.monotonic(), cpu_seconds(sender.pid)
+        c0, t0, cpu0, th0 = counts(), time.monotonic(), cpu_seconds(sender.pid), thread_cpu(sender.pid)
         time.sleep(seconds)
-        c1, t1, cpu1 = counts(), time.monotonic(), cpu_seconds(sender.pid)
+        c1, t1, cpu1, th1 = counts(), time.monotonic(), cpu_seconds(sender.pid), thread_cpu(sender.pid)
         fps = min(b - a for a, b in zip(c0, c1)) / (t1 - t0)
-        return 100 * (cpu1 - cpu0) / (t1 - t0), fps
+        return 100 * (cpu1 - cpu0) / (t1 - t0), fps, by_class(th0, th1, t1 - t0)
     finally:
         stop(viewers)
 
 
-def run_system(system, ns, seconds, work):
+def run_system(system, ns, seconds, settle, threads, work):
     log = open(os.path.join(work, f"{system}.log"), "w")
     results = {}
     daemon = janus = None
@@ -152,14 +182,17 @@ def run_system(system, ns, seconds, work):
                 viewer_uri = uri
             try:
                 time.sleep(1.0)
-                results[n] = measure(sender, viewer_uri, room, n, seconds, work, log)
+                results[n] = measure(sender, viewer_uri, room, n, seconds, settle, work, log)
             except RuntimeError as e:
-                results[n] = (None, str(e))
+                results[n] = (None, str(e), {})
             finally:
                 stop(sender)
-            cpu, fps = results[n]
+            cpu, fps, per_thread = results[n]
             shown = f"{cpu:6.1f} %  (slowest viewer {fps:4.1f} fps)" if cpu is not None else fps
             print(f"  {system:7s} {n:2d} viewers: sender CPU {shown}", flush=True)
+            if threads and per_thread:
+                print("      by thread: " + ", ".join(f"{k} {v:.1f}" for k, v in per_thread.items()
+                                              if v >= 0.05), flush=True)
     finally:
         stop(daemon)
         stop(janus)
@@ -170,7 +203,10 @@ def run_system(system, ns, seconds, work):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--viewers", default="1,2,4,8,16")
-    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--settle", type=float, default=8.0,
+                    help="seconds after every viewer decodes before measuring")
+    ap.add_argument("--threads", action="store_true", help="the sender's CPU by thread")
     ap.add_argument("--systems", default="p2p,janus,aiortc")
     a = ap.parse_args()
     ns = [int(x) for x in a.viewers.split(",")]
@@ -180,8 +216,8 @@ def main():
         systems.remove("janus")
     work = tempfile.mkdtemp(prefix="bench-fanout-")
     print(f"fan-out, {W}x{H}@{FPS} VP8 {KBPS} kbit/s, sender CPU in % of one core over {a.seconds:g} s "
-          f"(logs in {work})")
-    res = {s: run_system(s, ns, a.seconds, work) for s in systems}
+          f"from {a.settle:g} s after every viewer decodes (logs in {work})")
+    res = {s: run_system(s, ns, a.seconds, a.settle, a.threads, work) for s in systems}
     print("\nviewers  " + "".join(f"{s:>10s}" for s in systems))
     for n in ns:
         row = "".join(f"{res[s][n][0]:9.1f}%" if res[s][n][0] is not None else f"{'failed':>10s}"

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <set>
 
 struct _GstRtcDataPad {
   GstPad parent;
@@ -112,6 +113,37 @@ ChannelState *channel_state(GstWebRTCDataChannel *ch)
   return static_cast<ChannelState *>(g_object_get_qdata(G_OBJECT(ch), channel_quark()));
 }
 
+Resend::~Resend()
+{
+  for (auto *b : msgs) g_bytes_unref(b);
+}
+
+void Resend::push(GBytes *b)
+{
+  bytes += g_bytes_get_size(b);
+  msgs.push_back(b);
+}
+
+void Resend::pop()
+{
+  bytes -= g_bytes_get_size(msgs.front());
+  g_bytes_unref(msgs.front());
+  msgs.pop_front();
+  from++;
+}
+
+ChannelState::~ChannelState()
+{
+  for (auto *b : kept) g_bytes_unref(b);
+}
+
+// Under resend_lock: where messages for r go now (r, or the one it was handed on to).
+static Resend *current(Resend *r)
+{
+  while (r->next) r = r->next.get();
+  return r;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Received data: one src pad per label */
 
@@ -202,22 +234,24 @@ struct ChannelRef {
   ChannelRef &operator=(const ChannelRef &) = delete;
   GstWebRTCDataChannel *ch;
 };
-constexpr std::string_view kAckPrefix = "{\"pointcast\":\"ack\",\"received\":";
 } // namespace
 
 static bool is_flushing(RtcPeerPrivate *p);
+static void resume_step(GstRtcPeer *self, std::shared_ptr<ChannelRef> ref);
+static void nap(RtcPeerPrivate *p, std::chrono::milliseconds d);
+static guint64 buffered_amount(GstWebRTCDataChannel *ch);
 
-static std::optional<guint64> parse_ack(std::string_view text)
+/* Under acct: lets go of the kept messages the peer acknowledged (until it acknowledged at all,
+ * those SCTP let go of: a peer that never does, a browser, costs no more than before). */
+static void prune_kept_locked(ChannelState *cs)
 {
-  if (text.substr(0, kAckPrefix.size()) != kAckPrefix || text.back() != '}') return std::nullopt;
-  std::string_view digits = text.substr(kAckPrefix.size(), text.size() - kAckPrefix.size() - 1);
-  if (digits.empty() || digits.size() > 19) return std::nullopt;
-  guint64 n = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + guint64(c - '0');
+  guint64 upto = cs->ack_seen ? cs->acked.load() : cs->known;
+  while (!cs->kept.empty() && cs->kept_from < upto) {
+    cs->kept_bytes -= g_bytes_get_size(cs->kept.front());
+    g_bytes_unref(cs->kept.front());
+    cs->kept.pop_front();
+    cs->kept_from++;
   }
-  return n;
 }
 
 // The peer received `n` whole messages on a channel we opened.
@@ -228,6 +262,7 @@ static void note_ack(ChannelState *cs, guint64 n)
     if (n > cs->sent_msgs) n = cs->sent_msgs; // never more than we sent
     if (n > cs->acked) cs->acked = n;
     cs->ack_seen = true;
+    prune_kept_locked(cs);
   }
   std::lock_guard lk(cs->self->priv->wake_lock);
   cs->self->priv->wake.notify_all();
@@ -247,7 +282,7 @@ static void send_ack(GstRtcPeer *self, GstWebRTCDataChannel *ch)
   }
   if (!bin) return;
   cs->ack_pending = false;
-  std::string text = std::string(kAckPrefix) + std::to_string(cs->received.load()) + "}";
+  std::string text = ackproto::ack(cs->received.load());
   gst_webrtc_data_channel_send_string_full(ch, text.c_str(), nullptr);
   gst_object_unref(bin);
 }
@@ -295,6 +330,63 @@ static void push_message(GstRtcPeer *self, const std::string &label, GstBuffer *
     GST_LOG_OBJECT(self, "pushing on data_%s: %s", label.c_str(), gst_flow_get_name(ret));
 }
 
+/* A whole message arrived: out of the src pad unless it is one delivered already on an earlier
+ * channel of its stream (sent again after a rebuild, rtc/ackproto.h); acknowledged either way. */
+static void deliver(GstWebRTCDataChannel *ch, ChannelState *cs, GstBuffer *buf)
+{
+  bool fresh = true;
+  if (cs->in) {
+    std::lock_guard lk(cs->in->mu);
+    fresh = cs->cursor.on_message(cs->in->st);
+  }
+  if (fresh) {
+    push_message(cs->self, cs->label, buf);
+  } else {
+    gst_buffer_unref(buf);
+    cs->skipped++;
+  }
+  note_received(ch, cs);
+}
+
+// A resume message (rtc/ackproto.h) on a channel the peer opened with kAckProtocol.
+static void on_resume(ChannelState *cs, std::string_view text)
+{
+  GstRtcPeer *self = cs->self;
+  ackproto::Cursor::Verdict v;
+  if (!cs->in) {
+    v.reason = "the channel is not ordered and reliable";
+  } else {
+    std::lock_guard lk(cs->in->mu);
+    v = cs->cursor.on_resume(cs->in->st, text);
+  }
+  if (!v.accepted) {
+    // One warning per channel: a peer repeating itself must not flood the bus.
+    if (!cs->warned_resume)
+      GST_ELEMENT_WARNING(self, STREAM, DECODE,
+                          ("Ignored a resume message from peer '%s'", cs->peer.c_str()),
+                          ("channel '%s': %s; its messages are delivered as they come",
+                           cs->label.c_str(), v.reason.c_str()));
+    else
+      GST_WARNING_OBJECT(self, "resume on '%s' from '%s' ignored: %s", cs->label.c_str(),
+                         cs->peer.c_str(), v.reason.c_str());
+    cs->warned_resume = true;
+    return;
+  }
+  if (v.missing)
+    GST_ELEMENT_WARNING(self, STREAM, DECODE,
+                        ("%" G_GUINT64_FORMAT " data channel messages from peer '%s' were lost",
+                         v.missing, cs->peer.c_str()),
+                        ("channel '%s': its new connection goes on %" G_GUINT64_FORMAT
+                         " messages after the last one that arrived",
+                         cs->label.c_str(), v.missing));
+  GST_ELEMENT_INFO(
+      self, RESOURCE, READ,
+      ("Peer '%s' continues channel '%s' on a new connection", cs->peer.c_str(), cs->label.c_str()),
+      ("peer '%s' continues channel '%s' on a new connection: %" G_GUINT64_FORMAT
+       " of the messages it sends again arrived before and are skipped",
+       cs->peer.c_str(), cs->label.c_str(), v.skip));
+}
+
 static void on_message_data(GstWebRTCDataChannel *ch, GBytes *data, gpointer user_data)
 {
   auto *cs = channel_state(ch);
@@ -303,15 +395,12 @@ static void on_message_data(GstWebRTCDataChannel *ch, GBytes *data, gpointer use
   const void *bytes = data ? g_bytes_get_data(data, &size) : nullptr;
   switch (cs->reasm.on_binary(bytes, size)) {
   case framing::Reassembler::Status::Plain:
-    push_message(cs->self, cs->label, data ? gst_buffer_new_wrapped_bytes(data) : gst_buffer_new());
-    note_received(ch, cs);
+    deliver(ch, cs, data ? gst_buffer_new_wrapped_bytes(data) : gst_buffer_new());
     break;
   case framing::Reassembler::Status::Complete: {
     size_t n = 0;
     void *msg = cs->reasm.take(&n);
-    push_message(cs->self, cs->label,
-                 gst_buffer_new_wrapped_full(GstMemoryFlags(0), msg, n, 0, n, msg, g_free));
-    note_received(ch, cs);
+    deliver(ch, cs, gst_buffer_new_wrapped_full(GstMemoryFlags(0), msg, n, 0, n, msg, g_free));
     break;
   }
   case framing::Reassembler::Status::Error:
@@ -329,15 +418,18 @@ static void on_message_string(GstWebRTCDataChannel *ch, const gchar *str, gpoint
   if (!cs) return;
   std::string_view text = str ? str : "";
   if (cs->acks_in) {
-    if (auto n = parse_ack(text)) {
+    if (auto n = ackproto::parse_ack(text)) {
       note_ack(cs, *n);
       return;
     }
   }
+  if (cs->acks_out && ackproto::is_resume(text)) {
+    on_resume(cs, text);
+    return;
+  }
   switch (cs->reasm.on_text(text)) {
   case framing::Reassembler::Status::Plain:
-    push_message(cs->self, cs->label, gst_buffer_new_memdup(text.data(), text.size()));
-    note_received(ch, cs);
+    deliver(ch, cs, gst_buffer_new_memdup(text.data(), text.size()));
     break;
   case framing::Reassembler::Status::Error:
     GST_ELEMENT_WARNING(cs->self, STREAM, DECODE, ("Dropped a broken fragmented message"),
@@ -358,6 +450,9 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
   auto *p = self->priv;
   {
     std::lock_guard lk(p->lock);
+    // Before `open`: the sending thread may take the channel at once (flush_resume's wait).
+    if (state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN && !cs->open)
+      cs->open_us = g_get_monotonic_time();
     cs->open = state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN;
     if (cs->open) cs->ever_open = true;
   }
@@ -371,6 +466,8 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
                  &lifetime, nullptr);
     if (cs->acks_out) // from the context thread: webrtcbin may hold the channel's lock here
       run_async(self, [self, ref = std::make_shared<ChannelRef>(ch)] { keep_acking(self, ref); });
+    if (cs->resume && !cs->resuming.exchange(true))
+      run_async(self, [self, ref = std::make_shared<ChannelRef>(ch)] { resume_step(self, ref); });
     GstStructure *st = gst_structure_new(
         "rtcpeer-channel-open", "peer-id", G_TYPE_STRING, cs->peer.c_str(), "label", G_TYPE_STRING,
         cs->label.c_str(), "ordered", G_TYPE_BOOLEAN, ordered, "max-retransmits", G_TYPE_INT,
@@ -511,10 +608,29 @@ void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRT
   g_object_get(ch, "protocol", &protocol, "max-retransmits", &retransmits, "max-packet-lifetime",
                &lifetime, nullptr);
   cs->reliable = retransmits < 0 && lifetime < 0;
+  gboolean ordered = TRUE;
+  g_object_get(ch, "ordered", &ordered, nullptr);
   bool acks = g_strcmp0(protocol, kAckProtocol) == 0;
   g_free(protocol);
   cs->acks_in = acks && !remote;
   cs->acks_out = acks && remote;
+  // A stream can be continued on a new connection only where the message order is the count's.
+  cs->keeps = cs->acks_in && cs->reliable && ordered;
+  if (cs->keeps || (cs->acks_out && cs->reliable && ordered)) {
+    auto key = std::make_pair(s->id, label);
+    std::lock_guard lk(p->resend_lock);
+    if (cs->keeps) {
+      // What the peer's lost connection left on this label goes first.
+      if (auto it = p->resends.find(key); it != p->resends.end()) {
+        cs->resume = it->second;
+        p->resends.erase(it);
+      }
+    } else {
+      auto &in = p->in_streams[key];
+      if (!in) in = std::make_shared<InStream>();
+      cs->in = in;
+    }
+  }
   g_object_set_qdata_full(G_OBJECT(ch), channel_quark(), cs,
                           [](gpointer d) { delete static_cast<ChannelState *>(d); });
   g_object_set(ch, "buffered-amount-low-threshold", guint64(kLowWater), nullptr);
@@ -654,14 +770,24 @@ static guint64 buffered_amount(GstWebRTCDataChannel *ch)
   return amount;
 }
 
-// Counts `bytes` handed to the channel; end_message: they complete a message.
-static void note_sent(ChannelState *cs, guint64 bytes, bool end_message)
+/* Counts `bytes` handed to the channel; msg: they complete that message, which a channel that
+ * keeps holds on to until acknowledged; resent: it was the first of cs->resume (now sent). */
+static void note_sent(ChannelState *cs, guint64 bytes, GBytes *msg = nullptr, bool resent = false)
 {
   std::lock_guard lk(cs->acct);
   cs->sent_bytes += bytes;
-  if (!end_message) return;
+  if (!msg) return;
   cs->sent_msgs++;
   cs->ends.push_back(cs->sent_bytes);
+  if (cs->keeps) {
+    if (cs->kept.empty()) cs->kept_from = cs->sent_msgs - 1;
+    cs->kept.push_back(g_bytes_ref(msg));
+    cs->kept_bytes += g_bytes_get_size(msg);
+  }
+  if (resent) {
+    std::lock_guard rl(cs->self->priv->resend_lock);
+    if (!cs->resume->msgs.empty()) cs->resume->pop();
+  }
 }
 
 /* Under acct: forgets the messages now known to have arrived. What webrtcbin passed on (what we
@@ -679,6 +805,7 @@ static void settle_locked(ChannelState *cs, guint64 amount)
     cs->ends.pop_front();
     cs->known++;
   }
+  prune_kept_locked(cs);
 }
 
 guint64 unconfirmed_messages(ChannelState *cs, guint64 amount)
@@ -705,6 +832,22 @@ static bool fully_acked(ChannelState *cs)
   return cs->ack_seen && cs->acked >= cs->sent_msgs;
 }
 
+// Bytes kept for re-sending once the peer acknowledges (kKeepLimit); 0 for a peer that does not.
+static guint64 kept_unacked(ChannelState *cs)
+{
+  std::lock_guard lk(cs->acct);
+  prune_kept_locked(cs);
+  return cs->ack_seen ? cs->kept_bytes : 0;
+}
+
+// Messages waiting in cs->resume to be sent on this channel.
+static guint64 resume_waiting(ChannelState *cs)
+{
+  if (!cs->resume) return 0;
+  std::lock_guard lk(cs->self->priv->resend_lock);
+  return cs->resume->abandoned ? 0 : cs->resume->msgs.size();
+}
+
 // The peer's transport delivered a packet (anything: SCTP, its acks, ICE checks) within `within`.
 static bool peer_heard(ChannelState *cs, std::chrono::steady_clock::duration within)
 {
@@ -721,22 +864,27 @@ static bool stalled(ChannelState *cs, std::chrono::steady_clock::duration idle)
   return idle > kStallLimit && (idle > kLiveStallLimit || !peer_heard(cs, kStallLimit));
 }
 
-/* Waits until the channel has room: below high water at once, else until it drained to low water,
- * however long that takes while the peer makes progress (the sender slows down to the link).
- * False when the peer takes nothing for kStallLimit, the channel closes or we are flushing. A
- * channel above high water for kSaturatedWarn gets one warning per such episode. */
+/* Waits until the channel has room: below high water (and at most kKeepLimit kept for a peer
+ * that acknowledges) at once, else until it drained to low water (and the acknowledgements
+ * caught up), however long that takes while the peer makes progress (the sender slows down to
+ * the link). False when the peer takes nothing for kStallLimit, the channel closes or its session
+ * is removed, or we are flushing. A channel above high water for kSaturatedWarn gets one warning
+ * per such episode. */
 static bool wait_for_room(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelState *cs)
 {
   auto *p = self->priv;
   guint64 amount = buffered_amount(ch);
   unconfirmed_messages(cs, amount); // forgets what arrived: the record stays small
-  if (amount <= kHighWater) return true;
+  if (amount <= kHighWater && kept_unacked(cs) <= kKeepLimit) return true;
+  // Waiting only for acknowledgements: the queue need not drain to low water as well.
+  guint64 water = amount > kHighWater ? kLowWater : kHighWater;
   auto since = std::chrono::steady_clock::now(), progress = since;
   guint64 least = amount, acked = cs->acked;
   while (true) {
-    if (is_flushing(p) || !cs->open) return false;
+    if (is_flushing(p) || !cs->open || cs->gone_flag) return false;
     amount = buffered_amount(ch);
-    if (amount <= kLowWater) {
+    guint64 kept = kept_unacked(cs);
+    if (amount <= water && kept <= kKeepLimit) {
       cs->saturated = false;
       return true;
     }
@@ -751,67 +899,257 @@ static bool wait_for_room(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelSta
       GST_ELEMENT_WARNING(
           self, RESOURCE, WRITE,
           ("Peer '%s' is not keeping up on channel '%s'", cs->peer.c_str(), cs->label.c_str()),
-          ("%" G_GUINT64_FORMAT " bytes queued for more than %d s: the sender waits for the peer "
-           "(nothing is dropped while it makes progress)",
-           amount, int(std::chrono::duration_cast<std::chrono::seconds>(kSaturatedWarn).count())));
+          ("%" G_GUINT64_FORMAT " bytes queued (%" G_GUINT64_FORMAT " sent not acknowledged) for "
+           "more than %d s: the sender waits for the peer (nothing is dropped while it makes "
+           "progress)",
+           amount, kept,
+           int(std::chrono::duration_cast<std::chrono::seconds>(kSaturatedWarn).count())));
     }
     if (stalled(cs, now - progress)) return false;
     nap(p, 20ms);
   }
 }
 
-static void send_one(GstRtcPeer *self, GstWebRTCDataChannel *ch, GBytes *bytes)
+enum class Sent { Ok, Failed, Gone };
+
+/* Under cs->turn: one whole message, in pieces when larger than the remote takes; wait: for room
+ * first and between pieces (else the caller saw room). resent: it is the first of cs->resume.
+ * Gone: the session was removed meanwhile; the message is not sent (a new one is for the caller
+ * to hand on; a re-sent one stays where the removal put it). Failed: given up, counted. */
+static Sent send_message(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelState *cs,
+                         GBytes *bytes, bool resent, bool wait)
 {
-  auto *cs = channel_state(ch);
-  if (!cs) return;
-  if (!wait_for_room(self, ch, cs)) {
-    cs->dropped++;
-    if (cs->open && !cs->warned_send) {
-      cs->warned_send = true;
-      GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("Peer '%s' is not keeping up", cs->peer.c_str()),
-                          ("dropping messages on channel '%s' after %d s without progress "
-                           "(%d s while the peer is still heard from)",
-                           cs->label.c_str(), int(kStallLimit.count()),
-                           int(kLiveStallLimit.count())));
-    }
-    return;
-  }
   GError *err = nullptr;
   gsize size = g_bytes_get_size(bytes);
   uint64_t chunk = cs->chunk ? cs->chunk->load() : 65536;
-  bool ok;
-  if (size <= chunk) {
-    ok = gst_webrtc_data_channel_send_data_full(ch, bytes, &err);
-    if (ok) note_sent(cs, size, true);
-  } else {
-    uint64_t count = framing::piece_count(size, chunk);
-    std::string announcement = framing::announce(size, count);
-    ok = gst_webrtc_data_channel_send_string_full(ch, announcement.c_str(), &err);
-    if (ok) note_sent(cs, announcement.size(), false);
+  bool gone = false, no_room = false;
+  // One send call and its accounting, unless the session is being removed.
+  auto send = [&](auto &&fn) {
+    std::lock_guard lk(cs->send_mu);
+    if (cs->gone) gone = true;
+    return !gone && fn();
+  };
+  auto room = [&] {
+    no_room = wait && !wait_for_room(self, ch, cs);
+    return !no_room;
+  };
+  bool ok = room();
+  if (ok && size <= chunk) {
+    ok = send([&] {
+      bool r = gst_webrtc_data_channel_send_data_full(ch, bytes, &err);
+      if (r) note_sent(cs, size, bytes, resent);
+      return r;
+    });
+  } else if (ok) {
+    std::string announcement = framing::announce(size, framing::piece_count(size, chunk));
+    ok = send([&] {
+      bool r = gst_webrtc_data_channel_send_string_full(ch, announcement.c_str(), &err);
+      if (r) note_sent(cs, announcement.size());
+      return r;
+    });
     for (uint64_t off = 0; ok && off < size; off += chunk) {
-      if (!wait_for_room(self, ch, cs)) {
+      if (!room()) {
         ok = false;
         break;
       }
       uint64_t n = std::min<uint64_t>(chunk, size - off);
       GBytes *piece = g_bytes_new_from_bytes(bytes, off, n);
-      ok = gst_webrtc_data_channel_send_data_full(ch, piece, &err);
+      ok = send([&] {
+        bool r = gst_webrtc_data_channel_send_data_full(ch, piece, &err);
+        if (r) note_sent(cs, n, off + n == size ? bytes : nullptr, resent);
+        return r;
+      });
       g_bytes_unref(piece);
-      if (ok) note_sent(cs, n, off + n == size);
     }
   }
-  if (!ok) {
-    cs->dropped++;
-    GST_WARNING_OBJECT(self, "send on '%s' to '%s' failed: %s", cs->label.c_str(), cs->peer.c_str(),
-                       err ? err->message : "peer stalled");
-    if (!cs->warned_send) {
-      cs->warned_send = true;
+  if (ok) return Sent::Ok;
+  if (gone || cs->gone_flag) {
+    g_clear_error(&err);
+    return Sent::Gone;
+  }
+  cs->dropped++;
+  if (resent) {
+    std::lock_guard lk(cs->send_mu);
+    std::lock_guard rl(self->priv->resend_lock);
+    if (!cs->gone && !cs->resume->msgs.empty()) cs->resume->pop();
+  }
+  GST_WARNING_OBJECT(self, "send on '%s' to '%s' failed: %s", cs->label.c_str(), cs->peer.c_str(),
+                     err ? err->message : "peer stalled");
+  if (!cs->warned_send && (cs->open || !no_room)) {
+    cs->warned_send = true;
+    if (no_room)
+      GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("Peer '%s' is not keeping up", cs->peer.c_str()),
+                          ("dropping messages on channel '%s' after %d s without progress "
+                           "(%d s while the peer is still heard from)",
+                           cs->label.c_str(), int(kStallLimit.count()),
+                           int(kLiveStallLimit.count())));
+    else
       GST_ELEMENT_WARNING(
           self, RESOURCE, WRITE, ("Could not send to peer '%s'", cs->peer.c_str()),
           ("channel '%s': %s", cs->label.c_str(), err ? err->message : "the peer stalled"));
-    }
   }
   g_clear_error(&err);
+  return Sent::Failed;
+}
+
+// A new message for a channel whose session was removed meanwhile: after what the channel left
+// for the peer's next connection, if it left that; else it is lost, and said so.
+static void hand_on(GstRtcPeer *self, ChannelState *cs, GBytes *bytes)
+{
+  bool kept = false;
+  {
+    std::lock_guard lk(cs->send_mu);
+    if (cs->carry_to) {
+      std::lock_guard rl(self->priv->resend_lock);
+      Resend *r = current(cs->carry_to.get());
+      if (!r->abandoned) {
+        r->push(g_bytes_ref(bytes));
+        kept = true;
+      }
+    }
+  }
+  if (kept) return;
+  cs->dropped++;
+  if (!cs->warned_send) {
+    cs->warned_send = true;
+    GST_ELEMENT_WARNING(
+        self, RESOURCE, WRITE, ("Could not send to peer '%s'", cs->peer.c_str()),
+        ("channel '%s': its connection was removed while sending", cs->label.c_str()));
+  }
+}
+
+// The re-send gives up: the peer's new connection does not acknowledge (not an rtcpeer now).
+static void abandon_resume(GstRtcPeer *self, ChannelState *cs)
+{
+  guint64 n = 0;
+  {
+    std::lock_guard rl(self->priv->resend_lock);
+    Resend *r = cs->resume.get();
+    n = r->msgs.size();
+    while (!r->msgs.empty()) r->pop();
+    r->abandoned = true;
+  }
+  cs->dropped += n;
+  GST_ELEMENT_WARNING(self, RESOURCE, WRITE,
+                      ("%" G_GUINT64_FORMAT " data channel messages to peer '%s' were not sent "
+                       "again",
+                       n, cs->peer.c_str()),
+                      ("channel '%s': not acknowledged on its lost connection; its new connection "
+                       "did not acknowledge within %d s (the peer does not speak %s now)",
+                       cs->label.c_str(), int(kResumeWait.count()), kAckProtocol));
+}
+
+/* Under cs->turn: what the peer's lost connection left (cs->resume) goes before any new message:
+ * once the peer acknowledged on this channel (its first acknowledgement comes as the channel
+ * opens: it speaks the protocol), the resume message, then those messages. block: waits for that
+ * acknowledgement and for room (the sending thread, EOS); else (the context thread) returns
+ * false where it would wait. True once nothing is left to send (or the channel went). */
+static bool flush_resume(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelState *cs, bool block)
+{
+  auto *p = self->priv;
+  if (!cs->resume) return true;
+  {
+    std::lock_guard rl(p->resend_lock);
+    if (cs->resume->abandoned || (cs->resume_sent && cs->resume->msgs.empty())) return true;
+  }
+  auto wait_us = std::chrono::duration_cast<std::chrono::microseconds>(kResumeWait).count();
+  while (!cs->ack_seen) {
+    if (cs->gone_flag || !cs->open || is_flushing(p)) return true;
+    gint64 opened = cs->open_us;
+    if (opened && g_get_monotonic_time() - opened > wait_us) {
+      abandon_resume(self, cs);
+      return true;
+    }
+    if (!block) return false;
+    nap(p, 20ms);
+  }
+  if (!cs->resume_sent) {
+    guint64 from, n;
+    {
+      std::lock_guard rl(p->resend_lock);
+      from = cs->resume->from;
+      n = cs->resume->msgs.size();
+    }
+    std::string text = ackproto::resume(from);
+    GError *err = nullptr;
+    bool ok;
+    {
+      std::lock_guard lk(cs->send_mu);
+      if (cs->gone) return true;
+      ok = gst_webrtc_data_channel_send_string_full(ch, text.c_str(), &err);
+      if (ok) {
+        note_sent(cs, text.size());
+        cs->resume_sent = true;
+        cs->stream_base = from;
+      }
+    }
+    if (!ok) {
+      GST_WARNING_OBJECT(self, "resume on '%s' to '%s' failed: %s", cs->label.c_str(),
+                         cs->peer.c_str(), err ? err->message : "?");
+      g_clear_error(&err);
+      abandon_resume(self, cs);
+      return true;
+    }
+    GST_ELEMENT_INFO(self, RESOURCE, WRITE,
+                     ("Sending %" G_GUINT64_FORMAT " data channel messages to peer '%s' again", n,
+                      cs->peer.c_str()),
+                     ("sending %" G_GUINT64_FORMAT " data channel messages to peer '%s' again "
+                      "on channel '%s', from message %" G_GUINT64_FORMAT " of the stream on (not "
+                      "acknowledged on the lost connection)",
+                      n, cs->peer.c_str(), cs->label.c_str(), from));
+  }
+  while (true) {
+    GBytes *b = nullptr;
+    {
+      std::lock_guard rl(p->resend_lock);
+      if (!cs->resume->msgs.empty()) b = g_bytes_ref(cs->resume->msgs.front());
+    }
+    if (!b) return true;
+    if (!block && (buffered_amount(ch) > kHighWater || kept_unacked(cs) > kKeepLimit)) {
+      g_bytes_unref(b);
+      return false;
+    }
+    Sent r = send_message(self, ch, cs, b, true, block);
+    g_bytes_unref(b);
+    if (r == Sent::Gone || !cs->open) return true;
+  }
+}
+
+// Context thread, from the channel's opening until its re-send is done.
+static void resume_step(GstRtcPeer *self, std::shared_ptr<ChannelRef> ref)
+{
+  auto *p = self->priv;
+  auto *cs = channel_state(ref->ch);
+  if (!cs) return;
+  auto s = cs->session.lock();
+  GstElement *bin = nullptr; // the channel's webrtcbin must outlive the sends (see data_chain)
+  if (s && !s->removed && !cs->gone_flag && !is_flushing(p)) {
+    std::lock_guard lk(p->lock);
+    if (s->webrtc) bin = GST_ELEMENT(gst_object_ref(s->webrtc));
+  }
+  if (!bin) {
+    cs->resuming = false;
+    return;
+  }
+  bool done = false;
+  {
+    std::unique_lock turn(cs->turn, std::try_to_lock); // else the sending thread is at it
+    if (turn.owns_lock()) done = flush_resume(self, ref->ch, cs, false);
+  }
+  gst_object_unref(bin);
+  if (done)
+    cs->resuming = false;
+  else
+    add_timeout(self, 20, [self, ref] { resume_step(self, ref); });
+}
+
+static void send_one(GstRtcPeer *self, GstWebRTCDataChannel *ch, GBytes *bytes)
+{
+  auto *cs = channel_state(ch);
+  if (!cs) return;
+  std::lock_guard turn(cs->turn);
+  flush_resume(self, ch, cs, true); // what the peer's lost connection left goes first
+  if (send_message(self, ch, cs, bytes, false, true) == Sent::Gone) hand_on(self, cs, bytes);
 }
 
 GstFlowReturn data_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
@@ -882,28 +1220,48 @@ GstFlowReturn data_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
  * by the peer nor let go by SCTP. Never fewer than did not arrive. */
 struct Undelivered {
   guint64 lost = 0;
+  guint64 resent = 0; // handed on to the peer's next connection (not lost)
   std::string detail;
 };
 
 static Undelivered count_undelivered(const std::vector<GstWebRTCDataChannel *> &channels,
                                      bool unconfirmed_too = true)
 {
-  guint64 lost = 0;
-  std::string detail;
+  Undelivered u;
   for (auto *ch : channels) {
     auto *cs = channel_state(ch);
     if (!cs) continue;
     guint64 amount = buffered_amount(ch);
     guint64 queued = still_queued(cs, amount), dropped = cs->dropped;
     guint64 unconfirmed = unconfirmed_too ? unconfirmed_messages(cs, amount) : queued;
-    if (!unconfirmed && !dropped) continue;
-    lost += unconfirmed + dropped;
-    if (detail.size() < 2000)
-      detail += "peer '" + cs->peer + "', channel '" + cs->label + "': " + std::to_string(queued) +
-          " still queued, " + std::to_string(unconfirmed - queued) +
-          " more sent but not confirmed, " + std::to_string(dropped) + " given up while sending; ";
+    guint64 waiting = resume_waiting(cs), carried = 0;
+    bool handed;
+    {
+      std::lock_guard lk(cs->send_mu);
+      handed = cs->carry_to != nullptr;
+      carried = cs->carried;
+    }
+    if (handed) {
+      // Everything it had not had acknowledged goes to the next connection.
+      u.resent += carried;
+      u.lost += dropped;
+      if (dropped && u.detail.size() < 2000)
+        u.detail += "peer '" + cs->peer + "', channel '" + cs->label +
+            "': " + std::to_string(dropped) + " given up while sending; ";
+      continue;
+    }
+    if (!unconfirmed && !dropped && !waiting) continue;
+    u.lost += unconfirmed + dropped + waiting;
+    if (u.detail.size() < 2000)
+      u.detail += "peer '" + cs->peer + "', channel '" + cs->label +
+          "': " + std::to_string(queued) + " still queued, " +
+          std::to_string(unconfirmed - queued) + " more sent but not confirmed, " +
+          std::to_string(dropped) + " given up while sending" +
+          (waiting ? ", " + std::to_string(waiting) + " not sent again from a lost connection"
+                   : "") +
+          "; ";
   }
-  return {lost, detail};
+  return u;
 }
 
 // An error naming the messages not known to have arrived.
@@ -920,17 +1278,66 @@ static void report_lost(GstRtcPeer *self, const Undelivered &u)
  * hold it unacknowledged. A receiving rtcpeer acknowledges what it got (kAckProtocol): wait for
  * that. Other peers: closing a channel resets its SCTP stream, which the remote completes only
  * after it has received everything sent before; so wait for the channels to be closed. */
+/* At EOS, first: what lost connections left for the peers' new connections goes out on them,
+ * for up to kResendWait while some is still waiting for its new connection. Returns what still
+ * waits then (not delivered). */
+static Undelivered send_again_first(GstRtcPeer *self)
+{
+  auto *p = self->priv;
+  auto deadline = std::chrono::steady_clock::now() + kResendWait;
+  Undelivered u;
+  while (!is_flushing(p)) {
+    std::vector<GstWebRTCDataChannel *> chans, connecting;
+    std::vector<GstElement *> bins;
+    std::set<std::string> labels;
+    {
+      std::lock_guard lk(p->lock);
+      for (auto &[label, sink] : p->data_sinks) labels.insert(label);
+      for (auto &[id, s] : p->sessions)
+        for (auto &[label, ch] : s->send_channels)
+          if (auto *cs = channel_state(ch); cs && cs->resume && labels.count(label)) {
+            (cs->open ? chans : connecting).push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(ch)));
+            if (cs->open) bins.push_back(GST_ELEMENT(gst_object_ref(s->webrtc)));
+          }
+    }
+    for (size_t i = 0; i < chans.size(); i++) {
+      auto *cs = channel_state(chans[i]);
+      std::lock_guard turn(cs->turn);
+      flush_resume(self, chans[i], cs, true);
+      gst_object_unref(chans[i]);
+      gst_object_unref(bins[i]);
+    }
+    u = {};
+    // A new connection still coming up (its channel not open yet) with messages for it (if it
+    // never opens, they are counted with that channel).
+    guint64 connecting_n = 0;
+    for (auto *ch : connecting) {
+      auto *cs = channel_state(ch);
+      connecting_n += cs->ever_open ? 0 : resume_waiting(cs);
+      gst_object_unref(ch);
+    }
+    {
+      std::lock_guard rl(p->resend_lock);
+      for (auto &[key, r] : p->resends) {
+        if (!labels.count(key.second) || r->abandoned) continue;
+        u.lost += r->msgs.size();
+        if (u.detail.size() < 2000)
+          u.detail += "peer '" + key.first + "', channel '" + key.second +
+              "': " + std::to_string(r->msgs.size()) +
+              " not acknowledged on a lost connection, waiting for a new one; ";
+      }
+    }
+    if ((!u.lost && !connecting_n) || std::chrono::steady_clock::now() >= deadline) break;
+    nap(p, 20ms);
+  }
+  return u;
+}
+
 void drain_channels(GstRtcPeer *self)
 {
   auto *p = self->priv;
+  Undelivered not_resent; // waiting for a new connection at the end
   std::vector<GstWebRTCDataChannel *> channels;
-  {
-    std::lock_guard lk(p->lock);
-    for (auto &[id, s] : p->sessions)
-      for (auto &[label, ch] : s->send_channels)
-        if (p->data_sinks.count(label))
-          channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(ch)));
-  }
   // First everything out of webrtcbin and, from a peer that acknowledges, acknowledged, for as
   // long as each peer makes progress (a narrow link drains megabytes slowly; through a burst of
   // losses SCTP retransmits after up to a minute); a channel without progress is given up on
@@ -957,37 +1364,60 @@ void drain_channels(GstRtcPeer *self)
   auto drain_start = std::chrono::steady_clock::now(), progress = drain_start;
   std::vector<Drain> drains;
   guint64 at_start = 0;
-  for (auto *ch : channels)
-    if (auto *cs = channel_state(ch)) {
-      drains.push_back({ch, cs, G_MAXUINT64, cs->acked, drain_start});
-      if (cs->open && live(ch)) at_start += buffered_amount(ch);
+  /* A connection lost while draining (its path, or the peer restarted) leaves what it had not had
+   * acknowledged for the peer's new connection: then again, on that one (a few times at most). */
+  for (int round = 0;; round++) {
+    not_resent = send_again_first(self);
+    {
+      std::lock_guard lk(p->lock);
+      for (auto &[id, s] : p->sessions)
+        for (auto &[label, ch] : s->send_channels)
+          if (p->data_sinks.count(label))
+            channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(ch)));
     }
-  while (!is_flushing(p)) {
-    bool waiting = false;
-    auto now = std::chrono::steady_clock::now();
+    auto round_start = std::chrono::steady_clock::now();
+    for (auto *ch : channels)
+      if (auto *cs = channel_state(ch)) {
+        drains.push_back({ch, cs, G_MAXUINT64, cs->acked, round_start});
+        if (cs->open && live(ch) && round == 0) at_start += buffered_amount(ch);
+      }
+    while (!is_flushing(p)) {
+      bool waiting = false;
+      auto now = std::chrono::steady_clock::now();
+      for (auto &d : drains) {
+        if (d.done) continue;
+        guint64 amount = buffered_amount(d.ch), acked = d.cs->acked;
+        if (!d.cs->open || !live(d.ch) || (amount == 0 && (!d.cs->ack_seen || fully_acked(d.cs)))) {
+          d.done = true;
+          progress = std::max(progress, now);
+          continue;
+        }
+        d.longest = std::max(d.longest, now - d.progress);
+        if (amount < d.least || acked > d.acked) {
+          d.least = std::min(d.least, amount);
+          d.acked = acked;
+          d.progress = now;
+          progress = std::max(progress, now);
+        }
+        if (stalled(d.cs, now - d.progress)) {
+          d.done = d.stalled = true;
+          continue;
+        }
+        waiting = true;
+      }
+      if (!waiting) break;
+      nap(p, 20ms);
+    }
+    bool handed_on = false;
     for (auto &d : drains) {
-      if (d.done) continue;
-      guint64 amount = buffered_amount(d.ch), acked = d.cs->acked;
-      if (!d.cs->open || !live(d.ch) || (amount == 0 && (!d.cs->ack_seen || fully_acked(d.cs)))) {
-        d.done = true;
-        progress = std::max(progress, now);
-        continue;
-      }
-      d.longest = std::max(d.longest, now - d.progress);
-      if (amount < d.least || acked > d.acked) {
-        d.least = std::min(d.least, amount);
-        d.acked = acked;
-        d.progress = now;
-        progress = std::max(progress, now);
-      }
-      if (stalled(d.cs, now - d.progress)) {
-        d.done = d.stalled = true;
-        continue;
-      }
-      waiting = true;
+      std::lock_guard lk(d.cs->send_mu);
+      handed_on |= d.cs->carry_to && d.cs->carried > 0;
     }
-    if (!waiting) break;
-    nap(p, 20ms);
+    if (!handed_on || round >= 3 || is_flushing(p)) break;
+    GST_INFO_OBJECT(self, "a connection was lost while draining: draining its new one");
+    for (auto *ch : channels) gst_object_unref(ch);
+    channels.clear();
+    drains.clear();
   }
   for (auto &d : drains) {
     guint64 unconfirmed = unconfirmed_messages(d.cs, buffered_amount(d.ch));
@@ -1012,8 +1442,8 @@ void drain_channels(GstRtcPeer *self)
   }
   auto lost = count_undelivered(to_stalled);
   auto given_up = count_undelivered(to_live, false); // only what was given up while sending
-  lost.lost += given_up.lost;
-  lost.detail += given_up.detail;
+  lost.lost += given_up.lost + not_resent.lost;
+  lost.detail += given_up.detail + not_resent.detail;
   report_lost(self, lost);
   if (auto gone = count_undelivered(to_gone); gone.lost)
     GST_ELEMENT_WARNING(self, RESOURCE, WRITE,
@@ -1149,17 +1579,115 @@ void warn_unconfirmed(GstRtcPeer *self, const std::string &peer,
     if (st != GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED && channel_state(ch)) sent_on.push_back(ch);
   }
   auto u = count_undelivered(sent_on);
+  std::string again = u.resent ? "; " + std::to_string(u.resent) +
+          " more, not acknowledged, go again on the peer's new connection"
+                               : "";
   if (lost_path) // always said, messages or not
     GST_ELEMENT_WARNING(self, RESOURCE, READ, ("Lost the connection to peer '%s'", peer.c_str()),
                         ("%s; %" G_GUINT64_FORMAT " data channel messages sent to it without "
-                         "confirmation may be lost (%s)",
-                         why.c_str() + strlen(kLostPrefix), u.lost, u.detail.c_str()));
-  else if (u.lost)
+                         "confirmation may be lost (%s)%s",
+                         why.c_str() + strlen(kLostPrefix), u.lost, u.detail.c_str(),
+                         again.c_str()));
+  else if (u.lost || u.resent)
     GST_ELEMENT_WARNING(self, RESOURCE, WRITE,
                         ("Removed the connection to peer '%s'", peer.c_str()),
                         ("%s; %" G_GUINT64_FORMAT " data channel messages sent to it without "
-                         "confirmation may be lost (%s)",
-                         why.c_str(), u.lost, u.detail.c_str()));
+                         "confirmation may be lost (%s)%s",
+                         why.c_str(), u.lost, u.detail.c_str(), again.c_str()));
+}
+
+void hand_over_channels(GstRtcPeer *self, const std::string &peer,
+                        const std::vector<GstWebRTCDataChannel *> &channels, bool keep,
+                        const std::string &why)
+{
+  auto *p = self->priv;
+  for (auto *ch : channels) {
+    auto *cs = channel_state(ch);
+    if (!cs) continue;
+    guint64 amount = buffered_amount(ch);
+    std::lock_guard lk(cs->send_mu);
+    cs->gone = true;
+    cs->gone_flag = true;
+    if (!keep || !cs->keeps) continue;
+    std::lock_guard al(cs->acct);
+    settle_locked(cs, amount);
+    std::lock_guard rl(p->resend_lock);
+    Resend *r = cs->resume && !cs->resume->abandoned ? cs->resume.get() : nullptr;
+    std::shared_ptr<Resend> carry;
+    if (r && !cs->resume_sent) {
+      carry = cs->resume; // none of it went out on this channel: on to the next as it is
+    } else if (cs->ack_seen) {
+      // The peer speaks the protocol: what it did not acknowledge, then what this channel did
+      // not get to send again yet, from the stream index of the first.
+      carry = std::make_shared<Resend>();
+      carry->from = cs->stream_base + (cs->kept.empty() ? cs->sent_msgs : cs->kept_from);
+      for (auto *b : cs->kept) carry->push(g_bytes_ref(b));
+      if (r) {
+        while (!r->msgs.empty()) {
+          carry->push(g_bytes_ref(r->msgs.front()));
+          r->pop();
+        }
+        r->next = carry;
+      }
+    }
+    if (!carry) continue; // a peer that does not acknowledge: counted in the warning
+    cs->carry_to = carry;
+    cs->carried = carry->msgs.size();
+    auto &slot = p->resends[{peer, cs->label}];
+    if (slot && slot != carry) { // not taken up by a channel of this label: older, superseded
+      GST_WARNING_OBJECT(self, "'%s' on '%s': %zu older messages to send again dropped",
+                         peer.c_str(), cs->label.c_str(), slot->msgs.size());
+      slot->abandoned = true;
+    }
+    slot = carry;
+    GST_INFO_OBJECT(self,
+                    "'%s' on '%s' (%s): %zu messages from %" G_GUINT64_FORMAT
+                    " on wait for the next connection",
+                    peer.c_str(), cs->label.c_str(), why.c_str(), carry->msgs.size(), carry->from);
+  }
+}
+
+void forget_peer(GstRtcPeer *self, const std::string &peer, const std::string &why)
+{
+  auto *p = self->priv;
+  guint64 n = 0;
+  std::string labels;
+  {
+    std::lock_guard rl(p->resend_lock);
+    for (auto it = p->resends.begin(); it != p->resends.end();) {
+      if (!peer.empty() && it->first.first != peer) {
+        ++it;
+        continue;
+      }
+      Resend *r = it->second.get();
+      if (!r->abandoned && !r->msgs.empty()) {
+        n += r->msgs.size();
+        if (labels.size() < 1000) labels += (labels.empty() ? "'" : ", '") + it->first.second + "'";
+      }
+      r->abandoned = true;
+      while (!r->msgs.empty()) r->pop();
+      it = p->resends.erase(it);
+    }
+    for (auto it = p->in_streams.begin(); it != p->in_streams.end();)
+      it = peer.empty() || it->first.first == peer ? p->in_streams.erase(it) : std::next(it);
+  }
+  bool stopping;
+  {
+    std::lock_guard lk(p->lock);
+    stopping = p->flushing;
+  }
+  if (!n) return;
+  if (stopping)
+    GST_INFO_OBJECT(self, "stopping: %" G_GUINT64_FORMAT " messages to '%s' not sent again", n,
+                    peer.c_str());
+  else
+    GST_ELEMENT_WARNING(self, RESOURCE, WRITE,
+                        ("%" G_GUINT64_FORMAT " data channel messages to peer '%s' were not sent "
+                         "again",
+                         n, peer.c_str()),
+                        ("channel %s: not acknowledged on its lost connection, and it has no new "
+                         "connection (%s)",
+                         labels.c_str(), why.c_str()));
 }
 
 gboolean data_sink_event(GstPad *pad, GstObject *parent, GstEvent *event)

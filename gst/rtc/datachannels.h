@@ -5,6 +5,7 @@
  * one data_%s src pad per label, from all peers. */
 #pragma once
 
+#include "rtc/ackproto.h"
 #include "rtc/framing.h"
 #include "rtc/gstrtcpeer.h"
 #include "rtc/pathwatch.h"
@@ -49,6 +50,18 @@ constexpr guint64 kSctpSendBuffer = 1 << 20;
 constexpr const char *kAckProtocol = "pointcast-ack";
 constexpr auto kAckDelay = 50ms;
 constexpr auto kAckKeepalive = 1s;
+/* Re-sending (rtc/ackproto.h): our ordered reliable pointcast-ack channels keep every message
+ * until its peer acknowledged it, for a sending thread at most kKeepLimit bytes of them (then it
+ * waits for acknowledgements, as for room below high water), plus the one message being sent.
+ * When the connection is rebuilt or the peer restarted, the new connection's channel of that
+ * label waits for the peer's first acknowledgement (sent as the channel opens, so the new peer
+ * speaks the protocol), at most kResumeWait, then sends {"pointcast":"resume","from":S} and the
+ * kept messages before any new one. */
+constexpr guint64 kKeepLimit = 8 << 20;
+constexpr auto kResumeWait = 3s;
+/* At EOS, for messages waiting for a peer's new connection: while the peer is still expected
+ * back (a rebuilt session connects within 10 s, or is given up on, see rtc/pathwatch.cpp). */
+constexpr auto kResendWait = 15s;
 constexpr auto kSaturatedWarn = 2s; // above high water this long: a warning
 constexpr auto kEosLinger = 1500ms; // at EOS, after the channels drained (see drain_channels)
 constexpr auto kEosQuiet = 300ms; // at EOS, replies still arriving: until the peers are this quiet
@@ -69,6 +82,30 @@ constexpr uint64_t kMinChunk = 256; // a piece must hold the fragment announceme
 // src pad of this element) across all peers.
 constexpr size_t kMaxChannels = 64;
 constexpr size_t kMaxDataSrcs = 64;
+
+/* Messages to send again on the next connection to one peer on one label: what a lost
+ * connection's channel had not had acknowledged, from stream index `from` on (rtc/ackproto.h).
+ * Under RtcPeerPrivate::resend_lock. */
+struct Resend {
+  Resend() = default;
+  Resend(const Resend &) = delete;
+  Resend &operator=(const Resend &) = delete;
+  ~Resend();
+  guint64 from = 0; // stream index of msgs.front() (of the next message when empty)
+  std::deque<GBytes *> msgs;
+  guint64 bytes = 0;
+  // Handed on (to a later lost connection's Resend): messages still arriving here go there.
+  std::shared_ptr<Resend> next;
+  bool abandoned = false; // the peer is gone, or its new connection does not speak the protocol
+  void push(GBytes *b);   // takes the reference
+  void pop();
+};
+
+/* The receiving side of a stream (rtc/ackproto.h), per peer and label, across its channels. */
+struct InStream {
+  std::mutex mu;
+  ackproto::Stream st;
+};
 
 /* Per data channel state, attached to the GstWebRTCDataChannel as qdata so it lives exactly as long
  * as the channel. Receive callbacks run on the channel's SCTP thread. */
@@ -107,6 +144,35 @@ struct ChannelState {
   std::atomic<guint64> acked{0};    // messages the peer says it received
   std::atomic<guint64> received{0}; // acks_out: whole messages received
   std::atomic<bool> ack_pending{false};
+
+  // Re-sending (kKeepLimit). keeps: acks_in, ordered and reliable (set up once).
+  bool keeps = false;
+  // Under acct: the messages sent not yet acknowledged (until the peer acknowledges at all:
+  // not yet let go by SCTP), kept_from the channel index of the first.
+  std::deque<GBytes *> kept;
+  guint64 kept_from = 0, kept_bytes = 0;
+  // One whole message at a time, in order: the sending thread's and the re-sent ones.
+  std::mutex turn;
+  // A send call and its accounting, against the snapshot of a session being removed.
+  std::mutex send_mu;
+  bool gone = false;                  // under send_mu: removed; sends go to carry_to
+  std::atomic<bool> gone_flag{false}; // the same, for waits
+  std::shared_ptr<Resend> carry_to;   // under send_mu: what this channel left for the next
+  guint64 carried = 0;                // under send_mu: how many messages it handed over
+  // What this channel sends first (set before the channel is published), and whether its resume
+  // message went out (under send_mu) at stream index stream_base.
+  std::shared_ptr<Resend> resume;
+  bool resume_sent = false;
+  guint64 stream_base = 0;
+  std::atomic<gint64> open_us{0};    // monotonic time it opened
+  std::atomic<bool> resuming{false}; // a context-thread re-send step is scheduled
+  // Receiving (acks_out, ordered and reliable): the stream it continues, and where it is in it
+  // (the SCTP receive thread only, under in->mu).
+  std::shared_ptr<InStream> in;
+  ackproto::Cursor cursor;
+  guint64 skipped = 0; // duplicates dropped (for the debugger)
+  bool warned_resume = false;
+  ~ChannelState();
 };
 
 /* Messages handed to the channel that the peer is not known to have received (the rest are
@@ -169,5 +235,16 @@ void drain_channels(GstRtcPeer *self);
 constexpr const char *kLostPrefix = "connection lost: ";
 void warn_unconfirmed(GstRtcPeer *self, const std::string &peer,
                       const std::vector<GstWebRTCDataChannel *> &channels, const std::string &why);
+/* A session is removed (remove_session, first): its channels send nothing more; with `keep` (a
+ * new connection to the peer is coming: lost path, restart) each of our channels towards a peer
+ * that acknowledges leaves what it has not had acknowledged for the next channel of its label
+ * (without, the peer is gone: remove_session then calls forget_peer). */
+void hand_over_channels(GstRtcPeer *self, const std::string &peer,
+                        const std::vector<GstWebRTCDataChannel *> &channels, bool keep,
+                        const std::string &why);
+/* The peer is gone for good (removed without a new connection coming, or it left while one was
+ * being made; "": every peer, when stopping): what waited for its new connection is counted in a
+ * warning (`why`) and dropped, and what we knew of the streams it sent us is forgotten. */
+void forget_peer(GstRtcPeer *self, const std::string &peer, const std::string &why);
 
 } // namespace pointcast::rtc

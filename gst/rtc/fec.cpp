@@ -10,7 +10,9 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <string>
 
 GST_DEBUG_CATEGORY_STATIC(fec_debug);
 #undef GST_CAT_DEFAULT
@@ -40,7 +42,6 @@ struct SendTap {
   double frame_packets = 1.0; // packets per frame, smoothed
   unsigned in_frame = 0;
   uint64_t frames = 0;
-  int64_t first_us = -1;
   int64_t congested_until = 0; // no FEC until then (on_feedback)
   ~SendTap() { gst_object_unref(trans); }
 };
@@ -115,11 +116,7 @@ GstPadProbeReturn on_media_packet(GstPad *, GstPadProbeInfo *info, gpointer user
       tap->in_frame = 0;
       tap->meter.set_frame_packets(tap->frame_packets);
     }
-    int64_t now = g_get_monotonic_time();
-    if (tap->first_us < 0) tap->first_us = now;
-    // Fixed too, after the first second (ulpfec.h, LossMeter: a stall at the start).
-    if (tap->fixed > 0 && tap->applied != unsigned(tap->fixed) &&
-        now - tap->first_us >= 1'000'000) {
+    if (tap->fixed > 0 && tap->applied != unsigned(tap->fixed)) {
       tap->applied = unsigned(tap->fixed);
       fix = true;
     }
@@ -134,7 +131,46 @@ struct RecvTap {
   ulpfec::Recovery rec;
   int media_pt = -1; // the stream's; FEC packets are told apart by their shape (looks_like_fec)
   std::atomic<guint64> recovered{0};
+  bool codec_known = false; // the src pad's thread only (learn_codec)
 };
+
+/* The media's encoding, from the caps of rtpptdemux's src pad for it (set from the payload-type
+ * map when its first packet went by): VP8 lets Recovery tell a frame's first packet
+ * (ulpfec.h). Read here, in the jitterbuffer's src thread, which is the one pushing into
+ * rtpptdemux, and not asked from rtpbin (see looks_like_fec). */
+void learn_codec(RecvTap *t, GstPad *src)
+{
+  int pt;
+  {
+    std::lock_guard lk(t->lock);
+    pt = t->media_pt;
+  }
+  GstPad *peer = pt >= 0 ? gst_pad_get_peer(src) : nullptr;
+  GstElement *demux = peer ? gst_pad_get_parent_element(peer) : nullptr;
+  if (peer) gst_object_unref(peer);
+  if (!demux) return;
+  std::string enc;
+  GstIterator *it = gst_element_iterate_src_pads(demux);
+  GValue v = G_VALUE_INIT;
+  while (enc.empty() && gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    if (GstCaps *caps = gst_pad_get_current_caps(GST_PAD(g_value_get_object(&v)))) {
+      const GstStructure *st = gst_caps_get_structure(caps, 0);
+      int p = -1;
+      const char *name = gst_structure_get_string(st, "encoding-name");
+      if (gst_structure_get_int(st, "payload", &p) && p == pt && name) enc = name;
+      gst_caps_unref(caps);
+    }
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+  gst_object_unref(demux);
+  if (enc.empty()) return;
+  t->codec_known = true;
+  std::lock_guard lk(t->lock);
+  t->rec.set_vp8(!g_ascii_strcasecmp(enc.c_str(), "VP8"));
+  GST_DEBUG_OBJECT(t->jb, "media payload type %d is %s", pt, enc.c_str());
+}
 
 thread_local bool injecting = false;
 
@@ -160,7 +196,7 @@ void take(RecvTap *t, GstBuffer *buf, std::vector<ulpfec::Packet> &rebuilt)
 GstPadProbeReturn on_jitterbuffer_in(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
   if (injecting) return GST_PAD_PROBE_OK;
-  auto *t = static_cast<RecvTap *>(user_data);
+  RecvTap *t = static_cast<std::shared_ptr<RecvTap> *>(user_data)->get();
   std::vector<ulpfec::Packet> rebuilt;
   GstBuffer *at = nullptr;
   if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
@@ -190,6 +226,57 @@ GstPadProbeReturn on_jitterbuffer_in(GstPad *pad, GstPadProbeInfo *info, gpointe
   }
   return GST_PAD_PROBE_OK;
 }
+
+/* FEC packets go through the jitterbuffer (they hold seqnums of the stream, so a lost one is a
+ * gap there) but end here, not in rtpptdemux: rtpptdemux drops a payload type only when the
+ * payload-type map names it ULPFEC, and that map is webrtcbin's current remote description.
+ * When we answered an offer and then offer ourselves (rtcpeer offers the tracks the remote's
+ * offer left out), webrtcbin 1.22 picks the ULPFEC/RTX payload types of the answered m-line
+ * afresh (_pick_available_pt skips every payload type of every transceiver's
+ * codec-preferences: 98 of our receive-only m-line). The sender switches to the new ULPFEC type
+ * when it answers; until our side applies that answer, its map still calls that type RTX.
+ * rtpptdemux then made a pad for the FEC packets, webrtcbin a second src pad, decodebin found
+ * no decoder for RTX, and not-linked went up to nicesrc: the session was removed (the stall of
+ * 3 in 38 bursty runs: with FEC from the start, FEC packets were in flight in that window). */
+bool is_fec_packet(RecvTap *t, GstBuffer *buf)
+{
+  GstMapInfo map;
+  if (!gst_buffer_map(buf, &map, GST_MAP_READ)) return false;
+  bool fec = false;
+  if (map.size >= 12) {
+    int pt = map.data[1] & 0x7f;
+    std::lock_guard lk(t->lock);
+    // Our fills are bare 12-byte headers of the FEC payload type.
+    fec = t->media_pt >= 0 && pt != t->media_pt &&
+        (map.size == 12 || ulpfec::Recovery::looks_like_fec(map.data, map.size));
+  }
+  gst_buffer_unmap(buf, &map);
+  return fec;
+}
+
+GstPadProbeReturn on_jitterbuffer_out(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  RecvTap *t = static_cast<std::shared_ptr<RecvTap> *>(user_data)->get();
+  if (!t->codec_known) learn_codec(t, pad);
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    if (!is_fec_packet(t, GST_PAD_PROBE_INFO_BUFFER(info))) return GST_PAD_PROBE_OK;
+    GST_LOG_OBJECT(t->jb, "FEC packet dropped after the jitterbuffer");
+    return GST_PAD_PROBE_DROP;
+  }
+  if (GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info)) {
+    list = gst_buffer_list_make_writable(list);
+    for (guint i = 0; i < gst_buffer_list_length(list);) {
+      if (is_fec_packet(t, gst_buffer_list_get(list, i))) {
+        gst_buffer_list_remove(list, i, 1);
+      } else {
+        i++;
+      }
+    }
+    GST_PAD_PROBE_INFO_DATA(info) = list;
+    if (!gst_buffer_list_length(list)) return GST_PAD_PROBE_DROP;
+  }
+  return GST_PAD_PROBE_OK;
+}
 } // namespace
 
 void enable_fec(GstWebRTCRTPTransceiver *trans)
@@ -212,19 +299,32 @@ void recover_fec(GstElement *jb)
   init_debug();
   GstPad *sink = gst_element_get_static_pad(jb, "sink");
   if (!sink) return;
-  auto *t = new RecvTap;
+  GstPad *src = gst_element_get_static_pad(jb, "src");
+  if (!src) {
+    gst_object_unref(sink);
+    return;
+  }
+  // Shared by both probes (and the data key), freed with the last of them.
+  auto shared = std::make_shared<RecvTap>();
+  RecvTap *t = shared.get();
   t->jb = jb;
-  g_object_set_data(G_OBJECT(jb), "pointcast-fec", t);
-  gst_pad_add_probe(sink,
-                    GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-                    on_jitterbuffer_in, t, [](gpointer d) { delete static_cast<RecvTap *>(d); });
+  auto types = GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST);
+  auto free_ref = [](gpointer d) { delete static_cast<std::shared_ptr<RecvTap> *>(d); };
+  g_object_set_data_full(G_OBJECT(jb), "pointcast-fec", new std::shared_ptr<RecvTap>(shared),
+                         free_ref);
+  gst_pad_add_probe(src, types, on_jitterbuffer_out, new std::shared_ptr<RecvTap>(shared),
+                    free_ref);
+  gst_pad_add_probe(sink, types, on_jitterbuffer_in, new std::shared_ptr<RecvTap>(shared),
+                    free_ref);
   gst_object_unref(sink);
+  gst_object_unref(src);
 }
 
 guint64 fec_recovered(GstElement *jb)
 {
-  auto *t = static_cast<RecvTap *>(g_object_get_data(G_OBJECT(jb), "pointcast-fec"));
-  return t ? t->recovered.load() : 0;
+  auto *t =
+      static_cast<std::shared_ptr<RecvTap> *>(g_object_get_data(G_OBJECT(jb), "pointcast-fec"));
+  return t ? (*t)->recovered.load() : 0;
 }
 
 } // namespace pointcast::rtc

@@ -21,6 +21,9 @@
  * Lock order, outer first: src_create_lock -> lock -> props_lock. DataSrc::push and wake_lock are
  * leaves (nothing else is taken while holding them). No lock is held while calling into a
  * webrtcbin (signals, properties, pads): its threads call back into this element and take `lock`.
+ * The exception: a channel's send_mu (datachannels.h ChannelState) is held around its send calls,
+ * and no webrtcbin thread ever takes it. Per channel: turn -> send_mu -> acct -> resend_lock
+ * (RtcPeerPrivate's; `lock` is never taken with it held, nor it under `lock`; InStream::mu a leaf).
  */
 #pragma once
 

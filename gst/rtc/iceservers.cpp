@@ -7,6 +7,9 @@
 #include "rtc/sigcheck.h"
 #include "rtc/turnprobe.h"
 
+#include <gst/webrtc/ice.h>
+#include <gst/webrtc/webrtc.h>
+
 #include <thread>
 
 namespace pointcast::rtc {
@@ -179,6 +182,75 @@ void warn_if_no_relay(GstRtcPeer *self, const std::shared_ptr<Session> &s)
     }
     gst_object_unref(self);
   }).detach();
+}
+
+/* The ICE transport of a session: its SCTP association's, else its first transceiver's (BUNDLE:
+ * one for everything). A new reference or nullptr. */
+static GObject *ice_transport_of(GstElement *webrtc)
+{
+  GObject *dtls = nullptr, *ice = nullptr;
+  GObject *sctp = nullptr;
+  g_object_get(webrtc, "sctp-transport", &sctp, nullptr);
+  if (sctp) {
+    g_object_get(sctp, "transport", &dtls, nullptr);
+    g_object_unref(sctp);
+  }
+  if (!dtls) {
+    GstWebRTCRTPTransceiver *trans = nullptr;
+    g_signal_emit_by_name(webrtc, "get-transceiver", 0, &trans);
+    if (trans) {
+      GObject *receiver = nullptr;
+      g_object_get(trans, "receiver", &receiver, nullptr);
+      if (receiver) {
+        g_object_get(receiver, "transport", &dtls, nullptr);
+        g_object_unref(receiver);
+      }
+      gst_object_unref(trans);
+    }
+  }
+  if (dtls) {
+    g_object_get(dtls, "transport", &ice, nullptr);
+    g_object_unref(dtls);
+  }
+  return ice;
+}
+
+void report_selected_pair(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  ASSERT_CTX(self);
+  if (s->removed || !s->webrtc) return;
+  GObject *transport = ice_transport_of(s->webrtc), *stream = nullptr;
+  GstWebRTCICE *ice = nullptr;
+  if (transport && g_object_class_find_property(G_OBJECT_GET_CLASS(transport), "stream"))
+    g_object_get(transport, "stream", &stream, nullptr);
+  g_object_get(s->webrtc, "ice-agent", &ice, nullptr);
+  GstWebRTCICECandidateStats *local = nullptr, *remote = nullptr;
+  if (ice && stream &&
+      gst_webrtc_ice_get_selected_pair(ice, GST_WEBRTC_ICE_STREAM(stream), &local, &remote) &&
+      local && remote) {
+    auto str = [](const char *v) { return std::string(v ? v : "?"); };
+    auto where = [&](const GstWebRTCICECandidateStats *c) { // [v6]:port as in a URI
+      std::string a = str(c->ipaddr);
+      return (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + std::to_string(c->port);
+    };
+    std::string lt = str(local->type), rt = str(remote->type), proto = str(local->proto);
+    std::string la = where(local), ra = where(remote);
+    GST_INFO_OBJECT(self, "peer '%s' connected over %s %s %s -> %s %s", s->id.c_str(),
+                    proto.c_str(), lt.c_str(), la.c_str(), rt.c_str(), ra.c_str());
+    GstStructure *m =
+        gst_structure_new("rtcpeer-ice-pair", "peer-id", G_TYPE_STRING, s->id.c_str(), "local-type",
+                          G_TYPE_STRING, lt.c_str(), "local-address", G_TYPE_STRING, la.c_str(),
+                          "remote-type", G_TYPE_STRING, rt.c_str(), "remote-address", G_TYPE_STRING,
+                          ra.c_str(), "protocol", G_TYPE_STRING, proto.c_str(), nullptr);
+    gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), m));
+  } else {
+    GST_INFO_OBJECT(self, "peer '%s' connected; libnice names no selected pair", s->id.c_str());
+  }
+  if (local) gst_webrtc_ice_candidate_stats_free(local);
+  if (remote) gst_webrtc_ice_candidate_stats_free(remote);
+  if (ice) gst_object_unref(ice);
+  if (stream) g_object_unref(stream);
+  if (transport) g_object_unref(transport);
 }
 
 } // namespace pointcast::rtc

@@ -4,6 +4,7 @@
 #include "rtc/rtcpeerpriv.h"
 
 #include <cstdio>
+#include <string>
 
 namespace pointcast::rtc {
 
@@ -133,6 +134,33 @@ void on_webrtc_pad_added(GstElement *webrtc, GstPad *pad, gpointer user_data)
   GstRtcPeer *self = h->self;
   auto s = h->session.lock();
   if (!s || s->removed || GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
+  /* A src pad of repair packets (a payload type webrtcbin's map calls RTX, RED or ULPFEC came out
+   * of rtpptdemux: fec.cpp, on_jitterbuffer_out) ends in a fakesink: behind decodebin, which has
+   * no decoder for it, not-linked went up to nicesrc and the whole session was removed. */
+  if (GstCaps *caps = gst_pad_get_current_caps(pad)) {
+    const char *name = gst_structure_get_string(gst_caps_get_structure(caps, 0), "encoding-name");
+    std::string enc = name ? name : "";
+    gst_caps_unref(caps);
+    bool repair = false;
+    for (const char *r : {"RTX", "RED", "ULPFEC", "FLEXFEC"})
+      repair |= !g_ascii_strcasecmp(enc.c_str(), r);
+    if (repair) {
+      GST_WARNING_OBJECT(self, "'%s': %s packets on a media pad of their own, dropped",
+                         s->id.c_str(), enc.c_str());
+      GstElement *sink = gst_element_factory_make("fakesink", nullptr);
+      g_object_set(sink, "sync", FALSE, "async", FALSE, nullptr);
+      gst_bin_add(GST_BIN(self), sink);
+      {
+        std::lock_guard lk(self->priv->lock);
+        s->decoders.push_back(GST_ELEMENT(gst_object_ref(sink)));
+      }
+      gst_element_sync_state_with_parent(sink);
+      GstPad *sink_pad = gst_element_get_static_pad(sink, "sink");
+      gst_pad_link(pad, sink_pad);
+      gst_object_unref(sink_pad);
+      return;
+    }
+  }
   GstElement *dec = gst_element_factory_make("decodebin", nullptr);
   if (!dec) {
     GST_ELEMENT_WARNING(self, CORE, MISSING_PLUGIN, ("decodebin is missing"), (nullptr));

@@ -93,6 +93,12 @@ struct RtcPeerPrivate {
   std::map<std::string, std::shared_ptr<Session>> sessions;
   std::map<std::string, std::unique_ptr<DataSink>> data_sinks;
   std::map<std::string, std::unique_ptr<DataSrc>> data_srcs;
+  // Re-sending (rtc/datachannels.h), per (peer, label): what lost connections left for the next
+  // one, and the streams received; under resend_lock (taken after a channel's acct, never with
+  // `lock` held).
+  std::mutex resend_lock;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<Resend>> resends;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<InStream>> in_streams;
   std::atomic<gint64> last_message_in_us{0}; // monotonic time a message last came out of them
   std::vector<std::unique_ptr<MediaSend>> media_sends;
   std::mutex src_create_lock;

@@ -11,8 +11,9 @@
  *   on a busy machine draws);
  * - lost packets, a packet repaired by retransmission or rebuilt from FEC, or a jitter over 10 ms (a queue building
  *   on the path) in its stats, checked once a second.
- * A session that only sends stays at the slow rate: its reports carry nothing a repair waits on
- * (the receiver's NACKs and TWCC feedback are the receiver's RTCP). */
+ * A session that only sends has no jitterbuffer and is left to mediasend.cpp's tune_rtcp (2000
+ * once connected 2 s): its reports carry nothing a repair waits on (the receiver's NACKs and
+ * TWCC feedback are the receiver's RTCP). */
 #pragma once
 
 #include <gst/gst.h>

@@ -208,6 +208,7 @@ static void on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_
         connect_pending_media(self, s);
         renegotiate_if_needed(self, s);
         start_path_checks(self, s);
+        report_selected_pair(self, s);
         request_keyframes(self);
         // Again shortly: the first one can be dropped while the new path is still settling.
         for (guint ms : {300u, 1000u}) add_timeout(self, ms, [self] { request_keyframes(self); });
@@ -263,6 +264,11 @@ static void pace_ice_checks(GstElement *webrtc)
     g_object_get(ice, "agent", &agent, nullptr);
   if (agent && g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "stun-pacing-timer"))
     g_object_set(agent, "stun-pacing-timer", kIcePacingMs, nullptr);
+  // No UPnP port mapping (browsers make none either; STUN/TURN cover NAT): with it each session
+  // searched for a router by SSDP multicast and took in every other session's searches, on this
+  // host and others (bench/fanout: 0.1 % of a core per viewer).
+  if (agent && g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "upnp"))
+    g_object_set(agent, "upnp", FALSE, nullptr);
   if (agent) g_object_unref(agent);
   g_object_unref(ice);
 }
@@ -406,7 +412,10 @@ void remove_session(GstRtcPeer *self, const std::string &peer, const std::string
   }
   p->cond.notify_all();
   GST_INFO_OBJECT(self, "removing peer '%s': %s", peer.c_str(), reason.c_str());
+  // A new connection is coming (keep_srcs): it gets what these channels had not confirmed.
+  hand_over_channels(self, peer, channels, s->keep_srcs, reason);
   warn_unconfirmed(self, peer, channels, reason);
+  if (!s->keep_srcs) forget_peer(self, peer, reason);
   cancel_timeout(self, &s->gather_timer);
   cancel_timeout(self, &s->left_timer);
   cancel_timeout(self, &s->watch_timer);
@@ -473,6 +482,7 @@ void remove_all_sessions(GstRtcPeer *self)
   ASSERT_CTX(self);
   for (auto &s : all_sessions(self)) remove_session(self, s->id, "shutting down");
   release_parked_media(self, ""); // of peers whose new connection was not made yet
+  forget_peer(self, "", "shutting down");
 }
 
 /* Without this a peer that announced a large message, sent most of it and went silent kept what
@@ -797,6 +807,7 @@ SignallerEvents make_events(GstRtcPeer *self)
     auto s = find_session(self, peer);
     if (!s) {
       release_parked_media(self, peer); // its connection was lost and not made again
+      forget_peer(self, peer, "the peer left");
       return;
     }
     if (!s->connected) {

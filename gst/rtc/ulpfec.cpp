@@ -8,12 +8,11 @@ namespace pointcast::ulpfec {
 
 namespace {
 constexpr size_t kRtpHeader = 12;
-constexpr size_t kFecHeader = 10;         // E L P X CC M PT, SN base, TS recovery, length recovery
-constexpr int kWindow = 256;              // media seqnums kept
-constexpr size_t kMaxFec = 64;            // FEC packets waiting for their protected packets
-constexpr int64_t kWindowUs = 500'000;    // loss measured per half second
-constexpr int64_t kPriorUs = 3'000'000;   // protected as for kPriorLoss until then
-constexpr int64_t kHoldOffUs = 1'000'000; // no FEC packets at all before (see the header)
+constexpr size_t kFecHeader = 10;       // E L P X CC M PT, SN base, TS recovery, length recovery
+constexpr int kWindow = 256;            // media seqnums kept
+constexpr size_t kMaxFec = 64;          // FEC packets waiting for their protected packets
+constexpr int64_t kWindowUs = 500'000;  // loss measured per half second
+constexpr int64_t kPriorUs = 3'000'000; // protected as for kPriorLoss until then
 constexpr double kPriorLoss = 0.01;
 
 uint16_t rd16(const uint8_t *p)
@@ -68,13 +67,58 @@ std::vector<Packet> Recovery::media(const uint8_t *data, size_t size, std::vecto
   store(seq, data, size);
   note_frame(media_[seq]);
   auto out = resolve();
-  if (fills && (data[1] & 0x80))
-    for (uint16_t b : bases_)
-      if (seq_diff(b, seq) > 0 && seq_diff(b, seq) <= 8) {
+  if (fills && vp8_start(media_[seq])) fill_lost_fec(seq, *fills);
+  if (fills && (data[1] & 0x80)) {
+    for (uint16_t b = uint16_t(seq + 2); b != uint16_t(seq + 9); b++) {
+      auto it = media_.find(b);
+      if (it != media_.end() && vp8_start(it->second)) {
         fill_between(seq, b, *fills);
         break;
       }
+    }
+    for (auto &f : seen_)
+      if (seq_diff(f.base, seq) > 0 && seq_diff(f.base, seq) <= 8 && frame_start(f)) {
+        fill_between(seq, f.base, *fills);
+        break;
+      }
+    // The frame's first FEC packet came before its last media packet: its base is known now.
+    for (auto &f : seen_)
+      if (f.seq == uint16_t(seq + 1) && frame_start(f)) {
+        fill_lost_fec(f.base, *fills);
+        break;
+      }
+  }
   return out;
+}
+
+/* Whether F's SN base is the first packet of its frame. rtpulpfecenc (multipacket) sends a
+ * frame's k FEC packets right after its last packet, the i-th protecting the i-th of k slices
+ * of the frame (at most its last 48 packets): only the first one's base starts the frame. It is
+ * that one when it protects the packets up to the one right before it (k = 1), or when the
+ * packet right before it is the frame's last (marker) packet. */
+bool Recovery::frame_start(const Seen &f) const
+{
+  if (f.seq == uint16_t(f.last + 1) && seq_diff(f.last, f.base) < 47) return true;
+  auto m = media_.find(uint16_t(f.seq - 1));
+  return m != media_.end() && (m->second[1] & 0x80) && seq_diff(f.last, f.base) < 47;
+}
+
+// The VP8 payload descriptor's PictureID (RFC 7741 4.2), + 0x10000 when 15 bits; -1: none.
+int Recovery::vp8_picture_id(const Packet &p) const
+{
+  size_t off = 0, len = 0;
+  if (!vp8_ || !payload_of(p.data(), p.size(), off, len) || len < 3) return -1;
+  const uint8_t *d = p.data() + off;
+  if (!(d[0] & 0x80) || !(d[1] & 0x80)) return -1;           // X, then I
+  if (!(d[2] & 0x80)) return d[2];                           // 7 bits
+  return len < 4 ? -1 : 0x10000 | (d[2] & 0x7f) << 8 | d[3]; // M: 15 bits
+}
+
+bool Recovery::vp8_start(const Packet &p) const
+{
+  size_t off = 0, len = 0;
+  if (!vp8_ || !payload_of(p.data(), p.size(), off, len) || !len) return false;
+  return (p[off] & 0x10) && !(p[off] & 0x07); // S, PID 0
 }
 
 // The frame rate in RTP time, from the timestamps of consecutive frames' last packets.
@@ -114,14 +158,22 @@ void Recovery::fill_lost_fec(uint16_t base, std::vector<Packet> &fills)
 void Recovery::fill_between(uint16_t marker, uint16_t base, std::vector<Packet> &fills)
 {
   auto m = media_.find(marker), b = media_.find(base);
-  if (m == media_.end() || b == media_.end() || intervals_.size() < 3) return;
+  if (m == media_.end() || b == media_.end()) return;
   const Packet &prev = m->second;
   if (!(prev[1] & 0x80)) return;
-  std::vector<uint32_t> sorted(intervals_.begin(), intervals_.end());
-  std::sort(sorted.begin(), sorted.end());
-  uint32_t interval = sorted[sorted.size() / 2];
-  uint32_t gap = rd32(b->second.data() + 4) - rd32(prev.data() + 4);
-  if (gap > interval + interval / 2) return;
+  // VP8 picture IDs say whether a frame lies in between (an encoder's skipped frame does not).
+  int pm = vp8_picture_id(prev), pb = vp8_picture_id(b->second);
+  if (pm >= 0 && pb >= 0) {
+    int mod = pm & 0x10000 ? 0x8000 : 0x80;
+    if ((pm & 0x10000) != (pb & 0x10000) || ((pm & 0xffff) + 1) % mod != (pb & 0xffff)) return;
+  } else {
+    if (intervals_.size() < 3) return;
+    std::vector<uint32_t> sorted(intervals_.begin(), intervals_.end());
+    std::sort(sorted.begin(), sorted.end());
+    uint32_t interval = sorted[sorted.size() / 2];
+    uint32_t gap = rd32(b->second.data() + 4) - rd32(prev.data() + 4);
+    if (gap > interval + interval / 2) return;
+  }
   std::vector<uint16_t> missing;
   for (uint16_t x = uint16_t(marker + 1); x != base; x++) {
     if (media_.count(x)) return;
@@ -180,12 +232,13 @@ std::vector<Packet> Recovery::fec(const uint8_t *data, size_t size, std::vector<
   ssrc_ = f.ssrc;
   fec_seen_.push_back(rd16(data + 2));
   while (fec_seen_.size() > 64) fec_seen_.pop_front();
-  if (std::find(bases_.begin(), bases_.end(), base) == bases_.end()) bases_.push_back(base);
-  while (bases_.size() > 32) bases_.pop_front();
+  Seen seen{rd16(data + 2), base, f.protects.back()};
+  seen_.push_back(seen);
+  while (seen_.size() > 32) seen_.pop_front();
   fecs_.push_back(std::move(f));
   if (fecs_.size() > kMaxFec) fecs_.pop_front();
   auto out = resolve(); // first: the frame's first packet may be the one rebuilt
-  if (fills) fill_lost_fec(base, *fills);
+  if (fills && frame_start(seen)) fill_lost_fec(base, *fills);
   return out;
 }
 
@@ -278,11 +331,6 @@ void LossMeter::close_window(int64_t now_us)
   got_ = lost_ = 0;
   window_start_ = now_us;
   unsigned p = percentage_for_loss(loss_, frame_packets_);
-  if (now_us - start_ < kHoldOffUs) {
-    held_ = 0;
-    held_since_ = now_us;
-    return;
-  }
   if (now_us - start_ < kPriorUs) { // before the loss is known (see the header)
     held_ = std::max(p, percentage_for_loss(kPriorLoss, frame_packets_));
     held_since_ = now_us;
@@ -300,7 +348,10 @@ void LossMeter::close_window(int64_t now_us)
 
 void LossMeter::add(int64_t now_us, unsigned received, unsigned lost)
 {
-  if (start_ < 0) start_ = window_start_ = held_since_ = now_us;
+  if (start_ < 0) {
+    start_ = window_start_ = held_since_ = now_us;
+    held_ = percentage_for_loss(kPriorLoss, frame_packets_); // see the header
+  }
   got_ += received;
   lost_ += lost;
   // A loss closes the window early once it holds enough packets: protection starts a

@@ -65,6 +65,8 @@ protected:
   void connection_lost(const std::string &reason);
   void drop_connection(bool close);
   void schedule_retry();
+  // The delay the next schedule_retry() waits (250 ms doubling to 4 s; reset once stable).
+  guint retry_delay_ms() const { return backoff_ms_; }
   // false when there is no open connection to send on.
   bool send_text(const std::string &text);
   void report_error(const std::string &reason, bool fatal);

@@ -19,6 +19,7 @@
 #include <gst/gst.h>
 #include <libsoup/soup.h>
 
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <variant>
@@ -167,8 +168,12 @@ private:
     std::string reason =
         "signaling server error " + m.code + (m.message.empty() ? "" : ": " + m.message);
     if (m.code == protocol::code::kDuplicateId && !ready()) {
-      // Our previous connection may still be registered; try again shortly.
-      report_error(reason + " (retrying)", false);
+      /* The id's holder answered the daemon's ping (another process with our peer id, or our
+       * previous connection not given up yet, or a daemon of a cluster that has not expired
+       * it): never give up, register again after the bounded backoff. */
+      char when[64];
+      std::snprintf(when, sizeof when, " (registering again in %.2f s)", retry_delay_ms() / 1000.0);
+      report_error(reason + when, false);
       drop_connection(true);
       schedule_retry();
     } else if (m.code == protocol::code::kUnknownTarget) {

@@ -14,6 +14,8 @@ import { Negotiator, directionOf, isPolite, mediaOf } from './negotiation.js';
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const token = params.get('token') || '';
+// ?stun=stun:HOST:PORT (repeatable): STUN servers, for a page behind a NAT.
+const iceServers = params.getAll('stun').map((urls) => ({ urls }));
 
 // Names shown for the pipelines every pointcast install has; others are listed by file name.
 // The first file of each entry that exists is used (ball-viewer sends the ball's position with
@@ -411,7 +413,7 @@ function expectPeer(id, type, joinedAfterUs) {
 class Session {
   constructor(peer) {
     this.peer = peer;
-    this.pc = new RTCPeerConnection({ iceServers: [] });
+    this.pc = new RTCPeerConnection({ iceServers });
     watchStats(peer, this.pc); // live getStats() charts (stats.js)
     this.remoteMedia = [];
     this.neg = new Negotiator(this.pc, {

@@ -3,7 +3,7 @@
 """Daemons sharing rooms through Redis, on loopback: a redis-server started here (free port, no
 persistence) and two or three pointcast-signaling daemons with --redis.
 
-Usage: test_cluster.py DAEMON CASE   (CASE: relay, offer, duplicate, kill, redis-restart,
+Usage: test_cluster.py DAEMON CASE   (CASE: relay, offer, duplicate, vanished, kill, redis-restart,
        redis-stall, hostile)
 """
 import asyncio
@@ -288,6 +288,46 @@ async def case_duplicate():
             for cl in clients + [x, y]:
                 await cl.ws.close()
         print("duplicate: ok")
+
+
+async def case_vanished():
+    """A client_id registered on daemon b while a client on daemon a holds it: a probes its
+    client. Live (answers the ping): it keeps the id, b's newcomer gets duplicate_client_id. Silent
+    (a raw socket that stopped reading: gone without a close): a drops it within the 2 s probe,
+    its leave frees the claim, and b registers the newcomer."""
+    with Redis() as r:
+        with daemons(r, 2) as (a, b):
+            await wait_connected(a, b)
+            obs, _ = await registered(a.ws, "obs", "room")
+            live, _ = await registered(a.ws, "cam", "room")
+            await obs.expect("peer_joined", client_id="cam")
+            stranger = await Client.open(b.ws, "stranger")
+            t0 = time.time()
+            await stranger.send({"type": "register", "client_id": "cam", "room_id": "room"})
+            await stranger.error("duplicate_client_id")
+            check(time.time() - t0 < 1.5, "a live holder on a took %.2f s to answer" % (time.time() - t0))
+            await obs.nothing(2.5)
+            s, _ = test_daemon.raw_ws(a.port)
+            test_daemon.raw_send_text(s, json.dumps({"type": "register", "client_id": "robot", "room_id": "room"}))
+            await obs.expect("peer_joined", client_id="robot")
+            new = await Client.open(b.ws, "new")
+            t0 = time.time()
+            await new.send({"type": "register", "client_id": "robot", "room_id": "room", "client_type": "restarted"})
+            await new.expect("registered", client_id="robot")
+            took = time.time() - t0
+            print("silent holder on the other daemon replaced %.2f s after the register" % took)
+            check(1.9 <= took <= 4.0, "registered on b after %.2f s" % took)
+            await obs.expect("peer_left", client_id="robot")
+            await obs.expect("peer_joined", client_id="robot", client_type="restarted")
+            check(any("no answer to a ping" in l for l in a.log_lines), "a did not log the drop")
+            # The new holder on b is probed the same way from a: it answers, and keeps the id.
+            again = await Client.open(a.ws, "again")
+            await again.send({"type": "register", "client_id": "robot", "room_id": "room"})
+            await again.error("duplicate_client_id")
+            s.close()
+            for cl in (obs, live, stranger, new, again):
+                await cl.ws.close()
+        print("vanished: ok")
 
 
 async def case_kill():

@@ -27,6 +27,8 @@ struct Daemon final : ClusterLink {
   Rooms rooms;
   std::vector<std::pair<Handle, std::string>> sent;
   std::vector<OfferResult> offers;
+  std::vector<Handle> probed;
+  std::vector<Actions::Close> closed;
   Daemon(Bus *b, std::string i) : bus(b), inst(std::move(i)) { rooms.set_cluster(this); }
   const std::string &instance() const override { return inst; }
   bool claim(const std::string &room, const std::string &id, const std::string &type, bool hidden,
@@ -36,12 +38,16 @@ struct Daemon final : ClusterLink {
   void send(const std::string &instance, const std::string &room, const std::string &to,
             const std::string &text) override;
   void broadcast(const std::string &room, const std::string &text) override;
+  void probe(const std::string &instance, const std::string &room, const std::string &id,
+             bool alive) override;
   std::string prometheus() const override { return {}; }
   void drain()
   {
     Actions &a = rooms.actions();
     for (auto &s : a.sends) sent.emplace_back(s.to, a.texts.at(s.text));
     for (auto &o : a.offers) offers.push_back(o);
+    for (Handle h : a.probes) probed.push_back(h);
+    for (auto &c : a.closes) closed.push_back(c);
     a.clear();
   }
   std::vector<Message> take(Handle h)
@@ -129,6 +135,16 @@ void Daemon::broadcast(const std::string &room, const std::string &text)
           [d, i = inst, room, text, this] { d->rooms.remote_text(i, room, "", text, bus->now); });
 }
 
+void Daemon::probe(const std::string &instance, const std::string &room, const std::string &id,
+                   bool alive)
+{
+  Daemon *d = bus->by(instance);
+  g_assert_nonnull(d);
+  bus->queue.push_back([d, i = inst, room, id, alive, this] {
+    d->rooms.remote_probe(i, room, id, alive, bus->now);
+  });
+}
+
 struct Two {
   Bus bus;
   Daemon a{&bus, "aaaa"}, b{&bus, "bbbb"};
@@ -184,6 +200,11 @@ void test_duplicate_refused_until_freed()
   t.reg(t.a, 1, "x", "r");
   t.a.take(1);
   t.reg(t.b, 1, "x", "r");
+  // x's daemon pings it; it answers, so it keeps x.
+  g_assert_true(t.b.take(1).empty());
+  g_assert_cmpuint(t.a.probed.size(), ==, 1);
+  t.a.rooms.alive(1, t.bus.now);
+  t.bus.pump();
   auto &e = one<Error>(t.b.take(1));
   g_assert_cmpstr(e.code.c_str(), ==, code::kDuplicateId);
   // A race: both claim before either hears of the other; the link decides, one wins.
@@ -205,6 +226,62 @@ void test_duplicate_refused_until_freed()
   t.bus.pump();
   t.reg(t.b, 4, "x", "r");
   g_assert_true(std::holds_alternative<Registered>(t.b.take(4).at(0)));
+}
+
+// A register on b for an id a client of a holds: a probes its client. Silent: a drops it, its
+// leave frees the id, and b registers the newcomer. No answer from a at all: refused.
+void test_duplicate_probe_across_daemons()
+{
+  Two t;
+  t.reg(t.a, 1, "x", "r");
+  t.reg(t.a, 2, "w", "r");
+  t.a.take(1);
+  t.a.take(2);
+  t.reg(t.b, 5, "x", "r");
+  g_assert_true(t.b.take(5).empty());
+  g_assert_cmpuint(t.a.probed.size(), ==, 1);
+  g_assert_cmpuint(t.a.probed[0], ==, 1);
+  t.bus.now += 1900ms;
+  t.a.rooms.tick(t.bus.now);
+  t.b.rooms.tick(t.bus.now);
+  t.bus.pump();
+  g_assert_true(t.b.take(5).empty());
+  g_assert_true(t.a.closed.empty());
+  t.bus.now += 100ms;
+  t.a.rooms.tick(t.bus.now);
+  t.bus.pump();
+  g_assert_cmpuint(t.a.closed.size(), ==, 1);
+  g_assert_cmpuint(t.a.closed[0].client, ==, 1);
+  g_assert_cmpuint(t.a.closed[0].code, ==, kCloseReplaced);
+  auto &r = one<Registered>(t.b.take(5));
+  g_assert_cmpstr(r.client_id.c_str(), ==, "x");
+  auto w = t.a.take(2);
+  g_assert_cmpuint(w.size(), ==, 2);
+  g_assert_true(std::holds_alternative<PeerLeft>(w[0]));
+  g_assert_cmpstr(std::get<PeerJoined>(w[1]).client_id.c_str(), ==, "x");
+  g_assert_cmpuint(t.a.rooms.metrics().duplicate_replaced_total, ==, 1);
+  // A probe request a never acts on (here: a hostile one for an id it does not hold is ignored):
+  // b refuses its newcomer at its own deadline, twice the probe.
+  g_assert_false(t.a.rooms.remote_probe("bbbb", "r", "nobody", false, t.bus.now));
+  g_assert_false(t.a.rooms.remote_probe("bbbb", "r", "w", true, t.bus.now)); // never asked
+  g_assert_false(t.a.rooms.remote_probe(std::string_view("bb\0b", 4), "r", "w", false, t.bus.now));
+  t.a.rooms.disconnect(2, t.bus.now); // w
+  t.bus.pump();
+  t.reg(t.a, 3, "v", "r");
+  t.a.take(3);
+  t.b.take(5);
+  t.a.rooms.set_cluster(nullptr); // a stops answering the cluster
+  t.reg(t.b, 6, "v", "r");
+  t.bus.queue.clear();
+  t.a.rooms.set_cluster(&t.a);
+  t.bus.now += 3900ms;
+  t.b.rooms.tick(t.bus.now);
+  g_assert_true(t.b.take(6).empty());
+  t.bus.now += 100ms;
+  t.b.rooms.tick(t.bus.now);
+  t.bus.pump();
+  auto &e = one<Error>(t.b.take(6));
+  g_assert_cmpstr(e.code.c_str(), ==, code::kDuplicateId);
 }
 
 void test_relay_both_ways_and_broadcast()
@@ -338,6 +415,7 @@ int main(int argc, char **argv)
                                                  : pointcast::log::Level::Error);
   g_test_add_func("/cluster/register-sees-remote-members", test_register_sees_remote_members);
   g_test_add_func("/cluster/duplicate-refused-until-freed", test_duplicate_refused_until_freed);
+  g_test_add_func("/cluster/duplicate-probe-across-daemons", test_duplicate_probe_across_daemons);
   g_test_add_func("/cluster/relay-both-ways-and-broadcast", test_relay_both_ways_and_broadcast);
   g_test_add_func("/cluster/remote-input-checked", test_remote_input_checked);
   g_test_add_func("/cluster/dead-daemon-members-leave", test_dead_daemon_members_leave);

@@ -47,11 +47,16 @@ def wait_for(lab, log, pattern, timeout, procs=(), error=AssertionError):
     raise error(f"no {pattern!r} in {log} within {timeout} s:\n" + lab.read_log(log)[-2000:])
 
 
-def start_daemon(lab, ns, addr):
-    """pointcast-signaling in NS on ADDR:8765 (one per namespace); returns its ws:// URI."""
-    uri = f"ws://{addr}:{SIGNALING_PORT}/ws"
+def ws_host(addr):
+    return f"[{addr}]" if ":" in addr else addr
+
+
+def start_daemon(lab, ns, addr, extra=()):
+    """pointcast-signaling in NS on ADDR:8765 (one per namespace; EXTRA: more of its flags);
+    returns its ws:// URI."""
+    uri = f"ws://{ws_host(addr)}:{SIGNALING_PORT}/ws"
     if uri not in lab.__dict__.setdefault("daemons", {}):
-        lab.daemons[uri] = lab.popen(ns, [DAEMON, "--host", "0.0.0.0", "--port", str(SIGNALING_PORT)],
+        lab.daemons[uri] = lab.popen(ns, [DAEMON, "--host", "::" if ":" in addr else "0.0.0.0", "--port", str(SIGNALING_PORT), *extra],
                                      log=f"daemon{len(lab.daemons)}")
         netlab.wait_tcp(ns, addr, SIGNALING_PORT)
     return uri
@@ -62,7 +67,7 @@ def signaling(lab, net):
     (reachable from both without the peers reaching each other), else in a."""
     if getattr(net, "t", None):
         start_daemon(lab, net.t, net.turn_a)
-        return (f"ws://{net.turn_a}:{SIGNALING_PORT}/ws", f"ws://{net.turn_b}:{SIGNALING_PORT}/ws")
+        return tuple(f"ws://{ws_host(h)}:{SIGNALING_PORT}/ws" for h in (net.turn_a, net.turn_b))
     uri = start_daemon(lab, net.a, net.addr_a)
     return uri, uri
 
@@ -83,7 +88,8 @@ def parse_ballscore(text):
 
 def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_props=(),
               sender_replace=(),
-              connect_timeout=60, actions=(), noise=0.0, diag=False, tracker_replace=()):
+              connect_timeout=60, actions=(), noise=0.0, diag=False, tracker_replace=(),
+              messages=False):
     """Runs the ball loop for SECONDS from the first scored detection and returns ballscore's
     report as a dict (sent, scored, pct, outliers, err_*, lat_p50/p99/max, report, and rows:
     (frame, error_px, latency_ms) per scored frame from ballscore's CSV). ACTIONS: (seconds
@@ -91,7 +97,9 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
     alpha of videotestsrc snow mixed over the ball (0.12 makes VP8 use its whole 2 Mbit/s; the
     mark and the ball still read in every frame). TRACKER_REPLACE: (word, new words) changes to
     ball-tracker.pipeline, as pipeline() takes them (SENDER_REPLACE: the same for ball-sender). DIAG: run both pipelines through
-    bench/net/diag_launch.py and add its counters as out["diag"] = {"sender": ..., "tracker": ...}."""
+    bench/net/diag_launch.py and add its counters as out["diag"] = {"sender": ..., "tracker": ...}.
+    MESSAGES: gst-launch prints the bus messages (-m) into out["sender_log"] / out["tracker_log"]
+    (lab.read_log names)."""
     tag = f"ball{len(lab.procs)}"
     env = {"POINTCAST_ROOM": tag}
     csv = lab.logpath(tag + "-score")
@@ -105,14 +113,16 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
                                "!", caps, "!", "comp.sink_1", "compositor", "name=comp",
                                f"sink_1::alpha={noise}", "!", caps.split(",framerate")[0]]
     env_b = {}
-    launch = ["gst-launch-1.0", "-e"]
+    launch = ["gst-launch-1.0", "-e"] + (["-m"] if messages else [])
     diag_out = {}
     if diag:
         launch = ["/usr/bin/python3", os.path.join(ROOT, "bench", "net", "diag_launch.py")]
         diag_out = {k: lab.logpath(f"{tag}-diag-{k}") for k in ("sender", "tracker")}
     if tracker == "rtcpeer":
         env["POINTCAST_SIGNALING"], env_b["POINTCAST_SIGNALING"] = signaling(lab, net)
-        tracker_cmd = launch + pipeline("ball-tracker", tracker_replace) + list(tracker_props)
+        # A replacement may be several words ("role=auto stun-server=..."): one argument each.
+        tracker_cmd = (launch + " ".join(pipeline("ball-tracker", tracker_replace)).split()
+                       + list(tracker_props))
     else:
         # aiortc's TcpSocketSignaling: the offerer (our sender) listens, the tracker connects.
         port = 9999
@@ -142,6 +152,7 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
         except Exception:
             p.kill()
     out = parse_ballscore(lab.read_log(tag + "-sender"))
+    out["sender_log"], out["tracker_log"] = tag + "-sender", tag + "-tracker"
     with open(csv) as f:
         next(f)
         out["rows"] = [(int(float(c[0])), float(c[5]), float(c[6]))
@@ -197,23 +208,26 @@ def timeline(rows, fps=30):
 
 
 def points_stream(lab, net, n=200, rate=20, points=1000, sender_props="", receiver_props="",
-                  settle=3.0, timeout=120, during=None):
+                  settle=3.0, timeout=120, during=None, messages=False):
     """Streams N counter arrays (POINTS x 3 float32) at RATE Hz from a to b and returns
     {"sent", "delivered", "intact", "in_order", "seconds"}: delivered counts the messages that
     arrived; intact that each is byte-identical to one sent, in_order that they came in order.
-    DURING(received) runs in a thread while the sender runs; received() is the count so far."""
+    DURING(received) runs in a thread while the sender runs; received() is the count so far.
+    MESSAGES: gst-launch prints the bus messages (-m) into the logs, e.g. rtcpeer-ice-pair;
+    tx_log_name / rx_log_name say where (lab.read_log)."""
     tag = f"points{len(lab.procs)}"
     uri_a, uri_b = signaling(lab, net)
     env = {"POINTCAST_ROOM": tag}
     sdir, rdir = os.path.join(lab.workdir, tag + "-sent"), os.path.join(lab.workdir, tag + "-recv")
     os.makedirs(sdir)
     os.makedirs(rdir)
-    rx = lab.popen(net.b, ["gst-launch-1.0", "-e", "rtcpeer", "name=rtc"] + receiver_props.split()
+    launch = ["gst-launch-1.0", "-e"] + (["-m"] if messages else [])
+    rx = lab.popen(net.b, launch + ["rtcpeer", "name=rtc"] + receiver_props.split()
                    + ["rtc.data_points", "!", "queue", "!", "multifilesink", f"location={rdir}/%06d.npy"],
                    log=tag + "-rx", env=dict(env, POINTCAST_PEER_ID="points-rx", POINTCAST_SIGNALING=uri_b))
     time.sleep(1.0)
     start = time.monotonic()
-    tx = lab.popen(net.a, ["gst-launch-1.0", "-e", "pointsrc", "pattern=counter", f"rate={rate}",
+    tx = lab.popen(net.a, launch + ["pointsrc", "pattern=counter", f"rate={rate}",
                            f"points={points}", f"num-buffers={n}", "!", "npypack", "!", "tee",
                            "name=t", "!", "queue", "!", "rtc.data_points", "t.", "!", "queue", "!",
                            "multifilesink", f"location={sdir}/%06d.npy", "rtcpeer", "name=rtc",
@@ -243,6 +257,7 @@ def points_stream(lab, net, n=200, rate=20, points=1000, sender_props="", receiv
     positions = [index.get(data, -1) for data in got]
     return dict(sent=len(sent), delivered=len(got), intact=all(p >= 0 for p in positions),
                 in_order=positions == sorted(positions) and len(set(positions)) == len(positions),
-                seconds=seconds, tx_rc=tx.returncode, tx_log=lab.read_log(tag + "-tx")[-1500:],
+                seconds=seconds, tx_rc=tx.returncode, tx_log_name=tag + "-tx",
+                rx_log_name=tag + "-rx", tx_log=lab.read_log(tag + "-tx")[-1500:],
                 tx_problems=[line for line in lab.read_log(tag + "-tx").splitlines()
                              if line.startswith(("WARNING", "ERROR"))])

@@ -35,6 +35,8 @@ ROUTER = os.environ.get("PCNET_ROUTER", os.path.join(BUILD, "tests", "net", "pcn
 SKIP = 77
 
 TURN_USER, TURN_PASSWORD, TURN_PORT, TURN_TLS_PORT = "pointcast", "netlab-secret", 3478, 5349
+# NAT topologies: servers on the public side, and the gateway every private side sees.
+PUBLIC_SERVER, NAT_GATEWAY = "192.0.2.1", "192.168.1.1"
 
 
 def skip(reason):
@@ -242,8 +244,9 @@ class Lab:
             _sh("ip", "-n", ns, "addr", "add", cidr, "dev", dev)
             _sh("ip", "-n", ns, "link", "set", dev, "up")
 
-    def router(self, a, b, a2b="", b2a="", both="", schedule=None, seed=None):
-        """Starts pcnet-router between the TUN devices A and B ("NETNS:DEV"); returns when ready."""
+    def router(self, a, b, a2b="", b2a="", both="", schedule=None, seed=None, nat=None):
+        """Starts pcnet-router between the TUN devices A and B ("NETNS:DEV"); returns when ready.
+        NAT: pcnet-router's --nat settings (A is then the private side)."""
         self.routers += 1
         name = f"router{self.routers}"
         control = os.path.join(self.workdir, name + ".sock")
@@ -258,6 +261,8 @@ class Lab:
             args += ["--schedule", path]
         if seed is not None:
             args += ["--seed", str(seed)]
+        if nat:
+            args += ["--nat", nat]
         log = os.path.join(self.workdir, name + ".log")
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
         self.procs.append(proc)
@@ -267,6 +272,15 @@ class Lab:
             raise RuntimeError(f"pcnet-router did not start: {open(log).read()}")
         router = Router(self, proc, control, log)
         router.t0 = int(re.search(r"t0=(\d+)", line).group(1))   # CLOCK_MONOTONIC ns
+        # The kernel turns a TUN device's carrier on when the router attaches, but activates its
+        # queue only when linkwatch gets to it (up to ~1 s later): a packet sent before that is
+        # dropped without an error (a NAT test's first packet, 1 run in 3). Wait for "state UP".
+        for ns, dev in (spec.split(":", 1) for spec in (a, b)):
+            cmd = ["ip", "-o", "link", "show", "dev", dev] if ns == "-" else \
+                ["ip", "-n", ns, "-o", "link", "show", "dev", dev]
+            deadline = time.monotonic() + 5
+            while "state UP" not in _sh(*cmd, check=False).stdout and time.monotonic() < deadline:
+                time.sleep(0.02)
         return router
 
     def popen(self, ns, cmd, log=None, env=None, **kw):
@@ -363,6 +377,80 @@ class Lab:
         net.turn_cert = os.path.join(self.workdir, "turn.crt") if "tls" in listen else None
         return net
 
+    def public(self, servers=(PUBLIC_SERVER,)):
+        """The public side ("the internet"): namespace pub holding the SERVERS addresses, which
+        forwards between the NATs' public addresses (routes are added per NAT by nat_side)."""
+        pub = self.netns("pub")
+        _sh("ip", "netns", "exec", pub, "sh", "-c",
+            "echo 1 > /proc/sys/net/ipv4/conf/all/forwarding")
+        for addr in servers[1:]:
+            _sh("ip", "-n", pub, "addr", "add", f"{addr}/32", "dev", "lo")
+        # Like the internet, it drops what it cannot route (private addresses: ICE's host
+        # candidates) without an error: coturn ends an allocation whose relay socket got
+        # "Network is unreachable" sending to such a peer ("closed ... reason: general"). The
+        # default route leads to namespace void, which does not forward (and so sends no ICMP).
+        void = self.netns("void")
+        self.veth(pub, "pcnvoid", "100.127.255.1/30", void, "pcn0", "100.127.255.2/30")
+        _sh("ip", "-n", pub, "route", "add", "default", "via", "100.127.255.2")
+        return pub
+
+    def nat_side(self, pub, short, nat, private, public, both="", timeout=None):
+        """Namespace SHORT at PRIVATE (gateway NAT_GATEWAY, its default route) behind
+        pcnet-router's NAT (NAT: cone or symmetric, optionally with more settings such as
+        "filter=address") whose public address PUBLIC is routed to it from PUB. Returns
+        Net(ns=, addr=, public=, router=)."""
+        ns = self.netns(short)
+        self.tun(ns, "pcn0", private, NAT_GATEWAY)
+        _sh("ip", "-n", ns, "route", "add", "default", "via", NAT_GATEWAY)
+        dev = f"pcn{short}"
+        self.tun(pub, dev, PUBLIC_SERVER, public)
+        settings = ("type=" + nat if "=" not in nat.split()[0] else nat) + f" ip={public}"
+        if timeout is not None:
+            settings += f" timeout={timeout}"
+        r = self.router(f"{ns}:pcn0", f"{pub}:{dev}", both=both, nat=settings)
+        return Net(ns=ns, addr=private, public=public, router=r)
+
+    def nat_pair(self, nat_a="cone", nat_b="cone", turn=True, both=""):
+        """a (192.168.1.10) and b (192.168.1.20), each behind a NAT of its own (NAT_A, NAT_B:
+        cone or symmetric; public 198.51.100.11 and 203.0.113.22), and the public namespace t
+        (192.0.2.1) with coturn (STUN and TURN on udp/3478; TURN=False: none) that the signaling
+        daemon also uses. The private addresses are routed nowhere beyond the NAT, so a and b
+        reach each other only through the NATs' mappings (or the relay)."""
+        t = self.public()
+        side_a = self.nat_side(t, "a", nat_a, "192.168.1.10", "198.51.100.11", both=both)
+        side_b = self.nat_side(t, "b", nat_b, "192.168.1.20", "203.0.113.22", both=both)
+        net = Net(a=side_a.ns, b=side_b.ns, t=t, addr_a=side_a.addr, addr_b=side_b.addr,
+                  public_a=side_a.public, public_b=side_b.public, nat_a=side_a.router,
+                  nat_b=side_b.router, turn_a=PUBLIC_SERVER, turn_b=PUBLIC_SERVER, router=None)
+        net.turn = self.turnserver(t, [PUBLIC_SERVER]) if turn else None
+        net.stun = f"stun://{PUBLIC_SERVER}:{TURN_PORT}"
+        return net
+
+    def turn_only_v6(self, keep_family=True):
+        """The TURN-only topology over IPv6 alone (ULA addresses, no IPv4 between the
+        namespaces): a (fd99:1::2) and b (fd99:2::2) see only t (fd99:1::1, fd99:2::1), which
+        does not forward; coturn in t listens and relays on both v6 addresses (udp/tcp 3478).
+        libnice 0.1.21 never sends REQUESTED-ADDRESS-FAMILY, so by RFC 6156 it asks for an IPv4
+        relay: KEEP_FAMILY gives coturn --allocation-default-address-family=keep (a relay of the
+        family the client came over); without it coturn answers 440."""
+        a, b, t = self.netns("a"), self.netns("b"), self.netns("t")
+        for ns in (a, b, t):
+            _sh("ip", "netns", "exec", ns, "sh", "-c",
+                "echo 0 > /proc/sys/net/ipv6/conf/all/forwarding")
+        for ns, dev, addr, tdev, taddr in ((a, "pcn0", "fd99:1::2", "pcna", "fd99:1::1"),
+                                           (b, "pcn0", "fd99:2::2", "pcnb", "fd99:2::1")):
+            _sh("ip", "link", "add", "name", dev, "netns", ns, "type", "veth",
+                "peer", "name", tdev, "netns", t)
+            for n, d, ad in ((ns, dev, addr), (t, tdev, taddr)):
+                _sh("ip", "-n", n, "addr", "add", f"{ad}/64", "dev", d, "nodad")
+                _sh("ip", "-n", n, "link", "set", d, "up")
+            _sh("ip", "-n", ns, "-6", "route", "add", "default", "via", taddr)
+        net = Net(a=a, b=b, t=t, addr_a="fd99:1::2", addr_b="fd99:2::2",
+                  turn_a="fd99:1::1", turn_b="fd99:2::1", router=None)
+        keep = ["--allocation-default-address-family=keep"] if keep_family else []
+        net.turn = self.turnserver(t, [net.turn_a, net.turn_b], extra=keep)
+        return net
+
     def certificate(self, name, addresses):
         """A self-signed certificate for the IP ADDRESSES and its key, made here with the openssl
         CLI: (cert path, key path)."""
@@ -373,7 +461,7 @@ class Lab:
             f"subjectAltName={san}", "-keyout", key, "-out", cert)
         return cert, key
 
-    def turnserver(self, ns, addresses, listen=("udp", "tcp")):
+    def turnserver(self, ns, addresses, listen=("udp", "tcp"), extra=()):
         """coturn with long-term credentials (TURN_USER/TURN_PASSWORD) listening for clients on
         the transports in LISTEN (udp/tcp on TURN_PORT, tls on TURN_TLS_PORT with a self-signed
         certificate) and relaying over UDP on ADDRESSES in NS; its own config, nothing from /etc."""
@@ -392,6 +480,7 @@ class Lab:
             args += ["--no-tls"]
         for a in addresses:
             args += ["--listening-ip", a, "--relay-ip", a]
+        args += list(extra)
         proc = self.popen(ns, args, log="turnserver-out")
         want = [("-lun", TURN_PORT)] if "udp" in listen else []
         want += [("-ltn", TURN_PORT)] if "tcp" in listen else []
@@ -400,7 +489,7 @@ class Lab:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"turnserver ended: {self.read_log('turnserver')[-2000:]}")
-            if all(f"{a}:{port}" in self.run(ns, ["ss", flag]).stdout
+            if all(f"{f'[{a}]' if ':' in a else a}:{port}" in self.run(ns, ["ss", flag]).stdout
                    for a in addresses for flag, port in want):
                 return proc
             time.sleep(0.1)
@@ -419,6 +508,7 @@ class Lab:
 
 def turn_uri(host, transport=None, password=TURN_PASSWORD):
     """rtcpeer's turn-server for coturn at HOST: transport None/udp/tcp (turn://) or tls (turns://)."""
+    host = f"[{host}]" if ":" in host else host
     if transport == "tls":
         return f"turns://{TURN_USER}:{password}@{host}:{TURN_TLS_PORT}"
     uri = f"turn://{TURN_USER}:{password}@{host}:{TURN_PORT}"
@@ -430,7 +520,7 @@ def wait_tcp(ns, host, port, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with InNetns(ns):
-            s = socket.socket()
+            s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         try:
             s.settimeout(0.5)
             s.connect((host, port))
@@ -526,11 +616,14 @@ def main(argv):
     ap = argparse.ArgumentParser(prog="netlab.py", description="the network test harness by hand")
     sub = ap.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="build a topology, print how to use it, tear it down on Ctrl-C")
-    up.add_argument("topology", choices=["direct", "turn"])
+    up.add_argument("topology", choices=["direct", "turn", "nat"])
     for flag in ("--both", "--a2b", "--b2a"):
         up.add_argument(flag, default="", help="router settings (direct), e.g. 'loss=2%% delay=25'")
     up.add_argument("--listen", default="udp,tcp",
                     help="turn: the client transports coturn listens on (udp,tcp,tls)")
+    for flag in ("--nat-a", "--nat-b"):
+        up.add_argument(flag, default="cone", help="nat: cone, symmetric or pcnet-router --nat "
+                        "settings such as 'type=cone filter=address'")
     ctl = sub.add_parser("ctl", help="send one command to a running pcnet-router")
     ctl.add_argument("socket")
     ctl.add_argument("command", nargs="+", help="set a2b|b2a|both SETTINGS | get | stats")
@@ -538,9 +631,18 @@ def main(argv):
     if args.cmd == "ctl":
         print(Router(None, None, args.socket, None).command(" ".join(args.command)))
         return 0
-    require_root(need_turn=args.topology == "turn")
+    require_root(need_turn=args.topology in ("turn", "nat"))
     with Lab() as lab:
-        if args.topology == "direct":
+        if args.topology == "nat":
+            net = lab.nat_pair(args.nat_a, args.nat_b)
+            for side in ("a", "b"):
+                ns, addr = getattr(net, side), getattr(net, "addr_" + side)
+                router = getattr(net, "nat_" + side)
+                print(f"{side}: ip netns exec {ns} ...   ({addr} behind "
+                      f"{getattr(net, 'public_' + side)}; NAT: {sys.argv[0]} ctl {router.control} nat)")
+            print(f"t: ip netns exec {net.t} ...   (public side: coturn at {PUBLIC_SERVER})")
+            print(f"rtcpeer: stun-server={net.stun} turn-server={turn_uri(PUBLIC_SERVER)}")
+        elif args.topology == "direct":
             net = lab.direct(both=args.both, a2b=args.a2b, b2a=args.b2a)
             print(f"a: ip netns exec {net.a} ...   ({net.addr_a})")
             print(f"b: ip netns exec {net.b} ...   ({net.addr_b})")

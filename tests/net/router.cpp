@@ -4,12 +4,15 @@
 //
 //   pcnet-router --a NETNS:DEV --b NETNS:DEV [--a2b "SETTINGS"] [--b2a "SETTINGS"]
 //                [--both "SETTINGS"] [--schedule FILE] [--control SOCKET] [--seed N] [--realtime]
+//                [--nat "type=cone|symmetric ip=PUBLIC [filter=none|address|port] [timeout=S]"]
 //
 // SETTINGS: loss=0.02 ge=P:R[:LOSS_BAD[:LOSS_GOOD]] delay=MS jitter=MS reorder=0|1
 //           rate=KBIT|300k|1M queue=BYTES queue-ms=MS down=0|1 clear
 // Schedule file: one change per line, "SECONDS a2b|b2a|both SETTINGS" (seconds from start,
 // '#' comments). Control socket (UNIX stream, one command per connection, one reply line):
 // "set a2b|b2a|both SETTINGS" -> "ok" or "error: ...", "get" and "stats" -> JSON.
+// "nat" -> JSON (settings, counters, live mappings). With --nat, side a is the private side of a
+// NAT (nat.h) and side b the public one; the impairments apply to the translated packets.
 // NETNS "-" means the router's own namespace. The TUN devices must exist (ip tuntap add).
 #include <fcntl.h>
 #include <linux/if.h>
@@ -37,6 +40,7 @@
 #include <vector>
 
 #include "impair.h"
+#include "nat.h"
 
 namespace {
 
@@ -115,12 +119,17 @@ std::string stats_json(const pcnet::Direction &d)
 
 class Router {
 public:
-  Router(uint64_t seed) : dirs_{pcnet::Direction(seed), pcnet::Direction(seed * 2654435761u + 1)} {}
+  Router(uint64_t seed)
+      : dirs_{pcnet::Direction(seed), pcnet::Direction(seed * 2654435761u + 1)},
+        nat(pcnet::NatParams{}, seed * 40503u + 7)
+  {
+  }
   int fd[2] = {-1, -1}; // fd[0] = side a, fd[1] = side b; dir 0 = a->b, dir 1 = b->a
   pcnet::Direction dirs_[2];
   std::vector<Change> schedule;
   size_t next_change = 0;
   int control = -1;
+  pcnet::Nat nat; // used when nat.params.enabled
 
   std::string set(const std::string &dir, const std::string &settings)
   {
@@ -146,7 +155,9 @@ public:
     std::string cmd, dir;
     in >> cmd;
     if (cmd == "stats")
-      return "{\"a2b\":" + stats_json(dirs_[0]) + ",\"b2a\":" + stats_json(dirs_[1]) + "}";
+      return "{\"a2b\":" + stats_json(dirs_[0]) + ",\"b2a\":" + stats_json(dirs_[1]) +
+          (nat.params.enabled ? ",\"nat\":" + nat.json(now_ns()) : "") + "}";
+    if (cmd == "nat") return nat.params.enabled ? nat.json(now_ns()) : "{}";
     if (cmd == "get")
       return "{\"a2b\":" + pcnet::describe(dirs_[0].params) +
           ",\"b2a\":" + pcnet::describe(dirs_[1].params) + "}";
@@ -157,7 +168,7 @@ public:
       std::string err = set(dir, rest);
       return err.empty() ? "ok" : "error: " + err;
     }
-    return "error: unknown command '" + cmd + "' (set, get, stats)";
+    return "error: unknown command '" + cmd + "' (set, get, stats, nat)";
   }
 
   void serve_control()
@@ -224,8 +235,12 @@ public:
         for (int k = 0; k < 256; k++) {
           ssize_t len = read(fd[side], buf.data(), buf.size());
           if (len <= 0) break;
-          int64_t due = 0;
-          if (dirs_[side].admit(now_ns(), size_t(len), &due) == pcnet::Verdict::Pass)
+          int64_t due = 0, at = now_ns();
+          if (nat.params.enabled &&
+              !(side == 0 ? nat.outbound(buf.data(), size_t(len), at)
+                          : nat.inbound(buf.data(), size_t(len), at)))
+            continue;
+          if (dirs_[side].admit(at, size_t(len), &due) == pcnet::Verdict::Pass)
             heap.push({due, seq++, side, std::vector<uint8_t>(buf.begin(), buf.begin() + len)});
         }
       }
@@ -273,7 +288,7 @@ void on_signal(int)
 
 int main(int argc, char **argv)
 {
-  std::string a, b, control_path, schedule_path;
+  std::string a, b, control_path, schedule_path, nat_settings;
   std::vector<std::pair<std::string, std::string>> initial;
   uint64_t seed = uint64_t(now_ns());
   bool realtime = false;
@@ -297,9 +312,13 @@ int main(int argc, char **argv)
       seed = std::stoull(value());
     else if (arg == "--realtime")
       realtime = true;
+    else if (arg == "--nat")
+      nat_settings = value();
     else if (arg == "--help" || arg == "-h") {
       std::puts("usage: pcnet-router --a NETNS:DEV --b NETNS:DEV [--a2b|--b2a|--both SETTINGS]... "
-                "[--schedule FILE] [--control SOCKET] [--seed N] [--realtime]");
+                "[--schedule FILE] [--control SOCKET] [--seed N] [--realtime] "
+                "[--nat \"type=cone|symmetric ip=PUBLIC [filter=none|address|port] "
+                "[timeout=S] [tcp-timeout=S] [ports=LO-HI]\"]");
       return 0;
     } else
       die("unknown argument " + arg);
@@ -310,6 +329,10 @@ int main(int argc, char **argv)
   for (auto &[dir, settings] : initial) {
     std::string err = r.set(dir, settings);
     if (!err.empty()) die("--" + dir + ": " + err);
+  }
+  if (!nat_settings.empty()) {
+    std::string err = pcnet::apply_nat_settings(r.nat.params, nat_settings);
+    if (!err.empty()) die("--nat: " + err);
   }
   if (!schedule_path.empty()) r.schedule = read_schedule(schedule_path);
   r.fd[0] = open_tun(a);
@@ -350,5 +373,7 @@ int main(int argc, char **argv)
   if (!control_path.empty()) unlink(control_path.c_str());
   std::fprintf(stderr, "pcnet-router: a2b %s\npcnet-router: b2a %s\n",
                stats_json(r.dirs_[0]).c_str(), stats_json(r.dirs_[1]).c_str());
+  if (r.nat.params.enabled)
+    std::fprintf(stderr, "pcnet-router: nat %s\n", r.nat.json(now_ns()).c_str());
   return 0;
 }

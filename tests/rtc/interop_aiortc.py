@@ -514,6 +514,55 @@ async def case_tcp_stalled_fragments():
         gst.stop()
 
 
+async def case_tcp_hostile_resume():
+    """A peer that opens a pointcast-ack channel and sends resume messages rtcpeer must refuse
+    (malformed, oversized, not the channel's first message): each is dropped with a warning, never
+    delivered as data and never skipping a message; every data message comes out once, in order,
+    and rtcpeer's acknowledgements count exactly those."""
+    port = free_port()
+    gst = GstSide("signaling=tcp://127.0.0.1:%d" % port)
+    try:
+        await asyncio.sleep(1.0)
+        peer = AiortcSide(create_channel=False)
+        ch = peer.pc.createDataChannel("points", protocol="pointcast-ack")
+        peer._watch(ch)
+        acks = []
+        ch.on("message", lambda m: acks.append(m) if isinstance(m, str) else None)
+        sig = TcpSocketSignaling("127.0.0.1", port)
+        await peer.pc.setLocalDescription(await peer.pc.createOffer())
+        await asyncio.wait_for(sig.send(peer.pc.localDescription), TIMEOUT)
+        await peer.pc.setRemoteDescription(await asyncio.wait_for(sig.receive(), TIMEOUT))
+        await until(lambda: peer.channel() is not None, "the data channel to open", gst=gst)
+        sent = [npy_bytes(counter_array(i)) for i in range(10)]
+        prefix = '{"pointcast":"resume","from":'
+        for bad in (prefix + "007}", prefix + "100000000000000000000}", prefix + "-1}",
+                    prefix + "9" * 60000 + "}", '{"pointcast":"resume"}'):
+            ch.send(bad)
+        for m in sent[:5]:
+            ch.send(m)
+        ch.send(prefix + "0}")  # not the first message: would skip the five delivered
+        for m in sent[5:]:
+            ch.send(m)
+        await until(lambda: len(gst.received_files()) >= len(sent), "rtcpeer to receive 10", gst=gst)
+        await until(lambda: '{"pointcast":"ack","received":10}' in acks, "the acknowledgement of 10",
+                    gst=gst)
+        await asyncio.sleep(1.0)  # anything extra would show up now
+        got = [gst.read(f) for f in gst.received_files()]
+        alive = gst.alive()
+        output = gst.stop()
+        log("acknowledgements: %s" % acks[-3:])
+        assert alive, "rtcpeer exited:\n" + output
+        assert got == sent, "%d messages came out, not the 10 sent in order" % len(got)
+        assert output.count("Ignored a resume message from peer") == 1, output[-3000:]
+        assert "malformed" in output, output[-3000:]
+        counts = [int(a[len('{"pointcast":"ack","received":'):-1]) for a in acks]
+        assert counts == sorted(counts) and max(counts) == 10, acks
+        await sig.close()
+        await peer.pc.close()
+    finally:
+        gst.stop()
+
+
 def _healthy(port):
     try:
         with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port, timeout=1) as r:
@@ -534,6 +583,7 @@ def _post(url, body):
 
 
 CASES = {
+    "tcp-hostile-resume": case_tcp_hostile_resume,
     "daemon-offer": case_daemon_offer,
     "tcp-aiortc-offers": case_tcp_aiortc_offers,
     "tcp-rtcpeer-offers": case_tcp_rtcpeer_offers,

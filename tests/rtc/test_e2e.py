@@ -557,33 +557,40 @@ def _terminated(signum, frame):
     raise SystemExit(f"terminated by signal {signum}")
 
 
-def main():
-    names = sys.argv[1:] or list(CASES)
+def run_cases(cases, names, prefix="rtc"):
+    """Runs each of names (repeats allowed) from cases, each in its own work directory; a case
+    fails if it raises or leaves a child process running. Returns the exit status."""
     failed = []
     signal.signal(signal.SIGTERM, _terminated)
     for name in names:
-        work = tempfile.mkdtemp(prefix=f"rtc-{name}-")
+        work = tempfile.mkdtemp(prefix=f"{prefix}-{name}-")
         t0 = time.monotonic()
+        ok = True
         try:
-            CASES[name](work)
+            cases[name](work)
             print(f"ok   {name} ({time.monotonic() - t0:.1f} s)", flush=True)
         except Exception:
-            failed.append(name)
+            ok = False
             print(f"FAIL {name} ({time.monotonic() - t0:.1f} s; logs in {work})", flush=True)
             traceback.print_exc()
         finally:
             stop_started()
         left = live_children()
         if left:  # a process the case started some other way than Gst/Daemon
-            if name not in failed:
-                failed.append(name)
+            ok = False
             print(f"FAIL {name}: left processes running: {left}", flush=True)
             for pid in left:
                 os.kill(pid, signal.SIGKILL)
+        if not ok:
+            failed.append(name)
     if failed:
         print("failed:", " ".join(failed))
         return 1
     return 0
+
+
+def main():
+    return run_cases(CASES, sys.argv[1:] or list(CASES))
 
 
 if __name__ == "__main__":

@@ -7,36 +7,40 @@ that stayed must take the new process as a new connection, not as a signaling hi
 - video_sender: the sender is restarted; the viewer's pipeline (`rtc. ! ...`, linked once by
   gst-launch) must get frames of the new sender out of the same src pad within BOUND_S.
 - video_viewer: the viewer is restarted; the new viewer must get frames within BOUND_S.
-- points_receiver: the points receiver is restarted; the new one gets the stream within BOUND_S,
-  every message byte-identical and in order, and the sender's warning counts what the dead
-  connection had not confirmed (nothing lost silently).
+- points_receiver: the points receiver is restarted; the new one gets the stream within BOUND_S:
+  every message from the first the old process had not acknowledged on, once, in order,
+  byte-identical (the sender sends those again on the new connection); duplicates only among
+  what the old process had received but not yet acknowledged (at most 4).
 - idle_hiccup: not a restart (the daemon restarted under an idle connection): the connection is
   kept and nothing is lost.
 
 On loopback through the real daemon. Usage: test_restart.py CASE [REPEAT]"""
 import os
 import re
+import select
 import signal
+import socket
 import sys
-import tempfile
+import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_e2e import (Daemon, Gst, check_same, files, ok_exit, receiver, sender,  # noqa: E402
-                      stop_started, wait_count, wait_registered)
+from test_e2e import (STARTED, Daemon, Gst, check_same, files, ok_exit, receiver,  # noqa: E402
+                      run_cases, sender, wait_count, wait_registered)
 
 BOUND_S = 6.0      # restarted process started -> frames again (measured 1.5-3 s, loaded host)
 AFTER_S = 3.0      # frames must keep coming this long after
 MIN_FPS = 10       # of the 30 sent, in that time
 RESTART_AFTER = 0.5
+PROBE_S = 2.0      # the daemon's --duplicate-probe default: a silent holder keeps its id this long
 
 
-def frames(d):
-    """Frame numbers balldetect read from the mark, one per file with a ball."""
+def frames(d, start=0, stop=None):
+    """Frame numbers balldetect read from the mark, one per file with a ball (of the files
+    sorted[start:stop])."""
     import numpy as np
     out = []
-    for f in sorted(os.listdir(d)):
+    for f in sorted(os.listdir(d))[start:stop]:
         try:
             a = np.load(os.path.join(d, f))
         except (ValueError, OSError, EOFError):
@@ -46,19 +50,74 @@ def frames(d):
     return out
 
 
-def viewer(work, name, d, rdir):
+class Blackhole:
+    """A TCP relay to the daemon that can vanish: after cut() it forwards nothing either way and
+    closes nothing, so the daemon hears neither data nor a close (nor a FIN) from what goes
+    through it, whatever happens to the process at the other end: a pod whose network is gone."""
+
+    def __init__(self, d):
+        self.target = d.port
+        self.lsock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.lsock.getsockname()[1]
+        self.cut_off = self.closed = False
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+        STARTED.append(self)
+
+    @property
+    def ws(self):
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def _accept(self):
+        while True:
+            try:
+                a, _ = self.lsock.accept()
+                b = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                return
+            self.socks += [a, b]
+            threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, a, b):
+        other = {a: b, b: a}
+        try:
+            while not self.closed:
+                ready, _, _ = select.select([a, b], [], [], 0.05)
+                if self.cut_off:
+                    return  # both sockets stay open, unread: the daemon's ping goes unanswered
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        a.close()
+                        b.close()
+                        return
+                    other[s].sendall(data)
+        except OSError:
+            pass
+
+    def cut(self):
+        self.cut_off = True
+        time.sleep(0.1)  # a pump in its select() returns before forwarding more
+
+    def stop_quietly(self):
+        self.closed = True
+        for s in [self.lsock] + self.socks:
+            s.close()
+
+
+def viewer(work, name, d, rdir, ws=None):
     # `rtc. ! ...`: gst-launch links the first src pad rtcpeer adds, and only that one; a
     # syncing sink that drops late frames, as a video sink does.
     os.makedirs(rdir)
-    return Gst(work, name, f"rtcpeer name=rtc signaling={d.ws} room=rs peer-id=rx-rs "
+    return Gst(work, name, f"rtcpeer name=rtc signaling={ws or d.ws} room=rs peer-id=rx-rs "
                "rtc. ! queue ! videoconvert ! balldetect ! npypack ! multifilesink sync=true "
                f"max-lateness=20000000 location={rdir}/%06d.npy", {})
 
 
-def video_sender(work, name, d):
+def video_sender(work, name, d, ws=None):
     return Gst(work, name, "ballsrc mark=true ! video/x-raw,format=I420,width=320,height=240,"
                "framerate=30/1 ! queue ! rtc.video_0 rtcpeer name=rtc "
-               f"signaling={d.ws} room=rs peer-id=tx-rs wait-for-peers=1", {})
+               f"signaling={ws or d.ws} room=rs peer-id=tx-rs wait-for-peers=1", {})
 
 
 def frames_again(rdir, since, t0, timeout=25):
@@ -76,57 +135,147 @@ def lost_lines(g):
             if "Lost the connection to peer" in l or "without confirmation" in l]
 
 
-def case_video_sender(work):
-    d = Daemon(work).start()
-    rdir = os.path.join(work, "rx")
-    rx = viewer(work, "rx", d, rdir)
-    tx = video_sender(work, "tx1", d)
-    wait_count(rdir, 60, 30, "frames before the restart")
-    tx.stop(signal.SIGKILL)
-    before = frames(rdir)
+class Restarted:
+    """What restart_case left: the daemon, the peers now running, the receiving directories
+    (r1 of the first receiver, r2 of a restarted one), and when frames came again."""
+
+
+def restart_case(work, make_rx, make_tx, restart, before_n, what, vanish=False):
+    """The shape every restart case shares: a daemon, a receiver (make_rx(work, name, d, rdir))
+    and a sender (make_tx(work, name, d)); once r1 holds before_n files, the `restart` one
+    ("rx" or "tx") is SIGKILLed and started again RESTART_AFTER s later; waits until files
+    arrive again (3 more in the directory that receives now) and returns a Restarted.
+    vanish: the killed one's signaling goes through a Blackhole (make_*(..., ws=URL)), cut just
+    before the kill, so the daemon never hears that connection close."""
+    r = Restarted()
+    r.d = Daemon(work).start()
+    r.r1, r.r2 = os.path.join(work, "rx1"), os.path.join(work, "rx2")
+    hole = Blackhole(r.d) if vanish else None
+    via = {"ws": hole.ws} if vanish else {}
+    r.rx = make_rx(work, "rx1", r.d, r.r1, **(via if restart == "rx" else {}))
+    r.tx = make_tx(work, "tx1", r.d, **(via if restart == "tx" else {}))
+    wait_count(r.r1, before_n, 30, what)
+    if hole:
+        hole.cut()
+    (r.rx if restart == "rx" else r.tx).stop(signal.SIGKILL)
     time.sleep(RESTART_AFTER)
-    at_kill = len(os.listdir(rdir))
+    r.rdir = r.r2 if restart == "rx" else r.r1
+    r.at_kill = len(os.listdir(r.rdir)) if restart == "tx" else 0
     t0 = time.monotonic()
-    tx = video_sender(work, "tx2", d)
-    resumed = frames_again(rdir, at_kill, t0)
-    assert resumed is not None, f"no frame at the viewer 25 s after the restart:\n{rx.text()[-3000:]}"
-    at_resume = len(os.listdir(rdir))
+    if restart == "rx":
+        r.rx = make_rx(work, "rx2", r.d, r.r2)
+    else:
+        r.tx = make_tx(work, "tx2", r.d)
+    r.resumed = frames_again(r.rdir, r.at_kill, t0)
+    stayed = r.tx if restart == "rx" else r.rx
+    assert r.resumed is not None, f"nothing received 25 s after the restart:\n{stayed.text()[-3000:]}"
+    return r
+
+
+def frames_after(r):
+    """Files that arrived in the AFTER_S s after r resumed."""
+    at_resume = len(os.listdir(r.rdir))
     time.sleep(AFTER_S)
-    more = len(os.listdir(rdir)) - at_resume
-    after = frames(rdir)[len(before):]
-    print(f"sender restarted: frames again {resumed:.2f} s after the new process started; {more} "
+    return len(os.listdir(r.rdir)) - at_resume
+
+
+def case_video_sender(work):
+    r = restart_case(work, viewer, video_sender, "tx", 60, "frames before the restart")
+    more = frames_after(r)
+    before, after = frames(r.r1, 0, r.at_kill), frames(r.r1, r.at_kill)
+    print(f"sender restarted: frames again {r.resumed:.2f} s after the new process started; {more} "
           f"frames in the {AFTER_S:.0f} s after; frame numbers before ..{before[-1]}, after from "
-          f"{after[0] if after else None}; viewer: {lost_lines(rx)[:1]}")
-    assert resumed <= BOUND_S, f"frames again after {resumed:.2f} s (bound {BOUND_S} s)"
-    assert more >= MIN_FPS * AFTER_S, f"{more} frames in {AFTER_S} s:\n{rx.text()[-3000:]}"
+          f"{after[0] if after else None}; viewer: {lost_lines(r.rx)[:1]}")
+    assert r.resumed <= BOUND_S, f"frames again after {r.resumed:.2f} s (bound {BOUND_S} s)"
+    assert more >= MIN_FPS * AFTER_S, f"{more} frames in {AFTER_S} s:\n{r.rx.text()[-3000:]}"
     # The new ballsrc counts from 0 again: these are the new process's frames.
     assert after and min(after) < before[-1] - 30, f"not the new sender's frames: {after[:5]}"
-    assert lost_lines(rx), "the viewer did not take the restart as a lost connection"
-    assert rx.proc.poll() is None and tx.proc.poll() is None, "a pipeline ended"
+    assert lost_lines(r.rx), "the viewer did not take the restart as a lost connection"
+    assert r.rx.proc.poll() is None and r.tx.proc.poll() is None, "a pipeline ended"
+
+
+def case_sender_vanished(work):
+    """The sender's signaling connection vanishes (no FIN reaches the daemon), then the sender
+    is SIGKILLed and restarted: the daemon pings the silent holder of tx-rs, drops it after its
+    2 s probe and registers the new process, which the viewer takes as a new connection. Before,
+    the new sender was refused as a duplicate until keep-alive dropped the old one (20-40 s)."""
+    # 150 frames first: the old ballsrc's numbers are then above the new one's for its first 5 s.
+    r = restart_case(work, viewer, video_sender, "tx", 150, "frames before the restart",
+                     vanish=True)
+    more = frames_after(r)
+    before, after = frames(r.r1, 0, r.at_kill), frames(r.r1, r.at_kill)
+    log = r.d.text()
+    print(f"sender restarted behind a vanished connection: frames again {r.resumed:.2f} s after "
+          f"the new process started; {more} frames in the {AFTER_S:.0f} s after; daemon: "
+          f"{[l for l in log.splitlines() if 'no answer to a ping' in l][:1]}; new sender: "
+          f"{[l for l in r.tx.text().splitlines() if 'duplicate' in l][:1]}")
+    assert "no answer to a ping" in log, f"the daemon did not replace the silent holder:\n{log[-3000:]}"
+    assert r.resumed <= BOUND_S + PROBE_S, (
+        f"frames again after {r.resumed:.2f} s (bound {BOUND_S} s + the {PROBE_S} s probe)")
+    assert more >= MIN_FPS * AFTER_S, f"{more} frames in {AFTER_S} s:\n{r.rx.text()[-3000:]}"
+    # The old process's frames only count on; the new ballsrc counts from 0 again.
+    assert after and min(after) < before[-1], f"not the new sender's frames: {after[:5]}"
+    assert lost_lines(r.rx), "the viewer did not take the restart as a lost connection"
+    assert r.rx.proc.poll() is None and r.tx.proc.poll() is None, "a pipeline ended"
+
+
+def hold_id(ws, room, cid, release):
+    """A live client (it answers the daemon's pings) registered as cid until release is set."""
+    import asyncio
+    import json
+    import websockets
+
+    async def run():
+        async with websockets.connect(ws) as c:
+            await c.send(json.dumps({"type": "register", "client_id": cid, "room_id": room}))
+            reply = json.loads(await c.recv())
+            assert reply["type"] == "registered", reply
+            while not release.is_set():
+                await asyncio.sleep(0.05)
+    t = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
+    t.start()
+    return t
+
+
+def case_id_held(work):
+    """A live connection holds the sender's id when it starts: the daemon refuses the sender
+    (a live holder is never replaced) and rtcpeer keeps registering again, with a warning that
+    says when, the delay doubling up to 4 s; once the holder leaves, the sender registers and
+    the viewer gets frames."""
+    d = Daemon(work).start()
+    rdir = os.path.join(work, "rx")
+    release = threading.Event()
+    holder = hold_id(d.ws, "rs", "tx-rs", release)
+    rx = viewer(work, "rx", d, rdir)
+    tx = video_sender(work, "tx", d)
+    again = re.compile(r"duplicate_client_id.*registering again in ([\d.]+) s")
+    deadline = time.monotonic() + 20
+    while len(again.findall(tx.text())) < 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    delays = [float(x) for x in again.findall(tx.text())]
+    assert len(delays) >= 5, f"refused {len(delays)} times in 20 s:\n{tx.text()[-3000:]}"
+    assert not os.listdir(rdir), "frames from a sender whose id was held"
+    release.set()
+    holder.join(5)
+    t0 = time.monotonic()
+    resumed = frames_again(rdir, 0, t0)
+    delays = [float(x) for x in again.findall(tx.text())]
+    print(f"id held by a live client: sender refused {len(delays)} times, registering again after "
+          f"{delays}; frames {resumed if resumed is None else round(resumed, 2)} s after the holder left")
+    assert delays == sorted(delays) and max(delays) <= 4.0, f"backoff not bounded: {delays}"
+    assert resumed is not None and resumed <= 4.0 + BOUND_S, f"frames after {resumed} s"
+    assert tx.proc.poll() is None, "the sender gave up"
 
 
 def case_video_viewer(work):
-    d = Daemon(work).start()
-    r1 = os.path.join(work, "rx1")
-    rx = viewer(work, "rx1", d, r1)
-    tx = video_sender(work, "tx", d)
-    wait_count(r1, 60, 30, "frames before the restart")
-    rx.stop(signal.SIGKILL)
-    time.sleep(RESTART_AFTER)
-    t0 = time.monotonic()
-    r2 = os.path.join(work, "rx2")
-    rx = viewer(work, "rx2", d, r2)
-    resumed = frames_again(r2, 0, t0)
-    assert resumed is not None, f"no frame at the new viewer in 25 s:\n{tx.text()[-3000:]}"
-    at_resume = len(os.listdir(r2))
-    time.sleep(AFTER_S)
-    more = len(os.listdir(r2)) - at_resume
-    print(f"viewer restarted: frames {resumed:.2f} s after the new process started; {more} "
-          f"frames in the {AFTER_S:.0f} s after; sender: {lost_lines(tx)[:1]}")
-    assert resumed <= BOUND_S, f"frames after {resumed:.2f} s (bound {BOUND_S} s)"
-    assert more >= MIN_FPS * AFTER_S, f"{more} frames in {AFTER_S} s:\n{rx.text()[-3000:]}"
-    assert lost_lines(tx), "the sender did not take the restart as a lost connection"
-    assert rx.proc.poll() is None and tx.proc.poll() is None, "a pipeline ended"
+    r = restart_case(work, viewer, video_sender, "rx", 60, "frames before the restart")
+    more = frames_after(r)
+    print(f"viewer restarted: frames {r.resumed:.2f} s after the new process started; {more} "
+          f"frames in the {AFTER_S:.0f} s after; sender: {lost_lines(r.tx)[:1]}")
+    assert r.resumed <= BOUND_S, f"frames after {r.resumed:.2f} s (bound {BOUND_S} s)"
+    assert more >= MIN_FPS * AFTER_S, f"{more} frames in {AFTER_S} s:\n{r.rx.text()[-3000:]}"
+    assert lost_lines(r.tx), "the sender did not take the restart as a lost connection"
+    assert r.rx.proc.poll() is None and r.tx.proc.poll() is None, "a pipeline ended"
 
 
 def points_receiver(work, name, d, rdir):
@@ -137,34 +286,44 @@ def points_receiver(work, name, d, rdir):
 
 def case_points_receiver(work):
     n = 400  # 10 s at 40 Hz
-    d = Daemon(work).start()
-    r1, r2 = os.path.join(work, "rx1"), os.path.join(work, "rx2")
-    rx = points_receiver(work, "rx1", d, r1)
-    tx, sdir = sender(work, "tx-rp", d, "rp", n=n, rate=40)
-    wait_count(r1, 80, 30, "messages before the restart")
-    rx.stop(signal.SIGKILL)
-    time.sleep(RESTART_AFTER)
-    t0 = time.monotonic()
-    rx = points_receiver(work, "rx2", d, r2)
-    resumed = frames_again(r2, 0, t0)
-    assert resumed is not None, f"no message at the new receiver in 25 s:\n{tx.text()[-3000:]}"
+    sdir = os.path.join(work, "tx1")  # sender() keeps what it sent in a directory named as it
+    r = restart_case(work, points_receiver,
+                     lambda w, name, d: sender(w, name, d, "rp", n=n, rate=40)[0],
+                     "rx", 80, "messages before the restart")
+    tx, resumed, r1, r2 = r.tx, r.resumed, r.r1, r.r2
     rc = tx.wait(90)
     time.sleep(1.5)
     sent = files(sdir)
     got1, got2 = files(r1), files(r2)
+    # Messages the old receiver got but had not acknowledged when it was killed: it acknowledges
+    # within 50 ms (2 messages at 40 Hz), plus one on its way each way.
+    dup_bound = 4
     # A file SIGKILL cut short is not a delivered message.
     got1 = [m for m in got1 if m in set(sent)]
     it = iter(sent)
-    assert all(any(m == s for s in it) for m in got1 + got2), "a message differs or is out of order"
+    assert all(any(m == s for s in it) for m in got1), "a message differs or is out of order"
+    text = tx.text()
     warned = r"^(?!\d+:\d\d:).*?(\d+) data channel messages sent to it without"
-    lost = [int(x) for x in re.findall(warned, tx.text(), re.M)]
+    lost = [int(x) for x in re.findall(warned, text, re.M)]
+    again = [(int(c), int(f)) for c, f in re.findall(
+        r"sending (\d+) data channel messages to peer .* again on channel .*, from message "
+        r"(\d+) of the stream", text)]
+    first = again[0][1] if again else None  # the first message rx1 had not acknowledged
+    dups = len(got1) - first if again and first < len(got1) else 0
     print(f"receiver restarted: messages again {resumed:.2f} s after the new process started; "
-          f"sent {len(sent)}, old receiver {len(got1)}, new {len(got2)}, reported possibly lost "
-          f"{sum(lost)} ({len(lost)} warning(s)); tx rc {rc}")
+          f"sent {len(sent)}, old receiver {len(got1)}, new {len(got2)}; tx sent again "
+          f"{again} (count, from); duplicates {dups}, acknowledged by the old receiver but not "
+          f"written {max(0, (first or 0) - len(got1))}; reported possibly lost {sum(lost)} "
+          f"({len(lost)} warning(s)); tx rc {rc}")
     assert len(sent) == n, f"tx sent {len(sent)} of {n}"
     assert resumed <= BOUND_S, f"messages again after {resumed:.2f} s (bound {BOUND_S} s)"
-    assert len(got1) + len(got2) + sum(lost) >= n, (
-        f"{n - len(got1) - len(got2) - sum(lost)} messages lost silently:\n{tx.text()[-3000:]}")
+    assert again, f"tx sent nothing again on the new connection:\n{text[-3000:]}"
+    assert got2 == sent[first:], (
+        f"the new receiver did not get every message from {first} on, once, in order: "
+        f"{len(got2)} of {n - first}")
+    assert dups <= dup_bound, f"{dups} duplicates (bound {dup_bound})"
+    assert sum(lost) == 0, f"tx reported {sum(lost)} messages as possibly lost"
+    assert rc == 0, f"tx exited {rc}:\n{text[-3000:]}"
 
 
 def case_idle_hiccup(work):
@@ -194,26 +353,13 @@ def case_idle_hiccup(work):
 
 
 CASES = {"idle_hiccup": case_idle_hiccup, "video_sender": case_video_sender, "video_viewer": case_video_viewer,
-         "points_receiver": case_points_receiver}
+         "points_receiver": case_points_receiver, "sender_vanished": case_sender_vanished,
+         "id_held": case_id_held}
 
 
 def main():
-    name = sys.argv[1]
     repeat = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-    failed = 0
-    for i in range(repeat):
-        work = tempfile.mkdtemp(prefix=f"rtc-restart-{name}-")
-        t0 = time.monotonic()
-        try:
-            CASES[name](work)
-            print(f"ok   {name} ({time.monotonic() - t0:.1f} s)", flush=True)
-        except Exception:
-            failed += 1
-            print(f"FAIL {name} ({time.monotonic() - t0:.1f} s; logs in {work})", flush=True)
-            traceback.print_exc()
-        finally:
-            stop_started()
-    return 1 if failed else 0
+    return run_cases(CASES, [sys.argv[1]] * repeat, prefix="rtc-restart")
 
 
 if __name__ == "__main__":

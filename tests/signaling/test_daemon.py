@@ -3,7 +3,7 @@
 """Integration tests of pointcast-signaling on loopback with python3-websockets clients.
 
 Usage: test_daemon.py DAEMON CASE   (CASE: rooms, offer, tls, token, malformed, http, shutdown,
-keepalive). Each case starts its own daemon on a free port (--port 0) and exits non-zero on the
+keepalive, duplicate). Each case starts its own daemon on a free port (--port 0) and exits non-zero on the
 first failed check.
 """
 import asyncio
@@ -668,6 +668,85 @@ async def case_keepalive():
         other = await Client.open(d.ws, "other")
         await other.register("other", "ka")
         await live.expect("peer_joined", client_id="other")
+
+
+def raw_frames(data):
+    """(opcode, payload) of each whole unmasked server frame in data."""
+    out = []
+    while len(data) >= 2:
+        n, off = data[1] & 0x7F, 2
+        if n == 126:
+            n, off = int.from_bytes(data[2:4], "big"), 4
+        if len(data) < off + n:
+            break
+        out.append((data[0] & 0x0F, data[off:off + n]))
+        data = data[off + n:]
+    return out
+
+
+async def case_duplicate():
+    """A client_id registered again while its holder's connection is open. A live holder (it
+    answers the daemon's ping) keeps its id: the stranger gets duplicate_client_id, the room
+    hears nothing. A silent one (a raw socket that stopped reading and answering: a peer gone
+    without a close) is dropped within the 2 s probe and the newcomer registered (keep-alive
+    alone would take 20-40 s). A second newcomer racing for the same id is refused at once."""
+    with Daemon() as d:  # default --ping-interval 20: keep-alive is not what frees the id
+        obs = await Client.open(d.ws, "obs")
+        await obs.register("obs", "dup")
+        live = await Client.open(d.ws, "live")
+        await live.register("cam", "dup")
+        await obs.expect("peer_joined", client_id="cam")
+        stranger = await Client.open(d.ws, "stranger")
+        t0 = time.time()
+        await stranger.send({"type": "register", "client_id": "cam", "room_id": "dup"})
+        await stranger.error("duplicate_client_id")
+        took = time.time() - t0
+        check(took < 1.0, "a live holder's answer took %.2f s to refuse the stranger" % took)
+        await obs.nothing(2.5)  # no peer_left for cam, not even after the probe's bound
+        await live.send({"type": "offer", "target_id": "obs", "sdp": {"type": "offer", "sdp": "v=0\r\n"}})
+        await obs.expect("offer", from_id="cam")
+        await stranger.send({"type": "offer", "target_id": "obs", "sdp": {"type": "offer", "sdp": "v=0\r\n"}})
+        await stranger.error("not_registered")
+        await obs.nothing()
+
+        s, data = raw_ws(d.port)
+        raw_send_text(s, json.dumps({"type": "register", "client_id": "robot", "room_id": "dup"}))
+        await obs.expect("peer_joined", client_id="robot")
+        # From here the raw socket is never read: its ping stays unanswered.
+        new = await Client.open(d.ws, "new")
+        racer = await Client.open(d.ws, "racer")
+        t0 = time.time()
+        await new.send({"type": "register", "client_id": "robot", "room_id": "dup", "client_type": "restarted"})
+        await new.send({"type": "offer", "target_id": "obs", "sdp": {"type": "offer", "sdp": "v=0\r\n"}})
+        await asyncio.sleep(0.3)  # the racer comes second (connections are not ordered)
+        await racer.send({"type": "register", "client_id": "robot", "room_id": "dup"})
+        await racer.error("duplicate_client_id")
+        check(time.time() - t0 < 1.0, "the racing newcomer waited %.2f s" % (time.time() - t0))
+        await new.error("not_registered")  # sent while waiting: dropped, said so
+        reg = await new.expect("registered", client_id="robot", room_id="dup")
+        took = time.time() - t0
+        print("silent holder replaced %.2f s after the new register (probe 2 s)" % took)
+        check(1.9 <= took <= 3.5, "registered after %.2f s (bound: the 2 s probe + 1.5 s)" % took)
+        check(sorted(reg["peers"]) == ["cam", "obs"], reg)
+        await obs.expect("peer_left", client_id="robot")
+        await obs.expect("peer_joined", client_id="robot", client_type="restarted")
+        await new.send({"type": "offer", "target_id": "obs", "sdp": {"type": "offer", "sdp": "v=0\r\n"}})
+        await obs.expect("offer", from_id="robot")
+        # What the silent socket was sent: the probe's ping, then a close 4001.
+        s.settimeout(5)
+        while not any(op == 0x8 for op, _ in raw_frames(data)):
+            chunk = await asyncio.to_thread(s.recv, 65536)
+            if not chunk:
+                break
+            data += chunk
+        frames = raw_frames(data)
+        check(0x9 in [op for op, _ in frames], "no ping to the holder: %r" % frames)
+        close = [p for op, p in frames if op == 0x8]
+        check(close and int.from_bytes(close[0][:2], "big") == 4001, "close frames: %r" % close)
+        s.close()
+        metrics = http("GET", d.http + "/metrics")[2].decode()
+        check("pointcast_signaling_duplicate_probes_total 2" in metrics
+              and "pointcast_signaling_duplicate_replaced_total 1" in metrics, metrics)
 
 
 def raw_frame(opcode, payload, fin=True, mask=True):

@@ -34,6 +34,7 @@ struct Harness {
   std::vector<Out> sent;
   std::vector<Actions::Close> closed;
   std::vector<OfferResult> offers;
+  std::vector<Handle> probed; // connections the transport was asked to ping
 
   explicit Harness(Limits l = {}) : rooms(l) {}
 
@@ -43,6 +44,7 @@ struct Harness {
     for (auto &s : a.sends) sent.push_back({s.to, a.texts.at(s.text)});
     for (auto &c : a.closes) closed.push_back(c);
     for (auto &o : a.offers) offers.push_back(o);
+    for (Handle h : a.probes) probed.push_back(h);
     a.clear();
   }
   void connect(Handle h, const std::string &ip = "", bool authenticated = true)
@@ -262,7 +264,12 @@ void test_errors()
   t.expect_error(1, R"({"type":"register","client_id":"z","room_id":"r"})",
                  code::kAlreadyRegistered);
   t.connect(2);
-  t.expect_error(2, R"({"type":"register","client_id":"a","room_id":"r"})", code::kDuplicateId);
+  // A held id: its holder is pinged first, and keeps it when it answers.
+  t.send(2, R"({"type":"register","client_id":"a","room_id":"r"})");
+  t.expect_silence();
+  t.rooms.alive(1, t.now);
+  t.drain();
+  g_assert_true(t.error_code(2) == code::kDuplicateId);
   t.expect_error(1, R"({"type":"offer","target_id":"nobody","sdp":"v=0"})", code::kUnknownTarget);
   t.expect_error(1, R"({"type":"offer","target_id":"a","sdp":"v=0"})", code::kUnknownTarget);
   t.expect_error(1, R"({"type":"offer","target_id":"b","sdp":{"type":"offer"}})",
@@ -572,6 +579,91 @@ void test_virtual_id_is_reserved()
                  code::kDuplicateId);
 }
 
+// A register for a held id pings the holder (a restarted peer whose old connection vanished
+// without a close); the id changes hands only if the holder stays silent for duplicate_probe.
+void test_duplicate_probe()
+{
+  const char *kRegA = R"({"type":"register","client_id":"a","room_id":"r","client_type":"new"})";
+  Harness t;
+  t.reg_room("r", {{"a"}, {"b"}});
+  // A live holder keeps its id, whatever frame it answers with (here a message of its own).
+  t.connect(3);
+  t.send(3, kRegA);
+  g_assert_cmpuint(t.probed.size(), ==, 1);
+  g_assert_cmpuint(t.probed[0], ==, 1);
+  t.expect_silence();
+  // Meanwhile: the newcomer's messages are dropped with an error, not relayed; a second
+  // register is refused; a second newcomer for the same id is refused at once.
+  t.expect_error(3, R"({"type":"offer","target_id":"b","sdp":{"type":"offer","sdp":"v=0"}})",
+                 code::kNotRegistered);
+  t.expect_error(3, kRegA, code::kAlreadyRegistered);
+  t.connect(4);
+  t.expect_error(4, kRegA, code::kDuplicateId);
+  t.advance(1900ms);
+  t.expect_silence();
+  t.send(1, R"({"type":"offer","target_id":"b","sdp":{"type":"offer","sdp":"v=0"}})");
+  g_assert_true(t.error_code(3) == code::kDuplicateId);
+  t.take(2);
+  t.advance(5s);
+  t.expect_silence();
+  g_assert_true(t.closed.empty());
+  g_assert_cmpuint(t.rooms.metrics().duplicate_replaced_total, ==, 0);
+
+  // A silent holder: dropped after 2 s, the others see it leave and the newcomer join.
+  t.probed.clear();
+  t.connect(5);
+  t.send(5, kRegA);
+  g_assert_cmpuint(t.probed.size(), ==, 1);
+  t.advance(1750ms);
+  t.expect_silence();
+  t.advance(250ms);
+  g_assert_cmpuint(t.closed.size(), ==, 1);
+  g_assert_cmpuint(t.closed[0].client, ==, 1);
+  g_assert_cmpuint(t.closed[0].code, ==, kCloseReplaced);
+  auto reg = std::get<Registered>(t.take_one(5));
+  g_assert_cmpstr(reg.client_id.c_str(), ==, "a");
+  g_assert_cmpuint(reg.peers.size(), ==, 1);
+  auto b = t.take(2);
+  g_assert_cmpuint(b.size(), ==, 2);
+  g_assert_cmpstr(std::get<PeerLeft>(b[0]).client_id.c_str(), ==, "a");
+  g_assert_cmpstr(std::get<PeerJoined>(b[1]).client_type.c_str(), ==, "new");
+  // The old connection's late frames and close change nothing.
+  t.rooms.alive(1, t.now);
+  t.send(1, R"({"type":"offer","target_id":"b","sdp":{"type":"offer","sdp":"v=0"}})");
+  t.disconnect(1);
+  t.expect_silence();
+  // And the newcomer holds the id for real: relayed with from_id "a".
+  t.send(5, R"({"type":"offer","target_id":"b","sdp":{"type":"offer","sdp":"v=0"}})");
+  Message relayed = t.take_one(2);
+  g_assert_cmpstr(std::get<Sdp>(relayed).from_id->c_str(), ==, "a");
+  g_assert_cmpuint(t.rooms.metrics().duplicate_probes_total, ==, 2);
+  g_assert_cmpuint(t.rooms.metrics().duplicate_replaced_total, ==, 1);
+
+  // The holder's connection closes during the probe: the newcomer gets the id at once.
+  t.connect(6);
+  t.send(6, kRegA);
+  t.disconnect(5);
+  g_assert_true(std::holds_alternative<PeerLeft>(t.take(2).at(0)));
+  Message reg6 = t.take_one(6);
+  g_assert_cmpstr(std::get<Registered>(reg6).client_id.c_str(), ==, "a");
+  // The newcomer leaves during the probe: the holder keeps its id and nobody hears of it.
+  t.connect(7);
+  t.send(7, kRegA);
+  t.disconnect(7);
+  t.advance(3s);
+  t.expect_silence();
+  g_assert_cmpuint(t.closed.size(), ==, 1);
+  g_assert_cmpuint(t.rooms.registered_clients(), ==, 2);
+  // A probe of 0 is the old behaviour: refused at once, nobody pinged.
+  Limits l;
+  l.duplicate_probe = 0ms;
+  Harness u(l);
+  u.reg(1, "a", "r");
+  u.connect(2);
+  u.expect_error(2, kRegA, code::kDuplicateId);
+  g_assert_true(u.probed.empty());
+}
+
 void test_metrics_text()
 {
   Harness t;
@@ -716,6 +808,7 @@ int main(int argc, char **argv)
   g_test_add_func("/rooms/offer-candidates-bounded", test_offer_candidates_bounded);
   g_test_add_func("/rooms/offer-failures", test_offer_failures);
   g_test_add_func("/rooms/virtual-id-reserved", test_virtual_id_is_reserved);
+  g_test_add_func("/rooms/duplicate-probe", test_duplicate_probe);
   g_test_add_func("/rooms/metrics-text", test_metrics_text);
   g_test_add_func("/rooms/per-address-limit", test_per_address_limit);
   g_test_add_func("/rooms/rate-survives-reconnect", test_rate_survives_reconnect);
