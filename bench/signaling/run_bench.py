@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Signaling benchmark: pointcast-signaling against the Python `websockets` reference server, in
-the same run, with the same C++ load tool (loadtool.cpp).
+"""Signaling benchmark: pointcast-signaling against the Python `websockets` reference server and
+the Node `ws` one (reference_server.mjs, plain and batching its writes), in the same run, with the
+same C++ load tool (loadtool.cpp).
 
 usage: run_bench.py DAEMON LOADTOOL REFERENCE [--connections 10000] [--pairs 100] [--window 8]
-                    [--seconds 5] [--cluster-connections 20000] [--no-cluster]
-Prints both servers' figures and the ratios against the targets (>= 5x throughput, <= 1/5 p99,
-10,000 connections held). Then, when redis-server is installed, the same load against two
+                    [--seconds 5] [--cluster-connections 20000] [--no-cluster] [--no-node]
+Prints the servers' figures and the ratios against the targets (Python: >= 5x throughput, <= 1/5
+p99; the best Node variant (the higher throughput): >= 2x, p99 <= 0.5x; 10,000 connections held). Then, when redis-server is installed, the same load against two
 daemons sharing rooms through a Redis started here, every room split across the two, next to the
 one daemon's figures (targets: >= 0.5x its throughput, <= 2x its p99, 20,000 connections held).
 """
@@ -21,8 +22,16 @@ import sys
 import time
 
 
+def raise_nofile():
+    # Node keeps the soft descriptor limit (1024 here); 10,000 connections need the hard one.
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def start(cmd, marker):
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=raise_nofile)
     deadline = time.time() + 20
     while time.time() < deadline:
         line = proc.stdout.readline()
@@ -81,6 +90,12 @@ def run(name, cmd, marker, args):
         return res
     finally:
         stop(proc)
+
+
+def node_version(node):
+    return subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip() + \
+        ", ws " + json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "node_modules",
+                                              "ws", "package.json")))["version"]
 
 
 def rss_kb(pid):
@@ -184,6 +199,7 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--cluster-connections", type=int, default=20000)
     ap.add_argument("--no-cluster", action="store_true", help="skip the two-daemon run")
+    ap.add_argument("--no-node", action="store_true", help="skip the Node ws references")
     args = ap.parse_args()
     # On a shared machine other processes' time slices land in the latency tail; a higher
     # priority for both servers and the load tool (inherited from here) measures the servers.
@@ -200,6 +216,16 @@ def main():
     ours = run("pointcast-signaling", daemon_cmd, "listening on", args)
     ref = run("reference", ["/usr/bin/python3", args.reference, "--host", "127.0.0.1", "--port", "0"],
               "listening on", args)
+
+    node_script = os.path.join(os.path.dirname(os.path.abspath(args.reference)), "reference_server.mjs")
+    node = shutil.which("node")
+    nodes = {}
+    if not args.no_node:
+        if not node or not os.path.isdir(os.path.join(os.path.dirname(node_script), "node_modules", "ws")):
+            raise SystemExit("node or bench/signaling/node_modules/ws missing (./pointcast setup installs it)")
+        for label, extra in (("node ws", []), ("node ws batched", ["--batch"])):
+            nodes[label] = run(label, [node, node_script, "--host", "127.0.0.1", "--port", "0"] + extra,
+                               "listening on", args)
 
     def row(label, key, fmt):
         print("  %-34s %14s %14s" % (label, fmt % ours[key], fmt % ref[key]))
@@ -226,6 +252,27 @@ def main():
     print("targets: throughput %s, p99 %s, %d connections %s" % (
         "met" if tput >= 5 else "MISSED", "met" if p99 <= 0.2 else "MISSED", args.connections,
         "held" if held_ok else "NOT held"))
+    if nodes:
+        print("Node ws %s references, same load:" % node_version(node))
+        print("  %-34s %14s %14s %16s" % ("", "pointcast", "node ws", "node ws batched"))
+
+        def nrow(label, key, fmt):
+            print("  %-34s %14s %14s %16s" % (label, fmt % ours[key], fmt % nodes["node ws"][key],
+                                              fmt % nodes["node ws batched"][key]))
+        nrow("connections held", "connections_held", "%d")
+        nrow("time to connect+register (s)", "connect_seconds", "%.2f")
+        nrow("server RSS growth per conn (KiB)", "kb_per_connection", "%.1f")
+        nrow("relay throughput (msg/s)", "throughput_msg_s", "%.0f")
+        nrow("relay latency p50 (ms)", "latency_p50_ms", "%.3f")
+        nrow("relay latency p99 (ms)", "latency_p99_ms", "%.3f")
+        best_label = max(nodes, key=lambda k: nodes[k]["throughput_msg_s"])
+        best = nodes[best_label]
+        ntput = ours["throughput_msg_s"] / max(best["throughput_msg_s"], 1e-9)
+        np99 = ours["latency_p99_ms"] / max(best["latency_p99_ms"], 1e-9)
+        print("ratios (pointcast / best Node variant, %s): throughput %.2fx (target >= 2x), p99 latency "
+              "%.2fx (target <= 0.5x)" % (best_label, ntput, np99))
+        print("node targets: throughput %s, p99 %s" % ("met" if ntput >= 2 else "MISSED",
+                                                       "met" if np99 <= 0.5 else "MISSED"))
     redis_server = shutil.which("redis-server")
     cluster = None
     if not args.no_cluster and redis_server:
@@ -252,7 +299,7 @@ def main():
             args.cluster_connections, "held" if cheld else "NOT held"))
     elif not args.no_cluster:
         print("cluster: skipped (no redis-server installed)")
-    print("json: " + json.dumps({"pointcast": ours, "reference": ref, "cluster": cluster}))
+    print("json: " + json.dumps({"pointcast": ours, "reference": ref, "node": nodes, "cluster": cluster}))
     if not ours["server_alive"]:
         raise SystemExit("pointcast-signaling died during the benchmark")
     if cluster and not cluster["server_alive"]:

@@ -6,6 +6,7 @@
 #include "rtc/fec.h"
 #include "rtc/negotiation.h"
 #include "rtc/rtcpeerpriv.h"
+#include "rtc/rtcprate.h"
 
 #include <gst/video/video.h>
 
@@ -288,15 +289,15 @@ static void set_rtcp_bandwidth(GstElement *rtpbin, gint bps)
 }
 
 /* A session that only sends media has nothing to report but sender reports (lip sync, and the
- * timestamps the receiver's reports echo for the RTT): at kRtcpBandwidth it sent one every ~23 ms,
+ * timestamps the receiver's reports echo for the RTT): at 40000 it sent one every ~23 ms,
  * 44 a second per viewer, each through rtpsession, SRTP and the socket on its own RTCP thread (a
  * third of the CPU of a sender with 8 viewers, bench/fanout). At kRtcpSendOnlyBandwidth it is about
  * two a second, as often as a browser sends them. Its viewers' feedback (NACK, TWCC, reports) goes
  * by their own interval, not this one. Whether media comes in is known from rtpbin's jitterbuffers
  * (a transceiver's direction is not enough: webrtcbin answers sendrecv without a track to send),
  * so a session switches once it has been connected kSendOnlyAfterMs without one, and back as soon
- * as one appears (on_new_jitterbuffer; the next report then follows the short interval). */
-constexpr gint kRtcpBandwidth = 40000;
+ * as one appears (on_new_jitterbuffer: rtcprate.h then sets its rate from its link). Until the
+ * switch, 5000 (rtcprate::configure_session). */
 constexpr gint kRtcpSendOnlyBandwidth = 2000;
 constexpr guint kSendOnlyAfterMs = 2000;
 constexpr const char *kReceivesKey = "pointcast-receives";
@@ -305,11 +306,10 @@ static void tune_rtcp(const std::shared_ptr<Session> &s)
 {
   GstElement *rtpbin = s->webrtc ? gst_bin_get_by_name(GST_BIN(s->webrtc), "rtpbin") : nullptr;
   if (!rtpbin) return;
+  // A session that receives media has its rate from rtcprate (its jitterbuffers' link state).
   bool receives = g_object_get_data(G_OBJECT(rtpbin), kReceivesKey) != nullptr;
-  GST_DEBUG_OBJECT(s->webrtc, "'%s' %s media: RTCP at %d bit/s", s->id.c_str(),
-                   receives ? "receives" : "only sends",
-                   receives ? kRtcpBandwidth : kRtcpSendOnlyBandwidth);
-  set_rtcp_bandwidth(rtpbin, receives ? kRtcpBandwidth : kRtcpSendOnlyBandwidth);
+  GST_DEBUG_OBJECT(s->webrtc, "'%s' %s media", s->id.c_str(), receives ? "receives" : "only sends");
+  if (!receives) set_rtcp_bandwidth(rtpbin, kRtcpSendOnlyBandwidth);
   gst_object_unref(rtpbin);
 }
 
@@ -462,12 +462,13 @@ static void watch_duplicates(GstElement *jb)
   gst_object_unref(src);
 }
 
-void on_new_jitterbuffer(GstElement *rtpbin, GstElement *jb, guint, guint, gpointer)
+void on_new_jitterbuffer(GstElement *rtpbin, GstElement *jb, guint session, guint, gpointer)
 {
-  // Media comes in: its feedback needs the short interval (tune_rtcp).
+  // Media comes in: its feedback's interval follows its link from now on (rtcprate.h; the
+  // short one first).
   g_object_set_data(G_OBJECT(rtpbin), kReceivesKey, GINT_TO_POINTER(1));
-  set_rtcp_bandwidth(rtpbin, kRtcpBandwidth);
   recover_fec(jb);
+  rtcprate::watch_jitterbuffer(rtpbin, jb, session);
   watch_duplicates(jb);
   guint latency = 0;
   g_object_get(jb, "latency", &latency, nullptr);
@@ -504,9 +505,10 @@ void on_webrtc_deep_element_added(GstBin *, GstBin *, GstElement *element, gpoin
   }
   if (!f || g_strcmp0(GST_OBJECT_NAME(f), "rtpsession") != 0) return;
   // The regular RTCP interval, and so a NACK's longest wait, is set by the RTCP bandwidth
-  // (mediasend.h): ~30 ms.
-  g_object_set(element, "rtcp-min-interval", guint64(20 * GST_MSECOND), "rtcp-rr-bandwidth",
-               kRtcpBandwidth, "rtcp-rs-bandwidth", kRtcpBandwidth, nullptr);
+  // (mediasend.h): ~30 ms while the link needs repairs, ~250 ms while clean (rtcprate.h), ~500 ms
+  // for a session that only sends (tune_rtcp).
+  g_object_set(element, "rtcp-min-interval", guint64(20 * GST_MSECOND), nullptr);
+  rtcprate::configure_session(element);
   // TWCC feedback every 50 ms with the regular packets instead of one early packet per frame.
   GObject *internal = nullptr;
   g_object_get(element, "internal-session", &internal, nullptr);

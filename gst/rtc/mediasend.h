@@ -80,7 +80,8 @@ void prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session
  * rtcp-min-interval and the regular interval is the RTCP bandwidth's (rtcp-rr/rs-bandwidth): at
  * 8000 it was 295 ms (the session's log), so a NACK still waited up to 300 ms (repairs 67-396 ms
  * after the gap showed, the jitterbuffer's RTT estimate 178 ms). 40000 for both gives ~30 ms
- * (repairs 31-40 ms after the gap showed, rtx-rtt 53 ms at 50 ms RTT).
+ * (repairs 31-40 ms after the gap showed, rtx-rtt 53 ms at 50 ms RTT), while the link needs
+ * repairs; 5000 (~250 ms) while it is clean (rtcprate.h).
  * TWCC feedback every 50 ms with the regular packets. */
 void on_webrtc_deep_element_added(GstBin *, GstBin *, GstElement *element, gpointer);
 // rtpbin's new-jitterbuffer: starts at 10 ms, gets `latency` once its first packet is out (the
