@@ -726,11 +726,23 @@ void open_channels_when_ready(GstRtcPeer *self, std::weak_ptr<Session> weak, int
   if (sctp_state(s->webrtc) == GST_WEBRTC_SCTP_TRANSPORT_STATE_CONNECTED) {
     auto *p = self->priv;
     create_channels(self, s, p->signaller && p->signaller->answerer_opens_channel(s->id));
+    if (std::exchange(s->channels_pending, false) && s->connected) renegotiate_if_needed(self, s);
     return;
   }
   if (tries > 600) { // 30 s: the connection has failed long since and reported it
     GST_WARNING_OBJECT(self, "SCTP with '%s' never came up; no channels of ours", s->id.c_str());
+    if (std::exchange(s->channels_pending, false) && s->connected) renegotiate_if_needed(self, s);
     return;
+  }
+  if (s->channels_pending && s->connected) {
+    // No data section (no SCTP transport), or SCTP slow: the tracks do not wait for it.
+    GstWebRTCSCTPTransport *t = nullptr;
+    g_object_get(s->webrtc, "sctp-transport", &t, nullptr);
+    if (t) gst_object_unref(t);
+    if (!t || tries > 40) {
+      s->channels_pending = false;
+      renegotiate_if_needed(self, s);
+    }
   }
   add_timeout(self, 50, [self, weak, tries] { open_channels_when_ready(self, weak, tries + 1); });
 }

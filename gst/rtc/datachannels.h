@@ -219,6 +219,8 @@ void on_data_channel(GstElement *webrtc, GstWebRTCDataChannel *ch, gpointer user
 void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s, bool always);
 // ctx: the answerer's channels, once SCTP is up.
 void open_channels_when_ready(GstRtcPeer *self, std::weak_ptr<Session> weak, int tries);
+// session.cpp: offers the tracks the remote's offer left out (once connected).
+void renegotiate_if_needed(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 // end-with-peers: EOS on data_<label> once no peer has that channel open any more. Any thread.
 void maybe_end_src(GstRtcPeer *self, const std::string &label);
 

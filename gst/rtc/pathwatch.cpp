@@ -282,7 +282,7 @@ void check_rejoined(GstRtcPeer *self, const std::shared_ptr<Session> &s)
     // A killed process sends nothing: anything that came after its new registration is from a
     // live peer connection (a signaling hiccup).
     if (s->watch->last_in_us > since) {
-      GST_DEBUG_OBJECT(self, "'%s' registered again; its connection is alive", s->id.c_str());
+      GST_INFO_OBJECT(self, "'%s' registered again; its connection is alive", s->id.c_str());
       return;
     }
     bool may_offer;

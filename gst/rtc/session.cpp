@@ -177,9 +177,10 @@ static void on_gathering_state(GstElement *webrtc, GParamSpec *, gpointer user_d
 
 /* The remote's offer had fewer m-lines than we send tracks (e.g. it offered to receive one video
  * track and we send two cameras): once connected, offer again with every track. */
-static void renegotiate_if_needed(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+void renegotiate_if_needed(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
   ASSERT_CTX(self);
+  if (s->channels_pending) return; // open_channels_when_ready calls it after the channels
   bool missing = false;
   for (auto &l : s->media) missing |= !media_negotiated(l);
   if (!missing) return;
@@ -686,7 +687,10 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
     case Action::SendAnswer:
       if (s->answer) send_local_description(self, s, "answer", description_text(s->answer));
       // Our own channels open once SCTP is up; a renegotiation keeps the ones it has.
-      if (!s->connected) open_channels_when_ready(self, s, 0);
+      if (!s->connected) {
+        s->channels_pending = true;
+        open_channels_when_ready(self, s, 0);
+      }
       break;
     case Action::Recreate: {
       // A restarted peer, or our first offer withdrawn: a fresh webrtcbin for the same peer.

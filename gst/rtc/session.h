@@ -68,6 +68,11 @@ struct Session {
   std::shared_ptr<std::atomic<uint64_t>> chunk = std::make_shared<std::atomic<uint64_t>>(65536);
   // Channels the remote opened beyond kMaxChannels (closed at once), counted for one warning.
   std::atomic<guint> refused_channels{0};
+  // ctx: an answerer's own channels wait for SCTP (open_channels_when_ready), and its own
+  // renegotiation waits for them: webrtcbin 1.22 takes the DTLS role for a new channel's SCTP
+  // stream id from the last offer/answer, and after the answerer's own offer that is the
+  // offerer's parity (both sides' first channel on stream 1, our messages in its channel).
+  bool channels_pending = false;
   // Under priv->lock: the channel used to send each label, every channel of this session, its
   // send links, its decoders and the src pads of its tracks (added on decodebin's thread).
   std::map<std::string, GstWebRTCDataChannel *> send_channels;

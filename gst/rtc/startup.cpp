@@ -52,7 +52,6 @@ static void install_keygen_method()
 
 static gpointer make_certificate(gpointer)
 {
-  install_keygen_method();
   // dtlsdec's instance init makes the process's certificate (or waits for it, when a webrtcbin
   // got there first); webrtcbin's own dtlsdecs made meanwhile wait for this one.
   if (GstElement *dec = gst_element_factory_make("dtlsdec", nullptr))
@@ -90,6 +89,13 @@ void prepare_first_connection()
   live_peers++;
   if (started) return;
   started = true;
+  /* Swapped here, before the thread starts, not on it: a dtlsdec the application (or a
+   * webrtcbin) makes right after this rtcpeer could otherwise start the process's one key with
+   * the old method before a slow thread (loaded machine) swapped, and the swap would then stay
+   * visible while that two-prime key is made (the thread's dtlsdec waits for it): 1 of 15
+   * runs of rtcpeer-dtls-certificate under load. Now whichever dtlsdec makes the key makes it
+   * through the swapped method, which puts the old one back. */
+  install_keygen_method();
   threads.push_back(g_thread_new("rtcpeer-dtls", make_certificate, nullptr));
   threads.push_back(g_thread_new("rtcpeer-plugins", load_plugins, nullptr));
 }
