@@ -6,20 +6,10 @@
 #include <cstdlib>
 #include <vector>
 
+#include "check.h"
 #include "impair.h"
 
 using namespace pcnet;
-
-static int failures = 0;
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                         \
-      std::fprintf(stderr, __VA_ARGS__);                                                           \
-      std::fprintf(stderr, "\n");                                                                  \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 static Direction make(const char *settings, uint64_t seed = 7)
 {
@@ -134,7 +124,7 @@ int main()
   rate_and_queue();
   delay_jitter_order();
   outage_and_parsing();
-  if (failures) return 1;
+  if (net_check_failures()) return 1;
   std::puts("impairment model: all checks passed");
   return 0;
 }

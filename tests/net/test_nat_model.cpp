@@ -10,20 +10,10 @@
 #include <set>
 #include <vector>
 
+#include "check.h"
 #include "nat.h"
 
 using namespace pcnet;
-
-static int failures = 0;
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                         \
-      std::fprintf(stderr, __VA_ARGS__);                                                           \
-      std::fprintf(stderr, "\n");                                                                  \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 static uint32_t ip(const char *s)
 {
@@ -194,7 +184,7 @@ int main()
   exhaustion();
   untranslated();
   settings();
-  if (failures) return 1;
+  if (net_check_failures()) return 1;
   std::puts("nat model: all checks passed");
   return 0;
 }
