@@ -37,7 +37,7 @@ SRC = os.environ.get("POINTCAST_SOURCE_ROOT", os.path.join(HERE, "../.."))
 sys.path.insert(0, os.path.join(SRC, "tests", "rtc"))
 sys.path.insert(0, os.path.join(SRC, "tests", "janus"))
 sys.path.insert(0, os.path.join(SRC, "deploy", "janus"))
-from test_e2e import Daemon, Gst, wait_count  # noqa: E402
+from test_e2e import Daemon, Gst, resend_report, wait_count  # noqa: E402
 from test_janus import points_pair  # noqa: E402
 
 N = 400        # 10 s at 40 Hz
@@ -94,12 +94,7 @@ def case_points(work, n=N):
         time.sleep(2)
         sent, got = messages(sdir), messages(rdir)
         text = tx.text()
-        # gst-launch's own lines only (a GST_DEBUG log repeats the warning).
-        warned = r"^(?!\d+:\d\d:).*?(\d+) data channel messages sent to it without"
-        lost = [int(n) for n in re.findall(warned, text, re.M)]
-        again = [(int(n), int(f)) for n, f in re.findall(
-            r"sending (\d+) data channel messages to peer .* again on channel .*, from message "
-            r"(\d+) of the stream", text)]
+        lost, again = resend_report(text)
         skipped = [int(n) for n in re.findall(r"(\d+) of the messages it sends again arrived "
                                               r"before and are skipped", rx.text())]
         have = set(got)

@@ -155,6 +155,18 @@ def files(d):
     return [open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d))]
 
 
+def resend_report(text):
+    """From a sending gst-launch's output: the counts of its "N data channel messages sent to it
+    without ..." warnings (gst-launch's own lines; a GST_DEBUG log repeats them), and (count,
+    first stream index) of each "sending N data channel messages ... again" line."""
+    warned = r"^(?!\d+:\d\d:).*?(\d+) data channel messages sent to it without"
+    lost = [int(n) for n in re.findall(warned, text, re.M)]
+    again = [(int(n), int(f)) for n, f in re.findall(
+        r"sending (\d+) data channel messages to peer .* again on channel .*, from message "
+        r"(\d+) of the stream", text)]
+    return lost, again
+
+
 def wait_count(d, n, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_e2e import (STARTED, Daemon, Gst, check_same, files, ok_exit, receiver,  # noqa: E402
-                      run_cases, sender, wait_count, wait_registered)
+                      resend_report, run_cases, sender, wait_count, wait_registered)
 
 BOUND_S = 6.0      # restarted process started -> frames again (measured 1.5-3 s, loaded host)
 AFTER_S = 3.0      # frames must keep coming this long after
@@ -303,11 +303,7 @@ def case_points_receiver(work):
     it = iter(sent)
     assert all(any(m == s for s in it) for m in got1), "a message differs or is out of order"
     text = tx.text()
-    warned = r"^(?!\d+:\d\d:).*?(\d+) data channel messages sent to it without"
-    lost = [int(x) for x in re.findall(warned, text, re.M)]
-    again = [(int(c), int(f)) for c, f in re.findall(
-        r"sending (\d+) data channel messages to peer .* again on channel .*, from message "
-        r"(\d+) of the stream", text)]
+    lost, again = resend_report(text)
     first = again[0][1] if again else None  # the first message rx1 had not acknowledged
     dups = len(got1) - first if again and first < len(got1) else 0
     print(f"receiver restarted: messages again {resumed:.2f} s after the new process started; "
