@@ -4,7 +4,8 @@
 //
 //   pcnet-router --a NETNS:DEV --b NETNS:DEV [--a2b "SETTINGS"] [--b2a "SETTINGS"]
 //                [--both "SETTINGS"] [--schedule FILE] [--control SOCKET] [--seed N] [--realtime]
-//                [--nat "type=cone|symmetric ip=PUBLIC [filter=none|address|port] [timeout=S]"]
+//                [--nat "type=cone|symmetric ip=PUBLIC [filter=none|address|port] [timeout=S]
+//                        [udp=block]"]
 //
 // SETTINGS: loss=0.02 ge=P:R[:LOSS_BAD[:LOSS_GOOD]] delay=MS jitter=MS reorder=0|1
 //           rate=KBIT|300k|1M queue=BYTES queue-ms=MS down=0|1 clear
@@ -318,7 +319,7 @@ int main(int argc, char **argv)
       std::puts("usage: pcnet-router --a NETNS:DEV --b NETNS:DEV [--a2b|--b2a|--both SETTINGS]... "
                 "[--schedule FILE] [--control SOCKET] [--seed N] [--realtime] "
                 "[--nat \"type=cone|symmetric ip=PUBLIC [filter=none|address|port] "
-                "[timeout=S] [tcp-timeout=S] [ports=LO-HI]\"]");
+                "[timeout=S] [tcp-timeout=S] [ports=LO-HI] [udp=pass|block]\"]");
       return 0;
     } else
       die("unknown argument " + arg);
