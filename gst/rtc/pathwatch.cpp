@@ -299,9 +299,18 @@ void check_rejoined(GstRtcPeer *self, const std::shared_ptr<Session> &s)
       auto s = weak.lock();
       if (!s || s->removed) return;
       s->rejoin_timer = 0;
-      if (!s->verifying || s->watch->last_in_us > since) return;
-      s->verifying = false;
-      lose_path(self, s, "the peer registered again and did not answer on this connection");
+      if (s->watch->last_in_us > since) return; // heard from: alive
+      if (s->verifying) {
+        s->verifying = false;
+        lose_path(self, s, "the peer registered again and did not answer on this connection");
+        return;
+      }
+      // It answered with this connection's identity, yet what we sent on it since has drawn
+      // nothing: both ends are alive but the path between them is not (a NAT that rebooted
+      // forgot its mappings, and the signaling connection through it was cut as well).
+      if (s->watch->armed_us && g_get_monotonic_time() - s->watch->armed_us > kSilenceUs &&
+          carries_anything(self, s))
+        lose_path(self, s, "the peer registered again and nothing came back on this connection");
     });
   });
 }

@@ -215,6 +215,15 @@ size_t Nat::live_mappings(int64_t now_ns)
   return by_private_.size();
 }
 
+size_t Nat::flush()
+{
+  size_t n = by_private_.size();
+  by_private_.clear();
+  by_public_.clear();
+  stats.flushed += n;
+  return n;
+}
+
 bool Nat::allocate(uint8_t proto, uint16_t *port)
 {
   unsigned span = unsigned(params.port_max) - params.port_min + 1;

@@ -50,6 +50,7 @@ struct NatStats {
   uint64_t unsupported = 0; // not IPv4 UDP/TCP, fragments, truncated, not to our address
   uint64_t ports_exhausted = 0;
   uint64_t blocked = 0; // UDP dropped by udp=block, either way
+  uint64_t flushed = 0; // mappings forgotten by flush()
 };
 
 class Nat {
@@ -63,6 +64,9 @@ public:
   // {"params":..., "stats":..., "mappings":[{proto, private, public, remotes:[...]}]}
   std::string json(int64_t now_ns);
   size_t live_mappings(int64_t now_ns);
+  // Forgets every mapping, as a rebooted NAT: later packets get new public ports. Returns how
+  // many there were (counted in stats.flushed).
+  size_t flush();
 
 private:
   struct Mapping {

@@ -12,7 +12,8 @@
 // Schedule file: one change per line, "SECONDS a2b|b2a|both SETTINGS" (seconds from start,
 // '#' comments). Control socket (UNIX stream, one command per connection, one reply line):
 // "set a2b|b2a|both SETTINGS" -> "ok" or "error: ...", "get" and "stats" -> JSON.
-// "nat" -> JSON (settings, counters, live mappings). With --nat, side a is the private side of a
+// "nat" -> JSON (settings, counters, live mappings); "nat flush" forgets every mapping (a NAT
+// rebooted or its table flushed) -> "ok N". With --nat, side a is the private side of a
 // NAT (nat.h) and side b the public one; the impairments apply to the translated packets.
 // NETNS "-" means the router's own namespace. The TUN devices must exist (ip tuntap add).
 #include <fcntl.h>
@@ -158,7 +159,14 @@ public:
     if (cmd == "stats")
       return "{\"a2b\":" + stats_json(dirs_[0]) + ",\"b2a\":" + stats_json(dirs_[1]) +
           (nat.params.enabled ? ",\"nat\":" + nat.json(now_ns()) : "") + "}";
-    if (cmd == "nat") return nat.params.enabled ? nat.json(now_ns()) : "{}";
+    if (cmd == "nat") {
+      std::string sub;
+      in >> sub;
+      if (!nat.params.enabled) return sub.empty() ? "{}" : "error: no --nat";
+      if (sub == "flush") return "ok " + std::to_string(nat.flush());
+      if (!sub.empty()) return "error: unknown nat command '" + sub + "' (flush)";
+      return nat.json(now_ns());
+    }
     if (cmd == "get")
       return "{\"a2b\":" + pcnet::describe(dirs_[0].params) +
           ",\"b2a\":" + pcnet::describe(dirs_[1].params) + "}";

@@ -179,6 +179,27 @@ static void udp_block()
   CHECK(describe_nat(nat.params).find("\"udp\":\"block\"") != std::string::npos, "described");
 }
 
+// flush(): the mapping is gone (its port answers nothing) and the next packet gets a new one.
+static void flush()
+{
+  Nat nat = make("type=cone ip=198.51.100.11 ports=5000-5001");
+  auto p = packet(17, "192.168.1.10", 40000, "192.0.2.1", 3478, 10);
+  CHECK(nat.outbound(p.data(), p.size(), 0), "mapped");
+  unsigned before = get16(&p[20]);
+  CHECK(nat.flush() == 1 && nat.stats.flushed == 1 && nat.live_mappings(1) == 0, "flushed");
+  auto r = packet(17, "192.0.2.1", 3478, "198.51.100.11", before, 10);
+  CHECK(!nat.inbound(r.data(), r.size(), 2) && nat.stats.no_mapping == 1,
+        "old port answers nothing");
+  int moved = 0;
+  for (int i = 0; i < 8; i++) { // random ports in 5000-5001: a new one turns up
+    nat.flush();
+    p = packet(17, "192.168.1.10", 40000, "192.0.2.1", 3478, 10);
+    CHECK(nat.outbound(p.data(), p.size(), 3), "mapped again");
+    moved += get16(&p[20]) != before;
+  }
+  CHECK(moved > 0, "a new mapping may take another port (%d of 8 did)", moved);
+}
+
 static void settings()
 {
   NatParams p;
@@ -201,6 +222,7 @@ int main()
   exhaustion();
   untranslated();
   udp_block();
+  flush();
   settings();
   if (net_check_failures()) return 1;
   std::puts("nat model: all checks passed");

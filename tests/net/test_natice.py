@@ -34,6 +34,10 @@ signaling daemon at 192.0.2.1 on the public side. The points counter stream goes
                   "no candidate pair works" within ICE_FAIL_BOUND s
   udp_blocked_tls the same with turns:// (coturn's self-signed certificate given in
                   turn-tls-ca): every message arrives, every allocation is TLS
+  cone_flush      the cone NATs with STUN, and a's NAT forgets its mappings mid-stream (a home
+                  router rebooting): rtcpeer finds the dead path and connects again within
+                  REBIND_BOUND s, every message arrives once, in order, and each side posts
+                  rtcpeer-ice-pair again with a's new public port
   cone_video      the ball loop (video a -> b, detections back) through the cone NATs with STUN:
                   scored as through one plain router, over a server-reflexive pair
 
@@ -311,6 +315,49 @@ def case_symmetric_turn_browser_firefox(lab):
     check(pairs and pairs[0]["remote-type"] == "relay"
           and pairs[0]["remote-address"].startswith(netlab.PUBLIC_SERVER + ":"),
           f"through the page's relay on coturn: {pairs}")
+
+
+# The signaling connection through the rebooted NAT is cut too: rtcpeer reconnects (0.5-2.5 s
+# back-off), finds the peer registered again on a connection that draws nothing for 5 s
+# (gst/rtc/pathwatch.cpp check_rejoined), then ICE + DTLS + SCTP again: ~10 s in our runs.
+REBIND_BOUND = 15.0
+
+
+def case_cone_flush(lab):
+    # The sender's home router reboots mid-stream (its NAT forgets every mapping): the receiver's
+    # packets to the old public port are dropped, the sender's leave from a new one. rtcpeer must
+    # notice, connect again over new mappings and say so in a second rtcpeer-ice-pair.
+    net = lab.nat_pair("cone", "cone")
+    n, at = 200, {}
+
+    def flush(received):
+        while received() < 40:
+            time.sleep(0.05)
+        at["count"], at["t"] = received(), time.monotonic()
+        at["flushed"] = net.nat_a.command("nat flush")
+        while received() < at["count"] + 20 and time.monotonic() - at["t"] < 30:
+            time.sleep(0.05)
+        at["back"] = time.monotonic() - at["t"]
+    r = loops.points_stream(lab, net, n=n, rate=20, points=50, timeout=60, during=flush,
+                            sender_props=f"stun-server={net.stun}",
+                            receiver_props=f"stun-server={net.stun}", messages=True)
+    check(at.get("flushed", "").startswith("ok ") and int(at["flushed"].split()[1]) >= 1,
+          f"NAT a flushed its mappings after {at.get('count')} messages: {at.get('flushed')}")
+    back = at.get("back", 99)
+    check(back <= REBIND_BOUND, f"the stream went on {back:.1f} s later (bound {REBIND_BOUND} s)"
+          + ("" if back <= REBIND_BOUND else f": {r['delivered']}/{n}, {r['tx_problems']}"))
+    ok = r["tx_rc"] == 0 and r["delivered"] == n and r["intact"] and r["in_order"]
+    check(ok, f"{r['delivered']}/{n} messages, byte-identical, in order, once each"
+          + ("" if ok else f": {r['tx_problems']}"))
+    log = lab.read_log(r["tx_log_name"])
+    check("Lost the connection to peer" in log and "making a new connection" in log,
+          "the sender said it lost the connection and made a new one")
+    tx, rx = ice_pairs(lab, r["tx_log_name"]), ice_pairs(lab, r["rx_log_name"])
+    check(len(tx) == 2 and len(rx) == 2, f"each side reported a pair per connection: {tx} {rx}")
+    for pairs, end in ((tx, "local-address"), (rx, "remote-address")):
+        check(pairs[0][end] != pairs[1][end] and all(p[end].startswith(net.public_a + ":")
+                                                     for p in pairs),
+              f"a's end moved to NAT a's new mapping: {pairs[0][end]} -> {pairs[1][end]}")
 
 
 def coturn_allocations(lab):
