@@ -29,6 +29,8 @@ struct PathWatch {
   // Under lock, from libnice's thread: the foundation of the selected pair's local candidate.
   std::mutex lock;
   std::string selected_local;
+  // Context thread: the pair last posted as rtcpeer-ice-pair (rtc/iceservers.h), "" before.
+  std::string reported_pair;
 };
 
 // At session creation: probes on its ICE transport.
