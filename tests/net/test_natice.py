@@ -319,8 +319,9 @@ def case_symmetric_turn_browser_firefox(lab):
 
 # The signaling connection through the rebooted NAT is cut too: rtcpeer reconnects (0.5-2.5 s
 # back-off), finds the peer registered again on a connection that draws nothing for 5 s
-# (gst/rtc/pathwatch.cpp check_rejoined), then ICE + DTLS + SCTP again: ~10 s in our runs.
-REBIND_BOUND = 15.0
+# (gst/rtc/pathwatch.cpp check_rejoined), then ICE + DTLS + SCTP again: 12.2-13.3 s in our runs
+# on a loaded machine; the bound leaves room for more load.
+REBIND_BOUND = 20.0
 
 
 def case_cone_flush(lab):
@@ -349,9 +350,12 @@ def case_cone_flush(lab):
     ok = r["tx_rc"] == 0 and r["delivered"] == n and r["intact"] and r["in_order"]
     check(ok, f"{r['delivered']}/{n} messages, byte-identical, in order, once each"
           + ("" if ok else f": {r['tx_problems']}"))
-    log = lab.read_log(r["tx_log_name"])
-    check("Lost the connection to peer" in log and "making a new connection" in log,
-          "the sender said it lost the connection and made a new one")
+    # Both ends send (data, and the receiver's acknowledgements), so either may find it first.
+    rebuilt = [who for who, name in (("sender", r["tx_log_name"]), ("receiver", r["rx_log_name"]))
+               if "Lost the connection to peer" in lab.read_log(name)
+               and "making a new connection" in lab.read_log(name)]
+    check(rebuilt, f"the {' and the '.join(rebuilt) or 'nobody'} said it lost the connection and "
+          "made a new one")
     tx, rx = ice_pairs(lab, r["tx_log_name"]), ice_pairs(lab, r["rx_log_name"])
     check(len(tx) == 2 and len(rx) == 2, f"each side reported a pair per connection: {tx} {rx}")
     for pairs, end in ((tx, "local-address"), (rx, "remote-address")):
