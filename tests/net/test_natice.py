@@ -26,7 +26,7 @@ signaling daemon at 192.0.2.1 on the public side. The points counter stream goes
   cone_browser_firefox  the same with the page in headless Firefox ESR (puppeteer-core, BiDi)
   symmetric_turn_browser_firefox  the page in Firefox behind a symmetric NAT with a TURN server
                   (?turn=&turn-username=&turn-credential=), rtcpeer behind another with STUN
-                  only: it plays, through the page's relay
+                  only: it plays, through the page's relay (symmetric_turn_browser: Chromium)
   udp_blocked_tcp both NATs drop all UDP (udp=block: a corporate network letting TCP out only),
                   rtcpeers with turn-server=turn://...?transport=tcp: every message arrives over
                   relay candidates, the allocations are plain TCP, the NATs saw no UDP through
@@ -303,7 +303,7 @@ def case_cone_browser_firefox(lab):
     cone_browser(lab, "firefox")
 
 
-def case_symmetric_turn_browser_firefox(lab):
+def symmetric_turn_browser(lab, browser):
     # Both behind carrier NATs, where STUN's mappings are useless to the other side (net-nat-ice-
     # symmetric). rtcpeer has STUN only: the page's own TURN server, from its URL, is the way.
     net = lab.nat_pair("symmetric", "symmetric")
@@ -311,10 +311,18 @@ def case_symmetric_turn_browser_firefox(lab):
     page_ice = (f"&stun=stun:{netlab.PUBLIC_SERVER}:{netlab.TURN_PORT}"
                 f"&turn={quote(f'turn:{netlab.PUBLIC_SERVER}:{netlab.TURN_PORT}')}"
                 f"&turn-username={netlab.TURN_USER}&turn-credential={netlab.TURN_PASSWORD}")
-    pairs = browser_plays(lab, net, page_ice, f"stun-server={net.stun}", "firefox")
-    check(pairs and pairs[0]["remote-type"] == "relay"
-          and pairs[0]["remote-address"].startswith(netlab.PUBLIC_SERVER + ":"),
+    pairs = browser_plays(lab, net, page_ice, f"stun-server={net.stun}", browser)
+    check(pairs and pairs[-1]["remote-type"] == "relay"
+          and pairs[-1]["remote-address"].startswith(netlab.PUBLIC_SERVER + ":"),
           f"through the page's relay on coturn: {pairs}")
+
+
+def case_symmetric_turn_browser(lab):
+    symmetric_turn_browser(lab, "chromium")
+
+
+def case_symmetric_turn_browser_firefox(lab):
+    symmetric_turn_browser(lab, "firefox")
 
 
 # The signaling connection through the rebooted NAT is cut too: rtcpeer reconnects (0.5-2.5 s
