@@ -336,7 +336,7 @@ std::string Nat::json(int64_t now_ns)
     << ",\"filtered\":" << s.filtered << ",\"no_mapping\":" << s.no_mapping
     << ",\"hairpin\":" << s.hairpin << ",\"unsupported\":" << s.unsupported
     << ",\"ports_exhausted\":" << s.ports_exhausted << ",\"blocked\":" << s.blocked
-    << "},\"mappings\":[";
+    << ",\"flushed\":" << s.flushed << "},\"mappings\":[";
   bool first = true;
   for (auto &[key, m] : by_private_) {
     o << (first ? "" : ",") << "{\"proto\":\"" << (m.proto == kTcp ? "tcp" : "udp")

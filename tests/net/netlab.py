@@ -622,10 +622,10 @@ def main(argv):
     for flag in ("--both", "--a2b", "--b2a"):
         up.add_argument(flag, default="", help="router settings (direct), e.g. 'loss=2%% delay=25'")
     up.add_argument("--listen", default="udp,tcp",
-                    help="turn: the client transports coturn listens on (udp,tcp,tls)")
+                    help="turn, nat: the client transports coturn listens on (udp,tcp,tls)")
     for flag in ("--nat-a", "--nat-b"):
         up.add_argument(flag, default="cone", help="nat: cone, symmetric or pcnet-router --nat "
-                        "settings such as 'type=cone filter=address'")
+                        "settings such as 'type=cone filter=address' or 'cone udp=block'")
     ctl = sub.add_parser("ctl", help="send one command to a running pcnet-router")
     ctl.add_argument("socket")
     ctl.add_argument("command", nargs="+", help="set a2b|b2a|both SETTINGS | get | stats")
@@ -636,14 +636,16 @@ def main(argv):
     require_root(need_turn=args.topology in ("turn", "nat"))
     with Lab() as lab:
         if args.topology == "nat":
-            net = lab.nat_pair(args.nat_a, args.nat_b)
+            net = lab.nat_pair(args.nat_a, args.nat_b, listen=tuple(args.listen.split(",")))
             for side in ("a", "b"):
                 ns, addr = getattr(net, side), getattr(net, "addr_" + side)
                 router = getattr(net, "nat_" + side)
                 print(f"{side}: ip netns exec {ns} ...   ({addr} behind "
-                      f"{getattr(net, 'public_' + side)}; NAT: {sys.argv[0]} ctl {router.control} nat)")
+                      f"{getattr(net, 'public_' + side)}; NAT: {sys.argv[0]} ctl {router.control} "
+                      "nat [flush])")
             print(f"t: ip netns exec {net.t} ...   (public side: coturn at {PUBLIC_SERVER})")
-            print(f"rtcpeer: stun-server={net.stun} turn-server={turn_uri(PUBLIC_SERVER)}")
+            print(f"rtcpeer: stun-server={net.stun} turn-server={turn_uri(PUBLIC_SERVER)}"
+                  + (f" (turns: turn-tls-ca={net.turn_cert})" if net.turn_cert else ""))
         elif args.topology == "direct":
             net = lab.direct(both=args.both, a2b=args.a2b, b2a=args.b2a)
             print(f"a: ip netns exec {net.a} ...   ({net.addr_a})")

@@ -17,6 +17,7 @@ private namespace (192.168.1.10) behind the NAT, servers on the public side (192
   tcp        TCP through the NAT (the signaling connections use it): the server sees the
              public address, data flows both ways; a connection from outside is not let in
   udp_block  udp=block: UDP dropped both ways (and counted), TCP still translated
+  flush      `nat flush` on the control socket: the old mapping answers nothing, a new one is made
 
 Usage: test_nat.py [CASE ...]   (default: all)
 """
@@ -212,9 +213,23 @@ def case_udp_block(lab):
           f"2 UDP packets counted as blocked, only a TCP mapping: {st['stats']}, {protos}")
 
 
+def case_flush(lab):
+    # `nat flush` (a rebooted router): the old mapping answers nothing, the next packet maps anew.
+    b = Bench(lab, "cone", DESTS[:1])
+    old = b.send(DESTS[0])
+    reply = b.side.router.command("nat flush")
+    check(reply == "ok 1", f"one mapping forgotten: {reply}")
+    check(not b.reply(DESTS[0], old), f"a reply to the old mapping {old[1]} is dropped")
+    new = b.send(DESTS[0])
+    st = b.nat()["stats"]
+    check(new and new[0] == PUBLIC and st["flushed"] == 1 and st["mappings"] == 2
+          and st["no_mapping"] == 1, f"the next packet gets a new mapping ({new}): {st}")
+    check(b.reply(DESTS[0], new), "and its reply gets in")
+
+
 def main():
     names = sys.argv[1:] or ["cone", "cone_address", "symmetric", "timeout", "hairpin", "tcp",
-                             "udp_block"]
+                             "udp_block", "flush"]
     return netlab.run_cases(globals(), names)
 
 
