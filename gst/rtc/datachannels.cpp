@@ -1699,9 +1699,10 @@ void hand_over_channels(GstRtcPeer *self, const std::string &peer,
     std::shared_ptr<Resend> carry;
     if (r && !cs->resume_sent) {
       carry = cs->resume; // none of it went out on this channel: on to the next as it is
-    } else if (cs->ack_seen) {
+    } else if (cs->ack_seen && (r || cs->sent_msgs)) {
       // The peer speaks the protocol: what it did not acknowledge, then what this channel did
-      // not get to send again yet, from the stream index of the first.
+      // not get to send again yet, from the stream index of the first. (A channel that sent
+      // nothing, e.g. an offer's default channel, leaves nothing: the next starts from 0 too.)
       carry = std::make_shared<Resend>();
       carry->from = cs->stream_base + (cs->kept.empty() ? cs->sent_msgs : cs->kept_from);
       for (auto *b : cs->kept) carry->push(g_bytes_ref(b));
