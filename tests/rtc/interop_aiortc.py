@@ -514,17 +514,18 @@ async def case_tcp_stalled_fragments():
         gst.stop()
 
 
-async def case_tcp_hostile_resume():
+async def case_tcp_hostile_resume(protocol="pointcast-ack"):
     """A peer that opens a pointcast-ack channel and sends resume messages rtcpeer must refuse
     (malformed, oversized, not the channel's first message): each is dropped with a warning, never
     delivered as data and never skipping a message; every data message comes out once, in order,
-    and rtcpeer's acknowledgements count exactly those."""
+    and rtcpeer's acknowledgements count exactly those. With pointcast-ack2 (acknowledged both
+    ways) the peer's acknowledgements of nothing sent, claiming 99, are not data either."""
     port = free_port()
     gst = GstSide("signaling=tcp://127.0.0.1:%d" % port)
     try:
         await asyncio.sleep(1.0)
         peer = AiortcSide(create_channel=False)
-        ch = peer.pc.createDataChannel("points", protocol="pointcast-ack")
+        ch = peer.pc.createDataChannel("points", protocol=protocol)
         peer._watch(ch)
         acks = []
         ch.on("message", lambda m: acks.append(m) if isinstance(m, str) else None)
@@ -540,6 +541,8 @@ async def case_tcp_hostile_resume():
             ch.send(bad)
         for m in sent[:5]:
             ch.send(m)
+        if protocol == "pointcast-ack2":
+            ch.send('{"pointcast":"ack","received":99}')
         ch.send(prefix + "0}")  # not the first message: would skip the five delivered
         for m in sent[5:]:
             ch.send(m)
@@ -584,6 +587,7 @@ def _post(url, body):
 
 CASES = {
     "tcp-hostile-resume": case_tcp_hostile_resume,
+    "tcp-hostile-resume2": lambda: case_tcp_hostile_resume("pointcast-ack2"),
     "daemon-offer": case_daemon_offer,
     "tcp-aiortc-offers": case_tcp_aiortc_offers,
     "tcp-rtcpeer-offers": case_tcp_rtcpeer_offers,
