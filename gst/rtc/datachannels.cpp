@@ -250,7 +250,7 @@ static bool is_flushing(RtcPeerPrivate *p);
 static void resume_step(GstRtcPeer *self, std::shared_ptr<ChannelRef> ref);
 static void nap(RtcPeerPrivate *p, std::chrono::milliseconds d);
 static guint64 buffered_amount(GstWebRTCDataChannel *ch);
-static void keep_acking(GstRtcPeer *self, std::shared_ptr<ChannelRef> ref);
+static void keep_acking(GstRtcPeer *self, std::shared_ptr<ChannelRef> ref, bool first = true);
 static void abandon_resend(GstRtcPeer *self, ChannelState *cs, Resend *r, const std::string &why);
 static void note_sent(ChannelState *cs, guint64 bytes, GBytes *msg = nullptr, bool resent = false);
 
@@ -324,17 +324,19 @@ static void note_received(GstWebRTCDataChannel *ch, ChannelState *cs)
               [self, ref] { send_ack(self, ref->ch); });
 }
 
-// ctx: every kAckKeepalive while the channel is open, so that the peer knows we are there even
-// while nothing arrives (its SCTP backing off through a burst of losses).
-static void keep_acking(GstRtcPeer *self, std::shared_ptr<ChannelRef> ref)
+/* ctx: every kAckKeepalive while the channel is open, so that the peer knows we are there even
+ * while nothing arrives (its SCTP backing off through a burst of losses). On a kAckProtocol
+ * channel the peer sent nothing on yet, only the first (it says we speak the protocol): the side
+ * that only sends on it, or an idle default channel, adds no traffic. */
+static void keep_acking(GstRtcPeer *self, std::shared_ptr<ChannelRef> ref, bool first)
 {
   auto *cs = channel_state(ref->ch);
   if (!cs || !cs->open || is_flushing(self->priv)) return;
   auto s = cs->session.lock();
   if (!s || s->removed) return;
-  send_ack(self, ref->ch);
+  if (first || !cs->both_ways || cs->received > 0) send_ack(self, ref->ch);
   add_timeout(self, guint(std::chrono::milliseconds(kAckKeepalive).count()),
-              [self, ref] { keep_acking(self, ref); });
+              [self, ref] { keep_acking(self, ref, false); });
 }
 
 static void push_message(GstRtcPeer *self, const std::string &label, GstBuffer *buf)
@@ -639,6 +641,7 @@ void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRT
   bool both = g_strcmp0(protocol, kAckProtocol) == 0;
   bool v1 = g_strcmp0(protocol, kAckProtocolV1) == 0;
   g_free(protocol);
+  cs->both_ways = both;
   cs->acks_in = both || (v1 && !remote);
   cs->acks_for_peer = both || (v1 && remote);
   cs->acks_out = cs->acks_for_peer && remote;

@@ -148,6 +148,7 @@ struct ChannelState {
    * opened it (either protocol), or we did with kAckProtocol. acks_out: we send acks now (on our
    * own channel only once ack_seen: a browser would take them as data). */
   bool acks_in = false, acks_for_peer = false;
+  bool both_ways = false; // kAckProtocol (not an older rtcpeer's kAckProtocolV1)
   std::atomic<bool> acks_out{false};
   std::atomic<bool> ack_seen{false};
   std::atomic<guint64> acked{0};    // messages the peer says it received
