@@ -217,6 +217,30 @@ int warnings_without_error(GstElement *pipeline, const char *prefix, GstClockTim
   return warnings;
 }
 
+// For a failure message: the src pads `rtc` has (a message on another label than expected comes
+// out of another pad) and the warnings on each pipeline's bus so far.
+std::string data_path_state(GstElement *rtc, std::initializer_list<GstElement *> pipelines)
+{
+  std::string out = "src pads:";
+  GstIterator *it = gst_element_iterate_src_pads(rtc);
+  GValue v = G_VALUE_INIT;
+  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    out += std::string(" ") + GST_PAD_NAME(g_value_get_object(&v));
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+  int n = 0;
+  for (auto *pipeline : pipelines) {
+    out += "; pipeline " + std::to_string(n++) + " warnings:";
+    each_message(pipeline, GST_MESSAGE_WARNING, 50 * GST_MSECOND, [&](GstMessage *msg) {
+      out += " [" + problem_text(msg) + "]";
+      return false;
+    });
+  }
+  return out;
+}
+
 guint connected_peers(GstElement *rtc)
 {
   guint n = 0;
@@ -867,7 +891,8 @@ GST_START_TEST(test_channel_reliability_per_pad)
   std::vector<bool> seen(20, false);
   for (int k = 0; k < 20; k++) {
     GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(rx.appsink), 20 * GST_SECOND);
-    fail_unless(sample != nullptr, "%d of 20 messages arrived", k);
+    fail_unless(sample != nullptr, "%d of 20 messages arrived (receiver's %s)", k,
+                data_path_state(rx.rtc, {rx.pipeline, tx.pipeline}).c_str());
     guint64 idx = G_MAXUINT64;
     GstBuffer *got = gst_sample_get_buffer(sample);
     gst_buffer_extract(got, 0, &idx, 8);
