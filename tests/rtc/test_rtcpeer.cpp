@@ -24,7 +24,7 @@ namespace {
  * packet while a NACK is pending) makes GLib stop that loop with this critical. Harmless (the
  * loop ends before touching the table again; the pending NACK goes with the next RTCP), and
  * nothing outside GStreamer can prevent it, so it is tolerated here, from that thread only
- * (docs/testing.md "Known upstream criticals"); any other critical still fails the test. */
+ * (docs/testing.md "Rare failures under load"); any other critical still fails the test. */
 constexpr const char *kRtcpThread = "rtpsession-rtcp";
 std::atomic<int> tolerated_criticals{0};
 
