@@ -40,7 +40,7 @@ import urllib.request
 
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.signaling import BYE, TcpSocketSignaling
+from aiortc.contrib.signaling import TcpSocketSignaling
 
 TIMEOUT = 45          # seconds for one whole case, generous for a loaded 2-core machine
 BACK_COUNT = 12       # arrays rtcpeer sends (pointsrc num-buffers)
@@ -514,6 +514,22 @@ async def case_tcp_stalled_fragments():
         gst.stop()
 
 
+async def offer_acked_channel(port, gst, protocol):
+    """aiortc offers a "points" channel with PROTOCOL to rtcpeer over TCP signaling and waits for
+    it to open; returns the peer, the channel, the text messages it receives, the signaling."""
+    peer = AiortcSide(create_channel=False)
+    ch = peer.pc.createDataChannel("points", protocol=protocol)
+    peer._watch(ch)
+    acks = []
+    ch.on("message", lambda m: acks.append(m) if isinstance(m, str) else None)
+    sig = TcpSocketSignaling("127.0.0.1", port)
+    await peer.pc.setLocalDescription(await peer.pc.createOffer())
+    await asyncio.wait_for(sig.send(peer.pc.localDescription), TIMEOUT)
+    await peer.pc.setRemoteDescription(await asyncio.wait_for(sig.receive(), TIMEOUT))
+    await until(lambda: peer.channel() is not None, "the data channel to open", gst=gst)
+    return peer, ch, acks, sig
+
+
 async def case_tcp_hostile_resume(protocol="pointcast-ack"):
     """A peer that opens a pointcast-ack channel and sends resume messages rtcpeer must refuse
     (malformed, oversized, not the channel's first message): each is dropped with a warning, never
@@ -524,16 +540,7 @@ async def case_tcp_hostile_resume(protocol="pointcast-ack"):
     gst = GstSide("signaling=tcp://127.0.0.1:%d" % port)
     try:
         await asyncio.sleep(1.0)
-        peer = AiortcSide(create_channel=False)
-        ch = peer.pc.createDataChannel("points", protocol=protocol)
-        peer._watch(ch)
-        acks = []
-        ch.on("message", lambda m: acks.append(m) if isinstance(m, str) else None)
-        sig = TcpSocketSignaling("127.0.0.1", port)
-        await peer.pc.setLocalDescription(await peer.pc.createOffer())
-        await asyncio.wait_for(sig.send(peer.pc.localDescription), TIMEOUT)
-        await peer.pc.setRemoteDescription(await asyncio.wait_for(sig.receive(), TIMEOUT))
-        await until(lambda: peer.channel() is not None, "the data channel to open", gst=gst)
+        peer, ch, acks, sig = await offer_acked_channel(port, gst, protocol)
         sent = [npy_bytes(counter_array(i)) for i in range(10)]
         prefix = '{"pointcast":"resume","from":'
         for bad in (prefix + "007}", prefix + "100000000000000000000}", prefix + "-1}",
@@ -575,16 +582,7 @@ async def case_tcp_resume_after_acks():
     gst = GstSide("signaling=tcp://127.0.0.1:%d" % port)
     try:
         await asyncio.sleep(1.0)
-        peer = AiortcSide(create_channel=False)
-        ch = peer.pc.createDataChannel("points", protocol="pointcast-ack2")
-        peer._watch(ch)
-        acks = []
-        ch.on("message", lambda m: acks.append(m) if isinstance(m, str) else None)
-        sig = TcpSocketSignaling("127.0.0.1", port)
-        await peer.pc.setLocalDescription(await peer.pc.createOffer())
-        await asyncio.wait_for(sig.send(peer.pc.localDescription), TIMEOUT)
-        await peer.pc.setRemoteDescription(await asyncio.wait_for(sig.receive(), TIMEOUT))
-        await until(lambda: peer.channel() is not None, "the data channel to open", gst=gst)
+        peer, ch, acks, sig = await offer_acked_channel(port, gst, "pointcast-ack2")
         await until(lambda: acks, "rtcpeer's first acknowledgement", gst=gst)
         sent = [npy_bytes(counter_array(i)) for i in range(6)]
         ch.send('{"pointcast":"resume","from":40}')
