@@ -114,6 +114,74 @@ std::optional<Circle> fit_circle(const std::vector<double> &xs, const std::vecto
   return c;
 }
 
+// Two passes with union-find: the grid is small (160x120 at 640x480), and OpenCV's
+// connectedComponentsWithStats ran it through its thread pool (TBB), whose hand-offs and
+// spinning cost more than the labelling itself.
+int Detector::label_components(const uint8_t *diff, size_t stride, int gw, int gh, int thr)
+{
+  labels_.assign(static_cast<size_t>(gw) * gh, 0);
+  parent_.assign(1, 0);
+  auto find = [&](int a) {
+    while (parent_[a] != a) a = parent_[a] = parent_[parent_[a]];
+    return a;
+  };
+  auto unite = [&](int a, int b) {
+    a = find(a);
+    b = find(b);
+    if (a != b) parent_[std::max(a, b)] = std::min(a, b);
+  };
+  for (int j = 0; j < gh; j++) {
+    const uint8_t *d = diff + static_cast<size_t>(j) * stride;
+    int *row = &labels_[static_cast<size_t>(j) * gw];
+    const int *up = j > 0 ? row - gw : nullptr;
+    for (int i = 0; i < gw; i++) {
+      if (d[i] <= thr) continue;
+      int l = 0;
+      // Neighbours already visited: left, up-left, up, up-right.
+      const int nb[4] = {i > 0 ? row[i - 1] : 0, up && i > 0 ? up[i - 1] : 0, up ? up[i] : 0,
+                         up && i + 1 < gw ? up[i + 1] : 0};
+      for (int k : nb) {
+        if (!k) continue;
+        if (!l)
+          l = k;
+        else
+          unite(l, k);
+      }
+      if (!l) {
+        l = static_cast<int>(parent_.size());
+        parent_.push_back(l);
+      }
+      row[i] = l;
+    }
+  }
+  // Final labels in raster order of each component's first sample; stats in the same pass.
+  std::vector<int> &final_of = parent_; // reused: provisional root -> final label, after find
+  const size_t nprov = parent_.size();
+  std::vector<int> root(nprov);
+  for (size_t k = 0; k < nprov; k++) root[k] = find(static_cast<int>(k));
+  std::fill(final_of.begin(), final_of.end(), 0);
+  comps_.assign(1, CompStats{});
+  for (int j = 0; j < gh; j++) {
+    int *row = &labels_[static_cast<size_t>(j) * gw];
+    for (int i = 0; i < gw; i++) {
+      if (!row[i]) continue;
+      const int r = root[row[i]];
+      if (!final_of[r]) {
+        final_of[r] = static_cast<int>(comps_.size());
+        comps_.push_back(CompStats{0, i, j, i, j});
+      }
+      const int l = final_of[r];
+      row[i] = l;
+      CompStats &c = comps_[l];
+      c.area++;
+      c.left = std::min(c.left, i);
+      c.right = std::max(c.right, i);
+      c.bottom = j;
+    }
+  }
+  return static_cast<int>(comps_.size());
+}
+
 Detector::Result Detector::detect(const ImageView &v)
 {
   Result res;
@@ -190,30 +258,28 @@ Detector::Result Detector::detect(const ImageView &v)
   const int min_contrast = std::max(kMinContrast, 4 * noise + 16);
   if (max_d < min_contrast) return res;
   const int thr = std::max({kMinContrast / 2, max_d / 2, 3 * noise + 8});
-  cv::Mat mask = diff > thr;
-  cv::Mat labels, stats, centroids;
-  const int ncomp = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
+  const int ncomp = label_components(diff.ptr<uint8_t>(0), diff.step, gw, gh, thr);
 
   for (int comp = 1; comp < ncomp; comp++) {
-    const int area = stats.at<int>(comp, cv::CC_STAT_AREA);
+    const CompStats &st = comps_[comp];
+    const int area = st.area;
     const double coarse_r = std::sqrt(area * double(s) * s / M_PI);
     if (coarse_r < 0.5 * params_.min_radius || coarse_r > 1.5 * params_.max_radius + s) continue;
-    const int cl = stats.at<int>(comp, cv::CC_STAT_LEFT), ct = stats.at<int>(comp, cv::CC_STAT_TOP);
-    const int cw = stats.at<int>(comp, cv::CC_STAT_WIDTH),
-              ch = stats.at<int>(comp, cv::CC_STAT_HEIGHT);
+    const int cl = st.left, ct = st.top;
+    const int cw = st.right - st.left + 1, ch = st.bottom - st.top + 1;
+    auto label_at = [&](int j, int i) { return labels_[static_cast<size_t>(j) * gw + i]; };
 
     // Ball colour: mean of the component's samples near its strongest difference.
     int comp_max = 0;
     for (int j = ct; j < ct + ch; j++)
       for (int i = cl; i < cl + cw; i++)
-        if (labels.at<int>(j, i) == comp)
-          comp_max = std::max<int>(comp_max, diff.at<uint8_t>(j, i));
+        if (label_at(j, i) == comp) comp_max = std::max<int>(comp_max, diff.at<uint8_t>(j, i));
     if (comp_max < min_contrast) continue;
     double ball[3] = {0, 0, 0};
     int nb = 0;
     for (int j = ct; j < ct + ch; j++) {
       for (int i = cl; i < cl + cw; i++) {
-        if (labels.at<int>(j, i) != comp || diff.at<uint8_t>(j, i) * 4 < comp_max * 3) continue;
+        if (label_at(j, i) != comp || diff.at<uint8_t>(j, i) * 4 < comp_max * 3) continue;
         const uint8_t *p = samples.ptr<uint8_t>(j) + 3 * i;
         for (int c = 0; c < 3; c++) ball[c] += p[c];
         nb++;
@@ -227,7 +293,7 @@ Detector::Result Detector::detect(const ImageView &v)
     // and lower for a shaded sprite.
     std::vector<double> fracs;
     auto in_comp = [&](int j, int i) {
-      return j >= 0 && i >= 0 && j < gh && i < gw && labels.at<int>(j, i) == comp;
+      return j >= 0 && i >= 0 && j < gh && i < gw && label_at(j, i) == comp;
     };
     for (int j = ct; j < ct + ch; j++) {
       for (int i = cl; i < cl + cw; i++) {

@@ -41,10 +41,23 @@ public:
   void reset() { mark_seen_ = false; }
   void set_params(const DetectorParams &p) { params_ = p; }
 
+  struct CompStats {
+    int area = 0, left = 0, top = 0, right = 0, bottom = 0; // box corners inclusive
+  };
+  /* 8-connected components of the coarse grid's samples above `thr` (gw x gh, row stride
+   * `stride`): labels() (row-major, 0 = background, 1.. in raster order of their first sample)
+   * and components() (index = label). Returns the number of labels including the background.
+   * detect()'s coarse pass; public for the tests. */
+  int label_components(const uint8_t *diff, size_t stride, int gw, int gh, int thr);
+  const std::vector<int> &labels() const { return labels_; }
+  const std::vector<CompStats> &components() const { return comps_; }
+
 private:
   DetectorParams params_;
   bool mark_seen_ = false;
   std::vector<float> alpha_;
+  std::vector<int> labels_, parent_;
+  std::vector<CompStats> comps_;
 };
 
 /* Circle through points (algebraic fit refined by Gauss-Newton on the geometric distance). */

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* balldetect's core on synthetic frames with known truth. */
+// OpenCV before gstcheck: check.h's macros (fail, ...) break OpenCV's headers.
+#include <opencv2/imgproc.hpp>
+
 #include <gst/check/gstcheck.h>
 
 #include <algorithm>
@@ -236,6 +239,42 @@ GST_START_TEST(test_circle_fit)
 }
 GST_END_TEST;
 
+// The coarse pass's own labelling finds the blobs OpenCV finds (same partition, areas and
+// boxes) on random masks from sparse to dense: diagonal touches, U shapes, spirals of noise.
+GST_START_TEST(test_labelling_matches_opencv)
+{
+  std::mt19937 rng(7);
+  Detector det;
+  for (int t = 0; t < 400; t++) {
+    const int gw = 1 + int(rng() % 48), gh = 1 + int(rng() % 48), dens = int(rng() % 100);
+    cv::Mat d(gh, gw, CV_8U);
+    for (int j = 0; j < gh; j++)
+      for (int i = 0; i < gw; i++) d.at<uint8_t>(j, i) = int(rng() % 100) < dens ? 200 : 10;
+    const int n = det.label_components(d.ptr<uint8_t>(0), d.step, gw, gh, 100);
+    cv::Mat labels, stats, centroids;
+    const int m = cv::connectedComponentsWithStats(d > 100, labels, stats, centroids, 8, CV_32S);
+    fail_unless(n == m, "%d components, OpenCV %d (%dx%d)", n, m, gw, gh);
+    std::vector<int> ours_to_cv(n, -1), cv_to_ours(m, -1);
+    for (int j = 0; j < gh; j++) {
+      for (int i = 0; i < gw; i++) {
+        const int a = det.labels()[size_t(j) * gw + i], b = labels.at<int>(j, i);
+        if (ours_to_cv[a] < 0 && cv_to_ours[b] < 0) ours_to_cv[a] = b, cv_to_ours[b] = a;
+        fail_unless(ours_to_cv[a] == b && cv_to_ours[b] == a, "different blobs at (%d, %d)", i, j);
+      }
+    }
+    for (int k = 1; k < n; k++) {
+      const auto &c = det.components()[k];
+      const int q = ours_to_cv[k];
+      fail_unless(c.area == stats.at<int>(q, cv::CC_STAT_AREA) &&
+                  c.left == stats.at<int>(q, cv::CC_STAT_LEFT) &&
+                  c.top == stats.at<int>(q, cv::CC_STAT_TOP) &&
+                  c.right - c.left + 1 == stats.at<int>(q, cv::CC_STAT_WIDTH) &&
+                  c.bottom - c.top + 1 == stats.at<int>(q, cv::CC_STAT_HEIGHT));
+    }
+  }
+}
+GST_END_TEST;
+
 static Suite *balldetector_suite(void)
 {
   Suite *s = suite_create("balldetector");
@@ -250,6 +289,7 @@ static Suite *balldetector_suite(void)
   tcase_add_test(tc, test_two_balls_and_mark);
   tcase_add_test(tc, test_shaded_sprite);
   tcase_add_test(tc, test_circle_fit);
+  tcase_add_test(tc, test_labelling_matches_opencv);
   return s;
 }
 
