@@ -72,6 +72,37 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
                       const std::vector<negotiation::Action> &actions,
                       GstWebRTCSessionDescription *remote = nullptr);
 
+/* A re-offer on a negotiated connection, with the live m-lines' payload types kept
+ * (negotiation::keep_payload_types). The reference is the answer that made the connection stable
+ * (ours, or the remote's to our offer): webrtcbin's payload-type map, from which it sends RTX and
+ * FEC and reads the peer's, comes from that answer. Applied and sent alike: the answer to it
+ * builds the next map. */
+static GstWebRTCSessionDescription *
+keep_negotiated_payload_types(GstRtcPeer *self, const std::shared_ptr<Session> &s,
+                              GstWebRTCSessionDescription *offer)
+{
+  GstWebRTCSessionDescription *ref = nullptr;
+  g_object_get(s->webrtc, "current-local-description", &ref, nullptr);
+  if (ref && ref->type != GST_WEBRTC_SDP_TYPE_ANSWER) {
+    gst_webrtc_session_description_free(ref);
+    ref = nullptr;
+    g_object_get(s->webrtc, "current-remote-description", &ref, nullptr);
+  }
+  if (!ref) return offer;
+  std::string text = description_text(offer);
+  std::string kept = negotiation::keep_payload_types(text, description_text(ref));
+  gst_webrtc_session_description_free(ref);
+  if (kept == text) return offer;
+  GstSDPMessage *msg = nullptr;
+  if (gst_sdp_message_new_from_text(kept.c_str(), &msg) != GST_SDP_OK || !msg) {
+    if (msg) gst_sdp_message_free(msg);
+    return offer;
+  }
+  GST_INFO_OBJECT(self, "'%s': the re-offer keeps the negotiated payload types", s->id.c_str());
+  gst_webrtc_session_description_free(offer);
+  return gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, msg);
+}
+
 // webrtcbin's thread: hand the description to the context thread, where the negotiator decides.
 static void on_description_created(GstPromise *promise, gpointer user_data, const char *field,
                                    const char *type)
@@ -107,7 +138,7 @@ static void on_description_created(GstPromise *promise, gpointer user_data, cons
     }
     auto &slot = is_offer ? s->offer : s->answer;
     if (slot) gst_webrtc_session_description_free(slot);
-    slot = desc;
+    slot = is_offer ? keep_negotiated_payload_types(self, s, desc) : desc;
     negotiate(self, s, is_offer ? s->neg->offer_created() : s->neg->answer_created());
   });
 }

@@ -15,6 +15,7 @@
 // After the C++ headers: gstcheck defines a macro named fail().
 #include <gst/app/app.h>
 #include <gst/check/gstcheck.h>
+#include <gst/webrtc/webrtc.h>
 
 namespace {
 
@@ -700,6 +701,166 @@ GST_START_TEST(test_reoffer_adds_tracks)
 GST_END_TEST;
 
 namespace {
+// The first element made by `factory` inside `bin`, at any depth (a new reference), or null.
+GstElement *find_element(GstElement *bin, const char *factory)
+{
+  GstElement *found = nullptr;
+  GstIterator *it = gst_bin_iterate_recurse(GST_BIN(bin));
+  GValue v = G_VALUE_INIT;
+  while (!found && gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    auto *e = GST_ELEMENT(g_value_get_object(&v));
+    GstElementFactory *f = gst_element_get_factory(e);
+    if (f && g_str_equal(GST_OBJECT_NAME(f), factory)) found = GST_ELEMENT(gst_object_ref(e));
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+  return found;
+}
+
+// The payload types of a video m-line: VP8, RED, ULPFEC, RTX of VP8, RTX of RED (-1: none).
+struct LinePts {
+  int vp8 = -1, red = -1, ulpfec = -1, rtx = -1, red_rtx = -1;
+  bool operator==(const LinePts &o) const
+  {
+    return vp8 == o.vp8 && red == o.red && ulpfec == o.ulpfec && rtx == o.rtx &&
+        red_rtx == o.red_rtx;
+  }
+  std::string str() const
+  {
+    return "VP8 " + std::to_string(vp8) + ", RED " + std::to_string(red) + ", ULPFEC " +
+        std::to_string(ulpfec) + ", RTX " + std::to_string(rtx) + ", RTX of RED " +
+        std::to_string(red_rtx);
+  }
+};
+
+// `which` ("current-local-description", ...) of a webrtcbin: its type and m-line 0's types.
+bool line_pts(GstElement *webrtc, const char *which, GstWebRTCSDPType *type, LinePts *out)
+{
+  GstWebRTCSessionDescription *d = nullptr;
+  g_object_get(webrtc, which, &d, nullptr);
+  if (!d) return false;
+  *type = d->type;
+  LinePts p;
+  std::map<int, int> apt;
+  const GstSDPMedia *m = gst_sdp_message_get_media(d->sdp, 0);
+  for (guint i = 0; m && i < gst_sdp_media_formats_len(m); i++) {
+    int pt = std::atoi(gst_sdp_media_get_format(m, i));
+    GstCaps *c = gst_sdp_media_get_caps_from_media(m, pt);
+    if (!c) continue;
+    const GstStructure *st = gst_caps_get_structure(c, 0);
+    std::string name = gst_structure_get_string(st, "encoding-name") ?: "";
+    if (name == "VP8" && p.vp8 < 0) p.vp8 = pt;
+    if (name == "RED") p.red = pt;
+    if (name == "ULPFEC") p.ulpfec = pt;
+    if (name == "RTX" && gst_structure_get_string(st, "apt"))
+      apt[pt] = std::atoi(gst_structure_get_string(st, "apt"));
+    gst_caps_unref(c);
+  }
+  for (auto [pt, a] : apt) {
+    if (a == p.vp8) p.rtx = pt;
+    if (a == p.red) p.red_rtx = pt;
+  }
+  gst_webrtc_session_description_free(d);
+  *out = p;
+  return true;
+}
+
+/* Whether webrtcbin's SCTP association runs over the DTLS client end: 1 client, 0 server, -1 no
+ * SCTP transport. webrtcbin 1.22 numbers the channels it opens by it (client even, server odd). */
+int dtls_client(GstElement *webrtc)
+{
+  GObject *sctp = nullptr, *dtls = nullptr;
+  g_object_get(webrtc, "sctp-transport", &sctp, nullptr);
+  if (!sctp) return -1;
+  g_object_get(sctp, "transport", &dtls, nullptr);
+  gboolean client = FALSE;
+  if (dtls) g_object_get(dtls, "client", &client, nullptr);
+  if (dtls) g_object_unref(dtls);
+  g_object_unref(sctp);
+  return dtls ? client : -1;
+}
+} // namespace
+
+GST_START_TEST(test_reoffer_keeps_payload_types)
+{
+  // The answerer's re-offer (test_reoffer_adds_tracks) keeps the payload types the answered
+  // m-line has: the receiver numbers RED/ULPFEC/RTX around its own codec list (VP8 96, VP9 98,
+  // H.264 100...), and webrtcbin would pick the re-offer's afresh (ULPFEC 99 became RTX 99), so
+  // for half a round trip each side read the other's RTX or FEC under another map.
+  auto uri = unique_room("reofferpt");
+  MultiVideo rx;
+  start_multi_receiver(rx, uri, "zzz-rx");
+  GstElement *tx = gst_parse_launch(
+      ("videotestsrc is-live=true pattern=ball ! "
+       "video/x-raw,width=160,height=120,framerate=30/1 ! rtc.video_0 "
+       "videotestsrc is-live=true ! video/x-raw,width=176,height=144,framerate=30/1 ! rtc.video_1 "
+       "rtcpeer name=rtc peer-id=aaa-tx receive-video=false signaling=" +
+       uri)
+          .c_str(),
+      nullptr);
+  fail_unless(tx != nullptr);
+  fail_if(gst_element_set_state(tx, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  GstElement *txbin = nullptr, *rxbin = nullptr;
+  LinePts answered, reoffered, rx_remote, rx_answer;
+  bool have_answer = false, have_reoffer = false;
+  gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+  GstBus *txbus = gst_element_get_bus(tx), *rxbus = gst_element_get_bus(rx.pipeline);
+  while (!have_reoffer && g_get_monotonic_time() < end) {
+    for (GstBus *bus : {txbus, rxbus})
+      if (GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+        std::string text = problem_text(m);
+        gst_message_unref(m);
+        fail("unexpected error: %s", text.c_str());
+      }
+    if (!txbin) txbin = find_element(tx, "webrtcbin");
+    if (!rxbin) rxbin = find_element(rx.pipeline, "webrtcbin");
+    GstWebRTCSDPType type;
+    LinePts now;
+    if (txbin && line_pts(txbin, "current-local-description", &type, &now)) {
+      if (type == GST_WEBRTC_SDP_TYPE_ANSWER && !have_answer) {
+        answered = now;
+        have_answer = true;
+      } else if (type == GST_WEBRTC_SDP_TYPE_OFFER) {
+        reoffered = now;
+        have_reoffer = true;
+      }
+    }
+    g_usleep(2000);
+  }
+  gst_object_unref(txbus);
+  gst_object_unref(rxbus);
+  fail_unless(have_answer, "the sender's answer was not seen");
+  fail_unless(have_reoffer, "the sender did not re-offer");
+  fail_unless(answered.red >= 0 && answered.ulpfec >= 0 && answered.rtx >= 0 &&
+                  answered.red_rtx >= 0,
+              "the answer has no RED/ULPFEC/RTX: %s", answered.str().c_str());
+  fail_unless(reoffered == answered, "the re-offer renumbered the answered m-line: %s, was %s",
+              reoffered.str().c_str(), answered.str().c_str());
+  // What the receiver applied and answered, once its answer is in: the same numbers.
+  expect_both_sizes(rx, {tx}, "the re-offer did not bring the second track");
+  GstWebRTCSDPType type;
+  fail_unless(line_pts(rxbin, "current-remote-description", &type, &rx_remote));
+  fail_unless(line_pts(rxbin, "current-local-description", &type, &rx_answer));
+  fail_unless(rx_remote == answered && rx_answer == answered, "receiver: %s and %s, was %s",
+              rx_remote.str().c_str(), rx_answer.str().c_str(), answered.str().c_str());
+  // Both tracks go on after it.
+  {
+    std::lock_guard lk(rx.lock);
+    rx.sizes.clear();
+  }
+  expect_both_sizes(rx, {tx}, "both tracks did not go on after the renegotiation");
+  // A channel either side opens now takes its SCTP stream id from its DTLS role: the
+  // renegotiation must have left them opposite, or ids collide.
+  int txc = dtls_client(txbin), rxc = dtls_client(rxbin);
+  fail_unless(txc >= 0 && rxc >= 0 && txc != rxc, "DTLS client: sender %d, receiver %d", txc, rxc);
+  gst_object_unref(txbin);
+  gst_object_unref(rxbin);
+  stop_pipelines({tx, rx.pipeline});
+}
+GST_END_TEST;
+
+namespace {
 // One of several all-to-all peers: sends on channel from_<name>, receives everyone else's.
 struct Mesh {
   std::string name;
@@ -959,6 +1120,7 @@ static Suite *rtcpeer_suite()
   tcase_add_test(tc, test_three_all_to_all);
   tcase_add_test(tc, test_other_codecs);
   tcase_add_test(tc, test_reoffer_adds_tracks);
+  tcase_add_test(tc, test_reoffer_keeps_payload_types);
   tcase_add_test(tc, test_channel_reliability_per_pad);
   tcase_add_test(tc, test_end_with_peers_when_sender_leaves);
   tcase_add_test(tc, test_unlinked_media_data_flows);
