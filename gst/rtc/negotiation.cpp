@@ -469,6 +469,35 @@ std::string keep_payload_types(std::string_view offer, std::string_view current)
   return out;
 }
 
+namespace {
+// The first a=setup value of an SDP ("" if none).
+std::string_view first_setup(std::string_view sdp)
+{
+  for (auto l : sdp::lines(sdp))
+    if (l.substr(0, 8) == "a=setup:") return l.substr(8);
+  return {};
+}
+} // namespace
+
+std::string dtls_role(std::string_view local, std::string_view remote)
+{
+  std::string_view ours = first_setup(local), theirs = first_setup(remote);
+  if (ours == "active" || ours == "passive") return std::string(ours);
+  if (theirs == "active") return "passive";
+  if (theirs == "passive") return "active";
+  return "";
+}
+
+std::string keep_dtls_role(std::string_view answer, std::string_view role)
+{
+  if (role != "active" && role != "passive") return std::string(answer);
+  std::string out;
+  for (auto l : sdp::lines(answer))
+    out +=
+        (l.substr(0, 8) == "a=setup:" ? "a=setup:" + std::string(role) : std::string(l)) + "\r\n";
+  return out;
+}
+
 std::string fingerprint(std::string_view sdp)
 {
   for (auto l : sdp::lines(sdp))

@@ -140,6 +140,16 @@ std::optional<Codec> match_codec(const std::vector<Codec> &offered, std::string_
  * `apt=` and RED `a/b` fmtp follow their section's renumbering. Returns `offer` unchanged when
  * nothing differs or no free number is left. */
 std::string keep_payload_types(std::string_view offer, std::string_view current);
+/* Our DTLS role ("active" or "passive") on a negotiated connection, from the current local and
+ * remote descriptions: our a=setup where it says one, else the opposite of the remote's; "" if
+ * neither says. */
+std::string dtls_role(std::string_view local, std::string_view remote);
+/* Our answer to a re-offer with every a=setup saying `role`, the one in use. webrtcbin 1.22
+ * answers a=setup:actpass (aiortc's and libwebrtc's offers say it every time) with active
+ * whatever its role is, and takes its DTLS `client` flag, by which it numbers the SCTP streams of
+ * the channels it opens (client even, server odd), from that answer: a server's channels opened
+ * after such a renegotiation took the client's ids. */
+std::string keep_dtls_role(std::string_view answer, std::string_view role);
 // The DTLS fingerprint line of an SDP ("" if none).
 std::string fingerprint(std::string_view sdp);
 /* Which peer connection an SDP belongs to: its DTLS fingerprint and first ICE ufrag. webrtcbin

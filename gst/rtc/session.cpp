@@ -103,6 +103,35 @@ keep_negotiated_payload_types(GstRtcPeer *self, const std::shared_ptr<Session> &
   return gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, msg);
 }
 
+/* An answer to a re-offer, with every section keeping the DTLS role in use
+ * (negotiation::keep_dtls_role): webrtcbin would answer an actpass re-offer (aiortc's, a
+ * browser's) with active and then number the channels we open as the client's. */
+static GstWebRTCSessionDescription *keep_dtls_role_in_answer(GstRtcPeer *self,
+                                                             const std::shared_ptr<Session> &s,
+                                                             GstWebRTCSessionDescription *answer)
+{
+  GstWebRTCSessionDescription *local = nullptr, *remote = nullptr;
+  g_object_get(s->webrtc, "current-local-description", &local, "current-remote-description",
+               &remote, nullptr);
+  std::string role = local && remote
+      ? negotiation::dtls_role(description_text(local), description_text(remote))
+      : "";
+  if (local) gst_webrtc_session_description_free(local);
+  if (remote) gst_webrtc_session_description_free(remote);
+  if (role.empty()) return answer;
+  std::string text = description_text(answer);
+  std::string kept = negotiation::keep_dtls_role(text, role);
+  if (kept == text) return answer;
+  GstSDPMessage *msg = nullptr;
+  if (gst_sdp_message_new_from_text(kept.c_str(), &msg) != GST_SDP_OK || !msg) {
+    if (msg) gst_sdp_message_free(msg);
+    return answer;
+  }
+  GST_INFO_OBJECT(self, "'%s': the answer keeps DTLS role %s", s->id.c_str(), role.c_str());
+  gst_webrtc_session_description_free(answer);
+  return gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, msg);
+}
+
 // webrtcbin's thread: hand the description to the context thread, where the negotiator decides.
 static void on_description_created(GstPromise *promise, gpointer user_data, const char *field,
                                    const char *type)
@@ -138,7 +167,8 @@ static void on_description_created(GstPromise *promise, gpointer user_data, cons
     }
     auto &slot = is_offer ? s->offer : s->answer;
     if (slot) gst_webrtc_session_description_free(slot);
-    slot = is_offer ? keep_negotiated_payload_types(self, s, desc) : desc;
+    slot = is_offer ? keep_negotiated_payload_types(self, s, desc)
+                    : keep_dtls_role_in_answer(self, s, desc);
     negotiate(self, s, is_offer ? s->neg->offer_created() : s->neg->answer_created());
   });
 }

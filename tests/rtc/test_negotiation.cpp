@@ -684,6 +684,29 @@ void test_keep_payload_types()
         97);
 }
 
+// An answer to a re-offer keeps the DTLS role in use (webrtcbin answers actpass with active).
+void test_keep_dtls_role()
+{
+  const std::string active = "v=0\r\nm=video 9 X 96\r\na=setup:active\r\n";
+  const std::string passive = "v=0\r\nm=video 9 X 96\r\na=setup:passive\r\n";
+  const std::string actpass = "v=0\r\nm=video 9 X 96\r\na=setup:actpass\r\n"
+                              "m=application 9 Y webrtc-datachannel\r\na=setup:actpass\r\n";
+  CHECK(dtls_role(active, actpass) == "active");  // we answered active
+  CHECK(dtls_role(actpass, active) == "passive"); // we offered; the remote took active
+  CHECK(dtls_role(actpass, passive) == "active");
+  CHECK(dtls_role(actpass, actpass).empty());
+  CHECK(dtls_role("v=0\r\n", "v=0\r\n").empty());
+  // webrtcbin's answer to an actpass re-offer, from the server of the connection.
+  std::string webrtcbin_answer = "v=0\r\nm=video 9 X 96\r\na=setup:active\r\na=mid:0\r\n"
+                                 "m=application 9 Y webrtc-datachannel\r\na=setup:active\r\n";
+  std::string kept = keep_dtls_role(webrtcbin_answer, "passive");
+  CHECK(kept.find("a=setup:active") == std::string::npos);
+  CHECK(kept.find("a=setup:passive\r\na=mid:0\r\n") != std::string::npos);
+  CHECK(kept.rfind("a=setup:passive\r\n") > kept.find("m=application"));
+  CHECK(keep_dtls_role(webrtcbin_answer, "") == webrtcbin_answer);
+  CHECK(keep_dtls_role(webrtcbin_answer, "active") == webrtcbin_answer);
+}
+
 int main()
 {
   test_polite_rule();
@@ -701,6 +724,7 @@ int main()
   test_fuzz();
   test_payload_types();
   test_keep_payload_types();
+  test_keep_dtls_role();
   if (check_failures())
     std::fprintf(stderr, "%d checks failed\n", check_failures());
   else

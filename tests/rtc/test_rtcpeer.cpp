@@ -860,6 +860,61 @@ GST_START_TEST(test_reoffer_keeps_payload_types)
 }
 GST_END_TEST;
 
+GST_START_TEST(test_reoffer_keeps_dtls_role)
+{
+  // The receiver offers a data section only; the sender answers it, then offers its video. That
+  // re-offer's first section is the data one, which webrtcbin writes a=setup:actpass, and
+  // webrtcbin answers actpass with active: both ends' DTLS `client` flags flipped (the offerer,
+  // the DTLS server, now numbered its channels as the client). rtcpeer's answer keeps the role in
+  // use; against a peer that keeps its own (aiortc, browsers), that is what keeps stream ids apart.
+  auto uri = unique_room("dtlsrole");
+  Peer rx = make_receiver(uri);
+  g_object_set(rx.rtc, "peer-id", "zzz-rx", nullptr);
+  start(rx);
+  GstElement *tx = gst_parse_launch(
+      ("videotestsrc is-live=true pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 "
+       "! rtc.video_0 appsrc name=src is-live=true format=time caps=application/octet-stream ! "
+       "rtc.data_x rtcpeer name=rtc peer-id=aaa-tx wait-for-peers=1 signaling=" +
+       uri)
+          .c_str(),
+      nullptr);
+  fail_unless(tx != nullptr);
+  GstElement *src = gst_bin_get_by_name(GST_BIN(tx), "src");
+  fail_if(gst_element_set_state(tx, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  GstElement *txbin = nullptr, *rxbin = nullptr;
+  int first_tx = -1, first_rx = -1;
+  bool reoffered = false;
+  gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+  while (!reoffered && g_get_monotonic_time() < end) {
+    warnings_without_error(tx, nullptr, 5 * GST_MSECOND);
+    if (!txbin) txbin = find_element(tx, "webrtcbin");
+    if (!rxbin) rxbin = find_element(rx.pipeline, "webrtcbin");
+    GstWebRTCSDPType type;
+    LinePts unused;
+    if (!txbin || !rxbin || !line_pts(txbin, "current-local-description", &type, &unused)) continue;
+    if (type == GST_WEBRTC_SDP_TYPE_ANSWER && first_tx < 0) {
+      first_tx = dtls_client(txbin);
+      first_rx = dtls_client(rxbin);
+    }
+    reoffered = type == GST_WEBRTC_SDP_TYPE_OFFER;
+  }
+  fail_unless(first_tx == 1 && first_rx == 0, "after the answer: sender %d, receiver %d", first_tx,
+              first_rx);
+  fail_unless(reoffered, "the sender did not offer its video");
+  // Data flows over it, and both ends keep the roles of the first exchange.
+  for (guint64 i = 0; i < 20; i++)
+    gst_app_src_push_buffer(GST_APP_SRC(src), make_message(i, size_of(i)));
+  for (guint64 i = 0; i < 20; i++) expect_message(rx.appsink, i, size_of(i));
+  fail_unless(dtls_client(txbin) == 1 && dtls_client(rxbin) == 0,
+              "after the re-offer: sender %d, receiver %d", dtls_client(txbin), dtls_client(rxbin));
+  gst_object_unref(src);
+  gst_object_unref(txbin);
+  gst_object_unref(rxbin);
+  stop_pipelines({tx});
+  stop(rx);
+}
+GST_END_TEST;
+
 namespace {
 // One of several all-to-all peers: sends on channel from_<name>, receives everyone else's.
 struct Mesh {
@@ -1121,6 +1176,7 @@ static Suite *rtcpeer_suite()
   tcase_add_test(tc, test_other_codecs);
   tcase_add_test(tc, test_reoffer_adds_tracks);
   tcase_add_test(tc, test_reoffer_keeps_payload_types);
+  tcase_add_test(tc, test_reoffer_keeps_dtls_role);
   tcase_add_test(tc, test_channel_reliability_per_pad);
   tcase_add_test(tc, test_end_with_peers_when_sender_leaves);
   tcase_add_test(tc, test_unlinked_media_data_flows);
