@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "rtc/session.h"
 
+#include "rtc/fec.h"
 #include "rtc/iceservers.h"
+#include "rtc/mediacc.h"
 #include "rtc/mediarecv.h"
 #include "rtc/pathwatch.h"
 #include "rtc/rtcpeerpriv.h"
@@ -700,6 +702,62 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
   gst_webrtc_session_description_free(desc);
 }
 
+/* A re-offer on the live connection with an m-line new to us (the peer sends another track):
+ * webrtcbin 1.22 answers it with a transceiver of its own, made in create-answer, without NACK,
+ * RTX or FEC; and it sets every jitterbuffer's do-retransmission from the transceiver of the
+ * last SSRC it knows (jitter_buffer_set_retransmission loops over all of them), so that one
+ * turned NACK off for the tracks that had it too. A receive transceiver made here first, from the
+ * offer's own caps (as prepare_answer_transceivers does), is the one webrtcbin takes for it. */
+static void add_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session> &s,
+                                    const GstWebRTCSessionDescription *offer)
+{
+  if (!s->connected || !offer) return; // a first answer: as before
+  std::vector<std::string> mids;
+  std::vector<GstWebRTCKind> free_kinds; // ours without an m-line yet: webrtcbin may take them
+  GArray *all = nullptr;
+  g_signal_emit_by_name(s->webrtc, "get-transceivers", &all);
+  for (guint i = 0; all && i < all->len; i++) {
+    auto *t = g_array_index(all, GstWebRTCRTPTransceiver *, i);
+    gchar *mid = nullptr;
+    GstWebRTCKind kind = GST_WEBRTC_KIND_UNKNOWN;
+    g_object_get(t, "mid", &mid, "kind", &kind, nullptr);
+    if (mid)
+      mids.emplace_back(mid);
+    else
+      free_kinds.push_back(kind);
+    g_free(mid);
+  }
+  if (all) g_array_unref(all);
+  for (guint i = 0; i < gst_sdp_message_medias_len(offer->sdp); i++) {
+    const GstSDPMedia *m = gst_sdp_message_get_media(offer->sdp, i);
+    const char *media = gst_sdp_media_get_media(m),
+               *mid = gst_sdp_media_get_attribute_val(m, "mid");
+    bool video = g_strcmp0(media, "video") == 0;
+    if (!mid || (!video && g_strcmp0(media, "audio") != 0) ||
+        std::find(mids.begin(), mids.end(), mid) != mids.end())
+      continue;
+    GstWebRTCKind kind = video ? GST_WEBRTC_KIND_VIDEO : GST_WEBRTC_KIND_AUDIO;
+    if (std::find(free_kinds.begin(), free_kinds.end(), kind) != free_kinds.end()) continue;
+    if (gst_sdp_media_get_attribute_val(m, "recvonly") ||
+        gst_sdp_media_get_attribute_val(m, "inactive"))
+      continue; // nothing comes to us on it
+    GstCaps *caps = mediacc::caps_from_offer(m);
+    if (!caps) continue;
+    GstWebRTCRTPTransceiver *t = nullptr;
+    g_signal_emit_by_name(s->webrtc, "add-transceiver",
+                          GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, caps, &t);
+    gst_caps_unref(caps);
+    if (!t) continue;
+    GST_INFO_OBJECT(self, "'%s' offers a new %s m-line (mid %s): answered with NACK%s",
+                    s->id.c_str(), media, mid, video ? " and FEC" : "");
+    if (video) {
+      g_object_set(t, "do-nack", TRUE, nullptr);
+      enable_fec(t);
+    }
+    gst_object_unref(t);
+  }
+}
+
 /* Carries out the negotiator's actions on the session's webrtcbin, in order (webrtcbin queues
  * them as tasks, so an answer can be asked for right after the remote offer is set). remote: the
  * description that came with the event, if any. Context thread. */
@@ -739,6 +797,7 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
         g_signal_emit_by_name(s->webrtc, "set-remote-description", remote, promise(on_remote_set));
       break;
     case Action::CreateAnswer:
+      add_answer_transceivers(self, s, remote); // the offer just applied
       prepare_answer_transceivers(self, s);
       g_signal_emit_by_name(s->webrtc, "create-answer", nullptr, promise(on_answer_created));
       break;

@@ -780,6 +780,80 @@ int dtls_client(GstElement *webrtc)
   g_object_unref(sctp);
   return dtls ? client : -1;
 }
+
+/* On one stream (the first SSRC seen with VP8 or RED type MEDIA_PT/RED_PT): drops every 7th media
+ * packet, and every ULPFEC packet (in RED, as webrtcbin sends it) so that FEC cannot repair
+ * them first; RTX must. */
+struct Dropper {
+  std::atomic<int> media_pt{-1}, red_pt{-1}, fec_pt{-1};
+  std::atomic<guint32> ssrc{0};
+  std::atomic<int> dropped{0};
+  bool drop(GstBuffer *b)
+  {
+    GstMapInfo map;
+    if (!gst_buffer_map(b, &map, GST_MAP_READ)) return false;
+    bool out = false;
+    if (map.size > 12 && (map.data[0] >> 6) == 2 && media_pt >= 0) {
+      int pt = map.data[1] & 0x7f;
+      guint seq = guint(map.data[2]) << 8 | map.data[3];
+      guint32 src = GST_READ_UINT32_BE(map.data + 8), none = 0;
+      if (pt == media_pt || pt == red_pt) ssrc.compare_exchange_strong(none, src);
+      // The payload's first byte: after the CSRCs and the header extension.
+      size_t at = 12 + 4 * (map.data[0] & 0x0f);
+      if ((map.data[0] & 0x10) && at + 4 <= map.size)
+        at += 4 + 4 * (guint(map.data[at + 2]) << 8 | map.data[at + 3]);
+      int inner = pt == red_pt && at < map.size ? map.data[at] & 0x7f : pt;
+      bool media = (pt == media_pt || pt == red_pt) && inner != fec_pt;
+      out = src == ssrc && ((media && seq % 7 == 0) || inner == fec_pt);
+      if (out && media) dropped++;
+    }
+    gst_buffer_unmap(b, &map);
+    return out;
+  }
+};
+
+GstPadProbeReturn on_rtp_in(GstPad *, GstPadProbeInfo *info, gpointer data)
+{
+  auto *d = static_cast<Dropper *>(data);
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER)
+    return d->drop(GST_PAD_PROBE_INFO_BUFFER(info)) ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+  if (GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info)) {
+    list = gst_buffer_list_make_writable(list);
+    for (guint i = 0; i < gst_buffer_list_length(list);)
+      if (d->drop(gst_buffer_list_get(list, i)))
+        gst_buffer_list_remove(list, i, 1);
+      else
+        i++;
+    GST_PAD_PROBE_INFO_DATA(info) = list;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+// The receive jitterbuffers: packets declared lost, repaired by RTX, and how many ask for none.
+void jitter_stats(GstElement *pipeline, guint64 *lost, guint64 *repaired, int *no_nack)
+{
+  *lost = *repaired = 0;
+  *no_nack = 0;
+  GstIterator *it = gst_bin_iterate_recurse(GST_BIN(pipeline));
+  GValue v = G_VALUE_INIT;
+  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    auto *e = GST_ELEMENT(g_value_get_object(&v));
+    GstElementFactory *f = gst_element_get_factory(e);
+    if (f && g_str_equal(GST_OBJECT_NAME(f), "rtpjitterbuffer")) {
+      GstStructure *st = nullptr;
+      gboolean nack = FALSE;
+      g_object_get(e, "stats", &st, "do-retransmission", &nack, nullptr);
+      guint64 n = 0;
+      if (st && gst_structure_get_uint64(st, "num-lost", &n)) *lost += n;
+      if (st && gst_structure_get_uint64(st, "rtx-success-count", &n)) *repaired += n;
+      if (st) gst_structure_free(st);
+      *no_nack += !nack;
+    }
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+}
 } // namespace
 
 GST_START_TEST(test_reoffer_keeps_payload_types)
@@ -850,6 +924,35 @@ GST_START_TEST(test_reoffer_keeps_payload_types)
     rx.sizes.clear();
   }
   expect_both_sizes(rx, {tx}, "both tracks did not go on after the renegotiation");
+  // RTX goes on repairing the answered m-line's stream after the re-offer: webrtcbin had turned
+  // NACK off on every jitterbuffer when it answered the new m-line (add_answer_transceivers).
+  Dropper dropper;
+  dropper.media_pt = answered.vp8;
+  dropper.red_pt = answered.red;
+  dropper.fec_pt = answered.ulpfec;
+  GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(rxbin), "rtpbin");
+  fail_unless(rtpbin != nullptr);
+  GstPad *rx_in = gst_element_get_static_pad(rtpbin, "recv_rtp_sink_0");
+  fail_unless(rx_in != nullptr);
+  guint64 lost0, repaired0, lost, repaired;
+  int no_nack = 0;
+  jitter_stats(rx.pipeline, &lost0, &repaired0, &no_nack);
+  gulong probe = gst_pad_add_probe(
+      rx_in, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST), on_rtp_in,
+      &dropper, nullptr);
+  warnings_without_error(tx, nullptr, 3 * GST_SECOND);
+  gst_pad_remove_probe(rx_in, probe);
+  warnings_without_error(rx.pipeline, nullptr, GST_SECOND); // the last repairs
+  jitter_stats(rx.pipeline, &lost, &repaired, &no_nack);
+  gst_object_unref(rx_in);
+  gst_object_unref(rtpbin);
+  int dropped = dropper.dropped;
+  fail_unless(dropped > 10, "too few losses to tell: %d", dropped);
+  fail_unless_equals_int(no_nack, 0);
+  fail_unless(lost == lost0 && repaired - repaired0 >= guint64(dropped),
+              "%d media packets dropped: %" G_GUINT64_FORMAT " repaired by RTX, %" G_GUINT64_FORMAT
+              " lost",
+              dropped, repaired - repaired0, lost - lost0);
   // A channel either side opens now takes its SCTP stream id from its DTLS role: the
   // renegotiation must have left them opposite, or ids collide.
   int txc = dtls_client(txbin), rxc = dtls_client(rxbin);
