@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "rtc/session.h"
 
-#include "rtc/fec.h"
 #include "rtc/iceservers.h"
-#include "rtc/mediacc.h"
 #include "rtc/mediarecv.h"
 #include "rtc/pathwatch.h"
 #include "rtc/rtcpeerpriv.h"
@@ -134,6 +132,73 @@ static GstWebRTCSessionDescription *keep_dtls_role_in_answer(GstRtcPeer *self,
   return gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, msg);
 }
 
+static void on_answer_created(GstPromise *promise, gpointer user_data);
+
+/* A re-offer on the live connection with an m-line new to us (the peer sends another track):
+ * webrtcbin 1.22 answers it with a transceiver it makes inside create-answer, without NACK, RTX
+ * or FEC; and it sets every new jitterbuffer's do-retransmission from the transceiver of each SSRC
+ * it knows in turn (jitter_buffer_set_retransmission compares no SSRC), so that bare one turned
+ * NACK off for the tracks that had it too. Once create-answer has made it, it gets the offer's
+ * caps, NACK and FEC (prepare_answer_transceivers) and webrtcbin is asked for the answer again.
+ * (A transceiver of ours added before create-answer has no m-line until the answer is applied,
+ * and a jitterbuffer made meanwhile tripped webrtcbin's g_warn_if_reached for that SSRC.)
+ * True when the answer is being made again. */
+static bool add_answer_feedback(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  if (!s->connected || std::exchange(s->answer_redone, false)) return false;
+  GstWebRTCSessionDescription *offer = nullptr;
+  g_object_get(s->webrtc, "pending-remote-description", &offer, nullptr);
+  if (!offer) return false;
+  guint lines = gst_sdp_message_medias_len(offer->sdp);
+  gst_webrtc_session_description_free(offer);
+  bool bare = false;
+  GArray *all = nullptr;
+  g_signal_emit_by_name(s->webrtc, "get-transceivers", &all);
+  for (guint i = 0; all && i < all->len; i++) {
+    auto *t = g_array_index(all, GstWebRTCRTPTransceiver *, i);
+    GstCaps *prefs = nullptr;
+    guint mline = G_MAXUINT;
+    GstWebRTCKind kind = GST_WEBRTC_KIND_UNKNOWN;
+    g_object_get(t, "codec-preferences", &prefs, "mlineindex", &mline, "kind", &kind, nullptr);
+    bare |= !prefs && kind == GST_WEBRTC_KIND_VIDEO && mline < lines;
+    if (prefs) gst_caps_unref(prefs);
+  }
+  if (all) g_array_unref(all);
+  if (!bare) return false;
+  GST_INFO_OBJECT(self, "'%s': answering its new video m-line with NACK and FEC", s->id.c_str());
+  prepare_answer_transceivers(self, s);
+  // A video jitterbuffer made since the offer was applied took the bare transceiver's no.
+  if (GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(s->webrtc), "rtpbin")) {
+    GstIterator *it = gst_bin_iterate_recurse(GST_BIN(rtpbin));
+    GValue v = G_VALUE_INIT;
+    while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+      auto *e = GST_ELEMENT(g_value_get_object(&v));
+      GstElementFactory *f = gst_element_get_factory(e);
+      GstPad *sink = f && g_str_equal(GST_OBJECT_NAME(f), "rtpjitterbuffer")
+          ? gst_element_get_static_pad(e, "sink")
+          : nullptr;
+      GstCaps *caps = sink ? gst_pad_get_current_caps(sink) : nullptr;
+      if (caps &&
+          g_strcmp0(gst_structure_get_string(gst_caps_get_structure(caps, 0), "media"), "video") ==
+              0) {
+        GST_DEBUG_OBJECT(e, "retransmissions asked for");
+        g_object_set(e, "do-retransmission", TRUE, nullptr);
+      }
+      if (caps) gst_caps_unref(caps);
+      if (sink) gst_object_unref(sink);
+      g_value_reset(&v);
+    }
+    g_value_unset(&v);
+    gst_iterator_free(it);
+    gst_object_unref(rtpbin);
+  }
+  s->answer_redone = true;
+  g_signal_emit_by_name(s->webrtc, "create-answer", nullptr,
+                        gst_promise_new_with_change_func(on_answer_created, new_handle(self, s),
+                                                         [](gpointer d) { free_handle(d); }));
+  return true;
+}
+
 // webrtcbin's thread: hand the description to the context thread, where the negotiator decides.
 static void on_description_created(GstPromise *promise, gpointer user_data, const char *field,
                                    const char *type)
@@ -165,6 +230,10 @@ static void on_description_created(GstPromise *promise, gpointer user_data, cons
       s->neg->failed();
       remove_session(self, s->id,
                      std::string("could not create an ") + (is_offer ? "offer" : "answer"));
+      return;
+    }
+    if (!is_offer && add_answer_feedback(self, s)) {
+      gst_webrtc_session_description_free(desc);
       return;
     }
     auto &slot = is_offer ? s->offer : s->answer;
@@ -702,62 +771,6 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
   gst_webrtc_session_description_free(desc);
 }
 
-/* A re-offer on the live connection with an m-line new to us (the peer sends another track):
- * webrtcbin 1.22 answers it with a transceiver of its own, made in create-answer, without NACK,
- * RTX or FEC; and it sets every jitterbuffer's do-retransmission from the transceiver of the
- * last SSRC it knows (jitter_buffer_set_retransmission loops over all of them), so that one
- * turned NACK off for the tracks that had it too. A receive transceiver made here first, from the
- * offer's own caps (as prepare_answer_transceivers does), is the one webrtcbin takes for it. */
-static void add_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session> &s,
-                                    const GstWebRTCSessionDescription *offer)
-{
-  if (!s->connected || !offer) return; // a first answer: as before
-  std::vector<std::string> mids;
-  std::vector<GstWebRTCKind> free_kinds; // ours without an m-line yet: webrtcbin may take them
-  GArray *all = nullptr;
-  g_signal_emit_by_name(s->webrtc, "get-transceivers", &all);
-  for (guint i = 0; all && i < all->len; i++) {
-    auto *t = g_array_index(all, GstWebRTCRTPTransceiver *, i);
-    gchar *mid = nullptr;
-    GstWebRTCKind kind = GST_WEBRTC_KIND_UNKNOWN;
-    g_object_get(t, "mid", &mid, "kind", &kind, nullptr);
-    if (mid)
-      mids.emplace_back(mid);
-    else
-      free_kinds.push_back(kind);
-    g_free(mid);
-  }
-  if (all) g_array_unref(all);
-  for (guint i = 0; i < gst_sdp_message_medias_len(offer->sdp); i++) {
-    const GstSDPMedia *m = gst_sdp_message_get_media(offer->sdp, i);
-    const char *media = gst_sdp_media_get_media(m),
-               *mid = gst_sdp_media_get_attribute_val(m, "mid");
-    bool video = g_strcmp0(media, "video") == 0;
-    if (!mid || (!video && g_strcmp0(media, "audio") != 0) ||
-        std::find(mids.begin(), mids.end(), mid) != mids.end())
-      continue;
-    GstWebRTCKind kind = video ? GST_WEBRTC_KIND_VIDEO : GST_WEBRTC_KIND_AUDIO;
-    if (std::find(free_kinds.begin(), free_kinds.end(), kind) != free_kinds.end()) continue;
-    if (gst_sdp_media_get_attribute_val(m, "recvonly") ||
-        gst_sdp_media_get_attribute_val(m, "inactive"))
-      continue; // nothing comes to us on it
-    GstCaps *caps = mediacc::caps_from_offer(m);
-    if (!caps) continue;
-    GstWebRTCRTPTransceiver *t = nullptr;
-    g_signal_emit_by_name(s->webrtc, "add-transceiver",
-                          GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, caps, &t);
-    gst_caps_unref(caps);
-    if (!t) continue;
-    GST_INFO_OBJECT(self, "'%s' offers a new %s m-line (mid %s): answered with NACK%s",
-                    s->id.c_str(), media, mid, video ? " and FEC" : "");
-    if (video) {
-      g_object_set(t, "do-nack", TRUE, nullptr);
-      enable_fec(t);
-    }
-    gst_object_unref(t);
-  }
-}
-
 /* Carries out the negotiator's actions on the session's webrtcbin, in order (webrtcbin queues
  * them as tasks, so an answer can be asked for right after the remote offer is set). remote: the
  * description that came with the event, if any. Context thread. */
@@ -797,7 +810,6 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
         g_signal_emit_by_name(s->webrtc, "set-remote-description", remote, promise(on_remote_set));
       break;
     case Action::CreateAnswer:
-      add_answer_transceivers(self, s, remote); // the offer just applied
       prepare_answer_transceivers(self, s);
       g_signal_emit_by_name(s->webrtc, "create-answer", nullptr, promise(on_answer_created));
       break;
