@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <map>
+#include <set>
 
 namespace pointcast::negotiation {
 
@@ -286,6 +288,214 @@ std::optional<Codec> match_codec(const std::vector<Codec> &offered, std::string_
   if (mode1) return *mode1;
   if (first) return *first;
   return std::nullopt;
+}
+
+namespace {
+
+// What a payload type stands for, bundle-wide: the same number must mean the same in every
+// section. RTX by its (final) apt; RED and ULPFEC by name; a codec with its parameters.
+std::string meaning(const Codec &c, int apt)
+{
+  std::string k = c.name + "/" + std::to_string(c.clock_rate) + "/" + std::to_string(c.channels);
+  if (c.name == "RTX") return k + " apt=" + std::to_string(apt);
+  if (c.name == "RED" || c.name == "ULPFEC") return k;
+  return k + " " + c.fmtp;
+}
+
+int fmtp_apt(const Codec &c)
+{
+  auto at = c.fmtp.find("apt=");
+  return at == std::string::npos ? -1 : std::atoi(c.fmtp.c_str() + at + 4);
+}
+
+// "96 97 98" with each number through `map` (a RED fmtp "97/97", an m= format list).
+std::string renumber_list(std::string_view v, char sep, const std::map<int, int> &map)
+{
+  std::string out;
+  size_t start = 0;
+  while (start <= v.size()) {
+    size_t end = v.find(sep, start);
+    std::string_view tok = v.substr(start, end == std::string_view::npos ? v.npos : end - start);
+    bool num = !tok.empty() && tok.size() <= 3 && std::all_of(tok.begin(), tok.end(), ::isdigit);
+    auto it = num ? map.find(std::atoi(std::string(tok).c_str())) : map.end();
+    out += it != map.end() ? std::to_string(it->second) : std::string(tok);
+    if (end == std::string_view::npos) break;
+    out += sep;
+    start = end + 1;
+  }
+  return out;
+}
+
+} // namespace
+
+std::string keep_payload_types(std::string_view offer, std::string_view current)
+{
+  auto kinds = media_kinds(offer), old_kinds = media_kinds(current);
+  auto mids_new = sdp::mids(offer), mids_old = sdp::mids(current);
+  if (mids_new.size() != kinds.size() || mids_old.size() != old_kinds.size())
+    return std::string(offer);
+  std::vector<std::vector<Codec>> now(kinds.size()), before(old_kinds.size());
+  for (size_t i = 0; i < kinds.size(); i++) now[i] = offered_codecs(offer, int(i));
+  for (size_t i = 0; i < old_kinds.size(); i++) before[i] = offered_codecs(current, int(i));
+
+  std::map<int, std::string> table; // final number -> meaning
+  std::set<int> in_offer;
+  for (auto &sec : now)
+    for (auto &c : sec) in_offer.insert(c.pt);
+  std::set<int> live; // the negotiated numbers
+  for (auto &sec : before)
+    for (auto &c : sec) {
+      table.emplace(c.pt, meaning(c, fmtp_apt(c)));
+      live.insert(c.pt);
+    }
+
+  std::vector<std::map<int, int>> maps(kinds.size()); // per section: offered -> final
+  auto counterpart = [&](size_t i) -> int {
+    if (mids_new[i].empty()) return -1;
+    for (size_t j = 0; j < mids_old.size(); j++)
+      if (mids_old[j] == mids_new[i] && old_kinds[j] == kinds[i]) return int(j);
+    return -1;
+  };
+  // The negotiated numbers of shared sections. The first format is the transceiver's own codec
+  // (its codec-preferences, which our payloader sends with): never renumbered.
+  for (size_t i = 0; i < now.size(); i++) {
+    auto &m = maps[i];
+    if (!now[i].empty()) m[now[i][0].pt] = now[i][0].pt;
+    int j = counterpart(i);
+    if (j < 0) continue;
+    std::set<int> used;
+    for (bool rtx : {false, true})
+      for (auto &c : now[i]) {
+        if (m.count(c.pt) || (c.name == "RTX") != rtx) continue;
+        int apt = rtx ? fmtp_apt(c) : -1;
+        if (rtx && m.count(apt)) apt = m[apt];
+        const Codec *pick = nullptr;
+        for (auto &o : before[size_t(j)]) {
+          if (used.count(o.pt) || o.name != c.name || o.clock_rate != c.clock_rate ||
+              o.channels != c.channels)
+            continue;
+          if (rtx && fmtp_apt(o) != apt) continue;
+          if (!pick || (o.fmtp == c.fmtp && pick->fmtp != c.fmtp)) pick = &o;
+        }
+        if (!pick) continue;
+        used.insert(pick->pt);
+        m[c.pt] = pick->pt;
+      }
+  }
+  for (size_t i = 0; i < now.size(); i++)
+    if (!now[i].empty()) table.emplace(now[i][0].pt, meaning(now[i][0], -1));
+  // The rest: kept unless the number means something else by now, else the lowest free one.
+  auto fresh = [&]() -> int {
+    for (int lo : {96, 35})
+      for (int pt = lo; pt <= (lo == 96 ? 127 : 63); pt++)
+        if (!table.count(pt) && !in_offer.count(pt)) return pt;
+    return -1;
+  };
+  auto taken = [](const std::map<int, int> &m, int pt) {
+    for (auto &kv : m)
+      if (kv.second == pt) return true;
+    return false;
+  };
+  for (size_t i = 0; i < now.size(); i++)
+    for (bool rtx : {false, true})
+      for (auto &c : now[i]) {
+        auto &m = maps[i];
+        if (m.count(c.pt) || (c.name == "RTX") != rtx) continue;
+        int apt = rtx ? fmtp_apt(c) : -1;
+        if (rtx && m.count(apt)) apt = m[apt];
+        std::string what = meaning(c, apt);
+        // A live section's number for the same thing (as webrtcbin numbers a bundle), else its
+        // own if that is free, else a free one.
+        int pt = -1;
+        for (auto &[n, w] : table)
+          if (w == what && pt < 0 && live.count(n) && !taken(m, n)) pt = n;
+        auto t = table.find(c.pt);
+        if (pt < 0) pt = t == table.end() || t->second == what ? c.pt : fresh();
+        if (pt < 0) return std::string(offer);
+        table[pt] = what;
+        m[c.pt] = pt;
+      }
+  bool same = true;
+  for (auto &m : maps)
+    for (auto &[a, b] : m) same &= a == b;
+  if (same) return std::string(offer);
+
+  // Rewrite: the m= format list, and the leading number of rtpmap/fmtp/rtcp-fb lines.
+  std::string out;
+  int section = -1;
+  for (auto l : sdp::lines(offer)) {
+    std::string line(l);
+    if (l.substr(0, 2) == "m=") {
+      section++;
+      size_t at = 0;
+      for (int field = 0; field < 3 && at != std::string_view::npos; field++)
+        at = l.find(' ', at + 1);
+      if (at != std::string_view::npos)
+        line = std::string(l.substr(0, at + 1)) +
+            renumber_list(l.substr(at + 1), ' ', maps[size_t(section)]);
+    } else if (section >= 0 && l.substr(0, 2) == "a=") {
+      auto &m = maps[size_t(section)];
+      for (std::string_view attr : {"rtpmap:", "fmtp:", "rtcp-fb:"}) {
+        if (l.substr(2, attr.size()) != attr) continue;
+        std::string_view rest;
+        int pt = leading_pt(l.substr(2 + attr.size()), &rest);
+        auto it = pt >= 0 ? m.find(pt) : m.end();
+        if (it == m.end()) break;
+        std::string value(rest);
+        if (attr == "fmtp:") {
+          const Codec *c = nullptr;
+          for (auto &k : now[size_t(section)])
+            if (k.pt == pt) c = &k;
+          if (c && c->name == "RTX") {
+            int apt = fmtp_apt(*c);
+            auto a = m.find(apt);
+            if (a != m.end()) {
+              auto at = value.find("apt=");
+              size_t end = value.find(';', at);
+              value = value.substr(0, at) + "apt=" + std::to_string(a->second) +
+                  (end == std::string::npos ? "" : value.substr(end));
+            }
+          } else if (c && c->name == "RED") {
+            value = renumber_list(value, '/', m);
+          }
+        }
+        line = "a=" + std::string(attr) + std::to_string(it->second) + (rest.data() ? " " : "") +
+            value;
+        break;
+      }
+    }
+    out += line + "\r\n";
+  }
+  return out;
+}
+
+namespace {
+// The first a=setup value of an SDP ("" if none).
+std::string_view first_setup(std::string_view sdp)
+{
+  for (auto l : sdp::lines(sdp))
+    if (l.substr(0, 8) == "a=setup:") return l.substr(8);
+  return {};
+}
+} // namespace
+
+std::string dtls_role(std::string_view local, std::string_view remote)
+{
+  std::string_view ours = first_setup(local), theirs = first_setup(remote);
+  if (ours == "active" || ours == "passive") return std::string(ours);
+  if (theirs == "active") return "passive";
+  if (theirs == "passive") return "active";
+  return "";
+}
+
+std::string keep_dtls_role(std::string_view answer, std::string_view role)
+{
+  if (role != "active" && role != "passive") return std::string(answer);
+  std::string out;
+  for (auto l : sdp::lines(answer))
+    out +=
+        (l.substr(0, 8) == "a=setup:" ? "a=setup:" + std::string(role) : std::string(l)) + "\r\n";
+  return out;
 }
 
 std::string fingerprint(std::string_view sdp)

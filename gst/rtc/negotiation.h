@@ -131,6 +131,25 @@ std::vector<std::string> media_kinds(std::string_view sdp);
 // baseline with packetization-mode=1 (what x264enc and rtph264pay send), else the first with
 // packetization-mode=1, else the first H264.
 std::optional<Codec> match_codec(const std::vector<Codec> &offered, std::string_view name);
+/* Our offer on a negotiated connection, with every payload type the m-lines it shares (by mid)
+ * with `current` (the current local description) already had: webrtcbin 1.22 picks RED, ULPFEC
+ * and RTX types afresh for each offer (_pick_available_pt, lowest free from 96), so a re-offer
+ * that adds an m-line renumbers the live one, and the peer reads our packets under the new map
+ * before we read its under the new one. A format new to a section, or in a new section, keeps its
+ * number unless that number means something else in the result; then it gets a free one. RTX
+ * `apt=` and RED `a/b` fmtp follow their section's renumbering. Returns `offer` unchanged when
+ * nothing differs or no free number is left. */
+std::string keep_payload_types(std::string_view offer, std::string_view current);
+/* Our DTLS role ("active" or "passive") on a negotiated connection, from the current local and
+ * remote descriptions: our a=setup where it says one, else the opposite of the remote's; "" if
+ * neither says. */
+std::string dtls_role(std::string_view local, std::string_view remote);
+/* Our answer to a re-offer with every a=setup saying `role`, the one in use. webrtcbin 1.22
+ * answers a=setup:actpass (aiortc's and libwebrtc's offers say it every time) with active
+ * whatever its role is, and takes its DTLS `client` flag, by which it numbers the SCTP streams of
+ * the channels it opens (client even, server odd), from that answer: a server's channels opened
+ * after such a renegotiation took the client's ids. */
+std::string keep_dtls_role(std::string_view answer, std::string_view role);
 // The DTLS fingerprint line of an SDP ("" if none).
 std::string fingerprint(std::string_view sdp);
 /* Which peer connection an SDP belongs to: its DTLS fingerprint and first ICE ufrag. webrtcbin

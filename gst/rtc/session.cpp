@@ -73,6 +73,133 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
                       const std::vector<negotiation::Action> &actions,
                       GstWebRTCSessionDescription *remote = nullptr);
 
+/* A re-offer on a negotiated connection, with the live m-lines' payload types kept
+ * (negotiation::keep_payload_types). The reference is the answer that made the connection stable
+ * (ours, or the remote's to our offer): webrtcbin's payload-type map, from which it sends RTX and
+ * FEC and reads the peer's, comes from that answer. Applied and sent alike: the answer to it
+ * builds the next map. */
+static GstWebRTCSessionDescription *
+keep_negotiated_payload_types(GstRtcPeer *self, const std::shared_ptr<Session> &s,
+                              GstWebRTCSessionDescription *offer)
+{
+  GstWebRTCSessionDescription *ref = nullptr;
+  g_object_get(s->webrtc, "current-local-description", &ref, nullptr);
+  if (ref && ref->type != GST_WEBRTC_SDP_TYPE_ANSWER) {
+    gst_webrtc_session_description_free(ref);
+    ref = nullptr;
+    g_object_get(s->webrtc, "current-remote-description", &ref, nullptr);
+  }
+  if (!ref) return offer;
+  std::string text = description_text(offer);
+  std::string kept = negotiation::keep_payload_types(text, description_text(ref));
+  gst_webrtc_session_description_free(ref);
+  if (kept == text) return offer;
+  GstSDPMessage *msg = nullptr;
+  if (gst_sdp_message_new_from_text(kept.c_str(), &msg) != GST_SDP_OK || !msg) {
+    if (msg) gst_sdp_message_free(msg);
+    return offer;
+  }
+  GST_INFO_OBJECT(self, "'%s': the re-offer keeps the negotiated payload types", s->id.c_str());
+  gst_webrtc_session_description_free(offer);
+  return gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, msg);
+}
+
+/* An answer to a re-offer, with every section keeping the DTLS role in use
+ * (negotiation::keep_dtls_role): webrtcbin would answer an actpass re-offer (aiortc's, a
+ * browser's) with active and then number the channels we open as the client's. */
+static GstWebRTCSessionDescription *keep_dtls_role_in_answer(GstRtcPeer *self,
+                                                             const std::shared_ptr<Session> &s,
+                                                             GstWebRTCSessionDescription *answer)
+{
+  GstWebRTCSessionDescription *local = nullptr, *remote = nullptr;
+  g_object_get(s->webrtc, "current-local-description", &local, "current-remote-description",
+               &remote, nullptr);
+  std::string role = local && remote
+      ? negotiation::dtls_role(description_text(local), description_text(remote))
+      : "";
+  if (local) gst_webrtc_session_description_free(local);
+  if (remote) gst_webrtc_session_description_free(remote);
+  if (role.empty()) return answer;
+  std::string text = description_text(answer);
+  std::string kept = negotiation::keep_dtls_role(text, role);
+  if (kept == text) return answer;
+  GstSDPMessage *msg = nullptr;
+  if (gst_sdp_message_new_from_text(kept.c_str(), &msg) != GST_SDP_OK || !msg) {
+    if (msg) gst_sdp_message_free(msg);
+    return answer;
+  }
+  GST_INFO_OBJECT(self, "'%s': the answer keeps DTLS role %s", s->id.c_str(), role.c_str());
+  gst_webrtc_session_description_free(answer);
+  return gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, msg);
+}
+
+static void on_answer_created(GstPromise *promise, gpointer user_data);
+
+/* A re-offer on the live connection with an m-line new to us (the peer sends another track):
+ * webrtcbin 1.22 answers it with a transceiver it makes inside create-answer, without NACK, RTX
+ * or FEC; and it sets every new jitterbuffer's do-retransmission from the transceiver of each SSRC
+ * it knows in turn (jitter_buffer_set_retransmission compares no SSRC), so that bare one turned
+ * NACK off for the tracks that had it too. Once create-answer has made it, it gets the offer's
+ * caps, NACK and FEC (prepare_answer_transceivers) and webrtcbin is asked for the answer again.
+ * (A transceiver of ours added before create-answer has no m-line until the answer is applied,
+ * and a jitterbuffer made meanwhile tripped webrtcbin's g_warn_if_reached for that SSRC.)
+ * True when the answer is being made again. */
+static bool add_answer_feedback(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  if (!s->connected || std::exchange(s->answer_redone, false)) return false;
+  GstWebRTCSessionDescription *offer = nullptr;
+  g_object_get(s->webrtc, "pending-remote-description", &offer, nullptr);
+  if (!offer) return false;
+  guint lines = gst_sdp_message_medias_len(offer->sdp);
+  gst_webrtc_session_description_free(offer);
+  bool bare = false;
+  GArray *all = nullptr;
+  g_signal_emit_by_name(s->webrtc, "get-transceivers", &all);
+  for (guint i = 0; all && i < all->len; i++) {
+    auto *t = g_array_index(all, GstWebRTCRTPTransceiver *, i);
+    GstCaps *prefs = nullptr;
+    guint mline = G_MAXUINT;
+    GstWebRTCKind kind = GST_WEBRTC_KIND_UNKNOWN;
+    g_object_get(t, "codec-preferences", &prefs, "mlineindex", &mline, "kind", &kind, nullptr);
+    bare |= !prefs && kind == GST_WEBRTC_KIND_VIDEO && mline < lines;
+    if (prefs) gst_caps_unref(prefs);
+  }
+  if (all) g_array_unref(all);
+  if (!bare) return false;
+  GST_INFO_OBJECT(self, "'%s': answering its new video m-line with NACK and FEC", s->id.c_str());
+  prepare_answer_transceivers(self, s);
+  // A video jitterbuffer made since the offer was applied took the bare transceiver's no.
+  if (GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(s->webrtc), "rtpbin")) {
+    GstIterator *it = gst_bin_iterate_recurse(GST_BIN(rtpbin));
+    GValue v = G_VALUE_INIT;
+    while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+      auto *e = GST_ELEMENT(g_value_get_object(&v));
+      GstElementFactory *f = gst_element_get_factory(e);
+      GstPad *sink = f && g_str_equal(GST_OBJECT_NAME(f), "rtpjitterbuffer")
+          ? gst_element_get_static_pad(e, "sink")
+          : nullptr;
+      GstCaps *caps = sink ? gst_pad_get_current_caps(sink) : nullptr;
+      if (caps &&
+          g_strcmp0(gst_structure_get_string(gst_caps_get_structure(caps, 0), "media"), "video") ==
+              0) {
+        GST_DEBUG_OBJECT(e, "retransmissions asked for");
+        g_object_set(e, "do-retransmission", TRUE, nullptr);
+      }
+      if (caps) gst_caps_unref(caps);
+      if (sink) gst_object_unref(sink);
+      g_value_reset(&v);
+    }
+    g_value_unset(&v);
+    gst_iterator_free(it);
+    gst_object_unref(rtpbin);
+  }
+  s->answer_redone = true;
+  g_signal_emit_by_name(s->webrtc, "create-answer", nullptr,
+                        gst_promise_new_with_change_func(on_answer_created, new_handle(self, s),
+                                                         [](gpointer d) { free_handle(d); }));
+  return true;
+}
+
 // webrtcbin's thread: hand the description to the context thread, where the negotiator decides.
 static void on_description_created(GstPromise *promise, gpointer user_data, const char *field,
                                    const char *type)
@@ -106,9 +233,14 @@ static void on_description_created(GstPromise *promise, gpointer user_data, cons
                      std::string("could not create an ") + (is_offer ? "offer" : "answer"));
       return;
     }
+    if (!is_offer && add_answer_feedback(self, s)) {
+      gst_webrtc_session_description_free(desc);
+      return;
+    }
     auto &slot = is_offer ? s->offer : s->answer;
     if (slot) gst_webrtc_session_description_free(slot);
-    slot = desc;
+    slot = is_offer ? keep_negotiated_payload_types(self, s, desc)
+                    : keep_dtls_role_in_answer(self, s, desc);
     negotiate(self, s, is_offer ? s->neg->offer_created() : s->neg->answer_created());
   });
 }

@@ -76,6 +76,7 @@ struct Session {
   // stream id from the last offer/answer, and after the answerer's own offer that is the
   // offerer's parity (both sides' first channel on stream 1, our messages in its channel).
   bool channels_pending = false;
+  bool answer_redone = false; // add_answer_feedback asked webrtcbin for this answer again
   // Under priv->lock: the channel used to send each label, every channel of this session, its
   // send links, its decoders and the src pads of its tracks (added on decodebin's thread).
   std::map<std::string, GstWebRTCDataChannel *> send_channels;

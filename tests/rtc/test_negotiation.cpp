@@ -6,6 +6,7 @@
 
 #include "check.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -605,6 +606,107 @@ void test_payload_types()
 
 } // namespace
 
+bool sdp_lines_equal_count(const std::string &a, const std::string &b)
+{
+  return std::count(a.begin(), a.end(), '\n') == std::count(b.begin(), b.end(), '\n');
+}
+
+// Our re-offer keeps the numbers the live m-line has (webrtcbin picks RED/ULPFEC/RTX afresh).
+void test_keep_payload_types()
+{
+  // Our answer to a peer that numbered VP8 120, RED 123, ULPFEC 122, RTX 103 and 101.
+  const std::string answer = "v=0\r\n"
+                             "m=video 9 UDP/TLS/RTP/SAVPF 120 123 122 103 101\r\n"
+                             "a=mid:0\r\n"
+                             "a=rtpmap:120 VP8/90000\r\n"
+                             "a=rtcp-fb:120 nack\r\n"
+                             "a=rtpmap:123 red/90000\r\n"
+                             "a=rtpmap:122 ulpfec/90000\r\n"
+                             "a=rtpmap:103 rtx/90000\r\n"
+                             "a=fmtp:103 apt=120\r\n"
+                             "a=rtpmap:101 rtx/90000\r\n"
+                             "a=fmtp:101 apt=123\r\n"
+                             "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+                             "a=mid:1\r\n";
+  // webrtcbin's re-offer adding a second track (VP8 as our 96): the lowest free numbers.
+  const std::string reoffer = "v=0\r\n"
+                              "m=video 9 UDP/TLS/RTP/SAVPF 120 97 98 99 100\r\n"
+                              "a=mid:0\r\n"
+                              "a=rtpmap:120 VP8/90000\r\n"
+                              "a=rtcp-fb:120 nack\r\n"
+                              "a=rtpmap:97 red/90000\r\n"
+                              "a=rtpmap:98 ulpfec/90000\r\n"
+                              "a=rtpmap:99 rtx/90000\r\n"
+                              "a=fmtp:99 apt=120\r\n"
+                              "a=rtpmap:100 rtx/90000\r\n"
+                              "a=fmtp:100 apt=97\r\n"
+                              "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+                              "a=mid:1\r\n"
+                              "m=video 9 UDP/TLS/RTP/SAVPF 96 101 102 103 104\r\n"
+                              "a=mid:video2\r\n"
+                              "a=rtpmap:96 VP8/90000\r\n"
+                              "a=rtcp-fb:96 nack pli\r\n"
+                              "a=rtpmap:101 red/90000\r\n"
+                              "a=rtpmap:102 ulpfec/90000\r\n"
+                              "a=rtpmap:103 rtx/90000\r\n"
+                              "a=fmtp:103 apt=96\r\n"
+                              "a=rtpmap:104 rtx/90000\r\n"
+                              "a=fmtp:104 apt=101\r\n"
+                              "a=fmtp:101 96/96\r\n";
+  std::string kept = keep_payload_types(reoffer, answer);
+  auto live = offered_codecs(kept, 0);
+  CHECK(live.size() == 5);
+  if (live.size() == 5) {
+    CHECK(live[0].pt == 120 && live[0].name == "VP8" && live[0].rtcp_fb.size() == 1);
+    CHECK(live[1].pt == 123 && live[1].name == "RED");
+    CHECK(live[2].pt == 122 && live[2].name == "ULPFEC");
+    CHECK(live[3].pt == 103 && live[3].fmtp == "apt=120");
+    CHECK(live[4].pt == 101 && live[4].fmtp == "apt=123");
+  }
+  // The new track takes the live numbers for the same things (RED, ULPFEC, the RTX of RED, as
+  // webrtcbin numbers a bundle); its RTX of VP8 96 was 103, the live RTX of 120 now: a free one.
+  auto added = offered_codecs(kept, 2);
+  CHECK(added.size() == 5);
+  if (added.size() == 5) {
+    CHECK(added[0].pt == 96 && added[0].rtcp_fb.size() == 1);
+    CHECK(added[1].name == "RED" && added[1].pt == 123 && added[1].fmtp == "96/96");
+    CHECK(added[2].name == "ULPFEC" && added[2].pt == 122);
+    CHECK(added[3].pt == 105 && added[3].fmtp == "apt=96");
+    CHECK(added[4].pt == 101 && added[4].fmtp == "apt=123");
+  }
+  CHECK(sdp_lines_equal_count(kept, reoffer));
+  CHECK(kept.find("a=mid:video2\r\n") != std::string::npos);
+  // Nothing to change: the offer as it is.
+  CHECK(keep_payload_types(kept, answer) == kept);
+  CHECK(keep_payload_types(reoffer, "v=0\r\n") == reoffer);
+  // A section whose mid changed kind or is new keeps its own numbers.
+  CHECK(offered_codecs(keep_payload_types(reoffer, "m=audio 9 X 111\r\na=mid:0\r\n"), 0)[1].pt ==
+        97);
+}
+
+// An answer to a re-offer keeps the DTLS role in use (webrtcbin answers actpass with active).
+void test_keep_dtls_role()
+{
+  const std::string active = "v=0\r\nm=video 9 X 96\r\na=setup:active\r\n";
+  const std::string passive = "v=0\r\nm=video 9 X 96\r\na=setup:passive\r\n";
+  const std::string actpass = "v=0\r\nm=video 9 X 96\r\na=setup:actpass\r\n"
+                              "m=application 9 Y webrtc-datachannel\r\na=setup:actpass\r\n";
+  CHECK(dtls_role(active, actpass) == "active");  // we answered active
+  CHECK(dtls_role(actpass, active) == "passive"); // we offered; the remote took active
+  CHECK(dtls_role(actpass, passive) == "active");
+  CHECK(dtls_role(actpass, actpass).empty());
+  CHECK(dtls_role("v=0\r\n", "v=0\r\n").empty());
+  // webrtcbin's answer to an actpass re-offer, from the server of the connection.
+  std::string webrtcbin_answer = "v=0\r\nm=video 9 X 96\r\na=setup:active\r\na=mid:0\r\n"
+                                 "m=application 9 Y webrtc-datachannel\r\na=setup:active\r\n";
+  std::string kept = keep_dtls_role(webrtcbin_answer, "passive");
+  CHECK(kept.find("a=setup:active") == std::string::npos);
+  CHECK(kept.find("a=setup:passive\r\na=mid:0\r\n") != std::string::npos);
+  CHECK(kept.rfind("a=setup:passive\r\n") > kept.find("m=application"));
+  CHECK(keep_dtls_role(webrtcbin_answer, "") == webrtcbin_answer);
+  CHECK(keep_dtls_role(webrtcbin_answer, "active") == webrtcbin_answer);
+}
+
 int main()
 {
   test_polite_rule();
@@ -621,6 +723,8 @@ int main()
   test_answer_from_new_connection();
   test_fuzz();
   test_payload_types();
+  test_keep_payload_types();
+  test_keep_dtls_role();
   if (check_failures())
     std::fprintf(stderr, "%d checks failed\n", check_failures());
   else

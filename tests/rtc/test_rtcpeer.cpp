@@ -16,6 +16,7 @@
 #include <gst/app/app.h>
 #include <pthread.h>
 #include <gst/check/gstcheck.h>
+#include <gst/webrtc/webrtc.h>
 
 namespace {
 
@@ -753,6 +754,324 @@ GST_START_TEST(test_reoffer_adds_tracks)
 GST_END_TEST;
 
 namespace {
+// The first element made by `factory` inside `bin`, at any depth (a new reference), or null.
+GstElement *find_element(GstElement *bin, const char *factory)
+{
+  GstElement *found = nullptr;
+  GstIterator *it = gst_bin_iterate_recurse(GST_BIN(bin));
+  GValue v = G_VALUE_INIT;
+  while (!found && gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    auto *e = GST_ELEMENT(g_value_get_object(&v));
+    GstElementFactory *f = gst_element_get_factory(e);
+    if (f && g_str_equal(GST_OBJECT_NAME(f), factory)) found = GST_ELEMENT(gst_object_ref(e));
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+  return found;
+}
+
+// The payload types of a video m-line: VP8, RED, ULPFEC, RTX of VP8, RTX of RED (-1: none).
+struct LinePts {
+  int vp8 = -1, red = -1, ulpfec = -1, rtx = -1, red_rtx = -1;
+  bool operator==(const LinePts &o) const
+  {
+    return vp8 == o.vp8 && red == o.red && ulpfec == o.ulpfec && rtx == o.rtx &&
+        red_rtx == o.red_rtx;
+  }
+  std::string str() const
+  {
+    return "VP8 " + std::to_string(vp8) + ", RED " + std::to_string(red) + ", ULPFEC " +
+        std::to_string(ulpfec) + ", RTX " + std::to_string(rtx) + ", RTX of RED " +
+        std::to_string(red_rtx);
+  }
+};
+
+// `which` ("current-local-description", ...) of a webrtcbin: its type and m-line 0's types.
+bool line_pts(GstElement *webrtc, const char *which, GstWebRTCSDPType *type, LinePts *out)
+{
+  GstWebRTCSessionDescription *d = nullptr;
+  g_object_get(webrtc, which, &d, nullptr);
+  if (!d) return false;
+  *type = d->type;
+  LinePts p;
+  std::map<int, int> apt;
+  const GstSDPMedia *m = gst_sdp_message_get_media(d->sdp, 0);
+  for (guint i = 0; m && i < gst_sdp_media_formats_len(m); i++) {
+    int pt = std::atoi(gst_sdp_media_get_format(m, i));
+    GstCaps *c = gst_sdp_media_get_caps_from_media(m, pt);
+    if (!c) continue;
+    const GstStructure *st = gst_caps_get_structure(c, 0);
+    std::string name = gst_structure_get_string(st, "encoding-name") ?: "";
+    if (name == "VP8" && p.vp8 < 0) p.vp8 = pt;
+    if (name == "RED") p.red = pt;
+    if (name == "ULPFEC") p.ulpfec = pt;
+    if (name == "RTX" && gst_structure_get_string(st, "apt"))
+      apt[pt] = std::atoi(gst_structure_get_string(st, "apt"));
+    gst_caps_unref(c);
+  }
+  for (auto [pt, a] : apt) {
+    if (a == p.vp8) p.rtx = pt;
+    if (a == p.red) p.red_rtx = pt;
+  }
+  gst_webrtc_session_description_free(d);
+  *out = p;
+  return true;
+}
+
+/* Whether webrtcbin's SCTP association runs over the DTLS client end: 1 client, 0 server, -1 no
+ * SCTP transport. webrtcbin 1.22 numbers the channels it opens by it (client even, server odd). */
+int dtls_client(GstElement *webrtc)
+{
+  GObject *sctp = nullptr, *dtls = nullptr;
+  g_object_get(webrtc, "sctp-transport", &sctp, nullptr);
+  if (!sctp) return -1;
+  g_object_get(sctp, "transport", &dtls, nullptr);
+  gboolean client = FALSE;
+  if (dtls) g_object_get(dtls, "client", &client, nullptr);
+  if (dtls) g_object_unref(dtls);
+  g_object_unref(sctp);
+  return dtls ? client : -1;
+}
+
+/* On one stream (the first SSRC seen with VP8 or RED type MEDIA_PT/RED_PT): drops every 7th media
+ * packet, and every ULPFEC packet (in RED, as webrtcbin sends it) so that FEC cannot repair
+ * them first; RTX must. */
+struct Dropper {
+  std::atomic<int> media_pt{-1}, red_pt{-1}, fec_pt{-1};
+  std::atomic<guint32> ssrc{0};
+  std::atomic<int> dropped{0};
+  bool drop(GstBuffer *b)
+  {
+    GstMapInfo map;
+    if (!gst_buffer_map(b, &map, GST_MAP_READ)) return false;
+    bool out = false;
+    if (map.size > 12 && (map.data[0] >> 6) == 2 && media_pt >= 0) {
+      int pt = map.data[1] & 0x7f;
+      guint seq = guint(map.data[2]) << 8 | map.data[3];
+      guint32 src = GST_READ_UINT32_BE(map.data + 8), none = 0;
+      if (pt == media_pt || pt == red_pt) ssrc.compare_exchange_strong(none, src);
+      // The payload's first byte: after the CSRCs and the header extension.
+      size_t at = 12 + 4 * (map.data[0] & 0x0f);
+      if ((map.data[0] & 0x10) && at + 4 <= map.size)
+        at += 4 + 4 * (guint(map.data[at + 2]) << 8 | map.data[at + 3]);
+      int inner = pt == red_pt && at < map.size ? map.data[at] & 0x7f : pt;
+      bool media = (pt == media_pt || pt == red_pt) && inner != fec_pt;
+      out = src == ssrc && ((media && seq % 7 == 0) || inner == fec_pt);
+      if (out && media) dropped++;
+    }
+    gst_buffer_unmap(b, &map);
+    return out;
+  }
+};
+
+GstPadProbeReturn on_rtp_in(GstPad *, GstPadProbeInfo *info, gpointer data)
+{
+  auto *d = static_cast<Dropper *>(data);
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER)
+    return d->drop(GST_PAD_PROBE_INFO_BUFFER(info)) ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+  if (GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info)) {
+    list = gst_buffer_list_make_writable(list);
+    for (guint i = 0; i < gst_buffer_list_length(list);)
+      if (d->drop(gst_buffer_list_get(list, i)))
+        gst_buffer_list_remove(list, i, 1);
+      else
+        i++;
+    GST_PAD_PROBE_INFO_DATA(info) = list;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+// The receive jitterbuffers: packets declared lost, repaired by RTX, and how many ask for none.
+void jitter_stats(GstElement *pipeline, guint64 *lost, guint64 *repaired, int *no_nack)
+{
+  *lost = *repaired = 0;
+  *no_nack = 0;
+  GstIterator *it = gst_bin_iterate_recurse(GST_BIN(pipeline));
+  GValue v = G_VALUE_INIT;
+  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    auto *e = GST_ELEMENT(g_value_get_object(&v));
+    GstElementFactory *f = gst_element_get_factory(e);
+    if (f && g_str_equal(GST_OBJECT_NAME(f), "rtpjitterbuffer")) {
+      GstStructure *st = nullptr;
+      gboolean nack = FALSE;
+      g_object_get(e, "stats", &st, "do-retransmission", &nack, nullptr);
+      guint64 n = 0;
+      if (st && gst_structure_get_uint64(st, "num-lost", &n)) *lost += n;
+      if (st && gst_structure_get_uint64(st, "rtx-success-count", &n)) *repaired += n;
+      if (st) gst_structure_free(st);
+      *no_nack += !nack;
+    }
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+}
+} // namespace
+
+GST_START_TEST(test_reoffer_keeps_payload_types)
+{
+  // The answerer's re-offer (test_reoffer_adds_tracks) keeps the payload types the answered
+  // m-line has: the receiver numbers RED/ULPFEC/RTX around its own codec list (VP8 96, VP9 98,
+  // H.264 100...), and webrtcbin would pick the re-offer's afresh (ULPFEC 99 became RTX 99), so
+  // for half a round trip each side read the other's RTX or FEC under another map.
+  auto uri = unique_room("reofferpt");
+  MultiVideo rx;
+  start_multi_receiver(rx, uri, "zzz-rx");
+  GstElement *tx = gst_parse_launch(
+      ("videotestsrc is-live=true pattern=ball ! "
+       "video/x-raw,width=160,height=120,framerate=30/1 ! rtc.video_0 "
+       "videotestsrc is-live=true ! video/x-raw,width=176,height=144,framerate=30/1 ! rtc.video_1 "
+       "rtcpeer name=rtc peer-id=aaa-tx receive-video=false signaling=" +
+       uri)
+          .c_str(),
+      nullptr);
+  fail_unless(tx != nullptr);
+  fail_if(gst_element_set_state(tx, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  GstElement *txbin = nullptr, *rxbin = nullptr;
+  LinePts answered, reoffered, rx_remote, rx_answer;
+  bool have_answer = false, have_reoffer = false;
+  gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+  GstBus *txbus = gst_element_get_bus(tx), *rxbus = gst_element_get_bus(rx.pipeline);
+  while (!have_reoffer && g_get_monotonic_time() < end) {
+    for (GstBus *bus : {txbus, rxbus})
+      if (GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+        std::string text = problem_text(m);
+        gst_message_unref(m);
+        fail("unexpected error: %s", text.c_str());
+      }
+    if (!txbin) txbin = find_element(tx, "webrtcbin");
+    if (!rxbin) rxbin = find_element(rx.pipeline, "webrtcbin");
+    GstWebRTCSDPType type;
+    LinePts now;
+    if (txbin && line_pts(txbin, "current-local-description", &type, &now)) {
+      if (type == GST_WEBRTC_SDP_TYPE_ANSWER && !have_answer) {
+        answered = now;
+        have_answer = true;
+      } else if (type == GST_WEBRTC_SDP_TYPE_OFFER) {
+        reoffered = now;
+        have_reoffer = true;
+      }
+    }
+    g_usleep(2000);
+  }
+  gst_object_unref(txbus);
+  gst_object_unref(rxbus);
+  fail_unless(have_answer, "the sender's answer was not seen");
+  fail_unless(have_reoffer, "the sender did not re-offer");
+  fail_unless(answered.red >= 0 && answered.ulpfec >= 0 && answered.rtx >= 0 &&
+                  answered.red_rtx >= 0,
+              "the answer has no RED/ULPFEC/RTX: %s", answered.str().c_str());
+  fail_unless(reoffered == answered, "the re-offer renumbered the answered m-line: %s, was %s",
+              reoffered.str().c_str(), answered.str().c_str());
+  // What the receiver applied and answered, once its answer is in: the same numbers.
+  expect_both_sizes(rx, {tx}, "the re-offer did not bring the second track");
+  GstWebRTCSDPType type;
+  fail_unless(line_pts(rxbin, "current-remote-description", &type, &rx_remote));
+  fail_unless(line_pts(rxbin, "current-local-description", &type, &rx_answer));
+  fail_unless(rx_remote == answered && rx_answer == answered, "receiver: %s and %s, was %s",
+              rx_remote.str().c_str(), rx_answer.str().c_str(), answered.str().c_str());
+  // Both tracks go on after it.
+  {
+    std::lock_guard lk(rx.lock);
+    rx.sizes.clear();
+  }
+  expect_both_sizes(rx, {tx}, "both tracks did not go on after the renegotiation");
+  // RTX goes on repairing the answered m-line's stream after the re-offer: webrtcbin had turned
+  // NACK off on every jitterbuffer when it answered the new m-line (add_answer_transceivers).
+  Dropper dropper;
+  dropper.media_pt = answered.vp8;
+  dropper.red_pt = answered.red;
+  dropper.fec_pt = answered.ulpfec;
+  GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(rxbin), "rtpbin");
+  fail_unless(rtpbin != nullptr);
+  GstPad *rx_in = gst_element_get_static_pad(rtpbin, "recv_rtp_sink_0");
+  fail_unless(rx_in != nullptr);
+  guint64 lost0, repaired0, lost, repaired;
+  int no_nack = 0;
+  jitter_stats(rx.pipeline, &lost0, &repaired0, &no_nack);
+  gulong probe = gst_pad_add_probe(
+      rx_in, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST), on_rtp_in,
+      &dropper, nullptr);
+  warnings_without_error(tx, nullptr, 3 * GST_SECOND);
+  gst_pad_remove_probe(rx_in, probe);
+  warnings_without_error(rx.pipeline, nullptr, GST_SECOND); // the last repairs
+  jitter_stats(rx.pipeline, &lost, &repaired, &no_nack);
+  gst_object_unref(rx_in);
+  gst_object_unref(rtpbin);
+  int dropped = dropper.dropped;
+  fail_unless(dropped > 10, "too few losses to tell: %d", dropped);
+  fail_unless_equals_int(no_nack, 0);
+  fail_unless(lost == lost0 && repaired - repaired0 >= guint64(dropped),
+              "%d media packets dropped: %" G_GUINT64_FORMAT " repaired by RTX, %" G_GUINT64_FORMAT
+              " lost",
+              dropped, repaired - repaired0, lost - lost0);
+  // A channel either side opens now takes its SCTP stream id from its DTLS role: the
+  // renegotiation must have left them opposite, or ids collide.
+  int txc = dtls_client(txbin), rxc = dtls_client(rxbin);
+  fail_unless(txc >= 0 && rxc >= 0 && txc != rxc, "DTLS client: sender %d, receiver %d", txc, rxc);
+  gst_object_unref(txbin);
+  gst_object_unref(rxbin);
+  stop_pipelines({tx, rx.pipeline});
+}
+GST_END_TEST;
+
+GST_START_TEST(test_reoffer_keeps_dtls_role)
+{
+  // The receiver offers a data section only; the sender answers it, then offers its video. That
+  // re-offer's first section is the data one, which webrtcbin writes a=setup:actpass, and
+  // webrtcbin answers actpass with active: both ends' DTLS `client` flags flipped (the offerer,
+  // the DTLS server, now numbered its channels as the client). rtcpeer's answer keeps the role in
+  // use; against a peer that keeps its own (aiortc, browsers), that is what keeps stream ids apart.
+  auto uri = unique_room("dtlsrole");
+  Peer rx = make_receiver(uri);
+  g_object_set(rx.rtc, "peer-id", "zzz-rx", nullptr);
+  start(rx);
+  GstElement *tx = gst_parse_launch(
+      ("videotestsrc is-live=true pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 "
+       "! rtc.video_0 appsrc name=src is-live=true format=time caps=application/octet-stream ! "
+       "rtc.data_x rtcpeer name=rtc peer-id=aaa-tx wait-for-peers=1 signaling=" +
+       uri)
+          .c_str(),
+      nullptr);
+  fail_unless(tx != nullptr);
+  GstElement *src = gst_bin_get_by_name(GST_BIN(tx), "src");
+  fail_if(gst_element_set_state(tx, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  GstElement *txbin = nullptr, *rxbin = nullptr;
+  int first_tx = -1, first_rx = -1;
+  bool reoffered = false;
+  gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+  while (!reoffered && g_get_monotonic_time() < end) {
+    warnings_without_error(tx, nullptr, 5 * GST_MSECOND);
+    if (!txbin) txbin = find_element(tx, "webrtcbin");
+    if (!rxbin) rxbin = find_element(rx.pipeline, "webrtcbin");
+    GstWebRTCSDPType type;
+    LinePts unused;
+    if (!txbin || !rxbin || !line_pts(txbin, "current-local-description", &type, &unused)) continue;
+    if (type == GST_WEBRTC_SDP_TYPE_ANSWER && first_tx < 0) {
+      first_tx = dtls_client(txbin);
+      first_rx = dtls_client(rxbin);
+    }
+    reoffered = type == GST_WEBRTC_SDP_TYPE_OFFER;
+  }
+  fail_unless(first_tx == 1 && first_rx == 0, "after the answer: sender %d, receiver %d", first_tx,
+              first_rx);
+  fail_unless(reoffered, "the sender did not offer its video");
+  // Data flows over it, and both ends keep the roles of the first exchange.
+  for (guint64 i = 0; i < 20; i++)
+    gst_app_src_push_buffer(GST_APP_SRC(src), make_message(i, size_of(i)));
+  for (guint64 i = 0; i < 20; i++) expect_message(rx.appsink, i, size_of(i));
+  fail_unless(dtls_client(txbin) == 1 && dtls_client(rxbin) == 0,
+              "after the re-offer: sender %d, receiver %d", dtls_client(txbin), dtls_client(rxbin));
+  gst_object_unref(src);
+  gst_object_unref(txbin);
+  gst_object_unref(rxbin);
+  stop_pipelines({tx});
+  stop(rx);
+}
+GST_END_TEST;
+
+namespace {
 // One of several all-to-all peers: sends on channel from_<name>, receives everyone else's.
 struct Mesh {
   std::string name;
@@ -1035,6 +1354,8 @@ static Suite *rtcpeer_suite()
   tcase_add_test(tc, test_three_all_to_all);
   tcase_add_test(tc, test_other_codecs);
   tcase_add_test(tc, test_reoffer_adds_tracks);
+  tcase_add_test(tc, test_reoffer_keeps_payload_types);
+  tcase_add_test(tc, test_reoffer_keeps_dtls_role);
   tcase_add_test(tc, test_channel_reliability_per_pad);
   tcase_add_test(tc, test_end_with_peers_when_sender_leaves);
   tcase_add_test(tc, test_unlinked_media_data_flows);
