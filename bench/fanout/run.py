@@ -18,7 +18,7 @@ queueN:src = the per-session send queues and webrtcbin's receive queues, nicesrc
 received, rtpsession-rtcp = RTCP sent, the source's thread = encoding and payloading).
 
 usage: run.py [--viewers 1,2,4,8,16] [--seconds S] [--settle S] [--threads]
-              [--systems p2p,janus,aiortc]"""
+              [--systems p2p,janus,aiortc] [--sender-props "name=value ..."]"""
 import argparse
 import json
 import os
@@ -99,10 +99,10 @@ def stop(p):
             p.wait()
 
 
-def gst_sender(signaling, room, frames, log):
+def gst_sender(signaling, room, frames, log, props=""):
     desc = (f"multifilesrc location={frames} loop=true ! rawvideoparse format=i420 width={W} "
             f"height={H} framerate={FPS}/1 ! clocksync ! rtc.video_0 rtcpeer name=rtc signaling={signaling} room={room} "
-            f"peer-id=sender video-bitrate={KBPS}")
+            f"peer-id=sender video-bitrate={KBPS} {props}")
     return subprocess.Popen(["gst-launch-1.0"] + desc.split(), stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -142,7 +142,7 @@ def measure(sender, viewer_uri, room, n, seconds, settle, work, log):
         stop(viewers)
 
 
-def run_system(system, ns, seconds, settle, threads, work):
+def run_system(system, ns, seconds, settle, threads, work, props=""):
     log = open(os.path.join(work, f"{system}.log"), "w")
     results = {}
     daemon = janus = None
@@ -170,11 +170,11 @@ def run_system(system, ns, seconds, settle, threads, work):
         for i, n in enumerate(ns):
             room = f"{system}-{i}"
             if system == "p2p":
-                sender = gst_sender(uri, room, frames, log)
+                sender = gst_sender(uri, room, frames, log, props)
                 viewer_uri = uri
             elif system == "janus":
                 room = str(5000 + i)
-                sender = gst_sender(f"janus://127.0.0.1:{port}/{room}", room, frames, log)
+                sender = gst_sender(f"janus://127.0.0.1:{port}/{room}", room, frames, log, props)
                 viewer_uri = f"janus://127.0.0.1:{port}/{room}"
             else:
                 sender = subprocess.Popen([PY, os.path.join(HERE, "aiortc_sender.py"), uri, room,
@@ -208,6 +208,8 @@ def main():
                     help="seconds after every viewer decodes before measuring")
     ap.add_argument("--threads", action="store_true", help="the sender's CPU by thread")
     ap.add_argument("--systems", default="p2p,janus,aiortc")
+    ap.add_argument("--sender-props", default="",
+                    help="more rtcpeer properties for the sender, e.g. fec-percentage=0 (A/B runs)")
     a = ap.parse_args()
     ns = [int(x) for x in a.viewers.split(",")]
     systems = a.systems.split(",")
@@ -217,7 +219,8 @@ def main():
     work = tempfile.mkdtemp(prefix="bench-fanout-")
     print(f"fan-out, {W}x{H}@{FPS} VP8 {KBPS} kbit/s, sender CPU in % of one core over {a.seconds:g} s "
           f"from {a.settle:g} s after every viewer decodes (logs in {work})")
-    res = {s: run_system(s, ns, a.seconds, a.settle, a.threads, work) for s in systems}
+    res = {s: run_system(s, ns, a.seconds, a.settle, a.threads, work, a.sender_props)
+           for s in systems}
     print("\nviewers  " + "".join(f"{s:>10s}" for s in systems))
     for n in ns:
         row = "".join(f"{res[s][n][0]:9.1f}%" if res[s][n][0] is not None else f"{'failed':>10s}"
