@@ -40,6 +40,7 @@ W, H, FPS = 640, 480, 30
 KBPS = 500
 PY = "/usr/bin/python3"
 TICK = os.sysconf("SC_CLK_TCK")
+FAST_RTCP_BELOW = 5000  # bit/s: rtcprate's clean-link rate; above it a viewer's link shows trouble
 
 
 def free_port():
@@ -136,8 +137,11 @@ def measure(sender, viewer_uri, room, n, seconds, settle, work, log):
         c0, t0, cpu0, th0 = counts(), time.monotonic(), cpu_seconds(sender.pid), thread_cpu(sender.pid)
         time.sleep(seconds)
         c1, t1, cpu1, th1 = counts(), time.monotonic(), cpu_seconds(sender.pid), thread_cpu(sender.pid)
-        fps = min(b - a for a, b in zip(c0, c1)) / (t1 - t0)
-        return 100 * (cpu1 - cpu0) / (t1 - t0), fps, by_class(th0, th1, t1 - t0)
+        fps = min(b - a for a, b in zip(c0["frames"], c1["frames"])) / (t1 - t0)
+        # Viewers reporting at the fast RTCP rate at either end of the window: their feedback is
+        # ~10x the clean rate's, and the sender's CPU with it.
+        fast = max(sum(r > FAST_RTCP_BELOW for r in c["rtcp"]) for c in (c0, c1))
+        return 100 * (cpu1 - cpu0) / (t1 - t0), fps, by_class(th0, th1, t1 - t0), fast
     finally:
         stop(viewers)
 
@@ -184,11 +188,13 @@ def run_system(system, ns, seconds, settle, threads, work, props=""):
                 time.sleep(1.0)
                 results[n] = measure(sender, viewer_uri, room, n, seconds, settle, work, log)
             except RuntimeError as e:
-                results[n] = (None, str(e), {})
+                results[n] = (None, str(e), {}, 0)
             finally:
                 stop(sender)
-            cpu, fps, per_thread = results[n]
-            shown = f"{cpu:6.1f} %  (slowest viewer {fps:4.1f} fps)" if cpu is not None else fps
+            cpu, fps, per_thread, fast = results[n]
+            shown = (f"{cpu:6.1f} %  (slowest viewer {fps:4.1f} fps"
+                     + (f"; {fast} at the fast RTCP rate" if fast else "") + ")"
+                     if cpu is not None else fps)
             print(f"  {system:7s} {n:2d} viewers: sender CPU {shown}", flush=True)
             if threads and per_thread:
                 print("      by thread: " + ", ".join(f"{k} {v:.1f}" for k, v in per_thread.items()

@@ -10,9 +10,9 @@
 namespace pointcast::rtc::rtcprate {
 
 namespace {
-constexpr int kSendOnly = 2000, kSlow = 5000, kFast = 40000; // bit/s of RTCP
-constexpr gint64 kStartUs = 5'000'000;                       // fast from the first packet on
-constexpr gint64 kCleanUs = 10'000'000;                      // fast until clean this long
+constexpr int kSendOnly = 800, kSlow = 5000, kFast = 40000; // bit/s of RTCP
+constexpr gint64 kStartUs = 5'000'000;                      // fast from the first packet on
+constexpr gint64 kCleanUs = 10'000'000;                     // fast until clean this long
 constexpr gint64 kCheckUs = 1'000'000;
 constexpr GstClockTime kSendOnlyAfter = 2 * GST_SECOND; // connected this long without media in
 constexpr guint64 kJitterNs = 10 * GST_MSECOND;
