@@ -5,7 +5,6 @@
 
 #include <memory>
 #include <mutex>
-#include <string>
 
 namespace pointcast::rtc::rtcprate {
 
@@ -140,9 +139,10 @@ void configure_session(GstElement *rtpsession)
 
 void watch_jitterbuffer(GstElement *rtpbin, GstElement *jb, guint session)
 {
-  // rtpbin names its sessions after their ids.
-  std::string name = "rtpsession" + std::to_string(session);
-  GstElement *s = gst_bin_get_by_name(GST_BIN(rtpbin), name.c_str());
+  // Not by name: rtpbin's sessions are named by a process-wide count (rtpsession3 can be
+  // session 0), and a name lookup found only the first webrtcbin's.
+  GstElement *s = nullptr;
+  g_signal_emit_by_name(rtpbin, "get-session", session, &s);
   if (!s) return;
   std::shared_ptr<Rate> rate = rate_of(s);
   gst_object_unref(s);
