@@ -187,6 +187,22 @@ def run_cluster(daemon_cmd, args, redis_server):
         redis.wait()
 
 
+# The rows every table prints: label, result key, format.
+ROWS = (("connections held", "connections_held", "%d"),
+        ("time to connect+register (s)", "connect_seconds", "%.2f"),
+        ("server RSS growth per conn (KiB)", "kb_per_connection", "%.1f"),
+        ("relay throughput (msg/s)", "throughput_msg_s", "%.0f"),
+        ("relay latency p50 (ms)", "latency_p50_ms", "%.3f"),
+        ("relay latency p99 (ms)", "latency_p99_ms", "%.3f"))
+
+
+def table(columns):
+    """A heading line and ROWS, one column per (heading, results, width)."""
+    print("  %-34s" % "" + "".join(" %*s" % (w, h) for h, _, w in columns))
+    for label, key, fmt in ROWS:
+        print("  %-34s" % label + "".join(" %*s" % (w, fmt % r[key]) for _, r, w in columns))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("daemon")
@@ -227,18 +243,9 @@ def main():
             nodes[label] = run(label, [node, node_script, "--host", "127.0.0.1", "--port", "0"] + extra,
                                "listening on", args)
 
-    def row(label, key, fmt):
-        print("  %-34s %14s %14s" % (label, fmt % ours[key], fmt % ref[key]))
-
     print("signaling benchmark: %d connections, %d sending pairs, window %d, %.0f s x %d runs (medians)" %
           (args.connections, args.pairs, args.window, args.seconds, args.reps))
-    print("  %-34s %14s %14s" % ("", "pointcast", "python ref"))
-    row("connections held", "connections_held", "%d")
-    row("time to connect+register (s)", "connect_seconds", "%.2f")
-    row("server RSS growth per conn (KiB)", "kb_per_connection", "%.1f")
-    row("relay throughput (msg/s)", "throughput_msg_s", "%.0f")
-    row("relay latency p50 (ms)", "latency_p50_ms", "%.3f")
-    row("relay latency p99 (ms)", "latency_p99_ms", "%.3f")
+    table([("pointcast", ours, 14), ("python ref", ref, 14)])
     for key in ("throughput_msg_s", "latency_p99_ms"):
         print("  %-34s %14s %14s" % (key + " runs", "/".join("%.0f" % v if v > 100 else "%.1f" % v
                                                                for v in ours[key + "_runs"]),
@@ -254,17 +261,8 @@ def main():
         "held" if held_ok else "NOT held"))
     if nodes:
         print("Node ws %s references, same load:" % node_version(node))
-        print("  %-34s %14s %14s %16s" % ("", "pointcast", "node ws", "node ws batched"))
-
-        def nrow(label, key, fmt):
-            print("  %-34s %14s %14s %16s" % (label, fmt % ours[key], fmt % nodes["node ws"][key],
-                                              fmt % nodes["node ws batched"][key]))
-        nrow("connections held", "connections_held", "%d")
-        nrow("time to connect+register (s)", "connect_seconds", "%.2f")
-        nrow("server RSS growth per conn (KiB)", "kb_per_connection", "%.1f")
-        nrow("relay throughput (msg/s)", "throughput_msg_s", "%.0f")
-        nrow("relay latency p50 (ms)", "latency_p50_ms", "%.3f")
-        nrow("relay latency p99 (ms)", "latency_p99_ms", "%.3f")
+        table([("pointcast", ours, 14), ("node ws", nodes["node ws"], 14),
+               ("node ws batched", nodes["node ws batched"], 16)])
         best_label = max(nodes, key=lambda k: nodes[k]["throughput_msg_s"])
         best = nodes[best_label]
         ntput = ours["throughput_msg_s"] / max(best["throughput_msg_s"], 1e-9)
@@ -279,16 +277,7 @@ def main():
         cluster = run_cluster(daemon_cmd, args, redis_server)
         print("cluster: two daemons on one Redis, every room split across them (%d connections)"
               % args.cluster_connections)
-        print("  %-34s %14s %14s" % ("", "one daemon", "two daemons"))
-
-        def crow(label, key, fmt):
-            print("  %-34s %14s %14s" % (label, fmt % ours[key], fmt % cluster[key]))
-        crow("connections held", "connections_held", "%d")
-        crow("time to connect+register (s)", "connect_seconds", "%.2f")
-        crow("server RSS growth per conn (KiB)", "kb_per_connection", "%.1f")
-        crow("relay throughput (msg/s)", "throughput_msg_s", "%.0f")
-        crow("relay latency p50 (ms)", "latency_p50_ms", "%.3f")
-        crow("relay latency p99 (ms)", "latency_p99_ms", "%.3f")
+        table([("one daemon", ours, 14), ("two daemons", cluster, 14)])
         ctput = cluster["throughput_msg_s"] / max(ours["throughput_msg_s"], 1e-9)
         cp99 = cluster["latency_p99_ms"] / max(ours["latency_p99_ms"], 1e-9)
         cheld = cluster["connections_held"] >= args.cluster_connections

@@ -171,6 +171,16 @@ DataSrc *ensure_data_src(GstRtcPeer *self, const std::string &label)
     auto it = p->data_srcs.find(label);
     if (it != p->data_srcs.end()) return it->second.get();
     if (p->flushing) return nullptr;
+    if (auto sink = p->data_sinks.find(label); sink != p->data_sinks.end()) {
+      // Pad names are unique: the sink pad of that name sends on this label.
+      if (!std::exchange(sink->second->warned_in, true))
+        GST_ELEMENT_WARNING(self, STREAM, DEMUX,
+                            ("A peer sends on data channel '%s'", label.c_str()),
+                            ("this element sends on '%s' (its data_%s is a sink pad); the peer's "
+                             "messages on it are dropped",
+                             label.c_str(), label.c_str()));
+      return nullptr;
+    }
     if (p->data_srcs.size() >= kMaxDataSrcs) {
       // Each label is a pad: a peer must not be able to make this element grow without end.
       if (p->refused_labels++ == 0)
@@ -240,6 +250,9 @@ static bool is_flushing(RtcPeerPrivate *p);
 static void resume_step(GstRtcPeer *self, std::shared_ptr<ChannelRef> ref);
 static void nap(RtcPeerPrivate *p, std::chrono::milliseconds d);
 static guint64 buffered_amount(GstWebRTCDataChannel *ch);
+static void keep_acking(GstRtcPeer *self, std::shared_ptr<ChannelRef> ref, bool first = true);
+static void abandon_resend(GstRtcPeer *self, ChannelState *cs, Resend *r, const std::string &why);
+static void note_sent(ChannelState *cs, guint64 bytes, GBytes *msg = nullptr, bool resent = false);
 
 /* Under acct: lets go of the kept messages the peer acknowledged (until it acknowledged at all,
  * those SCTP let go of: a peer that never does, a browser, costs no more than before). */
@@ -254,8 +267,8 @@ static void prune_kept_locked(ChannelState *cs)
   }
 }
 
-// The peer received `n` whole messages on a channel we opened.
-static void note_ack(ChannelState *cs, guint64 n)
+// The peer received `n` whole messages of those we sent on ch.
+static void note_ack(GstWebRTCDataChannel *ch, ChannelState *cs, guint64 n)
 {
   {
     std::lock_guard lk(cs->acct);
@@ -263,6 +276,12 @@ static void note_ack(ChannelState *cs, guint64 n)
     if (n > cs->acked) cs->acked = n;
     cs->ack_seen = true;
     prune_kept_locked(cs);
+  }
+  // Our own kAckProtocol channel: the peer speaks it, so it takes our acks too (from the context
+  // thread: webrtcbin may hold the channel's lock here).
+  if (cs->acks_for_peer && !cs->acks_out.exchange(true)) {
+    GstRtcPeer *self = cs->self;
+    run_async(self, [self, ref = std::make_shared<ChannelRef>(ch)] { keep_acking(self, ref); });
   }
   std::lock_guard lk(cs->self->priv->wake_lock);
   cs->self->priv->wake.notify_all();
@@ -283,33 +302,41 @@ static void send_ack(GstRtcPeer *self, GstWebRTCDataChannel *ch)
   if (!bin) return;
   cs->ack_pending = false;
   std::string text = ackproto::ack(cs->received.load());
-  gst_webrtc_data_channel_send_string_full(ch, text.c_str(), nullptr);
+  {
+    // Counted with what we send on it (buffered-amount includes it), unless the session is
+    // being removed.
+    std::lock_guard lk(cs->send_mu);
+    if (!cs->gone && gst_webrtc_data_channel_send_string_full(ch, text.c_str(), nullptr))
+      note_sent(cs, text.size());
+  }
   gst_object_unref(bin);
 }
 
 // Any thread: a whole message arrived on ch; acknowledged within kAckDelay.
 static void note_received(GstWebRTCDataChannel *ch, ChannelState *cs)
 {
-  if (!cs->acks_out) return;
+  if (!cs->acks_for_peer) return;
   cs->received++;
-  if (cs->ack_pending.exchange(true)) return;
+  if (!cs->acks_out || cs->ack_pending.exchange(true)) return;
   auto ref = std::make_shared<ChannelRef>(ch);
   GstRtcPeer *self = cs->self;
   add_timeout(self, guint(std::chrono::milliseconds(kAckDelay).count()),
               [self, ref] { send_ack(self, ref->ch); });
 }
 
-// ctx: every kAckKeepalive while the channel is open, so that the peer knows we are there even
-// while nothing arrives (its SCTP backing off through a burst of losses).
-static void keep_acking(GstRtcPeer *self, std::shared_ptr<ChannelRef> ref)
+/* ctx: every kAckKeepalive while the channel is open, so that the peer knows we are there even
+ * while nothing arrives (its SCTP backing off through a burst of losses). On a kAckProtocol
+ * channel the peer sent nothing on yet, only the first (it says we speak the protocol): the side
+ * that only sends on it, or an idle default channel, adds no traffic. */
+static void keep_acking(GstRtcPeer *self, std::shared_ptr<ChannelRef> ref, bool first)
 {
   auto *cs = channel_state(ref->ch);
   if (!cs || !cs->open || is_flushing(self->priv)) return;
   auto s = cs->session.lock();
   if (!s || s->removed) return;
-  send_ack(self, ref->ch);
+  if (first || !cs->both_ways || cs->received > 0) send_ack(self, ref->ch);
   add_timeout(self, guint(std::chrono::milliseconds(kAckKeepalive).count()),
-              [self, ref] { keep_acking(self, ref); });
+              [self, ref] { keep_acking(self, ref, false); });
 }
 
 static void push_message(GstRtcPeer *self, const std::string &label, GstBuffer *buf)
@@ -348,7 +375,7 @@ static void deliver(GstWebRTCDataChannel *ch, ChannelState *cs, GstBuffer *buf)
   note_received(ch, cs);
 }
 
-// A resume message (rtc/ackproto.h) on a channel the peer opened with kAckProtocol.
+// A resume message (rtc/ackproto.h) on a channel with acks_for_peer.
 static void on_resume(ChannelState *cs, std::string_view text)
 {
   GstRtcPeer *self = cs->self;
@@ -419,11 +446,11 @@ static void on_message_string(GstWebRTCDataChannel *ch, const gchar *str, gpoint
   std::string_view text = str ? str : "";
   if (cs->acks_in) {
     if (auto n = ackproto::parse_ack(text)) {
-      note_ack(cs, *n);
+      note_ack(ch, cs, *n);
       return;
     }
   }
-  if (cs->acks_out && ackproto::is_resume(text)) {
+  if (cs->acks_for_peer && ackproto::is_resume(text)) {
     on_resume(cs, text);
     return;
   }
@@ -610,22 +637,45 @@ void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRT
   cs->reliable = retransmits < 0 && lifetime < 0;
   gboolean ordered = TRUE;
   g_object_get(ch, "ordered", &ordered, nullptr);
-  bool acks = g_strcmp0(protocol, kAckProtocol) == 0;
+  // kAckProtocol: both sides acknowledge; kAckProtocolV1 (an older rtcpeer): the non-opener.
+  bool both = g_strcmp0(protocol, kAckProtocol) == 0;
+  bool v1 = g_strcmp0(protocol, kAckProtocolV1) == 0;
   g_free(protocol);
-  cs->acks_in = acks && !remote;
-  cs->acks_out = acks && remote;
+  cs->both_ways = both;
+  cs->acks_in = both || (v1 && !remote);
+  cs->acks_for_peer = both || (v1 && remote);
+  cs->acks_out = cs->acks_for_peer && remote;
+  // The first channel of a label is the one we send on, whoever opened it.
+  bool sends;
+  {
+    std::lock_guard lk(p->lock);
+    sends = !s->send_channels.count(label);
+    if (sends) s->send_channels[label] = ch;
+  }
   // A stream can be continued on a new connection only where the message order is the count's.
-  cs->keeps = cs->acks_in && cs->reliable && ordered;
-  if (cs->keeps || (cs->acks_out && cs->reliable && ordered)) {
+  bool stream = cs->reliable && ordered;
+  cs->keeps = sends && cs->acks_in && stream;
+  if (!cs->acks_in)
+    cs->no_keep_reason = v1 ? "the peer opened it with the older pointcast-ack, which acknowledges "
+                              "only the opener's messages"
+                            : "the peer does not acknowledge on it";
+  else if (!ordered)
+    cs->no_keep_reason = "it is unordered: acknowledgements count the messages that arrived, not "
+                         "which";
+  else if (!cs->reliable)
+    cs->no_keep_reason = "it is partially reliable: SCTP may give up its messages by design";
+  std::shared_ptr<Resend> orphan; // left for this label, but this channel cannot take it
+  if (sends || (cs->acks_for_peer && stream)) {
     auto key = std::make_pair(s->id, label);
     std::lock_guard lk(p->resend_lock);
-    if (cs->keeps) {
+    if (sends) {
       // What the peer's lost connection left on this label goes first.
       if (auto it = p->resends.find(key); it != p->resends.end()) {
-        cs->resume = it->second;
+        (cs->keeps ? cs->resume : orphan) = it->second;
         p->resends.erase(it);
       }
-    } else {
+    }
+    if (cs->acks_for_peer && stream) {
       auto &in = p->in_streams[key];
       if (!in) in = std::make_shared<InStream>();
       cs->in = in;
@@ -633,6 +683,7 @@ void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRT
   }
   g_object_set_qdata_full(G_OBJECT(ch), channel_quark(), cs,
                           [](gpointer d) { delete static_cast<ChannelState *>(d); });
+  if (orphan) abandon_resend(self, cs, orphan.get(), cs->no_keep_reason);
   g_object_set(ch, "buffered-amount-low-threshold", guint64(kLowWater), nullptr);
   g_signal_connect(ch, "on-message-data", G_CALLBACK(on_message_data), self);
   g_signal_connect(ch, "on-message-string", G_CALLBACK(on_message_string), self);
@@ -642,7 +693,6 @@ void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRT
   {
     std::lock_guard lk(p->lock);
     s->channels.push_back(GST_WEBRTC_DATA_CHANNEL(gst_object_ref(ch)));
-    if (!s->send_channels.count(label)) s->send_channels[label] = ch;
   }
   // The channel may already be open (remote-created channels arrive open).
   on_ready_state(ch, nullptr, self);
@@ -684,9 +734,12 @@ void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s, bool a
       gst_structure_set(options, "protocol", G_TYPE_STRING, kAckProtocol, nullptr);
       labels.push_back({label, options});
     }
-    // An offer needs a data section so that the answerer can open channels of its own.
+    // An offer needs a data section so that the answerer can open channels of its own (or send
+    // on this one: with kAckProtocol its messages can be sent again too).
     if (always && p->data_sinks.empty() && s->send_channels.empty())
-      labels.push_back({kDefaultChannel, nullptr});
+      labels.push_back(
+          {kDefaultChannel,
+           gst_structure_new("options", "protocol", G_TYPE_STRING, kAckProtocol, nullptr)});
   }
   for (auto &[label, options] : labels) {
     GstWebRTCDataChannel *ch = nullptr;
@@ -784,7 +837,7 @@ static guint64 buffered_amount(GstWebRTCDataChannel *ch)
 
 /* Counts `bytes` handed to the channel; msg: they complete that message, which a channel that
  * keeps holds on to until acknowledged; resent: it was the first of cs->resume (now sent). */
-static void note_sent(ChannelState *cs, guint64 bytes, GBytes *msg = nullptr, bool resent = false)
+static void note_sent(ChannelState *cs, guint64 bytes, GBytes *msg, bool resent)
 {
   std::lock_guard lk(cs->acct);
   cs->sent_bytes += bytes;
@@ -1030,13 +1083,12 @@ static void hand_on(GstRtcPeer *self, ChannelState *cs, GBytes *bytes)
   }
 }
 
-// The re-send gives up: the peer's new connection does not acknowledge (not an rtcpeer now).
-static void abandon_resume(GstRtcPeer *self, ChannelState *cs)
+// The re-send of r gives up, on the new connection's channel cs (counted with it): `why`.
+static void abandon_resend(GstRtcPeer *self, ChannelState *cs, Resend *r, const std::string &why)
 {
   guint64 n = 0;
   {
     std::lock_guard rl(self->priv->resend_lock);
-    Resend *r = cs->resume.get();
     n = r->msgs.size();
     while (!r->msgs.empty()) r->pop();
     r->abandoned = true;
@@ -1046,9 +1098,17 @@ static void abandon_resume(GstRtcPeer *self, ChannelState *cs)
                       ("%" G_GUINT64_FORMAT " data channel messages to peer '%s' were not sent "
                        "again",
                        n, cs->peer.c_str()),
-                      ("channel '%s': not acknowledged on its lost connection; its new connection "
-                       "did not acknowledge within %d s (the peer does not speak %s now)",
-                       cs->label.c_str(), int(kResumeWait.count()), kAckProtocol));
+                      ("channel '%s': not acknowledged on its lost connection; on its new "
+                       "connection %s",
+                       cs->label.c_str(), why.c_str()));
+}
+
+// The peer's new connection does not acknowledge (not an rtcpeer now).
+static void abandon_resume(GstRtcPeer *self, ChannelState *cs)
+{
+  abandon_resend(self, cs, cs->resume.get(),
+                 "the peer did not acknowledge within " + std::to_string(kResumeWait.count()) +
+                     " s (it does not speak " + kAckProtocol + " now)");
 }
 
 /* Under cs->turn: what the peer's lost connection left (cs->resume) goes before any new message:
@@ -1236,8 +1296,11 @@ struct Undelivered {
   std::string detail;
 };
 
+/* removed: the connection is gone (not at EOS): a partially reliable channel's messages that SCTP
+ * took count too unless the peer acknowledged them (the path, not the channel's policy, lost
+ * them). */
 static Undelivered count_undelivered(const std::vector<GstWebRTCDataChannel *> &channels,
-                                     bool unconfirmed_too = true)
+                                     bool unconfirmed_too = true, bool removed = false)
 {
   Undelivered u;
   for (auto *ch : channels) {
@@ -1246,6 +1309,13 @@ static Undelivered count_undelivered(const std::vector<GstWebRTCDataChannel *> &
     guint64 amount = buffered_amount(ch);
     guint64 queued = still_queued(cs, amount), dropped = cs->dropped;
     guint64 unconfirmed = unconfirmed_too ? unconfirmed_messages(cs, amount) : queued;
+    guint64 sent_n;
+    {
+      std::lock_guard lk(cs->acct);
+      sent_n = cs->sent_msgs;
+      if (removed && !cs->reliable && cs->ack_seen)
+        unconfirmed = std::max(unconfirmed, sent_n - std::min(cs->acked.load(), sent_n));
+    }
     guint64 waiting = resume_waiting(cs), carried = 0;
     bool handed;
     {
@@ -1267,10 +1337,14 @@ static Undelivered count_undelivered(const std::vector<GstWebRTCDataChannel *> &
     if (u.detail.size() < 2000)
       u.detail += "peer '" + cs->peer + "', channel '" + cs->label +
           "': " + std::to_string(queued) + " still queued, " +
-          std::to_string(unconfirmed - queued) + " more sent but not confirmed, " +
+          std::to_string(unconfirmed - queued) + " more sent but not confirmed" +
+          (removed ? " (of " + std::to_string(sent_n) + " sent on it)" : "") + ", " +
           std::to_string(dropped) + " given up while sending" +
           (waiting ? ", " + std::to_string(waiting) + " not sent again from a lost connection"
                    : "") +
+          (removed && cs->no_keep_reason && unconfirmed + dropped
+               ? std::string(", not sent again: ") + cs->no_keep_reason
+               : "") +
           "; ";
   }
   return u;
@@ -1590,7 +1664,7 @@ void warn_unconfirmed(GstRtcPeer *self, const std::string &peer,
     // A closed channel's stream reset completed, after the peer got everything sent before.
     if (st != GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED && channel_state(ch)) sent_on.push_back(ch);
   }
-  auto u = count_undelivered(sent_on);
+  auto u = count_undelivered(sent_on, true, true);
   std::string again = u.resent ? "; " + std::to_string(u.resent) +
           " more, not acknowledged, go again on the peer's new connection"
                                : "";
@@ -1628,9 +1702,10 @@ void hand_over_channels(GstRtcPeer *self, const std::string &peer,
     std::shared_ptr<Resend> carry;
     if (r && !cs->resume_sent) {
       carry = cs->resume; // none of it went out on this channel: on to the next as it is
-    } else if (cs->ack_seen) {
+    } else if (cs->ack_seen && (r || cs->sent_msgs)) {
       // The peer speaks the protocol: what it did not acknowledge, then what this channel did
-      // not get to send again yet, from the stream index of the first.
+      // not get to send again yet, from the stream index of the first. (A channel that sent
+      // nothing, e.g. an offer's default channel, leaves nothing: the next starts from 0 too.)
       carry = std::make_shared<Resend>();
       carry->from = cs->stream_base + (cs->kept.empty() ? cs->sent_msgs : cs->kept_from);
       for (auto *b : cs->kept) carry->push(g_bytes_ref(b));

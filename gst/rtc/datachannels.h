@@ -43,11 +43,16 @@ constexpr auto kLiveStallLimit = 150s;
  * only once the peer acknowledged it cumulatively, and takes no more than this, so all but the
  * last kSctpSendBuffer bytes it took have arrived. */
 constexpr guint64 kSctpSendBuffer = 1 << 20;
-/* Channels we open carry this sub-protocol: a receiving rtcpeer then acknowledges every whole
- * message it received, {"pointcast":"ack","received":N} on the same channel, within kAckDelay of
- * a message and every kAckKeepalive while the channel is open. Other peers ignore the protocol
- * and send nothing. */
-constexpr const char *kAckProtocol = "pointcast-ack";
+/* Channels we open carry this sub-protocol: each side that is an rtcpeer then acknowledges every
+ * whole message it received from the other, {"pointcast":"ack","received":N} on the same channel,
+ * within kAckDelay of a message and every kAckKeepalive while the channel is open (the opener
+ * once the other side's first acknowledgement showed that it speaks the protocol); so either side
+ * may send on it and have its messages sent again on a new connection. Other peers ignore the
+ * protocol and are sent nothing but data. */
+constexpr const char *kAckProtocol = "pointcast-ack2";
+/* What rtcpeers before kAckProtocol opened (and still take from a peer): only the opener's
+ * messages are acknowledged, and only the opener sends resume messages. */
+constexpr const char *kAckProtocolV1 = "pointcast-ack";
 constexpr auto kAckDelay = 50ms;
 constexpr auto kAckKeepalive = 1s;
 /* Re-sending (rtc/ackproto.h): our ordered reliable pointcast-ack channels keep every message
@@ -137,16 +142,24 @@ struct ChannelState {
   std::deque<guint64> ends; // end offset of each message not yet known to have arrived
   guint64 known = 0;        // messages known to have arrived (acknowledged, or let go by SCTP)
   bool reliable = true;     // no max-retransmits / max-packet-lifetime (set up once)
-  // Acknowledgements (kAckProtocol). acks_in: we opened the channel, the peer's acks arrive on it
-  // (ack_seen once one did); acks_out: the peer opened it, we acknowledge what arrives.
-  bool acks_in = false, acks_out = false;
+  /* Acknowledgements (set up once). acks_in: the peer's acks of what we send arrive on it
+   * (ack_seen once one did): we opened it (either protocol), or the peer did with kAckProtocol.
+   * acks_for_peer: we acknowledge what the peer sends and take its resume messages: the peer
+   * opened it (either protocol), or we did with kAckProtocol. acks_out: we send acks now (on our
+   * own channel only once ack_seen: a browser would take them as data). */
+  bool acks_in = false, acks_for_peer = false;
+  bool both_ways = false; // kAckProtocol (not an older rtcpeer's kAckProtocolV1)
+  std::atomic<bool> acks_out{false};
   std::atomic<bool> ack_seen{false};
   std::atomic<guint64> acked{0};    // messages the peer says it received
-  std::atomic<guint64> received{0}; // acks_out: whole messages received
+  std::atomic<guint64> received{0}; // acks_for_peer: whole messages received
   std::atomic<bool> ack_pending{false};
 
-  // Re-sending (kKeepLimit). keeps: acks_in, ordered and reliable (set up once).
+  // Re-sending (kKeepLimit). keeps: our send channel for the label, acks_in, ordered and reliable
+  // (set up once).
   bool keeps = false;
+  // Why the channel does not keep (for the warning counting what a lost connection left on it).
+  const char *no_keep_reason = nullptr;
   // Under acct: the messages sent not yet acknowledged (until the peer acknowledges at all:
   // not yet let go by SCTP), kept_from the channel index of the first.
   std::deque<GBytes *> kept;
@@ -166,7 +179,7 @@ struct ChannelState {
   guint64 stream_base = 0;
   std::atomic<gint64> open_us{0};    // monotonic time it opened
   std::atomic<bool> resuming{false}; // a context-thread re-send step is scheduled
-  // Receiving (acks_out, ordered and reliable): the stream it continues, and where it is in it
+  // Receiving (acks_for_peer, ordered and reliable): the stream it continues, and where it is in it
   // (the SCTP receive thread only, under in->mu).
   std::shared_ptr<InStream> in;
   ackproto::Cursor cursor;
@@ -188,8 +201,9 @@ GstStructure *channel_options(GstPad *pad);
 // A data_%s sink pad (its element private).
 struct DataSink {
   std::string label;
-  GstPad *pad = nullptr; // not a reference: the pad owns this
-  bool eos = false;      // under priv->lock
+  GstPad *pad = nullptr;  // not a reference: the pad owns this
+  bool eos = false;       // under priv->lock
+  bool warned_in = false; // under priv->lock: a peer sent on this label (no src pad of that name)
 };
 
 // A data_%s src pad.

@@ -235,14 +235,20 @@ void report_selected_pair(GstRtcPeer *self, const std::shared_ptr<Session> &s)
     };
     std::string lt = str(local->type), rt = str(remote->type), proto = str(local->proto);
     std::string la = where(local), ra = where(remote);
-    GST_INFO_OBJECT(self, "peer '%s' connected over %s %s %s -> %s %s", s->id.c_str(),
-                    proto.c_str(), lt.c_str(), la.c_str(), rt.c_str(), ra.c_str());
-    GstStructure *m =
-        gst_structure_new("rtcpeer-ice-pair", "peer-id", G_TYPE_STRING, s->id.c_str(), "local-type",
-                          G_TYPE_STRING, lt.c_str(), "local-address", G_TYPE_STRING, la.c_str(),
-                          "remote-type", G_TYPE_STRING, rt.c_str(), "remote-address", G_TYPE_STRING,
-                          ra.c_str(), "protocol", G_TYPE_STRING, proto.c_str(), nullptr);
-    gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), m));
+    std::string key = proto + " " + lt + " " + la + " " + rt + " " + ra;
+    if (key != s->watch->reported_pair) { // posted once per pair: on connecting, then on changes
+      bool again = !s->watch->reported_pair.empty();
+      s->watch->reported_pair = key;
+      GST_INFO_OBJECT(self, "peer '%s' %s over %s %s %s -> %s %s", s->id.c_str(),
+                      again ? "now connected" : "connected", proto.c_str(), lt.c_str(), la.c_str(),
+                      rt.c_str(), ra.c_str());
+      GstStructure *m = gst_structure_new(
+          "rtcpeer-ice-pair", "peer-id", G_TYPE_STRING, s->id.c_str(), "local-type", G_TYPE_STRING,
+          lt.c_str(), "local-address", G_TYPE_STRING, la.c_str(), "remote-type", G_TYPE_STRING,
+          rt.c_str(), "remote-address", G_TYPE_STRING, ra.c_str(), "protocol", G_TYPE_STRING,
+          proto.c_str(), nullptr);
+      gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), m));
+    }
   } else {
     GST_INFO_OBJECT(self, "peer '%s' connected; libnice names no selected pair", s->id.c_str());
   }

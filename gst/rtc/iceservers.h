@@ -22,10 +22,11 @@ void apply_ice_servers(GstRtcPeer *self, GstElement *webrtc, const std::string &
 // Once per session, when its gathering is complete: a warning per TURN server if no relay
 // candidate came, with the server's own answer (asked on a thread of its own).
 void warn_if_no_relay(GstRtcPeer *self, const std::shared_ptr<Session> &s);
-// Once connected: the candidate pair that carries the session, from webrtcbin's stats, as an
-// INFO line and the element message `rtcpeer-ice-pair` (peer-id, local-type, local-address,
-// remote-type, remote-address, protocol; types host, srflx, prflx, relay): is it direct,
-// through a NAT's mapping, or relayed?
+// Once connected, and again whenever libnice selects another pair (rtc/pathwatch.cpp): the
+// candidate pair that carries the session, from libnice, as an INFO line and the element message
+// `rtcpeer-ice-pair` (peer-id, local-type, local-address, remote-type, remote-address, protocol;
+// types host, srflx, prflx, relay): is it direct, through a NAT's mapping, or relayed? A pair
+// already posted for the session is not posted again.
 void report_selected_pair(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 
 } // namespace pointcast::rtc

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "rtc/pathwatch.h"
 
+#include "rtc/iceservers.h"
 #include "rtc/rtcpeerpriv.h"
 #include "rtc/session.h"
 
@@ -67,12 +68,29 @@ static void on_deep_element_added(GstBin *, GstBin *, GstElement *element, gpoin
   gst_object_unref(pad);
 }
 
-// libnice's new-selected-pair (its thread): which local candidate the connection uses now.
+namespace {
+struct PairWatch {
+  GstRtcPeer *self;
+  std::weak_ptr<Session> session;
+  std::shared_ptr<PathWatch> watch;
+};
+} // namespace
+
+/* libnice's new-selected-pair (its thread): which local candidate the connection uses now. A pair
+ * selected after the connection is up (a better pair's check succeeding later) is posted as
+ * rtcpeer-ice-pair again; report_selected_pair posts only changes. */
 static void on_selected_pair(GObject *, guint, guint, gchar *local, gchar *, gpointer d)
 {
-  auto &w = **static_cast<std::shared_ptr<PathWatch> *>(d);
-  std::lock_guard lk(w.lock);
-  w.selected_local = local ? local : "";
+  auto *pw = static_cast<PairWatch *>(d);
+  {
+    std::lock_guard lk(pw->watch->lock);
+    pw->watch->selected_local = local ? local : "";
+  }
+  GstRtcPeer *self = pw->self;
+  run_async(self, [self, weak = pw->session] {
+    auto s = weak.lock();
+    if (s && s->connected && !s->removed) report_selected_pair(self, s);
+  });
 }
 
 /* libnice's `keepalive-conncheck` (settable after the agent is made: read at each keepalive) is
@@ -91,12 +109,10 @@ void watch_path(GstRtcPeer *self, const std::shared_ptr<Session> &s)
     g_object_get(ice, "agent", &agent, nullptr);
   if (agent && g_signal_lookup("new-selected-pair", G_OBJECT_TYPE(agent)))
     g_signal_connect_data(
-        agent, "new-selected-pair", G_CALLBACK(on_selected_pair),
-        new std::shared_ptr<PathWatch>(s->watch), [](gpointer d, GClosure *) { free_watch_ref(d); },
-        GConnectFlags(0));
+        agent, "new-selected-pair", G_CALLBACK(on_selected_pair), new PairWatch{self, s, s->watch},
+        [](gpointer d, GClosure *) { delete static_cast<PairWatch *>(d); }, GConnectFlags(0));
   if (agent) g_object_unref(agent);
   if (ice) g_object_unref(ice);
-  (void)self;
 }
 
 /* Something to lose: an open channel or a track. After its channels closed at the end of stream
@@ -299,9 +315,18 @@ void check_rejoined(GstRtcPeer *self, const std::shared_ptr<Session> &s)
       auto s = weak.lock();
       if (!s || s->removed) return;
       s->rejoin_timer = 0;
-      if (!s->verifying || s->watch->last_in_us > since) return;
-      s->verifying = false;
-      lose_path(self, s, "the peer registered again and did not answer on this connection");
+      if (s->watch->last_in_us > since) return; // heard from: alive
+      if (s->verifying) {
+        s->verifying = false;
+        lose_path(self, s, "the peer registered again and did not answer on this connection");
+        return;
+      }
+      // It answered with this connection's identity, yet what we sent on it since has drawn
+      // nothing: both ends are alive but the path between them is not (a NAT that rebooted
+      // forgot its mappings, and the signaling connection through it was cut as well).
+      if (s->watch->armed_us && g_get_monotonic_time() - s->watch->armed_us > kSilenceUs &&
+          carries_anything(self, s))
+        lose_path(self, s, "the peer registered again and nothing came back on this connection");
     });
   });
 }

@@ -29,6 +29,8 @@ struct PathWatch {
   // Under lock, from libnice's thread: the foundation of the selected pair's local candidate.
   std::mutex lock;
   std::string selected_local;
+  // Context thread: the pair last posted as rtcpeer-ice-pair (rtc/iceservers.h), "" before.
+  std::string reported_pair;
 };
 
 // At session creation: probes on its ICE transport.
@@ -45,7 +47,8 @@ bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *
  * offer (as a newcomer it answers). Heard from on the connection within 0.3 s: the same one.
  * Else we offer on it: an answer with the old identity is the same connection, one with a new
  * identity (or none in 5 s while still silent) means the peer restarted, and the session is
- * rebuilt as for a lost path. An answerer waits for the remote's offer (a new identity: a new
+ * rebuilt as for a lost path; so is one answered with the old identity whose sends still draw
+ * nothing 5 s after the registration (a rebooted NAT: new mappings). An answerer waits for the remote's offer (a new identity: a new
  * connection, session.cpp's Recreate). */
 void check_rejoined(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 

@@ -51,9 +51,10 @@ static void send_local_description(GstRtcPeer *self, const std::shared_ptr<Sessi
   // Non-trickle peers (aiortc) need every candidate inside the SDP.
   s->waiting_type = type;
   s->waiting_sdp = sdp_text;
-  GstWebRTCICEGatheringState gs;
-  g_object_get(s->webrtc, "ice-gathering-state", &gs, nullptr);
-  if (gs == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) {
+  /* Not webrtcbin's ice-gathering-state: it can read complete while the candidates it announced
+   * still wait in the context queue behind us (the offer to aiortc went out without any, 1 run in
+   * 7 under load). */
+  if (s->gathered) {
     finish_gathering(self, s);
     return;
   }
@@ -164,12 +165,15 @@ static void on_gathering_state(GstElement *webrtc, GParamSpec *, gpointer user_d
   auto *h = static_cast<SessionHandle *>(user_data);
   GstWebRTCICEGatheringState gs;
   g_object_get(webrtc, "ice-gathering-state", &gs, nullptr);
-  if (gs != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) return;
   GstRtcPeer *self = h->self;
   std::weak_ptr<Session> weak = h->session;
-  run_async(self, [self, weak] {
+  bool complete = gs == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE;
+  // Queued after the candidates webrtcbin emitted before this notification (its one task queue).
+  run_async(self, [self, weak, complete] {
     auto s = weak.lock();
     if (!s) return;
+    s->gathered = complete;
+    if (!complete) return;
     warn_if_no_relay(self, s);
     finish_gathering(self, s);
   });

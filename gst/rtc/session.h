@@ -43,6 +43,9 @@ struct Session {
   std::string data_label;   // non-empty: the label the channels this peer opens come out as
   std::string waiting_type; // ctx: non-trickle, local description waiting for gathering to finish
   std::string waiting_sdp;
+  /* ctx: webrtcbin's gathering is complete as the context thread has seen it, i.e. after the
+   * candidates webrtcbin announced before (its property can be ahead of them). */
+  bool gathered = false;
   guint gather_timer = 0, left_timer = 0; // ctx
   // ctx: warn_if_no_relay has looked at this session's candidates.
   bool turn_checked = false;

@@ -14,8 +14,15 @@ import { Negotiator, directionOf, isPolite, mediaOf } from './negotiation.js';
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const token = params.get('token') || '';
-// ?stun=stun:HOST:PORT (repeatable): STUN servers, for a page behind a NAT.
-const iceServers = params.getAll('stun').map((urls) => ({ urls }));
+// ?stun=stun:HOST:PORT (repeatable): STUN servers, for a page behind a NAT. ?turn=turn:HOST:PORT
+// or turns:... (repeatable, browser form, e.g. ?transport=tcp percent-encoded) with turn-username
+// and turn-credential: TURN servers, for a page behind a NAT that only a relay gets through.
+const iceServers = [
+  ...params.getAll('stun').map((urls) => ({ urls })),
+  ...params.getAll('turn').map((urls) => ({
+    urls, username: params.get('turn-username') || '', credential: params.get('turn-credential') || '',
+  })),
+];
 
 // Names shown for the pipelines every pointcast install has; others are listed by file name.
 // The first file of each entry that exists is used (ball-viewer sends the ball's position with

@@ -160,8 +160,12 @@ std::string apply_nat_settings(NatParams &p, const std::string &text)
           lo >= 1 && lo <= hi && hi <= 65535;
       n.port_min = uint16_t(lo);
       n.port_max = uint16_t(hi);
+    } else if (key == "udp") {
+      ok = val == "pass" || val == "block";
+      n.block_udp = val == "block";
     } else
-      return "unknown NAT setting '" + key + "' (type, ip, filter, timeout, tcp-timeout, ports)";
+      return "unknown NAT setting '" + key +
+          "' (type, ip, filter, timeout, tcp-timeout, ports, udp)";
     if (!ok) return "bad value for " + key + ": '" + val + "'";
   }
   if (n.public_ip == 0) return "the NAT needs its public address: ip=A.B.C.D";
@@ -172,13 +176,13 @@ std::string apply_nat_settings(NatParams &p, const std::string &text)
 std::string describe_nat(const NatParams &p)
 {
   static const char *filters[] = {"none", "address", "port"};
-  char buf[200];
+  char buf[220];
   std::snprintf(buf, sizeof buf,
                 "{\"type\":\"%s\",\"ip\":\"%s\",\"filter\":\"%s\",\"timeout\":%g,"
-                "\"tcp_timeout\":%g,\"ports\":\"%u-%u\"}",
+                "\"tcp_timeout\":%g,\"ports\":\"%u-%u\",\"udp\":\"%s\"}",
                 p.mapping == NatMapping::EndpointIndependent ? "cone" : "symmetric",
                 ip_str(p.public_ip).c_str(), filters[int(p.filter)], p.udp_timeout_s,
-                p.tcp_timeout_s, p.port_min, p.port_max);
+                p.tcp_timeout_s, p.port_min, p.port_max, p.block_udp ? "block" : "pass");
   return buf;
 }
 
@@ -211,6 +215,15 @@ size_t Nat::live_mappings(int64_t now_ns)
   return by_private_.size();
 }
 
+size_t Nat::flush()
+{
+  size_t n = by_private_.size();
+  by_private_.clear();
+  by_public_.clear();
+  stats.flushed += n;
+  return n;
+}
+
 bool Nat::allocate(uint8_t proto, uint16_t *port)
 {
   unsigned span = unsigned(params.port_max) - params.port_min + 1;
@@ -237,6 +250,10 @@ bool Nat::outbound(uint8_t *pkt, size_t len, int64_t now_ns)
   View v;
   if (!parse(pkt, len, &v)) {
     stats.unsupported++;
+    return false;
+  }
+  if (v.proto == kUdp && params.block_udp) {
+    stats.blocked++;
     return false;
   }
   if (v.dst == params.public_ip) { // hairpinning is not offered
@@ -278,6 +295,10 @@ bool Nat::inbound(uint8_t *pkt, size_t len, int64_t now_ns)
     stats.unsupported++;
     return false;
   }
+  if (v.proto == kUdp && params.block_udp) {
+    stats.blocked++;
+    return false;
+  }
   auto pub = by_public_.find({v.proto, v.dport});
   auto it = pub == by_public_.end() ? by_private_.end() : by_private_.find(pub->second);
   int64_t limit = timeout_ns(v.proto);
@@ -314,7 +335,8 @@ std::string Nat::json(int64_t now_ns)
     << ",\"in\":" << s.in << ",\"mappings\":" << s.mappings << ",\"expired\":" << s.expired
     << ",\"filtered\":" << s.filtered << ",\"no_mapping\":" << s.no_mapping
     << ",\"hairpin\":" << s.hairpin << ",\"unsupported\":" << s.unsupported
-    << ",\"ports_exhausted\":" << s.ports_exhausted << "},\"mappings\":[";
+    << ",\"ports_exhausted\":" << s.ports_exhausted << ",\"blocked\":" << s.blocked
+    << ",\"flushed\":" << s.flushed << "},\"mappings\":[";
   bool first = true;
   for (auto &[key, m] : by_private_) {
     o << (first ? "" : ",") << "{\"proto\":\"" << (m.proto == kTcp ? "tcp" : "udp")

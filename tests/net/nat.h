@@ -9,6 +9,7 @@
 // A mapping and each of its permissions live `timeout` seconds after the last outbound packet
 // (inbound packets do not refresh them). No hairpinning: a packet from the private side to the
 // public address is dropped. Anything else (ICMP, IPv6, fragments) is dropped and counted.
+// udp=block drops all UDP both ways, as a corporate firewall that lets only TCP out does.
 #pragma once
 
 #include <cstdint>
@@ -30,9 +31,11 @@ struct NatParams {
   double udp_timeout_s = 120;  // RFC 4787 REQ-5: at least 2 min
   double tcp_timeout_s = 7440; // RFC 5382 REQ-5: at least 2 h 4 min
   uint16_t port_min = 1024, port_max = 65535;
+  bool block_udp = false;
 };
 
-// "type=cone|symmetric ip=A.B.C.D filter=none|address|port timeout=S tcp-timeout=S ports=LO-HI".
+// "type=cone|symmetric ip=A.B.C.D filter=none|address|port timeout=S tcp-timeout=S ports=LO-HI
+// udp=pass|block".
 // Returns "" or the reason the text is invalid.
 std::string apply_nat_settings(NatParams &p, const std::string &text);
 std::string describe_nat(const NatParams &p);
@@ -46,6 +49,8 @@ struct NatStats {
   uint64_t hairpin = 0;     // outbound to our own public address
   uint64_t unsupported = 0; // not IPv4 UDP/TCP, fragments, truncated, not to our address
   uint64_t ports_exhausted = 0;
+  uint64_t blocked = 0; // UDP dropped by udp=block, either way
+  uint64_t flushed = 0; // mappings forgotten by flush()
 };
 
 class Nat {
@@ -59,6 +64,9 @@ public:
   // {"params":..., "stats":..., "mappings":[{proto, private, public, remotes:[...]}]}
   std::string json(int64_t now_ns);
   size_t live_mappings(int64_t now_ns);
+  // Forgets every mapping, as a rebooted NAT: later packets get new public ports. Returns how
+  // many there were (counted in stats.flushed).
+  size_t flush();
 
 private:
   struct Mapping {

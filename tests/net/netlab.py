@@ -410,19 +410,21 @@ class Lab:
         r = self.router(f"{ns}:pcn0", f"{pub}:{dev}", both=both, nat=settings)
         return Net(ns=ns, addr=private, public=public, router=r)
 
-    def nat_pair(self, nat_a="cone", nat_b="cone", turn=True, both=""):
+    def nat_pair(self, nat_a="cone", nat_b="cone", turn=True, both="", listen=("udp", "tcp")):
         """a (192.168.1.10) and b (192.168.1.20), each behind a NAT of its own (NAT_A, NAT_B:
-        cone or symmetric; public 198.51.100.11 and 203.0.113.22), and the public namespace t
-        (192.0.2.1) with coturn (STUN and TURN on udp/3478; TURN=False: none) that the signaling
-        daemon also uses. The private addresses are routed nowhere beyond the NAT, so a and b
-        reach each other only through the NATs' mappings (or the relay)."""
+        cone or symmetric, optionally with more settings, e.g. "cone udp=block"; public
+        198.51.100.11 and 203.0.113.22), and the public namespace t (192.0.2.1) with coturn
+        (STUN and TURN on udp and tcp/3478, LISTEN as for turn_only; TURN=False: none) that the
+        signaling daemon also uses. The private addresses are routed nowhere beyond the NAT, so
+        a and b reach each other only through the NATs' mappings (or the relay)."""
         t = self.public()
         side_a = self.nat_side(t, "a", nat_a, "192.168.1.10", "198.51.100.11", both=both)
         side_b = self.nat_side(t, "b", nat_b, "192.168.1.20", "203.0.113.22", both=both)
         net = Net(a=side_a.ns, b=side_b.ns, t=t, addr_a=side_a.addr, addr_b=side_b.addr,
                   public_a=side_a.public, public_b=side_b.public, nat_a=side_a.router,
                   nat_b=side_b.router, turn_a=PUBLIC_SERVER, turn_b=PUBLIC_SERVER, router=None)
-        net.turn = self.turnserver(t, [PUBLIC_SERVER]) if turn else None
+        net.turn = self.turnserver(t, [PUBLIC_SERVER], listen) if turn else None
+        net.turn_cert = os.path.join(self.workdir, "turn.crt") if turn and "tls" in listen else None
         net.stun = f"stun://{PUBLIC_SERVER}:{TURN_PORT}"
         return net
 
@@ -620,10 +622,10 @@ def main(argv):
     for flag in ("--both", "--a2b", "--b2a"):
         up.add_argument(flag, default="", help="router settings (direct), e.g. 'loss=2%% delay=25'")
     up.add_argument("--listen", default="udp,tcp",
-                    help="turn: the client transports coturn listens on (udp,tcp,tls)")
+                    help="turn, nat: the client transports coturn listens on (udp,tcp,tls)")
     for flag in ("--nat-a", "--nat-b"):
         up.add_argument(flag, default="cone", help="nat: cone, symmetric or pcnet-router --nat "
-                        "settings such as 'type=cone filter=address'")
+                        "settings such as 'type=cone filter=address' or 'cone udp=block'")
     ctl = sub.add_parser("ctl", help="send one command to a running pcnet-router")
     ctl.add_argument("socket")
     ctl.add_argument("command", nargs="+", help="set a2b|b2a|both SETTINGS | get | stats")
@@ -634,14 +636,16 @@ def main(argv):
     require_root(need_turn=args.topology in ("turn", "nat"))
     with Lab() as lab:
         if args.topology == "nat":
-            net = lab.nat_pair(args.nat_a, args.nat_b)
+            net = lab.nat_pair(args.nat_a, args.nat_b, listen=tuple(args.listen.split(",")))
             for side in ("a", "b"):
                 ns, addr = getattr(net, side), getattr(net, "addr_" + side)
                 router = getattr(net, "nat_" + side)
                 print(f"{side}: ip netns exec {ns} ...   ({addr} behind "
-                      f"{getattr(net, 'public_' + side)}; NAT: {sys.argv[0]} ctl {router.control} nat)")
+                      f"{getattr(net, 'public_' + side)}; NAT: {sys.argv[0]} ctl {router.control} "
+                      "nat [flush])")
             print(f"t: ip netns exec {net.t} ...   (public side: coturn at {PUBLIC_SERVER})")
-            print(f"rtcpeer: stun-server={net.stun} turn-server={turn_uri(PUBLIC_SERVER)}")
+            print(f"rtcpeer: stun-server={net.stun} turn-server={turn_uri(PUBLIC_SERVER)}"
+                  + (f" (turns: turn-tls-ca={net.turn_cert})" if net.turn_cert else ""))
         elif args.topology == "direct":
             net = lab.direct(both=args.both, a2b=args.a2b, b2a=args.b2a)
             print(f"a: ip netns exec {net.a} ...   ({net.addr_a})")

@@ -4,14 +4,16 @@
 //
 //   pcnet-router --a NETNS:DEV --b NETNS:DEV [--a2b "SETTINGS"] [--b2a "SETTINGS"]
 //                [--both "SETTINGS"] [--schedule FILE] [--control SOCKET] [--seed N] [--realtime]
-//                [--nat "type=cone|symmetric ip=PUBLIC [filter=none|address|port] [timeout=S]"]
+//                [--nat "type=cone|symmetric ip=PUBLIC [filter=none|address|port] [timeout=S]
+//                        [udp=block]"]
 //
 // SETTINGS: loss=0.02 ge=P:R[:LOSS_BAD[:LOSS_GOOD]] delay=MS jitter=MS reorder=0|1
 //           rate=KBIT|300k|1M queue=BYTES queue-ms=MS down=0|1 clear
 // Schedule file: one change per line, "SECONDS a2b|b2a|both SETTINGS" (seconds from start,
 // '#' comments). Control socket (UNIX stream, one command per connection, one reply line):
 // "set a2b|b2a|both SETTINGS" -> "ok" or "error: ...", "get" and "stats" -> JSON.
-// "nat" -> JSON (settings, counters, live mappings). With --nat, side a is the private side of a
+// "nat" -> JSON (settings, counters, live mappings); "nat flush" forgets every mapping (a NAT
+// rebooted or its table flushed) -> "ok N". With --nat, side a is the private side of a
 // NAT (nat.h) and side b the public one; the impairments apply to the translated packets.
 // NETNS "-" means the router's own namespace. The TUN devices must exist (ip tuntap add).
 #include <fcntl.h>
@@ -157,7 +159,14 @@ public:
     if (cmd == "stats")
       return "{\"a2b\":" + stats_json(dirs_[0]) + ",\"b2a\":" + stats_json(dirs_[1]) +
           (nat.params.enabled ? ",\"nat\":" + nat.json(now_ns()) : "") + "}";
-    if (cmd == "nat") return nat.params.enabled ? nat.json(now_ns()) : "{}";
+    if (cmd == "nat") {
+      std::string sub;
+      in >> sub;
+      if (!nat.params.enabled) return sub.empty() ? "{}" : "error: no --nat";
+      if (sub == "flush") return "ok " + std::to_string(nat.flush());
+      if (!sub.empty()) return "error: unknown nat command '" + sub + "' (flush)";
+      return nat.json(now_ns());
+    }
     if (cmd == "get")
       return "{\"a2b\":" + pcnet::describe(dirs_[0].params) +
           ",\"b2a\":" + pcnet::describe(dirs_[1].params) + "}";
@@ -318,7 +327,7 @@ int main(int argc, char **argv)
       std::puts("usage: pcnet-router --a NETNS:DEV --b NETNS:DEV [--a2b|--b2a|--both SETTINGS]... "
                 "[--schedule FILE] [--control SOCKET] [--seed N] [--realtime] "
                 "[--nat \"type=cone|symmetric ip=PUBLIC [filter=none|address|port] "
-                "[timeout=S] [tcp-timeout=S] [ports=LO-HI]\"]");
+                "[timeout=S] [tcp-timeout=S] [ports=LO-HI] [udp=pass|block]\"]");
       return 0;
     } else
       die("unknown argument " + arg);

@@ -16,6 +16,8 @@ private namespace (192.168.1.10) behind the NAT, servers on the public side (192
              private addresses are routed nowhere on the public side
   tcp        TCP through the NAT (the signaling connections use it): the server sees the
              public address, data flows both ways; a connection from outside is not let in
+  udp_block  udp=block: UDP dropped both ways (and counted), TCP still translated
+  flush      `nat flush` on the control socket: the old mapping answers nothing, a new one is made
 
 Usage: test_nat.py [CASE ...]   (default: all)
 """
@@ -187,8 +189,47 @@ def case_tcp(lab):
     check(side.router.stats()["nat"]["stats"]["filtered"] >= 1, "the NAT filtered its SYN")
 
 
+def case_udp_block(lab):
+    # A corporate network letting TCP out only: no UDP leaves, TCP is translated as before.
+    b = Bench(lab, "cone udp=block", DESTS[:1])
+    check(b.send(DESTS[0]) is None, "a UDP packet to a public server does not arrive")
+    b.servers[DESTS[0]].sendto(b"r", (PUBLIC, 40000))
+    check(recv(b.client) is None, "nor does one from outside")
+    with netlab.InNetns(b.pub):
+        srv = socket.socket()
+    srv.bind((SERVERS[0], 7000))
+    srv.listen()
+    srv.settimeout(3)
+    with netlab.InNetns(b.side.ns):
+        cli = socket.socket()
+    cli.settimeout(3)
+    cli.connect((SERVERS[0], 7000))
+    conn, peer = srv.accept()
+    conn.sendall(b"pong")
+    check(peer[0] == PUBLIC and cli.recv(10) == b"pong", f"TCP gets through, from {peer[0]}")
+    st = b.nat()
+    protos = {m["proto"] for m in st["mappings"]}
+    check(st["stats"]["blocked"] == 2 and protos == {"tcp"} and st["params"]["udp"] == "block",
+          f"2 UDP packets counted as blocked, only a TCP mapping: {st['stats']}, {protos}")
+
+
+def case_flush(lab):
+    # `nat flush` (a rebooted router): the old mapping answers nothing, the next packet maps anew.
+    b = Bench(lab, "cone", DESTS[:1])
+    old = b.send(DESTS[0])
+    reply = b.side.router.command("nat flush")
+    check(reply == "ok 1", f"one mapping forgotten: {reply}")
+    check(not b.reply(DESTS[0], old), f"a reply to the old mapping {old[1]} is dropped")
+    new = b.send(DESTS[0])
+    st = b.nat()["stats"]
+    check(new and new[0] == PUBLIC and st["flushed"] == 1 and st["mappings"] == 2
+          and st["no_mapping"] == 1, f"the next packet gets a new mapping ({new}): {st}")
+    check(b.reply(DESTS[0], new), "and its reply gets in")
+
+
 def main():
-    names = sys.argv[1:] or ["cone", "cone_address", "symmetric", "timeout", "hairpin", "tcp"]
+    names = sys.argv[1:] or ["cone", "cone_address", "symmetric", "timeout", "hairpin", "tcp",
+                             "udp_block", "flush"]
     return netlab.run_cases(globals(), names)
 
 

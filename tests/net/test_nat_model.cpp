@@ -163,6 +163,43 @@ static void untranslated()
   CHECK(!nat.outbound(short_len.data(), 24, 0), "a truncated packet dropped");
 }
 
+// udp=block: UDP dropped both ways and counted, TCP translated as before.
+static void udp_block()
+{
+  Nat nat = make("type=cone ip=198.51.100.11 udp=block");
+  auto u = packet(17, "192.168.1.10", 40000, "192.0.2.1", 3478, 20);
+  CHECK(!nat.outbound(u.data(), u.size(), 0), "outbound UDP dropped");
+  auto in = packet(17, "192.0.2.1", 3478, "198.51.100.11", 40000, 20);
+  CHECK(!nat.inbound(in.data(), in.size(), 0), "inbound UDP dropped");
+  CHECK(nat.stats.blocked == 2 && nat.stats.mappings == 0, "both counted as blocked, no mapping");
+  auto t = packet(6, "192.168.1.10", 40000, "192.0.2.1", 3478, 20);
+  CHECK(nat.outbound(t.data(), t.size(), 0) && verifies(t), "TCP still translated");
+  auto r = packet(6, "192.0.2.1", 3478, "198.51.100.11", get16(&t[20]), 20);
+  CHECK(nat.inbound(r.data(), r.size(), 1) && get16(&r[22]) == 40000, "and its answer comes back");
+  CHECK(describe_nat(nat.params).find("\"udp\":\"block\"") != std::string::npos, "described");
+}
+
+// flush(): the mapping is gone (its port answers nothing) and the next packet gets a new one.
+static void flush()
+{
+  Nat nat = make("type=cone ip=198.51.100.11 ports=5000-5001");
+  auto p = packet(17, "192.168.1.10", 40000, "192.0.2.1", 3478, 10);
+  CHECK(nat.outbound(p.data(), p.size(), 0), "mapped");
+  unsigned before = get16(&p[20]);
+  CHECK(nat.flush() == 1 && nat.stats.flushed == 1 && nat.live_mappings(1) == 0, "flushed");
+  auto r = packet(17, "192.0.2.1", 3478, "198.51.100.11", before, 10);
+  CHECK(!nat.inbound(r.data(), r.size(), 2) && nat.stats.no_mapping == 1,
+        "old port answers nothing");
+  int moved = 0;
+  for (int i = 0; i < 8; i++) { // random ports in 5000-5001: a new one turns up
+    nat.flush();
+    p = packet(17, "192.168.1.10", 40000, "192.0.2.1", 3478, 10);
+    CHECK(nat.outbound(p.data(), p.size(), 3), "mapped again");
+    moved += get16(&p[20]) != before;
+  }
+  CHECK(moved > 0, "a new mapping may take another port (%d of 8 did)", moved);
+}
+
 static void settings()
 {
   NatParams p;
@@ -171,6 +208,7 @@ static void settings()
   CHECK(!apply_nat_settings(p, "ip=1.2.3.4 ports=9-3").empty(), "reversed range refused");
   CHECK(!apply_nat_settings(p, "ip=1.2.3.4 timeout=0").empty(), "zero timeout refused");
   CHECK(!apply_nat_settings(p, "ip=1.2.3 filter=port").empty(), "bad address refused");
+  CHECK(!apply_nat_settings(p, "ip=1.2.3.4 udp=drop").empty(), "unknown udp= value refused");
   CHECK(apply_nat_settings(p, "type=symmetric ip=1.2.3.4 filter=address timeout=30").empty() &&
             p.mapping == NatMapping::AddressPortDependent &&
             p.filter == NatFilter::AddressDependent && p.udp_timeout_s == 30,
@@ -183,6 +221,8 @@ int main()
   checksums();
   exhaustion();
   untranslated();
+  udp_block();
+  flush();
   settings();
   if (net_check_failures()) return 1;
   std::puts("nat model: all checks passed");

@@ -40,7 +40,7 @@ import urllib.request
 
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.signaling import BYE, TcpSocketSignaling
+from aiortc.contrib.signaling import TcpSocketSignaling
 
 TIMEOUT = 45          # seconds for one whole case, generous for a loaded 2-core machine
 BACK_COUNT = 12       # arrays rtcpeer sends (pointsrc num-buffers)
@@ -514,25 +514,33 @@ async def case_tcp_stalled_fragments():
         gst.stop()
 
 
-async def case_tcp_hostile_resume():
+async def offer_acked_channel(port, gst, protocol):
+    """aiortc offers a "points" channel with PROTOCOL to rtcpeer over TCP signaling and waits for
+    it to open; returns the peer, the channel, the text messages it receives, the signaling."""
+    peer = AiortcSide(create_channel=False)
+    ch = peer.pc.createDataChannel("points", protocol=protocol)
+    peer._watch(ch)
+    acks = []
+    ch.on("message", lambda m: acks.append(m) if isinstance(m, str) else None)
+    sig = TcpSocketSignaling("127.0.0.1", port)
+    await peer.pc.setLocalDescription(await peer.pc.createOffer())
+    await asyncio.wait_for(sig.send(peer.pc.localDescription), TIMEOUT)
+    await peer.pc.setRemoteDescription(await asyncio.wait_for(sig.receive(), TIMEOUT))
+    await until(lambda: peer.channel() is not None, "the data channel to open", gst=gst)
+    return peer, ch, acks, sig
+
+
+async def case_tcp_hostile_resume(protocol="pointcast-ack"):
     """A peer that opens a pointcast-ack channel and sends resume messages rtcpeer must refuse
     (malformed, oversized, not the channel's first message): each is dropped with a warning, never
     delivered as data and never skipping a message; every data message comes out once, in order,
-    and rtcpeer's acknowledgements count exactly those."""
+    and rtcpeer's acknowledgements count exactly those. With pointcast-ack2 (acknowledged both
+    ways) the peer's acknowledgements of nothing sent, claiming 99, are not data either."""
     port = free_port()
     gst = GstSide("signaling=tcp://127.0.0.1:%d" % port)
     try:
         await asyncio.sleep(1.0)
-        peer = AiortcSide(create_channel=False)
-        ch = peer.pc.createDataChannel("points", protocol="pointcast-ack")
-        peer._watch(ch)
-        acks = []
-        ch.on("message", lambda m: acks.append(m) if isinstance(m, str) else None)
-        sig = TcpSocketSignaling("127.0.0.1", port)
-        await peer.pc.setLocalDescription(await peer.pc.createOffer())
-        await asyncio.wait_for(sig.send(peer.pc.localDescription), TIMEOUT)
-        await peer.pc.setRemoteDescription(await asyncio.wait_for(sig.receive(), TIMEOUT))
-        await until(lambda: peer.channel() is not None, "the data channel to open", gst=gst)
+        peer, ch, acks, sig = await offer_acked_channel(port, gst, protocol)
         sent = [npy_bytes(counter_array(i)) for i in range(10)]
         prefix = '{"pointcast":"resume","from":'
         for bad in (prefix + "007}", prefix + "100000000000000000000}", prefix + "-1}",
@@ -540,6 +548,8 @@ async def case_tcp_hostile_resume():
             ch.send(bad)
         for m in sent[:5]:
             ch.send(m)
+        if protocol == "pointcast-ack2":
+            ch.send('{"pointcast":"ack","received":99}')
         ch.send(prefix + "0}")  # not the first message: would skip the five delivered
         for m in sent[5:]:
             ch.send(m)
@@ -557,6 +567,39 @@ async def case_tcp_hostile_resume():
         assert "malformed" in output, output[-3000:]
         counts = [int(a[len('{"pointcast":"ack","received":'):-1]) for a in acks]
         assert counts == sorted(counts) and max(counts) == 10, acks
+        await sig.close()
+        await peer.pc.close()
+    finally:
+        gst.stop()
+
+
+async def case_tcp_resume_after_acks():
+    """On a pointcast-ack2 channel both sides may send, and acknowledgements are no part of either
+    side's stream: a peer whose first message is a resume, sent after rtcpeer's acknowledgement
+    came on the same channel, has it accepted (a fresh receiver: nothing to skip, every message
+    delivered, no warning)."""
+    port = free_port()
+    gst = GstSide("signaling=tcp://127.0.0.1:%d" % port)
+    try:
+        await asyncio.sleep(1.0)
+        peer, ch, acks, sig = await offer_acked_channel(port, gst, "pointcast-ack2")
+        await until(lambda: acks, "rtcpeer's first acknowledgement", gst=gst)
+        sent = [npy_bytes(counter_array(i)) for i in range(6)]
+        ch.send('{"pointcast":"resume","from":40}')
+        for m in sent:
+            ch.send(m)
+        await until(lambda: len(gst.received_files()) >= len(sent), "rtcpeer to receive 6", gst=gst)
+        await until(lambda: '{"pointcast":"ack","received":6}' in acks, "the acknowledgement of 6",
+                    gst=gst)
+        await asyncio.sleep(1.0)
+        got = [gst.read(f) for f in gst.received_files()]
+        output = gst.stop()
+        log("acknowledgements: %s" % acks)
+        assert got == sent, "%d messages came out, not the 6 sent in order" % len(got)
+        assert "Ignored a resume message" not in output, output[-3000:]
+        assert re.search(r"continues channel 'points' on a new connection: 0 of the messages", output), (
+            output[-3000:])
+        assert acks[0] == '{"pointcast":"ack","received":0}', acks
         await sig.close()
         await peer.pc.close()
     finally:
@@ -584,6 +627,8 @@ def _post(url, body):
 
 CASES = {
     "tcp-hostile-resume": case_tcp_hostile_resume,
+    "tcp-hostile-resume2": lambda: case_tcp_hostile_resume("pointcast-ack2"),
+    "tcp-resume-after-acks": case_tcp_resume_after_acks,
     "daemon-offer": case_daemon_offer,
     "tcp-aiortc-offers": case_tcp_aiortc_offers,
     "tcp-rtcpeer-offers": case_tcp_rtcpeer_offers,

@@ -14,9 +14,38 @@
 
 // After the C++ headers: gstcheck defines a macro named fail().
 #include <gst/app/app.h>
+#include <pthread.h>
 #include <gst/check/gstcheck.h>
 
 namespace {
+
+/* GStreamer 1.22's rtpsession (and 1.26's: schedule_remaining_nacks) lets go of the session lock
+ * inside a g_hash_table_foreach over its sources; a source added meanwhile (a new SSRC's first
+ * packet while a NACK is pending) makes GLib stop that loop with this critical. Harmless (the
+ * loop ends before touching the table again; the pending NACK goes with the next RTCP), and
+ * nothing outside GStreamer can prevent it, so it is tolerated here, from that thread only
+ * (docs/testing.md "Rare failures under load"); any other critical still fails the test. */
+constexpr const char *kRtcpThread = "rtpsession-rtcp";
+std::atomic<int> tolerated_criticals{0};
+
+gboolean on_rtcp_thread(const gchar *, GLogLevelFlags, const gchar *message, gpointer)
+{
+  char name[16] = "";
+  pthread_getname_np(pthread_self(), name, sizeof name);
+  if (g_strcmp0(name, kRtcpThread) != 0) return FALSE;
+  tolerated_criticals++;
+  g_printerr("tolerated on %s (GStreamer's rtpsession, docs/testing.md): %s\n", name, message);
+  return TRUE;
+}
+
+void tolerate_rtpsession_critical()
+{
+  gst_check_add_log_filter(
+      "GLib", G_LOG_LEVEL_CRITICAL,
+      g_regex_new("^g_hash_table_foreach: assertion 'version == hash_table->version' failed$",
+                  GRegexCompileFlags(0), GRegexMatchFlags(0), nullptr),
+      on_rtcp_thread, nullptr, nullptr);
+}
 
 std::string unique_room(const char *what)
 {
@@ -215,6 +244,30 @@ int warnings_without_error(GstElement *pipeline, const char *prefix, GstClockTim
                  return false;
                });
   return warnings;
+}
+
+// For a failure message: the src pads `rtc` has (a message on another label than expected comes
+// out of another pad) and the warnings on each pipeline's bus so far.
+std::string data_path_state(GstElement *rtc, std::initializer_list<GstElement *> pipelines)
+{
+  std::string out = "src pads:";
+  GstIterator *it = gst_element_iterate_src_pads(rtc);
+  GValue v = G_VALUE_INIT;
+  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    out += std::string(" ") + GST_PAD_NAME(g_value_get_object(&v));
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+  int n = 0;
+  for (auto *pipeline : pipelines) {
+    out += "; pipeline " + std::to_string(n++) + " warnings:";
+    each_message(pipeline, GST_MESSAGE_WARNING, 50 * GST_MSECOND, [&](GstMessage *msg) {
+      out += " [" + problem_text(msg) + "]";
+      return false;
+    });
+  }
+  return out;
 }
 
 guint connected_peers(GstElement *rtc)
@@ -867,7 +920,8 @@ GST_START_TEST(test_channel_reliability_per_pad)
   std::vector<bool> seen(20, false);
   for (int k = 0; k < 20; k++) {
     GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(rx.appsink), 20 * GST_SECOND);
-    fail_unless(sample != nullptr, "%d of 20 messages arrived", k);
+    fail_unless(sample != nullptr, "%d of 20 messages arrived (receiver's %s)", k,
+                data_path_state(rx.rtc, {rx.pipeline, tx.pipeline}).c_str());
     guint64 idx = G_MAXUINT64;
     GstBuffer *got = gst_sample_get_buffer(sample);
     gst_buffer_extract(got, 0, &idx, 8);
@@ -938,12 +992,34 @@ GST_START_TEST(test_end_with_peers_when_sender_leaves)
 }
 GST_END_TEST;
 
+GST_START_TEST(test_rtpsession_critical_tolerated_there_only)
+{
+  // The tolerance above: the critical as GLib raises it, on rtpsession's RTCP thread (not fatal)
+  // and on any other thread (still a critical).
+  auto modify_during_foreach = [](gpointer) -> gpointer {
+    GHashTable *t = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_hash_table_insert(t, GINT_TO_POINTER(1), nullptr);
+    g_hash_table_foreach(
+        t, [](gpointer, gpointer, gpointer t) { g_hash_table_insert((GHashTable *)t, t, t); }, t);
+    g_hash_table_unref(t);
+    return nullptr;
+  };
+  int before = tolerated_criticals;
+  g_thread_join(g_thread_new(kRtcpThread, modify_during_foreach, nullptr));
+  fail_unless_equals_int(tolerated_criticals, before + 1);
+  ASSERT_CRITICAL(g_thread_join(g_thread_new("other", modify_during_foreach, nullptr)));
+  fail_unless_equals_int(tolerated_criticals, before + 1);
+}
+GST_END_TEST;
+
 static Suite *rtcpeer_suite()
 {
   Suite *s = suite_create("rtcpeer");
   TCase *tc = tcase_create("local");
   tcase_set_timeout(tc, 120);
+  tcase_add_checked_fixture(tc, tolerate_rtpsession_critical, gst_check_clear_log_filter);
   suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_rtpsession_critical_tolerated_there_only);
   tcase_add_test(tc, test_env_defaults);
   tcase_add_test(tc, test_bad_uri);
   tcase_add_test(tc, test_bad_ice_servers);

@@ -154,20 +154,34 @@ GST_START_TEST(test_two_losses_in_one_frame)
 }
 GST_END_TEST;
 
+/* check(i) at each packet index i from the fifth frame on (the frame interval is known by then)
+ * with `tail` packets after it where match(i) holds; returns how many there were (a test asks for
+ * a few, so that it tests what it says). */
+template <typename Match, typename Check>
+static int for_each_match(const std::vector<Packet> &stream, size_t tail, Match match, Check check)
+{
+  int cases = 0;
+  for (size_t i = 10; i + tail < stream.size(); i++) {
+    if (!match(i)) continue;
+    check(i);
+    cases++;
+  }
+  return cases;
+}
+
 GST_START_TEST(test_lost_fec_packet_is_filled)
 {
   auto stream = encode(12);
-  int cases = 0;
-  // From the fifth frame on (the frame interval is known by then); each FEC packet of a frame.
-  for (size_t i = 10; i + 3 < stream.size(); i++) {
-    if (!is_fec(stream[i])) continue;
-    auto res = feed(stream, {i});
-    fail_unless_equals_int(res.rebuilt.size(), 0);
-    fail_unless_equals_int(res.fills.size(), 1);
-    fail_unless_equals_int(seq_of(res.fills[0]), seq_of(stream[i]));
-    fail_unless_equals_int(res.fills[0][1] & 0x7f, kFecPt);
-    cases++;
-  }
+  // Each FEC packet of a frame.
+  int cases = for_each_match(
+      stream, 3, [&](size_t i) { return is_fec(stream[i]); },
+      [&](size_t i) {
+        auto res = feed(stream, {i});
+        fail_unless_equals_int(res.rebuilt.size(), 0);
+        fail_unless_equals_int(res.fills.size(), 1);
+        fail_unless_equals_int(seq_of(res.fills[0]), seq_of(stream[i]));
+        fail_unless_equals_int(res.fills[0][1] & 0x7f, kFecPt);
+      });
   fail_unless(cases >= 6);
 }
 GST_END_TEST;
@@ -176,11 +190,11 @@ GST_START_TEST(test_lost_frame_is_not_filled)
 {
   auto stream = encode(12);
   // A one-packet frame and its FEC packet both lost: two seqnums that were a frame, not FEC.
-  int cases = 0;
-  for (size_t i = 10; i + 3 < stream.size(); i++) {
-    if (is_fec(stream[i]) || !(stream[i][1] & 0x80) || !is_fec(stream[i + 1]) ||
-        !is_fec(stream[i - 1]))
-      continue;
+  auto one_packet_frame = [&](size_t i) {
+    return !is_fec(stream[i]) && (stream[i][1] & 0x80) && is_fec(stream[i + 1]) &&
+        is_fec(stream[i - 1]);
+  };
+  int cases = for_each_match(stream, 3, one_packet_frame, [&](size_t i) {
     auto res = feed(stream, {i, i + 1});
     fail_unless(res.fills.empty(), "a lost frame (seqnum %u) was taken for FEC", seq_of(stream[i]));
     fail_unless(feed(stream, {i, i + 1}, {}, true).fills.empty(), "VP8: a lost frame was filled");
@@ -188,8 +202,7 @@ GST_START_TEST(test_lost_frame_is_not_filled)
     auto late = feed(stream, {i, i + 1}, {i});
     fail_unless_equals_int(late.fills.size(), 1);
     fail_unless_equals_int(seq_of(late.fills[0]), seq_of(stream[i + 1]));
-    cases++;
-  }
+  });
   fail_unless(cases >= 2);
 }
 GST_END_TEST;
@@ -202,13 +215,13 @@ GST_END_TEST;
 GST_START_TEST(test_lost_frame_start_is_not_filled)
 {
   auto stream = encode(12);
-  int cases = 0;
-  for (size_t i = 10; i + 6 < stream.size(); i++) {
-    // A 3-packet frame: three media packets, then its three FEC packets.
-    bool frame3 = !is_fec(stream[i]) && !is_fec(stream[i + 1]) && !is_fec(stream[i + 2]) &&
+  // A 3-packet frame: three media packets, then its three FEC packets.
+  auto frame3 = [&](size_t i) {
+    return !is_fec(stream[i]) && !is_fec(stream[i + 1]) && !is_fec(stream[i + 2]) &&
         (stream[i + 2][1] & 0x80) && is_fec(stream[i - 1]) && is_fec(stream[i + 3]) &&
         is_fec(stream[i + 4]) && is_fec(stream[i + 5]);
-    if (!frame3) continue;
+  };
+  int cases = for_each_match(stream, 6, frame3, [&](size_t i) {
     // Its first packet and the FEC packet of the first slice lost.
     for (auto &f : feed(stream, {i, i + 3}, {}, true).fills)
       fail_unless(seq_of(f) != seq_of(stream[i]), "VP8: the frame's first packet was filled");
@@ -221,8 +234,7 @@ GST_START_TEST(test_lost_frame_start_is_not_filled)
     bool filled = false;
     for (auto &f : res.fills) filled |= seq_of(f) == seq_of(stream[i + 3]);
     fail_unless(filled, "the lost FEC packet %u was not filled", seq_of(stream[i + 3]));
-    cases++;
-  }
+  });
   fail_unless(cases >= 2);
 }
 GST_END_TEST;
@@ -234,12 +246,12 @@ GST_END_TEST;
 GST_START_TEST(test_vp8_frame_start_fills)
 {
   auto stream = encode(12);
-  int cases = 0;
-  for (size_t i = 10; i + 5 < stream.size(); i++) {
-    // One-packet frame, its FEC, a one-packet frame, its FEC, and a third frame.
-    bool pattern = !is_fec(stream[i]) && is_fec(stream[i + 1]) && !is_fec(stream[i + 2]) &&
+  // One-packet frame, its FEC, a one-packet frame, its FEC, and a third frame.
+  auto pattern = [&](size_t i) {
+    return !is_fec(stream[i]) && is_fec(stream[i + 1]) && !is_fec(stream[i + 2]) &&
         is_fec(stream[i + 3]) && !is_fec(stream[i + 4]);
-    if (!pattern) continue;
+  };
+  int cases = for_each_match(stream, 5, pattern, [&](size_t i) {
     auto plain = feed(stream, {i + 1, i + 3});
     auto vp8 = feed(stream, {i + 1, i + 3}, {}, true);
     auto has = [](const Result &r, uint16_t seq) {
@@ -253,8 +265,7 @@ GST_START_TEST(test_vp8_frame_start_fills)
     auto lost = feed(stream, {i + 2, i + 3}, {}, true);
     fail_unless(!has(lost, seq_of(stream[i + 2])), "a lost frame (seqnum %u) was filled",
                 seq_of(stream[i + 2]));
-    cases++;
-  }
+  });
   fail_unless(cases >= 2);
 }
 GST_END_TEST;
