@@ -18,7 +18,7 @@ queueN:src = the per-session send queues and webrtcbin's receive queues, nicesrc
 received, rtpsession-rtcp = RTCP sent, the source's thread = encoding and payloading).
 
 usage: run.py [--viewers 1,2,4,8,16] [--seconds S] [--settle S] [--threads]
-              [--systems p2p,janus,aiortc]"""
+              [--systems p2p,janus,aiortc] [--sender-props "name=value ..."]"""
 import argparse
 import json
 import os
@@ -40,6 +40,7 @@ W, H, FPS = 640, 480, 30
 KBPS = 500
 PY = "/usr/bin/python3"
 TICK = os.sysconf("SC_CLK_TCK")
+FAST_RTCP_BELOW = 5000  # bit/s: rtcprate's clean-link rate; above it a viewer's link shows trouble
 
 
 def free_port():
@@ -99,10 +100,10 @@ def stop(p):
             p.wait()
 
 
-def gst_sender(signaling, room, frames, log):
+def gst_sender(signaling, room, frames, log, props=""):
     desc = (f"multifilesrc location={frames} loop=true ! rawvideoparse format=i420 width={W} "
             f"height={H} framerate={FPS}/1 ! clocksync ! rtc.video_0 rtcpeer name=rtc signaling={signaling} room={room} "
-            f"peer-id=sender video-bitrate={KBPS}")
+            f"peer-id=sender video-bitrate={KBPS} {props}")
     return subprocess.Popen(["gst-launch-1.0"] + desc.split(), stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -136,13 +137,16 @@ def measure(sender, viewer_uri, room, n, seconds, settle, work, log):
         c0, t0, cpu0, th0 = counts(), time.monotonic(), cpu_seconds(sender.pid), thread_cpu(sender.pid)
         time.sleep(seconds)
         c1, t1, cpu1, th1 = counts(), time.monotonic(), cpu_seconds(sender.pid), thread_cpu(sender.pid)
-        fps = min(b - a for a, b in zip(c0, c1)) / (t1 - t0)
-        return 100 * (cpu1 - cpu0) / (t1 - t0), fps, by_class(th0, th1, t1 - t0)
+        fps = min(b - a for a, b in zip(c0["frames"], c1["frames"])) / (t1 - t0)
+        # Viewers reporting at the fast RTCP rate at either end of the window: their feedback is
+        # ~10x the clean rate's, and the sender's CPU with it.
+        fast = max(sum(r > FAST_RTCP_BELOW for r in c["rtcp"]) for c in (c0, c1))
+        return 100 * (cpu1 - cpu0) / (t1 - t0), fps, by_class(th0, th1, t1 - t0), fast
     finally:
         stop(viewers)
 
 
-def run_system(system, ns, seconds, settle, threads, work):
+def run_system(system, ns, seconds, settle, threads, work, props=""):
     log = open(os.path.join(work, f"{system}.log"), "w")
     results = {}
     daemon = janus = None
@@ -170,11 +174,11 @@ def run_system(system, ns, seconds, settle, threads, work):
         for i, n in enumerate(ns):
             room = f"{system}-{i}"
             if system == "p2p":
-                sender = gst_sender(uri, room, frames, log)
+                sender = gst_sender(uri, room, frames, log, props)
                 viewer_uri = uri
             elif system == "janus":
                 room = str(5000 + i)
-                sender = gst_sender(f"janus://127.0.0.1:{port}/{room}", room, frames, log)
+                sender = gst_sender(f"janus://127.0.0.1:{port}/{room}", room, frames, log, props)
                 viewer_uri = f"janus://127.0.0.1:{port}/{room}"
             else:
                 sender = subprocess.Popen([PY, os.path.join(HERE, "aiortc_sender.py"), uri, room,
@@ -184,11 +188,13 @@ def run_system(system, ns, seconds, settle, threads, work):
                 time.sleep(1.0)
                 results[n] = measure(sender, viewer_uri, room, n, seconds, settle, work, log)
             except RuntimeError as e:
-                results[n] = (None, str(e), {})
+                results[n] = (None, str(e), {}, 0)
             finally:
                 stop(sender)
-            cpu, fps, per_thread = results[n]
-            shown = f"{cpu:6.1f} %  (slowest viewer {fps:4.1f} fps)" if cpu is not None else fps
+            cpu, fps, per_thread, fast = results[n]
+            shown = (f"{cpu:6.1f} %  (slowest viewer {fps:4.1f} fps"
+                     + (f"; {fast} at the fast RTCP rate" if fast else "") + ")"
+                     if cpu is not None else fps)
             print(f"  {system:7s} {n:2d} viewers: sender CPU {shown}", flush=True)
             if threads and per_thread:
                 print("      by thread: " + ", ".join(f"{k} {v:.1f}" for k, v in per_thread.items()
@@ -208,6 +214,8 @@ def main():
                     help="seconds after every viewer decodes before measuring")
     ap.add_argument("--threads", action="store_true", help="the sender's CPU by thread")
     ap.add_argument("--systems", default="p2p,janus,aiortc")
+    ap.add_argument("--sender-props", default="",
+                    help="more rtcpeer properties for the sender, e.g. fec-percentage=0 (A/B runs)")
     a = ap.parse_args()
     ns = [int(x) for x in a.viewers.split(",")]
     systems = a.systems.split(",")
@@ -217,7 +225,8 @@ def main():
     work = tempfile.mkdtemp(prefix="bench-fanout-")
     print(f"fan-out, {W}x{H}@{FPS} VP8 {KBPS} kbit/s, sender CPU in % of one core over {a.seconds:g} s "
           f"from {a.settle:g} s after every viewer decodes (logs in {work})")
-    res = {s: run_system(s, ns, a.seconds, a.settle, a.threads, work) for s in systems}
+    res = {s: run_system(s, ns, a.seconds, a.settle, a.threads, work, a.sender_props)
+           for s in systems}
     print("\nviewers  " + "".join(f"{s:>10s}" for s in systems))
     for n in ns:
         row = "".join(f"{res[s][n][0]:9.1f}%" if res[s][n][0] is not None else f"{'failed':>10s}"

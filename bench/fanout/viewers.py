@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """N rtcpeer viewers in one process (role=answerer), each decoding the video it gets. Prints
 "ready" once every viewer has decoded a few frames, then, on each line read from stdin, the
-frame count of every viewer as JSON. For bench/fanout/run.py.
+frame count of every viewer and the RTCP bandwidth of each of their rtpsessions as JSON. For bench/fanout/run.py.
 
 usage: viewers.py N SIGNALING_URI ROOM"""
 import json
@@ -59,9 +59,21 @@ def main():
         print("ready", flush=True)
 
     threading.Thread(target=report_ready, daemon=True).start()
+    def rtcp_rates():
+        # Each viewer's RTCP bandwidth (rtcprate: 40000 while its link shows trouble, which a
+        # loaded machine can cause too), for the sender's share of feedback in the window.
+        rates = []
+        for rtc in pipe.iterate_elements():
+            for e in rtc.iterate_recurse() if isinstance(rtc, Gst.Bin) else []:
+                f = e.get_factory()
+                if f and f.get_name() == "rtpsession":
+                    rates.append(e.get_property("rtcp-rr-bandwidth"))
+        return rates
+
     for _line in sys.stdin:
         with lock:
-            print(json.dumps(counts), flush=True)
+            frames = list(counts)
+        print(json.dumps({"frames": frames, "rtcp": rtcp_rates()}), flush=True)
     pipe.set_state(Gst.State.NULL)
 
 

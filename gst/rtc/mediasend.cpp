@@ -267,60 +267,11 @@ bool media_negotiated(const MediaLink &l)
   return ok;
 }
 
-/* The RTCP bandwidth (bit/s, for senders and receivers alike) of each rtpsession in RTPBIN.
- * rtpsession computes its regular interval from it (AVPF: no minimum), and schedules the next one
- * from the new value. */
-static void set_rtcp_bandwidth(GstElement *rtpbin, gint bps)
-{
-  GstIterator *it = gst_bin_iterate_elements(GST_BIN(rtpbin));
-  GValue v = G_VALUE_INIT;
-  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
-    auto *e = GST_ELEMENT(g_value_get_object(&v));
-    GstElementFactory *f = gst_element_get_factory(e);
-    if (f && g_strcmp0(GST_OBJECT_NAME(f), "rtpsession") == 0) {
-      gint now = 0;
-      g_object_get(e, "rtcp-rs-bandwidth", &now, nullptr);
-      if (now != bps) g_object_set(e, "rtcp-rr-bandwidth", bps, "rtcp-rs-bandwidth", bps, nullptr);
-    }
-    g_value_reset(&v);
-  }
-  g_value_unset(&v);
-  gst_iterator_free(it);
-}
-
-/* A session that only sends media has nothing to report but sender reports (lip sync, and the
- * timestamps the receiver's reports echo for the RTT): at 40000 it sent one every ~23 ms,
- * 44 a second per viewer, each through rtpsession, SRTP and the socket on its own RTCP thread (a
- * third of the CPU of a sender with 8 viewers, bench/fanout). At kRtcpSendOnlyBandwidth it is about
- * two a second, as often as a browser sends them. Its viewers' feedback (NACK, TWCC, reports) goes
- * by their own interval, not this one. Whether media comes in is known from rtpbin's jitterbuffers
- * (a transceiver's direction is not enough: webrtcbin answers sendrecv without a track to send),
- * so a session switches once it has been connected kSendOnlyAfterMs without one, and back as soon
- * as one appears (on_new_jitterbuffer: rtcprate.h then sets its rate from its link). Until the
- * switch, 5000 (rtcprate::configure_session). */
-constexpr gint kRtcpSendOnlyBandwidth = 2000;
-constexpr guint kSendOnlyAfterMs = 2000;
-constexpr const char *kReceivesKey = "pointcast-receives";
-
-static void tune_rtcp(const std::shared_ptr<Session> &s)
-{
-  GstElement *rtpbin = s->webrtc ? gst_bin_get_by_name(GST_BIN(s->webrtc), "rtpbin") : nullptr;
-  if (!rtpbin) return;
-  // A session that receives media has its rate from rtcprate (its jitterbuffers' link state).
-  bool receives = g_object_get_data(G_OBJECT(rtpbin), kReceivesKey) != nullptr;
-  GST_DEBUG_OBJECT(s->webrtc, "'%s' %s media", s->id.c_str(), receives ? "receives" : "only sends");
-  if (!receives) set_rtcp_bandwidth(rtpbin, kRtcpSendOnlyBandwidth);
-  gst_object_unref(rtpbin);
-}
-
 // The peer is connected: feed it the shared media, starting with a keyframe.
 void connect_pending_media(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
   ASSERT_CTX(self);
-  std::weak_ptr<Session> weak = s;
-  add_timeout(self, kSendOnlyAfterMs, [weak] {
-    if (auto s = weak.lock(); s && !s->removed) tune_rtcp(s);
-  });
+  rtcprate::connected(s->webrtc); // a session that only sends reports less
   bool any = false;
   for (auto &l : s->media)
     if (!l.tee_pad && media_negotiated(l)) {
@@ -464,9 +415,6 @@ static void watch_duplicates(GstElement *jb)
 
 void on_new_jitterbuffer(GstElement *rtpbin, GstElement *jb, guint session, guint, gpointer)
 {
-  // Media comes in: its feedback's interval follows its link from now on (rtcprate.h; the
-  // short one first).
-  g_object_set_data(G_OBJECT(rtpbin), kReceivesKey, GINT_TO_POINTER(1));
   recover_fec(jb);
   rtcprate::watch_jitterbuffer(rtpbin, jb, session);
   watch_duplicates(jb);
@@ -503,20 +451,8 @@ void on_webrtc_deep_element_added(GstBin *, GstBin *, GstElement *element, gpoin
     mediacc::limit_retransmissions(element);
     return;
   }
-  if (!f || g_strcmp0(GST_OBJECT_NAME(f), "rtpsession") != 0) return;
-  // The regular RTCP interval, and so a NACK's longest wait, is set by the RTCP bandwidth
-  // (mediasend.h): ~30 ms while the link needs repairs, ~250 ms while clean (rtcprate.h), ~500 ms
-  // for a session that only sends (tune_rtcp).
-  g_object_set(element, "rtcp-min-interval", guint64(20 * GST_MSECOND), nullptr);
-  rtcprate::configure_session(element);
-  // TWCC feedback every 50 ms with the regular packets instead of one early packet per frame.
-  GObject *internal = nullptr;
-  g_object_get(element, "internal-session", &internal, nullptr);
-  if (internal) {
-    if (g_object_class_find_property(G_OBJECT_GET_CLASS(internal), "twcc-feedback-interval"))
-      g_object_set(internal, "twcc-feedback-interval", guint64(50 * GST_MSECOND), nullptr);
-    g_object_unref(internal);
-  }
+  // Its RTCP interval, and so a NACK's longest wait, follows the session (rtcprate.h).
+  if (f && g_strcmp0(GST_OBJECT_NAME(f), "rtpsession") == 0) rtcprate::configure_session(element);
 }
 
 // Per-codec encoder settings (the rest of what a codec needs is its row in rtc/codecs.h).

@@ -72,17 +72,8 @@ void add_recv_transceiver(GstElement *webrtc, bool video);
  * extension even when offered. Their preferences become the offer's own codecs
  * (mediacc::caps_from_offer), with NACK on. */
 void prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session> &s);
-/* webrtcbin's deep-element-added: RTCP feedback in time for a retransmission. rtpsession's
- * regular RTCP interval is at least rtcp-min-interval, 5 s by default, and AVPF allows one early
- * packet (NACK, TWCC feedback) per regular interval: the TWCC feedback of one frame took the
- * slot and NACKs waited for the next regular packet, up to 4.5 s (rtpsession's log through the
- * harness), long after the jitterbuffer had given up. With AVPF rtpsession ignores
- * rtcp-min-interval and the regular interval is the RTCP bandwidth's (rtcp-rr/rs-bandwidth): at
- * 8000 it was 295 ms (the session's log), so a NACK still waited up to 300 ms (repairs 67-396 ms
- * after the gap showed, the jitterbuffer's RTT estimate 178 ms). 40000 for both gives ~30 ms
- * (repairs 31-40 ms after the gap showed, rtx-rtt 53 ms at 50 ms RTT), while the link needs
- * repairs; 5000 (~250 ms) while it is clean (rtcprate.h).
- * TWCC feedback every 50 ms with the regular packets. */
+/* webrtcbin's deep-element-added: each rtpsession's RTCP timing (rtcprate.h), each
+ * rtprtxsend's budget (mediacc::limit_retransmissions). */
 void on_webrtc_deep_element_added(GstBin *, GstBin *, GstElement *element, gpointer);
 // rtpbin's new-jitterbuffer: starts at 10 ms, gets `latency` once its first packet is out (the
 // first packet waits `latency`, its deadline timer, and every frame arriving meanwhile: with

@@ -3,24 +3,27 @@
 
 #include "rtc/fec.h"
 
-#include <atomic>
 #include <memory>
-#include <string>
+#include <mutex>
 
 namespace pointcast::rtc::rtcprate {
 
 namespace {
-constexpr int kSlowBandwidth = 5000, kFastBandwidth = 40000; // bit/s of RTCP
-constexpr gint64 kStartUs = 5'000'000;                       // fast from the first packet on
-constexpr gint64 kCleanUs = 10'000'000;                      // fast until clean this long
+constexpr int kSendOnly = 800, kSlow = 5000, kFast = 40000; // bit/s of RTCP
+constexpr gint64 kStartUs = 5'000'000;                      // fast from the first packet on
+constexpr gint64 kCleanUs = 10'000'000;                     // fast until clean this long
 constexpr gint64 kCheckUs = 1'000'000;
+constexpr GstClockTime kSendOnlyAfter = 2 * GST_SECOND; // connected this long without media in
 constexpr guint64 kJitterNs = 10 * GST_MSECOND;
+constexpr const char *kRateKey = "pointcast-rtcp-rate";
 
 // One per rtpsession (all its jitterbuffers share it).
 struct Rate {
   GWeakRef session;
-  std::atomic<gint64> fast_until{0};
-  std::atomic<bool> fast{false};
+  std::mutex lock; // the fields below; held while the rtpsession's bandwidth is set
+  bool receives = false;
+  gint64 fast_until = 0;
+  int bandwidth = kSlow; // what the rtpsession was given
   Rate(GstElement *s) { g_weak_ref_init(&session, s); }
   ~Rate() { g_weak_ref_clear(&session); }
 };
@@ -32,22 +35,30 @@ struct Watch {
   guint64 lost = 0, repaired = 0, rebuilt = 0;
 };
 
-void set_fast(Rate *r, bool fast)
+// Under r->lock. rtpsession schedules its next report from the new value.
+void set_bandwidth(Rate *r, int bw, const char *why)
 {
-  if (r->fast.exchange(fast) == fast) return;
+  if (r->bandwidth == bw) return;
+  r->bandwidth = bw;
   if (auto *s = static_cast<GstElement *>(g_weak_ref_get(&r->session))) {
-    int bw = fast ? kFastBandwidth : kSlowBandwidth;
-    GST_DEBUG_OBJECT(s, "RTCP at %d bit/s: %s", bw, fast ? "repairs may be needed" : "clean link");
+    GST_DEBUG_OBJECT(s, "RTCP at %d bit/s: %s", bw, why);
     g_object_set(s, "rtcp-rr-bandwidth", bw, "rtcp-rs-bandwidth", bw, nullptr);
     gst_object_unref(s);
   }
 }
 
-void trouble(Rate *r, gint64 now)
+std::shared_ptr<Rate> rate_of(GstElement *rtpsession)
 {
-  gint64 until = now + kCleanUs, cur = r->fast_until.load();
-  while (cur < until && !r->fast_until.compare_exchange_weak(cur, until)) {}
-  set_fast(r, true);
+  auto *held =
+      static_cast<std::shared_ptr<Rate> *>(g_object_get_data(G_OBJECT(rtpsession), kRateKey));
+  return held ? *held : nullptr;
+}
+
+void trouble(Rate *r, gint64 now, const char *why)
+{
+  std::lock_guard lk(r->lock);
+  r->fast_until = std::max(r->fast_until, now + kCleanUs);
+  set_bandwidth(r, kFast, why);
 }
 
 GstPadProbeReturn on_request(GstPad *, GstPadProbeInfo *info, gpointer user_data)
@@ -57,7 +68,8 @@ GstPadProbeReturn on_request(GstPad *, GstPadProbeInfo *info, gpointer user_data
   if (GST_EVENT_TYPE(ev) == GST_EVENT_CUSTOM_UPSTREAM &&
       gst_event_has_name(ev, "GstRTPRetransmissionRequest") &&
       gst_structure_get_uint(gst_event_get_structure(ev), "retry", &retry) && retry > 0)
-    trouble(static_cast<Watch *>(user_data)->rate.get(), g_get_monotonic_time());
+    trouble(static_cast<Watch *>(user_data)->rate.get(), g_get_monotonic_time(),
+            "a retransmission retried");
   return GST_PAD_PROBE_OK;
 }
 
@@ -79,41 +91,69 @@ GstPadProbeReturn on_output(GstPad *pad, GstPadProbeInfo *, gpointer user_data)
     }
     guint64 rebuilt = fec_recovered(jb);
     gst_object_unref(jb);
-    bool bad =
-        lost > w->lost || repaired > w->repaired || rebuilt > w->rebuilt || jitter > kJitterNs;
+    const char *why = lost > w->lost ? "packets lost"
+        : repaired > w->repaired     ? "packets retransmitted"
+        : rebuilt > w->rebuilt       ? "packets rebuilt from FEC"
+        : jitter > kJitterNs         ? "jitter"
+                                     : nullptr;
+    GST_LOG_OBJECT(pad,
+                   "lost %" G_GUINT64_FORMAT " repaired %" G_GUINT64_FORMAT
+                   " rebuilt %" G_GUINT64_FORMAT " jitter %" G_GUINT64_FORMAT " us",
+                   lost, repaired, rebuilt, jitter / 1000);
     w->rebuilt = rebuilt;
     w->lost = lost;
     w->repaired = repaired;
-    if (bad) trouble(w->rate.get(), now);
+    if (why) trouble(w->rate.get(), now, why);
   }
-  if (now >= w->rate->fast_until.load()) set_fast(w->rate.get(), false);
+  Rate *r = w->rate.get();
+  std::lock_guard lk(r->lock);
+  if (now >= r->fast_until) set_bandwidth(r, kSlow, "clean link");
   return GST_PAD_PROBE_OK;
+}
+
+gboolean check_send_only(GstClock *, GstClockTime, GstClockID, gpointer user_data)
+{
+  if (auto r = static_cast<std::weak_ptr<Rate> *>(user_data)->lock()) {
+    std::lock_guard lk(r->lock);
+    if (!r->receives) set_bandwidth(r.get(), kSendOnly, "the session only sends");
+  }
+  return TRUE;
 }
 } // namespace
 
 void configure_session(GstElement *rtpsession)
 {
-  g_object_set(rtpsession, "rtcp-rr-bandwidth", kSlowBandwidth, "rtcp-rs-bandwidth", kSlowBandwidth,
-               nullptr);
-  g_object_set_data_full(G_OBJECT(rtpsession), "pointcast-rtcp-rate",
+  g_object_set(rtpsession, "rtcp-min-interval", guint64(20 * GST_MSECOND), "rtcp-rr-bandwidth",
+               kSlow, "rtcp-rs-bandwidth", kSlow, nullptr);
+  g_object_set_data_full(G_OBJECT(rtpsession), kRateKey,
                          new std::shared_ptr<Rate>(std::make_shared<Rate>(rtpsession)),
                          [](gpointer d) { delete static_cast<std::shared_ptr<Rate> *>(d); });
+  GObject *internal = nullptr;
+  g_object_get(rtpsession, "internal-session", &internal, nullptr);
+  if (internal) {
+    if (g_object_class_find_property(G_OBJECT_GET_CLASS(internal), "twcc-feedback-interval"))
+      g_object_set(internal, "twcc-feedback-interval", guint64(50 * GST_MSECOND), nullptr);
+    g_object_unref(internal);
+  }
 }
 
 void watch_jitterbuffer(GstElement *rtpbin, GstElement *jb, guint session)
 {
-  // rtpbin names its sessions after their ids.
-  std::string name = "rtpsession" + std::to_string(session);
-  GstElement *s = gst_bin_get_by_name(GST_BIN(rtpbin), name.c_str());
+  // Not by name: rtpbin's sessions are named by a process-wide count (rtpsession3 can be
+  // session 0), and a name lookup found only the first webrtcbin's.
+  GstElement *s = nullptr;
+  g_signal_emit_by_name(rtpbin, "get-session", session, &s);
   if (!s) return;
-  auto *held =
-      static_cast<std::shared_ptr<Rate> *>(g_object_get_data(G_OBJECT(s), "pointcast-rtcp-rate"));
-  std::shared_ptr<Rate> rate = held ? *held : nullptr;
+  std::shared_ptr<Rate> rate = rate_of(s);
   gst_object_unref(s);
   GstPad *sink = gst_element_get_static_pad(jb, "sink");
   GstPad *src = gst_element_get_static_pad(jb, "src");
   if (rate && sink && src) {
-    trouble(rate.get(), g_get_monotonic_time() - kCleanUs + kStartUs);
+    {
+      std::lock_guard lk(rate->lock);
+      rate->receives = true;
+    }
+    trouble(rate.get(), g_get_monotonic_time() - kCleanUs + kStartUs, "a jitterbuffer's start");
     // The two probes share W; the src pad's frees it, with the jitterbuffer.
     auto *w = new Watch{rate};
     gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, on_request, w, nullptr);
@@ -122,6 +162,30 @@ void watch_jitterbuffer(GstElement *rtpbin, GstElement *jb, guint session)
   }
   if (sink) gst_object_unref(sink);
   if (src) gst_object_unref(src);
+}
+
+void connected(GstElement *webrtc)
+{
+  GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(webrtc), "rtpbin");
+  if (!rtpbin) return;
+  GstClock *clock = gst_system_clock_obtain();
+  GstIterator *it = gst_bin_iterate_elements(GST_BIN(rtpbin));
+  GValue v = G_VALUE_INIT;
+  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    if (auto rate = rate_of(GST_ELEMENT(g_value_get_object(&v)))) {
+      // On the clock's thread; the session may be gone by then.
+      GstClockID id =
+          gst_clock_new_single_shot_id(clock, gst_clock_get_time(clock) + kSendOnlyAfter);
+      gst_clock_id_wait_async(id, check_send_only, new std::weak_ptr<Rate>(rate),
+                              [](gpointer d) { delete static_cast<std::weak_ptr<Rate> *>(d); });
+      gst_clock_id_unref(id);
+    }
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+  gst_object_unref(clock);
+  gst_object_unref(rtpbin);
 }
 
 } // namespace pointcast::rtc::rtcprate

@@ -1,28 +1,44 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* The RTCP rate of a session, from what its link shows. Repairs need RTCP every ~30 ms
- * (rtcp-rr/rs-bandwidth 40000: AVPF allows one early packet per regular interval, so NACKs and
- * TWCC feedback wait for the regular packets; mediasend.h), but on a clean link those ~35 packets
- * a second each way (reports, TWCC feedback, SRTCP, a thread hop each) were a fifth of the ball
- * loop's CPU on loopback. So a session reports at 5000 (~4 packets a second) until its link shows
- * trouble, and at 40000 from then on until it has been clean for kCleanUs:
- * - a jitterbuffer's first 5 s (FEC's first seconds, the first losses of a lossy link);
- * - a retry of a retransmission request from one of its jitterbuffers (at once: the first
- *   request itself leaves as an early packet; a first request alone is also what a packet late
- *   on a busy machine draws);
- * - lost packets, a packet repaired by retransmission or rebuilt from FEC, or a jitter over 10 ms (a queue building
- *   on the path) in its stats, checked once a second.
- * A session that only sends has no jitterbuffer and is left to mediasend.cpp's tune_rtcp (2000
- * once connected 2 s): its reports carry nothing a repair waits on (the receiver's NACKs and
- * TWCC feedback are the receiver's RTCP). */
+/* The RTCP timing of every rtpsession in rtcpeer's webrtcbins: the one place that sets its RTCP
+ * bandwidth (rtcp-rr/rs-bandwidth), which sets its regular interval.
+ *
+ * rtpsession's regular interval is at least rtcp-min-interval (5 s by default), and AVPF allows
+ * one early packet (NACK, TWCC feedback) per regular interval: the TWCC feedback of one frame took
+ * the slot and NACKs waited for the next regular packet, up to 4.5 s (rtpsession's log through the
+ * harness). With AVPF and a 20 ms rtcp-min-interval the interval is the RTCP bandwidth's: at 8000
+ * it was 295 ms (repairs 67-396 ms after the gap showed); 40000 gives ~30 ms (repairs 31-40 ms
+ * after it, rtx-rtt 53 ms at 50 ms RTT). TWCC feedback goes every 50 ms with the regular packets.
+ *
+ * But on a clean link those ~35 packets a second each way (reports, TWCC feedback, SRTCP, a thread
+ * hop each) were a fifth of the ball loop's CPU on loopback, and a third of a sender's with 8
+ * viewers. So the bandwidth follows what the session does and what its link shows:
+ * - kSlow (5000, ~4 packets a second) from its creation;
+ * - a session that receives media (it has a jitterbuffer): kFast (40000) while its link may need
+ *   repairs, kSlow once it has been clean for 10 s. Trouble is
+ *   - a jitterbuffer's first 5 s (FEC's first seconds, the first losses of a lossy link);
+ *   - a retry of a retransmission request from one of its jitterbuffers (at once: the first
+ *     request itself leaves as an early packet; a first request alone is also what a packet late
+ *     on a busy machine draws);
+ *   - lost packets, a packet repaired by retransmission or rebuilt from FEC, or a jitter over
+ *     10 ms (a queue building on the path) in its stats, checked once a second;
+ * - a session connected for 2 s without a jitterbuffer only sends: kSendOnly (800, a sender
+ *   report every ~1 s, as libwebrtc sends them for video). Its reports carry nothing a repair
+ *   waits on: the viewer's NACKs and TWCC feedback go by the viewer's own interval, and its
+ *   reports echo our latest one for the RTT. At 2000 (~2.6 a second) the RTCP threads were
+ *   0.4-0.7 % of a core with 8 viewers, under 0.05 % at 800 (bench/fanout --threads). Whether media comes
+ *   in is known from rtpbin's jitterbuffers, not the transceiver's direction (webrtcbin answers
+ *   sendrecv without a track to send); its first jitterbuffer puts it on the rule above. */
 #pragma once
 
 #include <gst/gst.h>
 
 namespace pointcast::rtc::rtcprate {
 
-// A new rtpsession in a webrtcbin: the slow rate.
+// webrtcbin's new rtpsession: its RTCP timing (kSlow until more is known).
 void configure_session(GstElement *rtpsession);
-// rtpbin's new-jitterbuffer for SESSION: its link's state sets that rtpsession's rate.
+// rtpbin's new-jitterbuffer for SESSION: that rtpsession receives; its link sets its rate.
 void watch_jitterbuffer(GstElement *rtpbin, GstElement *jitterbuffer, guint session);
+// WEBRTC (a webrtcbin) is connected: its rtpsessions with no jitterbuffer 2 s later only send.
+void connected(GstElement *webrtc);
 
 } // namespace pointcast::rtc::rtcprate
