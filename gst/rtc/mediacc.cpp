@@ -720,7 +720,7 @@ double EncoderControl::queue_ms(const std::string &peer) const
   auto it = shared_->peers.find(peer);
   if (it == shared_->peers.end()) return -1;
   auto &c = *it->second.ctl;
-  return std::max(c.queuing_delay_ms(), c.standing_queue_ms());
+  return c.queue_above_jitter_ms();
 }
 
 double EncoderControl::frame_fraction() const
