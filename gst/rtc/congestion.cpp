@@ -15,11 +15,15 @@ constexpr int64_t kOveruseTimeUs = 10'000; // the trend must stay above for this
 // The queue guards sit above the path's jitter band (jitter_ms_, about sigma of N(0, sigma)
 // jitter): the 10 s minimum is ~3 sigma under the mean delay, so a group is ~5 sigma above it
 // now and then, and the standing queue (least of ~9 groups) ~1.5 sigma, at times ~3.
+// Measured on a clean 1 Mbit/s link carrying the noisy video: a band of 4-6 ms, the queue our
+// own frames (of varying size) build and drain, and a loaded host's scheduling. Only the band
+// beyond 4 ms moves the guards (8 ms of N(0, 8) jitter: a band of 7-11 ms in the simulation).
+constexpr double kOwnBandMs = 4;
 constexpr double kQueueGuardMs = 30;      // two groups in a row this late are overuse outright
-constexpr double kQueueBand = 2.5;        // ... above this many jitter bands
+constexpr double kQueueBand = 4;          // ... plus this many times the band beyond kOwnBandMs
 constexpr double kStandingHoldMs = 8;     // a queue that does not drain: stop increasing
 constexpr double kStandingGuardMs = 20;   // ... and this long: overuse
-constexpr double kStandingBand = 1.5;     // ... both above this many jitter bands
+constexpr double kStandingBand = 3;       // ... both plus this many times that
 constexpr int64_t kFloorSlotUs = 100'000; // the jitter band's minima: one per 100 ms of send time
 constexpr size_t kLocalSlots = 10;        // ... each against the least of the last second
 constexpr int64_t kStandingUs = 300'000;  // over this much arrival time
@@ -186,10 +190,15 @@ void Controller::update_jitter()
   jitter_ms_ = *mid;
 }
 
+double Controller::path_jitter() const
+{
+  return std::max(0.0, jitter_ms_ - kOwnBandMs);
+}
+
 double Controller::queue_above_jitter_ms() const
 {
-  double late = queued_ ? queue_ms_ - kQueueBand * jitter_ms_ : 0;
-  return std::max({0.0, late, standing_ms_ - kStandingBand * jitter_ms_});
+  double late = queued_ ? queue_ms_ - kQueueBand * path_jitter() : 0;
+  return std::max({0.0, late, standing_ms_ - kStandingBand * path_jitter()});
 }
 
 void Controller::reset_delay()
@@ -264,10 +273,10 @@ void Controller::detect(int64_t now_us, double trend, int64_t dt_us)
   }
   // A queue is delay that persists above the jitter band: one late group is jitter (or a
   // receiver descheduled a moment); two in a row, or a standing queue, is a queue.
-  bool late = queue_ms_ > kQueueGuardMs + kQueueBand * jitter_ms_;
+  bool late = queue_ms_ > kQueueGuardMs + kQueueBand * path_jitter();
   queued_ = late && prev_late_;
   prev_late_ = late;
-  if (queued_ || standing_ms_ > kStandingGuardMs + kStandingBand * jitter_ms_)
+  if (queued_ || standing_ms_ > kStandingGuardMs + kStandingBand * path_jitter())
     usage_ = Usage::Overuse;
   overuse_seen_ |= usage_ == Usage::Overuse;
   prev_trend_ = trend;
@@ -311,7 +320,7 @@ void Controller::update_rate(int64_t now_us)
   if (usage_ == Usage::Underuse) return; // the queue drains: hold until it has
   // At the link's rate already (a queue builds, slowly): more would only fill it up to the loss
   // that costs a viewer a frozen picture until the next keyframe.
-  if (standing_ms_ > kStandingHoldMs + kStandingBand * jitter_ms_) return;
+  if (standing_ms_ > kStandingHoldMs + kStandingBand * path_jitter()) return;
   if (last_decrease_ && double(now_us - *last_decrease_) < rtt * 1000) return;
   double next;
   double sigma =

@@ -104,6 +104,7 @@ private:
   void close_group(int64_t now_us);
   void reset_delay();
   void update_jitter();
+  double path_jitter() const; // the band beyond what our own queue and the host make
   void detect(int64_t now_us, double trend, int64_t dt_us);
   void update_rate(int64_t now_us);
   void update_loss_target(int64_t now_us);

@@ -485,10 +485,11 @@ static GstPadProbeReturn on_upstream(GstPad *, GstPadProbeInfo *info, gpointer u
         GST_DEBUG("'%s' is back after an outage: keyframe", tap->peer.c_str());
         shared->keyframe_pending = true;
       }
-      GST_LOG("'%s': %zu packets, usage %d, queue %.1f ms, loss %.3f, received %u bit/s, "
-              "target delay %u loss %u",
-              tap->peer.c_str(), packets.size(), int(c.usage()), c.queuing_delay_ms(),
-              c.loss_fraction(), c.acked_bps(), c.delay_target_bps(), c.loss_target_bps());
+      GST_LOG(
+          "'%s': %zu packets, usage %d, jitter %.1f queue %.1f ms, loss %.3f, received %u bit/s, "
+          "target delay %u loss %u",
+          tap->peer.c_str(), packets.size(), int(c.usage()), c.jitter_ms(), c.queuing_delay_ms(),
+          c.loss_fraction(), c.acked_bps(), c.delay_target_bps(), c.loss_target_bps());
       rate = shared->update_locked();
     }
   }
