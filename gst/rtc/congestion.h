@@ -83,8 +83,9 @@ public:
    * under a standing queue; with N(0, sigma) jitter about one sigma. The queue guards are put
    * above multiples of it. */
   double jitter_ms() const { return jitter_ms_; }
-  /* The queue that is more than jitter (ms, >= 0): delay that persists above the jitter band
-   * (two packet groups in a row, or the standing queue), what rtc/fec.cpp treats as our own. */
+  /* The queue that is more than jitter (ms, >= 0): the last group's queuing delay or the
+   * standing queue, each less the allowance the guards make for the jitter band (rtc/fec.cpp
+   * treats loss with such a queue as our own rate's). */
   double queue_above_jitter_ms() const;
   double rtt_ms() const { return rtt_ms_; }
   // Packets and samples held (all windows together): bounded whatever the feedback.
@@ -139,7 +140,7 @@ private:
   std::deque<double> spread_;                      // ms
   double jitter_ms_ = 0;
   bool prev_late_ = false; // the last group was above the outright guard
-  bool queued_ = false;    // ... and the one before it too
+  bool queued_ = false;    // ... and counts as a queue (on a jittery path: the one before too)
   // Receive rate and loss over the last 500 ms of feedback (by send time).
   std::deque<PacketResult> window_;
   double acked_bps_ = 0;
