@@ -19,6 +19,7 @@ constexpr int64_t kOveruseTimeUs = 10'000; // the trend must stay above for this
 // own frames (of varying size) build and drain, and a loaded host's scheduling. Only the band
 // beyond 4 ms moves the guards (8 ms of N(0, 8) jitter: a band of 7-11 ms in the simulation).
 constexpr double kOwnBandMs = 4;
+constexpr double kUnknownBandMs = 4;      // the band beyond it assumed until measured
 constexpr double kQueueGuardMs = 30;      // a group this late is overuse outright (see detect)
 constexpr double kQueueBand = 4;          // ... plus this many times the band beyond kOwnBandMs
 constexpr double kStandingHoldMs = 8;     // a queue that does not drain: stop increasing
@@ -192,6 +193,10 @@ void Controller::update_jitter()
 
 double Controller::path_jitter() const
 {
+  // Before the band is known (2 s), an allowance as for 8 ms of jitter: at 1 Mbit/s, with a
+  // packet or two a frame, two late groups in a row came within the first second there and
+  // halved the rate twice. A queue at the start (2 Mbit/s into 1) passes it within ~0.5 s.
+  if (spread_.size() < 2 * kLocalSlots) return kUnknownBandMs;
   return std::max(0.0, jitter_ms_ - kOwnBandMs);
 }
 
@@ -275,8 +280,7 @@ void Controller::detect(int64_t now_us, double trend, int64_t dt_us)
   // late group there is jitter's tail. (Two in a row on a steady path too cost the 4 -> 0.5
   // Mbit/s drop frames: 94.6-100 % from 3 s after it, against 100 % in 4 of 4 runs.)
   bool late = queue_ms_ > kQueueGuardMs + kQueueBand * path_jitter();
-  bool steady = spread_.size() >= 2 * kLocalSlots && path_jitter() <= 0; // (unknown: not)
-  queued_ = late && (prev_late_ || steady);
+  queued_ = late && (prev_late_ || path_jitter() <= 0);
   prev_late_ = late;
   if (queued_ || standing_ms_ > kStandingGuardMs + kStandingBand * path_jitter())
     usage_ = Usage::Overuse;
