@@ -8,7 +8,10 @@
  * differs where that one reads webrtcbin's averaged "twcc-stats": here the delay signal is
  * computed from the per-packet TWCC results (send time, size, arrival time or lost), as a
  * trendline of the one-way delay variation over packet groups with an adaptive threshold (the
- * GCC detector, draft-ietf-rmcat-gcc-02 section 5), plus a guard on the absolute queuing delay.
+ * GCC detector, draft-ietf-rmcat-gcc-02 section 5), plus guards on the absolute queuing delay
+ * put above the path's measured delay jitter (homegrown_cc reacts to averaged delay growth and
+ * to sent-minus-received rate only, where zero-mean jitter cancels; an absolute queue guard
+ * needs the jitter band made explicit instead).
  *
  * Where the input comes from in GStreamer 1.22 (probed on this machine): when the TWCC header
  * extension is negotiated (rtphdrexttwcc on the payloader, `extmap-N=<URI>` and
@@ -75,11 +78,21 @@ public:
   double loss_fraction() const { return loss_; }
   double queuing_delay_ms() const { return queue_ms_; }
   double standing_queue_ms() const { return standing_ms_; }
+  /* The path's delay jitter band (ms): how far the least one-way delay of 100 ms typically sits
+   * above the least of the second before it (the median over 10 s). 0 on a steady path, also
+   * under a standing queue; with N(0, sigma) jitter about one sigma. The queue guards are put
+   * above multiples of it. */
+  double jitter_ms() const { return jitter_ms_; }
+  /* The queue that is more than jitter (ms, >= 0): the last group's queuing delay or the
+   * standing queue, each less the allowance the guards make for the jitter band (rtc/fec.cpp
+   * treats loss with such a queue as our own rate's). */
+  double queue_above_jitter_ms() const;
   double rtt_ms() const { return rtt_ms_; }
   // Packets and samples held (all windows together): bounded whatever the feedback.
   size_t memory_entries() const
   {
-    return window_.size() + owd_min_.size() + standing_.size() + trend_.size();
+    return window_.size() + owd_min_.size() + standing_.size() + trend_.size() + floors_.size() +
+        spread_.size();
   }
 
 private:
@@ -91,6 +104,8 @@ private:
   void add_received(const PacketResult &p);
   void close_group(int64_t now_us);
   void reset_delay();
+  void update_jitter();
+  double path_jitter() const; // the band beyond what our own queue and the host make
   void detect(int64_t now_us, double trend, int64_t dt_us);
   void update_rate(int64_t now_us);
   void update_loss_target(int64_t now_us);
@@ -119,6 +134,13 @@ private:
   // a queue that does not drain. Above a few ms the rate is at the link's: hold, then cut.
   std::deque<std::pair<int64_t, double>> standing_; // (recv, queue ms) monotonic deque
   double standing_ms_ = 0;
+  /* Jitter: the least one-way delay of each 100 ms of send time, and per such slot how far it
+   * sat above the least of the second before it (last 10 s); the median of those is the band. */
+  std::deque<std::pair<int64_t, int64_t>> floors_; // (100 ms slot, least owd in it)
+  std::deque<double> spread_;                      // ms
+  double jitter_ms_ = 0;
+  bool prev_late_ = false; // the last group was above the outright guard
+  bool queued_ = false;    // ... and counts as a queue (on a jittery path: the one before too)
   // Receive rate and loss over the last 500 ms of feedback (by send time).
   std::deque<PacketResult> window_;
   double acked_bps_ = 0;

@@ -70,7 +70,9 @@ GstPadProbeReturn on_feedback(GstPad *, GstPadProbeInfo *info, gpointer user_dat
    * less: FEC on it would add to the queue. A 4 -> 0.5 Mbit/s drop lost 34 % in the router's
    * queue, FEC rose to 100 % and then 80 % of the video, and the link stayed full (8-10 % loss,
    * 17-23 % of the frames from 3 s after the drop, against 99 % without FEC). So the meter
-   * learns only from feedback without a queue, and no FEC goes out while there is one. */
+   * learns only from feedback without a queue, and no FEC goes out while there is one. The
+   * queue is the controller's, less its allowance for the path's delay jitter: with 8 ms of
+   * jitter the raw delay above the 10 s minimum turned FEC off for 5 s again and again. */
   mediacc::EncoderControl *control;
   {
     std::lock_guard lk(tap->self->priv->lock);

@@ -485,10 +485,11 @@ static GstPadProbeReturn on_upstream(GstPad *, GstPadProbeInfo *info, gpointer u
         GST_DEBUG("'%s' is back after an outage: keyframe", tap->peer.c_str());
         shared->keyframe_pending = true;
       }
-      GST_LOG("'%s': %zu packets, usage %d, queue %.1f ms, loss %.3f, received %u bit/s, "
-              "target delay %u loss %u",
-              tap->peer.c_str(), packets.size(), int(c.usage()), c.queuing_delay_ms(),
-              c.loss_fraction(), c.acked_bps(), c.delay_target_bps(), c.loss_target_bps());
+      GST_LOG(
+          "'%s': %zu packets, usage %d, jitter %.1f queue %.1f ms, loss %.3f, received %u bit/s, "
+          "target delay %u loss %u",
+          tap->peer.c_str(), packets.size(), int(c.usage()), c.jitter_ms(), c.queuing_delay_ms(),
+          c.loss_fraction(), c.acked_bps(), c.delay_target_bps(), c.loss_target_bps());
       rate = shared->update_locked();
     }
   }
@@ -720,7 +721,7 @@ double EncoderControl::queue_ms(const std::string &peer) const
   auto it = shared_->peers.find(peer);
   if (it == shared_->peers.end()) return -1;
   auto &c = *it->second.ctl;
-  return std::max(c.queuing_delay_ms(), c.standing_queue_ms());
+  return c.queue_above_jitter_ms();
 }
 
 double EncoderControl::frame_fraction() const

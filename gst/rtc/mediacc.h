@@ -95,8 +95,9 @@ public:
   /* What PEER's link carries beyond the encoder's bits, as a share of them (its FEC packets,
    * rtc/fec.h): that viewer's target for the encoder is its controller's / (1 + SHARE). */
   void set_overhead(const std::string &peer, double share);
-  /* The queue PEER's controller sees on its path (ms: the larger of the queuing delay and the
-   * standing queue), -1 for an unknown peer: loss with a queue is our own rate's (rtc/fec.cpp). */
+  /* The queue PEER's controller sees on its path above the delay jitter (ms, cc::Controller::
+   * queue_above_jitter_ms), -1 for an unknown peer: loss with a queue is our own rate's
+   * (rtc/fec.cpp). */
   double queue_ms(const std::string &peer) const;
   uint32_t bitrate_bps() const;
   double frame_fraction() const;
