@@ -317,11 +317,12 @@ void add_recv_transceiver(GstElement *webrtc, bool video)
   }
 }
 
-void prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+bool prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
   GstWebRTCSessionDescription *remote = nullptr;
   g_object_get(s->webrtc, "remote-description", &remote, nullptr);
-  if (!remote) return;
+  if (!remote) return false;
+  bool changed = false;
   GArray *all = nullptr;
   g_signal_emit_by_name(s->webrtc, "get-transceivers", &all);
   for (guint i = 0; all && i < all->len; i++) {
@@ -337,11 +338,13 @@ void prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session
         g_object_set(t, "codec-preferences", caps, "do-nack", TRUE, nullptr);
         enable_fec(t); // answers the offer's red/ulpfec, if any
         gst_caps_unref(caps);
+        changed = true;
       }
     if (prefs) gst_caps_unref(prefs);
   }
   if (all) g_array_unref(all);
   gst_webrtc_session_description_free(remote);
+  return changed;
 }
 
 // See on_new_jitterbuffer (mediasend.h).

@@ -70,8 +70,8 @@ void add_recv_transceiver(GstElement *webrtc, bool video);
 /* ctx, answering, before create-answer: the transceivers webrtcbin made from the remote's offer
  * have no codec preferences, and webrtcbin 1.22 then answers without NACK, RTX and the TWCC
  * extension even when offered. Their preferences become the offer's own codecs
- * (mediacc::caps_from_offer), with NACK on. */
-void prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session> &s);
+ * (mediacc::caps_from_offer), with NACK on. True when it changed a transceiver. */
+bool prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 /* webrtcbin's deep-element-added: each rtpsession's RTCP timing (rtcprate.h), each
  * rtprtxsend's budget (mediacc::limit_retransmissions). */
 void on_webrtc_deep_element_added(GstBin *, GstBin *, GstElement *element, gpointer);

@@ -150,24 +150,9 @@ static bool add_answer_feedback(GstRtcPeer *self, const std::shared_ptr<Session>
   GstWebRTCSessionDescription *offer = nullptr;
   g_object_get(s->webrtc, "pending-remote-description", &offer, nullptr);
   if (!offer) return false;
-  guint lines = gst_sdp_message_medias_len(offer->sdp);
   gst_webrtc_session_description_free(offer);
-  bool bare = false;
-  GArray *all = nullptr;
-  g_signal_emit_by_name(s->webrtc, "get-transceivers", &all);
-  for (guint i = 0; all && i < all->len; i++) {
-    auto *t = g_array_index(all, GstWebRTCRTPTransceiver *, i);
-    GstCaps *prefs = nullptr;
-    guint mline = G_MAXUINT;
-    GstWebRTCKind kind = GST_WEBRTC_KIND_UNKNOWN;
-    g_object_get(t, "codec-preferences", &prefs, "mlineindex", &mline, "kind", &kind, nullptr);
-    bare |= !prefs && kind == GST_WEBRTC_KIND_VIDEO && mline < lines;
-    if (prefs) gst_caps_unref(prefs);
-  }
-  if (all) g_array_unref(all);
-  if (!bare) return false;
+  if (!prepare_answer_transceivers(self, s)) return false;
   GST_INFO_OBJECT(self, "'%s': answering its new video m-line with NACK and FEC", s->id.c_str());
-  prepare_answer_transceivers(self, s);
   // A video jitterbuffer made since the offer was applied took the bare transceiver's no.
   if (GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(s->webrtc), "rtpbin")) {
     GstIterator *it = gst_bin_iterate_recurse(GST_BIN(rtpbin));

@@ -722,14 +722,9 @@ GST_START_TEST(test_two_senders_one_receiver)
 }
 GST_END_TEST;
 
-GST_START_TEST(test_reoffer_adds_tracks)
+// aaa-tx, sending two video tracks (160x120 and 176x144) and receiving none, playing.
+static GstElement *start_two_track_sender(const std::string &uri)
 {
-  // The receiver's offer wins (it is the impolite side) and asks for one video track; the sender
-  // has two, answers with one, and once connected re-offers with both on the live connection
-  // (keep_bundle_in_reoffer: one BUNDLE, the DTLS role kept). Both tracks then play, and go on.
-  auto uri = unique_room("reoffer");
-  MultiVideo rx;
-  start_multi_receiver(rx, uri, "zzz-rx");
   GstElement *tx = gst_parse_launch(
       ("videotestsrc is-live=true pattern=ball ! "
        "video/x-raw,width=160,height=120,framerate=30/1 ! rtc.video_0 "
@@ -740,6 +735,18 @@ GST_START_TEST(test_reoffer_adds_tracks)
       nullptr);
   fail_unless(tx != nullptr);
   fail_if(gst_element_set_state(tx, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  return tx;
+}
+
+GST_START_TEST(test_reoffer_adds_tracks)
+{
+  // The receiver's offer wins (it is the impolite side) and asks for one video track; the sender
+  // has two, answers with one, and once connected re-offers with both on the live connection
+  // (keep_bundle_in_reoffer: one BUNDLE, the DTLS role kept). Both tracks then play, and go on.
+  auto uri = unique_room("reoffer");
+  MultiVideo rx;
+  start_multi_receiver(rx, uri, "zzz-rx");
+  GstElement *tx = start_two_track_sender(uri);
   expect_both_sizes(rx, {tx}, "the re-offer did not bring the second track");
   {
     std::lock_guard lk(rx.lock);
@@ -918,16 +925,7 @@ GST_START_TEST(test_reoffer_keeps_payload_types)
   auto uri = unique_room("reofferpt");
   MultiVideo rx;
   start_multi_receiver(rx, uri, "zzz-rx");
-  GstElement *tx = gst_parse_launch(
-      ("videotestsrc is-live=true pattern=ball ! "
-       "video/x-raw,width=160,height=120,framerate=30/1 ! rtc.video_0 "
-       "videotestsrc is-live=true ! video/x-raw,width=176,height=144,framerate=30/1 ! rtc.video_1 "
-       "rtcpeer name=rtc peer-id=aaa-tx receive-video=false signaling=" +
-       uri)
-          .c_str(),
-      nullptr);
-  fail_unless(tx != nullptr);
-  fail_if(gst_element_set_state(tx, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  GstElement *tx = start_two_track_sender(uri);
   GstElement *txbin = nullptr, *rxbin = nullptr;
   LinePts answered, reoffered, rx_remote, rx_answer;
   bool have_answer = false, have_reoffer = false;
