@@ -180,8 +180,7 @@ void Controller::update_jitter()
   // which the median leaves out. Offset-free: a standing queue is no jitter.
   if (floors_.empty()) return;
   int64_t lo = floors_.back().second;
-  size_t n = std::min<size_t>(floors_.size(), kLocalSlots);
-  for (size_t i = floors_.size() - n; i < floors_.size(); i++) lo = std::min(lo, floors_[i].second);
+  for (auto &f : floors_) lo = std::min(lo, f.second); // (at most kLocalSlots of them)
   spread_.push_back(double(floors_.back().second - lo) / 1000.0);
   while (spread_.size() > size_t(kMinWindowUs / kFloorSlotUs)) spread_.pop_front();
   if (spread_.size() < 2 * kLocalSlots) return; // too few: no band yet

@@ -232,6 +232,20 @@ GstElement *make(GstRtcPeer *self, const char *factory)
   return e;
 }
 
+void for_each_element(GstBin *bin, const char *factory, const std::function<void(GstElement *)> &fn)
+{
+  GstIterator *it = gst_bin_iterate_recurse(bin);
+  GValue v = G_VALUE_INIT;
+  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    auto *e = GST_ELEMENT(g_value_get_object(&v));
+    GstElementFactory *f = gst_element_get_factory(e);
+    if (f && g_strcmp0(GST_OBJECT_NAME(f), factory) == 0) fn(e);
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+}
+
 } // namespace pointcast::rtc
 
 /* ---------------------------------------------------------------------------------------------

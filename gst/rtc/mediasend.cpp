@@ -437,17 +437,8 @@ void on_webrtc_deep_element_added(GstBin *, GstBin *, GstElement *element, gpoin
   // Sender side: retransmissions within a budget (mediacc::limit_retransmissions). rtprtxsend
   // comes inside the aux-sender bin webrtcbin hands rtpbin, added whole.
   if (GST_IS_BIN(element)) {
-    GstIterator *it = gst_bin_iterate_recurse(GST_BIN(element));
-    GValue v = G_VALUE_INIT;
-    while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
-      auto *child = GST_ELEMENT(g_value_get_object(&v));
-      GstElementFactory *cf = gst_element_get_factory(child);
-      if (cf && g_strcmp0(GST_OBJECT_NAME(cf), "rtprtxsend") == 0)
-        mediacc::limit_retransmissions(child);
-      g_value_reset(&v);
-    }
-    g_value_unset(&v);
-    gst_iterator_free(it);
+    for_each_element(GST_BIN(element), "rtprtxsend",
+                     [](GstElement *e) { mediacc::limit_retransmissions(e); });
     return;
   }
   if (f && g_strcmp0(GST_OBJECT_NAME(f), "rtprtxsend") == 0) {

@@ -330,6 +330,13 @@ std::string renumber_list(std::string_view v, char sep, const std::map<int, int>
 
 std::string keep_payload_types(std::string_view offer, std::string_view current)
 {
+  // An RTX format's apt, through its section's renumbering so far; -1 for other formats.
+  auto final_apt = [](const Codec &c, const std::map<int, int> &m) {
+    if (c.name != "RTX") return -1;
+    int apt = fmtp_apt(c);
+    auto it = m.find(apt);
+    return it == m.end() ? apt : it->second;
+  };
   auto kinds = media_kinds(offer), old_kinds = media_kinds(current);
   auto mids_new = sdp::mids(offer), mids_old = sdp::mids(current);
   if (mids_new.size() != kinds.size() || mids_old.size() != old_kinds.size())
@@ -367,8 +374,7 @@ std::string keep_payload_types(std::string_view offer, std::string_view current)
     for (bool rtx : {false, true})
       for (auto &c : now[i]) {
         if (m.count(c.pt) || (c.name == "RTX") != rtx) continue;
-        int apt = rtx ? fmtp_apt(c) : -1;
-        if (rtx && m.count(apt)) apt = m[apt];
+        int apt = final_apt(c, m);
         const Codec *pick = nullptr;
         for (auto &o : before[size_t(j)]) {
           if (used.count(o.pt) || o.name != c.name || o.clock_rate != c.clock_rate ||
@@ -401,8 +407,7 @@ std::string keep_payload_types(std::string_view offer, std::string_view current)
       for (auto &c : now[i]) {
         auto &m = maps[i];
         if (m.count(c.pt) || (c.name == "RTX") != rtx) continue;
-        int apt = rtx ? fmtp_apt(c) : -1;
-        if (rtx && m.count(apt)) apt = m[apt];
+        int apt = final_apt(c, m);
         std::string what = meaning(c, apt);
         // A live section's number for the same thing (as webrtcbin numbers a bundle), else its
         // own if that is free, else a free one.

@@ -12,6 +12,7 @@
 #include "rtc/turntls.h"
 
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -146,6 +147,9 @@ void restore_flags(GstRtcPeer *self);
 void shut_down(GstRtcPeer *self, GstElement *e);
 // A new element, or an error posted naming the missing factory.
 GstElement *make(GstRtcPeer *self, const char *factory);
+// fn on each element made by FACTORY anywhere inside BIN.
+void for_each_element(GstBin *bin, const char *factory,
+                      const std::function<void(GstElement *)> &fn);
 
 extern GstStaticPadTemplate data_src_template;
 extern GstStaticPadTemplate video_src_template;

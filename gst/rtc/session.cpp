@@ -73,6 +73,20 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
                       const std::vector<negotiation::Action> &actions,
                       GstWebRTCSessionDescription *remote = nullptr);
 
+// *desc (freed) replaced by one of its type with SDP TEXT; false, *desc kept, if TEXT does not parse.
+static bool replace_text(GstWebRTCSessionDescription **desc, const std::string &text)
+{
+  GstSDPMessage *msg = nullptr;
+  if (gst_sdp_message_new_from_text(text.c_str(), &msg) != GST_SDP_OK || !msg) {
+    if (msg) gst_sdp_message_free(msg);
+    return false;
+  }
+  GstWebRTCSDPType type = (*desc)->type;
+  gst_webrtc_session_description_free(*desc);
+  *desc = gst_webrtc_session_description_new(type, msg);
+  return true;
+}
+
 /* A re-offer on a negotiated connection, with the live m-lines' payload types kept
  * (negotiation::keep_payload_types). The reference is the answer that made the connection stable
  * (ours, or the remote's to our offer): webrtcbin's payload-type map, from which it sends RTX and
@@ -93,15 +107,9 @@ keep_negotiated_payload_types(GstRtcPeer *self, const std::shared_ptr<Session> &
   std::string text = description_text(offer);
   std::string kept = negotiation::keep_payload_types(text, description_text(ref));
   gst_webrtc_session_description_free(ref);
-  if (kept == text) return offer;
-  GstSDPMessage *msg = nullptr;
-  if (gst_sdp_message_new_from_text(kept.c_str(), &msg) != GST_SDP_OK || !msg) {
-    if (msg) gst_sdp_message_free(msg);
-    return offer;
-  }
-  GST_INFO_OBJECT(self, "'%s': the re-offer keeps the negotiated payload types", s->id.c_str());
-  gst_webrtc_session_description_free(offer);
-  return gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, msg);
+  if (kept != text && replace_text(&offer, kept))
+    GST_INFO_OBJECT(self, "'%s': the re-offer keeps the negotiated payload types", s->id.c_str());
+  return offer;
 }
 
 /* An answer to a re-offer, with every section keeping the DTLS role in use
@@ -122,15 +130,9 @@ static GstWebRTCSessionDescription *keep_dtls_role_in_answer(GstRtcPeer *self,
   if (role.empty()) return answer;
   std::string text = description_text(answer);
   std::string kept = negotiation::keep_dtls_role(text, role);
-  if (kept == text) return answer;
-  GstSDPMessage *msg = nullptr;
-  if (gst_sdp_message_new_from_text(kept.c_str(), &msg) != GST_SDP_OK || !msg) {
-    if (msg) gst_sdp_message_free(msg);
-    return answer;
-  }
-  GST_INFO_OBJECT(self, "'%s': the answer keeps DTLS role %s", s->id.c_str(), role.c_str());
-  gst_webrtc_session_description_free(answer);
-  return gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, msg);
+  if (kept != text && replace_text(&answer, kept))
+    GST_INFO_OBJECT(self, "'%s': the answer keeps DTLS role %s", s->id.c_str(), role.c_str());
+  return answer;
 }
 
 static void on_answer_created(GstPromise *promise, gpointer user_data);
@@ -155,27 +157,18 @@ static bool add_answer_feedback(GstRtcPeer *self, const std::shared_ptr<Session>
   GST_INFO_OBJECT(self, "'%s': answering its new video m-line with NACK and FEC", s->id.c_str());
   // A video jitterbuffer made since the offer was applied took the bare transceiver's no.
   if (GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(s->webrtc), "rtpbin")) {
-    GstIterator *it = gst_bin_iterate_recurse(GST_BIN(rtpbin));
-    GValue v = G_VALUE_INIT;
-    while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
-      auto *e = GST_ELEMENT(g_value_get_object(&v));
-      GstElementFactory *f = gst_element_get_factory(e);
-      GstPad *sink = f && g_str_equal(GST_OBJECT_NAME(f), "rtpjitterbuffer")
-          ? gst_element_get_static_pad(e, "sink")
-          : nullptr;
+    for_each_element(GST_BIN(rtpbin), "rtpjitterbuffer", [](GstElement *jb) {
+      GstPad *sink = gst_element_get_static_pad(jb, "sink");
       GstCaps *caps = sink ? gst_pad_get_current_caps(sink) : nullptr;
       if (caps &&
           g_strcmp0(gst_structure_get_string(gst_caps_get_structure(caps, 0), "media"), "video") ==
               0) {
-        GST_DEBUG_OBJECT(e, "retransmissions asked for");
-        g_object_set(e, "do-retransmission", TRUE, nullptr);
+        GST_DEBUG_OBJECT(jb, "retransmissions asked for");
+        g_object_set(jb, "do-retransmission", TRUE, nullptr);
       }
       if (caps) gst_caps_unref(caps);
       if (sink) gst_object_unref(sink);
-      g_value_reset(&v);
-    }
-    g_value_unset(&v);
-    gst_iterator_free(it);
+    });
     gst_object_unref(rtpbin);
   }
   s->answer_redone = true;
