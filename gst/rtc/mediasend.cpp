@@ -431,6 +431,23 @@ void on_new_jitterbuffer(GstElement *rtpbin, GstElement *jb, guint session, guin
   gst_object_unref(src);
 }
 
+/* rtpsession notifies "stats" for every RTCP packet it receives or sends (and "twcc-stats" for
+ * every TWCC feedback), its inner RTPSession first; GstObject repeats each one as deep-notify on
+ * every parent (rtpbin, webrtcbin, rtcpeer, the pipeline): five signal emissions a packet that
+ * nobody here or in webrtcbin listens to, ~10 % of the sender's receive path (perf, 8 viewers).
+ * Frozen, a notification is only queued (once per property): "stats" and "twcc-stats" are still
+ * read as properties, as webrtcbin's get-stats does. */
+static void quiet_notifications(GstElement *rtpsession)
+{
+  g_object_freeze_notify(G_OBJECT(rtpsession));
+  GObject *internal = nullptr;
+  g_object_get(rtpsession, "internal-session", &internal, nullptr);
+  if (!internal) return;
+  // Held by the element's own ref for as long as it lives.
+  g_object_freeze_notify(internal);
+  g_object_unref(internal);
+}
+
 void on_webrtc_deep_element_added(GstBin *, GstBin *, GstElement *element, gpointer)
 {
   GstElementFactory *f = gst_element_get_factory(element);
@@ -445,8 +462,11 @@ void on_webrtc_deep_element_added(GstBin *, GstBin *, GstElement *element, gpoin
     mediacc::limit_retransmissions(element);
     return;
   }
-  // Its RTCP interval, and so a NACK's longest wait, follows the session (rtcprate.h).
-  if (f && g_strcmp0(GST_OBJECT_NAME(f), "rtpsession") == 0) rtcprate::configure_session(element);
+  if (f && g_strcmp0(GST_OBJECT_NAME(f), "rtpsession") == 0) {
+    // Its RTCP interval, and so a NACK's longest wait, follows the session (rtcprate.h).
+    rtcprate::configure_session(element);
+    quiet_notifications(element);
+  }
 }
 
 // Per-codec encoder settings (the rest of what a codec needs is its row in rtc/codecs.h).

@@ -14,7 +14,8 @@ constexpr gint64 kStartUs = 5'000'000;                      // fast from the fir
 constexpr gint64 kCleanUs = 10'000'000;                     // fast until clean this long
 constexpr gint64 kCheckUs = 1'000'000;
 constexpr GstClockTime kSendOnlyAfter = 2 * GST_SECOND; // connected this long without media in
-constexpr guint64 kJitterNs = 10 * GST_MSECOND;
+constexpr guint64 kJitterNs = 10 * GST_MSECOND;         // twice in a row
+constexpr guint64 kJitterHighNs = 30 * GST_MSECOND;     // once
 constexpr const char *kRateKey = "pointcast-rtcp-rate";
 
 // One per rtpsession (all its jitterbuffers share it).
@@ -28,11 +29,11 @@ struct Rate {
   ~Rate() { g_weak_ref_clear(&session); }
 };
 
-// Per jitterbuffer: what its stats said at the last check.
+// Per jitterbuffer.
 struct Watch {
   std::shared_ptr<Rate> rate; // with the rtpsession's
   gint64 next_check = 0;
-  guint64 lost = 0, repaired = 0, rebuilt = 0;
+  Trouble trouble;
 };
 
 // Under r->lock. rtpsession schedules its next report from the new value.
@@ -82,27 +83,21 @@ GstPadProbeReturn on_output(GstPad *pad, GstPadProbeInfo *, gpointer user_data)
   if (GstElement *jb = gst_pad_get_parent_element(pad)) {
     GstStructure *stats = nullptr;
     g_object_get(jb, "stats", &stats, nullptr);
-    guint64 lost = w->lost, repaired = w->repaired, jitter = 0;
+    LinkStats ls;
+    const char *why = nullptr;
     if (stats) {
-      gst_structure_get_uint64(stats, "num-lost", &lost);
-      gst_structure_get_uint64(stats, "rtx-success-count", &repaired);
-      gst_structure_get_uint64(stats, "avg-jitter", &jitter);
+      gst_structure_get_uint64(stats, "num-lost", &ls.lost);
+      gst_structure_get_uint64(stats, "rtx-success-count", &ls.repaired);
+      gst_structure_get_uint64(stats, "avg-jitter", &ls.jitter_ns);
       gst_structure_free(stats);
+      ls.rebuilt = fec_recovered(jb);
+      GST_LOG_OBJECT(pad,
+                     "lost %" G_GUINT64_FORMAT " repaired %" G_GUINT64_FORMAT
+                     " rebuilt %" G_GUINT64_FORMAT " jitter %" G_GUINT64_FORMAT " us",
+                     ls.lost, ls.repaired, ls.rebuilt, ls.jitter_ns / 1000);
+      why = w->trouble.check(ls);
     }
-    guint64 rebuilt = fec_recovered(jb);
     gst_object_unref(jb);
-    const char *why = lost > w->lost ? "packets lost"
-        : repaired > w->repaired     ? "packets retransmitted"
-        : rebuilt > w->rebuilt       ? "packets rebuilt from FEC"
-        : jitter > kJitterNs         ? "jitter"
-                                     : nullptr;
-    GST_LOG_OBJECT(pad,
-                   "lost %" G_GUINT64_FORMAT " repaired %" G_GUINT64_FORMAT
-                   " rebuilt %" G_GUINT64_FORMAT " jitter %" G_GUINT64_FORMAT " us",
-                   lost, repaired, rebuilt, jitter / 1000);
-    w->rebuilt = rebuilt;
-    w->lost = lost;
-    w->repaired = repaired;
     if (why) trouble(w->rate.get(), now, why);
   }
   Rate *r = w->rate.get();
@@ -120,6 +115,20 @@ gboolean check_send_only(GstClock *, GstClockTime, GstClockID, gpointer user_dat
   return TRUE;
 }
 } // namespace
+
+const char *Trouble::check(const LinkStats &now)
+{
+  // A counter that went back (a jitterbuffer reset) is no news either way.
+  const char *why = now.lost > last_.lost     ? "packets lost"
+      : now.repaired > last_.repaired         ? "packets retransmitted"
+      : now.rebuilt > last_.rebuilt           ? "packets rebuilt from FEC"
+      : now.jitter_ns > kJitterHighNs         ? "jitter"
+      : now.jitter_ns > kJitterNs && jittery_ ? "jitter, twice in a row"
+                                              : nullptr;
+  jittery_ = now.jitter_ns > kJitterNs;
+  last_ = now;
+  return why;
+}
 
 void configure_session(GstElement *rtpsession)
 {

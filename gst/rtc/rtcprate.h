@@ -19,8 +19,12 @@
  *   - a retry of a retransmission request from one of its jitterbuffers (at once: the first
  *     request itself leaves as an early packet; a first request alone is also what a packet late
  *     on a busy machine draws);
- *   - lost packets, a packet repaired by retransmission or rebuilt from FEC, or a jitter over
- *     10 ms (a queue building on the path) in its stats, checked once a second;
+ *   - lost packets, a packet repaired by retransmission or rebuilt from FEC in its stats, checked
+ *     once a second (Trouble below);
+ *   - a jitter over 10 ms (a queue building on the path) at two checks in a row, or over 30 ms
+ *     at one: a loaded host's own scheduling shows 10-17 ms at single checks (the fan-out
+ *     bench's viewers on loopback at load average 18-24), and every viewer at the fast rate sent
+ *     the sender as many RTCP packets as it got RTP, the larger half of its CPU with 8 viewers;
  * - a session connected for 2 s without a jitterbuffer only sends: kSendOnly (800, a sender
  *   report every ~1 s, as libwebrtc sends them for video). Its reports carry nothing a repair
  *   waits on: the viewer's NACKs and TWCC feedback go by the viewer's own interval, and its
@@ -33,6 +37,22 @@
 #include <gst/gst.h>
 
 namespace pointcast::rtc::rtcprate {
+
+// What a jitterbuffer's stats say at one check (counters since its start).
+struct LinkStats {
+  guint64 lost = 0, repaired = 0, rebuilt = 0;
+  guint64 jitter_ns = 0; // its smoothed inter-arrival jitter
+};
+
+// The checks of one jitterbuffer, one a second: why its link needs repairs now, or null.
+class Trouble {
+public:
+  const char *check(const LinkStats &now);
+
+private:
+  LinkStats last_;
+  bool jittery_ = false; // the last check's jitter was over the low threshold
+};
 
 // webrtcbin's new rtpsession: its RTCP timing (kSlow until more is known).
 void configure_session(GstElement *rtpsession);

@@ -86,6 +86,46 @@ GST_START_TEST(test_send_only_after_connected)
 }
 GST_END_TEST;
 
+static rtcprate::LinkStats jitter_ms(guint64 ms)
+{
+  rtcprate::LinkStats s;
+  s.jitter_ns = ms * GST_MSECOND;
+  return s;
+}
+
+// A loaded host's scheduling jitter now and then (single checks of 10-17 ms, the fan-out
+// viewers at load average 18-24) keeps RTCP slow; a link whose jitter stays up does not.
+GST_START_TEST(test_jitter_twice_in_a_row)
+{
+  rtcprate::Trouble t;
+  for (guint64 ms : {4, 14, 5, 17, 3, 12, 9})
+    fail_unless(t.check(jitter_ms(ms)) == nullptr, "%" G_GUINT64_FORMAT " ms alone", ms);
+  fail_unless(t.check(jitter_ms(12)) == nullptr);
+  fail_unless(t.check(jitter_ms(11)) != nullptr, "over 10 ms twice in a row");
+  fail_unless(t.check(jitter_ms(13)) != nullptr, "and on while it stays up");
+  fail_unless(t.check(jitter_ms(2)) == nullptr);
+}
+GST_END_TEST;
+
+// A queue building fast (jitter over 30 ms), a loss, a repair: fast at the first check.
+GST_START_TEST(test_trouble_at_once)
+{
+  rtcprate::Trouble t;
+  fail_unless(t.check(jitter_ms(2)) == nullptr);
+  fail_unless(t.check(jitter_ms(35)) != nullptr, "a high jitter alone");
+  fail_unless(t.check(jitter_ms(2)) == nullptr);
+  rtcprate::LinkStats s = jitter_ms(2);
+  s.lost = 1;
+  fail_unless(t.check(s) != nullptr, "a lost packet");
+  fail_unless(t.check(s) == nullptr, "no news: the same count");
+  s.repaired = 1;
+  fail_unless(t.check(s) != nullptr, "a retransmitted packet");
+  s.rebuilt = 3;
+  fail_unless(t.check(s) != nullptr, "packets rebuilt from FEC");
+  fail_unless(t.check(s) == nullptr);
+}
+GST_END_TEST;
+
 static Suite *rtcprate_suite()
 {
   Suite *s = suite_create("rtcprate");
@@ -94,6 +134,8 @@ static Suite *rtcprate_suite()
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_receiving_sessions_in_one_process);
   tcase_add_test(tc, test_send_only_after_connected);
+  tcase_add_test(tc, test_jitter_twice_in_a_row);
+  tcase_add_test(tc, test_trouble_at_once);
   return s;
 }
 
