@@ -131,6 +131,13 @@ std::vector<std::string> media_kinds(std::string_view sdp);
 // baseline with packetization-mode=1 (what x264enc and rtph264pay send), else the first with
 // packetization-mode=1, else the first H264.
 std::optional<Codec> match_codec(const std::vector<Codec> &offered, std::string_view name);
+/* What an answer leaves out of the loss recovery a video offer proposes and rtcpeer does: per
+ * accepted video m-line, "MID: nack rtx ..." naming each of the answered codec's offered `nack`,
+ * `nack pli`, `ccm fir`, `transport-cc`, its RTX (`apt=`), RED and ULPFEC that the answer lacks.
+ * Empty when the answer takes all of it. webrtcbin 1.22 answers an m-line it made the
+ * transceiver for itself (a receiver with no track of that kind) with `nack pli`, `ccm fir` and
+ * `transport-cc` only. */
+std::vector<std::string> unanswered_feedback(std::string_view offer, std::string_view answer);
 /* Our offer on a negotiated connection, with every payload type the m-lines it shares (by mid)
  * with `current` (the current local description) already had: webrtcbin 1.22 picks RED, ULPFEC
  * and RTX types afresh for each offer (_pick_available_pt, lowest free from 96), so a re-offer

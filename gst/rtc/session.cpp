@@ -137,24 +137,37 @@ static GstWebRTCSessionDescription *keep_dtls_role_in_answer(GstRtcPeer *self,
 
 static void on_answer_created(GstPromise *promise, gpointer user_data);
 
-/* A re-offer on the live connection with an m-line new to us (the peer sends another track):
- * webrtcbin 1.22 answers it with a transceiver it makes inside create-answer, without NACK, RTX
- * or FEC; and it sets every new jitterbuffer's do-retransmission from the transceiver of each SSRC
- * it knows in turn (jitter_buffer_set_retransmission compares no SSRC), so that bare one turned
- * NACK off for the tracks that had it too. Once create-answer has made it, it gets the offer's
- * caps, NACK and FEC (prepare_answer_transceivers) and webrtcbin is asked for the answer again.
- * (A transceiver of ours added before create-answer has no m-line until the answer is applied,
- * and a jitterbuffer made meanwhile tripped webrtcbin's g_warn_if_reached for that SSRC.)
- * True when the answer is being made again. */
-static bool add_answer_feedback(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+/* An answer to a video offer without the NACK, RTX or FEC the offer proposes
+ * (negotiation::unanswered_feedback): webrtcbin 1.22 answers an m-line it has no transceiver for
+ * (a receiver without a track of that kind: every first answer of a viewer, and a re-offer's new
+ * m-line) with one it makes inside create-answer, without NACK, RTX or FEC, so that sender was
+ * never asked for a retransmission. And it sets every new jitterbuffer's do-retransmission from
+ * the transceiver of each SSRC it knows in turn (jitter_buffer_set_retransmission compares no
+ * SSRC), so that bare one turned NACK off for the tracks that had it too. Once create-answer has
+ * made it, it gets the offer's caps, NACK and FEC (prepare_answer_transceivers) and webrtcbin is
+ * asked for the answer again. (A transceiver of ours added before create-answer has no m-line
+ * until the answer is applied, and a jitterbuffer made meanwhile tripped webrtcbin's
+ * g_warn_if_reached for that SSRC.) True when the answer is being made again. */
+static bool add_answer_feedback(GstRtcPeer *self, const std::shared_ptr<Session> &s,
+                                const GstWebRTCSessionDescription *answer)
 {
-  if (!s->connected || std::exchange(s->answer_redone, false)) return false;
+  bool redone = std::exchange(s->answer_redone, false);
   GstWebRTCSessionDescription *offer = nullptr;
   g_object_get(s->webrtc, "pending-remote-description", &offer, nullptr);
   if (!offer) return false;
+  auto missing =
+      negotiation::unanswered_feedback(description_text(offer), description_text(answer));
   gst_webrtc_session_description_free(offer);
-  if (!prepare_answer_transceivers(self, s)) return false;
-  GST_INFO_OBJECT(self, "'%s': answering its new video m-line with NACK and FEC", s->id.c_str());
+  if (missing.empty()) return false;
+  std::string what;
+  for (auto &m : missing) what += (what.empty() ? "" : "; ") + m;
+  if (redone || !prepare_answer_transceivers(self, s)) {
+    GST_INFO_OBJECT(self, "'%s': answering without what its offer proposes (%s)", s->id.c_str(),
+                    what.c_str());
+    return false;
+  }
+  GST_INFO_OBJECT(self, "'%s': answering again, with what its offer proposes (%s)", s->id.c_str(),
+                  what.c_str());
   // A video jitterbuffer made since the offer was applied took the bare transceiver's no.
   if (GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(s->webrtc), "rtpbin")) {
     for_each_element(GST_BIN(rtpbin), "rtpjitterbuffer", [](GstElement *jb) {
@@ -211,7 +224,7 @@ static void on_description_created(GstPromise *promise, gpointer user_data, cons
                      std::string("could not create an ") + (is_offer ? "offer" : "answer"));
       return;
     }
-    if (!is_offer && add_answer_feedback(self, s)) {
+    if (!is_offer && add_answer_feedback(self, s, desc)) {
       gst_webrtc_session_description_free(desc);
       return;
     }
