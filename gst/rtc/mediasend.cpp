@@ -338,6 +338,7 @@ bool prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session
   g_object_get(s->webrtc, "remote-description", &remote, nullptr);
   if (!remote) return false;
   bool changed = false;
+  std::vector<std::pair<GstWebRTCRTPTransceiver *, const GstSDPMedia *>> audio;
   GArray *all = nullptr;
   g_signal_emit_by_name(s->webrtc, "get-transceivers", &all);
   for (guint i = 0; all && i < all->len; i++) {
@@ -349,7 +350,8 @@ bool prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session
     const GstSDPMedia *media = mline < gst_sdp_message_medias_len(remote->sdp)
         ? gst_sdp_message_get_media(remote->sdp, mline)
         : nullptr;
-    if (!prefs && media && kind == GST_WEBRTC_KIND_VIDEO) {
+    if (!prefs && media && kind == GST_WEBRTC_KIND_AUDIO) audio.emplace_back(t, media);
+    if (!prefs && media && kind == GST_WEBRTC_KIND_VIDEO)
       if (GstCaps *caps = mediacc::caps_from_offer(media)) {
         keep_supported_feedback(caps);
         GST_DEBUG_OBJECT(self, "'%s' m-line %u answered with %" GST_PTR_FORMAT, s->id.c_str(),
@@ -359,16 +361,15 @@ bool prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session
         gst_caps_unref(caps);
         changed = true;
       }
-    } else if (!prefs && media && kind == GST_WEBRTC_KIND_AUDIO) {
-      // Asked for the answer again, webrtcbin gives each m-line the first transceiver whose
-      // preferences take the offer: one without any made a second transceiver for the m-line.
-      if (GstCaps *caps = mediacc::caps_from_offer(media)) {
-        g_object_set(t, "codec-preferences", caps, nullptr);
-        gst_caps_unref(caps);
-      }
-    }
     if (prefs) gst_caps_unref(prefs);
   }
+  // Asked for the answer again, webrtcbin gives each m-line the first transceiver whose
+  // preferences take the offer: an audio one without any made a second transceiver for its m-line.
+  for (auto [t, media] : changed ? audio : decltype(audio)())
+    if (GstCaps *caps = mediacc::caps_from_offer(media)) {
+      g_object_set(t, "codec-preferences", caps, nullptr);
+      gst_caps_unref(caps);
+    }
   if (all) g_array_unref(all);
   gst_webrtc_session_description_free(remote);
   return changed;

@@ -1014,6 +1014,117 @@ GST_START_TEST(test_reoffer_keeps_payload_types)
 }
 GST_END_TEST;
 
+GST_START_TEST(test_receiver_answer_asks_for_retransmissions)
+{
+  // A receiver without tracks of its own answers a sender's video+audio offer: webrtcbin 1.22
+  // makes its transceivers inside create-answer and answers without NACK and RTX, and sets each
+  // jitterbuffer's do-retransmission from whichever transceiver of the bundle it looks at last.
+  // The answer must take the offer's NACK and RTX, the video jitterbuffer ask, the audio one not.
+  auto uri = unique_room("answernack");
+  MultiVideo rx;
+  rx.pipeline = gst_pipeline_new(nullptr);
+  GstElement *rxrtc = gst_element_factory_make("rtcpeer", nullptr);
+  g_object_set(rxrtc, "signaling", uri.c_str(), "peer-id", "zzz-rx", nullptr);
+  gst_util_set_object_arg(G_OBJECT(rxrtc), "role", "answerer");
+  gst_bin_add(GST_BIN(rx.pipeline), rxrtc);
+  g_signal_connect(rxrtc, "pad-added", G_CALLBACK(on_multi_pad), &rx);
+  fail_if(gst_element_set_state(rx.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  // FEC off: RTX alone repairs.
+  GstElement *tx = gst_parse_launch(
+      ("videotestsrc is-live=true pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 "
+       "! rtc.video_0 audiotestsrc is-live=true ! rtc.audio_0 rtcpeer name=rtc peer-id=aaa-tx "
+       "receive-video=false receive-audio=false fec-percentage=0 signaling=" +
+       uri)
+          .c_str(),
+      nullptr);
+  fail_unless(tx != nullptr);
+  fail_if(gst_element_set_state(tx, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+  while (g_get_monotonic_time() < end) {
+    warnings_without_error(tx, nullptr, 100 * GST_MSECOND);
+    warnings_without_error(rx.pipeline, nullptr, 100 * GST_MSECOND);
+    std::lock_guard lk(rx.lock);
+    if (!rx.sizes.empty()) break;
+  }
+  {
+    std::lock_guard lk(rx.lock);
+    fail_if(rx.sizes.empty(), "the receiver decoded no video");
+  }
+  GstElement *rxbin = find_element(rx.pipeline, "webrtcbin");
+  fail_unless(rxbin != nullptr);
+  GstWebRTCSDPType type;
+  LinePts answered;
+  fail_unless(line_pts(rxbin, "current-local-description", &type, &answered));
+  fail_unless(type == GST_WEBRTC_SDP_TYPE_ANSWER);
+  fail_unless(answered.vp8 >= 0 && answered.rtx >= 0, "the answer has no RTX: %s",
+              answered.str().c_str());
+  Dropper dropper;
+  dropper.media_pt = answered.vp8;
+  GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(rxbin), "rtpbin");
+  fail_unless(rtpbin != nullptr);
+  GstPad *rx_in = gst_element_get_static_pad(rtpbin, "recv_rtp_sink_0");
+  fail_unless(rx_in != nullptr);
+  guint64 lost0, repaired0, lost, repaired;
+  int no_nack = 0;
+  jitter_stats(rx.pipeline, &lost0, &repaired0, &no_nack);
+  gulong probe = gst_pad_add_probe(
+      rx_in, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST), on_rtp_in,
+      &dropper, nullptr);
+  warnings_without_error(tx, nullptr, 3 * GST_SECOND);
+  gst_pad_remove_probe(rx_in, probe);
+  warnings_without_error(rx.pipeline, nullptr, GST_SECOND); // the last repairs
+  jitter_stats(rx.pipeline, &lost, &repaired, &no_nack);
+  int dropped = dropper.dropped;
+  fail_unless(dropped > 10, "too few losses to tell: %d", dropped);
+  fail_unless(lost == lost0 && repaired - repaired0 >= guint64(dropped),
+              "%d media packets dropped: %" G_GUINT64_FORMAT " repaired by RTX, %" G_GUINT64_FORMAT
+              " lost",
+              dropped, repaired - repaired0, lost - lost0);
+  // Each jitterbuffer as its stream's negotiated feedback says: video asks, Opus does not (the
+  // kind by its SSRC in the offer).
+  std::map<guint, std::string> kinds;
+  GstWebRTCSessionDescription *offer = nullptr;
+  g_object_get(rxbin, "current-remote-description", &offer, nullptr);
+  fail_unless(offer != nullptr);
+  for (guint i = 0; i < gst_sdp_message_medias_len(offer->sdp); i++) {
+    const GstSDPMedia *m = gst_sdp_message_get_media(offer->sdp, i);
+    for (guint j = 0; j < gst_sdp_media_attributes_len(m); j++) {
+      const GstSDPAttribute *a = gst_sdp_media_get_attribute(m, j);
+      if (g_str_equal(a->key, "ssrc")) kinds[guint(std::strtoul(a->value, nullptr, 10))] = m->media;
+    }
+  }
+  gst_webrtc_session_description_free(offer);
+  int video = 0, audio = 0;
+  GstIterator *it = gst_bin_iterate_recurse(GST_BIN(rtpbin));
+  GValue v = G_VALUE_INIT;
+  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    auto *e = GST_ELEMENT(g_value_get_object(&v));
+    GstElementFactory *f = gst_element_get_factory(e);
+    GstPad *sink = f && g_str_equal(GST_OBJECT_NAME(f), "rtpjitterbuffer")
+        ? gst_element_get_static_pad(e, "sink")
+        : nullptr;
+    GstCaps *caps = sink ? gst_pad_get_current_caps(sink) : nullptr;
+    guint ssrc = 0;
+    if (caps) gst_structure_get_uint(gst_caps_get_structure(caps, 0), "ssrc", &ssrc);
+    gboolean nack = FALSE;
+    if (sink) g_object_get(e, "do-retransmission", &nack, nullptr);
+    if (caps && kinds[ssrc] == "video") video += nack ? 1 : -100;
+    if (caps && kinds[ssrc] == "audio") audio += nack ? -100 : 1;
+    if (caps) gst_caps_unref(caps);
+    if (sink) gst_object_unref(sink);
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+  fail_unless(video >= 1 && audio >= 1, "video %d, audio %d (negative: do-retransmission wrong)",
+              video, audio);
+  gst_object_unref(rx_in);
+  gst_object_unref(rtpbin);
+  gst_object_unref(rxbin);
+  stop_pipelines({tx, rx.pipeline});
+}
+GST_END_TEST;
+
 GST_START_TEST(test_reoffer_keeps_dtls_role)
 {
   // The receiver offers a data section only; the sender answers it, then offers its video. That
@@ -1354,6 +1465,7 @@ static Suite *rtcpeer_suite()
   tcase_add_test(tc, test_reoffer_adds_tracks);
   tcase_add_test(tc, test_reoffer_keeps_payload_types);
   tcase_add_test(tc, test_reoffer_keeps_dtls_role);
+  tcase_add_test(tc, test_receiver_answer_asks_for_retransmissions);
   tcase_add_test(tc, test_channel_reliability_per_pad);
   tcase_add_test(tc, test_end_with_peers_when_sender_leaves);
   tcase_add_test(tc, test_unlinked_media_data_flows);
