@@ -537,6 +537,71 @@ std::vector<std::string> unanswered_feedback(std::string_view offer, std::string
 }
 
 namespace {
+// A decimal SSRC at the start of V (up to a space), into *out; false if it is not one.
+bool parse_ssrc(std::string_view v, uint32_t *out, std::string_view *rest = nullptr)
+{
+  size_t end = v.find(' ');
+  std::string_view num = v.substr(0, end);
+  if (num.empty() || num.size() > 10 || !std::all_of(num.begin(), num.end(), ::isdigit))
+    return false;
+  unsigned long long n = std::strtoull(std::string(num).c_str(), nullptr, 10);
+  if (n > 0xffffffffull) return false;
+  *out = uint32_t(n);
+  if (rest) *rest = end == std::string_view::npos ? std::string_view() : v.substr(end);
+  return true;
+}
+} // namespace
+
+std::map<uint32_t, uint32_t> rtx_ssrcs(std::string_view sdp)
+{
+  std::map<uint32_t, uint32_t> out;
+  for (auto l : sdp::lines(sdp)) {
+    if (l.substr(0, 17) != "a=ssrc-group:FID ") continue;
+    std::string_view rest;
+    uint32_t media, rtx;
+    if (parse_ssrc(l.substr(17), &media, &rest) && rest.size() > 1 &&
+        parse_ssrc(rest.substr(1), &rtx))
+      out.emplace(media, rtx);
+  }
+  return out;
+}
+
+std::string keep_rtx_ssrcs(std::string_view sdp, std::string_view current)
+{
+  auto before = rtx_ssrcs(current), now = rtx_ssrcs(sdp);
+  std::set<uint32_t> used; // every SSRC the new description names
+  for (auto l : sdp::lines(sdp)) {
+    uint32_t n;
+    if (l.substr(0, 7) == "a=ssrc:" && parse_ssrc(l.substr(7), &n)) used.insert(n);
+  }
+  std::map<uint32_t, uint32_t> swap; // new RTX SSRC -> the one in use
+  for (auto [media, rtx] : now) {
+    auto it = before.find(media);
+    if (it == before.end() || it->second == rtx || used.count(it->second)) continue;
+    swap[rtx] = it->second;
+  }
+  if (swap.empty()) return std::string(sdp);
+  std::string out;
+  for (auto l : sdp::lines(sdp)) {
+    std::string line(l);
+    uint32_t n;
+    std::string_view rest;
+    if (l.substr(0, 7) == "a=ssrc:" && parse_ssrc(l.substr(7), &n, &rest) && swap.count(n)) {
+      line = "a=ssrc:" + std::to_string(swap[n]) + std::string(rest);
+    } else if (l.substr(0, 17) == "a=ssrc-group:FID ") {
+      uint32_t media, rtx;
+      std::string_view tail;
+      if (parse_ssrc(l.substr(17), &media, &rest) && rest.size() > 1 &&
+          parse_ssrc(rest.substr(1), &rtx, &tail) && swap.count(rtx))
+        line = "a=ssrc-group:FID " + std::to_string(media) + " " + std::to_string(swap[rtx]) +
+            std::string(tail);
+    }
+    out += line + "\r\n";
+  }
+  return out;
+}
+
+namespace {
 // The first a=setup value of an SDP ("" if none).
 std::string_view first_setup(std::string_view sdp)
 {
