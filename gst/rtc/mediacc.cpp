@@ -90,11 +90,14 @@ GstCaps *caps_from_offer(const GstSDPMedia *media)
       continue;
     }
     gst_structure_set_name(s, "application/x-rtp");
-    // Attributes of the section that are not the codec's (the answer makes its own).
-    for (const char *f : {"a-mid", "a-setup", "a-ice-ufrag", "a-ice-pwd", "a-fingerprint",
-                          "a-ice-options", "a-rtcp-mux", "a-rtcp-mux-only", "a-rtcp-rsize",
-                          "a-msid", "a-ssrc", "a-ssrc-group", "a-end-of-candidates"})
-      gst_structure_remove_field(s, f);
+    // Attributes of the section that are not the codec's (the answer makes its own): mid, ICE,
+    // DTLS, direction, the remote's candidates and SSRCs (a-*, ssrc-N-cname...). A remote
+    // candidate in the caps went into our answer as one of ours.
+    for (int f = gst_structure_n_fields(s) - 1; f >= 0; f--) {
+      std::string_view name = gst_structure_nth_field_name(s, guint(f));
+      if (name.substr(0, 2) == "a-" || name.substr(0, 5) == "ssrc-")
+        gst_structure_remove_field(s, std::string(name).c_str());
+    }
     gst_caps_append(out, caps);
   }
   if (gst_caps_is_empty(out)) {

@@ -3,6 +3,8 @@
 
 #include "rtc/rtcpeerpriv.h"
 
+#include <gst/rtp/rtp.h>
+
 #include <cstdio>
 #include <string>
 
@@ -270,6 +272,61 @@ void parked_media_pads(GstRtcPeer *self, std::vector<GstPad *> &out)
 {
   for (auto &[peer, v] : self->priv->parked_srcs)
     for (auto *pad : v) out.push_back(GST_PAD(gst_object_ref(pad)));
+}
+
+// See follow_negotiated_nack (mediarecv.h). Returns whether the packet decided it.
+static bool nack_from_packet(GstElement *jb, GstBuffer *buf)
+{
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  if (!gst_rtp_buffer_map(buf, GST_MAP_READ, &rtp)) return false;
+  guint pt = gst_rtp_buffer_get_payload_type(&rtp);
+  gst_rtp_buffer_unmap(&rtp);
+  GstCaps *caps = nullptr;
+  // rtpbin forwards it to its own request-pt-map, which webrtcbin answers from its payload map.
+  g_signal_emit_by_name(jb, "request-pt-map", pt, &caps);
+  if (!caps) return false;
+  bool decided = false;
+  if (!gst_caps_is_empty(caps)) {
+    const GstStructure *st = gst_caps_get_structure(caps, 0);
+    const char *enc = gst_structure_get_string(st, "encoding-name");
+    bool repair = !enc || !g_ascii_strcasecmp(enc, "RTX") || !g_ascii_strcasecmp(enc, "RED") ||
+        !g_ascii_strcasecmp(enc, "ULPFEC");
+    if (!repair) {
+      gboolean nack = FALSE;
+      gst_structure_get_boolean(st, "rtcp-fb-nack", &nack);
+      GST_DEBUG_OBJECT(jb, "payload type %u (%s): retransmissions %s", pt, enc,
+                       nack ? "asked for" : "not negotiated");
+      g_object_set(jb, "do-retransmission", nack, nullptr);
+      decided = true;
+    }
+  }
+  gst_caps_unref(caps);
+  return decided;
+}
+
+static GstPadProbeReturn on_first_media_packet(GstPad *pad, GstPadProbeInfo *info, gpointer)
+{
+  GstElement *jb = gst_pad_get_parent_element(pad);
+  if (!jb) return GST_PAD_PROBE_OK;
+  bool decided = false;
+  if (GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+      buf && (info->type & GST_PAD_PROBE_TYPE_BUFFER))
+    decided = nack_from_packet(jb, buf);
+  else if (GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info))
+    for (guint i = 0; !decided && i < gst_buffer_list_length(list); i++)
+      decided = nack_from_packet(jb, gst_buffer_list_get(list, i));
+  gst_object_unref(jb);
+  return decided ? GST_PAD_PROBE_REMOVE : GST_PAD_PROBE_OK;
+}
+
+void follow_negotiated_nack(GstElement *jb)
+{
+  GstPad *sink = gst_element_get_static_pad(jb, "sink");
+  if (!sink) return;
+  gst_pad_add_probe(sink,
+                    GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                    on_first_media_packet, nullptr, nullptr);
+  gst_object_unref(sink);
 }
 
 } // namespace pointcast::rtc

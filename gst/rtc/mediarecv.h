@@ -33,4 +33,12 @@ void release_parked_media(GstRtcPeer *self, const std::string &peer);
 // Under priv->lock: every parked src pad, ref'd (EOS goes to them too).
 void parked_media_pads(GstRtcPeer *self, std::vector<GstPad *> &out);
 
+/* rtpbin's new-jitterbuffer, after webrtcbin's: do-retransmission as the negotiated description
+ * says for the stream's codec (its payload type's rtcp-fb nack, from webrtcbin's payload map),
+ * decided on its first media packet. webrtcbin 1.22 takes it from whichever transceiver of the
+ * bundle it looks at last (jitter_buffer_set_retransmission compares no SSRC): with audio
+ * bundled, or a transceiver without NACK, video went without it. RTX, RED and ULPFEC packets
+ * (before the first media packet) leave it as webrtcbin set it. */
+void follow_negotiated_nack(GstElement *jitterbuffer);
+
 } // namespace pointcast::rtc

@@ -4,6 +4,7 @@
 #include "rtc/codecs.h"
 #include "rtc/eos.h"
 #include "rtc/fec.h"
+#include "rtc/mediarecv.h"
 #include "rtc/negotiation.h"
 #include "rtc/rtcpeerpriv.h"
 #include "rtc/rtcprate.h"
@@ -317,12 +318,27 @@ void add_recv_transceiver(GstElement *webrtc, bool video)
   }
 }
 
+// The answer's feedback for a codec: what rtcpeer does of what was offered (not goog-remb).
+static void keep_supported_feedback(GstCaps *caps)
+{
+  for (guint i = 0; i < gst_caps_get_size(caps); i++) {
+    GstStructure *st = gst_caps_get_structure(caps, i);
+    for (int f = gst_structure_n_fields(st) - 1; f >= 0; f--) {
+      std::string_view name = gst_structure_nth_field_name(st, guint(f));
+      if (name.substr(0, 8) == "rtcp-fb-" && name != "rtcp-fb-nack" && name != "rtcp-fb-nack-pli" &&
+          name != "rtcp-fb-ccm-fir" && name != "rtcp-fb-transport-cc")
+        gst_structure_remove_field(st, std::string(name).c_str());
+    }
+  }
+}
+
 bool prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
   GstWebRTCSessionDescription *remote = nullptr;
   g_object_get(s->webrtc, "remote-description", &remote, nullptr);
   if (!remote) return false;
   bool changed = false;
+  std::vector<std::pair<GstWebRTCRTPTransceiver *, const GstSDPMedia *>> audio;
   GArray *all = nullptr;
   g_signal_emit_by_name(s->webrtc, "get-transceivers", &all);
   for (guint i = 0; all && i < all->len; i++) {
@@ -331,8 +347,13 @@ bool prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session
     guint mline = G_MAXUINT;
     GstWebRTCKind kind = GST_WEBRTC_KIND_UNKNOWN;
     g_object_get(t, "codec-preferences", &prefs, "mlineindex", &mline, "kind", &kind, nullptr);
-    if (!prefs && kind == GST_WEBRTC_KIND_VIDEO && mline < gst_sdp_message_medias_len(remote->sdp))
-      if (GstCaps *caps = mediacc::caps_from_offer(gst_sdp_message_get_media(remote->sdp, mline))) {
+    const GstSDPMedia *media = mline < gst_sdp_message_medias_len(remote->sdp)
+        ? gst_sdp_message_get_media(remote->sdp, mline)
+        : nullptr;
+    if (!prefs && media && kind == GST_WEBRTC_KIND_AUDIO) audio.emplace_back(t, media);
+    if (!prefs && media && kind == GST_WEBRTC_KIND_VIDEO)
+      if (GstCaps *caps = mediacc::caps_from_offer(media)) {
+        keep_supported_feedback(caps);
         GST_DEBUG_OBJECT(self, "'%s' m-line %u answered with %" GST_PTR_FORMAT, s->id.c_str(),
                          mline, caps);
         g_object_set(t, "codec-preferences", caps, "do-nack", TRUE, nullptr);
@@ -342,6 +363,13 @@ bool prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session
       }
     if (prefs) gst_caps_unref(prefs);
   }
+  // Asked for the answer again, webrtcbin gives each m-line the first transceiver whose
+  // preferences take the offer: an audio one without any made a second transceiver for its m-line.
+  for (auto [t, media] : changed ? audio : decltype(audio)())
+    if (GstCaps *caps = mediacc::caps_from_offer(media)) {
+      g_object_set(t, "codec-preferences", caps, nullptr);
+      gst_caps_unref(caps);
+    }
   if (all) g_array_unref(all);
   gst_webrtc_session_description_free(remote);
   return changed;
@@ -419,6 +447,7 @@ static void watch_duplicates(GstElement *jb)
 void on_new_jitterbuffer(GstElement *rtpbin, GstElement *jb, guint session, guint, gpointer)
 {
   recover_fec(jb);
+  follow_negotiated_nack(jb);
   rtcprate::watch_jitterbuffer(rtpbin, jb, session);
   watch_duplicates(jb);
   guint latency = 0;

@@ -475,6 +475,133 @@ std::string keep_payload_types(std::string_view offer, std::string_view current)
 }
 
 namespace {
+// The port of every m-line ("0": rejected), in order.
+std::vector<std::string> media_ports(std::string_view sdp)
+{
+  std::vector<std::string> out;
+  for (auto l : sdp::lines(sdp)) {
+    if (l.substr(0, 2) != "m=") continue;
+    size_t a = l.find(' ');
+    size_t b = a == std::string_view::npos ? a : l.find(' ', a + 1);
+    out.emplace_back(a == std::string_view::npos ? "" : l.substr(a + 1, b - a - 1));
+  }
+  return out;
+}
+
+bool repair_format(const Codec &c)
+{
+  return c.name == "RTX" || c.name == "RED" || c.name == "ULPFEC";
+}
+} // namespace
+
+std::vector<std::string> unanswered_feedback(std::string_view offer, std::string_view answer)
+{
+  std::vector<std::string> out;
+  auto kinds = media_kinds(offer);
+  auto ports = media_ports(answer);
+  auto mids = sdp::mids(offer);
+  for (size_t i = 0; i < kinds.size() && i < ports.size(); i++) {
+    if (kinds[i] != "video" || ports[i] == "0") continue;
+    auto ours = offered_codecs(answer, int(i)), theirs = offered_codecs(offer, int(i));
+    const Codec *answered = nullptr;
+    for (auto &c : ours)
+      if (!repair_format(c) && !c.name.empty()) {
+        answered = &c;
+        break;
+      }
+    if (!answered) continue;
+    const Codec *offered = nullptr;
+    for (auto &c : theirs)
+      if (c.pt == answered->pt) offered = &c;
+    if (!offered) continue;
+    std::string missing;
+    auto has = [](const std::vector<std::string> &fb, std::string_view v) {
+      return std::find(fb.begin(), fb.end(), v) != fb.end();
+    };
+    for (std::string_view fb : {"nack", "nack pli", "ccm fir", "transport-cc"})
+      if (has(offered->rtcp_fb, fb) && !has(answered->rtcp_fb, fb))
+        missing += " " + std::string(fb);
+    auto with = [](const std::vector<Codec> &cs, std::string_view name, int apt) {
+      for (auto &c : cs)
+        if (c.name == name && (apt < 0 || fmtp_apt(c) == apt)) return true;
+      return false;
+    };
+    if (with(theirs, "RTX", offered->pt) && !with(ours, "RTX", answered->pt)) missing += " rtx";
+    if (with(theirs, "RED", -1) && !with(ours, "RED", -1)) missing += " red";
+    if (with(theirs, "ULPFEC", -1) && !with(ours, "ULPFEC", -1)) missing += " ulpfec";
+    if (!missing.empty())
+      out.push_back((i < mids.size() && !mids[i].empty() ? mids[i] : std::to_string(i)) + ":" +
+                    missing);
+  }
+  return out;
+}
+
+namespace {
+// A decimal SSRC at the start of V (up to a space), into *out; false if it is not one.
+bool parse_ssrc(std::string_view v, uint32_t *out, std::string_view *rest = nullptr)
+{
+  size_t end = v.find(' ');
+  std::string_view num = v.substr(0, end);
+  if (num.empty() || num.size() > 10 || !std::all_of(num.begin(), num.end(), ::isdigit))
+    return false;
+  unsigned long long n = std::strtoull(std::string(num).c_str(), nullptr, 10);
+  if (n > 0xffffffffull) return false;
+  *out = uint32_t(n);
+  if (rest) *rest = end == std::string_view::npos ? std::string_view() : v.substr(end);
+  return true;
+}
+} // namespace
+
+std::map<uint32_t, uint32_t> rtx_ssrcs(std::string_view sdp)
+{
+  std::map<uint32_t, uint32_t> out;
+  for (auto l : sdp::lines(sdp)) {
+    if (l.substr(0, 17) != "a=ssrc-group:FID ") continue;
+    std::string_view rest;
+    uint32_t media, rtx;
+    if (parse_ssrc(l.substr(17), &media, &rest) && rest.size() > 1 &&
+        parse_ssrc(rest.substr(1), &rtx))
+      out.emplace(media, rtx);
+  }
+  return out;
+}
+
+std::string keep_rtx_ssrcs(std::string_view sdp, std::string_view current)
+{
+  auto before = rtx_ssrcs(current), now = rtx_ssrcs(sdp);
+  std::set<uint32_t> used; // every SSRC the new description names
+  for (auto l : sdp::lines(sdp)) {
+    uint32_t n;
+    if (l.substr(0, 7) == "a=ssrc:" && parse_ssrc(l.substr(7), &n)) used.insert(n);
+  }
+  std::map<uint32_t, uint32_t> swap; // new RTX SSRC -> the one in use
+  for (auto [media, rtx] : now) {
+    auto it = before.find(media);
+    if (it == before.end() || it->second == rtx || used.count(it->second)) continue;
+    swap[rtx] = it->second;
+  }
+  if (swap.empty()) return std::string(sdp);
+  std::string out;
+  for (auto l : sdp::lines(sdp)) {
+    std::string line(l);
+    uint32_t n;
+    std::string_view rest;
+    if (l.substr(0, 7) == "a=ssrc:" && parse_ssrc(l.substr(7), &n, &rest) && swap.count(n)) {
+      line = "a=ssrc:" + std::to_string(swap[n]) + std::string(rest);
+    } else if (l.substr(0, 17) == "a=ssrc-group:FID ") {
+      uint32_t media, rtx;
+      std::string_view tail;
+      if (parse_ssrc(l.substr(17), &media, &rest) && rest.size() > 1 &&
+          parse_ssrc(rest.substr(1), &rtx, &tail) && swap.count(rtx))
+        line = "a=ssrc-group:FID " + std::to_string(media) + " " + std::to_string(swap[rtx]) +
+            std::string(tail);
+    }
+    out += line + "\r\n";
+  }
+  return out;
+}
+
+namespace {
 // The first a=setup value of an SDP ("" if none).
 std::string_view first_setup(std::string_view sdp)
 {

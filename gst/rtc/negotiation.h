@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -131,6 +132,13 @@ std::vector<std::string> media_kinds(std::string_view sdp);
 // baseline with packetization-mode=1 (what x264enc and rtph264pay send), else the first with
 // packetization-mode=1, else the first H264.
 std::optional<Codec> match_codec(const std::vector<Codec> &offered, std::string_view name);
+/* What an answer leaves out of the loss recovery a video offer proposes and rtcpeer does: per
+ * accepted video m-line, "MID: nack rtx ..." naming each of the answered codec's offered `nack`,
+ * `nack pli`, `ccm fir`, `transport-cc`, its RTX (`apt=`), RED and ULPFEC that the answer lacks.
+ * Empty when the answer takes all of it. webrtcbin 1.22 answers an m-line it made the
+ * transceiver for itself (a receiver with no track of that kind) with `nack pli`, `ccm fir` and
+ * `transport-cc` only. */
+std::vector<std::string> unanswered_feedback(std::string_view offer, std::string_view answer);
 /* Our offer on a negotiated connection, with every payload type the m-lines it shares (by mid)
  * with `current` (the current local description) already had: webrtcbin 1.22 picks RED, ULPFEC
  * and RTX types afresh for each offer (_pick_available_pt, lowest free from 96), so a re-offer
@@ -140,6 +148,15 @@ std::optional<Codec> match_codec(const std::vector<Codec> &offered, std::string_
  * `apt=` and RED `a/b` fmtp follow their section's renumbering. Returns `offer` unchanged when
  * nothing differs or no free number is left. */
 std::string keep_payload_types(std::string_view offer, std::string_view current);
+// The RTX SSRC pairs (a=ssrc-group:FID MEDIA RTX) of an SDP, media SSRC -> RTX SSRC.
+std::map<uint32_t, uint32_t> rtx_ssrcs(std::string_view sdp);
+/* Our description for a renegotiation with the RTX SSRC of every media SSRC that `current` (our
+ * current local description) pairs with one: webrtcbin 1.22 draws the RTX SSRCs afresh for each
+ * offer and answer (add_rtx_to_media), while its rtprtxsend keeps sending with the one it took
+ * when the stream's first packet came (gst_rtp_rtx_send_get_ssrc_data), so after a re-offer the
+ * description named an RTX SSRC nobody sent. Returns `sdp` unchanged when nothing differs or the
+ * old RTX SSRC is in use for something else in it. */
+std::string keep_rtx_ssrcs(std::string_view sdp, std::string_view current);
 /* Our DTLS role ("active" or "passive") on a negotiated connection, from the current local and
  * remote descriptions: our a=setup where it says one, else the opposite of the remote's; "" if
  * neither says. */

@@ -135,26 +135,76 @@ static GstWebRTCSessionDescription *keep_dtls_role_in_answer(GstRtcPeer *self,
   return answer;
 }
 
+/* Our re-offer or answer to one with the RTX SSRCs our current description gives the streams
+ * (negotiation::keep_rtx_ssrcs): rtprtxsend goes on with those. */
+static GstWebRTCSessionDescription *keep_rtx_ssrcs(GstRtcPeer *self,
+                                                   const std::shared_ptr<Session> &s,
+                                                   GstWebRTCSessionDescription *desc)
+{
+  GstWebRTCSessionDescription *local = nullptr;
+  g_object_get(s->webrtc, "current-local-description", &local, nullptr);
+  if (!local) return desc;
+  std::string text = description_text(desc);
+  std::string kept = negotiation::keep_rtx_ssrcs(text, description_text(local));
+  gst_webrtc_session_description_free(local);
+  if (kept != text && replace_text(&desc, kept))
+    GST_INFO_OBJECT(self, "'%s': the description keeps the RTX SSRCs in use", s->id.c_str());
+  return desc;
+}
+
+/* Once an exchange is done, rtprtxsend's SSRC map is the one our description signals: webrtcbin
+ * sets the pairs it drew for it (keep_rtx_ssrcs put the old ones back in the SDP), which a stream
+ * whose first packet comes only now would take. */
+static void follow_rtx_ssrcs(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  GstWebRTCSessionDescription *local = nullptr;
+  g_object_get(s->webrtc, "current-local-description", &local, nullptr);
+  if (!local) return;
+  auto pairs = negotiation::rtx_ssrcs(description_text(local));
+  gst_webrtc_session_description_free(local);
+  if (pairs.empty()) return;
+  GstStructure *map = gst_structure_new_empty("application/x-rtp-ssrc-map");
+  for (auto [media, rtx] : pairs)
+    gst_structure_set(map, std::to_string(media).c_str(), G_TYPE_UINT, guint(rtx), nullptr);
+  for_each_element(GST_BIN(s->webrtc), "rtprtxsend",
+                   [map](GstElement *e) { g_object_set(e, "ssrc-map", map, nullptr); });
+  GST_DEBUG_OBJECT(self, "'%s': RTX SSRCs %" GST_PTR_FORMAT, s->id.c_str(), map);
+  gst_structure_free(map);
+}
+
 static void on_answer_created(GstPromise *promise, gpointer user_data);
 
-/* A re-offer on the live connection with an m-line new to us (the peer sends another track):
- * webrtcbin 1.22 answers it with a transceiver it makes inside create-answer, without NACK, RTX
- * or FEC; and it sets every new jitterbuffer's do-retransmission from the transceiver of each SSRC
- * it knows in turn (jitter_buffer_set_retransmission compares no SSRC), so that bare one turned
- * NACK off for the tracks that had it too. Once create-answer has made it, it gets the offer's
- * caps, NACK and FEC (prepare_answer_transceivers) and webrtcbin is asked for the answer again.
- * (A transceiver of ours added before create-answer has no m-line until the answer is applied,
- * and a jitterbuffer made meanwhile tripped webrtcbin's g_warn_if_reached for that SSRC.)
- * True when the answer is being made again. */
-static bool add_answer_feedback(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+/* An answer to a video offer without the NACK, RTX or FEC the offer proposes
+ * (negotiation::unanswered_feedback): webrtcbin 1.22 answers an m-line it has no transceiver for
+ * (a receiver without a track of that kind: every first answer of a viewer, and a re-offer's new
+ * m-line) with one it makes inside create-answer, without NACK, RTX or FEC, so that sender was
+ * never asked for a retransmission. And it sets every new jitterbuffer's do-retransmission from
+ * the transceiver of each SSRC it knows in turn (jitter_buffer_set_retransmission compares no
+ * SSRC), so that bare one turned NACK off for the tracks that had it too. Once create-answer has
+ * made it, it gets the offer's caps, NACK and FEC (prepare_answer_transceivers) and webrtcbin is
+ * asked for the answer again. (A transceiver of ours added before create-answer has no m-line
+ * until the answer is applied, and a jitterbuffer made meanwhile tripped webrtcbin's
+ * g_warn_if_reached for that SSRC.) True when the answer is being made again. */
+static bool add_answer_feedback(GstRtcPeer *self, const std::shared_ptr<Session> &s,
+                                const GstWebRTCSessionDescription *answer)
 {
-  if (!s->connected || std::exchange(s->answer_redone, false)) return false;
+  bool redone = std::exchange(s->answer_redone, false);
   GstWebRTCSessionDescription *offer = nullptr;
   g_object_get(s->webrtc, "pending-remote-description", &offer, nullptr);
   if (!offer) return false;
+  auto missing =
+      negotiation::unanswered_feedback(description_text(offer), description_text(answer));
   gst_webrtc_session_description_free(offer);
-  if (!prepare_answer_transceivers(self, s)) return false;
-  GST_INFO_OBJECT(self, "'%s': answering its new video m-line with NACK and FEC", s->id.c_str());
+  if (missing.empty()) return false;
+  std::string what;
+  for (auto &m : missing) what += (what.empty() ? "" : "; ") + m;
+  if (redone || !prepare_answer_transceivers(self, s)) {
+    GST_INFO_OBJECT(self, "'%s': answering without what its offer proposes (%s)", s->id.c_str(),
+                    what.c_str());
+    return false;
+  }
+  GST_INFO_OBJECT(self, "'%s': answering again, with what its offer proposes (%s)", s->id.c_str(),
+                  what.c_str());
   // A video jitterbuffer made since the offer was applied took the bare transceiver's no.
   if (GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(s->webrtc), "rtpbin")) {
     for_each_element(GST_BIN(rtpbin), "rtpjitterbuffer", [](GstElement *jb) {
@@ -211,14 +261,15 @@ static void on_description_created(GstPromise *promise, gpointer user_data, cons
                      std::string("could not create an ") + (is_offer ? "offer" : "answer"));
       return;
     }
-    if (!is_offer && add_answer_feedback(self, s)) {
+    if (!is_offer && add_answer_feedback(self, s, desc)) {
       gst_webrtc_session_description_free(desc);
       return;
     }
     auto &slot = is_offer ? s->offer : s->answer;
     if (slot) gst_webrtc_session_description_free(slot);
-    slot = is_offer ? keep_negotiated_payload_types(self, s, desc)
-                    : keep_dtls_role_in_answer(self, s, desc);
+    slot = keep_rtx_ssrcs(self, s,
+                          is_offer ? keep_negotiated_payload_types(self, s, desc)
+                                   : keep_dtls_role_in_answer(self, s, desc));
     negotiate(self, s, is_offer ? s->neg->offer_created() : s->neg->answer_created());
   });
 }
@@ -673,11 +724,25 @@ static void on_remote_set(GstPromise *promise, gpointer user_data)
       return;
     }
     s->remote_set = true;
+    follow_rtx_ssrcs(self, s);
     for (auto &c : s->pending_candidates)
       g_signal_emit_by_name(s->webrtc, "add-ice-candidate", guint(c.mline), c.candidate.c_str());
     s->pending_candidates.clear();
     if (s->connected)
       connect_pending_media(self, s); // a renegotiation: the new tracks have m-lines
+  });
+}
+
+// webrtcbin's thread: our answer is applied (the exchange is done).
+static void on_local_answer_set(GstPromise *promise, gpointer user_data)
+{
+  auto *h = static_cast<SessionHandle *>(user_data);
+  GstRtcPeer *self = h->self;
+  std::weak_ptr<Session> weak = h->session;
+  gst_promise_unref(promise);
+  run_async(self, [self, weak] {
+    auto s = weak.lock();
+    if (s && !s->removed) follow_rtx_ssrcs(self, s);
   });
 }
 
@@ -796,7 +861,9 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
       g_signal_emit_by_name(s->webrtc, "create-answer", nullptr, promise(on_answer_created));
       break;
     case Action::ApplyLocalAnswer:
-      if (s->answer) g_signal_emit_by_name(s->webrtc, "set-local-description", s->answer, nullptr);
+      if (s->answer)
+        g_signal_emit_by_name(s->webrtc, "set-local-description", s->answer,
+                              promise(on_local_answer_set));
       break;
     case Action::SendAnswer:
       if (s->answer) send_local_description(self, s, "answer", description_text(s->answer));

@@ -13,6 +13,10 @@ viewer notices, with room for a loaded machine; bench/net/ has the figures next 
   bursty        Gilbert-Elliott bursts, ~4 % loss, + 25 ms each way: the same
   jitter_loss2  2 % random loss + 25 ms each way with 8 ms of delay jitter (order kept): jitter
                 is no congestion, the sender keeps every frame at its rate; losses repaired
+  answerer_loss2  2 % random loss + 25 ms each way to a tracker that only receives and answers
+                the sender's offer (its video linked when it comes, no video_0 sink requested):
+                its answer takes the offer's NACK and RTX, its jitterbuffer asks, the sender
+                retransmits (FEC off: RTX alone repairs)
 
 Usage: test_adapt.py CASE...
 """
@@ -148,6 +152,31 @@ def case_jitter_loss2(lab):
     lost = net.router.stats()
     check(lost["a2b"]["lost"] > 0 and lost["b2a"]["lost"] > 0,
           "the router dropped packets both ways")
+
+
+def case_answerer_loss2(lab):
+    # `rtc.video_0 ! ...` in gst-launch also requests a sink pad video_0 (a send transceiver with
+    # NACK, which hid the bare answer); `rtc. !` links the received video when it comes.
+    net = lab.direct(both="loss=2% delay=25")
+    r = loops.ball_loop(lab, net, seconds=10, diag=True, noise=0.12,
+                        sender_replace=[("role=auto", "role=auto fec-percentage=0")],
+                        tracker_replace=[("rtc.video_0", "rtc.")])
+    print(r["report"])
+    diag = r.pop("diag")
+    jbs = [j for j in diag["tracker"].get("jitterbuffer", []) if j.get("num-pushed", 0) > 100]
+    asked = sum(j.get("rtx-count", 0) for j in jbs)
+    repaired = sum(j.get("rtx-success-count", 0) for j in jbs)
+    lost = sum(j.get("num-lost", 0) for j in jbs)
+    resent = sum(x.get("num-rtx-packets", 0) for x in diag["sender"].get("rtprtxsend", []))
+    print(f"  tracker: {asked} retransmissions asked, {repaired} repaired, {lost} lost; "
+          f"sender: {resent} retransmitted")
+    # Before (webrtcbin's bare answer): no generic NACK, no RTX; 0 asked, every loss lost.
+    check(asked > 0 and resent > 0, f"the tracker asked ({asked}) and the sender resent ({resent})")
+    check(repaired >= 10, f"{repaired} packets repaired by RTX")
+    check(lost <= max(3, repaired // 5), f"{lost} packets lost for good ({repaired} repaired)")
+    check(r["pct"] >= TARGETS["loss2_pct"], f"{r['pct']} % scored")
+    stats = net.router.stats()
+    check(stats["a2b"]["lost"] > 0, "the router dropped video packets")
 
 
 # What the cases require, with room for a loaded machine: measured 2026-12-01 at load average

@@ -13,6 +13,10 @@ usage: /usr/bin/python3 interop_aiortc.py CASE
                       as the tcp cases, and rtcpeer also sends videotestsrc (VP8) that aiortc
                       receives and decodes. When aiortc offers, its VP8 is payload type 97 where
                       rtcpeer's own is 96: rtcpeer must answer with (and send) aiortc's.
+  tcp-aiortc-sends-video
+                      aiortc offers and sends video to an rtcpeer that only receives: rtcpeer's
+                      answer takes the offer's generic NACK and RTX (webrtcbin alone answers
+                      with nack pli only), and its receiver reports reach aiortc.
 
 In every case aiortc sends numpy.save bytes of (N, 3) arrays of <f4, <f8, <i4 and <i8, plus one
 garbage message, on the channel "points"; the rtcpeer side runs
@@ -342,6 +346,49 @@ async def case_tcp_aiortc_offers(video=False):
         gst.stop()
 
 
+async def case_tcp_aiortc_sends_video():
+    from aiortc.mediastreams import VideoStreamTrack
+    port = free_port()
+    gst = GstSide("signaling=tcp://127.0.0.1:%d" % port)
+    try:
+        await asyncio.sleep(1.0)
+        peer = AiortcSide(create_channel=True)
+        peer.pc.addTrack(VideoStreamTrack())
+        sig = TcpSocketSignaling("127.0.0.1", port)
+        await peer.pc.setLocalDescription(await peer.pc.createOffer())
+        offer = peer.pc.localDescription.sdp
+        await asyncio.wait_for(sig.send(peer.pc.localDescription), TIMEOUT)
+        answer = await asyncio.wait_for(sig.receive(), TIMEOUT)
+        assert isinstance(answer, RTCSessionDescription) and answer.type == "answer", answer
+        await peer.pc.setRemoteDescription(answer)
+        video = answer.sdp[answer.sdp.index("m=video"):]
+        video = video[:video.index("m=", 2)] if "m=" in video[2:] else video
+        pt = re.match(r"m=video \d+ \S+ (\d+)", video).group(1)
+        log("rtcpeer's answer to aiortc's video:\n" + video.strip())
+        for fb in ("nack", "nack pli"):
+            if re.search(r"^a=rtcp-fb:%s %s\r?$" % (pt, fb), offer, re.M):
+                assert re.search(r"^a=rtcp-fb:%s %s\r?$" % (pt, fb), video, re.M), (
+                    "the answer drops the offer's %s for payload type %s:\n%s" % (fb, pt, video))
+        assert re.search(r"^a=fmtp:\d+ apt=%s\r?$" % pt, video, re.M), (
+            "the answer has no RTX for payload type %s:\n%s" % (pt, video))
+        assert "goog-remb" not in video, "the answer takes goog-remb, which rtcpeer does not send"
+        sent = await exchange(peer, gst)
+
+        async def reports():
+            stats = await peer.pc.getStats()
+            return [s for s in stats.values() if s.type == "remote-inbound-rtp" and s.kind == "video"]
+        end = time.monotonic() + TIMEOUT
+        while not await reports():
+            assert time.monotonic() < end, "no receiver report from rtcpeer for aiortc's video"
+            await asyncio.sleep(0.2)
+        log("ok: rtcpeer reports receiving aiortc's video")
+        await sig.close()
+        verify(sent, peer, gst)
+        await peer.pc.close()
+    finally:
+        gst.stop()
+
+
 async def case_tcp_rtcpeer_offers(video=False):
     port = free_port()
     gst = GstSide("signaling=tcp://127.0.0.1:%d role=offerer" % port, video)
@@ -635,6 +682,7 @@ CASES = {
     "http-rtcpeer-offers": case_http_rtcpeer_offers,
     "tcp-aiortc-offers-video": lambda: case_tcp_aiortc_offers(video=True),
     "tcp-rtcpeer-offers-video": lambda: case_tcp_rtcpeer_offers(video=True),
+    "tcp-aiortc-sends-video": case_tcp_aiortc_sends_video,
     "tcp-stalled-fragments": case_tcp_stalled_fragments,
 }
 

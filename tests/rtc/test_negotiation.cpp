@@ -707,6 +707,143 @@ void test_keep_dtls_role()
   CHECK(keep_dtls_role(webrtcbin_answer, "active") == webrtcbin_answer);
 }
 
+void test_unanswered_feedback()
+{
+  // A sending rtcpeer's offer (VP8 96 with RED 97, ULPFEC 98, RTX 99/100) and webrtcbin 1.22's
+  // answer from a receiver without a track of its own: no generic NACK, RTX, RED or ULPFEC.
+  const std::string offer = "v=0\r\n"
+                            "a=group:BUNDLE video0 application1\r\n"
+                            "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98 99 100\r\n"
+                            "a=sendrecv\r\n"
+                            "a=rtpmap:96 VP8/90000\r\n"
+                            "a=rtcp-fb:96 nack\r\n"
+                            "a=rtcp-fb:96 nack pli\r\n"
+                            "a=rtcp-fb:96 ccm fir\r\n"
+                            "a=rtcp-fb:96 transport-cc\r\n"
+                            "a=rtcp-fb:96 goog-remb\r\n"
+                            "a=rtpmap:97 red/90000\r\n"
+                            "a=rtpmap:98 ulpfec/90000\r\n"
+                            "a=rtpmap:99 rtx/90000\r\n"
+                            "a=fmtp:99 apt=96\r\n"
+                            "a=rtpmap:100 rtx/90000\r\n"
+                            "a=fmtp:100 apt=97\r\n"
+                            "a=mid:video0\r\n"
+                            "m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+                            "a=mid:application1\r\n";
+  const std::string bare = "v=0\r\n"
+                           "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+                           "a=mid:video0\r\n"
+                           "a=rtpmap:96 VP8/90000\r\n"
+                           "a=rtcp-fb:96 nack pli\r\n"
+                           "a=rtcp-fb:96 ccm fir\r\n"
+                           "a=rtcp-fb:96 transport-cc\r\n"
+                           "a=recvonly\r\n"
+                           "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+                           "a=mid:application1\r\n";
+  auto missing = unanswered_feedback(offer, bare);
+  CHECK(missing.size() == 1);
+  CHECK(!missing.empty() && missing[0] == "video0: nack rtx red ulpfec");
+  // The answer rtcpeer now makes: everything it does (goog-remb it does not: not asked for).
+  const std::string full = "v=0\r\n"
+                           "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98 100 99\r\n"
+                           "a=mid:video0\r\n"
+                           "a=rtpmap:96 VP8/90000\r\n"
+                           "a=rtcp-fb:96 nack\r\n"
+                           "a=rtcp-fb:96 nack pli\r\n"
+                           "a=rtcp-fb:96 ccm fir\r\n"
+                           "a=rtcp-fb:96 transport-cc\r\n"
+                           "a=rtpmap:97 red/90000\r\n"
+                           "a=rtpmap:98 ulpfec/90000\r\n"
+                           "a=rtpmap:100 rtx/90000\r\n"
+                           "a=fmtp:100 apt=97\r\n"
+                           "a=rtpmap:99 rtx/90000\r\n"
+                           "a=fmtp:99 apt=96\r\n"
+                           "a=recvonly\r\n";
+  CHECK(unanswered_feedback(offer, full).empty());
+  // RTX for another codec than the answered one does not count.
+  std::string rtx_of_red = full;
+  rtx_of_red.replace(rtx_of_red.find("a=fmtp:99 apt=96"), 16, "a=fmtp:99 apt=97");
+  missing = unanswered_feedback(offer, rtx_of_red);
+  CHECK(missing.size() == 1 && missing[0] == "video0: rtx");
+  // What the offer does not propose is not missing (aiortc: VP8 97 with nack, nack pli, RTX;
+  // no FEC); a rejected section and audio are not looked at; no mid: the m-line's index.
+  const std::string aiortc = "v=0\r\n"
+                             "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+                             "a=rtpmap:111 opus/48000/2\r\n"
+                             "a=rtcp-fb:111 nack\r\n"
+                             "m=video 9 UDP/TLS/RTP/SAVPF 97 98\r\n"
+                             "a=rtpmap:97 VP8/90000\r\n"
+                             "a=rtcp-fb:97 nack\r\n"
+                             "a=rtcp-fb:97 nack pli\r\n"
+                             "a=rtcp-fb:97 goog-remb\r\n"
+                             "a=rtpmap:98 rtx/90000\r\n"
+                             "a=fmtp:98 apt=97\r\n"
+                             "m=video 9 UDP/TLS/RTP/SAVPF 97\r\n"
+                             "a=rtpmap:97 VP8/90000\r\n"
+                             "a=rtcp-fb:97 nack\r\n";
+  const std::string aiortc_answer = "v=0\r\n"
+                                    "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+                                    "a=rtpmap:111 OPUS/48000/2\r\n"
+                                    "m=video 9 UDP/TLS/RTP/SAVPF 97\r\n"
+                                    "a=rtpmap:97 VP8/90000\r\n"
+                                    "a=rtcp-fb:97 nack pli\r\n"
+                                    "m=video 0 UDP/TLS/RTP/SAVPF 97\r\n"
+                                    "a=rtpmap:97 VP8/90000\r\n";
+  missing = unanswered_feedback(aiortc, aiortc_answer);
+  CHECK(missing.size() == 1 && missing[0] == "1: nack rtx");
+  // Hostile or broken input: nothing to say, no crash.
+  CHECK(unanswered_feedback("", "").empty());
+  CHECK(unanswered_feedback(offer, "v=0\r\nm=video\r\n").empty());
+  CHECK(unanswered_feedback("m=video 9 X 96\r\na=rtpmap:96 VP8\r\na=rtcp-fb:96 nack\r\n",
+                            "m=video 9 X 96\r\na=rtpmap:96 VP8\r\n")
+            .size() == 1);
+}
+
+void test_keep_rtx_ssrcs()
+{
+  // Our answer (the negotiated local description) and webrtcbin's re-offer: the RTX SSRC of the
+  // live stream 111 drawn anew (333 for 222), a new track 444 with RTX 555.
+  const std::string current = "v=0\r\n"
+                              "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n"
+                              "a=ssrc-group:FID 111 222\r\n"
+                              "a=ssrc:111 cname:x\r\n"
+                              "a=ssrc:222 cname:x\r\n"
+                              "a=mid:video0\r\n";
+  const std::string reoffer = "v=0\r\n"
+                              "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n"
+                              "a=ssrc-group:FID 111 333\r\n"
+                              "a=ssrc:111 msid:x t0\r\n"
+                              "a=ssrc:111 cname:x\r\n"
+                              "a=ssrc:333 msid:x t0\r\n"
+                              "a=ssrc:333 cname:x\r\n"
+                              "a=mid:video0\r\n"
+                              "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n"
+                              "a=ssrc-group:FID 444 555\r\n"
+                              "a=ssrc:444 cname:x\r\n"
+                              "a=ssrc:555 cname:x\r\n"
+                              "a=mid:video1\r\n";
+  auto pairs = rtx_ssrcs(reoffer);
+  CHECK(pairs.size() == 2 && pairs[111] == 333 && pairs[444] == 555);
+  std::string kept = keep_rtx_ssrcs(reoffer, current);
+  pairs = rtx_ssrcs(kept);
+  CHECK(pairs.size() == 2 && pairs[111] == 222 && pairs[444] == 555);
+  CHECK(kept.find("a=ssrc:333") == std::string::npos);
+  CHECK(kept.find("a=ssrc:222 msid:x t0\r\n") != std::string::npos);
+  CHECK(kept.find("a=ssrc:222 cname:x\r\n") != std::string::npos);
+  CHECK(offered_codecs(kept, 1).size() == 2);
+  CHECK(keep_rtx_ssrcs(kept, current) == kept);
+  // Nothing to keep: unchanged. The old RTX SSRC in use for something else: unchanged.
+  CHECK(keep_rtx_ssrcs(reoffer, "v=0\r\n") == reoffer);
+  std::string clash = reoffer;
+  clash.replace(clash.find("444 555"), 7, "444 222");
+  clash.replace(clash.find("a=ssrc:555"), 10, "a=ssrc:222");
+  CHECK(rtx_ssrcs(keep_rtx_ssrcs(clash, current))[111] == 333);
+  // Hostile numbers are not SSRCs.
+  CHECK(rtx_ssrcs("a=ssrc-group:FID 99999999999 1\r\na=ssrc-group:FID 1\r\n"
+                  "a=ssrc-group:FID x 2\r\na=ssrc-group:FID 7 8 9\r\n")
+            .size() == 1);
+}
+
 int main()
 {
   test_polite_rule();
@@ -725,6 +862,8 @@ int main()
   test_payload_types();
   test_keep_payload_types();
   test_keep_dtls_role();
+  test_unanswered_feedback();
+  test_keep_rtx_ssrcs();
   if (check_failures())
     std::fprintf(stderr, "%d checks failed\n", check_failures());
   else

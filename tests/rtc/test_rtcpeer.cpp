@@ -826,6 +826,28 @@ bool line_pts(GstElement *webrtc, const char *which, GstWebRTCSDPType *type, Lin
   return true;
 }
 
+// `which` of a webrtcbin: the RTX SSRC its m-line 0 pairs with media SSRC `media` (0: the
+// first pair's media SSRC, put into *media), 0 if none.
+guint32 fid_rtx(GstElement *webrtc, const char *which, guint32 *media)
+{
+  GstWebRTCSessionDescription *d = nullptr;
+  g_object_get(webrtc, which, &d, nullptr);
+  if (!d) return 0;
+  guint32 rtx = 0;
+  const GstSDPMedia *m = gst_sdp_message_get_media(d->sdp, 0);
+  for (guint i = 0; m && i < gst_sdp_media_attributes_len(m) && !rtx; i++) {
+    const GstSDPAttribute *a = gst_sdp_media_get_attribute(m, i);
+    unsigned long ms = 0, rs = 0;
+    if (g_str_equal(a->key, "ssrc-group") && std::sscanf(a->value, "FID %lu %lu", &ms, &rs) == 2 &&
+        (*media == 0 || *media == ms)) {
+      *media = guint32(ms);
+      rtx = guint32(rs);
+    }
+  }
+  gst_webrtc_session_description_free(d);
+  return rtx;
+}
+
 /* Whether webrtcbin's SCTP association runs over the DTLS client end: 1 client, 0 server, -1 no
  * SCTP transport. webrtcbin 1.22 numbers the channels it opens by it (client even, server odd). */
 int dtls_client(GstElement *webrtc)
@@ -845,8 +867,8 @@ int dtls_client(GstElement *webrtc)
  * packet, and every ULPFEC packet (in RED, as webrtcbin sends it) so that FEC cannot repair
  * them first; RTX must. */
 struct Dropper {
-  std::atomic<int> media_pt{-1}, red_pt{-1}, fec_pt{-1};
-  std::atomic<guint32> ssrc{0};
+  std::atomic<int> media_pt{-1}, red_pt{-1}, fec_pt{-1}, rtx_pt{-1}, red_rtx_pt{-1};
+  std::atomic<guint32> ssrc{0}, rtx_ssrc{0}; // rtx_ssrc: of the last RTX packet
   std::atomic<int> dropped{0};
   bool drop(GstBuffer *b)
   {
@@ -857,6 +879,7 @@ struct Dropper {
       int pt = map.data[1] & 0x7f;
       guint seq = guint(map.data[2]) << 8 | map.data[3];
       guint32 src = GST_READ_UINT32_BE(map.data + 8), none = 0;
+      if (pt == rtx_pt || pt == red_rtx_pt) rtx_ssrc = src;
       if (pt == media_pt || pt == red_pt) ssrc.compare_exchange_strong(none, src);
       // The payload's first byte: after the CSRCs and the header extension.
       size_t at = 12 + 4 * (map.data[0] & 0x0f);
@@ -929,6 +952,7 @@ GST_START_TEST(test_reoffer_keeps_payload_types)
   GstElement *txbin = nullptr, *rxbin = nullptr;
   LinePts answered, reoffered, rx_remote, rx_answer;
   bool have_answer = false, have_reoffer = false;
+  guint32 media_ssrc = 0, answered_rtx = 0, reoffered_rtx = 0;
   gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
   GstBus *txbus = gst_element_get_bus(tx), *rxbus = gst_element_get_bus(rx.pipeline);
   while (!have_reoffer && g_get_monotonic_time() < end) {
@@ -946,9 +970,11 @@ GST_START_TEST(test_reoffer_keeps_payload_types)
       if (type == GST_WEBRTC_SDP_TYPE_ANSWER && !have_answer) {
         answered = now;
         have_answer = true;
+        answered_rtx = fid_rtx(txbin, "current-local-description", &media_ssrc);
       } else if (type == GST_WEBRTC_SDP_TYPE_OFFER) {
         reoffered = now;
         have_reoffer = true;
+        reoffered_rtx = fid_rtx(txbin, "current-local-description", &media_ssrc);
       }
     }
     g_usleep(2000);
@@ -962,6 +988,10 @@ GST_START_TEST(test_reoffer_keeps_payload_types)
               "the answer has no RED/ULPFEC/RTX: %s", answered.str().c_str());
   fail_unless(reoffered == answered, "the re-offer renumbered the answered m-line: %s, was %s",
               reoffered.str().c_str(), answered.str().c_str());
+  // The RTX SSRC stays (webrtcbin drew another for the re-offer; rtprtxsend kept the first).
+  fail_unless(answered_rtx != 0 && reoffered_rtx == answered_rtx,
+              "RTX SSRC of %u: %u in the answer, %u in the re-offer", media_ssrc, answered_rtx,
+              reoffered_rtx);
   // What the receiver applied and answered, once its answer is in: the same numbers.
   expect_both_sizes(rx, {tx}, "the re-offer did not bring the second track");
   GstWebRTCSDPType type;
@@ -981,6 +1011,8 @@ GST_START_TEST(test_reoffer_keeps_payload_types)
   dropper.media_pt = answered.vp8;
   dropper.red_pt = answered.red;
   dropper.fec_pt = answered.ulpfec;
+  dropper.rtx_pt = answered.rtx;
+  dropper.red_rtx_pt = answered.red_rtx;
   GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(rxbin), "rtpbin");
   fail_unless(rtpbin != nullptr);
   GstPad *rx_in = gst_element_get_static_pad(rtpbin, "recv_rtp_sink_0");
@@ -1004,11 +1036,126 @@ GST_START_TEST(test_reoffer_keeps_payload_types)
               "%d media packets dropped: %" G_GUINT64_FORMAT " repaired by RTX, %" G_GUINT64_FORMAT
               " lost",
               dropped, repaired - repaired0, lost - lost0);
+  // The retransmissions come with the RTX SSRC the receiver was told.
+  guint32 told = fid_rtx(rxbin, "current-remote-description", &media_ssrc);
+  fail_unless(dropper.rtx_ssrc == told, "RTX on SSRC %u, the re-offer says %u",
+              guint32(dropper.rtx_ssrc), told);
   // A channel either side opens now takes its SCTP stream id from its DTLS role: the
   // renegotiation must have left them opposite, or ids collide.
   int txc = dtls_client(txbin), rxc = dtls_client(rxbin);
   fail_unless(txc >= 0 && rxc >= 0 && txc != rxc, "DTLS client: sender %d, receiver %d", txc, rxc);
   gst_object_unref(txbin);
+  gst_object_unref(rxbin);
+  stop_pipelines({tx, rx.pipeline});
+}
+GST_END_TEST;
+
+GST_START_TEST(test_receiver_answer_asks_for_retransmissions)
+{
+  // A receiver without tracks of its own answers a sender's video+audio offer: webrtcbin 1.22
+  // makes its transceivers inside create-answer and answers without NACK and RTX, and sets each
+  // jitterbuffer's do-retransmission from whichever transceiver of the bundle it looks at last.
+  // The answer must take the offer's NACK and RTX, the video jitterbuffer ask, the audio one not.
+  auto uri = unique_room("answernack");
+  MultiVideo rx;
+  rx.pipeline = gst_pipeline_new(nullptr);
+  GstElement *rxrtc = gst_element_factory_make("rtcpeer", nullptr);
+  g_object_set(rxrtc, "signaling", uri.c_str(), "peer-id", "zzz-rx", nullptr);
+  gst_util_set_object_arg(G_OBJECT(rxrtc), "role", "answerer");
+  gst_bin_add(GST_BIN(rx.pipeline), rxrtc);
+  g_signal_connect(rxrtc, "pad-added", G_CALLBACK(on_multi_pad), &rx);
+  fail_if(gst_element_set_state(rx.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  // FEC off: RTX alone repairs.
+  GstElement *tx = gst_parse_launch(
+      ("videotestsrc is-live=true pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 "
+       "! rtc.video_0 audiotestsrc is-live=true ! rtc.audio_0 rtcpeer name=rtc peer-id=aaa-tx "
+       "receive-video=false receive-audio=false fec-percentage=0 signaling=" +
+       uri)
+          .c_str(),
+      nullptr);
+  fail_unless(tx != nullptr);
+  fail_if(gst_element_set_state(tx, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+  while (g_get_monotonic_time() < end) {
+    warnings_without_error(tx, nullptr, 100 * GST_MSECOND);
+    warnings_without_error(rx.pipeline, nullptr, 100 * GST_MSECOND);
+    std::lock_guard lk(rx.lock);
+    if (!rx.sizes.empty()) break;
+  }
+  {
+    std::lock_guard lk(rx.lock);
+    fail_if(rx.sizes.empty(), "the receiver decoded no video");
+  }
+  GstElement *rxbin = find_element(rx.pipeline, "webrtcbin");
+  fail_unless(rxbin != nullptr);
+  GstWebRTCSDPType type;
+  LinePts answered;
+  fail_unless(line_pts(rxbin, "current-local-description", &type, &answered));
+  fail_unless(type == GST_WEBRTC_SDP_TYPE_ANSWER);
+  fail_unless(answered.vp8 >= 0 && answered.rtx >= 0, "the answer has no RTX: %s",
+              answered.str().c_str());
+  Dropper dropper;
+  dropper.media_pt = answered.vp8;
+  GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(rxbin), "rtpbin");
+  fail_unless(rtpbin != nullptr);
+  GstPad *rx_in = gst_element_get_static_pad(rtpbin, "recv_rtp_sink_0");
+  fail_unless(rx_in != nullptr);
+  guint64 lost0, repaired0, lost, repaired;
+  int no_nack = 0;
+  jitter_stats(rx.pipeline, &lost0, &repaired0, &no_nack);
+  gulong probe = gst_pad_add_probe(
+      rx_in, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST), on_rtp_in,
+      &dropper, nullptr);
+  warnings_without_error(tx, nullptr, 3 * GST_SECOND);
+  gst_pad_remove_probe(rx_in, probe);
+  warnings_without_error(rx.pipeline, nullptr, GST_SECOND); // the last repairs
+  jitter_stats(rx.pipeline, &lost, &repaired, &no_nack);
+  int dropped = dropper.dropped;
+  fail_unless(dropped > 10, "too few losses to tell: %d", dropped);
+  fail_unless(lost == lost0 && repaired - repaired0 >= guint64(dropped),
+              "%d media packets dropped: %" G_GUINT64_FORMAT " repaired by RTX, %" G_GUINT64_FORMAT
+              " lost",
+              dropped, repaired - repaired0, lost - lost0);
+  // Each jitterbuffer as its stream's negotiated feedback says: video asks, Opus does not (the
+  // kind by its SSRC in the offer).
+  std::map<guint, std::string> kinds;
+  GstWebRTCSessionDescription *offer = nullptr;
+  g_object_get(rxbin, "current-remote-description", &offer, nullptr);
+  fail_unless(offer != nullptr);
+  for (guint i = 0; i < gst_sdp_message_medias_len(offer->sdp); i++) {
+    const GstSDPMedia *m = gst_sdp_message_get_media(offer->sdp, i);
+    for (guint j = 0; j < gst_sdp_media_attributes_len(m); j++) {
+      const GstSDPAttribute *a = gst_sdp_media_get_attribute(m, j);
+      if (g_str_equal(a->key, "ssrc")) kinds[guint(std::strtoul(a->value, nullptr, 10))] = m->media;
+    }
+  }
+  gst_webrtc_session_description_free(offer);
+  int video = 0, audio = 0;
+  GstIterator *it = gst_bin_iterate_recurse(GST_BIN(rtpbin));
+  GValue v = G_VALUE_INIT;
+  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    auto *e = GST_ELEMENT(g_value_get_object(&v));
+    GstElementFactory *f = gst_element_get_factory(e);
+    GstPad *sink = f && g_str_equal(GST_OBJECT_NAME(f), "rtpjitterbuffer")
+        ? gst_element_get_static_pad(e, "sink")
+        : nullptr;
+    GstCaps *caps = sink ? gst_pad_get_current_caps(sink) : nullptr;
+    guint ssrc = 0;
+    if (caps) gst_structure_get_uint(gst_caps_get_structure(caps, 0), "ssrc", &ssrc);
+    gboolean nack = FALSE;
+    if (sink) g_object_get(e, "do-retransmission", &nack, nullptr);
+    if (caps && kinds[ssrc] == "video") video += nack ? 1 : -100;
+    if (caps && kinds[ssrc] == "audio") audio += nack ? -100 : 1;
+    if (caps) gst_caps_unref(caps);
+    if (sink) gst_object_unref(sink);
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+  fail_unless(video >= 1 && audio >= 1, "video %d, audio %d (negative: do-retransmission wrong)",
+              video, audio);
+  gst_object_unref(rx_in);
+  gst_object_unref(rtpbin);
   gst_object_unref(rxbin);
   stop_pipelines({tx, rx.pipeline});
 }
@@ -1354,6 +1501,7 @@ static Suite *rtcpeer_suite()
   tcase_add_test(tc, test_reoffer_adds_tracks);
   tcase_add_test(tc, test_reoffer_keeps_payload_types);
   tcase_add_test(tc, test_reoffer_keeps_dtls_role);
+  tcase_add_test(tc, test_receiver_answer_asks_for_retransmissions);
   tcase_add_test(tc, test_channel_reliability_per_pad);
   tcase_add_test(tc, test_end_with_peers_when_sender_leaves);
   tcase_add_test(tc, test_unlinked_media_data_flows);
