@@ -23,6 +23,19 @@ constexpr gint64 kSilenceUs = 3000000; // no reply this long to what we sent: th
 constexpr guint kCheckMs = 500;
 constexpr guint kConnectMs = 10000; // a rebuilt session must connect within this
 constexpr guint kMaxRebuilds = 4;   // in a row without connecting, then the peer is removed
+/* Consent freshness of our own (RFC 7675 gives up after 30 s): nothing back this long after
+ * sending, the addresses all there, is a path that a NAT or firewall on the way cut (UDP mappings
+ * forgotten). Above anything a live peer leaves unanswered: RTCP reports come at most 7.5 s
+ * apart (RFC 3550's 5 s minimum, randomized by up to 1.5; an audio-only browser), everything else
+ * within an RTT; and twice the longest outage the net suite rides through on one connection
+ * (5 s, net-data-points-outage). An outage longer than this gets a new connection, which
+ * delivers the same data. */
+constexpr gint64 kConsentUs = 10000000;
+/* A connection that goes silent within kShortLived of connecting, kMaxSilentLosses times in a
+ * row: the path keeps dying (a NAT that drops mappings faster than traffic refreshes them); the
+ * peer is removed rather than reconnected forever. */
+constexpr gint64 kShortLivedUs = 60000000;
+constexpr guint kMaxSilentLosses = 3;
 } // namespace
 
 static GstPadProbeReturn on_inbound(GstPad *, GstPadProbeInfo *info, gpointer d)
@@ -205,13 +218,32 @@ static void check_path(GstRtcPeer *self, const std::weak_ptr<Session> &weak)
         (of_selected ? " of the selected ICE pair" : "") + " is gone";
     if (!gone.empty() && lose_path(self, s, why.c_str())) return;
   }
+  gint64 now = g_get_monotonic_time();
+  if (armed && now - armed > kConsentUs && carries_anything(self, s) && !s->left_timer) {
+    guint losses = now - s->connected_us < kShortLivedUs ? s->silent_losses + 1 : 1;
+    if (losses > kMaxSilentLosses) {
+      GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ_WRITE,
+                          ("Could not keep a connection to peer '%s'", s->id.c_str()),
+                          ("%u connections in a row went silent within %u s of connecting; "
+                           "removing this peer only",
+                           losses, guint(kShortLivedUs / 1000000)));
+      remove_session(self, s->id, "its connections keep going silent");
+      return;
+    }
+    char why[160];
+    g_snprintf(why, sizeof why,
+               "nothing came back for %.1f s after sending (no consent: a NAT or firewall on the "
+               "way may have dropped the connection's UDP mappings)",
+               (now - armed) / 1e6);
+    if (lose_path(self, s, why, losses)) return;
+  }
   s->watch_timer = add_timeout(self, kCheckMs, [self, weak] { check_path(self, weak); });
 }
 
 void start_path_checks(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 {
   ASSERT_CTX(self);
-  s->watch->last_in_us = g_get_monotonic_time();
+  s->watch->last_in_us = s->connected_us = g_get_monotonic_time();
   s->watch->armed_us = 0;
   cancel_timeout(self, &s->rebuild_timer);
   if (s->rebuilds)
@@ -224,16 +256,18 @@ void start_path_checks(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 }
 
 // A fresh session offering to `id`, after a backoff; again if it does not connect in time.
-static void rebuild(GstRtcPeer *self, const std::string &id, const std::string &type, guint attempt)
+static void rebuild(GstRtcPeer *self, const std::string &id, const std::string &type, guint attempt,
+                    guint silent_losses)
 {
   guint delay = attempt == 0 ? 0 : std::min(4000u, 500u << attempt);
-  add_timeout(self, delay, [self, id, type, attempt] {
+  add_timeout(self, delay, [self, id, type, attempt, silent_losses] {
     if (find_session(self, id)) return; // the peer made a new connection itself meanwhile
     auto fresh = create_session(self, id, type, true);
     if (!fresh) return;
     fresh->rebuilds = attempt + 1;
+    fresh->silent_losses = silent_losses;
     std::weak_ptr<Session> weak = fresh;
-    fresh->rebuild_timer = add_timeout(self, kConnectMs, [self, weak, id, type] {
+    fresh->rebuild_timer = add_timeout(self, kConnectMs, [self, weak, id, type, silent_losses] {
       auto s = weak.lock();
       if (!s || s->removed || s->connected) return;
       s->rebuild_timer = 0;
@@ -249,12 +283,13 @@ static void rebuild(GstRtcPeer *self, const std::string &id, const std::string &
       }
       s->keep_srcs = true;
       remove_session(self, id, "reconnecting again");
-      rebuild(self, id, type, n);
+      rebuild(self, id, type, n, silent_losses);
     });
   });
 }
 
-bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why)
+bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why,
+               guint silent_losses)
 {
   ASSERT_CTX(self);
   auto *p = self->priv;
@@ -274,7 +309,7 @@ bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *
   remove_session(self, id,
                  std::string(kLostPrefix) + why +
                      (rebuilding ? "; making a new connection" : "; removing this peer"));
-  if (rebuilding) rebuild(self, id, type, 0);
+  if (rebuilding) rebuild(self, id, type, 0, silent_losses);
   return true;
 }
 

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Recovery from a dead ICE path (the interface of the selected pair went away: Wi-Fi or VPN down).
- * libnice 0.1.21 keeps sending on such a pair, so rtcpeer watches each connected session's
- * transport itself: DTLS packets (SCTP data, heartbeats) always draw a reply (SACK, heartbeat ack)
- * within one RTT plus the 200 ms delayed SACK; when something we sent more than kArmAfter after
- * the last inbound packet gets no inbound packet for kSilence, the path is dead. The session is
+/* Recovery from a dead ICE path (the interface of the selected pair went away: Wi-Fi or VPN down;
+ * or a NAT on the way forgot the connection's UDP mappings). libnice 0.1.21 has no consent
+ * freshness (RFC 7675) and keeps sending on such a pair, so rtcpeer watches each connected
+ * session's transport itself: DTLS packets (SCTP data, heartbeats) always draw a reply (SACK,
+ * heartbeat ack) within one RTT plus the 200 ms delayed SACK; when something we sent more than
+ * kArmAfter after the last inbound packet gets no inbound packet for kSilence while the local
+ * address is gone, or for kConsent whatever the addresses, the path is dead. The session is
  * then rebuilt while the peer is in the room: a fresh webrtcbin and a new offer (a new DTLS
  * fingerprint: the remote's perfect negotiation takes it as a restarted peer). Context thread
  * unless noted. */
@@ -39,8 +41,10 @@ void watch_path(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 void start_path_checks(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 /* The path of a connected session is gone (why: for the warning): rebuild it if we may offer
  * (else remove it and wait for the remote's offer). False, doing nothing, if the session was not
- * connected or its peer's signaling left (session.cpp's grace period removes it). */
-bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why);
+ * connected or its peer's signaling left (session.cpp's grace period removes it). silent_losses:
+ * carried to the new session (check_path's bound on connections that keep going silent). */
+bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why,
+               guint silent_losses = 0);
 /* The peer registered again (peer_joined, or present when we registered again) while its
  * session is connected: a signaling hiccup, or its process restarted under the same id (SIGKILL,
  * a container or pod restart), which left our connection dead and the new process waiting for an

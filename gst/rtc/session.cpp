@@ -887,6 +887,7 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
       auto fresh = create_session(self, id, type, false);
       if (!fresh) return;
       fresh->neg = std::move(neg);
+      fresh->silent_losses = s->silent_losses; // the bound of rtc/pathwatch.cpp holds across
       s = fresh;
       break;
     }

@@ -93,7 +93,8 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
     """Runs the ball loop for SECONDS from the first scored detection and returns ballscore's
     report as a dict (sent, scored, pct, outliers, err_*, lat_p50/p99/max, report, and rows:
     (frame, error_px, latency_ms) per scored frame from ballscore's CSV). ACTIONS: (seconds
-    after the first detection, router settings for both directions) applied on the way. NOISE:
+    after the first detection, router settings for both directions, or a function to call)
+    applied on the way. NOISE:
     alpha of videotestsrc snow mixed over the ball (0.12 makes VP8 use its whole 2 Mbit/s; the
     mark and the ball still read in every frame). TRACKER_REPLACE: (word, new words) changes to
     ball-tracker.pipeline, as pipeline() takes them (SENDER_REPLACE: the same for ball-sender). DIAG: run both pipelines through
@@ -141,7 +142,7 @@ def ball_loop(lab, net, seconds=10, tracker="rtcpeer", sender_props=(), tracker_
     t0 = time.monotonic()
     for at, settings in sorted(actions or ()):
         time.sleep(max(0, t0 + at - time.monotonic()))
-        net.router.set("both", settings)
+        settings() if callable(settings) else net.router.set("both", settings)
     time.sleep(max(0, t0 + seconds - time.monotonic()))
     sender.send_signal(signal.SIGINT)
     wait_for(lab, tag + "-sender", r"^  latency ms:", 30)

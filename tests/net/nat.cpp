@@ -215,11 +215,18 @@ size_t Nat::live_mappings(int64_t now_ns)
   return by_private_.size();
 }
 
-size_t Nat::flush()
+size_t Nat::flush(uint8_t proto)
 {
-  size_t n = by_private_.size();
-  by_private_.clear();
-  by_public_.clear();
+  size_t n = 0;
+  for (auto it = by_private_.begin(); it != by_private_.end();) {
+    if (proto && it->second.proto != proto) {
+      ++it;
+      continue;
+    }
+    by_public_.erase({it->second.proto, it->second.pub_port});
+    it = by_private_.erase(it);
+    n++;
+  }
   stats.flushed += n;
   return n;
 }

@@ -64,9 +64,10 @@ public:
   // {"params":..., "stats":..., "mappings":[{proto, private, public, remotes:[...]}]}
   std::string json(int64_t now_ns);
   size_t live_mappings(int64_t now_ns);
-  // Forgets every mapping, as a rebooted NAT: later packets get new public ports. Returns how
-  // many there were (counted in stats.flushed).
-  size_t flush();
+  // Forgets every mapping of PROTO (6 TCP, 17 UDP; 0: all, as a rebooted NAT), or a NAT that
+  // timed out its UDP mappings while TCP ones live on: later packets get new public ports.
+  // Returns how many there were (counted in stats.flushed).
+  size_t flush(uint8_t proto = 0);
 
 private:
   struct Mapping {

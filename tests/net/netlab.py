@@ -642,7 +642,7 @@ def main(argv):
                 router = getattr(net, "nat_" + side)
                 print(f"{side}: ip netns exec {ns} ...   ({addr} behind "
                       f"{getattr(net, 'public_' + side)}; NAT: {sys.argv[0]} ctl {router.control} "
-                      "nat [flush])")
+                      "nat [flush [udp|tcp]])")
             print(f"t: ip netns exec {net.t} ...   (public side: coturn at {PUBLIC_SERVER})")
             print(f"rtcpeer: stun-server={net.stun} turn-server={turn_uri(PUBLIC_SERVER)}"
                   + (f" (turns: turn-tls-ca={net.turn_cert})" if net.turn_cert else ""))

@@ -13,7 +13,8 @@
 // '#' comments). Control socket (UNIX stream, one command per connection, one reply line):
 // "set a2b|b2a|both SETTINGS" -> "ok" or "error: ...", "get" and "stats" -> JSON.
 // "nat" -> JSON (settings, counters, live mappings); "nat flush" forgets every mapping (a NAT
-// rebooted or its table flushed) -> "ok N". With --nat, side a is the private side of a
+// rebooted or its table flushed), "nat flush udp" (or tcp) only that protocol's (UDP mappings
+// timed out while a TCP connection through the NAT lives on) -> "ok N". With --nat, side a is the private side of a
 // NAT (nat.h) and side b the public one; the impairments apply to the translated packets.
 // NETNS "-" means the router's own namespace. The TUN devices must exist (ip tuntap add).
 #include <fcntl.h>
@@ -163,8 +164,15 @@ public:
       std::string sub;
       in >> sub;
       if (!nat.params.enabled) return sub.empty() ? "{}" : "error: no --nat";
-      if (sub == "flush") return "ok " + std::to_string(nat.flush());
-      if (!sub.empty()) return "error: unknown nat command '" + sub + "' (flush)";
+      if (sub == "flush") {
+        std::string what;
+        in >> what;
+        if (what != "" && what != "udp" && what != "tcp")
+          return "error: nat flush takes udp, tcp or nothing, not '" + what + "'";
+        uint8_t proto = what == "udp" ? 17 : what == "tcp" ? 6 : 0;
+        return "ok " + std::to_string(nat.flush(proto));
+      }
+      if (!sub.empty()) return "error: unknown nat command '" + sub + "' (flush [udp|tcp])";
       return nat.json(now_ns());
     }
     if (cmd == "get")

@@ -18,6 +18,9 @@ private namespace (192.168.1.10) behind the NAT, servers on the public side (192
              public address, data flows both ways; a connection from outside is not let in
   udp_block  udp=block: UDP dropped both ways (and counted), TCP still translated
   flush      `nat flush` on the control socket: the old mapping answers nothing, a new one is made
+  flush_udp  `nat flush udp` (UDP mappings timed out, a TCP connection through the NAT lives on):
+             the UDP mapping is forgotten as with `nat flush`, the TCP connection still carries
+             data both ways on its old mapping
 
 Usage: test_nat.py [CASE ...]   (default: all)
 """
@@ -227,9 +230,38 @@ def case_flush(lab):
     check(b.reply(DESTS[0], new), "and its reply gets in")
 
 
+def case_flush_udp(lab):
+    b = Bench(lab, "cone", DESTS[:1])
+    old = b.send(DESTS[0])
+    with netlab.InNetns(b.pub):
+        srv = socket.socket()
+    srv.bind((SERVERS[0], 7000))
+    srv.listen()
+    srv.settimeout(3)
+    with netlab.InNetns(b.side.ns):
+        cli = socket.socket()
+    cli.settimeout(3)
+    cli.connect((SERVERS[0], 7000))
+    conn, peer = srv.accept()
+    conn.settimeout(3)
+    reply = b.side.router.command("nat flush udp")
+    check(reply == "ok 1", f"one mapping (the UDP one) forgotten: {reply}")
+    check(not b.reply(DESTS[0], old), f"a reply to the old UDP mapping {old[1]} is dropped")
+    cli.sendall(b"ping")
+    conn.sendall(b"pong")
+    check(conn.recv(10) == b"ping" and cli.recv(10) == b"pong", "the TCP connection lives on")
+    st = b.nat()
+    tcp = [m for m in st["mappings"] if m["proto"] == "tcp"]
+    check(len(tcp) == 1 and tcp[0]["public"] == f"{PUBLIC}:{peer[1]}",
+          f"on its old mapping {peer[1]}: {tcp}")
+    new = b.send(DESTS[0])
+    check(new and new[0] == PUBLIC and b.reply(DESTS[0], new), f"UDP maps anew ({new}) and works")
+    check(b.side.router.command("nat flush sctp").startswith("error:"), "unknown protocol refused")
+
+
 def main():
     names = sys.argv[1:] or ["cone", "cone_address", "symmetric", "timeout", "hairpin", "tcp",
-                             "udp_block", "flush"]
+                             "udp_block", "flush", "flush_udp"]
     return netlab.run_cases(globals(), names)
 
 

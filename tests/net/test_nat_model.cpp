@@ -200,6 +200,26 @@ static void flush()
   CHECK(moved > 0, "a new mapping may take another port (%d of 8 did)", moved);
 }
 
+// flush(17): UDP mappings go, a TCP one stays and still translates both ways.
+static void flush_udp()
+{
+  Nat nat = make("type=cone ip=198.51.100.11");
+  auto u = packet(17, "192.168.1.10", 40000, "192.0.2.1", 3478, 10);
+  auto t = packet(6, "192.168.1.10", 40001, "192.0.2.1", 443, 20);
+  CHECK(nat.outbound(u.data(), u.size(), 0) && nat.outbound(t.data(), t.size(), 0), "mapped");
+  unsigned udp_port = get16(&u[20]), tcp_port = get16(&t[20]);
+  CHECK(nat.flush(17) == 1 && nat.stats.flushed == 1 && nat.live_mappings(1) == 1,
+        "only the UDP mapping forgotten");
+  auto ur = packet(17, "192.0.2.1", 3478, "198.51.100.11", udp_port, 10);
+  CHECK(!nat.inbound(ur.data(), ur.size(), 2), "the UDP port answers nothing");
+  auto tr = packet(6, "192.0.2.1", 443, "198.51.100.11", tcp_port, 20);
+  CHECK(nat.inbound(tr.data(), tr.size(), 2) && get16(&tr[22]) == 40001, "TCP still gets in");
+  t = packet(6, "192.168.1.10", 40001, "192.0.2.1", 443, 20);
+  CHECK(nat.outbound(t.data(), t.size(), 3) && get16(&t[20]) == tcp_port && nat.stats.mappings == 2,
+        "and out, on the same mapping");
+  CHECK(nat.flush(6) == 1 && nat.live_mappings(4) == 0, "flush(6): the TCP one");
+}
+
 static void settings()
 {
   NatParams p;
@@ -223,6 +243,7 @@ int main()
   untranslated();
   udp_block();
   flush();
+  flush_udp();
   settings();
   if (net_check_failures()) return 1;
   std::puts("nat model: all checks passed");

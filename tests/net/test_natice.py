@@ -40,6 +40,18 @@ signaling daemon at 192.0.2.1 on the public side. The points counter stream goes
                   rtcpeer-ice-pair again with a's new public port
   cone_video      the ball loop (video a -> b, detections back) through the cone NATs with STUN:
                   scored as through one plain router, over a server-reflexive pair
+  cone_flush_udp  the cone NATs with STUN, and a's NAT forgets only its UDP mappings mid-stream
+                  (timed out; the signaling connection through it lives on, so nobody registers
+                  again): rtcpeer's consent check (gst/rtc/pathwatch.cpp) finds the silent path
+                  and connects again within UDP_REBIND_BOUND s, every message arrives once, in
+                  order, each side posts rtcpeer-ice-pair again with a's new public port, and
+                  the signaling's TCP mapping is the one from before
+  cone_video_flush_udp  the ball loop through the cone NATs, a's UDP mappings forgotten 4 s in:
+                  detections (video a -> b, data back) again within VIDEO_GAP_BOUND s, and
+                  still scoring at the end
+  cone_idle       the negative case: a healthy connection through the cone NATs that carries a
+                  message only every 12.5 s (longer than the consent bound with nothing sent or
+                  received): never rebuilt, one pair per side, every message
 
 Usage: test_natice.py CASE...
 """
@@ -370,6 +382,128 @@ def case_cone_flush(lab):
         check(pairs[0][end] != pairs[1][end] and all(p[end].startswith(net.public_a + ":")
                                                      for p in pairs),
               f"a's end moved to NAT a's new mapping: {pairs[0][end]} -> {pairs[1][end]}")
+
+
+# Consent (gst/rtc/pathwatch.cpp kConsentUs): 10 s of silence after sending, checked every
+# 0.5 s, then ICE + DTLS + SCTP over new mappings (2-4 s on a loaded machine).
+UDP_REBIND_BOUND = 20.0
+# The ball loop's longest gap between detections: the same, plus a keyframe for the decoder.
+VIDEO_GAP_BOUND = 20.0
+
+
+def signaling_mappings(nat):
+    """The NAT's TCP mappings that have sent to the signaling daemon."""
+    daemon = f"{netlab.PUBLIC_SERVER}:{loops.SIGNALING_PORT}"
+    return sorted(m["public"] for m in nat.stats()["nat"]["mappings"]
+                  if m["proto"] == "tcp" and daemon in m["remotes"])
+
+
+def flush_udp(net):
+    """`nat flush udp` on a's NAT, checking that the signaling (TCP) mappings live on."""
+    before = signaling_mappings(net.nat_a)
+    reply = net.nat_a.command("nat flush udp")
+    check(reply.startswith("ok ") and int(reply.split()[1]) >= 1 and before,
+          f"NAT a forgot its UDP mappings ({reply}), kept the signaling's TCP one: {before}")
+    return before
+
+
+def consent_rebuilt(lab, logs):
+    """Which of LOGS (name: log) said it lost the connection for want of consent and made a new
+    one."""
+    out = []
+    for who, name in logs:
+        log = lab.read_log(name)
+        # gst-launch prints the warning's text and its details on separate lines.
+        if re.search(r"Lost the connection to peer .{0,400}?nothing came back for [\d.]+ s after "
+                     r"sending \(no consent.{0,300}?making a new connection", log, re.S):
+            out.append(who)
+    return out
+
+
+def case_cone_flush_udp(lab):
+    net = lab.nat_pair("cone", "cone")
+    n, at = 400, {}
+
+    def flush(received):
+        while received() < 40:
+            time.sleep(0.05)
+        at["count"], at["t"] = received(), time.monotonic()
+        at["tcp"] = flush_udp(net)
+        while received() < at["count"] + 20 and time.monotonic() - at["t"] < 40:
+            time.sleep(0.05)
+        at["back"] = time.monotonic() - at["t"]
+    r = loops.points_stream(lab, net, n=n, rate=20, points=50, timeout=90, during=flush,
+                            sender_props=f"stun-server={net.stun}",
+                            receiver_props=f"stun-server={net.stun}", messages=True)
+    back = at.get("back", 99)
+    check(back <= UDP_REBIND_BOUND,
+          f"the stream went on {back:.1f} s after the flush (bound {UDP_REBIND_BOUND} s)"
+          + ("" if back <= UDP_REBIND_BOUND else f": {r['delivered']}/{n}, {r['tx_problems']}"))
+    ok = r["tx_rc"] == 0 and r["delivered"] == n and r["intact"] and r["in_order"]
+    check(ok, f"{r['delivered']}/{n} messages, byte-identical, in order, once each"
+          + ("" if ok else f": {r['tx_problems']}"))
+    rebuilt = consent_rebuilt(lab, (("sender", r["tx_log_name"]), ("receiver", r["rx_log_name"])))
+    check(rebuilt, f"the {' and the '.join(rebuilt) or 'nobody'} said nothing came back (no "
+          "consent) and made a new connection")
+    after = signaling_mappings(net.nat_a)
+    check(after == at["tcp"], f"the signaling connection lived on (no new one through NAT a): "
+          f"{at['tcp']} -> {after}")
+    for name in (r["tx_log_name"], r["rx_log_name"]):
+        check("registered again" not in lab.read_log(name), f"{name}: no re-registration seen")
+    tx, rx = ice_pairs(lab, r["tx_log_name"]), ice_pairs(lab, r["rx_log_name"])
+    check(len(tx) == 2 and len(rx) == 2, f"each side reported a pair per connection: {tx} {rx}")
+    for pairs, end in ((tx, "local-address"), (rx, "remote-address")):
+        check(pairs[0][end] != pairs[1][end] and all(p[end].startswith(net.public_a + ":")
+                                                     for p in pairs),
+              f"a's end moved to NAT a's new mapping: {pairs[0][end]} -> {pairs[1][end]}")
+
+
+def case_cone_video_flush_udp(lab):
+    net = lab.nat_pair("cone", "cone")
+    stun = f"role=auto stun-server={net.stun}"
+    at = {}
+
+    def flush():
+        at["tcp"] = flush_udp(net)
+    r = loops.ball_loop(lab, net, seconds=30, sender_replace=[("role=auto", stun)],
+                        tracker_replace=[("role=auto", stun)], messages=True,
+                        actions=[(4, flush)])
+    rows = r.pop("rows")
+    t = loops.timeline(rows)
+    print("\n".join(line for line in r["report"].splitlines() if not line.startswith("Got message")))
+    print(f"  {t}")
+    check(at.get("tcp") and signaling_mappings(net.nat_a) == at["tcp"],
+          "the flush ran, and the signaling connection lived on")
+    last = max(n for n, _, _ in rows)
+    check(last >= r["sent"] - 60, f"scoring again, and at the end (frame {last} of {r['sent']})")
+    check(t["longest_gap_s"] <= VIDEO_GAP_BOUND,
+          f"longest gap between detections {t['longest_gap_s']} s (bound {VIDEO_GAP_BOUND} s)")
+    check(t["longest_gap_s"] >= 5, f"and there was one ({t['longest_gap_s']} s): the flush cut "
+          "the path")
+    rebuilt = consent_rebuilt(lab, (("sender", r["sender_log"]), ("tracker", r["tracker_log"])))
+    check(rebuilt, f"the {' and the '.join(rebuilt) or 'nobody'} said nothing came back (no "
+          "consent) and made a new connection")
+
+
+def case_cone_idle(lab):
+    # One message every 12.5 s: between them nothing is sent (SCTP heartbeats come every 30 s)
+    # and nothing arrives for longer than the consent bound; a healthy connection stays.
+    net = lab.nat_pair("cone", "cone")
+    n = 3
+    t0 = time.monotonic()
+    r = loops.points_stream(lab, net, n=n, rate=0.08, points=50, timeout=60, settle=3,
+                            sender_props=f"stun-server={net.stun}",
+                            receiver_props=f"stun-server={net.stun}", messages=True)
+    took = time.monotonic() - t0
+    check(took >= 25, f"the stream took {took:.1f} s (two idle stretches of 12.5 s)")
+    check(r["tx_rc"] == 0 and r["delivered"] == n and r["intact"] and r["in_order"],
+          f"{r['delivered']}/{n} messages: {r['tx_problems']}")
+    for name in (r["tx_log_name"], r["rx_log_name"]):
+        log = lab.read_log(name)
+        check("Lost the connection" not in log and "making a new connection" not in log,
+              f"{name}: the idle connection was not rebuilt")
+    tx, rx = ice_pairs(lab, r["tx_log_name"]), ice_pairs(lab, r["rx_log_name"])
+    check(len(tx) == 1 and len(rx) == 1, f"one connection each: {tx} {rx}")
 
 
 def coturn_allocations(lab):
