@@ -22,7 +22,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -148,15 +147,6 @@ std::vector<std::string> unanswered_feedback(std::string_view offer, std::string
  * `apt=` and RED `a/b` fmtp follow their section's renumbering. Returns `offer` unchanged when
  * nothing differs or no free number is left. */
 std::string keep_payload_types(std::string_view offer, std::string_view current);
-// The RTX SSRC pairs (a=ssrc-group:FID MEDIA RTX) of an SDP, media SSRC -> RTX SSRC.
-std::map<uint32_t, uint32_t> rtx_ssrcs(std::string_view sdp);
-/* Our description for a renegotiation with the RTX SSRC of every media SSRC that `current` (our
- * current local description) pairs with one: webrtcbin 1.22 draws the RTX SSRCs afresh for each
- * offer and answer (add_rtx_to_media), while its rtprtxsend keeps sending with the one it took
- * when the stream's first packet came (gst_rtp_rtx_send_get_ssrc_data), so after a re-offer the
- * description named an RTX SSRC nobody sent. Returns `sdp` unchanged when nothing differs or the
- * old RTX SSRC is in use for something else in it. */
-std::string keep_rtx_ssrcs(std::string_view sdp, std::string_view current);
 /* Our DTLS role ("active" or "passive") on a negotiated connection, from the current local and
  * remote descriptions: our a=setup where it says one, else the opposite of the remote's; "" if
  * neither says. */

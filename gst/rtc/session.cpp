@@ -135,43 +135,6 @@ static GstWebRTCSessionDescription *keep_dtls_role_in_answer(GstRtcPeer *self,
   return answer;
 }
 
-/* Our re-offer or answer to one with the RTX SSRCs our current description gives the streams
- * (negotiation::keep_rtx_ssrcs): rtprtxsend goes on with those. */
-static GstWebRTCSessionDescription *keep_rtx_ssrcs(GstRtcPeer *self,
-                                                   const std::shared_ptr<Session> &s,
-                                                   GstWebRTCSessionDescription *desc)
-{
-  GstWebRTCSessionDescription *local = nullptr;
-  g_object_get(s->webrtc, "current-local-description", &local, nullptr);
-  if (!local) return desc;
-  std::string text = description_text(desc);
-  std::string kept = negotiation::keep_rtx_ssrcs(text, description_text(local));
-  gst_webrtc_session_description_free(local);
-  if (kept != text && replace_text(&desc, kept))
-    GST_INFO_OBJECT(self, "'%s': the description keeps the RTX SSRCs in use", s->id.c_str());
-  return desc;
-}
-
-/* Once an exchange is done, rtprtxsend's SSRC map is the one our description signals: webrtcbin
- * sets the pairs it drew for it (keep_rtx_ssrcs put the old ones back in the SDP), which a stream
- * whose first packet comes only now would take. */
-static void follow_rtx_ssrcs(GstRtcPeer *self, const std::shared_ptr<Session> &s)
-{
-  GstWebRTCSessionDescription *local = nullptr;
-  g_object_get(s->webrtc, "current-local-description", &local, nullptr);
-  if (!local) return;
-  auto pairs = negotiation::rtx_ssrcs(description_text(local));
-  gst_webrtc_session_description_free(local);
-  if (pairs.empty()) return;
-  GstStructure *map = gst_structure_new_empty("application/x-rtp-ssrc-map");
-  for (auto [media, rtx] : pairs)
-    gst_structure_set(map, std::to_string(media).c_str(), G_TYPE_UINT, guint(rtx), nullptr);
-  for_each_element(GST_BIN(s->webrtc), "rtprtxsend",
-                   [map](GstElement *e) { g_object_set(e, "ssrc-map", map, nullptr); });
-  GST_DEBUG_OBJECT(self, "'%s': RTX SSRCs %" GST_PTR_FORMAT, s->id.c_str(), map);
-  gst_structure_free(map);
-}
-
 static void on_answer_created(GstPromise *promise, gpointer user_data);
 
 /* An answer to a video offer without the NACK, RTX or FEC the offer proposes
@@ -267,9 +230,8 @@ static void on_description_created(GstPromise *promise, gpointer user_data, cons
     }
     auto &slot = is_offer ? s->offer : s->answer;
     if (slot) gst_webrtc_session_description_free(slot);
-    slot = keep_rtx_ssrcs(self, s,
-                          is_offer ? keep_negotiated_payload_types(self, s, desc)
-                                   : keep_dtls_role_in_answer(self, s, desc));
+    slot = is_offer ? keep_negotiated_payload_types(self, s, desc)
+                    : keep_dtls_role_in_answer(self, s, desc);
     negotiate(self, s, is_offer ? s->neg->offer_created() : s->neg->answer_created());
   });
 }
@@ -724,25 +686,11 @@ static void on_remote_set(GstPromise *promise, gpointer user_data)
       return;
     }
     s->remote_set = true;
-    follow_rtx_ssrcs(self, s);
     for (auto &c : s->pending_candidates)
       g_signal_emit_by_name(s->webrtc, "add-ice-candidate", guint(c.mline), c.candidate.c_str());
     s->pending_candidates.clear();
     if (s->connected)
       connect_pending_media(self, s); // a renegotiation: the new tracks have m-lines
-  });
-}
-
-// webrtcbin's thread: our answer is applied (the exchange is done).
-static void on_local_answer_set(GstPromise *promise, gpointer user_data)
-{
-  auto *h = static_cast<SessionHandle *>(user_data);
-  GstRtcPeer *self = h->self;
-  std::weak_ptr<Session> weak = h->session;
-  gst_promise_unref(promise);
-  run_async(self, [self, weak] {
-    auto s = weak.lock();
-    if (s && !s->removed) follow_rtx_ssrcs(self, s);
   });
 }
 
@@ -861,9 +809,7 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
       g_signal_emit_by_name(s->webrtc, "create-answer", nullptr, promise(on_answer_created));
       break;
     case Action::ApplyLocalAnswer:
-      if (s->answer)
-        g_signal_emit_by_name(s->webrtc, "set-local-description", s->answer,
-                              promise(on_local_answer_set));
+      if (s->answer) g_signal_emit_by_name(s->webrtc, "set-local-description", s->answer, nullptr);
       break;
     case Action::SendAnswer:
       if (s->answer) send_local_description(self, s, "answer", description_text(s->answer));

@@ -799,51 +799,6 @@ void test_unanswered_feedback()
             .size() == 1);
 }
 
-void test_keep_rtx_ssrcs()
-{
-  // Our answer (the negotiated local description) and webrtcbin's re-offer: the RTX SSRC of the
-  // live stream 111 drawn anew (333 for 222), a new track 444 with RTX 555.
-  const std::string current = "v=0\r\n"
-                              "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n"
-                              "a=ssrc-group:FID 111 222\r\n"
-                              "a=ssrc:111 cname:x\r\n"
-                              "a=ssrc:222 cname:x\r\n"
-                              "a=mid:video0\r\n";
-  const std::string reoffer = "v=0\r\n"
-                              "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n"
-                              "a=ssrc-group:FID 111 333\r\n"
-                              "a=ssrc:111 msid:x t0\r\n"
-                              "a=ssrc:111 cname:x\r\n"
-                              "a=ssrc:333 msid:x t0\r\n"
-                              "a=ssrc:333 cname:x\r\n"
-                              "a=mid:video0\r\n"
-                              "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n"
-                              "a=ssrc-group:FID 444 555\r\n"
-                              "a=ssrc:444 cname:x\r\n"
-                              "a=ssrc:555 cname:x\r\n"
-                              "a=mid:video1\r\n";
-  auto pairs = rtx_ssrcs(reoffer);
-  CHECK(pairs.size() == 2 && pairs[111] == 333 && pairs[444] == 555);
-  std::string kept = keep_rtx_ssrcs(reoffer, current);
-  pairs = rtx_ssrcs(kept);
-  CHECK(pairs.size() == 2 && pairs[111] == 222 && pairs[444] == 555);
-  CHECK(kept.find("a=ssrc:333") == std::string::npos);
-  CHECK(kept.find("a=ssrc:222 msid:x t0\r\n") != std::string::npos);
-  CHECK(kept.find("a=ssrc:222 cname:x\r\n") != std::string::npos);
-  CHECK(offered_codecs(kept, 1).size() == 2);
-  CHECK(keep_rtx_ssrcs(kept, current) == kept);
-  // Nothing to keep: unchanged. The old RTX SSRC in use for something else: unchanged.
-  CHECK(keep_rtx_ssrcs(reoffer, "v=0\r\n") == reoffer);
-  std::string clash = reoffer;
-  clash.replace(clash.find("444 555"), 7, "444 222");
-  clash.replace(clash.find("a=ssrc:555"), 10, "a=ssrc:222");
-  CHECK(rtx_ssrcs(keep_rtx_ssrcs(clash, current))[111] == 333);
-  // Hostile numbers are not SSRCs.
-  CHECK(rtx_ssrcs("a=ssrc-group:FID 99999999999 1\r\na=ssrc-group:FID 1\r\n"
-                  "a=ssrc-group:FID x 2\r\na=ssrc-group:FID 7 8 9\r\n")
-            .size() == 1);
-}
-
 int main()
 {
   test_polite_rule();
@@ -863,7 +818,6 @@ int main()
   test_keep_payload_types();
   test_keep_dtls_role();
   test_unanswered_feedback();
-  test_keep_rtx_ssrcs();
   if (check_failures())
     std::fprintf(stderr, "%d checks failed\n", check_failures());
   else
