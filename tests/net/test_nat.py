@@ -192,12 +192,9 @@ def case_tcp(lab):
     check(side.router.stats()["nat"]["stats"]["filtered"] >= 1, "the NAT filtered its SYN")
 
 
-def case_udp_block(lab):
-    # A corporate network letting TCP out only: no UDP leaves, TCP is translated as before.
-    b = Bench(lab, "cone udp=block", DESTS[:1])
-    check(b.send(DESTS[0]) is None, "a UDP packet to a public server does not arrive")
-    b.servers[DESTS[0]].sendto(b"r", (PUBLIC, 40000))
-    check(recv(b.client) is None, "nor does one from outside")
+def tcp_through(b):
+    """A TCP connection from B's inside host to the first public server, through the NAT:
+    (listening socket, client socket, accepted socket, the address the server saw)."""
     with netlab.InNetns(b.pub):
         srv = socket.socket()
     srv.bind((SERVERS[0], 7000))
@@ -208,6 +205,16 @@ def case_udp_block(lab):
     cli.settimeout(3)
     cli.connect((SERVERS[0], 7000))
     conn, peer = srv.accept()
+    return srv, cli, conn, peer
+
+
+def case_udp_block(lab):
+    # A corporate network letting TCP out only: no UDP leaves, TCP is translated as before.
+    b = Bench(lab, "cone udp=block", DESTS[:1])
+    check(b.send(DESTS[0]) is None, "a UDP packet to a public server does not arrive")
+    b.servers[DESTS[0]].sendto(b"r", (PUBLIC, 40000))
+    check(recv(b.client) is None, "nor does one from outside")
+    srv, cli, conn, peer = tcp_through(b)
     conn.sendall(b"pong")
     check(peer[0] == PUBLIC and cli.recv(10) == b"pong", f"TCP gets through, from {peer[0]}")
     st = b.nat()
@@ -233,16 +240,7 @@ def case_flush(lab):
 def case_flush_udp(lab):
     b = Bench(lab, "cone", DESTS[:1])
     old = b.send(DESTS[0])
-    with netlab.InNetns(b.pub):
-        srv = socket.socket()
-    srv.bind((SERVERS[0], 7000))
-    srv.listen()
-    srv.settimeout(3)
-    with netlab.InNetns(b.side.ns):
-        cli = socket.socket()
-    cli.settimeout(3)
-    cli.connect((SERVERS[0], 7000))
-    conn, peer = srv.accept()
+    srv, cli, conn, peer = tcp_through(b)
     conn.settimeout(3)
     reply = b.side.router.command("nat flush udp")
     check(reply == "ok 1", f"one mapping (the UDP one) forgotten: {reply}")

@@ -344,6 +344,31 @@ def case_symmetric_turn_browser_firefox(lab):
 REBIND_BOUND = 20.0
 
 
+def flush_during(at, act, limit):
+    """A points_stream `during`: after 40 messages run ACT, then wait (at most LIMIT s) for 20
+    more; AT gets the count, the time and how long the stream took to go on ("back")."""
+    def during(received):
+        while received() < 40:
+            time.sleep(0.05)
+        at["count"], at["t"] = received(), time.monotonic()
+        act()
+        while received() < at["count"] + 20 and time.monotonic() - at["t"] < limit:
+            time.sleep(0.05)
+        at["back"] = time.monotonic() - at["t"]
+    return during
+
+
+def check_a_moved(lab, net, r):
+    """Each side reported one ICE pair per connection, and a's end moved to a new mapping of
+    NAT a."""
+    tx, rx = ice_pairs(lab, r["tx_log_name"]), ice_pairs(lab, r["rx_log_name"])
+    check(len(tx) == 2 and len(rx) == 2, f"each side reported a pair per connection: {tx} {rx}")
+    for pairs, end in ((tx, "local-address"), (rx, "remote-address")):
+        check(pairs[0][end] != pairs[1][end] and all(p[end].startswith(net.public_a + ":")
+                                                     for p in pairs),
+              f"a's end moved to NAT a's new mapping: {pairs[0][end]} -> {pairs[1][end]}")
+
+
 def case_cone_flush(lab):
     # The sender's home router reboots mid-stream (its NAT forgets every mapping): the receiver's
     # packets to the old public port are dropped, the sender's leave from a new one. rtcpeer must
@@ -351,15 +376,10 @@ def case_cone_flush(lab):
     net = lab.nat_pair("cone", "cone")
     n, at = 200, {}
 
-    def flush(received):
-        while received() < 40:
-            time.sleep(0.05)
-        at["count"], at["t"] = received(), time.monotonic()
+    def act():
         at["flushed"] = net.nat_a.command("nat flush")
-        while received() < at["count"] + 20 and time.monotonic() - at["t"] < 30:
-            time.sleep(0.05)
-        at["back"] = time.monotonic() - at["t"]
-    r = loops.points_stream(lab, net, n=n, rate=20, points=50, timeout=60, during=flush,
+    r = loops.points_stream(lab, net, n=n, rate=20, points=50, timeout=60,
+                            during=flush_during(at, act, 30),
                             sender_props=f"stun-server={net.stun}",
                             receiver_props=f"stun-server={net.stun}", messages=True)
     check(at.get("flushed", "").startswith("ok ") and int(at["flushed"].split()[1]) >= 1,
@@ -376,12 +396,7 @@ def case_cone_flush(lab):
                and "making a new connection" in lab.read_log(name)]
     check(rebuilt, f"the {' and the '.join(rebuilt) or 'nobody'} said it lost the connection and "
           "made a new one")
-    tx, rx = ice_pairs(lab, r["tx_log_name"]), ice_pairs(lab, r["rx_log_name"])
-    check(len(tx) == 2 and len(rx) == 2, f"each side reported a pair per connection: {tx} {rx}")
-    for pairs, end in ((tx, "local-address"), (rx, "remote-address")):
-        check(pairs[0][end] != pairs[1][end] and all(p[end].startswith(net.public_a + ":")
-                                                     for p in pairs),
-              f"a's end moved to NAT a's new mapping: {pairs[0][end]} -> {pairs[1][end]}")
+    check_a_moved(lab, net, r)
 
 
 # Consent (gst/rtc/pathwatch.cpp kConsentUs): 10 s of silence after sending, checked every
@@ -424,15 +439,10 @@ def case_cone_flush_udp(lab):
     net = lab.nat_pair("cone", "cone")
     n, at = 400, {}
 
-    def flush(received):
-        while received() < 40:
-            time.sleep(0.05)
-        at["count"], at["t"] = received(), time.monotonic()
+    def act():
         at["tcp"] = flush_udp(net)
-        while received() < at["count"] + 20 and time.monotonic() - at["t"] < 40:
-            time.sleep(0.05)
-        at["back"] = time.monotonic() - at["t"]
-    r = loops.points_stream(lab, net, n=n, rate=20, points=50, timeout=90, during=flush,
+    r = loops.points_stream(lab, net, n=n, rate=20, points=50, timeout=90,
+                            during=flush_during(at, act, 40),
                             sender_props=f"stun-server={net.stun}",
                             receiver_props=f"stun-server={net.stun}", messages=True)
     back = at.get("back", 99)
@@ -450,12 +460,7 @@ def case_cone_flush_udp(lab):
           f"{at['tcp']} -> {after}")
     for name in (r["tx_log_name"], r["rx_log_name"]):
         check("registered again" not in lab.read_log(name), f"{name}: no re-registration seen")
-    tx, rx = ice_pairs(lab, r["tx_log_name"]), ice_pairs(lab, r["rx_log_name"])
-    check(len(tx) == 2 and len(rx) == 2, f"each side reported a pair per connection: {tx} {rx}")
-    for pairs, end in ((tx, "local-address"), (rx, "remote-address")):
-        check(pairs[0][end] != pairs[1][end] and all(p[end].startswith(net.public_a + ":")
-                                                     for p in pairs),
-              f"a's end moved to NAT a's new mapping: {pairs[0][end]} -> {pairs[1][end]}")
+    check_a_moved(lab, net, r)
 
 
 def case_cone_video_flush_udp(lab):

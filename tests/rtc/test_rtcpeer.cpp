@@ -916,6 +916,33 @@ void jitter_stats(GstElement *pipeline, guint64 *lost, guint64 *repaired, int *n
 }
 } // namespace
 
+// Drops DROPPER's packets at the receiver's first RTP session for 3 s, then waits 1 s for the
+// last repairs: what the receiver's jitterbuffers counted over that time.
+struct Repairs {
+  guint64 lost = 0, repaired = 0;
+  int no_nack = 0;
+};
+static Repairs drop_for_a_while(GstElement *tx, GstElement *rx, GstElement *rtpbin,
+                                Dropper *dropper)
+{
+  GstPad *rx_in = gst_element_get_static_pad(rtpbin, "recv_rtp_sink_0");
+  fail_unless(rx_in != nullptr);
+  guint64 lost0, repaired0;
+  Repairs r;
+  jitter_stats(rx, &lost0, &repaired0, &r.no_nack);
+  gulong probe = gst_pad_add_probe(
+      rx_in, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST), on_rtp_in,
+      dropper, nullptr);
+  warnings_without_error(tx, nullptr, 3 * GST_SECOND);
+  gst_pad_remove_probe(rx_in, probe);
+  gst_object_unref(rx_in);
+  warnings_without_error(rx, nullptr, GST_SECOND); // the last repairs
+  jitter_stats(rx, &r.lost, &r.repaired, &r.no_nack);
+  r.lost -= lost0;
+  r.repaired -= repaired0;
+  return r;
+}
+
 GST_START_TEST(test_reoffer_keeps_payload_types)
 {
   // The answerer's re-offer (test_reoffer_adds_tracks) keeps the payload types the answered
@@ -983,27 +1010,15 @@ GST_START_TEST(test_reoffer_keeps_payload_types)
   dropper.fec_pt = answered.ulpfec;
   GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(rxbin), "rtpbin");
   fail_unless(rtpbin != nullptr);
-  GstPad *rx_in = gst_element_get_static_pad(rtpbin, "recv_rtp_sink_0");
-  fail_unless(rx_in != nullptr);
-  guint64 lost0, repaired0, lost, repaired;
-  int no_nack = 0;
-  jitter_stats(rx.pipeline, &lost0, &repaired0, &no_nack);
-  gulong probe = gst_pad_add_probe(
-      rx_in, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST), on_rtp_in,
-      &dropper, nullptr);
-  warnings_without_error(tx, nullptr, 3 * GST_SECOND);
-  gst_pad_remove_probe(rx_in, probe);
-  warnings_without_error(rx.pipeline, nullptr, GST_SECOND); // the last repairs
-  jitter_stats(rx.pipeline, &lost, &repaired, &no_nack);
-  gst_object_unref(rx_in);
+  Repairs rep = drop_for_a_while(tx, rx.pipeline, rtpbin, &dropper);
   gst_object_unref(rtpbin);
   int dropped = dropper.dropped;
   fail_unless(dropped > 10, "too few losses to tell: %d", dropped);
-  fail_unless_equals_int(no_nack, 0);
-  fail_unless(lost == lost0 && repaired - repaired0 >= guint64(dropped),
+  fail_unless_equals_int(rep.no_nack, 0);
+  fail_unless(rep.lost == 0 && rep.repaired >= guint64(dropped),
               "%d media packets dropped: %" G_GUINT64_FORMAT " repaired by RTX, %" G_GUINT64_FORMAT
               " lost",
-              dropped, repaired - repaired0, lost - lost0);
+              dropped, rep.repaired, rep.lost);
   // A channel either side opens now takes its SCTP stream id from its DTLS role: the
   // renegotiation must have left them opposite, or ids collide.
   int txc = dtls_client(txbin), rxc = dtls_client(rxbin);
@@ -1062,24 +1077,13 @@ GST_START_TEST(test_receiver_answer_asks_for_retransmissions)
   dropper.media_pt = answered.vp8;
   GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(rxbin), "rtpbin");
   fail_unless(rtpbin != nullptr);
-  GstPad *rx_in = gst_element_get_static_pad(rtpbin, "recv_rtp_sink_0");
-  fail_unless(rx_in != nullptr);
-  guint64 lost0, repaired0, lost, repaired;
-  int no_nack = 0;
-  jitter_stats(rx.pipeline, &lost0, &repaired0, &no_nack);
-  gulong probe = gst_pad_add_probe(
-      rx_in, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST), on_rtp_in,
-      &dropper, nullptr);
-  warnings_without_error(tx, nullptr, 3 * GST_SECOND);
-  gst_pad_remove_probe(rx_in, probe);
-  warnings_without_error(rx.pipeline, nullptr, GST_SECOND); // the last repairs
-  jitter_stats(rx.pipeline, &lost, &repaired, &no_nack);
+  Repairs rep = drop_for_a_while(tx, rx.pipeline, rtpbin, &dropper);
   int dropped = dropper.dropped;
   fail_unless(dropped > 10, "too few losses to tell: %d", dropped);
-  fail_unless(lost == lost0 && repaired - repaired0 >= guint64(dropped),
+  fail_unless(rep.lost == 0 && rep.repaired >= guint64(dropped),
               "%d media packets dropped: %" G_GUINT64_FORMAT " repaired by RTX, %" G_GUINT64_FORMAT
               " lost",
-              dropped, repaired - repaired0, lost - lost0);
+              dropped, rep.repaired, rep.lost);
   // Each jitterbuffer as its stream's negotiated feedback says: video asks, Opus does not (the
   // kind by its SSRC in the offer).
   std::map<guint, std::string> kinds;
@@ -1118,7 +1122,6 @@ GST_START_TEST(test_receiver_answer_asks_for_retransmissions)
   gst_iterator_free(it);
   fail_unless(video >= 1 && audio >= 1, "video %d, audio %d (negative: do-retransmission wrong)",
               video, audio);
-  gst_object_unref(rx_in);
   gst_object_unref(rtpbin);
   gst_object_unref(rxbin);
   stop_pipelines({tx, rx.pipeline});
