@@ -365,11 +365,12 @@ bool prepare_answer_transceivers(GstRtcPeer *self, const std::shared_ptr<Session
   }
   // Asked for the answer again, webrtcbin gives each m-line the first transceiver whose
   // preferences take the offer: an audio one without any made a second transceiver for its m-line.
-  for (auto [t, media] : changed ? audio : decltype(audio)())
-    if (GstCaps *caps = mediacc::caps_from_offer(media)) {
-      g_object_set(t, "codec-preferences", caps, nullptr);
-      gst_caps_unref(caps);
-    }
+  if (changed)
+    for (auto [t, media] : audio)
+      if (GstCaps *caps = mediacc::caps_from_offer(media)) {
+        g_object_set(t, "codec-preferences", caps, nullptr);
+        gst_caps_unref(caps);
+      }
   if (all) g_array_unref(all);
   gst_webrtc_session_description_free(remote);
   return changed;

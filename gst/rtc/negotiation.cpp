@@ -193,12 +193,27 @@ int leading_pt(std::string_view v, std::string_view *rest)
 
 } // namespace
 
-std::vector<std::string> media_kinds(std::string_view sdp)
+namespace {
+// Field `n` (0: the kind, 1: the port) of every m-line, in order ("" where it has none).
+std::vector<std::string> media_fields(std::string_view sdp, int n)
 {
   std::vector<std::string> out;
-  for (auto l : sdp::lines(sdp))
-    if (l.substr(0, 2) == "m=") out.emplace_back(l.substr(2, l.find(' ') - 2));
+  for (auto l : sdp::lines(sdp)) {
+    if (l.substr(0, 2) != "m=") continue;
+    std::string_view rest = l.substr(2);
+    for (int i = 0; i < n && !rest.empty(); i++) {
+      size_t sp = rest.find(' ');
+      rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+    }
+    out.emplace_back(rest.substr(0, rest.find(' ')));
+  }
   return out;
+}
+} // namespace
+
+std::vector<std::string> media_kinds(std::string_view sdp)
+{
+  return media_fields(sdp, 0);
 }
 
 std::vector<Codec> offered_codecs(std::string_view sdp, int mline)
@@ -475,19 +490,6 @@ std::string keep_payload_types(std::string_view offer, std::string_view current)
 }
 
 namespace {
-// The port of every m-line ("0": rejected), in order.
-std::vector<std::string> media_ports(std::string_view sdp)
-{
-  std::vector<std::string> out;
-  for (auto l : sdp::lines(sdp)) {
-    if (l.substr(0, 2) != "m=") continue;
-    size_t a = l.find(' ');
-    size_t b = a == std::string_view::npos ? a : l.find(' ', a + 1);
-    out.emplace_back(a == std::string_view::npos ? "" : l.substr(a + 1, b - a - 1));
-  }
-  return out;
-}
-
 bool repair_format(const Codec &c)
 {
   return c.name == "RTX" || c.name == "RED" || c.name == "ULPFEC";
@@ -498,7 +500,7 @@ std::vector<std::string> unanswered_feedback(std::string_view offer, std::string
 {
   std::vector<std::string> out;
   auto kinds = media_kinds(offer);
-  auto ports = media_ports(answer);
+  auto ports = media_fields(answer, 1); // "0": rejected
   auto mids = sdp::mids(offer);
   for (size_t i = 0; i < kinds.size() && i < ports.size(); i++) {
     if (kinds[i] != "video" || ports[i] == "0") continue;
