@@ -143,7 +143,9 @@ bool parse_twcc_event(GstEvent *event, std::vector<cc::PacketResult> &out)
 namespace {
 struct RtxBudget {
   std::mutex lock;
-  double share = 0.25, tokens = 0;
+  /* Starts with 16 KiB saved up: empty, the first losses of a stream (its first keyframe's, the
+   * ones before a few dozen packets had gone out) were not retransmitted. */
+  double share = 0.25, tokens = 16 * 1024;
   std::vector<guint> rtx_pts; // the payload types rtprtxsend retransmits with
   bool map_read = false;
   uint64_t dropped = 0;

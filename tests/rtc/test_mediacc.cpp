@@ -6,6 +6,7 @@
 
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
+#include <gst/rtp/rtp.h>
 
 #include <algorithm>
 #include <memory>
@@ -115,6 +116,62 @@ GST_START_TEST(test_keyframe_gate)
 }
 GST_END_TEST;
 
+/* The retransmission budget answers the first losses of a stream: a packet lost among the first
+ * few sent (the first keyframe's) is retransmitted. With the budget starting empty it was
+ * dropped: two packets sent had saved up half a packet. Within the budget afterwards. */
+GST_START_TEST(test_first_retransmission)
+{
+  GstHarness *h = gst_harness_new("rtprtxsend");
+  GstStructure *map =
+      gst_structure_new("application/x-rtp-pt-map", "96", G_TYPE_UINT, 97u, nullptr);
+  g_object_set(h->element, "payload-type-map", map, nullptr);
+  gst_structure_free(map);
+  mediacc::limit_retransmissions(h->element);
+  gst_harness_set_src_caps_str(h,
+                               "application/x-rtp,media=video,payload=96,clock-rate=90000,"
+                               "encoding-name=VP8,ssrc=(uint)1234");
+  auto packet = [](guint16 seq) {
+    GstBuffer *b = gst_rtp_buffer_new_allocate(1000, 0, 0);
+    GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+    gst_rtp_buffer_map(b, GST_MAP_WRITE, &rtp);
+    gst_rtp_buffer_set_payload_type(&rtp, 96);
+    gst_rtp_buffer_set_seq(&rtp, seq);
+    gst_rtp_buffer_set_ssrc(&rtp, 1234);
+    gst_rtp_buffer_unmap(&rtp);
+    GST_BUFFER_PTS(b) = seq * GST_MSECOND;
+    return b;
+  };
+  for (guint16 seq = 1; seq <= 2; seq++) {
+    fail_unless_equals_int(gst_harness_push(h, packet(seq)), GST_FLOW_OK);
+    gst_buffer_unref(gst_harness_pull(h));
+  }
+  // Asked for both: the first 16 KiB of retransmissions need no packets sent before them.
+  int resent = 0;
+  for (guint seq : {1u, 2u}) {
+    gst_harness_push_upstream_event(
+        h,
+        gst_event_new_custom(GST_EVENT_CUSTOM_UPSTREAM,
+                             gst_structure_new("GstRTPRetransmissionRequest", "seqnum", G_TYPE_UINT,
+                                               seq, "ssrc", G_TYPE_UINT, 1234u, nullptr)));
+    // rtprtxsend sends retransmissions from its own task.
+    for (int i = 0; i < 100; i++) {
+      if (GstBuffer *b = gst_harness_try_pull(h)) {
+        GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+        fail_unless(gst_rtp_buffer_map(b, GST_MAP_READ, &rtp));
+        fail_unless_equals_int(gst_rtp_buffer_get_payload_type(&rtp), 97);
+        gst_rtp_buffer_unmap(&rtp);
+        gst_buffer_unref(b);
+        resent++;
+        break;
+      }
+      g_usleep(10'000);
+    }
+  }
+  fail_unless_equals_int(resent, 2);
+  gst_harness_teardown(h);
+}
+GST_END_TEST;
+
 /* EncoderControl shows the encoder an even clock (cc::FrameClock) and puts the real timestamps
  * back: through a real vp8enc, raw frames with a gap of dropped frames come out with exactly the
  * timestamps they went in with, and the frame after the gap is not the 18-40x of an average
@@ -178,6 +235,7 @@ static Suite *mediacc_suite()
   tcase_add_test(tc, test_caps_from_offer);
   tcase_add_test(tc, test_parse_twcc_event);
   tcase_add_test(tc, test_keyframe_gate);
+  tcase_add_test(tc, test_first_retransmission);
   tcase_add_test(tc, test_encoder_clock);
   return s;
 }
