@@ -128,31 +128,33 @@ def case_bursty(lab):
     lossy_loop(lab, "ge=0.01:0.24 delay=25", TARGETS["bursty_pct"], one_wait=True)
 
 
-def late_by_a_message(rows):
-    """Frames scored from a later detection message: 20 ms or more later than both neighbours (a
-    lost message's rows come with the next one, 33 ms later; a late video frame holds the frames
-    behind it back too, and its copy (6 ms later) does not count)."""
-    lat = {n: l for n, _, l in rows}
-    return [n for n in sorted(lat) if n - 1 in lat and n + 1 in lat
-            and lat[n] - max(lat[n - 1], lat[n + 1]) >= 20]
+def lost_messages(diag):
+    """Detection messages the tracker sent that never reached the sender, between the first and
+    the last that did (diag_launch's per-frame probes: balldetect's src, npyunpack's src)."""
+    sent = {n for n, _ in diag["tracker"].get("frames", {}).get("detect", [])}
+    got = {n for n, _ in diag["sender"].get("frames", {}).get("detections-in", [])}
+    lo, hi = min(got), max(got)
+    return sorted(n for n in sent - got if lo <= n <= hi)
 
 
 def case_loss2_partial(lab):
     net = lab.direct(both="loss=2% delay=25")
-    r = loops.ball_loop(lab, net, seconds=10, tracker_replace=[
+    r = loops.ball_loop(lab, net, seconds=10, diag=True, tracker_replace=[
         ("data_detections::ordered=false",
          "data_detections::ordered=false data_detections::max-retransmits=0")])
     print(r["report"])
-    late = late_by_a_message(r["rows"])
+    lost = lost_messages(r.pop("diag"))
     stats = net.router.stats()
-    print(f"  frames scored from a later message: {len(late)} {late[:12]}; router lost "
-          f"{stats['b2a']['lost']} of {stats['b2a']['in']} on the way back")
+    print(f"  detection messages lost: {len(lost)} {lost[:12]}; the router dropped "
+          f"{stats['b2a']['lost']} of {stats['b2a']['in']} packets on the way back")
     check(r["pct"] >= TARGETS["loss2_pct"], f"{r['pct']} % scored")
     check(r["outliers"] == 0, "no outliers")
-    # Each message once: 2 % of ~300 frames (2-12 a run) waited for the next; twice, both copies
-    # are lost together about once in 2,500 messages.
-    check(len(late) <= TARGETS["partial_late"], f"{len(late)} frames scored from a later message")
-    check(r["lat_p99"] <= TARGETS["partial_p99_ms"], f"latency p99 {r['lat_p99']} ms")
+    # Sent once, 2 % of ~300 messages were lost (3-8 a run, 5 runs); twice, both copies are lost
+    # together about once in 2,500, and the first messages before the receiver's first
+    # acknowledgement arrived go once (0-2 a run, 5 runs).
+    check(len(lost) <= TARGETS["partial_lost"], f"{len(lost)} detection messages lost")
+    # The p99 itself is the forward path's and the machine's as much as this (docs/networks.md).
+    check(r["lat_p99"] <= TARGETS["loss2_p99_ms"], f"latency p99 {r['lat_p99']} ms")
     check(stats["b2a"]["lost"] > 0, "the router dropped packets on the way back")
 
 
@@ -228,7 +230,7 @@ def case_answerer_loss2(lab):
 TARGETS = {"noisy_pct": 75, "noisy_p99": 275, "drop_pct": 85, "drop_back_s": 3.0,
            "outage_gap_s": 3.5, "loss2_pct": 98.0, "bursty_pct": 97.0, "loss2_p99_ms": 200,
            "jitter_pct": 97.0, "jitter_target_bps": 500_000,
-           "partial_late": 2, "partial_p99_ms": 200}
+           "partial_lost": 2}
 
 
 def main():
