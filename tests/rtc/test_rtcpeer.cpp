@@ -1408,7 +1408,8 @@ GST_START_TEST(test_partial_channel_sends_twice)
 {
   /* Detections-style channel (unordered, max-retransmits=0) losing every fifth SCTP packet at the
    * receiver: each small message is sent twice a few ms apart and the receiver drops the second
-   * copy, so all 100 arrive, once each, in order and byte for byte. Before, each was sent once:
+   * copy, so all 100 arrive, once each, in order (up to 2 copies late on a loaded machine) and
+   * byte for byte. Before, each was sent once:
    * about a fifth never arrived. 20 Hz of 8-800 bytes: ~11.5 KB/s of copies, within kTwiceRate
    * (at 50 Hz the budget ran out after a second and messages went once). */
   auto uri = unique_room("twice");
@@ -1453,15 +1454,19 @@ GST_START_TEST(test_partial_channel_sends_twice)
         gst_app_src_push_buffer(GST_APP_SRC(tx.appsrc), make_message(i, small(i))), GST_FLOW_OK);
     g_usleep(50 * 1000); // a copy (6 ms later) comes before the next message
   }
-  guint64 got = 0;
-  for (guint64 i = 1; i <= n; i++) {
+  std::vector<bool> seen(n + 1, false);
+  guint64 got = 0, behind = 0, last = 0;
+  for (guint64 k = 1; k <= n; k++) {
     GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(rx.appsink), 5 * GST_SECOND);
     if (!sample) break;
     GstBuffer *b = gst_sample_get_buffer(sample);
-    guint64 idx = G_MAXUINT64;
-    gst_buffer_extract(b, 0, &idx, 8);
-    // In order and once each: a lost one shows as a gap, a duplicate as a repeat.
-    fail_unless_equals_uint64(idx, i);
+    guint64 i = G_MAXUINT64;
+    gst_buffer_extract(b, 0, &i, 8);
+    fail_unless(i >= 1 && i <= n, "message %" G_GUINT64_FORMAT "?", i);
+    fail_unless(!seen[i], "message %" G_GUINT64_FORMAT " arrived twice", i);
+    seen[i] = true;
+    behind += i < last; // a copy that left after the next message (a busy context thread)
+    last = std::max(last, i);
     GstBuffer *want = make_message(i, small(i));
     fail_unless_equals_uint64(gst_buffer_get_size(b), gst_buffer_get_size(want));
     GstMapInfo wm;
@@ -1475,7 +1480,9 @@ GST_START_TEST(test_partial_channel_sends_twice)
   }
   dropper.armed = false;
   fail_unless(dropper.dropped >= 20, "only %u SCTP packets dropped", dropper.dropped.load());
-  fail_unless_equals_uint64(got, n);
+  fail_unless(got == n, "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " messages arrived", got, n);
+  // In order: a copy comes 6 ms after its message, 44 ms before the next one.
+  fail_unless(behind <= 2, "%" G_GUINT64_FORMAT " messages out of order", behind);
   // Nothing more: no late duplicate.
   GstSample *extra = gst_app_sink_try_pull_sample(GST_APP_SINK(rx.appsink), 300 * GST_MSECOND);
   fail_unless(extra == nullptr, "a message arrived twice");
