@@ -18,7 +18,8 @@ queueN:src = the per-session send queues and webrtcbin's receive queues, nicesrc
 received, rtpsession-rtcp = RTCP sent, the source's thread = encoding and payloading).
 
 usage: run.py [--viewers 1,2,4,8,16] [--seconds S] [--settle S] [--threads]
-              [--systems p2p,janus,aiortc] [--sender-props "name=value ..."]"""
+              [--systems p2p,janus,aiortc] [--sender-props "name=value ..."]
+              [--sender-plugin-path DIR]"""
 import argparse
 import json
 import os
@@ -100,11 +101,16 @@ def stop(p):
             p.wait()
 
 
-def gst_sender(signaling, room, frames, log, props=""):
+def gst_sender(signaling, room, frames, log, props="", plugin_path=None):
+    env = None
+    if plugin_path:  # another build's rtcpeer for the sender only (A/B runs); viewers stay
+        env = dict(os.environ, GST_PLUGIN_PATH=plugin_path,
+                   GST_REGISTRY=os.path.join(plugin_path, "registry.bin"))
     desc = (f"multifilesrc location={frames} loop=true ! rawvideoparse format=i420 width={W} "
             f"height={H} framerate={FPS}/1 ! clocksync ! rtc.video_0 rtcpeer name=rtc signaling={signaling} room={room} "
             f"peer-id=sender video-bitrate={KBPS} {props}")
-    return subprocess.Popen(["gst-launch-1.0"] + desc.split(), stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(["gst-launch-1.0"] + desc.split(), stdout=log, stderr=subprocess.STDOUT,
+                            env=env)
 
 
 def measure(sender, viewer_uri, room, n, seconds, settle, work, log):
@@ -146,7 +152,7 @@ def measure(sender, viewer_uri, room, n, seconds, settle, work, log):
         stop(viewers)
 
 
-def run_system(system, ns, seconds, settle, threads, work, props=""):
+def run_system(system, ns, seconds, settle, threads, work, props="", plugin_path=None):
     log = open(os.path.join(work, f"{system}.log"), "w")
     results = {}
     daemon = janus = None
@@ -174,11 +180,12 @@ def run_system(system, ns, seconds, settle, threads, work, props=""):
         for i, n in enumerate(ns):
             room = f"{system}-{i}"
             if system == "p2p":
-                sender = gst_sender(uri, room, frames, log, props)
+                sender = gst_sender(uri, room, frames, log, props, plugin_path)
                 viewer_uri = uri
             elif system == "janus":
                 room = str(5000 + i)
-                sender = gst_sender(f"janus://127.0.0.1:{port}/{room}", room, frames, log, props)
+                sender = gst_sender(f"janus://127.0.0.1:{port}/{room}", room, frames, log, props,
+                                    plugin_path)
                 viewer_uri = f"janus://127.0.0.1:{port}/{room}"
             else:
                 sender = subprocess.Popen([PY, os.path.join(HERE, "aiortc_sender.py"), uri, room,
@@ -216,6 +223,8 @@ def main():
     ap.add_argument("--systems", default="p2p,janus,aiortc")
     ap.add_argument("--sender-props", default="",
                     help="more rtcpeer properties for the sender, e.g. fec-percentage=0 (A/B runs)")
+    ap.add_argument("--sender-plugin-path", default=None,
+                    help="GST_PLUGIN_PATH for rtcpeer senders only: another build (A/B runs)")
     a = ap.parse_args()
     ns = [int(x) for x in a.viewers.split(",")]
     systems = a.systems.split(",")
@@ -225,7 +234,8 @@ def main():
     work = tempfile.mkdtemp(prefix="bench-fanout-")
     print(f"fan-out, {W}x{H}@{FPS} VP8 {KBPS} kbit/s, sender CPU in % of one core over {a.seconds:g} s "
           f"from {a.settle:g} s after every viewer decodes (logs in {work})")
-    res = {s: run_system(s, ns, a.seconds, a.settle, a.threads, work, a.sender_props)
+    res = {s: run_system(s, ns, a.seconds, a.settle, a.threads, work, a.sender_props,
+                      a.sender_plugin_path)
            for s in systems}
     print("\nviewers  " + "".join(f"{s:>10s}" for s in systems))
     for n in ns:

@@ -414,6 +414,37 @@ static void on_resume(ChannelState *cs, std::string_view text)
        cs->peer.c_str(), cs->label.c_str(), v.skip));
 }
 
+// A tagged message (kAckProtocolTwice) on a channel with tagged_in: the first copy of each
+// sequence number is delivered, as the bytes the sender's data_%s took.
+static void on_tagged(GstWebRTCDataChannel *ch, ChannelState *cs, std::string_view text)
+{
+  auto t = ackproto::parse_tagged(text);
+  if (!t) {
+    if (!cs->warned_tagged)
+      GST_ELEMENT_WARNING(cs->self, STREAM, DECODE,
+                          ("Dropped a malformed message from peer '%s'", cs->peer.c_str()),
+                          ("channel '%s': expected {\"pointcast\":\"msg\",\"seq\":Q,\"data\":"
+                           "\"BASE64\"}, Q at most 2^53-1",
+                           cs->label.c_str()));
+    cs->warned_tagged = true;
+    return;
+  }
+  if (!cs->seen.fresh(t->seq)) {
+    cs->copies_dropped++;
+    return;
+  }
+  GstBuffer *buf;
+  if (t->data.empty()) {
+    buf = gst_buffer_new();
+  } else {
+    auto *msg = new std::string(std::move(t->data));
+    buf =
+        gst_buffer_new_wrapped_full(GstMemoryFlags(0), msg->data(), msg->size(), 0, msg->size(),
+                                    msg, [](gpointer d) { delete static_cast<std::string *>(d); });
+  }
+  deliver(ch, cs, buf);
+}
+
 static void on_message_data(GstWebRTCDataChannel *ch, GBytes *data, gpointer user_data)
 {
   auto *cs = channel_state(ch);
@@ -452,6 +483,10 @@ static void on_message_string(GstWebRTCDataChannel *ch, const gchar *str, gpoint
   }
   if (cs->acks_for_peer && ackproto::is_resume(text)) {
     on_resume(cs, text);
+    return;
+  }
+  if (cs->tagged_in && ackproto::is_tagged(text)) {
+    on_tagged(ch, cs, text);
     return;
   }
   switch (cs->reasm.on_text(text)) {
@@ -501,6 +536,13 @@ static void on_ready_state(GstWebRTCDataChannel *ch, GParamSpec *, gpointer user
         retransmits, "max-packet-lifetime", G_TYPE_INT, lifetime, nullptr);
     gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), st));
   } else if (state == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED) {
+    if (cs->twice || cs->tagged_in)
+      GST_INFO_OBJECT(self,
+                      "channel '%s' with peer '%s' closed: %" G_GUINT64_FORMAT
+                      " copies sent, %" G_GUINT64_FORMAT
+                      " small messages sent once, %" G_GUINT64_FORMAT " copies received dropped",
+                      cs->label.c_str(), cs->peer.c_str(), cs->copies.load(), cs->once.load(),
+                      cs->copies_dropped.load());
     std::string peer = cs->peer, label = cs->label;
     gst_object_ref(ch);
     run_async(self, [self, peer, label, ch] {
@@ -638,7 +680,8 @@ void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRT
   gboolean ordered = TRUE;
   g_object_get(ch, "ordered", &ordered, nullptr);
   // kAckProtocol: both sides acknowledge; kAckProtocolV1 (an older rtcpeer): the non-opener.
-  bool both = g_strcmp0(protocol, kAckProtocol) == 0;
+  bool three = g_strcmp0(protocol, kAckProtocolTwice) == 0;
+  bool both = three || g_strcmp0(protocol, kAckProtocol) == 0;
   bool v1 = g_strcmp0(protocol, kAckProtocolV1) == 0;
   g_free(protocol);
   cs->both_ways = both;
@@ -655,6 +698,8 @@ void setup_channel(GstRtcPeer *self, const std::shared_ptr<Session> &s, GstWebRT
   // A stream can be continued on a new connection only where the message order is the count's.
   bool stream = cs->reliable && ordered;
   cs->keeps = sends && cs->acks_in && stream;
+  cs->twice = three && sends && !cs->reliable;
+  cs->tagged_in = three;
   if (!cs->acks_in)
     cs->no_keep_reason = v1 ? "the peer opened it with the older pointcast-ack, which acknowledges "
                               "only the opener's messages"
@@ -731,7 +776,10 @@ void create_channels(GstRtcPeer *self, const std::shared_ptr<Session> &s, bool a
       GstStructure *options = channel_options(sink->pad);
       if (!options) options = gst_structure_new_empty("options");
       // A receiving rtcpeer acknowledges what arrives (kAckProtocol); other peers ignore this.
-      gst_structure_set(options, "protocol", G_TYPE_STRING, kAckProtocol, nullptr);
+      bool partial = gst_structure_has_field(options, "max-retransmits") ||
+          gst_structure_has_field(options, "max-packet-lifetime");
+      gst_structure_set(options, "protocol", G_TYPE_STRING,
+                        partial ? kAckProtocolTwice : kAckProtocol, nullptr);
       labels.push_back({label, options});
     }
     // An offer needs a data section so that the answerer can open channels of its own (or send
@@ -977,6 +1025,47 @@ static bool wait_for_room(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelSta
 
 enum class Sent { Ok, Failed, Gone };
 
+// ctx: the second copy of a tagged message (kAckProtocolTwice), unless the channel went.
+static void send_copy(GstRtcPeer *self, std::shared_ptr<ChannelRef> ref,
+                      std::shared_ptr<std::string> text)
+{
+  auto *cs = channel_state(ref->ch);
+  if (!cs || !cs->open || is_flushing(self->priv)) return;
+  auto s = cs->session.lock();
+  if (!s || s->removed) return;
+  GstElement *bin = nullptr; // the channel's webrtcbin must outlive the send (see data_chain)
+  {
+    std::lock_guard lk(self->priv->lock);
+    if (s->webrtc) bin = GST_ELEMENT(gst_object_ref(s->webrtc));
+  }
+  if (!bin) return;
+  {
+    std::lock_guard lk(cs->send_mu);
+    if (!cs->gone && gst_webrtc_data_channel_send_string_full(ref->ch, text->c_str(), nullptr)) {
+      note_sent(cs, text->size());
+      cs->copies++;
+    }
+  }
+  gst_object_unref(bin);
+}
+
+/* Under cs->turn: the tagged form of a message to send twice (kAckProtocolTwice), or null to
+ * send it once as it is: too large, the peer not known to take it, or no room for a copy. */
+static std::shared_ptr<std::string> tag_for_twice(GstWebRTCDataChannel *ch, ChannelState *cs,
+                                                  GBytes *bytes)
+{
+  gsize size = 0;
+  const void *data = g_bytes_get_data(bytes, &size);
+  if (!cs->twice || !cs->ack_seen || size > kTwiceMaxSize) return nullptr;
+  auto text = std::make_shared<std::string>(ackproto::tagged(cs->next_seq, data, size));
+  if (buffered_amount(ch) > kTwiceQueue || !cs->bucket.take(text->size(), g_get_monotonic_time())) {
+    cs->once++;
+    return nullptr;
+  }
+  cs->next_seq++;
+  return text;
+}
+
 /* Under cs->turn: one whole message, in pieces when larger than the remote takes; wait: for room
  * first and between pieces (else the caller saw room). resent: it is the first of cs->resume.
  * Gone: the session was removed meanwhile; the message is not sent (a new one is for the caller
@@ -999,7 +1088,18 @@ static Sent send_message(GstRtcPeer *self, GstWebRTCDataChannel *ch, ChannelStat
     return !no_room;
   };
   bool ok = room();
-  if (ok && size <= chunk) {
+  std::shared_ptr<std::string> text = ok && size <= chunk ? tag_for_twice(ch, cs, bytes) : nullptr;
+  if (text) {
+    ok = send([&] {
+      bool r = gst_webrtc_data_channel_send_string_full(ch, text->c_str(), &err);
+      if (r) note_sent(cs, text->size(), bytes, resent);
+      return r;
+    });
+    if (ok)
+      add_timeout(
+          self, guint(std::chrono::milliseconds(kTwiceDelay).count()),
+          [self, ref = std::make_shared<ChannelRef>(ch), text] { send_copy(self, ref, text); });
+  } else if (ok && size <= chunk) {
     ok = send([&] {
       bool r = gst_webrtc_data_channel_send_data_full(ch, bytes, &err);
       if (r) note_sent(cs, size, bytes, resent);

@@ -53,6 +53,22 @@ constexpr const char *kAckProtocol = "pointcast-ack2";
 /* What rtcpeers before kAckProtocol opened (and still take from a peer): only the opener's
  * messages are acknowledged, and only the opener sends resume messages. */
 constexpr const char *kAckProtocolV1 = "pointcast-ack";
+/* Partially reliable channels we open (max-retransmits, max-packet-lifetime) carry this instead:
+ * kAckProtocol's rules, and once the peer acknowledged on it (an rtcpeer that knows this), each
+ * message up to kTwiceMaxSize goes as a tagged text message twice, the copy kTwiceDelay later, and
+ * the receiver delivers the first to arrive (rtc/ackproto.h): a single loss no longer loses it
+ * (2 % loss + 25 ms each way: the ball loop's detections p99 from 89-112 ms down, see
+ * docs/networks.md). A new name, not kAckProtocol: an older rtcpeer would acknowledge
+ * kAckProtocol and then deliver both copies, as text; it ignores this one (no acknowledgements,
+ * so it is sent plain messages once), as browsers and aiortc do. Copies cost at most kTwiceRate
+ * bytes per second per channel (a bucket of kTwiceRate bytes), and none is made while more than
+ * kTwiceQueue bytes wait in the channel (the copy would wait behind them too). */
+constexpr const char *kAckProtocolTwice = "pointcast-ack3";
+// Its copy (base64, 4/3 the size, and ~40 bytes) fits one SCTP packet (webrtcbin: 1200-byte path MTU).
+constexpr size_t kTwiceMaxSize = 800;
+constexpr auto kTwiceDelay = 6ms; // a lost packet's neighbour 6 ms on is lost alone at random loss
+constexpr guint64 kTwiceRate = 16 << 10;
+constexpr guint64 kTwiceQueue = 64 << 10;
 constexpr auto kAckDelay = 50ms;
 constexpr auto kAckKeepalive = 1s;
 /* Re-sending (rtc/ackproto.h): our ordered reliable pointcast-ack channels keep every message
@@ -154,6 +170,17 @@ struct ChannelState {
   std::atomic<guint64> acked{0};    // messages the peer says it received
   std::atomic<guint64> received{0}; // acks_for_peer: whole messages received
   std::atomic<bool> ack_pending{false};
+
+  /* kAckProtocolTwice (set up once). twice: our send channel, partially reliable: small messages
+   * go tagged, twice, once ack_seen. tagged_in: the peer's tagged messages are taken (deduplicated
+   * by `seen`, the SCTP receive thread only). */
+  bool twice = false, tagged_in = false;
+  guint64 next_seq = 0; // under turn, with `bucket`
+  ackproto::Bucket bucket{kTwiceRate, kTwiceRate};
+  std::atomic<guint64> copies{0}, once{0}; // copies sent; small messages sent once (bucket, queue)
+  ackproto::Window seen;
+  std::atomic<guint64> copies_dropped{0};
+  bool warned_tagged = false;
 
   // Re-sending (kKeepLimit). keeps: our send channel for the label, acks_in, ordered and reliable
   // (set up once).

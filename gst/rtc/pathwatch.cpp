@@ -204,6 +204,39 @@ static std::string vanished_address(const std::shared_ptr<Session> &s, bool *of_
   return "";
 }
 
+/* One more connection to s's peer went silent. The count is the peer's (priv), not the
+ * session's: a lost connection is replaced by a new session, ours or one the remote's offer makes,
+ * and either side may find the silence first. True when that was one too many: the peer is gone. */
+static bool count_silent_loss(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  gint64 lived = g_get_monotonic_time() - s->connected_us;
+  guint &n = self->priv->silent_losses[s->id];
+  n = lived < kShortLivedUs ? n + 1 : 1;
+  if (n <= kMaxSilentLosses) return false;
+  GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ_WRITE,
+                      ("Could not keep a connection to peer '%s'", s->id.c_str()),
+                      ("%u connections in a row went silent within %u s of connecting; removing "
+                       "this peer only",
+                       n, guint(kShortLivedUs / 1000000)));
+  /* Until it registers again: its side, counting the same losses, gives up too, or (one loss
+   * behind) its next offers go unanswered and it gives up after kMaxRebuilds. */
+  self->priv->given_up.insert(s->id);
+  remove_session(self, s->id, "its connections keep going silent");
+  return true;
+}
+
+bool replaced_while_silent(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  ASSERT_CTX(self);
+  if (!s->connected) return false;
+  gint64 armed = s->watch->armed_us;
+  if (!armed || g_get_monotonic_time() - armed <= kSilenceUs || !carries_anything(self, s)) {
+    self->priv->silent_losses.erase(s->id); // a loss of another kind: not "in a row"
+    return false;
+  }
+  return count_silent_loss(self, s);
+}
+
 static void check_path(GstRtcPeer *self, const std::weak_ptr<Session> &weak)
 {
   ASSERT_CTX(self);
@@ -220,22 +253,13 @@ static void check_path(GstRtcPeer *self, const std::weak_ptr<Session> &weak)
   }
   gint64 now = g_get_monotonic_time();
   if (armed && now - armed > kConsentUs && carries_anything(self, s) && !s->left_timer) {
-    guint losses = now - s->connected_us < kShortLivedUs ? s->silent_losses + 1 : 1;
-    if (losses > kMaxSilentLosses) {
-      GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ_WRITE,
-                          ("Could not keep a connection to peer '%s'", s->id.c_str()),
-                          ("%u connections in a row went silent within %u s of connecting; "
-                           "removing this peer only",
-                           losses, guint(kShortLivedUs / 1000000)));
-      remove_session(self, s->id, "its connections keep going silent");
-      return;
-    }
+    if (count_silent_loss(self, s)) return;
     char why[160];
     g_snprintf(why, sizeof why,
                "nothing came back for %.1f s after sending (no consent: a NAT or firewall on the "
                "way may have dropped the connection's UDP mappings)",
                (now - armed) / 1e6);
-    if (lose_path(self, s, why, losses)) return;
+    if (lose_path(self, s, why)) return;
   }
   s->watch_timer = add_timeout(self, kCheckMs, [self, weak] { check_path(self, weak); });
 }
@@ -256,18 +280,16 @@ void start_path_checks(GstRtcPeer *self, const std::shared_ptr<Session> &s)
 }
 
 // A fresh session offering to `id`, after a backoff; again if it does not connect in time.
-static void rebuild(GstRtcPeer *self, const std::string &id, const std::string &type, guint attempt,
-                    guint silent_losses)
+static void rebuild(GstRtcPeer *self, const std::string &id, const std::string &type, guint attempt)
 {
   guint delay = attempt == 0 ? 0 : std::min(4000u, 500u << attempt);
-  add_timeout(self, delay, [self, id, type, attempt, silent_losses] {
+  add_timeout(self, delay, [self, id, type, attempt] {
     if (find_session(self, id)) return; // the peer made a new connection itself meanwhile
     auto fresh = create_session(self, id, type, true);
     if (!fresh) return;
     fresh->rebuilds = attempt + 1;
-    fresh->silent_losses = silent_losses;
     std::weak_ptr<Session> weak = fresh;
-    fresh->rebuild_timer = add_timeout(self, kConnectMs, [self, weak, id, type, silent_losses] {
+    fresh->rebuild_timer = add_timeout(self, kConnectMs, [self, weak, id, type] {
       auto s = weak.lock();
       if (!s || s->removed || s->connected) return;
       s->rebuild_timer = 0;
@@ -283,13 +305,12 @@ static void rebuild(GstRtcPeer *self, const std::string &id, const std::string &
       }
       s->keep_srcs = true;
       remove_session(self, id, "reconnecting again");
-      rebuild(self, id, type, n, silent_losses);
+      rebuild(self, id, type, n);
     });
   });
 }
 
-bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why,
-               guint silent_losses)
+bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why)
 {
   ASSERT_CTX(self);
   auto *p = self->priv;
@@ -309,7 +330,7 @@ bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *
   remove_session(self, id,
                  std::string(kLostPrefix) + why +
                      (rebuilding ? "; making a new connection" : "; removing this peer"));
-  if (rebuilding) rebuild(self, id, type, 0, silent_losses);
+  if (rebuilding) rebuild(self, id, type, 0);
   return true;
 }
 

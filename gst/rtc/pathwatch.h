@@ -41,10 +41,14 @@ void watch_path(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 void start_path_checks(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 /* The path of a connected session is gone (why: for the warning): rebuild it if we may offer
  * (else remove it and wait for the remote's offer). False, doing nothing, if the session was not
- * connected or its peer's signaling left (session.cpp's grace period removes it). silent_losses:
- * carried to the new session (check_path's bound on connections that keep going silent). */
-bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why,
-               guint silent_losses = 0);
+ * connected or its peer's signaling left (session.cpp's grace period removes it). */
+bool lose_path(GstRtcPeer *self, const std::shared_ptr<Session> &s, const char *why);
+/* The remote replaced the connected session s with a new connection (its offer with a new
+ * identity: it found the silence first, or restarted). If what we sent on s had drawn nothing
+ * for kSilence, that is one more of the peer's connections that went silent (check_path's
+ * bound); any other end breaks the row. True when it was one too many: the peer was removed
+ * with a warning and its offer must not be answered. */
+bool replaced_while_silent(GstRtcPeer *self, const std::shared_ptr<Session> &s);
 /* The peer registered again (peer_joined, or present when we registered again) while its
  * session is connected: a signaling hiccup, or its process restarted under the same id (SIGKILL,
  * a container or pod restart), which left our connection dead and the new process waiting for an

@@ -82,6 +82,11 @@ struct RtcPeerPrivate {
   bool signaling_lost = false;          // ctx thread
   guint refused_peers = 0;              // ctx thread: new peers ignored past max-peers
   guint expire_timer = 0;               // ctx thread: drops stalled fragmented messages
+  /* ctx thread, per peer: its connections in a row that went silent soon after connecting
+   * (rtc/pathwatch.cpp); outlives the sessions that replace each other, forgotten with the peer. */
+  std::map<std::string, guint> silent_losses;
+  // ctx thread: peers removed for that, whose offers are not answered until they register again.
+  std::set<std::string> given_up;
   // ctx thread, from start to stop: the TLS tunnel of each turns:// URI (rtc/turntls.h).
   std::map<std::string, std::unique_ptr<TurnTlsTunnel>> turn_tunnels;
 

@@ -543,7 +543,10 @@ void remove_session(GstRtcPeer *self, const std::string &peer, const std::string
   // A new connection is coming (keep_srcs): it gets what these channels had not confirmed.
   hand_over_channels(self, peer, channels, s->keep_srcs, reason);
   warn_unconfirmed(self, peer, channels, reason);
-  if (!s->keep_srcs) forget_peer(self, peer, reason);
+  if (!s->keep_srcs) {
+    forget_peer(self, peer, reason);
+    p->silent_losses.erase(peer);
+  }
   cancel_timeout(self, &s->gather_timer);
   cancel_timeout(self, &s->left_timer);
   cancel_timeout(self, &s->watch_timer);
@@ -611,6 +614,8 @@ void remove_all_sessions(GstRtcPeer *self)
   for (auto &s : all_sessions(self)) remove_session(self, s->id, "shutting down");
   release_parked_media(self, ""); // of peers whose new connection was not made yet
   forget_peer(self, "", "shutting down");
+  self->priv->silent_losses.clear();
+  self->priv->given_up.clear();
 }
 
 /* Without this a peer that announced a large message, sent most of it and went silent kept what
@@ -728,6 +733,12 @@ static void handle_remote_sdp(GstRtcPeer *self, const std::string &peer, const s
       gst_sdp_message_free(msg);
       return;
     }
+    if (self->priv->given_up.count(peer)) {
+      GST_INFO_OBJECT(self, "offer from '%s' ignored: its connections keep going silent",
+                      peer.c_str());
+      gst_sdp_message_free(msg);
+      return;
+    }
     s = create_session(self, peer, "", false);
     if (!s) {
       gst_sdp_message_free(msg);
@@ -823,6 +834,7 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
       // A restarted peer, or our first offer withdrawn: a fresh webrtcbin for the same peer.
       GST_INFO_OBJECT(self, "'%s': new peer connection", s->id.c_str());
       bool restart = s->connected;
+      if (restart && replaced_while_silent(self, s)) return;
       auto neg = std::move(s->neg);
       std::string id = s->id, type = s->type;
       s->keep_srcs = true; // the new connection's tracks come out of the same src pads
@@ -833,7 +845,6 @@ static void negotiate(GstRtcPeer *self, std::shared_ptr<Session> s,
       auto fresh = create_session(self, id, type, false);
       if (!fresh) return;
       fresh->neg = std::move(neg);
-      fresh->silent_losses = s->silent_losses; // the bound of rtc/pathwatch.cpp holds across
       s = fresh;
       break;
     }
@@ -912,6 +923,7 @@ SignallerEvents make_events(GstRtcPeer *self)
         if (s->connected) check_rejoined(self, s); // it may have restarted meanwhile
         continue;
       }
+      if (p->given_up.count(peer)) continue; // still there, on the path that kept dying
       if (should_offer(self, peer, type, false)) create_session(self, peer, type, true);
     }
     if (!target_present && role != Role::Answerer)
@@ -921,6 +933,7 @@ SignallerEvents make_events(GstRtcPeer *self)
   };
   ev.peer_joined = [self](const std::string &peer, const std::string &type) {
     GST_INFO_OBJECT(self, "peer '%s' (%s) joined", peer.c_str(), type.c_str());
+    self->priv->given_up.erase(peer); // registered again: a new process, maybe a new path
     post_peer_message(self, "rtcpeer-peer-joined", peer, "peer-type", type);
     auto s = find_session(self, peer);
     if (s) {
@@ -940,6 +953,8 @@ SignallerEvents make_events(GstRtcPeer *self)
     if (!s) {
       release_parked_media(self, peer); // its connection was lost and not made again
       forget_peer(self, peer, "the peer left");
+      self->priv->silent_losses.erase(peer);
+      self->priv->given_up.erase(peer);
       return;
     }
     if (!s->connected) {

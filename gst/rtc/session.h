@@ -54,10 +54,8 @@ struct Session {
   std::shared_ptr<PathWatch> watch = std::make_shared<PathWatch>();
   guint watch_timer = 0, rebuild_timer = 0;
   guint rebuilds = 0;
-  /* ctx: when it connected (monotonic us), and how many connections to this peer in a row went
-   * silent soon after connecting (rtc/pathwatch.cpp: a bound on rebuilding them). */
+  // ctx: when it connected (monotonic us; rtc/pathwatch.cpp's bound on silent connections).
   gint64 connected_us = 0;
-  guint silent_losses = 0;
   // ctx: the peer registered again while connected (rtc/pathwatch.h check_rejoined): the timer
   // of that check, and whether our offer asking "same connection?" is out.
   guint rejoin_timer = 0;

@@ -13,6 +13,10 @@ viewer notices, with room for a loaded machine; bench/net/ has the figures next 
   bursty        Gilbert-Elliott bursts, ~4 % loss, + 25 ms each way: the same
   jitter_loss2  2 % random loss + 25 ms each way with 8 ms of delay jitter (order kept): jitter
                 is no congestion, the sender keeps every frame at its rate; losses repaired
+  loss2_partial  2 % random loss + 25 ms each way, detections on `max-retransmits=0` (partially
+                reliable): a lost detection message is not retransmitted, so rtcpeer sends each
+                small one twice, 6 ms apart (pointcast-ack3); hardly any frame waits for the
+                next message's repeated rows
   answerer_loss2  2 % random loss + 25 ms each way to a tracker that only receives and answers
                 the sender's offer (its video linked when it comes, no video_0 sink requested):
                 its answer takes the offer's NACK and RTX, its jitterbuffer asks, the sender
@@ -121,6 +125,36 @@ def case_bursty(lab):
     lossy_loop(lab, "ge=0.01:0.24 delay=25", TARGETS["bursty_pct"])
 
 
+def lost_messages(diag):
+    """Detection messages the tracker sent that never reached the sender, between the first and
+    the last that did (diag_launch's per-frame probes: balldetect's src, npyunpack's src)."""
+    sent = {n for n, _ in diag["tracker"].get("frames", {}).get("detect", [])}
+    got = {n for n, _ in diag["sender"].get("frames", {}).get("detections-in", [])}
+    lo, hi = min(got), max(got)
+    return sorted(n for n in sent - got if lo <= n <= hi)
+
+
+def case_loss2_partial(lab):
+    net = lab.direct(both="loss=2% delay=25")
+    r = loops.ball_loop(lab, net, seconds=10, diag=True, tracker_replace=[
+        ("data_detections::ordered=false",
+         "data_detections::ordered=false data_detections::max-retransmits=0")])
+    print(r["report"])
+    lost = lost_messages(r.pop("diag"))
+    stats = net.router.stats()
+    print(f"  detection messages lost: {len(lost)} {lost[:12]}; the router dropped "
+          f"{stats['b2a']['lost']} of {stats['b2a']['in']} packets on the way back")
+    check(r["pct"] >= TARGETS["loss2_pct"], f"{r['pct']} % scored")
+    check(r["outliers"] == 0, "no outliers")
+    # Sent once, 2 % of ~300 messages were lost (3-8 a run, 5 runs); twice, both copies are lost
+    # together about once in 2,500, and the first messages before the receiver's first
+    # acknowledgement arrived go once (0-2 a run, 5 runs).
+    check(len(lost) <= TARGETS["partial_lost"], f"{len(lost)} detection messages lost")
+    # The p99 itself is the forward path's and the machine's as much as this (docs/networks.md).
+    check(r["lat_p99"] <= TARGETS["loss2_p99_ms"], f"latency p99 {r['lat_p99']} ms")
+    check(stats["b2a"]["lost"] > 0, "the router dropped packets on the way back")
+
+
 def case_jitter_loss2(lab):
     # rtcpeer-cc logs each feedback's targets (LOG) and each encoder reconfiguration (DEBUG).
     os.environ["GST_DEBUG"] = ",".join(x for x in (os.environ.get("GST_DEBUG"), "rtcpeer-cc:6")
@@ -194,7 +228,8 @@ def case_answerer_loss2(lab):
 # that too.
 TARGETS = {"noisy_pct": 75, "noisy_p99": 275, "drop_pct": 85, "drop_back_s": 3.0,
            "outage_gap_s": 3.5, "loss2_pct": 98.0, "bursty_pct": 97.0, "loss2_p99_ms": 200,
-           "jitter_pct": 97.0, "jitter_target_bps": 500_000}
+           "jitter_pct": 97.0, "jitter_target_bps": 500_000,
+           "partial_lost": 2}
 
 
 def main():

@@ -49,6 +49,11 @@ signaling daemon at 192.0.2.1 on the public side. The points counter stream goes
   cone_video_flush_udp  the ball loop through the cone NATs, a's UDP mappings forgotten 4 s in:
                   detections (video a -> b, data back) again within VIDEO_GAP_BOUND s, and
                   still scoring at the end
+  cone_silent_removed  the cone NATs with STUN, a's UDP mappings forgotten again after every new
+                  connection to b (a NAT that drops mappings faster than traffic refreshes them),
+                  while the signaling lives on: the sender removes that peer after its 4th
+                  connection in a row went silent (kMaxSilentLosses new ones within 60 s), with
+                  a warning naming the cause, and goes on for another receiver beside it
   cone_idle       the negative case: a healthy connection through the cone NATs that carries a
                   message only every 12.5 s (longer than the consent bound with nothing sent or
                   received): never rebuilt, one pair per side, every message
@@ -488,6 +493,77 @@ def case_cone_video_flush_udp(lab):
     rebuilt = consent_rebuilt(lab, (("sender", r["sender_log"]), ("tracker", r["tracker_log"])))
     check(rebuilt, f"the {' and the '.join(rebuilt) or 'nobody'} said nothing came back (no "
           "consent) and made a new connection")
+
+
+# Four connections, each cut 2 s after connecting: consent 10-10.5 s, then ICE + DTLS (2-4 s).
+SILENT_REMOVED_BOUND = 100
+
+
+def connected_count(lab, log, peer):
+    return len(re.findall(r"rtcpeer-peer-connected, peer-id=\(string\)" + re.escape(peer) + r"[;,]",
+                          lab.read_log(log)))
+
+
+def case_cone_silent_removed(lab):
+    net = lab.nat_pair("cone", "cone")
+    uri_a, uri_b = loops.signaling(lab, net)
+    env = {"POINTCAST_ROOM": "silent"}
+    stun = f"stun-server={net.stun}"
+    rdirs = {}
+    rxs = []
+    for name, ns, uri in (("far", net.b, uri_b), ("near", net.a, uri_a)):
+        rdirs[name] = os.path.join(lab.workdir, name + "-recv")
+        os.makedirs(rdirs[name])
+        # The near receiver shares a's namespace: its connection never crosses NAT a.
+        rxs.append(lab.popen(ns, ["gst-launch-1.0", "-e", "-m", "rtcpeer", "name=rtc", stun,
+                                  "rtc.data_points", "!", "queue", "!", "multifilesink",
+                                  f"location={rdirs[name]}/%06d.npy"],
+                             log="rx-" + name,
+                             env=dict(env, POINTCAST_PEER_ID="points-" + name,
+                                      POINTCAST_SIGNALING=uri)))
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    tx = lab.popen(net.a, ["gst-launch-1.0", "-e", "-m", "pointsrc", "pattern=counter", "rate=20",
+                           "points=50", "num-buffers=4000", "!", "npypack", "!",
+                           "rtc.data_points", "rtcpeer", "name=rtc", "wait-for-peers=1", stun],
+                   log="tx", env=dict(env, POINTCAST_PEER_ID="points-tx", POINTCAST_SIGNALING=uri_a))
+    removed = r"Could not keep a connection to peer 'points-far'"
+    flushed, removed_at = 0, None
+    while time.monotonic() - t0 < SILENT_REMOVED_BOUND and tx.poll() is None:
+        if re.search(removed, lab.read_log("tx")):
+            removed_at = time.monotonic()
+            break
+        # Each new connection to the far peer gets 2 s (messages flow), then its UDP is cut.
+        if connected_count(lab, "tx", "points-far") > flushed:
+            time.sleep(2.0)
+            flush_udp(net)
+            flushed += 1
+            print(f"  {time.monotonic() - t0:5.1f} s: connection {flushed} to points-far cut")
+        time.sleep(0.2)
+    log = lab.read_log("tx")
+    check(removed_at is not None,
+          f"the sender removed points-far within {SILENT_REMOVED_BOUND} s ({flushed} connections "
+          f"cut): {[line for line in log.splitlines() if 'WARNING' in line or 'Lost' in line][-8:]}")
+    print(f"  removed {removed_at - t0:.1f} s after the sender started, after {flushed} cuts")
+    check(re.search(removed + r".{0,400}?4 connections in a row went silent within 60 s of "
+                    r"connecting; removing this peer only", log, re.S),
+          "the warning names the cause (connections that keep going silent)")
+    losses = len(re.findall(r"nothing came back for [\d.]+ s after sending \(no consent", log))
+    check(flushed == 4, f"four connections were made and cut before the removal: {flushed} "
+          f"({losses} consent losses in the sender's own log)")
+    # Longer than a rebuild's attempt (10 s) and a connection: the far side, counting the same
+    # losses, gives up too, and its offers would not be answered if it did not.
+    near = len(os.listdir(rdirs["near"]))
+    time.sleep(12.0)
+    later = len(os.listdir(rdirs["near"]))
+    check(tx.poll() is None, "the sender goes on after removing the peer")
+    check(later - near >= 120, f"the near receiver still gets the stream: {near} -> {later} "
+          "messages in the 12 s after the removal")
+    check(connected_count(lab, "tx", "points-far") == flushed,
+          "and the far peer was not connected again")
+    far = re.findall(r"Could not (?:keep a connection|reconnect) to peer 'points-tx'",
+                     lab.read_log("rx-far"))
+    print(f"  the far receiver: {far or 'no removal of its own yet'}")
 
 
 def case_cone_idle(lab):

@@ -7,6 +7,10 @@ usage: /usr/bin/python3 interop_aiortc.py CASE
   tcp-aiortc-offers   aiortc's TcpSocketSignaling: aiortc offers (listens), rtcpeer answers
                       (connects, retrying until aiortc listens).
   tcp-rtcpeer-offers  rtcpeer offers (listens), aiortc answers (connects).
+  tcp-rtcpeer-offers-partial
+                      the same with rtcpeer's "back" channel max-retransmits=0: opened with
+                      pointcast-ack3, and aiortc (which never acknowledges) gets each message
+                      once, as binary (no copies, no tagged text).
   http-rtcpeer-offers rtcpeer POSTs to http://.../offer, served here in the way of aiortc's
                       server example (no aiohttp in Debian's python3: a minimal asyncio server).
   tcp-aiortc-offers-video, tcp-rtcpeer-offers-video
@@ -389,9 +393,13 @@ async def case_tcp_aiortc_sends_video():
         gst.stop()
 
 
-async def case_tcp_rtcpeer_offers(video=False):
+async def case_tcp_rtcpeer_offers(video=False, partial=False):
     port = free_port()
-    gst = GstSide("signaling=tcp://127.0.0.1:%d role=offerer" % port, video)
+    # partial: "back" (728-byte messages) partially reliable, as detections are: rtcpeer opens it
+    # with pointcast-ack3 and sends small messages there twice, but only to a peer that
+    # acknowledged on it; aiortc never does, so it gets each array once, as binary.
+    gst = GstSide("signaling=tcp://127.0.0.1:%d role=offerer" % port
+                  + (" data_back::max-retransmits=0" if partial else ""), video)
     try:
         peer = AiortcSide(create_channel=False, video=video)
         sig = TcpSocketSignaling("127.0.0.1", port)
@@ -412,6 +420,12 @@ async def case_tcp_rtcpeer_offers(video=False):
         sent = await exchange(peer, gst)
         if video:
             await expect_video(peer, gst)
+        if partial:
+            back = [ch for ch in peer.channels if ch.label == "back"]
+            assert back and back[0].protocol == "pointcast-ack3", [
+                (ch.label, ch.protocol) for ch in peer.channels]
+            assert back[0].maxRetransmits == 0, back[0].maxRetransmits
+            await asyncio.sleep(0.5)  # a copy would come 6 ms after its message
         await sig.close()
         verify(sent, peer, gst)
         await peer.pc.close()
@@ -679,6 +693,7 @@ CASES = {
     "daemon-offer": case_daemon_offer,
     "tcp-aiortc-offers": case_tcp_aiortc_offers,
     "tcp-rtcpeer-offers": case_tcp_rtcpeer_offers,
+    "tcp-rtcpeer-offers-partial": lambda: case_tcp_rtcpeer_offers(partial=True),
     "http-rtcpeer-offers": case_http_rtcpeer_offers,
     "tcp-aiortc-offers-video": lambda: case_tcp_aiortc_offers(video=True),
     "tcp-rtcpeer-offers-video": lambda: case_tcp_rtcpeer_offers(video=True),
