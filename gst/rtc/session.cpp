@@ -141,9 +141,8 @@ static void on_answer_created(GstPromise *promise, gpointer user_data);
  * (negotiation::unanswered_feedback): webrtcbin 1.22 answers an m-line it has no transceiver for
  * (a receiver without a track of that kind: every first answer of a viewer, and a re-offer's new
  * m-line) with one it makes inside create-answer, without NACK, RTX or FEC, so that sender was
- * never asked for a retransmission. And it sets every new jitterbuffer's do-retransmission from
- * the transceiver of each SSRC it knows in turn (jitter_buffer_set_retransmission compares no
- * SSRC), so that bare one turned NACK off for the tracks that had it too. Once create-answer has
+ * never asked for a retransmission (each jitterbuffer's do-retransmission follows what is
+ * negotiated for its payload type: follow_negotiated_nack, rtc/mediarecv.h). Once create-answer has
  * made it, it gets the offer's caps, NACK and FEC (prepare_answer_transceivers) and webrtcbin is
  * asked for the answer again. (A transceiver of ours added before create-answer has no m-line
  * until the answer is applied, and a jitterbuffer made meanwhile tripped webrtcbin's
@@ -168,22 +167,6 @@ static bool add_answer_feedback(GstRtcPeer *self, const std::shared_ptr<Session>
   }
   GST_INFO_OBJECT(self, "'%s': answering again, with what its offer proposes (%s)", s->id.c_str(),
                   what.c_str());
-  // A video jitterbuffer made since the offer was applied took the bare transceiver's no.
-  if (GstElement *rtpbin = gst_bin_get_by_name(GST_BIN(s->webrtc), "rtpbin")) {
-    for_each_element(GST_BIN(rtpbin), "rtpjitterbuffer", [](GstElement *jb) {
-      GstPad *sink = gst_element_get_static_pad(jb, "sink");
-      GstCaps *caps = sink ? gst_pad_get_current_caps(sink) : nullptr;
-      if (caps &&
-          g_strcmp0(gst_structure_get_string(gst_caps_get_structure(caps, 0), "media"), "video") ==
-              0) {
-        GST_DEBUG_OBJECT(jb, "retransmissions asked for");
-        g_object_set(jb, "do-retransmission", TRUE, nullptr);
-      }
-      if (caps) gst_caps_unref(caps);
-      if (sink) gst_object_unref(sink);
-    });
-    gst_object_unref(rtpbin);
-  }
   s->answer_redone = true;
   g_signal_emit_by_name(s->webrtc, "create-answer", nullptr,
                         gst_promise_new_with_change_func(on_answer_created, new_handle(self, s),
