@@ -57,7 +57,7 @@ constexpr const char *kAckProtocolV1 = "pointcast-ack";
  * kAckProtocol's rules, and once the peer acknowledged on it (an rtcpeer that knows this), each
  * message up to kTwiceMaxSize goes as a tagged text message twice, the copy kTwiceDelay later, and
  * the receiver delivers the first to arrive (rtc/ackproto.h): a single loss no longer loses it
- * (2 % loss + 25 ms each way: the ball loop's detections p99 from 89-112 ms down, see
+ * (2 % loss + 25 ms each way: the ball loop's detections lost for good from 1.9 % to 0.04 %, see
  * docs/networks.md). A new name, not kAckProtocol: an older rtcpeer would acknowledge
  * kAckProtocol and then deliver both copies, as text; it ignores this one (no acknowledgements,
  * so it is sent plain messages once), as browsers and aiortc do. Copies cost at most kTwiceRate

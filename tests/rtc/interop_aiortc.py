@@ -7,6 +7,9 @@ usage: /usr/bin/python3 interop_aiortc.py CASE
   tcp-aiortc-offers   aiortc's TcpSocketSignaling: aiortc offers (listens), rtcpeer answers
                       (connects, retrying until aiortc listens).
   tcp-rtcpeer-offers  rtcpeer offers (listens), aiortc answers (connects).
+  tcp-hostile-tagged  aiortc opens a pointcast-ack3 channel and sends malformed, repeated and
+                      far-jumping tagged messages among real ones: each real one out once, in
+                      order, one warning.
   tcp-rtcpeer-offers-partial
                       the same with rtcpeer's "back" channel max-retransmits=0: opened with
                       pointcast-ack3, and aiortc (which never acknowledges) gets each message
@@ -591,6 +594,56 @@ async def offer_acked_channel(port, gst, protocol):
     return peer, ch, acks, sig
 
 
+async def case_tcp_hostile_tagged():
+    """A peer that opens a pointcast-ack3 channel (ordered here, so order can be checked) and
+    sends tagged messages of its own: malformed ones (dropped, one warning, never data), copies of
+    a number (delivered once), a jump to 2^53-1 and then numbers far below it (delivered: older
+    than the window, not held back), and plain binary messages (delivered as they are). rtcpeer
+    hands on exactly the real messages once each, in order, and acknowledges exactly those."""
+    import base64
+
+    def tag(q, b):
+        return '{"pointcast":"msg","seq":%d,"data":"%s"}' % (q, base64.b64encode(b).decode())
+
+    port = free_port()
+    gst = GstSide("signaling=tcp://127.0.0.1:%d" % port)
+    try:
+        await asyncio.sleep(1.0)
+        peer, ch, acks, sig = await offer_acked_channel(port, gst, "pointcast-ack3")
+        sent = [npy_bytes(counter_array(i)) for i in range(12)]
+        prefix = '{"pointcast":"msg","seq":'
+        for bad in (prefix + '01,"data":""}', prefix + '1,"data":"Zg="}', prefix + "9" * 60000,
+                    prefix + '9007199254740992,"data":""}', '{"pointcast":"msg"}'):
+            ch.send(bad)
+        for q in range(4):  # each twice
+            ch.send(tag(q, sent[q]))
+            ch.send(tag(q, sent[q]))
+        ch.send(sent[4])  # plain
+        ch.send(tag(2**53 - 1, sent[5]))
+        for q in range(6, 10):  # far below the top: delivered, once each as sent
+            ch.send(tag(q, sent[q]))
+        ch.send(tag(2**53 - 1, sent[5]))  # a copy within the window: dropped
+        ch.send(sent[10])
+        ch.send(tag(2**53 - 2, sent[11]))
+        await until(lambda: len(gst.received_files()) >= len(sent), "rtcpeer to receive 12", gst=gst)
+        await until(lambda: '{"pointcast":"ack","received":12}' in acks,
+                    "the acknowledgement of 12", gst=gst)
+        await asyncio.sleep(1.0)  # anything extra would show up now
+        got = [gst.read(f) for f in gst.received_files()]
+        alive = gst.alive()
+        output = gst.stop()
+        assert alive, "rtcpeer exited:\n" + output
+        assert got == sent, "%d messages came out, not the 12 sent, in order" % len(got)
+        assert output.count("Dropped a malformed message from peer") == 1, output[-3000:]
+        counts = [int(a[len('{"pointcast":"ack","received":'):-1]) for a in acks]
+        assert counts == sorted(counts) and max(counts) == 12, acks
+        log("ok: 12 messages once each, in order; 5 malformed tagged messages dropped, one warning")
+        await sig.close()
+        await peer.pc.close()
+    finally:
+        gst.stop()
+
+
 async def case_tcp_hostile_resume(protocol="pointcast-ack"):
     """A peer that opens a pointcast-ack channel and sends resume messages rtcpeer must refuse
     (malformed, oversized, not the channel's first message): each is dropped with a warning, never
@@ -688,6 +741,7 @@ def _post(url, body):
 
 CASES = {
     "tcp-hostile-resume": case_tcp_hostile_resume,
+    "tcp-hostile-tagged": case_tcp_hostile_tagged,
     "tcp-hostile-resume2": lambda: case_tcp_hostile_resume("pointcast-ack2"),
     "tcp-resume-after-acks": case_tcp_resume_after_acks,
     "daemon-offer": case_daemon_offer,
