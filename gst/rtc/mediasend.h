@@ -19,7 +19,7 @@ namespace pointcast::rtc {
 struct Session;
 
 /* A video_%u / audio_%u sink pad: ghost -> identity -> (built on caps: convert ! encoder ! parse)
- * -> tee of encoded frames; each session hangs its own payloader ! capsfilter ! queue off the tee
+ * -> tee of encoded frames; each session hangs its own payloader ! queue off the tee
  * (its own RTP sequence numbers and VP8 picture ids, so frames of temporal layers it does not get
  * can be left out with both still continuous). */
 struct MediaSend {
