@@ -19,7 +19,7 @@ namespace pointcast::rtc {
 struct Session;
 
 /* A video_%u / audio_%u sink pad: ghost -> identity -> (built on caps: convert ! encoder ! parse)
- * -> tee of encoded frames; each session hangs its own payloader ! queue off the tee
+ * -> tee of encoded frames; each session hangs its own payloader ! capsfilter ! queue off the tee
  * (its own RTP sequence numbers and VP8 picture ids, so frames of temporal layers it does not get
  * can be left out with both still continuous). */
 struct MediaSend {
@@ -45,7 +45,8 @@ struct MediaLink {
   GstElement *queue = nullptr;
   GstPad *webrtc_pad = nullptr;
   guint remote_pt = 0;       // the payload type the remote offered for our codec, when not ours
-  GstElement *pay = nullptr; // this session's payloader (tee -> pay -> queue)
+  GstElement *pay = nullptr; // this session's payloader (tee -> pay -> filter -> queue)
+  GstElement *pay_filter = nullptr; // its output caps: what this session's transceiver was told
 };
 
 // request_new_pad for video_%u / audio_%u.
