@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.abspath(os.path.join(HERE, "../.."))
@@ -104,8 +105,9 @@ def stop(p):
 def gst_sender(signaling, room, frames, log, props="", plugin_path=None):
     env = None
     if plugin_path:  # another build's rtcpeer for the sender only (A/B runs); viewers stay
+        reg = "fanout-%08x.bin" % zlib.crc32(os.path.abspath(plugin_path).encode())
         env = dict(os.environ, GST_PLUGIN_PATH=plugin_path,
-                   GST_REGISTRY=os.path.join(plugin_path, "registry.bin"))
+                   GST_REGISTRY=os.path.join(tempfile.gettempdir(), reg))
     desc = (f"multifilesrc location={frames} loop=true ! rawvideoparse format=i420 width={W} "
             f"height={H} framerate={FPS}/1 ! clocksync ! rtc.video_0 rtcpeer name=rtc signaling={signaling} room={room} "
             f"peer-id=sender video-bitrate={KBPS} {props}")
@@ -226,7 +228,7 @@ def main():
                     help="more rtcpeer properties for the sender, e.g. fec-percentage=0 (A/B runs)")
     ap.add_argument("--pattern", default="ball",
                     help="videotestsrc pattern of the looped video (ball: ~130 kbit/s, one RTP "
-                    "packet a frame; snow reaches the 500 kbit/s target, ~2 packets a frame)")
+                    "packet a frame; snow reaches the 500 kbit/s target, ~2 kB a frame)")
     ap.add_argument("--sender-plugin-path", default=None,
                     help="GST_PLUGIN_PATH for rtcpeer senders only: another build (A/B runs)")
     a = ap.parse_args()
