@@ -19,7 +19,7 @@ received, rtpsession-rtcp = RTCP sent, the source's thread = encoding and payloa
 
 usage: run.py [--viewers 1,2,4,8,16] [--seconds S] [--settle S] [--threads]
               [--systems p2p,janus,aiortc] [--sender-props "name=value ..."]
-              [--sender-plugin-path DIR]"""
+              [--sender-plugin-path DIR] [--pattern ball|snow|...]"""
 import argparse
 import json
 import os
@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.abspath(os.path.join(HERE, "../.."))
@@ -104,8 +105,9 @@ def stop(p):
 def gst_sender(signaling, room, frames, log, props="", plugin_path=None):
     env = None
     if plugin_path:  # another build's rtcpeer for the sender only (A/B runs); viewers stay
+        reg = "fanout-%08x.bin" % zlib.crc32(os.path.abspath(plugin_path).encode())
         env = dict(os.environ, GST_PLUGIN_PATH=plugin_path,
-                   GST_REGISTRY=os.path.join(plugin_path, "registry.bin"))
+                   GST_REGISTRY=os.path.join(tempfile.gettempdir(), reg))
     desc = (f"multifilesrc location={frames} loop=true ! rawvideoparse format=i420 width={W} "
             f"height={H} framerate={FPS}/1 ! clocksync ! rtc.video_0 rtcpeer name=rtc signaling={signaling} room={room} "
             f"peer-id=sender video-bitrate={KBPS} {props}")
@@ -152,7 +154,8 @@ def measure(sender, viewer_uri, room, n, seconds, settle, work, log):
         stop(viewers)
 
 
-def run_system(system, ns, seconds, settle, threads, work, props="", plugin_path=None):
+def run_system(system, ns, seconds, settle, threads, work, props="", plugin_path=None,
+               pattern="ball"):
     log = open(os.path.join(work, f"{system}.log"), "w")
     results = {}
     daemon = janus = None
@@ -173,7 +176,7 @@ def run_system(system, ns, seconds, settle, threads, work, props="", plugin_path
             wait_port(port, janus, "janus")
         frames = os.path.join(work, "frames.yuv")
         if not os.path.exists(frames):
-            subprocess.run(["gst-launch-1.0", "-q", "videotestsrc", "pattern=ball",
+            subprocess.run(["gst-launch-1.0", "-q", "videotestsrc", f"pattern={pattern}",
                             f"num-buffers={2 * FPS}", "!",
                             f"video/x-raw,format=I420,width={W},height={H},framerate={FPS}/1",
                             "!", "filesink", f"location={frames}"], check=True)
@@ -223,6 +226,9 @@ def main():
     ap.add_argument("--systems", default="p2p,janus,aiortc")
     ap.add_argument("--sender-props", default="",
                     help="more rtcpeer properties for the sender, e.g. fec-percentage=0 (A/B runs)")
+    ap.add_argument("--pattern", default="ball",
+                    help="videotestsrc pattern of the looped video (ball: ~130 kbit/s, one RTP "
+                    "packet a frame; snow reaches the 500 kbit/s target, ~2 kB a frame)")
     ap.add_argument("--sender-plugin-path", default=None,
                     help="GST_PLUGIN_PATH for rtcpeer senders only: another build (A/B runs)")
     a = ap.parse_args()
@@ -235,7 +241,7 @@ def main():
     print(f"fan-out, {W}x{H}@{FPS} VP8 {KBPS} kbit/s, sender CPU in % of one core over {a.seconds:g} s "
           f"from {a.settle:g} s after every viewer decodes (logs in {work})")
     res = {s: run_system(s, ns, a.seconds, a.settle, a.threads, work, a.sender_props,
-                      a.sender_plugin_path)
+                      a.sender_plugin_path, a.pattern)
            for s in systems}
     print("\nviewers  " + "".join(f"{s:>10s}" for s in systems))
     for n in ns:

@@ -106,24 +106,18 @@ static bool has_marker(GstBuffer *buf)
   return gst_buffer_extract(buf, 1, &b1, 1) == 1 && (b1 & 0x80);
 }
 
-// The track's packets into webrtcbin: packets per frame (marker bit ends a frame). They come as
-// the payloader's list of a frame's packets (one call a frame), or one by one.
+// The track's packets into webrtcbin: packets per frame (marker bit ends a frame).
 GstPadProbeReturn on_media_packet(GstPad *, GstPadProbeInfo *info, gpointer user_data)
 {
   auto *tap = static_cast<SendTap *>(user_data);
-  GstBuffer *one = nullptr;
-  GstBufferList *list = nullptr;
-  if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST)
-    list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
-  else
-    one = GST_PAD_PROBE_INFO_BUFFER(info);
-  guint n = list ? gst_buffer_list_length(list) : one ? 1 : 0;
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (!buf) return GST_PAD_PROBE_OK;
+  bool marker = has_marker(buf);
   bool fix = false;
   {
     std::lock_guard lk(tap->lock);
-    for (guint i = 0; i < n; i++) {
-      tap->in_frame++;
-      if (!has_marker(list ? gst_buffer_list_get(list, i) : one)) continue;
+    tap->in_frame++;
+    if (marker) {
       tap->frame_packets =
           tap->frames++ ? 0.9 * tap->frame_packets + 0.1 * tap->in_frame : double(tap->in_frame);
       tap->in_frame = 0;
@@ -302,9 +296,7 @@ void watch_fec(GstRtcPeer *self, MediaSend *m, const std::string &peer, GstPad *
 {
   init_debug();
   auto *tap = new SendTap{self, m, peer, GST_WEBRTC_RTP_TRANSCEIVER(gst_object_ref(trans)), fixed};
-  gst_pad_add_probe(pad,
-                    GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-                    on_media_packet, tap, nullptr);
+  gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, on_media_packet, tap, nullptr);
   gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, on_feedback, tap,
                     [](gpointer d) { delete static_cast<SendTap *>(d); });
 }

@@ -159,15 +159,18 @@ gboolean collect_rtx_pt(GQuark, const GValue *v, gpointer user_data)
   return TRUE;
 }
 
-// Whether BUF may go out: media adds to the budget, a retransmission spends it (b->lock held).
-bool rtx_allowed(RtxBudget *b, GstPad *pad, GstBuffer *buf)
+GstPadProbeReturn on_rtx_out(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
+  auto *b = static_cast<RtxBudget *>(user_data);
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (!buf) return GST_PAD_PROBE_OK;
   // The payload type from the header's second byte: every packet of every viewer comes by here,
   // and rtprtxsend's output is RTP already (no need for gst_rtp_buffer_map's checks).
   guint8 b1;
-  if (gst_buffer_extract(buf, 1, &b1, 1) != 1) return true;
+  if (gst_buffer_extract(buf, 1, &b1, 1) != 1) return GST_PAD_PROBE_OK;
   guint pt = b1 & 0x7f;
   double size = double(gst_buffer_get_size(buf));
+  std::lock_guard lk(b->lock);
   if (!b->map_read) {
     // Set by webrtcbin before anything flows.
     GstStructure *map = nullptr;
@@ -185,47 +188,16 @@ bool rtx_allowed(RtxBudget *b, GstPad *pad, GstBuffer *buf)
   if (!is_rtx) {
     // At most about a second's worth of budget saved up.
     b->tokens = std::min(b->tokens + b->share * size, 64.0 * 1024);
-    return true;
+    return GST_PAD_PROBE_OK;
   }
   if (b->tokens >= size) {
     b->tokens -= size;
-    return true;
+    return GST_PAD_PROBE_OK;
   }
   if (b->dropped++ % 100 == 0)
     GST_DEBUG_OBJECT(pad, "retransmission over budget dropped (%" G_GUINT64_FORMAT " so far)",
                      b->dropped);
-  return false;
-}
-
-// Media comes as a frame's list when no FEC encoder splits it (fec-percentage=0).
-GstPadProbeReturn on_rtx_out(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
-{
-  auto *b = static_cast<RtxBudget *>(user_data);
-  std::lock_guard lk(b->lock);
-  if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
-    GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
-    bool all = true;
-    for (guint i = 0; list && i < gst_buffer_list_length(list); i++)
-      all &= rtx_allowed(b, pad, gst_buffer_list_get(list, i));
-    if (all || !list) return GST_PAD_PROBE_OK;
-    list = gst_buffer_list_make_writable(list);
-    // Only the retransmissions just counted as over budget are taken out: the rest passes.
-    for (guint i = 0; i < gst_buffer_list_length(list);) {
-      guint8 b1 = 0;
-      gst_buffer_extract(gst_buffer_list_get(list, i), 1, &b1, 1);
-      bool is_rtx =
-          std::find(b->rtx_pts.begin(), b->rtx_pts.end(), guint(b1 & 0x7f)) != b->rtx_pts.end();
-      if (is_rtx)
-        gst_buffer_list_remove(list, i, 1);
-      else
-        i++;
-    }
-    GST_PAD_PROBE_INFO_DATA(info) = list;
-    return gst_buffer_list_length(list) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
-  }
-  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
-  if (!buf) return GST_PAD_PROBE_OK;
-  return rtx_allowed(b, pad, buf) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+  return GST_PAD_PROBE_DROP;
 }
 } // namespace
 
@@ -240,9 +212,8 @@ void limit_retransmissions(GstElement *rtprtxsend, double share)
   auto *b = new RtxBudget;
   b->share = share;
   GST_DEBUG_OBJECT(rtprtxsend, "retransmissions limited to %.0f %% of the stream", share * 100);
-  gst_pad_add_probe(src,
-                    GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-                    on_rtx_out, b, [](gpointer d) { delete static_cast<RtxBudget *>(d); });
+  gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_BUFFER, on_rtx_out, b,
+                    [](gpointer d) { delete static_cast<RtxBudget *>(d); });
   gst_object_unref(src);
 }
 

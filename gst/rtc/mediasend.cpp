@@ -139,18 +139,21 @@ void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, MediaSend *
   gst_object_unref(qsrc);
   // The session's own payloader, in the tee's thread; the queue after it drops RTP packets
   // (which the receiver sees as a sequence gap and repairs or asks a keyframe for), never whole
-  // frames with continuous sequence numbers. No capsfilter between them: webrtcbin's sink pad
-  // answers caps queries with the transceiver's codec-preferences, and a capsfilter would split
-  // the payloader's list of a frame's packets, so the queue and clocksync took a packet per call.
+  // frames with continuous sequence numbers.
   const codecs::Codec *c = codecs::by_encoding(
       gst_structure_get_string(gst_caps_get_structure(m->rtp_caps, 0), "encoding-name"));
   GstElement *pay = c ? make(self, c->payloader) : nullptr;
+  GstElement *filter = gst_element_factory_make("capsfilter", nullptr);
   if (pay) {
     configure_payloader(pay, m->pt);
-    gst_bin_add(GST_BIN(self), pay);
-    ok &= gst_element_link(pay, queue);
+    g_object_set(filter, "caps", m->rtp_caps, nullptr);
+    gst_bin_add_many(GST_BIN(self), pay, filter, nullptr);
+    ok &= gst_element_link_many(pay, filter, queue, nullptr);
+    gst_element_sync_state_with_parent(filter);
     gst_element_sync_state_with_parent(pay);
   } else {
+    gst_object_unref(filter);
+    filter = nullptr;
     ok = false;
   }
   if (!ok)
@@ -160,18 +163,20 @@ void link_media(GstRtcPeer *self, const std::shared_ptr<Session> &s, MediaSend *
   gst_element_sync_state_with_parent(queue);
   MediaLink l{m, nullptr, queue, wpad};
   l.pay = pay;
+  l.pay_filter = filter;
   std::lock_guard lk(self->priv->lock);
   s->media.push_back(l);
 }
 
 /* A peer that offered another payload type for the codec (Firefox: VP8 as 120, aiortc: 97), or
  * no TWCC under our extension id, gets it from its own payloader: PREFS (what its transceiver
- * was told, and so what webrtcbin's sink pad accepts) become that payloader's output caps. Before
- * the session is connected, so nothing flows yet. */
-static void repayload(MediaLink &l, guint pt)
+ * was told) become that payloader's output caps. Before the session is connected, so nothing
+ * flows yet. */
+static void repayload(MediaLink &l, guint pt, GstCaps *prefs)
 {
-  if (!l.pay) return;
+  if (!l.pay || !l.pay_filter) return;
   g_object_set(l.pay, "pt", pt, nullptr);
+  g_object_set(l.pay_filter, "caps", prefs, nullptr);
 }
 
 /* Answering: each of our tracks not negotiated yet takes the payload type (and, through
@@ -240,7 +245,7 @@ void adopt_remote_payload_types(GstRtcPeer *self, const std::shared_ptr<Session>
         gst_object_unref(trans);
       }
       if (guint(c->pt) != l.send->pt) l.remote_pt = guint(c->pt);
-      repayload(l, guint(c->pt));
+      repayload(l, guint(c->pt), prefs);
       gst_caps_unref(prefs);
       break;
     }
@@ -763,7 +768,8 @@ void unlink_media(std::vector<MediaLink> &media)
 void release_media(GstRtcPeer *self, std::vector<MediaLink> &media)
 {
   for (auto &m : media) {
-    if (m.pay) shut_down(self, m.pay);
+    for (auto *e : {m.pay, m.pay_filter})
+      if (e) shut_down(self, e);
     shut_down(self, m.queue);
     if (m.webrtc_pad) gst_object_unref(m.webrtc_pad);
   }

@@ -45,7 +45,8 @@ struct MediaLink {
   GstElement *queue = nullptr;
   GstPad *webrtc_pad = nullptr;
   guint remote_pt = 0;       // the payload type the remote offered for our codec, when not ours
-  GstElement *pay = nullptr; // this session's payloader (tee -> pay -> queue)
+  GstElement *pay = nullptr; // this session's payloader (tee -> pay -> filter -> queue)
+  GstElement *pay_filter = nullptr; // its output caps: what this session's transceiver was told
 };
 
 // request_new_pad for video_%u / audio_%u.
