@@ -58,7 +58,7 @@ bool parse_vp8(const uint8_t *d, size_t len, Vp8Packet &out)
 
 void Gate::reset()
 {
-  *this = Gate{};
+  *this = Gate{use_layers_};
 }
 
 void Gate::broken()
@@ -81,7 +81,7 @@ void Gate::finish_frame(bool complete)
 {
   in_frame_ = false;
   if (!cur_pass_) return;
-  bool layered = cur_.tid >= 0 && cur_.tl0 >= 0;
+  bool layered = use_layers_ && cur_.tid >= 0 && cur_.tl0 >= 0;
   if (!complete) {
     // The depayloader drops an incomplete frame: whatever it updates is lost.
     if (cur_.keyframe || !layered || cur_.tid == 0) {
@@ -116,7 +116,12 @@ Gate::Verdict Gate::packet(uint16_t seq, bool marker, const Vp8Packet &p, int64_
   have_seq_ = true;
   next_seq_ = uint16_t(seq + 1);
   if (gap && in_frame_) cur_ok_ = false;
-  bool layered = p.tid >= 0 && p.tl0 >= 0;
+  bool layered = use_layers_ && p.tid >= 0 && p.tl0 >= 0;
+  // Another frame's packet without its start: the frame in progress lost its end, this one its
+  // start.
+  if (!p.start && in_frame_ && p.picture_id >= 0 && cur_.picture_id >= 0 &&
+      p.picture_id != cur_.picture_id)
+    finish_frame(false);
 
   if (p.start) {
     if (in_frame_) finish_frame(false); // its last packets were lost
@@ -175,7 +180,9 @@ Gate::Verdict Gate::packet(uint16_t seq, bool marker, const Vp8Packet &p, int64_
     v.ask_keyframe = ask(!v.pass, now_us);
     return v;
   }
-  v.pass = cur_pass_;
+  // Nothing of a frame after a hole in it reaches the depayloader: the gate does not rely on the
+  // depayloader's own seqnum check to drop the frame.
+  v.pass = cur_pass_ && cur_ok_;
   if (marker) finish_frame(cur_ok_);
   v.ask_keyframe = ask(!v.pass, now_us);
   return v;
@@ -194,6 +201,7 @@ void init_debug()
 }
 
 struct Tap {
+  explicit Tap(bool use_layers) : gate(use_layers) {}
   std::mutex lock;
   Gate gate;
   guint32 ssrc = 0;
@@ -221,6 +229,9 @@ bool let_through(Tap *t, GstPad *pad, GstBuffer *buf)
     t->have_ssrc = true;
     bool was = t->gate.synced();
     v = t->gate.packet(seq, marker, p, g_get_monotonic_time());
+    GST_LOG_OBJECT(pad, "seq %u start %d key %d pid %d tl0 %d tid %d y %d marker %d: %s", seq,
+                   p.start, p.keyframe, p.picture_id, p.tl0, p.tid, p.sync, marker,
+                   v.pass ? "pass" : "drop");
     if (was != t->gate.synced())
       GST_DEBUG_OBJECT(pad, "%s at seqnum %u (%" G_GUINT64_FORMAT " frames dropped so far)",
                        was ? "reference lost, dropping frames until a keyframe"
@@ -267,7 +278,7 @@ GstPadProbeReturn on_depay_input(GstPad *pad, GstPadProbeInfo *info, gpointer us
 }
 } // namespace
 
-void gate_vp8_depayloader(GstElement *depay)
+void gate_vp8_depayloader(GstElement *depay, bool use_layers)
 {
   init_debug();
   // Once per element: deep-element-added may report it more than once.
@@ -279,7 +290,8 @@ void gate_vp8_depayloader(GstElement *depay)
   gst_pad_add_probe(sink,
                     GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
                                     GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
-                    on_depay_input, new Tap, [](gpointer d) { delete static_cast<Tap *>(d); });
+                    on_depay_input, new Tap(use_layers),
+                    [](gpointer d) { delete static_cast<Tap *>(d); });
   gst_object_unref(sink);
 }
 

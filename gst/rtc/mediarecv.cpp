@@ -121,13 +121,13 @@ static void on_decoded_pad(GstElement *decodebin, GstPad *pad, gpointer user_dat
 }
 
 // Depayloaders ask the sender for a keyframe (PLI) when they start without one or lose packets,
-// instead of waiting for the next periodic keyframe. VP8's layer gate does that itself and lets
-// the frames that do not depend on a lost one through (layergate.h).
+// instead of waiting for the next periodic keyframe. VP8's gate does that itself, asking once
+// per loss rather than once per frame dropped; its temporal layers are off (layergate.h).
 static void on_decoder_element(GstBin *, GstBin *, GstElement *element, gpointer)
 {
   GstElementFactory *factory = gst_element_get_factory(element);
   if (factory && !g_strcmp0(GST_OBJECT_NAME(factory), "rtpvp8depay")) {
-    layergate::gate_vp8_depayloader(element);
+    layergate::gate_vp8_depayloader(element, false);
     return;
   }
   GObjectClass *klass = G_OBJECT_GET_CLASS(element);

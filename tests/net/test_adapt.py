@@ -84,10 +84,9 @@ def case_outage(lab):
 
 
 def unscored_runs(r):
-    """Lengths of the runs of consecutive frames not scored, longest first: a video packet of a
-    base-layer frame never repaired costs the frames until the keyframe asked for (7-9; before
-    the layer gate any lost packet did, 9-25 under load), one of a frame above the base that
-    frame alone, a lost detection message one."""
+    """Lengths of the runs of consecutive frames not scored, longest first: a video packet never
+    repaired costs the frames until the keyframe it asks for (9-25 under load), a lost detection
+    message one."""
     scored = {n for n, _, _ in r["rows"]}
     first, out, run = min(scored), [], 0
     for n in range(first, first + r["expected"]):
@@ -120,8 +119,9 @@ def case_loss2(lab):
 def case_bursty(lab):
     # 0.01 / 0.25: 4 %, bursts of ~4 packets. No p99: bursts on the way back delay detections
     # (reliable channel) by up to ~400 ms (p99 156-216 ms over 9 runs with FEC). Every frame
-    # counts: before the VP8 layer gate the longest run of unscored frames was left out (one
-    # packet never repaired cost the 9-25 frames until a keyframe under load).
+    # counts: until the VP8 gate (2026-12-02) the longest run of unscored frames was left out;
+    # since, 10 of 10 runs scored every frame (old main in the same minutes 3 of 8, three with
+    # a run of ~10 frames: 96.8 %).
     lossy_loop(lab, "ge=0.01:0.24 delay=25", TARGETS["bursty_pct"])
 
 
@@ -218,10 +218,9 @@ def case_answerer_loss2(lab):
 # minutes: 97.1 % in 2 of 3). A packet never repaired still costs the frames until the next
 # keyframe (~3 %), and a sender stalled by the machine's load 100-260 ms (seen at load average
 # 4-6: 94-99 % at 2 %), so the thresholds allow about one such event. At bursty loss under load
-# such a wait was 9-25 frames (2.9-8 %: a burst took the retransmission too; 2026-12-02, 35
-# loaded runs, docs/networks.md), and bursty counted the rest without its longest one; since the
-# VP8 layer gate only a lost base-layer frame costs such a run (7-9 frames), and every frame
-# counts. After merging
+# such a wait is 9-25 frames (2.9-8 %: a burst took the retransmission too; 2026-12-02, 35
+# loaded runs, docs/networks.md); bursty counted the rest without its longest one until the
+# VP8 gate (docs/networks.md "Keyframe requests"), and counts every frame since. After merging
 # main at 21:45 (the data channel acknowledgements), the last 2-3 frames' detections of a run
 # often do not arrive before it ends (98.7-99.35 %, the missing frames the run's last): room for
 # that too.

@@ -88,9 +88,12 @@ GstPadProbeReturn count_requests(GstPad *, GstPadProbeInfo *info, gpointer user_
   return GST_PAD_PROBE_OK;
 }
 
-/* The packets but those of the frames in LOST through rtpvp8depay, as rtcpeer's receiver has it
- * (GATED), or as it had it before (wait-for-keyframe, request-keyframe), and vp8dec. */
-void decode(const Encoded &e, const std::set<int> &lost, bool gated, Decoded &d)
+enum class Depay { Plain, Gate, LayerGate };
+
+/* The packets but those of the frames in LOST through rtpvp8depay and vp8dec: as rtcpeer had it
+ * before (Plain: wait-for-keyframe, request-keyframe), behind the gate as rtcpeer has it now
+ * (Gate: every loss waits for a keyframe), or behind the gate with layers (LayerGate). */
+void decode(const Encoded &e, const std::set<int> &lost, Depay how, Decoded &d)
 {
   GstElement *pipe = gst_parse_launch(
       "appsrc name=in format=time caps=application/x-rtp,media=video,encoding-name=VP8,"
@@ -99,8 +102,8 @@ void decode(const Encoded &e, const std::set<int> &lost, bool gated, Decoded &d)
       nullptr);
   fail_unless(pipe != nullptr);
   GstElement *depay = gst_bin_get_by_name(GST_BIN(pipe), "depay");
-  if (gated) {
-    layergate::gate_vp8_depayloader(depay);
+  if (how != Depay::Plain) {
+    layergate::gate_vp8_depayloader(depay, how == Depay::LayerGate);
   } else {
     g_object_set(depay, "wait-for-keyframe", TRUE, "request-keyframe", TRUE, nullptr);
   }
@@ -143,7 +146,7 @@ void setup()
   stream = new Encoded;
   encode(*stream);
   reference = new Decoded;
-  decode(*stream, {}, true, *reference);
+  decode(*stream, {}, Depay::LayerGate, *reference);
   fail_unless_equals_int(int(reference->frames.size()), kFrames);
   fail_unless_equals_int(reference->keyframe_requests, 0);
 }
@@ -162,7 +165,7 @@ GST_START_TEST(test_upper_frame_lost)
   for (int lost : {5, 10, 23}) { // layer 2, layer 1, layer 2
     fail_unless(stream->tid[lost] > 0);
     Decoded d;
-    decode(*stream, {lost}, true, d);
+    decode(*stream, {lost}, Depay::LayerGate, d);
     fail_unless_equals_int(int(d.frames.size()), kFrames - 1);
     for (auto &[f, picture] : d.frames)
       fail_unless(picture == reference->frames[f], "frame %d differs after frame %d was lost", f,
@@ -194,7 +197,7 @@ GST_START_TEST(test_upper_frame_part_lost)
     }
     part.tid = stream->tid;
     Decoded d;
-    decode(part, {}, true, d);
+    decode(part, {}, Depay::LayerGate, d);
     fail_unless_equals_int(int(d.frames.size()), kFrames - 1);
     fail_if(d.frames.count(frame));
     for (auto &[f, picture] : d.frames) fail_unless(picture == reference->frames[f]);
@@ -209,7 +212,7 @@ GST_START_TEST(test_base_frame_lost)
   int lost = 20;
   fail_unless_equals_int(stream->tid[lost], 0);
   Decoded d;
-  decode(*stream, {lost}, true, d);
+  decode(*stream, {lost}, Depay::LayerGate, d);
   fail_unless_equals_int(int(d.frames.size()), lost);
   for (auto &[f, picture] : d.frames) {
     fail_unless(f < lost);
@@ -217,6 +220,26 @@ GST_START_TEST(test_base_frame_lost)
   }
   // Asked once at the break; the 27 frames after it are pushed within the 200 ms re-ask period.
   fail_unless(d.keyframe_requests >= 1);
+}
+GST_END_TEST;
+
+/* As rtcpeer has it (layers not used, see layergate.h): a lost frame, whatever its layer, stops
+ * the decoder until a keyframe, with no broken picture, and the sender is asked once, not once
+ * per frame dropped as rtpvp8depay's request-keyframe did (36 requests here). */
+GST_START_TEST(test_lost_frame_one_request)
+{
+  int lost = 13; // layer 2
+  Decoded d;
+  decode(*stream, {lost}, Depay::Gate, d);
+  fail_unless_equals_int(int(d.frames.size()), lost);
+  for (auto &[f, picture] : d.frames) {
+    fail_unless(f < lost);
+    fail_unless(picture == reference->frames[f]);
+  }
+  // Once at the loss; again only every 100 ms without a keyframe (the 35 frames after the loss
+  // are pushed within a few ms here).
+  fail_unless(d.keyframe_requests >= 1 && d.keyframe_requests <= 6, "%d keyframe requests",
+              d.keyframe_requests);
 }
 GST_END_TEST;
 
@@ -301,14 +324,30 @@ GST_START_TEST(test_gate_base_loss)
     fail_unless(!s.gate.synced());
     fail_unless_equals_int(s.asked, 1); // at once
     fail_unless_equals_int(s.period(), 0);
-    fail_unless_equals_int(s.asked, 1); // not again within 200 ms
+    fail_unless_equals_int(s.asked, 2); // 133 ms on: again
     fail_unless_equals_int(s.period(), 0);
-    fail_unless_equals_int(s.asked, 2); // 233 ms on: again
+    fail_unless_equals_int(s.asked, 3); // 233 ms on, and not again at 333
     fail_unless(s.frame(0, true));
     fail_unless(s.gate.synced());
     fail_unless_equals_int(s.period(), 4);
-    fail_unless_equals_int(s.asked, 2);
+    fail_unless_equals_int(s.asked, 3);
   }
+}
+GST_END_TEST;
+
+// Layers not used (rtcpeer now): a lost frame above the base stops everything until a keyframe.
+GST_START_TEST(test_gate_layers_off)
+{
+  Sim s;
+  s.gate = Gate(false);
+  fail_unless(s.frame(0, true));
+  fail_unless(s.frame(2, false));
+  s.frame(1, false, 2, {0, 1});
+  fail_if(s.frame(2, false));
+  fail_if(s.frame(0, false));
+  fail_unless_equals_int(s.asked, 1);
+  fail_unless(s.frame(0, true));
+  fail_unless_equals_int(s.period(), 4);
 }
 GST_END_TEST;
 
@@ -373,6 +412,7 @@ static Suite *layergate_suite()
   tcase_add_test(tc, test_gate_upper_loss);
   tcase_add_test(tc, test_gate_base_loss);
   tcase_add_test(tc, test_gate_no_layers);
+  tcase_add_test(tc, test_gate_layers_off);
   suite_add_tcase(s, tc);
   TCase *e2e = tcase_create("vp8");
   tcase_set_timeout(e2e, 60);
@@ -380,6 +420,7 @@ static Suite *layergate_suite()
   tcase_add_test(e2e, test_upper_frame_lost);
   tcase_add_test(e2e, test_upper_frame_part_lost);
   tcase_add_test(e2e, test_base_frame_lost);
+  tcase_add_test(e2e, test_lost_frame_one_request);
   suite_add_tcase(s, e2e);
   return s;
 }
