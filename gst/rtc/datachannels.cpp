@@ -287,18 +287,21 @@ static void note_ack(GstWebRTCDataChannel *ch, ChannelState *cs, guint64 n)
   cs->self->priv->wake.notify_all();
 }
 
+// The session's webrtcbin, reffed: it must outlive a send on one of its channels (see data_chain).
+// Null once the session is gone.
+static GstElement *session_bin(GstRtcPeer *self, const std::shared_ptr<Session> &s)
+{
+  if (!s || s->removed) return nullptr;
+  std::lock_guard lk(self->priv->lock);
+  return s->webrtc ? GST_ELEMENT(gst_object_ref(s->webrtc)) : nullptr;
+}
+
 // ctx: tells the peer how many whole messages arrived on its channel.
 static void send_ack(GstRtcPeer *self, GstWebRTCDataChannel *ch)
 {
   auto *cs = channel_state(ch);
   if (!cs || !cs->open) return;
-  auto s = cs->session.lock();
-  if (!s || s->removed) return;
-  GstElement *bin = nullptr; // the channel's webrtcbin must outlive the send (see data_chain)
-  {
-    std::lock_guard lk(self->priv->lock);
-    if (s->webrtc) bin = GST_ELEMENT(gst_object_ref(s->webrtc));
-  }
+  GstElement *bin = session_bin(self, cs->session.lock());
   if (!bin) return;
   cs->ack_pending = false;
   std::string text = ackproto::ack(cs->received.load());
@@ -1031,13 +1034,7 @@ static void send_copy(GstRtcPeer *self, std::shared_ptr<ChannelRef> ref,
 {
   auto *cs = channel_state(ref->ch);
   if (!cs || !cs->open || is_flushing(self->priv)) return;
-  auto s = cs->session.lock();
-  if (!s || s->removed) return;
-  GstElement *bin = nullptr; // the channel's webrtcbin must outlive the send (see data_chain)
-  {
-    std::lock_guard lk(self->priv->lock);
-    if (s->webrtc) bin = GST_ELEMENT(gst_object_ref(s->webrtc));
-  }
+  GstElement *bin = session_bin(self, cs->session.lock());
   if (!bin) return;
   {
     std::lock_guard lk(cs->send_mu);
@@ -1293,12 +1290,8 @@ static void resume_step(GstRtcPeer *self, std::shared_ptr<ChannelRef> ref)
   auto *p = self->priv;
   auto *cs = channel_state(ref->ch);
   if (!cs) return;
-  auto s = cs->session.lock();
-  GstElement *bin = nullptr; // the channel's webrtcbin must outlive the sends (see data_chain)
-  if (s && !s->removed && !cs->gone_flag && !is_flushing(p)) {
-    std::lock_guard lk(p->lock);
-    if (s->webrtc) bin = GST_ELEMENT(gst_object_ref(s->webrtc));
-  }
+  GstElement *bin =
+      cs->gone_flag || is_flushing(p) ? nullptr : session_bin(self, cs->session.lock());
   if (!bin) {
     cs->resuming = false;
     return;

@@ -93,7 +93,8 @@ private:
 
 /* Puts a Gate in front of RTPVP8DEPAY (on its sink pad) in place of its own wait-for-keyframe
  * and request-keyframe: the gate drops what cannot be decoded and asks for keyframes upstream
- * (GstForceKeyUnit, which rtpsession sends as a PLI). */
+ * (GstForceKeyUnit, which rtpsession sends as a PLI). Not used by rtcpeer yet: live runs showed
+ * misdecoded frames with it (mediarecv.cpp, docs/networks.md "Keyframe requests"). */
 void gate_vp8_depayloader(GstElement *rtpvp8depay, bool use_layers);
 
 } // namespace pointcast::layergate

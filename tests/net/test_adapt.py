@@ -119,9 +119,9 @@ def case_loss2(lab):
 def case_bursty(lab):
     # 0.01 / 0.25: 4 %, bursts of ~4 packets. No p99: bursts on the way back delay detections
     # (reliable channel) by up to ~400 ms (p99 156-216 ms over 9 runs with FEC). Every frame
-    # counts: until the VP8 gate (2026-12-02) the longest run of unscored frames was left out;
-    # since, 10 of 10 runs scored every frame (old main in the same minutes 3 of 8, three with
-    # a run of ~10 frames: 96.8 %).
+    # counts: until the RTX budget started with 16 KiB (2026-12-02) the longest run of unscored
+    # frames was left out; since, 6 of 6 runs passed counting all (98.4-100 %; before, 3 of 8
+    # had a run of ~10 frames: 96.8 %).
     lossy_loop(lab, "ge=0.01:0.24 delay=25", TARGETS["bursty_pct"])
 
 
@@ -220,7 +220,7 @@ def case_answerer_loss2(lab):
 # 4-6: 94-99 % at 2 %), so the thresholds allow about one such event. At bursty loss under load
 # such a wait is 9-25 frames (2.9-8 %: a burst took the retransmission too; 2026-12-02, 35
 # loaded runs, docs/networks.md); bursty counted the rest without its longest one until the
-# VP8 gate (docs/networks.md "Keyframe requests"), and counts every frame since. After merging
+# RTX budget's start (docs/networks.md), and counts every frame since. After merging
 # main at 21:45 (the data channel acknowledgements), the last 2-3 frames' detections of a run
 # often do not arrive before it ends (98.7-99.35 %, the missing frames the run's last): room for
 # that too.

@@ -1304,13 +1304,10 @@ GST_END_TEST;
 // Issue 13, data that is never lost silently (on loopback; the narrow and broken links are in
 // tests/net/test_smoke.py).
 
-GST_START_TEST(test_channel_reliability_per_pad)
+// An appsrc into data_x set as gst-launch does (`data_x::ordered=false`, before the pad exists):
+// unordered, no retransmissions. Not started.
+static Peer partial_sender(const std::string &uri)
 {
-  // Set as gst-launch does (`data_x::ordered=false`, before the pad exists); the receiver's
-  // channel is opened with the same reliability.
-  auto uri = unique_room("reliability");
-  Peer rx = make_receiver(uri);
-  start(rx);
   Peer tx;
   std::string desc = "appsrc name=src is-live=true format=time caps=application/octet-stream ! "
                      "rtc.data_x rtcpeer name=rtc receive-video=false wait-for-peers=1 "
@@ -1321,14 +1318,12 @@ GST_START_TEST(test_channel_reliability_per_pad)
   fail_unless(tx.pipeline && !err, "%s", err ? err->message : "");
   tx.rtc = gst_bin_get_by_name(GST_BIN(tx.pipeline), "rtc");
   tx.appsrc = gst_bin_get_by_name(GST_BIN(tx.pipeline), "src");
-  GstPad *pad = gst_element_get_static_pad(tx.rtc, "data_x");
-  gboolean ordered = TRUE;
-  gint retransmits = -1, lifetime = 5;
-  g_object_get(pad, "ordered", &ordered, "max-retransmits", &retransmits, "max-packet-lifetime",
-               &lifetime, nullptr);
-  fail_unless(!ordered && retransmits == 0 && lifetime == -1);
-  gst_object_unref(pad);
-  start(tx);
+  return tx;
+}
+
+// The receiver's rtcpeer-channel-open message for channel "x" (the caller frees it).
+static GstStructure *wait_channel_x_open(Peer &rx)
+{
   GstStructure *open = nullptr;
   while (!open) {
     open = wait_element_message(rx, "rtcpeer-channel-open", 20 * GST_SECOND);
@@ -1338,6 +1333,26 @@ GST_START_TEST(test_channel_reliability_per_pad)
       open = nullptr;
     }
   }
+  return open;
+}
+
+GST_START_TEST(test_channel_reliability_per_pad)
+{
+  // Set as gst-launch does (`data_x::ordered=false`, before the pad exists); the receiver's
+  // channel is opened with the same reliability.
+  auto uri = unique_room("reliability");
+  Peer rx = make_receiver(uri);
+  start(rx);
+  Peer tx = partial_sender(uri);
+  GstPad *pad = gst_element_get_static_pad(tx.rtc, "data_x");
+  gboolean ordered = TRUE;
+  gint retransmits = -1, lifetime = 5;
+  g_object_get(pad, "ordered", &ordered, "max-retransmits", &retransmits, "max-packet-lifetime",
+               &lifetime, nullptr);
+  fail_unless(!ordered && retransmits == 0 && lifetime == -1);
+  gst_object_unref(pad);
+  start(tx);
+  GstStructure *open = wait_channel_x_open(rx);
   gst_structure_get_boolean(open, "ordered", &ordered);
   gst_structure_get_int(open, "max-retransmits", &retransmits);
   gst_structure_get_int(open, "max-packet-lifetime", &lifetime);
@@ -1415,26 +1430,9 @@ GST_START_TEST(test_partial_channel_sends_twice)
   auto uri = unique_room("twice");
   Peer rx = make_receiver(uri);
   start(rx);
-  Peer tx;
-  std::string desc = "appsrc name=src is-live=true format=time caps=application/octet-stream ! "
-                     "rtc.data_x rtcpeer name=rtc receive-video=false wait-for-peers=1 "
-                     "signaling=" +
-      uri + " data_x::ordered=false data_x::max-retransmits=0";
-  GError *err = nullptr;
-  tx.pipeline = gst_parse_launch(desc.c_str(), &err);
-  fail_unless(tx.pipeline && !err, "%s", err ? err->message : "");
-  tx.rtc = gst_bin_get_by_name(GST_BIN(tx.pipeline), "rtc");
-  tx.appsrc = gst_bin_get_by_name(GST_BIN(tx.pipeline), "src");
+  Peer tx = partial_sender(uri);
   start(tx);
-  GstStructure *open = nullptr;
-  while (!open) {
-    open = wait_element_message(rx, "rtcpeer-channel-open", 20 * GST_SECOND);
-    fail_unless(open != nullptr, "the receiver's channel did not open");
-    if (g_strcmp0(gst_structure_get_string(open, "label"), "x") != 0) {
-      gst_structure_free(open);
-      open = nullptr;
-    }
-  }
+  GstStructure *open = wait_channel_x_open(rx);
   gst_structure_free(open);
   GstPad *in = sctpdec_sink(rx.rtc);
   fail_unless(in != nullptr, "no sctpdec in the receiver");
