@@ -492,7 +492,17 @@ static void gst_rtc_peer_handle_message(GstBin *bin, GstMessage *msg)
         }
       }
     }
+    /* A webrtcbin no longer among the sessions was replaced or removed (a lost path rebuilt):
+     * its SCTP/DTLS failing as it goes is expected, and stopping the pipeline for it would cut
+     * short the accounting of what the peer did not get. */
+    bool retired = peer.empty() && !g_strcmp0(G_OBJECT_TYPE_NAME(child), "GstWebRTCBin");
     gst_object_unref(child);
+    if (retired) {
+      GST_DEBUG_OBJECT(self, "error from a retired session's webrtcbin dropped: %" GST_PTR_FORMAT,
+                       msg);
+      gst_message_unref(msg);
+      return;
+    }
     if (!peer.empty()) {
       GError *err = nullptr;
       gchar *dbg = nullptr;
