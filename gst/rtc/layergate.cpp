@@ -102,7 +102,8 @@ void Gate::finish_frame(bool complete)
   if (cur_.tid > 0 && cur_.sync) layer_lost_[cur_.tid] = false;
 }
 
-Gate::Verdict Gate::packet(uint16_t seq, bool marker, const Vp8Packet &p, int64_t now_us)
+Gate::Verdict Gate::packet(uint16_t seq, bool marker, const Vp8Packet &p, int64_t now_us,
+                           bool discont)
 {
   Verdict v;
   bool gap = false;
@@ -113,6 +114,7 @@ Gate::Verdict Gate::packet(uint16_t seq, bool marker, const Vp8Packet &p, int64_
     if (diff < 0 || diff > 1000) reset();
     gap = have_seq_ && diff != 0;
   }
+  gap = gap || discont;
   have_seq_ = true;
   next_seq_ = uint16_t(seq + 1);
   if (gap && in_frame_) cur_ok_ = false;
@@ -220,6 +222,7 @@ bool let_through(Tap *t, GstPad *pad, GstBuffer *buf)
   gboolean marker = gst_rtp_buffer_get_marker(&rtp);
   guint32 ssrc = gst_rtp_buffer_get_ssrc(&rtp);
   gst_rtp_buffer_unmap(&rtp);
+  bool discont = GST_BUFFER_IS_DISCONT(buf);
   if (!parsed) return true;
   Gate::Verdict v;
   {
@@ -228,10 +231,10 @@ bool let_through(Tap *t, GstPad *pad, GstBuffer *buf)
     t->ssrc = ssrc;
     t->have_ssrc = true;
     bool was = t->gate.synced();
-    v = t->gate.packet(seq, marker, p, g_get_monotonic_time());
-    GST_LOG_OBJECT(pad, "seq %u start %d key %d pid %d tl0 %d tid %d y %d marker %d: %s", seq,
-                   p.start, p.keyframe, p.picture_id, p.tl0, p.tid, p.sync, marker,
-                   v.pass ? "pass" : "drop");
+    v = t->gate.packet(seq, marker, p, g_get_monotonic_time(), discont);
+    GST_LOG_OBJECT(pad, "seq %u%s start %d key %d pid %d tl0 %d tid %d y %d marker %d: %s", seq,
+                   discont ? " (discont)" : "", p.start, p.keyframe, p.picture_id, p.tl0, p.tid,
+                   p.sync, marker, v.pass ? "pass" : "drop");
     if (was != t->gate.synced())
       GST_DEBUG_OBJECT(pad, "%s at seqnum %u (%" G_GUINT64_FORMAT " frames dropped so far)",
                        was ? "reference lost, dropping frames until a keyframe"

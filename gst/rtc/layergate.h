@@ -19,12 +19,12 @@
  * frame at all was lost (RFC 7741's descriptor, so other senders' VP8 is safe too). Through
  * vp8enc, rtpvp8pay, rtpvp8depay and vp8dec (rtc-layergate) every frame after a lost upper one
  * decodes to exactly the picture it has without the loss (by hand also with snow, four bitrate
- * changes and two forced keyframes). It is not switched on in rtcpeer: on the noisy 1 Mbit/s link
- * (net-adapt-noisy-rate1m) 5 of 7 runs had 3-18 misdecoded detections (the ball up to 32 px off),
- * none in 3 runs with it off nor in 3 of the old code, and a replay of the gate's log against
- * that dependency model found no frame passed whose references were missing: something on the
- * live path (not found yet; candidates: FEC repairs, per-viewer layer switching, libvpx's
- * state) makes a frame depend on more than its descriptor says. Pure C++: Gate sees the
+ * changes and two forced keyframes). The misdecoded frames once seen with the gate on the live
+ * path (net-adapt-noisy-rate1m: the ball 6-40 px off for a few frames, in 3 of 6 runs) came from
+ * a buffer flagged DISCONT in the middle of a frame without a seqnum gap (rtpjitterbuffer flags
+ * the buffer after a lost event): rtpvp8depay drops the frame it was building, and the gate,
+ * which counted only seqnum gaps, let the frames that need it through. It now counts the flag
+ * as a gap (rtc-layergate test_discont_mid_frame). Pure C++: Gate sees the
  * packets' seqnums, markers and descriptors. */
 #pragma once
 
@@ -60,8 +60,11 @@ public:
     bool pass = true;
     bool ask_keyframe = false; // request one now (rate-limited here)
   };
-  // One RTP packet, in the order the depayloader gets it.
-  Verdict packet(uint16_t seq, bool marker, const Vp8Packet &p, int64_t now_us);
+  // One RTP packet, in the order the depayloader gets it. DISCONT: the buffer's flag (the
+  // jitterbuffer sets it after a lost event): rtpvp8depay then drops the frame it was building,
+  // as after a seqnum gap.
+  Verdict packet(uint16_t seq, bool marker, const Vp8Packet &p, int64_t now_us,
+                 bool discont = false);
   // A flush or a new stream: nothing decodes until a keyframe.
   void reset();
   bool synced() const { return synced_; }
@@ -93,8 +96,7 @@ private:
 
 /* Puts a Gate in front of RTPVP8DEPAY (on its sink pad) in place of its own wait-for-keyframe
  * and request-keyframe: the gate drops what cannot be decoded and asks for keyframes upstream
- * (GstForceKeyUnit, which rtpsession sends as a PLI). Not used by rtcpeer yet: live runs showed
- * misdecoded frames with it (mediarecv.cpp, docs/networks.md "Keyframe requests"). */
+ * (GstForceKeyUnit, which rtpsession sends as a PLI). */
 void gate_vp8_depayloader(GstElement *rtpvp8depay, bool use_layers);
 
 } // namespace pointcast::layergate

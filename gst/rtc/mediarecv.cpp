@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "rtc/mediarecv.h"
 
+#include "rtc/layergate.h"
 #include "rtc/rtcpeerpriv.h"
 
 #include <gst/rtp/rtp.h>
@@ -120,11 +121,15 @@ static void on_decoded_pad(GstElement *decodebin, GstPad *pad, gpointer user_dat
 }
 
 // Depayloaders ask the sender for a keyframe (PLI) when they start without one or lose packets,
-// instead of waiting for the next periodic keyframe. VP8's gate (layergate.h) is not put in
-// front of rtpvp8depay: with it, even without its layer rules, live noisy 1 Mbit/s runs showed
-// misdecoded frames (2 of 8) that the depayloader's own checks do not let through.
+// instead of waiting for the next periodic keyframe. VP8's gate does that itself, asking once
+// per loss rather than once per frame dropped; its temporal layers are off (layergate.h).
 static void on_decoder_element(GstBin *, GstBin *, GstElement *element, gpointer)
 {
+  GstElementFactory *factory = gst_element_get_factory(element);
+  if (factory && !g_strcmp0(GST_OBJECT_NAME(factory), "rtpvp8depay")) {
+    layergate::gate_vp8_depayloader(element, false);
+    return;
+  }
   GObjectClass *klass = G_OBJECT_GET_CLASS(element);
   if (g_object_class_find_property(klass, "request-keyframe"))
     g_object_set(element, "request-keyframe", TRUE, nullptr);
