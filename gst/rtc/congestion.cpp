@@ -39,6 +39,16 @@ constexpr double kBeta = 0.85;                // decrease to this share of the r
 constexpr double kIncreasePerSecond = 1.08;   // multiplicative increase, far from congestion
 constexpr double kBelowCongestion = 0.85;     // for a while after a cut, stay this far under it
 constexpr int64_t kSettleUs = 8'000'000;      // that while
+// A frame's packets leave back to back (no pacer): packets sent this close are one burst. A
+// burst of more than 100 ms of the stream's rate (a keyframe over its budget) can overflow a
+// queue like the router's (100 ms) on its own.
+constexpr int64_t kBurstGapUs = 2'000;
+constexpr int64_t kOversizedUs = 100'000; // ... more than this much of the stream's mean rate
+constexpr int64_t kMinSpanUs = 200'000;   // ... measured over at least this much send time
+// After a loss cut, once the loss has stopped for a window: back towards the rate the episode
+// began at (at most kBelowCongestion of it, and not above the delay-based target) this fast.
+constexpr double kLossRecoveryS = 0.5;        // time constant
+constexpr int64_t kLossEpisodeUs = 2'000'000; // a cut this long after the last begins a new one
 } // namespace
 
 Controller::Controller(Config c) : cfg_(c)
@@ -105,11 +115,17 @@ void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &in
   size_t lost = 0, total = window_.size();
   uint64_t bytes = 0;
   int64_t lo = INT64_MAX, hi = INT64_MIN, send_lo = INT64_MAX, send_hi = INT64_MIN;
-  for (auto &p : window_) {
-    if (p.lost) {
+  auto bursts = oversized_bursts();
+  size_t b = 0; // the next (or current) oversized burst, as [first, last] window indices
+  for (size_t i = 0; i < window_.size(); i++) {
+    const auto &p = window_[i];
+    while (b < bursts.size() && bursts[b].second < i) b++;
+    if (b < bursts.size() && bursts[b].first <= i) {
+      total--; // not in the loss fraction (received bytes still count below)
+    } else if (p.lost) {
       lost++;
-      continue;
     }
+    if (p.lost) continue;
     bytes += p.size;
     lo = std::min(lo, p.recv_us);
     hi = std::max(hi, p.recv_us);
@@ -126,6 +142,43 @@ void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &in
         double(bytes) * 8e6 / double(std::max({hi - lo, send_hi - send_lo, int64_t(100'000)}));
   update_loss_target(now_us);
   update_rate(now_us);
+}
+
+std::vector<std::pair<size_t, size_t>> Controller::oversized_bursts() const
+{
+  /* The loss of a burst far above the stream's frames (a keyframe of 13 KB where frames are
+   * 1.1 KB: 11 packets at once into a 6 KB queue at 0.5 Mbit/s) is the burst's own, not a link
+   * that carries less than we send: counted as congestion it took 20-30 % of the window and cut
+   * the target below the frame floor. The delay signal still sees the queue it made. A burst:
+   * packets sent within kBurstGapUs of each other; oversized: more than kOversizedUs of the
+   * window's mean rate (a frame at 30 fps is 33 ms of it, a keyframe within vp8enc's 250 %
+   * 83 ms). By rate, not against the mean burst: a bundled audio track's small packets in the
+   * same feedback would make every video frame look large. */
+  std::vector<std::pair<size_t, size_t>> out;
+  if (window_.size() < 2) return out;
+  uint64_t sum = 0;
+  for (auto &p : window_) sum += p.size;
+  int64_t span = window_.back().send_us - window_.front().send_us;
+  if (span < kMinSpanUs) return out; // too little to know the rate by
+  double limit = double(sum) * double(kOversizedUs) / double(span);
+  size_t first = 0;
+  uint64_t bytes = 0;
+  bool lost = false;
+  for (size_t i = 0; i <= window_.size(); i++) {
+    if (i == window_.size() ||
+        (i > first &&
+         (window_[i].send_us - window_[i - 1].send_us > kBurstGapUs ||
+          window_[i].send_us < window_[i - 1].send_us))) {
+      if (lost && double(bytes) > limit) out.emplace_back(first, i - 1);
+      if (i == window_.size()) break;
+      first = i;
+      bytes = 0;
+      lost = false;
+    }
+    bytes += window_[i].size;
+    lost |= window_[i].lost;
+  }
+  return out;
 }
 
 void Controller::on_receiver_report(int64_t now_us, double fraction_lost, double rtt_ms)
@@ -362,9 +415,22 @@ void Controller::update_loss_target(int64_t now_us)
   dt = std::clamp(dt, 0.0, 1.0);
   if (loss_ > 0.10) {
     if (last_loss_update_ && dt < 0.3) return; // once per 300 ms: the window still has them
-    loss_target_ = clamp(std::min(delay_target_, loss_target_) * std::max(0.5, 1 - 0.5 * loss_));
+    double now_bps = std::min(delay_target_, loss_target_);
+    if (!last_loss_cut_ || now_us - *last_loss_cut_ > kLossEpisodeUs) loss_from_ = now_bps;
+    loss_target_ = clamp(now_bps * std::max(0.5, 1 - 0.5 * loss_));
+    last_loss_cut_ = now_us;
   } else if (loss_ <= 0.05) {
-    loss_target_ = clamp(loss_target_ * std::pow(kIncreasePerSecond, dt));
+    double next = loss_target_ * std::pow(kIncreasePerSecond, dt);
+    /* The loss has stopped (a whole window without it): the cuts of one episode compound (30 %
+     * of a window is two or three of them) and 8 %/s took 8 s to undo one to half the link.
+     * Back quickly to just under where the episode began, no higher than the delay-based
+     * target (which saw any queue that came with the loss); beyond that, probing as before. */
+    if (loss_ <= 0.02 && last_loss_cut_ && now_us - *last_loss_cut_ >= kWindowUs) {
+      double cap = std::min(delay_target_, kBelowCongestion * loss_from_);
+      if (loss_target_ < cap)
+        next = std::max(next, cap - (cap - loss_target_) * std::exp(-dt / kLossRecoveryS));
+    }
+    loss_target_ = clamp(next);
   }
   last_loss_update_ = now_us;
 }

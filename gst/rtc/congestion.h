@@ -109,6 +109,8 @@ private:
   void detect(int64_t now_us, double trend, int64_t dt_us);
   void update_rate(int64_t now_us);
   void update_loss_target(int64_t now_us);
+  // Window index ranges [first, last] of the bursts that lost packets and are far above the rest.
+  std::vector<std::pair<size_t, size_t>> oversized_bursts() const;
   double clamp(double bps) const;
 
   Config cfg_;
@@ -147,7 +149,8 @@ private:
   double loss_ = 0;
   double rtt_ms_ = -1;
   // Rate control.
-  std::optional<int64_t> last_update_, last_decrease_, last_loss_update_;
+  std::optional<int64_t> last_update_, last_decrease_, last_loss_update_, last_loss_cut_;
+  double loss_from_ = 0; // the target when the last loss episode's first cut came
   std::optional<double> congestion_ema_;
   double congestion_var_ = 0;
   int64_t last_feedback_send_ = -1;

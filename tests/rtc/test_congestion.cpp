@@ -60,6 +60,8 @@ struct Sim {
   std::vector<double> targets, queue_ms;
   double app_limit_bps = 0;               // an encoder that cannot fill its target (0: no limit)
   int64_t stall_from = -1, stall_to = -1; // the receiver does not run: arrivals wait until then
+  std::deque<int64_t> keyframes; // the first frame sent at or after each has KEYFRAME_BYTES
+  uint32_t keyframe_bytes = 0;
 
   explicit Sim(cc::Config c) : ctl(c) {}
 
@@ -68,6 +70,10 @@ struct Sim {
     double bps = ctl.target_bps();
     if (app_limit_bps > 0) bps = std::min(bps, app_limit_bps);
     auto bytes = uint32_t(bps / 8 / 30);
+    if (!keyframes.empty() && now >= keyframes.front()) {
+      bytes = keyframe_bytes; // all at once, as rtcpeer's payloader sends a frame (no pacer)
+      keyframes.pop_front();
+    }
     while (bytes > 0) {
       uint32_t size = std::min<uint32_t>(bytes, 1200);
       bytes -= size;
@@ -261,7 +267,10 @@ void test_queue_under_jitter()
                b.targets[99], b.targets[120], b.max_queue(12, 30));
   CHECK(b.targets[99] > 2'500'000);
   CHECK(b.targets[120] <= 500'000);
-  CHECK(b.max_queue(12, 30) < 100);
+  // Probing near the link fills the jittery link's queue now and then: over seeds 1-12 the
+  // largest queue 12-30 s was 84-111 ms (old controller) and 79-110 ms (loss recovery, which
+  // reaches the delay-based phase sooner); 100 ms plus a frame is a full queue.
+  CHECK(b.max_queue(12, 30) < 115);
   CHECK(b.mean_target(15, 30) > 300'000);
 }
 
@@ -334,6 +343,44 @@ void test_receiver_stall_is_not_a_collapse()
   std::fprintf(stderr, "stall: target before %.0f, after %u\n", sim.targets[49],
                sim.ctl.target_bps());
   CHECK(sim.ctl.target_bps() >= 1'000'000);
+}
+
+/* net-adapt-drop's failure (issue 13): on a 0.5 Mbit/s link with a 100 ms (6 KB) queue a keyframe
+ * of 13 KB (11 packets at once, ~9x a frame at the target) overflows the queue, and the one the
+ * receiver asks for in its place 200 ms later too: 20-30 % of the window lost, all of it those
+ * frames' packets. That is our own bursts, not a link that carries less than we send: the
+ * target must stay near where it was (main: cut to 0.75x, 0.83x 2 s later; live it fell to
+ * 135 kbit/s, below the 150 kbit/s frame floor, and climbed back at 8 %/s). */
+void test_keyframe_burst_is_not_congestion()
+{
+  Sim sim(config(275'000));
+  sim.link.rate_bps = 0.5e6;
+  sim.keyframes = {5'000'000, 5'200'000};
+  sim.keyframe_bytes = 13'000;
+  sim.run(9);
+  double before = sim.targets[49];
+  double low = *std::min_element(sim.targets.begin() + 50, sim.targets.end());
+  std::fprintf(stderr, "keyframe bursts: target before %.0f, lowest after %.0f, at +2 s %.0f\n",
+               before, low, sim.targets[70]);
+  CHECK(before >= 350'000);
+  CHECK(low >= 0.85 * before);
+  CHECK(sim.targets[70] >= 0.9 * before);
+}
+
+/* Loss that stops: a loss episode (40 % for 1 s on a fast link) cuts the loss-based target by
+ * several times; once it is over the target is back near where it was within 2 s, not at 8 %/s
+ * (live: +3 % per encoder step from 135 kbit/s, 78 % of the frames scored). */
+void test_recovers_after_loss_stops()
+{
+  Sim sim(config(1'000'000, 100'000, 1'000'000));
+  sim.link.rate_bps = 20e6;
+  sim.run(14, [&](double t) { sim.link.loss = t >= 10 && t < 11 ? 0.40 : 0; });
+  double before = sim.targets[99];
+  double low = *std::min_element(sim.targets.begin() + 100, sim.targets.end());
+  std::fprintf(stderr, "40 %% loss for 1 s: before %.0f, lowest %.0f, at +3 s %.0f\n", before, low,
+               sim.targets[130]);
+  CHECK(low < 0.6 * before);               // it did back off
+  CHECK(sim.targets[130] >= 0.8 * before); // and came back
 }
 
 void test_allocate()
@@ -466,6 +513,8 @@ int main()
   test_bounds();
   test_application_limited();
   test_receiver_stall_is_not_a_collapse();
+  test_keyframe_burst_is_not_congestion();
+  test_recovers_after_loss_stops();
   test_allocate();
   test_frame_fraction();
   test_layer_targets();
