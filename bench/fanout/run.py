@@ -19,7 +19,7 @@ received, rtpsession-rtcp = RTCP sent, the source's thread = encoding and payloa
 
 usage: run.py [--viewers 1,2,4,8,16] [--seconds S] [--settle S] [--threads]
               [--systems p2p,janus,aiortc] [--sender-props "name=value ..."]
-              [--sender-plugin-path DIR] [--pattern ball|snow|...]"""
+              [--sender-plugin-path DIR] [--viewer-plugin-path DIR] [--pattern ball|snow|...]"""
 import argparse
 import json
 import os
@@ -102,12 +102,17 @@ def stop(p):
             p.wait()
 
 
+def plugin_env(plugin_path):
+    """The environment that loads another build's rtcpeer (A/B runs), or None: this one's."""
+    if not plugin_path:
+        return None
+    reg = "fanout-%08x.bin" % zlib.crc32(os.path.abspath(plugin_path).encode())
+    return dict(os.environ, GST_PLUGIN_PATH=plugin_path,
+                GST_REGISTRY=os.path.join(tempfile.gettempdir(), reg))
+
+
 def gst_sender(signaling, room, frames, log, props="", plugin_path=None):
-    env = None
-    if plugin_path:  # another build's rtcpeer for the sender only (A/B runs); viewers stay
-        reg = "fanout-%08x.bin" % zlib.crc32(os.path.abspath(plugin_path).encode())
-        env = dict(os.environ, GST_PLUGIN_PATH=plugin_path,
-                   GST_REGISTRY=os.path.join(tempfile.gettempdir(), reg))
+    env = plugin_env(plugin_path)  # the sender's only; the viewers have their own
     desc = (f"multifilesrc location={frames} loop=true ! rawvideoparse format=i420 width={W} "
             f"height={H} framerate={FPS}/1 ! clocksync ! rtc.video_0 rtcpeer name=rtc signaling={signaling} room={room} "
             f"peer-id=sender video-bitrate={KBPS} {props}")
@@ -115,10 +120,11 @@ def gst_sender(signaling, room, frames, log, props="", plugin_path=None):
                             env=env)
 
 
-def measure(sender, viewer_uri, room, n, seconds, settle, work, log):
+def measure(sender, viewer_uri, room, n, seconds, settle, work, log, viewer_plugin_path=None):
+    # The viewers' build decides their RTCP rate (rtcprate), and so the sender's feedback load.
     viewers = subprocess.Popen([PY, os.path.join(HERE, "viewers.py"), str(n), viewer_uri, room],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                               text=True)
+                               text=True, env=plugin_env(viewer_plugin_path))
     try:
         deadline = time.monotonic() + 60 + 4 * n
         line = ""
@@ -155,7 +161,7 @@ def measure(sender, viewer_uri, room, n, seconds, settle, work, log):
 
 
 def run_system(system, ns, seconds, settle, threads, work, props="", plugin_path=None,
-               pattern="ball"):
+               pattern="ball", viewer_plugin_path=None):
     log = open(os.path.join(work, f"{system}.log"), "w")
     results = {}
     daemon = janus = None
@@ -196,7 +202,8 @@ def run_system(system, ns, seconds, settle, threads, work, props="", plugin_path
                 viewer_uri = uri
             try:
                 time.sleep(1.0)
-                results[n] = measure(sender, viewer_uri, room, n, seconds, settle, work, log)
+                results[n] = measure(sender, viewer_uri, room, n, seconds, settle, work, log,
+                                     viewer_plugin_path)
             except RuntimeError as e:
                 results[n] = (None, str(e), {}, 0)
             finally:
@@ -231,6 +238,9 @@ def main():
                     "packet a frame; snow reaches the 500 kbit/s target, ~2 kB a frame)")
     ap.add_argument("--sender-plugin-path", default=None,
                     help="GST_PLUGIN_PATH for rtcpeer senders only: another build (A/B runs)")
+    ap.add_argument("--viewer-plugin-path", default=None,
+                    help="GST_PLUGIN_PATH for the viewers' process only: another build (A/B "
+                    "runs of what decides the viewers' RTCP rate)")
     a = ap.parse_args()
     ns = [int(x) for x in a.viewers.split(",")]
     systems = a.systems.split(",")
@@ -241,7 +251,7 @@ def main():
     print(f"fan-out, {W}x{H}@{FPS} VP8 {KBPS} kbit/s, sender CPU in % of one core over {a.seconds:g} s "
           f"from {a.settle:g} s after every viewer decodes (logs in {work})")
     res = {s: run_system(s, ns, a.seconds, a.settle, a.threads, work, a.sender_props,
-                      a.sender_plugin_path, a.pattern)
+                      a.sender_plugin_path, a.pattern, a.viewer_plugin_path)
            for s in systems}
     print("\nviewers  " + "".join(f"{s:>10s}" for s in systems))
     for n in ns:

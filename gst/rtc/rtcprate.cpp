@@ -3,6 +3,7 @@
 
 #include "rtc/fec.h"
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 
@@ -14,8 +15,10 @@ constexpr gint64 kStartUs = 5'000'000;                      // fast from the fir
 constexpr gint64 kCleanUs = 10'000'000;                     // fast until clean this long
 constexpr gint64 kCheckUs = 1'000'000;
 constexpr GstClockTime kSendOnlyAfter = 2 * GST_SECOND; // connected this long without media in
-constexpr guint64 kJitterNs = 10 * GST_MSECOND;         // twice in a row
-constexpr guint64 kJitterHighNs = 30 * GST_MSECOND;     // once
+constexpr gint64 kWindowNs = 100 * GST_MSECOND;         // DelayTrend's windows of arrival
+constexpr gint64 kRiseNs = 10 * GST_MSECOND;            // a floor this far above the one before
+constexpr gint64 kGapNs = 2 * GST_SECOND;               // no packet this long: start over
+constexpr gint64 kJumpS = 10;                           // a timestamp this far off: a new stream
 constexpr const char *kRateKey = "pointcast-rtcp-rate";
 
 // One per rtpsession (all its jitterbuffers share it).
@@ -34,6 +37,16 @@ struct Watch {
   std::shared_ptr<Rate> rate; // with the rtpsession's
   gint64 next_check = 0;
   Trouble trouble;
+};
+
+// The sink pad's: a queue building in front of the jitterbuffer.
+struct QueueWatch {
+  std::shared_ptr<Rate> rate;
+  DelayTrend trend;
+  struct PtRate {
+    int clock_rate = 0; // 0: not asked yet, -1: none known (asked again at retry)
+    gint64 retry = 0;
+  } pts[128];
 };
 
 // Under r->lock. rtpsession schedules its next report from the new value.
@@ -88,13 +101,12 @@ GstPadProbeReturn on_output(GstPad *pad, GstPadProbeInfo *, gpointer user_data)
     if (stats) {
       gst_structure_get_uint64(stats, "num-lost", &ls.lost);
       gst_structure_get_uint64(stats, "rtx-success-count", &ls.repaired);
-      gst_structure_get_uint64(stats, "avg-jitter", &ls.jitter_ns);
       gst_structure_free(stats);
       ls.rebuilt = fec_recovered(jb);
       GST_LOG_OBJECT(pad,
                      "lost %" G_GUINT64_FORMAT " repaired %" G_GUINT64_FORMAT
-                     " rebuilt %" G_GUINT64_FORMAT " jitter %" G_GUINT64_FORMAT " us",
-                     ls.lost, ls.repaired, ls.rebuilt, ls.jitter_ns / 1000);
+                     " rebuilt %" G_GUINT64_FORMAT,
+                     ls.lost, ls.repaired, ls.rebuilt);
       why = w->trouble.check(ls);
     }
     gst_object_unref(jb);
@@ -103,6 +115,49 @@ GstPadProbeReturn on_output(GstPad *pad, GstPadProbeInfo *, gpointer user_data)
   Rate *r = w->rate.get();
   std::lock_guard lk(r->lock);
   if (now >= r->fast_until) set_bandwidth(r, kSlow, "clean link");
+  return GST_PAD_PROBE_OK;
+}
+
+// The clock rate of PT as webrtcbin negotiated it (rtpbin forwards the jitterbuffer's
+// request-pt-map to it, as mediarecv's NACK check does), asked once per payload type.
+int clock_rate_of(QueueWatch *w, GstPad *pad, guint pt, gint64 now)
+{
+  auto &p = w->pts[pt];
+  if (p.clock_rate > 0 || now < p.retry) return p.clock_rate;
+  p.clock_rate = -1;
+  p.retry = now + GST_SECOND;
+  GstElement *jb = gst_pad_get_parent_element(pad);
+  if (!jb) return -1;
+  GstCaps *caps = nullptr;
+  g_signal_emit_by_name(jb, "request-pt-map", pt, &caps);
+  gst_object_unref(jb);
+  if (!caps) return -1;
+  int rate = 0;
+  if (!gst_caps_is_empty(caps) &&
+      gst_structure_get_int(gst_caps_get_structure(caps, 0), "clock-rate", &rate) && rate > 0)
+    p.clock_rate = rate;
+  gst_caps_unref(caps);
+  return p.clock_rate;
+}
+
+void on_packet(QueueWatch *w, GstPad *pad, GstBuffer *buf, gint64 now)
+{
+  guint8 h[8];
+  if (gst_buffer_extract(buf, 0, h, sizeof h) != sizeof h || (h[0] >> 6) != 2) return;
+  int rate = clock_rate_of(w, pad, h[1] & 0x7f, now);
+  if (rate > 0 && w->trend.packet(now, GST_READ_UINT32_BE(h + 4), rate))
+    trouble(w->rate.get(), now / 1000, "a queue building on the path");
+}
+
+GstPadProbeReturn on_arrival(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  auto *w = static_cast<QueueWatch *>(user_data);
+  gint64 now = g_get_monotonic_time() * 1000;
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER)
+    on_packet(w, pad, GST_PAD_PROBE_INFO_BUFFER(info), now);
+  else if (GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info))
+    for (guint i = 0; i < gst_buffer_list_length(list); i++)
+      on_packet(w, pad, gst_buffer_list_get(list, i), now);
   return GST_PAD_PROBE_OK;
 }
 
@@ -119,15 +174,60 @@ gboolean check_send_only(GstClock *, GstClockTime, GstClockID, gpointer user_dat
 const char *Trouble::check(const LinkStats &now)
 {
   // A counter that went back (a jitterbuffer reset) is no news either way.
-  const char *why = now.lost > last_.lost     ? "packets lost"
-      : now.repaired > last_.repaired         ? "packets retransmitted"
-      : now.rebuilt > last_.rebuilt           ? "packets rebuilt from FEC"
-      : now.jitter_ns > kJitterHighNs         ? "jitter"
-      : now.jitter_ns > kJitterNs && jittery_ ? "jitter, twice in a row"
-                                              : nullptr;
-  jittery_ = now.jitter_ns > kJitterNs;
+  const char *why = now.lost > last_.lost ? "packets lost"
+      : now.repaired > last_.repaired     ? "packets retransmitted"
+      : now.rebuilt > last_.rebuilt       ? "packets rebuilt from FEC"
+                                          : nullptr;
   last_ = now;
   return why;
+}
+
+void DelayTrend::restart(gint64 arrival, guint32 ts, guint clock_rate)
+{
+  started_ = true;
+  clock_rate_ = clock_rate;
+  last_ts_ = ts;
+  ticks_ = 0;
+  last_arrival_ = arrival;
+  window_end_ = arrival + kWindowNs;
+  least_ = arrival;
+  closed_ = 0;
+}
+
+bool DelayTrend::packet(gint64 arrival, guint32 ts, guint clock_rate)
+{
+  if (!started_ || clock_rate != clock_rate_ || arrival - last_arrival_ > kGapNs) {
+    restart(arrival, ts, clock_rate);
+    return false;
+  }
+  gint64 step = gint32(ts - last_ts_);
+  if (step > kJumpS * gint64(clock_rate) || -step > kJumpS * gint64(clock_rate)) {
+    restart(arrival, ts, clock_rate);
+    return false;
+  }
+  // A frame's later packets, and reordered or repaired ones: later than the first of theirs.
+  if (step <= 0) return false;
+  ticks_ += step;
+  last_ts_ = ts;
+  last_arrival_ = arrival;
+  gint64 delay = arrival - gint64(gst_util_uint64_scale_int(ticks_, GST_SECOND, clock_rate));
+  if (arrival < window_end_) {
+    least_ = std::min(least_, delay);
+    return false;
+  }
+  floors_[closed_++ % kWindows] = least_;
+  window_end_ = arrival + kWindowNs; // windows start with a packet: none is empty
+  least_ = delay;
+  if (closed_ < kWindows) return false;
+  gint64 before = G_MAXINT64, recent = G_MAXINT64;
+  for (int i = 0; i < kWindows; i++) {
+    gint64 f = floors_[(closed_ + i) % kWindows]; // oldest first
+    if (i < kWindows / 2)
+      before = std::min(before, f);
+    else
+      recent = std::min(recent, f);
+  }
+  return recent - before > kRiseNs;
 }
 
 void configure_session(GstElement *rtpsession)
@@ -168,6 +268,9 @@ void watch_jitterbuffer(GstElement *rtpbin, GstElement *jb, guint session)
     gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, on_request, w, nullptr);
     gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_BUFFER, on_output, w,
                       [](gpointer d) { delete static_cast<Watch *>(d); });
+    gst_pad_add_probe(
+        sink, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+        on_arrival, new QueueWatch{rate}, [](gpointer d) { delete static_cast<QueueWatch *>(d); });
   }
   if (sink) gst_object_unref(sink);
   if (src) gst_object_unref(src);

@@ -21,10 +21,11 @@
  *     on a busy machine draws);
  *   - lost packets, a packet repaired by retransmission or rebuilt from FEC in its stats, checked
  *     once a second (Trouble below);
- *   - a jitter over 10 ms (a queue building on the path) at two checks in a row, or over 30 ms
- *     at one: a loaded host's own scheduling shows 10-17 ms at single checks (the fan-out
- *     bench's viewers on loopback at load average 18-24), and every viewer at the fast rate sent
- *     the sender as many RTCP packets as it got RTP, the larger half of its CPU with 8 viewers;
+ *   - a queue building on the path (DelayTrend below, at once): its delay's floor rising. Not
+ *     the jitterbuffer's jitter, as before: a loaded host's own scheduling showed 10-17 ms of it
+ *     (the fan-out bench's viewers on loopback), over 10 ms at two checks in a row for most of
+ *     them, and every viewer at the fast rate sent the sender as many RTCP packets as it got
+ *     RTP, the larger half of its CPU with 8 viewers;
  * - a session connected for 2 s without a jitterbuffer only sends: kSendOnly (800, a sender
  *   report every ~1 s, as libwebrtc sends them for video). Its reports carry nothing a repair
  *   waits on: the viewer's NACKs and TWCC feedback go by the viewer's own interval, and its
@@ -41,7 +42,6 @@ namespace pointcast::rtc::rtcprate {
 // What a jitterbuffer's stats say at one check (counters since its start).
 struct LinkStats {
   guint64 lost = 0, repaired = 0, rebuilt = 0;
-  guint64 jitter_ns = 0; // its smoothed inter-arrival jitter
 };
 
 // The checks of one jitterbuffer, one a second: why its link needs repairs now, or null.
@@ -51,7 +51,32 @@ public:
 
 private:
   LinkStats last_;
-  bool jittery_ = false; // the last check's jitter was over the low threshold
+};
+
+/* Whether a queue builds on a stream's path, from its packets' arrival against their RTP time:
+ * per 100 ms of arrival the least (arrival - RTP time), the delay's floor up to a constant;
+ * a queue when the floor of the last 500 ms is over 10 ms above that of the 500 ms before.
+ * Scheduling delays and stalls on a busy host make some packets late, not all of them: a
+ * window's least stays where it was (the packet that arrives after a stall is the one sent last,
+ * on time), where the jitter estimate (RFC 3550) adds up every late one. Takes the first
+ * packet of each RTP timestamp (a frame's later packets only follow it). */
+class DelayTrend {
+public:
+  // ARRIVAL in ns on any monotonic clock; CLOCK_RATE of TS's payload type. True: a queue.
+  bool packet(gint64 arrival, guint32 ts, guint clock_rate);
+
+private:
+  void restart(gint64 arrival, guint32 ts, guint clock_rate);
+  static constexpr int kWindows = 10; // two halves of 5
+  bool started_ = false;
+  guint clock_rate_ = 0;
+  guint32 last_ts_ = 0;
+  gint64 ticks_ = 0; // RTP time since the first packet, unwrapped
+  gint64 last_arrival_ = 0;
+  gint64 window_end_ = 0; // arrival where the current window closes
+  gint64 least_ = 0;      // the current window's least delay
+  gint64 floors_[kWindows] = {};
+  int closed_ = 0; // windows closed since the start (floors_ is a ring)
 };
 
 // webrtcbin's new rtpsession: its RTCP timing (kSlow until more is known).

@@ -9,6 +9,9 @@
 
 #include <gst/check/gstcheck.h>
 
+#include <algorithm>
+#include <cmath>
+#include <functional>
 #include <vector>
 
 // rtcprate reads how many packets FEC rebuilt in front of a jitterbuffer; these have no FEC
@@ -86,35 +89,154 @@ GST_START_TEST(test_send_only_after_connected)
 }
 GST_END_TEST;
 
-static rtcprate::LinkStats jitter_ms(guint64 ms)
+// Video at 30 fps, one packet a frame (90 kHz), sent at T (ns) and arriving DELAY later.
+struct Packet {
+  gint64 arrival;
+  guint32 ts;
+};
+
+static std::vector<Packet> stream(double seconds, const std::function<gint64(gint64)> &delay)
 {
-  rtcprate::LinkStats s;
-  s.jitter_ns = ms * GST_MSECOND;
-  return s;
+  std::vector<Packet> out;
+  for (int i = 0; i < seconds * 30; i++) {
+    gint64 sent = i * GST_SECOND / 30;
+    // A timestamp near the wrap, so that the test goes over it.
+    out.push_back({sent + delay(sent), guint32(0xffff0000u + guint32(i * 3000))});
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Packet &x, const Packet &y) { return x.arrival < y.arrival; });
+  return out;
 }
 
-// A loaded host's scheduling jitter now and then (single checks of 10-17 ms, the fan-out
-// viewers at load average 18-24) keeps RTCP slow; a link whose jitter stays up does not.
-GST_START_TEST(test_jitter_twice_in_a_row)
+/* A loaded host's scheduling: each packet handled 0-20 ms late, and every 0.2-0.8 s the
+ * receiving thread not run for 20-100 ms (what arrives meanwhile goes on at its end). */
+struct BusyHost {
+  GRand *rand;
+  std::vector<std::pair<gint64, gint64>> stalls;
+  BusyHost(const BusyHost &) = delete;
+  BusyHost(double seconds, guint32 seed) : rand(g_rand_new_with_seed(seed))
+  {
+    for (gint64 t = 0; t < gint64(seconds * GST_SECOND);) {
+      t += g_rand_int_range(rand, 200, 800) * GST_MSECOND;
+      stalls.push_back({t, t + g_rand_int_range(rand, 20, 100) * GST_MSECOND});
+    }
+  }
+  ~BusyHost() { g_rand_free(rand); }
+  gint64 handled(gint64 at) // a packet that reached the host at AT
+  {
+    at += g_rand_int_range(rand, 0, 20000) * GST_USECOND;
+    for (auto [from, to] : stalls)
+      if (at >= from && at < to) at = to + g_rand_int_range(rand, 0, 2000) * GST_USECOND;
+    return at;
+  }
+};
+
+static std::vector<Packet> busy_host(double seconds, guint32 seed)
 {
-  rtcprate::Trouble t;
-  for (guint64 ms : {4, 14, 5, 17, 3, 12, 9})
-    fail_unless(t.check(jitter_ms(ms)) == nullptr, "%" G_GUINT64_FORMAT " ms alone", ms);
-  fail_unless(t.check(jitter_ms(12)) == nullptr);
-  fail_unless(t.check(jitter_ms(11)) != nullptr, "over 10 ms twice in a row");
-  fail_unless(t.check(jitter_ms(13)) != nullptr, "and on while it stays up");
-  fail_unless(t.check(jitter_ms(2)) == nullptr);
+  BusyHost host(seconds, seed);
+  return stream(seconds, [&](gint64 sent) { return host.handled(sent) - sent; });
+}
+
+// The jitterbuffer's avg-jitter (RFC 3550's estimate, rtpjitterbuffer's calculate_jitter) at
+// each check a second apart: what the old rule read (over 10 ms at two checks in a row).
+static int old_rule_firings(const std::vector<Packet> &packets)
+{
+  double jitter = 0;
+  bool jittery = false;
+  int fired = 0;
+  gint64 next = GST_SECOND;
+  for (size_t i = 1; i < packets.size(); i++) {
+    double d = double(packets[i].arrival - packets[i - 1].arrival) -
+        double(gint32(packets[i].ts - packets[i - 1].ts)) * GST_SECOND / 90000;
+    jitter += (std::abs(d) - jitter) / 16;
+    if (packets[i].arrival < next) continue;
+    next += GST_SECOND;
+    bool over = jitter > 10 * GST_MSECOND;
+    fired += jitter > 30 * GST_MSECOND || (over && jittery);
+    jittery = over;
+  }
+  return fired;
+}
+
+// What DelayTrend says: the arrival of its first "a queue" (-1: none) and how often.
+static gint64 first_queue(const std::vector<Packet> &packets, int *count = nullptr)
+{
+  rtcprate::DelayTrend trend;
+  gint64 first = -1;
+  int n = 0;
+  for (auto &p : packets)
+    if (trend.packet(p.arrival, p.ts, 90000)) {
+      if (first < 0) first = p.arrival;
+      n++;
+    }
+  if (count) *count = n;
+  return first;
+}
+
+/* A loaded host's scheduling is no queue: RTCP stays slow. The old rule (the jitterbuffer's
+ * jitter) read these as trouble: the fan-out bench's viewers at the fast rate for most of it. */
+GST_START_TEST(test_busy_host_is_no_queue)
+{
+  for (guint32 seed = 1; seed <= 5; seed++) {
+    auto packets = busy_host(60, seed);
+    int old = old_rule_firings(packets);
+    fail_unless(old >= 5, "seed %u: the old rule fired at %d checks of 60", seed, old);
+    int n = 0;
+    gint64 at = first_queue(packets, &n);
+    fail_unless(at < 0, "seed %u: a queue at %.2f s (%d times)", seed, double(at) / GST_SECOND, n);
+  }
 }
 GST_END_TEST;
 
-// A queue building fast (jitter over 30 ms), a loss, a repair: fast at the first check.
+/* A queue building (the sender above the link's rate: 2 Mbit/s into 1 Mbit/s adds 1 s of delay a
+ * second, a 10 % excess 0.1 s) on the same busy host: found within half a second or so. */
+GST_START_TEST(test_queue_building)
+{
+  for (double growth : {0.1, 1.0}) {
+    for (guint32 seed = 1; seed <= 3; seed++) {
+      BusyHost host(20, seed);
+      // From 10 s on each packet waits GROWTH s longer for every second since.
+      auto packets = stream(20, [&](gint64 sent) {
+        gint64 queued = gint64(std::max<gint64>(0, sent - 10 * GST_SECOND) * growth);
+        return host.handled(sent + queued) - sent;
+      });
+      gint64 at = first_queue(packets);
+      fail_unless(at >= 10 * GST_SECOND, "growth %.1f seed %u: a queue before it (%.2f s)", growth,
+                  seed, double(at) / GST_SECOND);
+      fail_unless(at <= 11 * GST_SECOND, "growth %.1f seed %u: found at %.2f s", growth, seed,
+                  double(at) / GST_SECOND);
+    }
+  }
+}
+GST_END_TEST;
+
+// A new stream (timestamps jump) and a pause: no queue, found again after.
+GST_START_TEST(test_delay_trend_restarts)
+{
+  rtcprate::DelayTrend trend;
+  gint64 t = 0;
+  guint32 ts = 1000;
+  for (int i = 0; i < 60; i++, t += GST_SECOND / 30, ts += 3000)
+    fail_if(trend.packet(t, ts, 90000));
+  ts += 90000 * 100; // 100 s on: a new stream
+  for (int i = 0; i < 60; i++, t += GST_SECOND / 30, ts += 3000)
+    fail_if(trend.packet(t, ts, 90000));
+  t += 5 * GST_SECOND; // a 5 s pause, the timestamps going on as if it had not been
+  for (int i = 0; i < 60; i++, t += GST_SECOND / 30, ts += 3000)
+    fail_if(trend.packet(t, ts, 90000));
+  bool found = false; // then 20 ms more delay with every frame
+  for (int i = 0; i < 30 && !found; i++, t += GST_SECOND / 30 + 20 * GST_MSECOND, ts += 3000)
+    found = trend.packet(t, ts, 90000);
+  fail_unless(found);
+}
+GST_END_TEST;
+
+// A loss, a repair: fast at the first check.
 GST_START_TEST(test_trouble_at_once)
 {
   rtcprate::Trouble t;
-  fail_unless(t.check(jitter_ms(2)) == nullptr);
-  fail_unless(t.check(jitter_ms(35)) != nullptr, "a high jitter alone");
-  fail_unless(t.check(jitter_ms(2)) == nullptr);
-  rtcprate::LinkStats s = jitter_ms(2);
+  rtcprate::LinkStats s;
+  fail_unless(t.check(s) == nullptr);
   s.lost = 1;
   fail_unless(t.check(s) != nullptr, "a lost packet");
   fail_unless(t.check(s) == nullptr, "no news: the same count");
@@ -134,7 +256,9 @@ static Suite *rtcprate_suite()
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_receiving_sessions_in_one_process);
   tcase_add_test(tc, test_send_only_after_connected);
-  tcase_add_test(tc, test_jitter_twice_in_a_row);
+  tcase_add_test(tc, test_busy_host_is_no_queue);
+  tcase_add_test(tc, test_queue_building);
+  tcase_add_test(tc, test_delay_trend_restarts);
   tcase_add_test(tc, test_trouble_at_once);
   return s;
 }
