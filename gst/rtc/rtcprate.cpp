@@ -43,6 +43,7 @@ struct Watch {
 struct QueueWatch {
   std::shared_ptr<Rate> rate;
   DelayTrend trend;
+  bool media = false; // an RTP packet came: the jitterbuffer's start
   struct PtRate {
     int clock_rate = 0; // 0: not asked yet, -1: none known (asked again at retry)
     gint64 retry = 0;
@@ -144,6 +145,10 @@ void on_packet(QueueWatch *w, GstPad *pad, GstBuffer *buf, gint64 now)
 {
   guint8 h[8];
   if (gst_buffer_extract(buf, 0, h, sizeof h) != sizeof h || (h[0] >> 6) != 2) return;
+  if (!w->media) {
+    w->media = true;
+    trouble(w->rate.get(), now / 1000 - kCleanUs + kStartUs, "a jitterbuffer's first packet");
+  }
   int rate = clock_rate_of(w, pad, h[1] & 0x7f, now);
   if (rate > 0 && w->trend.packet(now, GST_READ_UINT32_BE(h + 4), rate))
     trouble(w->rate.get(), now / 1000, "a queue building on the path");
@@ -262,7 +267,9 @@ void watch_jitterbuffer(GstElement *rtpbin, GstElement *jb, guint session)
       std::lock_guard lk(rate->lock);
       rate->receives = true;
     }
-    trouble(rate.get(), g_get_monotonic_time() - kCleanUs + kStartUs, "a jitterbuffer's start");
+    // Fast from its first RTP packet, not from here: rtpbin also makes a jitterbuffer for an
+    // SSRC seen only in RTCP (the sender's RTX stream's reports once it has retransmitted),
+    // which put every viewer of the fan-out bench at the fast rate for 5 s.
     // The two probes share W; the src pad's frees it, with the jitterbuffer.
     auto *w = new Watch{rate};
     gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, on_request, w, nullptr);

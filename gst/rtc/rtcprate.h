@@ -15,7 +15,8 @@
  * - kSlow (5000, ~4 packets a second) from its creation;
  * - a session that receives media (it has a jitterbuffer): kFast (40000) while its link may need
  *   repairs, kSlow once it has been clean for 10 s. Trouble is
- *   - a jitterbuffer's first 5 s (FEC's first seconds, the first losses of a lossy link);
+ *   - a jitterbuffer's first 5 s of RTP (FEC's first seconds, the first losses of a lossy link;
+ *     not from its creation: one made for an SSRC seen only in RTCP gets none);
  *   - a retry of a retransmission request from one of its jitterbuffers (at once: the first
  *     request itself leaves as an early packet; a first request alone is also what a packet late
  *     on a busy machine draws);
