@@ -49,6 +49,7 @@ constexpr int64_t kMinSpanUs = 200'000;   // ... measured over at least this muc
 // began at (at most kBelowCongestion of it, and not above the delay-based target) this fast.
 constexpr double kLossRecoveryS = 0.5;        // time constant
 constexpr int64_t kLossEpisodeUs = 2'000'000; // a cut this long after the last begins a new one
+constexpr int64_t kCleanFreshUs = 1'000'000;  // a loss-free receive rate this old still counts
 } // namespace
 
 Controller::Controller(Config c) : cfg_(c)
@@ -140,6 +141,12 @@ void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &in
   if (hi > lo)
     acked_bps_ =
         double(bytes) * 8e6 / double(std::max({hi - lo, send_hi - send_lo, int64_t(100'000)}));
+  bool batch_lost = false;
+  for (size_t i = 0; i < packets.size(); i++) batch_lost |= packets[i].lost && !outage[i];
+  if (!batch_lost && !packets.empty() && acked_bps_ > 0) {
+    clean_acked_bps_ = acked_bps_;
+    clean_acked_at_ = now_us;
+  }
   update_loss_target(now_us);
   update_rate(now_us);
 }
@@ -416,7 +423,15 @@ void Controller::update_loss_target(int64_t now_us)
   if (loss_ > 0.10) {
     if (last_loss_update_ && dt < 0.3) return; // once per 300 ms: the window still has them
     double now_bps = std::min(delay_target_, loss_target_);
-    if (!last_loss_cut_ || now_us - *last_loss_cut_ > kLossEpisodeUs) loss_from_ = now_bps;
+    if (!last_loss_cut_ || now_us - *last_loss_cut_ > kLossEpisodeUs) {
+      /* The episode begins no higher than what the link delivered before (or during) the loss:
+       * a loss that came from sending above the link (a new viewer's start estimate into a
+       * 250 kbit/s link) must not be recovered back to that overshoot (live: the target went
+       * 116 -> 391 kbit/s within 0.5 s, twice, and the router dropped half the packets). */
+      bool fresh = clean_acked_at_ >= 0 && now_us - clean_acked_at_ <= kCleanFreshUs;
+      double delivered = std::max(fresh ? clean_acked_bps_ : 0.0, acked_bps_);
+      loss_from_ = delivered > 0 ? std::min(now_bps, delivered) : now_bps;
+    }
     loss_target_ = clamp(now_bps * std::max(0.5, 1 - 0.5 * loss_));
     last_loss_cut_ = now_us;
   } else if (loss_ <= 0.05) {

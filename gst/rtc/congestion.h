@@ -150,7 +150,11 @@ private:
   double rtt_ms_ = -1;
   // Rate control.
   std::optional<int64_t> last_update_, last_decrease_, last_loss_update_, last_loss_cut_;
-  double loss_from_ = 0; // the target when the last loss episode's first cut came
+  double loss_from_ = 0; // where the last loss episode began (see update_loss_target)
+  // The receive rate at the last feedback without a loss, and when: what the link delivered
+  // before a loss episode.
+  double clean_acked_bps_ = 0;
+  int64_t clean_acked_at_ = -1;
   std::optional<double> congestion_ema_;
   double congestion_var_ = 0;
   int64_t last_feedback_send_ = -1;

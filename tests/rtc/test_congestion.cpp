@@ -383,6 +383,26 @@ void test_recovers_after_loss_stops()
   CHECK(sim.targets[130] >= 0.8 * before); // and came back
 }
 
+/* A start above the link (a viewer joining a room at the room's estimate, on a 250 kbit/s link
+ * with a 50 ms queue): the first losses come from our own overshoot. Once they stop, the
+ * recovery must go back to what the link delivered, not to the start estimate (the old rule:
+ * 0.85x where the episode began, 318-405 kbit/s here after every loss-free window, a sawtooth
+ * of losses; live, the slow viewer of net-viewers-fast-slow lost half its packets). */
+void test_recovery_stays_under_the_link()
+{
+  for (uint32_t start : {450'000u, 600'000u, 1'000'000u}) {
+    Sim sim(config(start));
+    sim.link.rate_bps = 250e3;
+    sim.link.queue_ms = 50;
+    sim.run(12);
+    double high = *std::max_element(sim.targets.begin() + 40, sim.targets.end());
+    std::fprintf(stderr, "start %u into 250 kbit/s: highest target after 4 s %.0f, mean %.0f\n",
+                 start, high, sim.mean_target(4, 12));
+    CHECK(high <= 275'000);
+    CHECK(sim.mean_target(4, 12) >= 150'000); // and does not starve
+  }
+}
+
 void test_allocate()
 {
   // The encoder follows the slowest viewer above the floor; the one below gets fewer frames.
@@ -515,6 +535,7 @@ int main()
   test_receiver_stall_is_not_a_collapse();
   test_keyframe_burst_is_not_congestion();
   test_recovers_after_loss_stops();
+  test_recovery_stays_under_the_link();
   test_allocate();
   test_frame_fraction();
   test_layer_targets();
