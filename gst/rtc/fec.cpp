@@ -3,6 +3,7 @@
 
 #include "rtc/mediacc.h"
 #include "rtc/mediasend.h"
+#include "rtc/probeutil.h"
 #include "rtc/rtcpeerpriv.h"
 #include "rtc/ulpfec.h"
 
@@ -206,15 +207,10 @@ GstPadProbeReturn on_jitterbuffer_in(GstPad *pad, GstPadProbeInfo *info, gpointe
   RecvTap *t = static_cast<std::shared_ptr<RecvTap> *>(user_data)->get();
   std::vector<ulpfec::Packet> rebuilt;
   GstBuffer *at = nullptr;
-  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
-    at = GST_PAD_PROBE_INFO_BUFFER(info);
-    take(t, at, rebuilt);
-  } else if (GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info)) {
-    for (guint i = 0; i < gst_buffer_list_length(list); i++) {
-      at = gst_buffer_list_get(list, i);
-      take(t, at, rebuilt);
-    }
-  }
+  for_each_buffer(info, [&](GstBuffer *buf) {
+    at = buf;
+    take(t, buf, rebuilt);
+  });
   // In front of the packet that completed it: the jitterbuffer stamps its arrival now, and
   // its retransmission request for that seqnum is cancelled.
   for (auto &p : rebuilt) {
@@ -265,24 +261,11 @@ GstPadProbeReturn on_jitterbuffer_out(GstPad *pad, GstPadProbeInfo *info, gpoint
 {
   RecvTap *t = static_cast<std::shared_ptr<RecvTap> *>(user_data)->get();
   if (!t->codec_known) learn_codec(t, pad);
-  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
-    if (!is_fec_packet(t, GST_PAD_PROBE_INFO_BUFFER(info))) return GST_PAD_PROBE_OK;
+  return keep_buffers(info, [t](GstBuffer *buf) {
+    if (!is_fec_packet(t, buf)) return true;
     GST_LOG_OBJECT(t->jb, "FEC packet dropped after the jitterbuffer");
-    return GST_PAD_PROBE_DROP;
-  }
-  if (GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info)) {
-    list = gst_buffer_list_make_writable(list);
-    for (guint i = 0; i < gst_buffer_list_length(list);) {
-      if (is_fec_packet(t, gst_buffer_list_get(list, i))) {
-        gst_buffer_list_remove(list, i, 1);
-      } else {
-        i++;
-      }
-    }
-    GST_PAD_PROBE_INFO_DATA(info) = list;
-    if (!gst_buffer_list_length(list)) return GST_PAD_PROBE_DROP;
-  }
-  return GST_PAD_PROBE_OK;
+    return false;
+  });
 }
 } // namespace
 

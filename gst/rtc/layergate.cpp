@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "rtc/layergate.h"
 
+#include "rtc/probeutil.h"
+
 #include <gst/rtp/rtp.h>
 #include <gst/video/video.h>
 
@@ -261,23 +263,7 @@ GstPadProbeReturn on_depay_input(GstPad *pad, GstPadProbeInfo *info, gpointer us
     }
     return GST_PAD_PROBE_OK;
   }
-  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
-    return let_through(t, pad, GST_PAD_PROBE_INFO_BUFFER(info)) ? GST_PAD_PROBE_OK
-                                                                : GST_PAD_PROBE_DROP;
-  }
-  if (GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info)) {
-    list = gst_buffer_list_make_writable(list);
-    for (guint i = 0; i < gst_buffer_list_length(list);) {
-      if (let_through(t, pad, gst_buffer_list_get(list, i))) {
-        i++;
-      } else {
-        gst_buffer_list_remove(list, i, 1);
-      }
-    }
-    GST_PAD_PROBE_INFO_DATA(info) = list;
-    if (!gst_buffer_list_length(list)) return GST_PAD_PROBE_DROP;
-  }
-  return GST_PAD_PROBE_OK;
+  return rtc::keep_buffers(info, [t, pad](GstBuffer *buf) { return let_through(t, pad, buf); });
 }
 } // namespace
 

@@ -2,6 +2,7 @@
 #include "rtc/mediarecv.h"
 
 #include "rtc/layergate.h"
+#include "rtc/probeutil.h"
 #include "rtc/rtcpeerpriv.h"
 
 #include <gst/rtp/rtp.h>
@@ -315,13 +316,8 @@ static GstPadProbeReturn on_first_media_packet(GstPad *pad, GstPadProbeInfo *inf
 {
   GstElement *jb = gst_pad_get_parent_element(pad);
   if (!jb) return GST_PAD_PROBE_OK;
-  bool decided = false;
-  if (GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
-      buf && (info->type & GST_PAD_PROBE_TYPE_BUFFER))
-    decided = nack_from_packet(jb, buf);
-  else if (GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info))
-    for (guint i = 0; !decided && i < gst_buffer_list_length(list); i++)
-      decided = nack_from_packet(jb, gst_buffer_list_get(list, i));
+  bool decided =
+      !for_each_buffer(info, [jb](GstBuffer *buf) { return !nack_from_packet(jb, buf); });
   gst_object_unref(jb);
   return decided ? GST_PAD_PROBE_REMOVE : GST_PAD_PROBE_OK;
 }

@@ -2,6 +2,7 @@
 #include "rtc/rtcprate.h"
 
 #include "rtc/fec.h"
+#include "rtc/probeutil.h"
 
 #include <algorithm>
 #include <memory>
@@ -158,11 +159,7 @@ GstPadProbeReturn on_arrival(GstPad *pad, GstPadProbeInfo *info, gpointer user_d
 {
   auto *w = static_cast<QueueWatch *>(user_data);
   gint64 now = g_get_monotonic_time() * 1000;
-  if (info->type & GST_PAD_PROBE_TYPE_BUFFER)
-    on_packet(w, pad, GST_PAD_PROBE_INFO_BUFFER(info), now);
-  else if (GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info))
-    for (guint i = 0; i < gst_buffer_list_length(list); i++)
-      on_packet(w, pad, gst_buffer_list_get(list, i), now);
+  for_each_buffer(info, [&](GstBuffer *buf) { on_packet(w, pad, buf, now); });
   return GST_PAD_PROBE_OK;
 }
 

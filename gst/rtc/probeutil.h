@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The buffers a buffer or buffer-list pad probe sees, one at a time: the loop that every data
+ * probe on an RTP path needs (rtpbin pushes lists as well as single buffers), reading them or
+ * dropping some. */
+#pragma once
+
+#include <gst/gst.h>
+
+#include <type_traits>
+
+namespace pointcast::rtc {
+
+/* Calls FN(GstBuffer *) for each buffer of INFO, in order. FN may return bool: false stops the
+ * walk. Returns false if FN stopped it. */
+template <typename Fn>
+bool for_each_buffer(GstPadProbeInfo *info, Fn &&fn)
+{
+  auto one = [&](GstBuffer *buf) {
+    if (!buf) return true;
+    if constexpr (std::is_same_v<std::invoke_result_t<Fn &, GstBuffer *>, bool>)
+      return fn(buf);
+    else {
+      fn(buf);
+      return true;
+    }
+  };
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) return one(GST_PAD_PROBE_INFO_BUFFER(info));
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+    GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+    for (guint i = 0; list && i < gst_buffer_list_length(list); i++)
+      if (!one(gst_buffer_list_get(list, i))) return false;
+  }
+  return true;
+}
+
+/* Lets through the buffers of INFO for which KEEP(GstBuffer *) is true: a single buffer is
+ * dropped, a list made writable and thinned (dropped when nothing is left). The probe's return. */
+template <typename Keep>
+GstPadProbeReturn keep_buffers(GstPadProbeInfo *info, Keep &&keep)
+{
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+    return !buf || keep(buf) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+  }
+  if (!(info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) || !GST_PAD_PROBE_INFO_BUFFER_LIST(info))
+    return GST_PAD_PROBE_OK;
+  GstBufferList *list = gst_buffer_list_make_writable(GST_PAD_PROBE_INFO_BUFFER_LIST(info));
+  GST_PAD_PROBE_INFO_DATA(info) = list;
+  for (guint i = 0; i < gst_buffer_list_length(list);) {
+    if (keep(gst_buffer_list_get(list, i)))
+      i++;
+    else
+      gst_buffer_list_remove(list, i, 1);
+  }
+  return gst_buffer_list_length(list) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+}
+
+} // namespace pointcast::rtc
