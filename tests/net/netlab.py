@@ -212,8 +212,16 @@ class Lab:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *_):
+        # PCNET_KEEP_FAILED=1: a failed case's logs (sender, routers, viewers) stay for a look,
+        # under a name the next lab's sweep_stale leaves alone.
+        keep = exc_type is not None and bool(os.environ.get("PCNET_KEEP_FAILED"))
+        self.keep_logs |= keep
         self.close()
+        if keep:
+            kept = self.workdir.replace(f"{PREFIX}-", f"{PREFIX}-failed-", 1)
+            os.rename(self.workdir, kept)
+            print(f"  logs kept in {kept}", file=sys.stderr)
 
     # -- building blocks ------------------------------------------------------------------------
     def netns(self, short):
