@@ -102,11 +102,13 @@ void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &in
   // Overuse in any group of this feedback counts: a later group of the same batch must not hide
   // it (the sender hears about the queue only this once).
   overuse_seen_ = false;
+  bool batch_lost = false; // a loss in this feedback, outages aside
   for (size_t i = 0; i < packets.size(); i++) {
     const auto &p = packets[i];
     if (outage[i]) continue;
     last_feedback_send_ = std::max(last_feedback_send_, p.send_us);
     window_.push_back(p);
+    batch_lost |= p.lost;
     if (!p.lost) add_received(p);
   }
   while (
@@ -141,8 +143,6 @@ void Controller::on_feedback(int64_t now_us, const std::vector<PacketResult> &in
   if (hi > lo)
     acked_bps_ =
         double(bytes) * 8e6 / double(std::max({hi - lo, send_hi - send_lo, int64_t(100'000)}));
-  bool batch_lost = false;
-  for (size_t i = 0; i < packets.size(); i++) batch_lost |= packets[i].lost && !outage[i];
   if (!batch_lost && !packets.empty() && acked_bps_ > 0) {
     clean_acked_bps_ = acked_bps_;
     clean_acked_at_ = now_us;
@@ -428,7 +428,7 @@ void Controller::update_loss_target(int64_t now_us)
        * a loss that came from sending above the link (a new viewer's start estimate into a
        * 250 kbit/s link) must not be recovered back to that overshoot (live: the target went
        * 116 -> 391 kbit/s within 0.5 s, twice, and the router dropped half the packets). */
-      bool fresh = clean_acked_at_ >= 0 && now_us - clean_acked_at_ <= kCleanFreshUs;
+      bool fresh = clean_acked_at_ && now_us - *clean_acked_at_ <= kCleanFreshUs;
       double delivered = std::max(fresh ? clean_acked_bps_ : 0.0, acked_bps_);
       loss_from_ = delivered > 0 ? std::min(now_bps, delivered) : now_bps;
     }

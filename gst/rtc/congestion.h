@@ -154,7 +154,7 @@ private:
   // The receive rate at the last feedback without a loss, and when: what the link delivered
   // before a loss episode.
   double clean_acked_bps_ = 0;
-  int64_t clean_acked_at_ = -1;
+  std::optional<int64_t> clean_acked_at_;
   std::optional<double> congestion_ema_;
   double congestion_var_ = 0;
   int64_t last_feedback_send_ = -1;
