@@ -33,7 +33,7 @@ SRC = os.environ.get("POINTCAST_SOURCE_ROOT", os.path.join(HERE, "../.."))
 sys.path.insert(0, os.path.join(SRC, "tests", "rtc"))
 sys.path.insert(0, os.path.join(SRC, "deploy", "janus"))
 import janusconf  # noqa: E402
-from test_e2e import (Daemon, Gst, all_delivered, check_same, free_port, wait_count,  # noqa: E402
+from test_e2e import (Daemon, Gst, all_delivered, check_same, free_port, wait_count, written,  # noqa: E402
                       wait_registered)
 
 W, H = 320, 240
@@ -140,7 +140,7 @@ def case_fanout(work):
             wait_count(os.path.join(out, "points"), n, 40, g.name)
         for g, out in subs:
             check_same(sdir, os.path.join(out, "points"), 40)
-            frames = sorted(os.listdir(os.path.join(out, "video")))
+            frames = written(os.path.join(out, "video"))
             assert frames, f"{g.name} decoded no video"
             check_bars(os.path.join(out, "video", frames[-1]), ref)
         pub.stop()

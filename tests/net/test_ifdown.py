@@ -37,7 +37,7 @@ SRC = os.environ.get("POINTCAST_SOURCE_ROOT", os.path.join(HERE, "../.."))
 sys.path.insert(0, os.path.join(SRC, "tests", "rtc"))
 sys.path.insert(0, os.path.join(SRC, "tests", "janus"))
 sys.path.insert(0, os.path.join(SRC, "deploy", "janus"))
-from test_e2e import Daemon, Gst, resend_report, wait_count  # noqa: E402
+from test_e2e import Daemon, Gst, resend_report, wait_count, written  # noqa: E402
 from test_janus import points_pair  # noqa: E402
 
 N = 400        # 10 s at 40 Hz
@@ -57,7 +57,7 @@ def iface(name, addr):
 
 
 def messages(d):
-    return [open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d))]
+    return [open(os.path.join(d, f), "rb").read() for f in written(d)]
 
 
 def namespace_setup():
@@ -134,7 +134,7 @@ def frames(d):
     detected are skipped)."""
     import numpy as np
     out = []
-    for f in sorted(os.listdir(d)):
+    for f in written(d):
         try:
             a = np.load(os.path.join(d, f))
         except (ValueError, OSError):

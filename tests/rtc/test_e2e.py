@@ -151,8 +151,18 @@ def receiver(work, name, daemon, room, extra=""):
     return Gst(work, name, desc, env_for(daemon, room, name)), out
 
 
+# multifilesink writes each file whole through g_file_set_contents: first NAME.XXXXXX, then
+# renamed. A listing made meanwhile shows that temporary, empty or half written.
+_TEMPORARY = re.compile(r"\.[^.]+\.[A-Za-z0-9]{6}$")
+
+
+def written(d):
+    """The files multifilesink has finished in D, sorted (its temporaries left out)."""
+    return sorted(f for f in os.listdir(d) if not _TEMPORARY.search(f))
+
+
 def files(d):
-    return [open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d))]
+    return [open(os.path.join(d, f), "rb").read() for f in written(d)]
 
 
 def resend_report(text):
@@ -170,10 +180,10 @@ def resend_report(text):
 def wait_count(d, n, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if len(os.listdir(d)) >= n:
+        if len(written(d)) >= n:
             return
         time.sleep(0.1)
-    raise AssertionError(f"{what}: {len(os.listdir(d))} of {n} messages after {timeout} s")
+    raise AssertionError(f"{what}: {len(written(d))} of {n} messages after {timeout} s")
 
 
 def check_same(sent_dir, recv_dir, points):
@@ -182,7 +192,7 @@ def check_same(sent_dir, recv_dir, points):
     for i, (a, b) in enumerate(zip(sent, got)):
         assert a == b, f"message {i} differs ({len(a)} bytes sent, {len(b)} received)"
     # And they are what numpy.save writes: (points, 3) float32, loadable.
-    for path in sorted(os.listdir(recv_dir))[:5]:
+    for path in written(recv_dir)[:5]:
         arr = np.load(os.path.join(recv_dir, path))
         assert arr.shape == (points, 3) and arr.dtype == np.float32, (arr.shape, arr.dtype)
 

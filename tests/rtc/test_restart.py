@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_e2e import (STARTED, Daemon, Gst, check_same, files, ok_exit, receiver,  # noqa: E402
-                      resend_report, run_cases, sender, wait_count, wait_registered)
+                      resend_report, run_cases, sender, wait_count, wait_registered, written)
 
 BOUND_S = 6.0      # restarted process started -> frames again (measured 1.5-3 s, loaded host)
 AFTER_S = 3.0      # frames must keep coming this long after
@@ -40,7 +40,7 @@ def frames(d, start=0, stop=None):
     sorted[start:stop])."""
     import numpy as np
     out = []
-    for f in sorted(os.listdir(d))[start:stop]:
+    for f in written(d)[start:stop]:
         try:
             a = np.load(os.path.join(d, f))
         except (ValueError, OSError, EOFError):
