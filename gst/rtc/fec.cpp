@@ -180,8 +180,6 @@ void learn_codec(RecvTap *t, GstPad *src)
   GST_DEBUG_OBJECT(t->jb, "media payload type %d is %s", pt, enc.c_str());
 }
 
-thread_local bool injecting = false;
-
 void take(RecvTap *t, GstBuffer *buf, std::vector<ulpfec::Packet> &rebuilt)
 {
   GstMapInfo map;
@@ -203,7 +201,7 @@ void take(RecvTap *t, GstBuffer *buf, std::vector<ulpfec::Packet> &rebuilt)
 
 GstPadProbeReturn on_jitterbuffer_in(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
-  if (injecting) return GST_PAD_PROBE_OK;
+  if (made_here) return GST_PAD_PROBE_OK;
   RecvTap *t = static_cast<std::shared_ptr<RecvTap> *>(user_data)->get();
   std::vector<ulpfec::Packet> rebuilt;
   GstBuffer *at = nullptr;
@@ -223,9 +221,7 @@ GstPadProbeReturn on_jitterbuffer_in(GstPad *pad, GstPadProbeInfo *info, gpointe
       GST_INFO_OBJECT(t->jb, "rebuilt seqnum %u from FEC (%" G_GUINT64_FORMAT " so far)",
                       unsigned(p[2] << 8 | p[3]), n);
     }
-    injecting = true;
-    gst_pad_chain(pad, b);
-    injecting = false;
+    chain_made(pad, b);
   }
   return GST_PAD_PROBE_OK;
 }

@@ -4,6 +4,7 @@
 #include "rtc/codecs.h"
 #include "rtc/eos.h"
 #include "rtc/fec.h"
+#include "rtc/holewatch.h"
 #include "rtc/mediarecv.h"
 #include "rtc/negotiation.h"
 #include "rtc/rtcpeerpriv.h"
@@ -448,6 +449,7 @@ static void watch_duplicates(GstElement *jb)
 void on_new_jitterbuffer(GstElement *rtpbin, GstElement *jb, guint session, guint, gpointer)
 {
   recover_fec(jb);
+  holewatch::watch_holes(jb);
   follow_negotiated_nack(jb);
   rtcprate::watch_jitterbuffer(rtpbin, jb, session);
   watch_duplicates(jb);

@@ -55,4 +55,16 @@ GstPadProbeReturn keep_buffers(GstPadProbeInfo *info, Keep &&keep)
   return gst_buffer_list_length(list) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
 }
 
+/* Set while a probe chains a packet it made (not received) into the pad it watches: taps that
+ * count what arrives skip it. */
+inline thread_local bool made_here = false;
+inline GstFlowReturn chain_made(GstPad *sink, GstBuffer *buf)
+{
+  bool was = made_here;
+  made_here = true;
+  GstFlowReturn ret = gst_pad_chain(sink, buf);
+  made_here = was;
+  return ret;
+}
+
 } // namespace pointcast::rtc
