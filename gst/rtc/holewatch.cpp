@@ -196,6 +196,10 @@ GstPadProbeReturn on_jitterbuffer_in(GstPad *pad, GstPadProbeInfo *info, gpointe
     int64_t now = g_get_monotonic_time();
     refresh_params(w, now);
     auto a = w->holes.packet(p, now, w->window_us, w->ask_us);
+    GST_LOG_OBJECT(w->jb, "seq %u pt %d%s%s: %zu holes (window %" G_GINT64_FORMAT
+                   " ms, ask after %" G_GINT64_FORMAT " ms)",
+                   p.seq, pt, p.key_start ? " keyframe" : "", p.marker ? " marker" : "",
+                   w->holes.holes(), w->window_us / 1000, w->ask_us / 1000);
     if (w->vp8_pt >= 0 && (!a.fill.empty() || a.ask_keyframe)) {
       for (auto &f : a.fill) {
         w->fakes.push_back(f.seq);
@@ -310,6 +314,7 @@ void watch_holes(GstElement *jb)
   GstPad *sink = gst_element_get_static_pad(jb, "sink");
   GstPad *src = gst_element_get_static_pad(jb, "src");
   if (sink && src) {
+    GST_DEBUG_OBJECT(jb, "watching its holes");
     auto shared = std::make_shared<Watch>();
     shared->jb = jb;
     auto types = GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST);
