@@ -126,8 +126,8 @@ bool is_vp8(Watch *w, GstPad *pad, int pt)
   if (w->vp8[pt]) return w->vp8[pt] > 0;
   GstCaps *caps = gst_pad_get_current_caps(pad);
   int cpt = -1;
-  if (caps && !(gst_structure_get_int(gst_caps_get_structure(caps, 0), "payload", &cpt) &&
-                cpt == pt)) {
+  if (caps &&
+      !(gst_structure_get_int(gst_caps_get_structure(caps, 0), "payload", &cpt) && cpt == pt)) {
     gst_caps_unref(caps);
     caps = nullptr;
   }
@@ -196,7 +196,8 @@ GstPadProbeReturn on_jitterbuffer_in(GstPad *pad, GstPadProbeInfo *info, gpointe
     int64_t now = g_get_monotonic_time();
     refresh_params(w, now);
     auto a = w->holes.packet(p, now, w->window_us, w->ask_us);
-    GST_LOG_OBJECT(w->jb, "seq %u pt %d%s%s: %zu holes (window %" G_GINT64_FORMAT
+    GST_LOG_OBJECT(w->jb,
+                   "seq %u pt %d%s%s: %zu holes (window %" G_GINT64_FORMAT
                    " ms, ask after %" G_GINT64_FORMAT " ms)",
                    p.seq, pt, p.key_start ? " keyframe" : "", p.marker ? " marker" : "",
                    w->holes.holes(), w->window_us / 1000, w->ask_us / 1000);
@@ -256,13 +257,13 @@ bool pass_out(Watch *w, GstPad *pad, GstBuffer **buf)
 {
   guint seq;
   if (take_fake(w, *buf, &seq)) {
-    gst_pad_push_event(pad, gst_event_new_custom(
-                                GST_EVENT_CUSTOM_DOWNSTREAM,
-                                gst_structure_new("GstRTPPacketLost", "seqnum", G_TYPE_UINT, seq,
-                                                  "timestamp", G_TYPE_UINT64,
-                                                  GST_BUFFER_PTS(*buf), "duration",
-                                                  G_TYPE_UINT64, guint64(0), "retry", G_TYPE_UINT,
-                                                  0u, nullptr)));
+    gst_pad_push_event(
+        pad,
+        gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM,
+                             gst_structure_new("GstRTPPacketLost", "seqnum", G_TYPE_UINT, seq,
+                                               "timestamp", G_TYPE_UINT64, GST_BUFFER_PTS(*buf),
+                                               "duration", G_TYPE_UINT64, guint64(0), "retry",
+                                               G_TYPE_UINT, 0u, nullptr)));
     return false;
   }
   bool mark;

@@ -33,8 +33,14 @@ HoleWatch::Packet pkt(uint16_t seq, uint32_t ts, bool marker, bool key = false)
 GstBuffer *vp8(uint16_t seq, uint32_t ts, bool start, bool key, bool marker, int pid,
                GstClockTime dts)
 {
-  guint8 pl[8] = {guint8(0x80 | (start ? 0x10 : 0)), 0x80, guint8(0x80 | (pid >> 8)),
-                  guint8(pid & 0xff), guint8(key ? 0x00 : 0x01), 0, 0, 0};
+  guint8 pl[8] = {guint8(0x80 | (start ? 0x10 : 0)),
+                  0x80,
+                  guint8(0x80 | (pid >> 8)),
+                  guint8(pid & 0xff),
+                  guint8(key ? 0x00 : 0x01),
+                  0,
+                  0,
+                  0};
   GstBuffer *b = gst_rtp_buffer_new_allocate(sizeof pl, 0, 0);
   GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
   gst_rtp_buffer_map(b, GST_MAP_WRITE, &rtp);
@@ -197,7 +203,7 @@ GST_START_TEST(test_no_ask_when_keyframe_on_its_way)
 {
   HoleWatch w;
   w.packet(pkt(1, 0, true), 0, kWindow, kAsk);
-  w.packet(pkt(3, 3000, true), 10'000, kWindow, kAsk); // 2 lost
+  w.packet(pkt(3, 3000, true), 10'000, kWindow, kAsk);        // 2 lost
   w.packet(pkt(4, 6000, false, true), 20'000, kWindow, kAsk); // a keyframe begins
   fail_unless(!w.packet(pkt(5, 6000, false), 150'000, kWindow, kAsk).ask_keyframe);
   auto a = w.packet(pkt(6, 6000, true), 151'000, kWindow, kAsk);
