@@ -61,16 +61,23 @@ HoleWatch::Action HoleWatch::packet(const Packet &p, int64_t now_us, int64_t win
     key_end_ = -1;
   }
   if (p.marker && key_start_ >= 0 && p.ts == key_ts_ && ext >= key_start_) key_end_ = ext;
-  if (key_start_ >= 0 && key_end_ >= 0) {
+  if (key_start_ >= 0 && key_end_ >= 0 && ask_us < window_us) {
     auto inside = holes_.lower_bound(key_start_);
     if (inside == holes_.end() || inside->first > key_end_) {
-      // Whole: what is missing before it is no longer needed.
+      /* Whole: what is missing before it is no longer needed once its retransmission is
+       * overdue; a younger hole is still repaired (a frame not lost), the keyframe waits for it. */
+      bool young = false;
       for (auto it = holes_.begin(); it != inside;) {
+        if (now_us - it->second.since_us < ask_us) {
+          young = true;
+          ++it;
+          continue;
+        }
         a.fill.push_back(Fill{uint16_t(it->first & 0xffff), it->second.ts});
         it = holes_.erase(it);
       }
       filled_ += a.fill.size();
-      key_start_ = key_end_ = -1;
+      if (!young) key_start_ = key_end_ = -1;
     }
   }
   if (ask_us < window_us) {

@@ -9,7 +9,8 @@
  * front of the jitterbuffer:
  * - a hole older than its retransmission should take (twice the jitterbuffer's rtx-rtt + 30 ms)
  *   asks the sender for a keyframe at once (once per hole);
- * - when a keyframe has arrived whole behind holes, the holes are given up: a header-only packet
+ * - when a keyframe has arrived whole behind holes whose retransmission is overdue (as old as
+ *   the ask), those holes are given up: a header-only packet
  *   with each missing seqnum goes into the jitterbuffer, which releases everything at once; after
  *   it the fills are dropped and the next packet flagged DISCONT with a GstRTPPacketLost event, as
  *   the jitterbuffer does for a hole it gives up. The gate drops the frames that needed the hole
