@@ -289,30 +289,7 @@ bool pass_out(Watch *w, GstPad *pad, GstBuffer **buf)
 GstPadProbeReturn on_jitterbuffer_out(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
   Watch *w = static_cast<std::shared_ptr<Watch> *>(user_data)->get();
-  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
-    GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
-    if (!buf) return GST_PAD_PROBE_OK;
-    if (!pass_out(w, pad, &buf)) return GST_PAD_PROBE_DROP;
-    GST_PAD_PROBE_INFO_DATA(info) = buf;
-    return GST_PAD_PROBE_OK;
-  }
-  if (!(info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) || !GST_PAD_PROBE_INFO_BUFFER_LIST(info))
-    return GST_PAD_PROBE_OK;
-  GstBufferList *list = gst_buffer_list_make_writable(GST_PAD_PROBE_INFO_BUFFER_LIST(info));
-  GST_PAD_PROBE_INFO_DATA(info) = list;
-  for (guint i = 0; i < gst_buffer_list_length(list);) {
-    GstBuffer *buf = gst_buffer_ref(gst_buffer_list_get(list, i));
-    bool keep = pass_out(w, pad, &buf);
-    if (keep) {
-      gst_buffer_list_remove(list, i, 1);
-      gst_buffer_list_insert(list, gint(i), buf);
-      i++;
-    } else {
-      gst_buffer_unref(buf);
-      gst_buffer_list_remove(list, i, 1);
-    }
-  }
-  return gst_buffer_list_length(list) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+  return rtc::map_buffers(info, [w, pad](GstBuffer **buf) { return pass_out(w, pad, buf); });
 }
 } // namespace
 

@@ -83,6 +83,30 @@ GstPadProbeReturn keep_odd(GstPad *, GstPadProbeInfo *info, gpointer)
   return keep_buffers(info, [](GstBuffer *b) { return GST_BUFFER_OFFSET(b) % 2 == 1; });
 }
 
+// Multiples of 3 are dropped; even offsets are replaced by a writable copy marked DISCONT (the
+// hole watch's way of flagging the packet after a given-up hole).
+GstPadProbeReturn mark_even(GstPad *, GstPadProbeInfo *info, gpointer)
+{
+  return map_buffers(info, [](GstBuffer **b) {
+    if (GST_BUFFER_OFFSET(*b) % 3 == 0) return false;
+    if (GST_BUFFER_OFFSET(*b) % 2 == 0) {
+      *b = gst_buffer_make_writable(*b);
+      GST_BUFFER_FLAG_SET(*b, GST_BUFFER_FLAG_DISCONT);
+    }
+    return true;
+  });
+}
+
+std::vector<guint64> disconts; // offsets that arrived flagged DISCONT
+
+GstPadProbeReturn note_discont(GstPad *, GstPadProbeInfo *info, gpointer)
+{
+  for_each_buffer(info, [](GstBuffer *b) {
+    if (GST_BUFFER_IS_DISCONT(b)) disconts.push_back(GST_BUFFER_OFFSET(b));
+  });
+  return GST_PAD_PROBE_OK;
+}
+
 struct Seen {
   std::vector<guint64> offsets;
   guint64 stop_at = G_MAXUINT64;
@@ -111,6 +135,27 @@ void test_keep_single_and_list()
   CHECK(lists_arrived == 1); // an emptied list does not reach the peer at all
 }
 
+void test_map_single_and_list()
+{
+  Pads p;
+  disconts.clear();
+  p.probe(mark_even, nullptr);
+  gst_pad_add_probe(p.sink,
+                    GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                    note_discont, nullptr, nullptr);
+  GstBuffer *two = numbered(2);
+  gst_buffer_ref(two); // held here too: the probe must copy it, not flag ours
+  CHECK(gst_pad_push(p.src, two) == GST_FLOW_OK);
+  CHECK(!GST_BUFFER_IS_DISCONT(two));
+  gst_buffer_unref(two);
+  CHECK(gst_pad_push(p.src, numbered(3)) == GST_FLOW_OK);
+  CHECK(gst_pad_push_list(p.src, numbered_list({4, 5, 6, 7, 8})) == GST_FLOW_OK);
+  CHECK(gst_pad_push_list(p.src, numbered_list({9})) == GST_FLOW_OK);
+  CHECK((arrived == std::vector<guint64>{2, 4, 5, 7, 8}));
+  CHECK((disconts == std::vector<guint64>{2, 4, 8}));
+  CHECK(lists_arrived == 1);
+}
+
 void test_walk_single_and_list()
 {
   Pads p;
@@ -131,6 +176,7 @@ int main(int argc, char **argv)
   gst_init(&argc, &argv);
   test_keep_single_and_list();
   test_walk_single_and_list();
+  test_map_single_and_list();
   if (check_failures()) std::fprintf(stderr, "%d check(s) failed\n", check_failures());
   return check_failures() ? 1 : 0;
 }
