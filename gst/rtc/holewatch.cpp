@@ -260,6 +260,8 @@ bool take_fake(Watch *w, GstBuffer *buf, guint *seq)
 }
 
 // Dropped in place of a lost event, the next packet DISCONT: what the jitterbuffer does itself.
+constexpr const char *kKeyframeFollows = "pointcast-keyframe-follows";
+
 bool pass_out(Watch *w, GstPad *pad, GstBuffer **buf)
 {
   guint seq;
@@ -270,7 +272,8 @@ bool pass_out(Watch *w, GstPad *pad, GstBuffer **buf)
                              gst_structure_new("GstRTPPacketLost", "seqnum", G_TYPE_UINT, seq,
                                                "timestamp", G_TYPE_UINT64, GST_BUFFER_PTS(*buf),
                                                "duration", G_TYPE_UINT64, guint64(0), "retry",
-                                               G_TYPE_UINT, 0u, nullptr)));
+                                               G_TYPE_UINT, 0u, kKeyframeFollows, G_TYPE_BOOLEAN,
+                                               TRUE, nullptr)));
     return false;
   }
   bool mark;
@@ -292,6 +295,15 @@ GstPadProbeReturn on_jitterbuffer_out(GstPad *pad, GstPadProbeInfo *info, gpoint
   return rtc::map_buffers(info, [w, pad](GstBuffer **buf) { return pass_out(w, pad, buf); });
 }
 } // namespace
+
+bool keyframe_follows(GstEvent *ev)
+{
+  if (GST_EVENT_TYPE(ev) != GST_EVENT_CUSTOM_DOWNSTREAM) return false;
+  const GstStructure *s = gst_event_get_structure(ev);
+  gboolean follows = FALSE;
+  return s && gst_structure_has_name(s, "GstRTPPacketLost") &&
+      gst_structure_get_boolean(s, kKeyframeFollows, &follows) && follows;
+}
 
 void watch_holes(GstElement *jb)
 {

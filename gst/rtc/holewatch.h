@@ -13,8 +13,8 @@
  *   the ask), those holes are given up: a header-only packet
  *   with each missing seqnum goes into the jitterbuffer, which releases everything at once; after
  *   it the fills are dropped and the next packet flagged DISCONT with a GstRTPPacketLost event, as
- *   the jitterbuffer does for a hole it gives up. The gate drops the frames that needed the hole
- *   and passes the keyframe.
+ *   the jitterbuffer does for a hole it gives up (marked: the gate need not ask for a keyframe
+ *   of its own). The gate drops the frames that needed the hole and passes the keyframe.
  * HoleWatch is the pure part: seqnums, markers and keyframe starts in, fills and asks out. */
 #pragma once
 
@@ -67,6 +67,10 @@ private:
   uint32_t key_ts_ = 0;
   uint64_t filled_ = 0, asked_ = 0;
 };
+
+/* Whether EV is the GstRTPPacketLost event the watch pushes for a hole it gave up: a whole
+ * keyframe follows it, so whoever would ask for one after the loss need not. */
+bool keyframe_follows(GstEvent *ev);
 
 // rtpbin's new-jitterbuffer: a HoleWatch on JITTERBUFFER's VP8 (its sink and src pads).
 void watch_holes(GstElement *jitterbuffer);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "rtc/layergate.h"
+#include "rtc/holewatch.h"
 
 #include "rtc/probeutil.h"
 
@@ -73,6 +74,7 @@ bool Gate::ask(bool dropping, int64_t now_us)
 {
   // Not for the first keyframe's own packets.
   if (synced_ || (!ask_pending_ && !dropping)) return false;
+  if (keyframe_due_us_ >= 0 && now_us - keyframe_due_us_ < kAskUs) return false;
   if (!ask_pending_ && asked_us_ >= 0 && now_us - asked_us_ < kAskUs) return false;
   ask_pending_ = false;
   asked_us_ = now_us;
@@ -98,6 +100,7 @@ void Gate::finish_frame(bool complete)
     layer_lost_.fill(false);
     asked_us_ = -1;
     ask_pending_ = false;
+    keyframe_due_us_ = -1;
   }
   if (!layered) return;
   if (cur_.tid == 0) base_tl0_ = cur_.tl0;
@@ -260,6 +263,10 @@ GstPadProbeReturn on_depay_input(GstPad *pad, GstPadProbeInfo *info, gpointer us
         GST_EVENT_TYPE(ev) == GST_EVENT_STREAM_START) {
       std::lock_guard lk(t->lock);
       t->gate.reset();
+    } else if (holewatch::keyframe_follows(ev)) {
+      GST_DEBUG_OBJECT(pad, "a hole given up before a keyframe: not asking for another");
+      std::lock_guard lk(t->lock);
+      t->gate.keyframe_follows(g_get_monotonic_time());
     }
     return GST_PAD_PROBE_OK;
   }

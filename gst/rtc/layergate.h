@@ -65,6 +65,9 @@ public:
   // as after a seqnum gap.
   Verdict packet(uint16_t seq, bool marker, const Vp8Packet &p, int64_t now_us,
                  bool discont = false);
+  // A keyframe is on its way (the hole watch gave up a hole because one arrived whole behind
+  // it): a break within the next kAskUs asks nothing; one after that asks as usual.
+  void keyframe_follows(int64_t now_us) { keyframe_due_us_ = now_us; }
   // A flush or a new stream: nothing decodes until a keyframe.
   void reset();
   bool synced() const { return synced_; }
@@ -91,6 +94,7 @@ private:
   std::array<bool, kLayers> layer_lost_{};
   int64_t asked_us_ = -1;
   bool ask_pending_ = false;
+  int64_t keyframe_due_us_ = -1;
   uint64_t passed_ = 0, dropped_ = 0;
 };
 

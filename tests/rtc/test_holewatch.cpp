@@ -67,7 +67,8 @@ guint seq_of(GstBuffer *b)
 struct Out {
   std::vector<guint> seqs;
   std::vector<bool> discont;
-  std::vector<guint> lost; // seqnums of GstRTPPacketLost events
+  std::vector<guint> lost;  // seqnums of GstRTPPacketLost events
+  int keyframe_follows = 0; // of those, marked as the watch's (the gate asks nothing then)
 };
 
 // What comes out of H within WAIT_MS of wall time (the test clock does not move).
@@ -82,6 +83,7 @@ Out collect(GstHarness *h, int wait_ms)
       if (s && gst_structure_has_name(s, "GstRTPPacketLost") &&
           gst_structure_get_uint(s, "seqnum", &seq))
         o.lost.push_back(seq);
+      o.keyframe_follows += pointcast::holewatch::keyframe_follows(ev);
       gst_event_unref(ev);
     }
     if (GstBuffer *b = gst_harness_try_pull(h)) {
@@ -132,6 +134,7 @@ GST_START_TEST(test_keyframe_ends_the_wait)
   fail_unless(!o.discont[1] && o.discont[2] && !o.discont[3]);
   fail_unless_equals_int(o.lost.size(), 1);
   fail_unless_equals_int(o.lost[0], 103);
+  fail_unless_equals_int(o.keyframe_follows, 1);
 }
 GST_END_TEST;
 

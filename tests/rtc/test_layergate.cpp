@@ -4,10 +4,12 @@
  * until a keyframe, which is asked for at once. Through a real vp8enc set up as rtcpeer's
  * (temporal layers), rtpvp8pay, rtpvp8depay and vp8dec, and on the Gate alone. */
 #include "rtc/layergate.h"
+#include "rtc/holewatch.h"
 #include "rtc/mediacc.h"
 
 #include <gst/app/app.h>
 #include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
 #include <gst/rtp/rtp.h>
 #include <gst/video/video.h>
 
@@ -369,6 +371,41 @@ GST_START_TEST(test_gate_base_loss)
 }
 GST_END_TEST;
 
+/* The hole watch gave up a hole because a keyframe arrived whole behind it: the frames after the
+ * hole are dropped, but no keyframe is asked for (one is coming); if none comes within 100 ms,
+ * the gate asks as usual. */
+GST_START_TEST(test_gate_keyframe_follows)
+{
+  for (bool comes : {true, false}) {
+    Sim s;
+    s.gate = Gate(false);
+    fail_unless(s.frame(0, true));
+    fail_unless_equals_int(s.period(), 4);
+    s.gate.keyframe_follows(s.now);
+    s.frame(0, false, 3, {1});
+    fail_if(s.frame(2, false));
+    fail_unless(!s.gate.synced());
+    fail_unless_equals_int(s.asked, 0);
+    if (comes) {
+      fail_unless(s.frame(0, true));
+      fail_unless_equals_int(s.period(), 4);
+      fail_unless_equals_int(s.asked, 0);
+      // The next break, long after: asked at once again.
+      s.frame(0, false, 3, {1});
+      fail_if(s.frame(2, false));
+      fail_unless_equals_int(s.asked, 1);
+    } else {
+      fail_if(s.frame(1, false)); // 67 ms after the event
+      fail_unless_equals_int(s.asked, 0);
+      fail_if(s.frame(2, false)); // 100 ms less 1 us
+      fail_unless_equals_int(s.asked, 0);
+      fail_if(s.frame(0, false)); // 133 ms: the keyframe is late, ask
+      fail_unless_equals_int(s.asked, 1);
+    }
+  }
+}
+GST_END_TEST;
+
 // Layers not used (rtcpeer now): a lost frame above the base stops everything until a keyframe.
 GST_START_TEST(test_gate_layers_off)
 {
@@ -438,6 +475,78 @@ GST_START_TEST(test_parse_vp8)
 }
 GST_END_TEST;
 
+/* The gate in front of a real rtpvp8depay reads the hole watch's lost event: packets of the
+ * first frames, a hole (the first packet of a frame missing, the next flagged DISCONT as the jitterbuffer
+ * flags it), then a keyframe. With the watch's event before the DISCONT packet no keyframe is
+ * asked for; with the jitterbuffer's own lost event (no mark) one is. */
+GST_START_TEST(test_watch_event_no_request)
+{
+  for (bool marked : {true, false}) {
+    GstHarness *h = gst_harness_new("rtpvp8depay");
+    layergate::gate_vp8_depayloader(h->element, false);
+    gst_harness_set_src_caps_str(
+        h, "application/x-rtp,media=video,encoding-name=VP8,clock-rate=90000,payload=96");
+    guint16 seq = 500;
+    auto push = [&](size_t i, bool discont, int as_frame) {
+      GstBuffer *b = gst_buffer_copy_deep(stream->packets[i]);
+      GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+      fail_unless(gst_rtp_buffer_map(b, GST_MAP_WRITE, &rtp));
+      gst_rtp_buffer_set_seq(&rtp, seq++);
+      gst_rtp_buffer_set_timestamp(&rtp, guint32(as_frame * 3000));
+      gst_rtp_buffer_unmap(&rtp);
+      GST_BUFFER_PTS(b) = GstClockTime(as_frame) * GST_SECOND / 30;
+      if (discont) GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_DISCONT);
+      gst_harness_push(h, b);
+    };
+    // The first frame from 4 on of two packets or more: the hole's frame.
+    int hole = 4;
+    auto packets_of = [&](int f) {
+      std::vector<size_t> v;
+      for (size_t i = 0; i < stream->packets.size(); i++)
+        if (stream->frame_of[i] == f) v.push_back(i);
+      return v;
+    };
+    while (hole < kFrames && packets_of(hole).size() < 2) hole++;
+    fail_unless(hole < kFrames, "no frame of two packets");
+    std::vector<size_t> lost_in = packets_of(hole);
+    for (size_t i = 0; i < stream->packets.size() && stream->frame_of[i] < hole; i++)
+      push(i, false, stream->frame_of[i]);
+    seq++; // lost_in[0] lost
+    gst_harness_push_event(
+        h,
+        gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM,
+                             gst_structure_new("GstRTPPacketLost", "seqnum", G_TYPE_UINT,
+                                               guint(seq - 1), "timestamp", G_TYPE_UINT64,
+                                               GstClockTime(hole) * GST_SECOND / 30, "duration",
+                                               G_TYPE_UINT64, guint64(0), "retry", G_TYPE_UINT, 0u,
+                                               marked ? "pointcast-keyframe-follows" : nullptr,
+                                               G_TYPE_BOOLEAN, TRUE, nullptr)));
+    fail_unless(holewatch::keyframe_follows(gst_event_new_eos()) == false);
+    for (size_t k = 1; k < lost_in.size(); k++) push(lost_in[k], k == 1, hole);
+    for (size_t i = 0; i < stream->packets.size() && stream->frame_of[i] == 0; i++)
+      push(i, false, hole + 1);
+    int asked = 0;
+    while (GstEvent *ev = gst_harness_try_pull_upstream_event(h)) {
+      asked += gst_video_event_is_force_key_unit(ev);
+      gst_event_unref(ev);
+    }
+    if (marked) {
+      fail_unless_equals_int(asked, 0);
+    } else {
+      fail_unless(asked >= 1, "the jitterbuffer's own lost event asked nothing");
+    }
+    // The frames before the hole and the keyframe out; the hole's frame dropped.
+    int out = 0;
+    while (GstBuffer *b = gst_harness_try_pull(h)) {
+      out++;
+      gst_buffer_unref(b);
+    }
+    fail_unless_equals_int(out, hole + 1);
+    gst_harness_teardown(h);
+  }
+}
+GST_END_TEST;
+
 static Suite *layergate_suite()
 {
   Suite *s = suite_create("layergate");
@@ -447,6 +556,7 @@ static Suite *layergate_suite()
   tcase_add_test(tc, test_gate_base_loss);
   tcase_add_test(tc, test_gate_no_layers);
   tcase_add_test(tc, test_gate_layers_off);
+  tcase_add_test(tc, test_gate_keyframe_follows);
   suite_add_tcase(s, tc);
   TCase *e2e = tcase_create("vp8");
   tcase_set_timeout(e2e, 60);
@@ -456,6 +566,7 @@ static Suite *layergate_suite()
   tcase_add_test(e2e, test_base_frame_lost);
   tcase_add_test(e2e, test_lost_frame_one_request);
   tcase_add_test(e2e, test_discont_mid_frame);
+  tcase_add_test(e2e, test_watch_event_no_request);
   suite_add_tcase(s, e2e);
   return s;
 }
