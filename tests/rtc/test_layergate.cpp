@@ -521,7 +521,9 @@ GST_START_TEST(test_watch_event_no_request)
                                                G_TYPE_UINT64, guint64(0), "retry", G_TYPE_UINT, 0u,
                                                marked ? "pointcast-keyframe-follows" : nullptr,
                                                G_TYPE_BOOLEAN, TRUE, nullptr)));
-    fail_unless(holewatch::keyframe_follows(gst_event_new_eos()) == false);
+    GstEvent *eos = gst_event_new_eos();
+    fail_if(holewatch::keyframe_follows(eos));
+    gst_event_unref(eos);
     for (size_t k = 1; k < lost_in.size(); k++) push(lost_in[k], k == 1, hole);
     for (size_t i = 0; i < stream->packets.size() && stream->frame_of[i] == 0; i++)
       push(i, false, hole + 1);
